@@ -1,0 +1,1 @@
+//! Lowering of the typed graph to MLIR (linalg, tensor, arith, math) as text.

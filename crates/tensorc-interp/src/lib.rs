@@ -1,0 +1,1 @@
+//! The reference interpreter: plain, obviously correct, the oracle for every test.

@@ -1,0 +1,260 @@
+//! The typed graph: what the checker produces and every back end consumes.
+//!
+//! One arena of nodes per function; regions (a function body, the body of an
+//! `fn` passed to `reduce`/`while`/`cond`) are ordered lists of node ids, so a
+//! nested region can use ("capture") any value defined before it in an
+//! enclosing region. Every node carries its inferred type and the span of the
+//! statement it came from.
+//!
+//! Like Nx's `Nx.Defn.Expr`, element-wise nodes keep their operands
+//! *unbroadcast and unconverted*: the node records the type the operation is
+//! computed in (`compute`), and each consumer converts and broadcasts operands
+//! to the node's shape itself. Literal operands become synthetic scalar
+//! `Constant` nodes whose dtype is already the resolved weak-literal type.
+
+use crate::span::Span;
+use crate::types::{DType, TensorType, Type};
+
+/// Index of a node in its function's arena; also the id of the node's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of a region in its function's region table. Region 0 is the body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegionId(pub u32);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Module {
+    pub functions: Vec<Function>,
+}
+
+impl Module {
+    pub fn function(&self, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: String,
+    /// Parameter names and types, in order. Parameter i is the node `Op::Param(i)`
+    /// listed in `regions[0].params[i]`.
+    pub params: Vec<(String, TensorType)>,
+    /// The function's result type: a tensor, or a tuple for `return {a, b}`.
+    pub result: Type,
+    pub nodes: Vec<Node>,
+    pub regions: Vec<Region>,
+    pub span: Span,
+}
+
+impl Function {
+    pub fn node(&self, id: ValueId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    pub fn body(&self) -> &Region {
+        &self.regions[0]
+    }
+
+    pub fn region(&self, id: RegionId) -> &Region {
+        &self.regions[id.0 as usize]
+    }
+
+    /// The tensor type of a value; panics on a tuple (checked graphs only ask for tensors).
+    pub fn tensor_type(&self, id: ValueId) -> &TensorType {
+        self.node(id).ty.as_tensor().expect("value is a tensor")
+    }
+
+    /// Results flattened to tensors (what the C ABI and the JIT see).
+    pub fn flat_results(&self) -> Vec<TensorType> {
+        self.result.flatten()
+    }
+}
+
+/// An ordered list of nodes with parameters and results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    /// Nodes with `Op::Param(i)`, one per region parameter.
+    pub params: Vec<ValueId>,
+    /// Every node of this region in definition order (params included first).
+    pub nodes: Vec<ValueId>,
+    /// The returned values; several when the region returns a tuple `{a, b}`.
+    pub results: Vec<ValueId>,
+    /// True when the region returned a tuple literal (even of one element).
+    pub returns_tuple: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub operands: Vec<ValueId>,
+    pub ty: Type,
+    /// The SSA name the user wrote; empty for synthetic nodes (inlined literals).
+    pub name: String,
+    pub span: Span,
+}
+
+impl Node {
+    /// Synthetic nodes are literal operands the checker materialized; the
+    /// printer writes them back inline.
+    pub fn is_synthetic(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+/// A literal number as written; converted to the node's dtype by consumers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Literal {
+    Int(i128),
+    Float(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    // result type = operand type
+    Negate,
+    Abs,
+    Sign,
+    Floor,
+    Ceil,
+    Round,
+    BitwiseNot,
+    PopulationCount,
+    CountLeadingZeros,
+    // result = float type of the operand; the operand is converted first
+    Exp,
+    Expm1,
+    Log,
+    Log1p,
+    Sigmoid,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asinh,
+    Acosh,
+    Atanh,
+    Sqrt,
+    Rsqrt,
+    Cbrt,
+    Erf,
+    Erfc,
+    ErfInv,
+    // result u8
+    IsNan,
+    IsInfinity,
+    LogicalNot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Subtract,
+    Multiply,
+    Pow,
+    Remainder,
+    Atan2,
+    Min,
+    Max,
+    Quotient,
+    Divide,
+    BitwiseAnd,
+    BitwiseOr,
+    BitwiseXor,
+    LeftShift,
+    RightShift,
+    // comparisons and logical ops: result u8
+    Equal,
+    NotEqual,
+    Less,
+    LessEqual,
+    Greater,
+    GreaterEqual,
+    LogicalAnd,
+    LogicalOr,
+    LogicalXor,
+}
+
+impl BinaryOp {
+    /// Comparison and logical ops produce `u8` booleans.
+    pub fn is_predicate(self) -> bool {
+        use BinaryOp::*;
+        matches!(
+            self,
+            Equal | NotEqual | Less | LessEqual | Greater | GreaterEqual | LogicalAnd | LogicalOr | LogicalXor
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceKind {
+    Sum,
+    Product,
+    Max,
+    Min,
+    All,
+    Any,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Parameter `i` of the enclosing region (a function argument or `fn` parameter).
+    Param(usize),
+    /// A splat of one value to the node's type.
+    Constant(Literal),
+    /// Literal data in row-major order (already checked to fit the dtype).
+    Tensor(Vec<Literal>),
+    /// `None`: counts over the flattened tensor; `Some(k)`: the index along axis k.
+    Iota(Option<usize>),
+    Eye,
+    /// One operand; see `UnaryOp` for the result type.
+    Unary(UnaryOp),
+    /// Two operands, converted to `compute` and broadcast to the node's shape.
+    /// For `divide`/`atan2`, `compute` is already the float type.
+    Binary { op: BinaryOp, compute: DType },
+    /// `select pred, on_true, on_false`: branches converted to `compute`.
+    Select { compute: DType },
+    /// `clip x, lo, hi`, all converted to `compute`.
+    Clip { compute: DType },
+    /// Conversion to the node's dtype (Nx's truncate-and-saturate rule).
+    AsType,
+    /// Bit reinterpretation to the node's dtype (same width).
+    Bitcast,
+    Reshape,
+    /// Axes already normalized (non-negative, sorted).
+    Squeeze { axes: Vec<usize> },
+    /// `axes[i]` is the output axis of input axis i; output shape is the node's shape.
+    Broadcast { axes: Vec<usize> },
+    /// Output axis i is input axis `perm[i]`.
+    Transpose { perm: Vec<usize> },
+    /// Static slice; `starts` already clamped into bounds.
+    Slice { starts: Vec<usize>, lengths: Vec<usize>, strides: Vec<usize> },
+    /// Operands: x, pad value (scalar, converted to x's dtype). Per axis (low, high, interior).
+    Pad { config: Vec<(i64, i64, i64)> },
+    Reverse { axes: Vec<usize> },
+    /// N operands converted to the node's dtype, joined along `axis`.
+    Concatenate { axis: usize },
+    /// N operands converted to the node's dtype, stacked on a new `axis`.
+    Stack { axis: usize },
+    /// Operands a, b converted to the node's dtype. Axes normalized.
+    Dot { contract_a: Vec<usize>, batch_a: Vec<usize>, contract_b: Vec<usize>, batch_b: Vec<usize> },
+    /// Reduction of the operand (converted to the node's dtype first) over sorted `axes`.
+    Reduce { kind: ReduceKind, axes: Vec<usize>, keep_axes: bool },
+    /// `argmax`/`argmin`: `max` selects which. `axis: None` reduces the flattened tensor.
+    ArgReduce { max: bool, axis: Option<usize>, tie_break_high: bool, keep_axis: bool },
+    /// Call of another function in the same module, by index.
+    Call { function: usize },
+    /// One element of a tuple-typed operand.
+    Elem { index: usize },
+}

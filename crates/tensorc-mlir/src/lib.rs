@@ -1,0 +1,1 @@
+//! The one crate that talks to MLIR (melior / mlir-sys).

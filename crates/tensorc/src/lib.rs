@@ -1,0 +1,1 @@
+//! The tensorc library facade.
