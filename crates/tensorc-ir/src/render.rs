@@ -1,1 +1,86 @@
-//! (placeholder, being written)
+//! Renders diagnostics as text for people (spec §5):
+//!
+//! ```text
+//! prog.nxir:3:7: error: unknown operation 'ad'
+//!   |
+//! 3 |   y = ad x, 1.0
+//!   |       ^^
+//! ```
+//!
+//! The first line is written here because the spec fixes its exact shape;
+//! the snippet with the caret (and secondary labels, notes) is drawn by
+//! `codespan-reporting` in plain ASCII without colour, so the output is the
+//! same on every terminal and in tests. Notes are shown as `= note: …`.
+
+use crate::diag::{Diagnostic, Diagnostics, Severity};
+use crate::span::{SourceFile, Span};
+use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, Chars, Config, termcolor::NoColor};
+
+/// All diagnostics of a file, one after another.
+pub fn render(diags: &Diagnostics) -> String {
+    diags.items.iter().map(|d| render_one(&diags.file, d)).collect()
+}
+
+/// One diagnostic: the `FILE:LINE:COL: error: message` header, then the
+/// source line with a caret under the span, then labels and notes. Spans
+/// outside the text or inside a character are clamped, never a panic.
+pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
+    let span = clamp(file, d.span);
+    let (line, col) = file.line_col(span.start);
+    let severity = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut out = format!("{}:{line}:{col}: {severity}: {}\n", file.name, d.message);
+
+    let mut labels = vec![Label::primary((), span.start..span.end)];
+    for (s, msg) in &d.labels {
+        let s = clamp(file, *s);
+        labels.push(Label::secondary((), s.start..s.end).with_message(msg));
+    }
+    let cs = CsDiagnostic::new(match d.severity {
+        Severity::Error => codespan_reporting::diagnostic::Severity::Error,
+        Severity::Warning => codespan_reporting::diagnostic::Severity::Warning,
+    })
+    .with_labels(labels)
+    .with_notes(d.notes.iter().map(|n| format!("note: {n}")).collect());
+
+    let files = SimpleFile::new(file.name.as_str(), file.text.as_str());
+    let config = Config { chars: Chars::ascii(), ..Config::default() };
+    let mut writer = NoColor::new(Vec::<u8>::new());
+    if term::emit(&mut writer, &config, &files, &cs).is_ok() {
+        let text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
+        // codespan opens with its own header (`error`) and locus
+        // (`--> file:line:col`), both already said by our first line.
+        let mut lines = text.lines();
+        lines.next();
+        let mut rest = lines.skip_while(|l| l.trim_start().starts_with("-->")).peekable();
+        while let Some(l) = rest.next() {
+            // Drop the blank line codespan ends with; each diagnostic
+            // ends right after its last line.
+            if rest.peek().is_none() && l.trim().is_empty() {
+                break;
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Keeps a span inside the text and on character boundaries.
+fn clamp(file: &SourceFile, span: Span) -> Span {
+    let text = &file.text;
+    let fix = |mut i: usize| {
+        i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = fix(span.start);
+    let end = fix(span.end).max(start);
+    Span::new(start, end)
+}
