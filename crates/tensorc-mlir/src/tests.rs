@@ -1,0 +1,138 @@
+//! Unit tests of the MLIR wrapper: diagnostics are captured (not printed),
+//! every failure kind becomes an error value, and the happy path runs from
+//! text to LLVM IR and a JIT symbol.
+
+use super::*;
+
+/// An out-param kernel in the ABI tensorc's frontend emits (cpu-pipeline.md §1.1).
+const ADD: &str = r#"
+module {
+  func.func @add(%a: tensor<4xf32>, %b: tensor<4xf32>, %out: memref<4xf32>) attributes {llvm.emit_c_interface} {
+    %e = tensor.empty() : tensor<4xf32>
+    %r = linalg.add ins(%a, %b : tensor<4xf32>, tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<4xf32>, memref<4xf32>) -> ()
+    return
+  } loc("k.nxir":2:3)
+}
+"#;
+
+/// The verified naive lowering from cpu-pipeline.md §1.2.
+const NAIVE: &str = "builtin.module(eliminate-empty-tensors,one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},drop-equivalent-buffer-results,buffer-deallocation-pipeline,convert-bufferization-to-memref,convert-linalg-to-loops,expand-strided-metadata,lower-affine,convert-scf-to-cf,finalize-memref-to-llvm,convert-to-llvm,reconcile-unrealized-casts)";
+
+#[test]
+fn parses_verifies_and_prints_without_locations() {
+    let mlir = Mlir::new();
+    let m = mlir.parse(ADD, "lower").unwrap();
+    let text = mlir.print(&m, PrintOptions::default());
+    assert!(text.contains("func.func @add"), "{text}");
+    assert!(
+        !text.contains("k.nxir"),
+        "locations must be off by default: {text}"
+    );
+    let with = mlir.print(&m, PrintOptions { locations: true });
+    assert!(with.contains("\"k.nxir\":2:3"), "{with}");
+}
+
+#[test]
+fn parse_errors_are_captured_with_location() {
+    let mlir = Mlir::new();
+    let err = mlir
+        .parse("func.func @f() {\n  %0 = arith.bogus : i32\n}", "lower")
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::Parse);
+    assert_eq!(err.stage, "lower");
+    assert!(err.message.contains("tensorc bug"));
+    let d = &err.diagnostics[0];
+    assert_eq!(d.severity, Severity::Error);
+    // The second line, where the bad op name is.
+    assert_eq!(d.location.as_ref().map(|l| l.line), Some(2), "{d:?}");
+    assert!(err.to_string().contains("arith.bogus"), "{err}");
+}
+
+#[test]
+fn verifier_errors_name_the_stage() {
+    let mlir = Mlir::new();
+    // Well-formed generic syntax that fails verification (arith.addi needs equal
+    // operand and result types); MLIR's parser verifies, so it reports it.
+    let bad = r#"func.func @f(%a: i32, %b: i64) -> i32 {
+  %0 = "arith.addi"(%a, %b) : (i32, i64) -> i32
+  return %0 : i32
+}"#;
+    let err = mlir.parse(bad, "opt").err().unwrap();
+    assert_eq!(err.kind, ErrorKind::Parse);
+    assert!(
+        err.message.contains("verifier") && err.message.contains("`opt`"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("tensorc bug"));
+    assert!(
+        err.diagnostics.iter().any(|d| d.message.contains("type")),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_pipeline_is_an_error() {
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(ADD, "lower").unwrap();
+    let err = mlir
+        .run_pipeline(&mut m, "no-such-pass", "opt")
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::PipelineSyntax);
+    assert!(err.to_string().contains("no-such-pass"), "{err}");
+}
+
+#[test]
+fn failing_pass_is_an_error_not_an_abort() {
+    let mlir = Mlir::new();
+    // One-shot bufferization cannot bufferize an op it knows nothing about.
+    mlir.context().set_allow_unregistered_dialects(true);
+    let text = r#"func.func @f(%a: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = "test.foo"(%a) : (tensor<4xf32>) -> tensor<4xf32>
+  return %0 : tensor<4xf32>
+}"#;
+    let mut m = mlir.parse(text, "lower").unwrap();
+    let r = mlir.run_pipeline(
+        &mut m,
+        "one-shot-bufferize{bufferize-function-boundaries}",
+        "cpu-lowering",
+    );
+    let err = r.expect_err("pipeline must fail");
+    assert_eq!(err.kind, ErrorKind::Pass);
+    assert!(err.message.contains("`cpu-lowering`"), "{}", err.message);
+    let d = &err.diagnostics[0];
+    assert!(d.message.contains("not bufferized"), "{d}");
+    assert_eq!(
+        d.location.as_ref().map(|l| (l.line, l.col)),
+        Some((2, 8)),
+        "{d}"
+    );
+}
+
+#[test]
+fn lowers_translates_and_jits() {
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(ADD, "lower").unwrap();
+    mlir.run_pipeline(&mut m, NAIVE, "cpu-lowering").unwrap();
+    let ll = mlir.translate_to_llvm_ir(&m, "llvm-ir").unwrap();
+    assert!(ll.contains("define void @_mlir_ciface_add("), "{ll}");
+    let engine = mlir.jit(&m, 3, "jit").unwrap();
+    assert!(engine.lookup_c_interface("add").is_some());
+    assert!(engine.lookup_c_interface("nope").is_none());
+}
+
+#[test]
+fn jit_of_unlowered_module_fails_cleanly() {
+    let mlir = Mlir::new();
+    let m = mlir.parse(ADD, "lower").unwrap();
+    let err = mlir
+        .jit(&m, 0, "jit")
+        .err()
+        .expect("tensor-level IR cannot be JIT-compiled");
+    assert_eq!(err.kind, ErrorKind::Jit);
+    let err = mlir.translate_to_llvm_ir(&m, "llvm-ir").err().unwrap();
+    assert_eq!(err.kind, ErrorKind::Translate);
+}
