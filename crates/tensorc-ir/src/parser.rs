@@ -10,7 +10,7 @@ use crate::ast::*;
 use crate::diag::{Diagnostic, Severity};
 use crate::lexer::{self, Token, TokenKind};
 use crate::span::{SourceFile, Span};
-use crate::types::{TensorType, Type};
+use crate::types::{DType, TensorType, Type};
 
 /// Deepest allowed nesting of lists, tuples, `fn` bodies and tuple types.
 pub const MAX_DEPTH: usize = 256;
@@ -638,6 +638,15 @@ impl Parser<'_> {
                     let end = self.expect(&TokenKind::RBrace, "',' or '}' in the tuple type")?;
                     return Ok(TypeExpr { ty: Type::Tuple(elems), span: start.to(end) });
                 }
+            }
+            TokenKind::Ident(_) => {
+                // Usually a misspelt dtype (`i32`, `float32`): say which exist.
+                let msg = format!("expected a type (such as f32[2][3]), found {}", self.found());
+                let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
+                let d = Diagnostic::error(start, msg)
+                    .with_note(format!("the dtypes are {}", names.join(" ")));
+                self.diags.push(d);
+                Err(Bail)
             }
             _ => Err(self.expected("a type (such as f32[2][3])")),
         }
