@@ -1,1 +1,337 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//!
+//! Written in Rust so it works wherever cargo does, and kept to std + anyhow
+//! so that it builds in seconds on a machine where LLVM/MLIR are not yet
+//! installed — installing them is its first job (`setup`).
+//!
+//! - `setup`: install the Debian packages tensorc needs (no-op when present);
+//! - `test`:  setup, then every test of the workspace (snapshots are frozen under `CI`);
+//! - `demo`:  setup, build the CLI in release, run `examples/mlp.nxir` on the CPU and the
+//!   interpreter, compare the results and time both;
+//! - `bench`: build the CLI in release and time every `../shared/bench/*.nxir`.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+/// Debian packages needed to build and test tensorc (LLVM/MLIR 22, Vulkan, link libraries).
+const PACKAGES: &[&str] = &[
+    "llvm-22-dev",
+    "libmlir-22-dev",
+    "mlir-22-tools",
+    "clang-22",
+    "libclang-rt-22-dev",
+    "mesa-vulkan-drivers",
+    "libvulkan-dev",
+    "spirv-tools",
+    "vulkan-validationlayers",
+    "zlib1g-dev",
+    "libzstd-dev",
+    "libxml2-dev",
+    "libedit-dev",
+    "libffi-dev",
+];
+
+const USAGE: &str = "usage: cargo xtask <setup|test|demo|bench>
+
+  setup   install missing Debian packages (LLVM/MLIR 22, Vulkan, libraries)
+  test    setup, then cargo test --workspace --all-features (INSTA_UPDATE=no when CI is set)
+  demo    setup, build tensorc in release, run examples/mlp.nxir on cpu and interp, compare, time
+  bench   build tensorc in release, run `tensorc bench --json` on ../shared/bench/*.nxir";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("test") => test(),
+        Some("demo") => demo(),
+        Some("bench") => bench(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            if let Some(cmd) = other {
+                eprintln!("error: unknown xtask command '{cmd}'\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives in `<root>/xtask`.
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+/// The cargo that invoked us (so the same toolchain builds everything).
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Prints a command the way a shell user would type it, then runs it;
+/// a non-zero exit becomes an error naming the command.
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = show(cmd);
+    println!("$ {shown}");
+    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+fn show(cmd: &Command) -> String {
+    let mut parts: Vec<String> = cmd
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    parts.push(cmd.get_program().to_string_lossy().into_owned());
+    parts.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    parts.join(" ")
+}
+
+fn is_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn setup() -> Result<()> {
+    if Command::new("dpkg-query").arg("--version").output().is_err() {
+        println!("xtask setup: dpkg-query not found (not a Debian system); install LLVM/MLIR 22 yourself");
+        return Ok(());
+    }
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    if missing.is_empty() {
+        println!("xtask setup: all {} packages are installed", PACKAGES.len());
+        return Ok(());
+    }
+    println!("xtask setup: installing {}", missing.join(" "));
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    // Through sudo the environment is not passed on, so the variable goes on
+    // sudo's command line; noninteractive because CI has no stdin.
+    let apt = |args: &[&str]| {
+        let mut c = if is_root {
+            let mut c = Command::new("apt-get");
+            c.env("DEBIAN_FRONTEND", "noninteractive");
+            c
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["DEBIAN_FRONTEND=noninteractive", "apt-get"]);
+            c
+        };
+        c.args(args);
+        c
+    };
+    run(&mut apt(&["update"]))?;
+    let mut install = apt(&["install", "-y", "--no-install-recommends"]);
+    install.args(&missing);
+    run(&mut install)?;
+    let still: Vec<&str> = missing.iter().copied().filter(|p| !is_installed(p)).collect();
+    if !still.is_empty() {
+        bail!("still missing after apt-get install: {}", still.join(" "));
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup()?;
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--all-features"]);
+    if std::env::var_os("CI").is_some() {
+        // Under CI a new or changed snapshot is a failure, never a silent update.
+        cmd.env("INSTA_UPDATE", "no");
+    }
+    run(&mut cmd)
+}
+
+/// Builds the CLI with optimizations and returns the binary's path.
+fn build_release_cli() -> Result<PathBuf> {
+    run(cargo().args(["build", "--release", "-p", "tensorc-cli"]))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let target = if target.is_relative() { root().join(target) } else { target };
+    let bin = target.join("release").join(format!("tensorc{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        bail!("built the CLI but {} does not exist", bin.display());
+    }
+    Ok(bin)
+}
+
+/// Runs the CLI, returning its stdout; a failure shows its stderr.
+fn tensorc(bin: &Path, args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).current_dir(root());
+    println!("$ {}", show(&cmd));
+    let out = cmd.output().with_context(|| format!("cannot start {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("tensorc {} failed ({}):\n{}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8(out.stdout).context("tensorc printed invalid UTF-8")
+}
+
+fn demo() -> Result<()> {
+    setup()?;
+    let bin = build_release_cli()?;
+    let example = "examples/mlp.nxir";
+    let mut printed = Vec::new();
+    for target in ["cpu", "interp"] {
+        let start = Instant::now();
+        let out = tensorc(&bin, &["run", example, "--target", target, "--seed", "1", "--limit", "0"])?;
+        let wall = start.elapsed();
+        println!("--- {target} ({:.1} ms wall clock, compile + run) ---\n{out}", wall.as_secs_f64() * 1e3);
+        printed.push(parse_printed_tensors(&out)?);
+    }
+    let (cpu, interp) = (&printed[0], &printed[1]);
+    if cpu.len() != interp.len() || cpu.iter().zip(interp).any(|(a, b)| a.len() != b.len()) {
+        bail!("cpu and interp results differ in number or size");
+    }
+    let max_diff = cpu
+        .iter()
+        .flatten()
+        .zip(interp.iter().flatten())
+        .map(|(a, b)| if a == b || (a.is_nan() && b.is_nan()) { 0.0 } else { (a - b).abs() })
+        .fold(0.0f64, f64::max);
+    println!("max |cpu - interp| over all results: {max_diff:e}");
+
+    println!("\ntimings (tensorc bench, 20 iterations after 3 warm-up runs):");
+    println!("  {:<8} {:>12} {:>12} {:>12}", "target", "compile ms", "median ms", "min ms");
+    for target in ["cpu", "interp"] {
+        let json = tensorc(&bin, &["bench", example, "--target", target, "--iters", "20", "--json"])?;
+        let [c, med, min] = ["compile_ms", "median_ns", "min_ns"].map(|k| json_number(&json, k));
+        println!(
+            "  {target:<8} {:>12.3} {:>12.4} {:>12.4}",
+            c.unwrap_or(f64::NAN),
+            med.unwrap_or(f64::NAN) / 1e6,
+            min.unwrap_or(f64::NAN) / 1e6
+        );
+    }
+    if max_diff > 1e-4 {
+        bail!("cpu and interpreter disagree by {max_diff:e} (> 1e-4)");
+    }
+    Ok(())
+}
+
+/// The element values of each `#Nx.Tensor<…>` block printed by `tensorc run`.
+/// The printer uses shortest round-trip digits, so parsing gives the exact values.
+fn parse_printed_tensors(text: &str) -> Result<Vec<Vec<f64>>> {
+    let mut tensors = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "#Nx.Tensor<" {
+            continue;
+        }
+        lines.next().context("missing type line after #Nx.Tensor<")?;
+        let mut values = Vec::new();
+        for body in lines.by_ref() {
+            if body.trim() == ">" {
+                break;
+            }
+            for tok in body.split(|c: char| c == '[' || c == ']' || c == ',' || c.is_whitespace()) {
+                let v = match tok {
+                    "" => continue,
+                    "NaN" => f64::NAN,
+                    "Inf" => f64::INFINITY,
+                    "-Inf" => f64::NEG_INFINITY,
+                    t => t.parse().with_context(|| format!("unexpected token '{t}' in tensorc output"))?,
+                };
+                values.push(v);
+            }
+        }
+        tensors.push(values);
+    }
+    Ok(tensors)
+}
+
+/// The number after `"key":` in a flat JSON object (what `tensorc bench --json` prints).
+fn json_number(json: &str, key: &str) -> Option<f64> {
+    let after = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
+    let after = after.trim_start().strip_prefix(':')?.trim_start();
+    let end = after.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(after.len());
+    after[..end].parse().ok()
+}
+
+fn bench() -> Result<()> {
+    let shared = root().join("..").join("shared").join("bench");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&shared)
+        .with_context(|| format!("cannot list {}", shared.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
+        .collect();
+    files.sort();
+    let bin = build_release_cli()?;
+    let mut rows = Vec::new();
+    let mut failures = 0;
+    for file in &files {
+        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = file.to_string_lossy();
+        match tensorc(&bin, &["bench", &path, "--json"]) {
+            Ok(json) => {
+                let [c, med, min] = ["compile_ms", "median_ns", "min_ns"].map(|k| json_number(&json, k));
+                rows.push(format!(
+                    "{name:<24} {:>12.1} {:>12.3} {:>12.3}",
+                    c.unwrap_or(f64::NAN),
+                    med.unwrap_or(f64::NAN) / 1e6,
+                    min.unwrap_or(f64::NAN) / 1e6
+                ));
+            }
+            Err(e) => {
+                failures += 1;
+                let first = format!("{e:#}").lines().nth(1).unwrap_or("").to_string();
+                rows.push(format!("{name:<24} FAILED: {first}"));
+            }
+        }
+    }
+    println!("\n{:<24} {:>12} {:>12} {:>12}", "workload", "compile ms", "median ms", "min ms");
+    for row in rows {
+        println!("{row}");
+    }
+    if failures > 0 {
+        bail!("{failures} of {} workloads failed", files.len());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bench_json() {
+        let j = r#"{"compile_ms":12.5,"iters":10,"median_ns":1500,"min_ns":1200}"#;
+        assert_eq!(json_number(j, "compile_ms"), Some(12.5));
+        assert_eq!(json_number(j, "median_ns"), Some(1500.0));
+        assert_eq!(json_number(j, "min_ns"), Some(1200.0));
+        assert_eq!(json_number(j, "missing"), None);
+        assert_eq!(json_number(r#"{"a": 1e-3}"#, "a"), Some(0.001));
+    }
+
+    #[test]
+    fn reads_printed_tensors() {
+        let text = "#Nx.Tensor<\n  f32[2][2]\n  [\n    [1.0, -2.5],\n    [NaN, 1.0e-5]\n  ]\n>\n#Nx.Tensor<\n  s32\n  7\n>\n";
+        let t = parse_printed_tensors(text).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0][..2], [1.0, -2.5]);
+        assert!(t[0][2].is_nan());
+        assert_eq!(t[0][3], 1.0e-5);
+        assert_eq!(t[1], vec![7.0]);
+    }
+}
