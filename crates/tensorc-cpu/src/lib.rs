@@ -1,1 +1,89 @@
-//! The CPU back end.
+//! The CPU back end: MLIR from the frontend to native code in this process.
+//!
+//! `lower` runs the optimization and CPU lowering pipelines on the frontend's
+//! MLIR text (used both by the JIT and by `emit` of the intermediate stages);
+//! `CpuModule` JIT-compiles the result and calls it with memref descriptors
+//! that point at the caller's tensors (see `abi`).
+
+pub mod abi;
+mod jit;
+
+pub use jit::{CpuFunction, CpuModule};
+pub use tensorc_mlir::{Mlir, MlirError, MlirModule};
+
+/// Failures of the CPU back end.
+#[derive(Debug, thiserror::Error)]
+pub enum CpuError {
+    /// MLIR rejected something tensorc produced: a tensorc bug, with MLIR's diagnostics.
+    #[error(transparent)]
+    Mlir(#[from] MlirError),
+    /// The caller's tensors do not match the function's signature.
+    #[error("{0}")]
+    Args(String),
+    /// The typed graph has a function the compiled code lacks.
+    #[error("the JIT-compiled module has no entry point for `{0}`; this is a tensorc bug")]
+    MissingEntry(String),
+}
+
+/// The two textual pass pipelines the CPU path runs, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pipelines {
+    /// Tensor-level optimization (the `opt` stage).
+    pub opt: String,
+    /// Bufferization and lowering to the LLVM dialect (the `llvm-dialect` stage).
+    pub lowering: String,
+}
+
+impl Pipelines {
+    /// The simplest correct pipelines (cpu-pipeline.md §1.2): no tiling or
+    /// vectorization, scalar loops. The reference point the real pipelines in
+    /// `tensorc-passes` must agree with.
+    pub fn naive() -> Pipelines {
+        Pipelines {
+            opt: "builtin.module(canonicalize,cse)".into(),
+            lowering: NAIVE_LOWERING.into(),
+        }
+    }
+}
+
+/// Bufferize (results written straight into the out-params), lower linalg to
+/// loops and everything to the LLVM dialect.
+pub const NAIVE_LOWERING: &str = "builtin.module(eliminate-empty-tensors,\
+one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+drop-equivalent-buffer-results,buffer-deallocation-pipeline,convert-bufferization-to-memref,\
+convert-linalg-to-loops,expand-strided-metadata,lower-affine,convert-scf-to-cf,\
+finalize-memref-to-llvm,convert-math-to-llvm,convert-to-llvm,reconcile-unrealized-casts)";
+
+/// How far `lower` goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upto {
+    /// Parse and verify the frontend output only.
+    Linalg,
+    /// After the optimization pipeline.
+    Opt,
+    /// After lowering to the LLVM dialect.
+    LlvmDialect,
+}
+
+/// Parses the frontend's MLIR and runs the pipelines up to `upto`, verifying
+/// after every step (a failure names the stage and is a tensorc bug).
+pub fn lower<'c>(
+    mlir: &'c Mlir,
+    text: &str,
+    pipelines: &Pipelines,
+    upto: Upto,
+) -> Result<MlirModule<'c>, MlirError> {
+    let mut m = mlir.parse(text, "lower")?;
+    if upto == Upto::Linalg {
+        return Ok(m);
+    }
+    mlir.run_pipeline(&mut m, &pipelines.opt, "opt")?;
+    if upto == Upto::Opt {
+        return Ok(m);
+    }
+    mlir.run_pipeline(&mut m, &pipelines.lowering, "cpu-lowering")?;
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,112 @@
+//! In-process compilation and calls: lowered MLIR text in, callable functions out.
+//!
+//! One `CpuModule` holds one JIT engine for the whole `.nxir` file, plus the
+//! signature of every function taken from the typed graph, so that a call can
+//! check its arguments before generated code ever sees a pointer.
+
+use crate::abi::{check_inputs, check_outputs, descriptor};
+use crate::{CpuError, Pipelines, Upto, lower};
+use std::ffi::c_void;
+use tensorc_ir::{Module, Tensor, TensorType};
+use tensorc_mlir::{JitEngine, Mlir, PackedFn};
+
+/// LLVM optimization level for JIT code.
+const OPT_LEVEL: u32 = 3;
+
+/// A compiled `.nxir` module ready to call.
+pub struct CpuModule {
+    functions: Vec<CpuFunction>,
+    // Last: the function pointers above are only valid while the engine lives.
+    _engine: JitEngine,
+}
+
+/// One compiled `def`.
+pub struct CpuFunction {
+    name: String,
+    params: Vec<(String, TensorType)>,
+    results: Vec<TensorType>,
+    entry: PackedFn,
+}
+
+impl CpuModule {
+    /// Compiles the frontend's MLIR for `module` (the typed graph it was lowered
+    /// from gives each function's signature) through `pipelines` to native code.
+    pub fn compile(
+        module: &Module,
+        mlir_text: &str,
+        pipelines: &Pipelines,
+    ) -> Result<CpuModule, CpuError> {
+        // The MLIR context is only needed until the engine exists: the engine
+        // owns its own LLVM context and code, so the context is dropped here.
+        let mlir = Mlir::new();
+        let lowered = lower(&mlir, mlir_text, pipelines, Upto::LlvmDialect)?;
+        let engine = mlir.jit(&lowered, OPT_LEVEL, "jit")?;
+        let mut functions = Vec::with_capacity(module.functions.len());
+        for f in &module.functions {
+            let entry = engine
+                .lookup_c_interface(&f.name)
+                .ok_or_else(|| CpuError::MissingEntry(f.name.clone()))?;
+            functions.push(CpuFunction {
+                name: f.name.clone(),
+                params: f.params.clone(),
+                results: f.flat_results(),
+                entry,
+            });
+        }
+        Ok(CpuModule {
+            functions,
+            _engine: engine,
+        })
+    }
+
+    pub fn functions(&self) -> &[CpuFunction] {
+        &self.functions
+    }
+
+    pub fn function(&self, name: &str) -> Option<&CpuFunction> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+}
+
+impl CpuFunction {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn params(&self) -> &[(String, TensorType)] {
+        &self.params
+    }
+
+    pub fn results(&self) -> &[TensorType] {
+        &self.results
+    }
+
+    /// Runs the function on `inputs`, writing results into `outputs` in place.
+    /// Both are checked against the signature first.
+    pub fn call(&self, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), CpuError> {
+        check_inputs(&self.params, inputs).map_err(CpuError::Args)?;
+        check_outputs(&self.results, outputs).map_err(CpuError::Args)?;
+        // Generated code only reads input buffers (the frontend marks them
+        // read-only for bufferization), so handing out a mutable pointer to
+        // shared data is sound.
+        let mut descriptors: Vec<Vec<i64>> = inputs
+            .iter()
+            .map(|t| descriptor(t.as_ptr() as *mut u8, t.ty()))
+            .chain(outputs.iter_mut().map(|t| {
+                let ty = t.ty().clone();
+                descriptor(t.as_mut_ptr(), &ty)
+            }))
+            .collect();
+        let mut pointers: Vec<*mut i64> = descriptors.iter_mut().map(|d| d.as_mut_ptr()).collect();
+        let mut packed: Vec<*mut c_void> = pointers
+            .iter_mut()
+            .map(|p| p as *mut *mut i64 as *mut c_void)
+            .collect();
+        // SAFETY: the entry point comes from the engine this function's module
+        // owns; each packed slot points at a descriptor pointer, each descriptor
+        // describes a live buffer of exactly the type the kernel was compiled
+        // for (checked above), and everything outlives the call.
+        unsafe { (self.entry)(packed.as_mut_ptr()) };
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! JIT tests on hand-written MLIR in the frontend's ABI (tensor inputs, one
+//! memref out-param per result): these pin the descriptor layout for every
+//! rank, several results, zero-size tensors and in-place output, independently
+//! of the frontend. Expected values are computed by hand.
+
+use super::*;
+use tensorc_ir::graph::Function;
+use tensorc_ir::{DType, Scalar, Span, Tensor, TensorType, Type};
+
+fn tt(d: DType, shape: &[usize]) -> TensorType {
+    TensorType::new(d, shape.to_vec())
+}
+
+/// The signature-only graph function `CpuModule::compile` needs.
+fn sig(name: &str, params: &[(&str, TensorType)], results: &[TensorType]) -> Function {
+    let result = if results.len() == 1 {
+        Type::Tensor(results[0].clone())
+    } else {
+        Type::Tuple(results.iter().cloned().map(Type::Tensor).collect())
+    };
+    Function {
+        name: name.into(),
+        params: params
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.clone()))
+            .collect(),
+        result,
+        nodes: vec![],
+        regions: vec![],
+        span: Span::default(),
+    }
+}
+
+fn f32s(shape: &[usize], v: &[f32]) -> Tensor {
+    let s: Vec<Scalar> = v.iter().map(|&x| Scalar::F(x as f64)).collect();
+    Tensor::from_scalars(tt(DType::F32, shape), &s).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    t.to_scalars().into_iter().map(Scalar::as_f64).collect()
+}
+
+const KERNELS: &str = r#"
+#id1 = affine_map<(i) -> (i)>
+#red1 = affine_map<(i) -> ()>
+module {
+  // add: x + y on 2x3.
+  func.func @add(%x: tensor<2x3xf32>, %y: tensor<2x3xf32>, %out: memref<2x3xf32>) attributes {llvm.emit_c_interface} {
+    %e = tensor.empty() : tensor<2x3xf32>
+    %r = linalg.add ins(%x, %y : tensor<2x3xf32>, tensor<2x3xf32>) outs(%e : tensor<2x3xf32>) -> tensor<2x3xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<2x3xf32>, memref<2x3xf32>) -> ()
+    return
+  }
+  // dot: 2x3 . 3x2 matrix product.
+  func.func @dot(%a: tensor<2x3xf32>, %b: tensor<3x2xf32>, %out: memref<2x2xf32>) attributes {llvm.emit_c_interface} {
+    %z = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<2x2xf32>
+    %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
+    %r = linalg.matmul ins(%a, %b : tensor<2x3xf32>, tensor<3x2xf32>) outs(%f : tensor<2x2xf32>) -> tensor<2x2xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<2x2xf32>, memref<2x2xf32>) -> ()
+    return
+  }
+  // sum of a vector into a rank-0 result, and the same vector doubled: two results.
+  func.func @sum_and_double(%v: tensor<4xi32>, %o0: memref<i32>, %o1: memref<4xi32>) attributes {llvm.emit_c_interface} {
+    %z = arith.constant 0 : i32
+    %e0 = tensor.empty() : tensor<i32>
+    %f0 = linalg.fill ins(%z : i32) outs(%e0 : tensor<i32>) -> tensor<i32>
+    %s = linalg.generic {indexing_maps = [#id1, #red1], iterator_types = ["reduction"]}
+        ins(%v : tensor<4xi32>) outs(%f0 : tensor<i32>) {
+      ^bb0(%a: i32, %acc: i32):
+        %t = arith.addi %a, %acc : i32
+        linalg.yield %t : i32
+    } -> tensor<i32>
+    %e1 = tensor.empty() : tensor<4xi32>
+    %d = linalg.add ins(%v, %v : tensor<4xi32>, tensor<4xi32>) outs(%e1 : tensor<4xi32>) -> tensor<4xi32>
+    bufferization.materialize_in_destination %s in restrict writable %o0 : (tensor<i32>, memref<i32>) -> ()
+    bufferization.materialize_in_destination %d in restrict writable %o1 : (tensor<4xi32>, memref<4xi32>) -> ()
+    return
+  }
+  // rank 0 in, rank 0 out: x * x in f64.
+  func.func @square(%x: tensor<f64>, %out: memref<f64>) attributes {llvm.emit_c_interface} {
+    %e = tensor.empty() : tensor<f64>
+    %r = linalg.mul ins(%x, %x : tensor<f64>, tensor<f64>) outs(%e : tensor<f64>) -> tensor<f64>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<f64>, memref<f64>) -> ()
+    return
+  }
+  // zero-size: negate an empty 0x3 tensor.
+  func.func @empty(%x: tensor<0x3xf32>, %out: memref<0x3xf32>) attributes {llvm.emit_c_interface} {
+    %e = tensor.empty() : tensor<0x3xf32>
+    %r = linalg.negf ins(%x : tensor<0x3xf32>) outs(%e : tensor<0x3xf32>) -> tensor<0x3xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<0x3xf32>, memref<0x3xf32>) -> ()
+    return
+  }
+}
+"#;
+
+fn kernels() -> (tensorc_ir::Module, String) {
+    let f = |d, s: &[usize]| tt(d, s);
+    let module = tensorc_ir::Module {
+        functions: vec![
+            sig(
+                "add",
+                &[("x", f(DType::F32, &[2, 3])), ("y", f(DType::F32, &[2, 3]))],
+                &[f(DType::F32, &[2, 3])],
+            ),
+            sig(
+                "dot",
+                &[("a", f(DType::F32, &[2, 3])), ("b", f(DType::F32, &[3, 2]))],
+                &[f(DType::F32, &[2, 2])],
+            ),
+            sig(
+                "sum_and_double",
+                &[("v", f(DType::S32, &[4]))],
+                &[f(DType::S32, &[]), f(DType::S32, &[4])],
+            ),
+            sig(
+                "square",
+                &[("x", f(DType::F64, &[]))],
+                &[f(DType::F64, &[])],
+            ),
+            sig(
+                "empty",
+                &[("x", f(DType::F32, &[0, 3]))],
+                &[f(DType::F32, &[0, 3])],
+            ),
+        ],
+    };
+    (module, KERNELS.to_string())
+}
+
+#[test]
+fn runs_every_kind_of_signature() {
+    let (module, text) = kernels();
+    let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
+    assert_eq!(cpu.functions().len(), 5);
+
+    // add
+    let x = f32s(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
+    let y = f32s(&[2, 3], &[10., 20., 30., 40., 50., 60.]);
+    let mut out = vec![Tensor::zeros(tt(DType::F32, &[2, 3])).unwrap()];
+    cpu.function("add")
+        .unwrap()
+        .call(&[&x, &y], &mut out)
+        .unwrap();
+    assert_eq!(values(&out[0]), vec![11., 22., 33., 44., 55., 66.]);
+    // inputs untouched
+    assert_eq!(values(&x), vec![1., 2., 3., 4., 5., 6.]);
+
+    // dot: [[1,2,3],[4,5,6]] . [[1,2],[3,4],[5,6]] = [[22,28],[49,64]]
+    let b = f32s(&[3, 2], &[1., 2., 3., 4., 5., 6.]);
+    let mut out = vec![Tensor::zeros(tt(DType::F32, &[2, 2])).unwrap()];
+    cpu.function("dot")
+        .unwrap()
+        .call(&[&x, &b], &mut out)
+        .unwrap();
+    assert_eq!(values(&out[0]), vec![22., 28., 49., 64.]);
+
+    // two results, one rank 0
+    let v = Tensor::from_scalars(
+        tt(DType::S32, &[4]),
+        &[Scalar::I(1), Scalar::I(-2), Scalar::I(3), Scalar::I(10)],
+    )
+    .unwrap();
+    let mut outs = vec![
+        Tensor::zeros(tt(DType::S32, &[])).unwrap(),
+        Tensor::zeros(tt(DType::S32, &[4])).unwrap(),
+    ];
+    cpu.function("sum_and_double")
+        .unwrap()
+        .call(&[&v], &mut outs)
+        .unwrap();
+    assert_eq!(outs[0].to_scalars(), vec![Scalar::I(12)]);
+    assert_eq!(
+        outs[1].to_scalars(),
+        vec![Scalar::I(2), Scalar::I(-4), Scalar::I(6), Scalar::I(20)]
+    );
+
+    // rank 0
+    let x0 = Tensor::from_scalars(tt(DType::F64, &[]), &[Scalar::F(-1.5)]).unwrap();
+    let mut out = vec![Tensor::zeros(tt(DType::F64, &[])).unwrap()];
+    cpu.function("square")
+        .unwrap()
+        .call(&[&x0], &mut out)
+        .unwrap();
+    assert_eq!(out[0].to_scalars(), vec![Scalar::F(2.25)]);
+
+    // zero-size
+    let e = Tensor::zeros(tt(DType::F32, &[0, 3])).unwrap();
+    let mut out = vec![Tensor::zeros(tt(DType::F32, &[0, 3])).unwrap()];
+    cpu.function("empty")
+        .unwrap()
+        .call(&[&e], &mut out)
+        .unwrap();
+    assert!(out[0].is_empty());
+}
+
+#[test]
+fn results_are_written_in_place() {
+    let (module, text) = kernels();
+    let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
+    let x = f32s(&[2, 3], &[1.; 6]);
+    let mut out = vec![f32s(&[2, 3], &[7.; 6])];
+    let before = out[0].as_ptr();
+    cpu.function("add")
+        .unwrap()
+        .call(&[&x, &x], &mut out)
+        .unwrap();
+    assert_eq!(out[0].as_ptr(), before);
+    assert_eq!(values(&out[0]), vec![2.; 6]);
+}
+
+#[test]
+fn arguments_are_checked_before_running() {
+    let (module, text) = kernels();
+    let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
+    let add = cpu.function("add").unwrap();
+    let bad = Tensor::zeros(tt(DType::F64, &[3, 2])).unwrap();
+    let good = Tensor::zeros(tt(DType::F32, &[2, 3])).unwrap();
+    let mut out = vec![Tensor::zeros(tt(DType::F32, &[2, 3])).unwrap()];
+    let err = add.call(&[&bad, &good], &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "input 'x' expects f32[2][3], got f64[3][2]"
+    );
+    let mut wrong_out = vec![Tensor::zeros(tt(DType::F32, &[3])).unwrap()];
+    let err = add.call(&[&good, &good], &mut wrong_out).unwrap_err();
+    assert_eq!(err.to_string(), "output 0 expects f32[2][3], got f32[3]");
+}
+
+#[test]
+fn missing_function_is_an_internal_error() {
+    let (mut module, text) = kernels();
+    module
+        .functions
+        .push(sig("ghost", &[], &[tt(DType::F32, &[])]));
+    let err = CpuModule::compile(&module, &text, &Pipelines::naive())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&err, CpuError::MissingEntry(n) if n == "ghost"),
+        "{err}"
+    );
+}
+
+#[test]
+fn stages_can_be_stopped_early() {
+    let (_, text) = kernels();
+    let mlir = Mlir::new();
+    let m = lower(&mlir, &text, &Pipelines::naive(), Upto::Opt).unwrap();
+    let printed = mlir.print(&m, Default::default());
+    assert!(printed.contains("linalg.matmul"), "{printed}");
+    let m = lower(&mlir, &text, &Pipelines::naive(), Upto::LlvmDialect).unwrap();
+    let printed = mlir.print(&m, Default::default());
+    assert!(printed.contains("llvm.func @_mlir_ciface_dot"), "{printed}");
+    assert!(!printed.contains("linalg."), "{printed}");
+}
