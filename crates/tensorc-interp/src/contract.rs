@@ -1,0 +1,255 @@
+//! Reductions, arg-reductions and `dot`: the ops whose cost matters, so they
+//! work on typed vectors with simple loops (a batched i,k,j matmul for dot).
+
+use tensorc_ir::graph::ReduceKind;
+use tensorc_ir::{DType, Tensor, TensorType};
+
+use crate::InterpError;
+use crate::elementwise::{fmax, fmin};
+use crate::layout::{for_each_index, gather_vec, strides, transpose_map};
+use crate::value::{Lanes, decode, decode_as, encode, round_to, wrap};
+
+/// `sum`/`product`/`reduce_max`/`reduce_min`/`all`/`any` of `x` over sorted
+/// `axes` into a tensor of type `out` (its shape already reflects keep_axes).
+/// Elements are combined in row-major order, rounding to the dtype each step.
+pub fn reduce(kind: ReduceKind, x: &Tensor, axes: &[usize], out: TensorType) -> Result<Tensor, InterpError> {
+    let d = out.dtype;
+    let in_shape = x.shape().to_vec();
+    // Output position of every input element: reduced axes contribute nothing.
+    let kept: Vec<usize> = (0..in_shape.len()).filter(|a| !axes.contains(a)).collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|&a| in_shape[a]).collect();
+    let kst = strides(&kept_shape);
+    let mut ost = vec![0usize; in_shape.len()];
+    for (k, &a) in kept.iter().enumerate() {
+        ost[a] = kst[k];
+    }
+    let n_out: usize = kept_shape.iter().product();
+    if n_out != out.num_elements() {
+        return Err(InterpError::Internal(format!("reduction to {out} from {}", x.ty())));
+    }
+    let fold = |f: &mut dyn FnMut(usize, usize)| {
+        for_each_index(&in_shape, |flat, idx| {
+            let o: usize = idx.iter().zip(&ost).map(|(i, s)| i * s).sum();
+            f(o, flat)
+        })
+    };
+    let lanes = match kind {
+        ReduceKind::All | ReduceKind::Any => {
+            // Truth is "nonzero" in the operand's own type, before any conversion.
+            let truth: Vec<bool> = match decode(x) {
+                Lanes::Int(v) => v.iter().map(|&e| e != 0).collect(),
+                Lanes::Float(v) => v.iter().map(|&e| e != 0.0).collect(),
+            };
+            let all = kind == ReduceKind::All;
+            let mut acc = vec![all; n_out];
+            fold(&mut |o, i| {
+                if all {
+                    acc[o] &= truth[i]
+                } else {
+                    acc[o] |= truth[i]
+                }
+            });
+            Lanes::Int(acc.into_iter().map(|b| b as i128).collect())
+        }
+        _ => match decode_as(x, d) {
+            Lanes::Float(v) => {
+                let (init, op): (f64, fn(f64, f64) -> f64) = match kind {
+                    ReduceKind::Sum => (0.0, |a, b| a + b),
+                    ReduceKind::Product => (1.0, |a, b| a * b),
+                    ReduceKind::Max => (f64::NEG_INFINITY, fmax),
+                    _ => (f64::INFINITY, fmin),
+                };
+                let mut acc = vec![init; n_out];
+                fold(&mut |o, i| acc[o] = round_to(d, op(acc[o], v[i])));
+                Lanes::Float(acc)
+            }
+            Lanes::Int(v) => {
+                let (lo, hi) = d.int_range().expect("integer dtype");
+                let (init, op): (i128, fn(i128, i128) -> i128) = match kind {
+                    ReduceKind::Sum => (0, i128::wrapping_add),
+                    ReduceKind::Product => (1, i128::wrapping_mul),
+                    ReduceKind::Max => (lo, i128::max),
+                    _ => (hi, i128::min),
+                };
+                let mut acc = vec![init; n_out];
+                // Wrapping modulo 2^128 on the way agrees with modulo 2^bits at the end.
+                fold(&mut |o, i| acc[o] = op(acc[o], v[i]));
+                Lanes::Int(acc.into_iter().map(|a| wrap(d, a)).collect())
+            }
+        },
+    };
+    encode(out, &lanes)
+}
+
+/// `argmax`/`argmin`. NaN counts as both the maximum and the minimum and the
+/// first NaN wins; among equal values `tie_break_high` picks the last index.
+pub fn arg_reduce(
+    max: bool,
+    x: &Tensor,
+    axis: Option<usize>,
+    tie_break_high: bool,
+    out: TensorType,
+) -> Result<Tensor, InterpError> {
+    let shape = x.shape();
+    // View x as [outer][n][inner] with the reduced axis in the middle.
+    let (outer, n, inner) = match axis {
+        None => (1, x.len(), 1),
+        Some(a) => (shape[..a].iter().product(), shape[a], shape[a + 1..].iter().product::<usize>()),
+    };
+    if outer * inner != out.num_elements() {
+        return Err(InterpError::Internal(format!("arg-reduction to {out} from {}", x.ty())));
+    }
+    // Ordering of the operand's own values: NaN is "better" than everything.
+    let lanes = decode(x);
+    let better = |cand: usize, best: usize| -> bool {
+        match &lanes {
+            Lanes::Float(v) => {
+                let (c, b) = (v[cand], v[best]);
+                if b.is_nan() {
+                    false
+                } else if c.is_nan() {
+                    true
+                } else if max {
+                    c > b || (tie_break_high && c == b)
+                } else {
+                    c < b || (tie_break_high && c == b)
+                }
+            }
+            Lanes::Int(v) => {
+                let (c, b) = (v[cand], v[best]);
+                if max { c > b || (tie_break_high && c == b) } else { c < b || (tie_break_high && c == b) }
+            }
+        }
+    };
+    let mut res = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |k: usize| (o * n + k) * inner + i;
+            let mut best = 0usize;
+            for k in 1..n {
+                if better(at(k), at(best)) {
+                    best = k;
+                }
+            }
+            res.push(wrap(out.dtype, best as i128));
+        }
+    }
+    encode(out, &Lanes::Int(res))
+}
+
+/// Element type of a dot's inner loop: multiply-accumulate in the result type.
+trait Mac: Copy {
+    const ZERO: Self;
+    fn mac(self, a: Self, b: Self) -> Self;
+}
+
+impl Mac for f32 {
+    const ZERO: f32 = 0.0;
+    fn mac(self, a: f32, b: f32) -> f32 {
+        self + a * b
+    }
+}
+
+impl Mac for f64 {
+    const ZERO: f64 = 0.0;
+    fn mac(self, a: f64, b: f64) -> f64 {
+        self + a * b
+    }
+}
+
+/// Integers of every width accumulate modulo 2^64 and are wrapped to their
+/// width at the end, which equals wrapping at every step.
+impl Mac for u64 {
+    const ZERO: u64 = 0;
+    fn mac(self, a: u64, b: u64) -> u64 {
+        self.wrapping_add(a.wrapping_mul(b))
+    }
+}
+
+/// `c[b][i][j] += a[b][i][k] * w[b][k][j]`, loops ordered i,k,j so the inner
+/// loop streams rows of both `w` and `c`.
+fn batched_matmul<T: Mac>(a: &[T], w: &[T], batch: usize, m: usize, k: usize, n: usize) -> Vec<T> {
+    let mut c = vec![T::ZERO; batch * m * n];
+    for bi in 0..batch {
+        let (ab, wb) = (&a[bi * m * k..], &w[bi * k * n..]);
+        let cb = &mut c[bi * m * n..(bi + 1) * m * n];
+        for i in 0..m {
+            let crow = &mut cb[i * n..(i + 1) * n];
+            for kk in 0..k {
+                let aik = ab[i * k + kk];
+                let wrow = &wb[kk * n..(kk + 1) * n];
+                for (cj, &wj) in crow.iter_mut().zip(wrow) {
+                    *cj = cj.mac(aik, wj);
+                }
+            }
+        }
+    }
+    c
+}
+
+/// General `dot`: contract paired axes, batch over the leading axes; output
+/// is batch ++ free(a) ++ free(b). Operands are converted to `out.dtype`.
+pub fn dot(
+    a: &Tensor,
+    b: &Tensor,
+    contract_a: &[usize],
+    batch_a: &[usize],
+    contract_b: &[usize],
+    batch_b: &[usize],
+    out: TensorType,
+) -> Result<Tensor, InterpError> {
+    let d = out.dtype;
+    let (sa, sb) = (a.shape(), b.shape());
+    let free = |rank: usize, c: &[usize], bt: &[usize]| -> Vec<usize> {
+        (0..rank).filter(|x| !c.contains(x) && !bt.contains(x)).collect()
+    };
+    let (free_a, free_b) = (free(sa.len(), contract_a, batch_a), free(sb.len(), contract_b, batch_b));
+    let size = |s: &[usize], axes: &[usize]| axes.iter().map(|&x| s[x]).product::<usize>();
+    let batch = size(sa, batch_a);
+    let (m, k, n) = (size(sa, &free_a), size(sa, contract_a), size(sb, &free_b));
+    if batch * m * n != out.num_elements() || k != size(sb, contract_b) {
+        return Err(InterpError::Internal(format!("dot of {} and {} into {out}", a.ty(), b.ty())));
+    }
+    // Bring a to [batch][free][contract] and b to [batch][contract][free].
+    let perm_a: Vec<usize> = batch_a.iter().chain(&free_a).chain(contract_a).copied().collect();
+    let perm_b: Vec<usize> = batch_b.iter().chain(contract_b).chain(&free_b).copied().collect();
+    let (map_a, map_b) = (transpose_map(sa, &perm_a), transpose_map(sb, &perm_b));
+    let lanes = match (decode_as(a, d), decode_as(b, d)) {
+        (Lanes::Float(va), Lanes::Float(vb)) => {
+            let (va, vb) = (gather_vec(&va, &map_a), gather_vec(&vb, &map_b));
+            Lanes::Float(match d {
+                DType::F32 => {
+                    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+                    batched_matmul(&f(va), &f(vb), batch, m, k, n).into_iter().map(|x| x as f64).collect()
+                }
+                DType::F64 => batched_matmul(&va, &vb, batch, m, k, n),
+                _ => batched_matmul_narrow(&va, &vb, batch, m, k, n, d),
+            })
+        }
+        (Lanes::Int(va), Lanes::Int(vb)) => {
+            let f = |v: &[i128], map: &[usize]| map.iter().map(|&i| v[i] as u64).collect::<Vec<u64>>();
+            let c = batched_matmul(&f(&va, &map_a), &f(&vb, &map_b), batch, m, k, n);
+            Lanes::Int(c.into_iter().map(|x| wrap(d, x as i128)).collect())
+        }
+        _ => return Err(InterpError::Internal("dot operands of mixed kinds".into())),
+    };
+    encode(out, &lanes)
+}
+
+/// The f16/bf16 dot: same loop order, rounding after each multiply and add.
+fn batched_matmul_narrow(av: &[f64], wv: &[f64], batch: usize, m: usize, k: usize, n: usize, d: DType) -> Vec<f64> {
+    let mut c = vec![0.0f64; batch * m * n];
+    for bi in 0..batch {
+        for i in 0..m {
+            for kk in 0..k {
+                let aik = av[bi * m * k + i * k + kk];
+                for j in 0..n {
+                    let idx = bi * m * n + i * n + j;
+                    let p = round_to(d, aik * wv[bi * k * n + kk * n + j]);
+                    c[idx] = round_to(d, c[idx] + p);
+                }
+            }
+        }
+    }
+    c
+}

@@ -1,0 +1,193 @@
+//! Element values while computing, and Nx's conversion rules between dtypes.
+//!
+//! Element-wise ops decode a tensor into one of two lane vectors: every
+//! integer dtype (u64 included) fits exactly in `i128`, and every float dtype
+//! fits exactly in `f64`. Results are brought back into their dtype after each
+//! operation (`wrap` for integers, `round_to` for floats), which reproduces
+//! fixed-width arithmetic: integer ops are exact modulo 2^width, and f64
+//! results of `+ - * / sqrt` rounded once to f32/f16/bf16 equal the directly
+//! computed narrow result (f64 carries more than 2p+2 bits for those p).
+//! Data-movement ops never come through here: they copy raw element bytes so
+//! NaN payloads and -0.0 survive untouched.
+
+use tensorc_ir::graph::Literal;
+use tensorc_ir::tensor::{f16_bits_to_f64, f32_to_bf16_bits, f64_to_f16_bits};
+use tensorc_ir::{DType, Scalar, Tensor, TensorType};
+
+use crate::InterpError;
+
+/// The elements of one tensor, decoded for computing.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lanes {
+    Int(Vec<i128>),
+    Float(Vec<f64>),
+}
+
+impl Lanes {
+    pub fn len(&self) -> usize {
+        match self {
+            Lanes::Int(v) => v.len(),
+            Lanes::Float(v) => v.len(),
+        }
+    }
+}
+
+/// Integer value `v` wrapped into `dtype` (two's complement), as its in-range value.
+pub fn wrap(dtype: DType, v: i128) -> i128 {
+    let bits = dtype.bits();
+    let mask: u128 = (1u128 << bits) - 1;
+    let low = (v as u128) & mask;
+    if dtype.is_signed_int() && low >> (bits - 1) == 1 {
+        (low | !mask) as i128
+    } else {
+        low as i128
+    }
+}
+
+/// The bit pattern of an in-range integer of `dtype` as an unsigned number.
+pub fn bit_pattern(dtype: DType, v: i128) -> u128 {
+    (v as u128) & ((1u128 << dtype.bits()) - 1)
+}
+
+/// `v` rounded to the nearest value of float `dtype` (ties to even).
+pub fn round_to(dtype: DType, v: f64) -> f64 {
+    match dtype {
+        DType::F32 => v as f32 as f64,
+        DType::F16 => f16_bits_to_f64(f64_to_f16_bits(v)),
+        DType::BF16 => f32::from_bits((f32_to_bf16_bits(v as f32) as u32) << 16) as f64,
+        _ => v,
+    }
+}
+
+/// Float to integer the Nx way: truncate toward zero, saturate, NaN → 0.
+pub fn float_to_int(dtype: DType, v: f64) -> i128 {
+    let (lo, hi) = dtype.int_range().expect("integer dtype");
+    if v.is_nan() {
+        return 0;
+    }
+    // `as i128` truncates and saturates at i128's range, far outside every dtype's.
+    (v as i128).clamp(lo, hi)
+}
+
+/// Integer to float, rounded once to nearest even in the target dtype.
+pub fn int_to_float(dtype: DType, v: i128) -> f64 {
+    match dtype {
+        // Going through f64 first could round twice for 64-bit values.
+        DType::F32 => v as f32 as f64,
+        _ => round_to(dtype, v as f64),
+    }
+}
+
+/// Decode a tensor's elements without changing their values.
+pub fn decode(t: &Tensor) -> Lanes {
+    let n = t.len();
+    if t.dtype().is_float() {
+        Lanes::Float((0..n).map(|i| t.get(i).as_f64()).collect())
+    } else {
+        Lanes::Int(
+            (0..n)
+                .map(|i| match t.get(i) {
+                    Scalar::I(v) => v as i128,
+                    Scalar::U(v) => v as i128,
+                    Scalar::F(v) => v as i128,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Decode a tensor converted to `to` with Nx's `as_type` rules.
+pub fn decode_as(t: &Tensor, to: DType) -> Lanes {
+    convert_lanes(decode(t), t.dtype(), to)
+}
+
+/// Convert decoded elements from dtype `from` to dtype `to` (Nx `as_type`).
+pub fn convert_lanes(lanes: Lanes, from: DType, to: DType) -> Lanes {
+    if from == to {
+        return lanes;
+    }
+    match lanes {
+        Lanes::Int(v) if to.is_float() => Lanes::Float(v.into_iter().map(|x| int_to_float(to, x)).collect()),
+        Lanes::Int(v) => Lanes::Int(v.into_iter().map(|x| wrap(to, x)).collect()),
+        Lanes::Float(v) if to.is_float() => Lanes::Float(v.into_iter().map(|x| round_to(to, x)).collect()),
+        Lanes::Float(v) => Lanes::Int(v.into_iter().map(|x| float_to_int(to, x)).collect()),
+    }
+}
+
+/// Encode lanes (already in range for `ty.dtype`) into a tensor.
+pub fn encode(ty: TensorType, lanes: &Lanes) -> Result<Tensor, InterpError> {
+    let mut t = Tensor::zeros(ty).map_err(|e| InterpError::Internal(e.to_string()))?;
+    if lanes.len() != t.len() {
+        return Err(InterpError::Internal(format!(
+            "{} elements computed for {}",
+            lanes.len(),
+            t.ty()
+        )));
+    }
+    let d = t.dtype();
+    match lanes {
+        Lanes::Float(v) if d.is_float() => v.iter().enumerate().for_each(|(i, x)| t.set(i, Scalar::F(*x))),
+        Lanes::Int(v) if d.is_int() => v.iter().enumerate().for_each(|(i, x)| {
+            let s = if d.is_signed_int() { Scalar::I(*x as i64) } else { Scalar::U(*x as u64) };
+            t.set(i, s)
+        }),
+        _ => return Err(InterpError::Internal(format!("lanes of the wrong kind for {}", t.ty()))),
+    }
+    Ok(t)
+}
+
+/// A literal as written, converted to `dtype`: integers wrap, floats round,
+/// a float literal for an integer dtype follows `as_type`.
+pub fn literal_value(dtype: DType, lit: Literal) -> Lanes {
+    match lit {
+        Literal::Int(v) if dtype.is_float() => Lanes::Float(vec![int_to_float(dtype, v)]),
+        Literal::Int(v) => Lanes::Int(vec![wrap(dtype, v)]),
+        Literal::Float(v) if dtype.is_float() => Lanes::Float(vec![round_to(dtype, v)]),
+        Literal::Float(v) => Lanes::Int(vec![float_to_int(dtype, v)]),
+    }
+}
+
+/// Convert one tensor to another dtype (shape kept).
+pub fn convert_tensor(t: &Tensor, to: DType) -> Result<Tensor, InterpError> {
+    if t.dtype() == to {
+        return Ok(t.clone());
+    }
+    encode(t.ty().with_dtype(to), &decode_as(t, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_is_twos_complement() {
+        assert_eq!(wrap(DType::S8, 128), -128);
+        assert_eq!(wrap(DType::S8, -129), 127);
+        assert_eq!(wrap(DType::U8, -1), 255);
+        assert_eq!(wrap(DType::U64, -1), u64::MAX as i128);
+        assert_eq!(wrap(DType::S64, i64::MAX as i128 + 1), i64::MIN as i128);
+        assert_eq!(bit_pattern(DType::S16, -1), 0xffff);
+    }
+
+    #[test]
+    fn float_to_int_saturates() {
+        assert_eq!(float_to_int(DType::U8, f64::INFINITY), 255);
+        assert_eq!(float_to_int(DType::U8, f64::NAN), 0);
+        assert_eq!(float_to_int(DType::U8, f64::NEG_INFINITY), 0);
+        assert_eq!(float_to_int(DType::S32, f64::INFINITY), 2147483647);
+        assert_eq!(float_to_int(DType::S32, f64::NEG_INFINITY), -2147483648);
+        assert_eq!(float_to_int(DType::S32, -2.9), -2);
+        assert_eq!(float_to_int(DType::S8, 300.0), 127);
+        assert_eq!(float_to_int(DType::U64, 1e30), u64::MAX as i128);
+    }
+
+    #[test]
+    fn int_to_f32_rounds_once() {
+        // 2^24 + 1 is a tie between 2^24 and 2^24 + 2: ties to even gives 2^24.
+        assert_eq!(int_to_float(DType::F32, (1 << 24) + 1), 16777216.0);
+        // 2^62 + 2^38 + 1: direct rounding to f32 goes up (above the f32 tie),
+        // via f64 the +1 is lost and the tie rounds to even (down).
+        let v: i128 = (1 << 62) + (1 << 38) + 1;
+        assert_eq!(int_to_float(DType::F32, v), ((1u64 << 62) + (1 << 39)) as f64);
+    }
+}
