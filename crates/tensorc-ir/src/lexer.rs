@@ -58,6 +58,10 @@ pub enum TokenKind {
     Dot,
     /// One or more line breaks (with any comments and blank lines between).
     Newline,
+    /// A bad character or malformed literal, already reported. It stands in
+    /// for an operand so that one typo gives one error, not a cascade.
+    Error,
+    /// End of input; its empty span sits just after the last other token.
     Eof,
 }
 
@@ -142,7 +146,8 @@ impl<'a> Lexer<'a> {
             Some(t) => matches!(t.kind, TokenKind::Newline | TokenKind::Comma | TokenKind::Arrow),
         };
         if !suppress {
-            self.tokens.push(Token { kind: TokenKind::Newline, span: Span::new(start, start + 1) });
+            // Empty span: a caret at the line end, not a two-line range.
+            self.tokens.push(Token { kind: TokenKind::Newline, span: Span::new(start, start) });
         }
     }
 
@@ -200,14 +205,17 @@ impl<'a> Lexer<'a> {
                                 Span::new(start, self.pos),
                                 format!("unexpected character {}", show_char(c)),
                             ));
-                            continue;
+                            TokenKind::Error
                         }
                     };
                     self.push(kind, start);
                 }
             }
         }
-        let end = self.text.len();
+        // Eof sits right after the last token rather than at the very end of
+        // the text, so "found end of file" points at visible text, not at an
+        // empty line after trailing blank lines and comments.
+        let end = self.tokens.iter().rev().find(|t| t.kind != TokenKind::Newline).map_or(0, |t| t.span.end);
         self.tokens.push(Token { kind: TokenKind::Eof, span: Span::new(end, end) });
     }
 
@@ -249,7 +257,10 @@ impl<'a> Lexer<'a> {
         let span = Span::new(start, self.pos);
         match parse_number(lexeme) {
             Ok(kind) => self.push(kind, start),
-            Err(msg) => self.diags.push(Diagnostic::error(span, msg)),
+            Err(msg) => {
+                self.diags.push(Diagnostic::error(span, msg));
+                self.push(TokenKind::Error, start);
+            }
         }
     }
 }

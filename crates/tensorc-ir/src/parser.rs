@@ -22,13 +22,26 @@ pub fn parse(file: &SourceFile) -> (Option<Program>, Vec<Diagnostic>) {
     let (tokens, mut diags) = lexer::lex(&file.text);
     let mut p = Parser { text: &file.text, tokens, pos: 0, depth: 0, diags: Vec::new() };
     let program = p.program();
-    diags.append(&mut p.diags);
-    diags.sort_by_key(|d| (d.span.start, d.span.end));
+    let lex_errors = diags.clone();
+    diags.extend(p.diags.into_iter().filter(|d| !follows_lex_error(&file.text, &lex_errors, d)));
+    // Stable sort, then keep only the first of several errors at one place
+    // (such as a missing operand and the missing `}` at the end of file).
+    diags.sort_by_key(|d| d.span.start);
+    diags.dedup_by_key(|d| d.span.start);
     if diags.iter().any(|d| d.severity == Severity::Error) {
         (None, diags)
     } else {
         (Some(program), diags)
     }
+}
+
+/// A syntax error later on the same line as a bad character or literal is
+/// almost always caused by it (the token is missing), so it is not shown.
+fn follows_lex_error(text: &str, lex_errors: &[Diagnostic], d: &Diagnostic) -> bool {
+    lex_errors.iter().any(|e| {
+        let line_end = text[e.span.end.min(text.len())..].find('\n').map_or(text.len(), |i| e.span.end + i);
+        (e.span.start..=line_end).contains(&d.span.start)
+    })
 }
 
 /// Marker that an error was already reported and the caller should recover.
@@ -142,8 +155,24 @@ impl Parser<'_> {
     /// brackets, or a `}` that closes the enclosing body (left in place). A
     /// new line that starts like a statement also stops the skip even inside
     /// brackets, so one unclosed `[` does not swallow the rest of the file.
-    fn recover_statement(&mut self) {
+    /// `start` is the index of the statement's first token: brackets it
+    /// opened before the error still need closing before the statement ends.
+    fn recover_statement(&mut self, start: usize) {
+        // An error found at the start of the next line (an unclosed bracket
+        // ran into it) leaves nothing of the broken statement to skip.
+        if self.pos > 0 && self.tokens[self.pos - 1].kind == TokenKind::Newline && self.at_statement_start() {
+            return;
+        }
         let mut depth = 0usize;
+        for t in &self.tokens[start.min(self.pos)..self.pos] {
+            match t.kind {
+                TokenKind::LParen | TokenKind::LBracket | TokenKind::LBrace => depth += 1,
+                TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace => {
+                    depth = depth.saturating_sub(1)
+                }
+                _ => {}
+            }
+        }
         loop {
             match self.kind() {
                 TokenKind::Eof => return,
@@ -300,6 +329,7 @@ impl Parser<'_> {
                 }
                 _ => {}
             }
+            let stmt_start = self.pos;
             let after_return = ret.is_some();
             let result = if self.at(&TokenKind::Return) {
                 self.return_stmt().map(|r| {
@@ -321,7 +351,7 @@ impl Parser<'_> {
             };
             if result.is_err() {
                 failed = true;
-                self.recover_statement();
+                self.recover_statement(stmt_start);
             }
         }
         let close = self.bump().span; // `}`
@@ -422,7 +452,8 @@ impl Parser<'_> {
             | TokenKind::False
             | TokenKind::LBracket
             | TokenKind::Fn
-            | TokenKind::Amp => true,
+            | TokenKind::Amp
+            | TokenKind::Error => true,
             _ => false,
         }
     }
@@ -489,6 +520,8 @@ impl Parser<'_> {
             TokenKind::Nil => ExprKind::Nil,
             TokenKind::True => ExprKind::Bool(true),
             TokenKind::False => ExprKind::Bool(false),
+            // Reported by the lexer; `nil` keeps the statement's shape.
+            TokenKind::Error => ExprKind::Nil,
             TokenKind::LBracket => {
                 let (items, span) = self.seq(TokenKind::RBracket, "']'")?;
                 return Ok(Expr { kind: ExprKind::List(items), span });
@@ -524,7 +557,13 @@ impl Parser<'_> {
             if let Some(end) = self.eat(&close) {
                 return Ok((items, open.to(end)));
             }
-            return Err(self.expected(&format!("',' or {close_name}")));
+            let mut d = Diagnostic::error(self.span(), format!("expected ',' or {close_name}, found {}", self.found()));
+            if self.tokens[self.pos - 1].kind == TokenKind::Newline {
+                // The bracket was probably left open lines ago: show where.
+                d = d.with_label(open, "unclosed bracket");
+            }
+            self.diags.push(d);
+            return Err(Bail);
         }
     }
 
