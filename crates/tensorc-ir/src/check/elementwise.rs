@@ -70,7 +70,10 @@ impl FnCx<'_> {
             (Literal::Float(_), Some(_)) => Ok(DType::F32),
             (Literal::Int(v), Some(t)) => match narrowest_int(v, t.is_unsigned_int()) {
                 Some(d) => Ok(d),
-                None => Err(self.err(span, format!("literal {v} does not fit any integer type"))),
+                None => Err(self.err(
+                    span,
+                    format!("literal {v} does not fit any integer type that can be combined with {t}"),
+                )),
             },
             (_, None) => self.default_literal_dtype(lit, float_group, span),
         }

@@ -158,12 +158,12 @@ fn collect_calls(block: &ast::Block, index: &HashMap<&str, usize>, out: &mut Vec
             let e = match a {
                 ast::Arg::Positional(e) | ast::Arg::Keyword(_, e) => e,
             };
-            if s.op.name == "call" && first {
-                if let ExprKind::Name(n) = &e.kind {
-                    if let Some(&g) = index.get(n.as_str()) {
-                        out.push((g, e.span));
-                    }
-                }
+            if s.op.name == "call"
+                && first
+                && let ExprKind::Name(n) = &e.kind
+                && let Some(&g) = index.get(n.as_str())
+            {
+                out.push((g, e.span));
             }
             first = false;
             collect_calls_expr(e, index, out);
@@ -317,10 +317,10 @@ impl<'a> FnCx<'a> {
             };
             self.bind(&p.name, value);
         }
-        if let Some(ret) = &def.ret {
-            if self.check_size(&ret.ty, ret.span).is_err() {
-                ok = false;
-            }
+        if let Some(ret) = &def.ret
+            && self.check_size(&ret.ty, ret.span).is_err()
+        {
+            ok = false;
         }
 
         let declared = def.ret.as_ref();
@@ -329,16 +329,13 @@ impl<'a> FnCx<'a> {
             Ok((results, returns_tuple, ty)) => {
                 self.regions[0].results = results;
                 self.regions[0].returns_tuple = returns_tuple;
-                if let Some(decl) = declared {
-                    if decl.ty != ty {
-                        self.err(
-                            def.body.ret_span,
-                            format!(
-                                "function '{}' is declared to return {} but returns {}",
-                                def.name.name, decl.ty, ty
-                            ),
-                        );
-                    }
+                if let Some(decl) = declared
+                    && decl.ty != ty
+                {
+                    self.err(
+                        def.body.ret_span,
+                        format!("function '{}' is declared to return {} but returns {}", def.name.name, decl.ty, ty),
+                    );
                 }
                 Some(ty)
             }
@@ -423,10 +420,10 @@ impl<'a> FnCx<'a> {
     /// Check one statement and add its node; returns the bound value.
     fn stmt(&mut self, s: &Stmt) -> CResult<ValueId> {
         let (op, operands, ty) = self.dispatch(s)?;
-        if let Some(ann) = &s.ty {
-            if ann.ty != ty {
-                return Err(self.err(ann.span, format!("annotated type {} differs from inferred type {}", ann.ty, ty)));
-            }
+        if let Some(ann) = &s.ty
+            && ann.ty != ty
+        {
+            return Err(self.err(ann.span, format!("annotated type {} differs from inferred type {}", ann.ty, ty)));
         }
         self.check_size(&ty, s.span)?;
         Ok(self.push_node(op, operands, ty, s.name.name.clone(), s.span))

@@ -211,10 +211,10 @@ impl FnCx<'_> {
             (Some(_), Some(k)) => return Err(self.err(k.span, "strides are given twice")),
             (p, k) => p.copied().or(k),
         };
-        if let ExprKind::List(items) = &a.pos[1].kind {
-            if let Some(n) = items.iter().find(|i| matches!(i.kind, ExprKind::Name(_))) {
-                return Err(self.err(n.span, "slice starts given as tensors are not supported yet (tier 2)"));
-            }
+        if let ExprKind::List(items) = &a.pos[1].kind
+            && let Some(n) = items.iter().find(|i| matches!(i.kind, ExprKind::Name(_)))
+        {
+            return Err(self.err(n.span, "slice starts given as tensors are not supported yet (tier 2)"));
         }
         let starts = self.int_list(a.pos[1], false)?;
         let lengths = self.int_list(a.pos[2], false)?;
