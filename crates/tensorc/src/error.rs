@@ -1,0 +1,105 @@
+//! The one error type of the library, and its user-facing text.
+//!
+//! Variants follow who is at fault: the program (diagnostics with spans), the
+//! caller's inputs, the file system, or tensorc itself (`Internal`, always
+//! naming the stage, per spec §5). `render` gives the text the CLI prints.
+
+use std::path::PathBuf;
+use tensorc_ir::Diagnostics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The program does not parse or type-check.
+    #[error("{}", tensorc_ir::render::render(.0))]
+    Program(Diagnostics),
+    /// The caller's tensors do not fit the function (wrong dtype, shape or count).
+    #[error("{0}")]
+    Input(String),
+    /// A tensorc bug, or a limitation reported as one, in the named stage.
+    #[error("internal error in stage `{stage}` (this is a tensorc bug): {message}")]
+    Internal { stage: String, message: String },
+    /// Reading or writing a file failed.
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    /// `entry` could not pick a function.
+    #[error("{}", no_such_function(requested.as_deref(), available))]
+    NoSuchFunction {
+        requested: Option<String>,
+        available: Vec<String>,
+    },
+    /// The program uses something the chosen target does not implement yet.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn no_such_function(requested: Option<&str>, available: &[String]) -> String {
+    let list = if available.is_empty() {
+        "(none)".to_string()
+    } else {
+        available.join(", ")
+    };
+    match requested {
+        Some(name) => format!("no function named '{name}'; the program defines: {list}"),
+        None => format!(
+            "the program defines several functions and none is named 'main'; choose one of: {list}"
+        ),
+    }
+}
+
+impl Error {
+    /// The text to show a person: program errors as `FILE:LINE:COL: error: …`
+    /// with the source line and a caret, everything else as `error: …`.
+    /// Always ends with a newline.
+    pub fn render(&self) -> String {
+        match self {
+            Error::Program(d) => tensorc_ir::render::render(d),
+            other => format!("error: {other}\n"),
+        }
+    }
+
+    pub(crate) fn internal(stage: &str, message: impl Into<String>) -> Error {
+        Error::Internal {
+            stage: stage.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<tensorc_mlir::MlirError> for Error {
+    fn from(e: tensorc_mlir::MlirError) -> Error {
+        Error::Internal {
+            stage: e.stage.clone(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<tensorc_cpu::CpuError> for Error {
+    fn from(e: tensorc_cpu::CpuError) -> Error {
+        match e {
+            tensorc_cpu::CpuError::Mlir(m) => m.into(),
+            tensorc_cpu::CpuError::Args(msg) => Error::Input(msg),
+            other @ tensorc_cpu::CpuError::MissingEntry(_) => {
+                Error::internal("jit", other.to_string())
+            }
+        }
+    }
+}
+
+impl From<tensorc_interp::InterpError> for Error {
+    fn from(e: tensorc_interp::InterpError) -> Error {
+        use tensorc_interp::InterpError as E;
+        match e {
+            E::UnknownFunction(name) => Error::NoSuchFunction {
+                requested: Some(name),
+                available: Vec::new(),
+            },
+            e @ (E::InputCount { .. } | E::InputType { .. }) => Error::Input(e.to_string()),
+            E::Unsupported(what) => {
+                Error::Unsupported(format!("unsupported operation in the interpreter: {what}"))
+            }
+            // Internal errors, and any kind added later, are the interpreter's bugs.
+            other => Error::internal("interp", other.to_string()),
+        }
+    }
+}

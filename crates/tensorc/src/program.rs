@@ -1,0 +1,209 @@
+//! A compiled program and its callable functions.
+//!
+//! `Program` owns the typed graph (the source of every signature) and, for
+//! the CPU target, the JIT-compiled code; `Function` is a borrowed handle to
+//! one `def` that checks arguments before anything runs, so bad inputs give
+//! an error and never reach generated code.
+
+use crate::{Error, Target};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tensorc_cpu::{CpuFunction, CpuModule};
+use tensorc_ir::{Module, SourceFile, Tensor, TensorType, graph};
+
+pub struct Program {
+    pub(crate) module: Module,
+    pub(crate) file: SourceFile,
+    pub(crate) target: Target,
+    pub(crate) cpu: Option<CpuModule>,
+    pub(crate) compile_time: Duration,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("file", &self.file.name)
+            .field("target", &self.target)
+            .field("functions", &self.functions())
+            .finish()
+    }
+}
+
+impl Program {
+    /// Names of the functions, in source order.
+    pub fn functions(&self) -> Vec<&str> {
+        self.module
+            .functions
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect()
+    }
+
+    /// The function `name`; with `None`, the only function, or else the one
+    /// named `main`.
+    pub fn entry(&self, name: Option<&str>) -> Result<Function<'_>, Error> {
+        let fs = &self.module.functions;
+        let found = match name {
+            Some(n) => fs.iter().find(|f| f.name == n),
+            None if fs.len() == 1 => fs.first(),
+            None => fs.iter().find(|f| f.name == "main"),
+        };
+        let Some(func) = found else {
+            return Err(Error::NoSuchFunction {
+                requested: name.map(str::to_owned),
+                available: self.functions().into_iter().map(str::to_owned).collect(),
+            });
+        };
+        let cpu = match &self.cpu {
+            Some(m) => Some(m.function(&func.name).ok_or_else(|| {
+                Error::internal(
+                    "jit",
+                    format!("no compiled code for function '{}'", func.name),
+                )
+            })?),
+            None => None,
+        };
+        Ok(Function {
+            program: self,
+            func,
+            cpu,
+        })
+    }
+
+    /// The typed graph.
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// The source the program was compiled from.
+    pub fn source(&self) -> &SourceFile {
+        &self.file
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// Wall time of parse, check, lowering and code generation.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+}
+
+/// One function of a `Program`.
+#[derive(Clone, Copy)]
+pub struct Function<'p> {
+    program: &'p Program,
+    func: &'p graph::Function,
+    cpu: Option<&'p CpuFunction>,
+}
+
+impl std::fmt::Debug for Function<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Function")
+            .field("name", &self.func.name)
+            .field("params", &self.func.params)
+            .field("results", &self.results())
+            .finish()
+    }
+}
+
+impl<'p> Function<'p> {
+    pub fn name(&self) -> &'p str {
+        &self.func.name
+    }
+
+    pub fn params(&self) -> &'p [(String, TensorType)] {
+        &self.func.params
+    }
+
+    /// Result types, tuples flattened (what `call` returns, in order).
+    pub fn results(&self) -> Vec<TensorType> {
+        self.func.flat_results()
+    }
+
+    /// Runs the function; allocates and returns the results.
+    pub fn call(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error> {
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        tensorc_cpu::abi::check_inputs(&self.func.params, &refs).map_err(Error::Input)?;
+        match self.cpu {
+            Some(cpu) => {
+                let mut outputs = self
+                    .results()
+                    .into_iter()
+                    .map(allocate)
+                    .collect::<Result<Vec<_>, _>>()?;
+                cpu.call(&refs, &mut outputs)?;
+                Ok(outputs)
+            }
+            None => Ok(tensorc_interp::run(
+                &self.program.module,
+                &self.func.name,
+                inputs,
+            )?),
+        }
+    }
+
+    /// Runs the function, writing results into `outputs` (which must already
+    /// have the result types). On the CPU target generated code writes
+    /// straight into these buffers.
+    pub fn call_into(&self, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), Error> {
+        tensorc_cpu::abi::check_inputs(&self.func.params, inputs).map_err(Error::Input)?;
+        tensorc_cpu::abi::check_outputs(&self.results(), outputs).map_err(Error::Input)?;
+        match self.cpu {
+            Some(cpu) => Ok(cpu.call(inputs, outputs)?),
+            None => {
+                let owned: Vec<Tensor> = inputs.iter().map(|t| (*t).clone()).collect();
+                let results = tensorc_interp::run(&self.program.module, &self.func.name, &owned)?;
+                if results.len() != outputs.len() {
+                    return Err(Error::internal(
+                        "interp",
+                        format!(
+                            "returned {} results, the signature has {}",
+                            results.len(),
+                            outputs.len()
+                        ),
+                    ));
+                }
+                for (out, r) in outputs.iter_mut().zip(results) {
+                    if out.ty() != r.ty() {
+                        return Err(Error::internal(
+                            "interp",
+                            format!("returned {} where the signature says {}", r.ty(), out.ty()),
+                        ));
+                    }
+                    out.bytes_mut().copy_from_slice(r.bytes());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A zeroed result tensor, or an error (never an abort) when it cannot fit in
+/// this machine's memory: the global allocator aborts the process on failure,
+/// so sizes beyond physical memory are refused up front.
+pub(crate) fn allocate(ty: TensorType) -> Result<Tensor, Error> {
+    let too_big =
+        |ty: &TensorType| Error::Input(format!("a result of type {ty} does not fit in memory"));
+    let bytes = ty
+        .checked_num_elements()
+        .and_then(|n| n.checked_mul(ty.dtype.size_bytes()));
+    match (bytes, physical_memory()) {
+        (None, _) => return Err(too_big(&ty)),
+        (Some(b), Some(limit)) if b as u64 > limit => return Err(too_big(&ty)),
+        _ => {}
+    }
+    Tensor::zeros(ty.clone()).map_err(|_| too_big(&ty))
+}
+
+/// Total physical memory in bytes (Linux `/proc/meminfo`); `None` elsewhere.
+fn physical_memory() -> Option<u64> {
+    static MEM: OnceLock<Option<u64>> = OnceLock::new();
+    *MEM.get_or_init(|| {
+        let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        kib.checked_mul(1024)
+    })
+}
