@@ -212,6 +212,17 @@ fn several_errors_are_reported_and_poison_is_quiet() {
 }
 
 #[test]
+fn typo_hints() {
+    let notes = |src: &str| -> Vec<String> {
+        compile(&file(src)).expect_err("must fail").items.into_iter().flat_map(|d| d.notes).collect()
+    };
+    assert_eq!(notes("def f(x: f32) {\n  y = sqrtt x\n  return y\n}\n"), vec!["did you mean 'sqrt'?"]);
+    assert_eq!(notes("def f(x: f32) {\n  y = ad x, x\n  return y\n}\n"), vec!["did you mean 'add'?"]);
+    assert_eq!(notes("def f(xs: f32) {\n  y = exp xz\n  return y\n}\n"), vec!["did you mean 'xs'?"]);
+    assert!(notes("def f(x: f32) {\n  y = frobnicate x\n  return y\n}\n").is_empty());
+}
+
+#[test]
 fn rendered_errors_point_at_the_source() {
     let cases: &[(&str, &str)] = &[
         ("def f(x: f32) {\n  y = frob x\n  return y\n}\n", "t.nxir:2:7: error: unknown operation 'frob'"),

@@ -264,7 +264,15 @@ impl<'a> FnCx<'a> {
         match self.lookup_binding(name) {
             Some(Binding { value: Some(v), .. }) => Ok(v),
             Some(Binding { value: None, .. }) => Err(Failed),
-            None => Err(self.err(span, format!("unknown name '{name}'"))),
+            None => {
+                let mut d = Diagnostic::error(span, format!("unknown name '{name}'"));
+                let known: Vec<&str> = self.scopes.iter().flat_map(|s| s.keys().map(String::as_str)).collect();
+                if let Some(best) = closest(name, known) {
+                    d = d.with_note(format!("did you mean '{best}'?"));
+                }
+                self.diags.push(d);
+                Err(Failed)
+            }
         }
     }
 
@@ -466,7 +474,14 @@ impl<'a> FnCx<'a> {
             _ if ops::UNSUPPORTED.contains(&name) => {
                 Err(self.err(s.op.span, format!("unsupported operation '{name}' (not yet implemented)")))
             }
-            _ => Err(self.err(s.op.span, format!("unknown operation '{name}'"))),
+            _ => {
+                let mut d = Diagnostic::error(s.op.span, format!("unknown operation '{name}'"));
+                if let Some(best) = closest(name, ops::all_names()) {
+                    d = d.with_note(format!("did you mean '{best}'?"));
+                }
+                self.diags.push(d);
+                Err(Failed)
+            }
         }
     }
 
@@ -563,6 +578,35 @@ impl<'a> FnCx<'a> {
     }
 }
 
+/// The candidate nearest to `name` by edit distance, if it is close enough
+/// to be a likely typo (at most a third of the name's length, and ≤ 2).
+fn closest<'n>(name: &str, candidates: impl IntoIterator<Item = &'n str>) -> Option<&'n str> {
+    let limit = (name.chars().count() / 3).clamp(1, 2);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = edit_distance(name, c);
+        // Ties go to the alphabetically first name so the hint is deterministic.
+        if d <= limit && best.is_none_or(|(bd, bc)| d < bd || (d == bd && c < bc)) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// The number of a literal expression, if it is one.
 pub(crate) fn literal_of(e: &Expr) -> Option<Literal> {
     match e.kind {
@@ -582,5 +626,34 @@ pub(crate) fn literal_text(lit: Literal) -> String {
         // `{:?}` is the shortest text that reads back to the same f64, and
         // always has a `.` or an exponent.
         Literal::Float(v) => format!("{v:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name in the op tables reaches a checker (or the "unsupported"
+    /// diagnostic), never "unknown operation".
+    #[test]
+    fn every_listed_op_is_dispatched() {
+        for name in ops::all_names() {
+            let file = SourceFile::new("t.nxir", format!("def f() {{\n  r = {name}\n  return 1\n}}\n"));
+            let Err(d) = compile(&file) else { continue };
+            assert!(
+                d.items.iter().all(|d| !d.message.starts_with("unknown operation")),
+                "{name}: {:?}",
+                d.items
+            );
+        }
+    }
+
+    #[test]
+    fn edit_distance_and_closest() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(closest("ad", ["add", "and", "max"]), Some("add"));
+        assert_eq!(closest("sqrtt", ["sqrt", "rsqrt"]), Some("sqrt"));
+        assert_eq!(closest("frobnicate", ["add", "sum"]), None);
     }
 }

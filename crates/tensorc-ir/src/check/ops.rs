@@ -114,6 +114,23 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "conjugate",
 ];
 
+/// Ops implemented outside the tables above (matched by name in the checker).
+pub(crate) const OTHER: &[&str] = &[
+    "select", "clip", "as_type", "bitcast", "constant", "tensor", "iota", "eye", "reshape", "squeeze", "broadcast",
+    "transpose", "slice", "pad", "reverse", "concatenate", "stack", "dot", "argmax", "argmin", "call", "elem",
+];
+
+/// Every op name the language knows, implemented or not (for "did you mean" hints).
+pub(crate) fn all_names() -> impl Iterator<Item = &'static str> {
+    UNARY
+        .iter()
+        .map(|p| p.0)
+        .chain(BINARY.iter().map(|p| p.0))
+        .chain(REDUCE.iter().map(|p| p.0))
+        .chain(OTHER.iter().copied())
+        .chain(UNSUPPORTED.iter().copied())
+}
+
 pub(crate) fn unary_by_name(name: &str) -> Option<UnaryOp> {
     UNARY.iter().find(|(n, _)| *n == name).map(|&(_, op)| op)
 }
@@ -167,6 +184,7 @@ mod tests {
         names.extend(BINARY.iter().map(|p| p.0));
         names.extend(REDUCE.iter().map(|p| p.0));
         names.extend(UNSUPPORTED.iter().copied());
+        names.extend(OTHER.iter().copied());
         let n = names.len();
         names.sort_unstable();
         names.dedup();
