@@ -72,8 +72,17 @@ pub struct Token {
 }
 
 /// Reserved words that are not dtype names (spec §1).
-pub const KEYWORDS: [&str; 9] =
-    ["def", "fn", "return", "nil", "true", "false", "nan", "infinity", "neg_infinity"];
+pub const KEYWORDS: [&str; 9] = [
+    "def",
+    "fn",
+    "return",
+    "nil",
+    "true",
+    "false",
+    "nan",
+    "infinity",
+    "neg_infinity",
+];
 
 fn keyword(word: &str) -> Option<TokenKind> {
     Some(match word {
@@ -108,7 +117,12 @@ fn is_ident_char(c: char) -> bool {
 /// Tokenizes the whole text. The token list always ends with `Eof`, whatever
 /// the input; every problem becomes a diagnostic and lexing carries on.
 pub fn lex(text: &str) -> (Vec<Token>, Vec<Diagnostic>) {
-    let mut lx = Lexer { text, pos: 0, tokens: Vec::new(), diags: Vec::new() };
+    let mut lx = Lexer {
+        text,
+        pos: 0,
+        tokens: Vec::new(),
+        diags: Vec::new(),
+    };
     lx.run();
     (lx.tokens, lx.diags)
 }
@@ -135,7 +149,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn push(&mut self, kind: TokenKind, start: usize) {
-        self.tokens.push(Token { kind, span: Span::new(start, self.pos) });
+        self.tokens.push(Token {
+            kind,
+            span: Span::new(start, self.pos),
+        });
     }
 
     fn newline(&mut self, start: usize) {
@@ -143,11 +160,17 @@ impl<'a> Lexer<'a> {
         // `,` or `->` (spec §1).
         let suppress = match self.tokens.last() {
             None => true,
-            Some(t) => matches!(t.kind, TokenKind::Newline | TokenKind::Comma | TokenKind::Arrow),
+            Some(t) => matches!(
+                t.kind,
+                TokenKind::Newline | TokenKind::Comma | TokenKind::Arrow
+            ),
         };
         if !suppress {
             // Empty span: a caret at the line end, not a two-line range.
-            self.tokens.push(Token { kind: TokenKind::Newline, span: Span::new(start, start) });
+            self.tokens.push(Token {
+                kind: TokenKind::Newline,
+                span: Span::new(start, start),
+            });
         }
     }
 
@@ -201,10 +224,20 @@ impl<'a> Lexer<'a> {
                         '/' => TokenKind::Slash,
                         '.' => TokenKind::Dot,
                         _ => {
-                            self.diags.push(Diagnostic::error(
-                                Span::new(start, self.pos),
-                                format!("unexpected character {}", show_char(c)),
-                            ));
+                            // A run of junk (a pasted binary, a wrong
+                            // encoding) is one error, not one per character.
+                            let mut n = 1;
+                            while let Some(d) = self.peek().filter(|&d| is_stray(d)) {
+                                self.pos += d.len_utf8();
+                                n += 1;
+                            }
+                            let msg = if n == 1 {
+                                format!("unexpected character {}", show_char(c))
+                            } else {
+                                format!("{n} unexpected characters, starting with {}", show_char(c))
+                            };
+                            self.diags
+                                .push(Diagnostic::error(Span::new(start, self.pos), msg));
                             TokenKind::Error
                         }
                     };
@@ -215,8 +248,16 @@ impl<'a> Lexer<'a> {
         // Eof sits right after the last token rather than at the very end of
         // the text, so "found end of file" points at visible text, not at an
         // empty line after trailing blank lines and comments.
-        let end = self.tokens.iter().rev().find(|t| t.kind != TokenKind::Newline).map_or(0, |t| t.span.end);
-        self.tokens.push(Token { kind: TokenKind::Eof, span: Span::new(end, end) });
+        let end = self
+            .tokens
+            .iter()
+            .rev()
+            .find(|t| t.kind != TokenKind::Newline)
+            .map_or(0, |t| t.span.end);
+        self.tokens.push(Token {
+            kind: TokenKind::Eof,
+            span: Span::new(end, end),
+        });
     }
 
     /// Consumes `[A-Za-z0-9_]*` and returns it.
@@ -236,7 +277,8 @@ impl<'a> Lexer<'a> {
         if self.peek() == Some('-') {
             self.pos += 1;
         }
-        let hex = self.text[self.pos..].starts_with("0x") || self.text[self.pos..].starts_with("0X");
+        let hex =
+            self.text[self.pos..].starts_with("0x") || self.text[self.pos..].starts_with("0X");
         loop {
             match self.peek() {
                 Some(c) if is_ident_char(c) => self.pos += 1,
@@ -263,6 +305,12 @@ impl<'a> Lexer<'a> {
             }
         }
     }
+}
+
+/// A character that can start no token and is not whitespace. (`-` is
+/// not stray: it may start `->` or a negative number.)
+fn is_stray(c: char) -> bool {
+    !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || "=,:;()[]{}&/.# \t\r\n".contains(c))
 }
 
 fn show_char(c: char) -> String {
@@ -329,7 +377,9 @@ fn int_value(neg: bool, digits: &str, radix: u32, lexeme: &str) -> Result<TokenK
     let magnitude = u128::from_str_radix(digits, radix).map_err(|_| out_of_range())?;
     let value = if neg {
         // -2^127 is the one magnitude beyond i128::MAX that still fits.
-        0i128.checked_sub_unsigned(magnitude).ok_or_else(out_of_range)?
+        0i128
+            .checked_sub_unsigned(magnitude)
+            .ok_or_else(out_of_range)?
     } else {
         i128::try_from(magnitude).map_err(|_| out_of_range())?
     };

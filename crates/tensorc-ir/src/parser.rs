@@ -12,18 +12,34 @@ use crate::lexer::{self, Token, TokenKind};
 use crate::span::{SourceFile, Span};
 use crate::types::{DType, TensorType, Type};
 
-/// Deepest allowed nesting of lists, tuples, `fn` bodies and tuple types.
+/// The nesting budget: lists, tuples and tuple types cost one unit per
+/// level, a `fn` costs `FN_COST`.
 pub const MAX_DEPTH: usize = 256;
+
+/// A nested `fn` goes through about twice as many (and larger) parser frames
+/// as a list: ~10 KiB of stack per level in a debug build against ~4 KiB.
+/// Weighting it keeps the worst case near 1 MiB, inside a 2 MiB test thread.
+pub const FN_COST: usize = 4;
 
 /// Parses a whole file. The program is returned exactly when no error was
 /// found: a partial tree would only make the checker report follow-on errors
 /// about names the parser had to skip.
 pub fn parse(file: &SourceFile) -> (Option<Program>, Vec<Diagnostic>) {
     let (tokens, mut diags) = lexer::lex(&file.text);
-    let mut p = Parser { text: &file.text, tokens, pos: 0, depth: 0, diags: Vec::new() };
+    let mut p = Parser {
+        text: &file.text,
+        tokens,
+        pos: 0,
+        depth: 0,
+        diags: Vec::new(),
+    };
     let program = p.program();
     let lex_errors = diags.clone();
-    diags.extend(p.diags.into_iter().filter(|d| !follows_lex_error(&file.text, &lex_errors, d)));
+    diags.extend(
+        p.diags
+            .into_iter()
+            .filter(|d| !follows_lex_error(&file.text, &lex_errors, d)),
+    );
     // Stable sort, then keep only the first of several errors at one place
     // (such as a missing operand and the missing `}` at the end of file).
     diags.sort_by_key(|d| d.span.start);
@@ -39,7 +55,9 @@ pub fn parse(file: &SourceFile) -> (Option<Program>, Vec<Diagnostic>) {
 /// almost always caused by it (the token is missing), so it is not shown.
 fn follows_lex_error(text: &str, lex_errors: &[Diagnostic], d: &Diagnostic) -> bool {
     lex_errors.iter().any(|e| {
-        let line_end = text[e.span.end.min(text.len())..].find('\n').map_or(text.len(), |i| e.span.end + i);
+        let line_end = text[e.span.end.min(text.len())..]
+            .find('\n')
+            .map_or(text.len(), |i| e.span.end + i);
         (e.span.start..=line_end).contains(&d.span.start)
     })
 }
@@ -91,7 +109,11 @@ impl Parser<'_> {
     }
 
     fn eat(&mut self, k: &TokenKind) -> Option<Span> {
-        if self.at(k) { Some(self.bump().span) } else { None }
+        if self.at(k) {
+            Some(self.bump().span)
+        } else {
+            None
+        }
     }
 
     fn skip_newlines(&mut self) {
@@ -102,7 +124,11 @@ impl Parser<'_> {
 
     /// The end of the previous token (for spans of whole constructs).
     fn prev_end(&self) -> usize {
-        if self.pos == 0 { 0 } else { self.tokens[self.pos - 1].span.end }
+        if self.pos == 0 {
+            0
+        } else {
+            self.tokens[self.pos - 1].span.end
+        }
     }
 
     /// How the current token reads in an error message.
@@ -129,17 +155,23 @@ impl Parser<'_> {
         }
     }
 
-    fn enter(&mut self) -> PResult<()> {
-        if self.depth >= MAX_DEPTH {
+    /// Takes `cost` units of the nesting budget, or reports "nesting too deep".
+    fn enter(&mut self, cost: usize) -> PResult<()> {
+        if self.depth + cost > MAX_DEPTH {
             let span = self.span();
-            return Err(self.error(span, format!("nesting too deep (more than {MAX_DEPTH} levels)")));
+            let d = Diagnostic::error(span, "nesting too deep").with_note(format!(
+                "at most {MAX_DEPTH} levels of lists, tuples and tuple types, or {} of fns",
+                MAX_DEPTH / FN_COST
+            ));
+            self.diags.push(d);
+            return Err(Bail);
         }
-        self.depth += 1;
+        self.depth += cost;
         Ok(())
     }
 
-    fn leave(&mut self) {
-        self.depth -= 1;
+    fn leave(&mut self, cost: usize) {
+        self.depth -= cost;
     }
 
     // ---- recovery -------------------------------------------------------
@@ -160,7 +192,10 @@ impl Parser<'_> {
     fn recover_statement(&mut self, start: usize) {
         // An error found at the start of the next line (an unclosed bracket
         // ran into it) leaves nothing of the broken statement to skip.
-        if self.pos > 0 && self.tokens[self.pos - 1].kind == TokenKind::Newline && self.at_statement_start() {
+        if self.pos > 0
+            && self.tokens[self.pos - 1].kind == TokenKind::Newline
+            && self.at_statement_start()
+        {
             return;
         }
         let mut depth = 0usize;
@@ -240,7 +275,13 @@ impl Parser<'_> {
         match self.def_header() {
             Ok((name, params, ret)) => {
                 let body = self.block("the body of the function")?;
-                Ok(Def { name, params, ret, span: Span::new(start, body.span.end), body })
+                Ok(Def {
+                    name,
+                    params,
+                    ret,
+                    span: Span::new(start, body.span.end),
+                    body,
+                })
             }
             Err(b) => {
                 self.recover_def();
@@ -249,7 +290,10 @@ impl Parser<'_> {
         }
     }
 
-    #[allow(clippy::type_complexity, reason = "a private helper returning the header's parts")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "a private helper returning the header's parts"
+    )]
     fn def_header(&mut self) -> PResult<(Ident, Vec<Param>, Option<TypeExpr>)> {
         let name = self.ident("a function name")?;
         self.expect(&TokenKind::LParen, "'(' after the function name")?;
@@ -270,10 +314,18 @@ impl Parser<'_> {
                 break;
             }
         }
-        let ret = if self.eat(&TokenKind::Arrow).is_some() { Some(self.type_expr()?) } else { None };
+        let ret = if self.eat(&TokenKind::Arrow).is_some() {
+            Some(self.type_expr()?)
+        } else {
+            None
+        };
         self.skip_newlines();
         if !self.at(&TokenKind::LBrace) {
-            let what = if ret.is_some() { "'{' to start the body" } else { "'->' or '{'" };
+            let what = if ret.is_some() {
+                "'{' to start the body"
+            } else {
+                "'->' or '{'"
+            };
             return Err(self.expected(what));
         }
         Ok((name, params, ret))
@@ -294,14 +346,8 @@ impl Parser<'_> {
 
     /// `{ stmt* return e }` where newlines and `;` separate statements. The
     /// current token must be `{`. `what` names the body in messages.
+    /// (A `fn` body is one nesting level with its `fn`, counted in `primary`.)
     fn block(&mut self, what: &str) -> PResult<Block> {
-        self.enter()?;
-        let r = self.block_inner(what);
-        self.leave();
-        r
-    }
-
-    fn block_inner(&mut self, what: &str) -> PResult<Block> {
         let open = self.expect(&TokenKind::LBrace, "'{'")?;
         let mut stmts = Vec::new();
         let mut ret: Option<(Expr, Span)> = None;
@@ -314,16 +360,22 @@ impl Parser<'_> {
                 TokenKind::RBrace => break,
                 TokenKind::Eof => {
                     let span = self.span();
-                    let d = Diagnostic::error(span, format!("expected '}}' to close {what}, found end of file"))
-                        .with_label(open, "the body starts here");
+                    let d = Diagnostic::error(
+                        span,
+                        format!("expected '}}' to close {what}, found end of file"),
+                    )
+                    .with_label(open, "the body starts here");
                     self.diags.push(d);
                     return Err(Bail);
                 }
                 TokenKind::Def => {
                     // Most likely a forgotten `}`: end here so the next def parses.
                     let span = self.span();
-                    let d = Diagnostic::error(span, format!("expected '}}' to close {what}, found 'def'"))
-                        .with_label(open, "the body starts here");
+                    let d = Diagnostic::error(
+                        span,
+                        format!("expected '}}' to close {what}, found 'def'"),
+                    )
+                    .with_label(open, "the body starts here");
                     self.diags.push(d);
                     return Err(Bail);
                 }
@@ -343,7 +395,10 @@ impl Parser<'_> {
             } else {
                 self.stmt().map(|s| {
                     if after_return {
-                        self.error(s.span, "statement after 'return' (the return ends the body)");
+                        self.error(
+                            s.span,
+                            "statement after 'return' (the return ends the body)",
+                        );
                         failed = true;
                     }
                     stmts.push(s);
@@ -363,9 +418,20 @@ impl Parser<'_> {
             if !failed {
                 self.error(close, format!("missing 'return' at the end of {what}"));
             }
-            (Expr { kind: ExprKind::Nil, span: close }, close)
+            (
+                Expr {
+                    kind: ExprKind::Nil,
+                    span: close,
+                },
+                close,
+            )
         });
-        Ok(Block { stmts, ret, ret_span, span })
+        Ok(Block {
+            stmts,
+            ret,
+            ret_span,
+            span,
+        })
     }
 
     /// After a statement: a line break, `;`, the closing `}` or end of file.
@@ -399,7 +465,10 @@ impl Parser<'_> {
         let name = match self.kind() {
             TokenKind::Ident(_) => self.ident("a name")?,
             _ => {
-                let msg = format!("expected a statement `name = op operands`, found {}", self.found());
+                let msg = format!(
+                    "expected a statement `name = op operands`, found {}",
+                    self.found()
+                );
                 let span = self.span();
                 return Err(self.error(span, msg));
             }
@@ -411,7 +480,10 @@ impl Parser<'_> {
         let op = match self.kind() {
             TokenKind::Ident(_) => self.ident("an operation name")?,
             _ => {
-                let msg = format!("expected an operation name after '=', found {}", self.found());
+                let msg = format!(
+                    "expected an operation name after '=', found {}",
+                    self.found()
+                );
                 let span = self.span();
                 let d = Diagnostic::error(span, msg)
                     .with_note("a statement is `name = op operands`, e.g. `y = add x, 1.0`");
@@ -428,14 +500,24 @@ impl Parser<'_> {
                 }
             }
         }
-        let ty = if self.starts_type() { Some(self.type_expr()?) } else { None };
+        let ty = if self.starts_type() {
+            Some(self.type_expr()?)
+        } else {
+            None
+        };
         let end = self.prev_end();
         self.end_of_statement(if ty.is_some() {
             "end of line after the type"
         } else {
             "',' or end of line after the operand"
         })?;
-        Ok(Stmt { span: Span::new(name.span.start, end), name, op, args, ty })
+        Ok(Stmt {
+            span: Span::new(name.span.start, end),
+            name,
+            op,
+            args,
+            ty,
+        })
     }
 
     /// Whether the current token can begin an operand (and is not the
@@ -479,7 +561,11 @@ impl Parser<'_> {
             let key = self.ident("an option name")?;
             self.bump(); // `:`
             if !self.starts_operand() {
-                let msg = format!("expected a value for option '{}', found {}", key.name, self.found());
+                let msg = format!(
+                    "expected a value for option '{}', found {}",
+                    key.name,
+                    self.found()
+                );
                 let span = self.span();
                 return Err(self.error(span, msg));
             }
@@ -498,15 +584,24 @@ impl Parser<'_> {
         if self.eat(&TokenKind::Arrow).is_some() {
             let rhs = self.primary()?;
             let span = lhs.span.to(rhs.span);
-            return Ok(Expr { kind: ExprKind::Clause(Box::new(lhs), Box::new(rhs)), span });
+            return Ok(Expr {
+                kind: ExprKind::Clause(Box::new(lhs), Box::new(rhs)),
+                span,
+            });
         }
         Ok(lhs)
     }
 
+    /// Lists and tuples take one unit of the nesting budget, `fn`s `FN_COST`.
     fn primary(&mut self) -> PResult<Expr> {
-        self.enter()?;
+        let cost = match self.kind() {
+            TokenKind::LBracket | TokenKind::LBrace => 1,
+            TokenKind::Fn => FN_COST,
+            _ => return self.primary_inner(),
+        };
+        self.enter(cost)?;
         let r = self.primary_inner();
-        self.leave();
+        self.leave(cost);
         r
     }
 
@@ -524,11 +619,17 @@ impl Parser<'_> {
             TokenKind::Error => ExprKind::Nil,
             TokenKind::LBracket => {
                 let (items, span) = self.seq(TokenKind::RBracket, "']'")?;
-                return Ok(Expr { kind: ExprKind::List(items), span });
+                return Ok(Expr {
+                    kind: ExprKind::List(items),
+                    span,
+                });
             }
             TokenKind::LBrace => {
                 let (items, span) = self.seq(TokenKind::RBrace, "'}'")?;
-                return Ok(Expr { kind: ExprKind::Tuple(items), span });
+                return Ok(Expr {
+                    kind: ExprKind::Tuple(items),
+                    span,
+                });
             }
             TokenKind::Fn => return self.fn_expr(),
             TokenKind::Amp => return self.fn_ref(),
@@ -557,7 +658,10 @@ impl Parser<'_> {
             if let Some(end) = self.eat(&close) {
                 return Ok((items, open.to(end)));
             }
-            let mut d = Diagnostic::error(self.span(), format!("expected ',' or {close_name}, found {}", self.found()));
+            let mut d = Diagnostic::error(
+                self.span(),
+                format!("expected ',' or {close_name}, found {}", self.found()),
+            );
             if self.tokens[self.pos - 1].kind == TokenKind::Newline {
                 // The bracket was probably left open lines ago: show where.
                 d = d.with_label(open, "unclosed bracket");
@@ -591,13 +695,19 @@ impl Parser<'_> {
         }
         let body = self.block("the body of the fn")?;
         let span = start.to(body.span);
-        Ok(Expr { kind: ExprKind::Fn(Box::new(FnExpr { params, body })), span })
+        Ok(Expr {
+            kind: ExprKind::Fn(Box::new(FnExpr { params, body })),
+            span,
+        })
     }
 
     /// `&Nx.add/2`
     fn fn_ref(&mut self) -> PResult<Expr> {
         let start = self.bump().span; // `&`
-        let mut path = vec![self.ident("a function name after '&' (as in '&Nx.add/2')")?.name];
+        let mut path = vec![
+            self.ident("a function name after '&' (as in '&Nx.add/2')")?
+                .name,
+        ];
         while self.eat(&TokenKind::Dot).is_some() {
             path.push(self.ident("a function name after '.'")?.name);
         }
@@ -615,16 +725,27 @@ impl Parser<'_> {
         let end = self.bump().span;
         let name = path.pop().unwrap_or_default();
         let module = path.join(".");
-        Ok(Expr { kind: ExprKind::FnRef { module, name, arity }, span: start.to(end) })
+        Ok(Expr {
+            kind: ExprKind::FnRef {
+                module,
+                name,
+                arity,
+            },
+            span: start.to(end),
+        })
     }
 
     // ---- types ------------------------------------------------------------------
 
     /// `f32[2][3]` or `{f32[2], s32}`
     fn type_expr(&mut self) -> PResult<TypeExpr> {
-        self.enter()?;
+        // Tuple types add a nesting level.
+        if !self.at(&TokenKind::LBrace) {
+            return self.type_inner();
+        }
+        self.enter(1)?;
         let r = self.type_inner();
-        self.leave();
+        self.leave(1);
         r
     }
 
@@ -642,7 +763,9 @@ impl Parser<'_> {
                         TokenKind::Int(n) if n >= 0 => match usize::try_from(n) {
                             Ok(d) => shape.push(d),
                             Err(_) => {
-                                return Err(self.error(dim_span, format!("dimension {n} is too large")));
+                                return Err(
+                                    self.error(dim_span, format!("dimension {n} is too large"))
+                                );
                             }
                         },
                         TokenKind::Int(n) => {
@@ -658,7 +781,10 @@ impl Parser<'_> {
                     self.expect(&TokenKind::RBracket, "']' after the dimension")?;
                 }
                 let span = start.to(Span::new(self.prev_end(), self.prev_end()));
-                Ok(TypeExpr { ty: Type::Tensor(TensorType::new(dtype, shape)), span })
+                Ok(TypeExpr {
+                    ty: Type::Tensor(TensorType::new(dtype, shape)),
+                    span,
+                })
             }
             TokenKind::ComplexDType(name) => Err(self.error(
                 start,
@@ -675,12 +801,18 @@ impl Parser<'_> {
                         continue;
                     }
                     let end = self.expect(&TokenKind::RBrace, "',' or '}' in the tuple type")?;
-                    return Ok(TypeExpr { ty: Type::Tuple(elems), span: start.to(end) });
+                    return Ok(TypeExpr {
+                        ty: Type::Tuple(elems),
+                        span: start.to(end),
+                    });
                 }
             }
             TokenKind::Ident(_) => {
                 // Usually a misspelt dtype (`i32`, `float32`): say which exist.
-                let msg = format!("expected a type (such as f32[2][3]), found {}", self.found());
+                let msg = format!(
+                    "expected a type (such as f32[2][3]), found {}",
+                    self.found()
+                );
                 let names: Vec<&str> = DType::ALL.iter().map(|d| d.name()).collect();
                 let d = Diagnostic::error(start, msg)
                     .with_note(format!("the dtypes are {}", names.join(" ")));
@@ -701,7 +833,11 @@ fn describe(tok: &Token, text: &str) -> String {
         _ => {
             let s = text.get(tok.span.start..tok.span.end).unwrap_or("");
             let shown: String = s.chars().take(32).collect();
-            if shown.len() < s.len() { format!("'{shown}…'") } else { format!("'{shown}'") }
+            if shown.len() < s.len() {
+                format!("'{shown}…'")
+            } else {
+                format!("'{shown}'")
+            }
         }
     }
 }

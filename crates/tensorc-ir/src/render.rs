@@ -20,7 +20,11 @@ use codespan_reporting::term::{self, Chars, Config, termcolor::NoColor};
 
 /// All diagnostics of a file, one after another.
 pub fn render(diags: &Diagnostics) -> String {
-    diags.items.iter().map(|d| render_one(&diags.file, d)).collect()
+    diags
+        .items
+        .iter()
+        .map(|d| render_one(&diags.file, d))
+        .collect()
 }
 
 /// One diagnostic: the `FILE:LINE:COL: error: message` header, then the
@@ -48,7 +52,10 @@ pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
     .with_notes(d.notes.iter().map(|n| format!("note: {n}")).collect());
 
     let files = SimpleFile::new(file.name.as_str(), file.text.as_str());
-    let config = Config { chars: Chars::ascii(), ..Config::default() };
+    let config = Config {
+        chars: Chars::ascii(),
+        ..Config::default()
+    };
     let mut writer = NoColor::new(Vec::<u8>::new());
     if term::emit(&mut writer, &config, &files, &cs).is_ok() {
         let text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
@@ -56,7 +63,9 @@ pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
         // (`--> file:line:col`), both already said by our first line.
         let mut lines = text.lines();
         lines.next();
-        let mut rest = lines.skip_while(|l| l.trim_start().starts_with("-->")).peekable();
+        let mut rest = lines
+            .skip_while(|l| l.trim_start().starts_with("-->"))
+            .peekable();
         while let Some(l) = rest.next() {
             // Drop the blank line codespan ends with; each diagnostic
             // ends right after its last line.

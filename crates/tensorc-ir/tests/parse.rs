@@ -20,7 +20,10 @@ fn parse_ok(src: &str) -> Program {
     let file = SourceFile::new("t.nxir", src);
     let (prog, diags) = parser::parse(&file);
     if !diags.is_empty() {
-        panic!("unexpected errors:\n{}", render(&Diagnostics { file, items: diags }));
+        panic!(
+            "unexpected errors:\n{}",
+            render(&Diagnostics { file, items: diags })
+        );
     }
     prog.expect("no errors means a program")
 }
@@ -34,7 +37,9 @@ fn one_def(src: &str) -> Def {
 
 /// The statements of a body wrapped in a def that returns `r`.
 fn stmts(body: &str) -> Vec<Stmt> {
-    one_def(&format!("def f() {{\n{body}\nreturn r\n}}\n")).body.stmts
+    one_def(&format!("def f() {{\n{body}\nreturn r\n}}\n"))
+        .body
+        .stmts
 }
 
 fn stmt(line: &str) -> Stmt {
@@ -79,7 +84,11 @@ fn erase(e: &Expr) -> E {
             f.body.stmts.len(),
             Box::new(erase(&f.body.ret)),
         ),
-        ExprKind::FnRef { module, name, arity } => E::Ref(leak(module), leak(name), *arity),
+        ExprKind::FnRef {
+            module,
+            name,
+            arity,
+        } => E::Ref(leak(module), leak(name), *arity),
         ExprKind::Clause(p, v) => E::Cl(Box::new(erase(p)), Box::new(erase(v))),
     }
 }
@@ -121,7 +130,9 @@ fn lex_identifiers_and_reserved_words() {
     // Words that merely start like reserved ones are names.
     assert_eq!(
         kinds("define fns f32x nil_ s32_"),
-        ["define", "fns", "f32x", "nil_", "s32_"].map(|n| T::Ident(n.into())).to_vec()
+        ["define", "fns", "f32x", "nil_", "s32_"]
+            .map(|n| T::Ident(n.into()))
+            .to_vec()
     );
 }
 
@@ -145,7 +156,10 @@ fn lex_dtype_names_are_reserved() {
     .map(T::DType)
     .to_vec();
     assert_eq!(kinds(src), want);
-    assert_eq!(kinds("c64 c128"), vec![T::ComplexDType("c64"), T::ComplexDType("c128")]);
+    assert_eq!(
+        kinds("c64 c128"),
+        vec![T::ComplexDType("c64"), T::ComplexDType("c128")]
+    );
     assert!(tensorc_ir::lexer::is_reserved("bf16"));
     assert!(tensorc_ir::lexer::is_reserved("neg_infinity"));
     assert!(!tensorc_ir::lexer::is_reserved("add"));
@@ -160,7 +174,11 @@ fn lex_integers() {
     // The extremes of s64 and u64 fit (i128 underneath), and so do i128's.
     assert_eq!(
         kinds("18446744073709551615 -9223372036854775808 0xFFFF_FFFF_FFFF_FFFF"),
-        vec![T::Int(u64::MAX as i128), T::Int(i64::MIN as i128), T::Int(u64::MAX as i128)]
+        vec![
+            T::Int(u64::MAX as i128),
+            T::Int(i64::MIN as i128),
+            T::Int(u64::MAX as i128)
+        ]
     );
     assert_eq!(
         kinds("170141183460469231731687303715884105727 -170141183460469231731687303715884105728"),
@@ -172,7 +190,9 @@ fn lex_integers() {
 fn lex_floats() {
     assert_eq!(
         kinds("1.0 -2.5e-3 3e4 1.0e-5 1E+2 1_000.5 0.125 -0.0"),
-        [1.0, -2.5e-3, 3e4, 1.0e-5, 100.0, 1000.5, 0.125, -0.0].map(T::Float).to_vec()
+        [1.0, -2.5e-3, 3e4, 1.0e-5, 100.0, 1000.5, 0.125, -0.0]
+            .map(T::Float)
+            .to_vec()
     );
     let k = kinds("nan infinity neg_infinity");
     assert!(matches!(k[0], T::Float(v) if v.is_nan()));
@@ -184,10 +204,15 @@ fn lex_floats() {
 fn lex_atoms_and_colons() {
     assert_eq!(
         kinds(":same :valid :asc :desc :low :high"),
-        ["same", "valid", "asc", "desc", "low", "high"].map(|a| T::Atom(a.into())).to_vec()
+        ["same", "valid", "asc", "desc", "low", "high"]
+            .map(|a| T::Atom(a.into()))
+            .to_vec()
     );
     // After a name a colon is punctuation, even without a space.
-    assert_eq!(kinds("x:f32"), vec![T::Ident("x".into()), T::Colon, T::DType(DType::F32)]);
+    assert_eq!(
+        kinds("x:f32"),
+        vec![T::Ident("x".into()), T::Colon, T::DType(DType::F32)]
+    );
     assert_eq!(
         kinds("padding: :same"),
         vec![T::Ident("padding".into()), T::Colon, T::Atom("same".into())]
@@ -222,10 +247,20 @@ fn lex_punctuation() {
     // `&Nx.add/2` needs no spaces.
     assert_eq!(
         kinds("&Nx.add/2"),
-        vec![T::Amp, T::Ident("Nx".into()), T::Dot, T::Ident("add".into()), T::Slash, T::Int(2)]
+        vec![
+            T::Amp,
+            T::Ident("Nx".into()),
+            T::Dot,
+            T::Ident("add".into()),
+            T::Slash,
+            T::Int(2)
+        ]
     );
     // `-` before a digit is a sign, `->` an arrow even before a digit.
-    assert_eq!(kinds("p->-1"), vec![T::Ident("p".into()), T::Arrow, T::Int(-1)]);
+    assert_eq!(
+        kinds("p->-1"),
+        vec![T::Ident("p".into()), T::Arrow, T::Int(-1)]
+    );
 }
 
 #[test]
@@ -233,15 +268,29 @@ fn lex_newlines_and_comments() {
     // Leading blank lines and comments vanish; runs collapse into one Newline.
     assert_eq!(
         kinds("\n# head\n\na # c\n\n  # more\r\nb\n"),
-        vec![T::Ident("a".into()), T::Newline, T::Ident("b".into()), T::Newline]
+        vec![
+            T::Ident("a".into()),
+            T::Newline,
+            T::Ident("b".into()),
+            T::Newline
+        ]
     );
     // A line ending in `,` or `->` continues.
     assert_eq!(
         kinds("a,\n  b ->\n\n c"),
-        vec![T::Ident("a".into()), T::Comma, T::Ident("b".into()), T::Arrow, T::Ident("c".into())]
+        vec![
+            T::Ident("a".into()),
+            T::Comma,
+            T::Ident("b".into()),
+            T::Arrow,
+            T::Ident("c".into())
+        ]
     );
     // A comment after the comma does not end the continuation.
-    assert_eq!(kinds("a, # why\nb"), vec![T::Ident("a".into()), T::Comma, T::Ident("b".into())]);
+    assert_eq!(
+        kinds("a, # why\nb"),
+        vec![T::Ident("a".into()), T::Comma, T::Ident("b".into())]
+    );
     assert_eq!(kinds("# only a comment"), vec![]);
     assert_eq!(kinds(""), vec![]);
 }
@@ -268,7 +317,11 @@ def dense(x: f32[256][1024], w: f32[1024][4096], b: f32[4096]) -> f32[256][4096]
 fn spec_dense_example() {
     let d = one_def(SPEC_DENSE);
     assert_eq!(d.name.name, "dense");
-    let params: Vec<(&str, Type)> = d.params.iter().map(|p| (p.name.name.as_str(), p.ty.ty.clone())).collect();
+    let params: Vec<(&str, Type)> = d
+        .params
+        .iter()
+        .map(|p| (p.name.name.as_str(), p.ty.ty.clone()))
+        .collect();
     assert_eq!(
         params,
         vec![
@@ -277,10 +330,16 @@ fn spec_dense_example() {
             ("b", tt(DType::F32, &[4096])),
         ]
     );
-    assert_eq!(d.ret.as_ref().map(|t| t.ty.clone()), Some(tt(DType::F32, &[256, 4096])));
+    assert_eq!(
+        d.ret.as_ref().map(|t| t.ty.clone()),
+        Some(tt(DType::F32, &[256, 4096]))
+    );
     let s = &d.body.stmts;
     assert_eq!(s.len(), 3);
-    assert_eq!((s[0].name.name.as_str(), s[0].op.name.as_str()), ("h", "dot"));
+    assert_eq!(
+        (s[0].name.name.as_str(), s[0].op.name.as_str()),
+        ("h", "dot")
+    );
     assert_eq!(
         args(&s[0]),
         vec![
@@ -292,7 +351,10 @@ fn spec_dense_example() {
             ("", E::L(vec![])),
         ]
     );
-    assert_eq!(s[0].ty.as_ref().map(|t| t.ty.clone()), Some(tt(DType::F32, &[256, 4096])));
+    assert_eq!(
+        s[0].ty.as_ref().map(|t| t.ty.clone()),
+        Some(tt(DType::F32, &[256, 4096]))
+    );
     assert_eq!(args(&s[1]), vec![("", E::N("h")), ("", E::N("b"))]);
     assert_eq!(s[1].ty, None);
     assert_eq!(args(&s[2]), vec![("", E::N("z")), ("", E::F(0.0))]);
@@ -365,7 +427,10 @@ fn several_defs_and_calls() {
     assert_eq!(p.defs.len(), 2);
     assert_eq!(p.defs[1].name.name, "main");
     assert_eq!(p.defs[1].ret, None);
-    assert_eq!(args(&p.defs[1].body.stmts[0]), vec![("", E::N("sq")), ("", E::N("a"))]);
+    assert_eq!(
+        args(&p.defs[1].body.stmts[0]),
+        vec![("", E::N("sq")), ("", E::N("a"))]
+    );
 }
 
 #[test]
@@ -391,10 +456,19 @@ fn header_and_operands_may_span_lines() {
     );
     assert_eq!(d.params.len(), 2);
     assert_eq!(d.ret.map(|t| t.ty), Some(tt(DType::F32, &[2])));
-    assert_eq!(args(&d.body.stmts[0]), vec![("", E::N("x")), ("", E::N("y"))]);
+    assert_eq!(
+        args(&d.body.stmts[0]),
+        vec![("", E::N("x")), ("", E::N("y"))]
+    );
     assert_eq!(
         args(&d.body.stmts[1]),
-        vec![("", E::L(vec![E::L(vec![E::I(1), E::I(2)]), E::L(vec![E::I(3), E::I(4)])]))]
+        vec![(
+            "",
+            E::L(vec![
+                E::L(vec![E::I(1), E::I(2)]),
+                E::L(vec![E::I(3), E::I(4)])
+            ])
+        )]
     );
 }
 
@@ -409,9 +483,18 @@ fn semicolons_separate_statements() {
 
 #[test]
 fn trailing_types() {
-    assert_eq!(stmt("e = eye  f32[3][3]").ty.map(|t| t.ty), Some(tt(DType::F32, &[3, 3])));
-    assert_eq!(stmt("c = constant 2.5  f64").ty.map(|t| t.ty), Some(tt(DType::F64, &[])));
-    assert_eq!(stmt("i = iota 1  bf16[0][7]").ty.map(|t| t.ty), Some(tt(DType::BF16, &[0, 7])));
+    assert_eq!(
+        stmt("e = eye  f32[3][3]").ty.map(|t| t.ty),
+        Some(tt(DType::F32, &[3, 3]))
+    );
+    assert_eq!(
+        stmt("c = constant 2.5  f64").ty.map(|t| t.ty),
+        Some(tt(DType::F64, &[]))
+    );
+    assert_eq!(
+        stmt("i = iota 1  bf16[0][7]").ty.map(|t| t.ty),
+        Some(tt(DType::BF16, &[0, 7]))
+    );
     let s = stmt("s = while {i0, x}, c, b  {s32, {f32[2], u8[1][1]}}");
     assert_eq!(
         s.ty.map(|t| t.ty),
@@ -423,7 +506,10 @@ fn trailing_types() {
     // A zero-operand op directly followed by a tuple type.
     let s = stmt("t = foo {f32, s64}");
     assert!(s.args.is_empty());
-    assert_eq!(s.ty.map(|t| t.ty), Some(Type::Tuple(vec![tt(DType::F32, &[]), tt(DType::S64, &[])])));
+    assert_eq!(
+        s.ty.map(|t| t.ty),
+        Some(Type::Tuple(vec![tt(DType::F32, &[]), tt(DType::S64, &[])]))
+    );
     // ... but a tuple of names is an operand.
     let s = stmt("t = foo {a, b}");
     assert_eq!(args(&s), vec![("", E::Tup(vec![E::N("a"), E::N("b")]))]);
@@ -433,13 +519,18 @@ fn trailing_types() {
 #[test]
 fn tuple_return_type() {
     let d = one_def("def f(x: f32) -> {f32, f32} {\n  return {x, x}\n}");
-    assert_eq!(d.ret.map(|t| t.ty), Some(Type::Tuple(vec![tt(DType::F32, &[]), tt(DType::F32, &[])])));
+    assert_eq!(
+        d.ret.map(|t| t.ty),
+        Some(Type::Tuple(vec![tt(DType::F32, &[]), tt(DType::F32, &[])]))
+    );
     assert_eq!(erase(&d.body.ret), E::Tup(vec![E::N("x"), E::N("x")]));
 }
 
 #[test]
 fn operand_kinds() {
-    let s = stmt("r = op a, -3, 0x10, 2.5, -1.0e-3, nan, infinity, neg_infinity, nil, true, false, :asc, [], {}");
+    let s = stmt(
+        "r = op a, -3, 0x10, 2.5, -1.0e-3, nan, infinity, neg_infinity, nil, true, false, :asc, [], {}",
+    );
     let a = args(&s);
     assert_eq!(a[0], ("", E::N("a")));
     assert_eq!(a[1], ("", E::I(-3)));
@@ -460,9 +551,19 @@ fn operand_kinds() {
 #[test]
 fn keyword_options() {
     let s = stmt("s = sum x, axes: nil, keep_axes: true");
-    assert_eq!(args(&s), vec![("", E::N("x")), ("axes", E::Nil), ("keep_axes", E::B(true))]);
+    assert_eq!(
+        args(&s),
+        vec![("", E::N("x")), ("axes", E::Nil), ("keep_axes", E::B(true))]
+    );
     let s = stmt("a = argmax x, axis: 1, tie_break: :high");
-    assert_eq!(args(&s), vec![("", E::N("x")), ("axis", E::I(1)), ("tie_break", E::A("high"))]);
+    assert_eq!(
+        args(&s),
+        vec![
+            ("", E::N("x")),
+            ("axis", E::I(1)),
+            ("tie_break", E::A("high"))
+        ]
+    );
 }
 
 #[test]
@@ -486,7 +587,10 @@ fn tuple_operands_ignore_newlines() {
     let s = stmt("t = foo {a,\n b\n }, [\n 1\n ]");
     assert_eq!(
         args(&s),
-        vec![("", E::Tup(vec![E::N("a"), E::N("b")])), ("", E::L(vec![E::I(1)]))]
+        vec![
+            ("", E::Tup(vec![E::N("a"), E::N("b")])),
+            ("", E::L(vec![E::I(1)]))
+        ]
     );
 }
 
@@ -503,7 +607,14 @@ fn spec_while_example() {
         vec![
             ("", E::Tup(vec![E::N("i0"), E::N("x")])),
             ("", E::Fn(vec!["i", "acc"], 1, Box::new(E::N("c")))),
-            ("", E::Fn(vec!["i", "acc"], 2, Box::new(E::Tup(vec![E::N("i1"), E::N("a1")])))),
+            (
+                "",
+                E::Fn(
+                    vec!["i", "acc"],
+                    2,
+                    Box::new(E::Tup(vec![E::N("i1"), E::N("a1")]))
+                )
+            ),
         ]
     );
 }
@@ -518,18 +629,26 @@ fn spec_cond_example() {
         args(&s),
         vec![
             cl(E::N("p"), E::Tup(vec![E::N("a"), E::N("b")])),
-            cl(E::N("q"), E::Fn(vec![], 2, Box::new(E::Tup(vec![E::N("c"), E::N("d")])))),
+            cl(
+                E::N("q"),
+                E::Fn(vec![], 2, Box::new(E::Tup(vec![E::N("c"), E::N("d")])))
+            ),
             cl(E::B(true), E::Tup(vec![E::N("e"), E::N("f")])),
         ]
     );
     // A clause may continue on the next line after the arrow, and name a value.
     let s = stmt("r = cond p ->\n  x, true -> y");
-    assert_eq!(args(&s), vec![cl(E::N("p"), E::N("x")), cl(E::B(true), E::N("y"))]);
+    assert_eq!(
+        args(&s),
+        vec![cl(E::N("p"), E::N("x")), cl(E::B(true), E::N("y"))]
+    );
 }
 
 #[test]
 fn reduce_with_fn_and_captures() {
-    let s = stmt("r = reduce x, 0, axes: [0], keep_axes: false, fn(acc, v) { s = add acc, v; return s }");
+    let s = stmt(
+        "r = reduce x, 0, axes: [0], keep_axes: false, fn(acc, v) { s = add acc, v; return s }",
+    );
     assert_eq!(
         args(&s),
         vec![
@@ -562,7 +681,9 @@ fn nested_fns_keep_their_own_blocks() {
         "w = while {i}, fn(i) {\n  c = less i, 3\n  return c\n}, fn(i) {\n  j = while {i}, fn(k) { d = less k, 2; return d }, fn(k) {\n    k1 = add k, 1\n    return {k1}\n  }\n  e = elem j, 0\n  return {e}\n}",
     );
     let a = args(&s);
-    let E::Fn(_, n, _) = &a[2].1 else { panic!("{:?}", a[2]) };
+    let E::Fn(_, n, _) = &a[2].1 else {
+        panic!("{:?}", a[2])
+    };
     assert_eq!(*n, 2); // `j = while ...` and `e = elem ...`
 }
 
