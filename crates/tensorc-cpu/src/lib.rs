@@ -65,8 +65,9 @@ pub enum Upto {
     LlvmDialect,
 }
 
-/// Parses the frontend's MLIR and runs the pipelines up to `upto`, verifying
-/// after every step (a failure names the stage and is a tensorc bug).
+/// Parses the frontend's MLIR, marks its tensor arguments read-only and runs
+/// the pipelines up to `upto`, verifying after every step (a failure names
+/// the stage and is a tensorc bug).
 pub fn lower<'c>(
     mlir: &'c Mlir,
     text: &str,
@@ -74,6 +75,8 @@ pub fn lower<'c>(
     upto: Upto,
 ) -> Result<MlirModule<'c>, MlirError> {
     let mut m = mlir.parse(text, "lower")?;
+    // Inputs are borrowed from the caller: bufferization must never write into them.
+    mlir.mark_tensor_arguments_read_only(&mut m, "lower")?;
     if upto == Upto::Linalg {
         return Ok(m);
     }

@@ -84,6 +84,13 @@ module {
     bufferization.materialize_in_destination %r in restrict writable %out : (tensor<f64>, memref<f64>) -> ()
     return
   }
+  // put_slice-like: the result starts as a copy of the input %x, so a naive
+  // in-place bufferization would write into the caller's input.
+  func.func @put(%x: tensor<4xf32>, %u: tensor<2xf32>, %out: memref<4xf32>) attributes {llvm.emit_c_interface} {
+    %r = tensor.insert_slice %u into %x[1] [2] [1] : tensor<2xf32> into tensor<4xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<4xf32>, memref<4xf32>) -> ()
+    return
+  }
   // zero-size: negate an empty 0x3 tensor.
   func.func @empty(%x: tensor<0x3xf32>, %out: memref<0x3xf32>) attributes {llvm.emit_c_interface} {
     %e = tensor.empty() : tensor<0x3xf32>
@@ -123,6 +130,11 @@ fn kernels() -> (tensorc_ir::Module, String) {
                 &[("x", f(DType::F32, &[0, 3]))],
                 &[f(DType::F32, &[0, 3])],
             ),
+            sig(
+                "put",
+                &[("x", f(DType::F32, &[4])), ("u", f(DType::F32, &[2]))],
+                &[f(DType::F32, &[4])],
+            ),
         ],
     };
     (module, KERNELS.to_string())
@@ -132,7 +144,7 @@ fn kernels() -> (tensorc_ir::Module, String) {
 fn runs_every_kind_of_signature() {
     let (module, text) = kernels();
     let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
-    assert_eq!(cpu.functions().len(), 5);
+    assert_eq!(cpu.functions().len(), 6);
 
     // add
     let x = f32s(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
@@ -207,6 +219,21 @@ fn results_are_written_in_place() {
         .unwrap();
     assert_eq!(out[0].as_ptr(), before);
     assert_eq!(values(&out[0]), vec![2.; 6]);
+}
+
+#[test]
+fn inputs_are_never_written() {
+    let (module, text) = kernels();
+    let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
+    let x = f32s(&[4], &[1., 2., 3., 4.]);
+    let u = f32s(&[2], &[-1., -2.]);
+    let mut out = vec![Tensor::zeros(tt(DType::F32, &[4])).unwrap()];
+    cpu.function("put")
+        .unwrap()
+        .call(&[&x, &u], &mut out)
+        .unwrap();
+    assert_eq!(values(&out[0]), vec![1., -1., -2., 4.]);
+    assert_eq!(values(&x), vec![1., 2., 3., 4.]);
 }
 
 #[test]

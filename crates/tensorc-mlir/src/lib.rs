@@ -10,6 +10,7 @@
 mod diagnostics;
 mod jit;
 mod llvm_ir;
+mod read_only;
 
 pub use diagnostics::{FileLoc, MlirDiagnostic, Severity};
 pub use jit::{JitEngine, PackedFn};
@@ -211,6 +212,24 @@ impl Mlir {
                 format!("a pass in the `{stage}` pipeline failed; this is a tensorc bug"),
             )),
         }
+    }
+
+    /// Adds `bufferization.writable = false` to every tensor argument of every
+    /// function, so bufferization never writes into the caller's inputs (see
+    /// `read_only.rs`). Returns the number of arguments newly marked.
+    pub fn mark_tensor_arguments_read_only(
+        &self,
+        m: &mut MlirModule<'_>,
+        stage: &str,
+    ) -> Result<usize, MlirError> {
+        self.take_diagnostics();
+        read_only::mark_tensor_arguments_read_only(&self.context, m).map_err(|e| {
+            self.error(
+                ErrorKind::Verify,
+                stage,
+                format!("could not mark the inputs of `{stage}` read-only: {e}"),
+            )
+        })
     }
 
     /// Prints a module in MLIR's custom form.

@@ -136,3 +136,42 @@ fn jit_of_unlowered_module_fails_cleanly() {
     let err = mlir.translate_to_llvm_ir(&m, "llvm-ir").err().unwrap();
     assert_eq!(err.kind, ErrorKind::Translate);
 }
+
+#[test]
+fn tensor_arguments_become_read_only() {
+    let mlir = Mlir::new();
+    // %x already has an attribute, %u none, %out is a memref (left alone).
+    let text = r#"func.func @put(%x: tensor<4xf32> {test.keep = 1 : i64}, %u: tensor<2xf32>, %out: memref<4xf32>) {
+  %r = tensor.insert_slice %u into %x[1] [2] [1] : tensor<2xf32> into tensor<4xf32>
+  bufferization.materialize_in_destination %r in restrict writable %out : (tensor<4xf32>, memref<4xf32>) -> ()
+  return
+}"#;
+    let mut m = mlir.parse(text, "lower").unwrap();
+    assert_eq!(
+        mlir.mark_tensor_arguments_read_only(&mut m, "lower")
+            .unwrap(),
+        2
+    );
+    let printed = mlir.print(&m, PrintOptions::default());
+    assert!(
+        printed.contains("{bufferization.writable = false, test.keep = 1 : i64}")
+            || printed.contains("{test.keep = 1 : i64, bufferization.writable = false}"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("%arg1: tensor<2xf32> {bufferization.writable = false}"),
+        "{printed}"
+    );
+    // Idempotent.
+    assert_eq!(
+        mlir.mark_tensor_arguments_read_only(&mut m, "lower")
+            .unwrap(),
+        0
+    );
+    mlir.verify(&m, "lower").unwrap();
+    // Bufferization now copies %x instead of writing into it.
+    mlir.run_pipeline(&mut m, "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}", "cpu-lowering").unwrap();
+    let printed = mlir.print(&m, PrintOptions::default());
+    assert!(printed.contains("memref.alloc"), "{printed}");
+    assert!(!printed.contains("memref.subview %arg0"), "{printed}");
+}
