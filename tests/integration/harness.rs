@@ -1,0 +1,345 @@
+//! The one `check` helper behind every data-driven case, in the style of
+//! Cranelift's filetests: a case is a `.nxir` file under `tests/cases/`, its
+//! header comments say how to run it, and `build.rs` turns each file into
+//! tests that call the functions here. Adding a case is adding a file.
+//!
+//! For an op case (`tests/cases/ops/*.nxir`) three things are checked:
+//! the canonical `.nxir` and the linalg MLIR are snapshotted (insta), and
+//! every `def` is run through the reference interpreter and the CPU JIT on
+//! the same inputs (several random seeds plus an edge-value set) with the
+//! results compared exactly for integers and within a tolerance for floats.
+//!
+//! Header settings (comment lines anywhere before the first `def`):
+//! - `# seeds: 0, 1` — the random seeds (default 0, 1, 2);
+//! - `# tolerance: 1e-5` — relative and absolute float tolerance (default 1e-6);
+//! - `# inputs: edge | mild | random` — which extra input set to use besides the
+//!   random seeds: `edge` (default) has NaN, ±inf, -0.0, extremes and huge and
+//!   tiny magnitudes; `mild` drops the magnitudes whose rounding depends on the
+//!   order of a reduction; `random` uses no extra set.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use tensorc::{CompileOptions, DType, Scalar, Stage, Target, Tensor, TensorType};
+
+/// Random seeds every case runs with (in addition to the edge set).
+pub const SEEDS: [u64; 3] = [0, 1, 2];
+
+/// Root of the case files, `tests/cases`.
+pub fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("cases")
+}
+
+/// Reads a case by its path relative to `tests/cases`; the relative path is
+/// also the file name used in diagnostics, so snapshots hold no absolute paths.
+pub fn read_case(rel: &str) -> String {
+    let path = cases_dir().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Which extra input set a case uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeSet {
+    Edge,
+    Mild,
+    None,
+}
+
+/// Per-case settings read from the header comments.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub tolerance: f64,
+    pub inputs: EdgeSet,
+    /// Random seeds to run (`# seeds: 0, 1`); default `SEEDS`.
+    pub seeds: Vec<u64>,
+}
+
+impl Settings {
+    pub fn parse(source: &str) -> Settings {
+        let mut s = Settings { tolerance: 1e-6, inputs: EdgeSet::Edge, seeds: SEEDS.to_vec() };
+        for line in source.lines() {
+            let line = line.trim();
+            if line.starts_with("def ") {
+                break;
+            }
+            let Some(comment) = line.strip_prefix('#') else { continue };
+            let Some((key, value)) = comment.split_once(':') else { continue };
+            let value = value.trim();
+            match key.trim() {
+                "tolerance" => {
+                    s.tolerance = value.parse().unwrap_or_else(|_| panic!("bad tolerance header {value:?}"))
+                }
+                "inputs" => {
+                    s.inputs = match value {
+                        "edge" => EdgeSet::Edge,
+                        "mild" => EdgeSet::Mild,
+                        "random" => EdgeSet::None,
+                        other => panic!("bad inputs header {other:?}"),
+                    }
+                }
+                "seeds" => {
+                    s.seeds = value
+                        .split(',')
+                        .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("bad seeds header {value:?}")))
+                        .collect()
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}
+
+/// A snapshot name from a case path: `ops/add.nxir` → `add`.
+fn stem(rel: &str) -> String {
+    Path::new(rel).file_stem().expect("case file has a name").to_string_lossy().into_owned()
+}
+
+fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s.set_snapshot_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("integration/snapshots"));
+    s
+}
+
+/// Emits one stage of a case; a failure is rendered so the panic says why.
+pub fn emit_ok(rel: &str, source: &str, stage: Stage) -> String {
+    match tensorc::emit(rel, source, stage) {
+        Ok(text) => text,
+        Err(e) => panic!("{rel}: emit {stage:?} failed:\n{}", e.render()),
+    }
+}
+
+/// (a) Snapshot of the canonical `.nxir`; also checks that printing is a fixed point.
+pub fn check_nxir(rel: &str) {
+    let source = read_case(rel);
+    let canonical = emit_ok(rel, &source, Stage::Nxir);
+    let again = emit_ok(rel, &canonical, Stage::Nxir);
+    assert_eq!(canonical, again, "{rel}: the canonical form is not a fixed point of the printer");
+    snapshot_settings().bind(|| insta::assert_snapshot!(format!("nxir__{}", stem(rel)), canonical));
+}
+
+/// (b) Snapshot of the linalg MLIR the frontend produces.
+pub fn check_linalg(rel: &str) {
+    let source = read_case(rel);
+    let mlir = emit_ok(rel, &source, Stage::Linalg);
+    assert!(
+        !mlir.contains(env!("CARGO_MANIFEST_DIR")),
+        "{rel}: the MLIR holds an absolute path; snapshots must not"
+    );
+    snapshot_settings().bind(|| insta::assert_snapshot!(format!("linalg__{}", stem(rel)), mlir));
+}
+
+/// (c) Differential run: interpreter vs CPU on random and edge inputs.
+pub fn check_run(rel: &str) {
+    let source = read_case(rel);
+    let settings = Settings::parse(&source);
+    let failures = differential(rel, &source, &settings);
+    assert!(failures.is_empty(), "{rel}: interpreter and CPU disagree:\n{}", failures.join("\n"));
+}
+
+/// An error case must fail to compile; its rendered diagnostics are snapshotted.
+/// A `# error-line: N` header (one per expected error) says on which lines
+/// diagnostics must point, known independently of the checker.
+pub fn check_error(rel: &str) {
+    let source = read_case(rel);
+    let rendered = match tensorc::emit(rel, &source, Stage::Nxir) {
+        Ok(text) => panic!("{rel}: expected a diagnostic, but it compiled to:\n{text}"),
+        Err(e) => e.render(),
+    };
+    assert!(rendered.contains("error"), "{rel}: rendered diagnostics say no error:\n{rendered}");
+    for line in source.lines() {
+        if let Some(n) = line.trim().strip_prefix("# error-line:") {
+            let want = format!("{rel}:{}:", n.trim());
+            assert!(rendered.contains(&want), "{rel}: expected a diagnostic at {want}, got:\n{rendered}");
+        }
+        if let Some(text) = line.trim().strip_prefix("# error-contains:") {
+            let want = text.trim();
+            assert!(rendered.contains(want), "{rel}: expected the diagnostics to mention {want:?}, got:\n{rendered}");
+        }
+    }
+    assert!(!rendered.contains(env!("CARGO_MANIFEST_DIR")), "{rel}: absolute path in diagnostics");
+    snapshot_settings().bind(|| insta::assert_snapshot!(format!("errors__{}", stem(rel)), rendered));
+}
+
+/// Compiles `source` for both targets and compares every function on every input set.
+/// Returns one message per disagreement (empty when all agree).
+pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String> {
+    let compile = |target: Target| match tensorc::compile_str(rel, source, &CompileOptions { target, ..Default::default() }) {
+        Ok(p) => p,
+        Err(e) => panic!("{rel}: compile for {target:?} failed:\n{}", e.render()),
+    };
+    let interp = compile(Target::Interp);
+    let cpu = compile(Target::Cpu);
+    let mut failures = Vec::new();
+    for name in interp.functions() {
+        let fi = interp.entry(Some(name)).unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
+        let fc = cpu.entry(Some(name)).unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
+        let param_types: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
+        let mut sets: Vec<(String, Vec<Tensor>)> = settings
+            .seeds
+            .iter()
+            .map(|&seed| {
+                let inputs = param_types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| tensorc_ir::random::random_tensor(ty, seed, i as u64))
+                    .collect();
+                (format!("seed {seed}"), inputs)
+            })
+            .collect();
+        if settings.inputs != EdgeSet::None {
+            let mild = settings.inputs == EdgeSet::Mild;
+            let inputs = param_types.iter().enumerate().map(|(i, ty)| edge_tensor(ty, i, mild)).collect();
+            sets.push((if mild { "mild edge values" } else { "edge values" }.to_string(), inputs));
+        }
+        if param_types.is_empty() {
+            sets.truncate(1);
+        }
+        for (label, inputs) in &sets {
+            let want = match fi.call(inputs) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{name} [{label}]: interpreter failed: {}", e.render()));
+                    continue;
+                }
+            };
+            let got = match fc.call(inputs) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(format!("{name} [{label}]: cpu failed: {}", e.render()));
+                    continue;
+                }
+            };
+            if want.len() != got.len() {
+                failures.push(format!("{name} [{label}]: {} results from cpu, {} from interp", got.len(), want.len()));
+                continue;
+            }
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                if let Err(msg) = compare(g, w, settings.tolerance) {
+                    failures.push(format!("{name} [{label}] result {k}: {msg}\n  inputs: {}", show_inputs(inputs)));
+                }
+            }
+        }
+    }
+    failures
+}
+
+fn show_inputs(inputs: &[Tensor]) -> String {
+    inputs.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Whether two float values agree: NaN equals NaN, infinities equal themselves,
+/// otherwise |a-b| <= tol * (1 + max(|a|, |b|)) (relative plus absolute).
+pub fn floats_agree(a: f64, b: f64, tol: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a == b {
+        return true;
+    }
+    if a.is_infinite() || b.is_infinite() {
+        return false;
+    }
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+/// Compares `got` against `want`: identical dtype and shape, integers exactly,
+/// floats with `floats_agree`. The message lists the first few differences.
+pub fn compare(got: &Tensor, want: &Tensor, tol: f64) -> Result<(), String> {
+    if got.ty() != want.ty() {
+        return Err(format!("type {} (cpu) vs {} (interp)", got.ty(), want.ty()));
+    }
+    let mut diffs = Vec::new();
+    let mut count = 0;
+    for i in 0..got.len() {
+        let (g, w) = (got.get(i), want.get(i));
+        let same = match (g, w) {
+            (Scalar::F(a), Scalar::F(b)) => floats_agree(a, b, tol),
+            _ => g == w,
+        };
+        if !same {
+            count += 1;
+            if diffs.len() < 8 {
+                diffs.push(format!("[{i}] {g:?} vs {w:?}"));
+            }
+        }
+    }
+    if count == 0 {
+        return Ok(());
+    }
+    let mut msg = format!("{count} of {} elements of {} differ (cpu vs interp): ", got.len(), got.ty());
+    let _ = write!(msg, "{}", diffs.join(", "));
+    Err(msg)
+}
+
+/// Edge values for floats: NaN, infinities, signed zeros, halves (rounding),
+/// values outside every integer range, huge, tiny and subnormal magnitudes.
+const FLOAT_EDGES: [f64; 29] = [
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -0.0,
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    1.5,
+    -2.5,
+    2.5,
+    3.0,
+    -7.0,
+    100.0,
+    1e30,
+    -1e-30,
+    1e-40,
+    3e9,
+    -3e9,
+    1e20,
+    255.5,
+    -128.7,
+    65535.9,
+    0.7,
+    -0.3,
+    2.0,
+    -1e19,
+    4.0,
+];
+
+/// Float edge values whose sums and products do not depend on the order of
+/// accumulation (small dyadic values), plus the non-finite ones.
+const MILD_FLOAT_EDGES: [f64; 13] =
+    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1.0, -1.0, 0.5, -2.5, 3.0, -7.0, 100.0, 2.0];
+
+/// Integer edge values for a dtype: MIN/MAX and neighbours, small values, and
+/// the shift boundaries `bits - 1` and `bits`.
+fn int_edges(dtype: DType) -> Vec<Scalar> {
+    let (lo, hi) = dtype.int_range().expect("integer dtype");
+    let bits = dtype.bits() as i128;
+    let vals: Vec<i128> = if dtype.is_signed_int() {
+        vec![lo, hi, 0, 1, -1, 2, -2, 3, 7, -8, lo + 1, hi - 1, bits - 1, bits, 5, -3, 100]
+    } else {
+        vec![0, hi, 1, 2, 3, 7, hi - 1, hi / 2, hi / 2 + 1, bits - 1, bits, 5, 100, 200, 4, 6, 8]
+    };
+    vals.into_iter()
+        .map(|v| if dtype.is_signed_int() { Scalar::I(v as i64) } else { Scalar::U(v as u64) })
+        .collect()
+}
+
+/// The edge input for parameter `param` of type `ty`: element i takes edge value
+/// number `(i * (2 * param + 1) + 3 * param) mod n`, so that parameters pair
+/// different edge values with each other.
+pub fn edge_tensor(ty: &TensorType, param: usize, mild: bool) -> Tensor {
+    let values: Vec<Scalar> = if ty.dtype.is_float() {
+        let src: &[f64] = if mild { &MILD_FLOAT_EDGES } else { &FLOAT_EDGES };
+        src.iter().map(|&v| Scalar::F(v)).collect()
+    } else {
+        int_edges(ty.dtype)
+    };
+    let n = values.len();
+    let count = ty.num_elements();
+    let data: Vec<Scalar> = (0..count).map(|i| values[(i * (2 * param + 1) + 3 * param) % n]).collect();
+    Tensor::from_scalars(ty.clone(), &data).expect("edge tensor has the right size")
+}

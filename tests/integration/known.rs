@@ -1,0 +1,479 @@
+//! Known-answer tests: small programs whose expected outputs were worked out
+//! by hand from the spec (§2, §4) and Nx's documentation, independently of any
+//! implementation. Each runs on the interpreter and on the CPU JIT, so a bug
+//! both share (which the differential cases cannot see) still shows up here.
+
+use tensorc::{CompileOptions, DType, Scalar, Target, Tensor, TensorType};
+
+use crate::harness::compare;
+
+/// A tensor of integer values (signed or unsigned dtype).
+fn ints(dtype: DType, shape: &[usize], vals: &[i128]) -> Tensor {
+    let data: Vec<Scalar> = vals
+        .iter()
+        .map(|&v| if dtype.is_unsigned_int() { Scalar::U(v as u64) } else { Scalar::I(v as i64) })
+        .collect();
+    Tensor::from_scalars(TensorType::new(dtype, shape.to_vec()), &data).expect("sizes match")
+}
+
+/// A tensor of float values.
+fn floats(dtype: DType, shape: &[usize], vals: &[f64]) -> Tensor {
+    let data: Vec<Scalar> = vals.iter().map(|&v| Scalar::F(v)).collect();
+    Tensor::from_scalars(TensorType::new(dtype, shape.to_vec()), &data).expect("sizes match")
+}
+
+use DType::*;
+
+const NAN: f64 = f64::NAN;
+const INF: f64 = f64::INFINITY;
+
+struct Known {
+    name: &'static str,
+    source: &'static str,
+    inputs: Vec<Tensor>,
+    expected: Vec<Tensor>,
+}
+
+fn k(name: &'static str, source: &'static str, inputs: Vec<Tensor>, expected: Vec<Tensor>) -> Known {
+    Known { name, source, inputs, expected }
+}
+
+fn table() -> Vec<Known> {
+    vec![
+        // §2.1: u8 with s8 merges to s16.
+        k(
+            "promotion_u8_s8",
+            "def main(a: u8[2], b: s8[2]) -> s16[2] {\n  c = add a, b\n  return c\n}\n",
+            vec![ints(U8, &[2], &[200, 255]), ints(S8, &[2], &[-100, 127])],
+            vec![ints(S16, &[2], &[100, 382])],
+        ),
+        // §2.1 weak literals: u8 with 255 stays u8 (and wraps), with 256 is u16, with -1 is s16.
+        k(
+            "weak_literal_u8_255",
+            "def main(a: u8[2]) -> u8[2] {\n  c = add a, 255\n  return c\n}\n",
+            vec![ints(U8, &[2], &[0, 3])],
+            vec![ints(U8, &[2], &[255, 2])],
+        ),
+        k(
+            "weak_literal_u8_256",
+            "def main(a: u8[1]) -> u16[1] {\n  c = add a, 256\n  return c\n}\n",
+            vec![ints(U8, &[1], &[250])],
+            vec![ints(U16, &[1], &[506])],
+        ),
+        k(
+            "weak_literal_u8_minus1",
+            "def main(a: u8[2]) -> s16[2] {\n  c = add a, -1\n  return c\n}\n",
+            vec![ints(U8, &[2], &[0, 255])],
+            vec![ints(S16, &[2], &[-1, 254])],
+        ),
+        k(
+            "weak_float_literal_with_int",
+            "def main(a: s32[2]) -> f32[2] {\n  c = multiply a, 0.5\n  return c\n}\n",
+            vec![ints(S32, &[2], &[3, -4])],
+            vec![floats(F32, &[2], &[1.5, -2.0])],
+        ),
+        // §2.2: s32[2][1] with s32[3] broadcasts to s32[2][3].
+        k(
+            "broadcast_column_row",
+            "def main(a: s32[2][1], b: s32[3]) -> s32[2][3] {\n  c = add a, b\n  return c\n}\n",
+            vec![ints(S32, &[2, 1], &[10, 20]), ints(S32, &[3], &[1, 2, 3])],
+            vec![ints(S32, &[2, 3], &[11, 12, 13, 21, 22, 23])],
+        ),
+        // §4.2 integer division never traps.
+        k(
+            "quotient_by_zero",
+            "def main(a: s32[3], b: s32[3], c: u8[2], d: u8[2]) -> {s32[3], u8[2]} {\n  q = quotient a, b\n  r = quotient c, d\n  return {q, r}\n}\n",
+            vec![ints(S32, &[3], &[7, -7, 0]), ints(S32, &[3], &[0, 0, 0]), ints(U8, &[2], &[7, 0]), ints(U8, &[2], &[0, 0])],
+            vec![ints(S32, &[3], &[-1, -1, -1]), ints(U8, &[2], &[255, 255])],
+        ),
+        k(
+            "remainder_by_zero",
+            "def main(a: s32[2], b: s32[2], c: u16[1], d: u16[1]) -> {s32[2], u16[1]} {\n  q = remainder a, b\n  r = remainder c, d\n  return {q, r}\n}\n",
+            vec![ints(S32, &[2], &[7, -7]), ints(S32, &[2], &[0, 0]), ints(U16, &[1], &[9]), ints(U16, &[1], &[0])],
+            vec![ints(S32, &[2], &[7, -7]), ints(U16, &[1], &[9])],
+        ),
+        k(
+            "min_div_minus_one",
+            "def main(a: s32[1], b: s32[1], c: s8[1], d: s8[1]) -> {s32[1], s32[1], s8[1], s8[1]} {\n  q = quotient a, b\n  r = remainder a, b\n  s = quotient c, d\n  t = remainder c, d\n  return {q, r, s, t}\n}\n",
+            vec![ints(S32, &[1], &[-2147483648]), ints(S32, &[1], &[-1]), ints(S8, &[1], &[-128]), ints(S8, &[1], &[-1])],
+            vec![ints(S32, &[1], &[-2147483648]), ints(S32, &[1], &[0]), ints(S8, &[1], &[-128]), ints(S8, &[1], &[0])],
+        ),
+        // Truncating quotient.
+        k(
+            "quotient_truncates",
+            "def main(a: s32[4], b: s32[4]) -> s32[4] {\n  q = quotient a, b\n  return q\n}\n",
+            vec![ints(S32, &[4], &[-7, 7, -7, 7]), ints(S32, &[4], &[2, 2, -2, -2])],
+            vec![ints(S32, &[4], &[-3, 3, 3, -3])],
+        ),
+        // §4.2 remainder takes the sign of the dividend; Nx doc: remainder(-11 :: s8, 10 :: u8) is s16 -1.
+        k(
+            "remainder_sign",
+            "def main(a: s32[4], b: s32[4], c: s8[1], d: u8[1], x: f32[2], y: f32[2]) -> {s32[4], s16[1], f32[2]} {\n  r = remainder a, b\n  s = remainder c, d\n  t = remainder x, y\n  return {r, s, t}\n}\n",
+            vec![
+                ints(S32, &[4], &[-7, 7, -7, 7]),
+                ints(S32, &[4], &[3, -3, -3, 3]),
+                ints(S8, &[1], &[-11]),
+                ints(U8, &[1], &[10]),
+                floats(F32, &[2], &[-7.5, 7.5]),
+                floats(F32, &[2], &[2.0, -2.0]),
+            ],
+            vec![ints(S32, &[4], &[-1, 1, -1, 1]), ints(S16, &[1], &[-1]), floats(F32, &[2], &[-1.5, 1.5])],
+        ),
+        // §4.2 shifts outside [0, bits) give 0, or -1 for a negative value shifted right.
+        k(
+            "shift_out_of_range",
+            "def main(a: s32[4], b: s32[4], c: s32[4], d: s32[4]) -> {s32[4], s32[4]} {\n  l = left_shift a, b\n  r = right_shift c, d\n  return {l, r}\n}\n",
+            vec![
+                ints(S32, &[4], &[1, 1, 1, 3]),
+                ints(S32, &[4], &[32, -1, 31, 1]),
+                ints(S32, &[4], &[-8, 8, -8, -8]),
+                ints(S32, &[4], &[40, 40, 1, -2]),
+            ],
+            vec![ints(S32, &[4], &[0, 0, -2147483648, 6]), ints(S32, &[4], &[-1, 0, -4, -1])],
+        ),
+        // right_shift is logical for unsigned, arithmetic for signed.
+        k(
+            "right_shift_kinds",
+            "def main(a: u8[2], b: u8[2], c: s8[2], d: s8[2]) -> {u8[2], s8[2]} {\n  r = right_shift a, b\n  s = right_shift c, d\n  return {r, s}\n}\n",
+            vec![ints(U8, &[2], &[128, 255]), ints(U8, &[2], &[1, 8]), ints(S8, &[2], &[-128, 64]), ints(S8, &[2], &[1, 7])],
+            vec![ints(U8, &[2], &[64, 0]), ints(S8, &[2], &[-64, 0])],
+        ),
+        // §4.2 as_type saturation, the spec's own example.
+        k(
+            "as_type_saturation_spec",
+            "def main(x: f32[3]) -> {u8[3], s32[3]} {\n  a = as_type x  u8[3]\n  b = as_type x  s32[3]\n  return {a, b}\n}\n",
+            vec![floats(F32, &[3], &[INF, NAN, -INF])],
+            vec![ints(U8, &[3], &[255, 0, 0]), ints(S32, &[3], &[2147483647, 0, -2147483648])],
+        ),
+        // Truncation toward zero and saturation of finite out-of-range values.
+        k(
+            "as_type_truncate_saturate",
+            "def main(x: f32[5]) -> {u8[5], s8[5]} {\n  a = as_type x  u8[5]\n  b = as_type x  s8[5]\n  return {a, b}\n}\n",
+            vec![floats(F32, &[5], &[-1.7, 300.0, 2.9, -3.9, 127.9])],
+            vec![ints(U8, &[5], &[0, 255, 2, 0, 127]), ints(S8, &[5], &[-1, 127, 2, -3, 127])],
+        ),
+        // Integer -> narrower integer wraps.
+        k(
+            "as_type_int_wraps",
+            "def main(x: s32[3]) -> {s8[3], u8[3]} {\n  a = as_type x  s8[3]\n  b = as_type x  u8[3]\n  return {a, b}\n}\n",
+            vec![ints(S32, &[3], &[300, -129, -1])],
+            vec![ints(S8, &[3], &[44, 127, -1]), ints(U8, &[3], &[44, 127, 255])],
+        ),
+        // f64 -> f32 rounds to nearest even: 1 + 2^-24 is halfway between 1 and 1 + 2^-23.
+        k(
+            "as_type_f64_f32_ties_even",
+            "def main(x: f64[2]) -> f32[2] {\n  a = as_type x  f32[2]\n  return a\n}\n",
+            vec![floats(F64, &[2], &[1.0 + 2f64.powi(-24), 1.0 + 3.0 * 2f64.powi(-24)])],
+            vec![floats(F32, &[2], &[1.0, 1.0 + 2.0 * 2f64.powi(-23)])],
+        ),
+        // §4.2 round half away from zero; floor/ceil.
+        k(
+            "round_half_away",
+            "def main(x: f32[6]) -> {f32[6], f32[6], f32[6]} {\n  r = round x\n  f = floor x\n  c = ceil x\n  return {r, f, c}\n}\n",
+            vec![floats(F32, &[6], &[0.5, -0.5, 1.5, 2.5, -2.5, 0.25])],
+            vec![
+                floats(F32, &[6], &[1.0, -1.0, 2.0, 3.0, -3.0, 0.0]),
+                floats(F32, &[6], &[0.0, -1.0, 1.0, 2.0, -3.0, 0.0]),
+                floats(F32, &[6], &[1.0, -0.0, 2.0, 3.0, -2.0, 1.0]),
+            ],
+        ),
+        // §4.3 the spec's slice clamping example.
+        k(
+            "slice_clamped_spec",
+            "def main(x: s32[3]) -> s32[2] {\n  s = slice x, [5], [2]\n  return s\n}\n",
+            vec![ints(S32, &[3], &[1, 2, 3])],
+            vec![ints(S32, &[2], &[2, 3])],
+        ),
+        k(
+            "slice_strided",
+            "def main(x: s32[2][5]) -> s32[2][3] {\n  s = slice x, [0, 0], [2, 5], [1, 2]\n  return s\n}\n",
+            vec![ints(S32, &[2, 5], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
+            vec![ints(S32, &[2, 3], &[0, 2, 4, 5, 7, 9])],
+        ),
+        // §4.5 argmax/argmin tie-break.
+        k(
+            "argmax_tie_break",
+            "def main(x: s32[4]) -> {s32, s32, s32, s32} {\n  a = argmax x, tie_break: :low\n  b = argmax x, tie_break: :high\n  c = argmin x\n  d = argmin x, tie_break: :high\n  return {a, b, c, d}\n}\n",
+            vec![ints(S32, &[4], &[1, 3, 3, 1])],
+            vec![ints(S32, &[], &[1]), ints(S32, &[], &[2]), ints(S32, &[], &[0]), ints(S32, &[], &[3])],
+        ),
+        k(
+            "argmax_axis_keep",
+            "def main(x: f32[2][3]) -> {s32[2][1], s32[3]} {\n  a = argmax x, axis: 1, keep_axis: true\n  b = argmin x, axis: 0\n  return {a, b}\n}\n",
+            vec![floats(F32, &[2, 3], &[1.0, 5.0, 2.0, 7.0, 0.0, 9.0])],
+            vec![ints(S32, &[2, 1], &[1, 2]), ints(S32, &[3], &[0, 1, 0])],
+        ),
+        // NaN counts as the maximum and the minimum for argmax/argmin.
+        k(
+            "argmax_nan",
+            "def main(x: f32[3]) -> {s32, s32} {\n  a = argmax x\n  b = argmin x\n  return {a, b}\n}\n",
+            vec![floats(F32, &[3], &[1.0, NAN, 3.0])],
+            vec![ints(S32, &[], &[1]), ints(S32, &[], &[1])],
+        ),
+        // §4.2 max/min propagate NaN; §4.5 so do reductions.
+        k(
+            "nan_max_propagation",
+            "def main(x: f32[3], y: f32[3]) -> {f32[3], f32[3], f32, f32} {\n  a = max x, y\n  b = min x, y\n  c = reduce_max x, axes: nil\n  d = reduce_min y, axes: [0]\n  return {a, b, c, d}\n}\n",
+            vec![floats(F32, &[3], &[NAN, 1.0, 2.0]), floats(F32, &[3], &[1.0, NAN, 5.0])],
+            vec![
+                floats(F32, &[3], &[NAN, NAN, 5.0]),
+                floats(F32, &[3], &[NAN, NAN, 2.0]),
+                floats(F32, &[], &[NAN]),
+                floats(F32, &[], &[NAN]),
+            ],
+        ),
+        // §4.5 empty reductions: lowest/highest value of the type, and the identities.
+        k(
+            "empty_reductions",
+            "def main(x: f32[0], y: s16[2][0]) -> {f32, f32, f32, f32, s16[2], s16[2], u8, u8} {\n  a = reduce_max x, axes: nil\n  b = reduce_min x, axes: nil\n  c = sum x, axes: nil\n  d = product x, axes: nil\n  e = reduce_max y, axes: [1]\n  f = reduce_min y, axes: [1]\n  g = all x, axes: nil\n  h = any x, axes: nil\n  return {a, b, c, d, e, f, g, h}\n}\n",
+            vec![floats(F32, &[0], &[]), ints(S16, &[2, 0], &[])],
+            vec![
+                floats(F32, &[], &[-INF]),
+                floats(F32, &[], &[INF]),
+                floats(F32, &[], &[0.0]),
+                floats(F32, &[], &[1.0]),
+                ints(S16, &[2], &[-32768, -32768]),
+                ints(S16, &[2], &[32767, 32767]),
+                ints(U8, &[], &[1]),
+                ints(U8, &[], &[0]),
+            ],
+        ),
+        // §4.5 sum/product accumulate in the aggregate type.
+        k(
+            "sum_aggregate_types",
+            "def main(x: u8[2], y: s8[2]) -> {u32, s32, s32} {\n  a = sum x, axes: nil\n  b = sum y, axes: nil\n  c = product y, axes: nil\n  return {a, b, c}\n}\n",
+            vec![ints(U8, &[2], &[200, 100]), ints(S8, &[2], &[100, 100])],
+            vec![ints(U32, &[], &[300]), ints(S32, &[], &[200]), ints(S32, &[], &[10000])],
+        ),
+        k(
+            "sum_keep_axes",
+            "def main(x: s32[2][3]) -> {s32[2][1], s32[3]} {\n  a = sum x, axes: [1], keep_axes: true\n  b = sum x, axes: [0]\n  return {a, b}\n}\n",
+            vec![ints(S32, &[2, 3], &[1, 2, 3, 4, 5, 6])],
+            vec![ints(S32, &[2, 1], &[6, 15]), ints(S32, &[3], &[5, 7, 9])],
+        ),
+        // §4.2 integer pow: exact, wrapping, negative exponent 0 unless the base is ±1.
+        k(
+            "integer_pow",
+            "def main(a: s32[6], b: s32[6], c: s8[1], d: s8[1]) -> {s32[6], s8[1]} {\n  p = pow a, b\n  q = pow c, d\n  return {p, q}\n}\n",
+            vec![
+                ints(S32, &[6], &[2, 2, -1, 1, 3, -2]),
+                ints(S32, &[6], &[10, -1, -3, -5, 3, 0]),
+                ints(S8, &[1], &[2]),
+                ints(S8, &[1], &[7]),
+            ],
+            vec![ints(S32, &[6], &[1024, 0, -1, 1, 27, 1]), ints(S8, &[1], &[-128])],
+        ),
+        // divide is always float (Nx doc: divide(1, 2) is f32 0.5).
+        k(
+            "divide_ints_is_float",
+            "def main(a: s32[2], b: s32[2]) -> f32[2] {\n  c = divide a, b\n  return c\n}\n",
+            vec![ints(S32, &[2], &[1, -3]), ints(S32, &[2], &[2, 4])],
+            vec![floats(F32, &[2], &[0.5, -0.75])],
+        ),
+        k(
+            "divide_literals",
+            "def main() -> f32 {\n  c = divide 1, 2\n  return c\n}\n",
+            vec![],
+            vec![floats(F32, &[], &[0.5])],
+        ),
+        // §4.2 sign.
+        k(
+            "sign_values",
+            "def main(a: s32[3], b: f32[3]) -> {s32[3], f32[3]} {\n  s = sign a\n  t = sign b\n  return {s, t}\n}\n",
+            vec![ints(S32, &[3], &[-3, 0, 2]), floats(F32, &[3], &[-2.5, NAN, 0.1])],
+            vec![ints(S32, &[3], &[-1, 0, 1]), floats(F32, &[3], &[-1.0, NAN, 1.0])],
+        ),
+        // §4.2 comparisons with NaN: not_equal true, the others false.
+        k(
+            "nan_comparisons",
+            "def main(a: f32[2], b: f32[2]) -> {u8[2], u8[2], u8[2], u8[2]} {\n  e = equal a, b\n  n = not_equal a, b\n  l = less a, b\n  g = greater_equal a, b\n  return {e, n, l, g}\n}\n",
+            vec![floats(F32, &[2], &[NAN, 1.0]), floats(F32, &[2], &[NAN, NAN])],
+            vec![ints(U8, &[2], &[0, 0]), ints(U8, &[2], &[1, 1]), ints(U8, &[2], &[0, 0]), ints(U8, &[2], &[0, 0])],
+        ),
+        // Unsigned comparisons compare as unsigned; mixed u8/s8 compare in s16.
+        k(
+            "int_comparisons",
+            "def main(a: u8[2], b: u8[2], c: u8[1], d: s8[1]) -> {u8[2], u8[1]} {\n  l = less a, b\n  m = less c, d\n  return {l, m}\n}\n",
+            vec![ints(U8, &[2], &[200, 1]), ints(U8, &[2], &[100, 255]), ints(U8, &[1], &[200]), ints(S8, &[1], &[-1])],
+            vec![ints(U8, &[2], &[0, 1]), ints(U8, &[1], &[0])],
+        ),
+        // §4.2 logical ops: nonzero is true (NaN is nonzero; -0.0 is zero).
+        k(
+            "logical_ops",
+            "def main(a: f32[4], b: s32[4]) -> {u8[4], u8[4], u8[4], u8[4]} {\n  x = logical_and a, b\n  y = logical_or a, b\n  z = logical_xor a, b\n  n = logical_not a\n  return {x, y, z, n}\n}\n",
+            vec![floats(F32, &[4], &[NAN, 0.0, -0.0, 2.0]), ints(S32, &[4], &[1, 1, 0, 0])],
+            vec![
+                ints(U8, &[4], &[1, 0, 0, 0]),
+                ints(U8, &[4], &[1, 1, 0, 1]),
+                ints(U8, &[4], &[0, 1, 0, 1]),
+                ints(U8, &[4], &[0, 1, 1, 0]),
+            ],
+        ),
+        // Bit counting and bitwise_not.
+        k(
+            "bit_counts",
+            "def main(a: u8[3], b: s32[3]) -> {u8[3], s32[3], u8[3]} {\n  p = population_count a\n  c = count_leading_zeros b\n  n = bitwise_not a\n  return {p, c, n}\n}\n",
+            vec![ints(U8, &[3], &[255, 7, 0]), ints(S32, &[3], &[1, -1, 0])],
+            vec![ints(U8, &[3], &[8, 3, 0]), ints(S32, &[3], &[31, 0, 32]), ints(U8, &[3], &[0, 248, 255])],
+        ),
+        // §4.2 clip and select.
+        k(
+            "clip_select",
+            "def main(x: s32[3], p: u8[3], a: f32[3]) -> {s32[3], f32[3]} {\n  c = clip x, 0, 7\n  s = select p, a, -1.0\n  return {c, s}\n}\n",
+            vec![ints(S32, &[3], &[-5, 5, 10]), ints(U8, &[3], &[0, 2, 1]), floats(F32, &[3], &[1.5, 2.5, 3.5])],
+            vec![ints(S32, &[3], &[0, 5, 7]), floats(F32, &[3], &[-1.0, 2.5, 3.5])],
+        ),
+        // §4.2 bitcast.
+        k(
+            "bitcast_values",
+            "def main(x: f32[2], y: s8[2]) -> {s32[2], u8[2]} {\n  a = bitcast x  s32[2]\n  b = bitcast y  u8[2]\n  return {a, b}\n}\n",
+            vec![floats(F32, &[2], &[1.0, -2.0]), ints(S8, &[2], &[-1, -128])],
+            vec![ints(S32, &[2], &[0x3f80_0000, 0xc000_0000u32 as i32 as i128]), ints(U8, &[2], &[255, 128])],
+        ),
+        // §4.4 matmul, batch matmul and the outer product.
+        k(
+            "dot_matmul",
+            "def main(a: s32[2][2], b: s32[2][2]) -> s32[2][2] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n",
+            vec![ints(S32, &[2, 2], &[1, 2, 3, 4]), ints(S32, &[2, 2], &[5, 6, 7, 8])],
+            vec![ints(S32, &[2, 2], &[19, 22, 43, 50])],
+        ),
+        k(
+            "dot_contract_first_axes",
+            "def main(a: f32[2][2], b: f32[2][2]) -> f32[2][2] {\n  c = dot a, [0], [], b, [0], []\n  return c\n}\n",
+            vec![floats(F32, &[2, 2], &[1.0, 2.0, 3.0, 4.0]), floats(F32, &[2, 2], &[5.0, 6.0, 7.0, 8.0])],
+            // a^T b = [[1*5+3*7, 1*6+3*8], [2*5+4*7, 2*6+4*8]]
+            vec![floats(F32, &[2, 2], &[26.0, 30.0, 38.0, 44.0])],
+        ),
+        k(
+            "dot_batched",
+            "def main(a: s32[2][1][2], b: s32[2][2][1]) -> s32[2][1][1] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n",
+            vec![ints(S32, &[2, 1, 2], &[1, 2, 3, 4]), ints(S32, &[2, 2, 1], &[5, 6, 7, 8])],
+            vec![ints(S32, &[2, 1, 1], &[17, 53])],
+        ),
+        k(
+            "dot_outer",
+            "def main(a: s32[2], b: s32[3]) -> s32[2][3] {\n  c = dot a, [], [], b, [], []\n  return c\n}\n",
+            vec![ints(S32, &[2], &[1, -2]), ints(S32, &[3], &[3, 4, 5])],
+            vec![ints(S32, &[2, 3], &[3, 4, 5, -6, -8, -10])],
+        ),
+        // §4.1 creation ops.
+        k(
+            "iota_eye",
+            "def main() -> {s32[2][3], s32[2][3], f32[2][3], u8[2][2]} {\n  a = iota nil  s32[2][3]\n  b = iota 1  s32[2][3]\n  c = eye  f32[2][3]\n  d = tensor [[1, 2], [3, 255]]  u8[2][2]\n  return {a, b, c, d}\n}\n",
+            vec![],
+            vec![
+                ints(S32, &[2, 3], &[0, 1, 2, 3, 4, 5]),
+                ints(S32, &[2, 3], &[0, 1, 2, 0, 1, 2]),
+                floats(F32, &[2, 3], &[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+                ints(U8, &[2, 2], &[1, 2, 3, 255]),
+            ],
+        ),
+        // §4.3 pad with interior, negative edges.
+        k(
+            "pad_interior_negative",
+            "def main(x: s32[3]) -> {s32[7], s32[2], s32[4]} {\n  a = pad x, 0, [{1, 1, 1}]\n  b = pad x, 9, [{-1, 0, 0}]\n  c = pad x, 9, [{-1, 0, 1}]\n  return {a, b, c}\n}\n",
+            vec![ints(S32, &[3], &[1, 2, 3])],
+            vec![ints(S32, &[7], &[0, 1, 0, 2, 0, 3, 0]), ints(S32, &[2], &[2, 3]), ints(S32, &[4], &[9, 2, 9, 3])],
+        ),
+        // §4.3 movement ops.
+        k(
+            "transpose_reverse",
+            "def main(x: s32[2][3]) -> {s32[3][2], s32[2][3]} {\n  t = transpose x, [1, 0]\n  r = reverse x, [1]\n  return {t, r}\n}\n",
+            vec![ints(S32, &[2, 3], &[1, 2, 3, 4, 5, 6])],
+            vec![ints(S32, &[3, 2], &[1, 4, 2, 5, 3, 6]), ints(S32, &[2, 3], &[3, 2, 1, 6, 5, 4])],
+        ),
+        k(
+            "concatenate_stack",
+            "def main(a: s32[2], b: s32[2]) -> {s32[4], s32[2][2], s32[2][2]} {\n  c = concatenate [a, b], axis: 0\n  s = stack [a, b], axis: 0\n  t = stack [a, b], axis: 1\n  return {c, s, t}\n}\n",
+            vec![ints(S32, &[2], &[1, 2]), ints(S32, &[2], &[3, 4])],
+            vec![ints(S32, &[4], &[1, 2, 3, 4]), ints(S32, &[2, 2], &[1, 2, 3, 4]), ints(S32, &[2, 2], &[1, 3, 2, 4])],
+        ),
+        k(
+            "broadcast_op",
+            "def main(x: s32[2]) -> s32[2][3] {\n  b = broadcast x, {2, 3}, [0]\n  return b\n}\n",
+            vec![ints(S32, &[2], &[7, 8])],
+            vec![ints(S32, &[2, 3], &[7, 7, 7, 8, 8, 8])],
+        ),
+        // §3 calls and several results.
+        k(
+            "call_and_tuple",
+            "def twice(a: s32[2]) -> s32[2] {\n  b = add a, a\n  return b\n}\n\ndef main(x: s32[2]) -> {s32[2], s32[2]} {\n  y = call twice, x\n  z = call twice, y\n  return {y, z}\n}\n",
+            vec![ints(S32, &[2], &[1, -3])],
+            vec![ints(S32, &[2], &[2, -6]), ints(S32, &[2], &[4, -12])],
+        ),
+    ]
+}
+
+/// Runs the table on one target; every failure is collected, so one run lists them all.
+fn run_table(target: Target) {
+    let mut failures = Vec::new();
+    for case in table() {
+        let file = format!("known/{}.nxir", case.name);
+        let program = match tensorc::compile_str(&file, case.source, &CompileOptions { target, ..Default::default() }) {
+            Ok(p) => p,
+            Err(e) => {
+                failures.push(format!("{}: compile failed:\n{}", case.name, e.render()));
+                continue;
+            }
+        };
+        let result = program.entry(Some("main")).and_then(|f| f.call(&case.inputs));
+        match result {
+            Err(e) => failures.push(format!("{}: run failed: {}", case.name, e.render())),
+            Ok(got) if got.len() != case.expected.len() => {
+                failures.push(format!("{}: {} results, expected {}", case.name, got.len(), case.expected.len()))
+            }
+            Ok(got) => {
+                for (i, (g, w)) in got.iter().zip(&case.expected).enumerate() {
+                    if let Err(msg) = compare(g, w, 0.0) {
+                        failures.push(format!("{} result {i}: {}\n  got {g:?}\n  expected {w:?}", case.name, msg.replace("(cpu vs interp)", "(got vs expected)").replace(" (cpu)", " (got)").replace(" (interp)", " (expected)")));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{target:?}: {} known answers wrong:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn known_answers_interp() {
+    run_table(Target::Interp);
+}
+
+#[test]
+fn known_answers_cpu() {
+    run_table(Target::Cpu);
+}
+
+/// Spec §5: inputs are checked before running, with this exact wording.
+#[test]
+fn wrong_input_is_reported_before_running() {
+    let src = "def main(x: f32[2][3]) -> f32[2][3] {\n  y = negate x\n  return y\n}\n";
+    for target in [Target::Interp, Target::Cpu] {
+        let p = tensorc::compile_str("input.nxir", src, &CompileOptions { target, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let f = p.entry(None).unwrap_or_else(|e| panic!("{}", e.render()));
+        let bad = floats(F64, &[3, 2], &[0.0; 6]);
+        let err = f.call(&[bad]).expect_err("a wrong input type must be rejected");
+        let text = err.render();
+        assert!(text.contains("input 'x' expects f32[2][3], got f64[3][2]"), "{target:?}: {text}");
+        let err = f.call(&[]).expect_err("a missing input must be rejected");
+        assert!(!err.render().is_empty());
+    }
+}
+
+/// `entry(None)` works for one function or one named `main`, and otherwise lists the names.
+#[test]
+fn entry_selection() {
+    let two = "def a(x: f32) -> f32 {\n  return x\n}\n\ndef b(x: f32) -> f32 {\n  return x\n}\n";
+    let p = tensorc::compile_str("two.nxir", two, &CompileOptions { target: Target::Interp, ..Default::default() })
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(p.functions(), vec!["a", "b"]);
+    let err = p.entry(None).err().expect("two functions and no main is ambiguous");
+    let text = err.render();
+    assert!(text.contains('a') && text.contains('b'), "{text}");
+    assert!(p.entry(Some("c")).is_err());
+    let with_main = format!("{two}\ndef main(x: f32) -> f32 {{\n  return x\n}}\n");
+    let p = tensorc::compile_str("main.nxir", &with_main, &CompileOptions { target: Target::Interp, ..Default::default() })
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(p.entry(None).map(|f| f.name().to_string()).ok().as_deref(), Some("main"));
+}
