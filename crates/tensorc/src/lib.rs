@@ -31,6 +31,22 @@ pub enum Target {
     Interp,
 }
 
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Cpu, Target::Interp];
+
+    /// The name used on the command line (`--target interp`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Cpu => "cpu",
+            Target::Interp => "interp",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct CompileOptions {
     pub target: Target,

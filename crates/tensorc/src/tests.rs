@@ -20,10 +20,7 @@ fn ndarray_roundtrip_in_logical_order() {
     // A transposed view: logical order, not memory order, must be kept.
     let t = tensor_from_array(a.t());
     assert_eq!(t.ty(), &TensorType::new(DType::S32, vec![3, 2]));
-    assert_eq!(
-        t.to_scalars(),
-        [1, 4, 2, 5, 3, 6].map(Scalar::I).to_vec()
-    );
+    assert_eq!(t.to_scalars(), [1, 4, 2, 5, 3, 6].map(Scalar::I).to_vec());
     let back: ArrayD<i32> = tensor_to_array(&t).unwrap();
     assert_eq!(back, a.t().into_dyn().to_owned());
     let err = tensor_to_array::<f32>(&t).unwrap_err();
@@ -123,4 +120,6 @@ fn nxir_stage_is_the_canonical_printer() {
     let text = emit("two.nxir", TWO, Stage::Nxir).unwrap();
     assert!(text.contains("def add"), "{text}");
     assert_eq!(Stage::from_name("llvm-ir"), Some(Stage::LlvmIr));
+    assert_eq!(Target::from_name("interp"), Some(Target::Interp));
+    assert_eq!(Target::from_name("vulkan"), None);
 }
