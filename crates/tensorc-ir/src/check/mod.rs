@@ -267,7 +267,9 @@ impl<'a> FnCx<'a> {
             None => {
                 let mut d = Diagnostic::error(span, format!("unknown name '{name}'"));
                 let known: Vec<&str> = self.scopes.iter().flat_map(|s| s.keys().map(String::as_str)).collect();
-                if let Some(best) = closest(name, known) {
+                // Hints are quadratic in the worst case; skip them for huge or very broken programs.
+                let cheap = known.len() <= 10_000 && self.diags.len() < 100;
+                if cheap && let Some(best) = closest(name, known) {
                     d = d.with_note(format!("did you mean '{best}'?"));
                 }
                 self.diags.push(d);
