@@ -212,6 +212,11 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
                     continue;
                 }
             };
+            let declared = fi.results();
+            let want_types: Vec<TensorType> = want.iter().map(|t| t.ty().clone()).collect();
+            if want_types != declared {
+                failures.push(format!("{name} [{label}]: interpreter results {want_types:?}, declared {declared:?}"));
+            }
             if want.len() != got.len() {
                 failures.push(format!("{name} [{label}]: {} results from cpu, {} from interp", got.len(), want.len()));
                 continue;

@@ -477,3 +477,21 @@ fn entry_selection() {
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(p.entry(None).map(|f| f.name().to_string()).ok().as_deref(), Some("main"));
 }
+
+/// `call_into` writes into caller-provided outputs and checks their types.
+#[test]
+fn call_into_writes_outputs() {
+    let src = "def main(a: s32[3]) -> {s32[3], s32} {\n  b = multiply a, 2\n  s = sum a, axes: nil\n  return {b, s}\n}\n";
+    for target in [Target::Interp, Target::Cpu] {
+        let p = tensorc::compile_str("into.nxir", src, &CompileOptions { target, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let f = p.entry(None).unwrap_or_else(|e| panic!("{}", e.render()));
+        let a = ints(S32, &[3], &[1, -2, 5]);
+        let mut outs = vec![ints(S32, &[3], &[9, 9, 9]), ints(S32, &[], &[9])];
+        f.call_into(&[&a], &mut outs).unwrap_or_else(|e| panic!("{target:?}: {}", e.render()));
+        assert_eq!(outs[0], ints(S32, &[3], &[2, -4, 10]), "{target:?}");
+        assert_eq!(outs[1], ints(S32, &[], &[4]), "{target:?}");
+        let mut wrong = vec![ints(S32, &[2], &[0, 0]), ints(S32, &[], &[0])];
+        assert!(f.call_into(&[&a], &mut wrong).is_err(), "{target:?}: a wrong output shape must be rejected");
+    }
+}
