@@ -249,7 +249,10 @@ pub enum Op {
     Stack { axis: usize },
     /// Operands a, b converted to the node's dtype. Axes normalized.
     Dot { contract_a: Vec<usize>, batch_a: Vec<usize>, contract_b: Vec<usize>, batch_b: Vec<usize> },
-    /// Reduction of the operand (converted to the node's dtype first) over sorted `axes`.
+    /// Reduction over sorted `axes`. `sum`/`product`/`reduce_max`/`reduce_min`
+    /// convert the operand to the node's dtype first (the aggregate type);
+    /// `all`/`any` test the operand for nonzero in its *own* dtype (converting
+    /// 256 to the u8 result type first would wrongly make it 0).
     Reduce { kind: ReduceKind, axes: Vec<usize>, keep_axes: bool },
     /// `argmax`/`argmin`: `max` selects which. `axis: None` reduces the flattened tensor.
     ArgReduce { max: bool, axis: Option<usize>, tie_break_high: bool, keep_axis: bool },
