@@ -234,6 +234,26 @@ impl Parser<'_> {
         }
     }
 
+    /// After an error in a `def` header: skips to the body's `{` and says
+    /// whether it found one. The body brace is taken to be the first `{`
+    /// outside parentheses that ends its line (a `{` that does not is more
+    /// likely a tuple type); a one-line def is skipped whole.
+    fn recover_header(&mut self) -> bool {
+        let mut parens = 0usize;
+        loop {
+            match self.kind() {
+                TokenKind::Eof | TokenKind::Def => return false,
+                TokenKind::LBrace if parens == 0 && *self.nth_kind(1) == TokenKind::Newline => {
+                    return true;
+                }
+                TokenKind::LParen | TokenKind::LBracket => parens += 1,
+                TokenKind::RParen | TokenKind::RBracket => parens = parens.saturating_sub(1),
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
     /// Skips to the next `def` (after a broken header or stray top-level text).
     fn recover_def(&mut self) {
         while !matches!(self.kind(), TokenKind::Def | TokenKind::Eof) {
@@ -284,6 +304,10 @@ impl Parser<'_> {
                 })
             }
             Err(b) => {
+                // Still look for errors in the body, if its `{` can be found.
+                if self.recover_header() {
+                    let _ = self.block("the body of the function");
+                }
                 self.recover_def();
                 Err(b)
             }

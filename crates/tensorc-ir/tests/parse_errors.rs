@@ -212,6 +212,30 @@ fn def_header_errors() {
     );
 }
 
+#[test]
+fn errors_in_header_and_body_are_both_reported() {
+    // After a broken header the body (its `{` ends the line) is still parsed.
+    let header = "def f(x: f31) -> {f32, f32} {";
+    let note = "  |\n  = note: the dtypes are s8 s16 s32 s64 u8 u16 u32 u64 f16 bf16 f32 f64\n";
+    check(
+        &format!("{header}\n  y = reshape x  f32[-2]\n  return y\n}}\n"),
+        &(one(
+            1,
+            10,
+            "expected a type (such as f32[2][3]), found 'f31'",
+            header,
+            3,
+        ) + note
+            + &one(
+                2,
+                22,
+                "dimension must be a non-negative integer, found -2",
+                "  y = reshape x  f32[-2]",
+                2,
+            )),
+    );
+}
+
 // ---- bodies -----------------------------------------------------------------------------
 
 #[test]

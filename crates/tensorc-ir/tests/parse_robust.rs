@@ -74,22 +74,66 @@ def pick(p: u8, q: u8, a: f32, b: f32) -> {f32, f32} {
 ",
 ];
 
-fn bench_files() -> Vec<String> {
+/// `.nxir` files directly in `dir` (none if it does not exist), sorted.
+fn nxir_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
     let mut out = Vec::new();
-    for dir in ["/work/shared/bench"] {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.extension().is_some_and(|x| x == "nxir")
-                && let Ok(s) = std::fs::read_to_string(&path)
-            {
-                out.push(s);
-            }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "nxir")
+            && let Ok(s) = std::fs::read_to_string(&path)
+        {
+            out.push((path, s));
         }
     }
+    out.sort();
     out
+}
+
+fn repo_dir(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn is_syntax_case(p: &std::path::Path) -> bool {
+    p.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("syntax_"))
+}
+
+/// The shared benchmarks, the repository's examples and its syntax-error cases.
+fn bench_files() -> Vec<String> {
+    let mut files = nxir_files(std::path::Path::new("/work/shared/bench"));
+    files.extend(nxir_files(&repo_dir("examples")));
+    files.extend(
+        nxir_files(&repo_dir("tests/cases/errors"))
+            .into_iter()
+            .filter(|(p, _)| is_syntax_case(p)),
+    );
+    files.into_iter().map(|(_, s)| s).collect()
+}
+
+#[test]
+fn repository_programs_parse() {
+    // Valid programs parse cleanly; the syntax-error cases fail in the parser.
+    let ops = repo_dir("tests/cases/ops");
+    let mut valid = nxir_files(&repo_dir("examples"));
+    valid.extend(nxir_files(&ops));
+    if let Ok(dirs) = std::fs::read_dir(&ops) {
+        for d in dirs.flatten().filter(|d| d.path().is_dir()) {
+            valid.extend(nxir_files(&d.path()));
+        }
+    }
+    for (path, src) in &valid {
+        assert_eq!(parse_and_render(src), 0, "{path:?} does not parse");
+    }
+    for (path, src) in nxir_files(&repo_dir("tests/cases/errors")) {
+        if is_syntax_case(&path) {
+            assert!(parse_and_render(&src) > 0, "{path:?} parses");
+        }
+    }
 }
 
 #[test]
