@@ -468,7 +468,7 @@ fn entry_selection() {
     let p = tensorc::compile_str("two.nxir", two, &CompileOptions { target: Target::Interp, ..Default::default() })
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(p.functions(), vec!["a", "b"]);
-    let err = p.entry(None).err().expect("two functions and no main is ambiguous");
+    let err = p.entry(None).expect_err("two functions and no main is ambiguous");
     let text = err.render();
     assert!(text.contains('a') && text.contains('b'), "{text}");
     assert!(p.entry(Some("c")).is_err());
