@@ -1,0 +1,532 @@
+//! Walks the typed graph and lowers each node to tensor-level MLIR.
+//!
+//! Functions become public `func.func`s with the out-param ABI; calls are
+//! inlined by lowering the callee's body again with the caller's values bound
+//! to its parameters (no recursion exists, so this terminates). Tuples never
+//! reach MLIR: a value is a list of tensors, and `elem` picks a sub-list.
+
+use tensorc_ir::graph::{BinaryOp, Function, Module, Node, Op, UnaryOp};
+use tensorc_ir::types::{DType, TensorType, Type};
+
+use crate::LowerError;
+use crate::emit::{Emitter, GenericOperand, elem, identity_map, literal_attr, memref_ty, tensor_ty};
+
+/// A lowered tensor value: its SSA name and type.
+#[derive(Clone, Debug)]
+pub(crate) struct Val {
+    pub name: String,
+    pub ty: TensorType,
+}
+
+impl Val {
+    /// This value as a generic operand with the given map results.
+    pub fn operand(&self, map: String) -> GenericOperand {
+        GenericOperand { value: self.name.clone(), ty: self.ty.clone(), map }
+    }
+}
+
+/// The indexing map results reading `input` broadcast (numpy-style, aligned
+/// at the trailing axis) to an output of shape `out`.
+fn broadcast_map(input: &[usize], out: &[usize]) -> String {
+    let lead = out.len() - input.len();
+    (0..input.len())
+        .map(|i| if input[i] == 1 && out[lead + i] != 1 { "0".to_string() } else { format!("d{}", lead + i) })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn list(xs: impl IntoIterator<Item = impl ToString>) -> String {
+    xs.into_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+pub(crate) struct Lowerer<'a> {
+    pub e: Emitter<'a>,
+    module: &'a Module,
+}
+
+impl<'a> Lowerer<'a> {
+    pub fn new(e: Emitter<'a>, module: &'a Module) -> Self {
+        Lowerer { e, module }
+    }
+
+    /// Emit one public entry point.
+    pub fn function(&mut self, f: &Function) -> Result<(), LowerError> {
+        self.e.set_loc(f.span);
+        let args: Vec<Val> = f
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ty))| Val { name: format!("%arg{i}"), ty: ty.clone() })
+            .collect();
+        let results = f.flat_results();
+        let mut sig: Vec<String> = args.iter().map(|a| format!("{}: {}", a.name, tensor_ty(&a.ty))).collect();
+        sig.extend(results.iter().enumerate().map(|(k, t)| format!("%out{k}: {}", memref_ty(t))));
+        self.e.line(&format!("func.func @{}({}) attributes {{llvm.emit_c_interface}} {{", f.name, sig.join(", ")));
+        self.e.indent(2);
+        let vals = self.body(f, args)?;
+        if vals.len() != results.len() {
+            return Err(LowerError::Internal(format!(
+                "function '{}' produced {} results, its type has {}",
+                f.name,
+                vals.len(),
+                results.len()
+            )));
+        }
+        self.e.set_loc(f.span);
+        for (k, v) in vals.iter().enumerate() {
+            self.e.stmt(&format!(
+                "bufferization.materialize_in_destination {} in restrict writable %out{k} : ({}, {}) -> ()",
+                v.name,
+                tensor_ty(&v.ty),
+                memref_ty(&v.ty)
+            ));
+        }
+        self.e.stmt("return");
+        self.e.indent(-2);
+        self.e.set_loc(f.span);
+        self.e.stmt("}");
+        Ok(())
+    }
+
+    /// Lower `f`'s body with `args` bound to its parameters; returns the
+    /// flattened results.
+    fn body(&mut self, f: &Function, args: Vec<Val>) -> Result<Vec<Val>, LowerError> {
+        let mut vals: Vec<Vec<Val>> = vec![Vec::new(); f.nodes.len()];
+        for &id in &f.body().nodes {
+            let node = f.node(id);
+            self.e.set_loc(node.span);
+            let operands: Vec<Val> = node.operands.iter().flat_map(|o| vals[o.index()].clone()).collect();
+            let v = match &node.op {
+                Op::Param(i) => vec![args.get(*i).cloned().ok_or_else(|| {
+                    LowerError::Internal(format!("parameter {i} of '{}' is out of range", f.name))
+                })?],
+                Op::Call { function } => {
+                    let callee = self.module.functions.get(*function).ok_or_else(|| {
+                        LowerError::Internal(format!("call of function #{function}, which does not exist"))
+                    })?;
+                    self.body(callee, operands)?
+                }
+                Op::Elem { index } => {
+                    let Some(Type::Tuple(parts)) = node.operands.first().map(|o| &f.node(*o).ty) else {
+                        return Err(LowerError::Internal("elem of a non-tuple value".into()));
+                    };
+                    let start: usize = parts[..*index].iter().map(|p| p.flatten().len()).sum();
+                    let len = parts.get(*index).map_or(0, |p| p.flatten().len());
+                    operands.get(start..start + len).map(<[Val]>::to_vec).ok_or_else(|| {
+                        LowerError::Internal("elem index out of range".into())
+                    })?
+                }
+                _ => {
+                    let ty = node
+                        .ty
+                        .as_tensor()
+                        .ok_or_else(|| LowerError::Internal(format!("'{}' has a tuple type", node.name)))?
+                        .clone();
+                    let name = if ty.checked_num_elements() == Some(0) {
+                        // Nothing to compute: any zero-element tensor will do.
+                        self.e.empty(&ty)
+                    } else {
+                        self.node(node, &operands, &ty)?
+                    };
+                    vec![Val { name, ty }]
+                }
+            };
+            vals[id.index()] = v;
+        }
+        Ok(f.body().results.iter().flat_map(|r| vals[r.index()].clone()).collect())
+    }
+
+    fn operand(ops: &[Val], i: usize) -> Result<&Val, LowerError> {
+        ops.get(i).ok_or_else(|| LowerError::Internal(format!("missing operand {i}")))
+    }
+
+    /// An element-wise `linalg.generic` producing `out` from `ins`, each
+    /// broadcast to `out`'s shape. `body` maps the input scalars to the result.
+    pub fn elementwise(
+        &mut self,
+        ins: &[&Val],
+        out: &TensorType,
+        body: impl FnOnce(&mut Emitter, &[String]) -> String,
+    ) -> String {
+        let operands: Vec<GenericOperand> =
+            ins.iter().map(|v| v.operand(broadcast_map(&v.ty.shape, &out.shape))).collect();
+        let init = self.e.empty(out);
+        let outs = [GenericOperand { value: init, ty: out.clone(), map: identity_map(out.rank()) }];
+        let n = ins.len();
+        self.e.generic(out.rank(), &[], &operands, &outs, |e, args| vec![body(e, &args[..n])]).remove(0)
+    }
+
+    /// `v` converted element-wise to dtype `d` (no-op when it already is).
+    pub fn convert_tensor(&mut self, v: &Val, d: DType) -> Val {
+        if v.ty.dtype == d {
+            return v.clone();
+        }
+        let ty = v.ty.with_dtype(d);
+        let from = v.ty.dtype;
+        let name = self.elementwise(&[v], &ty, |e, a| e.convert(&a[0], from, d));
+        Val { name, ty }
+    }
+
+    /// A scalar SSA value holding the element of a rank-0 tensor.
+    fn extract_scalar(&mut self, v: &Val) -> String {
+        self.e.op(&format!("tensor.extract {}[] : {}", v.name, tensor_ty(&v.ty)))
+    }
+
+    /// Row-major reshape (same element count) by collapsing to one dimension
+    /// and expanding again; rank 0 goes through the reassociation `[]`.
+    pub fn reshape(&mut self, v: &Val, to: &TensorType) -> String {
+        if v.ty.shape == to.shape {
+            return v.name.clone();
+        }
+        let (from_t, to_t) = (tensor_ty(&v.ty), tensor_ty(to));
+        if v.ty.rank() == 0 {
+            return self.e.op(&format!(
+                "tensor.expand_shape {} [] output_shape [{}] : {from_t} into {to_t}",
+                v.name,
+                list(&to.shape)
+            ));
+        }
+        if to.rank() == 0 {
+            return self.e.op(&format!("tensor.collapse_shape {} [] : {from_t} into {to_t}", v.name));
+        }
+        let flat_ty = TensorType::new(v.ty.dtype, vec![v.ty.num_elements()]);
+        let flat = if v.ty.rank() == 1 {
+            v.name.clone()
+        } else {
+            self.e.op(&format!(
+                "tensor.collapse_shape {} [[{}]] : {from_t} into {}",
+                v.name,
+                list(0..v.ty.rank()),
+                tensor_ty(&flat_ty)
+            ))
+        };
+        if to.rank() == 1 {
+            return flat;
+        }
+        self.e.op(&format!(
+            "tensor.expand_shape {flat} [[{}]] output_shape [{}] : {} into {to_t}",
+            list(0..to.rank()),
+            list(&to.shape),
+            tensor_ty(&flat_ty)
+        ))
+    }
+
+    /// Lower one tensor-valued node whose result has at least one element.
+    fn node(&mut self, node: &Node, ops: &[Val], ty: &TensorType) -> Result<String, LowerError> {
+        let d = ty.dtype;
+        Ok(match &node.op {
+            Op::Param(_) | Op::Call { .. } | Op::Elem { .. } => {
+                return Err(LowerError::Internal("structural op reached the tensor lowering".into()));
+            }
+            Op::Constant(lit) => {
+                self.e.op(&format!("arith.constant dense<{}> : {}", literal_attr(d, *lit), tensor_ty(ty)))
+            }
+            Op::Tensor(lits) => {
+                if lits.len() != ty.num_elements() {
+                    return Err(LowerError::Internal("tensor literal size differs from its type".into()));
+                }
+                let data = nested(&ty.shape, &mut lits.iter().map(|l| literal_attr(d, *l)));
+                self.e.op(&format!("arith.constant dense<{data}> : {}", tensor_ty(ty)))
+            }
+            Op::Iota(axis) => {
+                let (axis, shape) = (*axis, ty.shape.clone());
+                let strides = ty.strides();
+                self.elementwise(&[], ty, |e, _| {
+                    let idx = match axis {
+                        Some(k) => e.op(&format!("linalg.index {k} : index")),
+                        None => e.flat_index(&shape, &strides),
+                    };
+                    e.index_to(&idx, d)
+                })
+            }
+            Op::Eye => {
+                let r = ty.rank();
+                if r < 2 {
+                    return Err(LowerError::Internal("eye of rank below 2".into()));
+                }
+                self.elementwise(&[], ty, |e, _| {
+                    let i = e.op(&format!("linalg.index {} : index", r - 2));
+                    let j = e.op(&format!("linalg.index {} : index", r - 1));
+                    let eq = e.op(&format!("arith.cmpi eq, {i}, {j} : index"));
+                    let one = e.num_const(d, 1.0);
+                    let zero = e.num_const(d, 0.0);
+                    e.select(&eq, &one, &zero, elem(d))
+                })
+            }
+            Op::Unary(u) => {
+                let x = Self::operand(ops, 0)?;
+                let din = x.ty.dtype;
+                let compute = if matches!(u, UnaryOp::IsNan | UnaryOp::IsInfinity | UnaryOp::LogicalNot) {
+                    din
+                } else {
+                    d
+                };
+                let u = *u;
+                self.elementwise(&[x], ty, |e, a| {
+                    let x = e.convert(&a[0], din, compute);
+                    e.unary(u, &x, compute)
+                })
+            }
+            Op::Binary { op, compute } => {
+                let (a, b) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?);
+                let (da, db, c, op) = (a.ty.dtype, b.ty.dtype, *compute, *op);
+                let rd = if op.is_predicate() { DType::U8 } else { c };
+                self.elementwise(&[a, b], ty, |e, s| {
+                    let x = e.convert(&s[0], da, c);
+                    let y = e.convert(&s[1], db, c);
+                    let r = e.binary(op, &x, &y, c);
+                    e.convert(&r, rd, d)
+                })
+            }
+            Op::Select { compute } => {
+                let (p, t, f) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?, Self::operand(ops, 2)?);
+                let (dp, dt, df, c) = (p.ty.dtype, t.ty.dtype, f.ty.dtype, *compute);
+                self.elementwise(&[p, t, f], ty, |e, s| {
+                    let cond = e.truthy(&s[0], dp);
+                    let x = e.convert(&s[1], dt, c);
+                    let y = e.convert(&s[2], df, c);
+                    let r = e.select(&cond, &x, &y, elem(c));
+                    e.convert(&r, c, d)
+                })
+            }
+            Op::Clip { compute } => {
+                let (x, lo, hi) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?, Self::operand(ops, 2)?);
+                let (dx, dl, dh, c) = (x.ty.dtype, lo.ty.dtype, hi.ty.dtype, *compute);
+                self.elementwise(&[x, lo, hi], ty, |e, s| {
+                    let v = e.convert(&s[0], dx, c);
+                    let l = e.convert(&s[1], dl, c);
+                    let h = e.convert(&s[2], dh, c);
+                    let m = e.binary(BinaryOp::Max, &v, &l, c);
+                    let r = e.binary(BinaryOp::Min, &m, &h, c);
+                    e.convert(&r, c, d)
+                })
+            }
+            Op::AsType => {
+                let x = Self::operand(ops, 0)?;
+                let din = x.ty.dtype;
+                self.elementwise(&[x], ty, |e, a| e.convert(&a[0], din, d))
+            }
+            Op::Bitcast => {
+                let x = Self::operand(ops, 0)?;
+                let (fe, te) = (elem(x.ty.dtype), elem(d));
+                if fe == te {
+                    x.name.clone()
+                } else {
+                    self.elementwise(&[x], ty, |e, a| e.cast("arith.bitcast", &a[0], fe, te))
+                }
+            }
+            Op::Reshape | Op::Squeeze { .. } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.reshape(&x, ty)
+            }
+            Op::Broadcast { axes } => {
+                let x = Self::operand(ops, 0)?;
+                let map = axes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &a)| {
+                        if x.ty.shape[i] == 1 && ty.shape[a] != 1 { "0".to_string() } else { format!("d{a}") }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let init = self.e.empty(ty);
+                let outs = [GenericOperand { value: init, ty: ty.clone(), map: identity_map(ty.rank()) }];
+                self.e.generic(ty.rank(), &[], &[x.operand(map)], &outs, |_, a| vec![a[0].clone()]).remove(0)
+            }
+            Op::Transpose { perm } => {
+                let x = Self::operand(ops, 0)?;
+                if perm.iter().enumerate().all(|(i, &p)| i == p) {
+                    x.name.clone()
+                } else {
+                    let init = self.e.empty(ty);
+                    self.e.op(&format!(
+                        "linalg.transpose ins({} : {}) outs({init} : {}) permutation = [{}]",
+                        x.name,
+                        tensor_ty(&x.ty),
+                        tensor_ty(ty),
+                        list(perm)
+                    ))
+                }
+            }
+            Op::Slice { starts, lengths: _, strides } => {
+                let x = Self::operand(ops, 0)?;
+                if x.ty.shape == ty.shape && strides.iter().all(|&s| s == 1) {
+                    x.name.clone()
+                } else {
+                    // extract_slice sizes count result elements, i.e. the result shape.
+                    self.e.op(&format!(
+                        "tensor.extract_slice {}[{}] [{}] [{}] : {} to {}",
+                        x.name,
+                        list(starts),
+                        list(&ty.shape),
+                        list(strides),
+                        tensor_ty(&x.ty),
+                        tensor_ty(ty)
+                    ))
+                }
+            }
+            Op::Pad { config } => {
+                let (x, pv) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                self.pad(&x, &pv, config, ty)?
+            }
+            Op::Reverse { axes } => {
+                let x = Self::operand(ops, 0)?;
+                let axes: Vec<usize> = axes.iter().copied().filter(|&a| x.ty.shape[a] > 1).collect();
+                if axes.is_empty() {
+                    x.name.clone()
+                } else {
+                    let map = (0..ty.rank())
+                        .map(|i| if axes.contains(&i) { format!("{} - d{i}", ty.shape[i] - 1) } else { format!("d{i}") })
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let init = self.e.empty(ty);
+                    let outs = [GenericOperand { value: init, ty: ty.clone(), map: identity_map(ty.rank()) }];
+                    self.e.generic(ty.rank(), &[], &[x.operand(map)], &outs, |_, a| vec![a[0].clone()]).remove(0)
+                }
+            }
+            Op::Concatenate { axis } => {
+                let mut acc = self.e.empty(ty);
+                let mut offset = 0;
+                for v in ops {
+                    let v = self.convert_tensor(v, d);
+                    let n = v.ty.shape[*axis];
+                    if v.ty.checked_num_elements() != Some(0) {
+                        let offs: Vec<usize> = (0..ty.rank()).map(|i| if i == *axis { offset } else { 0 }).collect();
+                        acc = self.e.op(&format!(
+                            "tensor.insert_slice {} into {acc}[{}] [{}] [{}] : {} into {}",
+                            v.name,
+                            list(&offs),
+                            list(&v.ty.shape),
+                            list(vec![1; ty.rank()]),
+                            tensor_ty(&v.ty),
+                            tensor_ty(ty)
+                        ));
+                    }
+                    offset += n;
+                }
+                acc
+            }
+            Op::Stack { axis } => {
+                let mut acc = self.e.empty(ty);
+                for (k, v) in ops.iter().enumerate() {
+                    let v = self.convert_tensor(v, d);
+                    let offs: Vec<usize> = (0..ty.rank()).map(|i| if i == *axis { k } else { 0 }).collect();
+                    let sizes: Vec<usize> =
+                        (0..ty.rank()).map(|i| if i == *axis { 1 } else { ty.shape[i] }).collect();
+                    acc = self.e.op(&format!(
+                        "tensor.insert_slice {} into {acc}[{}] [{}] [{}] : {} into {}",
+                        v.name,
+                        list(&offs),
+                        list(&sizes),
+                        list(vec![1; ty.rank()]),
+                        tensor_ty(&v.ty),
+                        tensor_ty(ty)
+                    ));
+                }
+                acc
+            }
+            Op::Dot { contract_a, batch_a, contract_b, batch_b } => {
+                let (a, b) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?);
+                self.dot(a, b, contract_a, batch_a, contract_b, batch_b, ty)?
+            }
+            Op::Reduce { kind, axes, keep_axes: _ } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.reduce(&x, *kind, axes, ty)
+            }
+            Op::ArgReduce { max, axis, tie_break_high, keep_axis: _ } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.arg_reduce(&x, *max, *axis, *tie_break_high, ty)
+            }
+        })
+    }
+
+    /// Nx `pad`: fill with the pad value, then insert the source elements that
+    /// land inside the result (negative low/high crop them) with stride
+    /// `interior + 1`.
+    fn pad(&mut self, x: &Val, pv: &Val, config: &[(i64, i64, i64)], ty: &TensorType) -> Result<String, LowerError> {
+        if config.len() != x.ty.rank() {
+            return Err(LowerError::Internal("pad config rank differs from the operand".into()));
+        }
+        let pv = self.convert_tensor(pv, ty.dtype);
+        let s = self.extract_scalar(&pv);
+        let filled = self.e.fill(&s, ty);
+        let (mut first, mut count, mut dest, mut step) = (vec![], vec![], vec![], vec![]);
+        for (i, &(lo, _hi, interior)) in config.iter().enumerate() {
+            let n = x.ty.shape[i] as i64;
+            let st = interior + 1;
+            let out = ty.shape[i] as i64;
+            // Source index j lands at lo + j*st; keep those in [0, out).
+            let j0 = if lo >= 0 { 0 } else { (-lo + st - 1) / st };
+            let j1 = if out - 1 - lo < 0 { -1 } else { ((out - 1 - lo) / st).min(n - 1) };
+            let c = (j1 - j0 + 1).max(0);
+            first.push(j0);
+            count.push(c);
+            dest.push(lo + j0 * st);
+            step.push(st);
+        }
+        if count.contains(&0) {
+            return Ok(filled);
+        }
+        let part_ty = TensorType::new(x.ty.dtype, count.iter().map(|&c| c as usize).collect::<Vec<_>>());
+        let part = if part_ty.shape == x.ty.shape {
+            x.name.clone()
+        } else {
+            self.e.op(&format!(
+                "tensor.extract_slice {}[{}] [{}] [{}] : {} to {}",
+                x.name,
+                list(&first),
+                list(&count),
+                list(vec![1; x.ty.rank()]),
+                tensor_ty(&x.ty),
+                tensor_ty(&part_ty)
+            ))
+        };
+        Ok(self.e.op(&format!(
+            "tensor.insert_slice {part} into {filled}[{}] [{}] [{}] : {} into {}",
+            list(&dest),
+            list(&count),
+            list(&step),
+            tensor_ty(&part_ty),
+            tensor_ty(ty)
+        )))
+    }
+}
+
+/// `[[a, b], [c, d]]` from row-major elements; rank 0 is the bare element.
+fn nested(shape: &[usize], it: &mut impl Iterator<Item = String>) -> String {
+    match shape.split_first() {
+        None => it.next().unwrap_or_default(),
+        Some((&n, rest)) => format!("[{}]", (0..n).map(|_| nested(rest, it)).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+impl Emitter<'_> {
+    /// Row-major flat index of the current loop point, as an `index`.
+    pub fn flat_index(&mut self, shape: &[usize], strides: &[usize]) -> String {
+        let mut acc: Option<String> = None;
+        for (k, &st) in strides.iter().enumerate().take(shape.len()) {
+            let i = self.op(&format!("linalg.index {k} : index"));
+            let term = if st == 1 {
+                i
+            } else {
+                let c = self.op(&format!("arith.constant {st} : index"));
+                self.op(&format!("arith.muli {i}, {c} : index"))
+            };
+            acc = Some(match acc {
+                None => term,
+                Some(a) => self.op(&format!("arith.addi {a}, {term} : index")),
+            });
+        }
+        acc.unwrap_or_else(|| self.op("arith.constant 0 : index"))
+    }
+
+    /// An `index` value converted to dtype `d` (ints wrap, floats round).
+    pub fn index_to(&mut self, idx: &str, d: DType) -> String {
+        if d.is_float() {
+            let i = self.cast("arith.index_cast", idx, "index", "i64");
+            self.cast("arith.sitofp", &i, "i64", elem(d))
+        } else {
+            self.cast("arith.index_cast", idx, "index", elem(d))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The CPU pass pipeline as `mlir-opt`-style pipeline strings.
+//!
+//! Kept as plain strings (not a melior `PassManager`) so that the same text
+//! drives `tensorc-mlir` in process and `mlir-opt --pass-pipeline` in tests
+//! and when debugging: a pipeline that passes one passes the other. Both
+//! functions return comma-separated pipeline *elements* meant to be nested in
+//! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
+
+/// tensorc's optimization stage over linalg on tensors (the `opt` stage).
+///
+/// - `canonicalize,cse`: fold the frontend's redundant constants, no-op
+///   reshapes and repeated index computations.
+/// - `linalg-fuse-elementwise-ops`: the frontend emits one `linalg.generic`
+///   per element-wise node; fusing producer into consumer removes the
+///   intermediate tensors (and thus buffers and memory passes).
+/// - a final `canonicalize,cse` to clean up after fusion.
+pub fn opt_pipeline() -> &'static str {
+    "canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse"
+}
+
+/// Bufferization and lowering to the LLVM dialect (naive loops; no tiling or
+/// vectorization yet).
+///
+/// - `eliminate-empty-tensors`: lets results computed into `tensor.empty`
+///   write straight into the out-param memref of
+///   `materialize_in_destination`, so no result copy is made.
+/// - `one-shot-bufferize{bufferize-function-boundaries
+///   function-boundary-type-conversion=identity-layout-map}`: tensors to
+///   memrefs across the whole module; identity layouts keep static strides
+///   on arguments (the default `infer-layout-map` gives dynamic ones).
+/// - `drop-equivalent-buffer-results`: removes results that alias arguments.
+/// - `buffer-deallocation-pipeline`: frees every temporary buffer.
+/// - `convert-bufferization-to-memref`: lowers the `bufferization.clone` and
+///   dealloc ops that the previous pipeline inserts (left alone, they survive
+///   `mlir-opt` and only fail at translation).
+/// - `convert-linalg-to-loops`: every linalg op to `scf.for` loops.
+/// - `expand-strided-metadata,lower-affine`: subviews and affine index maps
+///   to plain arithmetic the LLVM lowering understands.
+/// - `convert-math-to-funcs{convert-ctlz=false}`: `math.ipowi` (integer
+///   `pow`) has no LLVM intrinsic; this outlines it as a generated function.
+///   `ctlz` is left to the LLVM intrinsic.
+/// - `convert-math-to-llvm`: math ops with an LLVM intrinsic (`sqrt`,
+///   `absi`, `ctpop`, `copysign`, `exp`, …). It must run before
+///   `convert-math-to-libm`, which fails on any math op it cannot map (for
+///   example `math.absi`).
+/// - `convert-math-to-libm`: the remaining transcendental functions (`erf`,
+///   `erfc`, `cbrt`, …) to libm calls, the only run-time dependency.
+/// - `convert-scf-to-cf`: structured loops to branches.
+/// - `finalize-memref-to-llvm,convert-to-llvm,reconcile-unrealized-casts`:
+///   everything (func, arith, cf, math, index, memref) to the LLVM dialect;
+///   `llvm.emit_c_interface` makes `convert-to-llvm` add the
+///   `_mlir_ciface_*` wrappers.
+pub fn cpu_lowering_pipeline() -> &'static str {
+    "eliminate-empty-tensors,\
+one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+drop-equivalent-buffer-results,\
+buffer-deallocation-pipeline,\
+convert-bufferization-to-memref,\
+convert-linalg-to-loops,\
+expand-strided-metadata,\
+lower-affine,\
+convert-math-to-funcs{convert-ctlz=false},\
+convert-math-to-llvm,\
+convert-math-to-libm,\
+convert-scf-to-cf,\
+finalize-memref-to-llvm,\
+convert-to-llvm,\
+reconcile-unrealized-casts"
+}
+
+/// The full CPU pipeline as one `builtin.module(...)` string.
+pub fn full_cpu_pipeline() -> String {
+    format!("builtin.module({},{})", opt_pipeline(), cpu_lowering_pipeline())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelines_are_well_formed_element_lists() {
+        for p in [opt_pipeline(), cpu_lowering_pipeline()] {
+            assert!(!p.starts_with("builtin.module"), "elements only: {p}");
+            assert!(!p.contains(' ') || p.contains('{'), "spaces only inside options: {p}");
+            assert!(!p.ends_with(','));
+            assert_eq!(p.matches('{').count(), p.matches('}').count());
+        }
+        assert!(full_cpu_pipeline().ends_with("reconcile-unrealized-casts)"));
+    }
+}
