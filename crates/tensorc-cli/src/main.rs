@@ -1,1 +1,341 @@
-fn main() {}
+//! The `tensorc` binary (spec §6): the only part of tensorc that knows about
+//! terminals, exit codes and files given on the command line. Everything it
+//! does is a call into the `tensorc` library facade; this file only turns
+//! arguments into those calls and results into text, `.npy` files and exit codes.
+
+mod args;
+mod nxfmt;
+
+use args::{Cli, Command, CompileTarget, RunArgs, RunTarget, StageArg};
+use clap::Parser;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tensorc::{CompileOptions, Program, Stage, Target, Tensor};
+
+/// How a command failed: the text for stderr and the exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// An error in the program or its inputs (exit code 1).
+    fn error(message: impl std::fmt::Display) -> Failure {
+        Failure { code: 1, message: format!("error: {message}") }
+    }
+
+    /// The command line does not say unambiguously what to do (exit code 2).
+    fn usage(message: impl std::fmt::Display) -> Failure {
+        Failure { code: 2, message: format!("error: {message}") }
+    }
+
+    fn not_implemented(what: &str) -> Failure {
+        Failure::error(format!("{what} is not implemented yet for this target"))
+    }
+}
+
+impl From<tensorc::Error> for Failure {
+    fn from(e: tensorc::Error) -> Failure {
+        // The facade renders diagnostics as `FILE:LINE:COL: error: …` with the source line.
+        Failure { code: 1, message: e.render() }
+    }
+}
+
+type CmdResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    // Last resort only: a panic is a tensorc bug, but the user still gets a
+    // message and exit code 1 rather than a backtrace dump.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: internal error: {info}\nnote: this is a bug in tensorc; please report it with the input that caused it"
+        );
+    }));
+
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version (exit 0) and usage errors (exit 2) itself.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match std::panic::catch_unwind(move || dispatch(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(f)) => {
+            let msg = f.message.trim_end();
+            let _ = writeln!(std::io::stderr(), "{msg}");
+            ExitCode::from(f.code)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+fn dispatch(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::Check { file } => check(&file),
+        Command::Fmt { file, check } => fmt(&file, check),
+        Command::Emit { file, stage, target, output } => emit(&file, stage, target, output.as_deref()),
+        Command::Compile { .. } => Err(Failure::not_implemented("`tensorc compile`")),
+        Command::Run { common, inputs, output_dir, limit } => {
+            run(&common, &inputs, output_dir.as_deref(), (limit > 0).then_some(limit))
+        }
+        Command::Bench { common, iters, warmup, threads, json } => bench(&common, iters, warmup, threads, json),
+    }
+}
+
+/// Reads a source file as UTF-8 text; the name used in diagnostics is the path as given.
+fn read_source(path: &Path) -> Result<(String, String), Failure> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| Failure::error(format!("cannot read {name}: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        Failure::error(format!("{name} is not valid UTF-8 (invalid byte at offset {at})"))
+    })?;
+    Ok((name, text))
+}
+
+/// Writes to stdout; a closed pipe (`tensorc fmt f | head`) is not an error.
+fn print_stdout(text: &str) -> CmdResult {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::error(format!("cannot write to standard output: {e}"))),
+    }
+}
+
+fn with_newline(mut s: String) -> String {
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
+fn check(file: &Path) -> CmdResult {
+    let (name, text) = read_source(file)?;
+    // The interpreter target stops after type checking: no MLIR is built.
+    let opts = CompileOptions { target: Target::Interp, ..CompileOptions::default() };
+    tensorc::compile_str(&name, &text, &opts)?;
+    Ok(())
+}
+
+fn fmt(file: &Path, check_only: bool) -> CmdResult {
+    let (name, text) = read_source(file)?;
+    let canonical = tensorc::emit(&name, &text, Stage::Nxir)?;
+    if !check_only {
+        return print_stdout(&with_newline(canonical));
+    }
+    if canonical == text {
+        return Ok(());
+    }
+    let line = first_difference(&text, &canonical);
+    Err(Failure::error(format!(
+        "{name} is not in canonical form (first difference on line {line}); `tensorc fmt {name}` prints it"
+    )))
+}
+
+/// 1-based number of the first line where the two texts differ.
+fn first_difference(a: &str, b: &str) -> usize {
+    let mut la = a.lines();
+    let mut lb = b.lines();
+    let mut n = 1;
+    loop {
+        match (la.next(), lb.next()) {
+            (Some(x), Some(y)) if x == y => n += 1,
+            (None, None) => return n, // only the final newline differs
+            _ => return n,
+        }
+    }
+}
+
+fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Path>) -> CmdResult {
+    if target == CompileTarget::Vulkan {
+        return Err(Failure::not_implemented("`tensorc emit --target vulkan`"));
+    }
+    let stage = match stage {
+        StageArg::Nxir => Stage::Nxir,
+        StageArg::Linalg => Stage::Linalg,
+        StageArg::Opt => Stage::Opt,
+        StageArg::LlvmDialect => Stage::LlvmDialect,
+        StageArg::LlvmIr => Stage::LlvmIr,
+        StageArg::Asm => return Err(Failure::not_implemented("`--stage asm`")),
+        StageArg::Spirv => return Err(Failure::not_implemented("`--stage spirv`")),
+    };
+    let (name, text) = read_source(file)?;
+    let ir = with_newline(tensorc::emit(&name, &text, stage)?);
+    match output {
+        Some(path) => std::fs::write(path, ir)
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display()))),
+        None => print_stdout(&ir),
+    }
+}
+
+/// The target of `run`/`bench` as the facade knows it.
+fn facade_target(t: RunTarget, what: &str) -> Result<Target, Failure> {
+    match t {
+        RunTarget::Cpu => Ok(Target::Cpu),
+        RunTarget::Interp => Ok(Target::Interp),
+        RunTarget::Vulkan => Err(Failure::not_implemented(&format!("`tensorc {what} --target vulkan`"))),
+    }
+}
+
+/// Compiles the file and resolves the entry function's name (usage error when unclear).
+fn compile_program(common: &RunArgs, what: &str, threads: Option<u32>) -> Result<(String, Program, Duration), Failure> {
+    let target = facade_target(common.target, what)?;
+    let (name, text) = read_source(&common.file)?;
+    let opts = CompileOptions { target, threads: threads.map(|n| n as usize) };
+    let start = Instant::now();
+    let program = tensorc::compile_str(&name, &text, &opts)?;
+    let compile_time = start.elapsed();
+    let entry = args::choose_entry(&name, &program.functions(), common.entry.as_deref()).map_err(Failure::usage)?;
+    Ok((entry, program, compile_time))
+}
+
+/// The argument tensors: `.npy` files where given, seeded random data elsewhere.
+fn build_inputs(
+    params: &[(String, tensorc::TensorType)],
+    given: &[(String, PathBuf)],
+    seed: u64,
+) -> Result<Vec<Tensor>, Failure> {
+    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let files = args::assign_inputs(&names, given).map_err(Failure::error)?;
+    let mut inputs = Vec::with_capacity(params.len());
+    for (index, ((pname, ty), file)) in params.iter().zip(files).enumerate() {
+        let tensor = match file {
+            Some(path) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| Failure::error(format!("cannot read {}: {e}", path.display())))?;
+                tensorc_ir::npy::read_npy(&bytes).map_err(|e| {
+                    Failure::error(format!("input '{pname}' from {}: {e}", path.display()))
+                })?
+            }
+            None => tensorc_ir::random::random_tensor(ty, seed, index as u64),
+        };
+        inputs.push(tensor);
+    }
+    Ok(inputs)
+}
+
+fn run(common: &RunArgs, given: &[(String, PathBuf)], output_dir: Option<&Path>, limit: Option<usize>) -> CmdResult {
+    let (entry, program, _) = compile_program(common, "run", None)?;
+    let function = program.entry(Some(&entry))?;
+    let inputs = build_inputs(function.params(), given, common.seed)?;
+    let results = function.call(&inputs)?;
+
+    let mut text = String::new();
+    for r in &results {
+        text.push_str(&nxfmt::format_tensor(r, limit));
+        text.push('\n');
+    }
+    print_stdout(&text)?;
+
+    if let Some(dir) = output_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::error(format!("cannot create directory {}: {e}", dir.display())))?;
+        for (i, r) in results.iter().enumerate() {
+            let path = dir.join(format!("out{i}.npy"));
+            std::fs::write(&path, tensorc_ir::npy::write_npy(r))
+                .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+        }
+    }
+    Ok(())
+}
+
+fn bench(common: &RunArgs, iters: u32, warmup: u32, threads: Option<u32>, json: bool) -> CmdResult {
+    let (entry, program, compile_time) = compile_program(common, "bench", threads)?;
+    let function = program.entry(Some(&entry))?;
+    let inputs = build_inputs(function.params(), &[], common.seed)?;
+    let input_refs: Vec<&Tensor> = inputs.iter().collect();
+    // Results are written into buffers allocated once, so the timings measure
+    // the computation and not the allocator.
+    let mut outputs = function
+        .results()
+        .into_iter()
+        .map(Tensor::zeros)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Failure::error)?;
+
+    for _ in 0..warmup {
+        function.call_into(&input_refs, &mut outputs)?;
+    }
+    let mut times = Vec::with_capacity(iters as usize);
+    for _ in 0..iters {
+        let start = Instant::now();
+        function.call_into(&input_refs, &mut outputs)?;
+        times.push(start.elapsed().as_nanos());
+    }
+    let stats = Stats::of(&mut times);
+    let compile_ms = compile_time.as_secs_f64() * 1e3;
+
+    let text = if json {
+        let obj = serde_json::json!({
+            "compile_ms": (compile_ms * 1000.0).round() / 1000.0,
+            "median_ns": stats.median_ns,
+            "min_ns": stats.min_ns,
+            "iters": iters,
+        });
+        format!("{obj}\n")
+    } else {
+        let target = match common.target {
+            RunTarget::Cpu => "cpu",
+            RunTarget::Interp => "interp",
+            RunTarget::Vulkan => "vulkan",
+        };
+        let threads = threads.map_or("all cores".to_string(), |n| format!("{n} threads"));
+        format!(
+            "{} @{entry} on {target} ({threads})\n  compile  {compile_ms:>12.3} ms\n  median   {:>12.3} ms\n  min      {:>12.3} ms\n  iters    {iters:>12} (after {warmup} warm-up runs)\n",
+            common.file.display(),
+            stats.median_ns as f64 / 1e6,
+            stats.min_ns as f64 / 1e6,
+        )
+    };
+    print_stdout(&text)
+}
+
+/// Summary of a list of run times in nanoseconds.
+#[derive(Debug, PartialEq)]
+struct Stats {
+    median_ns: u64,
+    min_ns: u64,
+}
+
+impl Stats {
+    /// Median (mean of the two middle values for an even count) and minimum.
+    /// `times` must not be empty (clap enforces `--iters >= 1`).
+    fn of(times: &mut [u128]) -> Stats {
+        times.sort_unstable();
+        let n = times.len();
+        let median = if n == 0 {
+            0
+        } else if n % 2 == 1 {
+            times[n / 2]
+        } else {
+            (times[n / 2 - 1] + times[n / 2]) / 2
+        };
+        let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+        Stats { median_ns: clamp(median), min_ns: clamp(times.first().copied().unwrap_or(0)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_median_and_min() {
+        assert_eq!(Stats::of(&mut [5, 1, 3]), Stats { median_ns: 3, min_ns: 1 });
+        assert_eq!(Stats::of(&mut [4, 1, 3, 10]), Stats { median_ns: 3, min_ns: 1 });
+        assert_eq!(Stats::of(&mut [7]), Stats { median_ns: 7, min_ns: 7 });
+    }
+
+    #[test]
+    fn first_difference_lines() {
+        assert_eq!(first_difference("a\nb\nc\n", "a\nx\nc\n"), 2);
+        assert_eq!(first_difference("a\n", "a\nb\n"), 2);
+        assert_eq!(first_difference("a", "a\n"), 2);
+    }
+}
