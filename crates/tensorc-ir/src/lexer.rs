@@ -175,6 +175,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn run(&mut self) {
+        // Some editors start UTF-8 files with a byte-order mark; it is not text.
+        if self.text.starts_with('\u{feff}') {
+            self.pos = '\u{feff}'.len_utf8();
+        }
         while let Some(c) = self.peek() {
             let start = self.pos;
             match c {
@@ -313,8 +317,11 @@ fn is_stray(c: char) -> bool {
     !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || "=,:;()[]{}&/.# \t\r\n".contains(c))
 }
 
+/// A character as an error message shows it: quoted when it is visible,
+/// as a code point when it would be invisible or reorder the text.
 fn show_char(c: char) -> String {
-    if c.is_control() || c.is_whitespace() {
+    let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+    if c.is_control() || c.is_whitespace() || invisible {
         format!("U+{:04X}", c as u32)
     } else {
         format!("'{c}'")

@@ -51,7 +51,8 @@ pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
     .with_labels(labels)
     .with_notes(d.notes.iter().map(|n| format!("note: {n}")).collect());
 
-    let files = SimpleFile::new(file.name.as_str(), file.text.as_str());
+    let shown = visible_text(&file.text);
+    let files = SimpleFile::new(file.name.as_str(), shown.as_ref());
     let config = Config {
         chars: Chars::ascii(),
         ..Config::default()
@@ -77,6 +78,41 @@ pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
         }
     }
     out
+}
+
+/// The text with invisible characters made visible, byte offsets kept: a
+/// control character (other than tab and line breaks) becomes `?` per byte,
+/// a zero-width or direction-changing one U+FFFD (both are 3 bytes). This
+/// way the caret has something to point at, and a bidi override in a bad
+/// input cannot reorder the terminal's rendering of the line.
+fn visible_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let replace = |c: char| {
+        if c.is_control() && !matches!(c, '\n' | '\t' | '\r') {
+            Some("?".repeat(c.len_utf8()))
+        } else if matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+        {
+            Some('\u{fffd}'.to_string())
+        } else {
+            None
+        }
+    };
+    if !text.chars().any(|c| replace(c).is_some()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match replace(c) {
+            Some(r) => out.push_str(&r),
+            None => out.push(c),
+        }
+    }
+    // Equal lengths by construction; checked so a mistake here could only
+    // cost the cleaning, never misplace a caret.
+    if out.len() == text.len() {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
 }
 
 /// Keeps a span inside the text and on character boundaries.

@@ -201,6 +201,39 @@ fn lex_floats() {
 }
 
 #[test]
+fn lex_floats_read_back_rusts_shortest_spelling() {
+    // `{:?}` of an f64 is the shortest text that reads back to the same
+    // value (the canonical printer relies on it); the lexer must agree.
+    for v in [
+        0.1,
+        -2.5e-3,
+        1e-5,
+        1e20,
+        1.5e300,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::EPSILON,
+        f32::MAX as f64,
+        123456789.125,
+    ] {
+        let text = format!("{v:?}");
+        assert_eq!(kinds(&text), vec![T::Float(v)], "{text}");
+    }
+}
+
+#[test]
+fn byte_order_mark_and_crlf_are_accepted() {
+    assert_eq!(
+        kinds("\u{feff}a\r\nb"),
+        vec![T::Ident("a".into()), T::Newline, T::Ident("b".into())]
+    );
+    let d = one_def("\u{feff}def f(x: f32) {\r\n  y = abs x\r\n  return y\r\n}\r\n");
+    assert_eq!(d.body.stmts.len(), 1);
+}
+
+#[test]
 fn lex_atoms_and_colons() {
     assert_eq!(
         kinds(":same :valid :asc :desc :low :high"),

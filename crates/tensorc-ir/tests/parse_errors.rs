@@ -70,6 +70,40 @@ fn invisible_characters_are_named_by_code_point() {
 }
 
 #[test]
+fn bidi_and_zero_width_characters_are_named_by_code_point() {
+    // Shown as U+FFFD in the snippet so the caret has something to mark and
+    // the override cannot reorder the terminal line.
+    check(
+        &in_body("  y = add x,\u{202e}1"),
+        &one(
+            2,
+            13,
+            "unexpected character U+202E",
+            "  y = add x,\u{fffd}1",
+            1,
+        ),
+    );
+    check(
+        &in_body("  y = add x,\u{1}1"),
+        &one(2, 13, "unexpected character U+0001", "  y = add x,?1", 1),
+    );
+}
+
+#[test]
+fn crlf_line_endings_render_cleanly() {
+    check(
+        "def f(x: f32) {\r\n  y = add x 1.0\r\n  return y\r\n}\r\n",
+        &one(
+            2,
+            13,
+            "expected ',' or end of line after the operand, found '1.0'",
+            "  y = add x 1.0",
+            3,
+        ),
+    );
+}
+
+#[test]
 fn invalid_number_literals() {
     check_body(
         "  y = add x, 12abc",
