@@ -158,22 +158,23 @@ fn read_source(path: &Path) -> Result<String, Error> {
     })
 }
 
-/// The CPU pass pipelines.
+/// The CPU pass pipelines, owned by `tensorc-passes`.
 fn pipelines() -> Pipelines {
-    // tensorc-passes will own the tuned pipelines; until it exports them the
-    // verified naive ones are used.
-    Pipelines::naive()
+    Pipelines {
+        opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),
+        lowering: tensorc_passes::pipeline::cpu_lowering_pipeline().to_owned(),
+    }
 }
 
-/// The frontend: typed graph to MLIR text.
-fn lower_to_mlir(_module: &tensorc_ir::Module, _file: &SourceFile) -> Result<String, Error> {
-    // tensorc_frontend::lower has not landed yet; the CPU target and the MLIR
-    // stages of `emit` report that instead of pretending.
-    Err(Error::Unsupported(
-        "the CPU target is not available yet: the MLIR frontend (tensorc_frontend::lower) has not landed; \
-         use the interp target"
-            .into(),
-    ))
+/// The frontend: typed graph to MLIR text. The checker accepted the program,
+/// so a lowering failure is tensorc's, reported with the stage name.
+fn lower_to_mlir(module: &tensorc_ir::Module, file: &SourceFile) -> Result<String, Error> {
+    tensorc_frontend::lower(module, file).map_err(|e| match e {
+        tensorc_frontend::LowerError::Unsupported(what) => Error::Unsupported(format!(
+            "the CPU target cannot compile this program yet: {what}"
+        )),
+        tensorc_frontend::LowerError::Internal(msg) => Error::internal("lower", msg),
+    })
 }
 
 #[cfg(test)]

@@ -123,3 +123,138 @@ fn nxir_stage_is_the_canonical_printer() {
     assert_eq!(Target::from_name("interp"), Some(Target::Interp));
     assert_eq!(Target::from_name("vulkan"), None);
 }
+
+const CPU_PROGRAM: &str = "\
+def add(x: f32[2][3], y: f32[2][3]) -> f32[2][3] {
+  z = add x, y
+  return z
+}
+
+def mm(a: f32[2][3], b: f32[3][2]) -> f32[2][2] {
+  c = dot a, [1], [], b, [0], []
+  return c
+}
+
+def total(x: s32[2][3]) -> {s32, s32[3]} {
+  t = sum x, axes: nil
+  c = sum x, axes: [0]
+  return {t, c}
+}
+
+def square(x: f64) -> f64 {
+  y = multiply x, x
+  return y
+}
+
+def empty(a: f32[0][3], b: f32[3]) -> f32[0][3] {
+  c = add a, b
+  return c
+}
+";
+
+fn cpu() -> CompileOptions {
+    CompileOptions::default()
+}
+
+#[test]
+fn cpu_end_to_end() {
+    let p = compile_str("cpu.nxir", CPU_PROGRAM, &cpu()).unwrap();
+    assert_eq!(p.target(), Target::Cpu);
+
+    let x = tensor_from_array(array![[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]].view());
+    let y = tensor_from_array(array![[0.5f32, 0.5, 0.5], [-1.0, -1.0, -1.0]].view());
+    let r = p.entry(Some("add")).unwrap().call(&[x.clone(), y]).unwrap();
+    assert_eq!(
+        tensor_to_array::<f32>(&r[0]).unwrap(),
+        array![[1.5f32, 2.5, 3.5], [3.0, 4.0, 5.0]].into_dyn()
+    );
+
+    // [[1,2,3],[4,5,6]] . [[1,2],[3,4],[5,6]] = [[22,28],[49,64]]
+    let b = tensor_from_array(array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]].view());
+    let r = p.entry(Some("mm")).unwrap().call(&[x, b]).unwrap();
+    assert_eq!(
+        tensor_to_array::<f32>(&r[0]).unwrap(),
+        array![[22.0f32, 28.0], [49.0, 64.0]].into_dyn()
+    );
+
+    // Two results, the first rank 0: total 1+2+3-4+5+6 = 13, column sums [-3, 7, 9].
+    let m = tensor_from_array(array![[1i32, 2, 3], [-4, 5, 6]].view());
+    let r = p.entry(Some("total")).unwrap().call(&[m]).unwrap();
+    assert_eq!(r.len(), 2);
+    assert_eq!(r[0].ty(), &TensorType::scalar(DType::S32));
+    assert_eq!(r[0].to_scalars(), vec![Scalar::I(13)]);
+    assert_eq!(r[1].to_scalars(), [-3, 7, 9].map(Scalar::I).to_vec());
+
+    let s = tensor_from_array(ndarray::arr0(-1.5f64).view());
+    let r = p.entry(Some("square")).unwrap().call(&[s]).unwrap();
+    assert_eq!(r[0].to_scalars(), vec![Scalar::F(2.25)]);
+
+    let a = Tensor::zeros(TensorType::new(DType::F32, vec![0, 3])).unwrap();
+    let b = tensor_from_array(array![1.0f32, 2.0, 3.0].view());
+    let r = p.entry(Some("empty")).unwrap().call(&[a, b]).unwrap();
+    assert_eq!(r[0].ty(), &TensorType::new(DType::F32, vec![0, 3]));
+}
+
+#[test]
+fn cpu_call_into_writes_in_place_and_checks() {
+    let p = compile_str("cpu.nxir", CPU_PROGRAM, &cpu()).unwrap();
+    let f = p.entry(Some("add")).unwrap();
+    let x = tensor_from_array(array![[1.0f32, 1.0, 1.0], [1.0, 1.0, 1.0]].view());
+    let mut out = vec![Tensor::zeros(TensorType::new(DType::F32, vec![2, 3])).unwrap()];
+    let before = out[0].as_ptr();
+    f.call_into(&[&x, &x], &mut out).unwrap();
+    assert_eq!(out[0].as_ptr(), before);
+    assert_eq!(
+        tensor_to_array::<f32>(&out[0]).unwrap(),
+        ArrayD::from_elem(IxDyn(&[2, 3]), 2.0f32)
+    );
+    let bad = tensor_from_array(array![[1.0f64, 2.0], [3.0, 4.0], [5.0, 6.0]].view());
+    assert_eq!(
+        f.call(&[bad, x]).unwrap_err().render(),
+        "error: input 'x' expects f32[2][3], got f64[3][2]\n"
+    );
+}
+
+#[test]
+fn cpu_matches_interp_on_the_same_program() {
+    let c = compile_str("cpu.nxir", CPU_PROGRAM, &cpu()).unwrap();
+    let i = compile_str("cpu.nxir", CPU_PROGRAM, &interp()).unwrap();
+    for name in c.functions() {
+        let fc = c.entry(Some(name)).unwrap();
+        let fi = i.entry(Some(name)).unwrap();
+        let inputs: Vec<Tensor> = fc
+            .params()
+            .iter()
+            .enumerate()
+            .map(|(k, (_, ty))| tensorc_ir::random::random_tensor(ty, 7, k as u64))
+            .collect();
+        let rc = fc.call(&inputs).unwrap();
+        let ri = fi.call(&inputs).unwrap();
+        assert_eq!(rc.len(), ri.len());
+        for (a, b) in rc.iter().zip(&ri) {
+            assert_eq!(a.ty(), b.ty(), "{name}");
+            for (x, y) in a.to_scalars().into_iter().zip(b.to_scalars()) {
+                let (x, y) = (x.as_f64(), y.as_f64());
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "{name}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_stage_emits() {
+    let src = "def f(x: f32[4]) -> f32[4] {\n  y = exp x\n  return y\n}\n";
+    let linalg = emit("s.nxir", src, Stage::Linalg).unwrap();
+    assert!(linalg.contains("loc(\"s.nxir\":2:"), "{linalg}");
+    let opt = emit("s.nxir", src, Stage::Opt).unwrap();
+    assert!(opt.contains("math.exp") && !opt.contains("s.nxir"), "{opt}");
+    assert!(opt.contains("bufferization.writable = false"), "{opt}");
+    let llvm = emit("s.nxir", src, Stage::LlvmDialect).unwrap();
+    assert!(llvm.contains("llvm.func @_mlir_ciface_f"), "{llvm}");
+    let ir = emit("s.nxir", src, Stage::LlvmIr).unwrap();
+    assert!(ir.contains("define void @_mlir_ciface_f("), "{ir}");
+    assert!(ir.contains("@llvm.exp.f32"), "{ir}");
+}
