@@ -34,16 +34,24 @@ pub fn parse(file: &SourceFile) -> (Option<Program>, Vec<Diagnostic>) {
         diags: Vec::new(),
     };
     let program = p.program();
-    let lex_errors = diags.clone();
+    let lex_spans = lex_error_lines(&file.text, &diags);
     diags.extend(
         p.diags
             .into_iter()
-            .filter(|d| !follows_lex_error(&file.text, &lex_errors, d)),
+            .filter(|d| !follows_lex_error(&lex_spans, d)),
     );
     // Stable sort, then keep only the first of several errors at one place
     // (such as a missing operand and the missing `}` at the end of file).
     diags.sort_by_key(|d| d.span.start);
     diags.dedup_by_key(|d| d.span.start);
+    if diags.len() > MAX_ERRORS {
+        let more = diags.len() - MAX_ERRORS;
+        diags.truncate(MAX_ERRORS);
+        if let Some(last) = diags.last_mut() {
+            last.notes
+                .push(format!("{more} more errors after this one are not shown"));
+        }
+    }
     if diags.iter().any(|d| d.severity == Severity::Error) {
         (None, diags)
     } else {
@@ -51,15 +59,29 @@ pub fn parse(file: &SourceFile) -> (Option<Program>, Vec<Diagnostic>) {
     }
 }
 
+/// At most this many diagnostics are returned: past that point they are
+/// noise (a binary file, a wrong encoding) and would only cost time to render.
+pub const MAX_ERRORS: usize = 100;
+
+/// For each lexer error (they come in text order): its start and the end of
+/// its line. Linear in the text, however many errors there are.
+fn lex_error_lines(text: &str, lex_errors: &[Diagnostic]) -> Vec<(usize, usize)> {
+    let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+    lex_errors
+        .iter()
+        .map(|e| {
+            let k = newlines.partition_point(|&n| n < e.span.end);
+            (e.span.start, newlines.get(k).copied().unwrap_or(text.len()))
+        })
+        .collect()
+}
+
 /// A syntax error later on the same line as a bad character or literal is
 /// almost always caused by it (the token is missing), so it is not shown.
-fn follows_lex_error(text: &str, lex_errors: &[Diagnostic], d: &Diagnostic) -> bool {
-    lex_errors.iter().any(|e| {
-        let line_end = text[e.span.end.min(text.len())..]
-            .find('\n')
-            .map_or(text.len(), |i| e.span.end + i);
-        (e.span.start..=line_end).contains(&d.span.start)
-    })
+fn follows_lex_error(lex_lines: &[(usize, usize)], d: &Diagnostic) -> bool {
+    // The last lexer error starting at or before `d` has the latest line end.
+    let k = lex_lines.partition_point(|&(start, _)| start <= d.span.start);
+    k > 0 && d.span.start <= lex_lines[k - 1].1
 }
 
 /// Marker that an error was already reported and the caller should recover.

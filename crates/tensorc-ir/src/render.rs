@@ -20,10 +20,13 @@ use codespan_reporting::term::{self, Chars, Config, termcolor::NoColor};
 
 /// All diagnostics of a file, one after another.
 pub fn render(diags: &Diagnostics) -> String {
+    // The file's line index is built once, not once per diagnostic.
+    let shown = visible_text(&diags.file.text);
+    let files = SimpleFile::new(diags.file.name.as_str(), shown.as_ref());
     diags
         .items
         .iter()
-        .map(|d| render_one(&diags.file, d))
+        .map(|d| render_with(&diags.file, &files, d))
         .collect()
 }
 
@@ -31,6 +34,13 @@ pub fn render(diags: &Diagnostics) -> String {
 /// source line with a caret under the span, then labels and notes. Spans
 /// outside the text or inside a character are clamped, never a panic.
 pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
+    let shown = visible_text(&file.text);
+    let files = SimpleFile::new(file.name.as_str(), shown.as_ref());
+    render_with(file, &files, d)
+}
+
+/// `files` holds `file`'s text as shown (see `visible_text`).
+fn render_with(file: &SourceFile, files: &SimpleFile<&str, &str>, d: &Diagnostic) -> String {
     let span = clamp(file, d.span);
     let (line, col) = file.line_col(span.start);
     let severity = match d.severity {
@@ -51,14 +61,12 @@ pub fn render_one(file: &SourceFile, d: &Diagnostic) -> String {
     .with_labels(labels)
     .with_notes(d.notes.iter().map(|n| format!("note: {n}")).collect());
 
-    let shown = visible_text(&file.text);
-    let files = SimpleFile::new(file.name.as_str(), shown.as_ref());
     let config = Config {
         chars: Chars::ascii(),
         ..Config::default()
     };
     let mut writer = NoColor::new(Vec::<u8>::new());
-    if term::emit(&mut writer, &config, &files, &cs).is_ok() {
+    if term::emit(&mut writer, &config, files, &cs).is_ok() {
         let text = String::from_utf8_lossy(&writer.into_inner()).into_owned();
         // codespan opens with its own header (`error`) and locus
         // (`--> file:line:col`), both already said by our first line.

@@ -356,3 +356,36 @@ fn mutated_programs() {
         }
     }
 }
+
+#[test]
+fn large_inputs_stay_fast() {
+    // ~700 KB of junk: every line has errors. Parsing
+    // and rendering must stay linear and report at most MAX_ERRORS.
+    let junk = "é $ 1e999 [ x\n".repeat(50_000);
+    let t = std::time::Instant::now();
+    let n = parse_and_render(&junk);
+    assert_eq!(n, parser::MAX_ERRORS);
+    // A large valid program: 20 000 statements.
+    let mut src = String::from("def f(x: f32[2]) {\n  v0 = abs x\n");
+    for i in 1..20_000 {
+        src.push_str(&format!("  v{i} = add v{}, 1.5  f32[2]\n", i - 1));
+    }
+    src.push_str("  return v19999\n}\n");
+    assert_eq!(parse_and_render(&src), 0);
+    // Generous bound for a debug build on a busy machine; quadratic
+    // behaviour would take minutes.
+    assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+}
+
+#[test]
+fn error_count_is_capped_with_a_note() {
+    let src = "$ ".repeat(150);
+    let file = SourceFile::new("r.nxir", src);
+    let (_, diags) = parser::parse(&file);
+    assert_eq!(diags.len(), parser::MAX_ERRORS);
+    let last = diags.last().unwrap();
+    assert_eq!(
+        last.notes,
+        vec!["50 more errors after this one are not shown".to_string()]
+    );
+}
