@@ -253,3 +253,112 @@ fn batched_matmul_narrow(av: &[f64], wv: &[f64], batch: usize, m: usize, k: usiz
     }
     c
 }
+
+/// Options of `conv` with padding already resolved to explicit (low, high)
+/// pairs per spatial axis. Each permutation lists, for every logical axis
+/// (batch/out-features, channels/in-features, spatial…), the axis of the
+/// actual tensor that holds it (Nx's `input_permutation` & co.).
+#[derive(Clone, Debug)]
+pub struct ConvSpec<'a> {
+    pub strides: &'a [usize],
+    pub padding: &'a [(i64, i64)],
+    pub input_dilation: &'a [usize],
+    pub kernel_dilation: &'a [usize],
+    pub feature_group_size: usize,
+    pub batch_group_size: usize,
+    pub input_permutation: &'a [usize],
+    pub kernel_permutation: &'a [usize],
+    pub output_permutation: &'a [usize],
+}
+
+/// Nx's `conv`: operands converted to the (float) result dtype; every output
+/// element is the sum over kernel channels, then kernel positions, of
+/// input × kernel, rounding to the dtype after every multiply and add.
+/// Kernel-dilation holes are skipped (as a dilated window does), while input
+/// padding and input-dilation holes take part as zeros.
+/// Not yet wired to a graph op: the checker does not produce `conv` yet.
+#[allow(dead_code, reason = "wired up once graph::Op has a conv variant")]
+pub fn conv(input: &Tensor, kernel: &Tensor, spec: &ConvSpec, out: TensorType) -> Result<Tensor, InterpError> {
+    let d = out.dtype;
+    let rank = input.shape().len();
+    let bad = |what: &str| InterpError::Internal(format!("conv of {} and {} into {out}: {what}", input.ty(), kernel.ty()));
+    if rank < 2 || kernel.shape().len() != rank || out.rank() != rank {
+        return Err(bad("ranks differ"));
+    }
+    let ns = rank - 2;
+    let (Lanes::Float(xa), Lanes::Float(wa)) = (decode_as(input, d), decode_as(kernel, d)) else {
+        return Err(bad("result is not a float type"));
+    };
+    // Logical layouts: x [N][C][S…], w [O][I][K…], y [N/bg][O][P…].
+    let x = gather_vec(&xa, &transpose_map(input.shape(), spec.input_permutation));
+    let w = gather_vec(&wa, &transpose_map(kernel.shape(), spec.kernel_permutation));
+    let xs: Vec<usize> = spec.input_permutation.iter().map(|&p| input.shape()[p]).collect();
+    let ws: Vec<usize> = spec.kernel_permutation.iter().map(|&p| kernel.shape()[p]).collect();
+    let ys: Vec<usize> = spec.output_permutation.iter().map(|&p| out.shape[p]).collect();
+    let (n, c, o, i) = (xs[0], xs[1], ws[0], ws[1]);
+    let (fg, bg) = (spec.feature_group_size.max(1), spec.batch_group_size.max(1));
+    if c != i * fg || o % fg != 0 || o % bg != 0 || n % bg != 0 || ys[0] != n / bg || ys[1] != o {
+        return Err(bad("channel or group sizes disagree"));
+    }
+    let (sp_x, sp_w, sp_y) = (&xs[2..], &ws[2..], &ys[2..]);
+    for a in 0..ns {
+        let padded = spec.padding[a].0
+            + spec.padding[a].1
+            + if sp_x[a] == 0 { 0 } else { ((sp_x[a] - 1) * spec.input_dilation[a] + 1) as i64 };
+        let window = if sp_w[a] == 0 { 0 } else { ((sp_w[a] - 1) * spec.kernel_dilation[a] + 1) as i64 };
+        let want = if padded < window { 0 } else { ((padded - window) / spec.strides[a] as i64 + 1) as usize };
+        if want != sp_y[a] {
+            return Err(bad("spatial sizes disagree"));
+        }
+    }
+    let (sx, sw): (usize, usize) = (sp_x.iter().product(), sp_w.iter().product());
+    let (x_st, w_pos, y_pos) = (strides(sp_x), all_indices(sp_w), all_indices(sp_y));
+    // For one output position, where each kernel position reads the unpadded,
+    // undilated input (None where it reads padding or a dilation hole).
+    let source = |p: &[usize], k: &[usize]| -> Option<usize> {
+        let mut flat = 0;
+        for a in 0..ns {
+            let q = (p[a] * spec.strides[a] + k[a] * spec.kernel_dilation[a]) as i64 - spec.padding[a].0;
+            let dil = spec.input_dilation[a] as i64;
+            if q < 0 || q % dil != 0 || q / dil >= sp_x[a] as i64 {
+                return None;
+            }
+            flat += (q / dil) as usize * x_st[a];
+        }
+        Some(flat)
+    };
+    let mut y = Vec::with_capacity(ys.iter().product());
+    for b in 0..n / bg {
+        for f in 0..o {
+            let group = f / (o / fg);
+            let b_in = b + (f / (o / bg)) * (n / bg);
+            for p in &y_pos {
+                let srcs: Vec<Option<usize>> = w_pos.iter().map(|k| source(p, k)).collect();
+                let mut acc = 0.0f64;
+                for ch in 0..i {
+                    let xbase = (b_in * c + group * i + ch) * sx;
+                    let wbase = (f * i + ch) * sw;
+                    for (kk, s) in srcs.iter().enumerate() {
+                        // Padding and input-dilation holes are zeros that still
+                        // multiply (0 × inf is NaN), as in Nx's pad-then-convolve.
+                        let xv = s.map_or(0.0, |s| x[xbase + s]);
+                        acc = round_to(d, acc + round_to(d, xv * w[wbase + kk]));
+                    }
+                }
+                y.push(acc);
+            }
+        }
+    }
+    // Back to the actual layout: actual axis perm[l] holds logical axis l.
+    let y_st = strides(&ys);
+    let perm = spec.output_permutation;
+    let map = crate::layout::index_map(&out.shape, |a| Some((0..rank).map(|l| a[perm[l]] * y_st[l]).sum()));
+    encode(out, &Lanes::Float(gather_vec(&y, &map)))
+}
+
+/// Every multi-index of a shape, row-major.
+fn all_indices(shape: &[usize]) -> Vec<Vec<usize>> {
+    let mut v = Vec::new();
+    for_each_index(shape, |_, idx| v.push(idx.to_vec()));
+    v
+}
