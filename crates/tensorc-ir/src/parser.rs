@@ -240,7 +240,9 @@ impl Parser<'_> {
                     }
                 }
                 TokenKind::RBrace if depth == 0 => return,
-                TokenKind::Def if depth == 0 => return,
+                // A `def` never belongs to a statement, however many
+                // brackets are open.
+                TokenKind::Def => return,
                 TokenKind::LParen | TokenKind::LBracket | TokenKind::LBrace => {
                     depth += 1;
                     self.bump();
@@ -510,6 +512,17 @@ impl Parser<'_> {
     fn stmt(&mut self) -> PResult<Stmt> {
         let name = match self.kind() {
             TokenKind::Ident(_) => self.ident("a name")?,
+            _ if *self.nth_kind(1) == TokenKind::Eq
+                && lexer::is_reserved(
+                    self.text
+                        .get(self.tok().span.start..self.tok().span.end)
+                        .unwrap_or(""),
+                ) =>
+            {
+                let msg = format!("{} is a reserved word, not a name", self.found());
+                let span = self.span();
+                return Err(self.error(span, msg));
+            }
             _ => {
                 let msg = format!(
                     "expected a statement `name = op operands`, found {}",

@@ -290,6 +290,15 @@ fn unclosed_body_before_next_def() {
 }
 
 #[test]
+fn unclosed_fn_body_before_next_def() {
+    // The open `fn` does not make the statement swallow the next def.
+    check(
+        "def f(x: f32) {\n  r = reduce x, 0, fn(a, b) {\n    c = add a, b\ndef g(y: f32) {\n  z = abs\n}\n",
+        "e.nxir:4:1: error: expected '}' to close the body of the fn, found 'def'\n  |\n2 |   r = reduce x, 0, fn(a, b) {\n  |                             - the body starts here\n3 |     c = add a, b\n4 | def g(y: f32) {\n  | ^^^\ne.nxir:6:1: error: missing 'return' at the end of the body of the function\n  |\n6 | }\n  | ^\n",
+    );
+}
+
+#[test]
 fn return_errors() {
     check(
         "def f(x: f32) {\n  return x\n  return x\n}",
@@ -346,6 +355,18 @@ fn statement_errors() {
         1,
     );
     check_body("  y add x, x", 5, "expected '=' after 'y', found 'add'", 3);
+    check_body(
+        "  f32 = add x, x",
+        3,
+        "'f32' is a reserved word, not a name",
+        3,
+    );
+    check_body(
+        "  nan = add x, x",
+        3,
+        "'nan' is a reserved word, not a name",
+        3,
+    );
     check(
         &in_body("  y = 1.0"),
         "e.nxir:2:7: error: expected an operation name after '=', found '1.0'\n  |\n2 |   y = 1.0\n  |       ^^^\n  |\n  = note: a statement is `name = op operands`, e.g. `y = add x, 1.0`\n",
