@@ -234,3 +234,121 @@ def main(x: f32[2][4]) -> f32[2][4] {
     // constant row: 0 * rsqrt(0) = 0 * inf = NaN
     assert!(y[4..].iter().all(|v| v.is_nan()));
 }
+
+#[test]
+fn half_precision_rounds_every_step() {
+    // f16 has 11 significant bits: at 2048 the spacing is 2, so 2048 + 1 is a
+    // tie that rounds to even (2048) and 2048 + 3 rounds to 2052.
+    let src = "
+def main(x: f16[2], y: f16[2], z: f16[3]) {
+  a = add x, y
+  s = sum z, axes: nil
+  e = exp y
+  return {a, s, e}
+}";
+    let r = eval(
+        src,
+        &[tf(DType::F16, &[2], &[2048.0, 2048.0]), tf(DType::F16, &[2], &[1.0, 3.0]), tf(DType::F16, &[3], &[2048.0, 1.0, 1.0])],
+    );
+    assert_eq!(floats(&r[0]), [2048.0, 2052.0]);
+    assert_eq!((r[1].dtype(), floats(&r[1])), (DType::F16, vec![2048.0]));
+    // e = 2.71828…; f16 spacing at 2 is 2^-9: nearest is 1392·2^-9 = 2.71875; exp(3) = 20.0855…, spacing 2^-6 at 16: 1285.47 → 1285·2^-6 = 20.078125
+    assert_eq!(floats(&r[2]), [2.71875, 20.078125]);
+}
+
+#[test]
+fn conversions_to_half_and_bfloat() {
+    let src = "
+def main(x: f32[3]) {
+  h = as_type x  f16[3]
+  b = as_type x  bf16[3]
+  return {h, b}
+}";
+    // 65519 rounds down to 65504 (f16 max); 65520 is the tie with 65536 and
+    // rounds to even, which overflows to infinity. In bf16 (8 bits) 1 + 2^-8 ties to 1.
+    let r = eval(src, &[tf(DType::F32, &[3], &[65519.0, 65520.0, 1.00390625])]);
+    assert_eq!(floats(&r[0]), [65504.0, f64::INFINITY, 1.00390625]);
+    assert_eq!(floats(&r[1])[2], 1.0);
+    // bf16 keeps f32's range: 65520 → 65536 (spacing 256 at 2^15)
+    assert_eq!(floats(&r[1])[..2], [65536.0, 65536.0]);
+}
+
+#[test]
+fn clamped_slice_and_keep_axis() {
+    // spec: slice of [1, 2, 3] at start 5, length 2 gives [2, 3]
+    let src = "
+def main(x: s32[3], y: f32[2][3]) {
+  s = slice x, [5], [2]
+  a = argmax y, axis: 1, keep_axis: true
+  return {s, a}
+}";
+    let r = eval(src, &[ti(DType::S32, &[3], &[1, 2, 3]), tf(DType::F32, &[2, 3], &[0.0, 9.0, 1.0, 7.0, 7.0, -1.0])]);
+    assert_eq!(ints(&r[0]), [2, 3]);
+    assert_eq!((r[1].shape().to_vec(), ints(&r[1])), (vec![2, 1], vec![1, 0]));
+}
+
+#[test]
+fn zero_sized_tensors() {
+    let src = "
+def main(x: f32[0][3]) {
+  s = sum x, axes: [0]
+  m = reduce_max x, axes: [0]
+  t = transpose x, [1, 0]
+  c = concatenate [x, x], axis: 0
+  d = dot x, [0], [], x, [0], []
+  return {s, m, t, c, d}
+}";
+    let r = eval(src, &[tf(DType::F32, &[0, 3], &[])]);
+    assert_eq!(floats(&r[0]), [0.0; 3]);
+    assert_eq!(floats(&r[1]), [f64::NEG_INFINITY; 3]);
+    assert_eq!(r[2].shape(), &[3, 0]);
+    assert_eq!(r[3].shape(), &[0, 3]);
+    assert_eq!((r[4].shape().to_vec(), floats(&r[4])), (vec![3, 3], vec![0.0; 9]));
+}
+
+#[test]
+fn extreme_integers() {
+    let src = "
+def main(x: u64[2], y: s64[2]) {
+  a = add x, 1
+  g = greater x, 0
+  f = as_type x  f64[2]
+  q = quotient y, -1
+  r = remainder y, -1
+  n = negate y
+  return {a, g, f, q, r, n}
+}";
+    let r = eval(src, &[ti(DType::U64, &[2], &[-1, 5]), ti(DType::S64, &[2], &[i64::MIN, 7])]);
+    assert_eq!(ints(&r[0]), [0, 6]);
+    assert_eq!(ints(&r[1]), [1, 1]);
+    assert_eq!(floats(&r[2]), [18446744073709551616.0, 5.0]);
+    assert_eq!(ints(&r[3]), [i64::MIN, -7]);
+    assert_eq!(ints(&r[4]), [0, 0]);
+    assert_eq!(ints(&r[5]), [i64::MIN, -7]);
+}
+
+#[test]
+fn signed_zero_and_nan_edges() {
+    let src = "
+def main(x: f32[4]) {
+  a = max x, -0.0
+  m = min x, 0.0
+  s = sign x
+  r = round x
+  e = equal x, x
+  n = not_equal x, x
+  return {a, m, s, r, e, n}
+}";
+    let r = eval(src, &[tf(DType::F32, &[4], &[-0.0, f64::NAN, -0.5, 0.49999997])]);
+    let a = floats(&r[0]);
+    assert!(a[0] == 0.0 && a[0].is_sign_negative() && a[1].is_nan() && a[2] == 0.0 && a[2].is_sign_negative());
+    let m = floats(&r[1]);
+    assert!(m[0] == 0.0 && m[0].is_sign_negative() && m[1].is_nan() && m[2] == -0.5 && m[3] == 0.0);
+    let s = floats(&r[2]);
+    assert!(s[0] == 0.0 && s[1].is_nan() && s[2] == -1.0 && s[3] == 1.0);
+    // round: half away from zero, and the largest f32 below 0.5 rounds to 0
+    let rd = floats(&r[3]);
+    assert!(rd[0] == 0.0 && rd[1].is_nan() && rd[2] == -1.0 && rd[3] == 0.0);
+    assert_eq!(ints(&r[4]), [1, 0, 1, 1]);
+    assert_eq!(ints(&r[5]), [0, 1, 0, 0]);
+}
