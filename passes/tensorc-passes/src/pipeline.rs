@@ -21,9 +21,14 @@ pub fn opt_pipeline() -> &'static str {
 /// Bufferization and lowering to the LLVM dialect (naive loops; no tiling or
 /// vectorization yet).
 ///
-/// - `eliminate-empty-tensors`: lets results computed into `tensor.empty`
-///   write straight into the out-param memref of
-///   `materialize_in_destination`, so no result copy is made.
+/// - Deliberately *no* `eliminate-empty-tensors` (which would let results be
+///   computed straight into the out-param memrefs, saving one copy per
+///   result): in MLIR 22.1 it miscompiles once CSE has merged two identical
+///   `tensor.empty`+`linalg.fill` accumulators that feed two results (two
+///   `argmax`es of one input): the second result is written into the first
+///   out-param and then overwritten. Found by `tests/run_values.rs`
+///   (`argmax_argmin_ties_and_nan`); reproducer in the crate's
+///   `tests/cases/shared_accumulator.nxir`.
 /// - `one-shot-bufferize{bufferize-function-boundaries
 ///   function-boundary-type-conversion=identity-layout-map}`: tensors to
 ///   memrefs across the whole module; identity layouts keep static strides
@@ -51,8 +56,7 @@ pub fn opt_pipeline() -> &'static str {
 ///   `llvm.emit_c_interface` makes `convert-to-llvm` add the
 ///   `_mlir_ciface_*` wrappers.
 pub fn cpu_lowering_pipeline() -> &'static str {
-    "eliminate-empty-tensors,\
-one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+    "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
 drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
