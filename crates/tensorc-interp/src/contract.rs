@@ -301,6 +301,10 @@ pub fn conv(input: &Tensor, kernel: &Tensor, spec: &ConvSpec, out: TensorType) -
         return Err(bad("channel or group sizes disagree"));
     }
     let (sp_x, sp_w, sp_y) = (&xs[2..], &ws[2..], &ys[2..]);
+    let lens = [spec.strides.len(), spec.padding.len(), spec.input_dilation.len(), spec.kernel_dilation.len()];
+    if lens.iter().any(|&l| l != ns) || [spec.strides, spec.input_dilation, spec.kernel_dilation].iter().any(|v| v.contains(&0)) {
+        return Err(bad("bad strides, padding or dilations"));
+    }
     for a in 0..ns {
         let padded = spec.padding[a].0
             + spec.padding[a].1

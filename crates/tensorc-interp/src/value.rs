@@ -11,7 +11,6 @@
 //! NaN payloads and -0.0 survive untouched.
 
 use tensorc_ir::graph::Literal;
-use tensorc_ir::tensor::{f16_bits_to_f64, f32_to_bf16_bits, f64_to_f16_bits};
 use tensorc_ir::{DType, Scalar, Tensor, TensorType};
 
 use crate::InterpError;
@@ -53,10 +52,26 @@ pub fn bit_pattern(dtype: DType, v: i128) -> u128 {
 pub fn round_to(dtype: DType, v: f64) -> f64 {
     match dtype {
         DType::F32 => v as f32 as f64,
-        DType::F16 => f16_bits_to_f64(f64_to_f16_bits(v)),
-        DType::BF16 => f32::from_bits((f32_to_bf16_bits(v as f32) as u32) << 16) as f64,
+        // Rounded straight from f64: going through f32 first could round twice.
+        DType::F16 => round_to_precision(v, 11, -14, 65504.0),
+        DType::BF16 => round_to_precision(v, 8, -126, f32::from_bits(0x7f7f_0000) as f64),
         _ => v,
     }
+}
+
+/// Rounds `v` to a binary float with `p` significant bits, smallest normal
+/// exponent `emin` and largest finite value `max` (ties to even; gradual
+/// underflow below 2^emin; overflow to infinity).
+fn round_to_precision(v: f64, p: i32, emin: i32, max: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 {
+        return v;
+    }
+    // Exponent of v from its bits (f64 subnormals are far below every target).
+    let e = (((v.to_bits() >> 52) & 0x7ff) as i32 - 1023).max(emin);
+    // Scaling by powers of two is exact, so only round_ties_even rounds.
+    let scale = 2f64.powi(e - (p - 1));
+    let r = (v / scale).round_ties_even() * scale;
+    if r.abs() > max { f64::INFINITY.copysign(v) } else { r }
 }
 
 /// Float to integer the Nx way: truncate toward zero, saturate, NaN → 0.
@@ -179,6 +194,26 @@ mod tests {
         assert_eq!(float_to_int(DType::S32, -2.9), -2);
         assert_eq!(float_to_int(DType::S8, 300.0), 127);
         assert_eq!(float_to_int(DType::U64, 1e30), u64::MAX as i128);
+    }
+
+    #[test]
+    fn half_and_bfloat_round_once() {
+        // 1 + 2^-11 is the f16 tie between 1 and 1 + 2^-10; a hair above it must
+        // round up, although rounding to f32 first would land exactly on the tie.
+        let above = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        assert_eq!(round_to(DType::F16, above), 1.0 + 2f64.powi(-10));
+        assert_eq!(round_to(DType::F16, 1.0 + 2f64.powi(-11)), 1.0);
+        assert_eq!(round_to(DType::F16, 65519.0), 65504.0);
+        assert_eq!(round_to(DType::F16, 65520.0), f64::INFINITY);
+        assert_eq!(round_to(DType::F16, -1e-9), -0.0);
+        // smallest f16 subnormal is 2^-24; 1.5·2^-24 ties to even (2^-23)
+        assert_eq!(round_to(DType::F16, 1.5 * 2f64.powi(-24)), 2f64.powi(-23));
+        assert_eq!(round_to(DType::F16, 2f64.powi(-26)), 0.0);
+        // bf16: 8 bits; same double-rounding trap one bit below
+        let above = 1.0 + 2f64.powi(-8) + 2f64.powi(-40);
+        assert_eq!(round_to(DType::BF16, above), 1.0 + 2f64.powi(-7));
+        assert_eq!(round_to(DType::BF16, 3.4e38), f64::INFINITY);
+        assert!(round_to(DType::BF16, f64::NAN).is_nan());
     }
 
     #[test]
