@@ -41,6 +41,11 @@ impl CpuModule {
         let mlir = Mlir::new();
         let lowered = lower(&mlir, mlir_text, pipelines, Upto::LlvmDialect)?;
         let engine = mlir.jit(&lowered, OPT_LEVEL, "jit")?;
+        for (name, address) in crate::runtime::symbols() {
+            // SAFETY: each runtime function has the C signature MLIR's lowering
+            // calls it with, and is a static function that outlives the engine.
+            unsafe { engine.register_symbol(name, address) };
+        }
         let mut functions = Vec::with_capacity(module.functions.len());
         for f in &module.functions {
             let entry = engine

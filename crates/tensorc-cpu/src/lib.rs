@@ -7,6 +7,7 @@
 
 pub mod abi;
 mod jit;
+pub mod runtime;
 
 pub use jit::{CpuFunction, CpuModule};
 pub use tensorc_mlir::{Mlir, MlirError, MlirModule};
@@ -21,7 +22,10 @@ pub enum CpuError {
     #[error("{0}")]
     Args(String),
     /// The typed graph has a function the compiled code lacks.
-    #[error("the JIT-compiled module has no entry point for `{0}`; this is a tensorc bug")]
+    #[error(
+        "the JIT could not produce code for `{0}` (an unresolved symbol in the generated code; \
+         LLVM printed the name on stderr)"
+    )]
     MissingEntry(String),
 }
 

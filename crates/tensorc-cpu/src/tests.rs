@@ -91,6 +91,13 @@ module {
     bufferization.materialize_in_destination %r in restrict writable %out : (tensor<4xf32>, memref<4xf32>) -> ()
     return
   }
+  // A strided window of the input: bufferizes to a non-contiguous memref.copy,
+  // which lowers to a call of the runtime's memrefCopy.
+  func.func @window(%x: tensor<3x4xi16>, %out: memref<2x2xi16>) attributes {llvm.emit_c_interface} {
+    %w = tensor.extract_slice %x[1, 1] [2, 2] [1, 2] : tensor<3x4xi16> to tensor<2x2xi16>
+    bufferization.materialize_in_destination %w in restrict writable %out : (tensor<2x2xi16>, memref<2x2xi16>) -> ()
+    return
+  }
   // zero-size: negate an empty 0x3 tensor.
   func.func @empty(%x: tensor<0x3xf32>, %out: memref<0x3xf32>) attributes {llvm.emit_c_interface} {
     %e = tensor.empty() : tensor<0x3xf32>
@@ -135,6 +142,11 @@ fn kernels() -> (tensorc_ir::Module, String) {
                 &[("x", f(DType::F32, &[4])), ("u", f(DType::F32, &[2]))],
                 &[f(DType::F32, &[4])],
             ),
+            sig(
+                "window",
+                &[("x", f(DType::S16, &[3, 4]))],
+                &[f(DType::S16, &[2, 2])],
+            ),
         ],
     };
     (module, KERNELS.to_string())
@@ -144,7 +156,7 @@ fn kernels() -> (tensorc_ir::Module, String) {
 fn runs_every_kind_of_signature() {
     let (module, text) = kernels();
     let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
-    assert_eq!(cpu.functions().len(), 6);
+    assert_eq!(cpu.functions().len(), 7);
 
     // add
     let x = f32s(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
@@ -234,6 +246,30 @@ fn inputs_are_never_written() {
         .unwrap();
     assert_eq!(values(&out[0]), vec![1., -1., -2., 4.]);
     assert_eq!(values(&x), vec![1., 2., 3., 4.]);
+}
+
+#[test]
+fn strided_copies_use_the_runtime() {
+    let (module, text) = kernels();
+    let mlir = Mlir::new();
+    let lowered = mlir.print(
+        &lower(&mlir, &text, &Pipelines::naive(), Upto::LlvmDialect).unwrap(),
+        Default::default(),
+    );
+    assert!(
+        lowered.contains("llvm.call @memrefCopy"),
+        "the test must exercise memrefCopy: {lowered}"
+    );
+    let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
+    let vals: Vec<Scalar> = (0..12).map(Scalar::I).collect();
+    let x = Tensor::from_scalars(tt(DType::S16, &[3, 4]), &vals).unwrap();
+    let mut out = vec![Tensor::zeros(tt(DType::S16, &[2, 2])).unwrap()];
+    cpu.function("window")
+        .unwrap()
+        .call(&[&x], &mut out)
+        .unwrap();
+    // rows 1..3, columns 1 and 3 of [[0,1,2,3],[4,5,6,7],[8,9,10,11]]
+    assert_eq!(out[0].to_scalars(), [5, 7, 9, 11].map(Scalar::I).to_vec());
 }
 
 #[test]

@@ -55,6 +55,23 @@ impl JitEngine {
         (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, PackedFn>(p) })
     }
 
+    /// Makes `address` visible to generated code under `name` (runtime helpers
+    /// the process does not export). Must happen before the first lookup.
+    ///
+    /// # Safety
+    /// `address` must be a function with the signature the generated code
+    /// expects for `name`, valid for the engine's lifetime.
+    pub unsafe fn register_symbol(&self, name: &str, address: *mut c_void) {
+        // SAFETY: valid engine; the string is passed with its length.
+        unsafe {
+            mlir_sys::mlirExecutionEngineRegisterSymbol(
+                self.raw,
+                StringRef::new(name).to_raw(),
+                address,
+            )
+        }
+    }
+
     /// A raw symbol address (null when absent).
     pub fn lookup(&self, symbol: &str) -> *mut c_void {
         // SAFETY: valid engine; the string is passed with its length.

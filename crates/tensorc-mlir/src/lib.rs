@@ -42,7 +42,9 @@ pub enum ErrorKind {
     Jit,
 }
 
-/// An MLIR failure: the stage it happened in, a summary and MLIR's own diagnostics.
+/// An MLIR failure: the stage it happened in, a summary and MLIR's own
+/// diagnostics. The messages state what failed, not whose fault it is: the
+/// facade reports these as internal errors (tensorc bugs) with the stage.
 #[derive(Clone, Debug, thiserror::Error)]
 pub struct MlirError {
     pub kind: ErrorKind,
@@ -144,7 +146,7 @@ impl Mlir {
                 stage,
                 format!(
                     "the MLIR parser or verifier rejected the output of `{stage}` for a program that \
-                     type-checked; this is a tensorc bug"
+                     type-checked"
                 ),
             ));
         };
@@ -163,8 +165,7 @@ impl Mlir {
                 ErrorKind::Verify,
                 stage,
                 format!(
-                    "the MLIR verifier rejected the output of `{stage}` for a program that type-checked; \
-                     this is a tensorc bug"
+                    "the MLIR verifier rejected the output of `{stage}` for a program that type-checked"
                 ),
             ))
         }
@@ -196,9 +197,7 @@ impl Mlir {
             return Err(self.error(
                 ErrorKind::PipelineSyntax,
                 stage,
-                format!(
-                    "the `{stage}` pass pipeline does not parse; this is a tensorc bug: {detail}"
-                ),
+                format!("the `{stage}` pass pipeline does not parse: {detail}"),
             ));
         }
         match pm.run(&mut m.module) {
@@ -209,7 +208,7 @@ impl Mlir {
             Err(_) => Err(self.error(
                 ErrorKind::Pass,
                 stage,
-                format!("a pass in the `{stage}` pipeline failed; this is a tensorc bug"),
+                format!("a pass in the `{stage}` pipeline failed"),
             )),
         }
     }
@@ -254,9 +253,7 @@ impl Mlir {
             self.error(
                 ErrorKind::Translate,
                 stage,
-                format!(
-                    "translating the `{stage}` output to LLVM IR failed; this is a tensorc bug"
-                ),
+                format!("translating the `{stage}` output to LLVM IR failed"),
             )
         })
     }
@@ -274,9 +271,7 @@ impl Mlir {
             self.error(
                 ErrorKind::Jit,
                 stage,
-                format!(
-                    "creating the JIT engine for the `{stage}` output failed; this is a tensorc bug"
-                ),
+                format!("creating the JIT engine for the `{stage}` output failed"),
             )
         })
     }

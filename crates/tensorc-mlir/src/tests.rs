@@ -42,7 +42,6 @@ fn parse_errors_are_captured_with_location() {
         .unwrap();
     assert_eq!(err.kind, ErrorKind::Parse);
     assert_eq!(err.stage, "lower");
-    assert!(err.message.contains("tensorc bug"));
     let d = &err.diagnostics[0];
     assert_eq!(d.severity, Severity::Error);
     // The second line, where the bad op name is.
@@ -66,7 +65,6 @@ fn verifier_errors_name_the_stage() {
         "{}",
         err.message
     );
-    assert!(err.message.contains("tensorc bug"));
     assert!(
         err.diagnostics.iter().any(|d| d.message.contains("type")),
         "{err}"

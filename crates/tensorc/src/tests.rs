@@ -258,3 +258,17 @@ fn every_stage_emits() {
     assert!(ir.contains("define void @_mlir_ciface_f("), "{ir}");
     assert!(ir.contains("@llvm.exp.f32"), "{ir}");
 }
+
+#[test]
+fn mlir_failures_are_internal_errors_naming_the_stage() {
+    let e = tensorc_mlir::MlirError {
+        kind: tensorc_mlir::ErrorKind::Verify,
+        stage: "opt".into(),
+        message: "the MLIR verifier rejected the output of `opt`".into(),
+        diagnostics: vec![],
+    };
+    assert_eq!(
+        Error::from(e).render(),
+        "error: internal error in stage `opt` (this is a tensorc bug): the MLIR verifier rejected the output of `opt`\n"
+    );
+}
