@@ -408,9 +408,9 @@ impl Emitter<'_> {
     fn int_pow(&mut self, a: &str, b: &str, c: DType) -> String {
         let t = elem(c);
         let bits = c.bits() as i128;
-        let zero = self.int_const(c, 0);
-        let one = self.int_const(c, 1);
         if c.is_signed_int() {
+            let zero = self.int_const(c, 0);
+            let one = self.int_const(c, 1);
             let neg = self.cmpi("slt", b, &zero, c);
             let e = self.select(&neg, &zero, b, t);
             let p = self.bin("math.ipowi", a, &e, t);

@@ -9,46 +9,18 @@
 //! are converted with `as_type` in the program) because those are the types
 //! the runner utilities print.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
 
+use common::{LIB, pipe, tool};
 use tensorc_ir::types::DType;
-use tensorc_ir::SourceFile;
-
-const BIN: &str = "/usr/lib/llvm-22/bin";
-const LIB: &str = "/usr/lib/llvm-22/lib";
-
-fn tool(name: &str) -> String {
-    let p = Path::new(BIN).join(name);
-    assert!(p.exists(), "{} is missing: run `cargo xtask setup` to install LLVM/MLIR 22", p.display());
-    p.to_string_lossy().into_owned()
-}
-
-fn pipe(tool: &str, args: &[&str], input: &str) -> String {
-    let mut child = Command::new(tool)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {tool}: {e}"));
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{tool} failed:\n{}\ninput:\n{input}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Lower `src`, run function `entry` and return each result's elements.
 fn run(src: &str, entry: &str) -> Vec<Vec<f64>> {
-    let file = SourceFile::new("case.nxir", src);
-    let module = match tensorc_ir::check::compile(&file) {
-        Ok(m) => m,
-        Err(d) => panic!("case does not check:\n{}", tensorc_ir::render::render(&d)),
-    };
+    let (module, mlir) = common::lower_source("case.nxir", src);
     let f = module.function(entry).expect("entry exists");
     assert!(f.params.is_empty(), "run cases take no parameters");
-    let mlir = tensorc_frontend::lower(&module, &file).expect("lowers");
     let mut main = String::from("  func.func @main() {\n");
     let mut decls = String::new();
     let mut outs = Vec::new();
@@ -94,10 +66,10 @@ fn run(src: &str, entry: &str) -> Vec<Vec<f64>> {
     if let Ok(dir) = std::env::var("TENSORC_DUMP_DIR") {
         let _ = std::fs::write(Path::new(&dir).join(format!("{entry}-{}.mlir", src.len())), &program);
     }
-    let pipeline = tensorc_passes::full_cpu_pipeline();
-    let llvm = pipe(&tool("mlir-opt"), &[&format!("--pass-pipeline={pipeline}")], &program);
+    let llvm = common::verify_and_lower_to_llvm(&program).unwrap_or_else(|e| panic!("{e}\n{program}"));
     let libs = format!("-shared-libs={LIB}/libmlir_runner_utils.so,{LIB}/libmlir_c_runner_utils.so");
-    let out = pipe(&tool("mlir-runner"), &["-e", "main", "-entry-point-result=void", &libs], &llvm);
+    let out = pipe(&tool("mlir-runner"), &["-e", "main", "-entry-point-result=void", &libs], &llvm)
+        .unwrap_or_else(|e| panic!("mlir-runner failed:\n{e}"));
     let parsed: Vec<Vec<f64>> = out
         .split("data =")
         .skip(1)
@@ -392,4 +364,35 @@ fn calls_and_tuples_inline() {
         "f",
     );
     exact(&r[0], &[-2.0, -6.0, -12.0]);
+}
+
+#[test]
+fn shape_edge_cases() {
+    let r = run(
+        "def f() -> {s32[2][3], s32[4][2][3], s32[2], f32[2][2], s32[1][4], s32} {
+           x = tensor [[[[1]], [[2]], [[3]]], [[[4]], [[5]], [[6]]]]  s32[2][3][1][1]
+           a = reshape x  s32[2][1][3][1]
+           s = squeeze a, [1, 3]
+           y = tensor [[7, 8, 9]]  s32[1][3]
+           b = broadcast y, {4, 2, 3}, [1, 2]
+           p = tensor 5  s32
+           q = tensor -6  s32
+           k = stack [p, q], axis: 0
+           m = iota nil  f32[5][4]
+           t = slice m, [1, 1], [4, 3], [3, 2]
+           u = tensor [[1, 2, 3, 4]]  s32[1][4]
+           v = reverse u, [0, 1]
+           w = tensor [[9]]  s32[1][1]
+           z = squeeze w, [0, 1]
+           return {s, b, k, t, v, z}
+         }",
+        "f",
+    );
+    exact(&r[0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    exact(&r[1], &[7.0, 8.0, 9.0].repeat(8));
+    exact(&r[2], &[5.0, -6.0]);
+    // Rows 1 and 4, columns 1 and 3 of a 5x4 iota.
+    exact(&r[3], &[5.0, 7.0, 17.0, 19.0]);
+    exact(&r[4], &[4.0, 3.0, 2.0, 1.0]);
+    exact(&r[5], &[9.0]);
 }
