@@ -12,7 +12,9 @@
 
 mod contract;
 mod elementwise;
+mod indexing;
 mod layout;
+mod scan;
 pub mod special;
 mod value;
 
