@@ -122,10 +122,45 @@ impl<'p> Function<'p> {
         self.func.flat_results()
     }
 
+    /// Every value the function (and any function it calls) computes must fit
+    /// in memory: both the interpreter and generated code allocate
+    /// intermediates, and a failed allocation would abort or crash instead of
+    /// reporting an error.
+    fn check_values_fit(&self) -> Result<(), Error> {
+        let fs = &self.program.module.functions;
+        let mut seen = vec![false; fs.len()];
+        let mut stack = vec![self.func];
+        while let Some(f) = stack.pop() {
+            for node in &f.nodes {
+                for ty in node.ty.flatten() {
+                    check_fits(&ty).map_err(|_| {
+                        Error::Input(format!(
+                            "value '{}' of type {ty} in function '{}' does not fit in memory",
+                            if node.name.is_empty() {
+                                "(literal)"
+                            } else {
+                                &node.name
+                            },
+                            f.name
+                        ))
+                    })?;
+                }
+                if let graph::Op::Call { function } = node.op
+                    && let Some(g) = fs.get(function).filter(|_| !seen[function])
+                {
+                    seen[function] = true;
+                    stack.push(g);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs the function; allocates and returns the results.
     pub fn call(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error> {
         let refs: Vec<&Tensor> = inputs.iter().collect();
         tensorc_cpu::abi::check_inputs(&self.func.params, &refs).map_err(Error::Input)?;
+        self.check_values_fit()?;
         match self.cpu {
             Some(cpu) => {
                 let mut outputs = self
@@ -150,6 +185,7 @@ impl<'p> Function<'p> {
     pub fn call_into(&self, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), Error> {
         tensorc_cpu::abi::check_inputs(&self.func.params, inputs).map_err(Error::Input)?;
         tensorc_cpu::abi::check_outputs(&self.results(), outputs).map_err(Error::Input)?;
+        self.check_values_fit()?;
         match self.cpu {
             Some(cpu) => Ok(cpu.call(inputs, outputs)?),
             None => {
@@ -184,17 +220,24 @@ impl<'p> Function<'p> {
 /// this machine's memory: the global allocator aborts the process on failure,
 /// so sizes beyond physical memory are refused up front.
 pub(crate) fn allocate(ty: TensorType) -> Result<Tensor, Error> {
-    let too_big =
-        |ty: &TensorType| Error::Input(format!("a result of type {ty} does not fit in memory"));
+    check_fits(&ty)?;
+    Tensor::zeros(ty.clone()).map_err(|_| too_big(&ty))
+}
+
+fn too_big(ty: &TensorType) -> Error {
+    Error::Input(format!("a result of type {ty} does not fit in memory"))
+}
+
+/// Refuses tensor types larger than physical memory.
+fn check_fits(ty: &TensorType) -> Result<(), Error> {
     let bytes = ty
         .checked_num_elements()
         .and_then(|n| n.checked_mul(ty.dtype.size_bytes()));
     match (bytes, physical_memory()) {
-        (None, _) => return Err(too_big(&ty)),
-        (Some(b), Some(limit)) if b as u64 > limit => return Err(too_big(&ty)),
-        _ => {}
+        (None, _) => Err(too_big(ty)),
+        (Some(b), Some(limit)) if b as u64 > limit => Err(too_big(ty)),
+        _ => Ok(()),
     }
-    Tensor::zeros(ty.clone()).map_err(|_| too_big(&ty))
 }
 
 /// Total physical memory in bytes (Linux `/proc/meminfo`); `None` elsewhere.

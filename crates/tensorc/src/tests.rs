@@ -113,6 +113,33 @@ fn inputs_are_checked_with_the_spec_message() {
 fn huge_results_are_refused_not_aborted() {
     let ty = TensorType::new(DType::F64, vec![1 << 40, 1 << 10]);
     assert!(matches!(program::allocate(ty), Err(Error::Input(_))));
+    // 2^46 bytes (64 TiB) of result from a 1-element input, on both targets.
+    let src = "def f(x: u8) -> u8[8192][8192][1048576] {\n  y = broadcast x, {8192, 8192, 1048576}, []\n  return y\n}\n";
+    for target in [Target::Interp, Target::Cpu] {
+        let p = compile_str(
+            "big.nxir",
+            src,
+            &CompileOptions {
+                target,
+                threads: None,
+            },
+        )
+        .unwrap();
+        let x = Tensor::zeros(TensorType::scalar(DType::U8)).unwrap();
+        let err = p.entry(None).unwrap().call(&[x]).unwrap_err();
+        assert_eq!(
+            err.render(),
+            "error: value 'y' of type u8[8192][8192][1048576] in function 'f' does not fit in memory\n"
+        );
+    }
+}
+
+#[test]
+fn programs_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Program>();
+    send_sync::<Function<'static>>();
+    send_sync::<Error>();
 }
 
 #[test]
