@@ -63,11 +63,15 @@ impl Program {
             })?),
             None => None,
         };
-        Ok(Function {
+        let mut f = Function {
             program: self,
             func,
             cpu,
-        })
+            fits: true,
+        };
+        // Computed once here rather than on every call (bench loops call often).
+        f.fits = f.check_values_fit().is_ok();
+        Ok(f)
     }
 
     /// The typed graph.
@@ -96,6 +100,8 @@ pub struct Function<'p> {
     program: &'p Program,
     func: &'p graph::Function,
     cpu: Option<&'p CpuFunction>,
+    /// Whether every value of the function fits in memory (`check_values_fit`).
+    fits: bool,
 }
 
 impl std::fmt::Debug for Function<'_> {
@@ -160,7 +166,9 @@ impl<'p> Function<'p> {
     pub fn call(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, Error> {
         let refs: Vec<&Tensor> = inputs.iter().collect();
         tensorc_cpu::abi::check_inputs(&self.func.params, &refs).map_err(Error::Input)?;
-        self.check_values_fit()?;
+        if !self.fits {
+            self.check_values_fit()?;
+        }
         match self.cpu {
             Some(cpu) => {
                 let mut outputs = self
@@ -185,7 +193,9 @@ impl<'p> Function<'p> {
     pub fn call_into(&self, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), Error> {
         tensorc_cpu::abi::check_inputs(&self.func.params, inputs).map_err(Error::Input)?;
         tensorc_cpu::abi::check_outputs(&self.results(), outputs).map_err(Error::Input)?;
-        self.check_values_fit()?;
+        if !self.fits {
+            self.check_values_fit()?;
+        }
         match self.cpu {
             Some(cpu) => Ok(cpu.call(inputs, outputs)?),
             None => {
