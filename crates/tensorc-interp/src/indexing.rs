@@ -1,4 +1,4 @@
-//! Data-dependent indexing (spec §4.3): `take`, `take_along_axis`, `put_slice`.
+//! Data-dependent indexing (spec §4.3): `take`, `gather`, `take_along_axis`, `put_slice`.
 //!
 //! The checker does not produce these ops yet (no `graph::Op` variant), so
 //! only tests call this module. Indices are clamped into range as the spec
@@ -44,6 +44,43 @@ pub fn take(x: &Tensor, idx: &Tensor, axis: usize, out: TensorType) -> Result<Te
         let mut flat = ix[i_flat] * xst[axis];
         flat += (0..axis).map(|a| o[a] * xst[a]).sum::<usize>();
         flat += (axis + 1..xs.len()).map(|a| o[a + r - 1] * xst[a]).sum::<usize>();
+        Some(flat)
+    });
+    gather_bytes(x, out, &map, None)
+}
+
+/// `gather x, idx, axes:` (Nx.gather): `idx[…, k]` indexes axis `axes[k]`
+/// of x (clamped); the result shape is idx's shape without its last axis,
+/// followed by the axes of x that are not indexed, in order.
+pub fn gather(x: &Tensor, idx: &Tensor, axes: &[usize], out: TensorType) -> Result<Tensor, InterpError> {
+    let (xs, is) = (x.shape(), idx.shape());
+    let rest: Vec<usize> = (0..xs.len()).filter(|a| !axes.contains(a)).collect();
+    let mut want = is[..is.len().saturating_sub(1)].to_vec();
+    want.extend(rest.iter().map(|&a| xs[a]));
+    if is.is_empty() || is[is.len() - 1] != axes.len() || axes.iter().any(|&a| a >= xs.len()) || want != out.shape || out.dtype != x.dtype() {
+        return Err(InterpError::Internal(format!("gather from {} with {} into {out}", x.ty(), idx.ty())));
+    }
+    if out.num_elements() == 0 {
+        return Tensor::zeros(out).map_err(|e| InterpError::Internal(e.to_string()));
+    }
+    if axes.iter().any(|&a| xs[a] == 0) {
+        return Err(InterpError::Internal("gather from an empty axis".into()));
+    }
+    let raw = match decode(idx) {
+        Lanes::Int(v) => v,
+        Lanes::Float(_) => return Err(InterpError::Internal(format!("indices of type {}", idx.ty()))),
+    };
+    let (xst, k, nb) = (strides(xs), axes.len(), is.len() - 1);
+    let bst = strides(&is[..nb]);
+    let map = index_map(&out.shape, |o| {
+        let b: usize = (0..nb).map(|j| o[j] * bst[j]).sum();
+        let mut flat = 0;
+        for (j, &a) in axes.iter().enumerate() {
+            flat += raw[b * k + j].clamp(0, xs[a] as i128 - 1) as usize * xst[a];
+        }
+        for (j, &a) in rest.iter().enumerate() {
+            flat += o[nb + j] * xst[a];
+        }
         Some(flat)
     });
     gather_bytes(x, out, &map, None)
@@ -137,6 +174,30 @@ mod tests {
         // scalar index removes the axis
         let r = take(&x, &ti(DType::U8, &[], &[1]), 1, tt(DType::S32, &[2])).unwrap();
         assert_eq!(vals(&r), [2, 5]);
+    }
+
+    #[test]
+    fn gather_follows_the_nx_doc_examples() {
+        let t = ti(DType::S32, &[2, 2], &[1, 2, 3, 4]);
+        let idx = ti(DType::S32, &[3, 2], &[1, 1, 0, 1, 1, 0]);
+        assert_eq!(vals(&gather(&t, &idx, &[0, 1], tt(DType::S32, &[3])).unwrap()), [4, 2, 3]);
+        let idx = ti(DType::S32, &[2, 2, 2], &[1, 1, 0, 0, 1, 0, 0, 1]);
+        assert_eq!(vals(&gather(&t, &idx, &[0, 1], tt(DType::S32, &[2, 2])).unwrap()), [4, 1, 3, 2]);
+        // gathering subsets: rows 1 and 0
+        let t = ti(DType::S32, &[2, 3], &[1, 2, 3, 3, 4, 5]);
+        let idx = ti(DType::S32, &[2, 1], &[1, 0]);
+        assert_eq!(vals(&gather(&t, &idx, &[0], tt(DType::S32, &[2, 3])).unwrap()), [3, 4, 5, 1, 2, 3]);
+        // columns via axes: [1]
+        let t = ti(DType::S32, &[2, 3], &[1, 2, 3, 4, 5, 6]);
+        let idx = ti(DType::S32, &[4, 1], &[1, 0, 2, 1]);
+        assert_eq!(vals(&gather(&t, &idx, &[1], tt(DType::S32, &[4, 2])).unwrap()), [2, 5, 1, 4, 3, 6, 2, 5]);
+        // iota {2,1,3} with [[[1],[0],[2]]] on axes [2] -> s32[1][3][2][1]
+        let t = ti(DType::S32, &[2, 1, 3], &[0, 1, 2, 3, 4, 5]);
+        let idx = ti(DType::S32, &[1, 3, 1], &[1, 0, 2]);
+        assert_eq!(vals(&gather(&t, &idx, &[2], tt(DType::S32, &[1, 3, 2, 1])).unwrap()), [1, 4, 0, 3, 2, 5]);
+        // out-of-range indices clamp
+        let idx = ti(DType::S32, &[2, 1], &[-4, 99]);
+        assert_eq!(vals(&gather(&t, &idx, &[2], tt(DType::S32, &[2, 2, 1])).unwrap()), [0, 3, 2, 5]);
     }
 
     #[test]
