@@ -299,3 +299,24 @@ fn mlir_failures_are_internal_errors_naming_the_stage() {
         "error: internal error in stage `opt` (this is a tensorc bug): the MLIR verifier rejected the output of `opt`\n"
     );
 }
+
+#[test]
+fn concurrent_compiles_and_calls() {
+    // Several MLIR contexts and JIT engines alive at once, and one program
+    // called from several threads.
+    let shared = compile_str("cpu.nxir", CPU_PROGRAM, &cpu()).unwrap();
+    std::thread::scope(|s| {
+        for k in 0..6 {
+            let shared = &shared;
+            s.spawn(move || {
+                let own = compile_str("cpu.nxir", CPU_PROGRAM, &cpu()).unwrap();
+                let v = k as f64;
+                let x = tensor_from_array(ndarray::arr0(v).view());
+                for p in [&own, shared] {
+                    let r = p.entry(Some("square")).unwrap().call(&[x.clone()]).unwrap();
+                    assert_eq!(r[0].to_scalars(), vec![Scalar::F(v * v)]);
+                }
+            });
+        }
+    });
+}
