@@ -313,7 +313,11 @@ fn concurrent_compiles_and_calls() {
                 let v = k as f64;
                 let x = tensor_from_array(ndarray::arr0(v).view());
                 for p in [&own, shared] {
-                    let r = p.entry(Some("square")).unwrap().call(&[x.clone()]).unwrap();
+                    let r = p
+                        .entry(Some("square"))
+                        .unwrap()
+                        .call(std::slice::from_ref(&x))
+                        .unwrap();
                     assert_eq!(r[0].to_scalars(), vec![Scalar::F(v * v)]);
                 }
             });
