@@ -81,7 +81,7 @@ pub enum Command {
         /// Timed runs.
         #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
         iters: u32,
-        /// Untimed runs before the timed ones.
+        /// Untimed runs before the timed ones (at least one always happens: it allocates the results).
         #[arg(long, value_name = "N", default_value_t = 3)]
         warmup: u32,
         /// CPU worker threads (default: all cores).

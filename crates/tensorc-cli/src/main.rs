@@ -213,7 +213,8 @@ fn build_inputs(
                     Failure::error(format!("input '{pname}' from {}: {e}", path.display()))
                 })?
             }
-            None => tensorc_ir::random::random_tensor(ty, seed, index as u64),
+            None => tensorc_ir::random::try_random_tensor(ty, seed, index as u64)
+                .map_err(|e| Failure::error(format!("cannot make random input '{pname}': {e}")))?,
         };
         inputs.push(tensor);
     }
@@ -251,15 +252,11 @@ fn bench(common: &RunArgs, iters: u32, warmup: u32, threads: Option<u32>, json: 
     let inputs = build_inputs(function.params(), &[], common.seed)?;
     let input_refs: Vec<&Tensor> = inputs.iter().collect();
     // Results are written into buffers allocated once, so the timings measure
-    // the computation and not the allocator.
-    let mut outputs = function
-        .results()
-        .into_iter()
-        .map(Tensor::zeros)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Failure::error)?;
-
-    for _ in 0..warmup {
+    // the computation and not the allocator. The first (untimed) run allocates
+    // them, through the library, which refuses sizes that cannot fit in memory;
+    // it counts as a warm-up run.
+    let mut outputs = function.call(&inputs)?;
+    for _ in 1..warmup {
         function.call_into(&input_refs, &mut outputs)?;
     }
     let mut times = Vec::with_capacity(iters as usize);
