@@ -14,6 +14,7 @@ mod read_only;
 
 pub use diagnostics::{FileLoc, MlirDiagnostic, Severity};
 pub use jit::{JitEngine, PackedFn};
+pub use llvm_ir::CodegenOutput;
 
 use melior::dialect::DialectRegistry;
 use melior::ir::Module;
@@ -38,6 +39,8 @@ pub enum ErrorKind {
     Pass,
     /// Translation to LLVM IR failed.
     Translate,
+    /// LLVM could not optimize or generate native code.
+    Codegen,
     /// The JIT could not be created or a symbol was missing.
     Jit,
 }
@@ -255,6 +258,25 @@ impl Mlir {
                 stage,
                 format!("translating the `{stage}` output to LLVM IR failed"),
             )
+        })
+    }
+
+    /// Compiles a module in the LLVM dialect for the host CPU (LLVM `-O3`,
+    /// position-independent): assembly text or an ELF object file.
+    pub fn codegen(
+        &self,
+        m: &MlirModule<'_>,
+        output: CodegenOutput,
+        stage: &str,
+    ) -> Result<Vec<u8>, MlirError> {
+        self.take_diagnostics();
+        llvm_ir::codegen(&m.module, output).map_err(|e| match e {
+            None => self.error(
+                ErrorKind::Translate,
+                stage,
+                format!("translating the `{stage}` output to LLVM IR failed"),
+            ),
+            Some(msg) => self.error(ErrorKind::Codegen, stage, msg),
         })
     }
 

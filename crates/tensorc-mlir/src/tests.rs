@@ -117,6 +117,10 @@ fn lowers_translates_and_jits() {
     mlir.run_pipeline(&mut m, NAIVE, "cpu-lowering").unwrap();
     let ll = mlir.translate_to_llvm_ir(&m, "llvm-ir").unwrap();
     assert!(ll.contains("define void @_mlir_ciface_add("), "{ll}");
+    let asm = String::from_utf8(mlir.codegen(&m, CodegenOutput::Assembly, "asm").unwrap()).unwrap();
+    assert!(asm.contains("_mlir_ciface_add:"), "{asm}");
+    let obj = mlir.codegen(&m, CodegenOutput::Object, "obj").unwrap();
+    assert_eq!(&obj[..4], b"\x7fELF");
     let engine = mlir.jit(&m, 3, "jit").unwrap();
     assert!(engine.lookup_c_interface("add").is_some());
     assert!(engine.lookup_c_interface("nope").is_none());
@@ -133,6 +137,12 @@ fn jit_of_unlowered_module_fails_cleanly() {
     assert_eq!(err.kind, ErrorKind::Jit);
     let err = mlir.translate_to_llvm_ir(&m, "llvm-ir").err().unwrap();
     assert_eq!(err.kind, ErrorKind::Translate);
+    let err = mlir
+        .codegen(&m, CodegenOutput::Object, "obj")
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::Translate);
+    assert!(!err.diagnostics.is_empty());
 }
 
 #[test]

@@ -19,7 +19,7 @@ pub use tensorc_ir::{DType, Scalar, SourceFile, Tensor, TensorType};
 use std::path::Path;
 use std::time::Instant;
 use tensorc_cpu::{CpuModule, Mlir, Pipelines, Upto};
-use tensorc_mlir::PrintOptions;
+use tensorc_mlir::{CodegenOutput, PrintOptions};
 
 /// Where a program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub enum Stage {
     LlvmDialect,
     /// LLVM IR.
     LlvmIr,
+    /// Assembly for the host CPU (after LLVM's `-O3`).
+    Asm,
 }
 
 impl Stage {
@@ -87,6 +89,7 @@ impl Stage {
             Stage::Opt => "opt",
             Stage::LlvmDialect => "llvm-dialect",
             Stage::LlvmIr => "llvm-ir",
+            Stage::Asm => "asm",
         }
     }
 
@@ -135,7 +138,7 @@ pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error
     let upto = match stage {
         Stage::Nxir | Stage::Linalg => Upto::Linalg,
         Stage::Opt => Upto::Opt,
-        Stage::LlvmDialect | Stage::LlvmIr => Upto::LlvmDialect,
+        Stage::LlvmDialect | Stage::LlvmIr | Stage::Asm => Upto::LlvmDialect,
     };
     // Even the frontend's own text goes through the MLIR parser and verifier,
     // so `emit --stage linalg` never shows IR the rest of the pipeline rejects.
@@ -144,6 +147,9 @@ pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error
         Stage::Nxir | Stage::Linalg => text,
         Stage::Opt | Stage::LlvmDialect => mlir.print(&m, PrintOptions::default()),
         Stage::LlvmIr => mlir.translate_to_llvm_ir(&m, "llvm-ir")?,
+        Stage::Asm => {
+            String::from_utf8_lossy(&mlir.codegen(&m, CodegenOutput::Assembly, "asm")?).into_owned()
+        }
     })
 }
 

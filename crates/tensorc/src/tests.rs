@@ -284,6 +284,11 @@ fn every_stage_emits() {
     let ir = emit("s.nxir", src, Stage::LlvmIr).unwrap();
     assert!(ir.contains("define void @_mlir_ciface_f("), "{ir}");
     assert!(ir.contains("@llvm.exp.f32"), "{ir}");
+    let asm = emit("s.nxir", src, Stage::Asm).unwrap();
+    assert!(asm.contains("_mlir_ciface_f:"), "{asm}");
+    for s in Stage::ALL {
+        assert_eq!(Stage::from_name(s.name()), Some(s));
+    }
 }
 
 #[test]
