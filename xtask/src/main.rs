@@ -210,19 +210,18 @@ fn demo() -> Result<()> {
         .zip(interp.iter().flatten())
         .map(|(a, b)| if a == b || (a.is_nan() && b.is_nan()) { 0.0 } else { (a - b).abs() })
         .fold(0.0f64, f64::max);
-    println!("max |cpu - interp| over all results: {max_diff:e}");
+    println!("max |cpu - interp| over all results: {max_diff:.3e}");
 
-    println!("\ntimings (tensorc bench, 20 iterations after 3 warm-up runs):");
-    println!("  {:<8} {:>12} {:>12} {:>12}", "target", "compile ms", "median ms", "min ms");
+    let mut rows = Vec::new();
     for target in ["cpu", "interp"] {
         let json = tensorc(&bin, &["bench", example, "--target", target, "--iters", "20", "--json"])?;
-        let [c, med, min] = ["compile_ms", "median_ns", "min_ns"].map(|k| json_number(&json, k));
-        println!(
-            "  {target:<8} {:>12.3} {:>12.4} {:>12.4}",
-            c.unwrap_or(f64::NAN),
-            med.unwrap_or(f64::NAN) / 1e6,
-            min.unwrap_or(f64::NAN) / 1e6
-        );
+        let [c, med, min] = ["compile_ms", "median_ns", "min_ns"].map(|k| json_number(&json, k).unwrap_or(f64::NAN));
+        rows.push(format!("  {target:<8} {c:>12.3} {:>12.2} {:>12.2}", med / 1e3, min / 1e3));
+    }
+    println!("\ntimings (tensorc bench: 20 timed runs after 3 warm-up runs):");
+    println!("  {:<8} {:>12} {:>12} {:>12}", "target", "compile ms", "median µs", "min µs");
+    for row in rows {
+        println!("{row}");
     }
     if max_diff > 1e-4 {
         bail!("cpu and interpreter disagree by {max_diff:e} (> 1e-4)");
