@@ -320,7 +320,18 @@ fn eye(ty: &TensorType) -> Result<Tensor, InterpError> {
 /// Decodes `t` converted to `d` and broadcast (numpy rule) to `shape`.
 fn lanes_for(t: &Tensor, d: DType, shape: &[usize]) -> Lanes {
     let lanes = decode_as(t, d);
-    if t.shape() == shape { lanes } else { gather_lanes(&lanes, &implicit_broadcast_map(t.shape(), shape)) }
+    if t.shape() == shape {
+        return lanes;
+    }
+    // A single value (most often a weak literal) just repeats.
+    if t.len() == 1 {
+        let n = shape.iter().product();
+        return match lanes {
+            Lanes::Int(v) => Lanes::Int(vec![v[0]; n]),
+            Lanes::Float(v) => Lanes::Float(vec![v[0]; n]),
+        };
+    }
+    gather_lanes(&lanes, &implicit_broadcast_map(t.shape(), shape))
 }
 
 fn unsupported(what: &str, op: impl std::fmt::Debug, d: DType) -> InterpError {

@@ -95,19 +95,23 @@ pub fn int_to_float(dtype: DType, v: i128) -> f64 {
 
 /// Decode a tensor's elements without changing their values.
 pub fn decode(t: &Tensor) -> Lanes {
-    let n = t.len();
-    if t.dtype().is_float() {
-        Lanes::Float((0..n).map(|i| t.get(i).as_f64()).collect())
-    } else {
-        Lanes::Int(
-            (0..n)
-                .map(|i| match t.get(i) {
-                    Scalar::I(v) => v as i128,
-                    Scalar::U(v) => v as i128,
-                    Scalar::F(v) => v as i128,
-                })
-                .collect(),
-        )
+    let b = t.bytes();
+    // Little-endian element `i` of width N.
+    fn le<const N: usize>(c: &[u8]) -> [u8; N] {
+        c.try_into().expect("chunk of the element width")
+    }
+    match t.dtype() {
+        DType::F32 => Lanes::Float(b.chunks_exact(4).map(|c| f32::from_le_bytes(le(c)) as f64).collect()),
+        DType::F64 => Lanes::Float(b.chunks_exact(8).map(|c| f64::from_le_bytes(le(c))).collect()),
+        DType::F16 | DType::BF16 => Lanes::Float((0..t.len()).map(|i| t.get(i).as_f64()).collect()),
+        DType::S8 => Lanes::Int(b.iter().map(|&x| x as i8 as i128).collect()),
+        DType::U8 => Lanes::Int(b.iter().map(|&x| x as i128).collect()),
+        DType::S16 => Lanes::Int(b.chunks_exact(2).map(|c| i16::from_le_bytes(le(c)) as i128).collect()),
+        DType::U16 => Lanes::Int(b.chunks_exact(2).map(|c| u16::from_le_bytes(le(c)) as i128).collect()),
+        DType::S32 => Lanes::Int(b.chunks_exact(4).map(|c| i32::from_le_bytes(le(c)) as i128).collect()),
+        DType::U32 => Lanes::Int(b.chunks_exact(4).map(|c| u32::from_le_bytes(le(c)) as i128).collect()),
+        DType::S64 => Lanes::Int(b.chunks_exact(8).map(|c| i64::from_le_bytes(le(c)) as i128).collect()),
+        DType::U64 => Lanes::Int(b.chunks_exact(8).map(|c| u64::from_le_bytes(le(c)) as i128).collect()),
     }
 }
 
@@ -140,12 +144,20 @@ pub fn encode(ty: TensorType, lanes: &Lanes) -> Result<Tensor, InterpError> {
         )));
     }
     let d = t.dtype();
-    match lanes {
-        Lanes::Float(v) if d.is_float() => v.iter().enumerate().for_each(|(i, x)| t.set(i, Scalar::F(*x))),
-        Lanes::Int(v) if d.is_int() => v.iter().enumerate().for_each(|(i, x)| {
-            let s = if d.is_signed_int() { Scalar::I(*x as i64) } else { Scalar::U(*x as u64) };
-            t.set(i, s)
-        }),
+    let w = d.size_bytes();
+    let out = t.bytes_mut();
+    // Values are in range for `d`, so the narrowing casts below are exact
+    // (integers keep their two's-complement bits, floats are representable).
+    match (lanes, d) {
+        (Lanes::Float(v), DType::F32) => {
+            out.chunks_exact_mut(4).zip(v).for_each(|(c, x)| c.copy_from_slice(&(*x as f32).to_le_bytes()))
+        }
+        (Lanes::Float(v), DType::F64) => out.chunks_exact_mut(8).zip(v).for_each(|(c, x)| c.copy_from_slice(&x.to_le_bytes())),
+        (Lanes::Float(v), DType::F16 | DType::BF16) => v.iter().enumerate().for_each(|(i, x)| t.set(i, Scalar::F(*x))),
+        (Lanes::Int(v), _) if d.is_int() => {
+            // The low `w` bytes of the little-endian i128 are the element.
+            out.chunks_exact_mut(w).zip(v).for_each(|(c, x)| c.copy_from_slice(&x.to_le_bytes()[..w]))
+        }
         _ => return Err(InterpError::Internal(format!("lanes of the wrong kind for {}", t.ty()))),
     }
     Ok(t)
