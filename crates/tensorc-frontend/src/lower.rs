@@ -437,6 +437,10 @@ impl<'a> Lowerer<'a> {
                 let x = Self::operand(ops, 0)?.clone();
                 self.arg_reduce(&x, *max, *axis, *tie_break_high, ty)
             }
+            // Ops added to the shared graph after this lowering was written
+            // become a clean error instead of a build break for everyone.
+            #[allow(unreachable_patterns, reason = "future graph::Op variants")]
+            other => return Err(LowerError::Unsupported(format!("{other:?}"))),
         })
     }
 

@@ -10,7 +10,7 @@ use tensorc_ir::graph::{BinaryOp, ReduceKind};
 use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
-use crate::emit::{GenericOperand, elem, identity_map};
+use crate::emit::{GenericOperand, elem, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
 
 /// The lowest value of `d` (−inf for floats), the identity of `max`.
@@ -80,6 +80,30 @@ impl Lowerer<'_> {
         let map_b = axes_map(b.ty.rank(), contract_b, batch_b, batch_a.len() + free_a);
         let d = ty.dtype;
         let init = self.filled(ty, 0.0, Some(0));
+        // The canonical layouts become named ops, which tensorc's CPU
+        // schedules (tiling, packing, vectorization) recognize. Only without
+        // conversions: named ops would cast integers with their own rules.
+        let nb = batch_a.len();
+        let canonical = a.ty.dtype == d
+            && b.ty.dtype == d
+            && nb <= 1
+            && a.ty.rank() == nb + 2
+            && b.ty.rank() == nb + 2
+            && contract_a == [nb + 1]
+            && contract_b == [nb]
+            && batch_a.iter().chain(batch_b).enumerate().all(|(i, &x)| x == i % nb.max(1));
+        if canonical {
+            let op = if nb == 0 { "linalg.matmul" } else { "linalg.batch_matmul" };
+            return Ok(self.e.op(&format!(
+                "{op} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
+                a.name,
+                b.name,
+                tensor_ty(&a.ty),
+                tensor_ty(&b.ty),
+                tensor_ty(ty),
+                tensor_ty(ty)
+            )));
+        }
         let outs = [GenericOperand { value: init, ty: ty.clone(), map: identity_map(out_rank) }];
         let mut red = vec![false; out_rank];
         red.resize(nloops, true);
