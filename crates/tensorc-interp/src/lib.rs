@@ -182,8 +182,12 @@ impl Interp<'_> {
         let t = match &node.op {
             Op::Param(_) => return Err(InterpError::Internal("parameter outside a region's parameter list".into())),
             Op::Constant(lit) => {
-                let one = literal_value(ty.dtype, *lit);
-                encode(ty.clone(), &gather_lanes(&one, &vec![0; ty.num_elements()]))?
+                let n = ty.num_elements();
+                let splat = match literal_value(ty.dtype, *lit) {
+                    Lanes::Int(v) => Lanes::Int(vec![v[0]; n]),
+                    Lanes::Float(v) => Lanes::Float(vec![v[0]; n]),
+                };
+                encode(ty.clone(), &splat)?
             }
             Op::Tensor(lits) => {
                 let lanes: Vec<Lanes> = lits.iter().map(|l| literal_value(ty.dtype, *l)).collect();
