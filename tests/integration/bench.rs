@@ -71,8 +71,18 @@ fn bench_w10_cpu_matches_interp() {
     run_bench("w10");
 }
 
+/// 1G multiply-adds: about 15 s in a debug build, the slowest test here.
 #[test]
-#[ignore = "w06 is 1G multiply-adds: minutes in the debug-build interpreter; run with --ignored"]
 fn bench_w06_cpu_matches_interp() {
     run_bench("w06");
+}
+
+#[test]
+fn bench_w05_cpu_matches_interp() {
+    run_bench("w05");
+}
+
+#[test]
+fn bench_w08_cpu_matches_interp() {
+    run_bench("w08");
 }

@@ -348,3 +348,66 @@ pub fn edge_tensor(ty: &TensorType, param: usize, mild: bool) -> Tensor {
     let data: Vec<Scalar> = (0..count).map(|i| values[(i * (2 * param + 1) + 3 * param) % n]).collect();
     Tensor::from_scalars(ty.clone(), &data).expect("edge tensor has the right size")
 }
+
+/// The comparison itself decides what "agree" means, so it is tested too.
+#[cfg(test)]
+mod self_tests {
+    use super::*;
+
+    fn t(dtype: DType, vals: &[Scalar]) -> Tensor {
+        Tensor::from_scalars(TensorType::new(dtype, vec![vals.len()]), vals).unwrap()
+    }
+
+    #[test]
+    fn float_agreement() {
+        assert!(floats_agree(f64::NAN, f64::NAN, 0.0));
+        assert!(!floats_agree(f64::NAN, 1.0, 1.0));
+        assert!(floats_agree(f64::INFINITY, f64::INFINITY, 0.0));
+        assert!(!floats_agree(f64::INFINITY, f64::NEG_INFINITY, 1.0));
+        assert!(!floats_agree(f64::INFINITY, 1e300, 1.0));
+        assert!(floats_agree(1.0, 1.0 + 1e-7, 1e-6));
+        assert!(!floats_agree(1.0, 1.0 + 1e-5, 1e-6));
+        assert!(floats_agree(1e6, 1e6 + 0.5, 1e-6));
+        assert!(floats_agree(0.0, -0.0, 0.0));
+    }
+
+    #[test]
+    fn compare_checks_type_and_every_element() {
+        let a = t(DType::S32, &[Scalar::I(1), Scalar::I(2)]);
+        assert!(compare(&a, &a, 0.0).is_ok());
+        let b = t(DType::S32, &[Scalar::I(1), Scalar::I(3)]);
+        let msg = compare(&a, &b, 1.0).unwrap_err();
+        assert!(msg.contains("1 of 2"), "{msg}");
+        let c = t(DType::S64, &[Scalar::I(1), Scalar::I(2)]);
+        assert!(compare(&a, &c, 0.0).is_err(), "dtype differences are never tolerated");
+        let f = t(DType::F32, &[Scalar::F(f64::NAN)]);
+        assert!(compare(&f, &f, 0.0).is_ok());
+    }
+
+    #[test]
+    fn edge_inputs_cover_the_special_values() {
+        let x = edge_tensor(&TensorType::new(DType::F32, vec![29]), 0, false);
+        let v: Vec<f64> = x.to_scalars().iter().map(|s| s.as_f64()).collect();
+        assert!(v.iter().any(|x| x.is_nan()));
+        assert!(v.contains(&f64::INFINITY) && v.contains(&f64::NEG_INFINITY));
+        assert!(v.iter().any(|x| *x == 0.0 && x.is_sign_negative()));
+        let s = edge_tensor(&TensorType::new(DType::S8, vec![17]), 1, false).to_scalars();
+        assert!(s.contains(&Scalar::I(-128)) && s.contains(&Scalar::I(127)));
+        let u = edge_tensor(&TensorType::new(DType::U64, vec![17]), 2, false).to_scalars();
+        assert!(u.contains(&Scalar::U(u64::MAX)) && u.contains(&Scalar::U(0)));
+        // Different parameters see different pairings.
+        let a = edge_tensor(&TensorType::new(DType::S32, vec![8]), 0, false);
+        let b = edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, false);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn header_settings() {
+        let s = Settings::parse("# tolerance: 1e-3\n# inputs: mild\n# seeds: 4, 5\ndef f() {}\n# tolerance: 9\n");
+        assert_eq!(s.tolerance, 1e-3);
+        assert_eq!(s.inputs, EdgeSet::Mild);
+        assert_eq!(s.seeds, vec![4, 5]);
+        let d = Settings::parse("def f() {}");
+        assert_eq!((d.tolerance, d.inputs, d.seeds), (1e-6, EdgeSet::Edge, SEEDS.to_vec()));
+    }
+}
