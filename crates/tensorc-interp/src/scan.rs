@@ -149,6 +149,54 @@ pub fn cumulative(kind: ReduceKind, x: &Tensor, axis: usize, reverse: bool, out:
     encode(out, &lanes)
 }
 
+/// Element `i` of `x` as a scalar tensor (its bytes copied exactly).
+fn element(x: &Tensor, i: usize) -> Result<Tensor, InterpError> {
+    let w = x.dtype().size_bytes();
+    Tensor::from_bytes(TensorType::scalar(x.dtype()), &x.bytes()[i * w..(i + 1) * w])
+        .map_err(|e| InterpError::Internal(e.to_string()))
+}
+
+/// The general `reduce x, init, axes:, fn(acc, v)` (and the window form via
+/// `window_reduce_with`): `f` is the user's function on scalar tensors of the
+/// result dtype, applied in row-major order starting from `init`.
+pub fn reduce_with(
+    x: &Tensor,
+    init: &Tensor,
+    axes: &[usize],
+    out: TensorType,
+    f: &mut dyn FnMut(&Tensor, &Tensor) -> Result<Tensor, InterpError>,
+) -> Result<Tensor, InterpError> {
+    let d = out.dtype;
+    let x = crate::value::convert_tensor(x, d)?;
+    let init = crate::value::convert_tensor(init, d)?;
+    let shape = x.shape().to_vec();
+    let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+    if kept_shape.iter().product::<usize>() != out.num_elements() || init.len() != 1 {
+        return Err(InterpError::Internal(format!("reduce of {} into {out}", x.ty())));
+    }
+    let kst = strides(&kept_shape);
+    let mut accs = vec![init.clone(); out.num_elements()];
+    let mut err = None;
+    for_each_index(&shape, |flat, idx| {
+        if err.is_some() {
+            return;
+        }
+        let o: usize = kept.iter().zip(&kst).map(|(&a, s)| idx[a] * s).sum();
+        match element(&x, flat).and_then(|v| f(&accs[o], &v)) {
+            Ok(r) if r.ty() == &TensorType::scalar(d) => accs[o] = r,
+            Ok(r) => err = Some(InterpError::Internal(format!("reduce function returned {}", r.ty()))),
+            Err(e) => err = Some(e),
+        }
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let mut bytes = Vec::with_capacity(out.size_bytes());
+    accs.iter().for_each(|a| bytes.extend_from_slice(a.bytes()));
+    Tensor::from_bytes(out, &bytes).map_err(|e| InterpError::Internal(e.to_string()))
+}
+
 /// The order `sort` uses: numeric, with NaN above everything (so NaNs go
 /// last ascending and first descending); -0.0 and 0.0 are equal.
 fn total(a: &Lanes, i: usize, j: usize) -> Ordering {
@@ -281,6 +329,28 @@ mod tests {
         let xi = ti(DType::S8, &[2], &[100, 100]);
         let r = cumulative(ReduceKind::Sum, &xi, 0, false, tt(DType::S8, &[2])).unwrap();
         assert_eq!(vals(&r), [100.0, -56.0]);
+    }
+
+    #[test]
+    fn reduce_with_a_user_function() {
+        // fn(acc, v) = acc * 10 + v over rows of [[1,2,3],[4,5,6]] from 0: [123, 456]
+        let x = ti(DType::S32, &[2, 3], &[1, 2, 3, 4, 5, 6]);
+        let zero = ti(DType::S32, &[], &[0]);
+        let mut f = |acc: &Tensor, v: &Tensor| {
+            let r = acc.get(0).as_f64() as i64 * 10 + v.get(0).as_f64() as i64;
+            Ok(ti(DType::S32, &[], &[r]))
+        };
+        let r = reduce_with(&x, &zero, &[1], tt(DType::S32, &[2]), &mut f).unwrap();
+        assert_eq!(vals(&r), [123.0, 456.0]);
+        // over axis 0 the order is row-major too: 0*10+1=1, then 1*10+4=14
+        let r = reduce_with(&x, &zero, &[0], tt(DType::S32, &[3]), &mut f).unwrap();
+        assert_eq!(vals(&r), [14.0, 25.0, 36.0]);
+        // empty reduction gives init; errors from the function propagate
+        let e = ti(DType::S32, &[0, 2], &[]);
+        let r = reduce_with(&e, &ti(DType::S32, &[], &[7]), &[0], tt(DType::S32, &[2]), &mut f).unwrap();
+        assert_eq!(vals(&r), [7.0, 7.0]);
+        let mut bad = |_: &Tensor, _: &Tensor| Err(InterpError::Unsupported("x".into()));
+        assert!(reduce_with(&x, &zero, &[1], tt(DType::S32, &[2]), &mut bad).is_err());
     }
 
     #[test]
