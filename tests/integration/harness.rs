@@ -191,8 +191,12 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
             .collect();
         if settings.inputs != EdgeSet::None {
             let mild = settings.inputs == EdgeSet::Mild;
-            let inputs = param_types.iter().enumerate().map(|(i, ty)| edge_tensor(ty, i, mild)).collect();
-            sets.push((if mild { "mild edge values" } else { "edge values" }.to_string(), inputs));
+            for variant in 0..EDGE_VARIANTS {
+                let inputs =
+                    param_types.iter().enumerate().map(|(i, ty)| edge_tensor(ty, i, variant, mild)).collect();
+                let kind = if mild { "mild edge values" } else { "edge values" };
+                sets.push((format!("{kind} #{variant}"), inputs));
+            }
         }
         if param_types.is_empty() {
             sets.truncate(1);
@@ -333,10 +337,15 @@ fn int_edges(dtype: DType) -> Vec<Scalar> {
         .collect()
 }
 
-/// The edge input for parameter `param` of type `ty`: element i takes edge value
-/// number `(i * (2 * param + 1) + 3 * param) mod n`, so that parameters pair
-/// different edge values with each other.
-pub fn edge_tensor(ty: &TensorType, param: usize, mild: bool) -> Tensor {
+/// How many arrangements of the edge values each case runs with; each pairs
+/// the parameters' edge values differently.
+pub const EDGE_VARIANTS: usize = 4;
+
+/// The edge input for parameter `param` of type `ty` in arrangement `variant`:
+/// element i takes edge value number `(i * (2p + 1) + 3p + v * (5p + 1)) mod n`.
+/// The value counts are prime, so every parameter walks through all values and
+/// each variant pairs parameter 0's values with a different set of parameter 1's.
+pub fn edge_tensor(ty: &TensorType, param: usize, variant: usize, mild: bool) -> Tensor {
     let values: Vec<Scalar> = if ty.dtype.is_float() {
         let src: &[f64] = if mild { &MILD_FLOAT_EDGES } else { &FLOAT_EDGES };
         src.iter().map(|&v| Scalar::F(v)).collect()
@@ -345,7 +354,8 @@ pub fn edge_tensor(ty: &TensorType, param: usize, mild: bool) -> Tensor {
     };
     let n = values.len();
     let count = ty.num_elements();
-    let data: Vec<Scalar> = (0..count).map(|i| values[(i * (2 * param + 1) + 3 * param) % n]).collect();
+    let data: Vec<Scalar> =
+        (0..count).map(|i| values[(i * (2 * param + 1) + 3 * param + variant * (5 * param + 1)) % n]).collect();
     Tensor::from_scalars(ty.clone(), &data).expect("edge tensor has the right size")
 }
 
@@ -386,18 +396,19 @@ mod self_tests {
 
     #[test]
     fn edge_inputs_cover_the_special_values() {
-        let x = edge_tensor(&TensorType::new(DType::F32, vec![29]), 0, false);
+        let x = edge_tensor(&TensorType::new(DType::F32, vec![29]), 0, 0, false);
         let v: Vec<f64> = x.to_scalars().iter().map(|s| s.as_f64()).collect();
         assert!(v.iter().any(|x| x.is_nan()));
         assert!(v.contains(&f64::INFINITY) && v.contains(&f64::NEG_INFINITY));
         assert!(v.iter().any(|x| *x == 0.0 && x.is_sign_negative()));
-        let s = edge_tensor(&TensorType::new(DType::S8, vec![17]), 1, false).to_scalars();
+        let s = edge_tensor(&TensorType::new(DType::S8, vec![17]), 1, 0, false).to_scalars();
         assert!(s.contains(&Scalar::I(-128)) && s.contains(&Scalar::I(127)));
-        let u = edge_tensor(&TensorType::new(DType::U64, vec![17]), 2, false).to_scalars();
+        let u = edge_tensor(&TensorType::new(DType::U64, vec![17]), 2, 3, false).to_scalars();
         assert!(u.contains(&Scalar::U(u64::MAX)) && u.contains(&Scalar::U(0)));
         // Different parameters see different pairings.
-        let a = edge_tensor(&TensorType::new(DType::S32, vec![8]), 0, false);
-        let b = edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, false);
+        let a = edge_tensor(&TensorType::new(DType::S32, vec![8]), 0, 0, false);
+        let b = edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, 0, false);
+        assert_ne!(b, edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, 1, false));
         assert_ne!(a, b);
     }
 
