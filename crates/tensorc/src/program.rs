@@ -128,6 +128,18 @@ impl<'p> Function<'p> {
         self.func.flat_results()
     }
 
+    /// `Err` when some value of the function (a parameter, an intermediate or
+    /// a result) cannot fit in this machine's memory. `call` checks this
+    /// itself; callers that build large inputs should check it first, since
+    /// allocating such an input would abort the process.
+    pub fn check_fits_in_memory(&self) -> Result<(), Error> {
+        if self.fits {
+            Ok(())
+        } else {
+            self.check_values_fit()
+        }
+    }
+
     /// Every value the function (and any function it calls) computes must fit
     /// in memory: both the interpreter and generated code allocate
     /// intermediates, and a failed allocation would abort or crash instead of

@@ -69,6 +69,7 @@ fn entry_selection() {
         "error: no function named 'mul'; the program defines: add, neg\n"
     );
     let f = p.entry(Some("neg")).unwrap();
+    assert!(f.check_fits_in_memory().is_ok());
     assert_eq!(f.name(), "neg");
     assert_eq!(f.params()[0].0, "x");
     assert_eq!(f.results(), vec![TensorType::new(DType::F32, vec![2])]);
@@ -126,7 +127,9 @@ fn huge_results_are_refused_not_aborted() {
         )
         .unwrap();
         let x = Tensor::zeros(TensorType::scalar(DType::U8)).unwrap();
-        let err = p.entry(None).unwrap().call(&[x]).unwrap_err();
+        let f = p.entry(None).unwrap();
+        assert!(f.check_fits_in_memory().is_err());
+        let err = f.call(&[x]).unwrap_err();
         assert_eq!(
             err.render(),
             "error: value 'y' of type u8[8192][8192][1048576] in function 'f' does not fit in memory\n"
