@@ -40,6 +40,10 @@ impl CpuModule {
         // owns its own LLVM context and code, so the context is dropped here.
         let mlir = Mlir::new();
         let lowered = lower(&mlir, mlir_text, pipelines, Upto::LlvmDialect)?;
+        let missing = crate::runtime::unresolved(&lowered.external_functions());
+        if !missing.is_empty() {
+            return Err(CpuError::MissingSymbols(missing));
+        }
         let engine = mlir.jit(&lowered, OPT_LEVEL, "jit")?;
         for (name, address) in crate::runtime::symbols() {
             // SAFETY: each runtime function has the C signature MLIR's lowering

@@ -21,6 +21,9 @@ pub enum CpuError {
     /// The caller's tensors do not match the function's signature.
     #[error("{0}")]
     Args(String),
+    /// Generated code calls functions nothing provides.
+    #[error("the generated code calls functions that are not available at run time: {}", .0.join(", "))]
+    MissingSymbols(Vec<String>),
     /// The typed graph has a function the compiled code lacks.
     #[error(
         "the JIT could not produce code for `{0}` (an unresolved symbol in the generated code; \

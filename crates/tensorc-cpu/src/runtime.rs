@@ -21,6 +21,36 @@ pub(crate) fn symbols() -> [(&'static str, *mut c_void); 1] {
     [("memrefCopy", memref_copy as *mut c_void)]
 }
 
+/// The external functions of generated code that neither tensorc's runtime
+/// nor the process (libc, libm, ...) provides. Checking this before creating
+/// the JIT turns a would-be LLVM "symbols not found" failure into a clear error.
+pub fn unresolved(external: &[String]) -> Vec<String> {
+    let ours = symbols();
+    external
+        .iter()
+        .filter(|n| !ours.iter().any(|(o, _)| o == n) && !process_has(n))
+        .cloned()
+        .collect()
+}
+
+#[cfg(unix)]
+fn process_has(name: &str) -> bool {
+    unsafe extern "C" {
+        fn dlsym(handle: *mut c_void, symbol: *const std::ffi::c_char) -> *mut c_void;
+    }
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: RTLD_DEFAULT (null) searches the global symbol scope, as the JIT does.
+    !unsafe { dlsym(std::ptr::null_mut(), c.as_ptr()) }.is_null()
+}
+
+#[cfg(not(unix))]
+fn process_has(_name: &str) -> bool {
+    // No portable check: let the JIT report it.
+    true
+}
+
 /// Copies every element of `src` to the same index of `dst` (same shape,
 /// arbitrary strides), `elem_size` bytes each.
 ///
@@ -116,6 +146,15 @@ mod tests {
         unsafe { memref_copy(4, &unranked(&sd), &unranked(&dd)) };
         // window rows [5, 6] and [9, 10], stored column-major: 5, 9, 6, 10
         assert_eq!(dst_buf, [5, 9, 6, 10]);
+    }
+
+    #[test]
+    fn resolves_libc_libm_and_the_runtime() {
+        let names: Vec<String> = ["malloc", "free", "erff", "memrefCopy", "tensorc_no_such_fn"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(unresolved(&names), vec!["tensorc_no_such_fn".to_string()]);
     }
 
     #[test]

@@ -317,3 +317,30 @@ fn stages_can_be_stopped_early() {
     assert!(printed.contains("llvm.func @_mlir_ciface_dot"), "{printed}");
     assert!(!printed.contains("linalg."), "{printed}");
 }
+
+#[test]
+fn unresolved_runtime_functions_are_named() {
+    let text = r#"module {
+  llvm.func @tensorc_missing(f32) -> f32
+  func.func @f(%x: tensor<f32>, %out: memref<f32>) attributes {llvm.emit_c_interface} {
+    %v = tensor.extract %x[] : tensor<f32>
+    %r = llvm.call @tensorc_missing(%v) : (f32) -> f32
+    memref.store %r, %out[] : memref<f32>
+    return
+  }
+}"#;
+    let module = tensorc_ir::Module {
+        functions: vec![sig(
+            "f",
+            &[("x", tt(DType::F32, &[]))],
+            &[tt(DType::F32, &[])],
+        )],
+    };
+    let err = CpuModule::compile(&module, text, &Pipelines::naive())
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "the generated code calls functions that are not available at run time: tensorc_missing"
+    );
+}

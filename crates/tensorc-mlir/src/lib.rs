@@ -300,6 +300,36 @@ impl Mlir {
 }
 
 impl MlirModule<'_> {
+    /// Names of the functions the module declares but does not define
+    /// (`llvm.func` or `func.func` without a body): what generated code
+    /// expects the runtime environment to provide (libc, libm, helpers).
+    pub fn external_functions(&self) -> Vec<String> {
+        use melior::ir::attribute::StringAttribute;
+        use melior::ir::{BlockLike, RegionLike};
+        let mut out = Vec::new();
+        let mut op = self.module.body().first_operation();
+        while let Some(o) = op {
+            op = o.next_in_block();
+            let name = o.name();
+            let kind = name.as_string_ref().as_str().unwrap_or("");
+            if kind != "llvm.func" && kind != "func.func" {
+                continue;
+            }
+            let has_body = o.region(0).ok().and_then(|r| r.first_block()).is_some();
+            if has_body {
+                continue;
+            }
+            if let Some(sym) = o
+                .attribute("sym_name")
+                .ok()
+                .and_then(|a| StringAttribute::try_from(a).ok())
+            {
+                out.push(sym.value().to_owned());
+            }
+        }
+        out
+    }
+
     /// The raw module handle, for callers that need mlir-sys directly.
     pub fn to_raw(&self) -> mlir_sys::MlirModule {
         self.module.to_raw()

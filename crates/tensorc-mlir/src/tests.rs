@@ -117,6 +117,11 @@ fn lowers_translates_and_jits() {
     mlir.run_pipeline(&mut m, NAIVE, "cpu-lowering").unwrap();
     let ll = mlir.translate_to_llvm_ir(&m, "llvm-ir").unwrap();
     assert!(ll.contains("define void @_mlir_ciface_add("), "{ll}");
+    assert_eq!(
+        m.external_functions(),
+        Vec::<String>::new(),
+        "the add kernel needs no runtime function"
+    );
     let asm = String::from_utf8(mlir.codegen(&m, CodegenOutput::Assembly, "asm").unwrap()).unwrap();
     assert!(asm.contains("_mlir_ciface_add:"), "{asm}");
     let obj = mlir.codegen(&m, CodegenOutput::Object, "obj").unwrap();
@@ -182,4 +187,22 @@ fn tensor_arguments_become_read_only() {
     let printed = mlir.print(&m, PrintOptions::default());
     assert!(printed.contains("memref.alloc"), "{printed}");
     assert!(!printed.contains("memref.subview %arg0"), "{printed}");
+}
+
+#[test]
+fn lists_external_functions() {
+    let mlir = Mlir::new();
+    let text = r#"module {
+  llvm.func @erff(f32) -> f32
+  func.func private @helper(i32) -> i32
+  func.func @f(%a: f32) -> f32 {
+    %0 = llvm.call @erff(%a) : (f32) -> f32
+    return %0 : f32
+  }
+}"#;
+    let m = mlir.parse(text, "lower").unwrap();
+    assert_eq!(
+        m.external_functions(),
+        vec!["erff".to_string(), "helper".to_string()]
+    );
 }
