@@ -4,8 +4,11 @@
 //! Nx's exact semantics (spec §4). Clarity comes first: element-wise ops
 //! decode values into wide lanes (`value`), apply one scalar function
 //! (`elementwise`) and round back; shape ops are index maps over raw bytes
-//! (`layout`); only the costly ops (`contract`: dot and reductions) use
+//! (`layout`); only the costly ops (`contract`: dot, conv and reductions) use
 //! typed loops so benchmark-sized programs still finish in seconds.
+//! `scan` (window ops, cumulative ops, sort, general reduce) and `indexing`
+//! (take, gather, take_along_axis, put_slice) implement spec ops the checker
+//! does not produce yet, ready for their `graph::Op` variants.
 //!
 //! Architecture Invariant: this crate depends on `tensorc-ir` only, never on
 //! MLIR or LLVM, so that the oracle is independent of the compiler it judges.

@@ -352,3 +352,26 @@ def main(x: f32[4]) {
     assert_eq!(ints(&r[4]), [1, 0, 1, 1]);
     assert_eq!(ints(&r[5]), [0, 1, 0, 0]);
 }
+
+#[test]
+fn half_precision_dot_rounds_every_step() {
+    // In f16, 2048 + 1 rounds back to 2048 (tie to even), so accumulating
+    // 2048·1 + 1·1 + 1·1 in order gives 2048; bf16 (8 bits) loses 1 + 256 too.
+    let src = "
+def main(a: f16[3], b: f16[3], c: bf16[2], d: bf16[2]) {
+  x = dot a, [0], [], b, [0], []
+  y = dot c, [0], [], d, [0], []
+  return {x, y}
+}";
+    let r = eval(
+        src,
+        &[
+            tf(DType::F16, &[3], &[2048.0, 1.0, 1.0]),
+            tf(DType::F16, &[3], &[1.0, 1.0, 1.0]),
+            tf(DType::BF16, &[2], &[256.0, 1.0]),
+            tf(DType::BF16, &[2], &[1.0, 1.0]),
+        ],
+    );
+    assert_eq!((r[0].dtype(), floats(&r[0])), (DType::F16, vec![2048.0]));
+    assert_eq!((r[1].dtype(), floats(&r[1])), (DType::BF16, vec![256.0]));
+}
