@@ -79,9 +79,7 @@ impl From<tensorc_cpu::CpuError> for Error {
         match e {
             tensorc_cpu::CpuError::Mlir(m) => m.into(),
             tensorc_cpu::CpuError::Args(msg) => Error::Input(msg),
-            other @ tensorc_cpu::CpuError::MissingEntry(_) => {
-                Error::internal("jit", other.to_string())
-            }
+            other => Error::internal("jit", other.to_string()),
         }
     }
 }
