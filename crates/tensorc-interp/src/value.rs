@@ -89,8 +89,27 @@ pub fn int_to_float(dtype: DType, v: i128) -> f64 {
     match dtype {
         // Going through f64 first could round twice for 64-bit values.
         DType::F32 => v as f32 as f64,
-        _ => round_to(dtype, v as f64),
+        DType::F64 => v as f64,
+        _ => round_to(dtype, to_f64_round_to_odd(v)),
     }
+}
+
+/// `v` as an f64 truncated to 53 bits with the last bit set when bits were
+/// dropped ("round to odd"): rounding that again to a format of at most 51
+/// bits gives the correctly rounded result, unlike rounding to nearest twice.
+fn to_f64_round_to_odd(v: i128) -> f64 {
+    let m = v.unsigned_abs();
+    let bits = 128 - m.leading_zeros() as i32;
+    if bits <= 53 {
+        return v as f64; // exact
+    }
+    let shift = bits - 53;
+    let mut t = m >> shift;
+    if m & ((1u128 << shift) - 1) != 0 {
+        t |= 1;
+    }
+    let r = t as f64 * 2f64.powi(shift);
+    if v < 0 { -r } else { r }
 }
 
 /// Decode a tensor's elements without changing their values.
@@ -226,6 +245,18 @@ mod tests {
         assert_eq!(round_to(DType::BF16, above), 1.0 + 2f64.powi(-7));
         assert_eq!(round_to(DType::BF16, 3.4e38), f64::INFINITY);
         assert!(round_to(DType::BF16, f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn int_to_bf16_rounds_once() {
+        // 2^60 + 2^52 + 1 is just above the bf16 tie between 2^60 and 2^60 + 2^53;
+        // via f64 (nearest) the +1 is lost and the tie would round down to 2^60.
+        let v: i128 = (1 << 60) + (1 << 52) + 1;
+        assert_eq!(int_to_float(DType::BF16, v), ((1u64 << 60) + (1 << 53)) as f64);
+        assert_eq!(int_to_float(DType::BF16, -v), -(((1u64 << 60) + (1 << 53)) as f64));
+        assert_eq!(int_to_float(DType::BF16, (1 << 60) + (1 << 52)), (1u64 << 60) as f64);
+        assert_eq!(int_to_float(DType::F16, 70000), f64::INFINITY);
+        assert_eq!(int_to_float(DType::F16, 2049), 2048.0);
     }
 
     #[test]
