@@ -189,6 +189,26 @@ impl<'a> Lowerer<'a> {
         if to.rank() == 0 {
             return self.e.op(&format!("tensor.collapse_shape {} [] : {from_t} into {to_t}", v.name));
         }
+        // One collapse or expand when one shape merely groups the other's
+        // dimensions (squeeze, keep_axes, adding unit axes): reshape
+        // propagation during fusion handles those best.
+        let groups = |g: Vec<Vec<usize>>| {
+            g.iter().map(|grp| format!("[{}]", list(grp))).collect::<Vec<_>>().join(", ")
+        };
+        if v.ty.rank() > to.rank() {
+            if let Some(g) = reassociation(&v.ty.shape, &to.shape) {
+                return self.e.op(&format!("tensor.collapse_shape {} [{}] : {from_t} into {to_t}", v.name, groups(g)));
+            }
+        } else if v.ty.rank() < to.rank() {
+            if let Some(g) = reassociation(&to.shape, &v.ty.shape) {
+                return self.e.op(&format!(
+                    "tensor.expand_shape {} [{}] output_shape [{}] : {from_t} into {to_t}",
+                    v.name,
+                    groups(g),
+                    list(&to.shape)
+                ));
+            }
+        }
         let flat_ty = TensorType::new(v.ty.dtype, vec![v.ty.num_elements()]);
         let flat = if v.ty.rank() == 1 {
             v.name.clone()
@@ -496,6 +516,39 @@ impl<'a> Lowerer<'a> {
     }
 }
 
+/// Contiguous groups of `long`'s axes whose sizes multiply to each of
+/// `short`'s dimensions (trailing unit axes join the last group); `None`
+/// when `short` is not such a grouping. Both ranks are at least 1.
+fn reassociation(long: &[usize], short: &[usize]) -> Option<Vec<Vec<usize>>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut i = 0;
+    for &t in short {
+        let mut group = Vec::new();
+        let mut prod = 1usize;
+        loop {
+            let &d = long.get(i)?;
+            group.push(i);
+            prod = prod.checked_mul(d)?;
+            i += 1;
+            if prod == t {
+                break;
+            }
+            if prod > t {
+                return None;
+            }
+        }
+        groups.push(group);
+    }
+    while i < long.len() {
+        if long[i] != 1 {
+            return None;
+        }
+        groups.last_mut()?.push(i);
+        i += 1;
+    }
+    Some(groups)
+}
+
 /// `[[a, b], [c, d]]` from row-major elements; rank 0 is the bare element.
 fn nested(shape: &[usize], it: &mut impl Iterator<Item = String>) -> String {
     match shape.split_first() {
@@ -532,5 +585,22 @@ impl Emitter<'_> {
         } else {
             self.cast("arith.index_cast", idx, "index", elem(d))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reassociation;
+
+    #[test]
+    fn reassociation_groups_contiguous_axes() {
+        assert_eq!(reassociation(&[2, 1, 3, 1], &[2, 3]), Some(vec![vec![0], vec![1, 2, 3]]));
+        assert_eq!(reassociation(&[1, 2, 3], &[2, 3]), Some(vec![vec![0, 1], vec![2]]));
+        assert_eq!(reassociation(&[2, 3, 4], &[6, 4]), Some(vec![vec![0, 1], vec![2]]));
+        assert_eq!(reassociation(&[1, 1], &[1]), Some(vec![vec![0, 1]]));
+        assert_eq!(reassociation(&[2, 1], &[2, 1]), Some(vec![vec![0], vec![1]]));
+        // 2x3 -> 3x2 regroups elements across axes: not a grouping.
+        assert_eq!(reassociation(&[2, 3], &[3, 2]), None);
+        assert_eq!(reassociation(&[4, 3], &[2, 6]), None);
     }
 }

@@ -61,3 +61,4 @@ snap!(argmin_axis_keep, "def f(a: u16[2][3]) -> s64[2][1] {\n  i = argmin a, axi
 snap!(call_inlined_with_tuple, "def pair(a: s32[3]) -> {s32[3], s32[3]} {\n  b = negate a\n  return {b, a}\n}\n\ndef f(x: s32[3]) -> s32[3] {\n  p = call pair, x\n  u = elem p, 1\n  return u\n}\n");
 snap!(zero_size, "def f(a: f32[0][3], b: f32[3]) -> {f32[0][3], f32[3]} {\n  c = add a, b\n  s = sum a, axes: [0]\n  return {c, s}\n}\n");
 snap!(dot_canonical_named_ops, "def f(a: f32[3][4], b: f32[4][5], c: s32[2][3][4], d: s32[2][4][2]) -> {f32[3][5], s32[2][3][2]} {\n  x = dot a, [1], [], b, [0], []\n  y = dot c, [2], [0], d, [1], [0]\n  return {x, y}\n}\n");
+snap!(squeeze_groups_axes, "def f(a: f32[2][1][3][1]) -> {f32[2][3], f32[1][2][3]} {\n  s = squeeze a, [1, 3]\n  r = reshape s  f32[1][2][3]\n  return {s, r}\n}\n");
