@@ -195,19 +195,18 @@ impl<'a> Lowerer<'a> {
         let groups = |g: Vec<Vec<usize>>| {
             g.iter().map(|grp| format!("[{}]", list(grp))).collect::<Vec<_>>().join(", ")
         };
-        if v.ty.rank() > to.rank() {
-            if let Some(g) = reassociation(&v.ty.shape, &to.shape) {
-                return self.e.op(&format!("tensor.collapse_shape {} [{}] : {from_t} into {to_t}", v.name, groups(g)));
-            }
-        } else if v.ty.rank() < to.rank() {
-            if let Some(g) = reassociation(&to.shape, &v.ty.shape) {
-                return self.e.op(&format!(
-                    "tensor.expand_shape {} [{}] output_shape [{}] : {from_t} into {to_t}",
-                    v.name,
-                    groups(g),
-                    list(&to.shape)
-                ));
-            }
+        let collapse = if v.ty.rank() > to.rank() { reassociation(&v.ty.shape, &to.shape) } else { None };
+        if let Some(g) = collapse {
+            return self.e.op(&format!("tensor.collapse_shape {} [{}] : {from_t} into {to_t}", v.name, groups(g)));
+        }
+        let expand = if v.ty.rank() < to.rank() { reassociation(&to.shape, &v.ty.shape) } else { None };
+        if let Some(g) = expand {
+            return self.e.op(&format!(
+                "tensor.expand_shape {} [{}] output_shape [{}] : {from_t} into {to_t}",
+                v.name,
+                groups(g),
+                list(&to.shape)
+            ));
         }
         let flat_ty = TensorType::new(v.ty.dtype, vec![v.ty.num_elements()]);
         let flat = if v.ty.rank() == 1 {
