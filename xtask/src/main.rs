@@ -8,7 +8,7 @@
 //! - `test`:  setup, then every test of the workspace (snapshots are frozen under `CI`);
 //! - `demo`:  setup, build the CLI in release, run `examples/mlp.nxir` on the CPU and the
 //!   interpreter, compare the results and time both;
-//! - `bench`: build the CLI in release and time every `../shared/bench/*.nxir`.
+//! - `bench`: build the CLI in release and time every (or the named) `../shared/bench/*.nxir`.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -33,12 +33,13 @@ const PACKAGES: &[&str] = &[
     "libffi-dev",
 ];
 
-const USAGE: &str = "usage: cargo xtask <setup|test|demo|bench>
+const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...]>
 
-  setup   install missing Debian packages (LLVM/MLIR 22, Vulkan, libraries)
-  test    setup, then cargo test --workspace --all-features (INSTA_UPDATE=no when CI is set)
-  demo    setup, build tensorc in release, run examples/mlp.nxir on cpu and interp, compare, time
-  bench   build tensorc in release, run `tensorc bench --json` on ../shared/bench/*.nxir";
+  setup  install missing Debian packages (LLVM/MLIR 22, Vulkan, libraries)
+  test   setup, then cargo test --workspace --all-features (INSTA_UPDATE=no when CI is set)
+  demo   setup, build tensorc in release, run examples/mlp.nxir on cpu and interp, compare, time
+  bench  build tensorc in release, run `tensorc bench --json` on each ../shared/bench/*.nxir
+         (with NAMEs: only the workloads whose file name contains one of them)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,7 +47,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("test") => test(),
         Some("demo") => demo(),
-        Some("bench") => bench(),
+        Some("bench") => bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -86,7 +87,9 @@ fn cargo() -> Command {
 fn run(cmd: &mut Command) -> Result<()> {
     let shown = show(cmd);
     println!("$ {shown}");
-    let status = cmd.status().with_context(|| format!("cannot start `{shown}`"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start `{shown}`"))?;
     if !status.success() {
         bail!("`{shown}` failed ({status})");
     }
@@ -107,16 +110,29 @@ fn is_installed(package: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", package])
         .output()
-        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).contains("install ok installed")
+        })
         .unwrap_or(false)
 }
 
 fn setup() -> Result<()> {
-    if Command::new("dpkg-query").arg("--version").output().is_err() {
-        println!("xtask setup: dpkg-query not found (not a Debian system); install LLVM/MLIR 22 yourself");
+    if Command::new("dpkg-query")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!(
+            "xtask setup: dpkg-query not found (not a Debian system); install LLVM/MLIR 22 yourself"
+        );
         return Ok(());
     }
-    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !is_installed(p)).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if missing.is_empty() {
         println!("xtask setup: all {} packages are installed", PACKAGES.len());
         return Ok(());
@@ -146,7 +162,11 @@ fn setup() -> Result<()> {
     let mut install = apt(&["install", "-y", "--no-install-recommends"]);
     install.args(&missing);
     run(&mut install)?;
-    let still: Vec<&str> = missing.iter().copied().filter(|p| !is_installed(p)).collect();
+    let still: Vec<&str> = missing
+        .iter()
+        .copied()
+        .filter(|p| !is_installed(p))
+        .collect();
     if !still.is_empty() {
         bail!("still missing after apt-get install: {}", still.join(" "));
     }
@@ -167,9 +187,17 @@ fn test() -> Result<()> {
 /// Builds the CLI with optimizations and returns the binary's path.
 fn build_release_cli() -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "tensorc-cli"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
-    let target = if target.is_relative() { root().join(target) } else { target };
-    let bin = target.join("release").join(format!("tensorc{}", std::env::consts::EXE_SUFFIX));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    let target = if target.is_relative() {
+        root().join(target)
+    } else {
+        target
+    };
+    let bin = target
+        .join("release")
+        .join(format!("tensorc{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
         bail!("built the CLI but {} does not exist", bin.display());
     }
@@ -181,9 +209,16 @@ fn tensorc(bin: &Path, args: &[&str]) -> Result<String> {
     let mut cmd = Command::new(bin);
     cmd.args(args).current_dir(root());
     println!("$ {}", show(&cmd));
-    let out = cmd.output().with_context(|| format!("cannot start {}", bin.display()))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
     if !out.status.success() {
-        bail!("tensorc {} failed ({}):\n{}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "tensorc {} failed ({}):\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     String::from_utf8(out.stdout).context("tensorc printed invalid UTF-8")
 }
@@ -195,9 +230,17 @@ fn demo() -> Result<()> {
     let mut printed = Vec::new();
     for target in ["cpu", "interp"] {
         let start = Instant::now();
-        let out = tensorc(&bin, &["run", example, "--target", target, "--seed", "1", "--limit", "0"])?;
+        let out = tensorc(
+            &bin,
+            &[
+                "run", example, "--target", target, "--seed", "1", "--limit", "0",
+            ],
+        )?;
         let wall = start.elapsed();
-        println!("--- {target} ({:.1} ms wall clock, compile + run) ---\n{out}", wall.as_secs_f64() * 1e3);
+        println!(
+            "--- {target} ({:.1} ms wall clock, compile + run) ---\n{out}",
+            wall.as_secs_f64() * 1e3
+        );
         printed.push(parse_printed_tensors(&out)?);
     }
     let (cpu, interp) = (&printed[0], &printed[1]);
@@ -208,18 +251,37 @@ fn demo() -> Result<()> {
         .iter()
         .flatten()
         .zip(interp.iter().flatten())
-        .map(|(a, b)| if a == b || (a.is_nan() && b.is_nan()) { 0.0 } else { (a - b).abs() })
+        .map(|(a, b)| {
+            if a == b || (a.is_nan() && b.is_nan()) {
+                0.0
+            } else {
+                (a - b).abs()
+            }
+        })
         .fold(0.0f64, f64::max);
     println!("max |cpu - interp| over all results: {max_diff:.3e}");
 
     let mut rows = Vec::new();
     for target in ["cpu", "interp"] {
-        let json = tensorc(&bin, &["bench", example, "--target", target, "--iters", "20", "--json"])?;
-        let [c, med, min] = ["compile_ms", "median_ns", "min_ns"].map(|k| json_number(&json, k).unwrap_or(f64::NAN));
-        rows.push(format!("  {target:<8} {c:>12.3} {:>12.2} {:>12.2}", med / 1e3, min / 1e3));
+        let json = tensorc(
+            &bin,
+            &[
+                "bench", example, "--target", target, "--iters", "20", "--json",
+            ],
+        )?;
+        let [c, med, min] = ["compile_ms", "median_ns", "min_ns"]
+            .map(|k| json_number(&json, k).unwrap_or(f64::NAN));
+        rows.push(format!(
+            "  {target:<8} {c:>12.3} {:>12.2} {:>12.2}",
+            med / 1e3,
+            min / 1e3
+        ));
     }
     println!("\ntimings (tensorc bench: 20 timed runs after 3 warm-up runs):");
-    println!("  {:<8} {:>12} {:>12} {:>12}", "target", "compile ms", "median µs", "min µs");
+    println!(
+        "  {:<8} {:>12} {:>12} {:>12}",
+        "target", "compile ms", "median µs", "min µs"
+    );
     for row in rows {
         println!("{row}");
     }
@@ -238,7 +300,9 @@ fn parse_printed_tensors(text: &str) -> Result<Vec<Vec<f64>>> {
         if line.trim() != "#Nx.Tensor<" {
             continue;
         }
-        lines.next().context("missing type line after #Nx.Tensor<")?;
+        lines
+            .next()
+            .context("missing type line after #Nx.Tensor<")?;
         let mut values = Vec::new();
         for body in lines.by_ref() {
             if body.trim() == ">" {
@@ -250,7 +314,9 @@ fn parse_printed_tensors(text: &str) -> Result<Vec<Vec<f64>>> {
                     "NaN" => f64::NAN,
                     "Inf" => f64::INFINITY,
                     "-Inf" => f64::NEG_INFINITY,
-                    t => t.parse().with_context(|| format!("unexpected token '{t}' in tensorc output"))?,
+                    t => t
+                        .parse()
+                        .with_context(|| format!("unexpected token '{t}' in tensorc output"))?,
                 };
                 values.push(v);
             }
@@ -264,42 +330,72 @@ fn parse_printed_tensors(text: &str) -> Result<Vec<Vec<f64>>> {
 fn json_number(json: &str, key: &str) -> Option<f64> {
     let after = &json[json.find(&format!("\"{key}\""))? + key.len() + 2..];
     let after = after.trim_start().strip_prefix(':')?.trim_start();
-    let end = after.find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c))).unwrap_or(after.len());
+    let end = after
+        .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
+        .unwrap_or(after.len());
     after[..end].parse().ok()
 }
 
-fn bench() -> Result<()> {
+/// Timed runs per workload: the naive CPU pipeline needs seconds per large
+/// matmul, so the defaults of `tensorc bench` (3 + 10 runs) would take many minutes.
+const BENCH_ARGS: &[&str] = &["--warmup", "1", "--iters", "5"];
+
+/// `filters`: run only workloads whose file name contains one of them.
+fn bench(filters: &[String]) -> Result<()> {
     let shared = root().join("..").join("shared").join("bench");
+    let shared = shared.canonicalize().unwrap_or(shared);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&shared)
         .with_context(|| format!("cannot list {}", shared.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+        })
         .collect();
     files.sort();
+    if files.is_empty() {
+        bail!("no workload in {} matches {filters:?}", shared.display());
+    }
     let bin = build_release_cli()?;
+    let header = format!(
+        "{:<24} {:>12} {:>12} {:>12}",
+        "workload", "compile ms", "median ms", "min ms"
+    );
     let mut rows = Vec::new();
     let mut failures = 0;
     for file in &files {
-        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let path = file.to_string_lossy();
-        match tensorc(&bin, &["bench", &path, "--json"]) {
+        let mut args = vec!["bench", &*path, "--json"];
+        args.extend_from_slice(BENCH_ARGS);
+        let row = match tensorc(&bin, &args) {
             Ok(json) => {
-                let [c, med, min] = ["compile_ms", "median_ns", "min_ns"].map(|k| json_number(&json, k));
-                rows.push(format!(
-                    "{name:<24} {:>12.1} {:>12.3} {:>12.3}",
-                    c.unwrap_or(f64::NAN),
-                    med.unwrap_or(f64::NAN) / 1e6,
-                    min.unwrap_or(f64::NAN) / 1e6
-                ));
+                let [c, med, min] = ["compile_ms", "median_ns", "min_ns"]
+                    .map(|k| json_number(&json, k).unwrap_or(f64::NAN));
+                format!(
+                    "{name:<24} {c:>12.1} {:>12.3} {:>12.3}",
+                    med / 1e6,
+                    min / 1e6
+                )
             }
             Err(e) => {
                 failures += 1;
                 let first = format!("{e:#}").lines().nth(1).unwrap_or("").to_string();
-                rows.push(format!("{name:<24} FAILED: {first}"));
+                format!("{name:<24} FAILED: {first}")
             }
-        }
+        };
+        // Printed as it comes, since the whole set takes minutes.
+        println!("{row}");
+        rows.push(row);
     }
-    println!("\n{:<24} {:>12} {:>12} {:>12}", "workload", "compile ms", "median ms", "min ms");
+    println!("\n{header}");
     for row in rows {
         println!("{row}");
     }
