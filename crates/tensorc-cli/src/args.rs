@@ -154,7 +154,9 @@ pub enum ArtifactKind {
 
 /// `NAME=PATH` → (NAME, PATH); NAME must be an identifier-like non-empty string.
 fn parse_input(s: &str) -> Result<(String, PathBuf), String> {
-    let (name, path) = s.split_once('=').ok_or_else(|| format!("expected NAME=PATH.npy, got '{s}'"))?;
+    let (name, path) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PATH.npy, got '{s}'"))?;
     if name.is_empty() {
         return Err(format!("missing parameter name before '=' in '{s}'"));
     }
@@ -170,12 +172,18 @@ pub fn choose_entry(file: &str, functions: &[&str], entry: Option<&str>) -> Resu
     let list = || functions.join(", ");
     match entry {
         Some(name) if functions.contains(&name) => Ok(name.to_string()),
-        Some(name) => Err(format!("{file} has no function '{name}' (functions: {})", list())),
+        Some(name) => Err(format!(
+            "{file} has no function '{name}' (functions: {})",
+            list()
+        )),
         None => match functions {
             [] => Err(format!("{file} defines no function")),
             [only] => Ok(only.to_string()),
             _ if functions.contains(&"main") => Ok("main".to_string()),
-            _ => Err(format!("{file} has several functions ({}); choose one with --entry NAME", list())),
+            _ => Err(format!(
+                "{file} has several functions ({}); choose one with --entry NAME",
+                list()
+            )),
         },
     }
 }
@@ -189,7 +197,10 @@ pub fn assign_inputs(
     let mut out = vec![None; params.len()];
     for (name, path) in inputs {
         let i = params.iter().position(|p| p == name).ok_or_else(|| {
-            format!("--input {name}: the function has no parameter '{name}' (parameters: {})", params.join(", "))
+            format!(
+                "--input {name}: the function has no parameter '{name}' (parameters: {})",
+                params.join(", ")
+            )
         })?;
         if out[i].is_some() {
             return Err(format!("--input {name} is given more than once"));
@@ -212,22 +223,74 @@ mod tests {
     #[test]
     fn parses_spec_examples() {
         let cli = Cli::try_parse_from([
-            "tensorc", "run", "m.nxir", "--entry", "f", "--target", "interp", "--input", "x=a.npy", "--input",
-            "w=dir/b=c.npy", "--output-dir", "out", "--seed", "7",
+            "tensorc",
+            "run",
+            "m.nxir",
+            "--entry",
+            "f",
+            "--target",
+            "interp",
+            "--input",
+            "x=a.npy",
+            "--input",
+            "w=dir/b=c.npy",
+            "--output-dir",
+            "out",
+            "--seed",
+            "7",
         ])
         .unwrap();
-        let Command::Run { common, inputs, output_dir, .. } = cli.command else { panic!("not run") };
+        let Command::Run {
+            common,
+            inputs,
+            output_dir,
+            ..
+        } = cli.command
+        else {
+            panic!("not run")
+        };
         assert_eq!(common.entry.as_deref(), Some("f"));
         assert_eq!(common.target, RunTarget::Interp);
         assert_eq!(common.seed, 7);
-        assert_eq!(inputs, vec![("x".into(), "a.npy".into()), ("w".into(), "dir/b=c.npy".into())]);
+        assert_eq!(
+            inputs,
+            vec![
+                ("x".into(), "a.npy".into()),
+                ("w".into(), "dir/b=c.npy".into())
+            ]
+        );
         assert_eq!(output_dir, Some("out".into()));
 
-        let cli = Cli::try_parse_from(["tensorc", "emit", "m.nxir", "--stage", "llvm-dialect", "-o", "o.mlir"]).unwrap();
-        assert!(matches!(cli.command, Command::Emit { stage: StageArg::LlvmDialect, target: CompileTarget::Cpu, .. }));
+        let cli = Cli::try_parse_from([
+            "tensorc",
+            "emit",
+            "m.nxir",
+            "--stage",
+            "llvm-dialect",
+            "-o",
+            "o.mlir",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Emit {
+                stage: StageArg::LlvmDialect,
+                target: CompileTarget::Cpu,
+                ..
+            }
+        ));
 
         let cli = Cli::try_parse_from(["tensorc", "bench", "m.nxir", "--json"]).unwrap();
-        let Command::Bench { iters, warmup, threads, json, .. } = cli.command else { panic!("not bench") };
+        let Command::Bench {
+            iters,
+            warmup,
+            threads,
+            json,
+            ..
+        } = cli.command
+        else {
+            panic!("not bench")
+        };
         assert_eq!((iters, warmup, threads, json), (10, 3, None, true));
     }
 
@@ -254,8 +317,14 @@ mod tests {
     #[test]
     fn entry_selection() {
         assert_eq!(choose_entry("f.nxir", &["a"], None), Ok("a".into()));
-        assert_eq!(choose_entry("f.nxir", &["a", "main"], None), Ok("main".into()));
-        assert_eq!(choose_entry("f.nxir", &["a", "b"], Some("b")), Ok("b".into()));
+        assert_eq!(
+            choose_entry("f.nxir", &["a", "main"], None),
+            Ok("main".into())
+        );
+        assert_eq!(
+            choose_entry("f.nxir", &["a", "b"], Some("b")),
+            Ok("b".into())
+        );
         let e = choose_entry("f.nxir", &["a", "b"], None).unwrap_err();
         assert!(e.contains("a, b") && e.contains("--entry"), "{e}");
         let e = choose_entry("f.nxir", &["a", "b"], Some("c")).unwrap_err();
@@ -265,10 +334,24 @@ mod tests {
     #[test]
     fn input_assignment() {
         let inputs = vec![("y".to_string(), PathBuf::from("y.npy"))];
-        assert_eq!(assign_inputs(&["x", "y"], &inputs), Ok(vec![None, Some("y.npy".into())]));
+        assert_eq!(
+            assign_inputs(&["x", "y"], &inputs),
+            Ok(vec![None, Some("y.npy".into())])
+        );
         let bad = vec![("z".to_string(), PathBuf::from("z.npy"))];
-        assert!(assign_inputs(&["x", "y"], &bad).unwrap_err().contains("no parameter 'z'"));
-        let twice = vec![("x".to_string(), PathBuf::from("1.npy")), ("x".to_string(), PathBuf::from("2.npy"))];
-        assert!(assign_inputs(&["x"], &twice).unwrap_err().contains("more than once"));
+        assert!(
+            assign_inputs(&["x", "y"], &bad)
+                .unwrap_err()
+                .contains("no parameter 'z'")
+        );
+        let twice = vec![
+            ("x".to_string(), PathBuf::from("1.npy")),
+            ("x".to_string(), PathBuf::from("2.npy")),
+        ];
+        assert!(
+            assign_inputs(&["x"], &twice)
+                .unwrap_err()
+                .contains("more than once")
+        );
     }
 }

@@ -23,12 +23,18 @@ struct Failure {
 impl Failure {
     /// An error in the program or its inputs (exit code 1).
     fn error(message: impl std::fmt::Display) -> Failure {
-        Failure { code: 1, message: format!("error: {message}") }
+        Failure {
+            code: 1,
+            message: format!("error: {message}"),
+        }
     }
 
     /// The command line does not say unambiguously what to do (exit code 2).
     fn usage(message: impl std::fmt::Display) -> Failure {
-        Failure { code: 2, message: format!("error: {message}") }
+        Failure {
+            code: 2,
+            message: format!("error: {message}"),
+        }
     }
 
     fn not_implemented(what: &str) -> Failure {
@@ -39,7 +45,10 @@ impl Failure {
 impl From<tensorc::Error> for Failure {
     fn from(e: tensorc::Error) -> Failure {
         // The facade renders diagnostics as `FILE:LINE:COL: error: …` with the source line.
-        Failure { code: 1, message: e.render() }
+        Failure {
+            code: 1,
+            message: e.render(),
+        }
     }
 }
 
@@ -78,22 +87,44 @@ fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Check { file } => check(&file),
         Command::Fmt { file, check } => fmt(&file, check),
-        Command::Emit { file, stage, target, output } => emit(&file, stage, target, output.as_deref()),
+        Command::Emit {
+            file,
+            stage,
+            target,
+            output,
+        } => emit(&file, stage, target, output.as_deref()),
         Command::Compile { .. } => Err(Failure::not_implemented("`tensorc compile`")),
-        Command::Run { common, inputs, output_dir, limit } => {
-            run(&common, &inputs, output_dir.as_deref(), (limit > 0).then_some(limit))
-        }
-        Command::Bench { common, iters, warmup, threads, json } => bench(&common, iters, warmup, threads, json),
+        Command::Run {
+            common,
+            inputs,
+            output_dir,
+            limit,
+        } => run(
+            &common,
+            &inputs,
+            output_dir.as_deref(),
+            (limit > 0).then_some(limit),
+        ),
+        Command::Bench {
+            common,
+            iters,
+            warmup,
+            threads,
+            json,
+        } => bench(&common, iters, warmup, threads, json),
     }
 }
 
 /// Reads a source file as UTF-8 text; the name used in diagnostics is the path as given.
 fn read_source(path: &Path) -> Result<(String, String), Failure> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Failure::error(format!("cannot read {name}: {e}")))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Failure::error(format!("cannot read {name}: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
-        Failure::error(format!("{name} is not valid UTF-8 (invalid byte at offset {at})"))
+        Failure::error(format!(
+            "{name} is not valid UTF-8 (invalid byte at offset {at})"
+        ))
     })?;
     Ok((name, text))
 }
@@ -104,7 +135,9 @@ fn print_stdout(text: &str) -> CmdResult {
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::error(format!("cannot write to standard output: {e}"))),
+        Err(e) => Err(Failure::error(format!(
+            "cannot write to standard output: {e}"
+        ))),
     }
 }
 
@@ -118,7 +151,10 @@ fn with_newline(mut s: String) -> String {
 fn check(file: &Path) -> CmdResult {
     let (name, text) = read_source(file)?;
     // The interpreter target stops after type checking: no MLIR is built.
-    let opts = CompileOptions { target: Target::Interp, ..CompileOptions::default() };
+    let opts = CompileOptions {
+        target: Target::Interp,
+        ..CompileOptions::default()
+    };
     tensorc::compile_str(&name, &text, &opts)?;
     Ok(())
 }
@@ -179,19 +215,29 @@ fn facade_target(t: RunTarget, what: &str) -> Result<Target, Failure> {
     match t {
         RunTarget::Cpu => Ok(Target::Cpu),
         RunTarget::Interp => Ok(Target::Interp),
-        RunTarget::Vulkan => Err(Failure::not_implemented(&format!("`tensorc {what} --target vulkan`"))),
+        RunTarget::Vulkan => Err(Failure::not_implemented(&format!(
+            "`tensorc {what} --target vulkan`"
+        ))),
     }
 }
 
 /// Compiles the file and resolves the entry function's name (usage error when unclear).
-fn compile_program(common: &RunArgs, what: &str, threads: Option<u32>) -> Result<(String, Program, Duration), Failure> {
+fn compile_program(
+    common: &RunArgs,
+    what: &str,
+    threads: Option<u32>,
+) -> Result<(String, Program, Duration), Failure> {
     let target = facade_target(common.target, what)?;
     let (name, text) = read_source(&common.file)?;
-    let opts = CompileOptions { target, threads: threads.map(|n| n as usize) };
+    let opts = CompileOptions {
+        target,
+        threads: threads.map(|n| n as usize),
+    };
     let start = Instant::now();
     let program = tensorc::compile_str(&name, &text, &opts)?;
     let compile_time = start.elapsed();
-    let entry = args::choose_entry(&name, &program.functions(), common.entry.as_deref()).map_err(Failure::usage)?;
+    let entry = args::choose_entry(&name, &program.functions(), common.entry.as_deref())
+        .map_err(Failure::usage)?;
     Ok((entry, program, compile_time))
 }
 
@@ -221,7 +267,12 @@ fn build_inputs(
     Ok(inputs)
 }
 
-fn run(common: &RunArgs, given: &[(String, PathBuf)], output_dir: Option<&Path>, limit: Option<usize>) -> CmdResult {
+fn run(
+    common: &RunArgs,
+    given: &[(String, PathBuf)],
+    output_dir: Option<&Path>,
+    limit: Option<usize>,
+) -> CmdResult {
     let (entry, program, _) = compile_program(common, "run", None)?;
     let function = program.entry(Some(&entry))?;
     let inputs = build_inputs(function.params(), given, common.seed)?;
@@ -235,8 +286,9 @@ fn run(common: &RunArgs, given: &[(String, PathBuf)], output_dir: Option<&Path>,
     print_stdout(&text)?;
 
     if let Some(dir) = output_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Failure::error(format!("cannot create directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Failure::error(format!("cannot create directory {}: {e}", dir.display()))
+        })?;
         for (i, r) in results.iter().enumerate() {
             let path = dir.join(format!("out{i}.npy"));
             std::fs::write(&path, tensorc_ir::npy::write_npy(r))
@@ -314,7 +366,10 @@ impl Stats {
             (times[n / 2 - 1] + times[n / 2]) / 2
         };
         let clamp = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
-        Stats { median_ns: clamp(median), min_ns: clamp(times.first().copied().unwrap_or(0)) }
+        Stats {
+            median_ns: clamp(median),
+            min_ns: clamp(times.first().copied().unwrap_or(0)),
+        }
     }
 }
 
@@ -324,9 +379,27 @@ mod tests {
 
     #[test]
     fn stats_median_and_min() {
-        assert_eq!(Stats::of(&mut [5, 1, 3]), Stats { median_ns: 3, min_ns: 1 });
-        assert_eq!(Stats::of(&mut [4, 1, 3, 10]), Stats { median_ns: 3, min_ns: 1 });
-        assert_eq!(Stats::of(&mut [7]), Stats { median_ns: 7, min_ns: 7 });
+        assert_eq!(
+            Stats::of(&mut [5, 1, 3]),
+            Stats {
+                median_ns: 3,
+                min_ns: 1
+            }
+        );
+        assert_eq!(
+            Stats::of(&mut [4, 1, 3, 10]),
+            Stats {
+                median_ns: 3,
+                min_ns: 1
+            }
+        );
+        assert_eq!(
+            Stats::of(&mut [7]),
+            Stats {
+                median_ns: 7,
+                min_ns: 7
+            }
+        );
     }
 
     #[test]

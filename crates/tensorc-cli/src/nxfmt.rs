@@ -90,7 +90,15 @@ fn write_level(
             out.push_str("...");
             break;
         }
-        write_level(t, strides, axis + 1, offset + i * strides[axis], indent + 1, budget, out);
+        write_level(
+            t,
+            strides,
+            axis + 1,
+            offset + i * strides[axis],
+            indent + 1,
+            budget,
+            out,
+        );
     }
     out.push('\n');
     out.push_str(&"  ".repeat(indent));
@@ -115,7 +123,11 @@ pub fn format_float(x: f64, dtype: DType) -> String {
         return if x > 0.0 { "Inf".into() } else { "-Inf".into() };
     }
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if x.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let (digits, exp) = shortest_digits(x.abs(), dtype);
     let body = erlang_layout(&digits, exp, x.abs() >= 9007199254740992.0);
@@ -139,7 +151,10 @@ fn shortest_digits(x: f64, dtype: DType) -> (String, i32) {
                 }
             };
             // 5 significant digits always identify a half (11-bit) or bf16 (8-bit) value.
-            (0..5).map(|p| format!("{x:.p$e}")).find(|s| same(s)).unwrap_or_else(|| format!("{x:.4e}"))
+            (0..5)
+                .map(|p| format!("{x:.p$e}"))
+                .find(|s| same(s))
+                .unwrap_or_else(|| format!("{x:.4e}"))
         }
         _ => format!("{x:e}"),
     };
@@ -228,8 +243,14 @@ mod tests {
     fn narrow_floats_use_their_own_shortest_digits() {
         // The f32 nearest 0.1 is 0.100000001490116…; f32 printing says 0.1.
         assert_eq!(format_float(0.1f32 as f64, DType::F32), "0.1");
-        assert_eq!(format_float(std::f32::consts::E as f64, DType::F32), "2.7182817");
-        assert_eq!(format_float(0.1f32 as f64, DType::F64), "0.10000000149011612");
+        assert_eq!(
+            format_float(std::f32::consts::E as f64, DType::F32),
+            "2.7182817"
+        );
+        assert_eq!(
+            format_float(0.1f32 as f64, DType::F64),
+            "0.10000000149011612"
+        );
         // The f16 nearest 0.1 is 0.0999755859375; 0.1 already identifies it.
         let h = tensorc_ir::tensor::f16_bits_to_f64(f64_to_f16_bits(0.1));
         assert_eq!(h, 0.0999755859375);
@@ -256,7 +277,10 @@ mod tests {
         let s = tensor(DType::S32, vec![], &[Scalar::I(-7)]);
         assert_eq!(format_tensor(&s, None), "#Nx.Tensor<\n  s32\n  -7\n>");
         let v = tensor(DType::U8, vec![3], &[1, 0, 255].map(Scalar::U));
-        assert_eq!(format_tensor(&v, None), "#Nx.Tensor<\n  u8[3]\n  [1, 0, 255]\n>");
+        assert_eq!(
+            format_tensor(&v, None),
+            "#Nx.Tensor<\n  u8[3]\n  [1, 0, 255]\n>"
+        );
         let c = tensor(DType::S64, vec![2, 1, 2], &[1, 2, 3, 4].map(Scalar::I));
         let expected = "#Nx.Tensor<
   s64[2][1][2]
@@ -279,14 +303,20 @@ mod tests {
         let e = tensor(DType::F32, vec![0, 3], &[]);
         assert_eq!(format_tensor(&e, None), "#Nx.Tensor<\n  f32[0][3]\n  []\n>");
         let e = tensor(DType::F32, vec![2, 0], &[]);
-        assert_eq!(format_tensor(&e, None), "#Nx.Tensor<\n  f32[2][0]\n  [\n    [],\n    []\n  ]\n>");
+        assert_eq!(
+            format_tensor(&e, None),
+            "#Nx.Tensor<\n  f32[2][0]\n  [\n    [],\n    []\n  ]\n>"
+        );
     }
 
     #[test]
     fn large_tensors_are_elided() {
         let values: Vec<Scalar> = (0..12).map(Scalar::I).collect();
         let v = tensor(DType::S32, vec![12], &values);
-        assert_eq!(format_tensor(&v, Some(5)), "#Nx.Tensor<\n  s32[12]\n  [0, 1, 2, 3, 4, ...]\n>");
+        assert_eq!(
+            format_tensor(&v, Some(5)),
+            "#Nx.Tensor<\n  s32[12]\n  [0, 1, 2, 3, 4, ...]\n>"
+        );
         let m = tensor(DType::S32, vec![3, 4], &values);
         assert_eq!(
             format_tensor(&m, Some(6)),
@@ -299,7 +329,14 @@ mod tests {
 
     #[test]
     fn non_finite_elements() {
-        let t = tensor(DType::F64, vec![3], &[f64::NAN, f64::INFINITY, f64::NEG_INFINITY].map(Scalar::F));
-        assert_eq!(format_tensor(&t, None), "#Nx.Tensor<\n  f64[3]\n  [NaN, Inf, -Inf]\n>");
+        let t = tensor(
+            DType::F64,
+            vec![3],
+            &[f64::NAN, f64::INFINITY, f64::NEG_INFINITY].map(Scalar::F),
+        );
+        assert_eq!(
+            format_tensor(&t, None),
+            "#Nx.Tensor<\n  f64[3]\n  [NaN, Inf, -Inf]\n>"
+        );
     }
 }

@@ -38,7 +38,12 @@ pub enum NpyError {
     #[error("the .npy shape {0:?} is too large")]
     TooLarge(Vec<usize>),
     #[error("the .npy data has {got} bytes, but shape {shape:?} of {dtype} needs {expected}")]
-    DataLength { shape: Vec<usize>, dtype: DType, expected: usize, got: usize },
+    DataLength {
+        shape: Vec<usize>,
+        dtype: DType,
+        expected: usize,
+        got: usize,
+    },
 }
 
 /// Parses a whole `.npy` file.
@@ -63,12 +68,17 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, NpyError> {
             if rest.len() < 4 {
                 return Err(NpyError::Truncated("the header length is missing".into()));
             }
-            (u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize, &rest[4..])
+            (
+                u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize,
+                &rest[4..],
+            )
         }
         _ => return Err(NpyError::Version { major, minor }),
     };
     if header_len > MAX_HEADER_LEN {
-        return Err(NpyError::Header(format!("header length {header_len} is implausibly large")));
+        return Err(NpyError::Header(format!(
+            "header length {header_len} is implausibly large"
+        )));
     }
     if rest.len() < header_len {
         return Err(NpyError::Truncated(format!(
@@ -106,7 +116,9 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, NpyError> {
 
     let ty = TensorType::new(header.dtype, header.shape.clone());
     let mut tensor = Tensor::from_bytes(ty, data).map_err(|e| match e {
-        TensorError::TooLarge(_) | TensorError::ByteLength { .. } => NpyError::TooLarge(header.shape.clone()),
+        TensorError::TooLarge(_) | TensorError::ByteLength { .. } => {
+            NpyError::TooLarge(header.shape.clone())
+        }
     })?;
     if header.big_endian && width > 1 {
         for elem in tensor.bytes_mut().chunks_exact_mut(width) {
@@ -148,7 +160,13 @@ pub fn write_npy(t: &Tensor) -> Vec<u8> {
     let shape = match t.shape() {
         [] => "()".to_string(),
         [d] => format!("({d},)"),
-        dims => format!("({})", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
     let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
 
@@ -195,7 +213,10 @@ enum PyValue {
 
 /// Parses `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }` (+ padding).
 fn parse_header(text: &str) -> Result<Header, NpyError> {
-    let mut p = Cursor { s: text.as_bytes(), i: 0 };
+    let mut p = Cursor {
+        s: text.as_bytes(),
+        i: 0,
+    };
     p.skip_ws();
     p.expect(b'{')?;
     let (mut descr, mut fortran, mut shape) = (None, None, None);
@@ -214,7 +235,9 @@ fn parse_header(text: &str) -> Result<Header, NpyError> {
             ("fortran_order", PyValue::Bool(b)) => fortran = Some(b),
             ("shape", PyValue::Tuple(t)) => shape = Some(t),
             ("descr" | "fortran_order" | "shape", v) => {
-                return Err(NpyError::Header(format!("unexpected value {v:?} for key '{key}'")));
+                return Err(NpyError::Header(format!(
+                    "unexpected value {v:?} for key '{key}'"
+                )));
             }
             (other, _) => return Err(NpyError::Header(format!("unknown key '{other}'"))),
         }
@@ -227,13 +250,21 @@ fn parse_header(text: &str) -> Result<Header, NpyError> {
     }
     p.skip_ws();
     if p.i != p.s.len() {
-        return Err(NpyError::Header("unexpected text after the dictionary".into()));
+        return Err(NpyError::Header(
+            "unexpected text after the dictionary".into(),
+        ));
     }
     let descr = descr.ok_or_else(|| NpyError::Header("missing key 'descr'".into()))?;
-    let fortran_order = fortran.ok_or_else(|| NpyError::Header("missing key 'fortran_order'".into()))?;
+    let fortran_order =
+        fortran.ok_or_else(|| NpyError::Header("missing key 'fortran_order'".into()))?;
     let shape = shape.ok_or_else(|| NpyError::Header("missing key 'shape'".into()))?;
     let (dtype, big_endian) = parse_descr(&descr)?;
-    Ok(Header { dtype, big_endian, fortran_order, shape })
+    Ok(Header {
+        dtype,
+        big_endian,
+        fortran_order,
+        shape,
+    })
 }
 
 /// Maps a NumPy type string to a dtype and whether its bytes are big-endian.
@@ -321,14 +352,22 @@ impl Cursor<'_> {
                 Some(&b) => format!("'{}'", b as char),
                 None => "the end of the header".to_string(),
             };
-            Err(NpyError::Header(format!("expected '{}' at byte {}, found {found}", c as char, self.i)))
+            Err(NpyError::Header(format!(
+                "expected '{}' at byte {}, found {found}",
+                c as char, self.i
+            )))
         }
     }
 
     fn string(&mut self) -> Result<String, NpyError> {
         let quote = match self.s.get(self.i) {
             Some(&q @ (b'\'' | b'"')) => q,
-            _ => return Err(NpyError::Header(format!("expected a quoted string at byte {}", self.i))),
+            _ => {
+                return Err(NpyError::Header(format!(
+                    "expected a quoted string at byte {}",
+                    self.i
+                )));
+            }
         };
         self.i += 1;
         let start = self.i;
@@ -366,7 +405,9 @@ impl Cursor<'_> {
                     // Python 2 era files may write longs as `3L`.
                     let digits = word.strip_suffix('L').unwrap_or(&word);
                     let dim = digits.parse::<usize>().map_err(|_| {
-                        NpyError::Header(format!("shape entry '{word}' is not a non-negative integer"))
+                        NpyError::Header(format!(
+                            "shape entry '{word}' is not a non-negative integer"
+                        ))
                     })?;
                     dims.push(dim);
                     self.skip_ws();
@@ -384,7 +425,10 @@ impl Cursor<'_> {
             _ => match self.word() {
                 "True" => Ok(PyValue::Bool(true)),
                 "False" => Ok(PyValue::Bool(false)),
-                "" => Err(NpyError::Header(format!("expected a value at byte {}", self.i))),
+                "" => Err(NpyError::Header(format!(
+                    "expected a value at byte {}",
+                    self.i
+                ))),
                 w => Err(NpyError::Header(format!("unexpected value '{w}'"))),
             },
         }
@@ -417,21 +461,66 @@ mod tests {
     #[test]
     fn reads_every_dtype() {
         let cases: Vec<(&str, Vec<u8>, DType, Vec<Scalar>)> = vec![
-            ("|i1", vec![0xff, 0x05], DType::S8, vec![Scalar::I(-1), Scalar::I(5)]),
-            ("<i1", vec![0x80, 0x7f], DType::S8, vec![Scalar::I(-128), Scalar::I(127)]),
-            ("<i2", vec![0xfe, 0xff, 0x00, 0x01], DType::S16, vec![Scalar::I(-2), Scalar::I(256)]),
-            ("<i4", vec![1, 0, 0, 0, 0, 0, 0, 0x80], DType::S32, vec![Scalar::I(1), Scalar::I(i32::MIN as i64)]),
+            (
+                "|i1",
+                vec![0xff, 0x05],
+                DType::S8,
+                vec![Scalar::I(-1), Scalar::I(5)],
+            ),
+            (
+                "<i1",
+                vec![0x80, 0x7f],
+                DType::S8,
+                vec![Scalar::I(-128), Scalar::I(127)],
+            ),
+            (
+                "<i2",
+                vec![0xfe, 0xff, 0x00, 0x01],
+                DType::S16,
+                vec![Scalar::I(-2), Scalar::I(256)],
+            ),
+            (
+                "<i4",
+                vec![1, 0, 0, 0, 0, 0, 0, 0x80],
+                DType::S32,
+                vec![Scalar::I(1), Scalar::I(i32::MIN as i64)],
+            ),
             (
                 "<i8",
                 [(-3i64).to_le_bytes(), 7i64.to_le_bytes()].concat(),
                 DType::S64,
                 vec![Scalar::I(-3), Scalar::I(7)],
             ),
-            ("|u1", vec![0xff, 0x00], DType::U8, vec![Scalar::U(255), Scalar::U(0)]),
-            ("<u1", vec![0x10, 0x20], DType::U8, vec![Scalar::U(16), Scalar::U(32)]),
-            ("|b1", vec![0x01, 0x00], DType::U8, vec![Scalar::U(1), Scalar::U(0)]),
-            ("<u2", vec![0xff, 0xff, 0x02, 0x00], DType::U16, vec![Scalar::U(65535), Scalar::U(2)]),
-            ("<u4", vec![0xff, 0xff, 0xff, 0xff, 3, 0, 0, 0], DType::U32, vec![Scalar::U(u32::MAX as u64), Scalar::U(3)]),
+            (
+                "|u1",
+                vec![0xff, 0x00],
+                DType::U8,
+                vec![Scalar::U(255), Scalar::U(0)],
+            ),
+            (
+                "<u1",
+                vec![0x10, 0x20],
+                DType::U8,
+                vec![Scalar::U(16), Scalar::U(32)],
+            ),
+            (
+                "|b1",
+                vec![0x01, 0x00],
+                DType::U8,
+                vec![Scalar::U(1), Scalar::U(0)],
+            ),
+            (
+                "<u2",
+                vec![0xff, 0xff, 0x02, 0x00],
+                DType::U16,
+                vec![Scalar::U(65535), Scalar::U(2)],
+            ),
+            (
+                "<u4",
+                vec![0xff, 0xff, 0xff, 0xff, 3, 0, 0, 0],
+                DType::U32,
+                vec![Scalar::U(u32::MAX as u64), Scalar::U(3)],
+            ),
             (
                 "<u8",
                 [u64::MAX.to_le_bytes(), 9u64.to_le_bytes()].concat(),
@@ -439,9 +528,19 @@ mod tests {
                 vec![Scalar::U(u64::MAX), Scalar::U(9)],
             ),
             // 0x3c00 = 1.0 and 0xc000 = -2.0 in IEEE half precision.
-            ("<f2", vec![0x00, 0x3c, 0x00, 0xc0], DType::F16, vec![Scalar::F(1.0), Scalar::F(-2.0)]),
+            (
+                "<f2",
+                vec![0x00, 0x3c, 0x00, 0xc0],
+                DType::F16,
+                vec![Scalar::F(1.0), Scalar::F(-2.0)],
+            ),
             // 0x3fc00000 = 1.5, 0xbf800000 = -1.0 in IEEE single precision.
-            ("<f4", vec![0, 0, 0xc0, 0x3f, 0, 0, 0x80, 0xbf], DType::F32, vec![Scalar::F(1.5), Scalar::F(-1.0)]),
+            (
+                "<f4",
+                vec![0, 0, 0xc0, 0x3f, 0, 0, 0x80, 0xbf],
+                DType::F32,
+                vec![Scalar::F(1.5), Scalar::F(-1.0)],
+            ),
             (
                 "<f8",
                 [0.25f64.to_le_bytes(), (-8.0f64).to_le_bytes()].concat(),
@@ -450,7 +549,8 @@ mod tests {
             ),
         ];
         for (descr, data, dtype, values) in cases {
-            let t = read_npy(&v1(&dict(descr, "(2,)"), &data)).unwrap_or_else(|e| panic!("{descr}: {e}"));
+            let t = read_npy(&v1(&dict(descr, "(2,)"), &data))
+                .unwrap_or_else(|e| panic!("{descr}: {e}"));
             assert_eq!(t.dtype(), dtype, "{descr}");
             assert_eq!(t.shape(), &[2], "{descr}");
             assert_eq!(t.to_scalars(), values, "{descr}");
@@ -468,8 +568,11 @@ mod tests {
         assert!(t.is_empty());
 
         // Double quotes, no trailing comma, extra spaces: still a valid Python dict.
-        let t = read_npy(&v1("{\"descr\": \"<u2\", \"shape\": ( 1 , 2 ), \"fortran_order\": False}", &[1, 0, 2, 0]))
-            .unwrap();
+        let t = read_npy(&v1(
+            "{\"descr\": \"<u2\", \"shape\": ( 1 , 2 ), \"fortran_order\": False}",
+            &[1, 0, 2, 0],
+        ))
+        .unwrap();
         assert_eq!(t.shape(), &[1, 2]);
         assert_eq!(t.to_scalars(), vec![Scalar::U(1), Scalar::U(2)]);
     }
@@ -494,7 +597,11 @@ mod tests {
 
     #[test]
     fn converts_big_endian() {
-        let t = read_npy(&v1(&dict(">i4", "(2,)"), &[0, 0, 1, 0, 0xff, 0xff, 0xff, 0xfe])).unwrap();
+        let t = read_npy(&v1(
+            &dict(">i4", "(2,)"),
+            &[0, 0, 1, 0, 0xff, 0xff, 0xff, 0xfe],
+        ))
+        .unwrap();
         assert_eq!(t.dtype(), DType::S32);
         assert_eq!(t.to_scalars(), vec![Scalar::I(256), Scalar::I(-2)]);
         // 0x40490fdb is f32 pi.
@@ -531,42 +638,99 @@ mod tests {
         let good = v1(&dict("<i4", "(2,)"), &[0; 8]);
         assert_eq!(read_npy(b""), Err(NpyError::BadMagic));
         assert_eq!(read_npy(b"\x93NUMPX\x01\x00"), Err(NpyError::BadMagic));
-        assert!(matches!(read_npy(b"\x93NUMPY"), Err(NpyError::Truncated(_))));
-        assert!(matches!(read_npy(b"\x93NUMPY\x01\x00\x10"), Err(NpyError::Truncated(_))));
-        assert!(matches!(read_npy(b"\x93NUMPY\x02\x00\x10\x00"), Err(NpyError::Truncated(_))));
-        assert_eq!(read_npy(b"\x93NUMPY\x04\x00\x00\x00"), Err(NpyError::Version { major: 4, minor: 0 }));
-        assert_eq!(read_npy(b"\x93NUMPY\x01\x01\x00\x00"), Err(NpyError::Version { major: 1, minor: 1 }));
+        assert!(matches!(
+            read_npy(b"\x93NUMPY"),
+            Err(NpyError::Truncated(_))
+        ));
+        assert!(matches!(
+            read_npy(b"\x93NUMPY\x01\x00\x10"),
+            Err(NpyError::Truncated(_))
+        ));
+        assert!(matches!(
+            read_npy(b"\x93NUMPY\x02\x00\x10\x00"),
+            Err(NpyError::Truncated(_))
+        ));
+        assert_eq!(
+            read_npy(b"\x93NUMPY\x04\x00\x00\x00"),
+            Err(NpyError::Version { major: 4, minor: 0 })
+        );
+        assert_eq!(
+            read_npy(b"\x93NUMPY\x01\x01\x00\x00"),
+            Err(NpyError::Version { major: 1, minor: 1 })
+        );
         // Header shorter than its declared length.
         assert!(matches!(read_npy(&good[..40]), Err(NpyError::Truncated(_))));
         // Data truncated or with trailing bytes.
         assert!(matches!(
             read_npy(&good[..good.len() - 1]),
-            Err(NpyError::DataLength { expected: 8, got: 7, .. })
+            Err(NpyError::DataLength {
+                expected: 8,
+                got: 7,
+                ..
+            })
         ));
         let mut long = good.clone();
         long.push(0);
-        assert!(matches!(read_npy(&long), Err(NpyError::DataLength { expected: 8, got: 9, .. })));
+        assert!(matches!(
+            read_npy(&long),
+            Err(NpyError::DataLength {
+                expected: 8,
+                got: 9,
+                ..
+            })
+        ));
         // Header length field claiming far more than the file holds.
-        assert!(matches!(read_npy(b"\x93NUMPY\x02\x00\xff\xff\xff\x7f{}"), Err(NpyError::Header(_))));
+        assert!(matches!(
+            read_npy(b"\x93NUMPY\x02\x00\xff\xff\xff\x7f{}"),
+            Err(NpyError::Header(_))
+        ));
     }
 
     #[test]
     fn rejects_bad_headers() {
         let h = |d: &str| read_npy(&v1(d, &[]));
         assert!(matches!(h("not a dict"), Err(NpyError::Header(_))));
-        assert!(matches!(h("{'descr': '<f4', 'shape': (0,), }"), Err(NpyError::Header(m)) if m.contains("fortran_order")));
-        assert!(matches!(h("{'fortran_order': False, 'shape': (0,), }"), Err(NpyError::Header(m)) if m.contains("descr")));
-        assert!(matches!(h("{'descr': '<f4', 'fortran_order': False}"), Err(NpyError::Header(m)) if m.contains("shape")));
-        assert!(matches!(h("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }"), Err(NpyError::Header(_))));
-        assert!(matches!(h("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (0,), }"), Err(NpyError::Header(_))));
-        assert!(matches!(h("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), 'x': 1}"), Err(NpyError::Header(_))));
-        assert!(matches!(h("{'descr': '<f4', 'fortran_order': False, 'shape': (0,)"), Err(NpyError::Header(_))));
-        assert!(matches!(h("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (0,)}"), Err(NpyError::Header(_))));
-        assert!(matches!(h("{'descr': '<f4', 'fortran_order': False, 'shape': (0,)} junk"), Err(NpyError::Header(_))));
+        assert!(
+            matches!(h("{'descr': '<f4', 'shape': (0,), }"), Err(NpyError::Header(m)) if m.contains("fortran_order"))
+        );
+        assert!(
+            matches!(h("{'fortran_order': False, 'shape': (0,), }"), Err(NpyError::Header(m)) if m.contains("descr"))
+        );
+        assert!(
+            matches!(h("{'descr': '<f4', 'fortran_order': False}"), Err(NpyError::Header(m)) if m.contains("shape"))
+        );
+        assert!(matches!(
+            h("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }"),
+            Err(NpyError::Header(_))
+        ));
+        assert!(matches!(
+            h("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (0,), }"),
+            Err(NpyError::Header(_))
+        ));
+        assert!(matches!(
+            h("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), 'x': 1}"),
+            Err(NpyError::Header(_))
+        ));
+        assert!(matches!(
+            h("{'descr': '<f4', 'fortran_order': False, 'shape': (0,)"),
+            Err(NpyError::Header(_))
+        ));
+        assert!(matches!(
+            h("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (0,)}"),
+            Err(NpyError::Header(_))
+        ));
+        assert!(matches!(
+            h("{'descr': '<f4', 'fortran_order': False, 'shape': (0,)} junk"),
+            Err(NpyError::Header(_))
+        ));
         assert!(matches!(h("{'descr: '<f4'}"), Err(NpyError::Header(_))));
         // Unsupported dtypes.
         for d in ["<c8", "<U3", "|O", "<f16", "<M8[s]", "f"] {
-            assert_eq!(h(&dict(d, "(0,)")).map(|_| ()), Err(NpyError::DType(d.to_string())), "{d}");
+            assert_eq!(
+                h(&dict(d, "(0,)")).map(|_| ()),
+                Err(NpyError::DType(d.to_string())),
+                "{d}"
+            );
         }
         // Non-UTF-8 header.
         let mut bad = v1(&dict("<f4", "(0,)"), &[]);
@@ -577,20 +741,29 @@ mod tests {
     #[test]
     fn rejects_oversized_shapes_without_allocating() {
         let huge = format!("({}, {})", usize::MAX / 2, 4);
-        assert!(matches!(read_npy(&v1(&dict("<f8", &huge), &[])), Err(NpyError::TooLarge(_))));
+        assert!(matches!(
+            read_npy(&v1(&dict("<f8", &huge), &[])),
+            Err(NpyError::TooLarge(_))
+        ));
         // Fits in usize, but the data is not there: rejected before allocating 8 TB.
         assert!(matches!(
             read_npy(&v1(&dict("<f8", "(1000000, 1000000)"), &[0; 16])),
             Err(NpyError::DataLength { .. })
         ));
         let big = format!("({},)", u128::MAX);
-        assert!(matches!(read_npy(&v1(&dict("<f8", &big), &[])), Err(NpyError::Header(_))));
+        assert!(matches!(
+            read_npy(&v1(&dict("<f8", &big), &[])),
+            Err(NpyError::Header(_))
+        ));
     }
 
     #[test]
     fn writes_a_numpy_compatible_header() {
-        let t = Tensor::from_scalars(TensorType::new(DType::S32, vec![2, 3]), &[1, 2, 3, 4, 5, 6].map(Scalar::I))
-            .unwrap();
+        let t = Tensor::from_scalars(
+            TensorType::new(DType::S32, vec![2, 3]),
+            &[1, 2, 3, 4, 5, 6].map(Scalar::I),
+        )
+        .unwrap();
         let bytes = write_npy(&t);
         assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
         let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
@@ -603,7 +776,10 @@ mod tests {
         let s = Tensor::from_scalars(TensorType::scalar(DType::F64), &[Scalar::F(2.0)]).unwrap();
         assert!(String::from_utf8_lossy(&write_npy(&s)).contains("'shape': (), "));
         let v = Tensor::zeros(TensorType::new(DType::U8, vec![5])).unwrap();
-        assert!(String::from_utf8_lossy(&write_npy(&v)).contains("'descr': '|u1', 'fortran_order': False, 'shape': (5,), "));
+        assert!(
+            String::from_utf8_lossy(&write_npy(&v))
+                .contains("'descr': '|u1', 'fortran_order': False, 'shape': (5,), ")
+        );
     }
 
     #[test]
@@ -612,7 +788,13 @@ mod tests {
             let ty = TensorType::new(dtype, vec![2, 2]);
             let values: Vec<Scalar> = [0i64, 1, 2, 3]
                 .iter()
-                .map(|&v| if dtype.is_float() { Scalar::F(v as f64 - 1.5) } else { Scalar::I(v) })
+                .map(|&v| {
+                    if dtype.is_float() {
+                        Scalar::F(v as f64 - 1.5)
+                    } else {
+                        Scalar::I(v)
+                    }
+                })
                 .collect();
             let t = Tensor::from_scalars(ty, &values).unwrap();
             let back = read_npy(&write_npy(&t)).unwrap();
