@@ -320,3 +320,44 @@ fn bad_inputs_exit_1() {
     let o = tensorc(&["run", "good.nxir", "--input", "a=nope.npy"], &dir);
     assert_eq!(code(&o), 1, "{}", show(&o));
 }
+
+/// The Nx print format, with the exact example of the CLI's specification.
+#[test]
+fn run_print_format() {
+    let dir = scratch("format");
+    let run = |src: &str| {
+        write(&dir, "f.nxir", src);
+        let o = tensorc(&["run", "f.nxir"], &dir);
+        assert_eq!(code(&o), 0, "{}", show(&o));
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    let m = run("def main() -> f32[2][2] {\n  t = tensor [[1.0, 2.0], [3.0, 4.0]]  f32[2][2]\n  return t\n}\n");
+    assert_eq!(m, "#Nx.Tensor<\n  f32[2][2]\n  [\n    [1.0, 2.0],\n    [3.0, 4.0]\n  ]\n>\n");
+    let s = run("def main() -> s32 {\n  c = constant 3  s32\n  return c\n}\n");
+    assert_eq!(s, "#Nx.Tensor<\n  s32\n  3\n>\n");
+    let v = run("def main() -> f64[4] {\n  t = tensor [nan, infinity, neg_infinity, -0.0]  f64[4]\n  return t\n}\n");
+    assert!(v.contains("[NaN, Inf, -Inf, -0.0]"), "{v}");
+    let e = run("def main(x: f32[0]) -> f32[0] {\n  y = negate x\n  return y\n}\n");
+    assert!(e.contains("f32[0]") && e.contains("[]"), "{e}");
+}
+
+/// `--entry` picks the function; without it, several functions and no `main` is
+/// a usage error (exit 2, as `docs/cli.md` documents), as is an unknown name.
+#[test]
+fn entry_option() {
+    let dir = scratch("entry");
+    write(
+        &dir,
+        "two.nxir",
+        "def a() -> s32 {\n  c = constant 11  s32\n  return c\n}\n\ndef b() -> s32 {\n  c = constant 22  s32\n  return c\n}\n",
+    );
+    let o = tensorc(&["run", "two.nxir"], &dir);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains('a') && err.contains('b'), "the error should list the functions: {}", show(&o));
+    let o = tensorc(&["run", "two.nxir", "--entry", "b"], &dir);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("22"), "{}", show(&o));
+    let o = tensorc(&["run", "two.nxir", "--entry", "zzz"], &dir);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+}
