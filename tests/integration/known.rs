@@ -495,3 +495,121 @@ fn call_into_writes_outputs() {
         assert!(f.call_into(&[&a], &mut wrong).is_err(), "{target:?}: a wrong output shape must be rejected");
     }
 }
+
+/// Math functions at points whose values are known exactly or to many digits,
+/// including IEEE special cases; compared with a small tolerance since math
+/// libraries may differ in the last bit.
+fn math_table() -> Vec<Known> {
+    use std::f64::consts::{FRAC_PI_2, FRAC_PI_4, PI};
+    let unary = |op: &'static str, name: &'static str, x: &[f64], y: &[f64]| {
+        let n = x.len();
+        let source: &'static str = Box::leak(
+            format!("def main(x: f32[{n}]) -> f32[{n}] {{\n  y = {op} x\n  return y\n}}\n").into_boxed_str(),
+        );
+        k(name, source, vec![floats(F32, &[n], x)], vec![floats(F32, &[n], y)])
+    };
+    vec![
+        unary("exp", "exp", &[0.0, 1.0, -INF, INF, 100.0], &[1.0, std::f64::consts::E, 0.0, INF, INF]),
+        unary("expm1", "expm1", &[0.0, -INF, 1e-10], &[0.0, -1.0, 1e-10]),
+        unary("log", "log", &[1.0, 0.0, -1.0, INF, std::f64::consts::E], &[0.0, -INF, NAN, INF, 1.0]),
+        unary("log1p", "log1p", &[0.0, -1.0, 1e-10], &[0.0, -INF, 1e-10]),
+        unary("sigmoid", "sigmoid", &[0.0, INF, -INF, 200.0, -200.0], &[0.5, 1.0, 0.0, 1.0, 0.0]),
+        unary("sin", "sin", &[0.0, FRAC_PI_2, INF], &[0.0, 1.0, NAN]),
+        unary("cos", "cos", &[0.0, PI], &[1.0, -1.0]),
+        unary("tan", "tan", &[0.0, FRAC_PI_4], &[0.0, 1.0]),
+        unary("asin", "asin", &[0.0, 1.0, 2.0], &[0.0, FRAC_PI_2, NAN]),
+        unary("acos", "acos", &[1.0, -1.0, 0.0], &[0.0, PI, FRAC_PI_2]),
+        unary("atan", "atan", &[0.0, 1.0, INF, -INF], &[0.0, FRAC_PI_4, FRAC_PI_2, -FRAC_PI_2]),
+        unary("sinh", "sinh", &[0.0, 1.0], &[0.0, 1.1752011936438014]),
+        unary("cosh", "cosh", &[0.0, 1.0], &[1.0, 1.5430806348152437]),
+        unary("tanh", "tanh", &[0.0, INF, -INF, 20.0, 0.5], &[0.0, 1.0, -1.0, 1.0, 0.46211715726000974]),
+        unary("asinh", "asinh", &[0.0, 1.0], &[0.0, 0.881373587019543]),
+        unary("acosh", "acosh", &[1.0, 0.5, 2.0], &[0.0, NAN, 1.3169578969248166]),
+        unary("atanh", "atanh", &[0.0, 1.0, -1.0, 0.5, 2.0], &[0.0, INF, -INF, 0.5493061443340549, NAN]),
+        unary("sqrt", "sqrt", &[4.0, 0.0, -1.0, INF, 2.0], &[2.0, 0.0, NAN, INF, std::f64::consts::SQRT_2]),
+        unary("rsqrt", "rsqrt", &[4.0, 0.0, INF, 0.25], &[0.5, INF, 0.0, 2.0]),
+        unary("cbrt", "cbrt", &[8.0, -27.0, 0.0, INF], &[2.0, -3.0, 0.0, INF]),
+        unary("erf", "erf", &[0.0, INF, -INF, 1.0, 0.5], &[0.0, 1.0, -1.0, 0.8427007929497149, 0.5204998778130465]),
+        unary("erfc", "erfc", &[0.0, INF, -INF, 1.0], &[1.0, 0.0, 2.0, 0.15729920705028513]),
+        unary("erf_inv", "erf_inv", &[0.0, 1.0, -1.0, 0.5, 2.0], &[0.0, INF, -INF, 0.4769362762044699, NAN]),
+        // Integers become f32 first (spec §4.2).
+        k(
+            "math_on_ints",
+            "def main(x: s32[3]) -> {f32[3], f32[3]} {\n  s = sqrt x\n  e = exp x\n  return {s, e}\n}\n",
+            vec![ints(S32, &[3], &[4, 0, 1])],
+            vec![floats(F32, &[3], &[2.0, 0.0, 1.0]), floats(F32, &[3], &[std::f64::consts::E.powi(4), 1.0, std::f64::consts::E])],
+        ),
+        k(
+            "atan2_quadrants",
+            "def main(y: f64[4], x: f64[4]) -> f64[4] {\n  a = atan2 y, x\n  return a\n}\n",
+            vec![floats(F64, &[4], &[1.0, 1.0, -1.0, 0.0]), floats(F64, &[4], &[1.0, -1.0, -1.0, -1.0])],
+            vec![floats(F64, &[4], &[FRAC_PI_4, 3.0 * FRAC_PI_4, -3.0 * FRAC_PI_4, PI])],
+        ),
+        k(
+            "float_pow",
+            "def main(x: f32[5], y: f32[5]) -> f32[5] {\n  p = pow x, y\n  return p\n}\n",
+            vec![floats(F32, &[5], &[2.0, 0.0, -2.0, 4.0, 0.0]), floats(F32, &[5], &[10.0, 0.0, 3.0, 0.5, -1.0])],
+            vec![floats(F32, &[5], &[1024.0, 1.0, -8.0, 2.0, INF])],
+        ),
+        k(
+            "float_divide_specials",
+            "def main(x: f32[4], y: f32[4]) -> f32[4] {\n  d = divide x, y\n  return d\n}\n",
+            vec![floats(F32, &[4], &[1.0, -1.0, 0.0, INF]), floats(F32, &[4], &[0.0, 0.0, 0.0, INF])],
+            vec![floats(F32, &[4], &[INF, -INF, NAN, NAN])],
+        ),
+        k(
+            "float_remainder_specials",
+            "def main(x: f64[3], y: f64[3]) -> f64[3] {\n  r = remainder x, y\n  return r\n}\n",
+            vec![floats(F64, &[3], &[5.0, INF, 5.5]), floats(F64, &[3], &[INF, 2.0, 0.0])],
+            vec![floats(F64, &[3], &[5.0, NAN, NAN])],
+        ),
+        // Wrapping integer corner cases: abs and negate of MIN are MIN.
+        k(
+            "int_min_wraps",
+            "def main(x: s8[2]) -> {s8[2], s8[2], s8[2]} {\n  a = abs x\n  n = negate x\n  p = population_count x\n  return {a, n, p}\n}\n",
+            vec![ints(S8, &[2], &[-128, -1])],
+            vec![ints(S8, &[2], &[-128, 1]), ints(S8, &[2], &[-128, 1]), ints(S8, &[2], &[1, 8])],
+        ),
+        // 64-bit conversions: saturation at the u64/s64 ends, exact powers of two.
+        k(
+            "as_type_64bit",
+            "def main(x: f64[4], y: u64[2]) -> {s64[4], u64[4], f64[2]} {\n  a = as_type x  s64[4]\n  b = as_type x  u64[4]\n  c = as_type y  f64[2]\n  return {a, b, c}\n}\n",
+            vec![floats(F64, &[4], &[9.3e18, -9.3e18, 1e20, -1.0]), ints(U64, &[2], &[u64::MAX as i128, 1 << 63])],
+            vec![
+                ints(S64, &[4], &[i64::MAX as i128, i64::MIN as i128, i64::MAX as i128, -1]),
+                ints(U64, &[4], &[9_300_000_000_000_000_000, 0, u64::MAX as i128, 0]),
+                floats(F64, &[2], &[18446744073709551616.0, 9223372036854775808.0]),
+            ],
+        ),
+    ]
+}
+
+fn run_math_table(target: Target) {
+    let mut failures = Vec::new();
+    for case in math_table() {
+        let file = format!("known/{}.nxir", case.name);
+        let result = tensorc::compile_str(&file, case.source, &CompileOptions { target, ..Default::default() })
+            .and_then(|p| p.entry(None).and_then(|f| f.call(&case.inputs)));
+        match result {
+            Err(e) => failures.push(format!("{}: {}", case.name, e.render())),
+            Ok(got) => {
+                for (i, (g, w)) in got.iter().zip(&case.expected).enumerate() {
+                    if let Err(msg) = compare(g, w, 1e-6) {
+                        failures.push(format!("{} result {i}: {msg}\n  got {g:?}\n  expected {w:?}", case.name));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{target:?}: {} math answers wrong:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn known_math_interp() {
+    run_math_table(Target::Interp);
+}
+
+#[test]
+fn known_math_cpu() {
+    run_math_table(Target::Cpu);
+}
