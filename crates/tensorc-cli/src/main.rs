@@ -318,31 +318,42 @@ fn bench(common: &RunArgs, iters: u32, warmup: u32, threads: Option<u32>, json: 
         times.push(start.elapsed().as_nanos());
     }
     let stats = Stats::of(&mut times);
-    let compile_ms = compile_time.as_secs_f64() * 1e3;
 
     let text = if json {
         let obj = serde_json::json!({
-            "compile_ms": (compile_ms * 1000.0).round() / 1000.0,
+            // Microsecond resolution is plenty for a compile time.
+            "compile_ms": (compile_time.as_secs_f64() * 1e6).round() / 1e3,
             "median_ns": stats.median_ns,
             "min_ns": stats.min_ns,
             "iters": iters,
         });
         format!("{obj}\n")
     } else {
-        let target = match common.target {
-            RunTarget::Cpu => "cpu",
-            RunTarget::Interp => "interp",
-            RunTarget::Vulkan => "vulkan",
+        let target = match (program.target(), threads) {
+            (Target::Cpu, Some(n)) => format!("cpu, {n} threads"),
+            (t, _) => t.name().to_string(),
         };
-        let threads = threads.map_or("all cores".to_string(), |n| format!("{n} threads"));
+        let warmup = warmup.max(1);
         format!(
-            "{} @{entry} on {target} ({threads})\n  compile  {compile_ms:>12.3} ms\n  median   {:>12.3} ms\n  min      {:>12.3} ms\n  iters    {iters:>12} (after {warmup} warm-up runs)\n",
+            "{} @{entry} on {target}\n  compile  {:>12}\n  median   {:>12}\n  min      {:>12}\n  iters    {iters:>12} (after {warmup} warm-up runs)\n",
             common.file.display(),
-            stats.median_ns as f64 / 1e6,
-            stats.min_ns as f64 / 1e6,
+            human_duration(compile_time.as_nanos()),
+            human_duration(stats.median_ns.into()),
+            human_duration(stats.min_ns.into()),
         )
     };
     print_stdout(&text)
+}
+
+/// A duration in the largest unit that keeps it at least 1 (`850 ns`, `2.500 ms`).
+fn human_duration(ns: u128) -> String {
+    let ns_f = ns as f64;
+    match ns {
+        0..1_000 => format!("{ns} ns"),
+        1_000..1_000_000 => format!("{:.3} µs", ns_f / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.3} ms", ns_f / 1e6),
+        _ => format!("{:.3} s", ns_f / 1e9),
+    }
 }
 
 /// Summary of a list of run times in nanoseconds.
@@ -400,6 +411,14 @@ mod tests {
                 min_ns: 7
             }
         );
+    }
+
+    #[test]
+    fn durations_pick_a_unit() {
+        assert_eq!(human_duration(850), "850 ns");
+        assert_eq!(human_duration(1_500), "1.500 µs");
+        assert_eq!(human_duration(2_500_000), "2.500 ms");
+        assert_eq!(human_duration(3_000_000_000), "3.000 s");
     }
 
     #[test]
