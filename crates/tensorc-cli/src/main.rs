@@ -259,8 +259,24 @@ fn build_inputs(
                     Failure::error(format!("input '{pname}' from {}: {e}", path.display()))
                 })?
             }
-            None => tensorc_ir::random::try_random_tensor(ty, seed, index as u64)
-                .map_err(|e| Failure::error(format!("cannot make random input '{pname}': {e}")))?,
+            None => {
+                let too_large = || {
+                    Failure::error(format!(
+                        "random input '{pname}' of type {ty} does not fit in memory"
+                    ))
+                };
+                // The global allocator aborts the process when an allocation
+                // fails; probing with a fallible reservation first turns a
+                // parameter larger than memory into an error message.
+                let bytes = ty
+                    .checked_num_elements()
+                    .and_then(|n| n.checked_mul(ty.dtype.size_bytes()));
+                if !bytes.is_some_and(|b| Vec::<u8>::new().try_reserve_exact(b).is_ok()) {
+                    return Err(too_large());
+                }
+                tensorc_ir::random::try_random_tensor(ty, seed, index as u64)
+                    .map_err(|_| too_large())?
+            }
         };
         inputs.push(tensor);
     }
