@@ -176,16 +176,9 @@ fn fmt(file: &Path, check_only: bool) -> CmdResult {
 
 /// 1-based number of the first line where the two texts differ.
 fn first_difference(a: &str, b: &str) -> usize {
-    let mut la = a.lines();
-    let mut lb = b.lines();
-    let mut n = 1;
-    loop {
-        match (la.next(), lb.next()) {
-            (Some(x), Some(y)) if x == y => n += 1,
-            (None, None) => return n, // only the final newline differs
-            _ => return n,
-        }
-    }
+    // When every line agrees (only a final newline differs) this is the line after the last.
+    let same = a.lines().zip(b.lines()).take_while(|(x, y)| x == y).count();
+    same + 1
 }
 
 fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Path>) -> CmdResult {
