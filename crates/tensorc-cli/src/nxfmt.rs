@@ -36,19 +36,18 @@ pub fn format_tensor(t: &Tensor, limit: Option<usize>) -> String {
     out.push_str("\n  ");
     let mut budget = limit.unwrap_or(usize::MAX);
     let strides = t.ty().strides();
-    write_level(t, &strides, 0, 0, 1, &mut budget, &mut out);
+    write_level(t, &strides, 0, 0, &mut budget, &mut out);
     out.push_str("\n>");
     out
 }
 
 /// Writes the sub-tensor of `t` starting at flat element `offset` at axis `axis`.
-/// `indent` is the nesting depth of the current line (one level = two spaces).
+/// The list of axis `k` opens on a line indented by `k + 1` levels of two spaces.
 fn write_level(
     t: &Tensor,
     strides: &[usize],
     axis: usize,
     offset: usize,
-    indent: usize,
     budget: &mut usize,
     out: &mut String,
 ) {
@@ -79,7 +78,7 @@ fn write_level(
         out.push(']');
         return;
     }
-    let inner = "  ".repeat(indent + 1);
+    let inner = "  ".repeat(axis + 2);
     out.push_str("[\n");
     for i in 0..n {
         if i > 0 {
@@ -95,13 +94,12 @@ fn write_level(
             strides,
             axis + 1,
             offset + i * strides[axis],
-            indent + 1,
             budget,
             out,
         );
     }
     out.push('\n');
-    out.push_str(&"  ".repeat(indent));
+    out.push_str(&"  ".repeat(axis + 1));
     out.push(']');
 }
 
