@@ -15,6 +15,7 @@
 
 use crate::tensor::{Tensor, TensorError};
 use crate::types::{DType, TensorType};
+use std::borrow::Cow;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// Headers are padded so that the data starts on this boundary, as NumPy does.
@@ -136,25 +137,26 @@ pub fn read_npy(bytes: &[u8]) -> Result<Tensor, NpyError> {
 /// `bf16` has no NumPy dtype code; it is written as `<f4`, which holds every
 /// bf16 value exactly (the reader then sees an `f32` tensor).
 pub fn write_npy(t: &Tensor) -> Vec<u8> {
-    let (descr, data): (&str, Vec<u8>) = match t.dtype() {
-        DType::S8 => ("|i1", t.bytes().to_vec()),
-        DType::S16 => ("<i2", t.bytes().to_vec()),
-        DType::S32 => ("<i4", t.bytes().to_vec()),
-        DType::S64 => ("<i8", t.bytes().to_vec()),
-        DType::U8 => ("|u1", t.bytes().to_vec()),
-        DType::U16 => ("<u2", t.bytes().to_vec()),
-        DType::U32 => ("<u4", t.bytes().to_vec()),
-        DType::U64 => ("<u8", t.bytes().to_vec()),
-        DType::F16 => ("<f2", t.bytes().to_vec()),
-        DType::F32 => ("<f4", t.bytes().to_vec()),
-        DType::F64 => ("<f8", t.bytes().to_vec()),
+    // Tensor bytes are already little-endian C order; only bf16 needs converting.
+    let (descr, data): (&str, Cow<[u8]>) = match t.dtype() {
+        DType::S8 => ("|i1", Cow::Borrowed(t.bytes())),
+        DType::S16 => ("<i2", Cow::Borrowed(t.bytes())),
+        DType::S32 => ("<i4", Cow::Borrowed(t.bytes())),
+        DType::S64 => ("<i8", Cow::Borrowed(t.bytes())),
+        DType::U8 => ("|u1", Cow::Borrowed(t.bytes())),
+        DType::U16 => ("<u2", Cow::Borrowed(t.bytes())),
+        DType::U32 => ("<u4", Cow::Borrowed(t.bytes())),
+        DType::U64 => ("<u8", Cow::Borrowed(t.bytes())),
+        DType::F16 => ("<f2", Cow::Borrowed(t.bytes())),
+        DType::F32 => ("<f4", Cow::Borrowed(t.bytes())),
+        DType::F64 => ("<f8", Cow::Borrowed(t.bytes())),
         DType::BF16 => {
             let mut out = Vec::with_capacity(t.len() * 4);
             for pair in t.bytes().chunks_exact(2) {
                 let bits = (u16::from_le_bytes([pair[0], pair[1]]) as u32) << 16;
                 out.extend_from_slice(&bits.to_le_bytes());
             }
-            ("<f4", out)
+            ("<f4", Cow::Owned(out))
         }
     };
     let shape = match t.shape() {
