@@ -635,6 +635,24 @@ mod tests {
         assert_eq!(t.bytes(), &[0, 1, 10, 11, 100, 101, 110, 111]);
     }
 
+    /// A file as NumPy 2.x writes it for
+    /// `np.lib.format.write_array(f, np.asfortranarray(np.arange(6, dtype='>i2').reshape(2, 3)), version=(3, 0))`:
+    /// version 3.0, big-endian, Fortran order, header padded to 128 bytes.
+    #[test]
+    fn reads_a_numpy_written_fortran_big_endian_v3_file() {
+        let mut bytes = b"\x93NUMPY\x03\x00\x74\x00\x00\x00".to_vec();
+        let dict = "{'descr': '>i2', 'fortran_order': True, 'shape': (2, 3), }";
+        bytes.extend_from_slice(dict.as_bytes());
+        bytes.extend(std::iter::repeat_n(b' ', 0x74 - dict.len() - 1));
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&[0, 0, 0, 3, 0, 1, 0, 4, 0, 2, 0, 5]);
+        assert_eq!(bytes.len(), 140);
+        let t = read_npy(&bytes).unwrap();
+        assert_eq!(t.dtype(), DType::S16);
+        assert_eq!(t.shape(), &[2, 3]);
+        assert_eq!(t.to_scalars(), (0..6).map(Scalar::I).collect::<Vec<_>>());
+    }
+
     #[test]
     fn rejects_malformed_files() {
         let good = v1(&dict("<i4", "(2,)"), &[0; 8]);
