@@ -5,7 +5,8 @@
 //! installed — installing them is its first job (`setup`).
 //!
 //! - `setup`: install the Debian packages tensorc needs (no-op when present);
-//! - `test`:  setup, then every test of the workspace (snapshots are frozen under `CI`);
+//! - `test`:  setup, then every test of the workspace; under `CI` a new, changed or
+//!   unreferenced snapshot fails;
 //! - `demo`:  setup, build the CLI in release, run `examples/mlp.nxir` on the CPU and the
 //!   interpreter, compare the results and time both;
 //! - `bench`: build the CLI in release and time every (or the named) `../shared/bench/*.nxir`.
@@ -36,7 +37,8 @@ const PACKAGES: &[&str] = &[
 const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...]>
 
   setup  install missing Debian packages (LLVM/MLIR 22, Vulkan, libraries)
-  test   setup, then cargo test --workspace --all-features (INSTA_UPDATE=no when CI is set)
+  test   setup, then cargo test --workspace --all-features; when CI is set, new, changed
+         or unreferenced insta snapshots fail (INSTA_UPDATE=no)
   demo   setup, build tensorc in release, run examples/mlp.nxir on cpu and interp, compare, time
   bench  build tensorc in release, run `tensorc bench --json` on each ../shared/bench/*.nxir
          (with NAMEs: only the workloads whose file name contains one of them)";
@@ -175,27 +177,85 @@ fn setup() -> Result<()> {
 
 fn test() -> Result<()> {
     setup()?;
+    let ci = std::env::var_os("CI").is_some();
+    // insta appends every snapshot file an assertion uses to this file, which
+    // is how unreferenced (stale) snapshots are found afterwards.
+    let references = target_dir().join("insta-snapshot-references.txt");
+    std::fs::create_dir_all(target_dir())?;
+    let _ = std::fs::remove_file(&references);
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--all-features"]);
-    if std::env::var_os("CI").is_some() {
+    cmd.env("INSTA_SNAPSHOT_REFERENCES_FILE", &references);
+    if ci {
         // Under CI a new or changed snapshot is a failure, never a silent update.
         cmd.env("INSTA_UPDATE", "no");
     }
-    run(&mut cmd)
+    run(&mut cmd)?;
+    check_unreferenced_snapshots(&root(), &references, ci)
+}
+
+/// Every `.snap` file in the repository must be used by some test; a stale one
+/// fails under CI and is reported otherwise.
+fn check_unreferenced_snapshots(repo: &Path, references: &Path, ci: bool) -> Result<()> {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let used: std::collections::BTreeSet<PathBuf> = std::fs::read_to_string(references)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| canonical(Path::new(l)))
+        .collect();
+    let mut snaps = Vec::new();
+    find_snapshots(repo, &mut snaps)?;
+    let unused: Vec<String> = snaps
+        .iter()
+        .filter(|p| !used.contains(&canonical(p)))
+        .map(|p| p.strip_prefix(repo).unwrap_or(p).display().to_string())
+        .collect();
+    if unused.is_empty() {
+        return Ok(());
+    }
+    let list = unused.join("\n  ");
+    if ci {
+        bail!("snapshots that no test uses (delete them or restore their tests):\n  {list}");
+    }
+    println!("warning: snapshots that no test uses:\n  {list}");
+    Ok(())
+}
+
+/// All `*.snap` files under `dir`, skipping build output and hidden directories.
+fn find_snapshots(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                find_snapshots(&path, out)?;
+            }
+        } else if name.ends_with(".snap") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR` or `<root>/target`).
+fn target_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    if target.is_relative() {
+        root().join(target)
+    } else {
+        target
+    }
 }
 
 /// Builds the CLI with optimizations and returns the binary's path.
 fn build_release_cli() -> Result<PathBuf> {
     run(cargo().args(["build", "--release", "-p", "tensorc-cli"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    let target = if target.is_relative() {
-        root().join(target)
-    } else {
-        target
-    };
-    let bin = target
+    let bin = target_dir()
         .join("release")
         .join(format!("tensorc{}", std::env::consts::EXE_SUFFIX));
     if !bin.exists() {
@@ -417,6 +477,46 @@ mod tests {
         assert_eq!(json_number(j, "min_ns"), Some(1200.0));
         assert_eq!(json_number(j, "missing"), None);
         assert_eq!(json_number(r#"{"a": 1e-3}"#, "a"), Some(0.001));
+    }
+
+    #[test]
+    fn finds_unreferenced_snapshots() {
+        let repo = std::env::temp_dir().join(format!("xtask-snap-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&repo);
+        for f in [
+            "a/x.snap",
+            "b/y.snap",
+            "target/z.snap",
+            ".git/w.snap",
+            "a/x.snap.new",
+        ] {
+            let p = repo.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "").unwrap();
+        }
+        let refs = repo.join("refs.txt");
+        std::fs::write(&refs, format!("{}\n", repo.join("a/x.snap").display())).unwrap();
+        let err = check_unreferenced_snapshots(&repo, &refs, true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("b/y.snap"), "{err}");
+        assert!(
+            !err.contains("x.snap") && !err.contains("z.snap") && !err.contains("w.snap"),
+            "{err}"
+        );
+        // Outside CI it is only a warning.
+        assert!(check_unreferenced_snapshots(&repo, &refs, false).is_ok());
+        std::fs::write(
+            &refs,
+            format!(
+                "{}\n{}\n",
+                repo.join("a/x.snap").display(),
+                repo.join("b/y.snap").display()
+            ),
+        )
+        .unwrap();
+        assert!(check_unreferenced_snapshots(&repo, &refs, true).is_ok());
+        std::fs::remove_dir_all(&repo).unwrap();
     }
 
     #[test]
