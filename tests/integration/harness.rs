@@ -7,7 +7,8 @@
 //! the canonical `.nxir` and the linalg MLIR are snapshotted (insta), and
 //! every `def` is run through the reference interpreter and the CPU JIT on
 //! the same inputs (several random seeds plus an edge-value set) with the
-//! results compared exactly for integers and within a tolerance for floats.
+//! results compared exactly for integers and within a tolerance for floats;
+//! the CPU also runs through `call_into` on output buffers filled with junk.
 //!
 //! Header settings (comment lines anywhere before the first `def`):
 //! - `# seeds: 0, 1` — the random seeds (default 0, 1, 2);
@@ -228,6 +229,27 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 if let Err(msg) = compare(g, w, settings.tolerance) {
                     failures.push(format!("{name} [{label}] result {k}: {msg}\n  inputs: {}", show_inputs(inputs)));
+                }
+            }
+            // Generated code writes into caller buffers: it must not depend on
+            // their previous contents (e.g. accumulate into an unzeroed output).
+            let mut dirty: Vec<Tensor> = want
+                .iter()
+                .map(|w| {
+                    let mut t = Tensor::zeros(w.ty().clone()).expect("same size as a result");
+                    t.bytes_mut().fill(0xA5);
+                    t
+                })
+                .collect();
+            let refs: Vec<&Tensor> = inputs.iter().collect();
+            match fc.call_into(&refs, &mut dirty) {
+                Err(e) => failures.push(format!("{name} [{label}]: cpu call_into failed: {}", e.render())),
+                Ok(()) => {
+                    for (k, (g, w)) in dirty.iter().zip(&want).enumerate() {
+                        if let Err(msg) = compare(g, w, settings.tolerance) {
+                            failures.push(format!("{name} [{label}] result {k} via call_into on dirty buffers: {msg}"));
+                        }
+                    }
                 }
             }
         }
