@@ -18,6 +18,7 @@ mod elementwise;
 mod indexing;
 mod layout;
 mod scan;
+mod select;
 pub mod special;
 mod value;
 
@@ -171,6 +172,11 @@ impl Interp<'_> {
             Type::Tuple(_) => {
                 return match &node.op {
                     Op::Call { function } => self.call(*function, operands(node, env)?),
+                    Op::TopK { k } => {
+                        let x = env.tensor(node.operands[0])?;
+                        let (v, i) = select::top_k(x, *k)?;
+                        Ok(Value::Tuple(vec![Value::Tensor(v), Value::Tensor(i)]))
+                    }
                     other => Err(InterpError::Unsupported(format!("tuple-valued {other:?}"))),
                 };
             }
@@ -267,6 +273,26 @@ impl Interp<'_> {
                         .ok_or_else(|| InterpError::Internal(format!("elem {index} of a {}-tuple", vs.len()))),
                     Value::Tensor(_) => Err(InterpError::Internal("elem of a tensor".into())),
                 };
+            }
+            // F3 (issue 3): scans, sorting, indexing.
+            Op::Cumulative { kind, axis, reverse } => scan::cumulative(*kind, arg(0)?, *axis, *reverse, ty)?,
+            Op::Sort { axis, descending } => scan::sort(arg(0)?, *axis, *descending, ty)?,
+            Op::Argsort { axis, descending } => scan::argsort(arg(0)?, *axis, *descending, ty)?,
+            Op::Take { axis } => indexing::take(arg(0)?, arg(1)?, *axis, ty)?,
+            Op::TakeAlongAxis { axis } => indexing::take_along_axis(arg(0)?, arg(1)?, *axis, ty)?,
+            Op::Gather { axes } => indexing::gather(arg(0)?, arg(1)?, axes, ty)?,
+            Op::DynamicSlice { starts, lengths, strides: steps } => {
+                let x = arg(0)?;
+                let dynamic = (1..node.operands.len()).map(arg).collect::<Result<Vec<_>, _>>()?;
+                let begin = select::resolve_starts(starts, &dynamic, x.shape(), lengths)?;
+                select::slice(x, &begin, steps, ty)?
+            }
+            Op::PutSlice { starts } => {
+                let (x, y) = (arg(0)?, arg(1)?);
+                let dynamic = (2..node.operands.len()).map(arg).collect::<Result<Vec<_>, _>>()?;
+                let begin = select::resolve_starts(starts, &dynamic, x.shape(), y.shape())?;
+                let begin: Vec<i64> = begin.into_iter().map(|b| b as i64).collect();
+                indexing::put_slice(x, &begin, y, ty)?
             }
             // `graph::Op` grows as ops are added to the checker; until the
             // interpreter learns a new op it reports it instead of not building.

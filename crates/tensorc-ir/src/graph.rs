@@ -260,4 +260,32 @@ pub enum Op {
     Call { function: usize },
     /// One element of a tuple-typed operand.
     Elem { index: usize },
+    // ----- F3 (issue 3): scans, sorting, indexing -----
+    /// `cumulative_sum|product|max|min x, axis:, reverse:` (`kind` is Sum,
+    /// Product, Max or Min); the result has the operand's type.
+    Cumulative { kind: ReduceKind, axis: usize, reverse: bool },
+    /// Stable sort along `axis`; NaN orders above every number (last
+    /// ascending, first descending), -0.0 equals 0.0.
+    Sort { axis: usize, descending: bool },
+    /// The positions `Sort` takes its elements from, in the node's integer dtype.
+    Argsort { axis: usize, descending: bool },
+    /// `top_k x, k:` along the last axis: the tuple `{values, s32 indices}`
+    /// of the first k elements of a stable descending sort.
+    TopK { k: usize },
+    /// Operands x, idx (integer). x's shape with `axis` replaced by idx's
+    /// shape; indices clamp into range.
+    Take { axis: usize },
+    /// Operands x, idx (integer, x's rank; other axes broadcast). Clamped.
+    TakeAlongAxis { axis: usize },
+    /// Operands x, idx (integer, last axis of size `axes.len()`): idx's shape
+    /// without its last axis, then x's non-indexed axes. Clamped.
+    Gather { axes: Vec<usize> },
+    /// Operands x, then one scalar integer tensor per `None` start (tier 2),
+    /// in axis order. Static starts are already clamped; dynamic ones clamp
+    /// at run time to `[0, dim - length]`.
+    DynamicSlice { starts: Vec<Option<usize>>, lengths: Vec<usize>, strides: Vec<usize> },
+    /// Operands x, y, then one scalar integer tensor per `None` start. Both
+    /// are converted to the node's (merged) dtype; y is written at the
+    /// starts, clamped so that it fits.
+    PutSlice { starts: Vec<Option<usize>> },
 }

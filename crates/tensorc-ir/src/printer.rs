@@ -132,6 +132,33 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
             format!("call {}", parts.join(", "))
         }
         Op::Elem { index } => format!("elem {}, {index}", ops.join(", ")),
+        // F3 (issue 3): scans, sorting, indexing.
+        Op::Cumulative { kind, axis, reverse } => {
+            format!("{} {}, axis: {axis}, reverse: {reverse}", crate::check::scan::cumulative_name(*kind), ops.join(", "))
+        }
+        Op::Sort { axis, descending } | Op::Argsort { axis, descending } => format!(
+            "{} {}, axis: {axis}, direction: {}",
+            if matches!(n.op, Op::Sort { .. }) { "sort" } else { "argsort" },
+            ops.join(", "),
+            if *descending { ":desc" } else { ":asc" }
+        ),
+        Op::TopK { k } => format!("top_k {}, k: {k}", ops.join(", ")),
+        Op::Take { axis } => format!("take {}, axis: {axis}", ops.join(", ")),
+        Op::TakeAlongAxis { axis } => format!("take_along_axis {}, axis: {axis}", ops.join(", ")),
+        Op::Gather { axes } => format!("gather {}, axes: {}", ops.join(", "), list(axes)),
+        Op::DynamicSlice { starts, lengths, strides } => format!(
+            "slice {}, {}, {}, {}",
+            ops.first().map_or("", String::as_str),
+            crate::check::index::starts_text(starts, ops.get(1..).unwrap_or_default()),
+            list(lengths),
+            list(strides)
+        ),
+        Op::PutSlice { starts } => format!(
+            "put_slice {}, {}, {}",
+            ops.first().map_or("", String::as_str),
+            crate::check::index::starts_text(starts, ops.get(2..).unwrap_or_default()),
+            ops.get(1).map_or("", String::as_str)
+        ),
     }
 }
 

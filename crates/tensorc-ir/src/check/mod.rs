@@ -12,8 +12,10 @@
 
 mod args;
 mod elementwise;
+pub(crate) mod index;
 pub(crate) mod ops;
 mod reduce;
+pub(crate) mod scan;
 mod shape;
 
 use std::collections::HashMap;
@@ -450,6 +452,9 @@ impl<'a> FnCx<'a> {
         if let Some(kind) = ops::reduce_by_name(name) {
             return self.reduction(s, kind);
         }
+        if let Some(kind) = scan::cumulative_by_name(name) {
+            return self.cumulative(s, kind);
+        }
         match name {
             "select" => self.select(s),
             "clip" => self.clip(s),
@@ -473,6 +478,13 @@ impl<'a> FnCx<'a> {
             "argmin" => self.arg_reduce(s, false),
             "call" => self.call(s),
             "elem" => self.elem(s),
+            "sort" => self.sort(s, false),
+            "argsort" => self.sort(s, true),
+            "top_k" => self.top_k(s),
+            "take" => self.take(s),
+            "take_along_axis" => self.take_along_axis(s),
+            "gather" => self.gather(s),
+            "put_slice" => self.put_slice(s),
             _ if ops::UNSUPPORTED.contains(&name) => {
                 Err(self.err(s.op.span, format!("unsupported operation '{name}' (not yet implemented)")))
             }

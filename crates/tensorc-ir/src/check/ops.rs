@@ -91,17 +91,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "window_reduce",
     "window_scatter_max",
     "window_scatter_min",
-    "cumulative_sum",
-    "cumulative_product",
-    "cumulative_max",
-    "cumulative_min",
-    "sort",
-    "argsort",
-    "top_k",
-    "take",
-    "gather",
-    "take_along_axis",
-    "put_slice",
     "indexed_add",
     "indexed_put",
     "while",
@@ -118,6 +107,9 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
 pub(crate) const OTHER: &[&str] = &[
     "select", "clip", "as_type", "bitcast", "constant", "tensor", "iota", "eye", "reshape", "squeeze", "broadcast",
     "transpose", "slice", "pad", "reverse", "concatenate", "stack", "dot", "argmax", "argmin", "call", "elem",
+    // F3 (issue 3)
+    "cumulative_sum", "cumulative_product", "cumulative_max", "cumulative_min", "sort", "argsort", "top_k", "take",
+    "gather", "take_along_axis", "put_slice",
 ];
 
 /// Every op name the language knows, implemented or not (for "did you mean" hints).

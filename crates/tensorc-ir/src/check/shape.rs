@@ -214,7 +214,8 @@ impl FnCx<'_> {
         if let ExprKind::List(items) = &a.pos[1].kind
             && let Some(n) = items.iter().find(|i| matches!(i.kind, ExprKind::Name(_)))
         {
-            return Err(self.err(n.span, "slice starts given as tensors are not supported yet (tier 2)"));
+            let _ = n;
+            return self.dynamic_slice(s, x);
         }
         let starts = self.int_list(a.pos[1], false)?;
         let lengths = self.int_list(a.pos[2], false)?;
