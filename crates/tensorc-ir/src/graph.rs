@@ -288,4 +288,24 @@ pub enum Op {
     /// are converted to the node's (merged) dtype; y is written at the
     /// starts, clamped so that it fits.
     PutSlice { starts: Vec<Option<usize>> },
+    // ----- F1 (issue 3): regions, control flow, general reduce -----
+    /// `reduce x, init, axes:, keep_axes:, fn(acc, v) {…}`: operands x and the
+    /// scalar init, both converted to the node's dtype. `body` has two scalar
+    /// parameters of the node's dtype (accumulator, element) and returns one
+    /// scalar, converted to the node's dtype; it holds only element-wise ops on
+    /// scalars. Each group of reduced elements is folded in row-major order
+    /// starting from init (so init enters every group exactly once). Axes sorted.
+    ReduceFn { axes: Vec<usize>, keep_axes: bool, body: RegionId },
+    /// `while init, fn(..) {cond}, fn(..) {body}`. The node's type is the state
+    /// type: a tuple of tensors, or one tensor. Operands: the tuple literal's
+    /// elements, or one operand whose type is the whole state. Both regions take
+    /// one parameter per state tensor; `cond` returns a scalar (nonzero
+    /// continues), `body` returns the next state.
+    While { cond: RegionId, body: RegionId },
+    /// `cond p1 -> b1, …, true -> bn`: operands are the n-1 scalar predicates;
+    /// `branches` are n regions without parameters, all of the node's type (a
+    /// branch written as values is a region with no named statements whose
+    /// results are those values). Only the first branch whose predicate is
+    /// nonzero (or the last) is evaluated.
+    Cond { branches: Vec<RegionId> },
 }

@@ -13,6 +13,8 @@ use crate::check::ops::{binary_name, reduce_name, unary_name};
 use crate::graph::{Function, Literal, Module, Node, Op, Region, ValueId};
 use crate::types::TensorType;
 
+mod regions;
+
 /// Print a module in canonical form.
 pub fn print_module(m: &Module) -> String {
     let mut out = String::new();
@@ -39,7 +41,10 @@ fn print_region(m: &Module, f: &Function, r: &Region, depth: usize, out: &mut St
         if n.is_synthetic() || matches!(n.op, Op::Param(_)) {
             continue;
         }
-        let _ = writeln!(out, "{indent}{} = {}  {}", n.name, statement(m, f, n), n.ty);
+        // Statements holding `fn` regions span several lines: their
+        // continuation lines are indented along with the statement.
+        let text = statement(m, f, n).replace('\n', &format!("\n{indent}"));
+        let _ = writeln!(out, "{indent}{} = {text}  {}", n.name, n.ty);
     }
     let results: Vec<String> = r.results.iter().map(|&v| operand(f, v)).collect();
     if r.returns_tuple {
@@ -132,6 +137,8 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
             format!("call {}", parts.join(", "))
         }
         Op::Elem { index } => format!("elem {}, {index}", ops.join(", ")),
+        // F1 (issue 3): ops with fn regions.
+        Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } => regions::statement(m, f, n),
         // F3 (issue 3): scans, sorting, indexing.
         Op::Cumulative { kind, axis, reverse } => {
             format!("{} {}, axis: {axis}, reverse: {reverse}", crate::check::scan::cumulative_name(*kind), ops.join(", "))

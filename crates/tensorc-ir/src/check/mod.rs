@@ -11,6 +11,7 @@
 //! holds the module/function walk, name binding and the shared helpers.
 
 mod args;
+pub(crate) mod control;
 mod elementwise;
 pub(crate) mod index;
 pub(crate) mod ops;
@@ -478,6 +479,9 @@ impl<'a> FnCx<'a> {
             "argmin" => self.arg_reduce(s, false),
             "call" => self.call(s),
             "elem" => self.elem(s),
+            "reduce" => self.reduce_fn(s),
+            "while" => self.while_loop(s),
+            "cond" => self.cond(s),
             "sort" => self.sort(s, false),
             "argsort" => self.sort(s, true),
             "top_k" => self.top_k(s),

@@ -83,7 +83,6 @@ pub(crate) const REDUCE: &[(&str, ReduceKind)] = &[
 /// clean "unsupported operation" diagnostic instead of "unknown operation".
 pub(crate) const UNSUPPORTED: &[&str] = &[
     "conv",
-    "reduce",
     "window_sum",
     "window_product",
     "window_max",
@@ -93,8 +92,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "window_scatter_min",
     "indexed_add",
     "indexed_put",
-    "while",
-    "cond",
     "fft",
     "ifft",
     "triangular_solve",
@@ -107,6 +104,8 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
 pub(crate) const OTHER: &[&str] = &[
     "select", "clip", "as_type", "bitcast", "constant", "tensor", "iota", "eye", "reshape", "squeeze", "broadcast",
     "transpose", "slice", "pad", "reverse", "concatenate", "stack", "dot", "argmax", "argmin", "call", "elem",
+    // F1 (issue 3)
+    "reduce", "while", "cond",
     // F3 (issue 3)
     "cumulative_sum", "cumulative_product", "cumulative_max", "cumulative_min", "sort", "argsort", "top_k", "take",
     "gather", "take_along_axis", "put_slice",
