@@ -12,7 +12,7 @@ const STATEMENT_ERRORS: &[(&str, &str, &str)] = &[
     // names, ops, operands, options
     ("", "add y, 1", "unknown name 'y'"),
     ("x: f32", "frobnicate x", "unknown operation 'frobnicate'"),
-    ("x: f32", "while x", "unsupported operation 'while' (not yet implemented)"),
+    ("x: f32", "real x", "unsupported operation 'real' (not yet implemented)"),
     ("x: f32[4]", "cumulative_sum x, axis: 0", "unsupported operation 'cumulative_sum' (not yet implemented)"),
     ("x: f32[4], i: s32[2]", "take x, i, axis: 0", "unsupported operation 'take' (not yet implemented)"),
     ("x: f32, y: f32", "add x, y, x", "'add' expects 2 operands, got 3"),
@@ -237,7 +237,7 @@ fn rendered_errors_point_at_the_source() {
             "t.nxir:2:7: error: incompatible shapes for 'add': f32[2][3] and f32[3][2] do not broadcast",
         ),
         ("def f() {\n  y = constant 300  u8\n  return y\n}\n", "t.nxir:2:16: error: literal 300 does not fit u8"),
-        ("def f(x: f32) {\n  y = while x\n  return y\n}\n", "t.nxir:2:7: error: unsupported operation 'while' (not yet implemented)"),
+        ("def f(x: f32) {\n  y = real x\n  return y\n}\n", "t.nxir:2:7: error: unsupported operation 'real' (not yet implemented)"),
     ];
     for (src, first_line) in cases {
         let d = compile(&file(src)).expect_err("must fail");
