@@ -613,3 +613,70 @@ fn known_math_interp() {
 fn known_math_cpu() {
     run_math_table(Target::Cpu);
 }
+
+/// Spec §2.1's promotion examples, checked on the result type the compiler infers.
+#[test]
+fn promotion_examples_from_the_spec() {
+    let cases: &[(&str, &str, DType)] = &[
+        ("s8[2]", "s32[2]", S32),
+        ("f32[2]", "f64[2]", F64),
+        ("u8[2]", "s8[2]", S16),
+        ("u32[2]", "s8[2]", S64),
+        ("s64[2]", "f32[2]", F32),
+        ("u64[2]", "s64[2]", S64),
+        ("u16[2]", "u8[2]", U16),
+    ];
+    for &(a, b, want) in cases {
+        let src = format!("def main(a: {a}, b: {b}) -> {}[2] {{\n  c = add a, b\n  return c\n}}\n", want.name());
+        let p = tensorc::compile_str("promo.nxir", &src, &CompileOptions { target: Target::Interp, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{a} + {b}: {}", e.render()));
+        let f = p.entry(None).unwrap();
+        assert_eq!(f.results()[0].dtype, want, "{a} + {b}");
+    }
+    // Weak literals.
+    let literals: &[(&str, &str, DType)] = &[
+        ("u8", "255", U8),
+        ("u8", "256", U16),
+        ("u8", "-1", S16),
+        ("s8", "200", S16),
+        ("s32", "1", S32),
+        ("f64", "1.0", F64),
+        ("s8", "1.0", F32),
+        ("f32", "2", F32),
+    ];
+    for &(t, lit, want) in literals {
+        let src = format!("def main(a: {t}[2]) -> {}[2] {{\n  c = add a, {lit}\n  return c\n}}\n", want.name());
+        let p = tensorc::compile_str("weak.nxir", &src, &CompileOptions { target: Target::Interp, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{t} + {lit}: {}", e.render()));
+        assert_eq!(p.entry(None).unwrap().results()[0].dtype, want, "{t} + {lit}");
+    }
+}
+
+/// Spec §2.2's broadcasting example, `s32[5][1][4][1]` with `s32[3][4][5]`, on
+/// both targets; the expected values follow from the rule itself.
+#[test]
+fn broadcasting_example_from_the_spec() {
+    let src = "def main(a: s32[5][1][4][1], b: s32[3][4][5]) -> s32[5][3][4][5] {\n  c = multiply a, b\n  return c\n}\n";
+    let a_vals: Vec<i128> = (0..20).map(|i| i + 1).collect();
+    let b_vals: Vec<i128> = (0..60).map(|i| 100 + i).collect();
+    let a = ints(S32, &[5, 1, 4, 1], &a_vals);
+    let b = ints(S32, &[3, 4, 5], &b_vals);
+    let mut want = Vec::new();
+    for i in 0..5 {
+        for j in 0..3 {
+            for k in 0..4 {
+                for l in 0..5 {
+                    // a[i][0][k][0] * b[j][k][l]
+                    want.push(a_vals[i * 4 + k] * b_vals[j * 20 + k * 5 + l]);
+                }
+            }
+        }
+    }
+    let want = ints(S32, &[5, 3, 4, 5], &want);
+    for target in [Target::Interp, Target::Cpu] {
+        let p = tensorc::compile_str("bcast.nxir", src, &CompileOptions { target, ..Default::default() })
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let got = p.entry(None).and_then(|f| f.call(&[a.clone(), b.clone()])).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(got[0], want, "{target:?}");
+    }
+}
