@@ -10,6 +10,7 @@
 
 mod bench;
 mod cli;
+mod generated;
 mod harness;
 mod known;
 mod robust;
