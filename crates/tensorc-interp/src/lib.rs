@@ -14,6 +14,7 @@
 //! MLIR or LLVM, so that the oracle is independent of the compiler it judges.
 
 mod contract;
+mod control;
 mod elementwise;
 mod indexing;
 mod layout;
@@ -154,7 +155,8 @@ impl Interp<'_> {
             if matches!(f.node(id).op, Op::Param(_)) {
                 continue;
             }
-            let v = self.node(f, id, env)?;
+            // Region-carrying ops (F1) evaluate their regions in this environment.
+            let v = if control::is_control(&f.node(id).op) { self.control(f, id, env)? } else { self.node(f, id, env)? };
             env.values[id.index()] = Some(v);
         }
         let results = r.results.iter().map(|&id| env.get(id).cloned()).collect::<Result<Vec<_>, _>>()?;

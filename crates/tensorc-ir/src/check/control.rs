@@ -41,7 +41,12 @@ impl FnCx<'_> {
     /// current region, to be given back to `close_region`.
     fn open_region(&mut self) -> (usize, RegionId) {
         let id = self.regions.len();
-        self.regions.push(Region { params: Vec::new(), nodes: Vec::new(), results: Vec::new(), returns_tuple: false });
+        self.regions.push(Region {
+            params: Vec::new(),
+            nodes: Vec::new(),
+            results: Vec::new(),
+            returns_tuple: false,
+        });
         let prev = self.current;
         self.current = id;
         self.scopes.push(Default::default());
@@ -55,17 +60,34 @@ impl FnCx<'_> {
 
     /// Check `fn(p…) { … }` as a region whose parameters have the types
     /// `params`. `declared` types literal results (a weak `return 0`).
-    fn fn_body(&mut self, f: &FnExpr, span: Span, params: &[TensorType], declared: Option<&Type>, what: &str) -> CResult<RegionInfo> {
+    fn fn_body(
+        &mut self,
+        f: &FnExpr,
+        span: Span,
+        params: &[TensorType],
+        declared: Option<&Type>,
+        what: &str,
+    ) -> CResult<RegionInfo> {
         if f.params.len() != params.len() {
             let n = params.len();
             return Err(self.err(
                 span,
-                format!("{what} takes {n} parameter{}, but this fn has {}", if n == 1 { "" } else { "s" }, f.params.len()),
+                format!(
+                    "{what} takes {n} parameter{}, but this fn has {}",
+                    if n == 1 { "" } else { "s" },
+                    f.params.len()
+                ),
             ));
         }
         let (prev, rid) = self.open_region();
         for (i, (p, t)) in f.params.iter().zip(params).enumerate() {
-            let id = self.push_node(Op::Param(i), Vec::new(), Type::Tensor(t.clone()), p.name.clone(), p.span);
+            let id = self.push_node(
+                Op::Param(i),
+                Vec::new(),
+                Type::Tensor(t.clone()),
+                p.name.clone(),
+                p.span,
+            );
             self.regions[rid.0 as usize].params.push(id);
             // Parameters may shadow names of the enclosing bodies (each fn is
             // its own scope); a parameter listed twice is an error.
@@ -77,7 +99,13 @@ impl FnCx<'_> {
                         .with_label(first, "first listed here"),
                 );
             } else {
-                scope.insert(p.name.clone(), Binding { value: Some(id), span: p.span });
+                scope.insert(
+                    p.name.clone(),
+                    Binding {
+                        value: Some(id),
+                        span: p.span,
+                    },
+                );
             }
         }
         let r = self.block(&f.body, declared);
@@ -86,7 +114,11 @@ impl FnCx<'_> {
         let reg = &mut self.regions[rid.0 as usize];
         reg.results = results;
         reg.returns_tuple = returns_tuple;
-        Ok(RegionInfo { id: rid, ty, ret_span: f.body.ret_span })
+        Ok(RegionInfo {
+            id: rid,
+            ty,
+            ret_span: f.body.ret_span,
+        })
     }
 
     /// A `cond` branch written as a value (`{a, b}`, a name, a literal): a
@@ -99,31 +131,59 @@ impl FnCx<'_> {
         let reg = &mut self.regions[rid.0 as usize];
         reg.results = results;
         reg.returns_tuple = returns_tuple;
-        Ok(RegionInfo { id: rid, ty, ret_span: e.span })
+        Ok(RegionInfo {
+            id: rid,
+            ty,
+            ret_span: e.span,
+        })
     }
 
     /// `&Nx.add/2` and friends: a region of two scalar `dtype` parameters
     /// and one synthetic binary node (the printer writes it back as the shorthand).
-    fn shorthand_region(&mut self, e: &Expr, module: &str, name: &str, arity: u32, dtype: DType) -> CResult<RegionInfo> {
+    fn shorthand_region(
+        &mut self,
+        e: &Expr,
+        module: &str,
+        name: &str,
+        arity: u32,
+        dtype: DType,
+    ) -> CResult<RegionInfo> {
         let op = SHORTHANDS.iter().find(|(n, _)| *n == name).map(|&(_, op)| op);
         let (Some(op), "Nx", 2) = (op, module, arity) else {
             let choices: Vec<String> = SHORTHANDS.iter().map(|(n, _)| format!("&Nx.{n}/2")).collect();
             return Err(self.err(
                 e.span,
-                format!("unsupported function reference '&{module}.{name}/{arity}' (expected one of {})", choices.join(", ")),
+                format!(
+                    "unsupported function reference '&{module}.{name}/{arity}' (expected one of {})",
+                    choices.join(", ")
+                ),
             ));
         };
         let (prev, rid) = self.open_region();
         let scalar = Type::Tensor(TensorType::scalar(dtype));
         let a = self.push_node(Op::Param(0), Vec::new(), scalar.clone(), String::new(), e.span);
         let b = self.push_node(Op::Param(1), Vec::new(), scalar.clone(), String::new(), e.span);
-        let out = if op.is_predicate() { Type::Tensor(TensorType::scalar(DType::U8)) } else { scalar };
-        let r = self.push_node(Op::Binary { op, compute: dtype }, vec![a, b], out.clone(), String::new(), e.span);
+        let out = if op.is_predicate() {
+            Type::Tensor(TensorType::scalar(DType::U8))
+        } else {
+            scalar
+        };
+        let r = self.push_node(
+            Op::Binary { op, compute: dtype },
+            vec![a, b],
+            out.clone(),
+            String::new(),
+            e.span,
+        );
         self.close_region(prev);
         let reg = &mut self.regions[rid.0 as usize];
         reg.params = vec![a, b];
         reg.results = vec![r];
-        Ok(RegionInfo { id: rid, ty: out, ret_span: e.span })
+        Ok(RegionInfo {
+            id: rid,
+            ty: out,
+            ret_span: e.span,
+        })
     }
 
     /// A combiner function of `reduce` (and other reductions with a `fn`):
@@ -134,9 +194,23 @@ impl FnCx<'_> {
         let what = format!("the '{op_name}' function");
         let scalar = TensorType::scalar(dtype);
         let r = match &e.kind {
-            ExprKind::Fn(f) => self.fn_body(f, e.span, &[scalar.clone(), scalar.clone()], Some(&Type::Tensor(scalar)), &what)?,
+            ExprKind::Fn(f) => self.fn_body(
+                f,
+                e.span,
+                &[scalar.clone(), scalar.clone()],
+                Some(&Type::Tensor(scalar)),
+                &what,
+            )?,
             ExprKind::FnRef { module, name, arity } => self.shorthand_region(e, module, name, *arity, dtype)?,
-            _ => return Err(self.err(e.span, format!("{what} must be a fn(acc, v) {{ … }} or &Nx.add/2, found {}", describe(e)))),
+            _ => {
+                return Err(self.err(
+                    e.span,
+                    format!(
+                        "{what} must be a fn(acc, v) {{ … }} or &Nx.add/2, found {}",
+                        describe(e)
+                    ),
+                ));
+            }
         };
         match &r.ty {
             Type::Tensor(t) if t.rank() == 0 => {}
@@ -192,7 +266,10 @@ impl FnCx<'_> {
         let (ids, dtype) = self.resolve_group(&[x, init])?;
         let (t, ti) = (self.tensor(ids[0]), self.tensor(ids[1]));
         if ti.rank() != 0 {
-            return Err(self.err(a.pos[1].span, format!("the initial value of 'reduce' must be a scalar, got {ti}")));
+            return Err(self.err(
+                a.pos[1].span,
+                format!("the initial value of 'reduce' must be a scalar, got {ti}"),
+            ));
         }
         let axes = self.axes_or_nil(a.kw("axes"), t.rank());
         let keep = self.bool_opt(a.kw("keep_axes"), false);
@@ -200,7 +277,11 @@ impl FnCx<'_> {
         let axes = axes.unwrap_or_else(|| (0..t.rank()).collect());
         let body = self.combiner(a.pos[2], dtype, "reduce")?;
         let shape = super::reduce::reduced_shape(&t.shape, &axes, keep_axes);
-        Ok((Op::ReduceFn { axes, keep_axes, body }, ids, Type::Tensor(TensorType::new(dtype, shape))))
+        Ok((
+            Op::ReduceFn { axes, keep_axes, body },
+            ids,
+            Type::Tensor(TensorType::new(dtype, shape)),
+        ))
     }
 
     /// `while init, fn(..) { cond }, fn(..) { body }`: the state is a tuple
@@ -213,22 +294,43 @@ impl FnCx<'_> {
         let (ce, be) = (a.pos[1], a.pos[2]);
         let (ExprKind::Fn(cf), ExprKind::Fn(bf)) = (&ce.kind, &be.kind) else {
             let bad = if matches!(ce.kind, ExprKind::Fn(_)) { be } else { ce };
-            return Err(self.err(bad.span, format!("'while' expects a fn for its condition and its body, found {}", describe(bad))));
+            return Err(self.err(
+                bad.span,
+                format!(
+                    "'while' expects a fn for its condition and its body, found {}",
+                    describe(bad)
+                ),
+            ));
         };
         let cond = self.fn_body(cf, ce.span, &elems, None, "the 'while' condition");
         let body = self.fn_body(bf, be.span, &elems, Some(&state), "the 'while' body");
         let (cond, body) = (cond?, body?);
         match &cond.ty {
             Type::Tensor(t) if t.rank() == 0 => {}
-            t => return Err(self.err(cond.ret_span, format!("the 'while' condition must return a scalar, but returns {t}"))),
+            t => {
+                return Err(self.err(
+                    cond.ret_span,
+                    format!("the 'while' condition must return a scalar, but returns {t}"),
+                ));
+            }
         }
         if body.ty != state {
             return Err(self.err(
                 body.ret_span,
-                format!("the 'while' body must return the state type {state}, but returns {}", body.ty),
+                format!(
+                    "the 'while' body must return the state type {state}, but returns {}",
+                    body.ty
+                ),
             ));
         }
-        Ok((Op::While { cond: cond.id, body: body.id }, operands, state))
+        Ok((
+            Op::While {
+                cond: cond.id,
+                body: body.id,
+            },
+            operands,
+            state,
+        ))
     }
 
     /// The initial state of a `while` and its type.
@@ -267,7 +369,10 @@ impl FnCx<'_> {
                 if let Type::Tuple(items) = &ty
                     && items.iter().any(|t| matches!(t, Type::Tuple(_)))
                 {
-                    return Err(self.err(e.span, format!("the 'while' state must be a tuple of tensors, but '{n}' has type {ty}")));
+                    return Err(self.err(
+                        e.span,
+                        format!("the 'while' state must be a tuple of tensors, but '{n}' has type {ty}"),
+                    ));
                 }
                 Ok((vec![id], ty))
             }
@@ -288,7 +393,10 @@ impl FnCx<'_> {
         let mut failed = false;
         for (i, e) in a.pos.iter().enumerate() {
             let ExprKind::Clause(p, v) = &e.kind else {
-                self.err(e.span, format!("'cond' expects clauses `predicate -> value`, found {}", describe(e)));
+                self.err(
+                    e.span,
+                    format!("'cond' expects clauses `predicate -> value`, found {}", describe(e)),
+                );
                 failed = true;
                 continue;
             };
@@ -300,7 +408,10 @@ impl FnCx<'_> {
                     failed = true;
                 }
                 (ExprKind::Bool(true), false) => {
-                    self.err(p.span, "only the last clause of 'cond' may be `true` (the clauses after it could never run)");
+                    self.err(
+                        p.span,
+                        "only the last clause of 'cond' may be `true` (the clauses after it could never run)",
+                    );
                     failed = true;
                 }
                 _ => match self.predicate(p) {
@@ -319,7 +430,10 @@ impl FnCx<'_> {
                         Some(t0) if *t0 != r.ty => {
                             self.err(
                                 r.ret_span,
-                                format!("all 'cond' branches must have the same type: the first has {t0}, this one {}", r.ty),
+                                format!(
+                                    "all 'cond' branches must have the same type: the first has {t0}, this one {}",
+                                    r.ty
+                                ),
                             );
                             failed = true;
                         }
@@ -342,7 +456,10 @@ impl FnCx<'_> {
         let id = self.tensor_operand(e)?;
         let t = self.tensor(id);
         if t.rank() != 0 {
-            return Err(self.err(e.span, format!("a 'cond' predicate must be a scalar, but {} is {t}", describe(e))));
+            return Err(self.err(
+                e.span,
+                format!("a 'cond' predicate must be a scalar, but {} is {t}", describe(e)),
+            ));
         }
         Ok(id)
     }
@@ -383,29 +500,77 @@ mod tests {
     #[test]
     fn region_errors() {
         let cases: &[(&str, &str)] = &[
-            ("def f(x: f32[2]) {\n  r = reduce x, 0, &Nx.divide/2\n  return r\n}\n", "unsupported function reference '&Nx.divide/2'"),
-            ("def f(x: f32[2]) {\n  r = reduce x, x, &Nx.add/2\n  return r\n}\n", "the initial value of 'reduce' must be a scalar, got f32[2]"),
-            ("def f(x: f32[2]) {\n  r = reduce x, 0, fn(a) { return a }\n  return r\n}\n", "the 'reduce' function takes 2 parameters, but this fn has 1"),
-            ("def f(x: f32[2]) {\n  r = reduce x, 0, fn(a, b) { return x }\n  return r\n}\n", "the 'reduce' function must return one scalar, but returns f32[2]"),
+            (
+                "def f(x: f32[2]) {\n  r = reduce x, 0, &Nx.divide/2\n  return r\n}\n",
+                "unsupported function reference '&Nx.divide/2'",
+            ),
+            (
+                "def f(x: f32[2]) {\n  r = reduce x, x, &Nx.add/2\n  return r\n}\n",
+                "the initial value of 'reduce' must be a scalar, got f32[2]",
+            ),
+            (
+                "def f(x: f32[2]) {\n  r = reduce x, 0, fn(a) { return a }\n  return r\n}\n",
+                "the 'reduce' function takes 2 parameters, but this fn has 1",
+            ),
+            (
+                "def f(x: f32[2]) {\n  r = reduce x, 0, fn(a, b) { return x }\n  return r\n}\n",
+                "the 'reduce' function must return one scalar, but returns f32[2]",
+            ),
             (
                 "def f(x: f32[2]) {\n  r = reduce x, 0, fn(a, b) { s = sum x\n return s }\n  return r\n}\n",
                 "a 'reduce' function may only compute with element-wise ops on scalars",
             ),
-            ("def f(x: s32) {\n  r = while {x}, fn(i) { return i }, fn(i) { j = add i, 1.0\n return {j} }\n  return r\n}\n", "the 'while' body must return the state type {s32}, but returns {f32}"),
-            ("def f(x: s32[2]) {\n  r = while {x}, fn(i) { return i }, fn(i) { return {i} }\n  return r\n}\n", "the 'while' condition must return a scalar, but returns s32[2]"),
-            ("def f(x: s32) {\n  r = while {x}, fn(i, j) { return i }, fn(i) { return {i} }\n  return r\n}\n", "the 'while' condition takes 1 parameter, but this fn has 2"),
-            ("def f(x: s32) {\n  r = while {x}, x, x\n  return r\n}\n", "'while' expects a fn for its condition and its body, found 'x'"),
-            ("def f(p: u8, x: s32) {\n  r = cond p -> x\n  return r\n}\n", "the last clause of 'cond' must be `true -> …`"),
-            ("def f(p: u8, x: s32) {\n  r = cond true -> x, p -> x\n  return r\n}\n", "only the last clause of 'cond' may be `true`"),
-            ("def f(p: u8[2], x: s32) {\n  r = cond p -> x, true -> x\n  return r\n}\n", "a 'cond' predicate must be a scalar, but 'p' is u8[2]"),
-            ("def f(p: u8, x: s32, y: f32) {\n  r = cond p -> x, true -> y\n  return r\n}\n", "all 'cond' branches must have the same type: the first has s32, this one f32"),
-            ("def f(p: u8, x: s32) {\n  r = cond p -> fn(a) { return a }, true -> x\n  return r\n}\n", "a 'cond' branch takes 0 parameters, but this fn has 1"),
-            ("def f(p: u8, x: s32) {\n  r = cond x\n  return r\n}\n", "'cond' expects clauses `predicate -> value`, found 'x'"),
-            ("def f(x: s32) {\n  r = while {x, x}, fn(i, i) { return i }, fn(i, j) { return {i, j} }\n  return r\n}\n", "parameter 'i' is listed twice"),
+            (
+                "def f(x: s32) {\n  r = while {x}, fn(i) { return i }, fn(i) { j = add i, 1.0\n return {j} }\n  return r\n}\n",
+                "the 'while' body must return the state type {s32}, but returns {f32}",
+            ),
+            (
+                "def f(x: s32[2]) {\n  r = while {x}, fn(i) { return i }, fn(i) { return {i} }\n  return r\n}\n",
+                "the 'while' condition must return a scalar, but returns s32[2]",
+            ),
+            (
+                "def f(x: s32) {\n  r = while {x}, fn(i, j) { return i }, fn(i) { return {i} }\n  return r\n}\n",
+                "the 'while' condition takes 1 parameter, but this fn has 2",
+            ),
+            (
+                "def f(x: s32) {\n  r = while {x}, x, x\n  return r\n}\n",
+                "'while' expects a fn for its condition and its body, found 'x'",
+            ),
+            (
+                "def f(p: u8, x: s32) {\n  r = cond p -> x\n  return r\n}\n",
+                "the last clause of 'cond' must be `true -> …`",
+            ),
+            (
+                "def f(p: u8, x: s32) {\n  r = cond true -> x, p -> x\n  return r\n}\n",
+                "only the last clause of 'cond' may be `true`",
+            ),
+            (
+                "def f(p: u8[2], x: s32) {\n  r = cond p -> x, true -> x\n  return r\n}\n",
+                "a 'cond' predicate must be a scalar, but 'p' is u8[2]",
+            ),
+            (
+                "def f(p: u8, x: s32, y: f32) {\n  r = cond p -> x, true -> y\n  return r\n}\n",
+                "all 'cond' branches must have the same type: the first has s32, this one f32",
+            ),
+            (
+                "def f(p: u8, x: s32) {\n  r = cond p -> fn(a) { return a }, true -> x\n  return r\n}\n",
+                "a 'cond' branch takes 0 parameters, but this fn has 1",
+            ),
+            (
+                "def f(p: u8, x: s32) {\n  r = cond x\n  return r\n}\n",
+                "'cond' expects clauses `predicate -> value`, found 'x'",
+            ),
+            (
+                "def f(x: s32) {\n  r = while {x, x}, fn(i, i) { return i }, fn(i, j) { return {i, j} }\n  return r\n}\n",
+                "parameter 'i' is listed twice",
+            ),
         ];
         for (src, want) in cases {
             let got = errors(src);
-            assert!(got.iter().any(|m| m.starts_with(want)), "{src}\nexpected {want:?}, got {got:?}");
+            assert!(
+                got.iter().any(|m| m.starts_with(want)),
+                "{src}\nexpected {want:?}, got {got:?}"
+            );
         }
     }
 
@@ -413,7 +578,11 @@ mod tests {
     #[test]
     fn scopes() {
         let leak = "def f(x: s32) {\n  r = while {x}, fn(i) { c = less i, 3\n return c }, fn(i) { j = add i, 1\n return {j} }\n  k = add j, 1\n  return k\n}\n";
-        assert!(errors(leak).iter().any(|m| m.starts_with("unknown name 'j'")), "{:?}", errors(leak));
+        assert!(
+            errors(leak).iter().any(|m| m.starts_with("unknown name 'j'")),
+            "{:?}",
+            errors(leak)
+        );
         let shadow = "def f(x: s32) {\n  r = while {x}, fn(x) { c = less x, 3\n return c }, fn(x) { j = add x, 1\n return {j} }\n  return r\n}\n";
         assert_eq!(errors(shadow), Vec::<String>::new());
     }

@@ -18,17 +18,29 @@ pub(super) fn statement(m: &Module, f: &Function, n: &Node) -> String {
     let ops: Vec<String> = n.operands.iter().map(|&v| operand(f, v)).collect();
     match &n.op {
         Op::ReduceFn { axes, keep_axes, body } => {
-            let rank = n.operands.first().and_then(|&v| f.node(v).ty.as_tensor()).map_or(0, TensorType::rank);
+            let rank = n
+                .operands
+                .first()
+                .and_then(|&v| f.node(v).ty.as_tensor())
+                .map_or(0, TensorType::rank);
             let all = axes.len() == rank && axes.iter().enumerate().all(|(i, &a)| i == a);
             let axes = if all { "nil".to_string() } else { super::list(axes) };
-            format!("reduce {}, axes: {axes}, keep_axes: {keep_axes}, {}", ops.join(", "), region(m, f, *body))
+            format!(
+                "reduce {}, axes: {axes}, keep_axes: {keep_axes}, {}",
+                ops.join(", "),
+                region(m, f, *body)
+            )
         }
         Op::While { cond, body } => {
             // One operand of exactly the state type is the state itself (a
             // tensor, or a tuple-typed name); otherwise the operands are the
             // elements of a tuple literal.
             let whole = n.operands.len() == 1 && n.operands.first().is_some_and(|&v| f.node(v).ty == n.ty);
-            let init = if whole { ops.join(", ") } else { format!("{{{}}}", ops.join(", ")) };
+            let init = if whole {
+                ops.join(", ")
+            } else {
+                format!("{{{}}}", ops.join(", "))
+            };
             format!("while {init}, {}, {}", region(m, f, *cond), region(m, f, *body))
         }
         Op::Cond { branches } => {
@@ -68,7 +80,11 @@ fn branch(m: &Module, f: &Function, id: RegionId) -> String {
         return region(m, f, id);
     }
     let results: Vec<String> = r.results.iter().map(|&v| operand(f, v)).collect();
-    if r.returns_tuple { format!("{{{}}}", results.join(", ")) } else { results.join(", ") }
+    if r.returns_tuple {
+        format!("{{{}}}", results.join(", "))
+    } else {
+        results.join(", ")
+    }
 }
 
 /// The shorthand name when the region is `&Nx.<name>/2`'s region.
