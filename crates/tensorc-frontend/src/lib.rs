@@ -13,6 +13,7 @@
 //! signedness from the dtype. Every op carries `loc("file":line:col)` of the
 //! statement it came from.
 
+mod conv;
 mod emit;
 mod lower;
 mod reduce;

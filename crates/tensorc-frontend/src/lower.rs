@@ -456,6 +456,36 @@ impl<'a> Lowerer<'a> {
                 let x = Self::operand(ops, 0)?.clone();
                 self.arg_reduce(&x, *max, *axis, *tie_break_high, ty)
             }
+            // F2 (issue 3): convolution and window reductions.
+            Op::Conv {
+                strides,
+                padding,
+                input_dilation,
+                kernel_dilation,
+                feature_group_size,
+                batch_group_size,
+                input_permutation,
+                kernel_permutation,
+                output_permutation,
+            } => {
+                let (x, k) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                let opts = crate::conv::ConvOpts {
+                    strides,
+                    padding,
+                    input_dilation,
+                    kernel_dilation,
+                    feature_group_size: *feature_group_size,
+                    batch_group_size: *batch_group_size,
+                    input_permutation,
+                    kernel_permutation,
+                    output_permutation,
+                };
+                self.conv(&x, &k, &opts, ty)?
+            }
+            Op::Window { kind, window, strides, padding, dilations } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.window(&x, *kind, window, strides, padding, dilations, ty)?
+            }
             // Ops added to the shared graph after this lowering was written
             // become a clean error instead of a build break for everyone.
             #[allow(unreachable_patterns, reason = "future graph::Op variants")]
@@ -466,7 +496,7 @@ impl<'a> Lowerer<'a> {
     /// Nx `pad`: fill with the pad value, then insert the source elements that
     /// land inside the result (negative low/high crop them) with stride
     /// `interior + 1`.
-    fn pad(&mut self, x: &Val, pv: &Val, config: &[(i64, i64, i64)], ty: &TensorType) -> Result<String, LowerError> {
+    pub(crate) fn pad(&mut self, x: &Val, pv: &Val, config: &[(i64, i64, i64)], ty: &TensorType) -> Result<String, LowerError> {
         if config.len() != x.ty.rank() {
             return Err(LowerError::Internal("pad config rank differs from the operand".into()));
         }

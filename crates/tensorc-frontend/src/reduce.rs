@@ -14,7 +14,7 @@ use crate::emit::{GenericOperand, elem, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
 
 /// The lowest value of `d` (−inf for floats), the identity of `max`.
-fn lowest(d: DType) -> f64 {
+pub(crate) fn lowest(d: DType) -> f64 {
     match d.int_range() {
         Some((lo, _)) => lo as f64,
         None => f64::NEG_INFINITY,
@@ -22,7 +22,7 @@ fn lowest(d: DType) -> f64 {
 }
 
 /// The highest value of `d` (+inf for floats), the identity of `min`.
-fn highest(d: DType) -> f64 {
+pub(crate) fn highest(d: DType) -> f64 {
     match d.int_range() {
         Some((_, hi)) => hi as f64,
         None => f64::INFINITY,
@@ -32,7 +32,7 @@ fn highest(d: DType) -> f64 {
 impl Lowerer<'_> {
     /// A filled accumulator: the constant `v` (f64 for floats; for integers an
     /// exact i128 from `int`) splat over `t`.
-    fn filled(&mut self, t: &TensorType, v: f64, int: Option<i128>) -> String {
+    pub(crate) fn filled(&mut self, t: &TensorType, v: f64, int: Option<i128>) -> String {
         let c = match (t.dtype.is_float(), int) {
             (false, Some(i)) => self.e.int_const(t.dtype, i),
             _ => self.e.num_const(t.dtype, v),

@@ -296,6 +296,34 @@ impl Interp<'_> {
                 let begin: Vec<i64> = begin.into_iter().map(|b| b as i64).collect();
                 indexing::put_slice(x, &begin, y, ty)?
             }
+            // F2 (issue 3): convolution and window reductions.
+            Op::Conv {
+                strides,
+                padding,
+                input_dilation,
+                kernel_dilation,
+                feature_group_size,
+                batch_group_size,
+                input_permutation,
+                kernel_permutation,
+                output_permutation,
+            } => {
+                let spec = contract::ConvSpec {
+                    strides,
+                    padding,
+                    input_dilation,
+                    kernel_dilation,
+                    feature_group_size: *feature_group_size,
+                    batch_group_size: *batch_group_size,
+                    input_permutation,
+                    kernel_permutation,
+                    output_permutation,
+                };
+                contract::conv(arg(0)?, arg(1)?, &spec, ty)?
+            }
+            Op::Window { kind, window, strides, padding, dilations } => {
+                scan::window_reduce(*kind, arg(0)?, window, strides, padding, dilations, ty)?
+            }
             // `graph::Op` grows as ops are added to the checker; until the
             // interpreter learns a new op it reports it instead of not building.
             #[allow(unreachable_patterns, reason = "catches Op variants added after this match was written")]

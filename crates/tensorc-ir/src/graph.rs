@@ -288,6 +288,29 @@ pub enum Op {
     /// are converted to the node's (merged) dtype; y is written at the
     /// starts, clamped so that it fits.
     PutSlice { starts: Vec<Option<usize>> },
+    // ----- F2 (issue 3): convolution and window reductions -----
+    /// `conv input, kernel`: both operands converted to the node's (float)
+    /// dtype. Options are normalized: one stride, (low, high) padding
+    /// (`:same`/`:valid` already resolved; negative crops) and dilation per
+    /// spatial axis. Each permutation lists, for every logical axis (input
+    /// `[batch, channels, spatial…]`, kernel `[out, in, spatial…]`, output
+    /// `[batch, out, spatial…]`), the axis of the actual tensor that holds it.
+    Conv {
+        strides: Vec<usize>,
+        padding: Vec<(i64, i64)>,
+        input_dilation: Vec<usize>,
+        kernel_dilation: Vec<usize>,
+        feature_group_size: usize,
+        batch_group_size: usize,
+        input_permutation: Vec<usize>,
+        kernel_permutation: Vec<usize>,
+        output_permutation: Vec<usize>,
+    },
+    /// `window_sum|product|max|min x, {dims}` (`kind` is Sum, Product, Max or
+    /// Min): per axis the window size, stride, (low, high) padding (resolved,
+    /// non-negative; padded positions hold the reduction's identity) and
+    /// window dilation. The result has the operand's dtype.
+    Window { kind: ReduceKind, window: Vec<usize>, strides: Vec<usize>, padding: Vec<(i64, i64)>, dilations: Vec<usize> },
     // ----- F1 (issue 3): regions, control flow, general reduce -----
     /// `reduce x, init, axes:, keep_axes:, fn(acc, v) {…}`: operands x and the
     /// scalar init, both converted to the node's dtype. `body` has two scalar

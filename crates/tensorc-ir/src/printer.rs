@@ -166,7 +166,47 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
             crate::check::index::starts_text(starts, ops.get(2..).unwrap_or_default()),
             ops.get(1).map_or("", String::as_str)
         ),
+        // F2 (issue 3): convolution and windows, every option written out.
+        Op::Conv {
+            strides,
+            padding,
+            input_dilation,
+            kernel_dilation,
+            feature_group_size,
+            batch_group_size,
+            input_permutation,
+            kernel_permutation,
+            output_permutation,
+        } => format!(
+            "conv {}, strides: {}, padding: {}, input_dilation: {}, kernel_dilation: {}, feature_group_size: {feature_group_size}, batch_group_size: {batch_group_size}, input_permutation: {}, kernel_permutation: {}, output_permutation: {}",
+            ops.join(", "),
+            list(strides),
+            pairs(padding),
+            list(input_dilation),
+            list(kernel_dilation),
+            list(input_permutation),
+            list(kernel_permutation),
+            list(output_permutation)
+        ),
+        Op::Window { kind, window, strides, padding, dilations } => {
+            let dims: Vec<String> = window.iter().map(usize::to_string).collect();
+            format!(
+                "{} {}, {{{}}}, strides: {}, padding: {}, window_dilations: {}",
+                crate::check::conv::window_name(*kind),
+                ops.join(", "),
+                dims.join(", "),
+                list(strides),
+                pairs(padding),
+                list(dilations)
+            )
+        }
     }
+}
+
+/// Explicit `[{lo, hi}, …]` padding.
+fn pairs(p: &[(i64, i64)]) -> String {
+    let items: Vec<String> = p.iter().map(|(l, h)| format!("{{{l}, {h}}}")).collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// Tensor data as nested lists following `shape` (row-major).

@@ -1234,7 +1234,19 @@ impl<'c> Gen<'c> {
         let shape = self.shape();
         let n = shape.iter().product::<usize>();
         let ty = TensorType::new(d, shape.clone());
-        match self.rng.below(3) {
+        match self.rng.below(4) {
+            3 if !shape.is_empty() && self.allowed("tensor") => {
+                let data: Vec<Lit> = (0..n).map(|_| self.fitting_lit(d)).collect();
+                let lo = data.iter().map(|l| l.value()).fold(f64::INFINITY, f64::min);
+                let hi = data
+                    .iter()
+                    .map(|l| l.value())
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let (lo, hi) = if n == 0 { (0.0, 0.0) } else { (lo, hi) };
+                let mut text = String::new();
+                nested(&data, &shape, &mut text);
+                self.push(format!("tensor {text}"), ty, lo, hi, 0.0);
+            }
             0 if self.allowed("constant") => {
                 let l = if d.is_int() {
                     let v = INT_LITS[self.rng.below(5)];
@@ -1321,7 +1333,17 @@ impl<'c> Gen<'c> {
         let mut perm: Vec<usize> = (0..v.ty.rank()).collect();
         self.rng.shuffle(&mut perm);
         let shape = perm.iter().map(|&p| v.ty.shape[p]).collect();
-        self.derived(format!("transpose {}, {}", v.name, list(&perm)), &v, shape);
+        let reversed = perm.iter().rev().copied().eq(0..v.ty.rank());
+        let rhs = if reversed && self.rng.chance(0.5) {
+            format!("transpose {}", v.name)
+        } else {
+            format!(
+                "transpose {}, {}",
+                v.name,
+                self.axes_list(&perm, v.ty.rank())
+            )
+        };
+        self.derived(rhs, &v, shape);
         Some(())
     }
 
@@ -1468,11 +1490,12 @@ impl<'c> Gen<'c> {
         let v = self.pool[x].clone();
         let axes: Vec<usize> = (0..v.ty.rank()).filter(|_| self.rng.chance(0.5)).collect();
         let axes = if axes.is_empty() { vec![0] } else { axes };
-        self.derived(
-            format!("reverse {}, {}", v.name, list(&axes)),
-            &v,
-            v.ty.shape.clone(),
-        );
+        let rhs = if axes.len() == v.ty.rank() && self.rng.chance(0.5) {
+            format!("reverse {}", v.name)
+        } else {
+            format!("reverse {}, {}", v.name, self.axes_list(&axes, v.ty.rank()))
+        };
+        self.derived(rhs, &v, v.ty.shape.clone());
         Some(())
     }
 
@@ -1534,8 +1557,9 @@ impl<'c> Gen<'c> {
             return None;
         }
         let names: Vec<String> = parts.iter().map(|&p| self.pool[p].name.clone()).collect();
+        let axis_text = self.axis(axis, xs.len());
         self.joined(
-            format!("concatenate [{}], axis: {axis}", names.join(", ")),
+            format!("concatenate [{}], axis: {axis_text}", names.join(", ")),
             &parts,
             shape,
         )
@@ -1595,7 +1619,12 @@ impl<'c> Gen<'c> {
             .filter(|i| !axes.contains(i))
             .map(|i| v.ty.shape[i])
             .collect();
-        self.derived(format!("squeeze {}, {}", v.name, list(&axes)), &v, shape);
+        let rhs = if axes.len() == ones.len() && self.rng.chance(0.5) {
+            format!("squeeze {}", v.name)
+        } else {
+            format!("squeeze {}, {}", v.name, self.axes_list(&axes, v.ty.rank()))
+        };
+        self.derived(rhs, &v, shape);
         Some(())
     }
 
@@ -1692,10 +1721,10 @@ impl<'c> Gen<'c> {
         let rhs = format!(
             "dot {}, {}, {}, {}, {}, {}",
             a.name,
-            list(&ca),
+            self.axes_list(&ca, ra),
             list(&(0..nb).collect::<Vec<_>>()),
             b.name,
-            list(&cb),
+            self.axes_list(&cb, bshape.len()),
             list(&(0..nb).collect::<Vec<_>>())
         );
         self.push(rhs, TensorType::new(dtype, out), lo, hi, err);
@@ -1783,7 +1812,20 @@ impl<'c> Gen<'c> {
         if err > model::budget(dtype, lo, hi) {
             return None;
         }
-        let axes_text = axes.map_or("nil".to_string(), |a| list(&a));
+        let axes_text = match axes {
+            Some(a) => self.axes_list(&a, r),
+            None => "nil".to_string(),
+        };
+        if !keep && self.rng.chance(0.3) {
+            self.push(
+                format!("{op} {}, axes: {axes_text}", v.name),
+                TensorType::new(dtype, shape),
+                lo,
+                hi,
+                err,
+            );
+            return Some(());
+        }
         self.push(
             format!("{op} {}, axes: {axes_text}, keep_axes: {keep}", v.name),
             TensorType::new(dtype, shape),
@@ -1838,9 +1880,15 @@ impl<'c> Gen<'c> {
         } else {
             DType::S32
         };
-        let axis_text = axis.map_or("nil".to_string(), |a| a.to_string());
-        let mut rhs = format!("{op} {}, axis: {axis_text}, tie_break: :{tie}", v.name);
-        if axis.is_some() {
+        let axis_text = match axis {
+            Some(a) => self.axis(a, r),
+            None => "nil".to_string(),
+        };
+        let mut rhs = format!("{op} {}, axis: {axis_text}", v.name);
+        if tie == "high" || self.rng.chance(0.5) {
+            rhs.push_str(&format!(", tie_break: :{tie}"));
+        }
+        if keep || (axis.is_some() && self.rng.chance(0.5)) {
             rhs.push_str(&format!(", keep_axis: {keep}"));
         }
         self.push(
@@ -1896,6 +1944,41 @@ impl<'c> Gen<'c> {
             }
         }
         Some(())
+    }
+}
+
+impl Gen<'_> {
+    /// An axis index, sometimes written from the end (`-1` for the last).
+    fn axis(&mut self, a: usize, rank: usize) -> String {
+        if self.rng.chance(0.3) {
+            format!("{}", a as i64 - rank as i64)
+        } else {
+            a.to_string()
+        }
+    }
+
+    fn axes_list(&mut self, axes: &[usize], rank: usize) -> String {
+        let items: Vec<String> = axes.iter().map(|&a| self.axis(a, rank)).collect();
+        format!("[{}]", items.join(", "))
+    }
+}
+
+/// Row-major literal data as nested lists of `shape`.
+fn nested(data: &[Lit], shape: &[usize], out: &mut String) {
+    match shape.split_first() {
+        None => out.push_str(&data.first().map_or("0".to_string(), |l| l.text())),
+        Some((&n, rest)) => {
+            let inner: usize = rest.iter().product();
+            out.push('[');
+            for i in 0..n {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let lo = (i * inner).min(data.len());
+                nested(&data[lo..(lo + inner).min(data.len())], rest, out);
+            }
+            out.push(']');
+        }
     }
 }
 

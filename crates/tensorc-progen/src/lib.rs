@@ -125,6 +125,8 @@ mod tests {
             "elem",
             "iota",
             "constant",
+            "tensor",
+            "eye",
         ] {
             assert!(
                 text.contains(&format!(" = {op} ")) || text.contains(&format!(" = {op}  ")),

@@ -12,6 +12,7 @@
 
 mod args;
 pub(crate) mod control;
+pub(crate) mod conv;
 mod elementwise;
 pub(crate) mod index;
 pub(crate) mod ops;
@@ -456,7 +457,11 @@ impl<'a> FnCx<'a> {
         if let Some(kind) = scan::cumulative_by_name(name) {
             return self.cumulative(s, kind);
         }
+        if let Some(kind) = conv::window_by_name(name) {
+            return self.window(s, kind);
+        }
         match name {
+            "conv" => self.conv(s),
             "select" => self.select(s),
             "clip" => self.clip(s),
             "as_type" => self.as_type(s),

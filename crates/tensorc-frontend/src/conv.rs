@@ -1,0 +1,367 @@
+//! Convolution and window reductions (`conv`, `window_sum|product|max|min`).
+//!
+//! Both start the same way: padding and input dilation become one
+//! `tensor.pad`-style fill-and-insert of the operand (zeros for `conv`, the
+//! reduction's identity for windows), so what remains is a strided, dilated
+//! window over an exactly sized input. A plain convolution (no groups, 1 to 3
+//! spatial axes) then becomes one of linalg's named convolution ops —
+//! channels-first (`conv_2d_nchw_fchw` & co.) when the input already is in Nx's
+//! default layout, channels-last (`conv_2d_nhwc_hwcf` & co.) otherwise — with
+//! `linalg.transpose` around it where the tensors' layouts differ, so that
+//! tiling and vectorization recognize it. Grouped convolutions and every other
+//! case are one `linalg.generic` whose indexing maps read the tensors in their
+//! actual layouts. Windows are a `linalg.generic` with the window axes as
+//! reduction loops (a window-shaped empty tensor gives those loops their size).
+
+use tensorc_ir::graph::{BinaryOp, Literal, ReduceKind};
+use tensorc_ir::types::{DType, TensorType};
+
+use crate::LowerError;
+use crate::emit::{GenericOperand, identity_map, literal_attr, tensor_ty};
+use crate::lower::{Lowerer, Val};
+use crate::reduce::{highest, lowest};
+
+/// The options of one `conv` node, as the graph stores them.
+pub(crate) struct ConvOpts<'a> {
+    pub strides: &'a [usize],
+    pub padding: &'a [(i64, i64)],
+    pub input_dilation: &'a [usize],
+    pub kernel_dilation: &'a [usize],
+    pub feature_group_size: usize,
+    pub batch_group_size: usize,
+    pub input_permutation: &'a [usize],
+    pub kernel_permutation: &'a [usize],
+    pub output_permutation: &'a [usize],
+}
+
+fn join(xs: impl IntoIterator<Item = impl ToString>) -> String {
+    xs.into_iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `inv[perm[i]] = i`.
+fn inverse(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    inv
+}
+
+/// Named convolution ops by spatial rank: (channels-first, channels-last).
+fn named_conv(ns: usize) -> Option<(&'static str, &'static str)> {
+    match ns {
+        1 => Some(("linalg.conv_1d_ncw_fcw", "linalg.conv_1d_nwc_wcf")),
+        2 => Some(("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_nhwc_hwcf")),
+        3 => Some(("linalg.conv_3d_ncdhw_fcdhw", "linalg.conv_3d_ndhwc_dhwcf")),
+        _ => None,
+    }
+}
+
+impl Lowerer<'_> {
+    /// A rank-0 tensor constant.
+    fn scalar_tensor(&mut self, d: DType, lit: Literal) -> Val {
+        let ty = TensorType::scalar(d);
+        let name = self.e.op(&format!(
+            "arith.constant dense<{}> : {}",
+            literal_attr(d, lit),
+            tensor_ty(&ty)
+        ));
+        Val { name, ty }
+    }
+
+    /// `x` with `config[axis] = (low, high, interior)` applied; padding holds the literal `fill`.
+    fn padded(
+        &mut self,
+        x: &Val,
+        fill: Literal,
+        config: &[(i64, i64, i64)],
+    ) -> Result<Val, LowerError> {
+        if config.iter().all(|&c| c == (0, 0, 0)) {
+            return Ok(x.clone());
+        }
+        let fill = self.scalar_tensor(x.ty.dtype, fill);
+        let shape: Vec<usize> =
+            x.ty.shape
+                .iter()
+                .zip(config)
+                .map(|(&n, &(lo, hi, int))| {
+                    let inner = if n == 0 {
+                        0
+                    } else {
+                        n as i64 + (n as i64 - 1) * int
+                    };
+                    (inner + lo + hi).max(0) as usize
+                })
+                .collect();
+        let ty = TensorType::new(x.ty.dtype, shape);
+        let name = self.pad(x, &fill, config, &ty)?;
+        Ok(Val { name, ty })
+    }
+
+    /// `x` transposed so that result axis i is `x`'s axis `perm[i]` (no-op for the identity).
+    fn permuted(&mut self, x: &Val, perm: &[usize]) -> Val {
+        if perm.iter().enumerate().all(|(i, &p)| i == p) {
+            return x.clone();
+        }
+        let ty = TensorType::new(
+            x.ty.dtype,
+            perm.iter().map(|&p| x.ty.shape[p]).collect::<Vec<_>>(),
+        );
+        let init = self.e.empty(&ty);
+        let name = self.e.op(&format!(
+            "linalg.transpose ins({} : {}) outs({init} : {}) permutation = [{}]",
+            x.name,
+            tensor_ty(&x.ty),
+            tensor_ty(&ty),
+            join(perm)
+        ));
+        Val { name, ty }
+    }
+
+    /// Nx `conv` into the node type `ty` (a float type).
+    pub fn conv(
+        &mut self,
+        x: &Val,
+        k: &Val,
+        o: &ConvOpts,
+        ty: &TensorType,
+    ) -> Result<String, LowerError> {
+        let d = ty.dtype;
+        let rank = ty.rank();
+        if rank < 3 || x.ty.rank() != rank || k.ty.rank() != rank || o.strides.len() != rank - 2 {
+            return Err(LowerError::Internal("conv operand ranks disagree".into()));
+        }
+        let ns = rank - 2;
+        let x = self.convert_tensor(x, d);
+        let k = self.convert_tensor(k, d);
+        // Padding and input dilation on the input's spatial axes, in its actual layout.
+        let mut config = vec![(0i64, 0i64, 0i64); rank];
+        for a in 0..ns {
+            config[o.input_permutation[a + 2]] = (
+                o.padding[a].0,
+                o.padding[a].1,
+                o.input_dilation[a] as i64 - 1,
+            );
+        }
+        let x = self.padded(&x, Literal::Float(0.0), &config)?;
+        let plain = o.feature_group_size == 1 && o.batch_group_size == 1;
+        match named_conv(ns) {
+            Some(names) if plain => Ok(self.named_conv(&x, &k, o, ty, names)),
+            _ => Ok(self.generic_conv(&x, &k, o, ty)),
+        }
+    }
+
+    /// A plain convolution as a named linalg op, with transposes into and out of its layout.
+    fn named_conv(
+        &mut self,
+        x: &Val,
+        k: &Val,
+        o: &ConvOpts,
+        ty: &TensorType,
+        names: (&str, &str),
+    ) -> String {
+        let rank = ty.rank();
+        let ns = rank - 2;
+        let identity: Vec<usize> = (0..rank).collect();
+        let channels_first = o.input_permutation == identity.as_slice();
+        // Logical axis order of each operand in the named op's layout.
+        let (op_name, x_order, k_order, y_order): (&str, Vec<usize>, Vec<usize>, Vec<usize>) =
+            if channels_first {
+                (
+                    names.0,
+                    identity.clone(),
+                    identity.clone(),
+                    identity.clone(),
+                )
+            } else {
+                let spatial: Vec<usize> = (2..rank).collect();
+                let mut xo = vec![0];
+                xo.extend(&spatial);
+                xo.push(1);
+                let mut ko = spatial.clone();
+                ko.extend([1, 0]);
+                (names.1, xo.clone(), ko, xo)
+            };
+        // Axis i of the transposed operand is the actual axis holding logical axis order[i].
+        let xp: Vec<usize> = x_order.iter().map(|&l| o.input_permutation[l]).collect();
+        let kp: Vec<usize> = k_order.iter().map(|&l| o.kernel_permutation[l]).collect();
+        let xt = self.permuted(x, &xp);
+        let kt = self.permuted(k, &kp);
+        // Logical result sizes, read from the actual result type.
+        let logical: Vec<usize> = (0..rank)
+            .map(|l| ty.shape[o.output_permutation[l]])
+            .collect();
+        let yty = TensorType::new(
+            ty.dtype,
+            y_order.iter().map(|&l| logical[l]).collect::<Vec<_>>(),
+        );
+        let init = self.filled(&yty, 0.0, Some(0));
+        let attr = |v: &[usize]| format!("dense<[{}]> : tensor<{ns}xi64>", join(v));
+        let y = self.e.op(&format!(
+            "{op_name} {{dilations = {}, strides = {}}} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
+            attr(o.kernel_dilation),
+            attr(o.strides),
+            xt.name,
+            kt.name,
+            tensor_ty(&xt.ty),
+            tensor_ty(&kt.ty),
+            tensor_ty(&yty),
+            tensor_ty(&yty)
+        ));
+        // Actual result axis j holds logical axis inv_out[j], found in y at its position in y_order.
+        let inv_out = inverse(o.output_permutation);
+        let pos = inverse(&y_order);
+        let back: Vec<usize> = (0..rank).map(|j| pos[inv_out[j]]).collect();
+        self.permuted(&Val { name: y, ty: yty }, &back).name
+    }
+
+    /// Any convolution as one `linalg.generic` over the actual layouts. Loops:
+    /// output batch, output feature, output spatial (parallel), then the
+    /// kernel's input channel and spatial axes (reductions).
+    fn generic_conv(&mut self, x: &Val, k: &Val, o: &ConvOpts, ty: &TensorType) -> String {
+        let d = ty.dtype;
+        let rank = ty.rank();
+        let ns = rank - 2;
+        let out_features = ty.shape[o.output_permutation[1]];
+        let out_batch = ty.shape[o.output_permutation[0]];
+        let in_ch = k.ty.shape[o.kernel_permutation[1]];
+        let (fg, bg) = (o.feature_group_size, o.batch_group_size);
+        let ch = ns + 2;
+        let logical_x = |l: usize| -> String {
+            match l {
+                0 if bg > 1 => format!("d0 + (d1 floordiv {}) * {out_batch}", out_features / bg),
+                0 => "d0".into(),
+                1 if fg > 1 => format!("(d1 floordiv {}) * {in_ch} + d{ch}", out_features / fg),
+                1 => format!("d{ch}"),
+                _ => {
+                    let a = l - 2;
+                    format!(
+                        "d{} * {} + d{} * {}",
+                        l,
+                        o.strides[a],
+                        ch + 1 + a,
+                        o.kernel_dilation[a]
+                    )
+                }
+            }
+        };
+        let logical_k = |l: usize| -> String {
+            match l {
+                0 => "d1".into(),
+                1 => format!("d{ch}"),
+                _ => format!("d{}", ch + 1 + (l - 2)),
+            }
+        };
+        let (ix, ik, iy) = (
+            inverse(o.input_permutation),
+            inverse(o.kernel_permutation),
+            inverse(o.output_permutation),
+        );
+        let xmap = join((0..rank).map(|j| logical_x(ix[j])));
+        let kmap = join((0..rank).map(|j| logical_k(ik[j])));
+        let ymap = join((0..rank).map(|j| format!("d{}", iy[j])));
+        let init = self.filled(ty, 0.0, Some(0));
+        let nloops = 2 * rank - 1;
+        let red: Vec<bool> = (0..nloops).map(|i| i >= rank).collect();
+        let outs = [GenericOperand {
+            value: init,
+            ty: ty.clone(),
+            map: ymap,
+        }];
+        self.e
+            .generic(
+                nloops,
+                &red,
+                &[x.operand(xmap), k.operand(kmap)],
+                &outs,
+                |e, s| {
+                    let m = e.binary(BinaryOp::Multiply, &s[0], &s[1], d);
+                    vec![e.binary(BinaryOp::Add, &s[2], &m, d)]
+                },
+            )
+            .remove(0)
+    }
+
+    /// `window_sum|product|max|min`: pad with the identity, then one generic
+    /// whose window loops are reductions.
+    #[allow(clippy::too_many_arguments, reason = "mirrors the graph op's fields")]
+    pub fn window(
+        &mut self,
+        x: &Val,
+        kind: ReduceKind,
+        window: &[usize],
+        strides: &[usize],
+        padding: &[(i64, i64)],
+        dilations: &[usize],
+        ty: &TensorType,
+    ) -> Result<String, LowerError> {
+        let d = ty.dtype;
+        let rank = ty.rank();
+        if x.ty.rank() != rank
+            || window.len() != rank
+            || strides.len() != rank
+            || padding.len() != rank
+        {
+            return Err(LowerError::Internal("window option ranks disagree".into()));
+        }
+        let (op, ident, ident_int) = match kind {
+            ReduceKind::Sum => (BinaryOp::Add, 0.0, Some(0)),
+            ReduceKind::Product => (BinaryOp::Multiply, 1.0, Some(1)),
+            ReduceKind::Max => (BinaryOp::Max, lowest(d), d.int_range().map(|r| r.0)),
+            ReduceKind::Min => (BinaryOp::Min, highest(d), d.int_range().map(|r| r.1)),
+            other => {
+                return Err(LowerError::Internal(format!(
+                    "{other:?} is not a window reduction"
+                )));
+            }
+        };
+        let lit = match ident_int {
+            Some(i) if d.is_int() => Literal::Int(i),
+            _ => Literal::Float(ident),
+        };
+        let config: Vec<(i64, i64, i64)> = padding.iter().map(|&(l, h)| (l, h, 0)).collect();
+        let xp = self.padded(x, lit, &config)?;
+        // Window loops come after the output loops; the window-shaped operand sizes them.
+        let xmap = join(
+            (0..rank).map(|i| format!("d{i} * {} + d{} * {}", strides[i], rank + i, dilations[i])),
+        );
+        let wty = TensorType::new(d, window.to_vec());
+        let wname = self.e.empty(&wty);
+        let w = Val {
+            name: wname,
+            ty: wty,
+        };
+        let wmap = join((0..rank).map(|i| format!("d{}", rank + i)));
+        let init = self.filled(ty, ident, ident_int);
+        let outs = [GenericOperand {
+            value: init,
+            ty: ty.clone(),
+            map: identity_map(rank),
+        }];
+        let red: Vec<bool> = (0..2 * rank).map(|i| i >= rank).collect();
+        Ok(self
+            .e
+            .generic(
+                2 * rank,
+                &red,
+                &[xp.operand(xmap), w.operand(wmap)],
+                &outs,
+                |e, s| vec![e.binary(op, &s[2], &s[0], d)],
+            )
+            .remove(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inverse;
+
+    #[test]
+    fn inverse_permutation() {
+        assert_eq!(inverse(&[0, 3, 1, 2]), vec![0, 2, 3, 1]);
+        assert_eq!(inverse(&[2, 0, 1]), vec![1, 2, 0]);
+    }
+}
