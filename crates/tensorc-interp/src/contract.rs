@@ -280,8 +280,6 @@ pub struct ConvSpec<'a> {
 /// input × kernel, rounding to the dtype after every multiply and add.
 /// Kernel-dilation holes are skipped (as a dilated window does), while input
 /// padding and input-dilation holes take part as zeros.
-/// Not yet wired to a graph op: the checker does not produce `conv` yet.
-#[allow(dead_code, reason = "wired up once graph::Op has a conv variant")]
 pub fn conv(input: &Tensor, kernel: &Tensor, spec: &ConvSpec, out: TensorType) -> Result<Tensor, InterpError> {
     let d = out.dtype;
     let rank = input.shape().len();

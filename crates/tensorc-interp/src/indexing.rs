@@ -1,10 +1,7 @@
 //! Data-dependent indexing (spec §4.3): `take`, `gather`, `take_along_axis`, `put_slice`.
 //!
-//! The checker does not produce these ops yet (no `graph::Op` variant), so
-//! only tests call this module. Indices are clamped into range as the spec
-//! says, and values move as raw bytes like every other data-movement op.
-
-#![allow(dead_code, reason = "wired up once graph::Op has these variants")]
+//! Indices are clamped into range as the spec says, and values move as raw
+//! bytes like every other data-movement op.
 
 use tensorc_ir::{Tensor, TensorType};
 

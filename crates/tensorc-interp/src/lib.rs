@@ -6,9 +6,10 @@
 //! (`elementwise`) and round back; shape ops are index maps over raw bytes
 //! (`layout`); only the costly ops (`contract`: dot, conv and reductions) use
 //! typed loops so benchmark-sized programs still finish in seconds.
-//! `scan` (window ops, cumulative ops, sort, general reduce) and `indexing`
-//! (take, gather, take_along_axis, put_slice) implement spec ops the checker
-//! does not produce yet, ready for their `graph::Op` variants.
+//! `scan` (window ops, cumulative ops, sort, general reduce), `indexing`
+//! (take, gather, take_along_axis, put_slice), `select` (top_k, dynamic
+//! slices) and `control` (regions: reduce with a fn, while, cond) cover the
+//! rest of spec §4.
 //!
 //! Architecture Invariant: this crate depends on `tensorc-ir` only, never on
 //! MLIR or LLVM, so that the oracle is independent of the compiler it judges.

@@ -375,3 +375,27 @@ def main(a: f16[3], b: f16[3], c: bf16[2], d: bf16[2]) {
     assert_eq!((r[0].dtype(), floats(&r[0])), (DType::F16, vec![2048.0]));
     assert_eq!((r[1].dtype(), floats(&r[1])), (DType::BF16, vec![256.0]));
 }
+
+#[test]
+fn conv_and_window_ops_in_source() {
+    // NHWC 1x3x3x1 of ones with a 3x3x1x1 (HWIO) kernel of ones, :same padding:
+    // corners see 4 ones, edges 6, the centre 9.
+    let src = "
+def main(x: f32[1][3][3][1], k: f32[3][3][1][1], v: f32[4]) {
+  y = conv x, k, strides: [1, 1], padding: :same, input_permutation: [0, 3, 1, 2], kernel_permutation: [3, 2, 0, 1], output_permutation: [0, 3, 1, 2]
+  s = window_sum v, {2}
+  m = window_max v, {2}, strides: [2]
+  return {y, s, m}
+}";
+    let r = eval(
+        src,
+        &[
+            tf(DType::F32, &[1, 3, 3, 1], &[1.0; 9]),
+            tf(DType::F32, &[3, 3, 1, 1], &[1.0; 9]),
+            tf(DType::F32, &[4], &[1.0, -2.0, 5.0, 3.0]),
+        ],
+    );
+    assert_eq!(floats(&r[0]), [4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
+    assert_eq!(floats(&r[1]), [-1.0, 3.0, 8.0]);
+    assert_eq!(floats(&r[2]), [1.0, 5.0]);
+}
