@@ -15,9 +15,11 @@
 
 mod conv;
 mod emit;
+mod index;
 mod lower;
 mod reduce;
 mod scalar;
+mod scan;
 
 use std::fmt;
 

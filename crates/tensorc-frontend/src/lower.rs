@@ -106,6 +106,7 @@ impl<'a> Lowerer<'a> {
                     })?;
                     self.body(callee, operands)?
                 }
+                Op::TopK { k } => self.top_k(Self::operand(&operands, 0)?, *k)?,
                 Op::Elem { index } => {
                     let Some(Type::Tuple(parts)) = node.operands.first().map(|o| &f.node(*o).ty) else {
                         return Err(LowerError::Internal("elem of a non-tuple value".into()));
@@ -485,6 +486,35 @@ impl<'a> Lowerer<'a> {
             Op::Window { kind, window, strides, padding, dilations } => {
                 let x = Self::operand(ops, 0)?.clone();
                 self.window(&x, *kind, window, strides, padding, dilations, ty)?
+            }
+            // F3 (issue 3): scans, sorting, indexing.
+            Op::Cumulative { kind, axis, reverse } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.cumulative(&x, *kind, *axis, *reverse, ty)?
+            }
+            Op::Sort { axis, descending } | Op::Argsort { axis, descending } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.sort(&x, *axis, *descending, matches!(node.op, Op::Argsort { .. }), ty)
+            }
+            Op::Take { axis } => {
+                let (x, idx) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                self.take(&x, &idx, *axis, ty)
+            }
+            Op::TakeAlongAxis { axis } => {
+                let (x, idx) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                self.take_along_axis(&x, &idx, *axis, ty)
+            }
+            Op::Gather { axes } => {
+                let (x, idx) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                self.gather(&x, &idx, axes, ty)
+            }
+            Op::DynamicSlice { starts, lengths, strides } => {
+                let x = Self::operand(ops, 0)?.clone();
+                self.dynamic_slice(&x, &ops[1..], starts, lengths, strides, ty)?
+            }
+            Op::PutSlice { starts } => {
+                let (x, y) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                self.put_slice(&x, &y, &ops[2..], starts, ty)?
             }
             // Ops added to the shared graph after this lowering was written
             // become a clean error instead of a build break for everyone.

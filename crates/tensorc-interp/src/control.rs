@@ -132,7 +132,7 @@ mod tests {
     fn reduce_with_fn_folds_in_row_major_order_from_init() {
         let src = "def f(x: s32[2][3]) -> s32[2] {\n  r = reduce x, 0, axes: [1], fn(acc, v) {\n    m = multiply acc, 10\n    s = add m, v\n    return s\n  }\n  return r\n}\n";
         let x = t(DType::S32, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(run(src, "f", &[x.clone()]), [vec![123.0, 456.0]]);
+        assert_eq!(run(src, "f", std::slice::from_ref(&x)), [vec![123.0, 456.0]]);
         // Nx docs: reduce [[1,2,3],[4,5,6]] with init 10 and &Nx.add/2 over axis 1 is [16, 25]:
         // the init enters each group once.
         let src = "def f(x: s32[2][3]) -> s32[2] {\n  r = reduce x, 10, axes: [1], &Nx.add/2\n  return r\n}\n";

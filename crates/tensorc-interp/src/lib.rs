@@ -228,12 +228,7 @@ impl Interp<'_> {
                 let x = arg(0)?;
                 gather_bytes(x, ty, &layout::transpose_map(x.shape(), perm), None)?
             }
-            Op::Slice { starts, strides: steps, .. } => {
-                let x = arg(0)?;
-                let st = strides(x.shape());
-                let map = index_map(&ty.shape, |o| Some((0..o.len()).map(|d| (starts[d] + o[d] * steps[d]) * st[d]).sum()));
-                gather_bytes(x, ty, &map, None)?
-            }
+            Op::Slice { starts, strides: steps, .. } => select::slice(arg(0)?, starts, steps, ty)?,
             Op::Pad { config } => pad(arg(0)?, arg(1)?, config, ty)?,
             Op::Reverse { axes } => {
                 let x = arg(0)?;

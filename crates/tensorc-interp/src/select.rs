@@ -26,7 +26,7 @@ pub fn top_k(x: &Tensor, k: usize) -> Result<(Tensor, Tensor), InterpError> {
     let all = argsort(x, axis, true, TensorType::new(DType::S32, shape.to_vec()))?;
     let mut out_shape = shape.to_vec();
     out_shape[axis] = k;
-    let rows = if n == 0 { 0 } else { x.len() / n };
+    let rows = x.len().checked_div(n).unwrap_or(0);
     let pos = match decode(&all) {
         Lanes::Int(v) => v,
         Lanes::Float(_) => return Err(InterpError::Internal("argsort gave floats".into())),

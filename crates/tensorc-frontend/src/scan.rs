@@ -1,0 +1,283 @@
+//! Scans and sorting: `cumulative_*`, `sort`, `argsort` and `top_k`.
+//!
+//! All of them are `linalg.generic`s with one extra reduction loop over the
+//! scanned or sorted axis, so they stay in linalg (bufferization, fusion and
+//! the CPU pipeline treat them like any other generic) at the price of
+//! O(n²) work per line — correctness first; the lines in Nx programs are
+//! short.
+//!
+//! - A cumulative op visits every position j of the axis for every output
+//!   position i, in order, and folds only the j at or before i; the first
+//!   element is taken as is, so the fold order (and float rounding) is
+//!   exactly the sequential scan's. Reverse scans reverse the line around it.
+//! - Sorting computes each element's *rank*: how many elements of its line
+//!   come before it in the stable order (smaller, or equal and at a lower
+//!   position; NaN above everything, -0.0 equal to 0.0). Ranks form a
+//!   permutation, so a second generic places element a at position rank(a)
+//!   by selecting, for each output position p, the one element whose rank
+//!   is p. Values move through `arith.select`, which keeps their bits.
+
+use tensorc_ir::graph::{BinaryOp, ReduceKind};
+use tensorc_ir::types::{DType, TensorType};
+
+use crate::LowerError;
+use crate::emit::{Emitter, GenericOperand, identity_map};
+use crate::lower::{Lowerer, Val};
+
+/// Map results reading an operand of rank `rank` with `axis` replaced by
+/// the expression `at` (the other axes follow the output loops).
+fn axis_map(rank: usize, axis: usize, at: &str) -> String {
+    (0..rank)
+        .map(|i| {
+            if i == axis {
+                at.to_string()
+            } else {
+                format!("d{i}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Lowerer<'_> {
+    /// `cumulative_sum|product|max|min x, axis:, reverse:`. A reverse scan
+    /// is the forward scan of the reversed line, reversed back (linalg needs
+    /// plain loop dimensions in the maps that define the scan loop's bounds).
+    pub(crate) fn cumulative(
+        &mut self,
+        x: &Val,
+        kind: ReduceKind,
+        axis: usize,
+        reverse: bool,
+        ty: &TensorType,
+    ) -> Result<String, LowerError> {
+        let op = match kind {
+            ReduceKind::Sum => BinaryOp::Add,
+            ReduceKind::Product => BinaryOp::Multiply,
+            ReduceKind::Max => BinaryOp::Max,
+            ReduceKind::Min => BinaryOp::Min,
+            other => return Err(LowerError::Internal(format!("cumulative {other:?}"))),
+        };
+        if reverse {
+            let rx = Val {
+                name: self.reverse_axis(x, axis),
+                ty: x.ty.clone(),
+            };
+            let scanned = Val {
+                name: self.cumulative(&rx, kind, axis, false, ty)?,
+                ty: ty.clone(),
+            };
+            return Ok(self.reverse_axis(&scanned, axis));
+        }
+        let r = ty.rank();
+        let d = ty.dtype;
+        let ins = [x.operand(axis_map(r, axis, &format!("d{r}")))];
+        let zero = self.e.num_const(d, 0.0);
+        let init = self.e.fill(&zero, ty);
+        let outs = [GenericOperand {
+            value: init,
+            ty: ty.clone(),
+            map: identity_map(r),
+        }];
+        let mut red = vec![false; r];
+        red.push(true);
+        Ok(self
+            .e
+            .generic(r + 1, &red, &ins, &outs, |e, a| {
+                let (v, acc) = (&a[0], &a[1]);
+                // Loop r visits positions j in order; j is folded into output i when j <= i,
+                // and the first one is taken as is (no identity is folded in).
+                let j = e.op(&format!("linalg.index {r} : index"));
+                let i = e.op(&format!("linalg.index {axis} : index"));
+                let zero = e.op("arith.constant 0 : index");
+                let first = e.op(&format!("arith.cmpi eq, {j}, {zero} : index"));
+                let included = e.op(&format!("arith.cmpi ule, {j}, {i} : index"));
+                let folded = e.binary(op, acc, v, d);
+                let t = crate::emit::elem(d);
+                let kept = e.select(&included, &folded, acc, t);
+                vec![e.select(&first, v, &kept, t)]
+            })
+            .remove(0))
+    }
+
+    /// `v` reversed along `axis` (a copy through a generic).
+    fn reverse_axis(&mut self, v: &Val, axis: usize) -> String {
+        let r = v.ty.rank();
+        let n = v.ty.shape[axis];
+        let map = axis_map(r, axis, &format!("{} - d{axis}", n - 1));
+        let init = self.e.empty(&v.ty);
+        let outs = [GenericOperand {
+            value: init,
+            ty: v.ty.clone(),
+            map: identity_map(r),
+        }];
+        self.e
+            .generic(r, &[], &[v.operand(map)], &outs, |_, a| vec![a[0].clone()])
+            .remove(0)
+    }
+
+    /// The stable rank of every element of `x` along `axis` (s64).
+    fn sort_ranks(&mut self, x: &Val, axis: usize, descending: bool) -> Val {
+        let r = x.ty.rank();
+        let rank_ty = x.ty.with_dtype(DType::S64);
+        let ins = [
+            x.operand(identity_map(r)),
+            x.operand(axis_map(r, axis, &format!("d{r}"))),
+        ];
+        let zero = self.e.int_const(DType::S64, 0);
+        let init = self.e.fill(&zero, &rank_ty);
+        let outs = [GenericOperand {
+            value: init,
+            ty: rank_ty.clone(),
+            map: identity_map(r),
+        }];
+        let mut red = vec![false; r];
+        red.push(true);
+        let d = x.ty.dtype;
+        let name = self
+            .e
+            .generic(r + 1, &red, &ins, &outs, |e, a| {
+                let (xa, xb, acc) = (&a[0], &a[1], &a[2]);
+                let (earlier, same) = order(e, xb, xa, d, descending);
+                let ia = e.op(&format!("linalg.index {axis} : index"));
+                let ib = e.op(&format!("linalg.index {r} : index"));
+                let lower = e.op(&format!("arith.cmpi ult, {ib}, {ia} : index"));
+                let tie = e.op(&format!("arith.andi {same}, {lower} : i1"));
+                let before = e.op(&format!("arith.ori {earlier}, {tie} : i1"));
+                let one = e.cast("arith.extui", &before, "i1", "i64");
+                vec![e.op(&format!("arith.addi {acc}, {one} : i64"))]
+            })
+            .remove(0);
+        Val { name, ty: rank_ty }
+    }
+
+    /// Places element a of each line at position ranks[a]; `values` gives
+    /// the elements themselves, `None` their positions (argsort) in `out`'s
+    /// dtype. `out`'s axis may be shorter than the line (top_k keeps the
+    /// first positions).
+    fn permute(
+        &mut self,
+        ranks: &Val,
+        values: Option<&Val>,
+        axis: usize,
+        out: &TensorType,
+    ) -> String {
+        let r = out.rank();
+        let at = format!("d{r}");
+        let mut ins = vec![ranks.operand(axis_map(r, axis, &at))];
+        if let Some(v) = values {
+            ins.push(v.operand(axis_map(r, axis, &at)));
+        }
+        let d = out.dtype;
+        let zero = self.e.num_const(d, 0.0);
+        let init = self.e.fill(&zero, out);
+        let outs = [GenericOperand {
+            value: init,
+            ty: out.clone(),
+            map: identity_map(r),
+        }];
+        let mut red = vec![false; r];
+        red.push(true);
+        let has_values = values.is_some();
+        self.e
+            .generic(r + 1, &red, &ins, &outs, |e, a| {
+                let rank = &a[0];
+                let acc = a.last().expect("the output argument").clone();
+                let p = e.op(&format!("linalg.index {axis} : index"));
+                let p = e.cast("arith.index_cast", &p, "index", "i64");
+                let hit = e.op(&format!("arith.cmpi eq, {rank}, {p} : i64"));
+                let v = if has_values {
+                    a[1].clone()
+                } else {
+                    let src = e.op(&format!("linalg.index {r} : index"));
+                    e.index_to(&src, d)
+                };
+                vec![e.select(&hit, &v, &acc, crate::emit::elem(d))]
+            })
+            .remove(0)
+    }
+
+    /// `sort` (`arg` false) or `argsort` (`arg` true).
+    pub(crate) fn sort(
+        &mut self,
+        x: &Val,
+        axis: usize,
+        descending: bool,
+        arg: bool,
+        ty: &TensorType,
+    ) -> String {
+        let ranks = self.sort_ranks(x, axis, descending);
+        self.permute(&ranks, if arg { None } else { Some(x) }, axis, ty)
+    }
+
+    /// `top_k x, k:`: values and s32 positions of the first k elements of
+    /// the stable descending sort along the last axis.
+    pub(crate) fn top_k(&mut self, x: &Val, k: usize) -> Result<Vec<Val>, LowerError> {
+        let r = x.ty.rank();
+        if r == 0 {
+            return Err(LowerError::Internal("top_k of a scalar".into()));
+        }
+        let mut shape = x.ty.shape.clone();
+        shape[r - 1] = k;
+        let vty = TensorType::new(x.ty.dtype, shape.clone());
+        let ity = TensorType::new(DType::S32, shape);
+        if vty.checked_num_elements() == Some(0) {
+            let (v, i) = (self.e.empty(&vty), self.e.empty(&ity));
+            return Ok(vec![Val { name: v, ty: vty }, Val { name: i, ty: ity }]);
+        }
+        let ranks = self.sort_ranks(x, r - 1, true);
+        let values = self.permute(&ranks, Some(x), r - 1, &vty);
+        let indices = self.permute(&ranks, None, r - 1, &ity);
+        Ok(vec![
+            Val {
+                name: values,
+                ty: vty,
+            },
+            Val {
+                name: indices,
+                ty: ity,
+            },
+        ])
+    }
+}
+
+/// Whether `b` comes strictly before `a` in the sort order, and whether the
+/// two are equal in it (both i1). NaN is above every number and equal to
+/// NaN; -0.0 equals 0.0 (ordered float comparison).
+fn order(e: &mut Emitter, b: &str, a: &str, d: DType, descending: bool) -> (String, String) {
+    if !d.is_float() {
+        let s = d.is_signed_int();
+        let pred = match (descending, s) {
+            (false, true) => "slt",
+            (false, false) => "ult",
+            (true, true) => "sgt",
+            (true, false) => "ugt",
+        };
+        let earlier = e.cmpi(pred, b, a, d);
+        let same = e.cmpi("eq", b, a, d);
+        return (earlier, same);
+    }
+    let nan_b = e.cmpf("uno", b, b, d);
+    let nan_a = e.cmpf("uno", a, a, d);
+    let t = e.bool_const(true);
+    let (cmp, nan_first) = if descending {
+        // NaN b comes before any number a.
+        let not_a = e.op(&format!("arith.xori {nan_a}, {t} : i1"));
+        (
+            e.cmpf("ogt", b, a, d),
+            e.op(&format!("arith.andi {nan_b}, {not_a} : i1")),
+        )
+    } else {
+        // Any number b comes before a NaN a.
+        let not_b = e.op(&format!("arith.xori {nan_b}, {t} : i1"));
+        (
+            e.cmpf("olt", b, a, d),
+            e.op(&format!("arith.andi {not_b}, {nan_a} : i1")),
+        )
+    };
+    let earlier = e.op(&format!("arith.ori {cmp}, {nan_first} : i1"));
+    let eq = e.cmpf("oeq", b, a, d);
+    let both_nan = e.op(&format!("arith.andi {nan_b}, {nan_a} : i1"));
+    let same = e.op(&format!("arith.ori {eq}, {both_nan} : i1"));
+    (earlier, same)
+}
