@@ -14,6 +14,7 @@
 //! statement it came from.
 
 mod conv;
+mod control;
 mod emit;
 mod index;
 mod lower;

@@ -5,7 +5,7 @@
 //! to its parameters (no recursion exists, so this terminates). Tuples never
 //! reach MLIR: a value is a list of tensors, and `elem` picks a sub-list.
 
-use tensorc_ir::graph::{BinaryOp, Function, Module, Node, Op, UnaryOp};
+use tensorc_ir::graph::{BinaryOp, Function, Module, Node, Op, RegionId, UnaryOp};
 use tensorc_ir::types::{DType, TensorType, Type};
 
 use crate::LowerError;
@@ -92,7 +92,21 @@ impl<'a> Lowerer<'a> {
     /// flattened results.
     fn body(&mut self, f: &Function, args: Vec<Val>) -> Result<Vec<Val>, LowerError> {
         let mut vals: Vec<Vec<Val>> = vec![Vec::new(); f.nodes.len()];
-        for &id in &f.body().nodes {
+        self.region(f, RegionId(0), &args, &mut vals)
+    }
+
+    /// Lower region `rid` of `f` with `args` bound to its parameters; values
+    /// of the enclosing regions (captures) are read from `vals`, indexed by
+    /// node id, where this region's values are recorded too. Returns the
+    /// flattened results.
+    pub(crate) fn region(
+        &mut self,
+        f: &Function,
+        rid: RegionId,
+        args: &[Val],
+        vals: &mut Vec<Vec<Val>>,
+    ) -> Result<Vec<Val>, LowerError> {
+        for &id in &f.region(rid).nodes {
             let node = f.node(id);
             self.e.set_loc(node.span);
             let operands: Vec<Val> = node.operands.iter().flat_map(|o| vals[o.index()].clone()).collect();
@@ -107,6 +121,8 @@ impl<'a> Lowerer<'a> {
                     self.body(callee, operands)?
                 }
                 Op::TopK { k } => self.top_k(Self::operand(&operands, 0)?, *k)?,
+                // F1 (issue 3): ops with fn regions.
+                Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } => self.control(f, node, &operands, vals)?,
                 Op::Elem { index } => {
                     let Some(Type::Tuple(parts)) = node.operands.first().map(|o| &f.node(*o).ty) else {
                         return Err(LowerError::Internal("elem of a non-tuple value".into()));
@@ -134,7 +150,7 @@ impl<'a> Lowerer<'a> {
             };
             vals[id.index()] = v;
         }
-        Ok(f.body().results.iter().flat_map(|r| vals[r.index()].clone()).collect())
+        Ok(f.region(rid).results.iter().flat_map(|r| vals[r.index()].clone()).collect())
     }
 
     fn operand(ops: &[Val], i: usize) -> Result<&Val, LowerError> {
