@@ -81,8 +81,10 @@ pub fn reduce(kind: ReduceKind, x: &Tensor, axes: &[usize], out: TensorType) -> 
     encode(out, &lanes)
 }
 
-/// `argmax`/`argmin`. NaN counts as both the maximum and the minimum and the
-/// first NaN wins; among equal values `tie_break_high` picks the last index.
+/// `argmax`/`argmin`. NaN counts as both the maximum and the minimum; among
+/// equal values — NaNs count as equal to each other — `tie_break_high` picks
+/// the last index, otherwise the first. (Nx allows any NaN's index; breaking
+/// NaN ties like other ties is what the compiled code does.)
 pub fn arg_reduce(
     max: bool,
     x: &Tensor,
@@ -106,7 +108,7 @@ pub fn arg_reduce(
             Lanes::Float(v) => {
                 let (c, b) = (v[cand], v[best]);
                 if b.is_nan() {
-                    false
+                    c.is_nan() && tie_break_high
                 } else if c.is_nan() {
                     true
                 } else if max {

@@ -742,10 +742,17 @@ fn argmax_argmin() {
     // argmin axis 2: [[1, 1], [1, 2]]; flattened: 4 (-5)
     assert_eq!(arg_of(false, x.clone(), Some(2), false, tt(S32, &[2, 2])), [1, 1, 1, 2]);
     assert_eq!(arg_of(false, x, None, false, tt(S32, &[])), [4]);
-    // NaN is both the max and the min; the first NaN wins
+    // NaN is both the max and the min; NaNs tie with each other, so
+    // tie_break picks the first (low) or the last (high) NaN
     let x = tf(F32, &[5], &[1.0, NAN, 7.0, NAN, -3.0]);
     assert_eq!(arg_of(true, x.clone(), Some(0), false, tt(S32, &[])), [1]);
-    assert_eq!(arg_of(false, x.clone(), Some(0), true, tt(S32, &[])), [1]);
+    assert_eq!(arg_of(true, x.clone(), Some(0), true, tt(S32, &[])), [3]);
+    assert_eq!(arg_of(false, x.clone(), Some(0), false, tt(S32, &[])), [1]);
+    assert_eq!(arg_of(false, x.clone(), Some(0), true, tt(S32, &[])), [3]);
+    // a NaN beats every number whichever way ties break
+    let x = tf(F64, &[3], &[-INF, NAN, INF]);
+    assert_eq!(arg_of(true, x.clone(), None, true, tt(S32, &[])), [1]);
+    assert_eq!(arg_of(false, x.clone(), None, false, tt(S32, &[])), [1]);
     // ties low/high, and the result type may be narrower
     let x = tf(F32, &[4], &[2.0, 9.0, 9.0, 0.0]);
     assert_eq!(arg_of(true, x.clone(), None, false, tt(U8, &[])), [1]);
