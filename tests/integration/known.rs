@@ -776,7 +776,6 @@ fn regression_atan2_zero_from_ints_cpu() {
 }
 
 #[test]
-#[ignore = "open bug: interpreter argmax/argmin ignore tie_break :high among NaNs ([NaN, 1, NaN] gives 0, expected 2)"]
 fn regression_arg_reduce_nan_ties_interp() {
     regression("arg_reduce_nan_ties", Target::Interp);
 }
