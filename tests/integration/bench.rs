@@ -1,6 +1,5 @@
 //! The shared benchmark programs (`../shared/bench/*.nxir` beside the repo)
-//! must type-check (w09 `conv` may instead give the clean unsupported-op
-//! diagnostic while conv is not implemented), and the ones small enough for a
+//! must type-check (w09's `conv` included, now that it is implemented), and the ones small enough for a
 //! debug build agree between the CPU JIT and the interpreter (w09 is run by
 //! `known_conv`; the 1024/2048 matmuls, w04 and w07 are too big for a debug run).
 
@@ -34,17 +33,8 @@ fn every_bench_file_checks() {
     let files = bench_files();
     assert!(files.len() >= 10, "expected the ten shared benchmarks, found {}", files.len());
     for (name, src) in files {
-        let result = tensorc::emit(&name, &src, Stage::Nxir);
-        if name.starts_with("w09") {
-            // conv is in the op set but not implemented yet (spec §4.7 wording).
-            match result {
-                Ok(_) => {}
-                Err(e) => {
-                    let text = e.render();
-                    assert!(text.contains("unsupported operation 'conv'"), "{name}: {text}");
-                }
-            }
-        } else if let Err(e) = result {
+        // conv landed with the op-set work, so w09 must check like the rest.
+        if let Err(e) = tensorc::emit(&name, &src, Stage::Nxir) {
             panic!("{name} does not check:\n{}", e.render());
         }
     }
