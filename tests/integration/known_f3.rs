@@ -218,6 +218,36 @@ fn table() -> Vec<Case> {
             vec![t(S32, &[6], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), t(U8, &[], &[4.0])],
             vec![t(S32, &[3], &[4.0, 5.0, 6.0])],
         ),
+        // Nx.indexed_add docs: iota({1, 2, 3}) with five scalar updates, two at [0, 0, 0]
+        (
+            "indexed_add",
+            "(t: s32[1][2][3], i: s32[5][3], u: s32[5]) -> s32[1][2][3] {\n  r = indexed_add t, i, u\n  return r\n}",
+            vec![
+                t(S32, &[1, 2, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+                t(S32, &[5, 3], &[0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 1.0, 2.0]),
+                t(S32, &[5], &[1.0, 3.0, 1.0, -2.0, 5.0]),
+            ],
+            vec![t(S32, &[1, 2, 3], &[2.0, 1.0, 0.0, 3.0, 7.0, 10.0])],
+        ),
+        // Nx.indexed_add docs, type promotion: [1.0] plus s32 updates [1, 1] at [0] twice is f32 [3.0]
+        (
+            "indexed_add_promotes",
+            "(t: f32[1], i: s32[2][1], u: s32[2]) -> f32[1] {\n  r = indexed_add t, i, u\n  return r\n}",
+            vec![t(F32, &[1], &[1.0]), t(S32, &[2, 1], &[0.0, 0.0]), t(S32, &[2], &[1.0, 1.0])],
+            vec![t(F32, &[1], &[3.0])],
+        ),
+        // indexed_put of rows on axis 0: row 1 of a zero [3][2] becomes [7, 8], row 2 [9, 10];
+        // index -1 is out of range and skipped
+        (
+            "indexed_put_rows",
+            "(t: s32[3][2], i: s32[3][1], u: s32[3][2]) -> s32[3][2] {\n  r = indexed_put t, i, u\n  return r\n}",
+            vec![
+                t(S32, &[3, 2], &[0.0; 6]),
+                t(S32, &[3, 1], &[1.0, 2.0, -1.0]),
+                t(S32, &[3, 2], &[7.0, 8.0, 9.0, 10.0, 11.0, 12.0]),
+            ],
+            vec![t(S32, &[3, 2], &[0.0, 0.0, 7.0, 8.0, 9.0, 10.0])],
+        ),
     ]
 }
 

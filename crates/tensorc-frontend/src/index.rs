@@ -16,7 +16,7 @@ use crate::lower::{Lowerer, Val};
 
 /// `v` (an integer of dtype `d`) clamped into `[0, n - 1]`, as an `index`.
 /// `n` is at least 1.
-fn clamp_index(e: &mut Emitter, v: &str, d: DType, n: usize) -> String {
+pub(crate) fn clamp_index(e: &mut Emitter, v: &str, d: DType, n: usize) -> String {
     let t = elem(d);
     let (_, hi) = d.int_range().unwrap_or((0, i128::MAX));
     let top = (n - 1) as i128;

@@ -21,6 +21,7 @@ mod lower;
 mod reduce;
 mod scalar;
 mod scan;
+mod scatter;
 
 use std::fmt;
 

@@ -20,6 +20,7 @@ mod elementwise;
 mod indexing;
 mod layout;
 mod scan;
+mod scatter;
 mod select;
 pub mod special;
 mod value;
@@ -273,6 +274,7 @@ impl Interp<'_> {
                 };
             }
             // F3 (issue 3): scans, sorting, indexing.
+            Op::Indexed { add, axes } => scatter::indexed(arg(0)?, arg(1)?, arg(2)?, axes, *add, ty)?,
             Op::Cumulative { kind, axis, reverse } => scan::cumulative(*kind, arg(0)?, *axis, *reverse, ty)?,
             Op::Sort { axis, descending } => scan::sort(arg(0)?, *axis, *descending, ty)?,
             Op::Argsort { axis, descending } => scan::argsort(arg(0)?, *axis, *descending, ty)?,

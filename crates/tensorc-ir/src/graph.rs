@@ -331,4 +331,13 @@ pub enum Op {
     /// results are those values). Only the first branch whose predicate is
     /// nonzero (or the last) is evaluated.
     Cond { branches: Vec<RegionId> },
+    // ----- F3 (issue 3, tier 2): scatters -----
+    /// `indexed_add`/`indexed_put target, indices, updates, axes:` (Nx):
+    /// operands target, indices (integer `[n, k]`), updates (`[n, ...w]`);
+    /// target and updates are converted to the node's (merged) dtype. Update
+    /// i writes its window `w` at `indices[i]` on `axes` (sorted, k of them)
+    /// and at offset 0 on the other axes; updates are applied in order (add
+    /// accumulates, put keeps the last); an update whose index is out of
+    /// range is skipped.
+    Indexed { add: bool, axes: Vec<usize> },
 }

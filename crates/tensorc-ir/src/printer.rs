@@ -139,6 +139,9 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
         Op::Elem { index } => format!("elem {}, {index}", ops.join(", ")),
         // F1 (issue 3): ops with fn regions.
         Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } => regions::statement(m, f, n),
+        Op::Indexed { add, axes } => {
+            format!("{} {}, axes: {}", if *add { "indexed_add" } else { "indexed_put" }, ops.join(", "), list(axes))
+        }
         // F3 (issue 3): scans, sorting, indexing.
         Op::Cumulative { kind, axis, reverse } => {
             format!("{} {}, axis: {axis}, reverse: {reverse}", crate::check::scan::cumulative_name(*kind), ops.join(", "))

@@ -296,3 +296,84 @@ impl FnCx<'_> {
         ))
     }
 }
+
+impl FnCx<'_> {
+    /// `indexed_add target, indices, updates, axes: [..]` and `indexed_put`
+    /// (Nx.indexed_add/indexed_put with `[n, k]` indices): updates are
+    /// `[n, ...w]` where `w` fits the target's non-indexed axes; the result
+    /// type is the merge of target and updates.
+    pub(crate) fn indexed(&mut self, s: &Stmt, add: bool) -> Checked {
+        let a = self.args(s, &["axes"], 3, 3)?;
+        let x = self.tensor_operand(a.pos[0]);
+        let idx = self.index_operand(a.pos[1], &s.op.name);
+        let u = self.tensor_operand(a.pos[2]);
+        let (x, idx, u) = (x?, idx?, u?);
+        let (t, ti, tu) = (self.tensor(x), self.tensor(idx), self.tensor(u));
+        if ti.rank() != 2 {
+            return Err(self.err(
+                a.pos[1].span,
+                format!("'{}' needs indices of shape [n][k], got {ti}", s.op.name),
+            ));
+        }
+        let (n, k) = (ti.shape[0], ti.shape[1]);
+        if k > t.rank() {
+            return Err(self.err(
+                a.pos[1].span,
+                format!(
+                    "the indices ({ti}) give {k} coordinates but {t} has rank {}",
+                    t.rank()
+                ),
+            ));
+        }
+        let axes = match a.kw("axes") {
+            None => (0..k).collect::<Vec<_>>(),
+            Some(e) => {
+                let axes = self.axes(e, t.rank())?;
+                if axes.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(self.err(
+                        e.span,
+                        format!("'{}' axes must be in increasing order", s.op.name),
+                    ));
+                }
+                if axes.len() != k {
+                    return Err(self.err(
+                        e.span,
+                        format!(
+                            "'{}' lists {} axes but the indices ({ti}) give {k} coordinates",
+                            s.op.name,
+                            axes.len()
+                        ),
+                    ));
+                }
+                axes
+            }
+        };
+        let rest: Vec<usize> = (0..t.rank()).filter(|i| !axes.contains(i)).collect();
+        let fits = tu.rank() == rest.len() + 1
+            && tu.shape[0] == n
+            && rest
+                .iter()
+                .enumerate()
+                .all(|(m, &ax)| tu.shape[m + 1] <= t.shape[ax]);
+        if !fits {
+            let window: Vec<String> = rest
+                .iter()
+                .map(|&ax| format!("[≤{}]", t.shape[ax]))
+                .collect();
+            return Err(self.err(
+                a.pos[2].span,
+                format!(
+                    "'{}' needs updates of shape [{n}]{} for {t} and {ti}, got {tu}",
+                    s.op.name,
+                    window.concat()
+                ),
+            ));
+        }
+        let out = t.with_dtype(DType::merge(t.dtype, tu.dtype));
+        Ok((
+            Op::Indexed { add, axes },
+            vec![x, idx, u],
+            Type::Tensor(out),
+        ))
+    }
+}

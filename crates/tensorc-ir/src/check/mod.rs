@@ -494,6 +494,8 @@ impl<'a> FnCx<'a> {
             "take_along_axis" => self.take_along_axis(s),
             "gather" => self.gather(s),
             "put_slice" => self.put_slice(s),
+            "indexed_add" => self.indexed(s, true),
+            "indexed_put" => self.indexed(s, false),
             _ if ops::UNSUPPORTED.contains(&name) => {
                 Err(self.err(s.op.span, format!("unsupported operation '{name}' (not yet implemented)")))
             }

@@ -85,8 +85,6 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "window_reduce",
     "window_scatter_max",
     "window_scatter_min",
-    "indexed_add",
-    "indexed_put",
     "fft",
     "ifft",
     "triangular_solve",
@@ -105,7 +103,7 @@ pub(crate) const OTHER: &[&str] = &[
     "reduce", "while", "cond",
     // F3 (issue 3)
     "cumulative_sum", "cumulative_product", "cumulative_max", "cumulative_min", "sort", "argsort", "top_k", "take",
-    "gather", "take_along_axis", "put_slice",
+    "gather", "take_along_axis", "put_slice", "indexed_add", "indexed_put",
 ];
 
 /// Every op name the language knows, implemented or not (for "did you mean" hints).
