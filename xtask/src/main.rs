@@ -22,6 +22,7 @@ const PACKAGES: &[&str] = &[
     "libmlir-22-dev",
     "mlir-22-tools",
     "clang-22",
+    "libpolly-22-dev",
     "libclang-rt-22-dev",
     "mesa-vulkan-drivers",
     "libvulkan-dev",

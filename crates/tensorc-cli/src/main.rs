@@ -191,7 +191,7 @@ fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Pat
         StageArg::Opt => Stage::Opt,
         StageArg::LlvmDialect => Stage::LlvmDialect,
         StageArg::LlvmIr => Stage::LlvmIr,
-        StageArg::Asm => return Err(Failure::not_implemented("`--stage asm`")),
+        StageArg::Asm => Stage::Asm,
         StageArg::Spirv => return Err(Failure::not_implemented("`--stage spirv`")),
     };
     let (name, text) = read_source(file)?;
