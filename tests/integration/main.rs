@@ -13,6 +13,7 @@ mod cli;
 mod generated;
 mod harness;
 mod known;
+mod known_f1;
 mod known_conv;
 mod known_f3;
 mod robust;

@@ -159,9 +159,30 @@ impl Lowerer<'_> {
         }
         self.e.set_loc(node.span);
         // One-shot bufferization needs each yielded state tensor to live in
-        // its loop-carried buffer: copy the new state into it.
+        // its loop-carried buffer: copy the new state into it. With several
+        // state tensors a new value may be (a view of) another old one, e.g.
+        // when the body permutes the state; copying every new value out
+        // first keeps the in-place copies from overwriting a value still to
+        // be read.
+        let staged: Vec<Val> = if next.len() > 1 {
+            next.iter()
+                .map(|n| {
+                    let t = tensor_ty(&n.ty);
+                    let tmp = self.e.empty(&n.ty);
+                    let c = self
+                        .e
+                        .op(&format!("linalg.copy ins({} : {t}) outs({tmp} : {t}) -> {t}", n.name));
+                    Val {
+                        name: c,
+                        ty: n.ty.clone(),
+                    }
+                })
+                .collect()
+        } else {
+            next
+        };
         let mut carried = Vec::new();
-        for (n, a) in next.iter().zip(&after) {
+        for (n, a) in staged.iter().zip(&after) {
             let t = tensor_ty(&a.ty);
             let c = self.e.op(&format!(
                 "linalg.copy ins({} : {t}) outs({} : {t}) -> {t}",
