@@ -23,14 +23,19 @@ fn case_stems(dir: &Path) -> Vec<String> {
 
 /// A Rust identifier from a file stem (case files use snake_case already).
 fn ident(stem: &str) -> String {
-    stem.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect()
+    stem.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut out = String::new();
-    for (dir, kinds) in [("ops", &["nxir", "linalg", "run"][..]), ("errors", &["error"][..])] {
+    for (dir, kinds) in [
+        ("ops", &["nxir", "linalg", "run"][..]),
+        ("errors", &["error"][..]),
+    ] {
         let d = root.join(dir);
         println!("cargo:rerun-if-changed={}", d.display());
         for stem in case_stems(&d) {

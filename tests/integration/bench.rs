@@ -21,7 +21,10 @@ fn bench_files() -> Vec<(String, String)> {
         .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).expect("bench file is UTF-8"))
+            (
+                name,
+                std::fs::read_to_string(&p).expect("bench file is UTF-8"),
+            )
         })
         .collect();
     out.sort();
@@ -31,7 +34,11 @@ fn bench_files() -> Vec<(String, String)> {
 #[test]
 fn every_bench_file_checks() {
     let files = bench_files();
-    assert!(files.len() >= 10, "expected the ten shared benchmarks, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected the ten shared benchmarks, found {}",
+        files.len()
+    );
     for (name, src) in files {
         // conv landed with the op-set work, so w09 must check like the rest.
         if let Err(e) = tensorc::emit(&name, &src, Stage::Nxir) {
@@ -43,13 +50,30 @@ fn every_bench_file_checks() {
 /// CPU vs interpreter on the actual benchmark file, one random seed and no edge set
 /// (these are performance programs; the op cases cover edge values).
 fn run_bench(prefix: &str) {
-    let (name, src) = bench_files().into_iter().find(|(n, _)| n.starts_with(prefix)).expect("bench file");
+    let (name, src) = bench_files()
+        .into_iter()
+        .find(|(n, _)| n.starts_with(prefix))
+        .expect("bench file");
     // Matmuls accumulate thousands of products; allow for reassociation.
-    let settings = Settings { tolerance: 1e-4, inputs: crate::harness::EdgeSet::None, seeds: vec![0] };
+    let settings = Settings {
+        tolerance: 1e-4,
+        inputs: crate::harness::EdgeSet::None,
+        seeds: vec![0],
+    };
     let failures = differential(&name, &src, &settings);
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
     // And the CPU program compiles with default options too.
-    assert!(tensorc::compile_str(&name, &src, &CompileOptions { target: Target::Cpu, ..Default::default() }).is_ok());
+    assert!(
+        tensorc::compile_str(
+            &name,
+            &src,
+            &CompileOptions {
+                target: Target::Cpu,
+                ..Default::default()
+            }
+        )
+        .is_ok()
+    );
 }
 
 #[test]

@@ -21,16 +21,40 @@ fn tensorc_bin() -> &'static Path {
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test binary path");
         // .../target/<profile>/deps/integration-<hash>
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
         let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
-        let profile = profile_dir.file_name().and_then(|s| s.to_str()).unwrap_or("debug").to_string();
+        let profile = profile_dir
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("debug")
+            .to_string();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--quiet", "-p", "tensorc-cli", "--bin", "tensorc", "--target-dir"])
-            .arg(&target_dir)
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root"));
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "tensorc-cli",
+            "--bin",
+            "tensorc",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .current_dir(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root"),
+        );
         if profile != "debug" {
-            let name = if profile == "release" { "release".to_string() } else { profile.clone() };
+            let name = if profile == "release" {
+                "release".to_string()
+            } else {
+                profile.clone()
+            };
             cmd.args(["--profile", &name]);
         }
         let status = cmd.status().expect("run cargo build for the CLI");
@@ -61,7 +85,11 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn tensorc(args: &[&str], cwd: &Path) -> Output {
-    Command::new(tensorc_bin()).args(args).current_dir(cwd).output().expect("run tensorc")
+    Command::new(tensorc_bin())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run tensorc")
 }
 
 fn code(o: &Output) -> i32 {
@@ -77,7 +105,8 @@ fn show(o: &Output) -> String {
     )
 }
 
-const GOOD: &str = "def main(a: f32[2][2], b: f32[2][2]) -> f32[2][2] {\n  c = add a, b\n  return c\n}\n";
+const GOOD: &str =
+    "def main(a: f32[2][2], b: f32[2][2]) -> f32[2][2] {\n  c = add a, b\n  return c\n}\n";
 const BAD: &str = "def main(a: f32[2]) -> f32[2] {\n  c = frobnicate a\n  return c\n}\n";
 
 #[test]
@@ -86,18 +115,31 @@ fn check_is_silent_on_success() {
     write(&dir, "good.nxir", GOOD);
     let o = tensorc(&["check", "good.nxir"], &dir);
     assert_eq!(code(&o), 0, "{}", show(&o));
-    assert!(o.stdout.is_empty() && o.stderr.is_empty(), "check must print nothing on success: {}", show(&o));
+    assert!(
+        o.stdout.is_empty() && o.stderr.is_empty(),
+        "check must print nothing on success: {}",
+        show(&o)
+    );
 }
 
 #[test]
 fn program_errors_exit_1_with_location() {
     let dir = scratch("bad");
     write(&dir, "bad.nxir", BAD);
-    for args in [&["check", "bad.nxir"][..], &["fmt", "bad.nxir"], &["emit", "bad.nxir", "--stage", "linalg"], &["run", "bad.nxir"]] {
+    for args in [
+        &["check", "bad.nxir"][..],
+        &["fmt", "bad.nxir"],
+        &["emit", "bad.nxir", "--stage", "linalg"],
+        &["run", "bad.nxir"],
+    ] {
         let o = tensorc(args, &dir);
         assert_eq!(code(&o), 1, "{args:?}: {}", show(&o));
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("bad.nxir:2:"), "{args:?}: diagnostic must say file:line:col: {}", show(&o));
+        assert!(
+            err.contains("bad.nxir:2:"),
+            "{args:?}: diagnostic must say file:line:col: {}",
+            show(&o)
+        );
         assert!(err.contains("error"), "{args:?}: {}", show(&o));
     }
 }
@@ -136,14 +178,22 @@ fn usage_errors_exit_2() {
 fn fmt_prints_canonical_form_and_check_mode() {
     let dir = scratch("fmt");
     // Not canonical: no type annotations, extra spaces.
-    write(&dir, "messy.nxir", "def main(a: s32[2])   -> s32[2] {\n  b = add a,   1\n  return b\n}\n");
+    write(
+        &dir,
+        "messy.nxir",
+        "def main(a: s32[2])   -> s32[2] {\n  b = add a,   1\n  return b\n}\n",
+    );
     let o = tensorc(&["fmt", "messy.nxir"], &dir);
     assert_eq!(code(&o), 0, "{}", show(&o));
     let canonical = String::from_utf8(o.stdout.clone()).expect("utf-8");
     assert!(canonical.contains("s32[2]"), "{canonical}");
     // fmt output must equal the library's canonical printer.
-    let lib = tensorc::emit("messy.nxir", &std::fs::read_to_string(dir.join("messy.nxir")).unwrap(), tensorc::Stage::Nxir)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let lib = tensorc::emit(
+        "messy.nxir",
+        &std::fs::read_to_string(dir.join("messy.nxir")).unwrap(),
+        tensorc::Stage::Nxir,
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()));
     assert_eq!(canonical, lib);
     let o = tensorc(&["fmt", "messy.nxir", "--check"], &dir);
     assert_eq!(code(&o), 1, "--check on a non-canonical file: {}", show(&o));
@@ -166,9 +216,15 @@ fn emit_every_stage() {
         let o = tensorc(&["emit", "good.nxir", "--stage", stage], &dir);
         assert_eq!(code(&o), 0, "{stage}: {}", show(&o));
         let out = String::from_utf8_lossy(&o.stdout);
-        assert!(out.contains(marker), "{stage}: expected {marker:?} in:\n{out}");
+        assert!(
+            out.contains(marker),
+            "{stage}: expected {marker:?} in:\n{out}"
+        );
     }
-    let o = tensorc(&["emit", "good.nxir", "--stage", "linalg", "-o", "out.mlir"], &dir);
+    let o = tensorc(
+        &["emit", "good.nxir", "--stage", "linalg", "-o", "out.mlir"],
+        &dir,
+    );
     assert_eq!(code(&o), 0, "{}", show(&o));
     let written = std::fs::read_to_string(dir.join("out.mlir")).expect("-o writes the file");
     assert!(written.contains("func.func @main"), "{written}");
@@ -236,11 +292,16 @@ fn run_npy_round_trip_every_dtype() {
                 &dir,
             );
             assert_eq!(code(&o), 0, "{dtype} {target}: {}", show(&o));
-            let r0 = read_npy(&std::fs::read(out.join("out0.npy")).expect("out0.npy")).expect("valid npy");
-            let r1 = read_npy(&std::fs::read(out.join("out1.npy")).expect("out1.npy")).expect("valid npy");
+            let r0 = read_npy(&std::fs::read(out.join("out0.npy")).expect("out0.npy"))
+                .expect("valid npy");
+            let r1 = read_npy(&std::fs::read(out.join("out1.npy")).expect("out1.npy"))
+                .expect("valid npy");
             assert_eq!(r0, want_t, "{dtype} {target}: out0");
             assert_eq!(r1, want_s, "{dtype} {target}: out1");
-            assert!(!out.join("out2.npy").exists(), "{dtype} {target}: only two results");
+            assert!(
+                !out.join("out2.npy").exists(),
+                "{dtype} {target}: only two results"
+            );
         }
     }
 }
@@ -248,11 +309,18 @@ fn run_npy_round_trip_every_dtype() {
 #[test]
 fn run_prints_nx_style() {
     let dir = scratch("print");
-    write(&dir, "p.nxir", "def main() -> s32[2][2] {\n  t = tensor [[1, 2], [3, 4]]  s32[2][2]\n  return t\n}\n");
+    write(
+        &dir,
+        "p.nxir",
+        "def main() -> s32[2][2] {\n  t = tensor [[1, 2], [3, 4]]  s32[2][2]\n  return t\n}\n",
+    );
     let o = tensorc(&["run", "p.nxir"], &dir);
     assert_eq!(code(&o), 0, "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("#Nx.Tensor<") && out.contains("s32[2][2]"), "{out}");
+    assert!(
+        out.contains("#Nx.Tensor<") && out.contains("s32[2][2]"),
+        "{out}"
+    );
     for v in ["1", "2", "3", "4"] {
         assert!(out.contains(v), "{out}");
     }
@@ -261,37 +329,79 @@ fn run_prints_nx_style() {
 #[test]
 fn seed_is_deterministic() {
     let dir = scratch("seed");
-    write(&dir, "r.nxir", "def main(x: f32[4], n: s32[3]) -> {f32[4], s32[3]} {\n  y = multiply x, 2.0\n  m = add n, 1\n  return {y, m}\n}\n");
+    write(
+        &dir,
+        "r.nxir",
+        "def main(x: f32[4], n: s32[3]) -> {f32[4], s32[3]} {\n  y = multiply x, 2.0\n  m = add n, 1\n  return {y, m}\n}\n",
+    );
     let run = |seed: &str| {
         let o = tensorc(&["run", "r.nxir", "--seed", seed], &dir);
         assert_eq!(code(&o), 0, "{}", show(&o));
         o.stdout
     };
     assert_eq!(run("7"), run("7"), "same seed, same output");
-    assert_ne!(run("7"), run("8"), "different seeds should give different inputs");
+    assert_ne!(
+        run("7"),
+        run("8"),
+        "different seeds should give different inputs"
+    );
     // The default seed is 0.
     let o = tensorc(&["run", "r.nxir"], &dir);
     assert_eq!(o.stdout, run("0"));
     // Inputs not given are random_tensor(ty, seed, index): check against the library.
     let out = dir.join("o");
-    let o = tensorc(&["run", "r.nxir", "--seed", "3", "--target", "interp", "--output-dir", out.to_str().unwrap()], &dir);
+    let o = tensorc(
+        &[
+            "run",
+            "r.nxir",
+            "--seed",
+            "3",
+            "--target",
+            "interp",
+            "--output-dir",
+            out.to_str().unwrap(),
+        ],
+        &dir,
+    );
     assert_eq!(code(&o), 0, "{}", show(&o));
     let x = tensorc_ir::random::random_tensor(&TensorType::new(DType::F32, vec![4]), 3, 0);
     let y = read_npy(&std::fs::read(out.join("out0.npy")).unwrap()).unwrap();
-    let want: Vec<Scalar> = x.to_scalars().iter().map(|v| Scalar::F(v.as_f64() * 2.0)).collect();
-    assert_eq!(y, Tensor::from_scalars(TensorType::new(DType::F32, vec![4]), &want).unwrap());
+    let want: Vec<Scalar> = x
+        .to_scalars()
+        .iter()
+        .map(|v| Scalar::F(v.as_f64() * 2.0))
+        .collect();
+    assert_eq!(
+        y,
+        Tensor::from_scalars(TensorType::new(DType::F32, vec![4]), &want).unwrap()
+    );
 }
 
 #[test]
 fn bench_json_has_the_four_keys() {
     let dir = scratch("bench");
     write(&dir, "good.nxir", GOOD);
-    let o = tensorc(&["bench", "good.nxir", "--json", "--iters", "3", "--warmup", "1"], &dir);
+    let o = tensorc(
+        &[
+            "bench",
+            "good.nxir",
+            "--json",
+            "--iters",
+            "3",
+            "--warmup",
+            "1",
+        ],
+        &dir,
+    );
     assert_eq!(code(&o), 0, "{}", show(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", show(&o)));
     let obj = v.as_object().expect("one JSON object");
     for key in ["compile_ms", "median_ns", "min_ns", "iters"] {
-        assert!(obj.get(key).is_some_and(|x| x.is_number()), "missing numeric {key}: {v}");
+        assert!(
+            obj.get(key).is_some_and(|x| x.is_number()),
+            "missing numeric {key}: {v}"
+        );
     }
     assert_eq!(obj["iters"].as_u64(), Some(3));
     assert!(obj["min_ns"].as_f64() <= obj["median_ns"].as_f64());
@@ -311,11 +421,19 @@ fn bad_inputs_exit_1() {
     let o = tensorc(&["run", "good.nxir", "--input", "a=short.npy"], &dir);
     assert_eq!(code(&o), 1, "truncated npy: {}", show(&o));
     // Wrong dtype and shape: the spec's wording.
-    std::fs::write(dir.join("f64.npy"), write_npy(&sample(&TensorType::new(DType::F64, vec![3, 2])))).unwrap();
+    std::fs::write(
+        dir.join("f64.npy"),
+        write_npy(&sample(&TensorType::new(DType::F64, vec![3, 2]))),
+    )
+    .unwrap();
     let o = tensorc(&["run", "good.nxir", "--input", "a=f64.npy"], &dir);
     assert_eq!(code(&o), 1, "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("input 'a' expects f32[2][2], got f64[3][2]"), "{}", show(&o));
+    assert!(
+        err.contains("input 'a' expects f32[2][2], got f64[3][2]"),
+        "{}",
+        show(&o)
+    );
     // A missing input file.
     let o = tensorc(&["run", "good.nxir", "--input", "a=nope.npy"], &dir);
     assert_eq!(code(&o), 1, "{}", show(&o));
@@ -331,11 +449,18 @@ fn run_print_format() {
         assert_eq!(code(&o), 0, "{}", show(&o));
         String::from_utf8(o.stdout).expect("utf-8")
     };
-    let m = run("def main() -> f32[2][2] {\n  t = tensor [[1.0, 2.0], [3.0, 4.0]]  f32[2][2]\n  return t\n}\n");
-    assert_eq!(m, "#Nx.Tensor<\n  f32[2][2]\n  [\n    [1.0, 2.0],\n    [3.0, 4.0]\n  ]\n>\n");
+    let m = run(
+        "def main() -> f32[2][2] {\n  t = tensor [[1.0, 2.0], [3.0, 4.0]]  f32[2][2]\n  return t\n}\n",
+    );
+    assert_eq!(
+        m,
+        "#Nx.Tensor<\n  f32[2][2]\n  [\n    [1.0, 2.0],\n    [3.0, 4.0]\n  ]\n>\n"
+    );
     let s = run("def main() -> s32 {\n  c = constant 3  s32\n  return c\n}\n");
     assert_eq!(s, "#Nx.Tensor<\n  s32\n  3\n>\n");
-    let v = run("def main() -> f64[4] {\n  t = tensor [nan, infinity, neg_infinity, -0.0]  f64[4]\n  return t\n}\n");
+    let v = run(
+        "def main() -> f64[4] {\n  t = tensor [nan, infinity, neg_infinity, -0.0]  f64[4]\n  return t\n}\n",
+    );
     assert!(v.contains("[NaN, Inf, -Inf, -0.0]"), "{v}");
     let e = run("def main(x: f32[0]) -> f32[0] {\n  y = negate x\n  return y\n}\n");
     assert!(e.contains("f32[0]") && e.contains("[]"), "{e}");
@@ -354,10 +479,18 @@ fn entry_option() {
     let o = tensorc(&["run", "two.nxir"], &dir);
     assert_eq!(code(&o), 2, "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains('a') && err.contains('b'), "the error should list the functions: {}", show(&o));
+    assert!(
+        err.contains('a') && err.contains('b'),
+        "the error should list the functions: {}",
+        show(&o)
+    );
     let o = tensorc(&["run", "two.nxir", "--entry", "b"], &dir);
     assert_eq!(code(&o), 0, "{}", show(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("22"), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("22"),
+        "{}",
+        show(&o)
+    );
     let o = tensorc(&["run", "two.nxir", "--entry", "zzz"], &dir);
     assert_eq!(code(&o), 2, "{}", show(&o));
 }

@@ -57,18 +57,28 @@ pub struct Settings {
 
 impl Settings {
     pub fn parse(source: &str) -> Settings {
-        let mut s = Settings { tolerance: 1e-6, inputs: EdgeSet::Edge, seeds: SEEDS.to_vec() };
+        let mut s = Settings {
+            tolerance: 1e-6,
+            inputs: EdgeSet::Edge,
+            seeds: SEEDS.to_vec(),
+        };
         for line in source.lines() {
             let line = line.trim();
             if line.starts_with("def ") {
                 break;
             }
-            let Some(comment) = line.strip_prefix('#') else { continue };
-            let Some((key, value)) = comment.split_once(':') else { continue };
+            let Some(comment) = line.strip_prefix('#') else {
+                continue;
+            };
+            let Some((key, value)) = comment.split_once(':') else {
+                continue;
+            };
             let value = value.trim();
             match key.trim() {
                 "tolerance" => {
-                    s.tolerance = value.parse().unwrap_or_else(|_| panic!("bad tolerance header {value:?}"))
+                    s.tolerance = value
+                        .parse()
+                        .unwrap_or_else(|_| panic!("bad tolerance header {value:?}"))
                 }
                 "inputs" => {
                     s.inputs = match value {
@@ -81,7 +91,11 @@ impl Settings {
                 "seeds" => {
                     s.seeds = value
                         .split(',')
-                        .map(|v| v.trim().parse().unwrap_or_else(|_| panic!("bad seeds header {value:?}")))
+                        .map(|v| {
+                            v.trim()
+                                .parse()
+                                .unwrap_or_else(|_| panic!("bad seeds header {value:?}"))
+                        })
                         .collect()
                 }
                 _ => {}
@@ -93,7 +107,11 @@ impl Settings {
 
 /// A snapshot name from a case path: `ops/add.nxir` → `add`.
 fn stem(rel: &str) -> String {
-    Path::new(rel).file_stem().expect("case file has a name").to_string_lossy().into_owned()
+    Path::new(rel)
+        .file_stem()
+        .expect("case file has a name")
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn snapshot_settings() -> insta::Settings {
@@ -117,7 +135,10 @@ pub fn check_nxir(rel: &str) {
     let source = read_case(rel);
     let canonical = emit_ok(rel, &source, Stage::Nxir);
     let again = emit_ok(rel, &canonical, Stage::Nxir);
-    assert_eq!(canonical, again, "{rel}: the canonical form is not a fixed point of the printer");
+    assert_eq!(
+        canonical, again,
+        "{rel}: the canonical form is not a fixed point of the printer"
+    );
     snapshot_settings().bind(|| insta::assert_snapshot!(format!("nxir__{}", stem(rel)), canonical));
 }
 
@@ -137,7 +158,11 @@ pub fn check_run(rel: &str) {
     let source = read_case(rel);
     let settings = Settings::parse(&source);
     let failures = differential(rel, &source, &settings);
-    assert!(failures.is_empty(), "{rel}: interpreter and CPU disagree:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{rel}: interpreter and CPU disagree:\n{}",
+        failures.join("\n")
+    );
 }
 
 /// An error case must fail to compile; its rendered diagnostics are snapshotted.
@@ -149,25 +174,45 @@ pub fn check_error(rel: &str) {
         Ok(text) => panic!("{rel}: expected a diagnostic, but it compiled to:\n{text}"),
         Err(e) => e.render(),
     };
-    assert!(rendered.contains("error"), "{rel}: rendered diagnostics say no error:\n{rendered}");
+    assert!(
+        rendered.contains("error"),
+        "{rel}: rendered diagnostics say no error:\n{rendered}"
+    );
     for line in source.lines() {
         if let Some(n) = line.trim().strip_prefix("# error-line:") {
             let want = format!("{rel}:{}:", n.trim());
-            assert!(rendered.contains(&want), "{rel}: expected a diagnostic at {want}, got:\n{rendered}");
+            assert!(
+                rendered.contains(&want),
+                "{rel}: expected a diagnostic at {want}, got:\n{rendered}"
+            );
         }
         if let Some(text) = line.trim().strip_prefix("# error-contains:") {
             let want = text.trim();
-            assert!(rendered.contains(want), "{rel}: expected the diagnostics to mention {want:?}, got:\n{rendered}");
+            assert!(
+                rendered.contains(want),
+                "{rel}: expected the diagnostics to mention {want:?}, got:\n{rendered}"
+            );
         }
     }
-    assert!(!rendered.contains(env!("CARGO_MANIFEST_DIR")), "{rel}: absolute path in diagnostics");
-    snapshot_settings().bind(|| insta::assert_snapshot!(format!("errors__{}", stem(rel)), rendered));
+    assert!(
+        !rendered.contains(env!("CARGO_MANIFEST_DIR")),
+        "{rel}: absolute path in diagnostics"
+    );
+    snapshot_settings()
+        .bind(|| insta::assert_snapshot!(format!("errors__{}", stem(rel)), rendered));
 }
 
 /// Compiles `source` for both targets and compares every function on every input set.
 /// Returns one message per disagreement (empty when all agree).
 pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String> {
-    let compile = |target: Target| match tensorc::compile_str(rel, source, &CompileOptions { target, ..Default::default() }) {
+    let compile = |target: Target| match tensorc::compile_str(
+        rel,
+        source,
+        &CompileOptions {
+            target,
+            ..Default::default()
+        },
+    ) {
         Ok(p) => p,
         Err(e) => panic!("{rel}: compile for {target:?} failed:\n{}", e.render()),
     };
@@ -175,8 +220,12 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
     let cpu = compile(Target::Cpu);
     let mut failures = Vec::new();
     for name in interp.functions() {
-        let fi = interp.entry(Some(name)).unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
-        let fc = cpu.entry(Some(name)).unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
+        let fi = interp
+            .entry(Some(name))
+            .unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
+        let fc = cpu
+            .entry(Some(name))
+            .unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
         let param_types: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
         let mut sets: Vec<(String, Vec<Tensor>)> = settings
             .seeds
@@ -193,9 +242,16 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
         if settings.inputs != EdgeSet::None {
             let mild = settings.inputs == EdgeSet::Mild;
             for variant in 0..EDGE_VARIANTS {
-                let inputs =
-                    param_types.iter().enumerate().map(|(i, ty)| edge_tensor(ty, i, variant, mild)).collect();
-                let kind = if mild { "mild edge values" } else { "edge values" };
+                let inputs = param_types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| edge_tensor(ty, i, variant, mild))
+                    .collect();
+                let kind = if mild {
+                    "mild edge values"
+                } else {
+                    "edge values"
+                };
                 sets.push((format!("{kind} #{variant}"), inputs));
             }
         }
@@ -206,7 +262,10 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
             let want = match fi.call(inputs) {
                 Ok(r) => r,
                 Err(e) => {
-                    failures.push(format!("{name} [{label}]: interpreter failed: {}", e.render()));
+                    failures.push(format!(
+                        "{name} [{label}]: interpreter failed: {}",
+                        e.render()
+                    ));
                     continue;
                 }
             };
@@ -220,15 +279,24 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
             let declared = fi.results();
             let want_types: Vec<TensorType> = want.iter().map(|t| t.ty().clone()).collect();
             if want_types != declared {
-                failures.push(format!("{name} [{label}]: interpreter results {want_types:?}, declared {declared:?}"));
+                failures.push(format!(
+                    "{name} [{label}]: interpreter results {want_types:?}, declared {declared:?}"
+                ));
             }
             if want.len() != got.len() {
-                failures.push(format!("{name} [{label}]: {} results from cpu, {} from interp", got.len(), want.len()));
+                failures.push(format!(
+                    "{name} [{label}]: {} results from cpu, {} from interp",
+                    got.len(),
+                    want.len()
+                ));
                 continue;
             }
             for (k, (g, w)) in got.iter().zip(&want).enumerate() {
                 if let Err(msg) = compare(g, w, settings.tolerance) {
-                    failures.push(format!("{name} [{label}] result {k}: {msg}\n  inputs: {}", show_inputs(inputs)));
+                    failures.push(format!(
+                        "{name} [{label}] result {k}: {msg}\n  inputs: {}",
+                        show_inputs(inputs)
+                    ));
                 }
             }
             // Generated code writes into caller buffers: it must not depend on
@@ -243,11 +311,16 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
                 .collect();
             let refs: Vec<&Tensor> = inputs.iter().collect();
             match fc.call_into(&refs, &mut dirty) {
-                Err(e) => failures.push(format!("{name} [{label}]: cpu call_into failed: {}", e.render())),
+                Err(e) => failures.push(format!(
+                    "{name} [{label}]: cpu call_into failed: {}",
+                    e.render()
+                )),
                 Ok(()) => {
                     for (k, (g, w)) in dirty.iter().zip(&want).enumerate() {
                         if let Err(msg) = compare(g, w, settings.tolerance) {
-                            failures.push(format!("{name} [{label}] result {k} via call_into on dirty buffers: {msg}"));
+                            failures.push(format!(
+                                "{name} [{label}] result {k} via call_into on dirty buffers: {msg}"
+                            ));
                         }
                     }
                 }
@@ -258,7 +331,11 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
 }
 
 fn show_inputs(inputs: &[Tensor]) -> String {
-    inputs.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ")
+    inputs
+        .iter()
+        .map(|t| format!("{t:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Whether two float values agree: NaN equals NaN, infinities equal themselves,
@@ -300,7 +377,11 @@ pub fn compare(got: &Tensor, want: &Tensor, tol: f64) -> Result<(), String> {
     if count == 0 {
         return Ok(());
     }
-    let mut msg = format!("{count} of {} elements of {} differ (cpu vs interp): ", got.len(), got.ty());
+    let mut msg = format!(
+        "{count} of {} elements of {} differ (cpu vs interp): ",
+        got.len(),
+        got.ty()
+    );
     let _ = write!(msg, "{}", diffs.join(", "));
     Err(msg)
 }
@@ -341,8 +422,21 @@ const FLOAT_EDGES: [f64; 29] = [
 
 /// Float edge values whose sums and products do not depend on the order of
 /// accumulation (small dyadic values), plus the non-finite ones.
-const MILD_FLOAT_EDGES: [f64; 13] =
-    [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.0, 1.0, -1.0, 0.5, -2.5, 3.0, -7.0, 100.0, 2.0];
+const MILD_FLOAT_EDGES: [f64; 13] = [
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -0.0,
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -2.5,
+    3.0,
+    -7.0,
+    100.0,
+    2.0,
+];
 
 /// Integer edge values for a dtype: MIN/MAX and neighbours, small values, and
 /// the shift boundaries `bits - 1` and `bits`.
@@ -350,12 +444,54 @@ fn int_edges(dtype: DType) -> Vec<Scalar> {
     let (lo, hi) = dtype.int_range().expect("integer dtype");
     let bits = dtype.bits() as i128;
     let vals: Vec<i128> = if dtype.is_signed_int() {
-        vec![lo, hi, 0, 1, -1, 2, -2, 3, 7, -8, lo + 1, hi - 1, bits - 1, bits, 5, -3, 100]
+        vec![
+            lo,
+            hi,
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            7,
+            -8,
+            lo + 1,
+            hi - 1,
+            bits - 1,
+            bits,
+            5,
+            -3,
+            100,
+        ]
     } else {
-        vec![0, hi, 1, 2, 3, 7, hi - 1, hi / 2, hi / 2 + 1, bits - 1, bits, 5, 100, 200, 4, 6, 8]
+        vec![
+            0,
+            hi,
+            1,
+            2,
+            3,
+            7,
+            hi - 1,
+            hi / 2,
+            hi / 2 + 1,
+            bits - 1,
+            bits,
+            5,
+            100,
+            200,
+            4,
+            6,
+            8,
+        ]
     };
     vals.into_iter()
-        .map(|v| if dtype.is_signed_int() { Scalar::I(v as i64) } else { Scalar::U(v as u64) })
+        .map(|v| {
+            if dtype.is_signed_int() {
+                Scalar::I(v as i64)
+            } else {
+                Scalar::U(v as u64)
+            }
+        })
         .collect()
 }
 
@@ -369,15 +505,20 @@ pub const EDGE_VARIANTS: usize = 4;
 /// each variant pairs parameter 0's values with a different set of parameter 1's.
 pub fn edge_tensor(ty: &TensorType, param: usize, variant: usize, mild: bool) -> Tensor {
     let values: Vec<Scalar> = if ty.dtype.is_float() {
-        let src: &[f64] = if mild { &MILD_FLOAT_EDGES } else { &FLOAT_EDGES };
+        let src: &[f64] = if mild {
+            &MILD_FLOAT_EDGES
+        } else {
+            &FLOAT_EDGES
+        };
         src.iter().map(|&v| Scalar::F(v)).collect()
     } else {
         int_edges(ty.dtype)
     };
     let n = values.len();
     let count = ty.num_elements();
-    let data: Vec<Scalar> =
-        (0..count).map(|i| values[(i * (2 * param + 1) + 3 * param + variant * (5 * param + 1)) % n]).collect();
+    let data: Vec<Scalar> = (0..count)
+        .map(|i| values[(i * (2 * param + 1) + 3 * param + variant * (5 * param + 1)) % n])
+        .collect();
     Tensor::from_scalars(ty.clone(), &data).expect("edge tensor has the right size")
 }
 
@@ -411,7 +552,10 @@ mod self_tests {
         let msg = compare(&a, &b, 1.0).unwrap_err();
         assert!(msg.contains("1 of 2"), "{msg}");
         let c = t(DType::S64, &[Scalar::I(1), Scalar::I(2)]);
-        assert!(compare(&a, &c, 0.0).is_err(), "dtype differences are never tolerated");
+        assert!(
+            compare(&a, &c, 0.0).is_err(),
+            "dtype differences are never tolerated"
+        );
         let f = t(DType::F32, &[Scalar::F(f64::NAN)]);
         assert!(compare(&f, &f, 0.0).is_ok());
     }
@@ -430,17 +574,25 @@ mod self_tests {
         // Different parameters see different pairings.
         let a = edge_tensor(&TensorType::new(DType::S32, vec![8]), 0, 0, false);
         let b = edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, 0, false);
-        assert_ne!(b, edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, 1, false));
+        assert_ne!(
+            b,
+            edge_tensor(&TensorType::new(DType::S32, vec![8]), 1, 1, false)
+        );
         assert_ne!(a, b);
     }
 
     #[test]
     fn header_settings() {
-        let s = Settings::parse("# tolerance: 1e-3\n# inputs: mild\n# seeds: 4, 5\ndef f() {}\n# tolerance: 9\n");
+        let s = Settings::parse(
+            "# tolerance: 1e-3\n# inputs: mild\n# seeds: 4, 5\ndef f() {}\n# tolerance: 9\n",
+        );
         assert_eq!(s.tolerance, 1e-3);
         assert_eq!(s.inputs, EdgeSet::Mild);
         assert_eq!(s.seeds, vec![4, 5]);
         let d = Settings::parse("def f() {}");
-        assert_eq!((d.tolerance, d.inputs, d.seeds), (1e-6, EdgeSet::Edge, SEEDS.to_vec()));
+        assert_eq!(
+            (d.tolerance, d.inputs, d.seeds),
+            (1e-6, EdgeSet::Edge, SEEDS.to_vec())
+        );
     }
 }

@@ -10,12 +10,17 @@ use crate::harness::cases_dir;
 fn all_cases() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for dir in ["ops", "errors"] {
-        let Ok(rd) = std::fs::read_dir(cases_dir().join(dir)) else { continue };
+        let Ok(rd) = std::fs::read_dir(cases_dir().join(dir)) else {
+            continue;
+        };
         for entry in rd.flatten() {
             let p = entry.path();
             if p.extension().is_some_and(|e| e == "nxir") {
                 let text = std::fs::read_to_string(&p).expect("case is UTF-8");
-                out.push((format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()), text));
+                out.push((
+                    format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()),
+                    text,
+                ));
             }
         }
     }
@@ -34,20 +39,32 @@ fn every_prefix_gives_a_result_or_a_diagnostic() {
         for cut in (0..=text.len()).filter(|&i| text.is_char_boundary(i)) {
             tried += 1;
             let prefix = &text[..cut];
-            let r = catch_unwind(AssertUnwindSafe(|| match tensorc::emit(&rel, prefix, tensorc::Stage::Nxir) {
-                Ok(_) => {}
-                Err(e) => {
-                    // Rendering must not panic either, and must say something.
-                    assert!(!e.render().is_empty());
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                match tensorc::emit(&rel, prefix, tensorc::Stage::Nxir) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        // Rendering must not panic either, and must say something.
+                        assert!(!e.render().is_empty());
+                    }
                 }
             }));
             if r.is_err() {
-                panics.push(format!("{rel}: prefix of {cut} bytes: {:?}", prefix.lines().last().unwrap_or("")));
+                panics.push(format!(
+                    "{rel}: prefix of {cut} bytes: {:?}",
+                    prefix.lines().last().unwrap_or("")
+                ));
                 break; // one report per file is enough
             }
         }
     }
     std::panic::set_hook(hook);
-    assert!(tried > 10_000, "only {tried} prefixes: are the case files missing?");
-    assert!(panics.is_empty(), "the front end panicked on:\n{}", panics.join("\n"));
+    assert!(
+        tried > 10_000,
+        "only {tried} prefixes: are the case files missing?"
+    );
+    assert!(
+        panics.is_empty(),
+        "the front end panicked on:\n{}",
+        panics.join("\n")
+    );
 }
