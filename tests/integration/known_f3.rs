@@ -248,6 +248,28 @@ fn table() -> Vec<Case> {
             ],
             vec![t(S32, &[3, 2], &[0.0, 0.0, 7.0, 8.0, 9.0, 10.0])],
         ),
+        // Nx.window_scatter_max docs: source [[2, 6], [3, 1]] over 2x3 windows with strides [2, 2]
+        (
+            "window_scatter_max",
+            "(x: s32[4][5], s: s32[2][2]) -> s32[4][5] {\n  r = window_scatter_max x, s, 0, {2, 3}, strides: [2, 2]\n  return r\n}",
+            vec![
+                t(S32, &[4, 5], &[7.0, 2.0, 5.0, 3.0, 8.0, 3.0, 8.0, 9.0, 3.0, 4.0, 1.0, 5.0, 7.0, 5.0, 6.0, 0.0, 6.0, 2.0, 10.0, 2.0]),
+                t(S32, &[2, 2], &[2.0, 6.0, 3.0, 1.0]),
+            ],
+            vec![t(
+                S32,
+                &[4, 5],
+                &[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 8.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            )],
+        ),
+        // min over windows [3, 1] and [1, 1] (stride 2 on [3, 1, 1, 1] with padding {0, 0}):
+        // the 1 at 1 gets 5; ties pick the last, so the second window's 1 at 3 gets 7
+        (
+            "window_scatter_min_ties",
+            "(x: f32[4], s: f32[2]) -> f32[4] {\n  r = window_scatter_min x, s, 0.5, {2}, strides: [2]\n  return r\n}",
+            vec![t(F32, &[4], &[3.0, 1.0, 1.0, 1.0]), t(F32, &[2], &[5.0, 7.0])],
+            vec![t(F32, &[4], &[0.5, 5.5, 0.5, 7.5])],
+        ),
     ]
 }
 

@@ -504,6 +504,10 @@ impl<'a> Lowerer<'a> {
                 self.window(&x, *kind, window, strides, padding, dilations, ty)?
             }
             // F3 (issue 3): scans, sorting, indexing.
+            Op::WindowScatter { max, window, strides, padding } => {
+                let (x, src, init) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone(), Self::operand(ops, 2)?.clone());
+                self.window_scatter(&x, &src, &init, *max, window, strides, padding, ty)?
+            }
             Op::Indexed { add, axes } => {
                 let (x, i, u) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone(), Self::operand(ops, 2)?.clone());
                 self.indexed(&x, &i, &u, axes, *add, ty)?

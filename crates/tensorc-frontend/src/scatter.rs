@@ -159,3 +159,189 @@ fn window_loops(
         }),
     }
 }
+
+impl Lowerer<'_> {
+    /// `window_scatter_max|min x, source, init, …` in two steps: a generic
+    /// with one reduction loop per window axis picks, for every source
+    /// element, the flat position in x its window selects (-1 for the
+    /// padding), folding the window in row-major order exactly as the
+    /// interpreter does; then one `scf.for` over the source adds each value
+    /// at its pick into a result filled with init.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "mirrors the op's operands and options"
+    )]
+    pub(crate) fn window_scatter(
+        &mut self,
+        x: &Val,
+        source: &Val,
+        init: &Val,
+        max: bool,
+        window: &[usize],
+        strides: &[usize],
+        padding: &[(i64, i64)],
+        ty: &TensorType,
+    ) -> Result<String, LowerError> {
+        let d = ty.dtype;
+        let dx = x.ty.dtype;
+        let r = x.ty.rank();
+        let iv = self.e.op(&format!(
+            "tensor.extract {}[] : {}",
+            init.name,
+            tensor_ty(&init.ty)
+        ));
+        let init_out = self.e.convert(&iv, init.ty.dtype, d);
+        let flat_ty = TensorType::new(d, vec![ty.num_elements()]);
+        let result = self.e.fill(&init_out, &flat_ty);
+        let n_src = source.ty.num_elements();
+        if n_src == 0 {
+            let v = Val {
+                name: result,
+                ty: flat_ty,
+            };
+            return Ok(self.reshape(&v, ty));
+        }
+        let pad = self.e.convert(&iv, init.ty.dtype, dx);
+
+        // Step 1: the pick of every window.
+        let src_shape = source.ty.shape.clone();
+        let wt = TensorType::new(DType::U8, window.to_vec());
+        let wv = self.e.empty(&wt);
+        let ins = [crate::emit::GenericOperand {
+            value: wv,
+            ty: wt,
+            map: (r..2 * r)
+                .map(|k| format!("d{k}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }];
+        let best_ty = TensorType::new(dx, src_shape.clone());
+        let sel_ty = TensorType::new(DType::S64, src_shape.clone());
+        let z = self.e.num_const(dx, 0.0);
+        let best0 = self.e.fill(&z, &best_ty);
+        let m1 = self.e.int_const(DType::S64, -1);
+        let sel0 = self.e.fill(&m1, &sel_ty);
+        let id = crate::emit::identity_map(r);
+        let outs = [
+            crate::emit::GenericOperand {
+                value: best0,
+                ty: best_ty,
+                map: id.clone(),
+            },
+            crate::emit::GenericOperand {
+                value: sel0,
+                ty: sel_ty.clone(),
+                map: id,
+            },
+        ];
+        let mut red = vec![false; r];
+        red.extend(vec![true; r]);
+        let (xv, dims, st) = (x.clone(), x.ty.shape.clone(), x.ty.strides());
+        let picks = self
+            .e
+            .generic(2 * r, &red, &ins, &outs, |e, a| {
+                let (best, sel) = (&a[1], &a[2]);
+                let zero = e.op("arith.constant 0 : index");
+                let (mut inside, mut first, mut flat) =
+                    (None::<String>, None::<String>, None::<String>);
+                let mut at = Vec::new();
+                let and = |e: &mut Emitter, acc: Option<String>, v: String| match acc {
+                    None => v,
+                    Some(p) => e.op(&format!("arith.andi {p}, {v} : i1")),
+                };
+                for k in 0..r {
+                    let o = e.op(&format!("linalg.index {k} : index"));
+                    let w = e.op(&format!("linalg.index {} : index", r + k));
+                    let s = e.op(&format!("arith.constant {} : index", strides[k]));
+                    let os = e.op(&format!("arith.muli {o}, {s} : index"));
+                    let p = e.op(&format!("arith.addi {os}, {w} : index"));
+                    let lo = e.op(&format!("arith.constant {} : index", padding[k].0));
+                    let q = e.op(&format!("arith.subi {p}, {lo} : index"));
+                    let n = e.op(&format!("arith.constant {} : index", dims[k]));
+                    let ge = e.op(&format!("arith.cmpi sge, {q}, {zero} : index"));
+                    let lt = e.op(&format!("arith.cmpi slt, {q}, {n} : index"));
+                    let ok = e.op(&format!("arith.andi {ge}, {lt} : i1"));
+                    inside = Some(and(e, inside, ok));
+                    let w0 = e.op(&format!("arith.cmpi eq, {w}, {zero} : index"));
+                    first = Some(and(e, first, w0));
+                    let top = e.op(&format!("arith.constant {} : index", dims[k] - 1));
+                    let c = e.op(&format!("arith.maxsi {q}, {zero} : index"));
+                    let c = e.op(&format!("arith.minsi {c}, {top} : index"));
+                    let stride = e.op(&format!("arith.constant {} : index", st[k]));
+                    let term = e.op(&format!("arith.muli {c}, {stride} : index"));
+                    flat = Some(match flat {
+                        None => term,
+                        Some(f) => e.op(&format!("arith.addi {f}, {term} : index")),
+                    });
+                    at.push(c);
+                }
+                let (inside, first, flat) = (
+                    inside.unwrap_or_else(|| e.bool_const(true)),
+                    first.unwrap_or_else(|| e.bool_const(true)),
+                    flat.unwrap_or_else(|| e.op("arith.constant 0 : index")),
+                );
+                let v = e.op(&format!(
+                    "tensor.extract {}[{}] : {}",
+                    xv.name,
+                    at.join(", "),
+                    tensor_ty(&xv.ty)
+                ));
+                let v = e.select(&inside, &v, &pad, elem(dx));
+                let cmp = if dx.is_float() {
+                    e.cmpf(if max { "oge" } else { "ole" }, &v, best, dx)
+                } else {
+                    let pred = match (max, dx.is_signed_int()) {
+                        (true, true) => "sge",
+                        (true, false) => "uge",
+                        (false, true) => "sle",
+                        (false, false) => "ule",
+                    };
+                    e.cmpi(pred, &v, best, dx)
+                };
+                let take = e.op(&format!("arith.ori {first}, {cmp} : i1"));
+                let flat = e.cast("arith.index_cast", &flat, "index", "i64");
+                let none = e.int_const(DType::S64, -1);
+                let pos = e.select(&inside, &flat, &none, "i64");
+                let nb = e.select(&take, &v, best, elem(dx));
+                let ns = e.select(&take, &pos, sel, "i64");
+                vec![nb, ns]
+            })
+            .remove(1);
+
+        // Step 2: add every source value at its pick, in source order.
+        let sel = Val {
+            name: picks,
+            ty: sel_ty,
+        };
+        let sel_flat = self.reshape(&sel, &TensorType::new(DType::S64, vec![n_src]));
+        let src = self.convert_tensor(source, d);
+        let src_flat = self.reshape(&src, &TensorType::new(d, vec![n_src]));
+        let (sf, uf) = (sel_flat, src_flat);
+        let out_flat = scf_for(&mut self.e, n_src, &result, &flat_ty, |e, i, acc| {
+            let s = e.op(&format!("tensor.extract {sf}[{i}] : tensor<{n_src}xi64>"));
+            let zero = e.int_const(DType::S64, 0);
+            let ok = e.cmpi("sge", &s, &zero, DType::S64);
+            let p = e.bin("arith.maxsi", &s, &zero, "i64");
+            let p = e.cast("arith.index_cast", &p, "i64", "index");
+            let u = e.op(&format!(
+                "tensor.extract {uf}[{i}] : tensor<{n_src}x{}>",
+                elem(d)
+            ));
+            let old = e.op(&format!(
+                "tensor.extract {acc}[{p}] : {}",
+                tensor_ty(&flat_ty)
+            ));
+            let sum = e.binary(BinaryOp::Add, &old, &u, d);
+            let v = e.select(&ok, &sum, &old, elem(d));
+            e.op(&format!(
+                "tensor.insert {v} into {acc}[{p}] : {}",
+                tensor_ty(&flat_ty)
+            ))
+        });
+        let v = Val {
+            name: out_flat,
+            ty: TensorType::new(d, vec![ty.num_elements()]),
+        };
+        Ok(self.reshape(&v, ty))
+    }
+}

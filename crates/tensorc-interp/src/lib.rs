@@ -275,6 +275,9 @@ impl Interp<'_> {
             }
             // F3 (issue 3): scans, sorting, indexing.
             Op::Indexed { add, axes } => scatter::indexed(arg(0)?, arg(1)?, arg(2)?, axes, *add, ty)?,
+            Op::WindowScatter { max, window, strides: steps, padding } => {
+                scatter::window_scatter(arg(0)?, arg(1)?, arg(2)?, *max, window, steps, padding, ty)?
+            }
             Op::Cumulative { kind, axis, reverse } => scan::cumulative(*kind, arg(0)?, *axis, *reverse, ty)?,
             Op::Sort { axis, descending } => scan::sort(arg(0)?, *axis, *descending, ty)?,
             Op::Argsort { axis, descending } => scan::argsort(arg(0)?, *axis, *descending, ty)?,

@@ -1,4 +1,5 @@
-//! Scatters (spec §4.7, tier 2): `indexed_add` and `indexed_put`.
+//! Scatters (spec §4.7, tier 2): `indexed_add`, `indexed_put`,
+//! `window_scatter_max` and `window_scatter_min`.
 //!
 //! Plain loops in update order: update i's window lands at the position
 //! its index row names on the indexed axes and at offset 0 on the others.
@@ -90,6 +91,119 @@ pub fn indexed(
     encode(out, &acc)
 }
 
+/// `window_scatter_max`/`min` (Nx select-and-scatter, as Nx's binary
+/// backend defines it): x padded with init; per window the last element
+/// (row-major) that is >= (<= for min) the current pick; source values added
+/// into a result that starts at init; picks in the padding are dropped.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "mirrors the op's operands and options"
+)]
+pub fn window_scatter(
+    x: &Tensor,
+    source: &Tensor,
+    init: &Tensor,
+    max: bool,
+    window: &[usize],
+    steps: &[usize],
+    padding: &[(i64, i64)],
+    out: TensorType,
+) -> Result<Tensor, InterpError> {
+    let (xs, ss) = (x.shape(), source.shape());
+    let r = xs.len();
+    if window.len() != r
+        || steps.len() != r
+        || padding.len() != r
+        || ss.len() != r
+        || out.shape != xs
+    {
+        return Err(InterpError::Internal(format!(
+            "window scatter of {} into {out}",
+            x.ty()
+        )));
+    }
+    let d = out.dtype;
+    let vals = decode(x);
+    let pad = decode_as(init, x.dtype());
+    let mut acc = match decode_as(init, d) {
+        Lanes::Int(v) => Lanes::Int(vec![v[0]; out.num_elements()]),
+        Lanes::Float(v) => Lanes::Float(vec![v[0]; out.num_elements()]),
+    };
+    let src = decode_as(source, d);
+    let st = strides(xs);
+    // The element of x at padded coordinates, or the pad value; with its flat index when inside.
+    let at = |p: &[i64]| -> (usize, Option<usize>) {
+        let mut flat = 0;
+        for k in 0..r {
+            let o = p[k] - padding[k].0;
+            if o < 0 || o >= xs[k] as i64 {
+                return (0, None);
+            }
+            flat += o as usize * st[k];
+        }
+        (flat, Some(flat))
+    };
+    let better = |a: usize, b_pad: bool, best: (usize, bool)| -> bool {
+        // Compares candidate (x[a] or the pad value) with the current pick.
+        let pick = |i: usize, is_pad: bool| -> (Option<f64>, Option<i128>) {
+            match (&vals, &pad) {
+                (Lanes::Float(v), Lanes::Float(p)) => {
+                    (Some(if is_pad { p[0] } else { v[i] }), None)
+                }
+                (Lanes::Int(v), Lanes::Int(p)) => (None, Some(if is_pad { p[0] } else { v[i] })),
+                _ => (None, None),
+            }
+        };
+        match (pick(a, b_pad), pick(best.0, best.1)) {
+            ((Some(c), _), (Some(b), _)) => {
+                if max {
+                    c >= b
+                } else {
+                    c <= b
+                }
+            }
+            ((_, Some(c)), (_, Some(b))) => {
+                if max {
+                    c >= b
+                } else {
+                    c <= b
+                }
+            }
+            _ => false,
+        }
+    };
+    let mut o_flat = 0;
+    let mut failed = false;
+    for_each_index(ss, |_, o| {
+        // (flat index in x, is padding) of the current pick.
+        let mut best: Option<(usize, bool)> = None;
+        for_each_index(window, |_, w| {
+            let p: Vec<i64> = (0..r).map(|k| (o[k] * steps[k] + w[k]) as i64).collect();
+            let (flat, inside) = at(&p);
+            let cand = (flat, inside.is_none());
+            best = match best {
+                None => Some(cand),
+                Some(b) if better(cand.0, cand.1, b) => Some(cand),
+                keep => keep,
+            };
+        });
+        if let Some((flat, false)) = best {
+            match (&mut acc, &src) {
+                (Lanes::Int(a), Lanes::Int(u)) => a[flat] = wrap(d, a[flat] + u[o_flat]),
+                (Lanes::Float(a), Lanes::Float(u)) => a[flat] = round_to(d, a[flat] + u[o_flat]),
+                _ => failed = true,
+            }
+        }
+        o_flat += 1;
+    });
+    if failed {
+        return Err(InterpError::Internal(
+            "mixed lanes in window scatter".into(),
+        ));
+    }
+    encode(out, &acc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +241,43 @@ mod tests {
             vals(&indexed(&t, &idx, &u, &[0, 1, 2], false, out).unwrap()),
             [1, 1, -2, 3, 3, 5]
         );
+    }
+
+    #[test]
+    fn window_scatter_nx_doc_example() {
+        // Nx.window_scatter_max docs: 4x5 input, source [[2, 6], [3, 1]], init 0, window {2, 3},
+        // strides [2, 2], :valid -> 8 (= 2 + 6, both windows pick the 9) at [1][2], 3 at [2][2], 1 at [3][3]
+        let t = ti(
+            DType::S32,
+            &[4, 5],
+            &[7, 2, 5, 3, 8, 3, 8, 9, 3, 4, 1, 5, 7, 5, 6, 0, 6, 2, 10, 2],
+        );
+        let src = ti(DType::S32, &[2, 2], &[2, 6, 3, 1]);
+        let init = ti(DType::S32, &[], &[0]);
+        let out = TensorType::new(DType::S32, vec![4, 5]);
+        let r = window_scatter(
+            &t,
+            &src,
+            &init,
+            true,
+            &[2, 3],
+            &[2, 2],
+            &[(0, 0), (0, 0)],
+            out,
+        )
+        .unwrap();
+        let mut want = vec![0; 20];
+        want[7] = 8;
+        want[12] = 3;
+        want[18] = 1;
+        assert_eq!(vals(&r), want);
+        // min with ties picks the last one; a pick in the padding (the pad value is init = -9) is dropped
+        let x = ti(DType::S8, &[3], &[1, 1, 5]);
+        let src = ti(DType::S8, &[2], &[10, 20]);
+        let init = ti(DType::S8, &[], &[-9]);
+        let out = TensorType::new(DType::S8, vec![3]);
+        let r = window_scatter(&x, &src, &init, false, &[2], &[2], &[(0, 1)], out).unwrap();
+        assert_eq!(vals(&r), [-9, 1, -9]);
     }
 
     #[test]

@@ -340,4 +340,14 @@ pub enum Op {
     /// accumulates, put keeps the last); an update whose index is out of
     /// range is skipped.
     Indexed { add: bool, axes: Vec<usize> },
+    /// `window_scatter_max|min x, source, init, {window}, strides:, padding:`
+    /// (Nx select-and-scatter): operands x, source, init (scalar); source and
+    /// init are converted to the node's (merged) dtype, the result has x's
+    /// shape. x is padded with init (converted to x's dtype); in each window
+    /// (one per source element, in row-major order) the selected element is
+    /// the last one, in row-major window order, that is >= (max) or <= (min)
+    /// every one before it (the first element when comparisons fail, e.g.
+    /// on NaN); its source value is added to the result there, which starts
+    /// at init everywhere. Selections that land in the padding are dropped.
+    WindowScatter { max: bool, window: Vec<usize>, strides: Vec<usize>, padding: Vec<(i64, i64)> },
 }

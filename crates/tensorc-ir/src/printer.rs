@@ -139,6 +139,18 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
         Op::Elem { index } => format!("elem {}, {index}", ops.join(", ")),
         // F1 (issue 3): ops with fn regions.
         Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } => regions::statement(m, f, n),
+        Op::WindowScatter { max, window, strides, padding } => {
+            let dims: Vec<String> = window.iter().map(usize::to_string).collect();
+            let pads: Vec<String> = padding.iter().map(|(l, h)| format!("{{{l}, {h}}}")).collect();
+            format!(
+                "{} {}, {{{}}}, strides: {}, padding: [{}]",
+                if *max { "window_scatter_max" } else { "window_scatter_min" },
+                ops.join(", "),
+                dims.join(", "),
+                list(strides),
+                pads.join(", ")
+            )
+        }
         Op::Indexed { add, axes } => {
             format!("{} {}, axes: {}", if *add { "indexed_add" } else { "indexed_put" }, ops.join(", "), list(axes))
         }

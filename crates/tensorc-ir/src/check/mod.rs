@@ -18,6 +18,7 @@ pub(crate) mod index;
 pub(crate) mod ops;
 mod reduce;
 pub(crate) mod scan;
+mod scatter;
 mod shape;
 
 use std::collections::HashMap;
@@ -496,6 +497,8 @@ impl<'a> FnCx<'a> {
             "put_slice" => self.put_slice(s),
             "indexed_add" => self.indexed(s, true),
             "indexed_put" => self.indexed(s, false),
+            "window_scatter_max" => self.window_scatter(s, true),
+            "window_scatter_min" => self.window_scatter(s, false),
             _ if ops::UNSUPPORTED.contains(&name) => {
                 Err(self.err(s.op.span, format!("unsupported operation '{name}' (not yet implemented)")))
             }

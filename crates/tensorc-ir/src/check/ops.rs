@@ -83,8 +83,6 @@ pub(crate) const REDUCE: &[(&str, ReduceKind)] = &[
 /// clean "unsupported operation" diagnostic instead of "unknown operation".
 pub(crate) const UNSUPPORTED: &[&str] = &[
     "window_reduce",
-    "window_scatter_max",
-    "window_scatter_min",
     "fft",
     "ifft",
     "triangular_solve",
@@ -103,7 +101,8 @@ pub(crate) const OTHER: &[&str] = &[
     "reduce", "while", "cond",
     // F3 (issue 3)
     "cumulative_sum", "cumulative_product", "cumulative_max", "cumulative_min", "sort", "argsort", "top_k", "take",
-    "gather", "take_along_axis", "put_slice", "indexed_add", "indexed_put",
+    "gather", "take_along_axis", "put_slice", "indexed_add", "indexed_put", "window_scatter_max",
+    "window_scatter_min",
 ];
 
 /// Every op name the language knows, implemented or not (for "did you mean" hints).
