@@ -167,6 +167,35 @@ fn cases() -> Vec<Case> {
             inputs: vec![ints(U8, &[3], &[200, 100, 1])],
             expected: ints(U8, &[2], &[44, 101]),
         },
+        // Nx.window_reduce doc: max from the s32 minimum, {2, 2}, :same.
+        Case {
+            name: "window_reduce_doc_max",
+            source: "def main(t: s32[3][3]) -> s32[3][3] {\n  y = window_reduce t, -2147483648, {2, 2}, padding: :same, strides: [1, 1], fn(acc, x) {\n    m = max x, acc\n    return m\n  }\n  return y\n}\n",
+            inputs: vec![ints(S32, &[3, 3], &(1..10).collect::<Vec<_>>())],
+            expected: ints(S32, &[3, 3], &[5, 6, 6, 8, 9, 9, 8, 9, 9]),
+        },
+        // Nx.window_reduce doc: sums of {1, 2} windows with :same from 0.
+        Case {
+            name: "window_reduce_doc_add",
+            source: "def main(t: s32[2][3]) -> s32[2][3] {\n  y = window_reduce t, 0, {1, 2}, padding: :same, strides: [1, 1], &Nx.add/2\n  return y\n}\n",
+            inputs: vec![ints(S32, &[2, 3], &[1, 2, 3, 4, 5, 6])],
+            expected: ints(S32, &[2, 3], &[3, 5, 3, 9, 11, 6]),
+        },
+        // Nx.window_reduce doc: strides [2, 1, 1], window_dilations [1, 1, 2], :valid.
+        Case {
+            name: "window_reduce_doc_dilated",
+            source: "def main(t: s32[2][2][4]) -> s32[1][2][2] {\n  y = window_reduce t, 0, {1, 1, 2}, padding: :valid, strides: [2, 1, 1], window_dilations: [1, 1, 2], fn(acc, x) {\n    r = add x, acc\n    return r\n  }\n  return y\n}\n",
+            inputs: vec![ints(S32, &[2, 2, 4], &doc_t)],
+            expected: ints(S32, &[1, 2, 2], &[5, 5, 5, 9]),
+        },
+        // Hand-derived: padded positions hold init (10) and are added like elements:
+        // windows [pad, 1], [1, 2], [2, 3], [3, pad] from 10.
+        Case {
+            name: "window_reduce_pads_with_init",
+            source: "def main(t: s32[3]) -> s32[4] {\n  y = window_reduce t, 10, {2}, padding: [{1, 1}], &Nx.add/2\n  return y\n}\n",
+            inputs: vec![ints(S32, &[3], &[1, 2, 3])],
+            expected: ints(S32, &[4], &[21, 13, 15, 23]),
+        },
     ]
 }
 

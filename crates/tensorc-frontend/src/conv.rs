@@ -13,10 +13,11 @@
 //! actual layouts. Windows are a `linalg.generic` with the window axes as
 //! reduction loops (a window-shaped empty tensor gives those loops their size).
 
-use tensorc_ir::graph::{BinaryOp, Literal, ReduceKind};
+use tensorc_ir::graph::{BinaryOp, Function, Literal, Node, Op, ReduceKind};
 use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
+use crate::control::combine;
 use crate::emit::{GenericOperand, identity_map, literal_attr, tensor_ty};
 use crate::lower::{Lowerer, Val};
 use crate::reduce::{highest, lowest};
@@ -324,6 +325,17 @@ impl Lowerer<'_> {
         };
         let config: Vec<(i64, i64, i64)> = padding.iter().map(|&(l, h)| (l, h, 0)).collect();
         let xp = self.padded(x, lit, &config)?;
+        if rank == 0 {
+            // No loops: the one element folds into the identity without reading
+            // an output, so that fusion into consumers cannot fold it twice.
+            return Ok(self.elementwise(&[&xp], ty, |e, a| {
+                let start = match ident_int {
+                    Some(i) if d.is_int() => e.int_const(d, i),
+                    _ => e.num_const(d, ident),
+                };
+                e.binary(op, &start, &a[0], d)
+            }));
+        }
         // Window loops come after the output loops; the window-shaped operand sizes them.
         let xmap = join(
             (0..rank).map(|i| format!("d{i} * {} + d{} * {}", strides[i], rank + i, dilations[i])),
@@ -352,6 +364,120 @@ impl Lowerer<'_> {
                 |e, s| vec![e.binary(op, &s[2], &s[0], d)],
             )
             .remove(0))
+    }
+}
+
+impl Lowerer<'_> {
+    /// `window_reduce`: pad with init, then one generic whose window loops are
+    /// reductions and whose body is the inlined combiner, folding from init.
+    pub fn window_reduce(
+        &mut self,
+        f: &Function,
+        node: &Node,
+        ops: &[Val],
+        vals: &mut [Vec<Val>],
+    ) -> Result<Vec<Val>, LowerError> {
+        let Op::WindowReduce {
+            window,
+            strides,
+            padding,
+            dilations,
+            body,
+        } = &node.op
+        else {
+            return Err(LowerError::Internal("not a window_reduce".into()));
+        };
+        let ty = node
+            .ty
+            .as_tensor()
+            .ok_or_else(|| LowerError::Internal("window_reduce of a tuple".into()))?
+            .clone();
+        let (Some(x), Some(init)) = (ops.first(), ops.get(1)) else {
+            return Err(LowerError::Internal("window_reduce lacks operands".into()));
+        };
+        if ty.checked_num_elements() == Some(0) {
+            let name = self.e.empty(&ty);
+            return Ok(vec![Val { name, ty }]);
+        }
+        let d = ty.dtype;
+        let rank = ty.rank();
+        if x.ty.rank() != rank
+            || window.len() != rank
+            || strides.len() != rank
+            || padding.len() != rank
+        {
+            return Err(LowerError::Internal("window option ranks disagree".into()));
+        }
+        let x = self.convert_tensor(x, d);
+        let init = self.convert_tensor(init, d);
+        let config: Vec<(i64, i64, i64)> = padding.iter().map(|&(l, h)| (l, h, 0)).collect();
+        let xp = if config.iter().all(|&c| c == (0, 0, 0)) {
+            x.clone()
+        } else {
+            let shape: Vec<usize> = (0..rank)
+                .map(|i| (x.ty.shape[i] as i64 + padding[i].0 + padding[i].1) as usize)
+                .collect();
+            let pty = TensorType::new(d, shape);
+            let name = self.pad(&x, &init, &config, &pty)?;
+            Val { name, ty: pty }
+        };
+        let captured = self.captured_scalars(f, *body, vals)?;
+        let mut failure = None;
+        if rank == 0 {
+            // No loops: fold the one element into init without reading an output (fusion-safe).
+            let name = self.elementwise(&[&xp, &init], &ty, |e, a| {
+                combine(e, f, *body, &a[1], &a[0], &captured, d).unwrap_or_else(|err| {
+                    failure = Some(err);
+                    a[1].clone()
+                })
+            });
+            return match failure {
+                Some(err) => Err(err),
+                None => Ok(vec![Val { name, ty }]),
+            };
+        }
+        let s = self.e.op(&format!(
+            "tensor.extract {}[] : {}",
+            init.name,
+            tensor_ty(&init.ty)
+        ));
+        let fill = self.e.fill(&s, &ty);
+        let xmap = join(
+            (0..rank).map(|i| format!("d{i} * {} + d{} * {}", strides[i], rank + i, dilations[i])),
+        );
+        let wty = TensorType::new(d, window.to_vec());
+        let wname = self.e.empty(&wty);
+        let w = Val {
+            name: wname,
+            ty: wty,
+        };
+        let wmap = join((0..rank).map(|i| format!("d{}", rank + i)));
+        let outs = [GenericOperand {
+            value: fill,
+            ty: ty.clone(),
+            map: identity_map(rank),
+        }];
+        let red: Vec<bool> = (0..2 * rank).map(|i| i >= rank).collect();
+        let r = self
+            .e
+            .generic(
+                2 * rank,
+                &red,
+                &[xp.operand(xmap), w.operand(wmap)],
+                &outs,
+                |e, a| match combine(e, f, *body, &a[2], &a[0], &captured, d) {
+                    Ok(r) => vec![r],
+                    Err(err) => {
+                        failure = Some(err);
+                        vec![a[2].clone()]
+                    }
+                },
+            )
+            .remove(0);
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        Ok(vec![Val { name: r, ty }])
     }
 }
 

@@ -123,6 +123,8 @@ impl<'a> Lowerer<'a> {
                 Op::TopK { k } => self.top_k(Self::operand(&operands, 0)?, *k)?,
                 // F1 (issue 3): ops with fn regions.
                 Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } => self.control(f, node, &operands, vals)?,
+                // F2 (issue 3): window_reduce inlines its fn region.
+                Op::WindowReduce { .. } => self.window_reduce(f, node, &operands, vals)?,
                 Op::Elem { index } => {
                     let Some(Type::Tuple(parts)) = node.operands.first().map(|o| &f.node(*o).ty) else {
                         return Err(LowerError::Internal("elem of a non-tuple value".into()));

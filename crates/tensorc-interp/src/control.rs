@@ -15,7 +15,7 @@ use crate::{Env, Interp, InterpError, Value, scan};
 
 /// Whether `op` is evaluated here (it needs the environment mutably to run regions).
 pub(crate) fn is_control(op: &Op) -> bool {
-    matches!(op, Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. })
+    matches!(op, Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } | Op::WindowReduce { .. })
 }
 
 /// A scalar predicate: nonzero (NaN included) is true.
@@ -59,6 +59,20 @@ impl Interp<'_> {
                     convert_tensor(r.tensor()?, d)
                 };
                 scan::reduce_with(&x, &init, axes, ty, &mut combine).map(Value::Tensor)
+            }
+            // F2 (issue 3): window_reduce folds each window with the region.
+            Op::WindowReduce { window, strides, padding, dilations, body } => {
+                let ty = node.ty.as_tensor().ok_or_else(|| internal("window_reduce of tuple type"))?.clone();
+                let x = env.tensor(operand(0)?)?.clone();
+                let init = env.tensor(operand(1)?)?.clone();
+                let d = ty.dtype;
+                let mut combine = |acc: &Tensor, v: &Tensor| -> Result<Tensor, InterpError> {
+                    let args = vec![Value::Tensor(acc.clone()), Value::Tensor(v.clone())];
+                    let r = self.region(f, *body, args, env)?;
+                    convert_tensor(r.tensor()?, d)
+                };
+                let spec = crate::window::WindowSpec { window, strides, padding, dilations };
+                crate::window::window_reduce_with(&x, &init, &spec, ty, &mut combine).map(Value::Tensor)
             }
             Op::While { cond, body } => {
                 // One operand of exactly the state type is the whole state;

@@ -24,6 +24,7 @@ mod scatter;
 mod select;
 pub mod special;
 mod value;
+mod window;
 
 use tensorc_ir::graph::{BinaryOp, Function, Op, RegionId, UnaryOp};
 use tensorc_ir::{DType, Module, Tensor, TensorType, Type, ValueId};

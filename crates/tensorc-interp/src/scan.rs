@@ -147,7 +147,7 @@ pub fn cumulative(kind: ReduceKind, x: &Tensor, axis: usize, reverse: bool, out:
 }
 
 /// Element `i` of `x` as a scalar tensor (its bytes copied exactly).
-fn element(x: &Tensor, i: usize) -> Result<Tensor, InterpError> {
+pub(crate) fn element(x: &Tensor, i: usize) -> Result<Tensor, InterpError> {
     let w = x.dtype().size_bytes();
     Tensor::from_bytes(TensorType::scalar(x.dtype()), &x.bytes()[i * w..(i + 1) * w])
         .map_err(|e| InterpError::Internal(e.to_string()))

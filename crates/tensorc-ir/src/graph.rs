@@ -311,6 +311,18 @@ pub enum Op {
     /// non-negative; padded positions hold the reduction's identity) and
     /// window dilation. The result has the operand's dtype.
     Window { kind: ReduceKind, window: Vec<usize>, strides: Vec<usize>, padding: Vec<(i64, i64)>, dilations: Vec<usize> },
+    /// `window_reduce x, init, {dims}, opts…, fn(acc, v) {…}`: operands x and
+    /// the scalar init (converted to x's dtype, the result dtype). Options as
+    /// for `Window`; padded positions hold init. Each window folds its
+    /// elements in row-major window order, starting from init, with the
+    /// combiner region `body` (two scalar parameters, element-wise ops only).
+    WindowReduce {
+        window: Vec<usize>,
+        strides: Vec<usize>,
+        padding: Vec<(i64, i64)>,
+        dilations: Vec<usize>,
+        body: RegionId,
+    },
     // ----- F1 (issue 3): regions, control flow, general reduce -----
     /// `reduce x, init, axes:, keep_axes:, fn(acc, v) {…}`: operands x and the
     /// scalar init, both converted to the node's dtype. `body` has two scalar

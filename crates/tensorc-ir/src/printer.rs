@@ -138,7 +138,9 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
         }
         Op::Elem { index } => format!("elem {}, {index}", ops.join(", ")),
         // F1 (issue 3): ops with fn regions.
-        Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } => regions::statement(m, f, n),
+        Op::ReduceFn { .. } | Op::While { .. } | Op::Cond { .. } | Op::WindowReduce { .. } => {
+            regions::statement(m, f, n)
+        }
         Op::WindowScatter { max, window, strides, padding } => {
             let dims: Vec<String> = window.iter().map(usize::to_string).collect();
             let pads: Vec<String> = padding.iter().map(|(l, h)| format!("{{{l}, {h}}}")).collect();
@@ -219,7 +221,7 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
 }
 
 /// Explicit `[{lo, hi}, …]` padding.
-fn pairs(p: &[(i64, i64)]) -> String {
+pub(super) fn pairs(p: &[(i64, i64)]) -> String {
     let items: Vec<String> = p.iter().map(|(l, h)| format!("{{{l}, {h}}}")).collect();
     format!("[{}]", items.join(", "))
 }

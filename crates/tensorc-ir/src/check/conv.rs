@@ -8,8 +8,8 @@
 //! way `Nx.Shape.to_padding_config` does it, so every back end sees the same
 //! explicit numbers.
 
-use super::args::describe;
-use super::{CResult, FnCx};
+use super::args::{Args, describe};
+use super::{CResult, FnCx, literal_of};
 use crate::ast::{Expr, ExprKind, Stmt};
 use crate::graph::{Op, ReduceKind, ValueId};
 use crate::span::Span;
@@ -329,30 +329,98 @@ impl FnCx<'_> {
         let a = self.args(s, &["strides", "padding", "window_dilations"], 2, 2)?;
         let x = self.resolve_single(a.pos[0])?;
         let t = self.tensor(x);
+        let w = self.window_opts(s, &a, a.pos[1], &t)?;
+        Ok((
+            Op::Window {
+                kind,
+                window: w.window,
+                strides: w.strides,
+                padding: w.padding,
+                dilations: w.dilations,
+            },
+            vec![x],
+            Type::Tensor(TensorType::new(t.dtype, w.shape)),
+        ))
+    }
+
+    /// `window_reduce x, init, {dims}, strides:, padding:, window_dilations:,
+    /// fn(acc, v) { … }` (or `&Nx.add/2`). As in Nx the result has x's type;
+    /// init is a scalar (a literal must fit x's dtype).
+    pub(crate) fn window_reduce(&mut self, s: &Stmt) -> Checked {
+        let a = self.args(s, &["strides", "padding", "window_dilations"], 4, 4)?;
+        let ExprKind::Name(_) = a.pos[0].kind else {
+            return Err(self.err(
+                a.pos[0].span,
+                "'window_reduce' expects a tensor to reduce, not a literal",
+            ));
+        };
+        let x = self.tensor_operand(a.pos[0])?;
+        let t = self.tensor(x);
+        let init = match literal_of(a.pos[1]) {
+            Some(lit) => {
+                self.check_fits(lit, t.dtype, a.pos[1].span)?;
+                self.literal_node(lit, t.dtype, a.pos[1].span)
+            }
+            None => {
+                let id = self.tensor_operand(a.pos[1])?;
+                let ti = self.tensor(id);
+                if ti.rank() != 0 {
+                    return Err(self.err(
+                        a.pos[1].span,
+                        format!("the initial value of 'window_reduce' must be a scalar, got {ti}"),
+                    ));
+                }
+                id
+            }
+        };
+        let w = self.window_opts(s, &a, a.pos[2], &t)?;
+        let body = self.combiner(a.pos[3], t.dtype, "window_reduce")?;
+        Ok((
+            Op::WindowReduce {
+                window: w.window,
+                strides: w.strides,
+                padding: w.padding,
+                dilations: w.dilations,
+                body,
+            },
+            vec![x, init],
+            Type::Tensor(TensorType::new(t.dtype, w.shape)),
+        ))
+    }
+
+    /// The window dimensions `dims` and the window options of `a` for an
+    /// operand of type `t`, with the resulting shape.
+    fn window_opts(
+        &mut self,
+        s: &Stmt,
+        a: &Args,
+        dims: &Expr,
+        t: &TensorType,
+    ) -> CResult<WindowOpts> {
         let rank = t.rank();
-        let dims = match &a.pos[1].kind {
-            ExprKind::Tuple(_) | ExprKind::List(_) => self.int_list(a.pos[1], true)?,
+        let list = match &dims.kind {
+            ExprKind::Tuple(_) | ExprKind::List(_) => self.int_list(dims, true)?,
             _ => {
                 return Err(self.err(
-                    a.pos[1].span,
+                    dims.span,
                     format!(
                         "expected the window dimensions as a tuple like {{2, 2}}, found {}",
-                        describe(a.pos[1])
+                        describe(dims)
                     ),
                 ));
             }
         };
-        if dims.len() != rank {
+        if list.len() != rank {
             return Err(self.err(
-                a.pos[1].span,
+                dims.span,
                 format!(
                     "the window has {} dimensions but {t} has rank {rank}",
-                    dims.len()
+                    list.len()
                 ),
             ));
         }
         let mut window = Vec::new();
-        for &(v, span) in &dims {
+        for &(v, span) in &list {
             match usize::try_from(v)
                 .ok()
                 .filter(|&v| v >= 1 && v <= u32::MAX as usize)
@@ -377,18 +445,23 @@ impl FnCx<'_> {
             let padded = t.shape[i] as i64 + padding[i].0 + padding[i].1;
             shape.push(self.windowed_size(padded, spans[i], strides[i], s.op.span, &s.op.name)?);
         }
-        Ok((
-            Op::Window {
-                kind,
-                window,
-                strides,
-                padding,
-                dilations,
-            },
-            vec![x],
-            Type::Tensor(TensorType::new(t.dtype, shape)),
-        ))
+        Ok(WindowOpts {
+            window,
+            strides,
+            padding,
+            dilations,
+            shape,
+        })
     }
+}
+
+/// Normalized window options and the output shape they give.
+struct WindowOpts {
+    window: Vec<usize>,
+    strides: Vec<usize>,
+    padding: Vec<(i64, i64)>,
+    dilations: Vec<usize>,
+    shape: Vec<usize>,
 }
 
 #[cfg(test)]

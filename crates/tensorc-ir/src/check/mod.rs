@@ -463,6 +463,7 @@ impl<'a> FnCx<'a> {
         }
         match name {
             "conv" => self.conv(s),
+            "window_reduce" => self.window_reduce(s),
             "select" => self.select(s),
             "clip" => self.clip(s),
             "as_type" => self.as_type(s),

@@ -82,7 +82,6 @@ pub(crate) const REDUCE: &[(&str, ReduceKind)] = &[
 /// Ops the spec names that this checker does not implement yet: they get the
 /// clean "unsupported operation" diagnostic instead of "unknown operation".
 pub(crate) const UNSUPPORTED: &[&str] = &[
-    "window_reduce",
     "fft",
     "ifft",
     "triangular_solve",
@@ -96,7 +95,7 @@ pub(crate) const OTHER: &[&str] = &[
     "select", "clip", "as_type", "bitcast", "constant", "tensor", "iota", "eye", "reshape", "squeeze", "broadcast",
     "transpose", "slice", "pad", "reverse", "concatenate", "stack", "dot", "argmax", "argmin", "call", "elem",
     // F2 (issue 3)
-    "conv", "window_sum", "window_product", "window_max", "window_min",
+    "conv", "window_sum", "window_product", "window_max", "window_min", "window_reduce",
     // F1 (issue 3)
     "reduce", "while", "cond",
     // F3 (issue 3)

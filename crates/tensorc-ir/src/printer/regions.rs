@@ -54,6 +54,19 @@ pub(super) fn statement(m: &Module, f: &Function, n: &Node) -> String {
                 .collect();
             format!("cond {}", clauses.join(", "))
         }
+        // F2 (issue 3): window_reduce, every option written out.
+        Op::WindowReduce { window, strides, padding, dilations, body } => {
+            let dims: Vec<String> = window.iter().map(usize::to_string).collect();
+            format!(
+                "window_reduce {}, {{{}}}, strides: {}, padding: {}, window_dilations: {}, {}",
+                ops.join(", "),
+                dims.join(", "),
+                super::list(strides),
+                super::pairs(padding),
+                super::list(dilations),
+                region(m, f, *body)
+            )
+        }
         other => format!("<{other:?}>"),
     }
 }
