@@ -1,0 +1,153 @@
+//! The Vulkan back end: `.nxir` programs as SPIR-V compute kernels dispatched
+//! through Vulkan, on any GPU with a driver (and on Mesa's lavapipe in CI).
+//!
+//! `lower` turns the frontend's MLIR into SPIR-V kernels and a per-function
+//! host schedule (`schedule`), with no device needed; `runtime` loads
+//! libvulkan at run time (the binary never links it), picks a device and runs
+//! schedules. `VulkanModule` ties the two to the typed graph, which gives each
+//! function's signature and the dtypes to check against the device.
+
+mod ir;
+pub mod lower;
+pub mod runtime;
+pub mod schedule;
+
+pub use lower::{Limits, Upto};
+pub use runtime::{Gpu, validation_messages};
+pub use schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
+
+use std::sync::Arc;
+use tensorc_ir::{DType, Module, Tensor, TensorType};
+use tensorc_mlir::MlirError;
+
+/// The name of this target in messages.
+pub const TARGET: &str = "vulkan";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VulkanError {
+    /// MLIR rejected something tensorc produced (a tensorc bug).
+    #[error(transparent)]
+    Mlir(#[from] MlirError),
+    /// No usable Vulkan loader, driver or device.
+    #[error("no Vulkan driver found: {0}")]
+    NoDriver(String),
+    /// The program uses something this target cannot run.
+    #[error("the Vulkan target does not support {0}")]
+    Unsupported(String),
+    /// The device lacks a feature a dtype needs.
+    #[error("{0}")]
+    DeviceFeature(String),
+    /// The caller's tensors do not match the signature.
+    #[error("{0}")]
+    Args(String),
+    /// A Vulkan call failed.
+    #[error("Vulkan error: {0}")]
+    Vulkan(String),
+    /// A tensorc bug in the Vulkan lowering.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// SPIR-V kernels and schedules of a module, with no device: what
+/// `emit --stage spirv` and the `spirv-val` tests use.
+pub fn compile_kernels(module: &Module, mlir_text: &str, limits: &Limits) -> Result<Compiled, VulkanError> {
+    let (_, compiled) = lower::lower(mlir_text, limits, Upto::Binary)?;
+    let mut compiled = compiled.ok_or_else(|| VulkanError::Internal("no binary produced".into()))?;
+    for s in &mut compiled.schedules {
+        let f = module
+            .functions
+            .iter()
+            .find(|f| f.name == s.function)
+            .ok_or_else(|| VulkanError::Internal(format!("schedule for unknown function `{}`", s.function)))?;
+        let n_in = f.params.len();
+        for b in &mut s.buffers {
+            if let BufferKind::Input(i) = b.kind
+                && i >= n_in
+            {
+                b.kind = BufferKind::Output(i - n_in);
+            }
+        }
+    }
+    Ok(compiled)
+}
+
+/// Every dtype a function computes with (parameters, intermediates, results).
+fn dtypes(module: &Module) -> Vec<DType> {
+    let mut out: Vec<DType> = Vec::new();
+    for f in &module.functions {
+        let tys = f
+            .params
+            .iter()
+            .map(|(_, t)| t.clone())
+            .chain(f.nodes.iter().flat_map(|n| n.ty.flatten()));
+        for t in tys {
+            if !out.contains(&t.dtype) {
+                out.push(t.dtype);
+            }
+        }
+    }
+    out
+}
+
+/// A module compiled for one device, ready to call.
+pub struct VulkanModule {
+    gpu: Arc<Gpu>,
+    program: runtime::Program,
+    functions: Vec<(String, Vec<(String, TensorType)>, Vec<TensorType>)>,
+}
+
+impl VulkanModule {
+    /// Compiles `mlir_text` (the frontend's lowering of `module`) for the
+    /// process-wide default device.
+    pub fn compile(module: &Module, mlir_text: &str) -> Result<VulkanModule, VulkanError> {
+        let gpu = Gpu::shared()?;
+        for d in dtypes(module) {
+            gpu.check_dtype(d)?;
+        }
+        let compiled = compile_kernels(module, mlir_text, &gpu.limits())?;
+        let program = runtime::Program::new(&gpu, compiled)?;
+        let functions = module
+            .functions
+            .iter()
+            .map(|f| (f.name.clone(), f.params.clone(), f.flat_results()))
+            .collect();
+        Ok(VulkanModule {
+            gpu,
+            program,
+            functions,
+        })
+    }
+
+    /// The device the module runs on.
+    pub fn device_name(&self) -> &str {
+        self.gpu.name()
+    }
+
+    /// Runs function `name`, writing its results into `outputs`.
+    pub fn call(&self, name: &str, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), VulkanError> {
+        let (_, params, results) = self
+            .functions
+            .iter()
+            .find(|f| f.0 == name)
+            .ok_or_else(|| VulkanError::Args(format!("no function named '{name}'")))?;
+        if inputs.len() != params.len() {
+            return Err(VulkanError::Args(format!(
+                "'{name}' takes {} inputs, got {}",
+                params.len(),
+                inputs.len()
+            )));
+        }
+        for (t, (p, ty)) in inputs.iter().zip(params) {
+            if t.ty() != ty {
+                return Err(VulkanError::Args(format!("input '{p}' must be {ty}, got {}", t.ty())));
+            }
+        }
+        if outputs.len() != results.len() || outputs.iter().zip(results).any(|(o, r)| o.ty() != r) {
+            return Err(VulkanError::Args(format!("the outputs of '{name}' do not match its result types")));
+        }
+        self.program.run(name, inputs, outputs)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,461 @@
+//! The frontend's MLIR (linalg on tensors, out-param ABI) to SPIR-V kernels
+//! and a host schedule.
+//!
+//! The route is the one verified in `vulkan-path.md`: bufferize, linalg to
+//! parallel loops, tile them into workgroups, map to GPU blocks/threads,
+//! outline kernels; then give every `gpu.func` its `spirv.entry_point_abi`,
+//! convert to SPIR-V, lower the ABI attributes and deduce the minimal
+//! version/capabilities, and serialize each module through
+//! `gpu-module-to-binary` (no C++ shim, no subprocess). What is left of each
+//! host function is read op by op into a `Schedule`; any host op that is not a
+//! buffer allocation, a view, a copy or a kernel launch means part of the
+//! program did not become a kernel, and is reported as unsupported.
+
+use crate::ir::{self, MemRefInfo};
+use crate::schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
+use crate::VulkanError;
+use mlir_sys::*;
+use std::collections::HashMap;
+use tensorc_mlir::{Mlir, MlirModule};
+
+/// What the lowering needs to know about the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Invocations per workgroup to use (≤ maxComputeWorkGroupInvocations).
+    pub invocations: u32,
+    /// maxComputeWorkGroupCount.
+    pub max_groups: [u32; 3],
+}
+
+impl Default for Limits {
+    /// Values every Vulkan device supports (the spec's required minimums),
+    /// so code compiled without a device runs on any of them.
+    fn default() -> Limits {
+        Limits {
+            invocations: 128,
+            max_groups: [65535; 3],
+        }
+    }
+}
+
+/// SPIR-V capabilities and extensions the target environment offers; the
+/// kernels only declare what `spirv-update-vce` finds they use, and the
+/// runtime checks the dtypes against the device's features before running.
+const CAPS: &str = "Shader,Int64,Int16,Int8,Float64,Float16,StorageBuffer16BitAccess,StorageBuffer8BitAccess";
+const EXTS: &str = "SPV_KHR_storage_buffer_storage_class,SPV_KHR_16bit_storage,SPV_KHR_8bit_storage";
+
+/// Tensors to GPU kernels on memrefs (`vulkan-path.md` §2, step 1).
+fn gpu_pipeline(limits: &Limits) -> String {
+    format!(
+        "builtin.module(eliminate-empty-tensors,\
+one-shot-bufferize{{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}},\
+canonicalize,func.func(convert-linalg-to-parallel-loops,\
+scf-parallel-loop-tiling{{parallel-loop-tile-sizes={} no-min-max-bounds}},\
+gpu-map-parallel-loops{{mapping-policy=innermost-first}},convert-parallel-loops-to-gpu,\
+lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlining,canonicalize,cse)",
+        limits.invocations
+    )
+}
+
+fn spirv_pipeline() -> String {
+    format!(
+        "builtin.module(spirv-attach-target{{module=.* ver=v1.3 caps={CAPS} exts={EXTS} client_api=Vulkan}},\
+convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))"
+    )
+}
+
+/// Stages `lower` can stop after (for `emit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upto {
+    /// GPU kernels on memrefs plus host functions.
+    Gpu,
+    /// The `spirv.module`s (before serialization).
+    Spirv,
+    /// Everything: serialized kernels and schedules.
+    Binary,
+}
+
+/// Runs the pipeline on frontend text. Returns the printed IR of the last
+/// stage reached and, for `Upto::Binary`, the compiled program.
+pub fn lower(
+    mlir_text: &str,
+    limits: &Limits,
+    upto: Upto,
+) -> Result<(String, Option<Compiled>), VulkanError> {
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(mlir_text, "lower")?;
+    mlir.mark_tensor_arguments_read_only(&mut m, "lower")?;
+    mlir.run_pipeline(&mut m, &gpu_pipeline(limits), "gpu-lowering")?;
+    let top = unsafe { mlirModuleGetOperation(m.to_raw()) };
+    // The schedule is read before the SPIR-V conversion, which leaves host
+    // functions alone but is simpler to reason about on this form.
+    let mut kernels: Vec<Kernel> = Vec::new();
+    let schedules = read_schedules(top, &mut kernels, limits)?;
+    if upto == Upto::Gpu {
+        return Ok((mlir.print(&m, Default::default()), None));
+    }
+    set_entry_point_abis(&mlir, top, &kernels)?;
+    mlir.run_pipeline(&mut m, &spirv_pipeline(), "spirv-lowering")?;
+    if upto == Upto::Spirv {
+        return Ok((spirv_text(&mlir, &m, top), None));
+    }
+    nest_spirv_modules(top)?;
+    let text = spirv_text(&mlir, &m, top);
+    mlir.run_pipeline(&mut m, "builtin.module(gpu-module-to-binary)", "spirv-serialize")?;
+    read_binaries(top, &mut kernels)?;
+    Ok((text, Some(Compiled { kernels, schedules })))
+}
+
+/// Just the `spirv.module` ops, printed (what `emit --stage spirv` shows).
+fn spirv_text(mlir: &Mlir, m: &MlirModule<'_>, top: MlirOperation) -> String {
+    let mut out = String::new();
+    for op in ir::body_ops(top, 0) {
+        let name = ir::op_name(op);
+        let candidates = if name == "gpu.module" {
+            ir::body_ops(op, 0)
+        } else {
+            vec![op]
+        };
+        for c in candidates {
+            if ir::op_name(c) == "spirv.module" {
+                out.push_str(&print_op(c));
+                out.push('\n');
+            }
+        }
+    }
+    if out.is_empty() {
+        out = mlir.print(m, Default::default());
+    }
+    out
+}
+
+fn print_op(op: MlirOperation) -> String {
+    unsafe extern "C" fn cb(s: MlirStringRef, data: *mut std::ffi::c_void) {
+        // SAFETY: `data` is the `Vec<u8>` passed below, alive for the call.
+        let out = unsafe { &mut *(data as *mut Vec<u8>) };
+        out.extend_from_slice(&ir::bytes(s));
+    }
+    let mut buf: Vec<u8> = Vec::new();
+    // SAFETY: printing a live op into a buffer that outlives the call.
+    unsafe {
+        let flags = mlirOpPrintingFlagsCreate();
+        mlirOperationPrintWithFlags(op, flags, Some(cb), &mut buf as *mut Vec<u8> as *mut _);
+        mlirOpPrintingFlagsDestroy(flags);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn unsupported(what: String) -> VulkanError {
+    VulkanError::Unsupported(what)
+}
+
+/// Reads every public host function into a schedule, registering the kernels
+/// it launches (in first-launch order) in `kernels`.
+fn read_schedules(
+    top: MlirOperation,
+    kernels: &mut Vec<Kernel>,
+    limits: &Limits,
+) -> Result<Vec<Schedule>, VulkanError> {
+    let ops = ir::body_ops(top, 0);
+    // Kernel argument counts and block sizes, by (module, func).
+    let mut gpu_funcs: HashMap<(String, String), (usize, [u32; 3])> = HashMap::new();
+    let mut globals: HashMap<String, MlirOperation> = HashMap::new();
+    for &op in &ops {
+        match ir::op_name(op).as_str() {
+            "gpu.module" => {
+                let module = ir::str_attr(op, "sym_name").unwrap_or_default();
+                for f in ir::body_ops(op, 0) {
+                    if ir::op_name(f) != "gpu.func" {
+                        continue;
+                    }
+                    let name = ir::str_attr(f, "sym_name").unwrap_or_default();
+                    let args = ir::entry_block(f)
+                        .map(|b| unsafe { mlirBlockGetNumArguments(b) } as usize)
+                        .unwrap_or(0);
+                    let bs = ir::attr(f, "known_block_size")
+                        .and_then(ir::i32_array)
+                        .filter(|v| v.len() == 3)
+                        .ok_or_else(|| {
+                            VulkanError::Internal(format!("kernel {module}::{name} has no known block size"))
+                        })?;
+                    gpu_funcs.insert((module.clone(), name), (args, [bs[0] as u32, bs[1] as u32, bs[2] as u32]));
+                }
+            }
+            "memref.global" => {
+                if let Some(n) = ir::str_attr(op, "sym_name") {
+                    globals.insert(n, op);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut schedules = Vec::new();
+    for &op in &ops {
+        if ir::op_name(op) != "func.func" || ir::entry_block(op).is_none() {
+            continue;
+        }
+        let name = ir::str_attr(op, "sym_name").unwrap_or_default();
+        if ir::str_attr(op, "sym_visibility").as_deref() == Some("private") {
+            continue;
+        }
+        schedules.push(read_schedule(op, &name, &gpu_funcs, &globals, kernels, limits)?);
+    }
+    Ok(schedules)
+}
+
+fn read_schedule(
+    func: MlirOperation,
+    name: &str,
+    gpu_funcs: &HashMap<(String, String), (usize, [u32; 3])>,
+    globals: &HashMap<String, MlirOperation>,
+    kernels: &mut Vec<Kernel>,
+    limits: &Limits,
+) -> Result<Schedule, VulkanError> {
+    let block = ir::entry_block(func).ok_or_else(|| VulkanError::Internal("empty function".into()))?;
+    let nargs = unsafe { mlirBlockGetNumArguments(block) } as usize;
+    // Every argument starts as an input; `crate::compile` marks the trailing
+    // out-params as outputs from the `def` signature.
+    let mut buffers: Vec<Buffer> = Vec::new();
+    // Value → (buffer, bytes viewed).
+    let mut values: HashMap<usize, usize> = HashMap::new();
+    for i in 0..nargs {
+        let v = unsafe { mlirBlockGetArgument(block, i as isize) };
+        let info = ir::memref_info(ir::value_type(v)).ok_or_else(|| {
+            VulkanError::Internal(format!("argument {i} of `{name}` is not a static memref"))
+        })?;
+        values.insert(ir::value_key(v), buffers.len());
+        buffers.push(Buffer {
+            kind: BufferKind::Input(i),
+            bytes: info.elements * info.elem_bytes,
+        });
+    }
+    let mut steps = Vec::new();
+    let buffer_of = |values: &HashMap<usize, usize>, v: MlirValue, what: &str| {
+        values.get(&ir::value_key(v)).copied().ok_or_else(|| {
+            unsupported(format!("{what} uses a buffer computed on the host, which the Vulkan target cannot run"))
+        })
+    };
+    for op in ir::body_ops(func, 0) {
+        let opname = ir::op_name(op);
+        match opname.as_str() {
+            "arith.constant" | "memref.dealloc" | "func.return" => {}
+            "memref.alloc" | "memref.alloca" => {
+                let r = ir::result(op, 0).ok_or_else(|| VulkanError::Internal("alloc without result".into()))?;
+                let info = static_memref(r, &opname)?;
+                values.insert(ir::value_key(r), buffers.len());
+                buffers.push(Buffer {
+                    kind: BufferKind::Temporary,
+                    bytes: info.elements * info.elem_bytes,
+                });
+            }
+            "memref.get_global" => {
+                let r = ir::result(op, 0).ok_or_else(|| VulkanError::Internal("get_global without result".into()))?;
+                let info = static_memref(r, &opname)?;
+                let sym = ir::attr(op, "name")
+                    .map(|a| ir::string(unsafe { mlirFlatSymbolRefAttrGetValue(a) }))
+                    .unwrap_or_default();
+                let data = globals
+                    .get(&sym)
+                    .and_then(|g| ir::attr(*g, "initial_value"))
+                    .and_then(|a| ir::dense_bytes(a, &info))
+                    .ok_or_else(|| unsupported(format!("the constant `{sym}` has no dense initial value")))?;
+                values.insert(ir::value_key(r), buffers.len());
+                buffers.push(Buffer {
+                    bytes: data.len(),
+                    kind: BufferKind::Constant(data),
+                });
+            }
+            // Views of a whole contiguous buffer: the same device buffer.
+            "memref.collapse_shape" | "memref.expand_shape" | "memref.cast" => {
+                let src = ir::operands(op)[0];
+                let r = ir::result(op, 0).ok_or_else(|| VulkanError::Internal("view without result".into()))?;
+                let info = static_memref(r, &opname)?;
+                if !info.identity {
+                    return Err(unsupported(format!("a strided view (`{opname}`) of a buffer")));
+                }
+                let b = buffer_of(&values, src, &opname)?;
+                values.insert(ir::value_key(r), b);
+            }
+            "memref.copy" => {
+                let o = ir::operands(op);
+                let (si, di) = (static_memref(o[0], &opname)?, static_memref(o[1], &opname)?);
+                if !si.identity || !di.identity {
+                    return Err(unsupported("a copy between strided views of buffers".to_owned()));
+                }
+                let src = buffer_of(&values, o[0], &opname)?;
+                let dst = buffer_of(&values, o[1], &opname)?;
+                if src != dst {
+                    steps.push(Step::Copy {
+                        src,
+                        dst,
+                        bytes: si.elements * si.elem_bytes,
+                    });
+                }
+            }
+            "gpu.launch_func" => {
+                let (module, entry) = ir::attr(op, "kernel")
+                    .and_then(ir::symbol_ref)
+                    .ok_or_else(|| VulkanError::Internal("gpu.launch_func without a kernel symbol".into()))?;
+                let &(kargs, block_size) = gpu_funcs
+                    .get(&(module.clone(), entry.clone()))
+                    .ok_or_else(|| VulkanError::Internal(format!("no kernel {module}::{entry}")))?;
+                let o = ir::operands(op);
+                if o.len() != 6 + kargs {
+                    return Err(VulkanError::Internal(format!(
+                        "gpu.launch_func of {module}::{entry} has {} operands, expected {}",
+                        o.len(),
+                        6 + kargs
+                    )));
+                }
+                let mut groups = [0u32; 3];
+                for (d, g) in groups.iter_mut().enumerate() {
+                    let n = ir::constant_int(o[d]).ok_or_else(|| {
+                        unsupported("a kernel launch whose size is not known at compile time".to_owned())
+                    })?;
+                    *g = u32::try_from(n).unwrap_or(u32::MAX);
+                    if *g > limits.max_groups[d] {
+                        return Err(unsupported(format!(
+                            "a kernel needing {n} workgroups in dimension {d}, more than the device allows ({})",
+                            limits.max_groups[d]
+                        )));
+                    }
+                }
+                let mut bufs = Vec::with_capacity(kargs);
+                for &v in &o[6..] {
+                    if ir::memref_info(ir::value_type(v)).is_none() {
+                        return Err(unsupported("a kernel with a scalar argument".to_owned()));
+                    }
+                    bufs.push(buffer_of(&values, v, "a kernel")?);
+                }
+                let kernel = match kernels.iter().position(|k| k.module == module && k.entry == entry) {
+                    Some(k) => k,
+                    None => {
+                        kernels.push(Kernel {
+                            module,
+                            entry,
+                            words: Vec::new(),
+                            bindings: kargs as u32,
+                            workgroup_size: block_size,
+                        });
+                        kernels.len() - 1
+                    }
+                };
+                if groups.contains(&0) {
+                    continue; // an empty tensor: nothing to run
+                }
+                steps.push(Step::Dispatch {
+                    kernel,
+                    groups,
+                    buffers: bufs,
+                });
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "`{other}` left on the host after kernel outlining (part of the program did not become a GPU kernel)"
+                )));
+            }
+        }
+    }
+    Ok(Schedule {
+        function: name.to_owned(),
+        buffers,
+        steps,
+    })
+}
+
+fn static_memref(v: MlirValue, what: &str) -> Result<MemRefInfo, VulkanError> {
+    ir::memref_info(ir::value_type(v))
+        .ok_or_else(|| unsupported(format!("`{what}` of a dynamically shaped or non-numeric buffer")))
+}
+
+/// `convert-gpu-to-spirv` needs the workgroup size as an attribute; it is the
+/// block size the tiling chose (`known_block_size`).
+fn set_entry_point_abis(mlir: &Mlir, top: MlirOperation, kernels: &[Kernel]) -> Result<(), VulkanError> {
+    let ctx = mlir.context().to_raw();
+    for op in ir::body_ops(top, 0) {
+        if ir::op_name(op) != "gpu.module" {
+            continue;
+        }
+        for f in ir::body_ops(op, 0) {
+            if ir::op_name(f) != "gpu.func" {
+                continue;
+            }
+            let Some(bs) = ir::attr(f, "known_block_size").and_then(ir::i32_array) else {
+                continue;
+            };
+            let text = format!(
+                "#spirv.entry_point_abi<workgroup_size = [{}, {}, {}]>",
+                bs[0], bs[1], bs[2]
+            );
+            let a = ir::parse_attr(ctx, &text)
+                .ok_or_else(|| VulkanError::Internal(format!("could not build {text}")))?;
+            ir::set_attr(f, "spirv.entry_point_abi", a);
+        }
+    }
+    let _ = kernels;
+    Ok(())
+}
+
+/// For a Vulkan target `convert-gpu-to-spirv` puts each `spirv.module` next
+/// to its `gpu.module`; `gpu-module-to-binary` serializes it only from inside.
+fn nest_spirv_modules(top: MlirOperation) -> Result<(), VulkanError> {
+    let ops = ir::body_ops(top, 0);
+    let gpu_modules: HashMap<String, MlirOperation> = ops
+        .iter()
+        .filter(|&&o| ir::op_name(o) == "gpu.module")
+        .filter_map(|&o| Some((ir::str_attr(o, "sym_name")?, o)))
+        .collect();
+    for &op in &ops {
+        if ir::op_name(op) != "spirv.module" {
+            continue;
+        }
+        let name = ir::str_attr(op, "sym_name").unwrap_or_default();
+        let gpu_name = name.strip_prefix("__spv__").unwrap_or(&name);
+        let g = gpu_modules.get(gpu_name).ok_or_else(|| {
+            VulkanError::Internal(format!("spirv.module @{name} has no gpu.module to go into"))
+        })?;
+        let block = ir::entry_block(*g).ok_or_else(|| VulkanError::Internal("empty gpu.module".into()))?;
+        // SAFETY: both ops are live; the spirv.module is detached before it
+        // is inserted, and ownership passes to the gpu.module's block.
+        unsafe {
+            mlirOperationRemoveFromParent(op);
+            mlirBlockAppendOwnedOperation(block, op);
+        }
+    }
+    Ok(())
+}
+
+fn read_binaries(top: MlirOperation, kernels: &mut [Kernel]) -> Result<(), VulkanError> {
+    for op in ir::body_ops(top, 0) {
+        if ir::op_name(op) != "gpu.binary" {
+            continue;
+        }
+        let name = ir::str_attr(op, "sym_name").unwrap_or_default();
+        let objects = ir::attr(op, "objects")
+            .ok_or_else(|| VulkanError::Internal(format!("gpu.binary @{name} has no objects")))?;
+        // SAFETY: `objects` is the ArrayAttr of #gpu.object the pass built.
+        let bytes = unsafe {
+            if !mlirAttributeIsAArray(objects) || mlirArrayAttrGetNumElements(objects) < 1 {
+                return Err(VulkanError::Internal(format!("gpu.binary @{name} is empty")));
+            }
+            ir::bytes(mlirGPUObjectAttrGetObject(mlirArrayAttrGetElement(objects, 0)))
+        };
+        if bytes.len() % 4 != 0 || bytes.is_empty() {
+            return Err(VulkanError::Internal(format!(
+                "the SPIR-V of @{name} is {} bytes, not whole words",
+                bytes.len()
+            )));
+        }
+        let words: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        for k in kernels.iter_mut().filter(|k| k.module == name) {
+            k.words = words.clone();
+        }
+    }
+    if let Some(k) = kernels.iter().find(|k| k.words.is_empty()) {
+        return Err(VulkanError::Internal(format!("no SPIR-V was produced for kernel {}", k.module)));
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Unit tests of the lowering and runtime on small hand-checked programs.
+//! Runtime tests need a Vulkan driver: without one they say so and return
+//! (under `CI` they fail, CI always has lavapipe).
+
+use super::*;
+use tensorc_ir::{DType, Scalar, SourceFile, TensorType};
+
+fn module(src: &str) -> (tensorc_ir::Module, String) {
+    let file = SourceFile::new("t.nxir", src);
+    let m = tensorc_ir::check::compile(&file).expect("program checks");
+    let text = tensorc_frontend::lower(&m, &file).expect("lowers");
+    (m, text)
+}
+
+/// Runs `spirv-val` on every kernel; Err with its message on failure.
+pub(crate) fn spirv_val(c: &Compiled) -> Result<(), String> {
+    for k in &c.kernels {
+        let dir = std::env::temp_dir().join(format!("tensorc-vk-{}-{}", std::process::id(), k.module));
+        let bytes: Vec<u8> = k.words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        std::fs::write(&dir, bytes).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("spirv-val")
+            .args(["--target-env", "vulkan1.1"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| format!("could not run spirv-val: {e}"))?;
+        let _ = std::fs::remove_file(&dir);
+        if !out.status.success() {
+            return Err(format!(
+                "{}: {}{}",
+                k.module,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(())
+}
+
+const ADD: &str = "def f(x: f32[4][8], y: f32[4][8]) -> f32[4][8] {\n  z = add x, y\n  return z\n}\n";
+
+#[test]
+fn add_lowers_to_one_valid_kernel() {
+    let (m, text) = module(ADD);
+    let c = compile_kernels(&m, &text, &Limits::default()).unwrap();
+    assert_eq!(c.kernels.len(), 1);
+    assert_eq!(c.kernels[0].bindings, 3);
+    assert_eq!(c.kernels[0].words[0], 0x0723_0203, "SPIR-V magic number");
+    spirv_val(&c).unwrap();
+    let s = &c.schedules[0];
+    assert_eq!(s.buffers[0].kind, BufferKind::Input(0));
+    assert_eq!(s.buffers[2].kind, BufferKind::Output(0));
+    assert_eq!(s.buffers[2].bytes, 4 * 8 * 4);
+}
+
+fn gpu_or_skip() -> Option<Arc<Gpu>> {
+    match Gpu::shared() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must have a Vulkan driver: {e}");
+            eprintln!("SKIPPED: no Vulkan driver ({e})");
+            None
+        }
+    }
+}
+
+#[test]
+fn add_runs_on_the_device() {
+    let Some(_) = gpu_or_skip() else { return };
+    let (m, text) = module(ADD);
+    let vm = VulkanModule::compile(&m, &text).unwrap();
+    let ty = TensorType::new(DType::F32, vec![4, 8]);
+    let x = Tensor::from_scalars(ty.clone(), &(0..32).map(|i| Scalar::F(i as f64)).collect::<Vec<_>>()).unwrap();
+    let y = Tensor::from_scalars(ty.clone(), &(0..32).map(|i| Scalar::F(0.5 * i as f64)).collect::<Vec<_>>()).unwrap();
+    let mut out = vec![Tensor::zeros(ty).unwrap()];
+    vm.call("f", &[&x, &y], &mut out).unwrap();
+    for i in 0..32 {
+        assert_eq!(out[0].get(i).as_f64(), 1.5 * i as f64);
+    }
+    // Second call reuses the buffers and command buffer.
+    vm.call("f", &[&y, &y], &mut out).unwrap();
+    assert_eq!(out[0].get(31).as_f64(), 31.0);
+}
+
+#[test]
+fn no_validation_errors() {
+    // Runs after (or alongside) the other tests in this process; any message
+    // the layer reported for them is a failure.
+    let Some(_) = gpu_or_skip() else { return };
+    let (m, text) = module(ADD);
+    let vm = VulkanModule::compile(&m, &text).unwrap();
+    let ty = TensorType::new(DType::F32, vec![4, 8]);
+    let x = Tensor::zeros(ty.clone()).unwrap();
+    let mut out = vec![Tensor::zeros(ty).unwrap()];
+    vm.call("f", &[&x, &x], &mut out).unwrap();
+    let msgs = validation_messages();
+    assert!(msgs.is_empty(), "validation layer reported: {msgs:#?}");
+}
