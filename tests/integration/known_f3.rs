@@ -236,6 +236,13 @@ fn table() -> Vec<Case> {
             vec![t(F32, &[1], &[1.0]), t(S32, &[2, 1], &[0.0, 0.0]), t(S32, &[2], &[1.0, 1.0])],
             vec![t(F32, &[1], &[3.0])],
         ),
+        // Nx.indexed_add docs shorthand: indexed_add([[1], [2]], [1, 0], 8) = [[1], [10]]
+        (
+            "indexed_add_shorthand",
+            "(t: s32[2][1], i: s32[2]) -> s32[2][1] {\n  r = indexed_add t, i, 8\n  return r\n}",
+            vec![t(S32, &[2, 1], &[1.0, 2.0]), t(S32, &[2], &[1.0, 0.0])],
+            vec![t(S32, &[2, 1], &[1.0, 10.0])],
+        ),
         // indexed_put of rows on axis 0: row 1 of a zero [3][2] becomes [7, 8], row 2 [9, 10];
         // index -1 is out of range and skipped
         (

@@ -77,6 +77,25 @@ impl Lowerer<'_> {
     ) -> Result<String, LowerError> {
         let d = ty.dtype;
         let init = self.convert_tensor(target, d);
+        // Nx's shorthand (indices [k], updates = one window) is the case n = 1.
+        let (indices, updates) = if indices.ty.rank() == 1 {
+            let it = TensorType::new(indices.ty.dtype, vec![1, indices.ty.shape[0]]);
+            let mut us = vec![1];
+            us.extend_from_slice(&updates.ty.shape);
+            let ut = TensorType::new(updates.ty.dtype, us);
+            let i = Val {
+                name: self.reshape(indices, &it),
+                ty: it,
+            };
+            let u = Val {
+                name: self.reshape(updates, &ut),
+                ty: ut,
+            };
+            (i, u)
+        } else {
+            (indices.clone(), updates.clone())
+        };
+        let (indices, updates) = (&indices, &updates);
         let (n, k) = (indices.ty.shape[0], indices.ty.shape[1]);
         let window = updates.ty.shape[1..].to_vec();
         if n == 0 || window.contains(&0) {

@@ -22,6 +22,19 @@ pub fn indexed(
     add: bool,
     out: TensorType,
 ) -> Result<Tensor, InterpError> {
+    // Nx's shorthand (indices [k], updates = one window) is the case n = 1.
+    let (indices, updates) = if indices.shape().len() == 1 {
+        let mut one = vec![1];
+        one.extend_from_slice(updates.shape());
+        let bad = || InterpError::Internal("indexed op shorthand reshape".into());
+        (
+            indices.reshaped(vec![1, indices.len()]).ok_or_else(bad)?,
+            updates.reshaped(one).ok_or_else(bad)?,
+        )
+    } else {
+        (indices.clone(), updates.clone())
+    };
+    let (indices, updates) = (&indices, &updates);
     let (ts, is, us) = (target.shape(), indices.shape(), updates.shape());
     let rest: Vec<usize> = (0..ts.len()).filter(|a| !axes.contains(a)).collect();
     let ok = is.len() == 2

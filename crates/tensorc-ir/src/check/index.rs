@@ -10,6 +10,7 @@
 //! rejected here.
 
 use super::args::describe;
+use super::elementwise::Operand;
 use super::{CResult, FnCx};
 use crate::ast::{Expr, ExprKind, Stmt};
 use crate::graph::{Op, ValueId};
@@ -306,16 +307,28 @@ impl FnCx<'_> {
         let a = self.args(s, &["axes"], 3, 3)?;
         let x = self.tensor_operand(a.pos[0]);
         let idx = self.index_operand(a.pos[1], &s.op.name);
-        let u = self.tensor_operand(a.pos[2]);
+        let u = self.operand(a.pos[2]);
         let (x, idx, u) = (x?, idx?, u?);
+        // Updates (a literal takes its weak type next to the target) merge with the target.
+        let (ids, dtype) = self.resolve_group(&[Operand::Value(x), u])?;
+        let u = ids[1];
         let (t, ti, tu) = (self.tensor(x), self.tensor(idx), self.tensor(u));
-        if ti.rank() != 2 {
+        // Nx's shorthand: indices [k] name one update whose shape is the window itself.
+        let single = ti.rank() == 1;
+        if ti.rank() != 2 && !single {
             return Err(self.err(
                 a.pos[1].span,
-                format!("'{}' needs indices of shape [n][k], got {ti}", s.op.name),
+                format!(
+                    "'{}' needs indices of shape [n][k] (or [k] for one update), got {ti}",
+                    s.op.name
+                ),
             ));
         }
-        let (n, k) = (ti.shape[0], ti.shape[1]);
+        let (n, k) = if single {
+            (1, ti.shape[0])
+        } else {
+            (ti.shape[0], ti.shape[1])
+        };
         if k > t.rank() {
             return Err(self.err(
                 a.pos[1].span,
@@ -349,31 +362,37 @@ impl FnCx<'_> {
             }
         };
         let rest: Vec<usize> = (0..t.rank()).filter(|i| !axes.contains(i)).collect();
-        let fits = tu.rank() == rest.len() + 1
-            && tu.shape[0] == n
+        // The update window: updates without their leading [n] axis (none for the shorthand).
+        let lead = usize::from(!single);
+        let fits = tu.rank() == rest.len() + lead
+            && (single || tu.shape[0] == n)
             && rest
                 .iter()
                 .enumerate()
-                .all(|(m, &ax)| tu.shape[m + 1] <= t.shape[ax]);
+                .all(|(m, &ax)| tu.shape[m + lead] <= t.shape[ax]);
         if !fits {
             let window: Vec<String> = rest
                 .iter()
                 .map(|&ax| format!("[≤{}]", t.shape[ax]))
                 .collect();
+            let lead = if single {
+                String::new()
+            } else {
+                format!("[{n}]")
+            };
             return Err(self.err(
                 a.pos[2].span,
                 format!(
-                    "'{}' needs updates of shape [{n}]{} for {t} and {ti}, got {tu}",
+                    "'{}' needs updates of shape {lead}{} for {t} and {ti}, got {tu}",
                     s.op.name,
                     window.concat()
                 ),
             ));
         }
-        let out = t.with_dtype(DType::merge(t.dtype, tu.dtype));
         Ok((
             Op::Indexed { add, axes },
             vec![x, idx, u],
-            Type::Tensor(out),
+            Type::Tensor(t.with_dtype(dtype)),
         ))
     }
 }
