@@ -275,7 +275,13 @@ impl Lowerer<'_> {
         let s = self
             .e
             .op(&format!("tensor.extract {}[] : {}", init.name, tensor_ty(&init.ty)));
-        let fill = self.e.fill(&s, &red_ty);
+        let red: Vec<bool> = (0..rank).map(|i| axes.contains(&i)).collect();
+        // Over no axes the body must not read its output: fused into a
+        // broadcasting consumer it would fold init in again per consumer
+        // element (see reduce.rs). It starts from the init scalar instead.
+        let reduces = red.contains(&true);
+        let start = s.clone();
+        let fill = if reduces { self.e.fill(&s, &red_ty) } else { self.e.empty(&red_ty) };
         let captured = self.captured_scalars(f, body, vals)?;
         let out_map = kept.iter().map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ");
         let outs = [GenericOperand {
@@ -283,14 +289,14 @@ impl Lowerer<'_> {
             ty: red_ty.clone(),
             map: out_map,
         }];
-        let red: Vec<bool> = (0..rank).map(|i| axes.contains(&i)).collect();
         let dx = x.ty.dtype;
         let mut failure = None;
         let r = self
             .e
             .generic(rank, &red, &[x.operand(identity_map(rank))], &outs, |e, s| {
                 let v = e.convert(&s[0], dx, d);
-                match combine(e, f, body, &s[1], &v, &captured, d) {
+                let acc = if reduces { &s[1] } else { &start };
+                match combine(e, f, body, acc, &v, &captured, d) {
                     Ok(r) => vec![r],
                     Err(err) => {
                         failure = Some(err);
@@ -387,7 +393,7 @@ pub(crate) fn combine(
 
 /// One element-wise node on scalars `ins` (value, dtype), producing dtype `d`
 /// with the same conversions as the tensor lowering of that node.
-fn scalar_node(e: &mut Emitter, op: &Op, ins: &[(String, DType)], d: DType) -> Result<String, LowerError> {
+pub(crate) fn scalar_node(e: &mut Emitter, op: &Op, ins: &[(String, DType)], d: DType) -> Result<String, LowerError> {
     let arg = |i: usize| {
         ins.get(i)
             .cloned()

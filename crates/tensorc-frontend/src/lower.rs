@@ -5,7 +5,7 @@
 //! to its parameters (no recursion exists, so this terminates). Tuples never
 //! reach MLIR: a value is a list of tensors, and `elem` picks a sub-list.
 
-use tensorc_ir::graph::{BinaryOp, Function, Module, Node, Op, RegionId, UnaryOp};
+use tensorc_ir::graph::{Function, Module, Node, Op, RegionId};
 use tensorc_ir::types::{DType, TensorType, Type};
 
 use crate::LowerError;
@@ -291,58 +291,28 @@ impl<'a> Lowerer<'a> {
                     e.select(&eq, &one, &zero, elem(d))
                 })
             }
-            Op::Unary(u) => {
-                let x = Self::operand(ops, 0)?;
-                let din = x.ty.dtype;
-                let compute = if matches!(u, UnaryOp::IsNan | UnaryOp::IsInfinity | UnaryOp::LogicalNot) {
-                    din
-                } else {
-                    d
+            // The scalar semantics live in one place, shared with the `fn`
+            // bodies that reductions inline (`control::scalar_node`).
+            Op::Unary(_) | Op::Binary { .. } | Op::Select { .. } | Op::Clip { .. } | Op::AsType => {
+                let n = match node.op {
+                    Op::Unary(_) | Op::AsType => 1,
+                    Op::Binary { .. } => 2,
+                    _ => 3,
                 };
-                let u = *u;
-                self.elementwise(&[x], ty, |e, a| {
-                    let x = e.convert(&a[0], din, compute);
-                    e.unary(u, &x, compute)
-                })
-            }
-            Op::Binary { op, compute } => {
-                let (a, b) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?);
-                let (da, db, c, op) = (a.ty.dtype, b.ty.dtype, *compute, *op);
-                let rd = if op.is_predicate() { DType::U8 } else { c };
-                self.elementwise(&[a, b], ty, |e, s| {
-                    let x = e.convert(&s[0], da, c);
-                    let y = e.convert(&s[1], db, c);
-                    let r = e.binary(op, &x, &y, c);
-                    e.convert(&r, rd, d)
-                })
-            }
-            Op::Select { compute } => {
-                let (p, t, f) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?, Self::operand(ops, 2)?);
-                let (dp, dt, df, c) = (p.ty.dtype, t.ty.dtype, f.ty.dtype, *compute);
-                self.elementwise(&[p, t, f], ty, |e, s| {
-                    let cond = e.truthy(&s[0], dp);
-                    let x = e.convert(&s[1], dt, c);
-                    let y = e.convert(&s[2], df, c);
-                    let r = e.select(&cond, &x, &y, elem(c));
-                    e.convert(&r, c, d)
-                })
-            }
-            Op::Clip { compute } => {
-                let (x, lo, hi) = (Self::operand(ops, 0)?, Self::operand(ops, 1)?, Self::operand(ops, 2)?);
-                let (dx, dl, dh, c) = (x.ty.dtype, lo.ty.dtype, hi.ty.dtype, *compute);
-                self.elementwise(&[x, lo, hi], ty, |e, s| {
-                    let v = e.convert(&s[0], dx, c);
-                    let l = e.convert(&s[1], dl, c);
-                    let h = e.convert(&s[2], dh, c);
-                    let m = e.binary(BinaryOp::Max, &v, &l, c);
-                    let r = e.binary(BinaryOp::Min, &m, &h, c);
-                    e.convert(&r, c, d)
-                })
-            }
-            Op::AsType => {
-                let x = Self::operand(ops, 0)?;
-                let din = x.ty.dtype;
-                self.elementwise(&[x], ty, |e, a| e.convert(&a[0], din, d))
+                let ins: Vec<&Val> = (0..n).map(|i| Self::operand(ops, i)).collect::<Result<_, _>>()?;
+                let dtypes: Vec<DType> = ins.iter().map(|v| v.ty.dtype).collect();
+                let mut failure = None;
+                let r = self.elementwise(&ins, ty, |e, a| {
+                    let args: Vec<(String, DType)> = a.iter().cloned().zip(dtypes).collect();
+                    crate::control::scalar_node(e, &node.op, &args, d).unwrap_or_else(|err| {
+                        failure = Some(err);
+                        a[0].clone()
+                    })
+                });
+                if let Some(err) = failure {
+                    return Err(err);
+                }
+                r
             }
             Op::Bitcast => {
                 let x = Self::operand(ops, 0)?;
