@@ -13,7 +13,8 @@
 //! `TENSORC_GEN_CASES` (default 100) sets how many seeds run and
 //! `TENSORC_GEN_SEED` (default 0) the first one, so `cargo xtask fuzz` can run
 //! thousands; `TENSORC_GEN_ALL=1` also generates the ops `GenConfig` leaves
-//! out by default because of open bugs (`tensorc_progen::KNOWN_BUGS`).
+//! out by default because of open bugs (`tensorc_progen::KNOWN_BUGS`), and
+//! `TENSORC_GEN_STATEMENTS` (default 10) sets the most statements per def.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -159,11 +160,12 @@ fn run_seeds(cfg: &GenConfig, first: u64, cases: u64) -> Vec<String> {
 fn generated_programs_agree_between_interp_and_cpu() {
     let cases = env_u64("TENSORC_GEN_CASES", 100);
     let first = env_u64("TENSORC_GEN_SEED", 0);
-    let cfg = if std::env::var("TENSORC_GEN_ALL").is_ok_and(|v| v == "1") {
+    let mut cfg = if std::env::var("TENSORC_GEN_ALL").is_ok_and(|v| v == "1") {
         GenConfig::everything()
     } else {
         GenConfig::default()
     };
+    cfg.max_statements = env_u64("TENSORC_GEN_STATEMENTS", cfg.max_statements as u64) as usize;
     let failures = run_seeds(&cfg, first, cases);
     assert!(
         failures.is_empty(),

@@ -196,6 +196,7 @@ enum Family {
     ArgReduce,
     Call,
     Chain,
+    Scale,
 }
 
 const FAMILIES: &[(Family, u32)] = &[
@@ -223,6 +224,7 @@ const FAMILIES: &[(Family, u32)] = &[
     (Family::ArgReduce, 2),
     (Family::Call, 4),
     (Family::Chain, 4),
+    (Family::Scale, 3),
 ];
 
 pub(crate) struct Gen<'c> {
@@ -730,6 +732,7 @@ impl<'c> Gen<'c> {
             Family::ArgReduce => self.arg_reduce(),
             Family::Call => self.call(),
             Family::Chain => self.chain(),
+            Family::Scale => self.scale(),
         };
     }
 
@@ -753,6 +756,36 @@ impl<'c> Gen<'c> {
             }
             self.force_last = false;
         }
+        Some(())
+    }
+
+    /// Multiplies an exact value by a large literal of its own dtype, so
+    /// integers wrap around their whole range and floats leave every integer
+    /// range: the inputs alone (small values) never reach those edges.
+    fn scale(&mut self) -> Option<()> {
+        if !self.allowed("multiply") {
+            return None;
+        }
+        let x = self.pick_or_param(|v| v.exact() && is_finite_range(v.lo, v.hi))?;
+        let v = self.pool[x].clone();
+        let d = v.ty.dtype;
+        let lit = match (d, d.bits()) {
+            (_, _) if d.is_float() => {
+                Lit::Float([1.0e6, 3.0e9, -65536.0, 1.5e19][self.rng.below(4)])
+            }
+            (_, 8) => Lit::Int(37),
+            (_, 16) => Lit::Int(9000),
+            (_, 32) => Lit::Int(600_000_001),
+            _ => Lit::Int(2_000_000_000_000_000_003),
+        };
+        let (lo, hi) = mul_range(v.range(), (lit.value(), lit.value()));
+        self.push(
+            format!("multiply {}, {}", v.name, lit.text()),
+            v.ty.clone(),
+            lo,
+            hi,
+            0.0,
+        );
         Some(())
     }
 
@@ -1540,6 +1573,9 @@ impl<'c> Gen<'c> {
                 _ => {
                     let mut s = xs.clone();
                     s[axis] = self.rng.below(4);
+                    if !self.fits(&s) {
+                        return None;
+                    }
                     let d = if self.rng.chance(0.5) {
                         self.pool[x].ty.dtype
                     } else {

@@ -70,7 +70,7 @@ mod tests {
     #[test]
     fn tensors_stay_small() {
         let cfg = GenConfig::everything();
-        for seed in 0..200 {
+        for seed in 0..600 {
             let m = check(&generate(seed, &cfg)).unwrap();
             for f in &m.functions {
                 for n in &f.nodes {
