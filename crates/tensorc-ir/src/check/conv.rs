@@ -38,7 +38,13 @@ pub(crate) fn window_name(kind: ReduceKind) -> &'static str {
 
 /// `(d - 1) * dilation + 1`, or 0 for an empty axis: the extent of a dilated axis.
 fn dilated(d: usize, dilation: usize) -> usize {
-    if d == 0 { 0 } else { (d - 1) * dilation + 1 }
+    // Saturating: absurd sizes must become a diagnostic (the result type is
+    // too large), not an overflow.
+    if d == 0 {
+        0
+    } else {
+        (d - 1).saturating_mul(dilation).saturating_add(1)
+    }
 }
 
 /// Nx's `:same` padding for a window of (dilated) size `k`: `k - 1` split
@@ -193,13 +199,13 @@ impl FnCx<'_> {
     /// not fit the padded input (Nx refuses empty conv/window results).
     fn windowed_size(
         &mut self,
-        padded: i64,
+        padded: i128,
         window: usize,
         stride: usize,
         span: Span,
         op: &str,
     ) -> CResult<usize> {
-        let w = window as i64;
+        let w = window as i128;
         if padded < w || padded <= 0 {
             return Err(self.err(
                 span,
@@ -209,7 +215,8 @@ impl FnCx<'_> {
                 ),
             ));
         }
-        Ok(((padded - w) / stride as i64 + 1) as usize)
+        usize::try_from((padded - w) / stride as i128 + 1)
+            .map_err(|_| self.err(span, format!("the result of '{op}' is too large")))
     }
 
     /// `conv input, kernel, strides:, padding:, input_dilation:, kernel_dilation:,
@@ -299,7 +306,7 @@ impl FnCx<'_> {
         let padding = self.padding(a.kw("padding"), &k_sp, true)?;
         let mut ys = vec![batch / bg, out_ch];
         for i in 0..ns {
-            let padded = in_sp[i] as i64 + padding[i].0 + padding[i].1;
+            let padded = in_sp[i] as i128 + padding[i].0 as i128 + padding[i].1 as i128;
             ys.push(self.windowed_size(padded, k_sp[i], strides[i], span, "conv")?);
         }
         // Actual axis op[l] of the result holds logical axis l.
@@ -442,7 +449,7 @@ impl FnCx<'_> {
         let padding = self.padding(a.kw("padding"), &spans, false)?;
         let mut shape = Vec::new();
         for i in 0..rank {
-            let padded = t.shape[i] as i64 + padding[i].0 + padding[i].1;
+            let padded = t.shape[i] as i128 + padding[i].0 as i128 + padding[i].1 as i128;
             shape.push(self.windowed_size(padded, spans[i], strides[i], s.op.span, &s.op.name)?);
         }
         Ok(WindowOpts {
@@ -476,5 +483,18 @@ mod tests {
         assert_eq!(same_padding(1), (0, 0));
         assert_eq!(dilated(3, 2), 5);
         assert_eq!(dilated(0, 2), 0);
+        assert_eq!(dilated(usize::MAX, 2), usize::MAX);
+    }
+
+    /// Absurd sizes and dilations are diagnostics, never arithmetic overflow.
+    #[test]
+    fn huge_options_do_not_overflow() {
+        let src = "def main(x: f32[0][18446744073709551615], k: f32[1][1][2]) -> f32[1] {\n  \
+                   y = window_sum x, {1, 2}, window_dilations: [4294967295, 4294967295], padding: [{4294967295, 4294967295}, {0, 0}]\n  \
+                   z = conv k, k, input_dilation: 4294967295, padding: [{-4294967295, 4294967295}]\n  return z\n}\n";
+        let file = crate::span::SourceFile::new("t.nxir", src);
+        let Err(d) = super::super::compile(&file) else { panic!("must not check") };
+        let msgs: Vec<&str> = d.items.iter().map(|d| d.message.as_str()).collect();
+        assert!(msgs.iter().any(|m| m.contains("is too large")), "{msgs:?}");
     }
 }
