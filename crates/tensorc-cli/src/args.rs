@@ -123,7 +123,7 @@ pub enum StageArg {
     LlvmIr,
     /// Target assembly (not implemented yet).
     Asm,
-    /// The SPIR-V dialect (Vulkan target; not implemented yet).
+    /// The SPIR-V dialect of the Vulkan kernels (`--target vulkan`).
     Spirv,
 }
 
@@ -138,7 +138,7 @@ pub enum CompileTarget {
 pub enum RunTarget {
     /// JIT-compiled native code.
     Cpu,
-    /// Not implemented yet.
+    /// SPIR-V kernels run through Vulkan (needs a Vulkan driver).
     Vulkan,
     /// The reference interpreter.
     Interp,

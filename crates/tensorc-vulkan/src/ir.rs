@@ -226,3 +226,26 @@ pub(crate) fn dense_bytes(a: MlirAttribute, info: &MemRefInfo) -> Option<Vec<u8>
         }
     }
 }
+
+/// The source position of `op` (`file`, line, column), when its location
+/// is, or fuses, a file position.
+pub(crate) fn op_location(op: MlirOperation) -> Option<tensorc_mlir::FileLoc> {
+    // SAFETY: location queries on a live op, each guarded by its kind check.
+    unsafe {
+        let mut loc = mlirOperationGetLocation(op);
+        if mlirLocationIsAFused(loc) && mlirLocationFusedGetNumLocations(loc) > 0 {
+            let n = mlirLocationFusedGetNumLocations(loc) as usize;
+            let mut all = vec![loc; n];
+            mlirLocationFusedGetLocations(loc, all.as_mut_ptr());
+            loc = *all.iter().find(|l| mlirLocationIsAFileLineColRange(**l))?;
+        }
+        if !mlirLocationIsAFileLineColRange(loc) {
+            return None;
+        }
+        Some(tensorc_mlir::FileLoc {
+            file: string(mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(loc))),
+            line: mlirLocationFileLineColRangeGetStartLine(loc) as usize,
+            col: mlirLocationFileLineColRangeGetStartColumn(loc) as usize,
+        })
+    }
+}

@@ -14,6 +14,7 @@ pub mod schedule;
 
 pub use lower::{Limits, Upto};
 pub use runtime::{Gpu, validation_messages};
+pub use tensorc_mlir::FileLoc;
 pub use schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
 
 use std::sync::Arc;
@@ -34,6 +35,14 @@ pub enum VulkanError {
     /// The program uses something this target cannot run.
     #[error("the Vulkan target does not support {0}")]
     Unsupported(String),
+    /// An operation of the program became MLIR `mlir_op`, which has no
+    /// Vulkan lowering; `at` is the statement it came from.
+    #[error("the Vulkan target does not support {what} (it needs `{mlir_op}`)")]
+    UnsupportedOp {
+        mlir_op: String,
+        what: String,
+        at: Option<tensorc_mlir::FileLoc>,
+    },
     /// The device lacks a feature a dtype needs.
     #[error("{0}")]
     DeviceFeature(String),

@@ -60,7 +60,7 @@ lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlini
 fn spirv_pipeline() -> String {
     format!(
         "builtin.module(spirv-attach-target{{module=.* ver=v1.3 caps={CAPS} exts={EXTS} client_api=Vulkan}},\
-convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))"
+math-expand-ops,convert-math-to-spirv,convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))"
     )
 }
 
@@ -85,7 +85,8 @@ pub fn lower(
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower")?;
     mlir.mark_tensor_arguments_read_only(&mut m, "lower")?;
-    mlir.run_pipeline(&mut m, &gpu_pipeline(limits), "gpu-lowering")?;
+    mlir.run_pipeline(&mut m, &gpu_pipeline(limits), "gpu-lowering")
+        .map_err(legalization)?;
     let top = unsafe { mlirModuleGetOperation(m.to_raw()) };
     // The schedule is read before the SPIR-V conversion, which leaves host
     // functions alone but is simpler to reason about on this form.
@@ -95,7 +96,8 @@ pub fn lower(
         return Ok((mlir.print(&m, Default::default()), None));
     }
     set_entry_point_abis(&mlir, top, &kernels)?;
-    mlir.run_pipeline(&mut m, &spirv_pipeline(), "spirv-lowering")?;
+    mlir.run_pipeline(&mut m, &spirv_pipeline(), "spirv-lowering")
+        .map_err(legalization)?;
     if upto == Upto::Spirv {
         return Ok((spirv_text(&mlir, &m, top), None));
     }
@@ -143,6 +145,23 @@ fn print_op(op: MlirOperation) -> String {
         mlirOpPrintingFlagsDestroy(flags);
     }
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A conversion that failed on an op with no SPIR-V lowering is the
+/// program's limit on this target, not a tensorc bug: report the op.
+fn legalization(e: tensorc_mlir::MlirError) -> VulkanError {
+    for d in &e.diagnostics {
+        if let Some(rest) = d.message.strip_prefix("failed to legalize operation '")
+            && let Some(op) = rest.split('\'').next()
+        {
+            return VulkanError::UnsupportedOp {
+                mlir_op: op.to_owned(),
+                what: format!("`{op}`"),
+                at: d.location.clone(),
+            };
+        }
+    }
+    VulkanError::Mlir(e)
 }
 
 fn unsupported(what: String) -> VulkanError {
@@ -350,9 +369,11 @@ fn read_schedule(
                 });
             }
             other => {
-                return Err(unsupported(format!(
-                    "`{other}` left on the host after kernel outlining (part of the program did not become a GPU kernel)"
-                )));
+                return Err(VulkanError::UnsupportedOp {
+                    mlir_op: other.to_owned(),
+                    what: "an operation that does not become a data-parallel GPU kernel".to_owned(),
+                    at: ir::op_location(op),
+                });
             }
         }
     }
@@ -372,6 +393,11 @@ fn static_memref(v: MlirValue, what: &str) -> Result<MemRefInfo, VulkanError> {
 /// block size the tiling chose (`known_block_size`).
 fn set_entry_point_abis(mlir: &Mlir, top: MlirOperation, kernels: &[Kernel]) -> Result<(), VulkanError> {
     let ctx = mlir.context().to_raw();
+    // `convert-math-to-spirv` looks the target up on an ancestor attribute
+    // (it does not read gpu.module targets).
+    let env = format!("#spirv.target_env<#spirv.vce<v1.3, [{}], [{}]>, api=Vulkan, #spirv.resource_limits<>>", CAPS.replace(',', ", "), EXTS.replace(',', ", "));
+    let a = ir::parse_attr(ctx, &env).ok_or_else(|| VulkanError::Internal(format!("could not build {env}")))?;
+    ir::set_attr(top, "spirv.target_env", a);
     for op in ir::body_ops(top, 0) {
         if ir::op_name(op) != "gpu.module" {
             continue;

@@ -101,3 +101,34 @@ impl From<tensorc_interp::InterpError> for Error {
         }
     }
 }
+
+/// Vulkan back-end errors: unsupported ops and missing device features are
+/// the program's or the machine's limits (`Unsupported`), a missing driver
+/// says so in its first words, anything else is a tensorc bug. An op without
+/// a Vulkan lowering is reported at the statement it came from, naming the
+/// `.nxir` operation.
+pub(crate) fn from_vulkan(e: tensorc_vulkan::VulkanError, file: &tensorc_ir::SourceFile) -> Error {
+    use tensorc_vulkan::VulkanError as V;
+    match e {
+        V::Mlir(m) => m.into(),
+        V::Args(msg) => Error::Input(msg),
+        V::UnsupportedOp { mlir_op, what, at } => {
+            // The frontend's locations point at the statement `name = op ...`.
+            let stmt = at.as_ref().and_then(|l| {
+                let line = file.text.lines().nth(l.line.checked_sub(1)?)?;
+                let (_, rhs) = line.split_once('=')?;
+                let op = rhs.split_whitespace().next()?;
+                Some((l, op.trim_end_matches(',').to_owned()))
+            });
+            Error::Unsupported(match stmt {
+                Some((l, op)) => format!(
+                    "{}:{}:{}: the Vulkan target does not support `{op}` (it lowers to `{mlir_op}`, which has no Vulkan kernel)",
+                    file.name, l.line, l.col
+                ),
+                None => format!("the Vulkan target does not support {what} (`{mlir_op}`)"),
+            })
+        }
+        e @ (V::NoDriver(_) | V::Unsupported(_) | V::DeviceFeature(_)) => Error::Unsupported(e.to_string()),
+        other => Error::internal("vulkan", other.to_string()),
+    }
+}

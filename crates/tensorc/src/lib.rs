@@ -29,16 +29,19 @@ pub enum Target {
     Cpu,
     /// The reference interpreter (no code generation).
     Interp,
+    /// SPIR-V kernels dispatched through Vulkan (`tensorc-vulkan`).
+    Vulkan,
 }
 
 impl Target {
-    pub const ALL: [Target; 2] = [Target::Cpu, Target::Interp];
+    pub const ALL: [Target; 3] = [Target::Cpu, Target::Interp, Target::Vulkan];
 
     /// The name used on the command line (`--target interp`).
     pub fn name(self) -> &'static str {
         match self {
             Target::Cpu => "cpu",
             Target::Interp => "interp",
+            Target::Vulkan => "vulkan",
         }
     }
 
@@ -70,6 +73,8 @@ pub enum Stage {
     LlvmIr,
     /// Assembly for the host CPU (after LLVM's `-O3`).
     Asm,
+    /// The SPIR-V dialect of the Vulkan kernels (`spirv.module`s, before serialization).
+    Spirv,
 }
 
 impl Stage {
@@ -90,6 +95,7 @@ impl Stage {
             Stage::LlvmDialect => "llvm-dialect",
             Stage::LlvmIr => "llvm-ir",
             Stage::Asm => "asm",
+            Stage::Spirv => "spirv",
         }
     }
 
@@ -104,17 +110,28 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     let file = SourceFile::new(file_name, source);
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
     let cpu = match opts.target {
-        Target::Interp => None,
+        Target::Interp | Target::Vulkan => None,
         Target::Cpu => {
-            let text = lower_to_mlir(&module, &file)?;
+            let text = lower_to_mlir(&module, &file, opts.target)?;
             Some(CpuModule::compile(&module, &text, &pipelines())?)
         }
+    };
+    let vulkan = match opts.target {
+        Target::Vulkan => {
+            let text = lower_to_mlir(&module, &file, opts.target)?;
+            Some(
+                tensorc_vulkan::VulkanModule::compile(&module, &text)
+                    .map_err(|e| error::from_vulkan(e, &file))?,
+            )
+        }
+        _ => None,
     };
     Ok(Program {
         module,
         file,
         target: opts.target,
         cpu,
+        vulkan,
         compile_time: start.elapsed(),
     })
 }
@@ -133,10 +150,16 @@ pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error
     if stage == Stage::Nxir {
         return Ok(tensorc_ir::printer::print_module(&module));
     }
-    let text = lower_to_mlir(&module, &file)?;
+    let text = lower_to_mlir(&module, &file, Target::Cpu)?;
+    if stage == Stage::Spirv {
+        let limits = tensorc_vulkan::Limits::default();
+        return tensorc_vulkan::lower::lower(&text, &limits, tensorc_vulkan::Upto::Spirv)
+            .map(|(ir, _)| ir)
+            .map_err(|e| error::from_vulkan(e, &file));
+    }
     let mlir = Mlir::new();
     let upto = match stage {
-        Stage::Nxir | Stage::Linalg => Upto::Linalg,
+        Stage::Nxir | Stage::Linalg | Stage::Spirv => Upto::Linalg,
         Stage::Opt => Upto::Opt,
         Stage::LlvmDialect | Stage::LlvmIr | Stage::Asm => Upto::LlvmDialect,
     };
@@ -144,7 +167,7 @@ pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error
     // so `emit --stage linalg` never shows IR the rest of the pipeline rejects.
     let m = tensorc_cpu::lower(&mlir, &text, &pipelines(), upto)?;
     Ok(match stage {
-        Stage::Nxir | Stage::Linalg => text,
+        Stage::Nxir | Stage::Linalg | Stage::Spirv => text,
         Stage::Opt | Stage::LlvmDialect => mlir.print(&m, PrintOptions::default()),
         Stage::LlvmIr => mlir.translate_to_llvm_ir(&m, "llvm-ir")?,
         Stage::Asm => {
@@ -174,10 +197,15 @@ fn pipelines() -> Pipelines {
 
 /// The frontend: typed graph to MLIR text. The checker accepted the program,
 /// so a lowering failure is tensorc's, reported with the stage name.
-fn lower_to_mlir(module: &tensorc_ir::Module, file: &SourceFile) -> Result<String, Error> {
+fn lower_to_mlir(
+    module: &tensorc_ir::Module,
+    file: &SourceFile,
+    target: Target,
+) -> Result<String, Error> {
     tensorc_frontend::lower(module, file).map_err(|e| match e {
         tensorc_frontend::LowerError::Unsupported(what) => Error::Unsupported(format!(
-            "the CPU target cannot compile this program yet: {what}"
+            "the {} target cannot compile this program yet: {what}",
+            if target == Target::Vulkan { "Vulkan" } else { "CPU" }
         )),
         tensorc_frontend::LowerError::Internal(msg) => Error::internal("lower", msg),
     })

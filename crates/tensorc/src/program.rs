@@ -16,6 +16,7 @@ pub struct Program {
     pub(crate) file: SourceFile,
     pub(crate) target: Target,
     pub(crate) cpu: Option<CpuModule>,
+    pub(crate) vulkan: Option<tensorc_vulkan::VulkanModule>,
     pub(crate) compile_time: Duration,
 }
 
@@ -181,6 +182,16 @@ impl<'p> Function<'p> {
         if !self.fits {
             self.check_values_fit()?;
         }
+        if let Some(vk) = &self.program.vulkan {
+            let mut outputs = self
+                .results()
+                .into_iter()
+                .map(allocate)
+                .collect::<Result<Vec<_>, _>>()?;
+            vk.call(&self.func.name, &refs, &mut outputs)
+                .map_err(|e| crate::error::from_vulkan(e, &self.program.file))?;
+            return Ok(outputs);
+        }
         match self.cpu {
             Some(cpu) => {
                 let mut outputs = self
@@ -207,6 +218,11 @@ impl<'p> Function<'p> {
         tensorc_cpu::abi::check_outputs(&self.results(), outputs).map_err(Error::Input)?;
         if !self.fits {
             self.check_values_fit()?;
+        }
+        if let Some(vk) = &self.program.vulkan {
+            return vk
+                .call(&self.func.name, inputs, outputs)
+                .map_err(|e| crate::error::from_vulkan(e, &self.program.file));
         }
         match self.cpu {
             Some(cpu) => Ok(cpu.call(inputs, outputs)?),

@@ -151,7 +151,7 @@ fn nxir_stage_is_the_canonical_printer() {
     assert!(text.contains("def add"), "{text}");
     assert_eq!(Stage::from_name("llvm-ir"), Some(Stage::LlvmIr));
     assert_eq!(Target::from_name("interp"), Some(Target::Interp));
-    assert_eq!(Target::from_name("vulkan"), None);
+    assert_eq!(Target::from_name("vulkan"), Some(Target::Vulkan));
 }
 
 const CPU_PROGRAM: &str = "\
