@@ -1159,7 +1159,6 @@ fn regression_atan2_zero_from_ints_interp() {
 }
 
 #[test]
-#[ignore = "open bug: CPU gives NaN for atan2(z, z) when z = not_equal v, v (0) is computed in the same fused kernel; atan2 of input zeros is right"]
 fn regression_atan2_zero_from_ints_cpu() {
     regression("atan2_zero_from_ints", Target::Cpu);
 }

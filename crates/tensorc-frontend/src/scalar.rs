@@ -296,7 +296,7 @@ impl Emitter<'_> {
             Subtract => self.bin(pick("arith.subf", "arith.subi", "arith.subi"), a, b, t),
             Multiply => self.bin(pick("arith.mulf", "arith.muli", "arith.muli"), a, b, t),
             Divide => self.bin("arith.divf", a, b, t),
-            Atan2 => self.bin("math.atan2", a, b, t),
+            Atan2 => self.atan2(a, b, c),
             Max => self.bin(pick("arith.maximumf", "arith.maxsi", "arith.maxui"), a, b, t),
             Min => self.bin(pick("arith.minimumf", "arith.minsi", "arith.minui"), a, b, t),
             BitwiseAnd => self.bin("arith.andi", a, b, t),
@@ -347,6 +347,28 @@ impl Emitter<'_> {
                 self.bool_to_u8(&r)
             }
         }
+    }
+
+    /// `atan2(a, b)` with C's (and Nx's) signed-zero results when both are
+    /// zero: `atan2(±0, +0) = ±0`, `atan2(±0, -0) = ±π`. The library call
+    /// gets these right, but MLIR 22's canonicalizer folds `math.atan2` of
+    /// two constant zeros to NaN, which happens whenever fusion lets it see
+    /// zeros computed upstream; selecting the answer keeps it right either way.
+    fn atan2(&mut self, a: &str, b: &str, c: DType) -> String {
+        let t = elem(c);
+        let r = self.bin("math.atan2", a, b, t);
+        let zero = self.float_const(c, 0.0);
+        let a_zero = self.cmpf("oeq", a, &zero, c);
+        let b_zero = self.cmpf("oeq", b, &zero, c);
+        let both = self.bin("arith.andi", &a_zero, &b_zero, "i1");
+        // b's sign bit: copysign(1, b) is -1 exactly when it is set.
+        let one = self.float_const(c, 1.0);
+        let b_sign = self.bin("math.copysign", &one, b, t);
+        let b_neg = self.cmpf("olt", &b_sign, &zero, c);
+        let pi = self.float_const(c, std::f64::consts::PI);
+        let magnitude = self.select(&b_neg, &pi, &zero, t);
+        let at_zero = self.bin("math.copysign", &magnitude, a, t);
+        self.select(&both, &at_zero, &r, t)
     }
 
     /// `quotient`/`remainder` on integers, never trapping: the divisor is
