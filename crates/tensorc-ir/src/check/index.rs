@@ -42,6 +42,12 @@ enum Start {
 impl FnCx<'_> {
     /// A tensor name whose dtype is an integer (an index tensor).
     fn index_operand(&mut self, e: &Expr, op: &str) -> CResult<ValueId> {
+        // A literal index is a scalar of its default integer type (Nx converts numbers to tensors).
+        if let ExprKind::Int(v) = e.kind {
+            let lit = crate::graph::Literal::Int(v);
+            let dtype = self.default_literal_dtype(lit, false, e.span)?;
+            return Ok(self.literal_node(lit, dtype, e.span));
+        }
         let id = self.tensor_operand(e)?;
         let t = self.tensor(id);
         if !t.dtype.is_int() {
