@@ -1179,7 +1179,6 @@ fn regression_outer_dot_then_broadcast_interp() {
 }
 
 #[test]
-#[ignore = "open bug: CPU outer-product dot fused into a broadcast consumer accumulates across the broadcast (gives 2, 4, 6, ... instead of 2 everywhere)"]
 fn regression_outer_dot_then_broadcast_cpu() {
     regression("outer_dot_then_broadcast", Target::Cpu);
 }
@@ -1190,7 +1189,6 @@ fn regression_empty_axes_reduction_then_dot_interp() {
 }
 
 #[test]
-#[ignore = "open bug: CPU product over axes [] (an identity) fused into a dot consumer multiplies into a shared accumulator"]
 fn regression_empty_axes_reduction_then_dot_cpu() {
     regression("empty_axes_reduction_then_dot", Target::Cpu);
 }
@@ -1201,7 +1199,6 @@ fn regression_sum_keep_no_axes_then_dot_interp() {
 }
 
 #[test]
-#[ignore = "open bug: CPU sum over axes [] with keep_axes (an identity) fused into a dot consumer accumulates twice"]
 fn regression_sum_keep_no_axes_then_dot_cpu() {
     regression("sum_keep_no_axes_then_dot", Target::Cpu);
 }
@@ -1212,7 +1209,6 @@ fn regression_scalar_sum_then_divide_interp() {
 }
 
 #[test]
-#[ignore = "open bug: CPU sum of a scalar (axes nil, an identity) fused into a broadcasting divide accumulates once per consumer element"]
 fn regression_scalar_sum_then_divide_cpu() {
     regression("scalar_sum_then_divide", Target::Cpu);
 }

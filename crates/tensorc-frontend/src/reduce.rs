@@ -5,12 +5,21 @@
 //! accumulator, so operand conversion happens inside the body (no converted
 //! copy of the input is materialized) and the iteration order stays
 //! sequential, which `argmax`'s tie-breaking relies on.
+//!
+//! A "reduction" over no loops at all (`sum` over `axes: []` or of a scalar,
+//! an outer-product `dot`, `argmax` of a scalar) must not read its
+//! accumulator: `linalg-fuse-elementwise-ops` fuses an all-parallel generic
+//! into its consumers and keeps the producer's output as an extra output of
+//! the fused op, whose loops run once per *consumer* element, so a body that
+//! reads its init would fold the value in again at every consumer element.
+//! Those cases start from a constant inside the body and write into a plain
+//! `tensor.empty` instead (see [`Lowerer::accumulator`]).
 
 use tensorc_ir::graph::{BinaryOp, ReduceKind};
 use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
-use crate::emit::{GenericOperand, elem, identity_map, tensor_ty};
+use crate::emit::{Emitter, GenericOperand, elem, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
 
 /// The lowest value of `d` (−inf for floats), the identity of `max`.
@@ -29,15 +38,51 @@ pub(crate) fn highest(d: DType) -> f64 {
     }
 }
 
+/// The scalar constant `v` of dtype `d` (f64 for floats; for integers an
+/// exact i128 from `int`).
+fn start_const(e: &mut Emitter, d: DType, v: f64, int: Option<i128>) -> String {
+    match (d.is_float(), int) {
+        (false, Some(i)) => e.int_const(d, i),
+        _ => e.num_const(d, v),
+    }
+}
+
+/// Where an accumulating generic's body gets its running value from.
+#[derive(Clone, Copy)]
+pub(crate) enum Acc {
+    /// The output block argument (a filled init, read back): there are
+    /// reduction loops.
+    Read,
+    /// A constant emitted in the body: no reduction loops, so each output
+    /// element is visited once and the init is never read (fusion-safe).
+    Start(f64, Option<i128>),
+}
+
+impl Acc {
+    /// The running value of output `d` whose block argument is `arg`.
+    fn value(self, e: &mut Emitter, d: DType, arg: &str) -> String {
+        match self {
+            Acc::Read => arg.to_string(),
+            Acc::Start(v, int) => start_const(e, d, v, int),
+        }
+    }
+}
+
 impl Lowerer<'_> {
     /// A filled accumulator: the constant `v` (f64 for floats; for integers an
     /// exact i128 from `int`) splat over `t`.
     pub(crate) fn filled(&mut self, t: &TensorType, v: f64, int: Option<i128>) -> String {
-        let c = match (t.dtype.is_float(), int) {
-            (false, Some(i)) => self.e.int_const(t.dtype, i),
-            _ => self.e.num_const(t.dtype, v),
-        };
+        let c = start_const(&mut self.e, t.dtype, v, int);
         self.e.fill(&c, t)
+    }
+
+    /// The init of an accumulating generic's output of type `t` starting at
+    /// `v`/`int`, and how its body reads the running value. With reduction
+    /// loops (`reduces`), a filled tensor read back through the block
+    /// argument; without, a `tensor.empty` that the body never reads (see the
+    /// module doc for why reading it is wrong once fused).
+    pub(crate) fn accumulator(&mut self, t: &TensorType, v: f64, int: Option<i128>, reduces: bool) -> (String, Acc) {
+        if reduces { (self.filled(t, v, int), Acc::Read) } else { (self.e.empty(t), Acc::Start(v, int)) }
     }
 
     /// Nx `dot`: one loop per output axis (batch, free a, free b) followed by
@@ -79,7 +124,8 @@ impl Lowerer<'_> {
         let map_a = axes_map(a.ty.rank(), contract_a, batch_a, batch_a.len());
         let map_b = axes_map(b.ty.rank(), contract_b, batch_b, batch_a.len() + free_a);
         let d = ty.dtype;
-        let init = self.filled(ty, 0.0, Some(0));
+        // Without contracted axes (an outer product) there is nothing to sum.
+        let (init, acc) = self.accumulator(ty, 0.0, Some(0), !contract_a.is_empty());
         // The canonical layouts become named ops, which tensorc's CPU
         // schedules (tiling, packing, vectorization) recognize. Only without
         // conversions: named ops would cast integers with their own rules.
@@ -114,7 +160,8 @@ impl Lowerer<'_> {
                 let x = e.convert(&s[0], da, d);
                 let y = e.convert(&s[1], db, d);
                 let m = e.binary(BinaryOp::Multiply, &x, &y, d);
-                vec![e.binary(BinaryOp::Add, &s[2], &m, d)]
+                let sum = acc.value(e, d, &s[2]);
+                vec![e.binary(BinaryOp::Add, &sum, &m, d)]
             })
             .remove(0))
     }
@@ -126,20 +173,24 @@ impl Lowerer<'_> {
         let rank = x.ty.rank();
         let kept: Vec<usize> = (0..rank).filter(|i| !axes.contains(i)).collect();
         let red_ty = TensorType::new(d, kept.iter().map(|&i| x.ty.shape[i]).collect::<Vec<_>>());
-        let init = match kind {
-            ReduceKind::Sum | ReduceKind::Any => self.filled(&red_ty, 0.0, Some(0)),
-            ReduceKind::Product | ReduceKind::All => self.filled(&red_ty, 1.0, Some(1)),
-            ReduceKind::Max => self.filled(&red_ty, lowest(d), d.int_range().map(|r| r.0)),
-            ReduceKind::Min => self.filled(&red_ty, highest(d), d.int_range().map(|r| r.1)),
+        let red: Vec<bool> = (0..rank).map(|i| axes.contains(&i)).collect();
+        let (start, start_int) = match kind {
+            ReduceKind::Sum | ReduceKind::Any => (0.0, Some(0)),
+            ReduceKind::Product | ReduceKind::All => (1.0, Some(1)),
+            ReduceKind::Max => (lowest(d), d.int_range().map(|r| r.0)),
+            ReduceKind::Min => (highest(d), d.int_range().map(|r| r.1)),
         };
+        // Over no axes the identity is still folded in (0 + -0.0 is +0.0, as
+        // in the interpreter), just from a constant rather than the init.
+        let (init, acc_src) = self.accumulator(&red_ty, start, start_int, red.contains(&true));
         let out_map = kept.iter().map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ");
         let outs = [GenericOperand { value: init, ty: red_ty.clone(), map: out_map }];
-        let red: Vec<bool> = (0..rank).map(|i| axes.contains(&i)).collect();
         let dx = x.ty.dtype;
         let r = self
             .e
             .generic(rank, &red, &[x.operand(identity_map(rank))], &outs, |e, s| {
-                let (v, acc) = (&s[0], &s[1]);
+                let v = &s[0];
+                let acc = &acc_src.value(e, d, &s[1]);
                 let r = match kind {
                     ReduceKind::All | ReduceKind::Any => {
                         let t = e.truthy(v, dx);
@@ -176,6 +227,12 @@ impl Lowerer<'_> {
         let kept_shape: Vec<usize> = kept.iter().map(|&i| x.ty.shape[i]).collect();
         let val_ty = TensorType::new(dx, kept_shape.clone());
         let idx_ty = TensorType::new(di, kept_shape);
+        if !reduced.contains(&true) {
+            // A scalar operand: its only element is the best, at index 0.
+            // (No loops means no generic: one would read its init, see above.)
+            let zeros = self.filled(&idx_ty, 0.0, Some(0));
+            return self.reshape(&Val { name: zeros, ty: idx_ty }, ty);
+        }
         let start = if max { lowest(dx) } else { highest(dx) };
         let start_int = dx.int_range().map(|(lo, hi)| if max { lo } else { hi });
         let vinit = self.filled(&val_ty, start, start_int);
