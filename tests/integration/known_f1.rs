@@ -351,3 +351,13 @@ fn threefry_known_answer_vectors() {
     ];
     check("threefry", &source, "threefry2x32_20", &inputs, &expected);
 }
+
+/// The example end to end on random and edge inputs: CPU equals the interpreter.
+#[test]
+fn threefry_cpu_matches_the_interpreter() {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/threefry.nxir"))
+        .expect("examples/threefry.nxir");
+    let settings = crate::harness::Settings::parse(&source);
+    let failures = crate::harness::differential("examples/threefry.nxir", &source, &settings);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
