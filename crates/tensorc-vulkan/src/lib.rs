@@ -98,6 +98,26 @@ fn dtypes(module: &Module) -> Vec<DType> {
     out
 }
 
+/// Ops whose SPIR-V lowering compiles but does not give Nx's results on
+/// Vulkan are rejected up front, so that whatever runs is right.
+fn reject_inexact_ops(module: &Module) -> Result<(), VulkanError> {
+    use tensorc_ir::graph::{BinaryOp, Op};
+    for f in &module.functions {
+        for n in &f.nodes {
+            if let Op::Binary { op: BinaryOp::Remainder, .. } = n.op {
+                // OpFRem is imprecise for huge or infinite operands on lavapipe
+                // and the Vulkan OpSRem rewrite differs from Nx for negative values.
+                return Err(VulkanError::UnsupportedOp {
+                    mlir_op: "arith.remf/arith.remsi".into(),
+                    what: format!("`remainder` (in '{}', `{}`)", f.name, n.name),
+                    at: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A module compiled for one device, ready to call.
 pub struct VulkanModule {
     gpu: Arc<Gpu>,
@@ -109,6 +129,7 @@ impl VulkanModule {
     /// Compiles `mlir_text` (the frontend's lowering of `module`) for the
     /// process-wide default device.
     pub fn compile(module: &Module, mlir_text: &str) -> Result<VulkanModule, VulkanError> {
+        reject_inexact_ops(module)?;
         let gpu = Gpu::shared()?;
         for d in dtypes(module) {
             gpu.check_dtype(d)?;

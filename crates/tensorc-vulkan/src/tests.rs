@@ -95,3 +95,34 @@ fn no_validation_errors() {
     let msgs = validation_messages();
     assert!(msgs.is_empty(), "validation layer reported: {msgs:#?}");
 }
+
+/// Every kernel of every op case that the Vulkan lowering accepts passes
+/// `spirv-val` for Vulkan 1.1; a case it rejects is rejected as unsupported.
+#[test]
+fn every_emitted_kernel_passes_spirv_val() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/ops");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    paths.sort();
+    let (mut kernels, mut failures) = (0, Vec::new());
+    for p in paths {
+        let src = std::fs::read_to_string(&p).unwrap();
+        let file = SourceFile::new(p.display().to_string(), src);
+        let Ok(m) = tensorc_ir::check::compile(&file) else { continue };
+        let Ok(text) = tensorc_frontend::lower(&m, &file) else { continue };
+        match compile_kernels(&m, &text, &Limits::default()) {
+            Ok(c) => {
+                kernels += c.kernels.len();
+                if let Err(e) = spirv_val(&c) {
+                    failures.push(format!("{}: {e}", p.display()));
+                }
+            }
+            Err(VulkanError::Unsupported(_) | VulkanError::UnsupportedOp { .. }) => {}
+            Err(e) => failures.push(format!("{}: {e}", p.display())),
+        }
+    }
+    assert!(kernels > 100, "only {kernels} kernels were checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -136,6 +136,12 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     })
 }
 
+/// Messages the Vulkan validation layer reported in this process (empty
+/// unless `TENSORC_VULKAN_VALIDATION=1`); tests require none.
+pub fn vulkan_validation_messages() -> Vec<String> {
+    tensorc_vulkan::validation_messages()
+}
+
 /// Reads and compiles a file.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Program, Error> {
     let source = read_source(path)?;
