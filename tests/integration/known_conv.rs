@@ -99,6 +99,24 @@ fn cases() -> Vec<Case> {
             ],
             expected: floats(F32, &[1, 2, 2, 1], &[11.0, 22.0, 33.0, 44.0]),
         },
+        // Hand-derived: negative low padding crops x[0]; the high pad adds a zero:
+        // [2, 3, 4, 0] with kernel [1, 1] gives 5, 7, 4.
+        Case {
+            name: "conv_negative_padding",
+            source: "def main(x: f32[1][1][4], k: f32[1][1][2]) -> f32[1][1][3] {\n  y = conv x, k, padding: [{-1, 1}]\n  return y\n}\n",
+            inputs: vec![floats(F32, &[1, 1, 4], &[1.0, 2.0, 3.0, 4.0]), floats(F32, &[1, 1, 2], &[1.0, 1.0])],
+            expected: floats(F32, &[1, 1, 3], &[5.0, 7.0, 4.0]),
+        },
+        // Hand-derived 3-D: a 2x2x2 kernel of ones over 1..8 sums to 36.
+        Case {
+            name: "conv_3d_sum",
+            source: "def main(x: f64[1][1][2][2][2], k: f64[1][1][2][2][2]) -> f64[1][1][1][1][1] {\n  y = conv x, k\n  return y\n}\n",
+            inputs: vec![
+                floats(F64, &[1, 1, 2, 2, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+                floats(F64, &[1, 1, 2, 2, 2], &[1.0; 8]),
+            ],
+            expected: floats(F64, &[1, 1, 1, 1, 1], &[36.0]),
+        },
         // Nx.window_sum doc: strides [2, 1, 1], padding [{2, 1}, {3, 1}, {1, 0}],
         // window_dilations [1, 2, 2], window {2, 1, 2}.
         Case {
