@@ -189,12 +189,9 @@ fn shrinking_a_generated_program_keeps_the_failing_op() {
 }
 
 /// Replays every minimal program the generated test has written to
-/// `tests/cases/regressions/gen_*.nxir`. Ignored by default because those
-/// files reproduce the open bugs listed in `tensorc_progen::KNOWN_BUGS`
-/// (`cargo test -p tensorc-tests --test integration -- --ignored regressions`);
-/// once they are fixed this should run by default.
+/// `tests/cases/regressions/gen_*.nxir`, so each bug they reproduced stays
+/// fixed.
 #[test]
-#[ignore = "reproduces the open bugs in tensorc_progen::KNOWN_BUGS"]
 fn generated_regressions_agree_between_interp_and_cpu() {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(regressions_dir())
         .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
