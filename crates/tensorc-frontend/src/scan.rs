@@ -1,16 +1,13 @@
 //! Scans and sorting: `cumulative_*`, `sort`, `argsort` and `top_k`.
 //!
-//! All of them are `linalg.generic`s with one extra reduction loop over the
-//! scanned or sorted axis, so they stay in linalg (bufferization, fusion and
-//! the CPU pipeline treat them like any other generic) at the price of
-//! O(n²) work per line — correctness first; the lines in Nx programs are
-//! short.
-//!
-//! - A cumulative op visits every position j of the axis for every output
-//!   position i, in order, and folds only the j at or before i; the first
-//!   element is taken as is, so the fold order (and float rounding) is
-//!   exactly the sequential scan's. Reverse scans reverse the line around it.
-//! - Sorting computes each element's *rank*: how many elements of its line
+//! - A cumulative op is an `scf.for` along the axis that folds one slab of
+//!   the input at a time into the running slab (an element-wise generic)
+//!   and inserts it into the result: O(n) work, in the sequential scan's
+//!   exact order, so float rounding matches the interpreter.
+//! - Sorting stays in linalg (bufferization, fusion and the CPU pipeline
+//!   treat it like any other generic) at the price of O(n²) comparisons per
+//!   line — correctness first; the lines in Nx programs are short. It
+//!   computes each element's *rank*: how many elements of its line
 //!   come before it in the stable order (smaller, or equal and at a lower
 //!   position; NaN above everything, -0.0 equal to 0.0). Ranks form a
 //!   permutation, so a second generic places element a at position rank(a)
@@ -21,8 +18,9 @@ use tensorc_ir::graph::{BinaryOp, ReduceKind};
 use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
-use crate::emit::{Emitter, GenericOperand, identity_map};
+use crate::emit::{Emitter, GenericOperand, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
+use crate::scatter::scf_for_n;
 
 /// Map results reading an operand of rank `rank` with `axis` replaced by
 /// the expression `at` (the other axes follow the output loops).
@@ -40,9 +38,11 @@ fn axis_map(rank: usize, axis: usize, at: &str) -> String {
 }
 
 impl Lowerer<'_> {
-    /// `cumulative_sum|product|max|min x, axis:, reverse:`. A reverse scan
-    /// is the forward scan of the reversed line, reversed back (linalg needs
-    /// plain loop dimensions in the maps that define the scan loop's bounds).
+    /// `cumulative_sum|product|max|min x, axis:, reverse:`: an `scf.for`
+    /// along the axis (backwards for `reverse`) carrying the running slab and
+    /// the result; each step folds one slab of x into the running one with an
+    /// element-wise generic and inserts it. The first slab is taken as is, so
+    /// the fold order (and float rounding) is exactly the sequential scan's.
     pub(crate) fn cumulative(
         &mut self,
         x: &Val,
@@ -58,62 +58,81 @@ impl Lowerer<'_> {
             ReduceKind::Min => BinaryOp::Min,
             other => return Err(LowerError::Internal(format!("cumulative {other:?}"))),
         };
-        if reverse {
-            let rx = Val {
-                name: self.reverse_axis(x, axis),
-                ty: x.ty.clone(),
-            };
-            let scanned = Val {
-                name: self.cumulative(&rx, kind, axis, false, ty)?,
-                ty: ty.clone(),
-            };
-            return Ok(self.reverse_axis(&scanned, axis));
-        }
-        let r = ty.rank();
-        let d = ty.dtype;
-        let ins = [x.operand(axis_map(r, axis, &format!("d{r}")))];
+        let (r, n, d) = (ty.rank(), ty.shape[axis], ty.dtype);
+        let mut slab_shape = ty.shape.clone();
+        slab_shape.remove(axis);
+        let slab_ty = TensorType::new(d, slab_shape);
         let zero = self.e.num_const(d, 0.0);
-        let init = self.e.fill(&zero, ty);
-        let outs = [GenericOperand {
-            value: init,
-            ty: ty.clone(),
-            map: identity_map(r),
-        }];
-        let mut red = vec![false; r];
-        red.push(true);
-        Ok(self
-            .e
-            .generic(r + 1, &red, &ins, &outs, |e, a| {
-                let (v, acc) = (&a[0], &a[1]);
-                // Loop r visits positions j in order; j is folded into output i when j <= i,
-                // and the first one is taken as is (no identity is folded in).
-                let j = e.op(&format!("linalg.index {r} : index"));
-                let i = e.op(&format!("linalg.index {axis} : index"));
-                let zero = e.op("arith.constant 0 : index");
-                let first = e.op(&format!("arith.cmpi eq, {j}, {zero} : index"));
-                let included = e.op(&format!("arith.cmpi ule, {j}, {i} : index"));
-                let folded = e.binary(op, acc, v, d);
-                let t = crate::emit::elem(d);
-                let kept = e.select(&included, &folded, acc, t);
-                vec![e.select(&first, v, &kept, t)]
+        let acc0 = self.e.fill(&zero, &slab_ty);
+        let res0 = self.e.empty(ty);
+        let sizes: Vec<String> = (0..r)
+            .map(|i| {
+                if i == axis {
+                    "1".to_string()
+                } else {
+                    ty.shape[i].to_string()
+                }
             })
-            .remove(0))
-    }
-
-    /// `v` reversed along `axis` (a copy through a generic).
-    fn reverse_axis(&mut self, v: &Val, axis: usize) -> String {
-        let r = v.ty.rank();
-        let n = v.ty.shape[axis];
-        let map = axis_map(r, axis, &format!("{} - d{axis}", n - 1));
-        let init = self.e.empty(&v.ty);
-        let outs = [GenericOperand {
-            value: init,
-            ty: v.ty.clone(),
-            map: identity_map(r),
-        }];
-        self.e
-            .generic(r, &[], &[v.operand(map)], &outs, |_, a| vec![a[0].clone()])
-            .remove(0)
+            .collect();
+        let ones = vec!["1"; r].join(", ");
+        let x = x.clone();
+        let carried = [(acc0, slab_ty.clone()), (res0, ty.clone())];
+        let out = scf_for_n(&mut self.e, n, &carried, |e, k, accs| {
+            let pos = if reverse {
+                let last = e.op(&format!("arith.constant {} : index", n - 1));
+                e.op(&format!("arith.subi {last}, {k} : index"))
+            } else {
+                k.to_string()
+            };
+            let offs: Vec<String> = (0..r)
+                .map(|i| {
+                    if i == axis {
+                        pos.clone()
+                    } else {
+                        "0".to_string()
+                    }
+                })
+                .collect();
+            let slab = e.op(&format!(
+                "tensor.extract_slice {}[{}] [{}] [{ones}] : {} to {}",
+                x.name,
+                offs.join(", "),
+                sizes.join(", "),
+                tensor_ty(&x.ty),
+                tensor_ty(&slab_ty)
+            ));
+            let zero = e.op("arith.constant 0 : index");
+            let first = e.op(&format!("arith.cmpi eq, {k}, {zero} : index"));
+            let sr = slab_ty.rank();
+            // The running slab is the generic's output (updated in place), so the
+            // loop yields a value equivalent to its iter_arg, as bufferization needs.
+            let ins = [GenericOperand {
+                value: slab,
+                ty: slab_ty.clone(),
+                map: identity_map(sr),
+            }];
+            let outs = [GenericOperand {
+                value: accs[0].clone(),
+                ty: slab_ty.clone(),
+                map: identity_map(sr),
+            }];
+            let next = e
+                .generic(sr, &[], &ins, &outs, |e, a| {
+                    let folded = e.binary(op, &a[1], &a[0], d);
+                    vec![e.select(&first, &a[0], &folded, crate::emit::elem(d))]
+                })
+                .remove(0);
+            let res = e.op(&format!(
+                "tensor.insert_slice {next} into {}[{}] [{}] [{ones}] : {} into {}",
+                accs[1],
+                offs.join(", "),
+                sizes.join(", "),
+                tensor_ty(&slab_ty),
+                tensor_ty(ty)
+            ));
+            vec![next, res]
+        });
+        Ok(out[1].clone())
     }
 
     /// The stable rank of every element of `x` along `axis` (s64).

@@ -26,20 +26,53 @@ pub(crate) fn scf_for(
     ty: &TensorType,
     body: impl FnOnce(&mut Emitter, &str, &str) -> String,
 ) -> String {
+    let carried = [(init.to_string(), ty.clone())];
+    scf_for_n(e, n, &carried, |e, iv, acc| vec![body(e, iv, &acc[0])]).remove(0)
+}
+
+/// `scf.for %iv = 0 to n` carrying several tensors (`(init, type)` each);
+/// `body(e, iv, accs)` returns their next values. Returns the results.
+pub(crate) fn scf_for_n(
+    e: &mut Emitter,
+    n: usize,
+    carried: &[(String, TensorType)],
+    body: impl FnOnce(&mut Emitter, &str, &[String]) -> Vec<String>,
+) -> Vec<String> {
     let lo = e.op("arith.constant 0 : index");
     let hi = e.op(&format!("arith.constant {n} : index"));
     let one = e.op("arith.constant 1 : index");
-    let (res, iv, acc) = (e.fresh(), e.fresh(), e.fresh());
-    let t = tensor_ty(ty);
+    let (res, iv) = (e.fresh(), e.fresh());
+    let accs: Vec<String> = carried.iter().map(|_| e.fresh()).collect();
+    let tys: Vec<String> = carried.iter().map(|(_, t)| tensor_ty(t)).collect();
+    let args: Vec<String> = accs
+        .iter()
+        .zip(carried)
+        .map(|(a, (init, _))| format!("{a} = {init}"))
+        .collect();
+    let head = if carried.len() == 1 {
+        res.clone()
+    } else {
+        format!("{res}:{}", carried.len())
+    };
     e.line(&format!(
-        "{res} = scf.for {iv} = {lo} to {hi} step {one} iter_args({acc} = {init}) -> ({t}) {{"
+        "{head} = scf.for {iv} = {lo} to {hi} step {one} iter_args({}) -> ({}) {{",
+        args.join(", "),
+        tys.join(", ")
     ));
     e.indent(2);
-    let next = body(e, &iv, &acc);
-    e.stmt(&format!("scf.yield {next} : {t}"));
+    let next = body(e, &iv, &accs);
+    e.stmt(&format!(
+        "scf.yield {} : {}",
+        next.join(", "),
+        tys.join(", ")
+    ));
     e.indent(-2);
     e.stmt("}");
-    res
+    if carried.len() == 1 {
+        vec![res]
+    } else {
+        (0..carried.len()).map(|i| format!("{res}#{i}")).collect()
+    }
 }
 
 /// Whether integer `v` of dtype `d` lies in `[0, n)` (i1).
