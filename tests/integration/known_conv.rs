@@ -267,6 +267,16 @@ fn bench_w09_conv2d_cpu_matches_interp() {
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
 }
 
+/// The NHWC/HWIO benchmark lowers to one named channels-last convolution with
+/// no transposes around it (what later tiling and vectorization look for).
+#[test]
+fn bench_w09_is_one_named_conv_without_transposes() {
+    let (name, src) = repo_file("../../shared/bench/w09_conv2d.nxir");
+    let mlir = crate::harness::emit_ok(&name, &src, tensorc::Stage::Linalg);
+    assert_eq!(mlir.matches("linalg.conv_2d_nhwc_hwcf").count(), 1, "{mlir}");
+    assert!(!mlir.contains("linalg.transpose") && !mlir.contains("linalg.generic"), "{mlir}");
+}
+
 /// `examples/cnn.nxir`: conv → relu → max-pool → reshape → dense → softmax,
 /// end to end on CPU against the interpreter; the softmax rows sum to 1.
 #[test]
