@@ -243,6 +243,36 @@ fn table() -> Vec<Case> {
             vec![t(S32, &[2, 1], &[1.0, 2.0]), t(S32, &[2], &[1.0, 0.0])],
             vec![t(S32, &[2, 1], &[1.0, 10.0])],
         ),
+        // Nx.indexed_put docs, `:axes`: iota({1, 2, 3}), indices [[0, 0], [0, 2]] on axes [0, 2],
+        // updates [[0, 30], [20, 50]] fill columns 0 and 2 -> [[0, 1, 20], [30, 4, 50]]
+        (
+            "indexed_put_axes",
+            "(t: s32[1][2][3], i: s32[2][2], u: s32[2][2]) -> s32[1][2][3] {\n  r = indexed_put t, i, u, axes: [0, 2]\n  return r\n}",
+            vec![
+                t(S32, &[1, 2, 3], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+                t(S32, &[2, 2], &[0.0, 0.0, 0.0, 2.0]),
+                t(S32, &[2, 2], &[0.0, 30.0, 20.0, 50.0]),
+            ],
+            vec![t(S32, &[1, 2, 3], &[0.0, 1.0, 20.0, 30.0, 4.0, 50.0])],
+        ),
+        // Nx.indexed_put docs, non-scalars: iota({1, 3, 2}), rows [0, 0] and [0, 2] replaced
+        (
+            "indexed_put_rows_of_iota",
+            "(t: s32[1][3][2], i: s32[2][2], u: s32[2][2]) -> s32[1][3][2] {\n  r = indexed_put t, i, u\n  return r\n}",
+            vec![
+                t(S32, &[1, 3, 2], &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+                t(S32, &[2, 2], &[0.0, 0.0, 0.0, 2.0]),
+                t(S32, &[2, 2], &[0.0, 10.0, 40.0, 50.0]),
+            ],
+            vec![t(S32, &[1, 3, 2], &[0.0, 10.0, 2.0, 3.0, 40.0, 50.0])],
+        ),
+        // Nx.indexed_put docs shorthand: indexed_put([[1], [2]], [1, 0], 10) = [[1], [10]]
+        (
+            "indexed_put_shorthand",
+            "(t: s32[2][1], i: s32[2]) -> s32[2][1] {\n  r = indexed_put t, i, 10\n  return r\n}",
+            vec![t(S32, &[2, 1], &[1.0, 2.0]), t(S32, &[2], &[1.0, 0.0])],
+            vec![t(S32, &[2, 1], &[1.0, 10.0])],
+        ),
         // indexed_put of rows on axis 0: row 1 of a zero [3][2] becomes [7, 8], row 2 [9, 10];
         // index -1 is out of range and skipped
         (
