@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use tensorc::{CompileOptions, Target, Tensor, TensorType};
 use tensorc_progen::{GenConfig, generate, shrink, tolerance};
 
-use crate::harness::compare;
+use crate::harness::{EDGE_VARIANTS, compare, edge_tensor};
 
 /// How a program failed; the shrinker keeps the kind, so a minimal program
 /// shows the same bug rather than some other one met on the way.
@@ -49,6 +49,17 @@ struct Failure {
 
 /// Input seeds every program runs with.
 const INPUT_SEEDS: [u64; 2] = [0, 1];
+
+/// Whether every value of the program is an integer: then every op is exact
+/// on any input, and the harness's edge values (MIN, MAX, shift widths, ...)
+/// are fair inputs too. Programs with floats only get the small random
+/// inputs the generator's error model assumes.
+fn all_integer(m: &tensorc_ir::Module) -> bool {
+    m.functions.iter().all(|f| {
+        f.params.iter().all(|(_, t)| t.dtype.is_int())
+            && f.nodes.iter().all(|n| n.ty.flatten().iter().all(|t| t.dtype.is_int()))
+    })
+}
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -83,25 +94,38 @@ fn differential(src: &str) -> Option<Failure> {
         Ok(p) => p,
         Err(e) => return fail(Kind::CpuCompile, e.render()),
     };
+    let edges = all_integer(interp.module());
     for name in interp.functions() {
         let (fi, fc) = match (interp.entry(Some(name)), cpu.entry(Some(name))) {
             (Ok(fi), Ok(fc)) => (fi, fc),
             (Err(e), _) | (_, Err(e)) => return fail(Kind::CpuCompile, e.render()),
         };
         let params: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
-        for seed in INPUT_SEEDS {
-            let inputs: Vec<Tensor> = params
-                .iter()
-                .enumerate()
-                .map(|(i, ty)| tensorc_ir::random::random_tensor(ty, seed, i as u64))
-                .collect();
-            let want = match fi.call(&inputs) {
+        let mut sets: Vec<(String, Vec<Tensor>)> = INPUT_SEEDS
+            .iter()
+            .map(|&seed| {
+                let inputs = params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| tensorc_ir::random::random_tensor(ty, seed, i as u64))
+                    .collect();
+                (format!("input seed {seed}"), inputs)
+            })
+            .collect();
+        if edges {
+            for variant in 0..EDGE_VARIANTS {
+                let inputs = params.iter().enumerate().map(|(i, ty)| edge_tensor(ty, i, variant, false)).collect();
+                sets.push((format!("edge inputs {variant}"), inputs));
+            }
+        }
+        for (seed, inputs) in &sets {
+            let want = match fi.call(inputs) {
                 Ok(r) => r,
-                Err(e) => return fail(Kind::Interp, format!("{name} [input seed {seed}]: {}", e.render())),
+                Err(e) => return fail(Kind::Interp, format!("{name} [{seed}]: {}", e.render())),
             };
-            let got = match fc.call(&inputs) {
+            let got = match fc.call(inputs) {
                 Ok(r) => r,
-                Err(e) => return fail(Kind::Cpu, format!("{name} [input seed {seed}]: {}", e.render())),
+                Err(e) => return fail(Kind::Cpu, format!("{name} [{seed}]: {}", e.render())),
             };
             if got.len() != want.len() {
                 return fail(Kind::Mismatch, format!("{name}: {} results from cpu, {} from interp", got.len(), want.len()));
@@ -111,7 +135,7 @@ fn differential(src: &str) -> Option<Failure> {
                     let shown: Vec<String> = inputs.iter().map(|t| format!("{t:?}")).collect();
                     return fail(
                         Kind::Mismatch,
-                        format!("{name} [input seed {seed}] result {k}: {msg}\n  inputs: {}", shown.join(", ")),
+                        format!("{name} [{seed}] result {k}: {msg}\n  inputs: {}", shown.join(", ")),
                     );
                 }
             }
@@ -125,8 +149,8 @@ fn regressions_dir() -> PathBuf {
 }
 
 /// Runs `cases` seeds from `first`; one report per failing seed, after
-/// shrinking it and writing the regression file.
-fn run_seeds(cfg: &GenConfig, first: u64, cases: u64) -> Vec<String> {
+/// shrinking it and writing the regression file `gen_<prefix><seed>.nxir`.
+fn run_seeds(cfg: &GenConfig, first: u64, cases: u64, prefix: &str) -> Vec<String> {
     let mut failures = Vec::new();
     for seed in first..first + cases {
         let src = generate(seed, cfg);
@@ -145,7 +169,7 @@ fn run_seeds(cfg: &GenConfig, first: u64, cases: u64) -> Vec<String> {
         }
         text.push_str(&minimal);
         let dir = regressions_dir();
-        let path = dir.join(format!("gen_{seed}.nxir"));
+        let path = dir.join(format!("gen_{prefix}{seed}.nxir"));
         let written = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, &text));
         let note = match written {
             Ok(()) => format!("written to {}", path.display()),
@@ -166,10 +190,37 @@ fn generated_programs_agree_between_interp_and_cpu() {
         GenConfig::default()
     };
     cfg.max_statements = env_u64("TENSORC_GEN_STATEMENTS", cfg.max_statements as u64) as usize;
-    let failures = run_seeds(&cfg, first, cases);
+    let failures = run_seeds(&cfg, first, cases, "");
     assert!(
         failures.is_empty(),
         "{} of {cases} generated programs disagree between the interpreter and the CPU:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Integer-only programs, which also run on the harness's edge inputs (MIN,
+/// MAX, shift widths, ...): integer semantics at the edges (wrapping,
+/// division by zero, out-of-range shifts) are exact on both targets.
+#[test]
+fn generated_integer_programs_agree_on_edge_inputs() {
+    let cases = env_u64("TENSORC_GEN_CASES", 100);
+    let first = env_u64("TENSORC_GEN_SEED", 0);
+    let base = if std::env::var("TENSORC_GEN_ALL").is_ok_and(|v| v == "1") {
+        GenConfig::everything()
+    } else {
+        GenConfig::default()
+    };
+    let cfg = GenConfig {
+        dtypes: tensorc::DType::ALL.into_iter().filter(|d| d.is_int()).collect(),
+        floats: false,
+        max_statements: env_u64("TENSORC_GEN_STATEMENTS", base.max_statements as u64) as usize,
+        ..base
+    };
+    let failures = run_seeds(&cfg, first, cases, "int");
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} generated integer programs disagree between the interpreter and the CPU:\n\n{}",
         failures.len(),
         failures.join("\n")
     );

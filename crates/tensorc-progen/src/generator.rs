@@ -30,6 +30,10 @@ pub struct GenConfig {
     /// Op names never generated. The default run leaves out the ops listed in
     /// `KNOWN_BUGS` so that it stays green while a reported bug is open.
     pub excluded_ops: Vec<String>,
+    /// Float literals and ops whose result is a float (math functions,
+    /// `divide`, `atan2`) are generated. With integer `dtypes` and this off,
+    /// every value is an integer, so any input is fair (no error model needed).
+    pub floats: bool,
 }
 
 /// What the default configuration leaves out because of an open, reported
@@ -52,6 +56,7 @@ impl Default for GenConfig {
             max_rank: 4,
             dtypes: DType::ALL.into_iter().filter(|d| d.is_tier1()).collect(),
             excluded_ops: KNOWN_BUGS.iter().map(|(op, _)| op.to_string()).collect(),
+            floats: true,
         }
     }
 }
@@ -244,7 +249,8 @@ impl<'c> Gen<'c> {
     }
 
     fn allowed(&self, op: &str) -> bool {
-        !self.cfg.excluded_ops.iter().any(|e| e == op)
+        let float_op = matches!(op, "divide" | "atan2") || MATH.iter().any(|m| m.name == op);
+        (self.cfg.floats || !float_op) && !self.cfg.excluded_ops.iter().any(|e| e == op)
     }
 
     // ---- values, parameters, statements ----
@@ -500,6 +506,7 @@ impl<'c> Gen<'c> {
     /// sometimes the other kind (to exercise weak promotion).
     fn lit_for(&mut self, d: DType, int_only: bool) -> Lit {
         if int_only
+            || !self.cfg.floats
             || (d.is_int() && self.rng.chance(0.85))
             || (d.is_float() && self.rng.chance(0.2))
         {

@@ -35,7 +35,7 @@ pub fn generate(seed: u64, config: &GenConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tensorc_ir::SourceFile;
+    use tensorc_ir::{DType, SourceFile};
 
     fn check(src: &str) -> Result<tensorc_ir::Module, String> {
         let file = SourceFile::new("gen.nxir", src);
@@ -135,6 +135,26 @@ mod tests {
         }
         for d in ["s8[", "u16[", "u64", "f64", "[0]", "[1]"] {
             assert!(text.contains(d), "no {d} in any program");
+        }
+    }
+
+    #[test]
+    fn integer_configs_generate_only_integers() {
+        let cfg = GenConfig {
+            dtypes: DType::ALL.into_iter().filter(|d| d.is_int()).collect(),
+            floats: false,
+            ..GenConfig::everything()
+        };
+        for seed in 0..300 {
+            let src = generate(seed, &cfg);
+            let m = check(&src).unwrap_or_else(|e| panic!("seed {seed}:\n{src}\n{e}"));
+            for f in &m.functions {
+                for n in &f.nodes {
+                    for t in n.ty.flatten() {
+                        assert!(t.dtype.is_int(), "seed {seed}: {t} in\n{src}");
+                    }
+                }
+            }
         }
     }
 
