@@ -31,7 +31,10 @@ impl FnCx<'_> {
             ));
         }
         // The window part, as `window_max x, {window}, strides:, padding:`.
-        let mut args = vec![s.args[0].clone(), Arg::Positional(a.pos[3].clone())];
+        let mut args = vec![
+            Arg::Positional(a.pos[0].clone()),
+            Arg::Positional(a.pos[3].clone()),
+        ];
         args.extend(
             s.args
                 .iter()
