@@ -11,6 +11,7 @@ mod ir;
 pub mod lower;
 pub mod runtime;
 pub mod schedule;
+mod wrap;
 
 pub use lower::{Limits, Upto};
 pub use runtime::{Gpu, validation_messages};

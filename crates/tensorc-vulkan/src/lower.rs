@@ -44,12 +44,16 @@ impl Default for Limits {
 const CAPS: &str = "Shader,Int64,Int16,Int8,Float64,Float16,StorageBuffer16BitAccess,StorageBuffer8BitAccess";
 const EXTS: &str = "SPV_KHR_storage_buffer_storage_class,SPV_KHR_16bit_storage,SPV_KHR_8bit_storage";
 
-/// Tensors to GPU kernels on memrefs (`vulkan-path.md` §2, step 1).
+/// Tensors to loops on memrefs (`vulkan-path.md` §2, step 1, first half).
+const LOOPS_PIPELINE: &str = "builtin.module(eliminate-empty-tensors,\
+one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+canonicalize,func.func(convert-linalg-to-parallel-loops))";
+
+/// Parallel loops to outlined GPU kernels (second half): tiles of
+/// `invocations` threads, innermost dimension on thread x.
 fn gpu_pipeline(limits: &Limits) -> String {
     format!(
-        "builtin.module(eliminate-empty-tensors,\
-one-shot-bufferize{{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}},\
-canonicalize,func.func(convert-linalg-to-parallel-loops,\
+        "builtin.module(func.func(fold-memref-alias-ops,lower-affine,\
 scf-parallel-loop-tiling{{parallel-loop-tile-sizes={} no-min-max-bounds}},\
 gpu-map-parallel-loops{{mapping-policy=innermost-first}},convert-parallel-loops-to-gpu,\
 lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlining,canonicalize,cse)",
@@ -85,6 +89,13 @@ pub fn lower(
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower")?;
     mlir.mark_tensor_arguments_read_only(&mut m, "lower")?;
+    mlir.run_pipeline(&mut m, LOOPS_PIPELINE, "loops").map_err(legalization)?;
+    let printed = mlir.print(&m, tensorc_mlir::PrintOptions { locations: true });
+    let (wrapped, runs) = crate::wrap::wrap_host_compute(&printed);
+    if std::env::var_os("TENSORC_VULKAN_DEBUG").is_some() { eprintln!("{printed}\n---- {runs}\n{wrapped}"); }
+    if runs > 0 {
+        m = mlir.parse(&wrapped, "wrap-host-compute")?;
+    }
     mlir.run_pipeline(&mut m, &gpu_pipeline(limits), "gpu-lowering")
         .map_err(legalization)?;
     let top = unsafe { mlirModuleGetOperation(m.to_raw()) };
