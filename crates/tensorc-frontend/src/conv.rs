@@ -18,7 +18,7 @@ use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
 use crate::control::combine;
-use crate::emit::{GenericOperand, identity_map, literal_attr, tensor_ty};
+use crate::emit::{GenericOperand, elem, identity_map, literal_attr, tensor_ty};
 use crate::lower::{Lowerer, Val};
 use crate::reduce::{highest, lowest};
 
@@ -83,7 +83,6 @@ impl Lowerer<'_> {
         if config.iter().all(|&c| c == (0, 0, 0)) {
             return Ok(x.clone());
         }
-        let fill = self.scalar_tensor(x.ty.dtype, fill);
         let shape: Vec<usize> =
             x.ty.shape
                 .iter()
@@ -98,8 +97,41 @@ impl Lowerer<'_> {
                 })
                 .collect();
         let ty = TensorType::new(x.ty.dtype, shape);
-        let name = self.pad(x, &fill, config, &ty)?;
-        Ok(Val { name, ty })
+        let plain = config
+            .iter()
+            .all(|&(lo, hi, int)| lo >= 0 && hi >= 0 && int == 0);
+        if !plain || x.ty.checked_num_elements() == Some(0) {
+            // Interior (input dilation) or negative (cropping) padding: the
+            // general fill-and-insert of Nx `pad`.
+            let fill = self.scalar_tensor(x.ty.dtype, fill);
+            let name = self.pad(x, &fill, config, &ty)?;
+            return Ok(Val { name, ty });
+        }
+        // Plain edge padding is a `tensor.pad`, which tiling can fuse into
+        // the convolution or window that consumes it.
+        let c = self.e.op(&format!(
+            "arith.constant {} : {}",
+            literal_attr(ty.dtype, fill),
+            elem(ty.dtype)
+        ));
+        let res = self.e.fresh();
+        self.e.line(&format!(
+            "{res} = tensor.pad {} low[{}] high[{}] {{",
+            x.name,
+            join(config.iter().map(|c| c.0)),
+            join(config.iter().map(|c| c.1))
+        ));
+        let args: Vec<String> = (0..ty.rank())
+            .map(|_| format!("{}: index", self.e.fresh()))
+            .collect();
+        self.e.line(&format!("^bb0({}):", args.join(", ")));
+        self.e.indent(2);
+        self.e
+            .stmt(&format!("tensor.yield {c} : {}", elem(ty.dtype)));
+        self.e.indent(-2);
+        self.e
+            .stmt(&format!("}} : {} to {}", tensor_ty(&x.ty), tensor_ty(&ty)));
+        Ok(Val { name: res, ty })
     }
 
     /// `x` transposed so that result axis i is `x`'s axis `perm[i]` (no-op for the identity).
