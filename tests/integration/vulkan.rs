@@ -21,16 +21,20 @@ const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 /// Cases that must run on Vulkan and agree with the interpreter (the list
 /// `docs/vulkan.md` documents as supported).
 const SUPPORTED: &[&str] = &[
-    "abs", "add", "argsort", "as_type_float_to_int", "as_type_int_to_int", "as_type_to_float",
-    "bitcast", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "broadcast", "call",
-    "ceil", "chain_layernorm", "chain_softmax", "clip", "constant", "conv", "conv_edge",
-    "conv_types", "count_leading_zeros", "cumulative_max", "cumulative_min",
-    "cumulative_product", "cumulative_sum", "divide", "equal", "eye", "f3_larger_shapes",
-    "floor", "gather", "greater", "greater_equal", "iota", "is_infinity", "is_nan",
+    "abs", "add", "all", "any", "argmax", "argmin", "argsort", "as_type_float_to_int",
+    "as_type_int_to_int", "as_type_to_float", "bitcast", "bitwise_and", "bitwise_not",
+    "bitwise_or", "bitwise_xor", "broadcast", "call", "ceil", "chain_layernorm",
+    "chain_softmax", "clip", "concatenate", "constant", "conv", "conv_edge", "conv_groups",
+    "conv_permutations", "conv_ranks", "conv_strides", "conv_types", "count_leading_zeros",
+    "cumulative_max", "cumulative_min", "cumulative_product", "cumulative_sum", "divide", "dot",
+    "equal", "eye", "f3_empty_and_scalar", "f3_larger_shapes", "floor", "gather", "greater",
+    "greater_equal", "indexed_add", "indexed_put", "iota", "is_infinity", "is_nan",
     "left_shift", "less", "less_equal", "logical_and", "logical_not", "logical_or",
-    "logical_xor", "max", "min", "multiply", "negate", "not_equal", "quotient", "reshape",
-    "reverse", "right_shift", "round", "rsqrt", "select", "sign", "sort", "sqrt", "squeeze",
-    "subtract", "take", "take_along_axis", "tensor", "top_k", "transpose", "zero_size",
+    "logical_xor", "max", "min", "multiply", "negate", "not_equal", "odd_sizes", "product",
+    "put_slice", "quotient", "reduce_max", "reduce_min", "reshape", "reverse", "right_shift",
+    "round", "rsqrt", "select", "sign", "slice", "sort", "sqrt", "squeeze", "stack", "subtract",
+    "sum", "take", "take_along_axis", "tensor", "top_k", "transpose", "weak_literals",
+    "window_dilations", "window_max", "window_min", "window_product", "window_sum", "zero_size",
 ];
 
 fn setup() {
