@@ -18,7 +18,7 @@ use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
 use crate::control::combine;
-use crate::emit::{GenericOperand, elem, identity_map, literal_attr, tensor_ty};
+use crate::emit::{Emitter, GenericOperand, elem, identity_map, literal_attr, tensor_ty};
 use crate::lower::{Lowerer, Val};
 use crate::reduce::{highest, lowest};
 
@@ -368,35 +368,62 @@ impl Lowerer<'_> {
                 e.binary(op, &start, &a[0], d)
             }));
         }
+        let init = self.filled(ty, ident, ident_int);
+        let spec = WindowLoops {
+            window,
+            strides,
+            dilations,
+        };
+        Ok(self.window_generic(&xp, init, &spec, ty, |e, acc, v| e.binary(op, acc, v, d)))
+    }
+
+    /// One generic over the output loops (parallel) and the window loops
+    /// (reductions) of the padded `xp`, accumulating into `init` with `body(acc, v)`.
+    fn window_generic(
+        &mut self,
+        xp: &Val,
+        init: String,
+        w: &WindowLoops,
+        ty: &TensorType,
+        body: impl FnOnce(&mut Emitter, &str, &str) -> String,
+    ) -> String {
+        let rank = ty.rank();
         // Window loops come after the output loops; the window-shaped operand sizes them.
-        let xmap = join(
-            (0..rank).map(|i| format!("d{i} * {} + d{} * {}", strides[i], rank + i, dilations[i])),
-        );
-        let wty = TensorType::new(d, window.to_vec());
+        let xmap = join((0..rank).map(|i| {
+            format!(
+                "d{i} * {} + d{} * {}",
+                w.strides[i],
+                rank + i,
+                w.dilations[i]
+            )
+        }));
+        let wty = TensorType::new(ty.dtype, w.window.to_vec());
         let wname = self.e.empty(&wty);
-        let w = Val {
+        let shape_operand = Val {
             name: wname,
             ty: wty,
         };
         let wmap = join((0..rank).map(|i| format!("d{}", rank + i)));
-        let init = self.filled(ty, ident, ident_int);
         let outs = [GenericOperand {
             value: init,
             ty: ty.clone(),
             map: identity_map(rank),
         }];
         let red: Vec<bool> = (0..2 * rank).map(|i| i >= rank).collect();
-        Ok(self
-            .e
-            .generic(
-                2 * rank,
-                &red,
-                &[xp.operand(xmap), w.operand(wmap)],
-                &outs,
-                |e, s| vec![e.binary(op, &s[2], &s[0], d)],
-            )
-            .remove(0))
+        let ins = [xp.operand(xmap), shape_operand.operand(wmap)];
+        self.e
+            .generic(2 * rank, &red, &ins, &outs, |e, a| {
+                vec![body(e, &a[2], &a[0])]
+            })
+            .remove(0)
     }
+}
+
+/// The window of a window op: sizes, strides and dilations per axis.
+struct WindowLoops<'a> {
+    window: &'a [usize],
+    strides: &'a [usize],
+    dilations: &'a [usize],
 }
 
 impl Lowerer<'_> {
@@ -474,38 +501,17 @@ impl Lowerer<'_> {
             tensor_ty(&init.ty)
         ));
         let fill = self.e.fill(&s, &ty);
-        let xmap = join(
-            (0..rank).map(|i| format!("d{i} * {} + d{} * {}", strides[i], rank + i, dilations[i])),
-        );
-        let wty = TensorType::new(d, window.to_vec());
-        let wname = self.e.empty(&wty);
-        let w = Val {
-            name: wname,
-            ty: wty,
+        let spec = WindowLoops {
+            window,
+            strides,
+            dilations,
         };
-        let wmap = join((0..rank).map(|i| format!("d{}", rank + i)));
-        let outs = [GenericOperand {
-            value: fill,
-            ty: ty.clone(),
-            map: identity_map(rank),
-        }];
-        let red: Vec<bool> = (0..2 * rank).map(|i| i >= rank).collect();
-        let r = self
-            .e
-            .generic(
-                2 * rank,
-                &red,
-                &[xp.operand(xmap), w.operand(wmap)],
-                &outs,
-                |e, a| match combine(e, f, *body, &a[2], &a[0], &captured, d) {
-                    Ok(r) => vec![r],
-                    Err(err) => {
-                        failure = Some(err);
-                        vec![a[2].clone()]
-                    }
-                },
-            )
-            .remove(0);
+        let r = self.window_generic(&xp, fill, &spec, &ty, |e, acc, v| {
+            combine(e, f, *body, acc, v, &captured, d).unwrap_or_else(|err| {
+                failure = Some(err);
+                acc.to_string()
+            })
+        });
         if let Some(err) = failure {
             return Err(err);
         }
