@@ -51,6 +51,25 @@ fn inverse(perm: &[usize]) -> Vec<usize> {
     inv
 }
 
+/// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
+fn depthwise_conv(ns: usize) -> Option<(&'static str, &'static str)> {
+    match ns {
+        1 => Some((
+            "linalg.depthwise_conv_1d_ncw_cw",
+            "linalg.depthwise_conv_1d_nwc_wc",
+        )),
+        2 => Some((
+            "linalg.depthwise_conv_2d_nchw_chw",
+            "linalg.depthwise_conv_2d_nhwc_hwc",
+        )),
+        3 => Some((
+            "linalg.depthwise_conv_3d_ncdhw_cdhw",
+            "linalg.depthwise_conv_3d_ndhwc_dhwc",
+        )),
+        _ => None,
+    }
+}
+
 /// Named convolution ops by spatial rank: (channels-first, channels-last).
 fn named_conv(ns: usize) -> Option<(&'static str, &'static str)> {
     match ns {
@@ -181,13 +200,25 @@ impl Lowerer<'_> {
         }
         let x = self.padded(&x, Literal::Float(0.0), &config)?;
         let plain = o.feature_group_size == 1 && o.batch_group_size == 1;
-        match named_conv(ns) {
-            Some(names) if plain => Ok(self.named_conv(&x, &k, o, ty, names)),
+        // One group per channel with one filter each: a depthwise convolution.
+        let (out_ch, in_ch) = (
+            k.ty.shape[o.kernel_permutation[0]],
+            k.ty.shape[o.kernel_permutation[1]],
+        );
+        let depthwise = o.batch_group_size == 1
+            && o.feature_group_size > 1
+            && in_ch == 1
+            && out_ch == o.feature_group_size;
+        match (named_conv(ns), depthwise_conv(ns)) {
+            (Some(names), _) if plain => Ok(self.named_conv(&x, &k, o, ty, names, false)),
+            (_, Some(names)) if depthwise => Ok(self.named_conv(&x, &k, o, ty, names, true)),
             _ => Ok(self.generic_conv(&x, &k, o, ty)),
         }
     }
 
-    /// A plain convolution as a named linalg op, with transposes into and out of its layout.
+    /// A plain (or, with `depthwise`, a depthwise) convolution as a named
+    /// linalg op, with transposes into and out of its layout. The depthwise
+    /// ops take the kernel without its unit input-channel axis.
     fn named_conv(
         &mut self,
         x: &Val,
@@ -195,6 +226,7 @@ impl Lowerer<'_> {
         o: &ConvOpts,
         ty: &TensorType,
         names: (&str, &str),
+        depthwise: bool,
     ) -> String {
         let rank = ty.rank();
         let ns = rank - 2;
@@ -222,7 +254,17 @@ impl Lowerer<'_> {
         let xp: Vec<usize> = x_order.iter().map(|&l| o.input_permutation[l]).collect();
         let kp: Vec<usize> = k_order.iter().map(|&l| o.kernel_permutation[l]).collect();
         let xt = self.permuted(x, &xp);
-        let kt = self.permuted(k, &kp);
+        let mut kt = self.permuted(k, &kp);
+        if depthwise {
+            // Drop the unit input-channel axis (logical axis 1).
+            let shape: Vec<usize> = (0..rank)
+                .filter(|&i| k_order[i] != 1)
+                .map(|i| kt.ty.shape[i])
+                .collect();
+            let to = TensorType::new(kt.ty.dtype, shape);
+            let name = self.reshape(&kt, &to);
+            kt = Val { name, ty: to };
+        }
         // Logical result sizes, read from the actual result type.
         let logical: Vec<usize> = (0..rank)
             .map(|l| ty.shape[o.output_permutation[l]])
