@@ -1,15 +1,19 @@
-//! Convolution and window reductions (`conv`, `window_sum|product|max|min`).
+//! Convolution and window reductions (`conv`, `window_sum|product|max|min`,
+//! `window_reduce`).
 //!
-//! Both start the same way: padding and input dilation become one
-//! `tensor.pad`-style fill-and-insert of the operand (zeros for `conv`, the
-//! reduction's identity for windows), so what remains is a strided, dilated
-//! window over an exactly sized input. A plain convolution (no groups, 1 to 3
-//! spatial axes) then becomes one of linalg's named convolution ops —
-//! channels-first (`conv_2d_nchw_fchw` & co.) when the input already is in Nx's
-//! default layout, channels-last (`conv_2d_nhwc_hwcf` & co.) otherwise — with
-//! `linalg.transpose` around it where the tensors' layouts differ, so that
-//! tiling and vectorization recognize it. Grouped convolutions and every other
-//! case are one `linalg.generic` whose indexing maps read the tensors in their
+//! Both start the same way: padding and input dilation are applied to the
+//! operand first (a `tensor.pad` for plain edge padding, Nx `pad`'s
+//! fill-and-insert for input dilation or cropping; zeros for `conv`, the
+//! reduction's identity for windows, init for `window_reduce`), so what
+//! remains is a strided, dilated window over an exactly sized input. A plain
+//! convolution (no groups, 1 to 3 spatial axes) then becomes one of linalg's
+//! named convolution ops — channels-first (`conv_2d_nchw_fchw` & co.) when the
+//! input already is in Nx's default layout, channels-last (`conv_2d_nhwc_hwcf`
+//! & co.) otherwise — with `linalg.transpose` around it where the tensors'
+//! layouts differ, so that tiling and vectorization recognize it; a depthwise
+//! convolution (one group per channel, one filter each) likewise becomes a
+//! `depthwise_conv_*` op. Other grouped convolutions and every remaining case
+//! are one `linalg.generic` whose indexing maps read the tensors in their
 //! actual layouts. Windows are a `linalg.generic` with the window axes as
 //! reduction loops (a window-shaped empty tensor gives those loops their size).
 
