@@ -14,7 +14,7 @@ mod generated;
 mod harness;
 mod known;
 mod known_f1;
-mod known_conv;
+mod known_f2;
 mod known_f3;
 mod known_fixes;
 mod robust;

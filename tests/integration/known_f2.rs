@@ -220,7 +220,7 @@ fn cases() -> Vec<Case> {
 fn run_cases(target: Target) {
     let mut failures = Vec::new();
     for case in cases() {
-        let file = format!("known_conv/{}.nxir", case.name);
+        let file = format!("known_f2/{}.nxir", case.name);
         let program = match tensorc::compile_str(&file, case.source, &CompileOptions { target, ..Default::default() }) {
             Ok(p) => p,
             Err(e) => {
@@ -242,12 +242,12 @@ fn run_cases(target: Target) {
 }
 
 #[test]
-fn known_conv_interp() {
+fn known_f2_interp() {
     run_cases(Target::Interp);
 }
 
 #[test]
-fn known_conv_cpu() {
+fn known_f2_cpu() {
     run_cases(Target::Cpu);
 }
 
