@@ -44,6 +44,10 @@ pub enum VulkanError {
         what: String,
         at: Option<tensorc_mlir::FileLoc>,
     },
+    /// A kernel launch needs more workgroups than the device allows, even
+    /// with the largest workgroups.
+    #[error("the Vulkan target does not support {0}")]
+    TooManyWorkgroups(String),
     /// The device lacks a feature a dtype needs.
     #[error("{0}")]
     DeviceFeature(String),
@@ -61,7 +65,17 @@ pub enum VulkanError {
 /// SPIR-V kernels and schedules of a module, with no device: what
 /// `emit --stage spirv` and the `spirv-val` tests use.
 pub fn compile_kernels(module: &Module, mlir_text: &str, limits: &Limits) -> Result<Compiled, VulkanError> {
-    let (_, compiled) = lower::lower(mlir_text, limits, Upto::Binary)?;
+    // Larger workgroups (tiles) until every launch fits the device's
+    // workgroup-count limit.
+    let mut limits = *limits;
+    let compiled = loop {
+        match lower::lower(mlir_text, &limits, Upto::Binary) {
+            Err(VulkanError::TooManyWorkgroups(_)) if limits.invocations * 2 <= limits.max_invocations => {
+                limits.invocations *= 2;
+            }
+            other => break other?.1,
+        }
+    };
     let mut compiled = compiled.ok_or_else(|| VulkanError::Internal("no binary produced".into()))?;
     for s in &mut compiled.schedules {
         let f = module

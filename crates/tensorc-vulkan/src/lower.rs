@@ -21,8 +21,13 @@ use tensorc_mlir::{Mlir, MlirModule};
 /// What the lowering needs to know about the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Invocations per workgroup to use (≤ maxComputeWorkGroupInvocations).
+    /// Invocations per workgroup to start with (the tile size of the
+    /// outermost parallel dimension).
     pub invocations: u32,
+    /// The most invocations per workgroup the device allows
+    /// (maxComputeWorkGroupInvocations and maxComputeWorkGroupSize); larger
+    /// tiles are tried up to this when a launch needs too many workgroups.
+    pub max_invocations: u32,
     /// maxComputeWorkGroupCount.
     pub max_groups: [u32; 3],
 }
@@ -33,6 +38,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             invocations: 128,
+            max_invocations: 128,
             max_groups: [65535; 3],
         }
     }
@@ -357,7 +363,7 @@ fn read_schedule(
                     })?;
                     *g = u32::try_from(n).unwrap_or(u32::MAX);
                     if *g > limits.max_groups[d] {
-                        return Err(unsupported(format!(
+                        return Err(VulkanError::TooManyWorkgroups(format!(
                             "a kernel needing {n} workgroups in dimension {d}, more than the device allows ({})",
                             limits.max_groups[d]
                         )));

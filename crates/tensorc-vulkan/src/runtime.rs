@@ -112,11 +112,18 @@ impl Gpu {
 
     /// Workgroup limits the lowering must respect on this device.
     pub fn limits(&self) -> Limits {
+        // The tile lands on thread x or y depending on the loop nest, so it
+        // must fit both; powers of two only (the tiling doubles it).
+        let max = self
+            .props
+            .max_compute_work_group_invocations
+            .min(self.props.max_compute_work_group_size[0])
+            .min(self.props.max_compute_work_group_size[1])
+            .max(1);
+        let max = 1u32 << (31 - max.leading_zeros());
         Limits {
-            invocations: self.props.max_compute_work_group_invocations.clamp(1, 256).min(
-                self.props.max_compute_work_group_size[0]
-                    .min(self.props.max_compute_work_group_size[1]),
-            ),
+            invocations: max.min(128),
+            max_invocations: max,
             max_groups: self.props.max_compute_work_group_count,
         }
     }

@@ -126,3 +126,35 @@ fn every_emitted_kernel_passes_spirv_val() {
     assert!(kernels > 100, "only {kernels} kernels were checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// 2^24 elements need 131072 workgroups of 128 invocations, more than the
+/// 65535 per dimension that devices guarantee: the lowering must pick
+/// larger workgroups (lavapipe allows 1024) so every launch fits.
+#[test]
+fn a_large_launch_stays_within_the_workgroup_count_limit() {
+    let Some(gpu) = gpu_or_skip() else { return };
+    let n = 1usize << 24;
+    let (m, text) = module(&format!("def f(x: f32[{n}]) -> f32[{n}] {{\n  y = add x, x\n  return y\n}}\n"));
+    let limits = gpu.limits();
+    let c = compile_kernels(&m, &text, &limits).unwrap();
+    for s in &c.schedules {
+        for step in &s.steps {
+            if let Step::Dispatch { groups, .. } = step {
+                for d in 0..3 {
+                    assert!(groups[d] <= limits.max_groups[d], "{groups:?}");
+                }
+            }
+        }
+    }
+    let vm = VulkanModule::compile(&m, &text).unwrap();
+    let ty = TensorType::new(DType::F32, vec![n]);
+    let mut x = Tensor::zeros(ty.clone()).unwrap();
+    for (i, c) in x.bytes_mut().chunks_exact_mut(4).enumerate() {
+        c.copy_from_slice(&((i % 1000) as f32).to_le_bytes());
+    }
+    let mut out = vec![Tensor::zeros(ty).unwrap()];
+    vm.call("f", &[&x], &mut out).unwrap();
+    for i in [0, 1, 999, 1000, n / 2 + 7, n - 1] {
+        assert_eq!(out[0].get(i).as_f64(), 2.0 * (i % 1000) as f64, "element {i}");
+    }
+}
