@@ -18,6 +18,7 @@ mod control;
 mod emit;
 mod index;
 mod lower;
+mod merge_sort;
 mod reduce;
 mod scalar;
 mod scan;

@@ -4,12 +4,12 @@
 //!   the input at a time into the running slab (an element-wise generic)
 //!   and inserts it into the result: O(n) work, in the sequential scan's
 //!   exact order, so float rounding matches the interpreter.
-//! - Sorting stays in linalg (bufferization, fusion and the CPU pipeline
-//!   treat it like any other generic) at the price of O(n²) comparisons per
-//!   line — correctness first; the lines in Nx programs are short. It
-//!   computes each element's *rank*: how many elements of its line
-//!   come before it in the stable order (smaller, or equal and at a lower
-//!   position; NaN above everything, -0.0 equal to 0.0). Ranks form a
+//! - Short lines (up to `MERGE_SORT_FROM` elements; longer ones go through
+//!   `merge_sort`) are sorted in linalg, which bufferization, fusion and the
+//!   CPU pipeline treat like any other generic, at the price of O(n²)
+//!   comparisons per line. Each element's *rank* is how many elements of its
+//!   line come before it in the stable order (smaller, or equal and at a
+//!   lower position; NaN above everything, -0.0 equal to 0.0). Ranks form a
 //!   permutation, so a second generic places element a at position rank(a)
 //!   by selecting, for each output position p, the one element whose rank
 //!   is p. Values move through `arith.select`, which keeps their bits.
@@ -21,6 +21,11 @@ use crate::LowerError;
 use crate::emit::{Emitter, GenericOperand, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
 use crate::scatter::scf_for_n;
+
+/// Lines longer than this are sorted by the O(n log n) merge sort
+/// (`merge_sort`); shorter ones by the rank generics, which are parallel and
+/// vectorizable but do n² comparisons.
+const MERGE_SORT_FROM: usize = 32;
 
 /// Map results reading an operand of rank `rank` with `axis` replaced by
 /// the expression `at` (the other axes follow the output loops).
@@ -225,6 +230,10 @@ impl Lowerer<'_> {
         arg: bool,
         ty: &TensorType,
     ) -> String {
+        if x.ty.shape[axis] > MERGE_SORT_FROM {
+            let pos = self.merge_sort_positions(x, axis, descending);
+            return self.apply_positions(&pos, if arg { None } else { Some(x) }, axis, ty);
+        }
         let ranks = self.sort_ranks(x, axis, descending);
         self.permute(&ranks, if arg { None } else { Some(x) }, axis, ty)
     }
@@ -244,9 +253,19 @@ impl Lowerer<'_> {
             let (v, i) = (self.e.empty(&vty), self.e.empty(&ity));
             return Ok(vec![Val { name: v, ty: vty }, Val { name: i, ty: ity }]);
         }
-        let ranks = self.sort_ranks(x, r - 1, true);
-        let values = self.permute(&ranks, Some(x), r - 1, &vty);
-        let indices = self.permute(&ranks, None, r - 1, &ity);
+        let (values, indices) = if x.ty.shape[r - 1] > MERGE_SORT_FROM {
+            let pos = self.merge_sort_positions(x, r - 1, true);
+            (
+                self.apply_positions(&pos, Some(x), r - 1, &vty),
+                self.apply_positions(&pos, None, r - 1, &ity),
+            )
+        } else {
+            let ranks = self.sort_ranks(x, r - 1, true);
+            (
+                self.permute(&ranks, Some(x), r - 1, &vty),
+                self.permute(&ranks, None, r - 1, &ity),
+            )
+        };
         Ok(vec![
             Val {
                 name: values,
@@ -263,7 +282,13 @@ impl Lowerer<'_> {
 /// Whether `b` comes strictly before `a` in the sort order, and whether the
 /// two are equal in it (both i1). NaN is above every number and equal to
 /// NaN; -0.0 equals 0.0 (ordered float comparison).
-fn order(e: &mut Emitter, b: &str, a: &str, d: DType, descending: bool) -> (String, String) {
+pub(crate) fn order(
+    e: &mut Emitter,
+    b: &str,
+    a: &str,
+    d: DType,
+    descending: bool,
+) -> (String, String) {
     if !d.is_float() {
         let s = d.is_signed_int();
         let pred = match (descending, s) {
