@@ -171,6 +171,10 @@ enum Family {
     Call,
     Chain,
     Scale,
+    Cumulative,
+    Sort,
+    Take,
+    PutSlice,
 }
 
 const FAMILIES: &[(Family, u32)] = &[
@@ -199,6 +203,10 @@ const FAMILIES: &[(Family, u32)] = &[
     (Family::Call, 4),
     (Family::Chain, 4),
     (Family::Scale, 3),
+    (Family::Cumulative, 3),
+    (Family::Sort, 3),
+    (Family::Take, 3),
+    (Family::PutSlice, 2),
 ];
 
 pub(crate) struct Gen<'c> {
@@ -709,6 +717,10 @@ impl<'c> Gen<'c> {
             Family::Call => self.call(),
             Family::Chain => self.chain(),
             Family::Scale => self.scale(),
+            Family::Cumulative => self.cumulative(),
+            Family::Sort => self.sort(),
+            Family::Take => self.take(),
+            Family::PutSlice => self.put_slice(),
         };
     }
 
@@ -1910,6 +1922,170 @@ impl<'c> Gen<'c> {
             n.saturating_sub(1) as f64,
             0.0,
         );
+        Some(())
+    }
+
+    // ---- scans, sorting and indexing (beyond the foundation set) ----
+
+    /// `cumulative_sum x, axis: k, reverse: b` and friends: like the
+    /// reductions, float sums and products reassociate; max/min are exact.
+    fn cumulative(&mut self) -> Option<()> {
+        const OPS: &[&str] = &[
+            "cumulative_sum",
+            "cumulative_product",
+            "cumulative_max",
+            "cumulative_min",
+        ];
+        let op = OPS[self.rng.below(OPS.len())];
+        if !self.allowed(op) {
+            return None;
+        }
+        let mut x = self.pick_or_param(|v| v.ty.rank() >= 1)?;
+        if op == "cumulative_product" && self.pool[x].ty.dtype.is_float() {
+            x = self.condition(x, -1.0, 1.0)?;
+        }
+        let v = self.pool[x].clone();
+        let axis = self.rng.below(v.ty.rank());
+        let n = v.ty.shape[axis] as f64;
+        let d = v.ty.dtype;
+        let (lo, hi, err) = match op {
+            "cumulative_max" | "cumulative_min" => (v.lo, v.hi, v.err),
+            _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
+            "cumulative_sum" => {
+                if !is_finite_range(v.lo, v.hi) {
+                    return None;
+                }
+                let m = max_abs(v.lo, v.hi);
+                (
+                    n * v.lo.min(0.0),
+                    n * v.hi.max(0.0),
+                    n * v.err + n * n * unit(d) * m,
+                )
+            }
+            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
+        };
+        if err > model::budget(d, lo, hi) {
+            return None;
+        }
+        let reverse = self.rng.chance(0.4);
+        let axis_text = self.axis(axis, v.ty.rank());
+        let mut rhs = format!("{op} {}, axis: {axis_text}", v.name);
+        if reverse || self.rng.chance(0.3) {
+            rhs.push_str(&format!(", reverse: {reverse}"));
+        }
+        self.push(rhs, v.ty.clone(), lo, hi, err);
+        Some(())
+    }
+
+    /// `sort` (values move, so inexact inputs are fine) and `argsort`
+    /// (indices: exact inputs only, and no NaN ties if excluded).
+    fn sort(&mut self) -> Option<()> {
+        let arg = self.rng.chance(0.5);
+        let op = if arg { "argsort" } else { "sort" };
+        if !self.allowed(op) {
+            return None;
+        }
+        let x = self.pick_or_param(|v| v.ty.rank() >= 1 && (!arg || v.exact()))?;
+        let v = self.pool[x].clone();
+        let axis = self.rng.below(v.ty.rank());
+        let axis_text = self.axis(axis, v.ty.rank());
+        let mut rhs = format!("{op} {}, axis: {axis_text}", v.name);
+        let desc = self.rng.chance(0.5);
+        if desc || self.rng.chance(0.5) {
+            rhs.push_str(if desc {
+                ", direction: :desc"
+            } else {
+                ", direction: :asc"
+            });
+        }
+        if arg {
+            let dtype = if self.rng.chance(0.3) {
+                self.int_dtype()
+            } else {
+                DType::S32
+            };
+            let n = v.ty.shape[axis].saturating_sub(1) as f64;
+            self.push(rhs, v.ty.with_dtype(dtype), 0.0, n, 0.0);
+        } else {
+            self.push(rhs, v.ty.clone(), v.lo, v.hi, v.err);
+        }
+        Some(())
+    }
+
+    /// `take x, idx, axis: k` with integer indices (out-of-range ones clamp).
+    fn take(&mut self) -> Option<()> {
+        if !self.allowed("take") {
+            return None;
+        }
+        let x = self.pick_or_param(|v| v.ty.rank() >= 1 && v.ty.shape.iter().all(|&d| d > 0))?;
+        let v = self.pool[x].clone();
+        let axis = self.rng.below(v.ty.rank());
+        let rest: usize = v.ty.num_elements() / v.ty.shape[axis];
+        let max = self.cfg.max_elements;
+        let idx = match self.pick_any(|w| {
+            w.ty.dtype.is_int() && w.ty.num_elements() * rest <= max && w.ty.rank() <= 2
+        }) {
+            Some(i) if self.rng.chance(0.5) => i,
+            _ => {
+                let d = self.int_dtype();
+                let shape: Vec<usize> = (0..self.rng.below(3))
+                    .map(|_| 1 + self.rng.below(3))
+                    .collect();
+                if shape.iter().product::<usize>() * rest > max {
+                    return None;
+                }
+                self.new_param(TensorType::new(d, shape))
+            }
+        };
+        let ti = self.pool[idx].ty.clone();
+        let mut shape = v.ty.shape[..axis].to_vec();
+        shape.extend_from_slice(&ti.shape);
+        shape.extend_from_slice(&v.ty.shape[axis + 1..]);
+        if !self.fits(&shape) {
+            return None;
+        }
+        let axis_text = self.axis(axis, v.ty.rank());
+        let rhs = format!(
+            "take {}, {}, axis: {axis_text}",
+            v.name, self.pool[idx].name
+        );
+        self.push(rhs, TensorType::new(v.ty.dtype, shape), v.lo, v.hi, v.err);
+        Some(())
+    }
+
+    /// `put_slice x, starts, y`: y (no larger than x on any axis) written at
+    /// clamped starts; the dtypes merge.
+    fn put_slice(&mut self) -> Option<()> {
+        if !self.allowed("put_slice") {
+            return None;
+        }
+        let x = self.pick_or_param(|v| v.ty.rank() >= 1)?;
+        let v = self.pool[x].clone();
+        let xs = v.ty.shape.clone();
+        let y = match self
+            .pick_any(|w| w.ty.rank() == xs.len() && (0..xs.len()).all(|i| w.ty.shape[i] <= xs[i]))
+        {
+            Some(y) if self.rng.chance(0.5) => y,
+            _ => {
+                let shape: Vec<usize> = xs.iter().map(|&d| self.rng.below(d + 1)).collect();
+                let d = if self.rng.chance(0.6) {
+                    v.ty.dtype
+                } else {
+                    self.dtype()
+                };
+                self.new_param(TensorType::new(d, shape))
+            }
+        };
+        let w = self.pool[y].clone();
+        let starts: Vec<usize> = xs.iter().map(|&d| self.rng.below(d + 2)).collect();
+        let dtype = DType::merge(v.ty.dtype, w.ty.dtype);
+        let err = v.err.max(w.err);
+        let (lo, hi) = (v.lo.min(w.lo), v.hi.max(w.hi));
+        if err > model::budget(dtype, lo, hi) {
+            return None;
+        }
+        let rhs = format!("put_slice {}, {}, {}", v.name, list(&starts), w.name);
+        self.push(rhs, v.ty.with_dtype(dtype), lo, hi, err);
         Some(())
     }
 

@@ -127,6 +127,12 @@ mod tests {
             "constant",
             "tensor",
             "eye",
+            "cumulative_sum",
+            "cumulative_max",
+            "sort",
+            "argsort",
+            "take",
+            "put_slice",
         ] {
             assert!(
                 text.contains(&format!(" = {op} ")) || text.contains(&format!(" = {op}  ")),
