@@ -64,8 +64,11 @@ impl Lowerer<'_> {
             other => return Err(LowerError::Internal(format!("cumulative {other:?}"))),
         };
         let (r, n, d) = (ty.rank(), ty.shape[axis], ty.dtype);
+        // The slab keeps the axis (size 1): a rank-reducing slice is ambiguous
+        // when other axes have size 1 too, and MLIR 22's canonicalizer then
+        // drops the wrong unit axis (an out-of-bounds slice; seed 3521).
         let mut slab_shape = ty.shape.clone();
-        slab_shape.remove(axis);
+        slab_shape[axis] = 1;
         let slab_ty = TensorType::new(d, slab_shape);
         let zero = self.e.num_const(d, 0.0);
         let acc0 = self.e.fill(&zero, &slab_ty);
