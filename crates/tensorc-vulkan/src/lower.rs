@@ -70,7 +70,7 @@ lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlini
 fn spirv_pipeline() -> String {
     format!(
         "builtin.module(spirv-attach-target{{module=.* ver=v1.3 caps={CAPS} exts={EXTS} client_api=Vulkan}},\
-math-expand-ops,convert-math-to-spirv,convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))"
+math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))"
     )
 }
 
