@@ -96,18 +96,16 @@ pub fn compile_kernels(module: &Module, mlir_text: &str, limits: &Limits) -> Res
 }
 
 /// Every dtype a function computes with (parameters, intermediates, results).
-fn dtypes(module: &Module) -> Vec<DType> {
+fn dtypes(f: &tensorc_ir::Function) -> Vec<DType> {
     let mut out: Vec<DType> = Vec::new();
-    for f in &module.functions {
-        let tys = f
-            .params
-            .iter()
-            .map(|(_, t)| t.clone())
-            .chain(f.nodes.iter().flat_map(|n| n.ty.flatten()));
-        for t in tys {
-            if !out.contains(&t.dtype) {
-                out.push(t.dtype);
-            }
+    let tys = f
+        .params
+        .iter()
+        .map(|(_, t)| t.clone())
+        .chain(f.nodes.iter().flat_map(|n| n.ty.flatten()));
+    for t in tys {
+        if !out.contains(&t.dtype) {
+            out.push(t.dtype);
         }
     }
     out
@@ -115,50 +113,151 @@ fn dtypes(module: &Module) -> Vec<DType> {
 
 /// Ops whose SPIR-V lowering compiles but does not give Nx's results on
 /// Vulkan are rejected up front, so that whatever runs is right.
-fn reject_inexact_ops(module: &Module) -> Result<(), VulkanError> {
-    use tensorc_ir::graph::{BinaryOp, Op};
-    for f in &module.functions {
-        for n in &f.nodes {
-            if let Op::Binary { op: BinaryOp::Remainder, .. } = n.op {
-                // OpFRem is imprecise for huge or infinite operands on lavapipe
-                // and the Vulkan OpSRem rewrite differs from Nx for negative values.
-                return Err(VulkanError::UnsupportedOp {
-                    mlir_op: "arith.remf/arith.remsi".into(),
-                    what: format!("`remainder` (in '{}', `{}`)", f.name, n.name),
-                    at: None,
-                });
-            }
-        }
+fn reject_inexact_ops(f: &tensorc_ir::Function) -> Result<(), VulkanError> {
+    use tensorc_ir::graph::{BinaryOp, Op, UnaryOp};
+    for n in &f.nodes {
+        let (op, why) = match n.op {
+            // OpFRem is imprecise for huge or infinite operands on lavapipe
+            // and the Vulkan OpSRem rewrite differs from Nx for negative values.
+            Op::Binary { op: BinaryOp::Remainder, .. } => ("remainder", "arith.remf/arith.remsi"),
+            // GLSL.std.450 Pow is undefined for negative bases and x = 0, y <= 0.
+            Op::Binary { op: BinaryOp::Pow, compute } if compute.is_float() => ("pow", "spirv.GL.Pow"),
+            // Vulkan allows GLSL.std.450 Asin/Acos errors around 1e-4 (lavapipe has them).
+            Op::Unary(UnaryOp::Asin) => ("asin", "spirv.GL.Asin"),
+            Op::Unary(UnaryOp::Acos) => ("acos", "spirv.GL.Acos"),
+            _ => continue,
+        };
+        return Err(VulkanError::UnsupportedOp {
+            mlir_op: why.into(),
+            what: format!("`{op}` (in '{}', `{}`)", f.name, n.name),
+            at: None,
+        });
     }
     Ok(())
 }
 
-/// A module compiled for one device, ready to call.
+/// Whether an error is a limit of the target for this program (as opposed
+/// to a missing driver, a Vulkan failure or a tensorc bug).
+fn is_unsupported(e: &VulkanError) -> bool {
+    matches!(
+        e,
+        VulkanError::Unsupported(_)
+            | VulkanError::UnsupportedOp { .. }
+            | VulkanError::DeviceFeature(_)
+            | VulkanError::TooManyWorkgroups(_)
+    )
+}
+
+/// The same unsupported-kind error again (each call of a rejected function reports it).
+fn repeat(e: &VulkanError) -> VulkanError {
+    match e {
+        VulkanError::Unsupported(m) => VulkanError::Unsupported(m.clone()),
+        VulkanError::UnsupportedOp { mlir_op, what, at } => VulkanError::UnsupportedOp {
+            mlir_op: mlir_op.clone(),
+            what: what.clone(),
+            at: at.clone(),
+        },
+        VulkanError::DeviceFeature(m) => VulkanError::DeviceFeature(m.clone()),
+        VulkanError::TooManyWorkgroups(m) => VulkanError::TooManyWorkgroups(m.clone()),
+        other => VulkanError::Internal(other.to_string()),
+    }
+}
+
+/// The frontend's module with only the public function `name` (calls are
+/// inlined, so every function stands alone). The frontend prints each
+/// `func.func` at two spaces of indentation, closed by `  }`.
+fn only_function(mlir_text: &str, name: &str) -> String {
+    let mut out = String::with_capacity(mlir_text.len());
+    let mut skipping = false;
+    let header = format!("  func.func @{name}(");
+    for line in mlir_text.lines() {
+        if line.starts_with("  func.func @") {
+            skipping = !line.starts_with(&header);
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if skipping && line.starts_with("  }") {
+            skipping = false;
+        }
+    }
+    out
+}
+
+struct Entry {
+    name: String,
+    params: Vec<(String, TensorType)>,
+    results: Vec<TensorType>,
+    /// The program that holds the function, or why it cannot run on Vulkan.
+    program: Result<usize, VulkanError>,
+}
+
+/// A module compiled for one device, ready to call. Functions compile
+/// together; when that fails on something Vulkan cannot do, each function
+/// is compiled on its own, so that one unsupported function does not stop
+/// the others (calling it reports the reason).
 pub struct VulkanModule {
     gpu: Arc<Gpu>,
-    program: runtime::Program,
-    functions: Vec<(String, Vec<(String, TensorType)>, Vec<TensorType>)>,
+    programs: Vec<runtime::Program>,
+    functions: Vec<Entry>,
 }
 
 impl VulkanModule {
     /// Compiles `mlir_text` (the frontend's lowering of `module`) for the
-    /// process-wide default device.
+    /// process-wide default device. Fails when no function can run on it.
     pub fn compile(module: &Module, mlir_text: &str) -> Result<VulkanModule, VulkanError> {
-        reject_inexact_ops(module)?;
         let gpu = Gpu::shared()?;
-        for d in dtypes(module) {
-            gpu.check_dtype(d)?;
+        let check = |f: &tensorc_ir::Function| -> Result<(), VulkanError> {
+            reject_inexact_ops(f)?;
+            for d in dtypes(f) {
+                gpu.check_dtype(d)?;
+            }
+            Ok(())
+        };
+        let checks: Vec<Result<(), VulkanError>> = module.functions.iter().map(check).collect();
+        let entry = |f: &tensorc_ir::Function, program| Entry {
+            name: f.name.clone(),
+            params: f.params.clone(),
+            results: f.flat_results(),
+            program,
+        };
+        if checks.iter().all(Result::is_ok) {
+            match compile_kernels(module, mlir_text, &gpu.limits()) {
+                Ok(compiled) => {
+                    let programs = vec![runtime::Program::new(&gpu, compiled)?];
+                    let functions = module.functions.iter().map(|f| entry(f, Ok(0))).collect();
+                    return Ok(VulkanModule {
+                        gpu,
+                        programs,
+                        functions,
+                    });
+                }
+                Err(e) if is_unsupported(&e) && module.functions.len() > 1 => {}
+                Err(e) => return Err(e),
+            }
         }
-        let compiled = compile_kernels(module, mlir_text, &gpu.limits())?;
-        let program = runtime::Program::new(&gpu, compiled)?;
-        let functions = module
-            .functions
-            .iter()
-            .map(|f| (f.name.clone(), f.params.clone(), f.flat_results()))
-            .collect();
+        let mut programs = Vec::new();
+        let mut functions = Vec::new();
+        for (f, checked) in module.functions.iter().zip(checks) {
+            let result = checked.and_then(|()| compile_kernels(module, &only_function(mlir_text, &f.name), &gpu.limits()));
+            let program = match result {
+                Ok(compiled) => {
+                    programs.push(runtime::Program::new(&gpu, compiled)?);
+                    Ok(programs.len() - 1)
+                }
+                Err(e) if is_unsupported(&e) => Err(e),
+                Err(e) => return Err(e),
+            };
+            functions.push(entry(f, program));
+        }
+        if programs.is_empty() {
+            let first = functions.into_iter().find_map(|f| f.program.err());
+            return Err(first.unwrap_or_else(|| VulkanError::Internal("a module without functions".into())));
+        }
         Ok(VulkanModule {
             gpu,
-            program,
+            programs,
             functions,
         })
     }
@@ -170,27 +269,28 @@ impl VulkanModule {
 
     /// Runs function `name`, writing its results into `outputs`.
     pub fn call(&self, name: &str, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), VulkanError> {
-        let (_, params, results) = self
+        let f = self
             .functions
             .iter()
-            .find(|f| f.0 == name)
+            .find(|f| f.name == name)
             .ok_or_else(|| VulkanError::Args(format!("no function named '{name}'")))?;
-        if inputs.len() != params.len() {
+        let program = f.program.as_ref().map_err(repeat)?;
+        if inputs.len() != f.params.len() {
             return Err(VulkanError::Args(format!(
                 "'{name}' takes {} inputs, got {}",
-                params.len(),
+                f.params.len(),
                 inputs.len()
             )));
         }
-        for (t, (p, ty)) in inputs.iter().zip(params) {
+        for (t, (p, ty)) in inputs.iter().zip(&f.params) {
             if t.ty() != ty {
                 return Err(VulkanError::Args(format!("input '{p}' must be {ty}, got {}", t.ty())));
             }
         }
-        if outputs.len() != results.len() || outputs.iter().zip(results).any(|(o, r)| o.ty() != r) {
+        if outputs.len() != f.results.len() || outputs.iter().zip(&f.results).any(|(o, r)| o.ty() != r) {
             return Err(VulkanError::Args(format!("the outputs of '{name}' do not match its result types")));
         }
-        self.program.run(name, inputs, outputs)
+        self.programs[*program].run(name, inputs, outputs)
     }
 }
 
