@@ -494,3 +494,123 @@ fn entry_option() {
     let o = tensorc(&["run", "two.nxir", "--entry", "zzz"], &dir);
     assert_eq!(code(&o), 2, "{}", show(&o));
 }
+
+/// Runs `tensorc` with a deadline; `None` when it had to be killed.
+fn tensorc_within(args: &[&str], cwd: &Path, secs: u64) -> Option<Output> {
+    let mut child = Command::new(tensorc_bin())
+        .args(args)
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tensorc");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if child.try_wait().expect("wait for tensorc").is_some() {
+            return Some(child.wait_with_output().expect("collect output"));
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Asserts that `tensorc ARGS` ends within `secs` with exit code 0, 1 or 2 and,
+/// unless it succeeded, a message; exit 101 is a Rust panic, and a signal
+/// (an abort) has no exit code at all.
+fn assert_clean_exit(args: &[&str], dir: &Path, secs: u64) {
+    let Some(o) = tensorc_within(args, dir, secs) else {
+        panic!("{args:?}: still running after {secs} s");
+    };
+    let c = o.status.code();
+    // 2 is allowed for `run` of a file without functions: which entry to
+    // run is then a usage question (docs/cli.md).
+    assert!(
+        matches!(c, Some(0..=2)),
+        "{args:?}: must exit 0, 1 or 2: {}",
+        show(&o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{args:?}: {}", show(&o));
+    if c != Some(0) {
+        assert!(
+            err.contains("error"),
+            "{args:?}: a failure needs a message: {}",
+            show(&o)
+        );
+    }
+}
+
+/// Hostile inputs end with an exit code and a message, never a crash or a
+/// hang (spec §6: "never panics or aborts on any input").
+#[test]
+fn hostile_inputs_never_crash() {
+    let dir = scratch("hostile");
+    let nested = format!(
+        "def main(x: f32) -> f32 {{\n  y = add x, {}1{}\n  return y\n}}\n",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("empty.nxir", Vec::new()),
+        ("junk.nxir", (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        ("nested.nxir", nested.into_bytes()),
+        (
+            "huge_dims.nxir",
+            b"def main(x: f32[99999999999999][99999999999999]) -> f32 {\n  s = sum x, axes: nil\n  return s\n}\n".to_vec(),
+        ),
+        (
+            "huge_literal.nxir",
+            b"def main() -> s64 {\n  c = constant 999999999999999999999999999999999999  s64\n  return c\n}\n".to_vec(),
+        ),
+        (
+            "huge_input.nxir",
+            b"def main(x: u8[1000000][1000000][100]) -> u8 {\n  s = reduce_max x, axes: nil\n  return s\n}\n".to_vec(),
+        ),
+        (
+            "huge_tensor.nxir",
+            b"def main() -> f32[100000][100000][1000] {\n  c = constant 1.0  f32[100000][100000][1000]\n  return c\n}\n".to_vec(),
+        ),
+    ];
+    for (name, bytes) in &files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+        let mut commands: Vec<Vec<&str>> = vec![
+            vec!["check", name],
+            vec!["fmt", name],
+            vec!["emit", name, "--stage", "linalg"],
+            vec!["emit", name, "--stage", "llvm-dialect"],
+            vec!["run", name, "--target", "interp"],
+        ];
+        // The CPU compile of a huge splat constant is an open bug, tested
+        // separately (`huge_splat_constant_for_cpu`) so it cannot stall this test.
+        if *name != "huge_tensor.nxir" {
+            commands.push(vec!["emit", name, "--stage", "llvm-ir"]);
+            commands.push(vec!["run", name]);
+        }
+        for args in &commands {
+            assert_clean_exit(args, &dir, 60);
+        }
+    }
+}
+
+/// A splat constant of 10^13 elements must give an error (it cannot be a
+/// result) or compile to a fill, not be materialized element by element.
+#[test]
+#[ignore = "open bug: the CPU path materializes a huge splat constant (f32[100000][100000][1000]): `emit --stage llvm-ir` grows to GBs and aborts with an uncaught C++ exception, `run` hangs"]
+fn huge_splat_constant_for_cpu() {
+    let dir = scratch("splat");
+    write(
+        &dir,
+        "huge_tensor.nxir",
+        "def main() -> f32[100000][100000][1000] {\n  c = constant 1.0  f32[100000][100000][1000]\n  return c\n}\n",
+    );
+    assert_clean_exit(
+        &["emit", "huge_tensor.nxir", "--stage", "llvm-ir"],
+        &dir,
+        30,
+    );
+    assert_clean_exit(&["run", "huge_tensor.nxir"], &dir, 30);
+}
