@@ -175,6 +175,7 @@ enum Family {
     Sort,
     Take,
     PutSlice,
+    Window,
 }
 
 const FAMILIES: &[(Family, u32)] = &[
@@ -207,6 +208,7 @@ const FAMILIES: &[(Family, u32)] = &[
     (Family::Sort, 3),
     (Family::Take, 3),
     (Family::PutSlice, 2),
+    (Family::Window, 3),
 ];
 
 pub(crate) struct Gen<'c> {
@@ -721,6 +723,7 @@ impl<'c> Gen<'c> {
             Family::Sort => self.sort(),
             Family::Take => self.take(),
             Family::PutSlice => self.put_slice(),
+            Family::Window => self.window(),
         };
     }
 
@@ -2086,6 +2089,101 @@ impl<'c> Gen<'c> {
         }
         let rhs = format!("put_slice {}, {}, {}", v.name, list(&starts), w.name);
         self.push(rhs, v.ty.with_dtype(dtype), lo, hi, err);
+        Some(())
+    }
+
+    /// `window_sum x, {dims}, strides:, padding:, window_dilations:` and
+    /// friends; padding uses the reduction's identity (-inf for max, ...).
+    fn window(&mut self) -> Option<()> {
+        const OPS: &[&str] = &["window_sum", "window_product", "window_max", "window_min"];
+        let op = OPS[self.rng.below(OPS.len())];
+        if !self.allowed(op) {
+            return None;
+        }
+        let mut x =
+            self.pick_or_param(|v| v.ty.rank() >= 1 && v.ty.shape.iter().all(|&d| d > 0))?;
+        if op == "window_product" && self.pool[x].ty.dtype.is_float() {
+            x = self.condition(x, -1.0, 1.0)?;
+        }
+        let v = self.pool[x].clone();
+        let mode = self.rng.below(3); // 0 :valid, 1 :same, 2 explicit
+        let (mut win, mut strides, mut dils, mut pads, mut shape) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        for &d in &v.ty.shape {
+            let w = 1 + self.rng.below(3);
+            let dil = if self.rng.chance(0.2) { 2 } else { 1 };
+            let span = (w - 1) * dil + 1;
+            let (lo, hi) = match mode {
+                0 => (0, 0),
+                1 => ((span - 1) / 2, span - 1 - (span - 1) / 2),
+                _ => (self.rng.below(3), self.rng.below(3)),
+            };
+            let padded = d + lo + hi;
+            if padded < span {
+                return None;
+            }
+            let stride = 1 + self.rng.below(2);
+            win.push(w);
+            dils.push(dil);
+            strides.push(stride);
+            pads.push((lo, hi));
+            shape.push((padded - span) / stride + 1);
+        }
+        if !self.fits(&shape) {
+            return None;
+        }
+        let padded = pads.iter().any(|&(lo, hi)| lo + hi > 0);
+        let n: f64 = win.iter().product::<usize>() as f64;
+        let d = v.ty.dtype;
+        let (lo, hi, err) = match op {
+            "window_max" | "window_min" if padded => {
+                if d.is_int() {
+                    (f64::NEG_INFINITY, f64::INFINITY, v.err)
+                } else if op == "window_max" {
+                    (f64::NEG_INFINITY, v.hi, v.err)
+                } else {
+                    (v.lo, f64::INFINITY, v.err)
+                }
+            }
+            "window_max" | "window_min" => (v.lo, v.hi, v.err),
+            _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
+            "window_sum" => {
+                if !is_finite_range(v.lo, v.hi) {
+                    return None;
+                }
+                let m = max_abs(v.lo, v.hi);
+                (
+                    n * v.lo.min(0.0),
+                    n * v.hi.max(0.0),
+                    n * v.err + n * n * unit(d) * m,
+                )
+            }
+            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
+        };
+        if err > model::budget(d, lo, hi) {
+            return None;
+        }
+        let dims: Vec<String> = win.iter().map(|w| w.to_string()).collect();
+        let mut rhs = format!("{op} {}, {{{}}}", v.name, dims.join(", "));
+        if strides.iter().any(|&s| s != 1) || self.rng.chance(0.3) {
+            rhs.push_str(&format!(", strides: {}", list(&strides)));
+        }
+        match mode {
+            0 if self.rng.chance(0.5) => {}
+            0 => rhs.push_str(", padding: :valid"),
+            1 => rhs.push_str(", padding: :same"),
+            _ => {
+                let p: Vec<String> = pads
+                    .iter()
+                    .map(|(lo, hi)| format!("{{{lo}, {hi}}}"))
+                    .collect();
+                rhs.push_str(&format!(", padding: [{}]", p.join(", ")));
+            }
+        }
+        if dils.iter().any(|&x| x != 1) || self.rng.chance(0.2) {
+            rhs.push_str(&format!(", window_dilations: {}", list(&dils)));
+        }
+        self.push(rhs, TensorType::new(d, shape), lo, hi, err);
         Some(())
     }
 

@@ -133,6 +133,8 @@ mod tests {
             "argsort",
             "take",
             "put_slice",
+            "window_sum",
+            "window_max",
         ] {
             assert!(
                 text.contains(&format!(" = {op} ")) || text.contains(&format!(" = {op}  ")),
