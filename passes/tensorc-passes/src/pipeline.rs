@@ -12,10 +12,10 @@
 ///   reshapes and repeated index computations.
 /// - `linalg-fuse-elementwise-ops`: the frontend emits one `linalg.generic`
 ///   per element-wise node; fusing producer into consumer removes the
-///   intermediate tensors (and thus buffers and memory passes). It fuses
-///   every all-parallel producer, keeping the producer's output as an extra
-///   output of the fused op that is re-read at each *consumer* element, so a
-///   fusable generic must never read its init (the frontend writes
+///   intermediate tensors (and thus buffers and memory passes). Fusing an
+///   all-parallel producer keeps its output as an extra output of the fused
+///   op, visited at each *consumer* loop point (repeatedly when the consumer
+///   broadcasts it), so a fusable generic must never read its init (the frontend writes
 ///   reductions over no loops into `tensor.empty`, see its `reduce.rs`).
 /// - a final `canonicalize,cse` to clean up after fusion.
 pub fn opt_pipeline() -> &'static str {
