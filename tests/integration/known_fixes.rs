@@ -67,7 +67,9 @@ fn table() -> Vec<Case> {
             vec![t(
                 F32,
                 &[2, 2, 3],
-                &[0.5, 1.0, 2.0, -1.0, -2.0, -4.0, 0.5, 1.0, 2.0, -1.0, -2.0, -4.0],
+                &[
+                    0.5, 1.0, 2.0, -1.0, -2.0, -4.0, 0.5, 1.0, 2.0, -1.0, -2.0, -4.0,
+                ],
             )],
         ),
         // A batched dot without contraction: per batch b, a[b] * c[b].
@@ -121,7 +123,11 @@ fn run_table(target: Target) {
     for (name, source, inputs, expected) in table() {
         let got = run(name, source, &inputs, target);
         if got.len() != expected.len() {
-            failures.push(format!("{name}: {} results, expected {}", got.len(), expected.len()));
+            failures.push(format!(
+                "{name}: {} results, expected {}",
+                got.len(),
+                expected.len()
+            ));
             continue;
         }
         for (i, (g, w)) in got.iter().zip(&expected).enumerate() {
@@ -130,7 +136,11 @@ fn run_table(target: Target) {
             }
         }
     }
-    assert!(failures.is_empty(), "on {target:?}:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "on {target:?}:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
