@@ -56,12 +56,13 @@ one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversi
 canonicalize,func.func(convert-linalg-to-parallel-loops))";
 
 /// Parallel loops to outlined GPU kernels (second half): tiles of
-/// `invocations` threads, innermost dimension on thread x.
+/// `invocations` threads along the first loop dimension, which `wrap` made
+/// the row-major innermost one, mapped to thread x.
 fn gpu_pipeline(limits: &Limits) -> String {
     format!(
         "builtin.module(func.func(fold-memref-alias-ops,lower-affine,\
 scf-parallel-loop-tiling{{parallel-loop-tile-sizes={} no-min-max-bounds}},\
-gpu-map-parallel-loops{{mapping-policy=innermost-first}},convert-parallel-loops-to-gpu,\
+gpu-map-parallel-loops{{mapping-policy=outermost-first}},convert-parallel-loops-to-gpu,\
 lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlining,canonicalize,cse)",
         limits.invocations
     )

@@ -131,9 +131,12 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
                     // Parallel loops nested in a sequential (reduction) loop
                     // inside this one: the GPU mapping needs perfect nests.
                     let n = stmts[k].len();
-                    out.push(stmts[k][0].to_owned());
+                    out.push(innermost_first(stmts[k][0]));
                     out.extend(parallel_to_for(&stmts[k][1..n - 1]));
                     out.push(stmts[k][n - 1].to_owned());
+                } else if op_of(stmts[k][0]) == "scf.parallel" {
+                    out.push(innermost_first(stmts[k][0]));
+                    out.extend(stmts[k][1..].iter().map(|s| s.to_string()));
                 } else {
                     out.extend(stmts[k].iter().map(|s| s.to_string()));
                 }
@@ -258,6 +261,33 @@ fn copy_to_loops(line: &str, n: usize) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// A parallel loop header with its dimensions in reverse order, so the
+/// row-major innermost dimension comes first: the tiling pass tiles the
+/// first dimension, and the outermost-first mapping puts it on thread x,
+/// so neighbouring invocations touch neighbouring elements. The body names
+/// its induction variables, so the order does not change what it computes.
+fn innermost_first(line: &str) -> String {
+    let t = line.trim_start();
+    match parse_parallel(t) {
+        Some(dims) if dims.len() > 1 => {
+            let rev: Vec<_> = dims.into_iter().rev().collect();
+            let list = |f: &dyn Fn(&(String, String, String, String)) -> String| {
+                rev.iter().map(f).collect::<Vec<_>>().join(", ")
+            };
+            let tail = &t[t.rfind(')').map_or(t.len(), |i| i + 1)..];
+            format!(
+                "{}scf.parallel ({}) = ({}) to ({}) step ({}){tail}",
+                " ".repeat(indent(line)),
+                list(&|d| d.0.clone()),
+                list(&|d| d.1.clone()),
+                list(&|d| d.2.clone()),
+                list(&|d| d.3.clone()),
+            )
+        }
+        _ => line.to_owned(),
+    }
+}
+
 /// `scf.parallel (%i, %j) = (%a, %b) to (%c, %d) step (%e, %f) {` → the per-dimension parts.
 fn parse_parallel(t: &str) -> Option<Vec<(String, String, String, String)>> {
     let rest = t.strip_prefix("scf.parallel (")?;
@@ -326,6 +356,14 @@ mod tests {
                 "      }",
                 "    }",
             ]
+        );
+    }
+
+    #[test]
+    fn parallel_headers_put_the_innermost_dimension_first() {
+        assert_eq!(
+            innermost_first("    scf.parallel (%a, %b) = (%c0, %c1) to (%c4, %c8) step (%c1, %c2) {"),
+            "    scf.parallel (%b, %a) = (%c1, %c0) to (%c8, %c4) step (%c2, %c1) {"
         );
     }
 }
