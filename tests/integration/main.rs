@@ -6,7 +6,12 @@
 //! - `known`: hand-derived known answers from the spec, on both targets;
 //! - `cli`: the `tensorc` binary end to end;
 //! - `robust`: no input prefix makes the front end panic;
-//! - `bench`: the shared benchmark programs check and (the small ones) run.
+//! - `bench`: the shared benchmark programs check and (the small ones) run;
+//! - `generated`: random programs from `tensorc-progen`, interp vs CPU, with
+//!   shrunk failures kept in `tests/cases/regressions/`;
+//! - `known_f1`/`known_f2`/`known_f3`/`known_fixes`: known answers for the
+//!   control-flow, conv/window and scan/sort/indexing op families and for fixed bugs;
+//! - `vulkan`: op cases on the Vulkan target against the interpreter.
 
 mod bench;
 mod cli;
