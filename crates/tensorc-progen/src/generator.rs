@@ -176,6 +176,7 @@ enum Family {
     Take,
     PutSlice,
     Window,
+    ReduceFn,
 }
 
 const FAMILIES: &[(Family, u32)] = &[
@@ -209,6 +210,7 @@ const FAMILIES: &[(Family, u32)] = &[
     (Family::Take, 3),
     (Family::PutSlice, 2),
     (Family::Window, 3),
+    (Family::ReduceFn, 3),
 ];
 
 pub(crate) struct Gen<'c> {
@@ -724,6 +726,7 @@ impl<'c> Gen<'c> {
             Family::Take => self.take(),
             Family::PutSlice => self.put_slice(),
             Family::Window => self.window(),
+            Family::ReduceFn => self.reduce_fn(),
         };
     }
 
@@ -2183,6 +2186,87 @@ impl<'c> Gen<'c> {
         if dils.iter().any(|&x| x != 1) || self.rng.chance(0.2) {
             rhs.push_str(&format!(", window_dilations: {}", list(&dils)));
         }
+        self.push(rhs, TensorType::new(d, shape), lo, hi, err);
+        Some(())
+    }
+
+    /// `reduce x, init, axes: [..], fn(acc, v) { .. }` (or the `&Nx.add/2`
+    /// shorthand), with the body on one line so the program keeps one
+    /// statement per line.
+    fn reduce_fn(&mut self) -> Option<()> {
+        if !self.allowed("reduce") {
+            return None;
+        }
+        const BODY: &[&str] = &["add", "multiply", "max", "min", "bitwise_or", "bitwise_xor"];
+        let body = BODY[self.rng.below(BODY.len())];
+        let int_only = body.starts_with("bitwise");
+        let mut x = self.pick_or_param(|v| !int_only || v.ty.dtype.is_int())?;
+        if body == "multiply" && self.pool[x].ty.dtype.is_float() {
+            x = self.condition(x, -1.0, 1.0)?;
+        }
+        let v = self.pool[x].clone();
+        let d = v.ty.dtype;
+        let r = v.ty.rank();
+        let axes: Option<Vec<usize>> = if r == 0 || self.rng.chance(0.3) {
+            None
+        } else {
+            Some((0..r).filter(|_| self.rng.chance(0.5)).collect())
+        };
+        let keep = self.rng.chance(0.3);
+        let reduced: Vec<usize> = axes.clone().unwrap_or_else(|| (0..r).collect());
+        let n = reduced.iter().map(|&i| v.ty.shape[i]).product::<usize>() as f64;
+        let shape: Vec<usize> = (0..r)
+            .filter_map(|i| {
+                if !reduced.contains(&i) {
+                    Some(v.ty.shape[i])
+                } else if keep {
+                    Some(1)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let one = body == "multiply";
+        let init = match (d.is_float(), one) {
+            (true, true) => "1.0",
+            (true, false) => "0.0",
+            (false, true) => "1",
+            (false, false) => "0",
+        };
+        let (lo, hi, err) = match body {
+            "max" => (v.lo.max(0.0), v.hi.max(0.0), v.err),
+            "min" => (v.lo.min(0.0), v.hi.min(0.0), v.err),
+            _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
+            "add" => {
+                if !is_finite_range(v.lo, v.hi) {
+                    return None;
+                }
+                let m = max_abs(v.lo, v.hi);
+                (
+                    n * v.lo.min(0.0),
+                    n * v.hi.max(0.0),
+                    n * v.err + n * n * unit(d) * m,
+                )
+            }
+            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
+        };
+        if err > model::budget(d, lo, hi) {
+            return None;
+        }
+        let f = if !int_only && self.rng.chance(0.3) {
+            format!("&Nx.{body}/2")
+        } else {
+            format!("fn(acc, x) {{ r = {body} acc, x; return r }}")
+        };
+        let mut rhs = format!("reduce {}, {init}", v.name);
+        if let Some(a) = &axes {
+            let text = self.axes_list(a, r);
+            rhs.push_str(&format!(", axes: {text}"));
+        }
+        if keep {
+            rhs.push_str(", keep_axes: true");
+        }
+        rhs.push_str(&format!(", {f}"));
         self.push(rhs, TensorType::new(d, shape), lo, hi, err);
         Some(())
     }

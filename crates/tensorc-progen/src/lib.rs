@@ -135,6 +135,7 @@ mod tests {
             "put_slice",
             "window_sum",
             "window_max",
+            "reduce",
         ] {
             assert!(
                 text.contains(&format!(" = {op} ")) || text.contains(&format!(" = {op}  ")),
