@@ -16,6 +16,12 @@ pub(crate) mod conv;
 mod elementwise;
 pub(crate) mod index;
 pub(crate) mod ops;
+
+/// Every operation name the checker knows, implemented or not (the registry
+/// test in `tests/registry.rs` compares it with `dialects/nxir/ops.tsv`).
+pub fn known_op_names() -> Vec<&'static str> {
+    ops::all_names().collect()
+}
 mod reduce;
 pub(crate) mod scan;
 mod scatter;
