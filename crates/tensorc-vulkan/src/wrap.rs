@@ -124,18 +124,33 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
             }
             stmts.push(stmt);
         }
+        // Scalars loaded on the host and used by later kernels: the load is
+        // repeated inside each user instead (see `rematerializable`).
+        let mut remat: Vec<(String, String)> = Vec::new();
+        let loads_for = |stmt: &[&str], remat: &[(String, String)], pad: &str| -> Vec<String> {
+            let text = stmt.join("\n");
+            remat
+                .iter()
+                .filter(|(name, _)| uses(&text, name))
+                .map(|(_, load)| format!("{pad}  {load}"))
+                .collect()
+        };
         let mut k = 0;
         while k < stmts.len() {
             if is_host(stmts[k][0]) {
+                let pad = " ".repeat(level);
+                let extra = loads_for(&stmts[k], &remat, &pad);
                 if op_of(stmts[k][0]) == "scf.parallel" && stmts[k].len() > 2 {
                     // Parallel loops nested in a sequential (reduction) loop
                     // inside this one: the GPU mapping needs perfect nests.
                     let n = stmts[k].len();
                     out.push(innermost_first(stmts[k][0]));
+                    out.extend(extra);
                     out.extend(parallel_to_for(&stmts[k][1..n - 1]));
                     out.push(stmts[k][n - 1].to_owned());
                 } else if op_of(stmts[k][0]) == "scf.parallel" {
                     out.push(innermost_first(stmts[k][0]));
+                    out.extend(extra);
                     out.extend(stmts[k][1..].iter().map(|s| s.to_string()));
                 } else {
                     out.extend(stmts[k].iter().map(|s| s.to_string()));
@@ -147,17 +162,35 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
             while k < stmts.len() && !is_host(stmts[k][0]) {
                 k += 1;
             }
-            let run = &stmts[start..k];
+            let mut run: Vec<Vec<&str>> = stmts[start..k].to_vec();
             let later: String = stmts[k..].iter().flatten().copied().collect::<Vec<_>>().join("\n");
-            let escapes = run
+            let escaping: Vec<String> = run
                 .iter()
                 .flat_map(|s| defined(s[0]))
-                .any(|name| uses(&later, &name));
+                .filter(|name| uses(&later, name))
+                .collect();
             let pad = " ".repeat(level);
-            if escapes {
-                out.extend(run.iter().flatten().map(|s| s.to_string()));
+            if !escaping.is_empty() {
+                let all_text = stmts.iter().flatten().copied().collect::<Vec<_>>().join("\n");
+                if escaping
+                    .iter()
+                    .all(|n| rematerializable(&run, &stmts[k..], &all_text, n))
+                {
+                    for name in &escaping {
+                        if let Some(p) = run.iter().position(|st| defined(st[0]).contains(name)) {
+                            remat.push((name.clone(), run[p][0].trim().to_owned()));
+                            run.remove(p);
+                        }
+                    }
+                } else {
+                    out.extend(run.iter().flatten().map(|s| s.to_string()));
+                    continue;
+                }
+            }
+            if run.is_empty() {
                 continue;
             }
+            let extra = loads_for(&run.iter().flatten().copied().collect::<Vec<_>>(), &remat, &pad);
             let (c0, c1, iv) = (
                 format!("%tensorc_w{wrapped}_c0"),
                 format!("%tensorc_w{wrapped}_c1"),
@@ -166,6 +199,7 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
             out.push(format!("{pad}{c0} = arith.constant 0 : index"));
             out.push(format!("{pad}{c1} = arith.constant 1 : index"));
             out.push(format!("{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"));
+            out.extend(extra);
             let body: Vec<&str> = run.iter().flatten().copied().collect();
             out.extend(parallel_to_for(&body).into_iter().map(|s| format!("  {s}")));
             out.push(format!("{pad}  scf.reduce"));
@@ -176,6 +210,45 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
     let mut text = out.join("\n");
     text.push('\n');
     (text, wrapped)
+}
+
+/// A value `name` defined in `run` and used after it can be loaded again
+/// inside each user instead, when it is a single-line `memref.load` whose
+/// buffer nothing in the function writes (so the value cannot change), and
+/// every later user is a region statement (a kernel-to-be) that can hold
+/// the repeated load.
+fn rematerializable(run: &[Vec<&str>], later: &[Vec<&str>], all: &str, name: &str) -> bool {
+    let Some(def) = run.iter().find(|st| defined(st[0]).iter().any(|d| d == name)) else {
+        return false;
+    };
+    let first = def[0].trim();
+    if def.len() != 1 || op_of(first) != "memref.load" {
+        return false;
+    }
+    let Some(buffer) = first
+        .split_once("memref.load ")
+        .and_then(|(_, r)| r.split('[').next())
+        .map(str::trim)
+    else {
+        return false;
+    };
+    let written = all.lines().any(|l| {
+        let t = l.trim_start();
+        (op_of(t) == "memref.store" && t.contains(&format!(", {buffer}[")))
+            || (op_of(t) == "memref.copy" && t.contains(&format!(", {buffer} :")))
+    });
+    // The loaded operands (indices) must be visible in every user too:
+    // only constant-index or rank-0 loads qualify.
+    let indices = first.split('[').nth(1).and_then(|r| r.split(']').next()).unwrap_or("");
+    let constant_indices = indices.split(',').all(|i| {
+        let i = i.trim();
+        i.is_empty() || all.lines().any(|l| l.trim_start().starts_with(&format!("{i} = arith.constant")))
+    });
+    let users_ok = later
+        .iter()
+        .filter(|st| uses(&st.join("\n"), name))
+        .all(|st| st.len() > 1 && (op_of(st[0]) == "scf.parallel" || !is_host(st[0])));
+    !written && constant_indices && users_ok
 }
 
 /// Inside a wrapped run, a parallel loop can only appear nested in a
@@ -327,8 +400,18 @@ mod tests {
     }
 
     #[test]
-    fn leaves_a_run_whose_value_is_used_later() {
+    fn a_scalar_load_used_by_a_kernel_moves_into_it() {
         let m = "module {\n  func.func @f(%arg0: memref<f32>, %arg1: memref<4xf32>) {\n    %0 = memref.load %arg0[] : memref<f32>\n    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {\n      memref.store %0, %arg1[%i] : memref<4xf32>\n      scf.reduce\n    }\n    return\n  }\n}\n";
+        let (t, n) = wrap_host_compute(m);
+        assert_eq!(n, 0);
+        let par = t.find("scf.parallel").unwrap();
+        assert!(t.find("%0 = memref.load %arg0[]").unwrap() > par, "{t}");
+        assert_eq!(t.matches("memref.load").count(), 1, "{t}");
+    }
+
+    #[test]
+    fn leaves_a_load_whose_buffer_is_written() {
+        let m = "module {\n  func.func @f(%arg0: memref<f32>, %arg1: memref<4xf32>) {\n    %0 = memref.load %arg0[] : memref<f32>\n    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {\n      memref.store %0, %arg1[%i] : memref<4xf32>\n      memref.store %0, %arg0[] : memref<f32>\n      scf.reduce\n    }\n    return\n  }\n}\n";
         let (t, n) = wrap_host_compute(m);
         assert_eq!(n, 0);
         assert_eq!(t, m);
