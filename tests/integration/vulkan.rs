@@ -42,21 +42,10 @@ const SUPPORTED: &[&str] = &[
 /// Cases with some functions Vulkan rejects (f64 transcendentals, bf16,
 /// control flow, reduce with a fn); the others must run and agree.
 const PARTLY_SUPPORTED: &[&str] = &[
-    "acosh", "rejected: f64_case)", "asinh", "rejected: f64_case)", "atan",
-    "rejected: f64_case)", "atanh", "rejected: f64_case)", "chain_mlp", "rejected: main)",
-    "conv_half", "rejected: conv_bf16_nhwc, window_max_bf16)", "cos", "rejected: f64_case)",
-    "cosh", "rejected: f64_case)", "erf_inv", "rejected: f64_case)", "exp",
-    "rejected: f64_case)", "expm1", "rejected: f64_case)", "half_scans_and_sort",
-    "rejected: cummax_bf16, argsort_bf16, take_bf16)", "log", "rejected: f64_case)", "log1p",
-    "rejected: f64_case)", "multiple_results", "rejected: same_value_twice)", "rank0",
-    "rejected: scalar_math)", "reduce_fn",
-    "rejected: digits, empty_axis, no_axes_then_broadcast)", "reduce_shorthand",
-    "rejected: add10, mn, land)", "sigmoid", "rejected: f64_case)", "sin",
-    "rejected: f64_case)", "sinh", "rejected: f64_case)", "tan", "rejected: f64_case)", "tanh",
-    "rejected: f64_case)", "while_loop",
-    "rejected: doubling, single_tensor_state, nested, permuted_state, zero_size_state, duplicate_state)",
-    "window_scatter_max", "rejected: overlapping, promotes)", "window_scatter_min",
-    "rejected: overlapping_ints)",
+    "acosh", "asinh", "atan", "atanh", "chain_mlp", "conv_half", "cos", "cosh", "erf_inv",
+    "exp", "expm1", "half_scans_and_sort", "log", "log1p", "multiple_results", "rank0",
+    "reduce_fn", "reduce_shorthand", "sigmoid", "sin", "sinh", "tan", "tanh", "while_loop",
+    "window_scatter_max", "window_scatter_min",
 ];
 
 /// Ops whose Vulkan results agree on ordinary inputs but not on the edge
