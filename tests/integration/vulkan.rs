@@ -12,7 +12,9 @@
 //! caller chose a driver. Without any Vulkan driver the test prints that it
 //! is skipped — except under `CI`, which always has lavapipe, where it fails.
 
-use crate::harness::{EDGE_VARIANTS, EdgeSet, Settings, cases_dir, compare, edge_tensor, read_case};
+use crate::harness::{
+    EDGE_VARIANTS, EdgeSet, Settings, cases_dir, compare, edge_tensor, read_case,
+};
 use std::sync::Once;
 use tensorc::{CompileOptions, Error, Target, Tensor, TensorType};
 
@@ -21,31 +23,136 @@ const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 /// Cases that must run on Vulkan and agree with the interpreter (the list
 /// `docs/vulkan.md` documents as supported).
 const SUPPORTED: &[&str] = &[
-    "abs", "add", "all", "any", "argmax", "argmin", "argsort", "as_type_float_to_int",
-    "as_type_int_to_int", "as_type_to_float", "bitcast", "bitwise_and", "bitwise_not",
-    "bitwise_or", "bitwise_xor", "broadcast", "call", "ceil", "chain_layernorm",
-    "chain_softmax", "clip", "concatenate", "constant", "conv", "conv_dilation", "conv_edge",
-    "conv_groups", "conv_padding", "conv_permutations", "conv_ranks", "conv_strides",
-    "conv_types", "count_leading_zeros", "cumulative_max", "cumulative_min",
-    "cumulative_product", "cumulative_sum", "divide", "dot", "equal", "eye",
-    "f3_empty_and_scalar", "f3_larger_shapes", "floor", "gather", "greater", "greater_equal",
-    "indexed_add", "indexed_put", "iota", "is_infinity", "is_nan", "left_shift", "less",
-    "less_equal", "logical_and", "logical_not", "logical_or", "logical_xor", "max", "min",
-    "multiply", "negate", "not_equal", "odd_sizes", "pad", "product", "put_slice", "quotient",
-    "reduce_max", "reduce_min", "reshape", "reverse", "right_shift", "round", "rsqrt", "select",
-    "sign", "slice", "sort", "sort_long_lines", "sqrt", "squeeze", "stack", "subtract", "sum",
-    "take", "take_along_axis", "tensor", "top_k", "transpose", "weak_literals",
-    "window_dilations", "window_max", "window_min", "window_product", "window_reduce",
-    "window_sum", "zero_size",
+    "abs",
+    "add",
+    "all",
+    "any",
+    "argmax",
+    "argmin",
+    "argsort",
+    "as_type_float_to_int",
+    "as_type_int_to_int",
+    "as_type_to_float",
+    "bitcast",
+    "bitwise_and",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_xor",
+    "broadcast",
+    "call",
+    "ceil",
+    "chain_layernorm",
+    "chain_softmax",
+    "clip",
+    "concatenate",
+    "constant",
+    "conv",
+    "conv_dilation",
+    "conv_edge",
+    "conv_groups",
+    "conv_padding",
+    "conv_permutations",
+    "conv_ranks",
+    "conv_strides",
+    "conv_types",
+    "count_leading_zeros",
+    "cumulative_max",
+    "cumulative_min",
+    "cumulative_product",
+    "cumulative_sum",
+    "divide",
+    "dot",
+    "equal",
+    "eye",
+    "f3_empty_and_scalar",
+    "f3_larger_shapes",
+    "floor",
+    "gather",
+    "greater",
+    "greater_equal",
+    "indexed_add",
+    "indexed_put",
+    "iota",
+    "is_infinity",
+    "is_nan",
+    "left_shift",
+    "less",
+    "less_equal",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "max",
+    "min",
+    "multiply",
+    "negate",
+    "not_equal",
+    "odd_sizes",
+    "pad",
+    "product",
+    "put_slice",
+    "quotient",
+    "reduce_max",
+    "reduce_min",
+    "reshape",
+    "reverse",
+    "right_shift",
+    "round",
+    "rsqrt",
+    "select",
+    "sign",
+    "slice",
+    "sort",
+    "sort_long_lines",
+    "sqrt",
+    "squeeze",
+    "stack",
+    "subtract",
+    "sum",
+    "take",
+    "take_along_axis",
+    "tensor",
+    "top_k",
+    "transpose",
+    "weak_literals",
+    "window_dilations",
+    "window_max",
+    "window_min",
+    "window_product",
+    "window_reduce",
+    "window_sum",
+    "zero_size",
 ];
 
 /// Cases with some functions Vulkan rejects (f64 transcendentals, bf16,
 /// control flow, reduce with a fn); the others must run and agree.
 const PARTLY_SUPPORTED: &[&str] = &[
-    "acosh", "asinh", "atan", "atanh", "chain_mlp", "conv_half", "cos", "cosh", "erf_inv",
-    "exp", "expm1", "half_scans_and_sort", "log", "log1p", "multiple_results", "rank0",
-    "reduce_fn", "reduce_shorthand", "sigmoid", "sin", "sinh", "tan", "tanh", "while_loop",
-    "window_scatter_max", "window_scatter_min",
+    "acosh",
+    "asinh",
+    "atan",
+    "atanh",
+    "chain_mlp",
+    "conv_half",
+    "cos",
+    "cosh",
+    "erf_inv",
+    "exp",
+    "expm1",
+    "half_scans_and_sort",
+    "log",
+    "log1p",
+    "multiple_results",
+    "rank0",
+    "reduce_fn",
+    "reduce_shorthand",
+    "sigmoid",
+    "sin",
+    "sinh",
+    "tan",
+    "tanh",
+    "while_loop",
+    "window_scatter_max",
+    "window_scatter_min",
 ];
 
 /// Ops whose Vulkan results agree on ordinary inputs but not on the edge
@@ -61,7 +168,9 @@ fn setup() {
         // SAFETY: runs once, before any Vulkan call of this process reads the
         // environment; no other test of this binary writes these variables.
         unsafe {
-            if std::env::var_os("VK_DRIVER_FILES").is_none() && std::env::var_os("VK_ICD_FILENAMES").is_none() {
+            if std::env::var_os("VK_DRIVER_FILES").is_none()
+                && std::env::var_os("VK_ICD_FILENAMES").is_none()
+            {
                 std::env::set_var("VK_DRIVER_FILES", LAVAPIPE);
             }
             if std::env::var_os(tensorc_vulkan_env::VALIDATION).is_none() {
@@ -91,7 +200,11 @@ fn compile(rel: &str, source: &str, target: Target) -> Result<tensorc::Program, 
 /// `true` when a Vulkan device is usable; `false` (skip) otherwise, except under CI.
 fn have_driver() -> bool {
     setup();
-    match compile("probe.nxir", "def f(x: f32[2]) -> f32[2] {\n  y = add x, x\n  return y\n}\n", Target::Vulkan) {
+    match compile(
+        "probe.nxir",
+        "def f(x: f32[2]) -> f32[2] {\n  y = add x, x\n  return y\n}\n",
+        Target::Vulkan,
+    ) {
         Ok(_) => true,
         Err(e) => {
             let msg = e.render();
@@ -99,7 +212,10 @@ fn have_driver() -> bool {
                 !msg.contains("no Vulkan driver found") || std::env::var_os("CI").is_none(),
                 "CI must have a Vulkan driver (lavapipe): {msg}"
             );
-            assert!(msg.contains("no Vulkan driver found"), "the probe program failed on Vulkan: {msg}");
+            assert!(
+                msg.contains("no Vulkan driver found"),
+                "the probe program failed on Vulkan: {msg}"
+            );
             eprintln!("\n*** SKIPPED: the Vulkan tests need a Vulkan driver: {msg}");
             false
         }
@@ -131,7 +247,12 @@ fn run_case(rel: &str) -> Result<Option<Outcome>, String> {
         Err(Error::Unsupported(msg)) if msg.contains("Vulkan") || msg.contains("vulkan") => {
             return Ok(None);
         }
-        Err(e) => return Err(format!("{rel}: compiling for Vulkan failed with a non-diagnostic error:\n{}", e.render())),
+        Err(e) => {
+            return Err(format!(
+                "{rel}: compiling for Vulkan failed with a non-diagnostic error:\n{}",
+                e.render()
+            ));
+        }
     };
     let interp = compile(rel, &source, Target::Interp).map_err(|e| e.render())?;
     let mut failures = Vec::new();
@@ -156,7 +277,11 @@ fn run_case(rel: &str) -> Result<Option<Outcome>, String> {
         if settings.inputs != EdgeSet::None && !EDGE_LIMITED.contains(&stem) {
             let mild = settings.inputs == EdgeSet::Mild;
             for variant in 0..EDGE_VARIANTS {
-                let inputs = types.iter().enumerate().map(|(i, ty)| edge_tensor(ty, i, variant, mild)).collect();
+                let inputs = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| edge_tensor(ty, i, variant, mild))
+                    .collect();
                 sets.push((format!("edge #{variant}"), inputs));
             }
         }
@@ -183,7 +308,11 @@ fn run_case(rel: &str) -> Result<Option<Outcome>, String> {
             }
         }
     }
-    Ok(Some(Outcome { rejected, ran, failures }))
+    Ok(Some(Outcome {
+        rejected,
+        ran,
+        failures,
+    }))
 }
 
 #[test]
@@ -194,20 +323,30 @@ fn vulkan_agrees_with_the_interpreter_on_every_supported_case() {
     let mut stems: Vec<String> = std::fs::read_dir(cases_dir().join("ops"))
         .expect("cases dir")
         .filter_map(|e| e.ok())
-        .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
         .collect();
     stems.sort();
-    let (mut passed, mut partial, mut rejected, mut errors) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut passed, mut partial, mut rejected, mut errors) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for stem in &stems {
         let rel = format!("ops/{stem}.nxir");
         match run_case(&rel) {
             Err(e) => errors.push(e),
             Ok(None) => rejected.push(stem.clone()),
-            Ok(Some(o)) if !o.failures.is_empty() => {
-                errors.push(format!("{rel}: Vulkan and the interpreter disagree:\n  {}", o.failures.join("\n  ")))
-            }
+            Ok(Some(o)) if !o.failures.is_empty() => errors.push(format!(
+                "{rel}: Vulkan and the interpreter disagree:\n  {}",
+                o.failures.join("\n  ")
+            )),
             Ok(Some(o)) if o.rejected.is_empty() => passed.push(stem.clone()),
-            Ok(Some(o)) => partial.push(format!("{stem} ({} ran; rejected: {})", o.ran, o.rejected.join(", "))),
+            Ok(Some(o)) => partial.push(format!(
+                "{stem} ({} ran; rejected: {})",
+                o.ran,
+                o.rejected.join(", ")
+            )),
         }
     }
     eprintln!(
@@ -221,18 +360,29 @@ fn vulkan_agrees_with_the_interpreter_on_every_supported_case() {
         rejected.join(" ")
     );
     for s in SUPPORTED {
-        if !passed.iter().any(|p| p == s) && !errors.iter().any(|e| e.contains(&format!("ops/{s}.nxir"))) {
-            errors.push(format!("ops/{s}.nxir is documented as supported on Vulkan but was rejected"));
+        if !passed.iter().any(|p| p == s)
+            && !errors.iter().any(|e| e.contains(&format!("ops/{s}.nxir")))
+        {
+            errors.push(format!(
+                "ops/{s}.nxir is documented as supported on Vulkan but was rejected"
+            ));
         }
     }
     for s in PARTLY_SUPPORTED {
-        let ran = passed.iter().any(|p| p == s) || partial.iter().any(|p| p.starts_with(&format!("{s} (")));
+        let ran = passed.iter().any(|p| p == s)
+            || partial.iter().any(|p| p.starts_with(&format!("{s} (")));
         if !ran && !errors.iter().any(|e| e.contains(&format!("ops/{s}.nxir"))) {
-            errors.push(format!("ops/{s}.nxir: no function of it ran on Vulkan any more"));
+            errors.push(format!(
+                "ops/{s}.nxir: no function of it ran on Vulkan any more"
+            ));
         }
     }
     let validation = tensorc_vulkan_validation();
-    assert!(validation.is_empty(), "the Vulkan validation layer reported:\n{}", validation.join("\n"));
+    assert!(
+        validation.is_empty(),
+        "the Vulkan validation layer reported:\n{}",
+        validation.join("\n")
+    );
     assert!(errors.is_empty(), "{}", errors.join("\n\n"));
 }
 

@@ -184,7 +184,9 @@ fn first_difference(a: &str, b: &str) -> usize {
 fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Path>) -> CmdResult {
     // The SPIR-V stage is the Vulkan target's; every other stage is shared
     // (nxir, linalg) or the CPU's.
-    if target == CompileTarget::Vulkan && !matches!(stage, StageArg::Spirv | StageArg::Nxir | StageArg::Linalg) {
+    if target == CompileTarget::Vulkan
+        && !matches!(stage, StageArg::Spirv | StageArg::Nxir | StageArg::Linalg)
+    {
         return Err(Failure::error(
             "`tensorc emit --target vulkan` prints the stages nxir, linalg and spirv",
         ));

@@ -167,7 +167,8 @@ pub(crate) fn memref_info(t: MlirType) -> Option<MemRefInfo> {
         let rank = mlirShapedTypeGetRank(t);
         let mut elements: usize = 1;
         for d in 0..rank {
-            elements = elements.checked_mul(usize::try_from(mlirShapedTypeGetDimSize(t, d as isize)).ok()?)?;
+            elements = elements
+                .checked_mul(usize::try_from(mlirShapedTypeGetDimSize(t, d as isize)).ok()?)?;
         }
         let e = mlirShapedTypeGetElementType(t);
         let (elem_bytes, is_bool) = if mlirTypeIsAInteger(e) {
@@ -213,7 +214,10 @@ pub(crate) fn dense_bytes(a: MlirAttribute, info: &MemRefInfo) -> Option<Vec<u8>
         if info.is_bool {
             return Some(
                 (0..n)
-                    .map(|i| mlirDenseElementsAttrGetBoolValue(a, if splat { 0 } else { i as isize }) as u8)
+                    .map(|i| {
+                        mlirDenseElementsAttrGetBoolValue(a, if splat { 0 } else { i as isize })
+                            as u8
+                    })
                     .collect(),
             );
         }
@@ -243,7 +247,9 @@ pub(crate) fn op_location(op: MlirOperation) -> Option<tensorc_mlir::FileLoc> {
             return None;
         }
         Some(tensorc_mlir::FileLoc {
-            file: string(mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(loc))),
+            file: string(mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(
+                loc,
+            ))),
             line: mlirLocationFileLineColRangeGetStartLine(loc) as usize,
             col: mlirLocationFileLineColRangeGetStartColumn(loc) as usize,
         })

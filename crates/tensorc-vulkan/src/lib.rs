@@ -15,8 +15,8 @@ mod wrap;
 
 pub use lower::{Limits, Upto};
 pub use runtime::{Gpu, validation_messages};
-pub use tensorc_mlir::FileLoc;
 pub use schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
+pub use tensorc_mlir::FileLoc;
 
 use std::sync::Arc;
 use tensorc_ir::{DType, Module, Tensor, TensorType};
@@ -64,25 +64,34 @@ pub enum VulkanError {
 
 /// SPIR-V kernels and schedules of a module, with no device: what
 /// `emit --stage spirv` and the `spirv-val` tests use.
-pub fn compile_kernels(module: &Module, mlir_text: &str, limits: &Limits) -> Result<Compiled, VulkanError> {
+pub fn compile_kernels(
+    module: &Module,
+    mlir_text: &str,
+    limits: &Limits,
+) -> Result<Compiled, VulkanError> {
     // Larger workgroups (tiles) until every launch fits the device's
     // workgroup-count limit.
     let mut limits = *limits;
     let compiled = loop {
         match lower::lower(mlir_text, &limits, Upto::Binary) {
-            Err(VulkanError::TooManyWorkgroups(_)) if limits.invocations * 2 <= limits.max_invocations => {
+            Err(VulkanError::TooManyWorkgroups(_))
+                if limits.invocations * 2 <= limits.max_invocations =>
+            {
                 limits.invocations *= 2;
             }
             other => break other?.1,
         }
     };
-    let mut compiled = compiled.ok_or_else(|| VulkanError::Internal("no binary produced".into()))?;
+    let mut compiled =
+        compiled.ok_or_else(|| VulkanError::Internal("no binary produced".into()))?;
     for s in &mut compiled.schedules {
         let f = module
             .functions
             .iter()
             .find(|f| f.name == s.function)
-            .ok_or_else(|| VulkanError::Internal(format!("schedule for unknown function `{}`", s.function)))?;
+            .ok_or_else(|| {
+                VulkanError::Internal(format!("schedule for unknown function `{}`", s.function))
+            })?;
         let n_in = f.params.len();
         for b in &mut s.buffers {
             if let BufferKind::Input(i) = b.kind
@@ -119,9 +128,15 @@ fn reject_inexact_ops(f: &tensorc_ir::Function) -> Result<(), VulkanError> {
         let (op, why) = match n.op {
             // OpFRem is imprecise for huge or infinite operands on lavapipe
             // and the Vulkan OpSRem rewrite differs from Nx for negative values.
-            Op::Binary { op: BinaryOp::Remainder, .. } => ("remainder", "arith.remf/arith.remsi"),
+            Op::Binary {
+                op: BinaryOp::Remainder,
+                ..
+            } => ("remainder", "arith.remf/arith.remsi"),
             // GLSL.std.450 Pow is undefined for negative bases and x = 0, y <= 0.
-            Op::Binary { op: BinaryOp::Pow, compute } if compute.is_float() => ("pow", "spirv.GL.Pow"),
+            Op::Binary {
+                op: BinaryOp::Pow,
+                compute,
+            } if compute.is_float() => ("pow", "spirv.GL.Pow"),
             // Vulkan allows GLSL.std.450 Asin/Acos errors around 1e-4 (lavapipe has them).
             Op::Unary(UnaryOp::Asin) => ("asin", "spirv.GL.Asin"),
             Op::Unary(UnaryOp::Acos) => ("acos", "spirv.GL.Acos"),
@@ -240,7 +255,9 @@ impl VulkanModule {
         let mut programs = Vec::new();
         let mut functions = Vec::new();
         for (f, checked) in module.functions.iter().zip(checks) {
-            let result = checked.and_then(|()| compile_kernels(module, &only_function(mlir_text, &f.name), &gpu.limits()));
+            let result = checked.and_then(|()| {
+                compile_kernels(module, &only_function(mlir_text, &f.name), &gpu.limits())
+            });
             let program = match result {
                 Ok(compiled) => {
                     programs.push(runtime::Program::new(&gpu, compiled)?);
@@ -253,7 +270,9 @@ impl VulkanModule {
         }
         if programs.is_empty() {
             let first = functions.into_iter().find_map(|f| f.program.err());
-            return Err(first.unwrap_or_else(|| VulkanError::Internal("a module without functions".into())));
+            return Err(
+                first.unwrap_or_else(|| VulkanError::Internal("a module without functions".into()))
+            );
         }
         Ok(VulkanModule {
             gpu,
@@ -268,7 +287,12 @@ impl VulkanModule {
     }
 
     /// Runs function `name`, writing its results into `outputs`.
-    pub fn call(&self, name: &str, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), VulkanError> {
+    pub fn call(
+        &self,
+        name: &str,
+        inputs: &[&Tensor],
+        outputs: &mut [Tensor],
+    ) -> Result<(), VulkanError> {
         let f = self
             .functions
             .iter()
@@ -284,11 +308,18 @@ impl VulkanModule {
         }
         for (t, (p, ty)) in inputs.iter().zip(&f.params) {
             if t.ty() != ty {
-                return Err(VulkanError::Args(format!("input '{p}' must be {ty}, got {}", t.ty())));
+                return Err(VulkanError::Args(format!(
+                    "input '{p}' must be {ty}, got {}",
+                    t.ty()
+                )));
             }
         }
-        if outputs.len() != f.results.len() || outputs.iter().zip(&f.results).any(|(o, r)| o.ty() != r) {
-            return Err(VulkanError::Args(format!("the outputs of '{name}' do not match its result types")));
+        if outputs.len() != f.results.len()
+            || outputs.iter().zip(&f.results).any(|(o, r)| o.ty() != r)
+        {
+            return Err(VulkanError::Args(format!(
+                "the outputs of '{name}' do not match its result types"
+            )));
         }
         self.programs[*program].run(name, inputs, outputs)
     }

@@ -11,9 +11,9 @@
 //! buffer allocation, a view, a copy or a kernel launch means part of the
 //! program did not become a kernel, and is reported as unsupported.
 
+use crate::VulkanError;
 use crate::ir::{self, MemRefInfo};
 use crate::schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
-use crate::VulkanError;
 use mlir_sys::*;
 use std::collections::HashMap;
 use tensorc_mlir::{Mlir, MlirModule};
@@ -47,8 +47,10 @@ impl Default for Limits {
 /// SPIR-V capabilities and extensions the target environment offers; the
 /// kernels only declare what `spirv-update-vce` finds they use, and the
 /// runtime checks the dtypes against the device's features before running.
-const CAPS: &str = "Shader,Int64,Int16,Int8,Float64,Float16,StorageBuffer16BitAccess,StorageBuffer8BitAccess";
-const EXTS: &str = "SPV_KHR_storage_buffer_storage_class,SPV_KHR_16bit_storage,SPV_KHR_8bit_storage";
+const CAPS: &str =
+    "Shader,Int64,Int16,Int8,Float64,Float16,StorageBuffer16BitAccess,StorageBuffer8BitAccess";
+const EXTS: &str =
+    "SPV_KHR_storage_buffer_storage_class,SPV_KHR_16bit_storage,SPV_KHR_8bit_storage";
 
 /// Tensors to loops on memrefs (`vulkan-path.md` §2, step 1, first half).
 const LOOPS_PIPELINE: &str = "builtin.module(eliminate-empty-tensors,\
@@ -96,10 +98,13 @@ pub fn lower(
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower")?;
     mlir.mark_tensor_arguments_read_only(&mut m, "lower")?;
-    mlir.run_pipeline(&mut m, LOOPS_PIPELINE, "loops").map_err(legalization)?;
+    mlir.run_pipeline(&mut m, LOOPS_PIPELINE, "loops")
+        .map_err(legalization)?;
     let printed = mlir.print(&m, tensorc_mlir::PrintOptions { locations: true });
     let (wrapped, runs) = crate::wrap::wrap_host_compute(&printed);
-    if std::env::var_os("TENSORC_VULKAN_DEBUG").is_some() { eprintln!("{printed}\n---- {runs}\n{wrapped}"); }
+    if std::env::var_os("TENSORC_VULKAN_DEBUG").is_some() {
+        eprintln!("{printed}\n---- {runs}\n{wrapped}");
+    }
     if runs > 0 {
         m = mlir.parse(&wrapped, "wrap-host-compute")?;
     }
@@ -121,7 +126,11 @@ pub fn lower(
     }
     nest_spirv_modules(top)?;
     let text = spirv_text(&mlir, &m, top);
-    mlir.run_pipeline(&mut m, "builtin.module(gpu-module-to-binary)", "spirv-serialize")?;
+    mlir.run_pipeline(
+        &mut m,
+        "builtin.module(gpu-module-to-binary)",
+        "spirv-serialize",
+    )?;
     read_binaries(top, &mut kernels)?;
     Ok((text, Some(Compiled { kernels, schedules })))
 }
@@ -226,9 +235,14 @@ fn read_schedules(
                         .and_then(ir::i32_array)
                         .filter(|v| v.len() == 3)
                         .ok_or_else(|| {
-                            VulkanError::Internal(format!("kernel {module}::{name} has no known block size"))
+                            VulkanError::Internal(format!(
+                                "kernel {module}::{name} has no known block size"
+                            ))
                         })?;
-                    gpu_funcs.insert((module.clone(), name), (args, [bs[0] as u32, bs[1] as u32, bs[2] as u32]));
+                    gpu_funcs.insert(
+                        (module.clone(), name),
+                        (args, [bs[0] as u32, bs[1] as u32, bs[2] as u32]),
+                    );
                 }
             }
             "memref.global" => {
@@ -248,7 +262,9 @@ fn read_schedules(
         if ir::str_attr(op, "sym_visibility").as_deref() == Some("private") {
             continue;
         }
-        schedules.push(read_schedule(op, &name, &gpu_funcs, &globals, kernels, limits)?);
+        schedules.push(read_schedule(
+            op, &name, &gpu_funcs, &globals, kernels, limits,
+        )?);
     }
     Ok(schedules)
 }
@@ -261,7 +277,8 @@ fn read_schedule(
     kernels: &mut Vec<Kernel>,
     limits: &Limits,
 ) -> Result<Schedule, VulkanError> {
-    let block = ir::entry_block(func).ok_or_else(|| VulkanError::Internal("empty function".into()))?;
+    let block =
+        ir::entry_block(func).ok_or_else(|| VulkanError::Internal("empty function".into()))?;
     let nargs = unsafe { mlirBlockGetNumArguments(block) } as usize;
     // Every argument starts as an input; `crate::compile` marks the trailing
     // out-params as outputs from the `def` signature.
@@ -282,7 +299,9 @@ fn read_schedule(
     let mut steps = Vec::new();
     let buffer_of = |values: &HashMap<usize, usize>, v: MlirValue, what: &str| {
         values.get(&ir::value_key(v)).copied().ok_or_else(|| {
-            unsupported(format!("{what} uses a buffer computed on the host, which the Vulkan target cannot run"))
+            unsupported(format!(
+                "{what} uses a buffer computed on the host, which the Vulkan target cannot run"
+            ))
         })
     };
     for op in ir::body_ops(func, 0) {
@@ -290,7 +309,8 @@ fn read_schedule(
         match opname.as_str() {
             "arith.constant" | "memref.dealloc" | "func.return" => {}
             "memref.alloc" | "memref.alloca" => {
-                let r = ir::result(op, 0).ok_or_else(|| VulkanError::Internal("alloc without result".into()))?;
+                let r = ir::result(op, 0)
+                    .ok_or_else(|| VulkanError::Internal("alloc without result".into()))?;
                 let info = static_memref(r, &opname)?;
                 values.insert(ir::value_key(r), buffers.len());
                 buffers.push(Buffer {
@@ -299,7 +319,8 @@ fn read_schedule(
                 });
             }
             "memref.get_global" => {
-                let r = ir::result(op, 0).ok_or_else(|| VulkanError::Internal("get_global without result".into()))?;
+                let r = ir::result(op, 0)
+                    .ok_or_else(|| VulkanError::Internal("get_global without result".into()))?;
                 let info = static_memref(r, &opname)?;
                 let sym = ir::attr(op, "name")
                     .map(|a| ir::string(unsafe { mlirFlatSymbolRefAttrGetValue(a) }))
@@ -308,7 +329,9 @@ fn read_schedule(
                     .get(&sym)
                     .and_then(|g| ir::attr(*g, "initial_value"))
                     .and_then(|a| ir::dense_bytes(a, &info))
-                    .ok_or_else(|| unsupported(format!("the constant `{sym}` has no dense initial value")))?;
+                    .ok_or_else(|| {
+                        unsupported(format!("the constant `{sym}` has no dense initial value"))
+                    })?;
                 values.insert(ir::value_key(r), buffers.len());
                 buffers.push(Buffer {
                     bytes: data.len(),
@@ -318,10 +341,13 @@ fn read_schedule(
             // Views of a whole contiguous buffer: the same device buffer.
             "memref.collapse_shape" | "memref.expand_shape" | "memref.cast" => {
                 let src = ir::operands(op)[0];
-                let r = ir::result(op, 0).ok_or_else(|| VulkanError::Internal("view without result".into()))?;
+                let r = ir::result(op, 0)
+                    .ok_or_else(|| VulkanError::Internal("view without result".into()))?;
                 let info = static_memref(r, &opname)?;
                 if !info.identity {
-                    return Err(unsupported(format!("a strided view (`{opname}`) of a buffer")));
+                    return Err(unsupported(format!(
+                        "a strided view (`{opname}`) of a buffer"
+                    )));
                 }
                 let b = buffer_of(&values, src, &opname)?;
                 values.insert(ir::value_key(r), b);
@@ -330,7 +356,9 @@ fn read_schedule(
                 let o = ir::operands(op);
                 let (si, di) = (static_memref(o[0], &opname)?, static_memref(o[1], &opname)?);
                 if !si.identity || !di.identity {
-                    return Err(unsupported("a copy between strided views of buffers".to_owned()));
+                    return Err(unsupported(
+                        "a copy between strided views of buffers".to_owned(),
+                    ));
                 }
                 let src = buffer_of(&values, o[0], &opname)?;
                 let dst = buffer_of(&values, o[1], &opname)?;
@@ -343,9 +371,12 @@ fn read_schedule(
                 }
             }
             "gpu.launch_func" => {
-                let (module, entry) = ir::attr(op, "kernel")
-                    .and_then(ir::symbol_ref)
-                    .ok_or_else(|| VulkanError::Internal("gpu.launch_func without a kernel symbol".into()))?;
+                let (module, entry) =
+                    ir::attr(op, "kernel")
+                        .and_then(ir::symbol_ref)
+                        .ok_or_else(|| {
+                            VulkanError::Internal("gpu.launch_func without a kernel symbol".into())
+                        })?;
                 let &(kargs, block_size) = gpu_funcs
                     .get(&(module.clone(), entry.clone()))
                     .ok_or_else(|| VulkanError::Internal(format!("no kernel {module}::{entry}")))?;
@@ -360,7 +391,9 @@ fn read_schedule(
                 let mut groups = [0u32; 3];
                 for (d, g) in groups.iter_mut().enumerate() {
                     let n = ir::constant_int(o[d]).ok_or_else(|| {
-                        unsupported("a kernel launch whose size is not known at compile time".to_owned())
+                        unsupported(
+                            "a kernel launch whose size is not known at compile time".to_owned(),
+                        )
                     })?;
                     *g = u32::try_from(n).unwrap_or(u32::MAX);
                     if *g > limits.max_groups[d] {
@@ -377,7 +410,10 @@ fn read_schedule(
                     }
                     bufs.push(buffer_of(&values, v, "a kernel")?);
                 }
-                let kernel = match kernels.iter().position(|k| k.module == module && k.entry == entry) {
+                let kernel = match kernels
+                    .iter()
+                    .position(|k| k.module == module && k.entry == entry)
+                {
                     Some(k) => k,
                     None => {
                         kernels.push(Kernel {
@@ -416,18 +452,30 @@ fn read_schedule(
 }
 
 fn static_memref(v: MlirValue, what: &str) -> Result<MemRefInfo, VulkanError> {
-    ir::memref_info(ir::value_type(v))
-        .ok_or_else(|| unsupported(format!("`{what}` of a dynamically shaped or non-numeric buffer")))
+    ir::memref_info(ir::value_type(v)).ok_or_else(|| {
+        unsupported(format!(
+            "`{what}` of a dynamically shaped or non-numeric buffer"
+        ))
+    })
 }
 
 /// `convert-gpu-to-spirv` needs the workgroup size as an attribute; it is the
 /// block size the tiling chose (`known_block_size`).
-fn set_entry_point_abis(mlir: &Mlir, top: MlirOperation, kernels: &[Kernel]) -> Result<(), VulkanError> {
+fn set_entry_point_abis(
+    mlir: &Mlir,
+    top: MlirOperation,
+    kernels: &[Kernel],
+) -> Result<(), VulkanError> {
     let ctx = mlir.context().to_raw();
     // `convert-math-to-spirv` looks the target up on an ancestor attribute
     // (it does not read gpu.module targets).
-    let env = format!("#spirv.target_env<#spirv.vce<v1.3, [{}], [{}]>, api=Vulkan, #spirv.resource_limits<>>", CAPS.replace(',', ", "), EXTS.replace(',', ", "));
-    let a = ir::parse_attr(ctx, &env).ok_or_else(|| VulkanError::Internal(format!("could not build {env}")))?;
+    let env = format!(
+        "#spirv.target_env<#spirv.vce<v1.3, [{}], [{}]>, api=Vulkan, #spirv.resource_limits<>>",
+        CAPS.replace(',', ", "),
+        EXTS.replace(',', ", ")
+    );
+    let a = ir::parse_attr(ctx, &env)
+        .ok_or_else(|| VulkanError::Internal(format!("could not build {env}")))?;
     ir::set_attr(top, "spirv.target_env", a);
     for op in ir::body_ops(top, 0) {
         if ir::op_name(op) != "gpu.module" {
@@ -471,7 +519,8 @@ fn nest_spirv_modules(top: MlirOperation) -> Result<(), VulkanError> {
         let g = gpu_modules.get(gpu_name).ok_or_else(|| {
             VulkanError::Internal(format!("spirv.module @{name} has no gpu.module to go into"))
         })?;
-        let block = ir::entry_block(*g).ok_or_else(|| VulkanError::Internal("empty gpu.module".into()))?;
+        let block =
+            ir::entry_block(*g).ok_or_else(|| VulkanError::Internal("empty gpu.module".into()))?;
         // SAFETY: both ops are live; the spirv.module is detached before it
         // is inserted, and ownership passes to the gpu.module's block.
         unsafe {
@@ -493,9 +542,13 @@ fn read_binaries(top: MlirOperation, kernels: &mut [Kernel]) -> Result<(), Vulka
         // SAFETY: `objects` is the ArrayAttr of #gpu.object the pass built.
         let bytes = unsafe {
             if !mlirAttributeIsAArray(objects) || mlirArrayAttrGetNumElements(objects) < 1 {
-                return Err(VulkanError::Internal(format!("gpu.binary @{name} is empty")));
+                return Err(VulkanError::Internal(format!(
+                    "gpu.binary @{name} is empty"
+                )));
             }
-            ir::bytes(mlirGPUObjectAttrGetObject(mlirArrayAttrGetElement(objects, 0)))
+            ir::bytes(mlirGPUObjectAttrGetObject(mlirArrayAttrGetElement(
+                objects, 0,
+            )))
         };
         if bytes.len() % 4 != 0 || bytes.is_empty() {
             return Err(VulkanError::Internal(format!(
@@ -512,7 +565,10 @@ fn read_binaries(top: MlirOperation, kernels: &mut [Kernel]) -> Result<(), Vulka
         }
     }
     if let Some(k) = kernels.iter().find(|k| k.words.is_empty()) {
-        return Err(VulkanError::Internal(format!("no SPIR-V was produced for kernel {}", k.module)));
+        return Err(VulkanError::Internal(format!(
+            "no SPIR-V was produced for kernel {}",
+            k.module
+        )));
     }
     Ok(())
 }

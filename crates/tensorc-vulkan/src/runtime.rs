@@ -39,7 +39,8 @@ unsafe extern "system" fn on_validation_message(
     _user: *mut c_void,
 ) -> vk::Bool32 {
     if severity.intersects(
-        vk::DebugUtilsMessageSeverityFlagsEXT::ERROR | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING,
+        vk::DebugUtilsMessageSeverityFlagsEXT::ERROR
+            | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING,
     ) {
         // SAFETY: the layer passes a valid callback-data struct whose message
         // is a NUL-terminated string, alive for the duration of the call.
@@ -135,9 +136,14 @@ impl Gpu {
         let missing = match d {
             DType::F64 => (!f.float64).then_some("shaderFloat64"),
             DType::S64 | DType::U64 => (!f.int64).then_some("shaderInt64"),
-            DType::S16 | DType::U16 => (!(f.int16 && f.storage16)).then_some("shaderInt16 and storageBuffer16BitAccess"),
-            DType::F16 => (!(f.float16 && f.storage16)).then_some("shaderFloat16 and storageBuffer16BitAccess"),
-            DType::S8 | DType::U8 => (!(f.int8 && f.storage8)).then_some("shaderInt8 and storageBuffer8BitAccess"),
+            DType::S16 | DType::U16 => {
+                (!(f.int16 && f.storage16)).then_some("shaderInt16 and storageBuffer16BitAccess")
+            }
+            DType::F16 => (!(f.float16 && f.storage16))
+                .then_some("shaderFloat16 and storageBuffer16BitAccess"),
+            DType::S8 | DType::U8 => {
+                (!(f.int8 && f.storage8)).then_some("shaderInt8 and storageBuffer8BitAccess")
+            }
             DType::BF16 => Some("bf16 arithmetic (no Vulkan device has it in SPIR-V 1.3)"),
             DType::S32 | DType::U32 | DType::F32 => None,
         };
@@ -163,7 +169,8 @@ impl Gpu {
         let mut exts: Vec<*const i8> = Vec::new();
         if want_validation {
             // SAFETY: plain enumeration through the loaded entry points.
-            let available = unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
+            let available =
+                unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
             if !available
                 .iter()
                 .any(|l| l.layer_name_as_c_str().is_ok_and(|n| n == layer))
@@ -189,7 +196,8 @@ impl Gpu {
             let du = ash::ext::debug_utils::Instance::new(&entry, &instance);
             let mi = vk::DebugUtilsMessengerCreateInfoEXT::default()
                 .message_severity(
-                    vk::DebugUtilsMessageSeverityFlagsEXT::ERROR | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING,
+                    vk::DebugUtilsMessageSeverityFlagsEXT::ERROR
+                        | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING,
                 )
                 .message_type(
                     vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
@@ -198,7 +206,8 @@ impl Gpu {
                 )
                 .pfn_user_callback(Some(on_validation_message));
             // SAFETY: the callback is a static function; the messenger lives as long as the instance.
-            let m = unsafe { du.create_debug_utils_messenger(&mi, None) }.map_err(vkerr("vkCreateDebugUtilsMessengerEXT"))?;
+            let m = unsafe { du.create_debug_utils_messenger(&mi, None) }
+                .map_err(vkerr("vkCreateDebugUtilsMessengerEXT"))?;
             Some((du, m))
         } else {
             None
@@ -237,16 +246,25 @@ impl Gpu {
                 let lower = sel.to_lowercase();
                 candidates
                     .iter()
-                    .find(|c| sel.parse::<usize>().is_ok_and(|n| n == c.0) || c.4.to_lowercase().contains(&lower))
+                    .find(|c| {
+                        sel.parse::<usize>().is_ok_and(|n| n == c.0)
+                            || c.4.to_lowercase().contains(&lower)
+                    })
                     .ok_or_else(|| {
-                        let names: Vec<String> = candidates.iter().map(|c| format!("{}: {}", c.0, c.4)).collect();
+                        let names: Vec<String> = candidates
+                            .iter()
+                            .map(|c| format!("{}: {}", c.0, c.4))
+                            .collect();
                         VulkanError::Vulkan(format!(
                             "{DEVICE_ENV}={sel} matches no device; the devices are: {}",
                             names.join(", ")
                         ))
                     })?
             }
-            _ => candidates.iter().min_by_key(|c| (c.1, c.0)).expect("non-empty"),
+            _ => candidates
+                .iter()
+                .min_by_key(|c| (c.1, c.0))
+                .expect("non-empty"),
         };
         let (_, _, pd, props, name, queue_family) = chosen.clone();
         // Feature query through the 1.1/1.2 structs (device API ≥ 1.2), else core only.
@@ -272,7 +290,8 @@ impl Gpu {
             .shader_float64(features.float64)
             .shader_int64(features.int64)
             .shader_int16(features.int16);
-        let mut e11 = vk::PhysicalDeviceVulkan11Features::default().storage_buffer16_bit_access(features.storage16);
+        let mut e11 = vk::PhysicalDeviceVulkan11Features::default()
+            .storage_buffer16_bit_access(features.storage16);
         let mut e12 = vk::PhysicalDeviceVulkan12Features::default()
             .shader_float16(features.float16)
             .shader_int8(features.int8)
@@ -288,7 +307,8 @@ impl Gpu {
             dinfo = dinfo.push_next(&mut e11).push_next(&mut e12);
         }
         // SAFETY: all structs in the chain outlive the call.
-        let device = unsafe { instance.create_device(pd, &dinfo, None) }.map_err(vkerr("vkCreateDevice"))?;
+        let device =
+            unsafe { instance.create_device(pd, &dinfo, None) }.map_err(vkerr("vkCreateDevice"))?;
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
         let memory = unsafe { instance.get_physical_device_memory_properties(pd) };
         Ok(Gpu {
@@ -316,7 +336,8 @@ impl Gpu {
                 .position(|(i, t)| bits & (1 << i) != 0 && t.property_flags.contains(want | extra))
                 .map(|i| i as u32)
         };
-        pick(vk::MemoryPropertyFlags::DEVICE_LOCAL).or_else(|| pick(vk::MemoryPropertyFlags::empty()))
+        pick(vk::MemoryPropertyFlags::DEVICE_LOCAL)
+            .or_else(|| pick(vk::MemoryPropertyFlags::empty()))
     }
 }
 
@@ -362,7 +383,11 @@ impl Program {
         let d = &gpu.device;
         let mut program = Program {
             gpu: gpu.clone(),
-            instances: compiled.schedules.iter().map(|_| Mutex::new(None)).collect(),
+            instances: compiled
+                .schedules
+                .iter()
+                .map(|_| Mutex::new(None))
+                .collect(),
             compiled: Compiled::default(),
             pipelines: Vec::new(),
         };
@@ -381,7 +406,10 @@ impl Program {
             // recorded in `pipelines` and destroyed in Drop.
             unsafe {
                 let module = d
-                    .create_shader_module(&vk::ShaderModuleCreateInfo::default().code(&k.words), None)
+                    .create_shader_module(
+                        &vk::ShaderModuleCreateInfo::default().code(&k.words),
+                        None,
+                    )
                     .map_err(vkerr("vkCreateShaderModule"))?;
                 let set_layout = d
                     .create_descriptor_set_layout(
@@ -391,17 +419,25 @@ impl Program {
                     .map_err(vkerr("vkCreateDescriptorSetLayout"))?;
                 let layouts = [set_layout];
                 let layout = d
-                    .create_pipeline_layout(&vk::PipelineLayoutCreateInfo::default().set_layouts(&layouts), None)
+                    .create_pipeline_layout(
+                        &vk::PipelineLayoutCreateInfo::default().set_layouts(&layouts),
+                        None,
+                    )
                     .map_err(vkerr("vkCreatePipelineLayout"))?;
-                let entry = CString::new(k.entry.clone()).map_err(|_| VulkanError::Internal("entry name with NUL".into()))?;
+                let entry = CString::new(k.entry.clone())
+                    .map_err(|_| VulkanError::Internal("entry name with NUL".into()))?;
                 let stage = vk::PipelineShaderStageCreateInfo::default()
                     .stage(vk::ShaderStageFlags::COMPUTE)
                     .module(module)
                     .name(&entry);
-                let info = vk::ComputePipelineCreateInfo::default().stage(stage).layout(layout);
+                let info = vk::ComputePipelineCreateInfo::default()
+                    .stage(stage)
+                    .layout(layout);
                 let pipeline = d
                     .create_compute_pipelines(vk::PipelineCache::null(), &[info], None)
-                    .map_err(|(_, e)| VulkanError::Vulkan(format!("vkCreateComputePipelines: {e}")))?[0];
+                    .map_err(|(_, e)| {
+                        VulkanError::Vulkan(format!("vkCreateComputePipelines: {e}"))
+                    })?[0];
                 program.pipelines.push(Pipeline {
                     module,
                     set_layout,
@@ -415,7 +451,12 @@ impl Program {
     }
 
     /// Runs function `name` (arguments already checked against its signature).
-    pub fn run(&self, name: &str, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), VulkanError> {
+    pub fn run(
+        &self,
+        name: &str,
+        inputs: &[&Tensor],
+        outputs: &mut [Tensor],
+    ) -> Result<(), VulkanError> {
         let index = self
             .compiled
             .schedules
@@ -434,7 +475,9 @@ impl Program {
             if let BufferKind::Input(i) = b.kind {
                 let src = inputs[i].bytes();
                 // SAFETY: the mapping holds at least `b.bytes` = the input's size.
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), buf.ptr, src.len().min(buf.bytes)) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(src.as_ptr(), buf.ptr, src.len().min(buf.bytes))
+                };
             }
         }
         let d = &self.gpu.device;
@@ -449,9 +492,12 @@ impl Program {
             // SAFETY: the command buffer was fully recorded, its resources are
             // alive, and the fence is unsignaled (reset after every wait).
             unsafe {
-                d.queue_submit(*queue, &[submit], inst.fence).map_err(vkerr("vkQueueSubmit"))?;
-                d.wait_for_fences(&[inst.fence], true, u64::MAX).map_err(vkerr("vkWaitForFences"))?;
-                d.reset_fences(&[inst.fence]).map_err(vkerr("vkResetFences"))?;
+                d.queue_submit(*queue, &[submit], inst.fence)
+                    .map_err(vkerr("vkQueueSubmit"))?;
+                d.wait_for_fences(&[inst.fence], true, u64::MAX)
+                    .map_err(vkerr("vkWaitForFences"))?;
+                d.reset_fences(&[inst.fence])
+                    .map_err(vkerr("vkResetFences"))?;
             }
         }
         for (b, buf) in schedule.buffers.iter().zip(&inst.buffers) {
@@ -499,7 +545,10 @@ impl Program {
                 .map_err(vkerr("vkCreateBuffer"))?;
             let req = d.get_buffer_memory_requirements(buffer);
             let ty = self.gpu.memory_type(req.memory_type_bits).ok_or_else(|| {
-                VulkanError::Vulkan(format!("device '{}' has no host-visible coherent memory", self.gpu.name))
+                VulkanError::Vulkan(format!(
+                    "device '{}' has no host-visible coherent memory",
+                    self.gpu.name
+                ))
             })?;
             let memory = d
                 .allocate_memory(
@@ -509,7 +558,8 @@ impl Program {
                     None,
                 )
                 .map_err(vkerr("vkAllocateMemory"))?;
-            d.bind_buffer_memory(buffer, memory, 0).map_err(vkerr("vkBindBufferMemory"))?;
+            d.bind_buffer_memory(buffer, memory, 0)
+                .map_err(vkerr("vkBindBufferMemory"))?;
             let ptr = d
                 .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
                 .map_err(vkerr("vkMapMemory"))? as *mut u8;
@@ -540,7 +590,11 @@ impl Program {
             .steps
             .iter()
             .filter_map(|s| match s {
-                Step::Dispatch { kernel, groups, buffers } => Some((*kernel, *groups, buffers.clone())),
+                Step::Dispatch {
+                    kernel,
+                    groups,
+                    buffers,
+                } => Some((*kernel, *groups, buffers.clone())),
                 Step::Copy { .. } => None,
             })
             .collect();
@@ -627,7 +681,15 @@ impl Program {
             let mut set_index = 0;
             for (i, step) in schedule.steps.iter().enumerate() {
                 if i > 0 {
-                    d.cmd_pipeline_barrier(cb, work, work, vk::DependencyFlags::empty(), &between, &[], &[]);
+                    d.cmd_pipeline_barrier(
+                        cb,
+                        work,
+                        work,
+                        vk::DependencyFlags::empty(),
+                        &between,
+                        &[],
+                        &[],
+                    );
                 }
                 match step {
                     Step::Dispatch { kernel, groups, .. } => {
@@ -647,7 +709,12 @@ impl Program {
                     Step::Copy { src, dst, bytes } => {
                         if *bytes > 0 {
                             let region = vk::BufferCopy::default().size(*bytes as u64);
-                            d.cmd_copy_buffer(cb, buffers[*src].buffer, buffers[*dst].buffer, &[region]);
+                            d.cmd_copy_buffer(
+                                cb,
+                                buffers[*src].buffer,
+                                buffers[*dst].buffer,
+                                &[region],
+                            );
                         }
                     }
                 }
@@ -665,7 +732,8 @@ impl Program {
                 &[],
                 &[],
             );
-            d.end_command_buffer(cb).map_err(vkerr("vkEndCommandBuffer"))?;
+            d.end_command_buffer(cb)
+                .map_err(vkerr("vkEndCommandBuffer"))?;
             Ok(Instance {
                 buffers,
                 pool,

@@ -50,7 +50,11 @@ pub enum Step {
         buffers: Vec<usize>,
     },
     /// Copy `bytes` bytes from the start of buffer `src` to the start of `dst`.
-    Copy { src: usize, dst: usize, bytes: usize },
+    Copy {
+        src: usize,
+        dst: usize,
+        bytes: usize,
+    },
 }
 
 /// The host side of one `def`.

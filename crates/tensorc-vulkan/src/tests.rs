@@ -15,7 +15,8 @@ fn module(src: &str) -> (tensorc_ir::Module, String) {
 /// Runs `spirv-val` on every kernel; Err with its message on failure.
 pub(crate) fn spirv_val(c: &Compiled) -> Result<(), String> {
     for k in &c.kernels {
-        let dir = std::env::temp_dir().join(format!("tensorc-vk-{}-{}", std::process::id(), k.module));
+        let dir =
+            std::env::temp_dir().join(format!("tensorc-vk-{}-{}", std::process::id(), k.module));
         let bytes: Vec<u8> = k.words.iter().flat_map(|w| w.to_le_bytes()).collect();
         std::fs::write(&dir, bytes).map_err(|e| e.to_string())?;
         let out = std::process::Command::new("spirv-val")
@@ -36,7 +37,8 @@ pub(crate) fn spirv_val(c: &Compiled) -> Result<(), String> {
     Ok(())
 }
 
-const ADD: &str = "def f(x: f32[4][8], y: f32[4][8]) -> f32[4][8] {\n  z = add x, y\n  return z\n}\n";
+const ADD: &str =
+    "def f(x: f32[4][8], y: f32[4][8]) -> f32[4][8] {\n  z = add x, y\n  return z\n}\n";
 
 #[test]
 fn add_lowers_to_one_valid_kernel() {
@@ -56,7 +58,10 @@ fn gpu_or_skip() -> Option<Arc<Gpu>> {
     match Gpu::shared() {
         Ok(g) => Some(g),
         Err(e) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must have a Vulkan driver: {e}");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must have a Vulkan driver: {e}"
+            );
             eprintln!("SKIPPED: no Vulkan driver ({e})");
             None
         }
@@ -69,8 +74,18 @@ fn add_runs_on_the_device() {
     let (m, text) = module(ADD);
     let vm = VulkanModule::compile(&m, &text).unwrap();
     let ty = TensorType::new(DType::F32, vec![4, 8]);
-    let x = Tensor::from_scalars(ty.clone(), &(0..32).map(|i| Scalar::F(i as f64)).collect::<Vec<_>>()).unwrap();
-    let y = Tensor::from_scalars(ty.clone(), &(0..32).map(|i| Scalar::F(0.5 * i as f64)).collect::<Vec<_>>()).unwrap();
+    let x = Tensor::from_scalars(
+        ty.clone(),
+        &(0..32).map(|i| Scalar::F(i as f64)).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let y = Tensor::from_scalars(
+        ty.clone(),
+        &(0..32)
+            .map(|i| Scalar::F(0.5 * i as f64))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
     let mut out = vec![Tensor::zeros(ty).unwrap()];
     vm.call("f", &[&x, &y], &mut out).unwrap();
     for i in 0..32 {
@@ -110,8 +125,12 @@ fn every_emitted_kernel_passes_spirv_val() {
     for p in paths {
         let src = std::fs::read_to_string(&p).unwrap();
         let file = SourceFile::new(p.display().to_string(), src);
-        let Ok(m) = tensorc_ir::check::compile(&file) else { continue };
-        let Ok(text) = tensorc_frontend::lower(&m, &file) else { continue };
+        let Ok(m) = tensorc_ir::check::compile(&file) else {
+            continue;
+        };
+        let Ok(text) = tensorc_frontend::lower(&m, &file) else {
+            continue;
+        };
         match compile_kernels(&m, &text, &Limits::default()) {
             Ok(c) => {
                 kernels += c.kernels.len();
@@ -134,7 +153,9 @@ fn every_emitted_kernel_passes_spirv_val() {
 fn a_large_launch_stays_within_the_workgroup_count_limit() {
     let Some(gpu) = gpu_or_skip() else { return };
     let n = 1usize << 24;
-    let (m, text) = module(&format!("def f(x: f32[{n}]) -> f32[{n}] {{\n  y = add x, x\n  return y\n}}\n"));
+    let (m, text) = module(&format!(
+        "def f(x: f32[{n}]) -> f32[{n}] {{\n  y = add x, x\n  return y\n}}\n"
+    ));
     let limits = gpu.limits();
     let c = compile_kernels(&m, &text, &limits).unwrap();
     for s in &c.schedules {
@@ -155,6 +176,10 @@ fn a_large_launch_stays_within_the_workgroup_count_limit() {
     let mut out = vec![Tensor::zeros(ty).unwrap()];
     vm.call("f", &[&x], &mut out).unwrap();
     for i in [0, 1, 999, 1000, n / 2 + 7, n - 1] {
-        assert_eq!(out[0].get(i).as_f64(), 2.0 * (i % 1000) as f64, "element {i}");
+        assert_eq!(
+            out[0].get(i).as_f64(),
+            2.0 * (i % 1000) as f64,
+            "element {i}"
+        );
     }
 }

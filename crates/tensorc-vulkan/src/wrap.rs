@@ -102,7 +102,9 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
         // The body: statements one level deeper than the `func.func` line.
         let level = indent(line) + 2;
         let mut stmts: Vec<Vec<&str>> = Vec::new();
-        while i < lines.len() && !(indent(lines[i]) < level && lines[i].trim_start().starts_with('}')) {
+        while i < lines.len()
+            && !(indent(lines[i]) < level && lines[i].trim_start().starts_with('}'))
+        {
             let first = lines[i];
             let mut stmt = vec![first];
             i += 1;
@@ -163,7 +165,12 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
                 k += 1;
             }
             let mut run: Vec<Vec<&str>> = stmts[start..k].to_vec();
-            let later: String = stmts[k..].iter().flatten().copied().collect::<Vec<_>>().join("\n");
+            let later: String = stmts[k..]
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+                .join("\n");
             let escaping: Vec<String> = run
                 .iter()
                 .flat_map(|s| defined(s[0]))
@@ -171,7 +178,12 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
                 .collect();
             let pad = " ".repeat(level);
             if !escaping.is_empty() {
-                let all_text = stmts.iter().flatten().copied().collect::<Vec<_>>().join("\n");
+                let all_text = stmts
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 if escaping
                     .iter()
                     .all(|n| rematerializable(&run, &stmts[k..], &all_text, n))
@@ -190,7 +202,11 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
             if run.is_empty() {
                 continue;
             }
-            let extra = loads_for(&run.iter().flatten().copied().collect::<Vec<_>>(), &remat, &pad);
+            let extra = loads_for(
+                &run.iter().flatten().copied().collect::<Vec<_>>(),
+                &remat,
+                &pad,
+            );
             let (c0, c1, iv) = (
                 format!("%tensorc_w{wrapped}_c0"),
                 format!("%tensorc_w{wrapped}_c1"),
@@ -198,7 +214,9 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
             );
             out.push(format!("{pad}{c0} = arith.constant 0 : index"));
             out.push(format!("{pad}{c1} = arith.constant 1 : index"));
-            out.push(format!("{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"));
+            out.push(format!(
+                "{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"
+            ));
             out.extend(extra);
             let body: Vec<&str> = run.iter().flatten().copied().collect();
             out.extend(parallel_to_for(&body).into_iter().map(|s| format!("  {s}")));
@@ -218,7 +236,10 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
 /// every later user is a region statement (a kernel-to-be) that can hold
 /// the repeated load.
 fn rematerializable(run: &[Vec<&str>], later: &[Vec<&str>], all: &str, name: &str) -> bool {
-    let Some(def) = run.iter().find(|st| defined(st[0]).iter().any(|d| d == name)) else {
+    let Some(def) = run
+        .iter()
+        .find(|st| defined(st[0]).iter().any(|d| d == name))
+    else {
         return false;
     };
     let first = def[0].trim();
@@ -239,10 +260,17 @@ fn rematerializable(run: &[Vec<&str>], later: &[Vec<&str>], all: &str, name: &st
     });
     // The loaded operands (indices) must be visible in every user too:
     // only constant-index or rank-0 loads qualify.
-    let indices = first.split('[').nth(1).and_then(|r| r.split(']').next()).unwrap_or("");
+    let indices = first
+        .split('[')
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or("");
     let constant_indices = indices.split(',').all(|i| {
         let i = i.trim();
-        i.is_empty() || all.lines().any(|l| l.trim_start().starts_with(&format!("{i} = arith.constant")))
+        i.is_empty()
+            || all
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{i} = arith.constant")))
     });
     let users_ok = later
         .iter()
@@ -317,17 +345,32 @@ fn copy_to_loops(line: &str, n: usize) -> Option<Vec<String>> {
     out.push(format!("{pad}{} = arith.constant 1 : index", c("o")));
     let mut ivs = Vec::new();
     for (k, d) in dims.iter().enumerate() {
-        out.push(format!("{pad}{} = arith.constant {d} : index", c(&format!("n{k}"))));
+        out.push(format!(
+            "{pad}{} = arith.constant {d} : index",
+            c(&format!("n{k}"))
+        ));
     }
     for k in 0..dims.len() {
         let iv = c(&format!("i{k}"));
-        out.push(format!("{pad}scf.for {iv} = {} to {} step {} {{", c("z"), c(&format!("n{k}")), c("o")));
+        out.push(format!(
+            "{pad}scf.for {iv} = {} to {} step {} {{",
+            c("z"),
+            c(&format!("n{k}")),
+            c("o")
+        ));
         ivs.push(iv);
     }
     let idx = ivs.join(", ");
     let v = c("v");
-    out.push(format!("{pad}{v} = memref.load {}[{idx}] : {}", src.trim(), src_ty.trim()));
-    out.push(format!("{pad}memref.store {v}, {}[{idx}] : {dst_ty}", dst.trim()));
+    out.push(format!(
+        "{pad}{v} = memref.load {}[{idx}] : {}",
+        src.trim(),
+        src_ty.trim()
+    ));
+    out.push(format!(
+        "{pad}memref.store {v}, {}[{idx}] : {dst_ty}",
+        dst.trim()
+    ));
     for _ in 0..dims.len() {
         out.push(format!("{pad}}}"));
     }
@@ -344,9 +387,8 @@ fn innermost_first(line: &str) -> String {
     match parse_parallel(t) {
         Some(dims) if dims.len() > 1 => {
             let rev: Vec<_> = dims.into_iter().rev().collect();
-            let list = |f: &dyn Fn(&(String, String, String, String)) -> String| {
-                rev.iter().map(f).collect::<Vec<_>>().join(", ")
-            };
+            let list =
+                |f: &dyn Fn(&LoopDim) -> String| rev.iter().map(f).collect::<Vec<_>>().join(", ");
             let tail = &t[t.rfind(')').map_or(t.len(), |i| i + 1)..];
             format!(
                 "{}scf.parallel ({}) = ({}) to ({}) step ({}){tail}",
@@ -361,8 +403,11 @@ fn innermost_first(line: &str) -> String {
     }
 }
 
+/// One dimension of a parallel loop: induction variable, lower bound, upper bound, step.
+type LoopDim = (String, String, String, String);
+
 /// `scf.parallel (%i, %j) = (%a, %b) to (%c, %d) step (%e, %f) {` → the per-dimension parts.
-fn parse_parallel(t: &str) -> Option<Vec<(String, String, String, String)>> {
+fn parse_parallel(t: &str) -> Option<Vec<LoopDim>> {
     let rest = t.strip_prefix("scf.parallel (")?;
     if !t.trim_end().ends_with('{') || t.contains(" init") {
         return None;
@@ -371,14 +416,25 @@ fn parse_parallel(t: &str) -> Option<Vec<(String, String, String, String)>> {
     let (lbs, rest) = rest.split_once(") to (")?;
     let (ubs, rest) = rest.split_once(") step (")?;
     let (steps, _) = rest.split_once(')')?;
-    let list = |s: &str| s.split(',').map(|x| x.trim().to_owned()).collect::<Vec<_>>();
+    let list = |s: &str| {
+        s.split(',')
+            .map(|x| x.trim().to_owned())
+            .collect::<Vec<_>>()
+    };
     let (ivs, lbs, ubs, steps) = (list(ivs), list(lbs), list(ubs), list(steps));
     if lbs.len() != ivs.len() || ubs.len() != ivs.len() || steps.len() != ivs.len() {
         return None;
     }
     Some(
         (0..ivs.len())
-            .map(|k| (ivs[k].clone(), lbs[k].clone(), ubs[k].clone(), steps[k].clone()))
+            .map(|k| {
+                (
+                    ivs[k].clone(),
+                    lbs[k].clone(),
+                    ubs[k].clone(),
+                    steps[k].clone(),
+                )
+            })
             .collect(),
     )
 }
@@ -445,7 +501,9 @@ mod tests {
     #[test]
     fn parallel_headers_put_the_innermost_dimension_first() {
         assert_eq!(
-            innermost_first("    scf.parallel (%a, %b) = (%c0, %c1) to (%c4, %c8) step (%c1, %c2) {"),
+            innermost_first(
+                "    scf.parallel (%a, %b) = (%c0, %c1) to (%c4, %c8) step (%c1, %c2) {"
+            ),
             "    scf.parallel (%b, %a) = (%c1, %c0) to (%c8, %c4) step (%c2, %c1) {"
         );
     }

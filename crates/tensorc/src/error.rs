@@ -128,7 +128,8 @@ pub(crate) fn from_vulkan(e: tensorc_vulkan::VulkanError, file: &tensorc_ir::Sou
                 None => format!("the Vulkan target does not support {what} (`{mlir_op}`)"),
             })
         }
-        e @ (V::NoDriver(_) | V::Unsupported(_) | V::DeviceFeature(_) | V::TooManyWorkgroups(_)) => {
+        e
+        @ (V::NoDriver(_) | V::Unsupported(_) | V::DeviceFeature(_) | V::TooManyWorkgroups(_)) => {
             Error::Unsupported(e.to_string())
         }
         other => Error::internal("vulkan", other.to_string()),

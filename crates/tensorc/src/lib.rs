@@ -7,10 +7,12 @@
 //! small API that the CLI and the tests share, so there is exactly one way a
 //! program gets compiled and run.
 
+mod aot;
 mod array;
 mod error;
 mod program;
 
+pub use aot::{AotOptions, ArtifactKind, compile_artifacts};
 pub use array::{Element, tensor_from_array, tensor_to_array};
 pub use error::Error;
 pub use program::{Function, Program};
@@ -211,7 +213,11 @@ fn lower_to_mlir(
     tensorc_frontend::lower(module, file).map_err(|e| match e {
         tensorc_frontend::LowerError::Unsupported(what) => Error::Unsupported(format!(
             "the {} target cannot compile this program yet: {what}",
-            if target == Target::Vulkan { "Vulkan" } else { "CPU" }
+            if target == Target::Vulkan {
+                "Vulkan"
+            } else {
+                "CPU"
+            }
         )),
         tensorc_frontend::LowerError::Internal(msg) => Error::internal("lower", msg),
     })
