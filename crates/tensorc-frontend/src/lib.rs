@@ -17,6 +17,7 @@ mod conv;
 mod control;
 mod emit;
 mod index;
+mod linalg;
 mod lower;
 mod merge_sort;
 mod reduce;

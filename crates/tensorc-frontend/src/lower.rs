@@ -475,6 +475,11 @@ impl<'a> Lowerer<'a> {
                 let x = Self::operand(ops, 0)?.clone();
                 self.window(&x, *kind, window, strides, padding, dilations, ty)?
             }
+            // F4 (issue 3): linear algebra.
+            Op::TriangularSolve { left_side, lower, transpose_a } => {
+                let (a, b) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
+                self.triangular_solve(&a, &b, *left_side, *lower, *transpose_a, ty)?
+            }
             // F3 (issue 3): scans, sorting, indexing.
             Op::WindowScatter { max, window, strides, padding } => {
                 let (x, src, init) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone(), Self::operand(ops, 2)?.clone());

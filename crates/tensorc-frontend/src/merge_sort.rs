@@ -21,7 +21,7 @@ use crate::scan::order;
 
 /// `scf.for %iv = lo to hi` (index SSA bounds, step 1) carrying values
 /// `(init, type)`; `body(e, iv, carried)` returns their next values.
-fn scf_loop(
+pub(crate) fn scf_loop(
     e: &mut Emitter,
     lo: &str,
     hi: &str,
@@ -63,7 +63,7 @@ fn scf_loop(
     }
 }
 
-fn index_const(e: &mut Emitter, v: usize) -> String {
+pub(crate) fn index_const(e: &mut Emitter, v: usize) -> String {
     e.op(&format!("arith.constant {v} : index"))
 }
 

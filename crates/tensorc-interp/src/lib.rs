@@ -19,6 +19,7 @@ mod control;
 mod elementwise;
 mod indexing;
 mod layout;
+mod linalg;
 mod scan;
 mod scatter;
 mod select;
@@ -275,6 +276,10 @@ impl Interp<'_> {
                 };
             }
             // F3 (issue 3): scans, sorting, indexing.
+            // F4 (issue 3): linear algebra.
+            Op::TriangularSolve { left_side, lower, transpose_a } => {
+                linalg::triangular_solve(arg(0)?, arg(1)?, *left_side, *lower, *transpose_a, ty)?
+            }
             Op::Indexed { add, axes } => scatter::indexed(arg(0)?, arg(1)?, arg(2)?, axes, *add, ty)?,
             Op::WindowScatter { max, window, strides: steps, padding } => {
                 scatter::window_scatter(arg(0)?, arg(1)?, arg(2)?, *max, window, steps, padding, ty)?

@@ -362,4 +362,13 @@ pub enum Op {
     /// on NaN); its source value is added to the result there, which starts
     /// at init everywhere. Selections that land in the padding are dropped.
     WindowScatter { max: bool, window: Vec<usize>, strides: Vec<usize>, padding: Vec<(i64, i64)> },
+    // ----- F4 (issue 3, tier 2): linear algebra -----
+    /// `triangular_solve a, b` (Nx.LinAlg): operands a (`[..., n, n]`) and b
+    /// (a's batch axes, then `[n]`, `[n, m]` when `left_side`, `[m, n]`
+    /// otherwise), both converted to the node's float dtype; the result has
+    /// b's shape. Solves `op(a) x = b` (`left_side`) or `x op(a) = b`, where
+    /// `op(a)` is a or, with `transpose_a`, its transpose; only the lower
+    /// (`lower`) or upper triangle of a, diagonal included, is read. A zero
+    /// on the diagonal divides by zero (inf/NaN), as in Nx.
+    TriangularSolve { left_side: bool, lower: bool, transpose_a: bool },
 }

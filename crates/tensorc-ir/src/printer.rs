@@ -167,6 +167,12 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
             if *descending { ":desc" } else { ":asc" }
         ),
         Op::TopK { k } => format!("top_k {}, k: {k}", ops.join(", ")),
+        // F4 (issue 3): linear algebra.
+        Op::TriangularSolve { left_side, lower, transpose_a } => format!(
+            "triangular_solve {}, left_side: {left_side}, lower: {lower}, transform_a: {}",
+            ops.join(", "),
+            if *transpose_a { ":transpose" } else { ":none" }
+        ),
         Op::Take { axis } => format!("take {}, axis: {axis}", ops.join(", ")),
         Op::TakeAlongAxis { axis } => format!("take_along_axis {}, axis: {axis}", ops.join(", ")),
         Op::Gather { axes } => format!("gather {}, axes: {}", ops.join(", "), list(axes)),

@@ -26,6 +26,7 @@ mod reduce;
 pub(crate) mod scan;
 mod scatter;
 mod shape;
+mod linalg;
 
 use std::collections::HashMap;
 
@@ -506,6 +507,7 @@ impl<'a> FnCx<'a> {
             "indexed_put" => self.indexed(s, false),
             "window_scatter_max" => self.window_scatter(s, true),
             "window_scatter_min" => self.window_scatter(s, false),
+            "triangular_solve" => self.triangular_solve(s),
             _ if ops::UNSUPPORTED.contains(&name) => {
                 Err(self.err(s.op.span, format!("unsupported operation '{name}' (not yet implemented)")))
             }

@@ -84,7 +84,6 @@ pub(crate) const REDUCE: &[(&str, ReduceKind)] = &[
 pub(crate) const UNSUPPORTED: &[&str] = &[
     "fft",
     "ifft",
-    "triangular_solve",
     "real",
     "imag",
     "conjugate",
@@ -102,6 +101,8 @@ pub(crate) const OTHER: &[&str] = &[
     "cumulative_sum", "cumulative_product", "cumulative_max", "cumulative_min", "sort", "argsort", "top_k", "take",
     "gather", "take_along_axis", "put_slice", "indexed_add", "indexed_put", "window_scatter_max",
     "window_scatter_min",
+    // F4 (issue 3)
+    "triangular_solve",
 ];
 
 /// Every op name the language knows, implemented or not (for "did you mean" hints).
