@@ -13,7 +13,7 @@ use DType::*;
 const NAN: f64 = f64::NAN;
 const INF: f64 = f64::INFINITY;
 
-fn t(dtype: DType, shape: &[usize], vals: &[f64]) -> Tensor {
+pub(crate) fn t(dtype: DType, shape: &[usize], vals: &[f64]) -> Tensor {
     let data: Vec<Scalar> = vals
         .iter()
         .map(|&v| {

@@ -9,8 +9,9 @@
 //! - `bench`: the shared benchmark programs check and (the small ones) run;
 //! - `generated`: random programs from `tensorc-progen`, interp vs CPU, with
 //!   shrunk failures kept in `tests/cases/regressions/`;
-//! - `known_f1`/`known_f2`/`known_f3`/`known_fixes`: known answers for the
-//!   control-flow, conv/window and scan/sort/indexing op families and for fixed bugs;
+//! - `known_f1`/`known_f2`/`known_f3`/`known_f4`/`known_fixes`: known answers for the
+//!   control-flow, conv/window, scan/sort/indexing and linear-algebra op families and
+//!   for fixed bugs;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter.
 
 mod bench;
@@ -21,6 +22,7 @@ mod known;
 mod known_f1;
 mod known_f2;
 mod known_f3;
+mod known_f4;
 mod known_fixes;
 mod robust;
 mod vulkan;
