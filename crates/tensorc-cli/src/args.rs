@@ -46,19 +46,26 @@ pub enum Command {
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<PathBuf>,
     },
-    /// Build ahead-of-time artifacts (object file, libraries, C header). Not implemented yet.
+    /// Build ahead-of-time artifacts (object file, libraries, C header); see docs/aot.md.
     Compile {
         /// The .nxir file.
         file: PathBuf,
         /// The target to compile for.
         #[arg(long, value_enum, default_value_t = CompileTarget::Cpu)]
         target: CompileTarget,
-        /// The kind of artifact (CPU target).
-        #[arg(long, value_enum)]
-        emit: Option<ArtifactKind>,
-        /// Where to write the artifact.
+        /// The kind of artifact (repeatable).
+        #[arg(long, value_enum, required = true)]
+        emit: Vec<ArtifactKind>,
+        /// Where to write the artifact. With several --emit (or none given) it is a
+        /// base path: OUT.o, OUT.so, OUT.a, OUT.h (default base: the file's stem).
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<PathBuf>,
+        /// CPU to optimize for: native, x86-64-v2 (default on x86-64), x86-64-v3, x86-64-v4 or an LLVM CPU name.
+        #[arg(long, value_name = "CPU")]
+        cpu: Option<String>,
+        /// LLVM target triple for cross-compilation (default: the host's).
+        #[arg(long, value_name = "TRIPLE")]
+        target_triple: Option<String>,
     },
     /// Compile and run one function once; print its results in Nx style.
     Run {

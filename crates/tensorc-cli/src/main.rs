@@ -93,7 +93,14 @@ fn dispatch(cli: Cli) -> CmdResult {
             target,
             output,
         } => emit(&file, stage, target, output.as_deref()),
-        Command::Compile { .. } => Err(Failure::not_implemented("`tensorc compile`")),
+        Command::Compile {
+            file,
+            target,
+            emit,
+            output,
+            cpu,
+            target_triple,
+        } => compile(&file, target, &emit, output.as_deref(), cpu, target_triple),
         Command::Run {
             common,
             inputs,
@@ -207,6 +214,57 @@ fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Pat
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display()))),
         None => print_stdout(&ir),
     }
+}
+
+/// `tensorc compile`: ahead-of-time artifacts. One `--emit` writes exactly
+/// `-o OUT`; several (or no `-o`) treat OUT (default: the file's stem) as a
+/// base path and add `.o`, `.so`, `.a` or `.h`.
+fn compile(
+    file: &Path,
+    target: CompileTarget,
+    emit: &[args::ArtifactKind],
+    output: Option<&Path>,
+    cpu: Option<String>,
+    triple: Option<String>,
+) -> CmdResult {
+    use tensorc::ArtifactKind as K;
+    if target != CompileTarget::Cpu {
+        return Err(Failure::not_implemented("`tensorc compile`"));
+    }
+    let (name, text) = read_source(file)?;
+    let mut kinds: Vec<K> = Vec::new();
+    for k in emit {
+        let k = match k {
+            args::ArtifactKind::Obj => K::Object,
+            args::ArtifactKind::Shared => K::Shared,
+            args::ArtifactKind::Static => K::Static,
+            args::ArtifactKind::Header => K::Header,
+        };
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    let outputs: Vec<(K, PathBuf)> = match output {
+        Some(out) if kinds.len() == 1 => vec![(kinds[0], out.to_owned())],
+        _ => {
+            let base = match output {
+                Some(out) => out.to_owned(),
+                None => PathBuf::from(file.file_stem().unwrap_or_default()),
+            };
+            kinds
+                .iter()
+                .map(|&k| {
+                    let mut p = base.clone().into_os_string();
+                    p.push(".");
+                    p.push(k.extension());
+                    (k, PathBuf::from(p))
+                })
+                .collect()
+        }
+    };
+    let opts = tensorc::AotOptions { triple, cpu };
+    tensorc::compile_artifacts(&name, &text, &opts, &outputs)?;
+    Ok(())
 }
 
 /// The target of `run`/`bench` as the facade knows it.

@@ -6,6 +6,7 @@
 //! that point at the caller's tensors (see `abi`).
 
 pub mod abi;
+pub mod aot;
 mod jit;
 pub mod runtime;
 

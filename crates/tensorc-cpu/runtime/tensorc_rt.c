@@ -1,0 +1,75 @@
+/* tensorc artifact runtime: the functions generated code calls that neither
+ * libc nor libm provide. Compiled into every ahead-of-time artifact (object,
+ * shared library, static archive) so that shipping a model never means
+ * shipping LLVM, MLIR or tensorc. No #include: the same text builds for any
+ * target with any C compiler, hosted or not. */
+
+typedef __INT64_TYPE__ tensorc_i64;
+typedef __SIZE_TYPE__ tensorc_size;
+
+/* An unranked memref as MLIR passes it: the rank and a pointer to a ranked
+ * descriptor {allocated, aligned, offset, sizes[rank], strides[rank]}. */
+struct tensorc_unranked {
+  tensorc_i64 rank;
+  tensorc_i64 *descriptor;
+};
+
+#define TENSORC_MAX_RANK 64
+
+/* MLIR lowers memref.copy between non-contiguous memrefs (slices, pads,
+ * concatenations) to a call of memrefCopy. Same element order as the JIT's
+ * implementation in runtime.rs: copy every index of src to the same index of
+ * dst, contiguous rows with one memmove. Hidden so that an artifact never
+ * exports or interposes the name. */
+__attribute__((visibility("hidden"))) void
+memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
+           struct tensorc_unranked *dst) {
+  tensorc_i64 rank = src->rank < 0 ? 0 : src->rank;
+  tensorc_i64 *sd = src->descriptor, *dd = dst->descriptor;
+  tensorc_i64 *sizes = sd + 3, *ss = sd + 3 + rank, *ds = dd + 3 + rank;
+  char *sb = (char *)sd[1] + sd[2] * elem_size;
+  char *db = (char *)dd[1] + dd[2] * elem_size;
+  tensorc_i64 index[TENSORC_MAX_RANK];
+  tensorc_i64 d, i, last, so, dof;
+  int inner_contiguous;
+  if (rank > TENSORC_MAX_RANK)
+    __builtin_trap(); /* the checker never produces such ranks */
+  for (d = 0; d < rank; d++) {
+    if (sizes[d] <= 0)
+      return;
+    index[d] = 0;
+  }
+  if (rank == 0) {
+    __builtin_memmove(db, sb, (tensorc_size)elem_size);
+    return;
+  }
+  last = rank - 1;
+  inner_contiguous = ss[last] == 1 && ds[last] == 1;
+  for (;;) {
+    so = 0;
+    dof = 0;
+    for (d = 0; d < last; d++) {
+      so += index[d] * ss[d];
+      dof += index[d] * ds[d];
+    }
+    if (inner_contiguous) {
+      __builtin_memmove(db + dof * elem_size, sb + so * elem_size,
+                        (tensorc_size)(sizes[last] * elem_size));
+    } else {
+      for (i = 0; i < sizes[last]; i++)
+        __builtin_memmove(db + (dof + i * ds[last]) * elem_size,
+                          sb + (so + i * ss[last]) * elem_size,
+                          (tensorc_size)elem_size);
+    }
+    /* odometer over the outer dimensions */
+    d = last;
+    for (;;) {
+      if (d == 0)
+        return;
+      d--;
+      if (++index[d] < sizes[d])
+        break;
+      index[d] = 0;
+    }
+  }
+}

@@ -1,0 +1,35 @@
+//! Ahead-of-time artifacts through the facade: the same parse, check and
+//! lowering as `compile_str`, then `tensorc-cpu`'s artifact builder, so the
+//! CLI's `compile` and the tests share one path (issue 4, docs/aot.md).
+
+use crate::{Error, SourceFile, Target};
+use std::path::PathBuf;
+pub use tensorc_cpu::aot::{AotOptions, ArtifactKind};
+
+/// Compiles `source` and writes each requested artifact to its path.
+pub fn compile_artifacts(
+    file_name: &str,
+    source: &str,
+    opts: &AotOptions,
+    outputs: &[(ArtifactKind, PathBuf)],
+) -> Result<(), Error> {
+    let file = SourceFile::new(file_name, source);
+    let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
+    // A header alone needs no MLIR; lowering anyway reports programs the CPU
+    // target cannot compile before the user builds against the header.
+    let text = crate::lower_to_mlir(&module, &file, Target::Cpu)?;
+    tensorc_cpu::aot::build(
+        &module,
+        file_name,
+        &text,
+        &crate::pipelines(),
+        opts,
+        outputs,
+    )
+    .map_err(|e| match e {
+        tensorc_cpu::aot::AotError::Mlir(m) => m.into(),
+        tensorc_cpu::aot::AotError::Io { path, message } => Error::Io { path, message },
+        tensorc_cpu::aot::AotError::Codegen(m) => Error::internal("codegen", m),
+        other => Error::Unsupported(other.to_string()),
+    })
+}
