@@ -14,6 +14,7 @@
 //!   for fixed bugs;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter.
 
+mod aot;
 mod bench;
 mod cli;
 mod generated;

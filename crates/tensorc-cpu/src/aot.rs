@@ -719,7 +719,11 @@ pub fn build(
                     .as_ref()
                     .expect("host build has the combined object");
                 let _ = std::fs::remove_file(path); // ar appends to an existing archive
-                run("ar", &["rcs".as_ref(), path.as_os_str(), o.as_os_str()])?;
+                // The member is named after the archive (`mlp.a` holds `mlp.o`).
+                let stem = path.file_stem().unwrap_or("tensorc".as_ref());
+                let member = scratch.0.join(stem).with_extension("o");
+                copy(o, &member)?;
+                run("ar", &["rcs".as_ref(), path.as_os_str(), member.as_os_str()])?;
             }
             ArtifactKind::Shared => {
                 let o = combined

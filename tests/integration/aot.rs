@@ -1,0 +1,345 @@
+//! Ahead-of-time artifacts (issue 4, docs/aot.md, docs/c-abi.md): shared
+//! libraries, static archives, objects and headers built through the facade
+//! (the path `tensorc compile` takes), compiled into C programs with the
+//! system C compiler and run. Expected values are hand-computed or computed
+//! by the C program itself (`examples/c/mlp_main.c`), never taken from the
+//! artifact under test. Also checks what the artifacts depend on (libc and
+//! libm only, no LLVM/MLIR) and every error `compile` adds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tensorc::{AotOptions, ArtifactKind, compile_artifacts};
+
+fn scratch(name: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tensorc-aot-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Builds `kinds` for `source` into `dir/base.<ext>`; returns the paths by kind.
+fn build(
+    dir: &Path,
+    base: &str,
+    source: &str,
+    kinds: &[ArtifactKind],
+    opts: &AotOptions,
+) -> Result<Vec<PathBuf>, tensorc::Error> {
+    let outputs: Vec<(ArtifactKind, PathBuf)> = kinds
+        .iter()
+        .map(|&k| (k, dir.join(format!("{base}.{}", k.extension()))))
+        .collect();
+    compile_artifacts(&format!("{base}.nxir"), source, opts, &outputs)?;
+    Ok(outputs.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Runs a command in `dir`, panicking with its output on failure; returns stdout.
+fn run(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `examples/c/mlp_main.c` against the `.so` and, separately, the `.a` of
+/// `examples/mlp.nxir`: the C program computes the same MLP in double
+/// precision and exits non-zero on any mismatch.
+#[test]
+fn c_example_runs_against_shared_and_static_mlp() {
+    let dir = scratch("mlp");
+    let source = std::fs::read_to_string(repo().join("examples/mlp.nxir")).unwrap();
+    let kinds = [
+        ArtifactKind::Shared,
+        ArtifactKind::Static,
+        ArtifactKind::Header,
+    ];
+    build(&dir, "mlp", &source, &kinds, &AotOptions::default()).expect("build mlp artifacts");
+    let main_c = repo().join("examples/c/mlp_main.c");
+    let main_c = main_c.to_str().unwrap();
+    run(
+        &dir,
+        "cc",
+        &[
+            "-O2", "-Wall", "-Werror", "-I.", main_c, "./mlp.so", "-lm", "-o", "with_so",
+        ],
+    );
+    let out = run(&dir, "./with_so", &[]);
+    assert!(out.ends_with("ok\n"), "{out}");
+    run(
+        &dir,
+        "cc",
+        &["-O2", "-I.", main_c, "mlp.a", "-lm", "-o", "with_a"],
+    );
+    let out = run(&dir, "./with_a", &[]);
+    assert!(out.ends_with("ok\n"), "{out}");
+    // The header is valid C++ too (extern "C").
+    run(&dir, "c++", &["-fsyntax-only", "-x", "c++", "mlp.h"]);
+}
+
+/// The shared library needs nothing beyond libc/libm: no LLVM, MLIR or tensorc.
+#[test]
+fn shared_library_depends_only_on_libc_and_libm() {
+    let dir = scratch("deps");
+    let source = std::fs::read_to_string(repo().join("examples/mlp.nxir")).unwrap();
+    build(
+        &dir,
+        "mlp",
+        &source,
+        &[ArtifactKind::Shared],
+        &AotOptions::default(),
+    )
+    .unwrap();
+    let undefined = run(&dir, "nm", &["-D", "--undefined-only", "mlp.so"]);
+    // Names the generated code and the runtime may use, all in libc/libm
+    // (plus the weak symbols every glibc shared object references).
+    let allowed = [
+        "malloc",
+        "free",
+        "memcpy",
+        "memmove",
+        "memset",
+        "expf",
+        "exp",
+        "logf",
+        "log",
+        "tanhf",
+        "tanh",
+        "powf",
+        "pow",
+        "sqrtf",
+        "sqrt",
+        "__cxa_finalize",
+        "__gmon_start__",
+        "_ITM_deregisterTMCloneTable",
+        "_ITM_registerTMCloneTable",
+    ];
+    for line in undefined.lines() {
+        let name = line.split_whitespace().last().unwrap_or("");
+        let name = name.split('@').next().unwrap();
+        assert!(
+            allowed.contains(&name),
+            "unexpected undefined symbol {name} in:\n{undefined}"
+        );
+    }
+    let ldd = run(&dir, "ldd", &["./mlp.so"]);
+    for line in ldd.lines() {
+        let lib = line.split_whitespace().next().unwrap_or("");
+        assert!(
+            lib.starts_with("linux-vdso")
+                || lib.starts_with("libc.so")
+                || lib.starts_with("libm.so")
+                || lib.contains("ld-linux"),
+            "unexpected dependency {lib}:\n{ldd}"
+        );
+    }
+    // Only the C entry point is exported: no `main`, no `_mlir_ciface_*`, no runtime.
+    let defined = run(&dir, "nm", &["-D", "--defined-only", "mlp.so"]);
+    let names: Vec<&str> = defined
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
+    assert_eq!(names, vec!["tensorc_main"], "{defined}");
+}
+
+/// Two functions, several dtypes, a rank-0 input, a tuple result and a
+/// `put_slice` (a strided copy, through the artifact's `memrefCopy`), linked
+/// from the static archive and from the object file. Values by hand:
+/// put_slice [10,20,30,40] at [1] with [7,8] = [10,7,8,40];
+/// u8 [1,2,200] + itself = [2,4,144] (400 wraps mod 256); 1.5 * 1.5 = 2.25.
+#[test]
+fn several_functions_dtypes_and_a_scalar_from_c() {
+    let dir = scratch("two");
+    let source = "def put(x: s32[4], u: s32[2]) -> s32[4] {
+  r = put_slice x, [1], u
+  return r
+}
+
+def pair(a: u8[3], b: f64) -> {u8[3], f64} {
+  c = add a, a
+  d = multiply b, b
+  return {c, d}
+}
+";
+    let kinds = [
+        ArtifactKind::Object,
+        ArtifactKind::Static,
+        ArtifactKind::Header,
+    ];
+    build(&dir, "two", source, &kinds, &AotOptions::default()).unwrap();
+    let header = std::fs::read_to_string(dir.join("two.h")).unwrap();
+    assert!(header.contains("#ifndef TENSORC_TWO_H"), "{header}");
+    assert!(header.contains("extern \"C\""), "{header}");
+    assert!(
+        header.contains("int tensorc_put(const int32_t *x, const int32_t *u, int32_t *out0);"),
+        "{header}"
+    );
+    assert!(
+        header.contains(
+            "int tensorc_pair(const uint8_t *a, const double *b, uint8_t *out0, double *out1);"
+        ),
+        "{header}"
+    );
+    assert!(
+        header.contains(" *   u: input s32[2] (2 elements, row-major)"),
+        "{header}"
+    );
+    let driver = r#"#include <stdio.h>
+#include "two.h"
+int main(void) {
+  int32_t x[4] = {10, 20, 30, 40}, u[2] = {7, 8}, r[4] = {0};
+  uint8_t a[3] = {1, 2, 200}, c[3] = {0};
+  double b = 1.5, d = 0;
+  if (tensorc_put(x, u, r) != 0 || tensorc_pair(a, &b, c, &d) != 0) return 2;
+  printf("%d %d %d %d | %d %d %d | %.4f\n", r[0], r[1], r[2], r[3], c[0], c[1], c[2], d);
+  return 0;
+}
+"#;
+    std::fs::write(dir.join("driver.c"), driver).unwrap();
+    let expected = "10 7 8 40 | 2 4 144 | 2.2500\n";
+    run(
+        &dir,
+        "cc",
+        &["-I.", "driver.c", "two.a", "-lm", "-o", "with_a"],
+    );
+    assert_eq!(run(&dir, "./with_a", &[]), expected);
+    run(
+        &dir,
+        "cc",
+        &["-I.", "driver.c", "two.o", "-lm", "-o", "with_o"],
+    );
+    assert_eq!(run(&dir, "./with_o", &[]), expected);
+}
+
+/// `--cpu` names: the portable levels and `native` all give working code.
+#[test]
+fn cpu_levels_build() {
+    let dir = scratch("cpus");
+    let source = "def f(x: f32[8]) -> f32[8] {\n  y = add x, x\n  return y\n}\n";
+    for cpu in ["native", "x86-64-v2", "x86-64-v3"] {
+        if cpu.starts_with("x86") && !cfg!(target_arch = "x86_64") {
+            continue;
+        }
+        let opts = AotOptions {
+            triple: None,
+            cpu: Some(cpu.into()),
+        };
+        let paths = build(&dir, cpu, source, &[ArtifactKind::Object], &opts)
+            .unwrap_or_else(|e| panic!("{cpu}: {}", e.render()));
+        let bytes = std::fs::read(&paths[0]).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{cpu}");
+    }
+}
+
+/// Cross-compilation: an AArch64 relocatable ELF object (e_machine 183).
+#[test]
+fn aarch64_object() {
+    let dir = scratch("arm");
+    let source = std::fs::read_to_string(repo().join("examples/mlp.nxir")).unwrap();
+    let opts = AotOptions {
+        triple: Some("aarch64-unknown-linux-gnu".into()),
+        cpu: None,
+    };
+    let paths = build(&dir, "mlp", &source, &[ArtifactKind::Object], &opts)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let elf = std::fs::read(&paths[0]).unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    assert_eq!(elf[4], 2, "64-bit");
+    assert_eq!(u16::from_le_bytes([elf[16], elf[17]]), 1, "ET_REL");
+    assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), 183, "EM_AARCH64");
+}
+
+fn build_error(kinds: &[ArtifactKind], triple: Option<&str>, cpu: Option<&str>) -> String {
+    let dir = scratch("err");
+    let source = "def f(x: f32[2]) -> f32[2] {\n  return x\n}\n";
+    let opts = AotOptions {
+        triple: triple.map(Into::into),
+        cpu: cpu.map(Into::into),
+    };
+    match build(&dir, "f", source, kinds, &opts) {
+        Ok(_) => panic!("expected an error for {kinds:?} {triple:?} {cpu:?}"),
+        Err(e) => e.render(),
+    }
+}
+
+#[test]
+fn unknown_triple_is_an_error() {
+    let msg = build_error(&[ArtifactKind::Object], Some("foo-bar-baz"), None);
+    assert!(
+        msg.starts_with("error: unsupported target triple 'foo-bar-baz'"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn cross_libraries_are_an_error() {
+    let msg = build_error(
+        &[ArtifactKind::Shared],
+        Some("aarch64-unknown-linux-gnu"),
+        None,
+    );
+    assert!(msg.contains("only `--emit obj` is supported"), "{msg}");
+    assert!(msg.contains("`--emit shared`"), "{msg}");
+}
+
+#[test]
+fn native_cpu_for_another_target_is_an_error() {
+    let msg = build_error(
+        &[ArtifactKind::Object],
+        Some("aarch64-unknown-linux-gnu"),
+        Some("native"),
+    );
+    assert!(msg.contains("--cpu native describes this machine"), "{msg}");
+}
+
+#[test]
+fn unwritable_output_is_an_error() {
+    let source = "def f(x: f32[2]) -> f32[2] {\n  return x\n}\n";
+    let out = PathBuf::from("/nonexistent-dir/f.h");
+    let err = compile_artifacts(
+        "f.nxir",
+        source,
+        &AotOptions::default(),
+        &[(ArtifactKind::Header, out)],
+    )
+    .unwrap_err();
+    assert!(
+        err.render().starts_with("error: /nonexistent-dir/f.h: "),
+        "{}",
+        err.render()
+    );
+}
+
+#[test]
+fn program_errors_are_diagnostics() {
+    let err = compile_artifacts(
+        "bad.nxir",
+        "def f(x: f32[2]) -> f32[2] {\n  return y\n}\n",
+        &AotOptions::default(),
+        &[(ArtifactKind::Header, scratch("bad").join("bad.h"))],
+    )
+    .unwrap_err();
+    assert!(err.render().starts_with("bad.nxir:2:"), "{}", err.render());
+}
