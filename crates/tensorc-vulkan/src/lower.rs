@@ -53,6 +53,9 @@ const EXTS: &str =
     "SPV_KHR_storage_buffer_storage_class,SPV_KHR_16bit_storage,SPV_KHR_8bit_storage";
 
 /// Tensors to loops on memrefs (`vulkan-path.md` §2, step 1, first half).
+/// No element-wise fusion yet: with `linalg-fuse-elementwise-ops` (and
+/// without `eliminate-empty-tensors`, which miscompiles after CSE) some
+/// `while` programs no longer lower and one hung; see docs/vulkan.md.
 const LOOPS_PIPELINE: &str = "builtin.module(eliminate-empty-tensors,\
 one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
 canonicalize,func.func(convert-linalg-to-parallel-loops))";
@@ -132,6 +135,16 @@ pub fn lower(
         "spirv-serialize",
     )?;
     read_binaries(top, &mut kernels)?;
+    if std::env::var_os("TENSORC_VULKAN_DEBUG").is_some() {
+        for s in &schedules {
+            eprintln!(
+                "schedule of {}: buffers {:?}\n  steps {:?}",
+                s.function,
+                s.buffers.iter().map(|b| b.bytes).collect::<Vec<_>>(),
+                s.steps
+            );
+        }
+    }
     Ok((text, Some(Compiled { kernels, schedules })))
 }
 
