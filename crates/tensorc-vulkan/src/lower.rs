@@ -214,6 +214,19 @@ fn legalization(e: tensorc_mlir::MlirError) -> VulkanError {
             };
         }
     }
+    // Any other SPIR-V op the conversion produced but the verifier rejects
+    // (e.g. a 32-to-16-bit `spirv.Bitcast` for an f16 conversion): MLIR has
+    // no valid Vulkan lowering for the source op.
+    for d in &e.diagnostics {
+        if let Some(rest) = d.message.strip_prefix("'spirv.") {
+            let op = rest.split('\'').next().unwrap_or("?");
+            return VulkanError::UnsupportedOp {
+                mlir_op: format!("spirv.{op}"),
+                what: format!("an operation that converts to an invalid `spirv.{op}`"),
+                at: d.location.clone(),
+            };
+        }
+    }
     VulkanError::Mlir(e)
 }
 
