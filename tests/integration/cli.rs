@@ -599,7 +599,6 @@ fn hostile_inputs_never_crash() {
 /// A splat constant of 10^13 elements must give an error (it cannot be a
 /// result) or compile to a fill, not be materialized element by element.
 #[test]
-#[ignore = "open bug: the CPU path materializes a huge splat constant (f32[100000][100000][1000]): `emit --stage llvm-ir` grows to GBs and aborts with an uncaught C++ exception, `run` hangs"]
 fn huge_splat_constant_for_cpu() {
     let dir = scratch("splat");
     write(

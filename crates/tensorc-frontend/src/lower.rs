@@ -256,6 +256,13 @@ impl<'a> Lowerer<'a> {
             Op::Param(_) | Op::Call { .. } | Op::Elem { .. } => {
                 return Err(LowerError::Internal("structural op reached the tensor lowering".into()));
             }
+            // A splat of more than one element is a fill of a scalar constant:
+            // a `dense` splat attribute would be materialized element by element
+            // once bufferized (gigabytes of global data for a large type).
+            Op::Constant(lit) if ty.rank() > 0 => {
+                let c = self.e.op(&format!("arith.constant {} : {}", literal_attr(d, *lit), elem(d)));
+                self.e.fill(&c, ty)
+            }
             Op::Constant(lit) => {
                 self.e.op(&format!("arith.constant dense<{}> : {}", literal_attr(d, *lit), tensor_ty(ty)))
             }
