@@ -673,19 +673,17 @@ pub fn build(
             "--cpu native describes this machine, not target '{triple}'; name a CPU for that target"
         )));
     }
-    if !host {
-        if let Some((k, _)) = outputs.iter().find(|(k, _)| *k != ArtifactKind::Object) {
-            return Err(AotError::Options(format!(
-                "for the non-host target '{triple}' only `--emit obj` is supported (the kernel \
+    if !host && let Some((k, _)) = outputs.iter().find(|(k, _)| *k != ArtifactKind::Object) {
+        return Err(AotError::Options(format!(
+            "for the non-host target '{triple}' only `--emit obj` is supported (the kernel \
                  object with the `_mlir_ciface_*` entry points); `--emit {}` needs a cross C \
                  toolchain, which tensorc does not drive yet",
-                match k {
-                    ArtifactKind::Shared => "shared",
-                    ArtifactKind::Static => "static",
-                    _ => "header",
-                }
-            )));
-        }
+            match k {
+                ArtifactKind::Shared => "shared",
+                ArtifactKind::Static => "static",
+                _ => "header",
+            }
+        )));
     }
     // Header only: no code generation needed.
     let needs_code = outputs.iter().any(|(k, _)| *k != ArtifactKind::Header);
@@ -723,7 +721,10 @@ pub fn build(
                 let stem = path.file_stem().unwrap_or("tensorc".as_ref());
                 let member = scratch.0.join(stem).with_extension("o");
                 copy(o, &member)?;
-                run("ar", &["rcs".as_ref(), path.as_os_str(), member.as_os_str()])?;
+                run(
+                    "ar",
+                    &["rcs".as_ref(), path.as_os_str(), member.as_os_str()],
+                )?;
             }
             ArtifactKind::Shared => {
                 let o = combined
