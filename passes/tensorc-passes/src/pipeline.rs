@@ -6,6 +6,8 @@
 //! functions return comma-separated pipeline *elements* meant to be nested in
 //! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
 
+use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
+
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
 /// - `canonicalize,cse`: fold the frontend's redundant constants, no-op
@@ -22,9 +24,16 @@ pub fn opt_pipeline() -> &'static str {
     "canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse"
 }
 
-/// Bufferization and lowering to the LLVM dialect (naive loops; no tiling or
-/// vectorization yet).
+/// Scheduling, bufferization and lowering to the LLVM dialect.
 ///
+/// - `transform-preload-library{...},transform-interpreter`: the matmul-class
+///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
+///   vectorize every static-shaped linalg op, hoist accumulators), loaded
+///   from a content-named file in the temporary directory. It runs here, not
+///   in the `opt` stage, so `emit --stage opt` stays linalg on tensors. If
+///   the file cannot be written the schedule is left out: the rest of the
+///   pipeline is still correct, only slower.
+///   Then `canonicalize,cse` fold the schedule's index arithmetic.
 /// - Deliberately *no* `eliminate-empty-tensors` (which would let results be
 ///   computed straight into the out-param memrefs, saving one copy per
 ///   result): in MLIR 22.1 it miscompiles once CSE has merged two identical
@@ -42,7 +51,15 @@ pub fn opt_pipeline() -> &'static str {
 /// - `convert-bufferization-to-memref`: lowers the `bufferization.clone` and
 ///   dealloc ops that the previous pipeline inserts (left alone, they survive
 ///   `mlir-opt` and only fail at translation).
-/// - `convert-linalg-to-loops`: every linalg op to `scf.for` loops.
+/// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
+///   vectorized reductions become `vector.multi_reduction`, which the LLVM
+///   conversion does not know (it would survive until translation fails).
+/// - `convert-vector-to-scf{full-unroll target-rank=1}`: transfers of
+///   vectors of rank > 1 become rank-1 transfers, fully unrolled (without
+///   `full-unroll` it puts a `memref.alloca` inside the K loop, which
+///   overflows the stack; cpu-pipeline.md §1.6).
+/// - `convert-linalg-to-loops`: every linalg op the schedule did not
+///   vectorize to `scf.for` loops.
 /// - `expand-strided-metadata,lower-affine`: subviews and affine index maps
 ///   to plain arithmetic the LLVM lowering understands.
 /// - `convert-math-to-funcs{convert-ctlz=false}`: `math.ipowi` (integer
@@ -55,15 +72,34 @@ pub fn opt_pipeline() -> &'static str {
 /// - `convert-math-to-libm`: the remaining transcendental functions (`erf`,
 ///   `erfc`, `cbrt`, …) to libm calls, the only run-time dependency.
 /// - `convert-scf-to-cf`: structured loops to branches.
+/// - `convert-vector-to-llvm{vector-contract-lowering=outerproduct}`: the
+///   8×1·1×32 contractions become one broadcast and FMA per row (the
+///   inner loop of cpu-pipeline.md §1.3 (b1)).
 /// - `finalize-memref-to-llvm,convert-to-llvm,reconcile-unrealized-casts`:
 ///   everything (func, arith, cf, math, index, memref) to the LLVM dialect;
 ///   `llvm.emit_c_interface` makes `convert-to-llvm` add the
 ///   `_mlir_ciface_*` wrappers.
-pub fn cpu_lowering_pipeline() -> &'static str {
-    "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
+pub fn cpu_lowering_pipeline() -> String {
+    let schedule = matmul_schedule(MatmulTiles::default());
+    let interpreter = match script_file(&schedule) {
+        Ok(path) => format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter,canonicalize,cse,",
+            path.display()
+        ),
+        Err(_) => String::new(),
+    };
+    format!("{interpreter}{LOWERING}")
+}
+
+/// The lowering after scheduling (see `cpu_lowering_pipeline`).
+const LOWERING: &str = "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
 drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
+canonicalize,\
+cse,\
+func.func(lower-vector-multi-reduction),\
+convert-vector-to-scf{full-unroll target-rank=1},\
 convert-linalg-to-loops,\
 expand-strided-metadata,\
 lower-affine,\
@@ -71,14 +107,18 @@ convert-math-to-funcs{convert-ctlz=false},\
 convert-math-to-llvm,\
 convert-math-to-libm,\
 convert-scf-to-cf,\
+convert-vector-to-llvm{vector-contract-lowering=outerproduct},\
 finalize-memref-to-llvm,\
 convert-to-llvm,\
-reconcile-unrealized-casts"
-}
+reconcile-unrealized-casts";
 
 /// The full CPU pipeline as one `builtin.module(...)` string.
 pub fn full_cpu_pipeline() -> String {
-    format!("builtin.module({},{})", opt_pipeline(), cpu_lowering_pipeline())
+    format!(
+        "builtin.module({},{})",
+        opt_pipeline(),
+        cpu_lowering_pipeline()
+    )
 }
 
 #[cfg(test)]
@@ -87,9 +127,12 @@ mod tests {
 
     #[test]
     fn pipelines_are_well_formed_element_lists() {
-        for p in [opt_pipeline(), cpu_lowering_pipeline()] {
+        for p in [opt_pipeline().to_owned(), cpu_lowering_pipeline()] {
             assert!(!p.starts_with("builtin.module"), "elements only: {p}");
-            assert!(!p.contains(' ') || p.contains('{'), "spaces only inside options: {p}");
+            assert!(
+                !p.contains(' ') || p.contains('{'),
+                "spaces only inside options: {p}"
+            );
             assert!(!p.ends_with(','));
             assert_eq!(p.matches('{').count(), p.matches('}').count());
         }
