@@ -9,7 +9,11 @@
 //!   unreferenced snapshot fails;
 //! - `demo`:  setup, build the CLI in release, run `examples/mlp.nxir` on the CPU and the
 //!   interpreter, compare the results and time both;
-//! - `bench`: build the CLI in release and time every (or the named) `../shared/bench/*.nxir`.
+//! - `bench`: build the CLI in release, time every (or the named) `../shared/bench/*.nxir` with
+//!   tensorc and NumPy in the same run, write `target/bench.json` and the table in
+//!   `docs/benchmarks.md` (see `bench.rs`).
+
+mod bench;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -41,8 +45,9 @@ const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...]>
   test   setup, then cargo test --workspace --all-features; when CI is set, new, changed
          or unreferenced insta snapshots fail (INSTA_UPDATE=no)
   demo   setup, build tensorc in release, run examples/mlp.nxir on cpu and interp, compare, time
-  bench  build tensorc in release, run `tensorc bench --json` on each ../shared/bench/*.nxir
-         (with NAMEs: only the workloads whose file name contains one of them)";
+  bench  build tensorc in release, time each ../shared/bench/*.nxir with `tensorc bench --json`
+         and with NumPy (virtualenv in target/), write target/bench.json and the table in
+         docs/benchmarks.md (with NAMEs: only the workloads whose file name contains one of them)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,7 +55,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("test") => test(),
         Some("demo") => demo(),
-        Some("bench") => bench(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -395,75 +400,6 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
         .find(|c: char| !(c.is_ascii_digit() || "+-.eE".contains(c)))
         .unwrap_or(after.len());
     after[..end].parse().ok()
-}
-
-/// Timed runs per workload: the naive CPU pipeline needs seconds per large
-/// matmul, so the defaults of `tensorc bench` (3 + 10 runs) would take many minutes.
-const BENCH_ARGS: &[&str] = &["--warmup", "1", "--iters", "5"];
-
-/// `filters`: run only workloads whose file name contains one of them.
-fn bench(filters: &[String]) -> Result<()> {
-    let shared = root().join("..").join("shared").join("bench");
-    let shared = shared.canonicalize().unwrap_or(shared);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&shared)
-        .with_context(|| format!("cannot list {}", shared.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
-        .filter(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default();
-            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
-        })
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("no workload in {} matches {filters:?}", shared.display());
-    }
-    let bin = build_release_cli()?;
-    let header = format!(
-        "{:<24} {:>12} {:>12} {:>12}",
-        "workload", "compile ms", "median ms", "min ms"
-    );
-    let mut rows = Vec::new();
-    let mut failures = 0;
-    for file in &files {
-        let name = file
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = file.to_string_lossy();
-        let mut args = vec!["bench", &*path, "--json"];
-        args.extend_from_slice(BENCH_ARGS);
-        let row = match tensorc(&bin, &args) {
-            Ok(json) => {
-                let [c, med, min] = ["compile_ms", "median_ns", "min_ns"]
-                    .map(|k| json_number(&json, k).unwrap_or(f64::NAN));
-                format!(
-                    "{name:<24} {c:>12.1} {:>12.3} {:>12.3}",
-                    med / 1e6,
-                    min / 1e6
-                )
-            }
-            Err(e) => {
-                failures += 1;
-                let first = format!("{e:#}").lines().nth(1).unwrap_or("").to_string();
-                format!("{name:<24} FAILED: {first}")
-            }
-        };
-        // Printed as it comes, since the whole set takes minutes.
-        println!("{row}");
-        rows.push(row);
-    }
-    println!("\n{header}");
-    for row in rows {
-        println!("{row}");
-    }
-    if failures > 0 {
-        bail!("{failures} of {} workloads failed", files.len());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

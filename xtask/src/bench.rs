@@ -1,0 +1,333 @@
+//! `cargo xtask bench`: every workload of `../shared/bench` with tensorc (CPU)
+//! and, in the same run, with NumPy, so the ratio compares two measurements
+//! taken minutes apart on the same machine rather than numbers from a note.
+//!
+//! NumPy comes from PyPI into a virtualenv under the target directory (the
+//! system Python has none). Its process gets `OPENBLAS_CORETYPE` and
+//! `OPENBLAS_L2_SIZE` removed and `OPENBLAS_NUM_THREADS=1`: tensorc runs one
+//! thread, and an inherited core-type override would pick a slower kernel.
+//! Results go to stdout, to `target/bench.json` and, as a Markdown table,
+//! between the marker comments of `docs/benchmarks.md`.
+
+use crate::{build_release_cli, json_number, root, target_dir, tensorc};
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Warm-up and timed runs per workload, for both tensorc and NumPy.
+const WARMUP: usize = 1;
+const ITERS: usize = 5;
+
+/// The NumPy versions of the workloads.
+const NUMPY_SCRIPT: &str = include_str!("numpy_bench.py");
+
+/// Where `docs/benchmarks.md` gets the table.
+const BEGIN: &str = "<!-- xtask bench: begin -->";
+const END: &str = "<!-- xtask bench: end -->";
+
+/// How a workload's throughput is counted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Metric {
+    /// Floating-point operations per run (a multiply-add counts 2).
+    Flops(f64),
+    /// Minimum bytes moved to and from memory per run.
+    Bytes(f64),
+}
+
+/// The metric of workload `name` (file stem), from the shapes in its header
+/// comment: 2·M·N·K for matmuls, 2·outputs·(kh·kw·cin) for the convolution,
+/// inputs plus outputs × 4 bytes for the memory-bound ones.
+fn metric(name: &str) -> Option<Metric> {
+    let mm = |b: f64, m: f64, n: f64, k: f64| Metric::Flops(2.0 * b * m * n * k);
+    let f32s = |n: f64| Metric::Bytes(4.0 * n);
+    Some(match name.get(..3)? {
+        "w01" => mm(1.0, 256.0, 256.0, 256.0),
+        "w02" => mm(1.0, 1024.0, 1024.0, 1024.0),
+        "w03" => mm(1.0, 2048.0, 2048.0, 2048.0),
+        "w04" => f32s(4.0 * 16_777_216.0),
+        "w05" => f32s(2.0 * 4096.0 * 1024.0),
+        "w06" => mm(1.0, 256.0, 4096.0, 1024.0),
+        "w07" => f32s(67_108_864.0),
+        "w08" => f32s(2.0 * 8192.0 * 1024.0),
+        "w09" => Metric::Flops(2.0 * 56.0 * 56.0 * 64.0 * (3.0 * 3.0 * 64.0)),
+        "w10" => mm(64.0, 128.0, 128.0, 64.0),
+        _ => return None,
+    })
+}
+
+/// Throughput in GFLOPS or GB/s (both 1e9 per second) and its unit.
+fn throughput(m: Metric, ns: f64) -> (f64, &'static str) {
+    match m {
+        Metric::Flops(f) => (f / ns, "GFLOPS"),
+        Metric::Bytes(b) => (b / ns, "GB/s"),
+    }
+}
+
+/// One workload's measurements (times in ns; `None` when that side failed).
+#[derive(Debug, Default)]
+struct Row {
+    name: String,
+    compile_ms: Option<f64>,
+    tensorc_ns: Option<f64>,
+    numpy_ns: Option<f64>,
+    error: Option<String>,
+}
+
+/// The virtualenv's Python with NumPy installed (created on first use).
+fn numpy_python() -> Result<PathBuf> {
+    let venv = target_dir().join("bench-venv");
+    let py = venv.join("bin").join("python");
+    if !py.exists() {
+        crate::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+            .context("creating the NumPy virtualenv")?;
+    }
+    let has_numpy = Command::new(&py)
+        .args(["-c", "import numpy"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_numpy {
+        crate::run(Command::new(&py).args(["-m", "pip", "install", "--quiet", "numpy"]))
+            .context("installing NumPy with pip")?;
+    }
+    Ok(py)
+}
+
+/// Runs the NumPy script on `names`; returns (name, min ns) pairs.
+fn run_numpy(names: &[String]) -> Result<Vec<(String, f64)>> {
+    let py = numpy_python()?;
+    let script = target_dir().join("bench-venv").join("numpy_bench.py");
+    std::fs::write(&script, NUMPY_SCRIPT)
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    let mut cmd = Command::new(&py);
+    cmd.arg(&script)
+        .arg(WARMUP.to_string())
+        .arg(ITERS.to_string())
+        .args(names)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1");
+    println!("$ {}", crate::show(&cmd));
+    let out = cmd.output().context("cannot start the NumPy benchmark")?;
+    if !out.status.success() {
+        bail!(
+            "the NumPy benchmark failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(parse_numpy(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Reads the script's lines `{"name": "...", "median_ns": .., "min_ns": ..}`.
+fn parse_numpy(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("\"name\"")? + 6..];
+            let rest = &rest[rest.find('"')? + 1..];
+            let name = &rest[..rest.find('"')?];
+            Some((name.to_owned(), json_number(line, "min_ns")?))
+        })
+        .collect()
+}
+
+/// `filters`: run only workloads whose file name contains one of them.
+pub fn bench(filters: &[String]) -> Result<()> {
+    let shared = root().join("..").join("shared").join("bench");
+    let shared = shared.canonicalize().unwrap_or(shared);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&shared)
+        .with_context(|| format!("cannot list {}", shared.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
+        .filter(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no workload in {} matches {filters:?}", shared.display());
+    }
+    let bin = build_release_cli()?;
+    let mut rows = Vec::new();
+    for file in &files {
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = file.to_string_lossy();
+        let (w, i) = (WARMUP.to_string(), ITERS.to_string());
+        let args = ["bench", &*path, "--json", "--warmup", &w, "--iters", &i];
+        let mut row = Row {
+            name,
+            ..Row::default()
+        };
+        match tensorc(&bin, &args) {
+            Ok(json) => {
+                row.compile_ms = json_number(&json, "compile_ms");
+                row.tensorc_ns = json_number(&json, "min_ns");
+            }
+            Err(e) => row.error = Some(format!("{e:#}").lines().nth(1).unwrap_or("").to_owned()),
+        }
+        println!("{}", format_row(&row));
+        rows.push(row);
+    }
+    let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+    match run_numpy(&names) {
+        Ok(times) => {
+            for (name, ns) in times {
+                if let Some(r) = rows.iter_mut().find(|r| r.name == name) {
+                    r.numpy_ns = Some(ns);
+                }
+            }
+        }
+        Err(e) => eprintln!("warning: no NumPy numbers: {e:#}"),
+    }
+    let table = markdown_table(&rows);
+    println!("\n{table}");
+    let json_path = target_dir().join("bench.json");
+    std::fs::write(&json_path, json(&rows))
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("wrote {}", json_path.display());
+    let doc = root().join("docs").join("benchmarks.md");
+    write_table_into(&doc, &table)?;
+    println!("updated {}", doc.display());
+    let failed = rows.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        bail!("{failed} of {} workloads failed", rows.len());
+    }
+    Ok(())
+}
+
+fn format_row(r: &Row) -> String {
+    match (&r.error, r.compile_ms, r.tensorc_ns) {
+        (Some(e), ..) => format!("{:<24} FAILED: {e}", r.name),
+        (None, Some(c), Some(t)) => format!(
+            "{:<24} compile {c:>8.1} ms  min {:>10.3} ms",
+            r.name,
+            t / 1e6
+        ),
+        _ => format!("{:<24} (no numbers in tensorc's output)", r.name),
+    }
+}
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// The Markdown table: time, throughput and compile time of tensorc, NumPy's
+/// time and throughput, and tensorc's speed relative to NumPy (> 1: faster).
+fn markdown_table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| workload | tensorc ms | tensorc | NumPy ms | NumPy | unit | tensorc / NumPy speed | compile ms |\n\
+         |---|---:|---:|---:|---:|---|---:|---:|\n",
+    );
+    for r in rows {
+        let m = metric(&r.name);
+        let tp = |ns: Option<f64>| Some(throughput(m?, ns?).0);
+        let unit = m.map_or("", |m| throughput(m, 1.0).1);
+        let ratio = match (r.tensorc_ns, r.numpy_ns) {
+            (Some(t), Some(n)) => Some(n / t),
+            _ => None,
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {unit} | {} | {} |",
+            r.name,
+            cell(r.tensorc_ns.map(|t| t / 1e6), 3),
+            cell(tp(r.tensorc_ns), 2),
+            cell(r.numpy_ns.map(|t| t / 1e6), 3),
+            cell(tp(r.numpy_ns), 2),
+            cell(ratio, 2),
+            cell(r.compile_ms, 0),
+        );
+    }
+    s
+}
+
+/// The rows as a JSON array (hand-written: xtask keeps to std + anyhow).
+fn json(rows: &[Row]) -> String {
+    let num = |v: Option<f64>| v.map_or_else(|| "null".to_owned(), |v| format!("{v}"));
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "  {{\"name\": \"{}\", \"compile_ms\": {}, \"tensorc_min_ns\": {}, \"numpy_min_ns\": {}, \"failed\": {}}}",
+                r.name,
+                num(r.compile_ms),
+                num(r.tensorc_ns),
+                num(r.numpy_ns),
+                r.error.is_some()
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
+}
+
+/// Replaces the text between the markers in `doc` with `table` (appending
+/// the markers and table when the file has none).
+fn write_table_into(doc: &Path, table: &str) -> Result<()> {
+    let old = std::fs::read_to_string(doc).unwrap_or_default();
+    let block = format!("{BEGIN}\n{table}{END}");
+    let new = match (old.find(BEGIN), old.find(END)) {
+        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
+        _ => format!("{old}\n{block}\n"),
+    };
+    std::fs::write(doc, new).with_context(|| format!("cannot write {}", doc.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_follow_the_workload_headers() {
+        // W2 header: GFLOPS = 2*M*N*K / time, 1024³.
+        assert_eq!(
+            metric("w02_matmul_1024"),
+            Some(Metric::Flops(2_147_483_648.0))
+        );
+        // W4 header: 3 inputs + 1 output of 16M f32 = 256 MiB.
+        assert_eq!(
+            metric("w04_fused_elementwise"),
+            Some(Metric::Bytes(268_435_456.0))
+        );
+        // W7: one 64M f32 input.
+        assert_eq!(metric("w07_sum"), Some(Metric::Bytes(268_435_456.0)));
+        assert_eq!(metric("x"), None);
+        // 2^31 flops in 2^31 ns... = 1 GFLOPS.
+        assert_eq!(throughput(Metric::Flops(2.0e9), 2.0e9), (1.0, "GFLOPS"));
+    }
+
+    #[test]
+    fn reads_numpy_lines_and_writes_the_table_between_markers() {
+        let out = "{\"name\": \"w01_matmul_256\", \"median_ns\": 200, \"min_ns\": 150}\n\
+                   {\"name\": \"w99\", \"error\": \"no NumPy version\"}\n";
+        assert_eq!(parse_numpy(out), vec![("w01_matmul_256".to_owned(), 150.0)]);
+
+        let rows = [Row {
+            name: "w01_matmul_256".into(),
+            compile_ms: Some(10.0),
+            tensorc_ns: Some(300.0),
+            numpy_ns: Some(150.0),
+            error: None,
+        }];
+        let t = markdown_table(&rows);
+        // NumPy twice as fast: ratio 0.50.
+        assert!(t.contains("| 0.50 |"), "{t}");
+        let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let doc = dir.join("b.md");
+        std::fs::write(&doc, format!("intro\n{BEGIN}\nold\n{END}\nafter\n")).unwrap();
+        write_table_into(&doc, "T\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&doc).unwrap(),
+            format!("intro\n{BEGIN}\nT\n{END}\nafter\n")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
