@@ -182,13 +182,11 @@ fn table() -> Vec<Case> {
 }
 
 /// The canonical matmul layout with an empty contracted axis, alone (a
-/// SIGSEGV would take the whole table down). Ignored: with the uncommitted
-/// matmul schedule in `passes/tensorc-passes/src/pipeline.rs` of 01:00 UTC
-/// (vectorized `linalg.matmul`), `x f32[2][0] · w f32[0][3]` crashes the CPU
-/// JIT with SIGSEGV; the generic (transposed) layout above and the
-/// interpreter give zeros.
+/// SIGSEGV would take the whole table down). A regression test: a draft of the
+/// matmul schedule tiled `x f32[2][0] · w f32[0][3]` and the JIT crashed with
+/// SIGSEGV; the schedule now leaves ops with an empty loop alone. The result
+/// is zeros, as on the interpreter.
 #[test]
-#[ignore = "SIGSEGV in the CPU matmul schedule for an empty contracted axis"]
 fn matmul_over_empty_axis_cpu() {
     let source = "def main(a: f32[2][0], b: f32[0][3]) -> f32[2][3] {\n  r = dot a, [1], [], b, [0], []\n  return r\n}\n";
     let options = CompileOptions {

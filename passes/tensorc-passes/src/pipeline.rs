@@ -10,8 +10,8 @@ use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
 
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
-/// - `canonicalize,cse`: fold the frontend's redundant constants, no-op
-///   reshapes and repeated index computations.
+/// - `canonicalize`: fold the frontend's redundant constants, no-op reshapes
+///   and repeated index computations.
 /// - `linalg-fuse-elementwise-ops`: the frontend emits one `linalg.generic`
 ///   per element-wise node; fusing producer into consumer removes the
 ///   intermediate tensors (and thus buffers and memory passes). Fusing an
@@ -19,9 +19,18 @@ use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
 ///   op, visited at each *consumer* loop point (repeatedly when the consumer
 ///   broadcasts it), so a fusable generic must never read its init (the frontend writes
 ///   reductions over no loops into `tensor.empty`, see its `reduce.rs`).
-/// - a final `canonicalize,cse` to clean up after fusion.
+/// - `eliminate-empty-tensors`, last: a `tensor.empty` whose value ends up in
+///   a result is replaced by that result's out-parameter, so bufferization
+///   computes straight into the caller's buffer instead of a temporary that
+///   is copied out (cpu-pipeline.md §1.1). It runs after fusion (which makes
+///   fresh `tensor.empty`s) and deliberately with no `cse` before it: `cse`
+///   merges two identical computations returned as two results (say two
+///   `argmax` of one input), and eliminating empties after that let the
+///   second result overwrite the first (MLIR 22). Unmerged, each writes its
+///   own out-parameter; `cse` runs later, in the lowering, where distinct
+///   destinations keep them apart.
 pub fn opt_pipeline() -> &'static str {
-    "canonicalize,cse,linalg-fuse-elementwise-ops,canonicalize,cse"
+    "canonicalize,linalg-fuse-elementwise-ops,canonicalize,eliminate-empty-tensors"
 }
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
