@@ -196,8 +196,58 @@ fn test() -> Result<()> {
         // Under CI a new or changed snapshot is a failure, never a silent update.
         cmd.env("INSTA_UPDATE", "no");
     }
-    run(&mut cmd)?;
-    check_unreferenced_snapshots(&root(), &references, ci)
+    let outcome = run_counting_tests(&mut cmd);
+    check_unreferenced_snapshots(&root(), &references, ci)?;
+    outcome
+}
+
+/// Runs `cargo test`, passing its output through, and closes with one line
+/// that totals every test binary's `test result:` line. cargo's own last line
+/// belongs to whichever doc-test ran last (often "0 passed"), which says
+/// nothing about the run as a whole.
+fn run_counting_tests(cmd: &mut Command) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let shown = show(cmd);
+    println!("$ {shown}");
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{shown}`"))?;
+    let mut totals = [0u64; 3]; // passed, failed, ignored
+    if let Some(out) = child.stdout.take() {
+        for line in BufReader::new(out).lines() {
+            let line = line.context("reading cargo test output")?;
+            println!("{line}");
+            if let Some(counts) = test_result_counts(&line) {
+                totals.iter_mut().zip(counts).for_each(|(t, c)| *t += c);
+            }
+        }
+    }
+    let status = child.wait().with_context(|| format!("waiting for `{shown}`"))?;
+    println!("\ntests: {} passed, {} failed, {} skipped", totals[0], totals[1], totals[2]);
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// `(passed, failed, ignored)` of a libtest summary line such as
+/// `test result: ok. 12 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; …`.
+fn test_result_counts(line: &str) -> Option<[u64; 3]> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let mut counts = [None; 3];
+    for part in rest.split(';') {
+        let mut words = part.split_whitespace().rev();
+        let (Some(label), Some(n)) = (words.next(), words.next()) else { continue };
+        let slot = match label {
+            "passed" => 0,
+            "failed" => 1,
+            "ignored" => 2,
+            _ => continue,
+        };
+        counts[slot] = n.parse().ok();
+    }
+    Some([counts[0]?, counts[1]?, counts[2]?])
 }
 
 /// Every `.snap` file in the repository must be used by some test; a stale one
@@ -404,6 +454,19 @@ fn json_number(json: &str, key: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn test_result_lines_are_totalled() {
+        assert_eq!(
+            super::test_result_counts("test result: ok. 74 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
+            Some([74, 0, 1])
+        );
+        assert_eq!(
+            super::test_result_counts("test result: FAILED. 556 passed; 3 failed; 0 ignored; 0 measured; 0 filtered out"),
+            Some([556, 3, 0])
+        );
+        assert_eq!(super::test_result_counts("running 5 tests"), None);
+    }
+
     use super::*;
 
     #[test]
