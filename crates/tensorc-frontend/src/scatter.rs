@@ -40,39 +40,11 @@ pub(crate) fn scf_for_n(
 ) -> Vec<String> {
     let lo = e.op("arith.constant 0 : index");
     let hi = e.op(&format!("arith.constant {n} : index"));
-    let one = e.op("arith.constant 1 : index");
-    let (res, iv) = (e.fresh(), e.fresh());
-    let accs: Vec<String> = carried.iter().map(|_| e.fresh()).collect();
-    let tys: Vec<String> = carried.iter().map(|(_, t)| tensor_ty(t)).collect();
-    let args: Vec<String> = accs
+    let carried: Vec<(String, String)> = carried
         .iter()
-        .zip(carried)
-        .map(|(a, (init, _))| format!("{a} = {init}"))
+        .map(|(init, t)| (init.clone(), tensor_ty(t)))
         .collect();
-    let head = if carried.len() == 1 {
-        res.clone()
-    } else {
-        format!("{res}:{}", carried.len())
-    };
-    e.line(&format!(
-        "{head} = scf.for {iv} = {lo} to {hi} step {one} iter_args({}) -> ({}) {{",
-        args.join(", "),
-        tys.join(", ")
-    ));
-    e.indent(2);
-    let next = body(e, &iv, &accs);
-    e.stmt(&format!(
-        "scf.yield {} : {}",
-        next.join(", "),
-        tys.join(", ")
-    ));
-    e.indent(-2);
-    e.stmt("}");
-    if carried.len() == 1 {
-        vec![res]
-    } else {
-        (0..carried.len()).map(|i| format!("{res}#{i}")).collect()
-    }
+    crate::merge_sort::scf_loop(e, &lo, &hi, &carried, body)
 }
 
 /// Whether integer `v` of dtype `d` lies in `[0, n)` (i1).
