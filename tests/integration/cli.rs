@@ -153,6 +153,14 @@ fn missing_or_unreadable_file_exits_1() {
     std::fs::write(dir.join("binary.nxir"), [0xff, 0xfe, 0x00, 0x80]).unwrap();
     let o = tensorc(&["check", "binary.nxir"], &dir);
     assert_eq!(code(&o), 1, "invalid UTF-8: {}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("binary.nxir:1:1: error: the file is not valid UTF-8 (byte 0xFF at offset 0)"), "{err}");
+    // The location is where the valid text stops: line 2, after "ab".
+    std::fs::write(dir.join("late.nxir"), b"# ok\nab\xc3(").unwrap();
+    let o = tensorc(&["check", "late.nxir"], &dir);
+    assert_eq!(code(&o), 1, "invalid UTF-8: {}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("late.nxir:2:3: error: the file is not valid UTF-8 (byte 0xC3 at offset 7)"), "{err}");
 }
 
 #[test]

@@ -128,10 +128,19 @@ fn read_source(path: &Path) -> Result<(String, String), Failure> {
     let bytes =
         std::fs::read(path).map_err(|e| Failure::error(format!("cannot read {name}: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
+        // Located like every other diagnostic: the line and column (in
+        // characters) where the valid text stops.
         let at = e.utf8_error().valid_up_to();
-        Failure::error(format!(
-            "{name} is not valid UTF-8 (invalid byte at offset {at})"
-        ))
+        let valid = std::str::from_utf8(&e.as_bytes()[..at]).unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let col = valid.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+        let byte = e.as_bytes()[at];
+        Failure {
+            code: 1,
+            message: format!(
+                "{name}:{line}:{col}: error: the file is not valid UTF-8 (byte 0x{byte:02X} at offset {at})"
+            ),
+        }
     })?;
     Ok((name, text))
 }
