@@ -227,18 +227,7 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
             .entry(Some(name))
             .unwrap_or_else(|e| panic!("{rel}: {}", e.render()));
         let param_types: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
-        let mut sets: Vec<(String, Vec<Tensor>)> = settings
-            .seeds
-            .iter()
-            .map(|&seed| {
-                let inputs = param_types
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ty)| tensorc_ir::random::random_tensor(ty, seed, i as u64))
-                    .collect();
-                (format!("seed {seed}"), inputs)
-            })
-            .collect();
+        let mut sets = seeded_inputs(&param_types, &settings.seeds);
         if settings.inputs != EdgeSet::None {
             let mild = settings.inputs == EdgeSet::Mild;
             for variant in 0..EDGE_VARIANTS {
@@ -328,6 +317,21 @@ pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String>
         }
     }
     failures
+}
+
+/// One named input set per seed: parameter `i` is `random_tensor(ty, seed, i)`.
+pub fn seeded_inputs(types: &[TensorType], seeds: &[u64]) -> Vec<(String, Vec<Tensor>)> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            let inputs = types
+                .iter()
+                .enumerate()
+                .map(|(i, ty)| tensorc_ir::random::random_tensor(ty, seed, i as u64))
+                .collect();
+            (format!("seed {seed}"), inputs)
+        })
+        .collect()
 }
 
 fn show_inputs(inputs: &[Tensor]) -> String {

@@ -13,10 +13,10 @@
 //! is skipped — except under `CI`, which always has lavapipe, where it fails.
 
 use crate::harness::{
-    EDGE_VARIANTS, EdgeSet, Settings, cases_dir, compare, edge_tensor, read_case,
+    EDGE_VARIANTS, EdgeSet, Settings, cases_dir, compare, edge_tensor, read_case, seeded_inputs,
 };
 use std::sync::Once;
-use tensorc::{CompileOptions, Error, Target, Tensor, TensorType};
+use tensorc::{CompileOptions, Error, Target, TensorType};
 
 const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 
@@ -261,18 +261,7 @@ fn run_case(rel: &str) -> Result<Option<Outcome>, String> {
         let fi = interp.entry(Some(name)).map_err(|e| e.render())?;
         let fv = vk.entry(Some(name)).map_err(|e| e.render())?;
         let types: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
-        let mut sets: Vec<(String, Vec<Tensor>)> = settings
-            .seeds
-            .iter()
-            .map(|&seed| {
-                let inputs = types
-                    .iter()
-                    .enumerate()
-                    .map(|(i, ty)| tensorc_ir::random::random_tensor(ty, seed, i as u64))
-                    .collect();
-                (format!("seed {seed}"), inputs)
-            })
-            .collect();
+        let mut sets = seeded_inputs(&types, &settings.seeds);
         let stem = rel.trim_start_matches("ops/").trim_end_matches(".nxir");
         if settings.inputs != EdgeSet::None && !EDGE_LIMITED.contains(&stem) {
             let mild = settings.inputs == EdgeSet::Mild;
