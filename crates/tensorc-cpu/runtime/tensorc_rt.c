@@ -1,8 +1,10 @@
-/* tensorc artifact runtime: the functions generated code calls that neither
- * libc nor libm provide. Compiled into every ahead-of-time artifact (object,
- * shared library, static archive) so that shipping a model never means
- * shipping LLVM, MLIR or tensorc. No #include: the same text builds for any
- * target with any C compiler, hosted or not. */
+/* tensorc runtime: the functions generated code calls that neither libc nor
+ * libm provide. The one implementation for both back ends: linked into the
+ * tensorc-cpu crate for the JIT (build.rs, registered by runtime.rs) and
+ * compiled into every ahead-of-time artifact (object, shared library, static
+ * archive) so that shipping a model never means shipping LLVM, MLIR or
+ * tensorc. No #include: the same text builds for any target with any C
+ * compiler, hosted or not. */
 
 typedef __INT64_TYPE__ tensorc_i64;
 typedef __SIZE_TYPE__ tensorc_size;
@@ -17,10 +19,9 @@ struct tensorc_unranked {
 #define TENSORC_MAX_RANK 64
 
 /* MLIR lowers memref.copy between non-contiguous memrefs (slices, pads,
- * concatenations) to a call of memrefCopy. Same element order as the JIT's
- * implementation in runtime.rs: copy every index of src to the same index of
- * dst, contiguous rows with one memmove. Hidden so that an artifact never
- * exports or interposes the name. */
+ * concatenations) to a call of memrefCopy: copy every index of src to the
+ * same index of dst, contiguous rows with one memmove. Hidden so that neither
+ * an artifact nor a program linking tensorc exports or interposes the name. */
 __attribute__((visibility("hidden"))) void
 memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
            struct tensorc_unranked *dst) {

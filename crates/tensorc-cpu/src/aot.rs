@@ -6,7 +6,7 @@
 //! The generated code keeps MLIR's calling convention (`_mlir_ciface_<name>`
 //! taking memref descriptors). C users never see descriptors: a generated C
 //! wrapper `tensorc_<name>(const T *in..., T *out...)` builds them, and the
-//! small C runtime (`runtime/tensorc_rt.c`, `memrefCopy`) is compiled in next
+//! small C runtime (`runtime/*.c`, `RUNTIME_C`) is compiled in next
 //! to it. For the host triple, kernel, wrappers and runtime are merged into
 //! one relocatable object (`ld -r`) whose only global definitions are the
 //! `tensorc_*` entry points (`objcopy -G`), so a `def main` never clashes with
@@ -20,8 +20,9 @@ use std::process::Command;
 use tensorc_ir::{DType, Module, TensorType};
 use tensorc_mlir::{Mlir, MlirError};
 
-/// The C source of the artifact runtime.
-pub const RUNTIME_C: &str = include_str!("../runtime/tensorc_rt.c");
+/// The C runtime compiled into every artifact, as (file name, text): every
+/// `runtime/*.c` file, listed by `build.rs` (the same files the JIT links).
+pub const RUNTIME_C: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/runtime_sources.rs"));
 
 /// The portable default CPU of artifacts (x86-64 hosts).
 pub const DEFAULT_X86_CPU: &str = "x86-64-v2";
@@ -761,34 +762,37 @@ fn copy(from: &Path, to: &Path) -> Result<(), AotError> {
 fn link_host(module: &Module, kernel: &[u8], dir: &Path) -> Result<PathBuf, AotError> {
     let kernel_o = dir.join("kernel.o");
     write(&kernel_o, kernel)?;
-    let wrap_c = dir.join("wrappers.c");
-    write(
-        &wrap_c,
-        format!("{}\n{}", wrappers_c(module), RUNTIME_C).as_bytes(),
-    )?;
-    let wrap_o = dir.join("wrappers.o");
-    run(
-        &c_compiler(),
-        &[
-            "-c".as_ref(),
-            "-O2".as_ref(),
-            "-fPIC".as_ref(),
-            "-o".as_ref(),
-            wrap_o.as_os_str(),
-            wrap_c.as_os_str(),
-        ],
-    )?;
+    // The wrappers and each runtime file are separate translation units, so
+    // runtime files never see each other's (or the wrappers') static names.
+    let wrappers = wrappers_c(module);
+    let sources =
+        std::iter::once(("wrappers.c", wrappers.as_str())).chain(RUNTIME_C.iter().copied());
     let combined = dir.join("combined.o");
-    run(
-        "ld",
-        &[
-            "-r".as_ref(),
-            "-o".as_ref(),
-            combined.as_os_str(),
-            kernel_o.as_os_str(),
-            wrap_o.as_os_str(),
-        ],
-    )?;
+    let mut ld_args: Vec<std::ffi::OsString> = vec![
+        "-r".into(),
+        "-o".into(),
+        combined.clone().into(),
+        kernel_o.into(),
+    ];
+    for (name, text) in sources {
+        let c = dir.join(name);
+        write(&c, text.as_bytes())?;
+        let o = c.with_extension("o");
+        run(
+            &c_compiler(),
+            &[
+                "-c".as_ref(),
+                "-O2".as_ref(),
+                "-fPIC".as_ref(),
+                "-o".as_ref(),
+                o.as_os_str(),
+                c.as_os_str(),
+            ],
+        )?;
+        ld_args.push(o.into());
+    }
+    let refs: Vec<&std::ffi::OsStr> = ld_args.iter().map(|a| a.as_os_str()).collect();
+    run("ld", &refs)?;
     let mut args: Vec<std::ffi::OsString> = module
         .functions
         .iter()

@@ -1,10 +1,13 @@
 //! Run-time functions that generated code calls, provided by tensorc itself.
 //!
-//! MLIR's lowering of `memref.copy` between non-contiguous memrefs (slices,
-//! pads, concatenations, ...) emits a call to `memrefCopy`, which upstream
-//! lives in `libmlir_c_runner_utils.so`. Rather than loading that library at
-//! run time (one more file to find and ship), tensorc implements the function
-//! here and registers it with every JIT engine.
+//! They are written once, in C (`runtime/*.c`, compiled into this crate by
+//! `build.rs` and into every AOT artifact by `aot.rs`), so the JIT and the
+//! artifacts run the same code. This module declares them and registers them
+//! with every JIT engine. For example, MLIR's lowering of `memref.copy`
+//! between non-contiguous memrefs (slices, pads, concatenations, ...) emits a
+//! call to `memrefCopy`, which upstream lives in `libmlir_c_runner_utils.so`;
+//! tensorc provides it rather than loading that library at run time (one more
+//! file to find and ship).
 
 use std::ffi::c_void;
 
@@ -16,9 +19,19 @@ pub struct UnrankedMemRef {
     pub descriptor: *const i64,
 }
 
-/// The symbols to register with a JIT engine, by the names generated code uses.
-pub(crate) fn symbols() -> [(&'static str, *mut c_void); 1] {
-    [("memrefCopy", memref_copy as *mut c_void)]
+// The C runtime's functions (hidden visibility: linked into this crate, never
+// exported from it).
+unsafe extern "C" {
+    /// Copies every element of `src` to the same index of `dst` (same shape,
+    /// arbitrary strides), `elem_size` bytes each (`runtime/tensorc_rt.c`).
+    #[link_name = "memrefCopy"]
+    pub fn memref_copy(elem_size: i64, src: *const UnrankedMemRef, dst: *const UnrankedMemRef);
+}
+
+/// The symbols to register with a JIT engine, by the names generated code
+/// uses. A new runtime function gets a declaration above and a line here.
+pub(crate) fn symbols() -> Vec<(&'static str, *mut c_void)> {
+    vec![("memrefCopy", memref_copy as *mut c_void)]
 }
 
 /// The external functions of generated code that neither tensorc's runtime
@@ -49,77 +62,6 @@ fn process_has(name: &str) -> bool {
 fn process_has(_name: &str) -> bool {
     // No portable check: let the JIT report it.
     true
-}
-
-/// Copies every element of `src` to the same index of `dst` (same shape,
-/// arbitrary strides), `elem_size` bytes each.
-///
-/// # Safety
-/// Both arguments must point at valid unranked memrefs of equal rank and
-/// sizes whose buffers are valid for every index they describe; this is what
-/// MLIR-generated code passes.
-pub unsafe extern "C" fn memref_copy(
-    elem_size: i64,
-    src: *const UnrankedMemRef,
-    dst: *const UnrankedMemRef,
-) {
-    // SAFETY: the caller (generated code) passes valid descriptors.
-    unsafe {
-        let (src, dst) = (&*src, &*dst);
-        let rank = src.rank.max(0) as usize;
-        let sd = std::slice::from_raw_parts(src.descriptor, 3 + 2 * rank);
-        let dd = std::slice::from_raw_parts(dst.descriptor, 3 + 2 * rank);
-        let sizes = &sd[3..3 + rank];
-        if sizes.iter().any(|&s| s <= 0) {
-            return;
-        }
-        let elem = elem_size as isize;
-        let src_base = (sd[1] as *const u8).offset(sd[2] as isize * elem);
-        let dst_base = (dd[1] as *mut u8).offset(dd[2] as isize * elem);
-        if rank == 0 {
-            std::ptr::copy(src_base, dst_base, elem as usize);
-            return;
-        }
-        let (ss, ds) = (&sd[3 + rank..], &dd[3 + rank..]);
-        let last = rank - 1;
-        // The innermost dimension is one contiguous block when both strides are 1.
-        let inner_contiguous = ss[last] == 1 && ds[last] == 1;
-        let mut index = vec![0i64; rank];
-        loop {
-            let mut so = 0isize;
-            let mut do_ = 0isize;
-            for d in 0..last {
-                so += (index[d] * ss[d]) as isize;
-                do_ += (index[d] * ds[d]) as isize;
-            }
-            if inner_contiguous {
-                std::ptr::copy(
-                    src_base.offset(so * elem),
-                    dst_base.offset(do_ * elem),
-                    (sizes[last] as isize * elem) as usize,
-                );
-            } else {
-                for i in 0..sizes[last] as isize {
-                    let s = src_base.offset((so + i * ss[last] as isize) * elem);
-                    let d = dst_base.offset((do_ + i * ds[last] as isize) * elem);
-                    std::ptr::copy(s, d, elem as usize);
-                }
-            }
-            // Odometer over the outer dimensions.
-            let mut d = last;
-            loop {
-                if d == 0 {
-                    return;
-                }
-                d -= 1;
-                index[d] += 1;
-                if index[d] < sizes[d] {
-                    break;
-                }
-                index[d] = 0;
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,50 @@
+//! Builds tensorc's C runtime, the one implementation of what generated code
+//! calls (`memrefCopy`, the workspace allocator, ...), for both back ends.
+//!
+//! Every `runtime/*.c` file is compiled into this crate (the JIT registers
+//! the functions with each engine, `runtime.rs`), and the same files are
+//! listed, with their text, in `$OUT_DIR/runtime_sources.rs`, which `aot.rs`
+//! includes to compile them into every artifact. Adding a runtime file is
+//! thus a matter of dropping it into `runtime/`: nothing else lists them.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn main() {
+    let dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("runtime");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("crates/tensorc-cpu/runtime exists")
+        .map(|e| e.expect("readable runtime dir").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .collect();
+    // Sorted so that artifacts are built the same way on every machine.
+    files.sort();
+    let mut list = String::from("&[\n");
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        let name = f.file_name().expect("a file").to_string_lossy();
+        writeln!(
+            list,
+            "    ({name:?}, include_str!({:?})),",
+            f.display().to_string()
+        )
+        .expect("write to String");
+    }
+    list.push(']');
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
+    std::fs::write(out.join("runtime_sources.rs"), list).expect("write runtime_sources.rs");
+    cc::Build::new()
+        .files(&files)
+        // The artifact build compiles the same text at -O2 (aot.rs); the
+        // runtime is on every call's path (copies, allocations), so the JIT
+        // gets optimized code even in debug builds.
+        .opt_level(2)
+        .warnings(true)
+        .flag_if_supported("-Wextra")
+        // Per-thread counters of the workspace allocator, read by tests
+        // (`runtime::workspace_stats`); artifacts are built without them.
+        .define("TENSORC_RT_STATS", None)
+        .compile("tensorc_rt");
+}
