@@ -4,16 +4,19 @@
 //! so that it builds in seconds on a machine where LLVM/MLIR are not yet
 //! installed — installing them is its first job (`setup`).
 //!
-//! - `setup`: install the Debian packages tensorc needs (no-op when present);
+//! - `setup`: install the Debian packages tensorc needs and cargo-fuzz (no-op when present);
 //! - `test`:  setup, then every test of the workspace; under `CI` a new, changed or
 //!   unreferenced snapshot fails;
 //! - `demo`:  setup, build the CLI in release, run `examples/mlp.nxir` on the CPU and the
 //!   interpreter, compare the results and time both;
 //! - `bench`: build the CLI in release, time every (or the named) `../shared/bench/*.nxir` with
 //!   tensorc and NumPy in the same run, write `target/bench.json` and the table in
-//!   `docs/benchmarks.md` (see `bench.rs`).
+//!   `docs/benchmarks.md` (see `bench.rs`);
+//! - `fuzz`:  the cargo-fuzz targets of `fuzz/` for a bounded time each, then many
+//!   generated programs (see `fuzz.rs`, docs/testing.md).
 
 mod bench;
+mod fuzz;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -37,17 +40,22 @@ const PACKAGES: &[&str] = &[
     "libxml2-dev",
     "libedit-dev",
     "libffi-dev",
+    // The memory-safety tests run generated code under memcheck (tests/integration/memsafe.rs).
+    "valgrind",
 ];
 
-const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...]>
+const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] | fuzz [OPTIONS]>
 
-  setup  install missing Debian packages (LLVM/MLIR 22, Vulkan, libraries)
+  setup  install missing Debian packages (LLVM/MLIR 22, Vulkan, valgrind, libraries) and
+         cargo-fuzz
   test   setup, then cargo test --workspace --all-features; when CI is set, new, changed
          or unreferenced insta snapshots fail (INSTA_UPDATE=no)
   demo   setup, build tensorc in release, run examples/mlp.nxir on cpu and interp, compare, time
   bench  build tensorc in release, time each ../shared/bench/*.nxir with `tensorc bench --json`
          and with NumPy (virtualenv in target/), write target/bench.json and the table in
-         docs/benchmarks.md (with NAMEs: only the workloads whose file name contains one of them)";
+         docs/benchmarks.md (with NAMEs: only the workloads whose file name contains one of them)
+  fuzz   each cargo-fuzz target for a bounded time, then many generated programs
+         (`cargo xtask fuzz --help`)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -56,6 +64,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -125,7 +134,14 @@ fn is_installed(package: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// `cargo xtask setup`: the Debian packages, then cargo-fuzz (only `fuzz`
+/// needs it, so `test` and `demo` install just the packages).
 fn setup() -> Result<()> {
+    install_packages()?;
+    fuzz::ensure_cargo_fuzz()
+}
+
+fn install_packages() -> Result<()> {
     if Command::new("dpkg-query")
         .arg("--version")
         .output()
@@ -182,7 +198,7 @@ fn setup() -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    setup()?;
+    install_packages()?;
     let ci = std::env::var_os("CI").is_some();
     // insta appends every snapshot file an assertion uses to this file, which
     // is how unreferenced (stale) snapshots are found afterwards.
@@ -340,7 +356,7 @@ fn tensorc(bin: &Path, args: &[&str]) -> Result<String> {
 }
 
 fn demo() -> Result<()> {
-    setup()?;
+    install_packages()?;
     let bin = build_release_cli()?;
     let example = "examples/mlp.nxir";
     let mut printed = Vec::new();
