@@ -155,13 +155,18 @@ fn shared_library_depends_only_on_libc_and_libm() {
             "unexpected dependency {lib}:\n{ldd}"
         );
     }
-    // Only the C entry point is exported: no `main`, no `_mlir_ciface_*`, no runtime.
+    // Only the C entry points are exported: no `main`, no `_mlir_ciface_*`,
+    // nothing of the runtime but `tensorc_release_workspace`.
     let defined = run(&dir, "nm", &["-D", "--defined-only", "mlp.so"]);
     let names: Vec<&str> = defined
         .lines()
         .filter_map(|l| l.split_whitespace().last())
         .collect();
-    assert_eq!(names, vec!["tensorc_main"], "{defined}");
+    assert_eq!(
+        names,
+        vec!["tensorc_main", "tensorc_release_workspace"],
+        "{defined}"
+    );
 }
 
 /// Two functions, several dtypes, a rank-0 input, a tuple result and a
@@ -342,4 +347,211 @@ fn program_errors_are_diagnostics() {
     )
     .unwrap_err();
     assert!(err.render().starts_with("bad.nxir:2:"), "{}", err.render());
+}
+
+/// The workspace (c-abi.md, "Memory the call allocates"): a matmul whose
+/// 256x256 f32 result (256 KiB) is only a temporary, reduced into the
+/// output. A C driver links the static archive with `-Wl,--wrap=malloc`, so
+/// every `malloc` the artifact makes goes through a counter the driver owns
+/// (not the runtime's own bookkeeping), and records the large (>= 64 KiB)
+/// mallocs of each call: the first call may allocate the temporary, the next
+/// ones must not; after `tensorc_release_workspace()` it is allocated again.
+/// Every call's result is compared with the interpreter.
+#[test]
+fn steady_state_calls_do_not_malloc_large_temporaries() {
+    use tensorc::{SourceFile, Tensor};
+    let dir = scratch("workspace");
+    let source = "def main(a: f32[256][256], b: f32[256][256]) -> f32[256] {
+  c = dot a, [1], [], b, [0], []
+  s = sum c, axes: [1]
+  return s
+}
+";
+    let kinds = [ArtifactKind::Static, ArtifactKind::Header];
+    build(&dir, "ws", source, &kinds, &AotOptions::default()).unwrap();
+    let module = tensorc_ir::check::compile(&SourceFile::new("ws.nxir", source)).unwrap();
+    let types: Vec<_> = module.functions[0]
+        .params
+        .iter()
+        .map(|(_, t)| t.clone())
+        .collect();
+    let (_, inputs) = crate::harness::seeded_inputs(&types, &[7]).remove(0);
+    std::fs::write(dir.join("a.bin"), inputs[0].bytes()).unwrap();
+    std::fs::write(dir.join("b.bin"), inputs[1].bytes()).unwrap();
+    let want = tensorc_interp::run(&module, "main", &inputs)
+        .unwrap()
+        .remove(0);
+    let driver = r#"#include <stdio.h>
+#include <stdlib.h>
+#include "ws.h"
+void *__real_malloc(size_t n);
+static int large;
+void *__wrap_malloc(size_t n) {
+  if (n >= 65536) large++;
+  return __real_malloc(n);
+}
+static float a[256 * 256], b[256 * 256], s[256];
+static void load(const char *path, float *p) {
+  FILE *f = fopen(path, "rb");
+  if (!f || fread(p, sizeof(float), 256 * 256, f) != 256 * 256) exit(3);
+  fclose(f);
+}
+static void call(int i) {
+  char name[32];
+  FILE *f;
+  large = 0;
+  if (tensorc_main(a, b, s) != 0) exit(2);
+  printf(" %d", large);
+  snprintf(name, sizeof name, "out%d.bin", i);
+  f = fopen(name, "wb");
+  if (!f || fwrite(s, sizeof(float), 256, f) != 256) exit(4);
+  fclose(f);
+}
+int main(void) {
+  int i;
+  load("a.bin", a);
+  load("b.bin", b);
+  printf("large mallocs per call:");
+  for (i = 0; i < 4; i++) call(i);
+  tensorc_release_workspace();
+  printf(" | released:");
+  call(4);
+  printf("\n");
+  return 0;
+}
+"#;
+    std::fs::write(dir.join("driver.c"), driver).unwrap();
+    run(
+        &dir,
+        "cc",
+        &[
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-I.",
+            "driver.c",
+            "ws.a",
+            "-Wl,--wrap=malloc",
+            "-lm",
+            "-o",
+            "driver",
+        ],
+    );
+    let out = run(&dir, "./driver", &[]);
+    assert_eq!(
+        out, "large mallocs per call: 1 0 0 0 | released: 1\n",
+        "the temporary must be allocated once, then reused"
+    );
+    for i in 0..5 {
+        let bytes = std::fs::read(dir.join(format!("out{i}.bin"))).unwrap();
+        let got = Tensor::from_bytes(want.ty().clone(), &bytes).unwrap();
+        crate::harness::compare(&got, &want, 1e-4)
+            .unwrap_or_else(|e| panic!("call {i} differs from the interpreter: {e}"));
+    }
+}
+
+/// A `def release_workspace` would collide with the runtime's exported
+/// `tensorc_release_workspace`.
+#[test]
+fn a_def_named_release_workspace_is_an_error() {
+    let dir = scratch("reserved");
+    let source = "def release_workspace(x: f32[2]) -> f32[2] {\n  return x\n}\n";
+    let err = build(
+        &dir,
+        "r",
+        source,
+        &[ArtifactKind::Header],
+        &AotOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "`def release_workspace` cannot be compiled to an artifact: its entry point would be \
+             `tensorc_release_workspace`, the runtime function every artifact exports \
+             (docs/c-abi.md); rename the def"
+        ),
+        "{err}"
+    );
+}
+
+/// Two artifacts' static archives linked into one program: no duplicate
+/// symbol (`tensorc_release_workspace` is weak), and one shared workspace
+/// (c-abi.md, "Several artifacts"): `g`'s temporary has the size of `f`'s, so
+/// after `f` has run once, `g`'s first call already reuses `f`'s buffer.
+/// Results are compared with values the driver computes itself.
+#[test]
+fn statically_linked_artifacts_share_one_workspace() {
+    let dir = scratch("shared-ws");
+    // Row sums and row maxima of x·x: each a 256x256 f32 (256 KiB) temporary.
+    let f = "def f(x: f32[256][256]) -> f32[256] {\n  c = dot x, [1], [], x, [0], []\n  s = sum c, axes: [1]\n  return s\n}\n";
+    let g = "def g(x: f32[256][256]) -> f32[256] {\n  c = dot x, [1], [], x, [0], []\n  m = reduce_max c, axes: [1]\n  return m\n}\n";
+    let kinds = [ArtifactKind::Static, ArtifactKind::Header];
+    build(&dir, "fa", f, &kinds, &AotOptions::default()).unwrap();
+    build(&dir, "ga", g, &kinds, &AotOptions::default()).unwrap();
+    let driver = r#"#include <stdio.h>
+#include <stdlib.h>
+#include "fa.h"
+#include "ga.h"
+void *__real_malloc(size_t n);
+static int large;
+void *__wrap_malloc(size_t n) {
+  if (n >= 65536) large++;
+  return __real_malloc(n);
+}
+enum { N = 256 };
+static float x[N * N], s[N];
+static double c[N * N];
+int main(void) {
+  int i, j, k, bad = 0;
+  /* Small integers: every sum below is exact in f32, in any order. */
+  for (i = 0; i < N * N; i++) x[i] = (float)(i % 7);
+  for (i = 0; i < N; i++)
+    for (j = 0; j < N; j++)
+      for (c[i * N + j] = 0, k = 0; k < N; k++) c[i * N + j] += (double)x[i * N + k] * x[k * N + j];
+  large = 0;
+  if (tensorc_f(x, s) != 0) return 2;
+  printf("f: %d", large);
+  for (i = 0; i < N; i++) {
+    double want = 0;
+    for (j = 0; j < N; j++) want += c[i * N + j];
+    bad += s[i] != want;
+  }
+  large = 0;
+  if (tensorc_g(x, s) != 0) return 2;
+  printf(", g: %d", large);
+  for (i = 0; i < N; i++) {
+    double want = c[i * N];
+    for (j = 1; j < N; j++) want = c[i * N + j] > want ? c[i * N + j] : want;
+    bad += s[i] != want;
+  }
+  tensorc_release_workspace();
+  large = 0;
+  if (tensorc_g(x, s) != 0) return 2;
+  printf(", g after release: %d, wrong: %d\n", large, bad);
+  return 0;
+}
+"#;
+    std::fs::write(dir.join("driver.c"), driver).unwrap();
+    run(
+        &dir,
+        "cc",
+        &[
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-I.",
+            "driver.c",
+            "fa.a",
+            "ga.a",
+            "-Wl,--wrap=malloc",
+            "-lm",
+            "-o",
+            "driver",
+        ],
+    );
+    assert_eq!(
+        run(&dir, "./driver", &[]),
+        "f: 1, g: 0, g after release: 1, wrong: 0\n"
+    );
 }

@@ -24,6 +24,13 @@ use tensorc_mlir::{Mlir, MlirError};
 /// `runtime/*.c` file, listed by `build.rs` (the same files the JIT links).
 pub const RUNTIME_C: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/runtime_sources.rs"));
 
+/// The runtime's symbols that stay global in a host artifact, both weak:
+/// the exported `tensorc_release_workspace` (docs/c-abi.md), and the
+/// workspace cache's state, hidden (never exported from a `.so`) but global
+/// so that several statically linked artifacts share one cache
+/// (`runtime/tensorc_workspace.c`).
+const RUNTIME_GLOBALS: [&str; 2] = ["tensorc_release_workspace", "__tensorc_workspace_v1"];
+
 /// The portable default CPU of artifacts (x86-64 hosts).
 pub const DEFAULT_X86_CPU: &str = "x86-64-v2";
 
@@ -496,6 +503,13 @@ pub fn header(module: &Module, source_name: &str, guard: &str) -> String {
     }
     let _ = writeln!(
         h,
+        "/* Frees the temporary buffers tensorc artifacts keep for reuse by later\n \
+         * calls (docs/c-abi.md, \"Memory the call allocates\"). Optional: call it\n \
+         * when no call will follow for a while. Safe at any time, from any thread. */\n\
+         void tensorc_release_workspace(void);\n"
+    );
+    let _ = writeln!(
+        h,
         "#ifdef __cplusplus\n}}\n#endif\n\n#endif /* TENSORC_{guard}_H */"
     );
     h
@@ -686,6 +700,18 @@ pub fn build(
             }
         )));
     }
+    if module
+        .functions
+        .iter()
+        .any(|f| f.name == "release_workspace")
+    {
+        return Err(AotError::Options(
+            "`def release_workspace` cannot be compiled to an artifact: its entry point would \
+             be `tensorc_release_workspace`, the runtime function every artifact exports \
+             (docs/c-abi.md); rename the def"
+                .into(),
+        ));
+    }
     // Header only: no code generation needed.
     let needs_code = outputs.iter().any(|(k, _)| *k != ArtifactKind::Header);
     let kernel = if needs_code {
@@ -796,7 +822,13 @@ fn link_host(module: &Module, kernel: &[u8], dir: &Path) -> Result<PathBuf, AotE
     let mut args: Vec<std::ffi::OsString> = module
         .functions
         .iter()
-        .map(|f| format!("--keep-global-symbol=tensorc_{}", f.name).into())
+        .map(|f| format!("--keep-global-symbol=tensorc_{}", f.name))
+        .chain(
+            RUNTIME_GLOBALS
+                .iter()
+                .map(|s| format!("--keep-global-symbol={s}")),
+        )
+        .map(Into::into)
         .collect();
     args.push(combined.clone().into_os_string());
     let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();

@@ -55,12 +55,14 @@ impl Pipelines {
 }
 
 /// Bufferize (results written straight into the out-params), lower linalg to
-/// loops and everything to the LLVM dialect.
+/// loops and everything to the LLVM dialect. Temporaries are allocated
+/// through the runtime's workspace (`use-generic-functions`, see
+/// `runtime/tensorc_workspace.c`), as in the real pipeline.
 pub const NAIVE_LOWERING: &str = "builtin.module(eliminate-empty-tensors,\
 one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
 drop-equivalent-buffer-results,buffer-deallocation-pipeline,convert-bufferization-to-memref,\
 convert-linalg-to-loops,expand-strided-metadata,lower-affine,convert-scf-to-cf,\
-finalize-memref-to-llvm,convert-math-to-llvm,convert-to-llvm,reconcile-unrealized-casts)";
+finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},convert-math-to-llvm,convert-to-llvm,reconcile-unrealized-casts)";
 
 /// How far `lower` goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

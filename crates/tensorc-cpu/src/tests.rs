@@ -344,3 +344,91 @@ fn unresolved_runtime_functions_are_named() {
         "the generated code calls functions that are not available at run time: tensorc_missing"
     );
 }
+
+/// A 512x512 f32 temporary (1 MiB: `x * x`) reduced over its rows. The
+/// naive pipeline keeps the product in a buffer of its own, which generated
+/// code gets from the runtime's workspace: the first call may malloc it, every
+/// later call gets it back from the cache (no malloc on this thread), until
+/// `release_workspace` empties the cache. Other tests of this binary only
+/// allocate tiny temporaries, so none competes for this size class.
+#[test]
+fn temporaries_come_from_the_workspace_after_the_first_call() {
+    let _serial = runtime::tests::WORKSPACE_TESTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    const N: usize = 512;
+    let text = format!(
+        r#"
+#id2 = affine_map<(i, j) -> (i, j)>
+#row = affine_map<(i, j) -> (i)>
+module {{
+  func.func @sumsq(%x: tensor<{N}x{N}xf32>, %out: memref<{N}xf32>) attributes {{llvm.emit_c_interface}} {{
+    %z = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<{N}x{N}xf32>
+    %sq = linalg.mul ins(%x, %x : tensor<{N}x{N}xf32>, tensor<{N}x{N}xf32>) outs(%e : tensor<{N}x{N}xf32>) -> tensor<{N}x{N}xf32>
+    %e1 = tensor.empty() : tensor<{N}xf32>
+    %f = linalg.fill ins(%z : f32) outs(%e1 : tensor<{N}xf32>) -> tensor<{N}xf32>
+    %s = linalg.generic {{indexing_maps = [#id2, #row], iterator_types = ["parallel", "reduction"]}}
+        ins(%sq : tensor<{N}x{N}xf32>) outs(%f : tensor<{N}xf32>) {{
+      ^bb0(%a: f32, %acc: f32):
+        %t = arith.addf %a, %acc : f32
+        linalg.yield %t : f32
+    }} -> tensor<{N}xf32>
+    bufferization.materialize_in_destination %s in restrict writable %out : (tensor<{N}xf32>, memref<{N}xf32>) -> ()
+    return
+  }}
+}}"#
+    );
+    let mlir = Mlir::new();
+    let lowered = mlir.print(
+        &lower(&mlir, &text, &Pipelines::naive(), Upto::LlvmDialect).unwrap(),
+        Default::default(),
+    );
+    assert!(
+        lowered.contains("llvm.call @_mlir_memref_to_llvm_aligned_alloc")
+            && lowered.contains("llvm.call @_mlir_memref_to_llvm_free")
+            && !lowered.contains("@malloc"),
+        "temporaries must go through the workspace: {lowered}"
+    );
+    let module = tensorc_ir::Module {
+        functions: vec![sig(
+            "sumsq",
+            &[("x", tt(DType::F32, &[N, N]))],
+            &[tt(DType::F32, &[N])],
+        )],
+    };
+    let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
+    let f = cpu.function("sumsq").unwrap();
+    // Small integers: every sum is exact in f32, whatever the order.
+    let x_vals: Vec<f32> = (0..N * N).map(|i| ((i * 7) % 13) as f32).collect();
+    let x = f32s(&[N, N], &x_vals);
+    let expected: Vec<f64> = x_vals
+        .chunks(N)
+        .map(|row| row.iter().map(|v| (v * v) as f64).sum())
+        .collect();
+    let mut out = vec![Tensor::zeros(tt(DType::F32, &[N])).unwrap()];
+    let mut call = || {
+        out[0] = Tensor::zeros(tt(DType::F32, &[N])).unwrap();
+        let before = runtime::workspace_stats();
+        f.call(&[&x], &mut out).unwrap();
+        assert_eq!(values(&out[0]), expected);
+        let after = runtime::workspace_stats();
+        (
+            after.system_allocs - before.system_allocs,
+            after.cache_hits - before.cache_hits,
+        )
+    };
+    call();
+    for _ in 0..3 {
+        let (mallocs, hits) = call();
+        assert_eq!(mallocs, 0, "a steady-state call allocated from the system");
+        assert!(hits >= 1, "the temporary must come from the cache");
+    }
+    assert!(runtime::workspace_stats().cached_bytes >= (N * N * 4) as u64);
+    runtime::release_workspace();
+    let (mallocs, _) = call();
+    assert!(
+        mallocs >= 1,
+        "after release the temporary is allocated afresh"
+    );
+}

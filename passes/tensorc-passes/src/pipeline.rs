@@ -84,8 +84,14 @@ pub fn opt_pipeline() -> &'static str {
 /// - `convert-vector-to-llvm{vector-contract-lowering=outerproduct}`: the
 ///   8×1·1×32 contractions become one broadcast and FMA per row (the
 ///   inner loop of cpu-pipeline.md §1.3 (b1)).
-/// - `finalize-memref-to-llvm,convert-to-llvm,reconcile-unrealized-casts`:
-///   everything (func, arith, cf, math, index, memref) to the LLVM dialect;
+/// - `finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true}`:
+///   memref to the LLVM dialect, with temporaries allocated by
+///   `_mlir_memref_to_llvm_aligned_alloc`/`_mlir_memref_to_llvm_free`
+///   instead of `malloc`/`free`: tensorc's runtime implements them as a
+///   cache reused across calls (`tensorc-cpu/runtime/tensorc_workspace.c`),
+///   so steady-state calls do not malloc their temporaries.
+/// - `convert-to-llvm,reconcile-unrealized-casts`:
+///   everything else (func, arith, cf, math, index) to the LLVM dialect;
 ///   `llvm.emit_c_interface` makes `convert-to-llvm` add the
 ///   `_mlir_ciface_*` wrappers.
 pub fn cpu_lowering_pipeline() -> String {
@@ -117,7 +123,7 @@ convert-math-to-llvm,\
 convert-math-to-libm,\
 convert-scf-to-cf,\
 convert-vector-to-llvm{vector-contract-lowering=outerproduct},\
-finalize-memref-to-llvm,\
+finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},\
 convert-to-llvm,\
 reconcile-unrealized-casts";
 
