@@ -319,6 +319,49 @@ fn native_cpu_for_another_target_is_an_error() {
     assert!(msg.contains("--cpu native describes this machine"), "{msg}");
 }
 
+/// An unknown `--cpu` is refused (LLVM alone would only warn and use a
+/// generic CPU): through the library, and as a usage error (exit 2) of
+/// `tensorc compile` that lists the valid forms, checked per target.
+#[test]
+fn unknown_cpu_is_an_error() {
+    let msg = build_error(&[ArtifactKind::Object], None, Some("pentium9"));
+    assert!(msg.starts_with("error: unknown CPU 'pentium9' for "), "{msg}");
+    assert!(msg.contains(": --cpu takes native, "), "{msg}");
+
+    let dir = scratch("cpu");
+    std::fs::write(dir.join("f.nxir"), "def f(x: f32[2]) -> f32[2] {\n  return x\n}\n").unwrap();
+    let compile = |args: &[&str]| {
+        Command::new(crate::cli::tensorc_bin())
+            .args(["compile", "f.nxir", "--emit", "obj", "-o", "f.o"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("run tensorc")
+    };
+    let out = compile(&["--cpu", "pentium9", "--target-triple", "x86_64-unknown-linux-gnu"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: unknown CPU 'pentium9' for x86_64: --cpu takes native, x86-64-v2 (the \
+             default), x86-64-v3, x86-64-v4, or one of LLVM's x86_64 CPU names: alderlake, "
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", skylake, "), "{stderr}");
+    assert!(!dir.join("f.o").exists(), "nothing is written");
+    // The names are the target's: an x86 CPU is unknown to AArch64.
+    let out = compile(&["--cpu", "skylake", "--target-triple", "aarch64-unknown-linux-gnu"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: unknown CPU 'skylake' for aarch64: --cpu takes native, generic (the default), or one of LLVM's aarch64 CPU names: a64fx, "),
+        "{stderr}"
+    );
+    let out = compile(&["--cpu", "neoverse-n1", "--target-triple", "aarch64-unknown-linux-gnu"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn unwritable_output_is_an_error() {
     let source = "def f(x: f32[2]) -> f32[2] {\n  return x\n}\n";

@@ -16,7 +16,7 @@ use tensorc::{DType, Scalar, Tensor, TensorType};
 use tensorc_ir::npy::{read_npy, write_npy};
 
 /// Builds the CLI once per test run and returns the path of the fresh binary.
-fn tensorc_bin() -> &'static Path {
+pub(crate) fn tensorc_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("test binary path");

@@ -271,10 +271,17 @@ fn json(rows: &[Row]) -> String {
 /// Replaces the text between the markers in `doc` with `table` (appending
 /// the markers and table when the file has none).
 fn write_table_into(doc: &Path, table: &str) -> Result<()> {
+    write_between(doc, BEGIN, END, table)
+}
+
+/// Replaces the text between `begin` and `end` in `doc` with `table`
+/// (appending both markers and the table when the file has none); also used
+/// by `cargo xtask sizes`.
+pub(crate) fn write_between(doc: &Path, begin: &str, end: &str, table: &str) -> Result<()> {
     let old = std::fs::read_to_string(doc).unwrap_or_default();
-    let block = format!("{BEGIN}\n{table}{END}");
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &old[..b], &old[e + END.len()..]),
+    let block = format!("{begin}\n{table}{end}");
+    let new = match (old.find(begin), old.find(end)) {
+        (Some(b), Some(e)) if b < e => format!("{}{block}{}", &old[..b], &old[e + end.len()..]),
         _ => format!("{old}\n{block}\n"),
     };
     std::fs::write(doc, new).with_context(|| format!("cannot write {}", doc.display()))

@@ -12,10 +12,13 @@
 //! - `bench`: build the CLI in release, time every (or the named) `../shared/bench/*.nxir` with
 //!   tensorc and NumPy in the same run, write `target/bench.json` and the table in
 //!   `docs/benchmarks.md` (see `bench.rs`);
+//! - `sizes`: compile every `../shared/bench/*.nxir` (and `examples/mlp.nxir`) to a `.so` and
+//!   a `.a` and write their sizes into the table in `docs/aot.md` (see `sizes.rs`);
 //! - `fuzz`:  the cargo-fuzz targets of `fuzz/` for a bounded time each, then many
 //!   generated programs (see `fuzz.rs`, docs/testing.md).
 
 mod bench;
+mod sizes;
 mod fuzz;
 
 use anyhow::{Context, Result, bail};
@@ -44,7 +47,7 @@ const PACKAGES: &[&str] = &[
     "valgrind",
 ];
 
-const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] | fuzz [OPTIONS]>
+const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] | sizes | fuzz [OPTIONS]>
 
   setup  install missing Debian packages (LLVM/MLIR 22, Vulkan, valgrind, libraries) and
          cargo-fuzz
@@ -54,6 +57,8 @@ const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] |
   bench  build tensorc in release, time each ../shared/bench/*.nxir with `tensorc bench --json`
          and with NumPy (virtualenv in target/), write target/bench.json and the table in
          docs/benchmarks.md (with NAMEs: only the workloads whose file name contains one of them)
+  sizes  build tensorc, compile each ../shared/bench/*.nxir and examples/mlp.nxir with
+         --emit shared --emit static, write their sizes into the table in docs/aot.md
   fuzz   each cargo-fuzz target for a bounded time, then many generated programs
          (`cargo xtask fuzz --help`)";
 
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("sizes") => sizes::sizes(),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

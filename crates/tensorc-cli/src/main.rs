@@ -240,6 +240,10 @@ fn compile(
     if target != CompileTarget::Cpu {
         return Err(Failure::not_implemented("`tensorc compile`"));
     }
+    // LLVM itself would only warn about an unknown CPU and use a generic one.
+    if let Some(c) = &cpu {
+        tensorc::check_cpu(triple.as_deref(), c).map_err(Failure::usage)?;
+    }
     let (name, text) = read_source(file)?;
     let mut kinds: Vec<K> = Vec::new();
     for k in emit {

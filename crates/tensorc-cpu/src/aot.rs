@@ -13,12 +13,11 @@
 //! the C program's `main`.
 
 use crate::{Pipelines, Upto, lower};
-use std::ffi::{CStr, CString, c_char, c_void};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tensorc_ir::{DType, Module, TensorType};
-use tensorc_mlir::{Mlir, MlirError};
+use tensorc_mlir::{CodegenError, CodegenOutput, CodegenTarget, Mlir, MlirError, codegen_for};
 
 /// The C runtime compiled into every artifact, as (file name, text): every
 /// `runtime/*.c` file, listed by `build.rs` (the same files the JIT links).
@@ -33,6 +32,41 @@ const RUNTIME_GLOBALS: [&str; 2] = ["tensorc_release_workspace", "__tensorc_work
 
 /// The portable default CPU of artifacts (x86-64 hosts).
 pub const DEFAULT_X86_CPU: &str = "x86-64-v2";
+
+/// The CPU names LLVM 22 knows per architecture, one a line, as listed by
+/// `llc -mtriple=<arch> -mcpu=help` (a unit test keeps them equal). LLVM's C
+/// API cannot validate a CPU name, and an unknown one only makes LLVM warn
+/// and fall back to a generic CPU, so tensorc checks against these lists.
+const X86_64_CPUS: &str = include_str!("cpus/x86_64.txt");
+const AARCH64_CPUS: &str = include_str!("cpus/aarch64.txt");
+
+/// Checks a `--cpu` value for `triple` (`None`: the host): `native` or a CPU
+/// name LLVM knows for that architecture. The error lists the valid forms.
+/// Triples of other architectures are not checked here (code generation
+/// rejects them with its own message).
+pub fn check_cpu(triple: Option<&str>, cpu: &str) -> Result<(), String> {
+    let arch = triple
+        .map(|t| t.split('-').next().unwrap_or(""))
+        .unwrap_or(std::env::consts::ARCH);
+    let (arch, names, forms) = match arch {
+        "x86_64" | "amd64" => (
+            "x86_64",
+            X86_64_CPUS,
+            "native, x86-64-v2 (the default), x86-64-v3, x86-64-v4",
+        ),
+        "aarch64" | "arm64" => ("aarch64", AARCH64_CPUS, "native, generic (the default)"),
+        _ => return Ok(()),
+    };
+    if cpu == "native" || names.lines().any(|n| n == cpu) {
+        return Ok(());
+    }
+    let list: Vec<&str> = names.lines().collect();
+    Err(format!(
+        "unknown CPU '{cpu}' for {arch}: --cpu takes {forms}, or one of LLVM's {arch} CPU \
+         names: {}",
+        list.join(", ")
+    ))
+}
 
 /// What `build` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,97 +127,12 @@ pub enum AotError {
 // ---------------------------------------------------------------------------
 // Code generation for a chosen triple and CPU.
 
-type Ref = *mut c_void;
-
-unsafe extern "C" {
-    fn LLVMContextCreate() -> Ref;
-    fn LLVMContextDispose(context: Ref);
-    fn LLVMDisposeMessage(message: *mut c_char);
-    fn LLVMDisposeModule(module: Ref);
-    fn LLVMSetTarget(module: Ref, triple: *const c_char);
-    fn LLVMSetDataLayout(module: Ref, layout: *const c_char);
-    fn LLVMGetDefaultTargetTriple() -> *mut c_char;
-    fn LLVMNormalizeTargetTriple(triple: *const c_char) -> *mut c_char;
-    fn LLVMGetHostCPUName() -> *mut c_char;
-    fn LLVMGetHostCPUFeatures() -> *mut c_char;
-    fn LLVMGetTargetFromTriple(
-        triple: *const c_char,
-        target: *mut Ref,
-        error: *mut *mut c_char,
-    ) -> i32;
-    fn LLVMCreateTargetMachine(
-        target: Ref,
-        triple: *const c_char,
-        cpu: *const c_char,
-        features: *const c_char,
-        level: u32,
-        reloc: u32,
-        code_model: u32,
-    ) -> Ref;
-    fn LLVMDisposeTargetMachine(machine: Ref);
-    fn LLVMCreateTargetDataLayout(machine: Ref) -> Ref;
-    fn LLVMCopyStringRepOfTargetData(data: Ref) -> *mut c_char;
-    fn LLVMDisposeTargetData(data: Ref);
-    fn LLVMTargetMachineEmitToMemoryBuffer(
-        machine: Ref,
-        module: Ref,
-        file_type: u32,
-        error: *mut *mut c_char,
-        out: *mut Ref,
-    ) -> i32;
-    fn LLVMGetBufferStart(buffer: Ref) -> *const c_char;
-    fn LLVMGetBufferSize(buffer: Ref) -> usize;
-    fn LLVMDisposeMemoryBuffer(buffer: Ref);
-    fn LLVMCreatePassBuilderOptions() -> Ref;
-    fn LLVMDisposePassBuilderOptions(options: Ref);
-    fn LLVMRunPasses(module: Ref, passes: *const c_char, machine: Ref, options: Ref) -> Ref;
-    fn LLVMGetErrorMessage(error: Ref) -> *mut c_char;
-    fn LLVMDisposeErrorMessage(message: *mut c_char);
-
-    fn LLVMInitializeX86TargetInfo();
-    fn LLVMInitializeX86Target();
-    fn LLVMInitializeX86TargetMC();
-    fn LLVMInitializeX86AsmPrinter();
-    fn LLVMInitializeAArch64TargetInfo();
-    fn LLVMInitializeAArch64Target();
-    fn LLVMInitializeAArch64TargetMC();
-    fn LLVMInitializeAArch64AsmPrinter();
-}
-
-/// Registers the x86 and AArch64 back ends (the cross-compilation targets
-/// tensorc supports); idempotent.
-fn initialize_targets() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: LLVM's registration functions, called once.
-    ONCE.call_once(|| unsafe {
-        LLVMInitializeX86TargetInfo();
-        LLVMInitializeX86Target();
-        LLVMInitializeX86TargetMC();
-        LLVMInitializeX86AsmPrinter();
-        LLVMInitializeAArch64TargetInfo();
-        LLVMInitializeAArch64Target();
-        LLVMInitializeAArch64TargetMC();
-        LLVMInitializeAArch64AsmPrinter();
-    });
-}
-
-/// Copies and frees an LLVM message.
-unsafe fn take(p: *mut c_char) -> String {
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: a NUL-terminated LLVM string, freed with the matching function.
-    unsafe {
-        let s = CStr::from_ptr(p).to_string_lossy().into_owned();
-        LLVMDisposeMessage(p);
-        s
-    }
-}
+// LLVM itself is driven by `tensorc_mlir` (`llvm_ir.rs`), the one crate that
+// declares LLVM's C API.
 
 /// The host's target triple as LLVM names it.
 pub fn host_triple() -> String {
-    // SAFETY: returns an LLVM-allocated string that `take` frees.
-    unsafe { take(LLVMGetDefaultTargetTriple()) }
+    tensorc_mlir::host_triple()
 }
 
 /// Whether `triple` names the host's architecture and OS (then the system
@@ -199,10 +148,8 @@ fn resolve_triple(opts: &AotOptions) -> Result<(String, bool), AotError> {
     match &opts.triple {
         None => Ok((host_triple(), true)),
         Some(t) => {
-            let c = CString::new(t.as_str())
-                .map_err(|_| AotError::Options(format!("invalid target triple '{t}'")))?;
-            // SAFETY: plain C string in, LLVM string out.
-            let normalized = unsafe { take(LLVMNormalizeTargetTriple(c.as_ptr())) };
+            let normalized = tensorc_mlir::normalize_triple(t)
+                .ok_or_else(|| AotError::Options(format!("invalid target triple '{t}'")))?;
             let host = is_host(&normalized);
             Ok((normalized, host))
         }
@@ -212,103 +159,24 @@ fn resolve_triple(opts: &AotOptions) -> Result<(String, bool), AotError> {
 /// Compiles the lowered module (LLVM dialect) to an object file for `triple`
 /// and `cpu` (`native` = host CPU and features), at O3, position-independent.
 fn codegen(
-    mlir: &Mlir,
     m: &tensorc_mlir::MlirModule<'_>,
     triple: &str,
     cpu: &str,
 ) -> Result<Vec<u8>, AotError> {
-    initialize_targets();
-    let c_triple = CString::new(triple).map_err(|_| AotError::Options("invalid triple".into()))?;
-    // SAFETY: LLVM C API; every object created is disposed on every path.
-    unsafe {
-        let mut target: Ref = std::ptr::null_mut();
-        let mut err: *mut c_char = std::ptr::null_mut();
-        if LLVMGetTargetFromTriple(c_triple.as_ptr(), &mut target, &mut err) != 0 {
-            let msg = take(err);
-            return Err(AotError::Options(format!(
-                "unsupported target triple '{triple}': {msg} (tensorc generates code for x86_64 and aarch64)"
-            )));
+    let target = CodegenTarget {
+        triple: Some(triple),
+        cpu: Some(cpu),
+    };
+    codegen_for(m, CodegenOutput::Object, &target).map_err(|e| match e {
+        CodegenError::UnsupportedTriple(msg) => AotError::Options(format!(
+            "unsupported target triple '{triple}': {msg} (tensorc generates code for x86_64 and aarch64)"
+        )),
+        // The MLIR diagnostics went to the context's handler.
+        CodegenError::Translation => {
+            AotError::Codegen("translating the LLVM dialect to LLVM IR failed".into())
         }
-        let (cpu_name, features) = if cpu == "native" {
-            (take(LLVMGetHostCPUName()), take(LLVMGetHostCPUFeatures()))
-        } else {
-            (cpu.to_owned(), String::new())
-        };
-        let c_cpu = CString::new(cpu_name).map_err(|_| AotError::Options("invalid CPU".into()))?;
-        let c_features = CString::new(features).unwrap_or_default();
-        // O3 codegen, PIC (shared libraries need it), default code model.
-        let tm = LLVMCreateTargetMachine(
-            target,
-            c_triple.as_ptr(),
-            c_cpu.as_ptr(),
-            c_features.as_ptr(),
-            3,
-            2,
-            0,
-        );
-        if tm.is_null() {
-            return Err(AotError::Codegen(format!(
-                "LLVM could not create a target machine for {triple} / {cpu}"
-            )));
-        }
-        let context = LLVMContextCreate();
-        let llvm_module = mlir_sys::mlirTranslateModuleToLLVMIR(
-            mlir_sys::mlirModuleGetOperation(m.to_raw()),
-            context as mlir_sys::LLVMContextRef,
-        ) as Ref;
-        let result = if llvm_module.is_null() {
-            let _ = mlir; // the diagnostics went to the context's handler
-            Err(AotError::Codegen(
-                "translating the LLVM dialect to LLVM IR failed".into(),
-            ))
-        } else {
-            let r = emit_object(llvm_module, tm, &c_triple);
-            LLVMDisposeModule(llvm_module);
-            r
-        };
-        LLVMContextDispose(context);
-        LLVMDisposeTargetMachine(tm);
-        result
-    }
-}
-
-/// # Safety
-/// `m` and `tm` must be live LLVM objects.
-unsafe fn emit_object(m: Ref, tm: Ref, triple: &CStr) -> Result<Vec<u8>, AotError> {
-    // SAFETY: see the caller.
-    unsafe {
-        // Without triple and data layout LLVM optimizes worse (cpu-pipeline.md gotcha 4).
-        LLVMSetTarget(m, triple.as_ptr());
-        let layout = LLVMCreateTargetDataLayout(tm);
-        let text = LLVMCopyStringRepOfTargetData(layout);
-        LLVMSetDataLayout(m, text);
-        LLVMDisposeMessage(text);
-        LLVMDisposeTargetData(layout);
-        let options = LLVMCreatePassBuilderOptions();
-        let passes = c"default<O3>";
-        let error = LLVMRunPasses(m, passes.as_ptr(), tm, options);
-        LLVMDisposePassBuilderOptions(options);
-        if !error.is_null() {
-            let p = LLVMGetErrorMessage(error);
-            let msg = CStr::from_ptr(p).to_string_lossy().into_owned();
-            LLVMDisposeErrorMessage(p);
-            return Err(AotError::Codegen(format!(
-                "LLVM optimization failed: {msg}"
-            )));
-        }
-        let mut buffer: Ref = std::ptr::null_mut();
-        let mut err: *mut c_char = std::ptr::null_mut();
-        if LLVMTargetMachineEmitToMemoryBuffer(tm, m, 1, &mut err, &mut buffer) != 0 {
-            return Err(AotError::Codegen(take(err)));
-        }
-        let bytes = std::slice::from_raw_parts(
-            LLVMGetBufferStart(buffer) as *const u8,
-            LLVMGetBufferSize(buffer),
-        )
-        .to_vec();
-        LLVMDisposeMemoryBuffer(buffer);
-        Ok(bytes)
-    }
+        CodegenError::Llvm(msg) => AotError::Codegen(msg),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -676,6 +544,9 @@ pub fn build(
     outputs: &[(ArtifactKind, PathBuf)],
 ) -> Result<(), AotError> {
     let (triple, host) = resolve_triple(opts)?;
+    if let Some(cpu) = &opts.cpu {
+        check_cpu(Some(&triple), cpu).map_err(AotError::Options)?;
+    }
     let cpu = opts.cpu.clone().unwrap_or_else(|| {
         if triple.starts_with("x86_64") {
             DEFAULT_X86_CPU.into()
@@ -717,7 +588,7 @@ pub fn build(
     let kernel = if needs_code {
         let mlir = Mlir::new();
         let lowered = lower(&mlir, mlir_text, pipelines, Upto::LlvmDialect)?;
-        Some(codegen(&mlir, &lowered, &triple, &cpu)?)
+        Some(codegen(&lowered, &triple, &cpu)?)
     } else {
         None
     };
@@ -852,6 +723,48 @@ mod tests {
             ("out0".to_string(), f32t(&[2])),
         ];
         assert_eq!(c_param_names(&p), vec!["x", "arg1", "arg2"]);
+    }
+
+    /// The CPU lists are LLVM 22's own (`llc` comes with the LLVM that
+    /// `cargo xtask setup` installs).
+    #[test]
+    fn cpu_lists_match_llc() {
+        for (arch, list) in [("x86_64", X86_64_CPUS), ("aarch64", AARCH64_CPUS)] {
+            let out = Command::new("/usr/lib/llvm-22/bin/llc")
+                .args([&format!("-mtriple={arch}-unknown-linux-gnu"), "-mcpu=help"])
+                .output()
+                .expect("llc of LLVM 22 (installed by cargo xtask setup)");
+            // The list goes to stdout or stderr depending on the LLVM build.
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let cpus: Vec<&str> = text
+                .split("Available CPUs for this target:")
+                .nth(1)
+                .and_then(|t| t.split("Available features").next())
+                .expect("llc lists CPUs")
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            assert_eq!(list.lines().collect::<Vec<_>>(), cpus, "{arch}");
+        }
+    }
+
+    #[test]
+    fn cpu_names_are_checked_per_architecture() {
+        assert_eq!(check_cpu(Some("x86_64-unknown-linux-gnu"), "x86-64-v3"), Ok(()));
+        assert_eq!(check_cpu(Some("x86_64-unknown-linux-gnu"), "skylake"), Ok(()));
+        assert_eq!(check_cpu(Some("aarch64-unknown-linux-gnu"), "neoverse-n1"), Ok(()));
+        assert_eq!(check_cpu(None, "native"), Ok(()));
+        let e = check_cpu(Some("x86_64-unknown-linux-gnu"), "neoverse-n1").unwrap_err();
+        assert!(e.starts_with("unknown CPU 'neoverse-n1' for x86_64: --cpu takes native, x86-64-v2 (the default), x86-64-v3, x86-64-v4, or one of LLVM's x86_64 CPU names: alderlake, "), "{e}");
+        let e = check_cpu(Some("aarch64-linux-gnu"), "skylake").unwrap_err();
+        assert!(e.contains("native, generic (the default)"), "{e}");
+        assert!(e.contains("neoverse-n1"), "{e}");
+        // Other architectures are rejected by code generation, not here.
+        assert_eq!(check_cpu(Some("riscv64-unknown-linux-gnu"), "whatever"), Ok(()));
     }
 
     #[test]

@@ -14,7 +14,9 @@ mod read_only;
 
 pub use diagnostics::{FileLoc, MlirDiagnostic, Severity};
 pub use jit::{JitEngine, PackedFn};
-pub use llvm_ir::CodegenOutput;
+pub use llvm_ir::{
+    CodegenError, CodegenOutput, CodegenTarget, codegen_for, host_cpu, host_triple, normalize_triple,
+};
 
 use melior::dialect::DialectRegistry;
 use melior::ir::Module;

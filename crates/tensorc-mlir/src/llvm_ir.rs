@@ -1,11 +1,13 @@
-//! MLIR (LLVM dialect) to LLVM IR text, and on to host assembly or an object
-//! file, for `emit --stage llvm-ir` / `asm` and ahead-of-time artifacts.
+//! MLIR (LLVM dialect) to LLVM IR text, and on to assembly or an object file
+//! for the host or a chosen triple and CPU, for `emit --stage llvm-ir` / `asm`
+//! and ahead-of-time artifacts (`tensorc-cpu`'s `aot.rs` calls `codegen_for`).
 //!
 //! mlir-sys gives the translation entry point; everything after it uses a few
-//! functions of LLVM's own C API, declared here because LLVM is linked
-//! statically into every MLIR binary anyway (no extra crate such as inkwell is
-//! needed for this much).
+//! functions of LLVM's own C API, declared here (and only here) because LLVM
+//! is linked statically into every MLIR binary anyway (no extra crate such as
+//! inkwell is needed for this much).
 
+use crate::MlirModule;
 use melior::ir::Module;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::sync::Once;
@@ -22,6 +24,7 @@ unsafe extern "C" {
     fn LLVMSetDataLayout(module: Ref, layout: *const c_char);
 
     fn LLVMGetDefaultTargetTriple() -> *mut c_char;
+    fn LLVMNormalizeTargetTriple(triple: *const c_char) -> *mut c_char;
     fn LLVMGetHostCPUName() -> *mut c_char;
     fn LLVMGetHostCPUFeatures() -> *mut c_char;
     fn LLVMGetTargetFromTriple(
@@ -60,44 +63,35 @@ unsafe extern "C" {
     fn LLVMDisposeErrorMessage(message: *mut c_char);
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 unsafe extern "C" {
     fn LLVMInitializeX86TargetInfo();
     fn LLVMInitializeX86Target();
     fn LLVMInitializeX86TargetMC();
     fn LLVMInitializeX86AsmPrinter();
-}
-
-#[cfg(target_arch = "aarch64")]
-unsafe extern "C" {
     fn LLVMInitializeAArch64TargetInfo();
     fn LLVMInitializeAArch64Target();
     fn LLVMInitializeAArch64TargetMC();
     fn LLVMInitializeAArch64AsmPrinter();
 }
 
-/// Registers the host's LLVM back end (what `LLVMInitializeNativeTarget`, a
-/// header-only inline function, would do).
-fn initialize_native_target() -> Result<(), String> {
+/// Registers the x86 and AArch64 back ends: the host's (what
+/// `LLVMInitializeNativeTarget`, a header-only inline function, would do) and
+/// the cross-compilation targets tensorc supports.
+fn initialize_targets() -> Result<(), String> {
     static ONCE: Once = Once::new();
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
         // SAFETY: LLVM's registration functions, called once.
         ONCE.call_once(|| unsafe {
-            #[cfg(target_arch = "x86_64")]
-            {
-                LLVMInitializeX86TargetInfo();
-                LLVMInitializeX86Target();
-                LLVMInitializeX86TargetMC();
-                LLVMInitializeX86AsmPrinter();
-            }
-            #[cfg(target_arch = "aarch64")]
-            {
-                LLVMInitializeAArch64TargetInfo();
-                LLVMInitializeAArch64Target();
-                LLVMInitializeAArch64TargetMC();
-                LLVMInitializeAArch64AsmPrinter();
-            }
+            LLVMInitializeX86TargetInfo();
+            LLVMInitializeX86Target();
+            LLVMInitializeX86TargetMC();
+            LLVMInitializeX86AsmPrinter();
+            LLVMInitializeAArch64TargetInfo();
+            LLVMInitializeAArch64Target();
+            LLVMInitializeAArch64TargetMC();
+            LLVMInitializeAArch64AsmPrinter();
         });
         Ok(())
     }
@@ -105,6 +99,31 @@ fn initialize_native_target() -> Result<(), String> {
     {
         let _ = &ONCE;
         Err("native code generation supports x86_64 and aarch64 hosts only".into())
+    }
+}
+
+/// The host's target triple as LLVM names it.
+pub fn host_triple() -> String {
+    // SAFETY: an LLVM-allocated string, freed by take_message.
+    unsafe { take_message(LLVMGetDefaultTargetTriple()) }
+}
+
+/// LLVM's normal form of a triple (`aarch64-linux-gnu` →
+/// `aarch64-unknown-linux-gnu`); `None` when it contains a NUL byte.
+pub fn normalize_triple(triple: &str) -> Option<String> {
+    let c = CString::new(triple).ok()?;
+    // SAFETY: a C string in, an LLVM-allocated string out (freed by take_message).
+    Some(unsafe { take_message(LLVMNormalizeTargetTriple(c.as_ptr())) })
+}
+
+/// The host CPU's LLVM name and feature string (what `native` compiles for).
+pub fn host_cpu() -> (String, String) {
+    // SAFETY: LLVM-allocated strings, freed by take_message.
+    unsafe {
+        (
+            take_message(LLVMGetHostCPUName()),
+            take_message(LLVMGetHostCPUFeatures()),
+        )
     }
 }
 
@@ -167,39 +186,105 @@ pub(crate) fn codegen(
     module: &Module<'_>,
     output: CodegenOutput,
 ) -> Result<Vec<u8>, Option<String>> {
-    initialize_native_target().map_err(Some)?;
-    with_llvm_module(module, |m| unsafe { codegen_llvm(m, output) })
-        .ok_or(None)?
-        .map_err(Some)
+    codegen_module(module, output, &CodegenTarget::default()).map_err(|e| match e {
+        CodegenError::Translation => None,
+        CodegenError::UnsupportedTriple(m) => Some(format!("no LLVM target for the host: {m}")),
+        CodegenError::Llvm(m) => Some(m),
+    })
+}
+
+/// What `codegen_for` compiles for.
+#[derive(Clone, Debug, Default)]
+pub struct CodegenTarget<'a> {
+    /// An LLVM target triple; `None` is the host's.
+    pub triple: Option<&'a str>,
+    /// An LLVM CPU name (with its default features); `None` or `native` is
+    /// the host CPU with every feature it has.
+    pub cpu: Option<&'a str>,
+}
+
+/// Why `codegen_for` failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodegenError {
+    /// MLIR could not translate the module to LLVM IR (the context's
+    /// diagnostics say why).
+    Translation,
+    /// LLVM has no back end for the triple (LLVM's message).
+    UnsupportedTriple(String),
+    /// LLVM failed to set up, optimize or generate code.
+    Llvm(String),
+}
+
+/// Translates the module (LLVM dialect), optimizes it at `default<O3>` and
+/// compiles it for `target`, position-independent, as assembly or an
+/// ELF/Mach-O object: the one path to machine code of `emit --stage asm`
+/// and of ahead-of-time artifacts.
+pub fn codegen_for(
+    module: &MlirModule<'_>,
+    output: CodegenOutput,
+    target: &CodegenTarget<'_>,
+) -> Result<Vec<u8>, CodegenError> {
+    codegen_module(&module.module, output, target)
+}
+
+fn codegen_module(
+    module: &Module<'_>,
+    output: CodegenOutput,
+    target: &CodegenTarget<'_>,
+) -> Result<Vec<u8>, CodegenError> {
+    initialize_targets().map_err(CodegenError::Llvm)?;
+    let triple = match target.triple {
+        Some(t) => t.to_owned(),
+        None => host_triple(),
+    };
+    let triple = CString::new(triple)
+        .map_err(|_| CodegenError::UnsupportedTriple("the triple contains a NUL byte".into()))?;
+    let (cpu, features) = match target.cpu {
+        None | Some("native") => host_cpu(),
+        Some(c) => (c.to_owned(), String::new()),
+    };
+    let cpu = CString::new(cpu).map_err(|_| CodegenError::Llvm("invalid CPU name".into()))?;
+    let features = CString::new(features).unwrap_or_default();
+    with_llvm_module(module, |m| unsafe { codegen_llvm(m, output, &triple, &cpu, &features) })
+        .ok_or(CodegenError::Translation)?
 }
 
 /// # Safety
 /// `m` must be a live LLVM module.
-unsafe fn codegen_llvm(m: Ref, output: CodegenOutput) -> Result<Vec<u8>, String> {
+unsafe fn codegen_llvm(
+    m: Ref,
+    output: CodegenOutput,
+    triple: &CStr,
+    cpu: &CStr,
+    features: &CStr,
+) -> Result<Vec<u8>, CodegenError> {
     // SAFETY: plain LLVM C API use; every allocation is released on every path.
     unsafe {
-        let triple = LLVMGetDefaultTargetTriple();
         let mut target: Ref = std::ptr::null_mut();
         let mut err: *mut c_char = std::ptr::null_mut();
-        if LLVMGetTargetFromTriple(triple, &mut target, &mut err) != 0 {
-            let msg = take_message(err);
-            LLVMDisposeMessage(triple);
-            return Err(format!("no LLVM target for the host: {msg}"));
+        if LLVMGetTargetFromTriple(triple.as_ptr(), &mut target, &mut err) != 0 {
+            return Err(CodegenError::UnsupportedTriple(take_message(err)));
         }
-        let cpu = LLVMGetHostCPUName();
-        let features = LLVMGetHostCPUFeatures();
-        // Aggressive = -O3 codegen, PIC, default code model.
-        let tm = LLVMCreateTargetMachine(target, triple, cpu, features, 3, 2, 0);
-        LLVMDisposeMessage(cpu);
-        LLVMDisposeMessage(features);
+        // Aggressive = -O3 codegen, PIC (shared libraries need it), default code model.
+        let tm = LLVMCreateTargetMachine(
+            target,
+            triple.as_ptr(),
+            cpu.as_ptr(),
+            features.as_ptr(),
+            3,
+            2,
+            0,
+        );
         if tm.is_null() {
-            LLVMDisposeMessage(triple);
-            return Err("could not create an LLVM target machine for the host".into());
+            return Err(CodegenError::Llvm(format!(
+                "could not create an LLVM target machine for {} / {}",
+                triple.to_string_lossy(),
+                cpu.to_string_lossy()
+            )));
         }
         // The translated module has no triple or data layout (cpu-pipeline.md
         // gotcha 4); without them LLVM makes worse code (e.g. byte-wise memcpy).
-        LLVMSetTarget(m, triple);
-        LLVMDisposeMessage(triple);
+        LLVMSetTarget(m, triple.as_ptr());
         let layout = LLVMCreateTargetDataLayout(tm);
         let layout_text = LLVMCopyStringRepOfTargetData(layout);
         LLVMSetDataLayout(m, layout_text);
@@ -215,7 +300,7 @@ unsafe fn codegen_llvm(m: Ref, output: CodegenOutput) -> Result<Vec<u8>, String>
             let msg = CStr::from_ptr(p).to_string_lossy().into_owned();
             LLVMDisposeErrorMessage(p);
             LLVMDisposeTargetMachine(tm);
-            return Err(format!("LLVM optimization failed: {msg}"));
+            return Err(CodegenError::Llvm(format!("LLVM optimization failed: {msg}")));
         }
 
         let file_type = match output {
@@ -228,10 +313,10 @@ unsafe fn codegen_llvm(m: Ref, output: CodegenOutput) -> Result<Vec<u8>, String>
             LLVMTargetMachineEmitToMemoryBuffer(tm, m, file_type, &mut err, &mut buffer) != 0;
         LLVMDisposeTargetMachine(tm);
         if failed {
-            return Err(format!(
+            return Err(CodegenError::Llvm(format!(
                 "LLVM code generation failed: {}",
                 take_message(err)
-            ));
+            )));
         }
         let bytes = std::slice::from_raw_parts(
             LLVMGetBufferStart(buffer) as *const u8,

@@ -206,3 +206,40 @@ fn lists_external_functions() {
         vec!["erff".to_string(), "helper".to_string()]
     );
 }
+
+/// `codegen_for`, the one LLVM path to machine code: a foreign triple with a
+/// named CPU gives that architecture's object; LLVM's errors are typed.
+#[test]
+fn codegen_for_other_triples_and_cpus() {
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(ADD, "lower").unwrap();
+    mlir.run_pipeline(&mut m, NAIVE, "cpu-lowering").unwrap();
+    let target = CodegenTarget {
+        triple: Some("aarch64-unknown-linux-gnu"),
+        cpu: Some("neoverse-n1"),
+    };
+    let obj = codegen_for(&m, CodegenOutput::Object, &target).unwrap();
+    assert_eq!(&obj[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([obj[18], obj[19]]), 183, "EM_AARCH64");
+    let x86 = CodegenTarget {
+        triple: Some("x86_64-unknown-linux-gnu"),
+        cpu: Some("x86-64-v3"),
+    };
+    let asm = String::from_utf8(codegen_for(&m, CodegenOutput::Assembly, &x86).unwrap()).unwrap();
+    assert!(asm.contains("_mlir_ciface_add:"), "{asm}");
+    let bad = CodegenTarget {
+        triple: Some("foo-bar-baz"),
+        cpu: None,
+    };
+    match codegen_for(&m, CodegenOutput::Object, &bad) {
+        Err(CodegenError::UnsupportedTriple(msg)) => assert!(!msg.is_empty()),
+        other => panic!("expected UnsupportedTriple, got {:?}", other.map(|o| o.len())),
+    }
+    assert_eq!(
+        normalize_triple("aarch64-linux-gnu").as_deref(),
+        Some("aarch64-unknown-linux-gnu")
+    );
+    assert_eq!(normalize_triple("x86_64\0"), None);
+    assert!(!host_triple().is_empty());
+    assert!(!host_cpu().0.is_empty());
+}

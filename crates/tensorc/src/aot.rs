@@ -4,7 +4,7 @@
 
 use crate::{Error, SourceFile, Target};
 use std::path::PathBuf;
-pub use tensorc_cpu::aot::{AotOptions, ArtifactKind};
+pub use tensorc_cpu::aot::{AotOptions, ArtifactKind, check_cpu};
 
 /// Compiles `source` and writes each requested artifact to its path.
 pub fn compile_artifacts(

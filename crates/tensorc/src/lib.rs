@@ -12,7 +12,7 @@ mod array;
 mod error;
 mod program;
 
-pub use aot::{AotOptions, ArtifactKind, compile_artifacts};
+pub use aot::{AotOptions, ArtifactKind, check_cpu, compile_artifacts};
 pub use array::{Element, tensor_from_array, tensor_to_array};
 pub use error::Error;
 pub use program::{Function, Program};
