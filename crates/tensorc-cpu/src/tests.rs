@@ -432,3 +432,132 @@ module {{
         "after release the temporary is allocated afresh"
     );
 }
+
+/// The workspace allocator compiled on its own with a 64 KiB cache bound,
+/// driven by a C program: least-recently-freed eviction, the never-cached
+/// large blocks, and four threads allocating, filling, checking and freeing
+/// blocks of mixed sizes at once (a block handed out twice, or a broken
+/// list, shows up as a wrong fill pattern or a crash), then a release that
+/// empties the cache. The driver exits non-zero naming the first failure.
+#[test]
+fn workspace_eviction_and_threads_in_c() {
+    let dir = std::env::temp_dir().join(format!("tensorc-workspace-c-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let driver = r#"#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+void *_mlir_memref_to_llvm_alloc(size_t);
+void _mlir_memref_to_llvm_free(void *);
+void tensorc_release_workspace(void);
+struct stats { unsigned long long system_allocs, system_bytes, cache_hits; };
+void tensorc_workspace_stats(struct stats *, unsigned long long *);
+#define CHECK(c) do { if (!(c)) { printf("failed: %s (line %d)\n", #c, __LINE__); return 1; } } while (0)
+static unsigned long long cached(void) {
+  struct stats s; unsigned long long c;
+  tensorc_workspace_stats(&s, &c);
+  return c;
+}
+static unsigned long long system_allocs(void) {
+  struct stats s; unsigned long long c;
+  tensorc_workspace_stats(&s, &c);
+  return s.system_allocs;
+}
+static void *worker(void *arg) {
+  unsigned seed = (unsigned)(size_t)arg * 2654435761u, i, k;
+  unsigned char *live[8] = {0};
+  size_t sizes[8] = {0};
+  for (i = 0; i < 20000; i++) {
+    k = (seed = seed * 1103515245u + 12345u) >> 29;
+    if (live[k]) {
+      size_t j;
+      for (j = 0; j < sizes[k]; j++)
+        if (live[k][j] != (unsigned char)(k + 16 * (size_t)arg)) return (void *)1;
+      _mlir_memref_to_llvm_free(live[k]);
+      live[k] = 0;
+    } else {
+      sizes[k] = 1 + ((seed >> 8) % 30000);
+      live[k] = _mlir_memref_to_llvm_alloc(sizes[k]);
+      if (!live[k] || (size_t)live[k] % 64) return (void *)2;
+      memset(live[k], (int)(k + 16 * (size_t)arg), sizes[k]);
+    }
+  }
+  for (k = 0; k < 8; k++) _mlir_memref_to_llvm_free(live[k]);
+  return 0;
+}
+int main(void) {
+  void *a, *b, *c, *d, *e, *big, *r;
+  pthread_t t[4];
+  size_t i;
+  /* 20000 bytes round up to the 20480-byte class; three fit in 64 KiB. */
+  a = _mlir_memref_to_llvm_alloc(20000);
+  b = _mlir_memref_to_llvm_alloc(20000);
+  c = _mlir_memref_to_llvm_alloc(20000);
+  d = _mlir_memref_to_llvm_alloc(20000);
+  CHECK(system_allocs() == 4 && cached() == 0);
+  _mlir_memref_to_llvm_free(a);
+  _mlir_memref_to_llvm_free(b);
+  _mlir_memref_to_llvm_free(c);
+  CHECK(cached() == 3 * 20480);
+  _mlir_memref_to_llvm_free(d); /* evicts a, the oldest */
+  CHECK(cached() == 3 * 20480);
+  /* Most recently freed first: d, c, b, then a fresh block. */
+  CHECK(_mlir_memref_to_llvm_alloc(19000) == d);
+  CHECK(_mlir_memref_to_llvm_alloc(20480) == c);
+  CHECK(_mlir_memref_to_llvm_alloc(17000) == b);
+  CHECK(cached() == 0 && system_allocs() == 4);
+  e = _mlir_memref_to_llvm_alloc(20000);
+  CHECK(system_allocs() == 5);
+  /* Another class is not served from this one. */
+  _mlir_memref_to_llvm_free(e);
+  r = _mlir_memref_to_llvm_alloc(100);
+  CHECK(r != e && system_allocs() == 6);
+  _mlir_memref_to_llvm_free(r);
+  /* More than half the bound: allocated and freed, never kept. */
+  big = _mlir_memref_to_llvm_alloc(40000);
+  _mlir_memref_to_llvm_free(big);
+  CHECK(cached() == 20480 + 112); /* 100 bytes: the 112-byte class */
+  _mlir_memref_to_llvm_free(b);
+  _mlir_memref_to_llvm_free(c);
+  _mlir_memref_to_llvm_free(d);
+  for (i = 0; i < 4; i++) pthread_create(&t[i], 0, worker, (void *)i);
+  for (i = 0; i < 4; i++) {
+    void *res;
+    pthread_join(t[i], &res);
+    CHECK(res == 0);
+  }
+  CHECK(cached() <= 65536);
+  tensorc_release_workspace();
+  CHECK(cached() == 0);
+  printf("ok\n");
+  return 0;
+}
+"#;
+    let runtime = concat!(env!("CARGO_MANIFEST_DIR"), "/runtime/tensorc_workspace.c");
+    std::fs::write(dir.join("driver.c"), driver).unwrap();
+    let built = std::process::Command::new("cc")
+        .current_dir(&dir)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .args([
+            "-DTENSORC_RT_STATS",
+            "-DTENSORC_WORKSPACE_CACHE_BYTES=65536",
+        ])
+        .args(["driver.c", runtime, "-o", "driver"])
+        .output()
+        .expect("run the C compiler");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = std::process::Command::new(dir.join("driver"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
