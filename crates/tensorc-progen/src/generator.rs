@@ -8,6 +8,16 @@
 //! operand of a particular shape (the other side of a `dot`, a tensor that
 //! broadcasts against another, a piece to concatenate), the generator either
 //! finds a live value of that shape or adds a parameter for it.
+//!
+//! The foundation families live here; the submodules add `conv` and
+//! `triangular_solve` (`linalg`), the tier-2 indexing and `top_k`
+//! (`indexing`), `window_reduce` and the scatter windows with the window
+//! geometry they share (`windows`), and `while`/`cond` (`control`).
+
+mod control;
+mod indexing;
+mod linalg;
+mod windows;
 
 use crate::model::{self, MATH, is_finite_range, max_abs, mul_range, normalize, unit};
 use crate::rng::Rng;
@@ -34,6 +44,13 @@ pub struct GenConfig {
     /// `divide`, `atan2`) are generated. With integer `dtypes` and this off,
     /// every value is an integer, so any input is fair (no error model needed).
     pub floats: bool,
+    /// Parameters may hold any value of their dtype — for floats NaN, ±inf,
+    /// -0.0, subnormals and extremes too — rather than the small values of
+    /// `tensorc_ir::random`. The generator then only builds what stays
+    /// comparable on such inputs (sums and math functions of clipped values,
+    /// comparisons of exact ones); the differential test feeds these
+    /// programs its edge-value inputs.
+    pub special_inputs: bool,
 }
 
 /// What the default configuration leaves out because of an open, reported
@@ -54,9 +71,10 @@ impl Default for GenConfig {
             max_statements: 10,
             max_elements: 64,
             max_rank: 4,
-            dtypes: DType::ALL.into_iter().filter(|d| d.is_tier1()).collect(),
+            dtypes: DType::ALL.to_vec(),
             excluded_ops: KNOWN_BUGS.iter().map(|(op, _)| op.to_string()).collect(),
             floats: true,
+            special_inputs: false,
         }
     }
 }
@@ -177,6 +195,18 @@ enum Family {
     PutSlice,
     Window,
     ReduceFn,
+    Gather,
+    TakeAlongAxis,
+    Indexed,
+    DynamicSlice,
+    DynamicPutSlice,
+    TopK,
+    WindowReduce,
+    WindowScatter,
+    Conv,
+    TriangularSolve,
+    While,
+    Cond,
 }
 
 const FAMILIES: &[(Family, u32)] = &[
@@ -211,6 +241,18 @@ const FAMILIES: &[(Family, u32)] = &[
     (Family::PutSlice, 2),
     (Family::Window, 3),
     (Family::ReduceFn, 3),
+    (Family::Gather, 2),
+    (Family::TakeAlongAxis, 2),
+    (Family::Indexed, 3),
+    (Family::DynamicSlice, 2),
+    (Family::DynamicPutSlice, 2),
+    (Family::TopK, 2),
+    (Family::WindowReduce, 2),
+    (Family::WindowScatter, 2),
+    (Family::Conv, 5),
+    (Family::TriangularSolve, 2),
+    (Family::While, 3),
+    (Family::Cond, 3),
 ];
 
 pub(crate) struct Gen<'c> {
@@ -261,13 +303,22 @@ impl<'c> Gen<'c> {
     }
 
     fn allowed(&self, op: &str) -> bool {
-        let float_op = matches!(op, "divide" | "atan2") || MATH.iter().any(|m| m.name == op);
+        let float_op = matches!(op, "divide" | "atan2" | "conv" | "triangular_solve")
+            || MATH.iter().any(|m| m.name == op);
         (self.cfg.floats || !float_op) && !self.cfg.excluded_ops.iter().any(|e| e == op)
     }
 
     // ---- values, parameters, statements ----
 
-    fn default_range(d: DType) -> (f64, f64) {
+    /// The range of a parameter: what `tensorc_ir::random` fills it with, or
+    /// with `special_inputs` anything the dtype holds (NaN included).
+    fn default_range(&self, d: DType) -> (f64, f64) {
+        if self.cfg.special_inputs {
+            return match d.int_range() {
+                Some((min, max)) => (min as f64, max as f64),
+                None => (f64::NEG_INFINITY, f64::INFINITY),
+            };
+        }
         if d.is_float() {
             (-1.0, 1.0)
         } else if d.is_signed_int() {
@@ -278,15 +329,16 @@ impl<'c> Gen<'c> {
     }
 
     fn new_param(&mut self, ty: TensorType) -> usize {
-        let (lo, hi) = Self::default_range(ty.dtype);
+        let (lo, hi) = self.default_range(ty.dtype);
         let name = format!("p{}", self.params.len());
+        let nan = self.cfg.special_inputs && ty.dtype.is_float();
         self.pool.push(Val {
             name,
             ty,
             lo,
             hi,
             err: 0.0,
-            nan: false,
+            nan,
         });
         self.params.push(self.pool.len() - 1);
         self.pool.len() - 1
@@ -300,6 +352,20 @@ impl<'c> Gen<'c> {
     /// Emits `name = rhs  ty` and adds the value to the pool.
     fn push(&mut self, rhs: String, ty: TensorType, lo: f64, hi: f64, err: f64) -> usize {
         let name = self.fresh();
+        self.push_named(name, rhs, ty, lo, hi, err)
+    }
+
+    /// `push` under a name taken from `fresh` earlier (when the statement's
+    /// own text needs its name, as the nested names of `while`/`cond` do).
+    fn push_named(
+        &mut self,
+        name: String,
+        rhs: String,
+        ty: TensorType,
+        lo: f64,
+        hi: f64,
+        err: f64,
+    ) -> usize {
         self.lines.push(format!("  {name} = {rhs}  {ty}"));
         let (lo, hi) = normalize(ty.dtype, lo.min(hi), hi.max(lo));
         let err = if ty.dtype.is_float() { err } else { 0.0 };
@@ -427,7 +493,7 @@ impl<'c> Gen<'c> {
         for _ in 0..20 {
             let d = self.dtype();
             let s = self.shape();
-            let (lo, hi) = Self::default_range(d);
+            let (lo, hi) = self.default_range(d);
             let probe = Val {
                 name: String::new(),
                 ty: TensorType::new(d, s.clone()),
@@ -473,6 +539,17 @@ impl<'c> Gen<'c> {
         Some(self.push(rhs, val.ty.clone(), clo, chi, val.err))
     }
 
+    /// `v`, clipped into [-8, 8] first when it is a float that may be
+    /// infinite (NaN passes a clip and stays in place), for ops whose
+    /// rounding error the model can only bound on finite values (sums).
+    fn bounded(&mut self, v: usize) -> Option<usize> {
+        let val = &self.pool[v];
+        if val.ty.dtype.is_int() || is_finite_range(val.lo, val.hi) {
+            return Some(v);
+        }
+        self.condition(v, -8.0, 8.0)
+    }
+
     /// A shape that broadcasts with `s` (some axes 1, maybe fewer or more leading axes).
     fn compatible_shape(&mut self, s: &[usize]) -> Vec<usize> {
         for _ in 0..20 {
@@ -499,7 +576,7 @@ impl<'c> Gen<'c> {
                 let d = 1 + self.rng.below(3);
                 out.insert(0, d);
             }
-            if broadcast_shapes(s, &out).is_some_and(|b| self.fits(&b)) {
+            if self.fits(&out) && broadcast_shapes(s, &out).is_some_and(|b| self.fits(&b)) {
                 return out;
             }
         }
@@ -515,17 +592,25 @@ impl<'c> Gen<'c> {
     }
 
     /// A literal to combine with a tensor of dtype `d`: usually of its kind,
-    /// sometimes the other kind (to exercise weak promotion).
+    /// sometimes the other kind (to exercise weak promotion). Next to a float
+    /// tensor the literal takes its dtype, so it must be exact there (half
+    /// types hold few of them; the checker rejects ones that overflow).
     fn lit_for(&mut self, d: DType, int_only: bool) -> Lit {
-        if int_only
-            || !self.cfg.floats
-            || (d.is_int() && self.rng.chance(0.85))
-            || (d.is_float() && self.rng.chance(0.2))
-        {
-            self.int_lit()
-        } else {
-            self.float_lit()
+        for _ in 0..8 {
+            let l = if int_only
+                || !self.cfg.floats
+                || (d.is_int() && self.rng.chance(0.85))
+                || (d.is_float() && self.rng.chance(0.2))
+            {
+                self.int_lit()
+            } else {
+                self.float_lit()
+            };
+            if !d.is_float() || model::exact_in(d, l.value()) {
+                return l;
+            }
         }
+        Lit::Int(1)
     }
 
     /// The second operand of an element-wise op with `x`: a literal, a live
@@ -727,6 +812,18 @@ impl<'c> Gen<'c> {
             Family::PutSlice => self.put_slice(),
             Family::Window => self.window(),
             Family::ReduceFn => self.reduce_fn(),
+            Family::Gather => self.gather(),
+            Family::TakeAlongAxis => self.take_along_axis(),
+            Family::Indexed => self.indexed(),
+            Family::DynamicSlice => self.dynamic_slice(),
+            Family::DynamicPutSlice => self.dynamic_put_slice(),
+            Family::TopK => self.top_k(),
+            Family::WindowReduce => self.window_reduce(),
+            Family::WindowScatter => self.window_scatter(),
+            Family::Conv => self.conv(),
+            Family::TriangularSolve => self.triangular_solve(),
+            Family::While => self.while_loop(),
+            Family::Cond => self.cond(),
         };
     }
 
@@ -764,9 +861,11 @@ impl<'c> Gen<'c> {
         let v = self.pool[x].clone();
         let d = v.ty.dtype;
         let lit = match (d, d.bits()) {
-            (_, _) if d.is_float() => {
-                Lit::Float([1.0e6, 3.0e9, -65536.0, 1.5e19][self.rng.below(4)])
-            }
+            // Powers of two (times 3), exact in every float type; f16 tops out at 65504.
+            (DType::F16, _) => Lit::Float([1024.0, -2048.0, 3072.0, 512.0][self.rng.below(4)]),
+            (_, _) if d.is_float() => Lit::Float(
+                [1048576.0, 3221225472.0, -65536.0, 1.8446744073709552e19][self.rng.below(4)],
+            ),
             (_, 8) => Lit::Int(37),
             (_, 16) => Lit::Int(9000),
             (_, 32) => Lit::Int(600_000_001),
@@ -854,7 +953,7 @@ impl<'c> Gen<'c> {
         let v = self.pool[x].clone();
         let d = v.ty.dtype.to_float();
         let (lo, hi, lip) = m.image(v.lo, v.hi);
-        let err = lip * v.err + model::MATH_ULPS * unit(d) * max_abs(lo, hi);
+        let err = lip * v.err + model::math_ulps(d) * unit(d) * max_abs(lo, hi);
         if err > model::budget(d, lo, hi) {
             return None;
         }
@@ -999,9 +1098,9 @@ impl<'c> Gen<'c> {
                     c.iter().copied().fold(f64::INFINITY, f64::min),
                     c.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 );
-                ((lo, hi), model::MATH_ULPS * u * max_abs(lo, hi))
+                ((lo, hi), model::math_ulps(compute) * u * max_abs(lo, hi))
             }
-            "atan2" => ((-1.6, 1.6), model::MATH_ULPS * u * 1.6),
+            "atan2" => ((-1.6, 1.6), model::math_ulps(compute) * u * 1.6),
             "remainder" => ((-ma, ma), 0.0),
             "min" => ((ra.0.min(rb.0), ra.1.min(rb.1)), ea.max(eb)),
             "max" => ((ra.0.max(rb.0), ra.1.max(rb.1)), ea.max(eb)),
@@ -1279,7 +1378,7 @@ impl<'c> Gen<'c> {
                     let v = INT_LITS[self.rng.below(5)];
                     Lit::Int(if d.is_unsigned_int() { v.abs() } else { v })
                 } else {
-                    self.float_lit()
+                    self.fitting_lit(d)
                 };
                 self.push(
                     format!("constant {}", l.text()),
@@ -1449,7 +1548,12 @@ impl<'c> Gen<'c> {
     /// A literal that fits dtype `d` exactly (pad values may not promote).
     fn fitting_lit(&mut self, d: DType) -> Lit {
         if d.is_float() {
-            return self.float_lit();
+            loop {
+                let l = self.float_lit();
+                if model::exact_in(d, l.value()) {
+                    return l;
+                }
+            }
         }
         let (min, max) = d.int_range().expect("integer dtype");
         loop {
@@ -1665,6 +1769,7 @@ impl<'c> Gen<'c> {
             return None;
         }
         let x = self.pick_or_param(|v| v.ty.rank() >= 1 && v.ty.rank() <= 3)?;
+        let x = self.bounded(x)?;
         let a = self.pool[x].clone();
         let ra = a.ty.rank();
         let nb = if ra >= 2 && self.rng.chance(0.25) {
@@ -1725,6 +1830,7 @@ impl<'c> Gen<'c> {
                 self.new_param(TensorType::new(d, bshape.clone()))
             }
         };
+        let b = self.bounded(b)?;
         let b = self.pool[b].clone();
         let dtype = DType::merge(a.ty.dtype, b.ty.dtype);
         let n: usize = ca.iter().map(|&c| a.ty.shape[c]).product();
@@ -1771,6 +1877,8 @@ impl<'c> Gen<'c> {
         let mut x = self.pick_or_param(|v| !need_exact || v.exact())?;
         if op == "product" && self.pool[x].ty.dtype.is_float() {
             x = self.condition(x, -1.0, 1.0)?;
+        } else if op == "sum" {
+            x = self.bounded(x)?;
         }
         let v = self.pool[x].clone();
         let r = v.ty.rank();
@@ -1949,6 +2057,8 @@ impl<'c> Gen<'c> {
         let mut x = self.pick_or_param(|v| v.ty.rank() >= 1)?;
         if op == "cumulative_product" && self.pool[x].ty.dtype.is_float() {
             x = self.condition(x, -1.0, 1.0)?;
+        } else if op == "cumulative_sum" {
+            x = self.bounded(x)?;
         }
         let v = self.pool[x].clone();
         let axis = self.rng.below(v.ty.rank());
@@ -2107,31 +2217,12 @@ impl<'c> Gen<'c> {
             self.pick_or_param(|v| v.ty.rank() >= 1 && v.ty.shape.iter().all(|&d| d > 0))?;
         if op == "window_product" && self.pool[x].ty.dtype.is_float() {
             x = self.condition(x, -1.0, 1.0)?;
+        } else if op == "window_sum" {
+            x = self.bounded(x)?;
         }
         let v = self.pool[x].clone();
-        let mode = self.rng.below(3); // 0 :valid, 1 :same, 2 explicit
-        let (mut win, mut strides, mut dils, mut pads, mut shape) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        for &d in &v.ty.shape {
-            let w = 1 + self.rng.below(3);
-            let dil = if self.rng.chance(0.2) { 2 } else { 1 };
-            let span = (w - 1) * dil + 1;
-            let (lo, hi) = match mode {
-                0 => (0, 0),
-                1 => ((span - 1) / 2, span - 1 - (span - 1) / 2),
-                _ => (self.rng.below(3), self.rng.below(3)),
-            };
-            let padded = d + lo + hi;
-            if padded < span {
-                return None;
-            }
-            let stride = 1 + self.rng.below(2);
-            win.push(w);
-            dils.push(dil);
-            strides.push(stride);
-            pads.push((lo, hi));
-            shape.push((padded - span) / stride + 1);
-        }
+        let geo = self.window_geometry(&v.ty.shape, true)?;
+        let (win, pads, shape) = (geo.window.clone(), geo.pads.clone(), geo.shape.clone());
         if !self.fits(&shape) {
             return None;
         }
@@ -2166,26 +2257,8 @@ impl<'c> Gen<'c> {
         if err > model::budget(d, lo, hi) {
             return None;
         }
-        let dims: Vec<String> = win.iter().map(|w| w.to_string()).collect();
-        let mut rhs = format!("{op} {}, {{{}}}", v.name, dims.join(", "));
-        if strides.iter().any(|&s| s != 1) || self.rng.chance(0.3) {
-            rhs.push_str(&format!(", strides: {}", list(&strides)));
-        }
-        match mode {
-            0 if self.rng.chance(0.5) => {}
-            0 => rhs.push_str(", padding: :valid"),
-            1 => rhs.push_str(", padding: :same"),
-            _ => {
-                let p: Vec<String> = pads
-                    .iter()
-                    .map(|(lo, hi)| format!("{{{lo}, {hi}}}"))
-                    .collect();
-                rhs.push_str(&format!(", padding: [{}]", p.join(", ")));
-            }
-        }
-        if dils.iter().any(|&x| x != 1) || self.rng.chance(0.2) {
-            rhs.push_str(&format!(", window_dilations: {}", list(&dils)));
-        }
+        let opts = self.window_text(&geo);
+        let rhs = format!("{op} {}, {opts}", v.name);
         self.push(rhs, TensorType::new(d, shape), lo, hi, err);
         Some(())
     }
@@ -2197,13 +2270,7 @@ impl<'c> Gen<'c> {
         if !self.allowed("reduce") {
             return None;
         }
-        const BODY: &[&str] = &["add", "multiply", "max", "min", "bitwise_or", "bitwise_xor"];
-        let body = BODY[self.rng.below(BODY.len())];
-        let int_only = body.starts_with("bitwise");
-        let mut x = self.pick_or_param(|v| !int_only || v.ty.dtype.is_int())?;
-        if body == "multiply" && self.pool[x].ty.dtype.is_float() {
-            x = self.condition(x, -1.0, 1.0)?;
-        }
+        let (body, x) = self.pick_combined(|v| v.ty.rank() < 8)?;
         let v = self.pool[x].clone();
         let d = v.ty.dtype;
         let r = v.ty.rank();
@@ -2226,38 +2293,7 @@ impl<'c> Gen<'c> {
                 }
             })
             .collect();
-        let one = body == "multiply";
-        let init = match (d.is_float(), one) {
-            (true, true) => "1.0",
-            (true, false) => "0.0",
-            (false, true) => "1",
-            (false, false) => "0",
-        };
-        let (lo, hi, err) = match body {
-            "max" => (v.lo.max(0.0), v.hi.max(0.0), v.err),
-            "min" => (v.lo.min(0.0), v.hi.min(0.0), v.err),
-            _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
-            "add" => {
-                if !is_finite_range(v.lo, v.hi) {
-                    return None;
-                }
-                let m = max_abs(v.lo, v.hi);
-                (
-                    n * v.lo.min(0.0),
-                    n * v.hi.max(0.0),
-                    n * v.err + n * n * unit(d) * m,
-                )
-            }
-            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
-        };
-        if err > model::budget(d, lo, hi) {
-            return None;
-        }
-        let f = if !int_only && self.rng.chance(0.3) {
-            format!("&Nx.{body}/2")
-        } else {
-            format!("fn(acc, x) {{ r = {body} acc, x; return r }}")
-        };
+        let (init, lo, hi, err, f) = self.combined(body, &v, n)?;
         let mut rhs = format!("reduce {}, {init}", v.name);
         if let Some(a) = &axes {
             let text = self.axes_list(a, r);
@@ -2286,7 +2322,7 @@ impl<'c> Gen<'c> {
         for ty in &params {
             // The helper was generated assuming exact arguments in the default
             // input range, so that is what it gets.
-            let (lo, hi) = Self::default_range(ty.dtype);
+            let (lo, hi) = self.default_range(ty.dtype);
             let found = self.pick_any(|v| v.ty == *ty && v.exact() && v.lo >= lo && v.hi <= hi);
             let a = match found {
                 Some(a) => a,

@@ -2,14 +2,24 @@
 //! raw material of differential testing (interpreter vs. compiled code).
 //!
 //! `generate(seed, &config)` is a pure function of its arguments, so a
-//! failing seed reproduces anywhere. Programs cover the foundation op set —
+//! failing seed reproduces anywhere. Programs cover the whole implemented op
+//! set of `dialects/nxir/ops.tsv` and every dtype (f16 and bf16 included):
 //! element-wise ops with weak literals and broadcasting over random shapes
-//! (0- and 1-sized dimensions included), every tier-1 dtype, conversions,
-//! shape ops, `dot`, reductions, `argmax`/`argmin`, chains of element-wise
-//! ops and `call`s between defs — and are built so that the reference
-//! interpreter and a correct compiler agree on them up to `tolerance` (see
-//! `model` for how float error is kept in check). `shrink` reduces a program
-//! that fails some predicate to a small one that still fails.
+//! (0- and 1-sized dimensions included), conversions, shape ops, `dot` and
+//! `conv` (strides, negative and `:same` padding, input and kernel
+//! dilations, feature and batch groups, layouts), reductions (with `fn`
+//! bodies too), windows (`window_reduce`, the scatter ops), scans,
+//! `sort`/`argsort`/`top_k`, indexing (`take`, `gather`, `take_along_axis`,
+//! `indexed_add`/`indexed_put`, slices with tensor starts), `triangular_solve`,
+//! `while` loops with bounded trip counts, `cond`, chains of element-wise
+//! ops (fusion candidates) and `call`s between defs. Every program
+//! type-checks (a test runs thousands of seeds through the checker), and
+//! programs are built so that the reference interpreter and a correct
+//! compiler agree on them up to `tolerance` (see `model` for how float error
+//! is kept in check). With `GenConfig::special_inputs` they stay comparable
+//! on arbitrary inputs — NaN, ±inf, -0.0, subnormals, extremes — too.
+//! `shrink` reduces a program that fails some predicate to a small one that
+//! still fails.
 //!
 //! Architecture Invariant: this crate depends on `tensorc-ir` only (no LLVM),
 //! so generating and checking thousands of programs takes seconds.
@@ -42,22 +52,43 @@ mod tests {
         tensorc_ir::check::compile(&file).map_err(|d| tensorc_ir::render::render(&d))
     }
 
+    /// The checker is the authority on well-typedness: thousands of seeds of
+    /// every configuration the differential test uses must pass it.
     #[test]
     fn every_generated_program_type_checks() {
-        let cfg = GenConfig::everything();
-        let mut failures = Vec::new();
-        for seed in 0..600 {
-            let src = generate(seed, &cfg);
-            if let Err(e) = check(&src) {
-                failures.push(format!("seed {seed}:\n{src}\n{e}"));
+        let configs = [
+            ("everything", GenConfig::everything()),
+            (
+                "special inputs",
+                GenConfig {
+                    special_inputs: true,
+                    ..GenConfig::everything()
+                },
+            ),
+            (
+                "integers",
+                GenConfig {
+                    dtypes: DType::ALL.into_iter().filter(|d| d.is_int()).collect(),
+                    floats: false,
+                    ..GenConfig::everything()
+                },
+            ),
+        ];
+        for (what, cfg) in configs {
+            let mut failures = Vec::new();
+            for seed in 0..2000 {
+                let src = generate(seed, &cfg);
+                if let Err(e) = check(&src) {
+                    failures.push(format!("seed {seed}:\n{src}\n{e}"));
+                }
             }
+            assert!(
+                failures.is_empty(),
+                "{} of 2000 programs ({what}) fail to check; first:\n{}",
+                failures.len(),
+                failures[0]
+            );
         }
-        assert!(
-            failures.is_empty(),
-            "{} of 600 programs fail to check; first:\n{}",
-            failures.len(),
-            failures[0]
-        );
     }
 
     #[test]
@@ -136,14 +167,73 @@ mod tests {
             "window_sum",
             "window_max",
             "reduce",
+            "gather",
+            "take_along_axis",
+            "indexed_add",
+            "indexed_put",
+            "top_k",
+            "window_reduce",
+            "window_scatter_max",
+            "window_scatter_min",
+            "conv",
+            "triangular_solve",
+            "while",
+            "cond",
         ] {
             assert!(
                 text.contains(&format!(" = {op} ")) || text.contains(&format!(" = {op}  ")),
                 "no '{op}' generated"
             );
         }
-        for d in ["s8[", "u16[", "u64", "f64", "[0]", "[1]"] {
+        for d in [
+            "s8[",
+            "u16[",
+            "u64",
+            "f64",
+            "f16[",
+            "bf16[",
+            "[0]",
+            "[1]",
+            // conv options and layouts, scatter and control-flow shapes.
+            "feature_group_size",
+            "batch_group_size",
+            "input_dilation",
+            "kernel_dilation",
+            "input_permutation",
+            "padding: [{-1",
+            "left_side: false",
+            "transform_a",
+            "c2 = logical_and",
+            "fn() {",
+            "true -> ",
+        ] {
             assert!(text.contains(d), "no {d} in any program");
+        }
+        // Starts given as tensors (tier 2): `slice x, [p3, …` / `put_slice x, [v2, …`.
+        for op in ["slice", "put_slice"] {
+            let dynamic = text.lines().any(|l| {
+                l.split_once(&format!(" = {op} "))
+                    .and_then(|(_, r)| r.split_once(", ["))
+                    .is_some_and(|(_, r)| r.starts_with(['p', 'v']))
+            });
+            assert!(dynamic, "no {op} with a tensor start");
+        }
+    }
+
+    /// With `special_inputs`, float parameters may hold anything, and
+    /// programs still reach sums, math functions and comparisons (of
+    /// clipped or exact values) rather than only moving data.
+    #[test]
+    fn special_input_programs_still_compute() {
+        let cfg = GenConfig {
+            special_inputs: true,
+            ..GenConfig::default()
+        };
+        let text: String = (0..300).map(|s| generate(s, &cfg)).collect();
+        for op in [
+            "sum", "dot", "exp", "less", "argmax", "sort", "conv", "while",
+        ] {
+            assert!(text.contains(&format!(" = {op} ")), "no '{op}' generated");
         }
     }
 

@@ -35,8 +35,54 @@ pub fn tolerance(d: DType) -> f64 {
 
 /// The largest `err` a generated value may carry: a third of the tolerance,
 /// so the model's own slack (ulp counts are estimates) cannot cause failures.
+/// A value that may leave the dtype's finite range gets no budget at all:
+/// whether an inexact computation overflows to infinity depends on its
+/// rounding (a sum may overflow in one order and not in another).
 pub fn budget(d: DType, lo: f64, hi: f64) -> f64 {
+    // NaN bounds count as unbounded.
+    let m = max_abs(lo, hi);
+    if d.is_float() && (m.is_nan() || m >= finite_limit(d)) {
+        return 0.0;
+    }
     tolerance(d) / 3.0 * (1.0 + min_abs(lo, hi))
+}
+
+/// The magnitude past which a value of float dtype `d` is treated as
+/// possibly infinite: the dtype's largest finite value, capped at `HUGE`.
+pub fn finite_limit(d: DType) -> f64 {
+    match d {
+        DType::F16 => 65504.0,
+        _ => HUGE,
+    }
+}
+
+/// Ulps a math function may differ by between two implementations of dtype
+/// `d`. Half types are computed in f32 and rounded once, so two
+/// implementations differ by at most one ulp of the half type.
+pub fn math_ulps(d: DType) -> f64 {
+    match d {
+        DType::F16 | DType::BF16 => 2.0,
+        _ => MATH_ULPS,
+    }
+}
+
+/// `v` rounded to dtype `d` (to nearest even), as a literal of that dtype holds it.
+pub fn round_to(d: DType, v: f64) -> f64 {
+    use tensorc_ir::tensor::{f16_bits_to_f64, f32_to_bf16_bits, f64_to_f16_bits};
+    match d {
+        DType::F32 => v as f32 as f64,
+        DType::F16 => f16_bits_to_f64(f64_to_f16_bits(v)),
+        DType::BF16 => f32::from_bits((f32_to_bf16_bits(v as f32) as u32) << 16) as f64,
+        _ => v,
+    }
+}
+
+/// Whether a literal of value `v` is held exactly by float dtype `d` (and
+/// is finite there), so the value the generator reasons about is the value
+/// both implementations see.
+pub fn exact_in(d: DType, v: f64) -> bool {
+    let r = round_to(d, v);
+    r == v && r.is_finite() && r.abs() < finite_limit(d)
 }
 
 /// Unit roundoff of a float dtype (0 for integers: they are exact).
@@ -77,11 +123,7 @@ pub fn normalize(d: DType, lo: f64, hi: f64) -> (f64, f64) {
         }
         return (lo.floor(), hi.ceil());
     }
-    let lim = if d == DType::F64 {
-        HUGE
-    } else {
-        3.0e38_f64.min(HUGE)
-    };
+    let lim = finite_limit(d);
     let lo = if lo.is_nan() || lo < -lim {
         f64::NEG_INFINITY
     } else {
@@ -325,6 +367,16 @@ mod tests {
                 assert_eq!(b as f32 as f64, b, "{}", m.name);
             }
         }
+    }
+
+    #[test]
+    fn half_types_round_literals_and_overflow_early() {
+        assert!(exact_in(DType::F16, 300.5) && !exact_in(DType::BF16, 300.5));
+        assert_eq!(round_to(DType::BF16, 300.5), 300.0);
+        assert!(!exact_in(DType::F16, 70000.0) && exact_in(DType::F32, 70000.0));
+        assert_eq!(normalize(DType::F16, -1.0, 70000.0).1, f64::INFINITY);
+        assert_eq!(budget(DType::F16, 0.0, 70000.0), 0.0);
+        assert!(budget(DType::F32, 0.0, 70000.0) > 0.0);
     }
 
     #[test]
