@@ -157,8 +157,9 @@ static void *fresh(tensorc_size size, tensorc_size align, long cls) {
   char *raw;
   struct block *b;
   tensorc_size at;
-  if (size > ((tensorc_size)-1 >> 2))
-    return 0; /* the size arithmetic below would overflow: out of memory */
+  if (size > ((tensorc_size)-1 >> 2) || align > ((tensorc_size)-1 >> 2) ||
+      (align & (align - 1)))
+    return 0; /* the arithmetic below would overflow, or no such alignment */
   raw = malloc(size + HEADER + align - 1);
   if (!raw)
     return 0;

@@ -209,6 +209,8 @@ pub(crate) mod tests {
             assert!(workspace_stats().cached_bytes < cached + (300 << 20));
             // An impossible size fails cleanly instead of wrapping around.
             assert!(_mlir_memref_to_llvm_alloc(usize::MAX - 8).is_null());
+            assert!(_mlir_memref_to_llvm_aligned_alloc(usize::MAX / 2 + 1, 8).is_null());
+            assert!(_mlir_memref_to_llvm_aligned_alloc(96, 8).is_null());
             // Released, the cache is empty: the next block is a fresh malloc.
             release_workspace();
             let before = workspace_stats();
