@@ -6,16 +6,19 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The case stems of `dir`. An unreadable or empty case directory fails the
+/// build instead of yielding no tests: a silently shrunken suite (seen when
+/// several checkouts shared one target dir) would pass while testing nothing.
 fn case_stems(dir: &Path) -> Vec<String> {
-    let mut stems: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
-                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let rd = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read test cases in {}: {e}", dir.display()));
+    let mut stems: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    assert!(!stems.is_empty(), "no .nxir test cases in {}", dir.display());
     // Sorted so the generated file does not depend on directory order.
     stems.sort();
     stems
