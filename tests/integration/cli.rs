@@ -66,7 +66,7 @@ pub(crate) fn tensorc_bin() -> &'static Path {
 }
 
 /// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "tensorc-cli-{}-{}-{name}",
@@ -78,14 +78,21 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write scratch file");
     p
 }
 
+/// The compile cache directory of every CLI test that does not choose its
+/// own (`cache.rs` does): the suite never writes to the user's ~/.cache.
+pub(crate) fn suite_cache_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("tensorc-test-cache-{}", std::process::id()))
+}
+
 fn tensorc(args: &[&str], cwd: &Path) -> Output {
     Command::new(tensorc_bin())
+        .env("TENSORC_CACHE_DIR", suite_cache_dir())
         .args(args)
         .current_dir(cwd)
         .output()
@@ -96,7 +103,7 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-fn show(o: &Output) -> String {
+pub(crate) fn show(o: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
         o.status.code(),
@@ -506,6 +513,7 @@ fn entry_option() {
 /// Runs `tensorc` with a deadline; `None` when it had to be killed.
 fn tensorc_within(args: &[&str], cwd: &Path, secs: u64) -> Option<Output> {
     let mut child = Command::new(tensorc_bin())
+        .env("TENSORC_CACHE_DIR", suite_cache_dir())
         .args(args)
         .current_dir(cwd)
         .stdout(std::process::Stdio::piped())

@@ -5,6 +5,7 @@
 //!   diagnostics), one test per case and stage;
 //! - `known`: hand-derived known answers from the spec, on both targets;
 //! - `cli`: the `tensorc` binary end to end;
+//! - `cache`: the JIT compile cache, through the library and the binary;
 //! - `robust`: no input prefix makes the front end panic;
 //! - `bench`: the shared benchmark programs check and (the small ones) run;
 //! - `generated`: random programs from `tensorc-progen`, interp vs CPU, with
@@ -17,6 +18,7 @@
 
 mod aot;
 mod bench;
+mod cache;
 mod cli;
 mod generated;
 mod harness;

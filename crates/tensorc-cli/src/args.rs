@@ -94,7 +94,7 @@ pub enum Command {
         /// CPU worker threads (default: all cores).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         threads: Option<u32>,
-        /// Print exactly one JSON object: {"compile_ms", "median_ns", "min_ns", "iters"}.
+        /// Print exactly one JSON object: {"compile_ms", "median_ns", "min_ns", "iters", "cached"}.
         #[arg(long)]
         json: bool,
     },
@@ -114,6 +114,9 @@ pub struct RunArgs {
     /// Seed of the pseudo-random data for parameters not given with --input.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,
+    /// Compile in process without the compile cache (neither read nor written; see docs/cli.md).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

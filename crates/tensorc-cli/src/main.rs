@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tensorc::{CompileOptions, Program, Stage, Target, Tensor};
+use tensorc::{Cache, CacheStatus, CompileOptions, Program, Stage, Target, Tensor};
 
 /// How a command failed: the text for stderr and the exit code.
 struct Failure {
@@ -300,13 +300,41 @@ fn compile_program(
     let opts = CompileOptions {
         target,
         threads: threads.map(|n| n as usize),
+        cache: if common.no_cache {
+            Cache::Off
+        } else {
+            Cache::UserDir
+        },
     };
     let start = Instant::now();
     let program = tensorc::compile_str(&name, &text, &opts)?;
     let compile_time = start.elapsed();
     let entry = args::choose_entry(&name, &program.functions(), common.entry.as_deref())
         .map_err(Failure::usage)?;
+    report_cache(&name, program.cache_status());
     Ok((entry, program, compile_time))
+}
+
+/// One line on stderr saying whether the compile cache spared the compilation
+/// (docs/cli.md); stdout stays the program's results.
+fn report_cache(name: &str, status: &CacheStatus) {
+    let line = match status {
+        CacheStatus::Off => return,
+        CacheStatus::Hit { .. } => format!("using cached code for {name} (compile skipped)"),
+        CacheStatus::Stored { entry, discarded } => {
+            let why = discarded
+                .as_deref()
+                .map(|w| format!("discarded a damaged cache entry ({w}); "))
+                .unwrap_or_default();
+            format!("{why}compiled {name} (cached at {})", entry.display())
+        }
+        CacheStatus::Unavailable { reason } => {
+            // Tool failures quote whole compiler outputs: the first line says enough.
+            let first = reason.lines().next().unwrap_or_default();
+            format!("compiled {name} without the cache ({first})")
+        }
+    };
+    let _ = writeln!(std::io::stderr(), "tensorc: {line}");
 }
 
 /// The argument tensors: `.npy` files where given, seeded random data elsewhere.
@@ -410,6 +438,7 @@ fn bench(common: &RunArgs, iters: u32, warmup: u32, threads: Option<u32>, json: 
             "median_ns": stats.median_ns,
             "min_ns": stats.min_ns,
             "iters": iters,
+            "cached": matches!(program.cache_status(), CacheStatus::Hit { .. }),
         });
         format!("{obj}\n")
     } else {

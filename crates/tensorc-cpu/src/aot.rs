@@ -135,6 +135,11 @@ pub fn host_triple() -> String {
     tensorc_mlir::host_triple()
 }
 
+/// The host CPU's LLVM name and feature string (what `--cpu native` compiles for).
+pub fn host_cpu() -> (String, String) {
+    tensorc_mlir::host_cpu()
+}
+
 /// Whether `triple` names the host's architecture and OS (then the system
 /// C compiler and binutils can build the wrappers and link).
 fn is_host(triple: &str) -> bool {
@@ -477,14 +482,14 @@ pub fn wrappers_c(module: &Module) -> String {
 // Building the files.
 
 /// The C compiler: `$CC`, else `cc`.
-fn c_compiler() -> String {
+pub(crate) fn c_compiler() -> String {
     std::env::var("CC")
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "cc".into())
 }
 
-fn run(tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), AotError> {
+pub(crate) fn run(tool: &str, args: &[&std::ffi::OsStr]) -> Result<(), AotError> {
     let out = Command::new(tool).args(args).output().map_err(|e| {
         AotError::Tool(format!(
             "cannot run `{tool}` (needed to build this artifact): {e}"

@@ -1,6 +1,7 @@
 //! In-process compilation and calls: lowered MLIR text in, callable functions out.
 //!
-//! One `CpuModule` holds one JIT engine for the whole `.nxir` file, plus the
+//! One `CpuModule` holds one JIT engine for the whole `.nxir` file (or the
+//! shared library the compile cache loaded instead, `cache.rs`), plus the
 //! signature of every function taken from the typed graph, so that a call can
 //! check its arguments before generated code ever sees a pointer.
 
@@ -16,8 +17,26 @@ const OPT_LEVEL: u32 = 3;
 /// A compiled `.nxir` module ready to call.
 pub struct CpuModule {
     functions: Vec<CpuFunction>,
-    // Last: the function pointers above are only valid while the engine lives.
-    _engine: JitEngine,
+    // Last: the function pointers above are only valid while the code lives.
+    _code: Code,
+}
+
+/// What owns the machine code: a JIT engine, or nothing for a shared library
+/// loaded from the compile cache, which stays loaded until the process exits
+/// (`cache.rs` says why).
+pub(crate) enum Code {
+    Jit(#[allow(dead_code, reason = "held only to keep the code alive")] JitEngine),
+    Library,
+}
+
+/// How a function is entered.
+#[derive(Clone, Copy)]
+pub(crate) enum Entry {
+    /// The JIT's packed `_mlir_<name>`: pointers to memref descriptor pointers.
+    Packed(PackedFn),
+    /// A cached library's `void f(void **data)`: one data pointer per input,
+    /// then per result, forwarded to the artifact's `tensorc_<name>` (c-abi.md).
+    Pointers(unsafe extern "C" fn(*mut *mut c_void)),
 }
 
 /// One compiled `def`.
@@ -25,7 +44,7 @@ pub struct CpuFunction {
     name: String,
     params: Vec<(String, TensorType)>,
     results: Vec<TensorType>,
-    entry: PackedFn,
+    entry: Entry,
 }
 
 impl CpuModule {
@@ -59,13 +78,33 @@ impl CpuModule {
                 name: f.name.clone(),
                 params: f.params.clone(),
                 results: f.flat_results(),
-                entry,
+                entry: Entry::Packed(entry),
             });
         }
         Ok(CpuModule {
             functions,
-            _engine: engine,
+            _code: Code::Jit(engine),
         })
+    }
+
+    /// A module over code that is already loaded: `entries` has one entry per
+    /// function of `module`, in order, valid while `code` lives.
+    pub(crate) fn from_code(module: &Module, entries: Vec<Entry>, code: Code) -> CpuModule {
+        let functions = module
+            .functions
+            .iter()
+            .zip(entries)
+            .map(|(f, entry)| CpuFunction {
+                name: f.name.clone(),
+                params: f.params.clone(),
+                results: f.flat_results(),
+                entry,
+            })
+            .collect();
+        CpuModule {
+            functions,
+            _code: code,
+        }
     }
 
     pub fn functions(&self) -> &[CpuFunction] {
@@ -95,6 +134,23 @@ impl CpuFunction {
     pub fn call(&self, inputs: &[&Tensor], outputs: &mut [Tensor]) -> Result<(), CpuError> {
         check_inputs(&self.params, inputs).map_err(CpuError::Args)?;
         check_outputs(&self.results, outputs).map_err(CpuError::Args)?;
+        let entry = match self.entry {
+            Entry::Packed(f) => f,
+            Entry::Pointers(f) => {
+                // Same soundness argument as below: the buffers have exactly
+                // the types the library was compiled for, and inputs are only read.
+                let mut data: Vec<*mut c_void> = inputs
+                    .iter()
+                    .map(|t| t.as_ptr() as *mut c_void)
+                    .chain(outputs.iter_mut().map(|t| t.as_mut_ptr() as *mut c_void))
+                    .collect();
+                // SAFETY: `f` comes from the library this function's module
+                // owns and forwards each pointer to the matching parameter of
+                // `tensorc_<name>`, which reads or writes exactly the checked type.
+                unsafe { f(data.as_mut_ptr()) };
+                return Ok(());
+            }
+        };
         // Generated code only reads input buffers (the frontend marks them
         // read-only for bufferization), so handing out a mutable pointer to
         // shared data is sound.
@@ -115,7 +171,7 @@ impl CpuFunction {
         // owns; each packed slot points at a descriptor pointer, each descriptor
         // describes a live buffer of exactly the type the kernel was compiled
         // for (checked above), and everything outlives the call.
-        unsafe { (self.entry)(packed.as_mut_ptr()) };
+        unsafe { entry(packed.as_mut_ptr()) };
         Ok(())
     }
 }

@@ -3,10 +3,12 @@
 //! `lower` runs the optimization and CPU lowering pipelines on the frontend's
 //! MLIR text (used both by the JIT and by `emit` of the intermediate stages);
 //! `CpuModule` JIT-compiles the result and calls it with memref descriptors
-//! that point at the caller's tensors (see `abi`).
+//! that point at the caller's tensors (see `abi`); `cache` keeps that code
+//! between runs as shared libraries, so a program compiles once.
 
 pub mod abi;
 pub mod aot;
+pub mod cache;
 mod jit;
 pub mod runtime;
 

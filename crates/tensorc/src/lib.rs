@@ -16,11 +16,12 @@ pub use aot::{AotOptions, ArtifactKind, check_cpu, compile_artifacts};
 pub use array::{Element, tensor_from_array, tensor_to_array};
 pub use error::Error;
 pub use program::{Function, Program};
+pub use tensorc_cpu::cache::{Cache, CacheStatus};
 pub use tensorc_ir::{DType, Scalar, SourceFile, Tensor, TensorType};
 
 use std::path::Path;
 use std::time::Instant;
-use tensorc_cpu::{CpuModule, Mlir, Pipelines, Upto};
+use tensorc_cpu::{Mlir, Pipelines, Upto};
 use tensorc_mlir::{CodegenOutput, PrintOptions};
 
 /// Where a program runs.
@@ -58,6 +59,10 @@ pub struct CompileOptions {
     /// CPU worker threads (`None`: all cores). Accepted now; the generated code
     /// is single-threaded until the parallel runtime lands, so it has no effect yet.
     pub threads: Option<usize>,
+    /// The compile cache of the CPU target (`Cache::Off` by default: the
+    /// library writes no file unless asked; the CLI turns it on). See
+    /// docs/library.md and `Program::cache_status`.
+    pub cache: Cache,
 }
 
 /// A stage whose IR `emit` can print.
@@ -111,11 +116,17 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     let start = Instant::now();
     let file = SourceFile::new(file_name, source);
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
+    let mut cache_status = CacheStatus::Off;
     let cpu = match opts.target {
         Target::Interp | Target::Vulkan => None,
         Target::Cpu => {
             let text = lower_to_mlir(&module, &file, opts.target)?;
-            Some(CpuModule::compile(&module, &text, &pipelines())?)
+            // No option changes the generated code (`threads` is a run-time
+            // setting), so nothing extra joins the cache key.
+            let (m, status) =
+                tensorc_cpu::cache::compile(&module, &text, &pipelines(), &opts.cache, "")?;
+            cache_status = status;
+            Some(m)
         }
     };
     let vulkan = match opts.target {
@@ -135,6 +146,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
         cpu,
         vulkan,
         compile_time: start.elapsed(),
+        cache_status,
     })
 }
 

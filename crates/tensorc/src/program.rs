@@ -5,7 +5,7 @@
 //! one `def` that checks arguments before anything runs, so bad inputs give
 //! an error and never reach generated code.
 
-use crate::{Error, Target};
+use crate::{CacheStatus, Error, Target};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tensorc_cpu::{CpuFunction, CpuModule};
@@ -18,6 +18,7 @@ pub struct Program {
     pub(crate) cpu: Option<CpuModule>,
     pub(crate) vulkan: Option<tensorc_vulkan::VulkanModule>,
     pub(crate) compile_time: Duration,
+    pub(crate) cache_status: CacheStatus,
 }
 
 impl std::fmt::Debug for Program {
@@ -92,6 +93,12 @@ impl Program {
     /// Wall time of parse, check, lowering and code generation.
     pub fn compile_time(&self) -> Duration {
         self.compile_time
+    }
+
+    /// What the compile cache did (`CacheStatus::Off` unless
+    /// `CompileOptions::cache` asked for it on the CPU target).
+    pub fn cache_status(&self) -> &CacheStatus {
+        &self.cache_status
     }
 }
 

@@ -11,6 +11,7 @@ fn interp() -> CompileOptions {
     CompileOptions {
         target: Target::Interp,
         threads: None,
+        ..CompileOptions::default()
     }
 }
 
@@ -123,6 +124,7 @@ fn huge_results_are_refused_not_aborted() {
             &CompileOptions {
                 target,
                 threads: None,
+                ..CompileOptions::default()
             },
         )
         .unwrap();
