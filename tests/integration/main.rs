@@ -14,7 +14,8 @@
 //!   control-flow, conv/window, scan/sort/indexing and linear-algebra op families and
 //!   for fixed bugs;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
-//! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run.
+//! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
+//! - `memsafe`: generated code (AOT through a C driver, and the JIT) under valgrind.
 
 mod aot;
 mod bench;
@@ -28,6 +29,7 @@ mod known_f2;
 mod known_f3;
 mod known_f4;
 mod known_fixes;
+mod memsafe;
 mod robust;
 mod rust_aot;
 mod vulkan;

@@ -91,7 +91,10 @@ pub fn fuzz(args: &[String]) -> Result<()> {
         if target == "pipeline" {
             // MLIR and LLVM are C++ without ASan instrumentation and a
             // sanitizer build of the whole facade takes long on 2 cores.
-            cmd.args(["--features", "pipeline", "--sanitizer", "none"]);
+            // Its own target directory, so the two flag sets do not rebuild
+            // each other's dependencies on every run.
+            cmd.args(["--features", "pipeline", "--sanitizer", "none", "--target-dir"]);
+            cmd.arg(root().join("fuzz").join("target").join("nosan"));
         }
         cmd.arg("--");
         cmd.args(libfuzzer_flags(target, o.time));
