@@ -133,6 +133,21 @@ fn shared_library_depends_only_on_libc_and_libm() {
         "sqrt",
         "__cxa_finalize",
         "__gmon_start__",
+        // The thread pool (runtime/tensorc_pool.c): pthreads (in libc since
+        // glibc 2.34), the thread-count default and thread-local storage.
+        "pthread_create",
+        "pthread_attr_init",
+        "pthread_attr_setdetachstate",
+        "pthread_attr_destroy",
+        "pthread_mutex_lock",
+        "pthread_mutex_unlock",
+        "pthread_cond_wait",
+        "pthread_cond_broadcast",
+        "sched_yield",
+        "getenv",
+        "strtol",
+        "sysconf",
+        "__tls_get_addr",
         "_ITM_deregisterTMCloneTable",
         "_ITM_registerTMCloneTable",
     ];
@@ -156,7 +171,7 @@ fn shared_library_depends_only_on_libc_and_libm() {
         );
     }
     // Only the C entry points are exported: no `main`, no `_mlir_ciface_*`,
-    // nothing of the runtime but `tensorc_release_workspace`.
+    // nothing of the runtime but `tensorc_release_workspace` and the thread count.
     let defined = run(&dir, "nm", &["-D", "--defined-only", "mlp.so"]);
     let names: Vec<&str> = defined
         .lines()
@@ -164,7 +179,12 @@ fn shared_library_depends_only_on_libc_and_libm() {
         .collect();
     assert_eq!(
         names,
-        vec!["tensorc_main", "tensorc_release_workspace"],
+        vec![
+            "tensorc_get_num_threads",
+            "tensorc_main",
+            "tensorc_release_workspace",
+            "tensorc_set_num_threads"
+        ],
         "{defined}"
     );
 }
@@ -596,5 +616,93 @@ int main(void) {
     assert_eq!(
         run(&dir, "./driver", &[]),
         "f: 1, g: 0, g after release: 1, wrong: 0\n"
+    );
+}
+
+/// Threads in an artifact (c-abi.md, "Threads"): a C driver calls a matmul
+/// of odd sizes and an element-wise chain with `tensorc_set_num_threads(1)`,
+/// then 3, then the default, linked from the static archive. Each element is
+/// computed by one thread in the same order whatever the count, so the
+/// results must be bit-identical; the first is compared with the interpreter.
+#[test]
+fn thread_count_is_settable_and_results_do_not_depend_on_it() {
+    use tensorc::{SourceFile, Tensor};
+    let dir = scratch("threads");
+    let source = "def main(a: f32[257][129], b: f32[129][255]) -> f32[257][255] {
+  c = dot a, [1], [], b, [0], []
+  d = tanh c
+  e = multiply d, c
+  return e
+}
+";
+    let kinds = [ArtifactKind::Static, ArtifactKind::Header];
+    build(&dir, "th", source, &kinds, &AotOptions::default()).unwrap();
+    let header = std::fs::read_to_string(dir.join("th.h")).unwrap();
+    assert!(header.contains("void tensorc_set_num_threads(int n);"), "{header}");
+    assert!(header.contains("int tensorc_get_num_threads(void);"), "{header}");
+    let module = tensorc_ir::check::compile(&SourceFile::new("th.nxir", source)).unwrap();
+    let types: Vec<_> = module.functions[0].params.iter().map(|(_, t)| t.clone()).collect();
+    let (_, inputs) = crate::harness::seeded_inputs(&types, &[3]).remove(0);
+    std::fs::write(dir.join("a.bin"), inputs[0].bytes()).unwrap();
+    std::fs::write(dir.join("b.bin"), inputs[1].bytes()).unwrap();
+    let want = tensorc_interp::run(&module, "main", &inputs).unwrap().remove(0);
+    let driver = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "th.h"
+#define NA (257 * 129)
+#define NB (129 * 255)
+#define NC (257 * 255)
+static float a[NA], b[NB], c1[NC], c3[NC], cd[NC];
+static void load(const char *path, float *p, int n) {
+  FILE *f = fopen(path, "rb");
+  if (!f || fread(p, sizeof(float), n, f) != (size_t)n) exit(3);
+  fclose(f);
+}
+int main(void) {
+  FILE *f;
+  load("a.bin", a, NA);
+  load("b.bin", b, NB);
+  tensorc_set_num_threads(1);
+  if (tensorc_get_num_threads() != 1 || tensorc_main(a, b, c1) != 0) return 2;
+  tensorc_set_num_threads(3);
+  if (tensorc_get_num_threads() != 3 || tensorc_main(a, b, c3) != 0) return 2;
+  tensorc_set_num_threads(0);
+  if (tensorc_get_num_threads() < 1 || tensorc_main(a, b, cd) != 0) return 2;
+  f = fopen("c.bin", "wb");
+  if (!f || fwrite(c1, sizeof(float), NC, f) != NC) return 4;
+  fclose(f);
+  printf("3 threads %s, default %s\n", memcmp(c1, c3, sizeof c1) ? "differ" : "same",
+         memcmp(c1, cd, sizeof c1) ? "differ" : "same");
+  return 0;
+}
+"#;
+    std::fs::write(dir.join("driver.c"), driver).unwrap();
+    run(
+        &dir,
+        "cc",
+        &["-O2", "-Wall", "-Werror", "-I.", "driver.c", "th.a", "-lm", "-lpthread", "-o", "driver"],
+    );
+    assert_eq!(run(&dir, "./driver", &[]), "3 threads same, default same\n");
+    let bytes = std::fs::read(dir.join("c.bin")).unwrap();
+    let got = Tensor::from_bytes(want.ty().clone(), &bytes).unwrap();
+    crate::harness::compare(&got, &want, 1e-4).unwrap_or_else(|e| panic!("differs from the interpreter: {e}"));
+}
+
+/// A `def set_num_threads` would collide with the exported thread-count function.
+#[test]
+fn a_def_named_set_num_threads_is_an_error() {
+    let dir = scratch("reserved-threads");
+    let source = "def set_num_threads(x: f32[2]) -> f32[2] {\n  return x\n}\n";
+    let err = build(&dir, "r", source, &[ArtifactKind::Header], &AotOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "`def set_num_threads` cannot be compiled to an artifact: its entry point would be \
+             `tensorc_set_num_threads`, the thread-count function every artifact exports \
+             (docs/c-abi.md); rename the def"
+        ),
+        "{err}"
     );
 }

@@ -77,6 +77,9 @@ pub enum Command {
         /// Also write the results as DIR/out0.npy, DIR/out1.npy, … (DIR is created if missing).
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// CPU threads for parallel loops, the calling thread included (default: all cores).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Option<u32>,
         /// Print at most this many elements per result before eliding with `...` (0: all).
         #[arg(long, value_name = "N", default_value_t = crate::nxfmt::DEFAULT_LIMIT)]
         limit: usize,
@@ -91,7 +94,7 @@ pub enum Command {
         /// Untimed runs before the timed ones (at least one always happens: it allocates the results).
         #[arg(long, value_name = "N", default_value_t = 3)]
         warmup: u32,
-        /// CPU worker threads (default: all cores).
+        /// CPU threads for parallel loops, the calling thread included (default: all cores).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         threads: Option<u32>,
         /// Print exactly one JSON object: {"compile_ms", "median_ns", "min_ns", "iters", "cached"}.
@@ -317,6 +320,8 @@ mod tests {
             vec!["tensorc", "run", "m.nxir", "--target", "gpu"],
             vec!["tensorc", "bench", "m.nxir", "--iters", "0"],
             vec!["tensorc", "bench", "m.nxir", "--threads", "0"],
+            vec!["tensorc", "run", "m.nxir", "--threads", "0"],
+            vec!["tensorc", "run", "m.nxir", "--threads", "two"],
             vec!["tensorc", "run", "m.nxir", "--seed", "-1"],
         ] {
             let err = Cli::try_parse_from(&args).unwrap_err();

@@ -106,11 +106,13 @@ fn dispatch(cli: Cli) -> CmdResult {
             inputs,
             output_dir,
             limit,
+            threads,
         } => run(
             &common,
             &inputs,
             output_dir.as_deref(),
             (limit > 0).then_some(limit),
+            threads,
         ),
         Command::Bench {
             common,
@@ -384,8 +386,9 @@ fn run(
     given: &[(String, PathBuf)],
     output_dir: Option<&Path>,
     limit: Option<usize>,
+    threads: Option<u32>,
 ) -> CmdResult {
-    let (entry, program, _) = compile_program(common, "run", None)?;
+    let (entry, program, _) = compile_program(common, "run", threads)?;
     let function = program.entry(Some(&entry))?;
     let inputs = build_inputs(function.params(), given, common.seed)?;
     let results = function.call(&inputs)?;

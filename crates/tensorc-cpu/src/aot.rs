@@ -23,12 +23,21 @@ use tensorc_mlir::{CodegenError, CodegenOutput, CodegenTarget, Mlir, MlirError, 
 /// `runtime/*.c` file, listed by `build.rs` (the same files the JIT links).
 pub const RUNTIME_C: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/runtime_sources.rs"));
 
-/// The runtime's symbols that stay global in a host artifact, both weak:
+/// The runtime's symbols that stay global in a host artifact, all weak:
 /// the exported `tensorc_release_workspace` (docs/c-abi.md), and the
 /// workspace cache's state, hidden (never exported from a `.so`) but global
 /// so that several statically linked artifacts share one cache
 /// (`runtime/tensorc_workspace.c`).
-const RUNTIME_GLOBALS: [&str; 2] = ["tensorc_release_workspace", "__tensorc_workspace_v1"];
+const RUNTIME_GLOBALS: [&str; 6] = [
+    "tensorc_release_workspace",
+    "__tensorc_workspace_v1",
+    // The thread pool (`runtime/tensorc_pool.c`): the exported thread-count
+    // functions and the pool's shared state, all weak.
+    "tensorc_set_num_threads",
+    "tensorc_get_num_threads",
+    "__tensorc_pool_v1",
+    "__tensorc_pool_depth_v1",
+];
 
 /// The portable default CPU of artifacts (x86-64 hosts).
 pub const DEFAULT_X86_CPU: &str = "x86-64-v2";
@@ -383,6 +392,15 @@ pub fn header(module: &Module, source_name: &str, guard: &str) -> String {
     );
     let _ = writeln!(
         h,
+        "/* Threads for the parallel loops of every tensorc artifact in the process\n \
+         * (docs/c-abi.md, \"Threads\"), the calling thread included; n < 1 restores\n \
+         * the default: TENSORC_NUM_THREADS, else every online CPU. Takes effect at\n \
+         * the next call; results do not depend on it. */\n\
+         void tensorc_set_num_threads(int n);\n\
+         int tensorc_get_num_threads(void);\n"
+    );
+    let _ = writeln!(
+        h,
         "#ifdef __cplusplus\n}}\n#endif\n\n#endif /* TENSORC_{guard}_H */"
     );
     h
@@ -587,6 +605,18 @@ pub fn build(
              (docs/c-abi.md); rename the def"
                 .into(),
         ));
+    }
+    if let Some(f) = module
+        .functions
+        .iter()
+        .find(|f| f.name == "set_num_threads" || f.name == "get_num_threads")
+    {
+        return Err(AotError::Options(format!(
+            "`def {0}` cannot be compiled to an artifact: its entry point would be \
+             `tensorc_{0}`, the thread-count function every artifact exports (docs/c-abi.md); \
+             rename the def",
+            f.name
+        )));
     }
     // Header only: no code generation needed.
     let needs_code = outputs.iter().any(|(k, _)| *k != ArtifactKind::Header);

@@ -11,6 +11,7 @@ pub mod aot;
 pub mod cache;
 mod jit;
 pub mod runtime;
+pub mod threads;
 
 pub use jit::{CpuFunction, CpuModule};
 pub use tensorc_mlir::{Mlir, MlirError, MlirModule};

@@ -91,6 +91,10 @@ pub(crate) fn symbols() -> Vec<(&'static str, *mut c_void)> {
             "_mlir_memref_to_llvm_free",
             _mlir_memref_to_llvm_free as *mut c_void,
         ),
+        (
+            "tensorc_parallel_for",
+            crate::threads::tensorc_parallel_for as *mut c_void,
+        ),
     ]
 }
 

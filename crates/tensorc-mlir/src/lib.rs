@@ -8,11 +8,13 @@
 //! (never printed to stderr, never aborting) so callers can report them.
 
 mod diagnostics;
+mod external_passes;
 mod jit;
 mod llvm_ir;
 mod read_only;
 
 pub use diagnostics::{FileLoc, MlirDiagnostic, Severity};
+pub use external_passes::{PassConstructor, register_external_pass};
 pub use jit::{JitEngine, PackedFn};
 pub use llvm_ir::{
     CodegenError, CodegenOutput, CodegenTarget, codegen_for, host_cpu, host_triple, normalize_triple,
@@ -179,7 +181,51 @@ impl Mlir {
     /// Runs a textual pass pipeline on the module. `pipeline` is either a full
     /// `builtin.module(...)` pipeline or a comma-separated list of passes
     /// anchored on the module. The verifier runs after every pass.
+    ///
+    /// A top-level element naming a pass registered with
+    /// `register_external_pass` (a Rust pass) splits the pipeline: the text
+    /// before it runs, then that pass, then the rest, all on this module.
     pub fn run_pipeline(
+        &self,
+        m: &mut MlirModule<'_>,
+        pipeline: &str,
+        stage: &str,
+    ) -> Result<(), MlirError> {
+        let pipeline = pipeline.trim();
+        let elements = pipeline
+            .strip_prefix("builtin.module(")
+            .and_then(|p| p.strip_suffix(')'))
+            .unwrap_or(pipeline);
+        let parts = external_passes::split(elements);
+        if !parts
+            .iter()
+            .any(|p| matches!(p, external_passes::Part::External(_)))
+        {
+            return self.run_text_pipeline(m, pipeline, stage);
+        }
+        for part in parts {
+            match part {
+                external_passes::Part::Text(t) => self.run_text_pipeline(m, &t, stage)?,
+                external_passes::Part::External(create) => {
+                    self.take_diagnostics();
+                    let pm = PassManager::new(&self.context);
+                    pm.enable_verifier(true);
+                    pm.add_pass(create());
+                    if pm.run(&mut m.module).is_err() {
+                        return Err(self.error(
+                            ErrorKind::Pass,
+                            stage,
+                            format!("a tensorc pass in the `{stage}` pipeline failed"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `run_pipeline` for text only (every pass registered with MLIR).
+    fn run_text_pipeline(
         &self,
         m: &mut MlirModule<'_>,
         pipeline: &str,

@@ -17,6 +17,7 @@ pub use array::{Element, tensor_from_array, tensor_to_array};
 pub use error::Error;
 pub use program::{Function, Program};
 pub use tensorc_cpu::cache::{Cache, CacheStatus};
+pub use tensorc_cpu::threads::{num_threads, set_num_threads};
 pub use tensorc_ir::{DType, Scalar, SourceFile, Tensor, TensorType};
 
 use std::path::Path;
@@ -56,8 +57,11 @@ impl Target {
 #[derive(Clone, Debug, Default)]
 pub struct CompileOptions {
     pub target: Target,
-    /// CPU worker threads (`None`: all cores). Accepted now; the generated code
-    /// is single-threaded until the parallel runtime lands, so it has no effect yet.
+    /// CPU threads for parallel loops, the calling thread included. `Some(n)`
+    /// sets the process-wide count (`set_num_threads`) when the program is
+    /// compiled; `None` leaves it as it is (by default every core, or
+    /// `TENSORC_NUM_THREADS`). Results do not depend on it: each output
+    /// element is computed by one thread in the same order (docs/library.md).
     pub threads: Option<usize>,
     /// The compile cache of the CPU target (`Cache::Off` by default: the
     /// library writes no file unless asked; the CLI turns it on). See
@@ -116,6 +120,9 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     let start = Instant::now();
     let file = SourceFile::new(file_name, source);
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
+    if let Some(n) = opts.threads {
+        set_num_threads(n);
+    }
     let mut cache_status = CacheStatus::Off;
     let cpu = match opts.target {
         Target::Interp | Target::Vulkan => None,
@@ -209,6 +216,13 @@ fn read_source(path: &Path) -> Result<String, Error> {
 
 /// The CPU pass pipelines, owned by `tensorc-passes`.
 fn pipelines() -> Pipelines {
+    // The pipelines name tensorc's Rust passes, which tensorc-mlir runs by name.
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        use tensorc_passes::{outline_parallel, parallel_mark};
+        tensorc_mlir::register_external_pass(parallel_mark::NAME, parallel_mark::create);
+        tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
+    });
     Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),
         lowering: tensorc_passes::pipeline::cpu_lowering_pipeline().to_owned(),

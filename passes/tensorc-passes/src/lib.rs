@@ -1,8 +1,18 @@
-//! tensorc's own MLIR pass pipeline definitions (and, later, Rust-written
-//! passes). This crate is LLVM-free: pipelines are strings that both
-//! `mlir-opt` and `tensorc-mlir`'s in-process pass manager parse.
+//! tensorc's own MLIR pass pipeline definitions and Rust-written passes.
+//! Pipelines are strings that both `mlir-opt` and `tensorc-mlir`'s
+//! in-process pass manager parse; without the `melior` feature the crate is
+//! LLVM-free. With it, it also has the Rust passes (melior external passes:
+//! `parallel_mark`, `outline_parallel`), which `tensorc-mlir` runs by name
+//! where a pipeline string names them (`register_external_pass`).
 
 pub mod matmul_schedule;
+#[cfg(feature = "melior")]
+pub mod outline_parallel;
+#[cfg(feature = "melior")]
+pub mod parallel_mark;
+pub mod parallel_schedule;
 pub mod pipeline;
+#[cfg(feature = "melior")]
+mod raw;
 
 pub use pipeline::{cpu_lowering_pipeline, full_cpu_pipeline, opt_pipeline};

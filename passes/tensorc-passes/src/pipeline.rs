@@ -7,6 +7,17 @@
 //! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
 
 use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
+use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
+
+/// The Rust pass that outlines parallel loops into thread-pool calls
+/// (`outline_parallel.rs`). It is not an MLIR-registered pass: tensorc-mlir
+/// runs the pipeline in parts around it (`register_external_pass`), and
+/// `full_cpu_pipeline` leaves it out for `mlir-opt`.
+pub const OUTLINE_PARALLEL: &str = "tensorc-outline-parallel";
+
+/// The Rust pass that decides which ops run in parallel (`parallel_mark.rs`),
+/// run like `OUTLINE_PARALLEL`; without it the parallel step changes nothing.
+pub const PARALLEL_MARK: &str = "tensorc-parallel-mark";
 
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
@@ -35,6 +46,12 @@ pub fn opt_pipeline() -> &'static str {
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
 ///
+/// - First the parallel step: `tensorc-parallel-mark` tags the linalg ops
+///   worth running on several threads with a parallel loop and a chunk size
+///   (`parallel_mark.rs`), and the transform library of
+///   `parallel_schedule.rs` (its own preloaded library and entry point) cuts
+///   them into static chunks of an `scf.forall`, so the schedules below see
+///   each chunk as an op of its own.
 /// - `transform-preload-library{...},transform-interpreter`: the matmul-class
 ///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
 ///   vectorize every static-shaped linalg op, hoist accumulators), loaded
@@ -56,6 +73,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   memrefs across the whole module; identity layouts keep static strides
 ///   on arguments (the default `infer-layout-map` gives dynamic ones).
 /// - `drop-equivalent-buffer-results`: removes results that alias arguments.
+/// - `scf-forall-to-parallel`, `tensorc-outline-parallel` (after the
+///   clean-up below bufferization): the now buffer-only foralls become
+///   `scf.parallel`, whose bodies the Rust pass outlines into functions run
+///   by the runtime's thread pool (`tensorc_parallel_for`).
 /// - `buffer-deallocation-pipeline`: frees every temporary buffer.
 /// - `convert-bufferization-to-memref`: lowers the `bufferization.clone` and
 ///   dealloc ops that the previous pipeline inserts (left alone, they survive
@@ -103,7 +124,19 @@ pub fn cpu_lowering_pipeline() -> String {
         ),
         Err(_) => String::new(),
     };
-    format!("{interpreter}{LOWERING}")
+    format!("{}{interpreter}{LOWERING}", parallel_interpreter())
+}
+
+/// The parallel step's library, run from its entry point; left out (no
+/// threads, still correct) if the script file cannot be written.
+fn parallel_interpreter() -> String {
+    match script_file(&parallel_schedule()) {
+        Ok(path) => format!(
+            "{PARALLEL_MARK},transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PARALLEL_ENTRY}}},canonicalize,",
+            path.display()
+        ),
+        Err(_) => String::new(),
+    }
 }
 
 /// The lowering after scheduling (see `cpu_lowering_pipeline`).
@@ -113,6 +146,8 @@ buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
 canonicalize,\
 cse,\
+scf-forall-to-parallel,\
+tensorc-outline-parallel,\
 func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 convert-linalg-to-loops,\
@@ -127,12 +162,16 @@ finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},\
 convert-to-llvm,\
 reconcile-unrealized-casts";
 
-/// The full CPU pipeline as one `builtin.module(...)` string.
+/// The full CPU pipeline as one `builtin.module(...)` string, for
+/// `mlir-opt`: without tensorc's Rust passes, which only tensorc-mlir knows,
+/// so nothing is marked parallel and the code is single-threaded.
 pub fn full_cpu_pipeline() -> String {
     format!(
         "builtin.module({},{})",
         opt_pipeline(),
         cpu_lowering_pipeline()
+            .replace(&format!("{PARALLEL_MARK},"), "")
+            .replace(&format!("{OUTLINE_PARALLEL},"), "")
     )
 }
 
@@ -152,5 +191,10 @@ mod tests {
             assert_eq!(p.matches('{').count(), p.matches('}').count());
         }
         assert!(full_cpu_pipeline().ends_with("reconcile-unrealized-casts)"));
+        // The Rust pass runs right after forall-to-parallel, in process only.
+        assert!(cpu_lowering_pipeline().contains(&format!("scf-forall-to-parallel,{OUTLINE_PARALLEL},")));
+        assert!(!full_cpu_pipeline().contains(OUTLINE_PARALLEL));
+        assert!(cpu_lowering_pipeline().contains(&format!("{PARALLEL_MARK},transform-preload-library")));
+        assert!(!full_cpu_pipeline().contains(PARALLEL_MARK));
     }
 }

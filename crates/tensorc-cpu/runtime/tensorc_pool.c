@@ -1,0 +1,196 @@
+/* tensorc thread pool: what runs the parallel loops of generated code.
+ *
+ * The pass tensorc-outline-parallel (passes/tensorc-passes/src/
+ * outline_parallel.rs) turns every outermost parallel loop into a call
+ * tensorc_parallel_for(body, ctx, n): run body(ctx, begin, end) over [0, n)
+ * in pieces, on several threads, and return when all are done. Owning this
+ * function (rather than OpenMP's libomp or MLIR's async runtime) keeps
+ * artifacts dependent on libc and libpthread only.
+ *
+ * Design:
+ * - Persistent workers, started on the first parallel call: the thread count
+ *   minus one, since the calling thread works too. A worker sleeps on a
+ *   condition variable between jobs.
+ * - A job is cut into chunks of max(1, n / (4 * threads)) iterations that
+ *   every participating thread claims with one atomic add, so uneven chunks
+ *   balance out.
+ * - A call made from inside a job (a parallel loop nested in an outlined
+ *   body, or a model called from a body) runs serially on its thread.
+ * - Top-level calls from several host threads take turns (one job at a
+ *   time); each call's own iterations still spread over the pool.
+ * - With one thread, or a loop of one iteration, the body runs inline.
+ *
+ * Thread count: tensorc_set_num_threads(n) (n < 1: back to the default), else
+ * the TENSORC_NUM_THREADS environment variable, else the number of online
+ * CPUs. Lowering the count leaves extra workers asleep; raising it starts more.
+ *
+ * Several statically linked artifacts share one pool: the state is the weak,
+ * hidden __tensorc_pool_v1 (and the per-thread depth __tensorc_pool_depth_v1),
+ * which the linker merges; aot.rs keeps those names and the weak, exported
+ * tensorc_set_num_threads/tensorc_get_num_threads global. The suffix must
+ * change whenever struct tensorc_pool changes.
+ *
+ * Unlike the other runtime files this one includes system headers: threads
+ * need pthreads. Functions are hidden except the C ABI's two. */
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define TENSORC_HIDDEN __attribute__((visibility("hidden")))
+#define TENSORC_MAX_THREADS 256
+
+typedef void (*tensorc_body)(void *ctx, int64_t begin, int64_t end);
+
+struct tensorc_job {
+  tensorc_body body;
+  void *ctx;
+  int64_t n;
+  int64_t chunk;
+  int threads;          /* participants, the caller included */
+  int64_t next;         /* next unclaimed iteration (atomic) */
+  int64_t done;         /* iterations finished (atomic) */
+  int active;           /* workers inside this job (atomic) */
+};
+
+struct tensorc_pool {
+  pthread_mutex_t call_lock; /* one top-level job at a time */
+  pthread_mutex_t lock;      /* guards job, generation, started */
+  pthread_cond_t wake;
+  struct tensorc_job *job;   /* the running job, or null */
+  unsigned long generation;  /* bumped for each job */
+  int started;               /* workers created */
+  int requested;             /* tensorc_set_num_threads; 0 = default (atomic) */
+};
+
+__attribute__((weak)) TENSORC_HIDDEN struct tensorc_pool __tensorc_pool_v1 = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+/* How many jobs the current thread is inside (>0: run nested calls serially). */
+__attribute__((weak)) TENSORC_HIDDEN __thread int __tensorc_pool_depth_v1 = 0;
+
+#define POOL (&__tensorc_pool_v1)
+
+static int default_threads(void) {
+  const char *env = getenv("TENSORC_NUM_THREADS");
+  if (env && *env) {
+    long v = strtol(env, 0, 10);
+    if (v > 0)
+      return v > TENSORC_MAX_THREADS ? TENSORC_MAX_THREADS : (int)v;
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cpus < 1)
+    return 1;
+  return cpus > TENSORC_MAX_THREADS ? TENSORC_MAX_THREADS : (int)cpus;
+}
+
+/* The C ABI: set the number of threads parallel loops use (n < 1: the
+ * default). Takes effect at the next parallel loop. */
+__attribute__((weak)) void tensorc_set_num_threads(int n) {
+  if (n > TENSORC_MAX_THREADS)
+    n = TENSORC_MAX_THREADS;
+  __atomic_store_n(&POOL->requested, n < 1 ? 0 : n, __ATOMIC_RELAXED);
+}
+
+/* The C ABI: the number of threads parallel loops use. */
+__attribute__((weak)) int tensorc_get_num_threads(void) {
+  int r = __atomic_load_n(&POOL->requested, __ATOMIC_RELAXED);
+  return r > 0 ? r : default_threads();
+}
+
+/* Claims and runs chunks of `job` until none is left. */
+static void work(struct tensorc_job *job) {
+  __tensorc_pool_depth_v1++;
+  for (;;) {
+    int64_t b = __atomic_fetch_add(&job->next, job->chunk, __ATOMIC_RELAXED);
+    if (b >= job->n)
+      break;
+    int64_t e = b + job->chunk < job->n ? b + job->chunk : job->n;
+    job->body(job->ctx, b, e);
+    __atomic_fetch_add(&job->done, e - b, __ATOMIC_RELEASE);
+  }
+  __tensorc_pool_depth_v1--;
+}
+
+static void *worker(void *arg) {
+  int index = (int)(intptr_t)arg; /* 1-based: the caller is participant 0 */
+  unsigned long seen = 0;
+  pthread_mutex_lock(&POOL->lock);
+  seen = POOL->generation;
+  for (;;) {
+    while (POOL->generation == seen)
+      pthread_cond_wait(&POOL->wake, &POOL->lock);
+    seen = POOL->generation;
+    struct tensorc_job *job = POOL->job;
+    if (!job || index >= job->threads)
+      continue;
+    /* Registered under the lock, so the caller cannot retire the job
+     * (its stack frame) while this worker still reads it. */
+    __atomic_fetch_add(&job->active, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&POOL->lock);
+    work(job);
+    __atomic_fetch_sub(&job->active, 1, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&POOL->lock);
+  }
+  return 0;
+}
+
+/* Starts workers up to `threads - 1` (called with POOL->lock held); returns
+ * how many threads can take part. */
+static int ensure_workers(int threads) {
+  while (POOL->started < threads - 1) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &attr, worker, (void *)(intptr_t)(POOL->started + 1));
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+      break;
+    POOL->started++;
+  }
+  return POOL->started + 1 < threads ? POOL->started + 1 : threads;
+}
+
+/* Runs body(ctx, b, e) over disjoint pieces [b, e) covering [0, n), on the
+ * pool's threads, and returns when every piece is done. */
+TENSORC_HIDDEN void tensorc_parallel_for(tensorc_body body, void *ctx, int64_t n) {
+  if (n <= 0)
+    return;
+  int threads = tensorc_get_num_threads();
+  if (threads <= 1 || n == 1 || __tensorc_pool_depth_v1 > 0) {
+    __tensorc_pool_depth_v1++;
+    body(ctx, 0, n);
+    __tensorc_pool_depth_v1--;
+    return;
+  }
+  pthread_mutex_lock(&POOL->call_lock);
+  struct tensorc_job job;
+  job.body = body;
+  job.ctx = ctx;
+  job.n = n;
+  job.next = 0;
+  job.done = 0;
+  job.active = 0;
+  pthread_mutex_lock(&POOL->lock);
+  job.threads = ensure_workers(threads);
+  int64_t chunk = n / (4 * (int64_t)job.threads);
+  job.chunk = chunk < 1 ? 1 : chunk;
+  POOL->job = &job;
+  POOL->generation++;
+  pthread_cond_broadcast(&POOL->wake);
+  pthread_mutex_unlock(&POOL->lock);
+
+  work(&job);
+  while (__atomic_load_n(&job.done, __ATOMIC_ACQUIRE) < n)
+    sched_yield();
+  /* No worker can join once the job is withdrawn; then wait for those inside
+   * (they only find no chunk left) before the frame goes away. */
+  pthread_mutex_lock(&POOL->lock);
+  POOL->job = 0;
+  pthread_mutex_unlock(&POOL->lock);
+  while (__atomic_load_n(&job.active, __ATOMIC_ACQUIRE) > 0)
+    sched_yield();
+  pthread_mutex_unlock(&POOL->call_lock);
+}

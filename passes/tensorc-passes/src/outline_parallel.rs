@@ -1,0 +1,386 @@
+//! `tensorc-outline-parallel`: turns each outermost one-dimensional
+//! `scf.parallel` loop into a call of tensorc's thread pool.
+//!
+//! Why a pass of our own: upstream MLIR outlines parallel loops only for its
+//! own runtimes (OpenMP's `__kmpc_*` ABI, the async runtime that drags
+//! `libLLVM.so` into AOT artifacts, GPU kernels). tensorc wants its generated
+//! code to call one small C function it ships itself,
+//! `tensorc_parallel_for(body, ctx, n)` (`crates/tensorc-cpu/runtime/tensorc_pool.c`),
+//! so the loop body has to become a function of its own plus a context
+//! struct holding everything it reads from outside
+//! (`../shared/notes/rust-passes-and-threads.md` §B.4). Written with melior's
+//! external-pass API and plain `mlir-sys` calls, since the MLIR C API has
+//! no outlining utility.
+//!
+//! It runs after bufferization and `scf-forall-to-parallel`, before the
+//! lowering to the LLVM dialect. For every `scf.parallel` that is not nested
+//! in another one, has one induction variable and no reductions:
+//! - values the loop uses but does not define are *captures*; constants
+//!   (`arith.constant`, `ub.poison`) are cloned into the new function instead;
+//! - captures are stored in an `!llvm.struct` on the caller's stack (memrefs as
+//!   their descriptor struct, `index` as `i64`, through casts that
+//!   `reconcile-unrealized-casts` removes once everything is LLVM);
+//! - the loop moves into `func.func private @__tensorc_par_K(ctx, begin, end)`,
+//!   which reloads the captures and runs iterations `[begin, end)` of the
+//!   original loop sequentially (`lb + i*step`, exact, no clamping);
+//! - in its place: `call @tensorc_parallel_for(@__tensorc_par_K, ctx, n)` with
+//!   `n` the trip count.
+//!
+//! Loops it cannot handle (several dimensions, reductions, a capture of a type
+//! it does not know how to pass) are left alone: they stay correct sequential
+//! loops. Nested parallel loops stay inside their outlined parent and run
+//! sequentially there.
+
+use melior::ContextRef;
+use melior::dialect::DialectHandle;
+use melior::ir::r#type::TypeId;
+use melior::ir::OperationRef;
+use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use crate::raw::*;
+use mlir_sys::*;
+use std::collections::HashSet;
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = crate::pipeline::OUTLINE_PARALLEL;
+
+/// The runtime function the generated code calls.
+pub const RUNTIME_FUNCTION: &str = "tensorc_parallel_for";
+
+/// Prefix of the outlined loop bodies' symbols.
+const BODY_PREFIX: &str = "__tensorc_par_";
+
+#[repr(align(8))]
+struct PassId;
+static PASS_ID: PassId = PassId;
+
+/// The pass object. Stateless, so the clones MLIR makes per thread are trivial.
+#[derive(Clone)]
+struct OutlineParallel;
+
+impl<'c> RunExternalPass<'c> for OutlineParallel {
+    fn initialize(&mut self, _context: ContextRef<'c>) {}
+
+    fn run(&mut self, module: OperationRef<'c, '_>, pass: ExternalPass<'_>) {
+        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
+        if unsafe { outline_module(module.to_raw()) }.is_err() {
+            pass.signal_failure();
+        }
+    }
+}
+
+/// Creates the pass (anchored on `builtin.module`: it adds functions).
+pub fn create() -> Pass {
+    create_external(
+        OutlineParallel,
+        TypeId::create(&PASS_ID),
+        NAME,
+        NAME,
+        "Outline 1-D scf.parallel loops into calls of tensorc_parallel_for",
+        "builtin.module",
+        &[DialectHandle::llvm(), DialectHandle::func(), DialectHandle::arith()],
+    )
+}
+
+/// Outlines every eligible loop of `module`; returns how many were outlined.
+///
+/// # Safety
+/// `module` must be a live `builtin.module` operation.
+unsafe fn outline_module(module: MlirOperation) -> Result<usize, ()> {
+    unsafe {
+        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(module, 0));
+        if block.ptr.is_null() {
+            return Ok(0);
+        }
+        // Top-level symbols: outlined bodies get fresh names, and the runtime
+        // function is declared once (or not at all if a user function took
+        // its name, in which case nothing is outlined).
+        let mut symbols = HashSet::new();
+        let mut runtime_declared = false;
+        let mut op = mlirBlockGetFirstOperation(block);
+        while !op.ptr.is_null() {
+            if let Some(sym) = string_attr(op, "sym_name") {
+                if sym == RUNTIME_FUNCTION {
+                    let is_declaration = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0))
+                        .ptr
+                        .is_null();
+                    if !is_declaration {
+                        return Ok(0);
+                    }
+                    runtime_declared = true;
+                }
+                symbols.insert(sym);
+            }
+            op = mlirOperationGetNextInBlock(op);
+        }
+
+        let mut loops = Vec::new();
+        walk(module, |op| {
+            if op_name(op) == "scf.parallel" {
+                loops.push(op);
+                MlirWalkResult_MlirWalkResultSkip
+            } else {
+                MlirWalkResult_MlirWalkResultAdvance
+            }
+        });
+
+        let mut outlined = 0;
+        for lp in loops {
+            let mut k = 0;
+            let name = loop {
+                let candidate = format!("{BODY_PREFIX}{k}");
+                if !symbols.contains(&candidate) {
+                    break candidate;
+                }
+                k += 1;
+            };
+            if outline_loop(module, block, lp, &name) {
+                symbols.insert(name);
+                outlined += 1;
+            }
+        }
+        if outlined > 0 && !runtime_declared {
+            declare_runtime(block, mlirOperationGetLocation(module));
+        }
+        Ok(outlined)
+    }
+}
+
+/// How one capture travels through the context struct.
+enum Passing {
+    /// A ranked memref, as its descriptor struct.
+    Memref,
+    /// An `index`, as `i64`.
+    Index,
+    /// An integer or float scalar, as itself.
+    Scalar,
+}
+
+/// Outlines `lp` into a function named `name`; false (and nothing changed)
+/// when the loop is not eligible.
+unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirOperation, name: &str) -> bool {
+    unsafe {
+        // One induction variable (lb, ub, step) and no reduction results.
+        if mlirOperationGetNumResults(lp) != 0 || mlirOperationGetNumOperands(lp) != 3 {
+            return false;
+        }
+        let Some(func) = enclosing_func(lp) else {
+            return false;
+        };
+        let entry = mlirRegionGetFirstBlock(mlirOperationGetRegion(func, 0));
+        if entry.ptr.is_null() {
+            return false;
+        }
+        let ctx = mlirOperationGetContext(module);
+        let loc = mlirOperationGetLocation(lp);
+
+        // Values used inside but defined outside. The loop's upper bound is
+        // not needed inside (it is replaced by the chunk's end).
+        let mut used: Vec<MlirValue> = Vec::new();
+        walk(lp, |op| {
+            for i in 0..mlirOperationGetNumOperands(op) {
+                if mlirOperationEqual(op, lp) && i == 1 {
+                    continue;
+                }
+                let v = mlirOperationGetOperand(op, i);
+                if !defined_inside(v, lp) && !used.iter().any(|u| mlirValueEqual(*u, v)) {
+                    used.push(v);
+                }
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        let mut constants: Vec<MlirValue> = Vec::new();
+        let mut captures: Vec<(MlirValue, Passing, String)> = Vec::new();
+        for v in used {
+            if mlirValueIsAOpResult(v) {
+                let def = mlirOpResultGetOwner(v);
+                let n = op_name(def);
+                if (n == "arith.constant" || n == "ub.poison")
+                    && mlirOperationGetNumOperands(def) == 0
+                    && mlirOperationGetNumResults(def) == 1
+                {
+                    constants.push(v);
+                    continue;
+                }
+            }
+            let t = mlirValueGetType(v);
+            let passing = if mlirTypeIsAMemRef(t) {
+                if !mlirMemRefTypeGetMemorySpace(t).ptr.is_null() {
+                    return false;
+                }
+                let rank = mlirShapedTypeGetRank(t);
+                let field = if rank == 0 {
+                    "!llvm.struct<(ptr, ptr, i64)>".to_owned()
+                } else {
+                    format!("!llvm.struct<(ptr, ptr, i64, array<{rank} x i64>, array<{rank} x i64>)>")
+                };
+                (Passing::Memref, field)
+            } else if mlirTypeIsAIndex(t) {
+                (Passing::Index, "i64".to_owned())
+            } else if mlirTypeIsAInteger(t) || mlirTypeIsAFloat(t) {
+                (Passing::Scalar, print_type(t))
+            } else {
+                return false;
+            };
+            captures.push((v, passing.0, passing.1));
+        }
+        let fields: Vec<&str> = captures.iter().map(|c| c.2.as_str()).collect();
+        let Some(st) = parse_type(ctx, &format!("!llvm.struct<({})>", fields.join(", "))) else {
+            return false;
+        };
+        let Some(field_types) = captures.iter().map(|c| parse_type(ctx, &c.2)).collect::<Option<Vec<_>>>() else {
+            return false;
+        };
+        let Some(ptr) = parse_type(ctx, "!llvm.ptr") else {
+            return false;
+        };
+        let i64t = mlirIntegerTypeGet(ctx, 64);
+        let index = mlirIndexTypeGet(ctx);
+        let body_type = mlirFunctionTypeGet(ctx, 3, [ptr, i64t, i64t].as_ptr(), 0, std::ptr::null());
+
+        // --- call site ---------------------------------------------------
+        // The slot lives in the function's entry block, so a loop inside a
+        // `while` does not grow the stack each trip.
+        let one = build(ctx, "llvm.mlir.constant", loc, &[], &[i64t], &[("value", attr(ctx, "1 : i64"))]);
+        mlirBlockInsertOwnedOperation(entry, 0, one);
+        let slot = build(ctx, "llvm.alloca", loc, &[result(one)], &[ptr], &[("elem_type", mlirTypeAttrGet(st))]);
+        mlirBlockInsertOwnedOperationAfter(entry, one, slot);
+        let parent = mlirOperationGetBlock(lp);
+        let before = |op: MlirOperation| {
+            mlirBlockInsertOwnedOperationBefore(parent, lp, op);
+            op
+        };
+        let mut agg = result(before(build(ctx, "llvm.mlir.undef", loc, &[], &[st], &[])));
+        for (k, ((v, passing, _), ft)) in captures.iter().zip(&field_types).enumerate() {
+            let field = match passing {
+                Passing::Memref => result(before(build(ctx, "builtin.unrealized_conversion_cast", loc, &[*v], &[*ft], &[]))),
+                Passing::Index => result(before(build(ctx, "arith.index_cast", loc, &[*v], &[i64t], &[]))),
+                Passing::Scalar => *v,
+            };
+            let pos = attr(ctx, &format!("array<i64: {k}>"));
+            agg = result(before(build(ctx, "llvm.insertvalue", loc, &[agg, field], &[st], &[("position", pos)])));
+        }
+        before(build(ctx, "llvm.store", loc, &[agg, result(slot)], &[], &[]));
+        let (lb, ub, step) = (mlirOperationGetOperand(lp, 0), mlirOperationGetOperand(lp, 1), mlirOperationGetOperand(lp, 2));
+        let span = result(before(build(ctx, "arith.subi", loc, &[ub, lb], &[index], &[])));
+        let trips = result(before(build(ctx, "arith.ceildivsi", loc, &[span, step], &[index], &[])));
+        let trips = result(before(build(ctx, "arith.index_cast", loc, &[trips], &[i64t], &[])));
+        let sym = mlirFlatSymbolRefAttrGet(ctx, string_ref(name));
+        let fconst = result(before(build(ctx, "func.constant", loc, &[], &[body_type], &[("value", sym)])));
+        let fptr = result(before(build(ctx, "builtin.unrealized_conversion_cast", loc, &[fconst], &[ptr], &[])));
+        let callee = mlirFlatSymbolRefAttrGet(ctx, string_ref(RUNTIME_FUNCTION));
+        before(build(ctx, "func.call", loc, &[fptr, result(slot), trips], &[], &[("callee", callee)]));
+
+        // --- outlined body -----------------------------------------------
+        let region = mlirRegionCreate();
+        let arg_locs = [loc, loc, loc];
+        let body = mlirBlockCreate(3, [ptr, i64t, i64t].as_ptr(), arg_locs.as_ptr());
+        mlirRegionAppendOwnedBlock(region, body);
+        let f = build_with_region(
+            ctx,
+            "func.func",
+            loc,
+            &[
+                ("sym_name", mlirStringAttrGet(ctx, string_ref(name))),
+                ("function_type", mlirTypeAttrGet(body_type)),
+                ("sym_visibility", mlirStringAttrGet(ctx, string_ref("private"))),
+            ],
+            region,
+        );
+        mlirBlockAppendOwnedOperation(module_block, f);
+        let append = |op: MlirOperation| {
+            mlirBlockAppendOwnedOperation(body, op);
+            op
+        };
+        let mut map: Vec<(MlirValue, MlirValue)> = Vec::new();
+        let loaded = result(append(build(ctx, "llvm.load", loc, &[mlirBlockGetArgument(body, 0)], &[st], &[])));
+        for (k, ((v, passing, _), ft)) in captures.iter().zip(&field_types).enumerate() {
+            let pos = attr(ctx, &format!("array<i64: {k}>"));
+            let e = result(append(build(ctx, "llvm.extractvalue", loc, &[loaded], &[*ft], &[("position", pos)])));
+            let back = match passing {
+                Passing::Memref => result(append(build(ctx, "builtin.unrealized_conversion_cast", loc, &[e], &[mlirValueGetType(*v)], &[]))),
+                Passing::Index => result(append(build(ctx, "arith.index_cast", loc, &[e], &[index], &[]))),
+                Passing::Scalar => e,
+            };
+            map.push((*v, back));
+        }
+        for c in constants {
+            let clone = append(mlirOperationClone(mlirOpResultGetOwner(c)));
+            map.push((c, result(clone)));
+        }
+        let remap = |v: MlirValue| map.iter().find(|(o, _)| mlirValueEqual(*o, v)).map_or(v, |(_, n)| *n);
+        let (lb_in, step_in) = (remap(lb), remap(step));
+        let begin = result(append(build(ctx, "arith.index_cast", loc, &[mlirBlockGetArgument(body, 1)], &[index], &[])));
+        let end = result(append(build(ctx, "arith.index_cast", loc, &[mlirBlockGetArgument(body, 2)], &[index], &[])));
+        let b = result(append(build(ctx, "arith.muli", loc, &[begin, step_in], &[index], &[])));
+        let new_lb = result(append(build(ctx, "arith.addi", loc, &[lb_in, b], &[index], &[])));
+        let e = result(append(build(ctx, "arith.muli", loc, &[end, step_in], &[index], &[])));
+        let new_ub = result(append(build(ctx, "arith.addi", loc, &[lb_in, e], &[index], &[])));
+        let ret = append(build(ctx, "func.return", loc, &[], &[], &[]));
+        mlirOperationMoveBefore(lp, ret);
+        walk(lp, |op| {
+            for (old, new) in &map {
+                mlirOperationReplaceUsesOfWith(op, *old, *new);
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        mlirOperationSetOperand(lp, 0, new_lb);
+        mlirOperationSetOperand(lp, 1, new_ub);
+        true
+    }
+}
+
+/// Declares `func.func private @tensorc_parallel_for(!llvm.ptr, !llvm.ptr, i64)`.
+unsafe fn declare_runtime(module_block: MlirBlock, loc: MlirLocation) {
+    unsafe {
+        let ctx = mlirLocationGetContext(loc);
+        let Some(ptr) = parse_type(ctx, "!llvm.ptr") else {
+            return;
+        };
+        let i64t = mlirIntegerTypeGet(ctx, 64);
+        let ty = mlirFunctionTypeGet(ctx, 3, [ptr, ptr, i64t].as_ptr(), 0, std::ptr::null());
+        let f = build_with_region(
+            ctx,
+            "func.func",
+            loc,
+            &[
+                ("sym_name", mlirStringAttrGet(ctx, string_ref(RUNTIME_FUNCTION))),
+                ("function_type", mlirTypeAttrGet(ty)),
+                ("sym_visibility", mlirStringAttrGet(ctx, string_ref("private"))),
+            ],
+            mlirRegionCreate(),
+        );
+        mlirBlockAppendOwnedOperation(module_block, f);
+    }
+}
+
+/// The nearest enclosing `func.func` of `op`.
+unsafe fn enclosing_func(op: MlirOperation) -> Option<MlirOperation> {
+    unsafe {
+        let mut p = mlirOperationGetParentOperation(op);
+        while !p.ptr.is_null() {
+            if op_name(p) == "func.func" {
+                return Some(p);
+            }
+            p = mlirOperationGetParentOperation(p);
+        }
+        None
+    }
+}
+
+/// Whether `v` is defined by `lp` itself or by something nested in it.
+unsafe fn defined_inside(v: MlirValue, lp: MlirOperation) -> bool {
+    unsafe {
+        let mut o = if mlirValueIsAOpResult(v) {
+            mlirOpResultGetOwner(v)
+        } else {
+            mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v))
+        };
+        while !o.ptr.is_null() {
+            if mlirOperationEqual(o, lp) {
+                return true;
+            }
+            o = mlirOperationGetParentOperation(o);
+        }
+        false
+    }
+}

@@ -1,0 +1,355 @@
+//! `tensorc-parallel-mark`: decides which linalg ops run on several threads,
+//! along which loop and in chunks of what size, and tags them for the
+//! transform step of `parallel_schedule.rs`, which cuts them into
+//! `scf.forall`s.
+//!
+//! Why in Rust: the decision needs facts the transform dialect's matchers
+//! cannot express. A loop may only be split when every indexing map is
+//! monotonic in it (a `reverse` reads `-d0 + 4`, and MLIR 22's tiling then
+//! computes wrong slices), and the chunk size should follow the op's whole
+//! work (every loop extent, not one), so small ops stay on one thread and big
+//! ones get enough chunks to balance.
+//!
+//! The rules, for every linalg op with static, non-empty loops:
+//! - the loop to split is *parallel* (each chunk writes its own slice of the
+//!   result; reductions are never split, so every element is computed in the
+//!   same order whatever the thread count): the first parallel loop of size
+//!   two or more among the first `MAX_DIM + 1`; for matmul-class ops the M
+//!   loop (the batch loop of a batch matmul when it has several);
+//! - generic ops qualify when every indexing-map result is built from loop
+//!   indices and constants with sums and non-negative multiples (no
+//!   subtraction, division or modulo); named ops qualify when their iteration
+//!   space starts with their output's dimensions (matmuls, convolutions,
+//!   poolings, fill, copy, transpose, broadcast, map);
+//! - the op must have at least `MIN_WORK` loop iterations; it gets about one
+//!   chunk per `CHUNK_WORK` iterations, at most `MAX_CHUNKS`, and at least
+//!   two (else it stays whole);
+//! - the chunk size is rounded up to a power of two (the transform library
+//!   has one action per size), and matmul chunks have at least
+//!   `MATMUL_MIN_ROWS` rows so the matmul schedule keeps its 8-row tiles.
+//!
+//! The tag is the unit attribute `tensorc.par_d<loop>_t<size>`
+//! (`parallel_schedule::tag`).
+
+use crate::parallel_schedule::{MAX_DIM, MAX_TARGET, tag};
+use crate::raw::*;
+use melior::ContextRef;
+use melior::ir::OperationRef;
+use melior::ir::r#type::TypeId;
+use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use mlir_sys::*;
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = crate::pipeline::PARALLEL_MARK;
+
+/// Fewer loop iterations than this stay on one thread.
+pub const MIN_WORK: u64 = 1 << 15;
+/// About this many iterations per chunk.
+pub const CHUNK_WORK: u64 = 1 << 14;
+/// At most this many chunks per op.
+pub const MAX_CHUNKS: u64 = 64;
+/// Smallest number of rows of a matmul chunk.
+pub const MATMUL_MIN_ROWS: u64 = 16;
+
+#[repr(align(8))]
+struct PassId;
+static PASS_ID: PassId = PassId;
+
+#[derive(Clone)]
+struct ParallelMark;
+
+impl<'c> RunExternalPass<'c> for ParallelMark {
+    fn initialize(&mut self, _context: ContextRef<'c>) {}
+
+    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
+        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
+        unsafe { mark_module(module.to_raw()) };
+    }
+}
+
+/// Creates the pass (anchored on `builtin.module`).
+pub fn create() -> Pass {
+    create_external(
+        ParallelMark,
+        TypeId::create(&PASS_ID),
+        NAME,
+        NAME,
+        "Tag linalg ops with the loop and chunk size to run them in parallel",
+        "builtin.module",
+        &[],
+    )
+}
+
+/// What the analysis of one op decided.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The loop to split.
+    pub dim: usize,
+    /// The target chunk size (a power of two).
+    pub chunk: u64,
+}
+
+/// The loops of an op as the decision needs them.
+#[derive(Debug)]
+pub struct Loops {
+    /// Static extents of every loop.
+    pub extents: Vec<u64>,
+    /// Which loops are parallel.
+    pub parallel: Vec<bool>,
+    /// Loop iterations in total.
+    pub work: u64,
+    /// A matmul-class op (the M loop is preferred and chunks stay large).
+    pub matmul: bool,
+}
+
+/// The decision for an op with `loops` (pure, so it is unit-tested).
+pub fn decide(loops: &Loops) -> Option<Decision> {
+    if loops.work < MIN_WORK || loops.extents.contains(&0) {
+        return None;
+    }
+    let dim = if loops.matmul {
+        // batch_matmul: (b, m, n, k); matmul: (m, n, k).
+        let m = loops.extents.len().checked_sub(3)?;
+        if m > 0 && loops.extents[0] >= 2 { 0 } else { m }
+    } else {
+        (0..loops.extents.len().min(MAX_DIM + 1))
+            .find(|&d| loops.parallel[d] && loops.extents[d] >= 2)?
+    };
+    if !loops.parallel[dim] || dim > MAX_DIM {
+        return None;
+    }
+    let extent = loops.extents[dim];
+    let chunks = (loops.work / CHUNK_WORK).clamp(1, MAX_CHUNKS).min(extent);
+    if chunks < 2 {
+        return None;
+    }
+    let mut chunk = extent.div_ceil(chunks).next_power_of_two();
+    if loops.matmul && dim + 3 == loops.extents.len() {
+        chunk = chunk.max(MATMUL_MIN_ROWS);
+    }
+    let chunk = chunk.min(MAX_TARGET);
+    // One chunk covering the whole loop is no split.
+    (chunk < extent).then_some(Decision { dim, chunk })
+}
+
+/// Tags every op of `module` that should run in parallel.
+///
+/// # Safety
+/// `module` must be a live `builtin.module`.
+unsafe fn mark_module(module: MlirOperation) {
+    unsafe {
+        let ctx = mlirOperationGetContext(module);
+        let mut ops = Vec::new();
+        walk(module, |op| {
+            if op_name(op).starts_with("linalg.") {
+                ops.push(op);
+                // Nothing inside a linalg op's body is a linalg op to split.
+                MlirWalkResult_MlirWalkResultSkip
+            } else {
+                MlirWalkResult_MlirWalkResultAdvance
+            }
+        });
+        for op in ops {
+            let Some(loops) = analyze(op) else { continue };
+            if let Some(d) = decide(&loops) {
+                let name = tag(d.dim, d.chunk);
+                mlirOperationSetAttributeByName(op, string_ref(&name), mlirUnitAttrGet(ctx));
+            }
+        }
+    }
+}
+
+/// Named ops whose iteration space starts with their output's dimensions,
+/// all parallel (the output is their last operand).
+const OUTPUT_FIRST: &[&str] = &[
+    "linalg.matmul",
+    "linalg.batch_matmul",
+    "linalg.conv_",
+    "linalg.depthwise_conv_",
+    "linalg.pooling_",
+    "linalg.fill",
+    "linalg.copy",
+    "linalg.transpose",
+    "linalg.broadcast",
+    "linalg.map",
+];
+
+/// The static shape of `v`'s type, if it is a ranked shaped type with one.
+unsafe fn static_shape(v: MlirValue) -> Option<Vec<u64>> {
+    unsafe {
+        let t = mlirValueGetType(v);
+        if !mlirTypeIsAShaped(t) || !mlirShapedTypeHasRank(t) || !mlirShapedTypeHasStaticShape(t) {
+            return None;
+        }
+        Some(
+            (0..mlirShapedTypeGetRank(t) as isize)
+                .map(|i| mlirShapedTypeGetDimSize(t, i) as u64)
+                .collect(),
+        )
+    }
+}
+
+/// The loops of `op`, when it is an op this pass knows how to split.
+unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
+    unsafe {
+        let name = op_name(op);
+        let n = mlirOperationGetNumOperands(op);
+        if name == "linalg.generic" {
+            return analyze_generic(op);
+        }
+        if n < 1 || !OUTPUT_FIRST.iter().any(|p| name.starts_with(p)) {
+            return None;
+        }
+        let out = static_shape(mlirOperationGetOperand(op, n - 1))?;
+        let elements: u64 = out.iter().product();
+        let matmul = name == "linalg.matmul" || name == "linalg.batch_matmul";
+        let factor = if matmul {
+            // The K loop: the last dimension of A.
+            *static_shape(mlirOperationGetOperand(op, 0))?.last()?
+        } else if n >= 3 && (name.contains("conv_") || name.starts_with("linalg.pooling_")) {
+            // Roughly the window: every element of the filter (or window).
+            static_shape(mlirOperationGetOperand(op, 1))?.iter().product::<u64>().max(1)
+        } else {
+            1
+        };
+        Some(Loops {
+            parallel: vec![true; out.len()],
+            work: elements.saturating_mul(factor),
+            extents: out,
+            matmul,
+        })
+    }
+}
+
+/// A `linalg.generic`: extents from the operand shapes through the maps,
+/// iterator kinds from `iterator_types`.
+unsafe fn analyze_generic(op: MlirOperation) -> Option<Loops> {
+    unsafe {
+        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
+        let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
+        if maps.ptr.is_null() || iters.ptr.is_null() {
+            return None;
+        }
+        let nloops = mlirArrayAttrGetNumElements(iters);
+        let parallel: Vec<bool> = (0..nloops)
+            .map(|i| print_attr(mlirArrayAttrGetElement(iters, i)).contains("parallel"))
+            .collect();
+        let mut extents: Vec<Option<u64>> = vec![None; nloops as usize];
+        let nmaps = mlirArrayAttrGetNumElements(maps);
+        if nmaps != mlirOperationGetNumOperands(op) {
+            return None;
+        }
+        for k in 0..nmaps {
+            let map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, k));
+            let shape = static_shape(mlirOperationGetOperand(op, k))?;
+            for j in 0..mlirAffineMapGetNumResults(map) {
+                let e = mlirAffineMapGetResult(map, j);
+                if !monotonic(e) {
+                    return None;
+                }
+                if mlirAffineExprIsADim(e) {
+                    let d = mlirAffineDimExprGetPosition(e) as usize;
+                    extents[d] = Some(*shape.get(j as usize)?);
+                }
+            }
+        }
+        let extents: Vec<u64> = extents.into_iter().collect::<Option<_>>()?;
+        Some(Loops {
+            work: extents.iter().fold(1u64, |a, &e| a.saturating_mul(e)),
+            extents,
+            parallel,
+            matmul: false,
+        })
+    }
+}
+
+/// Whether an indexing expression only grows with every loop index: loop
+/// indices and constants, sums, and products with a non-negative constant.
+unsafe fn monotonic(e: MlirAffineExpr) -> bool {
+    unsafe {
+        if mlirAffineExprIsADim(e) || mlirAffineExprIsAConstant(e) {
+            return true;
+        }
+        let (l, r) = (mlirAffineBinaryOpExprGetLHS(e), mlirAffineBinaryOpExprGetRHS(e));
+        if mlirAffineExprIsAAdd(e) {
+            return monotonic(l) && monotonic(r);
+        }
+        if mlirAffineExprIsAMul(e) {
+            let nonneg = |x: MlirAffineExpr| mlirAffineExprIsAConstant(x) && mlirAffineConstantExprGetValue(x) >= 0;
+            return (nonneg(l) && monotonic(r)) || (nonneg(r) && monotonic(l));
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loops(extents: &[u64], parallel: &[bool], matmul: bool) -> Loops {
+        let work = extents.iter().product();
+        Loops { extents: extents.to_vec(), parallel: parallel.to_vec(), work, matmul }
+    }
+
+    #[test]
+    fn small_ops_stay_whole() {
+        assert_eq!(decide(&loops(&[7, 5, 13], &[true, true, false], true)), None);
+        assert_eq!(decide(&loops(&[100, 100], &[true, true], false)), None);
+    }
+
+    #[test]
+    fn rows_of_an_element_wise_op() {
+        // 300x1000: 18 chunks of about 17 rows -> 32 (a power of two).
+        assert_eq!(
+            decide(&loops(&[300, 1000], &[true, true], false)),
+            Some(Decision { dim: 0, chunk: 32 })
+        );
+        // A 1-D op: 64 chunks.
+        assert_eq!(
+            decide(&loops(&[16 << 20], &[true], false)),
+            Some(Decision { dim: 0, chunk: 1 << 18 })
+        );
+    }
+
+    #[test]
+    fn never_a_reduction_loop() {
+        // A sum over the first axis splits the second.
+        assert_eq!(
+            decide(&loops(&[2000, 37], &[false, true], false)),
+            Some(Decision { dim: 1, chunk: 16 })
+        );
+        // A full reduction has nothing to split.
+        assert_eq!(decide(&loops(&[1 << 20], &[false], false)), None);
+    }
+
+    #[test]
+    fn size_one_loops_are_skipped() {
+        // A batch of one: the output rows.
+        assert_eq!(
+            decide(&loops(&[1, 112, 112, 64, 3, 3, 3], &[true, true, true, true, false, false, false], false)),
+            Some(Decision { dim: 1, chunk: 2 })
+        );
+    }
+
+    #[test]
+    fn matmul_rows_stay_in_register_tiles() {
+        // 257x255x129: M split, chunks of at least 16 rows.
+        assert_eq!(
+            decide(&loops(&[257, 255, 129], &[true, true, false], true)),
+            Some(Decision { dim: 0, chunk: 16 })
+        );
+        assert_eq!(
+            decide(&loops(&[1024, 1024, 1024], &[true, true, false], true)),
+            Some(Decision { dim: 0, chunk: 16 })
+        );
+        // Batch matmul: the batch when there are several, else M.
+        assert_eq!(
+            decide(&loops(&[6, 40, 20, 30], &[true, true, true, false], true)),
+            Some(Decision { dim: 0, chunk: 1 })
+        );
+        assert_eq!(
+            decide(&loops(&[1, 200, 48, 64], &[true, true, true, false], true)),
+            Some(Decision { dim: 1, chunk: 16 })
+        );
+    }
+}

@@ -1,0 +1,122 @@
+//! Small helpers over the raw MLIR C API (`mlir-sys`) shared by tensorc's
+//! Rust passes. The passes keep raw handles rather than melior's borrowed
+//! wrappers because they collect operations during a walk and rewrite them
+//! afterwards, which melior's walk lifetimes do not allow
+//! (`../shared/notes/rust-passes-and-threads.md` §A1, trap 5).
+
+use mlir_sys::*;
+use std::ffi::c_void;
+
+/// Walks `root` and everything nested in it in pre-order.
+pub(crate) unsafe fn walk<F: FnMut(MlirOperation) -> MlirWalkResult>(root: MlirOperation, mut f: F) {
+    unsafe extern "C" fn tramp<F: FnMut(MlirOperation) -> MlirWalkResult>(op: MlirOperation, ud: *mut c_void) -> MlirWalkResult {
+        // SAFETY: `ud` is the `&mut F` passed below, alive for the whole walk.
+        unsafe { (*(ud as *mut F))(op) }
+    }
+    unsafe {
+        mlirOperationWalk(root, Some(tramp::<F>), &mut f as *mut _ as *mut c_void, MlirWalkOrder_MlirWalkPreOrder);
+    }
+}
+
+pub(crate) fn string_ref(s: &str) -> MlirStringRef {
+    MlirStringRef { data: s.as_ptr() as *const _, length: s.len() }
+}
+
+pub(crate) unsafe fn op_name(op: MlirOperation) -> String {
+    unsafe { from_string_ref(mlirIdentifierStr(mlirOperationGetName(op))) }
+}
+
+pub(crate) unsafe fn from_string_ref(s: MlirStringRef) -> String {
+    if s.data.is_null() {
+        return String::new();
+    }
+    unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(s.data as *const u8, s.length)).into_owned() }
+}
+
+pub(crate) unsafe fn string_attr(op: MlirOperation, name: &str) -> Option<String> {
+    unsafe {
+        let a = mlirOperationGetAttributeByName(op, string_ref(name));
+        (!a.ptr.is_null() && mlirAttributeIsAString(a)).then(|| from_string_ref(mlirStringAttrGetValue(a)))
+    }
+}
+
+pub(crate) unsafe fn print_type(t: MlirType) -> String {
+    unsafe extern "C" fn cb(s: MlirStringRef, ud: *mut c_void) {
+        // SAFETY: `ud` is the `String` below; MLIR hands valid bytes.
+        unsafe { (*(ud as *mut String)).push_str(&from_string_ref(s)) }
+    }
+    let mut out = String::new();
+    unsafe { mlirTypePrint(t, Some(cb), &mut out as *mut String as *mut c_void) };
+    out
+}
+
+pub(crate) unsafe fn print_attr(a: MlirAttribute) -> String {
+    unsafe extern "C" fn cb(s: MlirStringRef, ud: *mut c_void) {
+        // SAFETY: `ud` is the `String` below; MLIR hands valid bytes.
+        unsafe { (*(ud as *mut String)).push_str(&from_string_ref(s)) }
+    }
+    let mut out = String::new();
+    unsafe { mlirAttributePrint(a, Some(cb), &mut out as *mut String as *mut c_void) };
+    out
+}
+
+pub(crate) unsafe fn parse_type(ctx: MlirContext, s: &str) -> Option<MlirType> {
+    let t = unsafe { mlirTypeParseGet(ctx, string_ref(s)) };
+    (!t.ptr.is_null()).then_some(t)
+}
+
+/// Parses an attribute tensorc spells itself (never user text).
+pub(crate) unsafe fn attr(ctx: MlirContext, s: &str) -> MlirAttribute {
+    unsafe { mlirAttributeParseGet(ctx, string_ref(s)) }
+}
+
+pub(crate) unsafe fn result(op: MlirOperation) -> MlirValue {
+    unsafe { mlirOperationGetResult(op, 0) }
+}
+
+/// Creates a detached operation in generic form.
+pub(crate) unsafe fn build(
+    ctx: MlirContext,
+    name: &str,
+    loc: MlirLocation,
+    operands: &[MlirValue],
+    results: &[MlirType],
+    attrs: &[(&str, MlirAttribute)],
+) -> MlirOperation {
+    unsafe { create_op(ctx, name, loc, operands, results, attrs, None) }
+}
+
+pub(crate) unsafe fn build_with_region(
+    ctx: MlirContext,
+    name: &str,
+    loc: MlirLocation,
+    attrs: &[(&str, MlirAttribute)],
+    region: MlirRegion,
+) -> MlirOperation {
+    unsafe { create_op(ctx, name, loc, &[], &[], attrs, Some(region)) }
+}
+
+pub(crate) unsafe fn create_op(
+    ctx: MlirContext,
+    name: &str,
+    loc: MlirLocation,
+    operands: &[MlirValue],
+    results: &[MlirType],
+    attrs: &[(&str, MlirAttribute)],
+    region: Option<MlirRegion>,
+) -> MlirOperation {
+    unsafe {
+        let mut state = mlirOperationStateGet(string_ref(name), loc);
+        mlirOperationStateAddOperands(&mut state, operands.len() as isize, operands.as_ptr());
+        mlirOperationStateAddResults(&mut state, results.len() as isize, results.as_ptr());
+        let named: Vec<MlirNamedAttribute> = attrs
+            .iter()
+            .map(|(n, a)| mlirNamedAttributeGet(mlirIdentifierGet(ctx, string_ref(n)), *a))
+            .collect();
+        mlirOperationStateAddAttributes(&mut state, named.len() as isize, named.as_ptr());
+        if let Some(r) = region {
+            mlirOperationStateAddOwnedRegions(&mut state, 1, &r);
+        }
+        mlirOperationCreate(&mut state)
+    }
+}
