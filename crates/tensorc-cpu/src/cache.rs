@@ -202,11 +202,15 @@ fn key(mlir_text: &str, pipelines: &Pipelines, extra: &str) -> Result<String, St
 }
 
 /// The running executable's path, size and modification time: tensorc (or
-/// the program tensorc is linked into) rebuilt means new keys.
+/// the program tensorc is linked into) rebuilt means new keys. The file is
+/// read through `/proc/self/exe` where it exists, which still reaches the
+/// running binary after a rebuild replaced the file at its path.
 fn compiler_identity() -> Result<String, String> {
     let unknown = |e: std::io::Error| format!("cannot identify the running compiler: {e}");
     let exe = std::env::current_exe().map_err(unknown)?;
-    let meta = std::fs::metadata(&exe).map_err(unknown)?;
+    let meta = std::fs::metadata("/proc/self/exe")
+        .or_else(|_| std::fs::metadata(&exe))
+        .map_err(unknown)?;
     let modified = meta
         .modified()
         .map_err(unknown)?
@@ -364,14 +368,6 @@ fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
     // The mapping keeps the code; the name is not needed any more.
     let _ = std::fs::remove_file(&copy);
     let lib = lib.map_err(|e| format!("cannot load its library: {e}"))?;
-    // The library has its own copy of the thread pool: give it the current
-    // thread setting (threads.rs; later changes reach newly loaded code only).
-    // SAFETY: `tensorc_set_num_threads` is the C runtime's, of this type.
-    if let Ok(set) =
-        unsafe { lib.get::<unsafe extern "C" fn(std::ffi::c_int)>(b"tensorc_set_num_threads") }
-    {
-        unsafe { set(crate::threads::requested()) };
-    }
     let mut entries = Vec::with_capacity(module.functions.len());
     for i in 0..module.functions.len() {
         let name = entry_symbol(i);
