@@ -368,6 +368,14 @@ fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
     // The mapping keeps the code; the name is not needed any more.
     let _ = std::fs::remove_file(&copy);
     let lib = lib.map_err(|e| format!("cannot load its library: {e}"))?;
+    // The library has its own copy of the thread pool: give it the current
+    // thread setting (threads.rs; later changes reach newly loaded code only).
+    // SAFETY: `tensorc_set_num_threads` is the C runtime's, of this type.
+    if let Ok(set) =
+        unsafe { lib.get::<unsafe extern "C" fn(std::ffi::c_int)>(b"tensorc_set_num_threads") }
+    {
+        unsafe { set(crate::threads::requested()) };
+    }
     let mut entries = Vec::with_capacity(module.functions.len());
     for i in 0..module.functions.len() {
         let name = entry_symbol(i);
