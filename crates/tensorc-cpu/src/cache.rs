@@ -368,21 +368,24 @@ fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
     // The mapping keeps the code; the name is not needed any more.
     let _ = std::fs::remove_file(&copy);
     let lib = lib.map_err(|e| format!("cannot load its library: {e}"))?;
-    // The library has its own copy of the thread pool: give it the current
-    // thread setting (threads.rs; later changes reach newly loaded code only).
+    // The library has its own copy of the thread pool: each call first hands
+    // it the process's setting (threads.rs), so `set_num_threads` reaches
+    // cached code as it reaches the JIT's.
     // SAFETY: `tensorc_set_num_threads` is the C runtime's, of this type.
-    if let Ok(set) =
+    let set_threads =
         unsafe { lib.get::<unsafe extern "C" fn(std::ffi::c_int)>(b"tensorc_set_num_threads") }
-    {
-        unsafe { set(crate::threads::requested()) };
-    }
+            .ok()
+            .map(|s| *s);
     let mut entries = Vec::with_capacity(module.functions.len());
     for i in 0..module.functions.len() {
         let name = entry_symbol(i);
         // SAFETY: `entry_points_c` defines this symbol with exactly this type.
         let f = unsafe { lib.get::<unsafe extern "C" fn(*mut *mut c_void)>(name.as_bytes()) }
             .map_err(|e| format!("its library lacks {name}: {e}"))?;
-        entries.push(Entry::Pointers(*f));
+        entries.push(Entry::Pointers {
+            call: *f,
+            set_threads,
+        });
     }
     // Never unloaded: the runtime inside may have started pool threads that
     // sleep in its code, and unloading would pull it from under them. The

@@ -36,7 +36,12 @@ pub(crate) enum Entry {
     Packed(PackedFn),
     /// A cached library's `void f(void **data)`: one data pointer per input,
     /// then per result, forwarded to the artifact's `tensorc_<name>` (c-abi.md).
-    Pointers(unsafe extern "C" fn(*mut *mut c_void)),
+    /// The library carries its own thread pool; `set_threads` is its
+    /// `tensorc_set_num_threads`, given the process's setting before each call.
+    Pointers {
+        call: unsafe extern "C" fn(*mut *mut c_void),
+        set_threads: Option<unsafe extern "C" fn(std::ffi::c_int)>,
+    },
 }
 
 /// One compiled `def`.
@@ -136,7 +141,11 @@ impl CpuFunction {
         check_outputs(&self.results, outputs).map_err(CpuError::Args)?;
         let entry = match self.entry {
             Entry::Packed(f) => f,
-            Entry::Pointers(f) => {
+            Entry::Pointers { call, set_threads } => {
+                if let Some(set) = set_threads {
+                    // SAFETY: the C runtime's setter: a plain atomic store.
+                    unsafe { set(crate::threads::requested()) };
+                }
                 // Same soundness argument as below: the buffers have exactly
                 // the types the library was compiled for, and inputs are only read.
                 let mut data: Vec<*mut c_void> = inputs
@@ -144,10 +153,10 @@ impl CpuFunction {
                     .map(|t| t.as_ptr() as *mut c_void)
                     .chain(outputs.iter_mut().map(|t| t.as_mut_ptr() as *mut c_void))
                     .collect();
-                // SAFETY: `f` comes from the library this function's module
+                // SAFETY: `call` comes from the library this function's module
                 // owns and forwards each pointer to the matching parameter of
                 // `tensorc_<name>`, which reads or writes exactly the checked type.
-                unsafe { f(data.as_mut_ptr()) };
+                unsafe { call(data.as_mut_ptr()) };
                 return Ok(());
             }
         };
