@@ -11,12 +11,14 @@ mod ir;
 pub mod lower;
 pub mod runtime;
 pub mod schedule;
+pub mod tvk;
 mod wrap;
 
 pub use lower::{Limits, Upto};
 pub use runtime::{Gpu, validation_messages};
 pub use schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
 pub use tensorc_mlir::FileLoc;
+pub use tvk::{Artifact, ArtifactError, ArtifactFunction};
 
 use std::sync::Arc;
 use tensorc_ir::{DType, Module, Tensor, TensorType};
@@ -102,6 +104,44 @@ pub fn compile_kernels(
         }
     }
     Ok(compiled)
+}
+
+/// A `.tvk` artifact of the whole module, compiled with no device: the
+/// workgroup limits are the Vulkan spec's guaranteed minimums
+/// (`Limits::default()`), so the artifact runs on every device that has the
+/// dtypes it uses (checked on load). Unlike an in-process compile, every
+/// function must be supported: an artifact never silently lacks a `def`.
+pub fn compile_artifact(
+    module: &Module,
+    mlir_text: &str,
+    tensorc_version: &str,
+) -> Result<Artifact, VulkanError> {
+    for f in &module.functions {
+        reject_inexact_ops(f)?;
+        // bf16 is the one dtype no device can run (see `Gpu::check_dtype`).
+        if dtypes(f).contains(&DType::BF16) {
+            return Err(VulkanError::Unsupported(format!(
+                "dtype bf16 (in '{}'; SPIR-V 1.3 has no bf16 arithmetic)",
+                f.name
+            )));
+        }
+    }
+    let compiled = compile_kernels(module, mlir_text, &Limits::default())?;
+    Ok(Artifact {
+        tensorc_version: tensorc_version.to_owned(),
+        functions: module
+            .functions
+            .iter()
+            .map(|f| ArtifactFunction {
+                name: f.name.clone(),
+                params: f.params.clone(),
+                result: f.result.clone(),
+                dtypes: dtypes(f),
+                program: 0,
+            })
+            .collect(),
+        programs: vec![compiled],
+    })
 }
 
 /// Every dtype a function computes with (parameters, intermediates, results).
@@ -277,6 +317,41 @@ impl VulkanModule {
             return Err(
                 first.unwrap_or_else(|| VulkanError::Internal("a module without functions".into()))
             );
+        }
+        Ok(VulkanModule {
+            gpu,
+            programs,
+            functions,
+        })
+    }
+
+    /// Loads a decoded `.tvk` artifact onto the process-wide default device
+    /// (no MLIR involved). A function whose dtypes the device lacks is kept
+    /// and reports why when called, as in `compile`; fails when none can run.
+    pub fn from_artifact(artifact: Artifact) -> Result<VulkanModule, VulkanError> {
+        let gpu = Gpu::shared()?;
+        let mut programs = Vec::with_capacity(artifact.programs.len());
+        for compiled in artifact.programs {
+            programs.push(runtime::Program::new(&gpu, compiled)?);
+        }
+        let mut functions = Vec::with_capacity(artifact.functions.len());
+        for f in artifact.functions {
+            let program = f
+                .dtypes
+                .iter()
+                .try_for_each(|&d| gpu.check_dtype(d))
+                .map(|()| f.program);
+            functions.push(Entry {
+                name: f.name,
+                results: f.result.flatten(),
+                params: f.params,
+                program,
+            });
+        }
+        if functions.iter().all(|f| f.program.is_err()) {
+            let first = functions.into_iter().find_map(|f| f.program.err());
+            return Err(first
+                .unwrap_or_else(|| VulkanError::Internal("an artifact without functions".into())));
         }
         Ok(VulkanModule {
             gpu,
