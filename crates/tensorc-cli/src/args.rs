@@ -53,8 +53,9 @@ pub enum Command {
         /// The target to compile for.
         #[arg(long, value_enum, default_value_t = CompileTarget::Cpu)]
         target: CompileTarget,
-        /// The kind of artifact (repeatable).
-        #[arg(long, value_enum, required = true)]
+        /// The kind of artifact (repeatable; the CPU target needs at least one,
+        /// `--target vulkan` takes none and writes one .tvk file).
+        #[arg(long, value_enum)]
         emit: Vec<ArtifactKind>,
         /// Where to write the artifact. With several --emit (or none given) it is a
         /// base path: OUT.o, OUT.so, OUT.a, OUT.h (default base: the file's stem).
@@ -106,7 +107,7 @@ pub enum Command {
 /// Options shared by `run` and `bench`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// The .nxir file.
+    /// The .nxir file, or a .tvk artifact from `compile --target vulkan`.
     pub file: PathBuf,
     /// The function to run; optional when the file has one function or one named `main`.
     #[arg(long, value_name = "NAME")]
@@ -143,7 +144,7 @@ pub enum StageArg {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CompileTarget {
     Cpu,
-    /// Not implemented yet.
+    /// SPIR-V kernels plus the host schedule in one .tvk artifact.
     Vulkan,
 }
 

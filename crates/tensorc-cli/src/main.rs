@@ -36,10 +36,6 @@ impl Failure {
             message: format!("error: {message}"),
         }
     }
-
-    fn not_implemented(what: &str) -> Failure {
-        Failure::error(format!("{what} is not implemented yet for this target"))
-    }
 }
 
 impl From<tensorc::Error> for Failure {
@@ -239,8 +235,13 @@ fn compile(
     triple: Option<String>,
 ) -> CmdResult {
     use tensorc::ArtifactKind as K;
-    if target != CompileTarget::Cpu {
-        return Err(Failure::not_implemented("`tensorc compile`"));
+    if target == CompileTarget::Vulkan {
+        return compile_vulkan(file, emit, output, cpu.is_some() || triple.is_some());
+    }
+    if emit.is_empty() {
+        return Err(Failure::usage(
+            "`tensorc compile --target cpu` needs at least one --emit <obj|shared|static|header>",
+        ));
     }
     // LLVM itself would only warn about an unknown CPU and use a generic one.
     if let Some(c) = &cpu {
@@ -282,6 +283,50 @@ fn compile(
     Ok(())
 }
 
+/// `tensorc compile --target vulkan`: one `.tvk` artifact at `-o OUT`
+/// (default: the file's stem with `.tvk`); see docs/vulkan.md.
+fn compile_vulkan(
+    file: &Path,
+    emit: &[args::ArtifactKind],
+    output: Option<&Path>,
+    cpu_options: bool,
+) -> CmdResult {
+    if !emit.is_empty() || cpu_options {
+        return Err(Failure::usage(
+            "--emit, --cpu and --target-triple are for the CPU target; `--target vulkan` writes one .tvk artifact (-o OUT)",
+        ));
+    }
+    let (name, text) = read_source(file)?;
+    let out = match output {
+        Some(out) => out.to_owned(),
+        None => PathBuf::from(file.file_stem().unwrap_or_default()).with_extension("tvk"),
+    };
+    tensorc::compile_vulkan_artifact(&name, &text, &out)?;
+    Ok(())
+}
+
+/// A `.tvk` artifact given to `run`/`bench` (recognised by its magic bytes,
+/// whatever the file is called) is loaded instead of compiled; `None` for
+/// anything else, including an unreadable file (`read_source` reports that).
+fn load_artifact(common: &RunArgs) -> Result<Option<(String, Program)>, Failure> {
+    let Ok(bytes) = std::fs::read(&common.file) else {
+        return Ok(None);
+    };
+    if !tensorc::is_vulkan_artifact(&bytes) {
+        return Ok(None);
+    }
+    let name = common.file.display().to_string();
+    if common.target == RunTarget::Interp {
+        return Err(Failure::error(format!(
+            "{name} is a compiled Vulkan artifact: it runs on the Vulkan target only"
+        )));
+    }
+    Ok(Some((
+        name.clone(),
+        tensorc::load_vulkan_artifact_bytes(&name, &bytes)?,
+    )))
+}
+
 /// The target of `run`/`bench` as the facade knows it.
 fn facade_target(t: RunTarget, _what: &str) -> Result<Target, Failure> {
     match t {
@@ -298,6 +343,12 @@ fn compile_program(
     threads: Option<u32>,
 ) -> Result<(String, Program, Duration), Failure> {
     let target = facade_target(common.target, what)?;
+    let start = Instant::now();
+    if let Some((name, program)) = load_artifact(common)? {
+        let entry = args::choose_entry(&name, &program.functions(), common.entry.as_deref())
+            .map_err(Failure::usage)?;
+        return Ok((entry, program, start.elapsed()));
+    }
     let (name, text) = read_source(&common.file)?;
     let opts = CompileOptions {
         target,
@@ -308,7 +359,6 @@ fn compile_program(
             Cache::UserDir
         },
     };
-    let start = Instant::now();
     let program = tensorc::compile_str(&name, &text, &opts)?;
     let compile_time = start.elapsed();
     let entry = args::choose_entry(&name, &program.functions(), common.entry.as_deref())

@@ -157,6 +157,72 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     })
 }
 
+/// Compiles `.nxir` source for Vulkan into a `.tvk` artifact (docs/vulkan.md)
+/// and writes it to `out`. No Vulkan device is needed; every function must
+/// be supported by the target.
+pub fn compile_vulkan_artifact(file_name: &str, source: &str, out: &Path) -> Result<(), Error> {
+    let file = SourceFile::new(file_name, source);
+    let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
+    let text = lower_to_mlir(&module, &file, Target::Vulkan)?;
+    let artifact = tensorc_vulkan::compile_artifact(&module, &text, env!("CARGO_PKG_VERSION"))
+        .map_err(|e| error::from_vulkan(e, &file))?;
+    std::fs::write(out, artifact.to_bytes()).map_err(|e| Error::Io {
+        path: out.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Whether `bytes` are a `.tvk` artifact (judged by its magic bytes).
+pub fn is_vulkan_artifact(bytes: &[u8]) -> bool {
+    tensorc_vulkan::tvk::is_artifact(bytes)
+}
+
+/// Loads a `.tvk` artifact onto the default Vulkan device, with no MLIR and
+/// no compilation. The returned `Program` has the artifact's functions and
+/// signatures; its `module()` holds signatures only (no graph nodes).
+pub fn load_vulkan_artifact(path: &Path) -> Result<Program, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    load_vulkan_artifact_bytes(&path.display().to_string(), &bytes)
+}
+
+/// `load_vulkan_artifact` on bytes already read; `name` is used in messages.
+pub fn load_vulkan_artifact_bytes(name: &str, bytes: &[u8]) -> Result<Program, Error> {
+    let start = Instant::now();
+    let artifact = tensorc_vulkan::Artifact::from_bytes(bytes).map_err(|e| Error::Io {
+        path: name.into(),
+        message: e.to_string(),
+    })?;
+    let module = tensorc_ir::Module {
+        functions: artifact
+            .functions
+            .iter()
+            .map(|f| tensorc_ir::graph::Function {
+                name: f.name.clone(),
+                params: f.params.clone(),
+                result: f.result.clone(),
+                nodes: Vec::new(),
+                regions: Vec::new(),
+                span: tensorc_ir::Span::default(),
+            })
+            .collect(),
+    };
+    let file = SourceFile::new(name, "");
+    let vulkan = tensorc_vulkan::VulkanModule::from_artifact(artifact)
+        .map_err(|e| error::from_vulkan(e, &file))?;
+    Ok(Program {
+        module,
+        file,
+        target: Target::Vulkan,
+        cpu: None,
+        vulkan: Some(vulkan),
+        compile_time: start.elapsed(),
+        cache_status: CacheStatus::Off,
+    })
+}
+
 /// Messages the Vulkan validation layer reported in this process (empty
 /// unless `TENSORC_VULKAN_VALIDATION=1`); tests require none.
 pub fn vulkan_validation_messages() -> Vec<String> {
