@@ -44,6 +44,10 @@ const RUST_KEYWORDS: &[&str] = &[
     "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "_",
 ];
 
+/// Names a parameter binding cannot take: the prelude's enum variants (a
+/// pattern, not a binding, in Rust).
+const VARIANTS: &[&str] = &["Ok", "Err", "Some", "None"];
+
 /// Keywords that cannot even be raw identifiers.
 const NOT_RAW: &[&str] = &["crate", "self", "Self", "super", "_"];
 
@@ -69,6 +73,7 @@ pub(crate) fn param_names(params: &[(String, TensorType)]) -> Vec<String> {
         .enumerate()
         .map(|(i, (n, _))| {
             let clash = RUST_KEYWORDS.contains(&n.as_str())
+                || VARIANTS.contains(&n.as_str())
                 || n.starts_with("out")
                 || n.starts_with("arg")
                 || n.starts_with("__");
@@ -145,7 +150,7 @@ pub(crate) fn generate(units: &[Unit<'_>], ndarray: bool) -> String {
     if ndarray {
         s.push_str(ND_PRELUDE);
     }
-    s.push_str("\nmod ffi {\n    unsafe extern \"C\" {\n");
+    s.push_str("\nmod __ffi {\n    unsafe extern \"C\" {\n");
     for f in units.iter().flat_map(|u| u.functions) {
         let names = param_names(&f.params);
         let mut args: Vec<String> = f
@@ -207,7 +212,7 @@ impl ::core::fmt::Display for Error {
 impl ::std::error::Error for Error {}
 
 #[allow(dead_code)]
-fn check_len(argument: &'static str, actual: usize, expected: usize) -> Result<(), Error> {
+fn __check_len(argument: &'static str, actual: usize, expected: usize) -> Result<(), Error> {
     if actual == expected {
         Ok(())
     } else {
@@ -219,7 +224,7 @@ fn check_len(argument: &'static str, actual: usize, expected: usize) -> Result<(
 /// Helpers of the ndarray functions.
 const ND_PRELUDE: &str = r#"
 #[allow(dead_code)]
-fn check_shape(
+fn __check_shape(
     argument: &'static str,
     actual: &[usize],
     expected: &'static [usize],
@@ -234,7 +239,7 @@ fn check_shape(
 /// The elements of a view in row-major order: borrowed when the view already
 /// is contiguous and row-major, copied otherwise.
 #[allow(dead_code)]
-fn row_major<'a, T: Copy, D: ndarray::Dimension>(
+fn __row_major<'a, T: Copy, D: ndarray::Dimension>(
     view: &'a ndarray::CowArray<'a, T, D>,
 ) -> ::std::borrow::Cow<'a, [T]> {
     match view.as_slice() {
@@ -306,7 +311,7 @@ fn function(s: &mut String, source_name: &str, f: &Function, ndarray: bool) {
     s.push_str(half_doc);
     let _ = writeln!(
         s,
-        "#[allow(dead_code, clippy::too_many_arguments)]\n\
+        "#[allow(dead_code, non_snake_case, clippy::too_many_arguments)]\n\
          pub fn {bare}_into({}) -> Result<(), Error> {{",
         inputs
             .iter()
@@ -318,14 +323,14 @@ fn function(s: &mut String, source_name: &str, f: &Function, ndarray: bool) {
     for ((_, t), n) in f.params.iter().zip(&names) {
         let _ = writeln!(
             s,
-            "    check_len(\"{n}\", {n}.len(), {})?;",
+            "    __check_len(\"{n}\", {n}.len(), {})?;",
             t.num_elements()
         );
     }
     for (i, t) in results.iter().enumerate() {
         let _ = writeln!(
             s,
-            "    check_len(\"out{i}\", out{i}.len(), {})?;",
+            "    __check_len(\"out{i}\", out{i}.len(), {})?;",
             t.num_elements()
         );
     }
@@ -340,7 +345,7 @@ fn function(s: &mut String, source_name: &str, f: &Function, ndarray: bool) {
          \x20   // point was compiled for (checked above); it reads only the inputs, writes\n\
          \x20   // only the outputs, keeps no pointer, and the borrows guarantee that no\n\
          \x20   // output overlaps another buffer (docs/c-abi.md).\n\
-         \x20   let status = unsafe {{ ffi::tensorc_{}({}) }};\n\
+         \x20   let status = unsafe {{ __ffi::tensorc_{}({}) }};\n\
          \x20   if status != 0 {{\n        return Err(Error::Status(status));\n    }}\n\
          \x20   Ok(())\n}}",
         f.name,
@@ -370,7 +375,7 @@ fn function(s: &mut String, source_name: &str, f: &Function, ndarray: bool) {
         s,
         "\n/// Runs `{signature}` (from `{source_name}`) and returns its results\n\
          /// as new row-major `Vec`s (see [`{bare}_into`] for the shapes).{}\n\
-         #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity)]\n\
+         #[allow(dead_code, non_snake_case, clippy::too_many_arguments, clippy::type_complexity)]\n\
          pub fn {ident}({}) -> Result<{ret_ty}, Error> {{",
         if half {
             "\n///\n/// f16/bf16 elements are their raw 16-bit patterns (`u16`)."
@@ -439,7 +444,7 @@ fn nd_function(
         s,
         "\n/// Runs `{signature}` (from `{source_name}`) on ndarray views of any\n\
          /// layout (non-row-major views are copied first) and returns owned arrays.{}\n\
-         #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity)]\n\
+         #[allow(dead_code, non_snake_case, clippy::too_many_arguments, clippy::type_complexity)]\n\
          pub fn {bare}_nd({}) -> Result<{ret_ty}, Error> {{",
         if half {
             "\n///\n/// f16/bf16 elements are their raw 16-bit patterns (`u16`)."
@@ -452,9 +457,9 @@ fn nd_function(
         let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
         let _ = writeln!(
             s,
-            "    check_shape(\"{n}\", {n}.shape(), &[{}])?;\n\
+            "    __check_shape(\"{n}\", {n}.shape(), &[{}])?;\n\
              \x20   let {n} = {n}.as_standard_layout();\n\
-             \x20   let {n} = row_major(&{n});",
+             \x20   let {n} = __row_major(&{n});",
             dims.join(", ")
         );
     }
@@ -521,9 +526,11 @@ mod tests {
             ("x".to_string(), t.clone()),
             ("type".to_string(), t.clone()),
             ("out0".to_string(), t.clone()),
-            ("argument".to_string(), t),
+            ("argument".to_string(), t.clone()),
+            ("Some".to_string(), t.clone()),
+            ("check_len".to_string(), t),
         ];
-        assert_eq!(param_names(&p), vec!["x", "arg1", "arg2", "arg3"]);
+        assert_eq!(param_names(&p), vec!["x", "arg1", "arg2", "arg3", "arg4", "check_len"]);
         assert_eq!(function_ident("match"), "r#match");
         assert_eq!(function_ident("self"), "self_");
         assert_eq!(function_ident("mlp"), "mlp");
@@ -537,9 +544,9 @@ mod tests {
         let units = [Unit { source_name: "t.nxir", functions: &m.functions }];
         let rs = generate(&units, false);
         assert!(rs.contains("pub fn tensorc_f(x: *const f32, k: *const i32, out0: *mut f32, out1: *mut u8) -> i32;"), "{rs}");
-        assert!(rs.contains("check_len(\"x\", x.len(), 6)?;"), "{rs}");
-        assert!(rs.contains("check_len(\"k\", k.len(), 1)?;"), "{rs}");
-        assert!(rs.contains("check_len(\"out1\", out1.len(), 3)?;"), "{rs}");
+        assert!(rs.contains("__check_len(\"x\", x.len(), 6)?;"), "{rs}");
+        assert!(rs.contains("__check_len(\"k\", k.len(), 1)?;"), "{rs}");
+        assert!(rs.contains("__check_len(\"out1\", out1.len(), 3)?;"), "{rs}");
         assert!(rs.contains("pub fn f(x: &[f32], k: &[i32]) -> Result<(Vec<f32>, Vec<u8>), Error>"), "{rs}");
         assert!(!rs.contains("fn f_nd"), "no ndarray functions unless asked");
         let nd = generate(&units, true);

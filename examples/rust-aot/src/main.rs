@@ -1,4 +1,4 @@
-//! Runs `examples/mlp.nxir` and `models/extra.nxir`, compiled ahead of time by
+//! Runs `examples/mlp.nxir`, `models/extra.nxir` and `models/names.nxir`, compiled ahead of time by
 //! `tensorc-build` (see build.rs), and checks every result against the same
 //! computation written here in plain Rust. Prints `ok` and exits 0 when all
 //! agree; exits 1 listing the mismatches otherwise.
@@ -141,6 +141,35 @@ fn main() -> ExitCode {
             check(n == [e], format!("count_positive = {n:?}, expected {e}"));
         }
         Err(e) => check(false, format!("count_positive failed: {e}")),
+    }
+
+    // A keyword-named def (`r#match`), keyword/`outN` parameters (`arg0`,
+    // `arg1`), f16 as bit patterns and a rank-7 tensor. Negation flips the
+    // sign bit: 1.0 (0x3c00), -2.0 (0xc000), +0.0 (0x0000).
+    let halves: [u16; 3] = [0x3c00, 0xc000, 0x0000];
+    let ints: Vec<i32> = vec![-1, 0, 41, i32::MAX - 1];
+    let plus_one: Vec<i32> = ints.iter().map(|v| v + 1).collect();
+    match models::r#match(&halves, &ints) {
+        Ok((n, b)) => {
+            check(n == [0xbc00, 0x4000, 0x8000], format!("match negation = {n:04x?}"));
+            check(b == plus_one, format!("match plus one = {b:?}"));
+        }
+        Err(e) => check(false, format!("match failed: {e}")),
+    }
+    let rank7 = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 1, 1, 1, 1, 2, 2]), ints.clone())
+        .expect("4 elements");
+    match models::match_nd(ndarray::ArrayView1::from(&halves[..]), rank7.view()) {
+        Ok((_, b)) => {
+            check(b.shape() == [1, 1, 1, 1, 1, 2, 2], format!("match_nd shape {:?}", b.shape()));
+            check(b.iter().copied().eq(plus_one.iter().copied()), format!("match_nd = {b:?}"));
+        }
+        Err(e) => check(false, format!("match_nd failed: {e}")),
+    }
+
+    match models::Shadow(&[1, 2], &[10, 20], &[100, 200]) {
+        // 1 + 10 + 100 and 2 + 20 + 200, both below 256.
+        Ok(v) => check(v == [111, 222], format!("Shadow = {v:?}")),
+        Err(e) => check(false, format!("Shadow failed: {e}")),
     }
 
     if failures.is_empty() {
