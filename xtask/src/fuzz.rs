@@ -98,6 +98,9 @@ pub fn fuzz(args: &[String]) -> Result<()> {
         }
         cmd.arg("--");
         cmd.args(libfuzzer_flags(target, o.time));
+        if target != "npy" {
+            cmd.arg(format!("-dict={}", nxir_dictionary()?.display()));
+        }
         if let Err(e) = run(&mut cmd) {
             eprintln!("fuzz target {target} failed: {e:#} (inputs under fuzz/artifacts/{target}/)");
             failed.push(target.to_string());
@@ -178,6 +181,58 @@ fn seed_corpus(target: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// Writes `fuzz/corpus/nxir.dict`, a libFuzzer dictionary of the words
+/// `.nxir` is made of: every op name of `dialects/nxir/ops.tsv`, dtypes,
+/// keywords, and the option names and atoms (`axes:`, `:same`) the case files
+/// use. Mutations that insert whole words reach the checker's and the
+/// lowering's interesting paths far more often than byte flips do.
+fn nxir_dictionary() -> Result<PathBuf> {
+    let path = root().join("fuzz").join("corpus").join("nxir.dict");
+    std::fs::create_dir_all(path.parent().unwrap_or(&path))?;
+    // Every word is printable ASCII without quotes or backslashes.
+    let text: String = nxir_words()?.iter().map(|w| format!("\"{w}\"\n")).collect();
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn nxir_words() -> Result<std::collections::BTreeSet<String>> {
+    let mut words = std::collections::BTreeSet::new();
+    let registry = root().join("dialects").join("nxir").join("ops.tsv");
+    let ops = std::fs::read_to_string(&registry).with_context(|| format!("cannot read {}", registry.display()))?;
+    for line in ops.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        if let Some(op) = line.split('\t').next().filter(|op| !op.is_empty()) {
+            words.insert(op.to_string());
+        }
+    }
+    let fixed = "def fn return nil true false nan infinity neg_infinity s8 s16 s32 s64 u8 u16 u32 u64 \
+                 f16 bf16 f32 f64 c64 c128 -> { } [ ] ( ) = , :";
+    words.extend(fixed.split_whitespace().map(String::from));
+    let mut cases = Vec::new();
+    nxir_files(&root().join("tests").join("cases").join("ops"), &mut cases)?;
+    for case in cases {
+        let text = std::fs::read_to_string(&case)?;
+        // Signatures (`def f(x: f32, y: s32)`) name parameters, not options.
+        for line in text.lines().filter(|l| !l.starts_with("def ") && !l.trim_start().starts_with('#')) {
+            // `, name:` is an option; ` :name` an atom.
+            for part in line.split(", ").skip(1) {
+                if let Some((name, _)) = part.split_once(": ")
+                    && !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    words.insert(format!("{name}:"));
+                }
+            }
+            for part in line.split(" :").skip(1) {
+                let atom: String = part.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if !atom.is_empty() {
+                    words.insert(format!(":{atom}"));
+                }
+            }
+        }
+    }
+    Ok(words)
+}
+
 /// Every `*.nxir` below `dir`.
 fn nxir_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
@@ -251,6 +306,18 @@ mod tests {
         assert_eq!(e("--time"), "--time needs a value");
         assert_eq!(e("--cases many"), "--cases expects a whole number, got 'many'");
         assert_eq!(e("--fast"), "unexpected argument '--fast'");
+    }
+
+    #[test]
+    fn dictionary_has_ops_options_and_atoms() {
+        let words = nxir_words().unwrap();
+        for w in ["dot", "window_reduce", "bf16", "def", "axes:", "padding:", ":same", ":desc"] {
+            assert!(words.contains(w), "{w} missing from {words:?}");
+        }
+        // Quoted as they are, every word is a valid libFuzzer dictionary entry.
+        assert!(words.iter().all(|w| !w.is_empty() && !w.contains(['"', '\\']) && w.is_ascii()), "{words:?}");
+        // Parameter names (`x: f32[2]`) are not options.
+        assert!(!words.contains("x:"), "{words:?}");
     }
 
     #[test]
