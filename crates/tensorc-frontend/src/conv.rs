@@ -17,7 +17,7 @@
 //! actual layouts. Windows are a `linalg.generic` with the window axes as
 //! reduction loops (a window-shaped empty tensor gives those loops their size).
 
-use tensorc_ir::graph::{BinaryOp, Function, Literal, Node, Op, ReduceKind};
+use tensorc_ir::graph::{BinaryOp, ConvSpec, Function, Literal, Node, Op, ReduceKind};
 use tensorc_ir::types::{DType, TensorType};
 
 use crate::LowerError;
@@ -25,19 +25,6 @@ use crate::control::combine;
 use crate::emit::{Emitter, GenericOperand, elem, identity_map, literal_attr, tensor_ty};
 use crate::lower::{Lowerer, Val};
 use crate::reduce::{highest, lowest};
-
-/// The options of one `conv` node, as the graph stores them.
-pub(crate) struct ConvOpts<'a> {
-    pub strides: &'a [usize],
-    pub padding: &'a [(i64, i64)],
-    pub input_dilation: &'a [usize],
-    pub kernel_dilation: &'a [usize],
-    pub feature_group_size: usize,
-    pub batch_group_size: usize,
-    pub input_permutation: &'a [usize],
-    pub kernel_permutation: &'a [usize],
-    pub output_permutation: &'a [usize],
-}
 
 fn join(xs: impl IntoIterator<Item = impl ToString>) -> String {
     xs.into_iter()
@@ -182,7 +169,7 @@ impl Lowerer<'_> {
         &mut self,
         x: &Val,
         k: &Val,
-        o: &ConvOpts,
+        o: &ConvSpec,
         ty: &TensorType,
     ) -> Result<String, LowerError> {
         let d = ty.dtype;
@@ -227,7 +214,7 @@ impl Lowerer<'_> {
         &mut self,
         x: &Val,
         k: &Val,
-        o: &ConvOpts,
+        o: &ConvSpec,
         ty: &TensorType,
         names: (&str, &str),
         depthwise: bool,
@@ -281,8 +268,8 @@ impl Lowerer<'_> {
         let attr = |v: &[usize]| format!("dense<[{}]> : tensor<{ns}xi64>", join(v));
         let y = self.e.op(&format!(
             "{op_name} {{dilations = {}, strides = {}}} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
-            attr(o.kernel_dilation),
-            attr(o.strides),
+            attr(&o.kernel_dilation),
+            attr(&o.strides),
             xt.name,
             kt.name,
             tensor_ty(&xt.ty),
@@ -291,7 +278,7 @@ impl Lowerer<'_> {
             tensor_ty(&yty)
         ));
         // Actual result axis j holds logical axis inv_out[j], found in y at its position in y_order.
-        let inv_out = inverse(o.output_permutation);
+        let inv_out = inverse(&o.output_permutation);
         let pos = inverse(&y_order);
         let back: Vec<usize> = (0..rank).map(|j| pos[inv_out[j]]).collect();
         self.permuted(&Val { name: y, ty: yty }, &back).name
@@ -300,7 +287,7 @@ impl Lowerer<'_> {
     /// Any convolution as one `linalg.generic` over the actual layouts. Loops:
     /// output batch, output feature, output spatial (parallel), then the
     /// kernel's input channel and spatial axes (reductions).
-    fn generic_conv(&mut self, x: &Val, k: &Val, o: &ConvOpts, ty: &TensorType) -> String {
+    fn generic_conv(&mut self, x: &Val, k: &Val, o: &ConvSpec, ty: &TensorType) -> String {
         let d = ty.dtype;
         let rank = ty.rank();
         let ns = rank - 2;
@@ -335,9 +322,9 @@ impl Lowerer<'_> {
             }
         };
         let (ix, ik, iy) = (
-            inverse(o.input_permutation),
-            inverse(o.kernel_permutation),
-            inverse(o.output_permutation),
+            inverse(&o.input_permutation),
+            inverse(&o.kernel_permutation),
+            inverse(&o.output_permutation),
         );
         let xmap = join((0..rank).map(|j| logical_x(ix[j])));
         let kmap = join((0..rank).map(|j| logical_k(ik[j])));

@@ -453,30 +453,9 @@ impl<'a> Lowerer<'a> {
                 self.arg_reduce(&x, *max, *axis, *tie_break_high, ty)
             }
             // F2 (issue 3): convolution and window reductions.
-            Op::Conv {
-                strides,
-                padding,
-                input_dilation,
-                kernel_dilation,
-                feature_group_size,
-                batch_group_size,
-                input_permutation,
-                kernel_permutation,
-                output_permutation,
-            } => {
+            Op::Conv(spec) => {
                 let (x, k) = (Self::operand(ops, 0)?.clone(), Self::operand(ops, 1)?.clone());
-                let opts = crate::conv::ConvOpts {
-                    strides,
-                    padding,
-                    input_dilation,
-                    kernel_dilation,
-                    feature_group_size: *feature_group_size,
-                    batch_group_size: *batch_group_size,
-                    input_permutation,
-                    kernel_permutation,
-                    output_permutation,
-                };
-                self.conv(&x, &k, &opts, ty)?
+                self.conv(&x, &k, spec, ty)?
             }
             Op::Window { kind, window, strides, padding, dilations } => {
                 let x = Self::operand(ops, 0)?.clone();

@@ -1,7 +1,7 @@
 //! Reductions, arg-reductions and `dot`: the ops whose cost matters, so they
 //! work on typed vectors with simple loops (a batched i,k,j matmul for dot).
 
-use tensorc_ir::graph::ReduceKind;
+use tensorc_ir::graph::{ConvSpec, ReduceKind};
 use tensorc_ir::{DType, Tensor, TensorType};
 
 use crate::InterpError;
@@ -260,23 +260,6 @@ fn batched_matmul_narrow(av: &[f64], wv: &[f64], batch: usize, m: usize, k: usiz
     c
 }
 
-/// Options of `conv` with padding already resolved to explicit (low, high)
-/// pairs per spatial axis. Each permutation lists, for every logical axis
-/// (batch/out-features, channels/in-features, spatial…), the axis of the
-/// actual tensor that holds it (Nx's `input_permutation` & co.).
-#[derive(Clone, Debug)]
-pub struct ConvSpec<'a> {
-    pub strides: &'a [usize],
-    pub padding: &'a [(i64, i64)],
-    pub input_dilation: &'a [usize],
-    pub kernel_dilation: &'a [usize],
-    pub feature_group_size: usize,
-    pub batch_group_size: usize,
-    pub input_permutation: &'a [usize],
-    pub kernel_permutation: &'a [usize],
-    pub output_permutation: &'a [usize],
-}
-
 /// Nx's `conv`: operands converted to the (float) result dtype; every output
 /// element is the sum over kernel channels, then kernel positions, of
 /// input × kernel, rounding to the dtype after every multiply and add.
@@ -294,8 +277,8 @@ pub fn conv(input: &Tensor, kernel: &Tensor, spec: &ConvSpec, out: TensorType) -
         return Err(bad("result is not a float type"));
     };
     // Logical layouts: x [N][C][S…], w [O][I][K…], y [N/bg][O][P…].
-    let x = gather_vec(&xa, &transpose_map(input.shape(), spec.input_permutation));
-    let w = gather_vec(&wa, &transpose_map(kernel.shape(), spec.kernel_permutation));
+    let x = gather_vec(&xa, &transpose_map(input.shape(), &spec.input_permutation));
+    let w = gather_vec(&wa, &transpose_map(kernel.shape(), &spec.kernel_permutation));
     let xs: Vec<usize> = spec.input_permutation.iter().map(|&p| input.shape()[p]).collect();
     let ws: Vec<usize> = spec.kernel_permutation.iter().map(|&p| kernel.shape()[p]).collect();
     let ys: Vec<usize> = spec.output_permutation.iter().map(|&p| out.shape[p]).collect();
@@ -306,7 +289,7 @@ pub fn conv(input: &Tensor, kernel: &Tensor, spec: &ConvSpec, out: TensorType) -
     }
     let (sp_x, sp_w, sp_y) = (&xs[2..], &ws[2..], &ys[2..]);
     let lens = [spec.strides.len(), spec.padding.len(), spec.input_dilation.len(), spec.kernel_dilation.len()];
-    if lens.iter().any(|&l| l != ns) || [spec.strides, spec.input_dilation, spec.kernel_dilation].iter().any(|v| v.contains(&0)) {
+    if lens.iter().any(|&l| l != ns) || [&spec.strides, &spec.input_dilation, &spec.kernel_dilation].iter().any(|v| v.contains(&0)) {
         return Err(bad("bad strides, padding or dilations"));
     }
     for a in 0..ns {
@@ -359,7 +342,7 @@ pub fn conv(input: &Tensor, kernel: &Tensor, spec: &ConvSpec, out: TensorType) -
     }
     // Back to the actual layout: actual axis perm[l] holds logical axis l.
     let y_st = strides(&ys);
-    let perm = spec.output_permutation;
+    let perm = &spec.output_permutation;
     let map = crate::layout::index_map(&out.shape, |a| Some((0..rank).map(|l| a[perm[l]] * y_st[l]).sum()));
     encode(out, &Lanes::Float(gather_vec(&y, &map)))
 }

@@ -304,30 +304,7 @@ impl Interp<'_> {
                 indexing::put_slice(x, &begin, y, ty)?
             }
             // F2 (issue 3): convolution and window reductions.
-            Op::Conv {
-                strides,
-                padding,
-                input_dilation,
-                kernel_dilation,
-                feature_group_size,
-                batch_group_size,
-                input_permutation,
-                kernel_permutation,
-                output_permutation,
-            } => {
-                let spec = contract::ConvSpec {
-                    strides,
-                    padding,
-                    input_dilation,
-                    kernel_dilation,
-                    feature_group_size: *feature_group_size,
-                    batch_group_size: *batch_group_size,
-                    input_permutation,
-                    kernel_permutation,
-                    output_permutation,
-                };
-                contract::conv(arg(0)?, arg(1)?, &spec, ty)?
-            }
+            Op::Conv(spec) => contract::conv(arg(0)?, arg(1)?, spec, ty)?,
             Op::Window { kind, window, strides, padding, dilations } => {
                 scan::window_reduce(*kind, arg(0)?, window, strides, padding, dilations, ty)?
             }

@@ -796,19 +796,19 @@ fn large_matmul_is_fast_enough() {
     assert!(floats(&r).iter().all(|&v| v == 256.0));
 }
 
-// ---------------------------------------------------------------- conv (not yet a graph op)
+// ---------------------------------------------------------------- conv
 
 fn conv1d(x: &[f64], w: &[f64], stride: usize, pad: (i64, i64), idil: usize, kdil: usize, out_len: usize) -> Vec<f64> {
-    let spec = contract::ConvSpec {
-        strides: &[stride],
-        padding: &[pad],
-        input_dilation: &[idil],
-        kernel_dilation: &[kdil],
+    let spec = tensorc_ir::graph::ConvSpec {
+        strides: vec![stride],
+        padding: vec![pad],
+        input_dilation: vec![idil],
+        kernel_dilation: vec![kdil],
         feature_group_size: 1,
         batch_group_size: 1,
-        input_permutation: &[0, 1, 2],
-        kernel_permutation: &[0, 1, 2],
-        output_permutation: &[0, 1, 2],
+        input_permutation: vec![0, 1, 2],
+        kernel_permutation: vec![0, 1, 2],
+        output_permutation: vec![0, 1, 2],
     };
     let xt = tf(F32, &[1, 1, x.len()], x);
     let wt = tf(F32, &[1, 1, w.len()], w);
@@ -834,16 +834,16 @@ fn conv_1d_options() {
 
 #[test]
 fn conv_groups() {
-    let base = contract::ConvSpec {
-        strides: &[1],
-        padding: &[(0, 0)],
-        input_dilation: &[1],
-        kernel_dilation: &[1],
+    let base = tensorc_ir::graph::ConvSpec {
+        strides: vec![1],
+        padding: vec![(0, 0)],
+        input_dilation: vec![1],
+        kernel_dilation: vec![1],
         feature_group_size: 2,
         batch_group_size: 1,
-        input_permutation: &[0, 1, 2],
-        kernel_permutation: &[0, 1, 2],
-        output_permutation: &[0, 1, 2],
+        input_permutation: vec![0, 1, 2],
+        kernel_permutation: vec![0, 1, 2],
+        output_permutation: vec![0, 1, 2],
     };
     // feature groups: channel 0 -> filter 0 (weight 2), channel 1 -> filter 1 (weight 3)
     let x = tf(F32, &[1, 2, 3], &[1.0, 2.0, 3.0, 10.0, 20.0, 30.0]);
@@ -851,13 +851,13 @@ fn conv_groups() {
     let r = contract::conv(&x, &w, &base, tt(F32, &[1, 2, 3])).unwrap();
     assert_eq!(floats(&r), [2.0, 4.0, 6.0, 30.0, 60.0, 90.0]);
     // batch groups: batch 0 feeds filter 0, batch 1 feeds filter 1; output batch 1
-    let spec = contract::ConvSpec { feature_group_size: 1, batch_group_size: 2, ..base.clone() };
+    let spec = tensorc_ir::graph::ConvSpec { feature_group_size: 1, batch_group_size: 2, ..base.clone() };
     let x = tf(F32, &[2, 1, 2], &[1.0, 2.0, 10.0, 20.0]);
     let w = tf(F32, &[2, 1, 1], &[1.0, 2.0]);
     let r = contract::conv(&x, &w, &spec, tt(F32, &[1, 2, 2])).unwrap();
     assert_eq!(floats(&r), [1.0, 2.0, 20.0, 40.0]);
     // plain: 2 channels summed: filter [1, 1] over channels -> 11, 22, 33
-    let spec = contract::ConvSpec { feature_group_size: 1, ..base };
+    let spec = tensorc_ir::graph::ConvSpec { feature_group_size: 1, ..base };
     let x = tf(F32, &[1, 2, 3], &[1.0, 2.0, 3.0, 10.0, 20.0, 30.0]);
     let w = tf(F32, &[1, 2, 1], &[1.0, 1.0]);
     assert_eq!(floats(&contract::conv(&x, &w, &spec, tt(F32, &[1, 1, 3])).unwrap()), [11.0, 22.0, 33.0]);
@@ -866,23 +866,23 @@ fn conv_groups() {
 #[test]
 fn conv_nhwc_permutations() {
     // NHWC input 1x2x2x1 = [[1,2],[3,4]], HWIO kernel 1x1x1x2 = [1, 10], NHWC output.
-    let spec = contract::ConvSpec {
-        strides: &[1, 1],
-        padding: &[(0, 0), (0, 0)],
-        input_dilation: &[1, 1],
-        kernel_dilation: &[1, 1],
+    let spec = tensorc_ir::graph::ConvSpec {
+        strides: vec![1, 1],
+        padding: vec![(0, 0), (0, 0)],
+        input_dilation: vec![1, 1],
+        kernel_dilation: vec![1, 1],
         feature_group_size: 1,
         batch_group_size: 1,
-        input_permutation: &[0, 3, 1, 2],
-        kernel_permutation: &[3, 2, 0, 1],
-        output_permutation: &[0, 3, 1, 2],
+        input_permutation: vec![0, 3, 1, 2],
+        kernel_permutation: vec![3, 2, 0, 1],
+        output_permutation: vec![0, 3, 1, 2],
     };
     let x = tf(F32, &[1, 2, 2, 1], &[1.0, 2.0, 3.0, 4.0]);
     let w = tf(F32, &[1, 1, 1, 2], &[1.0, 10.0]);
     let r = contract::conv(&x, &w, &spec, tt(F32, &[1, 2, 2, 2])).unwrap();
     assert_eq!(floats(&r), [1.0, 10.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0]);
     // 3x3 "same" box filter on NHWC 3x3 of ones: corners see 4, edges 6, centre 9
-    let spec = contract::ConvSpec { padding: &[(1, 1), (1, 1)], ..spec };
+    let spec = tensorc_ir::graph::ConvSpec { padding: vec![(1, 1), (1, 1)], ..spec };
     let x = tf(F32, &[1, 3, 3, 1], &[1.0; 9]);
     let w = tf(F32, &[3, 3, 1, 1], &[1.0; 9]);
     let r = contract::conv(&x, &w, &spec, tt(F32, &[1, 3, 3, 1])).unwrap();
@@ -894,16 +894,16 @@ fn conv_nhwc_permutations() {
 #[test]
 #[ignore = "slow; times the W9 benchmark's conv shape"]
 fn conv_w09_timing() {
-    let spec = contract::ConvSpec {
-        strides: &[1, 1],
-        padding: &[(1, 1), (1, 1)],
-        input_dilation: &[1, 1],
-        kernel_dilation: &[1, 1],
+    let spec = tensorc_ir::graph::ConvSpec {
+        strides: vec![1, 1],
+        padding: vec![(1, 1), (1, 1)],
+        input_dilation: vec![1, 1],
+        kernel_dilation: vec![1, 1],
         feature_group_size: 1,
         batch_group_size: 1,
-        input_permutation: &[0, 3, 1, 2],
-        kernel_permutation: &[3, 2, 0, 1],
-        output_permutation: &[0, 3, 1, 2],
+        input_permutation: vec![0, 3, 1, 2],
+        kernel_permutation: vec![3, 2, 0, 1],
+        output_permutation: vec![0, 3, 1, 2],
     };
     let x = tensorc_ir::random::random_tensor(&tt(F32, &[1, 56, 56, 64]), 1, 0);
     let w = tensorc_ir::random::random_tensor(&tt(F32, &[3, 3, 64, 64]), 1, 1);

@@ -207,6 +207,27 @@ pub enum ReduceKind {
     Any,
 }
 
+/// The normalized options of one `conv` node (see `Op::Conv`), kept as one
+/// value so the interpreter, the lowering and the printer pass it whole
+/// instead of each naming nine fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// One stride per spatial axis.
+    pub strides: Vec<usize>,
+    /// (low, high) per spatial axis; negative values crop.
+    pub padding: Vec<(i64, i64)>,
+    pub input_dilation: Vec<usize>,
+    pub kernel_dilation: Vec<usize>,
+    pub feature_group_size: usize,
+    pub batch_group_size: usize,
+    /// For every logical axis (`[batch, channels, spatial…]`), the input axis holding it.
+    pub input_permutation: Vec<usize>,
+    /// For every logical axis (`[out, in, spatial…]`), the kernel axis holding it.
+    pub kernel_permutation: Vec<usize>,
+    /// For every logical axis (`[batch, out, spatial…]`), the result axis holding it.
+    pub output_permutation: Vec<usize>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Parameter `i` of the enclosing region (a function argument or `fn` parameter).
@@ -295,17 +316,7 @@ pub enum Op {
     /// spatial axis. Each permutation lists, for every logical axis (input
     /// `[batch, channels, spatial…]`, kernel `[out, in, spatial…]`, output
     /// `[batch, out, spatial…]`), the axis of the actual tensor that holds it.
-    Conv {
-        strides: Vec<usize>,
-        padding: Vec<(i64, i64)>,
-        input_dilation: Vec<usize>,
-        kernel_dilation: Vec<usize>,
-        feature_group_size: usize,
-        batch_group_size: usize,
-        input_permutation: Vec<usize>,
-        kernel_permutation: Vec<usize>,
-        output_permutation: Vec<usize>,
-    },
+    Conv(ConvSpec),
     /// `window_sum|product|max|min x, {dims}` (`kind` is Sum, Product, Max or
     /// Min): per axis the window size, stride, (low, high) padding (resolved,
     /// non-negative; padded positions hold the reduction's identity) and

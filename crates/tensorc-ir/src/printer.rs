@@ -190,26 +190,18 @@ fn statement(m: &Module, f: &Function, n: &Node) -> String {
             ops.get(1).map_or("", String::as_str)
         ),
         // F2 (issue 3): convolution and windows, every option written out.
-        Op::Conv {
-            strides,
-            padding,
-            input_dilation,
-            kernel_dilation,
-            feature_group_size,
-            batch_group_size,
-            input_permutation,
-            kernel_permutation,
-            output_permutation,
-        } => format!(
-            "conv {}, strides: {}, padding: {}, input_dilation: {}, kernel_dilation: {}, feature_group_size: {feature_group_size}, batch_group_size: {batch_group_size}, input_permutation: {}, kernel_permutation: {}, output_permutation: {}",
+        Op::Conv(c) => format!(
+            "conv {}, strides: {}, padding: {}, input_dilation: {}, kernel_dilation: {}, feature_group_size: {}, batch_group_size: {}, input_permutation: {}, kernel_permutation: {}, output_permutation: {}",
             ops.join(", "),
-            list(strides),
-            pairs(padding),
-            list(input_dilation),
-            list(kernel_dilation),
-            list(input_permutation),
-            list(kernel_permutation),
-            list(output_permutation)
+            list(&c.strides),
+            pairs(&c.padding),
+            list(&c.input_dilation),
+            list(&c.kernel_dilation),
+            c.feature_group_size,
+            c.batch_group_size,
+            list(&c.input_permutation),
+            list(&c.kernel_permutation),
+            list(&c.output_permutation)
         ),
         Op::Window { kind, window, strides, padding, dilations } => {
             let dims: Vec<String> = window.iter().map(usize::to_string).collect();

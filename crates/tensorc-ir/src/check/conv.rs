@@ -11,7 +11,7 @@
 use super::args::{Args, describe};
 use super::{CResult, FnCx, literal_of};
 use crate::ast::{Expr, ExprKind, Stmt};
-use crate::graph::{Op, ReduceKind, ValueId};
+use crate::graph::{ConvSpec, Op, ReduceKind, ValueId};
 use crate::span::Span;
 use crate::types::{TensorType, Type};
 
@@ -315,7 +315,7 @@ impl FnCx<'_> {
             shape[p] = ys[l];
         }
         Ok((
-            Op::Conv {
+            Op::Conv(ConvSpec {
                 strides,
                 padding,
                 input_dilation: idil,
@@ -325,7 +325,7 @@ impl FnCx<'_> {
                 input_permutation: ip,
                 kernel_permutation: kp,
                 output_permutation: op,
-            },
+            }),
             ids,
             Type::Tensor(TensorType::new(merged.to_float(), shape)),
         ))
