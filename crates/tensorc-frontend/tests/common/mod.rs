@@ -50,10 +50,19 @@ pub fn lower_source(name: &str, src: &str) -> (tensorc_ir::Module, String) {
 
 /// Verify `mlir`, run the full CPU pipeline and translate to LLVM IR.
 /// Returns the LLVM-dialect module.
+///
+/// Temporaries are allocated with plain `malloc`/`free` here, not through
+/// tensorc's workspace functions (`_mlir_memref_to_llvm_*`, the pipeline's
+/// `use-generic-functions`): these modules run under `mlir-runner`, which has
+/// only MLIR's runner utilities, not tensorc's C runtime. The workspace
+/// itself is tested in `tensorc-cpu`; everything else is the real pipeline.
 pub fn verify_and_lower_to_llvm(mlir: &str) -> Result<String, String> {
     let opt = tool("mlir-opt");
     pipe(&opt, &[], mlir).map_err(|e| format!("verifier:\n{e}"))?;
-    let pipeline = tensorc_passes::full_cpu_pipeline();
+    let generic = "finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true}";
+    let full = tensorc_passes::full_cpu_pipeline();
+    assert!(full.contains(generic), "the CPU pipeline no longer names `{generic}`: update this helper");
+    let pipeline = full.replace(generic, "finalize-memref-to-llvm");
     let llvm = pipe(&opt, &[&format!("--pass-pipeline={pipeline}")], mlir).map_err(|e| format!("pipeline:\n{e}"))?;
     pipe(&tool("mlir-translate"), &["--mlir-to-llvmir"], &llvm).map_err(|e| format!("mlir-translate:\n{e}"))?;
     Ok(llvm)
