@@ -10,6 +10,7 @@ pub mod matmul_schedule;
 pub mod outline_parallel;
 #[cfg(feature = "melior")]
 pub mod parallel_mark;
+pub mod packed_matmul;
 pub mod parallel_schedule;
 pub mod pipeline;
 #[cfg(feature = "melior")]

@@ -18,8 +18,13 @@
 //! only means "nothing to peel". Only ops whose loops all have at least one
 //! iteration are scheduled (see `matcher`); the others stay scalar loops.
 //!
-//! Only the matmul tiles are vectorized (`structured.vectorize` on the
-//! re-matched, now static-shaped tiles). `vectorize_children_and_apply_patterns`
+//! Large matmuls are not tiled here: the packing step of `packed_matmul.rs`
+//! has already turned them into packs, a packed contraction and an unpack,
+//! and `add_packed` (called from this schedule's entry point) tiles those
+//! into 16×16 register tiles with K blocks and tags the tiles `tensorc.vec`.
+//!
+//! Only the matmul tiles and the packed schedule's tiles are vectorized
+//! (`structured.vectorize` on the re-matched, now static-shaped tiles). `vectorize_children_and_apply_patterns`
 //! would vectorize every static linalg op of the function *whole*: a
 //! 16M-element element-wise generic became one 16M-lane vector and took
 //! 5.9 s to compile. Element-wise ops, fills and reductions stay loops until
@@ -33,6 +38,8 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+
+use crate::packed_matmul::{PackedMatmul, add_packed, packed_sequences};
 
 /// Register tile sizes for matmul-class ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,17 +88,28 @@ fn tile_op(out: &mut String, op: &str, batch_dims: usize, tiles: MatmulTiles, id
     // Peel N (innermost tiled loop) before M: peeling consumes only the
     // loop it is given, so the handle to the enclosing M loop stays valid.
     for which in [batch_dims + 1, batch_dims] {
-        let _ = writeln!(
-            out,
-            "    transform.foreach %{id}_l#{which} : !transform.any_op {{\n\
-             \x20   ^bb0(%l: !transform.any_op):\n\
-             \x20     transform.sequence %l : !transform.any_op failures(suppress) {{\n\
-             \x20     ^bb1(%l2: !transform.any_op):\n\
-             \x20       %for = transform.cast %l2 : !transform.any_op to !transform.op<\"scf.for\">\n\
-             \x20       %main, %rest = transform.loop.peel %for : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-             \x20     }}\n\
-             \x20   }}"
-        );
+        peel_each(out, &format!("%{id}_l#{which}"), "    ");
+    }
+}
+
+/// Appends, at indentation `indent`, the peeling of every `scf.for` in
+/// `handle` into full tiles plus one static remainder. A loop that needs no
+/// peeling (the step divides the trip count, or there is one iteration)
+/// makes `loop.peel` fail; each peel runs in its own `failures(suppress)`
+/// sequence, so that failure only means "nothing to peel".
+pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
+    let body = format!(
+        "transform.foreach {handle} : !transform.any_op {{\n\
+         \x20 ^bb0(%l: !transform.any_op):\n\
+         \x20   transform.sequence %l : !transform.any_op failures(suppress) {{\n\
+         \x20   ^bb1(%l2: !transform.any_op):\n\
+         \x20     %for = transform.cast %l2 : !transform.any_op to !transform.op<\"scf.for\">\n\
+         \x20     %main, %rest = transform.loop.peel %for : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+         \x20   }}\n\
+         }}"
+    );
+    for line in body.lines() {
+        let _ = writeln!(out, "{indent}{line}");
     }
 }
 
@@ -129,11 +147,13 @@ fn matcher(out: &mut String, op: &str, rank: usize, name: &str) {
     );
 }
 
-/// The whole schedule: tile and peel every matmul and batch matmul, then
-/// fold the now-static tile sizes, vectorize, and hoist accumulators.
-pub fn matmul_schedule(tiles: MatmulTiles) -> String {
+/// The whole schedule: tile and peel every matmul and batch matmul, tile
+/// what the packing step made of the large matmuls (`packed_matmul.rs`),
+/// then fold the now-static tile sizes, vectorize, and hoist accumulators.
+pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
+    packed_sequences(&mut s);
     matcher(&mut s, "linalg.matmul", 3, "tensorc_nonempty_matmul");
     matcher(
         &mut s,
@@ -159,6 +179,7 @@ pub fn matmul_schedule(tiles: MatmulTiles) -> String {
     );
     tile_op(&mut s, "linalg.matmul", 0, tiles, "mm");
     tile_op(&mut s, "linalg.batch_matmul", 1, tiles, "bmm");
+    add_packed(&mut s, packed);
     // Canonicalize *before* vectorizing: peeling leaves `affine.min` tile
     // sizes that only fold to constants under canonicalization, and the
     // vectorizer skips any op whose shape is still dynamic at that point.
@@ -169,6 +190,8 @@ pub fn matmul_schedule(tiles: MatmulTiles) -> String {
     } : !transform.any_op
     %tiles = transform.structured.match ops{[\"linalg.matmul\", \"linalg.batch_matmul\"]} attributes{tensorc.schedule} in %root : (!transform.any_op) -> !transform.any_op
     transform.structured.vectorize %tiles : !transform.any_op
+    %ptiles = transform.structured.match attributes{tensorc.vec} in %root : (!transform.any_op) -> !transform.any_op
+    transform.structured.vectorize %ptiles : !transform.any_op
     %fc = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op
     transform.apply_patterns to %fc {
       transform.apply_patterns.vector.reduction_to_contract
@@ -224,21 +247,26 @@ mod tests {
 
     #[test]
     fn schedule_tiles_with_the_requested_sizes() {
-        let s = matmul_schedule(MatmulTiles { m: 4, n: 16 });
+        let s = matmul_schedule(MatmulTiles { m: 4, n: 16 }, PackedMatmul::default());
         assert!(s.contains("tile_sizes [4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 1]"), "{s}");
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
-        // Two peels (N then M) per op kind.
-        assert_eq!(s.matches("transform.loop.peel").count(), 4);
+        // Two peels (N then M) per op kind, four in the packed steps.
+        assert_eq!(s.matches("transform.loop.peel").count(), 4 + 4);
+        // The packed schedule's tiles are vectorized by the tag it gives them.
+        assert!(s.contains(&format!(
+            "match attributes{{{}}} in %root",
+            crate::packed_matmul::VEC
+        )));
         // Every loop of each op kind is checked for being non-empty.
         assert_eq!(s.matches("transform.match.param.cmpi gt").count(), 3 + 4);
     }
 
     #[test]
     fn script_file_round_trips_and_is_stable() {
-        let s = matmul_schedule(MatmulTiles::default());
+        let s = matmul_schedule(MatmulTiles::default(), PackedMatmul::default());
         let a = script_file(&s).unwrap();
         let b = script_file(&s).unwrap();
         assert_eq!(a, b);

@@ -7,6 +7,7 @@
 //! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
 
 use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
+use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
 
 /// The Rust pass that outlines parallel loops into thread-pool calls
@@ -52,9 +53,16 @@ pub fn opt_pipeline() -> &'static str {
 ///   `parallel_schedule.rs` (its own preloaded library and entry point) cuts
 ///   them into static chunks of an `scf.forall`, so the schedules below see
 ///   each chunk as an op of its own.
+/// - Before everything, the packing step of `packed_matmul.rs` (its own
+///   library and entry point): large matmuls become pack(A), pack(B), a
+///   packed contraction and an unpack, so the parallel step below chunks
+///   the packed computation and B is packed once.
 /// - `transform-preload-library{...},transform-interpreter`: the matmul-class
 ///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
-///   vectorize every static-shaped linalg op, hoist accumulators), loaded
+///   vectorize every static-shaped linalg op, hoist accumulators; tile the
+///   packed contractions in K blocks of 256 with 16×16 register tiles, lower
+///   packs and unpacks to 16×16 transposes, fuse an element-wise consumer
+///   into the unpack), loaded
 ///   from a content-named file in the temporary directory. It runs here, not
 ///   in the `opt` stage, so `emit --stage opt` stays linalg on tensors. If
 ///   the file cannot be written the schedule is left out: the rest of the
@@ -116,7 +124,7 @@ pub fn opt_pipeline() -> &'static str {
 ///   `llvm.emit_c_interface` makes `convert-to-llvm` add the
 ///   `_mlir_ciface_*` wrappers.
 pub fn cpu_lowering_pipeline() -> String {
-    let schedule = matmul_schedule(MatmulTiles::default());
+    let schedule = matmul_schedule(MatmulTiles::default(), PackedMatmul::default());
     let interpreter = match script_file(&schedule) {
         Ok(path) => format!(
             "transform-preload-library{{transform-library-paths={}}},transform-interpreter,canonicalize,cse,",
@@ -124,7 +132,25 @@ pub fn cpu_lowering_pipeline() -> String {
         ),
         Err(_) => String::new(),
     };
-    format!("{}{interpreter}{LOWERING}", parallel_interpreter())
+    // The packing step only runs when the matmul schedule, which lowers its
+    // packs, does.
+    let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
+    format!("{pack}{}{interpreter}{LOWERING}", parallel_interpreter())
+}
+
+/// The packing step of large matmuls (`packed_matmul.rs`), from its own
+/// library and entry point, before the parallel step so that B is packed
+/// once and the chunks split the packed computation; left out (the
+/// unpacked schedule then handles every matmul) if its file cannot be
+/// written.
+fn pack_interpreter() -> String {
+    match script_file(&pack_schedule(PackedMatmul::default())) {
+        Ok(path) => format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PACK_ENTRY}}},",
+            path.display()
+        ),
+        Err(_) => String::new(),
+    }
 }
 
 /// The parallel step's library, run from its entry point; left out (no

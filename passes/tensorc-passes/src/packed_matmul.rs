@@ -1,0 +1,368 @@
+//! Packing and K cache blocking for large `linalg.matmul`s (cpu-pipeline.md
+//! §1.3 schedule (b2)), plus the fusion of an element-wise consumer (W6's
+//! bias + relu) into the unpacking of the result.
+//!
+//! Why: the unpacked 8×32×1 schedule (`matmul_schedule.rs`) streams B rows
+//! that are `4·N` bytes apart. For power-of-two N those rows map to the same
+//! cache sets, and with no K blocking a B panel does not stay in cache: W2
+//! (1024³) ran at 0.52× NumPy and W3 (2048³) at 0.34× (cpu-pipeline.md §1.6
+//! (8)). Packing copies A into `[M/16][K][16]` and B into `[N/16][K][16]`
+//! panels, contiguous in the order the register tile reads them; K blocks
+//! of `k_block` keep a pair of 16×`k_block` micro-panels in L1 while the
+//! 16×16 C tile stays in 16 zmm registers (one B load and 16 FMAs with a
+//! broadcast memory operand per k, the inner loop of IREE's mmt4d kernel).
+//!
+//! Which ops: f32/i32 (32-bit) matmuls with every loop non-empty, M ≥
+//! `min_m` (packing B costs as much as a matmul with a handful of rows), and
+//! N, K both ≥ `min_nk` with one of them ≥ `min_large`, i.e. B does not fit
+//! in the 1 MiB L2. Smaller matmuls (W1's 256³, W10's batches) keep the
+//! unpacked schedule, which already matches NumPy there. Packing a batch
+//! matmul is not done yet.
+//!
+//! Every shape works: `structured.pack` pads M and N up to multiples of 16
+//! with zeros, which add nothing to the sums, and the unpack drops the
+//! padding again. Loops whose trip counts the tiles do not divide are
+//! peeled so every tile that gets vectorized has a static shape.
+//!
+//! Two steps, because the parallel step (`parallel_schedule.rs`) cuts every
+//! linalg op into `scf.forall` chunks between them:
+//! 1. `pack_schedule` (its own library and entry point, run *before* the
+//!    parallel step): pack the matmul, so B is packed once for all chunks
+//!    and the chunks split the packed computation along M/16; tag the
+//!    packed op, its fill, its packs and its unpack.
+//! 2. `add_packed` (inside the matmul schedule's entry point, after the
+//!    parallel step): tile the packed op (K blocks, one 16×16 C tile, k by
+//!    1), tile the fill, lower packs and unpacks to transposes tiled into
+//!    16×16 blocks, and fuse the unpack into an element-wise consumer. All
+//!    tiles are tagged `VEC` for the matmul schedule's vectorizer.
+
+use std::fmt::Write as _;
+
+use crate::matmul_schedule::peel_each;
+
+/// The entry point of the packing library.
+pub const PACK_ENTRY: &str = "tensorc_pack_main";
+
+/// Tag of the ops the packing step created (packed op, its fill, its packs,
+/// its unpack); tiling copies it onto the chunks and tiles.
+const PACKED: &str = "tensorc.packed";
+
+/// Tag of the tiles the matmul schedule vectorizes (see `matmul_schedule`).
+pub const VEC: &str = "tensorc.vec";
+
+/// Sizes and thresholds of the packed schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackedMatmul {
+    /// M and N packing size = the square C register tile (16 f32 lanes).
+    pub tile: u32,
+    /// K cache block (two 16×256 f32 micro-panels = 32 KiB, L1-resident).
+    pub k_block: u32,
+    /// Smallest M that is packed.
+    pub min_m: u32,
+    /// Smallest N and K that are packed.
+    pub min_nk: u32,
+    /// N or K must be at least this for the op to be packed.
+    pub min_large: u32,
+}
+
+impl Default for PackedMatmul {
+    /// The sizes of schedule (b2), which matched OpenBLAS at 1024³ and 2048³
+    /// (cpu-pipeline.md §0); thresholds so that W1 (256³) and W10 keep (b1).
+    fn default() -> Self {
+        PackedMatmul {
+            tile: 16,
+            k_block: 256,
+            min_m: 64,
+            min_nk: 256,
+            min_large: 1024,
+        }
+    }
+}
+
+/// Appends a matcher `@name` for a non-empty 32-bit `linalg.matmul` with
+/// M ≥ `min_m`, dimension `large` ≥ `min_large` and the other of N/K ≥ `min_nk`.
+fn large_matcher(s: &mut String, name: &str, p: PackedMatmul, large: usize) {
+    let other = if large == 1 { 2 } else { 1 };
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @{name}(%op: !transform.any_op {{transform.readonly}}) -> !transform.any_op {{\n\
+         \x20   transform.match.operation_name %op [\"linalg.matmul\"] : !transform.any_op\n\
+         \x20   %bits = transform.param.constant 32 : i64 -> !transform.param<i64>\n\
+         \x20   %min_m = transform.param.constant {} : i64 -> !transform.param<i64>\n\
+         \x20   %min_nk = transform.param.constant {} : i64 -> !transform.param<i64>\n\
+         \x20   %min_large = transform.param.constant {} : i64 -> !transform.param<i64>\n\
+         \x20   transform.match.structured %op : !transform.any_op {{\n\
+         \x20   ^bb0(%s: !transform.any_op):\n\
+         \x20     %m = transform.match.structured.dim %s[0] : (!transform.any_op) -> !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi ge %m, %min_m : !transform.param<i64>\n\
+         \x20     %l = transform.match.structured.dim %s[{large}] : (!transform.any_op) -> !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi ge %l, %min_large : !transform.param<i64>\n\
+         \x20     %o = transform.match.structured.dim %s[{other}] : (!transform.any_op) -> !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi ge %o, %min_nk : !transform.param<i64>\n\
+         \x20     %a = transform.match.structured.input %s[0] : (!transform.any_op) -> !transform.any_value\n\
+         \x20     %b = transform.match.structured.input %s[1] : (!transform.any_op) -> !transform.any_value\n\
+         \x20     %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
+         \x20     %ba = transform.match.structured.elemental_bitwidth %a : (!transform.any_value) -> !transform.param<i64>\n\
+         \x20     %bb = transform.match.structured.elemental_bitwidth %b : (!transform.any_value) -> !transform.param<i64>\n\
+         \x20     %bc = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi eq %ba, %bits : !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi eq %bb, %bits : !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi eq %bc, %bits : !transform.param<i64>\n\
+         \x20     transform.match.structured.yield\n\
+         \x20   }}\n\
+         \x20   transform.yield %op : !transform.any_op\n\
+         \x20 }}",
+        p.min_m, p.min_nk, p.min_large
+    );
+}
+
+/// Step 1, a library of its own run before the parallel step: pack every
+/// large matmul and tag what packing made.
+pub fn pack_schedule(p: PackedMatmul) -> String {
+    let t = p.tile;
+    let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
+    large_matcher(&mut s, "tensorc_pk_large_n", p, 1);
+    large_matcher(&mut s, "tensorc_pk_large_k", p, 2);
+    // Pack M and N (not K: a trailing unit K0 dimension makes the panel
+    // reads scalar, cpu-pipeline.md §1.6 (7)); B's panels are transposed to
+    // [N/16][K][16] so each k reads 16 contiguous floats of B.
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @tensorc_pk_pack(%m: !transform.any_op {{transform.consumed}}) {{\n\
+         \x20   %pk = transform.structured.pack %m packed_sizes = [{t}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
+         \x20   %pb = transform.get_producer_of_operand %pk[1] : (!transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.pack\">)\n\
+         \x20   %pk2, %pb2, %pe = transform.structured.pack_transpose %pb with_compute_op(%pk) outer_perm = [1, 0]\n\
+         \x20       : (!transform.op<\"linalg.pack\">, !transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.generic\">, !transform.op<\"linalg.pack\">, !transform.any_op)\n\
+         \x20   transform.annotate %pk2 \"{PACKED}\" : !transform.op<\"linalg.generic\">\n\
+         \x20   transform.yield\n\
+         \x20 }}"
+    );
+    // After canonicalization (which folds C's pack of a fill into a fill of
+    // the packed tensor), tag the producers and the consumer of each packed
+    // op; an operand that is not a pack (or an init that is not a fill)
+    // only fails its own `try_block`.
+    let tag_operand = |s: &mut String, i: usize, want: &str| {
+        try_block(
+            s,
+            "%g",
+            "      ",
+            &format!(
+                "%p = transform.get_producer_of_operand %h[{i}] : (!transform.any_op) -> !transform.any_op\n\
+                 transform.match.operation_name %p [\"{want}\"] : !transform.any_op\n\
+                 transform.annotate %p \"{PACKED}\" : !transform.any_op"
+            ),
+        );
+    };
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @{PACK_ENTRY}(%arg0: !transform.any_op) {{\n\
+         \x20   %root = transform.foreach_match in %arg0\n\
+         \x20       @tensorc_pk_large_n -> @tensorc_pk_pack,\n\
+         \x20       @tensorc_pk_large_k -> @tensorc_pk_pack\n\
+         \x20       : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %f = transform.structured.match ops{{[\"func.func\"]}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.apply_patterns to %f {{\n\
+         \x20     transform.apply_patterns.canonicalization\n\
+         \x20   }} : !transform.any_op\n\
+         \x20   %packed = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %packed : !transform.any_op {{\n\
+         \x20   ^bb0(%g: !transform.any_op):"
+    );
+    tag_operand(&mut s, 0, "linalg.pack");
+    tag_operand(&mut s, 1, "linalg.pack");
+    tag_operand(&mut s, 2, "linalg.fill");
+    tag_operand(&mut s, 2, "linalg.pack");
+    try_block(
+        &mut s,
+        "%g",
+        "      ",
+        &format!(
+            "%u = transform.get_consumers_of_result %h[0] : (!transform.any_op) -> !transform.any_op\n\
+             transform.match.operation_name %u [\"linalg.unpack\"] : !transform.any_op\n\
+             transform.annotate %u \"{PACKED}\" : !transform.any_op"
+        ),
+    );
+    s.push_str("    }\n    transform.yield\n  }\n}\n");
+    s
+}
+
+/// Appends, at `indent`, the transform ops `body` (one per line, the target
+/// op bound to `%h`) run on `handle` as a unit that stops at its first
+/// silenceable failure and then leaves the rest of the script running: a
+/// `failures(propagate)` sequence (which stops at a failure) inside a
+/// `failures(suppress)` one (which swallows it). A lone `suppress` sequence
+/// would go on with the next op after a failed one.
+fn try_block(s: &mut String, handle: &str, indent: &str, body: &str) {
+    let _ = writeln!(
+        s,
+        "{indent}transform.sequence {handle} : !transform.any_op failures(suppress) {{\n\
+         {indent}^bb0(%try: !transform.any_op):\n\
+         {indent}  transform.sequence %try : !transform.any_op failures(propagate) {{\n\
+         {indent}  ^bb1(%h: !transform.any_op):"
+    );
+    for line in body.lines() {
+        let _ = writeln!(s, "{indent}    {line}");
+    }
+    let _ = writeln!(s, "{indent}  }}\n{indent}}}");
+}
+
+/// Named sequences that `add_packed` uses; appended to the matmul
+/// library's module.
+pub fn packed_sequences(s: &mut String) {
+    // An all-parallel 2-D generic: the consumer whose tiles can read the
+    // unpacked result tile straight from the packed one.
+    s.push_str(
+        "  transform.named_sequence @tensorc_mm_epilogue(%op: !transform.any_op {transform.readonly}) -> !transform.any_op {
+    transform.match.operation_name %op [\"linalg.generic\"] : !transform.any_op
+    %two = transform.param.constant 2 : i64 -> !transform.param<i64>
+    transform.match.structured %op : !transform.any_op {
+    ^bb0(%s: !transform.any_op):
+      %r = transform.match.structured.rank %s : (!transform.any_op) -> !transform.param<i64>
+      transform.match.param.cmpi eq %r, %two : !transform.param<i64>
+      transform.match.structured.dim %s[all] {parallel} : !transform.any_op
+      transform.match.structured.yield
+    }
+    transform.yield %op : !transform.any_op
+  }
+",
+    );
+}
+
+/// Step 2, appended to the matmul schedule's entry point (which has
+/// `%root`): tile what step 1 made and tag the tiles `VEC`.
+pub fn add_packed(s: &mut String, p: PackedMatmul) {
+    let (t, kc) = (p.tile, p.k_block);
+    // The packed op's loops are (m1, n1, k, m0, n0). K blocks outermost,
+    // then one 16×16 C tile per (m1, n1) — its 16 accumulators stay in
+    // registers over the block — then k by 1 (a 16×1·1×16 contraction).
+    let _ = writeln!(
+        s,
+        "    %pk = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %pk_kc, %pk_lkc = transform.structured.tile_using_for %pk tile_sizes [0, 0, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         \x20   %pk_mn, %pk_lm, %pk_ln = transform.structured.tile_using_for %pk_kc tile_sizes [1, 1, 0, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20   %pk_k, %pk_lk = transform.structured.tile_using_for %pk_mn tile_sizes [0, 0, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         \x20   transform.annotate %pk_k \"{VEC}\" : !transform.any_op\n\
+         \x20   %pk_fill = transform.structured.match ops{{[\"linalg.fill\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %pk_ft, %pk_fl:2 = transform.structured.tile_using_for %pk_fill tile_sizes [1, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20   transform.annotate %pk_ft \"{VEC}\" : !transform.any_op"
+    );
+    // Packs become pad + expand_shape + transpose; the transposes are tiled
+    // into 16×16 blocks (the K loop peeled when 16 does not divide K). The
+    // pads stay whole-tensor copies (a zero pad folds away); vectorizing one
+    // whole would make a vector the size of the matrix.
+    let _ = writeln!(
+        s,
+        "    %pk_packs = transform.structured.match ops{{[\"linalg.pack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %pk_packs : !transform.any_op {{\n\
+         \x20   ^bb0(%p: !transform.any_op):\n\
+         \x20     %p2 = transform.cast %p : !transform.any_op to !transform.op<\"linalg.pack\">\n\
+         \x20     %pad, %exp, %tr = transform.structured.lower_pack %p2 : (!transform.op<\"linalg.pack\">) -> (!transform.op<\"tensor.pad\">, !transform.op<\"tensor.expand_shape\">, !transform.op<\"linalg.transpose\">)\n\
+         \x20     %tt, %tl:2 = transform.structured.tile_using_for %tr tile_sizes [1, {t}, 0] : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op"
+    );
+    peel_each(s, "%tl#1", "      ");
+    s.push_str("    }\n");
+    // Epilogue: an all-parallel 2-D consumer of the unpacked result (bias +
+    // relu in W6) is tiled 16×16 and the unpack is fused into its tile loop,
+    // so each C tile goes from the packed layout through the epilogue into
+    // the result in one pass (no unpacked temporary). Only when the unpack
+    // has exactly this one consumer; anything else fails the suppressed
+    // sequence and is left to the element-wise schedule.
+    let _ = writeln!(
+        s,
+        "    %pk_unpacks0 = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %pk_unpacks0 : !transform.any_op {{\n\
+         \x20   ^bb0(%up: !transform.any_op):"
+    );
+    let mut body = format!(
+        "%cons = transform.get_consumers_of_result %h[0] : (!transform.any_op) -> !transform.any_op\n\
+         %n = transform.num_associations %cons : (!transform.any_op) -> !transform.param<i64>\n\
+         %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
+         transform.match.param.cmpi eq %n, %one : !transform.param<i64>\n\
+         %epi = transform.include @tensorc_mm_epilogue failures(propagate) (%cons) : (!transform.any_op) -> !transform.any_op\n\
+         %et, %el:2 = transform.structured.tile_using_for %epi tile_sizes [{t}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         transform.annotate %et \"{VEC}\" : !transform.any_op\n\
+         %fu, %nl = transform.structured.fuse_into_containing_op %h into %el#1 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         transform.annotate %fu \"{PACKED}\" : !transform.any_op\n"
+    );
+    peel_each(&mut body, "%nl", "");
+    peel_each(&mut body, "%el#0", "");
+    try_block(s, "%up", "      ", &body);
+    s.push_str("    }\n");
+    // Remaining unpacks (the fused tiles above included): transpose back
+    // from [M/16][N/16][16][16] in 16×16 blocks, then drop the padding.
+    let _ = writeln!(
+        s,
+        "    %pk_unpacks = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %pk_unpacks : !transform.any_op {{\n\
+         \x20   ^bb0(%up: !transform.any_op):\n\
+         \x20     %u = transform.cast %up : !transform.any_op to !transform.op<\"linalg.unpack\">\n\
+         \x20     %e, %utr, %col, %sl = transform.structured.lower_unpack %u : (!transform.op<\"linalg.unpack\">) -> (!transform.op<\"tensor.empty\">, !transform.op<\"linalg.transpose\">, !transform.op<\"tensor.collapse_shape\">, !transform.op<\"tensor.extract_slice\">)\n\
+         \x20     %ut, %ul:3 = transform.structured.tile_using_for %utr tile_sizes [1, 1, {t}, 0] : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20     transform.annotate %ut \"{VEC}\" : !transform.any_op"
+    );
+    peel_each(s, "%ul#2", "      ");
+    s.push_str("    }\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_library_matches_large_matmuls_and_tags_what_it_makes() {
+        let p = PackedMatmul {
+            tile: 8,
+            k_block: 128,
+            min_m: 48,
+            min_nk: 100,
+            min_large: 900,
+        };
+        let s = pack_schedule(p);
+        assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+        assert!(s.contains(&format!("@{PACK_ENTRY}(")));
+        assert!(s.contains("packed_sizes = [8, 8, 0]"), "{s}");
+        // N large with K ≥ min_nk, and K large with N ≥ min_nk.
+        assert!(s.contains("%l = transform.match.structured.dim %s[1]"));
+        assert!(s.contains("%l = transform.match.structured.dim %s[2]"));
+        for v in [
+            "constant 48 : i64",
+            "constant 100 : i64",
+            "constant 900 : i64",
+        ] {
+            assert_eq!(s.matches(v).count(), 2, "{v}: {s}");
+        }
+        // Both inputs, the fill or pack of C, and the unpack are tagged.
+        assert_eq!(
+            s.matches(&format!("transform.annotate %p \"{PACKED}\""))
+                .count(),
+            4
+        );
+        assert_eq!(
+            s.matches(&format!("transform.annotate %u \"{PACKED}\""))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn packed_steps_use_the_sizes_and_peel_every_partial_tile() {
+        let mut s = String::new();
+        add_packed(
+            &mut s,
+            PackedMatmul {
+                k_block: 64,
+                ..PackedMatmul::default()
+            },
+        );
+        assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+        assert!(s.contains("tile_sizes [0, 0, 64, 0, 0]"), "{s}");
+        assert!(s.contains("tile_sizes [1, 16, 0]"), "{s}");
+        assert!(s.contains("tile_sizes [1, 1, 16, 0]"), "{s}");
+        assert!(s.contains("tile_sizes [16, 16]"), "{s}");
+        // Pack transposes (K), epilogue (both loops), unpack transposes (N/16).
+        assert_eq!(s.matches("transform.loop.peel").count(), 4);
+        // Packed op, fill, pack/unpack transposes and the epilogue tile.
+        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
+    }
+}

@@ -1,0 +1,138 @@
+//! Runs the packing step and the matmul schedule through `mlir-opt` on small
+//! modules and checks what they did to the IR: which matmuls get packed, that
+//! the packed ones end as 16×16×1 contractions with no pack/unpack left, and
+//! that a bias + relu consumer reads the packed result directly (fused into
+//! the unpacking). The crate itself stays LLVM-free; the test drives the
+//! `mlir-opt` of the LLVM 22 install the workspace builds against.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tensorc_passes::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
+use tensorc_passes::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
+
+fn mlir_opt() -> PathBuf {
+    let prefix = std::env::var("MLIR_SYS_220_PREFIX").unwrap_or_else(|_| "/usr/lib/llvm-22".into());
+    PathBuf::from(prefix).join("bin/mlir-opt")
+}
+
+/// `input` after the packing step alone, or after it and the matmul schedule.
+fn run(input: &str, with_main: bool) -> String {
+    let pack = script_file(&pack_schedule(PackedMatmul::default())).unwrap();
+    let mut pipeline = format!(
+        "builtin.module(transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PACK_ENTRY}}}",
+        pack.display()
+    );
+    if with_main {
+        let main = script_file(&matmul_schedule(
+            MatmulTiles::default(),
+            PackedMatmul::default(),
+        ))
+        .unwrap();
+        pipeline.push_str(&format!(
+            ",transform-preload-library{{transform-library-paths={}}},transform-interpreter,canonicalize,cse",
+            main.display()
+        ));
+    }
+    pipeline.push(')');
+    // A content-named file, like the schedules: tests running in parallel
+    // never write each other's input.
+    let file = script_file(input).unwrap();
+    let out = Command::new(mlir_opt())
+        .arg(&file)
+        .arg(format!("--pass-pipeline={pipeline}"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", mlir_opt().display()));
+    assert!(
+        out.status.success(),
+        "mlir-opt failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A function computing `relu(a·b + bias)` (with `epilogue`) or `a·b`, in
+/// the form the frontend and the `opt` stage produce.
+fn matmul(m: usize, n: usize, k: usize, dtype: &str, epilogue: bool) -> String {
+    let zero = if dtype.starts_with('f') { "0.0" } else { "0" };
+    let (bias_arg, body, result) = if epilogue {
+        (
+            format!(", %bias: tensor<{n}x{dtype}>"),
+            format!(
+                "    %r = linalg.generic {{indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (j)>, affine_map<(i, j) -> (i, j)>], iterator_types = [\"parallel\", \"parallel\"]}} ins(%c, %bias : tensor<{m}x{n}x{dtype}>, tensor<{n}x{dtype}>) outs(%e : tensor<{m}x{n}x{dtype}>) {{\n\
+                 \x20   ^bb0(%x: {dtype}, %y: {dtype}, %o: {dtype}):\n\
+                 \x20     %s = arith.addf %x, %y : {dtype}\n\
+                 \x20     %t = arith.maximumf %s, %z : {dtype}\n\
+                 \x20     linalg.yield %t : {dtype}\n\
+                 \x20   }} -> tensor<{m}x{n}x{dtype}>\n"
+            ),
+            "%r",
+        )
+    } else {
+        (String::new(), String::new(), "%c")
+    };
+    format!(
+        "func.func @f(%a: tensor<{m}x{k}x{dtype}>, %b: tensor<{k}x{n}x{dtype}>{bias_arg}) -> tensor<{m}x{n}x{dtype}> {{\n\
+         \x20 %z = arith.constant {zero} : {dtype}\n\
+         \x20 %e = tensor.empty() : tensor<{m}x{n}x{dtype}>\n\
+         \x20 %f = linalg.fill ins(%z : {dtype}) outs(%e : tensor<{m}x{n}x{dtype}>) -> tensor<{m}x{n}x{dtype}>\n\
+         \x20 %c = linalg.matmul ins(%a, %b : tensor<{m}x{k}x{dtype}>, tensor<{k}x{n}x{dtype}>) outs(%f : tensor<{m}x{n}x{dtype}>) -> tensor<{m}x{n}x{dtype}>\n\
+         {body}\
+         \x20 return {result} : tensor<{m}x{n}x{dtype}>\n\
+         }}\n"
+    )
+}
+
+#[test]
+fn only_large_32_bit_matmuls_are_packed() {
+    let packed =
+        |m, n, k, dtype| run(&matmul(m, n, k, dtype, false), false).contains("linalg.pack");
+    // Large N or large K, sizes no tile divides.
+    assert!(packed(65, 1030, 257, "f32"));
+    assert!(packed(70, 259, 1025, "f32"));
+    assert!(packed(64, 1024, 256, "i32"));
+    // W1's 256³, too few rows, too small a B, not 32-bit.
+    assert!(!packed(256, 256, 256, "f32"));
+    assert!(!packed(63, 1024, 1024, "f32"));
+    assert!(!packed(512, 1024, 255, "f32"));
+    assert!(!packed(128, 1024, 1024, "f64"));
+}
+
+#[test]
+fn packed_matmul_becomes_16x16_contractions_with_no_pack_left() {
+    let out = run(&matmul(65, 1030, 257, "f32", false), true);
+    for gone in [
+        "linalg.pack",
+        "linalg.unpack",
+        "linalg.matmul",
+        "linalg.generic",
+    ] {
+        assert!(!out.contains(gone), "{gone} left:\n{out}");
+    }
+    assert!(out.contains("vector.contract"), "{out}");
+    assert!(
+        out.contains("vector<1x1x16xf32> into vector<1x1x16x16xf32>"),
+        "{out}"
+    );
+    // K blocks of 256 (257 leaves a block of 1).
+    assert!(out.contains("step %c256"), "{out}");
+}
+
+#[test]
+fn bias_relu_consumer_reads_the_packed_result() {
+    let out = run(&matmul(64, 1024, 256, "f32", true), true);
+    // The epilogue's 16×16 tile is read straight out of the packed
+    // [M/16][N/16][16][16] result: no unpacked temporary in between.
+    assert!(
+        out.contains("tensor<4x64x16x16xf32>, vector<16x16xf32>"),
+        "epilogue does not read the packed tile:\n{out}"
+    );
+    assert!(
+        out.contains("arith.maximumf") && out.contains("vector<16x16xf32>"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("linalg.unpack") && !out.contains("linalg.transpose"),
+        "{out}"
+    );
+}
