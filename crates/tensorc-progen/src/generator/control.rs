@@ -19,6 +19,11 @@ use crate::model::{self, max_abs, normalize, unit};
 use tensorc_ir::types::broadcast_shapes;
 use tensorc_ir::{DType, TensorType};
 
+/// The `KNOWN_BUGS` variants of `while` and `cond`: a computed value as a
+/// loop's initial state or a branch's value (see `KNOWN_BUGS`).
+const STATE_BUG: &str = "while:computed_state";
+const BRANCH_BUG: &str = "cond:computed_value";
+
 /// A loop-body op on the first state tensor.
 #[derive(Clone, Copy, Debug)]
 enum Step {
@@ -68,11 +73,17 @@ impl Gen<'_> {
         if !["while", "less", "add"].iter().all(|op| self.allowed(op)) {
             return None;
         }
-        let x = self.pick_or_param(|v| v.exact() || model::is_finite_range(v.lo, v.hi))?;
+        // While the known bug is open, states start from parameters only
+        // (inputs are never written in place; see KNOWN_BUGS).
+        let any = self.allowed(STATE_BUG);
+        let x = self.pick_or_param(|v| {
+            (any || v.name.starts_with('p')) && (v.exact() || model::is_finite_range(v.lo, v.hi))
+        })?;
         let a = self.pool[x].clone();
         let t = a.ty.clone();
         let second = if self.rng.chance(0.4) {
-            let found = self.pick_any(|v| v.ty == t && v.name != a.name);
+            let found = self
+                .pick_any(|v| v.ty == t && v.name != a.name && (any || v.name.starts_with('p')));
             Some(match found {
                 Some(b) => b,
                 None => self.new_param(t.clone()),
@@ -174,6 +185,10 @@ impl Gen<'_> {
             Some(_) => format!("{{s32, {t}, {t}}}"),
         };
         let nan = a.nan || second.is_some_and(|b| self.pool[b].nan);
+        self.region_inputs.push((x, STATE_BUG));
+        if let Some(b) = second {
+            self.region_inputs.push((b, STATE_BUG));
+        }
         self.lines.push(format!(
             "  {name} = while {init}, fn({params}) {{ {cond}; return {ret} }}, fn({params}) {{ {body}; return {state_out} }}  {tys}"
         ));
@@ -329,10 +344,11 @@ impl Gen<'_> {
         for _ in 0..1 + self.rng.below(2) {
             preds.push(self.predicate_scalar()?);
         }
-        let first = self.pick_or_param(|_| true)?;
+        let any = self.allowed(BRANCH_BUG);
+        let first = self.pick_or_param(|v| any || v.name.starts_with('p'))?;
         let mut tys = vec![self.pool[first].ty.clone()];
         if self.rng.chance(0.5) {
-            let s = self.pick_or_param(|_| true)?;
+            let s = self.pick_or_param(|v| any || v.name.starts_with('p'))?;
             tys.push(self.pool[s].ty.clone());
         }
         let name = self.fresh();
@@ -346,7 +362,7 @@ impl Gen<'_> {
                 let v = if c == 0 && k == 0 {
                     first
                 } else {
-                    match self.pick_any(|v| v.ty == *ty) {
+                    match self.pick_any(|v| v.ty == *ty && (any || v.name.starts_with('p'))) {
                         Some(v) if self.rng.chance(0.7) => v,
                         _ => self.new_param(ty.clone()),
                     }
@@ -354,6 +370,8 @@ impl Gen<'_> {
                 vals.push(v);
             }
             let names: Vec<String> = vals.iter().map(|&v| self.pool[v].name.clone()).collect();
+            self.region_inputs
+                .extend(vals.iter().map(|&v| (v, BRANCH_BUG)));
             let mut outs: Vec<Span3> = vals.iter().map(|&v| Span3::of(&self.pool[v])).collect();
             nan |= vals.iter().any(|&v| self.pool[v].nan);
             let text = if self.rng.chance(0.4)

@@ -166,6 +166,7 @@ impl Gen<'_> {
         if err > model::budget(dtype, lo, hi) {
             return None;
         }
+        self.region_inputs.push((x, "indexed:returned_target"));
         let default_axes = axes.iter().copied().eq(0..k);
         let mut rhs = format!("{op} {}, {}, {utext}", t.name, self.pool[idx].name);
         if !default_axes || self.rng.chance(0.3) {
