@@ -149,6 +149,34 @@ fn results_are_bit_identical_for_any_thread_count() {
     tensorc::set_num_threads(0);
 }
 
+/// Which ops run on the pool: the generated code of the large programs
+/// calls `tensorc_parallel_for` (at least once: an op whose loop does not
+/// divide into equal chunks becomes two foralls), the small matmul's does
+/// not (below the work threshold, `parallel_mark::MIN_WORK`). That the
+/// reverse is never split is checked by its differential run above (split,
+/// it does not compile).
+#[test]
+fn large_ops_run_on_the_pool_small_ones_do_not() {
+    for (name, parallel) in [
+        ("matmul_1x1x1", false),
+        ("matmul_7x13x5", false),
+        ("matmul_257x255x129", true),
+        ("elementwise_chain", true),
+        ("softmax_rows", true),
+        ("column_sums", true),
+        ("vector_add_1d", true),
+        ("conv_nhwc_batch1", true),
+        ("batch_matmul", true),
+        ("reverse_transpose", true),
+    ] {
+        let source = PROGRAMS.iter().find(|p| p.0 == name).unwrap().1;
+        let llvm = tensorc::emit(name, source, tensorc::Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+        let calls = llvm.matches("llvm.call @tensorc_parallel_for(").count();
+        assert_eq!(calls > 0, parallel, "{name}: {calls} calls");
+    }
+}
+
 /// `CompileOptions::threads` sets the process-wide count.
 #[test]
 fn compile_options_set_the_thread_count() {
@@ -240,6 +268,7 @@ fn cli_threads_option() {
     std::fs::write(&file, PROGRAMS[2].1).unwrap();
     let run = |threads: &str| {
         std::process::Command::new(crate::cli::tensorc_bin())
+            .env("TENSORC_CACHE_DIR", crate::cli::suite_cache_dir())
             .args(["run", "--limit", "0", "--threads", threads])
             .arg(&file)
             .output()
