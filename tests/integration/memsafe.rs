@@ -380,6 +380,8 @@ fn jit_code_is_memcheck_clean_and_correct() {
     assert!(strip.status.success(), "objcopy failed\n{}", show(&strip));
     let seed = SEED.to_string();
     let o = memcheck(&dir, &cli, &["run", "prog.nxir", "--no-cache", "--seed", &seed, "--output-dir", "out"], false);
+    // The stripped copy is as large as the CLI: never leave it behind.
+    let _ = std::fs::remove_file(&cli);
     assert!(o.status.success(), "memcheck failed\n{}", show(&o));
     let cases = reference("prog.nxir", source);
     for (k, w) in cases[0].want.iter().enumerate() {
