@@ -594,3 +594,57 @@ fn cli_concurrent_runs_share_one_entry() {
     assert_eq!(ok(&o), want);
     assert!(stderr(&o).contains("compile skipped"), "{}", show(&o));
 }
+
+#[test]
+fn cli_without_any_cache_directory_variable_still_runs() {
+    let dir = scratch("cache-cli-noenv");
+    write(&dir, "m.nxir", PROGRAM);
+    let want = interp_stdout(&dir, "m.nxir");
+    let o = tensorc_env(
+        &["run", "m.nxir", "--seed", "3"],
+        &dir,
+        &[
+            ("TENSORC_CACHE_DIR", None),
+            ("XDG_CACHE_HOME", None),
+            ("HOME", None),
+        ],
+    );
+    assert_eq!(ok(&o), want);
+    assert_eq!(
+        stderr(&o),
+        "tensorc: compiled m.nxir without the cache (no cache directory: none of \
+         TENSORC_CACHE_DIR, XDG_CACHE_HOME and HOME is set)\n"
+    );
+}
+
+#[test]
+fn cli_failed_link_of_the_cached_library_still_runs() {
+    let dir = scratch("cache-cli-link");
+    write(&dir, "m.nxir", PROGRAM);
+    let want = interp_stdout(&dir, "m.nxir");
+    // A C compiler that compiles but cannot link shared libraries.
+    let cc = write(
+        &dir,
+        "cc-without-shared",
+        "#!/bin/sh\ncase \"$*\" in *-shared*) echo 'no shared libraries here' >&2; exit 1;; esac\nexec cc \"$@\"\n",
+    );
+    let chmod = Command::new("chmod").arg("+x").arg(&cc).status().unwrap();
+    assert!(chmod.success());
+    let cache = dir.join("cache");
+    let o = tensorc_env(
+        &["run", "m.nxir", "--seed", "3"],
+        &dir,
+        &[("TENSORC_CACHE_DIR", Some(&cache)), ("CC", Some(&cc))],
+    );
+    assert_eq!(ok(&o), want);
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "tensorc: compiled m.nxir without the cache (linking the cached library failed: "
+        ) && err.contains("failed (exit status: 1)"),
+        "{}",
+        show(&o)
+    );
+    let left: Vec<_> = std::fs::read_dir(cache.join("jit-v1")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
