@@ -42,6 +42,12 @@ impl Emitter<'_> {
                     self.cast("arith.truncf", &w, "f32", t)
                 } else if from.bits() < to.bits() {
                     self.cast("arith.extf", v, f, t)
+                } else if from == DType::F64 && to == DType::BF16 {
+                    // Through f32, as the interpreter converts: a direct
+                    // f64 -> bf16 truncation is a libcall (`__truncdfbf2`)
+                    // that the JIT cannot resolve.
+                    let w = self.cast("arith.truncf", v, f, "f32");
+                    self.cast("arith.truncf", &w, "f32", t)
                 } else {
                     self.cast("arith.truncf", v, f, t)
                 }
