@@ -154,10 +154,13 @@ fn through_cache(
     if entry.symlink_metadata().is_ok() {
         match load(&entry, &key, module) {
             Ok(m) => return Ok((m, CacheStatus::Hit { entry })),
-            Err(why) => {
+            Err(LoadError::Damaged(why)) => {
                 discard(&root, &entry);
                 discarded = Some(why);
             }
+            // A sound entry this process cannot load (say, a file system
+            // mounted `noexec`) stays; rebuilding it would not help.
+            Err(LoadError::Environment(why)) => return Err(why),
         }
     }
     std::fs::create_dir_all(&root)
@@ -169,8 +172,10 @@ fn through_cache(
     // good as ours, and this run uses its own copy.
     let published = std::fs::rename(&staging.0, &entry).is_ok();
     let from = if published { &entry } else { &staging.0 };
-    let m = load(from, &key, module)
-        .map_err(|e| format!("the library just built does not load: {e}"))?;
+    let m = load(from, &key, module).map_err(|e| {
+        let (LoadError::Damaged(why) | LoadError::Environment(why)) = e;
+        format!("the library just built does not load: {why}")
+    })?;
     Ok((m, CacheStatus::Stored { entry, discarded }))
 }
 
@@ -310,9 +315,24 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// Why an entry was not used.
+enum LoadError {
+    /// The entry is not what its key says (damaged, foreign, incomplete):
+    /// discard it and build it again.
+    Damaged(String),
+    /// The entry checked out, but this process could not load it.
+    Environment(String),
+}
+
 /// Verifies the entry in `dir` against `key` and `module`, then loads it.
-/// `Err` says what is wrong with the entry.
-fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
+fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, LoadError> {
+    let bytes = verify(dir, key, module).map_err(LoadError::Damaged)?;
+    open(dir.parent().unwrap_or(dir), &bytes, module)
+}
+
+/// The entry's library, if the entry is exactly what `key` and `module`
+/// call for; else what is wrong with it.
+fn verify(dir: &Path, key: &str, module: &Module) -> Result<Vec<u8>, String> {
     let manifest_path = dir.join(MANIFEST);
     let mut text = String::new();
     std::fs::File::open(&manifest_path)
@@ -353,13 +373,18 @@ fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
     if hex(&Sha256::digest(&bytes)) != manifest.sha256 {
         return Err("its library's SHA-256 differs from the manifest's".into());
     }
+    Ok(bytes)
+}
+
+/// Loads the verified library `bytes` and finds every function's entry.
+fn open(root: &Path, bytes: &[u8], module: &Module) -> Result<CpuModule, LoadError> {
     // The checked bytes are loaded from a private copy under a name never
     // used before: the loaded code is exactly what was verified, later
     // changes to the entry cannot reach the mapping, and `dlopen` cannot
     // hand back an older library that was loaded from the same path (it
     // matches already loaded objects by name, and a library is not
     // necessarily unloaded when dropped).
-    let copy = private_copy(dir.parent().unwrap_or(dir), &bytes)?;
+    let copy = private_copy(root, bytes).map_err(LoadError::Environment)?;
     let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
     // SAFETY: the library was built by tensorc for this key; loading it runs
     // only the C runtime's ELF constructors and resolves every symbol now
@@ -367,7 +392,7 @@ fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
     let lib = unsafe { libloading::os::unix::Library::open(Some(&copy), flags) };
     // The mapping keeps the code; the name is not needed any more.
     let _ = std::fs::remove_file(&copy);
-    let lib = lib.map_err(|e| format!("cannot load its library: {e}"))?;
+    let lib = lib.map_err(|e| LoadError::Environment(format!("cannot load its library: {e}")))?;
     // The library has its own copy of the thread pool: each call first hands
     // it the process's setting (threads.rs), so `set_num_threads` reaches
     // cached code as it reaches the JIT's.
@@ -381,7 +406,7 @@ fn load(dir: &Path, key: &str, module: &Module) -> Result<CpuModule, String> {
         let name = entry_symbol(i);
         // SAFETY: `entry_points_c` defines this symbol with exactly this type.
         let f = unsafe { lib.get::<unsafe extern "C" fn(*mut *mut c_void)>(name.as_bytes()) }
-            .map_err(|e| format!("its library lacks {name}: {e}"))?;
+            .map_err(|e| LoadError::Damaged(format!("its library lacks {name}: {e}")))?;
         entries.push(Entry::Pointers {
             call: *f,
             set_threads,
