@@ -648,3 +648,45 @@ fn cli_failed_link_of_the_cached_library_still_runs() {
     let left: Vec<_> = std::fs::read_dir(cache.join("jit-v1")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// An entry whose manifest matches its library, but whose library cannot be
+/// loaded (here: not ELF at all, as a file system mounted `noexec` would make
+/// a real one), is kept, and the program is compiled in process.
+#[test]
+fn a_sound_entry_that_cannot_be_loaded_is_kept() {
+    let dir = scratch("cache-unloadable");
+    let entry = stored_entry(&compile(PROGRAM, &cached(&dir)));
+    let lib = entry.join("code.so");
+    let manifest = entry.join("manifest");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let fake = b"this is not an ELF shared library\n";
+    std::fs::write(&lib, fake).unwrap();
+    let sum = Command::new("sha256sum").arg(&lib).output().unwrap();
+    let sum = String::from_utf8(sum.stdout).unwrap();
+    let sum = sum.split_whitespace().next().unwrap().to_owned();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("size ") {
+                format!("size {}\n", fake.len())
+            } else if l.starts_with("sha256 ") {
+                format!("sha256 {sum}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&manifest, &text).unwrap();
+
+    let p = compile(PROGRAM, &cached(&dir));
+    match p.cache_status() {
+        CacheStatus::Unavailable { reason } => {
+            assert!(reason.starts_with("cannot load its library"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_agrees_with_interpreter(&p);
+    // Kept as it was.
+    assert_eq!(std::fs::read(&lib).unwrap(), fake);
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+}
