@@ -56,6 +56,12 @@ fn xtask_is_llvm_free() {
     assert_light("xtask");
 }
 
+/// A build-dependency of user crates: it drives the tensorc binary instead.
+#[test]
+fn tensorc_build_is_llvm_free() {
+    assert_light("tensorc-build");
+}
+
 /// Each crate folder's name is its package name.
 #[test]
 fn crate_folders_are_named_after_packages() {
