@@ -4,8 +4,10 @@
 //!
 //! NumPy comes from PyPI into a virtualenv under the target directory (the
 //! system Python has none). Its process gets `OPENBLAS_CORETYPE` and
-//! `OPENBLAS_L2_SIZE` removed and `OPENBLAS_NUM_THREADS=1`: tensorc runs one
-//! thread, and an inherited core-type override would pick a slower kernel.
+//! `OPENBLAS_L2_SIZE` removed and `OPENBLAS_NUM_THREADS=1`: the main table
+//! compares one thread with one thread (tensorc runs with `--threads 1`),
+//! and an inherited core-type override would pick a slower kernel. A second
+//! table gives tensorc on one thread and on every core, and the speed-up.
 //! Results go to stdout, to `target/bench.json` and, as a Markdown table,
 //! between the marker comments of `docs/benchmarks.md`.
 
@@ -70,6 +72,8 @@ struct Row {
     name: String,
     compile_ms: Option<f64>,
     tensorc_ns: Option<f64>,
+    /// tensorc with every core (`tensorc_ns` is one thread, like NumPy).
+    tensorc_all_ns: Option<f64>,
     numpy_ns: Option<f64>,
     error: Option<String>,
 }
@@ -161,7 +165,7 @@ pub fn bench(filters: &[String]) -> Result<()> {
             .unwrap_or_default();
         let path = file.to_string_lossy();
         let (w, i) = (WARMUP.to_string(), ITERS.to_string());
-        let args = ["bench", &*path, "--json", "--warmup", &w, "--iters", &i];
+        let args = ["bench", &*path, "--json", "--warmup", &w, "--iters", &i, "--threads", "1"];
         let mut row = Row {
             name,
             ..Row::default()
@@ -172,6 +176,10 @@ pub fn bench(filters: &[String]) -> Result<()> {
                 row.tensorc_ns = json_number(&json, "min_ns");
             }
             Err(e) => row.error = Some(format!("{e:#}").lines().nth(1).unwrap_or("").to_owned()),
+        }
+        // The same workload on every core (the CLI's default thread count).
+        if let Ok(json) = tensorc(&bin, &args[..args.len() - 2]) {
+            row.tensorc_all_ns = json_number(&json, "min_ns");
         }
         println!("{}", format_row(&row));
         rows.push(row);
@@ -188,6 +196,7 @@ pub fn bench(filters: &[String]) -> Result<()> {
         Err(e) => eprintln!("warning: no NumPy numbers: {e:#}"),
     }
     let table = markdown_table(&rows);
+    let table = format!("{table}\n{}", threads_table(&rows));
     println!("\n{table}");
     let json_path = target_dir().join("bench.json");
     std::fs::write(&json_path, json(&rows))
@@ -249,6 +258,28 @@ fn markdown_table(rows: &[Row]) -> String {
     s
 }
 
+/// The thread columns (issue 6 point 5): tensorc on one thread and on every
+/// core of this machine, and the speed-up between them.
+fn threads_table(rows: &[Row]) -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut s = format!(
+        "| workload | tensorc 1 thread ms | tensorc all threads ({cores}) ms | speed-up |\n\
+         |---|---:|---:|---:|\n"
+    );
+    for r in rows {
+        let speedup = r.tensorc_ns.zip(r.tensorc_all_ns).map(|(one, all)| one / all);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            r.name,
+            cell(r.tensorc_ns.map(|t| t / 1e6), 3),
+            cell(r.tensorc_all_ns.map(|t| t / 1e6), 3),
+            cell(speedup, 2),
+        );
+    }
+    s
+}
+
 /// The rows as a JSON array (hand-written: xtask keeps to std + anyhow).
 fn json(rows: &[Row]) -> String {
     let num = |v: Option<f64>| v.map_or_else(|| "null".to_owned(), |v| format!("{v}"));
@@ -256,10 +287,11 @@ fn json(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"name\": \"{}\", \"compile_ms\": {}, \"tensorc_min_ns\": {}, \"numpy_min_ns\": {}, \"failed\": {}}}",
+                "  {{\"name\": \"{}\", \"compile_ms\": {}, \"tensorc_min_ns\": {}, \"tensorc_all_threads_min_ns\": {}, \"numpy_min_ns\": {}, \"failed\": {}}}",
                 r.name,
                 num(r.compile_ms),
                 num(r.tensorc_ns),
+                num(r.tensorc_all_ns),
                 num(r.numpy_ns),
                 r.error.is_some()
             )
@@ -320,9 +352,13 @@ mod tests {
             name: "w01_matmul_256".into(),
             compile_ms: Some(10.0),
             tensorc_ns: Some(300.0),
+            tensorc_all_ns: Some(120.0),
             numpy_ns: Some(150.0),
             error: None,
         }];
+        // One thread 300 ns, all threads 120 ns: a 2.50x speed-up.
+        let th = threads_table(&rows);
+        assert!(th.contains("| w01_matmul_256 | 0.000 | 0.000 | 2.50 |"), "{th}");
         let t = markdown_table(&rows);
         // NumPy twice as fast: ratio 0.50.
         assert!(t.contains("| 0.50 |"), "{t}");

@@ -203,9 +203,14 @@ unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
         let out = static_shape(mlirOperationGetOperand(op, n - 1))?;
         let elements: u64 = out.iter().product();
         let matmul = name == "linalg.matmul" || name == "linalg.batch_matmul";
+        let mut extents = out;
+        let mut parallel = vec![true; extents.len()];
         let factor = if matmul {
-            // The K loop: the last dimension of A.
-            *static_shape(mlirOperationGetOperand(op, 0))?.last()?
+            // The K loop, after the output's: the last dimension of A.
+            let k = *static_shape(mlirOperationGetOperand(op, 0))?.last()?;
+            extents.push(k);
+            parallel.push(false);
+            k
         } else if n >= 3 && (name.contains("conv_") || name.starts_with("linalg.pooling_")) {
             // Roughly the window: every element of the filter (or window).
             static_shape(mlirOperationGetOperand(op, 1))?.iter().product::<u64>().max(1)
@@ -213,9 +218,9 @@ unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
             1
         };
         Some(Loops {
-            parallel: vec![true; out.len()],
+            parallel,
             work: elements.saturating_mul(factor),
-            extents: out,
+            extents,
             matmul,
         })
     }
@@ -333,6 +338,8 @@ mod tests {
 
     #[test]
     fn matmul_rows_stay_in_register_tiles() {
+        // The loops as `analyze` builds them for named matmuls: the output's
+        // dimensions, then K (a reduction).
         // 257x255x129: M split, chunks of at least 16 rows.
         assert_eq!(
             decide(&loops(&[257, 255, 129], &[true, true, false], true)),
