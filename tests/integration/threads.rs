@@ -141,7 +141,10 @@ fn results_are_bit_identical_for_any_thread_count() {
             for threads in [2, 3, 8] {
                 let many = run(threads);
                 for (a, b) in one.iter().zip(&many) {
-                    assert!(a.bytes() == b.bytes(), "{name}/{fname}: {threads} threads differ from 1");
+                    assert!(
+                        a.bytes() == b.bytes(),
+                        "{name}/{fname}: {threads} threads differ from 1"
+                    );
                 }
             }
         }
@@ -241,10 +244,23 @@ fn outline_parallel_pass_before_and_after() {
         .unwrap_or_else(|e| panic!("{e}"));
     let after = mlir.print(&m, PrintOptions::default());
     // Two loops outlined (the 2-D one stays), the runtime declared once.
-    assert_eq!(after.matches("call @tensorc_parallel_for(").count(), 2, "{after}");
-    assert_eq!(after.matches("func.func private @tensorc_parallel_for(").count(), 1, "{after}");
+    assert_eq!(
+        after.matches("call @tensorc_parallel_for(").count(),
+        2,
+        "{after}"
+    );
+    assert_eq!(
+        after
+            .matches("func.func private @tensorc_parallel_for(")
+            .count(),
+        1,
+        "{after}"
+    );
     assert_eq!(after.matches("scf.parallel (%").count(), 4, "{after}");
-    insta::assert_snapshot!("outline_parallel", format!("// before\n{before}\n// after\n{after}"));
+    insta::assert_snapshot!(
+        "outline_parallel",
+        format!("// before\n{before}\n// after\n{after}")
+    );
     // The rest of the lowering takes it: every cast the pass added cancels.
     mlir.run_pipeline(
         &mut m,
@@ -254,7 +270,10 @@ fn outline_parallel_pass_before_and_after() {
     .unwrap_or_else(|e| panic!("{e}"));
     let llvm = mlir.print(&m, PrintOptions::default());
     assert!(!llvm.contains("unrealized_conversion_cast"), "{llvm}");
-    assert!(llvm.contains("llvm.mlir.addressof @__tensorc_par_0"), "{llvm}");
+    assert!(
+        llvm.contains("llvm.mlir.addressof @__tensorc_par_0"),
+        "{llvm}"
+    );
     assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{llvm}");
 }
 
@@ -275,14 +294,25 @@ fn cli_threads_option() {
             .unwrap()
     };
     let one = run("1");
-    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
     let two = run("2");
-    assert!(two.status.success(), "{}", String::from_utf8_lossy(&two.stderr));
+    assert!(
+        two.status.success(),
+        "{}",
+        String::from_utf8_lossy(&two.stderr)
+    );
     assert_eq!(one.stdout, two.stdout);
     assert!(String::from_utf8_lossy(&one.stdout).contains("f32[257][255]"));
     let zero = run("0");
     assert_eq!(zero.status.code(), Some(2));
     let err = String::from_utf8_lossy(&zero.stderr);
-    assert!(err.contains("invalid value '0' for '--threads <N>'"), "{err}");
+    assert!(
+        err.contains("invalid value '0' for '--threads <N>'"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -50,8 +50,8 @@ pub fn num_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     /// The thread setting is process-wide: tests that change it take turns.
     static SETTING: Mutex<()> = Mutex::new(());
@@ -68,7 +68,10 @@ mod tests {
             v.count[i as usize].fetch_add(1, Ordering::Relaxed);
             if v.nested {
                 // A call from inside a job runs serially on this thread.
-                let inner = Visits { count: (0..3).map(|_| AtomicU32::new(0)).collect(), nested: false };
+                let inner = Visits {
+                    count: (0..3).map(|_| AtomicU32::new(0)).collect(),
+                    nested: false,
+                };
                 unsafe { tensorc_parallel_for(visit, &inner as *const Visits as *mut c_void, 3) };
                 assert!(inner.count.iter().all(|c| c.load(Ordering::Relaxed) == 1));
             }
@@ -76,7 +79,10 @@ mod tests {
     }
 
     fn run(n: usize, nested: bool) -> Vec<u32> {
-        let v = Visits { count: (0..n).map(|_| AtomicU32::new(0)).collect(), nested };
+        let v = Visits {
+            count: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            nested,
+        };
         unsafe { tensorc_parallel_for(visit, &v as *const Visits as *mut c_void, n as i64) };
         v.count.iter().map(|c| c.load(Ordering::Relaxed)).collect()
     }
@@ -88,9 +94,15 @@ mod tests {
             set_num_threads(threads);
             assert_eq!(num_threads(), threads);
             for n in [0usize, 1, 2, 7, 64, 1000, 100_003] {
-                assert!(run(n, false).iter().all(|&c| c == 1), "threads {threads}, n {n}");
+                assert!(
+                    run(n, false).iter().all(|&c| c == 1),
+                    "threads {threads}, n {n}"
+                );
             }
-            assert!(run(50, true).iter().all(|&c| c == 1), "nested, threads {threads}");
+            assert!(
+                run(50, true).iter().all(|&c| c == 1),
+                "nested, threads {threads}"
+            );
         }
         set_num_threads(0);
         assert!(num_threads() >= 1);
@@ -101,7 +113,9 @@ mod tests {
         let _g = SETTING.lock().unwrap_or_else(|e| e.into_inner());
         set_num_threads(3);
         let handles: Vec<_> = (0..4)
-            .map(|_| std::thread::spawn(|| (0..20).all(|_| run(5000, false).iter().all(|&c| c == 1))))
+            .map(|_| {
+                std::thread::spawn(|| (0..20).all(|_| run(5000, false).iter().all(|&c| c == 1)))
+            })
             .collect();
         for h in handles {
             assert!(h.join().unwrap());

@@ -31,12 +31,12 @@
 //! loops. Nested parallel loops stay inside their outlined parent and run
 //! sequentially there.
 
+use crate::raw::*;
 use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::r#type::TypeId;
 use melior::ir::OperationRef;
+use melior::ir::r#type::TypeId;
 use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
-use crate::raw::*;
 use mlir_sys::*;
 use std::collections::HashSet;
 
@@ -77,7 +77,11 @@ pub fn create() -> Pass {
         NAME,
         "Outline 1-D scf.parallel loops into calls of tensorc_parallel_for",
         "builtin.module",
-        &[DialectHandle::llvm(), DialectHandle::func(), DialectHandle::arith()],
+        &[
+            DialectHandle::llvm(),
+            DialectHandle::func(),
+            DialectHandle::arith(),
+        ],
     )
 }
 
@@ -157,7 +161,12 @@ enum Passing {
 
 /// Outlines `lp` into a function named `name`; false (and nothing changed)
 /// when the loop is not eligible.
-unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirOperation, name: &str) -> bool {
+unsafe fn outline_loop(
+    module: MlirOperation,
+    module_block: MlirBlock,
+    lp: MlirOperation,
+    name: &str,
+) -> bool {
     unsafe {
         // One induction variable (lb, ub, step) and no reduction results.
         if mlirOperationGetNumResults(lp) != 0 || mlirOperationGetNumOperands(lp) != 3 {
@@ -211,7 +220,9 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
                 let field = if rank == 0 {
                     "!llvm.struct<(ptr, ptr, i64)>".to_owned()
                 } else {
-                    format!("!llvm.struct<(ptr, ptr, i64, array<{rank} x i64>, array<{rank} x i64>)>")
+                    format!(
+                        "!llvm.struct<(ptr, ptr, i64, array<{rank} x i64>, array<{rank} x i64>)>"
+                    )
                 };
                 (Passing::Memref, field)
             } else if mlirTypeIsAIndex(t) {
@@ -227,7 +238,11 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
         let Some(st) = parse_type(ctx, &format!("!llvm.struct<({})>", fields.join(", "))) else {
             return false;
         };
-        let Some(field_types) = captures.iter().map(|c| parse_type(ctx, &c.2)).collect::<Option<Vec<_>>>() else {
+        let Some(field_types) = captures
+            .iter()
+            .map(|c| parse_type(ctx, &c.2))
+            .collect::<Option<Vec<_>>>()
+        else {
             return false;
         };
         let Some(ptr) = parse_type(ctx, "!llvm.ptr") else {
@@ -235,14 +250,29 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
         };
         let i64t = mlirIntegerTypeGet(ctx, 64);
         let index = mlirIndexTypeGet(ctx);
-        let body_type = mlirFunctionTypeGet(ctx, 3, [ptr, i64t, i64t].as_ptr(), 0, std::ptr::null());
+        let body_type =
+            mlirFunctionTypeGet(ctx, 3, [ptr, i64t, i64t].as_ptr(), 0, std::ptr::null());
 
         // --- call site ---------------------------------------------------
         // The slot lives in the function's entry block, so a loop inside a
         // `while` does not grow the stack each trip.
-        let one = build(ctx, "llvm.mlir.constant", loc, &[], &[i64t], &[("value", attr(ctx, "1 : i64"))]);
+        let one = build(
+            ctx,
+            "llvm.mlir.constant",
+            loc,
+            &[],
+            &[i64t],
+            &[("value", attr(ctx, "1 : i64"))],
+        );
         mlirBlockInsertOwnedOperation(entry, 0, one);
-        let slot = build(ctx, "llvm.alloca", loc, &[result(one)], &[ptr], &[("elem_type", mlirTypeAttrGet(st))]);
+        let slot = build(
+            ctx,
+            "llvm.alloca",
+            loc,
+            &[result(one)],
+            &[ptr],
+            &[("elem_type", mlirTypeAttrGet(st))],
+        );
         mlirBlockInsertOwnedOperationAfter(entry, one, slot);
         let parent = mlirOperationGetBlock(lp);
         let before = |op: MlirOperation| {
@@ -252,23 +282,97 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
         let mut agg = result(before(build(ctx, "llvm.mlir.undef", loc, &[], &[st], &[])));
         for (k, ((v, passing, _), ft)) in captures.iter().zip(&field_types).enumerate() {
             let field = match passing {
-                Passing::Memref => result(before(build(ctx, "builtin.unrealized_conversion_cast", loc, &[*v], &[*ft], &[]))),
-                Passing::Index => result(before(build(ctx, "arith.index_cast", loc, &[*v], &[i64t], &[]))),
+                Passing::Memref => result(before(build(
+                    ctx,
+                    "builtin.unrealized_conversion_cast",
+                    loc,
+                    &[*v],
+                    &[*ft],
+                    &[],
+                ))),
+                Passing::Index => result(before(build(
+                    ctx,
+                    "arith.index_cast",
+                    loc,
+                    &[*v],
+                    &[i64t],
+                    &[],
+                ))),
                 Passing::Scalar => *v,
             };
             let pos = attr(ctx, &format!("array<i64: {k}>"));
-            agg = result(before(build(ctx, "llvm.insertvalue", loc, &[agg, field], &[st], &[("position", pos)])));
+            agg = result(before(build(
+                ctx,
+                "llvm.insertvalue",
+                loc,
+                &[agg, field],
+                &[st],
+                &[("position", pos)],
+            )));
         }
-        before(build(ctx, "llvm.store", loc, &[agg, result(slot)], &[], &[]));
-        let (lb, ub, step) = (mlirOperationGetOperand(lp, 0), mlirOperationGetOperand(lp, 1), mlirOperationGetOperand(lp, 2));
-        let span = result(before(build(ctx, "arith.subi", loc, &[ub, lb], &[index], &[])));
-        let trips = result(before(build(ctx, "arith.ceildivsi", loc, &[span, step], &[index], &[])));
-        let trips = result(before(build(ctx, "arith.index_cast", loc, &[trips], &[i64t], &[])));
+        before(build(
+            ctx,
+            "llvm.store",
+            loc,
+            &[agg, result(slot)],
+            &[],
+            &[],
+        ));
+        let (lb, ub, step) = (
+            mlirOperationGetOperand(lp, 0),
+            mlirOperationGetOperand(lp, 1),
+            mlirOperationGetOperand(lp, 2),
+        );
+        let span = result(before(build(
+            ctx,
+            "arith.subi",
+            loc,
+            &[ub, lb],
+            &[index],
+            &[],
+        )));
+        let trips = result(before(build(
+            ctx,
+            "arith.ceildivsi",
+            loc,
+            &[span, step],
+            &[index],
+            &[],
+        )));
+        let trips = result(before(build(
+            ctx,
+            "arith.index_cast",
+            loc,
+            &[trips],
+            &[i64t],
+            &[],
+        )));
         let sym = mlirFlatSymbolRefAttrGet(ctx, string_ref(name));
-        let fconst = result(before(build(ctx, "func.constant", loc, &[], &[body_type], &[("value", sym)])));
-        let fptr = result(before(build(ctx, "builtin.unrealized_conversion_cast", loc, &[fconst], &[ptr], &[])));
+        let fconst = result(before(build(
+            ctx,
+            "func.constant",
+            loc,
+            &[],
+            &[body_type],
+            &[("value", sym)],
+        )));
+        let fptr = result(before(build(
+            ctx,
+            "builtin.unrealized_conversion_cast",
+            loc,
+            &[fconst],
+            &[ptr],
+            &[],
+        )));
         let callee = mlirFlatSymbolRefAttrGet(ctx, string_ref(RUNTIME_FUNCTION));
-        before(build(ctx, "func.call", loc, &[fptr, result(slot), trips], &[], &[("callee", callee)]));
+        before(build(
+            ctx,
+            "func.call",
+            loc,
+            &[fptr, result(slot), trips],
+            &[],
+            &[("callee", callee)],
+        ));
 
         // --- outlined body -----------------------------------------------
         let region = mlirRegionCreate();
@@ -282,7 +386,10 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
             &[
                 ("sym_name", mlirStringAttrGet(ctx, string_ref(name))),
                 ("function_type", mlirTypeAttrGet(body_type)),
-                ("sym_visibility", mlirStringAttrGet(ctx, string_ref("private"))),
+                (
+                    "sym_visibility",
+                    mlirStringAttrGet(ctx, string_ref("private")),
+                ),
             ],
             region,
         );
@@ -292,13 +399,41 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
             op
         };
         let mut map: Vec<(MlirValue, MlirValue)> = Vec::new();
-        let loaded = result(append(build(ctx, "llvm.load", loc, &[mlirBlockGetArgument(body, 0)], &[st], &[])));
+        let loaded = result(append(build(
+            ctx,
+            "llvm.load",
+            loc,
+            &[mlirBlockGetArgument(body, 0)],
+            &[st],
+            &[],
+        )));
         for (k, ((v, passing, _), ft)) in captures.iter().zip(&field_types).enumerate() {
             let pos = attr(ctx, &format!("array<i64: {k}>"));
-            let e = result(append(build(ctx, "llvm.extractvalue", loc, &[loaded], &[*ft], &[("position", pos)])));
+            let e = result(append(build(
+                ctx,
+                "llvm.extractvalue",
+                loc,
+                &[loaded],
+                &[*ft],
+                &[("position", pos)],
+            )));
             let back = match passing {
-                Passing::Memref => result(append(build(ctx, "builtin.unrealized_conversion_cast", loc, &[e], &[mlirValueGetType(*v)], &[]))),
-                Passing::Index => result(append(build(ctx, "arith.index_cast", loc, &[e], &[index], &[]))),
+                Passing::Memref => result(append(build(
+                    ctx,
+                    "builtin.unrealized_conversion_cast",
+                    loc,
+                    &[e],
+                    &[mlirValueGetType(*v)],
+                    &[],
+                ))),
+                Passing::Index => result(append(build(
+                    ctx,
+                    "arith.index_cast",
+                    loc,
+                    &[e],
+                    &[index],
+                    &[],
+                ))),
                 Passing::Scalar => e,
             };
             map.push((*v, back));
@@ -307,14 +442,60 @@ unsafe fn outline_loop(module: MlirOperation, module_block: MlirBlock, lp: MlirO
             let clone = append(mlirOperationClone(mlirOpResultGetOwner(c)));
             map.push((c, result(clone)));
         }
-        let remap = |v: MlirValue| map.iter().find(|(o, _)| mlirValueEqual(*o, v)).map_or(v, |(_, n)| *n);
+        let remap = |v: MlirValue| {
+            map.iter()
+                .find(|(o, _)| mlirValueEqual(*o, v))
+                .map_or(v, |(_, n)| *n)
+        };
         let (lb_in, step_in) = (remap(lb), remap(step));
-        let begin = result(append(build(ctx, "arith.index_cast", loc, &[mlirBlockGetArgument(body, 1)], &[index], &[])));
-        let end = result(append(build(ctx, "arith.index_cast", loc, &[mlirBlockGetArgument(body, 2)], &[index], &[])));
-        let b = result(append(build(ctx, "arith.muli", loc, &[begin, step_in], &[index], &[])));
-        let new_lb = result(append(build(ctx, "arith.addi", loc, &[lb_in, b], &[index], &[])));
-        let e = result(append(build(ctx, "arith.muli", loc, &[end, step_in], &[index], &[])));
-        let new_ub = result(append(build(ctx, "arith.addi", loc, &[lb_in, e], &[index], &[])));
+        let begin = result(append(build(
+            ctx,
+            "arith.index_cast",
+            loc,
+            &[mlirBlockGetArgument(body, 1)],
+            &[index],
+            &[],
+        )));
+        let end = result(append(build(
+            ctx,
+            "arith.index_cast",
+            loc,
+            &[mlirBlockGetArgument(body, 2)],
+            &[index],
+            &[],
+        )));
+        let b = result(append(build(
+            ctx,
+            "arith.muli",
+            loc,
+            &[begin, step_in],
+            &[index],
+            &[],
+        )));
+        let new_lb = result(append(build(
+            ctx,
+            "arith.addi",
+            loc,
+            &[lb_in, b],
+            &[index],
+            &[],
+        )));
+        let e = result(append(build(
+            ctx,
+            "arith.muli",
+            loc,
+            &[end, step_in],
+            &[index],
+            &[],
+        )));
+        let new_ub = result(append(build(
+            ctx,
+            "arith.addi",
+            loc,
+            &[lb_in, e],
+            &[index],
+            &[],
+        )));
         let ret = append(build(ctx, "func.return", loc, &[], &[], &[]));
         mlirOperationMoveBefore(lp, ret);
         walk(lp, |op| {
@@ -343,9 +524,15 @@ unsafe fn declare_runtime(module_block: MlirBlock, loc: MlirLocation) {
             "func.func",
             loc,
             &[
-                ("sym_name", mlirStringAttrGet(ctx, string_ref(RUNTIME_FUNCTION))),
+                (
+                    "sym_name",
+                    mlirStringAttrGet(ctx, string_ref(RUNTIME_FUNCTION)),
+                ),
                 ("function_type", mlirTypeAttrGet(ty)),
-                ("sym_visibility", mlirStringAttrGet(ctx, string_ref("private"))),
+                (
+                    "sym_visibility",
+                    mlirStringAttrGet(ctx, string_ref("private")),
+                ),
             ],
             mlirRegionCreate(),
         );

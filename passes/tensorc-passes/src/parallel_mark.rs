@@ -213,7 +213,10 @@ unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
             k
         } else if n >= 3 && (name.contains("conv_") || name.starts_with("linalg.pooling_")) {
             // Roughly the window: every element of the filter (or window).
-            static_shape(mlirOperationGetOperand(op, 1))?.iter().product::<u64>().max(1)
+            static_shape(mlirOperationGetOperand(op, 1))?
+                .iter()
+                .product::<u64>()
+                .max(1)
         } else {
             1
         };
@@ -275,12 +278,17 @@ unsafe fn monotonic(e: MlirAffineExpr) -> bool {
         if mlirAffineExprIsADim(e) || mlirAffineExprIsAConstant(e) {
             return true;
         }
-        let (l, r) = (mlirAffineBinaryOpExprGetLHS(e), mlirAffineBinaryOpExprGetRHS(e));
+        let (l, r) = (
+            mlirAffineBinaryOpExprGetLHS(e),
+            mlirAffineBinaryOpExprGetRHS(e),
+        );
         if mlirAffineExprIsAAdd(e) {
             return monotonic(l) && monotonic(r);
         }
         if mlirAffineExprIsAMul(e) {
-            let nonneg = |x: MlirAffineExpr| mlirAffineExprIsAConstant(x) && mlirAffineConstantExprGetValue(x) >= 0;
+            let nonneg = |x: MlirAffineExpr| {
+                mlirAffineExprIsAConstant(x) && mlirAffineConstantExprGetValue(x) >= 0
+            };
             return (nonneg(l) && monotonic(r)) || (nonneg(r) && monotonic(l));
         }
         false
@@ -293,12 +301,20 @@ mod tests {
 
     fn loops(extents: &[u64], parallel: &[bool], matmul: bool) -> Loops {
         let work = extents.iter().product();
-        Loops { extents: extents.to_vec(), parallel: parallel.to_vec(), work, matmul }
+        Loops {
+            extents: extents.to_vec(),
+            parallel: parallel.to_vec(),
+            work,
+            matmul,
+        }
     }
 
     #[test]
     fn small_ops_stay_whole() {
-        assert_eq!(decide(&loops(&[7, 5, 13], &[true, true, false], true)), None);
+        assert_eq!(
+            decide(&loops(&[7, 5, 13], &[true, true, false], true)),
+            None
+        );
         assert_eq!(decide(&loops(&[100, 100], &[true, true], false)), None);
     }
 
@@ -312,7 +328,10 @@ mod tests {
         // A 1-D op: 64 chunks.
         assert_eq!(
             decide(&loops(&[16 << 20], &[true], false)),
-            Some(Decision { dim: 0, chunk: 1 << 18 })
+            Some(Decision {
+                dim: 0,
+                chunk: 1 << 18
+            })
         );
     }
 
@@ -331,7 +350,11 @@ mod tests {
     fn size_one_loops_are_skipped() {
         // A batch of one: the output rows.
         assert_eq!(
-            decide(&loops(&[1, 112, 112, 64, 3, 3, 3], &[true, true, true, true, false, false, false], false)),
+            decide(&loops(
+                &[1, 112, 112, 64, 3, 3, 3],
+                &[true, true, true, true, false, false, false],
+                false
+            )),
             Some(Decision { dim: 1, chunk: 2 })
         );
     }

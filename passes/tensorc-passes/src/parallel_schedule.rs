@@ -89,7 +89,10 @@ mod tests {
         assert!(s.contains(&format!("@{ENTRY}(")));
         let sizes = MAX_TARGET.trailing_zeros() as usize + 1;
         assert_eq!(s.matches("multitile_sizes").count(), (MAX_DIM + 1) * sizes);
-        assert_eq!(s.matches("transform.foreach ").count(), (MAX_DIM + 1) * sizes);
+        assert_eq!(
+            s.matches("transform.foreach ").count(),
+            (MAX_DIM + 1) * sizes
+        );
         // Loop 1 keeps loop 0 whole; the tag names loop and size.
         assert!(s.contains("tile_sizes [0, %low]"));
         assert!(s.contains("attributes{tensorc.par_d1_t64}"));

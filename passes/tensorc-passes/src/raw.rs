@@ -8,18 +8,32 @@ use mlir_sys::*;
 use std::ffi::c_void;
 
 /// Walks `root` and everything nested in it in pre-order.
-pub(crate) unsafe fn walk<F: FnMut(MlirOperation) -> MlirWalkResult>(root: MlirOperation, mut f: F) {
-    unsafe extern "C" fn tramp<F: FnMut(MlirOperation) -> MlirWalkResult>(op: MlirOperation, ud: *mut c_void) -> MlirWalkResult {
+pub(crate) unsafe fn walk<F: FnMut(MlirOperation) -> MlirWalkResult>(
+    root: MlirOperation,
+    mut f: F,
+) {
+    unsafe extern "C" fn tramp<F: FnMut(MlirOperation) -> MlirWalkResult>(
+        op: MlirOperation,
+        ud: *mut c_void,
+    ) -> MlirWalkResult {
         // SAFETY: `ud` is the `&mut F` passed below, alive for the whole walk.
         unsafe { (*(ud as *mut F))(op) }
     }
     unsafe {
-        mlirOperationWalk(root, Some(tramp::<F>), &mut f as *mut _ as *mut c_void, MlirWalkOrder_MlirWalkPreOrder);
+        mlirOperationWalk(
+            root,
+            Some(tramp::<F>),
+            &mut f as *mut _ as *mut c_void,
+            MlirWalkOrder_MlirWalkPreOrder,
+        );
     }
 }
 
 pub(crate) fn string_ref(s: &str) -> MlirStringRef {
-    MlirStringRef { data: s.as_ptr() as *const _, length: s.len() }
+    MlirStringRef {
+        data: s.as_ptr() as *const _,
+        length: s.len(),
+    }
 }
 
 pub(crate) unsafe fn op_name(op: MlirOperation) -> String {
@@ -30,13 +44,17 @@ pub(crate) unsafe fn from_string_ref(s: MlirStringRef) -> String {
     if s.data.is_null() {
         return String::new();
     }
-    unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(s.data as *const u8, s.length)).into_owned() }
+    unsafe {
+        String::from_utf8_lossy(std::slice::from_raw_parts(s.data as *const u8, s.length))
+            .into_owned()
+    }
 }
 
 pub(crate) unsafe fn string_attr(op: MlirOperation, name: &str) -> Option<String> {
     unsafe {
         let a = mlirOperationGetAttributeByName(op, string_ref(name));
-        (!a.ptr.is_null() && mlirAttributeIsAString(a)).then(|| from_string_ref(mlirStringAttrGetValue(a)))
+        (!a.ptr.is_null() && mlirAttributeIsAString(a))
+            .then(|| from_string_ref(mlirStringAttrGetValue(a)))
     }
 }
 
