@@ -1,0 +1,73 @@
+//! The compiled form of a `.nxir` module for Vulkan: SPIR-V kernels plus, per
+//! function, the host-side schedule (which buffers exist, which kernels run in
+//! which order on which buffers).
+//!
+//! It is plain data with no MLIR in it, so the runtime (and a future `.tvk`
+//! artifact) needs nothing but this to run a program.
+
+/// One SPIR-V compute shader (one outlined `gpu.func`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kernel {
+    /// The symbol of the `gpu.module` it came from (`f_kernel_0`).
+    pub module: String,
+    /// The entry point name inside the SPIR-V module.
+    pub entry: String,
+    /// The SPIR-V words (what `vkCreateShaderModule` takes).
+    pub words: Vec<u32>,
+    /// Storage-buffer bindings in set 0, numbered 0..bindings.
+    pub bindings: u32,
+    /// `LocalSize` of the entry point.
+    pub workgroup_size: [u32; 3],
+}
+
+/// A device buffer of one function's schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BufferKind {
+    /// The i-th function input.
+    Input(usize),
+    /// The i-th flattened result (the out-params of the frontend ABI).
+    Output(usize),
+    /// An intermediate the generated code allocates.
+    Temporary,
+    /// Data known at compile time (a `memref.global` constant).
+    Constant(Vec<u8>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Buffer {
+    pub kind: BufferKind,
+    pub bytes: usize,
+}
+
+/// One step of a function's schedule. Every step may read what the previous
+/// steps wrote, so the runtime puts a full memory barrier between steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Run kernel `kernel` with `groups` workgroups; binding i is buffer `buffers[i]`.
+    Dispatch {
+        kernel: usize,
+        groups: [u32; 3],
+        buffers: Vec<usize>,
+    },
+    /// Copy `bytes` bytes from the start of buffer `src` to the start of `dst`.
+    Copy {
+        src: usize,
+        dst: usize,
+        bytes: usize,
+    },
+}
+
+/// The host side of one `def`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    pub function: String,
+    pub buffers: Vec<Buffer>,
+    pub steps: Vec<Step>,
+}
+
+/// Everything the runtime needs to run a module's functions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compiled {
+    pub kernels: Vec<Kernel>,
+    pub schedules: Vec<Schedule>,
+}
