@@ -94,3 +94,13 @@ fn frontend_and_backends_are_independent() {
     let cpu = dependency_names("tensorc-cpu");
     assert!(!cpu.iter().any(|d| d == "tensorc-frontend"), "CPU back end depends on the frontend");
 }
+
+/// `.tvk` artifacts load and run without MLIR or LLVM: the Vulkan runtime's
+/// only heavy dependency is `ash`, whose libvulkan is loaded at run time.
+#[test]
+fn vulkan_runtime_is_mlir_free() {
+    let deps = dependency_names("tensorc-vulkan-rt");
+    assert!(deps.iter().any(|d| d == "tensorc-vulkan-rt"), "cargo tree did not list tensorc-vulkan-rt: {deps:?}");
+    let heavy: Vec<_> = deps.iter().filter(|d| d.as_str() != "ash" && HEAVY.contains(&d.as_str())).collect();
+    assert!(heavy.is_empty(), "tensorc-vulkan-rt must stay MLIR- and LLVM-free but depends on {heavy:?}");
+}

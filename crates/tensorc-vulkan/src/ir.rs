@@ -233,7 +233,7 @@ pub(crate) fn dense_bytes(a: MlirAttribute, info: &MemRefInfo) -> Option<Vec<u8>
 
 /// The source position of `op` (`file`, line, column), when its location
 /// is, or fuses, a file position.
-pub(crate) fn op_location(op: MlirOperation) -> Option<tensorc_mlir::FileLoc> {
+pub(crate) fn op_location(op: MlirOperation) -> Option<crate::FileLoc> {
     // SAFETY: location queries on a live op, each guarded by its kind check.
     unsafe {
         let mut loc = mlirOperationGetLocation(op);
@@ -246,7 +246,7 @@ pub(crate) fn op_location(op: MlirOperation) -> Option<tensorc_mlir::FileLoc> {
         if !mlirLocationIsAFileLineColRange(loc) {
             return None;
         }
-        Some(tensorc_mlir::FileLoc {
+        Some(crate::FileLoc {
             file: string(mlirIdentifierStr(mlirLocationFileLineColRangeGetFilename(
                 loc,
             ))),

@@ -1,68 +1,48 @@
 //! The Vulkan back end: `.nxir` programs as SPIR-V compute kernels dispatched
 //! through Vulkan, on any GPU with a driver (and on Mesa's lavapipe in CI).
 //!
-//! `lower` turns the frontend's MLIR into SPIR-V kernels and a per-function
-//! host schedule (`schedule`), with no device needed; `runtime` loads
-//! libvulkan at run time (the binary never links it), picks a device and runs
-//! schedules. `VulkanModule` ties the two to the typed graph, which gives each
-//! function's signature and the dtypes to check against the device.
+//! This crate is the compiler half: `lower` turns the frontend's MLIR into
+//! SPIR-V kernels and a per-function host schedule, with no device needed,
+//! and `compile_module`/`compile_artifact` check the program against the
+//! target and build a `VulkanModule` or a `.tvk` artifact. The runtime half
+//! (schedules, the `.tvk` format, the device side on `ash`, `VulkanModule`)
+//! is the MLIR-free `tensorc-vulkan-rt`, re-exported here so callers see one
+//! crate.
 
 mod ir;
 pub mod lower;
-pub mod runtime;
-pub mod schedule;
-pub mod tvk;
 mod wrap;
 
-pub use lower::{Limits, Upto};
-pub use runtime::{Gpu, validation_messages};
-pub use schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
-pub use tensorc_mlir::FileLoc;
-pub use tvk::{Artifact, ArtifactError, ArtifactFunction};
+pub use lower::Upto;
+pub use tensorc_vulkan_rt::{
+    Artifact, ArtifactError, ArtifactFunction, Buffer, BufferKind, Compiled, Entry, FileLoc, Gpu,
+    Kernel, Limits, Schedule, Step, VulkanError, VulkanModule, runtime, schedule, tvk,
+    validation_messages,
+};
 
-use std::sync::Arc;
-use tensorc_ir::{DType, Module, Tensor, TensorType};
+use tensorc_ir::{DType, Module};
 use tensorc_mlir::MlirError;
+
+/// An MLIR failure (a tensorc bug) as the runtime crate's error, which
+/// cannot name MLIR types.
+pub(crate) fn mlir_error(e: MlirError) -> VulkanError {
+    VulkanError::Mlir {
+        stage: e.stage.clone(),
+        message: e.to_string(),
+    }
+}
+
+/// A location from MLIR diagnostics as the runtime crate's `FileLoc`.
+pub(crate) fn file_loc(l: &tensorc_mlir::FileLoc) -> FileLoc {
+    FileLoc {
+        file: l.file.clone(),
+        line: l.line,
+        col: l.col,
+    }
+}
 
 /// The name of this target in messages.
 pub const TARGET: &str = "vulkan";
-
-#[derive(Debug, thiserror::Error)]
-pub enum VulkanError {
-    /// MLIR rejected something tensorc produced (a tensorc bug).
-    #[error(transparent)]
-    Mlir(#[from] MlirError),
-    /// No usable Vulkan loader, driver or device.
-    #[error("no Vulkan driver found: {0}")]
-    NoDriver(String),
-    /// The program uses something this target cannot run.
-    #[error("the Vulkan target does not support {0}")]
-    Unsupported(String),
-    /// An operation of the program became MLIR `mlir_op`, which has no
-    /// Vulkan lowering; `at` is the statement it came from.
-    #[error("the Vulkan target does not support {what} (it needs `{mlir_op}`)")]
-    UnsupportedOp {
-        mlir_op: String,
-        what: String,
-        at: Option<tensorc_mlir::FileLoc>,
-    },
-    /// A kernel launch needs more workgroups than the device allows, even
-    /// with the largest workgroups.
-    #[error("the Vulkan target does not support {0}")]
-    TooManyWorkgroups(String),
-    /// The device lacks a feature a dtype needs.
-    #[error("{0}")]
-    DeviceFeature(String),
-    /// The caller's tensors do not match the signature.
-    #[error("{0}")]
-    Args(String),
-    /// A Vulkan call failed.
-    #[error("Vulkan error: {0}")]
-    Vulkan(String),
-    /// A tensorc bug in the Vulkan lowering.
-    #[error("{0}")]
-    Internal(String),
-}
 
 /// SPIR-V kernels and schedules of a module, with no device: what
 /// `emit --stage spirv` and the `spirv-val` tests use.
@@ -207,21 +187,6 @@ fn is_unsupported(e: &VulkanError) -> bool {
     )
 }
 
-/// The same unsupported-kind error again (each call of a rejected function reports it).
-fn repeat(e: &VulkanError) -> VulkanError {
-    match e {
-        VulkanError::Unsupported(m) => VulkanError::Unsupported(m.clone()),
-        VulkanError::UnsupportedOp { mlir_op, what, at } => VulkanError::UnsupportedOp {
-            mlir_op: mlir_op.clone(),
-            what: what.clone(),
-            at: at.clone(),
-        },
-        VulkanError::DeviceFeature(m) => VulkanError::DeviceFeature(m.clone()),
-        VulkanError::TooManyWorkgroups(m) => VulkanError::TooManyWorkgroups(m.clone()),
-        other => VulkanError::Internal(other.to_string()),
-    }
-}
-
 /// The frontend's module with only the public function `name` (calls are
 /// inlined, so every function stands alone). The frontend prints each
 /// `func.func` at two spaces of indentation, closed by `  }`.
@@ -244,164 +209,61 @@ fn only_function(mlir_text: &str, name: &str) -> String {
     out
 }
 
-struct Entry {
-    name: String,
-    params: Vec<(String, TensorType)>,
-    results: Vec<TensorType>,
-    /// The program that holds the function, or why it cannot run on Vulkan.
-    program: Result<usize, VulkanError>,
-}
-
-/// A module compiled for one device, ready to call. Functions compile
-/// together; when that fails on something Vulkan cannot do, each function
-/// is compiled on its own, so that one unsupported function does not stop
-/// the others (calling it reports the reason).
-pub struct VulkanModule {
-    gpu: Arc<Gpu>,
-    programs: Vec<runtime::Program>,
-    functions: Vec<Entry>,
-}
-
-impl VulkanModule {
-    /// Compiles `mlir_text` (the frontend's lowering of `module`) for the
-    /// process-wide default device. Fails when no function can run on it.
-    pub fn compile(module: &Module, mlir_text: &str) -> Result<VulkanModule, VulkanError> {
-        let gpu = Gpu::shared()?;
-        let check = |f: &tensorc_ir::Function| -> Result<(), VulkanError> {
-            reject_inexact_ops(f)?;
-            for d in dtypes(f) {
-                gpu.check_dtype(d)?;
+/// Compiles `mlir_text` (the frontend's lowering of `module`) for the
+/// process-wide default device. Functions compile together; when that fails
+/// on something Vulkan cannot do, each function is compiled on its own, so
+/// that one unsupported function does not stop the others (calling it
+/// reports the reason). Fails when no function can run on the device.
+pub fn compile_module(module: &Module, mlir_text: &str) -> Result<VulkanModule, VulkanError> {
+    let gpu = Gpu::shared()?;
+    let check = |f: &tensorc_ir::Function| -> Result<(), VulkanError> {
+        reject_inexact_ops(f)?;
+        for d in dtypes(f) {
+            gpu.check_dtype(d)?;
+        }
+        Ok(())
+    };
+    let checks: Vec<Result<(), VulkanError>> = module.functions.iter().map(check).collect();
+    let entry = |f: &tensorc_ir::Function, program| Entry {
+        name: f.name.clone(),
+        params: f.params.clone(),
+        results: f.flat_results(),
+        program,
+    };
+    if checks.iter().all(Result::is_ok) {
+        match compile_kernels(module, mlir_text, &gpu.limits()) {
+            Ok(compiled) => {
+                let programs = vec![runtime::Program::new(&gpu, compiled)?];
+                let functions = module.functions.iter().map(|f| entry(f, Ok(0))).collect();
+                return Ok(VulkanModule::from_parts(gpu, programs, functions));
             }
-            Ok(())
+            Err(e) if is_unsupported(&e) && module.functions.len() > 1 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut programs = Vec::new();
+    let mut functions = Vec::new();
+    for (f, checked) in module.functions.iter().zip(checks) {
+        let result = checked.and_then(|()| {
+            compile_kernels(module, &only_function(mlir_text, &f.name), &gpu.limits())
+        });
+        let program = match result {
+            Ok(compiled) => {
+                programs.push(runtime::Program::new(&gpu, compiled)?);
+                Ok(programs.len() - 1)
+            }
+            Err(e) if is_unsupported(&e) => Err(e),
+            Err(e) => return Err(e),
         };
-        let checks: Vec<Result<(), VulkanError>> = module.functions.iter().map(check).collect();
-        let entry = |f: &tensorc_ir::Function, program| Entry {
-            name: f.name.clone(),
-            params: f.params.clone(),
-            results: f.flat_results(),
-            program,
-        };
-        if checks.iter().all(Result::is_ok) {
-            match compile_kernels(module, mlir_text, &gpu.limits()) {
-                Ok(compiled) => {
-                    let programs = vec![runtime::Program::new(&gpu, compiled)?];
-                    let functions = module.functions.iter().map(|f| entry(f, Ok(0))).collect();
-                    return Ok(VulkanModule {
-                        gpu,
-                        programs,
-                        functions,
-                    });
-                }
-                Err(e) if is_unsupported(&e) && module.functions.len() > 1 => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let mut programs = Vec::new();
-        let mut functions = Vec::new();
-        for (f, checked) in module.functions.iter().zip(checks) {
-            let result = checked.and_then(|()| {
-                compile_kernels(module, &only_function(mlir_text, &f.name), &gpu.limits())
-            });
-            let program = match result {
-                Ok(compiled) => {
-                    programs.push(runtime::Program::new(&gpu, compiled)?);
-                    Ok(programs.len() - 1)
-                }
-                Err(e) if is_unsupported(&e) => Err(e),
-                Err(e) => return Err(e),
-            };
-            functions.push(entry(f, program));
-        }
-        if programs.is_empty() {
-            let first = functions.into_iter().find_map(|f| f.program.err());
-            return Err(
-                first.unwrap_or_else(|| VulkanError::Internal("a module without functions".into()))
-            );
-        }
-        Ok(VulkanModule {
-            gpu,
-            programs,
-            functions,
-        })
+        functions.push(entry(f, program));
     }
-
-    /// Loads a decoded `.tvk` artifact onto the process-wide default device
-    /// (no MLIR involved). A function whose dtypes the device lacks is kept
-    /// and reports why when called, as in `compile`; fails when none can run.
-    pub fn from_artifact(artifact: Artifact) -> Result<VulkanModule, VulkanError> {
-        let gpu = Gpu::shared()?;
-        let mut programs = Vec::with_capacity(artifact.programs.len());
-        for compiled in artifact.programs {
-            programs.push(runtime::Program::new(&gpu, compiled)?);
-        }
-        let mut functions = Vec::with_capacity(artifact.functions.len());
-        for f in artifact.functions {
-            let program = f
-                .dtypes
-                .iter()
-                .try_for_each(|&d| gpu.check_dtype(d))
-                .map(|()| f.program);
-            functions.push(Entry {
-                name: f.name,
-                results: f.result.flatten(),
-                params: f.params,
-                program,
-            });
-        }
-        if functions.iter().all(|f| f.program.is_err()) {
-            let first = functions.into_iter().find_map(|f| f.program.err());
-            return Err(first
-                .unwrap_or_else(|| VulkanError::Internal("an artifact without functions".into())));
-        }
-        Ok(VulkanModule {
-            gpu,
-            programs,
-            functions,
-        })
+    if programs.is_empty() {
+        let first = functions.into_iter().find_map(|f| f.program.err());
+        return Err(
+            first.unwrap_or_else(|| VulkanError::Internal("a module without functions".into()))
+        );
     }
-
-    /// The device the module runs on.
-    pub fn device_name(&self) -> &str {
-        self.gpu.name()
-    }
-
-    /// Runs function `name`, writing its results into `outputs`.
-    pub fn call(
-        &self,
-        name: &str,
-        inputs: &[&Tensor],
-        outputs: &mut [Tensor],
-    ) -> Result<(), VulkanError> {
-        let f = self
-            .functions
-            .iter()
-            .find(|f| f.name == name)
-            .ok_or_else(|| VulkanError::Args(format!("no function named '{name}'")))?;
-        let program = f.program.as_ref().map_err(repeat)?;
-        if inputs.len() != f.params.len() {
-            return Err(VulkanError::Args(format!(
-                "'{name}' takes {} inputs, got {}",
-                f.params.len(),
-                inputs.len()
-            )));
-        }
-        for (t, (p, ty)) in inputs.iter().zip(&f.params) {
-            if t.ty() != ty {
-                return Err(VulkanError::Args(format!(
-                    "input '{p}' must be {ty}, got {}",
-                    t.ty()
-                )));
-            }
-        }
-        if outputs.len() != f.results.len()
-            || outputs.iter().zip(&f.results).any(|(o, r)| o.ty() != r)
-        {
-            return Err(VulkanError::Args(format!(
-                "the outputs of '{name}' do not match its result types"
-            )));
-        }
-        self.programs[*program].run(name, inputs, outputs)
-    }
+    Ok(VulkanModule::from_parts(gpu, programs, functions))
 }
 
 #[cfg(test)]

@@ -11,38 +11,13 @@
 //! buffer allocation, a view, a copy or a kernel launch means part of the
 //! program did not become a kernel, and is reported as unsupported.
 
+use crate::Limits;
 use crate::VulkanError;
 use crate::ir::{self, MemRefInfo};
 use crate::schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
 use mlir_sys::*;
 use std::collections::HashMap;
 use tensorc_mlir::{Mlir, MlirModule};
-
-/// What the lowering needs to know about the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Invocations per workgroup to start with (the tile size of the
-    /// outermost parallel dimension).
-    pub invocations: u32,
-    /// The most invocations per workgroup the device allows
-    /// (maxComputeWorkGroupInvocations and maxComputeWorkGroupSize); larger
-    /// tiles are tried up to this when a launch needs too many workgroups.
-    pub max_invocations: u32,
-    /// maxComputeWorkGroupCount.
-    pub max_groups: [u32; 3],
-}
-
-impl Default for Limits {
-    /// Values every Vulkan device supports (the spec's required minimums),
-    /// so code compiled without a device runs on any of them.
-    fn default() -> Limits {
-        Limits {
-            invocations: 128,
-            max_invocations: 128,
-            max_groups: [65535; 3],
-        }
-    }
-}
 
 /// SPIR-V capabilities and extensions the target environment offers; the
 /// kernels only declare what `spirv-update-vce` finds they use, and the
@@ -99,8 +74,9 @@ pub fn lower(
     upto: Upto,
 ) -> Result<(String, Option<Compiled>), VulkanError> {
     let mlir = Mlir::new();
-    let mut m = mlir.parse(mlir_text, "lower")?;
-    mlir.mark_tensor_arguments_read_only(&mut m, "lower")?;
+    let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;
+    mlir.mark_tensor_arguments_read_only(&mut m, "lower")
+        .map_err(crate::mlir_error)?;
     mlir.run_pipeline(&mut m, LOOPS_PIPELINE, "loops")
         .map_err(legalization)?;
     let printed = mlir.print(&m, tensorc_mlir::PrintOptions { locations: true });
@@ -109,7 +85,9 @@ pub fn lower(
         eprintln!("{printed}\n---- {runs}\n{wrapped}");
     }
     if runs > 0 {
-        m = mlir.parse(&wrapped, "wrap-host-compute")?;
+        m = mlir
+            .parse(&wrapped, "wrap-host-compute")
+            .map_err(crate::mlir_error)?;
     }
     mlir.run_pipeline(&mut m, &gpu_pipeline(limits), "gpu-lowering")
         .map_err(legalization)?;
@@ -133,7 +111,8 @@ pub fn lower(
         &mut m,
         "builtin.module(gpu-module-to-binary)",
         "spirv-serialize",
-    )?;
+    )
+    .map_err(crate::mlir_error)?;
     read_binaries(top, &mut kernels)?;
     if std::env::var_os("TENSORC_VULKAN_DEBUG").is_some() {
         for s in &schedules {
@@ -197,7 +176,7 @@ fn legalization(e: tensorc_mlir::MlirError) -> VulkanError {
             return VulkanError::UnsupportedOp {
                 mlir_op: op.to_owned(),
                 what: format!("`{op}`"),
-                at: d.location.clone(),
+                at: d.location.as_ref().map(crate::file_loc),
             };
         }
     }
@@ -210,7 +189,7 @@ fn legalization(e: tensorc_mlir::MlirError) -> VulkanError {
             return VulkanError::UnsupportedOp {
                 mlir_op: format!("spirv.GL.{op} on f64"),
                 what: format!("f64 `{op}`"),
-                at: d.location.clone(),
+                at: d.location.as_ref().map(crate::file_loc),
             };
         }
     }
@@ -223,11 +202,11 @@ fn legalization(e: tensorc_mlir::MlirError) -> VulkanError {
             return VulkanError::UnsupportedOp {
                 mlir_op: format!("spirv.{op}"),
                 what: format!("an operation that converts to an invalid `spirv.{op}`"),
-                at: d.location.clone(),
+                at: d.location.as_ref().map(crate::file_loc),
             };
         }
     }
-    VulkanError::Mlir(e)
+    crate::mlir_error(e)
 }
 
 fn unsupported(what: String) -> VulkanError {

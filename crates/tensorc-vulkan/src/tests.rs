@@ -3,7 +3,8 @@
 //! (under `CI` they fail, CI always has lavapipe).
 
 use super::*;
-use tensorc_ir::{DType, Scalar, SourceFile, TensorType};
+use std::sync::Arc;
+use tensorc_ir::{DType, Scalar, SourceFile, Tensor, TensorType};
 
 fn module(src: &str) -> (tensorc_ir::Module, String) {
     let file = SourceFile::new("t.nxir", src);
@@ -72,7 +73,7 @@ fn gpu_or_skip() -> Option<Arc<Gpu>> {
 fn add_runs_on_the_device() {
     let Some(_) = gpu_or_skip() else { return };
     let (m, text) = module(ADD);
-    let vm = VulkanModule::compile(&m, &text).unwrap();
+    let vm = compile_module(&m, &text).unwrap();
     let ty = TensorType::new(DType::F32, vec![4, 8]);
     let x = Tensor::from_scalars(
         ty.clone(),
@@ -102,7 +103,7 @@ fn no_validation_errors() {
     // the layer reported for them is a failure.
     let Some(_) = gpu_or_skip() else { return };
     let (m, text) = module(ADD);
-    let vm = VulkanModule::compile(&m, &text).unwrap();
+    let vm = compile_module(&m, &text).unwrap();
     let ty = TensorType::new(DType::F32, vec![4, 8]);
     let x = Tensor::zeros(ty.clone()).unwrap();
     let mut out = vec![Tensor::zeros(ty).unwrap()];
@@ -167,7 +168,7 @@ fn a_large_launch_stays_within_the_workgroup_count_limit() {
             }
         }
     }
-    let vm = VulkanModule::compile(&m, &text).unwrap();
+    let vm = compile_module(&m, &text).unwrap();
     let ty = TensorType::new(DType::F32, vec![n]);
     let mut x = Tensor::zeros(ty.clone()).unwrap();
     for (i, c) in x.bytes_mut().chunks_exact_mut(4).enumerate() {

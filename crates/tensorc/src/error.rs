@@ -110,7 +110,7 @@ impl From<tensorc_interp::InterpError> for Error {
 pub(crate) fn from_vulkan(e: tensorc_vulkan::VulkanError, file: &tensorc_ir::SourceFile) -> Error {
     use tensorc_vulkan::VulkanError as V;
     match e {
-        V::Mlir(m) => m.into(),
+        V::Mlir { stage, message } => Error::Internal { stage, message },
         V::Args(msg) => Error::Input(msg),
         V::UnsupportedOp { mlir_op, what, at } => {
             // The frontend's locations point at the statement `name = op ...`.

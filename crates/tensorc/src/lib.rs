@@ -140,7 +140,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
         Target::Vulkan => {
             let text = lower_to_mlir(&module, &file, opts.target)?;
             Some(
-                tensorc_vulkan::VulkanModule::compile(&module, &text)
+                tensorc_vulkan::compile_module(&module, &text)
                     .map_err(|e| error::from_vulkan(e, &file))?,
             )
         }
