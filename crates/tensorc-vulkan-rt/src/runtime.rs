@@ -1,7 +1,7 @@
 //! The Vulkan runtime on ash: device selection, pipelines, buffers, dispatch.
 //!
 //! libvulkan is loaded with `dlopen` when the first program is compiled for
-//! Vulkan, so tensorc builds and runs (other targets) on machines without a
+//! Vulkan or loaded from a `.tvk` artifact, so tensorc builds and runs (other targets) on machines without a
 //! Vulkan loader. One `Gpu` (instance, device, queue) serves the whole
 //! process; each `Program` creates its pipelines once, and each function its
 //! buffers, descriptor sets and a pre-recorded command buffer on its first

@@ -2,8 +2,8 @@
 //! function, the host-side schedule (which buffers exist, which kernels run in
 //! which order on which buffers).
 //!
-//! It is plain data with no MLIR in it, so the runtime (and a future `.tvk`
-//! artifact) needs nothing but this to run a program.
+//! It is plain data with no MLIR in it, so the runtime needs nothing but this
+//! to run a program, and a `.tvk` artifact (`tvk.rs`) is this, serialized.
 
 /// One SPIR-V compute shader (one outlined `gpu.func`).
 #[derive(Clone, Debug, PartialEq, Eq)]
