@@ -111,6 +111,11 @@ impl Lowerer<'_> {
         if state.len() != node.ty.flatten().len() {
             return Err(internal("while state does not match its type"));
         }
+        // The loop updates its state buffers in place; start it from private
+        // copies so a computed initial value that is also used elsewhere
+        // (say returned by the def) keeps its value (see `private_copy`).
+        let state: Vec<Val> = state.iter().map(|s| self.private_copy(s)).collect();
+        let state = &state[..];
         let res = self.e.fresh();
         let before: Vec<Val> = state
             .iter()
@@ -199,6 +204,24 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
+    /// `v` in a buffer of its own (`bufferization.alloc_tensor … copy`), for
+    /// ops that update their operand in place (a `while` state, a scatter
+    /// target, a value a `cond` branch passes through). Without it, when the
+    /// same value is also a result of the def, `eliminate-empty-tensors`
+    /// computes it straight into that result's out-parameter and the in-place
+    /// op then overwrites it there: MLIR 22's one-shot analysis does not see
+    /// the conflict (found by the generated differential tests; regression
+    /// cases `tests/cases/regressions/inplace_*.nxir`). An `alloc_tensor` is
+    /// neither folded by `canonicalize` nor replaced by the empty-tensor
+    /// elimination, so the copy survives to bufferization.
+    pub(crate) fn private_copy(&mut self, v: &Val) -> Val {
+        let t = tensor_ty(&v.ty);
+        let name = self
+            .e
+            .op(&format!("bufferization.alloc_tensor() copy({}) : {t}", v.name));
+        Val { name, ty: v.ty.clone() }
+    }
+
     /// A scalar predicate tensor as an `i1` (nonzero is true).
     fn predicate(&mut self, p: &Val) -> String {
         let x = self
@@ -220,8 +243,11 @@ impl Lowerer<'_> {
     ) -> Result<Vec<Val>, LowerError> {
         let (Some((&first, rest)), Some((p, later))) = (branches.split_first(), preds.split_first()) else {
             // The last clause (`true -> …`) runs unconditionally.
+            // Like every branch's values (see below) they are yielded as
+            // private copies; the inner `scf.if` results already are fresh.
             let &last = branches.last().ok_or_else(|| internal("cond without branches"))?;
-            return self.region(f, last, &[], vals);
+            let values = self.region(f, last, &[], vals)?;
+            return Ok(values.iter().map(|v| self.private_copy(v)).collect());
         };
         self.e.set_loc(node.span);
         let c = self.predicate(p);
@@ -241,6 +267,7 @@ impl Lowerer<'_> {
         self.e.indent(2);
         let then = self.region(f, first, &[], vals)?;
         self.e.set_loc(node.span);
+        let then: Vec<Val> = then.iter().map(|v| self.private_copy(v)).collect();
         self.e.stmt(&format!("scf.yield {}", yield_list(&then)));
         self.e.indent(-2);
         self.e.line("} else {");

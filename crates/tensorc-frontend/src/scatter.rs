@@ -81,7 +81,10 @@ impl Lowerer<'_> {
         ty: &TensorType,
     ) -> Result<String, LowerError> {
         let d = ty.dtype;
+        // The loop below updates its init in place: a private copy keeps a
+        // target that is also used elsewhere intact (see `private_copy`).
         let init = self.convert_tensor(target, d);
+        let init = if init.name == target.name { self.private_copy(&init) } else { init };
         // Nx's shorthand (indices [k], updates = one window) is the case n = 1.
         let (indices, updates) = if indices.ty.rank() == 1 {
             let it = TensorType::new(indices.ty.dtype, vec![1, indices.ty.shape[0]]);
