@@ -24,6 +24,68 @@ const ITERS: usize = 5;
 /// The NumPy versions of the workloads.
 const NUMPY_SCRIPT: &str = include_str!("numpy_bench.py");
 
+/// The machine's reference kernels (STREAM-style triad, FMA peak), built
+/// with the system C compiler at bench time.
+const MACHINE_REF_C: &str = include_str!("machine_ref.c");
+
+/// What one core of this machine reaches, measured in the same run: the
+/// bandwidth reference of the memory-bound workloads and the peak of the
+/// compute-bound ones (issue 6's "% of bandwidth / % of peak").
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Machine {
+    triad_gbs: Option<f64>,
+    fma_gflops: Option<f64>,
+}
+
+/// Builds `machine_ref.c` with `cc -O3 -march=native` under the target
+/// directory and runs it once (it takes the best of several runs itself).
+fn measure_machine() -> Result<Machine> {
+    let dir = target_dir().join("bench-machine");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let src = dir.join("machine_ref.c");
+    let exe = dir.join("machine_ref");
+    std::fs::write(&src, MACHINE_REF_C)
+        .with_context(|| format!("cannot write {}", src.display()))?;
+    crate::run(
+        Command::new("cc")
+            .args(["-O3", "-march=native", "-ffp-contract=fast", "-o"])
+            .arg(&exe)
+            .arg(&src),
+    )?;
+    let out = Command::new(&exe)
+        .output()
+        .with_context(|| format!("cannot start {}", exe.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({})", exe.display(), out.status);
+    }
+    Ok(parse_machine(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Reads `triad_gbs <x>` / `fma_gflops <y>` lines; a zero (the kernel's
+/// self-check failed) or a missing line is no number.
+fn parse_machine(text: &str) -> Machine {
+    let get = |key: &str| {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(key)?.trim().parse::<f64>().ok())
+            .find(|v| *v > 0.0)
+    };
+    Machine {
+        triad_gbs: get("triad_gbs "),
+        fma_gflops: get("fma_gflops "),
+    }
+}
+
+/// A workload's throughput as a percentage of the machine's reference for
+/// its unit (triad bandwidth for GB/s, FMA peak for GFLOPS).
+fn percent_of_machine(m: Metric, ns: f64, machine: Machine) -> Option<f64> {
+    let (tp, _) = throughput(m, ns);
+    let reference = match m {
+        Metric::Flops(_) => machine.fma_gflops?,
+        Metric::Bytes(_) => machine.triad_gbs?,
+    };
+    Some(100.0 * tp / reference)
+}
+
 /// Where `docs/benchmarks.md` gets the table.
 const BEGIN: &str = "<!-- xtask bench: begin -->";
 const END: &str = "<!-- xtask bench: end -->";
@@ -184,6 +246,11 @@ pub fn bench(filters: &[String]) -> Result<()> {
         println!("{}", format_row(&row));
         rows.push(row);
     }
+    let machine = measure_machine().unwrap_or_else(|e| {
+        eprintln!("warning: no machine reference numbers: {e:#}");
+        Machine::default()
+    });
+    println!("machine: {machine:?}");
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
     match run_numpy(&names) {
         Ok(times) => {
@@ -195,7 +262,7 @@ pub fn bench(filters: &[String]) -> Result<()> {
         }
         Err(e) => eprintln!("warning: no NumPy numbers: {e:#}"),
     }
-    let table = markdown_table(&rows);
+    let table = markdown_table(&rows, machine);
     let table = format!("{table}\n{}", threads_table(&rows));
     println!("\n{table}");
     let json_path = target_dir().join("bench.json");
@@ -229,11 +296,18 @@ fn cell(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The Markdown table: time, throughput and compile time of tensorc, NumPy's
-/// time and throughput, and tensorc's speed relative to NumPy (> 1: faster).
-fn markdown_table(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| workload | tensorc ms | tensorc | NumPy ms | NumPy | unit | tensorc / NumPy speed | compile ms |\n\
-         |---|---:|---:|---:|---:|---|---:|---:|\n",
+/// time and throughput, tensorc's speed relative to NumPy (> 1: faster) and
+/// tensorc's throughput as a percentage of the machine reference, which
+/// heads the table.
+fn markdown_table(rows: &[Row], machine: Machine) -> String {
+    let mut s = format!(
+        "Machine reference (same run, one core): STREAM-style triad {} GB/s, f32 FMA peak {} GFLOPS.\n\n",
+        cell(machine.triad_gbs, 1),
+        cell(machine.fma_gflops, 1)
+    );
+    s.push_str(
+        "| workload | tensorc ms | tensorc | NumPy ms | NumPy | unit | tensorc / NumPy speed | compile ms | % of triad / peak |\n\
+         |---|---:|---:|---:|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
         let m = metric(&r.name);
@@ -243,9 +317,12 @@ fn markdown_table(rows: &[Row]) -> String {
             (Some(t), Some(n)) => Some(n / t),
             _ => None,
         };
+        let percent = m
+            .zip(r.tensorc_ns)
+            .and_then(|(m, t)| percent_of_machine(m, t, machine));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {unit} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {unit} | {} | {} | {} |",
             r.name,
             cell(r.tensorc_ns.map(|t| t / 1e6), 3),
             cell(tp(r.tensorc_ns), 2),
@@ -253,6 +330,7 @@ fn markdown_table(rows: &[Row]) -> String {
             cell(tp(r.numpy_ns), 2),
             cell(ratio, 2),
             cell(r.compile_ms, 0),
+            cell(percent, 0),
         );
     }
     s
@@ -343,6 +421,18 @@ mod tests {
     }
 
     #[test]
+    fn machine_reference_lines_and_percentages() {
+        let m = parse_machine("triad_gbs 25.5\nfma_gflops 0.000\n");
+        assert_eq!(m.triad_gbs, Some(25.5));
+        assert_eq!(m.fma_gflops, None, "a failed self-check prints 0");
+        // W7 reads 256 MiB; in 20 ms that is 13.42 GB/s, 52.6 % of 25.5.
+        let w7 = metric("w07_sum").unwrap();
+        let p = percent_of_machine(w7, 20.0e6, m).unwrap();
+        assert!((p - 100.0 * 268_435_456.0 / 20.0e6 / 25.5).abs() < 1e-9, "{p}");
+        assert_eq!(percent_of_machine(metric("w02").unwrap(), 1.0, m), None);
+    }
+
+    #[test]
     fn reads_numpy_lines_and_writes_the_table_between_markers() {
         let out = "{\"name\": \"w01_matmul_256\", \"median_ns\": 200, \"min_ns\": 150}\n\
                    {\"name\": \"w99\", \"error\": \"no NumPy version\"}\n";
@@ -359,9 +449,20 @@ mod tests {
         // One thread 300 ns, all threads 120 ns: a 2.50x speed-up.
         let th = threads_table(&rows);
         assert!(th.contains("| w01_matmul_256 | 0.000 | 0.000 | 2.50 |"), "{th}");
-        let t = markdown_table(&rows);
+        let t = markdown_table(&rows, Machine::default());
         // NumPy twice as fast: ratio 0.50.
         assert!(t.contains("| 0.50 |"), "{t}");
+        // No machine numbers: no percentage.
+        assert!(t.contains("| – |\n"), "{t}");
+        // 2·256³ flops in 300 ns is 111848 GFLOPS; at a 200 GFLOPS peak
+        // that is 55924 %.
+        let machine = Machine {
+            triad_gbs: Some(20.0),
+            fma_gflops: Some(200.0),
+        };
+        let t = markdown_table(&rows, machine);
+        assert!(t.contains("| 55924 |\n"), "{t}");
+        assert!(t.contains("triad 20.0 GB/s, f32 FMA peak 200.0 GFLOPS"), "{t}");
         let dir = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let doc = dir.join("b.md");

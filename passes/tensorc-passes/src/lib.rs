@@ -5,6 +5,8 @@
 //! `parallel_mark`, `outline_parallel`), which `tensorc-mlir` runs by name
 //! where a pipeline string names them (`register_external_pass`).
 
+pub mod conv_schedule;
+pub mod elementwise_schedule;
 pub mod matmul_schedule;
 #[cfg(feature = "melior")]
 pub mod outline_parallel;
@@ -13,6 +15,7 @@ pub mod parallel_mark;
 pub mod packed_matmul;
 pub mod parallel_schedule;
 pub mod pipeline;
+pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 mod raw;
 

@@ -6,6 +6,7 @@
 //! functions return comma-separated pipeline *elements* meant to be nested in
 //! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
 
+use crate::elementwise_schedule::{ENTRY as KERNEL_ENTRY, kernel_schedule};
 use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
 use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
@@ -135,7 +136,26 @@ pub fn cpu_lowering_pipeline() -> String {
     // The packing step only runs when the matmul schedule, which lowers its
     // packs, does.
     let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
-    format!("{pack}{}{interpreter}{LOWERING}", parallel_interpreter())
+    format!(
+        "{pack}{}{interpreter}{}{LOWERING}",
+        parallel_interpreter(),
+        kernel_interpreter()
+    )
+}
+
+/// The kernel schedules (`elementwise_schedule.rs`, `reduction_schedule.rs`,
+/// `conv_schedule.rs`): preloaded beside the matmul library (their symbols
+/// are distinct, preloaded libraries merge) and run from their own entry
+/// point, after the matmul schedule. Left out, like the matmul schedule, if
+/// the script file cannot be written.
+fn kernel_interpreter() -> String {
+    match script_file(&kernel_schedule()) {
+        Ok(path) => format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={KERNEL_ENTRY}}},canonicalize,cse,",
+            path.display()
+        ),
+        Err(_) => String::new(),
+    }
 }
 
 /// The packing step of large matmuls (`packed_matmul.rs`), from its own

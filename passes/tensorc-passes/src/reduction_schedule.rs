@@ -1,0 +1,181 @@
+//! The transform-dialect schedule for reductions over the innermost loop
+//! (`sum`, `reduce_max`, … over the last axis or all axes: W5, W7, W8).
+//!
+//! Why: a scalar reduction loop carries one accumulator, so every add waits
+//! for the previous one, and LLVM may not reassociate floats to vectorize
+//! it (W7 ran at 8 GB/s). The schedule gives each reduction a *vector*
+//! accumulator: the parallel loops are tiled by 1 (one output element at a
+//! time), then `tile_reduction_using_for` splits the reduced loop into
+//! `lanes` interleaved partial reductions — a `lanes`-wide partial tensor
+//! initialized with the combiner's neutral element, updated element-wise
+//! per step, and combined into the output once at the end. The partial
+//! update, the neutral fill and the final combination are vectorized, and
+//! the partial vector is hoisted into the loop's iter_args so it stays in
+//! registers. The reduced loop is peeled: a trip count that `lanes` does
+//! not divide gets one static remainder step (narrower vector), so nothing
+//! is masked or read out of bounds.
+//!
+//! This reassociates the reduction (`lanes` interleaved sums, then a tree),
+//! like NumPy's pairwise sums; integer sums are exact either way.
+//!
+//! Which ops: `linalg.generic`s of rank 1 to `MAX_RANK` whose loops are all
+//! parallel except the last, which is a reduction, whose body combines the
+//! single init with one combiner op (`match.structured.body
+//! {reduction_position = 0}`), and whose loops all have a static, non-zero
+//! size. A combiner with no known neutral element makes the split fail; that
+//! op is left (row-tiled) to the scalar lowering: each op is scheduled in
+//! its own `failures(suppress)` sequence.
+
+use std::fmt::Write as _;
+
+use crate::elementwise_schedule::{
+    Library, MAX_RANK, nonempty_dims, peel_each, rank_is, vectorize_each,
+};
+
+/// Tile sizes of the reduction schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReductionTiles {
+    /// Partial accumulators (the vector length of the reduced loop's step).
+    pub lanes: u32,
+}
+
+impl Default for ReductionTiles {
+    /// 64 f32 lanes: four AVX-512 registers, so four independent add chains
+    /// hide the add latency (one 16-lane chain would cap a sum at 16 floats
+    /// per 4 cycles).
+    fn default() -> Self {
+        ReductionTiles { lanes: 64 }
+    }
+}
+
+/// The tag of innermost-loop reductions of rank `rank`.
+fn tag(rank: usize) -> String {
+    format!("tensorc.red{rank}")
+}
+
+/// Predicate lines for the index maps: every input reads the whole
+/// iteration space in some order (a permutation: no broadcast input, no
+/// offsets or reversals, which tiling mishandles), the init is a projection.
+/// Inputs that are broadcast along some loop are where the frontend's
+/// sort ranks compare `linalg.index`es of two loops; vectorizing such a
+/// split reduction makes MLIR 22 abort (`vector.extract` folding,
+/// "SmallVector unable to grow"), and the match ops cannot see the body's
+/// index ops, so the permutation requirement is what keeps them out.
+const REDUCTION_MAPS: &str = "      transform.match.structured.input %s[all] {permutation} : !transform.any_op\n\
+\x20     transform.match.structured.init %s[all] {projected_permutation} : !transform.any_op\n";
+
+/// The tag of the ops the split produces, vectorized by `vectorize_reductions`.
+const SPLIT_TAG: &str = "tensorc.redv";
+
+/// Adds the reduction matchers and the tiling, splitting and peeling to `lib`.
+pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
+    for rank in 1..=MAX_RANK {
+        let mut predicates = rank_is(rank);
+        if rank > 1 {
+            let outer: Vec<String> = (0..rank - 1).map(|d| d.to_string()).collect();
+            let _ = writeln!(
+                predicates,
+                "      transform.match.structured.dim %s[{}] {{parallel}} : !transform.any_op",
+                outer.join(", ")
+            );
+        }
+        let _ = writeln!(
+            predicates,
+            "      transform.match.structured.dim %s[-1] {{reduction}} : !transform.any_op\n\
+             \x20     %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\
+             \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi eq %ninit, %one : !transform.param<i64>\n\
+             \x20     transform.match.structured.body %s {{reduction_position = 0}} : !transform.any_op"
+        );
+        predicates.push_str(REDUCTION_MAPS);
+        predicates.push_str(&nonempty_dims(rank));
+        lib.tagging_matcher(
+            &format!("tensorc_k_red{rank}"),
+            "linalg.generic",
+            &predicates,
+            &tag(rank),
+        );
+    }
+    let body = lib.body();
+    for rank in 1..=MAX_RANK {
+        let _ = writeln!(
+            body,
+            "    %red{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %red{rank} : !transform.any_op {{\n\
+             \x20   ^bb0(%r: !transform.any_op):\n\
+             \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
+             \x20     ^bb1(%r2: !transform.any_op):",
+            t = tag(rank)
+        );
+        let rows = if rank > 1 {
+            let mut sizes = vec!["1"; rank - 1];
+            sizes.push("0");
+            let loop_types = vec!["!transform.any_op"; rank].join(", ");
+            let _ = writeln!(
+                body,
+                "        %row, %rowl:{n} = transform.structured.tile_using_for %r2 tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+                n = rank - 1,
+                sizes = sizes.join(", ")
+            );
+            "row"
+        } else {
+            "r2"
+        };
+        let mut split = vec!["0".to_owned(); rank - 1];
+        split.push(tiles.lanes.to_string());
+        let _ = writeln!(
+            body,
+            "        %fill, %part, %comb, %loop = transform.structured.tile_reduction_using_for %{rows} by tile_sizes = [{split}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+             \x20       transform.annotate %fill \"{SPLIT_TAG}\" : !transform.any_op\n\
+             \x20       transform.annotate %part \"{SPLIT_TAG}\" : !transform.any_op\n\
+             \x20       transform.annotate %comb \"{SPLIT_TAG}\" : !transform.any_op",
+            split = split.join(", ")
+        );
+        peel_each(body, "loop");
+        body.push_str("      }\n    }\n");
+    }
+}
+
+/// Appends the vectorization of the split reductions' ops (after the caller
+/// has canonicalized the peeled tile sizes) and the hoisting that keeps the
+/// partial accumulators in registers across the reduced loop.
+pub fn vectorize_reductions(lib: &mut Library) {
+    let body = lib.body();
+    let _ = writeln!(
+        body,
+        "    %redv = transform.structured.match attributes{{{SPLIT_TAG}}} in %root : (!transform.any_op) -> !transform.any_op"
+    );
+    vectorize_each(body, "redv");
+}
+
+/// Appends the hoisting of loop-invariant vector reads/writes (the partial
+/// accumulators) out of every `scf.for`, after vector cleanup.
+pub fn hoist_accumulators(lib: &mut Library) {
+    lib.body().push_str(
+        "    %redloops = transform.structured.match ops{[\"scf.for\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.loop.hoist_loop_invariant_subsets %redloops : !transform.any_op\n",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_tiled_by_one_and_the_reduced_loop_split_by_lanes() {
+        let mut lib = Library::default();
+        add_reductions(&mut lib, ReductionTiles { lanes: 32 });
+        vectorize_reductions(&mut lib);
+        hoist_accumulators(&mut lib);
+        let s = lib.finish();
+        assert!(s.contains("tile_reduction_using_for %r2 by tile_sizes = [32]"), "{s}");
+        assert!(s.contains("tile_using_for %r2 tile_sizes [1, 1, 0]"), "{s}");
+        assert!(s.contains("tile_reduction_using_for %row by tile_sizes = [0, 0, 32]"), "{s}");
+        assert_eq!(
+            s.matches("transform.structured.tile_reduction_using_for").count(),
+            MAX_RANK
+        );
+        assert_eq!(s.matches("{reduction_position = 0}").count(), MAX_RANK);
+        assert_eq!(s.matches('{').count(), s.matches('}').count());
+    }
+}

@@ -1,0 +1,89 @@
+/* The machine's reference numbers for `cargo xtask bench`, measured on one
+ * core in the same run as the workloads:
+ *  - a STREAM-style triad a[i] = b[i] + s * c[i] over three f64 arrays far
+ *    larger than the last-level cache; bandwidth counts 24 bytes per
+ *    element (two reads, one write; STREAM's convention, no write-allocate
+ *    traffic), the same "minimum traffic" rule the workloads' GB/s use;
+ *  - the f32 FMA peak: independent multiply-add chains on native-width
+ *    vectors (GCC/Clang vector extensions; -march=native picks the width),
+ *    enough of them to cover the FMA latency on every unit.
+ * Prints "triad_gbs <x>" and "fma_gflops <y>", each the best of several runs.
+ * Built by xtask with `cc -O3 -march=native`; libc only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+#define TRIAD_N (1L << 24) /* 128 MiB per array */
+#define TRIAD_RUNS 10
+
+static double triad(void) {
+    double *a = aligned_alloc(64, TRIAD_N * sizeof(double));
+    double *b = aligned_alloc(64, TRIAD_N * sizeof(double));
+    double *c = aligned_alloc(64, TRIAD_N * sizeof(double));
+    if (!a || !b || !c) return 0.0;
+    for (long i = 0; i < TRIAD_N; i++) { a[i] = 0.0; b[i] = 1.0; c[i] = 2.0; }
+    const double s = 3.0;
+    double best = 1e30;
+    for (int r = 0; r < TRIAD_RUNS; r++) {
+        double t0 = now();
+        for (long i = 0; i < TRIAD_N; i++) a[i] = b[i] + s * c[i];
+        double t = now() - t0;
+        if (t < best) best = t;
+        /* keep the stores observable between runs */
+        __asm__ volatile("" : : "r"(a) : "memory");
+    }
+    double check = a[TRIAD_N / 2];
+    free(a); free(b); free(c);
+    if (check != 7.0) return 0.0;
+    return 24.0 * (double)TRIAD_N / best / 1e9;
+}
+
+/* Native vector width in bytes (64 with AVX-512, 32 with AVX2). */
+#if defined(__AVX512F__)
+#define VBYTES 64
+#elif defined(__AVX__)
+#define VBYTES 32
+#else
+#define VBYTES 16
+#endif
+typedef float vf __attribute__((vector_size(VBYTES)));
+#define LANES (VBYTES / 4)
+#define CHAINS 16
+#define FMA_ITERS 20000000L
+#define FMA_RUNS 5
+
+static double fma_peak(void) {
+    double best = 1e30;
+    float sink = 0.0f;
+    for (int r = 0; r < FMA_RUNS; r++) {
+        vf acc[CHAINS];
+        vf x, y;
+        for (int l = 0; l < LANES; l++) { x[l] = 0.999999f; y[l] = 1e-7f; }
+        for (int k = 0; k < CHAINS; k++)
+            for (int l = 0; l < LANES; l++) acc[k][l] = (float)(k + l);
+        /* hide x and y from the optimizer so nothing is folded */
+        __asm__ volatile("" : "+x"(x), "+x"(y));
+        double t0 = now();
+        for (long i = 0; i < FMA_ITERS; i++) {
+            for (int k = 0; k < CHAINS; k++) acc[k] = acc[k] * x + y;
+        }
+        double t = now() - t0;
+        if (t < best) best = t;
+        for (int k = 0; k < CHAINS; k++)
+            for (int l = 0; l < LANES; l++) sink += acc[k][l];
+    }
+    if (sink != sink) return 0.0; /* NaN: something went wrong */
+    return 2.0 * LANES * CHAINS * (double)FMA_ITERS / best / 1e9;
+}
+
+int main(void) {
+    printf("triad_gbs %.3f\n", triad());
+    printf("fma_gflops %.3f\n", fma_peak());
+    return 0;
+}
