@@ -198,7 +198,7 @@ fn compile(rel: &str, source: &str, target: Target) -> Result<tensorc::Program, 
 }
 
 /// `true` when a Vulkan device is usable; `false` (skip) otherwise, except under CI.
-fn have_driver() -> bool {
+pub(crate) fn have_driver() -> bool {
     setup();
     match compile(
         "probe.nxir",

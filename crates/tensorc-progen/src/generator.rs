@@ -60,8 +60,11 @@ pub struct GenConfig {
 pub const KNOWN_BUGS: &[(&str, &str)] = &[
     // Fixed bugs (the identity sum/product and contraction-free dot fused
     // into consumers, atan2(0, 0) folded to NaN, the argmin/argmax NaN-tie
-    // disagreement, f64 -> bf16 as an unresolvable libcall) are guarded by
-    // the regression tests in tests/integration (known.rs, known_fixes.rs,
+    // disagreement, f64 -> bf16 as an unresolvable libcall, computed while
+    // states / cond branch values / scatter targets overwritten in place —
+    // variants `while:computed_state`, `cond:computed_value`,
+    // `indexed:returned_target`, still checked by the generator) are guarded
+    // by the regression tests in tests/integration (known.rs, known_fixes.rs,
     // gen_*.nxir). Open ones:
     (
         "pad:all_padding",
@@ -72,38 +75,6 @@ pub const KNOWN_BUGS: &[(&str, &str)] = &[
          caught, so it would end the whole test binary. Minimal program: \
          def main(v0: f32[2][0]) { v1 = pad v0, 10.0, [{0, 0, 0}, {1, 0, 0}]; \
          v3 = sort v1, axis: 0; return v3 }",
-    ),
-    (
-        "while:computed_state",
-        "CPU: a computed value used as a `while` initial state is overwritten by the loop when \
-         it is also a result of the def (and in larger programs even when it is not). \
-         `eliminate-empty-tensors` (opt stage) computes it straight into the buffer of the \
-         loop's result, which the loop then updates in place, so the value's own result reads \
-         the final state. While open, loop states start from parameters only. Minimal program \
-         (interp gives v3 = [1, 1, 1] for p1 < p2, the CPU [10, 10, 10]): \
-         def main(p1: s64[3], p2: u32[3]) { v3 = less p1, p2; \
-         v4 = while {0, v3}, fn(i, a) { c = less i, 3; return c }, \
-         fn(i, a) { j = add i, 1; t = add a, 3; return {j, t} }; return {v4, v3} }",
-    ),
-    (
-        "indexed:returned_target",
-        "CPU: the same for `indexed_add`/`indexed_put`: a computed target that is also a \
-         result of the def is computed into the buffer of the scatter's result and updated in \
-         place. While open, such targets are not returned. Minimal program (edge inputs; \
-         interp v2 = [0, 0, 0], the CPU 63 in v2[0]): \
-         def main(p2: s8[4][1], p3: u64[4][1][1], v1: u64[1][1][1]) { \
-         v2 = window_max v1, {3, 2, 1}, strides: [1, 2, 2], padding: [{2, 2}, {1, 1}, {1, 0}]; \
-         v3 = indexed_add v2, p2, p3, axes: [1]; return {v3, v2} }",
-    ),
-    (
-        "cond:computed_value",
-        "CPU: the same for `cond`: a computed value that a branch may return unchanged (here \
-         `abs` of a u8, folded to the value itself) and that is also a result of the def is \
-         computed into the `cond` result's buffer, which the taken branch then overwrites. \
-         While open, branch values are parameters only. Minimal program (interp v0 = 1, \
-         CPU 255): def main(p0: f32[1][1][0], p1: u8) { v0 = all p0; \
-         v1 = cond v0 -> fn() { a = negate v0; return a }, v0 -> fn() { b = abs v0; return b }, \
-         true -> p1; return {v1, v0} }",
     ),
 ];
 
