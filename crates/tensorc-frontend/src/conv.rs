@@ -145,7 +145,7 @@ impl Lowerer<'_> {
     }
 
     /// `x` transposed so that result axis i is `x`'s axis `perm[i]` (no-op for the identity).
-    fn permuted(&mut self, x: &Val, perm: &[usize]) -> Val {
+    pub(crate) fn permuted(&mut self, x: &Val, perm: &[usize]) -> Val {
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             return x.clone();
         }

@@ -126,19 +126,33 @@ impl Lowerer<'_> {
         let d = ty.dtype;
         // Without contracted axes (an outer product) there is nothing to sum.
         let (init, acc) = self.accumulator(ty, 0.0, Some(0), !contract_a.is_empty());
-        // The canonical layouts become named ops, which tensorc's CPU
-        // schedules (tiling, packing, vectorization) recognize. Only without
+        // Matrix products (with at most one leading batch axis) become named
+        // ops, which tensorc's CPU schedules (tiling, packing, vectorization)
+        // recognize. An operand contracted over its other matrix axis (aᵀ·b,
+        // a·bᵀ) is transposed first: one pass over the operand instead of a
+        // generic contraction that stays scalar loops. Only without
         // conversions: named ops would cast integers with their own rules.
         let nb = batch_a.len();
+        let matrix = |x: &Val, contract: &[usize]| {
+            x.ty.rank() == nb + 2 && contract.len() == 1 && (contract[0] == nb || contract[0] == nb + 1)
+        };
         let canonical = a.ty.dtype == d
             && b.ty.dtype == d
             && nb <= 1
-            && a.ty.rank() == nb + 2
-            && b.ty.rank() == nb + 2
-            && contract_a == [nb + 1]
-            && contract_b == [nb]
+            && matrix(a, contract_a)
+            && matrix(b, contract_b)
             && batch_a.iter().chain(batch_b).enumerate().all(|(i, &x)| x == i % nb.max(1));
         if canonical {
+            // Swaps the two matrix axes of `x` unless it is contracted over `want`.
+            let mut oriented = |x: &Val, contract: &[usize], want: usize| {
+                if contract[0] == want {
+                    return x.clone();
+                }
+                let perm: Vec<usize> = (0..nb).chain([nb + 1, nb]).collect();
+                self.permuted(x, &perm)
+            };
+            let a = oriented(a, contract_a, nb + 1);
+            let b = oriented(b, contract_b, nb);
             let op = if nb == 0 { "linalg.matmul" } else { "linalg.batch_matmul" };
             return Ok(self.e.op(&format!(
                 "{op} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
