@@ -25,6 +25,11 @@ pub const MAGIC: [u8; 8] = *b"\x89TVK\r\n\x1a\n";
 /// The layout version this tensorc writes and the only one it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The most storage-buffer bindings a kernel may declare: far above what
+/// tensorc generates (one per memref argument), low enough that a damaged
+/// count cannot make the runtime build a huge descriptor-set layout.
+const MAX_BINDINGS: u32 = 4096;
+
 /// Nesting limit for result tuples, so a hostile file cannot recurse deeply.
 const MAX_TUPLE_DEPTH: u32 = 64;
 
@@ -336,6 +341,19 @@ impl Artifact {
             }
         }
         for c in &self.programs {
+            for k in &c.kernels {
+                // SPIR-V starts with its magic number; anything else would be
+                // handed to the driver as a shader.
+                if k.words.first() != Some(&0x0723_0203) {
+                    return Err(corrupt(format!("kernel '{}' is not SPIR-V", k.entry)));
+                }
+                if k.bindings > MAX_BINDINGS {
+                    return Err(corrupt(format!(
+                        "kernel '{}' declares {} bindings",
+                        k.entry, k.bindings
+                    )));
+                }
+            }
             for s in &c.schedules {
                 for st in &s.steps {
                     match st {
@@ -365,13 +383,6 @@ impl Artifact {
                             }
                         }
                     }
-                }
-            }
-            for k in &c.kernels {
-                // SPIR-V starts with its magic number; anything else would be
-                // handed to the driver as a shader.
-                if k.words.first() != Some(&0x0723_0203) {
-                    return Err(corrupt(format!("kernel '{}' is not SPIR-V", k.entry)));
                 }
             }
         }
@@ -755,6 +766,14 @@ mod tests {
                 .unwrap_err()
                 .0
                 .contains("wrong size")
+        );
+        let mut a = sample();
+        a.programs[0].kernels[0].bindings = u32::MAX;
+        assert!(
+            Artifact::from_bytes(&a.to_bytes())
+                .unwrap_err()
+                .0
+                .contains("declares 4294967295 bindings")
         );
         let mut a = sample();
         a.programs[0].kernels[0].words[0] = 0;
