@@ -435,3 +435,30 @@ fn compile_vulkan_arguments() {
     let bytes = std::fs::read(dir.join("m.tvk")).expect("m.tvk written");
     assert!(tensorc::is_vulkan_artifact(&bytes));
 }
+
+/// `emit --target vulkan --stage spirv` prints the kernels' `spirv.module`s
+/// with no device; the CPU-only stages are refused for this target.
+#[test]
+fn emit_spirv_through_the_cli() {
+    let dir = scratch("vk-emit");
+    write(&dir, "m.nxir", PROGRAMS[1].1);
+    let o = tensorc(
+        &["emit", "m.nxir", "--target", "vulkan", "--stage", "spirv"],
+        &dir,
+    );
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("spirv.module"), "{}", show(&o));
+    assert!(
+        text.contains("spirv.entry_point_abi") || text.contains("spirv.EntryPoint"),
+        "{}",
+        show(&o)
+    );
+    fails_with(
+        &tensorc(
+            &["emit", "m.nxir", "--target", "vulkan", "--stage", "opt"],
+            &dir,
+        ),
+        &["prints the stages nxir, linalg and spirv"],
+    );
+}
