@@ -737,6 +737,102 @@ mod tests {
         assert!(e.0.contains("unsupported .tvk format version 2"), "{e}");
     }
 
+    /// The payload length and checksum fixed up after editing the payload.
+    fn reseal(mut b: Vec<u8>) -> Vec<u8> {
+        let start = FIXED_HEADER + u32::from_le_bytes([b[12], b[13], b[14], b[15]]) as usize;
+        let payload_len = (b.len() - start - 16) as u64;
+        let sum = checksum(&b[start + 16..]);
+        b[start..start + 8].copy_from_slice(&payload_len.to_le_bytes());
+        b[start + 8..start + 16].copy_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    fn error_of(a: &Artifact) -> String {
+        Artifact::from_bytes(&a.to_bytes()).unwrap_err().0
+    }
+
+    #[test]
+    fn every_structural_message() {
+        let mut b = sample().to_bytes();
+        b.push(0);
+        let e = Artifact::from_bytes(&reseal(b)).unwrap_err().0;
+        assert!(e.contains("bytes after the last program"), "{e}");
+
+        let mut a = sample();
+        a.functions.clear();
+        assert!(error_of(&a).contains("no functions"));
+        let mut a = sample();
+        a.programs[0].schedules[0].function = "other".into();
+        assert!(error_of(&a).contains("no schedule for function 'main'"));
+        let mut a = sample();
+        a.programs[0].schedules[0].buffers[0].kind = BufferKind::Input(5);
+        assert!(error_of(&a).contains("'main' has no input 5"));
+        let mut a = sample();
+        a.programs[0].schedules[0].buffers[1].kind = BufferKind::Output(5);
+        assert!(error_of(&a).contains("'main' has no result 5"));
+        let mut a = sample();
+        a.programs[0].schedules[0].steps[0] = Step::Dispatch {
+            kernel: 7,
+            groups: [1, 1, 1],
+            buffers: vec![0, 3],
+        };
+        assert!(error_of(&a).contains("dispatches a missing kernel"));
+        let mut a = sample();
+        a.programs[0].schedules[0].steps[1] = Step::Copy {
+            src: 3,
+            dst: 1,
+            bytes: 17,
+        };
+        assert!(error_of(&a).contains("outside its buffers"));
+        let mut a = sample();
+        let mut deep = Type::Tensor(TensorType::new(DType::F32, vec![4]));
+        for _ in 0..=MAX_TUPLE_DEPTH {
+            deep = Type::Tuple(vec![deep]);
+        }
+        a.functions[0].result = deep;
+        assert!(error_of(&a).contains("nest too deeply"));
+        let mut a = sample();
+        a.functions[0].params[0].1 = TensorType::new(DType::F32, vec![usize::MAX, 2]);
+        assert!(error_of(&a).contains("a tensor type is too large"));
+        // Tags and names only a damaged file can hold: patched in the bytes.
+        let good = sample().to_bytes();
+        let find = |needle: &[u8]| {
+            good.windows(needle.len())
+                .position(|w| w == needle)
+                .expect("needle in the sample")
+        };
+        let mut b = good.clone();
+        let at = find(b"f32");
+        b[at..at + 3].copy_from_slice(b"f33");
+        let e = Artifact::from_bytes(&reseal(b)).unwrap_err().0;
+        assert!(e.contains("unknown dtype 'f33'"), "{e}");
+        let mut b = good.clone();
+        let at = find(b"main_kernel");
+        b[at] = 0xff;
+        let e = Artifact::from_bytes(&reseal(b)).unwrap_err().0;
+        assert!(e.contains("a name is not UTF-8"), "{e}");
+        let mut b = good.clone();
+        b[12] = 0xff;
+        b[13] = 0xff;
+        b[14] = 0xff;
+        assert!(
+            Artifact::from_bytes(&b)
+                .unwrap_err()
+                .0
+                .contains("the header ends early")
+        );
+        let mut b = good.clone();
+        b[16] = 0xff;
+        let e = Artifact::from_bytes(&b).unwrap_err().0;
+        assert!(e.contains("the tensorc version is not UTF-8"), "{e}");
+        // The function count (first payload word) larger than the file.
+        let mut b = good.clone();
+        let start = FIXED_HEADER + 5 + 16;
+        b[start + 7] = 0x7f;
+        let e = Artifact::from_bytes(&reseal(b)).unwrap_err().0;
+        assert!(e.contains("a count in the payload exceeds the file"), "{e}");
+    }
+
     #[test]
     fn inconsistent_indices_are_rejected() {
         let mut a = sample();
