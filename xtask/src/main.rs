@@ -93,8 +93,14 @@ fn main() -> ExitCode {
 }
 
 /// The workspace root: xtask lives in `<root>/xtask`.
+/// `cargo run` (the alias) says at run time which checkout it was started
+/// from; that wins over the directory this binary was compiled in, which is
+/// another checkout's when several share one target directory and cargo
+/// found the binary fresh.
 fn root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
 }
 
