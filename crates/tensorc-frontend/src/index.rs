@@ -223,6 +223,10 @@ impl Lowerer<'_> {
         let offs = self.offsets(starts, dynamic, &x.ty.shape, &y.ty.shape)?;
         let sizes: Vec<String> = y.ty.shape.iter().map(usize::to_string).collect();
         let ones = vec!["1".to_string(); ty.rank()];
+        // `insert_slice` updates its destination in place: a private copy
+        // keeps a target that is also used elsewhere (a result) intact, as
+        // for the scatter ops (see `private_copy`; regression gen_1268.nxir).
+        let xc = if xc.name == x.name { self.private_copy(&xc) } else { xc };
         Ok(self.e.op(&format!(
             "tensor.insert_slice {} into {}[{}] [{}] [{}] : {} into {}",
             yc.name,

@@ -62,7 +62,11 @@ impl Lowerer<'_> {
             ));
         }
         let a = self.convert_tensor(a, d);
-        let b = self.convert_tensor(b, d);
+        let bc = self.convert_tensor(b, d);
+        // The loop nest below solves in place in its init: a private copy
+        // keeps b intact when it is also `a` or used elsewhere (see
+        // `private_copy`; regression gen_267.nxir).
+        let b = if bc.name == b.name { self.private_copy(&bc) } else { bc };
         let n = a.ty.shape[ra - 1];
         let vector = b.ty.rank() == ra - 1;
         let m = if vector {
