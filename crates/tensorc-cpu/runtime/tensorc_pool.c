@@ -19,22 +19,24 @@
  * - Top-level calls from several host threads take turns (one job at a
  *   time); each call's own iterations still spread over the pool.
  * - With one thread, or a loop of one iteration, the body runs inline.
+ * - The caller, once no chunk is left to claim, sleeps until the workers
+ *   inside the job have left it (no spinning: when threads outnumber cores,
+ *   a spinning caller would take the CPU from the workers it waits for).
  *
  * Thread count: tensorc_set_num_threads(n) (n < 1: back to the default), else
  * the TENSORC_NUM_THREADS environment variable, else the number of online
  * CPUs. Lowering the count leaves extra workers asleep; raising it starts more.
  *
  * Several statically linked artifacts share one pool: the state is the weak,
- * hidden __tensorc_pool_v1 (and the per-thread depth __tensorc_pool_depth_v1),
+ * hidden __tensorc_pool_v2 (and the per-thread depth __tensorc_pool_depth_v1),
  * which the linker merges; aot.rs keeps those names and the weak, exported
  * tensorc_set_num_threads/tensorc_get_num_threads global. The suffix must
- * change whenever struct tensorc_pool changes.
+ * change whenever struct tensorc_pool or struct tensorc_job changes.
  *
  * Unlike the other runtime files this one includes system headers: threads
  * need pthreads. Functions are hidden except the C ABI's two. */
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -51,26 +53,27 @@ struct tensorc_job {
   int64_t chunk;
   int threads;          /* participants, the caller included */
   int64_t next;         /* next unclaimed iteration (atomic) */
-  int64_t done;         /* iterations finished (atomic) */
-  int active;           /* workers inside this job (atomic) */
+  int active;           /* workers inside this job (under the pool's lock) */
 };
 
 struct tensorc_pool {
   pthread_mutex_t call_lock; /* one top-level job at a time */
-  pthread_mutex_t lock;      /* guards job, generation, started */
-  pthread_cond_t wake;
+  pthread_mutex_t lock;      /* guards job, generation, started, job->active */
+  pthread_cond_t wake;       /* a new job (workers wait on it) */
+  pthread_cond_t finished;   /* a worker left a job (its caller waits on it) */
   struct tensorc_job *job;   /* the running job, or null */
   unsigned long generation;  /* bumped for each job */
   int started;               /* workers created */
   int requested;             /* tensorc_set_num_threads; 0 = default (atomic) */
 };
 
-__attribute__((weak)) TENSORC_HIDDEN struct tensorc_pool __tensorc_pool_v1 = {
-    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
+__attribute__((weak)) TENSORC_HIDDEN struct tensorc_pool __tensorc_pool_v2 = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+    PTHREAD_COND_INITIALIZER, 0, 0, 0, 0};
 /* How many jobs the current thread is inside (>0: run nested calls serially). */
 __attribute__((weak)) TENSORC_HIDDEN __thread int __tensorc_pool_depth_v1 = 0;
 
-#define POOL (&__tensorc_pool_v1)
+#define POOL (&__tensorc_pool_v2)
 
 static int default_threads(void) {
   const char *env = getenv("TENSORC_NUM_THREADS");
@@ -108,7 +111,6 @@ static void work(struct tensorc_job *job) {
       break;
     int64_t e = b + job->chunk < job->n ? b + job->chunk : job->n;
     job->body(job->ctx, b, e);
-    __atomic_fetch_add(&job->done, e - b, __ATOMIC_RELEASE);
   }
   __tensorc_pool_depth_v1--;
 }
@@ -127,11 +129,12 @@ static void *worker(void *arg) {
       continue;
     /* Registered under the lock, so the caller cannot retire the job
      * (its stack frame) while this worker still reads it. */
-    __atomic_fetch_add(&job->active, 1, __ATOMIC_RELAXED);
+    job->active++;
     pthread_mutex_unlock(&POOL->lock);
     work(job);
-    __atomic_fetch_sub(&job->active, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&POOL->lock);
+    job->active--;
+    pthread_cond_broadcast(&POOL->finished);
   }
   return 0;
 }
@@ -171,7 +174,6 @@ TENSORC_HIDDEN void tensorc_parallel_for(tensorc_body body, void *ctx, int64_t n
   job.ctx = ctx;
   job.n = n;
   job.next = 0;
-  job.done = 0;
   job.active = 0;
   pthread_mutex_lock(&POOL->lock);
   job.threads = ensure_workers(threads);
@@ -183,14 +185,14 @@ TENSORC_HIDDEN void tensorc_parallel_for(tensorc_body body, void *ctx, int64_t n
   pthread_mutex_unlock(&POOL->lock);
 
   work(&job);
-  while (__atomic_load_n(&job.done, __ATOMIC_ACQUIRE) < n)
-    sched_yield();
-  /* No worker can join once the job is withdrawn; then wait for those inside
-   * (they only find no chunk left) before the frame goes away. */
+  /* Withdraw the job (no worker joins it any more), then sleep until every
+   * worker inside has left it: each finished its chunks, so all n
+   * iterations are done, and the frame can go. Sleeping rather than
+   * spinning leaves the CPU to the workers when threads outnumber cores. */
   pthread_mutex_lock(&POOL->lock);
   POOL->job = 0;
+  while (job.active > 0)
+    pthread_cond_wait(&POOL->finished, &POOL->lock);
   pthread_mutex_unlock(&POOL->lock);
-  while (__atomic_load_n(&job.active, __ATOMIC_ACQUIRE) > 0)
-    sched_yield();
   pthread_mutex_unlock(&POOL->call_lock);
 }

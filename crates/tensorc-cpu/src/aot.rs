@@ -35,7 +35,7 @@ const RUNTIME_GLOBALS: [&str; 6] = [
     // functions and the pool's shared state, all weak.
     "tensorc_set_num_threads",
     "tensorc_get_num_threads",
-    "__tensorc_pool_v1",
+    "__tensorc_pool_v2",
     "__tensorc_pool_depth_v1",
 ];
 
