@@ -16,6 +16,7 @@
 mod conv;
 mod control;
 mod emit;
+mod fastmath;
 mod index;
 mod linalg;
 mod lower;

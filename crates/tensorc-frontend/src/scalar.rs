@@ -129,13 +129,15 @@ impl Emitter<'_> {
             }
             PopulationCount => self.un("math.ctpop", x, t),
             CountLeadingZeros => self.un("math.ctlz", x, t),
+            // f32 exp and tanh in vectorizable arith (fastmath.rs).
+            Exp if d == DType::F32 => self.exp_f32(x),
             Exp => self.un("math.exp", x, t),
             Expm1 => self.un("math.expm1", x, t),
             Log => self.un("math.log", x, t),
             Log1p => self.un("math.log1p", x, t),
             Sigmoid => {
                 let n = self.un("arith.negf", x, t);
-                let e = self.un("math.exp", &n, t);
+                let e = if d == DType::F32 { self.exp_f32(&n) } else { self.un("math.exp", &n, t) };
                 let one = self.float_const(d, 1.0);
                 let s = self.bin("arith.addf", &one, &e, t);
                 self.bin("arith.divf", &one, &s, t)
@@ -148,6 +150,7 @@ impl Emitter<'_> {
             Atan => self.un("math.atan", x, t),
             Sinh => self.un("math.sinh", x, t),
             Cosh => self.un("math.cosh", x, t),
+            Tanh if d == DType::F32 => self.tanh_f32(x),
             Tanh => self.un("math.tanh", x, t),
             Asinh => self.un("math.asinh", x, t),
             Acosh => self.un("math.acosh", x, t),
