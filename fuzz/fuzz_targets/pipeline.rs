@@ -1,6 +1,8 @@
 //! Fuzz target `pipeline`: every program that type-checks is lowered to MLIR
 //! text, parsed and verified by MLIR, and run through tensorc's optimization
-//! pipeline (the `opt` stage of `tensorc emit`).
+//! pipeline and the CPU lowering to the LLVM dialect (the `llvm-dialect`
+//! stage of `tensorc emit`; each stage's output is verified). Going past
+//! `opt` matters: aborts inside MLIR's lowering passes are crashes too.
 //!
 //! Property (ARCHITECTURE.md's invariant): a checked program never makes the
 //! later stages fail except with an "unsupported" answer: no panic, no abort
@@ -24,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     if check::compile(&SourceFile::new("fuzz.nxir", text)).is_err() {
         return;
     }
-    match tensorc::emit("fuzz.nxir", text, Stage::Opt) {
+    match tensorc::emit("fuzz.nxir", text, Stage::LlvmDialect) {
         Ok(_) | Err(Error::Unsupported(_)) => {}
         Err(e) => panic!("a checked program failed after the checker:\n{}", e.render()),
     }
