@@ -36,6 +36,7 @@ impl Gen<'_> {
             return None;
         }
         let x = self.pick_or_param(|v| v.ty.rank() >= 1 && v.ty.shape.iter().all(|&d| d > 0))?;
+        self.gather_source_ok(x)?;
         let v = self.pool[x].clone();
         let r = v.ty.rank();
         let mut axes: Vec<usize> = (0..r).filter(|_| self.rng.chance(0.5)).collect();
@@ -67,6 +68,7 @@ impl Gen<'_> {
             return None;
         }
         let x = self.pick_or_param(|v| v.ty.rank() >= 1 && v.ty.shape.iter().all(|&d| d > 0))?;
+        self.gather_source_ok(x)?;
         let v = self.pool[x].clone();
         let axis = self.rng.below(v.ty.rank());
         let mut ishape = v.ty.shape.clone();
