@@ -602,27 +602,43 @@ impl<'c> Gen<'c> {
         self.condition(v, -8.0, 8.0)
     }
 
-    /// `None` when `x` is a strided `slice` and indexing into one is a known
-    /// bug (`take:strided_source` in `KNOWN_BUGS`).
+    /// `None` when `x` is a strided `slice`, or a view of one (the ops that
+    /// may stay views: reshape, squeeze, transpose, reverse, broadcast,
+    /// slice), and indexing into one is a known bug (`take:strided_source`).
     fn gather_source_ok(&self, x: usize) -> Option<()> {
         if self.allowed("take:strided_source") {
             return Some(());
         }
-        let head = format!("  {} = slice ", self.pool[x].name);
-        let strided = self.lines.iter().any(|l| {
-            l.strip_prefix(&head).is_some_and(|rest| {
+        let mut name = self.pool[x].name.clone();
+        // Each step goes to an earlier statement, so this ends.
+        loop {
+            let head = format!("  {name} = ");
+            let Some(rhs) = self.lines.iter().find_map(|l| l.strip_prefix(&head)) else {
+                return Some(());
+            };
+            let mut words = rhs.split([' ', ',']).filter(|w| !w.is_empty());
+            let (op, src) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            if op == "slice" {
                 // The third list (starts, lengths, strides), when present.
-                let lists: Vec<&str> = rest.split('[').skip(1).collect();
-                lists.get(2).is_some_and(|st| {
+                let lists: Vec<&str> = rhs.split('[').skip(1).collect();
+                let strided = lists.get(2).is_some_and(|st| {
                     st.split(']')
                         .next()
                         .unwrap_or("")
                         .split(',')
                         .any(|n| n.trim() != "1")
-                })
-            })
-        });
-        (!strided).then_some(())
+                });
+                if strided {
+                    return None;
+                }
+            } else if !matches!(
+                op,
+                "reshape" | "squeeze" | "transpose" | "reverse" | "broadcast"
+            ) {
+                return Some(());
+            }
+            name = src.to_string();
+        }
     }
 
     /// A shape that broadcasts with `s` (some axes 1, maybe fewer or more leading axes).
