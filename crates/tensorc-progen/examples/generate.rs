@@ -1,13 +1,26 @@
-//! Prints the generated program for a seed: `cargo run -p tensorc-progen --example generate -- 42`.
-//! Handy for looking at what the differential test runs, or for a bug report.
+//! Prints the generated program for a seed: `cargo run -p tensorc-progen --example generate -- 42`
+//! (add `int` or `special` for the integer-only or special-input configuration of the
+//! differential tests). Handy for looking at what the differential test runs, or for a bug report.
+
+use tensorc_progen::GenConfig;
 
 fn main() {
-    let seed = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    print!(
-        "{}",
-        tensorc_progen::generate(seed, &tensorc_progen::GenConfig::default())
-    );
+    let mut args = std::env::args().skip(1);
+    let seed = args.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let cfg = match args.next().as_deref() {
+        Some("int") => GenConfig {
+            dtypes: tensorc_ir::DType::ALL
+                .into_iter()
+                .filter(|d| d.is_int())
+                .collect(),
+            floats: false,
+            ..GenConfig::default()
+        },
+        Some("special") => GenConfig {
+            special_inputs: true,
+            ..GenConfig::default()
+        },
+        _ => GenConfig::default(),
+    };
+    print!("{}", tensorc_progen::generate(seed, &cfg));
 }

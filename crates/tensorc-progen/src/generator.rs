@@ -602,9 +602,10 @@ impl<'c> Gen<'c> {
         self.condition(v, -8.0, 8.0)
     }
 
-    /// `None` when `x` is a strided `slice`, or a view of one (the ops that
-    /// may stay views: reshape, squeeze, transpose, reverse, broadcast,
-    /// slice), and indexing into one is a known bug (`take:strided_source`).
+    /// `None` when `x` is a strided `slice` or derives from one through its
+    /// ops' first operands (canonicalization turns many ops into views: a
+    /// reshape, a scan over a size-1 axis, ...), and indexing into one is a
+    /// known bug (`take:strided_source`).
     fn gather_source_ok(&self, x: usize) -> Option<()> {
         if self.allowed("take:strided_source") {
             return Some(());
@@ -631,11 +632,6 @@ impl<'c> Gen<'c> {
                 if strided {
                     return None;
                 }
-            } else if !matches!(
-                op,
-                "reshape" | "squeeze" | "transpose" | "reverse" | "broadcast"
-            ) {
-                return Some(());
             }
             name = src.to_string();
         }
