@@ -39,7 +39,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::packed_matmul::{PackedMatmul, add_packed, packed_sequences};
+use crate::packed_matmul::{PackedMatmul, add_packed};
 
 /// Register tile sizes for matmul-class ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,7 +153,6 @@ fn matcher(out: &mut String, op: &str, rank: usize, name: &str) {
 pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
-    packed_sequences(&mut s);
     matcher(&mut s, "linalg.matmul", 3, "tensorc_nonempty_matmul");
     matcher(
         &mut s,
@@ -253,8 +252,8 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
-        // Two peels (N then M) per op kind, four in the packed steps.
-        assert_eq!(s.matches("transform.loop.peel").count(), 4 + 4);
+        // Two peels (N then M) per op kind, two in the packed steps.
+        assert_eq!(s.matches("transform.loop.peel").count(), 4 + 2);
         // The packed schedule's tiles are vectorized by the tag it gives them.
         assert!(s.contains(&format!(
             "match attributes{{{}}} in %root",

@@ -29,12 +29,14 @@
 //! 1. `pack_schedule` (its own library and entry point, run *before* the
 //!    parallel step): pack the matmul, so B is packed once for all chunks
 //!    and the chunks split the packed computation along M/16; tag the
-//!    packed op, its fill, its packs and its unpack.
+//!    packed op, its fill, its packs and its unpack; fuse the unpack into
+//!    an element-wise consumer's 16×16 tiles (`add_epilogue`: after the
+//!    parallel step that consumer would be chunked and out of reach).
 //! 2. `add_packed` (inside the matmul schedule's entry point, after the
 //!    parallel step): tile the packed op (K blocks, one 16×16 C tile, k by
-//!    1), tile the fill, lower packs and unpacks to transposes tiled into
-//!    16×16 blocks, and fuse the unpack into an element-wise consumer. All
-//!    tiles are tagged `VEC` for the matmul schedule's vectorizer.
+//!    1), tile the fill, and lower packs and unpacks to transposes tiled
+//!    into 16×16 blocks. All tiles are tagged `VEC` for the matmul
+//!    schedule's vectorizer.
 
 use std::fmt::Write as _;
 
@@ -123,6 +125,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
     large_matcher(&mut s, "tensorc_pk_large_n", p, 1);
     large_matcher(&mut s, "tensorc_pk_large_k", p, 2);
+    epilogue_matcher(&mut s);
     // Pack M and N (not K: a trailing unit K0 dimension makes the panel
     // reads scalar, cpu-pipeline.md §1.6 (7)); B's panels are transposed to
     // [N/16][K][16] so each k reads 16 contiguous floats of B.
@@ -182,7 +185,9 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
              transform.annotate %u \"{PACKED}\" : !transform.any_op"
         ),
     );
-    s.push_str("    }\n    transform.yield\n  }\n}\n");
+    s.push_str("    }\n");
+    add_epilogue(&mut s, t);
+    s.push_str("    transform.yield\n  }\n}\n");
     s
 }
 
@@ -206,9 +211,43 @@ fn try_block(s: &mut String, handle: &str, indent: &str, body: &str) {
     let _ = writeln!(s, "{indent}  }}\n{indent}}}");
 }
 
-/// Named sequences that `add_packed` uses; appended to the matmul
-/// library's module.
-pub fn packed_sequences(s: &mut String) {
+/// Appends the epilogue fusion: an all-parallel 2-D consumer of the
+/// unpacked result (bias + relu in W6) is tiled 16×16 and the unpack is
+/// fused into its tile loop, so each C tile goes from the packed layout
+/// through the epilogue into the result in one pass (no unpacked
+/// temporary). Only when the unpack has exactly this one consumer; anything
+/// else fails its `try_block` and is left to the element-wise schedule.
+///
+/// It runs in the packing step, before the parallel step: afterwards the
+/// consumer would be cut into `scf.forall` chunks and no longer be the
+/// unpack's direct consumer. Its 16×16 tiles are below the parallel step's
+/// threshold, so they stay whole for the matmul schedule to vectorize.
+fn add_epilogue(s: &mut String, t: u32) {
+    let _ = writeln!(
+        s,
+        "    %pk_unpacks0 = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %pk_unpacks0 : !transform.any_op {{\n\
+         \x20   ^bb0(%up: !transform.any_op):"
+    );
+    let mut body = format!(
+        "%cons = transform.get_consumers_of_result %h[0] : (!transform.any_op) -> !transform.any_op\n\
+         %n = transform.num_associations %cons : (!transform.any_op) -> !transform.param<i64>\n\
+         %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
+         transform.match.param.cmpi eq %n, %one : !transform.param<i64>\n\
+         %epi = transform.include @tensorc_mm_epilogue failures(propagate) (%cons) : (!transform.any_op) -> !transform.any_op\n\
+         %et, %el:2 = transform.structured.tile_using_for %epi tile_sizes [{t}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         transform.annotate %et \"{VEC}\" : !transform.any_op\n\
+         %fu, %nl = transform.structured.fuse_into_containing_op %h into %el#1 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         transform.annotate %fu \"{PACKED}\" : !transform.any_op\n"
+    );
+    peel_each(&mut body, "%nl", "");
+    peel_each(&mut body, "%el#0", "");
+    try_block(s, "%up", "      ", &body);
+    s.push_str("    }\n");
+}
+
+/// The matcher `add_epilogue` uses.
+fn epilogue_matcher(s: &mut String) {
     // An all-parallel 2-D generic: the consumer whose tiles can read the
     // unpacked result tile straight from the packed one.
     s.push_str(
@@ -261,33 +300,6 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
          \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op"
     );
     peel_each(s, "%tl#1", "      ");
-    s.push_str("    }\n");
-    // Epilogue: an all-parallel 2-D consumer of the unpacked result (bias +
-    // relu in W6) is tiled 16×16 and the unpack is fused into its tile loop,
-    // so each C tile goes from the packed layout through the epilogue into
-    // the result in one pass (no unpacked temporary). Only when the unpack
-    // has exactly this one consumer; anything else fails the suppressed
-    // sequence and is left to the element-wise schedule.
-    let _ = writeln!(
-        s,
-        "    %pk_unpacks0 = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.foreach %pk_unpacks0 : !transform.any_op {{\n\
-         \x20   ^bb0(%up: !transform.any_op):"
-    );
-    let mut body = format!(
-        "%cons = transform.get_consumers_of_result %h[0] : (!transform.any_op) -> !transform.any_op\n\
-         %n = transform.num_associations %cons : (!transform.any_op) -> !transform.param<i64>\n\
-         %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
-         transform.match.param.cmpi eq %n, %one : !transform.param<i64>\n\
-         %epi = transform.include @tensorc_mm_epilogue failures(propagate) (%cons) : (!transform.any_op) -> !transform.any_op\n\
-         %et, %el:2 = transform.structured.tile_using_for %epi tile_sizes [{t}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
-         transform.annotate %et \"{VEC}\" : !transform.any_op\n\
-         %fu, %nl = transform.structured.fuse_into_containing_op %h into %el#1 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         transform.annotate %fu \"{PACKED}\" : !transform.any_op\n"
-    );
-    peel_each(&mut body, "%nl", "");
-    peel_each(&mut body, "%el#0", "");
-    try_block(s, "%up", "      ", &body);
     s.push_str("    }\n");
     // Remaining unpacks (the fused tiles above included): transpose back
     // from [M/16][N/16][16][16] in 16×16 blocks, then drop the padding.
@@ -359,10 +371,9 @@ mod tests {
         assert!(s.contains("tile_sizes [0, 0, 64, 0, 0]"), "{s}");
         assert!(s.contains("tile_sizes [1, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [1, 1, 16, 0]"), "{s}");
-        assert!(s.contains("tile_sizes [16, 16]"), "{s}");
-        // Pack transposes (K), epilogue (both loops), unpack transposes (N/16).
-        assert_eq!(s.matches("transform.loop.peel").count(), 4);
-        // Packed op, fill, pack/unpack transposes and the epilogue tile.
-        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
+        // Pack transposes (K), unpack transposes (N/16).
+        assert_eq!(s.matches("transform.loop.peel").count(), 2);
+        // Packed op, fill, pack and unpack transposes.
+        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 4);
     }
 }
