@@ -405,10 +405,9 @@ fn compare_cli_results(dir: &Path, source: &str) {
 /// bf16 comparison with a u64 scalar, widened to u16, aborts the process in
 /// LLVM's instruction selection on this AVX-512 host ("LLVM ERROR: Cannot
 /// select: v16f32 = X86ISD::CMPP"), exit 134. Artifacts for the portable
-/// baseline CPU compile it. Run as a subprocess, so the abort fails only
-/// this test; open, hence ignored.
+/// baseline CPU compile it. Fixed by comparing bf16 in f32 (frontend
+/// `Emitter::cmpf`); run as a subprocess, so a regression fails only this test.
 #[test]
-#[ignore = "open bug: LLVM 22 instruction selection aborts on a bf16 compare of a u64 scalar (AVX-512 host JIT)"]
 fn jit_compiles_a_bf16_compare_with_a_u64_scalar() {
     let rel = "regressions/abort_bf16_compare_u64.nxir";
     let source = crate::harness::read_case(rel);

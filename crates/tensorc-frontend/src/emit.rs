@@ -203,7 +203,28 @@ impl<'a> Emitter<'a> {
     }
 
     pub fn cmpf(&mut self, pred: &str, a: &str, b: &str, d: DType) -> String {
+        if d == DType::BF16 {
+            // Compared in f32, which holds every bf16 exactly (same result).
+            // A vectorized bf16 compare makes LLVM 22 abort the process on
+            // AVX-512 ("Cannot select X86ISD::CMPP"; regression case
+            // tests/cases/regressions/abort_bf16_compare_u64.nxir), and
+            // LLVM folds `fcmp (fpext a), (fpext b)` back into that bf16
+            // compare, so the widening is spelled in integer ops it keeps.
+            let a = self.bf16_to_f32_bits(a);
+            let b = self.bf16_to_f32_bits(b);
+            return self.op(&format!("arith.cmpf {pred}, {a}, {b} : f32"));
+        }
         self.op(&format!("arith.cmpf {pred}, {a}, {b} : {}", elem(d)))
+    }
+
+    /// A bf16 scalar as the f32 with the same value: its 16 bits become the
+    /// high half of the f32's bits (bf16 is f32 with the low half cut off).
+    fn bf16_to_f32_bits(&mut self, v: &str) -> String {
+        let bits = self.cast("arith.bitcast", v, "bf16", "i16");
+        let wide = self.cast("arith.extui", &bits, "i16", "i32");
+        let sixteen = self.int_const(DType::S32, 16);
+        let high = self.bin("arith.shli", &wide, &sixteen, "i32");
+        self.cast("arith.bitcast", &high, "i32", "f32")
     }
 
     pub fn cmpi(&mut self, pred: &str, a: &str, b: &str, d: DType) -> String {
