@@ -74,3 +74,27 @@ memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
     }
   }
 }
+
+/* f32 -> bf16, rounding to nearest even (quieting NaNs), as the interpreter
+ * converts. LLVM calls this for every f32 -> bf16 truncation when the target
+ * CPU has no bf16 conversion instruction (anything below AVX-512 BF16, e.g.
+ * the artifacts' portable x86-64-v2 default), and neither Debian 12's libgcc
+ * nor the JIT process provides it. The bf16 result travels in the low 16
+ * bits of the first floating-point return register (xmm0 on x86-64, v0 on
+ * AArch64), which is where a float's low 16 bits go: returning a float with
+ * those bits keeps this file free of compiler-specific bf16 types. */
+__attribute__((visibility("hidden"))) float __truncsfbf2(float x) {
+  union {
+    float f;
+    unsigned int u;
+  } in, out;
+  unsigned int bits;
+  in.f = x;
+  if ((in.u & 0x7fffffffu) > 0x7f800000u) {
+    bits = (in.u >> 16) | 0x40u; /* NaN: keep sign and payload, set quiet bit */
+  } else {
+    bits = (in.u + 0x7fffu + ((in.u >> 16) & 1u)) >> 16;
+  }
+  out.u = bits;
+  return out.f;
+}

@@ -34,6 +34,9 @@ unsafe extern "C" {
     fn _mlir_memref_to_llvm_aligned_alloc(alignment: usize, size: usize) -> *mut c_void;
     fn _mlir_memref_to_llvm_free(ptr: *mut c_void);
     fn tensorc_release_workspace();
+    // f32 -> bf16 for CPUs without a bf16 conversion instruction
+    // (`runtime/tensorc_rt.c`; its bf16 result is the low 16 bits).
+    pub(crate) fn __truncsfbf2(x: f32) -> f32;
     fn tensorc_workspace_stats(out: *mut WorkspaceStats, cached_bytes: *mut u64);
 }
 
@@ -79,6 +82,7 @@ pub fn release_workspace() {
 pub(crate) fn symbols() -> Vec<(&'static str, *mut c_void)> {
     vec![
         ("memrefCopy", memref_copy as *mut c_void),
+        ("__truncsfbf2", __truncsfbf2 as *mut c_void),
         (
             "_mlir_memref_to_llvm_alloc",
             _mlir_memref_to_llvm_alloc as *mut c_void,

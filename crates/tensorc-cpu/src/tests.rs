@@ -561,3 +561,33 @@ int main(void) {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The runtime's `__truncsfbf2` (what LLVM calls for f32 -> bf16 on CPUs
+/// without a bf16 instruction) rounds exactly like the interpreter's
+/// conversion: ties to even, overflow to inf, NaNs stay NaN (quieted).
+#[test]
+fn bf16_truncation_matches_the_interpreter() {
+    use tensorc_ir::tensor::f32_to_bf16_bits;
+    let mut inputs = vec![
+        0.0f32, -0.0, 1.0, -1.0, f32::MAX, f32::MIN_POSITIVE, 1e-40, f32::INFINITY, f32::NEG_INFINITY,
+        // exact ties between two bf16 values: to even, both directions
+        f32::from_bits(0x3f80_8000), f32::from_bits(0x3f81_8000), f32::from_bits(0x3f80_8001),
+        // rounds up into the next binade and past the largest finite bf16
+        f32::from_bits(0x3fff_ffff), f32::from_bits(0x7f7f_ffff),
+    ];
+    let mut state = 0x1234_5678u32;
+    for _ in 0..100_000 {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        inputs.push(f32::from_bits(state));
+    }
+    for x in inputs {
+        // SAFETY: a pure function of its argument.
+        let got = unsafe { crate::runtime::__truncsfbf2(x) }.to_bits() as u16;
+        if x.is_nan() {
+            assert!(got & 0x7f80 == 0x7f80 && got & 0x7f != 0 && got & 0x40 != 0, "{x:?} -> {got:#06x}");
+            assert_eq!(got & 0x8000, (x.to_bits() >> 16) as u16 & 0x8000, "sign of {x:?}");
+        } else {
+            assert_eq!(got, f32_to_bf16_bits(x), "{x:?} ({:#010x})", x.to_bits());
+        }
+    }
+}
