@@ -145,6 +145,7 @@ impl<'a> Lowerer<'a> {
                         // Nothing to compute: any zero-element tensor will do.
                         self.e.empty(&ty)
                     } else {
+                        let operands = self.gather_source(f, node, operands);
                         self.node(node, &operands, &ty)?
                     };
                     vec![Val { name, ty }]
@@ -184,6 +185,33 @@ impl<'a> Lowerer<'a> {
         let from = v.ty.dtype;
         let name = self.elementwise(&[v], &ty, |e, a| e.convert(&a[0], from, d));
         Val { name, ty }
+    }
+
+    /// The source of a gather-like op (`take`, `take_along_axis`, `gather`),
+    /// copied into a buffer of its own when it is a strided slice: those
+    /// bufferize to a view with non-unit strides, and the vectorized gather
+    /// from such a view (`vector.gather`) does not lower to LLVM (it left an
+    /// `unrealized_conversion_cast` and failed the JIT; progen KNOWN_BUGS
+    /// `take:strided_source`). Other sources are read where they are.
+    fn gather_source(&mut self, f: &Function, node: &Node, mut operands: Vec<Val>) -> Vec<Val> {
+        let gather = matches!(node.op, Op::Take { .. } | Op::TakeAlongAxis { .. } | Op::Gather { .. });
+        // A slice of a strided slice is a strided view too: walk the chain.
+        let mut strided = false;
+        let mut source = node.operands.first().copied();
+        while let Some(id) = source {
+            let n = f.node(id);
+            match &n.op {
+                Op::Slice { strides, .. } | Op::DynamicSlice { strides, .. } => {
+                    strided |= strides.iter().any(|&s| s > 1);
+                    source = n.operands.first().copied();
+                }
+                _ => source = None,
+            }
+        }
+        if gather && strided && let Some(x) = operands.first_mut() {
+            *x = self.private_copy(x);
+        }
+        operands
     }
 
     /// A scalar SSA value holding the element of a rank-0 tensor.

@@ -63,7 +63,11 @@ pub const KNOWN_BUGS: &[(&str, &str)] = &[
     // disagreement, f64 -> bf16 as an unresolvable libcall, computed while
     // states / cond branch values / scatter targets overwritten in place —
     // variants `while:computed_state`, `cond:computed_value`,
-    // `indexed:returned_target`, still checked by the generator) are guarded
+    // `indexed:returned_target`, still checked by the generator — the
+    // process abort on vectorized bf16 compares (`compare:bf16`, fixed in the
+    // frontend's `cmpf`) and the one on sorting an all-padding `pad`
+    // (`pad:all_padding`, fixed in the reduction schedule), gathers from
+    // strided slices that failed to compile (`take:strided_source`)) are guarded
     // by the regression tests in tests/integration (known.rs, known_fixes.rs,
     // gen_*.nxir). Open ones:
     (
@@ -75,36 +79,6 @@ pub const KNOWN_BUGS: &[(&str, &str)] = &[
          inputs #1: one element is 1e-40 * -inf, interp -inf, CPU NaN = 0 * -inf): \
          def f0(p0: u64[1][1][1][1], p1: bf16[1][1], p2: bf16[1][1][1], p4: bf16[1][2][3]) { \
          v1 = clip p2, -8.0, 8.0; v4 = multiply v1, p4; return v4 }",
-    ),
-    (
-        "take:strided_source",
-        "CPU: `take`/`take_along_axis`/`gather` from a strided `slice` fail to compile: the \
-         indexing generic is vectorized into a gather from a memref with a non-unit stride, \
-         which does not lower to LLVM (`LLVM Translation failed for operation: \
-         builtin.unrealized_conversion_cast`, a memref<2xf32, strided<[2], offset: 1>>). While \
-         open, the generator does not index into strided slices. Minimal program: \
-         def main(p2: s32[1], v1: f32[4]) { v3 = slice v1, [6], [3], [2]; \
-         v4 = take_along_axis v3, p2, axis: 0; return v4 }",
-    ),
-    (
-        "compare:bf16",
-        "CPU, AVX-512 hosts: a comparison computed in bf16 whose u8 result is widened \
-         (as_type to u16) aborts the process in LLVM 22's instruction selection (`LLVM ERROR: \
-         Cannot select: v16f32 = X86ISD::CMPP`), found by `cargo xtask fuzz` (seed 270 from \
-         100; tests/cases/regressions/abort_bf16_compare_u64.nxir). An abort ends the whole \
-         test binary, so while open no comparison is computed in bf16 (logical ops too). \
-         Minimal program: def main(p4: bf16[12]) { v5 = greater_equal p4, p4; \
-         v6 = as_type v5  u16[12]; return v6 }",
-    ),
-    (
-        "pad:all_padding",
-        "CPU: a `pad` whose result has an axis holding only padding (the source axis is empty \
-         or cropped away entirely), sorted along another axis, aborts the process in the \
-         cpu-lowering pipeline with `LLVM ERROR: SmallVector unable to grow. Requested \
-         capacity (18446744073709551614)` (a size computed as 0 - 2). An abort cannot be \
-         caught, so it would end the whole test binary. Minimal program: \
-         def main(v0: f32[2][0]) { v1 = pad v0, 10.0, [{0, 0, 0}, {1, 0, 0}]; \
-         v3 = sort v1, axis: 0; return v3 }",
     ),
 ];
 
