@@ -121,6 +121,25 @@ struct Val {
 }
 
 impl Val {
+    /// The model of a sum of `n` of this value's elements (a reduction, a
+    /// cumulative or window sum): the interval covers every partial sum, the
+    /// error grows with the terms and with the rounding of each addition.
+    /// `None` when the range is unbounded.
+    fn sum_of(&self, n: f64) -> Option<(f64, f64, f64)> {
+        if !is_finite_range(self.lo, self.hi) {
+            return None;
+        }
+        let m = max_abs(self.lo, self.hi);
+        let u = unit(self.ty.dtype);
+        Some((n * self.lo.min(0.0), n * self.hi.max(0.0), n * self.err + n * n * u * m))
+    }
+
+    /// The model of a product of `n` of this value's elements, which the
+    /// generator keeps in [-1, 1] before multiplying.
+    fn product_of(&self, n: f64) -> (f64, f64, f64) {
+        (-1.0, 1.0, n * self.err + 2.0 * n * unit(self.ty.dtype))
+    }
+
     fn exact(&self) -> bool {
         self.err == 0.0
     }
@@ -2153,18 +2172,8 @@ impl<'c> Gen<'c> {
         let (lo, hi, err) = match op {
             "cumulative_max" | "cumulative_min" => (v.lo, v.hi, v.err),
             _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
-            "cumulative_sum" => {
-                if !is_finite_range(v.lo, v.hi) {
-                    return None;
-                }
-                let m = max_abs(v.lo, v.hi);
-                (
-                    n * v.lo.min(0.0),
-                    n * v.hi.max(0.0),
-                    n * v.err + n * n * unit(d) * m,
-                )
-            }
-            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
+            "cumulative_sum" => v.sum_of(n)?,
+            _ => v.product_of(n),
         };
         if err > model::budget(d, lo, hi) {
             return None;
@@ -2328,18 +2337,8 @@ impl<'c> Gen<'c> {
             }
             "window_max" | "window_min" => (v.lo, v.hi, v.err),
             _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
-            "window_sum" => {
-                if !is_finite_range(v.lo, v.hi) {
-                    return None;
-                }
-                let m = max_abs(v.lo, v.hi);
-                (
-                    n * v.lo.min(0.0),
-                    n * v.hi.max(0.0),
-                    n * v.err + n * n * unit(d) * m,
-                )
-            }
-            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
+            "window_sum" => v.sum_of(n)?,
+            _ => v.product_of(n),
         };
         if err > model::budget(d, lo, hi) {
             return None;

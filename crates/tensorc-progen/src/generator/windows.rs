@@ -128,18 +128,8 @@ impl Gen<'_> {
             "max" => (v.lo.max(0.0), v.hi.max(0.0), v.err),
             "min" => (v.lo.min(0.0), v.hi.min(0.0), v.err),
             _ if d.is_int() => (f64::NEG_INFINITY, f64::INFINITY, 0.0),
-            "add" => {
-                if !is_finite_range(v.lo, v.hi) {
-                    return None;
-                }
-                let m = max_abs(v.lo, v.hi);
-                (
-                    n * v.lo.min(0.0),
-                    n * v.hi.max(0.0),
-                    n * v.err + n * n * unit(d) * m,
-                )
-            }
-            _ => (-1.0, 1.0, n * v.err + 2.0 * n * unit(d)),
+            "add" => v.sum_of(n)?,
+            _ => v.product_of(n),
         };
         if err > model::budget(d, lo, hi) {
             return None;
