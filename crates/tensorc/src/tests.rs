@@ -278,7 +278,9 @@ fn cpu_matches_interp_on_the_same_program() {
 
 #[test]
 fn every_stage_emits() {
-    let src = "def f(x: f32[4]) -> f32[4] {\n  y = exp x\n  return y\n}\n";
+    // f64: f32 `exp` is expanded into arith ops by the frontend (fastmath.rs),
+    // f64 stays a `math.exp` down to the LLVM intrinsic.
+    let src = "def f(x: f64[4]) -> f64[4] {\n  y = exp x\n  return y\n}\n";
     let linalg = emit("s.nxir", src, Stage::Linalg).unwrap();
     assert!(linalg.contains("loc(\"s.nxir\":2:"), "{linalg}");
     let opt = emit("s.nxir", src, Stage::Opt).unwrap();
@@ -288,7 +290,7 @@ fn every_stage_emits() {
     assert!(llvm.contains("llvm.func @_mlir_ciface_f"), "{llvm}");
     let ir = emit("s.nxir", src, Stage::LlvmIr).unwrap();
     assert!(ir.contains("define void @_mlir_ciface_f("), "{ir}");
-    assert!(ir.contains("@llvm.exp.f32"), "{ir}");
+    assert!(ir.contains("@llvm.exp."), "{ir}");
     let asm = emit("s.nxir", src, Stage::Asm).unwrap();
     assert!(asm.contains("_mlir_ciface_f:"), "{asm}");
     for s in Stage::ALL {
