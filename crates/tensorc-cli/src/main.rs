@@ -59,6 +59,9 @@ fn main() -> ExitCode {
             "error: internal error: {info}\nnote: this is a bug in tensorc; please report it with the input that caused it"
         );
     }));
+    // LLVM's fatal errors (an instruction it cannot select, say) otherwise
+    // abort the process (SIGABRT): make them exit 1 with a message.
+    tensorc::exit_on_llvm_fatal_error();
 
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

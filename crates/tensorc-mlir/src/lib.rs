@@ -17,7 +17,8 @@ pub use diagnostics::{FileLoc, MlirDiagnostic, Severity};
 pub use external_passes::{PassConstructor, register_external_pass};
 pub use jit::{JitEngine, PackedFn};
 pub use llvm_ir::{
-    CodegenError, CodegenOutput, CodegenTarget, codegen_for, host_cpu, host_triple, normalize_triple,
+    CodegenError, CodegenOutput, CodegenTarget, codegen_for, exit_on_llvm_fatal_error, host_cpu, host_triple,
+    normalize_triple,
 };
 
 use melior::dialect::DialectRegistry;

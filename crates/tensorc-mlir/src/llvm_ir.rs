@@ -15,6 +15,8 @@ use std::sync::Once;
 type Ref = *mut c_void;
 
 unsafe extern "C" {
+    fn LLVMInstallFatalErrorHandler(handler: extern "C" fn(*const c_char));
+    fn _exit(code: i32) -> !;
     fn LLVMContextCreate() -> Ref;
     fn LLVMContextDispose(context: Ref);
     fn LLVMPrintModuleToString(module: Ref) -> *mut c_char;
@@ -326,4 +328,29 @@ unsafe fn codegen_llvm(
         LLVMDisposeMemoryBuffer(buffer);
         Ok(bytes)
     }
+}
+
+/// Makes a fatal LLVM error (say instruction selection failing on some
+/// vector type) end the process with exit code 1 and an `internal error`
+/// line on stderr, instead of LLVM's own report and `abort()` (SIGABRT, exit
+/// 134, a crash to every caller). LLVM cannot continue after such an error,
+/// so the process still ends: this is for command-line tools, which own
+/// their process; a library leaves the choice to its host program.
+pub fn exit_on_llvm_fatal_error() {
+    extern "C" fn handler(reason: *const c_char) {
+        let reason = if reason.is_null() {
+            String::new()
+        } else {
+            // SAFETY: LLVM passes a NUL-terminated message.
+            unsafe { CStr::from_ptr(reason) }.to_string_lossy().into_owned()
+        };
+        eprintln!("error: internal error in LLVM (this is a tensorc bug): {reason}");
+        // `_exit`, not `exit`: LLVM is in the middle of an operation, so
+        // atexit handlers and static destructors could hang or crash.
+        // SAFETY: ends the process; stderr is unbuffered.
+        unsafe { _exit(1) }
+    }
+    static INSTALL: Once = Once::new();
+    // SAFETY: installs a handler with the signature LLVM's C API expects.
+    INSTALL.call_once(|| unsafe { LLVMInstallFatalErrorHandler(handler) });
 }

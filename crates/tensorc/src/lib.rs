@@ -19,6 +19,9 @@ pub use program::{Function, Program};
 pub use tensorc_cpu::cache::{Cache, CacheStatus};
 pub use tensorc_cpu::threads::{num_threads, set_num_threads};
 pub use tensorc_ir::{DType, Scalar, SourceFile, Tensor, TensorType};
+/// For programs that own their process (the CLI): a fatal LLVM error exits
+/// with code 1 and a message instead of aborting (see its docs).
+pub use tensorc_mlir::exit_on_llvm_fatal_error;
 
 use std::path::Path;
 use std::time::Instant;
