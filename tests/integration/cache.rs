@@ -69,6 +69,22 @@ fn stored_entry(p: &Program) -> PathBuf {
     }
 }
 
+/// Why the cache could not be used for `p`, which must have compiled without it.
+fn unavailable_reason(p: &Program) -> &str {
+    match p.cache_status() {
+        CacheStatus::Unavailable { reason } => reason,
+        other => panic!("expected the cache to be unavailable, got {other:?}"),
+    }
+}
+
+/// The names in the `jit-v1` folder of the cache directory `cache`.
+fn entry_names(cache: &Path) -> Vec<String> {
+    std::fs::read_dir(cache.join("jit-v1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 #[test]
 fn second_compile_is_a_hit_and_both_agree_with_the_interpreter() {
     let dir = scratch("cache-hit");
@@ -214,10 +230,7 @@ fn damaged_entries_are_detected_rebuilt_and_never_run() {
         );
     }
     // Nothing is left behind but the one entry.
-    let names: Vec<String> = std::fs::read_dir(dir.join("jit-v1"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let names = entry_names(&dir);
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
@@ -249,15 +262,11 @@ fn an_unusable_cache_directory_still_compiles() {
     let dir = scratch("cache-unusable");
     let file = write(&dir, "plain-file", "not a directory");
     let p = compile(PROGRAM, &cached(&file.join("cache")));
-    match p.cache_status() {
-        CacheStatus::Unavailable { reason } => {
-            assert!(
-                reason.contains("cannot create the cache directory"),
-                "{reason}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = unavailable_reason(&p);
+    assert!(
+        reason.contains("cannot create the cache directory"),
+        "{reason}"
+    );
     assert_agrees_with_interpreter(&p);
 }
 
@@ -304,12 +313,51 @@ fn run_cached(dir: &Path, file: &str, cache: &Path) -> Output {
     )
 }
 
+/// `run_cached` of `m.nxir` with `$CC` set to `cc`.
+fn run_cached_with_cc(dir: &Path, cache: &Path, cc: &Path) -> Output {
+    tensorc_env(
+        &["run", "m.nxir", "--seed", "3"],
+        dir,
+        &[("TENSORC_CACHE_DIR", Some(cache)), ("CC", Some(cc))],
+    )
+}
+
+/// A scratch directory named `name` holding `PROGRAM` as `m.nxir`, and the
+/// interpreter's output for it.
+fn cli_scratch(name: &str) -> (PathBuf, String) {
+    let dir = scratch(name);
+    write(&dir, "m.nxir", PROGRAM);
+    let want = interp_stdout(&dir, "m.nxir");
+    (dir, want)
+}
+
+/// Another cached run of `m.nxir` finds its entry and prints `want`.
+fn assert_cli_hit(dir: &Path, cache: &Path, want: &str) {
+    let o = run_cached(dir, "m.nxir", cache);
+    assert_eq!(ok(&o), want);
+    assert!(stderr(&o).contains("compile skipped"), "{}", show(&o));
+}
+
+/// The one entry in the cache directory `cache`.
+fn only_entry(cache: &Path) -> PathBuf {
+    std::fs::read_dir(cache.join("jit-v1"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// Nothing (not even a half-built entry) is in the cache directory `cache`.
+fn assert_no_entries(cache: &Path) {
+    let left: Vec<_> = std::fs::read_dir(cache.join("jit-v1")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn cli_second_run_says_compile_skipped() {
-    let dir = scratch("cache-cli");
-    write(&dir, "m.nxir", PROGRAM);
+    let (dir, want) = cli_scratch("cache-cli");
     let cache = dir.join("cache");
-    let want = interp_stdout(&dir, "m.nxir");
 
     let first = run_cached(&dir, "m.nxir", &cache);
     assert_eq!(ok(&first), want);
@@ -330,20 +378,12 @@ fn cli_second_run_says_compile_skipped() {
 
 #[test]
 fn cli_changed_options_miss() {
-    let dir = scratch("cache-cli-options");
-    write(&dir, "m.nxir", PROGRAM);
+    let (dir, want) = cli_scratch("cache-cli-options");
     let cache = dir.join("cache");
-    let want = interp_stdout(&dir, "m.nxir");
     // `$CC` builds part of the cached code, so it is part of the key; `cc`
     // and the same compiler named by its full path are two options.
     let cc = Path::new("cc");
-    let with_cc = |cc: &Path| {
-        tensorc_env(
-            &["run", "m.nxir", "--seed", "3"],
-            &dir,
-            &[("TENSORC_CACHE_DIR", Some(&cache)), ("CC", Some(cc))],
-        )
-    };
+    let with_cc = |cc: &Path| run_cached_with_cc(&dir, &cache, cc);
     let o = with_cc(cc);
     assert_eq!(ok(&o), want);
     assert!(stderr(&o).contains("(cached at "), "{}", show(&o));
@@ -412,9 +452,7 @@ fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[test]
 fn cli_no_cache_neither_reads_nor_writes() {
-    let dir = scratch("cache-none");
-    write(&dir, "m.nxir", PROGRAM);
-    let want = interp_stdout(&dir, "m.nxir");
+    let (dir, want) = cli_scratch("cache-none");
 
     // An absent directory stays absent.
     let absent = dir.join("absent");
@@ -430,12 +468,7 @@ fn cli_no_cache_neither_reads_nor_writes() {
     // A damaged entry is neither used, repaired nor removed.
     let cache = dir.join("cache");
     ok(&run_cached(&dir, "m.nxir", &cache));
-    let entry = std::fs::read_dir(cache.join("jit-v1"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let entry = only_entry(&cache);
     damage(&entry, "flipped byte");
     let before = tree(&cache);
     for args in [
@@ -456,17 +489,10 @@ fn cli_no_cache_neither_reads_nor_writes() {
 
 #[test]
 fn cli_damaged_entry_is_rebuilt() {
-    let dir = scratch("cache-cli-damage");
-    write(&dir, "m.nxir", PROGRAM);
+    let (dir, want) = cli_scratch("cache-cli-damage");
     let cache = dir.join("cache");
-    let want = interp_stdout(&dir, "m.nxir");
     ok(&run_cached(&dir, "m.nxir", &cache));
-    let entry = std::fs::read_dir(cache.join("jit-v1"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let entry = only_entry(&cache);
     for how in ["truncated library", "flipped byte", "garbage manifest"] {
         damage(&entry, how);
         let o = run_cached(&dir, "m.nxir", &cache);
@@ -478,17 +504,13 @@ fn cli_damaged_entry_is_rebuilt() {
             "{how}: {}",
             show(&o)
         );
-        let o = run_cached(&dir, "m.nxir", &cache);
-        assert_eq!(ok(&o), want);
-        assert!(stderr(&o).contains("compile skipped"), "{}", show(&o));
+        assert_cli_hit(&dir, &cache, &want);
     }
 }
 
 #[test]
 fn cli_without_a_usable_cache_still_runs() {
-    let dir = scratch("cache-cli-unusable");
-    write(&dir, "m.nxir", PROGRAM);
-    let want = interp_stdout(&dir, "m.nxir");
+    let (dir, want) = cli_scratch("cache-cli-unusable");
     // The cache directory would be inside a regular file.
     let file = write(&dir, "plain-file", "x");
     let o = run_cached(&dir, "m.nxir", &file.join("cache"));
@@ -503,11 +525,7 @@ fn cli_without_a_usable_cache_still_runs() {
     // No C compiler: the artifact cannot be built, the JIT runs instead.
     let cache = dir.join("cache");
     let missing = dir.join("no-such-cc");
-    let o = tensorc_env(
-        &["run", "m.nxir", "--seed", "3"],
-        &dir,
-        &[("TENSORC_CACHE_DIR", Some(&cache)), ("CC", Some(&missing))],
-    );
+    let o = run_cached_with_cc(&dir, &cache, &missing);
     assert_eq!(ok(&o), want);
     let err = stderr(&o);
     assert!(
@@ -516,8 +534,7 @@ fn cli_without_a_usable_cache_still_runs() {
         show(&o)
     );
     // Nothing half-built is left in the cache.
-    let left: Vec<_> = std::fs::read_dir(cache.join("jit-v1")).unwrap().collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_entries(&cache);
 }
 
 #[test]
@@ -558,10 +575,8 @@ fn cli_cache_directory_follows_xdg_then_home() {
 
 #[test]
 fn cli_concurrent_runs_share_one_entry() {
-    let dir = scratch("cache-cli-race");
-    write(&dir, "m.nxir", PROGRAM);
+    let (dir, want) = cli_scratch("cache-cli-race");
     let cache = dir.join("cache");
-    let want = interp_stdout(&dir, "m.nxir");
     let children: Vec<_> = (0..3)
         .map(|_| {
             Command::new(tensorc_bin())
@@ -585,21 +600,14 @@ fn cli_concurrent_runs_share_one_entry() {
             show(&o)
         );
     }
-    let entries: Vec<String> = std::fs::read_dir(cache.join("jit-v1"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let entries = entry_names(&cache);
     assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
-    let o = run_cached(&dir, "m.nxir", &cache);
-    assert_eq!(ok(&o), want);
-    assert!(stderr(&o).contains("compile skipped"), "{}", show(&o));
+    assert_cli_hit(&dir, &cache, &want);
 }
 
 #[test]
 fn cli_without_any_cache_directory_variable_still_runs() {
-    let dir = scratch("cache-cli-noenv");
-    write(&dir, "m.nxir", PROGRAM);
-    let want = interp_stdout(&dir, "m.nxir");
+    let (dir, want) = cli_scratch("cache-cli-noenv");
     let o = tensorc_env(
         &["run", "m.nxir", "--seed", "3"],
         &dir,
@@ -619,9 +627,7 @@ fn cli_without_any_cache_directory_variable_still_runs() {
 
 #[test]
 fn cli_failed_link_of_the_cached_library_still_runs() {
-    let dir = scratch("cache-cli-link");
-    write(&dir, "m.nxir", PROGRAM);
-    let want = interp_stdout(&dir, "m.nxir");
+    let (dir, want) = cli_scratch("cache-cli-link");
     // A C compiler that compiles but cannot link shared libraries.
     let cc = write(
         &dir,
@@ -631,11 +637,7 @@ fn cli_failed_link_of_the_cached_library_still_runs() {
     let chmod = Command::new("chmod").arg("+x").arg(&cc).status().unwrap();
     assert!(chmod.success());
     let cache = dir.join("cache");
-    let o = tensorc_env(
-        &["run", "m.nxir", "--seed", "3"],
-        &dir,
-        &[("TENSORC_CACHE_DIR", Some(&cache)), ("CC", Some(&cc))],
-    );
+    let o = run_cached_with_cc(&dir, &cache, &cc);
     assert_eq!(ok(&o), want);
     let err = stderr(&o);
     assert!(
@@ -645,8 +647,7 @@ fn cli_failed_link_of_the_cached_library_still_runs() {
         "{}",
         show(&o)
     );
-    let left: Vec<_> = std::fs::read_dir(cache.join("jit-v1")).unwrap().collect();
-    assert!(left.is_empty(), "{left:?}");
+    assert_no_entries(&cache);
 }
 
 /// An entry whose manifest matches its library, but whose library cannot be
@@ -679,12 +680,8 @@ fn a_sound_entry_that_cannot_be_loaded_is_kept() {
     std::fs::write(&manifest, &text).unwrap();
 
     let p = compile(PROGRAM, &cached(&dir));
-    match p.cache_status() {
-        CacheStatus::Unavailable { reason } => {
-            assert!(reason.starts_with("cannot load its library"), "{reason}")
-        }
-        other => panic!("{other:?}"),
-    }
+    let reason = unavailable_reason(&p);
+    assert!(reason.starts_with("cannot load its library"), "{reason}");
     assert_agrees_with_interpreter(&p);
     // Kept as it was.
     assert_eq!(std::fs::read(&lib).unwrap(), fake);
