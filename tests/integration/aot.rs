@@ -8,21 +8,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tensorc::{AotOptions, ArtifactKind, compile_artifacts};
-
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tensorc-aot-test-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
+use crate::cli::scratch;
+use tensorc::{AotOptions, ArtifactKind, SourceFile, Tensor, compile_artifacts};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,6 +50,69 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `driver` to `dir/driver.c`, builds it with warnings as errors
+/// against `link` (archives and flags), runs it and returns its stdout.
+fn run_driver(dir: &Path, driver: &str, link: &[&str]) -> String {
+    std::fs::write(dir.join("driver.c"), driver).unwrap();
+    let mut args = vec!["-O2", "-Wall", "-Werror", "-I.", "driver.c"];
+    args.extend_from_slice(link);
+    args.extend_from_slice(&["-o", "driver"]);
+    run(dir, "cc", &args);
+    run(dir, "./driver", &[])
+}
+
+/// The interpreter's result of the first function of `source` (two
+/// parameters) on the inputs of `seed`, which are written to `dir/a.bin` and
+/// `dir/b.bin` for a C driver to load.
+fn reference_with_input_files(dir: &Path, file: &str, source: &str, seed: u64) -> Tensor {
+    let module = tensorc_ir::check::compile(&SourceFile::new(file, source)).unwrap();
+    let types: Vec<_> = module.functions[0]
+        .params
+        .iter()
+        .map(|(_, t)| t.clone())
+        .collect();
+    let (_, inputs) = crate::harness::seeded_inputs(&types, &[seed]).remove(0);
+    std::fs::write(dir.join("a.bin"), inputs[0].bytes()).unwrap();
+    std::fs::write(dir.join("b.bin"), inputs[1].bytes()).unwrap();
+    tensorc_interp::run(&module, &module.functions[0].name, &inputs)
+        .unwrap()
+        .remove(0)
+}
+
+/// The raw result a C driver wrote to `dir/name` agrees with `want`.
+fn assert_output_file_matches(dir: &Path, name: &str, want: &Tensor, what: &str) {
+    let bytes = std::fs::read(dir.join(name)).unwrap();
+    let got = Tensor::from_bytes(want.ty().clone(), &bytes).unwrap();
+    crate::harness::compare(&got, want, 1e-4)
+        .unwrap_or_else(|e| panic!("{what} differs from the interpreter: {e}"));
+}
+
+/// The start of a C driver linked with `-Wl,--wrap=malloc`: every `malloc`
+/// of 64 KiB or more adds one to `large`.
+const COUNT_LARGE_MALLOCS: &str = "#include <stdio.h>
+#include <stdlib.h>
+void *__real_malloc(size_t n);
+static int large;
+void *__wrap_malloc(size_t n) {
+  if (n >= 65536) large++;
+  return __real_malloc(n);
+}
+";
+
+/// The error of building only a header for `source` (a reserved def name).
+fn header_error(name: &str, source: &str) -> String {
+    let dir = scratch(name);
+    build(
+        &dir,
+        "r",
+        source,
+        &[ArtifactKind::Header],
+        &AotOptions::default(),
+    )
+    .unwrap_err()
+    .to_string()
 }
 
 /// `examples/c/mlp_main.c` against the `.so` and, separately, the `.a` of
@@ -422,7 +473,6 @@ fn program_errors_are_diagnostics() {
 /// Every call's result is compared with the interpreter.
 #[test]
 fn steady_state_calls_do_not_malloc_large_temporaries() {
-    use tensorc::{SourceFile, Tensor};
     let dir = scratch("workspace");
     let source = "def main(a: f32[256][256], b: f32[256][256]) -> f32[256] {
   c = dot a, [1], [], b, [0], []
@@ -432,27 +482,10 @@ fn steady_state_calls_do_not_malloc_large_temporaries() {
 ";
     let kinds = [ArtifactKind::Static, ArtifactKind::Header];
     build(&dir, "ws", source, &kinds, &AotOptions::default()).unwrap();
-    let module = tensorc_ir::check::compile(&SourceFile::new("ws.nxir", source)).unwrap();
-    let types: Vec<_> = module.functions[0]
-        .params
-        .iter()
-        .map(|(_, t)| t.clone())
-        .collect();
-    let (_, inputs) = crate::harness::seeded_inputs(&types, &[7]).remove(0);
-    std::fs::write(dir.join("a.bin"), inputs[0].bytes()).unwrap();
-    std::fs::write(dir.join("b.bin"), inputs[1].bytes()).unwrap();
-    let want = tensorc_interp::run(&module, "main", &inputs)
-        .unwrap()
-        .remove(0);
-    let driver = r#"#include <stdio.h>
-#include <stdlib.h>
-#include "ws.h"
-void *__real_malloc(size_t n);
-static int large;
-void *__wrap_malloc(size_t n) {
-  if (n >= 65536) large++;
-  return __real_malloc(n);
-}
+    let want = reference_with_input_files(&dir, "ws.nxir", source, 7);
+    let driver = [
+        COUNT_LARGE_MALLOCS,
+        r#"#include "ws.h"
 static float a[256 * 256], b[256 * 256], s[256];
 static void load(const char *path, float *p) {
   FILE *f = fopen(path, "rb");
@@ -482,34 +515,16 @@ int main(void) {
   printf("\n");
   return 0;
 }
-"#;
-    std::fs::write(dir.join("driver.c"), driver).unwrap();
-    run(
-        &dir,
-        "cc",
-        &[
-            "-O2",
-            "-Wall",
-            "-Werror",
-            "-I.",
-            "driver.c",
-            "ws.a",
-            "-Wl,--wrap=malloc",
-            "-lm",
-            "-o",
-            "driver",
-        ],
-    );
-    let out = run(&dir, "./driver", &[]);
+"#,
+    ]
+    .concat();
+    let out = run_driver(&dir, &driver, &["ws.a", "-Wl,--wrap=malloc", "-lm"]);
     assert_eq!(
         out, "large mallocs per call: 1 0 0 0 | released: 1\n",
         "the temporary must be allocated once, then reused"
     );
     for i in 0..5 {
-        let bytes = std::fs::read(dir.join(format!("out{i}.bin"))).unwrap();
-        let got = Tensor::from_bytes(want.ty().clone(), &bytes).unwrap();
-        crate::harness::compare(&got, &want, 1e-4)
-            .unwrap_or_else(|e| panic!("call {i} differs from the interpreter: {e}"));
+        assert_output_file_matches(&dir, &format!("out{i}.bin"), &want, &format!("call {i}"));
     }
 }
 
@@ -517,17 +532,8 @@ int main(void) {
 /// `tensorc_release_workspace`.
 #[test]
 fn a_def_named_release_workspace_is_an_error() {
-    let dir = scratch("reserved");
     let source = "def release_workspace(x: f32[2]) -> f32[2] {\n  return x\n}\n";
-    let err = build(
-        &dir,
-        "r",
-        source,
-        &[ArtifactKind::Header],
-        &AotOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
+    let err = header_error("reserved", source);
     assert!(
         err.contains(
             "`def release_workspace` cannot be compiled to an artifact: its entry point would be \
@@ -552,16 +558,10 @@ fn statically_linked_artifacts_share_one_workspace() {
     let kinds = [ArtifactKind::Static, ArtifactKind::Header];
     build(&dir, "fa", f, &kinds, &AotOptions::default()).unwrap();
     build(&dir, "ga", g, &kinds, &AotOptions::default()).unwrap();
-    let driver = r#"#include <stdio.h>
-#include <stdlib.h>
-#include "fa.h"
+    let driver = [
+        COUNT_LARGE_MALLOCS,
+        r#"#include "fa.h"
 #include "ga.h"
-void *__real_malloc(size_t n);
-static int large;
-void *__wrap_malloc(size_t n) {
-  if (n >= 65536) large++;
-  return __real_malloc(n);
-}
 enum { N = 256 };
 static float x[N * N], s[N];
 static double c[N * N];
@@ -594,27 +594,11 @@ int main(void) {
   printf(", g after release: %d, wrong: %d\n", large, bad);
   return 0;
 }
-"#;
-    std::fs::write(dir.join("driver.c"), driver).unwrap();
-    run(
-        &dir,
-        "cc",
-        &[
-            "-O2",
-            "-Wall",
-            "-Werror",
-            "-I.",
-            "driver.c",
-            "fa.a",
-            "ga.a",
-            "-Wl,--wrap=malloc",
-            "-lm",
-            "-o",
-            "driver",
-        ],
-    );
+"#,
+    ]
+    .concat();
     assert_eq!(
-        run(&dir, "./driver", &[]),
+        run_driver(&dir, &driver, &["fa.a", "ga.a", "-Wl,--wrap=malloc", "-lm"]),
         "f: 1, g: 0, g after release: 1, wrong: 0\n"
     );
 }
@@ -626,7 +610,6 @@ int main(void) {
 /// results must be bit-identical; the first is compared with the interpreter.
 #[test]
 fn thread_count_is_settable_and_results_do_not_depend_on_it() {
-    use tensorc::{SourceFile, Tensor};
     let dir = scratch("threads");
     let source = "def main(a: f32[257][129], b: f32[129][255]) -> f32[257][255] {
   c = dot a, [1], [], b, [0], []
@@ -640,12 +623,7 @@ fn thread_count_is_settable_and_results_do_not_depend_on_it() {
     let header = std::fs::read_to_string(dir.join("th.h")).unwrap();
     assert!(header.contains("void tensorc_set_num_threads(int n);"), "{header}");
     assert!(header.contains("int tensorc_get_num_threads(void);"), "{header}");
-    let module = tensorc_ir::check::compile(&SourceFile::new("th.nxir", source)).unwrap();
-    let types: Vec<_> = module.functions[0].params.iter().map(|(_, t)| t.clone()).collect();
-    let (_, inputs) = crate::harness::seeded_inputs(&types, &[3]).remove(0);
-    std::fs::write(dir.join("a.bin"), inputs[0].bytes()).unwrap();
-    std::fs::write(dir.join("b.bin"), inputs[1].bytes()).unwrap();
-    let want = tensorc_interp::run(&module, "main", &inputs).unwrap().remove(0);
+    let want = reference_with_input_files(&dir, "th.nxir", source, 3);
     let driver = r#"#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -677,26 +655,18 @@ int main(void) {
   return 0;
 }
 "#;
-    std::fs::write(dir.join("driver.c"), driver).unwrap();
-    run(
-        &dir,
-        "cc",
-        &["-O2", "-Wall", "-Werror", "-I.", "driver.c", "th.a", "-lm", "-lpthread", "-o", "driver"],
+    assert_eq!(
+        run_driver(&dir, driver, &["th.a", "-lm", "-lpthread"]),
+        "3 threads same, default same\n"
     );
-    assert_eq!(run(&dir, "./driver", &[]), "3 threads same, default same\n");
-    let bytes = std::fs::read(dir.join("c.bin")).unwrap();
-    let got = Tensor::from_bytes(want.ty().clone(), &bytes).unwrap();
-    crate::harness::compare(&got, &want, 1e-4).unwrap_or_else(|e| panic!("differs from the interpreter: {e}"));
+    assert_output_file_matches(&dir, "c.bin", &want, "c.bin");
 }
 
 /// A `def set_num_threads` would collide with the exported thread-count function.
 #[test]
 fn a_def_named_set_num_threads_is_an_error() {
-    let dir = scratch("reserved-threads");
     let source = "def set_num_threads(x: f32[2]) -> f32[2] {\n  return x\n}\n";
-    let err = build(&dir, "r", source, &[ArtifactKind::Header], &AotOptions::default())
-        .unwrap_err()
-        .to_string();
+    let err = header_error("reserved-threads", source);
     assert!(
         err.contains(
             "`def set_num_threads` cannot be compiled to an artifact: its entry point would be \
