@@ -68,23 +68,47 @@ fn f32s(v: &[f64]) -> Tensor {
     Tensor::from_scalars(TensorType::new(DType::F32, vec![v.len()]), &values).expect("tensor")
 }
 
-/// Compiles `source` to `NAME.tvk` through the CLI.
-fn compile_tvk(dir: &Path, name: &str, source: &str) -> PathBuf {
+/// The command failed with the usage exit code 2 and a stderr containing `needle`.
+fn usage_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", show(o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(needle),
+        "{}",
+        show(o)
+    );
+}
+
+/// Writes `source` to `NAME.nxir` and runs `compile --target vulkan -o NAME.tvk`.
+fn try_compile_tvk(dir: &Path, name: &str, source: &str) -> Output {
     write(dir, &format!("{name}.nxir"), source);
-    let tvk = format!("{name}.tvk");
-    let o = tensorc(
+    tensorc(
         &[
             "compile",
             &format!("{name}.nxir"),
             "--target",
             "vulkan",
             "-o",
-            &tvk,
+            &format!("{name}.tvk"),
         ],
         dir,
-    );
-    ok(&o);
-    dir.join(tvk)
+    )
+}
+
+/// Compiles `source` to `NAME.tvk` through the CLI.
+fn compile_tvk(dir: &Path, name: &str, source: &str) -> PathBuf {
+    ok(&try_compile_tvk(dir, name, source));
+    dir.join(format!("{name}.tvk"))
+}
+
+/// `run FILE [--target TARGET] --seed SEED --output-dir OUT` in `dir`, which
+/// must succeed.
+fn run_into(dir: &Path, file: &str, target: Option<&str>, seed: &str, out: &str) {
+    let mut args = vec!["run", file];
+    if let Some(t) = target {
+        args.extend_from_slice(&["--target", t]);
+    }
+    args.extend_from_slice(&["--seed", seed, "--output-dir", out]);
+    ok(&tensorc(&args, dir));
 }
 
 /// Element-wise, a matmul, reductions, a multi-kernel chain and several results.
@@ -129,23 +153,8 @@ fn compiled_artifacts_agree_with_the_interpreter() {
             let want_dir = format!("{name}-interp-{seed}");
             let tvk_name = format!("{name}.tvk");
             let nxir = format!("{name}.nxir");
-            ok(&tensorc(
-                &["run", &tvk_name, "--seed", seed, "--output-dir", &got_dir],
-                &dir,
-            ));
-            ok(&tensorc(
-                &[
-                    "run",
-                    &nxir,
-                    "--target",
-                    "interp",
-                    "--seed",
-                    seed,
-                    "--output-dir",
-                    &want_dir,
-                ],
-                &dir,
-            ));
+            run_into(&dir, &tvk_name, None, seed, &got_dir);
+            run_into(&dir, &nxir, Some("interp"), seed, &want_dir);
             let got = read_outputs(&dir.join(&got_dir));
             let want = read_outputs(&dir.join(&want_dir));
             assert!(!want.is_empty(), "{name}: the interpreter wrote nothing");
@@ -197,12 +206,7 @@ fn artifact_inputs_entry_and_bench() {
 
     // A function that does not exist: the usual usage error.
     let o = tensorc(&["run", "r.tvk", "--entry", "nope"], &dir);
-    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("helper"),
-        "{}",
-        show(&o)
-    );
+    usage_error(&o, "helper");
 }
 
 /// The library loads an artifact with no source and no MLIR compile, and
@@ -242,32 +246,8 @@ fn run_target_vulkan_on_source() {
     let dir = scratch("vk-run");
     let (_, source) = PROGRAMS[1];
     write(&dir, "m.nxir", source);
-    ok(&tensorc(
-        &[
-            "run",
-            "m.nxir",
-            "--target",
-            "vulkan",
-            "--seed",
-            "3",
-            "--output-dir",
-            "vk",
-        ],
-        &dir,
-    ));
-    ok(&tensorc(
-        &[
-            "run",
-            "m.nxir",
-            "--target",
-            "interp",
-            "--seed",
-            "3",
-            "--output-dir",
-            "in",
-        ],
-        &dir,
-    ));
+    run_into(&dir, "m.nxir", Some("vulkan"), "3", "vk");
+    run_into(&dir, "m.nxir", Some("interp"), "3", "in");
     let (got, want) = (read_outputs(&dir.join("vk")), read_outputs(&dir.join("in")));
     assert_eq!(got.len(), 1);
     compare(&got[0], &want[0], 1e-5).unwrap_or_else(|e| panic!("{e}"));
@@ -390,20 +370,8 @@ fn compile_rejects_unsupported_ops() {
         ),
     ];
     for (name, source, needles) in cases {
-        write(&dir, &format!("{name}.nxir"), source);
+        fails_with(&try_compile_tvk(&dir, name, source), needles);
         let out = format!("{name}.tvk");
-        let o = tensorc(
-            &[
-                "compile",
-                &format!("{name}.nxir"),
-                "--target",
-                "vulkan",
-                "-o",
-                &out,
-            ],
-            &dir,
-        );
-        fails_with(&o, needles);
         assert!(!dir.join(&out).exists(), "{name}: an artifact was written");
     }
 }
@@ -417,19 +385,8 @@ fn compile_vulkan_arguments() {
         &["compile", "m.nxir", "--target", "vulkan", "--emit", "obj"],
         &dir,
     );
-    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("one .tvk artifact"),
-        "{}",
-        show(&o)
-    );
-    let o = tensorc(&["compile", "m.nxir"], &dir);
-    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("--emit"),
-        "{}",
-        show(&o)
-    );
+    usage_error(&o, "one .tvk artifact");
+    usage_error(&tensorc(&["compile", "m.nxir"], &dir), "--emit");
     // Without -o the artifact is the file's stem with .tvk.
     ok(&tensorc(&["compile", "m.nxir", "--target", "vulkan"], &dir));
     let bytes = std::fs::read(dir.join("m.tvk")).expect("m.tvk written");
