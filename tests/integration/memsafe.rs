@@ -20,10 +20,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tensorc::{AotOptions, ArtifactKind, CompileOptions, Target, Tensor, TensorType, compile_artifacts};
 
+use crate::cli::{scratch, show};
 use crate::harness::compare;
 
 /// Tolerance against the interpreter: the programs are small, so float
@@ -145,18 +145,6 @@ def scatter_rows(t: f32[5][3], idx: s64[4][1], u: f32[4][3]) -> f32[5][3] {
     ),
 ];
 
-fn scratch(name: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "tensorc-memsafe-{}-{}-{name}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
 /// Fails (never skips) when valgrind is missing: CI must have it.
 fn require_valgrind() {
     let ok = Command::new("valgrind").arg("--version").output().is_ok_and(|o| o.status.success());
@@ -171,15 +159,6 @@ fn memcheck(dir: &Path, program: &Path, args: &[&str], leaks: bool) -> Output {
     cmd.arg(if leaks { "--leak-check=full" } else { "--leak-check=no" });
     cmd.arg(program).args(args).current_dir(dir);
     cmd.output().expect("run valgrind")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// One compiled `def` of a program: its name, inputs and the interpreter's results.
@@ -379,12 +358,18 @@ fn jit_code_is_memcheck_clean_and_correct() {
         .expect("run objcopy");
     assert!(strip.status.success(), "objcopy failed\n{}", show(&strip));
     let seed = SEED.to_string();
-    let o = memcheck(&dir, &cli, &["run", "prog.nxir", "--no-cache", "--seed", &seed, "--output-dir", "out"], false);
+    let o = memcheck(&dir, &cli, &run_args(&seed), false);
     // The stripped copy is as large as the CLI: never leave it behind.
     let _ = std::fs::remove_file(&cli);
     assert!(o.status.success(), "memcheck failed\n{}", show(&o));
     compare_cli_results(&dir, source);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `tensorc run` of `prog.nxir` on the inputs of `seed`, compiled in process
+/// (`--no-cache`), with its results in `out/` for `compare_cli_results`.
+fn run_args(seed: &str) -> [&str; 7] {
+    ["run", "prog.nxir", "--no-cache", "--seed", seed, "--output-dir", "out"]
 }
 
 /// The `.npy` files `tensorc run --seed SEED --output-dir out` wrote in
@@ -415,7 +400,7 @@ fn jit_compiles_a_bf16_compare_with_a_u64_scalar() {
     std::fs::write(dir.join("prog.nxir"), &source).unwrap();
     let seed = SEED.to_string();
     let o = Command::new(crate::cli::tensorc_bin())
-        .args(["run", "prog.nxir", "--no-cache", "--seed", &seed, "--output-dir", "out"])
+        .args(run_args(&seed))
         .current_dir(&dir)
         .output()
         .expect("run tensorc");
