@@ -101,18 +101,21 @@ void *__wrap_malloc(size_t n) {
 }
 ";
 
-/// The error of building only a header for `source` (a reserved def name).
-fn header_error(name: &str, source: &str) -> String {
-    let dir = scratch(name);
-    build(
+/// Building only a header for an identity `def` named `def` (a name an
+/// artifact's exports reserve) fails with an error containing `says`.
+fn assert_reserved_def(scratch_name: &str, def: &str, says: &str) {
+    let dir = scratch(scratch_name);
+    let source = format!("def {def}(x: f32[2]) -> f32[2] {{\n  return x\n}}\n");
+    let err = build(
         &dir,
         "r",
-        source,
+        &source,
         &[ArtifactKind::Header],
         &AotOptions::default(),
     )
     .unwrap_err()
-    .to_string()
+    .to_string();
+    assert!(err.contains(says), "{err}");
 }
 
 /// `examples/c/mlp_main.c` against the `.so` and, separately, the `.a` of
@@ -532,15 +535,12 @@ int main(void) {
 /// `tensorc_release_workspace`.
 #[test]
 fn a_def_named_release_workspace_is_an_error() {
-    let source = "def release_workspace(x: f32[2]) -> f32[2] {\n  return x\n}\n";
-    let err = header_error("reserved", source);
-    assert!(
-        err.contains(
-            "`def release_workspace` cannot be compiled to an artifact: its entry point would be \
-             `tensorc_release_workspace`, the runtime function every artifact exports \
-             (docs/c-abi.md); rename the def"
-        ),
-        "{err}"
+    assert_reserved_def(
+        "reserved",
+        "release_workspace",
+        "`def release_workspace` cannot be compiled to an artifact: its entry point would be \
+         `tensorc_release_workspace`, the runtime function every artifact exports \
+         (docs/c-abi.md); rename the def",
     );
 }
 
@@ -665,14 +665,11 @@ int main(void) {
 /// A `def set_num_threads` would collide with the exported thread-count function.
 #[test]
 fn a_def_named_set_num_threads_is_an_error() {
-    let source = "def set_num_threads(x: f32[2]) -> f32[2] {\n  return x\n}\n";
-    let err = header_error("reserved-threads", source);
-    assert!(
-        err.contains(
-            "`def set_num_threads` cannot be compiled to an artifact: its entry point would be \
-             `tensorc_set_num_threads`, the thread-count function every artifact exports \
-             (docs/c-abi.md); rename the def"
-        ),
-        "{err}"
+    assert_reserved_def(
+        "reserved-threads",
+        "set_num_threads",
+        "`def set_num_threads` cannot be compiled to an artifact: its entry point would be \
+         `tensorc_set_num_threads`, the thread-count function every artifact exports \
+         (docs/c-abi.md); rename the def",
     );
 }
