@@ -12,7 +12,8 @@ use std::process::Command;
 use crate::cli::scratch;
 use tensorc::{AotOptions, ArtifactKind, SourceFile, Tensor, compile_artifacts};
 
-fn repo() -> PathBuf {
+/// The workspace root (examples and the shared bench workloads live there).
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")

@@ -5,15 +5,10 @@
 //! on a mismatch. The example's binary must not depend on LLVM or MLIR. Also
 //! a model error failing `tensorc-build` with tensorc's located diagnostic.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use crate::aot::repo;
 
 /// A directory under this test binary's target directory (`target/<dir>`):
 /// kept between runs, so the example's dependencies are compiled once.
