@@ -8,9 +8,9 @@
 //! (1024³) ran at 0.52× NumPy and W3 (2048³) at 0.34× (cpu-pipeline.md §1.6
 //! (8)). Packing copies A into `[M/16][K][16]` and B into `[N/16][K][16]`
 //! panels, contiguous in the order the register tile reads them; K blocks
-//! of `k_block` keep a pair of 16×`k_block` micro-panels in L1 while the
-//! 16×16 C tile stays in 16 zmm registers (one B load and 16 FMAs with a
-//! broadcast memory operand per k, the inner loop of IREE's mmt4d kernel).
+//! of `k_block` keep a 16×`k_block` A micro-panel and two B micro-panels in
+//! L1 while an 8×32 C tile (half a row panel by two column panels) stays in
+//! 16 zmm registers: per k, two B loads, eight broadcasts of A and 16 FMAs.
 //!
 //! Which ops: f32/i32 (32-bit) matmuls with every loop non-empty, M ≥
 //! `min_m` (packing B costs as much as a matmul with a handful of rows), and
@@ -33,7 +33,7 @@
 //!    an element-wise consumer's 16×16 tiles (`add_epilogue`: after the
 //!    parallel step that consumer would be chunked and out of reach).
 //! 2. `add_packed` (inside the matmul schedule's entry point, after the
-//!    parallel step): tile the packed op (K blocks, one 16×16 C tile, k by
+//!    parallel step): tile the packed op (K blocks, one 8×32 C tile, k by
 //!    1), tile the fill, and lower packs and unpacks to transposes tiled
 //!    into 16×16 blocks. All tiles are tagged `VEC` for the matmul
 //!    schedule's vectorizer.
@@ -59,6 +59,12 @@ pub struct PackedMatmul {
     pub tile: u32,
     /// K cache block (two 16×256 f32 micro-panels = 32 KiB, L1-resident).
     pub k_block: u32,
+    /// Rows of the register tile (a divisor of `tile`): the A values
+    /// broadcast per k.
+    pub reg_m: u32,
+    /// 16-wide B panels of the register tile: the B vectors loaded per k.
+    /// The tile keeps `reg_m`·`reg_n` accumulators in zmm registers.
+    pub reg_n: u32,
     /// Smallest M that is packed.
     pub min_m: u32,
     /// Smallest N and K that are packed.
@@ -74,6 +80,8 @@ impl Default for PackedMatmul {
         PackedMatmul {
             tile: 16,
             k_block: 256,
+            reg_m: 8,
+            reg_n: 2,
             min_m: 64,
             min_nk: 256,
             min_large: 1024,
@@ -271,20 +279,28 @@ fn epilogue_matcher(s: &mut String) {
 /// `%root`): tile what step 1 made and tag the tiles `VEC`.
 pub fn add_packed(s: &mut String, p: PackedMatmul) {
     let (t, kc) = (p.tile, p.k_block);
+    let (rm, rn) = (p.reg_m, p.reg_n);
     // The packed op's loops are (m1, n1, k, m0, n0). K blocks outermost,
-    // then one 16×16 C tile per (m1, n1) — its 16 accumulators stay in
-    // registers over the block — then k by 1 (a 16×1·1×16 contraction).
+    // then one register tile of `rm` rows of a row panel by `rn` column
+    // panels — its rm·rn accumulators stay in registers over the block —
+    // then k by 1. The default 8×32 tile (16 accumulators) needs 2 B loads
+    // and 8 broadcasts per 16 FMAs, where the 16×16 tile needed 1 and 16;
+    // it measured faster at 1024³ and 2048³ (docs/benchmarks.md). The n1
+    // loop is peeled when `rn` does not divide the panel count, so the last
+    // tile is a static narrower one; `rm` divides the 16 rows of a panel.
     let _ = writeln!(
         s,
         "    %pk = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   %pk_kc, %pk_lkc = transform.structured.tile_using_for %pk tile_sizes [0, 0, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         \x20   %pk_mn, %pk_lm, %pk_ln = transform.structured.tile_using_for %pk_kc tile_sizes [1, 1, 0, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20   %pk_mn, %pk_lm, %pk_ln, %pk_lm0 = transform.structured.tile_using_for %pk_kc tile_sizes [1, {rn}, 0, {rm}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20   %pk_k, %pk_lk = transform.structured.tile_using_for %pk_mn tile_sizes [0, 0, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
          \x20   transform.annotate %pk_k \"{VEC}\" : !transform.any_op\n\
          \x20   %pk_fill = transform.structured.match ops{{[\"linalg.fill\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   %pk_ft, %pk_fl:2 = transform.structured.tile_using_for %pk_fill tile_sizes [1, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20   transform.annotate %pk_ft \"{VEC}\" : !transform.any_op"
     );
+    debug_assert!(rm > 0 && t % rm == 0 && rn > 0, "register tile {rm}×{rn} panels");
+    peel_each(s, "%pk_ln", "    ");
     // Packs become pad + expand_shape + transpose; the transposes are tiled
     // into 16×16 blocks (the K loop peeled when 16 does not divide K). The
     // pads stay whole-tensor copies (a zero pad folds away); vectorizing one
@@ -329,6 +345,7 @@ mod tests {
             min_m: 48,
             min_nk: 100,
             min_large: 900,
+            ..PackedMatmul::default()
         };
         let s = pack_schedule(p);
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
@@ -369,10 +386,11 @@ mod tests {
         );
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 64, 0, 0]"), "{s}");
+        assert!(s.contains("tile_sizes [1, 2, 0, 8, 0]"), "{s}");
         assert!(s.contains("tile_sizes [1, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [1, 1, 16, 0]"), "{s}");
-        // Pack transposes (K), unpack transposes (N/16).
-        assert_eq!(s.matches("transform.loop.peel").count(), 2);
+        // Register tiles (N/16), pack transposes (K), unpack transposes (N/16).
+        assert_eq!(s.matches("transform.loop.peel").count(), 3);
         // Packed op, fill, pack and unpack transposes.
         assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 4);
     }

@@ -1,6 +1,6 @@
 //! Runs the packing step and the matmul schedule through `mlir-opt` on small
 //! modules and checks what they did to the IR: which matmuls get packed, that
-//! the packed ones end as 16×16×1 contractions with no pack/unpack left, and
+//! the packed ones end as 8×32×1 contractions with no pack/unpack left, and
 //! that a bias + relu consumer reads the packed result directly (fused into
 //! the unpacking). The crate itself stays LLVM-free; the test drives the
 //! `mlir-opt` of the LLVM 22 install the workspace builds against.
@@ -99,7 +99,7 @@ fn only_large_32_bit_matmuls_are_packed() {
 }
 
 #[test]
-fn packed_matmul_becomes_16x16_contractions_with_no_pack_left() {
+fn packed_matmul_becomes_8x32_contractions_with_no_pack_left() {
     let out = run(&matmul(65, 1030, 257, "f32", false), true);
     for gone in [
         "linalg.pack",
@@ -110,8 +110,14 @@ fn packed_matmul_becomes_16x16_contractions_with_no_pack_left() {
         assert!(!out.contains(gone), "{gone} left:\n{out}");
     }
     assert!(out.contains("vector.contract"), "{out}");
+    // 8×32 register tiles (two B panels per k); 1030 columns make 65
+    // panels, so the peeled last tile is 8×16. Both are static and vectorized.
     assert!(
-        out.contains("vector<1x1x16xf32> into vector<1x1x16x16xf32>"),
+        out.contains("vector<2x1x16xf32> into vector<1x2x8x16xf32>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("vector<1x1x16xf32> into vector<1x1x8x16xf32>"),
         "{out}"
     );
     // K blocks of 256 (257 leaves a block of 1).
