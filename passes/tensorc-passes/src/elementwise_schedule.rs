@@ -155,17 +155,7 @@ pub fn rank_is(rank: usize) -> String {
 /// divides the trip count, or a single partial iteration) makes `loop.peel`
 /// fail, which only means "nothing to peel", hence `failures(suppress)`.
 pub fn peel_each(out: &mut String, loops: &str) {
-    let _ = writeln!(
-        out,
-        "    transform.foreach %{loops} : !transform.any_op {{\n\
-         \x20   ^bb0(%l: !transform.any_op):\n\
-         \x20     transform.sequence %l : !transform.any_op failures(suppress) {{\n\
-         \x20     ^bb1(%l2: !transform.any_op):\n\
-         \x20       %for = transform.cast %l2 : !transform.any_op to !transform.op<\"scf.for\">\n\
-         \x20       %main, %rest = transform.loop.peel %for : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-         \x20     }}\n\
-         \x20   }}"
-    );
+    crate::matmul_schedule::peel_each(out, &format!("%{loops}"), "    ");
 }
 
 /// Appends a `structured.vectorize` of every op in handle `%{ops}`, each in
