@@ -198,14 +198,25 @@ fn parse_numpy(text: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
-/// `filters`: run only workloads whose file name contains one of them.
-pub fn bench(filters: &[String]) -> Result<()> {
+/// The directory of the benchmark workloads (`../shared/bench`) and its
+/// `.nxir` files, sorted by name.
+pub(crate) fn workloads() -> Result<(PathBuf, Vec<PathBuf>)> {
     let shared = root().join("..").join("shared").join("bench");
     let shared = shared.canonicalize().unwrap_or(shared);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&shared)
         .with_context(|| format!("cannot list {}", shared.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
+        .collect();
+    files.sort();
+    Ok((shared, files))
+}
+
+/// `filters`: run only workloads whose file name contains one of them.
+pub fn bench(filters: &[String]) -> Result<()> {
+    let (shared, files) = workloads()?;
+    let files: Vec<PathBuf> = files
+        .into_iter()
         .filter(|p| {
             let name = p
                 .file_name()
@@ -214,7 +225,6 @@ pub fn bench(filters: &[String]) -> Result<()> {
             filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
         })
         .collect();
-    files.sort();
     if files.is_empty() {
         bail!("no workload in {} matches {filters:?}", shared.display());
     }

@@ -11,7 +11,7 @@
 
 use crate::{cargo, root, run, target_dir, tensorc};
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const BEGIN: &str = "<!-- xtask sizes: begin -->";
@@ -29,14 +29,7 @@ pub fn sizes() -> Result<()> {
     let bin = target_dir()
         .join("debug")
         .join(format!("tensorc{}", std::env::consts::EXE_SUFFIX));
-    let shared = root().join("..").join("shared").join("bench");
-    let shared = shared.canonicalize().unwrap_or(shared);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&shared)
-        .with_context(|| format!("cannot list {}", shared.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "nxir"))
-        .collect();
-    files.sort();
+    let (shared, mut files) = crate::bench::workloads()?;
     files.push(root().join("examples").join("mlp.nxir"));
 
     let out = target_dir().join("sizes");
