@@ -58,24 +58,24 @@ pub(crate) unsafe fn string_attr(op: MlirOperation, name: &str) -> Option<String
     }
 }
 
-pub(crate) unsafe fn print_type(t: MlirType) -> String {
+/// Collects what an MLIR print function (`mlirTypePrint`, `mlirAttributePrint`,
+/// …) writes through its string callback.
+unsafe fn print_with(print: impl FnOnce(MlirStringCallback, *mut c_void)) -> String {
     unsafe extern "C" fn cb(s: MlirStringRef, ud: *mut c_void) {
         // SAFETY: `ud` is the `String` below; MLIR hands valid bytes.
         unsafe { (*(ud as *mut String)).push_str(&from_string_ref(s)) }
     }
     let mut out = String::new();
-    unsafe { mlirTypePrint(t, Some(cb), &mut out as *mut String as *mut c_void) };
+    print(Some(cb), &mut out as *mut String as *mut c_void);
     out
 }
 
+pub(crate) unsafe fn print_type(t: MlirType) -> String {
+    unsafe { print_with(|cb, ud| mlirTypePrint(t, cb, ud)) }
+}
+
 pub(crate) unsafe fn print_attr(a: MlirAttribute) -> String {
-    unsafe extern "C" fn cb(s: MlirStringRef, ud: *mut c_void) {
-        // SAFETY: `ud` is the `String` below; MLIR hands valid bytes.
-        unsafe { (*(ud as *mut String)).push_str(&from_string_ref(s)) }
-    }
-    let mut out = String::new();
-    unsafe { mlirAttributePrint(a, Some(cb), &mut out as *mut String as *mut c_void) };
-    out
+    unsafe { print_with(|cb, ud| mlirAttributePrint(a, cb, ud)) }
 }
 
 pub(crate) unsafe fn parse_type(ctx: MlirContext, s: &str) -> Option<MlirType> {
