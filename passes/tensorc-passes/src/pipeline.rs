@@ -104,6 +104,15 @@ pub fn opt_pipeline() -> &'static str {
 ///   overflows the stack; cpu-pipeline.md §1.6).
 /// - `convert-linalg-to-loops`: every linalg op the schedule did not
 ///   vectorize to `scf.for` loops.
+/// - `arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}`,
+///   `arith-expand{include-bf16=true}`: bf16 arithmetic is done in f32 and
+///   rounded back to bf16 by integer arithmetic (round to nearest even,
+///   NaN kept quiet). Left to LLVM, the f32 -> bf16 truncation becomes
+///   `VCVTNEPS2BF16` on AVX512-BF16 hosts, which flushes subnormal inputs
+///   to zero (the interpreter, as the spec says, rounds them); the integer
+///   rounding is exact for every input. `arith-expand` also expands
+///   `maximumf`/`minimumf` and the ceil/floor divisions into compares and
+///   selects, which is what LLVM does with them on x86 anyway.
 /// - `expand-strided-metadata,lower-affine`: subviews and affine index maps
 ///   to plain arithmetic the LLVM lowering understands.
 /// - `convert-math-to-funcs{convert-ctlz=false}`: `math.ipowi` (integer
@@ -202,6 +211,8 @@ tensorc-outline-parallel,\
 func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 convert-linalg-to-loops,\
+arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
+arith-expand{include-bf16=true},\
 expand-strided-metadata,\
 lower-affine,\
 convert-math-to-funcs{convert-ctlz=false},\

@@ -100,6 +100,7 @@ impl Gen<'_> {
         // Mostly f32/f64 (half-type sums of many products exceed their
         // tolerance), and mostly one dtype for both operands.
         let wide: Vec<DType> = self
+            .cfg
             .dtypes
             .iter()
             .copied()
