@@ -18,6 +18,7 @@ use crate::schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
 use mlir_sys::*;
 use std::collections::HashMap;
 use tensorc_mlir::{Mlir, MlirModule};
+use tensorc_passes::vulkan_accumulate;
 
 /// SPIR-V capabilities and extensions the target environment offers; the
 /// kernels only declare what `spirv-update-vce` finds they use, and the
@@ -35,15 +36,19 @@ const LOOPS_PIPELINE: &str = "builtin.module(eliminate-empty-tensors,\
 one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
 canonicalize,func.func(convert-linalg-to-parallel-loops))";
 
-/// Parallel loops to outlined GPU kernels (second half): tiles of
+/// Parallel loops to outlined GPU kernels (second half): first
+/// `tensorc-vulkan-accumulate` keeps each reduction loop's output element in
+/// a register (an `scf.for` iter_arg) instead of loading and storing it per
+/// iteration (`tensorc_passes::vulkan_accumulate`); then tiles of
 /// `invocations` threads along the first loop dimension, which `wrap` made
 /// the row-major innermost one, mapped to thread x.
 fn gpu_pipeline(limits: &Limits) -> String {
     format!(
-        "builtin.module(func.func(fold-memref-alias-ops,lower-affine,\
+        "builtin.module({},func.func(fold-memref-alias-ops,lower-affine,\
 scf-parallel-loop-tiling{{parallel-loop-tile-sizes={} no-min-max-bounds}},\
 gpu-map-parallel-loops{{mapping-policy=outermost-first}},convert-parallel-loops-to-gpu,\
 lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlining,canonicalize,cse)",
+        vulkan_accumulate::NAME,
         limits.invocations
     )
 }
@@ -73,6 +78,11 @@ pub fn lower(
     limits: &Limits,
     upto: Upto,
 ) -> Result<(String, Option<Compiled>), VulkanError> {
+    // The pipelines name tensorc's Rust pass, which tensorc-mlir runs by name.
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
+    });
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;
     mlir.mark_tensor_arguments_read_only(&mut m, "lower")

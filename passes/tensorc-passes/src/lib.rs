@@ -17,6 +17,8 @@ pub mod parallel_schedule;
 pub mod pipeline;
 pub mod reduction_schedule;
 #[cfg(feature = "melior")]
+pub mod vulkan_accumulate;
+#[cfg(feature = "melior")]
 mod raw;
 
 pub use pipeline::{cpu_lowering_pipeline, full_cpu_pipeline, opt_pipeline};

@@ -1,0 +1,233 @@
+//! `tensorc-vulkan-accumulate` (`tensorc_passes::vulkan_accumulate`) on
+//! hand-written loops: the reduction loops it must carry in registers, and
+//! the ones it must leave alone because hoisting would change what they
+//! compute. The values the rewritten kernels compute are checked by the
+//! Vulkan differential test (`vulkan.rs`), which runs every op case through
+//! this pass; here the IR shape is checked, and that the kernel the Vulkan
+//! target emits for a matmul has no store inside its reduction loop.
+
+use tensorc_mlir::{Mlir, PrintOptions};
+use tensorc_passes::vulkan_accumulate;
+
+/// Loops the pass rewrites: a matmul, a 2-level (convolution-like) nest and
+/// an argmax-like loop with two outputs.
+const CARRIED: &str = r#"
+module {
+  func.func @matmul(%a: memref<4x8xf32>, %b: memref<8x4xf32>, %c: memref<4x4xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %c8 = arith.constant 8 : index
+    scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c4) step (%c1, %c1) {
+      scf.for %k = %c0 to %c8 step %c1 {
+        %x = memref.load %a[%i, %k] : memref<4x8xf32>
+        %y = memref.load %b[%k, %j] : memref<8x4xf32>
+        %acc = memref.load %c[%i, %j] : memref<4x4xf32>
+        %p = arith.mulf %x, %y : f32
+        %s = arith.addf %acc, %p : f32
+        memref.store %s, %c[%i, %j] : memref<4x4xf32>
+      }
+      scf.reduce
+    }
+    return
+  }
+  func.func @nest(%in: memref<6x6xf32>, %w: memref<3x3xf32>, %out: memref<4x4xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c3 = arith.constant 3 : index
+    %c4 = arith.constant 4 : index
+    %t = memref.alloc() : memref<4x4xf32>
+    scf.parallel (%i, %j) = (%c0, %c0) to (%c4, %c4) step (%c1, %c1) {
+      scf.for %kh = %c0 to %c3 step %c1 {
+        scf.for %kw = %c0 to %c3 step %c1 {
+          %r = arith.addi %i, %kh : index
+          %q = arith.addi %j, %kw : index
+          %x = memref.load %in[%r, %q] : memref<6x6xf32>
+          %y = memref.load %w[%kh, %kw] : memref<3x3xf32>
+          %acc = memref.load %t[%i, %j] : memref<4x4xf32>
+          %p = arith.mulf %x, %y : f32
+          %s = arith.addf %acc, %p : f32
+          memref.store %s, %t[%i, %j] : memref<4x4xf32>
+        }
+      }
+      scf.reduce
+    }
+    memref.copy %t, %out : memref<4x4xf32> to memref<4x4xf32>
+    return
+  }
+  func.func @argmax(%in: memref<4x8xf32>, %v: memref<4xf32>, %ix: memref<4xi32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %c8 = arith.constant 8 : index
+    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+      scf.for %k = %c0 to %c8 step %c1 {
+        %x = memref.load %in[%i, %k] : memref<4x8xf32>
+        %best = memref.load %v[%i] : memref<4xf32>
+        %at = memref.load %ix[%i] : memref<4xi32>
+        %gt = arith.cmpf ogt, %x, %best : f32
+        %kk = arith.index_cast %k : index to i32
+        %nv = arith.select %gt, %x, %best : f32
+        %ni = arith.select %gt, %kk, %at : i32
+        memref.store %nv, %v[%i] : memref<4xf32>
+        memref.store %ni, %ix[%i] : memref<4xi32>
+      }
+      scf.reduce
+    }
+    return
+  }
+}
+"#;
+
+/// Loops the pass must leave alone.
+const KEPT: &str = r#"
+module {
+  // The loop also reads the output through a view: hoisting would read stale values.
+  func.func @reads_a_view(%a: memref<4x4xf32>, %c: memref<4x4xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %view = memref.subview %c[0, 0] [4, 4] [1, 1] : memref<4x4xf32> to memref<4x4xf32, strided<[4, 1]>>
+    scf.for %k = %c0 to %c4 step %c1 {
+      %x = memref.load %view[%k, %k] : memref<4x4xf32, strided<[4, 1]>>
+      %acc = memref.load %c[%c0, %c0] : memref<4x4xf32>
+      %s = arith.addf %acc, %x : f32
+      memref.store %s, %c[%c0, %c0] : memref<4x4xf32>
+    }
+    return
+  }
+  // A scan: the element depends on the iteration.
+  func.func @scan(%c: memref<8xf32>) {
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    scf.for %k = %c1 to %c8 step %c1 {
+      %km = arith.subi %k, %c1 : index
+      %prev = memref.load %c[%km] : memref<8xf32>
+      %cur = memref.load %c[%k] : memref<8xf32>
+      %s = arith.addf %prev, %cur : f32
+      memref.store %s, %c[%k] : memref<8xf32>
+    }
+    return
+  }
+  // Zero iterations: the original loop never touches the element.
+  func.func @empty(%a: memref<4xf32>, %c: memref<f32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    scf.for %k = %c0 to %c0 step %c1 {
+      %x = memref.load %a[%k] : memref<4xf32>
+      %acc = memref.load %c[] : memref<f32>
+      %s = arith.addf %acc, %x : f32
+      memref.store %s, %c[] : memref<f32>
+    }
+    return
+  }
+  // An op whose memory effects the pass does not know.
+  func.func @copies(%a: memref<4xf32>, %c: memref<f32>, %d: memref<4xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    scf.for %k = %c0 to %c4 step %c1 {
+      %x = memref.load %a[%k] : memref<4xf32>
+      %acc = memref.load %c[] : memref<f32>
+      %s = arith.addf %acc, %x : f32
+      memref.store %s, %c[] : memref<f32>
+      memref.copy %a, %d : memref<4xf32> to memref<4xf32>
+    }
+    return
+  }
+  // Stored before it is loaded: the load reads this iteration's store.
+  func.func @store_first(%a: memref<4xf32>, %c: memref<f32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    scf.for %k = %c0 to %c4 step %c1 {
+      %x = memref.load %a[%k] : memref<4xf32>
+      memref.store %x, %c[] : memref<f32>
+      %acc = memref.load %c[] : memref<f32>
+      %s = arith.addf %acc, %x : f32
+      memref.store %s, %a[%k] : memref<4xf32>
+    }
+    return
+  }
+}
+"#;
+
+fn run_pass(input: &str) -> (String, String) {
+    tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
+    let before = mlir.print(&m, PrintOptions::default());
+    mlir.run_pipeline(&mut m, vulkan_accumulate::NAME, "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    (before, mlir.print(&m, PrintOptions::default()))
+}
+
+/// The text of each op whose line contains `marker` (from that line to its
+/// closing brace, by indentation) in printed IR.
+fn blocks(ir: &str, marker: &str) -> Vec<String> {
+    let lines: Vec<&str> = ir.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if !l.contains(marker) {
+            continue;
+        }
+        let indent = l.len() - l.trim_start().len();
+        let end = lines[i + 1..]
+            .iter()
+            .position(|m| {
+                m.len() - m.trim_start().len() == indent && m.trim_start().starts_with('}')
+            })
+            .map_or(lines.len(), |p| i + 1 + p);
+        out.push(lines[i..=end.min(lines.len() - 1)].join("\n"));
+    }
+    out
+}
+
+#[test]
+fn reduction_loops_carry_their_output_in_registers() {
+    let (before, after) = run_pass(CARRIED);
+    let loops = blocks(&after, "scf.for ");
+    // matmul's k loop, the nest's kh and kw loops, argmax's k loop.
+    assert_eq!(loops.len(), 4, "{after}");
+    for l in &loops {
+        assert!(l.contains("iter_args("), "not carried:\n{l}");
+        assert!(
+            !l.contains("memref.store"),
+            "a store stayed in the loop:\n{l}"
+        );
+    }
+    // argmax carries both outputs; the nest carries one value through two loops.
+    assert_eq!(after.matches("memref.store").count(), 4, "{after}");
+    assert!(after.contains("-> (f32, i32)"), "{after}");
+    insta::assert_snapshot!(
+        "vulkan_accumulate_carried",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+}
+
+#[test]
+fn loops_where_hoisting_would_change_the_result_are_kept() {
+    let (before, after) = run_pass(KEPT);
+    assert_eq!(before, after, "the pass changed a loop it must keep");
+    assert!(!after.contains("iter_args"), "{after}");
+}
+
+/// The matmul kernel the Vulkan target emits (`emit --stage spirv`) loads
+/// and stores its output element once, outside the reduction loop: the loop
+/// reads only the two inputs from storage buffers.
+#[test]
+fn vulkan_matmul_kernel_has_no_store_in_its_k_loop() {
+    let src = "def main(a: f32[16][32], b: f32[32][8]) -> f32[16][8] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n";
+    let spirv =
+        tensorc::emit("mm.nxir", src, tensorc::Stage::Spirv).unwrap_or_else(|e| panic!("{e}"));
+    let loops = blocks(&spirv, "spirv.mlir.loop {");
+    assert_eq!(loops.len(), 1, "{spirv}");
+    let k = &loops[0];
+    assert!(!k.contains("spirv.Store \"StorageBuffer\""), "{k}");
+    assert_eq!(k.matches("spirv.Load \"StorageBuffer\"").count(), 2, "{k}");
+    assert_eq!(
+        spirv.matches("spirv.Store \"StorageBuffer\"").count(),
+        2,
+        "fill and matmul: {spirv}"
+    );
+}
