@@ -133,6 +133,12 @@ const PROGRAMS: &[(&str, &str)] = &[
         "results",
         "def helper(x: f32[4]) -> f32[4] {\n  y = negate x\n  return y\n}\n\ndef main(x: f32[4], n: u8[3]) -> {f32[4], u8[3], f32} {\n  a = call helper, x\n  b = add n, n\n  c = sum x\n  return {a, b, c}\n}\n",
     ),
+    // Control flow decided on the host (format version 2): a loop whose
+    // trip count depends on the data, a cond inside it, a dynamic slice.
+    (
+        "control",
+        "def main(x: s32[4], s: s32) -> {s32, s32[4], s32[2]} {\n  r = while {0, x}, fn(i, v) {\n    m = reduce_max v\n    c = less m, 100\n    return c\n  }, fn(i, v) {\n    j = add i, 1\n    t = sum v\n    p = greater t, 0\n    w = cond p -> fn() {\n      a = add v, 7\n      return a\n    }, true -> fn() {\n      b = abs v\n      return b\n    }\n    return {j, w}\n  }\n  n = elem r, 0\n  y = elem r, 1\n  z = slice y, [s], [2]\n  return {n, y, z}\n}\n",
+    ),
 ];
 
 /// `compile --target vulkan` then `run OUT.tvk` gives the interpreter's
@@ -281,10 +287,19 @@ fn damaged_artifacts_are_refused() {
             "newer",
             {
                 let mut b = good.clone();
-                b[8..12].copy_from_slice(&2u32.to_le_bytes());
+                b[8..12].copy_from_slice(&3u32.to_le_bytes());
                 b
             },
-            "unsupported .tvk format version 2",
+            "unsupported .tvk format version 3",
+        ),
+        (
+            "older",
+            {
+                let mut b = good.clone();
+                b[8..12].copy_from_slice(&1u32.to_le_bytes());
+                b
+            },
+            "unsupported .tvk format version 1 (this tensorc reads version 2)",
         ),
     ];
     for (name, bytes, msg) in &cases {

@@ -354,8 +354,80 @@ struct Instance {
     buffers: Vec<DeviceBuffer>,
     pool: vk::DescriptorPool,
     command_pool: vk::CommandPool,
-    command_buffer: vk::CommandBuffer,
+    /// One recorded command buffer per segment (a maximal run of steps
+    /// with no control step in it).
+    segments: Vec<vk::CommandBuffer>,
+    /// The schedule with its straight-line runs replaced by segments.
+    plan: Vec<Node>,
+    /// The schedule's buffer sizes (the device buffers are rounded up).
+    sizes: Vec<usize>,
     fence: vk::Fence,
+}
+
+/// The schedule as the host runs it: segments are submitted (and waited
+/// for), control nodes read a predicate buffer in between.
+enum Node {
+    Segment(usize),
+    If {
+        cond: usize,
+        then_nodes: Vec<Node>,
+        else_nodes: Vec<Node>,
+    },
+    While {
+        cond_nodes: Vec<Node>,
+        cond: usize,
+        body: Vec<Node>,
+    },
+}
+
+/// Splits `steps` at control steps: each maximal run of dispatches and
+/// copies becomes a segment (appended to `segments`), each control step a
+/// node over its own split step lists.
+fn plan<'a>(steps: &'a [Step], segments: &mut Vec<Vec<&'a Step>>) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    let mut open: Vec<&'a Step> = Vec::new();
+    let close =
+        |open: &mut Vec<&'a Step>, nodes: &mut Vec<Node>, segments: &mut Vec<Vec<&'a Step>>| {
+            if !open.is_empty() {
+                nodes.push(Node::Segment(segments.len()));
+                segments.push(std::mem::take(open));
+            }
+        };
+    for step in steps {
+        match step {
+            Step::Dispatch { .. } | Step::Copy { .. } => open.push(step),
+            Step::If {
+                cond,
+                then_steps,
+                else_steps,
+            } => {
+                close(&mut open, &mut nodes, segments);
+                let then_nodes = plan(then_steps, segments);
+                let else_nodes = plan(else_steps, segments);
+                nodes.push(Node::If {
+                    cond: *cond,
+                    then_nodes,
+                    else_nodes,
+                });
+            }
+            Step::While {
+                cond_steps,
+                cond,
+                body,
+            } => {
+                close(&mut open, &mut nodes, segments);
+                let cond_nodes = plan(cond_steps, segments);
+                let body = plan(body, segments);
+                nodes.push(Node::While {
+                    cond_nodes,
+                    cond: *cond,
+                    body,
+                });
+            }
+        }
+    }
+    close(&mut open, &mut nodes, segments);
+    nodes
 }
 
 struct Pipeline {
@@ -480,26 +552,7 @@ impl Program {
                 };
             }
         }
-        let d = &self.gpu.device;
-        {
-            let queue = self
-                .gpu
-                .queue
-                .lock()
-                .map_err(|_| VulkanError::Internal("the queue lock is poisoned".into()))?;
-            let cbs = [inst.command_buffer];
-            let submit = vk::SubmitInfo::default().command_buffers(&cbs);
-            // SAFETY: the command buffer was fully recorded, its resources are
-            // alive, and the fence is unsignaled (reset after every wait).
-            unsafe {
-                d.queue_submit(*queue, &[submit], inst.fence)
-                    .map_err(vkerr("vkQueueSubmit"))?;
-                d.wait_for_fences(&[inst.fence], true, u64::MAX)
-                    .map_err(vkerr("vkWaitForFences"))?;
-                d.reset_fences(&[inst.fence])
-                    .map_err(vkerr("vkResetFences"))?;
-            }
-        }
+        self.execute(inst, &inst.plan)?;
         for (b, buf) in schedule.buffers.iter().zip(&inst.buffers) {
             if let BufferKind::Output(i) = b.kind {
                 let dst = outputs[i].bytes_mut();
@@ -512,6 +565,74 @@ impl Program {
         // A result may be an input returned unchanged, or a view of one:
         // outputs that no step writes are copied from their source buffer by
         // the schedule itself, so nothing else is needed here.
+        Ok(())
+    }
+
+    /// Runs plan nodes in order: each segment is submitted and waited for,
+    /// so a control node reads its predicate after everything before it.
+    /// Loops run as long as the program says (as in the interpreter).
+    fn execute(&self, inst: &Instance, nodes: &[Node]) -> Result<(), VulkanError> {
+        for node in nodes {
+            match node {
+                Node::Segment(i) => self.submit(inst, inst.segments[*i])?,
+                Node::If {
+                    cond,
+                    then_nodes,
+                    else_nodes,
+                } => {
+                    if self.predicate(inst, *cond) {
+                        self.execute(inst, then_nodes)?;
+                    } else {
+                        self.execute(inst, else_nodes)?;
+                    }
+                }
+                Node::While {
+                    cond_nodes,
+                    cond,
+                    body,
+                } => loop {
+                    self.execute(inst, cond_nodes)?;
+                    if !self.predicate(inst, *cond) {
+                        break;
+                    }
+                    self.execute(inst, body)?;
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// A scalar predicate buffer is true when any of its bytes is nonzero
+    /// (the frontend stores predicates as integers).
+    fn predicate(&self, inst: &Instance, cond: usize) -> bool {
+        let buf = &inst.buffers[cond];
+        let n = inst.sizes[cond].min(buf.bytes);
+        // SAFETY: the mapping is `buf.bytes` long; the last submission was
+        // waited for and ended with a barrier to host reads, so device
+        // writes are visible; volatile because the device wrote it.
+        (0..n).any(|i| unsafe { std::ptr::read_volatile(buf.ptr.add(i)) } != 0)
+    }
+
+    /// Submits one recorded segment and waits for it.
+    fn submit(&self, inst: &Instance, cb: vk::CommandBuffer) -> Result<(), VulkanError> {
+        let d = &self.gpu.device;
+        let queue = self
+            .gpu
+            .queue
+            .lock()
+            .map_err(|_| VulkanError::Internal("the queue lock is poisoned".into()))?;
+        let cbs = [cb];
+        let submit = vk::SubmitInfo::default().command_buffers(&cbs);
+        // SAFETY: the command buffer was fully recorded, its resources are
+        // alive, and the fence is unsignaled (reset after every wait).
+        unsafe {
+            d.queue_submit(*queue, &[submit], inst.fence)
+                .map_err(vkerr("vkQueueSubmit"))?;
+            d.wait_for_fences(&[inst.fence], true, u64::MAX)
+                .map_err(vkerr("vkWaitForFences"))?;
+            d.reset_fences(&[inst.fence])
+                .map_err(vkerr("vkResetFences"))?;
+        }
         Ok(())
     }
 
@@ -586,16 +707,19 @@ impl Program {
             }
             buffers.push(buf);
         }
-        let dispatches: Vec<_> = schedule
-            .steps
+        let mut segment_steps: Vec<Vec<&Step>> = Vec::new();
+        let plan = plan(&schedule.steps, &mut segment_steps);
+        // Descriptor sets in recording order: segment by segment.
+        let dispatches: Vec<_> = segment_steps
             .iter()
+            .flatten()
             .filter_map(|s| match s {
                 Step::Dispatch {
                     kernel,
                     groups,
                     buffers,
                 } => Some((*kernel, *groups, buffers.clone())),
-                Step::Copy { .. } => None,
+                _ => None,
             })
             .collect();
         let descriptors: u32 = dispatches.iter().map(|(_, _, b)| b.len() as u32).sum();
@@ -653,20 +777,20 @@ impl Program {
                     None,
                 )
                 .map_err(vkerr("vkCreateCommandPool"))?;
-            let command_buffer = d
-                .allocate_command_buffers(
+            let segments = if segment_steps.is_empty() {
+                Vec::new()
+            } else {
+                d.allocate_command_buffers(
                     &vk::CommandBufferAllocateInfo::default()
                         .command_pool(command_pool)
                         .level(vk::CommandBufferLevel::PRIMARY)
-                        .command_buffer_count(1),
+                        .command_buffer_count(segment_steps.len() as u32),
                 )
-                .map_err(vkerr("vkAllocateCommandBuffers"))?[0];
+                .map_err(vkerr("vkAllocateCommandBuffers"))?
+            };
             let fence = d
                 .create_fence(&vk::FenceCreateInfo::default(), None)
                 .map_err(vkerr("vkCreateFence"))?;
-            let cb = command_buffer;
-            d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default())
-                .map_err(vkerr("vkBeginCommandBuffer"))?;
             let work = vk::PipelineStageFlags::COMPUTE_SHADER | vk::PipelineStageFlags::TRANSFER;
             // Every step may read what any earlier one wrote: a full
             // compute/transfer memory barrier between consecutive steps.
@@ -679,66 +803,88 @@ impl Program {
                         | vk::AccessFlags::TRANSFER_WRITE,
                 )];
             let mut set_index = 0;
-            for (i, step) in schedule.steps.iter().enumerate() {
-                if i > 0 {
-                    d.cmd_pipeline_barrier(
-                        cb,
-                        work,
-                        work,
-                        vk::DependencyFlags::empty(),
-                        &between,
-                        &[],
-                        &[],
-                    );
-                }
-                match step {
-                    Step::Dispatch { kernel, groups, .. } => {
-                        let p = &self.pipelines[*kernel];
-                        d.cmd_bind_pipeline(cb, vk::PipelineBindPoint::COMPUTE, p.pipeline);
-                        d.cmd_bind_descriptor_sets(
+            for (&cb, steps) in segments.iter().zip(&segment_steps) {
+                d.begin_command_buffer(cb, &vk::CommandBufferBeginInfo::default())
+                    .map_err(vkerr("vkBeginCommandBuffer"))?;
+                // Earlier segments (submitted before, in queue order) wrote what
+                // this one reads: the same barrier first.
+                d.cmd_pipeline_barrier(
+                    cb,
+                    work,
+                    work,
+                    vk::DependencyFlags::empty(),
+                    &between,
+                    &[],
+                    &[],
+                );
+                for (i, step) in steps.iter().enumerate() {
+                    if i > 0 {
+                        d.cmd_pipeline_barrier(
                             cb,
-                            vk::PipelineBindPoint::COMPUTE,
-                            p.layout,
-                            0,
-                            &[sets[set_index]],
+                            work,
+                            work,
+                            vk::DependencyFlags::empty(),
+                            &between,
+                            &[],
                             &[],
                         );
-                        set_index += 1;
-                        d.cmd_dispatch(cb, groups[0], groups[1], groups[2]);
                     }
-                    Step::Copy { src, dst, bytes } => {
-                        if *bytes > 0 {
-                            let region = vk::BufferCopy::default().size(*bytes as u64);
-                            d.cmd_copy_buffer(
+                    match step {
+                        Step::Dispatch { kernel, groups, .. } => {
+                            let p = &self.pipelines[*kernel];
+                            d.cmd_bind_pipeline(cb, vk::PipelineBindPoint::COMPUTE, p.pipeline);
+                            d.cmd_bind_descriptor_sets(
                                 cb,
-                                buffers[*src].buffer,
-                                buffers[*dst].buffer,
-                                &[region],
+                                vk::PipelineBindPoint::COMPUTE,
+                                p.layout,
+                                0,
+                                &[sets[set_index]],
+                                &[],
                             );
+                            set_index += 1;
+                            d.cmd_dispatch(cb, groups[0], groups[1], groups[2]);
+                        }
+                        Step::Copy { src, dst, bytes } => {
+                            if *bytes > 0 {
+                                let region = vk::BufferCopy::default().size(*bytes as u64);
+                                d.cmd_copy_buffer(
+                                    cb,
+                                    buffers[*src].buffer,
+                                    buffers[*dst].buffer,
+                                    &[region],
+                                );
+                            }
+                        }
+                        Step::If { .. } | Step::While { .. } => {
+                            unreachable!("plan() puts no control step in a segment")
                         }
                     }
                 }
+                // Results become visible to the host after the fence.
+                let to_host = [vk::MemoryBarrier::default()
+                    .src_access_mask(
+                        vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::TRANSFER_WRITE,
+                    )
+                    .dst_access_mask(vk::AccessFlags::HOST_READ)];
+                d.cmd_pipeline_barrier(
+                    cb,
+                    work,
+                    vk::PipelineStageFlags::HOST,
+                    vk::DependencyFlags::empty(),
+                    &to_host,
+                    &[],
+                    &[],
+                );
+                d.end_command_buffer(cb)
+                    .map_err(vkerr("vkEndCommandBuffer"))?;
             }
-            // Results become visible to the host after the fence.
-            let to_host = [vk::MemoryBarrier::default()
-                .src_access_mask(vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::TRANSFER_WRITE)
-                .dst_access_mask(vk::AccessFlags::HOST_READ)];
-            d.cmd_pipeline_barrier(
-                cb,
-                work,
-                vk::PipelineStageFlags::HOST,
-                vk::DependencyFlags::empty(),
-                &to_host,
-                &[],
-                &[],
-            );
-            d.end_command_buffer(cb)
-                .map_err(vkerr("vkEndCommandBuffer"))?;
             Ok(Instance {
                 buffers,
                 pool,
                 command_pool,
-                command_buffer,
+                segments,
+                plan,
+                sizes: schedule.buffers.iter().map(|b| b.bytes).collect(),
                 fence,
             })
         }

@@ -41,6 +41,8 @@ pub struct Buffer {
 
 /// One step of a function's schedule. Every step may read what the previous
 /// steps wrote, so the runtime puts a full memory barrier between steps.
+/// Control steps (`If`, `While`) are decided on the host: the runtime
+/// submits the work before them, waits, and reads the predicate buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
     /// Run kernel `kernel` with `groups` workgroups; binding i is buffer `buffers[i]`.
@@ -55,6 +57,48 @@ pub enum Step {
         dst: usize,
         bytes: usize,
     },
+    /// `cond` (Nx `cond`, MLIR `scf.if` on the host): the host waits for
+    /// the steps before, reads buffer `cond` (a scalar; true when any byte
+    /// is nonzero) and runs one of the two step lists.
+    If {
+        cond: usize,
+        then_steps: Vec<Step>,
+        else_steps: Vec<Step>,
+    },
+    /// `while` (MLIR `scf.while`): run `cond_steps`, read buffer `cond` as
+    /// for `If`; while it is true run `body` and start again.
+    While {
+        cond_steps: Vec<Step>,
+        cond: usize,
+        body: Vec<Step>,
+    },
+}
+
+impl Step {
+    /// The step lists nested in a control step (none for the others).
+    pub fn nested(&self) -> Vec<&[Step]> {
+        match self {
+            Step::If {
+                then_steps,
+                else_steps,
+                ..
+            } => vec![then_steps, else_steps],
+            Step::While {
+                cond_steps, body, ..
+            } => vec![cond_steps, body],
+            Step::Dispatch { .. } | Step::Copy { .. } => Vec::new(),
+        }
+    }
+
+    /// Calls `f` on every step of `steps`, nested ones included, in order.
+    pub fn walk<'a>(steps: &'a [Step], f: &mut dyn FnMut(&'a Step)) {
+        for s in steps {
+            f(s);
+            for inner in s.nested() {
+                Step::walk(inner, f);
+            }
+        }
+    }
 }
 
 /// The host side of one `def`.

@@ -22,8 +22,9 @@ use tensorc_ir::{DType, TensorType, Type};
 /// fail the check at once.
 pub const MAGIC: [u8; 8] = *b"\x89TVK\r\n\x1a\n";
 
-/// The layout version this tensorc writes and the only one it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The layout version this tensorc writes and the only one it reads
+/// (version 2 added the control steps `If` and `While`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The most storage-buffer bindings a kernel may declare: far above what
 /// tensorc generates (one per memref argument), low enough that a damaged
@@ -32,6 +33,14 @@ const MAX_BINDINGS: u32 = 4096;
 
 /// Nesting limit for result tuples, so a hostile file cannot recurse deeply.
 const MAX_TUPLE_DEPTH: u32 = 64;
+
+/// Nesting limit for control steps (`while` in `cond` in `while` ...), for
+/// the same reason; far above what a program nests in practice.
+const MAX_CONTROL_DEPTH: u32 = 64;
+
+/// The fewest bytes any encoded step takes (a tag and two u64s), for
+/// checking step counts against the bytes left.
+const MIN_STEP_BYTES: usize = 1 + 8 + 8;
 
 /// Header: magic, format version, version-string length (then the string),
 /// payload length, checksum.
@@ -172,30 +181,53 @@ impl Writer {
                 }
                 self.len(b.bytes);
             }
-            self.len(s.steps.len());
-            for st in &s.steps {
-                match st {
-                    Step::Dispatch {
-                        kernel,
-                        groups,
-                        buffers,
-                    } => {
-                        self.u8(0);
-                        self.len(*kernel);
-                        for g in groups {
-                            self.u32(*g);
-                        }
-                        self.len(buffers.len());
-                        for &b in buffers {
-                            self.len(b);
-                        }
+            self.steps(&s.steps);
+        }
+    }
+    fn steps(&mut self, steps: &[Step]) {
+        self.len(steps.len());
+        for st in steps {
+            match st {
+                Step::Dispatch {
+                    kernel,
+                    groups,
+                    buffers,
+                } => {
+                    self.u8(0);
+                    self.len(*kernel);
+                    for g in groups {
+                        self.u32(*g);
                     }
-                    Step::Copy { src, dst, bytes } => {
-                        self.u8(1);
-                        self.len(*src);
-                        self.len(*dst);
-                        self.len(*bytes);
+                    self.len(buffers.len());
+                    for &b in buffers {
+                        self.len(b);
                     }
+                }
+                Step::Copy { src, dst, bytes } => {
+                    self.u8(1);
+                    self.len(*src);
+                    self.len(*dst);
+                    self.len(*bytes);
+                }
+                Step::If {
+                    cond,
+                    then_steps,
+                    else_steps,
+                } => {
+                    self.u8(2);
+                    self.len(*cond);
+                    self.steps(then_steps);
+                    self.steps(else_steps);
+                }
+                Step::While {
+                    cond_steps,
+                    cond,
+                    body,
+                } => {
+                    self.u8(3);
+                    self.steps(cond_steps);
+                    self.len(*cond);
+                    self.steps(body);
                 }
             }
         }
@@ -355,7 +387,9 @@ impl Artifact {
                 }
             }
             for s in &c.schedules {
-                for st in &s.steps {
+                let mut all = Vec::new();
+                Step::walk(&s.steps, &mut |st| all.push(st));
+                for st in all {
                     match st {
                         Step::Dispatch {
                             kernel, buffers, ..
@@ -378,6 +412,19 @@ impl Artifact {
                             if !fits(*src) || !fits(*dst) {
                                 return Err(corrupt(format!(
                                     "a copy of '{}' is outside its buffers",
+                                    s.function
+                                )));
+                            }
+                        }
+                        // A predicate is one scalar, read by the host.
+                        Step::If { cond, .. } | Step::While { cond, .. } => {
+                            if !s
+                                .buffers
+                                .get(*cond)
+                                .is_some_and(|b| (1..=8).contains(&b.bytes))
+                            {
+                                return Err(corrupt(format!(
+                                    "a control step of '{}' tests a missing or non-scalar buffer",
                                     s.function
                                 )));
                             }
@@ -554,31 +601,7 @@ impl<'a> Reader<'a> {
                 let bytes = self.index()?;
                 buffers.push(Buffer { kind, bytes });
             }
-            let nst = self.count(1 + 8 + 8)?;
-            let mut steps = Vec::with_capacity(nst);
-            for _ in 0..nst {
-                steps.push(match self.u8()? {
-                    0 => {
-                        let kernel = self.index()?;
-                        let groups = [self.u32()?, self.u32()?, self.u32()?];
-                        let n = self.count(8)?;
-                        let buffers = (0..n)
-                            .map(|_| self.index())
-                            .collect::<Result<Vec<_>, _>>()?;
-                        Step::Dispatch {
-                            kernel,
-                            groups,
-                            buffers,
-                        }
-                    }
-                    1 => Step::Copy {
-                        src: self.index()?,
-                        dst: self.index()?,
-                        bytes: self.index()?,
-                    },
-                    t => return Err(bad(format!("corrupt .tvk file (unknown step kind {t})"))),
-                });
-            }
+            let steps = self.steps(0)?;
             schedules.push(Schedule {
                 function,
                 buffers,
@@ -587,14 +610,55 @@ impl<'a> Reader<'a> {
         }
         Ok(Compiled { kernels, schedules })
     }
+    fn steps(&mut self, depth: u32) -> Result<Vec<Step>, ArtifactError> {
+        if depth > MAX_CONTROL_DEPTH {
+            return Err(bad("corrupt .tvk file (control steps nest too deeply)"));
+        }
+        let nst = self.count(MIN_STEP_BYTES)?;
+        let mut steps = Vec::with_capacity(nst);
+        for _ in 0..nst {
+            steps.push(match self.u8()? {
+                0 => {
+                    let kernel = self.index()?;
+                    let groups = [self.u32()?, self.u32()?, self.u32()?];
+                    let n = self.count(8)?;
+                    let buffers = (0..n)
+                        .map(|_| self.index())
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Step::Dispatch {
+                        kernel,
+                        groups,
+                        buffers,
+                    }
+                }
+                1 => Step::Copy {
+                    src: self.index()?,
+                    dst: self.index()?,
+                    bytes: self.index()?,
+                },
+                2 => Step::If {
+                    cond: self.index()?,
+                    then_steps: self.steps(depth + 1)?,
+                    else_steps: self.steps(depth + 1)?,
+                },
+                3 => Step::While {
+                    cond_steps: self.steps(depth + 1)?,
+                    cond: self.index()?,
+                    body: self.steps(depth + 1)?,
+                },
+                t => return Err(bad(format!("corrupt .tvk file (unknown step kind {t})"))),
+            });
+        }
+        Ok(steps)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A small but complete artifact: every buffer kind, both step kinds,
-    /// a tuple result.
+    /// A small but complete artifact: every buffer kind, every step kind
+    /// (a while and an if, one nested in the other), a tuple result.
     fn sample() -> Artifact {
         let f32_4 = TensorType::new(DType::F32, vec![4]);
         Artifact {
@@ -640,6 +704,10 @@ mod tests {
                             kind: BufferKind::Constant(vec![1, 2, 3, 4]),
                             bytes: 4,
                         },
+                        Buffer {
+                            kind: BufferKind::Temporary,
+                            bytes: 1,
+                        },
                     ],
                     steps: vec![
                         Step::Dispatch {
@@ -656,6 +724,23 @@ mod tests {
                             src: 4,
                             dst: 2,
                             bytes: 4,
+                        },
+                        Step::While {
+                            cond_steps: vec![Step::Dispatch {
+                                kernel: 0,
+                                groups: [1, 1, 1],
+                                buffers: vec![0, 5],
+                            }],
+                            cond: 5,
+                            body: vec![Step::If {
+                                cond: 5,
+                                then_steps: vec![Step::Copy {
+                                    src: 3,
+                                    dst: 1,
+                                    bytes: 16,
+                                }],
+                                else_steps: vec![],
+                            }],
                         },
                     ],
                 }],
@@ -734,7 +819,99 @@ mod tests {
         let mut b = sample().to_bytes();
         b[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let e = Artifact::from_bytes(&b).unwrap_err();
-        assert!(e.0.contains("unsupported .tvk format version 2"), "{e}");
+        assert!(e.0.contains("unsupported .tvk format version 3"), "{e}");
+        // A version-1 file (before control steps) is refused the same way.
+        let mut b = sample().to_bytes();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let e = Artifact::from_bytes(&b).unwrap_err();
+        assert_eq!(
+            e.0,
+            "unsupported .tvk format version 1 (this tensorc reads version 2); recompile the program with this tensorc"
+        );
+    }
+
+    fn while_step(a: &mut Artifact) -> &mut Step {
+        &mut a.programs[0].schedules[0].steps[3]
+    }
+
+    #[test]
+    fn control_steps_are_checked() {
+        // A predicate buffer that does not exist, or is not a scalar.
+        for cond in [6, 3] {
+            let mut a = sample();
+            if let Step::While { cond: c, .. } = while_step(&mut a) {
+                *c = cond;
+            }
+            assert!(
+                error_of(&a)
+                    .contains("a control step of 'main' tests a missing or non-scalar buffer"),
+                "{}",
+                error_of(&a)
+            );
+        }
+        let mut a = sample();
+        if let Step::While { body, .. } = while_step(&mut a)
+            && let Step::If { cond, .. } = &mut body[0]
+        {
+            *cond = 40;
+        }
+        assert!(error_of(&a).contains("tests a missing or non-scalar buffer"));
+        // Steps nested in control steps are checked like the others.
+        let mut a = sample();
+        if let Step::While { cond_steps, .. } = while_step(&mut a) {
+            cond_steps[0] = Step::Dispatch {
+                kernel: 9,
+                groups: [1, 1, 1],
+                buffers: vec![0, 5],
+            };
+        }
+        assert!(error_of(&a).contains("dispatches a missing kernel"));
+        let mut a = sample();
+        if let Step::While { body, .. } = while_step(&mut a)
+            && let Step::If { then_steps, .. } = &mut body[0]
+        {
+            then_steps[0] = Step::Copy {
+                src: 3,
+                dst: 1,
+                bytes: 17,
+            };
+        }
+        assert!(error_of(&a).contains("outside its buffers"));
+        // Nesting deeper than the limit is refused while reading (no deep
+        // recursion on hostile input); the limit itself is accepted.
+        let nest = |depth: u32| {
+            let mut a = sample();
+            let mut step = Step::Copy {
+                src: 3,
+                dst: 1,
+                bytes: 16,
+            };
+            for _ in 0..depth {
+                step = Step::If {
+                    cond: 5,
+                    then_steps: vec![step],
+                    else_steps: vec![],
+                };
+            }
+            a.programs[0].schedules[0].steps = vec![step];
+            a
+        };
+        assert!(Artifact::from_bytes(&nest(MAX_CONTROL_DEPTH).to_bytes()).is_ok());
+        assert!(error_of(&nest(MAX_CONTROL_DEPTH + 1)).contains("control steps nest too deeply"));
+        // An unknown step tag.
+        let good = sample().to_bytes();
+        let mut a = sample();
+        a.programs[0].schedules[0].steps.truncate(3);
+        let cut = a.to_bytes();
+        // The While is the last thing in the payload, so the version
+        // without it (same layout up to there, a fixed-size header) ends
+        // exactly where the While's tag byte is.
+        let tag_at = cut.len();
+        let mut b = good.clone();
+        assert_eq!(b[tag_at], 3, "the While tag");
+        b[tag_at] = 9;
+        let e = Artifact::from_bytes(&reseal(b)).unwrap_err().0;
+        assert!(e.contains("unknown step kind 9"), "{e}");
     }
 
     /// The payload length and checksum fixed up after editing the payload.

@@ -295,175 +295,359 @@ fn read_schedule(
     let block =
         ir::entry_block(func).ok_or_else(|| VulkanError::Internal("empty function".into()))?;
     let nargs = unsafe { mlirBlockGetNumArguments(block) } as usize;
+    let mut r = ScheduleReader {
+        gpu_funcs,
+        globals,
+        kernels,
+        limits,
+        buffers: Vec::new(),
+        values: HashMap::new(),
+        scalars: HashMap::new(),
+    };
     // Every argument starts as an input; `crate::compile` marks the trailing
     // out-params as outputs from the `def` signature.
-    let mut buffers: Vec<Buffer> = Vec::new();
-    // Value → (buffer, bytes viewed).
-    let mut values: HashMap<usize, usize> = HashMap::new();
     for i in 0..nargs {
         let v = unsafe { mlirBlockGetArgument(block, i as isize) };
         let info = ir::memref_info(ir::value_type(v)).ok_or_else(|| {
             VulkanError::Internal(format!("argument {i} of `{name}` is not a static memref"))
         })?;
-        values.insert(ir::value_key(v), buffers.len());
-        buffers.push(Buffer {
+        r.values.insert(ir::value_key(v), r.buffers.len());
+        r.buffers.push(Buffer {
             kind: BufferKind::Input(i),
             bytes: info.elements * info.elem_bytes,
         });
     }
-    let mut steps = Vec::new();
-    let buffer_of = |values: &HashMap<usize, usize>, v: MlirValue, what: &str| {
-        values.get(&ir::value_key(v)).copied().ok_or_else(|| {
+    let (steps, _) = r.block(func, 0)?;
+    // A scalar read on the host that no control step consumed was meant
+    // for host computation the schedule cannot run.
+    if let Some(s) = r.scalars.values().find(|s| !s.used) {
+        return Err(VulkanError::UnsupportedOp {
+            mlir_op: ir::op_name(s.op),
+            what: "an operation that does not become a data-parallel GPU kernel".to_owned(),
+            at: ir::op_location(s.op),
+        });
+    }
+    Ok(Schedule {
+        function: name.to_owned(),
+        buffers: r.buffers,
+        steps,
+    })
+}
+
+/// A scalar the host reads from a buffer to decide a control step
+/// (`%v = memref.load %buf[]`, then `arith.cmpi ne, %v, 0`).
+struct HostScalar {
+    buffer: usize,
+    /// How many steps its block had when it was read: the control step
+    /// must follow before any further step could change the buffer.
+    at_step: usize,
+    op: MlirOperation,
+    used: bool,
+}
+
+/// The state of reading one host function into a schedule.
+struct ScheduleReader<'a> {
+    gpu_funcs: &'a HashMap<(String, String), (usize, [u32; 3])>,
+    globals: &'a HashMap<String, MlirOperation>,
+    kernels: &'a mut Vec<Kernel>,
+    limits: &'a Limits,
+    buffers: Vec<Buffer>,
+    /// Value → buffer.
+    values: HashMap<usize, usize>,
+    /// Value → the scalar it holds (see `HostScalar`).
+    scalars: HashMap<usize, HostScalar>,
+}
+
+impl ScheduleReader<'_> {
+    fn buffer_of(&self, v: MlirValue, what: &str) -> Result<usize, VulkanError> {
+        self.values.get(&ir::value_key(v)).copied().ok_or_else(|| {
             unsupported(format!(
                 "{what} uses a buffer computed on the host, which the Vulkan target cannot run"
             ))
         })
-    };
-    for op in ir::body_ops(func, 0) {
-        let opname = ir::op_name(op);
-        match opname.as_str() {
-            "arith.constant" | "memref.dealloc" | "func.return" => {}
-            "memref.alloc" | "memref.alloca" => {
-                let r = ir::result(op, 0)
-                    .ok_or_else(|| VulkanError::Internal("alloc without result".into()))?;
-                let info = static_memref(r, &opname)?;
-                values.insert(ir::value_key(r), buffers.len());
-                buffers.push(Buffer {
-                    kind: BufferKind::Temporary,
-                    bytes: info.elements * info.elem_bytes,
-                });
-            }
-            "memref.get_global" => {
-                let r = ir::result(op, 0)
-                    .ok_or_else(|| VulkanError::Internal("get_global without result".into()))?;
-                let info = static_memref(r, &opname)?;
-                let sym = ir::attr(op, "name")
-                    .map(|a| ir::string(unsafe { mlirFlatSymbolRefAttrGetValue(a) }))
-                    .unwrap_or_default();
-                let data = globals
-                    .get(&sym)
-                    .and_then(|g| ir::attr(*g, "initial_value"))
-                    .and_then(|a| ir::dense_bytes(a, &info))
-                    .ok_or_else(|| {
-                        unsupported(format!("the constant `{sym}` has no dense initial value"))
+    }
+
+    fn new_buffer(&mut self, v: MlirValue, kind: BufferKind, bytes: usize) -> usize {
+        self.values.insert(ir::value_key(v), self.buffers.len());
+        self.buffers.push(Buffer { kind, bytes });
+        self.buffers.len() - 1
+    }
+
+    /// The predicate buffer behind a control op's condition `v`, which
+    /// must have been read from it right before (no step in between).
+    fn predicate(
+        &mut self,
+        v: MlirValue,
+        steps: usize,
+        op: MlirOperation,
+    ) -> Result<usize, VulkanError> {
+        let unsupported_control = || VulkanError::UnsupportedOp {
+            mlir_op: ir::op_name(op),
+            what: "control flow whose condition is not a scalar read from a buffer".to_owned(),
+            at: ir::op_location(op),
+        };
+        let s = self
+            .scalars
+            .get_mut(&ir::value_key(v))
+            .ok_or_else(unsupported_control)?;
+        if s.at_step != steps {
+            return Err(unsupported_control());
+        }
+        s.used = true;
+        Ok(s.buffer)
+    }
+
+    /// Reads the single block of `op`'s region `region` into steps; also
+    /// returns the operands of its terminator (`scf.yield`, `scf.condition`).
+    fn block(
+        &mut self,
+        op: MlirOperation,
+        region: isize,
+    ) -> Result<(Vec<Step>, Vec<MlirValue>), VulkanError> {
+        let mut steps = Vec::new();
+        let mut terminator = Vec::new();
+        for op in ir::body_ops(op, region) {
+            let opname = ir::op_name(op);
+            match opname.as_str() {
+                "arith.constant" | "memref.dealloc" | "func.return" => {}
+                "scf.yield" | "scf.condition" => terminator = ir::operands(op),
+                "memref.alloc" | "memref.alloca" => {
+                    let r = ir::result(op, 0)
+                        .ok_or_else(|| VulkanError::Internal("alloc without result".into()))?;
+                    let info = static_memref(r, &opname)?;
+                    self.new_buffer(r, BufferKind::Temporary, info.elements * info.elem_bytes);
+                }
+                "memref.get_global" => {
+                    let r = ir::result(op, 0).ok_or_else(|| {
+                        VulkanError::Internal("get_global without result".into())
                     })?;
-                values.insert(ir::value_key(r), buffers.len());
-                buffers.push(Buffer {
-                    bytes: data.len(),
-                    kind: BufferKind::Constant(data),
-                });
-            }
-            // Views of a whole contiguous buffer: the same device buffer.
-            "memref.collapse_shape" | "memref.expand_shape" | "memref.cast" => {
-                let src = ir::operands(op)[0];
-                let r = ir::result(op, 0)
-                    .ok_or_else(|| VulkanError::Internal("view without result".into()))?;
-                let info = static_memref(r, &opname)?;
-                if !info.identity {
-                    return Err(unsupported(format!(
-                        "a strided view (`{opname}`) of a buffer"
-                    )));
+                    let info = static_memref(r, &opname)?;
+                    let sym = ir::attr(op, "name")
+                        .map(|a| ir::string(unsafe { mlirFlatSymbolRefAttrGetValue(a) }))
+                        .unwrap_or_default();
+                    let data = self
+                        .globals
+                        .get(&sym)
+                        .and_then(|g| ir::attr(*g, "initial_value"))
+                        .and_then(|a| ir::dense_bytes(a, &info))
+                        .ok_or_else(|| {
+                            unsupported(format!("the constant `{sym}` has no dense initial value"))
+                        })?;
+                    self.new_buffer(r, BufferKind::Constant(data.clone()), data.len());
                 }
-                let b = buffer_of(&values, src, &opname)?;
-                values.insert(ir::value_key(r), b);
-            }
-            "memref.copy" => {
-                let o = ir::operands(op);
-                let (si, di) = (static_memref(o[0], &opname)?, static_memref(o[1], &opname)?);
-                if !si.identity || !di.identity {
-                    return Err(unsupported(
-                        "a copy between strided views of buffers".to_owned(),
-                    ));
+                // Views of a whole contiguous buffer: the same device buffer.
+                "memref.collapse_shape" | "memref.expand_shape" | "memref.cast" => {
+                    let src = ir::operands(op)[0];
+                    let r = ir::result(op, 0)
+                        .ok_or_else(|| VulkanError::Internal("view without result".into()))?;
+                    let info = static_memref(r, &opname)?;
+                    if !info.identity {
+                        return Err(unsupported(format!(
+                            "a strided view (`{opname}`) of a buffer"
+                        )));
+                    }
+                    let b = self.buffer_of(src, &opname)?;
+                    self.values.insert(ir::value_key(r), b);
                 }
-                let src = buffer_of(&values, o[0], &opname)?;
-                let dst = buffer_of(&values, o[1], &opname)?;
-                if src != dst {
-                    steps.push(Step::Copy {
-                        src,
-                        dst,
-                        bytes: si.elements * si.elem_bytes,
+                "memref.copy" => {
+                    let o = ir::operands(op);
+                    let (si, di) = (static_memref(o[0], &opname)?, static_memref(o[1], &opname)?);
+                    if !si.identity || !di.identity {
+                        return Err(unsupported(
+                            "a copy between strided views of buffers".to_owned(),
+                        ));
+                    }
+                    let src = self.buffer_of(o[0], &opname)?;
+                    let dst = self.buffer_of(o[1], &opname)?;
+                    if src != dst {
+                        steps.push(Step::Copy {
+                            src,
+                            dst,
+                            bytes: si.elements * si.elem_bytes,
+                        });
+                    }
+                }
+                // A scalar the host reads for a control step: recorded, and
+                // an error at the end unless a control step consumes it.
+                "memref.load"
+                    if ir::operands(op).len() == 1
+                        && static_memref(ir::operands(op)[0], &opname)
+                            .is_ok_and(|i| i.elements == 1 && i.identity) =>
+                {
+                    let buffer = self.buffer_of(ir::operands(op)[0], &opname)?;
+                    let r = ir::result(op, 0)
+                        .ok_or_else(|| VulkanError::Internal("load without result".into()))?;
+                    self.scalars.insert(
+                        ir::value_key(r),
+                        HostScalar {
+                            buffer,
+                            at_step: steps.len(),
+                            op,
+                            used: false,
+                        },
+                    );
+                }
+                // `x != 0` of such a scalar is the same predicate.
+                "arith.cmpi"
+                    if ir::attr(op, "predicate").is_some_and(|a| unsafe {
+                        mlirAttributeIsAInteger(a) && mlirIntegerAttrGetValueInt(a) == 1
+                    }) && ir::constant_int(ir::operands(op)[1]) == Some(0)
+                        && self
+                            .scalars
+                            .contains_key(&ir::value_key(ir::operands(op)[0])) =>
+                {
+                    let src = self
+                        .scalars
+                        .get_mut(&ir::value_key(ir::operands(op)[0]))
+                        .expect("checked in the guard");
+                    src.used = true;
+                    let (buffer, at_step) = (src.buffer, src.at_step);
+                    let r = ir::result(op, 0)
+                        .ok_or_else(|| VulkanError::Internal("cmpi without result".into()))?;
+                    self.scalars.insert(
+                        ir::value_key(r),
+                        HostScalar {
+                            buffer,
+                            at_step,
+                            op,
+                            used: false,
+                        },
+                    );
+                }
+                "scf.if" => {
+                    let cond = self.predicate(ir::operands(op)[0], steps.len(), op)?;
+                    // Each result (a buffer yielded by either branch) gets a
+                    // buffer of its own, which each branch copies into.
+                    let nres = unsafe { mlirOperationGetNumResults(op) };
+                    let mut results = Vec::new();
+                    for i in 0..nres {
+                        let r = ir::result(op, i)
+                            .ok_or_else(|| VulkanError::Internal("scf.if result".into()))?;
+                        let info = static_memref(r, &opname)?;
+                        if !info.identity {
+                            return Err(unsupported(
+                                "a `cond` whose result is a strided view of a buffer".to_owned(),
+                            ));
+                        }
+                        let bytes = info.elements * info.elem_bytes;
+                        results.push((self.new_buffer(r, BufferKind::Temporary, bytes), bytes));
+                    }
+                    let mut branches = Vec::new();
+                    for region in 0..2 {
+                        let (mut branch, yielded) = self.block(op, region)?;
+                        for (&v, &(dst, bytes)) in yielded.iter().zip(&results) {
+                            let src = self.buffer_of(v, "a `cond` result")?;
+                            branch.push(Step::Copy { src, dst, bytes });
+                        }
+                        branches.push(branch);
+                    }
+                    let else_steps = branches.pop().unwrap_or_default();
+                    let then_steps = branches.pop().unwrap_or_default();
+                    steps.push(Step::If {
+                        cond,
+                        then_steps,
+                        else_steps,
+                    });
+                }
+                // The frontend keeps a while's state in buffers, so the loop
+                // carries no values: run the condition's steps, test, body.
+                "scf.while"
+                    if ir::operands(op).is_empty()
+                        && unsafe { mlirOperationGetNumResults(op) } == 0 =>
+                {
+                    let (cond_steps, cond) = self.block(op, 0)?;
+                    let cond = cond.first().copied().ok_or_else(|| {
+                        VulkanError::Internal("scf.condition without a condition".into())
+                    })?;
+                    let cond = self.predicate(cond, cond_steps.len(), op)?;
+                    let (body, _) = self.block(op, 1)?;
+                    steps.push(Step::While {
+                        cond_steps,
+                        cond,
+                        body,
+                    });
+                }
+                "gpu.launch_func" => {
+                    if let Some(step) = self.launch(op)? {
+                        steps.push(step);
+                    }
+                }
+                other => {
+                    return Err(VulkanError::UnsupportedOp {
+                        mlir_op: other.to_owned(),
+                        what: "an operation that does not become a data-parallel GPU kernel"
+                            .to_owned(),
+                        at: ir::op_location(op),
                     });
                 }
             }
-            "gpu.launch_func" => {
-                let (module, entry) =
-                    ir::attr(op, "kernel")
-                        .and_then(ir::symbol_ref)
-                        .ok_or_else(|| {
-                            VulkanError::Internal("gpu.launch_func without a kernel symbol".into())
-                        })?;
-                let &(kargs, block_size) = gpu_funcs
-                    .get(&(module.clone(), entry.clone()))
-                    .ok_or_else(|| VulkanError::Internal(format!("no kernel {module}::{entry}")))?;
-                let o = ir::operands(op);
-                if o.len() != 6 + kargs {
-                    return Err(VulkanError::Internal(format!(
-                        "gpu.launch_func of {module}::{entry} has {} operands, expected {}",
-                        o.len(),
-                        6 + kargs
-                    )));
-                }
-                let mut groups = [0u32; 3];
-                for (d, g) in groups.iter_mut().enumerate() {
-                    let n = ir::constant_int(o[d]).ok_or_else(|| {
-                        unsupported(
-                            "a kernel launch whose size is not known at compile time".to_owned(),
-                        )
-                    })?;
-                    *g = u32::try_from(n).unwrap_or(u32::MAX);
-                    if *g > limits.max_groups[d] {
-                        return Err(VulkanError::TooManyWorkgroups(format!(
-                            "a kernel needing {n} workgroups in dimension {d}, more than the device allows ({})",
-                            limits.max_groups[d]
-                        )));
-                    }
-                }
-                let mut bufs = Vec::with_capacity(kargs);
-                for &v in &o[6..] {
-                    if ir::memref_info(ir::value_type(v)).is_none() {
-                        return Err(unsupported("a kernel with a scalar argument".to_owned()));
-                    }
-                    bufs.push(buffer_of(&values, v, "a kernel")?);
-                }
-                let kernel = match kernels
-                    .iter()
-                    .position(|k| k.module == module && k.entry == entry)
-                {
-                    Some(k) => k,
-                    None => {
-                        kernels.push(Kernel {
-                            module,
-                            entry,
-                            words: Vec::new(),
-                            bindings: kargs as u32,
-                            workgroup_size: block_size,
-                        });
-                        kernels.len() - 1
-                    }
-                };
-                if groups.contains(&0) {
-                    continue; // an empty tensor: nothing to run
-                }
-                steps.push(Step::Dispatch {
-                    kernel,
-                    groups,
-                    buffers: bufs,
-                });
-            }
-            other => {
-                return Err(VulkanError::UnsupportedOp {
-                    mlir_op: other.to_owned(),
-                    what: "an operation that does not become a data-parallel GPU kernel".to_owned(),
-                    at: ir::op_location(op),
-                });
+        }
+        Ok((steps, terminator))
+    }
+
+    /// A kernel launch as a dispatch (`None` for an empty launch).
+    fn launch(&mut self, op: MlirOperation) -> Result<Option<Step>, VulkanError> {
+        let (module, entry) = ir::attr(op, "kernel")
+            .and_then(ir::symbol_ref)
+            .ok_or_else(|| VulkanError::Internal("gpu.launch_func without a kernel symbol".into()))?;
+        let &(kargs, block_size) = self
+            .gpu_funcs
+            .get(&(module.clone(), entry.clone()))
+            .ok_or_else(|| VulkanError::Internal(format!("no kernel {module}::{entry}")))?;
+        let o = ir::operands(op);
+        if o.len() != 6 + kargs {
+            return Err(VulkanError::Internal(format!(
+                "gpu.launch_func of {module}::{entry} has {} operands, expected {}",
+                o.len(),
+                6 + kargs
+            )));
+        }
+        let mut groups = [0u32; 3];
+        for (d, g) in groups.iter_mut().enumerate() {
+            let n = ir::constant_int(o[d]).ok_or_else(|| {
+                unsupported("a kernel launch whose size is not known at compile time".to_owned())
+            })?;
+            *g = u32::try_from(n).unwrap_or(u32::MAX);
+            if *g > self.limits.max_groups[d] {
+                return Err(VulkanError::TooManyWorkgroups(format!(
+                    "a kernel needing {n} workgroups in dimension {d}, more than the device allows ({})",
+                    self.limits.max_groups[d]
+                )));
             }
         }
+        let mut bufs = Vec::with_capacity(kargs);
+        for &v in &o[6..] {
+            if ir::memref_info(ir::value_type(v)).is_none() {
+                return Err(unsupported("a kernel with a scalar argument".to_owned()));
+            }
+            bufs.push(self.buffer_of(v, "a kernel")?);
+        }
+        let kernel = match self
+            .kernels
+            .iter()
+            .position(|k| k.module == module && k.entry == entry)
+        {
+            Some(k) => k,
+            None => {
+                self.kernels.push(Kernel {
+                    module,
+                    entry,
+                    words: Vec::new(),
+                    bindings: kargs as u32,
+                    workgroup_size: block_size,
+                });
+                self.kernels.len() - 1
+            }
+        };
+        if groups.contains(&0) {
+            return Ok(None); // an empty tensor: nothing to run
+        }
+        Ok(Some(Step::Dispatch {
+            kernel,
+            groups,
+            buffers: bufs,
+        }))
     }
-    Ok(Schedule {
-        function: name.to_owned(),
-        buffers,
-        steps,
-    })
 }
 
 fn static_memref(v: MlirValue, what: &str) -> Result<MemRefInfo, VulkanError> {

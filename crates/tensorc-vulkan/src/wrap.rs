@@ -30,6 +30,8 @@ const HOST_OPS: &[&str] = &[
     "memref.dealloc",
     "memref.subview",
     "scf.parallel",
+    "scf.yield",
+    "scf.condition",
     "return",
     "func.return",
 ];
@@ -101,182 +103,597 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
         }
         // The body: statements one level deeper than the `func.func` line.
         let level = indent(line) + 2;
-        let mut stmts: Vec<Vec<&str>> = Vec::new();
+        let start = i;
         while i < lines.len()
             && !(indent(lines[i]) < level && lines[i].trim_start().starts_with('}'))
         {
-            let first = lines[i];
-            let mut stmt = vec![first];
             i += 1;
-            if first.trim_end().ends_with('{') {
-                // The closing brace at this level; `} else {` and `} do {`
-                // continue the same statement.
-                while i < lines.len()
-                    && !(indent(lines[i]) == level
-                        && lines[i].trim_start().starts_with('}')
-                        && !lines[i].trim_end().ends_with('{'))
-                {
-                    stmt.push(lines[i]);
-                    i += 1;
-                }
-                if i < lines.len() {
-                    stmt.push(lines[i]);
-                    i += 1;
-                }
-            }
-            stmts.push(stmt);
         }
-        // Scalars loaded on the host and used by later kernels: the load is
-        // repeated inside each user instead (see `rematerializable`).
-        let mut remat: Vec<(String, String)> = Vec::new();
-        let loads_for = |stmt: &[&str], remat: &[(String, String)], pad: &str| -> Vec<String> {
-            let text = stmt.join("\n");
-            remat
-                .iter()
-                .filter(|(name, _)| uses(&text, name))
-                .map(|(_, load)| format!("{pad}  {load}"))
-                .collect()
+        let body = &lines[start..i];
+        let func = Function {
+            text: body.join("\n"),
+            args: func_args(line),
         };
-        let mut k = 0;
-        while k < stmts.len() {
-            if is_host(stmts[k][0]) {
-                let pad = " ".repeat(level);
-                let extra = loads_for(&stmts[k], &remat, &pad);
-                if op_of(stmts[k][0]) == "scf.parallel" && stmts[k].len() > 2 {
-                    // Parallel loops nested in a sequential (reduction) loop
-                    // inside this one: the GPU mapping needs perfect nests.
-                    let n = stmts[k].len();
-                    out.push(innermost_first(stmts[k][0]));
-                    out.extend(extra);
-                    out.extend(parallel_to_for(&stmts[k][1..n - 1]));
-                    out.push(stmts[k][n - 1].to_owned());
-                } else if op_of(stmts[k][0]) == "scf.parallel" {
-                    out.push(innermost_first(stmts[k][0]));
-                    out.extend(extra);
-                    out.extend(stmts[k][1..].iter().map(|s| s.to_string()));
-                } else {
-                    out.extend(stmts[k].iter().map(|s| s.to_string()));
-                }
-                k += 1;
-                continue;
-            }
-            let start = k;
-            while k < stmts.len() && !is_host(stmts[k][0]) {
-                k += 1;
-            }
-            let mut run: Vec<Vec<&str>> = stmts[start..k].to_vec();
-            let later: String = stmts[k..]
-                .iter()
-                .flatten()
-                .copied()
-                .collect::<Vec<_>>()
-                .join("\n");
-            let escaping: Vec<String> = run
-                .iter()
-                .flat_map(|s| defined(s[0]))
-                .filter(|name| uses(&later, name))
-                .collect();
-            let pad = " ".repeat(level);
-            if !escaping.is_empty() {
-                let all_text = stmts
-                    .iter()
-                    .flatten()
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                if escaping
-                    .iter()
-                    .all(|n| rematerializable(&run, &stmts[k..], &all_text, n))
-                {
-                    for name in &escaping {
-                        if let Some(p) = run.iter().position(|st| defined(st[0]).contains(name)) {
-                            remat.push((name.clone(), run[p][0].trim().to_owned()));
-                            run.remove(p);
-                        }
-                    }
-                } else {
-                    out.extend(run.iter().flatten().map(|s| s.to_string()));
-                    continue;
-                }
-            }
-            if run.is_empty() {
-                continue;
-            }
-            let extra = loads_for(
-                &run.iter().flatten().copied().collect::<Vec<_>>(),
-                &remat,
-                &pad,
-            );
-            let (c0, c1, iv) = (
-                format!("%tensorc_w{wrapped}_c0"),
-                format!("%tensorc_w{wrapped}_c1"),
-                format!("%tensorc_w{wrapped}_i"),
-            );
-            out.push(format!("{pad}{c0} = arith.constant 0 : index"));
-            out.push(format!("{pad}{c1} = arith.constant 1 : index"));
-            out.push(format!(
-                "{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"
-            ));
-            out.extend(extra);
-            let body: Vec<&str> = run.iter().flatten().copied().collect();
-            out.extend(parallel_to_for(&body).into_iter().map(|s| format!("  {s}")));
-            out.push(format!("{pad}  scf.reduce"));
-            out.push(format!("{pad}}}"));
-            wrapped += 1;
-        }
+        let stmts = statements(body, level);
+        process_block(&func, &stmts, level, &[], &mut out, &mut wrapped);
     }
     let mut text = out.join("\n");
     text.push('\n');
     (text, wrapped)
 }
 
-/// A value `name` defined in `run` and used after it can be loaded again
-/// inside each user instead, when it is a single-line `memref.load` whose
-/// buffer nothing in the function writes (so the value cannot change), and
-/// every later user is a region statement (a kernel-to-be) that can hold
-/// the repeated load.
-fn rematerializable(run: &[Vec<&str>], later: &[Vec<&str>], all: &str, name: &str) -> bool {
-    let Some(def) = run
-        .iter()
-        .find(|st| defined(st[0]).iter().any(|d| d == name))
-    else {
-        return false;
-    };
-    let first = def[0].trim();
-    if def.len() != 1 || op_of(first) != "memref.load" {
-        return false;
+/// What the analysis needs to know about the whole function.
+struct Function {
+    /// Every line of the body.
+    text: String,
+    /// The argument names (all buffers in the frontend's ABI).
+    args: Vec<String>,
+}
+
+/// `func.func @f(%arg0: memref<..> loc(..), %arg1: ...)` → `%arg0`, `%arg1`.
+fn func_args(line: &str) -> Vec<String> {
+    line.split(['(', ' '])
+        .filter(|t| t.starts_with("%arg") && t.ends_with(':'))
+        .map(|t| t.trim_end_matches(':').to_owned())
+        .collect()
+}
+
+/// Splits a region's lines into statements at `level`: a statement is its
+/// first line plus, when that opens a region, every line up to the brace
+/// that closes it (`} else {` and `} do {` continue the same statement).
+fn statements<'a>(lines: &[&'a str], level: usize) -> Vec<Vec<&'a str>> {
+    let mut stmts: Vec<Vec<&str>> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let first = lines[i];
+        let mut stmt = vec![first];
+        i += 1;
+        if first.trim_end().ends_with('{') {
+            while i < lines.len()
+                && !(indent(lines[i]) == level
+                    && lines[i].trim_start().starts_with('}')
+                    && !lines[i].trim_end().ends_with('{'))
+            {
+                stmt.push(lines[i]);
+                i += 1;
+            }
+            if i < lines.len() {
+                stmt.push(lines[i]);
+                i += 1;
+            }
+        }
+        stmts.push(stmt);
     }
-    let Some(buffer) = first
-        .split_once("memref.load ")
-        .and_then(|(_, r)| r.split('[').next())
-        .map(str::trim)
-    else {
-        return false;
-    };
-    let written = all.lines().any(|l| {
+    stmts
+}
+
+/// A scalar (or view) computed on the host and used by kernels, which is
+/// instead computed again inside each kernel that uses it: its name and
+/// its single-line definition.
+#[derive(Clone, Debug)]
+struct Float {
+    name: String,
+    def: String,
+}
+
+/// Ops whose single-line statements may be repeated inside kernels: they
+/// only compute from their operands (a load also reads memory, which
+/// `stable` checks).
+fn floatable(op: &str) -> bool {
+    (op.starts_with("arith.") && op != "arith.constant")
+        || op == "memref.load"
+        || op == "memref.subview"
+}
+
+/// Ops that define buffers (or views of them), which kernels may capture.
+const BUFFER_OPS: &[&str] = &[
+    "memref.alloc",
+    "memref.alloca",
+    "memref.get_global",
+    "memref.subview",
+    "memref.collapse_shape",
+    "memref.expand_shape",
+    "memref.cast",
+];
+
+/// The `%names` a text mentions.
+fn names_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let s = i;
+            i += 1;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                i += 1;
+            }
+            if i > s + 1 {
+                out.push(text[s..i].to_owned());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The line that defines `name` anywhere in the function, if any.
+fn def_line<'a>(func: &'a Function, name: &str) -> Option<&'a str> {
+    func.text
+        .lines()
+        .find(|l| defined(l).iter().any(|d| d == name))
+}
+
+/// Names that alias `name`'s memory: it and everything connected to it by
+/// view ops anywhere in the function (by name, so conservatively).
+fn alias_set(func: &Function, name: &str) -> Vec<String> {
+    let mut set = vec![name.to_owned()];
+    let views: Vec<(String, String)> = func
+        .text
+        .lines()
+        .filter(|l| {
+            matches!(
+                op_of(l),
+                "memref.subview"
+                    | "memref.collapse_shape"
+                    | "memref.expand_shape"
+                    | "memref.cast"
+                    | "memref.reinterpret_cast"
+                    | "memref.view"
+            )
+        })
+        .filter_map(|l| {
+            let d = defined(l).into_iter().next()?;
+            let src = l.split_once(" = ")?.1.split_whitespace().nth(1)?;
+            let src = src.split(['[', ',', ' ']).next()?.to_owned();
+            Some((d, src))
+        })
+        .collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (d, s) in &views {
+            let (hd, hs) = (set.contains(d), set.contains(s));
+            if hd != hs {
+                set.push(if hd { s.clone() } else { d.clone() });
+                changed = true;
+            }
+        }
+    }
+    set
+}
+
+/// Whether a statement may write the memory of any of `names`.
+fn writes(stmt: &[&str], names: &[String]) -> bool {
+    stmt.iter().any(|l| {
         let t = l.trim_start();
-        (op_of(t) == "memref.store" && t.contains(&format!(", {buffer}[")))
-            || (op_of(t) == "memref.copy" && t.contains(&format!(", {buffer} :")))
-    });
-    // The loaded operands (indices) must be visible in every user too:
-    // only constant-index or rank-0 loads qualify.
-    let indices = first
-        .split('[')
-        .nth(1)
-        .and_then(|r| r.split(']').next())
-        .unwrap_or("");
-    let constant_indices = indices.split(',').all(|i| {
-        let i = i.trim();
-        i.is_empty()
-            || all
-                .lines()
-                .any(|l| l.trim_start().starts_with(&format!("{i} = arith.constant")))
-    });
-    let users_ok = later
+        let op = op_of(t);
+        let target = match op {
+            "memref.store" => t.split(", ").nth(1).and_then(|r| r.split('[').next()),
+            "memref.copy" => t
+                .strip_prefix("memref.copy ")
+                .and_then(|r| r.split(" : ").next())
+                .and_then(|r| r.split(", ").nth(1)),
+            o if o.starts_with("memref.atomic") || o.starts_with("memref.generic_atomic") => {
+                return true;
+            }
+            _ => return false,
+        };
+        target.is_some_and(|n| names.iter().any(|x| x == n.trim()))
+    })
+}
+
+/// The condition of a host control statement: `scf.if %c ...` → `%c`;
+/// for a region ending in `scf.condition(%c)`, that.
+fn if_condition(first: &str) -> Option<String> {
+    let t = first.trim_start();
+    let t = t.split_once(" = ").map_or(t, |(_, r)| r);
+    let rest = t.strip_prefix("scf.if ")?;
+    Some(rest.split([' ', ',']).next()?.to_owned())
+}
+
+/// Whether a statement is `cond` or `while` that the schedule runs on the
+/// host: its regions are processed like the function body. A `scf.if`
+/// qualifies when it yields only buffers, a `scf.while` when it carries no
+/// values (the frontend keeps loop state in buffers).
+fn is_control(stmt: &[&str]) -> bool {
+    let t = stmt[0].trim_start();
+    let op = op_of(t);
+    if op == "scf.while" {
+        return t.starts_with("scf.while : () -> () {");
+    }
+    if op == "scf.if" {
+        return match t.split_once(" -> ") {
+            None => true,
+            Some((_, types)) => types
+                .trim_start_matches('(')
+                .split(", ")
+                .all(|ty| ty.trim_start().starts_with("memref<")),
+        };
+    }
+    false
+}
+
+/// The statements (indices) that compute a control condition `cond` and
+/// stay on the host for the schedule to read: `%v = memref.load %b[]` and
+/// `%c = arith.cmpi ne, %v, %zero`.
+fn predicate_chain(stmts: &[Vec<&str>], cond: &str) -> Option<[usize; 2]> {
+    let find = |name: &str| {
+        stmts
+            .iter()
+            .position(|s| s.len() == 1 && defined(s[0]).iter().any(|d| d == name))
+    };
+    let c = find(cond)?;
+    let cmp = stmts[c][0].trim_start();
+    let rest = cmp.split_once("arith.cmpi ne, ")?.1;
+    let v = rest.split(',').next()?.trim();
+    let l = find(v)?;
+    let load = stmts[l][0];
+    (op_of(load) == "memref.load" && load.contains("[] :")).then_some([l, c])
+}
+
+/// Rewrites the statements of one region (the function body, or a region of
+/// a host-side `cond`/`while`), appending to `out`. `inherited` are the
+/// floats of enclosing regions, available to this region's kernels.
+fn process_block(
+    func: &Function,
+    stmts: &[Vec<&str>],
+    level: usize,
+    inherited: &[Float],
+    out: &mut Vec<String>,
+    wrapped: &mut usize,
+) {
+    let n = stmts.len();
+    // Control statements and the statements computing their conditions.
+    let mut control = vec![false; n];
+    let mut pinned = vec![false; n];
+    for (k, st) in stmts.iter().enumerate() {
+        let t = st[0].trim_start();
+        let cond = if t.starts_with("scf.condition(") {
+            t.strip_prefix("scf.condition(")
+                .and_then(|r| r.split(')').next())
+                .map(str::to_owned)
+        } else if is_control(st) && op_of(t) == "scf.if" {
+            if_condition(t)
+        } else {
+            None
+        };
+        if let Some(chain) = cond.and_then(|c| predicate_chain(&stmts[..k], &c)) {
+            for c in chain {
+                pinned[c] = true;
+            }
+            if op_of(t) == "scf.if" {
+                control[k] = true;
+            }
+        }
+        if op_of(t) == "scf.while" && is_control(st) {
+            // Its condition is checked inside its first region.
+            let region = while_regions(st, level).0;
+            let inner = statements(&region, level + 2);
+            control[k] = inner.last().is_some_and(|last| {
+                let t = last[0].trim_start();
+                t.strip_prefix("scf.condition(")
+                    .and_then(|r| r.split(')').next())
+                    .and_then(|c| predicate_chain(&inner, c))
+                    .is_some()
+            });
+        }
+    }
+    let host = |k: usize| control[k] || pinned[k] || is_host(stmts[k][0]);
+    // Runs: maximal sequences of statements that become one kernel.
+    let mut run_start = vec![0; n];
+    for k in 0..n {
+        run_start[k] = if k > 0 && !host(k) && !host(k - 1) {
+            run_start[k - 1]
+        } else {
+            k
+        };
+    }
+    // Candidates for floating, pruned to a fixpoint.
+    let mut float: Vec<bool> = (0..n)
+        .map(|k| {
+            stmts[k].len() == 1
+                && !pinned[k]
+                && floatable(op_of(stmts[k][0]))
+                && !defined(stmts[k][0]).is_empty()
+        })
+        .collect();
+    let defs: Vec<Vec<String>> = stmts.iter().map(|s| defined(s[0])).collect();
+    let is_kernel =
+        |k: usize| !pinned[k] && (op_of(stmts[k][0]) == "scf.parallel" || !is_host(stmts[k][0]));
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for k in 0..n {
+            if !float[k] {
+                continue;
+            }
+            let ok = float_ok(
+                func, stmts, k, &defs, &float, &control, &run_start, inherited, &is_kernel,
+            );
+            if !ok {
+                float[k] = false;
+                changed = true;
+            }
+        }
+    }
+    let mut floats: Vec<Float> = inherited.to_vec();
+    for k in (0..n).filter(|&k| float[k]) {
+        for name in &defs[k] {
+            floats.push(Float {
+                name: name.clone(),
+                def: stmts[k][0].trim().to_owned(),
+            });
+        }
+    }
+    let pad = " ".repeat(level);
+    let mut k = 0;
+    while k < n {
+        if float[k] {
+            k += 1;
+            continue;
+        }
+        if control[k] {
+            emit_control(func, &stmts[k], level, &floats, out, wrapped);
+            k += 1;
+            continue;
+        }
+        if host(k) {
+            let extra = floats_for(&stmts[k], &floats, &pad);
+            if op_of(stmts[k][0]) == "scf.parallel" && stmts[k].len() > 2 {
+                // Parallel loops nested in a sequential (reduction) loop
+                // inside this one: the GPU mapping needs perfect nests.
+                let m = stmts[k].len();
+                out.push(innermost_first(stmts[k][0]));
+                out.extend(extra);
+                out.extend(parallel_to_for(&stmts[k][1..m - 1]));
+                out.push(stmts[k][m - 1].to_owned());
+            } else if op_of(stmts[k][0]) == "scf.parallel" {
+                out.push(innermost_first(stmts[k][0]));
+                out.extend(extra);
+                out.extend(stmts[k][1..].iter().map(|s| s.to_string()));
+            } else {
+                out.extend(stmts[k].iter().map(|s| s.to_string()));
+            }
+            k += 1;
+            continue;
+        }
+        let start = k;
+        while k < n && !host(k) {
+            k += 1;
+        }
+        let run: Vec<Vec<&str>> = (start..k)
+            .filter(|&j| !float[j])
+            .map(|j| stmts[j].clone())
+            .collect();
+        if run.is_empty() {
+            continue;
+        }
+        let later: String = stmts[k..]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let escaping = run
+            .iter()
+            .flat_map(|s| defined(s[0]))
+            .any(|name| uses(&later, &name));
+        if escaping {
+            // Used after the run by something that cannot repeat it: left
+            // on the host, where the schedule reports the op (with the
+            // floats it uses defined before it, so the text stays valid).
+            let flat: Vec<&str> = run.iter().flatten().copied().collect();
+            let host_pad = " ".repeat(level.saturating_sub(2));
+            out.extend(floats_for(&flat, &floats, &host_pad));
+            out.extend(run.iter().flatten().map(|s| s.to_string()));
+            continue;
+        }
+        let flat: Vec<&str> = run.iter().flatten().copied().collect();
+        let extra = floats_for(&flat, &floats, &pad);
+        let (c0, c1, iv) = (
+            format!("%tensorc_w{wrapped}_c0"),
+            format!("%tensorc_w{wrapped}_c1"),
+            format!("%tensorc_w{wrapped}_i"),
+        );
+        out.push(format!("{pad}{c0} = arith.constant 0 : index"));
+        out.push(format!("{pad}{c1} = arith.constant 1 : index"));
+        out.push(format!(
+            "{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"
+        ));
+        out.extend(extra);
+        out.extend(parallel_to_for(&flat).into_iter().map(|s| format!("  {s}")));
+        out.push(format!("{pad}  scf.reduce"));
+        out.push(format!("{pad}}}"));
+        *wrapped += 1;
+    }
+}
+
+/// Whether statement `k` can be floated into the kernels that use it:
+/// its operands are available inside kernels (constants, buffers, other
+/// floats), every user is a kernel, a float or a host control statement
+/// whose own uses are in kernels, and — for a load — nothing writes the
+/// loaded memory from where the repeated load would run to the last user.
+#[allow(clippy::too_many_arguments)]
+fn float_ok(
+    func: &Function,
+    stmts: &[Vec<&str>],
+    k: usize,
+    defs: &[Vec<String>],
+    float: &[bool],
+    control: &[bool],
+    run_start: &[usize],
+    inherited: &[Float],
+    is_kernel: &dyn Fn(usize) -> bool,
+) -> bool {
+    let line = stmts[k][0];
+    let rhs = line.split_once(" = ").map_or(line, |(_, r)| r);
+    // Operands (the part before the type).
+    let operands = rhs.split(" : ").next().unwrap_or(rhs);
+    for name in names_in(operands) {
+        let here = (0..stmts.len()).find(|&j| defs[j].contains(&name));
+        let ok = match here {
+            Some(j) if j < k && float[j] => true,
+            Some(j) if j < k => {
+                let op = op_of(stmts[j][0]);
+                op == "arith.constant" || BUFFER_OPS.contains(&op) || control[j]
+            }
+            Some(_) => false,
+            None => {
+                inherited.iter().any(|f| f.name == name)
+                    || func.args.contains(&name)
+                    || def_line(func, &name).is_some_and(|l| {
+                        op_of(l) == "arith.constant" || BUFFER_OPS.contains(&op_of(l))
+                    })
+            }
+        };
+        if !ok {
+            return false;
+        }
+    }
+    // Users: the statements after it that mention what it defines.
+    let users: Vec<usize> = (k + 1..stmts.len())
+        .filter(|&j| defs[k].iter().any(|d| uses(&stmts[j].join("\n"), d)))
+        .collect();
+    for &j in &users {
+        let ok = if float[j] {
+            true
+        } else if control[j] {
+            // Every line of the control statement that uses it must be
+            // kernel code (not a host op of a nested region).
+            stmts[j][1..].iter().all(|l| {
+                !defs[k].iter().any(|d| uses(l, d))
+                    || !is_host(l) && !l.trim_start().starts_with("scf.condition")
+            }) && !defs[k].iter().any(|d| uses(stmts[j][0], d))
+        } else {
+            is_kernel(j)
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if op_of(line) == "memref.load" {
+        let Some(buffer) = rhs
+            .strip_prefix("memref.load ")
+            .and_then(|r| r.split('[').next())
+            .map(str::trim)
+        else {
+            return false;
+        };
+        // The kernels that end up using it: users that are not floats, and
+        // the users of floats that use it (transitively).
+        let mut finals = Vec::new();
+        let mut todo = users.clone();
+        while let Some(j) = todo.pop() {
+            if float[j] {
+                todo.extend(
+                    (j + 1..stmts.len())
+                        .filter(|&u| defs[j].iter().any(|d| uses(&stmts[u].join("\n"), d))),
+                );
+            } else {
+                finals.push(j);
+            }
+        }
+        let Some(&last) = finals.iter().max() else {
+            return true;
+        };
+        let first_start = finals.iter().map(|&j| run_start[j]).min().unwrap_or(k + 1);
+        let lo = first_start.min(k + 1);
+        let aliases = alias_set(func, buffer);
+        if (lo..=last).any(|j| writes(&stmts[j], &aliases)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The float definitions a kernel's lines use (transitively, in order),
+/// indented into its body.
+fn floats_for(lines: &[&str], floats: &[Float], pad: &str) -> Vec<String> {
+    let text = lines.join("\n");
+    let mut need = vec![false; floats.len()];
+    for (i, f) in floats.iter().enumerate() {
+        need[i] = uses(&text, &f.name);
+    }
+    // Operands of needed floats are needed too (defined earlier).
+    for i in (0..floats.len()).rev() {
+        if need[i] {
+            let ops: Vec<String> = names_in(&floats[i].def)
+                .into_iter()
+                .filter(|n| *n != floats[i].name)
+                .collect();
+            for (j, f) in floats[..i].iter().enumerate() {
+                if ops.contains(&f.name) {
+                    need[j] = true;
+                }
+            }
+        }
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    floats
         .iter()
-        .filter(|st| uses(&st.join("\n"), name))
-        .all(|st| st.len() > 1 && (op_of(st[0]) == "scf.parallel" || !is_host(st[0])));
-    !written && constant_indices && users_ok
+        .zip(&need)
+        .filter(|(_, n)| **n)
+        .filter(|(f, _)| {
+            // A multi-result op is one float per result: emit it once.
+            let new = !seen.contains(&f.def.as_str());
+            seen.push(&f.def);
+            new
+        })
+        .map(|(f, _)| format!("{pad}  {}", f.def))
+        .collect()
+}
+
+/// The two regions of a `scf.while` statement (before, after), as lines.
+fn while_regions<'a>(stmt: &[&'a str], level: usize) -> (Vec<&'a str>, Vec<&'a str>) {
+    let split = stmt
+        .iter()
+        .position(|l| indent(l) == level && l.trim_start().starts_with("} do {"))
+        .unwrap_or(stmt.len() - 1);
+    (
+        stmt[1..split].to_vec(),
+        stmt[(split + 1).min(stmt.len() - 1)..stmt.len() - 1].to_vec(),
+    )
+}
+
+/// A host-side `scf.if`/`scf.while`: the header, each region processed
+/// like a function body, the separators and the closing line as they are.
+fn emit_control(
+    func: &Function,
+    stmt: &[&str],
+    level: usize,
+    floats: &[Float],
+    out: &mut Vec<String>,
+    wrapped: &mut usize,
+) {
+    out.push(stmt[0].to_owned());
+    let mut region: Vec<&str> = Vec::new();
+    for &l in &stmt[1..stmt.len() - 1] {
+        if indent(l) == level && l.trim_start().starts_with('}') {
+            process_block(
+                func,
+                &statements(&region, level + 2),
+                level + 2,
+                floats,
+                out,
+                wrapped,
+            );
+            region.clear();
+            out.push(l.to_owned());
+        } else {
+            region.push(l);
+        }
+    }
+    process_block(
+        func,
+        &statements(&region, level + 2),
+        level + 2,
+        floats,
+        out,
+        wrapped,
+    );
+    out.push(stmt[stmt.len() - 1].to_owned());
 }
 
 /// Inside a wrapped run, a parallel loop can only appear nested in a
