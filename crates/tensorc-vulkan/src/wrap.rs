@@ -11,6 +11,21 @@
 //! schedule then reports the op as unsupported): moving it into a loop body
 //! would break dominance.
 //!
+//! A scalar the host would compute and hand to later kernels (a loaded
+//! value, arithmetic on it, a dynamic slice's clamped start and its
+//! `memref.subview`) is instead "floated": its one-line definitions are
+//! repeated at the start of each kernel that uses it. That is exact because
+//! consecutive schedule steps are separated by full barriers, and a load
+//! floats only when nothing writes the loaded memory (or any view of it)
+//! from where the repeated load would run up to the last kernel using it,
+//! that kernel included.
+//!
+//! `cond` and `while` (`scf.if` yielding buffers, `scf.while` carrying no
+//! values) stay on the host: their regions are rewritten like a function
+//! body, and the two statements computing each condition (`memref.load` of
+//! the predicate buffer and `arith.cmpi ne` against zero) stay on the host
+//! too, where the schedule turns them into `If`/`While` steps.
+//!
 //! This works on the printed module (one statement per line, nested regions
 //! indented), which MLIR's printer guarantees for the ops that appear here;
 //! the result is re-parsed and verified, so a mistake is an MLIR error, not
@@ -76,11 +91,17 @@ fn defined(line: &str) -> Vec<String> {
         .collect()
 }
 
+/// Characters that continue an SSA name (MLIR's suffix-id: letters,
+/// digits and `$._-`, as in `%c-1_i8`).
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.' | '-')
+}
+
 fn uses(text: &str, name: &str) -> bool {
     let mut rest = text;
     while let Some(i) = rest.find(name) {
         let after = rest[i + name.len()..].chars().next();
-        if !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !after.is_some_and(name_char) {
             return true;
         }
         rest = &rest[i + name.len()..];
@@ -205,7 +226,7 @@ fn names_in(text: &str) -> Vec<String> {
         if b[i] == b'%' {
             let s = i;
             i += 1;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            while i < b.len() && name_char(b[i] as char) {
                 i += 1;
             }
             if i > s + 1 {
@@ -888,6 +909,144 @@ mod tests {
         let (t, n) = wrap_host_compute(m);
         assert_eq!(n, 0);
         assert_eq!(t, m);
+    }
+
+    fn func(body: &[&str]) -> String {
+        format!(
+            "module {{\n  func.func @f(%arg0: memref<8xf32>, %arg1: memref<i32>, %arg2: memref<3xf32>) {{\n{}\n    return\n  }}\n}}\n",
+            body.join("\n")
+        )
+    }
+
+    /// The text of the kernel (the `scf.parallel` statement) starting at
+    /// the `n`-th `scf.parallel` line.
+    fn kernel(t: &str, n: usize) -> String {
+        let start = t
+            .match_indices("    scf.parallel")
+            .nth(n)
+            .expect("kernel")
+            .0;
+        let end = t[start..].find("\n    }").expect("end") + start;
+        t[start..end].to_owned()
+    }
+
+    #[test]
+    fn a_dynamic_slice_chain_floats_into_its_kernel() {
+        let m = func(&[
+            "    %c5_i32 = arith.constant 5 : i32",
+            "    %c-1_i32 = arith.constant -1 : i32",
+            "    %0 = memref.load %arg1[] : memref<i32>",
+            "    %1 = arith.maxsi %0, %c-1_i32 : i32",
+            "    %2 = arith.minsi %1, %c5_i32 : i32",
+            "    %3 = arith.index_cast %2 : i32 to index",
+            "    %subview = memref.subview %arg0[%3] [3] [1] : memref<8xf32> to memref<3xf32, strided<[1], offset: ?>>",
+            "    memref.copy %subview, %arg2 : memref<3xf32, strided<[1], offset: ?>> to memref<3xf32>",
+        ]);
+        let (t, n) = wrap_host_compute(&m);
+        assert_eq!(n, 1, "{t}");
+        let k = kernel(&t, 0);
+        for def in [
+            "%0 = memref.load",
+            "%1 = arith.maxsi",
+            "%3 = arith.index_cast",
+            "%subview = memref.subview",
+        ] {
+            assert_eq!(t.matches(def).count(), 1, "{def} once:\n{t}");
+            assert!(k.contains(def), "{def} in the kernel:\n{t}");
+        }
+    }
+
+    #[test]
+    fn a_scalar_written_by_an_earlier_kernel_floats_but_not_past_a_write() {
+        // %alloc is written by the first kernel, then loaded and used by the
+        // second: the load moves into the second kernel.
+        let body = [
+            "    %alloc = memref.alloc() : memref<i32>",
+            "    scf.parallel (%i) = (%c0) to (%c1) step (%c1) {",
+            "      memref.store %c5_i32, %alloc[] : memref<i32>",
+            "      scf.reduce",
+            "    }",
+            "    %0 = memref.load %alloc[] : memref<i32>",
+            "    scf.parallel (%i) = (%c0) to (%c1) step (%c1) {",
+            "      memref.store %0, %arg1[] : memref<i32>",
+            "      scf.reduce",
+            "    }",
+        ];
+        let (t, _) = wrap_host_compute(&func(&body));
+        assert!(kernel(&t, 1).contains("%0 = memref.load %alloc[]"), "{t}");
+        assert_eq!(t.matches("%0 = memref.load").count(), 1, "{t}");
+        // A kernel between the load and its user writes the buffer through a
+        // view: the load must stay where it is.
+        let mut written = body.to_vec();
+        written.splice(
+            6..6,
+            [
+                "    %v = memref.expand_shape %alloc [] output_shape [1] : memref<i32> into memref<1xi32>",
+                "    scf.parallel (%i) = (%c0) to (%c1) step (%c1) {",
+                "      memref.store %c5_i32, %v[%i] : memref<1xi32>",
+                "      scf.reduce",
+                "    }",
+            ],
+        );
+        let m = func(&written);
+        let (t, _) = wrap_host_compute(&m);
+        assert!(!kernel(&t, 2).contains("%0 = memref.load"), "{t}");
+        // Nor when the user itself writes it (other invocations could see
+        // the new value).
+        let mut own = body.to_vec();
+        own.insert(8, "      memref.store %0, %alloc[] : memref<i32>");
+        let (t, _) = wrap_host_compute(&func(&own));
+        assert!(!kernel(&t, 1).contains("%0 = memref.load"), "{t}");
+    }
+
+    #[test]
+    fn while_regions_are_rewritten_and_the_condition_stays_on_the_host() {
+        let m = func(&[
+            "    %c0_i8 = arith.constant 0 : i8",
+            "    %alloc = memref.alloc() : memref<i32>",
+            "    scf.while : () -> () {",
+            "      %alloc_1 = memref.alloc() : memref<i8>",
+            "      %2 = memref.load %alloc[] : memref<i32>",
+            "      %3 = arith.trunci %2 : i32 to i8",
+            "      memref.store %3, %alloc_1[] : memref<i8>",
+            "      %7 = memref.load %alloc_1[] : memref<i8>",
+            "      %8 = arith.cmpi ne, %7, %c0_i8 : i8",
+            "      scf.condition(%8)",
+            "    } do {",
+            "      %2 = memref.load %alloc[] : memref<i32>",
+            "      %3 = arith.addi %2, %2 : i32",
+            "      memref.store %3, %alloc[] : memref<i32>",
+            "      scf.yield",
+            "    }",
+        ]);
+        let (t, n) = wrap_host_compute(&m);
+        assert_eq!(n, 2, "one kernel per region:\n{t}");
+        let lines: Vec<&str> = t.lines().collect();
+        let at = |s: &str| lines.iter().position(|l| l.contains(s)).expect(s);
+        // The predicate is read after the condition's kernel, on the host
+        // (at the region's level), right before scf.condition.
+        assert!(
+            at("%7 = memref.load") > at("memref.store %3, %alloc_1[]"),
+            "{t}"
+        );
+        assert_eq!(
+            lines[at("%7 = memref.load")],
+            "      %7 = memref.load %alloc_1[] : memref<i8>"
+        );
+        assert_eq!(at("%8 = arith.cmpi") + 1, at("scf.condition(%8)"));
+        assert!(at("} do {") < at("%3 = arith.addi"));
+        // Inside the body's kernel: one level deeper than the region.
+        assert!(
+            lines[at("%3 = arith.addi")].starts_with("        %3"),
+            "{t}"
+        );
+        assert!(
+            at("%3 = arith.addi")
+                > lines
+                    .iter()
+                    .rposition(|l| l.contains("scf.parallel"))
+                    .unwrap_or(0)
+        );
     }
 
     #[test]
