@@ -56,8 +56,24 @@ lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlini
 fn spirv_pipeline() -> String {
     format!(
         "builtin.module(spirv-attach-target{{module=.* ver=v1.3 caps={CAPS} exts={EXTS} client_api=Vulkan}},\
-math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))"
+{},math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))",
+        math_f64_pass()
     )
+}
+
+/// `tensorc-vulkan-expand-math-f64` (a Rust pass, registered here and run by
+/// name): f64 transcendental functions, which GLSL.std.450 lacks, written
+/// out in f64 arithmetic before `math-expand-ops` sees them
+/// (`tensorc_passes::vulkan_math_f64`).
+fn math_f64_pass() -> &'static str {
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    REGISTER.call_once(|| {
+        tensorc_mlir::register_external_pass(
+            tensorc_passes::vulkan_math_f64::NAME,
+            tensorc_passes::vulkan_math_f64::create,
+        );
+    });
+    tensorc_passes::vulkan_math_f64::NAME
 }
 
 /// Stages `lower` can stop after (for `emit`).

@@ -16,6 +16,7 @@ pub mod packed_matmul;
 pub mod parallel_schedule;
 pub mod pipeline;
 pub mod reduction_schedule;
+pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;
 #[cfg(feature = "melior")]

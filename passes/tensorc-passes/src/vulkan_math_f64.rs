@@ -1,0 +1,1207 @@
+//! `tensorc-vulkan-expand-math-f64`: rewrites every scalar f64 `math.*`
+//! transcendental function into f64 arithmetic that SPIR-V has, so that f64
+//! programs run on Vulkan.
+//!
+//! Why: GLSL.std.450 (what `convert-math-to-spirv` produces) has `Exp`,
+//! `Log`, `Sin`, `Atan`, … only for 16- and 32-bit floats, so an f64 `math.exp`
+//! has no Vulkan lowering at all. Plain f64 add/sub/mul/div, `floor`, `sqrt`,
+//! `abs`, compares, selects and 64-bit integer bit manipulation are all
+//! native (with `shaderFloat64` and `shaderInt64`), and with them each
+//! function is written out the classic way: range reduction, then a
+//! polynomial (Taylor coefficients, exact rationals rounded once), then
+//! reconstruction, with NaN, ±inf and ±0 selected to the interpreter's (C
+//! libm's) answers. Accuracy, checked against Rust's libm and the
+//! interpreter over hundreds of thousands of arguments by the unit tests
+//! below: a few ulps (the bounds are in `tests::BOUNDS`). Two documented
+//! limits: sin/cos/tan reduce by π/2 in three parts, exact while
+//! |x| < 3·10⁶ and increasingly wrong far beyond (Vulkan leaves GLSL
+//! precision there undefined too); and devices that flush f64 subnormals
+//! (lavapipe) flush the subnormal inputs and results of these functions.
+//!
+//! Each expansion is written once, generically over [`Ops`] (the handful of
+//! operations it needs). The pass implements `Ops` by building MLIR `arith`
+//! and `math` ops in front of the op it replaces; the unit tests implement
+//! it with plain `f64` arithmetic, which is how the accuracy is measured
+//! without a GPU. No fused multiply-add is used: `math-expand-ops` would
+//! split it anyway, and every step here is accurate without one.
+//!
+//! Functions: `exp`, `expm1`, `log`, `log1p`, `sin`, `cos`, `tan`, `atan`,
+//! `sinh`, `cosh`, `tanh`, `asinh`, `acosh`, `atanh`, `erf` (f64 `erf_inv`
+//! and `sigmoid` are built by the frontend from `erf`, `exp` and `log`).
+//! Anchored on `builtin.module`, it rewrites ops anywhere (in the Vulkan
+//! pipeline they are inside `gpu.module` kernels); vector and non-f64 ops are
+//! left alone.
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = "tensorc-vulkan-expand-math-f64";
+
+/// The ops the pass rewrites (when their operands and result are `f64`).
+pub const EXPANDED: &[&str] = &[
+    "math.exp",
+    "math.expm1",
+    "math.log",
+    "math.log1p",
+    "math.sin",
+    "math.cos",
+    "math.tan",
+    "math.atan",
+    "math.sinh",
+    "math.cosh",
+    "math.tanh",
+    "math.asinh",
+    "math.acosh",
+    "math.atanh",
+    "math.erf",
+];
+
+/// f64 binary arithmetic.
+#[derive(Clone, Copy, Debug)]
+pub enum FBin {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+/// f64 unary operations SPIR-V has natively.
+#[derive(Clone, Copy, Debug)]
+pub enum FUn {
+    Neg,
+    Abs,
+    Floor,
+    Sqrt,
+}
+
+/// i64 binary operations (for exponent bits).
+#[derive(Clone, Copy, Debug)]
+pub enum IBin {
+    Add,
+    Sub,
+    And,
+    Or,
+    Shl,
+    /// Arithmetic shift right.
+    Shr,
+}
+
+/// f64 comparisons; ordered ones are false when an operand is NaN.
+#[derive(Clone, Copy, Debug)]
+pub enum Cmp {
+    Olt,
+    Ogt,
+    Oge,
+    Oeq,
+    /// Either operand is NaN.
+    Uno,
+}
+
+/// What an expansion is written in: f64 values `F`, i64 values `I` and
+/// booleans `B`.
+pub trait Ops {
+    type F: Copy;
+    type I: Copy;
+    type B: Copy;
+    fn c(&mut self, v: f64) -> Self::F;
+    fn ci(&mut self, v: i64) -> Self::I;
+    fn fbin(&mut self, op: FBin, a: Self::F, b: Self::F) -> Self::F;
+    fn fun(&mut self, op: FUn, a: Self::F) -> Self::F;
+    fn ibin(&mut self, op: IBin, a: Self::I, b: Self::I) -> Self::I;
+    fn cmp(&mut self, p: Cmp, a: Self::F, b: Self::F) -> Self::B;
+    fn or(&mut self, a: Self::B, b: Self::B) -> Self::B;
+    fn sel(&mut self, c: Self::B, a: Self::F, b: Self::F) -> Self::F;
+    fn bits(&mut self, a: Self::F) -> Self::I;
+    fn from_bits(&mut self, a: Self::I) -> Self::F;
+    /// Truncation to i64; like SPIR-V's `OpConvertFToS`, only used on
+    /// finite values inside the i64 range (anything else is undefined).
+    fn f2i(&mut self, a: Self::F) -> Self::I;
+    fn i2f(&mut self, a: Self::I) -> Self::F;
+
+    fn add(&mut self, a: Self::F, b: Self::F) -> Self::F {
+        self.fbin(FBin::Add, a, b)
+    }
+    fn sub(&mut self, a: Self::F, b: Self::F) -> Self::F {
+        self.fbin(FBin::Sub, a, b)
+    }
+    fn mul(&mut self, a: Self::F, b: Self::F) -> Self::F {
+        self.fbin(FBin::Mul, a, b)
+    }
+    fn div(&mut self, a: Self::F, b: Self::F) -> Self::F {
+        self.fbin(FBin::Div, a, b)
+    }
+    /// `a + k` for a constant `k`.
+    fn addc(&mut self, a: Self::F, k: f64) -> Self::F {
+        let k = self.c(k);
+        self.add(a, k)
+    }
+    /// `a * k` for a constant `k`.
+    fn mulc(&mut self, a: Self::F, k: f64) -> Self::F {
+        let k = self.c(k);
+        self.mul(a, k)
+    }
+    /// `a <p> k` for a constant `k`.
+    fn cmpc(&mut self, p: Cmp, a: Self::F, k: f64) -> Self::B {
+        let k = self.c(k);
+        self.cmp(p, a, k)
+    }
+    /// `if c { k } else { b }` for a constant `k`.
+    fn selc(&mut self, c: Self::B, k: f64, b: Self::F) -> Self::F {
+        let k = self.c(k);
+        self.sel(c, k, b)
+    }
+}
+
+/// Largest f64 below 2^-1022 is subnormal.
+const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
+/// ln 2 with its last 32 significand bits cleared: `k * LN2_HI` is exact for
+/// every |k| < 2^32.
+const LN2_HI: f64 = f64::from_bits(std::f64::consts::LN_2.to_bits() & !0xFFFF_FFFF);
+/// ln 2 - LN2_HI: the cleared bits, plus ln 2 - fl(ln 2) = 2.3190468138462996e-17.
+const LN2_LO: f64 = (std::f64::consts::LN_2 - LN2_HI) + 2.319_046_813_846_299_6e-17;
+/// π/2 in three parts: `P1` (21 bits, `k * P1` exact for |k| < 2^32), `P2`
+/// (the other 32 bits of fl(π/2), `k * P2` exact for |k| < 2^21) and `P3`
+/// = π/2 - fl(π/2).
+const P1: f64 = f64::from_bits(std::f64::consts::FRAC_PI_2.to_bits() & !0xFFFF_FFFF);
+const P2: f64 = std::f64::consts::FRAC_PI_2 - P1;
+const P3: f64 = 6.123_233_995_736_766e-17;
+/// Above this, asinh(x) = ln(2x) and acosh(x) = ln(2x) to within half an ulp.
+const HUGE_ARG: f64 = 268_435_456.0; // 2^28
+/// Beyond this |x|, tanh is ±1 and sinh/cosh = e^|x|/2 (e^-|x| is below an ulp).
+const EXP_BIG: f64 = 22.0;
+/// erf: Taylor-like series below, continued fraction of erfc above.
+const ERF_SPLIT: f64 = 2.0;
+/// Series terms and continued-fraction levels for erf (enough for < 1 ulp
+/// of truncation at `ERF_SPLIT`, measured by the unit tests).
+const ERF_TERMS: usize = 32;
+const ERF_CF_LEVELS: usize = 60;
+
+/// 1/n!, correctly rounded (n! is exact in f64 up to 22!).
+fn inv_fact(n: u32) -> f64 {
+    1.0 / (1..=n).map(f64::from).product::<f64>()
+}
+
+/// c[0] + z (c[1] + z (c[2] + …)) (Horner).
+fn poly<O: Ops>(o: &mut O, z: O::F, c: &[f64]) -> O::F {
+    let (last, rest) = c.split_last().expect("a polynomial has coefficients");
+    let mut p = o.c(*last);
+    for &k in rest.iter().rev() {
+        let m = o.mul(p, z);
+        p = o.addc(m, k);
+    }
+    p
+}
+
+/// min(max(x, lo), hi), NaN staying NaN.
+fn clamp<O: Ops>(o: &mut O, x: O::F, lo: f64, hi: f64) -> O::F {
+    let below = o.cmpc(Cmp::Olt, x, lo);
+    let x = o.selc(below, lo, x);
+    let above = o.cmpc(Cmp::Ogt, x, hi);
+    o.selc(above, hi, x)
+}
+
+/// |mag| with the sign bit of `sign`.
+fn copysign<O: Ops>(o: &mut O, mag: O::F, sign: O::F) -> O::F {
+    let m = o.bits(mag);
+    let s = o.bits(sign);
+    let abs_mask = o.ci(i64::MAX);
+    let sign_mask = o.ci(i64::MIN);
+    let m = o.ibin(IBin::And, m, abs_mask);
+    let s = o.ibin(IBin::And, s, sign_mask);
+    let r = o.ibin(IBin::Or, m, s);
+    o.from_bits(r)
+}
+
+/// `y`, except `x` itself where x is ±0 (odd functions keep the zero's sign).
+fn keep_zero<O: Ops>(o: &mut O, x: O::F, y: O::F) -> O::F {
+    let z = o.cmpc(Cmp::Oeq, x, 0.0);
+    o.sel(z, x, y)
+}
+
+/// `y`, except NaN where x is NaN.
+fn keep_nan<O: Ops>(o: &mut O, x: O::F, y: O::F) -> O::F {
+    let n = o.cmp(Cmp::Uno, x, x);
+    o.sel(n, x, y)
+}
+
+/// 2^k for an integer -1022 <= k <= 1023, from its exponent bits.
+fn pow2<O: Ops>(o: &mut O, k: O::I) -> O::F {
+    let bias = o.ci(1023);
+    let e = o.ibin(IBin::Add, k, bias);
+    let s = o.ci(52);
+    let b = o.ibin(IBin::Shl, e, s);
+    o.from_bits(b)
+}
+
+/// p · 2^k for |k| <= 2044, in two steps so neither factor leaves the
+/// normal range and results round once into the subnormals or to ±inf.
+fn ldexp<O: Ops>(o: &mut O, p: O::F, k: O::I) -> O::F {
+    let one = o.ci(1);
+    let h = o.ibin(IBin::Shr, k, one);
+    let l = o.ibin(IBin::Sub, k, h);
+    let a = pow2(o, h);
+    let b = pow2(o, l);
+    let y = o.mul(p, a);
+    o.mul(y, b)
+}
+
+/// x = k ln2 + r with k an integer (as f64) and |r| <= ln2/2 (Cody–Waite).
+fn reduce_ln2<O: Ops>(o: &mut O, x: O::F) -> (O::F, O::F) {
+    let t = o.mulc(x, std::f64::consts::LOG2_E);
+    let t = o.addc(t, 0.5);
+    let k = o.fun(FUn::Floor, t);
+    let hi = o.mulc(k, LN2_HI);
+    let lo = o.mulc(k, LN2_LO);
+    let r = o.sub(x, hi);
+    (k, o.sub(r, lo))
+}
+
+/// e^x.
+pub fn exp<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    // Beyond these e^x is 0 or inf; clamping keeps k (an i64) defined.
+    let xc = clamp(o, x, -746.0, 710.0);
+    let (k, r) = reduce_ln2(o, xc);
+    let c: Vec<f64> = (0..=13).map(inv_fact).collect();
+    let p = poly(o, r, &c);
+    let ki = o.f2i(k);
+    let y = ldexp(o, p, ki);
+    keep_nan(o, x, y)
+}
+
+/// e^x - 1, accurate near 0.
+pub fn expm1<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    // Below -40 the result rounds to -1; above 710 it is inf.
+    let xc = clamp(o, x, -40.0, 710.0);
+    let (k, r) = reduce_ln2(o, xc);
+    // q = e^r - 1 = r + r² (1/2! + r/3! + …)
+    let c: Vec<f64> = (2..=14).map(inv_fact).collect();
+    let p = poly(o, r, &c);
+    let rr = o.mul(r, r);
+    let t = o.mul(rr, p);
+    let q = o.add(r, t);
+    // e^x - 1 = 2 (2^(k-1) q + (2^(k-1) - 1/2)): 2^(k-1) stays finite for
+    // k = 1024, and the sum rounds once.
+    let ki = o.f2i(k);
+    let one = o.ci(1);
+    let km1 = o.ibin(IBin::Sub, ki, one);
+    let t2 = pow2(o, km1);
+    let a = o.mul(t2, q);
+    let b = o.addc(t2, -0.5);
+    let u = o.add(a, b);
+    let y = o.mulc(u, 2.0);
+    let y = keep_zero(o, x, y);
+    keep_nan(o, x, y)
+}
+
+/// x = 2^e (1 + f) with sqrt(1/2) <= 1 + f < sqrt(2), for finite x > 0
+/// (subnormals included); e is returned as an f64.
+fn log_parts<O: Ops>(o: &mut O, x: O::F) -> (O::F, O::F) {
+    let sub = o.cmpc(Cmp::Olt, x, MIN_NORMAL);
+    let scaled = o.mulc(x, 18_014_398_509_481_984.0); // 2^54
+    let xs = o.sel(sub, scaled, x);
+    let zero = o.c(0.0);
+    let adj = o.selc(sub, -54.0, zero);
+    let b = o.bits(xs);
+    let s52 = o.ci(52);
+    let eb = o.ibin(IBin::Shr, b, s52);
+    let bias = o.ci(1023);
+    let eb = o.ibin(IBin::Sub, eb, bias);
+    let e = o.i2f(eb);
+    let mant = o.ci(0x000F_FFFF_FFFF_FFFF);
+    let one_bits = o.ci(0x3FF0_0000_0000_0000);
+    let mb = o.ibin(IBin::And, b, mant);
+    let mb = o.ibin(IBin::Or, mb, one_bits);
+    let m = o.from_bits(mb);
+    let big = o.cmpc(Cmp::Ogt, m, std::f64::consts::SQRT_2);
+    let half = o.mulc(m, 0.5);
+    let m = o.sel(big, half, m);
+    let inc = o.selc(big, 1.0, zero);
+    let e = o.add(e, inc);
+    let e = o.add(e, adj);
+    (e, o.addc(m, -1.0))
+}
+
+/// ln x.
+pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let (e, f) = log_parts(o, x);
+    // ln(1+f) = 2 atanh(s), s = f/(2+f); with 2s = f - s f this is
+    // f - s (f - T), T = 2s²/3 + 2s⁴/5 + … (|s| <= 0.1716).
+    let d = o.addc(f, 2.0);
+    let s = o.div(f, d);
+    let z = o.mul(s, s);
+    let c: Vec<f64> = (1..=11).map(|k| 2.0 / f64::from(2 * k + 1)).collect();
+    let p = poly(o, z, &c);
+    let t = o.mul(z, p);
+    let ft = o.sub(f, t);
+    let sft = o.mul(s, ft);
+    let elo = o.mulc(e, LN2_LO);
+    let corr = o.sub(sft, elo);
+    let m = o.sub(f, corr);
+    let ehi = o.mulc(e, LN2_HI);
+    let y = o.add(ehi, m);
+    let neg = o.cmpc(Cmp::Olt, x, 0.0);
+    let y = o.selc(neg, f64::NAN, y);
+    let zero = o.cmpc(Cmp::Oeq, x, 0.0);
+    let y = o.selc(zero, f64::NEG_INFINITY, y);
+    let inf = o.cmpc(Cmp::Oeq, x, f64::INFINITY);
+    let y = o.selc(inf, f64::INFINITY, y);
+    keep_nan(o, x, y)
+}
+
+/// ln(1 + x), accurate near 0.
+pub fn log1p<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    // u = fl(1 + x); ln(1 + x) = ln u + (x - (u - 1)) / u to first order.
+    let u = o.addc(x, 1.0);
+    let um1 = o.addc(u, -1.0);
+    let lost = o.sub(x, um1);
+    let c = o.div(lost, u);
+    let l = log(o, u);
+    let y = o.add(l, c);
+    let m1 = o.cmpc(Cmp::Oeq, x, -1.0);
+    let y = o.selc(m1, f64::NEG_INFINITY, y);
+    let inf = o.cmpc(Cmp::Oeq, x, f64::INFINITY);
+    let y = o.selc(inf, f64::INFINITY, y);
+    keep_zero(o, x, y)
+}
+
+/// x = k π/2 + r, |r| <= π/4 (for |x| < 3·10⁶; beyond, approximately);
+/// returns r and k mod 4 (as f64).
+fn reduce_half_pi<O: Ops>(o: &mut O, x: O::F) -> (O::F, O::F) {
+    let t = o.mulc(x, std::f64::consts::FRAC_2_PI);
+    let t = o.addc(t, 0.5);
+    let k = o.fun(FUn::Floor, t);
+    let a = o.mulc(k, P1);
+    let r = o.sub(x, a);
+    let b = o.mulc(k, P2);
+    let r = o.sub(r, b);
+    let c = o.mulc(k, P3);
+    let r = o.sub(r, c);
+    // Far beyond 3·10⁶ the reduction is meaningless (and k·P1 may overflow):
+    // keep r in the kernels' range so the result stays a finite value.
+    let r = clamp(o, r, -1.0, 1.0);
+    let k4 = o.mulc(k, 0.25);
+    let k4 = o.fun(FUn::Floor, k4);
+    let k4 = o.mulc(k4, 4.0);
+    (r, o.sub(k, k4))
+}
+
+/// sin r and cos r for |r| <= π/4 (Taylor to r¹⁷ and r¹⁶).
+fn sin_cos_kernel<O: Ops>(o: &mut O, r: O::F) -> (O::F, O::F) {
+    let z = o.mul(r, r);
+    let sc: Vec<f64> = (1..=8)
+        .map(|k| inv_fact(2 * k + 1) * if k % 2 == 1 { -1.0 } else { 1.0 })
+        .collect();
+    let sp = poly(o, z, &sc);
+    let rz = o.mul(r, z);
+    let st = o.mul(rz, sp);
+    let s = o.add(r, st);
+    // cos r = 1 - (z/2 - z² (1/4! - z/6! + …))
+    let cc: Vec<f64> = (2..=8)
+        .map(|k| inv_fact(2 * k) * if k % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
+    let cp = poly(o, z, &cc);
+    let zz = o.mul(z, z);
+    let ct = o.mul(zz, cp);
+    let hz = o.mulc(z, 0.5);
+    let d = o.sub(hz, ct);
+    let one = o.c(1.0);
+    (s, o.sub(one, d))
+}
+
+/// NaN for ±inf and NaN, else `y`.
+fn finite_or_nan<O: Ops>(o: &mut O, x: O::F, y: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let finite = o.cmpc(Cmp::Olt, a, f64::INFINITY);
+    let nan = o.c(f64::NAN);
+    o.sel(finite, y, nan)
+}
+
+/// sin x.
+pub fn sin<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let (r, q) = reduce_half_pi(o, x);
+    let (s, c) = sin_cos_kernel(o, r);
+    // q: 0 → s, 1 → c, 2 → -s, 3 → -c
+    let q1 = o.cmpc(Cmp::Oeq, q, 1.0);
+    let q3 = o.cmpc(Cmp::Oeq, q, 3.0);
+    let odd = o.or(q1, q3);
+    let v = o.sel(odd, c, s);
+    let neg = o.cmpc(Cmp::Oge, q, 2.0);
+    let nv = o.fun(FUn::Neg, v);
+    let y = o.sel(neg, nv, v);
+    let y = keep_zero(o, x, y);
+    finite_or_nan(o, x, y)
+}
+
+/// cos x.
+pub fn cos<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let (r, q) = reduce_half_pi(o, x);
+    let (s, c) = sin_cos_kernel(o, r);
+    // q: 0 → c, 1 → -s, 2 → -c, 3 → s
+    let q1 = o.cmpc(Cmp::Oeq, q, 1.0);
+    let q2 = o.cmpc(Cmp::Oeq, q, 2.0);
+    let q3 = o.cmpc(Cmp::Oeq, q, 3.0);
+    let odd = o.or(q1, q3);
+    let v = o.sel(odd, s, c);
+    let neg = o.or(q1, q2);
+    let nv = o.fun(FUn::Neg, v);
+    let y = o.sel(neg, nv, v);
+    finite_or_nan(o, x, y)
+}
+
+/// tan x.
+pub fn tan<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let (r, q) = reduce_half_pi(o, x);
+    let (s, c) = sin_cos_kernel(o, r);
+    // even q: s/c; odd q: -c/s
+    let q1 = o.cmpc(Cmp::Oeq, q, 1.0);
+    let q3 = o.cmpc(Cmp::Oeq, q, 3.0);
+    let odd = o.or(q1, q3);
+    let even_v = o.div(s, c);
+    let ns = o.fun(FUn::Neg, s);
+    let odd_v = o.div(c, ns);
+    let y = o.sel(odd, odd_v, even_v);
+    let y = keep_zero(o, x, y);
+    finite_or_nan(o, x, y)
+}
+
+/// t / (1 + sqrt(1 + t²)) = tan(atan(t)/2).
+fn halve_atan_arg<O: Ops>(o: &mut O, t: O::F) -> O::F {
+    let tt = o.mul(t, t);
+    let a = o.addc(tt, 1.0);
+    let s = o.fun(FUn::Sqrt, a);
+    let d = o.addc(s, 1.0);
+    o.div(t, d)
+}
+
+/// atan x.
+pub fn atan<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let inv = o.cmpc(Cmp::Ogt, a, 1.0);
+    let one = o.c(1.0);
+    let ra = o.div(one, a);
+    let t = o.sel(inv, ra, a);
+    // Two halvings take [0, 1] to [0, tan(π/16)] where the series converges fast.
+    let t = halve_atan_arg(o, t);
+    let t = halve_atan_arg(o, t);
+    let z = o.mul(t, t);
+    let c: Vec<f64> = (1..=12)
+        .map(|k| if k % 2 == 1 { -1.0 } else { 1.0 } / f64::from(2 * k + 1))
+        .collect();
+    let p = poly(o, z, &c);
+    let tz = o.mul(t, z);
+    let tp = o.mul(tz, p);
+    let v = o.add(t, tp);
+    let v = o.mulc(v, 4.0);
+    // atan a = π/2 - atan(1/a)
+    let pio2 = o.c(std::f64::consts::FRAC_PI_2);
+    let w = o.sub(pio2, v);
+    let w = o.addc(w, P3);
+    let y = o.sel(inv, w, v);
+    copysign(o, y, x)
+}
+
+/// sinh x.
+pub fn sinh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let big = o.cmpc(Cmp::Ogt, a, EXP_BIG);
+    let small_a = o.selc(big, EXP_BIG, a);
+    // (e^a - e^-a)/2 = (E + E/(E+1))/2 with E = e^a - 1.
+    let e = expm1(o, small_a);
+    let e1 = o.addc(e, 1.0);
+    let q = o.div(e, e1);
+    let s = o.add(e, q);
+    let small = o.mulc(s, 0.5);
+    let large = exp_half_squared(o, a);
+    let y = o.sel(big, large, small);
+    copysign(o, y, x)
+}
+
+/// e^a / 2 as (e^(a/2) / 2) e^(a/2), finite up to the largest sinh/cosh.
+fn exp_half_squared<O: Ops>(o: &mut O, a: O::F) -> O::F {
+    let ha = o.mulc(a, 0.5);
+    let h = exp(o, ha);
+    let hh = o.mulc(h, 0.5);
+    o.mul(hh, h)
+}
+
+/// cosh x.
+pub fn cosh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let big = o.cmpc(Cmp::Ogt, a, EXP_BIG);
+    let small_a = o.selc(big, EXP_BIG, a);
+    let e = exp(o, small_a);
+    let one = o.c(1.0);
+    let re = o.div(one, e);
+    let s = o.add(e, re);
+    let small = o.mulc(s, 0.5);
+    let large = exp_half_squared(o, a);
+    o.sel(big, large, small)
+}
+
+/// tanh x.
+pub fn tanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let big = o.cmpc(Cmp::Ogt, a, EXP_BIG);
+    let small_a = o.selc(big, EXP_BIG, a);
+    // tanh a = E / (E + 2) with E = e^(2a) - 1.
+    let a2 = o.mulc(small_a, 2.0);
+    let e = expm1(o, a2);
+    let d = o.addc(e, 2.0);
+    let v = o.div(e, d);
+    let y = o.selc(big, 1.0, v);
+    copysign(o, y, x)
+}
+
+/// ln(a) + ln 2 = ln(2a) without overflow, for large a.
+fn log_twice<O: Ops>(o: &mut O, a: O::F) -> O::F {
+    let l = log(o, a);
+    o.addc(l, std::f64::consts::LN_2)
+}
+
+/// asinh x.
+pub fn asinh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let big = o.cmpc(Cmp::Ogt, a, HUGE_ARG);
+    let sa = o.selc(big, 1.0, a);
+    // asinh a = log1p(a + a²/(1 + sqrt(1 + a²)))
+    let aa = o.mul(sa, sa);
+    let r = o.addc(aa, 1.0);
+    let r = o.fun(FUn::Sqrt, r);
+    let d = o.addc(r, 1.0);
+    let q = o.div(aa, d);
+    let w = o.add(sa, q);
+    let small = log1p(o, w);
+    let large = log_twice(o, a);
+    let y = o.sel(big, large, small);
+    copysign(o, y, x)
+}
+
+/// acosh x.
+pub fn acosh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let big = o.cmpc(Cmp::Ogt, x, HUGE_ARG);
+    let sx = o.selc(big, 1.0, x);
+    // acosh x = log1p(t + sqrt(t (x + 1))), t = x - 1 (exact near 1).
+    let t = o.addc(sx, -1.0);
+    let xp = o.addc(sx, 1.0);
+    let p = o.mul(t, xp);
+    let r = o.fun(FUn::Sqrt, p);
+    let w = o.add(t, r);
+    let small = log1p(o, w);
+    let large = log_twice(o, x);
+    let y = o.sel(big, large, small);
+    let below = o.cmpc(Cmp::Olt, x, 1.0);
+    o.selc(below, f64::NAN, y)
+}
+
+/// atanh x.
+pub fn atanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    // atanh a = log1p(2a/(1-a))/2; below 1/2 as log1p(2a + 2a²/(1-a))/2,
+    // whose terms are both small and exact-ish.
+    let small = o.cmpc(Cmp::Olt, a, 0.5);
+    let one = o.c(1.0);
+    let om = o.sub(one, a);
+    let a2 = o.mulc(a, 2.0);
+    let aa2 = o.mul(a2, a);
+    let q = o.div(aa2, om);
+    let ws = o.add(a2, q);
+    let wl = o.div(a2, om);
+    let w = o.sel(small, ws, wl);
+    let l = log1p(o, w);
+    let y = o.mulc(l, 0.5);
+    copysign(o, y, x)
+}
+
+/// e^(-a²) with a² carried as an exact sum hi + lo (Dekker's product), so
+/// the rounding of a² does not cost a·a·ulp of relative error.
+fn exp_neg_square<O: Ops>(o: &mut O, a: O::F) -> O::F {
+    let hi = o.mul(a, a);
+    let t = o.mulc(a, 134_217_729.0); // 2^27 + 1
+    let u = o.sub(t, a);
+    let ah = o.sub(t, u);
+    let al = o.sub(a, ah);
+    let p = o.mul(ah, ah);
+    let p = o.sub(p, hi);
+    let m = o.mul(ah, al);
+    let m = o.mulc(m, 2.0);
+    let p = o.add(p, m);
+    let l2 = o.mul(al, al);
+    let lo = o.add(p, l2);
+    let nhi = o.fun(FUn::Neg, hi);
+    let e = exp(o, nhi);
+    let one = o.c(1.0);
+    let f = o.sub(one, lo);
+    o.mul(e, f)
+}
+
+/// erf x.
+pub fn erf<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    // Below the split: erf a = (2/√π) e^(-a²) Σ (2a²)^n a / (2n+1)!! — all
+    // terms positive, so no cancellation.
+    let big = o.cmpc(Cmp::Ogt, a, ERF_SPLIT);
+    let sa = o.selc(big, ERF_SPLIT, a);
+    let mut c = Vec::with_capacity(ERF_TERMS);
+    let mut df = 1.0f64;
+    for n in 0..ERF_TERMS {
+        df *= (2 * n + 1) as f64;
+        c.push(1.0 / df);
+    }
+    let aa = o.mul(sa, sa);
+    let z = o.mulc(aa, 2.0);
+    let p = poly(o, z, &c);
+    let s = o.mul(sa, p);
+    let e = exp_neg_square(o, sa);
+    let s = o.mulc(s, std::f64::consts::FRAC_2_SQRT_PI);
+    let series = o.mul(s, e);
+    // Above: erfc a = e^(-a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))),
+    // and erf a = 1 - erfc a (erfc(6) is below half an ulp of 1).
+    let ta = clamp(o, a, ERF_SPLIT, 6.0);
+    let mut f = ta;
+    for k in (1..=ERF_CF_LEVELS).rev() {
+        let q = o.c(k as f64 * 0.5);
+        let q = o.div(q, f);
+        f = o.add(ta, q);
+    }
+    let e2 = exp_neg_square(o, ta);
+    let e2 = o.mulc(e2, 0.5 * std::f64::consts::FRAC_2_SQRT_PI);
+    let erfc = o.div(e2, f);
+    let one = o.c(1.0);
+    let tail = o.sub(one, erfc);
+    let y = o.sel(big, tail, series);
+    copysign(o, y, x)
+}
+
+/// The expansion of `name` applied to `args`, or `None` for an op this pass
+/// does not rewrite.
+pub fn expand<O: Ops>(o: &mut O, name: &str, args: &[O::F]) -> Option<O::F> {
+    let f: fn(&mut O, O::F) -> O::F = match name {
+        "math.exp" => exp,
+        "math.expm1" => expm1,
+        "math.log" => log,
+        "math.log1p" => log1p,
+        "math.sin" => sin,
+        "math.cos" => cos,
+        "math.tan" => tan,
+        "math.atan" => atan,
+        "math.sinh" => sinh,
+        "math.cosh" => cosh,
+        "math.tanh" => tanh,
+        "math.asinh" => asinh,
+        "math.acosh" => acosh,
+        "math.atanh" => atanh,
+        "math.erf" => erf,
+        _ => return None,
+    };
+    match args {
+        [x] => Some(f(o, *x)),
+        _ => None,
+    }
+}
+
+#[cfg(feature = "melior")]
+pub use pass::create;
+
+#[cfg(feature = "melior")]
+mod pass {
+    use super::*;
+    use crate::raw::*;
+    use melior::ContextRef;
+    use melior::ir::OperationRef;
+    use melior::ir::r#type::TypeId;
+    use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+    use mlir_sys::*;
+    use std::collections::HashMap;
+
+    #[repr(align(8))]
+    struct PassId;
+    static PASS_ID: PassId = PassId;
+
+    #[derive(Clone)]
+    struct ExpandMathF64;
+
+    impl<'c> RunExternalPass<'c> for ExpandMathF64 {
+        fn initialize(&mut self, _context: ContextRef<'c>) {}
+
+        fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
+            // SAFETY: `module` is the live op this pass is anchored on.
+            unsafe { expand_all(module.to_raw()) };
+        }
+    }
+
+    /// Creates the pass (anchored on `builtin.module`).
+    pub fn create() -> Pass {
+        create_external(
+            ExpandMathF64,
+            TypeId::create(&PASS_ID),
+            NAME,
+            NAME,
+            "Rewrite f64 math functions into f64 arithmetic SPIR-V has",
+            "builtin.module",
+            &[],
+        )
+    }
+
+    /// Builds the expansion's ops in front of `before`, in its block.
+    struct Emit {
+        ctx: MlirContext,
+        block: MlirBlock,
+        before: MlirOperation,
+        loc: MlirLocation,
+        f64t: MlirType,
+        i64t: MlirType,
+        i1t: MlirType,
+        /// Constants already built for this expansion, by bits.
+        fconsts: HashMap<u64, MlirValue>,
+        iconsts: HashMap<i64, MlirValue>,
+    }
+
+    impl Emit {
+        fn op(
+            &mut self,
+            name: &str,
+            operands: &[MlirValue],
+            ty: MlirType,
+            attrs: &[(&str, MlirAttribute)],
+        ) -> MlirValue {
+            // SAFETY: `before` is a live op in `block`; the new op is
+            // inserted (owned by the block) before it is used.
+            unsafe {
+                let op = build(self.ctx, name, self.loc, operands, &[ty], attrs);
+                mlirBlockInsertOwnedOperationBefore(self.block, self.before, op);
+                result(op)
+            }
+        }
+    }
+
+    impl Ops for Emit {
+        type F = MlirValue;
+        type I = MlirValue;
+        type B = MlirValue;
+
+        fn c(&mut self, v: f64) -> MlirValue {
+            if let Some(&c) = self.fconsts.get(&v.to_bits()) {
+                return c;
+            }
+            // SAFETY: a float attribute of the live context's f64 type.
+            let a = unsafe { mlirFloatAttrDoubleGet(self.ctx, self.f64t, v) };
+            let c = self.op("arith.constant", &[], self.f64t, &[("value", a)]);
+            self.fconsts.insert(v.to_bits(), c);
+            c
+        }
+
+        fn ci(&mut self, v: i64) -> MlirValue {
+            if let Some(&c) = self.iconsts.get(&v) {
+                return c;
+            }
+            // SAFETY: an integer attribute of the live context's i64 type.
+            let a = unsafe { mlirIntegerAttrGet(self.i64t, v) };
+            let c = self.op("arith.constant", &[], self.i64t, &[("value", a)]);
+            self.iconsts.insert(v, c);
+            c
+        }
+
+        fn fbin(&mut self, op: FBin, a: MlirValue, b: MlirValue) -> MlirValue {
+            let name = match op {
+                FBin::Add => "arith.addf",
+                FBin::Sub => "arith.subf",
+                FBin::Mul => "arith.mulf",
+                FBin::Div => "arith.divf",
+            };
+            self.op(name, &[a, b], self.f64t, &[])
+        }
+
+        fn fun(&mut self, op: FUn, a: MlirValue) -> MlirValue {
+            let name = match op {
+                FUn::Neg => "arith.negf",
+                FUn::Abs => "math.absf",
+                FUn::Floor => "math.floor",
+                FUn::Sqrt => "math.sqrt",
+            };
+            self.op(name, &[a], self.f64t, &[])
+        }
+
+        fn ibin(&mut self, op: IBin, a: MlirValue, b: MlirValue) -> MlirValue {
+            let name = match op {
+                IBin::Add => "arith.addi",
+                IBin::Sub => "arith.subi",
+                IBin::And => "arith.andi",
+                IBin::Or => "arith.ori",
+                IBin::Shl => "arith.shli",
+                IBin::Shr => "arith.shrsi",
+            };
+            self.op(name, &[a, b], self.i64t, &[])
+        }
+
+        fn cmp(&mut self, p: Cmp, a: MlirValue, b: MlirValue) -> MlirValue {
+            // arith::CmpFPredicate's values.
+            let code = match p {
+                Cmp::Oeq => 1,
+                Cmp::Ogt => 2,
+                Cmp::Oge => 3,
+                Cmp::Olt => 4,
+                Cmp::Uno => 14,
+            };
+            // SAFETY: an i64 integer attribute of the live context.
+            let attr = unsafe { mlirIntegerAttrGet(self.i64t, code) };
+            self.op("arith.cmpf", &[a, b], self.i1t, &[("predicate", attr)])
+        }
+
+        fn or(&mut self, a: MlirValue, b: MlirValue) -> MlirValue {
+            self.op("arith.ori", &[a, b], self.i1t, &[])
+        }
+
+        fn sel(&mut self, c: MlirValue, a: MlirValue, b: MlirValue) -> MlirValue {
+            self.op("arith.select", &[c, a, b], self.f64t, &[])
+        }
+
+        fn bits(&mut self, a: MlirValue) -> MlirValue {
+            self.op("arith.bitcast", &[a], self.i64t, &[])
+        }
+
+        fn from_bits(&mut self, a: MlirValue) -> MlirValue {
+            self.op("arith.bitcast", &[a], self.f64t, &[])
+        }
+
+        fn f2i(&mut self, a: MlirValue) -> MlirValue {
+            self.op("arith.fptosi", &[a], self.i64t, &[])
+        }
+
+        fn i2f(&mut self, a: MlirValue) -> MlirValue {
+            self.op("arith.sitofp", &[a], self.f64t, &[])
+        }
+    }
+
+    /// Rewrites every scalar f64 op of `EXPANDED` under `root`.
+    ///
+    /// # Safety
+    /// `root` must be a live operation.
+    unsafe fn expand_all(root: MlirOperation) {
+        unsafe {
+            let mut found = Vec::new();
+            walk(root, |op| {
+                let name = op_name(op);
+                if EXPANDED.contains(&name.as_str())
+                    && mlirOperationGetNumResults(op) == 1
+                    && mlirTypeIsAF64(mlirValueGetType(result(op)))
+                    && (0..mlirOperationGetNumOperands(op))
+                        .all(|i| mlirTypeIsAF64(mlirValueGetType(mlirOperationGetOperand(op, i))))
+                {
+                    found.push((op, name));
+                }
+                MlirWalkResult_MlirWalkResultAdvance
+            });
+            for (op, name) in found {
+                let ctx = mlirOperationGetContext(op);
+                let mut e = Emit {
+                    ctx,
+                    block: mlirOperationGetBlock(op),
+                    before: op,
+                    loc: mlirOperationGetLocation(op),
+                    f64t: mlirF64TypeGet(ctx),
+                    i64t: mlirIntegerTypeGet(ctx, 64),
+                    i1t: mlirIntegerTypeGet(ctx, 1),
+                    fconsts: HashMap::new(),
+                    iconsts: HashMap::new(),
+                };
+                let args: Vec<MlirValue> = (0..mlirOperationGetNumOperands(op))
+                    .map(|i| mlirOperationGetOperand(op, i))
+                    .collect();
+                if let Some(y) = expand(&mut e, &name, &args) {
+                    mlirValueReplaceAllUsesOfWith(result(op), y);
+                    mlirOperationDestroy(op);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Ops` on plain f64 values: runs an expansion on the CPU exactly as the
+    /// emitted ops compute it (IEEE double, round to nearest, no FMA).
+    struct Eval;
+
+    impl Ops for Eval {
+        type F = f64;
+        type I = i64;
+        type B = bool;
+        fn c(&mut self, v: f64) -> f64 {
+            v
+        }
+        fn ci(&mut self, v: i64) -> i64 {
+            v
+        }
+        fn fbin(&mut self, op: FBin, a: f64, b: f64) -> f64 {
+            match op {
+                FBin::Add => a + b,
+                FBin::Sub => a - b,
+                FBin::Mul => a * b,
+                FBin::Div => a / b,
+            }
+        }
+        fn fun(&mut self, op: FUn, a: f64) -> f64 {
+            match op {
+                FUn::Neg => -a,
+                FUn::Abs => a.abs(),
+                FUn::Floor => a.floor(),
+                FUn::Sqrt => a.sqrt(),
+            }
+        }
+        fn ibin(&mut self, op: IBin, a: i64, b: i64) -> i64 {
+            match op {
+                IBin::Add => a.wrapping_add(b),
+                IBin::Sub => a.wrapping_sub(b),
+                IBin::And => a & b,
+                IBin::Or => a | b,
+                IBin::Shl => {
+                    assert!((0..64).contains(&b), "shift by {b}");
+                    a << b
+                }
+                IBin::Shr => {
+                    assert!((0..64).contains(&b), "shift by {b}");
+                    a >> b
+                }
+            }
+        }
+        fn cmp(&mut self, p: Cmp, a: f64, b: f64) -> bool {
+            match p {
+                Cmp::Olt => a < b,
+                Cmp::Ogt => a > b,
+                Cmp::Oge => a >= b,
+                Cmp::Oeq => a == b,
+                Cmp::Uno => a.is_nan() || b.is_nan(),
+            }
+        }
+        fn or(&mut self, a: bool, b: bool) -> bool {
+            a || b
+        }
+        fn sel(&mut self, c: bool, a: f64, b: f64) -> f64 {
+            if c { a } else { b }
+        }
+        fn bits(&mut self, a: f64) -> i64 {
+            a.to_bits() as i64
+        }
+        fn from_bits(&mut self, a: i64) -> f64 {
+            f64::from_bits(a as u64)
+        }
+        fn f2i(&mut self, a: f64) -> i64 {
+            // Undefined on the GPU outside the range: a garbage value here,
+            // so an expansion that depended on it would fail its test.
+            if a.abs() < 9.0e18 {
+                a as i64
+            } else {
+                0x5A5A_5A5A_5A5A_5A5A
+            }
+        }
+        fn i2f(&mut self, a: i64) -> f64 {
+            a as f64
+        }
+    }
+
+    fn run(name: &str, x: f64) -> f64 {
+        expand(&mut Eval, name, &[x]).expect("expanded op")
+    }
+
+    /// Distance in units in the last place (0 for equal values and for two NaNs).
+    fn ulps(a: f64, b: f64) -> f64 {
+        if a.is_nan() && b.is_nan() || a == b {
+            return 0.0;
+        }
+        if a.is_nan() || b.is_nan() || a.is_infinite() || b.is_infinite() {
+            return f64::INFINITY;
+        }
+        let key = |v: f64| {
+            let i = v.to_bits() as i64;
+            if i < 0 { i64::MIN - i } else { i }
+        };
+        (key(a) as i128 - key(b) as i128).unsigned_abs() as f64
+    }
+
+    /// A deterministic spread of arguments: uniform in [lo, hi] and, for
+    /// ranges around zero, log-uniform magnitudes down to 1e-300.
+    fn args(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+        let mut s: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut v = Vec::with_capacity(2 * n);
+        for _ in 0..n {
+            v.push(lo + (hi - lo) * next());
+        }
+        if lo < 0.0 && hi > 0.0 || lo == 0.0 {
+            for _ in 0..n {
+                let m = 10f64.powf(-300.0 * next());
+                let m = m * hi.abs().min(1.0);
+                v.push(if lo < 0.0 && next() < 0.5 { -m } else { m });
+            }
+        }
+        v
+    }
+
+    /// Per function: the reference (the interpreter's f64 function), argument
+    /// ranges, and the largest error allowed in ulps.
+    type Case = (&'static str, fn(f64) -> f64, &'static [(f64, f64)], f64);
+    const BOUNDS: &[Case] = &[
+        ("math.exp", f64::exp, &[(-745.0, 709.7), (-1.0, 1.0)], 1.0),
+        (
+            "math.expm1",
+            f64::exp_m1,
+            &[(-50.0, 709.7), (-1.0, 1.0)],
+            2.0,
+        ),
+        ("math.log", f64::ln, &[(0.0, 4.0), (0.0, 1e300)], 1.0),
+        ("math.log1p", f64::ln_1p, &[(-1.0, 1.0), (0.0, 1e300)], 1.0),
+        ("math.sin", f64::sin, &[(-1e5, 1e5), (-4.0, 4.0)], 1.0),
+        ("math.cos", f64::cos, &[(-1e5, 1e5), (-4.0, 4.0)], 1.0),
+        ("math.tan", f64::tan, &[(-1e5, 1e5), (-1.6, 1.6)], 3.0),
+        (
+            "math.atan",
+            f64::atan,
+            &[(-1e3, 1e3), (-2.0, 2.0), (0.0, 1e300)],
+            4.0,
+        ),
+        ("math.sinh", f64::sinh, &[(-710.0, 710.0), (-2.0, 2.0)], 3.0),
+        ("math.cosh", f64::cosh, &[(-710.0, 710.0), (-2.0, 2.0)], 3.0),
+        ("math.tanh", f64::tanh, &[(-25.0, 25.0), (-1.0, 1.0)], 3.0),
+        (
+            "math.asinh",
+            f64::asinh,
+            &[(-1e3, 1e3), (-2.0, 2.0), (0.0, 1e300)],
+            3.0,
+        ),
+        (
+            "math.acosh",
+            tensorc_interp::special::acosh,
+            &[(1.0, 3.0), (1.0, 1e300)],
+            2.0,
+        ),
+        (
+            "math.atanh",
+            tensorc_interp::special::atanh,
+            &[(-1.0, 1.0)],
+            2.0,
+        ),
+        (
+            "math.erf",
+            tensorc_interp::special::erf,
+            &[(-7.0, 7.0), (-1.0, 1.0)],
+            8.0,
+        ),
+    ];
+
+    #[test]
+    fn every_expansion_is_accurate_to_a_few_ulps() {
+        let mut report = Vec::new();
+        for &(name, reference, ranges, bound) in BOUNDS {
+            let mut worst = (0.0, 0.0);
+            for &(lo, hi) in ranges {
+                for x in args(lo, hi, 100_000) {
+                    let e = ulps(run(name, x), reference(x));
+                    if e > worst.0 {
+                        worst = (e, x);
+                    }
+                }
+            }
+            eprintln!("{name}: worst {} ulps at {:e}", worst.0, worst.1);
+            if worst.0 > bound {
+                report.push(format!(
+                    "{name}({:e}) = {:e}, reference {:e}: {} ulps > {bound}",
+                    worst.1,
+                    run(name, worst.1),
+                    reference(worst.1),
+                    worst.0
+                ));
+            }
+        }
+        assert!(report.is_empty(), "{}", report.join("\n"));
+    }
+
+    #[test]
+    fn special_values_match_the_interpreter_exactly() {
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f64::MAX,
+            -f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            1e-300,
+            710.0,
+            -746.0,
+            1e30,
+            -1e19,
+        ];
+        let mut bad = Vec::new();
+        for &(name, reference, _, _) in BOUNDS {
+            for x in specials {
+                let (got, want) = (run(name, x), reference(x));
+                // Exactly the interpreter's NaN/inf/zero (with its sign);
+                // finite values within the function's bound, except for the
+                // reductions of huge trig arguments (documented as approximate).
+                let same_kind = got.is_nan() == want.is_nan()
+                    && (got.is_infinite() == want.is_infinite())
+                    && (want != 0.0
+                        || (got == 0.0 && got.is_sign_negative() == want.is_sign_negative()))
+                    && (!want.is_infinite() || got == want);
+                let trig_huge =
+                    ["math.sin", "math.cos", "math.tan"].contains(&name) && x.abs() > 1e6;
+                // std's asinh overflows to inf above ~9e307 (it forms 2|x|);
+                // the true value is about 710.
+                if name == "math.asinh" && x.is_finite() && x.abs() > 9e307 {
+                    let got = run(name, x);
+                    assert!(
+                        (got.abs() - 710.475_860_073_943_9).abs() < 1e-12,
+                        "asinh({x:e}) = {got}"
+                    );
+                    continue;
+                }
+                if trig_huge && x.is_finite() {
+                    assert!(
+                        got.is_finite() && got.abs() <= 1.0
+                            || name == "math.tan" && got.is_finite(),
+                        "{name}({x:e}) = {got}"
+                    );
+                }
+                let close = trig_huge || !want.is_finite() || ulps(got, want) <= 2.0;
+                if !same_kind || !close {
+                    bad.push(format!("{name}({x:e}) = {got:e}, interpreter {want:e}"));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
+
+    #[test]
+    fn every_listed_op_expands_and_no_other() {
+        for name in EXPANDED {
+            assert!(expand(&mut Eval, name, &[0.5]).is_some(), "{name}");
+        }
+        assert!(expand(&mut Eval, "math.sqrt", &[0.5]).is_none());
+        assert!(expand(&mut Eval, "math.exp", &[0.5, 1.0]).is_none());
+    }
+
+    #[test]
+    fn the_split_constants_are_what_they_claim() {
+        // k * HI exact: HI has at most 21 significant bits.
+        assert_eq!(LN2_HI.to_bits() & 0xFFFF_FFFF, 0);
+        assert_eq!(P1.to_bits() & 0xFFFF_FFFF, 0);
+        assert_eq!(
+            LN2_HI + (std::f64::consts::LN_2 - LN2_HI),
+            std::f64::consts::LN_2
+        );
+        assert_eq!(P1 + P2, std::f64::consts::FRAC_PI_2);
+        // The low parts are the right size: ln2 - fl(ln2) ≈ 2.3e-17, π/2 - fl(π/2) ≈ 6.1e-17.
+        assert!((LN2_LO - (std::f64::consts::LN_2 - LN2_HI) - 2.319e-17).abs() < 1e-20);
+        assert!((P3 - 6.1232e-17).abs() < 1e-20);
+    }
+}

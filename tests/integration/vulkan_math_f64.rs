@@ -1,0 +1,144 @@
+//! `tensorc-vulkan-expand-math-f64` (`tensorc_passes::vulkan_math_f64`) on
+//! hand-written kernels: every f64 function it lists is replaced by
+//! arithmetic that the SPIR-V conversion takes (which it does not take
+//! otherwise: GLSL.std.450 has no f64 transcendental functions), other types
+//! are left alone, and the shape of one expansion is pinned by a snapshot.
+//! The values are checked twice elsewhere: the pass's unit tests measure
+//! every expansion in ulps against libm and the interpreter, and the Vulkan
+//! differential test (`vulkan.rs`) runs the f64 op cases on lavapipe.
+
+use tensorc_mlir::{Mlir, PrintOptions};
+use tensorc_passes::vulkan_math_f64;
+
+/// A kernel module as the Vulkan pipeline has it before the SPIR-V
+/// conversion, with `BODY` (ops on `%x: f64` and `%y: f32`) in its kernel,
+/// storing `%r` (f64).
+fn kernel(body: &str) -> String {
+    format!(
+        r#"module attributes {{gpu.container_module, spirv.target_env = #spirv.target_env<#spirv.vce<v1.3, [Shader, Int64, Int16, Int8, Float64, Float16], [SPV_KHR_storage_buffer_storage_class]>, api=Vulkan, #spirv.resource_limits<>>}} {{
+  gpu.module @k {{
+    gpu.func @f(%m: memref<4xf64>, %n: memref<4xf32>) kernel attributes {{spirv.entry_point_abi = #spirv.entry_point_abi<workgroup_size = [1, 1, 1]>}} {{
+      %c0 = arith.constant 0 : index
+      %x = memref.load %m[%c0] : memref<4xf64>
+      %y = memref.load %n[%c0] : memref<4xf32>
+{body}
+      memref.store %r, %m[%c0] : memref<4xf64>
+      gpu.return
+    }}
+  }}
+}}
+"#
+    )
+}
+
+fn run_pass(input: &str) -> (Mlir, String, String) {
+    tensorc_mlir::register_external_pass(vulkan_math_f64::NAME, vulkan_math_f64::create);
+    let mlir = Mlir::new();
+    let (before, after) = {
+        let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
+        let before = mlir.print(&m, PrintOptions::default());
+        mlir.run_pipeline(&mut m, vulkan_math_f64::NAME, "test")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let after = mlir.print(&m, PrintOptions::default());
+        // What the Vulkan pipeline runs next must take the result.
+        mlir.run_pipeline(
+            &mut m,
+            "math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv",
+            "test",
+        )
+        .unwrap_or_else(|e| panic!("the SPIR-V conversion rejected the expansion: {e}\n{after}"));
+        (before, after)
+    };
+    (mlir, before, after)
+}
+
+#[test]
+fn every_listed_f64_function_becomes_arithmetic_spirv_takes() {
+    // Each function applied to the previous result; an f32 exp and an f64
+    // sqrt (which SPIR-V has) must stay as they are.
+    let mut body = String::from("      %v0 = math.exp %y : f32\n      %s = math.sqrt %x : f64\n");
+    let mut prev = "%s".to_owned();
+    for (i, op) in vulkan_math_f64::EXPANDED.iter().enumerate() {
+        body.push_str(&format!("      %r{i} = {op} {prev} : f64\n"));
+        prev = format!("%r{i}");
+    }
+    body.push_str(&format!("      %r = arith.addf {prev}, %x : f64\n"));
+    let (_, before, after) = run_pass(&kernel(&body));
+    for op in vulkan_math_f64::EXPANDED {
+        assert!(
+            before.contains(&format!("{op} ")),
+            "{op} missing from the input"
+        );
+        assert!(
+            !after
+                .lines()
+                .any(|l| l.contains(&format!("{op} ")) && l.ends_with(": f64")),
+            "{op} on f64 is still there:\n{after}"
+        );
+    }
+    assert!(
+        after.contains("math.exp %") && after.contains(": f32"),
+        "{after}"
+    );
+    assert!(after.contains("math.sqrt"), "{after}");
+}
+
+#[test]
+fn without_the_pass_f64_functions_do_not_lower_to_spirv() {
+    // The reason the pass exists (if MLIR ever lowers them, this says so).
+    let mlir = Mlir::new();
+    let mut m = mlir
+        .parse(&kernel("      %r = math.exp %x : f64\n"), "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = mlir.run_pipeline(
+        &mut m,
+        "math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv",
+        "test",
+    );
+    assert!(
+        r.is_err(),
+        "f64 math.exp lowered to SPIR-V without the pass"
+    );
+}
+
+#[test]
+fn f64_exp_expansion_snapshot() {
+    let (_, before, after) = run_pass(&kernel("      %r = math.exp %x : f64\n"));
+    insta::assert_snapshot!(
+        "vulkan_math_f64_exp",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+}
+
+/// Through the whole Vulkan compiler: an f64 program with every function
+/// the frontend lowers to these ops gives SPIR-V without a GLSL.std.450
+/// transcendental call.
+#[test]
+fn f64_program_compiles_to_spirv() {
+    let ops = [
+        "exp", "expm1", "log", "log1p", "sigmoid", "tanh", "sinh", "cosh", "sin", "cos", "tan",
+        "atan", "asinh", "acosh", "atanh", "erf_inv",
+    ];
+    let mut src = String::from("def main(x: f64[8]) -> f64[8] {\n");
+    let mut prev = "x".to_owned();
+    for (i, op) in ops.iter().enumerate() {
+        src.push_str(&format!("  v{i} = {op} {prev}\n"));
+        prev = format!("v{i}");
+    }
+    src.push_str(&format!("  return {prev}\n}}\n"));
+    let spirv =
+        tensorc::emit("f64.nxir", &src, tensorc::Stage::Spirv).unwrap_or_else(|e| panic!("{e}"));
+    for gl in [
+        "spirv.GL.Exp",
+        "spirv.GL.Log",
+        "spirv.GL.Sin",
+        "spirv.GL.Atan",
+        "spirv.GL.Tanh",
+    ] {
+        assert!(!spirv.contains(gl), "{gl} in:\n{spirv}");
+    }
+    assert!(
+        spirv.contains("spirv.FDiv") && spirv.contains(": f64"),
+        "{spirv}"
+    );
+}
