@@ -15,7 +15,7 @@
 //!   for fixed bugs;
 //! - `threads`: the parallel schedule, the outlining pass and the thread pool;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
-//! - `vulkan_accumulate`: the Vulkan register-accumulator pass on hand-written loops;
+//! - `vulkan_kernels`: the shape of Vulkan kernels: register accumulators, fusion, vec4;
 //! - `vulkan_cli`: `.tvk` artifacts and `--target vulkan` through the binary and the library;
 //! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
 //! - `memsafe`: generated code (AOT through a C driver, and the JIT) under valgrind.
@@ -37,7 +37,7 @@ mod robust;
 mod rust_aot;
 mod threads;
 mod vulkan;
-mod vulkan_accumulate;
+mod vulkan_kernels;
 mod vulkan_cli;
 mod vulkan_math_f64;
 

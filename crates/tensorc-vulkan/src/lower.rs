@@ -28,13 +28,18 @@ const CAPS: &str =
 const EXTS: &str =
     "SPV_KHR_storage_buffer_storage_class,SPV_KHR_16bit_storage,SPV_KHR_8bit_storage";
 
-/// Tensors to loops on memrefs (`vulkan-path.md` §2, step 1, first half).
-/// No element-wise fusion yet: with `linalg-fuse-elementwise-ops` (and
-/// without `eliminate-empty-tensors`, which miscompiles after CSE) some
-/// `while` programs no longer lower and one hung; see docs/vulkan.md.
-const LOOPS_PIPELINE: &str = "builtin.module(eliminate-empty-tensors,\
-one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map},\
-canonicalize,func.func(convert-linalg-to-parallel-loops))";
+/// Tensors to loops on memrefs (`vulkan-path.md` §2, step 1, first half),
+/// after tensorc's `opt` stage, the CPU's (`tensorc_passes::opt_pipeline`:
+/// element-wise fusion, so a chain of element-wise nodes is one kernel, then
+/// `eliminate-empty-tensors` with no `cse` before it).
+fn loops_pipeline() -> String {
+    format!(
+        "builtin.module({},\
+one-shot-bufferize{{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}},\
+canonicalize,func.func(convert-linalg-to-parallel-loops))",
+        tensorc_passes::opt_pipeline()
+    )
+}
 
 /// Parallel loops to outlined GPU kernels (second half): first
 /// `tensorc-vulkan-accumulate` keeps each reduction loop's output element in
@@ -103,7 +108,7 @@ pub fn lower(
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;
     mlir.mark_tensor_arguments_read_only(&mut m, "lower")
         .map_err(crate::mlir_error)?;
-    mlir.run_pipeline(&mut m, LOOPS_PIPELINE, "loops")
+    mlir.run_pipeline(&mut m, &loops_pipeline(), "loops")
         .map_err(legalization)?;
     let printed = mlir.print(&m, tensorc_mlir::PrintOptions { locations: true });
     let (wrapped, runs) = crate::wrap::wrap_host_compute(&printed);

@@ -1,10 +1,11 @@
-//! `tensorc-vulkan-accumulate` (`tensorc_passes::vulkan_accumulate`) on
-//! hand-written loops: the reduction loops it must carry in registers, and
-//! the ones it must leave alone because hoisting would change what they
-//! compute. The values the rewritten kernels compute are checked by the
-//! Vulkan differential test (`vulkan.rs`), which runs every op case through
-//! this pass; here the IR shape is checked, and that the kernel the Vulkan
-//! target emits for a matmul has no store inside its reduction loop.
+//! The shape of the kernels the Vulkan target emits, and its kernel passes
+//! on hand-written loops: `tensorc-vulkan-accumulate`
+//! (`tensorc_passes::vulkan_accumulate`: reduction loops carry their output
+//! in registers, and loops where hoisting would change the result are kept),
+//! element-wise fusion (a chain is one kernel) and `tensorc-vulkan-vec4`
+//! (`tensorc_passes::vulkan_vec4`). The values the kernels compute are
+//! checked by the Vulkan differential test (`vulkan.rs`), which runs every
+//! op case through these passes; here the IR is checked.
 
 use tensorc_mlir::{Mlir, PrintOptions};
 use tensorc_passes::vulkan_accumulate;
@@ -230,4 +231,18 @@ fn vulkan_matmul_kernel_has_no_store_in_its_k_loop() {
         2,
         "fill and matmul: {spirv}"
     );
+}
+
+/// The number of kernels (`spirv.module`s) the Vulkan target emits.
+fn kernels(src: &str) -> String {
+    tensorc::emit("k.nxir", src, tensorc::Stage::Spirv).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// W4's element-wise chain (multiply, add, tanh, multiply, add) is fused
+/// into one kernel, as on the CPU.
+#[test]
+fn vulkan_elementwise_chain_is_one_kernel() {
+    let src = "def main(a: f32[4096], b: f32[4096], c: f32[4096]) -> f32[4096] {\n  m = multiply a, b\n  s = add m, c\n  t = tanh s\n  h = multiply t, 0.5\n  y = add h, a\n  return y\n}\n";
+    let spirv = kernels(src);
+    assert_eq!(spirv.matches("spirv.module").count(), 1, "{spirv}");
 }
