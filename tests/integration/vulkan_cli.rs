@@ -174,6 +174,35 @@ fn compiled_artifacts_agree_with_the_interpreter() {
     }
 }
 
+/// Launches beyond what every device allows (more than 65535 workgroups in
+/// the second or third dimension, more than 65535 × 128 invocations in the
+/// first) run with several rows per invocation: compiled into an artifact
+/// (spec-minimum limits), run, and compared with the interpreter.
+#[test]
+fn big_launches_are_split_in_artifacts() {
+    if !have_driver() {
+        return;
+    }
+    let dir = scratch("tvk-big");
+    let source = "def rows(x: f32[70000][2], y: f32[2]) -> f32[70000][2] {\n  z = multiply x, y\n  return z\n}\n\ndef cube(x: s32[3][70001][2]) -> s32[3][70001][2] {\n  z = add x, 1\n  return z\n}\n\ndef flat(x: f32[8388737]) -> f32[8388737] {\n  z = negate x\n  return z\n}\n";
+    compile_tvk(&dir, "big", source);
+    for entry in ["rows", "cube", "flat"] {
+        for (file, target, out) in [("big.tvk", None, "vk"), ("big.nxir", Some("interp"), "in")] {
+            let mut args = vec!["run", file];
+            if let Some(t) = target {
+                args.extend_from_slice(&["--target", t]);
+            }
+            let out = format!("{entry}-{out}");
+            args.extend_from_slice(&["--entry", entry, "--seed", "5", "--output-dir", &out]);
+            ok(&tensorc(&args, &dir));
+        }
+        let got = read_outputs(&dir.join(format!("{entry}-vk")));
+        let want = read_outputs(&dir.join(format!("{entry}-in")));
+        assert_eq!(got.len(), 1, "{entry}");
+        assert_eq!(got, want, "{entry}");
+    }
+}
+
 /// `--input` and `--entry` work on an artifact as on source, and `bench`
 /// runs it.
 #[test]

@@ -109,11 +109,15 @@ fn uses(text: &str, name: &str) -> bool {
     false
 }
 
-/// Returns the rewritten module text and how many runs were wrapped.
+/// Returns the rewritten module text and how many rewrites it made (runs
+/// wrapped, floated definitions, split launches, host control statements);
+/// with none, the caller keeps its module (the text differs at most in the
+/// order of parallel loop headers).
 pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
     let lines: Vec<&str> = module.lines().collect();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
     let mut wrapped = 0;
+    let mut rewrites = 0;
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
@@ -136,11 +140,19 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
             args: func_args(line),
         };
         let stmts = statements(body, level);
-        process_block(&func, &stmts, level, &[], &mut out, &mut wrapped);
+        process_block(
+            &func,
+            &stmts,
+            level,
+            &[],
+            &mut out,
+            &mut wrapped,
+            &mut rewrites,
+        );
     }
     let mut text = out.join("\n");
     text.push('\n');
-    (text, wrapped)
+    (text, wrapped + rewrites)
 }
 
 /// What the analysis needs to know about the whole function.
@@ -364,6 +376,7 @@ fn process_block(
     inherited: &[Float],
     out: &mut Vec<String>,
     wrapped: &mut usize,
+    rewrites: &mut usize,
 ) {
     let n = stmts.len();
     // Control statements and the statements computing their conditions.
@@ -456,24 +469,34 @@ fn process_block(
             continue;
         }
         if control[k] {
-            emit_control(func, &stmts[k], level, &floats, out, wrapped);
+            *rewrites += 1;
+            emit_control(func, &stmts[k], level, &floats, out, wrapped, rewrites);
             k += 1;
             continue;
         }
         if host(k) {
             let extra = floats_for(&stmts[k], &floats, &pad);
-            if op_of(stmts[k][0]) == "scf.parallel" && stmts[k].len() > 2 {
-                // Parallel loops nested in a sequential (reduction) loop
-                // inside this one: the GPU mapping needs perfect nests.
+            *rewrites += extra.len();
+            if op_of(stmts[k][0]) == "scf.parallel" {
+                let mut kernel = vec![innermost_first(stmts[k][0])];
+                kernel.extend(extra);
                 let m = stmts[k].len();
-                out.push(innermost_first(stmts[k][0]));
-                out.extend(extra);
-                out.extend(parallel_to_for(&stmts[k][1..m - 1]));
-                out.push(stmts[k][m - 1].to_owned());
-            } else if op_of(stmts[k][0]) == "scf.parallel" {
-                out.push(innermost_first(stmts[k][0]));
-                out.extend(extra);
-                out.extend(stmts[k][1..].iter().map(|s| s.to_string()));
+                if m > 2 {
+                    // Parallel loops nested in a sequential (reduction) loop
+                    // inside this one: the GPU mapping needs perfect nests.
+                    kernel.extend(parallel_to_for(&stmts[k][1..m - 1]));
+                    kernel.push(stmts[k][m - 1].to_owned());
+                } else {
+                    kernel.extend(stmts[k][1..].iter().map(|s| s.to_string()));
+                }
+                let tag = out.len();
+                match split_big_launch(func, &kernel, tag) {
+                    Some(split) => {
+                        *rewrites += 1;
+                        out.extend(split);
+                    }
+                    None => out.extend(kernel),
+                }
             } else {
                 out.extend(stmts[k].iter().map(|s| s.to_string()));
             }
@@ -507,12 +530,15 @@ fn process_block(
             // floats it uses defined before it, so the text stays valid).
             let flat: Vec<&str> = run.iter().flatten().copied().collect();
             let host_pad = " ".repeat(level.saturating_sub(2));
-            out.extend(floats_for(&flat, &floats, &host_pad));
+            let extra = floats_for(&flat, &floats, &host_pad);
+            *rewrites += extra.len();
+            out.extend(extra);
             out.extend(run.iter().flatten().map(|s| s.to_string()));
             continue;
         }
         let flat: Vec<&str> = run.iter().flatten().copied().collect();
         let extra = floats_for(&flat, &floats, &pad);
+        *rewrites += extra.len();
         let (c0, c1, iv) = (
             format!("%tensorc_w{wrapped}_c0"),
             format!("%tensorc_w{wrapped}_c1"),
@@ -666,6 +692,130 @@ fn floats_for(lines: &[&str], floats: &[Float], pad: &str) -> Vec<String> {
         .collect()
 }
 
+/// The most workgroups every Vulkan device allows per dimension
+/// (maxComputeWorkGroupCount's required minimum), and the fewest
+/// invocations per workgroup the lowering starts with (the tile of the
+/// first dimension).
+const MIN_MAX_GROUPS: u64 = 65535;
+const MIN_TILE: u64 = 128;
+
+/// `%name = arith.constant N : index` anywhere in the function → N.
+fn index_constant(func: &Function, name: &str) -> Option<u64> {
+    let l = def_line(func, name)?;
+    let rest = l.split_once("arith.constant ")?.1;
+    let (v, ty) = rest.split_once(" : ")?;
+    if !ty.trim_start().starts_with("index") {
+        return None;
+    }
+    v.trim().parse().ok()
+}
+
+/// A kernel (`scf.parallel` lines: header, body, `scf.reduce`, closing
+/// brace) with a dimension needing more workgroups than every device
+/// allows — more than 65535 in the second or third dimension (one
+/// workgroup per row there) or more than 65535 tiles of 128 in the first —
+/// rewritten so each invocation handles several rows: the dimension's
+/// parallel extent becomes `P = ceil(N / R)` and the body runs for
+/// `i = o + j * P`, `j < R`, when `i < N` (neighbouring invocations still
+/// touch neighbouring elements). `None` when nothing needs splitting or the
+/// loop is not of the simple form (bounds 0 and N constant, step 1, no
+/// reduction), which the schedule then reports.
+fn split_big_launch(func: &Function, kernel: &[String], tag: usize) -> Option<Vec<String>> {
+    let header = kernel.first()?;
+    let dims = parse_parallel(header.trim_start())?;
+    let close = kernel.last()?;
+    let reduce = kernel.get(kernel.len().checked_sub(2)?)?;
+    let rt = reduce.trim_start();
+    if !rt.starts_with("scf.reduce") || rt.starts_with("scf.reduce(") {
+        return None;
+    }
+    let mut big = Vec::new();
+    for (d, (iv, lb, ub, step)) in dims.iter().enumerate().take(3) {
+        let limit = if d == 0 {
+            MIN_MAX_GROUPS * MIN_TILE
+        } else {
+            MIN_MAX_GROUPS
+        };
+        let Some(n) = index_constant(func, ub) else {
+            continue;
+        };
+        if n <= limit {
+            continue;
+        }
+        if index_constant(func, lb) != Some(0) || index_constant(func, step) != Some(1) {
+            return None;
+        }
+        let rows = n.div_ceil(limit);
+        big.push((d, iv.clone(), n, rows, n.div_ceil(rows)));
+    }
+    if big.is_empty() {
+        return None;
+    }
+    let pad = " ".repeat(indent(header));
+    let name = |d: usize, what: &str| format!("%tensorc_big{tag}_{d}_{what}");
+    let mut new_dims = dims.clone();
+    let mut out = Vec::new();
+    for &(d, _, _, _, p) in &big {
+        new_dims[d].0 = name(d, "o");
+        new_dims[d].2 = name(d, "p");
+        out.push(format!(
+            "{pad}{} = arith.constant {p} : index",
+            name(d, "p")
+        ));
+    }
+    let list =
+        |f: &dyn Fn(&LoopDim) -> String| new_dims.iter().map(f).collect::<Vec<_>>().join(", ");
+    let tail = &header[header.rfind(')').map_or(header.len(), |i| i + 1)..];
+    out.push(format!(
+        "{pad}scf.parallel ({}) = ({}) to ({}) step ({}){tail}",
+        list(&|d| d.0.clone()),
+        list(&|d| d.1.clone()),
+        list(&|d| d.2.clone()),
+        list(&|d| d.3.clone()),
+    ));
+    let inner = format!("{pad}  ");
+    for &(d, ref iv, n, rows, p) in &big {
+        let c = |what: &str| name(d, what);
+        out.push(format!("{inner}{} = arith.constant 0 : index", c("z")));
+        out.push(format!("{inner}{} = arith.constant 1 : index", c("one")));
+        out.push(format!("{inner}{} = arith.constant {rows} : index", c("r")));
+        out.push(format!("{inner}{} = arith.constant {p} : index", c("pp")));
+        out.push(format!("{inner}{} = arith.constant {n} : index", c("n")));
+        out.push(format!(
+            "{inner}scf.for {} = {} to {} step {} {{",
+            c("j"),
+            c("z"),
+            c("r"),
+            c("one")
+        ));
+        out.push(format!(
+            "{inner}{} = arith.muli {}, {} : index",
+            c("jp"),
+            c("j"),
+            c("pp")
+        ));
+        out.push(format!(
+            "{inner}{iv} = arith.addi {}, {} : index",
+            c("o"),
+            c("jp")
+        ));
+        out.push(format!(
+            "{inner}{} = arith.cmpi ult, {iv}, {} : index",
+            c("in"),
+            c("n")
+        ));
+        out.push(format!("{inner}scf.if {} {{", c("in")));
+    }
+    out.extend(kernel[1..kernel.len() - 2].iter().cloned());
+    for _ in &big {
+        out.push(format!("{inner}}}"));
+        out.push(format!("{inner}}}"));
+    }
+    out.push(reduce.clone());
+    out.push(close.clone());
+    Some(out)
+}
+
 /// The two regions of a `scf.while` statement (before, after), as lines.
 fn while_regions<'a>(stmt: &[&'a str], level: usize) -> (Vec<&'a str>, Vec<&'a str>) {
     let split = stmt
@@ -687,6 +837,7 @@ fn emit_control(
     floats: &[Float],
     out: &mut Vec<String>,
     wrapped: &mut usize,
+    rewrites: &mut usize,
 ) {
     out.push(stmt[0].to_owned());
     let mut region: Vec<&str> = Vec::new();
@@ -699,6 +850,7 @@ fn emit_control(
                 floats,
                 out,
                 wrapped,
+                rewrites,
             );
             region.clear();
             out.push(l.to_owned());
@@ -713,6 +865,7 @@ fn emit_control(
         floats,
         out,
         wrapped,
+        rewrites,
     );
     out.push(stmt[stmt.len() - 1].to_owned());
 }
@@ -897,7 +1050,7 @@ mod tests {
     fn a_scalar_load_used_by_a_kernel_moves_into_it() {
         let m = "module {\n  func.func @f(%arg0: memref<f32>, %arg1: memref<4xf32>) {\n    %0 = memref.load %arg0[] : memref<f32>\n    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {\n      memref.store %0, %arg1[%i] : memref<4xf32>\n      scf.reduce\n    }\n    return\n  }\n}\n";
         let (t, n) = wrap_host_compute(m);
-        assert_eq!(n, 0);
+        assert_eq!(n, 1, "one rewrite: the caller must take the new text");
         let par = t.find("scf.parallel").unwrap();
         assert!(t.find("%0 = memref.load %arg0[]").unwrap() > par, "{t}");
         assert_eq!(t.matches("memref.load").count(), 1, "{t}");
@@ -943,7 +1096,8 @@ mod tests {
             "    memref.copy %subview, %arg2 : memref<3xf32, strided<[1], offset: ?>> to memref<3xf32>",
         ]);
         let (t, n) = wrap_host_compute(&m);
-        assert_eq!(n, 1, "{t}");
+        assert!(n > 0);
+        assert_eq!(t.matches("scf.parallel (").count(), 1, "{t}");
         let k = kernel(&t, 0);
         for def in [
             "%0 = memref.load",
@@ -1020,7 +1174,12 @@ mod tests {
             "    }",
         ]);
         let (t, n) = wrap_host_compute(&m);
-        assert_eq!(n, 2, "one kernel per region:\n{t}");
+        assert!(n > 0);
+        assert_eq!(
+            t.matches("scf.parallel (").count(),
+            2,
+            "one kernel per region:\n{t}"
+        );
         let lines: Vec<&str> = t.lines().collect();
         let at = |s: &str| lines.iter().position(|l| l.contains(s)).expect(s);
         // The predicate is read after the condition's kernel, on the host
