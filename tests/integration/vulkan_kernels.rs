@@ -8,7 +8,7 @@
 //! op case through these passes; here the IR is checked.
 
 use tensorc_mlir::{Mlir, PrintOptions};
-use tensorc_passes::vulkan_accumulate;
+use tensorc_passes::{vulkan_accumulate, vulkan_vec4};
 
 /// Loops the pass rewrites: a matmul, a 2-level (convolution-like) nest and
 /// an argmax-like loop with two outputs.
@@ -155,10 +155,15 @@ module {
 
 fn run_pass(input: &str) -> (String, String) {
     tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
+    run_registered(input, vulkan_accumulate::NAME)
+}
+
+/// Runs the registered pass `name` on `input`: the IR before and after.
+fn run_registered(input: &str, name: &str) -> (String, String) {
     let mlir = Mlir::new();
     let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
     let before = mlir.print(&m, PrintOptions::default());
-    mlir.run_pipeline(&mut m, vulkan_accumulate::NAME, "test")
+    mlir.run_pipeline(&mut m, name, "test")
         .unwrap_or_else(|e| panic!("{e}"));
     (before, mlir.print(&m, PrintOptions::default()))
 }
@@ -245,4 +250,211 @@ fn vulkan_elementwise_chain_is_one_kernel() {
     let src = "def main(a: f32[4096], b: f32[4096], c: f32[4096]) -> f32[4096] {\n  m = multiply a, b\n  s = add m, c\n  t = tanh s\n  h = multiply t, 0.5\n  y = add h, a\n  return y\n}\n";
     let spirv = kernels(src);
     assert_eq!(spirv.matches("spirv.module").count(), 1, "{spirv}");
+}
+
+/// Element-wise loops `tensorc-vulkan-vec4` rewrites: a 1-D chain with
+/// constants (W4's shape), and a 2-D loop (the innermost variable first, as
+/// `wrap.rs` orders them) with a row-broadcast load, a column load that is
+/// the same in all four lanes, a comparison and a uniform stored value.
+const VEC4_CARRIED: &str = r#"
+module {
+  func.func @chain(%a: memref<16xf32>, %b: memref<16xf32>, %c: memref<16xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %half = arith.constant 5.000000e-01 : f32
+    scf.parallel (%i) = (%c0) to (%c16) step (%c1) {
+      %x = memref.load %a[%i] : memref<16xf32>
+      %y = memref.load %b[%i] : memref<16xf32>
+      %m = arith.mulf %x, %y : f32
+      %t = math.tanh %m : f32
+      %h = arith.mulf %t, %half : f32
+      memref.store %h, %c[%i] : memref<16xf32>
+      scf.reduce
+    }
+    return
+  }
+  func.func @rows(%a: memref<3x8xf32>, %bias: memref<8xf32>, %col: memref<3xf32>, %c: memref<3x8xf32>, %flag: memref<3x8xi32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c3 = arith.constant 3 : index
+    %c8 = arith.constant 8 : index
+    %seven = arith.constant 7 : i32
+    scf.parallel (%j, %i) = (%c0, %c0) to (%c8, %c3) step (%c1, %c1) {
+      %x = memref.load %a[%i, %j] : memref<3x8xf32>
+      %b = memref.load %bias[%j] : memref<8xf32>
+      %k = memref.load %col[%i] : memref<3xf32>
+      %s = arith.addf %x, %b : f32
+      %p = arith.mulf %s, %k : f32
+      %gt = arith.cmpf ogt, %p, %k : f32
+      %r = arith.select %gt, %p, %k : f32
+      memref.store %r, %c[%i, %j] : memref<3x8xf32>
+      memref.store %seven, %flag[%i, %j] : memref<3x8xi32>
+      scf.reduce
+    }
+    return
+  }
+}
+"#;
+
+/// Loops `tensorc-vulkan-vec4` must leave scalar.
+const VEC4_KEPT: &str = r#"
+module {
+  // 6 is not a multiple of 4.
+  func.func @odd(%a: memref<6xf32>, %c: memref<6xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c6 = arith.constant 6 : index
+    scf.parallel (%i) = (%c0) to (%c6) step (%c1) {
+      %x = memref.load %a[%i] : memref<6xf32>
+      memref.store %x, %c[%i] : memref<6xf32>
+      scf.reduce
+    }
+    return
+  }
+  // A transpose: the variable indexes a non-innermost dimension.
+  func.func @transpose(%a: memref<4x4xf32>, %c: memref<4x4xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    scf.parallel (%j, %i) = (%c0, %c0) to (%c4, %c4) step (%c1, %c1) {
+      %x = memref.load %a[%j, %i] : memref<4x4xf32>
+      memref.store %x, %c[%i, %j] : memref<4x4xf32>
+      scf.reduce
+    }
+    return
+  }
+  // iota: the variable is data.
+  func.func @iota(%c: memref<8xi32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      %x = arith.index_cast %i : index to i32
+      memref.store %x, %c[%i] : memref<8xi32>
+      scf.reduce
+    }
+    return
+  }
+  // A remainder, which the math expansion rewrites on scalars only.
+  func.func @rem(%a: memref<8xf32>, %c: memref<8xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %three = arith.constant 3.000000e+00 : f32
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      %x = memref.load %a[%i] : memref<8xf32>
+      %r = arith.remf %x, %three : f32
+      memref.store %r, %c[%i] : memref<8xf32>
+      scf.reduce
+    }
+    return
+  }
+  // 8-bit and 64-bit elements.
+  func.func @narrow_wide(%a: memref<8xi8>, %c: memref<8xf64>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      %x = memref.load %a[%i] : memref<8xi8>
+      %f = arith.sitofp %x : i8 to f64
+      memref.store %f, %c[%i] : memref<8xf64>
+      scf.reduce
+    }
+    return
+  }
+  // A reduction loop inside.
+  func.func @nested(%a: memref<8x4xf32>, %c: memref<8xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %c8 = arith.constant 8 : index
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      scf.for %k = %c0 to %c4 step %c1 {
+        %x = memref.load %a[%i, %k] : memref<8x4xf32>
+        %acc = memref.load %c[%i] : memref<8xf32>
+        %s = arith.addf %acc, %x : f32
+        memref.store %s, %c[%i] : memref<8xf32>
+      }
+      scf.reduce
+    }
+    return
+  }
+  // A strided view.
+  func.func @strided(%a: memref<8x8xf32>, %c: memref<8xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %col = memref.subview %a[0, 1] [8, 1] [1, 1] : memref<8x8xf32> to memref<8xf32, strided<[8], offset: 1>>
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      %x = memref.load %col[%i] : memref<8xf32, strided<[8], offset: 1>>
+      memref.store %x, %c[%i] : memref<8xf32>
+      scf.reduce
+    }
+    return
+  }
+}
+"#;
+
+#[test]
+fn vec4_rewrites_elementwise_loops() {
+    tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
+    let (before, after) = run_registered(VEC4_CARRIED, vulkan_vec4::NAME);
+    // Bounds divided by 4; every access through the variable is a vector.
+    assert!(after.contains("to (%c4)"), "{after}");
+    assert!(after.contains("to (%c2, %c3)"), "{after}");
+    let stores: Vec<&str> = after
+        .lines()
+        .filter(|l| l.contains("memref.store"))
+        .collect();
+    assert_eq!(stores.len(), 3, "{after}");
+    assert!(stores.iter().all(|l| l.contains("xvector<4x")), "{after}");
+    assert_eq!(
+        after.matches("builtin.unrealized_conversion_cast").count(),
+        7,
+        "{after}"
+    );
+    assert!(
+        after.contains("vector.broadcast"),
+        "the column value is broadcast: {after}"
+    );
+    insta::assert_snapshot!(
+        "vulkan_vec4_carried",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+}
+
+#[test]
+fn vec4_keeps_loops_it_cannot_prove() {
+    tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
+    let (before, after) = run_registered(VEC4_KEPT, vulkan_vec4::NAME);
+    assert_eq!(before, after, "the pass changed a loop it must keep");
+}
+
+/// W4's chain reads and writes 16-byte vectors in SPIR-V: an array of
+/// `vector<4xf32>` per buffer, which `spirv-val` accepts (the differential
+/// test runs `spirv-val` on every kernel).
+#[test]
+fn vulkan_elementwise_kernel_uses_vec4() {
+    let src = "def main(a: f32[4096], b: f32[4096]) -> f32[4096] {\n  m = multiply a, b\n  y = add m, a\n  return y\n}\n";
+    let spirv = kernels(src);
+    assert_eq!(
+        spirv
+            .matches("!spirv.array<1024 x vector<4xf32>, stride=16>")
+            .count(),
+        3 * 3,
+        "three buffers, each declared, addressed and indexed: {spirv}"
+    );
+    assert_eq!(
+        spirv.matches("spirv.Load \"StorageBuffer\"").count(),
+        2,
+        "{spirv}"
+    );
+    assert!(
+        spirv
+            .lines()
+            .filter(|l| l.contains("spirv.Load \"StorageBuffer\""))
+            .all(|l| l.ends_with(": vector<4xf32>")),
+        "{spirv}"
+    );
 }

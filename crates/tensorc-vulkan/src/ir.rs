@@ -170,7 +170,15 @@ pub(crate) fn memref_info(t: MlirType) -> Option<MemRefInfo> {
             elements = elements
                 .checked_mul(usize::try_from(mlirShapedTypeGetDimSize(t, d as isize)).ok()?)?;
         }
-        let e = mlirShapedTypeGetElementType(t);
+        let mut e = mlirShapedTypeGetElementType(t);
+        // `vector<4xT>` elements (`tensorc-vulkan-vec4`): count lanes.
+        let mut lanes = 1;
+        if mlirTypeIsAVector(e) && mlirShapedTypeHasStaticShape(e) {
+            for d in 0..mlirShapedTypeGetRank(e) {
+                lanes *= usize::try_from(mlirShapedTypeGetDimSize(e, d as isize)).ok()?;
+            }
+            e = mlirShapedTypeGetElementType(e);
+        }
         let (elem_bytes, is_bool) = if mlirTypeIsAInteger(e) {
             let w = mlirIntegerTypeGetWidth(e) as usize;
             // i1 is stored as one byte, both by tensorc's Tensor and by the
@@ -183,7 +191,7 @@ pub(crate) fn memref_info(t: MlirType) -> Option<MemRefInfo> {
         };
         let identity = mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(t));
         Some(MemRefInfo {
-            elem_bytes,
+            elem_bytes: elem_bytes * lanes,
             elements,
             identity,
             is_bool,

@@ -18,7 +18,7 @@ use crate::schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
 use mlir_sys::*;
 use std::collections::HashMap;
 use tensorc_mlir::{Mlir, MlirModule};
-use tensorc_passes::vulkan_accumulate;
+use tensorc_passes::{vulkan_accumulate, vulkan_vec4};
 
 /// SPIR-V capabilities and extensions the target environment offers; the
 /// kernels only declare what `spirv-update-vce` finds they use, and the
@@ -44,16 +44,19 @@ canonicalize,func.func(convert-linalg-to-parallel-loops))",
 /// Parallel loops to outlined GPU kernels (second half): first
 /// `tensorc-vulkan-accumulate` keeps each reduction loop's output element in
 /// a register (an `scf.for` iter_arg) instead of loading and storing it per
-/// iteration (`tensorc_passes::vulkan_accumulate`); then tiles of
+/// iteration (`tensorc_passes::vulkan_accumulate`), and
+/// `tensorc-vulkan-vec4` makes element-wise loops access their buffers as
+/// `vector<4xT>` (`tensorc_passes::vulkan_vec4`); then tiles of
 /// `invocations` threads along the first loop dimension, which `wrap` made
 /// the row-major innermost one, mapped to thread x.
 fn gpu_pipeline(limits: &Limits) -> String {
     format!(
-        "builtin.module({},func.func(fold-memref-alias-ops,lower-affine,\
+        "builtin.module({},{},func.func(fold-memref-alias-ops,lower-affine,\
 scf-parallel-loop-tiling{{parallel-loop-tile-sizes={} no-min-max-bounds}},\
 gpu-map-parallel-loops{{mapping-policy=outermost-first}},convert-parallel-loops-to-gpu,\
 lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlining,canonicalize,cse)",
         vulkan_accumulate::NAME,
+        vulkan_vec4::NAME,
         limits.invocations
     )
 }
@@ -103,6 +106,7 @@ pub fn lower(
     static REGISTER: std::sync::Once = std::sync::Once::new();
     REGISTER.call_once(|| {
         tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
+        tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
     });
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;
@@ -457,7 +461,12 @@ impl ScheduleReader<'_> {
                     self.new_buffer(r, BufferKind::Constant(data.clone()), data.len());
                 }
                 // Views of a whole contiguous buffer: the same device buffer.
-                "memref.collapse_shape" | "memref.expand_shape" | "memref.cast" => {
+                // (`unrealized_conversion_cast`: `tensorc-vulkan-vec4`'s
+                // view of a buffer as `vector<4xT>` elements.)
+                "memref.collapse_shape"
+                | "memref.expand_shape"
+                | "memref.cast"
+                | "builtin.unrealized_conversion_cast" => {
                     let src = ir::operands(op)[0];
                     let r = ir::result(op, 0)
                         .ok_or_else(|| VulkanError::Internal("view without result".into()))?;

@@ -20,6 +20,8 @@ pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;
 #[cfg(feature = "melior")]
+pub mod vulkan_vec4;
+#[cfg(feature = "melior")]
 mod raw;
 
 pub use pipeline::{cpu_lowering_pipeline, full_cpu_pipeline, opt_pipeline};
