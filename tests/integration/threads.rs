@@ -6,8 +6,15 @@
 //! - interpreter-vs-CPU runs with 1 and 2 threads on matmuls of odd sizes,
 //!   an element-wise chain, reductions over either axis, a convolution,
 //!   batch matmuls and a reverse (whose loops must not be split);
-//! - results bit-identical whatever the thread count (no reduction is ever
-//!   split across threads, so every element is computed in the same order);
+//! - results bit-identical whatever the thread count (chunk boundaries are
+//!   fixed at compile time: an element-wise or row chunk computes each
+//!   element as one thread would, and a split full reduction always has
+//!   the same partial results, combined in the same order);
+//! - full reductions to a scalar split into partial results
+//!   (`parallel_mark::reduction_chunks`): every dtype, odd lengths (a
+//!   remainder the split leaves to a last step), lengths at and around the
+//!   split threshold and shorter than the thread count, integer results
+//!   exact, f16/bf16 sums on inputs whose every partial sum is exact;
 //! - `tensorc run --threads N`.
 //!
 //! The thread count is process-wide; the tests that change it hold `SETTING`.
@@ -121,6 +128,113 @@ fn cpu_agrees_with_the_interpreter_on_one_and_two_threads() {
     }
     tensorc::set_num_threads(0);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A full reduction of `x: <dtype>[n]` to a scalar.
+fn full_reduction(op: &str, dtype: &str, n: usize) -> String {
+    format!("def main(x: {dtype}[{n}]) -> {dtype} {{\n  s = {op} x, axes: nil, keep_axes: false\n  return s\n}}\n")
+}
+
+/// (name, op, dtype, length, split): full reductions around the split. The
+/// split needs `parallel_mark::MIN_WORK` (2^15) elements; 100003 gives 4
+/// partials and a remainder of 3, 32769 two partials and a remainder of 1,
+/// 2^16 four partials and no remainder.
+const FULL_REDUCTIONS: &[(&str, &str, &str, usize, bool)] = &[
+    ("sum_f32_odd", "sum", "f32", 100_003, true),
+    ("sum_f64_pow2", "sum", "f64", 1 << 16, true),
+    ("sum_s32_odd", "sum", "s32", 100_003, true),
+    ("sum_s64_threshold", "sum", "s64", 1 << 15, true),
+    ("max_s8", "reduce_max", "s8", 40_961, true),
+    ("product_s64", "product", "s64", 32_769, true),
+    ("max_f32", "reduce_max", "f32", 70_001, true),
+    ("min_f64", "reduce_min", "f64", 65_537, true),
+    ("min_s16", "reduce_min", "s16", 32_769, true),
+    ("max_u32", "reduce_max", "u32", 50_000, true),
+    ("sum_f32_below_threshold", "sum", "f32", (1 << 15) - 1, false),
+    ("sum_f32_shorter_than_the_threads", "sum", "f32", 3, false),
+    ("max_s32_one", "reduce_max", "s32", 1, false),
+];
+
+/// Split full reductions against the interpreter on 1, 2 and 3 threads
+/// (integers exactly; floats within 1e-4 relative, far below what a lost
+/// or doubled chunk or remainder would change), bit-identical across
+/// thread counts, and on the pool exactly when long enough.
+#[test]
+fn full_reductions_split_into_partial_results() {
+    let _g = SETTING.lock().unwrap_or_else(|e| e.into_inner());
+    let settings = Settings {
+        tolerance: 1e-4,
+        inputs: EdgeSet::None,
+        seeds: vec![3],
+    };
+    let mut failures = Vec::new();
+    for &(name, op, dtype, n, split) in FULL_REDUCTIONS {
+        let source = full_reduction(op, dtype, n);
+        let llvm = tensorc::emit(name, &source, tensorc::Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+        let calls = llvm.matches("llvm.call @tensorc_parallel_for(").count();
+        if (calls > 0) != split {
+            failures.push(format!("{name}: {calls} parallel calls, split expected: {split}"));
+        }
+        let mut results = Vec::new();
+        for threads in [1, 2, 3] {
+            tensorc::set_num_threads(threads);
+            for f in differential(&format!("{name}.nxir"), &source, &settings) {
+                failures.push(format!("{threads} thread(s), {name}: {f}"));
+            }
+            let program = tensorc::compile_str(name, &source, &CompileOptions::default()).unwrap();
+            let f = program.entry(None).unwrap();
+            let types: Vec<_> = f.params().iter().map(|(_, t)| t.clone()).collect();
+            let (_, inputs) = crate::harness::seeded_inputs(&types, &[5]).remove(0);
+            results.push(f.call(&inputs).unwrap().remove(0));
+        }
+        if results.iter().any(|r| r.bytes() != results[0].bytes()) {
+            failures.push(format!("{name}: results differ between thread counts"));
+        }
+    }
+    tensorc::set_num_threads(0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// f16 and bf16 sums accumulate in their own precision, so a reassociated
+/// sum of random inputs differs from the interpreter's by rounding far
+/// above any useful tolerance. These inputs keep every partial sum the
+/// code forms (runs of consecutive elements, and vector lanes taking every
+/// 64th, 64 being 1 mod 3) between -1 and 1, so exact in both types:
+/// x[i] = 1, -1, 0 for i mod 3 = 0, 1, 2. The sum of 100003 elements is
+/// known: 33335 ones minus 33334 minus ones = 1.
+#[test]
+fn half_precision_full_sums_are_exact_on_exact_inputs() {
+    use tensorc::{DType, Scalar, TensorType};
+    let _g = SETTING.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 100_003;
+    for (dtype, dt) in [("f16", DType::F16), ("bf16", DType::BF16)] {
+        let source = full_reduction("sum", dtype, n);
+        let values: Vec<Scalar> = (0..n)
+            .map(|i| Scalar::F([1.0, -1.0, 0.0][i % 3]))
+            .collect();
+        let x = Tensor::from_scalars(TensorType::new(dt, vec![n]), &values).unwrap();
+        let interp = tensorc::compile_str(
+            "s.nxir",
+            &source,
+            &CompileOptions {
+                target: Target::Interp,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let want = interp.entry(None).unwrap().call(&[x.clone()]).unwrap();
+        assert_eq!(want[0].get(0), Scalar::F(1.0), "{dtype}: the interpreter");
+        let cpu = tensorc::compile_str("s.nxir", &source, &CompileOptions::default()).unwrap();
+        let llvm = tensorc::emit("s.nxir", &source, tensorc::Stage::LlvmDialect).unwrap();
+        assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{dtype}: not split");
+        for threads in [1, 2, 3] {
+            tensorc::set_num_threads(threads);
+            let got = cpu.entry(None).unwrap().call(&[x.clone()]).unwrap();
+            assert_eq!(got[0].get(0), Scalar::F(1.0), "{dtype}, {threads} thread(s)");
+        }
+    }
+    tensorc::set_num_threads(0);
 }
 
 #[test]
@@ -275,6 +389,74 @@ fn outline_parallel_pass_before_and_after() {
         "{llvm}"
     );
     assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{llvm}");
+}
+
+/// Full reductions as `tensorc-parallel-mark` meets them (linalg on
+/// tensors): one whose length the chunk count does not divide (cut into a
+/// tagged head and a remainder step), one it divides (tagged as it is),
+/// and ones it leaves alone: too short, a body that is not a single
+/// combiner (an `absf` before the add), and a reduction into a vector.
+const MARK_INPUT: &str = r#"#id = affine_map<(d0) -> (d0)>
+#scalar = affine_map<(d0) -> ()>
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+module {
+  func.func @f(%x: tensor<100003xf32>, %y: tensor<65536xi32>, %z: tensor<100xf32>, %w: tensor<4x100000xf32>, %s: tensor<f32>, %i: tensor<i32>, %v: tensor<4xf32>) -> (tensor<f32>, tensor<i32>, tensor<f32>, tensor<f32>, tensor<4xf32>) {
+    %0 = linalg.generic {indexing_maps = [#id, #scalar], iterator_types = ["reduction"]} ins(%x : tensor<100003xf32>) outs(%s : tensor<f32>) {
+    ^bb0(%in: f32, %out: f32):
+      %r = arith.addf %out, %in : f32
+      linalg.yield %r : f32
+    } -> tensor<f32>
+    %1 = linalg.generic {indexing_maps = [#id, #scalar], iterator_types = ["reduction"]} ins(%y : tensor<65536xi32>) outs(%i : tensor<i32>) {
+    ^bb0(%in: i32, %out: i32):
+      %r = arith.maxsi %in, %out : i32
+      linalg.yield %r : i32
+    } -> tensor<i32>
+    %2 = linalg.generic {indexing_maps = [#id, #scalar], iterator_types = ["reduction"]} ins(%z : tensor<100xf32>) outs(%s : tensor<f32>) {
+    ^bb0(%in: f32, %out: f32):
+      %r = arith.addf %out, %in : f32
+      linalg.yield %r : f32
+    } -> tensor<f32>
+    %3 = linalg.generic {indexing_maps = [#id, #scalar], iterator_types = ["reduction"]} ins(%x : tensor<100003xf32>) outs(%s : tensor<f32>) {
+    ^bb0(%in: f32, %out: f32):
+      %a = math.absf %in : f32
+      %r = arith.addf %out, %a : f32
+      linalg.yield %r : f32
+    } -> tensor<f32>
+    %4 = linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]} ins(%w : tensor<4x100000xf32>) outs(%v : tensor<4xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %r = arith.addf %out, %in : f32
+      linalg.yield %r : f32
+    } -> tensor<4xf32>
+    return %0, %1, %2, %3, %4 : tensor<f32>, tensor<i32>, tensor<f32>, tensor<f32>, tensor<4xf32>
+  }
+}
+"#;
+
+#[test]
+fn parallel_mark_splits_full_reductions() {
+    use tensorc_mlir::{Mlir, PrintOptions};
+    use tensorc_passes::parallel_mark;
+    tensorc_mlir::register_external_pass(parallel_mark::NAME, parallel_mark::create);
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(MARK_INPUT, "test").unwrap();
+    let before = mlir.print(&m, PrintOptions::default());
+    mlir.run_pipeline(&mut m, parallel_mark::NAME, "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = mlir.print(&m, PrintOptions::default());
+    // 100003 elements: 4 partials over the first 100000, the last 3 after.
+    assert!(after.contains("tensorc.par_r4"), "{after}");
+    assert!(after.contains("[100000] [3] [1]"), "{after}");
+    // 65536 = 4 * 16384: tagged as it is.
+    assert_eq!(after.matches("tensorc.par_r4").count(), 2, "{after}");
+    assert_eq!(after.matches("tensor.extract_slice").count(), 2, "{after}");
+    // The 4-row sum is split along its rows instead (the parallel loop).
+    assert!(after.contains("tensorc.par_d0_t"), "{after}");
+    insta::assert_snapshot!(
+        "parallel_mark_full_reductions",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+    mlir.verify(&m, "test").unwrap_or_else(|e| panic!("{e}\n{after}"));
 }
 
 /// A program with a parallel loop: `tensorc run --threads N` prints the same

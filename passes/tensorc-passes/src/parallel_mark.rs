@@ -12,7 +12,7 @@
 //!
 //! The rules, for every linalg op with static, non-empty loops:
 //! - the loop to split is *parallel* (each chunk writes its own slice of the
-//!   result; reductions are never split, so every element is computed in the
+//!   result; other reductions are never split, so every element is computed in the
 //!   same order whatever the thread count): the first parallel loop of size
 //!   two or more among the first `MAX_DIM + 1`; for matmul-class ops the M
 //!   loop (the batch loop of a batch matmul when it has several);
@@ -30,8 +30,28 @@
 //!
 //! The tag is the unit attribute `tensorc.par_d<loop>_t<size>`
 //! (`parallel_schedule::tag`).
+//!
+//! Full reductions are the exception to "reductions are never split": a
+//! `linalg.generic` with one loop, a reduction (a `sum` or `reduce_max` of a
+//! whole vector into a scalar), has no parallel loop, so without a split
+//! it runs on one thread however long it is (W7 sums 64M floats). When its
+//! body is a single associative and commutative combiner with a neutral
+//! element (`COMBINERS`: what upstream `split_reduction` supports) and it
+//! has at least `MIN_WORK` elements, it gets `reduction_chunks` partial
+//! results (a power of two, about one per `CHUNK_WORK` elements, at most
+//! `MAX_REDUCTION_CHUNKS`), tagged `tensorc.par_r<chunks>`
+//! (`parallel_schedule::reduction_tag`). `split_reduction` needs the
+//! chunks to divide the length, so this pass first cuts off the remainder:
+//! the op is cloned onto the first `n - n % chunks` elements (the clone
+//! gets the tag) and the original keeps the last `n % chunks`, starting
+//! from the clone's result. Each partial is reduced in order and the
+//! partials are combined in order, with a chunk count fixed at compile
+//! time: the result does not depend on the thread count. Against the
+//! unsplit reduction it is reassociated, which changes float results by
+//! rounding only; integer combiners (wrapping `addi`/`muli`, bitwise ops,
+//! `max`/`min`) give exactly the same result in any grouping.
 
-use crate::parallel_schedule::{MAX_DIM, MAX_TARGET, tag};
+use crate::parallel_schedule::{MAX_DIM, MAX_REDUCTION_CHUNKS, MAX_TARGET, reduction_tag, tag};
 use crate::raw::*;
 use melior::ContextRef;
 use melior::ir::OperationRef;
@@ -132,6 +152,163 @@ pub fn decide(loops: &Loops) -> Option<Decision> {
     (chunk < extent).then_some(Decision { dim, chunk })
 }
 
+/// The number of partial results of a full reduction of `n` elements
+/// (`None`: too short to split).
+pub fn reduction_chunks(n: u64) -> Option<u64> {
+    if n < MIN_WORK {
+        return None;
+    }
+    let c = (n / CHUNK_WORK).clamp(2, MAX_REDUCTION_CHUNKS);
+    // Largest power of two not above `c` (the library has one action each).
+    Some(1 << (63 - c.leading_zeros()))
+}
+
+/// Combiner ops whose reductions may be split: associative, commutative,
+/// and with a neutral element upstream `split_reduction` knows (it fails
+/// on any other, which would fail the whole pipeline).
+const COMBINERS: &[&str] = &[
+    "arith.addf",
+    "arith.mulf",
+    "arith.addi",
+    "arith.muli",
+    "arith.andi",
+    "arith.ori",
+    "arith.xori",
+    "arith.maximumf",
+    "arith.minimumf",
+    "arith.maxsi",
+    "arith.minsi",
+    "arith.maxui",
+    "arith.minui",
+];
+
+/// The length of `op`'s input if it is a full 1-D reduction this pass can
+/// split: a `linalg.generic` with one input `tensor<N x T>` read with the
+/// identity map, one rank-0 init, one loop (a reduction), and a body that
+/// is one `COMBINERS` op of the two block arguments, yielded.
+unsafe fn full_reduction_length(op: MlirOperation) -> Option<u64> {
+    unsafe {
+        if op_name(op) != "linalg.generic"
+            || mlirOperationGetNumOperands(op) != 2
+            || mlirOperationGetNumResults(op) != 1
+        {
+            return None;
+        }
+        let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
+        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
+        if iters.ptr.is_null()
+            || maps.ptr.is_null()
+            || mlirArrayAttrGetNumElements(iters) != 1
+            || !print_attr(mlirArrayAttrGetElement(iters, 0)).contains("reduction")
+            || mlirArrayAttrGetNumElements(maps) != 2
+        {
+            return None;
+        }
+        let input_map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, 0));
+        let init_map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, 1));
+        if !mlirAffineMapIsIdentity(input_map) || mlirAffineMapGetNumResults(init_map) != 0 {
+            return None;
+        }
+        let (x, init) = (mlirOperationGetOperand(op, 0), mlirOperationGetOperand(op, 1));
+        if !mlirTypeIsARankedTensor(mlirValueGetType(x))
+            || !mlirTypeIsARankedTensor(mlirValueGetType(init))
+        {
+            return None;
+        }
+        let [n] = static_shape(x)?[..] else {
+            return None;
+        };
+        if !static_shape(init)?.is_empty() {
+            return None;
+        }
+        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
+        if block.ptr.is_null() || mlirBlockGetNumArguments(block) != 2 {
+            return None;
+        }
+        let combine = mlirBlockGetFirstOperation(block);
+        if combine.ptr.is_null() || !COMBINERS.contains(&op_name(combine).as_str()) {
+            return None;
+        }
+        let yield_op = mlirOperationGetNextInBlock(combine);
+        if yield_op.ptr.is_null()
+            || op_name(yield_op) != "linalg.yield"
+            || !mlirOperationGetNextInBlock(yield_op).ptr.is_null()
+            || mlirOperationGetNumOperands(yield_op) != 1
+            || !mlirValueEqual(mlirOperationGetOperand(yield_op, 0), result(combine))
+            || mlirOperationGetNumOperands(combine) != 2
+        {
+            return None;
+        }
+        // The two operands are the two block arguments (in either order).
+        let arg = |i| {
+            let v = mlirOperationGetOperand(combine, i);
+            (mlirValueIsABlockArgument(v) && mlirBlockEqual(mlirBlockArgumentGetOwner(v), block))
+                .then(|| mlirBlockArgumentGetArgNumber(v))
+        };
+        match (arg(0)?, arg(1)?) {
+            (0, 1) | (1, 0) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// Tags the full reduction `op` (see the module comment) for splitting into
+/// partial results, cutting off the remainder first; false when it is not
+/// one to split.
+unsafe fn split_full_reduction(ctx: MlirContext, op: MlirOperation) -> bool {
+    unsafe {
+        let Some(n) = full_reduction_length(op) else {
+            return false;
+        };
+        let Some(chunks) = reduction_chunks(n) else {
+            return false;
+        };
+        let rest = n % chunks;
+        let main = if rest == 0 {
+            op
+        } else {
+            let loc = mlirOperationGetLocation(op);
+            let block = mlirOperationGetBlock(op);
+            let x = mlirOperationGetOperand(op, 0);
+            let element = mlirShapedTypeGetElementType(mlirValueGetType(x));
+            let slice = |offset: u64, size: u64| {
+                let ty = mlirRankedTensorTypeGet(
+                    1,
+                    [size as i64].as_ptr(),
+                    element,
+                    mlirAttributeGetNull(),
+                );
+                let s = build(
+                    ctx,
+                    "tensor.extract_slice",
+                    loc,
+                    &[x],
+                    &[ty],
+                    &[
+                        ("operandSegmentSizes", attr(ctx, "array<i32: 1, 0, 0, 0>")),
+                        ("static_offsets", attr(ctx, &format!("array<i64: {offset}>"))),
+                        ("static_sizes", attr(ctx, &format!("array<i64: {size}>"))),
+                        ("static_strides", attr(ctx, "array<i64: 1>")),
+                    ],
+                );
+                mlirBlockInsertOwnedOperationBefore(block, op, s);
+                result(s)
+            };
+            let head = slice(0, n - rest);
+            let tail = slice(n - rest, rest);
+            let clone = mlirOperationClone(op);
+            mlirBlockInsertOwnedOperationBefore(block, op, clone);
+            mlirOperationSetOperand(clone, 0, head);
+            mlirOperationSetOperand(op, 0, tail);
+            mlirOperationSetOperand(op, 1, result(clone));
+            clone
+        };
+        let name = reduction_tag(chunks);
+        mlirOperationSetAttributeByName(main, string_ref(&name), mlirUnitAttrGet(ctx));
+        true
+    }
+}
+
 /// Tags every op of `module` that should run in parallel.
 ///
 /// # Safety
@@ -150,10 +327,14 @@ unsafe fn mark_module(module: MlirOperation) {
             }
         });
         for op in ops {
-            let Some(loops) = analyze(op) else { continue };
-            if let Some(d) = decide(&loops) {
-                let name = tag(d.dim, d.chunk);
-                mlirOperationSetAttributeByName(op, string_ref(&name), mlirUnitAttrGet(ctx));
+            match analyze(op).as_ref().and_then(decide) {
+                Some(d) => {
+                    let name = tag(d.dim, d.chunk);
+                    mlirOperationSetAttributeByName(op, string_ref(&name), mlirUnitAttrGet(ctx));
+                }
+                None => {
+                    split_full_reduction(ctx, op);
+                }
             }
         }
     }
@@ -175,7 +356,7 @@ const OUTPUT_FIRST: &[&str] = &[
 ];
 
 /// The static shape of `v`'s type, if it is a ranked shaped type with one.
-unsafe fn static_shape(v: MlirValue) -> Option<Vec<u64>> {
+pub(crate) unsafe fn static_shape(v: MlirValue) -> Option<Vec<u64>> {
     unsafe {
         let t = mlirValueGetType(v);
         if !mlirTypeIsAShaped(t) || !mlirShapedTypeHasRank(t) || !mlirShapedTypeHasStaticShape(t) {
@@ -190,7 +371,7 @@ unsafe fn static_shape(v: MlirValue) -> Option<Vec<u64>> {
 }
 
 /// The loops of `op`, when it is an op this pass knows how to split.
-unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
+pub(crate) unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
     unsafe {
         let name = op_name(op);
         let n = mlirOperationGetNumOperands(op);
@@ -342,8 +523,26 @@ mod tests {
             decide(&loops(&[2000, 37], &[false, true], false)),
             Some(Decision { dim: 1, chunk: 16 })
         );
-        // A full reduction has nothing to split.
+        // A full reduction has no parallel loop to split (it is split
+        // into partial results instead: `reduction_chunks`).
         assert_eq!(decide(&loops(&[1 << 20], &[false], false)), None);
+    }
+
+    #[test]
+    fn full_reductions_get_a_power_of_two_of_partials() {
+        assert_eq!(reduction_chunks(MIN_WORK - 1), None);
+        assert_eq!(reduction_chunks(3), None);
+        // 2^15 elements: two partials of 2^14.
+        assert_eq!(reduction_chunks(MIN_WORK), Some(2));
+        // 100003 / 2^14 = 6, rounded down to 4.
+        assert_eq!(reduction_chunks(100_003), Some(4));
+        // W7, 2^26 elements: capped at the library's largest action.
+        assert_eq!(reduction_chunks(1 << 26), Some(MAX_REDUCTION_CHUNKS));
+        for n in [MIN_WORK, 99_999, 1 << 20, (1 << 21) + 7, u64::MAX] {
+            let c = reduction_chunks(n).unwrap();
+            assert!(c.is_power_of_two() && (2..=MAX_REDUCTION_CHUNKS).contains(&c));
+            assert!(n / c >= CHUNK_WORK / 2, "{n}: {c} chunks");
+        }
     }
 
     #[test]

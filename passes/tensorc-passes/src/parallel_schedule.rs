@@ -21,6 +21,18 @@
 //! loops `0..=MAX_DIM` and power-of-two sizes up to `MAX_TARGET`. Without the
 //! marking pass (as under `mlir-opt`) nothing is tagged and nothing changes.
 //! The thread count is a run-time setting, so nothing here depends on it.
+//!
+//! Full reductions (a 1-D loop that is a reduction, as in `sum` to a scalar)
+//! have no parallel loop to cut. The marking pass tags them
+//! `tensorc.par_r<chunks>` (after slicing off a remainder so that `chunks`
+//! divides the length), and the action for that tag makes one: upstream
+//! `split_reduction` reshapes the input to `chunks` contiguous rows, reduces
+//! each row into its own partial result (a parallel loop over the rows, a
+//! reduction along each) and combines the partials with the original init
+//! in a second, small reduction; the rows are then tiled into an
+//! `scf.forall`. The number of chunks is fixed at compile time, so the
+//! result is the same whatever the thread count (only reassociated against
+//! the unsplit sum).
 
 use std::fmt::Write as _;
 
@@ -34,9 +46,19 @@ pub const MAX_DIM: usize = 2;
 /// Largest target chunk size (a power of two).
 pub const MAX_TARGET: u64 = 1 << 22;
 
+/// Largest number of partial results of a split full reduction (a power of
+/// two; the library has one action per power of two from 2 up to it).
+pub const MAX_REDUCTION_CHUNKS: u64 = 64;
+
 /// The tag of an op to split along loop `dim` into chunks of about `chunk`.
 pub fn tag(dim: usize, chunk: u64) -> String {
     format!("tensorc.par_d{dim}_t{chunk}")
+}
+
+/// The tag of a full 1-D reduction to split into `chunks` partial results
+/// (`chunks` divides its length).
+pub fn reduction_tag(chunks: u64) -> String {
+    format!("tensorc.par_r{chunks}")
 }
 
 /// The whole library: one action per (loop, size), and the entry point that
@@ -71,6 +93,29 @@ pub fn parallel_schedule() -> String {
             t *= 2;
         }
     }
+    let mut c = 2u64;
+    while c <= MAX_REDUCTION_CHUNKS {
+        // `split_factor` without `inner_parallel` is the number of rows
+        // (contiguous, each reduced on its own), inserted as loop 0.
+        let _ = writeln!(
+            s,
+            "  transform.named_sequence @tensorc_par_r{c}(%op: !transform.any_op {{transform.consumed}}) {{\n\
+             \x20   %init, %fill, %rows, %combine = transform.structured.split_reduction %op {{ split_factor = {c}, insert_split_dimension = 0 }} : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+             \x20   %t, %f = transform.structured.tile_using_forall %rows tile_sizes [1, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             \x20   transform.yield\n\
+             \x20 }}"
+        );
+        let _ = writeln!(
+            body,
+            "    %m_r{c} = transform.structured.match attributes{{{}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %m_r{c} : !transform.any_op {{\n\
+             \x20   ^bb0(%op: !transform.any_op):\n\
+             \x20     transform.include @tensorc_par_r{c} failures(propagate) (%op) : (!transform.any_op) -> ()\n\
+             \x20   }}",
+            reduction_tag(c)
+        );
+        c *= 2;
+    }
     let _ = writeln!(
         s,
         "  transform.named_sequence @{ENTRY}(%arg0: !transform.any_op) {{\n{body}    transform.yield\n  }}\n}}"
@@ -88,14 +133,21 @@ mod tests {
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
         assert!(s.contains(&format!("@{ENTRY}(")));
         let sizes = MAX_TARGET.trailing_zeros() as usize + 1;
+        // Full reductions: one action per power of two from 2 up to the maximum.
+        let reductions = MAX_REDUCTION_CHUNKS.trailing_zeros() as usize;
         assert_eq!(s.matches("multitile_sizes").count(), (MAX_DIM + 1) * sizes);
         assert_eq!(
             s.matches("transform.foreach ").count(),
-            (MAX_DIM + 1) * sizes
+            (MAX_DIM + 1) * sizes + reductions
         );
         // Loop 1 keeps loop 0 whole; the tag names loop and size.
         assert!(s.contains("tile_sizes [0, %low]"));
         assert!(s.contains("attributes{tensorc.par_d1_t64}"));
         assert!(s.contains("target_size = 64,"));
+        assert_eq!(s.matches("split_reduction").count(), reductions);
+        assert!(s.contains("attributes{tensorc.par_r2}"));
+        assert!(s.contains(&format!("attributes{{{}}}", reduction_tag(MAX_REDUCTION_CHUNKS))));
+        assert!(!s.contains("tensorc.par_r1}"));
+        assert!(s.contains("split_factor = 64, insert_split_dimension = 0"));
     }
 }
