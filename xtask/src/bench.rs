@@ -4,11 +4,15 @@
 //!
 //! NumPy comes from PyPI into a virtualenv under the target directory (the
 //! system Python has none). Its process gets `OPENBLAS_CORETYPE` and
-//! `OPENBLAS_L2_SIZE` removed and `OPENBLAS_NUM_THREADS=1`: the main table
-//! compares one thread with one thread (tensorc runs with `--threads 1`),
-//! and an inherited core-type override would pick a slower kernel. A second
-//! table gives tensorc on one thread and on every core, and the speed-up.
-//! Results go to stdout, to `target/bench.json` and, as a Markdown table,
+//! `OPENBLAS_L2_SIZE` removed (an inherited core-type override would pick a
+//! slower kernel) and runs twice: with `OPENBLAS_NUM_THREADS=1` for the main
+//! table, which compares one thread with one thread (tensorc runs with
+//! `--threads 1`), and with every core for the second table, which compares
+//! tensorc on every core (its default) with NumPy on every core, and gives
+//! tensorc's speed-up from one thread to all. The machine reference is
+//! measured both ways too: the triad on one core and on every core, the FMA
+//! peak on one core (times the cores for the second table).
+//! Results go to stdout, to `target/bench.json` and, as Markdown tables,
 //! between the marker comments of `docs/benchmarks.md`.
 
 use crate::{build_release_cli, json_number, root, target_dir, tensorc};
@@ -33,12 +37,38 @@ const MACHINE_REF_C: &str = include_str!("machine_ref.c");
 /// compute-bound ones (issue 6's "% of bandwidth / % of peak").
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct Machine {
+    /// Triad bandwidth on one core.
     triad_gbs: Option<f64>,
+    /// Triad bandwidth on `threads` threads.
+    triad_all_gbs: Option<f64>,
+    /// The thread count of `triad_all_gbs`.
+    threads: usize,
+    /// FMA peak of one core.
     fma_gflops: Option<f64>,
 }
 
+impl Machine {
+    /// The reference for `threads` threads: the triad measured on them, the
+    /// one-core FMA peak times their number (each core has its own FMA
+    /// units; memory bandwidth is shared, so it is measured).
+    fn all_threads(self) -> Machine {
+        Machine {
+            triad_gbs: self.triad_all_gbs,
+            triad_all_gbs: self.triad_all_gbs,
+            threads: self.threads,
+            fma_gflops: self.fma_gflops.map(|f| f * self.threads as f64),
+        }
+    }
+}
+
+/// The machine's core count (the thread count of "all threads").
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Builds `machine_ref.c` with `cc -O3 -march=native` under the target
-/// directory and runs it once (it takes the best of several runs itself).
+/// directory and runs it once (it takes the best of several runs itself),
+/// with the triad also on `cores()` threads.
 fn measure_machine() -> Result<Machine> {
     let dir = target_dir().join("bench-machine");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -48,11 +78,12 @@ fn measure_machine() -> Result<Machine> {
         .with_context(|| format!("cannot write {}", src.display()))?;
     crate::run(
         Command::new("cc")
-            .args(["-O3", "-march=native", "-ffp-contract=fast", "-o"])
+            .args(["-O3", "-march=native", "-ffp-contract=fast", "-pthread", "-o"])
             .arg(&exe)
             .arg(&src),
     )?;
     let out = Command::new(&exe)
+        .arg(cores().to_string())
         .output()
         .with_context(|| format!("cannot start {}", exe.display()))?;
     if !out.status.success() {
@@ -61,8 +92,9 @@ fn measure_machine() -> Result<Machine> {
     Ok(parse_machine(&String::from_utf8_lossy(&out.stdout)))
 }
 
-/// Reads `triad_gbs <x>` / `fma_gflops <y>` lines; a zero (the kernel's
-/// self-check failed) or a missing line is no number.
+/// Reads the `triad_gbs <x>`, `triad_threads <n>`, `triad_all_gbs <y>` and
+/// `fma_gflops <z>` lines; a zero (the kernel's self-check failed) or a
+/// missing line is no number.
 fn parse_machine(text: &str) -> Machine {
     let get = |key: &str| {
         text.lines()
@@ -71,6 +103,8 @@ fn parse_machine(text: &str) -> Machine {
     };
     Machine {
         triad_gbs: get("triad_gbs "),
+        triad_all_gbs: get("triad_all_gbs "),
+        threads: get("triad_threads ").map_or(1, |t| t as usize),
         fma_gflops: get("fma_gflops "),
     }
 }
@@ -137,6 +171,8 @@ struct Row {
     /// tensorc with every core (`tensorc_ns` is one thread, like NumPy).
     tensorc_all_ns: Option<f64>,
     numpy_ns: Option<f64>,
+    /// NumPy with every core (`OPENBLAS_NUM_THREADS` = the core count).
+    numpy_all_ns: Option<f64>,
     error: Option<String>,
 }
 
@@ -159,8 +195,9 @@ fn numpy_python() -> Result<PathBuf> {
     Ok(py)
 }
 
-/// Runs the NumPy script on `names`; returns (name, min ns) pairs.
-fn run_numpy(names: &[String]) -> Result<Vec<(String, f64)>> {
+/// Runs the NumPy script on `names` with OpenBLAS (and OpenMP) on `threads`
+/// threads; returns (name, min ns) pairs.
+fn run_numpy(names: &[String], threads: usize) -> Result<Vec<(String, f64)>> {
     let py = numpy_python()?;
     let script = target_dir().join("bench-venv").join("numpy_bench.py");
     std::fs::write(&script, NUMPY_SCRIPT)
@@ -172,8 +209,8 @@ fn run_numpy(names: &[String]) -> Result<Vec<(String, f64)>> {
         .args(names)
         .env_remove("OPENBLAS_CORETYPE")
         .env_remove("OPENBLAS_L2_SIZE")
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", "1");
+        .env("OPENBLAS_NUM_THREADS", threads.to_string())
+        .env("OMP_NUM_THREADS", threads.to_string());
     println!("$ {}", crate::show(&cmd));
     let out = cmd.output().context("cannot start the NumPy benchmark")?;
     if !out.status.success() {
@@ -262,18 +299,24 @@ pub fn bench(filters: &[String]) -> Result<()> {
     });
     println!("machine: {machine:?}");
     let names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
-    match run_numpy(&names) {
-        Ok(times) => {
-            for (name, ns) in times {
-                if let Some(r) = rows.iter_mut().find(|r| r.name == name) {
-                    r.numpy_ns = Some(ns);
+    for threads in [1, cores()] {
+        match run_numpy(&names, threads) {
+            Ok(times) => {
+                for (name, ns) in times {
+                    if let Some(r) = rows.iter_mut().find(|r| r.name == name) {
+                        if threads == 1 {
+                            r.numpy_ns = Some(ns);
+                        } else {
+                            r.numpy_all_ns = Some(ns);
+                        }
+                    }
                 }
             }
+            Err(e) => eprintln!("warning: no NumPy numbers on {threads} thread(s): {e:#}"),
         }
-        Err(e) => eprintln!("warning: no NumPy numbers: {e:#}"),
     }
     let table = markdown_table(&rows, machine);
-    let table = format!("{table}\n{}", threads_table(&rows));
+    let table = format!("{table}\n{}", threads_table(&rows, machine));
     println!("\n{table}");
     let json_path = target_dir().join("bench.json");
     std::fs::write(&json_path, json(&rows))
@@ -346,41 +389,68 @@ fn markdown_table(rows: &[Row], machine: Machine) -> String {
     s
 }
 
-/// The thread columns (issue 6 point 5): tensorc on one thread and on every
-/// core of this machine, and the speed-up between them.
-fn threads_table(rows: &[Row]) -> String {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// The all-threads table (issue 6 points 5 and 6): tensorc and NumPy on
+/// every core of this machine, tensorc's speed relative to NumPy's there,
+/// tensorc's speed-up from one thread, and its throughput as a percentage
+/// of the all-core reference, which heads the table.
+fn threads_table(rows: &[Row], machine: Machine) -> String {
+    let n = if machine.threads > 1 { machine.threads } else { cores() };
+    let all = Machine {
+        threads: n,
+        ..machine
+    }
+    .all_threads();
     let mut s = format!(
-        "| workload | tensorc 1 thread ms | tensorc all threads ({cores}) ms | speed-up |\n\
-         |---|---:|---:|---:|\n"
+        "All threads ({n}, same run): STREAM-style triad on {n} threads {} GB/s, f32 FMA peak {n} × one core = {} GFLOPS.\n\n",
+        cell(all.triad_gbs, 1),
+        cell(all.fma_gflops, 1)
+    );
+    let _ = write!(
+        s,
+        "| workload | tensorc 1 thread ms | tensorc {n} threads ms | speed-up | tensorc | NumPy {n} threads ms | NumPy | unit | tensorc / NumPy speed | % of triad / peak |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|\n"
     );
     for r in rows {
+        let m = metric(&r.name);
+        let tp = |ns: Option<f64>| Some(throughput(m?, ns?).0);
+        let unit = m.map_or("", |m| throughput(m, 1.0).1);
         let speedup = r.tensorc_ns.zip(r.tensorc_all_ns).map(|(one, all)| one / all);
+        let ratio = r.numpy_all_ns.zip(r.tensorc_all_ns).map(|(np, t)| np / t);
+        let percent = m
+            .zip(r.tensorc_all_ns)
+            .and_then(|(m, t)| percent_of_machine(m, t, all));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {unit} | {} | {} |",
             r.name,
             cell(r.tensorc_ns.map(|t| t / 1e6), 3),
             cell(r.tensorc_all_ns.map(|t| t / 1e6), 3),
             cell(speedup, 2),
+            cell(tp(r.tensorc_all_ns), 2),
+            cell(r.numpy_all_ns.map(|t| t / 1e6), 3),
+            cell(tp(r.numpy_all_ns), 2),
+            cell(ratio, 2),
+            cell(percent, 0),
         );
     }
     s
 }
 
 /// The rows as a JSON array (hand-written: xtask keeps to std + anyhow).
+/// `*_all_threads_*` are the runs on every core.
 fn json(rows: &[Row]) -> String {
     let num = |v: Option<f64>| v.map_or_else(|| "null".to_owned(), |v| format!("{v}"));
     let items: Vec<String> = rows
         .iter()
         .map(|r| {
             format!(
-                "  {{\"name\": \"{}\", \"compile_ms\": {}, \"tensorc_min_ns\": {}, \"tensorc_all_threads_min_ns\": {}, \"numpy_min_ns\": {}, \"failed\": {}}}",
+                "  {{\"name\": \"{}\", \"compile_ms\": {}, \"tensorc_min_ns\": {}, \"tensorc_all_threads_min_ns\": {}, \"numpy_min_ns\": {}, \"numpy_all_threads_min_ns\": {}, \"failed\": {}}}",
                 r.name,
                 num(r.compile_ms),
                 num(r.tensorc_ns),
                 num(r.tensorc_all_ns),
                 num(r.numpy_ns),
+                num(r.numpy_all_ns),
                 r.error.is_some()
             )
         })
@@ -435,6 +505,14 @@ mod tests {
         let m = parse_machine("triad_gbs 25.5\nfma_gflops 0.000\n");
         assert_eq!(m.triad_gbs, Some(25.5));
         assert_eq!(m.fma_gflops, None, "a failed self-check prints 0");
+        assert_eq!((m.triad_all_gbs, m.threads), (None, 1));
+        let two = parse_machine(
+            "triad_gbs 25.5\ntriad_threads 2\ntriad_all_gbs 40.0\nfma_gflops 100.0\n",
+        );
+        assert_eq!((two.triad_all_gbs, two.threads), (Some(40.0), 2));
+        // All threads: the triad measured on them, the peak times two.
+        let all = two.all_threads();
+        assert_eq!((all.triad_gbs, all.fma_gflops), (Some(40.0), Some(200.0)));
         // W7 reads 256 MiB; in 20 ms that is 13.42 GB/s, 52.6 % of 25.5.
         let w7 = metric("w07_sum").unwrap();
         let p = percent_of_machine(w7, 20.0e6, m).unwrap();
@@ -454,11 +532,25 @@ mod tests {
             tensorc_ns: Some(300.0),
             tensorc_all_ns: Some(120.0),
             numpy_ns: Some(150.0),
+            numpy_all_ns: Some(60.0),
             error: None,
         }];
-        // One thread 300 ns, all threads 120 ns: a 2.50x speed-up.
-        let th = threads_table(&rows);
-        assert!(th.contains("| w01_matmul_256 | 0.000 | 0.000 | 2.50 |"), "{th}");
+        // One thread 300 ns, all threads 120 ns: a 2.50x speed-up; NumPy on
+        // all threads 60 ns: tensorc at 0.50 of its speed. 2·256³ flops in
+        // 120 ns is 279620 GFLOPS, 69905 % of 2 × 200 GFLOPS.
+        let two = Machine {
+            triad_gbs: Some(20.0),
+            triad_all_gbs: Some(30.0),
+            threads: 2,
+            fma_gflops: Some(200.0),
+        };
+        let th = threads_table(&rows, two);
+        assert!(
+            th.contains("| w01_matmul_256 | 0.000 | 0.000 | 2.50 | 279620.27 | 0.000 | 559240.53 | GFLOPS | 0.50 | 69905 |"),
+            "{th}"
+        );
+        assert!(th.contains("triad on 2 threads 30.0 GB/s, f32 FMA peak 2 × one core = 400.0 GFLOPS"), "{th}");
+        assert!(th.contains("| tensorc 2 threads ms |"), "{th}");
         let t = markdown_table(&rows, Machine::default());
         // NumPy twice as fast: ratio 0.50.
         assert!(t.contains("| 0.50 |"), "{t}");
@@ -469,6 +561,7 @@ mod tests {
         let machine = Machine {
             triad_gbs: Some(20.0),
             fma_gflops: Some(200.0),
+            ..Machine::default()
         };
         let t = markdown_table(&rows, machine);
         assert!(t.contains("| 55924 |\n"), "{t}");

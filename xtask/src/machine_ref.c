@@ -1,14 +1,20 @@
-/* The machine's reference numbers for `cargo xtask bench`, measured on one
- * core in the same run as the workloads:
+/* The machine's reference numbers for `cargo xtask bench`, measured in the
+ * same run as the workloads:
  *  - a STREAM-style triad a[i] = b[i] + s * c[i] over three f64 arrays far
  *    larger than the last-level cache; bandwidth counts 24 bytes per
  *    element (two reads, one write; STREAM's convention, no write-allocate
  *    traffic), the same "minimum traffic" rule the workloads' GB/s use;
- *  - the f32 FMA peak: independent multiply-add chains on native-width
- *    vectors (GCC/Clang vector extensions; -march=native picks the width),
- *    enough of them to cover the FMA latency on every unit.
- * Prints "triad_gbs <x>" and "fma_gflops <y>", each the best of several runs.
- * Built by xtask with `cc -O3 -march=native`; libc only. */
+ *    on one core, and on THREADS threads (the first argument, default 1:
+ *    each thread owns a contiguous slice of the arrays, which it also
+ *    initialized, and the threads start each timed run together);
+ *  - the f32 FMA peak of one core: independent multiply-add chains on
+ *    native-width vectors (GCC/Clang vector extensions; -march=native picks
+ *    the width), enough of them to cover the FMA latency on every unit.
+ * Prints "triad_gbs <x>", "triad_threads <n>", "triad_all_gbs <y>" and
+ * "fma_gflops <z>", each the best of several runs (0 when a self-check
+ * failed). Built by xtask with `cc -O3 -march=native -pthread`; libc and
+ * pthreads only. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -42,6 +48,63 @@ static double triad(void) {
     free(a); free(b); free(c);
     if (check != 7.0) return 0.0;
     return 24.0 * (double)TRIAD_N / best / 1e9;
+}
+
+/* The triad on several threads: thread k of n owns elements
+ * [k*N/n, (k+1)*N/n) of every array. */
+#define MAX_THREADS 256
+struct triad_part {
+    double *a, *b, *c;
+    long lo, hi;
+    pthread_barrier_t *start, *stop;
+};
+
+static void *triad_thread(void *arg) {
+    struct triad_part *p = arg;
+    for (long i = p->lo; i < p->hi; i++) { p->a[i] = 0.0; p->b[i] = 1.0; p->c[i] = 2.0; }
+    const double s = 3.0;
+    for (int r = 0; r < TRIAD_RUNS; r++) {
+        pthread_barrier_wait(p->start);
+        for (long i = p->lo; i < p->hi; i++) p->a[i] = p->b[i] + s * p->c[i];
+        __asm__ volatile("" : : "r"(p->a) : "memory");
+        pthread_barrier_wait(p->stop);
+    }
+    return 0;
+}
+
+static double triad_threads(int n) {
+    double *a = aligned_alloc(64, TRIAD_N * sizeof(double));
+    double *b = aligned_alloc(64, TRIAD_N * sizeof(double));
+    double *c = aligned_alloc(64, TRIAD_N * sizeof(double));
+    if (!a || !b || !c) return 0.0;
+    pthread_barrier_t start, stop;
+    /* The main thread only times: it joins both barriers. */
+    pthread_barrier_init(&start, 0, (unsigned)n + 1);
+    pthread_barrier_init(&stop, 0, (unsigned)n + 1);
+    struct triad_part parts[MAX_THREADS];
+    pthread_t tids[MAX_THREADS];
+    int started = 0;
+    for (int k = 0; k < n; k++) {
+        parts[k] = (struct triad_part){a, b, c, TRIAD_N * k / n, TRIAD_N * (k + 1) / n, &start, &stop};
+        if (pthread_create(&tids[k], 0, triad_thread, &parts[k]) != 0) break;
+        started++;
+    }
+    double best = 1e30;
+    if (started == n) {
+        for (int r = 0; r < TRIAD_RUNS; r++) {
+            pthread_barrier_wait(&start);
+            double t0 = now();
+            pthread_barrier_wait(&stop);
+            double t = now() - t0;
+            if (t < best) best = t;
+        }
+    }
+    for (int k = 0; k < started; k++) pthread_join(tids[k], 0);
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&stop);
+    int ok = started == n && a[0] == 7.0 && a[TRIAD_N - 1] == 7.0 && a[TRIAD_N / 2] == 7.0;
+    free(a); free(b); free(c);
+    return ok ? 24.0 * (double)TRIAD_N / best / 1e9 : 0.0;
 }
 
 /* Native vector width in bytes (64 with AVX-512, 32 with AVX2). */
@@ -82,8 +145,13 @@ static double fma_peak(void) {
     return 2.0 * LANES * CHAINS * (double)FMA_ITERS / best / 1e9;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 1;
+    if (threads < 1) threads = 1;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
     printf("triad_gbs %.3f\n", triad());
+    printf("triad_threads %d\n", threads);
+    printf("triad_all_gbs %.3f\n", triad_threads(threads));
     printf("fma_gflops %.3f\n", fma_peak());
     return 0;
 }

@@ -2,7 +2,10 @@
 # ../shared/bench/*.nxir, written with NumPy, timed the same way (warm-up runs,
 # then timed runs; median and minimum), one JSON object per line on stdout.
 # xtask runs it in its own virtualenv with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE
-# unset and OPENBLAS_NUM_THREADS set, for this process only.
+# unset, twice: with OPENBLAS_NUM_THREADS (and OMP_NUM_THREADS) 1, then the
+# core count, for this process only. Only the BLAS calls (the matmuls, the
+# convolution's shifted matmuls) use more threads; NumPy's element-wise and
+# reduction loops stay on one.
 import json
 import sys
 import time
