@@ -136,6 +136,7 @@ const SUPPORTED: &[&str] = &[
     "tensor",
     "top_k",
     "transpose",
+    "triangular_solve",
     "weak_literals",
     "while_loop",
     "window_dilations",

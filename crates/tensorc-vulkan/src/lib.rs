@@ -160,10 +160,6 @@ fn reject_inexact_ops(f: &tensorc_ir::Function) -> Result<(), VulkanError> {
             // Vulkan allows GLSL.std.450 Asin/Acos errors around 1e-4 (lavapipe has them).
             Op::Unary(UnaryOp::Asin) => ("asin", "spirv.GL.Asin"),
             Op::Unary(UnaryOp::Acos) => ("acos", "spirv.GL.Acos"),
-            // Its kernel (a loop-carried substitution inside a sequential
-            // loop) is right at the GPU-dialect level but gives wrong values
-            // after SPIR-V conversion on lavapipe; rejected until understood.
-            Op::TriangularSolve { .. } => ("triangular_solve", "scf.for iter_args in SPIR-V"),
             _ => continue,
         };
         return Err(VulkanError::UnsupportedOp {

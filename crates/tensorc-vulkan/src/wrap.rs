@@ -490,6 +490,7 @@ fn process_block(
                     kernel.extend(stmts[k][1..].iter().map(|s| s.to_string()));
                 }
                 let tag = out.len();
+                let kernel = guard_zero_trip(kernel, tag);
                 match split_big_launch(func, &kernel, tag) {
                     Some(split) => {
                         *rewrites += 1;
@@ -550,7 +551,8 @@ fn process_block(
             "{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"
         ));
         out.extend(extra);
-        out.extend(parallel_to_for(&flat).into_iter().map(|s| format!("  {s}")));
+        let body = guard_zero_trip(parallel_to_for(&flat), out.len());
+        out.extend(body.into_iter().map(|s| format!("  {s}")));
         out.push(format!("{pad}  scf.reduce"));
         out.push(format!("{pad}}}"));
         *wrapped += 1;
@@ -814,6 +816,144 @@ fn split_big_launch(func: &Function, kernel: &[String], tag: usize) -> Option<Ve
     out.push(reduce.clone());
     out.push(close.clone());
     Some(out)
+}
+
+/// `convert-scf-to-spirv` returns a loop's carried values through a
+/// function variable that only the loop body stores: when the loop runs
+/// zero times its results are that variable's undefined contents, not the
+/// initial values (seen as wrong `triangular_solve` results on lavapipe,
+/// whose first row runs an empty inner loop). Each kernel `scf.for` with
+/// `iter_args` therefore gets its results chosen explicitly:
+/// `select(lb < ub, result, init)` (folded away when the trip count is
+/// known to be positive). `tag` makes the new names unique.
+fn guard_zero_trip(lines: Vec<String>, tag: usize) -> Vec<String> {
+    // (line index of the header, its parsed parts)
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    // Renames of `%r#k` uses to apply to later lines: (from, to).
+    let mut renames: Vec<(String, String)> = Vec::new();
+    // Pending loops: (indent, closing-line lines to emit after it).
+    let mut pending: Vec<(usize, Vec<String>)> = Vec::new();
+    for (n, line) in lines.into_iter().enumerate() {
+        let mut line = line;
+        for (from, to) in &renames {
+            if line.contains(from.as_str()) {
+                line = replace_name(&line, from, to);
+            }
+        }
+        let ind = indent(&line);
+        let closes = pending
+            .last()
+            .is_some_and(|(i, _)| *i == ind && line.trim_start().starts_with('}'));
+        if closes {
+            let (_, after) = pending.pop().unwrap_or_default();
+            out.push(line);
+            out.extend(after);
+            continue;
+        }
+        if let Some(g) = parse_carried_for(&line) {
+            let pad = " ".repeat(ind);
+            let raw = format!("%tensorc_zt{tag}_{n}_raw");
+            let cond = format!("%tensorc_zt{tag}_{n}_c");
+            let mut after = vec![format!(
+                "{pad}{cond} = arith.cmpi slt, {}, {} : index",
+                g.lb, g.ub
+            )];
+            let count = g.inits.len();
+            for (k, (init, ty)) in g.inits.iter().zip(&g.types).enumerate() {
+                let value = if count == 1 {
+                    raw.clone()
+                } else {
+                    format!("{raw}#{k}")
+                };
+                let name = if count == 1 {
+                    g.result.clone()
+                } else {
+                    let to = format!("%tensorc_zt{tag}_{n}_{k}");
+                    renames.push((format!("{}#{k}", g.result), to.clone()));
+                    to
+                };
+                after.push(format!(
+                    "{pad}{name} = arith.select {cond}, {value}, {init} : {ty}"
+                ));
+            }
+            let head = if count == 1 {
+                raw
+            } else {
+                format!("{raw}:{count}")
+            };
+            out.push(format!("{pad}{head} = {}", g.rest));
+            pending.push((ind, after));
+            continue;
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// `text` with every whole-name occurrence of `from` replaced by `to`.
+fn replace_name(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if after.is_some_and(name_char) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A `%r = scf.for %i = %lb to %ub step %s iter_args(%a = %x, ...) -> (T, ...) {` line.
+struct CarriedFor {
+    /// `%r` (without `:N`).
+    result: String,
+    lb: String,
+    ub: String,
+    inits: Vec<String>,
+    types: Vec<String>,
+    /// Everything after `%r = ` (the op itself).
+    rest: String,
+}
+
+fn parse_carried_for(line: &str) -> Option<CarriedFor> {
+    let t = line.trim_start();
+    let (lhs, rest) = t.split_once(" = ")?;
+    if !rest.starts_with("scf.for ") || !t.trim_end().ends_with('{') {
+        return None;
+    }
+    let result = lhs.split(':').next()?.trim().to_owned();
+    let after_iv = rest.strip_prefix("scf.for ")?.split_once(" = ")?.1;
+    let (lb, after_lb) = after_iv.split_once(" to ")?;
+    let (ub, after_ub) = after_lb.split_once(" step ")?;
+    let args = after_ub.split_once("iter_args(")?.1;
+    let (args, types) = args.split_once(") -> (")?;
+    let types = types.split_once(')')?.0;
+    let inits: Vec<String> = args
+        .split(", ")
+        .map(|a| a.split_once(" = ").map(|(_, v)| v.trim().to_owned()))
+        .collect::<Option<_>>()?;
+    let types: Vec<String> = types.split(", ").map(|t| t.trim().to_owned()).collect();
+    if inits.is_empty()
+        || inits.len() != types.len()
+        || types
+            .iter()
+            .any(|t| t.contains("memref") || t.contains("tensor"))
+    {
+        return None;
+    }
+    Some(CarriedFor {
+        result,
+        lb: lb.trim().to_owned(),
+        ub: ub.trim().to_owned(),
+        inits,
+        types,
+        rest: rest.to_owned(),
+    })
 }
 
 /// The two regions of a `scf.while` statement (before, after), as lines.
@@ -1205,6 +1345,44 @@ mod tests {
                     .iter()
                     .rposition(|l| l.contains("scf.parallel"))
                     .unwrap_or(0)
+        );
+    }
+
+    #[test]
+    fn carried_loop_results_are_selected_when_the_loop_may_not_run() {
+        let lines: Vec<String> = [
+            "      %1 = scf.for %i = %c0 to %n step %c1 iter_args(%a = %0) -> (f32) {",
+            "        scf.yield %a : f32",
+            "      } loc(#loc6)",
+            "      %2 = arith.divf %1, %1 : f32",
+            "      %3:2 = scf.for %i = %c0 to %n step %c1 iter_args(%a = %0, %b = %c1_i8) -> (f32, i8) {",
+            "        scf.yield %a, %b : f32, i8",
+            "      }",
+            "      memref.store %3#1, %m[] : memref<i8>",
+            "      memref.store %3#0, %f[] : memref<f32>",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let got = guard_zero_trip(lines, 7);
+        assert_eq!(
+            got,
+            [
+                "      %tensorc_zt7_0_raw = scf.for %i = %c0 to %n step %c1 iter_args(%a = %0) -> (f32) {",
+                "        scf.yield %a : f32",
+                "      } loc(#loc6)",
+                "      %tensorc_zt7_0_c = arith.cmpi slt, %c0, %n : index",
+                "      %1 = arith.select %tensorc_zt7_0_c, %tensorc_zt7_0_raw, %0 : f32",
+                "      %2 = arith.divf %1, %1 : f32",
+                "      %tensorc_zt7_4_raw:2 = scf.for %i = %c0 to %n step %c1 iter_args(%a = %0, %b = %c1_i8) -> (f32, i8) {",
+                "        scf.yield %a, %b : f32, i8",
+                "      }",
+                "      %tensorc_zt7_4_c = arith.cmpi slt, %c0, %n : index",
+                "      %tensorc_zt7_4_0 = arith.select %tensorc_zt7_4_c, %tensorc_zt7_4_raw#0, %0 : f32",
+                "      %tensorc_zt7_4_1 = arith.select %tensorc_zt7_4_c, %tensorc_zt7_4_raw#1, %c1_i8 : i8",
+                "      memref.store %tensorc_zt7_4_1, %m[] : memref<i8>",
+                "      memref.store %tensorc_zt7_4_0, %f[] : memref<f32>",
+            ]
         );
     }
 
