@@ -70,6 +70,7 @@ const SUPPORTED: &[&str] = &[
     "divide",
     "dot",
     "equal",
+    "erf",
     "erf_inv",
     "exp",
     "expm1",
@@ -102,6 +103,7 @@ const SUPPORTED: &[&str] = &[
     "not_equal",
     "odd_sizes",
     "pad",
+    "population_count",
     "product",
     "put_slice",
     "put_slice_dynamic",
@@ -153,12 +155,19 @@ const SUPPORTED: &[&str] = &[
 /// Cases with some functions Vulkan rejects (bf16, some f64 functions,
 /// ops without an exact SPIR-V lowering); the others must run and agree.
 const PARTLY_SUPPORTED: &[&str] = &[
+    "acos",
+    "asin",
+    "atan2",
+    "cbrt",
     "chain_mlp",
     "control_nesting",
     "conv_half",
+    "erfc",
     "half_scans_and_sort",
     "multiple_results",
+    "pow",
     "rank0",
+    "remainder",
 ];
 
 /// Ops whose Vulkan results agree on ordinary inputs but not on the edge

@@ -61,11 +61,23 @@ lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlini
     )
 }
 
+/// GPU kernels to SPIR-V. `tensorc-vulkan-expand-math` (a Rust pass, run by
+/// name) first rewrites the math ops with no exact SPIR-V lowering, and
+/// `tensorc-vulkan-exact-float` keeps those expansions exact in SPIR-V
+/// (`tensorc_passes::vulkan_math`).
 fn spirv_pipeline() -> String {
+    use tensorc_passes::vulkan_math;
+    static REGISTER_MATH: std::sync::Once = std::sync::Once::new();
+    REGISTER_MATH.call_once(|| {
+        tensorc_mlir::register_external_pass(vulkan_math::NAME, vulkan_math::create);
+        tensorc_mlir::register_external_pass(vulkan_math::EXACT_NAME, vulkan_math::create_exact);
+    });
     format!(
         "builtin.module(spirv-attach-target{{module=.* ver=v1.3 caps={CAPS} exts={EXTS} client_api=Vulkan}},\
-{},math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv,spirv.module(spirv-lower-abi-attrs,spirv-update-vce))",
-        math_f64_pass()
+{},{},math-expand-ops,arith-expand,convert-math-to-spirv,convert-gpu-to-spirv,{},spirv.module(spirv-lower-abi-attrs,spirv-update-vce))",
+        vulkan_math::NAME,
+        math_f64_pass(),
+        vulkan_math::EXACT_NAME
     )
 }
 

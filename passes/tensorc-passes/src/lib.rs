@@ -22,6 +22,8 @@ pub mod vulkan_accumulate;
 #[cfg(feature = "melior")]
 pub mod vulkan_vec4;
 #[cfg(feature = "melior")]
+pub mod vulkan_math;
+#[cfg(feature = "melior")]
 mod raw;
 
 pub use pipeline::{cpu_lowering_pipeline, full_cpu_pipeline, opt_pipeline};

@@ -1,0 +1,940 @@
+//! `tensorc-vulkan-expand-math`: rewrites the scalar math ops that have no
+//! SPIR-V lowering, or one with the wrong semantics, into arith and math
+//! ops that `convert-math-to-spirv`/`convert-arith-to-spirv` lower exactly,
+//! so the Vulkan target computes them with Nx's semantics.
+//!
+//! Why: `convert-math-to-spirv` has no pattern for `math.erf`, `math.erfc`,
+//! `math.cbrt`, `math.asin`/`acos` (GLSL.std.450 Asin/Acos may be off by
+//! ~1e-4 on Vulkan), `math.atan2` or `math.ctpop`; `math.powf` becomes
+//! GLSL.std.450 Pow, undefined for negative bases and zero; `arith.remf`
+//! becomes OpFRem, imprecise for large quotients; and `arith.remsi` becomes
+//! `|a| umod |b|` with the sign chosen by `a == |a|`, wrong for the minimum
+//! integer. Each is replaced here by an expansion on f32 (f16 computes in
+//! f32 and rounds once) or on the integer type:
+//! - `erf`, `erfc`: `x·P(x²)` below 1, `exp(-x²)·G(x)` above (two fitted
+//!   polynomials for G), with `x²` split into a rounded and an exact part;
+//! - `asin`, `acos`, `atan2`: one `atan` (reduction to `[0, tan(π/12)]`,
+//!   Taylor series), with C's `atan2` results for zeros, infinities, NaN;
+//! - `cbrt`: exponent divided by three on the bits, Newton on the mantissa;
+//! - `powf`: C `pow` (zeros, infinities, negative bases with integer
+//!   exponents), the magnitude as `2^(y·log2|x|)` with `log2` carried in two
+//!   floats so large `y` keep f32 accuracy (exact products by Dekker's
+//!   splitting, not `fma`, which Vulkan lets be unfused: lavapipe's is);
+//! - `remf`: C `fmod`, exact, by long division on the integer mantissas
+//!   (also right for subnormals on devices that flush them);
+//! - `remsi`: the sign of the dividend applied to `|a| umod |b|`;
+//! - `ctpop`: the classic parallel bit count, for every width;
+//! - `ipowi` (integer `pow`, which has no SPIR-V lowering): square and
+//!   multiply over the exponent's bits, wrapping.
+//!
+//! Every op of an expansion carries the location name `tensorc.exact`; the
+//! companion pass `tensorc-vulkan-exact-float` (run after the SPIR-V
+//! conversion) decorates their float arithmetic `NoContraction`, so drivers
+//! keep the exact steps the expansions rely on.
+//!
+//! Subnormal and zero tests are made on the bits where a device that flushes
+//! subnormals (lavapipe does) would otherwise change the case taken. Other
+//! types (f64, bf16, vectors) are left alone: f64 has its own pass and bf16
+//! is rejected before. Coefficients are Taylor coefficients or fits made for
+//! tensorc (Chebyshev interpolation, checked in f32 arithmetic).
+
+use crate::raw::*;
+use melior::ContextRef;
+use melior::dialect::DialectHandle;
+use melior::ir::OperationRef;
+use melior::ir::r#type::TypeId;
+use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use mlir_sys::*;
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = "tensorc-vulkan-expand-math";
+
+#[repr(align(8))]
+struct PassId;
+static PASS_ID: PassId = PassId;
+
+#[derive(Clone)]
+struct ExpandMath;
+
+impl<'c> RunExternalPass<'c> for ExpandMath {
+    fn initialize(&mut self, _context: ContextRef<'c>) {}
+
+    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
+        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
+        unsafe { expand_module(module.to_raw()) };
+    }
+}
+
+/// Creates the pass (anchored on `builtin.module`).
+pub fn create() -> Pass {
+    create_external(
+        ExpandMath,
+        TypeId::create(&PASS_ID),
+        NAME,
+        NAME,
+        "Expand math ops without an exact SPIR-V lowering into arith/math ops",
+        "builtin.module",
+        // tensorc-mlir's context loads every dialect (math has no melior handle).
+        &[DialectHandle::arith()],
+    )
+}
+
+/// The name of the companion pass that keeps the expansions' float
+/// arithmetic exact in SPIR-V (see `create_exact`).
+pub const EXACT_NAME: &str = "tensorc-vulkan-exact-float";
+
+/// The location name that marks the ops of an expansion.
+const EXACT_LOC: &str = "tensorc.exact";
+
+#[repr(align(8))]
+struct ExactId;
+static EXACT_ID: ExactId = ExactId;
+
+#[derive(Clone)]
+struct ExactFloat;
+
+impl<'c> RunExternalPass<'c> for ExactFloat {
+    fn initialize(&mut self, _context: ContextRef<'c>) {}
+
+    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
+        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
+        unsafe { mark_exact(module.to_raw()) };
+    }
+}
+
+/// Creates `tensorc-vulkan-exact-float`, to run after `convert-gpu-to-spirv`:
+/// it decorates the SPIR-V float arithmetic that came from an expansion
+/// with `NoContraction`. The expansions rely on exact IEEE steps (Dekker
+/// products, `(a + b) - a`, Cody–Waite reduction), and SPIR-V otherwise
+/// lets a driver reassociate, fuse or simplify float arithmetic (Mesa's NIR
+/// does, and turned `pow`'s two-float sums into one float); `NoContraction`
+/// is what GLSL's `precise` becomes. Other kernels' arithmetic keeps the
+/// driver's freedom.
+pub fn create_exact() -> Pass {
+    create_external(
+        ExactFloat,
+        TypeId::create(&EXACT_ID),
+        EXACT_NAME,
+        EXACT_NAME,
+        "Decorate the SPIR-V float arithmetic of math expansions NoContraction",
+        "builtin.module",
+        &[],
+    )
+}
+
+/// SPIR-V ops that `NoContraction` applies to.
+const FLOAT_ARITH: &[&str] = &[
+    "spirv.FAdd",
+    "spirv.FSub",
+    "spirv.FMul",
+    "spirv.FDiv",
+    "spirv.FNegate",
+];
+
+/// # Safety
+/// `module` must be a live operation.
+unsafe fn mark_exact(module: MlirOperation) {
+    unsafe {
+        let ctx = mlirOperationGetContext(module);
+        let mut ops = Vec::new();
+        walk(module, |op| {
+            if FLOAT_ARITH.contains(&op_name(op).as_str()) {
+                let loc = mlirOperationGetLocation(op);
+                if mlirLocationIsAName(loc)
+                    && from_string_ref(mlirIdentifierStr(mlirLocationNameGetName(loc))) == EXACT_LOC
+                {
+                    ops.push(op);
+                }
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        for op in ops {
+            mlirOperationSetAttributeByName(op, string_ref("no_contraction"), mlirUnitAttrGet(ctx));
+        }
+    }
+}
+
+/// The ops this pass rewrites.
+const OPS: &[&str] = &[
+    "math.erf",
+    "math.erfc",
+    "math.cbrt",
+    "math.asin",
+    "math.acos",
+    "math.atan2",
+    "math.powf",
+    "arith.remf",
+    "arith.remsi",
+    "math.ctpop",
+    "math.ipowi",
+];
+
+/// Rewrites every op of `OPS` on a scalar of a type this pass handles.
+///
+/// # Safety
+/// `module` must be a live operation.
+unsafe fn expand_module(module: MlirOperation) {
+    unsafe {
+        let mut ops = Vec::new();
+        walk(module, |op| {
+            if OPS.contains(&op_name(op).as_str()) {
+                ops.push(op);
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        for op in ops {
+            let name = op_name(op);
+            let ty = mlirValueGetType(result(op));
+            let operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(op))
+                .map(|i| mlirOperationGetOperand(op, i))
+                .collect();
+            let ctx = mlirOperationGetContext(op);
+            let b = B {
+                ctx,
+                block: mlirOperationGetBlock(op),
+                at: op,
+                // Marked for `tensorc-vulkan-exact-float`, around the
+                // source location (which diagnostics still find inside).
+                loc: mlirLocationNameGet(ctx, string_ref(EXACT_LOC), mlirOperationGetLocation(op)),
+            };
+            let new = if mlirTypeIsAInteger(ty) {
+                let bits = mlirIntegerTypeGetWidth(ty);
+                match name.as_str() {
+                    "math.ctpop" => popcount(&b, operands[0], bits),
+                    "arith.remsi" => remsi(&b, operands[0], operands[1]),
+                    "math.ipowi" => ipowi(&b, operands[0], operands[1], bits),
+                    _ => continue,
+                }
+            } else if mlirTypeIsAF32(ty) || mlirTypeIsAF16(ty) {
+                let f32t = mlirF32TypeGet(b.ctx);
+                let half = mlirTypeIsAF16(ty);
+                let args: Vec<MlirValue> = operands
+                    .iter()
+                    .map(|&v| {
+                        if half {
+                            b.op("arith.extf", &[v], f32t, &[])
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
+                let r = match name.as_str() {
+                    "math.erf" => erf(&b, args[0]),
+                    "math.erfc" => erfc(&b, args[0]),
+                    "math.cbrt" => cbrt(&b, args[0]),
+                    "math.asin" => asin(&b, args[0]),
+                    "math.acos" => acos(&b, args[0]),
+                    "math.atan2" => atan2(&b, args[0], args[1]),
+                    "math.powf" => pow(&b, args[0], args[1]),
+                    "arith.remf" => fmod(&b, args[0], args[1]),
+                    _ => continue,
+                };
+                if half {
+                    b.op("arith.truncf", &[r], ty, &[])
+                } else {
+                    r
+                }
+            } else {
+                continue;
+            };
+            mlirValueReplaceAllUsesOfWith(result(op), new);
+            mlirOperationDestroy(op);
+        }
+    }
+}
+
+type V = MlirValue;
+
+/// `arith.cmpf` predicates (their enum values).
+#[derive(Clone, Copy)]
+enum F {
+    Oeq = 1,
+    Ogt = 2,
+    Olt = 4,
+    Uno = 14,
+}
+
+/// `arith.cmpi` predicates (their enum values).
+#[derive(Clone, Copy)]
+enum I {
+    Eq = 0,
+    Ne = 1,
+    Slt = 2,
+    Sgt = 4,
+    Ult = 6,
+    Ugt = 8,
+    Uge = 9,
+}
+
+/// Builds ops in front of the op being replaced. Every op has one result;
+/// binary ops take their result type from the first operand.
+struct B {
+    ctx: MlirContext,
+    block: MlirBlock,
+    at: MlirOperation,
+    loc: MlirLocation,
+}
+
+impl B {
+    fn op(&self, name: &str, operands: &[V], ty: MlirType, attrs: &[(&str, MlirAttribute)]) -> V {
+        // SAFETY: the context, block and anchor op are alive for the pass;
+        // the new op is inserted into the block, which takes ownership.
+        unsafe {
+            let op = build(self.ctx, name, self.loc, operands, &[ty], attrs);
+            mlirBlockInsertOwnedOperationBefore(self.block, self.at, op);
+            result(op)
+        }
+    }
+
+    fn ty(&self, v: V) -> MlirType {
+        // SAFETY: `v` is a live value.
+        unsafe { mlirValueGetType(v) }
+    }
+
+    fn f32t(&self) -> MlirType {
+        // SAFETY: the context is alive.
+        unsafe { mlirF32TypeGet(self.ctx) }
+    }
+
+    fn i32t(&self) -> MlirType {
+        // SAFETY: the context is alive.
+        unsafe { mlirIntegerTypeGet(self.ctx, 32) }
+    }
+
+    /// An f32 constant (rounded to f32).
+    fn c(&self, v: f64) -> V {
+        let t = self.f32t();
+        // SAFETY: the context is alive.
+        let a = unsafe { mlirFloatAttrDoubleGet(self.ctx, t, v) };
+        self.op("arith.constant", &[], t, &[("value", a)])
+    }
+
+    /// An integer constant of type `t` from its low `bits(t)` bits.
+    fn int(&self, t: MlirType, v: i64) -> V {
+        // SAFETY: `t` is an integer type of this context.
+        let a = unsafe {
+            let w = mlirIntegerTypeGetWidth(t);
+            // Sign-extend the low `w` bits so the value fits the type.
+            let v = if w < 64 {
+                (v << (64 - w)) >> (64 - w)
+            } else {
+                v
+            };
+            mlirIntegerAttrGet(t, v)
+        };
+        self.op("arith.constant", &[], t, &[("value", a)])
+    }
+
+    /// An i32 constant.
+    fn i(&self, v: i64) -> V {
+        self.int(self.i32t(), v)
+    }
+
+    fn bin(&self, name: &str, a: V, b: V) -> V {
+        self.op(name, &[a, b], self.ty(a), &[])
+    }
+
+    fn un(&self, name: &str, a: V) -> V {
+        self.op(name, &[a], self.ty(a), &[])
+    }
+
+    fn add(&self, a: V, b: V) -> V {
+        self.bin("arith.addf", a, b)
+    }
+
+    fn sub(&self, a: V, b: V) -> V {
+        self.bin("arith.subf", a, b)
+    }
+
+    fn mul(&self, a: V, b: V) -> V {
+        self.bin("arith.mulf", a, b)
+    }
+
+    fn div(&self, a: V, b: V) -> V {
+        self.bin("arith.divf", a, b)
+    }
+
+    fn fma(&self, a: V, b: V, c: V) -> V {
+        self.op("math.fma", &[a, b, c], self.ty(a), &[])
+    }
+
+    fn abs(&self, a: V) -> V {
+        self.un("math.absf", a)
+    }
+
+    fn neg(&self, a: V) -> V {
+        self.un("arith.negf", a)
+    }
+
+    fn floor(&self, a: V) -> V {
+        self.un("math.floor", a)
+    }
+
+    fn sqrt(&self, a: V) -> V {
+        self.un("math.sqrt", a)
+    }
+
+    fn copysign(&self, a: V, b: V) -> V {
+        self.bin("math.copysign", a, b)
+    }
+
+    fn predicate(&self, name: &str, p: i64, a: V, b: V) -> V {
+        // SAFETY: the context is alive.
+        let (i1, attr) = unsafe {
+            let i64t = mlirIntegerTypeGet(self.ctx, 64);
+            (mlirIntegerTypeGet(self.ctx, 1), mlirIntegerAttrGet(i64t, p))
+        };
+        self.op(name, &[a, b], i1, &[("predicate", attr)])
+    }
+
+    fn cmpf(&self, p: F, a: V, b: V) -> V {
+        self.predicate("arith.cmpf", p as i64, a, b)
+    }
+
+    fn cmpi(&self, p: I, a: V, b: V) -> V {
+        self.predicate("arith.cmpi", p as i64, a, b)
+    }
+
+    fn sel(&self, c: V, a: V, b: V) -> V {
+        self.op("arith.select", &[c, a, b], self.ty(a), &[])
+    }
+
+    fn and(&self, a: V, b: V) -> V {
+        self.bin("arith.andi", a, b)
+    }
+
+    fn or(&self, a: V, b: V) -> V {
+        self.bin("arith.ori", a, b)
+    }
+
+    fn not(&self, a: V) -> V {
+        let t = self.int(self.ty(a), -1);
+        self.bin("arith.xori", a, t)
+    }
+
+    fn iadd(&self, a: V, b: V) -> V {
+        self.bin("arith.addi", a, b)
+    }
+
+    fn isub(&self, a: V, b: V) -> V {
+        self.bin("arith.subi", a, b)
+    }
+
+    fn shl(&self, a: V, b: V) -> V {
+        self.bin("arith.shli", a, b)
+    }
+
+    fn shr(&self, a: V, b: V) -> V {
+        self.bin("arith.shrui", a, b)
+    }
+
+    /// The bits of an f32.
+    fn bits(&self, x: V) -> V {
+        self.op("arith.bitcast", &[x], self.i32t(), &[])
+    }
+
+    /// The f32 with these bits.
+    fn float(&self, i: V) -> V {
+        self.op("arith.bitcast", &[i], self.f32t(), &[])
+    }
+
+    /// `2^n` for an i32 `n` in [-126, 127].
+    fn pow2(&self, n: V) -> V {
+        let biased = self.iadd(n, self.i(127));
+        self.float(self.shl(biased, self.i(23)))
+    }
+
+    /// `c[0] + z·(c[1] + z·(c[2] + …))`.
+    fn horner(&self, z: V, c: &[f64]) -> V {
+        let mut p = self.c(c[c.len() - 1]);
+        for &k in c[..c.len() - 1].iter().rev() {
+            p = self.fma(p, z, self.c(k));
+        }
+        p
+    }
+
+    /// `x` rounded to the nearest integer (halves up), as an f32.
+    fn round(&self, x: V) -> V {
+        self.floor(self.add(x, self.c(0.5)))
+    }
+
+    fn to_i32(&self, x: V) -> V {
+        self.op("arith.fptosi", &[x], self.i32t(), &[])
+    }
+
+    fn to_f32(&self, x: V) -> V {
+        self.op("arith.sitofp", &[x], self.f32t(), &[])
+    }
+
+    /// `a` as `hi + lo` with `hi` holding its top 12 bits (Veltkamp), so
+    /// products of halves are exact.
+    fn split(&self, a: V) -> (V, V) {
+        let c = self.mul(self.c(4097.0), a);
+        let hi = self.sub(c, self.sub(c, a));
+        (hi, self.sub(a, hi))
+    }
+
+    /// `a·b = p + e` exactly (Dekker), without `fma`: Vulkan lets `fma` be
+    /// a rounded multiply and add (lavapipe's is). `|a|`, `|b|` < 2^115.
+    fn two_prod(&self, a: V, b: V) -> (V, V) {
+        let p = self.mul(a, b);
+        let (ah, al) = self.split(a);
+        let (bh, bl) = self.split(b);
+        let e = self.sub(self.mul(ah, bh), p);
+        let e = self.add(e, self.mul(ah, bl));
+        let e = self.add(e, self.mul(al, bh));
+        (p, self.add(e, self.mul(al, bl)))
+    }
+
+    /// `x · 2^n` for an i32 `n` in [-250, 250]: two exact scalings, each by a
+    /// normal power of two, so the result over- or underflows only once.
+    fn scale(&self, x: V, n: V) -> V {
+        let n1 = self.bin("arith.shrsi", n, self.i(1));
+        let n2 = self.isub(n, n1);
+        self.mul(self.mul(x, self.pow2(n1)), self.pow2(n2))
+    }
+}
+
+const PI_HI: f64 = 3.141_592_741_012_573_2;
+const PI_LO: f64 = -8.742_278_012_618_954e-8;
+const HALF_PI_HI: f64 = 1.570_796_370_506_286_6;
+const HALF_PI_LO: f64 = -4.371_139_006_309_477e-8;
+/// `ln 2 = LN2_C1 + LN2_C2`, `LN2_C1 = 355/512`.
+const LN2_C1: f64 = 0.693_359_375;
+const LN2_C2: f64 = -2.121_944_400_547_137_7e-4;
+const LOG2E_HI: f64 = 1.442_695_021_629_333_5;
+const LOG2E_LO: f64 = 1.925_962_989_091_09e-8;
+
+/// `atan(t)` for `t ≥ 0` (NaN gives NaN): `π/2 - atan(1/t)` above 1, then
+/// `π/6 + atan((t√3 - 1)/(t + √3))` above `tan(π/12)`, then the Taylor
+/// series to `t^13` (relative error below 1e-9 on `[0, tan(π/12)]`).
+fn atan_pos(b: &B, t: V) -> V {
+    let one = b.c(1.0);
+    let inv = b.cmpf(F::Ogt, t, one);
+    let t = b.sel(inv, b.div(one, t), t);
+    let big = b.cmpf(F::Ogt, t, b.c(0.267_949_192_431_122_7));
+    let sqrt3 = b.c(3f64.sqrt());
+    let reduced = b.div(b.fma(t, sqrt3, b.c(-1.0)), b.add(t, sqrt3));
+    let u = b.sel(big, reduced, t);
+    let u2 = b.mul(u, u);
+    let p = b.horner(
+        u2,
+        &[
+            -1.0 / 3.0,
+            1.0 / 5.0,
+            -1.0 / 7.0,
+            1.0 / 9.0,
+            -1.0 / 11.0,
+            1.0 / 13.0,
+        ],
+    );
+    let r = b.fma(b.mul(u, u2), p, u);
+    let r = b.add(b.sel(big, b.c(std::f64::consts::FRAC_PI_6), b.c(0.0)), r);
+    let flipped = b.add(b.sub(b.c(HALF_PI_HI), r), b.c(HALF_PI_LO));
+    b.sel(inv, flipped, r)
+}
+
+/// `asin(x) = atan(x / sqrt((1 - x)(1 + x)))`; ±1 give ±π/2 (through
+/// ±inf), |x| > 1 and NaN give NaN.
+fn asin(b: &B, x: V) -> V {
+    let one = b.c(1.0);
+    let d = b.sqrt(b.mul(b.sub(one, x), b.add(one, x)));
+    let t = b.div(x, d);
+    b.copysign(atan_pos(b, b.abs(t)), t)
+}
+
+/// `acos(x) = 2·atan(sqrt((1 - x)/(1 + x)))`; -1 gives π (through inf),
+/// |x| > 1 and NaN give NaN.
+fn acos(b: &B, x: V) -> V {
+    let one = b.c(1.0);
+    let t = b.sqrt(b.div(b.sub(one, x), b.add(one, x)));
+    b.mul(b.c(2.0), atan_pos(b, t))
+}
+
+/// C's `atan2(y, x)`: the angle of `|y|/|x|` moved to x's half plane
+/// (`π - a` when x's sign bit is set, so -0 counts as negative) and given
+/// y's sign. `y = ±0` gives ±0 or ±π, both infinite gives ±π/4 or ±3π/4,
+/// NaN gives NaN.
+fn atan2(b: &B, y: V, x: V) -> V {
+    let (ay, ax) = (b.abs(y), b.abs(x));
+    let inf = b.c(f64::INFINITY);
+    let both_inf = b.and(b.cmpf(F::Oeq, ay, inf), b.cmpf(F::Oeq, ax, inf));
+    let y_zero = b.cmpf(F::Oeq, y, b.c(0.0));
+    let t = b.sel(both_inf, b.c(1.0), b.div(ay, ax));
+    let t = b.sel(y_zero, b.c(0.0), t);
+    let a = atan_pos(b, t);
+    let x_neg = b.cmpi(I::Slt, b.bits(x), b.i(0));
+    let left = b.add(b.sub(b.c(PI_HI), a), b.c(PI_LO));
+    let r = b.copysign(b.sel(x_neg, left, a), y);
+    let nan = b.cmpf(F::Uno, x, y);
+    b.sel(nan, b.add(x, y), r)
+}
+
+/// `cbrt(x)`: with `|x| = m·2^(3k)`, `m` in [1, 8) (exponent divided by
+/// three on the bits; subnormals are scaled by 2^24 first), a quadratic
+/// guess for `cbrt(m)` (error below 4 %) and four Newton steps, times `2^k`.
+/// ±0, ±inf and NaN (and subnormals a device flushes) give `x` itself.
+fn cbrt(b: &B, x: V) -> V {
+    let ax = b.abs(x);
+    let ab = b.bits(ax);
+    let tiny = b.cmpi(I::Ult, ab, b.i(0x0080_0000));
+    let scaled = b.sel(tiny, b.mul(ax, b.c(16_777_216.0)), ax);
+    let sb = b.bits(scaled);
+    let e = b.isub(b.shr(sb, b.i(23)), b.i(127));
+    let e = b.sel(tiny, b.isub(e, b.i(24)), e);
+    // floor(e / 3) with a non-negative dividend: e ≥ -149 - 24 > -153.
+    let k = b.isub(b.bin("arith.divui", b.iadd(e, b.i(153)), b.i(3)), b.i(51));
+    let rem = b.isub(e, b.bin("arith.muli", k, b.i(3)));
+    let mbits = b.or(
+        b.shl(b.iadd(rem, b.i(127)), b.i(23)),
+        b.and(sb, b.i(0x007f_ffff)),
+    );
+    let m = b.float(mbits);
+    let mut y = b.horner(
+        m,
+        &[
+            0.813_794_748_196_631,
+            0.236_251_888_491_782_5,
+            -0.011_158_746_763_572_29,
+        ],
+    );
+    let third = b.c(1.0 / 3.0);
+    for _ in 0..4 {
+        let q = b.div(m, b.mul(y, y));
+        y = b.sub(y, b.mul(b.sub(y, q), third));
+    }
+    let r = b.copysign(b.scale(y, k), x);
+    let special = b.or(
+        b.cmpf(F::Oeq, scaled, b.c(0.0)),
+        b.cmpi(I::Uge, ab, b.i(0x7f80_0000)),
+    );
+    b.sel(special, x, r)
+}
+
+/// `exp(-h)` for `h ≥ 0` (at most ~121): `2^n · e^r` with `n` the nearest
+/// integer to `-h/ln 2`, `r = (z - n·C1) - n·C2` with `C1 + C2 = ln 2` and
+/// `C1` of 9 bits, so `n·C1` and the first subtraction are exact (Cody and
+/// Waite), `e^r` by its Taylor series to degree 7 (relative error below
+/// 1e-8 on |r| ≤ ln2/2).
+fn exp_neg(b: &B, h: V) -> V {
+    let z = b.neg(h);
+    let n = b.round(b.mul(z, b.c(std::f64::consts::LOG2_E)));
+    let r = b.sub(z, b.mul(n, b.c(LN2_C1)));
+    let r = b.sub(r, b.mul(n, b.c(LN2_C2)));
+    let p = b.horner(
+        r,
+        &[
+            1.0,
+            1.0,
+            0.5,
+            1.0 / 6.0,
+            1.0 / 24.0,
+            1.0 / 120.0,
+            1.0 / 720.0,
+            1.0 / 5040.0,
+        ],
+    );
+    b.scale(p, b.to_i32(n))
+}
+
+/// `x·P(x²)` ≈ erf(x) for |x| ≤ 1 (fit, about one ulp).
+fn erf_small(b: &B, x: V) -> V {
+    let z = b.mul(x, x);
+    let p = b.horner(
+        z,
+        &[
+            1.128_379_165_848_350_4,
+            -0.376_126_266_667_196_3,
+            0.112_835_947_151_523_62,
+            -0.026_854_212_010_276_41,
+            0.005_189_087_422_780_045_6,
+            -0.000_801_686_428_181_775_5,
+            7.875_875_046_790_626e-5,
+        ],
+    );
+    b.mul(x, p)
+}
+
+/// erfc(a) for `a ≥ 0.5` (inf and huge values give 0, NaN gives NaN):
+/// `exp(-a²)·G(a)`, with G fitted on [0.5, 2.5] in `a` and on [2.5, 10.1] as
+/// `G(a)·a` in `1/a` (about 1e-8 relative), and `a² = hi + lo` exactly (`two_prod`) so
+/// `exp(-a²) = exp(-hi)·(1 - lo)`.
+fn erfc_tail(b: &B, a: V) -> V {
+    // erfc(11) is far below the smallest f32; clamping keeps `a²` finite.
+    let eleven = b.c(11.0);
+    let a = b.sel(b.cmpf(F::Ogt, a, eleven), eleven, a);
+    let (hi, lo) = b.two_prod(a, a);
+    let e = exp_neg(b, hi);
+    let e = b.fma(b.neg(e), lo, e);
+    let near = b.horner(
+        b.sub(a, b.c(1.5)),
+        &[
+            0.321_585_415_162_013_67,
+            -0.163_622_917_364_341_95,
+            0.076_151_132_798_967_79,
+            -0.032_930_931_783_219_03,
+            0.013_376_262_781_837_234,
+            -0.005_145_650_248_556_843,
+            0.001_890_681_026_905_483,
+            -0.000_663_226_521_915_009_4,
+            0.000_214_738_294_296_523_7,
+            -7.021_189_854_050_647e-5,
+            3.012_266_041_935_163_2e-5,
+            -9.051_851_238_931_855e-6,
+        ],
+    );
+    let inv = b.div(b.c(1.0), a);
+    let far = b.horner(
+        b.mul(
+            b.sub(inv, b.c(0.249_504_950_495_049_5)),
+            b.c(1.0 / 0.150_495_049_504_950_52),
+        ),
+        &[
+            0.548_056_923_041_262_5,
+            -0.017_951_147_088_541_494,
+            -0.003_807_583_117_271_293,
+            0.000_748_416_825_108_233_5,
+            -1.381_431_883_451_522_7e-5,
+            -2.122_032_499_141_113_2e-5,
+            4.390_436_325_829_583e-6,
+            -5.414_198_422_926_12e-8,
+        ],
+    );
+    let g = b.sel(b.cmpf(F::Olt, a, b.c(2.5)), near, b.mul(far, inv));
+    b.mul(e, g)
+}
+
+/// `x·P(x²)` below 1, `±(1 - erfc(|x|))` above.
+fn erf(b: &B, x: V) -> V {
+    let one = b.c(1.0);
+    let a = b.abs(x);
+    let small = b.cmpf(F::Olt, a, one);
+    let big = b.copysign(b.sub(one, erfc_tail(b, a)), x);
+    b.sel(small, erf_small(b, x), big)
+}
+
+/// `1 - erf(x)` below 0.5 (where erfc > 0.47, so nothing cancels), the
+/// tail above, `2 - erfc(-x)` for negative x.
+fn erfc(b: &B, x: V) -> V {
+    let one = b.c(1.0);
+    let a = b.abs(x);
+    let small = b.cmpf(F::Olt, a, b.c(0.5));
+    let t = erfc_tail(b, a);
+    let big = b.sel(b.cmpf(F::Olt, x, b.c(0.0)), b.sub(b.c(2.0), t), t);
+    b.sel(small, b.sub(one, erf_small(b, x)), big)
+}
+
+/// C's `pow(x, y)` (what the interpreter's `powf` computes).
+///
+/// Magnitude: `|x| = m·2^e` from the bits (subnormals normalized with
+/// `ctlz`), `m` in [√½, √2); `ln m = 2·atanh(s)`, `s = f/(2 + f)`,
+/// `f = m - 1`, with `s` carried as `sh + sl` and the series' tail to
+/// `s^13`; `log2|x| = gh + gl` (two floats), `t = y·log2|x| = th + tl`;
+/// then `2^t = 2^n · 2^r` with `n = round(th)`, `r = (th - n) + tl`, `2^r`
+/// by its Taylor series to degree 7. Special cases as C: `pow(x, ±0) = 1`,
+/// `pow(1, y) = 1`, `pow(-1, ±inf) = 1`, zeros and infinities by the sign
+/// of `y` and the parity of an integer `y`, negative finite `x` with a
+/// non-integer finite `y` is NaN.
+fn pow(b: &B, x: V, y: V) -> V {
+    let bx = b.bits(x);
+    let ab = b.and(bx, b.i(0x7fff_ffff));
+    let sub = b.cmpi(I::Ult, ab, b.i(0x0080_0000));
+    let shift = b.isub(b.un("math.ctlz", ab), b.i(8));
+    let mant = b.sel(sub, b.shl(ab, shift), ab);
+    let e = b.sel(
+        sub,
+        b.isub(b.i(-126), shift),
+        b.isub(b.shr(ab, b.i(23)), b.i(127)),
+    );
+    let mb = b.or(b.and(mant, b.i(0x007f_ffff)), b.i(0x3f80_0000));
+    let high = b.cmpi(I::Ugt, mb, b.i(0x3fb5_04f3));
+    let mb = b.sel(high, b.isub(mb, b.i(0x0080_0000)), mb);
+    let e = b.sel(high, b.iadd(e, b.i(1)), e);
+    let m = b.float(mb);
+    let two = b.c(2.0);
+    let f = b.sub(m, b.c(1.0));
+    let dh = b.add(two, f);
+    let dl = b.sub(f, b.sub(dh, two));
+    let sh = b.div(f, dh);
+    // f - sh·(dh + dl), the first difference exact (the values are close).
+    let (p, pe) = b.two_prod(sh, dh);
+    let res = b.sub(b.sub(b.sub(f, p), pe), b.mul(sh, dl));
+    let sl = b.div(res, dh);
+    let z = b.mul(sh, sh);
+    let q = b.horner(
+        z,
+        &[
+            2.0 / 3.0,
+            2.0 / 5.0,
+            2.0 / 7.0,
+            2.0 / 9.0,
+            2.0 / 11.0,
+            2.0 / 13.0,
+        ],
+    );
+    let tail = b.fma(b.mul(sh, z), q, b.mul(two, sl));
+    let h = b.mul(two, sh);
+    let (le_hi, le_lo) = (b.c(LOG2E_HI), b.c(LOG2E_LO));
+    let (ph, pl) = b.two_prod(h, le_hi);
+    let pl = b.add(pl, b.add(b.mul(h, le_lo), b.mul(tail, le_hi)));
+    let ef = b.to_f32(e);
+    let gh = b.add(ef, ph);
+    let gl = b.add(b.sub(ph, b.sub(gh, ef)), pl);
+    // Huge `y` overflow the split; `th` is then beyond the limit below.
+    let (th, tl) = b.two_prod(y, gh);
+    let tl = b.add(tl, b.mul(y, gl));
+    // Beyond ±200 the result is 0 or inf whatever the rest is.
+    let limit = b.c(200.0);
+    let inside = b.cmpf(F::Olt, b.abs(th), limit);
+    let thc = b.sel(inside, th, b.copysign(limit, th));
+    let tlc = b.sel(inside, tl, b.c(0.0));
+    let n = b.round(thc);
+    let r = b.add(b.sub(thc, n), tlc);
+    let p = b.horner(
+        r,
+        &[
+            1.0,
+            0.693_147_180_559_945_3,
+            0.240_226_506_959_100_7,
+            0.055_504_108_664_821_576,
+            0.009_618_129_107_628_477,
+            0.001_333_355_814_642_844_1,
+            0.000_154_035_303_933_816_06,
+            1.525_273_380_405_983_8e-5,
+        ],
+    );
+    let mag = b.scale(p, b.to_i32(n));
+    // Special cases, outermost last.
+    let (zero, inf) = (b.c(0.0), b.c(f64::INFINITY));
+    let y_neg = b.cmpf(F::Olt, y, zero);
+    let x_zero = b.cmpi(I::Eq, ab, b.i(0));
+    let x_inf = b.cmpi(I::Eq, ab, b.i(0x7f80_0000));
+    let mag = b.sel(x_zero, b.sel(y_neg, inf, zero), mag);
+    let mag = b.sel(x_inf, b.sel(y_neg, zero, inf), mag);
+    let ay = b.abs(y);
+    let y_inf = b.cmpf(F::Oeq, ay, inf);
+    let below_one = b.cmpi(I::Ult, ab, b.i(0x3f80_0000));
+    let is_one = b.cmpi(I::Eq, ab, b.i(0x3f80_0000));
+    let vanish = b.bin("arith.xori", below_one, y_neg);
+    let at_inf = b.sel(is_one, b.c(1.0), b.sel(vanish, zero, inf));
+    let mag = b.sel(y_inf, at_inf, mag);
+    // Parity of an integer y: every f32 of magnitude ≥ 2^24 is even.
+    let y_int = b.cmpf(F::Oeq, b.floor(y), y);
+    let exact = b.cmpf(F::Olt, ay, b.c(16_777_216.0));
+    let yi = b.to_i32(b.sel(exact, y, zero));
+    let odd_bit = b.cmpi(I::Ne, b.and(yi, b.i(1)), b.i(0));
+    let odd = b.and(b.and(y_int, exact), odd_bit);
+    let x_neg = b.cmpi(I::Slt, bx, b.i(0));
+    let r = b.sel(b.and(x_neg, odd), b.neg(mag), mag);
+    let finite_neg = b.and(x_neg, b.not(b.or(x_zero, x_inf)));
+    let bad = b.and(finite_neg, b.not(y_int));
+    let nan = b.or(bad, b.cmpf(F::Uno, x, y));
+    let r = b.sel(nan, b.c(f64::NAN), r);
+    let one = b.c(1.0);
+    let unit = b.or(b.cmpf(F::Oeq, y, zero), b.cmpf(F::Oeq, x, one));
+    b.sel(unit, one, r)
+}
+
+/// C's `fmod(x, y)`, exact: with `x = mx·2^ex`, `y = my·2^ey` (integer
+/// mantissas, subnormals included), the remainder of `mx·2^(ex-ey)` by
+/// `my` is computed eight bits at a time (`r < 2^24`, so `r·2^8` fits in
+/// 32 bits; at most 253 bits in all), then renormalized. `y = 0`, `x`
+/// infinite and NaN give NaN; `|x| < |y|` (also `y` infinite) gives `x`.
+fn fmod(b: &B, x: V, y: V) -> V {
+    let abs_mask = b.i(0x7fff_ffff);
+    let (bx, by) = (b.bits(x), b.bits(y));
+    let (ax, ay) = (b.and(bx, abs_mask), b.and(by, abs_mask));
+    let sign = b.and(bx, b.i(i64::from(i32::MIN)));
+    let exp_mask = b.i(0x7f80_0000);
+    let nan = b.or(
+        b.or(b.cmpi(I::Eq, ay, b.i(0)), b.cmpi(I::Uge, ax, exp_mask)),
+        b.cmpi(I::Ugt, ay, exp_mask),
+    );
+    let small = b.cmpi(I::Ult, ax, ay);
+    let one = b.i(1);
+    let fields = |a: V| {
+        let e = b.shr(a, b.i(23));
+        let normal = b.cmpi(I::Ne, e, b.i(0));
+        let m = b.sel(
+            normal,
+            b.or(b.and(a, b.i(0x007f_ffff)), b.i(0x0080_0000)),
+            a,
+        );
+        (b.sel(normal, e, one), m)
+    };
+    let (ex, mx) = fields(ax);
+    let (ey, my) = fields(ay);
+    // A zero divisor is answered by `nan`; 1 keeps the division defined.
+    let my = b.sel(b.cmpi(I::Eq, my, b.i(0)), one, my);
+    let mut d = b.isub(ex, ey);
+    let mut r = b.bin("arith.remui", mx, my);
+    let eight = b.i(8);
+    for _ in 0..32 {
+        let k = b.sel(b.cmpi(I::Ult, d, eight), d, eight);
+        r = b.bin("arith.remui", b.shl(r, k), my);
+        d = b.isub(d, k);
+    }
+    // r·2^(ey - 150): normalize so bit 23 is set, or make it subnormal.
+    let sh = b.isub(b.un("math.ctlz", r), eight);
+    let e = b.isub(ey, sh);
+    let normal_bits = b.or(b.shl(e, b.i(23)), b.and(b.shl(r, sh), b.i(0x007f_ffff)));
+    let sub_bits = b.shl(r, b.isub(ey, one));
+    let bits = b.sel(b.cmpi(I::Sgt, e, b.i(0)), normal_bits, sub_bits);
+    let bits = b.sel(b.cmpi(I::Eq, r, b.i(0)), b.i(0), bits);
+    let rem = b.float(b.or(bits, sign));
+    let rem = b.sel(small, x, rem);
+    b.sel(nan, b.c(f64::NAN), rem)
+}
+
+/// `a rem b` with C's sign (the dividend's) on any integer width, also for
+/// the minimum value: `|a| umod |b|` negated when `a < 0`.
+fn remsi(b: &B, x: V, y: V) -> V {
+    let t = b.ty(x);
+    let zero = b.int(t, 0);
+    let abs = |v: V| {
+        let neg = b.cmpi(I::Slt, v, zero);
+        b.sel(neg, b.isub(zero, v), v)
+    };
+    let r = b.bin("arith.remui", abs(x), abs(y));
+    let neg = b.cmpi(I::Slt, x, zero);
+    b.sel(neg, b.isub(zero, r), r)
+}
+
+/// The number of set bits of an integer of `bits` bits: pair, nibble and
+/// byte sums, then one multiply adds the bytes into the top one.
+fn popcount(b: &B, x: V, bits: u32) -> V {
+    let t = b.ty(x);
+    let k = |v: u64| b.int(t, v as i64);
+    let c = |n: i64| b.int(t, n);
+    let x = b.isub(x, b.and(b.shr(x, c(1)), k(0x5555_5555_5555_5555)));
+    let m2 = k(0x3333_3333_3333_3333);
+    let x = b.iadd(b.and(x, m2), b.and(b.shr(x, c(2)), m2));
+    let x = b.and(b.iadd(x, b.shr(x, c(4))), k(0x0f0f_0f0f_0f0f_0f0f));
+    if bits <= 8 {
+        return x;
+    }
+    let sum = b.bin("arith.muli", x, k(0x0101_0101_0101_0101));
+    b.shr(sum, c(i64::from(bits) - 8))
+}
+
+/// `math.ipowi`: `base^e` wrapping, by square and multiply over the bits of
+/// a non-negative `e` (unrolled: one multiply and one squaring per bit);
+/// a negative `e` gives 0 unless `base` is ±1 (MLIR's definition, and Nx's).
+fn ipowi(b: &B, base: V, e: V, bits: u32) -> V {
+    let t = b.ty(base);
+    let (zero, one) = (b.int(t, 0), b.int(t, 1));
+    let mut acc = one;
+    let mut square = base;
+    for i in 0..bits - 1 {
+        let bit = b.cmpi(I::Ne, b.and(b.shr(e, b.int(t, i64::from(i))), one), zero);
+        acc = b.sel(bit, b.bin("arith.muli", acc, square), acc);
+        if i + 2 < bits {
+            square = b.bin("arith.muli", square, square);
+        }
+    }
+    let m1 = b.int(t, -1);
+    let odd = b.cmpi(I::Ne, b.and(e, one), zero);
+    let unit = b.sel(b.cmpi(I::Eq, base, m1), b.sel(odd, m1, one), zero);
+    let negative = b.sel(b.cmpi(I::Eq, base, one), one, unit);
+    b.sel(b.cmpi(I::Slt, e, zero), negative, acc)
+}
