@@ -59,7 +59,12 @@ fn every_listed_f64_function_becomes_arithmetic_spirv_takes() {
     let mut body = String::from("      %v0 = math.exp %y : f32\n      %s = math.sqrt %x : f64\n");
     let mut prev = "%s".to_owned();
     for (i, op) in vulkan_math_f64::EXPANDED.iter().enumerate() {
-        body.push_str(&format!("      %r{i} = {op} {prev} : f64\n"));
+        let args = if ["math.atan2", "math.powf"].contains(op) {
+            format!("{prev}, %x")
+        } else {
+            prev.clone()
+        };
+        body.push_str(&format!("      %r{i} = {op} {args} : f64\n"));
         prev = format!("%r{i}");
     }
     body.push_str(&format!("      %r = arith.addf {prev}, %x : f64\n"));

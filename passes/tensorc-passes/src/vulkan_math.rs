@@ -84,7 +84,7 @@ pub fn create() -> Pass {
 pub const EXACT_NAME: &str = "tensorc-vulkan-exact-float";
 
 /// The location name that marks the ops of an expansion.
-const EXACT_LOC: &str = "tensorc.exact";
+pub(crate) const EXACT_LOC: &str = "tensorc.exact";
 
 #[repr(align(8))]
 struct ExactId;

@@ -23,7 +23,12 @@
 //! and `math` ops in front of the op it replaces; the unit tests implement
 //! it with plain `f64` arithmetic, which is how the accuracy is measured
 //! without a GPU. No fused multiply-add is used: `math-expand-ops` would
-//! split it anyway, and every step here is accurate without one.
+//! split it anyway, and every step here is accurate without one. The
+//! expansions rely on exact IEEE steps (two-sum, Dekker's product,
+//! Cody–Waite), so every op they create carries the location name
+//! `tensorc.exact`, and `tensorc-vulkan-exact-float` (`vulkan_math.rs`)
+//! decorates their SPIR-V arithmetic `NoContraction`, which stops the driver
+//! from reassociating or fusing it.
 //!
 //! Functions: `exp`, `expm1`, `log`, `log1p`, `sin`, `cos`, `tan`, `atan`,
 //! `sinh`, `cosh`, `tanh`, `asinh`, `acosh`, `atanh`, `erf` (f64 `erf_inv`
@@ -52,6 +57,12 @@ pub const EXPANDED: &[&str] = &[
     "math.acosh",
     "math.atanh",
     "math.erf",
+    "math.erfc",
+    "math.asin",
+    "math.acos",
+    "math.cbrt",
+    "math.atan2",
+    "math.powf",
 ];
 
 /// f64 binary arithmetic.
@@ -91,6 +102,8 @@ pub enum Cmp {
     Ogt,
     Oge,
     Oeq,
+    /// Not equal, or either operand is NaN.
+    Une,
     /// Either operand is NaN.
     Uno,
 }
@@ -108,6 +121,7 @@ pub trait Ops {
     fn ibin(&mut self, op: IBin, a: Self::I, b: Self::I) -> Self::I;
     fn cmp(&mut self, p: Cmp, a: Self::F, b: Self::F) -> Self::B;
     fn or(&mut self, a: Self::B, b: Self::B) -> Self::B;
+    fn and(&mut self, a: Self::B, b: Self::B) -> Self::B;
     fn sel(&mut self, c: Self::B, a: Self::F, b: Self::F) -> Self::F;
     fn bits(&mut self, a: Self::F) -> Self::I;
     fn from_bits(&mut self, a: Self::I) -> Self::F;
@@ -319,8 +333,8 @@ fn log_parts<O: Ops>(o: &mut O, x: O::F) -> (O::F, O::F) {
     (e, o.addc(m, -1.0))
 }
 
-/// ln x.
-pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
+/// ln x as an unevaluated sum hi + lo (|lo| <= ulp(hi)), for finite x > 0.
+fn log_hi_lo<O: Ops>(o: &mut O, x: O::F) -> (O::F, O::F) {
     let (e, f) = log_parts(o, x);
     // ln(1+f) = 2 atanh(s), s = f/(2+f); with 2s = f - s f this is
     // f - s (f - T), T = 2s²/3 + 2s⁴/5 + … (|s| <= 0.1716).
@@ -334,9 +348,53 @@ pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
     let sft = o.mul(s, ft);
     let elo = o.mulc(e, LN2_LO);
     let corr = o.sub(sft, elo);
-    let m = o.sub(f, corr);
+    // e ln2_hi + f exactly (two-sum), then minus the small correction.
     let ehi = o.mulc(e, LN2_HI);
-    let y = o.add(ehi, m);
+    let (s1, e1) = two_sum(o, ehi, f);
+    let hi = o.sub(s1, corr);
+    let d = o.sub(s1, hi);
+    let d = o.sub(d, corr);
+    (hi, o.add(d, e1))
+}
+
+/// a + b = s + e exactly (Knuth's two-sum).
+fn two_sum<O: Ops>(o: &mut O, a: O::F, b: O::F) -> (O::F, O::F) {
+    let s = o.add(a, b);
+    let bb = o.sub(s, a);
+    let aa = o.sub(s, bb);
+    let db = o.sub(b, bb);
+    let da = o.sub(a, aa);
+    (s, o.add(da, db))
+}
+
+/// a · b = p + e exactly (Dekker's product, no FMA needed), for
+/// |a|, |b| < 2^996.
+fn two_prod<O: Ops>(o: &mut O, a: O::F, b: O::F) -> (O::F, O::F) {
+    let p = o.mul(a, b);
+    let (ah, al) = split(o, a);
+    let (bh, bl) = split(o, b);
+    let t = o.mul(ah, bh);
+    let e = o.sub(t, p);
+    let t = o.mul(ah, bl);
+    let e = o.add(e, t);
+    let t = o.mul(al, bh);
+    let e = o.add(e, t);
+    let t = o.mul(al, bl);
+    (p, o.add(e, t))
+}
+
+/// a = hi + lo with hi holding the top 26 significand bits (Veltkamp).
+fn split<O: Ops>(o: &mut O, a: O::F) -> (O::F, O::F) {
+    let t = o.mulc(a, 134_217_729.0); // 2^27 + 1
+    let u = o.sub(t, a);
+    let hi = o.sub(t, u);
+    (hi, o.sub(a, hi))
+}
+
+/// ln x.
+pub fn log<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let (hi, lo) = log_hi_lo(o, x);
+    let y = o.add(hi, lo);
     let neg = o.cmpc(Cmp::Olt, x, 0.0);
     let y = o.selc(neg, f64::NAN, y);
     let zero = o.cmpc(Cmp::Oeq, x, 0.0);
@@ -613,18 +671,7 @@ pub fn atanh<O: Ops>(o: &mut O, x: O::F) -> O::F {
 /// e^(-a²) with a² carried as an exact sum hi + lo (Dekker's product), so
 /// the rounding of a² does not cost a·a·ulp of relative error.
 fn exp_neg_square<O: Ops>(o: &mut O, a: O::F) -> O::F {
-    let hi = o.mul(a, a);
-    let t = o.mulc(a, 134_217_729.0); // 2^27 + 1
-    let u = o.sub(t, a);
-    let ah = o.sub(t, u);
-    let al = o.sub(a, ah);
-    let p = o.mul(ah, ah);
-    let p = o.sub(p, hi);
-    let m = o.mul(ah, al);
-    let m = o.mulc(m, 2.0);
-    let p = o.add(p, m);
-    let l2 = o.mul(al, al);
-    let lo = o.add(p, l2);
+    let (hi, lo) = two_prod(o, a, a);
     let nhi = o.fun(FUn::Neg, hi);
     let e = exp(o, nhi);
     let one = o.c(1.0);
@@ -655,19 +702,184 @@ pub fn erf<O: Ops>(o: &mut O, x: O::F) -> O::F {
     // Above: erfc a = e^(-a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))),
     // and erf a = 1 - erfc a (erfc(6) is below half an ulp of 1).
     let ta = clamp(o, a, ERF_SPLIT, 6.0);
-    let mut f = ta;
-    for k in (1..=ERF_CF_LEVELS).rev() {
-        let q = o.c(k as f64 * 0.5);
-        let q = o.div(q, f);
-        f = o.add(ta, q);
-    }
-    let e2 = exp_neg_square(o, ta);
-    let e2 = o.mulc(e2, 0.5 * std::f64::consts::FRAC_2_SQRT_PI);
-    let erfc = o.div(e2, f);
+    let erfc = erfc_fraction(o, ta, ERF_CF_LEVELS);
     let one = o.c(1.0);
     let tail = o.sub(one, erfc);
     let y = o.sel(big, tail, series);
     copysign(o, y, x)
+}
+
+/// erfc a for a >= 1.5 (where `levels` levels of the continued fraction
+/// converge): e^(-a²)/√π · 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + …)))).
+fn erfc_fraction<O: Ops>(o: &mut O, a: O::F, levels: usize) -> O::F {
+    let mut f = a;
+    for k in (1..=levels).rev() {
+        let q = o.c(k as f64 * 0.5);
+        let q = o.div(q, f);
+        f = o.add(a, q);
+    }
+    let e = exp_neg_square(o, a);
+    let e = o.mulc(e, 0.5 * std::f64::consts::FRAC_2_SQRT_PI);
+    o.div(e, f)
+}
+
+/// Below this erfc is 1 - erf (up to ~100 ulps lost to cancellation just
+/// below the split); above, the continued fraction with `ERFC_CF_LEVELS` levels.
+const ERFC_SPLIT: f64 = 1.5;
+const ERFC_CF_LEVELS: usize = 100;
+
+/// erfc x = 1 - erf x, with relative accuracy in the tail.
+pub fn erfc<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let e = erf(o, x);
+    let one = o.c(1.0);
+    let low = o.sub(one, e);
+    // e^(-a²) underflows to 0 long before 30.
+    let t = clamp(o, x, ERFC_SPLIT, 30.0);
+    let tail = erfc_fraction(o, t, ERFC_CF_LEVELS);
+    let big = o.cmpc(Cmp::Ogt, x, ERFC_SPLIT);
+    o.sel(big, tail, low)
+}
+
+/// asin x = atan(x / sqrt((1 - x)(1 + x))).
+pub fn asin<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let one = o.c(1.0);
+    let a = o.sub(one, x);
+    let b = o.addc(x, 1.0);
+    let d = o.mul(a, b);
+    let r = o.fun(FUn::Sqrt, d);
+    let t = o.div(x, r);
+    atan(o, t)
+}
+
+/// acos x = 2 atan(sqrt((1 - x)/(1 + x))).
+pub fn acos<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let one = o.c(1.0);
+    let a = o.sub(one, x);
+    let b = o.addc(x, 1.0);
+    let q = o.div(a, b);
+    let r = o.fun(FUn::Sqrt, q);
+    let t = atan(o, r);
+    o.mulc(t, 2.0)
+}
+
+/// π in two parts.
+const PI_LO: f64 = 2.0 * P3;
+
+/// atan2(y, x) with C's results for zeros, infinities and NaN.
+pub fn atan2<O: Ops>(o: &mut O, y: O::F, x: O::F) -> O::F {
+    let ay = o.fun(FUn::Abs, y);
+    let ax = o.fun(FUn::Abs, x);
+    let t = o.div(ay, ax);
+    let base = atan(o, t);
+    // inf/inf: π/4; 0/0 (and 0/anything): 0.
+    let yinf = o.cmpc(Cmp::Oeq, ay, f64::INFINITY);
+    let xinf = o.cmpc(Cmp::Oeq, ax, f64::INFINITY);
+    let both = o.and(yinf, xinf);
+    let base = o.selc(both, std::f64::consts::FRAC_PI_4, base);
+    let yzero = o.cmpc(Cmp::Oeq, ay, 0.0);
+    let base = o.selc(yzero, 0.0, base);
+    // x with its sign bit set (-0 included): the angle from the negative axis.
+    let one = o.c(1.0);
+    let sx = copysign(o, one, x);
+    let xneg = o.cmpc(Cmp::Olt, sx, 0.0);
+    let pi = o.c(std::f64::consts::PI);
+    let w = o.sub(pi, base);
+    let w = o.addc(w, PI_LO);
+    let r = o.sel(xneg, w, base);
+    let r = copysign(o, r, y);
+    let r = keep_nan(o, x, r);
+    keep_nan(o, y, r)
+}
+
+/// cbrt x: e^(ln|x| / 3), then one Newton step (the error of the first
+/// guess is ~1e-13 at most, squared by the step).
+pub fn cbrt<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let a = o.fun(FUn::Abs, x);
+    let l = log(o, a);
+    let l3 = o.mulc(l, 1.0 / 3.0);
+    let y0 = exp(o, l3);
+    // y0 - (y0 - a/y0²)/3: no overflow of y0³ near the largest values.
+    let yy = o.mul(y0, y0);
+    let q = o.div(a, yy);
+    let d = o.sub(y0, q);
+    let d = o.mulc(d, 1.0 / 3.0);
+    let y = o.sub(y0, d);
+    let inf = o.cmpc(Cmp::Oeq, a, f64::INFINITY);
+    let y = o.selc(inf, f64::INFINITY, y);
+    let y = copysign(o, y, x);
+    keep_zero(o, x, y)
+}
+
+/// pow(x, y) with C's (and Nx's) results for every special case. The
+/// magnitude is e^(y ln|x|) with ln|x| and the product carried in two
+/// parts, so the error grows only slowly with |y ln|x||.
+pub fn pow<O: Ops>(o: &mut O, x: O::F, y: O::F) -> O::F {
+    let ax = o.fun(FUn::Abs, x);
+    // The general formula on a finite non-zero base and a finite exponent;
+    // the other cases are selected below.
+    let pos = o.cmpc(Cmp::Ogt, ax, 0.0);
+    let fin = o.cmpc(Cmp::Olt, ax, f64::INFINITY);
+    let g = o.and(pos, fin);
+    let two = o.c(2.0);
+    let axs = o.sel(g, ax, two);
+    let ys = clamp(o, y, -1e200, 1e200);
+    let (lh, ll) = log_hi_lo(o, axs);
+    let (ph, pl) = two_prod(o, ys, lh);
+    let t = o.mul(ys, ll);
+    let pl = o.add(pl, t);
+    let aph = o.fun(FUn::Abs, ph);
+    let moderate = o.cmpc(Cmp::Olt, aph, 800.0);
+    let zero = o.c(0.0);
+    let pl = o.sel(moderate, pl, zero);
+    let e = exp(o, ph);
+    let onep = o.addc(pl, 1.0);
+    let mag = o.mul(e, onep);
+    // y = ±inf: 1 for |x| = 1, else 0 or inf by whether |x| < 1 and y > 0.
+    let inf = o.c(f64::INFINITY);
+    let ypos = o.cmpc(Cmp::Ogt, y, 0.0);
+    let lt1 = o.cmpc(Cmp::Olt, ax, 1.0);
+    let vpos = o.sel(lt1, zero, inf);
+    let vneg = o.sel(lt1, inf, zero);
+    let vinf = o.sel(ypos, vpos, vneg);
+    let eq1 = o.cmpc(Cmp::Oeq, ax, 1.0);
+    let vinf = o.selc(eq1, 1.0, vinf);
+    let ay = o.fun(FUn::Abs, y);
+    let yinf = o.cmpc(Cmp::Oeq, ay, f64::INFINITY);
+    let mag = o.sel(yinf, vinf, mag);
+    // x = ±inf: inf for y > 0, 0 for y < 0; x = ±0: the reverse.
+    let xinf = o.cmpc(Cmp::Oeq, ax, f64::INFINITY);
+    let v = o.sel(ypos, inf, zero);
+    let mag = o.sel(xinf, v, mag);
+    let xzero = o.cmpc(Cmp::Oeq, ax, 0.0);
+    let v = o.sel(ypos, zero, inf);
+    let mag = o.sel(xzero, v, mag);
+    // Negative for a base with its sign bit set and an odd integer exponent.
+    let fy = o.fun(FUn::Floor, y);
+    let yint = o.cmp(Cmp::Oeq, fy, y);
+    let half = o.mulc(y, 0.5);
+    let fh = o.fun(FUn::Floor, half);
+    let hfrac = o.cmp(Cmp::Une, fh, half);
+    let yodd = o.and(yint, hfrac);
+    let one = o.c(1.0);
+    let sx = copysign(o, one, x);
+    let xneg = o.cmpc(Cmp::Olt, sx, 0.0);
+    let negate = o.and(xneg, yodd);
+    let nmag = o.fun(FUn::Neg, mag);
+    let r = o.sel(negate, nmag, mag);
+    // A negative finite base and a non-integer exponent: NaN.
+    let xlt0 = o.cmpc(Cmp::Olt, x, 0.0);
+    let xfin = o.cmpc(Cmp::Ogt, x, f64::NEG_INFINITY);
+    let negfin = o.and(xlt0, xfin);
+    let ynonint = o.cmp(Cmp::Une, fy, y);
+    let bad = o.and(negfin, ynonint);
+    let r = o.selc(bad, f64::NAN, r);
+    let r = keep_nan(o, x, r);
+    let r = keep_nan(o, y, r);
+    // pow(x, ±0) = 1 and pow(1, y) = 1, even for NaN.
+    let y0 = o.cmpc(Cmp::Oeq, y, 0.0);
+    let r = o.selc(y0, 1.0, r);
+    let x1 = o.cmpc(Cmp::Oeq, x, 1.0);
+    o.selc(x1, 1.0, r)
 }
 
 /// The expansion of `name` applied to `args`, or `None` for an op this pass
@@ -689,6 +901,17 @@ pub fn expand<O: Ops>(o: &mut O, name: &str, args: &[O::F]) -> Option<O::F> {
         "math.acosh" => acosh,
         "math.atanh" => atanh,
         "math.erf" => erf,
+        "math.erfc" => erfc,
+        "math.asin" => asin,
+        "math.acos" => acos,
+        "math.cbrt" => cbrt,
+        "math.atan2" | "math.powf" => {
+            let g: fn(&mut O, O::F, O::F) -> O::F = if name == "math.atan2" { atan2 } else { pow };
+            return match args {
+                [a, b] => Some(g(o, *a, *b)),
+                _ => None,
+            };
+        }
         _ => return None,
     };
     match args {
@@ -835,6 +1058,7 @@ mod pass {
             // arith::CmpFPredicate's values.
             let code = match p {
                 Cmp::Oeq => 1,
+                Cmp::Une => 13,
                 Cmp::Ogt => 2,
                 Cmp::Oge => 3,
                 Cmp::Olt => 4,
@@ -847,6 +1071,10 @@ mod pass {
 
         fn or(&mut self, a: MlirValue, b: MlirValue) -> MlirValue {
             self.op("arith.ori", &[a, b], self.i1t, &[])
+        }
+
+        fn and(&mut self, a: MlirValue, b: MlirValue) -> MlirValue {
+            self.op("arith.andi", &[a, b], self.i1t, &[])
         }
 
         fn sel(&mut self, c: MlirValue, a: MlirValue, b: MlirValue) -> MlirValue {
@@ -895,7 +1123,13 @@ mod pass {
                     ctx,
                     block: mlirOperationGetBlock(op),
                     before: op,
-                    loc: mlirOperationGetLocation(op),
+                    // Marked for `tensorc-vulkan-exact-float`, which makes
+                    // the float arithmetic exact (`NoContraction`) in SPIR-V.
+                    loc: mlirLocationNameGet(
+                        ctx,
+                        string_ref(crate::vulkan_math::EXACT_LOC),
+                        mlirOperationGetLocation(op),
+                    ),
                     f64t: mlirF64TypeGet(ctx),
                     i64t: mlirIntegerTypeGet(ctx, 64),
                     i1t: mlirIntegerTypeGet(ctx, 1),
@@ -970,11 +1204,15 @@ mod tests {
                 Cmp::Ogt => a > b,
                 Cmp::Oge => a >= b,
                 Cmp::Oeq => a == b,
+                Cmp::Une => a != b,
                 Cmp::Uno => a.is_nan() || b.is_nan(),
             }
         }
         fn or(&mut self, a: bool, b: bool) -> bool {
             a || b
+        }
+        fn and(&mut self, a: bool, b: bool) -> bool {
+            a && b
         }
         fn sel(&mut self, c: bool, a: f64, b: f64) -> f64 {
             if c { a } else { b }
@@ -1091,7 +1329,19 @@ mod tests {
             &[(-7.0, 7.0), (-1.0, 1.0)],
             8.0,
         ),
+        (
+            "math.erfc",
+            tensorc_interp::special::erfc,
+            &[(-7.0, 30.0), (-1.0, 1.0), (1.4, 2.0)],
+            // 1 - erf just below the split loses ~6 bits to cancellation.
+            100.0,
+        ),
+        ("math.asin", f64::asin, &[(-1.0, 1.0)], 5.0),
+        ("math.acos", f64::acos, &[(-1.0, 1.0)], 4.0),
+        ("math.cbrt", f64::cbrt, &[(-1e3, 1e3), (0.0, 1e300)], 1.0),
     ];
+
+    const BINARY: &[&str] = &["math.atan2", "math.powf"];
 
     #[test]
     fn every_expansion_is_accurate_to_a_few_ulps() {
@@ -1184,7 +1434,13 @@ mod tests {
     #[test]
     fn every_listed_op_expands_and_no_other() {
         for name in EXPANDED {
-            assert!(expand(&mut Eval, name, &[0.5]).is_some(), "{name}");
+            let args: &[f64] = if BINARY.contains(name) {
+                &[0.5, 0.25]
+            } else {
+                &[0.5]
+            };
+            assert!(expand(&mut Eval, name, args).is_some(), "{name}");
+            assert!(expand(&mut Eval, name, &[0.5; 3]).is_none(), "{name}");
         }
         assert!(expand(&mut Eval, "math.sqrt", &[0.5]).is_none());
         assert!(expand(&mut Eval, "math.exp", &[0.5, 1.0]).is_none());
@@ -1203,5 +1459,69 @@ mod tests {
         // The low parts are the right size: ln2 - fl(ln2) ≈ 2.3e-17, π/2 - fl(π/2) ≈ 6.1e-17.
         assert!((LN2_LO - (std::f64::consts::LN_2 - LN2_HI) - 2.319e-17).abs() < 1e-20);
         assert!((P3 - 6.1232e-17).abs() < 1e-20);
+    }
+
+    /// The binary functions on a grid of arguments (every pair of a spread
+    /// of values and the special ones), against libm.
+    #[test]
+    fn atan2_and_pow_match_libm() {
+        let mut vals = args(-50.0, 50.0, 300);
+        vals.extend(args(0.0, 2.0, 100));
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            2.0,
+            -2.0,
+            0.5,
+            -0.5,
+            3.0,
+            -3.0,
+            1e300,
+            -1e300,
+            5e-324,
+            1e-300,
+        ];
+        vals.extend(specials);
+        let mut bad = Vec::new();
+        let mut worst = [(0.0f64, 0.0, 0.0); 2];
+        for &a in &vals {
+            for &b in &vals {
+                let pairs = [("math.atan2", a.atan2(b)), ("math.powf", a.powf(b))];
+                for (i, (name, want)) in pairs.into_iter().enumerate() {
+                    let got = expand(&mut Eval, name, &[a, b]).expect("binary op");
+                    let e = ulps(got, want);
+                    if e > worst[i].0 {
+                        worst[i] = (e, a, b);
+                    }
+                    // NaN, infinities and zeros (with their signs) exactly.
+                    let exact = !want.is_finite() || want == 0.0;
+                    let ok = if exact {
+                        got.is_nan() == want.is_nan()
+                            && (want.is_nan()
+                                || got == want && got.is_sign_negative() == want.is_sign_negative())
+                    } else if name == "math.powf" {
+                        // ln|x| carries ~2^-58 of relative error, which the
+                        // product with y magnifies.
+                        let k = (b * a.abs().ln()).abs();
+                        e <= 4.0 + if k.is_finite() { k / 16.0 } else { 0.0 }
+                    } else {
+                        e <= 4.0
+                    };
+                    if !ok {
+                        bad.push(format!(
+                            "{name}({a:e}, {b:e}) = {got:e}, libm {want:e} ({e} ulps)"
+                        ));
+                    }
+                }
+            }
+        }
+        eprintln!("atan2 worst {:?}, pow worst {:?}", worst[0], worst[1]);
+        bad.truncate(20);
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
     }
 }
