@@ -1,4 +1,4 @@
-//! Packing and K cache blocking for large `linalg.matmul`s (cpu-pipeline.md
+//! Packing and cache blocking for large `linalg.matmul`s (cpu-pipeline.md
 //! §1.3 schedule (b2)), plus the fusion of an element-wise consumer (W6's
 //! bias + relu) into the unpacking of the result.
 //!
@@ -6,11 +6,16 @@
 //! that are `4·N` bytes apart. For power-of-two N those rows map to the same
 //! cache sets, and with no K blocking a B panel does not stay in cache: W2
 //! (1024³) ran at 0.52× NumPy and W3 (2048³) at 0.34× (cpu-pipeline.md §1.6
-//! (8)). Packing copies A into `[M/16][K][16]` and B into `[N/16][K][16]`
-//! panels, contiguous in the order the register tile reads them; K blocks
-//! of `k_block` keep a 16×`k_block` A micro-panel and two B micro-panels in
-//! L1 while an 8×32 C tile (half a row panel by two column panels) stays in
-//! 16 zmm registers: per k, two B loads, eight broadcasts of A and 16 FMAs.
+//! (8)). Packing copies A into `[M/tile_m][K][tile_m]` and B into
+//! `[N/16][K][16]` panels, contiguous in the order the register tile reads
+//! them. The loops over the packed product follow BLIS, with the roles of
+//! A and B swapped because our register tile loads B and broadcasts A:
+//! N blocks of `n_block` panels → K blocks of `k_block` (a 256×512 block of
+//! packed B, 512 KiB, stays in L2 for all of M) → A row panels (an A
+//! micro-panel stays in L1 across the N block) → one 8×32 C tile (8 rows by
+//! two B panels) in 16 zmm registers → k: per k, two B loads, eight
+//! broadcasts of A and 16 FMAs. docs/benchmarks.md has the measurements
+//! behind this order and the sizes.
 //!
 //! Which ops: f32/i32 (32-bit) matmuls with every loop non-empty, M ≥
 //! `min_m` (packing B costs as much as a matmul with a handful of rows), and
@@ -19,24 +24,26 @@
 //! unpacked schedule, which already matches NumPy there. Packing a batch
 //! matmul is not done yet.
 //!
-//! Every shape works: `structured.pack` pads M and N up to multiples of 16
-//! with zeros, which add nothing to the sums, and the unpack drops the
-//! padding again. Loops whose trip counts the tiles do not divide are
-//! peeled so every tile that gets vectorized has a static shape.
+//! Every shape works: `structured.pack` pads M and N up to multiples of the
+//! packing sizes with zeros, which add nothing to the sums, and the unpack
+//! drops the padding again. Loops whose trip counts the tiles do not divide
+//! are peeled so every tile that gets vectorized has a static shape (the
+//! last N block too, so the register tiles in it are static).
 //!
 //! Two steps, because the parallel step (`parallel_schedule.rs`) cuts every
 //! linalg op into `scf.forall` chunks between them:
 //! 1. `pack_schedule` (its own library and entry point, run *before* the
 //!    parallel step): pack the matmul, so B is packed once for all chunks
-//!    and the chunks split the packed computation along M/16; tag the
-//!    packed op, its fill, its packs and its unpack; fuse the unpack into
-//!    an element-wise consumer's 16×16 tiles (`add_epilogue`: after the
-//!    parallel step that consumer would be chunked and out of reach).
+//!    and the chunks split the packed computation along the A panels; tag
+//!    the packed op, its fill, its packs and its unpack; fuse the unpack
+//!    into an element-wise consumer's `tile_m`×16 tiles (`add_epilogue`:
+//!    after the parallel step that consumer would be chunked and out of
+//!    reach).
 //! 2. `add_packed` (inside the matmul schedule's entry point, after the
-//!    parallel step): tile the packed op (K blocks, one 8×32 C tile, k by
-//!    1), tile the fill, and lower packs and unpacks to transposes tiled
-//!    into 16×16 blocks. All tiles are tagged `VEC` for the matmul
-//!    schedule's vectorizer.
+//!    parallel step): tile the packed op (N and K blocks, A panels, one
+//!    8×32 C tile, k by 1), tile the fill, and lower packs and unpacks to
+//!    transposes tiled into 16-row blocks. All tiles are tagged `VEC` for
+//!    the matmul schedule's vectorizer.
 
 use std::fmt::Write as _;
 
@@ -49,21 +56,35 @@ pub const PACK_ENTRY: &str = "tensorc_pack_main";
 /// its unpack); tiling copies it onto the chunks and tiles.
 const PACKED: &str = "tensorc.packed";
 
+/// Tag of the pack of B, which is lowered like the others but in a
+/// different loop order (see `add_packed`).
+const PACKED_B: &str = "tensorc.packed_b";
+
+const TILE_M: u32 = 16;
+
 /// Tag of the tiles the matmul schedule vectorizes (see `matmul_schedule`).
 pub const VEC: &str = "tensorc.vec";
 
 /// Sizes and thresholds of the packed schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PackedMatmul {
-    /// M and N packing size = the square C register tile (16 f32 lanes).
+    /// N packing size: the width of a B panel and of a C tile's columns
+    /// (16 f32 lanes, one zmm register).
     pub tile: u32,
-    /// K cache block (two 16×256 f32 micro-panels = 32 KiB, L1-resident).
+    /// M packing size: the height of an A panel. A multiple of `reg_m`.
+    pub tile_m: u32,
+    /// K cache block: the rows of a B block and the length of the k loop
+    /// per register tile.
     pub k_block: u32,
-    /// Rows of the register tile (a divisor of `tile`): the A values
+    /// N cache block, in `tile`-wide panels: a `k_block`×(`n_block`·`tile`)
+    /// block of packed B (256×512 f32 = 512 KiB) stays in the 1 MiB L2
+    /// while every row panel of A runs over it.
+    pub n_block: u32,
+    /// Rows of the register tile (a divisor of `tile_m`): the A values
     /// broadcast per k.
     pub reg_m: u32,
-    /// 16-wide B panels of the register tile: the B vectors loaded per k.
-    /// The tile keeps `reg_m`·`reg_n` accumulators in zmm registers.
+    /// `tile`-wide B panels of the register tile: the B vectors loaded per
+    /// k. The tile keeps `reg_m`·`reg_n` accumulators in zmm registers.
     pub reg_n: u32,
     /// Smallest M that is packed.
     pub min_m: u32,
@@ -74,12 +95,14 @@ pub struct PackedMatmul {
 }
 
 impl Default for PackedMatmul {
-    /// The sizes of schedule (b2), which matched OpenBLAS at 1024³ and 2048³
-    /// (cpu-pipeline.md §0); thresholds so that W1 (256³) and W10 keep (b1).
+    /// The sizes measured best on the benchmark machine (docs/benchmarks.md,
+    /// passes.md); thresholds so that W1 (256³) and W10 keep schedule (b1).
     fn default() -> Self {
         PackedMatmul {
             tile: 16,
+            tile_m: TILE_M,
             k_block: 256,
+            n_block: 32,
             reg_m: 8,
             reg_n: 2,
             min_m: 64,
@@ -130,6 +153,7 @@ fn large_matcher(s: &mut String, name: &str, p: PackedMatmul, large: usize) {
 /// large matmul and tag what packing made.
 pub fn pack_schedule(p: PackedMatmul) -> String {
     let t = p.tile;
+    let mp = p.tile_m;
     let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
     large_matcher(&mut s, "tensorc_pk_large_n", p, 1);
     large_matcher(&mut s, "tensorc_pk_large_k", p, 2);
@@ -140,7 +164,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     let _ = writeln!(
         s,
         "  transform.named_sequence @tensorc_pk_pack(%m: !transform.any_op {{transform.consumed}}) {{\n\
-         \x20   %pk = transform.structured.pack %m packed_sizes = [{t}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
+         \x20   %pk = transform.structured.pack %m packed_sizes = [{mp}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
          \x20   %pb = transform.get_producer_of_operand %pk[1] : (!transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.pack\">)\n\
          \x20   %pk2, %pb2, %pe = transform.structured.pack_transpose %pb with_compute_op(%pk) outer_perm = [1, 0]\n\
          \x20       : (!transform.op<\"linalg.pack\">, !transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.generic\">, !transform.op<\"linalg.pack\">, !transform.any_op)\n\
@@ -152,7 +176,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     // the packed tensor), tag the producers and the consumer of each packed
     // op; an operand that is not a pack (or an init that is not a fill)
     // only fails its own `try_block`.
-    let tag_operand = |s: &mut String, i: usize, want: &str| {
+    let tag_operand = |s: &mut String, i: usize, want: &str, tag: &str| {
         try_block(
             s,
             "%g",
@@ -160,7 +184,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
             &format!(
                 "%p = transform.get_producer_of_operand %h[{i}] : (!transform.any_op) -> !transform.any_op\n\
                  transform.match.operation_name %p [\"{want}\"] : !transform.any_op\n\
-                 transform.annotate %p \"{PACKED}\" : !transform.any_op"
+                 transform.annotate %p \"{tag}\" : !transform.any_op"
             ),
         );
     };
@@ -179,10 +203,10 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
          \x20   transform.foreach %packed : !transform.any_op {{\n\
          \x20   ^bb0(%g: !transform.any_op):"
     );
-    tag_operand(&mut s, 0, "linalg.pack");
-    tag_operand(&mut s, 1, "linalg.pack");
-    tag_operand(&mut s, 2, "linalg.fill");
-    tag_operand(&mut s, 2, "linalg.pack");
+    tag_operand(&mut s, 0, "linalg.pack", PACKED);
+    tag_operand(&mut s, 1, "linalg.pack", PACKED_B);
+    tag_operand(&mut s, 2, "linalg.fill", PACKED);
+    tag_operand(&mut s, 2, "linalg.pack", PACKED);
     try_block(
         &mut s,
         "%g",
@@ -194,7 +218,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
         ),
     );
     s.push_str("    }\n");
-    add_epilogue(&mut s, t);
+    add_epilogue(&mut s, mp, t);
     s.push_str("    transform.yield\n  }\n}\n");
     s
 }
@@ -230,7 +254,7 @@ fn try_block(s: &mut String, handle: &str, indent: &str, body: &str) {
 /// consumer would be cut into `scf.forall` chunks and no longer be the
 /// unpack's direct consumer. Its 16×16 tiles are below the parallel step's
 /// threshold, so they stay whole for the matmul schedule to vectorize.
-fn add_epilogue(s: &mut String, t: u32) {
+fn add_epilogue(s: &mut String, mp: u32, t: u32) {
     let _ = writeln!(
         s,
         "    %pk_unpacks0 = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -243,7 +267,7 @@ fn add_epilogue(s: &mut String, t: u32) {
          %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
          transform.match.param.cmpi eq %n, %one : !transform.param<i64>\n\
          %epi = transform.include @tensorc_mm_epilogue failures(propagate) (%cons) : (!transform.any_op) -> !transform.any_op\n\
-         %et, %el:2 = transform.structured.tile_using_for %epi tile_sizes [{t}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         %et, %el:2 = transform.structured.tile_using_for %epi tile_sizes [{mp}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          transform.annotate %et \"{VEC}\" : !transform.any_op\n\
          %fu, %nl = transform.structured.fuse_into_containing_op %h into %el#1 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
          transform.annotate %fu \"{PACKED}\" : !transform.any_op\n"
@@ -280,45 +304,81 @@ fn epilogue_matcher(s: &mut String) {
 pub fn add_packed(s: &mut String, p: PackedMatmul) {
     let (t, kc) = (p.tile, p.k_block);
     let (rm, rn) = (p.reg_m, p.reg_n);
-    // The packed op's loops are (m1, n1, k, m0, n0). K blocks outermost,
-    // then one register tile of `rm` rows of a row panel by `rn` column
-    // panels — its rm·rn accumulators stay in registers over the block —
-    // then k by 1. The default 8×32 tile (16 accumulators) needs 2 B loads
-    // and 8 broadcasts per 16 FMAs, where the 16×16 tile needed 1 and 16;
-    // it measured faster at 1024³ and 2048³ (docs/benchmarks.md). The n1
-    // loop is peeled when `rn` does not divide the panel count, so the last
-    // tile is a static narrower one; `rm` divides the 16 rows of a panel.
+    // The packed op's loops are (m1, n1, k, m0, n0). First N blocks of
+    // `n_block` panels, then K blocks: one block of packed B (k_block ×
+    // n_block·16 floats) is reused from L2 by every A panel. The N block
+    // loop is peeled when `n_block` does not divide the panel count, and
+    // the function canonicalized, so the last block has a static size too.
+    // Against K blocks outermost (the previous order) the C tiles a K block
+    // revisits are an N block of C instead of all of it, and B comes from
+    // L2 instead of L3.
+    let nb = p.n_block;
     let _ = writeln!(
         s,
         "    %pk = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %pk_kc, %pk_lkc = transform.structured.tile_using_for %pk tile_sizes [0, 0, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         \x20   %pk_mn, %pk_lm, %pk_ln, %pk_lm0 = transform.structured.tile_using_for %pk_kc tile_sizes [1, {rn}, 0, {rm}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20   %pk_blk, %pk_lnb, %pk_lkc = transform.structured.tile_using_for %pk tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)"
+    );
+    peel_each(s, "%pk_lnb", "    ");
+    s.push_str(
+        "    %pk_f = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.apply_patterns to %pk_f {\n\
+         \x20     transform.apply_patterns.canonicalization\n\
+         \x20   } : !transform.any_op\n",
+    );
+    // Inside a block: A panel (m1), `reg_m` rows of it (m0), then the
+    // register tiles along N (n1, `reg_n` panels at a time), so the A
+    // micro-panel stays in L1 while the B block streams from L2, as in the
+    // unpacked schedule that reaches 96 % of peak at 256³. `reg_m`·`reg_n`
+    // accumulators stay in registers over the K block; then k by 1. The n1
+    // loop is peeled when `reg_n` does not divide the panel count, so the
+    // last tile is a static narrower one; `reg_m` divides `tile_m`.
+    let _ = writeln!(
+        s,
+        "    %pk_blks = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %pk_mn, %pk_lm, %pk_lm0, %pk_ln = transform.structured.tile_using_for %pk_blks tile_sizes [1, {rn}, 0, {rm}, 0] interchange = [0, 3, 1, 2, 4] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20   %pk_k, %pk_lk = transform.structured.tile_using_for %pk_mn tile_sizes [0, 0, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
          \x20   transform.annotate %pk_k \"{VEC}\" : !transform.any_op\n\
          \x20   %pk_fill = transform.structured.match ops{{[\"linalg.fill\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   %pk_ft, %pk_fl:2 = transform.structured.tile_using_for %pk_fill tile_sizes [1, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20   transform.annotate %pk_ft \"{VEC}\" : !transform.any_op"
     );
-    debug_assert!(rm > 0 && t % rm == 0 && rn > 0, "register tile {rm}×{rn} panels");
+    debug_assert!(
+        rm > 0 && p.tile_m % rm == 0 && rn > 0,
+        "register tile {rm}×{rn} panels"
+    );
     peel_each(s, "%pk_ln", "    ");
     // Packs become pad + expand_shape + transpose; the transposes are tiled
-    // into 16×16 blocks (the K loop peeled when 16 does not divide K). The
-    // pads stay whole-tensor copies (a zero pad folds away); vectorizing one
-    // whole would make a vector the size of the matrix.
-    let _ = writeln!(
-        s,
-        "    %pk_packs = transform.structured.match ops{{[\"linalg.pack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.foreach %pk_packs : !transform.any_op {{\n\
-         \x20   ^bb0(%p: !transform.any_op):\n\
-         \x20     %p2 = transform.cast %p : !transform.any_op to !transform.op<\"linalg.pack\">\n\
-         \x20     %pad, %exp, %tr = transform.structured.lower_pack %p2 : (!transform.op<\"linalg.pack\">) -> (!transform.op<\"tensor.pad\">, !transform.op<\"tensor.expand_shape\">, !transform.op<\"linalg.transpose\">)\n\
-         \x20     %tt, %tl:2 = transform.structured.tile_using_for %tr tile_sizes [1, {t}, 0] : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
-         \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op"
-    );
-    peel_each(s, "%tl#1", "      ");
-    s.push_str("    }\n");
+    // into blocks of 16 rows of K by one panel (the K loop peeled when 16
+    // does not divide K). The pads stay whole-tensor copies (a zero pad
+    // folds away); vectorizing one whole would make a vector the size of
+    // the matrix. A is packed panel by panel (a panel's rows are read
+    // sequentially); B, whose panels are column strips of a row-major
+    // matrix, row block by row block: panel by panel it walked down all K
+    // rows once per panel, one page per row, and W6's 16 MiB B took twice
+    // as long to pack.
+    for (n, (tag, order, k_loop)) in [
+        (PACKED, "", "%tl#1"),
+        (PACKED_B, " interchange = [1, 0, 2]", "%tl#0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _ = writeln!(
+            s,
+            "    %pk_packs_{n} = transform.structured.match ops{{[\"linalg.pack\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %pk_packs_{n} : !transform.any_op {{\n\
+             \x20   ^bb0(%p: !transform.any_op):\n\
+             \x20     %p2 = transform.cast %p : !transform.any_op to !transform.op<\"linalg.pack\">\n\
+             \x20     %pad, %exp, %tr = transform.structured.lower_pack %p2 : (!transform.op<\"linalg.pack\">) -> (!transform.op<\"tensor.pad\">, !transform.op<\"tensor.expand_shape\">, !transform.op<\"linalg.transpose\">)\n\
+             \x20     %tt, %tl:2 = transform.structured.tile_using_for %tr tile_sizes [1, {t}, 0]{order} : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+             \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op"
+        );
+        peel_each(s, k_loop, "      ");
+        s.push_str("    }\n");
+    }
     // Remaining unpacks (the fused tiles above included): transpose back
-    // from [M/16][N/16][16][16] in 16×16 blocks, then drop the padding.
+    // from [M/tile_m][N/16][tile_m][16] in 1×16 blocks, then drop the
+    // padding.
     let _ = writeln!(
         s,
         "    %pk_unpacks = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -341,6 +401,7 @@ mod tests {
     fn pack_library_matches_large_matmuls_and_tags_what_it_makes() {
         let p = PackedMatmul {
             tile: 8,
+            tile_m: 4,
             k_block: 128,
             min_m: 48,
             min_nk: 100,
@@ -350,7 +411,10 @@ mod tests {
         let s = pack_schedule(p);
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
         assert!(s.contains(&format!("@{PACK_ENTRY}(")));
-        assert!(s.contains("packed_sizes = [8, 8, 0]"), "{s}");
+        // M packed by tile_m, N by tile, K not at all.
+        assert!(s.contains("packed_sizes = [4, 8, 0]"), "{s}");
+        // The epilogue's tiles are one packed C tile.
+        assert!(s.contains("%epi tile_sizes [4, 8]"), "{s}");
         // N large with K ≥ min_nk, and K large with N ≥ min_nk.
         assert!(s.contains("%l = transform.match.structured.dim %s[1]"));
         assert!(s.contains("%l = transform.match.structured.dim %s[2]"));
@@ -361,12 +425,20 @@ mod tests {
         ] {
             assert_eq!(s.matches(v).count(), 2, "{v}: {s}");
         }
-        // Both inputs, the fill or pack of C, and the unpack are tagged.
+        // A's pack and the fill or pack of C are tagged as packed, B's pack
+        // with its own tag (it is lowered in another loop order), and the
+        // unpack.
         assert_eq!(
             s.matches(&format!("transform.annotate %p \"{PACKED}\""))
                 .count(),
-            4
+            3
         );
+        assert_eq!(
+            s.matches(&format!("transform.annotate %p \"{PACKED_B}\""))
+                .count(),
+            1
+        );
+        assert!(s.contains("get_producer_of_operand %h[1]"), "{s}");
         assert_eq!(
             s.matches(&format!("transform.annotate %u \"{PACKED}\""))
                 .count(),
@@ -381,17 +453,27 @@ mod tests {
             &mut s,
             PackedMatmul {
                 k_block: 64,
+                n_block: 12,
                 ..PackedMatmul::default()
             },
         );
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
-        assert!(s.contains("tile_sizes [0, 0, 64, 0, 0]"), "{s}");
-        assert!(s.contains("tile_sizes [1, 2, 0, 8, 0]"), "{s}");
-        assert!(s.contains("tile_sizes [1, 16, 0]"), "{s}");
+        // N blocks, then K blocks; A panel, its rows, then N register tiles.
+        assert!(s.contains("tile_sizes [0, 12, 64, 0, 0] :"), "{s}");
+        assert!(
+            s.contains("tile_sizes [1, 2, 0, 8, 0] interchange = [0, 3, 1, 2, 4] :"),
+            "{s}"
+        );
+        // A's pack panel by panel, B's row block by row block.
+        assert!(s.contains("tile_sizes [1, 16, 0] :"), "{s}");
+        assert!(s.contains("tile_sizes [1, 16, 0] interchange = [1, 0, 2] :"), "{s}");
         assert!(s.contains("tile_sizes [1, 1, 16, 0]"), "{s}");
-        // Register tiles (N/16), pack transposes (K), unpack transposes (N/16).
-        assert_eq!(s.matches("transform.loop.peel").count(), 3);
-        // Packed op, fill, pack and unpack transposes.
-        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 4);
+        // N blocks, register tiles (N/16), both packs' K loops, unpack
+        // transposes (N/16).
+        assert_eq!(s.matches("transform.loop.peel").count(), 5);
+        assert!(s.contains("foreach %pk_lnb "), "{s}");
+        assert!(s.contains("foreach %pk_ln "), "{s}");
+        // Packed op, fill, both packs' and the unpack's transposes.
+        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
     }
 }

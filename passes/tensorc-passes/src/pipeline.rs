@@ -61,9 +61,9 @@ pub fn opt_pipeline() -> &'static str {
 /// - `transform-preload-library{...},transform-interpreter`: the matmul-class
 ///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
 ///   vectorize every static-shaped linalg op, hoist accumulators; tile the
-///   packed contractions in K blocks of 256 with 16×16 register tiles, lower
-///   packs and unpacks to 16×16 transposes, fuse an element-wise consumer
-///   into the unpack), loaded
+///   packed contractions in N blocks of 512 and K blocks of 256 with 8×32
+///   register tiles, lower packs and unpacks to tiled transposes, fuse an
+///   element-wise consumer into the unpack), loaded
 ///   from a content-named file in the temporary directory. It runs here, not
 ///   in the `opt` stage, so `emit --stage opt` stays linalg on tensors. If
 ///   the file cannot be written the schedule is left out: the rest of the
