@@ -112,6 +112,7 @@ const SUPPORTED: &[&str] = &[
     "reduce_max",
     "reduce_min",
     "reduce_shorthand",
+    "remainder",
     "reshape",
     "reverse",
     "right_shift",
@@ -167,7 +168,6 @@ const PARTLY_SUPPORTED: &[&str] = &[
     "multiple_results",
     "pow",
     "rank0",
-    "remainder",
 ];
 
 /// Ops whose Vulkan results agree on ordinary inputs but not on the edge

@@ -145,26 +145,27 @@ fn ulps(dtype: DType, a: f64, b: f64) -> u64 {
             u64::MAX
         };
     }
-    let tiny = if dtype == DType::F16 {
-        6.103_515_625e-5
-    } else {
-        f64::from(f32::MIN_POSITIVE)
+    let tiny = match dtype {
+        DType::F16 => 6.103_515_625e-5,
+        DType::F64 => f64::MIN_POSITIVE,
+        _ => f64::from(f32::MIN_POSITIVE),
     };
     if a.abs() < tiny && b.abs() < tiny {
         return 0;
     }
     // Ordered integer images of the bit patterns.
     let key = |v: f64| -> i64 {
-        let bits = if dtype == DType::F16 {
-            i64::from(tensorc_ir::tensor::f64_to_f16_bits(v))
-        } else {
-            i64::from((v as f32).to_bits())
+        let (bits, sign) = match dtype {
+            DType::F16 => (i64::from(tensorc_ir::tensor::f64_to_f16_bits(v)), 0x8000),
+            DType::F64 => (
+                v.to_bits() as i64 & i64::MAX,
+                i64::from(v.is_sign_negative()),
+            ),
+            _ => (i64::from((v as f32).to_bits()), 0x8000_0000),
         };
-        let sign = if dtype == DType::F16 {
-            0x8000
-        } else {
-            0x8000_0000
-        };
+        if dtype == DType::F64 {
+            return if sign != 0 { -bits } else { bits };
+        }
         if bits & sign != 0 {
             -(bits & (sign - 1))
         } else {
@@ -244,7 +245,7 @@ fn f16_all() -> Vec<f64> {
         .collect()
 }
 
-fn unary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
+pub(crate) fn unary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
     let n = values.len();
     let src = format!("def f(x: {dtype}[{n}]) -> {dtype}[{n}] {{\n  y = {op} x\n  return y\n}}\n");
     let inputs = [tensor(dtype, values)];
@@ -253,7 +254,7 @@ fn unary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
 }
 
 /// Every pair of `values` (as two flat tensors).
-fn binary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
+pub(crate) fn binary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for &x in values {
         for &y in values {
@@ -340,6 +341,20 @@ fn vulkan_math_binary_sweeps_agree_with_the_interpreter() {
         let w16 = binary(op, DType::F16, &v, b16);
         report.push(format!("{op}: f32 {w32} ulps, f16 {w16}"));
     }
+    // f64 remainder is the same exact algorithm on 64-bit integers.
+    let mut v64 = v.clone();
+    v64.extend([
+        1e300,
+        -1e300,
+        1e-310,
+        -5e-324,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        0.1,
+        1e16 + 1.0,
+    ]);
+    let w64 = binary("remainder", DType::F64, &v64, 0);
+    report.push(format!("f64 remainder {w64}"));
     // Dense pow and atan2 on ordinary values.
     let grid: Vec<f64> = (-60..=60)
         .map(|k| f64::from((k as f64 / 7.0) as f32))

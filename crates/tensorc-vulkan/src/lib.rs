@@ -97,7 +97,6 @@ pub fn compile_artifact(
     tensorc_version: &str,
 ) -> Result<Artifact, VulkanError> {
     for f in &module.functions {
-        reject_inexact_ops(f)?;
         // bf16 is the one dtype no device can run (see `Gpu::check_dtype`).
         if dtypes(f).contains(&DType::BF16) {
             return Err(VulkanError::Unsupported(format!(
@@ -138,30 +137,6 @@ fn dtypes(f: &tensorc_ir::Function) -> Vec<DType> {
         }
     }
     out
-}
-
-/// Ops whose SPIR-V lowering compiles but does not give Nx's results on
-/// Vulkan are rejected up front, so that whatever runs is right.
-fn reject_inexact_ops(f: &tensorc_ir::Function) -> Result<(), VulkanError> {
-    use tensorc_ir::graph::{BinaryOp, Op};
-    for n in &f.nodes {
-        let (op, why) = match n.op {
-            // OpFRem is imprecise for huge or infinite operands on lavapipe;
-            // `tensorc-vulkan-expand-math` computes f32/f16 (and integer)
-            // remainders exactly, but not f64 ones.
-            Op::Binary {
-                op: BinaryOp::Remainder,
-                compute: DType::F64,
-            } => ("remainder", "arith.remf on f64"),
-            _ => continue,
-        };
-        return Err(VulkanError::UnsupportedOp {
-            mlir_op: why.into(),
-            what: format!("`{op}` (in '{}', `{}`)", f.name, n.name),
-            at: None,
-        });
-    }
-    Ok(())
 }
 
 /// Whether an error is a limit of the target for this program (as opposed
@@ -206,7 +181,6 @@ fn only_function(mlir_text: &str, name: &str) -> String {
 pub fn compile_module(module: &Module, mlir_text: &str) -> Result<VulkanModule, VulkanError> {
     let gpu = Gpu::shared()?;
     let check = |f: &tensorc_ir::Function| -> Result<(), VulkanError> {
-        reject_inexact_ops(f)?;
         for d in dtypes(f) {
             gpu.check_dtype(d)?;
         }

@@ -20,8 +20,9 @@
 //!   exponents), the magnitude as `2^(y·log2|x|)` with `log2` carried in two
 //!   floats so large `y` keep f32 accuracy (exact products by Dekker's
 //!   splitting, not `fma`, which Vulkan lets be unfused: lavapipe's is);
-//! - `remf`: C `fmod`, exact, by long division on the integer mantissas
-//!   (also right for subnormals on devices that flush them);
+//! - `remf`: C `fmod`, exact, by long division on the integer mantissas in
+//!   an `scf.for` (also right for subnormals on devices that flush them),
+//!   for f64 as well;
 //! - `remsi`: the sign of the dividend applied to `|a| umod |b|`;
 //! - `ctpop`: the classic parallel bit count, for every width;
 //! - `ipowi` (integer `pow`, which has no SPIR-V lowering): square and
@@ -34,8 +35,8 @@
 //!
 //! Subnormal and zero tests are made on the bits where a device that flushes
 //! subnormals (lavapipe does) would otherwise change the case taken. Other
-//! types (f64, bf16, vectors) are left alone: f64 has its own pass and bf16
-//! is rejected before. Coefficients are Taylor coefficients or fits made for
+//! types (f64 but for `remf`, bf16, vectors) are left alone: f64 functions
+//! have their own pass (`vulkan_math_f64`) and bf16 is rejected before. Coefficients are Taylor coefficients or fits made for
 //! tensorc (Chebyshev interpolation, checked in f32 arithmetic).
 
 use crate::raw::*;
@@ -192,7 +193,7 @@ unsafe fn expand_module(module: MlirOperation) {
             let b = B {
                 ctx,
                 block: mlirOperationGetBlock(op),
-                at: op,
+                at: Some(op),
                 // Marked for `tensorc-vulkan-exact-float`, around the
                 // source location (which diagnostics still find inside).
                 loc: mlirLocationNameGet(ctx, string_ref(EXACT_LOC), mlirOperationGetLocation(op)),
@@ -203,6 +204,13 @@ unsafe fn expand_module(module: MlirOperation) {
                     "math.ctpop" => popcount(&b, operands[0], bits),
                     "arith.remsi" => remsi(&b, operands[0], operands[1]),
                     "math.ipowi" => ipowi(&b, operands[0], operands[1], bits),
+                    _ => continue,
+                }
+            } else if mlirTypeIsAF64(ty) {
+                // The f64 functions are `vulkan_math_f64`'s; `fmod` is
+                // exact integer work, the same for every width.
+                match name.as_str() {
+                    "arith.remf" => fmod(&b, operands[0], operands[1]),
                     _ => continue,
                 }
             } else if mlirTypeIsAF32(ty) || mlirTypeIsAF16(ty) {
@@ -271,7 +279,8 @@ enum I {
 struct B {
     ctx: MlirContext,
     block: MlirBlock,
-    at: MlirOperation,
+    /// Insert before this op; `None`: append to `block` (a loop body).
+    at: Option<MlirOperation>,
     loc: MlirLocation,
 }
 
@@ -281,8 +290,70 @@ impl B {
         // the new op is inserted into the block, which takes ownership.
         unsafe {
             let op = build(self.ctx, name, self.loc, operands, &[ty], attrs);
-            mlirBlockInsertOwnedOperationBefore(self.block, self.at, op);
+            self.insert(op);
             result(op)
+        }
+    }
+
+    /// Places a new op (ownership passes to the block).
+    fn insert(&self, op: MlirOperation) {
+        // SAFETY: the block (and anchor) are alive; `op` is detached.
+        unsafe {
+            match self.at {
+                Some(at) => mlirBlockInsertOwnedOperationBefore(self.block, at, op),
+                None => mlirBlockAppendOwnedOperation(self.block, op),
+            }
+        }
+    }
+
+    /// `scf.for i in 0..n` (`n` an index) carrying `inits`; `body` gets a
+    /// builder for the loop body and the carried values and returns the
+    /// next ones. Returns the final values.
+    fn for_loop(&self, n: V, inits: &[V], body: impl FnOnce(&B, &[V]) -> Vec<V>) -> Vec<V> {
+        // SAFETY: everything is built in this context and handed to the IR
+        // that owns it (block to region, region to op, op to block).
+        unsafe {
+            let idx = mlirIndexTypeGet(self.ctx);
+            let c = |v| {
+                let a = mlirIntegerAttrGet(idx, v);
+                self.op("arith.constant", &[], idx, &[("value", a)])
+            };
+            let (c0, c1) = (c(0), c(1));
+            let mut types = vec![idx];
+            types.extend(inits.iter().map(|&v| self.ty(v)));
+            let locs = vec![self.loc; types.len()];
+            let block = mlirBlockCreate(types.len() as isize, types.as_ptr(), locs.as_ptr());
+            let inner = B {
+                ctx: self.ctx,
+                block,
+                at: None,
+                loc: self.loc,
+            };
+            let args: Vec<V> = (1..types.len())
+                .map(|i| mlirBlockGetArgument(block, i as isize))
+                .collect();
+            let next = body(&inner, &args);
+            mlirBlockAppendOwnedOperation(
+                block,
+                build(self.ctx, "scf.yield", self.loc, &next, &[], &[]),
+            );
+            let region = mlirRegionCreate();
+            mlirRegionAppendOwnedBlock(region, block);
+            let mut operands = vec![c0, n, c1];
+            operands.extend_from_slice(inits);
+            let op = create_op(
+                self.ctx,
+                "scf.for",
+                self.loc,
+                &operands,
+                &types[1..],
+                &[],
+                Some(region),
+            );
+            self.insert(op);
+            (0..inits.len())
+                .map(|i| mlirOperationGetResult(op, i as isize))
+                .collect()
         }
     }
 
@@ -835,55 +906,81 @@ fn pow(b: &B, x: V, y: V) -> V {
     b.sel(unit, one, r)
 }
 
-/// C's `fmod(x, y)`, exact: with `x = mx·2^ex`, `y = my·2^ey` (integer
-/// mantissas, subnormals included), the remainder of `mx·2^(ex-ey)` by
-/// `my` is computed eight bits at a time (`r < 2^24`, so `r·2^8` fits in
-/// 32 bits; at most 253 bits in all), then renormalized. `y = 0`, `x`
-/// infinite and NaN give NaN; `|x| < |y|` (also `y` infinite) gives `x`.
+/// C's `fmod(x, y)` on f32 or f64, exact: with `x = mx·2^ex`, `y = my·2^ey`
+/// (integer mantissas of `p` bits, subnormals included), the remainder of
+/// `mx·2^(ex-ey)` by `my` is computed in a loop, `w - p` bits per step
+/// (`r < 2^p`, so `r·2^(w-p)` fits the `w`-bit integer: 8 bits for f32, 11
+/// for f64), then renormalized. `y = 0`, `x` infinite and NaN give NaN;
+/// `|x| < |y|` (also `y` infinite) gives `x`.
 fn fmod(b: &B, x: V, y: V) -> V {
-    let abs_mask = b.i(0x7fff_ffff);
-    let (bx, by) = (b.bits(x), b.bits(y));
+    let fty = b.ty(x);
+    // SAFETY: a live type.
+    let (w, mant) = if unsafe { mlirTypeIsAF64(fty) } {
+        (64u32, 52u32)
+    } else {
+        (32, 23)
+    };
+    // SAFETY: the context is alive.
+    let it = unsafe { mlirIntegerTypeGet(b.ctx, w) };
+    let k = |v: i64| b.int(it, v);
+    let step = i64::from(w - 1 - mant);
+    let frac = (1i64 << mant) - 1;
+    let inf = ((1i64 << step) - 1) << mant;
+    let cast = |v: V, t: MlirType| b.op("arith.bitcast", &[v], t, &[]);
+    let (bx, by) = (cast(x, it), cast(y, it));
+    let abs_mask = k(i64::MAX >> (64 - w));
     let (ax, ay) = (b.and(bx, abs_mask), b.and(by, abs_mask));
-    let sign = b.and(bx, b.i(i64::from(i32::MIN)));
-    let exp_mask = b.i(0x7f80_0000);
+    let sign = b.and(bx, k(i64::MIN >> (64 - w)));
+    let exp_mask = k(inf);
     let nan = b.or(
-        b.or(b.cmpi(I::Eq, ay, b.i(0)), b.cmpi(I::Uge, ax, exp_mask)),
+        b.or(b.cmpi(I::Eq, ay, k(0)), b.cmpi(I::Uge, ax, exp_mask)),
         b.cmpi(I::Ugt, ay, exp_mask),
     );
     let small = b.cmpi(I::Ult, ax, ay);
-    let one = b.i(1);
+    let one = k(1);
     let fields = |a: V| {
-        let e = b.shr(a, b.i(23));
-        let normal = b.cmpi(I::Ne, e, b.i(0));
-        let m = b.sel(
-            normal,
-            b.or(b.and(a, b.i(0x007f_ffff)), b.i(0x0080_0000)),
-            a,
-        );
+        let e = b.shr(a, k(i64::from(mant)));
+        let normal = b.cmpi(I::Ne, e, k(0));
+        let m = b.sel(normal, b.or(b.and(a, k(frac)), k(frac + 1)), a);
         (b.sel(normal, e, one), m)
     };
     let (ex, mx) = fields(ax);
     let (ey, my) = fields(ay);
     // A zero divisor is answered by `nan`; 1 keeps the division defined.
-    let my = b.sel(b.cmpi(I::Eq, my, b.i(0)), one, my);
-    let mut d = b.isub(ex, ey);
-    let mut r = b.bin("arith.remui", mx, my);
-    let eight = b.i(8);
-    for _ in 0..32 {
-        let k = b.sel(b.cmpi(I::Ult, d, eight), d, eight);
-        r = b.bin("arith.remui", b.shl(r, k), my);
-        d = b.isub(d, k);
-    }
-    // r·2^(ey - 150): normalize so bit 23 is set, or make it subnormal.
-    let sh = b.isub(b.un("math.ctlz", r), eight);
+    let my = b.sel(b.cmpi(I::Eq, my, k(0)), one, my);
+    // Exponent difference, 0 where the answer is selected below anyway.
+    let d = b.sel(b.or(nan, small), k(0), b.isub(ex, ey));
+    let chunk = k(step);
+    // d/step + 1 steps (the last may shift by 0): never zero, because
+    // MLIR 22's scf.for-to-SPIR-V conversion leaves a loop's results
+    // undefined when its body never runs (they are only stored in it).
+    let steps = b.iadd(b.bin("arith.divui", d, chunk), one);
+    // SAFETY: the context is alive.
+    let idx = unsafe { mlirIndexTypeGet(b.ctx) };
+    let n = b.op("arith.index_cast", &[steps], idx, &[]);
+    let r0 = b.bin("arith.remui", mx, my);
+    let r = b.for_loop(n, &[r0, d], |l, v| {
+        let (r, d) = (v[0], v[1]);
+        let s = l.sel(l.cmpi(I::Ult, d, chunk), d, chunk);
+        vec![l.bin("arith.remui", l.shl(r, s), my), l.isub(d, s)]
+    })[0];
+    // r·2^(ey - bias - mant): normalize so bit `mant` is set, or make it
+    // subnormal.
+    let sh = b.isub(b.un("math.ctlz", r), chunk);
     let e = b.isub(ey, sh);
-    let normal_bits = b.or(b.shl(e, b.i(23)), b.and(b.shl(r, sh), b.i(0x007f_ffff)));
+    let normal_bits = b.or(b.shl(e, k(i64::from(mant))), b.and(b.shl(r, sh), k(frac)));
     let sub_bits = b.shl(r, b.isub(ey, one));
-    let bits = b.sel(b.cmpi(I::Sgt, e, b.i(0)), normal_bits, sub_bits);
-    let bits = b.sel(b.cmpi(I::Eq, r, b.i(0)), b.i(0), bits);
-    let rem = b.float(b.or(bits, sign));
+    let bits = b.sel(b.cmpi(I::Sgt, e, k(0)), normal_bits, sub_bits);
+    let bits = b.sel(b.cmpi(I::Eq, r, k(0)), k(0), bits);
+    let rem = cast(b.or(bits, sign), fty);
     let rem = b.sel(small, x, rem);
-    b.sel(nan, b.c(f64::NAN), rem)
+    // SAFETY: the context is alive.
+    let nan_value = unsafe { mlirFloatAttrDoubleGet(b.ctx, fty, f64::NAN) };
+    b.sel(
+        nan,
+        b.op("arith.constant", &[], fty, &[("value", nan_value)]),
+        rem,
+    )
 }
 
 /// `a rem b` with C's sign (the dividend's) on any integer width, also for
