@@ -252,12 +252,33 @@ fn vulkan_elementwise_chain_is_one_kernel() {
     assert_eq!(spirv.matches("spirv.module").count(), 1, "{spirv}");
 }
 
-/// Element-wise loops `tensorc-vulkan-vec4` rewrites: a 1-D chain with
-/// constants (W4's shape), and a 2-D loop (the innermost variable first, as
-/// `wrap.rs` orders them) with a row-broadcast load, a column load that is
-/// the same in all four lanes, a comparison and a uniform stored value.
+/// Loops `tensorc-vulkan-vec4` rewrites: a 1-D chain with constants (W4's
+/// shape); a 2-D loop (the innermost variable first, as `wrap.rs` orders
+/// them) with a row-broadcast load, a column load that is the same in all
+/// four lanes, a comparison and a uniform stored value; and a matmul in the
+/// form `tensorc-vulkan-accumulate` leaves (four columns of C per
+/// invocation, the accumulator a vector, A's element broadcast).
 const VEC4_CARRIED: &str = r#"
 module {
+  func.func @matmul(%a: memref<4x8xf32>, %b: memref<8x4xf32>, %c: memref<4x4xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c4 = arith.constant 4 : index
+    %c8 = arith.constant 8 : index
+    scf.parallel (%j, %i) = (%c0, %c0) to (%c4, %c4) step (%c1, %c1) {
+      %init = memref.load %c[%i, %j] : memref<4x4xf32>
+      %sum = scf.for %k = %c0 to %c8 step %c1 iter_args(%acc = %init) -> (f32) {
+        %x = memref.load %a[%i, %k] : memref<4x8xf32>
+        %y = memref.load %b[%k, %j] : memref<8x4xf32>
+        %p = arith.mulf %x, %y : f32
+        %s = arith.addf %acc, %p : f32
+        scf.yield %s : f32
+      }
+      memref.store %sum, %c[%i, %j] : memref<4x4xf32>
+      scf.reduce
+    }
+    return
+  }
   func.func @chain(%a: memref<16xf32>, %b: memref<16xf32>, %c: memref<16xf32>) {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
@@ -401,17 +422,22 @@ fn vec4_rewrites_elementwise_loops() {
     tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
     let (before, after) = run_registered(VEC4_CARRIED, vulkan_vec4::NAME);
     // Bounds divided by 4; every access through the variable is a vector.
+    assert!(after.contains("to (%c1_0, %c4)"), "{after}");
     assert!(after.contains("to (%c4)"), "{after}");
     assert!(after.contains("to (%c2, %c3)"), "{after}");
+    assert!(
+        after.contains("-> (vector<4xf32>)"),
+        "the matmul carries a vector: {after}"
+    );
     let stores: Vec<&str> = after
         .lines()
         .filter(|l| l.contains("memref.store"))
         .collect();
-    assert_eq!(stores.len(), 3, "{after}");
+    assert_eq!(stores.len(), 4, "{after}");
     assert!(stores.iter().all(|l| l.contains("xvector<4x")), "{after}");
     assert_eq!(
         after.matches("builtin.unrealized_conversion_cast").count(),
-        7,
+        9,
         "{after}"
     );
     assert!(

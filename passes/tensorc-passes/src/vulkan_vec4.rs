@@ -120,6 +120,19 @@ enum Lane {
     Varying(MlirValue),
 }
 
+/// The ops of `block`, terminator last.
+unsafe fn block_ops(block: MlirBlock) -> Vec<MlirOperation> {
+    unsafe {
+        let mut ops = Vec::new();
+        let mut op = mlirBlockGetFirstOperation(block);
+        while !op.ptr.is_null() {
+            ops.push(op);
+            op = mlirOperationGetNextInBlock(op);
+        }
+        ops
+    }
+}
+
 /// The rewrite plan's checks; false when the loop is left alone.
 unsafe fn vectorize_loop(lp: MlirOperation) -> bool {
     unsafe {
@@ -134,24 +147,27 @@ unsafe fn vectorize_loop(lp: MlirOperation) -> bool {
         if dims == 0 || mlirOperationGetNumOperands(lp) != 3 * dims {
             return false;
         }
-        let mut ops = Vec::new();
-        let mut op = mlirBlockGetFirstOperation(body);
-        while !op.ptr.is_null() {
-            if mlirOperationGetNumRegions(op) != 0 {
-                return false;
-            }
-            ops.push(op);
-            op = mlirOperationGetNextInBlock(op);
-        }
+        let ops = block_ops(body);
         // The terminator (`scf.reduce` without operands) stays.
-        let Some((&term, ops)) = ops.split_last() else {
+        let Some(&term) = ops.last() else {
             return false;
         };
-        if op_name(term) != "scf.reduce" || mlirOperationGetNumOperands(term) != 0 {
+        if op_name(term) != "scf.reduce"
+            || mlirOperationGetNumOperands(term) != 0
+            || mlirOperationGetNumRegions(term) != 0
+        {
             return false;
         }
         // The vectorized variable: the last index of the first store.
-        let Some(&first_store) = ops.iter().find(|&&o| op_name(o) == "memref.store") else {
+        let mut first_store = None;
+        walk(lp, |op| {
+            if op_name(op) == "memref.store" {
+                first_store = Some(op);
+                return MlirWalkResult_MlirWalkResultInterrupt;
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        let Some(first_store) = first_store else {
             return false;
         };
         let n = mlirOperationGetNumOperands(first_store);
@@ -170,32 +186,58 @@ unsafe fn vectorize_loop(lp: MlirOperation) -> bool {
         if ub < LANES || ub % LANES != 0 {
             return false;
         }
-        // Classify every op; any use of `iv` other than as the last index of
-        // an access, or a varying value of a type that cannot be a vector
-        // lane, leaves the loop alone.
-        let mut lanes: Vec<(MlirValue, bool)> = Vec::new(); // (value, varying)
-        let varying = |lanes: &Vec<(MlirValue, bool)>, v: MlirValue| {
-            lanes.iter().any(|(w, var)| *var && mlirValueEqual(*w, v))
+        let mut varying: Vec<MlirValue> = Vec::new();
+        if !check_block(body, iv, &mut varying) {
+            return false;
+        }
+        let mut rw = Rewriter {
+            ctx: mlirOperationGetContext(lp),
+            lp,
+            iv,
+            casts: Vec::new(),
+            map: Vec::new(),
+            dead: Vec::new(),
         };
-        for &op in ops {
+        rw.set_upper_bound(dims + d, ub / LANES);
+        rw.block(body);
+        // Old ops only feed each other; erase users first.
+        for op in rw.dead.into_iter().rev() {
+            mlirOperationDestroy(op);
+        }
+        true
+    }
+}
+
+/// Checks the ops of `block` (the parallel body or a nested `scf.for`'s),
+/// recording the values that differ per lane in `varying`: any use of `iv`
+/// other than as the last index of an access, or a varying value of a type
+/// that cannot be a vector lane, fails.
+unsafe fn check_block(block: MlirBlock, iv: MlirValue, varying: &mut Vec<MlirValue>) -> bool {
+    unsafe {
+        let is_varying =
+            |varying: &Vec<MlirValue>, v: MlirValue| varying.iter().any(|w| mlirValueEqual(*w, v));
+        for op in block_ops(block) {
             let name = op_name(op);
-            let nops = mlirOperationGetNumOperands(op);
-            let operands: Vec<MlirValue> =
-                (0..nops).map(|i| mlirOperationGetOperand(op, i)).collect();
+            let operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(op))
+                .map(|i| mlirOperationGetOperand(op, i))
+                .collect();
             match name.as_str() {
+                "scf.reduce" | "scf.yield" => {
+                    if mlirOperationGetNumRegions(op) != 0 {
+                        return false;
+                    }
+                }
                 "memref.load" | "memref.store" => {
                     let base = if name == "memref.store" { 1 } else { 0 };
                     let indices = &operands[base + 1..];
                     if indices[..indices.len().saturating_sub(1)]
                         .iter()
-                        .any(|&v| mlirValueEqual(v, iv) || varying(&lanes, v))
+                        .any(|&v| mlirValueEqual(v, iv) || is_varying(varying, v))
+                        || indices.last().is_some_and(|&v| is_varying(varying, v))
                     {
                         return false;
                     }
                     let through_iv = indices.last().is_some_and(|&v| mlirValueEqual(v, iv));
-                    if indices.last().is_some_and(|&v| varying(&lanes, v)) {
-                        return false;
-                    }
                     if name == "memref.store" {
                         if !through_iv || !vector_memref(mlirValueGetType(operands[1])) {
                             return false;
@@ -204,148 +246,233 @@ unsafe fn vectorize_loop(lp: MlirOperation) -> bool {
                         if !vector_memref(mlirValueGetType(operands[0])) {
                             return false;
                         }
-                        lanes.push((result(op), true));
+                        varying.push(result(op));
+                    }
+                }
+                // A sequential loop inside (a reduction carried in registers
+                // by `tensorc-vulkan-accumulate`): its bounds are the same in
+                // every lane; what it carries becomes a vector.
+                "scf.for" => {
+                    if operands[..3]
+                        .iter()
+                        .any(|&v| mlirValueEqual(v, iv) || is_varying(varying, v))
+                    {
+                        return false;
+                    }
+                    let fbody = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
+                    let nres = mlirOperationGetNumResults(op);
+                    if fbody.ptr.is_null() || mlirBlockGetNumArguments(fbody) != nres + 1 {
+                        return false;
+                    }
+                    for i in 0..nres {
+                        let r = mlirOperationGetResult(op, i);
+                        if !lane_type(mlirValueGetType(r)) {
+                            return false;
+                        }
+                        varying.push(r);
+                        varying.push(mlirBlockGetArgument(fbody, i + 1));
+                    }
+                    if !check_block(fbody, iv, varying) {
+                        return false;
+                    }
+                }
+                "affine.apply" => {
+                    if operands
+                        .iter()
+                        .any(|&v| mlirValueEqual(v, iv) || is_varying(varying, v))
+                    {
+                        return false;
                     }
                 }
                 _ => {
-                    if !per_lane(&name) || operands.iter().any(|&v| mlirValueEqual(v, iv)) {
+                    if mlirOperationGetNumRegions(op) != 0
+                        || !per_lane(&name)
+                        || operands.iter().any(|&v| mlirValueEqual(v, iv))
+                    {
                         return false;
                     }
-                    if operands.iter().any(|&v| varying(&lanes, v)) {
-                        let nres = mlirOperationGetNumResults(op);
-                        if nres != 1
+                    if operands.iter().any(|&v| is_varying(varying, v)) {
+                        if mlirOperationGetNumResults(op) != 1
                             || operands.iter().any(|&v| !lane_type(mlirValueGetType(v)))
                             || !lane_type(mlirValueGetType(result(op)))
                         {
                             return false;
                         }
-                        lanes.push((result(op), true));
+                        varying.push(result(op));
                     }
                 }
             }
         }
-        rewrite(lp, body, ops, iv, d, dims, ub / LANES);
         true
     }
 }
 
-/// Applies the rewrite `vectorize_loop` checked.
-unsafe fn rewrite(
+/// Applies the rewrite `check_block` accepted.
+struct Rewriter {
+    ctx: MlirContext,
     lp: MlirOperation,
-    body: MlirBlock,
-    ops: &[MlirOperation],
     iv: MlirValue,
-    d: isize,
-    dims: isize,
-    vector_ub: i64,
-) {
-    unsafe {
-        let ctx = mlirOperationGetContext(lp);
-        let loc = mlirOperationGetLocation(lp);
-        let parent = mlirOperationGetBlock(lp);
-        let index = mlirIndexTypeGet(ctx);
-        let ub = build(
-            ctx,
-            "arith.constant",
-            loc,
-            &[],
-            &[index],
-            &[("value", attr(ctx, &format!("{vector_ub} : index")))],
-        );
-        mlirBlockInsertOwnedOperationBefore(parent, lp, ub);
-        mlirOperationSetOperand(lp, dims + d, result(ub));
-        // One cast per buffer accessed through `iv`.
-        let mut casts: Vec<(MlirValue, MlirValue)> = Vec::new();
-        let mut cast_of = |m: MlirValue| -> MlirValue {
-            if let Some((_, c)) = casts.iter().find(|(v, _)| mlirValueEqual(*v, m)) {
+    /// Each buffer accessed through `iv` and its vector view.
+    casts: Vec<(MlirValue, MlirValue)>,
+    /// Old value → what it became.
+    map: Vec<(MlirValue, Lane)>,
+    /// Replaced ops, erased at the end.
+    dead: Vec<MlirOperation>,
+}
+
+impl Rewriter {
+    unsafe fn set_upper_bound(&mut self, operand: isize, value: i64) {
+        unsafe {
+            let index = mlirIndexTypeGet(self.ctx);
+            let ub = build(
+                self.ctx,
+                "arith.constant",
+                mlirOperationGetLocation(self.lp),
+                &[],
+                &[index],
+                &[("value", attr(self.ctx, &format!("{value} : index")))],
+            );
+            mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(self.lp), self.lp, ub);
+            mlirOperationSetOperand(self.lp, operand, result(ub));
+        }
+    }
+
+    /// The buffer `m` viewed as `vector<4xT>` elements (one cast per buffer,
+    /// before the loop).
+    unsafe fn cast_of(&mut self, m: MlirValue) -> MlirValue {
+        unsafe {
+            if let Some((_, c)) = self.casts.iter().find(|(v, _)| mlirValueEqual(*v, m)) {
                 return *c;
             }
             let t = vector_memref_type(mlirValueGetType(m));
+            let loc = mlirOperationGetLocation(self.lp);
             let c = build(
-                ctx,
+                self.ctx,
                 "builtin.unrealized_conversion_cast",
                 loc,
                 &[m],
                 &[t],
                 &[],
             );
-            mlirBlockInsertOwnedOperationBefore(parent, lp, c);
-            casts.push((m, result(c)));
+            mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(self.lp), self.lp, c);
+            self.casts.push((m, result(c)));
             result(c)
-        };
-        // New ops go before the old ones; old varying ops are erased after.
-        let mut map: Vec<(MlirValue, Lane)> = Vec::new();
-        let lane_of = |map: &Vec<(MlirValue, Lane)>, v: MlirValue| {
-            map.iter()
+        }
+    }
+
+    unsafe fn lane_of(&self, v: MlirValue) -> Lane {
+        unsafe {
+            self.map
+                .iter()
                 .find(|(w, _)| mlirValueEqual(*w, v))
                 .map_or(Lane::Uniform, |(_, l)| *l)
-        };
-        // A uniform scalar as a vector: splat constants, broadcast the rest.
-        let splat = |at: MlirOperation, v: MlirValue| -> MlirValue {
+        }
+    }
+
+    /// `v` as a vector, for use by `at`: its vector if it varies, else a
+    /// splat constant or a `vector.broadcast` inserted before `at`.
+    unsafe fn vector(&mut self, at: MlirOperation, v: MlirValue) -> MlirValue {
+        unsafe {
+            if let Lane::Varying(x) = self.lane_of(v) {
+                return x;
+            }
             let t = mlirValueGetType(v);
             let vt = mlirVectorTypeGet(1, [LANES].as_ptr(), t);
-            let oloc = mlirOperationGetLocation(at);
+            let loc = mlirOperationGetLocation(at);
+            let block = mlirOperationGetBlock(at);
             if mlirValueIsAOpResult(v) && op_name(mlirOpResultGetOwner(v)) == "arith.constant" {
                 let a =
                     mlirOperationGetAttributeByName(mlirOpResultGetOwner(v), string_ref("value"));
                 if !a.ptr.is_null() && (mlirAttributeIsAInteger(a) || mlirAttributeIsAFloat(a)) {
                     let dense = mlirDenseElementsAttrSplatGet(vt, a);
-                    let c = build(ctx, "arith.constant", oloc, &[], &[vt], &[("value", dense)]);
-                    mlirBlockInsertOwnedOperationBefore(body, at, c);
+                    let c = build(
+                        self.ctx,
+                        "arith.constant",
+                        loc,
+                        &[],
+                        &[vt],
+                        &[("value", dense)],
+                    );
+                    mlirBlockInsertOwnedOperationBefore(block, at, c);
                     return result(c);
                 }
             }
-            let b = build(ctx, "vector.broadcast", oloc, &[v], &[vt], &[]);
-            mlirBlockInsertOwnedOperationBefore(body, at, b);
+            let b = build(self.ctx, "vector.broadcast", loc, &[v], &[vt], &[]);
+            mlirBlockInsertOwnedOperationBefore(block, at, b);
             result(b)
-        };
-        let mut dead = Vec::new();
-        for &op in ops {
+        }
+    }
+
+    unsafe fn block(&mut self, block: MlirBlock) {
+        unsafe {
+            for op in block_ops(block) {
+                self.op(op);
+            }
+        }
+    }
+
+    unsafe fn op(&mut self, op: MlirOperation) {
+        unsafe {
             let name = op_name(op);
-            let oloc = mlirOperationGetLocation(op);
+            let loc = mlirOperationGetLocation(op);
+            let block = mlirOperationGetBlock(op);
             let nops = mlirOperationGetNumOperands(op);
             let operands: Vec<MlirValue> =
                 (0..nops).map(|i| mlirOperationGetOperand(op, i)).collect();
             match name.as_str() {
+                "scf.reduce" | "affine.apply" => {}
                 "memref.load" => {
-                    if !operands.last().is_some_and(|&v| mlirValueEqual(v, iv)) {
-                        continue; // uniform: stays a scalar load
+                    if !operands.last().is_some_and(|&v| mlirValueEqual(v, self.iv)) {
+                        return; // uniform: stays a scalar load
                     }
-                    let m = cast_of(operands[0]);
+                    let m = self.cast_of(operands[0]);
                     let vt = mlirShapedTypeGetElementType(mlirValueGetType(m));
                     let mut new_operands = operands.clone();
                     new_operands[0] = m;
-                    let l = build(ctx, "memref.load", oloc, &new_operands, &[vt], &[]);
-                    mlirBlockInsertOwnedOperationBefore(body, op, l);
-                    map.push((result(op), Lane::Varying(result(l))));
-                    dead.push(op);
+                    let l = build(self.ctx, "memref.load", loc, &new_operands, &[vt], &[]);
+                    mlirBlockInsertOwnedOperationBefore(block, op, l);
+                    self.map.push((result(op), Lane::Varying(result(l))));
+                    self.dead.push(op);
                 }
                 "memref.store" => {
-                    let value = match lane_of(&map, operands[0]) {
-                        Lane::Varying(v) => v,
-                        Lane::Uniform => splat(op, operands[0]),
-                    };
                     let mut new_operands = operands.clone();
-                    new_operands[0] = value;
-                    new_operands[1] = cast_of(operands[1]);
-                    let s = build(ctx, "memref.store", oloc, &new_operands, &[], &[]);
-                    mlirBlockInsertOwnedOperationBefore(body, op, s);
-                    dead.push(op);
+                    new_operands[0] = self.vector(op, operands[0]);
+                    new_operands[1] = self.cast_of(operands[1]);
+                    let s = build(self.ctx, "memref.store", loc, &new_operands, &[], &[]);
+                    mlirBlockInsertOwnedOperationBefore(block, op, s);
+                    self.dead.push(op);
+                }
+                // The loop stays; what it carries becomes vectors in place.
+                "scf.for" => {
+                    let fbody = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
+                    for i in 0..mlirOperationGetNumResults(op) {
+                        let init = self.vector(op, operands[3 + i as usize]);
+                        mlirOperationSetOperand(op, 3 + i, init);
+                        let vt = mlirValueGetType(init);
+                        let arg = mlirBlockGetArgument(fbody, i + 1);
+                        mlirBlockArgumentSetType(arg, vt);
+                        self.map.push((arg, Lane::Varying(arg)));
+                        let r = mlirOperationGetResult(op, i);
+                        mlirValueSetType(r, vt);
+                        self.map.push((r, Lane::Varying(r)));
+                    }
+                    self.block(fbody);
+                }
+                "scf.yield" => {
+                    for (i, &v) in operands.iter().enumerate() {
+                        let x = self.vector(op, v);
+                        mlirOperationSetOperand(op, i as isize, x);
+                    }
                 }
                 _ => {
                     if !operands
                         .iter()
-                        .any(|&v| matches!(lane_of(&map, v), Lane::Varying(_)))
+                        .any(|&v| matches!(self.lane_of(v), Lane::Varying(_)))
                     {
-                        continue; // uniform: stays as it is
+                        return; // uniform: stays as it is
                     }
-                    let new_operands: Vec<MlirValue> = operands
-                        .iter()
-                        .map(|&v| match lane_of(&map, v) {
-                            Lane::Varying(x) => x,
-                            Lane::Uniform => splat(op, v),
-                        })
-                        .collect();
+                    let new_operands: Vec<MlirValue> =
+                        operands.iter().map(|&v| self.vector(op, v)).collect();
                     let t = mlirValueGetType(result(op));
                     let vt = mlirVectorTypeGet(1, [LANES].as_ptr(), t);
                     let attrs: Vec<(String, MlirAttribute)> =
@@ -357,16 +484,12 @@ unsafe fn rewrite(
                             .collect();
                     let attrs: Vec<(&str, MlirAttribute)> =
                         attrs.iter().map(|(n, a)| (n.as_str(), *a)).collect();
-                    let v = build(ctx, &name, oloc, &new_operands, &[vt], &attrs);
-                    mlirBlockInsertOwnedOperationBefore(body, op, v);
-                    map.push((result(op), Lane::Varying(result(v))));
-                    dead.push(op);
+                    let v = build(self.ctx, &name, loc, &new_operands, &[vt], &attrs);
+                    mlirBlockInsertOwnedOperationBefore(block, op, v);
+                    self.map.push((result(op), Lane::Varying(result(v))));
+                    self.dead.push(op);
                 }
             }
-        }
-        // Old ops only feed each other; erase users first.
-        for op in dead.into_iter().rev() {
-            mlirOperationDestroy(op);
         }
     }
 }
