@@ -23,9 +23,12 @@
 //! kernel gets the same device buffer, typed as vectors (the schedule reader
 //! in `tensorc-vulkan` treats it as a view). A loop is rewritten only when it
 //! provably computes the same values:
-//! - an outermost `scf.parallel` with no reductions whose body is one block
-//!   of `memref.load`, `memref.store`, `arith` and `math` ops (no nested
-//!   regions, no calls);
+//! - an outermost `scf.parallel` with no reductions whose body is
+//!   `memref.load`, `memref.store`, `arith`, `math` and `affine.apply` ops
+//!   and `scf.for` loops made of the same (no calls, no `scf.if`); the
+//!   values an `scf.for` carries become vectors (a matmul or convolution in
+//!   the form `tensorc-vulkan-accumulate` leaves then computes four output
+//!   columns per invocation); its bounds must be the same in all lanes;
 //! - one of its induction variables, with bounds `0` to `N` step `1`, `N` a
 //!   multiple of 4, is the last index of every store and is used nowhere
 //!   else but as the last index of loads (so invocation `i` touches exactly
