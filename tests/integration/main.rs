@@ -13,6 +13,7 @@
 //! - `known_f1`/`known_f2`/`known_f3`/`known_f4`/`known_fixes`: known answers for the
 //!   control-flow, conv/window, scan/sort/indexing and linear-algebra op families and
 //!   for fixed bugs;
+//! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
 //! - `threads`: the parallel schedule, the outlining pass and the thread pool;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
 //! - `vulkan_kernels`: the shape of Vulkan kernels: register accumulators, fusion, vec4;
@@ -35,6 +36,7 @@ mod known_f4;
 mod known_fixes;
 mod memsafe;
 mod robust;
+mod rowfuse;
 mod rust_aot;
 mod threads;
 mod vulkan;

@@ -291,6 +291,8 @@ fn pipelines() -> Pipelines {
         use tensorc_passes::{outline_parallel, parallel_mark};
         tensorc_mlir::register_external_pass(parallel_mark::NAME, parallel_mark::create);
         tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
+        use tensorc_passes::row_fuse;
+        tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
     });
     Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),

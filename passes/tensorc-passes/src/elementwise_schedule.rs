@@ -206,7 +206,7 @@ impl Default for ElementwiseTiles {
 }
 
 /// The tag of element-wise generics of rank `rank`.
-fn tag(rank: usize) -> String {
+pub fn tag(rank: usize) -> String {
     format!("tensorc.ew{rank}")
 }
 

@@ -16,6 +16,9 @@ pub mod packed_matmul;
 pub mod parallel_schedule;
 pub mod pipeline;
 pub mod reduction_schedule;
+#[cfg(feature = "melior")]
+pub mod row_fuse;
+pub mod row_fuse_schedule;
 pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;

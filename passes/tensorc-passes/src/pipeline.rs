@@ -10,6 +10,7 @@ use crate::elementwise_schedule::{ENTRY as KERNEL_ENTRY, kernel_schedule};
 use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
 use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
+use crate::row_fuse_schedule::{ENTRY as ROW_FUSE_ENTRY, row_fuse_schedule};
 
 /// The Rust pass that outlines parallel loops into thread-pool calls
 /// (`outline_parallel.rs`). It is not an MLIR-registered pass: tensorc-mlir
@@ -20,6 +21,11 @@ pub const OUTLINE_PARALLEL: &str = "tensorc-outline-parallel";
 /// The Rust pass that decides which ops run in parallel (`parallel_mark.rs`),
 /// run like `OUTLINE_PARALLEL`; without it the parallel step changes nothing.
 pub const PARALLEL_MARK: &str = "tensorc-parallel-mark";
+
+/// The Rust pass that picks the row-wise chains to fuse and tags
+/// broadcasting element-wise generics (`row_fuse.rs`), run like
+/// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
+pub const ROW_FUSE_MARK: &str = "tensorc-row-fuse-mark";
 
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
@@ -54,6 +60,12 @@ pub fn opt_pipeline() -> &'static str {
 ///   `parallel_schedule.rs` (its own preloaded library and entry point) cuts
 ///   them into static chunks of an `scf.forall`, so the schedules below see
 ///   each chunk as an op of its own.
+/// - Before it, the row-fusion step: `tensorc-row-fuse-mark` tags row-wise
+///   chains (last-axis reductions, their broadcasts and the element-wise ops
+///   around them, as in softmax and layernorm) and broadcasting element-wise
+///   generics (`row_fuse.rs`), and the library of `row_fuse_schedule.rs`
+///   fuses each chain into a loop over single rows (inside an `scf.forall`
+///   of row chunks for threads), so the input is read once.
 /// - Before everything, the packing step of `packed_matmul.rs` (its own
 ///   library and entry point): large matmuls become pack(A), pack(B), a
 ///   packed contraction and an unpack, so the parallel step below chunks
@@ -151,7 +163,8 @@ pub fn cpu_lowering_pipeline() -> String {
     // packs, does.
     let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
     format!(
-        "{pack}{}{interpreter}{}{LOWERING}",
+        "{pack}{}{}{interpreter}{}{LOWERING}",
+        row_fuse_interpreter(),
         parallel_interpreter(),
         kernel_interpreter()
     )
@@ -181,6 +194,20 @@ fn pack_interpreter() -> String {
     match script_file(&pack_schedule(PackedMatmul::default())) {
         Ok(path) => format!(
             "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PACK_ENTRY}}},",
+            path.display()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+/// The row-fusion step (`row_fuse.rs` marks, `row_fuse_schedule.rs`
+/// fuses each chain into a loop over rows, chunked for threads), before the
+/// parallel step so that its marker sees the one-row ops; left out (each op
+/// then runs whole, still correct) if the script file cannot be written.
+fn row_fuse_interpreter() -> String {
+    match script_file(&row_fuse_schedule()) {
+        Ok(path) => format!(
+            "{ROW_FUSE_MARK},transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ROW_FUSE_ENTRY}}},canonicalize,",
             path.display()
         ),
         Err(_) => String::new(),
@@ -233,6 +260,7 @@ pub fn full_cpu_pipeline() -> String {
         opt_pipeline(),
         cpu_lowering_pipeline()
             .replace(&format!("{PARALLEL_MARK},"), "")
+            .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
     )
 }
@@ -258,5 +286,11 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(OUTLINE_PARALLEL));
         assert!(cpu_lowering_pipeline().contains(&format!("{PARALLEL_MARK},transform-preload-library")));
         assert!(!full_cpu_pipeline().contains(PARALLEL_MARK));
+        // Row fusion runs before the parallel step, in process only.
+        assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
+        assert!(
+            cpu_lowering_pipeline().find(ROW_FUSE_MARK) < cpu_lowering_pipeline().find(PARALLEL_MARK)
+        );
+        assert!(!full_cpu_pipeline().contains(ROW_FUSE_MARK));
     }
 }

@@ -1,0 +1,443 @@
+//! `tensorc-row-fuse-mark`: finds the row-wise chains that the row-fusion
+//! step (`row_fuse_schedule.rs`) fuses into one loop over rows, and tags the
+//! broadcasting element-wise generics the element-wise schedule vectorizes.
+//!
+//! Why in Rust: both decisions read indexing maps and follow use chains.
+//! The transform dialect's match ops cannot tell a broadcast result (`0` in
+//! `(d0, d1) -> (d0, 0)`, from `keep_axes` reductions) from a reversal
+//! (`-d0 + 4`, which MLIR 22's tiling mishandles): both fail
+//! `projected_permutation`. Nor can they check that every user of a
+//! producer lies in the same chain.
+//!
+//! A *row-local* op reads and writes only the rows of its loop `d0`: a
+//! `linalg.fill`, or a `linalg.generic` with static non-empty loops whose
+//! loop `d0` is parallel and whose every indexing map is either empty (a
+//! scalar) or starts with `d0`, does not use `d0` again, and otherwise holds
+//! only loop indices and `0`. Tiling such an op by rows needs only the same
+//! rows of its operands, so a chain of them can run one row at a time.
+//! Row-preserving reshapes (`tensor.expand_shape`/`collapse_shape` whose
+//! first group is dimension 0 plus unit dimensions, the frontend's
+//! keep-axes form) are looked through.
+//!
+//! Chains, per function body, from its last op backwards: a row-local
+//! generic of two rows or more, not yet in a chain, is a candidate *root*; a row-local producer of
+//! the chain (with the same number of rows) joins it as a *member* once all
+//! users of all its results are in the chain (through reshapes), so fusing
+//! it into the root's loop leaves nothing to compute outside. The chain is
+//! tagged only if some member is a reduction (softmax, layernorm: without
+//! one, `linalg-fuse-elementwise-ops` already made it one op). Members get
+//! `row_fuse_schedule::MEMBER`; the root gets `root_tag(chunk)`, the rows per
+//! thread chunk decided by `parallel_mark::decide` for the root's loops with
+//! the whole chain's work (0 when it stays on one thread).
+//!
+//! Broadcasting element-wise generics (all loops parallel, static and
+//! non-empty, every map result a distinct loop index or `0`, some `0`)
+//! get the element-wise schedule's own tag (`elementwise_schedule::tag`),
+//! which its matchers cannot give them.
+
+use std::collections::HashSet;
+
+use crate::elementwise_schedule::{MAX_RANK, tag as ew_tag};
+use crate::parallel_mark::{analyze, decide, static_shape};
+use crate::raw::*;
+use crate::row_fuse_schedule::{MEMBER, root_tag};
+use melior::ContextRef;
+use melior::ir::OperationRef;
+use melior::ir::r#type::TypeId;
+use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use mlir_sys::*;
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = crate::pipeline::ROW_FUSE_MARK;
+
+#[repr(align(8))]
+struct PassId;
+static PASS_ID: PassId = PassId;
+
+#[derive(Clone)]
+struct RowFuseMark;
+
+impl<'c> RunExternalPass<'c> for RowFuseMark {
+    fn initialize(&mut self, _context: ContextRef<'c>) {}
+
+    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
+        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
+        unsafe { mark_module(module.to_raw()) };
+    }
+}
+
+/// Creates the pass (anchored on `builtin.module`).
+pub fn create() -> Pass {
+    create_external(
+        RowFuseMark,
+        TypeId::create(&PASS_ID),
+        NAME,
+        NAME,
+        "Tag row-wise chains for row fusion and broadcasting element-wise generics",
+        "builtin.module",
+        &[],
+    )
+}
+
+/// One result of an indexing map, as far as this pass accepts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// Loop index `d<n>`.
+    Dim(usize),
+    /// The constant 0 (a broadcast unit dimension).
+    Zero,
+}
+
+/// The indexing maps of a generic as loop indices and zeros (`None` if any
+/// result is anything else), and which loops are parallel.
+pub struct Maps {
+    /// Per operand, its map's results.
+    pub operands: Vec<Vec<Index>>,
+    /// Per loop, whether it is parallel.
+    pub parallel: Vec<bool>,
+}
+
+/// Whether a generic with `maps` is row-local (see the module comment),
+/// given its loop extents.
+pub fn row_local(maps: &Maps, extents: &[u64]) -> bool {
+    maps.parallel.first() == Some(&true)
+        && !extents.contains(&0)
+        && maps.operands.iter().all(|m| {
+            m.is_empty()
+                || (m[0] == Index::Dim(0) && !m[1..].contains(&Index::Dim(0)))
+        })
+}
+
+/// Whether a generic with `maps` is element-wise with a broadcast the
+/// element-wise matchers miss: all loops parallel, every map's loop
+/// indices distinct, some `0` result.
+pub fn broadcast_elementwise(maps: &Maps) -> bool {
+    let distinct = |m: &Vec<Index>| {
+        let dims: Vec<usize> = m
+            .iter()
+            .filter_map(|i| match i {
+                Index::Dim(d) => Some(*d),
+                Index::Zero => None,
+            })
+            .collect();
+        dims.iter().collect::<HashSet<_>>().len() == dims.len()
+    };
+    maps.parallel.iter().all(|&p| p)
+        && (1..=MAX_RANK).contains(&maps.parallel.len())
+        && maps.operands.iter().all(distinct)
+        && maps.operands.iter().flatten().any(|i| *i == Index::Zero)
+}
+
+/// Tags everything in `module`.
+///
+/// # Safety
+/// `module` must be a live `builtin.module`.
+unsafe fn mark_module(module: MlirOperation) {
+    unsafe {
+        let ctx = mlirOperationGetContext(module);
+        let mut funcs = Vec::new();
+        let mut generics = Vec::new();
+        walk(module, |op| {
+            let name = op_name(op);
+            if name == "func.func" {
+                funcs.push(op);
+            } else if name == "linalg.generic" {
+                generics.push(op);
+                return MlirWalkResult_MlirWalkResultSkip;
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        for op in generics {
+            if let Some(maps) = maps(op)
+                && broadcast_elementwise(&maps)
+                && analyze(op).is_some_and(|l| !l.extents.contains(&0))
+                && !broadcasts_strided_slice(op, &maps)
+            {
+                let t = ew_tag(maps.parallel.len());
+                mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
+            }
+        }
+        for f in funcs {
+            let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(f, 0));
+            if !body.ptr.is_null() {
+                mark_chains(ctx, body);
+            }
+        }
+    }
+}
+
+/// Whether `op` broadcasts (reads with a `0` in its map) a slice with a
+/// stride other than 1: MLIR 22 lowers such a vectorized broadcast read of a
+/// strided buffer into code with an unconverted `index` cast (found by the
+/// generated tests: `tests/cases/regressions/gen_60.nxir`, `gen_int41`,
+/// `gen_int92`), so those stay scalar loops.
+unsafe fn broadcasts_strided_slice(op: MlirOperation, maps: &Maps) -> bool {
+    unsafe {
+        maps.operands.iter().enumerate().any(|(k, m)| {
+            if !m.contains(&Index::Zero) {
+                return false;
+            }
+            let v = mlirOperationGetOperand(op, k as isize);
+            if !mlirValueIsAOpResult(v) {
+                return false;
+            }
+            let def = mlirOpResultGetOwner(v);
+            if op_name(def) != "tensor.extract_slice" {
+                return false;
+            }
+            let strides = mlirOperationGetAttributeByName(def, string_ref("static_strides"));
+            strides.ptr.is_null()
+                || !mlirAttributeIsADenseI64Array(strides)
+                || (0..mlirDenseArrayGetNumElements(strides))
+                    .any(|i| mlirDenseI64ArrayGetElement(strides, i) != 1)
+        })
+    }
+}
+
+/// The maps of a `linalg.generic` (see `Maps`).
+unsafe fn maps(op: MlirOperation) -> Option<Maps> {
+    unsafe {
+        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
+        let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
+        if maps.ptr.is_null() || iters.ptr.is_null() {
+            return None;
+        }
+        let parallel = (0..mlirArrayAttrGetNumElements(iters))
+            .map(|i| print_attr(mlirArrayAttrGetElement(iters, i)).contains("parallel"))
+            .collect();
+        let mut operands = Vec::new();
+        for k in 0..mlirArrayAttrGetNumElements(maps) {
+            let map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, k));
+            let mut results = Vec::new();
+            for j in 0..mlirAffineMapGetNumResults(map) {
+                let e = mlirAffineMapGetResult(map, j);
+                if mlirAffineExprIsADim(e) {
+                    results.push(Index::Dim(mlirAffineDimExprGetPosition(e) as usize));
+                } else if mlirAffineExprIsAConstant(e) && mlirAffineConstantExprGetValue(e) == 0 {
+                    results.push(Index::Zero);
+                } else {
+                    return None;
+                }
+            }
+            operands.push(results);
+        }
+        Some(Maps { operands, parallel })
+    }
+}
+
+fn key(op: MlirOperation) -> usize {
+    op.ptr as usize
+}
+
+/// The rows of a row-local op (its loop `d0`), or `None` if it is not one.
+unsafe fn row_local_rows(op: MlirOperation) -> Option<u64> {
+    unsafe {
+        match op_name(op).as_str() {
+            "linalg.fill" => {
+                if mlirOperationGetNumResults(op) != 1 {
+                    return None;
+                }
+                static_shape(result(op))?.first().copied()
+            }
+            "linalg.generic" => {
+                if mlirOperationGetNumResults(op) == 0 {
+                    return None;
+                }
+                let loops = analyze(op)?;
+                let m = maps(op)?;
+                (m.operands.len() as isize == mlirOperationGetNumOperands(op)
+                    && row_local(&m, &loops.extents))
+                    .then(|| loops.extents[0])
+            }
+            _ => None,
+        }
+    }
+}
+
+/// For a reshape that keeps dimension 0 as the rows (its first group is
+/// dimension 0 followed by unit dimensions), its source; else `None`.
+unsafe fn row_reshape_source(op: MlirOperation) -> Option<MlirValue> {
+    unsafe {
+        let name = op_name(op);
+        let expanded = match name.as_str() {
+            "tensor.expand_shape" => result(op),
+            "tensor.collapse_shape" => mlirOperationGetOperand(op, 0),
+            _ => return None,
+        };
+        let groups = mlirOperationGetAttributeByName(op, string_ref("reassociation"));
+        if groups.ptr.is_null() || mlirArrayAttrGetNumElements(groups) == 0 {
+            return None;
+        }
+        let first = mlirArrayAttrGetElement(groups, 0);
+        let shape = static_shape(expanded)?;
+        for i in 0..mlirArrayAttrGetNumElements(first) {
+            let d = mlirIntegerAttrGetValueInt(mlirArrayAttrGetElement(first, i));
+            let unit = shape.get(d as usize) == Some(&1);
+            if (i == 0) != (d == 0) || (i > 0 && !unit) {
+                return None;
+            }
+        }
+        Some(mlirOperationGetOperand(op, 0))
+    }
+}
+
+/// The op computing `v`, looking through row-preserving reshapes.
+unsafe fn producer(v: MlirValue) -> Option<MlirOperation> {
+    unsafe {
+        if !mlirValueIsAOpResult(v) {
+            return None;
+        }
+        let op = mlirOpResultGetOwner(v);
+        match row_reshape_source(op) {
+            Some(src) => producer(src),
+            None => Some(op),
+        }
+    }
+}
+
+/// Whether every use of `v` is in `chain` (looking through row-preserving
+/// reshapes).
+unsafe fn used_only_in(v: MlirValue, chain: &HashSet<usize>) -> bool {
+    unsafe {
+        let mut u = mlirValueGetFirstUse(v);
+        while !mlirOpOperandIsNull(u) {
+            let owner = mlirOpOperandGetOwner(u);
+            let inside = chain.contains(&key(owner))
+                || (row_reshape_source(owner).is_some() && used_only_in(result(owner), chain));
+            if !inside {
+                return false;
+            }
+            u = mlirOpOperandGetNextUse(u);
+        }
+        true
+    }
+}
+
+/// Whether `op` has a reduction loop.
+unsafe fn reduces(op: MlirOperation) -> bool {
+    unsafe { maps(op).is_some_and(|m| m.parallel.iter().any(|p| !p)) }
+}
+
+/// Finds and tags the chains among the ops of `body` (see the module comment).
+unsafe fn mark_chains(ctx: MlirContext, body: MlirBlock) {
+    unsafe {
+        let mut ops = Vec::new();
+        let mut op = mlirBlockGetFirstOperation(body);
+        while !op.ptr.is_null() {
+            ops.push(op);
+            op = mlirOperationGetNextInBlock(op);
+        }
+        let in_body: HashSet<usize> = ops.iter().map(|&o| key(o)).collect();
+        let mut taken: HashSet<usize> = HashSet::new();
+        for &root in ops.iter().rev() {
+            if taken.contains(&key(root)) || op_name(root) != "linalg.generic" {
+                continue;
+            }
+            // One row is already one row at a time (and tiling it by one
+            // makes no loop to fuse into).
+            let Some(rows) = row_local_rows(root).filter(|&r| r >= 2) else { continue };
+            let mut chain: HashSet<usize> = HashSet::from([key(root)]);
+            let mut members: Vec<MlirOperation> = Vec::new();
+            let mut pending: Vec<MlirOperation> = Vec::new();
+            let candidates = |op: MlirOperation, pending: &mut Vec<MlirOperation>| {
+                for i in 0..mlirOperationGetNumOperands(op) {
+                    if let Some(p) = producer(mlirOperationGetOperand(op, i))
+                        && in_body.contains(&key(p))
+                        && !taken.contains(&key(p))
+                        && !pending.iter().any(|&q| key(q) == key(p))
+                        && row_local_rows(p) == Some(rows)
+                    {
+                        pending.push(p);
+                    }
+                }
+            };
+            candidates(root, &mut pending);
+            // Add producers whose users are all in the chain until none
+            // is left to add (a producer used twice joins after its second
+            // user did).
+            loop {
+                let ready = pending.iter().position(|&p| {
+                    !chain.contains(&key(p))
+                        && (0..mlirOperationGetNumResults(p))
+                            .all(|i| used_only_in(mlirOperationGetResult(p, i), &chain))
+                });
+                let Some(i) = ready else { break };
+                let p = pending.swap_remove(i);
+                chain.insert(key(p));
+                members.push(p);
+                candidates(p, &mut pending);
+                pending.retain(|&q| !chain.contains(&key(q)));
+            }
+            if !members.iter().any(|&m| reduces(m)) {
+                continue;
+            }
+            let work: u64 = [root]
+                .iter()
+                .chain(&members)
+                .filter_map(|&o| analyze(o).map(|l| l.work))
+                .fold(0u64, u64::saturating_add);
+            let chunk = analyze(root)
+                .and_then(|mut loops| {
+                    loops.work = work;
+                    decide(&loops)
+                })
+                .filter(|d| d.dim == 0)
+                .map_or(0, |d| d.chunk);
+            let unit = mlirUnitAttrGet(ctx);
+            mlirOperationSetAttributeByName(root, string_ref(&root_tag(chunk)), unit);
+            taken.insert(key(root));
+            for m in members {
+                mlirOperationSetAttributeByName(m, string_ref(MEMBER), unit);
+                taken.insert(key(m));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Index::{Dim, Zero};
+
+    fn m(operands: &[&[Index]], parallel: &[bool]) -> Maps {
+        Maps {
+            operands: operands.iter().map(|o| o.to_vec()).collect(),
+            parallel: parallel.to_vec(),
+        }
+    }
+
+    #[test]
+    fn rows_must_lead_every_map() {
+        // softmax's subtract: x, the row maximum broadcast, the result.
+        let sub = m(&[&[Dim(0), Dim(1)], &[Dim(0), Zero], &[Dim(0), Dim(1)]], &[true, true]);
+        assert!(row_local(&sub, &[4, 5]));
+        assert!(broadcast_elementwise(&sub));
+        // A last-axis reduction (keep-axes form) and a scalar operand.
+        let red = m(&[&[Dim(0), Dim(1), Dim(2)], &[], &[Dim(0), Dim(1)]], &[true, true, false]);
+        assert!(row_local(&red, &[4, 1, 5]));
+        assert!(!broadcast_elementwise(&red));
+        // A column reduction, a transpose, a row-broadcast vector: no.
+        let col = m(&[&[Dim(0), Dim(1)], &[Dim(1)]], &[false, true]);
+        assert!(!row_local(&col, &[4, 5]));
+        let tr = m(&[&[Dim(1), Dim(0)], &[Dim(0), Dim(1)]], &[true, true]);
+        assert!(!row_local(&tr, &[4, 5]));
+        let vec = m(&[&[Dim(1)], &[Dim(0), Dim(1)]], &[true, true]);
+        assert!(!row_local(&vec, &[4, 5]));
+        // A diagonal read uses d0 twice.
+        let diag = m(&[&[Dim(0), Dim(0)], &[Dim(0)]], &[true]);
+        assert!(!row_local(&diag, &[4]));
+        assert!(!row_local(&sub, &[0, 5]));
+    }
+
+    #[test]
+    fn only_real_broadcasts_get_the_elementwise_tag() {
+        // Plain projections are the matchers' job; repeated indices are not
+        // element-wise.
+        let proj = m(&[&[Dim(1)], &[Dim(0), Dim(1)]], &[true, true]);
+        assert!(!broadcast_elementwise(&proj));
+        let rep = m(&[&[Dim(0), Dim(0)], &[Dim(0), Zero]], &[true, true]);
+        assert!(!broadcast_elementwise(&rep));
+        let row = m(&[&[Zero, Dim(1)], &[Dim(0), Dim(1)]], &[true, true]);
+        assert!(broadcast_elementwise(&row));
+    }
+}

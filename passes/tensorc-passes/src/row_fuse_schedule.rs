@@ -1,0 +1,175 @@
+//! The transform-dialect step that fuses row-wise chains (softmax,
+//! layernorm: last-axis reductions, the broadcasts of their results and the
+//! element-wise ops around them) into one loop over rows, so the input is
+//! read from memory once and the output written once.
+//!
+//! Why: without it each op of such a chain is a separate pass over the
+//! whole tensor (W5 softmax: the row maximum, `exp(x - max)` into a 16 MiB
+//! temporary, its row sums, the division: about six passes over 16 MiB),
+//! and the steps that read a row result through a broadcast map
+//! (`(d0, d1) -> (d0, 0)`) were not vectorized at all. Fused, one row at a
+//! time goes through the whole chain while it sits in L1.
+//!
+//! Which ops: `tensorc-row-fuse-mark` (`row_fuse.rs`, Rust: the decision
+//! needs to read indexing maps and follow use chains, which the match ops
+//! cannot) tags the last op of each chain, the *root*, with
+//! `tensorc.rowfuse_t<chunk>` and the ops it fuses, the *members*, with
+//! `tensorc.rowfuse_m`. For each root this library:
+//! 1. with `chunk > 0`, tiles the root's row loop into an `scf.forall` of
+//!    `chunk` rows (threads: the forall becomes a thread-pool call like the
+//!    parallel step's, passes.md "Threads") and fuses the members into it;
+//! 2. tiles the root (the chunk's tile, or the whole op) by one row into an
+//!    `scf.for` and fuses the members into that loop (not needed for chunks
+//!    of one row). The marker never tags a chain of one row: tiling it makes
+//!    no loop to fuse into.
+//!
+//! Fusion is `fuse_into_containing_op` of the members handle, repeated
+//! `ROUNDS` times: reductions read their input through a
+//! `tensor.expand_shape` (the frontend's keep-axes form), so a member only
+//! becomes fusable once the slice of the reshape has been bubbled above it
+//! (`bubble_up_extract_slice`) and CSE has merged the identical slices of
+//! one producer (a producer used twice in the loop is otherwise tiled
+//! twice). Slices of `tensor.empty` fold into row-sized empties
+//! (`fold_tensor_empty`), so the temporaries are one row, not the whole
+//! tensor. A member that cannot be fused stays whole before the loop: the
+//! result is the same, only slower (each step runs in `failures(suppress)`).
+//!
+//! One row per iteration keeps every op inside static-shaped (no remainder
+//! tile, whatever the row count), which the kernel schedules need to
+//! vectorize them: reductions split into partial sums, element-wise and
+//! broadcast steps in 16 lanes (the marker tags broadcasting element-wise
+//! generics for the element-wise schedule). The library runs before the
+//! parallel step, whose marker then sees one-row ops (too small to split).
+
+use std::fmt::Write as _;
+
+use crate::parallel_schedule::MAX_TARGET;
+
+/// The entry point of this library (preloaded beside the others; its
+/// symbols have the `tensorc_rf_` prefix).
+pub const ENTRY: &str = "tensorc_rowfuse_main";
+
+/// The unit attribute of the ops fused into a root's row loop.
+pub const MEMBER: &str = "tensorc.rowfuse_m";
+
+/// How many times fusion, reshape bubbling and CSE are repeated per loop:
+/// one per reshape on the longest producer path of a chain, plus one (W5
+/// and W8 need two; one more for margin).
+pub const ROUNDS: usize = 3;
+
+/// The tag of a chain root whose rows are split into threads' chunks of
+/// `chunk` rows (`0`: no split, one thread).
+pub fn root_tag(chunk: u64) -> String {
+    format!("tensorc.rowfuse_t{chunk}")
+}
+
+/// The chunk sizes the library has an action for: 0, then powers of two up
+/// to `MAX_TARGET`.
+pub fn chunk_sizes() -> Vec<u64> {
+    let mut sizes = vec![0];
+    let mut t = 1;
+    while t <= MAX_TARGET {
+        sizes.push(t);
+        t *= 2;
+    }
+    sizes
+}
+
+/// The whole library.
+pub fn row_fuse_schedule() -> String {
+    let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
+    // One fusion round: fuse every member with a use inside `%loop` (the
+    // members handle is matched in `%scope`, so it covers the clones a
+    // previous level fused), then bubble slices above reshapes, fold
+    // slices of empties and merge identical slices.
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @tensorc_rf_round(%f: !transform.any_op {{transform.readonly}}, %scope: !transform.any_op {{transform.readonly}}, %loop: !transform.any_op {{transform.readonly}}) {{\n\
+         \x20   transform.sequence %f : !transform.any_op failures(suppress) {{\n\
+         \x20   ^bb1(%a: !transform.any_op):\n\
+         \x20     %m = transform.structured.match attributes{{{MEMBER}}} in %scope : (!transform.any_op) -> !transform.any_op\n\
+         \x20     %fused, %nl = transform.structured.fuse_into_containing_op %m into %loop : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         \x20   }}\n\
+         \x20   transform.apply_patterns to %f {{\n\
+         \x20     transform.apply_patterns.tensor.bubble_up_extract_slice\n\
+         \x20     transform.apply_patterns.tensor.fold_tensor_empty\n\
+         \x20     transform.apply_patterns.canonicalization\n\
+         \x20   }} : !transform.any_op\n\
+         \x20   transform.apply_cse to %f : !transform.any_op\n\
+         \x20   transform.yield\n\
+         \x20 }}"
+    );
+    let rounds = |scope: &str, lp: &str| {
+        format!(
+            "    transform.include @tensorc_rf_round failures(suppress) (%f, {scope}, {lp}) : (!transform.any_op, !transform.any_op, !transform.any_op) -> ()\n"
+        )
+        .repeat(ROUNDS)
+    };
+    let mut body = String::new();
+    for t in chunk_sizes() {
+        let _ = write!(
+            s,
+            "  transform.named_sequence @tensorc_rf_t{t}(%r: !transform.any_op {{transform.consumed}}) {{\n\
+             \x20   %f = transform.get_parent_op %r {{isolated_from_above}} : (!transform.any_op) -> !transform.any_op\n"
+        );
+        let (rows_of, scope) = if t == 0 {
+            ("%r", "%f")
+        } else {
+            let _ = write!(
+                s,
+                "    %chunk, %forall = transform.structured.tile_using_forall %r tile_sizes [{t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n{}",
+                rounds("%f", "%forall")
+            );
+            ("%chunk", "%forall")
+        };
+        // Chunks of one row need no row loop (and tiling a one-row op by
+        // one makes no loop to fuse into).
+        if t != 1 {
+            let _ = write!(
+                s,
+                "    %row, %rows = transform.structured.tile_using_for {rows_of} tile_sizes [1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n{}",
+                rounds(scope, "%rows")
+            );
+        }
+        s.push_str("    transform.yield\n  }\n");
+        let _ = writeln!(
+            body,
+            "    %r_t{t} = transform.structured.match attributes{{{tag}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %r_t{t} : !transform.any_op {{\n\
+             \x20   ^bb0(%r: !transform.any_op):\n\
+             \x20     transform.include @tensorc_rf_t{t} failures(suppress) (%r) : (!transform.any_op) -> ()\n\
+             \x20   }}",
+            tag = root_tag(t)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @{ENTRY}(%arg0: !transform.any_op) {{\n{body}    transform.yield\n  }}\n}}"
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_action_per_chunk_size_with_rounds_at_each_level() {
+        let s = row_fuse_schedule();
+        assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+        assert!(s.contains(&format!("@{ENTRY}(")));
+        let sizes = chunk_sizes();
+        assert_eq!(sizes.len(), MAX_TARGET.trailing_zeros() as usize + 2);
+        assert_eq!(s.matches("transform.foreach ").count(), sizes.len());
+        // Chunked roots: a forall, then rows; unchunked: rows only.
+        assert_eq!(s.matches("tile_using_forall").count(), sizes.len() - 1);
+        assert_eq!(s.matches("tile_using_for %").count(), sizes.len() - 1);
+        assert!(s.contains("tile_using_forall %r tile_sizes [64] "));
+        assert!(s.contains("attributes{tensorc.rowfuse_t0}"));
+        assert!(s.contains("tile_using_for %r tile_sizes [1] "));
+        assert!(s.contains("tile_using_for %chunk tile_sizes [1] "));
+        let includes = s.matches("transform.include @tensorc_rf_round").count();
+        assert_eq!(includes, ROUNDS * (2 * sizes.len() - 2));
+        assert!(s.contains("tile_using_forall %r tile_sizes [1] "));
+    }
+}

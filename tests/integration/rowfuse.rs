@@ -1,0 +1,214 @@
+//! Row fusion (issue 6): `tensorc-row-fuse-mark` (`passes/tensorc-passes/src/row_fuse.rs`)
+//! and the row-fusion step (`row_fuse_schedule.rs`).
+//!
+//! - the marker and the step on softmax, before and after (snapshot);
+//! - softmax fused into one loop over rows: one parallel loop in the whole
+//!   program instead of one per op;
+//! - interpreter-vs-CPU runs of the chains it fuses and of the ones it must
+//!   leave alone, on odd shapes (rows not a multiple of the thread chunk,
+//!   widths not a multiple of 16, one row), keep_axes true and false, f32,
+//!   f64, f16, bf16 and s32, several chains in one function, producers with
+//!   uses outside the chain, column reductions feeding a row chain.
+
+use crate::harness::{EdgeSet, Settings, differential};
+use tensorc::Stage;
+
+fn softmax(dtype: &str, rows: usize, cols: usize) -> String {
+    format!(
+        "def main(x: {dtype}[{rows}][{cols}]) -> {dtype}[{rows}][{cols}] {{
+  m = reduce_max x, axes: [1], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [1], keep_axes: true
+  y = divide e, s
+  return y
+}}
+"
+    )
+}
+
+fn layernorm(dtype: &str, rows: usize, cols: usize) -> String {
+    format!(
+        "def main(x: {dtype}[{rows}][{cols}]) -> {dtype}[{rows}][{cols}] {{
+  s = sum x, axes: [1], keep_axes: true
+  mu = divide s, {cols}.0
+  d = subtract x, mu
+  sq = multiply d, d
+  vs = sum sq, axes: [1], keep_axes: true
+  var = divide vs, {cols}.0
+  ve = add var, 1.0e-5
+  r = rsqrt ve
+  y = multiply d, r
+  return y
+}}
+"
+    )
+}
+
+/// Chains the marker fuses and chains it must (partly) leave alone.
+fn programs() -> Vec<(String, String, f64)> {
+    let mut p: Vec<(String, String, f64)> = Vec::new();
+    for (rows, cols) in [(1, 5), (3, 17), (37, 100), (300, 1000), (1000, 33), (65, 16), (2, 4097)] {
+        p.push((format!("softmax_{rows}x{cols}"), softmax("f32", rows, cols), 1e-5));
+    }
+    for (rows, cols) in [(1, 1024), (129, 77), (200, 300), (513, 64)] {
+        p.push((format!("layernorm_{rows}x{cols}"), layernorm("f32", rows, cols), 1e-4));
+    }
+    p.push(("softmax_f64".into(), softmax("f64", 41, 23), 1e-12));
+    p.push(("layernorm_f64".into(), layernorm("f64", 300, 129), 1e-10));
+    p.push(("softmax_f16".into(), softmax("f16", 13, 40), 1e-2));
+    p.push(("layernorm_bf16".into(), layernorm("bf16", 9, 70), 5e-2));
+    p.push((
+        // keep_axes false: a rank-1 root over the rows, two reductions of x.
+        "logsumexp_keep_false".into(),
+        "def main(x: f32[37][45]) -> f32[37] {
+  m = reduce_max x, axes: [1], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [1]
+  l = log s
+  mm = reduce_max x, axes: [1]
+  y = add l, mm
+  return y
+}
+"
+        .into(),
+        1e-5,
+    ));
+    p.push((
+        // A member value that is also a result stays outside the chain.
+        "softmax_returns_exp".into(),
+        "def main(x: f32[70][33]) -> {f32[70][33], f32[70][33]} {
+  m = reduce_max x, axes: [1], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [1], keep_axes: true
+  y = divide e, s
+  return {y, e}
+}
+"
+        .into(),
+        1e-5,
+    ));
+    p.push((
+        // A column reduction feeding a row chain is not row-local.
+        "column_mean_then_row_norm".into(),
+        "def main(x: f32[50][31]) -> f32[50][31] {
+  c = sum x, axes: [0], keep_axes: true
+  d = subtract x, c
+  s = sum d, axes: [1], keep_axes: true
+  y = divide d, s
+  return y
+}
+"
+        .into(),
+        1e-4,
+    ));
+    p.push((
+        // Two chains in one function, rank 3 (rows are the first axis).
+        "two_chains_rank3".into(),
+        "def main(x: f32[3][5][33], w: f32[40][18]) -> {f32[3][5][33], f32[40][18]} {
+  m = reduce_max x, axes: [2], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [2], keep_axes: true
+  y = divide e, s
+  t = sum w, axes: [1], keep_axes: true
+  u = subtract w, t
+  v = multiply u, u
+  return {y, v}
+}
+"
+        .into(),
+        1e-5,
+    ));
+    p.push((
+        "integer_row_center".into(),
+        "def main(x: s32[77][19]) -> s32[77][19] {
+  s = sum x, axes: [1], keep_axes: true
+  m = reduce_max x, axes: [1], keep_axes: true
+  d = subtract x, s
+  y = multiply d, m
+  return y
+}
+"
+        .into(),
+        0.0,
+    ));
+    p
+}
+
+#[test]
+fn fused_chains_agree_with_the_interpreter() {
+    let mut failures = Vec::new();
+    for (name, source, tolerance) in programs() {
+        let settings = Settings {
+            tolerance,
+            inputs: EdgeSet::Mild,
+            seeds: vec![3],
+        };
+        for f in differential(&format!("{name}.nxir"), &source, &settings) {
+            failures.push(format!("{name}: {f}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Unfused, a 300×1000 softmax is four parallel ops (the row maximum, the
+/// exponentials, the row sums, the division), each a pass over the data;
+/// fused it is one loop over row chunks.
+/// Layernorm likewise (two reductions, three broadcasting steps).
+#[test]
+fn softmax_and_layernorm_are_one_parallel_loop_over_rows() {
+    for (name, source) in [
+        ("softmax", softmax("f32", 300, 1000)),
+        ("layernorm", layernorm("f32", 300, 1000)),
+    ] {
+        let llvm = tensorc::emit(&format!("{name}.nxir"), &source, Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let calls = llvm.matches("llvm.call @tensorc_parallel_for(").count();
+        assert_eq!(calls, 1, "{name}: {calls} parallel loops");
+        assert!(llvm.contains("vector<16xf32>"), "{name}: {llvm}");
+    }
+}
+
+#[test]
+fn marker_and_row_fusion_before_and_after() {
+    use tensorc_mlir::{Mlir, PrintOptions};
+    use tensorc_passes::matmul_schedule::script_file;
+    use tensorc_passes::row_fuse;
+    use tensorc_passes::row_fuse_schedule::{ENTRY, row_fuse_schedule};
+    tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
+    let opt = tensorc::emit("softmax.nxir", &softmax("f32", 6, 40), Stage::Opt)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(&opt, "test").unwrap();
+    mlir.run_pipeline(&mut m, row_fuse::NAME, "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let marked = mlir.print(&m, PrintOptions::default());
+    // 6×40 is too small for threads: the root is tagged with chunk 0; the
+    // two reductions, their fills and the exponentials are members.
+    assert_eq!(marked.matches("tensorc.rowfuse_t0").count(), 1, "{marked}");
+    assert_eq!(marked.matches("tensorc.rowfuse_m").count(), 5, "{marked}");
+    // Both broadcasting steps get the element-wise schedule's tag.
+    assert_eq!(marked.matches("tensorc.ew2").count(), 2, "{marked}");
+    let library = script_file(&row_fuse_schedule()).unwrap();
+    mlir.run_pipeline(
+        &mut m,
+        &format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize",
+            library.display()
+        ),
+        "test",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let fused = mlir.print(&m, PrintOptions::default());
+    // One loop over the rows holds every op; the temporaries are one row.
+    assert_eq!(fused.matches("scf.for ").count(), 1, "{fused}");
+    assert_eq!(fused.matches("linalg.generic").count(), 4, "{fused}");
+    assert!(!fused.contains("tensor.empty() : tensor<6x"), "{fused}");
+    insta::assert_snapshot!(
+        "row_fuse",
+        format!("// marked\n{marked}\n// fused\n{fused}")
+    );
+}
