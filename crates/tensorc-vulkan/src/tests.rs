@@ -184,3 +184,28 @@ fn a_large_launch_stays_within_the_workgroup_count_limit() {
         );
     }
 }
+
+/// An op without a SPIR-V lowering (no `.nxir` op produces one today, so
+/// the frontend's `is_nan` compare is swapped for `math.isnormal`, which
+/// neither `convert-math-to-spirv` nor tensorc's math passes handle) is
+/// reported as unsupported, naming the MLIR op, at the source statement.
+#[test]
+fn an_op_without_a_spirv_lowering_is_unsupported_at_its_statement() {
+    let (m, text) = module("def f(x: f32[4]) -> u8[4] {\n  y = is_nan x\n  return y\n}\n");
+    let at = text.find("arith.cmpf uno, ").expect("is_nan's compare");
+    let end = at + text[at..].find(" : f32").expect("its type");
+    let operand = text[at..end]["arith.cmpf uno, ".len()..]
+        .split(',')
+        .next()
+        .expect("an operand")
+        .to_owned();
+    let text = format!("{}math.isnormal {operand}{}", &text[..at], &text[end..]);
+    match compile_kernels(&m, &text, &Limits::default()) {
+        Err(VulkanError::UnsupportedOp { mlir_op, at, .. }) => {
+            assert_eq!(mlir_op, "math.isnormal");
+            let at = at.expect("a source location");
+            assert_eq!((at.file.as_str(), at.line), ("t.nxir", 2));
+        }
+        other => panic!("expected an unsupported op, got {other:?}"),
+    }
+}
