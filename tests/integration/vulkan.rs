@@ -82,6 +82,7 @@ const SUPPORTED: &[&str] = &[
     "gather",
     "greater",
     "greater_equal",
+    "half_math",
     "indexed_add",
     "indexed_put",
     "iota",
