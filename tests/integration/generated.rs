@@ -315,14 +315,6 @@ fn generated_programs_agree_on_special_float_inputs() {
     assert_agree(found, cases, "special float inputs, interpreter vs CPU");
 }
 
-/// Ops `docs/vulkan.md` lists as rejected on Vulkan (bf16 is too): the
-/// Vulkan run leaves them out, so that the ops it does support are tested in
-/// more programs than the few without any of these. That they are rejected
-/// cleanly is `vulkan.rs`'s to check; anything else it rejects is counted.
-const VULKAN_UNSUPPORTED: &[&str] = &[
-    "asin", "acos", "pow", "remainder", "atan2", "cbrt", "erf", "erfc", "population_count",
-];
-
 /// Programs like the CPU run's on Vulkan (lavapipe unless a driver is chosen), on
 /// random inputs: devices may flush subnormals and GLSL's math functions
 /// have no defined result on NaN or huge arguments, so edge values are left
@@ -337,7 +329,6 @@ fn generated_programs_agree_between_interp_and_vulkan() {
     let first = env_u64("TENSORC_GEN_SEED", 0);
     let mut cfg = base_config();
     cfg.dtypes.retain(|&d| d != tensorc::DType::BF16);
-    cfg.excluded_ops.extend(VULKAN_UNSUPPORTED.iter().map(|s| s.to_string()));
     let found = run_seeds(&cfg, first, cases, "vulkan", Plan { target: Target::Vulkan, special: false });
     let validation = tensorc::vulkan_validation_messages();
     assert!(validation.is_empty(), "the Vulkan validation layer reported:\n{}", validation.join("\n"));
