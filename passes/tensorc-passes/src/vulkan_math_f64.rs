@@ -124,7 +124,7 @@ pub trait Ops {
     fn and(&mut self, a: Self::B, b: Self::B) -> Self::B;
     fn sel(&mut self, c: Self::B, a: Self::F, b: Self::F) -> Self::F;
     fn bits(&mut self, a: Self::F) -> Self::I;
-    fn from_bits(&mut self, a: Self::I) -> Self::F;
+    fn float_of_bits(&mut self, a: Self::I) -> Self::F;
     /// Truncation to i64; like SPIR-V's `OpConvertFToS`, only used on
     /// finite values inside the i64 range (anything else is undefined).
     fn f2i(&mut self, a: Self::F) -> Self::I;
@@ -221,7 +221,7 @@ fn copysign<O: Ops>(o: &mut O, mag: O::F, sign: O::F) -> O::F {
     let m = o.ibin(IBin::And, m, abs_mask);
     let s = o.ibin(IBin::And, s, sign_mask);
     let r = o.ibin(IBin::Or, m, s);
-    o.from_bits(r)
+    o.float_of_bits(r)
 }
 
 /// `y`, except `x` itself where x is ±0 (odd functions keep the zero's sign).
@@ -242,7 +242,7 @@ fn pow2<O: Ops>(o: &mut O, k: O::I) -> O::F {
     let e = o.ibin(IBin::Add, k, bias);
     let s = o.ci(52);
     let b = o.ibin(IBin::Shl, e, s);
-    o.from_bits(b)
+    o.float_of_bits(b)
 }
 
 /// p · 2^k for |k| <= 2044, in two steps so neither factor leaves the
@@ -323,7 +323,7 @@ fn log_parts<O: Ops>(o: &mut O, x: O::F) -> (O::F, O::F) {
     let one_bits = o.ci(0x3FF0_0000_0000_0000);
     let mb = o.ibin(IBin::And, b, mant);
     let mb = o.ibin(IBin::Or, mb, one_bits);
-    let m = o.from_bits(mb);
+    let m = o.float_of_bits(mb);
     let big = o.cmpc(Cmp::Ogt, m, std::f64::consts::SQRT_2);
     let half = o.mulc(m, 0.5);
     let m = o.sel(big, half, m);
@@ -1085,7 +1085,7 @@ mod pass {
             self.op("arith.bitcast", &[a], self.i64t, &[])
         }
 
-        fn from_bits(&mut self, a: MlirValue) -> MlirValue {
+        fn float_of_bits(&mut self, a: MlirValue) -> MlirValue {
             self.op("arith.bitcast", &[a], self.f64t, &[])
         }
 
@@ -1220,7 +1220,7 @@ mod tests {
         fn bits(&mut self, a: f64) -> i64 {
             a.to_bits() as i64
         }
-        fn from_bits(&mut self, a: i64) -> f64 {
+        fn float_of_bits(&mut self, a: i64) -> f64 {
             f64::from_bits(a as u64)
         }
         fn f2i(&mut self, a: f64) -> i64 {
