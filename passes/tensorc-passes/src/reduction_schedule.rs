@@ -11,7 +11,12 @@
 //! per step, and combined into the output once at the end. The partial
 //! update, the neutral fill and the final combination are vectorized, and
 //! the partial vector is hoisted into the loop's iter_args so it stays in
-//! registers. The reduced loop is peeled: a trip count that `lanes` does
+//! registers. The combination at the end is a tree: the combining op is
+//! split again into a quarter, then half as many partials per level (64 ->
+//! 16 -> 8 -> 4 -> 2 -> 1, `tree_widths`), since LLVM lowers a horizontal
+//! `vector.reduce.fadd` (ordered) or `fmaximum` of 64 lanes into a chain of
+//! 64 scalar steps, which cost as much as the whole loop on 1024-element
+//! rows. The reduced loop is peeled: a trip count that `lanes` does
 //! not divide gets one static remainder step (narrower vector), so nothing
 //! is masked or read out of bounds.
 //!
@@ -132,8 +137,41 @@ pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
             split = split.join(", ")
         );
         peel_each(body, "loop");
+        // The final combination of the partials as a tree: each level
+        // splits the combining op again into half as many partials (64 ->
+        // 16 -> 8 -> 4 -> 2 -> 1), so the horizontal step is a few vector
+        // operations deep instead of a chain of `lanes` scalar ones (which
+        // LLVM emits for an ordered `vector.reduce.fadd` or a
+        // `vector.reduce.fmaximum`).
+        let mut comb = "comb".to_owned();
+        for (level, width) in tree_widths(tiles.lanes).into_iter().enumerate() {
+            let mut sizes = vec!["0".to_owned(); rank - 1];
+            sizes.push(width.to_string());
+            let _ = writeln!(
+                body,
+                "        %tf{level}, %tp{level}, %tc{level}, %tl{level} = transform.structured.tile_reduction_using_for %{comb} by tile_sizes = [{sizes}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+                 \x20       transform.annotate %tf{level} \"{SPLIT_TAG}\" : !transform.any_op\n\
+                 \x20       transform.annotate %tp{level} \"{SPLIT_TAG}\" : !transform.any_op\n\
+                 \x20       transform.annotate %tc{level} \"{SPLIT_TAG}\" : !transform.any_op",
+                sizes = sizes.join(", ")
+            );
+            peel_each(body, &format!("tl{level}"));
+            comb = format!("tc{level}");
+        }
         body.push_str("      }\n    }\n");
     }
+}
+
+/// The widths of the tree levels that combine `lanes` partials: a quarter
+/// first (four registers into one), then halves down to 2.
+pub fn tree_widths(lanes: u32) -> Vec<u32> {
+    let mut widths = Vec::new();
+    let mut w = lanes / 4;
+    while w >= 2 {
+        widths.push(w);
+        w /= 2;
+    }
+    widths
 }
 
 /// Appends the vectorization of the split reductions' ops (after the caller
@@ -171,10 +209,16 @@ mod tests {
         assert!(s.contains("tile_reduction_using_for %r2 by tile_sizes = [32]"), "{s}");
         assert!(s.contains("tile_using_for %r2 tile_sizes [1, 1, 0]"), "{s}");
         assert!(s.contains("tile_reduction_using_for %row by tile_sizes = [0, 0, 32]"), "{s}");
+        // The split, then the tree levels 8, 4, 2 combining the 32 partials.
+        assert_eq!(tree_widths(32), [8, 4, 2]);
+        assert_eq!(tree_widths(64), [16, 8, 4, 2]);
+        assert!(tree_widths(4).is_empty());
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for").count(),
-            MAX_RANK
+            MAX_RANK * 4
         );
+        assert!(s.contains("tile_reduction_using_for %comb by tile_sizes = [0, 0, 8]"), "{s}");
+        assert!(s.contains("tile_reduction_using_for %tc1 by tile_sizes = [2]"), "{s}");
         assert_eq!(s.matches("{reduction_position = 0}").count(), MAX_RANK);
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
