@@ -29,7 +29,9 @@ static SETTING: Mutex<()> = Mutex::new(());
 /// Programs whose every parallel form is exercised: the matmul M split (odd
 /// sizes, one row, fewer rows than a chunk), row-parallel element-wise and
 /// reduction generics, a reduction over the first axis (split along the
-/// second), a batch-1 convolution (split along output rows) and matmuls.
+/// second), a batch-1 convolution (split along output rows), matmuls, and
+/// outer loops too short to split (a matrix-vector product, three rows, a
+/// batch of two), split along a later loop.
 const PROGRAMS: &[(&str, &str)] = &[
     (
         "matmul_1x1x1",
@@ -94,6 +96,21 @@ def many(a: f32[6][40][30], b: f32[6][30][20]) -> f32[6][40][20] {
   return c
 }
 ",
+    ),
+    (
+        // M = 1: split along N instead (chunks of at least 64 columns).
+        "matvec",
+        "def main(a: f32[1][512], b: f32[512][1000]) -> f32[1][1000] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n",
+    ),
+    (
+        // Three rows: split along the columns.
+        "three_long_rows",
+        "def main(x: f32[3][100000], y: f32[3][100000]) -> f32[3][100000] {\n  a = multiply x, y\n  b = exp a\n  return b\n}\n",
+    ),
+    (
+        // A batch of two: split along M.
+        "batch_of_two",
+        "def main(a: f32[2][512][64], b: f32[2][64][64]) -> f32[2][512][64] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n",
     ),
     (
         // Indexing maps that decrease (-d0 + 299) must not be split (MLIR's
@@ -284,6 +301,9 @@ fn large_ops_run_on_the_pool_small_ones_do_not() {
         ("vector_add_1d", true),
         ("conv_nhwc_batch1", true),
         ("batch_matmul", true),
+        ("matvec", true),
+        ("three_long_rows", true),
+        ("batch_of_two", true),
         ("reverse_transpose", true),
     ] {
         let source = PROGRAMS.iter().find(|p| p.0 == name).unwrap().1;

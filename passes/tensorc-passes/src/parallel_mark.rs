@@ -12,10 +12,13 @@
 //!
 //! The rules, for every linalg op with static, non-empty loops:
 //! - the loop to split is *parallel* (each chunk writes its own slice of the
-//!   result; other reductions are never split, so every element is computed in the
-//!   same order whatever the thread count): the first parallel loop of size
-//!   two or more among the first `MAX_DIM + 1`; for matmul-class ops the M
-//!   loop (the batch loop of a batch matmul when it has several);
+//!   result; other reductions are never split, so every element is computed
+//!   in the same order whatever the thread count), among the first
+//!   `MAX_DIM + 1`: the first that can give `ENOUGH_CHUNKS` chunks (or as
+//!   many as the op wants), else the one that gives most; for matmul-class
+//!   ops the candidates are the batch, M (chunks of at least
+//!   `MATMUL_MIN_ROWS`) and N (at least `MATMUL_MIN_COLUMNS`), so a
+//!   matrix-vector product or a batch of two is still split finely;
 //! - generic ops qualify when every indexing-map result is built from loop
 //!   indices and constants with sums and non-negative multiples (no
 //!   subtraction, division or modulo); named ops qualify when their iteration
@@ -26,7 +29,8 @@
 //!   two (else it stays whole);
 //! - the chunk size is rounded up to a power of two (the transform library
 //!   has one action per size), and matmul chunks have at least
-//!   `MATMUL_MIN_ROWS` rows so the matmul schedule keeps its 8-row tiles.
+//!   `MATMUL_MIN_ROWS` rows (or `MATMUL_MIN_COLUMNS` columns) so the matmul
+//!   schedule keeps its 8x32 register tiles.
 //!
 //! The tag is the unit attribute `tensorc.par_d<loop>_t<size>`
 //! (`parallel_schedule::tag`).
@@ -70,6 +74,12 @@ pub const CHUNK_WORK: u64 = 1 << 14;
 pub const MAX_CHUNKS: u64 = 64;
 /// Smallest number of rows of a matmul chunk.
 pub const MATMUL_MIN_ROWS: u64 = 16;
+/// Smallest number of columns of a matmul chunk (when M is too short to
+/// split: a matrix-vector product).
+pub const MATMUL_MIN_COLUMNS: u64 = 64;
+/// A loop that gives this many chunks (or as many as the op wants) is split
+/// even when a later one could give more.
+pub const ENOUGH_CHUNKS: u64 = 16;
 
 #[repr(align(8))]
 struct PassId;
@@ -127,27 +137,47 @@ pub fn decide(loops: &Loops) -> Option<Decision> {
     if loops.work < MIN_WORK || loops.extents.contains(&0) {
         return None;
     }
-    let dim = if loops.matmul {
+    let wanted = (loops.work / CHUNK_WORK).clamp(1, MAX_CHUNKS);
+    // The loops that may be split, in order of preference, each with its
+    // smallest chunk: matmul-class ops their batch, M (whole 8-row register
+    // tiles), then N (whole 32-column ones); other ops their loops in order.
+    let candidates: Vec<(usize, u64)> = if loops.matmul {
         // batch_matmul: (b, m, n, k); matmul: (m, n, k).
         let m = loops.extents.len().checked_sub(3)?;
-        if m > 0 && loops.extents[0] >= 2 { 0 } else { m }
+        let batch = (m > 0).then_some((0, 1));
+        batch
+            .into_iter()
+            .chain([(m, MATMUL_MIN_ROWS), (m + 1, MATMUL_MIN_COLUMNS)])
+            .collect()
     } else {
-        (0..loops.extents.len().min(MAX_DIM + 1))
-            .find(|&d| loops.parallel[d] && loops.extents[d] >= 2)?
+        (0..loops.extents.len()).map(|d| (d, 1)).collect()
     };
-    if !loops.parallel[dim] || dim > MAX_DIM {
-        return None;
-    }
+    // (loop, smallest chunk, chunks it can give)
+    let usable: Vec<(usize, u64, u64)> = candidates
+        .into_iter()
+        .filter(|&(d, _)| d <= MAX_DIM && loops.parallel[d])
+        .map(|(d, least)| (d, least, loops.extents[d] / least))
+        .filter(|&(_, _, available)| available >= 2)
+        .collect();
+    // The first loop that gives enough chunks, else the one that gives most
+    // (the first of those): a loop of 2 or 3 rows would leave threads idle
+    // or unbalanced when a later loop can be cut finer.
+    let enough = wanted.min(ENOUGH_CHUNKS);
+    let &(dim, least, _) = usable.iter().find(|u| u.2 >= enough).or_else(|| {
+        usable
+            .iter()
+            .reduce(|best, u| if u.2 > best.2 { u } else { best })
+    })?;
     let extent = loops.extents[dim];
-    let chunks = (loops.work / CHUNK_WORK).clamp(1, MAX_CHUNKS).min(extent);
+    let chunks = wanted.min(extent);
     if chunks < 2 {
         return None;
     }
-    let mut chunk = extent.div_ceil(chunks).next_power_of_two();
-    if loops.matmul && dim + 3 == loops.extents.len() {
-        chunk = chunk.max(MATMUL_MIN_ROWS);
-    }
-    let chunk = chunk.min(MAX_TARGET);
+    let chunk = extent
+        .div_ceil(chunks)
+        .next_power_of_two()
+        .max(least)
+        .min(MAX_TARGET);
     // One chunk covering the whole loop is no split.
     (chunk < extent).then_some(Decision { dim, chunk })
 }
@@ -579,6 +609,36 @@ mod tests {
         assert_eq!(
             decide(&loops(&[1, 200, 48, 64], &[true, true, true, false], true)),
             Some(Decision { dim: 1, chunk: 16 })
+        );
+    }
+
+    #[test]
+    fn short_outer_loops_give_way_to_longer_ones() {
+        // A matrix-vector product (M = 1): N in chunks of 64 columns.
+        assert_eq!(
+            decide(&loops(&[1, 4096, 4096], &[true, true, false], true)),
+            Some(Decision { dim: 1, chunk: 64 })
+        );
+        // A batch of two with 512 rows each: M (32 chunks), not the batch.
+        assert_eq!(
+            decide(&loops(&[2, 512, 64, 64], &[true, true, true, false], true)),
+            Some(Decision { dim: 1, chunk: 16 })
+        );
+        // A batch of two small matmuls: nothing longer, the batch.
+        assert_eq!(
+            decide(&loops(&[2, 20, 20, 2000], &[true, true, true, false], true)),
+            Some(Decision { dim: 0, chunk: 1 })
+        );
+        // Three rows of 100000: the columns (18 chunks wanted, 5556
+        // columns each, rounded up to 8192).
+        assert_eq!(
+            decide(&loops(&[3, 100_000], &[true, true], false)),
+            Some(Decision { dim: 1, chunk: 8192 })
+        );
+        // Three rows of 5 (and a long reduction): the longer of the two.
+        assert_eq!(
+            decide(&loops(&[3, 5, 100_000], &[true, true, false], false)),
+            Some(Decision { dim: 1, chunk: 1 })
         );
     }
 }
