@@ -114,6 +114,7 @@ fn uses(text: &str, name: &str) -> bool {
 /// with none, the caller keeps its module (the text differs at most in the
 /// order of parallel loop headers).
 pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
+    let (module, predicates) = host_predicates(module);
     let lines: Vec<&str> = module.lines().collect();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
     let mut wrapped = 0;
@@ -152,7 +153,174 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
     }
     let mut text = out.join("\n");
     text.push('\n');
-    (text, wrapped + rewrites)
+    (text, wrapped + rewrites + predicates)
+}
+
+/// Gives every host control condition the form the schedule reads — a
+/// scalar buffer loaded right before the control op and compared `!= 0`
+/// (`memref.load %p[]`, `arith.cmpi ne, %v, %zero`) — where it has another:
+/// - a condition computed in the same region by some other one-line op (a
+///   float compare, an `i1` from arithmetic): a kernel stores it, widened
+///   to `i8`, into a new one-byte buffer (allocated at the start of the
+///   region), which the host then loads;
+/// - a condition of that form computed in an enclosing region (several
+///   `cond` clauses testing one predicate): the load and compare are
+///   repeated locally, when nothing in between writes the buffer.
+/// Returns the new text and how many conditions it rewrote.
+fn host_predicates(module: &str) -> (String, usize) {
+    let mut lines: Vec<String> = module.lines().map(str::to_owned).collect();
+    let mut count = 0;
+    let mut k = 0;
+    while k < lines.len() {
+        let t = lines[k].trim_start();
+        let cond = if let Some(r) = t.strip_prefix("scf.condition(") {
+            r.split(')').next().map(str::to_owned)
+        } else if op_of(t) == "scf.if" && is_control(&[t]) {
+            if_condition(t)
+        } else {
+            None
+        };
+        let Some(cond) = cond else {
+            k += 1;
+            continue;
+        };
+        let ind = indent(&lines[k]);
+        // The definition, searching back through this region and the
+        // enclosing ones (lines of lower indent that open them).
+        let mut floor = ind;
+        let mut def = None;
+        for j in (0..k).rev() {
+            let l = &lines[j];
+            let li = indent(l);
+            if li < floor && l.trim_end().ends_with('{') {
+                floor = li;
+                if l.trim_start().starts_with("func.func") {
+                    break;
+                }
+            }
+            if li == floor && defined(l).iter().any(|d| *d == cond) {
+                def = Some(j);
+                break;
+            }
+        }
+        let Some(d) = def else {
+            k += 1;
+            continue;
+        };
+        let pad = " ".repeat(ind);
+        let name = |what: &str| format!("%tensorc_pb{k}_{what}");
+        let def_line = lines[d].trim_start().to_owned();
+        let same_region = indent(&lines[d]) == ind;
+        let chain = pinned_chain(&lines, d, &def_line);
+        let rename = |lines: &mut Vec<String>, k: usize, new: &str| {
+            lines[k] = replace_name(&lines[k], &cond, new);
+        };
+        match (same_region, chain) {
+            (true, Some(_)) => {}
+            (false, Some((load, buffer, zero, ty))) => {
+                // Repeat the load and compare here, if the buffer is not
+                // written between the original load and this point.
+                let lines_between: Vec<&str> =
+                    lines[load + 1..k].iter().map(String::as_str).collect();
+                let func = Function {
+                    text: lines.join("\n"),
+                    args: Vec::new(),
+                };
+                if !writes(&lines_between, &alias_set(&func, &buffer)) {
+                    rename(&mut lines, k, &name("c"));
+                    let new = [
+                        format!("{pad}{} = memref.load {buffer}[] : memref<{ty}>", name("l")),
+                        format!(
+                            "{pad}{} = arith.cmpi ne, {}, {zero} : {ty}",
+                            name("c"),
+                            name("l")
+                        ),
+                    ];
+                    lines.splice(k..k, new);
+                    k += 2;
+                    count += 1;
+                }
+            }
+            (true, None) if floatable(op_of(&def_line)) && def_line_type_is_i1(&def_line) => {
+                // Stored by a kernel into a new byte, read on the host.
+                let start = (0..d)
+                    .rev()
+                    .find(|&j| indent(&lines[j]) < ind && lines[j].trim_end().ends_with('{'))
+                    .unwrap_or(0);
+                let buf = name("buf");
+                rename(&mut lines, k, &name("c"));
+                let host = [
+                    format!("{pad}{} = arith.constant 0 : i8", name("z")),
+                    format!("{pad}{} = memref.load {buf}[] : memref<i8>", name("l")),
+                    format!(
+                        "{pad}{} = arith.cmpi ne, {}, {} : i8",
+                        name("c"),
+                        name("l"),
+                        name("z")
+                    ),
+                ];
+                lines.splice(k..k, host);
+                let store = [
+                    format!("{pad}{} = arith.extui {cond} : i1 to i8", name("e")),
+                    format!("{pad}memref.store {}, {buf}[] : memref<i8>", name("e")),
+                ];
+                lines.splice(d + 1..d + 1, store);
+                lines.insert(
+                    start + 1,
+                    format!("{pad}{buf} = memref.alloc() : memref<i8>"),
+                );
+                k += 3 + 2 + 1;
+                count += 1;
+            }
+            _ => {}
+        }
+        k += 1;
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    (text, count)
+}
+
+/// Whether a one-line definition produces an `i1` (compares always do;
+/// others say so in their trailing type).
+fn def_line_type_is_i1(line: &str) -> bool {
+    let op = op_of(line);
+    if op == "arith.cmpi" || op == "arith.cmpf" {
+        return true;
+    }
+    line.split(" loc(")
+        .next()
+        .is_some_and(|l| l.trim_end().ends_with(": i1") || l.trim_end().ends_with("memref<i1>"))
+}
+
+/// For `%c = arith.cmpi ne, %v, %z : T` at line `d` whose `%v` is
+/// `memref.load %b[] : memref<T>` in the same region: (the load's line,
+/// `%b`, `%z`, `T`).
+fn pinned_chain(
+    lines: &[String],
+    d: usize,
+    def_line: &str,
+) -> Option<(usize, String, String, String)> {
+    let rest = def_line.split_once("arith.cmpi ne, ")?.1;
+    let (v, rest) = rest.split_once(", ")?;
+    let (z, ty) = rest.split_once(" : ")?;
+    let ty = ty.split(" loc(").next()?.trim().to_owned();
+    let ind = indent(&lines[d]);
+    let load = (0..d)
+        .rev()
+        .find(|&j| indent(&lines[j]) == ind && defined(&lines[j]).iter().any(|x| x == v.trim()))?;
+    let l = lines[load].trim_start();
+    if op_of(l) != "memref.load" || !l.contains("[] :") {
+        return None;
+    }
+    let buffer = l
+        .split_once("memref.load ")?
+        .1
+        .split("[] :")
+        .next()?
+        .trim()
+        .to_owned();
+    Some((load, buffer, z.trim().to_owned(), ty))
 }
 
 /// What the analysis needs to know about the whole function.
@@ -1384,6 +1552,74 @@ mod tests {
                 "      memref.store %tensorc_zt7_4_0, %f[] : memref<f32>",
             ]
         );
+    }
+
+    #[test]
+    fn a_float_condition_is_stored_by_a_kernel_and_read_on_the_host() {
+        let m = func(&[
+            "    %cst = arith.constant 0.000000e+00 : f32",
+            "    %0 = memref.load %arg1[] : memref<i32>",
+            "    %1 = arith.sitofp %0 : i32 to f32",
+            "    %2 = arith.cmpf une, %1, %cst : f32",
+            "    scf.if %2 {",
+            "      memref.copy %arg0, %arg0 : memref<8xf32> to memref<8xf32>",
+            "    }",
+        ]);
+        let (t, n) = wrap_host_compute(&m);
+        assert!(n > 0);
+        let lines: Vec<&str> = t.lines().collect();
+        let at = |s: &str| lines.iter().position(|l| l.contains(s)).expect(s);
+        let buf = at("memref.alloc() : memref<i8>");
+        let kernel = at("scf.parallel");
+        assert!(buf < kernel, "{t}");
+        assert!(
+            at("arith.cmpf une") > kernel && at("arith.extui %2 : i1 to i8") > kernel,
+            "{t}"
+        );
+        let host_load = at("= memref.load %tensorc_pb");
+        assert!(host_load > at("memref.store %tensorc_pb"), "{t}");
+        assert!(lines[host_load].starts_with("    %"), "on the host: {t}");
+        assert!(lines[at("scf.if")].contains("scf.if %tensorc_pb"), "{t}");
+        assert_eq!(at("arith.cmpi ne, %tensorc_pb") + 1, at("scf.if"));
+    }
+
+    #[test]
+    fn a_condition_from_an_enclosing_region_is_read_again() {
+        let m = func(&[
+            "    %c0_i8 = arith.constant 0 : i8",
+            "    %alloc = memref.alloc() : memref<i8>",
+            "    %6 = memref.load %alloc[] : memref<i8>",
+            "    %7 = arith.cmpi ne, %6, %c0_i8 : i8",
+            "    scf.if %7 {",
+            "      memref.copy %arg0, %arg0 : memref<8xf32> to memref<8xf32>",
+            "    } else {",
+            "      scf.if %7 {",
+            "        memref.copy %arg2, %arg2 : memref<3xf32> to memref<3xf32>",
+            "      }",
+            "    }",
+        ]);
+        let (t, _) = wrap_host_compute(&m);
+        let lines: Vec<&str> = t.lines().collect();
+        let inner = lines
+            .iter()
+            .rposition(|l| l.trim_start().starts_with("scf.if"))
+            .unwrap();
+        assert!(lines[inner].contains("scf.if %tensorc_pb"), "{t}");
+        assert!(
+            lines[inner - 1].contains("arith.cmpi ne, %tensorc_pb"),
+            "{t}"
+        );
+        assert!(
+            lines[inner - 2].contains("memref.load %alloc[] : memref<i8>"),
+            "{t}"
+        );
+        // Not when the else branch writes the buffer first.
+        let m = m.replace(
+            "    } else {\n",
+            "    } else {\n      memref.store %c0_i8, %alloc[] : memref<i8>\n",
+        );
+        let (t, _) = wrap_host_compute(&m);
+        assert!(!t.contains("%tensorc_pb"), "{t}");
     }
 
     #[test]
