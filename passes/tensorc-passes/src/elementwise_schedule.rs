@@ -32,7 +32,8 @@ use std::fmt::Write as _;
 
 use crate::conv_schedule::{ConvTiles, add_convs, vectorize_convs};
 use crate::reduction_schedule::{
-    ReductionTiles, add_reductions, hoist_accumulators, vectorize_reductions,
+    ReductionTiles, add_outer_reductions, add_reductions, hoist_accumulators,
+    vectorize_outer_reductions, vectorize_reductions,
 };
 
 /// The entry point of the kernel schedule library.
@@ -257,8 +258,9 @@ pub fn vectorize_elementwise(lib: &mut Library) {
     }
 }
 
-/// The kernel schedule library: element-wise generics (this file) and
-/// innermost-loop reductions (`reduction_schedule.rs`) and channels-last
+/// The kernel schedule library: element-wise generics (this file),
+/// reductions over the innermost loop and over outer ones
+/// (`reduction_schedule.rs`) and channels-last
 /// convolutions (`conv_schedule.rs`) tiled and vectorized. Tile sizes are canonicalized to constants before
 /// vectorizing (peeling leaves `affine.min` sizes that only fold under
 /// canonicalization, and the vectorizer skips dynamic shapes), and unit
@@ -268,10 +270,12 @@ pub fn kernel_schedule() -> String {
     let mut lib = Library::default();
     add_elementwise(&mut lib, ElementwiseTiles::default());
     add_reductions(&mut lib, ReductionTiles::default());
+    add_outer_reductions(&mut lib, ElementwiseTiles::default().lanes);
     add_convs(&mut lib, ConvTiles::default());
     apply_to_functions(lib.body(), "kf", &["canonicalization"]);
     vectorize_elementwise(&mut lib);
     vectorize_reductions(&mut lib);
+    vectorize_outer_reductions(&mut lib);
     vectorize_convs(&mut lib);
     apply_to_functions(
         lib.body(),

@@ -162,6 +162,70 @@ pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
     }
 }
 
+/// The tag of reductions whose innermost loop is parallel, of rank `rank`.
+fn outer_tag(rank: usize) -> String {
+    format!("tensorc.ored{rank}")
+}
+
+/// Adds reductions over axes other than the last (`sum x, axes: [0]`):
+/// generics of rank 2 to `MAX_RANK` whose last loop is parallel and some
+/// other loop a reduction, with one combiner body and one init. Like the
+/// element-wise schedule, every loop is tiled by 1 except the innermost, by
+/// `lanes`, peeled: each tile adds one row's `lanes` consecutive elements
+/// into `lanes` partial results held in the output (accumulate rows into a
+/// vector of partial sums), so the input is read in order, a vector at a
+/// time, and no reassociation happens (each output is still combined in
+/// row order).
+pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
+    for rank in 2..=MAX_RANK {
+        let mut predicates = rank_is(rank);
+        let _ = writeln!(
+            predicates,
+            "      transform.match.structured.dim %s[-1] {{parallel}} : !transform.any_op\n\
+             \x20     %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\
+             \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi eq %ninit, %one : !transform.param<i64>\n\
+             \x20     transform.match.structured.body %s {{reduction_position = 0}} : !transform.any_op"
+        );
+        predicates.push_str(REDUCTION_MAPS);
+        predicates.push_str(&nonempty_dims(rank));
+        lib.tagging_matcher(
+            &format!("tensorc_k_ored{rank}"),
+            "linalg.generic",
+            &predicates,
+            &outer_tag(rank),
+        );
+    }
+    let body = lib.body();
+    for rank in 2..=MAX_RANK {
+        let mut sizes = vec!["1".to_owned(); rank - 1];
+        sizes.push(lanes.to_string());
+        let loop_types = vec!["!transform.any_op"; rank + 1].join(", ");
+        let _ = writeln!(
+            body,
+            "    %ored{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   %ored{rank}_t, %ored{rank}_l:{rank} = transform.structured.tile_using_for %ored{rank} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+            t = outer_tag(rank),
+            sizes = sizes.join(", "),
+        );
+        peel_each(body, &format!("ored{rank}_l#{}", rank - 1));
+    }
+}
+
+/// Appends the vectorization of the tiles of `add_outer_reductions` (they
+/// keep their tag through tiling and peeling).
+pub fn vectorize_outer_reductions(lib: &mut Library) {
+    let body = lib.body();
+    for rank in 2..=MAX_RANK {
+        let _ = writeln!(
+            body,
+            "    %oredv{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op",
+            t = outer_tag(rank)
+        );
+        vectorize_each(body, &format!("oredv{rank}"));
+    }
+}
+
 /// The widths of the tree levels that combine `lanes` partials: a quarter
 /// first (four registers into one), then halves down to 2.
 pub fn tree_widths(lanes: u32) -> Vec<u32> {
@@ -198,6 +262,20 @@ pub fn hoist_accumulators(lib: &mut Library) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outer_reductions_are_tiled_like_element_wise_ops() {
+        let mut lib = Library::default();
+        add_outer_reductions(&mut lib, 16);
+        vectorize_outer_reductions(&mut lib);
+        let s = lib.finish();
+        assert!(s.contains("tile_sizes [1, 16] "), "{s}");
+        assert!(s.contains(&format!("tile_sizes [{}16] ", "1, ".repeat(MAX_RANK - 1))));
+        assert_eq!(s.matches("transform.loop.peel").count(), MAX_RANK - 1);
+        assert_eq!(s.matches("transform.structured.vectorize ").count(), MAX_RANK - 1);
+        assert_eq!(s.matches("%s[-1] {parallel}").count(), MAX_RANK - 1);
+        assert_eq!(s.matches('{').count(), s.matches('}').count());
+    }
 
     #[test]
     fn rows_are_tiled_by_one_and_the_reduced_loop_split_by_lanes() {
