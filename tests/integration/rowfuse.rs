@@ -8,7 +8,9 @@
 //!   leave alone, on odd shapes (rows not a multiple of the thread chunk,
 //!   widths not a multiple of 16, one row), keep_axes true and false, f32,
 //!   f64, f16, bf16 and s32, several chains in one function, producers with
-//!   uses outside the chain, column reductions feeding a row chain.
+//!   uses outside the chain, column reductions feeding a row chain;
+//! - reductions over axes other than the last (the kernel schedule's
+//!   vector of partial results per row) against the interpreter.
 
 use crate::harness::{EdgeSet, Settings, differential};
 use tensorc::Stage;
@@ -152,6 +154,39 @@ fn fused_chains_agree_with_the_interpreter() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Reductions over axes other than the last (the kernel schedule tiles
+/// them 1 x ... x 16: a vector of partial results per row step), on odd
+/// shapes, keep_axes true and false, several dtypes.
+#[test]
+fn outer_axis_reductions_agree_with_the_interpreter() {
+    let programs = [
+        ("sum_axis0", "def main(x: f32[33][45]) -> f32[45] {\n  s = sum x, axes: [0]\n  return s\n}\n", 1e-5),
+        ("sum_axis0_keep", "def main(x: f32[7][100]) -> f32[1][100] {\n  s = sum x, axes: [0], keep_axes: true\n  return s\n}\n", 1e-5),
+        ("max_axis1_rank3", "def main(x: f32[5][7][19]) -> f32[5][19] {\n  s = reduce_max x, axes: [1]\n  return s\n}\n", 0.0),
+        ("min_axes01_rank3", "def main(x: f64[4][6][17]) -> f64[17] {\n  s = reduce_min x, axes: [0, 1]\n  return s\n}\n", 0.0),
+        ("sum_axis0_f16", "def main(x: f16[9][40]) -> f16[40] {\n  s = sum x, axes: [0]\n  return s\n}\n", 1e-2),
+        ("sum_axis0_s32", "def main(x: s32[17][100]) -> s32[100] {\n  s = sum x, axes: [0]\n  return s\n}\n", 0.0),
+        ("product_axis0_one_row", "def main(x: f32[1][20]) -> f32[20] {\n  s = product x, axes: [0]\n  return s\n}\n", 1e-6),
+        ("sum_axis0_large", "def main(x: f32[2000][37]) -> f32[37] {\n  s = sum x, axes: [0]\n  return s\n}\n", 1e-4),
+    ];
+    let mut failures = Vec::new();
+    for (name, source, tolerance) in programs {
+        let settings = Settings {
+            tolerance,
+            inputs: EdgeSet::Mild,
+            seeds: vec![5],
+        };
+        for f in differential(&format!("{name}.nxir"), source, &settings) {
+            failures.push(format!("{name}: {f}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Vectorized: 16-lane steps (scalar loops before the schedule).
+    let llvm = tensorc::emit("sum_axis0.nxir", programs[0].1, Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(llvm.contains("vector<16xf32>"), "{llvm}");
 }
 
 /// Unfused, a 300×1000 softmax is four parallel ops (the row maximum, the
