@@ -180,7 +180,7 @@ fn host_predicates(module: &str) -> (String, usize) {
         } else {
             None
         };
-        let Some(cond) = cond else {
+        let Some(cond) = cond.filter(|_| host_level(&lines, k)) else {
             k += 1;
             continue;
         };
@@ -279,6 +279,32 @@ fn host_predicates(module: &str) -> (String, usize) {
     let mut text = lines.join("\n");
     text.push('\n');
     (text, count)
+}
+
+/// Whether line `k` is host code: every region around it belongs to the
+/// function or to a host-side `cond`/`while` (not to a kernel-to-be loop,
+/// whose own `scf.if`s are device code).
+fn host_level(lines: &[String], k: usize) -> bool {
+    let mut floor = indent(&lines[k]);
+    for j in (0..k).rev() {
+        let l = &lines[j];
+        if indent(l) >= floor || !l.trim_end().ends_with('{') {
+            continue;
+        }
+        floor = indent(l);
+        let t = l.trim_start();
+        if t.starts_with("func.func") {
+            return true;
+        }
+        let host = t.starts_with("} else {")
+            || t.starts_with("} do {")
+            || t.starts_with("scf.while : () -> () {")
+            || (op_of(t) == "scf.if" && is_control(&[t]));
+        if !host {
+            return false;
+        }
+    }
+    false
 }
 
 /// Whether a one-line definition produces an `i1` (compares always do;
@@ -1618,6 +1644,22 @@ mod tests {
             "    } else {\n",
             "    } else {\n      memref.store %c0_i8, %alloc[] : memref<i8>\n",
         );
+        let (t, _) = wrap_host_compute(&m);
+        assert!(!t.contains("%tensorc_pb"), "{t}");
+    }
+
+    #[test]
+    fn an_if_inside_a_kernel_is_left_to_the_kernel() {
+        let m = func(&[
+            "    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {",
+            "      %0 = memref.load %arg0[%i] : memref<8xf32>",
+            "      %1 = arith.cmpf ogt, %0, %0 : f32",
+            "      scf.if %1 {",
+            "        memref.store %0, %arg0[%i] : memref<8xf32>",
+            "      }",
+            "      scf.reduce",
+            "    }",
+        ]);
         let (t, _) = wrap_host_compute(&m);
         assert!(!t.contains("%tensorc_pb"), "{t}");
     }
