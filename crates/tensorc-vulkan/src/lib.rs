@@ -136,6 +136,20 @@ fn dtypes(f: &tensorc_ir::Function) -> Vec<DType> {
             out.push(t.dtype);
         }
     }
+    // An f64 `remainder` is computed on 64-bit integers (the exact `fmod`
+    // of `tensorc_passes::vulkan_math`), so it needs `shaderInt64` too.
+    let f64_rem = f.nodes.iter().any(|n| {
+        matches!(
+            n.op,
+            tensorc_ir::graph::Op::Binary {
+                op: tensorc_ir::graph::BinaryOp::Remainder,
+                compute: DType::F64,
+            }
+        )
+    });
+    if f64_rem && !out.contains(&DType::S64) {
+        out.push(DType::S64);
+    }
     out
 }
 

@@ -209,3 +209,14 @@ fn an_op_without_a_spirv_lowering_is_unsupported_at_its_statement() {
         other => panic!("expected an unsupported op, got {other:?}"),
     }
 }
+
+/// An f64 `remainder` runs on 64-bit integers (exact `fmod`), so the
+/// function asks the device for `shaderInt64` as well (through s64).
+#[test]
+fn f64_remainder_needs_int64() {
+    let (m, _) =
+        module("def f(x: f64[4], y: f64[4]) -> f64[4] {\n  z = remainder x, y\n  return z\n}\n");
+    assert_eq!(dtypes(&m.functions[0]), [DType::F64, DType::S64]);
+    let (m, _) = module("def f(x: f64[4], y: f64[4]) -> f64[4] {\n  z = add x, y\n  return z\n}\n");
+    assert_eq!(dtypes(&m.functions[0]), [DType::F64]);
+}
