@@ -109,6 +109,33 @@ fn vulkan_math_pass_removes_every_op() {
     }
 }
 
+/// In SPIR-V the float arithmetic of an expansion carries `NoContraction`
+/// (`tensorc-vulkan-exact-float`; without it lavapipe's NIR folded `pow`'s
+/// two-float sums, 79 ulps off), and the other kernels' does not.
+#[test]
+fn vulkan_math_expansions_are_no_contraction_in_spirv() {
+    let spirv = |src: &str| {
+        tensorc::emit("nc.nxir", src, tensorc::Stage::Spirv)
+            .unwrap_or_else(|e| panic!("{}", e.render()))
+    };
+    let pow = spirv("def f(x: f32[4], y: f32[4]) -> f32[4] {\n  z = pow x, y\n  return z\n}\n");
+    let fmul = pow.lines().filter(|l| l.contains("spirv.FMul")).count();
+    let marked = pow
+        .lines()
+        .filter(|l| l.contains("spirv.FMul") && l.contains("no_contraction"))
+        .count();
+    assert!(
+        fmul > 10 && marked == fmul,
+        "{marked} of {fmul} FMul marked:\n{pow}"
+    );
+    let plain =
+        spirv("def f(x: f32[4], y: f32[4]) -> f32[4] {\n  z = multiply x, y\n  return z\n}\n");
+    assert!(
+        plain.contains("spirv.FMul") && !plain.contains("no_contraction"),
+        "{plain}"
+    );
+}
+
 fn compile(source: &str, target: Target) -> tensorc::Program {
     tensorc::compile_str(
         "sweep.nxir",
