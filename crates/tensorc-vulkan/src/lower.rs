@@ -227,19 +227,6 @@ fn legalization(e: tensorc_mlir::MlirError) -> VulkanError {
             };
         }
     }
-    // GLSL.std.450 (what math ops become) has 16/32-bit float forms only.
-    for d in &e.diagnostics {
-        if let Some(rest) = d.message.strip_prefix("'spirv.GL.")
-            && d.message.contains("but got 'f64'")
-        {
-            let op = rest.split('\'').next().unwrap_or("?");
-            return VulkanError::UnsupportedOp {
-                mlir_op: format!("spirv.GL.{op} on f64"),
-                what: format!("f64 `{op}`"),
-                at: d.location.as_ref().map(crate::file_loc),
-            };
-        }
-    }
     // Any other SPIR-V op the conversion produced but the verifier rejects
     // (e.g. a 32-to-16-bit `spirv.Bitcast` for an f16 conversion): MLIR has
     // no valid Vulkan lowering for the source op.
