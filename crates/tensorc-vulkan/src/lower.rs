@@ -127,7 +127,7 @@ pub fn lower(
     mlir.run_pipeline(&mut m, &loops_pipeline(), "loops")
         .map_err(legalization)?;
     let printed = mlir.print(&m, tensorc_mlir::PrintOptions { locations: true });
-    let (wrapped, runs) = crate::wrap::wrap_host_compute(&printed);
+    let (wrapped, runs) = crate::wrap::wrap_host_compute(&printed, limits);
     if std::env::var_os("TENSORC_VULKAN_DEBUG").is_some() {
         eprintln!("{printed}\n---- {runs}\n{wrapped}");
     }

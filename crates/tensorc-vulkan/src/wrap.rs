@@ -113,7 +113,13 @@ fn uses(text: &str, name: &str) -> bool {
 /// wrapped, floated definitions, split launches, host control statements);
 /// with none, the caller keeps its module (the text differs at most in the
 /// order of parallel loop headers).
-pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
+///
+/// `limits` decide which launches are too big: more than
+/// `max_groups[d]` workgroups in the second or third dimension, or more
+/// than `max_groups[0]` tiles of `max_invocations` in the first (the
+/// in-process compile grows its tiles up to that; artifacts use the
+/// spec minimums).
+pub(crate) fn wrap_host_compute(module: &str, limits: &crate::Limits) -> (String, usize) {
     let (module, predicates) = host_predicates(module);
     let lines: Vec<&str> = module.lines().collect();
     let mut out: Vec<String> = Vec::with_capacity(lines.len());
@@ -139,6 +145,11 @@ pub(crate) fn wrap_host_compute(module: &str) -> (String, usize) {
         let func = Function {
             text: body.join("\n"),
             args: func_args(line),
+            max_rows: [
+                u64::from(limits.max_groups[0]) * u64::from(limits.max_invocations.max(1)),
+                u64::from(limits.max_groups[1]),
+                u64::from(limits.max_groups[2]),
+            ],
         };
         let stmts = statements(body, level);
         process_block(
@@ -225,6 +236,7 @@ fn host_predicates(module: &str) -> (String, usize) {
                 let func = Function {
                     text: lines.join("\n"),
                     args: Vec::new(),
+                    max_rows: [u64::MAX; 3],
                 };
                 if !writes(&lines_between, &alias_set(&func, &buffer)) {
                     rename(&mut lines, k, &name("c"));
@@ -355,6 +367,9 @@ struct Function {
     text: String,
     /// The argument names (all buffers in the frontend's ABI).
     args: Vec<String>,
+    /// Per launch dimension, the most rows one launch may have before
+    /// `split_big_launch` gives invocations several rows.
+    max_rows: [u64; 3],
 }
 
 /// `func.func @f(%arg0: memref<..> loc(..), %arg1: ...)` → `%arg0`, `%arg1`.
@@ -888,13 +903,6 @@ fn floats_for(lines: &[&str], floats: &[Float], pad: &str) -> Vec<String> {
         .collect()
 }
 
-/// The most workgroups every Vulkan device allows per dimension
-/// (maxComputeWorkGroupCount's required minimum), and the fewest
-/// invocations per workgroup the lowering starts with (the tile of the
-/// first dimension).
-const MIN_MAX_GROUPS: u64 = 65535;
-const MIN_TILE: u64 = 128;
-
 /// `%name = arith.constant N : index` anywhere in the function → N.
 fn index_constant(func: &Function, name: &str) -> Option<u64> {
     let l = def_line(func, name)?;
@@ -907,9 +915,9 @@ fn index_constant(func: &Function, name: &str) -> Option<u64> {
 }
 
 /// A kernel (`scf.parallel` lines: header, body, `scf.reduce`, closing
-/// brace) with a dimension needing more workgroups than every device
-/// allows — more than 65535 in the second or third dimension (one
-/// workgroup per row there) or more than 65535 tiles of 128 in the first —
+/// brace) with a dimension needing more workgroups than the device allows
+/// (`Function::max_rows`: one workgroup per row in the second and third
+/// dimensions, tiles of up to `max_invocations` rows in the first) —
 /// rewritten so each invocation handles several rows: the dimension's
 /// parallel extent becomes `P = ceil(N / R)` and the body runs for
 /// `i = o + j * P`, `j < R`, when `i < N` (neighbouring invocations still
@@ -927,11 +935,7 @@ fn split_big_launch(func: &Function, kernel: &[String], tag: usize) -> Option<Ve
     }
     let mut big = Vec::new();
     for (d, (iv, lb, ub, step)) in dims.iter().enumerate().take(3) {
-        let limit = if d == 0 {
-            MIN_MAX_GROUPS * MIN_TILE
-        } else {
-            MIN_MAX_GROUPS
-        };
+        let limit = func.max_rows[d].max(1);
         let Some(n) = index_constant(func, ub) else {
             continue;
         };
@@ -1371,7 +1375,7 @@ mod tests {
     #[test]
     fn wraps_a_scalar_reduction_and_leaves_buffers_alone() {
         let m = "module {\n  func.func @f(%arg0: memref<4xf32>, %arg1: memref<f32>) {\n    %c0 = arith.constant 0 : index\n    %cst = arith.constant 0.0 : f32\n    memref.store %cst, %arg1[] : memref<f32>\n    scf.for %i = %c0 to %c0 step %c0 {\n      %0 = memref.load %arg0[%i] : memref<4xf32>\n    }\n    return\n  }\n}\n";
-        let (t, n) = wrap_host_compute(m);
+        let (t, n) = wrap_host_compute(m, &crate::Limits::default());
         assert_eq!(n, 1);
         let par = t.find("scf.parallel").unwrap();
         assert!(t.find("memref.store").unwrap() > par);
@@ -1383,7 +1387,7 @@ mod tests {
     #[test]
     fn a_scalar_load_used_by_a_kernel_moves_into_it() {
         let m = "module {\n  func.func @f(%arg0: memref<f32>, %arg1: memref<4xf32>) {\n    %0 = memref.load %arg0[] : memref<f32>\n    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {\n      memref.store %0, %arg1[%i] : memref<4xf32>\n      scf.reduce\n    }\n    return\n  }\n}\n";
-        let (t, n) = wrap_host_compute(m);
+        let (t, n) = wrap_host_compute(m, &crate::Limits::default());
         assert_eq!(n, 1, "one rewrite: the caller must take the new text");
         let par = t.find("scf.parallel").unwrap();
         assert!(t.find("%0 = memref.load %arg0[]").unwrap() > par, "{t}");
@@ -1393,7 +1397,7 @@ mod tests {
     #[test]
     fn leaves_a_load_whose_buffer_is_written() {
         let m = "module {\n  func.func @f(%arg0: memref<f32>, %arg1: memref<4xf32>) {\n    %0 = memref.load %arg0[] : memref<f32>\n    scf.parallel (%i) = (%c0) to (%c4) step (%c1) {\n      memref.store %0, %arg1[%i] : memref<4xf32>\n      memref.store %0, %arg0[] : memref<f32>\n      scf.reduce\n    }\n    return\n  }\n}\n";
-        let (t, n) = wrap_host_compute(m);
+        let (t, n) = wrap_host_compute(m, &crate::Limits::default());
         assert_eq!(n, 0);
         assert_eq!(t, m);
     }
@@ -1429,7 +1433,7 @@ mod tests {
             "    %subview = memref.subview %arg0[%3] [3] [1] : memref<8xf32> to memref<3xf32, strided<[1], offset: ?>>",
             "    memref.copy %subview, %arg2 : memref<3xf32, strided<[1], offset: ?>> to memref<3xf32>",
         ]);
-        let (t, n) = wrap_host_compute(&m);
+        let (t, n) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(n > 0);
         assert_eq!(t.matches("scf.parallel (").count(), 1, "{t}");
         let k = kernel(&t, 0);
@@ -1460,7 +1464,7 @@ mod tests {
             "      scf.reduce",
             "    }",
         ];
-        let (t, _) = wrap_host_compute(&func(&body));
+        let (t, _) = wrap_host_compute(&func(&body), &crate::Limits::default());
         assert!(kernel(&t, 1).contains("%0 = memref.load %alloc[]"), "{t}");
         assert_eq!(t.matches("%0 = memref.load").count(), 1, "{t}");
         // A kernel between the load and its user writes the buffer through a
@@ -1477,13 +1481,13 @@ mod tests {
             ],
         );
         let m = func(&written);
-        let (t, _) = wrap_host_compute(&m);
+        let (t, _) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(!kernel(&t, 2).contains("%0 = memref.load"), "{t}");
         // Nor when the user itself writes it (other invocations could see
         // the new value).
         let mut own = body.to_vec();
         own.insert(8, "      memref.store %0, %alloc[] : memref<i32>");
-        let (t, _) = wrap_host_compute(&func(&own));
+        let (t, _) = wrap_host_compute(&func(&own), &crate::Limits::default());
         assert!(!kernel(&t, 1).contains("%0 = memref.load"), "{t}");
     }
 
@@ -1507,7 +1511,7 @@ mod tests {
             "      scf.yield",
             "    }",
         ]);
-        let (t, n) = wrap_host_compute(&m);
+        let (t, n) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(n > 0);
         assert_eq!(
             t.matches("scf.parallel (").count(),
@@ -1591,7 +1595,7 @@ mod tests {
             "      memref.copy %arg0, %arg0 : memref<8xf32> to memref<8xf32>",
             "    }",
         ]);
-        let (t, n) = wrap_host_compute(&m);
+        let (t, n) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(n > 0);
         let lines: Vec<&str> = t.lines().collect();
         let at = |s: &str| lines.iter().position(|l| l.contains(s)).expect(s);
@@ -1624,7 +1628,7 @@ mod tests {
             "      }",
             "    }",
         ]);
-        let (t, _) = wrap_host_compute(&m);
+        let (t, _) = wrap_host_compute(&m, &crate::Limits::default());
         let lines: Vec<&str> = t.lines().collect();
         let inner = lines
             .iter()
@@ -1644,7 +1648,7 @@ mod tests {
             "    } else {\n",
             "    } else {\n      memref.store %c0_i8, %alloc[] : memref<i8>\n",
         );
-        let (t, _) = wrap_host_compute(&m);
+        let (t, _) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(!t.contains("%tensorc_pb"), "{t}");
     }
 
@@ -1660,7 +1664,7 @@ mod tests {
             "      scf.reduce",
             "    }",
         ]);
-        let (t, _) = wrap_host_compute(&m);
+        let (t, _) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(!t.contains("%tensorc_pb"), "{t}");
     }
 
