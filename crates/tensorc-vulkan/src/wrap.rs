@@ -177,6 +177,7 @@ pub(crate) fn wrap_host_compute(module: &str, limits: &crate::Limits) -> (String
 /// - a condition of that form computed in an enclosing region (several
 ///   `cond` clauses testing one predicate): the load and compare are
 ///   repeated locally, when nothing in between writes the buffer.
+///
 /// Returns the new text and how many conditions it rewrote.
 fn host_predicates(module: &str) -> (String, usize) {
     let mut lines: Vec<String> = module.lines().map(str::to_owned).collect();
@@ -209,7 +210,7 @@ fn host_predicates(module: &str) -> (String, usize) {
                     break;
                 }
             }
-            if li == floor && defined(l).iter().any(|d| *d == cond) {
+            if li == floor && defined(l).contains(&cond) {
                 def = Some(j);
                 break;
             }
