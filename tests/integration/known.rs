@@ -1212,3 +1212,20 @@ fn regression_scalar_sum_then_divide_interp() {
 fn regression_scalar_sum_then_divide_cpu() {
     regression("scalar_sum_then_divide", Target::Cpu);
 }
+
+/// The same answers on Vulkan (lavapipe): hand-derived, so they check the
+/// Vulkan expansions (`tensorc-vulkan-expand-math`) independently of the
+/// interpreter the op cases compare with.
+#[test]
+fn known_answers_vulkan() {
+    if crate::vulkan::have_driver() {
+        run_table(Target::Vulkan);
+    }
+}
+
+#[test]
+fn known_math_vulkan() {
+    if crate::vulkan::have_driver() {
+        run_math_table(Target::Vulkan);
+    }
+}

@@ -109,6 +109,42 @@ fn vulkan_math_pass_removes_every_op() {
     }
 }
 
+/// `tensorc-vulkan-vec4` computes some element-wise loops on `vector<4xf32>`:
+/// the float expansions are lane-wise (the same ops on vectors, splat
+/// constants) and lower to SPIR-V; `fmod`'s loop stays scalar-only.
+#[test]
+fn vulkan_math_pass_expands_vectors() {
+    let (_, after) = expand(
+        r#"module {
+  func.func @f(%a: vector<4xf32>, %b: vector<4xf32>, %h: vector<4xf16>) -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf16>, vector<4xf32>) {
+    %0 = math.atan %a : vector<4xf32>
+    %1 = math.erf %a : vector<4xf32>
+    %2 = math.erfc %a : vector<4xf32>
+    %3 = math.cbrt %a : vector<4xf32>
+    %4 = math.atan2 %a, %b : vector<4xf32>
+    %5 = math.powf %a, %b : vector<4xf32>
+    %6 = math.asin %h : vector<4xf16>
+    %7 = arith.remf %a, %b : vector<4xf32>
+    return %0, %1, %2, %3, %4, %5, %6, %7 : vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf16>, vector<4xf32>
+  }
+}
+"#,
+    );
+    for op in [
+        "math.atan ",
+        "math.erf ",
+        "math.erfc",
+        "math.cbrt",
+        "math.atan2",
+        "math.powf",
+        "math.asin",
+    ] {
+        assert!(!after.contains(op), "{op} left:\n{after}");
+    }
+    assert_eq!(after.matches("arith.remf").count(), 1, "{after}");
+    assert!(after.contains("dense<"), "splat constants:\n{after}");
+}
+
 /// In SPIR-V the float arithmetic of an expansion carries `NoContraction`
 /// (`tensorc-vulkan-exact-float`; without it lavapipe's NIR folded `pow`'s
 /// two-float sums, 79 ulps off), and the other kernels' does not.
@@ -348,6 +384,7 @@ fn vulkan_math_unary_sweeps_agree_with_the_interpreter() {
         ("cbrt", 1, 1),
         ("asin", 2, 1),
         ("acos", 2, 1),
+        ("atan", 2, 1),
     ] {
         let w32 = unary(op, DType::F32, &f32v, b32);
         let w16 = unary(op, DType::F16, &f16v, b16);

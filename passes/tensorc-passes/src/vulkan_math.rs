@@ -4,8 +4,9 @@
 //! so the Vulkan target computes them with Nx's semantics.
 //!
 //! Why: `convert-math-to-spirv` has no pattern for `math.erf`, `math.erfc`,
-//! `math.cbrt`, `math.asin`/`acos` (GLSL.std.450 Asin/Acos may be off by
-//! ~1e-4 on Vulkan), `math.atan2` or `math.ctpop`; `math.powf` becomes
+//! `math.cbrt`, `math.atan2`, `math.ctpop` or `math.ipowi`; `math.asin`,
+//! `acos` and `atan` become GLSL.std.450 functions that Vulkan lets be off
+//! by ~1e-4 (lavapipe's `atan(1)` is 4e-6 off); `math.powf` becomes
 //! GLSL.std.450 Pow, undefined for negative bases and zero; `arith.remf`
 //! becomes OpFRem, imprecise for large quotients; and `arith.remsi` becomes
 //! `|a| umod |b|` with the sign chosen by `a == |a|`, wrong for the minimum
@@ -13,8 +14,9 @@
 //! f32 and rounds once) or on the integer type:
 //! - `erf`, `erfc`: `x·P(x²)` below 1, `exp(-x²)·G(x)` above (two fitted
 //!   polynomials for G), with `x²` split into a rounded and an exact part;
-//! - `asin`, `acos`, `atan2`: one `atan` (reduction to `[0, tan(π/12)]`,
-//!   Taylor series), with C's `atan2` results for zeros, infinities, NaN;
+//! - `atan`, `asin`, `acos`, `atan2`: one `atan` (reduction to
+//!   `[0, tan(π/12)]`, Taylor series; GLSL.std.450 Atan is off by ~50 ulps
+//!   on lavapipe), with C's `atan2` results for zeros, infinities, NaN;
 //! - `cbrt`: exponent divided by three on the bits, Newton on the mantissa;
 //! - `powf`: C `pow` (zeros, infinities, negative bases with integer
 //!   exponents), the magnitude as `2^(y·log2|x|)` with `log2` carried in two
@@ -34,9 +36,12 @@
 //! keep the exact steps the expansions rely on.
 //!
 //! Subnormal and zero tests are made on the bits where a device that flushes
-//! subnormals (lavapipe does) would otherwise change the case taken. Other
-//! types (f64 but for `remf`, bf16, vectors) are left alone: f64 functions
-//! have their own pass (`vulkan_math_f64`) and bf16 is rejected before. Coefficients are Taylor coefficients or fits made for
+//! subnormals (lavapipe does) would otherwise change the case taken. The
+//! float functions also take 1-D vectors (`tensorc-vulkan-vec4`'s lanes):
+//! the same ops on vectors, with splat constants. Left alone: f64 (but for
+//! `remf`; the functions have their own pass, `vulkan_math_f64`), bf16
+//! (rejected before), vectors of integers and vector `remf` (its loop runs
+//! per element). Coefficients are Taylor coefficients or fits made for
 //! tensorc (Chebyshev interpolation, checked in f32 arithmetic).
 
 use crate::raw::*;
@@ -162,6 +167,7 @@ const OPS: &[&str] = &[
     "math.cbrt",
     "math.asin",
     "math.acos",
+    "math.atan",
     "math.atan2",
     "math.powf",
     "arith.remf",
@@ -186,6 +192,19 @@ unsafe fn expand_module(module: MlirOperation) {
         for op in ops {
             let name = op_name(op);
             let ty = mlirValueGetType(result(op));
+            // A 1-D vector (`tensorc-vulkan-vec4`'s lanes) is expanded lane-wise
+            // with the same ops; its element type decides the expansion.
+            let (ty_elem, lanes) = if mlirTypeIsAVector(ty) {
+                if mlirShapedTypeGetRank(ty) != 1 || !mlirShapedTypeHasStaticShape(ty) {
+                    continue;
+                }
+                (
+                    mlirShapedTypeGetElementType(ty),
+                    mlirShapedTypeGetDimSize(ty, 0),
+                )
+            } else {
+                (ty, 0)
+            };
             let operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(op))
                 .map(|i| mlirOperationGetOperand(op, i))
                 .collect();
@@ -197,8 +216,9 @@ unsafe fn expand_module(module: MlirOperation) {
                 // Marked for `tensorc-vulkan-exact-float`, around the
                 // source location (which diagnostics still find inside).
                 loc: mlirLocationNameGet(ctx, string_ref(EXACT_LOC), mlirOperationGetLocation(op)),
+                lanes,
             };
-            let new = if mlirTypeIsAInteger(ty) {
+            let new = if lanes == 0 && mlirTypeIsAInteger(ty) {
                 let bits = mlirIntegerTypeGetWidth(ty);
                 match name.as_str() {
                     "math.ctpop" => popcount(&b, operands[0], bits),
@@ -206,16 +226,16 @@ unsafe fn expand_module(module: MlirOperation) {
                     "math.ipowi" => ipowi(&b, operands[0], operands[1], bits),
                     _ => continue,
                 }
-            } else if mlirTypeIsAF64(ty) {
+            } else if lanes == 0 && mlirTypeIsAF64(ty) {
                 // The f64 functions are `vulkan_math_f64`'s; `fmod` is
                 // exact integer work, the same for every width.
                 match name.as_str() {
                     "arith.remf" => fmod(&b, operands[0], operands[1]),
                     _ => continue,
                 }
-            } else if mlirTypeIsAF32(ty) || mlirTypeIsAF16(ty) {
-                let f32t = mlirF32TypeGet(b.ctx);
-                let half = mlirTypeIsAF16(ty);
+            } else if mlirTypeIsAF32(ty_elem) || mlirTypeIsAF16(ty_elem) {
+                let f32t = b.f32t();
+                let half = mlirTypeIsAF16(ty_elem);
                 let args: Vec<MlirValue> = operands
                     .iter()
                     .map(|&v| {
@@ -232,9 +252,11 @@ unsafe fn expand_module(module: MlirOperation) {
                     "math.cbrt" => cbrt(&b, args[0]),
                     "math.asin" => asin(&b, args[0]),
                     "math.acos" => acos(&b, args[0]),
+                    "math.atan" => atan(&b, args[0]),
                     "math.atan2" => atan2(&b, args[0], args[1]),
                     "math.powf" => pow(&b, args[0], args[1]),
-                    "arith.remf" => fmod(&b, args[0], args[1]),
+                    // (Its loop runs per element: scalars only.)
+                    "arith.remf" if lanes == 0 => fmod(&b, args[0], args[1]),
                     _ => continue,
                 };
                 if half {
@@ -281,6 +303,8 @@ struct B {
     block: MlirBlock,
     /// Insert before this op; `None`: append to `block` (a loop body).
     at: Option<MlirOperation>,
+    /// 0 for scalars, else the length of the 1-D vectors computed on.
+    lanes: i64,
     loc: MlirLocation,
 }
 
@@ -328,6 +352,7 @@ impl B {
                 block,
                 at: None,
                 loc: self.loc,
+                lanes: self.lanes,
             };
             let args: Vec<V> = (1..types.len())
                 .map(|i| mlirBlockGetArgument(block, i as isize))
@@ -362,38 +387,65 @@ impl B {
         unsafe { mlirValueGetType(v) }
     }
 
+    /// `elem`, or a vector of `lanes` of it.
+    fn shaped(&self, elem: MlirType) -> MlirType {
+        if self.lanes == 0 {
+            return elem;
+        }
+        // SAFETY: a 1-D shape of a live element type.
+        unsafe { mlirVectorTypeGet(1, &self.lanes, elem) }
+    }
+
     fn f32t(&self) -> MlirType {
         // SAFETY: the context is alive.
-        unsafe { mlirF32TypeGet(self.ctx) }
+        self.shaped(unsafe { mlirF32TypeGet(self.ctx) })
     }
 
     fn i32t(&self) -> MlirType {
         // SAFETY: the context is alive.
-        unsafe { mlirIntegerTypeGet(self.ctx, 32) }
+        self.shaped(unsafe { mlirIntegerTypeGet(self.ctx, 32) })
+    }
+
+    /// A constant of (scalar or vector) type `t` from its element's value.
+    fn constant(&self, t: MlirType, elem: MlirAttribute) -> V {
+        // SAFETY: `t` is a live type; a vector gets the splat of `elem`.
+        let a = unsafe {
+            if mlirTypeIsAVector(t) {
+                mlirDenseElementsAttrSplatGet(t, elem)
+            } else {
+                elem
+            }
+        };
+        self.op("arith.constant", &[], t, &[("value", a)])
     }
 
     /// An f32 constant (rounded to f32).
     fn c(&self, v: f64) -> V {
-        let t = self.f32t();
         // SAFETY: the context is alive.
-        let a = unsafe { mlirFloatAttrDoubleGet(self.ctx, t, v) };
-        self.op("arith.constant", &[], t, &[("value", a)])
+        let a = unsafe { mlirFloatAttrDoubleGet(self.ctx, mlirF32TypeGet(self.ctx), v) };
+        self.constant(self.f32t(), a)
     }
 
-    /// An integer constant of type `t` from its low `bits(t)` bits.
+    /// An integer constant of (scalar or vector) type `t` from the low bits
+    /// of `v`.
     fn int(&self, t: MlirType, v: i64) -> V {
-        // SAFETY: `t` is an integer type of this context.
+        // SAFETY: `t` is an integer type (or a vector of one) of this context.
         let a = unsafe {
-            let w = mlirIntegerTypeGetWidth(t);
+            let e = if mlirTypeIsAVector(t) {
+                mlirShapedTypeGetElementType(t)
+            } else {
+                t
+            };
+            let w = mlirIntegerTypeGetWidth(e);
             // Sign-extend the low `w` bits so the value fits the type.
             let v = if w < 64 {
                 (v << (64 - w)) >> (64 - w)
             } else {
                 v
             };
-            mlirIntegerAttrGet(t, v)
+            mlirIntegerAttrGet(e, v)
         };
-        self.op("arith.constant", &[], t, &[("value", a)])
+        self.constant(t, a)
     }
 
     /// An i32 constant.
@@ -453,7 +505,10 @@ impl B {
         // SAFETY: the context is alive.
         let (i1, attr) = unsafe {
             let i64t = mlirIntegerTypeGet(self.ctx, 64);
-            (mlirIntegerTypeGet(self.ctx, 1), mlirIntegerAttrGet(i64t, p))
+            (
+                self.shaped(mlirIntegerTypeGet(self.ctx, 1)),
+                mlirIntegerAttrGet(i64t, p),
+            )
         };
         self.op(name, &[a, b], i1, &[("predicate", attr)])
     }
@@ -603,6 +658,13 @@ fn atan_pos(b: &B, t: V) -> V {
     let r = b.add(b.sel(big, b.c(std::f64::consts::FRAC_PI_6), b.c(0.0)), r);
     let flipped = b.add(b.sub(b.c(HALF_PI_HI), r), b.c(HALF_PI_LO));
     b.sel(inv, flipped, r)
+}
+
+/// `atan(x)`, odd; NaN is selected explicitly (lavapipe turned the NaN that
+/// flows through `atan_pos` into 0).
+fn atan(b: &B, x: V) -> V {
+    let r = b.copysign(atan_pos(b, b.abs(x)), x);
+    b.sel(b.cmpf(F::Uno, x, x), x, r)
 }
 
 /// `asin(x) = atan(x / sqrt((1 - x)(1 + x)))`; ±1 give ±π/2 (through
