@@ -24,6 +24,7 @@ const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 /// `docs/vulkan.md` documents as supported).
 const SUPPORTED: &[&str] = &[
     "abs",
+    "acos",
     "acosh",
     "add",
     "all",
@@ -34,8 +35,10 @@ const SUPPORTED: &[&str] = &[
     "as_type_float_to_int",
     "as_type_int_to_int",
     "as_type_to_float",
+    "asin",
     "asinh",
     "atan",
+    "atan2",
     "atanh",
     "bitcast",
     "bitwise_and",
@@ -44,6 +47,7 @@ const SUPPORTED: &[&str] = &[
     "bitwise_xor",
     "broadcast",
     "call",
+    "cbrt",
     "ceil",
     "chain_layernorm",
     "chain_softmax",
@@ -72,6 +76,7 @@ const SUPPORTED: &[&str] = &[
     "equal",
     "erf",
     "erf_inv",
+    "erfc",
     "exp",
     "expm1",
     "eye",
@@ -105,6 +110,7 @@ const SUPPORTED: &[&str] = &[
     "odd_sizes",
     "pad",
     "population_count",
+    "pow",
     "product",
     "put_slice",
     "put_slice_dynamic",
@@ -157,17 +163,11 @@ const SUPPORTED: &[&str] = &[
 /// Cases with some functions Vulkan rejects (bf16, some f64 functions,
 /// ops without an exact SPIR-V lowering); the others must run and agree.
 const PARTLY_SUPPORTED: &[&str] = &[
-    "acos",
-    "asin",
-    "atan2",
-    "cbrt",
     "chain_mlp",
     "control_nesting",
     "conv_half",
-    "erfc",
     "half_scans_and_sort",
     "multiple_results",
-    "pow",
     "rank0",
 ];
 
