@@ -287,7 +287,7 @@ fn f32_sweep() -> Vec<f64> {
         -1.0,
     ];
     for e in -149..=127 {
-        for m in [1.0, 1.1, 1.25, 1.4142, 1.5, 1.75, 1.999] {
+        for m in [1.0, 1.1, 1.25, std::f64::consts::SQRT_2, 1.5, 1.75, 1.999] {
             let x = f64::from((m * 2f64.powi(e)) as f32);
             v.push(x);
             v.push(-x);
