@@ -694,7 +694,15 @@ fn process_block(
                 if m > 2 {
                     // Parallel loops nested in a sequential (reduction) loop
                     // inside this one: the GPU mapping needs perfect nests.
-                    kernel.extend(parallel_to_for(&stmts[k][1..m - 1]));
+                    let body = parallel_to_for(&stmts[k][1..m - 1]);
+                    if body.iter().zip(&stmts[k][1..m - 1]).any(|(a, b)| a != b)
+                        || body.len() != m - 2
+                    {
+                        // A nested parallel loop became a `for`: the
+                        // caller must take the new text.
+                        *rewrites += 1;
+                    }
+                    kernel.extend(body);
                     kernel.push(stmts[k][m - 1].to_owned());
                 } else {
                     kernel.extend(stmts[k][1..].iter().map(|s| s.to_string()));
@@ -1667,6 +1675,24 @@ mod tests {
         ]);
         let (t, _) = wrap_host_compute(&m, &crate::Limits::default());
         assert!(!t.contains("%tensorc_pb"), "{t}");
+    }
+
+    #[test]
+    fn a_kernel_whose_nested_parallel_loop_becomes_a_for_counts_as_a_rewrite() {
+        let m = func(&[
+            "    scf.parallel (%i) = (%c0) to (%c1) step (%c1) {",
+            "      scf.for %k = %c0 to %c1 step %c1 {",
+            "        scf.parallel (%j) = (%c0) to (%c4) step (%c1) {",
+            "          memref.store %x, %arg0[%j] : memref<8xf32>",
+            "          scf.reduce",
+            "        }",
+            "      }",
+            "      scf.reduce",
+            "    }",
+        ]);
+        let (t, n) = wrap_host_compute(&m, &crate::Limits::default());
+        assert!(n > 0, "{t}");
+        assert_eq!(t.matches("scf.parallel").count(), 1, "{t}");
     }
 
     #[test]
