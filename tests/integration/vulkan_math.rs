@@ -385,6 +385,7 @@ fn vulkan_math_unary_sweeps_agree_with_the_interpreter() {
         ("asin", 2, 1),
         ("acos", 2, 1),
         ("atan", 2, 1),
+        ("log", 2, 1),
     ] {
         let w32 = unary(op, DType::F32, &f32v, b32);
         let w16 = unary(op, DType::F16, &f16v, b16);

@@ -14,6 +14,8 @@
 //! f32 and rounds once) or on the integer type:
 //! - `erf`, `erfc`: `x·P(x²)` below 1, `exp(-x²)·G(x)` above (two fitted
 //!   polynomials for G), with `x²` split into a rounded and an exact part;
+//! - `log`: exponent from the bits (subnormals exact), `2·atanh(s)` of the
+//!   mantissa (GLSL.std.450 Log of a flushed subnormal is -inf);
 //! - `atan`, `asin`, `acos`, `atan2`: one `atan` (reduction to
 //!   `[0, tan(π/12)]`, Taylor series; GLSL.std.450 Atan is off by ~50 ulps
 //!   on lavapipe), with C's `atan2` results for zeros, infinities, NaN;
@@ -168,6 +170,7 @@ const OPS: &[&str] = &[
     "math.asin",
     "math.acos",
     "math.atan",
+    "math.log",
     "math.atan2",
     "math.powf",
     "arith.remf",
@@ -253,6 +256,7 @@ unsafe fn expand_module(module: MlirOperation) {
                     "math.asin" => asin(&b, args[0]),
                     "math.acos" => acos(&b, args[0]),
                     "math.atan" => atan(&b, args[0]),
+                    "math.log" => log(&b, args[0]),
                     "math.atan2" => atan2(&b, args[0], args[1]),
                     "math.powf" => pow(&b, args[0], args[1]),
                     // (Its loop runs per element: scalars only.)
@@ -857,20 +861,13 @@ fn erfc(b: &B, x: V) -> V {
     b.sel(small, b.sub(one, erf_small(b, x)), big)
 }
 
-/// C's `pow(x, y)` (what the interpreter's `powf` computes).
-///
-/// Magnitude: `|x| = m·2^e` from the bits (subnormals normalized with
-/// `ctlz`), `m` in [√½, √2); `ln m = 2·atanh(s)`, `s = f/(2 + f)`,
-/// `f = m - 1`, with `s` carried as `sh + sl` and the series' tail to
-/// `s^13`; `log2|x| = gh + gl` (two floats), `t = y·log2|x| = th + tl`;
-/// then `2^t = 2^n · 2^r` with `n = round(th)`, `r = (th - n) + tl`, `2^r`
-/// by its Taylor series to degree 7. Special cases as C: `pow(x, ±0) = 1`,
-/// `pow(1, y) = 1`, `pow(-1, ±inf) = 1`, zeros and infinities by the sign
-/// of `y` and the parity of an integer `y`, negative finite `x` with a
-/// non-integer finite `y` is NaN.
-fn pow(b: &B, x: V, y: V) -> V {
-    let bx = b.bits(x);
-    let ab = b.and(bx, b.i(0x7fff_ffff));
+/// `ln|x| = e·ln 2 + h + tail` for the bits `ab` of a finite nonzero `|x|`
+/// (subnormals included): `|x| = m·2^e` from the bits (subnormals
+/// normalized with `ctlz`), `m` in [√½, √2); `ln m = 2·atanh(s)`,
+/// `s = f/(2 + f)`, `f = m - 1`, with `s` carried as `sh + sl` and the
+/// series' tail to `s^13`; `h = 2·sh` exactly. Returns `(e, h, tail)`, `e`
+/// as an f32.
+fn ln_parts(b: &B, ab: V) -> (V, V, V) {
     let sub = b.cmpi(I::Ult, ab, b.i(0x0080_0000));
     let shift = b.isub(b.un("math.ctlz", ab), b.i(8));
     let mant = b.sel(sub, b.shl(ab, shift), ab);
@@ -907,10 +904,27 @@ fn pow(b: &B, x: V, y: V) -> V {
     );
     let tail = b.fma(b.mul(sh, z), q, b.mul(two, sl));
     let h = b.mul(two, sh);
+    (b.to_f32(e), h, tail)
+}
+
+/// C's `pow(x, y)` (what the interpreter's `powf` computes).
+///
+/// Magnitude: `|x| = m·2^e` from the bits (subnormals normalized with
+/// `ctlz`), `m` in [√½, √2); `ln m = 2·atanh(s)`, `s = f/(2 + f)`,
+/// `f = m - 1`, with `s` carried as `sh + sl` and the series' tail to
+/// `s^13`; `log2|x| = gh + gl` (two floats), `t = y·log2|x| = th + tl`;
+/// then `2^t = 2^n · 2^r` with `n = round(th)`, `r = (th - n) + tl`, `2^r`
+/// by its Taylor series to degree 7. Special cases as C: `pow(x, ±0) = 1`,
+/// `pow(1, y) = 1`, `pow(-1, ±inf) = 1`, zeros and infinities by the sign
+/// of `y` and the parity of an integer `y`, negative finite `x` with a
+/// non-integer finite `y` is NaN.
+fn pow(b: &B, x: V, y: V) -> V {
+    let bx = b.bits(x);
+    let ab = b.and(bx, b.i(0x7fff_ffff));
+    let (ef, h, tail) = ln_parts(b, ab);
     let (le_hi, le_lo) = (b.c(LOG2E_HI), b.c(LOG2E_LO));
     let (ph, pl) = b.two_prod(h, le_hi);
     let pl = b.add(pl, b.add(b.mul(h, le_lo), b.mul(tail, le_hi)));
-    let ef = b.to_f32(e);
     let gh = b.add(ef, ph);
     let gl = b.add(b.sub(ph, b.sub(gh, ef)), pl);
     // Huge `y` overflow the split; `th` is then beyond the limit below.
@@ -966,6 +980,22 @@ fn pow(b: &B, x: V, y: V) -> V {
     let one = b.c(1.0);
     let unit = b.or(b.cmpf(F::Oeq, y, zero), b.cmpf(F::Oeq, x, one));
     b.sel(unit, one, r)
+}
+
+/// `ln x`: `e·C1 + (h + (tail + e·C2))` from `ln_parts` (`e·C1` exact,
+/// `C1 + C2 = ln 2`), so subnormal inputs are exact on devices that flush
+/// them; `ln ±0 = -inf`, `ln +inf = inf`, negative and NaN give NaN.
+fn log(b: &B, x: V) -> V {
+    let bx = b.bits(x);
+    let ab = b.and(bx, b.i(0x7fff_ffff));
+    let (ef, h, tail) = ln_parts(b, ab);
+    let low = b.add(h, b.add(tail, b.mul(ef, b.c(LN2_C2))));
+    let r = b.add(b.mul(ef, b.c(LN2_C1)), low);
+    let exp_mask = b.i(0x7f80_0000);
+    let r = b.sel(b.cmpi(I::Eq, bx, exp_mask), b.c(f64::INFINITY), r);
+    let r = b.sel(b.cmpi(I::Slt, bx, b.i(0)), b.c(f64::NAN), r);
+    let r = b.sel(b.cmpi(I::Eq, ab, b.i(0)), b.c(f64::NEG_INFINITY), r);
+    b.sel(b.cmpi(I::Ugt, ab, exp_mask), x, r)
 }
 
 /// C's `fmod(x, y)` on f32 or f64, exact: with `x = mx·2^ex`, `y = my·2^ey`
