@@ -147,7 +147,45 @@ fn dtypes(f: &tensorc_ir::Function) -> Vec<DType> {
             }
         )
     });
-    if f64_rem && !out.contains(&DType::S64) {
+    // So are the f64 math functions (`tensorc_passes::vulkan_math_f64`
+    // builds powers of two and splits exponents on the i64 bits).
+    let f64_math = f.nodes.iter().any(|n| {
+        use tensorc_ir::graph::{BinaryOp, Op, UnaryOp::*};
+        let unary = matches!(
+            n.op,
+            Op::Unary(
+                Exp | Expm1
+                    | Log
+                    | Log1p
+                    | Sigmoid
+                    | Sin
+                    | Cos
+                    | Tan
+                    | Asin
+                    | Acos
+                    | Atan
+                    | Sinh
+                    | Cosh
+                    | Tanh
+                    | Asinh
+                    | Acosh
+                    | Atanh
+                    | Cbrt
+                    | Erf
+                    | Erfc
+                    | ErfInv
+            )
+        ) && n.ty.flatten().iter().any(|t| t.dtype == DType::F64);
+        unary
+            || matches!(
+                n.op,
+                Op::Binary {
+                    op: BinaryOp::Pow | BinaryOp::Atan2,
+                    compute: DType::F64,
+                }
+            )
+    });
+    if (f64_rem || f64_math) && !out.contains(&DType::S64) {
         out.push(DType::S64);
     }
     out

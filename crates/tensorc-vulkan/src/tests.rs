@@ -220,3 +220,26 @@ fn f64_remainder_needs_int64() {
     let (m, _) = module("def f(x: f64[4], y: f64[4]) -> f64[4] {\n  z = add x, y\n  return z\n}\n");
     assert_eq!(dtypes(&m.functions[0]), [DType::F64]);
 }
+
+/// The f64 math functions are written out with i64 exponent-bit arithmetic
+/// (`vulkan_math_f64`), so they need `shaderInt64` too; their f32 forms and
+/// f64 `sqrt` do not.
+#[test]
+fn f64_math_functions_need_int64() {
+    for body in [
+        "y = exp x",
+        "y = sigmoid x",
+        "y = erf_inv x",
+        "y = pow x, x",
+        "y = atan2 x, x",
+    ] {
+        let (m, _) = module(&format!(
+            "def f(x: f64[4]) -> f64[4] {{\n  {body}\n  return y\n}}\n"
+        ));
+        assert_eq!(dtypes(&m.functions[0]), [DType::F64, DType::S64], "{body}");
+    }
+    let (m, _) = module("def f(x: f64[4]) -> f64[4] {\n  y = sqrt x\n  return y\n}\n");
+    assert_eq!(dtypes(&m.functions[0]), [DType::F64]);
+    let (m, _) = module("def f(x: f32[4]) -> f32[4] {\n  y = exp x\n  return y\n}\n");
+    assert_eq!(dtypes(&m.functions[0]), [DType::F32]);
+}

@@ -15,7 +15,8 @@
 //! - `erf`, `erfc`: `x·P(x²)` below 1, `exp(-x²)·G(x)` above (two fitted
 //!   polynomials for G), with `x²` split into a rounded and an exact part;
 //! - `log`: exponent from the bits (subnormals exact), `2·atanh(s)` of the
-//!   mantissa (GLSL.std.450 Log of a flushed subnormal is -inf);
+//!   mantissa (GLSL.std.450 Log of a flushed subnormal is -inf); `asinh`,
+//!   `acosh` on it, without GLSL's overflow of `x²` for large `x`;
 //! - `atan`, `asin`, `acos`, `atan2`: one `atan` (reduction to
 //!   `[0, tan(π/12)]`, Taylor series; GLSL.std.450 Atan is off by ~50 ulps
 //!   on lavapipe), with C's `atan2` results for zeros, infinities, NaN;
@@ -171,6 +172,8 @@ const OPS: &[&str] = &[
     "math.acos",
     "math.atan",
     "math.log",
+    "math.asinh",
+    "math.acosh",
     "math.atan2",
     "math.powf",
     "arith.remf",
@@ -257,6 +260,8 @@ unsafe fn expand_module(module: MlirOperation) {
                     "math.acos" => acos(&b, args[0]),
                     "math.atan" => atan(&b, args[0]),
                     "math.log" => log(&b, args[0]),
+                    "math.asinh" => asinh(&b, args[0]),
+                    "math.acosh" => acosh(&b, args[0]),
                     "math.atan2" => atan2(&b, args[0], args[1]),
                     "math.powf" => pow(&b, args[0], args[1]),
                     // (Its loop runs per element: scalars only.)
@@ -285,6 +290,7 @@ enum F {
     Oeq = 1,
     Ogt = 2,
     Olt = 4,
+    Ult = 11,
     Uno = 14,
 }
 
@@ -996,6 +1002,46 @@ fn log(b: &B, x: V) -> V {
     let r = b.sel(b.cmpi(I::Slt, bx, b.i(0)), b.c(f64::NAN), r);
     let r = b.sel(b.cmpi(I::Eq, ab, b.i(0)), b.c(f64::NEG_INFINITY), r);
     b.sel(b.cmpi(I::Ugt, ab, exp_mask), x, r)
+}
+
+/// `ln(1 + t)` for `t ≥ 0`: `ln(u)·t/(u - 1)` with `u = 1 + t` rounded,
+/// which cancels `u`'s rounding error (Goldberg); `t` itself when `u = 1`.
+fn log1p_pos(b: &B, t: V) -> V {
+    let one = b.c(1.0);
+    let u = b.add(one, t);
+    let d = b.sub(u, one);
+    let l = b.mul(log(b, u), b.div(t, d));
+    b.sel(b.cmpf(F::Oeq, d, b.c(0.0)), t, l)
+}
+
+/// Above this, `asinh a = ln a + ln 2` and `acosh a = ln a + ln 2` to well
+/// below an f32 ulp (the dropped term is about `1/(4a²)`).
+const HUGE: f64 = 4096.0;
+
+/// `asinh(x)`, odd: `x` below 2^-12, `ln|x| + ln 2` above 2^12,
+/// `log1p(a + a²/(1 + sqrt(1 + a²)))` between; NaN selected explicitly.
+fn asinh(b: &B, x: V) -> V {
+    let a = b.abs(x);
+    let one = b.c(1.0);
+    let a2 = b.mul(a, a);
+    let mid = log1p_pos(b, b.add(a, b.div(a2, b.add(one, b.sqrt(b.add(one, a2))))));
+    let huge = b.cmpf(F::Ogt, a, b.c(HUGE));
+    let r = b.sel(huge, b.add(log(b, a), b.c(std::f64::consts::LN_2)), mid);
+    let r = b.sel(b.cmpf(F::Olt, a, b.c(1.0 / HUGE)), a, r);
+    let r = b.copysign(r, x);
+    b.sel(b.cmpf(F::Uno, x, x), x, r)
+}
+
+/// `acosh(x)`: `log1p(t + sqrt(t·(t + 2)))` with `t = x - 1` (exact) up to
+/// 2^12, `ln x + ln 2` above; below 1 and NaN give NaN.
+fn acosh(b: &B, x: V) -> V {
+    let t = b.sub(x, b.c(1.0));
+    let mid = log1p_pos(b, b.add(t, b.sqrt(b.mul(t, b.add(t, b.c(2.0))))));
+    let huge = b.cmpf(F::Ogt, x, b.c(HUGE));
+    let r = b.sel(huge, b.add(log(b, x), b.c(std::f64::consts::LN_2)), mid);
+    // `!(x >= 1)` is true for NaN too.
+    let below = b.cmpf(F::Ult, x, b.c(1.0));
+    b.sel(below, b.c(f64::NAN), r)
 }
 
 /// C's `fmod(x, y)` on f32 or f64, exact: with `x = mx·2^ex`, `y = my·2^ey`
