@@ -289,6 +289,16 @@ pub fn kernel_schedule() -> String {
     lib.body()
         .push_str("    transform.apply_cse to %kv : !transform.any_op\n");
     hoist_accumulators(&mut lib);
+    // Loop-invariant code out of the tiles' loops, still on tensors, where
+    // reads are pure: a broadcast row value and what a fused body computes
+    // from it alone (layernorm's `rsqrt(var / n + eps)`: a division and a
+    // square root per 16 lanes otherwise) move out of the loop over the row.
+    // Only `scf.for` (the schedules' loops): not the threads' foralls, not
+    // `scf.while`.
+    lib.body().push_str(
+        "    %kloops = transform.structured.match ops{[\"scf.for\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.apply_licm to %kloops : !transform.any_op\n",
+    );
     lib.finish()
 }
 

@@ -72,8 +72,25 @@ const REDUCTION_MAPS: &str = "      transform.match.structured.input %s[all] {pe
 /// The tag of the ops the split produces, vectorized by `vectorize_reductions`.
 const SPLIT_TAG: &str = "tensorc.redv";
 
+/// The tag of innermost-loop reductions of rank `rank` longer than the
+/// partials (combined as a tree).
+fn long_tag(rank: usize) -> String {
+    format!("tensorc.redl{rank}")
+}
+
 /// Adds the reduction matchers and the tiling, splitting and peeling to `lib`.
+///
+/// Reductions longer than `lanes` are already reassociated by the split;
+/// their partials are combined as a tree. Shorter ones (one element per
+/// partial) keep the in-order combination, so their result is the
+/// sequential one, as before the split.
 pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
+    add_reductions_of(lib, tiles, true);
+    add_reductions_of(lib, tiles, false);
+}
+
+fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
+    let tag = |rank| if long { long_tag(rank) } else { tag(rank) };
     for rank in 1..=MAX_RANK {
         let mut predicates = rank_is(rank);
         if rank > 1 {
@@ -94,19 +111,29 @@ pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
         );
         predicates.push_str(REDUCTION_MAPS);
         predicates.push_str(&nonempty_dims(rank));
+        if long {
+            let _ = writeln!(
+                predicates,
+                "      %lanes = transform.param.constant {} : i64 -> !transform.param<i64>\n\
+                 \x20     transform.match.param.cmpi gt %d{}, %lanes : !transform.param<i64>",
+                tiles.lanes,
+                rank - 1
+            );
+        }
         lib.tagging_matcher(
-            &format!("tensorc_k_red{rank}"),
+            &format!("tensorc_k_red{}{rank}", if long { "l" } else { "" }),
             "linalg.generic",
             &predicates,
             &tag(rank),
         );
     }
     let body = lib.body();
+    let l = if long { "l" } else { "" };
     for rank in 1..=MAX_RANK {
         let _ = writeln!(
             body,
-            "    %red{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %red{rank} : !transform.any_op {{\n\
+            "    %red{l}{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %red{l}{rank} : !transform.any_op {{\n\
              \x20   ^bb0(%r: !transform.any_op):\n\
              \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
              \x20     ^bb1(%r2: !transform.any_op):",
@@ -144,7 +171,8 @@ pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
         // LLVM emits for an ordered `vector.reduce.fadd` or a
         // `vector.reduce.fmaximum`).
         let mut comb = "comb".to_owned();
-        for (level, width) in tree_widths(tiles.lanes).into_iter().enumerate() {
+        let widths = if long { tree_widths(tiles.lanes) } else { Vec::new() };
+        for (level, width) in widths.into_iter().enumerate() {
             let mut sizes = vec!["0".to_owned(); rank - 1];
             sizes.push(width.to_string());
             let _ = writeln!(
@@ -291,13 +319,18 @@ mod tests {
         assert_eq!(tree_widths(32), [8, 4, 2]);
         assert_eq!(tree_widths(64), [16, 8, 4, 2]);
         assert!(tree_widths(4).is_empty());
+        // Long reductions (> 32 elements: the tag's matcher compares the
+        // last dimension) get the split and three tree levels, short ones
+        // the split only.
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for").count(),
-            MAX_RANK * 4
+            MAX_RANK * 5
         );
+        assert_eq!(s.matches("transform.match.param.cmpi gt %d0, %lanes").count(), 1);
+        assert!(s.contains("attributes{tensorc.redl3}"), "{s}");
         assert!(s.contains("tile_reduction_using_for %comb by tile_sizes = [0, 0, 8]"), "{s}");
         assert!(s.contains("tile_reduction_using_for %tc1 by tile_sizes = [2]"), "{s}");
-        assert_eq!(s.matches("{reduction_position = 0}").count(), MAX_RANK);
+        assert_eq!(s.matches("{reduction_position = 0}").count(), 2 * MAX_RANK);
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
 }
