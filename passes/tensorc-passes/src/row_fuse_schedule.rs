@@ -81,12 +81,17 @@ pub fn row_fuse_schedule() -> String {
     // One fusion round: fuse every member with a use inside `%loop` (the
     // members handle is matched in `%scope`, so it covers the clones a
     // previous level fused), then bubble slices above reshapes, fold
-    // slices of empties and merge identical slices.
+    // slices of empties and merge identical slices. If tiling made no loop
+    // (the handle is empty), the fusion is skipped: fusing into no loop is
+    // a definite error, which `failures(suppress)` would not catch.
     let _ = writeln!(
         s,
         "  transform.named_sequence @tensorc_rf_round(%f: !transform.any_op {{transform.readonly}}, %scope: !transform.any_op {{transform.readonly}}, %loop: !transform.any_op {{transform.readonly}}) {{\n\
          \x20   transform.sequence %f : !transform.any_op failures(suppress) {{\n\
          \x20   ^bb1(%a: !transform.any_op):\n\
+         \x20     %n = transform.num_associations %loop : (!transform.any_op) -> !transform.param<i64>\n\
+         \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi eq %n, %one : !transform.param<i64>\n\
          \x20     %m = transform.structured.match attributes{{{MEMBER}}} in %scope : (!transform.any_op) -> !transform.any_op\n\
          \x20     %fused, %nl = transform.structured.fuse_into_containing_op %m into %loop : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
          \x20   }}\n\
