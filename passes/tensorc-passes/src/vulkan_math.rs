@@ -1,5 +1,5 @@
-//! `tensorc-vulkan-expand-math`: rewrites the scalar math ops that have no
-//! SPIR-V lowering, or one with the wrong semantics, into arith and math
+//! `tensorc-vulkan-expand-math`: rewrites the math ops that have no SPIR-V
+//! lowering, or one with the wrong semantics or precision, into arith and math
 //! ops that `convert-math-to-spirv`/`convert-arith-to-spirv` lower exactly,
 //! so the Vulkan target computes them with Nx's semantics.
 //!
@@ -12,11 +12,12 @@
 //! `|a| umod |b|` with the sign chosen by `a == |a|`, wrong for the minimum
 //! integer. Each is replaced here by an expansion on f32 (f16 computes in
 //! f32 and rounds once) or on the integer type:
-//! - `erf`, `erfc`: `x·P(x²)` below 1, `exp(-x²)·G(x)` above (two fitted
-//!   polynomials for G), with `x²` split into a rounded and an exact part;
+//! - `erf`: `x·P(x²)` below 1; `erfc`: `1 - erf` below 0.5; above,
+//!   `exp(-x²)·G(x)` (G fitted on [0.5, 2.5] and [2.5, 10.1]), with `x²`
+//!   split into a rounded and an exact part;
 //! - `log`: exponent from the bits (subnormals exact), `2·atanh(s)` of the
 //!   mantissa (GLSL.std.450 Log of a flushed subnormal is -inf); `asinh`,
-//!   `acosh` on it, without GLSL's overflow of `x²` for large `x`;
+//!   `acosh` on it (GLSL's disagreed with the interpreter on edge values);
 //! - `atan`, `asin`, `acos`, `atan2`: one `atan` (reduction to
 //!   `[0, tan(π/12)]`, Taylor series; GLSL.std.450 Atan is off by ~50 ulps
 //!   on lavapipe), with C's `atan2` results for zeros, infinities, NaN;
