@@ -152,6 +152,11 @@ fn full_reduction(op: &str, dtype: &str, n: usize) -> String {
     format!("def main(x: {dtype}[{n}]) -> {dtype} {{\n  s = {op} x, axes: nil, keep_axes: false\n  return s\n}}\n")
 }
 
+/// A reduction of `x: <dtype>[rows][n]` over its last axis.
+fn row_reduction(op: &str, dtype: &str, rows: usize, n: usize) -> String {
+    format!("def main(x: {dtype}[{rows}][{n}]) -> {dtype}[{rows}] {{\n  s = {op} x, axes: [1]\n  return s\n}}\n")
+}
+
 /// (name, op, dtype, length, split): full reductions around the split. The
 /// split needs `parallel_mark::MIN_WORK` (2^15) elements; 100003 gives 4
 /// partials and a remainder of 3, 32769 two partials and a remainder of 1,
@@ -185,8 +190,18 @@ fn full_reductions_split_into_partial_results() {
         seeds: vec![3],
     };
     let mut failures = Vec::new();
-    for &(name, op, dtype, n, split) in FULL_REDUCTIONS {
-        let source = full_reduction(op, dtype, n);
+    // Reductions over the last axis of few rows are split the same way
+    // (3 rows of 50001: 8 partials per row and a remainder of 1).
+    let rows = [
+        ("rows_sum_f32", row_reduction("sum", "f32", 3, 50_001)),
+        ("rows_max_s32", row_reduction("reduce_max", "s32", 2, 40_000)),
+        ("one_row_min_f64", row_reduction("reduce_min", "f64", 1, 70_001)),
+    ];
+    let cases = FULL_REDUCTIONS
+        .iter()
+        .map(|&(name, op, dtype, n, split)| (name, full_reduction(op, dtype, n), split))
+        .chain(rows.into_iter().map(|(name, source)| (name, source, true)));
+    for (name, source, split) in cases {
         let llvm = tensorc::emit(name, &source, tensorc::Stage::LlvmDialect)
             .unwrap_or_else(|e| panic!("{name}: {}", e.render()));
         let calls = llvm.matches("llvm.call @tensorc_parallel_for(").count();
@@ -411,17 +426,19 @@ fn outline_parallel_pass_before_and_after() {
     assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{llvm}");
 }
 
-/// Full reductions as `tensorc-parallel-mark` meets them (linalg on
-/// tensors): one whose length the chunk count does not divide (cut into a
-/// tagged head and a remainder step), one it divides (tagged as it is),
-/// and ones it leaves alone: too short, a body that is not a single
-/// combiner (an `absf` before the add), and a reduction into a vector.
+/// Reductions as `tensorc-parallel-mark` meets them (linalg on tensors):
+/// full ones whose length the chunk count does not divide (cut into a
+/// tagged head and a remainder step) or divides (tagged as it is); ones it
+/// does not split into partials: too short, a body that is not a single
+/// combiner (an `absf` before the add); row sums: 4 rows of 100001 (split
+/// into partials, remainder cut along the last axis), 16 rows (split
+/// along the rows instead).
 const MARK_INPUT: &str = r#"#id = affine_map<(d0) -> (d0)>
 #scalar = affine_map<(d0) -> ()>
 #rows = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
 module {
-  func.func @f(%x: tensor<100003xf32>, %y: tensor<65536xi32>, %z: tensor<100xf32>, %w: tensor<4x100000xf32>, %s: tensor<f32>, %i: tensor<i32>, %v: tensor<4xf32>) -> (tensor<f32>, tensor<i32>, tensor<f32>, tensor<f32>, tensor<4xf32>) {
+  func.func @f(%x: tensor<100003xf32>, %y: tensor<65536xi32>, %z: tensor<100xf32>, %w: tensor<4x100001xf32>, %s: tensor<f32>, %i: tensor<i32>, %v: tensor<4xf32>, %u: tensor<16x5000xf32>, %t: tensor<16xf32>) -> (tensor<f32>, tensor<i32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<16xf32>) {
     %0 = linalg.generic {indexing_maps = [#id, #scalar], iterator_types = ["reduction"]} ins(%x : tensor<100003xf32>) outs(%s : tensor<f32>) {
     ^bb0(%in: f32, %out: f32):
       %r = arith.addf %out, %in : f32
@@ -443,12 +460,17 @@ module {
       %r = arith.addf %out, %a : f32
       linalg.yield %r : f32
     } -> tensor<f32>
-    %4 = linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]} ins(%w : tensor<4x100000xf32>) outs(%v : tensor<4xf32>) {
+    %4 = linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]} ins(%w : tensor<4x100001xf32>) outs(%v : tensor<4xf32>) {
     ^bb0(%in: f32, %out: f32):
       %r = arith.addf %out, %in : f32
       linalg.yield %r : f32
     } -> tensor<4xf32>
-    return %0, %1, %2, %3, %4 : tensor<f32>, tensor<i32>, tensor<f32>, tensor<f32>, tensor<4xf32>
+    %5 = linalg.generic {indexing_maps = [#rows, #row], iterator_types = ["parallel", "reduction"]} ins(%u : tensor<16x5000xf32>) outs(%t : tensor<16xf32>) {
+    ^bb0(%in: f32, %out: f32):
+      %r = arith.minimumf %out, %in : f32
+      linalg.yield %r : f32
+    } -> tensor<16xf32>
+    return %0, %1, %2, %3, %4, %5 : tensor<f32>, tensor<i32>, tensor<f32>, tensor<f32>, tensor<4xf32>, tensor<16xf32>
   }
 }
 "#;
@@ -469,9 +491,12 @@ fn parallel_mark_splits_full_reductions() {
     assert!(after.contains("[100000] [3] [1]"), "{after}");
     // 65536 = 4 * 16384: tagged as it is.
     assert_eq!(after.matches("tensorc.par_r4").count(), 2, "{after}");
-    assert_eq!(after.matches("tensor.extract_slice").count(), 2, "{after}");
-    // The 4-row sum is split along its rows instead (the parallel loop).
-    assert!(after.contains("tensorc.par_d0_t"), "{after}");
+    // 4 rows of 100001: 16 partials per row over the first 100000 columns.
+    assert_eq!(after.matches("tensorc.par_r16").count(), 1, "{after}");
+    assert!(after.contains("[0, 100000] [4, 1] [1, 1]"), "{after}");
+    assert_eq!(after.matches("tensor.extract_slice").count(), 4, "{after}");
+    // 16 rows: split along the rows (the parallel loop; 4 chunks of 4).
+    assert_eq!(after.matches("tensorc.par_d0_t4}").count(), 1, "{after}");
     insta::assert_snapshot!(
         "parallel_mark_full_reductions",
         format!("// before\n{before}\n// after\n{after}")

@@ -35,20 +35,23 @@
 //! The tag is the unit attribute `tensorc.par_d<loop>_t<size>`
 //! (`parallel_schedule::tag`).
 //!
-//! Full reductions are the exception to "reductions are never split": a
-//! `linalg.generic` with one loop, a reduction (a `sum` or `reduce_max` of a
-//! whole vector into a scalar), has no parallel loop, so without a split
-//! it runs on one thread however long it is (W7 sums 64M floats). When its
-//! body is a single associative and commutative combiner with a neutral
-//! element (`COMBINERS`: what upstream `split_reduction` supports) and it
-//! has at least `MIN_WORK` elements, it gets `reduction_chunks` partial
-//! results (a power of two, about one per `CHUNK_WORK` elements, at most
+//! Reductions with few rows are the exception to "reductions are never
+//! split": a `sum` or `reduce_max` of a whole vector into a scalar (one
+//! loop, a reduction) has no parallel loop, so without a split it runs on
+//! one thread however long it is (W7 sums 64M floats), and one over the
+//! last axis of 2 or 3 rows splits into 2 or 3 uneven chunks. So a
+//! reduction over its last loop whose other loops (all parallel) make
+//! fewer than `ENOUGH_CHUNKS` rows, whose body is a single associative
+//! and commutative combiner with a neutral element (`COMBINERS`: what
+//! upstream `split_reduction` supports), and which has at least
+//! `MIN_WORK` elements, gets `reduction_chunks` partial results per row (a
+//! power of two, about one per `CHUNK_WORK` elements, at most
 //! `MAX_REDUCTION_CHUNKS`), tagged `tensorc.par_r<chunks>`
 //! (`parallel_schedule::reduction_tag`). `split_reduction` needs the
-//! chunks to divide the length, so this pass first cuts off the remainder:
-//! the op is cloned onto the first `n - n % chunks` elements (the clone
-//! gets the tag) and the original keeps the last `n % chunks`, starting
-//! from the clone's result. Each partial is reduced in order and the
+//! chunks to divide the reduced length, so this pass first cuts off the
+//! remainder: the op is cloned onto the first `n - n % chunks` elements of
+//! every row (the clone gets the tag) and the original reduces the last
+//! `n % chunks`, starting from the clone's result. Each partial is reduced in order and the
 //! partials are combined in order, with a chunk count fixed at compile
 //! time: the result does not depend on the thread count. Against the
 //! unsplit reduction it is reassociated, which changes float results by
@@ -182,14 +185,19 @@ pub fn decide(loops: &Loops) -> Option<Decision> {
     (chunk < extent).then_some(Decision { dim, chunk })
 }
 
-/// The number of partial results of a full reduction of `n` elements
-/// (`None`: too short to split).
-pub fn reduction_chunks(n: u64) -> Option<u64> {
-    if n < MIN_WORK {
+/// The number of partial results of a reduction of `rows` rows (the
+/// product of its parallel loops) of `n` elements each (`None`: not to be
+/// split that way: too little work, or rows enough to split those).
+pub fn reduction_chunks(rows: u64, n: u64) -> Option<u64> {
+    let work = rows.saturating_mul(n);
+    if rows >= ENOUGH_CHUNKS || work < MIN_WORK {
         return None;
     }
-    let c = (n / CHUNK_WORK).clamp(2, MAX_REDUCTION_CHUNKS);
-    // Largest power of two not above `c` (the library has one action each).
+    // About one partial per `CHUNK_WORK` elements (with fewer than
+    // `ENOUGH_CHUNKS` rows, each partial still covers over 1000 elements of
+    // every row), rounded down to a power of two: the library has one
+    // action per power of two.
+    let c = (work / CHUNK_WORK).clamp(2, MAX_REDUCTION_CHUNKS);
     Some(1 << (63 - c.leading_zeros()))
 }
 
@@ -212,11 +220,13 @@ const COMBINERS: &[&str] = &[
     "arith.minui",
 ];
 
-/// The length of `op`'s input if it is a full 1-D reduction this pass can
-/// split: a `linalg.generic` with one input `tensor<N x T>` read with the
-/// identity map, one rank-0 init, one loop (a reduction), and a body that
-/// is one `COMBINERS` op of the two block arguments, yielded.
-unsafe fn full_reduction_length(op: MlirOperation) -> Option<u64> {
+/// The input's shape if `op` is a reduction this pass can split into
+/// partial results: a `linalg.generic` with one input `tensor<... x N x T>`
+/// read with the identity map, one init holding every loop but the last
+/// (`(d0, .., dk, dn) -> (d0, .., dk)`), every loop parallel but the last,
+/// a reduction, and a body that is one `COMBINERS` op of the two block
+/// arguments, yielded.
+unsafe fn splittable_reduction(op: MlirOperation) -> Option<Vec<u64>> {
     unsafe {
         if op_name(op) != "linalg.generic"
             || mlirOperationGetNumOperands(op) != 2
@@ -226,18 +236,29 @@ unsafe fn full_reduction_length(op: MlirOperation) -> Option<u64> {
         }
         let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
         let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
-        if iters.ptr.is_null()
-            || maps.ptr.is_null()
-            || mlirArrayAttrGetNumElements(iters) != 1
-            || !print_attr(mlirArrayAttrGetElement(iters, 0)).contains("reduction")
-            || mlirArrayAttrGetNumElements(maps) != 2
-        {
+        if iters.ptr.is_null() || maps.ptr.is_null() || mlirArrayAttrGetNumElements(maps) != 2 {
             return None;
+        }
+        let loops = mlirArrayAttrGetNumElements(iters);
+        for i in 0..loops {
+            let kind = print_attr(mlirArrayAttrGetElement(iters, i));
+            let want = if i + 1 == loops { "reduction" } else { "parallel" };
+            if !kind.contains(want) {
+                return None;
+            }
         }
         let input_map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, 0));
         let init_map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, 1));
-        if !mlirAffineMapIsIdentity(input_map) || mlirAffineMapGetNumResults(init_map) != 0 {
+        if !mlirAffineMapIsIdentity(input_map)
+            || mlirAffineMapGetNumResults(init_map) != loops - 1
+        {
             return None;
+        }
+        for k in 0..loops - 1 {
+            let e = mlirAffineMapGetResult(init_map, k);
+            if !mlirAffineExprIsADim(e) || mlirAffineDimExprGetPosition(e) != k {
+                return None;
+            }
         }
         let (x, init) = (mlirOperationGetOperand(op, 0), mlirOperationGetOperand(op, 1));
         if !mlirTypeIsARankedTensor(mlirValueGetType(x))
@@ -245,10 +266,8 @@ unsafe fn full_reduction_length(op: MlirOperation) -> Option<u64> {
         {
             return None;
         }
-        let [n] = static_shape(x)?[..] else {
-            return None;
-        };
-        if !static_shape(init)?.is_empty() {
+        let shape = static_shape(x)?;
+        if shape.len() as isize != loops || static_shape(init)?[..] != shape[..shape.len() - 1] {
             return None;
         }
         let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
@@ -276,21 +295,22 @@ unsafe fn full_reduction_length(op: MlirOperation) -> Option<u64> {
                 .then(|| mlirBlockArgumentGetArgNumber(v))
         };
         match (arg(0)?, arg(1)?) {
-            (0, 1) | (1, 0) => Some(n),
+            (0, 1) | (1, 0) => Some(shape),
             _ => None,
         }
     }
 }
 
-/// Tags the full reduction `op` (see the module comment) for splitting into
+/// Tags the reduction `op` (see the module comment) for splitting into
 /// partial results, cutting off the remainder first; false when it is not
 /// one to split.
-unsafe fn split_full_reduction(ctx: MlirContext, op: MlirOperation) -> bool {
+unsafe fn split_reduction_op(ctx: MlirContext, op: MlirOperation) -> bool {
     unsafe {
-        let Some(n) = full_reduction_length(op) else {
+        let Some(shape) = splittable_reduction(op) else {
             return false;
         };
-        let Some(chunks) = reduction_chunks(n) else {
+        let (&n, outer) = shape.split_last().expect("a reduction loop");
+        let Some(chunks) = reduction_chunks(outer.iter().product(), n) else {
             return false;
         };
         let rest = n % chunks;
@@ -301,10 +321,18 @@ unsafe fn split_full_reduction(ctx: MlirContext, op: MlirOperation) -> bool {
             let block = mlirOperationGetBlock(op);
             let x = mlirOperationGetOperand(op, 0);
             let element = mlirShapedTypeGetElementType(mlirValueGetType(x));
+            // Whole outer dimensions, [offset, offset + size) of the last.
             let slice = |offset: u64, size: u64| {
+                let mut sizes: Vec<i64> = outer.iter().map(|&d| d as i64).collect();
+                sizes.push(size as i64);
+                let list = |v: &[i64]| {
+                    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+                };
+                let mut offsets = vec![0i64; outer.len()];
+                offsets.push(offset as i64);
                 let ty = mlirRankedTensorTypeGet(
-                    1,
-                    [size as i64].as_ptr(),
+                    sizes.len() as isize,
+                    sizes.as_ptr(),
                     element,
                     mlirAttributeGetNull(),
                 );
@@ -316,9 +344,9 @@ unsafe fn split_full_reduction(ctx: MlirContext, op: MlirOperation) -> bool {
                     &[ty],
                     &[
                         ("operandSegmentSizes", attr(ctx, "array<i32: 1, 0, 0, 0>")),
-                        ("static_offsets", attr(ctx, &format!("array<i64: {offset}>"))),
-                        ("static_sizes", attr(ctx, &format!("array<i64: {size}>"))),
-                        ("static_strides", attr(ctx, "array<i64: 1>")),
+                        ("static_offsets", attr(ctx, &format!("array<i64: {}>", list(&offsets)))),
+                        ("static_sizes", attr(ctx, &format!("array<i64: {}>", list(&sizes)))),
+                        ("static_strides", attr(ctx, &format!("array<i64: {}>", list(&vec![1; sizes.len()])))),
                     ],
                 );
                 mlirBlockInsertOwnedOperationBefore(block, op, s);
@@ -357,14 +385,14 @@ unsafe fn mark_module(module: MlirOperation) {
             }
         });
         for op in ops {
-            match analyze(op).as_ref().and_then(decide) {
-                Some(d) => {
-                    let name = tag(d.dim, d.chunk);
-                    mlirOperationSetAttributeByName(op, string_ref(&name), mlirUnitAttrGet(ctx));
-                }
-                None => {
-                    split_full_reduction(ctx, op);
-                }
+            // Reductions with few rows first: their rows would split
+            // coarsely or not at all.
+            if split_reduction_op(ctx, op) {
+                continue;
+            }
+            if let Some(d) = analyze(op).as_ref().and_then(decide) {
+                let name = tag(d.dim, d.chunk);
+                mlirOperationSetAttributeByName(op, string_ref(&name), mlirUnitAttrGet(ctx));
             }
         }
     }
@@ -559,20 +587,27 @@ mod tests {
     }
 
     #[test]
-    fn full_reductions_get_a_power_of_two_of_partials() {
-        assert_eq!(reduction_chunks(MIN_WORK - 1), None);
-        assert_eq!(reduction_chunks(3), None);
+    fn reductions_get_a_power_of_two_of_partials() {
+        assert_eq!(reduction_chunks(1, MIN_WORK - 1), None);
+        assert_eq!(reduction_chunks(1, 3), None);
         // 2^15 elements: two partials of 2^14.
-        assert_eq!(reduction_chunks(MIN_WORK), Some(2));
+        assert_eq!(reduction_chunks(1, MIN_WORK), Some(2));
         // 100003 / 2^14 = 6, rounded down to 4.
-        assert_eq!(reduction_chunks(100_003), Some(4));
+        assert_eq!(reduction_chunks(1, 100_003), Some(4));
         // W7, 2^26 elements: capped at the library's largest action.
-        assert_eq!(reduction_chunks(1 << 26), Some(MAX_REDUCTION_CHUNKS));
+        assert_eq!(reduction_chunks(1, 1 << 26), Some(MAX_REDUCTION_CHUNKS));
         for n in [MIN_WORK, 99_999, 1 << 20, (1 << 21) + 7, u64::MAX] {
-            let c = reduction_chunks(n).unwrap();
+            let c = reduction_chunks(1, n).unwrap();
             assert!(c.is_power_of_two() && (2..=MAX_REDUCTION_CHUNKS).contains(&c));
             assert!(n / c >= CHUNK_WORK / 2, "{n}: {c} chunks");
         }
+        // Three rows of 100000: 18 partials wanted, 16 (of 6250 each).
+        assert_eq!(reduction_chunks(3, 100_000), Some(16));
+        // 8 rows of 4096 = 2^15: 2 partials of 2048 columns.
+        assert_eq!(reduction_chunks(8, 4096), Some(2));
+        assert_eq!(reduction_chunks(12, 100), None);
+        // 16 rows or more: split the rows instead (`decide`).
+        assert_eq!(reduction_chunks(ENOUGH_CHUNKS, 1 << 20), None);
     }
 
     #[test]

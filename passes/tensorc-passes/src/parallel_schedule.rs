@@ -101,7 +101,7 @@ pub fn parallel_schedule() -> String {
             s,
             "  transform.named_sequence @tensorc_par_r{c}(%op: !transform.any_op {{transform.consumed}}) {{\n\
              \x20   %init, %fill, %rows, %combine = transform.structured.split_reduction %op {{ split_factor = {c}, insert_split_dimension = 0 }} : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
-             \x20   %t, %f = transform.structured.tile_using_forall %rows tile_sizes [1, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             \x20   %t, %f = transform.structured.tile_using_forall %rows tile_sizes [1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
              \x20   transform.yield\n\
              \x20 }}"
         );
