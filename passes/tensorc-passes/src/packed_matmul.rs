@@ -218,6 +218,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
         ),
     );
     s.push_str("    }\n");
+    add_blocks(&mut s, p);
     add_epilogue(&mut s, mp, t);
     s.push_str("    transform.yield\n  }\n}\n");
     s
@@ -241,6 +242,40 @@ fn try_block(s: &mut String, handle: &str, indent: &str, body: &str) {
         let _ = writeln!(s, "{indent}    {line}");
     }
     let _ = writeln!(s, "{indent}  }}\n{indent}}}");
+}
+
+/// Appends the cache blocking of every packed op (loops (m1, n1, k, m0,
+/// n0)): first N blocks of `n_block` panels, then K blocks of `k_block`,
+/// so one block of packed B (`k_block` × `n_block`·16 floats) is reused
+/// from L2 by every A panel. Against K blocks outermost (the previous
+/// order) the C tiles a K block revisits are an N block of C instead of
+/// all of it, and B comes from L2 instead of L3.
+///
+/// It runs in the packing step, before the parallel step, so that the
+/// parallel step splits each block along the A panels (threads share the
+/// B block; one thread runs the chunks one after the other over the same
+/// B block in L2). Split first, each chunk would run every block over a
+/// few rows only, reloading the B block from L3 once per chunk. Both
+/// loops are peeled, K first (peeling consumes the loop it is given and
+/// keeps the enclosing one), and the function canonicalized, so the
+/// blocks of a partial last N or K block are static too: the parallel
+/// step only splits static ops, and the register tiles inside must be
+/// static to vectorize.
+fn add_blocks(s: &mut String, p: PackedMatmul) {
+    let (nb, kc) = (p.n_block, p.k_block);
+    let _ = writeln!(
+        s,
+        "    %pk = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %pk_blk, %pk_lnb, %pk_lkc = transform.structured.tile_using_for %pk tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)"
+    );
+    peel_each(s, "%pk_lkc", "    ");
+    peel_each(s, "%pk_lnb", "    ");
+    s.push_str(
+        "    %pk_f = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.apply_patterns to %pk_f {\n\
+         \x20     transform.apply_patterns.canonicalization\n\
+         \x20   } : !transform.any_op\n",
+    );
 }
 
 /// Appends the epilogue fusion: an all-parallel 2-D consumer of the
@@ -302,29 +337,8 @@ fn epilogue_matcher(s: &mut String) {
 /// Step 2, appended to the matmul schedule's entry point (which has
 /// `%root`): tile what step 1 made and tag the tiles `VEC`.
 pub fn add_packed(s: &mut String, p: PackedMatmul) {
-    let (t, kc) = (p.tile, p.k_block);
+    let t = p.tile;
     let (rm, rn) = (p.reg_m, p.reg_n);
-    // The packed op's loops are (m1, n1, k, m0, n0). First N blocks of
-    // `n_block` panels, then K blocks: one block of packed B (k_block ×
-    // n_block·16 floats) is reused from L2 by every A panel. The N block
-    // loop is peeled when `n_block` does not divide the panel count, and
-    // the function canonicalized, so the last block has a static size too.
-    // Against K blocks outermost (the previous order) the C tiles a K block
-    // revisits are an N block of C instead of all of it, and B comes from
-    // L2 instead of L3.
-    let nb = p.n_block;
-    let _ = writeln!(
-        s,
-        "    %pk = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %pk_blk, %pk_lnb, %pk_lkc = transform.structured.tile_using_for %pk tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)"
-    );
-    peel_each(s, "%pk_lnb", "    ");
-    s.push_str(
-        "    %pk_f = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.apply_patterns to %pk_f {\n\
-         \x20     transform.apply_patterns.canonicalization\n\
-         \x20   } : !transform.any_op\n",
-    );
     // Inside a block: A panel (m1), `reg_m` rows of it (m0), then the
     // register tiles along N (n1, `reg_n` panels at a time), so the A
     // micro-panel stays in L1 while the B block streams from L2, as in the
@@ -403,6 +417,7 @@ mod tests {
             tile: 8,
             tile_m: 4,
             k_block: 128,
+            n_block: 12,
             min_m: 48,
             min_nk: 100,
             min_large: 900,
@@ -415,6 +430,14 @@ mod tests {
         assert!(s.contains("packed_sizes = [4, 8, 0]"), "{s}");
         // The epilogue's tiles are one packed C tile.
         assert!(s.contains("%epi tile_sizes [4, 8]"), "{s}");
+        // N blocks, then K blocks, both peeled (K first) before the
+        // parallel step; the epilogue peels its two loops.
+        assert!(s.contains("tile_sizes [0, 12, 128, 0, 0] :"), "{s}");
+        assert_eq!(s.matches("transform.loop.peel").count(), 4, "{s}");
+        assert!(
+            s.find("foreach %pk_lkc ") < s.find("foreach %pk_lnb "),
+            "{s}"
+        );
         // N large with K ≥ min_nk, and K large with N ≥ min_nk.
         assert!(s.contains("%l = transform.match.structured.dim %s[1]"));
         assert!(s.contains("%l = transform.match.structured.dim %s[2]"));
@@ -447,19 +470,11 @@ mod tests {
     }
 
     #[test]
-    fn packed_steps_use_the_sizes_and_peel_every_partial_tile() {
+    fn packed_step_uses_the_sizes_and_peels_every_partial_tile() {
         let mut s = String::new();
-        add_packed(
-            &mut s,
-            PackedMatmul {
-                k_block: 64,
-                n_block: 12,
-                ..PackedMatmul::default()
-            },
-        );
+        add_packed(&mut s, PackedMatmul::default());
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
-        // N blocks, then K blocks; A panel, its rows, then N register tiles.
-        assert!(s.contains("tile_sizes [0, 12, 64, 0, 0] :"), "{s}");
+        // A panel, its rows, then N register tiles.
         assert!(
             s.contains("tile_sizes [1, 2, 0, 8, 0] interchange = [0, 3, 1, 2, 4] :"),
             "{s}"
@@ -468,10 +483,9 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 16, 0] :"), "{s}");
         assert!(s.contains("tile_sizes [1, 16, 0] interchange = [1, 0, 2] :"), "{s}");
         assert!(s.contains("tile_sizes [1, 1, 16, 0]"), "{s}");
-        // N blocks, register tiles (N/16), both packs' K loops, unpack
-        // transposes (N/16).
-        assert_eq!(s.matches("transform.loop.peel").count(), 5);
-        assert!(s.contains("foreach %pk_lnb "), "{s}");
+        // Register tiles (N/16), both packs' K loops, unpack transposes
+        // (N/16).
+        assert_eq!(s.matches("transform.loop.peel").count(), 4);
         assert!(s.contains("foreach %pk_ln "), "{s}");
         // Packed op, fill, both packs' and the unpack's transposes.
         assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
