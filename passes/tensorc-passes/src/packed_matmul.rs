@@ -33,17 +33,18 @@
 //! Two steps, because the parallel step (`parallel_schedule.rs`) cuts every
 //! linalg op into `scf.forall` chunks between them:
 //! 1. `pack_schedule` (its own library and entry point, run *before* the
-//!    parallel step): pack the matmul, so B is packed once for all chunks
-//!    and the chunks split the packed computation along the A panels; tag
-//!    the packed op, its fill, its packs and its unpack; fuse the unpack
-//!    into an element-wise consumer's `tile_m`×16 tiles (`add_epilogue`:
-//!    after the parallel step that consumer would be chunked and out of
-//!    reach).
+//!    parallel step): pack the matmul, so B is packed once for all chunks;
+//!    tag the packed op, its fill, its packs and its unpack; cut the packed
+//!    op into N and K cache blocks (`add_blocks`), so the parallel step
+//!    splits each block along the A panels and the chunks share its B
+//!    block; fuse the unpack into an element-wise consumer's `tile_m`×16
+//!    tiles (`add_epilogue`: after the parallel step that consumer would be
+//!    chunked and out of reach).
 //! 2. `add_packed` (inside the matmul schedule's entry point, after the
-//!    parallel step): tile the packed op (N and K blocks, A panels, one
-//!    8×32 C tile, k by 1), tile the fill, and lower packs and unpacks to
-//!    transposes tiled into 16-row blocks. All tiles are tagged `VEC` for
-//!    the matmul schedule's vectorizer.
+//!    parallel step): tile each block (A panels, one 8×32 C tile, k by 1),
+//!    tile the fill, and lower packs and unpacks to transposes tiled into
+//!    16-row blocks. All tiles are tagged `VEC` for the matmul schedule's
+//!    vectorizer.
 
 use std::fmt::Write as _;
 

@@ -68,14 +68,14 @@ pub fn opt_pipeline() -> &'static str {
 ///   of row chunks for threads), so the input is read once.
 /// - Before everything, the packing step of `packed_matmul.rs` (its own
 ///   library and entry point): large matmuls become pack(A), pack(B), a
-///   packed contraction and an unpack, so the parallel step below chunks
-///   the packed computation and B is packed once.
+///   packed contraction cut into N and K cache blocks, and an unpack, so
+///   B is packed once and the parallel step below chunks each block (the
+///   chunks share its B block).
 /// - `transform-preload-library{...},transform-interpreter`: the matmul-class
 ///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
 ///   vectorize every static-shaped linalg op, hoist accumulators; tile the
-///   packed contractions in N blocks of 512 and K blocks of 256 with 8×32
-///   register tiles, lower packs and unpacks to tiled transposes, fuse an
-///   element-wise consumer into the unpack), loaded
+///   packed blocks with 8×32 register tiles, lower packs and unpacks to
+///   tiled transposes, vectorize the fused element-wise consumer), loaded
 ///   from a content-named file in the temporary directory. It runs here, not
 ///   in the `opt` stage, so `emit --stage opt` stays linalg on tensors. If
 ///   the file cannot be written the schedule is left out: the rest of the
