@@ -358,7 +358,7 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
          \x20   transform.annotate %pk_ft \"{VEC}\" : !transform.any_op"
     );
     debug_assert!(
-        rm > 0 && p.tile_m % rm == 0 && rn > 0,
+        rm > 0 && p.tile_m.is_multiple_of(rm) && rn > 0,
         "register tile {rm}×{rn} panels"
     );
     peel_each(s, "%pk_ln", "    ");
