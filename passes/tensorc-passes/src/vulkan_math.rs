@@ -18,6 +18,9 @@
 //! - `log`: exponent from the bits (subnormals exact), `2·atanh(s)` of the
 //!   mantissa (GLSL.std.450 Log of a flushed subnormal is -inf); `asinh`,
 //!   `acosh` on it (GLSL's disagreed with the interpreter on edge values);
+//! - `sin`, `cos`, `tan`: Payne–Hanek reduction by 2/π in 32-bit integer
+//!   arithmetic for every argument (lavapipe's GLSL `sin(1e30)` is -1),
+//!   Taylor series on [-π/4, π/4];
 //! - `atan`, `asin`, `acos`, `atan2`: one `atan` (reduction to
 //!   `[0, tan(π/12)]`, Taylor series; GLSL.std.450 Atan is off by ~50 ulps
 //!   on lavapipe), with C's `atan2` results for zeros, infinities, NaN;
@@ -173,6 +176,9 @@ const OPS: &[&str] = &[
     "math.acos",
     "math.atan",
     "math.log",
+    "math.sin",
+    "math.cos",
+    "math.tan",
     "math.asinh",
     "math.acosh",
     "math.atan2",
@@ -261,6 +267,9 @@ unsafe fn expand_module(module: MlirOperation) {
                     "math.acos" => acos(&b, args[0]),
                     "math.atan" => atan(&b, args[0]),
                     "math.log" => log(&b, args[0]),
+                    "math.sin" => trig(&b, args[0], Trig::Sin),
+                    "math.cos" => trig(&b, args[0], Trig::Cos),
+                    "math.tan" => trig(&b, args[0], Trig::Tan),
                     "math.asinh" => asinh(&b, args[0]),
                     "math.acosh" => acosh(&b, args[0]),
                     "math.atan2" => atan2(&b, args[0], args[1]),
@@ -1043,6 +1052,167 @@ fn acosh(b: &B, x: V) -> V {
     // `!(x >= 1)` is true for NaN too.
     let below = b.cmpf(F::Ult, x, b.c(1.0));
     b.sel(below, b.c(f64::NAN), r)
+}
+
+/// 2/π in binary, bits 1 to 224 (a mathematical constant), for the
+/// Payne–Hanek reduction of `trig`.
+const TWO_OVER_PI: [i64; 7] = [
+    0xa2f9_836e,
+    0x4e44_1529,
+    0xfc27_57d1,
+    0xf534_ddc0,
+    0xdb62_9599,
+    0x3c43_9041,
+    0xfe51_63ab,
+];
+
+/// `a + b` on 32 bits and its carry (0 or 1).
+fn add_carry(b: &B, x: V, y: V) -> (V, V) {
+    let s = b.iadd(x, y);
+    (s, b.sel(b.cmpi(I::Ult, s, x), b.i(1), b.i(0)))
+}
+
+/// The unsigned 64-bit product of two 32-bit values as (high, low) words,
+/// from 16-bit halves (no 64-bit integers needed).
+fn mul_wide(b: &B, x: V, y: V) -> (V, V) {
+    let (m16, s16) = (b.i(0xffff), b.i(16));
+    let (xh, xl) = (b.shr(x, s16), b.and(x, m16));
+    let (yh, yl) = (b.shr(y, s16), b.and(y, m16));
+    let mul = |p: V, q: V| b.bin("arith.muli", p, q);
+    let (mid, c_mid) = add_carry(b, mul(xl, yh), mul(xh, yl));
+    let (lo, c_lo) = add_carry(b, mul(xl, yl), b.shl(mid, s16));
+    let hi = b.iadd(mul(xh, yh), b.shr(mid, s16));
+    let hi = b.iadd(b.iadd(hi, b.shl(c_mid, s16)), c_lo);
+    (hi, lo)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Trig {
+    Sin,
+    Cos,
+    Tan,
+}
+
+/// `sin`, `cos` or `tan` of an f32, for every argument (GLSL.std.450 has no
+/// defined precision for large ones: lavapipe's `sin(1e30)` is -1).
+/// Below π/4 no reduction; above, Payne–Hanek: with `|x| = m·2^k` (`m` the
+/// 24-bit mantissa), 96 bits of 2/π starting two bits above `2^-k` give
+/// `m·(2/π)·2^k mod 4` exactly enough in 96-bit integer arithmetic (32-bit
+/// words, products from 16-bit halves): the top two bits are the quadrant,
+/// the next 64 the signed fraction `f` in [-1/2, 1/2) (rounding to the
+/// nearest quadrant), and `r = f·π/2` is carried in two floats. `sin r` and
+/// `cos r` are Taylor series to r^11 and r^12; the quadrant picks and signs
+/// them; NaN and ±inf give NaN.
+fn trig(b: &B, x: V, which: Trig) -> V {
+    let bx = b.bits(x);
+    let ab = b.and(bx, b.i(0x7fff_ffff));
+    let ax = b.float(ab);
+    // Window start (0-based, in the bits of 2/π with 32 zero bits before
+    // them): k - 1 + 31 with k = e - 150. Clamped for the small arguments,
+    // which do not use it.
+    let e = b.shr(ab, b.i(23));
+    let q0 = b.isub(e, b.i(120));
+    let q0 = b.sel(b.cmpi(I::Slt, q0, b.i(6)), b.i(6), q0);
+    let word = b.shr(q0, b.i(5));
+    let o = b.and(q0, b.i(31));
+    let table: Vec<i64> = std::iter::once(0).chain(TWO_OVER_PI).collect();
+    let w = |i: usize| {
+        let mut v = b.i(table[i]);
+        for start in 1..=4usize {
+            let c = b.i(table[start + i]);
+            v = b.sel(b.cmpi(I::Eq, word, b.i(start as i64)), c, v);
+        }
+        v
+    };
+    let (w0, w1, w2, w3) = (w(0), w(1), w(2), w(3));
+    let aligned = b.cmpi(I::Eq, o, b.i(0));
+    let back = b.isub(b.i(32), o);
+    let join = |p: V, q: V| b.sel(aligned, p, b.or(b.shl(p, o), b.shr(q, back)));
+    let (a0, a1, a2) = (join(w0, w1), join(w1, w2), join(w2, w3));
+    let m = b.or(b.and(ab, b.i(0x007f_ffff)), b.i(0x0080_0000));
+    // z = m·A mod 2^96, A = a0:a1:a2.
+    let (h2, z2) = mul_wide(b, m, a2);
+    let (h1, l1) = mul_wide(b, m, a1);
+    let (z1, c1) = add_carry(b, h2, l1);
+    let z0 = b.iadd(b.iadd(h1, b.bin("arith.muli", m, a0)), c1);
+    let quadrant = b.iadd(b.shr(z0, b.i(30)), b.and(b.shr(z0, b.i(29)), b.i(1)));
+    let fh = b.or(b.shl(z0, b.i(2)), b.shr(z1, b.i(30)));
+    let fl = b.or(b.shl(z1, b.i(2)), b.shr(z2, b.i(30)));
+    let to_f = |v: V, signed: bool| {
+        let name = if signed {
+            "arith.sitofp"
+        } else {
+            "arith.uitofp"
+        };
+        b.op(name, &[v], b.f32t(), &[])
+    };
+    // f = fh·2^-32 (signed) + fl·2^-64 as f_hi + f_lo, f_hi exact.
+    let f_hi = b.mul(to_f(b.and(fh, b.i(-256)), true), b.c(2f64.powi(-32)));
+    let f_lo = b.add(
+        b.mul(to_f(b.and(fh, b.i(0xff)), false), b.c(2f64.powi(-32))),
+        b.mul(to_f(fl, false), b.c(2f64.powi(-64))),
+    );
+    let (ph, pl) = b.two_prod(f_hi, b.c(HALF_PI_HI));
+    let pl = b.add(
+        pl,
+        b.add(b.mul(f_hi, b.c(HALF_PI_LO)), b.mul(f_lo, b.c(HALF_PI_HI))),
+    );
+    let rh = b.add(ph, pl);
+    let rl = b.sub(pl, b.sub(rh, ph));
+    let small = b.cmpf(F::Olt, ax, b.c(std::f64::consts::FRAC_PI_4));
+    let rh = b.sel(small, ax, rh);
+    let rl = b.sel(small, b.c(0.0), rl);
+    let quadrant = b.and(b.sel(small, b.i(0), quadrant), b.i(3));
+    let z = b.mul(rh, rh);
+    let sp = b.horner(
+        z,
+        &[
+            -1.0 / 6.0,
+            1.0 / 120.0,
+            -1.0 / 5040.0,
+            1.0 / 362_880.0,
+            -1.0 / 39_916_800.0,
+        ],
+    );
+    let sin_r = b.fma(b.mul(rh, z), sp, rh);
+    let cos_r = b.horner(
+        z,
+        &[
+            1.0,
+            -0.5,
+            1.0 / 24.0,
+            -1.0 / 720.0,
+            1.0 / 40_320.0,
+            -1.0 / 3_628_800.0,
+            1.0 / 479_001_600.0,
+        ],
+    );
+    // The low part: sin(rh + rl) ≈ sin rh + rl·cos rh, cos(rh + rl) ≈ cos rh - rl·rh.
+    let sin_r = b.add(sin_r, b.mul(rl, cos_r));
+    let cos_r = b.sub(cos_r, b.mul(rl, rh));
+    let odd = b.cmpi(I::Ne, b.and(quadrant, b.i(1)), b.i(0));
+    let upper = b.cmpi(I::Ne, b.and(quadrant, b.i(2)), b.i(0));
+    let negative = b.cmpi(I::Slt, bx, b.i(0));
+    let r = match which {
+        // sin: s, c, -s, -c by quadrant; odd in x.
+        Trig::Sin => {
+            let v = b.sel(odd, cos_r, sin_r);
+            let v = b.sel(upper, b.neg(v), v);
+            b.sel(negative, b.neg(v), v)
+        }
+        // cos: c, -s, -c, s; even in x.
+        Trig::Cos => {
+            let v = b.sel(odd, sin_r, cos_r);
+            let flip = b.bin("arith.xori", odd, upper);
+            b.sel(flip, b.neg(v), v)
+        }
+        // tan: s/c, -c/s; odd in x.
+        Trig::Tan => {
+            let v = b.sel(odd, b.neg(b.div(cos_r, sin_r)), b.div(sin_r, cos_r));
+            b.sel(negative, b.neg(v), v)
+        }
+    };
+    b.sel(b.cmpi(I::Uge, ab, b.i(0x7f80_0000)), b.c(f64::NAN), r)
 }
 
 /// C's `fmod(x, y)` on f32 or f64, exact: with `x = mx·2^ex`, `y = my·2^ey`
