@@ -18,7 +18,7 @@ use crate::schedule::{Buffer, BufferKind, Compiled, Kernel, Schedule, Step};
 use mlir_sys::*;
 use std::collections::HashMap;
 use tensorc_mlir::{Mlir, MlirModule};
-use tensorc_passes::{vulkan_accumulate, vulkan_vec4};
+use tensorc_passes::{vulkan_accumulate, vulkan_copy, vulkan_vec4};
 
 /// SPIR-V capabilities and extensions the target environment offers; the
 /// kernels only declare what `spirv-update-vce` finds they use, and the
@@ -31,13 +31,15 @@ const EXTS: &str =
 /// Tensors to loops on memrefs (`vulkan-path.md` §2, step 1, first half),
 /// after tensorc's `opt` stage, the CPU's (`tensorc_passes::opt_pipeline`:
 /// element-wise fusion, so a chain of element-wise nodes is one kernel, then
-/// `eliminate-empty-tensors` with no `cse` before it).
+/// `eliminate-empty-tensors` with no `cse` before it); copies from or into
+/// strided views become parallel loops (`tensorc_passes::vulkan_copy`).
 fn loops_pipeline() -> String {
     format!(
         "builtin.module({},\
 one-shot-bufferize{{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map}},\
-canonicalize,func.func(convert-linalg-to-parallel-loops))",
-        tensorc_passes::opt_pipeline()
+canonicalize,func.func(convert-linalg-to-parallel-loops),{})",
+        tensorc_passes::opt_pipeline(),
+        vulkan_copy::NAME
     )
 }
 
@@ -119,6 +121,7 @@ pub fn lower(
     REGISTER.call_once(|| {
         tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
         tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
+        tensorc_mlir::register_external_pass(vulkan_copy::NAME, vulkan_copy::create);
     });
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;

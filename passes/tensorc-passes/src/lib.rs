@@ -23,6 +23,8 @@ pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;
 #[cfg(feature = "melior")]
+pub mod vulkan_copy;
+#[cfg(feature = "melior")]
 pub mod vulkan_vec4;
 #[cfg(feature = "melior")]
 pub mod vulkan_math;

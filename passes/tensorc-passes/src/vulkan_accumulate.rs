@@ -354,7 +354,7 @@ unsafe fn root(mut v: MlirValue) -> Option<Root> {
 }
 
 /// False only when the two buffers provably do not overlap.
-unsafe fn may_alias(a: MlirValue, b: MlirValue) -> bool {
+pub(crate) unsafe fn may_alias(a: MlirValue, b: MlirValue) -> bool {
     unsafe {
         match (root(a), root(b)) {
             (Some(x), Some(y)) => x == y,
