@@ -2,13 +2,14 @@
 //! on hand-written loops: `tensorc-vulkan-accumulate`
 //! (`tensorc_passes::vulkan_accumulate`: reduction loops carry their output
 //! in registers, and loops where hoisting would change the result are kept),
-//! element-wise fusion (a chain is one kernel) and `tensorc-vulkan-vec4`
-//! (`tensorc_passes::vulkan_vec4`). The values the kernels compute are
+//! element-wise fusion (a chain is one kernel), `tensorc-vulkan-vec4`
+//! (`tensorc_passes::vulkan_vec4`) and `tensorc-vulkan-parallel-copy`
+//! (`tensorc_passes::vulkan_copy`). The values the kernels compute are
 //! checked by the Vulkan differential test (`vulkan.rs`), which runs every
 //! op case through these passes; here the IR is checked.
 
 use tensorc_mlir::{Mlir, PrintOptions};
-use tensorc_passes::{vulkan_accumulate, vulkan_vec4};
+use tensorc_passes::{vulkan_accumulate, vulkan_copy, vulkan_vec4};
 
 /// Loops the pass rewrites: a matmul, a 2-level (convolution-like) nest and
 /// an argmax-like loop with two outputs.
@@ -482,5 +483,43 @@ fn vulkan_elementwise_kernel_uses_vec4() {
             .filter(|l| l.contains("spirv.Load \"StorageBuffer\""))
             .all(|l| l.ends_with(": vector<4xf32>")),
         "{spirv}"
+    );
+}
+
+/// `tensorc-vulkan-parallel-copy`: a copy into a strided view (a padded
+/// buffer's interior) becomes a parallel loop; a copy between contiguous
+/// buffers and one between two views of the same buffer stay copies.
+#[test]
+fn copies_into_strided_views_become_parallel_loops() {
+    let input = r#"
+module {
+  func.func @pad(%a: memref<4x6xf32>, %b: memref<6x8xf32>, %c: memref<4x6xf32>) {
+    %inner = memref.subview %b[1, 1] [4, 6] [1, 1] : memref<6x8xf32> to memref<4x6xf32, strided<[8, 1], offset: 9>>
+    memref.copy %a, %inner : memref<4x6xf32> to memref<4x6xf32, strided<[8, 1], offset: 9>>
+    memref.copy %a, %c : memref<4x6xf32> to memref<4x6xf32>
+    %top = memref.subview %b[0, 0] [4, 6] [1, 1] : memref<6x8xf32> to memref<4x6xf32, strided<[8, 1]>>
+    memref.copy %inner, %top : memref<4x6xf32, strided<[8, 1], offset: 9>> to memref<4x6xf32, strided<[8, 1]>>
+    return
+  }
+}
+"#;
+    tensorc_mlir::register_external_pass(vulkan_copy::NAME, vulkan_copy::create);
+    let (before, after) = run_registered(input, vulkan_copy::NAME);
+    assert_eq!(before.matches("memref.copy").count(), 3, "{before}");
+    assert_eq!(after.matches("memref.copy").count(), 2, "{after}");
+    assert!(after.contains("memref.copy %arg0, %arg2"), "{after}");
+    assert!(
+        after.contains("scf.parallel (%arg3, %arg4) = (%c0, %c0) to (%c4, %c6) step (%c1, %c1)"),
+        "{after}"
+    );
+    assert!(
+        after.contains("memref.load %arg0[%arg3, %arg4] : memref<4x6xf32>"),
+        "{after}"
+    );
+    assert!(
+        after.contains(
+            "memref.store %0, %subview[%arg3, %arg4] : memref<4x6xf32, strided<[8, 1], offset: 9>>"
+        ),
+        "{after}"
     );
 }
