@@ -56,6 +56,25 @@ fn programs() -> Vec<(String, String, f64)> {
     for (rows, cols) in [(1, 1024), (129, 77), (200, 300), (513, 64)] {
         p.push((format!("layernorm_{rows}x{cols}"), layernorm("f32", rows, cols), 1e-4));
     }
+    // Rank 3: one batch (tiled along the second loop), several, one row.
+    for (b, rows, cols) in [(1, 600, 100), (1, 7, 33), (3, 5, 18), (2, 1, 40)] {
+        let t = format!("f32[{b}][{rows}][{cols}]");
+        p.push((
+            format!("softmax3_{b}x{rows}x{cols}"),
+            format!(
+                "def main(x: {t}) -> {t} {{
+  m = reduce_max x, axes: [2], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [2], keep_axes: true
+  y = divide e, s
+  return y
+}}
+"
+            ),
+            1e-5,
+        ));
+    }
     p.push(("softmax_f64".into(), softmax("f64", 41, 23), 1e-12));
     p.push(("layernorm_f64".into(), layernorm("f64", 300, 129), 1e-10));
     p.push(("softmax_f16".into(), softmax("f16", 13, 40), 1e-2));
@@ -223,7 +242,7 @@ fn marker_and_row_fusion_before_and_after() {
     let marked = mlir.print(&m, PrintOptions::default());
     // 6×40 is too small for threads: the root is tagged with chunk 0; the
     // two reductions, their fills and the exponentials are members.
-    assert_eq!(marked.matches("tensorc.rowfuse_t0").count(), 1, "{marked}");
+    assert_eq!(marked.matches("tensorc.rowfuse_k1_d0_t0").count(), 1, "{marked}");
     assert_eq!(marked.matches("tensorc.rowfuse_m").count(), 5, "{marked}");
     // Both broadcasting steps get the element-wise schedule's tag.
     assert_eq!(marked.matches("tensorc.ew2").count(), 2, "{marked}");
@@ -246,4 +265,34 @@ fn marker_and_row_fusion_before_and_after() {
         "row_fuse",
         format!("// marked\n{marked}\n// fused\n{fused}")
     );
+}
+
+/// A `[1][S][D]` softmax has one row in its first loop: the chain is tiled
+/// along the first two (one row of `S` at a time), and threads split `S`.
+#[test]
+fn batch_one_rank3_softmax_is_tiled_along_its_second_loop() {
+    use tensorc_mlir::{Mlir, PrintOptions};
+    use tensorc_passes::row_fuse;
+    tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
+    let source = "def main(x: f32[1][600][100]) -> f32[1][600][100] {
+  m = reduce_max x, axes: [2], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [2], keep_axes: true
+  y = divide e, s
+  return y
+}
+";
+    let opt = tensorc::emit("softmax3.nxir", source, Stage::Opt)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(&opt, "test").unwrap();
+    mlir.run_pipeline(&mut m, row_fuse::NAME, "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let marked = mlir.print(&m, PrintOptions::default());
+    assert_eq!(marked.matches("tensorc.rowfuse_k2_d1_t").count(), 1, "{marked}");
+    assert_eq!(marked.matches("tensorc.rowfuse_m").count(), 5, "{marked}");
+    let llvm = tensorc::emit("softmax3.nxir", source, Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(llvm.matches("llvm.call @tensorc_parallel_for(").count(), 1, "{llvm}");
 }

@@ -9,26 +9,32 @@
 //! `projected_permutation`. Nor can they check that every user of a
 //! producer lies in the same chain.
 //!
-//! A *row-local* op reads and writes only the rows of its loop `d0`: a
+//! A *row-local* op reads and writes only the rows of its leading loops: a
 //! `linalg.fill`, or a `linalg.generic` with static non-empty loops whose
 //! loop `d0` is parallel and whose every indexing map is either empty (a
 //! scalar) or starts with `d0`, does not use `d0` again, and otherwise holds
-//! only loop indices and `0`. Tiling such an op by rows needs only the same
-//! rows of its operands, so a chain of them can run one row at a time.
-//! Row-preserving reshapes (`tensor.expand_shape`/`collapse_shape` whose
-//! first group is dimension 0 plus unit dimensions, the frontend's
-//! keep-axes form) are looked through.
+//! only loop indices and `0`. Its *row loops* are the longest such prefix
+//! `d0, ..., dk` (a `[B][S][D]` softmax: `B` and `S`). Tiling such an op by
+//! rows needs only the same rows of its operands, so a chain of them can run
+//! one row at a time. Reshapes that keep the row dimensions
+//! (`tensor.expand_shape`/`collapse_shape` whose first groups are each a row
+//! dimension plus unit dimensions, the frontend's keep-axes form) are
+//! looked through.
 //!
 //! Chains, per function body, from its last op backwards: a row-local
-//! generic of two rows or more, not yet in a chain, is a candidate *root*; a row-local producer of
-//! the chain (with the same number of rows) joins it as a *member* once all
+//! generic not yet in a chain is a candidate *root*; the chain is tiled
+//! along its first `k` row loops (`chain_row_loops`: at most
+//! `MAX_ROW_LOOPS`, the last with two rows or more, so a `[1][S][D]` input
+//! is tiled along `S`; none for a single row). A row-local producer of the
+//! chain (with the same first `k` row extents) joins it as a *member* once all
 //! users of all its results are in the chain (through reshapes), so fusing
 //! it into the root's loop leaves nothing to compute outside. The chain is
 //! tagged only if some member is a reduction (softmax, layernorm: without
 //! one, `linalg-fuse-elementwise-ops` already made it one op). Members get
-//! `row_fuse_schedule::MEMBER`; the root gets `root_tag(chunk)`, the rows per
-//! thread chunk decided by `parallel_mark::decide` for the root's loops with
-//! the whole chain's work (0 when it stays on one thread).
+//! `row_fuse_schedule::MEMBER`; the root gets `root_tag(k, loop, chunk)`:
+//! the row loop and rows per thread chunk decided by `parallel_mark::decide`
+//! for the root's loops with the whole chain's work (chunk 0 when it stays
+//! on one thread or `decide` picks a loop that is not a row loop).
 //!
 //! Broadcasting element-wise generics (all loops parallel, static and
 //! non-empty, every map result a distinct loop index or `0`, some `0`)
@@ -40,7 +46,7 @@ use std::collections::HashSet;
 use crate::elementwise_schedule::{MAX_RANK, tag as ew_tag};
 use crate::parallel_mark::{analyze, decide, static_shape};
 use crate::raw::*;
-use crate::row_fuse_schedule::{MEMBER, root_tag};
+use crate::row_fuse_schedule::{MAX_ROW_LOOPS, MEMBER, root_tag};
 use melior::ContextRef;
 use melior::ir::OperationRef;
 use melior::ir::r#type::TypeId;
@@ -97,15 +103,40 @@ pub struct Maps {
     pub parallel: Vec<bool>,
 }
 
+/// How many leading loops of a generic with `maps` are row loops: loop `k`
+/// is one if it is parallel and every non-empty map has `d0, ..., dk` as
+/// its first results and `dk` nowhere else (0 when some loop is empty).
+pub fn row_loops(maps: &Maps, extents: &[u64]) -> usize {
+    if extents.contains(&0) {
+        return 0;
+    }
+    let mut k = 0;
+    while maps.parallel.get(k) == Some(&true)
+        && maps.operands.iter().all(|m| {
+            m.is_empty()
+                || (m.get(k) == Some(&Index::Dim(k)) && !m[k + 1..].contains(&Index::Dim(k)))
+        })
+    {
+        k += 1;
+    }
+    k
+}
+
 /// Whether a generic with `maps` is row-local (see the module comment),
 /// given its loop extents.
 pub fn row_local(maps: &Maps, extents: &[u64]) -> bool {
-    maps.parallel.first() == Some(&true)
-        && !extents.contains(&0)
-        && maps.operands.iter().all(|m| {
-            m.is_empty()
-                || (m[0] == Index::Dim(0) && !m[1..].contains(&Index::Dim(0)))
-        })
+    row_loops(maps, extents) >= 1
+}
+
+/// The row loops a chain whose root has row-loop extents `rows` is tiled
+/// along: the longest prefix of at most `MAX_ROW_LOOPS` loops whose last
+/// loop has two rows or more (a `[1][S][D]` softmax: both, one row at a
+/// time along `S`); 0 when there is none (one row: nothing to tile).
+pub fn chain_row_loops(rows: &[u64]) -> usize {
+    (1..=rows.len().min(MAX_ROW_LOOPS))
+        .rev()
+        .find(|&k| rows[k - 1] >= 2)
+        .unwrap_or(0)
 }
 
 /// Whether a generic with `maps` is element-wise with a broadcast the
@@ -229,15 +260,16 @@ fn key(op: MlirOperation) -> usize {
     op.ptr as usize
 }
 
-/// The rows of a row-local op (its loop `d0`), or `None` if it is not one.
-unsafe fn row_local_rows(op: MlirOperation) -> Option<u64> {
+/// The extents of the row loops of a row-local op, or `None` if it is not
+/// one (a fill: every dimension of its result).
+unsafe fn row_local_rows(op: MlirOperation) -> Option<Vec<u64>> {
     unsafe {
         match op_name(op).as_str() {
             "linalg.fill" => {
                 if mlirOperationGetNumResults(op) != 1 {
                     return None;
                 }
-                static_shape(result(op))?.first().copied()
+                static_shape(result(op)).filter(|s| !s.is_empty() && !s.contains(&0))
             }
             "linalg.generic" => {
                 if mlirOperationGetNumResults(op) == 0 {
@@ -245,18 +277,19 @@ unsafe fn row_local_rows(op: MlirOperation) -> Option<u64> {
                 }
                 let loops = analyze(op)?;
                 let m = maps(op)?;
-                (m.operands.len() as isize == mlirOperationGetNumOperands(op)
-                    && row_local(&m, &loops.extents))
-                    .then(|| loops.extents[0])
+                let k = row_loops(&m, &loops.extents);
+                (m.operands.len() as isize == mlirOperationGetNumOperands(op) && k >= 1)
+                    .then(|| loops.extents[..k].to_vec())
             }
             _ => None,
         }
     }
 }
 
-/// For a reshape that keeps dimension 0 as the rows (its first group is
-/// dimension 0 followed by unit dimensions), its source; else `None`.
-unsafe fn row_reshape_source(op: MlirOperation) -> Option<MlirValue> {
+/// For a reshape that keeps the first `k` dimensions as the row dimensions
+/// (its groups `j < k` are dimension `j` followed by unit dimensions), its
+/// source; else `None`.
+unsafe fn row_reshape_source(op: MlirOperation, k: usize) -> Option<MlirValue> {
     unsafe {
         let name = op_name(op);
         let expanded = match name.as_str() {
@@ -265,45 +298,49 @@ unsafe fn row_reshape_source(op: MlirOperation) -> Option<MlirValue> {
             _ => return None,
         };
         let groups = mlirOperationGetAttributeByName(op, string_ref("reassociation"));
-        if groups.ptr.is_null() || mlirArrayAttrGetNumElements(groups) == 0 {
+        if groups.ptr.is_null() || (mlirArrayAttrGetNumElements(groups) as usize) < k {
             return None;
         }
-        let first = mlirArrayAttrGetElement(groups, 0);
         let shape = static_shape(expanded)?;
-        for i in 0..mlirArrayAttrGetNumElements(first) {
-            let d = mlirIntegerAttrGetValueInt(mlirArrayAttrGetElement(first, i));
-            let unit = shape.get(d as usize) == Some(&1);
-            if (i == 0) != (d == 0) || (i > 0 && !unit) {
-                return None;
+        for j in 0..k {
+            let group = mlirArrayAttrGetElement(groups, j as isize);
+            for i in 0..mlirArrayAttrGetNumElements(group) {
+                let d = mlirIntegerAttrGetValueInt(mlirArrayAttrGetElement(group, i));
+                let unit = shape.get(d as usize) == Some(&1);
+                if (i == 0) != (d == j as i64) || (i > 0 && !unit) {
+                    return None;
+                }
             }
         }
         Some(mlirOperationGetOperand(op, 0))
     }
 }
 
-/// The op computing `v`, looking through row-preserving reshapes.
-unsafe fn producer(v: MlirValue) -> Option<MlirOperation> {
+/// The op computing `v`, looking through reshapes that keep `k` row
+/// dimensions.
+unsafe fn producer(v: MlirValue, k: usize) -> Option<MlirOperation> {
     unsafe {
         if !mlirValueIsAOpResult(v) {
             return None;
         }
         let op = mlirOpResultGetOwner(v);
-        match row_reshape_source(op) {
-            Some(src) => producer(src),
+        match row_reshape_source(op, k) {
+            Some(src) => producer(src, k),
             None => Some(op),
         }
     }
 }
 
-/// Whether every use of `v` is in `chain` (looking through row-preserving
-/// reshapes).
-unsafe fn used_only_in(v: MlirValue, chain: &HashSet<usize>) -> bool {
+/// Whether every use of `v` is in `chain` (looking through reshapes that
+/// keep `k` row dimensions).
+unsafe fn used_only_in(v: MlirValue, chain: &HashSet<usize>, k: usize) -> bool {
     unsafe {
         let mut u = mlirValueGetFirstUse(v);
         while !mlirOpOperandIsNull(u) {
             let owner = mlirOpOperandGetOwner(u);
             let inside = chain.contains(&key(owner))
-                || (row_reshape_source(owner).is_some() && used_only_in(result(owner), chain));
+                || (row_reshape_source(owner, k).is_some()
+                    && used_only_in(result(owner), chain, k));
             if !inside {
                 return false;
             }
@@ -316,6 +353,51 @@ unsafe fn used_only_in(v: MlirValue, chain: &HashSet<usize>) -> bool {
 /// Whether `op` has a reduction loop.
 unsafe fn reduces(op: MlirOperation) -> bool {
     unsafe { maps(op).is_some_and(|m| m.parallel.iter().any(|p| !p)) }
+}
+
+/// The members of the chain of `root` tiled along `k` row loops of extents
+/// `rows`: its row-local producers in `in_body` and not `taken`, added
+/// while all users of all their results are in the chain (a producer used
+/// twice joins after its second user did).
+unsafe fn chain_members(
+    root: MlirOperation,
+    rows: &[u64],
+    k: usize,
+    in_body: &HashSet<usize>,
+    taken: &HashSet<usize>,
+) -> Vec<MlirOperation> {
+    unsafe {
+        let mut chain: HashSet<usize> = HashSet::from([key(root)]);
+        let mut members: Vec<MlirOperation> = Vec::new();
+        let mut pending: Vec<MlirOperation> = Vec::new();
+        let candidates = |op: MlirOperation, pending: &mut Vec<MlirOperation>| {
+            for i in 0..mlirOperationGetNumOperands(op) {
+                if let Some(p) = producer(mlirOperationGetOperand(op, i), k)
+                    && in_body.contains(&key(p))
+                    && !taken.contains(&key(p))
+                    && !pending.iter().any(|&q| key(q) == key(p))
+                    && row_local_rows(p).is_some_and(|r| r.starts_with(rows))
+                {
+                    pending.push(p);
+                }
+            }
+        };
+        candidates(root, &mut pending);
+        loop {
+            let ready = pending.iter().position(|&p| {
+                !chain.contains(&key(p))
+                    && (0..mlirOperationGetNumResults(p))
+                        .all(|i| used_only_in(mlirOperationGetResult(p, i), &chain, k))
+            });
+            let Some(i) = ready else { break };
+            let p = pending.swap_remove(i);
+            chain.insert(key(p));
+            members.push(p);
+            candidates(p, &mut pending);
+            pending.retain(|&q| !chain.contains(&key(q)));
+        }
+        members
+    }
 }
 
 /// Finds and tags the chains among the ops of `body` (see the module comment).
@@ -335,56 +417,36 @@ unsafe fn mark_chains(ctx: MlirContext, body: MlirBlock) {
             }
             // One row is already one row at a time (and tiling it by one
             // makes no loop to fuse into).
-            let Some(rows) = row_local_rows(root).filter(|&r| r >= 2) else { continue };
-            let mut chain: HashSet<usize> = HashSet::from([key(root)]);
-            let mut members: Vec<MlirOperation> = Vec::new();
-            let mut pending: Vec<MlirOperation> = Vec::new();
-            let candidates = |op: MlirOperation, pending: &mut Vec<MlirOperation>| {
-                for i in 0..mlirOperationGetNumOperands(op) {
-                    if let Some(p) = producer(mlirOperationGetOperand(op, i))
-                        && in_body.contains(&key(p))
-                        && !taken.contains(&key(p))
-                        && !pending.iter().any(|&q| key(q) == key(p))
-                        && row_local_rows(p) == Some(rows)
-                    {
-                        pending.push(p);
-                    }
-                }
-            };
-            candidates(root, &mut pending);
-            // Add producers whose users are all in the chain until none
-            // is left to add (a producer used twice joins after its second
-            // user did).
-            loop {
-                let ready = pending.iter().position(|&p| {
-                    !chain.contains(&key(p))
-                        && (0..mlirOperationGetNumResults(p))
-                            .all(|i| used_only_in(mlirOperationGetResult(p, i), &chain))
-                });
-                let Some(i) = ready else { break };
-                let p = pending.swap_remove(i);
-                chain.insert(key(p));
-                members.push(p);
-                candidates(p, &mut pending);
-                pending.retain(|&q| !chain.contains(&key(q)));
-            }
-            if !members.iter().any(|&m| reduces(m)) {
+            let Some(root_rows) = row_local_rows(root) else { continue };
+            // The most row loops that still give a chain with a reduction
+            // (an element-wise root's row loops include its columns, which
+            // the reductions it reads do not have).
+            let Some((k, members)) = (1..=chain_row_loops(&root_rows))
+                .rev()
+                .filter(|&k| root_rows[k - 1] >= 2)
+                .find_map(|k| {
+                    let members = chain_members(root, &root_rows[..k], k, &in_body, &taken);
+                    members.iter().any(|&m| reduces(m)).then_some((k, members))
+                })
+            else {
                 continue;
-            }
+            };
             let work: u64 = [root]
                 .iter()
                 .chain(&members)
                 .filter_map(|&o| analyze(o).map(|l| l.work))
                 .fold(0u64, u64::saturating_add);
-            let chunk = analyze(root)
+            // Threads split the row loop `decide` picks for the root, if it
+            // is one of the chain's row loops.
+            let (split, chunk) = analyze(root)
                 .and_then(|mut loops| {
                     loops.work = work;
                     decide(&loops)
                 })
-                .filter(|d| d.dim == 0)
-                .map_or(0, |d| d.chunk);
+                .filter(|d| d.dim < k)
+                .map_or((0, 0), |d| (d.dim, d.chunk));
             let unit = mlirUnitAttrGet(ctx);
-            mlirOperationSetAttributeByName(root, string_ref(&root_tag(chunk)), unit);
+            mlirOperationSetAttributeByName(root, string_ref(&root_tag(k, split, chunk)), unit);
             taken.insert(key(root));
             for m in members {
                 mlirOperationSetAttributeByName(m, string_ref(MEMBER), unit);
@@ -427,6 +489,28 @@ mod tests {
         let diag = m(&[&[Dim(0), Dim(0)], &[Dim(0)]], &[true]);
         assert!(!row_local(&diag, &[4]));
         assert!(!row_local(&sub, &[0, 5]));
+        // Row loops: softmax's subtract has one (d1 is broadcast in one
+        // operand), a rank-3 one two, the keep-axes reduction of a rank-3
+        // input two (d2 is its unit dimension, read by the init: three).
+        assert_eq!(row_loops(&sub, &[4, 5]), 1);
+        let sub3 = m(&[&[Dim(0), Dim(1), Dim(2)], &[Dim(0), Dim(1), Zero], &[Dim(0), Dim(1), Dim(2)]], &[true; 3]);
+        assert_eq!(row_loops(&sub3, &[2, 4, 5]), 2);
+        let red3 = m(&[&[Dim(0), Dim(1), Dim(2), Dim(3)], &[Dim(0), Dim(1), Dim(2)]], &[true, true, true, false]);
+        assert_eq!(row_loops(&red3, &[2, 4, 1, 5]), 3);
+        assert_eq!(row_loops(&tr, &[4, 5]), 0);
+    }
+
+    #[test]
+    fn chains_are_tiled_along_the_row_loops_up_to_the_last_long_one() {
+        assert_eq!(chain_row_loops(&[4096]), 1);
+        assert_eq!(chain_row_loops(&[1]), 0);
+        // [1][S][D]: along S; [B][S][D]: along B and S; [B][1]: along B.
+        assert_eq!(chain_row_loops(&[1, 64]), 2);
+        assert_eq!(chain_row_loops(&[3, 5]), 2);
+        assert_eq!(chain_row_loops(&[3, 1]), 1);
+        assert_eq!(chain_row_loops(&[1, 1]), 0);
+        // At most MAX_ROW_LOOPS.
+        assert_eq!(chain_row_loops(&[2, 3, 4, 5]), MAX_ROW_LOOPS);
     }
 
     #[test]

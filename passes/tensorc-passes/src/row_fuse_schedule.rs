@@ -13,15 +13,18 @@
 //! Which ops: `tensorc-row-fuse-mark` (`row_fuse.rs`, Rust: the decision
 //! needs to read indexing maps and follow use chains, which the match ops
 //! cannot) tags the last op of each chain, the *root*, with
-//! `tensorc.rowfuse_t<chunk>` and the ops it fuses, the *members*, with
-//! `tensorc.rowfuse_m`. For each root this library:
-//! 1. with `chunk > 0`, tiles the root's row loop into an `scf.forall` of
-//!    `chunk` rows (threads: the forall becomes a thread-pool call like the
-//!    parallel step's, passes.md "Threads") and fuses the members into it;
-//! 2. tiles the root (the chunk's tile, or the whole op) by one row into an
-//!    `scf.for` and fuses the members into that loop (not needed for chunks
-//!    of one row). The marker never tags a chain of one row: tiling it makes
-//!    no loop to fuse into.
+//! `tensorc.rowfuse_k<loops>_d<split>_t<chunk>` and the ops it fuses, the
+//! *members*, with `tensorc.rowfuse_m`. For each root this library:
+//! 1. with `chunk > 0`, tiles the root's row loop `split` into an
+//!    `scf.forall` of `chunk` rows (threads: the forall becomes a
+//!    thread-pool call like the parallel step's, passes.md "Threads") and
+//!    fuses the members into it;
+//! 2. tiles the root (the chunk's tile, or the whole op) by one row along
+//!    each of its first `loops` loops (`[B][S][D]`: `B` and `S`) into
+//!    `scf.for`s and fuses the members into the innermost (skipped for
+//!    chunks of one row of it). Tiling a loop of one row makes no loop to
+//!    fuse into, so the marker picks row loops whose innermost has two rows
+//!    or more, and never tags a chain of one row.
 //!
 //! Fusion is `fuse_into_containing_op` of the members handle, repeated
 //! `ROUNDS` times: reductions read their input through a
@@ -57,10 +60,31 @@ pub const MEMBER: &str = "tensorc.rowfuse_m";
 /// and W8 need two; one more for margin).
 pub const ROUNDS: usize = 3;
 
-/// The tag of a chain root whose rows are split into threads' chunks of
-/// `chunk` rows (`0`: no split, one thread).
-pub fn root_tag(chunk: u64) -> String {
-    format!("tensorc.rowfuse_t{chunk}")
+/// The most leading loops a chain is tiled along (`[B][S][D]`: `B` and
+/// `S`).
+pub const MAX_ROW_LOOPS: usize = 2;
+
+/// The tag of a chain root tiled along its first `loops` loops, whose loop
+/// `split` is cut into threads' chunks of `chunk` rows (`0`: no split, one
+/// thread; `split` is then 0).
+pub fn root_tag(loops: usize, split: usize, chunk: u64) -> String {
+    format!("tensorc.rowfuse_k{loops}_d{split}_t{chunk}")
+}
+
+/// The (row loops, split loop, chunk) triples the library has an action
+/// for.
+pub fn actions() -> Vec<(usize, usize, u64)> {
+    let mut all = Vec::new();
+    for k in 1..=MAX_ROW_LOOPS {
+        for d in 0..k {
+            for t in chunk_sizes() {
+                if t > 0 || d == 0 {
+                    all.push((k, d, t));
+                }
+            }
+        }
+    }
+    all
 }
 
 /// The chunk sizes the library has an action for: 0, then powers of two up
@@ -81,17 +105,14 @@ pub fn row_fuse_schedule() -> String {
     // One fusion round: fuse every member with a use inside `%loop` (the
     // members handle is matched in `%scope`, so it covers the clones a
     // previous level fused), then bubble slices above reshapes, fold
-    // slices of empties and merge identical slices. If tiling made no loop
-    // (the handle is empty), the fusion is skipped: fusing into no loop is
-    // a definite error, which `failures(suppress)` would not catch.
+    // slices of empties and merge identical slices. The loop must exist:
+    // fusing into an empty handle is a definite error, which
+    // `failures(suppress)` does not catch (see the row loops below).
     let _ = writeln!(
         s,
         "  transform.named_sequence @tensorc_rf_round(%f: !transform.any_op {{transform.readonly}}, %scope: !transform.any_op {{transform.readonly}}, %loop: !transform.any_op {{transform.readonly}}) {{\n\
          \x20   transform.sequence %f : !transform.any_op failures(suppress) {{\n\
          \x20   ^bb1(%a: !transform.any_op):\n\
-         \x20     %n = transform.num_associations %loop : (!transform.any_op) -> !transform.param<i64>\n\
-         \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi eq %n, %one : !transform.param<i64>\n\
          \x20     %m = transform.structured.match attributes{{{MEMBER}}} in %scope : (!transform.any_op) -> !transform.any_op\n\
          \x20     %fused, %nl = transform.structured.fuse_into_containing_op %m into %loop : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
          \x20   }}\n\
@@ -111,10 +132,11 @@ pub fn row_fuse_schedule() -> String {
         .repeat(ROUNDS)
     };
     let mut body = String::new();
-    for t in chunk_sizes() {
+    for (k, d, t) in actions() {
+        let name = format!("tensorc_rf_k{k}_d{d}_t{t}");
         let _ = write!(
             s,
-            "  transform.named_sequence @tensorc_rf_t{t}(%r: !transform.any_op {{transform.consumed}}) {{\n\
+            "  transform.named_sequence @{name}(%r: !transform.any_op {{transform.consumed}}) {{\n\
              \x20   %f = transform.get_parent_op %r {{isolated_from_above}} : (!transform.any_op) -> !transform.any_op\n"
         );
         let (rows_of, scope) = if t == 0 {
@@ -122,29 +144,34 @@ pub fn row_fuse_schedule() -> String {
         } else {
             let _ = write!(
                 s,
-                "    %chunk, %forall = transform.structured.tile_using_forall %r tile_sizes [{t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n{}",
+                "    %chunk, %forall = transform.structured.tile_using_forall %r tile_sizes [{}{t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n{}",
+                "0, ".repeat(d),
                 rounds("%f", "%forall")
             );
             ("%chunk", "%forall")
         };
-        // Chunks of one row need no row loop (and tiling a one-row op by
-        // one makes no loop to fuse into).
-        if t != 1 {
+        // One row at a time along every row loop; the members are fused
+        // into the innermost. It always has two rows or more (the marker
+        // picks the row loops so), except in chunks of one row of it: then
+        // there is no loop to fuse into, and the chunk is already one row.
+        if !(t == 1 && d == k - 1) {
             let _ = write!(
                 s,
-                "    %row, %rows = transform.structured.tile_using_for {rows_of} tile_sizes [1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n{}",
-                rounds(scope, "%rows")
+                "    %row, %rows:{k} = transform.structured.tile_using_for {rows_of} tile_sizes [{}] : (!transform.any_op) -> ({})\n{}",
+                vec!["1"; k].join(", "),
+                vec!["!transform.any_op"; k + 1].join(", "),
+                rounds(scope, &format!("%rows#{}", k - 1))
             );
         }
         s.push_str("    transform.yield\n  }\n");
         let _ = writeln!(
             body,
-            "    %r_t{t} = transform.structured.match attributes{{{tag}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %r_t{t} : !transform.any_op {{\n\
+            "    %{name} = transform.structured.match attributes{{{tag}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %{name} : !transform.any_op {{\n\
              \x20   ^bb0(%r: !transform.any_op):\n\
-             \x20     transform.include @tensorc_rf_t{t} failures(suppress) (%r) : (!transform.any_op) -> ()\n\
+             \x20     transform.include @{name} failures(suppress) (%r) : (!transform.any_op) -> ()\n\
              \x20   }}",
-            tag = root_tag(t)
+            tag = root_tag(k, d, t)
         );
     }
     let _ = writeln!(
@@ -159,22 +186,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_action_per_chunk_size_with_rounds_at_each_level() {
+    fn one_action_per_row_loops_split_and_chunk_with_rounds_at_each_level() {
         let s = row_fuse_schedule();
         assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
         assert!(s.contains(&format!("@{ENTRY}(")));
         let sizes = chunk_sizes();
         assert_eq!(sizes.len(), MAX_TARGET.trailing_zeros() as usize + 2);
-        assert_eq!(s.matches("transform.foreach ").count(), sizes.len());
-        // Chunked roots: a forall, then rows; unchunked: rows only.
-        assert_eq!(s.matches("tile_using_forall").count(), sizes.len() - 1);
-        assert_eq!(s.matches("tile_using_for %").count(), sizes.len() - 1);
+        // One row loop: split it or not; two: split either, or neither.
+        let n = actions().len();
+        assert_eq!(n, sizes.len() + (2 * sizes.len() - 1));
+        assert_eq!(s.matches("transform.foreach ").count(), n);
+        assert_eq!(s.matches("tile_using_forall").count(), n - MAX_ROW_LOOPS);
+        // No row loop in chunks of one row of the innermost row loop.
+        assert_eq!(s.matches("tile_using_for %").count(), n - MAX_ROW_LOOPS);
         assert!(s.contains("tile_using_forall %r tile_sizes [64] "));
-        assert!(s.contains("attributes{tensorc.rowfuse_t0}"));
+        assert!(s.contains("tile_using_forall %r tile_sizes [0, 64] "));
+        assert!(s.contains("attributes{tensorc.rowfuse_k1_d0_t0}"));
+        assert!(s.contains("attributes{tensorc.rowfuse_k2_d1_t8}"));
+        assert!(!s.contains("rowfuse_k2_d1_t0"));
         assert!(s.contains("tile_using_for %r tile_sizes [1] "));
-        assert!(s.contains("tile_using_for %chunk tile_sizes [1] "));
+        assert!(s.contains("tile_using_for %chunk tile_sizes [1, 1] "));
+        assert!(s.contains(", %rows#1) : "));
         let includes = s.matches("transform.include @tensorc_rf_round").count();
-        assert_eq!(includes, ROUNDS * (2 * sizes.len() - 2));
-        assert!(s.contains("tile_using_forall %r tile_sizes [1] "));
+        assert_eq!(includes, ROUNDS * (2 * n - 2 * MAX_ROW_LOOPS));
     }
 }
