@@ -50,11 +50,27 @@ fn layernorm(dtype: &str, rows: usize, cols: usize) -> String {
 /// Chains the marker fuses and chains it must (partly) leave alone.
 fn programs() -> Vec<(String, String, f64)> {
     let mut p: Vec<(String, String, f64)> = Vec::new();
-    for (rows, cols) in [(1, 5), (3, 17), (37, 100), (300, 1000), (1000, 33), (65, 16), (2, 4097)] {
-        p.push((format!("softmax_{rows}x{cols}"), softmax("f32", rows, cols), 1e-5));
+    for (rows, cols) in [
+        (1, 5),
+        (3, 17),
+        (37, 100),
+        (300, 1000),
+        (1000, 33),
+        (65, 16),
+        (2, 4097),
+    ] {
+        p.push((
+            format!("softmax_{rows}x{cols}"),
+            softmax("f32", rows, cols),
+            1e-5,
+        ));
     }
     for (rows, cols) in [(1, 1024), (129, 77), (200, 300), (513, 64)] {
-        p.push((format!("layernorm_{rows}x{cols}"), layernorm("f32", rows, cols), 1e-4));
+        p.push((
+            format!("layernorm_{rows}x{cols}"),
+            layernorm("f32", rows, cols),
+            1e-4,
+        ));
     }
     // Rank 3: one batch (tiled along the second loop), several, one row.
     for (b, rows, cols) in [(1, 600, 100), (1, 7, 33), (3, 5, 18), (2, 1, 40)] {
@@ -181,14 +197,46 @@ fn fused_chains_agree_with_the_interpreter() {
 #[test]
 fn outer_axis_reductions_agree_with_the_interpreter() {
     let programs = [
-        ("sum_axis0", "def main(x: f32[33][45]) -> f32[45] {\n  s = sum x, axes: [0]\n  return s\n}\n", 1e-5),
-        ("sum_axis0_keep", "def main(x: f32[7][100]) -> f32[1][100] {\n  s = sum x, axes: [0], keep_axes: true\n  return s\n}\n", 1e-5),
-        ("max_axis1_rank3", "def main(x: f32[5][7][19]) -> f32[5][19] {\n  s = reduce_max x, axes: [1]\n  return s\n}\n", 0.0),
-        ("min_axes01_rank3", "def main(x: f64[4][6][17]) -> f64[17] {\n  s = reduce_min x, axes: [0, 1]\n  return s\n}\n", 0.0),
-        ("sum_axis0_f16", "def main(x: f16[9][40]) -> f16[40] {\n  s = sum x, axes: [0]\n  return s\n}\n", 1e-2),
-        ("sum_axis0_s32", "def main(x: s32[17][100]) -> s32[100] {\n  s = sum x, axes: [0]\n  return s\n}\n", 0.0),
-        ("product_axis0_one_row", "def main(x: f32[1][20]) -> f32[20] {\n  s = product x, axes: [0]\n  return s\n}\n", 1e-6),
-        ("sum_axis0_large", "def main(x: f32[2000][37]) -> f32[37] {\n  s = sum x, axes: [0]\n  return s\n}\n", 1e-4),
+        (
+            "sum_axis0",
+            "def main(x: f32[33][45]) -> f32[45] {\n  s = sum x, axes: [0]\n  return s\n}\n",
+            1e-5,
+        ),
+        (
+            "sum_axis0_keep",
+            "def main(x: f32[7][100]) -> f32[1][100] {\n  s = sum x, axes: [0], keep_axes: true\n  return s\n}\n",
+            1e-5,
+        ),
+        (
+            "max_axis1_rank3",
+            "def main(x: f32[5][7][19]) -> f32[5][19] {\n  s = reduce_max x, axes: [1]\n  return s\n}\n",
+            0.0,
+        ),
+        (
+            "min_axes01_rank3",
+            "def main(x: f64[4][6][17]) -> f64[17] {\n  s = reduce_min x, axes: [0, 1]\n  return s\n}\n",
+            0.0,
+        ),
+        (
+            "sum_axis0_f16",
+            "def main(x: f16[9][40]) -> f16[40] {\n  s = sum x, axes: [0]\n  return s\n}\n",
+            1e-2,
+        ),
+        (
+            "sum_axis0_s32",
+            "def main(x: s32[17][100]) -> s32[100] {\n  s = sum x, axes: [0]\n  return s\n}\n",
+            0.0,
+        ),
+        (
+            "product_axis0_one_row",
+            "def main(x: f32[1][20]) -> f32[20] {\n  s = product x, axes: [0]\n  return s\n}\n",
+            1e-6,
+        ),
+        (
+            "sum_axis0_large",
+            "def main(x: f32[2000][37]) -> f32[37] {\n  s = sum x, axes: [0]\n  return s\n}\n",
+            1e-4,
+        ),
     ];
     let mut failures = Vec::new();
     for (name, source, tolerance) in programs {
@@ -242,7 +290,11 @@ fn marker_and_row_fusion_before_and_after() {
     let marked = mlir.print(&m, PrintOptions::default());
     // 6×40 is too small for threads: the root is tagged with chunk 0; the
     // two reductions, their fills and the exponentials are members.
-    assert_eq!(marked.matches("tensorc.rowfuse_k1_d0_t0").count(), 1, "{marked}");
+    assert_eq!(
+        marked.matches("tensorc.rowfuse_k1_d0_t0").count(),
+        1,
+        "{marked}"
+    );
     assert_eq!(marked.matches("tensorc.rowfuse_m").count(), 5, "{marked}");
     // Both broadcasting steps get the element-wise schedule's tag.
     assert_eq!(marked.matches("tensorc.ew2").count(), 2, "{marked}");
@@ -290,9 +342,17 @@ fn batch_one_rank3_softmax_is_tiled_along_its_second_loop() {
     mlir.run_pipeline(&mut m, row_fuse::NAME, "test")
         .unwrap_or_else(|e| panic!("{e}"));
     let marked = mlir.print(&m, PrintOptions::default());
-    assert_eq!(marked.matches("tensorc.rowfuse_k2_d1_t").count(), 1, "{marked}");
+    assert_eq!(
+        marked.matches("tensorc.rowfuse_k2_d1_t").count(),
+        1,
+        "{marked}"
+    );
     assert_eq!(marked.matches("tensorc.rowfuse_m").count(), 5, "{marked}");
     let llvm = tensorc::emit("softmax3.nxir", source, Stage::LlvmDialect)
         .unwrap_or_else(|e| panic!("{}", e.render()));
-    assert_eq!(llvm.matches("llvm.call @tensorc_parallel_for(").count(), 1, "{llvm}");
+    assert_eq!(
+        llvm.matches("llvm.call @tensorc_parallel_for(").count(),
+        1,
+        "{llvm}"
+    );
 }

@@ -98,7 +98,9 @@ impl Library {
             "  transform.named_sequence @{ENTRY}(%arg0: !transform.any_op) {{"
         );
         if pairs.is_empty() {
-            s.push_str("    %root = transform.cast %arg0 : !transform.any_op to !transform.any_op\n");
+            s.push_str(
+                "    %root = transform.cast %arg0 : !transform.any_op to !transform.any_op\n",
+            );
         } else {
             // `foreach_match` consumes the root handle and returns the
             // updated one, so the body works on `%root`, its result.
@@ -322,7 +324,10 @@ mod tests {
         // One peel and one vectorize per rank; every loop of every rank is
         // checked for being non-empty.
         assert_eq!(s.matches("transform.loop.peel").count(), MAX_RANK);
-        assert_eq!(s.matches("transform.structured.vectorize ").count(), MAX_RANK);
+        assert_eq!(
+            s.matches("transform.structured.vectorize ").count(),
+            MAX_RANK
+        );
         let dims: usize = (1..=MAX_RANK).sum();
         assert_eq!(s.matches("transform.match.param.cmpi gt").count(), dims);
         assert_eq!(s.matches('{').count(), s.matches('}').count());

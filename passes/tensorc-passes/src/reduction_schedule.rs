@@ -171,7 +171,11 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
         // LLVM emits for an ordered `vector.reduce.fadd` or a
         // `vector.reduce.fmaximum`).
         let mut comb = "comb".to_owned();
-        let widths = if long { tree_widths(tiles.lanes) } else { Vec::new() };
+        let widths = if long {
+            tree_widths(tiles.lanes)
+        } else {
+            Vec::new()
+        };
         for (level, width) in widths.into_iter().enumerate() {
             let mut sizes = vec!["0".to_owned(); rank - 1];
             sizes.push(width.to_string());
@@ -300,7 +304,10 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 16] "), "{s}");
         assert!(s.contains(&format!("tile_sizes [{}16] ", "1, ".repeat(MAX_RANK - 1))));
         assert_eq!(s.matches("transform.loop.peel").count(), MAX_RANK - 1);
-        assert_eq!(s.matches("transform.structured.vectorize ").count(), MAX_RANK - 1);
+        assert_eq!(
+            s.matches("transform.structured.vectorize ").count(),
+            MAX_RANK - 1
+        );
         assert_eq!(s.matches("%s[-1] {parallel}").count(), MAX_RANK - 1);
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
@@ -312,9 +319,15 @@ mod tests {
         vectorize_reductions(&mut lib);
         hoist_accumulators(&mut lib);
         let s = lib.finish();
-        assert!(s.contains("tile_reduction_using_for %r2 by tile_sizes = [32]"), "{s}");
+        assert!(
+            s.contains("tile_reduction_using_for %r2 by tile_sizes = [32]"),
+            "{s}"
+        );
         assert!(s.contains("tile_using_for %r2 tile_sizes [1, 1, 0]"), "{s}");
-        assert!(s.contains("tile_reduction_using_for %row by tile_sizes = [0, 0, 32]"), "{s}");
+        assert!(
+            s.contains("tile_reduction_using_for %row by tile_sizes = [0, 0, 32]"),
+            "{s}"
+        );
         // The split, then the tree levels 8, 4, 2 combining the 32 partials.
         assert_eq!(tree_widths(32), [8, 4, 2]);
         assert_eq!(tree_widths(64), [16, 8, 4, 2]);
@@ -323,13 +336,24 @@ mod tests {
         // last dimension) get the split and three tree levels, short ones
         // the split only.
         assert_eq!(
-            s.matches("transform.structured.tile_reduction_using_for").count(),
+            s.matches("transform.structured.tile_reduction_using_for")
+                .count(),
             MAX_RANK * 5
         );
-        assert_eq!(s.matches("transform.match.param.cmpi gt %d0, %lanes").count(), 1);
+        assert_eq!(
+            s.matches("transform.match.param.cmpi gt %d0, %lanes")
+                .count(),
+            1
+        );
         assert!(s.contains("attributes{tensorc.redl3}"), "{s}");
-        assert!(s.contains("tile_reduction_using_for %comb by tile_sizes = [0, 0, 8]"), "{s}");
-        assert!(s.contains("tile_reduction_using_for %tc1 by tile_sizes = [2]"), "{s}");
+        assert!(
+            s.contains("tile_reduction_using_for %comb by tile_sizes = [0, 0, 8]"),
+            "{s}"
+        );
+        assert!(
+            s.contains("tile_reduction_using_for %tc1 by tile_sizes = [2]"),
+            "{s}"
+        );
         assert_eq!(s.matches("{reduction_position = 0}").count(), 2 * MAX_RANK);
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }

@@ -417,7 +417,9 @@ unsafe fn mark_chains(ctx: MlirContext, body: MlirBlock) {
             }
             // One row is already one row at a time (and tiling it by one
             // makes no loop to fuse into).
-            let Some(root_rows) = row_local_rows(root) else { continue };
+            let Some(root_rows) = row_local_rows(root) else {
+                continue;
+            };
             // The most row loops that still give a chain with a reduction
             // (an element-wise root's row loops include its columns, which
             // the reductions it reads do not have).
@@ -471,11 +473,17 @@ mod tests {
     #[test]
     fn rows_must_lead_every_map() {
         // softmax's subtract: x, the row maximum broadcast, the result.
-        let sub = m(&[&[Dim(0), Dim(1)], &[Dim(0), Zero], &[Dim(0), Dim(1)]], &[true, true]);
+        let sub = m(
+            &[&[Dim(0), Dim(1)], &[Dim(0), Zero], &[Dim(0), Dim(1)]],
+            &[true, true],
+        );
         assert!(row_local(&sub, &[4, 5]));
         assert!(broadcast_elementwise(&sub));
         // A last-axis reduction (keep-axes form) and a scalar operand.
-        let red = m(&[&[Dim(0), Dim(1), Dim(2)], &[], &[Dim(0), Dim(1)]], &[true, true, false]);
+        let red = m(
+            &[&[Dim(0), Dim(1), Dim(2)], &[], &[Dim(0), Dim(1)]],
+            &[true, true, false],
+        );
         assert!(row_local(&red, &[4, 1, 5]));
         assert!(!broadcast_elementwise(&red));
         // A column reduction, a transpose, a row-broadcast vector: no.
@@ -493,9 +501,19 @@ mod tests {
         // operand), a rank-3 one two, the keep-axes reduction of a rank-3
         // input two (d2 is its unit dimension, read by the init: three).
         assert_eq!(row_loops(&sub, &[4, 5]), 1);
-        let sub3 = m(&[&[Dim(0), Dim(1), Dim(2)], &[Dim(0), Dim(1), Zero], &[Dim(0), Dim(1), Dim(2)]], &[true; 3]);
+        let sub3 = m(
+            &[
+                &[Dim(0), Dim(1), Dim(2)],
+                &[Dim(0), Dim(1), Zero],
+                &[Dim(0), Dim(1), Dim(2)],
+            ],
+            &[true; 3],
+        );
         assert_eq!(row_loops(&sub3, &[2, 4, 5]), 2);
-        let red3 = m(&[&[Dim(0), Dim(1), Dim(2), Dim(3)], &[Dim(0), Dim(1), Dim(2)]], &[true, true, true, false]);
+        let red3 = m(
+            &[&[Dim(0), Dim(1), Dim(2), Dim(3)], &[Dim(0), Dim(1), Dim(2)]],
+            &[true, true, true, false],
+        );
         assert_eq!(row_loops(&red3, &[2, 4, 1, 5]), 3);
         assert_eq!(row_loops(&tr, &[4, 5]), 0);
     }
