@@ -327,8 +327,7 @@ fn generated_programs_agree_between_interp_and_vulkan() {
     }
     let cases = env_u64("TENSORC_GEN_CASES", 100).div_ceil(2);
     let first = env_u64("TENSORC_GEN_SEED", 0);
-    let mut cfg = base_config();
-    cfg.dtypes.retain(|&d| d != tensorc::DType::BF16);
+    let cfg = base_config();
     let found = run_seeds(&cfg, first, cases, "vulkan", Plan { target: Target::Vulkan, special: false });
     let validation = tensorc::vulkan_validation_messages();
     assert!(validation.is_empty(), "the Vulkan validation layer reported:\n{}", validation.join("\n"));

@@ -18,6 +18,7 @@
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
 //! - `vulkan_kernels`: the shape of Vulkan kernels: register accumulators, fusion, vec4;
 //! - `vulkan_math`: the Vulkan math expansions, as a pass and against the interpreter on dense sweeps;
+//! - `vulkan_bf16`: bf16 emulated on Vulkan: edge values against the interpreter, artifacts, the pass;
 //! - `vulkan_cli`: `.tvk` artifacts and `--target vulkan` through the binary and the library;
 //! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
 //! - `memsafe`: generated code (AOT through a C driver, and the JIT) under valgrind.
@@ -41,6 +42,7 @@ mod rust_aot;
 mod threads;
 mod vulkan;
 mod vulkan_kernels;
+mod vulkan_bf16;
 mod vulkan_cli;
 mod vulkan_math;
 mod vulkan_math_f64;

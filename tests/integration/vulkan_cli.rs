@@ -391,25 +391,6 @@ fn no_driver_is_a_clear_error() {
     }
 }
 
-/// A program the target cannot run is a diagnostic naming the op and the
-/// target at compile time, exit 1, and no artifact is written.
-#[test]
-fn compile_rejects_unsupported_ops() {
-    let dir = scratch("tvk-unsupported");
-    let cases = [
-        (
-            "bf",
-            "def main(x: bf16[4]) -> bf16[4] {\n  y = add x, x\n  return y\n}\n",
-            &["the Vulkan target does not support dtype bf16"][..],
-        ),
-    ];
-    for (name, source, needles) in cases {
-        fails_with(&try_compile_tvk(&dir, name, source), needles);
-        let out = format!("{name}.tvk");
-        assert!(!dir.join(&out).exists(), "{name}: an artifact was written");
-    }
-}
-
 /// `compile --target vulkan` takes no `--emit`; the CPU target needs one.
 #[test]
 fn compile_vulkan_arguments() {

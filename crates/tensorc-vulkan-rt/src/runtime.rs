@@ -136,7 +136,9 @@ impl Gpu {
         let missing = match d {
             DType::F64 => (!f.float64).then_some("shaderFloat64"),
             DType::S64 | DType::U64 => (!f.int64).then_some("shaderInt64"),
-            DType::S16 | DType::U16 => {
+            // bf16 is stored as its 16 bits and computed in f32
+            // (`tensorc_passes::vulkan_bf16`).
+            DType::S16 | DType::U16 | DType::BF16 => {
                 (!(f.int16 && f.storage16)).then_some("shaderInt16 and storageBuffer16BitAccess")
             }
             DType::F16 => (!(f.float16 && f.storage16))
@@ -144,7 +146,6 @@ impl Gpu {
             DType::S8 | DType::U8 => {
                 (!(f.int8 && f.storage8)).then_some("shaderInt8 and storageBuffer8BitAccess")
             }
-            DType::BF16 => Some("bf16 arithmetic (no Vulkan device has it in SPIR-V 1.3)"),
             DType::S32 | DType::U32 | DType::F32 => None,
         };
         match missing {

@@ -96,15 +96,6 @@ pub fn compile_artifact(
     mlir_text: &str,
     tensorc_version: &str,
 ) -> Result<Artifact, VulkanError> {
-    for f in &module.functions {
-        // bf16 is the one dtype no device can run (see `Gpu::check_dtype`).
-        if dtypes(f).contains(&DType::BF16) {
-            return Err(VulkanError::Unsupported(format!(
-                "dtype bf16 (in '{}'; SPIR-V 1.3 has no bf16 arithmetic)",
-                f.name
-            )));
-        }
-    }
     let compiled = compile_kernels(module, mlir_text, &Limits::default())?;
     Ok(Artifact {
         tensorc_version: tensorc_version.to_owned(),

@@ -27,6 +27,8 @@ pub mod vulkan_copy;
 #[cfg(feature = "melior")]
 pub mod vulkan_vec4;
 #[cfg(feature = "melior")]
+pub mod vulkan_bf16;
+#[cfg(feature = "melior")]
 pub mod vulkan_math;
 #[cfg(feature = "melior")]
 mod raw;
