@@ -233,6 +233,13 @@ fn outer_axis_reductions_agree_with_the_interpreter() {
             1e-6,
         ),
         (
+            // A softmax over the first axis: outer-axis reductions and
+            // (0, d1) broadcasts, no row chain.
+            "softmax_axis0",
+            "def main(x: f32[37][45]) -> f32[37][45] {\n  m = reduce_max x, axes: [0], keep_axes: true\n  d = subtract x, m\n  e = exp d\n  s = sum e, axes: [0], keep_axes: true\n  y = divide e, s\n  return y\n}\n",
+            1e-5,
+        ),
+        (
             "sum_axis0_large",
             "def main(x: f32[2000][37]) -> f32[37] {\n  s = sum x, axes: [0]\n  return s\n}\n",
             1e-4,
