@@ -50,15 +50,18 @@ const SUPPORTED: &[&str] = &[
     "cbrt",
     "ceil",
     "chain_layernorm",
+    "chain_mlp",
     "chain_softmax",
     "clip",
     "concatenate",
     "cond",
     "constant",
+    "control_nesting",
     "conv",
     "conv_dilation",
     "conv_edge",
     "conv_groups",
+    "conv_half",
     "conv_padding",
     "conv_permutations",
     "conv_ranks",
@@ -73,6 +76,7 @@ const SUPPORTED: &[&str] = &[
     "cumulative_sum",
     "divide",
     "dot",
+    "dot_transposed",
     "equal",
     "erf",
     "erf_inv",
@@ -87,7 +91,11 @@ const SUPPORTED: &[&str] = &[
     "gather",
     "greater",
     "greater_equal",
+    "half_conversions",
+    "half_elementwise",
     "half_math",
+    "half_reductions",
+    "half_scans_and_sort",
     "indexed_add",
     "indexed_put",
     "iota",
@@ -102,19 +110,24 @@ const SUPPORTED: &[&str] = &[
     "logical_not",
     "logical_or",
     "logical_xor",
+    "matmul_packed",
+    "matmul_packed_odd",
     "max",
     "min",
+    "multiple_results",
     "multiply",
     "negate",
     "not_equal",
     "odd_sizes",
     "pad",
+    "pad_large",
     "population_count",
     "pow",
     "product",
     "put_slice",
     "put_slice_dynamic",
     "quotient",
+    "rank0",
     "reduce_fn",
     "reduce_max",
     "reduce_min",
@@ -125,6 +138,8 @@ const SUPPORTED: &[&str] = &[
     "right_shift",
     "round",
     "rsqrt",
+    "sched_odd_shapes",
+    "sched_sort_ranks",
     "select",
     "sigmoid",
     "sign",
@@ -148,6 +163,7 @@ const SUPPORTED: &[&str] = &[
     "transpose",
     "triangular_solve",
     "weak_literals",
+    "weak_literals_ops",
     "while_loop",
     "window_dilations",
     "window_max",
@@ -158,17 +174,7 @@ const SUPPORTED: &[&str] = &[
     "window_scatter_min",
     "window_sum",
     "zero_size",
-];
-
-/// Cases with some functions Vulkan rejects (bf16, some f64 functions,
-/// ops without an exact SPIR-V lowering); the others must run and agree.
-const PARTLY_SUPPORTED: &[&str] = &[
-    "chain_mlp",
-    "control_nesting",
-    "conv_half",
-    "half_scans_and_sort",
-    "multiple_results",
-    "rank0",
+    "zero_size_families",
 ];
 
 /// Functions (`case/function`, or a whole case) whose Vulkan results agree on
@@ -373,15 +379,6 @@ fn vulkan_agrees_with_the_interpreter_on_every_supported_case() {
         {
             errors.push(format!(
                 "ops/{s}.nxir is documented as supported on Vulkan but was rejected"
-            ));
-        }
-    }
-    for s in PARTLY_SUPPORTED {
-        let ran = passed.iter().any(|p| p == s)
-            || partial.iter().any(|p| p.starts_with(&format!("{s} (")));
-        if !ran && !errors.iter().any(|e| e.contains(&format!("ops/{s}.nxir"))) {
-            errors.push(format!(
-                "ops/{s}.nxir: no function of it ran on Vulkan any more"
             ));
         }
     }
