@@ -47,7 +47,7 @@
 //! float functions also take 1-D vectors (`tensorc-vulkan-vec4`'s lanes):
 //! the same ops on vectors, with splat constants. Left alone: f64 (but for
 //! `remf`; the functions have their own pass, `vulkan_math_f64`), bf16
-//! (rejected before), vectors of integers and vector `remf` (its loop runs
+//! (computed in f32 before, see `vulkan_bf16`), vectors of integers and vector `remf` (its loop runs
 //! per element). Coefficients are Taylor coefficients or fits made for
 //! tensorc (Chebyshev interpolation, checked in f32 arithmetic).
 
