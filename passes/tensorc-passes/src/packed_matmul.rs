@@ -42,9 +42,9 @@
 //!    chunked and out of reach).
 //! 2. `add_packed` (inside the matmul schedule's entry point, after the
 //!    parallel step): tile each block (A panels, one 8×32 C tile, k by 1),
-//!    tile the fill, and lower packs and unpacks to transposes tiled into
-//!    16-row blocks. All tiles are tagged `VEC` for the matmul schedule's
-//!    vectorizer.
+//!    tile the fill, lower packs to transposes tiled into 16-row blocks and
+//!    tile unpacks into `tile_m`×16 tiles of the result. All tiles are
+//!    tagged `VEC` for the matmul schedule's vectorizer.
 
 use std::fmt::Write as _;
 
@@ -391,20 +391,25 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
         peel_each(s, k_loop, "      ");
         s.push_str("    }\n");
     }
-    // Remaining unpacks (the fused tiles above included): transpose back
-    // from [M/tile_m][N/16][tile_m][16] in 1×16 blocks, then drop the
-    // padding.
+    // Unpacks (the epilogue's fused tiles included): tiled into `tile_m`×16
+    // tiles of the result (both loops peeled, so edge tiles are static) and
+    // vectorized as they are, each a read of one packed C tile, a transpose
+    // in registers and a write into the result. Lowered whole first
+    // (`lower_unpack`: a transpose into a temporary, then a copy into the
+    // result), an unpack without epilogue made two passes over C instead
+    // of one.
+    let mp = p.tile_m;
     let _ = writeln!(
         s,
         "    %pk_unpacks = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.foreach %pk_unpacks : !transform.any_op {{\n\
          \x20   ^bb0(%up: !transform.any_op):\n\
-         \x20     %u = transform.cast %up : !transform.any_op to !transform.op<\"linalg.unpack\">\n\
-         \x20     %e, %utr, %col, %sl = transform.structured.lower_unpack %u : (!transform.op<\"linalg.unpack\">) -> (!transform.op<\"tensor.empty\">, !transform.op<\"linalg.transpose\">, !transform.op<\"tensor.collapse_shape\">, !transform.op<\"tensor.extract_slice\">)\n\
-         \x20     %ut, %ul:3 = transform.structured.tile_using_for %utr tile_sizes [1, 1, {t}, 0] : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20     %ut, %ul:2 = transform.structured.tile_using_for %up tile_sizes [{mp}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20     transform.annotate %ut \"{VEC}\" : !transform.any_op"
     );
-    peel_each(s, "%ul#2", "      ");
+    // N then M, as in `matmul_schedule::tile_op`.
+    peel_each(s, "%ul#1", "      ");
+    peel_each(s, "%ul#0", "      ");
     s.push_str("    }\n");
 }
 
@@ -483,12 +488,13 @@ mod tests {
         // A's pack panel by panel, B's row block by row block.
         assert!(s.contains("tile_sizes [1, 16, 0] :"), "{s}");
         assert!(s.contains("tile_sizes [1, 16, 0] interchange = [1, 0, 2] :"), "{s}");
-        assert!(s.contains("tile_sizes [1, 1, 16, 0]"), "{s}");
-        // Register tiles (N/16), both packs' K loops, unpack transposes
-        // (N/16).
-        assert_eq!(s.matches("transform.loop.peel").count(), 4);
+        // Unpacks in tile_m×16 tiles of the result.
+        assert!(s.contains("%up tile_sizes [16, 16]"), "{s}");
+        // Register tiles (N/16), both packs' K loops, the unpack tiles' N
+        // and M loops.
+        assert_eq!(s.matches("transform.loop.peel").count(), 5);
         assert!(s.contains("foreach %pk_ln "), "{s}");
-        // Packed op, fill, both packs' and the unpack's transposes.
+        // Packed op, fill, both packs' transposes, unpack tiles.
         assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
     }
 }
