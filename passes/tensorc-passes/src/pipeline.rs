@@ -74,8 +74,9 @@ pub fn opt_pipeline() -> &'static str {
 /// - `transform-preload-library{...},transform-interpreter`: the matmul-class
 ///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
 ///   vectorize every static-shaped linalg op, hoist accumulators; tile the
-///   packed blocks with 8×32 register tiles, lower packs and unpacks to
-///   tiled transposes, vectorize the fused element-wise consumer), loaded
+///   packed blocks with 8×32 register tiles, lower packs to tiled
+///   transposes, vectorize unpacks and the fused element-wise consumer tile
+///   by tile), loaded
 ///   from a content-named file in the temporary directory. It runs here, not
 ///   in the `opt` stage, so `emit --stage opt` stays linalg on tensors. If
 ///   the file cannot be written the schedule is left out: the rest of the
