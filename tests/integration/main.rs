@@ -42,6 +42,7 @@ mod rust_aot;
 mod threads;
 mod vulkan;
 mod vulkan_kernels;
+mod vulkan_loops;
 mod vulkan_bf16;
 mod vulkan_cli;
 mod vulkan_math;

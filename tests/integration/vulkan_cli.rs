@@ -36,7 +36,7 @@ fn tensorc_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run tensorc")
 }
 
-fn tensorc(args: &[&str], cwd: &Path) -> Output {
+pub(crate) fn tensorc(args: &[&str], cwd: &Path) -> Output {
     tensorc_env(args, cwd, &[])
 }
 
@@ -45,7 +45,7 @@ fn ok(o: &Output) {
 }
 
 /// The command failed with exit 1 and a stderr containing every `needle`.
-fn fails_with(o: &Output, needles: &[&str]) {
+pub(crate) fn fails_with(o: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{}", show(o));
     for n in needles {
@@ -95,7 +95,7 @@ fn try_compile_tvk(dir: &Path, name: &str, source: &str) -> Output {
 }
 
 /// Compiles `source` to `NAME.tvk` through the CLI.
-fn compile_tvk(dir: &Path, name: &str, source: &str) -> PathBuf {
+pub(crate) fn compile_tvk(dir: &Path, name: &str, source: &str) -> PathBuf {
     ok(&try_compile_tvk(dir, name, source));
     dir.join(format!("{name}.tvk"))
 }
@@ -316,19 +316,19 @@ fn damaged_artifacts_are_refused() {
             "newer",
             {
                 let mut b = good.clone();
-                b[8..12].copy_from_slice(&3u32.to_le_bytes());
+                b[8..12].copy_from_slice(&4u32.to_le_bytes());
                 b
             },
-            "unsupported .tvk format version 3",
+            "unsupported .tvk format version 4",
         ),
         (
             "older",
             {
                 let mut b = good.clone();
-                b[8..12].copy_from_slice(&1u32.to_le_bytes());
+                b[8..12].copy_from_slice(&2u32.to_le_bytes());
                 b
             },
-            "unsupported .tvk format version 1 (this tensorc reads version 2)",
+            "unsupported .tvk format version 2 (this tensorc reads version 3)",
         ),
     ];
     for (name, bytes, msg) in &cases {

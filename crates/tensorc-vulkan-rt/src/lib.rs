@@ -56,6 +56,23 @@ pub enum VulkanError {
     /// The device lacks a feature a dtype needs.
     #[error("{0}")]
     DeviceFeature(String),
+    /// A kernel may loop longer per invocation than the device's driver
+    /// allows without ending the loops early (lavapipe's loop limiter);
+    /// refused so that the caller never gets a wrong value.
+    /// `bound` is the kernel's bound (`None`: unknown), `at` the statement
+    /// of its dominant loop.
+    #[error(
+        "'{function}' cannot run on {device}: a kernel{} runs {}, more than this driver's limit of {limit} (the driver would silently stop the loops early and return wrong values); use another device or --target cpu",
+        at.as_ref().map(|l| format!(" (the statement at {}:{}:{})", l.file, l.line, l.col)).unwrap_or_default(),
+        bound.map(|n| format!("up to {n} loop iterations per invocation")).unwrap_or_else(|| "a number of loop iterations per invocation not known at compile time".to_owned())
+    )]
+    LoopLimit {
+        function: String,
+        device: String,
+        bound: Option<u64>,
+        limit: u64,
+        at: Option<FileLoc>,
+    },
     /// The caller's tensors do not match the signature.
     #[error("{0}")]
     Args(String),

@@ -83,6 +83,9 @@ pub struct Gpu {
     memory: vk::PhysicalDeviceMemoryProperties,
     props: vk::PhysicalDeviceLimits,
     name: String,
+    /// Loop iterations one invocation may run before the driver ends its
+    /// loops silently (`Some(65535)` on lavapipe), `None` when unlimited.
+    loop_limit: Option<u64>,
     features: Features,
     _messenger: Option<(ash::ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
 }
@@ -91,6 +94,26 @@ pub struct Gpu {
 // object that needs external synchronization here, is behind a mutex.
 unsafe impl Send for Gpu {}
 unsafe impl Sync for Gpu {}
+
+/// Mesa's llvmpipe (behind lavapipe) ends a shader invocation's loops after
+/// this many iterations in total, without reporting it
+/// (`LP_MAX_TGSI_LOOP_ITERATIONS`).
+const LAVAPIPE_LOOP_LIMIT: u64 = 65535;
+
+/// Whether `pd` is lavapipe: its driver id when the device reports one
+/// (Vulkan 1.2), else the device name (`llvmpipe (LLVM ...)`).
+fn is_llvmpipe(instance: &ash::Instance, pd: vk::PhysicalDevice, modern: bool, name: &str) -> bool {
+    if modern {
+        let mut driver = vk::PhysicalDeviceDriverProperties::default();
+        let mut p2 = vk::PhysicalDeviceProperties2::default().push_next(&mut driver);
+        // SAFETY: a query on a live instance; the chain outlives the call.
+        unsafe { instance.get_physical_device_properties2(pd, &mut p2) };
+        if driver.driver_id == vk::DriverId::MESA_LLVMPIPE {
+            return true;
+        }
+    }
+    name.to_lowercase().contains("llvmpipe")
+}
 
 static SHARED: OnceLock<Result<Arc<Gpu>, String>> = OnceLock::new();
 
@@ -109,6 +132,12 @@ impl Gpu {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The loop iterations one kernel invocation may run on this device
+    /// before the driver silently ends its loops (`None`: no such limit).
+    pub fn loop_limit(&self) -> Option<u64> {
+        self.loop_limit
     }
 
     /// Workgroup limits the lowering must respect on this device.
@@ -278,6 +307,11 @@ impl Gpu {
         }
         unsafe { instance.get_physical_device_features2(pd, &mut f2) };
         let core = f2.features;
+        let loop_limit = if is_llvmpipe(&instance, pd, modern, &name) {
+            Some(LAVAPIPE_LOOP_LIMIT)
+        } else {
+            None
+        };
         let features = Features {
             float64: core.shader_float64 != 0,
             int64: core.shader_int64 != 0,
@@ -321,6 +355,7 @@ impl Gpu {
             memory,
             props: props.limits,
             name,
+            loop_limit,
             features,
             _messenger: messenger,
         })
@@ -536,6 +571,7 @@ impl Program {
             .iter()
             .position(|s| s.function == name)
             .ok_or_else(|| VulkanError::Args(format!("no function named '{name}'")))?;
+        self.check_loop_limit(name, &self.compiled.schedules[index].steps)?;
         let mut guard = self.instances[index]
             .lock()
             .map_err(|_| VulkanError::Internal("a previous call panicked".into()))?;
@@ -566,6 +602,48 @@ impl Program {
         // A result may be an input returned unchanged, or a view of one:
         // outputs that no step writes are copied from their source buffer by
         // the schedule itself, so nothing else is needed here.
+        Ok(())
+    }
+
+    /// Refuses function `name` when a kernel it runs may loop longer per
+    /// invocation than the device's loop limiter allows (the driver would
+    /// silently stop early and the results would be wrong).
+    fn check_loop_limit(&self, name: &str, steps: &[Step]) -> Result<(), VulkanError> {
+        let Some(limit) = self.gpu.loop_limit else {
+            return Ok(());
+        };
+        for st in steps {
+            match st {
+                Step::Dispatch { kernel, .. } => {
+                    let k = &self.compiled.kernels[*kernel];
+                    if k.loop_iterations.is_some_and(|n| n <= limit) {
+                        continue;
+                    }
+                    return Err(VulkanError::LoopLimit {
+                        function: name.to_owned(),
+                        device: self.gpu.name.clone(),
+                        bound: k.loop_iterations,
+                        limit,
+                        at: k.loop_at.clone(),
+                    });
+                }
+                Step::Copy { .. } => {}
+                Step::If {
+                    then_steps,
+                    else_steps,
+                    ..
+                } => {
+                    self.check_loop_limit(name, then_steps)?;
+                    self.check_loop_limit(name, else_steps)?;
+                }
+                Step::While {
+                    cond_steps, body, ..
+                } => {
+                    self.check_loop_limit(name, cond_steps)?;
+                    self.check_loop_limit(name, body)?;
+                }
+            }
+        }
         Ok(())
     }
 

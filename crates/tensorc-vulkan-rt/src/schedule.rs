@@ -18,6 +18,13 @@ pub struct Kernel {
     pub bindings: u32,
     /// `LocalSize` of the entry point.
     pub workgroup_size: [u32; 3],
+    /// An upper bound of the loop iterations one invocation runs in total
+    /// (`None`: not known at compile time). Drivers with a loop limiter
+    /// (lavapipe) refuse kernels above it rather than return wrong values.
+    pub loop_iterations: Option<u64>,
+    /// The source position of the loop that dominates the bound (the
+    /// `.nxir` statement an error names), when known.
+    pub loop_at: Option<crate::FileLoc>,
 }
 
 /// A device buffer of one function's schedule.

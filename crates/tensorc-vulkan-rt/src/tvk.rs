@@ -23,8 +23,9 @@ use tensorc_ir::{DType, TensorType, Type};
 pub const MAGIC: [u8; 8] = *b"\x89TVK\r\n\x1a\n";
 
 /// The layout version this tensorc writes and the only one it reads
-/// (version 2 added the control steps `If` and `While`).
-pub const FORMAT_VERSION: u32 = 2;
+/// (version 2 added the control steps `If` and `While`, version 3 each
+/// kernel's loop bound and the source position of its dominant loop).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The most storage-buffer bindings a kernel may declare: far above what
 /// tensorc generates (one per memref argument), low enough that a damaged
@@ -157,6 +158,22 @@ impl Writer {
             self.len(k.words.len());
             for &w in &k.words {
                 self.u32(w);
+            }
+            match k.loop_iterations {
+                None => self.u8(0),
+                Some(n) => {
+                    self.u8(1);
+                    self.u64(n);
+                }
+            }
+            match &k.loop_at {
+                None => self.u8(0),
+                Some(l) => {
+                    self.u8(1);
+                    self.str(&l.file);
+                    self.len(l.line);
+                    self.len(l.col);
+                }
             }
         }
         self.len(c.schedules.len());
@@ -567,7 +584,7 @@ impl<'a> Reader<'a> {
         })
     }
     fn compiled(&mut self) -> Result<Compiled, ArtifactError> {
-        let nk = self.count(8 + 8 + 4 + 12 + 8)?;
+        let nk = self.count(8 + 8 + 4 + 12 + 8 + 1 + 1)?;
         let mut kernels = Vec::with_capacity(nk);
         for _ in 0..nk {
             let module = self.str()?;
@@ -576,12 +593,32 @@ impl<'a> Reader<'a> {
             let workgroup_size = [self.u32()?, self.u32()?, self.u32()?];
             let nw = self.count(4)?;
             let words = (0..nw).map(|_| self.u32()).collect::<Result<Vec<_>, _>>()?;
+            let loop_iterations = match self.u8()? {
+                0 => None,
+                1 => Some(self.u64()?),
+                t => {
+                    return Err(bad(format!(
+                        "corrupt .tvk file (unknown loop-bound tag {t})"
+                    )));
+                }
+            };
+            let loop_at = match self.u8()? {
+                0 => None,
+                1 => Some(crate::FileLoc {
+                    file: self.str()?,
+                    line: self.index()?,
+                    col: self.index()?,
+                }),
+                t => return Err(bad(format!("corrupt .tvk file (unknown location tag {t})"))),
+            };
             kernels.push(Kernel {
                 module,
                 entry,
                 words,
                 bindings,
                 workgroup_size,
+                loop_iterations,
+                loop_at,
             });
         }
         let ns = self.count(8 + 8 + 8)?;
@@ -674,13 +711,30 @@ mod tests {
                 program: 0,
             }],
             programs: vec![Compiled {
-                kernels: vec![Kernel {
-                    module: "main_kernel".into(),
-                    entry: "main_kernel".into(),
-                    words: vec![0x0723_0203, 0x0001_0300, 7, 9, 0],
-                    bindings: 2,
-                    workgroup_size: [128, 1, 1],
-                }],
+                kernels: vec![
+                    Kernel {
+                        module: "main_kernel".into(),
+                        entry: "main_kernel".into(),
+                        words: vec![0x0723_0203, 0x0001_0300, 7, 9, 0],
+                        bindings: 2,
+                        workgroup_size: [128, 1, 1],
+                        loop_iterations: Some(70_000),
+                        loop_at: Some(crate::FileLoc {
+                            file: "m.nxir".into(),
+                            line: 2,
+                            col: 3,
+                        }),
+                    },
+                    Kernel {
+                        module: "main_kernel_0".into(),
+                        entry: "main_kernel".into(),
+                        words: vec![0x0723_0203, 0x0001_0300, 7, 9, 0],
+                        bindings: 2,
+                        workgroup_size: [64, 1, 1],
+                        loop_iterations: None,
+                        loop_at: None,
+                    },
+                ],
                 schedules: vec![Schedule {
                     function: "main".into(),
                     buffers: vec![
@@ -819,14 +873,14 @@ mod tests {
         let mut b = sample().to_bytes();
         b[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
         let e = Artifact::from_bytes(&b).unwrap_err();
-        assert!(e.0.contains("unsupported .tvk format version 3"), "{e}");
-        // A version-1 file (before control steps) is refused the same way.
+        assert!(e.0.contains("unsupported .tvk format version 4"), "{e}");
+        // A version-2 file (before loop bounds) is refused the same way.
         let mut b = sample().to_bytes();
-        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
         let e = Artifact::from_bytes(&b).unwrap_err();
         assert_eq!(
             e.0,
-            "unsupported .tvk format version 1 (this tensorc reads version 2); recompile the program with this tensorc"
+            "unsupported .tvk format version 2 (this tensorc reads version 3); recompile the program with this tensorc"
         );
     }
 

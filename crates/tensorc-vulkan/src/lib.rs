@@ -10,6 +10,7 @@
 //! crate.
 
 mod ir;
+mod loop_bound;
 pub mod lower;
 mod wrap;
 

@@ -262,6 +262,11 @@ fn unsupported(what: String) -> VulkanError {
 
 /// Reads every public host function into a schedule, registering the kernels
 /// it launches (in first-launch order) in `kernels`.
+/// Per outlined kernel (module, func): argument count, block size and loop
+/// bound (`loop_bound::kernel_loop_bound`).
+type GpuFuncs =
+    HashMap<(String, String), (usize, [u32; 3], (Option<u64>, Option<crate::FileLoc>))>;
+
 fn read_schedules(
     top: MlirOperation,
     kernels: &mut Vec<Kernel>,
@@ -269,7 +274,7 @@ fn read_schedules(
 ) -> Result<Vec<Schedule>, VulkanError> {
     let ops = ir::body_ops(top, 0);
     // Kernel argument counts and block sizes, by (module, func).
-    let mut gpu_funcs: HashMap<(String, String), (usize, [u32; 3])> = HashMap::new();
+    let mut gpu_funcs: GpuFuncs = HashMap::new();
     let mut globals: HashMap<String, MlirOperation> = HashMap::new();
     for &op in &ops {
         match ir::op_name(op).as_str() {
@@ -293,7 +298,11 @@ fn read_schedules(
                         })?;
                     gpu_funcs.insert(
                         (module.clone(), name),
-                        (args, [bs[0] as u32, bs[1] as u32, bs[2] as u32]),
+                        (
+                            args,
+                            [bs[0] as u32, bs[1] as u32, bs[2] as u32],
+                            crate::loop_bound::kernel_loop_bound(f),
+                        ),
                     );
                 }
             }
@@ -324,7 +333,7 @@ fn read_schedules(
 fn read_schedule(
     func: MlirOperation,
     name: &str,
-    gpu_funcs: &HashMap<(String, String), (usize, [u32; 3])>,
+    gpu_funcs: &GpuFuncs,
     globals: &HashMap<String, MlirOperation>,
     kernels: &mut Vec<Kernel>,
     limits: &Limits,
@@ -384,7 +393,7 @@ struct HostScalar {
 
 /// The state of reading one host function into a schedule.
 struct ScheduleReader<'a> {
-    gpu_funcs: &'a HashMap<(String, String), (usize, [u32; 3])>,
+    gpu_funcs: &'a GpuFuncs,
     globals: &'a HashMap<String, MlirOperation>,
     kernels: &'a mut Vec<Kernel>,
     limits: &'a Limits,
@@ -632,7 +641,7 @@ impl ScheduleReader<'_> {
         let (module, entry) = ir::attr(op, "kernel")
             .and_then(ir::symbol_ref)
             .ok_or_else(|| VulkanError::Internal("gpu.launch_func without a kernel symbol".into()))?;
-        let &(kargs, block_size) = self
+        let (kargs, block_size, ref bound) = *self
             .gpu_funcs
             .get(&(module.clone(), entry.clone()))
             .ok_or_else(|| VulkanError::Internal(format!("no kernel {module}::{entry}")))?;
@@ -677,6 +686,8 @@ impl ScheduleReader<'_> {
                     words: Vec::new(),
                     bindings: kargs as u32,
                     workgroup_size: block_size,
+                    loop_iterations: bound.0,
+                    loop_at: bound.1.clone(),
                 });
                 self.kernels.len() - 1
             }

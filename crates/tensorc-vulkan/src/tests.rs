@@ -6,7 +6,7 @@ use super::*;
 use std::sync::Arc;
 use tensorc_ir::{DType, Scalar, SourceFile, Tensor, TensorType};
 
-fn module(src: &str) -> (tensorc_ir::Module, String) {
+pub(crate) fn module(src: &str) -> (tensorc_ir::Module, String) {
     let file = SourceFile::new("t.nxir", src);
     let m = tensorc_ir::check::compile(&file).expect("program checks");
     let text = tensorc_frontend::lower(&m, &file).expect("lowers");

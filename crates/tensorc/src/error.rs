@@ -128,10 +128,34 @@ pub(crate) fn from_vulkan(e: tensorc_vulkan::VulkanError, file: &tensorc_ir::Sou
                 None => format!("the Vulkan target does not support {what} (`{mlir_op}`)"),
             })
         }
-        e
-        @ (V::NoDriver(_) | V::Unsupported(_) | V::DeviceFeature(_) | V::TooManyWorkgroups(_)) => {
-            Error::Unsupported(e.to_string())
+        V::LoopLimit {
+            function,
+            device,
+            bound,
+            limit,
+            at: Some(l),
+        } => {
+            // Named like an unsupported op: the statement and its operation
+            // (the operation only when the source is at hand: not for a
+            // `.tvk` artifact, whose kernels keep the `.nxir` position).
+            let op = (l.file == file.name)
+                .then_some(file.text.as_str())
+                .and_then(|text| text.lines().nth(l.line.saturating_sub(1)))
+                .and_then(|line| line.split_once('='))
+                .and_then(|(_, rhs)| rhs.split_whitespace().next())
+                .map(|op| format!("`{}` ", op.trim_end_matches(',')))
+                .unwrap_or_default();
+            let bound = bound.map_or("an unknown number of".to_owned(), |n| format!("up to {n}"));
+            Error::Unsupported(format!(
+                "{}:{}:{}: {op}runs {bound} loop iterations in one kernel invocation, more than the {limit} that {device} runs without silently stopping early; '{function}' cannot run on this Vulkan device (use another device or --target cpu)",
+                l.file, l.line, l.col
+            ))
         }
+        e @ (V::NoDriver(_)
+        | V::Unsupported(_)
+        | V::DeviceFeature(_)
+        | V::TooManyWorkgroups(_)
+        | V::LoopLimit { .. }) => Error::Unsupported(e.to_string()),
         other => Error::internal("vulkan", other.to_string()),
     }
 }

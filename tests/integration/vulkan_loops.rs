@@ -1,0 +1,137 @@
+//! lavapipe's loop limit: Mesa's CPU driver silently ends a kernel
+//! invocation's loops after 65535 iterations in total, so a kernel that may
+//! loop longer must be refused with an error naming the statement, the
+//! bound and the device (through the library, the CLI and a `.tvk`
+//! artifact), never run to a wrong value; kernels under the limit run and
+//! agree with the interpreter. Skips loudly without a driver (fails under
+//! `CI`), like the other Vulkan tests.
+
+use crate::cli::{scratch, write};
+use crate::harness::compare;
+use crate::vulkan::have_driver;
+use crate::vulkan_cli::{compile_tvk, fails_with, tensorc};
+use tensorc::{CompileOptions, Error, Target};
+
+/// A scan along 70000 elements: one invocation loops 70000 times.
+const SCAN: &str =
+    "def main(x: f32[70000]) -> f32[70000] {\n  r = cumulative_sum x\n  return r\n}\n";
+
+/// Whether the tests run on lavapipe (their default, see `vulkan.rs`).
+fn on_lavapipe() -> bool {
+    ["VK_DRIVER_FILES", "VK_ICD_FILENAMES"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|f| f.contains("lvp_icd")))
+}
+
+/// Runs `main` of `source` on Vulkan and in the interpreter on seeded
+/// random inputs: the Vulkan result, and the interpreter's.
+fn run_both(
+    name: &str,
+    source: &str,
+) -> (Result<Vec<tensorc::Tensor>, Error>, Vec<tensorc::Tensor>) {
+    let opts = |target| CompileOptions {
+        target,
+        ..Default::default()
+    };
+    let vk = tensorc::compile_str(name, source, &opts(Target::Vulkan))
+        .unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+    let f = vk.entry(Some("main")).expect("main");
+    let inputs: Vec<tensorc::Tensor> = f
+        .params()
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| {
+            tensorc_ir::random::try_random_tensor(ty, 7, i as u64).expect("random input")
+        })
+        .collect();
+    let got = f.call(&inputs);
+    let module =
+        tensorc_ir::check::compile(&tensorc::SourceFile::new(name, source)).expect("source checks");
+    let want = tensorc_interp::run(&module, "main", &inputs).expect("interp");
+    (got, want)
+}
+
+#[test]
+fn a_kernel_over_the_loop_limit_is_refused_not_wrong() {
+    if !have_driver() {
+        return;
+    }
+    match run_both("scan.nxir", SCAN) {
+        (Err(Error::Unsupported(msg)), _) => {
+            for needle in [
+                "scan.nxir:2:3: `cumulative_sum` runs up to 70000 loop iterations",
+                "more than the 65535",
+                "llvmpipe",
+                "'main' cannot run on this Vulkan device",
+            ] {
+                assert!(msg.contains(needle), "lacks {needle:?}: {msg}");
+            }
+        }
+        (Err(e), _) => panic!("not the loop-limit error: {}", e.render()),
+        (Ok(got), want) => {
+            // Another device (no limiter) must compute the right values.
+            assert!(!on_lavapipe(), "lavapipe ran a kernel over its loop limit");
+            compare(&got[0], &want[0], 1e-3).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let messages = tensorc::vulkan_validation_messages();
+    assert!(messages.is_empty(), "{}", messages.join("\n"));
+}
+
+#[test]
+fn kernels_under_the_loop_limit_run() {
+    if !have_driver() {
+        return;
+    }
+    for (name, source) in [
+        (
+            "sum.nxir",
+            "def main(x: s32[65000]) -> s32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n",
+        ),
+        (
+            "nested.nxir",
+            "def main(x: f32[200][300]) -> f32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n",
+        ),
+    ] {
+        let (got, want) = run_both(name, source);
+        let got = got.unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+        compare(&got[0], &want[0], 1e-4).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn the_cli_refuses_a_kernel_over_the_loop_limit() {
+    if !have_driver() || !on_lavapipe_for_subprocesses() {
+        return;
+    }
+    let dir = scratch("vk-loop-limit");
+    write(&dir, "scan.nxir", SCAN);
+    let o = tensorc(&["run", "scan.nxir", "--target", "vulkan"], &dir);
+    fails_with(
+        &o,
+        &[
+            "scan.nxir:2:3: `cumulative_sum` runs up to 70000 loop iterations",
+            "65535",
+            "llvmpipe",
+        ],
+    );
+    // An artifact keeps the bound and the statement's position.
+    compile_tvk(&dir, "scan", SCAN);
+    let o = tensorc(&["run", "scan.tvk"], &dir);
+    fails_with(
+        &o,
+        &[
+            "scan.nxir:2:3: runs up to 70000 loop iterations",
+            "65535",
+            "llvmpipe",
+        ],
+    );
+}
+
+/// The CLI's subprocesses get lavapipe unless the caller chose a driver.
+fn on_lavapipe_for_subprocesses() -> bool {
+    let chosen = ["VK_DRIVER_FILES", "VK_ICD_FILENAMES"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    !chosen || on_lavapipe()
+}
