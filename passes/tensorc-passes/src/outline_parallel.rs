@@ -31,12 +31,10 @@
 //! loops. Nested parallel loops stay inside their outlined parent and run
 //! sequentially there.
 
+use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
-use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 use std::collections::HashSet;
 
@@ -49,39 +47,23 @@ pub const RUNTIME_FUNCTION: &str = "tensorc_parallel_for";
 /// Prefix of the outlined loop bodies' symbols.
 const BODY_PREFIX: &str = "__tensorc_par_";
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-/// The pass object. Stateless, so the clones MLIR makes per thread are trivial.
-#[derive(Clone)]
-struct OutlineParallel;
-
-impl<'c> RunExternalPass<'c> for OutlineParallel {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
-        if unsafe { outline_module(module.to_raw()) }.is_err() {
-            pass.signal_failure();
-        }
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`: it adds functions).
 pub fn create() -> Pass {
-    create_external(
-        OutlineParallel,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Outline 1-D scf.parallel loops into calls of tensorc_parallel_for",
-        "builtin.module",
         &[
             DialectHandle::llvm(),
             DialectHandle::func(),
             DialectHandle::arith(),
         ],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { outline_module(module) }.is_ok()
+        },
     )
 }
 

@@ -44,44 +44,30 @@
 use std::collections::HashSet;
 
 use crate::elementwise_schedule::{MAX_RANK, tag as ew_tag};
+use crate::external_pass::{PassId, module_pass};
 use crate::parallel_mark::{analyze, decide, static_shape};
 use crate::raw::*;
 use crate::row_fuse_schedule::{MAX_ROW_LOOPS, MEMBER, root_tag};
-use melior::ContextRef;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = crate::pipeline::ROW_FUSE_MARK;
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-#[derive(Clone)]
-struct RowFuseMark;
-
-impl<'c> RunExternalPass<'c> for RowFuseMark {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
-        unsafe { mark_module(module.to_raw()) };
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        RowFuseMark,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Tag row-wise chains for row fusion and broadcasting element-wise generics",
-        "builtin.module",
         &[],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { mark_module(module) };
+            true
+        },
     )
 }
 

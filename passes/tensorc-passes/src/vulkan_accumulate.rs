@@ -43,44 +43,29 @@
 //! tiled into workgroups (`tensorc-vulkan/src/lower.rs` `gpu_pipeline`);
 //! `convert-gpu-to-spirv` turns the iter_args into `OpPhi`s.
 
+use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
-use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = "tensorc-vulkan-accumulate";
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-/// The pass object; stateless.
-#[derive(Clone)]
-struct Accumulate;
-
-impl<'c> RunExternalPass<'c> for Accumulate {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass runs on.
-        unsafe { accumulate_module(module.to_raw()) };
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        Accumulate,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Carry scf.for load/store pairs at loop-invariant indices as iter_args",
-        "builtin.module",
         &[DialectHandle::scf(), DialectHandle::memref()],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { accumulate_module(module) };
+            true
+        },
     )
 }
 

@@ -15,48 +15,33 @@
 //! It runs in the Vulkan loops pipeline after
 //! `convert-linalg-to-parallel-loops` (`tensorc-vulkan/src/lower.rs`).
 
+use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
-use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = "tensorc-vulkan-parallel-copy";
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-/// The pass object; stateless.
-#[derive(Clone)]
-struct ParallelCopy;
-
-impl<'c> RunExternalPass<'c> for ParallelCopy {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass runs on.
-        unsafe { parallelize_copies(module.to_raw()) };
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        ParallelCopy,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Rewrite memref.copy of strided views as scf.parallel loops",
-        "builtin.module",
         &[
             DialectHandle::scf(),
             DialectHandle::memref(),
             DialectHandle::arith(),
         ],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { parallelize_copies(module) };
+            true
+        },
     )
 }
 

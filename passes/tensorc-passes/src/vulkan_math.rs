@@ -51,44 +51,30 @@
 //! per element). Coefficients are Taylor coefficients or fits made for
 //! tensorc (Chebyshev interpolation, checked in f32 arithmetic).
 
+use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
-use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = "tensorc-vulkan-expand-math";
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-#[derive(Clone)]
-struct ExpandMath;
-
-impl<'c> RunExternalPass<'c> for ExpandMath {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
-        unsafe { expand_module(module.to_raw()) };
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        ExpandMath,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Expand math ops without an exact SPIR-V lowering into arith/math ops",
-        "builtin.module",
         // tensorc-mlir's context loads every dialect (math has no melior handle).
         &[DialectHandle::arith()],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { expand_module(module) };
+            true
+        },
     )
 }
 
@@ -99,21 +85,7 @@ pub const EXACT_NAME: &str = "tensorc-vulkan-exact-float";
 /// The location name that marks the ops of an expansion.
 pub(crate) const EXACT_LOC: &str = "tensorc.exact";
 
-#[repr(align(8))]
-struct ExactId;
-static EXACT_ID: ExactId = ExactId;
-
-#[derive(Clone)]
-struct ExactFloat;
-
-impl<'c> RunExternalPass<'c> for ExactFloat {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
-        unsafe { mark_exact(module.to_raw()) };
-    }
-}
+static EXACT_ID: PassId = PassId::new();
 
 /// Creates `tensorc-vulkan-exact-float`, to run after `convert-gpu-to-spirv`:
 /// it decorates the SPIR-V float arithmetic that came from an expansion
@@ -124,14 +96,16 @@ impl<'c> RunExternalPass<'c> for ExactFloat {
 /// is what GLSL's `precise` becomes. Other kernels' arithmetic keeps the
 /// driver's freedom.
 pub fn create_exact() -> Pass {
-    create_external(
-        ExactFloat,
-        TypeId::create(&EXACT_ID),
-        EXACT_NAME,
+    module_pass(
+        &EXACT_ID,
         EXACT_NAME,
         "Decorate the SPIR-V float arithmetic of math expansions NoContraction",
-        "builtin.module",
         &[],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { mark_exact(module) };
+            true
+        },
     )
 }
 

@@ -1001,40 +1001,26 @@ pub use pass::create;
 #[cfg(feature = "melior")]
 mod pass {
     use super::*;
+    use crate::external_pass::{PassId, module_pass};
     use crate::raw::*;
-    use melior::ContextRef;
-    use melior::ir::OperationRef;
-    use melior::ir::r#type::TypeId;
-    use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+    use melior::pass::Pass;
     use mlir_sys::*;
     use std::collections::HashMap;
 
-    #[repr(align(8))]
-    struct PassId;
-    static PASS_ID: PassId = PassId;
-
-    #[derive(Clone)]
-    struct ExpandMathF64;
-
-    impl<'c> RunExternalPass<'c> for ExpandMathF64 {
-        fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-        fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-            // SAFETY: `module` is the live op this pass is anchored on.
-            unsafe { expand_all(module.to_raw()) };
-        }
-    }
+    static PASS_ID: PassId = PassId::new();
 
     /// Creates the pass (anchored on `builtin.module`).
     pub fn create() -> Pass {
-        create_external(
-            ExpandMathF64,
-            TypeId::create(&PASS_ID),
-            NAME,
+        module_pass(
+            &PASS_ID,
             NAME,
             "Rewrite f64 math functions into f64 arithmetic SPIR-V has",
-            "builtin.module",
             &[],
+            |module| {
+                // SAFETY: `module_pass` passes the live module the pass runs on.
+                unsafe { expand_all(module) };
+                true
+            },
         )
     }
 

@@ -44,12 +44,10 @@
 //! before the loops are tiled into workgroups (`tensorc-vulkan/src/lower.rs`
 //! `gpu_pipeline`).
 
+use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
-use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
@@ -58,32 +56,14 @@ pub const NAME: &str = "tensorc-vulkan-vec4";
 /// Lanes per access (16 bytes of 32-bit elements).
 const LANES: i64 = 4;
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-/// The pass object; stateless.
-#[derive(Clone)]
-struct Vec4;
-
-impl<'c> RunExternalPass<'c> for Vec4 {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass runs on.
-        unsafe { vectorize_module(module.to_raw()) };
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        Vec4,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Access memory as vector<4xT> in element-wise scf.parallel loops",
-        "builtin.module",
         // `vector` (for `vector.broadcast`) has no melior handle; tensorc's
         // context loads every dialect anyway.
         &[
@@ -91,6 +71,11 @@ pub fn create() -> Pass {
             DialectHandle::memref(),
             DialectHandle::arith(),
         ],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { vectorize_module(module) };
+            true
+        },
     )
 }
 
