@@ -99,15 +99,7 @@ unsafe fn outline_module(module: MlirOperation) -> Result<usize, ()> {
             op = mlirOperationGetNextInBlock(op);
         }
 
-        let mut loops = Vec::new();
-        walk(module, |op| {
-            if op_name(op) == "scf.parallel" {
-                loops.push(op);
-                MlirWalkResult_MlirWalkResultSkip
-            } else {
-                MlirWalkResult_MlirWalkResultAdvance
-            }
-        });
+        let loops = outermost_ops_named(module, "scf.parallel");
 
         let mut outlined = 0;
         for lp in loops {

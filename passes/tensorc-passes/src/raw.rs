@@ -29,6 +29,39 @@ pub(crate) unsafe fn walk<F: FnMut(MlirOperation) -> MlirWalkResult>(
     }
 }
 
+/// The ops named `name` in `root` and everything nested in it, in pre-order
+/// (so an op comes before the ops nested in it).
+pub(crate) unsafe fn ops_named(root: MlirOperation, name: &str) -> Vec<MlirOperation> {
+    unsafe { collect_named(root, name, MlirWalkResult_MlirWalkResultAdvance) }
+}
+
+/// The ops named `name` in `root` and below that are not nested in another
+/// such op, in pre-order: the walk does not enter the ones it finds.
+pub(crate) unsafe fn outermost_ops_named(root: MlirOperation, name: &str) -> Vec<MlirOperation> {
+    unsafe { collect_named(root, name, MlirWalkResult_MlirWalkResultSkip) }
+}
+
+/// `ops_named` and `outermost_ops_named`: `after_match` is what the walk
+/// does after finding one.
+unsafe fn collect_named(
+    root: MlirOperation,
+    name: &str,
+    after_match: MlirWalkResult,
+) -> Vec<MlirOperation> {
+    let mut found = Vec::new();
+    unsafe {
+        walk(root, |op| {
+            if op_name(op) == name {
+                found.push(op);
+                after_match
+            } else {
+                MlirWalkResult_MlirWalkResultAdvance
+            }
+        });
+    }
+    found
+}
+
 pub(crate) fn string_ref(s: &str) -> MlirStringRef {
     MlirStringRef {
         data: s.as_ptr() as *const _,

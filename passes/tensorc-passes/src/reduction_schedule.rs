@@ -58,6 +58,13 @@ fn tag(rank: usize) -> String {
     format!("tensorc.red{rank}")
 }
 
+/// Predicates shared by the reduction matchers: one init, and a body that is
+/// a single combiner of it.
+const ONE_COMBINER: &str = "      %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\
+     \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
+     \x20     transform.match.param.cmpi eq %ninit, %one : !transform.param<i64>\n\
+     \x20     transform.match.structured.body %s {reduction_position = 0} : !transform.any_op\n";
+
 /// Predicate lines for the index maps: every input reads the whole
 /// iteration space in some order (a permutation: no broadcast input, no
 /// offsets or reversals, which tiling mishandles), the init is a projection.
@@ -101,14 +108,10 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
                 outer.join(", ")
             );
         }
-        let _ = writeln!(
-            predicates,
-            "      transform.match.structured.dim %s[-1] {{reduction}} : !transform.any_op\n\
-             \x20     %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\
-             \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
-             \x20     transform.match.param.cmpi eq %ninit, %one : !transform.param<i64>\n\
-             \x20     transform.match.structured.body %s {{reduction_position = 0}} : !transform.any_op"
+        predicates.push_str(
+            "      transform.match.structured.dim %s[-1] {reduction} : !transform.any_op\n",
         );
+        predicates.push_str(ONE_COMBINER);
         predicates.push_str(REDUCTION_MAPS);
         predicates.push_str(&nonempty_dims(rank));
         if long {
@@ -211,14 +214,10 @@ fn outer_tag(rank: usize) -> String {
 pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
     for rank in 2..=MAX_RANK {
         let mut predicates = rank_is(rank);
-        let _ = writeln!(
-            predicates,
-            "      transform.match.structured.dim %s[-1] {{parallel}} : !transform.any_op\n\
-             \x20     %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\
-             \x20     %one = transform.param.constant 1 : i64 -> !transform.param<i64>\n\
-             \x20     transform.match.param.cmpi eq %ninit, %one : !transform.param<i64>\n\
-             \x20     transform.match.structured.body %s {{reduction_position = 0}} : !transform.any_op"
+        predicates.push_str(
+            "      transform.match.structured.dim %s[-1] {parallel} : !transform.any_op\n",
         );
+        predicates.push_str(ONE_COMBINER);
         predicates.push_str(REDUCTION_MAPS);
         predicates.push_str(&nonempty_dims(rank));
         lib.tagging_matcher(

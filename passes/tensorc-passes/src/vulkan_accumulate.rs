@@ -76,13 +76,7 @@ pub fn create() -> Pass {
 /// `module` must be a live operation.
 pub unsafe fn accumulate_module(module: MlirOperation) -> usize {
     unsafe {
-        let mut loops = Vec::new();
-        walk(module, |op| {
-            if op_name(op) == "scf.for" {
-                loops.push(op);
-            }
-            MlirWalkResult_MlirWalkResultAdvance
-        });
+        let loops = ops_named(module, "scf.for");
         // Reversed pre-order: every loop comes after all loops nested in it,
         // so an outer loop sees the inner one already rewritten (its load
         // and store then sit in the outer body, ready to be carried too).

@@ -51,14 +51,10 @@ pub fn create() -> Pass {
 /// `module` must be a live operation.
 pub unsafe fn parallelize_copies(module: MlirOperation) -> usize {
     unsafe {
-        let mut copies = Vec::new();
-        walk(module, |op| {
-            if op_name(op) == "memref.copy" {
-                copies.push(op);
-            }
-            MlirWalkResult_MlirWalkResultAdvance
-        });
-        copies.into_iter().filter(|&c| parallelize(c)).count()
+        ops_named(module, "memref.copy")
+            .into_iter()
+            .filter(|&c| parallelize(c))
+            .count()
     }
 }
 

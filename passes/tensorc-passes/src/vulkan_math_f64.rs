@@ -474,14 +474,30 @@ fn finite_or_nan<O: Ops>(o: &mut O, x: O::F, y: O::F) -> O::F {
     o.sel(finite, y, nan)
 }
 
-/// sin x.
-pub fn sin<O: Ops>(o: &mut O, x: O::F) -> O::F {
+/// What sin, cos and tan of x start from: sin r and cos r of the reduced
+/// argument, the quadrant q (0 to 3, as an f64), whether q is 1 and whether
+/// it is odd.
+struct Quadrant<F, B> {
+    s: F,
+    c: F,
+    q: F,
+    q1: B,
+    odd: B,
+}
+
+fn quadrant<O: Ops>(o: &mut O, x: O::F) -> Quadrant<O::F, O::B> {
     let (r, q) = reduce_half_pi(o, x);
     let (s, c) = sin_cos_kernel(o, r);
-    // q: 0 → s, 1 → c, 2 → -s, 3 → -c
     let q1 = o.cmpc(Cmp::Oeq, q, 1.0);
     let q3 = o.cmpc(Cmp::Oeq, q, 3.0);
     let odd = o.or(q1, q3);
+    Quadrant { s, c, q, q1, odd }
+}
+
+/// sin x.
+pub fn sin<O: Ops>(o: &mut O, x: O::F) -> O::F {
+    let Quadrant { s, c, q, odd, .. } = quadrant(o, x);
+    // q: 0 → s, 1 → c, 2 → -s, 3 → -c
     let v = o.sel(odd, c, s);
     let neg = o.cmpc(Cmp::Oge, q, 2.0);
     let nv = o.fun(FUn::Neg, v);
@@ -492,13 +508,9 @@ pub fn sin<O: Ops>(o: &mut O, x: O::F) -> O::F {
 
 /// cos x.
 pub fn cos<O: Ops>(o: &mut O, x: O::F) -> O::F {
-    let (r, q) = reduce_half_pi(o, x);
-    let (s, c) = sin_cos_kernel(o, r);
+    let Quadrant { s, c, q, q1, odd } = quadrant(o, x);
     // q: 0 → c, 1 → -s, 2 → -c, 3 → s
-    let q1 = o.cmpc(Cmp::Oeq, q, 1.0);
     let q2 = o.cmpc(Cmp::Oeq, q, 2.0);
-    let q3 = o.cmpc(Cmp::Oeq, q, 3.0);
-    let odd = o.or(q1, q3);
     let v = o.sel(odd, s, c);
     let neg = o.or(q1, q2);
     let nv = o.fun(FUn::Neg, v);
@@ -508,12 +520,8 @@ pub fn cos<O: Ops>(o: &mut O, x: O::F) -> O::F {
 
 /// tan x.
 pub fn tan<O: Ops>(o: &mut O, x: O::F) -> O::F {
-    let (r, q) = reduce_half_pi(o, x);
-    let (s, c) = sin_cos_kernel(o, r);
+    let Quadrant { s, c, odd, .. } = quadrant(o, x);
     // even q: s/c; odd q: -c/s
-    let q1 = o.cmpc(Cmp::Oeq, q, 1.0);
-    let q3 = o.cmpc(Cmp::Oeq, q, 3.0);
-    let odd = o.or(q1, q3);
     let even_v = o.div(s, c);
     let ns = o.fun(FUn::Neg, s);
     let odd_v = o.div(c, ns);

@@ -85,16 +85,10 @@ pub fn create() -> Pass {
 /// `module` must be a live operation.
 pub unsafe fn vectorize_module(module: MlirOperation) -> usize {
     unsafe {
-        let mut loops = Vec::new();
-        walk(module, |op| {
-            if op_name(op) == "scf.parallel" {
-                loops.push(op);
-                MlirWalkResult_MlirWalkResultSkip
-            } else {
-                MlirWalkResult_MlirWalkResultAdvance
-            }
-        });
-        loops.into_iter().filter(|&lp| vectorize_loop(lp)).count()
+        outermost_ops_named(module, "scf.parallel")
+            .into_iter()
+            .filter(|&lp| vectorize_loop(lp))
+            .count()
     }
 }
 
