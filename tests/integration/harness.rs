@@ -526,6 +526,51 @@ pub fn edge_tensor(ty: &TensorType, param: usize, variant: usize, mild: bool) ->
     Tensor::from_scalars(ty.clone(), &data).expect("edge tensor has the right size")
 }
 
+/// Parses `input` in `mlir` and runs `pipeline` on it (in the pass tests, a
+/// Rust pass the caller registered with `tensorc_mlir::register_external_pass`):
+/// the module after, for further pipelines, and its IR printed before and
+/// after. A parse or pass failure panics with MLIR's message.
+pub fn before_and_after<'m>(
+    mlir: &'m tensorc_mlir::Mlir,
+    input: &str,
+    pipeline: &str,
+) -> (tensorc_mlir::MlirModule<'m>, String, String) {
+    use tensorc_mlir::PrintOptions;
+    let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
+    let before = mlir.print(&m, PrintOptions::default());
+    mlir.run_pipeline(&mut m, pipeline, "test")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = mlir.print(&m, PrintOptions::default());
+    (m, before, after)
+}
+
+/// The values every float input sweep starts with: NaN, both infinities,
+/// both zeros, ±1.
+pub const FLOAT_SPECIALS: [f64; 7] = [
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+];
+
+/// `m·2^e` and its negation for every `e` of `exponents` and mantissas
+/// `m` from 1 to 1.999 (√2 among them), each rounded by `round` to the
+/// sweep's type: inputs across all magnitudes of a float type.
+pub fn mantissa_sweep(exponents: impl IntoIterator<Item = i32>, round: fn(f64) -> f64) -> Vec<f64> {
+    let mut v = Vec::new();
+    for e in exponents {
+        for m in [1.0, 1.1, 1.25, std::f64::consts::SQRT_2, 1.5, 1.75, 1.999] {
+            let x = round(m * 2f64.powi(e));
+            v.push(x);
+            v.push(-x);
+        }
+    }
+    v
+}
+
 /// The comparison itself decides what "agree" means, so it is tested too.
 #[cfg(test)]
 mod self_tests {

@@ -12,7 +12,7 @@
 //! - reductions over axes other than the last (the kernel schedule's
 //!   vector of partial results per row) against the interpreter.
 
-use crate::harness::{EdgeSet, Settings, differential};
+use crate::harness::{EdgeSet, Settings, before_and_after, differential};
 use tensorc::Stage;
 
 fn softmax(dtype: &str, rows: usize, cols: usize) -> String {
@@ -291,10 +291,7 @@ fn marker_and_row_fusion_before_and_after() {
     let opt = tensorc::emit("softmax.nxir", &softmax("f32", 6, 40), Stage::Opt)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let mlir = Mlir::new();
-    let mut m = mlir.parse(&opt, "test").unwrap();
-    mlir.run_pipeline(&mut m, row_fuse::NAME, "test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let marked = mlir.print(&m, PrintOptions::default());
+    let (mut m, _, marked) = before_and_after(&mlir, &opt, row_fuse::NAME);
     // 6×40 is too small for threads: the root is tagged with chunk 0; the
     // two reductions, their fills and the exponentials are members.
     assert_eq!(
@@ -330,7 +327,7 @@ fn marker_and_row_fusion_before_and_after() {
 /// along the first two (one row of `S` at a time), and threads split `S`.
 #[test]
 fn batch_one_rank3_softmax_is_tiled_along_its_second_loop() {
-    use tensorc_mlir::{Mlir, PrintOptions};
+    use tensorc_mlir::Mlir;
     use tensorc_passes::row_fuse;
     tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
     let source = "def main(x: f32[1][600][100]) -> f32[1][600][100] {
@@ -345,10 +342,7 @@ fn batch_one_rank3_softmax_is_tiled_along_its_second_loop() {
     let opt = tensorc::emit("softmax3.nxir", source, Stage::Opt)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     let mlir = Mlir::new();
-    let mut m = mlir.parse(&opt, "test").unwrap();
-    mlir.run_pipeline(&mut m, row_fuse::NAME, "test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let marked = mlir.print(&m, PrintOptions::default());
+    let (_, _, marked) = before_and_after(&mlir, &opt, row_fuse::NAME);
     assert_eq!(
         marked.matches("tensorc.rowfuse_k2_d1_t").count(),
         1,

@@ -20,7 +20,7 @@
 //! The thread count is process-wide; the tests that change it hold `SETTING`.
 //! (The other tests of this binary run with the default, every core.)
 
-use crate::harness::{EdgeSet, Settings, differential};
+use crate::harness::{EdgeSet, Settings, before_and_after, differential};
 use std::sync::Mutex;
 use tensorc::{CompileOptions, Target, Tensor};
 
@@ -387,11 +387,7 @@ fn outline_parallel_pass_before_and_after() {
     use tensorc_passes::outline_parallel;
     tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
     let mlir = Mlir::new();
-    let mut m = mlir.parse(PASS_INPUT, "test").unwrap();
-    let before = mlir.print(&m, PrintOptions::default());
-    mlir.run_pipeline(&mut m, outline_parallel::NAME, "test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let after = mlir.print(&m, PrintOptions::default());
+    let (mut m, before, after) = before_and_after(&mlir, PASS_INPUT, outline_parallel::NAME);
     // Two loops outlined (the 2-D one stays), the runtime declared once.
     assert_eq!(
         after.matches("call @tensorc_parallel_for(").count(),
@@ -477,15 +473,11 @@ module {
 
 #[test]
 fn parallel_mark_splits_full_reductions() {
-    use tensorc_mlir::{Mlir, PrintOptions};
+    use tensorc_mlir::Mlir;
     use tensorc_passes::parallel_mark;
     tensorc_mlir::register_external_pass(parallel_mark::NAME, parallel_mark::create);
     let mlir = Mlir::new();
-    let mut m = mlir.parse(MARK_INPUT, "test").unwrap();
-    let before = mlir.print(&m, PrintOptions::default());
-    mlir.run_pipeline(&mut m, parallel_mark::NAME, "test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let after = mlir.print(&m, PrintOptions::default());
+    let (m, before, after) = before_and_after(&mlir, MARK_INPUT, parallel_mark::NAME);
     // 100003 elements: 4 partials over the first 100000, the last 3 after.
     assert!(after.contains("tensorc.par_r4"), "{after}");
     assert!(after.contains("[100000] [3] [1]"), "{after}");

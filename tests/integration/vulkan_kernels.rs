@@ -8,7 +8,8 @@
 //! checked by the Vulkan differential test (`vulkan.rs`), which runs every
 //! op case through these passes; here the IR is checked.
 
-use tensorc_mlir::{Mlir, PrintOptions};
+use crate::harness::before_and_after;
+use tensorc_mlir::Mlir;
 use tensorc_passes::{vulkan_accumulate, vulkan_copy, vulkan_vec4};
 
 /// Loops the pass rewrites: a matmul, a 2-level (convolution-like) nest and
@@ -162,11 +163,8 @@ fn run_pass(input: &str) -> (String, String) {
 /// Runs the registered pass `name` on `input`: the IR before and after.
 fn run_registered(input: &str, name: &str) -> (String, String) {
     let mlir = Mlir::new();
-    let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
-    let before = mlir.print(&m, PrintOptions::default());
-    mlir.run_pipeline(&mut m, name, "test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    (before, mlir.print(&m, PrintOptions::default()))
+    let (_, before, after) = before_and_after(&mlir, input, name);
+    (before, after)
 }
 
 /// The text of each op whose line contains `marker` (from that line to its

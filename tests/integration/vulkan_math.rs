@@ -5,6 +5,7 @@
 //! every s8 pair — with the error bound in ulps asserted, which is much
 //! tighter than the op cases' tolerance in `vulkan.rs`.
 
+use crate::harness::{FLOAT_SPECIALS, before_and_after, mantissa_sweep};
 use tensorc::{CompileOptions, DType, Scalar, Target, Tensor, TensorType};
 use tensorc_mlir::{Mlir, PrintOptions};
 use tensorc_passes::vulkan_math;
@@ -13,11 +14,7 @@ use tensorc_passes::vulkan_math;
 fn expand(input: &str) -> (String, String) {
     tensorc_mlir::register_external_pass(vulkan_math::NAME, vulkan_math::create);
     let mlir = Mlir::new();
-    let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
-    let before = mlir.print(&m, PrintOptions::default());
-    mlir.run_pipeline(&mut m, vulkan_math::NAME, "test")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let after = mlir.print(&m, PrintOptions::default());
+    let (mut m, before, after) = before_and_after(&mlir, input, vulkan_math::NAME);
     // Everything the pass emits has a SPIR-V lowering.
     mlir.run_pipeline(
         &mut m,
@@ -277,22 +274,8 @@ fn tensor(dtype: DType, values: &[f64]) -> Tensor {
 /// f32 inputs: both signs of every exponent with several mantissas, a dense
 /// grid on [-4, 4], and the special values.
 fn f32_sweep() -> Vec<f64> {
-    let mut v = vec![
-        f64::NAN,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.0,
-        -0.0,
-        1.0,
-        -1.0,
-    ];
-    for e in -149..=127 {
-        for m in [1.0, 1.1, 1.25, std::f64::consts::SQRT_2, 1.5, 1.75, 1.999] {
-            let x = f64::from((m * 2f64.powi(e)) as f32);
-            v.push(x);
-            v.push(-x);
-        }
-    }
+    let mut v = FLOAT_SPECIALS.to_vec();
+    v.extend(mantissa_sweep(-149..=127, |x| f64::from(x as f32)));
     for k in -40_000..=40_000 {
         v.push(f64::from((k as f64 / 10_000.0) as f32));
     }

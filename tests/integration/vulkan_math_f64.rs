@@ -7,7 +7,8 @@
 //! every expansion in ulps against libm and the interpreter, and the Vulkan
 //! differential test (`vulkan.rs`) runs the f64 op cases on lavapipe.
 
-use tensorc_mlir::{Mlir, PrintOptions};
+use crate::harness::{FLOAT_SPECIALS, before_and_after, mantissa_sweep};
+use tensorc_mlir::Mlir;
 use tensorc_passes::vulkan_math_f64;
 
 /// A kernel module as the Vulkan pipeline has it before the SPIR-V
@@ -35,11 +36,7 @@ fn run_pass(input: &str) -> (Mlir, String, String) {
     tensorc_mlir::register_external_pass(vulkan_math_f64::NAME, vulkan_math_f64::create);
     let mlir = Mlir::new();
     let (before, after) = {
-        let mut m = mlir.parse(input, "test").unwrap_or_else(|e| panic!("{e}"));
-        let before = mlir.print(&m, PrintOptions::default());
-        mlir.run_pipeline(&mut m, vulkan_math_f64::NAME, "test")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let after = mlir.print(&m, PrintOptions::default());
+        let (mut m, before, after) = before_and_after(&mlir, input, vulkan_math_f64::NAME);
         // What the Vulkan pipeline runs next must take the result.
         mlir.run_pipeline(
             &mut m,
@@ -153,22 +150,8 @@ fn f64_program_compiles_to_spirv() {
 /// [-8, 8], and the special values. No subnormal inputs: lavapipe flushes
 /// them (documented in docs/vulkan.md).
 fn f64_sweep() -> Vec<f64> {
-    let mut v = vec![
-        f64::NAN,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.0,
-        -0.0,
-        1.0,
-        -1.0,
-    ];
-    for e in (-1020..=1020).step_by(4) {
-        for m in [1.0, 1.1, 1.25, std::f64::consts::SQRT_2, 1.5, 1.75, 1.999] {
-            let x = m * 2f64.powi(e);
-            v.push(x);
-            v.push(-x);
-        }
-    }
+    let mut v = FLOAT_SPECIALS.to_vec();
+    v.extend(mantissa_sweep((-1020..=1020).step_by(4), |x| x));
     for k in -8000..=8000 {
         v.push(f64::from(k) / 1000.0 + 1e-7);
     }
