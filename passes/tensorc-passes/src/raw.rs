@@ -62,6 +62,26 @@ unsafe fn collect_named(
     found
 }
 
+/// The op that defines `v`, if `v` is a result of an op named `name`.
+pub(crate) unsafe fn defined_by(v: MlirValue, name: &str) -> Option<MlirOperation> {
+    unsafe {
+        if !mlirValueIsAOpResult(v) {
+            return None;
+        }
+        let def = mlirOpResultGetOwner(v);
+        (op_name(def) == name).then_some(def)
+    }
+}
+
+/// The value of `v` if it is an integer or index `arith.constant`.
+pub(crate) unsafe fn constant_int(v: MlirValue) -> Option<i64> {
+    unsafe {
+        let def = defined_by(v, "arith.constant")?;
+        let a = mlirOperationGetAttributeByName(def, string_ref("value"));
+        (!a.ptr.is_null() && mlirAttributeIsAInteger(a)).then(|| mlirIntegerAttrGetValueInt(a))
+    }
+}
+
 pub(crate) fn string_ref(s: &str) -> MlirStringRef {
     MlirStringRef {
         data: s.as_ptr() as *const _,

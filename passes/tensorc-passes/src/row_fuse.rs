@@ -195,13 +195,9 @@ unsafe fn broadcasts_strided_slice(op: MlirOperation, maps: &Maps) -> bool {
                 return false;
             }
             let v = mlirOperationGetOperand(op, k as isize);
-            if !mlirValueIsAOpResult(v) {
+            let Some(def) = defined_by(v, "tensor.extract_slice") else {
                 return false;
-            }
-            let def = mlirOpResultGetOwner(v);
-            if op_name(def) != "tensor.extract_slice" {
-                return false;
-            }
+            };
             let strides = mlirOperationGetAttributeByName(def, string_ref("static_strides"));
             strides.ptr.is_null()
                 || !mlirAttributeIsADenseI64Array(strides)

@@ -371,17 +371,3 @@ unsafe fn runs_at_least_once(lp: MlirOperation) -> bool {
         matches!((c(0), c(1), c(2)), (Some(lb), Some(ub), Some(step)) if lb < ub && step > 0)
     }
 }
-
-unsafe fn constant_int(v: MlirValue) -> Option<i64> {
-    unsafe {
-        if !mlirValueIsAOpResult(v) {
-            return None;
-        }
-        let def = mlirOpResultGetOwner(v);
-        if op_name(def) != "arith.constant" {
-            return None;
-        }
-        let a = mlirOperationGetAttributeByName(def, string_ref("value"));
-        (!a.ptr.is_null() && mlirAttributeIsAInteger(a)).then(|| mlirIntegerAttrGetValueInt(a))
-    }
-}

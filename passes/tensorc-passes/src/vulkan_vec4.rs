@@ -362,9 +362,8 @@ impl Rewriter {
             let vt = mlirVectorTypeGet(1, [LANES].as_ptr(), t);
             let loc = mlirOperationGetLocation(at);
             let block = mlirOperationGetBlock(at);
-            if mlirValueIsAOpResult(v) && op_name(mlirOpResultGetOwner(v)) == "arith.constant" {
-                let a =
-                    mlirOperationGetAttributeByName(mlirOpResultGetOwner(v), string_ref("value"));
+            if let Some(def) = defined_by(v, "arith.constant") {
+                let a = mlirOperationGetAttributeByName(def, string_ref("value"));
                 if !a.ptr.is_null() && (mlirAttributeIsAInteger(a) || mlirAttributeIsAFloat(a)) {
                     let dense = mlirDenseElementsAttrSplatGet(vt, a);
                     let c = build(
@@ -562,19 +561,5 @@ unsafe fn vector_memref_type(t: MlirType) -> MlirType {
         }
         let e = mlirVectorTypeGet(1, [LANES].as_ptr(), mlirShapedTypeGetElementType(t));
         mlirMemRefTypeContiguousGet(e, rank, shape.as_ptr(), mlirAttributeGetNull())
-    }
-}
-
-unsafe fn constant_int(v: MlirValue) -> Option<i64> {
-    unsafe {
-        if !mlirValueIsAOpResult(v) {
-            return None;
-        }
-        let def = mlirOpResultGetOwner(v);
-        if op_name(def) != "arith.constant" {
-            return None;
-        }
-        let a = mlirOperationGetAttributeByName(def, string_ref("value"));
-        (!a.ptr.is_null() && mlirAttributeIsAInteger(a)).then(|| mlirIntegerAttrGetValueInt(a))
     }
 }
