@@ -202,20 +202,24 @@ pub fn check_error(rel: &str) {
         .bind(|| insta::assert_snapshot!(format!("errors__{}", stem(rel)), rendered));
 }
 
-/// Compiles `source` for both targets and compares every function on every input set.
-/// Returns one message per disagreement (empty when all agree).
-pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String> {
-    let compile = |target: Target| match tensorc::compile_str(
+/// Compiles `source` (named `rel` in diagnostics) for `target` with the
+/// default options; a compile error panics with its rendered diagnostic.
+pub fn compile_for(rel: &str, source: &str, target: Target) -> tensorc::Program {
+    tensorc::compile_str(
         rel,
         source,
         &CompileOptions {
             target,
             ..Default::default()
         },
-    ) {
-        Ok(p) => p,
-        Err(e) => panic!("{rel}: compile for {target:?} failed:\n{}", e.render()),
-    };
+    )
+    .unwrap_or_else(|e| panic!("{rel}: compile for {target:?} failed:\n{}", e.render()))
+}
+
+/// Compiles `source` for both targets and compares every function on every input set.
+/// Returns one message per disagreement (empty when all agree).
+pub fn differential(rel: &str, source: &str, settings: &Settings) -> Vec<String> {
+    let compile = |target: Target| compile_for(rel, source, target);
     let interp = compile(Target::Interp);
     let cpu = compile(Target::Cpu);
     let mut failures = Vec::new();

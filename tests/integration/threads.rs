@@ -20,7 +20,7 @@
 //! The thread count is process-wide; the tests that change it hold `SETTING`.
 //! (The other tests of this binary run with the default, every core.)
 
-use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use crate::harness::{EdgeSet, Settings, before_and_after, compile_for, differential};
 use std::sync::Mutex;
 use tensorc::{CompileOptions, Target, Tensor};
 
@@ -246,15 +246,7 @@ fn half_precision_full_sums_are_exact_on_exact_inputs() {
             .map(|i| Scalar::F([1.0, -1.0, 0.0][i % 3]))
             .collect();
         let x = Tensor::from_scalars(TensorType::new(dt, vec![n]), &values).unwrap();
-        let interp = tensorc::compile_str(
-            "s.nxir",
-            &source,
-            &CompileOptions {
-                target: Target::Interp,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let interp = compile_for("s.nxir", &source, Target::Interp);
         let want = interp.entry(None).unwrap().call(&[x.clone()]).unwrap();
         assert_eq!(want[0].get(0), Scalar::F(1.0), "{dtype}: the interpreter");
         let cpu = tensorc::compile_str("s.nxir", &source, &CompileOptions::default()).unwrap();

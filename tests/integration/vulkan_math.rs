@@ -5,8 +5,8 @@
 //! every s8 pair — with the error bound in ulps asserted, which is much
 //! tighter than the op cases' tolerance in `vulkan.rs`.
 
-use crate::harness::{FLOAT_SPECIALS, before_and_after, mantissa_sweep};
-use tensorc::{CompileOptions, DType, Scalar, Target, Tensor, TensorType};
+use crate::harness::{FLOAT_SPECIALS, before_and_after, compile_for, mantissa_sweep};
+use tensorc::{DType, Scalar, Target, Tensor, TensorType};
 use tensorc_mlir::{Mlir, PrintOptions};
 use tensorc_passes::vulkan_math;
 
@@ -170,15 +170,7 @@ fn vulkan_math_expansions_are_no_contraction_in_spirv() {
 }
 
 fn compile(source: &str, target: Target) -> tensorc::Program {
-    tensorc::compile_str(
-        "sweep.nxir",
-        source,
-        &CompileOptions {
-            target,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}", e.render()))
+    compile_for("sweep.nxir", source, target)
 }
 
 /// Runs `source`'s `f` on Vulkan and in the interpreter.
