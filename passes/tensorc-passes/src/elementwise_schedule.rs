@@ -178,6 +178,32 @@ pub fn vectorize_each(out: &mut String, ops: &str) {
     );
 }
 
+/// Appends a match of the `linalg.generic`s tagged `tag` (rank `rank`) as
+/// `%{h}`, tiled by 1 in every loop but the innermost and by `lanes` in that
+/// one (tiles `%{h}_t`, loops `%{h}_l`), the innermost loop peeled.
+pub fn tile_by_lanes(out: &mut String, h: &str, tag: &str, rank: usize, lanes: u32) {
+    let mut sizes = vec!["1".to_owned(); rank - 1];
+    sizes.push(lanes.to_string());
+    let loop_types = vec!["!transform.any_op"; rank + 1].join(", ");
+    let _ = writeln!(
+        out,
+        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %{h}_t, %{h}_l:{rank} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+        sizes = sizes.join(", "),
+    );
+    peel_each(out, &format!("{h}_l#{}", rank - 1));
+}
+
+/// Appends a match of the `linalg.generic`s tagged `tag` as `%{h}` and the
+/// vectorization of each (`vectorize_each`).
+pub fn vectorize_tagged(out: &mut String, h: &str, tag: &str) {
+    let _ = writeln!(
+        out,
+        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op"
+    );
+    vectorize_each(out, h);
+}
+
 /// Appends a greedy application of `patterns` (lines of
 /// `transform.apply_patterns.*`) to every function, through a fresh handle
 /// named `%{name}`.
@@ -232,17 +258,7 @@ pub fn add_elementwise(lib: &mut Library, tiles: ElementwiseTiles) {
     }
     let body = lib.body();
     for rank in 1..=MAX_RANK {
-        let mut sizes = vec!["1".to_owned(); rank - 1];
-        sizes.push(tiles.lanes.to_string());
-        let loop_types = vec!["!transform.any_op"; rank + 1].join(", ");
-        let _ = writeln!(
-            body,
-            "    %ew{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   %ew{rank}_t, %ew{rank}_l:{rank} = transform.structured.tile_using_for %ew{rank} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-            t = tag(rank),
-            sizes = sizes.join(", "),
-        );
-        peel_each(body, &format!("ew{rank}_l#{}", rank - 1));
+        tile_by_lanes(body, &format!("ew{rank}"), &tag(rank), rank, tiles.lanes);
     }
 }
 
@@ -251,12 +267,7 @@ pub fn add_elementwise(lib: &mut Library, tiles: ElementwiseTiles) {
 pub fn vectorize_elementwise(lib: &mut Library) {
     let body = lib.body();
     for rank in 1..=MAX_RANK {
-        let _ = writeln!(
-            body,
-            "    %ewv{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op",
-            t = tag(rank)
-        );
-        vectorize_each(body, &format!("ewv{rank}"));
+        vectorize_tagged(body, &format!("ewv{rank}"), &tag(rank));
     }
 }
 

@@ -34,7 +34,8 @@
 use std::fmt::Write as _;
 
 use crate::elementwise_schedule::{
-    Library, MAX_RANK, nonempty_dims, peel_each, rank_is, vectorize_each,
+    Library, MAX_RANK, nonempty_dims, peel_each, rank_is, tile_by_lanes, vectorize_each,
+    vectorize_tagged,
 };
 
 /// Tile sizes of the reduction schedule.
@@ -229,17 +230,7 @@ pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
     }
     let body = lib.body();
     for rank in 2..=MAX_RANK {
-        let mut sizes = vec!["1".to_owned(); rank - 1];
-        sizes.push(lanes.to_string());
-        let loop_types = vec!["!transform.any_op"; rank + 1].join(", ");
-        let _ = writeln!(
-            body,
-            "    %ored{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   %ored{rank}_t, %ored{rank}_l:{rank} = transform.structured.tile_using_for %ored{rank} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-            t = outer_tag(rank),
-            sizes = sizes.join(", "),
-        );
-        peel_each(body, &format!("ored{rank}_l#{}", rank - 1));
+        tile_by_lanes(body, &format!("ored{rank}"), &outer_tag(rank), rank, lanes);
     }
 }
 
@@ -248,12 +239,7 @@ pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
 pub fn vectorize_outer_reductions(lib: &mut Library) {
     let body = lib.body();
     for rank in 2..=MAX_RANK {
-        let _ = writeln!(
-            body,
-            "    %oredv{rank} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op",
-            t = outer_tag(rank)
-        );
-        vectorize_each(body, &format!("oredv{rank}"));
+        vectorize_tagged(body, &format!("oredv{rank}"), &outer_tag(rank));
     }
 }
 
