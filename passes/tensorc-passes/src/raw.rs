@@ -82,6 +82,25 @@ pub(crate) unsafe fn constant_int(v: MlirValue) -> Option<i64> {
     }
 }
 
+/// A `linalg.generic`'s `indexing_maps` (an array of affine maps, one per
+/// operand) and, per loop, whether its iterator type is parallel; `None`
+/// when either attribute is missing.
+pub(crate) unsafe fn generic_maps_and_kinds(
+    op: MlirOperation,
+) -> Option<(MlirAttribute, Vec<bool>)> {
+    unsafe {
+        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
+        let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
+        if maps.ptr.is_null() || iters.ptr.is_null() {
+            return None;
+        }
+        let parallel = (0..mlirArrayAttrGetNumElements(iters))
+            .map(|i| print_attr(mlirArrayAttrGetElement(iters, i)).contains("parallel"))
+            .collect();
+        Some((maps, parallel))
+    }
+}
+
 pub(crate) fn string_ref(s: &str) -> MlirStringRef {
     MlirStringRef {
         data: s.as_ptr() as *const _,

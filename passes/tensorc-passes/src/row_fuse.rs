@@ -210,14 +210,7 @@ unsafe fn broadcasts_strided_slice(op: MlirOperation, maps: &Maps) -> bool {
 /// The maps of a `linalg.generic` (see `Maps`).
 unsafe fn maps(op: MlirOperation) -> Option<Maps> {
     unsafe {
-        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
-        let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
-        if maps.ptr.is_null() || iters.ptr.is_null() {
-            return None;
-        }
-        let parallel = (0..mlirArrayAttrGetNumElements(iters))
-            .map(|i| print_attr(mlirArrayAttrGetElement(iters, i)).contains("parallel"))
-            .collect();
+        let (maps, parallel) = generic_maps_and_kinds(op)?;
         let mut operands = Vec::new();
         for k in 0..mlirArrayAttrGetNumElements(maps) {
             let map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, k));
