@@ -345,9 +345,10 @@ mod tests {
     }
 
     #[test]
-    fn a_reduction_to_a_scalar_counts_every_element() {
-        let src = "def f(x: f32[70000]) -> f32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n";
-        assert_eq!(bounds(src), vec![(Some(70000), Some((2, 3)))]);
+    fn a_scan_counts_every_element() {
+        let src = "def f(x: f32[70000]) -> f32[70000] {\n  s = cumulative_sum x\n  return s\n}\n";
+        // A copy kernel, then the scan in one invocation.
+        assert_eq!(bounds(src), vec![(Some(0), None), (Some(70000), Some((2, 3)))]);
     }
 
     #[test]

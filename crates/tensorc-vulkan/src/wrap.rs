@@ -31,6 +31,8 @@
 //! the result is re-parsed and verified, so a mistake is an MLIR error, not
 //! silently wrong code.
 
+mod split_reduction;
+
 /// Ops that stay on the host: buffers and views (the schedule handles them),
 /// parallel loops (they become kernels), constants (sunk into kernels).
 const HOST_OPS: &[&str] = &[
@@ -755,26 +757,61 @@ fn process_block(
             out.extend(run.iter().flatten().map(|s| s.to_string()));
             continue;
         }
-        let flat: Vec<&str> = run.iter().flatten().copied().collect();
-        let extra = floats_for(&flat, &floats, &pad);
-        *rewrites += extra.len();
-        let (c0, c1, iv) = (
-            format!("%tensorc_w{wrapped}_c0"),
-            format!("%tensorc_w{wrapped}_c1"),
-            format!("%tensorc_w{wrapped}_i"),
-        );
-        out.push(format!("{pad}{c0} = arith.constant 0 : index"));
-        out.push(format!("{pad}{c1} = arith.constant 1 : index"));
-        out.push(format!(
-            "{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"
-        ));
-        out.extend(extra);
-        let body = guard_zero_trip(parallel_to_for(&flat), out.len());
-        out.extend(body.into_iter().map(|s| format!("  {s}")));
-        out.push(format!("{pad}  scf.reduce"));
-        out.push(format!("{pad}}}"));
-        *wrapped += 1;
+        // A long reduction in the run becomes two parallel stages
+        // (`split_reduction`); the statements around it stay one kernel each.
+        let mut rest: &[Vec<&str>] = &run;
+        while let Some(split) = split_reduction::find(func, rest, &pad, *wrapped) {
+            let pair: Vec<&str> = rest[split.start..split.start + 2]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            if !floats_for(&pair, &floats, &pad).is_empty() {
+                break;
+            }
+            if split.start > 0 {
+                let flat: Vec<&str> = rest[..split.start].iter().flatten().copied().collect();
+                wrap_single(&flat, &floats, &pad, out, wrapped, rewrites);
+            }
+            out.extend(split.lines);
+            *wrapped += 1;
+            rest = &rest[split.start + 2..];
+        }
+        if !rest.is_empty() {
+            let flat: Vec<&str> = rest.iter().flatten().copied().collect();
+            wrap_single(&flat, &floats, &pad, out, wrapped, rewrites);
+        }
     }
+}
+
+/// Wraps `flat` (statements of one run) into a one-iteration `scf.parallel`,
+/// with the floated definitions it uses repeated inside.
+fn wrap_single(
+    flat: &[&str],
+    floats: &[Float],
+    pad: &str,
+    out: &mut Vec<String>,
+    wrapped: &mut usize,
+    rewrites: &mut usize,
+) {
+    let extra = floats_for(flat, floats, pad);
+    *rewrites += extra.len();
+    let (c0, c1, iv) = (
+        format!("%tensorc_w{wrapped}_c0"),
+        format!("%tensorc_w{wrapped}_c1"),
+        format!("%tensorc_w{wrapped}_i"),
+    );
+    out.push(format!("{pad}{c0} = arith.constant 0 : index"));
+    out.push(format!("{pad}{c1} = arith.constant 1 : index"));
+    out.push(format!(
+        "{pad}scf.parallel ({iv}) = ({c0}) to ({c1}) step ({c1}) {{"
+    ));
+    out.extend(extra);
+    let body = guard_zero_trip(parallel_to_for(flat), out.len());
+    out.extend(body.into_iter().map(|s| format!("  {s}")));
+    out.push(format!("{pad}  scf.reduce"));
+    out.push(format!("{pad}}}"));
+    *wrapped += 1;
 }
 
 /// Whether statement `k` can be floated into the kernels that use it:

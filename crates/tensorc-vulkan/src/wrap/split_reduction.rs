@@ -1,0 +1,265 @@
+//! Long reductions to a scalar as two parallel stages instead of one
+//! invocation looping over every element.
+//!
+//! A reduction to a rank-0 buffer reaches `wrap.rs` as an initializing
+//! store and a sequential loop whose body loads the accumulator, combines it
+//! with one associative, commutative op (`arith.addf`, `arith.muli`,
+//! `arith.maximumf`, `arith.andi`, ...) and stores it back. Run as one
+//! invocation, that is slow, and on lavapipe wrong past 65535 iterations
+//! (its loop limiter; `loop_bound.rs` then refuses it). Here the loop's
+//! iterations are cut into chunks: a first kernel reduces each chunk into
+//! its own element of a new buffer (one invocation per chunk), a second
+//! combines the partial results into the accumulator. Integer results are
+//! exact (wrapping addition and multiplication are associative); float sums
+//! and products are reassociated, as any parallel reduction is.
+
+use super::{Function, defined, indent, index_constant, op_of, uses};
+
+/// Combining ops that may be reassociated and reordered.
+const COMBINERS: &[&str] = &[
+    "arith.addf",
+    "arith.mulf",
+    "arith.addi",
+    "arith.muli",
+    "arith.maximumf",
+    "arith.minimumf",
+    "arith.maxnumf",
+    "arith.minnumf",
+    "arith.maxsi",
+    "arith.minsi",
+    "arith.maxui",
+    "arith.minui",
+    "arith.andi",
+    "arith.ori",
+    "arith.xori",
+];
+
+/// Loop iterations (inner loops included) below which a reduction stays
+/// in one invocation: splitting costs a launch and a buffer.
+const MIN_SPLIT: u64 = 16384;
+
+/// Iterations one invocation of the first stage runs (inner loops included).
+const CHUNK: u64 = 4096;
+
+/// The most partial results: the second stage loops over them in one
+/// invocation, which must stay far below lavapipe's limit.
+const MAX_CHUNKS: u64 = 32768;
+
+/// The reduction recognized in a run: the statement index of its
+/// initializing store and the two kernels (and their constants and buffer)
+/// replacing it and the loop after it.
+pub(super) struct Split {
+    pub start: usize,
+    pub lines: Vec<String>,
+}
+
+/// Finds the first `store init → acc[]; scf.for ...` pair in `run` (one
+/// run of host statements that would become one single-invocation kernel)
+/// whose loop is a long reduction into `acc`, such that no value defined
+/// before the pair is used from it on (so the run can be cut there).
+pub(super) fn find(func: &Function, run: &[Vec<&str>], pad: &str, tag: usize) -> Option<Split> {
+    for s in 0..run.len().saturating_sub(1) {
+        let Some(lines) = two_stage(func, &run[s], &run[s + 1], pad, tag) else {
+            continue;
+        };
+        let rest: String = run[s..]
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
+        let crossing = run[..s]
+            .iter()
+            .flat_map(|st| defined(st[0]))
+            .any(|name| uses(&rest, &name));
+        if !crossing {
+            return Some(Split { start: s, lines });
+        }
+    }
+    None
+}
+
+/// `memref.store %v, %acc[] : memref<T>` → (`%v`, `%acc`, `T`).
+fn scalar_store(line: &str) -> Option<(&str, &str, &str)> {
+    let t = line.trim().strip_prefix("memref.store ")?;
+    let (v, rest) = t.split_once(", ")?;
+    let (acc, rest) = rest.split_once("[] : memref<")?;
+    let ty = rest.split_once('>')?.0;
+    (!ty.contains('x') && !ty.contains(',')).then_some((v, acc, ty))
+}
+
+/// The loop header's (iv, lower, upper, step) names.
+fn for_header(line: &str) -> Option<(&str, &str, &str, &str)> {
+    let t = line.trim().strip_prefix("scf.for ")?;
+    let t = t.strip_suffix('{')?.trim_end();
+    let (iv, rest) = t.split_once(" = ")?;
+    let (lb, rest) = rest.split_once(" to ")?;
+    let (ub, step) = rest.split_once(" step ")?;
+    // No iter_args or result types: a plain loop over memory.
+    (!step.contains(' ')).then_some((iv, lb, ub, step))
+}
+
+fn two_stage(
+    func: &Function,
+    init: &[&str],
+    lp: &[&str],
+    pad: &str,
+    tag: usize,
+) -> Option<Vec<String>> {
+    if init.len() != 1 || lp.len() < 3 || op_of(lp[0]) != "scf.for" {
+        return None;
+    }
+    let (init_v, acc, ty) = scalar_store(init[0])?;
+    // Constants only: the stores are repeated inside kernels.
+    if !func.text.lines().any(|l| {
+        l.trim_start()
+            .starts_with(&format!("{init_v} = arith.constant "))
+    }) {
+        return None;
+    }
+    let (iv, lb, ub, step) = for_header(lp[0])?;
+    if index_constant(func, lb)? != 0 || index_constant(func, step)? != 1 {
+        return None;
+    }
+    let n = index_constant(func, ub)?;
+    let body = &lp[1..lp.len() - 1];
+    // Inner loops must have constant trip counts (for the chunk size).
+    let mut inner = 1u64;
+    for l in body.iter().filter(|l| op_of(l) == "scf.for") {
+        let (_, ilb, iub, istep) = for_header(l)?;
+        let (a, b, c) = (
+            index_constant(func, ilb)?,
+            index_constant(func, iub)?,
+            index_constant(func, istep)?,
+        );
+        if c == 0 {
+            return None;
+        }
+        inner = inner.checked_mul(b.saturating_sub(a).div_ceil(c).max(1))?;
+    }
+    if n.checked_mul(inner)? < MIN_SPLIT {
+        return None;
+    }
+    // Exactly one load and one store of the accumulator, joined by one
+    // combining op that nothing else reads.
+    let acc_ref = format!("{acc}[] : memref<{ty}>");
+    let touching: Vec<&str> = body.iter().copied().filter(|l| uses(l, acc)).collect();
+    let [load, store] = touching.as_slice() else {
+        return None;
+    };
+    let loaded = defined(load).pop()?;
+    if op_of(load) != "memref.load" || !load.contains(&acc_ref) {
+        return None;
+    }
+    let (v, acc2, _) = scalar_store(store)?;
+    if acc2 != acc {
+        return None;
+    }
+    let users = |name: &str| body.iter().filter(|l| uses(l, name)).count();
+    let comb = body
+        .iter()
+        .find(|l| defined(l).first().map(String::as_str) == Some(v))?;
+    let op = op_of(comb);
+    if !COMBINERS.contains(&op) || users(&loaded) != 2 || users(v) != 2 {
+        return None;
+    }
+    let operands = comb.split_once(&format!("{op} "))?.1.split_once(" : ")?.0;
+    let (x, y) = operands.split_once(", ")?;
+    if x != loaded && y.split_whitespace().next() != Some(loaded.as_str()) {
+        return None;
+    }
+    let chunk = (CHUNK / inner).max(1);
+    let chunks = n.div_ceil(chunk);
+    if chunks > MAX_CHUNKS || chunks < 2 {
+        return None;
+    }
+    let t = |s: &str| format!("%tensorc_r{tag}_{s}");
+    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = (
+        t("c0"),
+        t("c1"),
+        t("chunks"),
+        t("chunk"),
+        t("n"),
+        t("part"),
+        t("p"),
+        t("lo"),
+        t("hi0"),
+        t("hi"),
+    );
+    let part_ty = format!("memref<{chunks}x{ty}>");
+    let inner_pad = format!("{pad}  ");
+    let mut out = vec![
+        format!("{pad}{c0} = arith.constant 0 : index"),
+        format!("{pad}{c1} = arith.constant 1 : index"),
+        format!("{pad}{cc} = arith.constant {chunks} : index"),
+        format!("{pad}{ch} = arith.constant {chunk} : index"),
+        format!("{pad}{cn} = arith.constant {n} : index"),
+        format!("{pad}{part} = memref.alloc() : {part_ty}"),
+        // Stage 1: one invocation per chunk.
+        format!("{pad}scf.parallel ({p}) = ({c0}) to ({cc}) step ({c1}) {{"),
+        format!("{inner_pad}memref.store {init_v}, {part}[{p}] : {part_ty}"),
+        format!("{inner_pad}{lo} = arith.muli {p}, {ch} : index"),
+        format!("{inner_pad}{hi0} = arith.addi {lo}, {ch} : index"),
+        format!("{inner_pad}{hi} = arith.minui {hi0}, {cn} : index"),
+        format!("{inner_pad}scf.for {iv} = {lo} to {hi} step {c1} {{"),
+    ];
+    let shift = indent(lp[0]);
+    let part_ref = format!("{part}[{p}] : {part_ty}");
+    for l in body {
+        let rebased = format!("{inner_pad}{}", &l[shift.min(indent(l))..]);
+        out.push(rebased.replace(&acc_ref, &part_ref));
+    }
+    out.push(format!("{inner_pad}}}"));
+    out.push(format!("{inner_pad}scf.reduce"));
+    out.push(format!("{pad}}}"));
+    // Stage 2: one invocation combines the partial results.
+    let (w, q, a, b, r) = (t("w"), t("q"), t("a"), t("b"), t("r"));
+    out.extend([
+        format!("{pad}scf.parallel ({w}) = ({c0}) to ({c1}) step ({c1}) {{"),
+        format!("{inner_pad}memref.store {init_v}, {acc_ref}"),
+        format!("{inner_pad}scf.for {q} = {c0} to {cc} step {c1} {{"),
+        format!("{inner_pad}  {a} = memref.load {part}[{q}] : {part_ty}"),
+        format!("{inner_pad}  {b} = memref.load {acc_ref}"),
+        format!("{inner_pad}  {r} = {op} {b}, {a} : {ty}"),
+        format!("{inner_pad}  memref.store {r}, {acc_ref}"),
+        format!("{inner_pad}}}"),
+        format!("{inner_pad}scf.reduce"),
+        format!("{pad}}}"),
+    ]);
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{module, spirv_val};
+    use crate::{Limits, compile_kernels};
+
+    fn kernels(src: &str) -> crate::Compiled {
+        let (m, text) = module(src);
+        let c = compile_kernels(&m, &text, &Limits::default()).expect("compiles");
+        spirv_val(&c).unwrap();
+        c
+    }
+
+    #[test]
+    fn a_long_sum_becomes_two_kernels_within_the_loop_limit() {
+        let c = kernels(
+            "def f(x: f32[70000]) -> f32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n",
+        );
+        assert_eq!(c.kernels.len(), 2, "partial sums, then their combination");
+        // 70000 / 4096 → 18 chunks of 4096: stage 1 loops 4096 times per
+        // invocation, stage 2 over the 18 partial results.
+        let bounds: Vec<Option<u64>> = c.kernels.iter().map(|k| k.loop_iterations).collect();
+        assert_eq!(bounds, [Some(4096), Some(18)]);
+    }
+
+    #[test]
+    fn short_and_unrecognized_reductions_stay_one_kernel() {
+        for src in [
+            "def f(x: f32[1000]) -> f32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n",
+            "def f(x: f32[70000]) -> s32 {\n  s = argmax x\n  return s\n}\n",
+        ] {
+            assert_eq!(kernels(src).kernels.len(), 1, "{src}");
+        }
+    }
+}
