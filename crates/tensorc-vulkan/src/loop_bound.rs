@@ -76,7 +76,7 @@ fn op_bound(op: MlirOperation, top: &mut dyn FnMut(MlirOperation, Option<u64>)) 
             let b = if never {
                 before
                     .iter()
-                    .fold(Some(0), |acc, &o| add(acc, op_bound(o, &mut ignore)))
+                    .try_fold(0, |acc, &o| add(Some(acc), op_bound(o, &mut ignore)))
             } else {
                 None
             };
@@ -99,7 +99,7 @@ fn trip_count(op: MlirOperation) -> Option<u64> {
     if step <= 0 {
         return None;
     }
-    let span = diff_hi(*o.get(1)?, *o.get(0)?, 0)?;
+    let span = diff_hi(*o.get(1)?, *o.first()?, 0)?;
     if span <= 0 {
         return Some(0);
     }
@@ -329,8 +329,11 @@ mod tests {
     use crate::tests::module;
     use crate::{Limits, compile_kernels};
 
-    /// Each kernel's bound and the (line, column) of its dominant loop.
-    fn bounds(src: &str) -> Vec<(Option<u64>, Option<(usize, usize)>)> {
+    /// A kernel's bound and the (line, column) of its dominant loop.
+    type Bound = (Option<u64>, Option<(usize, usize)>);
+
+    /// Each kernel's bound.
+    fn bounds(src: &str) -> Vec<Bound> {
         let (m, text) = module(src);
         let c = compile_kernels(&m, &text, &Limits::default()).expect("compiles");
         c.kernels
@@ -348,7 +351,10 @@ mod tests {
     fn a_scan_counts_every_element() {
         let src = "def f(x: f32[70000]) -> f32[70000] {\n  s = cumulative_sum x\n  return s\n}\n";
         // A copy kernel, then the scan in one invocation.
-        assert_eq!(bounds(src), vec![(Some(0), None), (Some(70000), Some((2, 3)))]);
+        assert_eq!(
+            bounds(src),
+            vec![(Some(0), None), (Some(70000), Some((2, 3)))]
+        );
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn two_stage(
     }
     let chunk = (CHUNK / inner).max(1);
     let chunks = n.div_ceil(chunk);
-    if chunks > MAX_CHUNKS || chunks < 2 {
+    if !(2..=MAX_CHUNKS).contains(&chunks) {
         return None;
     }
     let t = |s: &str| format!("%tensorc_r{tag}_{s}");
