@@ -100,7 +100,8 @@ fn kernels_under_the_loop_limit_run() {
 }
 
 /// Long reductions to a scalar (odd lengths, integer and float, a nested
-/// loop nest, a reduction followed by more work in the same kernel run):
+/// loop nest, a reduction followed by more work in the same kernel run) and
+/// along a long inner axis into a rank-1 result:
 /// split into two parallel stages, they run on lavapipe and agree with the
 /// interpreter (integers exactly, floats up to reassociation).
 const LONG_REDUCTIONS: &str = "
@@ -134,6 +135,22 @@ def nested_f32(x: f32[300][301]) -> f32 {
   s = sum x, axes: nil, keep_axes: false
   return s
 }
+def rows_sum(x: f32[2][70001]) -> f32[2] {
+  s = sum x, axes: [1], keep_axes: false
+  return s
+}
+def rows_max(x: s32[3][70001]) -> s32[3] {
+  s = reduce_max x, axes: [1], keep_axes: false
+  return s
+}
+def rows_min_f64(x: f64[2][65537]) -> f64[2] {
+  s = reduce_min x, axes: [1], keep_axes: false
+  return s
+}
+def rows_all(x: u8[2][70001]) -> u8[2] {
+  s = all x, axes: [1], keep_axes: false
+  return s
+}
 def then_scaled(x: f64[131071]) -> f64 {
   s = sum x, axes: nil, keep_axes: false
   t = multiply s, 0.5
@@ -142,7 +159,7 @@ def then_scaled(x: f64[131071]) -> f64 {
 ";
 
 #[test]
-fn long_reductions_to_a_scalar_agree_with_the_interpreter() {
+fn long_reductions_agree_with_the_interpreter() {
     if !have_driver() {
         return;
     }

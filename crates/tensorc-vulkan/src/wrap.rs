@@ -690,6 +690,17 @@ fn process_block(
             let extra = floats_for(&stmts[k], &floats, &pad);
             *rewrites += extra.len();
             if op_of(stmts[k][0]) == "scf.parallel" {
+                // A long reduction along rows: two parallel stages.
+                let split = extra
+                    .is_empty()
+                    .then(|| split_reduction::rows(func, &stmts[k], out.len()))
+                    .flatten();
+                if let Some(split) = split {
+                    *rewrites += 1;
+                    out.extend(split);
+                    k += 1;
+                    continue;
+                }
                 let mut kernel = vec![innermost_first(stmts[k][0])];
                 kernel.extend(extra);
                 let m = stmts[k].len();

@@ -1,5 +1,6 @@
-//! Long reductions to a scalar as two parallel stages instead of one
-//! invocation looping over every element.
+//! Long reductions as two parallel stages instead of one invocation
+//! looping over every element: to a scalar, and along rows into a rank-1
+//! result.
 //!
 //! A reduction to a rank-0 buffer reaches `wrap.rs` as an initializing
 //! store and a sequential loop whose body loads the accumulator, combines it
@@ -9,7 +10,11 @@
 //! (its loop limiter; `loop_bound.rs` then refuses it). Here the loop's
 //! iterations are cut into chunks: a first kernel reduces each chunk into
 //! its own element of a new buffer (one invocation per chunk), a second
-//! combines the partial results into the accumulator. Integer results are
+//! combines the partial results into the accumulator. A row reduction
+//! (`scf.parallel` over rows around the loop, accumulating into `%acc[%r]`)
+//! gets partial results per (row, chunk), each chunk starting from the
+//! combining op's identity, and one invocation per row combining them into
+//! the row's accumulator. Integer results are
 //! exact (wrapping addition and multiplication are associative); float sums
 //! and products are reassociated, as any parallel reduction is.
 
@@ -99,22 +104,33 @@ fn for_header(line: &str) -> Option<(&str, &str, &str, &str)> {
     (!step.contains(' ')).then_some((iv, lb, ub, step))
 }
 
-fn two_stage(
+/// A long reduction loop recognized by `analyze`.
+struct Reduction<'a> {
+    /// The loop's induction variable.
+    iv: &'a str,
+    /// Its trip count.
+    n: u64,
+    /// The loop body (without header and closing brace).
+    body: &'a [&'a str],
+    /// The combining op.
+    op: &'a str,
+    /// Iterations of the loop per chunk, and the number of chunks.
+    chunk: u64,
+    chunks: u64,
+}
+
+/// `lp` (an `scf.for` statement) as a long reduction into the accumulator
+/// element `acc_ref` (`%acc[...] : memref<...>`): bounds 0 to N step 1,
+/// inner loops with constant trip counts, at least `MIN_SPLIT` iterations
+/// in all, and exactly one load and one store of the accumulator joined by
+/// one combining op that nothing else reads.
+fn analyze<'a>(
     func: &Function,
-    init: &[&str],
-    lp: &[&str],
-    pad: &str,
-    tag: usize,
-) -> Option<Vec<String>> {
-    if init.len() != 1 || lp.len() < 3 || op_of(lp[0]) != "scf.for" {
-        return None;
-    }
-    let (init_v, acc, ty) = scalar_store(init[0])?;
-    // Constants only: the stores are repeated inside kernels.
-    if !func.text.lines().any(|l| {
-        l.trim_start()
-            .starts_with(&format!("{init_v} = arith.constant "))
-    }) {
+    lp: &'a [&'a str],
+    acc: &str,
+    acc_ref: &str,
+) -> Option<Reduction<'a>> {
+    if lp.len() < 3 || op_of(lp[0]) != "scf.for" {
         return None;
     }
     let (iv, lb, ub, step) = for_header(lp[0])?;
@@ -123,7 +139,6 @@ fn two_stage(
     }
     let n = index_constant(func, ub)?;
     let body = &lp[1..lp.len() - 1];
-    // Inner loops must have constant trip counts (for the chunk size).
     let mut inner = 1u64;
     for l in body.iter().filter(|l| op_of(l) == "scf.for") {
         let (_, ilb, iub, istep) = for_header(l)?;
@@ -140,19 +155,19 @@ fn two_stage(
     if n.checked_mul(inner)? < MIN_SPLIT {
         return None;
     }
-    // Exactly one load and one store of the accumulator, joined by one
-    // combining op that nothing else reads.
-    let acc_ref = format!("{acc}[] : memref<{ty}>");
     let touching: Vec<&str> = body.iter().copied().filter(|l| uses(l, acc)).collect();
     let [load, store] = touching.as_slice() else {
         return None;
     };
     let loaded = defined(load).pop()?;
-    if op_of(load) != "memref.load" || !load.contains(&acc_ref) {
+    if op_of(load) != "memref.load" || !load.contains(acc_ref) {
         return None;
     }
-    let (v, acc2, _) = scalar_store(store)?;
-    if acc2 != acc {
+    let (v, rest) = store
+        .trim()
+        .strip_prefix("memref.store ")?
+        .split_once(", ")?;
+    if !rest.starts_with(acc_ref) {
         return None;
     }
     let users = |name: &str| body.iter().filter(|l| uses(l, name)).count();
@@ -173,6 +188,64 @@ fn two_stage(
     if !(2..=MAX_CHUNKS).contains(&chunks) {
         return None;
     }
+    Some(Reduction {
+        iv,
+        n,
+        body,
+        op,
+        chunk,
+        chunks,
+    })
+}
+
+/// The first-stage loop over one chunk: constants `c1`, `ch`, `cn` and
+/// chunk index `p` given; the body's accumulator becomes `part_ref`.
+fn chunk_loop(
+    red: &Reduction,
+    lp0: &str,
+    acc_ref: &str,
+    part_ref: &str,
+    names: [&str; 7],
+    pad: &str,
+) -> Vec<String> {
+    let [c1, ch, cn, p, lo, hi0, hi] = names;
+    let iv = red.iv;
+    let mut out = vec![
+        format!("{pad}{lo} = arith.muli {p}, {ch} : index"),
+        format!("{pad}{hi0} = arith.addi {lo}, {ch} : index"),
+        format!("{pad}{hi} = arith.minui {hi0}, {cn} : index"),
+        format!("{pad}scf.for {iv} = {lo} to {hi} step {c1} {{"),
+    ];
+    let shift = indent(lp0);
+    for l in red.body {
+        let rebased = format!("{pad}{}", &l[shift.min(indent(l))..]);
+        out.push(rebased.replace(acc_ref, part_ref));
+    }
+    out.push(format!("{pad}}}"));
+    out
+}
+
+fn two_stage(
+    func: &Function,
+    init: &[&str],
+    lp: &[&str],
+    pad: &str,
+    tag: usize,
+) -> Option<Vec<String>> {
+    if init.len() != 1 {
+        return None;
+    }
+    let (init_v, acc, ty) = scalar_store(init[0])?;
+    // Constants only: the stores are repeated inside kernels.
+    if !func.text.lines().any(|l| {
+        l.trim_start()
+            .starts_with(&format!("{init_v} = arith.constant "))
+    }) {
+        return None;
+    }
+    let acc_ref = format!("{acc}[] : memref<{ty}>");
+    let red = analyze(func, lp, acc, &acc_ref)?;
+    let (n, op, chunk, chunks) = (red.n, red.op, red.chunk, red.chunks);
     let t = |s: &str| format!("%tensorc_r{tag}_{s}");
     let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = (
         t("c0"),
@@ -198,18 +271,16 @@ fn two_stage(
         // Stage 1: one invocation per chunk.
         format!("{pad}scf.parallel ({p}) = ({c0}) to ({cc}) step ({c1}) {{"),
         format!("{inner_pad}memref.store {init_v}, {part}[{p}] : {part_ty}"),
-        format!("{inner_pad}{lo} = arith.muli {p}, {ch} : index"),
-        format!("{inner_pad}{hi0} = arith.addi {lo}, {ch} : index"),
-        format!("{inner_pad}{hi} = arith.minui {hi0}, {cn} : index"),
-        format!("{inner_pad}scf.for {iv} = {lo} to {hi} step {c1} {{"),
     ];
-    let shift = indent(lp[0]);
     let part_ref = format!("{part}[{p}] : {part_ty}");
-    for l in body {
-        let rebased = format!("{inner_pad}{}", &l[shift.min(indent(l))..]);
-        out.push(rebased.replace(&acc_ref, &part_ref));
-    }
-    out.push(format!("{inner_pad}}}"));
+    out.extend(chunk_loop(
+        &red,
+        lp[0],
+        &acc_ref,
+        &part_ref,
+        [&c1, &ch, &cn, &p, &lo, &hi0, &hi],
+        &inner_pad,
+    ));
     out.push(format!("{inner_pad}scf.reduce"));
     out.push(format!("{pad}}}"));
     // Stage 2: one invocation combines the partial results.
@@ -222,6 +293,144 @@ fn two_stage(
         format!("{inner_pad}  {b} = memref.load {acc_ref}"),
         format!("{inner_pad}  {r} = {op} {b}, {a} : {ty}"),
         format!("{inner_pad}  memref.store {r}, {acc_ref}"),
+        format!("{inner_pad}}}"),
+        format!("{inner_pad}scf.reduce"),
+        format!("{pad}}}"),
+    ]);
+    Some(out)
+}
+
+/// The identity of `op` on `ty` as an `arith.constant` value (f32, f64 and
+/// integers only): each chunk of a row starts from it, because the row's
+/// own initial value is stored by an earlier kernel.
+fn identity(op: &str, ty: &str) -> Option<String> {
+    let float = matches!(ty, "f32" | "f64");
+    let bits: u32 = if float {
+        0
+    } else {
+        ty.strip_prefix('i')?
+            .parse()
+            .ok()
+            .filter(|b| (2..=64).contains(b))?
+    };
+    let inf = |neg: bool| match (ty, neg) {
+        ("f32", false) => "0x7F800000",
+        ("f32", true) => "0xFF800000",
+        (_, false) => "0x7FF0000000000000",
+        (_, true) => "0xFFF0000000000000",
+    };
+    Some(match op {
+        "arith.addf" if float => "0.0".into(),
+        "arith.mulf" if float => "1.0".into(),
+        "arith.maximumf" if float => inf(true).into(),
+        "arith.minimumf" if float => inf(false).into(),
+        "arith.addi" | "arith.ori" | "arith.xori" | "arith.maxui" if !float => "0".into(),
+        "arith.muli" if !float => "1".into(),
+        "arith.andi" | "arith.minui" if !float => "-1".into(),
+        "arith.maxsi" if !float => format!("{}", -(1i128 << (bits - 1))),
+        "arith.minsi" if !float => format!("{}", (1i128 << (bits - 1)) - 1),
+        _ => return None,
+    })
+}
+
+/// A kernel `scf.parallel (%r) = (0) to (R) step (1) { scf.for ... }`
+/// whose loop reduces into `%acc[%r]` (a reduction along a long axis into
+/// a rank-1 result) as two kernels: partial results per (row, chunk), then
+/// one invocation per row combining them into the row's accumulator (which
+/// keeps the initial value an earlier kernel stored). `None` when the
+/// kernel is not of that form.
+pub(super) fn rows(func: &Function, kernel: &[&str], tag: usize) -> Option<Vec<String>> {
+    let m = kernel.len();
+    if m < 5 || !kernel[m - 2].trim_start().starts_with("scf.reduce") {
+        return None;
+    }
+    let header = kernel[0].trim();
+    let pad = " ".repeat(indent(kernel[0]));
+    let rest = header.strip_prefix("scf.parallel (")?;
+    let (r, rest) = rest.split_once(") = (")?;
+    let (lb, rest) = rest.split_once(") to (")?;
+    let (ub, rest) = rest.split_once(") step (")?;
+    let step = rest.strip_suffix(") {")?;
+    if r.contains(',') || index_constant(func, lb)? != 0 || index_constant(func, step)? != 1 {
+        return None;
+    }
+    let rows = index_constant(func, ub)?;
+    let lp = &kernel[1..m - 2];
+    // The kernel's body is exactly the loop.
+    if !lp.last()?.trim_start().starts_with('}') || indent(lp.last()?) != indent(lp[0]) {
+        return None;
+    }
+    let store = lp
+        .iter()
+        .find(|l| l.trim_start().starts_with("memref.store "))?;
+    let (_, rest) = store
+        .trim()
+        .strip_prefix("memref.store ")?
+        .split_once(", ")?;
+    let (acc, rest) = rest.split_once(&format!("[{r}] : memref<"))?;
+    let ty = rest.split_once('>')?.0.strip_prefix(&format!("{rows}x"))?;
+    if ty.contains('x') {
+        return None;
+    }
+    let acc_ref = format!("{acc}[{r}] : memref<{rows}x{ty}>");
+    let red = analyze(func, lp, acc, &acc_ref)?;
+    // Few enough (row, chunk) pairs for any launch and a small buffer; more
+    // rows keep the one-invocation-per-row kernel.
+    if rows.checked_mul(red.chunks)? > MAX_CHUNKS {
+        return None;
+    }
+    let ident = identity(red.op, ty)?;
+    let (op, chunk, chunks, n) = (red.op, red.chunk, red.chunks, red.n);
+    let t = |s: &str| format!("%tensorc_s{tag}_{s}");
+    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi, id) = (
+        t("c0"),
+        t("c1"),
+        t("chunks"),
+        t("chunk"),
+        t("n"),
+        t("part"),
+        t("p"),
+        t("lo"),
+        t("hi0"),
+        t("hi"),
+        t("id"),
+    );
+    let part_ty = format!("memref<{rows}x{chunks}x{ty}>");
+    let inner_pad = format!("{pad}  ");
+    let mut out = vec![
+        format!("{pad}{c0} = arith.constant 0 : index"),
+        format!("{pad}{c1} = arith.constant 1 : index"),
+        format!("{pad}{cc} = arith.constant {chunks} : index"),
+        format!("{pad}{ch} = arith.constant {chunk} : index"),
+        format!("{pad}{cn} = arith.constant {n} : index"),
+        format!("{pad}{id} = arith.constant {ident} : {ty}"),
+        format!("{pad}{part} = memref.alloc() : {part_ty}"),
+        // Stage 1: one invocation per (row, chunk).
+        format!(
+            "{pad}scf.parallel ({r}, {p}) = ({lb}, {c0}) to ({ub}, {cc}) step ({step}, {c1}) {{"
+        ),
+        format!("{inner_pad}memref.store {id}, {part}[{r}, {p}] : {part_ty}"),
+    ];
+    let part_ref = format!("{part}[{r}, {p}] : {part_ty}");
+    out.extend(chunk_loop(
+        &red,
+        lp[0],
+        &acc_ref,
+        &part_ref,
+        [&c1, &ch, &cn, &p, &lo, &hi0, &hi],
+        &inner_pad,
+    ));
+    out.push(format!("{inner_pad}scf.reduce"));
+    out.push(format!("{pad}}}"));
+    // Stage 2: one invocation per row combines its partial results.
+    let (q, a, b, x) = (t("q"), t("a"), t("b"), t("x"));
+    out.extend([
+        format!("{pad}scf.parallel ({r}) = ({lb}) to ({ub}) step ({step}) {{"),
+        format!("{inner_pad}scf.for {q} = {c0} to {cc} step {c1} {{"),
+        format!("{inner_pad}  {a} = memref.load {part}[{r}, {q}] : {part_ty}"),
+        format!("{inner_pad}  {b} = memref.load {acc_ref}"),
+        format!("{inner_pad}  {x} = {op} {b}, {a} : {ty}"),
+        format!("{inner_pad}  memref.store {x}, {acc_ref}"),
         format!("{inner_pad}}}"),
         format!("{inner_pad}scf.reduce"),
         format!("{pad}}}"),
@@ -251,6 +460,17 @@ mod tests {
         // invocation, stage 2 over the 18 partial results.
         let bounds: Vec<Option<u64>> = c.kernels.iter().map(|k| k.loop_iterations).collect();
         assert_eq!(bounds, [Some(4096), Some(18)]);
+    }
+
+    #[test]
+    fn a_long_row_reduction_becomes_two_stages() {
+        let c = kernels(
+            "def f(x: f32[2][70000]) -> f32[2] {\n  s = sum x, axes: [1], keep_axes: false\n  return s\n}\n",
+        );
+        // The initial values, partial sums per (row, chunk of 4096), then
+        // per row the combination of its 18 partial results.
+        let bounds: Vec<Option<u64>> = c.kernels.iter().map(|k| k.loop_iterations).collect();
+        assert_eq!(bounds, [Some(0), Some(4096), Some(18)]);
     }
 
     #[test]
