@@ -188,17 +188,23 @@ impl<'a> Lowerer<'a> {
     }
 
     /// The source of a gather-like op (`take`, `take_along_axis`, `gather`),
-    /// copied into a buffer of its own when it is a strided slice: those
-    /// bufferize to a view with non-unit strides, and the vectorized gather
-    /// from such a view (`vector.gather`) does not lower to LLVM (it left an
-    /// `unrealized_conversion_cast` and failed the JIT; progen KNOWN_BUGS
-    /// `take:strided_source`). Other sources are read where they are.
+    /// copied into a buffer of its own when it may bufferize to a view with
+    /// non-unit strides, from which the vectorized gather (`vector.gather`)
+    /// does not lower to LLVM (it left an `unrealized_conversion_cast` and
+    /// failed the JIT): a strided slice (progen KNOWN_BUGS
+    /// `take:strided_source`), or a value that is also placed into a larger
+    /// tensor by `stack`, `concatenate`, `put_slice` or `pad`, because
+    /// `eliminate-empty-tensors` then computes it straight into its place
+    /// there — a column of the stacked result, say (generated seed 7231,
+    /// `gen_7231.nxir`). Other sources are read where they are.
     fn gather_source(&mut self, f: &Function, node: &Node, mut operands: Vec<Val>) -> Vec<Val> {
         let gather = matches!(node.op, Op::Take { .. } | Op::TakeAlongAxis { .. } | Op::Gather { .. });
         // A slice of a strided slice is a strided view too: walk the chain.
         let mut strided = false;
+        let mut chain = Vec::new();
         let mut source = node.operands.first().copied();
         while let Some(id) = source {
+            chain.push(id);
             let n = f.node(id);
             match &n.op {
                 Op::Slice { strides, .. } | Op::DynamicSlice { strides, .. } => {
@@ -208,7 +214,11 @@ impl<'a> Lowerer<'a> {
                 _ => source = None,
             }
         }
-        if gather && strided && let Some(x) = operands.first_mut() {
+        let placed = f.nodes.iter().any(|n| {
+            matches!(n.op, Op::Stack { .. } | Op::Concatenate { .. } | Op::PutSlice { .. } | Op::Pad { .. })
+                && n.operands.iter().any(|o| chain.contains(o))
+        });
+        if gather && (strided || placed) && let Some(x) = operands.first_mut() {
             *x = self.private_copy(x);
         }
         operands
