@@ -120,17 +120,29 @@ fn packed_matmul_becomes_8x32_contractions_with_no_pack_left() {
         out.contains("vector<1x1x16xf32> into vector<1x1x8x16xf32>"),
         "{out}"
     );
-    // K blocks of 256 (257 leaves a block of 1).
-    assert!(out.contains("step %c256"), "{out}");
+    // K blocks of 256 (257 leaves a block of 1): the packing step cuts the
+    // blocks and peels the last, so a full block is a k loop of 256 steps
+    // carrying the 8×32 tile, and the block of 1 reads B's row 256 alone.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("to %c256 step %c1 iter_args") && l.contains("-> (vector<1x2x8x16xf32>)")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains(", %c256, %c0]") && l.contains("tensor<65x257x16xf32>, vector<2x1x16xf32>")),
+        "{out}"
+    );
 }
 
 #[test]
 fn bias_relu_consumer_reads_the_packed_result() {
     let out = run(&matmul(64, 1024, 256, "f32", true), true);
     // The epilogue's 16×16 tile is read straight out of the packed
-    // [M/16][N/16][16][16] result: no unpacked temporary in between.
+    // [M/16][N/16][16][16] result (one [1][1][16][16] tile per read): no
+    // unpacked temporary in between.
     assert!(
-        out.contains("tensor<4x64x16x16xf32>, vector<16x16xf32>"),
+        out.contains("tensor<4x64x16x16xf32>, vector<1x1x16x16xf32>"),
         "epilogue does not read the packed tile:\n{out}"
     );
     assert!(
