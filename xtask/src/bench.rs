@@ -21,9 +21,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Warm-up and timed runs per workload, for both tensorc and NumPy.
-const WARMUP: usize = 1;
-const ITERS: usize = 5;
+/// Warm-up and timed runs per workload, for both tensorc and NumPy. Not
+/// fewer: with 1 + 5 runs a sub-millisecond workload (W1, W10) is over
+/// before this VM's idle second vCPU wakes up, and its two-thread time came
+/// out as the one-thread time in about half the runs (bimodal: 0.28 or
+/// 0.55 ms for W10, run for run); 3 + 20 runs give the pool's worker time to
+/// be running.
+const WARMUP: usize = 3;
+const ITERS: usize = 20;
 
 /// The NumPy versions of the workloads.
 const NUMPY_SCRIPT: &str = include_str!("numpy_bench.py");
@@ -274,7 +279,8 @@ pub fn bench(filters: &[String]) -> Result<()> {
             .unwrap_or_default();
         let path = file.to_string_lossy();
         let (w, i) = (WARMUP.to_string(), ITERS.to_string());
-        let args = ["bench", &*path, "--json", "--warmup", &w, "--iters", &i, "--threads", "1"];
+        // `--no-cache`: the compile column is a real compile, never a cache hit.
+        let args = ["bench", &*path, "--json", "--no-cache", "--warmup", &w, "--iters", &i, "--threads", "1"];
         let mut row = Row {
             name,
             ..Row::default()
