@@ -9,9 +9,9 @@
 //! same through a `.tvk` artifact, and the pass itself (snapshot, and its
 //! error on an op it cannot store as i16).
 
-use crate::harness::compare;
+use crate::harness::{compare, compile_for};
 use crate::vulkan::have_driver;
-use tensorc::{CompileOptions, DType, Scalar, Target, Tensor, TensorType};
+use tensorc::{DType, Scalar, Target, Tensor, TensorType};
 use tensorc_mlir::{Mlir, PrintOptions};
 use tensorc_passes::vulkan_bf16;
 
@@ -138,15 +138,7 @@ fn inputs() -> Vec<(&'static str, Vec<Tensor>)> {
 }
 
 fn compile(target: Target) -> tensorc::Program {
-    tensorc::compile_str(
-        "bf16.nxir",
-        PROGRAM,
-        &CompileOptions {
-            target,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{}", e.render()))
+    compile_for("bf16.nxir", PROGRAM, target)
 }
 
 /// Runs every input set on `vk` and the interpreter; the differences.

@@ -58,12 +58,10 @@
 //! rounding only; integer combiners (wrapping `addi`/`muli`, bitwise ops,
 //! `max`/`min`) give exactly the same result in any grouping.
 
+use crate::external_pass::{PassId, module_pass};
 use crate::parallel_schedule::{MAX_DIM, MAX_REDUCTION_CHUNKS, MAX_TARGET, reduction_tag, tag};
 use crate::raw::*;
-use melior::ContextRef;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
@@ -84,32 +82,20 @@ pub const MATMUL_MIN_COLUMNS: u64 = 64;
 /// even when a later one could give more.
 pub const ENOUGH_CHUNKS: u64 = 16;
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-#[derive(Clone)]
-struct ParallelMark;
-
-impl<'c> RunExternalPass<'c> for ParallelMark {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, _pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass is anchored on.
-        unsafe { mark_module(module.to_raw()) };
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        ParallelMark,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Tag linalg ops with the loop and chunk size to run them in parallel",
-        "builtin.module",
         &[],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { mark_module(module) };
+            true
+        },
     )
 }
 
@@ -472,16 +458,8 @@ pub(crate) unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
 /// iterator kinds from `iterator_types`.
 unsafe fn analyze_generic(op: MlirOperation) -> Option<Loops> {
     unsafe {
-        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
-        let iters = mlirOperationGetAttributeByName(op, string_ref("iterator_types"));
-        if maps.ptr.is_null() || iters.ptr.is_null() {
-            return None;
-        }
-        let nloops = mlirArrayAttrGetNumElements(iters);
-        let parallel: Vec<bool> = (0..nloops)
-            .map(|i| print_attr(mlirArrayAttrGetElement(iters, i)).contains("parallel"))
-            .collect();
-        let mut extents: Vec<Option<u64>> = vec![None; nloops as usize];
+        let (maps, parallel) = generic_maps_and_kinds(op)?;
+        let mut extents: Vec<Option<u64>> = vec![None; parallel.len()];
         let nmaps = mlirArrayAttrGetNumElements(maps);
         if nmaps != mlirOperationGetNumOperands(op) {
             return None;

@@ -28,59 +28,47 @@
 //! after those three upstream passes (`tensorc-vulkan/src/lower.rs`
 //! `spirv_pipeline`).
 
+use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
-use melior::ContextRef;
 use melior::dialect::DialectHandle;
-use melior::ir::OperationRef;
-use melior::ir::r#type::TypeId;
-use melior::pass::{ExternalPass, Pass, RunExternalPass, create_external};
+use melior::pass::Pass;
 use mlir_sys::*;
 
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = "tensorc-vulkan-bf16";
 
-#[repr(align(8))]
-struct PassId;
-static PASS_ID: PassId = PassId;
-
-/// The pass object; stateless.
-#[derive(Clone)]
-struct Bf16ToI16;
-
-impl<'c> RunExternalPass<'c> for Bf16ToI16 {
-    fn initialize(&mut self, _context: ContextRef<'c>) {}
-
-    fn run(&mut self, module: OperationRef<'c, '_>, pass: ExternalPass<'_>) {
-        // SAFETY: `module` is the live `builtin.module` this pass runs on.
-        if let Err(op) = unsafe { convert_module(module.to_raw()) } {
-            // SAFETY: `op` is a live op of the module.
-            unsafe {
-                let loc = mlirOperationGetLocation(op);
-                let msg = format!(
-                    "'{}' still computes on bf16 after its emulation in f32; the Vulkan target stores bf16 as i16 and cannot run it",
-                    op_name(op)
-                );
-                mlirEmitError(
-                    loc,
-                    std::ffi::CString::new(msg).unwrap_or_default().as_ptr(),
-                );
-            }
-            pass.signal_failure();
-        }
-    }
-}
+static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
 pub fn create() -> Pass {
-    create_external(
-        Bf16ToI16,
-        TypeId::create(&PASS_ID),
-        NAME,
+    module_pass(
+        &PASS_ID,
         NAME,
         "Store and move bf16 as i16 (SPIR-V for Vulkan has no bf16 type)",
-        "builtin.module",
         &[DialectHandle::arith()],
+        run,
     )
+}
+
+/// The pass on `module`; on an op left computing on bf16, an error at it.
+fn run(module: MlirOperation) -> bool {
+    // SAFETY: `module_pass` passes the live module the pass runs on.
+    let Err(op) = (unsafe { convert_module(module) }) else {
+        return true;
+    };
+    // SAFETY: `op` is a live op of the module.
+    unsafe {
+        let loc = mlirOperationGetLocation(op);
+        let msg = format!(
+            "'{}' still computes on bf16 after its emulation in f32; the Vulkan target stores bf16 as i16 and cannot run it",
+            op_name(op)
+        );
+        mlirEmitError(
+            loc,
+            std::ffi::CString::new(msg).unwrap_or_default().as_ptr(),
+        );
+    }
+    false
 }
 
 /// Ops that only move or hold bf16 values, so i16 bits serve them equally.
