@@ -246,32 +246,21 @@ fn two_stage(
     let acc_ref = format!("{acc}[] : memref<{ty}>");
     let red = analyze(func, lp, acc, &acc_ref)?;
     let (n, op, chunk, chunks) = (red.n, red.op, red.chunk, red.chunks);
-    let t = |s: &str| format!("%tensorc_r{tag}_{s}");
-    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = (
-        t("c0"),
-        t("c1"),
-        t("chunks"),
-        t("chunk"),
-        t("n"),
-        t("part"),
-        t("p"),
-        t("lo"),
-        t("hi0"),
-        t("hi"),
-    );
+    let prefix = format!("%tensorc_r{tag}");
+    let t = |s: &str| format!("{prefix}_{s}");
+    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = stage_names(&prefix);
     let part_ty = format!("memref<{chunks}x{ty}>");
     let inner_pad = format!("{pad}  ");
-    let mut out = vec![
-        format!("{pad}{c0} = arith.constant 0 : index"),
-        format!("{pad}{c1} = arith.constant 1 : index"),
-        format!("{pad}{cc} = arith.constant {chunks} : index"),
-        format!("{pad}{ch} = arith.constant {chunk} : index"),
-        format!("{pad}{cn} = arith.constant {n} : index"),
+    let mut out = index_constants(
+        pad,
+        &[(&c0, 0), (&c1, 1), (&cc, chunks), (&ch, chunk), (&cn, n)],
+    );
+    out.extend([
         format!("{pad}{part} = memref.alloc() : {part_ty}"),
         // Stage 1: one invocation per chunk.
         format!("{pad}scf.parallel ({p}) = ({c0}) to ({cc}) step ({c1}) {{"),
         format!("{inner_pad}memref.store {init_v}, {part}[{p}] : {part_ty}"),
-    ];
+    ]);
     let part_ref = format!("{part}[{p}] : {part_ty}");
     out.extend(chunk_loop(
         &red,
@@ -298,6 +287,49 @@ fn two_stage(
         format!("{pad}}}"),
     ]);
     Some(out)
+}
+
+/// The SSA names both stages' rewrites use, prefixed so that several
+/// rewrites in one function never clash: the index constants 0, 1, the
+/// chunk count, the chunk size and the length, the partial-results
+/// buffer, the chunk index and a chunk's bounds (`lo`, `hi0` before and
+/// `hi` after clamping to the length).
+#[allow(clippy::type_complexity)]
+fn stage_names(
+    prefix: &str,
+) -> (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+) {
+    let t = |s: &str| format!("{prefix}_{s}");
+    (
+        t("c0"),
+        t("c1"),
+        t("chunks"),
+        t("chunk"),
+        t("n"),
+        t("part"),
+        t("p"),
+        t("lo"),
+        t("hi0"),
+        t("hi"),
+    )
+}
+
+/// `name = arith.constant value : index` lines at `pad`.
+fn index_constants(pad: &str, constants: &[(&str, u64)]) -> Vec<String> {
+    constants
+        .iter()
+        .map(|(name, v)| format!("{pad}{name} = arith.constant {v} : index"))
+        .collect()
 }
 
 /// The identity of `op` on `ty` as an `arith.constant` value (f32, f64 and
@@ -381,28 +413,17 @@ pub(super) fn rows(func: &Function, kernel: &[&str], tag: usize) -> Option<Vec<S
     }
     let ident = identity(red.op, ty)?;
     let (op, chunk, chunks, n) = (red.op, red.chunk, red.chunks, red.n);
-    let t = |s: &str| format!("%tensorc_s{tag}_{s}");
-    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi, id) = (
-        t("c0"),
-        t("c1"),
-        t("chunks"),
-        t("chunk"),
-        t("n"),
-        t("part"),
-        t("p"),
-        t("lo"),
-        t("hi0"),
-        t("hi"),
-        t("id"),
-    );
+    let prefix = format!("%tensorc_s{tag}");
+    let t = |s: &str| format!("{prefix}_{s}");
+    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = stage_names(&prefix);
+    let id = t("id");
     let part_ty = format!("memref<{rows}x{chunks}x{ty}>");
     let inner_pad = format!("{pad}  ");
-    let mut out = vec![
-        format!("{pad}{c0} = arith.constant 0 : index"),
-        format!("{pad}{c1} = arith.constant 1 : index"),
-        format!("{pad}{cc} = arith.constant {chunks} : index"),
-        format!("{pad}{ch} = arith.constant {chunk} : index"),
-        format!("{pad}{cn} = arith.constant {n} : index"),
+    let mut out = index_constants(
+        &pad,
+        &[(&c0, 0), (&c1, 1), (&cc, chunks), (&ch, chunk), (&cn, n)],
+    );
+    out.extend([
         format!("{pad}{id} = arith.constant {ident} : {ty}"),
         format!("{pad}{part} = memref.alloc() : {part_ty}"),
         // Stage 1: one invocation per (row, chunk).
@@ -410,7 +431,7 @@ pub(super) fn rows(func: &Function, kernel: &[&str], tag: usize) -> Option<Vec<S
             "{pad}scf.parallel ({r}, {p}) = ({lb}, {c0}) to ({ub}, {cc}) step ({step}, {c1}) {{"
         ),
         format!("{inner_pad}memref.store {id}, {part}[{r}, {p}] : {part_ty}"),
-    ];
+    ]);
     let part_ref = format!("{part}[{r}, {p}] : {part_ty}");
     out.extend(chunk_loop(
         &red,
