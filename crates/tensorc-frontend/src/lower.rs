@@ -198,7 +198,11 @@ impl<'a> Lowerer<'a> {
     /// there — a column of the stacked result, say (generated seed 7231,
     /// `gen_7231.nxir`). Other sources are read where they are.
     fn gather_source(&mut self, f: &Function, node: &Node, mut operands: Vec<Val>) -> Vec<Val> {
-        let gather = matches!(node.op, Op::Take { .. } | Op::TakeAlongAxis { .. } | Op::Gather { .. });
+        // Called for every node: only gathers look further (the `placed`
+        // scan below visits the whole function).
+        if !matches!(node.op, Op::Take { .. } | Op::TakeAlongAxis { .. } | Op::Gather { .. }) {
+            return operands;
+        }
         // A slice of a strided slice is a strided view too: walk the chain.
         let mut strided = false;
         let mut chain = Vec::new();
@@ -218,7 +222,7 @@ impl<'a> Lowerer<'a> {
             matches!(n.op, Op::Stack { .. } | Op::Concatenate { .. } | Op::PutSlice { .. } | Op::Pad { .. })
                 && n.operands.iter().any(|o| chain.contains(o))
         });
-        if gather && (strided || placed) && let Some(x) = operands.first_mut() {
+        if (strided || placed) && let Some(x) = operands.first_mut() {
             *x = self.private_copy(x);
         }
         operands
