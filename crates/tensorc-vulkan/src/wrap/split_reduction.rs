@@ -248,13 +248,22 @@ fn two_stage(
     let (n, op, chunk, chunks) = (red.n, red.op, red.chunk, red.chunks);
     let prefix = format!("%tensorc_r{tag}");
     let t = |s: &str| format!("{prefix}_{s}");
-    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = stage_names(&prefix);
+    let names = StageNames::new(&prefix);
     let part_ty = format!("memref<{chunks}x{ty}>");
     let inner_pad = format!("{pad}  ");
-    let mut out = index_constants(
-        pad,
-        &[(&c0, 0), (&c1, 1), (&cc, chunks), (&ch, chunk), (&cn, n)],
-    );
+    let mut out = names.index_constants(pad, chunks, chunk, n);
+    let StageNames {
+        c0,
+        c1,
+        cc,
+        ch,
+        cn,
+        part,
+        p,
+        lo,
+        hi0,
+        hi,
+    } = names;
     out.extend([
         format!("{pad}{part} = memref.alloc() : {part_ty}"),
         // Stage 1: one invocation per chunk.
@@ -294,42 +303,49 @@ fn two_stage(
 /// chunk count, the chunk size and the length, the partial-results
 /// buffer, the chunk index and a chunk's bounds (`lo`, `hi0` before and
 /// `hi` after clamping to the length).
-#[allow(clippy::type_complexity)]
-fn stage_names(
-    prefix: &str,
-) -> (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-) {
-    let t = |s: &str| format!("{prefix}_{s}");
-    (
-        t("c0"),
-        t("c1"),
-        t("chunks"),
-        t("chunk"),
-        t("n"),
-        t("part"),
-        t("p"),
-        t("lo"),
-        t("hi0"),
-        t("hi"),
-    )
+struct StageNames {
+    c0: String,
+    c1: String,
+    cc: String,
+    ch: String,
+    cn: String,
+    part: String,
+    p: String,
+    lo: String,
+    hi0: String,
+    hi: String,
 }
 
-/// `name = arith.constant value : index` lines at `pad`.
-fn index_constants(pad: &str, constants: &[(&str, u64)]) -> Vec<String> {
-    constants
+impl StageNames {
+    fn new(prefix: &str) -> StageNames {
+        let t = |s: &str| format!("{prefix}_{s}");
+        StageNames {
+            c0: t("c0"),
+            c1: t("c1"),
+            cc: t("chunks"),
+            ch: t("chunk"),
+            cn: t("n"),
+            part: t("part"),
+            p: t("p"),
+            lo: t("lo"),
+            hi0: t("hi0"),
+            hi: t("hi"),
+        }
+    }
+
+    /// The lines defining the index constants, at `pad`.
+    fn index_constants(&self, pad: &str, chunks: u64, chunk: u64, n: u64) -> Vec<String> {
+        [
+            (&self.c0, 0),
+            (&self.c1, 1),
+            (&self.cc, chunks),
+            (&self.ch, chunk),
+            (&self.cn, n),
+        ]
         .iter()
         .map(|(name, v)| format!("{pad}{name} = arith.constant {v} : index"))
         .collect()
+    }
 }
 
 /// The identity of `op` on `ty` as an `arith.constant` value (f32, f64 and
@@ -415,14 +431,23 @@ pub(super) fn rows(func: &Function, kernel: &[&str], tag: usize) -> Option<Vec<S
     let (op, chunk, chunks, n) = (red.op, red.chunk, red.chunks, red.n);
     let prefix = format!("%tensorc_s{tag}");
     let t = |s: &str| format!("{prefix}_{s}");
-    let (c0, c1, cc, ch, cn, part, p, lo, hi0, hi) = stage_names(&prefix);
+    let names = StageNames::new(&prefix);
     let id = t("id");
     let part_ty = format!("memref<{rows}x{chunks}x{ty}>");
     let inner_pad = format!("{pad}  ");
-    let mut out = index_constants(
-        &pad,
-        &[(&c0, 0), (&c1, 1), (&cc, chunks), (&ch, chunk), (&cn, n)],
-    );
+    let mut out = names.index_constants(&pad, chunks, chunk, n);
+    let StageNames {
+        c0,
+        c1,
+        cc,
+        ch,
+        cn,
+        part,
+        p,
+        lo,
+        hi0,
+        hi,
+    } = names;
     out.extend([
         format!("{pad}{id} = arith.constant {ident} : {ty}"),
         format!("{pad}{part} = memref.alloc() : {part_ty}"),
