@@ -135,7 +135,7 @@ pub enum StageArg {
     LlvmDialect,
     /// LLVM IR.
     LlvmIr,
-    /// Target assembly (not implemented yet).
+    /// Target assembly (the native code the JIT and the AOT artifacts run).
     Asm,
     /// The SPIR-V dialect of the Vulkan kernels (`--target vulkan`).
     Spirv,
