@@ -18,6 +18,17 @@
 //! only means "nothing to peel". Only ops whose loops all have at least one
 //! iteration are scheduled (see `matcher`); the others stay scalar loops.
 //!
+//! A tile wider than one 16-lane register but narrower than the 32-wide
+//! tile (an N remainder of 17..31, or N itself there) is split into a
+//! 16-wide tile and the rest (`split_n`): LLVM legalizes a
+//! `vector<17..31xf32>` element by element, with the accumulators spilled
+//! to the stack, and that one tile made a 32×(100×70·70×90) batch matmul
+//! run at 0.15× NumPy (passes.md, "Matmul remainders"). Widths of at most
+//! 16 lanes and multiples of 16 lower to whole registers. The split is made
+//! inside the K loop, so both parts share the broadcasts of A and their
+//! accumulators are hoisted together: an 8×26 tile becomes 8×16 + 8×10 in
+//! 16 registers, as fast per FMA as a full tile.
+//!
 //! Large matmuls are not tiled here: the packing step of `packed_matmul.rs`
 //! has already turned them into packs, a packed contraction and an unpack,
 //! cut into N and K cache blocks, and `add_packed` (called from this
@@ -40,7 +51,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::packed_matmul::{PackedMatmul, add_packed};
+use crate::packed_matmul::{PackedMatmul, VEC, add_packed};
 
 /// Register tile sizes for matmul-class ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +61,10 @@ pub struct MatmulTiles {
     /// Columns of C per tile (a multiple of the 16-lane f32 AVX-512 vector).
     pub n: u32,
 }
+
+/// f32 lanes of one AVX-512 register: the widest vector LLVM lowers well
+/// when its length is not a multiple of it (see `split_n`).
+const LANES: u32 = 16;
 
 impl Default for MatmulTiles {
     /// 8×32: 16 zmm accumulators, the tile that matched OpenBLAS at 1024³
@@ -123,7 +138,16 @@ const TAG: &str = "tensorc.schedule";
 /// lowering: MLIR 22's `tile_using_for` segfaults on a matmul with K = 0
 /// (`tests/cases/ops/dot.nxir`, `empty_contraction`), and a vector type cannot
 /// have a zero-size dimension anyway.
-fn matcher(out: &mut String, op: &str, rank: usize, name: &str) {
+///
+/// With `n_range = Some((d, lo, hi))` loop `d` must also have more than
+/// `lo` and fewer than `hi` iterations (the tiles `split_n` cuts).
+fn matcher(
+    out: &mut String,
+    op: &str,
+    rank: usize,
+    name: &str,
+    n_range: Option<(usize, u32, u32)>,
+) {
     let _ = writeln!(
         out,
         "  transform.named_sequence @{name}(%op: !transform.any_op {{transform.readonly}}) -> !transform.any_op {{\n\
@@ -137,6 +161,15 @@ fn matcher(out: &mut String, op: &str, rank: usize, name: &str) {
             out,
             "      %d{d} = transform.match.structured.dim %s[{d}] : (!transform.any_op) -> !transform.param<i64>\n\
              \x20     transform.match.param.cmpi gt %d{d}, %zero : !transform.param<i64>"
+        );
+    }
+    if let Some((d, lo, hi)) = n_range {
+        let _ = writeln!(
+            out,
+            "      %lo = transform.param.constant {lo} : i64 -> !transform.param<i64>\n\
+             \x20     %hi = transform.param.constant {hi} : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi gt %d{d}, %lo : !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi lt %d{d}, %hi : !transform.param<i64>"
         );
     }
     out.push_str(
@@ -154,13 +187,19 @@ fn matcher(out: &mut String, op: &str, rank: usize, name: &str) {
 pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
-    matcher(&mut s, "linalg.matmul", 3, "tensorc_nonempty_matmul");
+    matcher(&mut s, "linalg.matmul", 3, "tensorc_nonempty_matmul", None);
     matcher(
         &mut s,
         "linalg.batch_matmul",
         4,
         "tensorc_nonempty_batch_matmul",
+        None,
     );
+    if split_passes(tiles) > 0 {
+        for (op, batch_dims, id) in SPLIT_OPS {
+            split_sequences(&mut s, op, batch_dims, tiles, id);
+        }
+    }
     let _ = writeln!(
         s,
         "  transform.named_sequence @tensorc_tag(%op: !transform.any_op {{transform.readonly}}) {{\n\
@@ -187,31 +226,97 @@ pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
         "    %f = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op
     transform.apply_patterns to %f {
       transform.apply_patterns.canonicalization
-    } : !transform.any_op
-    %tiles = transform.structured.match ops{[\"linalg.matmul\", \"linalg.batch_matmul\"]} attributes{tensorc.schedule} in %root : (!transform.any_op) -> !transform.any_op
+    } : !transform.any_op\n",
+    );
+    // The tile sizes are static now, which the split matchers compare.
+    let root = split_n(&mut s, tiles);
+    let _ = write!(
+        s,
+        "    %tiles = transform.structured.match ops{{[\"linalg.matmul\", \"linalg.batch_matmul\"]}} attributes{{{TAG}}} in {root} : (!transform.any_op) -> !transform.any_op
     transform.structured.vectorize %tiles : !transform.any_op
-    %ptiles = transform.structured.match attributes{tensorc.vec} in %root : (!transform.any_op) -> !transform.any_op
+    %ptiles = transform.structured.match attributes{{{VEC}}} in {root} : (!transform.any_op) -> !transform.any_op
     transform.structured.vectorize %ptiles : !transform.any_op
-    %fc = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op
-    transform.apply_patterns to %fc {
+    %fc = transform.structured.match ops{{[\"func.func\"]}} in {root} : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %fc {{
       transform.apply_patterns.vector.reduction_to_contract
       transform.apply_patterns.vector.transfer_permutation_patterns
       transform.apply_patterns.vector.sink_ops
-    } : !transform.any_op
-    %fv = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op
-    transform.apply_patterns to %fv {
+    }} : !transform.any_op
+    %fv = transform.structured.match ops{{[\"func.func\"]}} in {root} : (!transform.any_op) -> !transform.any_op
+    transform.apply_patterns to %fv {{
       transform.apply_patterns.canonicalization
       transform.apply_patterns.tensor.fold_tensor_subset_ops_into_vector_transfers
-    } : !transform.any_op
+    }} : !transform.any_op
     transform.apply_cse to %fv : !transform.any_op
-    %loops = transform.structured.match ops{[\"scf.for\"]} in %root : (!transform.any_op) -> !transform.any_op
+    %loops = transform.structured.match ops{{[\"scf.for\"]}} in {root} : (!transform.any_op) -> !transform.any_op
     transform.loop.hoist_loop_invariant_subsets %loops : !transform.any_op
     transform.yield
-  }
-}
+  }}
+}}
 ",
     );
     s
+}
+
+/// The ops whose narrow tiles `split_n` cuts: name, batch dimensions, and
+/// the id their split sequences are named by.
+const SPLIT_OPS: [(&str, usize, &str); 2] = [
+    ("linalg.matmul", 0, "mm"),
+    ("linalg.batch_matmul", 1, "bmm"),
+];
+
+/// How many times `split_n` splits: a tile `n` wide has at most
+/// ⌈n / LANES⌉ − 1 parts to cut off.
+fn split_passes(tiles: MatmulTiles) -> u32 {
+    tiles.n.saturating_sub(1) / LANES
+}
+
+/// Appends the module-level sequences of `split_n` for `op`: a matcher of
+/// its non-empty tiles whose N is between one register (`LANES`) and the
+/// tile width (exclusive), and an action that splits such a tile after
+/// `LANES` columns.
+fn split_sequences(out: &mut String, op: &str, batch_dims: usize, tiles: MatmulTiles, id: &str) {
+    let n_dim = batch_dims + 1;
+    matcher(
+        out,
+        op,
+        batch_dims + 3,
+        &format!("tensorc_mid_n_{id}"),
+        Some((n_dim, LANES, tiles.n)),
+    );
+    let _ = writeln!(
+        out,
+        "  transform.named_sequence @tensorc_split_n_{id}(%op: !transform.any_op {{transform.consumed}}) {{\n\
+         \x20   %parts = transform.structured.split %op after {LANES} {{dimension = {n_dim}}} : !transform.any_op\n\
+         \x20   transform.yield\n\
+         \x20 }}"
+    );
+}
+
+/// Appends the splitting of every matmul-class tile whose N is strictly
+/// between `LANES` and the tile width into a `LANES`-wide part and the rest
+/// (the module comment says why), once per further `LANES` the tile width
+/// allows, so every part ends a multiple of `LANES` wide or narrower than
+/// one register. Runs after the tiles' sizes became static and before
+/// vectorizing; the parts keep the tiles' tag (splitting clones the op).
+/// Returns the handle the rest of the schedule uses: `foreach_match`
+/// consumes its root and returns the updated one.
+fn split_n(out: &mut String, tiles: MatmulTiles) -> String {
+    let mut root = "%root".to_string();
+    for pass in 1..=split_passes(tiles) {
+        let next = format!("%root_split{pass}");
+        let arms: Vec<String> = SPLIT_OPS
+            .iter()
+            .map(|(_, _, id)| format!("@tensorc_mid_n_{id} -> @tensorc_split_n_{id}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "    {next} = transform.foreach_match in {root}\n        {}\n        : (!transform.any_op) -> !transform.any_op",
+            arms.join(",\n        ")
+        );
+        root = next;
+    }
+    root
 }
 
 /// Writes `script` to a file named after its content in the system's
@@ -262,6 +367,28 @@ mod tests {
         )));
         // Every loop of each op kind is checked for being non-empty.
         assert_eq!(s.matches("transform.match.param.cmpi gt").count(), 3 + 4);
+        // A 16-wide tile is one register: nothing to split.
+        assert!(!s.contains("structured.split"), "{s}");
+    }
+
+    #[test]
+    fn tiles_between_one_and_two_registers_wide_are_split() {
+        let s = matmul_schedule(MatmulTiles::default(), PackedMatmul::default());
+        // N is dimension 1 of a matmul and 2 of a batch matmul; both split
+        // after one register, in one pass for a 32-wide tile.
+        assert!(s.contains("split %op after 16 {dimension = 1}"), "{s}");
+        assert!(s.contains("split %op after 16 {dimension = 2}"), "{s}");
+        assert_eq!(s.matches("transform.foreach_match in %root\n").count(), 1);
+        assert!(s.contains("cmpi gt %d1, %lo") && s.contains("cmpi lt %d2, %hi"));
+        assert!(s.contains("%hi = transform.param.constant 32 "));
+        // Vectorizing and hoisting work on the handle the split returned.
+        assert!(s.contains("attributes{tensorc.schedule} in %root_split1 "));
+        let after = &s[s.find("%root_split1 = ").unwrap()..];
+        assert!(!after.contains("in %root :"), "{after}");
+        // A 64-wide tile can leave 17..63 columns: three passes.
+        let wide = matmul_schedule(MatmulTiles { m: 8, n: 64 }, PackedMatmul::default());
+        assert!(wide.contains("%root_split3 = transform.foreach_match in %root_split2"));
+        assert!(!wide.contains("%root_split4"));
     }
 
     #[test]
