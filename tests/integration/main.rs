@@ -14,6 +14,7 @@
 //!   control-flow, conv/window, scan/sort/indexing and linear-algebra op families and
 //!   for fixed bugs;
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
+//! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
 //! - `threads`: the parallel schedule, the outlining pass and the thread pool;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
 //! - `vulkan_kernels`: the shape of Vulkan kernels: register accumulators, fusion, vec4;
@@ -35,6 +36,7 @@ mod known_f2;
 mod known_f3;
 mod known_f4;
 mod known_fixes;
+mod matvec;
 mod memsafe;
 mod robust;
 mod rowfuse;

@@ -293,6 +293,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
         use tensorc_passes::row_fuse;
         tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
+        use tensorc_passes::matvec;
+        tensorc_mlir::register_external_pass(matvec::NAME, matvec::create);
     });
     Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),

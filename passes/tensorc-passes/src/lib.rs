@@ -9,6 +9,8 @@ pub mod conv_schedule;
 pub mod elementwise_schedule;
 pub mod matmul_schedule;
 #[cfg(feature = "melior")]
+pub mod matvec;
+#[cfg(feature = "melior")]
 pub mod outline_parallel;
 #[cfg(feature = "melior")]
 pub mod parallel_mark;

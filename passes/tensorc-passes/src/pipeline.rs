@@ -22,6 +22,12 @@ pub const OUTLINE_PARALLEL: &str = "tensorc-outline-parallel";
 /// run like `OUTLINE_PARALLEL`; without it the parallel step changes nothing.
 pub const PARALLEL_MARK: &str = "tensorc-parallel-mark";
 
+/// The Rust pass that rewrites matrix-vector contractions as reductions
+/// and splits outer-axis reductions for threads in wide strips
+/// (`matvec.rs`), run like `OUTLINE_PARALLEL`, right after
+/// `PARALLEL_MARK`, whose splits of those ops it replaces.
+pub const MATVEC: &str = "tensorc-matvec";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -220,7 +226,7 @@ fn row_fuse_interpreter() -> String {
 fn parallel_interpreter() -> String {
     match script_file(&parallel_schedule()) {
         Ok(path) => format!(
-            "{PARALLEL_MARK},transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PARALLEL_ENTRY}}},canonicalize,",
+            "{PARALLEL_MARK},{MATVEC},transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PARALLEL_ENTRY}}},canonicalize,",
             path.display()
         ),
         Err(_) => String::new(),
@@ -261,6 +267,7 @@ pub fn full_cpu_pipeline() -> String {
         opt_pipeline(),
         cpu_lowering_pipeline()
             .replace(&format!("{PARALLEL_MARK},"), "")
+            .replace(&format!("{MATVEC},"), "")
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
     )
@@ -285,8 +292,10 @@ mod tests {
         // The Rust pass runs right after forall-to-parallel, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("scf-forall-to-parallel,{OUTLINE_PARALLEL},")));
         assert!(!full_cpu_pipeline().contains(OUTLINE_PARALLEL));
-        assert!(cpu_lowering_pipeline().contains(&format!("{PARALLEL_MARK},transform-preload-library")));
+        assert!(cpu_lowering_pipeline().contains(&format!("{MATVEC},transform-preload-library")));
         assert!(!full_cpu_pipeline().contains(PARALLEL_MARK));
+        assert!(cpu_lowering_pipeline().contains(&format!("{PARALLEL_MARK},{MATVEC},")));
+        assert!(!full_cpu_pipeline().contains(MATVEC));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
         assert!(

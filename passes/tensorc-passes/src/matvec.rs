@@ -1,0 +1,654 @@
+//! `tensorc-matvec`: matrix·vector and vector·matrix products become the
+//! reductions they are, and reductions over outer axes are cut for threads
+//! into wide column strips.
+//!
+//! Why: a contraction in which one operand has no free axis (`dot` of a
+//! 1×K row with a K×N matrix, of an M×K matrix with a K×1 column, of a
+//! 1-D vector with a matrix, a batch of one) reads every element of the
+//! matrix once and does one multiply-add with it: it is memory-bound, like
+//! a `sum`. The matmul schedules tile it into 8×32 register tiles of which
+//! a single row or column is used (vector·matrix ran at 0.27× NumPy,
+//! matrix·vector at 0.57×), and the frontend's generic for 1-D operands
+//! stayed scalar loops reading the matrix column-wise (0.02×). Rewritten
+//! as a `linalg.generic` whose loops follow the matrix's layout, the
+//! product is exactly the shape the reduction schedule
+//! (`reduction_schedule.rs`) streams at the memory bandwidth:
+//! - the matrix contracted over its last axis (matrix·vector, M×K·K×1):
+//!   a row reduction with a multiply (per row, `lanes` partial
+//!   accumulators), tagged like an innermost-loop reduction;
+//! - the matrix contracted over another axis (vector·matrix, 1×K·K×N): an
+//!   outer-axis reduction, rows of the matrix scaled by one vector element
+//!   each and accumulated into a vector of N results in blocks of rows,
+//!   tagged like `sum x, axes: [0]`.
+//!
+//! Size-one axes are dropped (`tensor.collapse_shape` of the operands,
+//! `tensor.expand_shape` of the result, both free views after
+//! bufferization), so a batch of one or the unit M/N of a named matmul
+//! leaves no loop behind. The body (multiply, add, any conversions) is
+//! moved over unchanged, and each result element still sums in the order
+//! of its contracted axis before the schedule splits it, as for `sum`.
+//!
+//! Threads: the pass runs after `tensorc-parallel-mark`, which split the
+//! original op; the new op gets its split here, by the same rules
+//! (`parallel_mark::decide`) for rows, and for outer-axis reductions (the
+//! new vector·matrix ops and the frontend's `sum`/`reduce_max`/… over
+//! outer axes, which the marker tagged already) one that keeps each chunk's
+//! slice of a row at least `MIN_RUN` elements long: the marker's 64-column
+//! chunks made every chunk a column strip that reads 256 bytes per row and
+//! then jumps a whole row ahead, which streams at half the bandwidth.
+//!
+//! Which ops: function-level `linalg.matmul`, `linalg.batch_matmul` and
+//! contraction `linalg.generic`s (`mlirLinalgIsAContractionOp`) with two
+//! inputs and one init, static shapes, projected-permutation maps, and,
+//! after dropping size-one loops, one contracted loop and free loops in
+//! exactly one operand; ops another schedule already tagged (`tensorc.*`
+//! other than the marker's `tensorc.par_*`) are left alone.
+
+use crate::external_pass::{PassId, module_pass};
+use crate::parallel_mark::{CHUNK_WORK, Decision, MAX_CHUNKS, MIN_WORK, analyze, decide};
+use crate::parallel_schedule::{MAX_DIM, MAX_TARGET, tag as parallel_tag};
+use crate::raw::*;
+use crate::reduction_schedule::{outer_reduction_tag, row_reduction_tag};
+use melior::pass::Pass;
+use mlir_sys::*;
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = crate::pipeline::MATVEC;
+
+/// The slice of a row (in elements of the split loop and the loops after
+/// it) that a thread's chunk of an outer-axis reduction reads before moving
+/// to the next row is at least this long (4 KiB of f32: on one thread, four
+/// strips of a 4096-wide sum over axis 0 stream as fast as the whole rows)…
+pub const MIN_RUN: u64 = 1024;
+
+/// … or, when the rows are shorter than two such slices, half a row, if
+/// that is at least this long (so two threads share a 1000-wide product).
+pub const MIN_HALF_RUN: u64 = 256;
+
+static PASS_ID: PassId = PassId::new();
+
+/// Creates the pass (anchored on `builtin.module`).
+pub fn create() -> Pass {
+    module_pass(
+        &PASS_ID,
+        NAME,
+        "Rewrite matrix-vector contractions as reductions; split outer-axis reductions in wide strips",
+        &[],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { run(module) };
+            true
+        },
+    )
+}
+
+/// How a matrix-vector contraction is computed (see the module comment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The matrix is contracted over its last axis: one reduction per row.
+    Rows,
+    /// The matrix is contracted over an outer axis: rows accumulated.
+    Outer,
+}
+
+/// The loops of a contraction as the classification needs them: per loop,
+/// its extent, and per operand (inputs, then the init), the loops its
+/// indexing map reads, in the order of the operand's axes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contraction {
+    pub extents: Vec<u64>,
+    pub operands: [Vec<usize>; 3],
+}
+
+/// What the rewrite does with a contraction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub kind: Kind,
+    /// The old loops that remain, in the new loop order (the matrix's axes,
+    /// size-one ones dropped).
+    pub order: Vec<usize>,
+    /// The contracted loop (an old loop index).
+    pub k: usize,
+}
+
+/// The plan for `c` (pure, so it is unit-tested): `None` unless, after
+/// dropping size-one loops, exactly one loop is contracted (read by both
+/// inputs, not the init), one input (the matrix) reads every loop, the
+/// other (the vector) reads only the contracted loop and batch loops, and
+/// the matrix has loops of its own (else it is a dot of two vectors).
+pub fn plan(c: &Contraction) -> Option<Plan> {
+    let live = |l: &usize| c.extents[*l] > 1;
+    let uses: Vec<Vec<usize>> = c
+        .operands
+        .iter()
+        .map(|o| o.iter().copied().filter(live).collect())
+        .collect();
+    let nloops = c.extents.len();
+    // Every loop read by some operand (a loop no operand reads has no extent).
+    if (0..nloops).any(|l| !c.operands.iter().any(|o| o.contains(&l))) {
+        return None;
+    }
+    let out = &uses[2];
+    let reduced: Vec<usize> = (0..nloops)
+        .filter(|l| live(l) && !out.contains(l))
+        .collect();
+    let &[k] = reduced.as_slice() else {
+        return None;
+    };
+    let all: Vec<usize> = (0..nloops).filter(live).collect();
+    let covers = |u: &Vec<usize>| all.iter().all(|l| u.contains(l));
+    let matrix = match (covers(&uses[0]), covers(&uses[1])) {
+        (true, false) => 0,
+        (false, true) => 1,
+        _ => return None,
+    };
+    let vector = &uses[1 - matrix];
+    // The vector reads the contracted loop and loops it shares with the
+    // result and the matrix (batch loops), nothing of its own.
+    if !vector.contains(&k) || vector.iter().any(|l| *l != k && !out.contains(l)) {
+        return None;
+    }
+    // The matrix has free loops: result loops the vector does not read.
+    if !out.iter().any(|l| !vector.contains(l)) {
+        return None;
+    }
+    let order = uses[matrix].clone();
+    let last = *order.last()?;
+    let kind = if last == k {
+        Kind::Rows
+    } else if out.last() == Some(&last) {
+        // Rows of the matrix are accumulated into the result: the
+        // innermost loop must be contiguous in both.
+        Kind::Outer
+    } else {
+        return None;
+    };
+    Some(Plan { kind, order, k })
+}
+
+/// The split for threads of an outer-axis reduction with loops `extents`
+/// (`parallel` per loop), whose input reads them in order (so a chunk of
+/// loop `d` reads runs of `chunk · extents[d+1..]` contiguous elements): the
+/// first parallel loop that can give two chunks whose runs are at least
+/// `MIN_RUN` long (or halves at least `MIN_HALF_RUN` long), with about one
+/// chunk per `CHUNK_WORK` iterations (at most `MAX_CHUNKS`) and chunks a
+/// power of two, as `parallel_mark::decide`.
+pub fn outer_decision(extents: &[u64], parallel: &[bool]) -> Option<Decision> {
+    let work = extents.iter().fold(1u64, |a, &e| a.saturating_mul(e));
+    if work < MIN_WORK || extents.contains(&0) {
+        return None;
+    }
+    let wanted = (work / CHUNK_WORK).clamp(1, MAX_CHUNKS);
+    (0..extents.len().min(MAX_DIM + 1))
+        .filter(|&d| parallel[d])
+        .find_map(|d| {
+            let inner: u64 = extents[d + 1..].iter().product::<u64>().max(1);
+            let extent = extents[d];
+            let least = MIN_RUN.div_ceil(inner).min(extent / 2);
+            if least * inner < MIN_HALF_RUN || extent / least < 2 {
+                return None;
+            }
+            let chunk = extent
+                .div_ceil(wanted)
+                .max(least)
+                .next_power_of_two()
+                .min(MAX_TARGET);
+            (chunk < extent).then_some(Decision { dim: d, chunk })
+        })
+}
+
+/// Rewrites the module's matrix-vector contractions and splits its
+/// outer-axis reductions (see the module comment).
+///
+/// # Safety
+/// `module` must be a live `builtin.module`.
+unsafe fn run(module: MlirOperation) {
+    unsafe {
+        let ctx = mlirOperationGetContext(module);
+        let mut ops = Vec::new();
+        walk(module, |op| {
+            if op_name(op).starts_with("linalg.") {
+                ops.push(op);
+                MlirWalkResult_MlirWalkResultSkip
+            } else {
+                MlirWalkResult_MlirWalkResultAdvance
+            }
+        });
+        for op in ops {
+            if !at_function_level(op) || scheduled(op) {
+                continue;
+            }
+            let planned = contraction(op).and_then(|c| plan(&c).map(|p| (c, p)));
+            if let Some((c, p)) = planned {
+                rewrite(ctx, op, &c, &p);
+            } else if let Some((extents, parallel)) = outer_reduction(op) {
+                // Without a wide split the marker's stays (narrow rows).
+                if let Some(d) = outer_decision(&extents, &parallel) {
+                    drop_parallel_tags(op);
+                    set_parallel_tag(ctx, op, Some(d));
+                }
+            }
+        }
+    }
+}
+
+/// Whether `op` sits directly in a function body (not in a loop another
+/// step made, whose ops are tiles already).
+unsafe fn at_function_level(op: MlirOperation) -> bool {
+    unsafe {
+        let parent = mlirOperationGetParentOperation(op);
+        !parent.ptr.is_null() && op_name(parent) == "func.func"
+    }
+}
+
+/// Whether an earlier step tagged `op` for a schedule of its own (any
+/// `tensorc.` attribute but the parallel marker's).
+unsafe fn scheduled(op: MlirOperation) -> bool {
+    unsafe {
+        attribute_names(op)
+            .iter()
+            .any(|n| n.starts_with("tensorc.") && !n.starts_with("tensorc.par_"))
+    }
+}
+
+unsafe fn attribute_names(op: MlirOperation) -> Vec<String> {
+    unsafe {
+        (0..mlirOperationGetNumAttributes(op))
+            .map(|i| from_string_ref(mlirIdentifierStr(mlirOperationGetAttribute(op, i).name)))
+            .collect()
+    }
+}
+
+/// Removes the parallel marker's tags from `op`.
+unsafe fn drop_parallel_tags(op: MlirOperation) {
+    unsafe {
+        for n in attribute_names(op) {
+            if n.starts_with("tensorc.par_") {
+                mlirOperationRemoveAttributeByName(op, string_ref(&n));
+            }
+        }
+    }
+}
+
+unsafe fn set_parallel_tag(ctx: MlirContext, op: MlirOperation, d: Option<Decision>) {
+    if let Some(d) = d {
+        unsafe {
+            mlirOperationSetAttributeByName(
+                op,
+                string_ref(&parallel_tag(d.dim, d.chunk)),
+                mlirUnitAttrGet(ctx),
+            )
+        };
+    }
+}
+
+/// The indexing maps of `op` when there is one per operand and each is a
+/// projected permutation: per operand, the loops of its axes in order, and
+/// the number of loops.
+unsafe fn permutation_maps(op: MlirOperation, maps: MlirAttribute) -> Option<(Vec<Vec<usize>>, usize)> {
+    unsafe {
+        if maps.ptr.is_null()
+            || !mlirAttributeIsAArray(maps)
+            || mlirArrayAttrGetNumElements(maps) != mlirOperationGetNumOperands(op)
+        {
+            return None;
+        }
+        let mut loops = 0;
+        let mut operands = Vec::new();
+        for i in 0..mlirArrayAttrGetNumElements(maps) {
+            let map = mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, i));
+            if !mlirAffineMapIsProjectedPermutation(map) {
+                return None;
+            }
+            loops = mlirAffineMapGetNumDims(map) as usize;
+            operands.push(
+                (0..mlirAffineMapGetNumResults(map))
+                    .map(|j| mlirAffineDimExprGetPosition(mlirAffineMapGetResult(map, j)) as usize)
+                    .collect(),
+            );
+        }
+        Some((operands, loops))
+    }
+}
+
+/// Per loop, its extent, from the static shapes of `op`'s operands read
+/// through `operands` (the loops of each operand's axes).
+unsafe fn extents(op: MlirOperation, operands: &[Vec<usize>], loops: usize) -> Option<Vec<u64>> {
+    unsafe {
+        let mut extents = vec![None; loops];
+        for (i, axes) in operands.iter().enumerate() {
+            let shape = crate::parallel_mark::static_shape(mlirOperationGetOperand(op, i as isize))?;
+            for (&l, &size) in axes.iter().zip(&shape) {
+                extents[l] = Some(size);
+            }
+        }
+        extents.into_iter().collect()
+    }
+}
+
+/// `op` as a contraction the plan can classify: a matmul, batch matmul or
+/// contraction generic with two tensor inputs and one tensor init, one
+/// result, static shapes and projected-permutation maps.
+unsafe fn contraction(op: MlirOperation) -> Option<Contraction> {
+    unsafe {
+        let name = op_name(op);
+        if !matches!(
+            name.as_str(),
+            "linalg.matmul" | "linalg.batch_matmul" | "linalg.generic"
+        ) || mlirOperationGetNumOperands(op) != 3
+            || mlirOperationGetNumResults(op) != 1
+            || mlirOperationGetNumRegions(op) != 1
+            || !mlirLinalgIsAContractionOp(op)
+        {
+            return None;
+        }
+        for i in 0..3 {
+            if !mlirTypeIsARankedTensor(mlirValueGetType(mlirOperationGetOperand(op, i))) {
+                return None;
+            }
+        }
+        let (operands, loops) = permutation_maps(op, mlirLinalgGetIndexingMapsAttribute(op))?;
+        let extents = extents(op, &operands, loops)?;
+        let operands: [Vec<usize>; 3] = operands.try_into().ok()?;
+        Some(Contraction { extents, operands })
+    }
+}
+
+/// The loops of `op` (extents, whether parallel) when it is an outer-axis
+/// reduction whose split `outer_decision` makes: a function-level
+/// `linalg.generic` with static shapes, projected-permutation maps, a
+/// parallel innermost loop and some reduction loop, one input reading every
+/// loop in order, and a split from the parallel marker already (ops the
+/// marker left whole are too small to split).
+unsafe fn outer_reduction(op: MlirOperation) -> Option<(Vec<u64>, Vec<bool>)> {
+    unsafe {
+        if op_name(op) != "linalg.generic"
+            || !attribute_names(op).iter().any(|n| n.starts_with("tensorc.par_d"))
+        {
+            return None;
+        }
+        let (maps, parallel) = generic_maps_and_kinds(op)?;
+        if parallel.last() != Some(&true) || parallel.iter().all(|&p| p) {
+            return None;
+        }
+        let (operands, loops) = permutation_maps(op, maps)?;
+        let inputs = operands.len() - mlirOperationGetNumResults(op) as usize;
+        let identity: Vec<usize> = (0..loops).collect();
+        if !operands[..inputs].contains(&identity) {
+            return None;
+        }
+        Some((extents(op, &operands, loops)?, parallel))
+    }
+}
+
+/// The type of tensor `t` without the axes at `drop`.
+unsafe fn without_axes(t: MlirType, drop: &[bool]) -> MlirType {
+    unsafe {
+        let shape: Vec<i64> = (0..mlirShapedTypeGetRank(t))
+            .filter(|&i| !drop[i as usize])
+            .map(|i| mlirShapedTypeGetDimSize(t, i as isize))
+            .collect();
+        mlirRankedTensorTypeGet(
+            shape.len() as isize,
+            shape.as_ptr(),
+            mlirShapedTypeGetElementType(t),
+            mlirAttributeGetNull(),
+        )
+    }
+}
+
+/// The reassociation that folds the axes at `drop` (size one) into their
+/// neighbours: each kept axis with the dropped ones before it, the dropped
+/// ones after the last kept axis with that one. At least one axis is kept.
+fn reassociation(drop: &[bool]) -> String {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut pending = Vec::new();
+    for (i, &d) in drop.iter().enumerate() {
+        pending.push(i);
+        if !d {
+            groups.push(std::mem::take(&mut pending));
+        }
+    }
+    if let Some(last) = groups.last_mut() {
+        last.extend(pending);
+    }
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            let g: Vec<String> = g.iter().map(|i| i.to_string()).collect();
+            format!("[{}]", g.join(", "))
+        })
+        .collect();
+    format!("[{}]", groups.join(", "))
+}
+
+/// Replaces the contraction `op` by the generic of `plan` (see the module
+/// comment), tagged for the reduction schedule and for threads.
+unsafe fn rewrite(ctx: MlirContext, op: MlirOperation, c: &Contraction, plan: &Plan) {
+    unsafe {
+        let loc = mlirOperationGetLocation(op);
+        let block = mlirOperationGetBlock(op);
+        let position = |l: usize| plan.order.iter().position(|&x| x == l);
+        let mut values = Vec::new();
+        let mut maps = Vec::new();
+        let mut out_type = None;
+        for (i, axes) in c.operands.iter().enumerate() {
+            let v = mlirOperationGetOperand(op, i as isize);
+            let t = mlirValueGetType(v);
+            let drop: Vec<bool> = axes.iter().map(|&l| c.extents[l] == 1).collect();
+            let kept: Vec<String> = axes
+                .iter()
+                .filter_map(|&l| position(l).map(|p| format!("d{p}")))
+                .collect();
+            maps.push(format!(
+                "affine_map<({}) -> ({})>",
+                (0..plan.order.len()).map(|p| format!("d{p}")).collect::<Vec<_>>().join(", "),
+                kept.join(", ")
+            ));
+            let v = if drop.contains(&true) {
+                let nt = without_axes(t, &drop);
+                let collapse = build(
+                    ctx,
+                    "tensor.collapse_shape",
+                    loc,
+                    &[v],
+                    &[nt],
+                    &[("reassociation", attr(ctx, &reassociation(&drop)))],
+                );
+                mlirBlockInsertOwnedOperationBefore(block, op, collapse);
+                result(collapse)
+            } else {
+                v
+            };
+            if i == 2 {
+                out_type = Some((mlirValueGetType(v), drop));
+            }
+            values.push(v);
+        }
+        let Some((out_type, out_drop)) = out_type else {
+            return;
+        };
+        let iterators: Vec<&str> = plan
+            .order
+            .iter()
+            .map(|&l| if l == plan.k { "#linalg.iterator_type<reduction>" } else { "#linalg.iterator_type<parallel>" })
+            .collect();
+        let region = mlirRegionCreate();
+        mlirRegionTakeBody(region, mlirOperationGetRegion(op, 0));
+        let generic = create_op(
+            ctx,
+            "linalg.generic",
+            loc,
+            &values,
+            &[out_type],
+            &[
+                ("indexing_maps", attr(ctx, &format!("[{}]", maps.join(", ")))),
+                ("iterator_types", attr(ctx, &format!("[{}]", iterators.join(", ")))),
+                ("operandSegmentSizes", attr(ctx, "array<i32: 2, 1>")),
+            ],
+            Some(region),
+        );
+        mlirBlockInsertOwnedOperationBefore(block, op, generic);
+        let old = result(op);
+        let new = if out_drop.contains(&true) {
+            let t = mlirValueGetType(old);
+            let shape: Vec<String> = (0..mlirShapedTypeGetRank(t))
+                .map(|i| mlirShapedTypeGetDimSize(t, i as isize).to_string())
+                .collect();
+            let expand = build(
+                ctx,
+                "tensor.expand_shape",
+                loc,
+                &[result(generic)],
+                &[t],
+                &[
+                    ("reassociation", attr(ctx, &reassociation(&out_drop))),
+                    ("static_output_shape", attr(ctx, &format!("array<i64: {}>", shape.join(", ")))),
+                ],
+            );
+            mlirBlockInsertOwnedOperationBefore(block, op, expand);
+            result(expand)
+        } else {
+            result(generic)
+        };
+        mlirValueReplaceAllUsesOfWith(old, new);
+        mlirOperationDestroy(op);
+        let rank = plan.order.len();
+        let schedule = match plan.kind {
+            Kind::Rows => row_reduction_tag(rank, c.extents[plan.k]),
+            Kind::Outer => outer_reduction_tag(rank, plan.order[0] == plan.k),
+        };
+        mlirOperationSetAttributeByName(generic, string_ref(&schedule), mlirUnitAttrGet(ctx));
+        let split = match plan.kind {
+            Kind::Rows => analyze(generic).as_ref().and_then(decide),
+            Kind::Outer => {
+                let extents: Vec<u64> = plan.order.iter().map(|&l| c.extents[l]).collect();
+                let parallel: Vec<bool> = plan.order.iter().map(|&l| l != plan.k).collect();
+                outer_decision(&extents, &parallel)
+            }
+        };
+        set_parallel_tag(ctx, generic, split);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A matmul's loops (m, n, k): A reads (m, k), B (k, n), C (m, n).
+    fn matmul(m: u64, n: u64, k: u64) -> Contraction {
+        Contraction {
+            extents: vec![m, n, k],
+            operands: [vec![0, 2], vec![2, 1], vec![0, 1]],
+        }
+    }
+
+    #[test]
+    fn vector_times_matrix_accumulates_rows() {
+        assert_eq!(
+            plan(&matmul(1, 4096, 4096)),
+            Some(Plan { kind: Kind::Outer, order: vec![2, 1], k: 2 })
+        );
+        // B stored N×K (a·bᵀ, contracted over B's last axis): rows.
+        let c = Contraction {
+            extents: vec![1, 300, 77],
+            operands: [vec![0, 2], vec![1, 2], vec![0, 1]],
+        };
+        assert_eq!(plan(&c), Some(Plan { kind: Kind::Rows, order: vec![1, 2], k: 2 }));
+    }
+
+    #[test]
+    fn matrix_times_vector_reduces_rows() {
+        assert_eq!(
+            plan(&matmul(4096, 1, 4096)),
+            Some(Plan { kind: Kind::Rows, order: vec![0, 2], k: 2 })
+        );
+        // The frontend's 1-D form: loops (m, k), v reads (k).
+        let c = Contraction {
+            extents: vec![2999, 4001],
+            operands: [vec![0, 1], vec![1], vec![0]],
+        };
+        assert_eq!(plan(&c), Some(Plan { kind: Kind::Rows, order: vec![0, 1], k: 1 }));
+        // vector[K] · matrix[K][N]: loops (n, k), m reads (k, n).
+        let c = Contraction {
+            extents: vec![1999, 3000],
+            operands: [vec![1], vec![1, 0], vec![0]],
+        };
+        assert_eq!(plan(&c), Some(Plan { kind: Kind::Outer, order: vec![1, 0], k: 1 }));
+    }
+
+    #[test]
+    fn batches_keep_their_loop_and_a_batch_of_one_loses_it() {
+        // (b, m, n, k): A (b, m, k), B (b, k, n), C (b, m, n).
+        let bmm = |b, m, n, k| Contraction {
+            extents: vec![b, m, n, k],
+            operands: [vec![0, 1, 3], vec![0, 3, 2], vec![0, 1, 2]],
+        };
+        assert_eq!(
+            plan(&bmm(8, 1, 512, 512)),
+            Some(Plan { kind: Kind::Outer, order: vec![0, 3, 2], k: 3 })
+        );
+        assert_eq!(
+            plan(&bmm(1, 512, 1, 512)),
+            Some(Plan { kind: Kind::Rows, order: vec![1, 3], k: 3 })
+        );
+    }
+
+    #[test]
+    fn real_matmuls_dots_and_outer_products_are_left_alone() {
+        assert_eq!(plan(&matmul(5, 4096, 4096)), None);
+        assert_eq!(plan(&matmul(2, 2, 100)), None);
+        // 1×K·K×1: a dot of two vectors.
+        assert_eq!(plan(&matmul(1, 1, 4096)), None);
+        // K = 1: an outer product, nothing to reduce.
+        assert_eq!(plan(&matmul(1, 100, 1)), None);
+        // Two contracted loops.
+        let c = Contraction {
+            extents: vec![100, 7, 9],
+            operands: [vec![1, 2], vec![1, 2, 0], vec![0]],
+        };
+        assert_eq!(plan(&c), None);
+    }
+
+    #[test]
+    fn outer_reductions_split_in_wide_strips() {
+        // 4096 rows of 4096: the columns in 4 strips of 1024 (the marker's
+        // 64 of 64 read 256 bytes per row).
+        assert_eq!(
+            outer_decision(&[4096, 4096], &[false, true]),
+            Some(Decision { dim: 1, chunk: 1024 })
+        );
+        // Odd widths: chunks of a power of two, the last one shorter.
+        assert_eq!(
+            outer_decision(&[3001, 1999], &[false, true]),
+            Some(Decision { dim: 1, chunk: 1024 })
+        );
+        // Narrower than two strips: halves.
+        assert_eq!(
+            outer_decision(&[100_000, 1500], &[false, true]),
+            Some(Decision { dim: 1, chunk: 1024 })
+        );
+        assert_eq!(
+            outer_decision(&[512, 1000], &[false, true]),
+            Some(Decision { dim: 1, chunk: 512 })
+        );
+        // Too narrow for halves (the marker's split stays).
+        assert_eq!(outer_decision(&[2000, 37], &[false, true]), None);
+        // Rank 3 with the reduction first: the middle loop, whose chunks
+        // read whole rows of 1024.
+        assert_eq!(
+            outer_decision(&[64, 256, 1024], &[false, true, true]),
+            Some(Decision { dim: 1, chunk: 4 })
+        );
+        // Too little work.
+        assert_eq!(outer_decision(&[10, 1024], &[false, true]), None);
+    }
+
+    #[test]
+    fn unit_axes_fold_into_their_neighbours() {
+        assert_eq!(reassociation(&[true, false]), "[[0, 1]]");
+        assert_eq!(reassociation(&[false, true]), "[[0, 1]]");
+        assert_eq!(reassociation(&[true, false, true, false]), "[[0, 1], [2, 3]]");
+        assert_eq!(reassociation(&[false, false]), "[[0], [1]]");
+    }
+}
