@@ -358,8 +358,8 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
-        // Two peels (N then M) per op kind, five in the packed step.
-        assert_eq!(s.matches("transform.loop.peel").count(), 4 + 5);
+        // Two peels (N then M) per op kind, six in the packed step.
+        assert_eq!(s.matches("transform.loop.peel").count(), 4 + 6);
         // The packed schedule's tiles are vectorized by the tag it gives them.
         assert!(s.contains(&format!(
             "match attributes{{{}}} in %root",

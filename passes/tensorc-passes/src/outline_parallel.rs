@@ -44,6 +44,9 @@ pub const NAME: &str = crate::pipeline::OUTLINE_PARALLEL;
 /// The runtime function the generated code calls.
 pub const RUNTIME_FUNCTION: &str = "tensorc_parallel_for";
 
+/// See `pipeline::PARALLEL_FOR`.
+use crate::pipeline::PARALLEL_FOR;
+
 /// Prefix of the outlined loop bodies' symbols.
 const BODY_PREFIX: &str = "__tensorc_par_";
 
@@ -99,7 +102,7 @@ unsafe fn outline_module(module: MlirOperation) -> Result<usize, ()> {
             op = mlirOperationGetNextInBlock(op);
         }
 
-        let loops = outermost_ops_named(module, "scf.parallel");
+        let loops = outermost_parallel_loops(module);
 
         let mut outlined = 0;
         for lp in loops {
@@ -482,6 +485,28 @@ unsafe fn outline_loop(
         mlirOperationSetOperand(lp, 1, new_ub);
         true
     }
+}
+
+/// The `scf.parallel` loops and `PARALLEL_FOR` `scf.for` loops of `root`
+/// not nested in another of either kind.
+unsafe fn outermost_parallel_loops(root: MlirOperation) -> Vec<MlirOperation> {
+    let mut found = Vec::new();
+    unsafe {
+        walk(root, |op| {
+            let name = op_name(op);
+            let marked = name == "scf.for"
+                && !mlirOperationGetAttributeByName(op, string_ref(PARALLEL_FOR))
+                    .ptr
+                    .is_null();
+            if name == "scf.parallel" || marked {
+                found.push(op);
+                MlirWalkResult_MlirWalkResultSkip
+            } else {
+                MlirWalkResult_MlirWalkResultAdvance
+            }
+        });
+    }
+    found
 }
 
 /// Declares `func.func private @tensorc_parallel_for(!llvm.ptr, !llvm.ptr, i64)`.

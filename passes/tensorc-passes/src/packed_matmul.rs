@@ -52,6 +52,7 @@
 use std::fmt::Write as _;
 
 use crate::matmul_schedule::peel_each;
+use crate::pipeline::PARALLEL_FOR;
 
 /// The entry point of the packing library.
 pub const PACK_ENTRY: &str = "tensorc_pack_main";
@@ -65,6 +66,12 @@ const PACKED: &str = "tensorc.packed";
 const PACKED_B: &str = "tensorc.packed_b";
 
 const TILE_M: u32 = 16;
+
+/// A panels per thread-pool chunk of A's pack (64 rows of A).
+const PACK_CHUNK: u32 = 4;
+
+/// Rows of the result per thread-pool chunk of an unpack.
+const UNPACK_CHUNK: u32 = 64;
 
 /// Tag of the tiles the matmul schedule vectorizes (see `matmul_schedule`).
 pub const VEC: &str = "tensorc.vec";
@@ -416,9 +423,31 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
              \x20   transform.foreach %pk_packs_{n} : !transform.any_op {{\n\
              \x20   ^bb0(%p: !transform.any_op):\n\
              \x20     %p2 = transform.cast %p : !transform.any_op to !transform.op<\"linalg.pack\">\n\
-             \x20     %pad, %exp, %tr = transform.structured.lower_pack %p2 : (!transform.op<\"linalg.pack\">) -> (!transform.op<\"tensor.pad\">, !transform.op<\"tensor.expand_shape\">, !transform.op<\"linalg.transpose\">)\n\
-             \x20     %tt, %tl:2 = transform.structured.tile_using_for %tr tile_sizes [1, {t}, 0]{order} : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
-             \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op"
+             \x20     %pad, %exp, %tr = transform.structured.lower_pack %p2 : (!transform.op<\"linalg.pack\">) -> (!transform.op<\"tensor.pad\">, !transform.op<\"tensor.expand_shape\">, !transform.op<\"linalg.transpose\">)"
+        );
+        // A is packed once, before the blocks, by every thread: its
+        // transpose is cut into chunks of `PACK_CHUNK` panels whose loop is
+        // marked `PARALLEL_FOR`, so that `tensorc-outline-parallel` runs it
+        // on the thread pool (a copy: the result does not depend on the
+        // thread count); on one thread it took 2-3 % of W3 while the second
+        // core waited. The last chunk may be short: only the panel loop
+        // inside it is, the [1][16][16] tiles stay static. B's packs run
+        // inside the block loops, one block at a time.
+        let tr = if n == 0 {
+            let _ = writeln!(
+                s,
+                "      %trc, %trl = transform.structured.tile_using_for %tr tile_sizes [{PACK_CHUNK}, 0, 0] : (!transform.op<\"linalg.transpose\">) -> (!transform.any_op, !transform.any_op)\n\
+                 \x20     transform.annotate %trl \"{PARALLEL_FOR}\" : !transform.any_op"
+            );
+            ("%trc", "!transform.any_op")
+        } else {
+            ("%tr", "!transform.op<\"linalg.transpose\">")
+        };
+        let _ = writeln!(
+            s,
+            "      %tt, %tl:2 = transform.structured.tile_using_for {} tile_sizes [1, {t}, 0]{order} : ({}) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+             \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op",
+            tr.0, tr.1
         );
         peel_each(s, k_loop, "      ");
         s.push_str("    }\n");
@@ -430,7 +459,32 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
     // (`lower_unpack`: a transpose into a temporary, then a copy into the
     // result), an unpack without epilogue made two passes over C instead
     // of one.
+    //
+    // An unpack of its own (not fused into an epilogue's tiles, whose
+    // parent is then a loop) is first cut into chunks of `UNPACK_CHUNK`
+    // rows run by the thread pool, like A's pack; that loop is peeled, so
+    // every chunk is static and so are the tiles below.
     let mp = p.tile_m;
+    let _ = writeln!(
+        s,
+        "    %pk_unpacks_top = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %pk_unpacks_top : !transform.any_op {{\n\
+         \x20   ^bb0(%upt: !transform.any_op):"
+    );
+    try_block(
+        s,
+        "%upt",
+        "      ",
+        &format!(
+            "%parent = transform.get_parent_op %h : (!transform.any_op) -> !transform.any_op\n\
+             transform.match.operation_name %parent [\"func.func\"] : !transform.any_op\n\
+             %uc, %ucl = transform.structured.tile_using_for %h tile_sizes [{UNPACK_CHUNK}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             transform.annotate %ucl \"{PARALLEL_FOR}\" : !transform.any_op\n\
+             %ucf = transform.cast %ucl : !transform.any_op to !transform.op<\"scf.for\">\n\
+             %ucm, %ucr = transform.loop.peel %ucf : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)"
+        ),
+    );
+    s.push_str("    }\n");
     let _ = writeln!(
         s,
         "    %pk_unpacks = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -513,8 +567,13 @@ mod tests {
         // Unpacks in tile_m×16 tiles of the result.
         assert!(s.contains("%up tile_sizes [16, 16]"), "{s}");
         // Register tiles (N/16), both packs' K loops, the unpack tiles' N
-        // and M loops.
-        assert_eq!(s.matches("transform.loop.peel").count(), 5);
+        // and M loops, and the loop of a whole unpack's row chunks.
+        assert_eq!(s.matches("transform.loop.peel").count(), 6);
+        // A's pack and a whole unpack run in chunks on the thread pool:
+        // their chunk loops are marked for `tensorc-outline-parallel`.
+        assert_eq!(s.matches(&format!("\"{PARALLEL_FOR}\"")).count(), 2, "{s}");
+        assert!(s.contains("%tr tile_sizes [4, 0, 0] :"), "{s}");
+        assert!(s.contains("%h tile_sizes [64, 0] :"), "{s}");
         assert!(s.contains("foreach %pk_ln "), "{s}");
         // Packed op, fill, both packs' transposes, unpack tiles.
         assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);

@@ -18,6 +18,15 @@ use crate::row_fuse_schedule::{ENTRY as ROW_FUSE_ENTRY, row_fuse_schedule};
 /// `full_cpu_pipeline` leaves it out for `mlir-opt`.
 pub const OUTLINE_PARALLEL: &str = "tensorc-outline-parallel";
 
+/// The attribute with which a schedule marks an `scf.for` whose iterations
+/// are independent (each writes its own slice and reads nothing another
+/// writes): `tensorc-outline-parallel` outlines it like an `scf.parallel`
+/// once bufferization has left it without results. The transform dialect
+/// cannot make an `scf.forall` out of a loop it has peeled, and a
+/// `tile_using_forall` with a partial last chunk leaves dynamic shapes that
+/// do not vectorize (`packed_matmul.rs`: A's pack and the unpack).
+pub const PARALLEL_FOR: &str = "tensorc.parallel_for";
+
 /// The Rust pass that decides which ops run in parallel (`parallel_mark.rs`),
 /// run like `OUTLINE_PARALLEL`; without it the parallel step changes nothing.
 pub const PARALLEL_MARK: &str = "tensorc-parallel-mark";
