@@ -328,7 +328,9 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
 /// It runs in the packing step, before the parallel step: afterwards the
 /// consumer would be cut into `scf.forall` chunks and no longer be the
 /// unpack's direct consumer. Its 16×16 tiles are below the parallel step's
-/// threshold, so they stay whole for the matmul schedule to vectorize.
+/// threshold, so they stay whole for the matmul schedule to vectorize; the
+/// loop over the rows of tiles is marked `PARALLEL_FOR` instead (each
+/// iteration writes its own rows), or the epilogue would run on one thread.
 fn add_epilogue(s: &mut String, mp: u32, t: u32) {
     let _ = writeln!(
         s,
@@ -345,7 +347,8 @@ fn add_epilogue(s: &mut String, mp: u32, t: u32) {
          %et, %el:2 = transform.structured.tile_using_for %epi tile_sizes [{mp}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          transform.annotate %et \"{VEC}\" : !transform.any_op\n\
          %fu, %nl = transform.structured.fuse_into_containing_op %h into %el#1 : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         transform.annotate %fu \"{PACKED}\" : !transform.any_op\n"
+         transform.annotate %fu \"{PACKED}\" : !transform.any_op\n\
+         transform.annotate %el#0 \"{PARALLEL_FOR}\" : !transform.any_op\n"
     );
     peel_each(&mut body, "%nl", "");
     peel_each(&mut body, "%el#0", "");
@@ -520,8 +523,10 @@ mod tests {
         assert!(s.contains(&format!("@{PACK_ENTRY}(")));
         // M packed by tile_m, N by tile, K not at all.
         assert!(s.contains("packed_sizes = [4, 8, 0]"), "{s}");
-        // The epilogue's tiles are one packed C tile.
+        // The epilogue's tiles are one packed C tile; its rows of tiles
+        // run on the thread pool.
         assert!(s.contains("%epi tile_sizes [4, 8]"), "{s}");
+        assert!(s.contains(&format!("transform.annotate %el#0 \"{PARALLEL_FOR}\"")), "{s}");
         // N blocks, then K blocks, both peeled (K first) before the
         // parallel step, with B's pack fused into the innermost block loop;
         // the epilogue peels its two loops.
