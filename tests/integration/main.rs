@@ -16,6 +16,7 @@
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
 //! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
 //! - `threads`: the parallel schedule, the outlining pass and the thread pool;
+//! - `transpose`: the transpose step and transposed dots, before/after and against the interpreter;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
 //! - `vulkan_kernels`: the shape of Vulkan kernels: register accumulators, fusion, vec4;
 //! - `vulkan_math`: the Vulkan math expansions, as a pass and against the interpreter on dense sweeps;
@@ -42,6 +43,7 @@ mod robust;
 mod rowfuse;
 mod rust_aot;
 mod threads;
+mod transpose;
 mod vulkan;
 mod vulkan_kernels;
 mod vulkan_loops;

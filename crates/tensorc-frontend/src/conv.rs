@@ -42,6 +42,26 @@ fn inverse(perm: &[usize]) -> Vec<usize> {
     inv
 }
 
+/// Largest rank of transpose the CPU's transpose schedule has tiles for
+/// (`tensorc_passes::transpose_schedule::MAX_RANK`).
+const TRANSPOSE_MAX_RANK: usize = 6;
+
+/// The tag of a transpose of `x` by `perm` for the CPU's transpose schedule
+/// (`tensorc_passes::transpose_schedule::tag`, which the unit test below
+/// keeps this in step with): its rank, the output axis that holds `x`'s
+/// innermost axis, and the element width, which the transform dialect's
+/// matchers cannot read from the op. None when the schedule must leave it
+/// alone: an empty axis (tiling an empty loop is not safe in MLIR 22) or a
+/// rank it has no tiles for.
+fn transpose_tag(x: &TensorType, perm: &[usize]) -> Option<String> {
+    let rank = perm.len();
+    if !(2..=TRANSPOSE_MAX_RANK).contains(&rank) || x.shape.contains(&0) {
+        return None;
+    }
+    let q = perm.iter().position(|&p| p == rank - 1)?;
+    Some(format!("tensorc.transpose_r{rank}_q{q}_b{}", x.dtype.bits()))
+}
+
 /// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
 fn depthwise_conv(ns: usize) -> Option<(&'static str, &'static str)> {
     match ns {
@@ -145,6 +165,8 @@ impl Lowerer<'_> {
     }
 
     /// `x` transposed so that result axis i is `x`'s axis `perm[i]` (no-op for the identity).
+    /// Every transpose the frontend emits comes from here, tagged for the CPU's
+    /// transpose schedule (`transpose_tag`).
     pub(crate) fn permuted(&mut self, x: &Val, perm: &[usize]) -> Val {
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             return x.clone();
@@ -154,8 +176,9 @@ impl Lowerer<'_> {
             perm.iter().map(|&p| x.ty.shape[p]).collect::<Vec<_>>(),
         );
         let init = self.e.empty(&ty);
+        let tag = transpose_tag(&x.ty, perm).map(|t| format!(" {{{t}}}")).unwrap_or_default();
         let name = self.e.op(&format!(
-            "linalg.transpose ins({} : {}) outs({init} : {}) permutation = [{}]",
+            "linalg.transpose ins({} : {}) outs({init} : {}) permutation = [{}]{tag}",
             x.name,
             tensor_ty(&x.ty),
             tensor_ty(&ty),
@@ -554,11 +577,30 @@ impl Lowerer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::inverse;
+    use super::{TRANSPOSE_MAX_RANK, inverse, transpose_tag};
+    use tensorc_ir::types::{DType, TensorType};
+    use tensorc_passes::transpose_schedule as schedule;
 
     #[test]
     fn inverse_permutation() {
         assert_eq!(inverse(&[0, 3, 1, 2]), vec![0, 2, 3, 1]);
         assert_eq!(inverse(&[2, 0, 1]), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn transpose_tags_are_the_schedules() {
+        assert_eq!(TRANSPOSE_MAX_RANK, schedule::MAX_RANK);
+        let x = TensorType::new(DType::F32, vec![2, 3, 4]);
+        assert_eq!(transpose_tag(&x, &[2, 0, 1]).as_deref(), Some(schedule::tag(3, 0, 32).as_str()));
+        assert_eq!(transpose_tag(&x, &[1, 0, 2]).as_deref(), Some(schedule::tag(3, 2, 32).as_str()));
+        let b = TensorType::new(DType::BF16, vec![5, 7]);
+        assert_eq!(transpose_tag(&b, &[1, 0]).as_deref(), Some(schedule::tag(2, 0, 16).as_str()));
+        for d in [DType::S8, DType::U16, DType::S32, DType::F64] {
+            assert!(schedule::BITS.contains(&d.bits()), "{d:?}");
+        }
+        // Empty axes and ranks without tiles stay untagged.
+        assert_eq!(transpose_tag(&TensorType::new(DType::F32, vec![0, 3]), &[1, 0]), None);
+        let r7 = TensorType::new(DType::F32, vec![1; 7]);
+        assert_eq!(transpose_tag(&r7, &[6, 5, 4, 3, 2, 1, 0]), None);
     }
 }

@@ -392,18 +392,7 @@ impl<'a> Lowerer<'a> {
             }
             Op::Transpose { perm } => {
                 let x = Self::operand(ops, 0)?;
-                if perm.iter().enumerate().all(|(i, &p)| i == p) {
-                    x.name.clone()
-                } else {
-                    let init = self.e.empty(ty);
-                    self.e.op(&format!(
-                        "linalg.transpose ins({} : {}) outs({init} : {}) permutation = [{}]",
-                        x.name,
-                        tensor_ty(&x.ty),
-                        tensor_ty(ty),
-                        list(perm)
-                    ))
-                }
+                self.permuted(x, perm).name
             }
             Op::Slice { starts, lengths: _, strides } => {
                 let x = Self::operand(ops, 0)?;

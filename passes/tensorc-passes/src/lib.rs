@@ -21,6 +21,7 @@ pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 pub mod row_fuse;
 pub mod row_fuse_schedule;
+pub mod transpose_schedule;
 pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;

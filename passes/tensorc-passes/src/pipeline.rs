@@ -11,6 +11,7 @@ use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
 use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
 use crate::row_fuse_schedule::{ENTRY as ROW_FUSE_ENTRY, row_fuse_schedule};
+use crate::transpose_schedule::{ENTRY as TRANSPOSE_ENTRY, transpose_schedule};
 
 /// The Rust pass that outlines parallel loops into thread-pool calls
 /// (`outline_parallel.rs`). It is not an MLIR-registered pass: tensorc-mlir
@@ -75,6 +76,11 @@ pub fn opt_pipeline() -> &'static str {
 ///   `parallel_schedule.rs` (its own preloaded library and entry point) cuts
 ///   them into static chunks of an `scf.forall`, so the schedules below see
 ///   each chunk as an op of its own.
+/// - After it, the transpose step (`transpose_schedule.rs`, its own library
+///   and entry point): the transposes the frontend tagged (and their
+///   chunks) are tiled into square register blocks, vectorized as row reads,
+///   a transpose in registers and row writes. Before the matmul schedule, so
+///   its function-wide vector patterns see no other vector code.
 /// - Before it, the row-fusion step: `tensorc-row-fuse-mark` tags row-wise
 ///   chains (last-axis reductions, their broadcasts and the element-wise ops
 ///   around them, as in softmax and layernorm) and broadcasting element-wise
@@ -179,9 +185,10 @@ pub fn cpu_lowering_pipeline() -> String {
     // packs, does.
     let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
     format!(
-        "{pack}{}{}{interpreter}{}{LOWERING}",
+        "{pack}{}{}{}{interpreter}{}{LOWERING}",
         row_fuse_interpreter(),
         parallel_interpreter(),
+        transpose_interpreter(),
         kernel_interpreter()
     )
 }
@@ -195,6 +202,20 @@ fn kernel_interpreter() -> String {
     match script_file(&kernel_schedule()) {
         Ok(path) => format!(
             "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={KERNEL_ENTRY}}},canonicalize,cse,",
+            path.display()
+        ),
+        Err(_) => String::new(),
+    }
+}
+
+/// The transpose step (`transpose_schedule.rs`), from its own library and
+/// entry point, after the parallel step (it tiles each chunk); left out
+/// (transposes are then scalar loops, still correct) if its file cannot be
+/// written.
+fn transpose_interpreter() -> String {
+    match script_file(&transpose_schedule()) {
+        Ok(path) => format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={TRANSPOSE_ENTRY}}},canonicalize,",
             path.display()
         ),
         Err(_) => String::new(),
@@ -311,5 +332,10 @@ mod tests {
             cpu_lowering_pipeline().find(ROW_FUSE_MARK) < cpu_lowering_pipeline().find(PARALLEL_MARK)
         );
         assert!(!full_cpu_pipeline().contains(ROW_FUSE_MARK));
+        // The transpose step runs after the parallel step, before the matmul schedule.
+        let p = cpu_lowering_pipeline();
+        let tr = p.find(TRANSPOSE_ENTRY).unwrap();
+        assert!(p.find(PARALLEL_ENTRY).unwrap() < tr, "{p}");
+        assert!(tr < p.find(",transform-interpreter,").unwrap(), "{p}");
     }
 }
