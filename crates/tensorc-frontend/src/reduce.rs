@@ -229,9 +229,11 @@ impl Lowerer<'_> {
         self.reshape(&Val { name: r, ty: red_ty }, ty)
     }
 
-    /// `argmax`/`argmin`: a generic carrying (best value, its index). A later
-    /// element replaces the best when strictly better (tie_break low) or
-    /// better-or-equal (high); NaN counts as better than any number.
+    /// `argmax`/`argmin`. Two reductions where they vectorize
+    /// (`arg_reduce_two_pass`), else one generic carrying (best value, its
+    /// index): a later element replaces the best when strictly better
+    /// (tie_break low) or better-or-equal (high); NaN counts as better than
+    /// any number.
     pub fn arg_reduce(&mut self, x: &Val, max: bool, axis: Option<usize>, high: bool, ty: &TensorType) -> String {
         let di = ty.dtype;
         let dx = x.ty.dtype;
@@ -246,6 +248,9 @@ impl Lowerer<'_> {
             // (No loops means no generic: one would read its init, see above.)
             let zeros = self.filled(&idx_ty, 0.0, Some(0));
             return self.reshape(&Val { name: zeros, ty: idx_ty }, ty);
+        }
+        if let Some(r) = self.arg_reduce_two_pass(x, max, axis, high, ty) {
+            return r;
         }
         let start = if max { lowest(dx) } else { highest(dx) };
         let start_int = dx.int_range().map(|(lo, hi)| if max { lo } else { hi });
@@ -300,5 +305,83 @@ impl Lowerer<'_> {
             vec![nv, ni]
         });
         self.reshape(&Val { name: r[1].clone(), ty: idx_ty }, ty)
+    }
+
+    /// `argmax`/`argmin` as two reductions, each a single combiner that the
+    /// CPU schedules vectorize (the one generic carrying a value and an index
+    /// stays scalar loops: 0.01x NumPy on 4096x1024):
+    /// 1. `m`, the best value along the axis (`reduce_max`/`reduce_min`,
+    ///    whose float forms propagate NaN, the best value of all);
+    /// 2. the least (tie_break low) or greatest (high) index `i` whose
+    ///    element equals `m` (`oeq`, so -0.0 ties with 0.0) or is NaN (only
+    ///    when `m` is NaN can a NaN be there), as a `minsi`/`maxsi` of
+    ///    `hit ? i : miss` (miss `n` for low, -1 for high: any line has a
+    ///    hit, so the miss never shows).
+    ///
+    /// Both read x in order along the axis; a row chain like this is what
+    /// row fusion keeps in L1 between the two. The index is i32 (i64 for
+    /// lines of 2^31 elements or more) and converted to the result type at
+    /// the end, wrapping like the interpreter. `None` for f16/bf16 (their
+    /// compares are special-cased element by element, `Emitter::cmpf`) and
+    /// empty lines (the one-generic form gives index 0 for those).
+    fn arg_reduce_two_pass(&mut self, x: &Val, max: bool, axis: Option<usize>, high: bool, ty: &TensorType) -> Option<String> {
+        let dx = x.ty.dtype;
+        if matches!(dx, DType::F16 | DType::BF16) {
+            return None;
+        }
+        // Over all axes: the flat row-major index is the index into x as one line.
+        let (x, axis) = match axis {
+            Some(a) => (x.clone(), a),
+            None => {
+                let flat = TensorType::new(dx, vec![x.ty.num_elements()]);
+                (Val { name: self.reshape(x, &flat), ty: flat }, 0)
+            }
+        };
+        let n = x.ty.shape[axis];
+        if n == 0 {
+            return None;
+        }
+        let rank = x.ty.rank();
+        let reduced: Vec<bool> = (0..rank).map(|i| i == axis).collect();
+        let kept: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
+        let kept_shape: Vec<usize> = kept.iter().map(|&i| x.ty.shape[i]).collect();
+        let out_map = kept.iter().map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ");
+
+        // 1. The best value.
+        let m_ty = TensorType::new(dx, kept_shape.clone());
+        let kind = if max { ReduceKind::Max } else { ReduceKind::Min };
+        let m = Val { name: self.reduce(&x, kind, &[axis], &m_ty), ty: m_ty };
+
+        // 2. Its first (low) or last (high) index.
+        let dk = if n < (1 << 31) { DType::S32 } else { DType::S64 };
+        let k_ty = TensorType::new(dk, kept_shape.clone());
+        // Not the combiner's identity (i32::MAX for min): with it the
+        // split reduction's vectorization fails and the loop stays scalar.
+        let miss = if high { -1 } else { n as i128 };
+        let k_init = self.filled(&k_ty, miss as f64, Some(miss));
+        let k_out = [GenericOperand { value: k_init, ty: k_ty.clone(), map: out_map.clone() }];
+        let ins = [x.operand(identity_map(rank)), m.operand(out_map)];
+        let key = self
+            .e
+            .generic(rank, &reduced, &ins, &k_out, |e, s| {
+                let (v, best, acc) = (&s[0], &s[1], &s[2]);
+                let idx = e.op(&format!("linalg.index {axis} : index"));
+                let i = e.index_to(&idx, dk);
+                let hit = if dx.is_float() {
+                    let eq = e.cmpf("oeq", v, best, dx);
+                    let nan = e.cmpf("uno", v, v, dx);
+                    e.bin("arith.ori", &eq, &nan, "i1")
+                } else {
+                    e.cmpi("eq", v, best, dx)
+                };
+                let miss = e.int_const(dk, miss);
+                let key = e.select(&hit, &i, &miss, elem(dk));
+                let op = if high { "arith.maxsi" } else { "arith.minsi" };
+                vec![e.bin(op, acc, &key, elem(dk))]
+            })
+            .remove(0);
+        let key = Val { name: key, ty: k_ty };
+        let idx = self.convert_tensor(&key, ty.dtype);
+        Some(self.reshape(&idx, ty))
     }
 }
