@@ -74,9 +74,19 @@ impl Default for MatmulTiles {
     }
 }
 
-/// Appends the schedule for every op named `op` whose iteration space is
-/// `batch_dims` parallel batch dimensions followed by (M, N, K).
-fn tile_op(out: &mut String, op: &str, batch_dims: usize, tiles: MatmulTiles, id: &str) {
+/// Appends the schedule for every op named `op` tagged `tag` whose
+/// iteration space is `batch_dims` parallel batch dimensions followed by
+/// (M, N, K). With `vec_tag`, the K tiles are also tagged with it before the
+/// peeling (which copies the tag into the remainder loops).
+fn tile_op(
+    out: &mut String,
+    op: &str,
+    batch_dims: usize,
+    tiles: MatmulTiles,
+    id: &str,
+    tag: &str,
+    vec_tag: Option<&str>,
+) {
     let rank = batch_dims + 3;
     // Batch dimensions are tiled by 1 so each tile is one 2-D matmul.
     let mut outer: Vec<String> = vec!["1".into(); batch_dims];
@@ -89,7 +99,7 @@ fn tile_op(out: &mut String, op: &str, batch_dims: usize, tiles: MatmulTiles, id
     let loop_types = vec!["!transform.any_op"; loops + 1].join(", ");
     let _ = writeln!(
         out,
-        "    %{id} = transform.structured.match ops{{[\"{op}\"]}} attributes{{{TAG}}} in %root : (!transform.any_op) -> !transform.any_op"
+        "    %{id} = transform.structured.match ops{{[\"{op}\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op"
     );
     let _ = writeln!(
         out,
@@ -101,6 +111,12 @@ fn tile_op(out: &mut String, op: &str, batch_dims: usize, tiles: MatmulTiles, id
         "    %{id}_k, %{id}_kl = transform.structured.tile_using_for %{id}_t tile_sizes [{}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)",
         k.join(", ")
     );
+    if let Some(v) = vec_tag {
+        let _ = writeln!(
+            out,
+            "    transform.annotate %{id}_k \"{v}\" : !transform.any_op"
+        );
+    }
     // Peel N (innermost tiled loop) before M: peeling consumes only the
     // loop it is given, so the handle to the enclosing M loop stays valid.
     for which in [batch_dims + 1, batch_dims] {
@@ -132,6 +148,21 @@ pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
 /// The attribute that marks the ops this schedule may transform. Tiling
 /// copies it onto the tiles, so the tiles are found again for vectorizing.
 const TAG: &str = "tensorc.schedule";
+
+/// The attribute that marks the ops with N ≤ `LANES` instead: one register
+/// per row of C, so they are tiled with twice as many rows (`narrow`).
+const TAG_NARROW: &str = "tensorc.schedule_narrow";
+
+/// The register tile of ops with N ≤ `LANES`: an 8-row tile of them keeps
+/// only 8 accumulators, which with the FMA latency leaves the FMA units
+/// idle half the time on short K loops; 2·`m` rows hold as many
+/// accumulators as the full tile (64×(100×13·13×13): 10 % faster).
+fn narrow(tiles: MatmulTiles) -> MatmulTiles {
+    MatmulTiles {
+        m: 2 * tiles.m,
+        n: LANES,
+    }
+}
 
 /// Appends a matcher named `name` for ops `op` (with `rank` loops) whose every
 /// loop has at least one iteration. Zero-size loops are left to the scalar
@@ -187,6 +218,17 @@ fn matcher(
 pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
+    // Narrow ops first: `foreach_match` applies the first matcher that
+    // succeeds.
+    for (op, batch_dims, id) in MATMUL_OPS {
+        matcher(
+            &mut s,
+            op,
+            batch_dims + 3,
+            &format!("tensorc_narrow_{id}"),
+            Some((batch_dims + 1, 0, LANES + 1)),
+        );
+    }
     matcher(&mut s, "linalg.matmul", 3, "tensorc_nonempty_matmul", None);
     matcher(
         &mut s,
@@ -196,28 +238,47 @@ pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
         None,
     );
     if split_passes(tiles) > 0 {
-        for (op, batch_dims, id) in SPLIT_OPS {
+        for (op, batch_dims, id) in MATMUL_OPS {
             split_sequences(&mut s, op, batch_dims, tiles, id);
         }
     }
-    let _ = writeln!(
-        s,
-        "  transform.named_sequence @tensorc_tag(%op: !transform.any_op {{transform.readonly}}) {{\n\
-         \x20   transform.annotate %op \"{TAG}\" : !transform.any_op\n\
-         \x20   transform.yield\n\
-         \x20 }}"
-    );
+    for (name, tag) in [("tensorc_tag", TAG), ("tensorc_tag_narrow", TAG_NARROW)] {
+        let _ = writeln!(
+            s,
+            "  transform.named_sequence @{name}(%op: !transform.any_op {{transform.readonly}}) {{\n\
+             \x20   transform.annotate %op \"{tag}\" : !transform.any_op\n\
+             \x20   transform.yield\n\
+             \x20 }}"
+        );
+    }
     // `foreach_match` consumes the root handle and returns the updated one,
     // so the rest of the schedule works on `%root`, its result.
     s.push_str(
         "  transform.named_sequence @__transform_main(%arg0: !transform.any_op) {
     %root = transform.foreach_match in %arg0
+        @tensorc_narrow_mm -> @tensorc_tag_narrow,
+        @tensorc_narrow_bmm -> @tensorc_tag_narrow,
         @tensorc_nonempty_matmul -> @tensorc_tag,
         @tensorc_nonempty_batch_matmul -> @tensorc_tag
         : (!transform.any_op) -> !transform.any_op\n",
     );
-    tile_op(&mut s, "linalg.matmul", 0, tiles, "mm");
-    tile_op(&mut s, "linalg.batch_matmul", 1, tiles, "bmm");
+    // The narrow ops after the others: their tiles get `TAG` (for the
+    // vectorizer), which the others' match must not see yet.
+    for (op, batch_dims, id) in MATMUL_OPS {
+        tile_op(&mut s, op, batch_dims, tiles, id, TAG, None);
+    }
+    for (op, batch_dims, id) in MATMUL_OPS {
+        let narrow_id = format!("n{id}");
+        tile_op(
+            &mut s,
+            op,
+            batch_dims,
+            narrow(tiles),
+            &narrow_id,
+            TAG_NARROW,
+            Some(TAG),
+        );
+    }
     add_packed(&mut s, packed);
     // Canonicalize *before* vectorizing: peeling leaves `affine.min` tile
     // sizes that only fold to constants under canonicalization, and the
@@ -258,9 +319,9 @@ pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     s
 }
 
-/// The ops whose narrow tiles `split_n` cuts: name, batch dimensions, and
-/// the id their split sequences are named by.
-const SPLIT_OPS: [(&str, usize, &str); 2] = [
+/// The matmul-class ops this schedule tiles: name, batch dimensions, and
+/// the id their handles and sequences are named by.
+const MATMUL_OPS: [(&str, usize, &str); 2] = [
     ("linalg.matmul", 0, "mm"),
     ("linalg.batch_matmul", 1, "bmm"),
 ];
@@ -305,7 +366,7 @@ fn split_n(out: &mut String, tiles: MatmulTiles) -> String {
     let mut root = "%root".to_string();
     for pass in 1..=split_passes(tiles) {
         let next = format!("%root_split{pass}");
-        let arms: Vec<String> = SPLIT_OPS
+        let arms: Vec<String> = MATMUL_OPS
             .iter()
             .map(|(_, _, id)| format!("@tensorc_mid_n_{id} -> @tensorc_split_n_{id}"))
             .collect();
@@ -358,15 +419,42 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
-        // Two peels (N then M) per op kind, six in the packed step.
-        assert_eq!(s.matches("transform.loop.peel").count(), 4 + 6);
+        // Two peels (N then M) per op kind, for the narrow ops too, plus
+        // the packed step's.
+        let mut packed = String::new();
+        add_packed(&mut packed, PackedMatmul::default());
+        let packed_peels = packed.matches("transform.loop.peel").count();
+        assert_eq!(s.matches("transform.loop.peel").count(), 8 + packed_peels);
         // The packed schedule's tiles are vectorized by the tag it gives them.
         assert!(s.contains(&format!(
             "match attributes{{{}}} in %root",
             crate::packed_matmul::VEC
         )));
-        // Every loop of each op kind is checked for being non-empty.
-        assert_eq!(s.matches("transform.match.param.cmpi gt").count(), 3 + 4);
+        // Every loop of each op kind is checked for being non-empty, by the
+        // narrow matchers too, which also bound N (above 0, below 17).
+        assert_eq!(
+            s.matches("transform.match.param.cmpi gt").count(),
+            2 * (3 + 4) + 2
+        );
+        assert_eq!(s.matches("%hi = transform.param.constant 17 ").count(), 2);
+        // Ops with N ≤ 16 get twice the rows, and their K tiles the tag the
+        // vectorizer matches (before peeling copies them).
+        assert!(s.contains("tile_sizes [8, 16, 0]"), "{s}");
+        assert!(s.contains("tile_sizes [1, 8, 16, 0]"), "{s}");
+        let narrow = s
+            .find("transform.annotate %nbmm_k \"tensorc.schedule\"")
+            .unwrap();
+        assert!(narrow < s.find("%nbmm_l#2").unwrap());
+        // Narrow ops are matched before the others, and tiled after them.
+        let arms = s
+            .find("@tensorc_narrow_bmm -> @tensorc_tag_narrow")
+            .unwrap();
+        assert!(
+            arms < s
+                .find("@tensorc_nonempty_batch_matmul -> @tensorc_tag")
+                .unwrap()
+        );
+        assert!(s.find("%bmm = ").unwrap() < s.find("%nbmm = ").unwrap());
         // A 16-wide tile is one register: nothing to split.
         assert!(!s.contains("structured.split"), "{s}");
     }
