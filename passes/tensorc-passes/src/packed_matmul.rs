@@ -70,9 +70,6 @@ const TILE_M: u32 = 16;
 /// A panels per thread-pool chunk of A's pack (64 rows of A).
 const PACK_CHUNK: u32 = 4;
 
-/// Rows of the result per thread-pool chunk of an unpack.
-const UNPACK_CHUNK: u32 = 64;
-
 /// Tag of the tiles the matmul schedule vectorizes (see `matmul_schedule`).
 pub const VEC: &str = "tensorc.vec";
 
@@ -435,7 +432,7 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
         // thread count); on one thread it took 2-3 % of W3 while the second
         // core waited. The last chunk may be short: only the panel loop
         // inside it is, the [1][16][16] tiles stay static. B's packs run
-        // inside the block loops, one block at a time.
+        // inside the block loops, one block at a time (below).
         let tr = if n == 0 {
             let _ = writeln!(
                 s,
@@ -452,6 +449,15 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
              \x20     transform.annotate %tt \"{VEC}\" : !transform.any_op",
             tr.0, tr.1
         );
+        if n == 1 {
+            // B's pack of one block runs between the blocks' parallel
+            // chunks: its loop over 16-row slices (each writes its own rows
+            // of every panel) runs on the thread pool too.
+            let _ = writeln!(
+                s,
+                "      transform.annotate {k_loop} \"{PARALLEL_FOR}\" : !transform.any_op"
+            );
+        }
         peel_each(s, k_loop, "      ");
         s.push_str("    }\n");
     }
@@ -463,31 +469,13 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
     // result), an unpack without epilogue made two passes over C instead
     // of one.
     //
-    // An unpack of its own (not fused into an epilogue's tiles, whose
-    // parent is then a loop) is first cut into chunks of `UNPACK_CHUNK`
-    // rows run by the thread pool, like A's pack; that loop is peeled, so
-    // every chunk is static and so are the tiles below.
+    // Whole unpacks stay on one thread: cut into row chunks and marked
+    // `PARALLEL_FOR`, an unpack whose N is not a multiple of 16 went
+    // through a chunk-sized temporary that bufferization allocated once,
+    // outside the loop, and the threads raced on it (`matmul_packed_odd`
+    // failed on two threads). A loop can only be marked when its body
+    // writes nothing but its own slice of the result.
     let mp = p.tile_m;
-    let _ = writeln!(
-        s,
-        "    %pk_unpacks_top = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.foreach %pk_unpacks_top : !transform.any_op {{\n\
-         \x20   ^bb0(%upt: !transform.any_op):"
-    );
-    try_block(
-        s,
-        "%upt",
-        "      ",
-        &format!(
-            "%parent = transform.get_parent_op %h : (!transform.any_op) -> !transform.any_op\n\
-             transform.match.operation_name %parent [\"func.func\"] : !transform.any_op\n\
-             %uc, %ucl = transform.structured.tile_using_for %h tile_sizes [{UNPACK_CHUNK}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             transform.annotate %ucl \"{PARALLEL_FOR}\" : !transform.any_op\n\
-             %ucf = transform.cast %ucl : !transform.any_op to !transform.op<\"scf.for\">\n\
-             %ucm, %ucr = transform.loop.peel %ucf : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)"
-        ),
-    );
-    s.push_str("    }\n");
     let _ = writeln!(
         s,
         "    %pk_unpacks = transform.structured.match ops{{[\"linalg.unpack\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -572,13 +560,12 @@ mod tests {
         // Unpacks in tile_m×16 tiles of the result.
         assert!(s.contains("%up tile_sizes [16, 16]"), "{s}");
         // Register tiles (N/16), both packs' K loops, the unpack tiles' N
-        // and M loops, and the loop of a whole unpack's row chunks.
-        assert_eq!(s.matches("transform.loop.peel").count(), 6);
-        // A's pack and a whole unpack run in chunks on the thread pool:
-        // their chunk loops are marked for `tensorc-outline-parallel`.
+        // and M loops.
+        assert_eq!(s.matches("transform.loop.peel").count(), 5);
+        // A's pack and B's block packs run in chunks on the thread pool:
+        // their loops are marked for `tensorc-outline-parallel`.
         assert_eq!(s.matches(&format!("\"{PARALLEL_FOR}\"")).count(), 2, "{s}");
         assert!(s.contains("%tr tile_sizes [4, 0, 0] :"), "{s}");
-        assert!(s.contains("%h tile_sizes [64, 0] :"), "{s}");
         assert!(s.contains("foreach %pk_ln "), "{s}");
         // Packed op, fill, both packs' transposes, unpack tiles.
         assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
