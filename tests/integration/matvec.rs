@@ -46,6 +46,9 @@ fn programs() -> Vec<(&'static str, String, f64)> {
         // Matrix·vector: one reduction per row (1001 = 15·64 + 41).
         ("matvec_999x1001x1", dot("f32[999][1001]", 1, "f32[1001][1]", 0, "f32[999][1]"), 1e-4),
         ("matvec_5x40x1", dot("f32[5][40]", 1, "f32[40][1]", 0, "f32[5][1]"), 1e-5),
+        // Blocks of 4 rows with a remainder of 3, 32 partials per row with
+        // a remainder of 1.
+        ("matvec_7x65x1", dot("f32[7][65]", 1, "f32[65][1]", 0, "f32[7][1]"), 1e-5),
         // 1-D operands: the frontend's contraction generics.
         ("vec_times_matrix_1d", dot("f32[777]", 0, "f32[777][1030]", 0, "f32[1030]"), 1e-4),
         ("matrix_times_vec_1d", dot("f32[513][1000]", 1, "f32[1000]", 0, "f32[513]"), 1e-4),
@@ -78,6 +81,8 @@ fn programs() -> Vec<(&'static str, String, f64)> {
         ("min_axis0_s32", reduce("reduce_min", "s32[13][100]", "0", "s32[100]"), 0.0),
         ("sum_axis0_rank3", reduce("sum", "f32[9][33][70]", "0", "f32[33][70]"), 1e-5),
         ("sum_axes01_rank3", reduce("sum", "f32[8][9][50]", "0, 1", "f32[50]"), 1e-4),
+        // The reduction second, after a parallel loop: blocks of rows too.
+        ("sum_axis1_rank3", reduce("sum", "f32[5][37][70]", "1", "f32[5][70]"), 1e-5),
         ("sum_axis0_f64_3x5", reduce("sum", "f64[3][5]", "0", "f64[5]"), 1e-12),
         (
             "mean_axis0",
@@ -135,9 +140,9 @@ def column_sums(x: f32[64][2048]) -> f32[2048] {
     let after = mlir.print(&m, tensorc_mlir::PrintOptions::default());
     assert!(!after.contains("linalg.matmul"), "{after}");
     // Vector·matrix: rows accumulated in blocks; matrix·vector: rows
-    // reduced, each with 64 partial sums and a tree.
+    // reduced several at a time, each with partial sums and a tree.
     assert_eq!(after.matches("tensorc.oredb2").count(), 1, "{after}");
-    assert_eq!(after.matches("tensorc.redl2").count(), 1, "{after}");
+    assert_eq!(after.matches("tensorc.mvr2").count(), 1, "{after}");
     // Both wide ops in 1024-column strips now, the rows of the product in
     // the marker's chunks.
     assert_eq!(after.matches("tensorc.par_d1_t1024").count(), 2, "{after}");
@@ -148,12 +153,17 @@ def column_sums(x: f32[64][2048]) -> f32[2048] {
     insta::assert_snapshot!("matvec_pass", format!("// marked\n{marked}\n// after\n{after}"));
 }
 
-/// Before the pass the frontend's generic for a 1-D vector times a matrix
-/// stayed scalar loops that read the matrix column by column.
+/// Before the pass the frontend's generics for 1-D operands stayed scalar
+/// loops (the vector·matrix one reading the matrix column by column).
 #[test]
-fn one_dimensional_vector_times_matrix_is_vectorized() {
+fn one_dimensional_products_are_vectorized() {
     let source = dot("f32[777]", 0, "f32[777][1030]", 0, "f32[1030]");
     let llvm = tensorc::emit("vecmat1d.nxir", &source, Stage::LlvmDialect)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(llvm.contains("vector<16xf32>"), "{llvm}");
+    // Matrix·vector: 32 partial sums per row.
+    let source = dot("f32[513][1000]", 1, "f32[1000]", 0, "f32[513]");
+    let llvm = tensorc::emit("matvec1d.nxir", &source, Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(llvm.contains("vector<32xf32>"), "{llvm}");
 }

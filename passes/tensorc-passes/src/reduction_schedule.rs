@@ -107,6 +107,7 @@ pub fn row_reduction_tag(rank: usize, len: u64) -> String {
 pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
     add_reductions_of(lib, tiles, true);
     add_reductions_of(lib, tiles, false);
+    add_matvec_rows(lib);
 }
 
 fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
@@ -169,43 +170,107 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
         } else {
             "r2"
         };
-        let mut split = vec!["0".to_owned(); rank - 1];
-        split.push(tiles.lanes.to_string());
+        split_rows(body, rank, rows, tiles.lanes, long);
+        body.push_str("      }\n    }\n");
+    }
+}
+
+/// Appends the split of the reduction of the rows in handle `%{rows}` (rank
+/// `rank`) into `lanes` interleaved partial results, the peel of the
+/// reduced loop and, when `tree`, the combination of the partials as a
+/// tree: each level splits the combining op again into fewer partials (64
+/// -> 16 -> 8 -> 4 -> 2 -> 1), so the horizontal step is a few vector
+/// operations deep instead of a chain of `lanes` scalar ones (which LLVM
+/// emits for an ordered `vector.reduce.fadd` or a `vector.reduce.fmaximum`).
+fn split_rows(body: &mut String, rank: usize, rows: &str, lanes: u32, tree: bool) {
+    let mut split = vec!["0".to_owned(); rank - 1];
+    split.push(lanes.to_string());
+    let _ = writeln!(
+        body,
+        "        %fill, %part, %comb, %loop = transform.structured.tile_reduction_using_for %{rows} by tile_sizes = [{split}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20       transform.annotate %fill \"{SPLIT_TAG}\" : !transform.any_op\n\
+         \x20       transform.annotate %part \"{SPLIT_TAG}\" : !transform.any_op\n\
+         \x20       transform.annotate %comb \"{SPLIT_TAG}\" : !transform.any_op",
+        split = split.join(", ")
+    );
+    peel_each(body, "loop");
+    let mut comb = "comb".to_owned();
+    let widths = if tree { tree_widths(lanes) } else { Vec::new() };
+    for (level, width) in widths.into_iter().enumerate() {
+        let mut sizes = vec!["0".to_owned(); rank - 1];
+        sizes.push(width.to_string());
         let _ = writeln!(
             body,
-            "        %fill, %part, %comb, %loop = transform.structured.tile_reduction_using_for %{rows} by tile_sizes = [{split}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
-             \x20       transform.annotate %fill \"{SPLIT_TAG}\" : !transform.any_op\n\
-             \x20       transform.annotate %part \"{SPLIT_TAG}\" : !transform.any_op\n\
-             \x20       transform.annotate %comb \"{SPLIT_TAG}\" : !transform.any_op",
-            split = split.join(", ")
+            "        %tf{level}, %tp{level}, %tc{level}, %tl{level} = transform.structured.tile_reduction_using_for %{comb} by tile_sizes = [{sizes}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+             \x20       transform.annotate %tf{level} \"{SPLIT_TAG}\" : !transform.any_op\n\
+             \x20       transform.annotate %tp{level} \"{SPLIT_TAG}\" : !transform.any_op\n\
+             \x20       transform.annotate %tc{level} \"{SPLIT_TAG}\" : !transform.any_op",
+            sizes = sizes.join(", ")
         );
-        peel_each(body, "loop");
-        // The final combination of the partials as a tree: each level
-        // splits the combining op again into half as many partials (64 ->
-        // 16 -> 8 -> 4 -> 2 -> 1), so the horizontal step is a few vector
-        // operations deep instead of a chain of `lanes` scalar ones (which
-        // LLVM emits for an ordered `vector.reduce.fadd` or a
-        // `vector.reduce.fmaximum`).
-        let mut comb = "comb".to_owned();
-        let widths = if long {
-            tree_widths(tiles.lanes)
-        } else {
-            Vec::new()
-        };
-        for (level, width) in widths.into_iter().enumerate() {
-            let mut sizes = vec!["0".to_owned(); rank - 1];
-            sizes.push(width.to_string());
-            let _ = writeln!(
-                body,
-                "        %tf{level}, %tp{level}, %tc{level}, %tl{level} = transform.structured.tile_reduction_using_for %{comb} by tile_sizes = [{sizes}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
-                 \x20       transform.annotate %tf{level} \"{SPLIT_TAG}\" : !transform.any_op\n\
-                 \x20       transform.annotate %tp{level} \"{SPLIT_TAG}\" : !transform.any_op\n\
-                 \x20       transform.annotate %tc{level} \"{SPLIT_TAG}\" : !transform.any_op",
-                sizes = sizes.join(", ")
-            );
-            peel_each(body, &format!("tl{level}"));
-            comb = format!("tc{level}");
-        }
+        peel_each(body, &format!("tl{level}"));
+        comb = format!("tc{level}");
+    }
+}
+
+/// The tag of matrix-vector products reduced several rows at a time, of
+/// rank `rank` (set by `tensorc-matvec`, no matcher).
+fn matvec_tag(rank: usize) -> String {
+    format!("tensorc.mvr{rank}")
+}
+
+/// Rows of a matrix-vector product reduced together, and the partial
+/// results per row: each step loads `MATVEC_LANES` elements of the vector
+/// once for `MATVEC_ROWS` rows (one row at a time loads it once per row, and
+/// the per-row combination of the partials, done `MATVEC_ROWS` rows at
+/// once, is a quarter as frequent).
+pub const MATVEC_ROWS: u32 = 4;
+/// See `MATVEC_ROWS`: two registers of partial results per row, 8 in all.
+pub const MATVEC_LANES: u32 = 32;
+
+/// The tag that gives a matrix-vector product (a reduction over the
+/// innermost loop of rank `rank`, reading a broadcast vector, `len` long)
+/// this schedule: several rows at a time when the rows are long enough for
+/// the partials, else the plain row reduction's.
+pub fn matvec_reduction_tag(rank: usize, len: u64) -> String {
+    if len > 2 * u64::from(MATVEC_LANES) {
+        matvec_tag(rank)
+    } else {
+        row_reduction_tag(rank, len)
+    }
+}
+
+/// Appends the schedule of matrix-vector products (`matvec_tag`): the
+/// innermost parallel loop tiled by `MATVEC_ROWS` (peeled: a remainder
+/// block of fewer rows), the other parallel loops by 1, then every block
+/// (found again by its tag) split like a row reduction into `MATVEC_LANES`
+/// partials per row, combined as a tree.
+pub fn add_matvec_rows(lib: &mut Library) {
+    let body = lib.body();
+    for rank in 2..=MAX_RANK {
+        let h = format!("mvr{rank}");
+        let mut sizes = vec!["1".to_owned(); rank - 2];
+        sizes.push(MATVEC_ROWS.to_string());
+        sizes.push("0".to_owned());
+        let loop_types = vec!["!transform.any_op"; rank].join(", ");
+        let _ = writeln!(
+            body,
+            "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   %{h}_t, %{h}_l:{n} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+            t = matvec_tag(rank),
+            n = rank - 1,
+            sizes = sizes.join(", "),
+        );
+        peel_each(body, &format!("{h}_l#{}", rank - 2));
+        let _ = writeln!(
+            body,
+            "    %{h}b = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %{h}b : !transform.any_op {{\n\
+             \x20   ^bb0(%r: !transform.any_op):\n\
+             \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
+             \x20     ^bb1(%r2: !transform.any_op):",
+            t = matvec_tag(rank),
+        );
+        split_rows(body, rank, "r2", MATVEC_LANES, true);
         body.push_str("      }\n    }\n");
     }
 }
@@ -215,22 +280,31 @@ fn outer_tag(rank: usize) -> String {
     format!("tensorc.ored{rank}")
 }
 
-/// The tag of reductions whose innermost loop is parallel and whose first
-/// loop is a reduction (`sum x, axes: [0]`), of rank `rank`: accumulated
-/// in blocks of rows.
-fn blocked_tag(rank: usize) -> String {
-    format!("tensorc.oredb{rank}")
+/// Loop positions of the reduction that get blocks of rows: the first loop
+/// (`sum x, axes: [0]`, a vector-matrix product) and the second (a sum over
+/// axis 1 of a 3-D tensor, and `tensorc-matvec`'s chunks of rows: a
+/// parallel loop of chunks, then the rows of each).
+const BLOCKED_AT: [usize; 2] = [0, 1];
+
+/// The tag of reductions whose innermost loop is parallel and whose loop
+/// `at` is a reduction after parallel loops only, of rank `rank`:
+/// accumulated in blocks of rows.
+fn blocked_tag(rank: usize, at: usize) -> String {
+    if at == 0 {
+        format!("tensorc.oredb{rank}")
+    } else {
+        format!("tensorc.oredb{rank}p{at}")
+    }
 }
 
 /// The tag that gives a reduction whose innermost loop is parallel this
-/// schedule: in blocks of rows when its first loop is the reduction
-/// (`blocked`). For ops classified elsewhere (`tensorc-matvec`'s
-/// vector-matrix products).
-pub fn outer_reduction_tag(rank: usize, blocked: bool) -> String {
-    if blocked {
-        blocked_tag(rank)
-    } else {
-        outer_tag(rank)
+/// schedule: in blocks of rows when its reduction loop `at` (after parallel
+/// loops only) is one of the first two (`Some`), else row by row. For ops
+/// classified elsewhere (`tensorc-matvec`'s vector-matrix products).
+pub fn outer_reduction_tag(rank: usize, at: Option<usize>) -> String {
+    match at {
+        Some(at) if BLOCKED_AT.contains(&at) && at + 1 < rank => blocked_tag(rank, at),
+        _ => outer_tag(rank),
     }
 }
 
@@ -249,69 +323,89 @@ pub const BLOCK_ROWS: u32 = 8;
 /// time, and no reassociation happens (each output is still combined in
 /// row order).
 ///
-/// When the first loop is the reduction (the frontend keeps the input's
-/// axis order, so that is `axes: [0]`), it is tiled by `BLOCK_ROWS` first
-/// (peeled), so a tile adds `BLOCK_ROWS` rows into the partial results at
-/// once: one load and store of the accumulators per `BLOCK_ROWS` input
-/// vectors instead of per vector (the accumulators of a 4096-wide row are 16 KiB, so each
-/// of those is an L1 round trip that competed with the stream: 0.54×
-/// NumPy). Each output is still combined in row order.
+/// When the reduction is the first loop (the frontend keeps the input's
+/// axis order, so that is `axes: [0]`) or the second after a parallel one,
+/// that loop is tiled by `BLOCK_ROWS` first (peeled), so a tile adds
+/// `BLOCK_ROWS` rows into the partial results at once: one load and store
+/// of the accumulators per `BLOCK_ROWS` input vectors instead of per vector
+/// (the accumulators of a 4096-wide row are 16 KiB, so each of those is an
+/// L1 round trip that competed with the stream: 0.54× NumPy). Each output
+/// is still combined in row order.
 pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
     for rank in 2..=MAX_RANK {
-        for blocked in [true, false] {
+        let blocked = BLOCKED_AT.iter().filter(|&&at| at + 1 < rank).map(|&at| Some(at));
+        for at in blocked.chain([None]) {
             let mut predicates = rank_is(rank);
             predicates.push_str(
                 "      transform.match.structured.dim %s[-1] {parallel} : !transform.any_op\n",
             );
-            if blocked {
-                predicates.push_str(
-                    "      transform.match.structured.dim %s[0] {reduction} : !transform.any_op\n",
+            if let Some(at) = at {
+                if at > 0 {
+                    let before: Vec<String> = (0..at).map(|d| d.to_string()).collect();
+                    let _ = writeln!(
+                        predicates,
+                        "      transform.match.structured.dim %s[{}] {{parallel}} : !transform.any_op",
+                        before.join(", ")
+                    );
+                }
+                let _ = writeln!(
+                    predicates,
+                    "      transform.match.structured.dim %s[{at}] {{reduction}} : !transform.any_op"
                 );
             }
             predicates.push_str(ONE_COMBINER);
             predicates.push_str(REDUCTION_MAPS);
             predicates.push_str(&nonempty_dims(rank));
-            // The blocked matcher comes first: `foreach_match` tags an op
+            // The blocked matchers come first: `foreach_match` tags an op
             // with the first matcher that accepts it.
-            lib.tagging_matcher(
-                &format!("tensorc_k_ored{}{rank}", if blocked { "b" } else { "" }),
-                "linalg.generic",
-                &predicates,
-                &outer_reduction_tag(rank, blocked),
-            );
+            let name = match at {
+                Some(at) => format!("tensorc_k_oredb{rank}p{at}"),
+                None => format!("tensorc_k_ored{rank}"),
+            };
+            lib.tagging_matcher(&name, "linalg.generic", &predicates, &outer_reduction_tag(rank, at));
         }
     }
     let body = lib.body();
     for rank in 2..=MAX_RANK {
-        // Blocks of rows (the first loop by `BLOCK_ROWS`, peeled), then each
-        // block (the main ones and the remainder, found again by their tag)
-        // like the unblocked ones, with the first loop kept whole.
-        let h = format!("oredb{rank}");
-        let zeros = vec!["0"; rank - 1].join(", ");
-        let loop_types = vec!["!transform.any_op"; 2].join(", ");
-        let _ = writeln!(
-            body,
-            "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   %{h}_t, %{h}_l = transform.structured.tile_using_for %{h} tile_sizes [{rows}, {zeros}] : (!transform.any_op) -> ({loop_types})",
-            t = blocked_tag(rank),
-            rows = BLOCK_ROWS,
-        );
-        peel_each(body, &format!("{h}_l"));
-        let mut sizes = vec!["1".to_owned(); rank - 1];
-        sizes[0] = "0".to_owned();
-        sizes.push(lanes.to_string());
-        let loop_types = vec!["!transform.any_op"; rank].join(", ");
-        let _ = writeln!(
-            body,
-            "    %{h}r = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   %{h}r_t, %{h}r_l:{n} = transform.structured.tile_using_for %{h}r tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-            t = blocked_tag(rank),
-            n = rank - 1,
-            sizes = sizes.join(", "),
-        );
-        peel_each(body, &format!("{h}r_l#{}", rank - 2));
+        for at in BLOCKED_AT.into_iter().filter(|&at| at + 1 < rank) {
+            add_blocks_of_rows(body, rank, at, lanes);
+        }
         tile_by_lanes(body, &format!("ored{rank}"), &outer_tag(rank), rank, lanes);
     }
+}
+
+/// Blocks of rows of the ops tagged `blocked_tag(rank, at)`: the loops
+/// before `at` by 1 and loop `at` by `BLOCK_ROWS` (peeled), then each block
+/// (the main ones and the remainder, found again by their tag) with that
+/// loop kept whole, the other loops by 1 and the innermost by `lanes`
+/// (peeled).
+fn add_blocks_of_rows(body: &mut String, rank: usize, at: usize, lanes: u32) {
+    let h = format!("oredb{rank}p{at}");
+    let t = blocked_tag(rank, at);
+    let mut sizes = vec!["1".to_owned(); at];
+    sizes.push(BLOCK_ROWS.to_string());
+    sizes.resize(rank, "0".to_owned());
+    let loop_types = vec!["!transform.any_op"; at + 2].join(", ");
+    let _ = writeln!(
+        body,
+        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %{h}_t, %{h}_l:{n} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+        n = at + 1,
+        sizes = sizes.join(", "),
+    );
+    peel_each(body, &format!("{h}_l#{at}"));
+    let mut sizes = vec!["0".to_owned(); at + 1];
+    sizes.resize(rank - 1, "1".to_owned());
+    sizes.push(lanes.to_string());
+    let n = rank - at - 1;
+    let loop_types = vec!["!transform.any_op"; n + 1].join(", ");
+    let _ = writeln!(
+        body,
+        "    %{h}r = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %{h}r_t, %{h}r_l:{n} = transform.structured.tile_using_for %{h}r tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+        sizes = sizes.join(", "),
+    );
+    peel_each(body, &format!("{h}r_l#{}", n - 1));
 }
 
 /// Appends the vectorization of the tiles of `add_outer_reductions` (they
@@ -319,7 +413,9 @@ pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
 pub fn vectorize_outer_reductions(lib: &mut Library) {
     let body = lib.body();
     for rank in 2..=MAX_RANK {
-        vectorize_tagged(body, &format!("oredbv{rank}"), &blocked_tag(rank));
+        for at in BLOCKED_AT.into_iter().filter(|&at| at + 1 < rank) {
+            vectorize_tagged(body, &format!("oredbv{rank}p{at}"), &blocked_tag(rank, at));
+        }
         vectorize_tagged(body, &format!("oredv{rank}"), &outer_tag(rank));
     }
 }
@@ -375,19 +471,30 @@ mod tests {
         assert!(s.contains("tile_sizes [0, 16] "), "{s}");
         assert!(s.contains(&format!("tile_sizes [{BLOCK_ROWS}, 0, 0] ")), "{s}");
         assert!(s.contains("tile_sizes [0, 1, 16] "), "{s}");
+        // Second: the loop before by 1.
+        assert!(s.contains(&format!("tile_sizes [1, {BLOCK_ROWS}, 0] ")), "{s}");
+        assert!(s.contains("tile_sizes [0, 0, 16] "), "{s}");
+        assert!(s.contains("tile_sizes [0, 0, 1, 16] "), "{s}");
         // Per rank: the unblocked lanes loop, the blocks and their lanes
-        // loop peeled; both kinds vectorized.
-        assert_eq!(s.matches("transform.loop.peel").count(), 3 * (MAX_RANK - 1));
+        // loop peeled, each kind vectorized; ranks from 3 have both
+        // blocked kinds.
+        let kinds = 2 * (MAX_RANK - 1) - 1;
+        assert_eq!(s.matches("transform.loop.peel").count(), (MAX_RANK - 1) + 2 * kinds);
         assert_eq!(
             s.matches("transform.structured.vectorize ").count(),
-            2 * (MAX_RANK - 1)
+            (MAX_RANK - 1) + kinds
         );
-        assert_eq!(s.matches("%s[-1] {parallel}").count(), 2 * (MAX_RANK - 1));
+        assert_eq!(s.matches("%s[-1] {parallel}").count(), (MAX_RANK - 1) + kinds);
         assert_eq!(s.matches("%s[0] {reduction}").count(), MAX_RANK - 1);
-        // The blocked matcher is tried first.
-        assert!(s.find("@tensorc_k_oredb2 ->") < s.find("@tensorc_k_ored2 ->"), "{s}");
-        assert_eq!(outer_reduction_tag(3, true), "tensorc.oredb3");
-        assert_eq!(outer_reduction_tag(3, false), "tensorc.ored3");
+        assert_eq!(s.matches("%s[1] {reduction}").count(), MAX_RANK - 2);
+        // The blocked matchers are tried first.
+        assert!(s.find("@tensorc_k_oredb2p0 ->") < s.find("@tensorc_k_ored2 ->"), "{s}");
+        assert!(s.find("@tensorc_k_oredb3p1 ->") < s.find("@tensorc_k_ored3 ->"), "{s}");
+        assert_eq!(outer_reduction_tag(3, Some(0)), "tensorc.oredb3");
+        assert_eq!(outer_reduction_tag(3, Some(1)), "tensorc.oredb3p1");
+        assert_eq!(outer_reduction_tag(2, Some(1)), "tensorc.ored2");
+        assert_eq!(outer_reduction_tag(3, Some(2)), "tensorc.ored3");
+        assert_eq!(outer_reduction_tag(3, None), "tensorc.ored3");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
 
@@ -413,12 +520,30 @@ mod tests {
         assert!(tree_widths(4).is_empty());
         // Long reductions (> 32 elements: the tag's matcher compares the
         // last dimension) get the split and three tree levels, short ones
-        // the split only.
+        // the split only; matrix-vector products (rank 2 and up) the split
+        // and the tree of their `MATVEC_LANES` partials.
+        let matvec_levels = 1 + tree_widths(MATVEC_LANES).len();
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for")
                 .count(),
-            MAX_RANK * 5
+            MAX_RANK * 5 + (MAX_RANK - 1) * matvec_levels
         );
+        // Matrix-vector products: blocks of rows (peeled), then the split.
+        assert!(
+            s.contains(&format!("tile_using_for %mvr2 tile_sizes [{MATVEC_ROWS}, 0]")),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!("tile_using_for %mvr3 tile_sizes [1, {MATVEC_ROWS}, 0]")),
+            "{s}"
+        );
+        assert!(s.contains("attributes{tensorc.mvr3}"), "{s}");
+        assert!(
+            s.contains(&format!("tile_reduction_using_for %r2 by tile_sizes = [0, 0, {MATVEC_LANES}]")),
+            "{s}"
+        );
+        assert_eq!(matvec_reduction_tag(2, 4096), "tensorc.mvr2");
+        assert_eq!(matvec_reduction_tag(2, 64), "tensorc.red2");
         assert_eq!(
             s.matches("transform.match.param.cmpi gt %d0, %lanes")
                 .count(),
