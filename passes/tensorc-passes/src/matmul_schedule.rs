@@ -29,6 +29,13 @@
 //! accumulators are hoisted together: an 8×26 tile becomes 8×16 + 8×10 in
 //! 16 registers, as fast per FMA as a full tile.
 //!
+//! The register tile depends on the op (`CLASSES`): ops with N ≤ 16 get
+//! 16×16 tiles (one register per row, so twice the rows keep as many
+//! accumulators), and ops with 64-bit results tiles of the same registers,
+//! 8×16 (16×8 when N ≤ 8), with the split after 8 columns: the 8×32 tile
+//! of f64 needs 32 accumulator registers and spilled (passes.md, "Matmul
+//! remainders").
+//!
 //! Large matmuls are not tiled here: the packing step of `packed_matmul.rs`
 //! has already turned them into packs, a packed contraction and an unpack,
 //! cut into N and K cache blocks, and `add_packed` (called from this
@@ -149,18 +156,88 @@ pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
 /// copies it onto the tiles, so the tiles are found again for vectorizing.
 const TAG: &str = "tensorc.schedule";
 
-/// The attribute that marks the ops with N ≤ `LANES` instead: one register
-/// per row of C, so they are tiled with twice as many rows (`narrow`).
-const TAG_NARROW: &str = "tensorc.schedule_narrow";
+/// A class of matmul-class ops and the register tile it gets. Every class
+/// holds as many accumulator registers as the default tile (16 for 8×32).
+#[derive(Clone, Copy, Debug)]
+struct Class {
+    /// Prefix of its matchers' and handles' names ("" for the default).
+    id: &'static str,
+    /// The attribute its ops are tagged with before tiling.
+    tag: &'static str,
+    /// The element width of C the class requires, if any.
+    bits: Option<u32>,
+    /// Elements of C per AVX-512 register.
+    lanes: u32,
+    /// Only ops with N ≤ `lanes`: one register per row of C, so an 8-row
+    /// tile keeps only 8 accumulators, which with the FMA latency leaves
+    /// the FMA units idle half the time on short K loops; they get twice
+    /// the rows (64×(100×13·13×13): 10 % faster).
+    narrow: bool,
+}
 
-/// The register tile of ops with N ≤ `LANES`: an 8-row tile of them keeps
-/// only 8 accumulators, which with the FMA latency leaves the FMA units
-/// idle half the time on short K loops; 2·`m` rows hold as many
-/// accumulators as the full tile (64×(100×13·13×13): 10 % faster).
-fn narrow(tiles: MatmulTiles) -> MatmulTiles {
-    MatmulTiles {
-        m: 2 * tiles.m,
-        n: LANES,
+/// The classes in matching order (the first that matches an op wins), the
+/// default last. 64-bit results take twice the registers per element: the
+/// default 8×32 tile of f64 needs 32 accumulator registers and spilled
+/// (16×(128×64·64×128) f64: 0.43 ms, 0.27 ms with 8×16 tiles).
+const CLASSES: [Class; 4] = [
+    Class {
+        id: "wn",
+        tag: "tensorc.schedule_w64n",
+        bits: Some(64),
+        lanes: LANES / 2,
+        narrow: true,
+    },
+    Class {
+        id: "w",
+        tag: "tensorc.schedule_w64",
+        bits: Some(64),
+        lanes: LANES / 2,
+        narrow: false,
+    },
+    Class {
+        id: "n",
+        tag: "tensorc.schedule_narrow",
+        bits: None,
+        lanes: LANES,
+        narrow: true,
+    },
+    Class {
+        id: "",
+        tag: TAG,
+        bits: None,
+        lanes: LANES,
+        narrow: false,
+    },
+];
+
+impl Class {
+    /// The register tile of this class, scaled from the default `tiles`.
+    fn tiles(self, tiles: MatmulTiles) -> MatmulTiles {
+        if self.narrow {
+            MatmulTiles {
+                m: 2 * tiles.m,
+                n: self.lanes,
+            }
+        } else {
+            MatmulTiles {
+                m: tiles.m,
+                n: tiles.n * self.lanes / LANES,
+            }
+        }
+    }
+
+    /// How many times `split_n` splits this class's tiles: a tile `n` wide
+    /// has at most ⌈n / lanes⌉ − 1 parts to cut off (none when narrow).
+    fn split_passes(self, tiles: MatmulTiles) -> u32 {
+        self.tiles(tiles).n.saturating_sub(1) / self.lanes
+    }
+
+    /// The name of the action that tags this class's ops.
+    fn tag_action(self) -> String {
+        format!(
+            "tensorc_tag_{}",
+            if self.id.is_empty() { "all" } else { self.id }
+        )
     }
 }
 
@@ -171,13 +248,15 @@ fn narrow(tiles: MatmulTiles) -> MatmulTiles {
 /// have a zero-size dimension anyway.
 ///
 /// With `n_range = Some((d, lo, hi))` loop `d` must also have more than
-/// `lo` and fewer than `hi` iterations (the tiles `split_n` cuts).
+/// `lo` and fewer than `hi` iterations (the tiles `split_n` cuts), and with
+/// `bits` the elements of the result must be that wide.
 fn matcher(
     out: &mut String,
     op: &str,
     rank: usize,
     name: &str,
     n_range: Option<(usize, u32, u32)>,
+    bits: Option<u32>,
 ) {
     let _ = writeln!(
         out,
@@ -203,6 +282,15 @@ fn matcher(
              \x20     transform.match.param.cmpi lt %d{d}, %hi : !transform.param<i64>"
         );
     }
+    if let Some(bits) = bits {
+        let _ = writeln!(
+            out,
+            "      %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
+             \x20     %cbits = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
+             \x20     %bits = transform.param.constant {bits} : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi eq %cbits, %bits : !transform.param<i64>"
+        );
+    }
     out.push_str(
         "      transform.match.structured.yield
     }
@@ -218,66 +306,55 @@ fn matcher(
 pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
-    // Narrow ops first: `foreach_match` applies the first matcher that
-    // succeeds.
-    for (op, batch_dims, id) in MATMUL_OPS {
-        matcher(
-            &mut s,
-            op,
-            batch_dims + 3,
-            &format!("tensorc_narrow_{id}"),
-            Some((batch_dims + 1, 0, LANES + 1)),
-        );
-    }
-    matcher(&mut s, "linalg.matmul", 3, "tensorc_nonempty_matmul", None);
-    matcher(
-        &mut s,
-        "linalg.batch_matmul",
-        4,
-        "tensorc_nonempty_batch_matmul",
-        None,
-    );
-    if split_passes(tiles) > 0 {
+    // One matcher per class and op, in `CLASSES` order: `foreach_match`
+    // applies the first that succeeds.
+    let mut arms = Vec::new();
+    for class in CLASSES {
         for (op, batch_dims, id) in MATMUL_OPS {
-            split_sequences(&mut s, op, batch_dims, tiles, id);
+            let name = format!("tensorc_match_{}{id}", class.id);
+            let n_range = class.narrow.then_some((batch_dims + 1, 0, class.lanes + 1));
+            matcher(&mut s, op, batch_dims + 3, &name, n_range, class.bits);
+            arms.push(format!("@{name} -> @{}", class.tag_action()));
         }
-    }
-    for (name, tag) in [("tensorc_tag", TAG), ("tensorc_tag_narrow", TAG_NARROW)] {
         let _ = writeln!(
             s,
-            "  transform.named_sequence @{name}(%op: !transform.any_op {{transform.readonly}}) {{\n\
-             \x20   transform.annotate %op \"{tag}\" : !transform.any_op\n\
+            "  transform.named_sequence @{}(%op: !transform.any_op {{transform.readonly}}) {{\n\
+             \x20   transform.annotate %op \"{}\" : !transform.any_op\n\
              \x20   transform.yield\n\
-             \x20 }}"
+             \x20 }}",
+            class.tag_action(),
+            class.tag
         );
+        if class.split_passes(tiles) > 0 {
+            for (op, batch_dims, id) in MATMUL_OPS {
+                split_sequences(&mut s, op, batch_dims, class, tiles, id);
+            }
+        }
     }
     // `foreach_match` consumes the root handle and returns the updated one,
     // so the rest of the schedule works on `%root`, its result.
-    s.push_str(
-        "  transform.named_sequence @__transform_main(%arg0: !transform.any_op) {
-    %root = transform.foreach_match in %arg0
-        @tensorc_narrow_mm -> @tensorc_tag_narrow,
-        @tensorc_narrow_bmm -> @tensorc_tag_narrow,
-        @tensorc_nonempty_matmul -> @tensorc_tag,
-        @tensorc_nonempty_batch_matmul -> @tensorc_tag
-        : (!transform.any_op) -> !transform.any_op\n",
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @__transform_main(%arg0: !transform.any_op) {{\n\
+         \x20   %root = transform.foreach_match in %arg0\n        {}\n        : (!transform.any_op) -> !transform.any_op",
+        arms.join(",\n        ")
     );
-    // The narrow ops after the others: their tiles get `TAG` (for the
-    // vectorizer), which the others' match must not see yet.
-    for (op, batch_dims, id) in MATMUL_OPS {
-        tile_op(&mut s, op, batch_dims, tiles, id, TAG, None);
-    }
-    for (op, batch_dims, id) in MATMUL_OPS {
-        let narrow_id = format!("n{id}");
-        tile_op(
-            &mut s,
-            op,
-            batch_dims,
-            narrow(tiles),
-            &narrow_id,
-            TAG_NARROW,
-            Some(TAG),
-        );
+    // The default class first: the other classes' tiles get its `TAG` (for
+    // the vectorizer), which its match must not see yet.
+    for class in CLASSES.iter().rev() {
+        let vec_tag = (class.tag != TAG).then_some(TAG);
+        for (op, batch_dims, id) in MATMUL_OPS {
+            let handle = format!("{}{id}", class.id);
+            tile_op(
+                &mut s,
+                op,
+                batch_dims,
+                class.tiles(tiles),
+                &handle,
+                class.tag,
+                vec_tag,
+            );
+        }
     }
     add_packed(&mut s, packed);
     // Canonicalize *before* vectorizing: peeling leaves `affine.min` tile
@@ -326,50 +403,66 @@ const MATMUL_OPS: [(&str, usize, &str); 2] = [
     ("linalg.batch_matmul", 1, "bmm"),
 ];
 
-/// How many times `split_n` splits: a tile `n` wide has at most
-/// ⌈n / LANES⌉ − 1 parts to cut off.
-fn split_passes(tiles: MatmulTiles) -> u32 {
-    tiles.n.saturating_sub(1) / LANES
-}
-
-/// Appends the module-level sequences of `split_n` for `op`: a matcher of
-/// its non-empty tiles whose N is between one register (`LANES`) and the
-/// tile width (exclusive), and an action that splits such a tile after
-/// `LANES` columns.
-fn split_sequences(out: &mut String, op: &str, batch_dims: usize, tiles: MatmulTiles, id: &str) {
+/// Appends the module-level sequences of `split_n` for `op` in `class`: a
+/// matcher of its non-empty tiles whose N is between one register and the
+/// class's tile width (exclusive), and an action that splits such a tile
+/// after one register's columns.
+fn split_sequences(
+    out: &mut String,
+    op: &str,
+    batch_dims: usize,
+    class: Class,
+    tiles: MatmulTiles,
+    id: &str,
+) {
     let n_dim = batch_dims + 1;
+    let lanes = class.lanes;
+    let cid = class.id;
     matcher(
         out,
         op,
         batch_dims + 3,
-        &format!("tensorc_mid_n_{id}"),
-        Some((n_dim, LANES, tiles.n)),
+        &format!("tensorc_mid_n_{cid}{id}"),
+        Some((n_dim, lanes, class.tiles(tiles).n)),
+        class.bits,
     );
     let _ = writeln!(
         out,
-        "  transform.named_sequence @tensorc_split_n_{id}(%op: !transform.any_op {{transform.consumed}}) {{\n\
-         \x20   %parts = transform.structured.split %op after {LANES} {{dimension = {n_dim}}} : !transform.any_op\n\
+        "  transform.named_sequence @tensorc_split_n_{cid}{id}(%op: !transform.any_op {{transform.consumed}}) {{\n\
+         \x20   %parts = transform.structured.split %op after {lanes} {{dimension = {n_dim}}} : !transform.any_op\n\
          \x20   transform.yield\n\
          \x20 }}"
     );
 }
 
 /// Appends the splitting of every matmul-class tile whose N is strictly
-/// between `LANES` and the tile width into a `LANES`-wide part and the rest
-/// (the module comment says why), once per further `LANES` the tile width
-/// allows, so every part ends a multiple of `LANES` wide or narrower than
-/// one register. Runs after the tiles' sizes became static and before
-/// vectorizing; the parts keep the tiles' tag (splitting clones the op).
-/// Returns the handle the rest of the schedule uses: `foreach_match`
-/// consumes its root and returns the updated one.
+/// between one register and its class's tile width into a one-register
+/// part and the rest (the module comment says why), once per further
+/// register the tile width allows, so every part ends a whole number of
+/// registers wide or narrower than one. Runs after the tiles' sizes became
+/// static and before vectorizing; the parts keep the tiles' tag (splitting
+/// clones the op). The classes with a bit width come first in `CLASSES`,
+/// so a tile is split at its own class's register width. Returns the
+/// handle the rest of the schedule uses: `foreach_match` consumes its root
+/// and returns the updated one.
 fn split_n(out: &mut String, tiles: MatmulTiles) -> String {
     let mut root = "%root".to_string();
-    for pass in 1..=split_passes(tiles) {
+    let passes = CLASSES
+        .iter()
+        .map(|c| c.split_passes(tiles))
+        .max()
+        .unwrap_or(0);
+    for pass in 1..=passes {
         let next = format!("%root_split{pass}");
-        let arms: Vec<String> = MATMUL_OPS
-            .iter()
-            .map(|(_, _, id)| format!("@tensorc_mid_n_{id} -> @tensorc_split_n_{id}"))
-            .collect();
+        let mut arms = Vec::new();
+        for class in CLASSES.iter().filter(|c| c.split_passes(tiles) >= pass) {
+            for (_, _, id) in MATMUL_OPS {
+                let cid = class.id;
+                arms.push(format!(
+                    "@tensorc_mid_n_{cid}{id} -> @tensorc_split_n_{cid}{id}"
+                ));
+            }
+        }
         let _ = writeln!(
             out,
             "    {next} = transform.foreach_match in {root}\n        {}\n        : (!transform.any_op) -> !transform.any_op",
@@ -419,42 +512,56 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
-        // Two peels (N then M) per op kind, for the narrow ops too, plus
-        // the packed step's.
+        // Two peels (N then M) per op kind and class, plus the packed
+        // step's.
         let mut packed = String::new();
         add_packed(&mut packed, PackedMatmul::default());
         let packed_peels = packed.matches("transform.loop.peel").count();
-        assert_eq!(s.matches("transform.loop.peel").count(), 8 + packed_peels);
+        assert_eq!(
+            s.matches("transform.loop.peel").count(),
+            2 * 2 * CLASSES.len() + packed_peels
+        );
         // The packed schedule's tiles are vectorized by the tag it gives them.
         assert!(s.contains(&format!(
             "match attributes{{{}}} in %root",
             crate::packed_matmul::VEC
         )));
-        // Every loop of each op kind is checked for being non-empty, by the
-        // narrow matchers too, which also bound N (above 0, below 17).
+        // Every matcher checks every loop for being non-empty; the narrow
+        // ones also bound N (above 0, at most one register), the 64-bit
+        // ones the element width of C.
+        let narrow = CLASSES.iter().filter(|c| c.narrow).count();
         assert_eq!(
             s.matches("transform.match.param.cmpi gt").count(),
-            2 * (3 + 4) + 2
+            CLASSES.len() * (3 + 4) + 2 * narrow
         );
         assert_eq!(s.matches("%hi = transform.param.constant 17 ").count(), 2);
-        // Ops with N ≤ 16 get twice the rows, and their K tiles the tag the
-        // vectorizer matches (before peeling copies them).
-        assert!(s.contains("tile_sizes [8, 16, 0]"), "{s}");
-        assert!(s.contains("tile_sizes [1, 8, 16, 0]"), "{s}");
-        let narrow = s
-            .find("transform.annotate %nbmm_k \"tensorc.schedule\"")
-            .unwrap();
-        assert!(narrow < s.find("%nbmm_l#2").unwrap());
-        // Narrow ops are matched before the others, and tiled after them.
-        let arms = s
-            .find("@tensorc_narrow_bmm -> @tensorc_tag_narrow")
-            .unwrap();
+        assert_eq!(s.matches("%hi = transform.param.constant 9 ").count(), 2);
+        assert_eq!(s.matches("%bits = transform.param.constant 64 ").count(), 4);
+        // Narrow ops get twice the rows; 64-bit ones half the columns.
+        assert!(s.contains("%nbmm_t, %nbmm_l:3 = transform.structured.tile_using_for %nbmm tile_sizes [1, 8, 16, 0]"), "{s}");
         assert!(
-            arms < s
-                .find("@tensorc_nonempty_batch_matmul -> @tensorc_tag")
-                .unwrap()
+            s.contains(
+                "%nmm_t, %nmm_l:2 = transform.structured.tile_using_for %nmm tile_sizes [8, 16, 0]"
+            ),
+            "{s}"
         );
-        assert!(s.find("%bmm = ").unwrap() < s.find("%nbmm = ").unwrap());
+        assert!(s.contains("%wbmm tile_sizes [1, 4, 8, 0]"), "{s}");
+        assert!(s.contains("%wnbmm tile_sizes [1, 8, 8, 0]"), "{s}");
+        // Classes are matched in `CLASSES` order, the default last, and
+        // tiled the other way round; the other classes' K tiles get the tag
+        // the vectorizer matches before peeling copies them.
+        let pos = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle}: {s}"));
+        assert!(pos("@tensorc_match_wnbmm ->") < pos("@tensorc_match_wbmm ->"));
+        assert!(pos("@tensorc_match_wbmm ->") < pos("@tensorc_match_nbmm ->"));
+        assert!(pos("@tensorc_match_nbmm ->") < pos("@tensorc_match_bmm -> @tensorc_tag_all"));
+        for cid in ["n", "w", "wn"] {
+            assert!(pos("%bmm = ") < pos(&format!("%{cid}bmm = ")));
+            let tag = pos(&format!(
+                "transform.annotate %{cid}bmm_k \"tensorc.schedule\""
+            ));
+            assert!(tag < pos(&format!("%{cid}bmm_l#2")));
+        }
+        assert!(!s.contains("transform.annotate %bmm_k"));
         // A 16-wide tile is one register: nothing to split.
         assert!(!s.contains("structured.split"), "{s}");
     }
@@ -469,6 +576,13 @@ mod tests {
         assert_eq!(s.matches("transform.foreach_match in %root\n").count(), 1);
         assert!(s.contains("cmpi gt %d1, %lo") && s.contains("cmpi lt %d2, %hi"));
         assert!(s.contains("%hi = transform.param.constant 32 "));
+        // 64-bit tiles (8×16) split after one register of 8, matched first.
+        assert!(s.contains("%wbmm tile_sizes [1, 8, 16, 0]"), "{s}");
+        assert!(s.contains("split %op after 8 {dimension = 2}"), "{s}");
+        let split = &s[s.find("%root_split1 = ").unwrap()..];
+        assert!(
+            split.find("@tensorc_mid_n_wbmm").unwrap() < split.find("@tensorc_mid_n_bmm").unwrap()
+        );
         // Vectorizing and hoisting work on the handle the split returned.
         assert!(s.contains("attributes{tensorc.schedule} in %root_split1 "));
         let after = &s[s.find("%root_split1 = ").unwrap()..];
