@@ -7,7 +7,8 @@
 //! - interpreter-vs-CPU runs of transposes of every rank the schedule
 //!   covers (2 to 6, and 7, which it leaves alone), every permutation of
 //!   rank 3, the 4-D layouts of attention heads and of NCHW/NHWC, every
-//!   element width (s8, u16, bf16, f16, s32, f32, f64), sizes that are not
+//!   element width (s8, u16, bf16, f16, s32, f32, f64), row copies of
+//!   one vector and longer ones, sizes that are not
 //!   multiples of the blocks, smaller than one block, one-element axes, and
 //!   large enough to be cut into thread chunks; transposes feeding
 //!   element-wise ops; and dots contracted over an operand's other matrix
@@ -79,6 +80,11 @@ fn transposes() -> Vec<(String, String)> {
         add("bf16", &[3, 17, 18, 7], &perm);
     }
     add("f32", &[4, 197, 12, 64], &[0, 2, 1, 3]);
+    // Keeping the innermost axis: rows of one vector copy (at most 2048
+    // bits) and longer rows, which stay loops.
+    for (dtype, n) in [("f32", 64), ("f32", 65), ("s8", 200), ("s8", 300), ("f64", 31), ("bf16", 129)] {
+        add(dtype, &[5, 3, n], &[1, 0, 2]);
+    }
     // Ranks 5 and 6 (the schedule's largest), and 7 (left to loops).
     add("f32", &[2, 3, 17, 5, 19], &[4, 0, 3, 1, 2]);
     add("u16", &[2, 3, 2, 17, 2, 18], &[0, 5, 2, 3, 4, 1]);

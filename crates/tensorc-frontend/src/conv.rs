@@ -46,20 +46,30 @@ fn inverse(perm: &[usize]) -> Vec<usize> {
 /// (`tensorc_passes::transpose_schedule::MAX_RANK`).
 const TRANSPOSE_MAX_RANK: usize = 6;
 
+/// Bits of the longest row a transpose that keeps the innermost axis moves
+/// as one vector (`tensorc_passes::transpose_schedule::copy_lanes`).
+const TRANSPOSE_ROW_BITS: usize = 2048;
+
 /// The tag of a transpose of `x` by `perm` for the CPU's transpose schedule
 /// (`tensorc_passes::transpose_schedule::tag`, which the unit test below
 /// keeps this in step with): its rank, the output axis that holds `x`'s
 /// innermost axis, and the element width, which the transform dialect's
 /// matchers cannot read from the op. None when the schedule must leave it
-/// alone: an empty axis (tiling an empty loop is not safe in MLIR 22) or a
-/// rank it has no tiles for.
+/// alone: an empty axis (tiling an empty loop is not safe in MLIR 22), a
+/// rank it has no tiles for, or a transpose that keeps the innermost axis
+/// with rows longer than one vector copy (LLVM vectorizes the loop over
+/// such a row itself, faster than the schedule's forms; see the schedule).
 fn transpose_tag(x: &TensorType, perm: &[usize]) -> Option<String> {
     let rank = perm.len();
     if !(2..=TRANSPOSE_MAX_RANK).contains(&rank) || x.shape.contains(&0) {
         return None;
     }
     let q = perm.iter().position(|&p| p == rank - 1)?;
-    Some(format!("tensorc.transpose_r{rank}_q{q}_b{}", x.dtype.bits()))
+    let bits = x.dtype.bits();
+    if q == rank - 1 && x.shape[rank - 1] * bits as usize > TRANSPOSE_ROW_BITS {
+        return None;
+    }
+    Some(format!("tensorc.transpose_r{rank}_q{q}_b{bits}"))
 }
 
 /// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
@@ -577,7 +587,7 @@ impl Lowerer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{TRANSPOSE_MAX_RANK, inverse, transpose_tag};
+    use super::{TRANSPOSE_MAX_RANK, TRANSPOSE_ROW_BITS, inverse, transpose_tag};
     use tensorc_ir::types::{DType, TensorType};
     use tensorc_passes::transpose_schedule as schedule;
 
@@ -590,9 +600,17 @@ mod tests {
     #[test]
     fn transpose_tags_are_the_schedules() {
         assert_eq!(TRANSPOSE_MAX_RANK, schedule::MAX_RANK);
+        for bits in schedule::BITS {
+            assert_eq!(schedule::copy_lanes(bits) * bits, TRANSPOSE_ROW_BITS as u32);
+        }
         let x = TensorType::new(DType::F32, vec![2, 3, 4]);
         assert_eq!(transpose_tag(&x, &[2, 0, 1]).as_deref(), Some(schedule::tag(3, 0, 32).as_str()));
         assert_eq!(transpose_tag(&x, &[1, 0, 2]).as_deref(), Some(schedule::tag(3, 2, 32).as_str()));
+        // Rows of 64 f32 are one vector copy; 65 are left to the loops.
+        let rows = |n: usize| TensorType::new(DType::F32, vec![3, 5, n]);
+        assert!(transpose_tag(&rows(64), &[1, 0, 2]).is_some());
+        assert_eq!(transpose_tag(&rows(65), &[1, 0, 2]), None);
+        assert!(transpose_tag(&rows(65), &[0, 2, 1]).is_some());
         let b = TensorType::new(DType::BF16, vec![5, 7]);
         assert_eq!(transpose_tag(&b, &[1, 0]).as_deref(), Some(schedule::tag(2, 0, 16).as_str()));
         for d in [DType::S8, DType::U16, DType::S32, DType::F64] {
