@@ -173,8 +173,9 @@ fn compile(source: &str, target: Target) -> tensorc::Program {
     compile_for("sweep.nxir", source, target)
 }
 
-/// Runs `source`'s `f` on Vulkan and in the interpreter.
-fn both(source: &str, inputs: &[Tensor]) -> (Tensor, Tensor) {
+/// Runs `source`'s `f` on `target` (Vulkan, or the CPU for the frontend's
+/// f32 expansions: `fastmath.rs`) and in the interpreter.
+fn both(target: Target, source: &str, inputs: &[Tensor]) -> (Tensor, Tensor) {
     let run = |target| {
         compile(source, target)
             .entry(Some("f"))
@@ -183,7 +184,7 @@ fn both(source: &str, inputs: &[Tensor]) -> (Tensor, Tensor) {
             .unwrap_or_else(|e| panic!("{}", e.render()))
             .remove(0)
     };
-    (run(Target::Vulkan), run(Target::Interp))
+    (run(target), run(Target::Interp))
 }
 
 /// Distance in units in the last place of `dtype` between two values of
@@ -250,7 +251,7 @@ fn check(
     let args: Vec<String> = inputs.iter().map(|t| format!("{:?}", t.get(i))).collect();
     assert!(
         d <= bound,
-        "{what} {dtype}: {d} ulps at ({}): vulkan {:?}, interpreter {:?}",
+        "{what} {dtype}: {d} ulps at ({}): compiled {:?}, interpreter {:?}",
         args.join(", "),
         got.get(i),
         want.get(i)
@@ -265,7 +266,7 @@ fn tensor(dtype: DType, values: &[f64]) -> Tensor {
 
 /// f32 inputs: both signs of every exponent with several mantissas, a dense
 /// grid on [-4, 4], and the special values.
-fn f32_sweep() -> Vec<f64> {
+pub(crate) fn f32_sweep() -> Vec<f64> {
     let mut v = FLOAT_SPECIALS.to_vec();
     v.extend(mantissa_sweep(-149..=127, |x| f64::from(x as f32)));
     for k in -40_000..=40_000 {
@@ -284,10 +285,16 @@ fn f16_all() -> Vec<f64> {
 }
 
 pub(crate) fn unary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
+    unary_on(Target::Vulkan, op, dtype, values, bound)
+}
+
+/// `op` of every value of `values` on `target`, within `bound` ulps of the
+/// interpreter; returns the worst.
+pub(crate) fn unary_on(target: Target, op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 {
     let n = values.len();
     let src = format!("def f(x: {dtype}[{n}]) -> {dtype}[{n}] {{\n  y = {op} x\n  return y\n}}\n");
     let inputs = [tensor(dtype, values)];
-    let (got, want) = both(&src, &inputs);
+    let (got, want) = both(target, &src, &inputs);
     check(op, dtype, &inputs, &got, &want, bound)
 }
 
@@ -305,7 +312,7 @@ pub(crate) fn binary(op: &str, dtype: DType, values: &[f64], bound: u64) -> u64 
         "def f(x: {dtype}[{n}], y: {dtype}[{n}]) -> {dtype}[{n}] {{\n  z = {op} x, y\n  return z\n}}\n"
     );
     let inputs = [tensor(dtype, &a), tensor(dtype, &b)];
-    let (got, want) = both(&src, &inputs);
+    let (got, want) = both(Target::Vulkan, &src, &inputs);
     check(op, dtype, &inputs, &got, &want, bound)
 }
 
@@ -463,7 +470,7 @@ fn vulkan_math_integer_ops_are_exact() {
         let src = format!(
             "def f(x: s8[{n}], y: s8[{n}]) -> s8[{n}] {{\n  z = {op} x, y\n  return z\n}}\n"
         );
-        let (got, want) = both(&src, &inputs);
+        let (got, want) = both(Target::Vulkan, &src, &inputs);
         assert_eq!(got.bytes(), want.bytes(), "s8 {op}");
     }
     let edges = [
@@ -492,7 +499,7 @@ fn vulkan_math_integer_ops_are_exact() {
     ];
     let src =
         format!("def f(x: u64[{n}], y: u64[{n}]) -> u64[{n}] {{\n  z = pow x, y\n  return z\n}}\n");
-    let (got, want) = both(&src, &inputs);
+    let (got, want) = both(Target::Vulkan, &src, &inputs);
     assert_eq!(got.bytes(), want.bytes(), "u64 pow");
     for (dtype, values) in [
         (DType::U8, (0..=255u64).map(Scalar::U).collect::<Vec<_>>()),
@@ -526,7 +533,7 @@ fn vulkan_math_integer_ops_are_exact() {
         let src = format!(
             "def f(x: {dtype}[{n}]) -> {dtype}[{n}] {{\n  y = population_count x\n  return y\n}}\n"
         );
-        let (got, want) = both(&src, &inputs);
+        let (got, want) = both(Target::Vulkan, &src, &inputs);
         assert_eq!(got.bytes(), want.bytes(), "{dtype} population_count");
     }
 }
