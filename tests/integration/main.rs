@@ -13,6 +13,7 @@
 //! - `known_f1`/`known_f2`/`known_f3`/`known_f4`/`known_fixes`: known answers for the
 //!   control-flow, conv/window, scan/sort/indexing and linear-algebra op families and
 //!   for fixed bugs;
+//! - `conv`: convolutions in every layout against the interpreter, the conv schedule before/after;
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
 //! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
@@ -31,6 +32,7 @@ mod bench;
 mod cache;
 mod cli;
 mod fastmath;
+mod conv;
 mod generated;
 mod harness;
 mod known;

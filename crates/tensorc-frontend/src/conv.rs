@@ -7,10 +7,11 @@
 //! reduction's identity for windows, init for `window_reduce`), so what
 //! remains is a strided, dilated window over an exactly sized input. A plain
 //! convolution (no groups, 1 to 3 spatial axes) then becomes one of linalg's
-//! named convolution ops — channels-first (`conv_2d_nchw_fchw` & co.) when the
-//! input already is in Nx's default layout, channels-last (`conv_2d_nhwc_hwcf`
-//! & co.) otherwise — with `linalg.transpose` around it where the tensors'
-//! layouts differ, so that tiling and vectorization recognize it; a depthwise
+//! named convolution ops — channels-last (`conv_2d_nhwc_hwcf` & co.) whenever
+//! the CPU's conv schedule covers that form (1-D and 2-D, Nx's default NCHW
+//! included), otherwise in the input's own layout — with `linalg.transpose`
+//! around it where the tensors' layouts differ, so that tiling and
+//! vectorization recognize it; a depthwise
 //! convolution (one group per channel, one filter each) likewise becomes a
 //! `depthwise_conv_*` op. Other grouped convolutions and every remaining case
 //! are one `linalg.generic` whose indexing maps read the tensors in their
@@ -89,6 +90,16 @@ fn depthwise_conv(ns: usize) -> Option<(&'static str, &'static str)> {
         )),
         _ => None,
     }
+}
+
+/// Whether the CPU's convolution schedule tiles and vectorizes the
+/// channels-last named op `op` (`tensorc_passes::conv_schedule::scheduled_ops`,
+/// which the unit test below keeps this in step with).
+fn channels_last_scheduled(op: &str) -> bool {
+    matches!(
+        op,
+        "linalg.conv_2d_nhwc_hwcf" | "linalg.conv_1d_nwc_wcf" | "linalg.depthwise_conv_2d_nhwc_hwc"
+    )
 }
 
 /// Named convolution ops by spatial rank: (channels-first, channels-last).
@@ -255,7 +266,13 @@ impl Lowerer<'_> {
         let rank = ty.rank();
         let ns = rank - 2;
         let identity: Vec<usize> = (0..rank).collect();
-        let channels_first = o.input_permutation == identity.as_slice();
+        // Channels-last whenever the CPU schedules that form: a channels-first
+        // op it does not schedule is a scalar loop nest (NCHW 1×64×56×56 → 64:
+        // 52 ms against 1 ms), and the transposes into and out of
+        // channels-last cost O(N·C·H·W) next to the convolution's
+        // O(N·C·O·H·W·kh·kw). Otherwise the input's own layout decides.
+        let channels_first = !channels_last_scheduled(names.1)
+            && o.input_permutation == identity.as_slice();
         // Logical axis order of each operand in the named op's layout.
         let (op_name, x_order, k_order, y_order): (&str, Vec<usize>, Vec<usize>, Vec<usize>) =
             if channels_first {
@@ -587,7 +604,11 @@ impl Lowerer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{TRANSPOSE_MAX_RANK, TRANSPOSE_ROW_BITS, inverse, transpose_tag};
+    use super::{
+        TRANSPOSE_MAX_RANK, TRANSPOSE_ROW_BITS, channels_last_scheduled, depthwise_conv, inverse,
+        named_conv, transpose_tag,
+    };
+    use tensorc_passes::conv_schedule;
     use tensorc_ir::types::{DType, TensorType};
     use tensorc_passes::transpose_schedule as schedule;
 
@@ -595,6 +616,18 @@ mod tests {
     fn inverse_permutation() {
         assert_eq!(inverse(&[0, 3, 1, 2]), vec![0, 2, 3, 1]);
         assert_eq!(inverse(&[2, 0, 1]), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn channels_last_ops_are_the_scheduled_ones() {
+        let scheduled: Vec<&str> = conv_schedule::scheduled_ops().collect();
+        for ns in 1..=3 {
+            for names in [named_conv(ns), depthwise_conv(ns)].into_iter().flatten() {
+                assert_eq!(channels_last_scheduled(names.1), scheduled.contains(&names.1), "{}", names.1);
+                assert!(!scheduled.contains(&names.0), "{}", names.0);
+            }
+        }
+        assert!(scheduled.iter().all(|op| channels_last_scheduled(op)));
     }
 
     #[test]

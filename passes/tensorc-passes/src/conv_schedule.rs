@@ -1,7 +1,8 @@
 //! The transform-dialect schedule for channels-last convolutions on the CPU
 //! (`linalg.conv_2d_nhwc_hwcf`, `linalg.conv_1d_nwc_wcf` and
 //! `linalg.depthwise_conv_2d_nhwc_hwc`, the named ops `frontend/conv.rs`
-//! emits for plain and depthwise convolutions in NHWC layout; W9).
+//! emits for plain and depthwise convolutions in any layout, transposing
+//! the others into and out of channels-last; W9).
 //!
 //! Why: lowered to loops, a convolution is a scalar seven-deep loop nest
 //! (W9 ran at 3.7 GFLOPS). MLIR's vectorizer handles only 1-D convolutions,
@@ -10,15 +11,21 @@
 //! channels for one image row (batch and output row by 1), the filter's
 //! spatial loops are tiled by 1, and `structured.decompose` rewrites the
 //! 2-D tile (now one output row and one filter row) as a 1-D convolution.
-//! The vectorizer turns that into one `ow`×C · C×`f` `vector.contract`
-//! per filter tap (or, depthwise, `ow`×`f` multiply-adds), which the
+//! The vectorizer turns that into `vector.contract`s (or, depthwise,
+//! `ow`×`f` multiply-adds), which the
 //! outer-product lowering makes broadcasts and FMAs into an `ow`×`f`
 //! accumulator tile. The `ow` and `f` loops are peeled so remainder tiles
 //! are static and vectorize too.
 //!
+//! The 1-D tiles then take the input channels one at a time (an 8×1·1×32
+//! contraction per step, its accumulator carried in registers through the
+//! channel and tap loops), after tiles of 17..31 channels were split into
+//! 16 + rest (see `split_wide_remainders`).
+//!
 //! Ops with an empty or dynamic loop keep the scalar lowering; each tile is
-//! vectorized in its own `failures(suppress)` sequence. Channels-first
-//! convolutions and 3-D ones are not scheduled yet.
+//! vectorized in its own `failures(suppress)` sequence. The frontend emits
+//! every 1-D and 2-D convolution channels-last (`scheduled_ops`); 3-D ones
+//! and 1-D depthwise ones are not scheduled yet.
 
 use std::fmt::Write as _;
 
@@ -31,13 +38,15 @@ pub struct ConvTiles {
     pub ow: u32,
     /// Output channels per tile (a multiple of the 16-lane f32 vector).
     pub f: u32,
+    /// Input channels per step of the reduction over them.
+    pub c: u32,
 }
 
 impl Default for ConvTiles {
     /// 8 columns × 32 channels: 16 zmm accumulators, the matmul kernel's
     /// register tile (cpu-pipeline.md §1.3 (b1)).
     fn default() -> Self {
-        ConvTiles { ow: 8, f: 32 }
+        ConvTiles { ow: 8, f: 32, c: 1 }
     }
 }
 
@@ -87,6 +96,13 @@ const KINDS: &[ConvKind] = &[
     },
 ];
 
+/// The named ops this schedule tiles and vectorizes; the frontend emits
+/// channels-last convolutions in exactly these forms whatever the tensors'
+/// layouts (`frontend/conv.rs` `channels_last_scheduled`).
+pub fn scheduled_ops() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().map(|k| k.op)
+}
+
 /// The tag of convolution ops (and their tiles).
 const TAG: &str = "tensorc.conv";
 
@@ -102,6 +118,9 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
             TAG,
         );
     }
+    // After the ops' own matchers: `foreach_match` applies only the first
+    // matcher that succeeds, and the original ops must get `TAG`.
+    add_mid_matchers(lib, tiles);
     let body = lib.body();
     for k in KINDS {
         let id = k.id;
@@ -119,6 +138,7 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
         let window: Vec<&str> = (0..k.rank)
             .map(|d| if k.window.contains(&d) { "1" } else { "0" })
             .collect();
+        let nw = k.window.len();
         let _ = writeln!(
             body,
             "    %{id} = transform.structured.match ops{{[\"{op}\"]}} attributes{{{TAG}}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -127,9 +147,8 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
             op = k.op,
             outer = outer.join(", "),
             lt = vec!["!transform.any_op"; n_outer + 1].join(", "),
-            nw = k.window.len(),
             window = window.join(", "),
-            wt = vec!["!transform.any_op"; k.window.len() + 1].join(", "),
+            wt = vec!["!transform.any_op"; nw + 1].join(", "),
         );
         // Peel the inner of the two tiled output loops first: peeling
         // consumes only the loop it is given, so the outer handle stays valid.
@@ -141,7 +160,7 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
 /// Appends the decomposition of the 2-D tiles to 1-D convolutions and the
 /// vectorization of every convolution tile. Decomposition needs static unit
 /// sizes, so this runs after the caller has canonicalized the peeled tiles.
-pub fn vectorize_convs(lib: &mut Library) {
+pub fn vectorize_convs(lib: &mut Library, tiles: ConvTiles) {
     let body = lib.body();
     for k in KINDS {
         let id = k.id;
@@ -171,11 +190,89 @@ pub fn vectorize_convs(lib: &mut Library) {
             );
         }
     }
+    split_wide_remainders(body, tiles);
+    // The input channels of each 1-D tile by `tiles.c`, after the
+    // decomposition: tiled before it, the loop carried the 2-D tile while its
+    // body wrote a rank-reduced slice of it, a read/write pair that
+    // `hoist_loop_invariant_subsets` does not match, and the accumulators
+    // went through memory on every step.
+    let _ = writeln!(
+        body,
+        "    %c1c = transform.structured.match ops{{[\"linalg.conv_1d_nwc_wcf\"]}} attributes{{{TAG}1d}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %c1c_t, %c1c_l = transform.structured.tile_using_for %c1c tile_sizes [0, 0, 0, 0, {}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)",
+        tiles.c
+    );
     let _ = writeln!(
         body,
         "    %convv = transform.structured.match attributes{{{TAG}1d}} in %root : (!transform.any_op) -> !transform.any_op"
     );
     vectorize_each(body, "convv");
+}
+
+/// f32 lanes of one AVX-512 register (`matmul_schedule.rs` has the same
+/// limit for the same reason).
+const LANES: u32 = 16;
+
+/// The 1-D tiles with a channel loop (loop 2 of both) and their matcher ids.
+const ONE_D: [(&str, &str); 2] = [
+    ("linalg.conv_1d_nwc_wcf", "c1"),
+    ("linalg.depthwise_conv_1d_nwc_wc", "dw1"),
+];
+
+/// The tag of 1-D tiles whose channel loop is strictly between one
+/// register and the tile width.
+const MID: &str = "tensorc.conv_mid";
+
+/// Adds the matchers `split_wide_remainders` runs on the 1-D tiles. The
+/// library also runs them first, on the original ops: a 1-D convolution
+/// with 17..31 channels is one such tile.
+fn add_mid_matchers(lib: &mut Library, tiles: ConvTiles) {
+    for (op, id) in ONE_D {
+        let predicates = format!(
+            "      %ch = transform.match.structured.dim %s[2] : (!transform.any_op) -> !transform.param<i64>\n\
+             \x20     %lo = transform.param.constant {LANES} : i64 -> !transform.param<i64>\n\
+             \x20     %hi = transform.param.constant {} : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi gt %ch, %lo : !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi lt %ch, %hi : !transform.param<i64>\n",
+            tiles.f
+        );
+        lib.tagging_matcher(&format!("tensorc_mid_{id}"), op, &predicates, MID);
+    }
+}
+
+/// Appends the splitting of every 1-D tile whose channel loop is strictly
+/// between one register and the tile width into `LANES` channels and the
+/// rest, once per further `LANES` the width allows. LLVM legalizes a
+/// `vector<17..31xf32>` element by element with the accumulators on the
+/// stack: 56 output channels (32 + 24) ran at 18 ms where 64 took 0.9 ms.
+/// The sizes are tested by matchers (`foreach_match` over the functions):
+/// match ops inside a sequence do not stop it. Split before the input
+/// channels are tiled, so each part carries its own accumulators through
+/// its loop (split inside it, the parts wrote rank-reduced slices of the
+/// loop's tile and nothing was hoisted).
+fn split_wide_remainders(body: &mut String, tiles: ConvTiles) {
+    let arms: Vec<String> = ONE_D
+        .iter()
+        .map(|(_, id)| format!("@tensorc_mid_{id} -> @tensorc_mid_{id}_tag"))
+        .collect();
+    for pass in 0..tiles.f.saturating_sub(1) / LANES {
+        let _ = writeln!(
+            body,
+            "    %cm{pass}f = transform.structured.match ops{{[\"func.func\"]}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   %cm{pass}u = transform.foreach_match in %cm{pass}f\n\
+             \x20       {}\n\
+             \x20       : (!transform.any_op) -> !transform.any_op\n\
+             \x20   %cm{pass} = transform.structured.match attributes{{{MID}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %cm{pass} : !transform.any_op {{\n\
+             \x20   ^bb0(%t: !transform.any_op):\n\
+             \x20     transform.sequence %t : !transform.any_op failures(suppress) {{\n\
+             \x20     ^bb1(%t2: !transform.any_op):\n\
+             \x20       %parts = transform.structured.split %t2 after {LANES} {{dimension = 2}} : !transform.any_op\n\
+             \x20     }}\n\
+             \x20   }}",
+            arms.join(",\n        ")
+        );
+    }
 }
 
 #[cfg(test)]
@@ -185,8 +282,8 @@ mod tests {
     #[test]
     fn output_tiles_and_unit_filter_taps() {
         let mut lib = Library::default();
-        add_convs(&mut lib, ConvTiles { ow: 4, f: 16 });
-        vectorize_convs(&mut lib);
+        add_convs(&mut lib, ConvTiles { ow: 4, f: 16, c: 1 });
+        vectorize_convs(&mut lib, ConvTiles { ow: 4, f: 16, c: 1 });
         let s = lib.finish();
         // conv_2d_nhwc_hwcf: (n, oh, ow, f, kh, kw, c)
         assert!(s.contains("tile_sizes [1, 1, 4, 16, 0, 0, 0]"), "{s}");
@@ -199,6 +296,35 @@ mod tests {
         assert!(s.contains("tile_sizes [0, 0, 0, 0, 1, 1]"), "{s}");
         assert_eq!(s.matches("transform.structured.decompose").count(), 2);
         assert_eq!(s.matches("transform.loop.peel").count(), 2 * KINDS.len());
+        // The input channels of the 1-D tiles (n, ow, f, kw, c) one at a time.
+        assert!(s.contains("tile_sizes [0, 0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
+    }
+
+    #[test]
+    fn tiles_between_one_and_two_registers_wide_are_split() {
+        let mut lib = Library::default();
+        let tiles = ConvTiles::default();
+        add_convs(&mut lib, tiles);
+        vectorize_convs(&mut lib, tiles);
+        let s = lib.finish();
+        // Channels strictly between 16 and 32, for both 1-D kinds.
+        for (_, id) in ONE_D {
+            assert!(s.contains(&format!("@tensorc_mid_{id}(")), "{s}");
+            assert!(s.contains(&format!("@tensorc_mid_{id} -> @tensorc_mid_{id}_tag")), "{s}");
+        }
+        assert!(s.contains("%hi = transform.param.constant 32 "), "{s}");
+        assert_eq!(s.matches("split %t2 after 16 {dimension = 2}").count(), 1, "{s}");
+        // The ops' own matchers come first in the library's foreach_match.
+        let first = s.find("@tensorc_k_c1 -> ").unwrap();
+        assert!(first < s.find("@tensorc_mid_c1 -> ").unwrap(), "{s}");
+        // Split before the input channels are tiled.
+        assert!(s.find("split %t2").unwrap() < s.find("tile_sizes [0, 0, 0, 0, 1]").unwrap());
+        // A 64-wide tile can leave 17..63 channels: three passes.
+        let mut wide = Library::default();
+        let tiles = ConvTiles { f: 64, ..tiles };
+        add_convs(&mut wide, tiles);
+        vectorize_convs(&mut wide, tiles);
+        assert_eq!(wide.finish().matches("transform.structured.split").count(), 3);
     }
 }

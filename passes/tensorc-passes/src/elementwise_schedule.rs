@@ -289,7 +289,7 @@ pub fn kernel_schedule() -> String {
     vectorize_elementwise(&mut lib);
     vectorize_reductions(&mut lib);
     vectorize_outer_reductions(&mut lib);
-    vectorize_convs(&mut lib);
+    vectorize_convs(&mut lib, ConvTiles::default());
     apply_to_functions(
         lib.body(),
         "kv",

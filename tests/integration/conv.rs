@@ -1,0 +1,244 @@
+//! Convolutions in every layout (issue 6): the frontend computes every 1-D
+//! and 2-D convolution channels-last (`crates/tensorc-frontend/src/conv.rs`,
+//! transposes in and out where the tensors' layouts differ) and the kernel
+//! schedule (`passes/tensorc-passes/src/conv_schedule.rs`) tiles it into
+//! 8 columns × 32 channels, input channels one at a time.
+//!
+//! - interpreter-vs-CPU runs of each layout family (Nx's default NCHW/OIHW,
+//!   NHWC/HWIO, mixed input/kernel/output permutations, odd permutations,
+//!   1-D), each on odd sizes against the tiles (channels and columns one
+//!   tile plus a remainder, below one tile), strides 1 and 2, padding
+//!   same/valid/explicit, batch 1 to 8, kernels 1×1 to 7×7, 3 input
+//!   channels (a first layer), dilations, depthwise and grouped ones, f64;
+//! - the kernel schedule on a small convolution (snapshot): tiles of 8×32
+//!   and their remainders, each a loop over input channels carrying its
+//!   accumulator in registers (`vector<8x32xf32>` iter_args).
+
+use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use tensorc::Stage;
+
+/// Axis order of each operand: `None` is Nx's default (NCHW, OIHW, NCHW).
+#[derive(Clone, Copy)]
+struct Layout {
+    input: Option<&'static [usize]>,
+    kernel: Option<&'static [usize]>,
+    output: Option<&'static [usize]>,
+}
+
+const NCHW: Layout = Layout { input: None, kernel: None, output: None };
+const NHWC: Layout = Layout {
+    input: Some(&[0, 3, 1, 2]),
+    kernel: Some(&[3, 2, 0, 1]),
+    output: Some(&[0, 3, 1, 2]),
+};
+/// NHWC input, OIHW kernel, NCHW output.
+const NHWC_IN: Layout = Layout { input: Some(&[0, 3, 1, 2]), kernel: None, output: None };
+/// NCHW input, HWIO kernel, NHWC output.
+const NHWC_OUT: Layout = Layout { input: None, kernel: Some(&[3, 2, 0, 1]), output: Some(&[0, 3, 1, 2]) };
+/// Every operand in an unusual order (batch and channels not outermost).
+const ODD: Layout = Layout {
+    input: Some(&[2, 1, 3, 0]),
+    kernel: Some(&[3, 1, 2, 0]),
+    output: Some(&[3, 2, 0, 1]),
+};
+
+/// The tensor's actual shape: logical axis `l` is its axis `perm[l]`.
+fn actual(perm: Option<&[usize]>, logical: &[usize]) -> Vec<usize> {
+    let Some(perm) = perm else { return logical.to_vec() };
+    let mut out = vec![0; logical.len()];
+    for (l, &a) in perm.iter().enumerate() {
+        out[a] = logical[l];
+    }
+    out
+}
+
+fn dims(shape: &[usize]) -> String {
+    shape.iter().map(|d| format!("[{d}]")).collect()
+}
+
+/// One 2-D convolution: batch `n`, `c` input channels, `h`×`w` input, `o`
+/// output channels, a `k`×`k` kernel, `stride`, padding `(low, high)` per
+/// spatial axis (written `:same` when `same`), `groups` feature groups.
+struct Conv {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    k: usize,
+    stride: usize,
+    pad: [(usize, usize); 2],
+    same: bool,
+    groups: usize,
+    dtype: &'static str,
+}
+
+impl Conv {
+    fn new(n: usize, c: usize, h: usize, w: usize, o: usize, k: usize) -> Conv {
+        Conv { n, c, h, w, o, k, stride: 1, pad: [(0, 0); 2], same: false, groups: 1, dtype: "f32" }
+    }
+
+    /// `:same` padding as the checker resolves it (low half rounded down).
+    fn same(mut self) -> Conv {
+        let lo = (self.k - 1) / 2;
+        self.pad = [(lo, self.k - 1 - lo); 2];
+        self.same = true;
+        self
+    }
+
+    fn source(&self, l: Layout) -> String {
+        let out = |x: usize, (lo, hi): (usize, usize)| (x + lo + hi - self.k) / self.stride + 1;
+        let (ho, wo) = (out(self.h, self.pad[0]), out(self.w, self.pad[1]));
+        let x = actual(l.input, &[self.n, self.c, self.h, self.w]);
+        let kt = actual(l.kernel, &[self.o, self.c / self.groups, self.k, self.k]);
+        let y = actual(l.output, &[self.n, self.o, ho, wo]);
+        let padding = if self.same {
+            ":same".to_string()
+        } else {
+            format!("[{{{}, {}}}, {{{}, {}}}]", self.pad[0].0, self.pad[0].1, self.pad[1].0, self.pad[1].1)
+        };
+        let mut opts = format!("strides: [{0}, {0}], padding: {padding}", self.stride);
+        if self.groups > 1 {
+            opts += &format!(", feature_group_size: {}", self.groups);
+        }
+        for (name, perm) in [("input", l.input), ("kernel", l.kernel), ("output", l.output)] {
+            if let Some(p) = perm {
+                opts += &format!(", {name}_permutation: {p:?}");
+            }
+        }
+        let d = self.dtype;
+        format!(
+            "def main(x: {d}{}, k: {d}{}) -> {d}{} {{\n  y = conv x, k, {opts}\n  return y\n}}\n",
+            dims(&x),
+            dims(&kt),
+            dims(&y)
+        )
+    }
+}
+
+/// The shape families, each run in every layout.
+fn shapes() -> Vec<(&'static str, Conv)> {
+    let strided = |mut c: Conv| {
+        c.stride = 2;
+        c
+    };
+    let padded = |mut c: Conv, pad| {
+        c.pad = pad;
+        c
+    };
+    vec![
+        // Channels one tile plus a remainder (37 = 32 + 5), columns one
+        // tile plus a remainder (11 = 8 + 3).
+        ("same_3x3", Conv::new(1, 5, 9, 11, 37, 3).same()),
+        // Below one tile both ways; odd height.
+        ("small_3x3", Conv::new(2, 4, 5, 7, 6, 3).same()),
+        // Several channel tiles and a remainder of 1 (65 = 2·32 + 1), input
+        // channels not a multiple of anything (19).
+        ("wide_valid", Conv::new(1, 19, 6, 17, 65, 3)),
+        // Stride 2, valid and explicit asymmetric padding.
+        ("stride2_valid", strided(Conv::new(2, 6, 9, 13, 33, 3))),
+        ("stride2_explicit", strided(padded(Conv::new(1, 3, 10, 9, 16, 3), [(1, 0), (2, 1)]))),
+        // 1×1 (a matmul per pixel), 5×5, 7×7 stride 2 on 3 input channels
+        // (a first layer), batch 8.
+        ("one_by_one", Conv::new(3, 40, 4, 9, 35, 1)),
+        ("five_by_five", Conv::new(1, 7, 11, 10, 12, 5).same()),
+        ("first_layer_7x7_s2", strided(padded(Conv::new(1, 3, 19, 17, 20, 7), [(3, 3), (3, 3)]))),
+        ("batch8", Conv::new(8, 3, 6, 5, 9, 3).same()),
+        // Channel tiles of 17..31 are split into 16 + rest (56 = 32 + 16 + 8,
+        // 24 = 16 + 8).
+        ("split_channels", Conv::new(1, 9, 4, 10, 56, 3)),
+        ("narrow_split_channels", strided(Conv::new(2, 5, 7, 9, 24, 3).same())),
+    ]
+}
+
+fn settings() -> Settings {
+    Settings { tolerance: 1e-5, inputs: EdgeSet::Mild, seeds: vec![3] }
+}
+
+fn run_all(programs: impl IntoIterator<Item = (String, String)>) {
+    let mut failures = Vec::new();
+    for (name, source) in programs {
+        for f in differential(&format!("{name}.nxir"), &source, &settings()) {
+            failures.push(format!("{name}: {f}\n{source}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_layout_agrees_with_the_interpreter() {
+    let layouts = [("nchw", NCHW), ("nhwc", NHWC), ("nhwc_in", NHWC_IN), ("nhwc_out", NHWC_OUT), ("odd", ODD)];
+    let mut programs = Vec::new();
+    for (lname, l) in layouts {
+        for (sname, c) in shapes() {
+            programs.push((format!("{lname}_{sname}"), c.source(l)));
+        }
+    }
+    run_all(programs);
+}
+
+#[test]
+fn dilated_grouped_depthwise_and_f64_convolutions_agree_with_the_interpreter() {
+    let mut programs = Vec::new();
+    for (lname, l) in [("nchw", NCHW), ("nhwc", NHWC)] {
+        // Depthwise (one group per channel, 35 = 32 + 3 channels) and grouped.
+        let mut dw = Conv::new(1, 35, 6, 11, 35, 3).same();
+        dw.groups = 35;
+        programs.push((format!("{lname}_depthwise"), dw.source(l)));
+        // 24 channels: a depthwise tile split into 16 + 8.
+        let mut dw = Conv::new(2, 24, 5, 9, 24, 3).same();
+        dw.groups = 24;
+        programs.push((format!("{lname}_depthwise_split"), dw.source(l)));
+        let mut g = Conv::new(2, 6, 7, 9, 10, 3);
+        g.groups = 2;
+        programs.push((format!("{lname}_grouped"), g.source(l)));
+        let mut f = Conv::new(1, 5, 6, 13, 19, 3).same();
+        f.dtype = "f64";
+        programs.push((format!("{lname}_f64"), f.source(l)));
+    }
+    // Kernel dilation with stride 2 in Nx's default layout.
+    programs.push((
+        "nchw_dilated_strided".into(),
+        "def main(x: f32[1][4][13][15], k: f32[34][4][3][2]) -> f32[1][34][5][6] {\n  y = conv x, k, strides: [2, 2], kernel_dilation: [2, 3]\n  return y\n}\n".into(),
+    ));
+    // 1-D: channels-first (Nx's default) and channels-last, odd sizes.
+    programs.push((
+        "ncw_1d".into(),
+        "def main(x: f32[2][5][21], k: f32[37][5][3]) -> f32[2][37][10] {\n  y = conv x, k, strides: [2]\n  return y\n}\n".into(),
+    ));
+    programs.push((
+        "nwc_1d_same".into(),
+        "def main(x: f32[1][19][6], k: f32[5][6][9]) -> f32[1][19][9] {\n  y = conv x, k, padding: :same, input_permutation: [0, 2, 1], kernel_permutation: [2, 1, 0], output_permutation: [0, 2, 1]\n  return y\n}\n".into(),
+    ));
+    run_all(programs);
+}
+
+/// The kernel schedule on an NHWC convolution of 11 columns × 56 channels:
+/// full 8×32 tiles and the 3-column and 24-channel remainders, the latter
+/// split into 16 + 8 channels, each a loop over the input channels whose
+/// accumulator tile is carried in registers.
+#[test]
+fn conv_schedule_before_and_after() {
+    use tensorc_passes::elementwise_schedule::{ENTRY, kernel_schedule};
+    use tensorc_passes::matmul_schedule::script_file;
+    let source = Conv::new(1, 5, 3, 13, 56, 3).source(NHWC);
+    let opt = tensorc::emit("c.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(opt.contains("linalg.conv_2d_nhwc_hwcf"), "{opt}");
+    let library = script_file(&kernel_schedule()).unwrap();
+    let mlir = tensorc_mlir::Mlir::new();
+    let (_, before, after) = before_and_after(
+        &mlir,
+        &opt,
+        &format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize,cse",
+            library.display()
+        ),
+    );
+    assert!(!after.contains("linalg.conv"), "{after}");
+    // 2 column tiles (8 + 3) × 3 channel tiles (32 + 16 + 8), one contraction each.
+    assert_eq!(after.matches("vector.contract").count(), 6, "{after}");
+    for acc in ["8x32", "8x16", "8x8", "3x32", "3x16", "3x8"] {
+        assert!(after.contains(&format!("-> (vector<{acc}xf32>)")), "{acc} not carried:\n{after}");
+    }
+    insta::assert_snapshot!("conv_schedule", format!("// before\n{before}\n// after\n{after}"));
+}
