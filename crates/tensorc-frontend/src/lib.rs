@@ -21,6 +21,7 @@ mod index;
 mod linalg;
 mod lower;
 mod merge_sort;
+mod radix_sort;
 mod reduce;
 mod scalar;
 mod scan;
