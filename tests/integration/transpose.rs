@@ -25,7 +25,11 @@ fn transpose(dtype: &str, shape: &[usize], perm: &[usize]) -> String {
         format!("{dtype}{dims}")
     };
     let out: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let list = perm.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+    let list = perm
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "def main(x: {}) -> {} {{\n  y = transpose x, [{list}]\n  return y\n}}\n",
         ty(shape),
@@ -61,7 +65,15 @@ fn transposes() -> Vec<(String, String)> {
     // block, a single row or column, and large enough for thread chunks
     // (whose chunk sizes are not multiples of the block).
     for dtype in ["f32", "f64", "bf16", "f16", "s8", "u16", "s32"] {
-        for shape in [[16, 16], [64, 32], [17, 33], [5, 3], [1, 37], [45, 1], [100, 257]] {
+        for shape in [
+            [16, 16],
+            [64, 32],
+            [17, 33],
+            [5, 3],
+            [1, 37],
+            [45, 1],
+            [100, 257],
+        ] {
             add(dtype, &shape, &[1, 0]);
         }
     }
@@ -75,14 +87,27 @@ fn transposes() -> Vec<(String, String)> {
         add("f64", &[9, 1, 18], &perm);
     }
     // Rank 4: attention heads, NCHW <-> NHWC, a full reversal.
-    for perm in [[0, 2, 1, 3], [0, 2, 3, 1], [0, 3, 1, 2], [3, 2, 1, 0], [1, 0, 3, 2]] {
+    for perm in [
+        [0, 2, 1, 3],
+        [0, 2, 3, 1],
+        [0, 3, 1, 2],
+        [3, 2, 1, 0],
+        [1, 0, 3, 2],
+    ] {
         add("f32", &[2, 19, 5, 33], &perm);
         add("bf16", &[3, 17, 18, 7], &perm);
     }
     add("f32", &[4, 197, 12, 64], &[0, 2, 1, 3]);
     // Keeping the innermost axis: rows of one vector copy (at most 2048
     // bits) and longer rows, which stay loops.
-    for (dtype, n) in [("f32", 64), ("f32", 65), ("s8", 200), ("s8", 300), ("f64", 31), ("bf16", 129)] {
+    for (dtype, n) in [
+        ("f32", 64),
+        ("f32", 65),
+        ("s8", 200),
+        ("s8", 300),
+        ("f64", 31),
+        ("bf16", 129),
+    ] {
         add(dtype, &[5, 3, n], &[1, 0, 2]);
     }
     // Ranks 5 and 6 (the schedule's largest), and 7 (left to loops).
@@ -184,8 +209,10 @@ fn transposed_dots_agree_with_the_interpreter() {
 fn transpose_step_before_and_after() {
     use tensorc_passes::matmul_schedule::script_file;
     use tensorc_passes::transpose_schedule::{ENTRY, tag, transpose_schedule};
-    let source = "def main(x: f32[21][40]) -> f32[40][21] {\n  y = transpose x, [1, 0]\n  return y\n}\n";
-    let opt = tensorc::emit("t.nxir", source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    let source =
+        "def main(x: f32[21][40]) -> f32[40][21] {\n  y = transpose x, [1, 0]\n  return y\n}\n";
+    let opt =
+        tensorc::emit("t.nxir", source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(opt.contains(&tag(2, 0, 32)), "{opt}");
     let library = script_file(&transpose_schedule()).unwrap();
     let mlir = tensorc_mlir::Mlir::new();

@@ -20,9 +20,9 @@
 //! output axis: batch and head permutations such as `[0, 2, 1, 3]`) moves
 //! whole contiguous rows. When a row is at most `copy_lanes` elements (four
 //! registers; the frontend tags only those), it is tiled one row at a time
-//! and each row is vectorized at once, while its shape is still static: one vector read and one vector
-//! write per row (`[8][197][12][64]` f32, `[0, 2, 1, 3]`: 0.18 ms as scalar
-//! loops, 0.084 ms). It must be vectorized before any canonicalization,
+//! and each row is vectorized at once, while its shape is still static:
+//! one vector read and one vector write per row (`[8][197][12][64]` f32,
+//! `[0, 2, 1, 3]`: 0.18 ms as scalar loops, 0.084 ms). It must be vectorized before any canonicalization,
 //! which folds a row transpose (a permutation of unit axes) into a slice
 //! copy that bufferizes to a `memcpy` call per row; and the row's slices are
 //! folded into its transfers first, or canonicalization folds the
@@ -116,7 +116,11 @@ pub fn tile_sizes(rank: usize, q: usize, bits: u32) -> Vec<u32> {
 fn tile(out: &mut String, rank: usize, q: usize, bits: u32) {
     let id = format!("tr{rank}_{q}_{bits}");
     let sizes = tile_sizes(rank, q, bits);
-    let list = sizes.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    let list = sizes
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     let _ = writeln!(
         out,
         "    %{id} = transform.structured.match ops{{[\"linalg.transpose\"]}} attributes{{{}}} in %root : (!transform.any_op) -> !transform.any_op",
@@ -220,16 +224,25 @@ mod tests {
     fn every_tag_is_tiled_and_peeled() {
         let s = transpose_schedule();
         let kinds: usize = (2..=MAX_RANK).sum::<usize>() * BITS.len();
-        assert_eq!(s.matches("transform.structured.tile_using_for").count(), kinds);
+        assert_eq!(
+            s.matches("transform.structured.tile_using_for").count(),
+            kinds
+        );
         // Two peeled loops per block kind; row copies (q = rank - 1) are
         // tiled one row at a time, not peeled, and vectorized at once.
         let copies = (2..=MAX_RANK).count() * BITS.len();
-        assert_eq!(s.matches("transform.loop.peel").count(), 2 * (kinds - copies));
+        assert_eq!(
+            s.matches("transform.loop.peel").count(),
+            2 * (kinds - copies)
+        );
         assert!(s.contains("tile_sizes [1, 1, 0]"), "{s}");
         assert!(s.contains(&tag(3, 1, 32)), "{s}");
         assert!(s.contains("tile_sizes [16, 1, 16]"), "{s}");
         assert!(s.contains("lowering_strategy = \"shuffle_16x16\""), "{s}");
-        assert_eq!(s.matches("transform.structured.vectorize ").count(), 1 + copies);
+        assert_eq!(
+            s.matches("transform.structured.vectorize ").count(),
+            1 + copies
+        );
         assert_eq!(s.matches('{').count(), s.matches('}').count());
         assert!(s.contains(&format!("@{ENTRY}(")));
     }
