@@ -229,9 +229,9 @@ impl Lowerer<'_> {
         self.reshape(&Val { name: r, ty: red_ty }, ty)
     }
 
-    /// `argmax`/`argmin`. Two reductions where they vectorize
-    /// (`arg_reduce_two_pass`), else one generic carrying (best value, its
-    /// index): a later element replaces the best when strictly better
+    /// `argmax`/`argmin`. Two reductions that vectorize
+    /// (`arg_reduce_two_pass`), except over an empty line: one generic
+    /// carrying (best value, its index): a later element replaces the best when strictly better
     /// (tie_break low) or better-or-equal (high); NaN counts as better than
     /// any number.
     pub fn arg_reduce(&mut self, x: &Val, max: bool, axis: Option<usize>, high: bool, ty: &TensorType) -> String {
@@ -321,14 +321,11 @@ impl Lowerer<'_> {
     /// Both read x in order along the axis; a row chain like this is what
     /// row fusion keeps in L1 between the two. The index is i32 (i64 for
     /// lines of 2^31 elements or more) and converted to the result type at
-    /// the end, wrapping like the interpreter. `None` for f16/bf16 (their
-    /// compares are special-cased element by element, `Emitter::cmpf`) and
-    /// empty lines (the one-generic form gives index 0 for those).
+    /// the end, wrapping like the interpreter. `None` for empty lines (the
+    /// one-generic form gives index 0 for those). f16/bf16 compare through
+    /// `Emitter::cmpf` (bf16 as f32 bits) like everywhere else.
     fn arg_reduce_two_pass(&mut self, x: &Val, max: bool, axis: Option<usize>, high: bool, ty: &TensorType) -> Option<String> {
         let dx = x.ty.dtype;
-        if matches!(dx, DType::F16 | DType::BF16) {
-            return None;
-        }
         // Over all axes: the flat row-major index is the index into x as one line.
         let (x, axis) = match axis {
             Some(a) => (x.clone(), a),
