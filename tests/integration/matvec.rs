@@ -40,8 +40,10 @@ fn programs() -> Vec<(&'static str, String, f64)> {
         // Vector·matrix: rows accumulated in blocks of 8 (300 = 37·8 + 4),
         // 16 lanes (257 = 16·16 + 1).
         ("vecmat_1x300x257", dot("f32[1][300]", 1, "f32[300][257]", 0, "f32[1][257]"), 1e-4),
-        // Wide enough for two strips (threads).
         ("vecmat_1x2050x1100", dot("f32[1][2050]", 1, "f32[2050][1100]", 0, "f32[1][1100]"), 1e-4),
+        // Wide enough for strips of 1024 columns (threads; 2500 = 833 +
+        // 833 + 834).
+        ("vecmat_1x300x2500", dot("f32[1][300]", 1, "f32[300][2500]", 0, "f32[1][2500]"), 1e-4),
         ("vecmat_1x7x5", dot("f32[1][7]", 1, "f32[7][5]", 0, "f32[1][5]"), 1e-5),
         // Matrix·vector: one reduction per row (1001 = 15·64 + 41).
         ("matvec_999x1001x1", dot("f32[999][1001]", 1, "f32[1001][1]", 0, "f32[999][1]"), 1e-4),
@@ -77,6 +79,7 @@ fn programs() -> Vec<(&'static str, String, f64)> {
         // widths, wide strips for threads, rank 3, several reduced axes.
         ("sum_axis0_300x1999", reduce("sum", "f32[300][1999]", "0", "f32[1999]"), 1e-4),
         ("sum_axis0_2050x1500", reduce("sum", "f32[2050][1500]", "0", "f32[1500]"), 1e-3),
+        ("sum_axis0_301x2500", reduce("sum", "f32[301][2500]", "0", "f32[2500]"), 1e-4),
         ("max_axis0_77x4100", reduce("reduce_max", "f32[77][4100]", "0", "f32[4100]"), 0.0),
         ("min_axis0_s32", reduce("reduce_min", "s32[13][100]", "0", "s32[100]"), 0.0),
         ("sum_axis0_rank3", reduce("sum", "f32[9][33][70]", "0", "f32[33][70]"), 1e-5),
