@@ -22,6 +22,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tensorc::{CompileOptions, DType, Scalar, Stage, Target, Tensor, TensorType};
+// Float edge values whose sums and products do not depend on the order of
+// accumulation (the `# inputs: mild` set), shared with the frontend's
+// differential test.
+use tensorc_ir::random::MILD_FLOAT_EDGES;
 
 /// Random seeds every case runs with (in addition to the edge set).
 pub const SEEDS: [u64; 3] = [0, 1, 2];
@@ -428,23 +432,6 @@ const FLOAT_EDGES: [f64; 29] = [
     4.0,
 ];
 
-/// Float edge values whose sums and products do not depend on the order of
-/// accumulation (small dyadic values), plus the non-finite ones.
-const MILD_FLOAT_EDGES: [f64; 13] = [
-    f64::NAN,
-    f64::INFINITY,
-    f64::NEG_INFINITY,
-    -0.0,
-    0.0,
-    1.0,
-    -1.0,
-    0.5,
-    -2.5,
-    3.0,
-    -7.0,
-    100.0,
-    2.0,
-];
 
 /// Integer edge values for a dtype: MIN/MAX and neighbours, small values, and
 /// the shift boundaries `bits - 1` and `bits`.

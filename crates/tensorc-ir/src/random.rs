@@ -23,6 +23,28 @@ impl SplitMix64 {
     }
 }
 
+/// Float edge values whose sums and products do not depend on the order of
+/// accumulation (small dyadic values), plus the non-finite ones: the edge
+/// inputs of test cases marked `# inputs: mild` (contractions, whose
+/// schedules reassociate and fuse multiply-adds, so huge or tiny magnitudes
+/// would leave order-dependent rounding residues). Shared by the
+/// integration harness and the frontend's differential test.
+pub const MILD_FLOAT_EDGES: [f64; 13] = [
+    f64::NAN,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    -0.0,
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -2.5,
+    3.0,
+    -7.0,
+    100.0,
+    2.0,
+];
+
 /// Input number `index` of a run with `seed`: the same (ty, seed, index)
 /// always gives the same tensor. Panics only if the tensor cannot be allocated
 /// at all (see `try_random_tensor`).
