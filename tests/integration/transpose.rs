@@ -182,7 +182,8 @@ fn transposed_dots_agree_with_the_interpreter() {
              def a_b_t(a: f32[{m}][{k}], b: f32[{n}][{k}]) -> f32[{m}][{n}] {{\n  c = dot a, [1], [], b, [1], []\n  return c\n}}\n\n\
              def a_t_b_t(a: f64[{k}][{m}], b: f64[{n}][{k}]) -> f64[{m}][{n}] {{\n  c = dot a, [0], [], b, [1], []\n  return c\n}}\n\n\
              def batched_b_t(a: f32[3][{m}][{k}], b: f32[3][{n}][{k}]) -> f32[3][{m}][{n}] {{\n  c = dot a, [2], [0], b, [2], [0]\n  return c\n}}\n\n\
-             def batched_a_t(a: f32[2][{k}][{m}], b: f32[2][{k}][{n}]) -> f32[2][{m}][{n}] {{\n  c = dot a, [1], [0], b, [1], [0]\n  return c\n}}\n"
+             def batched_a_t(a: f32[2][{k}][{m}], b: f32[2][{k}][{n}]) -> f32[2][{m}][{n}] {{\n  c = dot a, [1], [0], b, [1], [0]\n  return c\n}}\n\n\
+             def batched_a_t_b_t(a: f32[2][{k}][{m}], b: f32[2][{n}][{k}]) -> f32[2][{m}][{n}] {{\n  c = dot a, [1], [0], b, [2], [0]\n  return c\n}}\n"
         ));
     }
     let settings = Settings {
