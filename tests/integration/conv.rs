@@ -141,6 +141,9 @@ fn shapes() -> Vec<(&'static str, Conv)> {
         // 1×1 (a matmul per pixel), 5×5, 7×7 stride 2 on 3 input channels
         // (a first layer), batch 8.
         ("one_by_one", Conv::new(3, 40, 4, 9, 35, 1)),
+        // 1×1 with one image (padded first) and with 260 input channels.
+        ("one_by_one_single_image", padded(Conv::new(1, 40, 5, 7, 35, 1), [(1, 0), (0, 2)])),
+        ("one_by_one_wide", Conv::new(2, 260, 3, 5, 33, 1)),
         ("five_by_five", Conv::new(1, 7, 11, 10, 12, 5).same()),
         ("first_layer_7x7_s2", strided(padded(Conv::new(1, 3, 19, 17, 20, 7), [(3, 3), (3, 3)]))),
         ("batch8", Conv::new(8, 3, 6, 5, 9, 3).same()),
