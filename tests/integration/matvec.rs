@@ -153,7 +153,10 @@ def column_sums(x: f32[64][2048]) -> f32[2048] {
     // The unit axes are views.
     assert!(after.contains("tensor.collapse_shape"), "{after}");
     assert!(after.contains("tensor.expand_shape"), "{after}");
-    insta::assert_snapshot!("matvec_pass", format!("// marked\n{marked}\n// after\n{after}"));
+    insta::assert_snapshot!(
+        "matvec_pass",
+        format!("// marked\n{marked}\n// after\n{after}")
+    );
 }
 
 /// Before the pass the frontend's generics for 1-D operands stayed scalar

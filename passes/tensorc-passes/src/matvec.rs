@@ -293,7 +293,10 @@ unsafe fn set_parallel_tag(ctx: MlirContext, op: MlirOperation, d: Option<Decisi
 /// The indexing maps of `op` when there is one per operand and each is a
 /// projected permutation: per operand, the loops of its axes in order, and
 /// the number of loops.
-unsafe fn permutation_maps(op: MlirOperation, maps: MlirAttribute) -> Option<(Vec<Vec<usize>>, usize)> {
+unsafe fn permutation_maps(
+    op: MlirOperation,
+    maps: MlirAttribute,
+) -> Option<(Vec<Vec<usize>>, usize)> {
     unsafe {
         if maps.ptr.is_null()
             || !mlirAttributeIsAArray(maps)
@@ -325,7 +328,8 @@ unsafe fn extents(op: MlirOperation, operands: &[Vec<usize>], loops: usize) -> O
     unsafe {
         let mut extents = vec![None; loops];
         for (i, axes) in operands.iter().enumerate() {
-            let shape = crate::parallel_mark::static_shape(mlirOperationGetOperand(op, i as isize))?;
+            let shape =
+                crate::parallel_mark::static_shape(mlirOperationGetOperand(op, i as isize))?;
             for (&l, &size) in axes.iter().zip(&shape) {
                 extents[l] = Some(size);
             }
@@ -371,7 +375,9 @@ unsafe fn contraction(op: MlirOperation) -> Option<Contraction> {
 unsafe fn outer_reduction(op: MlirOperation) -> Option<(Vec<u64>, Vec<bool>)> {
     unsafe {
         if op_name(op) != "linalg.generic"
-            || !attribute_names(op).iter().any(|n| n.starts_with("tensorc.par_d"))
+            || !attribute_names(op)
+                .iter()
+                .any(|n| n.starts_with("tensorc.par_d"))
         {
             return None;
         }
@@ -433,7 +439,12 @@ fn reassociation(drop: &[bool]) -> String {
 /// Replaces the contraction `op` by the generic of `plan` (see the module
 /// comment), tagged for the reduction schedule, and for threads when it is
 /// a row reduction (the caller splits the others); returns the generic.
-unsafe fn rewrite(ctx: MlirContext, op: MlirOperation, c: &Contraction, plan: &Plan) -> MlirOperation {
+unsafe fn rewrite(
+    ctx: MlirContext,
+    op: MlirOperation,
+    c: &Contraction,
+    plan: &Plan,
+) -> MlirOperation {
     unsafe {
         let loc = mlirOperationGetLocation(op);
         let block = mlirOperationGetBlock(op);
@@ -451,7 +462,10 @@ unsafe fn rewrite(ctx: MlirContext, op: MlirOperation, c: &Contraction, plan: &P
                 .collect();
             maps.push(format!(
                 "affine_map<({}) -> ({})>",
-                (0..plan.order.len()).map(|p| format!("d{p}")).collect::<Vec<_>>().join(", "),
+                (0..plan.order.len())
+                    .map(|p| format!("d{p}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 kept.join(", ")
             ));
             let v = if drop.contains(&true) {
@@ -478,7 +492,13 @@ unsafe fn rewrite(ctx: MlirContext, op: MlirOperation, c: &Contraction, plan: &P
         let iterators: Vec<&str> = plan
             .order
             .iter()
-            .map(|&l| if l == plan.k { "#linalg.iterator_type<reduction>" } else { "#linalg.iterator_type<parallel>" })
+            .map(|&l| {
+                if l == plan.k {
+                    "#linalg.iterator_type<reduction>"
+                } else {
+                    "#linalg.iterator_type<parallel>"
+                }
+            })
             .collect();
         let region = mlirRegionCreate();
         mlirRegionTakeBody(region, mlirOperationGetRegion(op, 0));
@@ -489,8 +509,14 @@ unsafe fn rewrite(ctx: MlirContext, op: MlirOperation, c: &Contraction, plan: &P
             &values,
             &[out_type],
             &[
-                ("indexing_maps", attr(ctx, &format!("[{}]", maps.join(", ")))),
-                ("iterator_types", attr(ctx, &format!("[{}]", iterators.join(", ")))),
+                (
+                    "indexing_maps",
+                    attr(ctx, &format!("[{}]", maps.join(", "))),
+                ),
+                (
+                    "iterator_types",
+                    attr(ctx, &format!("[{}]", iterators.join(", "))),
+                ),
                 ("operandSegmentSizes", attr(ctx, "array<i32: 2, 1>")),
             ],
             Some(region),
@@ -510,7 +536,10 @@ unsafe fn rewrite(ctx: MlirContext, op: MlirOperation, c: &Contraction, plan: &P
                 &[t],
                 &[
                     ("reassociation", attr(ctx, &reassociation(&out_drop))),
-                    ("static_output_shape", attr(ctx, &format!("array<i64: {}>", shape.join(", ")))),
+                    (
+                        "static_output_shape",
+                        attr(ctx, &format!("array<i64: {}>", shape.join(", "))),
+                    ),
                 ],
             );
             mlirBlockInsertOwnedOperationBefore(block, op, expand);
@@ -549,34 +578,63 @@ mod tests {
     fn vector_times_matrix_accumulates_rows() {
         assert_eq!(
             plan(&matmul(1, 4096, 4096)),
-            Some(Plan { kind: Kind::Outer, order: vec![2, 1], k: 2 })
+            Some(Plan {
+                kind: Kind::Outer,
+                order: vec![2, 1],
+                k: 2
+            })
         );
         // B stored N×K (a·bᵀ, contracted over B's last axis): rows.
         let c = Contraction {
             extents: vec![1, 300, 77],
             operands: [vec![0, 2], vec![1, 2], vec![0, 1]],
         };
-        assert_eq!(plan(&c), Some(Plan { kind: Kind::Rows, order: vec![1, 2], k: 2 }));
+        assert_eq!(
+            plan(&c),
+            Some(Plan {
+                kind: Kind::Rows,
+                order: vec![1, 2],
+                k: 2
+            })
+        );
     }
 
     #[test]
     fn matrix_times_vector_reduces_rows() {
         assert_eq!(
             plan(&matmul(4096, 1, 4096)),
-            Some(Plan { kind: Kind::Rows, order: vec![0, 2], k: 2 })
+            Some(Plan {
+                kind: Kind::Rows,
+                order: vec![0, 2],
+                k: 2
+            })
         );
         // The frontend's 1-D form: loops (m, k), v reads (k).
         let c = Contraction {
             extents: vec![2999, 4001],
             operands: [vec![0, 1], vec![1], vec![0]],
         };
-        assert_eq!(plan(&c), Some(Plan { kind: Kind::Rows, order: vec![0, 1], k: 1 }));
+        assert_eq!(
+            plan(&c),
+            Some(Plan {
+                kind: Kind::Rows,
+                order: vec![0, 1],
+                k: 1
+            })
+        );
         // vector[K] · matrix[K][N]: loops (n, k), m reads (k, n).
         let c = Contraction {
             extents: vec![1999, 3000],
             operands: [vec![1], vec![1, 0], vec![0]],
         };
-        assert_eq!(plan(&c), Some(Plan { kind: Kind::Outer, order: vec![1, 0], k: 1 }));
+        assert_eq!(
+            plan(&c),
+            Some(Plan {
+                kind: Kind::Outer,
+                order: vec![1, 0],
+                k: 1
+            })
+        );
     }
 
     #[test]
@@ -588,11 +646,19 @@ mod tests {
         };
         assert_eq!(
             plan(&bmm(8, 1, 512, 512)),
-            Some(Plan { kind: Kind::Outer, order: vec![0, 3, 2], k: 3 })
+            Some(Plan {
+                kind: Kind::Outer,
+                order: vec![0, 3, 2],
+                k: 3
+            })
         );
         assert_eq!(
             plan(&bmm(1, 512, 1, 512)),
-            Some(Plan { kind: Kind::Rows, order: vec![1, 3], k: 3 })
+            Some(Plan {
+                kind: Kind::Rows,
+                order: vec![1, 3],
+                k: 3
+            })
         );
     }
 
@@ -618,12 +684,18 @@ mod tests {
         // 64 of 64 read 256 bytes per row).
         assert_eq!(
             outer_decision(&[4096, 4096], &[false, true]),
-            Some(Decision { dim: 1, chunk: 1024 })
+            Some(Decision {
+                dim: 1,
+                chunk: 1024
+            })
         );
         // Three strips of 1000.
         assert_eq!(
             outer_decision(&[3001, 3000], &[false, true]),
-            Some(Decision { dim: 1, chunk: 1024 })
+            Some(Decision {
+                dim: 1,
+                chunk: 1024
+            })
         );
         // Narrower than two strips: whole rows, one thread.
         assert_eq!(outer_decision(&[100_000, 1500], &[false, true]), None);
@@ -644,7 +716,10 @@ mod tests {
     fn unit_axes_fold_into_their_neighbours() {
         assert_eq!(reassociation(&[true, false]), "[[0, 1]]");
         assert_eq!(reassociation(&[false, true]), "[[0, 1]]");
-        assert_eq!(reassociation(&[true, false, true, false]), "[[0, 1], [2, 3]]");
+        assert_eq!(
+            reassociation(&[true, false, true, false]),
+            "[[0, 1], [2, 3]]"
+        );
         assert_eq!(reassociation(&[false, false]), "[[0], [1]]");
     }
 }

@@ -333,7 +333,10 @@ pub const BLOCK_ROWS: u32 = 8;
 /// is still combined in row order.
 pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
     for rank in 2..=MAX_RANK {
-        let blocked = BLOCKED_AT.iter().filter(|&&at| at + 1 < rank).map(|&at| Some(at));
+        let blocked = BLOCKED_AT
+            .iter()
+            .filter(|&&at| at + 1 < rank)
+            .map(|&at| Some(at));
         for at in blocked.chain([None]) {
             let mut predicates = rank_is(rank);
             predicates.push_str(
@@ -362,7 +365,12 @@ pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
                 Some(at) => format!("tensorc_k_oredb{rank}p{at}"),
                 None => format!("tensorc_k_ored{rank}"),
             };
-            lib.tagging_matcher(&name, "linalg.generic", &predicates, &outer_reduction_tag(rank, at));
+            lib.tagging_matcher(
+                &name,
+                "linalg.generic",
+                &predicates,
+                &outer_reduction_tag(rank, at),
+            );
         }
     }
     let body = lib.body();
@@ -469,27 +477,45 @@ mod tests {
         // lanes with its rows kept whole.
         assert!(s.contains(&format!("tile_sizes [{BLOCK_ROWS}, 0] ")), "{s}");
         assert!(s.contains("tile_sizes [0, 16] "), "{s}");
-        assert!(s.contains(&format!("tile_sizes [{BLOCK_ROWS}, 0, 0] ")), "{s}");
+        assert!(
+            s.contains(&format!("tile_sizes [{BLOCK_ROWS}, 0, 0] ")),
+            "{s}"
+        );
         assert!(s.contains("tile_sizes [0, 1, 16] "), "{s}");
         // Second: the loop before by 1.
-        assert!(s.contains(&format!("tile_sizes [1, {BLOCK_ROWS}, 0] ")), "{s}");
+        assert!(
+            s.contains(&format!("tile_sizes [1, {BLOCK_ROWS}, 0] ")),
+            "{s}"
+        );
         assert!(s.contains("tile_sizes [0, 0, 16] "), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 1, 16] "), "{s}");
         // Per rank: the unblocked lanes loop, the blocks and their lanes
         // loop peeled, each kind vectorized; ranks from 3 have both
         // blocked kinds.
         let kinds = 2 * (MAX_RANK - 1) - 1;
-        assert_eq!(s.matches("transform.loop.peel").count(), (MAX_RANK - 1) + 2 * kinds);
+        assert_eq!(
+            s.matches("transform.loop.peel").count(),
+            (MAX_RANK - 1) + 2 * kinds
+        );
         assert_eq!(
             s.matches("transform.structured.vectorize ").count(),
             (MAX_RANK - 1) + kinds
         );
-        assert_eq!(s.matches("%s[-1] {parallel}").count(), (MAX_RANK - 1) + kinds);
+        assert_eq!(
+            s.matches("%s[-1] {parallel}").count(),
+            (MAX_RANK - 1) + kinds
+        );
         assert_eq!(s.matches("%s[0] {reduction}").count(), MAX_RANK - 1);
         assert_eq!(s.matches("%s[1] {reduction}").count(), MAX_RANK - 2);
         // The blocked matchers are tried first.
-        assert!(s.find("@tensorc_k_oredb2p0 ->") < s.find("@tensorc_k_ored2 ->"), "{s}");
-        assert!(s.find("@tensorc_k_oredb3p1 ->") < s.find("@tensorc_k_ored3 ->"), "{s}");
+        assert!(
+            s.find("@tensorc_k_oredb2p0 ->") < s.find("@tensorc_k_ored2 ->"),
+            "{s}"
+        );
+        assert!(
+            s.find("@tensorc_k_oredb3p1 ->") < s.find("@tensorc_k_ored3 ->"),
+            "{s}"
+        );
         assert_eq!(outer_reduction_tag(3, Some(0)), "tensorc.oredb3");
         assert_eq!(outer_reduction_tag(3, Some(1)), "tensorc.oredb3p1");
         assert_eq!(outer_reduction_tag(2, Some(1)), "tensorc.ored2");
@@ -530,16 +556,22 @@ mod tests {
         );
         // Matrix-vector products: blocks of rows (peeled), then the split.
         assert!(
-            s.contains(&format!("tile_using_for %mvr2 tile_sizes [{MATVEC_ROWS}, 0]")),
+            s.contains(&format!(
+                "tile_using_for %mvr2 tile_sizes [{MATVEC_ROWS}, 0]"
+            )),
             "{s}"
         );
         assert!(
-            s.contains(&format!("tile_using_for %mvr3 tile_sizes [1, {MATVEC_ROWS}, 0]")),
+            s.contains(&format!(
+                "tile_using_for %mvr3 tile_sizes [1, {MATVEC_ROWS}, 0]"
+            )),
             "{s}"
         );
         assert!(s.contains("attributes{tensorc.mvr3}"), "{s}");
         assert!(
-            s.contains(&format!("tile_reduction_using_for %r2 by tile_sizes = [0, 0, {MATVEC_LANES}]")),
+            s.contains(&format!(
+                "tile_reduction_using_for %r2 by tile_sizes = [0, 0, {MATVEC_LANES}]"
+            )),
             "{s}"
         );
         assert_eq!(matvec_reduction_tag(2, 4096), "tensorc.mvr2");
