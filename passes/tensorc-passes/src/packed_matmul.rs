@@ -181,7 +181,12 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
          \x20 }}"
     );
     // After canonicalization (which folds C's pack of a fill into a fill of
-    // the packed tensor), tag the producers and the consumer of each packed
+    // the packed tensor) and `fold_into_pack_and_unpack` (a pack of a
+    // `linalg.transpose` becomes a pack of its input with the permutation
+    // folded in: the frontend writes a dot with a transposed operand as a
+    // transpose and a matmul, and its B then packs straight from the N×K
+    // layout and its A from K×M, with no transposed copy in between), tag
+    // the producers and the consumer of each packed
     // op; an operand that is not a pack (or an init that is not a fill)
     // only fails its own `try_block`.
     let tag_operand = |s: &mut String, i: usize, want: &str, tag: &str| {
@@ -205,6 +210,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
          \x20       : (!transform.any_op) -> !transform.any_op\n\
          \x20   %f = transform.structured.match ops{{[\"func.func\"]}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.apply_patterns to %f {{\n\
+         \x20     transform.apply_patterns.tensor.fold_into_pack_and_unpack\n\
          \x20     transform.apply_patterns.canonicalization\n\
          \x20   }} : !transform.any_op\n\
          \x20   %packed = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\

@@ -157,3 +157,29 @@ fn bias_relu_consumer_reads_the_packed_result() {
         "{out}"
     );
 }
+
+/// A dot with a transposed operand, as the frontend writes it (a
+/// `linalg.transpose` into a temporary, then `linalg.matmul`): the packing
+/// step folds the transpose into the pack (`fold_into_pack_and_unpack`), so
+/// B is packed straight from its N×K layout and no transposed copy is left.
+#[test]
+fn transposed_operand_is_packed_in_place() {
+    let input = "func.func @f(%a: tensor<77x600xf32>, %bt: tensor<1031x600xf32>) -> tensor<77x1031xf32> {\n\
+         \x20 %z = arith.constant 0.0 : f32\n\
+         \x20 %e = tensor.empty() : tensor<77x1031xf32>\n\
+         \x20 %f = linalg.fill ins(%z : f32) outs(%e : tensor<77x1031xf32>) -> tensor<77x1031xf32>\n\
+         \x20 %te = tensor.empty() : tensor<600x1031xf32>\n\
+         \x20 %b = linalg.transpose ins(%bt : tensor<1031x600xf32>) outs(%te : tensor<600x1031xf32>) permutation = [1, 0]\n\
+         \x20 %c = linalg.matmul ins(%a, %b : tensor<77x600xf32>, tensor<600x1031xf32>) outs(%f : tensor<77x1031xf32>) -> tensor<77x1031xf32>\n\
+         \x20 return %c : tensor<77x1031xf32>\n\
+         }\n";
+    let packed = run(input, false);
+    assert!(!packed.contains("linalg.transpose"), "{packed}");
+    // B's packs (one per block) read slices of %bt, [N/16][K][16] with the
+    // N×K source's first axis tiled.
+    assert!(packed.contains("linalg.pack %extracted_slice"), "{packed}");
+    assert!(packed.contains("tensor<1031x600xf32> to tensor<512x256xf32>"), "{packed}");
+    let lowered = run(input, true);
+    assert!(!lowered.contains("linalg."), "{lowered}");
+    assert!(lowered.contains("vector.contract"), "{lowered}");
+}
