@@ -12,7 +12,9 @@
 //! stayed scalar loops reading the matrix column-wise (0.02×). Rewritten
 //! as a `linalg.generic` whose loops follow the matrix's layout, the
 //! product is exactly the shape the reduction schedule
-//! (`reduction_schedule.rs`) streams at the memory bandwidth:
+//! (`reduction_schedule.rs`) streams at the memory bandwidth (contractions
+//! shorter than `MIN_CONTRACTION` stay matmuls: there the reduction's
+//! per-row overhead outweighs the work):
 //! - the matrix contracted over its last axis (matrix·vector, M×K·K×1):
 //!   a row reduction with a multiply, four rows at a time with 32 partial
 //!   sums each (`reduction_schedule::matvec_reduction_tag`; short rows get
@@ -69,6 +71,9 @@ pub const NAME: &str = crate::pipeline::MATVEC;
 /// strips and than halves, and on two threads still as fast as either
 /// (3000×2000: 0.29 ms whole on one thread, 0.54 ms in two halves on two).
 pub const MIN_RUN: u64 = 1024;
+
+/// Shortest contracted loop that is rewritten (see `plan`).
+pub const MIN_CONTRACTION: u64 = 64;
 
 static PASS_ID: PassId = PassId::new();
 
@@ -140,6 +145,13 @@ pub fn plan(c: &Contraction) -> Option<Plan> {
     let &[k] = reduced.as_slice() else {
         return None;
     };
+    // Short contractions stay with the matmul schedule: per row, the
+    // reduction's split and partial-sum tree cost more than the few
+    // multiply-adds (batched 31×48·48×1 products ran 3× slower rewritten,
+    // 16×8×24×1 9× slower), while its register tiles handle them well.
+    if c.extents[k] < MIN_CONTRACTION {
+        return None;
+    }
     let all: Vec<usize> = (0..nloops).filter(live).collect();
     let covers = |u: &Vec<usize>| all.iter().all(|l| u.contains(l));
     let matrix = match (covers(&uses[0]), covers(&uses[1])) {
@@ -670,6 +682,9 @@ mod tests {
         assert_eq!(plan(&matmul(1, 1, 4096)), None);
         // K = 1: an outer product, nothing to reduce.
         assert_eq!(plan(&matmul(1, 100, 1)), None);
+        // Contractions shorter than MIN_CONTRACTION stay matmuls.
+        assert_eq!(plan(&matmul(31, 1, 48)), None);
+        assert!(plan(&matmul(31, 1, MIN_CONTRACTION)).is_some());
         // Two contracted loops.
         let c = Contraction {
             extents: vec![100, 7, 9],
