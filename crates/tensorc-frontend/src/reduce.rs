@@ -3,8 +3,9 @@
 //!
 //! All are `linalg.generic`s with reduction iterators over a filled
 //! accumulator, so operand conversion happens inside the body (no converted
-//! copy of the input is materialized) and the iteration order stays
-//! sequential, which `argmax`'s tie-breaking relies on.
+//! copy of the input is materialized). `argmax`/`argmin` are two of them
+//! (the best value, then the least or greatest index holding it), so their
+//! tie-breaking does not depend on the order the CPU schedules reduce in.
 //!
 //! A "reduction" over no loops at all (`sum` over `axes: []` or of a scalar,
 //! an outer-product `dot`, `argmax` of a scalar) must not read its
