@@ -9,7 +9,8 @@
 //!   1-D), each on odd sizes against the tiles (channels and columns one
 //!   tile plus a remainder, below one tile), strides 1 and 2, padding
 //!   same/valid/explicit, batch 1 to 8, kernels 1×1 to 7×7, 3 input
-//!   channels (a first layer), dilations, depthwise and grouped ones, f64;
+//!   channels (a first layer), dilations, depthwise ones and grouped ones
+//!   (one scheduled convolution per group), f64;
 //! - the kernel schedule on a small convolution (snapshot): tiles of 8×32
 //!   and their remainders, each a loop over input channels carrying its
 //!   accumulator in registers (`vector<8x32xf32>` iter_args).
@@ -195,6 +196,15 @@ fn dilated_grouped_depthwise_and_f64_convolutions_agree_with_the_interpreter() {
         let mut g = Conv::new(2, 6, 7, 9, 10, 3);
         g.groups = 2;
         programs.push((format!("{lname}_grouped"), g.source(l)));
+        // Groups of 37 output features (32 + 5) and 3 groups strided: one
+        // scheduled convolution per group.
+        let mut g = Conv::new(1, 6, 5, 11, 74, 3).same();
+        g.groups = 2;
+        programs.push((format!("{lname}_grouped_wide"), g.source(l)));
+        let mut g = Conv::new(2, 9, 8, 9, 6, 3);
+        g.groups = 3;
+        g.stride = 2;
+        programs.push((format!("{lname}_grouped_strided"), g.source(l)));
         let mut f = Conv::new(1, 5, 6, 13, 19, 3).same();
         f.dtype = "f64";
         programs.push((format!("{lname}_f64"), f.source(l)));
