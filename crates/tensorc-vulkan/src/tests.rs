@@ -16,8 +16,17 @@ pub(crate) fn module(src: &str) -> (tensorc_ir::Module, String) {
 /// Runs `spirv-val` on every kernel; Err with its message on failure.
 pub(crate) fn spirv_val(c: &Compiled) -> Result<(), String> {
     for k in &c.kernels {
-        let dir =
-            std::env::temp_dir().join(format!("tensorc-vk-{}-{}", std::process::id(), k.module));
+        // Unique per call: tests run in parallel threads of one process, and
+        // their kernels share module names, so a name of pid and module
+        // alone let one test remove or overwrite another's file
+        // (`a_long_row_reduction_becomes_two_stages` failed now and then).
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "tensorc-vk-{}-{n}-{}",
+            std::process::id(),
+            k.module
+        ));
         let bytes: Vec<u8> = k.words.iter().flat_map(|w| w.to_le_bytes()).collect();
         std::fs::write(&dir, bytes).map_err(|e| e.to_string())?;
         let out = std::process::Command::new("spirv-val")

@@ -520,12 +520,16 @@ mod tests {
     }
 
     #[test]
-    fn short_and_unrecognized_reductions_stay_one_kernel() {
-        for src in [
-            "def f(x: f32[1000]) -> f32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n",
-            "def f(x: f32[70000]) -> s32 {\n  s = argmax x\n  return s\n}\n",
-        ] {
-            assert_eq!(kernels(src).kernels.len(), 1, "{src}");
-        }
+    fn short_reductions_stay_one_kernel_and_argmax_splits_in_two_reductions() {
+        let src = "def f(x: f32[1000]) -> f32 {\n  s = sum x, axes: nil, keep_axes: false\n  return s\n}\n";
+        assert_eq!(kernels(src).kernels.len(), 1, "{src}");
+        // `argmax` is two reductions since the frontend's `reduce.rs` splits
+        // it (the maximum, then the first index holding it, a `minsi`
+        // over indices): both are recognized and each runs as two stages
+        // within the loop limit, where the one-generic form looped over all
+        // 70000 elements in one kernel.
+        let c = kernels("def f(x: f32[70000]) -> s32 {\n  s = argmax x\n  return s\n}\n");
+        let bounds: Vec<Option<u64>> = c.kernels.iter().map(|k| k.loop_iterations).collect();
+        assert_eq!(bounds, [Some(4096), Some(18), Some(4096), Some(18)]);
     }
 }
