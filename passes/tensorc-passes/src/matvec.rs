@@ -222,15 +222,7 @@ pub fn outer_decision(extents: &[u64], parallel: &[bool]) -> Option<Decision> {
 unsafe fn run(module: MlirOperation) {
     unsafe {
         let ctx = mlirOperationGetContext(module);
-        let mut ops = Vec::new();
-        walk(module, |op| {
-            if op_name(op).starts_with("linalg.") {
-                ops.push(op);
-                MlirWalkResult_MlirWalkResultSkip
-            } else {
-                MlirWalkResult_MlirWalkResultAdvance
-            }
-        });
+        let ops = linalg_ops(module);
         for op in ops {
             if !at_function_level(op) || scheduled(op) {
                 continue;

@@ -360,16 +360,7 @@ unsafe fn split_reduction_op(ctx: MlirContext, op: MlirOperation) -> bool {
 unsafe fn mark_module(module: MlirOperation) {
     unsafe {
         let ctx = mlirOperationGetContext(module);
-        let mut ops = Vec::new();
-        walk(module, |op| {
-            if op_name(op).starts_with("linalg.") {
-                ops.push(op);
-                // Nothing inside a linalg op's body is a linalg op to split.
-                MlirWalkResult_MlirWalkResultSkip
-            } else {
-                MlirWalkResult_MlirWalkResultAdvance
-            }
-        });
+        let ops = linalg_ops(module);
         for op in ops {
             // Reductions with few rows first: their rows would split
             // coarsely or not at all.

@@ -174,13 +174,7 @@ pub fn opt_pipeline() -> &'static str {
 ///   `_mlir_ciface_*` wrappers.
 pub fn cpu_lowering_pipeline() -> String {
     let schedule = matmul_schedule(MatmulTiles::default(), PackedMatmul::default());
-    let interpreter = match script_file(&schedule) {
-        Ok(path) => format!(
-            "transform-preload-library{{transform-library-paths={}}},transform-interpreter,canonicalize,cse,",
-            path.display()
-        ),
-        Err(_) => String::new(),
-    };
+    let interpreter = library_step(&schedule, "", None, "canonicalize,cse,");
     // The packing step only runs when the matmul schedule, which lowers its
     // packs, does.
     let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
@@ -193,74 +187,66 @@ pub fn cpu_lowering_pipeline() -> String {
     )
 }
 
+/// One transform step: `before` (Rust passes that tag what the library
+/// transforms), the library `script` preloaded from a content-named file
+/// (`script_file`), the interpreter run from `entry` (the default entry
+/// point when `None`), then `after`; each element ends with a comma. Empty
+/// when the file cannot be written: every step is an optimization, and the
+/// pipeline without it is still correct.
+fn library_step(script: &str, before: &str, entry: Option<&str>, after: &str) -> String {
+    let Ok(path) = script_file(script) else {
+        return String::new();
+    };
+    let interpreter = match entry {
+        Some(e) => format!("transform-interpreter{{entry-point={e}}}"),
+        None => "transform-interpreter".to_owned(),
+    };
+    format!(
+        "{before}transform-preload-library{{transform-library-paths={}}},{interpreter},{after}",
+        path.display()
+    )
+}
+
 /// The kernel schedules (`elementwise_schedule.rs`, `reduction_schedule.rs`,
 /// `conv_schedule.rs`): preloaded beside the matmul library (their symbols
 /// are distinct, preloaded libraries merge) and run from their own entry
-/// point, after the matmul schedule. Left out, like the matmul schedule, if
-/// the script file cannot be written.
+/// point, after the matmul schedule.
 fn kernel_interpreter() -> String {
-    match script_file(&kernel_schedule()) {
-        Ok(path) => format!(
-            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={KERNEL_ENTRY}}},canonicalize,cse,",
-            path.display()
-        ),
-        Err(_) => String::new(),
-    }
+    library_step(&kernel_schedule(), "", Some(KERNEL_ENTRY), "canonicalize,cse,")
 }
 
 /// The transpose step (`transpose_schedule.rs`), from its own library and
-/// entry point, after the parallel step (it tiles each chunk); left out
-/// (transposes are then scalar loops, still correct) if its file cannot be
-/// written.
+/// entry point, after the parallel step (it tiles each chunk); without it
+/// transposes are scalar loops.
 fn transpose_interpreter() -> String {
-    match script_file(&transpose_schedule()) {
-        Ok(path) => format!(
-            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={TRANSPOSE_ENTRY}}},canonicalize,",
-            path.display()
-        ),
-        Err(_) => String::new(),
-    }
+    library_step(&transpose_schedule(), "", Some(TRANSPOSE_ENTRY), "canonicalize,")
 }
 
 /// The packing step of large matmuls (`packed_matmul.rs`), from its own
 /// library and entry point, before the parallel step so that B is packed
-/// once and the chunks split the packed computation; left out (the
-/// unpacked schedule then handles every matmul) if its file cannot be
-/// written.
+/// once and the chunks split the packed computation; without it the
+/// unpacked schedule handles every matmul.
 fn pack_interpreter() -> String {
-    match script_file(&pack_schedule(PackedMatmul::default())) {
-        Ok(path) => format!(
-            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PACK_ENTRY}}},",
-            path.display()
-        ),
-        Err(_) => String::new(),
-    }
+    library_step(&pack_schedule(PackedMatmul::default()), "", Some(PACK_ENTRY), "")
 }
 
 /// The row-fusion step (`row_fuse.rs` marks, `row_fuse_schedule.rs`
 /// fuses each chain into a loop over rows, chunked for threads), before the
-/// parallel step so that its marker sees the one-row ops; left out (each op
-/// then runs whole, still correct) if the script file cannot be written.
+/// parallel step so that its marker sees the one-row ops; without it each
+/// op runs whole.
 fn row_fuse_interpreter() -> String {
-    match script_file(&row_fuse_schedule()) {
-        Ok(path) => format!(
-            "{ROW_FUSE_MARK},transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ROW_FUSE_ENTRY}}},canonicalize,",
-            path.display()
-        ),
-        Err(_) => String::new(),
-    }
+    library_step(&row_fuse_schedule(), &format!("{ROW_FUSE_MARK},"), Some(ROW_FUSE_ENTRY), "canonicalize,")
 }
 
-/// The parallel step's library, run from its entry point; left out (no
-/// threads, still correct) if the script file cannot be written.
+/// The parallel step's library, run from its entry point after the marker
+/// and the matrix-vector rewrite; without it everything runs on one thread.
 fn parallel_interpreter() -> String {
-    match script_file(&parallel_schedule()) {
-        Ok(path) => format!(
-            "{PARALLEL_MARK},{MATVEC},transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={PARALLEL_ENTRY}}},canonicalize,",
-            path.display()
-        ),
-        Err(_) => String::new(),
-    }
+    library_step(
+        &parallel_schedule(),
+        &format!("{PARALLEL_MARK},{MATVEC},"),
+        Some(PARALLEL_ENTRY),
+        "canonicalize,",
+    )
 }
 
 /// The lowering after scheduling (see `cpu_lowering_pipeline`).

@@ -62,6 +62,23 @@ unsafe fn collect_named(
     found
 }
 
+/// The linalg ops of `root`, in pre-order, without looking inside them (a
+/// linalg op's body holds no linalg op).
+pub(crate) unsafe fn linalg_ops(root: MlirOperation) -> Vec<MlirOperation> {
+    let mut ops = Vec::new();
+    unsafe {
+        walk(root, |op| {
+            if op_name(op).starts_with("linalg.") {
+                ops.push(op);
+                MlirWalkResult_MlirWalkResultSkip
+            } else {
+                MlirWalkResult_MlirWalkResultAdvance
+            }
+        });
+    }
+    ops
+}
+
 /// The op that defines `v`, if `v` is a result of an op named `name`.
 pub(crate) unsafe fn defined_by(v: MlirValue, name: &str) -> Option<MlirOperation> {
     unsafe {
