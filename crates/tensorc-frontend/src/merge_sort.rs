@@ -63,6 +63,16 @@ pub(crate) fn scf_loop(
     }
 }
 
+/// A shape seen as lines along `axis`: (elements before the axis, the
+/// axis' length, elements after it), as both sorts lay a tensor out.
+pub(crate) fn line_extents(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    )
+}
+
 pub(crate) fn index_const(e: &mut Emitter, v: usize) -> String {
     e.op(&format!("arith.constant {v} : index"))
 }
@@ -72,11 +82,7 @@ impl Lowerer<'_> {
     /// output position k of a line holds the line position of its element.
     pub(crate) fn merge_sort_positions(&mut self, x: &Val, axis: usize, descending: bool) -> Val {
         let shape = &x.ty.shape;
-        let (outer, n, inner) = (
-            shape[..axis].iter().product::<usize>(),
-            shape[axis],
-            shape[axis + 1..].iter().product::<usize>(),
-        );
+        let (outer, n, inner) = line_extents(shape, axis);
         let d = x.ty.dtype;
         let x3_ty = TensorType::new(d, vec![outer, n, inner]);
         let x3 = Val {

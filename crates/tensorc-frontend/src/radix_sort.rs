@@ -28,7 +28,7 @@ use tensorc_ir::types::{DType, TensorType};
 
 use crate::emit::{Emitter, GenericOperand, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
-use crate::merge_sort::{index_const, scf_loop};
+use crate::merge_sort::{index_const, line_extents, scf_loop};
 
 /// Bits per digit: 256 counters per line, which stay in L1.
 const DIGIT_BITS: usize = 8;
@@ -93,11 +93,7 @@ impl Lowerer<'_> {
     /// like `merge_sort_positions`, by a radix sort of the keys.
     pub(crate) fn radix_sort_positions(&mut self, x: &Val, axis: usize, descending: bool) -> Val {
         let shape = &x.ty.shape;
-        let (outer, n, inner) = (
-            shape[..axis].iter().product::<usize>(),
-            shape[axis],
-            shape[axis + 1..].iter().product::<usize>(),
-        );
+        let (outer, n, inner) = line_extents(shape, axis);
         let d = x.ty.dtype;
         let (kd, bits) = key_type(d);
         let x3_ty = TensorType::new(d, vec![outer, n, inner]);
