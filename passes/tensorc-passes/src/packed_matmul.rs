@@ -9,8 +9,9 @@
 //! (8)). Packing copies A into `[M/tile_m][K][tile_m]` and B into
 //! `[N/16][K][16]` panels, contiguous in the order the register tile reads
 //! them; B one cache block at a time, into a block-sized temporary, just
-//! before the block is used (its pack is fused into the block loops). The loops over the packed product follow BLIS, with the roles of
-//! A and B swapped because our register tile loads B and broadcasts A:
+//! before the block is used (its pack is fused into the block loops). The
+//! loops over the packed product follow BLIS, with the roles of A and B
+//! swapped because our register tile loads B and broadcasts A:
 //! N blocks of `n_block` panels → K blocks of `k_block` (a 256×512 block of
 //! packed B, 512 KiB, stays in L2 for all of M) → A row panels (an A
 //! micro-panel stays in L1 across the N block) → one 8×32 C tile (8 rows by
@@ -22,8 +23,8 @@
 //! `min_m` (packing B costs as much as a matmul with a handful of rows), and
 //! N, K both ≥ `min_nk` with one of them ≥ `min_large`, i.e. B does not fit
 //! in the 1 MiB L2 (1000³ ran at 225 GFLOPS unpacked, 240 packed). Smaller
-//! matmuls (W1's 256³, W10's batches) keep the
-//! unpacked schedule, which already matches NumPy there. Packing a batch
+//! matmuls (W1's 256³, W10's batches) keep the unpacked schedule, which
+//! already matches NumPy there. Packing a batch
 //! matmul is not done yet.
 //!
 //! Every shape works: `structured.pack` pads M and N up to multiples of the
@@ -36,7 +37,7 @@
 //! linalg op into `scf.forall` chunks between them:
 //! 1. `pack_schedule` (its own library and entry point, run *before* the
 //!    parallel step): pack the matmul, so B is packed once for all chunks
-//!    (each block by the thread that runs the block loop);
+//!    (one block at a time, inside the block loops);
 //!    tag the packed op, its fill, its packs and its unpack; cut the packed
 //!    op into N and K cache blocks (`add_blocks`), so the parallel step
 //!    splits each block along the A panels and the chunks share its B
@@ -269,11 +270,11 @@ fn try_block(s: &mut String, handle: &str, indent: &str, body: &str) {
 /// parallel step splits each block along the A panels (threads share the
 /// B block; one thread runs the chunks one after the other over the same
 /// B block in L2). Split first, each chunk would run every block over a
-/// few rows only, reloading the B block from L3 once per chunk. Every
-/// block is static (the parallel step only splits static ops, and the
-/// register tiles inside must be static to vectorize): K is split where
-/// its two block sizes meet, the N loop is peeled and the function
-/// canonicalized.
+/// few rows only, reloading the B block from L3 once per chunk. Both
+/// loops are peeled, K first, and the function canonicalized, so the
+/// blocks of a partial last N or K block are static too: the parallel
+/// step only splits static ops, and the register tiles inside must be
+/// static to vectorize.
 fn add_blocks(s: &mut String, p: PackedMatmul) {
     let (nb, kc) = (p.n_block, p.k_block);
     // B's pack is fused into the innermost block loop (K blocks, or N
@@ -529,6 +530,16 @@ mod tests {
         assert!(s.find("foreach %lkc ") < s.find("foreach %lnb "), "{s}");
         assert!(s.contains("fuse_into_containing_op %pb2 into %inner"), "{s}");
         assert!(s.contains("transform.apply_patterns.tensor.fold_tensor_empty"), "{s}");
+        // N large with K ≥ min_nk, and K large with N ≥ min_nk.
+        assert!(s.contains("%l = transform.match.structured.dim %s[1]"));
+        assert!(s.contains("%l = transform.match.structured.dim %s[2]"));
+        for v in [
+            "constant 48 : i64",
+            "constant 100 : i64",
+            "constant 900 : i64",
+        ] {
+            assert_eq!(s.matches(v).count(), 2, "{v}: {s}");
+        }
         // A's pack and the fill or pack of C are tagged as packed, B's pack
         // with its own tag (it is lowered in another loop order), and the
         // unpack.
