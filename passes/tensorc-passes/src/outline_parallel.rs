@@ -32,6 +32,7 @@
 //! sequentially there.
 
 use crate::external_pass::{PassId, module_pass};
+use crate::pipeline::PARALLEL_FOR;
 use crate::raw::*;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
@@ -43,9 +44,6 @@ pub const NAME: &str = crate::pipeline::OUTLINE_PARALLEL;
 
 /// The runtime function the generated code calls.
 pub const RUNTIME_FUNCTION: &str = "tensorc_parallel_for";
-
-/// See `pipeline::PARALLEL_FOR`.
-use crate::pipeline::PARALLEL_FOR;
 
 /// Prefix of the outlined loop bodies' symbols.
 const BODY_PREFIX: &str = "__tensorc_par_";
@@ -490,23 +488,16 @@ unsafe fn outline_loop(
 /// The `scf.parallel` loops and `PARALLEL_FOR` `scf.for` loops of `root`
 /// not nested in another of either kind.
 unsafe fn outermost_parallel_loops(root: MlirOperation) -> Vec<MlirOperation> {
-    let mut found = Vec::new();
     unsafe {
-        walk(root, |op| {
+        outermost_ops_where(root, |op| {
             let name = op_name(op);
-            let marked = name == "scf.for"
-                && !mlirOperationGetAttributeByName(op, string_ref(PARALLEL_FOR))
-                    .ptr
-                    .is_null();
-            if name == "scf.parallel" || marked {
-                found.push(op);
-                MlirWalkResult_MlirWalkResultSkip
-            } else {
-                MlirWalkResult_MlirWalkResultAdvance
-            }
-        });
+            name == "scf.parallel"
+                || (name == "scf.for"
+                    && !mlirOperationGetAttributeByName(op, string_ref(PARALLEL_FOR))
+                        .ptr
+                        .is_null())
+        })
     }
-    found
 }
 
 /// Declares `func.func private @tensorc_parallel_for(!llvm.ptr, !llvm.ptr, i64)`.

@@ -32,26 +32,41 @@ pub(crate) unsafe fn walk<F: FnMut(MlirOperation) -> MlirWalkResult>(
 /// The ops named `name` in `root` and everything nested in it, in pre-order
 /// (so an op comes before the ops nested in it).
 pub(crate) unsafe fn ops_named(root: MlirOperation, name: &str) -> Vec<MlirOperation> {
-    unsafe { collect_named(root, name, MlirWalkResult_MlirWalkResultAdvance) }
+    unsafe { collect(root, |op| op_name(op) == name, MlirWalkResult_MlirWalkResultAdvance) }
 }
 
 /// The ops named `name` in `root` and below that are not nested in another
 /// such op, in pre-order: the walk does not enter the ones it finds.
 pub(crate) unsafe fn outermost_ops_named(root: MlirOperation, name: &str) -> Vec<MlirOperation> {
-    unsafe { collect_named(root, name, MlirWalkResult_MlirWalkResultSkip) }
+    unsafe { outermost_ops_where(root, |op| op_name(op) == name) }
 }
 
-/// `ops_named` and `outermost_ops_named`: `after_match` is what the walk
-/// does after finding one.
-unsafe fn collect_named(
+/// The ops of `root` and below for which `pick` holds and that are not
+/// nested in another such op, in pre-order.
+pub(crate) unsafe fn outermost_ops_where(
     root: MlirOperation,
-    name: &str,
+    pick: impl FnMut(MlirOperation) -> bool,
+) -> Vec<MlirOperation> {
+    unsafe { collect(root, pick, MlirWalkResult_MlirWalkResultSkip) }
+}
+
+/// The linalg ops of `root`, in pre-order, without looking inside them (a
+/// linalg op's body holds no linalg op).
+pub(crate) unsafe fn linalg_ops(root: MlirOperation) -> Vec<MlirOperation> {
+    unsafe { outermost_ops_where(root, |op| op_name(op).starts_with("linalg.")) }
+}
+
+/// The walks above: the ops `pick` accepts; `after_match` is what the walk
+/// does after finding one.
+unsafe fn collect(
+    root: MlirOperation,
+    mut pick: impl FnMut(MlirOperation) -> bool,
     after_match: MlirWalkResult,
 ) -> Vec<MlirOperation> {
     let mut found = Vec::new();
     unsafe {
         walk(root, |op| {
-            if op_name(op) == name {
+            if pick(op) {
                 found.push(op);
                 after_match
             } else {
@@ -60,23 +75,6 @@ unsafe fn collect_named(
         });
     }
     found
-}
-
-/// The linalg ops of `root`, in pre-order, without looking inside them (a
-/// linalg op's body holds no linalg op).
-pub(crate) unsafe fn linalg_ops(root: MlirOperation) -> Vec<MlirOperation> {
-    let mut ops = Vec::new();
-    unsafe {
-        walk(root, |op| {
-            if op_name(op).starts_with("linalg.") {
-                ops.push(op);
-                MlirWalkResult_MlirWalkResultSkip
-            } else {
-                MlirWalkResult_MlirWalkResultAdvance
-            }
-        });
-    }
-    ops
 }
 
 /// The op that defines `v`, if `v` is a result of an op named `name`.
