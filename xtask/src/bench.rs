@@ -211,42 +211,55 @@ fn numpy_python() -> Result<PathBuf> {
     Ok(py)
 }
 
-/// Runs the NumPy script on `names` with OpenBLAS (and OpenMP) on `threads`
-/// threads; returns (name, min ns) pairs.
-fn run_numpy(names: &[String], threads: usize) -> Result<Vec<(String, f64)>> {
-    let py = numpy_python()?;
-    let script = target_dir().join("bench-venv").join("numpy_bench.py");
-    std::fs::write(&script, NUMPY_SCRIPT)
-        .with_context(|| format!("cannot write {}", script.display()))?;
-    let mut cmd = Command::new(&py);
-    cmd.arg(&script)
-        .arg(WARMUP.to_string())
-        .arg(ITERS.to_string())
-        .args(names)
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
-        .env("OPENBLAS_NUM_THREADS", threads.to_string())
-        .env("OMP_NUM_THREADS", threads.to_string());
-    println!("$ {}", crate::show(&cmd));
-    let out = cmd.output().context("cannot start the NumPy benchmark")?;
-    if !out.status.success() {
-        bail!(
-            "the NumPy benchmark failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(parse_numpy(&String::from_utf8_lossy(&out.stdout)))
+/// The NumPy side: the virtualenv's Python and the script written next to
+/// it, set up once per `bench` (each workload's rounds call it often).
+struct Numpy {
+    py: PathBuf,
+    script: PathBuf,
 }
 
-/// NumPy's time for the one workload in `names` on `threads` threads
-/// (`None`, with a warning, when the script fails).
-fn numpy_time(names: &[String], threads: usize) -> Option<f64> {
-    match run_numpy(names, threads) {
-        Ok(times) => times.into_iter().find(|(n, _)| names.contains(n)).map(|(_, ns)| ns),
-        Err(e) => {
-            eprintln!("warning: no NumPy number on {threads} thread(s): {e:#}");
-            None
+impl Numpy {
+    fn new() -> Result<Numpy> {
+        let py = numpy_python()?;
+        let script = target_dir().join("bench-venv").join("numpy_bench.py");
+        std::fs::write(&script, NUMPY_SCRIPT)
+            .with_context(|| format!("cannot write {}", script.display()))?;
+        Ok(Numpy { py, script })
+    }
+
+    /// Runs the script on `names` with OpenBLAS (and OpenMP) on `threads`
+    /// threads; returns (name, min ns) pairs.
+    fn run(&self, names: &[String], threads: usize) -> Result<Vec<(String, f64)>> {
+        let mut cmd = Command::new(&self.py);
+        cmd.arg(&self.script)
+            .arg(WARMUP.to_string())
+            .arg(ITERS.to_string())
+            .args(names)
+            .env_remove("OPENBLAS_CORETYPE")
+            .env_remove("OPENBLAS_L2_SIZE")
+            .env("OPENBLAS_NUM_THREADS", threads.to_string())
+            .env("OMP_NUM_THREADS", threads.to_string());
+        println!("$ {}", crate::show(&cmd));
+        let out = cmd.output().context("cannot start the NumPy benchmark")?;
+        if !out.status.success() {
+            bail!(
+                "the NumPy benchmark failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(parse_numpy(&String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// The time of the one workload `name` on `threads` threads (`None`,
+    /// with a warning, when the script fails).
+    fn time(&self, name: &str, threads: usize) -> Option<f64> {
+        match self.run(&[name.to_owned()], threads) {
+            Ok(times) => times.into_iter().find(|(n, _)| n == name).map(|(_, ns)| ns),
+            Err(e) => {
+                eprintln!("warning: no NumPy number on {threads} thread(s): {e:#}");
+                None
+            }
         }
     }
 }
@@ -307,6 +320,10 @@ pub fn bench(filters: &[String]) -> Result<()> {
         Machine::default()
     });
     println!("machine: {machine:?}");
+    let numpy = Numpy::new()
+        .map_err(|e| eprintln!("warning: no NumPy numbers: {e:#}"))
+        .ok();
+    let numpy_time = |name: &str, threads| numpy.as_ref().and_then(|n| n.time(name, threads));
     let mut rows = Vec::new();
     for file in &files {
         let name = file
@@ -321,7 +338,6 @@ pub fn bench(filters: &[String]) -> Result<()> {
             name: name.clone(),
             ..Row::default()
         };
-        let names = [name];
         for _ in 0..ROUNDS {
             match tensorc(&bin, &args) {
                 Ok(json) => {
@@ -333,12 +349,12 @@ pub fn bench(filters: &[String]) -> Result<()> {
                     break;
                 }
             }
-            row.numpy_ns = fastest(row.numpy_ns, numpy_time(&names, 1));
+            row.numpy_ns = fastest(row.numpy_ns, numpy_time(&name, 1));
             // The same workload on every core (the CLI's default thread count).
             if let Ok(json) = tensorc(&bin, &args[..args.len() - 2]) {
                 row.tensorc_all_ns = fastest(row.tensorc_all_ns, json_number(&json, "min_ns"));
             }
-            row.numpy_all_ns = fastest(row.numpy_all_ns, numpy_time(&names, cores()));
+            row.numpy_all_ns = fastest(row.numpy_all_ns, numpy_time(&name, cores()));
         }
         println!("{}", format_row(&row));
         rows.push(row);
