@@ -41,6 +41,7 @@ mod known_f2;
 mod known_f3;
 mod known_f4;
 mod known_fixes;
+mod late_accumulate;
 mod matvec;
 mod memsafe;
 mod robust;

@@ -140,16 +140,20 @@ def many(a: f32[6][40][30], b: f32[6][30][20]) -> f32[6][40][20] {
 #[test]
 fn cpu_agrees_with_the_interpreter_on_one_and_two_threads() {
     let _g = SETTING.lock().unwrap_or_else(|e| e.into_inner());
-    let settings = Settings {
-        tolerance: 1e-5,
-        inputs: EdgeSet::None,
-        seeds: vec![11],
-    };
     let mut failures = Vec::new();
     for threads in [1, 2] {
         tensorc::set_num_threads(threads);
         assert_eq!(tensorc::num_threads(), threads);
         for (name, source) in PROGRAMS {
+            // Packed matmuls sum each K block of 256 apart and add it to C
+            // (tensorc-late-accumulate): f32 reassociation over 500+ terms
+            // moves results by a few 1e-5 of (1 + |c|) from the
+            // interpreter's one sequential sum.
+            let settings = Settings {
+                tolerance: if name.starts_with("packed") { 5e-5 } else { 1e-5 },
+                inputs: EdgeSet::None,
+                seeds: vec![11],
+            };
             for f in differential(&format!("{name}.nxir"), source, &settings) {
                 failures.push(format!("{threads} thread(s), {name}: {f}"));
             }

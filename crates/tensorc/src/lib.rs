@@ -295,6 +295,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
         use tensorc_passes::matvec;
         tensorc_mlir::register_external_pass(matvec::NAME, matvec::create);
+        use tensorc_passes::late_accumulate;
+        tensorc_mlir::register_external_pass(late_accumulate::NAME, late_accumulate::create);
     });
     Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),

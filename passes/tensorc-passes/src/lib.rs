@@ -7,6 +7,8 @@
 
 pub mod conv_schedule;
 pub mod elementwise_schedule;
+#[cfg(feature = "melior")]
+pub mod late_accumulate;
 pub mod matmul_schedule;
 #[cfg(feature = "melior")]
 pub mod matvec;

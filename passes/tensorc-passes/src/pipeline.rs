@@ -38,6 +38,11 @@ pub const PARALLEL_MARK: &str = "tensorc-parallel-mark";
 /// `PARALLEL_MARK`, whose splits of those ops it replaces.
 pub const MATVEC: &str = "tensorc-matvec";
 
+/// The Rust pass that starts register-tile accumulators at zero and adds C
+/// after the k loop, prefetched before it (`late_accumulate.rs`), run like
+/// `OUTLINE_PARALLEL`, right after bufferization.
+pub const LATE_ACCUMULATE: &str = "tensorc-late-accumulate";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -129,6 +134,10 @@ pub fn opt_pipeline() -> &'static str {
 /// - `convert-bufferization-to-memref`: lowers the `bufferization.clone` and
 ///   dealloc ops that the previous pipeline inserts (left alone, they survive
 ///   `mlir-opt` and only fail at translation).
+/// - `tensorc-late-accumulate` (`late_accumulate.rs`): register tiles of
+///   long k loops start from zero, their C lines are prefetched before the
+///   loop and C is added after it, so no tile waits for C before its first
+///   FMA (on buffers: prefetches take a memref).
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
@@ -254,6 +263,7 @@ const LOWERING: &str = "one-shot-bufferize{bufferize-function-boundaries functio
 drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
+tensorc-late-accumulate,\
 canonicalize,\
 cse,\
 scf-forall-to-parallel,\
@@ -286,6 +296,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{MATVEC},"), "")
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
+            .replace(&format!("{LATE_ACCUMULATE},"), "")
     )
 }
 
@@ -312,6 +323,11 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(PARALLEL_MARK));
         assert!(cpu_lowering_pipeline().contains(&format!("{PARALLEL_MARK},{MATVEC},")));
         assert!(!full_cpu_pipeline().contains(MATVEC));
+        // The late accumulation runs on buffers, before their clean-up.
+        assert!(cpu_lowering_pipeline().contains(&format!(
+            "convert-bufferization-to-memref,{LATE_ACCUMULATE},canonicalize,"
+        )));
+        assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
         assert!(
