@@ -44,6 +44,7 @@ mod known_fixes;
 mod late_accumulate;
 mod matvec;
 mod memsafe;
+mod prefetch_rows;
 mod robust;
 mod rowfuse;
 mod rust_aot;

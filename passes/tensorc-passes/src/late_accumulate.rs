@@ -311,31 +311,6 @@ unsafe fn accumulates(lp: MlirOperation) -> bool {
     }
 }
 
-/// An `index` constant inserted before `at`.
-unsafe fn index_constant(at: MlirOperation, v: i64) -> MlirValue {
-    unsafe {
-        let ctx = mlirOperationGetContext(at);
-        let c = build(
-            ctx,
-            "arith.constant",
-            mlirOperationGetLocation(at),
-            &[],
-            &[mlirIndexTypeGet(ctx)],
-            &[("value", attr(ctx, &format!("{v} : index")))],
-        );
-        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(at), at, c);
-        result(c)
-    }
-}
-
-/// Inserts `op` before `at` and returns its result.
-unsafe fn insert_before(at: MlirOperation, op: MlirOperation) -> MlirValue {
-    unsafe {
-        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(at), at, op);
-        result(op)
-    }
-}
-
 /// The prefetches of every cache line the read of C covers, before the
 /// loop; none when there are more than `MAX_LINES`.
 unsafe fn prefetch(t: &Tile) {
@@ -404,18 +379,7 @@ unsafe fn prefetch(t: &Tile) {
                         },
                     });
                 }
-                let p = build(
-                    ctx,
-                    "memref.prefetch",
-                    loc,
-                    &operands,
-                    &[],
-                    &[
-                        ("isWrite", attr(ctx, "false")),
-                        ("localityHint", attr(ctx, "3 : i32")),
-                        ("isDataCache", attr(ctx, "true")),
-                    ],
-                );
+                let p = read_prefetch(ctx, loc, &operands);
                 mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(t.lp), t.lp, p);
             }
         }

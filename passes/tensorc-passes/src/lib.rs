@@ -18,6 +18,8 @@ pub mod outline_parallel;
 pub mod parallel_mark;
 pub mod packed_matmul;
 pub mod parallel_schedule;
+#[cfg(feature = "melior")]
+pub mod prefetch_rows;
 pub mod pipeline;
 pub mod reduction_schedule;
 #[cfg(feature = "melior")]

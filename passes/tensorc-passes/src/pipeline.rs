@@ -43,6 +43,11 @@ pub const MATVEC: &str = "tensorc-matvec";
 /// `OUTLINE_PARALLEL`, right after bufferization.
 pub const LATE_ACCUMULATE: &str = "tensorc-late-accumulate";
 
+/// The Rust pass that prefetches the rows ahead in the later passes of
+/// multi-pass row loops (`prefetch_rows.rs`), run like `OUTLINE_PARALLEL`,
+/// right after `LATE_ACCUMULATE`.
+pub const PREFETCH_ROWS: &str = "tensorc-prefetch-rows";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -138,6 +143,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   long k loops start from zero, their C lines are prefetched before the
 ///   loop and C is added after it, so no tile waits for C before its first
 ///   FMA (on buffers: prefetches take a memref).
+/// - `tensorc-prefetch-rows` (`prefetch_rows.rs`): in row loops that read
+///   each row more than once (fused softmax/layernorm chains), a later pass
+///   over the row prefetches the rows ahead, which the hardware prefetchers
+///   would not fetch while the row is being computed on.
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
@@ -264,6 +273,7 @@ drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
 tensorc-late-accumulate,\
+tensorc-prefetch-rows,\
 canonicalize,\
 cse,\
 scf-forall-to-parallel,\
@@ -297,6 +307,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
+            .replace(&format!("{PREFETCH_ROWS},"), "")
     )
 }
 
@@ -325,9 +336,10 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{LATE_ACCUMULATE},canonicalize,"
+            "convert-bufferization-to-memref,{LATE_ACCUMULATE},{PREFETCH_ROWS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
+        assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
         assert!(

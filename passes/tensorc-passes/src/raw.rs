@@ -225,3 +225,52 @@ pub(crate) unsafe fn create_op(
         mlirOperationCreate(&mut state)
     }
 }
+
+/// An `index` constant inserted before `at`.
+pub(crate) unsafe fn index_constant(at: MlirOperation, v: i64) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let c = build(
+            ctx,
+            "arith.constant",
+            mlirOperationGetLocation(at),
+            &[],
+            &[mlirIndexTypeGet(ctx)],
+            &[("value", attr(ctx, &format!("{v} : index")))],
+        );
+        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(at), at, c);
+        result(c)
+    }
+}
+
+/// Inserts `op` before `at` and returns its result.
+pub(crate) unsafe fn insert_before(at: MlirOperation, op: MlirOperation) -> MlirValue {
+    unsafe {
+        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(at), at, op);
+        result(op)
+    }
+}
+
+/// A detached `memref.prefetch` of `operands` (the memref, then its
+/// indices) for reading, into every cache level (locality 3: `prefetcht0`
+/// on x86).
+pub(crate) unsafe fn read_prefetch(
+    ctx: MlirContext,
+    loc: MlirLocation,
+    operands: &[MlirValue],
+) -> MlirOperation {
+    unsafe {
+        build(
+            ctx,
+            "memref.prefetch",
+            loc,
+            operands,
+            &[],
+            &[
+                ("isWrite", attr(ctx, "false")),
+                ("localityHint", attr(ctx, "3 : i32")),
+                ("isDataCache", attr(ctx, "true")),
+            ],
+        )
+    }
+}

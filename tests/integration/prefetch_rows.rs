@@ -1,0 +1,215 @@
+//! `tensorc-prefetch-rows` (`passes/tensorc-passes/src/prefetch_rows.rs`):
+//! later passes over a row prefetch the rows ahead.
+//!
+//! - the pass before and after on buffer-level row loops: a two-pass row
+//!   loop (rewritten: clamped row, one prefetch per cache line of each
+//!   read), a one-pass loop, a second pass over another buffer, a read whose
+//!   column is not the pass's index (all left alone), by snapshot and counts;
+//! - the fused softmax and layernorm get their prefetches in the LLVM
+//!   dialect, and interpreter-vs-CPU runs of row chains whose last rows
+//!   prefetch past the end (clamped) with odd widths and row counts.
+
+use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use tensorc::Stage;
+
+const ROWS: &str = r#"
+module {
+  // Two passes over each row of %x: the second prefetches 2 rows down.
+  func.func @two_passes(%x: memref<100x64xf32>, %y: memref<100x64xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c32 = arith.constant 32 : index
+    %c64 = arith.constant 64 : index
+    %c100 = arith.constant 100 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<16xf32>
+    scf.for %r = %c0 to %c100 step %c1 {
+      %s = scf.for %j = %c0 to %c64 step %c16 iter_args(%a = %z) -> (vector<16xf32>) {
+        %v = vector.transfer_read %x[%r, %j], %p {in_bounds = [true]} : memref<100x64xf32>, vector<16xf32>
+        %n = arith.addf %a, %v : vector<16xf32>
+        scf.yield %n : vector<16xf32>
+      }
+      // Reads of 32 lanes: two lines per step.
+      scf.for %j = %c0 to %c64 step %c32 {
+        %v = vector.transfer_read %x[%r, %j], %p {in_bounds = [true]} : memref<100x64xf32>, vector<32xf32>
+        vector.transfer_write %v, %y[%r, %j] {in_bounds = [true]} : vector<32xf32>, memref<100x64xf32>
+      }
+    }
+    return
+  }
+  // One pass per row: the hardware prefetchers see every load.
+  func.func @one_pass(%x: memref<100x64xf32>, %y: memref<100x64xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %c100 = arith.constant 100 : index
+    %p = ub.poison : f32
+    scf.for %r = %c0 to %c100 step %c1 {
+      scf.for %j = %c0 to %c64 step %c16 {
+        %v = vector.transfer_read %x[%r, %j], %p {in_bounds = [true]} : memref<100x64xf32>, vector<16xf32>
+        vector.transfer_write %v, %y[%r, %j] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+    }
+    return
+  }
+  // The second pass reads another buffer than the first.
+  func.func @other_buffer(%x: memref<100x64xf32>, %w: memref<100x64xf32>, %y: memref<100x64xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %c100 = arith.constant 100 : index
+    %p = ub.poison : f32
+    scf.for %r = %c0 to %c100 step %c1 {
+      scf.for %j = %c0 to %c64 step %c16 {
+        %v = vector.transfer_read %x[%r, %j], %p {in_bounds = [true]} : memref<100x64xf32>, vector<16xf32>
+        vector.transfer_write %v, %y[%r, %j] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+      scf.for %j = %c0 to %c64 step %c16 {
+        %v = vector.transfer_read %w[%r, %j], %p {in_bounds = [true]} : memref<100x64xf32>, vector<16xf32>
+        vector.transfer_write %v, %y[%r, %j] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+    }
+    return
+  }
+  // The second pass reads a fixed column, not along the row.
+  func.func @fixed_column(%x: memref<100x64xf32>, %y: memref<100x64xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %c100 = arith.constant 100 : index
+    %p = ub.poison : f32
+    scf.for %r = %c0 to %c100 step %c1 {
+      scf.for %j = %c0 to %c64 step %c16 {
+        %v = vector.transfer_read %x[%r, %j], %p {in_bounds = [true]} : memref<100x64xf32>, vector<16xf32>
+        vector.transfer_write %v, %y[%r, %j] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+      scf.for %j = %c0 to %c64 step %c16 {
+        %v = vector.transfer_read %x[%r, %c0], %p {in_bounds = [true]} : memref<100x64xf32>, vector<16xf32>
+        vector.transfer_write %v, %y[%r, %j] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+    }
+    return
+  }
+}
+"#;
+
+/// The text of function `name` in a printed module.
+fn function<'a>(module: &'a str, name: &str) -> &'a str {
+    let start = module
+        .find(&format!("func.func @{name}("))
+        .unwrap_or_else(|| panic!("no @{name} in\n{module}"));
+    let rest = &module[start..];
+    let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
+}
+
+#[test]
+fn prefetch_rows_before_and_after() {
+    use tensorc_mlir::Mlir;
+    use tensorc_passes::prefetch_rows;
+    tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
+    let mlir = Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, ROWS, prefetch_rows::NAME);
+    let two = function(&after, "two_passes");
+    // Only the second pass, two lines per 32-lane read, rows clamped to 99.
+    assert_eq!(two.matches("memref.prefetch").count(), 2, "{two}");
+    assert!(two.contains("arith.minsi"), "{two}");
+    assert!(two.contains("arith.constant 99 : index"), "{two}");
+    assert!(
+        two.contains(&format!(
+            "arith.constant {} : index",
+            tensorc_passes::prefetch_rows::ROWS_AHEAD
+        )),
+        "{two}"
+    );
+    let first_pass = &two[..two.find("memref.prefetch").unwrap()];
+    assert_eq!(
+        first_pass.matches("scf.for").count(),
+        3,
+        "the prefetches are in the second pass:\n{two}"
+    );
+    for name in ["one_pass", "other_buffer", "fixed_column"] {
+        assert_eq!(
+            function(&before, name),
+            function(&after, name),
+            "@{name} changed"
+        );
+    }
+    insta::assert_snapshot!(
+        "prefetch_rows_pass",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+}
+
+fn softmax(rows: usize, cols: usize) -> String {
+    format!(
+        "def main(x: f32[{rows}][{cols}]) -> f32[{rows}][{cols}] {{
+  m = reduce_max x, axes: [1], keep_axes: true
+  d = subtract x, m
+  e = exp d
+  s = sum e, axes: [1], keep_axes: true
+  y = divide e, s
+  return y
+}}
+"
+    )
+}
+
+fn layernorm(rows: usize, cols: usize) -> String {
+    format!(
+        "def main(x: f32[{rows}][{cols}]) -> f32[{rows}][{cols}] {{
+  s = sum x, axes: [1], keep_axes: true
+  mu = divide s, {cols}.0
+  d = subtract x, mu
+  sq = multiply d, d
+  vs = sum sq, axes: [1], keep_axes: true
+  var = divide vs, {cols}.0
+  ve = add var, 1.0e-5
+  r = rsqrt ve
+  y = multiply d, r
+  return y
+}}
+"
+    )
+}
+
+/// The fused row chains of W5 and W8 get their prefetches.
+#[test]
+fn fused_row_chains_prefetch_the_rows_ahead() {
+    for (name, source) in [
+        ("softmax", softmax(512, 1024)),
+        ("layernorm", layernorm(512, 1024)),
+    ] {
+        let llvm = tensorc::emit(&format!("{name}.nxir"), &source, Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(llvm.contains("llvm.intr.prefetch"), "{name}:\n{llvm}");
+    }
+}
+
+#[test]
+fn prefetched_row_chains_agree_with_the_interpreter() {
+    let programs = [
+        // The last rows' prefetches are clamped to the last row.
+        ("softmax_3x1000", softmax(3, 1000), 1e-5),
+        ("softmax_67x130", softmax(67, 130), 1e-5),
+        ("softmax_300x1024", softmax(300, 1024), 1e-5),
+        ("layernorm_129x257", layernorm(129, 257), 1e-4),
+        ("layernorm_2x2048", layernorm(2, 2048), 1e-4),
+    ];
+    let mut failures = Vec::new();
+    for (name, source, tolerance) in programs {
+        let settings = Settings {
+            tolerance,
+            inputs: EdgeSet::Mild,
+            seeds: vec![5],
+        };
+        for f in differential(&format!("{name}.nxir"), &source, &settings) {
+            failures.push(format!("{name}: {f}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
