@@ -2,9 +2,11 @@
 //! later passes over a row prefetch the rows ahead.
 //!
 //! - the pass before and after on buffer-level row loops: a two-pass row
-//!   loop (rewritten: clamped row, one prefetch per cache line of each
-//!   read), a one-pass loop, a second pass over another buffer, a read whose
-//!   column is not the pass's index (all left alone), by snapshot and counts;
+//!   loop (rewritten: clamped row, one prefetch per cache line of each read
+//!   and write), a one-pass loop, a second pass over another buffer, a read
+//!   whose column is not the pass's index, writes to a fixed column or row
+//!   (reads or writes left alone), a row written through views (the
+//!   prefetch at the view's place), by snapshot and counts;
 //! - the fused softmax and layernorm get their prefetches in the LLVM
 //!   dialect, and interpreter-vs-CPU runs of row chains whose last rows
 //!   prefetch past the end (clamped) with odd widths and row counts.
@@ -74,6 +76,47 @@ module {
     }
     return
   }
+  // Later passes whose writes get no prefetch: a fixed column, a fixed row.
+  func.func @writes_left_alone(%x: memref<100x64xf32>, %y: memref<100x64xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %c100 = arith.constant 100 : index
+    %z = arith.constant dense<0.0> : vector<16xf32>
+    scf.for %r = %c0 to %c100 step %c1 {
+      scf.for %j = %c0 to %c64 step %c16 {
+        vector.transfer_write %z, %y[%r, %c0] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+      scf.for %j = %c0 to %c64 step %c16 {
+        vector.transfer_write %z, %y[%r, %c0] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+        vector.transfer_write %z, %y[%c0, %j] {in_bounds = [true]} : vector<16xf32>, memref<100x64xf32>
+      }
+    }
+    return
+  }
+  // A later pass writing a row through views (as the fused row chains do):
+  // the prefetch is at the view's place in %y.
+  func.func @write_through_views(%x: memref<100x64xf32>, %y: memref<100x64xf32>, %chunk: index) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c20 = arith.constant 20 : index
+    %c64 = arith.constant 64 : index
+    %z = arith.constant dense<0.0> : vector<16xf32>
+    %rows = memref.subview %y[%chunk, 0] [20, 64] [1, 1] : memref<100x64xf32> to memref<20x64xf32, strided<[64, 1], offset: ?>>
+    scf.for %r = %c0 to %c20 step %c1 {
+      %row = memref.subview %rows[%r, 0] [1, 64] [1, 1] : memref<20x64xf32, strided<[64, 1], offset: ?>> to memref<1x64xf32, strided<[64, 1], offset: ?>>
+      scf.for %j = %c0 to %c64 step %c16 {
+        vector.transfer_write %z, %row[%c0, %j] {in_bounds = [true]} : vector<16xf32>, memref<1x64xf32, strided<[64, 1], offset: ?>>
+      }
+      scf.for %j = %c0 to %c64 step %c16 {
+        %piece = memref.subview %row[0, %j] [1, 16] [1, 1] : memref<1x64xf32, strided<[64, 1], offset: ?>> to memref<1x16xf32, strided<[64, 1], offset: ?>>
+        vector.transfer_write %z, %piece[%c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<1x16xf32, strided<[64, 1], offset: ?>>
+      }
+    }
+    return
+  }
   // The second pass reads a fixed column, not along the row.
   func.func @fixed_column(%x: memref<100x64xf32>, %y: memref<100x64xf32>) {
     %c0 = arith.constant 0 : index
@@ -114,9 +157,12 @@ fn prefetch_rows_before_and_after() {
     tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, ROWS, prefetch_rows::NAME);
+    let reads = |f: &str| f.matches("read, locality<3>").count();
+    let writes = |f: &str| f.matches("write, locality<3>").count();
     let two = function(&after, "two_passes");
-    // Only the second pass, two lines per 32-lane read, rows clamped to 99.
-    assert_eq!(two.matches("memref.prefetch").count(), 2, "{two}");
+    // Only the second pass, two lines per 32-lane read and write, rows
+    // clamped to 99.
+    assert_eq!((reads(two), writes(two)), (2, 2), "{two}");
     assert!(two.contains("arith.minsi"), "{two}");
     assert!(two.contains("arith.constant 99 : index"), "{two}");
     assert!(
@@ -132,13 +178,23 @@ fn prefetch_rows_before_and_after() {
         3,
         "the prefetches are in the second pass:\n{two}"
     );
-    for name in ["one_pass", "other_buffer", "fixed_column"] {
+    for name in ["one_pass", "writes_left_alone"] {
         assert_eq!(
             function(&before, name),
             function(&after, name),
             "@{name} changed"
         );
     }
+    // No read prefetches where the first pass reads another buffer or the
+    // reads stay in one column; their later passes' row writes get theirs.
+    for name in ["other_buffer", "fixed_column"] {
+        let f = function(&after, name);
+        assert_eq!((reads(f), writes(f)), (0, 1), "{f}");
+    }
+    // Through views: one line per write, at row %chunk + %r + 2 (clamped).
+    let views = function(&after, "write_through_views");
+    assert_eq!((reads(views), writes(views)), (0, 1), "{views}");
+    assert!(views.contains("arith.minsi"), "{views}");
     insta::assert_snapshot!(
         "prefetch_rows_pass",
         format!("// before\n{before}\n// after\n{after}")

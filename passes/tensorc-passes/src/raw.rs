@@ -259,6 +259,18 @@ pub(crate) unsafe fn read_prefetch(
     loc: MlirLocation,
     operands: &[MlirValue],
 ) -> MlirOperation {
+    unsafe { prefetch(ctx, loc, operands, false) }
+}
+
+/// A detached `memref.prefetch` like `read_prefetch`, for writing when
+/// `write` (`prefetchw` on x86: the line arrives owned, so the store that
+/// follows does not wait for it).
+pub(crate) unsafe fn prefetch(
+    ctx: MlirContext,
+    loc: MlirLocation,
+    operands: &[MlirValue],
+    write: bool,
+) -> MlirOperation {
     unsafe {
         build(
             ctx,
@@ -267,7 +279,7 @@ pub(crate) unsafe fn read_prefetch(
             operands,
             &[],
             &[
-                ("isWrite", attr(ctx, "false")),
+                ("isWrite", attr(ctx, if write { "true" } else { "false" })),
                 ("localityHint", attr(ctx, "3 : i32")),
                 ("isDataCache", attr(ctx, "true")),
             ],
