@@ -49,6 +49,7 @@ mod robust;
 mod rowfuse;
 mod rust_aot;
 mod threads;
+mod unpack_in_place;
 mod transpose;
 mod vulkan;
 mod vulkan_kernels;

@@ -24,7 +24,7 @@ use crate::harness::{EdgeSet, Settings, before_and_after, compile_for, different
 use std::sync::Mutex;
 use tensorc::{CompileOptions, Target, Tensor};
 
-static SETTING: Mutex<()> = Mutex::new(());
+pub(crate) static SETTING: Mutex<()> = Mutex::new(());
 
 /// Programs whose every parallel form is exercised: the matmul M split (odd
 /// sizes, one row, fewer rows than a chunk), row-parallel element-wise and

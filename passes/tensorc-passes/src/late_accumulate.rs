@@ -244,15 +244,6 @@ unsafe fn simple_transfer(op: MlirOperation, mem_at: isize) -> bool {
     }
 }
 
-unsafe fn is_minor_identity(map: MlirAttribute, rank: usize, vrank: usize) -> bool {
-    let dims: Vec<String> = (0..rank).map(|d| format!("d{d}")).collect();
-    let want = format!(
-        "affine_map<({}) -> ({})>",
-        dims.join(", "),
-        dims[rank - vrank..].join(", ")
-    );
-    unsafe { print_attr(map) == want }
-}
 
 /// Whether every op in the loop's body (nested ones too) only reads memory.
 unsafe fn reads_only(lp: MlirOperation) -> bool {

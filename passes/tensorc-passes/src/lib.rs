@@ -26,6 +26,8 @@ pub mod reduction_schedule;
 pub mod row_fuse;
 pub mod row_fuse_schedule;
 pub mod transpose_schedule;
+#[cfg(feature = "melior")]
+pub mod unpack_in_place;
 pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;

@@ -38,6 +38,11 @@ pub const PARALLEL_MARK: &str = "tensorc-parallel-mark";
 /// `PARALLEL_MARK`, whose splits of those ops it replaces.
 pub const MATVEC: &str = "tensorc-matvec";
 
+/// The Rust pass that lets packed matmuls compute in a strided view of
+/// their result instead of a packed temporary (`unpack_in_place.rs`), run
+/// like `OUTLINE_PARALLEL`, right after bufferization.
+pub const UNPACK_IN_PLACE: &str = "tensorc-unpack-in-place";
+
 /// The Rust pass that starts register-tile accumulators at zero and adds C
 /// after the k loop, prefetched before it (`late_accumulate.rs`), run like
 /// `OUTLINE_PARALLEL`, right after bufferization.
@@ -139,6 +144,9 @@ pub fn opt_pipeline() -> &'static str {
 /// - `convert-bufferization-to-memref`: lowers the `bufferization.clone` and
 ///   dealloc ops that the previous pipeline inserts (left alone, they survive
 ///   `mlir-opt` and only fail at translation).
+/// - `tensorc-unpack-in-place` (`unpack_in_place.rs`): a packed matmul
+///   whose packed result is only unpacked into the result computes in a
+///   strided view of the result (no packed temporary, no unpack copy).
 /// - `tensorc-late-accumulate` (`late_accumulate.rs`): register tiles of
 ///   long k loops start from zero, their C lines are prefetched before the
 ///   loop and C is added after it, so no tile waits for C before its first
@@ -272,6 +280,7 @@ const LOWERING: &str = "one-shot-bufferize{bufferize-function-boundaries functio
 drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
+tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-prefetch-rows,\
 canonicalize,\
@@ -307,6 +316,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
+            .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
     )
 }
@@ -336,10 +346,11 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{LATE_ACCUMULATE},{PREFETCH_ROWS},canonicalize,"
+            "convert-bufferization-to-memref,{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
+        assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
         assert!(

@@ -286,3 +286,15 @@ pub(crate) unsafe fn prefetch(
         )
     }
 }
+
+/// Whether `map` is the minor identity from `rank` dimensions to the last
+/// `vrank` (a vector transfer's default `permutation_map`).
+pub(crate) unsafe fn is_minor_identity(map: MlirAttribute, rank: usize, vrank: usize) -> bool {
+    let dims: Vec<String> = (0..rank).map(|d| format!("d{d}")).collect();
+    let want = format!(
+        "affine_map<({}) -> ({})>",
+        dims.join(", "),
+        dims[rank - vrank..].join(", ")
+    );
+    unsafe { print_attr(map) == want }
+}
