@@ -204,6 +204,9 @@ unsafe fn unpack_nest(read: MlirOperation, shape: [i64; 4]) -> Option<(MlirOpera
             return None;
         }
         let (write, _) = single_use(result(read))?;
+        if op_name(write) != "vector.transfer_write" || mlirOperationGetNumOperands(write) != 4 {
+            return None;
+        }
         let out = mlirOperationGetOperand(write, 1);
         let ot = mlirValueGetType(out);
         if op_name(write) != "vector.transfer_write"
