@@ -32,6 +32,7 @@ mod bench;
 mod cache;
 mod cli;
 mod fastmath;
+mod fold_partials;
 mod conv;
 mod generated;
 mod harness;

@@ -53,6 +53,11 @@ pub const LATE_ACCUMULATE: &str = "tensorc-late-accumulate";
 /// right after `LATE_ACCUMULATE`.
 pub const PREFETCH_ROWS: &str = "tensorc-prefetch-rows";
 
+/// The Rust pass that keeps a reduction tree's levels in registers
+/// (`fold_partials.rs`), run like `OUTLINE_PARALLEL`, right after
+/// `PREFETCH_ROWS`.
+pub const FOLD_PARTIALS: &str = "tensorc-fold-partials";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -155,6 +160,9 @@ pub fn opt_pipeline() -> &'static str {
 ///   each row more than once (fused softmax/layernorm chains), a later pass
 ///   over the row prefetches the rows ahead, which the hardware prefetchers
 ///   would not fetch while the row is being computed on.
+/// - `tensorc-fold-partials` (`fold_partials.rs`): a reduction tree level
+///   that wrote its partial vector to a small buffer and read it back in
+///   slices combines the slices in registers (same order, same values).
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
@@ -283,6 +291,7 @@ convert-bufferization-to-memref,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-prefetch-rows,\
+tensorc-fold-partials,\
 canonicalize,\
 cse,\
 scf-forall-to-parallel,\
@@ -317,6 +326,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
+            .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
     )
 }
@@ -346,11 +356,12 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},canonicalize,"
+            "convert-bufferization-to-memref,{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},{FOLD_PARTIALS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
+        assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
         assert!(
