@@ -24,8 +24,11 @@
 //! in an `scf.for` of step 1 (the row loop), whose body reads
 //! `vector.transfer_read %m[%row, %j]` — a 2-D memref of static shape,
 //! a 1-D vector, `%j` the pass's induction variable, `%row` defined outside
-//! the pass from the row loop's induction variable — when an earlier loop in
-//! the row loop's body reads the same memref (through views) too. Each
+//! the pass from the row loop's induction variable — when it is the first
+//! loop of the row loop's body to read `%m` that way and the body holds
+//! another pass (a loop or a linalg op: softmax's max pass reads the row
+//! through views, so its exp pass gets the prefetches; argmax's max pass
+//! reads it directly and its index pass is a linalg op). Each
 //! iteration prefetches the cache lines its read covers, `ROWS_AHEAD` rows
 //! down; the row index is clamped to the last row so no address leaves the
 //! buffer. And when the pass is not the row loop's first loop, each
@@ -116,22 +119,6 @@ pub unsafe fn prefetch_rows(module: MlirOperation) -> usize {
     }
 }
 
-/// The memref a view chain (subviews, reshapes) starts from.
-unsafe fn root(mut v: MlirValue) -> MlirValue {
-    unsafe {
-        while mlirValueIsAOpResult(v) {
-            let def = mlirOpResultGetOwner(v);
-            match op_name(def).as_str() {
-                "memref.subview" | "memref.expand_shape" | "memref.collapse_shape" => {
-                    v = mlirOperationGetOperand(def, 0)
-                }
-                _ => break,
-            }
-        }
-        v
-    }
-}
-
 /// Whether `v` is `iv` or computed from it by one op.
 unsafe fn from_iv(v: MlirValue, iv: MlirValue) -> bool {
     unsafe {
@@ -163,7 +150,8 @@ unsafe fn row_read(lp: MlirOperation) -> Option<MlirOperation> {
         while !op.ptr.is_null() {
             if op_name(op) == "vector.transfer_read"
                 && is_row_read(op, j, row_iv, lp)
-                && read_before(lp, mlirOperationGetOperand(op, 0))
+                && !direct_reader_before(lp, mlirOperationGetOperand(op, 0), row_iv)
+                && has_other_pass(lp)
             {
                 return Some(op);
             }
@@ -216,25 +204,41 @@ unsafe fn nested_in(op: MlirOperation, outer: MlirOperation) -> bool {
     }
 }
 
-/// Whether a loop before `lp` in its block reads a view of `m`'s memref.
-unsafe fn read_before(lp: MlirOperation, m: MlirValue) -> bool {
+/// Whether a loop before `lp` in its block reads a row of `m` the way
+/// `is_row_read` wants (that loop gets the prefetches).
+unsafe fn direct_reader_before(lp: MlirOperation, m: MlirValue, row_iv: MlirValue) -> bool {
     unsafe {
-        let m = root(m);
         let mut op = mlirBlockGetFirstOperation(mlirOperationGetBlock(lp));
         while !op.ptr.is_null() && op.ptr != lp.ptr {
-            if op_name(op) == "scf.for" {
+            if op_name(op) == "scf.for" && mlirOperationGetNumRegions(op) == 1 {
+                let j = mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)), 0);
                 let mut reads = false;
-                walk(op, |o| {
-                    if op_name(o) == "vector.transfer_read"
-                        && mlirValueEqual(root(mlirOperationGetOperand(o, 0)), m)
-                    {
-                        reads = true;
-                    }
-                    MlirWalkResult_MlirWalkResultAdvance
-                });
+                let mut o = mlirBlockGetFirstOperation(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)));
+                while !o.ptr.is_null() {
+                    reads |= op_name(o) == "vector.transfer_read"
+                        && mlirValueEqual(mlirOperationGetOperand(o, 0), m)
+                        && is_row_read(o, j, row_iv, op);
+                    o = mlirOperationGetNextInBlock(o);
+                }
                 if reads {
                     return true;
                 }
+            }
+            op = mlirOperationGetNextInBlock(op);
+        }
+        false
+    }
+}
+
+/// Whether the row loop's body holds another pass besides `lp`: a loop or
+/// a linalg op, which computes on the row while memory would sit idle.
+unsafe fn has_other_pass(lp: MlirOperation) -> bool {
+    unsafe {
+        let mut op = mlirBlockGetFirstOperation(mlirOperationGetBlock(lp));
+        while !op.ptr.is_null() {
+            let name = op_name(op);
+            if op.ptr != lp.ptr && (name == "scf.for" || name.starts_with("linalg.")) {
+                return true;
             }
             op = mlirOperationGetNextInBlock(op);
         }
