@@ -10,7 +10,7 @@
 //!   (sum, max with NaN, min, product, argmax-style max, f32 and f64, rows
 //!   longer than 64 and odd), and W5's softmax has no lane-by-lane code.
 
-use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
 use tensorc::Stage;
 
 const LEVELS: &str = r#"
@@ -84,15 +84,6 @@ module {
 }
 "#;
 
-fn function<'a>(module: &'a str, name: &str) -> &'a str {
-    let start = module
-        .find(&format!("func.func @{name}("))
-        .unwrap_or_else(|| panic!("no @{name} in\n{module}"));
-    let rest = &module[start..];
-    let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
-    &rest[..end]
-}
-
 #[test]
 fn fold_partials_before_and_after() {
     use tensorc_mlir::Mlir;
@@ -100,7 +91,7 @@ fn fold_partials_before_and_after() {
     tensorc_mlir::register_external_pass(fold_partials::NAME, fold_partials::create);
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, LEVELS, fold_partials::NAME);
-    let chained = function(&after, "chained");
+    let chained = function_text(&after, "chained");
     // Both loops gone: 4 + 2 slices, 4 + 2 maximums, in loop order (the
     // read first, the accumulator second).
     assert!(!chained.contains("scf.for"), "{chained}");
@@ -120,8 +111,8 @@ fn fold_partials_before_and_after() {
     );
     for name in ["extra_op", "other_buffer", "not_after_the_write"] {
         assert_eq!(
-            function(&before, name),
-            function(&after, name),
+            function_text(&before, name),
+            function_text(&after, name),
             "@{name} changed"
         );
     }
@@ -146,18 +137,8 @@ fn folded_row_reductions_agree_with_the_interpreter() {
         ("product_f32", rows("product", "f32", 5, 129), 1e-5),
         ("sum_f64", rows("sum", "f64", 7, 4096), 1e-12),
     ];
-    let mut failures = Vec::new();
-    for (name, source, tolerance) in programs {
-        // Full edge values: NaN and infinities must propagate as before.
-        let settings = Settings {
-            tolerance,
-            inputs: EdgeSet::Edge,
-            seeds: vec![4],
-        };
-        for f in differential(&format!("{name}.nxir"), &source, &settings) {
-            failures.push(format!("{name}: {f}"));
-        }
-    }
+    // Full edge values: NaN and infinities must propagate as before.
+    let failures = differential_all(&programs, EdgeSet::Edge, 4);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -432,7 +432,6 @@ const FLOAT_EDGES: [f64; 29] = [
     4.0,
 ];
 
-
 /// Integer edge values for a dtype: MIN/MAX and neighbours, small values, and
 /// the shift boundaries `bits - 1` and `bits`.
 fn int_edges(dtype: DType) -> Vec<Scalar> {
@@ -533,6 +532,38 @@ pub fn before_and_after<'m>(
         .unwrap_or_else(|e| panic!("{e}"));
     let after = mlir.print(&m, PrintOptions::default());
     (m, before, after)
+}
+
+/// Runs `differential` on each `(name, source, tolerance)` program with
+/// `inputs` and one seed; one message per disagreement, named.
+pub fn differential_all(
+    programs: &[(&str, String, f64)],
+    inputs: EdgeSet,
+    seed: u64,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (name, source, tolerance) in programs {
+        let settings = Settings {
+            tolerance: *tolerance,
+            inputs,
+            seeds: vec![seed],
+        };
+        for f in differential(&format!("{name}.nxir"), source, &settings) {
+            failures.push(format!("{name}: {f}"));
+        }
+    }
+    failures
+}
+
+/// The text of function `@name` in a printed module, up to the next
+/// function.
+pub fn function_text<'a>(module: &'a str, name: &str) -> &'a str {
+    let start = module
+        .find(&format!("func.func @{name}("))
+        .unwrap_or_else(|| panic!("no @{name} in\n{module}"));
+    let rest = &module[start..];
+    let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
+    &rest[..end]
 }
 
 /// The values every float input sweep starts with: NaN, both infinities,

@@ -11,7 +11,7 @@
 //!   odd sizes, i32, f64, batched, the fused bias + relu epilogue;
 //! - the pass fires on W3's packed tiles (prefetches in the LLVM dialect).
 
-use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
 use tensorc::Stage;
 
 /// One function per case; `{body}` of each is a loop around a contraction
@@ -135,16 +135,6 @@ module {
 }
 "#;
 
-/// The text of function `name` in a printed module.
-fn function<'a>(module: &'a str, name: &str) -> &'a str {
-    let start = module
-        .find(&format!("func.func @{name}("))
-        .unwrap_or_else(|| panic!("no @{name} in\n{module}"));
-    let rest = &module[start..];
-    let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
-    &rest[..end]
-}
-
 #[test]
 fn late_accumulate_before_and_after() {
     use tensorc_mlir::Mlir;
@@ -154,7 +144,7 @@ fn late_accumulate_before_and_after() {
     let (_, before, after) = before_and_after(&mlir, TILES, late_accumulate::NAME);
     // Packed: 2×8 rows of one line each prefetched; the loop starts from
     // zeros; C is read after it and added.
-    let packed = function(&after, "packed");
+    let packed = function_text(&after, "packed");
     assert_eq!(packed.matches("memref.prefetch").count(), 16, "{packed}");
     assert!(packed.contains("iter_args(%arg6 = %cst)"), "{packed}");
     let (lp, add) = (
@@ -164,7 +154,7 @@ fn late_accumulate_before_and_after() {
     let read_c = packed.find("vector.transfer_read %arg0").unwrap();
     assert!(lp < read_c && read_c < add, "{packed}");
     // Unpacked i32: 8 rows of 128 bytes = 16 lines, an integer add.
-    let unpacked = function(&after, "unpacked_i32");
+    let unpacked = function_text(&after, "unpacked_i32");
     assert_eq!(
         unpacked.matches("memref.prefetch").count(),
         16,
@@ -178,8 +168,8 @@ fn late_accumulate_before_and_after() {
     // The others are unchanged.
     for name in ["short", "writes", "max", "elsewhere"] {
         assert_eq!(
-            function(&before, name),
-            function(&after, name),
+            function_text(&before, name),
+            function_text(&after, name),
             "@{name} changed"
         );
     }
@@ -221,17 +211,7 @@ fn late_accumulated_matmuls_agree_with_the_interpreter() {
             1e-4,
         ),
     ];
-    let mut failures = Vec::new();
-    for (name, source, tolerance) in programs {
-        let settings = Settings {
-            tolerance,
-            inputs: EdgeSet::Mild,
-            seeds: vec![3],
-        };
-        for f in differential(&format!("{name}.nxir"), &source, &settings) {
-            failures.push(format!("{name}: {f}"));
-        }
-    }
+    let failures = differential_all(&programs, EdgeSet::Mild, 3);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

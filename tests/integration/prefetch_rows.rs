@@ -12,7 +12,7 @@
 //!   dialect, and interpreter-vs-CPU runs of row chains whose last rows
 //!   prefetch past the end (clamped) with odd widths and row counts.
 
-use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
 use tensorc::Stage;
 
 const ROWS: &str = r#"
@@ -141,16 +141,6 @@ module {
 }
 "#;
 
-/// The text of function `name` in a printed module.
-fn function<'a>(module: &'a str, name: &str) -> &'a str {
-    let start = module
-        .find(&format!("func.func @{name}("))
-        .unwrap_or_else(|| panic!("no @{name} in\n{module}"));
-    let rest = &module[start..];
-    let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
-    &rest[..end]
-}
-
 #[test]
 fn prefetch_rows_before_and_after() {
     use tensorc_mlir::Mlir;
@@ -160,7 +150,7 @@ fn prefetch_rows_before_and_after() {
     let (_, before, after) = before_and_after(&mlir, ROWS, prefetch_rows::NAME);
     let reads = |f: &str| f.matches("read, locality<3>").count();
     let writes = |f: &str| f.matches("write, locality<3>").count();
-    let two = function(&after, "two_passes");
+    let two = function_text(&after, "two_passes");
     // The first pass reads each row from memory: it prefetches one line
     // per 16-lane read two rows down (clamped to row 99); the second pass
     // writes prefetches for its two lines per 32-lane write.
@@ -178,20 +168,20 @@ fn prefetch_rows_before_and_after() {
     assert_eq!((reads(second_pass), writes(second_pass)), (0, 2), "{two}");
     for name in ["one_pass", "writes_left_alone"] {
         assert_eq!(
-            function(&before, name),
-            function(&after, name),
+            function_text(&before, name),
+            function_text(&after, name),
             "@{name} changed"
         );
     }
     // Each buffer's first direct reader prefetches it (x in the first pass,
     // w in the second); a read that stays in one column gets none; the
     // second passes' row writes get theirs.
-    let f = function(&after, "other_buffer");
+    let f = function_text(&after, "other_buffer");
     assert_eq!((reads(f), writes(f)), (2, 1), "{f}");
-    let f = function(&after, "fixed_column");
+    let f = function_text(&after, "fixed_column");
     assert_eq!((reads(f), writes(f)), (1, 1), "{f}");
     // Through views: one line per write, at row %chunk + %r + 2 (clamped).
-    let views = function(&after, "write_through_views");
+    let views = function_text(&after, "write_through_views");
     assert_eq!((reads(views), writes(views)), (0, 1), "{views}");
     assert!(views.contains("arith.minsi"), "{views}");
     insta::assert_snapshot!(
@@ -268,16 +258,6 @@ fn prefetched_row_chains_agree_with_the_interpreter() {
             0.0,
         ),
     ];
-    let mut failures = Vec::new();
-    for (name, source, tolerance) in programs {
-        let settings = Settings {
-            tolerance,
-            inputs: EdgeSet::Mild,
-            seeds: vec![5],
-        };
-        for f in differential(&format!("{name}.nxir"), &source, &settings) {
-            failures.push(format!("{name}: {f}"));
-        }
-    }
+    let failures = differential_all(&programs, EdgeSet::Mild, 5);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -12,7 +12,7 @@
 //!   and without an epilogue; the W3-like shape loses its packed temporary
 //!   (no 4-D `alloc` left in the LLVM dialect).
 
-use crate::harness::{EdgeSet, Settings, before_and_after, differential};
+use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
 use tensorc::Stage;
 
 /// `@packed`: a 64×32 result packed as 4×2×16×16 (`{out}` and `{unpack}`
@@ -84,13 +84,7 @@ fn unpack_in_place_before_and_after() {
     );
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, &module, unpack_in_place::NAME);
-    let function = |m: &'static str, text: &str| -> String {
-        let start = text.find(&format!("func.func @{m}(")).unwrap();
-        let rest = &text[start..];
-        let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
-        rest[..end].to_owned()
-    };
-    let exact = function("exact", &after);
+    let exact = function_text(&after, "exact").to_owned();
     // The view of the result: rows of 16 elements 32 apart, blocks of 16
     // rows 512 apart.
     assert!(
@@ -118,8 +112,8 @@ fn unpack_in_place_before_and_after() {
     );
     for name in ["padded", "epilogue", "out_used_elsewhere"] {
         assert_eq!(
-            function(name, &before),
-            function(name, &after),
+            function_text(&before, name),
+            function_text(&after, name),
             "@{name} changed"
         );
     }
@@ -156,15 +150,8 @@ fn packed_results_in_place_agree_with_the_interpreter() {
     let mut failures = Vec::new();
     for threads in [1, 2] {
         tensorc::set_num_threads(threads);
-        for (name, source, tolerance) in &programs {
-            let settings = Settings {
-                tolerance: *tolerance,
-                inputs: EdgeSet::Mild,
-                seeds: vec![9],
-            };
-            for f in differential(&format!("{name}.nxir"), source, &settings) {
-                failures.push(format!("{threads} thread(s), {name}: {f}"));
-            }
+        for f in differential_all(&programs, EdgeSet::Mild, 9) {
+            failures.push(format!("{threads} thread(s), {f}"));
         }
     }
     tensorc::set_num_threads(0);

@@ -53,8 +53,6 @@ pub const MIN_TRIPS: i64 = 32;
 /// is 16 lines); a larger accumulator is not a register tile.
 const MAX_LINES: usize = 32;
 
-const LINE_BYTES: i64 = 64;
-
 /// Ops a k loop may hold: none writes memory.
 const READ_ONLY_OPS: &[&str] = &[
     "vector.transfer_read",
@@ -312,16 +310,10 @@ unsafe fn prefetch(t: &Tile) {
         let shape: Vec<i64> = (0..vrank)
             .map(|d| mlirShapedTypeGetDimSize(vt, d as isize))
             .collect();
-        let elem = mlirShapedTypeGetElementType(vt);
-        let bits = if mlirTypeIsAFloat(elem) {
-            mlirFloatTypeGetWidth(elem)
-        } else if mlirTypeIsAInteger(elem) {
-            mlirIntegerTypeGetWidth(elem)
-        } else {
-            64
-        };
-        let bytes = (bits as i64 / 8).max(1);
-        let per_line = (LINE_BYTES / bytes).max(1);
+        if vrank == 0 || vrank > idx.len() {
+            return;
+        }
+        let per_line = elements_per_line(vt);
         let lines_per_row = (shape[vrank - 1] + per_line - 1) / per_line;
         let rows: i64 = shape[..vrank - 1].iter().product();
         if (rows * lines_per_row) as usize > MAX_LINES {

@@ -49,8 +49,6 @@ pub const NAME: &str = "tensorc-prefetch-rows";
 /// How many rows ahead the prefetches run.
 pub const ROWS_AHEAD: i64 = 2;
 
-const LINE_BYTES: i64 = 64;
-
 static PASS_ID: PassId = PassId::new();
 
 /// Creates the pass (anchored on `builtin.module`).
@@ -284,15 +282,7 @@ unsafe fn line_prefetches(
         let ctx = mlirOperationGetContext(at);
         let loc = mlirOperationGetLocation(at);
         let index = mlirIndexTypeGet(ctx);
-        let elem = mlirShapedTypeGetElementType(vt);
-        let bits = if mlirTypeIsAFloat(elem) {
-            mlirFloatTypeGetWidth(elem)
-        } else if mlirTypeIsAInteger(elem) {
-            mlirIntegerTypeGetWidth(elem)
-        } else {
-            64
-        };
-        let per_line = (LINE_BYTES * 8 / (bits.max(8) as i64)).max(1);
+        let per_line = elements_per_line(vt);
         let width = mlirShapedTypeGetDimSize(vt, 0);
         let mut offset = 0;
         while offset < width {

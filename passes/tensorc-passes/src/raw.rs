@@ -298,3 +298,22 @@ pub(crate) unsafe fn is_minor_identity(map: MlirAttribute, rank: usize, vrank: u
     );
     unsafe { print_attr(map) == want }
 }
+
+/// The bytes of a cache line on the CPUs tensorc targets.
+pub(crate) const LINE_BYTES: i64 = 64;
+
+/// How many elements of the shaped type `t` fill one cache line (index
+/// elements count as 64-bit; at least one).
+pub(crate) unsafe fn elements_per_line(t: MlirType) -> i64 {
+    unsafe {
+        let elem = mlirShapedTypeGetElementType(t);
+        let bits = if mlirTypeIsAFloat(elem) {
+            mlirFloatTypeGetWidth(elem)
+        } else if mlirTypeIsAInteger(elem) {
+            mlirIntegerTypeGetWidth(elem)
+        } else {
+            64
+        };
+        (LINE_BYTES * 8 / i64::from(bits.max(8))).max(1)
+    }
+}
