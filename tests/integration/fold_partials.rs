@@ -145,16 +145,8 @@ fn folded_row_reductions_agree_with_the_interpreter() {
 /// W5's trees leave no lane-by-lane extracts and inserts.
 #[test]
 fn softmax_trees_stay_in_registers() {
-    let source = "def main(x: f32[256][1024]) -> f32[256][1024] {
-  m = reduce_max x, axes: [1], keep_axes: true
-  d = subtract x, m
-  e = exp d
-  s = sum e, axes: [1], keep_axes: true
-  y = divide e, s
-  return y
-}
-";
-    let asm = tensorc::emit("softmax.nxir", source, Stage::Asm)
+    let source = crate::rowfuse::softmax("f32", 256, 1024);
+    let asm = tensorc::emit("softmax.nxir", &source, Stage::Asm)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(
         !asm.contains("insertps") && !asm.contains("pextrq"),

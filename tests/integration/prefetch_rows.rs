@@ -13,6 +13,7 @@
 //!   prefetch past the end (clamped) with odd widths and row counts.
 
 use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
+use crate::rowfuse::{layernorm, softmax};
 use tensorc::Stage;
 
 const ROWS: &str = r#"
@@ -190,38 +191,6 @@ fn prefetch_rows_before_and_after() {
     );
 }
 
-fn softmax(rows: usize, cols: usize) -> String {
-    format!(
-        "def main(x: f32[{rows}][{cols}]) -> f32[{rows}][{cols}] {{
-  m = reduce_max x, axes: [1], keep_axes: true
-  d = subtract x, m
-  e = exp d
-  s = sum e, axes: [1], keep_axes: true
-  y = divide e, s
-  return y
-}}
-"
-    )
-}
-
-fn layernorm(rows: usize, cols: usize) -> String {
-    format!(
-        "def main(x: f32[{rows}][{cols}]) -> f32[{rows}][{cols}] {{
-  s = sum x, axes: [1], keep_axes: true
-  mu = divide s, {cols}.0
-  d = subtract x, mu
-  sq = multiply d, d
-  vs = sum sq, axes: [1], keep_axes: true
-  var = divide vs, {cols}.0
-  ve = add var, 1.0e-5
-  r = rsqrt ve
-  y = multiply d, r
-  return y
-}}
-"
-    )
-}
-
 /// The fused row chains of W5 and W8 and argmax's two passes get their
 /// prefetches.
 #[test]
@@ -233,8 +202,8 @@ fn fused_row_chains_prefetch_the_rows_ahead() {
 "
     .to_owned();
     for (name, source) in [
-        ("softmax", softmax(512, 1024)),
-        ("layernorm", layernorm(512, 1024)),
+        ("softmax", softmax("f32", 512, 1024)),
+        ("layernorm", layernorm("f32", 512, 1024)),
         ("argmax", argmax),
     ] {
         let llvm = tensorc::emit(&format!("{name}.nxir"), &source, Stage::LlvmDialect)
@@ -247,11 +216,11 @@ fn fused_row_chains_prefetch_the_rows_ahead() {
 fn prefetched_row_chains_agree_with_the_interpreter() {
     let programs = [
         // The last rows' prefetches are clamped to the last row.
-        ("softmax_3x1000", softmax(3, 1000), 1e-5),
-        ("softmax_67x130", softmax(67, 130), 1e-5),
-        ("softmax_300x1024", softmax(300, 1024), 1e-5),
-        ("layernorm_129x257", layernorm(129, 257), 1e-4),
-        ("layernorm_2x2048", layernorm(2, 2048), 1e-4),
+        ("softmax_3x1000", softmax("f32", 3, 1000), 1e-5),
+        ("softmax_67x130", softmax("f32", 67, 130), 1e-5),
+        ("softmax_300x1024", softmax("f32", 300, 1024), 1e-5),
+        ("layernorm_129x257", layernorm("f32", 129, 257), 1e-4),
+        ("layernorm_2x2048", layernorm("f32", 2, 2048), 1e-4),
         (
             "argmax_37x1000",
             "def main(x: f32[37][1000]) -> s32[37] {\n  y = argmax x, axis: 1, tie_break: :low, keep_axis: false\n  return y\n}\n".to_owned(),

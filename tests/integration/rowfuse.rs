@@ -15,7 +15,9 @@
 use crate::harness::{EdgeSet, Settings, before_and_after, differential};
 use tensorc::Stage;
 
-fn softmax(dtype: &str, rows: usize, cols: usize) -> String {
+/// Softmax over the last axis of a `rows`×`cols` matrix (also used by other
+/// tests of row chains).
+pub(crate) fn softmax(dtype: &str, rows: usize, cols: usize) -> String {
     format!(
         "def main(x: {dtype}[{rows}][{cols}]) -> {dtype}[{rows}][{cols}] {{
   m = reduce_max x, axes: [1], keep_axes: true
@@ -29,7 +31,8 @@ fn softmax(dtype: &str, rows: usize, cols: usize) -> String {
     )
 }
 
-fn layernorm(dtype: &str, rows: usize, cols: usize) -> String {
+/// Layer normalization of each row (no scale or shift).
+pub(crate) fn layernorm(dtype: &str, rows: usize, cols: usize) -> String {
     format!(
         "def main(x: {dtype}[{rows}][{cols}]) -> {dtype}[{rows}][{cols}] {{
   s = sum x, axes: [1], keep_axes: true
