@@ -49,6 +49,7 @@ mod prefetch_rows;
 mod robust;
 mod rowfuse;
 mod rust_aot;
+mod scalar_transfers;
 mod threads;
 mod unpack_in_place;
 mod transpose;

@@ -27,6 +27,8 @@ pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 pub mod row_fuse;
 pub mod row_fuse_schedule;
+#[cfg(feature = "melior")]
+pub mod scalar_transfers;
 pub mod transpose_schedule;
 #[cfg(feature = "melior")]
 pub mod unpack_in_place;

@@ -58,6 +58,11 @@ pub const PREFETCH_ROWS: &str = "tensorc-prefetch-rows";
 /// `PREFETCH_ROWS`.
 pub const FOLD_PARTIALS: &str = "tensorc-fold-partials";
 
+/// The Rust pass that lowers 0-d vector transfers to scalar loads and
+/// stores (`scalar_transfers.rs`), run like `OUTLINE_PARALLEL`, right after
+/// `convert-vector-to-scf` (which makes some of them).
+pub const SCALAR_TRANSFERS: &str = "tensorc-scalar-transfers";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -170,6 +175,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   vectors of rank > 1 become rank-1 transfers, fully unrolled (without
 ///   `full-unroll` it puts a `memref.alloca` inside the K loop, which
 ///   overflows the stack; cpu-pipeline.md §1.6).
+/// - `tensorc-scalar-transfers` (`scalar_transfers.rs`): 0-d vector
+///   transfers, some made by the unrolling above, become
+///   `memref.load`/`store` (the LLVM lowering of a 0-d transfer needs a unit
+///   innermost stride; strided views failed).
 /// - `convert-linalg-to-loops`: every linalg op the schedule did not
 ///   vectorize to `scf.for` loops.
 /// - `arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}`,
@@ -298,6 +307,7 @@ scf-forall-to-parallel,\
 tensorc-outline-parallel,\
 func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
+tensorc-scalar-transfers,\
 convert-linalg-to-loops,\
 arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
 arith-expand{include-bf16=true},\
@@ -327,6 +337,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
+            .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
     )
 }
@@ -362,6 +373,11 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
+        assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
+        // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
+        assert!(cpu_lowering_pipeline().contains(&format!(
+            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},"
+        )));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
         assert!(
