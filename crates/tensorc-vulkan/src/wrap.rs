@@ -730,7 +730,11 @@ fn process_block(
                     None => out.extend(kernel),
                 }
             } else {
-                out.extend(stmts[k].iter().map(|s| s.to_string()));
+                // A host statement (the load of a predicate) that uses a
+                // floated value gets its definitions right before it.
+                let host_pad = " ".repeat(level.saturating_sub(2));
+                let extra = floats_for(&stmts[k], &floats, &host_pad);
+                out.extend(host_copies(extra, &stmts[k], out.len()));
             }
             k += 1;
             continue;
@@ -764,8 +768,7 @@ fn process_block(
             let host_pad = " ".repeat(level.saturating_sub(2));
             let extra = floats_for(&flat, &floats, &host_pad);
             *rewrites += extra.len();
-            out.extend(extra);
-            out.extend(run.iter().flatten().map(|s| s.to_string()));
+            out.extend(host_copies(extra, &flat, out.len()));
             continue;
         }
         // A long reduction in the run becomes two parallel stages
@@ -921,6 +924,23 @@ fn float_ok(
         }
     }
     true
+}
+
+/// `lines` preceded by `defs` (float definitions repeated on the host), each
+/// defined name given a suffix unique to this place (`tag`): a kernel nested
+/// further down the same region may repeat the same definition under its
+/// own name, and MLIR rejects a name defined again inside its scope.
+fn host_copies(defs: Vec<String>, lines: &[&str], tag: usize) -> Vec<String> {
+    let names: Vec<String> = defs.iter().flat_map(|d| defined(d)).collect();
+    let rename = |line: &str| {
+        names
+            .iter()
+            .fold(line.to_owned(), |l, n| replace_name(&l, n, &format!("{n}_h{tag}")))
+    };
+    defs.iter()
+        .map(|d| rename(d))
+        .chain(lines.iter().map(|l| rename(l)))
+        .collect()
 }
 
 /// The float definitions a kernel's lines use (transitively, in order),
