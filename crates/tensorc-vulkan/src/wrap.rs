@@ -935,7 +935,11 @@ fn host_copies(defs: Vec<String>, lines: &[&str], tag: usize) -> Vec<String> {
     let rename = |line: &str| {
         names
             .iter()
-            .fold(line.to_owned(), |l, n| replace_name(&l, n, &format!("{n}_h{tag}")))
+            .fold(line.to_owned(), |l, n| {
+                // `%tensorc_h<tag>_<name>`: a suffix would make `%0` into
+                // `%0_h6`, which is no SSA name (numeric names are digits only).
+                replace_name(&l, n, &format!("%tensorc_h{tag}_{}", n.trim_start_matches('%')))
+            })
     };
     defs.iter()
         .map(|d| rename(d))
