@@ -31,6 +31,7 @@ mod aot;
 mod bench;
 mod cache;
 mod cli;
+mod expand_absi;
 mod fastmath;
 mod fold_partials;
 mod conv;

@@ -301,6 +301,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(unpack_in_place::NAME, unpack_in_place::create);
         use tensorc_passes::fold_partials;
         tensorc_mlir::register_external_pass(fold_partials::NAME, fold_partials::create);
+        use tensorc_passes::expand_absi;
+        tensorc_mlir::register_external_pass(expand_absi::NAME, expand_absi::create);
         use tensorc_passes::scalar_transfers;
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;

@@ -63,6 +63,11 @@ pub const FOLD_PARTIALS: &str = "tensorc-fold-partials";
 /// `convert-vector-to-scf` (which makes some of them).
 pub const SCALAR_TRANSFERS: &str = "tensorc-scalar-transfers";
 
+/// The Rust pass that expands `math.absi` of n-D vectors into arith ops
+/// (`expand_absi.rs`), run like `OUTLINE_PARALLEL`, right after
+/// `SCALAR_TRANSFERS`.
+pub const EXPAND_ABSI: &str = "tensorc-expand-absi";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -179,6 +184,9 @@ pub fn opt_pipeline() -> &'static str {
 ///   transfers, some made by the unrolling above, become
 ///   `memref.load`/`store` (the LLVM lowering of a 0-d transfer needs a unit
 ///   innermost stride; strided views failed).
+/// - `tensorc-expand-absi` (`expand_absi.rs`): `math.absi` of n-D vectors
+///   (which `convert-math-to-llvm` leaves illegal) becomes
+///   `arith.maxsi(x, 0 - x)`.
 /// - `convert-linalg-to-loops`: every linalg op the schedule did not
 ///   vectorize to `scf.for` loops.
 /// - `arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}`,
@@ -308,6 +316,7 @@ tensorc-outline-parallel,\
 func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 tensorc-scalar-transfers,\
+tensorc-expand-absi,\
 convert-linalg-to-loops,\
 arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
 arith-expand{include-bf16=true},\
@@ -338,6 +347,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
+            .replace(&format!("{EXPAND_ABSI},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
     )
 }
@@ -374,9 +384,10 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
+        assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},"
+            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{EXPAND_ABSI},"
         )));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
