@@ -83,8 +83,7 @@ unsafe fn level(lp: MlirOperation) -> Option<Level> {
         if mlirOperationGetNumOperands(lp) != 4 || mlirOperationGetNumResults(lp) != 1 {
             return None;
         }
-        let bound = |i| constant_int(mlirOperationGetOperand(lp, i));
-        let (lb, ub, step) = (bound(0)?, bound(1)?, bound(2)?);
+        let (lb, ub, step) = constant_bounds(lp)?;
         if lb != 0 || step <= 0 || ub % step != 0 || ub / step > MAX_STEPS {
             return None;
         }
@@ -165,7 +164,9 @@ unsafe fn level(lp: MlirOperation) -> Option<Level> {
 /// The op before `op` in its block (null for the first).
 unsafe fn previous(op: MlirOperation) -> MlirOperation {
     unsafe {
-        let mut prev = MlirOperation { ptr: std::ptr::null_mut() };
+        let mut prev = MlirOperation {
+            ptr: std::ptr::null_mut(),
+        };
         let mut o = mlirBlockGetFirstOperation(mlirOperationGetBlock(op));
         while !o.ptr.is_null() && o.ptr != op.ptr {
             prev = o;

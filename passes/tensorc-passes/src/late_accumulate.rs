@@ -115,20 +115,6 @@ struct Tile {
     user_operand: isize,
 }
 
-/// The sole use of `v`: its owner and operand number.
-unsafe fn sole_use(v: MlirValue) -> Option<(MlirOperation, isize)> {
-    unsafe {
-        let u = mlirValueGetFirstUse(v);
-        if u.ptr.is_null() || !mlirOpOperandGetNextUse(u).ptr.is_null() {
-            return None;
-        }
-        Some((
-            mlirOpOperandGetOwner(u),
-            mlirOpOperandGetOperandNumber(u) as isize,
-        ))
-    }
-}
-
 /// `v`, or the source of the single-use `name` op (a broadcast or
 /// extract) that defines it.
 unsafe fn through(v: MlirValue, name: &str) -> (MlirValue, Option<MlirOperation>) {
@@ -146,8 +132,7 @@ unsafe fn find_tile(lp: MlirOperation) -> Option<Tile> {
         if mlirOperationGetNumOperands(lp) != 4 || mlirOperationGetNumResults(lp) != 1 {
             return None;
         }
-        let bound = |i| constant_int(mlirOperationGetOperand(lp, i));
-        let (lb, ub, step) = (bound(0)?, bound(1)?, bound(2)?);
+        let (lb, ub, step) = constant_bounds(lp)?;
         if step <= 0 || (ub - lb) / step < MIN_TRIPS {
             return None;
         }
@@ -196,7 +181,13 @@ unsafe fn place(op: MlirOperation, mem_at: isize) -> (MlirValue, Vec<MlirValue>,
             .map(|i| mlirOperationGetOperand(op, mem_at + 1 + i))
             .collect();
         let map = mlirOperationGetAttributeByName(op, string_ref("permutation_map"));
-        (mem, idx, print_attr(map))
+        // No attribute is the default map; printing a null one would crash.
+        let map = if map.ptr.is_null() {
+            String::new()
+        } else {
+            print_attr(map)
+        };
+        (mem, idx, map)
     }
 }
 
@@ -241,7 +232,6 @@ unsafe fn simple_transfer(op: MlirOperation, mem_at: isize) -> bool {
                 || is_minor_identity(map, idx.len(), mlirShapedTypeGetRank(vt) as usize))
     }
 }
-
 
 /// Whether every op in the loop's body (nested ones too) only reads memory.
 unsafe fn reads_only(lp: MlirOperation) -> bool {

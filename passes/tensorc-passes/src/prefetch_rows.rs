@@ -132,9 +132,9 @@ unsafe fn from_iv(v: MlirValue, iv: MlirValue) -> bool {
     }
 }
 
-/// The read of a row, `%m[%row, %j]`, in pass `lp`, if `lp` is a later
-/// pass of a row loop over `%m` (see the module comment).
-unsafe fn row_read(lp: MlirOperation) -> Option<MlirOperation> {
+/// For a pass `lp` (a loop with a constant step) directly in a row loop
+/// of step 1: the pass's body, its induction variable and the row loop's.
+unsafe fn pass_of_row_loop(lp: MlirOperation) -> Option<(MlirBlock, MlirValue, MlirValue)> {
     unsafe {
         constant_int(mlirOperationGetOperand(lp, 2))?;
         let rows = mlirOperationGetParentOperation(lp);
@@ -142,8 +142,17 @@ unsafe fn row_read(lp: MlirOperation) -> Option<MlirOperation> {
             return None;
         }
         let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0));
-        let j = mlirBlockGetArgument(body, 0);
         let row_iv = mlirBlockGetArgument(mlirOperationGetBlock(lp), 0);
+        Some((body, mlirBlockGetArgument(body, 0), row_iv))
+    }
+}
+
+/// The read of a row, `%m[%row, %j]`, in pass `lp`, if `lp` is the row
+/// loop's first direct reader of `%m` and the row loop has another pass
+/// (see the module comment).
+unsafe fn row_read(lp: MlirOperation) -> Option<MlirOperation> {
+    unsafe {
+        let (body, j, row_iv) = pass_of_row_loop(lp)?;
         let mut op = mlirBlockGetFirstOperation(body);
         while !op.ptr.is_null() {
             if op_name(op) == "vector.transfer_read"
@@ -209,9 +218,12 @@ unsafe fn direct_reader_before(lp: MlirOperation, m: MlirValue, row_iv: MlirValu
         let mut op = mlirBlockGetFirstOperation(mlirOperationGetBlock(lp));
         while !op.ptr.is_null() && op.ptr != lp.ptr {
             if op_name(op) == "scf.for" && mlirOperationGetNumRegions(op) == 1 {
-                let j = mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)), 0);
+                let j =
+                    mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)), 0);
                 let mut reads = false;
-                let mut o = mlirBlockGetFirstOperation(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)));
+                let mut o = mlirBlockGetFirstOperation(mlirRegionGetFirstBlock(
+                    mlirOperationGetRegion(op, 0),
+                ));
                 while !o.ptr.is_null() {
                     reads |= op_name(o) == "vector.transfer_read"
                         && mlirValueEqual(mlirOperationGetOperand(o, 0), m)
@@ -322,17 +334,12 @@ enum Term {
 unsafe fn row_writes(lp: MlirOperation) -> Vec<Place> {
     let mut found = Vec::new();
     unsafe {
-        let rows = mlirOperationGetParentOperation(lp);
-        if constant_int(mlirOperationGetOperand(lp, 2)).is_none()
-            || op_name(rows) != "scf.for"
-            || constant_int(mlirOperationGetOperand(rows, 2)) != Some(1)
-            || !has_loop_before(lp)
-        {
+        let Some((body, j, row_iv)) = pass_of_row_loop(lp) else {
+            return found;
+        };
+        if !has_loop_before(lp) {
             return found;
         }
-        let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0));
-        let j = mlirBlockGetArgument(body, 0);
-        let row_iv = mlirBlockGetArgument(mlirOperationGetBlock(lp), 0);
         let mut op = mlirBlockGetFirstOperation(body);
         while !op.ptr.is_null() {
             if op_name(op) == "vector.transfer_write"

@@ -317,3 +317,45 @@ pub(crate) unsafe fn elements_per_line(t: MlirType) -> i64 {
         (LINE_BYTES * 8 / i64::from(bits.max(8))).max(1)
     }
 }
+
+/// Every use of `v`: its owner and operand number.
+pub(crate) unsafe fn uses(v: MlirValue) -> Vec<(MlirOperation, isize)> {
+    let mut found = Vec::new();
+    unsafe {
+        let mut u = mlirValueGetFirstUse(v);
+        while !u.ptr.is_null() {
+            found.push((
+                mlirOpOperandGetOwner(u),
+                mlirOpOperandGetOperandNumber(u) as isize,
+            ));
+            u = mlirOpOperandGetNextUse(u);
+        }
+    }
+    found
+}
+
+/// The use of `v` when it has exactly one: its owner and operand number.
+pub(crate) unsafe fn sole_use(v: MlirValue) -> Option<(MlirOperation, isize)> {
+    unsafe {
+        let u = mlirValueGetFirstUse(v);
+        if u.ptr.is_null() || !mlirOpOperandGetNextUse(u).ptr.is_null() {
+            return None;
+        }
+        Some((
+            mlirOpOperandGetOwner(u),
+            mlirOpOperandGetOperandNumber(u) as isize,
+        ))
+    }
+}
+
+/// An `scf.for`'s lower bound, upper bound and step when all three are
+/// constants.
+pub(crate) unsafe fn constant_bounds(lp: MlirOperation) -> Option<(i64, i64, i64)> {
+    unsafe {
+        if mlirOperationGetNumOperands(lp) < 3 {
+            return None;
+        }
+        let b = |i| constant_int(mlirOperationGetOperand(lp, i));
+        Some((b(0)?, b(1)?, b(2)?))
+    }
+}

@@ -83,22 +83,6 @@ struct Candidate {
     deallocs: Vec<MlirOperation>,
 }
 
-/// Every use of `v`: its owner and operand number.
-unsafe fn uses(v: MlirValue) -> Vec<(MlirOperation, isize)> {
-    let mut found = Vec::new();
-    unsafe {
-        let mut u = mlirValueGetFirstUse(v);
-        while !u.ptr.is_null() {
-            found.push((
-                mlirOpOperandGetOwner(u),
-                mlirOpOperandGetOperandNumber(u) as isize,
-            ));
-            u = mlirOpOperandGetNextUse(u);
-        }
-    }
-    found
-}
-
 /// Whether every use of the memref `v` (a subview of the temporary) is a
 /// vector transfer of it or a unit-stride rank-preserving subview whose
 /// uses are such too.
@@ -203,7 +187,7 @@ unsafe fn unpack_nest(read: MlirOperation, shape: [i64; 4]) -> Option<(MlirOpera
         {
             return None;
         }
-        let (write, _) = single_use(result(read))?;
+        let (write, _) = sole_use(result(read))?;
         if op_name(write) != "vector.transfer_write" || mlirOperationGetNumOperands(write) != 4 {
             return None;
         }
@@ -241,8 +225,10 @@ unsafe fn unpack_nest(read: MlirOperation, shape: [i64; 4]) -> Option<(MlirOpera
             && mlirValueEqual(mlirOperationGetOperand(write, 3), j)
             && divided(mlirOperationGetOperand(read, 1), i, tm)
             && divided(mlirOperationGetOperand(read, 2), j, tn)
-            && counts(outer) == Some((0, p * tm, tm))
-            && counts(inner) == Some((0, q * tn, tn))
+            && mlirOperationGetNumResults(outer) == 0
+            && constant_bounds(outer) == Some((0, p * tm, tm))
+            && mlirOperationGetNumResults(inner) == 0
+            && constant_bounds(inner) == Some((0, q * tn, tn))
             && body_is(outer, &["affine.apply", "scf.for", "scf.yield"])
             && body_is(
                 inner,
@@ -266,23 +252,8 @@ unsafe fn default_map(op: MlirOperation, rank: usize, vrank: usize) -> bool {
     }
 }
 
-/// The sole use of `v`, if it has exactly one.
-unsafe fn single_use(v: MlirValue) -> Option<(MlirOperation, isize)> {
-    let u = unsafe { uses(v) };
-    (u.len() == 1).then(|| u[0])
-}
-
 unsafe fn loop_iv(lp: MlirOperation) -> MlirValue {
     unsafe { mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0)), 0) }
-}
-
-/// A loop's constant lower bound, upper bound and step.
-unsafe fn counts(lp: MlirOperation) -> Option<(i64, i64, i64)> {
-    unsafe {
-        let b = |i| constant_int(mlirOperationGetOperand(lp, i));
-        (mlirOperationGetNumResults(lp) == 0).then_some(())?;
-        Some((b(0)?, b(1)?, b(2)?))
-    }
 }
 
 /// Whether the loop's body holds exactly the ops named, in order.
