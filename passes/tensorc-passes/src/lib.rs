@@ -25,6 +25,8 @@ pub mod parallel_schedule;
 #[cfg(feature = "melior")]
 pub mod prefetch_rows;
 pub mod pipeline;
+#[cfg(feature = "melior")]
+pub mod read_through_pads;
 pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 pub mod row_fuse;

@@ -43,6 +43,11 @@ pub const MATVEC: &str = "tensorc-matvec";
 /// like `OUTLINE_PARALLEL`, right after bufferization.
 pub const UNPACK_IN_PLACE: &str = "tensorc-unpack-in-place";
 
+/// The Rust pass that replaces padded copies by masked reads of the
+/// operand they copy (`read_through_pads.rs`), run like `OUTLINE_PARALLEL`,
+/// right after bufferization.
+pub const READ_THROUGH_PADS: &str = "tensorc-read-through-pads";
+
 /// The Rust pass that starts register-tile accumulators at zero and adds C
 /// after the k loop, prefetched before it (`late_accumulate.rs`), run like
 /// `OUTLINE_PARALLEL`, right after bufferization.
@@ -159,6 +164,10 @@ pub fn opt_pipeline() -> &'static str {
 /// - `convert-bufferization-to-memref`: lowers the `bufferization.clone` and
 ///   dealloc ops that the previous pipeline inserts (left alone, they survive
 ///   `mlir-opt` and only fail at translation).
+/// - `tensorc-read-through-pads` (`read_through_pads.rs`): a temporary that
+///   holds a padded copy of an operand (packing an operand whose size is
+///   not a multiple of the tile) and is only read goes away; its reads
+///   read the operand, masked where they may leave it.
 /// - `tensorc-unpack-in-place` (`unpack_in_place.rs`): a packed matmul
 ///   whose packed result is only unpacked into the result computes in a
 ///   strided view of the result (no packed temporary, no unpack copy).
@@ -305,6 +314,7 @@ const LOWERING: &str = "one-shot-bufferize{bufferize-function-boundaries functio
 drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
+tensorc-read-through-pads,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-prefetch-rows,\
@@ -345,6 +355,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
+            .replace(&format!("{READ_THROUGH_PADS},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{EXPAND_ABSI},"), "")
@@ -377,11 +388,12 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},{FOLD_PARTIALS},canonicalize,"
+            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},{FOLD_PARTIALS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
+        assert!(!full_cpu_pipeline().contains(READ_THROUGH_PADS));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));

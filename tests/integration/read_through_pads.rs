@@ -1,0 +1,210 @@
+//! `tensorc-read-through-pads` (`passes/tensorc-passes/src/read_through_pads.rs`):
+//! padded copies replaced by masked reads of the operand.
+//!
+//! - the pass before and after on buffer-level packs: an A-like operand
+//!   (rows padded, read through an expansion into 16-row panels) and a
+//!   B-like column block (a strided view of an argument, columns padded,
+//!   read as `16x1x16` through a split of the columns) lose their
+//!   temporary, fill and copy; the reads that may leave the operand are
+//!   masked (`in_bounds = false` on that dimension only), the others stay
+//!   in bounds; left alone when the source is written in the function,
+//!   when the temporary is written after the copy, and when a read of the
+//!   expanded view is not one run of the temporary; by snapshot and by
+//!   counts;
+//! - interpreter-vs-CPU runs of packed matmuls with padded operands (f32
+//!   and s32, one and two threads), and the 1000³ product has no padded
+//!   copy left (no `memref.copy` and no fill of a padded buffer).
+
+use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
+use tensorc::Stage;
+
+/// A-like: a 20×40 operand padded to 32 rows, read as 16×16 and 16×8
+/// tiles of two 16-row panels. `{extra}` goes after the copy.
+fn rows(name: &str, extra: &str) -> String {
+    format!(
+        r#"  func.func @{name}(%a: memref<20x40xf32>, %out: memref<2x40x16xf32>) {{
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c16 = arith.constant 16 : index
+    %c32 = arith.constant 32 : index
+    %zero = arith.constant 0.0 : f32
+    %p = ub.poison : f32
+    %t = memref.alloc() {{alignment = 64 : i64}} : memref<32x40xf32>
+    linalg.map outs(%t : memref<32x40xf32>)
+      (%init: f32) {{
+        linalg.yield %zero : f32
+      }}
+    %v = memref.subview %t[0, 0] [20, 40] [1, 1] : memref<32x40xf32> to memref<20x40xf32, strided<[40, 1]>>
+    memref.copy %a, %v : memref<20x40xf32> to memref<20x40xf32, strided<[40, 1]>>
+{extra}    %e = memref.expand_shape %t [[0, 1], [2]] output_shape [2, 16, 40] : memref<32x40xf32> into memref<2x16x40xf32>
+    scf.for %i = %c0 to %c2 step %c1 {{
+      scf.for %k = %c0 to %c32 step %c16 {{
+        %x = vector.transfer_read %e[%i, %c0, %k], %p {{in_bounds = [true, true]}} : memref<2x16x40xf32>, vector<16x16xf32>
+        %y = vector.transpose %x, [1, 0] : vector<16x16xf32> to vector<16x16xf32>
+        vector.transfer_write %y, %out[%i, %k, %c0] {{in_bounds = [true, true]}} : vector<16x16xf32>, memref<2x40x16xf32>
+      }}
+      %x = vector.transfer_read %e[%i, %c0, %c32], %p {{in_bounds = [true, true]}} : memref<2x16x40xf32>, vector<16x8xf32>
+      %y = vector.transpose %x, [1, 0] : vector<16x8xf32> to vector<8x16xf32>
+      vector.transfer_write %y, %out[%i, %c32, %c0] {{in_bounds = [true, true]}} : vector<8x16xf32>, memref<2x40x16xf32>
+    }}
+    memref.dealloc %t : memref<32x40xf32>
+    return
+  }}
+"#
+    )
+}
+
+/// B-like: columns 8..48 of a 16×64 argument padded to 48 columns, read
+/// as three 16-wide panels (`{read}` is the read of panel `%n`).
+fn columns(name: &str, read: &str) -> String {
+    format!(
+        r#"  func.func @{name}(%b: memref<16x64xf32>, %out: memref<3x16x16xf32>) {{
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c3 = arith.constant 3 : index
+    %zero = arith.constant 0.0 : f32
+    %p = ub.poison : f32
+    %s = memref.subview %b[0, 8] [16, 40] [1, 1] : memref<16x64xf32> to memref<16x40xf32, strided<[64, 1], offset: 8>>
+    %t = memref.alloc() {{alignment = 64 : i64}} : memref<16x48xf32>
+    linalg.fill ins(%zero : f32) outs(%t : memref<16x48xf32>)
+    %v = memref.subview %t[0, 0] [16, 40] [1, 1] : memref<16x48xf32> to memref<16x40xf32, strided<[48, 1]>>
+    memref.copy %s, %v : memref<16x40xf32, strided<[64, 1], offset: 8>> to memref<16x40xf32, strided<[48, 1]>>
+    %e = memref.expand_shape %t [[0], [1, 2]] output_shape [16, 3, 16] : memref<16x48xf32> into memref<16x3x16xf32>
+    scf.for %n = %c0 to %c3 step %c1 {{
+{read}
+      %y = vector.transpose %x, [1, 0, 2] : vector<16x1x16xf32> to vector<1x16x16xf32>
+      %z = vector.extract %y[0] : vector<16x16xf32> from vector<1x16x16xf32>
+      vector.transfer_write %z, %out[%n, %c0, %c0] {{in_bounds = [true, true]}} : vector<16x16xf32>, memref<3x16x16xf32>
+    }}
+    return
+  }}
+"#
+    )
+}
+
+const PANEL_READ: &str = "      %x = vector.transfer_read %e[%c0, %n, %c0], %p {in_bounds = [true, true, true]} : memref<16x3x16xf32>, vector<16x1x16xf32>";
+
+#[test]
+fn read_through_pads_before_and_after() {
+    use tensorc_mlir::Mlir;
+    use tensorc_passes::read_through_pads;
+    tensorc_mlir::register_external_pass(read_through_pads::NAME, read_through_pads::create);
+    // Not one run of the temporary: two 8-wide pieces of two panels
+    // (elements 16 apart in a row of the temporary, read as if adjacent).
+    let strided = "      %r = vector.transfer_read %e[%c0, %c0, %c0], %p {in_bounds = [true, true, true]} : memref<16x3x16xf32>, vector<16x2x8xf32>\n      %x = vector.shape_cast %r : vector<16x2x8xf32> to vector<16x1x16xf32>";
+    let module = format!(
+        "module {{\n{}{}{}{}{}}}\n",
+        rows("rows", ""),
+        columns("columns", PANEL_READ),
+        rows(
+            "source_written",
+            "    %w = arith.constant dense<1.0> : vector<16xf32>\n    vector.transfer_write %w, %a[%c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<20x40xf32>\n"
+        ),
+        rows(
+            "pad_written",
+            "    %w = arith.constant dense<1.0> : vector<16xf32>\n    vector.transfer_write %w, %t[%c16, %c0] {in_bounds = [true]} : vector<16xf32>, memref<32x40xf32>\n"
+        ),
+        columns("not_one_run", strided),
+    );
+    let mlir = Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, &module, read_through_pads::NAME);
+    let r = function_text(&after, "rows").to_owned();
+    for gone in [
+        "memref.alloc",
+        "memref.copy",
+        "linalg.map",
+        "expand_shape",
+        "dealloc",
+    ] {
+        assert!(!r.contains(gone), "{gone} left in\n{r}");
+    }
+    // Panel rows 16·i .. 16·i + 16 of the operand; rows past 20 are
+    // padding (masked), columns 0..32 by 16 and 32..40 stay inside.
+    assert!(r.contains("arith.muli %arg2, %c16"), "{r}");
+    assert_eq!(
+        r.matches("{in_bounds = [false, true]} : memref<20x40xf32>")
+            .count(),
+        2,
+        "{r}"
+    );
+    let c = function_text(&after, "columns").to_owned();
+    for gone in ["memref.alloc", "memref.copy", "linalg.fill", "expand_shape"] {
+        assert!(!c.contains(gone), "{gone} left in\n{c}");
+    }
+    // Columns 16·n .. 16·n + 16 of the 40-column view: the last panel
+    // leaves it (masked columns), every row is inside; reshaped back.
+    assert!(
+        c.contains("{in_bounds = [true, false]} : memref<16x40xf32, strided<[64, 1], offset: 8>>, vector<16x16xf32>"),
+        "{c}"
+    );
+    assert!(
+        c.contains("vector.shape_cast") && c.contains("to vector<16x1x16xf32>"),
+        "{c}"
+    );
+    for name in ["source_written", "pad_written", "not_one_run"] {
+        assert_eq!(
+            function_text(&before, name),
+            function_text(&after, name),
+            "@{name} changed"
+        );
+    }
+    insta::assert_snapshot!(
+        "read_through_pads_pass",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+}
+
+fn dot(at: &str, bt: &str, ot: &str) -> String {
+    format!(
+        "def main(a: {at}, b: {bt}) -> {ot} {{\n  c = dot a, [1], [], b, [0], []\n  return c\n}}\n"
+    )
+}
+
+#[test]
+fn padded_packs_agree_with_the_interpreter() {
+    let programs = [
+        // M pads A's last panel, N pads the last N block's B columns.
+        (
+            "pad_m_n_f32",
+            dot("f32[100][300]", "f32[300][530]", "f32[100][530]"),
+            5e-5,
+        ),
+        // K not a multiple of 16 either (the pack's K tail).
+        (
+            "pad_all_s32",
+            dot("s32[71][523]", "s32[523][541]", "s32[71][541]"),
+            0.0,
+        ),
+        // N below one block: B's only block is padded.
+        (
+            "pad_small_n",
+            dot("f32[90][600]", "f32[600][200]", "f32[90][200]"),
+            5e-5,
+        ),
+    ];
+    let _g = crate::threads::SETTING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut failures = Vec::new();
+    for threads in [1, 2] {
+        tensorc::set_num_threads(threads);
+        for f in differential_all(&programs, EdgeSet::Mild, 4) {
+            failures.push(format!("{threads} thread(s), {f}"));
+        }
+    }
+    tensorc::set_num_threads(0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A 1000³ product (M and N pad the packs) copies nothing before packing.
+#[test]
+fn odd_product_packs_without_padded_copies() {
+    let source = dot("f32[1000][1000]", "f32[1000][1000]", "f32[1000][1000]");
+    let llvm = tensorc::emit("mm1000.nxir", &source, Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    // The copies into padded temporaries were `memrefCopy` (B's strided
+    // column blocks) and `llvm.intr.memcpy` (A).
+    assert!(!llvm.contains("memrefCopy"), "{llvm}");
+    assert!(!llvm.contains("llvm.intr.memcpy"), "{llvm}");
+}
