@@ -190,11 +190,11 @@ fn late_accumulated_matmuls_agree_with_the_interpreter() {
     let programs = [
         // Packed, K = 700 in three blocks of 256 (the last 188): C goes
         // through the late add three times; M, N no tile divides.
-        ("packed_odd", dot("f32[130][700]", "f32[700][530]", "f32[130][530]"), 1e-4),
+        ("packed_odd", dot("f32[130][700]", "f32[700][1024]", "f32[130][1024]"), 1e-4),
         // Packed, K below one block, N large.
-        ("packed_wide", dot("f32[70][300]", "f32[300][1030]", "f32[70][1030]"), 1e-4),
+        ("packed_wide", dot("f32[70][300]", "f32[300][2048]", "f32[70][2048]"), 1e-4),
         // 32-bit integers take the packed path too: exact.
-        ("packed_s32", dot("s32[96][600]", "s32[600][520]", "s32[96][520]"), 0.0),
+        ("packed_s32", dot("s32[96][600]", "s32[600][1024]", "s32[96][1024]"), 0.0),
         // Unpacked 8×32 tiles, 8×16 for 64-bit.
         ("unpacked", dot("f32[40][100]", "f32[100][70]", "f32[40][70]"), 1e-5),
         ("unpacked_f64", dot("f64[24][300]", "f64[300][40]", "f64[24][40]"), 1e-12),
@@ -206,7 +206,7 @@ fn late_accumulated_matmuls_agree_with_the_interpreter() {
         ),
         (
             "bias_relu",
-            "def main(x: f32[100][600], w: f32[600][530], b: f32[530]) -> f32[100][530] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n"
+            "def main(x: f32[100][600], w: f32[600][1024], b: f32[1024]) -> f32[100][1024] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n"
                 .to_owned(),
             1e-4,
         ),

@@ -48,6 +48,7 @@ mod matvec;
 mod memsafe;
 mod prefetch_rows;
 mod robust;
+mod pack_mark;
 mod read_through_pads;
 mod rowfuse;
 mod rust_aot;

@@ -11,8 +11,9 @@
 //!   when the temporary is written after the copy, and when a read of the
 //!   expanded view is not one run of the temporary; by snapshot and by
 //!   counts;
-//! - interpreter-vs-CPU runs of packed matmuls with padded operands (f32
-//!   and s32, one and two threads), and the 1000³ product has no padded
+//! - interpreter-vs-CPU runs of packed matmuls with padded rows of A (f32
+//!   and s32, one and two threads), and a 1000×2000·2000×1990 product
+//!   (both operands padded) has no padded
 //!   copy left (no `memref.copy` and no fill of a padded buffer).
 
 use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
@@ -164,22 +165,25 @@ fn dot(at: &str, bt: &str, ot: &str) -> String {
 #[test]
 fn padded_packs_agree_with_the_interpreter() {
     let programs = [
-        // M pads A's last panel, N pads the last N block's B columns.
+        // M pads A's last panel (N is packed only when B's rows are 4 KiB
+        // apart, a multiple of 1024, or B is larger than tensorc-pack-mark's
+        // 12 MiB: the padded columns of B are tested with known values in
+        // pack_mark.rs).
         (
-            "pad_m_n_f32",
-            dot("f32[100][300]", "f32[300][530]", "f32[100][530]"),
+            "pad_m_f32",
+            dot("f32[100][300]", "f32[300][1024]", "f32[100][1024]"),
             5e-5,
         ),
         // K not a multiple of 16 either (the pack's K tail).
         (
-            "pad_all_s32",
-            dot("s32[71][523]", "s32[523][541]", "s32[71][541]"),
+            "pad_m_k_s32",
+            dot("s32[71][523]", "s32[523][1024]", "s32[71][1024]"),
             0.0,
         ),
-        // N below one block: B's only block is padded.
+        // A packed from its transpose (aᵀ·b), rows padded.
         (
-            "pad_small_n",
-            dot("f32[90][600]", "f32[600][200]", "f32[90][200]"),
+            "pad_m_transposed_a",
+            "def main(a: f32[600][90], b: f32[600][1024]) -> f32[90][1024] {\n  c = dot a, [0], [], b, [0], []\n  return c\n}\n".to_owned(),
             5e-5,
         ),
     ];
@@ -197,11 +201,12 @@ fn padded_packs_agree_with_the_interpreter() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// A 1000³ product (M and N pad the packs) copies nothing before packing.
+/// A 1000×2000·2000×1990 product (packed: B has more than 12 MiB; M pads
+/// A, N the last block of B's columns) copies nothing before packing.
 #[test]
 fn odd_product_packs_without_padded_copies() {
-    let source = dot("f32[1000][1000]", "f32[1000][1000]", "f32[1000][1000]");
-    let llvm = tensorc::emit("mm1000.nxir", &source, Stage::LlvmDialect)
+    let source = dot("f32[1000][2000]", "f32[2000][1990]", "f32[1000][1990]");
+    let llvm = tensorc::emit("odd.nxir", &source, Stage::LlvmDialect)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     // The copies into padded temporaries were `memrefCopy` (B's strided
     // column blocks) and `llvm.intr.memcpy` (A).

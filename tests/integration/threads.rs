@@ -51,11 +51,11 @@ const PROGRAMS: &[(&str, &str)] = &[
     // slice (a shared temporary raced in an earlier version).
     (
         "packed_matmul_odd",
-        "def main(a: f32[1001][517], b: f32[517][1031]) -> f32[1001][1031] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n",
+        "def main(a: f32[1001][517], b: f32[517][1024]) -> f32[1001][1024] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n",
     ),
     (
         "packed_bias_relu_odd",
-        "def main(x: f32[250][600], w: f32[600][1100], b: f32[1100]) -> f32[250][1100] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n",
+        "def main(x: f32[250][600], w: f32[600][1024], b: f32[1024]) -> f32[250][1024] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n",
     ),
     (
         "elementwise_chain",

@@ -35,6 +35,8 @@ pub mod row_fuse_schedule;
 pub mod scalar_transfers;
 pub mod transpose_schedule;
 #[cfg(feature = "melior")]
+pub mod pack_mark;
+#[cfg(feature = "melior")]
 pub mod unpack_in_place;
 pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]

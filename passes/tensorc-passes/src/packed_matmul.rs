@@ -19,13 +19,15 @@
 //! broadcasts of A and 16 FMAs. docs/benchmarks.md has the measurements
 //! behind this order and the sizes.
 //!
-//! Which ops: f32/i32 (32-bit) matmuls with every loop non-empty, M ≥
-//! `min_m` (packing B costs as much as a matmul with a handful of rows), and
-//! N, K both ≥ `min_nk` with one of them ≥ `min_large`, i.e. B does not fit
-//! in the 1 MiB L2 (1000³ ran at 225 GFLOPS unpacked, 240 packed). Smaller
-//! matmuls (W1's 256³, W10's batches) keep the unpacked schedule, which
-//! already matches NumPy there. Packing a batch
-//! matmul is not done yet.
+//! Which ops: the `linalg.matmul`s `pack_mark.rs` tagged `tensorc.pack`
+//! (`PackedMatmul::packs`): f32/i32 (32-bit), M ≥ `min_m` (packing B costs
+//! as much as a matmul with a handful of rows), N, K both ≥ `min_nk` with
+//! one of them ≥ `min_large`, and B's rows `conflict_stride` apart in bytes
+//! (a multiple of 4 KiB: they share cache sets) or B larger than
+//! `max_unpacked_b`. Everything else keeps the unpacked schedule, which was
+//! as fast or faster there (W1's 256³, W10's batches, 1000³, 1500³: no
+//! packs, fill or unpack). Batches of such products become loops of them
+//! (`pack_mark.rs`).
 //!
 //! Every shape works: `structured.pack` pads M and N up to multiples of the
 //! packing sizes with zeros, which add nothing to the sums, and the unpack
@@ -53,6 +55,7 @@
 use std::fmt::Write as _;
 
 use crate::matmul_schedule::peel_each;
+use crate::pack_mark::PACK;
 use crate::pipeline::PARALLEL_FOR;
 
 /// The entry point of the packing library.
@@ -101,6 +104,12 @@ pub struct PackedMatmul {
     pub min_nk: u32,
     /// N or K must be at least this for the op to be packed.
     pub min_large: u32,
+    /// A product that passes the sizes above is packed when B's row stride
+    /// in bytes is a multiple of this (its rows share cache sets)...
+    pub conflict_stride: u64,
+    /// ... or when B has more bytes than this (too many to stream from L3
+    /// once per register tile row of A).
+    pub max_unpacked_b: u64,
 }
 
 impl Default for PackedMatmul {
@@ -117,45 +126,28 @@ impl Default for PackedMatmul {
             min_m: 64,
             min_nk: 256,
             min_large: 512,
+            conflict_stride: 4096,
+            max_unpacked_b: 12 << 20,
         }
     }
 }
 
-/// Appends a matcher `@name` for a non-empty 32-bit `linalg.matmul` with
-/// M ≥ `min_m`, dimension `large` ≥ `min_large` and the other of N/K ≥ `min_nk`.
-fn large_matcher(s: &mut String, name: &str, p: PackedMatmul, large: usize) {
-    let other = if large == 1 { 2 } else { 1 };
-    let _ = writeln!(
-        s,
-        "  transform.named_sequence @{name}(%op: !transform.any_op {{transform.readonly}}) -> !transform.any_op {{\n\
-         \x20   transform.match.operation_name %op [\"linalg.matmul\"] : !transform.any_op\n\
-         \x20   %bits = transform.param.constant 32 : i64 -> !transform.param<i64>\n\
-         \x20   %min_m = transform.param.constant {} : i64 -> !transform.param<i64>\n\
-         \x20   %min_nk = transform.param.constant {} : i64 -> !transform.param<i64>\n\
-         \x20   %min_large = transform.param.constant {} : i64 -> !transform.param<i64>\n\
-         \x20   transform.match.structured %op : !transform.any_op {{\n\
-         \x20   ^bb0(%s: !transform.any_op):\n\
-         \x20     %m = transform.match.structured.dim %s[0] : (!transform.any_op) -> !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi ge %m, %min_m : !transform.param<i64>\n\
-         \x20     %l = transform.match.structured.dim %s[{large}] : (!transform.any_op) -> !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi ge %l, %min_large : !transform.param<i64>\n\
-         \x20     %o = transform.match.structured.dim %s[{other}] : (!transform.any_op) -> !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi ge %o, %min_nk : !transform.param<i64>\n\
-         \x20     %a = transform.match.structured.input %s[0] : (!transform.any_op) -> !transform.any_value\n\
-         \x20     %b = transform.match.structured.input %s[1] : (!transform.any_op) -> !transform.any_value\n\
-         \x20     %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
-         \x20     %ba = transform.match.structured.elemental_bitwidth %a : (!transform.any_value) -> !transform.param<i64>\n\
-         \x20     %bb = transform.match.structured.elemental_bitwidth %b : (!transform.any_value) -> !transform.param<i64>\n\
-         \x20     %bc = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi eq %ba, %bits : !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi eq %bb, %bits : !transform.param<i64>\n\
-         \x20     transform.match.param.cmpi eq %bc, %bits : !transform.param<i64>\n\
-         \x20     transform.match.structured.yield\n\
-         \x20   }}\n\
-         \x20   transform.yield %op : !transform.any_op\n\
-         \x20 }}",
-        p.min_m, p.min_nk, p.min_large
-    );
+impl PackedMatmul {
+    /// Whether an M×K·K×N 32-bit product is packed (`pack_mark.rs` tags it):
+    /// M ≥ `min_m`, N and K ≥ `min_nk`, one of them ≥ `min_large`, and B's
+    /// rows conflict in the caches or B is larger than `max_unpacked_b`.
+    pub fn packs(&self, m: u64, n: u64, k: u64) -> bool {
+        let (min_m, min_nk, min_large) = (
+            u64::from(self.min_m),
+            u64::from(self.min_nk),
+            u64::from(self.min_large),
+        );
+        let stride = 4 * n;
+        m >= min_m
+            && n.min(k) >= min_nk
+            && n.max(k) >= min_large
+            && (stride.is_multiple_of(self.conflict_stride) || k * stride > self.max_unpacked_b)
+    }
 }
 
 /// Step 1, a library of its own run before the parallel step: pack every
@@ -164,8 +156,6 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     let t = p.tile;
     let mp = p.tile_m;
     let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
-    large_matcher(&mut s, "tensorc_pk_large_n", p, 1);
-    large_matcher(&mut s, "tensorc_pk_large_k", p, 2);
     epilogue_matcher(&mut s);
     // Pack M and N (not K: a trailing unit K0 dimension makes the panel
     // reads scalar, cpu-pipeline.md §1.6 (7)); B's panels are transposed to
@@ -205,10 +195,12 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     let _ = writeln!(
         s,
         "  transform.named_sequence @{PACK_ENTRY}(%arg0: !transform.any_op) {{\n\
-         \x20   %root = transform.foreach_match in %arg0\n\
-         \x20       @tensorc_pk_large_n -> @tensorc_pk_pack,\n\
-         \x20       @tensorc_pk_large_k -> @tensorc_pk_pack\n\
-         \x20       : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %to_pack = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{PACK}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %to_pack : !transform.any_op {{\n\
+         \x20   ^bb0(%mm: !transform.any_op):\n\
+         \x20     transform.include @tensorc_pk_pack failures(propagate) (%mm) : (!transform.any_op) -> ()\n\
+         \x20   }}\n\
+         \x20   %root = transform.merge_handles %arg0 : !transform.any_op\n\
          \x20   %f = transform.structured.match ops{{[\"func.func\"]}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.apply_patterns to %f {{\n\
          \x20     transform.apply_patterns.tensor.fold_into_pack_and_unpack\n\
@@ -502,15 +494,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pack_library_matches_large_matmuls_and_tags_what_it_makes() {
+    fn pack_library_packs_the_tagged_matmuls_and_tags_what_it_makes() {
         let p = PackedMatmul {
             tile: 8,
             tile_m: 4,
             k_block: 128,
             n_block: 12,
-            min_m: 48,
-            min_nk: 100,
-            min_large: 900,
             ..PackedMatmul::default()
         };
         let s = pack_schedule(p);
@@ -530,16 +519,12 @@ mod tests {
         assert!(s.find("foreach %lkc ") < s.find("foreach %lnb "), "{s}");
         assert!(s.contains("fuse_into_containing_op %pb2 into %inner"), "{s}");
         assert!(s.contains("transform.apply_patterns.tensor.fold_tensor_empty"), "{s}");
-        // N large with K ≥ min_nk, and K large with N ≥ min_nk.
-        assert!(s.contains("%l = transform.match.structured.dim %s[1]"));
-        assert!(s.contains("%l = transform.match.structured.dim %s[2]"));
-        for v in [
-            "constant 48 : i64",
-            "constant 100 : i64",
-            "constant 900 : i64",
-        ] {
-            assert_eq!(s.matches(v).count(), 2, "{v}: {s}");
-        }
+        // Exactly the matmuls `pack_mark.rs` tagged are packed.
+        assert!(
+            s.contains(&format!("transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{PACK}}} in %arg0")),
+            "{s}"
+        );
+        assert!(s.contains("transform.include @tensorc_pk_pack failures(propagate) (%mm)"), "{s}");
         // A's pack and the fill or pack of C are tagged as packed, B's pack
         // with its own tag (it is lowered in another loop order), and the
         // unpack.
@@ -559,6 +544,26 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn packs_large_products_whose_b_rows_conflict_or_do_not_fit() {
+        let p = PackedMatmul::default();
+        // W2, W3, W6: rows of B 4, 8 and 16 KiB apart.
+        assert!(p.packs(1024, 1024, 1024));
+        assert!(p.packs(2048, 2048, 2048));
+        assert!(p.packs(256, 4096, 1024));
+        // 2000³: B (16 MB) does not fit the unpacked schedule's L3 budget.
+        assert!(p.packs(2000, 2000, 2000));
+        // Strides that are not multiples of 4 KiB, B up to 12 MiB: unpacked
+        // was faster (1000³, 1500³, 1536³, 768×2048×768).
+        for (m, n, k) in [(1000, 1000, 1000), (1500, 1500, 1500), (1536, 1536, 1536), (768, 768, 2048)] {
+            assert!(!p.packs(m, n, k), "{m}x{k}x{n}");
+        }
+        // Too small in some dimension: W1 (256³), few rows, short K.
+        assert!(!p.packs(256, 256, 256));
+        assert!(!p.packs(32, 1024, 1024));
+        assert!(!p.packs(1024, 1024, 128));
     }
 
     #[test]

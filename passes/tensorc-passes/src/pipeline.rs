@@ -48,6 +48,12 @@ pub const UNPACK_IN_PLACE: &str = "tensorc-unpack-in-place";
 /// right after bufferization.
 pub const READ_THROUGH_PADS: &str = "tensorc-read-through-pads";
 
+/// The Rust pass that decides which matrix products are packed (tags them)
+/// and turns batches of them into loops of `linalg.matmul`s
+/// (`pack_mark.rs`), run like `OUTLINE_PARALLEL`, right before the packing
+/// step; without it nothing is packed.
+pub const PACK_MARK: &str = "tensorc-pack-mark";
+
 /// The Rust pass that starts register-tile accumulators at zero and adds C
 /// after the k loop, prefetched before it (`late_accumulate.rs`), run like
 /// `OUTLINE_PARALLEL`, right after bufferization.
@@ -287,7 +293,12 @@ fn transpose_interpreter() -> String {
 /// once and the chunks split the packed computation; without it the
 /// unpacked schedule handles every matmul.
 fn pack_interpreter() -> String {
-    library_step(&pack_schedule(PackedMatmul::default()), "", Some(PACK_ENTRY), "")
+    library_step(
+        &pack_schedule(PackedMatmul::default()),
+        &format!("{PACK_MARK},"),
+        Some(PACK_ENTRY),
+        "",
+    )
 }
 
 /// The row-fusion step (`row_fuse.rs` marks, `row_fuse_schedule.rs`
@@ -356,6 +367,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{READ_THROUGH_PADS},"), "")
+            .replace(&format!("{PACK_MARK},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{EXPAND_ABSI},"), "")
@@ -394,6 +406,9 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
         assert!(!full_cpu_pipeline().contains(READ_THROUGH_PADS));
+        assert!(!full_cpu_pipeline().contains(PACK_MARK));
+        // Batches of large products become matmuls before they are packed.
+        assert!(cpu_lowering_pipeline().starts_with(&format!("{PACK_MARK},transform-preload-library")));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));

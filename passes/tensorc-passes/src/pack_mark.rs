@@ -1,0 +1,219 @@
+//! `tensorc-pack-mark`: decides which matrix products the packed schedule
+//! (`packed_matmul.rs`) takes, tags them, and turns a batch of such
+//! products into a loop over the batch of `linalg.matmul`s.
+//!
+//! Why the decision is here: packing (copying A and B into panels, K and N
+//! cache blocks, `docs/passes.md`) pays for itself when B's rows map to the
+//! same cache sets (their stride, `4·N` bytes, a multiple of 4 KiB: W2 and
+//! W3 ran at 0.52× and 0.34× NumPy unpacked) or when B is too large to
+//! stream from L3 once per 8-row tile of A (2000³, 16 MiB: 0.70×
+//! unpacked, 0.93× packed). Otherwise the unpacked 8×32 schedule
+//! (`matmul_schedule.rs`) was faster, with no packs, fill or unpack
+//! (`docs/benchmarks.md`, same minutes, one thread: 1000³ 1.02× NumPy
+//! unpacked against 0.96× packed, 1500³ 1.02× against 0.92×, 1536³
+//! 1.03× against 0.94×, a·bᵀ 1000×777×1100 1.00× against 0.89×). The
+//! stride test needs a modulo, which transform-dialect matchers do not
+//! have, so the packing library packs exactly the ops this pass tags
+//! `tensorc.pack` (`PackedMatmul::packs` has the rule).
+//!
+//! Why batches become loops: the packed schedule matches `linalg.matmul`
+//! only, and a `linalg.batch_matmul` keeps the unpacked batch schedule,
+//! right for W10's small matrices but not for large ones (four 1024³
+//! products in one batch ran at 0.53–0.64× NumPy while one 1024³ `dot`
+//! runs at parity). One `linalg.matmul` per batch element, on slices of
+//! the operands and the result (views after bufferization), is packed, and
+//! threads split each product as they split one `dot`.
+//!
+//! Which ops: `linalg.matmul`s anywhere and `linalg.batch_matmul`s at
+//! function level (batch > 1), with static shapes, 32-bit operands, the
+//! default `indexing_maps` (no broadcast or transposed operand) and a
+//! product (per batch element) that `PackedMatmul::packs` takes. It runs on
+//! tensors, right before the packing step.
+
+use crate::external_pass::{PassId, module_pass};
+use crate::packed_matmul::PackedMatmul;
+use crate::raw::*;
+use melior::dialect::DialectHandle;
+use melior::pass::Pass;
+use mlir_sys::*;
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = "tensorc-pack-mark";
+
+static PASS_ID: PassId = PassId::new();
+
+/// Creates the pass (anchored on `builtin.module`).
+pub fn create() -> Pass {
+    module_pass(
+        &PASS_ID,
+        NAME,
+        "Tag the matrix products to pack and turn batches of them into loops of matmuls",
+        &[
+            DialectHandle::scf(),
+            DialectHandle::tensor(),
+            DialectHandle::linalg(),
+            DialectHandle::arith(),
+        ],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { mark(module, PackedMatmul::default()) };
+            true
+        },
+    )
+}
+
+/// The attribute of the `linalg.matmul`s the packing library packs.
+pub const PACK: &str = "tensorc.pack";
+
+/// Tags every matmul to pack and unbatches every batch of them; returns
+/// how many ops were tagged (a batch counts once per element).
+///
+/// # Safety
+/// `module` must be a live operation.
+pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
+    unsafe {
+        let batches: Vec<(MlirOperation, [i64; 4])> = ops_named(module, "linalg.batch_matmul")
+            .into_iter()
+            .filter(|&op| {
+                let parent = mlirOperationGetParentOperation(op);
+                !parent.ptr.is_null() && op_name(parent) == "func.func"
+            })
+            .filter_map(|op| eligible(op, p, 3).map(|s| (op, s)))
+            .filter(|(_, s)| s[0] > 1)
+            .collect();
+        for (op, shape) in &batches {
+            rewrite(*op, *shape);
+        }
+        let mut tagged = 0;
+        for op in ops_named(module, "linalg.matmul") {
+            if eligible(op, p, 2).is_some() {
+                let ctx = mlirOperationGetContext(op);
+                mlirOperationSetAttributeByName(op, string_ref(PACK), mlirUnitAttrGet(ctx));
+                tagged += 1;
+            }
+        }
+        tagged
+    }
+}
+
+/// `[batch, M, N, K]` (batch 1 for a matmul) of a product to pack, for a
+/// matmul (`rank` 2) or batch matmul (`rank` 3).
+unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i64; 4]> {
+    unsafe {
+        if mlirOperationGetNumOperands(op) != 3
+            || mlirOperationGetNumResults(op) != 1
+            || !default_maps(op, rank)
+        {
+            return None;
+        }
+        let ty = |i| mlirValueGetType(mlirOperationGetOperand(op, i));
+        let (a, b, c) = (ty(0), ty(1), ty(2));
+        for t in [a, b, c] {
+            if !mlirTypeIsARankedTensor(t)
+                || mlirShapedTypeGetRank(t) != rank as i64
+                || !mlirShapedTypeHasStaticShape(t)
+            {
+                return None;
+            }
+        }
+        let dim = |t, d: isize| mlirShapedTypeGetDimSize(t, d + rank - 2);
+        let batch = if rank == 3 {
+            mlirShapedTypeGetDimSize(a, 0)
+        } else {
+            1
+        };
+        let (m, k, n) = (dim(a, 0), dim(a, 1), dim(b, 1));
+        let bits = |t| {
+            let e = mlirShapedTypeGetElementType(t);
+            if mlirTypeIsAFloat(e) {
+                mlirFloatTypeGetWidth(e)
+            } else if mlirTypeIsAInteger(e) {
+                mlirIntegerTypeGetWidth(e)
+            } else {
+                0
+            }
+        };
+        let batches_agree = rank == 2
+            || (mlirShapedTypeGetDimSize(b, 0) == batch && mlirShapedTypeGetDimSize(c, 0) == batch);
+        let shapes_agree = batches_agree && dim(b, 0) == k && [dim(c, 0), dim(c, 1)] == [m, n];
+        let all_32 = [a, b, c].iter().all(|&t| bits(t) == 32);
+        (shapes_agree && all_32 && p.packs(m as u64, n as u64, k as u64))
+            .then_some([batch, m, n, k])
+    }
+}
+
+/// Whether the op's `indexing_maps` (which the op always carries) are the
+/// plain batch product's: no broadcast or transposed operand.
+unsafe fn default_maps(op: MlirOperation, rank: isize) -> bool {
+    unsafe {
+        let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
+        let want = if rank == 2 {
+            "[affine_map<(d0, d1, d2) -> (d0, d2)>, \
+             affine_map<(d0, d1, d2) -> (d2, d1)>, \
+             affine_map<(d0, d1, d2) -> (d0, d1)>]"
+        } else {
+            "[affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>, \
+             affine_map<(d0, d1, d2, d3) -> (d0, d3, d2)>, \
+             affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>]"
+        };
+        maps.ptr.is_null() || print_attr(maps) == want
+    }
+}
+
+/// Replaces `op` by the loop over its batch, parsed from text in a helper
+/// function whose arguments stand for the operands, then moved in.
+unsafe fn rewrite(op: MlirOperation, [batch, m, n, k]: [i64; 4]) {
+    unsafe {
+        let ctx = mlirOperationGetContext(op);
+        let ty = |i| print_type(mlirValueGetType(mlirOperationGetOperand(op, i)));
+        let elem = print_type(mlirShapedTypeGetElementType(mlirValueGetType(result(op))));
+        let (ta, tb, tc) = (ty(0), ty(1), ty(2));
+        let slice = |rows: i64, cols: i64| format!("tensor<{rows}x{cols}x{elem}>");
+        let (sa, sb, sc) = (slice(m, k), slice(k, n), slice(m, n));
+        let text = format!(
+            "func.func @tensorc_unbatch(%a: {ta}, %b: {tb}, %c: {tc}) -> {tc} {{\n\
+             \x20 %lo = arith.constant 0 : index\n\
+             \x20 %hi = arith.constant {batch} : index\n\
+             \x20 %step = arith.constant 1 : index\n\
+             \x20 %r = scf.for %i = %lo to %hi step %step iter_args(%acc = %c) -> ({tc}) {{\n\
+             \x20   %ai = tensor.extract_slice %a[%i, 0, 0] [1, {m}, {k}] [1, 1, 1] : {ta} to {sa}\n\
+             \x20   %bi = tensor.extract_slice %b[%i, 0, 0] [1, {k}, {n}] [1, 1, 1] : {tb} to {sb}\n\
+             \x20   %ci = tensor.extract_slice %acc[%i, 0, 0] [1, {m}, {n}] [1, 1, 1] : {tc} to {sc}\n\
+             \x20   %p = linalg.matmul ins(%ai, %bi : {sa}, {sb}) outs(%ci : {sc}) -> {sc}\n\
+             \x20   %u = tensor.insert_slice %p into %acc[%i, 0, 0] [1, {m}, {n}] [1, 1, 1] : {sc} into {tc}\n\
+             \x20   scf.yield %u : {tc}\n\
+             \x20 }}\n\
+             \x20 return %r : {tc}\n\
+             }}"
+        );
+        let helper = mlirOperationCreateParse(ctx, string_ref(&text), string_ref(NAME));
+        if helper.ptr.is_null() {
+            // Not expected (the types come from a verified op); the batch
+            // schedule still handles the op.
+            return;
+        }
+        let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(helper, 0));
+        for i in 0..3 {
+            mlirValueReplaceAllUsesOfWith(
+                mlirBlockGetArgument(body, i),
+                mlirOperationGetOperand(op, i),
+            );
+        }
+        // Move everything but the `return` in front of the batch matmul.
+        let mut moved = mlirBlockGetFirstOperation(body);
+        let mut value = None;
+        while !moved.ptr.is_null() {
+            let next = mlirOperationGetNextInBlock(moved);
+            if op_name(moved) == "func.return" {
+                value = Some(mlirOperationGetOperand(moved, 0));
+                break;
+            }
+            mlirOperationMoveBefore(moved, op);
+            moved = next;
+        }
+        let value = value.expect("the helper ends with a return");
+        mlirValueReplaceAllUsesOfWith(result(op), value);
+        mlirOperationDestroy(op);
+        mlirOperationDestroy(helper);
+    }
+}

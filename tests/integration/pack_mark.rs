@@ -1,0 +1,322 @@
+//! `tensorc-pack-mark` (`passes/tensorc-passes/src/pack_mark.rs`): which
+//! matrix products are packed, and batches of them as loops of matmuls.
+//!
+//! - the pass before and after on tensor-level products: a 1024³ matmul
+//!   and one whose B (2000×1990 f32) exceeds 12 MiB are tagged
+//!   `tensorc.pack`; 1000³ (B rows 4000 bytes apart, 4 MB), W1's 256³, an
+//!   f64 1024³ and a transposed-map matmul are not; a batch of four 1024³
+//!   products becomes a loop over the batch of tagged matmuls on slices,
+//!   a batch of 1000³ products stays a batch matmul; by snapshot and by
+//!   counts;
+//! - products that take the packed schedule with every remainder (M, N and
+//!   K no block divides, so A and B are padded and the last N block is
+//!   partial) are too large for the interpreter; they are checked against
+//!   values known in closed form instead: with B = u·vᵀ (small integers),
+//!   C = (A·u)·vᵀ, every partial sum an integer below 2²⁴, so f32 results
+//!   are exact whatever the summation order; plain, bias + relu, b
+//!   transposed, s32, on one and two threads;
+//! - a batch of 1024³ products agrees with the interpreter (unbatched and
+//!   packed), on one and two threads.
+
+use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
+use tensorc::{CompileOptions, DType, Scalar, Tensor, TensorType};
+
+fn matmul(name: &str, m: u64, k: u64, n: u64, elem: &str, maps: &str) -> String {
+    format!(
+        r#"  func.func @{name}(%a: tensor<{m}x{k}x{elem}>, %b: tensor<{k}x{n}x{elem}>, %c: tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}> {{
+    %r = linalg.matmul{maps} ins(%a, %b : tensor<{m}x{k}x{elem}>, tensor<{k}x{n}x{elem}>) outs(%c : tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}>
+    return %r : tensor<{m}x{n}x{elem}>
+  }}
+"#
+    )
+}
+
+fn batch(name: &str, b: u64, s: u64) -> String {
+    format!(
+        r#"  func.func @{name}(%a: tensor<{b}x{s}x{s}xf32>, %b: tensor<{b}x{s}x{s}xf32>, %c: tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32> {{
+    %r = linalg.batch_matmul ins(%a, %b : tensor<{b}x{s}x{s}xf32>, tensor<{b}x{s}x{s}xf32>) outs(%c : tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32>
+    return %r : tensor<{b}x{s}x{s}xf32>
+  }}
+"#
+    )
+}
+
+#[test]
+fn pack_mark_before_and_after() {
+    use tensorc_mlir::Mlir;
+    use tensorc_passes::pack_mark;
+    tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
+    let transposed = " indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>]";
+    let module = format!(
+        "module {{\n{}{}{}{}{}{}{}{}}}\n",
+        matmul("conflicting_rows", 1024, 1024, 1024, "f32", ""),
+        matmul("large_b", 1000, 2000, 1990, "f32", ""),
+        matmul("fits_unpacked", 1000, 1000, 1000, "f32", ""),
+        matmul("small", 256, 256, 256, "f32", ""),
+        matmul("f64", 1024, 1024, 1024, "f64", ""),
+        matmul("transposed_a", 1024, 1024, 1024, "f32", transposed),
+        batch("batch_conflicting", 4, 1024),
+        batch("batch_fits_unpacked", 2, 1000),
+    );
+    let mlir = Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, &module, pack_mark::NAME);
+    for name in ["conflicting_rows", "large_b"] {
+        let f = function_text(&after, name);
+        assert!(f.contains("linalg.matmul {tensorc.pack}"), "{f}");
+    }
+    for name in [
+        "fits_unpacked",
+        "small",
+        "f64",
+        "transposed_a",
+        "batch_fits_unpacked",
+    ] {
+        assert_eq!(
+            function_text(&before, name),
+            function_text(&after, name),
+            "@{name} changed"
+        );
+    }
+    let b = function_text(&after, "batch_conflicting");
+    assert!(!b.contains("linalg.batch_matmul"), "{b}");
+    assert!(
+        b.contains("scf.for %arg3 = %c0 to %c4 step %c1 iter_args(%arg4 = %arg2)"),
+        "{b}"
+    );
+    assert_eq!(b.matches("tensor.extract_slice").count(), 3, "{b}");
+    assert!(
+        b.contains("linalg.matmul {tensorc.pack} ins(%extracted_slice, %extracted_slice_0 : tensor<1024x1024xf32>, tensor<1024x1024xf32>)"),
+        "{b}"
+    );
+    assert!(b.contains("tensor.insert_slice"), "{b}");
+    insta::assert_snapshot!(
+        "pack_mark_pass",
+        format!("// before\n{before}\n// after\n{after}")
+    );
+}
+
+/// Whether the LLVM dialect of a product allocates the packed temporaries
+/// (A's panels and B's block, at least).
+fn packed(llvm: &str) -> bool {
+    llvm.matches("llvm.call @_mlir_memref_to_llvm_aligned_alloc")
+        .count()
+        >= 2
+}
+
+/// Small integers in -2..=2 from a seed (a simple LCG: the values only need
+/// to differ from each other and from the layouts' regularities).
+fn small_ints(n: usize, seed: u64) -> Vec<i64> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 33) % 5) as i64 - 2
+        })
+        .collect()
+}
+
+fn tensor(dtype: DType, shape: &[usize], values: &[i64]) -> Tensor {
+    let scalars: Vec<Scalar> = values
+        .iter()
+        .map(|&v| match dtype {
+            DType::F32 => Scalar::F(v as f64),
+            _ => Scalar::I(v),
+        })
+        .collect();
+    Tensor::from_scalars(TensorType::new(dtype, shape.to_vec()), &scalars).unwrap()
+}
+
+fn as_i64(s: Scalar) -> i64 {
+    match s {
+        Scalar::F(f) => {
+            assert_eq!(f.fract(), 0.0, "not an integer: {f}");
+            f as i64
+        }
+        Scalar::I(i) => i,
+        other => panic!("unexpected scalar {other:?}"),
+    }
+}
+
+/// One known-value case: A (M×K), u (K), v (N), optional bias (N); the
+/// program's operands are built from them by `operands`.
+struct Case {
+    name: &'static str,
+    dtype: DType,
+    m: usize,
+    k: usize,
+    n: usize,
+    /// `b` stored N×K and contracted over its axis 1.
+    b_transposed: bool,
+    bias_relu: bool,
+}
+
+impl Case {
+    fn source(&self) -> String {
+        let t = if self.dtype == DType::F32 {
+            "f32"
+        } else {
+            "s32"
+        };
+        let (m, k, n) = (self.m, self.k, self.n);
+        let (bt, bc) = if self.b_transposed {
+            (format!("{t}[{n}][{k}]"), 1)
+        } else {
+            (format!("{t}[{k}][{n}]"), 0)
+        };
+        if self.bias_relu {
+            format!(
+                "def main(a: {t}[{m}][{k}], b: {bt}, bias: {t}[{n}]) -> {t}[{m}][{n}] {{\n  h = dot a, [1], [], b, [{bc}], []\n  z = add h, bias\n  y = max z, 0\n  return y\n}}\n"
+            )
+        } else {
+            format!(
+                "def main(a: {t}[{m}][{k}], b: {bt}) -> {t}[{m}][{n}] {{\n  c = dot a, [1], [], b, [{bc}], []\n  return c\n}}\n"
+            )
+        }
+    }
+
+    fn check(&self, threads: usize) -> Result<(), String> {
+        let (m, k, n) = (self.m, self.k, self.n);
+        let a = small_ints(m * k, 1);
+        let u = small_ints(k, 2);
+        let v = small_ints(n, 3);
+        let bias = small_ints(n, 4);
+        let b: Vec<i64> = if self.b_transposed {
+            (0..n * k).map(|i| v[i / k] * u[i % k]).collect()
+        } else {
+            (0..k * n).map(|i| u[i / n] * v[i % n]).collect()
+        };
+        let b_shape = if self.b_transposed { [n, k] } else { [k, n] };
+        let mut inputs = vec![
+            tensor(self.dtype, &[m, k], &a),
+            tensor(self.dtype, &b_shape, &b),
+        ];
+        if self.bias_relu {
+            inputs.push(tensor(self.dtype, &[n], &bias));
+        }
+        let au: Vec<i64> = (0..m)
+            .map(|i| (0..k).map(|j| a[i * k + j] * u[j]).sum())
+            .collect();
+        let program = tensorc::compile_str(
+            &format!("{}.nxir", self.name),
+            &self.source(),
+            &CompileOptions::default(),
+        )
+        .map_err(|e| e.render())?;
+        tensorc::set_num_threads(threads);
+        let got = program
+            .entry(None)
+            .and_then(|f| f.call(&inputs))
+            .map_err(|e| e.render())?;
+        for i in 0..m {
+            for j in 0..n {
+                let mut want = au[i] * v[j];
+                if self.bias_relu {
+                    want = (want + bias[j]).max(0);
+                }
+                let have = as_i64(got[0].get(i * n + j));
+                if have != want {
+                    return Err(format!(
+                        "{}, {threads} thread(s): [{i}][{j}] is {have}, want {want}",
+                        self.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Packed products with every remainder: B holds more than 12 MiB, so it is
+/// packed although its rows are not 4 KiB apart; M = 130 pads A's last
+/// panel, N = 1990 = 3·512 + 454 leaves a partial last N block whose last
+/// panel is padded, K = 2000 = 7·256 + 208 a partial K block.
+#[test]
+fn odd_packed_products_match_known_values() {
+    let cases = [
+        Case {
+            name: "odd_f32",
+            dtype: DType::F32,
+            m: 130,
+            k: 2000,
+            n: 1990,
+            b_transposed: false,
+            bias_relu: false,
+        },
+        Case {
+            name: "odd_bias_relu",
+            dtype: DType::F32,
+            m: 70,
+            k: 2000,
+            n: 1990,
+            b_transposed: false,
+            bias_relu: true,
+        },
+        Case {
+            name: "odd_b_transposed",
+            dtype: DType::F32,
+            m: 77,
+            k: 2000,
+            n: 1990,
+            b_transposed: true,
+            bias_relu: false,
+        },
+        Case {
+            name: "odd_s32",
+            dtype: DType::S32,
+            m: 66,
+            k: 1999,
+            n: 2001,
+            b_transposed: false,
+            bias_relu: false,
+        },
+    ];
+    for c in &cases {
+        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        // Packed: A's panels and B's blocks are temporaries (the unpacked
+        // schedule reads the operands where they are).
+        assert!(packed(&llvm), "{}: not packed", c.name);
+    }
+    let _g = crate::threads::SETTING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut failures = Vec::new();
+    for threads in [1, 2] {
+        for c in &cases {
+            if let Err(e) = c.check(threads) {
+                failures.push(e);
+            }
+        }
+    }
+    tensorc::set_num_threads(0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn batches_of_large_products_agree_with_the_interpreter() {
+    let programs = [(
+        "batch_1024",
+        "def main(a: f32[2][70][1024], b: f32[2][1024][1024]) -> f32[2][70][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
+            .to_owned(),
+        5e-5,
+    )];
+    let llvm = tensorc::emit("b.nxir", &programs[0].1, tensorc::Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(packed(&llvm), "not packed:\n{llvm}");
+    let _g = crate::threads::SETTING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut failures = Vec::new();
+    for threads in [1, 2] {
+        tensorc::set_num_threads(threads);
+        for f in differential_all(&programs, EdgeSet::Mild, 6) {
+            failures.push(format!("{threads} thread(s), {f}"));
+        }
+    }
+    tensorc::set_num_threads(0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
