@@ -148,15 +148,15 @@ fn packed_matmul_becomes_8x32_contractions_with_no_pack_left() {
 #[test]
 fn bias_relu_consumer_reads_the_packed_result() {
     let out = run(&matmul(64, 1024, 256, "f32", true), true);
-    // The epilogue's 16×16 tile is read straight out of the packed
-    // [M/16][N/16][16][16] result (one [1][1][16][16] tile per read): no
+    // The epilogue's 8×16 tile is read straight out of the packed
+    // [M/8][N/16][8][16] result (one [1][1][8][16] tile per read): no
     // unpacked temporary in between.
     assert!(
-        out.contains("tensor<4x64x16x16xf32>, vector<1x1x16x16xf32>"),
+        out.contains("tensor<8x64x8x16xf32>, vector<1x1x8x16xf32>"),
         "epilogue does not read the packed tile:\n{out}"
     );
     assert!(
-        out.contains("arith.maximumf") && out.contains("vector<16x16xf32>"),
+        out.contains("arith.maximumf") && out.contains("vector<8x16xf32>"),
         "{out}"
     );
     assert!(
