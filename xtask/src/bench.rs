@@ -78,7 +78,7 @@ impl Machine {
 }
 
 /// The machine's core count (the thread count of "all threads").
-fn cores() -> usize {
+pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
@@ -193,7 +193,7 @@ struct Row {
 }
 
 /// The virtualenv's Python with NumPy installed (created on first use).
-fn numpy_python() -> Result<PathBuf> {
+pub(crate) fn numpy_python() -> Result<PathBuf> {
     let venv = target_dir().join("bench-venv");
     let py = venv.join("bin").join("python");
     if !py.exists() {

@@ -18,6 +18,7 @@
 //!   generated programs (see `fuzz.rs`, docs/testing.md).
 
 mod bench;
+mod screen;
 mod sizes;
 mod fuzz;
 
@@ -47,7 +48,7 @@ const PACKAGES: &[&str] = &[
     "valgrind",
 ];
 
-const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] | sizes | fuzz [OPTIONS]>
+const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] | bench --screen [NAME...] | sizes | fuzz [OPTIONS]>
 
   setup  install missing Debian packages (LLVM/MLIR 22, Vulkan, valgrind, libraries) and
          cargo-fuzz
@@ -57,6 +58,10 @@ const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] |
   bench  build tensorc in release, time each ../shared/bench/*.nxir with `tensorc bench --json`
          and with NumPy (virtualenv in target/), write target/bench.json and the table in
          docs/benchmarks.md (with NAMEs: only the workloads whose file name contains one of them)
+  bench --screen
+         the same kinds of workload in other shapes and layouts (xtask/src/numpy_screen.py),
+         tensorc and NumPy on one thread and every core; target/screen.json and, unfiltered,
+         the screening table in docs/benchmarks.md
   sizes  build tensorc, compile each ../shared/bench/*.nxir and examples/mlp.nxir with
          --emit shared --emit static, write their sizes into the table in docs/aot.md
   fuzz   each cargo-fuzz target for a bounded time, then many generated programs
@@ -68,6 +73,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "--screen") => screen::screen(&args[2..]),
         Some("bench") => bench::bench(&args[1..]),
         Some("sizes") => sizes::sizes(),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
