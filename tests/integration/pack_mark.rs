@@ -178,7 +178,8 @@ impl Case {
         }
     }
 
-    fn check(&self, threads: usize) -> Result<(), String> {
+    /// Compiles and runs the case on the current thread count.
+    fn check(&self) -> Result<(), String> {
         let (m, k, n) = (self.m, self.k, self.n);
         let a = small_ints(m * k, 1);
         let u = small_ints(k, 2);
@@ -206,7 +207,6 @@ impl Case {
             &CompileOptions::default(),
         )
         .map_err(|e| e.render())?;
-        tensorc::set_num_threads(threads);
         let got = program
             .entry(None)
             .and_then(|f| f.call(&inputs))
@@ -219,10 +219,7 @@ impl Case {
                 }
                 let have = as_i64(got[0].get(i * n + j));
                 if have != want {
-                    return Err(format!(
-                        "{}, {threads} thread(s): [{i}][{j}] is {have}, want {want}",
-                        self.name
-                    ));
+                    return Err(format!("{}: [{i}][{j}] is {have}, want {want}", self.name));
                 }
             }
         }
@@ -281,18 +278,9 @@ fn odd_packed_products_match_known_values() {
         // schedule reads the operands where they are).
         assert!(packed(&llvm), "{}: not packed", c.name);
     }
-    let _g = crate::threads::SETTING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mut failures = Vec::new();
-    for threads in [1, 2] {
-        for c in &cases {
-            if let Err(e) = c.check(threads) {
-                failures.push(e);
-            }
-        }
-    }
-    tensorc::set_num_threads(0);
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        cases.iter().filter_map(|c| c.check().err()).collect()
+    });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -307,16 +295,7 @@ fn batches_of_large_products_agree_with_the_interpreter() {
     let llvm = tensorc::emit("b.nxir", &programs[0].1, tensorc::Stage::LlvmDialect)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(packed(&llvm), "not packed:\n{llvm}");
-    let _g = crate::threads::SETTING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mut failures = Vec::new();
-    for threads in [1, 2] {
-        tensorc::set_num_threads(threads);
-        for f in differential_all(&programs, EdgeSet::Mild, 6) {
-            failures.push(format!("{threads} thread(s), {f}"));
-        }
-    }
-    tensorc::set_num_threads(0);
+    let failures =
+        crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 6));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

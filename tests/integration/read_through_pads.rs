@@ -186,17 +186,8 @@ fn padded_packs_agree_with_the_interpreter() {
             5e-5,
         ),
     ];
-    let _g = crate::threads::SETTING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mut failures = Vec::new();
-    for threads in [1, 2] {
-        tensorc::set_num_threads(threads);
-        for f in differential_all(&programs, EdgeSet::Mild, 4) {
-            failures.push(format!("{threads} thread(s), {f}"));
-        }
-    }
-    tensorc::set_num_threads(0);
+    let failures =
+        crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 4));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -208,8 +199,8 @@ fn padded_packs_agree_with_the_interpreter() {
 fn odd_product_packs_without_padded_copies() {
     use tensorc_mlir::Mlir;
     let source = dot("f32[1001][2000]", "f32[2000][1990]", "f32[1001][1990]");
-    let opt = tensorc::emit("odd.nxir", &source, Stage::Opt)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let opt =
+        tensorc::emit("odd.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
     // Registers tensorc's passes (the facade does it once, on first use).
     let _ = tensorc::emit("odd.nxir", &source, Stage::LlvmDialect);
     let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline();
@@ -226,5 +217,8 @@ fn odd_product_packs_without_padded_copies() {
     assert!(!buffers.contains("memref<1008x2000xf32>"), "{buffers}");
     assert!(!buffers.contains("x464xf32>"), "{buffers}");
     // The operands are read directly, masked at their edges.
-    assert!(buffers.contains("{in_bounds = [false, true]} : memref<1001x2000xf32>"), "{buffers}");
+    assert!(
+        buffers.contains("{in_bounds = [false, true]} : memref<1001x2000xf32>"),
+        "{buffers}"
+    );
 }

@@ -26,6 +26,20 @@ use tensorc::{CompileOptions, Target, Tensor};
 
 pub(crate) static SETTING: Mutex<()> = Mutex::new(());
 
+/// Runs `check` with tensorc on each of `counts` threads (holding
+/// `SETTING`, the default restored afterwards) and returns its messages,
+/// each prefixed with the thread count.
+pub(crate) fn on_threads(counts: &[usize], mut check: impl FnMut() -> Vec<String>) -> Vec<String> {
+    let _g = SETTING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut failures = Vec::new();
+    for &threads in counts {
+        tensorc::set_num_threads(threads);
+        failures.extend(check().into_iter().map(|f| format!("{threads} thread(s), {f}")));
+    }
+    tensorc::set_num_threads(0);
+    failures
+}
+
 /// Programs whose every parallel form is exercised: the matmul M split (odd
 /// sizes, one row, fewer rows than a chunk), row-parallel element-wise and
 /// reduction generics, a reduction over the first axis (split along the

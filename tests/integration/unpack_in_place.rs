@@ -144,17 +144,9 @@ fn packed_results_in_place_agree_with_the_interpreter() {
             5e-5,
         ),
     ];
-    let _g = crate::threads::SETTING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let mut failures = Vec::new();
-    for threads in [1, 2] {
-        tensorc::set_num_threads(threads);
-        for f in differential_all(&programs, EdgeSet::Mild, 9) {
-            failures.push(format!("{threads} thread(s), {f}"));
-        }
-    }
-    tensorc::set_num_threads(0);
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        differential_all(&programs, EdgeSet::Mild, 9)
+    });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -230,15 +230,8 @@ impl Numpy {
     /// Runs the script on `names` with OpenBLAS (and OpenMP) on `threads`
     /// threads; returns (name, min ns) pairs.
     fn run(&self, names: &[String], threads: usize) -> Result<Vec<(String, f64)>> {
-        let mut cmd = Command::new(&self.py);
-        cmd.arg(&self.script)
-            .arg(WARMUP.to_string())
-            .arg(ITERS.to_string())
-            .args(names)
-            .env_remove("OPENBLAS_CORETYPE")
-            .env_remove("OPENBLAS_L2_SIZE")
-            .env("OPENBLAS_NUM_THREADS", threads.to_string())
-            .env("OMP_NUM_THREADS", threads.to_string());
+        let mut cmd = numpy_command(&self.py, &self.script, threads);
+        cmd.arg(WARMUP.to_string()).arg(ITERS.to_string()).args(names);
         println!("$ {}", crate::show(&cmd));
         let out = cmd.output().context("cannot start the NumPy benchmark")?;
         if !out.status.success() {
@@ -262,6 +255,19 @@ impl Numpy {
             }
         }
     }
+}
+
+/// `py script` with OpenBLAS (and OpenMP) on `threads` threads and
+/// `OPENBLAS_CORETYPE`/`OPENBLAS_L2_SIZE` unset (issue 6: NumPy picks its
+/// own kernels), for this process only; the caller adds the arguments.
+pub(crate) fn numpy_command(py: &Path, script: &Path, threads: usize) -> Command {
+    let mut cmd = Command::new(py);
+    cmd.arg(script)
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .env("OPENBLAS_NUM_THREADS", threads.to_string())
+        .env("OMP_NUM_THREADS", threads.to_string());
+    cmd
 }
 
 /// The smaller of two optional times.

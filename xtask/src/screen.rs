@@ -10,11 +10,10 @@
 //! `target/screen.json` and the table between the screen markers of
 //! `docs/benchmarks.md`.
 
-use crate::bench::{cores, numpy_python, write_between};
+use crate::bench::{cores, numpy_command, numpy_python, write_between};
 use crate::{build_release_cli, json_number, root, target_dir};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
-use std::process::Command;
 
 const SCRIPT: &str = include_str!("numpy_screen.py");
 
@@ -48,18 +47,13 @@ pub fn screen(filters: &[String]) -> Result<()> {
     let dir = target_dir().join("screen");
     let mut cases: Vec<Case> = Vec::new();
     for threads in [1, cores()] {
-        let mut cmd = Command::new(&py);
-        cmd.arg(&script)
-            .arg(&bin)
+        let mut cmd = numpy_command(&py, &script, threads);
+        cmd.arg(&bin)
             .arg(&dir)
             .arg(threads.to_string())
             .arg(WARMUP.to_string())
             .arg(ITERS.to_string())
-            .args(filters)
-            .env_remove("OPENBLAS_CORETYPE")
-            .env_remove("OPENBLAS_L2_SIZE")
-            .env("OPENBLAS_NUM_THREADS", threads.to_string())
-            .env("OMP_NUM_THREADS", threads.to_string());
+            .args(filters);
         println!("$ {}", crate::show(&cmd));
         let out = cmd.output().context("cannot start the screening script")?;
         if !out.status.success() {

@@ -318,6 +318,27 @@ pub(crate) unsafe fn elements_per_line(t: MlirType) -> i64 {
     }
 }
 
+/// Finds every op named `name` in `root` that `candidate` accepts, then
+/// rewrites each (all found before any is rewritten, so a rewrite never
+/// changes what another candidate saw); returns how many.
+///
+/// # Safety
+/// `root` must be a live operation; `candidate` and `rewrite` get live ops.
+pub(crate) unsafe fn rewrite_all<C>(
+    root: MlirOperation,
+    name: &str,
+    candidate: impl Fn(MlirOperation) -> Option<C>,
+    rewrite: impl Fn(&C),
+) -> usize {
+    unsafe {
+        let found: Vec<C> = ops_named(root, name).into_iter().filter_map(candidate).collect();
+        for c in &found {
+            rewrite(c);
+        }
+        found.len()
+    }
+}
+
 /// Every use of `v`: its owner and operand number.
 pub(crate) unsafe fn uses(v: MlirValue) -> Vec<(MlirOperation, isize)> {
     let mut found = Vec::new();

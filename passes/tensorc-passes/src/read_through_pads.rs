@@ -64,16 +64,7 @@ pub fn create() -> Pass {
 /// # Safety
 /// `module` must be a live operation.
 pub unsafe fn read_through_pads(module: MlirOperation) -> usize {
-    unsafe {
-        let found: Vec<Candidate> = ops_named(module, "memref.alloc")
-            .into_iter()
-            .filter_map(|a| candidate(a))
-            .collect();
-        for c in &found {
-            rewrite(c);
-        }
-        found.len()
-    }
+    unsafe { rewrite_all(module, "memref.alloc", |a| candidate(a), |c| rewrite(c)) }
 }
 
 /// A padded temporary and everything that goes with it.

@@ -60,16 +60,7 @@ pub fn create() -> Pass {
 /// # Safety
 /// `module` must be a live operation.
 pub unsafe fn unpack_in_place(module: MlirOperation) -> usize {
-    unsafe {
-        let found: Vec<Candidate> = ops_named(module, "memref.alloc")
-            .into_iter()
-            .filter_map(|a| candidate(a))
-            .collect();
-        for c in &found {
-            rewrite(c);
-        }
-        found.len()
-    }
+    unsafe { rewrite_all(module, "memref.alloc", |a| candidate(a), |c| rewrite(c)) }
 }
 
 /// A packed temporary to replace, its unpack nest and the result.
