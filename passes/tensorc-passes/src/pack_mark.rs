@@ -143,8 +143,9 @@ unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i
     }
 }
 
-/// Whether the op's `indexing_maps` (which the op always carries) are the
-/// plain batch product's: no broadcast or transposed operand.
+/// Whether the op's `indexing_maps` (which MLIR 22 always attaches) are
+/// the plain product's (`rank` 2: matmul, 3: batch matmul): no broadcast
+/// or transposed operand.
 unsafe fn default_maps(op: MlirOperation, rank: isize) -> bool {
     unsafe {
         let maps = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
