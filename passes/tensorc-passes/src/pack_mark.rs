@@ -201,21 +201,16 @@ unsafe fn rewrite(op: MlirOperation, [batch, m, n, k]: [i64; 4]) {
                 mlirOperationGetOperand(op, i),
             );
         }
-        // Move everything but the `return` in front of the batch matmul.
-        let mut moved = mlirBlockGetFirstOperation(body);
-        let mut value = None;
-        while !moved.ptr.is_null() {
-            let next = mlirOperationGetNextInBlock(moved);
-            if op_name(moved) == "func.return" {
-                value = Some(mlirOperationGetOperand(moved, 0));
-                break;
+        // Move everything but the `return` (the block's last op, as in the
+        // text above) in front of the batch matmul; its operand is the loop.
+        let ops = block_ops(body);
+        if let Some((ret, moved)) = ops.split_last() {
+            for &o in moved {
+                mlirOperationMoveBefore(o, op);
             }
-            mlirOperationMoveBefore(moved, op);
-            moved = next;
+            mlirValueReplaceAllUsesOfWith(result(op), mlirOperationGetOperand(*ret, 0));
+            mlirOperationDestroy(op);
         }
-        let value = value.expect("the helper ends with a return");
-        mlirValueReplaceAllUsesOfWith(result(op), value);
-        mlirOperationDestroy(op);
         mlirOperationDestroy(helper);
     }
 }

@@ -153,18 +153,12 @@ unsafe fn pass_of_row_loop(lp: MlirOperation) -> Option<(MlirBlock, MlirValue, M
 unsafe fn row_read(lp: MlirOperation) -> Option<MlirOperation> {
     unsafe {
         let (body, j, row_iv) = pass_of_row_loop(lp)?;
-        let mut op = mlirBlockGetFirstOperation(body);
-        while !op.ptr.is_null() {
-            if op_name(op) == "vector.transfer_read"
+        block_ops(body).into_iter().find(|&op| {
+            op_name(op) == "vector.transfer_read"
                 && is_row_read(op, j, row_iv, lp)
                 && !direct_reader_before(lp, mlirOperationGetOperand(op, 0), row_iv)
                 && has_other_pass(lp)
-            {
-                return Some(op);
-            }
-            op = mlirOperationGetNextInBlock(op);
-        }
-        None
+        })
     }
 }
 
@@ -215,28 +209,18 @@ unsafe fn nested_in(op: MlirOperation, outer: MlirOperation) -> bool {
 /// `is_row_read` wants (that loop gets the prefetches).
 unsafe fn direct_reader_before(lp: MlirOperation, m: MlirValue, row_iv: MlirValue) -> bool {
     unsafe {
-        let mut op = mlirBlockGetFirstOperation(mlirOperationGetBlock(lp));
-        while !op.ptr.is_null() && op.ptr != lp.ptr {
-            if op_name(op) == "scf.for" && mlirOperationGetNumRegions(op) == 1 {
-                let j =
-                    mlirBlockGetArgument(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)), 0);
-                let mut reads = false;
-                let mut o = mlirBlockGetFirstOperation(mlirRegionGetFirstBlock(
-                    mlirOperationGetRegion(op, 0),
-                ));
-                while !o.ptr.is_null() {
-                    reads |= op_name(o) == "vector.transfer_read"
-                        && mlirValueEqual(mlirOperationGetOperand(o, 0), m)
-                        && is_row_read(o, j, row_iv, op);
-                    o = mlirOperationGetNextInBlock(o);
-                }
-                if reads {
-                    return true;
-                }
+        ops_before(lp).into_iter().any(|op| {
+            if op_name(op) != "scf.for" || mlirOperationGetNumRegions(op) != 1 {
+                return false;
             }
-            op = mlirOperationGetNextInBlock(op);
-        }
-        false
+            let body = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
+            let j = mlirBlockGetArgument(body, 0);
+            block_ops(body).into_iter().any(|o| {
+                op_name(o) == "vector.transfer_read"
+                    && mlirValueEqual(mlirOperationGetOperand(o, 0), m)
+                    && is_row_read(o, j, row_iv, op)
+            })
+        })
     }
 }
 
@@ -244,15 +228,10 @@ unsafe fn direct_reader_before(lp: MlirOperation, m: MlirValue, row_iv: MlirValu
 /// a linalg op, which computes on the row while memory would sit idle.
 unsafe fn has_other_pass(lp: MlirOperation) -> bool {
     unsafe {
-        let mut op = mlirBlockGetFirstOperation(mlirOperationGetBlock(lp));
-        while !op.ptr.is_null() {
+        block_ops(mlirOperationGetBlock(lp)).into_iter().any(|op| {
             let name = op_name(op);
-            if op.ptr != lp.ptr && (name == "scf.for" || name.starts_with("linalg.")) {
-                return true;
-            }
-            op = mlirOperationGetNextInBlock(op);
-        }
-        false
+            op.ptr != lp.ptr && (name == "scf.for" || name.starts_with("linalg."))
+        })
     }
 }
 
@@ -340,15 +319,12 @@ unsafe fn row_writes(lp: MlirOperation) -> Vec<Place> {
         if !has_loop_before(lp) {
             return found;
         }
-        let mut op = mlirBlockGetFirstOperation(body);
-        while !op.ptr.is_null() {
-            if op_name(op) == "vector.transfer_write"
-                && let Some(p) = place(op, j, row_iv)
-            {
-                found.push(p);
-            }
-            op = mlirOperationGetNextInBlock(op);
-        }
+        found.extend(
+            block_ops(body)
+                .into_iter()
+                .filter(|&op| op_name(op) == "vector.transfer_write")
+                .filter_map(|op| place(op, j, row_iv)),
+        );
     }
     found
 }
@@ -356,14 +332,7 @@ unsafe fn row_writes(lp: MlirOperation) -> Vec<Place> {
 /// Whether an `scf.for` comes before `lp` in its block.
 unsafe fn has_loop_before(lp: MlirOperation) -> bool {
     unsafe {
-        let mut op = mlirBlockGetFirstOperation(mlirOperationGetBlock(lp));
-        while !op.ptr.is_null() && op.ptr != lp.ptr {
-            if op_name(op) == "scf.for" {
-                return true;
-            }
-            op = mlirOperationGetNextInBlock(op);
-        }
-        false
+        ops_before(lp).into_iter().any(|op| op_name(op) == "scf.for")
     }
 }
 

@@ -339,6 +339,30 @@ pub(crate) unsafe fn rewrite_all<C>(
     }
 }
 
+/// The ops of `block` in order: a snapshot, so the caller may move or erase
+/// them while going through it.
+pub(crate) unsafe fn block_ops(block: MlirBlock) -> Vec<MlirOperation> {
+    let mut ops = Vec::new();
+    unsafe {
+        let mut op = mlirBlockGetFirstOperation(block);
+        while !op.ptr.is_null() {
+            ops.push(op);
+            op = mlirOperationGetNextInBlock(op);
+        }
+    }
+    ops
+}
+
+/// The ops before `op` in its block, in order.
+pub(crate) unsafe fn ops_before(op: MlirOperation) -> Vec<MlirOperation> {
+    unsafe {
+        block_ops(mlirOperationGetBlock(op))
+            .into_iter()
+            .take_while(|o| o.ptr != op.ptr)
+            .collect()
+    }
+}
+
 /// Every use of `v`: its owner and operand number.
 pub(crate) unsafe fn uses(v: MlirValue) -> Vec<(MlirOperation, isize)> {
     let mut found = Vec::new();
