@@ -46,6 +46,7 @@ mod known_fixes;
 mod late_accumulate;
 mod matvec;
 mod memsafe;
+mod prefetch_panels;
 mod prefetch_rows;
 mod robust;
 mod pack_mark;

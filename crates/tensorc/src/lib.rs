@@ -311,6 +311,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;
         tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
+        use tensorc_passes::prefetch_panels;
+        tensorc_mlir::register_external_pass(prefetch_panels::NAME, prefetch_panels::create);
     });
     Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),

@@ -23,6 +23,8 @@ pub mod parallel_mark;
 pub mod packed_matmul;
 pub mod parallel_schedule;
 #[cfg(feature = "melior")]
+pub mod prefetch_panels;
+#[cfg(feature = "melior")]
 pub mod prefetch_rows;
 pub mod pipeline;
 #[cfg(feature = "melior")]

@@ -64,6 +64,11 @@ pub const LATE_ACCUMULATE: &str = "tensorc-late-accumulate";
 /// right after `LATE_ACCUMULATE`.
 pub const PREFETCH_ROWS: &str = "tensorc-prefetch-rows";
 
+/// The Rust pass that prefetches the next panel of an operand while the
+/// register tiles run over the current one (`prefetch_panels.rs`), run like
+/// `OUTLINE_PARALLEL`, right after `PREFETCH_ROWS`.
+pub const PREFETCH_PANELS: &str = "tensorc-prefetch-panels";
+
 /// The Rust pass that keeps a reduction tree's levels in registers
 /// (`fold_partials.rs`), run like `OUTLINE_PARALLEL`, right after
 /// `PREFETCH_ROWS`.
@@ -185,6 +190,9 @@ pub fn opt_pipeline() -> &'static str {
 ///   each row more than once (fused softmax/layernorm chains), a later pass
 ///   over the row prefetches the rows ahead, which the hardware prefetchers
 ///   would not fetch while the row is being computed on.
+/// - `tensorc-prefetch-panels` (`prefetch_panels.rs`): a register tile loop
+///   over one panel of A prefetches the next panel, a slice per tile, so
+///   the next panel's first tile does not wait for memory.
 /// - `tensorc-fold-partials` (`fold_partials.rs`): a reduction tree level
 ///   that wrote its partial vector to a small buffer and read it back in
 ///   slices combines the slices in registers (same order, same values).
@@ -329,6 +337,7 @@ tensorc-read-through-pads,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-prefetch-rows,\
+tensorc-prefetch-panels,\
 tensorc-fold-partials,\
 canonicalize,\
 cse,\
@@ -372,6 +381,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{EXPAND_ABSI},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
+            .replace(&format!("{PREFETCH_PANELS},"), "")
     )
 }
 
@@ -400,10 +410,11 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},{FOLD_PARTIALS},canonicalize,"
+            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
+        assert!(!full_cpu_pipeline().contains(PREFETCH_PANELS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
         assert!(!full_cpu_pipeline().contains(READ_THROUGH_PADS));
         assert!(!full_cpu_pipeline().contains(PACK_MARK));
