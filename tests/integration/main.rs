@@ -35,6 +35,7 @@ mod expand_absi;
 mod fastmath;
 mod fold_partials;
 mod conv;
+mod gathers;
 mod generated;
 mod harness;
 mod known;
