@@ -7,7 +7,8 @@
 //!   `scf.forall` of one-panel chunks) and on ones it must leave alone (a
 //!   read of several rows, a short k loop, a read that moves with the tile,
 //!   one that stays on one panel, a strided one, a k loop with no tile loop
-//!   around it), by snapshot and by the prefetches' indices;
+//!   around it), by snapshot and by the prefetches' indices; and a K-block
+//!   loop whose tiles also prefetch the next block's slice of B;
 //! - interpreter-vs-CPU runs, on one and two threads, of packed matmuls
 //!   that get the prefetches (M not a multiple of the panel, so the last
 //!   panel's clamped prefetch is exercised; K in several blocks; a batch;
@@ -71,6 +72,42 @@ module {
           scf.yield %f : vector<16xf32>
         }
         vector.transfer_write %s, %b[%j, %c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<32x256x16xf32>
+      }
+    }
+    return
+  }
+  // The packed schedule's K-block loop: each block packs a 256×512 slice
+  // of B (`%src`, read through a view that slides with the block), then a
+  // parallel loop of four-panel chunks runs the tiles over it.
+  func.func @blocks(%a: memref<64x1024x8xf32>, %src: memref<1024x2048xf32>, %pb: memref<256x512xf32>, %nb: index) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c4 = arith.constant 4 : index
+    %c32 = arith.constant 32 : index
+    %c256 = arith.constant 256 : index
+    %c1024 = arith.constant 1024 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<16xf32>
+    scf.for %kb = %c0 to %c1024 step %c256 {
+      %v = memref.subview %src[%kb, %nb] [256, 512] [1, 1] : memref<1024x2048xf32> to memref<256x512xf32, strided<[2048, 1], offset: ?>>
+      memref.copy %v, %pb : memref<256x512xf32, strided<[2048, 1], offset: ?>> to memref<256x512xf32>
+      scf.forall (%ch) in (16) {
+        scf.for %i = %c0 to %c4 step %c1 {
+          %panel = affine.apply #row(%ch)[%i]
+          scf.for %j = %c0 to %c32 step %c2 {
+            %s = scf.for %k = %c0 to %c256 step %c1 iter_args(%acc = %z) -> (vector<16xf32>) {
+              %kk = arith.addi %kb, %k : index
+              %x = vector.transfer_read %a[%panel, %kk, %c0], %p {in_bounds = [true]} : memref<64x1024x8xf32>, vector<8xf32>
+              %y = vector.transfer_read %pb[%k, %j], %p {in_bounds = [true]} : memref<256x512xf32>, vector<16xf32>
+              %e = vector.extract %x[0] : f32 from vector<8xf32>
+              %xb = vector.broadcast %e : f32 to vector<16xf32>
+              %f = vector.fma %xb, %y, %acc : vector<16xf32>
+              scf.yield %f : vector<16xf32>
+            }
+            vector.transfer_write %s, %pb[%c0, %j] {in_bounds = [true]} : vector<16xf32>, memref<256x512xf32>
+          }
+        }
       }
     }
     return
@@ -193,6 +230,19 @@ fn prefetch_panels_before_and_after() {
         );
         assert!(f.contains("arith.minsi"), "{f}");
     }
+    // The block loop's next slice of B: 256 rows of 512 floats = 8192
+    // lines over 16 chunks × 4 panels × 16 tiles, 8 per tile, in a second
+    // prefetch loop of step 1 whose rows start at the next block
+    // (%kb + 256), clamped to B's last row and column.
+    let blocks = function_text(&after, "blocks");
+    assert_eq!(blocks.matches("memref.prefetch").count(), 2, "{blocks}");
+    assert!(blocks.contains("memref.prefetch %arg1["), "{blocks}");
+    for c in ["1023", "2047", "8192", "32 : index"] {
+        assert!(
+            blocks.contains(&format!("arith.constant {c}")),
+            "no constant {c}:\n{blocks}"
+        );
+    }
     for name in ["rows", "short", "others", "untiled"] {
         assert_eq!(
             function_text(&before, name),
@@ -237,12 +287,12 @@ fn panel_prefetched_matmuls_agree_with_the_interpreter() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The pass fires in the CPU pipeline: a W3-like packed product has a
-/// prefetch more than the 16 of its C tile (late accumulation), and it
-/// sits in a loop of its own.
+/// The pass fires in the CPU pipeline: a W3-like packed product has two
+/// prefetches more than the 16 of its C tile (late accumulation): the next
+/// A panel's and the next block of B's.
 #[test]
 fn packed_tiles_prefetch_the_next_panel() {
     let llvm = tensorc::emit("w3like.nxir", &dot(256, 1024, 1024), Stage::LlvmDialect)
         .unwrap_or_else(|e| panic!("{}", e.render()));
-    assert!(llvm.matches("llvm.intr.prefetch").count() >= 17, "{llvm}");
+    assert!(llvm.matches("llvm.intr.prefetch").count() >= 18, "{llvm}");
 }
