@@ -164,14 +164,8 @@ unsafe fn defined_inside(v: MlirValue, op: MlirOperation) -> bool {
         } else {
             mlirOperationGetBlock(mlirOpResultGetOwner(v))
         };
-        let mut p = mlirBlockGetParentOperation(block);
-        while !p.ptr.is_null() {
-            if p.ptr == op.ptr {
-                return true;
-            }
-            p = mlirOperationGetParentOperation(p);
-        }
-        false
+        let owner = mlirBlockGetParentOperation(block);
+        !owner.ptr.is_null() && (owner.ptr == op.ptr || nested_in(owner, op))
     }
 }
 
@@ -294,14 +288,7 @@ unsafe fn strides_and_bytes(t: MlirType) -> Option<(Vec<i64>, i64)> {
         {
             return None;
         }
-        let elem = mlirShapedTypeGetElementType(t);
-        let bits = if mlirTypeIsAFloat(elem) {
-            mlirFloatTypeGetWidth(elem)
-        } else if mlirTypeIsAInteger(elem) {
-            mlirIntegerTypeGetWidth(elem)
-        } else {
-            return None;
-        };
+        let bits = element_bits(t)?;
         (bits % 8 == 0).then_some((strides, i64::from(bits / 8)))
     }
 }

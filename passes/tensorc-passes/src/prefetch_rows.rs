@@ -191,20 +191,6 @@ unsafe fn is_row_read(
     }
 }
 
-/// Whether `op` is nested (at any depth) in `outer`.
-unsafe fn nested_in(op: MlirOperation, outer: MlirOperation) -> bool {
-    unsafe {
-        let mut p = mlirOperationGetParentOperation(op);
-        while !p.ptr.is_null() {
-            if p.ptr == outer.ptr {
-                return true;
-            }
-            p = mlirOperationGetParentOperation(p);
-        }
-        false
-    }
-}
-
 /// Whether a loop before `lp` in its block reads a row of `m` the way
 /// `is_row_read` wants (that loop gets the prefetches).
 unsafe fn direct_reader_before(lp: MlirOperation, m: MlirValue, row_iv: MlirValue) -> bool {

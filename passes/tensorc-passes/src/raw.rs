@@ -302,19 +302,39 @@ pub(crate) unsafe fn is_minor_identity(map: MlirAttribute, rank: usize, vrank: u
 /// The bytes of a cache line on the CPUs tensorc targets.
 pub(crate) const LINE_BYTES: i64 = 64;
 
+/// The bit width of the element type of the shaped type `t` when it is a
+/// float or an integer.
+pub(crate) unsafe fn element_bits(t: MlirType) -> Option<u32> {
+    unsafe {
+        let elem = mlirShapedTypeGetElementType(t);
+        if mlirTypeIsAFloat(elem) {
+            Some(mlirFloatTypeGetWidth(elem))
+        } else if mlirTypeIsAInteger(elem) {
+            Some(mlirIntegerTypeGetWidth(elem))
+        } else {
+            None
+        }
+    }
+}
+
 /// How many elements of the shaped type `t` fill one cache line (index
 /// elements count as 64-bit; at least one).
 pub(crate) unsafe fn elements_per_line(t: MlirType) -> i64 {
+    let bits = unsafe { element_bits(t) }.unwrap_or(64);
+    (LINE_BYTES * 8 / i64::from(bits.max(8))).max(1)
+}
+
+/// Whether `op` is nested, at any depth, in `outer`'s regions.
+pub(crate) unsafe fn nested_in(op: MlirOperation, outer: MlirOperation) -> bool {
     unsafe {
-        let elem = mlirShapedTypeGetElementType(t);
-        let bits = if mlirTypeIsAFloat(elem) {
-            mlirFloatTypeGetWidth(elem)
-        } else if mlirTypeIsAInteger(elem) {
-            mlirIntegerTypeGetWidth(elem)
-        } else {
-            64
-        };
-        (LINE_BYTES * 8 / i64::from(bits.max(8))).max(1)
+        let mut p = mlirOperationGetParentOperation(op);
+        while !p.ptr.is_null() {
+            if p.ptr == outer.ptr {
+                return true;
+            }
+            p = mlirOperationGetParentOperation(p);
+        }
+        false
     }
 }
 
