@@ -188,8 +188,8 @@ fn dot(at: &str, bt: &str, ot: &str) -> String {
 #[test]
 fn late_accumulated_matmuls_agree_with_the_interpreter() {
     let programs = [
-        // Packed, K = 700 in three blocks of 256 (the last 188): C goes
-        // through the late add three times; M, N no tile divides.
+        // Packed, K = 700 in six blocks of 128 (the last 60): C goes
+        // through the late add six times; M, N no tile divides.
         ("packed_odd", dot("f32[130][700]", "f32[700][1024]", "f32[130][1024]"), 1e-4),
         // Packed, K below one block, N large.
         ("packed_wide", dot("f32[70][300]", "f32[300][2048]", "f32[70][2048]"), 1e-4),

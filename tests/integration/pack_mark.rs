@@ -230,7 +230,7 @@ impl Case {
 /// Packed products with every remainder: B holds more than 12 MiB, so it is
 /// packed although its rows are not a multiple of 2 KiB apart; M = 130 pads A's last
 /// panel, N = 1990 = 3·512 + 454 leaves a partial last N block whose last
-/// panel is padded, K = 2000 = 7·256 + 208 a partial K block.
+/// panel is padded, K = 2000 = 15·128 + 80 a partial K block.
 #[test]
 fn odd_packed_products_match_known_values() {
     let cases = [

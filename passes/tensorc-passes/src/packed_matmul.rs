@@ -12,8 +12,8 @@
 //! before the block is used (its pack is fused into the block loops). The
 //! loops over the packed product follow BLIS, with the roles of A and B
 //! swapped because our register tile loads B and broadcasts A:
-//! N blocks of `n_block` panels → K blocks of `k_block` (a 256×512 block of
-//! packed B, 512 KiB, stays in L2 for all of M) → A row panels (an A
+//! N blocks of `n_block` panels → K blocks of `k_block` (a 128×512 block of
+//! packed B, 256 KiB, stays in L2 for all of M) → A row panels (an A
 //! micro-panel stays in L1 across the N block) → one 8×32 C tile (8 rows by
 //! two B panels) in 16 zmm registers → k: per k, two B loads, eight
 //! broadcasts of A and 16 FMAs. docs/benchmarks.md has the measurements
@@ -91,11 +91,17 @@ pub struct PackedMatmul {
     /// M packing size: the height of an A panel. A multiple of `reg_m`.
     pub tile_m: u32,
     /// K cache block: the rows of a B block and the length of the k loop
-    /// per register tile.
+    /// per register tile. 128, not 256: with the next block's B prefetched
+    /// during the current one (`prefetch_panels.rs`), a 256 KiB block and
+    /// the next one's source both fit in L2; products with few rows, whose
+    /// time the packs of B weigh on most, ran 2.5–5.5 % faster (W6
+    /// 9.45 → 8.97 ms, 100×2048·2048×2048 4.87 → 4.62 ms, one thread), the
+    /// others within ±2 % (W2, W3, 1536³, 4×1024³, alternated runs).
     pub k_block: u32,
     /// N cache block, in `tile`-wide panels: a `k_block`×(`n_block`·`tile`)
-    /// block of packed B (256×512 f32 = 512 KiB) stays in the 1 MiB L2
-    /// while every row panel of A runs over it.
+    /// block of packed B (128×512 f32 = 256 KiB) stays in the 1 MiB L2
+    /// while every row panel of A runs over it (64 panels: W2 2 % slower,
+    /// W3 2 % faster, W6 the same).
     pub n_block: u32,
     /// Rows of the register tile (a divisor of `tile_m`): the A values
     /// broadcast per k.
@@ -135,7 +141,7 @@ impl Default for PackedMatmul {
         PackedMatmul {
             tile: 16,
             tile_m: TILE_M,
-            k_block: 256,
+            k_block: 128,
             n_block: 32,
             reg_m: 8,
             reg_n: 2,

@@ -127,17 +127,17 @@ fn packed_matmul_becomes_8x32_contractions_with_no_pack_left() {
         out.contains("vector<1x1x16xf32> into vector<1x1x8x16xf32>"),
         "{out}"
     );
-    // K blocks of 256 (257 leaves a block of 1): the packing step cuts the
-    // blocks and peels the last, so a full block is a k loop of 256 steps
+    // K blocks of 128 (257 leaves a block of 1): the packing step cuts the
+    // blocks and peels the last, so a full block is a k loop of 128 steps
     // carrying the 8×32 tile. B is packed block by block into block-sized
-    // temporaries: a full block reads its [32][256][16] block, the block
+    // temporaries: a full block reads its [32][128][16] block, the block
     // of 1 its [32][1][16] block (B's row 256 alone); no B packed whole.
     assert!(
         out.lines()
-            .any(|l| l.contains("to %c256 step %c1 iter_args") && l.contains("-> (vector<1x2x8x16xf32>)")),
+            .any(|l| l.contains("to %c128 step %c1 iter_args") && l.contains("-> (vector<1x2x8x16xf32>)")),
         "{out}"
     );
-    assert!(out.contains("tensor<32x256x16xf32>, vector<2x1x16xf32>"), "{out}");
+    assert!(out.contains("tensor<32x128x16xf32>, vector<2x1x16xf32>"), "{out}");
     assert!(out.contains("tensor<32x1x16xf32>, vector<2x1x16xf32>"), "{out}");
     assert!(!out.contains("tensor<65x257x16xf32>"), "{out}");
     // The full N blocks' B slices are static: only the last, partial N
@@ -185,7 +185,7 @@ fn transposed_operand_is_packed_in_place() {
     // B's packs (one per block) read slices of %bt, [N/16][K][16] with the
     // N×K source's first axis tiled.
     assert!(packed.contains("linalg.pack %extracted_slice"), "{packed}");
-    assert!(packed.contains("tensor<1031x600xf32> to tensor<512x256xf32>"), "{packed}");
+    assert!(packed.contains("tensor<1031x600xf32> to tensor<512x128xf32>"), "{packed}");
     let lowered = run(input, true);
     assert!(!lowered.contains("linalg."), "{lowered}");
     assert!(lowered.contains("vector.contract"), "{lowered}");
