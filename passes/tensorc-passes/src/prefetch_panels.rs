@@ -109,6 +109,8 @@ struct Site {
 /// A read of a panel and how it streams.
 struct PanelRead {
     read: MlirOperation,
+    /// Its indices.
+    idx: Vec<MlirValue>,
     /// k iterations per cache line of each row of the read.
     steps_per_line: i64,
 }
@@ -140,19 +142,44 @@ unsafe fn panel_step(op: MlirOperation) -> Option<i64> {
         }
         let step = match op_name(op).as_str() {
             "scf.for" => constant_int(mlirOperationGetOperand(op, 2))?,
-            "scf.forall" => {
-                let steps = mlirOperationGetAttributeByName(op, string_ref("staticStep"));
-                if steps.ptr.is_null()
-                    || !mlirAttributeIsADenseI64Array(steps)
-                    || mlirDenseArrayGetNumElements(steps) != 1
-                {
-                    return None;
-                }
-                mlirDenseI64ArrayGetElement(steps, 0)
-            }
+            "scf.forall" => single_static(op, "staticStep")?,
             _ => return None,
         };
         (step > 0).then_some(step)
+    }
+}
+
+/// The value of a one-dimensional `scf.forall`'s static bound or step
+/// attribute `name` (a dynamic one is a huge negative marker).
+unsafe fn single_static(op: MlirOperation, name: &str) -> Option<i64> {
+    unsafe {
+        let a = mlirOperationGetAttributeByName(op, string_ref(name));
+        (!a.ptr.is_null()
+            && mlirAttributeIsADenseI64Array(a)
+            && mlirDenseArrayGetNumElements(a) == 1)
+            .then(|| mlirDenseI64ArrayGetElement(a, 0))
+    }
+}
+
+/// Inserts `name` (a binary `arith` op on `index` values) of `a` and `b`
+/// before `at`; returns its result.
+unsafe fn index_op(at: MlirOperation, name: &str, a: MlirValue, b: MlirValue) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let loc = mlirOperationGetLocation(at);
+        insert_before(
+            at,
+            build(ctx, name, loc, &[a, b], &[mlirIndexTypeGet(ctx)], &[]),
+        )
+    }
+}
+
+/// Inserts before `at` the number of the current iteration of the loop
+/// `lp` (lower bound `lb`, step `step`): `(iv - lb) / step`.
+unsafe fn trip_number(at: MlirOperation, lp: MlirOperation, lb: i64, step: i64) -> MlirValue {
+    unsafe {
+        let i = index_op(at, "arith.subi", iv(lp), index_constant(at, lb));
+        index_op(at, "arith.divui", i, index_constant(at, step))
     }
 }
 
@@ -357,6 +384,7 @@ unsafe fn panel_read(
         let (k_iv, tile_iv, panel_iv) = (iv(k), iv(tile), iv(panel));
         if idx.iter().any(|&i| depends(i, tile_iv, panel))
             || !idx.iter().any(|&i| depends(i, panel_iv, panel))
+            || !idx.iter().all(|&i| copyable(i, panel))
         {
             return None;
         }
@@ -374,6 +402,7 @@ unsafe fn panel_read(
         }
         Some(PanelRead {
             read,
+            idx,
             steps_per_line: LINE_BYTES / moved,
         })
     }
@@ -444,26 +473,15 @@ unsafe fn rewrite(s: &Site) {
         let ctx = mlirOperationGetContext(s.k);
         let loc = mlirOperationGetLocation(s.k);
         let index = mlirIndexTypeGet(ctx);
-        let arith = |name: &str, a: MlirValue, b: MlirValue| {
-            insert_before(s.k, build(ctx, name, loc, &[a, b], &[index], &[]))
-        };
+        let arith = |name: &str, a: MlirValue, b: MlirValue| index_op(s.k, name, a, b);
         let (lb, ub, step) = constant_bounds(s.k).expect("checked by candidate");
         let (tl, tu, ts) = constant_bounds(s.tile).expect("checked by candidate");
         let tiles = (tu - tl + ts - 1) / ts;
         let trips = (ub - lb + step - 1) / step;
         let panel_step = index_constant(s.k, panel_step(s.panel).expect("checked by candidate"));
         let next = arith("arith.addi", iv(s.panel), panel_step);
-        // This tile's number: (tile iv - lower bound) / step.
-        let t = arith("arith.subi", iv(s.tile), index_constant(s.k, tl));
-        let t = arith("arith.divui", t, index_constant(s.k, ts));
+        let t = trip_number(s.k, s.tile, tl, ts);
         for r in &s.reads {
-            let idx: Vec<MlirValue> =
-                (0..mlirShapedTypeGetRank(mlirValueGetType(mlirOperationGetOperand(r.read, 0))))
-                    .map(|d| mlirOperationGetOperand(r.read, 1 + d as isize))
-                    .collect();
-            if !idx.iter().all(|&i| copyable(i, s.panel)) {
-                continue;
-            }
             // The k range in whole lines, split evenly over the tiles.
             let lines = (trips + r.steps_per_line - 1) / r.steps_per_line;
             let per_tile = (lines + tiles - 1) / tiles;
@@ -487,7 +505,7 @@ unsafe fn rewrite(s: &Site) {
             let mem = mlirOperationGetOperand(r.read, 0);
             let mt = mlirValueGetType(mem);
             let mut operands = vec![mem];
-            for (d, &i) in idx.iter().enumerate() {
+            for (d, &i) in r.idx.iter().enumerate() {
                 let mut v = remap.value(i);
                 if depends(i, iv(s.panel), s.panel) {
                     // The last panel's next one is past the buffer: clamp.
@@ -515,14 +533,8 @@ unsafe fn panel_range(op: MlirOperation) -> Option<(i64, i64)> {
             let (lb, ub, _) = constant_bounds(op)?;
             return (ub > lb).then_some((lb, (ub - lb + step - 1) / step));
         }
-        let bound = |name: &str| {
-            let a = mlirOperationGetAttributeByName(op, string_ref(name));
-            (!a.ptr.is_null()
-                && mlirAttributeIsADenseI64Array(a)
-                && mlirDenseArrayGetNumElements(a) == 1)
-                .then(|| mlirDenseI64ArrayGetElement(a, 0))
-        };
-        let (lb, ub) = (bound("staticLowerBound")?, bound("staticUpperBound")?);
+        let lb = single_static(op, "staticLowerBound")?;
+        let ub = single_static(op, "staticUpperBound")?;
         // Dynamic bounds are stored as the "dynamic" marker, a huge negative.
         (lb >= 0 && ub > lb).then_some((lb, (ub - lb + step - 1) / step))
     }
@@ -637,10 +649,6 @@ unsafe fn prefetch_next_block(s: &Site) {
         .collect();
         let ctx = mlirOperationGetContext(s.k);
         let loc = mlirOperationGetLocation(s.k);
-        let index = mlirIndexTypeGet(ctx);
-        let op2 = |at: MlirOperation, name: &str, a: MlirValue, b: MlirValue| {
-            insert_before(at, build(ctx, name, loc, &[a, b], &[index], &[]))
-        };
         for (view, offsets) in views {
             let src = mlirOperationGetOperand(view, 0);
             let st = mlirValueGetType(src);
@@ -655,26 +663,19 @@ unsafe fn prefetch_next_block(s: &Site) {
             let per_tile = (lines + tiles - 1) / tiles;
             let c = |v: i64| index_constant(s.k, v);
             // This tile's number among all the block loop's tiles.
-            let index_in = |lp: MlirOperation, lb: i64, step: i64| {
-                let i = op2(s.k, "arith.subi", iv(lp), c(lb));
-                op2(s.k, "arith.divui", i, c(step))
-            };
-            let mut g = index_in(
-                s.panel,
-                panel_lb,
-                panel_step(s.panel).expect("checked by candidate"),
-            );
+            let step_of = |lp| panel_step(lp).expect("checked above");
+            let mut g = trip_number(s.k, s.panel, panel_lb, step_of(s.panel));
             if let Some((chunk_lb, _)) = chunk_range {
-                let chunk = index_in(chunks, chunk_lb, panel_step(chunks).expect("checked above"));
-                let chunk = op2(s.k, "arith.muli", chunk, c(panel_trips));
-                g = op2(s.k, "arith.addi", chunk, g);
+                let chunk = trip_number(s.k, chunks, chunk_lb, step_of(chunks));
+                let chunk = index_op(s.k, "arith.muli", chunk, c(panel_trips));
+                g = index_op(s.k, "arith.addi", chunk, g);
             }
-            let g = op2(s.k, "arith.muli", g, c(tile_trips));
-            let g = op2(s.k, "arith.addi", g, index_in(s.tile, tl, ts));
-            let lo = op2(s.k, "arith.muli", g, c(per_tile));
-            let hi = op2(s.k, "arith.addi", lo, c(per_tile));
-            let hi = op2(s.k, "arith.minsi", hi, c(lines));
-            let next = op2(s.k, "arith.addi", iv(block_loop), c(block_step));
+            let g = index_op(s.k, "arith.muli", g, c(tile_trips));
+            let g = index_op(s.k, "arith.addi", g, trip_number(s.k, s.tile, tl, ts));
+            let lo = index_op(s.k, "arith.muli", g, c(per_tile));
+            let hi = index_op(s.k, "arith.addi", lo, c(per_tile));
+            let hi = index_op(s.k, "arith.minsi", hi, c(lines));
+            let next = index_op(s.k, "arith.addi", iv(block_loop), c(block_step));
             let lp = prefetch_loop(ctx, loc, lo, hi, c(1));
             mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(s.k), s.k, lp);
             let yield_op = mlirBlockGetFirstOperation(body(lp));
@@ -687,16 +688,16 @@ unsafe fn prefetch_next_block(s: &Site) {
             };
             let l = iv(lp);
             let y = |v: i64| index_constant(yield_op, v);
-            let row = op2(yield_op, "arith.divui", l, y(row_lines));
-            let col = op2(yield_op, "arith.remui", l, y(row_lines));
-            let col = op2(yield_op, "arith.muli", col, y(per_line));
+            let row = index_op(yield_op, "arith.divui", l, y(row_lines));
+            let col = index_op(yield_op, "arith.remui", l, y(row_lines));
+            let col = index_op(yield_op, "arith.muli", col, y(per_line));
             let mut operands = vec![src];
             for (d, (o, within)) in offsets.iter().zip([row, col]).enumerate() {
                 let o = remap.value(*o);
-                let v = op2(yield_op, "arith.addi", o, within);
+                let v = index_op(yield_op, "arith.addi", o, within);
                 // The last block's next one is past the matrix: clamp.
                 let last = y(mlirShapedTypeGetDimSize(st, d as isize) - 1);
-                operands.push(op2(yield_op, "arith.minsi", v, last));
+                operands.push(index_op(yield_op, "arith.minsi", v, last));
             }
             let pf = read_prefetch(ctx, loc, &operands);
             mlirBlockInsertOwnedOperationBefore(body(lp), yield_op, pf);
