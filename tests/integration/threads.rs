@@ -450,6 +450,56 @@ fn outline_parallel_pass_before_and_after() {
     assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{llvm}");
 }
 
+/// A loop that reads vectors defined outside it (loop-invariant reads the
+/// clean-up hoisted out of a tiled matmul's chunks: a 1×3 and a 4-lane
+/// vector): they travel in the context struct in their LLVM form (before,
+/// such a loop was left alone and ran on one thread), and the casts cancel
+/// in the rest of the lowering.
+const VECTOR_CAPTURES: &str = r#"module {
+  func.func @f(%a: memref<8x4xf32>, %b: memref<8x3xf32>) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %p = ub.poison : f32
+    %r = vector.transfer_read %a[%c0, %c0], %p {in_bounds = [true]} : memref<8x4xf32>, vector<3xf32>
+    %w = vector.broadcast %r : vector<3xf32> to vector<1x3xf32>
+    %q = vector.transfer_read %a[%c1, %c0], %p {in_bounds = [true]} : memref<8x4xf32>, vector<4xf32>
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      %x = vector.transfer_read %b[%i, %c0], %p {in_bounds = [true, true]} : memref<8x3xf32>, vector<1x3xf32>
+      %y = arith.addf %x, %w : vector<1x3xf32>
+      vector.transfer_write %y, %b[%i, %c0] {in_bounds = [true, true]} : vector<1x3xf32>, memref<8x3xf32>
+      vector.transfer_write %q, %a[%i, %c0] {in_bounds = [true]} : vector<4xf32>, memref<8x4xf32>
+      scf.reduce
+    }
+    return
+  }
+}
+"#;
+
+#[test]
+fn outline_parallel_passes_vector_captures() {
+    use tensorc_mlir::{Mlir, PrintOptions};
+    use tensorc_passes::outline_parallel;
+    tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
+    let mlir = Mlir::new();
+    let (mut m, _, after) = before_and_after(&mlir, VECTOR_CAPTURES, outline_parallel::NAME);
+    assert_eq!(after.matches("call @tensorc_parallel_for(").count(), 1, "{after}");
+    // The loop moved into the outlined function; the context struct holds
+    // the two memrefs and both vectors, the 1×3 one as an array of rows.
+    let f = &after[..after.find("func.func private @__tensorc_par_0").unwrap()];
+    assert!(!f.contains("scf.parallel"), "{after}");
+    assert!(after.contains("array<1 x vector<3xf32>>, vector<4xf32>"), "{after}");
+    mlir.run_pipeline(
+        &mut m,
+        "convert-vector-to-scf{full-unroll target-rank=1},convert-vector-to-llvm,expand-strided-metadata,lower-affine,convert-scf-to-cf,finalize-memref-to-llvm,convert-to-llvm,reconcile-unrealized-casts",
+        "test",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let llvm = mlir.print(&m, PrintOptions::default());
+    assert!(!llvm.contains("unrealized_conversion_cast"), "{llvm}");
+    assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{llvm}");
+}
+
 /// Reductions as `tensorc-parallel-mark` meets them (linalg on tensors):
 /// full ones whose length the chunk count does not divide (cut into a
 /// tagged head and a remainder step) or divides (tagged as it is); ones it

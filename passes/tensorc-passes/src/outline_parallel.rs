@@ -26,6 +26,9 @@
 //! - in its place: `call @tensorc_parallel_for(@__tensorc_par_K, ctx, n)` with
 //!   `n` the trip count.
 //!
+//! Vectors defined outside the loop (a loop-invariant read the clean-up
+//! hoisted out of it) travel in their LLVM form, like memrefs.
+//!
 //! Loops it cannot handle (several dimensions, reductions, a capture of a type
 //! it does not know how to pass) are left alone: they stay correct sequential
 //! loops. Nested parallel loops stay inside their outlined parent and run
@@ -126,12 +129,39 @@ unsafe fn outline_module(module: MlirOperation) -> Result<usize, ()> {
 
 /// How one capture travels through the context struct.
 enum Passing {
-    /// A ranked memref, as its descriptor struct.
-    Memref,
+    /// A ranked memref (as its descriptor struct) or a vector (as its LLVM
+    /// form: an `!llvm.array` nest of 1-D vectors), through an
+    /// `unrealized_conversion_cast` each way that the LLVM conversions'
+    /// own casts cancel.
+    Converted,
     /// An `index`, as `i64`.
     Index,
     /// An integer or float scalar, as itself.
     Scalar,
+}
+
+/// The LLVM-dialect form of a fixed-size vector type, as the vector
+/// conversion makes it: 1-D (and 0-D, as one element) vectors stay vectors,
+/// the outer dimensions of an n-D one become nested `!llvm.array`s; `index`
+/// elements are `i64`. None for scalable vectors and other element types.
+unsafe fn llvm_vector_type(t: MlirType) -> Option<String> {
+    unsafe {
+        if mlirVectorTypeIsScalable(t) {
+            return None;
+        }
+        let elem = mlirShapedTypeGetElementType(t);
+        let elem = if mlirTypeIsAIndex(elem) {
+            "i64".to_owned()
+        } else if mlirTypeIsAInteger(elem) || mlirTypeIsAFloat(elem) {
+            print_type(elem)
+        } else {
+            return None;
+        };
+        let rank = mlirShapedTypeGetRank(t);
+        let dims: Vec<i64> = (0..rank).map(|d| mlirShapedTypeGetDimSize(t, d as isize)).collect();
+        let inner = format!("vector<{}x{elem}>", dims.last().copied().unwrap_or(1));
+        Some(dims.iter().rev().skip(1).fold(inner, |acc, d| format!("!llvm.array<{d} x {acc}>")))
+    }
 }
 
 /// Outlines `lp` into a function named `name`; false (and nothing changed)
@@ -199,7 +229,15 @@ unsafe fn outline_loop(
                         "!llvm.struct<(ptr, ptr, i64, array<{rank} x i64>, array<{rank} x i64>)>"
                     )
                 };
-                (Passing::Memref, field)
+                (Passing::Converted, field)
+            } else if mlirTypeIsAVector(t) {
+                // A loop-invariant vector the clean-up hoisted out of the
+                // loop (a read of B's last row in a peeled tile, say):
+                // refusing it left the whole loop on one thread.
+                let Some(field) = llvm_vector_type(t) else {
+                    return false;
+                };
+                (Passing::Converted, field)
             } else if mlirTypeIsAIndex(t) {
                 (Passing::Index, "i64".to_owned())
             } else if mlirTypeIsAInteger(t) || mlirTypeIsAFloat(t) {
@@ -257,7 +295,7 @@ unsafe fn outline_loop(
         let mut agg = result(before(build(ctx, "llvm.mlir.undef", loc, &[], &[st], &[])));
         for (k, ((v, passing, _), ft)) in captures.iter().zip(&field_types).enumerate() {
             let field = match passing {
-                Passing::Memref => result(before(build(
+                Passing::Converted => result(before(build(
                     ctx,
                     "builtin.unrealized_conversion_cast",
                     loc,
@@ -393,7 +431,7 @@ unsafe fn outline_loop(
                 &[("position", pos)],
             )));
             let back = match passing {
-                Passing::Memref => result(append(build(
+                Passing::Converted => result(append(build(
                     ctx,
                     "builtin.unrealized_conversion_cast",
                     loc,
