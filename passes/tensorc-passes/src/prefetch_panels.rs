@@ -149,15 +149,27 @@ unsafe fn panel_step(op: MlirOperation) -> Option<i64> {
     }
 }
 
+/// The elements of `op`'s `DenseI64ArrayAttr` named `name`.
+unsafe fn i64_array(op: MlirOperation, name: &str) -> Option<Vec<i64>> {
+    unsafe {
+        let a = mlirOperationGetAttributeByName(op, string_ref(name));
+        if a.ptr.is_null() || !mlirAttributeIsADenseI64Array(a) {
+            return None;
+        }
+        Some(
+            (0..mlirDenseArrayGetNumElements(a))
+                .map(|i| mlirDenseI64ArrayGetElement(a, i))
+                .collect(),
+        )
+    }
+}
+
 /// The value of a one-dimensional `scf.forall`'s static bound or step
 /// attribute `name` (a dynamic one is a huge negative marker).
 unsafe fn single_static(op: MlirOperation, name: &str) -> Option<i64> {
-    unsafe {
-        let a = mlirOperationGetAttributeByName(op, string_ref(name));
-        (!a.ptr.is_null()
-            && mlirAttributeIsADenseI64Array(a)
-            && mlirDenseArrayGetNumElements(a) == 1)
-            .then(|| mlirDenseI64ArrayGetElement(a, 0))
+    match unsafe { i64_array(op, name) }?.as_slice() {
+        [v] => Some(*v),
+        _ => None,
     }
 }
 
@@ -521,7 +533,7 @@ unsafe fn rewrite(s: &Site) {
             let p = read_prefetch(ctx, loc, &operands);
             mlirBlockInsertOwnedOperationBefore(inner, yield_op, p);
         }
-        prefetch_next_block(s);
+        prefetch_next_block(s, t);
     }
 }
 
@@ -540,12 +552,19 @@ unsafe fn panel_range(op: MlirOperation) -> Option<(i64, i64)> {
     }
 }
 
+/// An offset of a view: a constant or an operand of the view op.
+#[derive(Clone, Copy)]
+enum Offset {
+    Static(i64),
+    Dynamic(MlirValue),
+}
+
 /// A view the block loop slides with its induction variable: a
 /// `memref.subview` in the block loop's body, before the panel loop, of a
 /// static 2-D memref defined outside the block loop (unit innermost
 /// stride), with static sizes, unit strides and an offset that moves with
-/// the block loop. Returns the view op and its offsets.
-unsafe fn sliding_view(op: MlirOperation, block_loop: MlirOperation) -> Option<Vec<MlirValue>> {
+/// the block loop. Returns its two offsets; changes nothing.
+unsafe fn sliding_view(op: MlirOperation, block_loop: MlirOperation) -> Option<[Offset; 2]> {
     unsafe {
         if op_name(op) != "memref.subview" {
             return None;
@@ -560,44 +579,31 @@ unsafe fn sliding_view(op: MlirOperation, block_loop: MlirOperation) -> Option<V
         {
             return None;
         }
-        let attr = |name: &str| -> Option<Vec<i64>> {
-            let a = mlirOperationGetAttributeByName(op, string_ref(name));
-            if a.ptr.is_null() || !mlirAttributeIsADenseI64Array(a) {
-                return None;
-            }
-            Some(
-                (0..mlirDenseArrayGetNumElements(a))
-                    .map(|i| mlirDenseI64ArrayGetElement(a, i))
-                    .collect(),
-            )
-        };
         let (offsets, sizes, steps) = (
-            attr("static_offsets")?,
-            attr("static_sizes")?,
-            attr("static_strides")?,
+            i64_array(op, "static_offsets")?,
+            i64_array(op, "static_sizes")?,
+            i64_array(op, "static_strides")?,
         );
         if offsets.len() != 2 || sizes.iter().any(|&d| d <= 0) || steps.iter().any(|&d| d != 1) {
             return None;
         }
-        // Dynamic offsets are operands after the source, in order.
+        // Dynamic offsets (the "dynamic" marker) are the operands after the
+        // source, in order.
         let mut next = 1;
-        let mut values = Vec::with_capacity(2);
-        for &o in &offsets {
+        let mut values = [Offset::Static(0); 2];
+        for (v, &o) in values.iter_mut().zip(&offsets) {
             if o == i64::MIN {
-                values.push(mlirOperationGetOperand(op, next));
+                *v = Offset::Dynamic(mlirOperationGetOperand(op, next));
                 next += 1;
             } else {
-                values.push(index_constant(op, o));
+                *v = Offset::Static(o);
             }
         }
-        if mlirOperationGetNumOperands(op) != next {
-            return None;
-        }
         let iv = iv(block_loop);
-        values
-            .iter()
-            .any(|&v| depends(v, iv, block_loop) && copyable(v, block_loop))
-            .then_some(values)
+        let slides = values.iter().any(|v| {
+            matches!(v, Offset::Dynamic(d) if depends(*d, iv, block_loop) && copyable(*d, block_loop))
+        });
+        (mlirOperationGetNumOperands(op) == next && slides).then_some(values)
     }
 }
 
@@ -606,19 +612,13 @@ unsafe fn sliding_view(op: MlirOperation, block_loop: MlirOperation) -> Option<V
 /// each of its sliding views: the packed schedule's next block of B, read
 /// by the pack at the start of the next K block. Nothing when the panel
 /// loop is not directly in an `scf.for` with static bounds.
-unsafe fn prefetch_next_block(s: &Site) {
+unsafe fn prefetch_next_block(s: &Site, tile_number: MlirValue) {
     unsafe {
         // The panel loop, maybe inside a parallel loop's chunks of panels,
         // directly in the block loop.
-        let mut chunks = mlirOperationGetParentOperation(s.panel);
-        let mut block_loop = chunks;
-        if !chunks.ptr.is_null() && op_name(chunks) == "scf.forall" {
-            block_loop = mlirOperationGetParentOperation(chunks);
-        } else {
-            chunks = MlirOperation {
-                ptr: std::ptr::null_mut(),
-            };
-        }
+        let parent = mlirOperationGetParentOperation(s.panel);
+        let chunks = (!parent.ptr.is_null() && op_name(parent) == "scf.forall").then_some(parent);
+        let block_loop = chunks.map_or(parent, |c| mlirOperationGetParentOperation(c));
         if block_loop.ptr.is_null() || op_name(block_loop) != "scf.for" {
             return;
         }
@@ -628,27 +628,37 @@ unsafe fn prefetch_next_block(s: &Site) {
         let Some((panel_lb, panel_trips)) = panel_range(s.panel) else {
             return;
         };
-        let chunk_range = if chunks.ptr.is_null() {
-            None
-        } else {
-            match panel_range(chunks) {
-                Some(r) => Some(r),
+        let chunk_range = match chunks {
+            Some(c) => match panel_range(c) {
+                Some(r) => Some((c, r)),
                 None => return,
-            }
+            },
+            None => None,
         };
+        let views: Vec<(MlirOperation, [Offset; 2])> = ops_before(chunks.unwrap_or(s.panel))
+            .into_iter()
+            .filter_map(|op| Some((op, sliding_view(op, block_loop)?)))
+            .collect();
+        if views.is_empty() {
+            return;
+        }
         let (tl, tu, ts) = constant_bounds(s.tile).expect("checked by candidate");
         let tile_trips = (tu - tl + ts - 1) / ts;
-        let tiles = tile_trips * panel_trips * chunk_range.map_or(1, |(_, n)| n);
-        let views: Vec<(MlirOperation, Vec<MlirValue>)> = ops_before(if chunks.ptr.is_null() {
-            s.panel
-        } else {
-            chunks
-        })
-        .into_iter()
-        .filter_map(|op| Some((op, sliding_view(op, block_loop)?)))
-        .collect();
+        let tiles = tile_trips * panel_trips * chunk_range.map_or(1, |(_, (_, n))| n);
         let ctx = mlirOperationGetContext(s.k);
         let loc = mlirOperationGetLocation(s.k);
+        let c = |v: i64| index_constant(s.k, v);
+        // This tile's number among all the block loop's tiles.
+        let step_of = |lp| panel_step(lp).expect("checked above");
+        let mut g = trip_number(s.k, s.panel, panel_lb, step_of(s.panel));
+        if let Some((chunks, (chunk_lb, _))) = chunk_range {
+            let chunk = trip_number(s.k, chunks, chunk_lb, step_of(chunks));
+            let chunk = index_op(s.k, "arith.muli", chunk, c(panel_trips));
+            g = index_op(s.k, "arith.addi", chunk, g);
+        }
+        let g = index_op(s.k, "arith.muli", g, c(tile_trips));
+        let g = index_op(s.k, "arith.addi", g, tile_number);
+        let next = index_op(s.k, "arith.addi", iv(block_loop), c(block_step));
         for (view, offsets) in views {
             let src = mlirOperationGetOperand(view, 0);
             let st = mlirValueGetType(src);
@@ -661,21 +671,9 @@ unsafe fn prefetch_next_block(s: &Site) {
             let row_lines = (cols + per_line - 1) / per_line;
             let lines = rows * row_lines;
             let per_tile = (lines + tiles - 1) / tiles;
-            let c = |v: i64| index_constant(s.k, v);
-            // This tile's number among all the block loop's tiles.
-            let step_of = |lp| panel_step(lp).expect("checked above");
-            let mut g = trip_number(s.k, s.panel, panel_lb, step_of(s.panel));
-            if let Some((chunk_lb, _)) = chunk_range {
-                let chunk = trip_number(s.k, chunks, chunk_lb, step_of(chunks));
-                let chunk = index_op(s.k, "arith.muli", chunk, c(panel_trips));
-                g = index_op(s.k, "arith.addi", chunk, g);
-            }
-            let g = index_op(s.k, "arith.muli", g, c(tile_trips));
-            let g = index_op(s.k, "arith.addi", g, trip_number(s.k, s.tile, tl, ts));
             let lo = index_op(s.k, "arith.muli", g, c(per_tile));
             let hi = index_op(s.k, "arith.addi", lo, c(per_tile));
             let hi = index_op(s.k, "arith.minsi", hi, c(lines));
-            let next = index_op(s.k, "arith.addi", iv(block_loop), c(block_step));
             let lp = prefetch_loop(ctx, loc, lo, hi, c(1));
             mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(s.k), s.k, lp);
             let yield_op = mlirBlockGetFirstOperation(body(lp));
@@ -693,7 +691,10 @@ unsafe fn prefetch_next_block(s: &Site) {
             let col = index_op(yield_op, "arith.muli", col, y(per_line));
             let mut operands = vec![src];
             for (d, (o, within)) in offsets.iter().zip([row, col]).enumerate() {
-                let o = remap.value(*o);
+                let o = match *o {
+                    Offset::Static(v) => y(v),
+                    Offset::Dynamic(v) => remap.value(v),
+                };
                 let v = index_op(yield_op, "arith.addi", o, within);
                 // The last block's next one is past the matrix: clamp.
                 let last = y(mlirShapedTypeGetDimSize(st, d as isize) - 1);
