@@ -47,6 +47,7 @@ mod known_fixes;
 mod late_accumulate;
 mod matvec;
 mod memsafe;
+mod n_chunks;
 mod prefetch_panels;
 mod prefetch_rows;
 mod robust;

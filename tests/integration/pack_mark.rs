@@ -60,10 +60,16 @@ fn pack_mark_before_and_after() {
     );
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, &module, pack_mark::NAME);
-    for name in ["conflicting_rows", "large_b"] {
-        let f = function_text(&after, name);
-        assert!(f.contains("linalg.matmul {tensorc.pack}"), "{f}");
-    }
+    // 1024 columns: the threads split N in two chunks of 32 panels
+    // (`PackedMatmul::n_chunk`); 2000 columns (125 panels) cannot be split
+    // evenly, so its threads split A panels (no chunk tag).
+    let f = function_text(&after, "conflicting_rows");
+    assert!(
+        f.contains("linalg.matmul {tensorc.pack, tensorc.pack_n32}"),
+        "{f}"
+    );
+    let f = function_text(&after, "large_b");
+    assert!(f.contains("linalg.matmul {tensorc.pack}"), "{f}");
     for name in [
         "fits_unpacked",
         "small",
@@ -85,7 +91,7 @@ fn pack_mark_before_and_after() {
     );
     assert_eq!(b.matches("tensor.extract_slice").count(), 3, "{b}");
     assert!(
-        b.contains("linalg.matmul {tensorc.pack} ins(%extracted_slice, %extracted_slice_0 : tensor<1024x1024xf32>, tensor<1024x1024xf32>)"),
+        b.contains("linalg.matmul {tensorc.pack, tensorc.pack_n32} ins(%extracted_slice, %extracted_slice_0 : tensor<1024x1024xf32>, tensor<1024x1024xf32>)"),
         "{b}"
     );
     assert!(b.contains("tensor.insert_slice"), "{b}");

@@ -32,7 +32,7 @@
 //! tensors, right before the packing step.
 
 use crate::external_pass::{PassId, module_pass};
-use crate::packed_matmul::PackedMatmul;
+use crate::packed_matmul::{PackedMatmul, n_chunk_tag};
 use crate::raw::*;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
@@ -87,9 +87,16 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
         }
         let mut tagged = 0;
         for op in ops_named(module, "linalg.matmul") {
-            if eligible(op, p, 2).is_some() {
+            if let Some([_, _, n, _]) = eligible(op, p, 2) {
                 let ctx = mlirOperationGetContext(op);
                 mlirOperationSetAttributeByName(op, string_ref(PACK), mlirUnitAttrGet(ctx));
+                if let Some(c) = p.n_chunk(n as u64) {
+                    mlirOperationSetAttributeByName(
+                        op,
+                        string_ref(&n_chunk_tag(c)),
+                        mlirUnitAttrGet(ctx),
+                    );
+                }
                 tagged += 1;
             }
         }

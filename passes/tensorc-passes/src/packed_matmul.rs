@@ -178,6 +178,49 @@ impl PackedMatmul {
     }
 }
 
+/// Smallest and largest N chunk, in panels, of a product whose threads
+/// split N (`PackedMatmul::n_chunk`): below 16 panels an A micro-panel
+/// serves too few register tiles per load; 32 is the N block.
+const MIN_N_CHUNK: u32 = 16;
+
+/// The attribute `pack_mark.rs` puts on a matmul whose threads split N in
+/// chunks of `panels` panels, and the one the packing step puts on the
+/// packed op it becomes (instead of `PACKED`, until its blocks are made).
+pub fn n_chunk_tag(panels: u32) -> String {
+    format!("tensorc.pack_n{panels}")
+}
+
+fn packed_n_tag(panels: u32) -> String {
+    format!("tensorc.packed_n{panels}")
+}
+
+impl PackedMatmul {
+    /// The N chunk, in panels, when the threads of a packed M×K·K×N product
+    /// split N instead of each block's A panels: every thread then packs
+    /// and keeps its own B blocks (in its own L2) and the product is one
+    /// fork-join, where splitting A panels made two per (N block, K block)
+    /// pair (B's pack, then the panels) and left each thread reading half
+    /// its B block from the other core. The chunks must be static and
+    /// equal, so that a thread count that divides their number balances:
+    /// N a multiple of `tile`, an even number of chunks that divides the
+    /// panels, each at most `n_block` and at least `MIN_N_CHUNK` panels
+    /// (the fewest such chunks). Otherwise (2000 columns: 125 panels; N
+    /// below 512) the threads split A panels.
+    pub fn n_chunk(&self, n: u64) -> Option<u32> {
+        let tile = u64::from(self.tile);
+        if n == 0 || !n.is_multiple_of(tile) {
+            return None;
+        }
+        let panels = n / tile;
+        (2..=panels / u64::from(MIN_N_CHUNK))
+            .step_by(2)
+            .filter(|c| panels.is_multiple_of(*c))
+            .map(|c| panels / c)
+            .find(|&size| size <= u64::from(self.n_block))
+            .and_then(|size| u32::try_from(size).ok())
+    }
+}
+
 /// Step 1, a library of its own run before the parallel step: pack every
 /// large matmul and tag what packing made.
 pub fn pack_schedule(p: PackedMatmul) -> String {
@@ -188,17 +231,26 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     // Pack M and N (not K: a trailing unit K0 dimension makes the panel
     // reads scalar, cpu-pipeline.md §1.6 (7)); B's panels are transposed to
     // [N/16][K][16] so each k reads 16 contiguous floats of B.
-    let _ = writeln!(
-        s,
-        "  transform.named_sequence @tensorc_pk_pack(%m: !transform.any_op {{transform.consumed}}) {{\n\
-         \x20   %pk = transform.structured.pack %m packed_sizes = [{mp}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
-         \x20   %pb = transform.get_producer_of_operand %pk[1] : (!transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.pack\">)\n\
-         \x20   %pk2, %pb2, %pe = transform.structured.pack_transpose %pb with_compute_op(%pk) outer_perm = [1, 0]\n\
-         \x20       : (!transform.op<\"linalg.pack\">, !transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.generic\">, !transform.op<\"linalg.pack\">, !transform.any_op)\n\
-         \x20   transform.annotate %pk2 \"{PACKED}\" : !transform.op<\"linalg.generic\">\n\
-         \x20   transform.yield\n\
-         \x20 }}"
-    );
+    let pack_seq = |s: &mut String, name: &str, tag: &str| {
+        let _ = writeln!(
+            s,
+            "  transform.named_sequence @{name}(%m: !transform.any_op {{transform.consumed}}) {{\n\
+             \x20   %pk = transform.structured.pack %m packed_sizes = [{mp}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
+             \x20   %pb = transform.get_producer_of_operand %pk[1] : (!transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.pack\">)\n\
+             \x20   %pk2, %pb2, %pe = transform.structured.pack_transpose %pb with_compute_op(%pk) outer_perm = [1, 0]\n\
+             \x20       : (!transform.op<\"linalg.pack\">, !transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.generic\">, !transform.op<\"linalg.pack\">, !transform.any_op)\n\
+             \x20   transform.annotate %pk2 \"{tag}\" : !transform.op<\"linalg.generic\">\n\
+             \x20   transform.yield\n\
+             \x20 }}"
+        );
+    };
+    pack_seq(&mut s, "tensorc_pk_pack", PACKED);
+    // The products whose threads split N (`n_chunk`) carry their chunk in
+    // a tag of their own, one action per chunk size.
+    let chunks = MIN_N_CHUNK..=p.n_block;
+    for c in chunks.clone() {
+        pack_seq(&mut s, &format!("tensorc_pk_pack_n{c}"), &packed_n_tag(c));
+    }
     // After canonicalization (which folds C's pack of a fill into a fill of
     // the packed tensor) and `fold_into_pack_and_unpack` (a pack of a
     // `linalg.transpose` becomes a pack of its input with the permutation
@@ -222,8 +274,22 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     };
     let _ = writeln!(
         s,
-        "  transform.named_sequence @{PACK_ENTRY}(%arg0: !transform.any_op) {{\n\
-         \x20   %to_pack = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{PACK}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+        "  transform.named_sequence @{PACK_ENTRY}(%arg0: !transform.any_op) {{"
+    );
+    for c in chunks.clone() {
+        let _ = writeln!(
+            s,
+            "    %to_pack_n{c} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %to_pack_n{c} : !transform.any_op {{\n\
+             \x20   ^bb0(%mm: !transform.any_op):\n\
+             \x20     transform.include @tensorc_pk_pack_n{c} failures(propagate) (%mm) : (!transform.any_op) -> ()\n\
+             \x20   }}",
+            n_chunk_tag(c)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "    %to_pack = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{PACK}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.foreach %to_pack : !transform.any_op {{\n\
          \x20   ^bb0(%mm: !transform.any_op):\n\
          \x20     transform.include @tensorc_pk_pack failures(propagate) (%mm) : (!transform.any_op) -> ()\n\
@@ -234,7 +300,20 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
          \x20     transform.apply_patterns.tensor.fold_into_pack_and_unpack\n\
          \x20     transform.apply_patterns.canonicalization\n\
          \x20   }} : !transform.any_op\n\
-         \x20   %packed = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %packed_m = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op"
+    );
+    let mut all = String::from("%packed_m");
+    for c in chunks.clone() {
+        let _ = writeln!(
+            s,
+            "    %packed_n{c} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{}}} in %root : (!transform.any_op) -> !transform.any_op",
+            packed_n_tag(c)
+        );
+        let _ = write!(all, ", %packed_n{c}");
+    }
+    let _ = writeln!(
+        s,
+        "    %packed = transform.merge_handles {all} : !transform.any_op\n\
          \x20   transform.foreach %packed : !transform.any_op {{\n\
          \x20   ^bb0(%g: !transform.any_op):"
     );
@@ -325,6 +404,40 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
          \x20   ^bb0(%pk1: !transform.any_op):"
     );
     try_block(s, "%pk1", "      ", &body);
+    s.push_str("    }\n");
+    // Products whose threads split N: an `scf.forall` of equal static N
+    // chunks (`n_chunk`; each the N block), B's pack fused into it and
+    // into the K block loop inside each chunk, the same K blocks as above.
+    // Their blocks get `PACKED` only now, so the loop above never saw them.
+    for c in MIN_N_CHUNK..=nb {
+        let mut body = format!(
+            "%pb = transform.get_producer_of_operand %h[1] : (!transform.any_op) -> !transform.any_op\n\
+             %ch, %fa = transform.structured.tile_using_forall %h tile_sizes [0, {c}, 0, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             transform.sequence %pb : !transform.any_op failures(suppress) {{\n\
+             ^bb2(%pb2: !transform.any_op):\n\
+             \x20 transform.match.operation_name %pb2 [\"linalg.pack\"] : !transform.any_op\n\
+             \x20 %fpb, %ffa = transform.structured.fuse_into_containing_op %pb2 into %fa : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             }}\n\
+             %pbc = transform.get_producer_of_operand %ch[1] : (!transform.any_op) -> !transform.any_op\n\
+             %blk, %lkc = transform.structured.tile_using_for %ch tile_sizes [0, 0, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             transform.sequence %pbc : !transform.any_op failures(suppress) {{\n\
+             ^bb2(%pb3: !transform.any_op):\n\
+             \x20 transform.match.operation_name %pb3 [\"linalg.pack\"] : !transform.any_op\n\
+             \x20 %fpb, %floop = transform.structured.fuse_into_containing_op %pb3 into %lkc : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             }}\n\
+             transform.annotate %blk \"{PACKED}\" : !transform.any_op\n"
+        );
+        peel_each(&mut body, "%lkc", "");
+        let _ = writeln!(
+            s,
+            "    %pkn{c} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %pkn{c} : !transform.any_op {{\n\
+             \x20   ^bb0(%pkn: !transform.any_op):",
+            packed_n_tag(c)
+        );
+        try_block(s, "%pkn", "      ", &body);
+        s.push_str("    }\n");
+    }
     // `fold_tensor_empty` turns the slice of the whole packed B that each
     // fused pack writes into a block-sized `tensor.empty`;
     // `for_loop_canonicalization` folds the `affine.min` sizes of B's
@@ -332,8 +445,7 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
     // for every n the loop takes), so the packs there are static and need
     // no padding.
     s.push_str(
-        "    }\n\
-         \x20   %pk_f = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
+        "    %pk_f = transform.structured.match ops{[\"func.func\"]} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.apply_patterns to %pk_f {\n\
          \x20     transform.apply_patterns.tensor.fold_tensor_empty\n\
          \x20     transform.apply_patterns.scf.for_loop_canonicalization\n\
@@ -601,6 +713,73 @@ mod tests {
         assert!(p.packs(2048, 2048, 200));
         assert!(!p.packs(256, 1024, 64));
         assert!(p.packs(64, 1024, 256));
+    }
+
+    #[test]
+    fn threads_split_n_in_equal_static_chunks_of_at_most_one_block() {
+        let p = PackedMatmul::default();
+        // W2 (64 panels), W3 (128), W6 (256): chunks of one N block.
+        assert_eq!(p.n_chunk(1024), Some(32));
+        assert_eq!(p.n_chunk(2048), Some(32));
+        assert_eq!(p.n_chunk(4096), Some(32));
+        // 96 panels: three blocks would leave one thread of two idle a
+        // third of the time; four chunks of 24 balance.
+        assert_eq!(p.n_chunk(1536), Some(24));
+        assert_eq!(p.n_chunk(1152), Some(18));
+        assert_eq!(p.n_chunk(3072), Some(32));
+        // Two chunks of the smallest size.
+        assert_eq!(p.n_chunk(512), Some(16));
+        // No even count of equal chunks in range: 125 panels (2000
+        // columns), 33 panels, a padded panel, too few panels.
+        for n in [2000, 528, 1030, 256, 496, 0] {
+            assert_eq!(p.n_chunk(n), None, "{n}");
+        }
+    }
+
+    #[test]
+    fn pack_library_has_one_n_split_per_chunk_size() {
+        let p = PackedMatmul::default();
+        let s = pack_schedule(p);
+        assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+        for c in MIN_N_CHUNK..=p.n_block {
+            // Products tagged with the chunk are packed first and their
+            // packed op tagged with it...
+            assert!(
+                s.contains(&format!("attributes{{{}}} in %arg0", n_chunk_tag(c))),
+                "{s}"
+            );
+            assert!(
+                s.contains(&format!("transform.annotate %pk2 \"{}\"", packed_n_tag(c))),
+                "{s}"
+            );
+            // ... then cut into an `scf.forall` of chunks of that size.
+            assert!(
+                s.contains(&format!("%h tile_sizes [0, {c}, 0, 0, 0]")),
+                "{s}"
+            );
+        }
+        assert!(
+            !s.contains(&format!("tensorc.pack_n{}", MIN_N_CHUNK - 1)),
+            "{s}"
+        );
+        assert!(
+            !s.contains(&format!("tensorc.pack_n{}", p.n_block + 1)),
+            "{s}"
+        );
+        // B's pack is fused into the chunk, then into its K block loop;
+        // the K loop is peeled, and the chunk's blocks become `PACKED`
+        // for the second step.
+        assert!(s.contains("fuse_into_containing_op %pb2 into %fa"), "{s}");
+        assert!(s.contains("fuse_into_containing_op %pb3 into %lkc"), "{s}");
+        assert!(
+            s.contains(&format!("transform.annotate %blk \"{PACKED}\"")),
+            "{s}"
+        );
+        // The split products are packed before the others (whose foreach
+        // would take them too, as they are also tagged `PACK`), and their
+        // blocks made after the others' (which would block them again).
+        assert!(s.find("%to_pack_n16 ") < s.find("%to_pack "), "{s}");
+        assert!(s.find("foreach %pk ") < s.find("foreach %pkn16 "), "{s}");
     }
 
     #[test]

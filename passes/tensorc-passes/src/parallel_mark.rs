@@ -362,6 +362,11 @@ unsafe fn mark_module(module: MlirOperation) {
         let ctx = mlirOperationGetContext(module);
         let ops = linalg_ops(module);
         for op in ops {
+            // Ops the packing step already put in an `scf.forall` (products
+            // whose threads split N) are one thread's work.
+            if nested_in_named(op, "scf.forall") {
+                continue;
+            }
             // Reductions with few rows first: their rows would split
             // coarsely or not at all.
             if split_reduction_op(ctx, op) {

@@ -326,10 +326,20 @@ pub(crate) unsafe fn elements_per_line(t: MlirType) -> i64 {
 
 /// Whether `op` is nested, at any depth, in `outer`'s regions.
 pub(crate) unsafe fn nested_in(op: MlirOperation, outer: MlirOperation) -> bool {
+    unsafe { any_ancestor(op, |p| p.ptr == outer.ptr) }
+}
+
+/// Whether `op` is nested, at any depth, in an op named `name`.
+pub(crate) unsafe fn nested_in_named(op: MlirOperation, name: &str) -> bool {
+    unsafe { any_ancestor(op, |p| op_name(p) == name) }
+}
+
+/// Whether an op enclosing `op` satisfies `pred`.
+unsafe fn any_ancestor(op: MlirOperation, pred: impl Fn(MlirOperation) -> bool) -> bool {
     unsafe {
         let mut p = mlirOperationGetParentOperation(op);
         while !p.ptr.is_null() {
-            if p.ptr == outer.ptr {
+            if pred(p) {
                 return true;
             }
             p = mlirOperationGetParentOperation(p);

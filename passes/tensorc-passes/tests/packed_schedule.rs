@@ -61,7 +61,17 @@ fn matmul(m: usize, n: usize, k: usize, dtype: &str, epilogue: bool) -> String {
 }
 
 fn matmul_tagged(m: usize, n: usize, k: usize, dtype: &str, epilogue: bool, tag: bool) -> String {
-    let tag = if tag { " {tensorc.pack}" } else { "" };
+    matmul_with(
+        m,
+        n,
+        k,
+        dtype,
+        epilogue,
+        if tag { " {tensorc.pack}" } else { "" },
+    )
+}
+
+fn matmul_with(m: usize, n: usize, k: usize, dtype: &str, epilogue: bool, tag: &str) -> String {
     let zero = if dtype.starts_with('f') { "0.0" } else { "0" };
     let (bias_arg, body, result) = if epilogue {
         (
@@ -189,4 +199,57 @@ fn transposed_operand_is_packed_in_place() {
     let lowered = run(input, true);
     assert!(!lowered.contains("linalg."), "{lowered}");
     assert!(lowered.contains("vector.contract"), "{lowered}");
+}
+
+/// A product whose threads split N (`tensorc-pack-mark` adds the chunk,
+/// `PackedMatmul::n_chunk`): one `scf.forall` of 16-panel (256-column)
+/// chunks, each packing its own B blocks inside its own K block loop; no N
+/// block loop and no B packed outside the chunks.
+#[test]
+fn n_chunked_product_packs_b_inside_each_chunk() {
+    let input = matmul_with(
+        65,
+        1024,
+        300,
+        "f32",
+        true,
+        " {tensorc.pack, tensorc.pack_n16}",
+    );
+    let packed = run(&input, false);
+    // 1024 columns: 64 panels in four chunks.
+    assert_eq!(packed.matches("scf.forall (").count(), 1, "{packed}");
+    assert!(packed.contains("scf.forall (%arg3) in (4)"), "{packed}");
+    let chunk =
+        &packed[packed.find("scf.forall").unwrap()..packed.find("scf.forall.in_parallel").unwrap()];
+    // Inside it: a full K block's B pack (128 rows of the chunk's 256
+    // columns) in the K loop, the peeled last block's (44 rows) after it,
+    // both block-sized; A is packed once, outside.
+    assert!(
+        chunk.contains("scf.for %arg5 = %c0 to %c256 step %c128"),
+        "{chunk}"
+    );
+    assert!(
+        chunk.contains("tensor<128x256xf32> -> tensor<16x128x16xf32>"),
+        "{chunk}"
+    );
+    assert!(
+        chunk.contains("tensor<44x256xf32> -> tensor<16x44x16xf32>"),
+        "{chunk}"
+    );
+    assert_eq!(chunk.matches("linalg.pack").count(), 2, "{chunk}");
+    assert_eq!(packed.matches("linalg.pack").count(), 3, "{packed}");
+    assert!(
+        !packed.contains("tensor<300x1024xf32> ->"),
+        "B packed whole:\n{packed}"
+    );
+    // The bias + relu epilogue is still fused into the unpack, after the
+    // chunks.
+    assert!(packed.contains("attrs =  {tensorc.vec}"), "{packed}");
+    let lowered = run(&input, true);
+    assert!(lowered.contains("scf.forall"), "{lowered}");
+    assert!(!lowered.contains("linalg."), "{lowered}");
+    assert!(
+        lowered.contains("vector<2x1x16xf32> into vector<1x2x8x16xf32>"),
+        "{lowered}"
+    );
 }

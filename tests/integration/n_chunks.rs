@@ -1,0 +1,94 @@
+//! Packed products whose threads split N (`PackedMatmul::n_chunk`,
+//! `passes/tensorc-passes/src/packed_matmul.rs`): an `scf.forall` of equal
+//! N chunks, each packing its own B blocks inside its own K block loop.
+//!
+//! - interpreter-vs-CPU runs on one, two and three threads (three: more
+//!   threads than divide the chunks evenly) of products with two chunks of
+//!   16 panels, four of 24 with the bias + relu epilogue, a batch, M not a
+//!   multiple of the panel and K in a full and a partial block;
+//! - the W2-like product calls the thread pool three times (A's pack, C's
+//!   fill, the chunks), its register tiles all in an outlined body;
+//! - `tensorc-parallel-mark` leaves the ops inside an `scf.forall` alone.
+
+use crate::harness::{EdgeSet, before_and_after, differential_all};
+use tensorc::Stage;
+
+fn dot(m: usize, k: usize, n: usize) -> String {
+    format!(
+        "def main(a: f32[{m}][{k}], b: f32[{k}][{n}]) -> f32[{m}][{n}] {{\n  c = dot a, [1], [], b, [0], []\n  return c\n}}\n"
+    )
+}
+
+#[test]
+fn n_chunked_products_agree_with_the_interpreter() {
+    let programs = [
+        // 512 columns: two chunks of 16 panels; 67 rows (a padded panel),
+        // K = 300 (two full blocks and one of 44).
+        ("two_chunks", dot(67, 300, 512), 1e-4),
+        (
+            // 1536 columns: four chunks of 24 panels, with W6's epilogue.
+            "four_chunks_bias_relu",
+            "def main(x: f32[130][200], w: f32[200][1536], b: f32[1536]) -> f32[130][1536] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n"
+                .to_owned(),
+            1e-4,
+        ),
+        (
+            // A batch becomes a loop of products, each split in chunks.
+            "batched",
+            "def main(a: f32[3][72][150], b: f32[3][150][1024]) -> f32[3][72][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
+                .to_owned(),
+            1e-4,
+        ),
+    ];
+    let failures = crate::threads::on_threads(&[1, 2, 3], || {
+        differential_all(&programs, EdgeSet::Mild, 11)
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One fork-join for the product: splitting A panels instead made two per
+/// (N block, K block) pair, four call sites in this program. The 16 FMAs
+/// (one 8×32 register tile) are all in outlined bodies.
+#[test]
+fn w2_like_product_forks_once() {
+    let llvm = tensorc::emit("w2like.nxir", &dot(256, 1024, 1024), Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let main = &llvm[llvm.find("llvm.func @main(").expect("main")..];
+    let main = &main[..main.find("\n  }\n").expect("end of main")];
+    assert_eq!(
+        main.matches("llvm.call @tensorc_parallel_for").count(),
+        3,
+        "{main}"
+    );
+    assert!(!main.contains("llvm.intr.fmuladd"), "{main}");
+    assert_eq!(llvm.matches("llvm.intr.fmuladd").count(), 16, "{llvm}");
+}
+
+#[test]
+fn parallel_mark_leaves_ops_in_a_forall_alone() {
+    use tensorc_mlir::Mlir;
+    use tensorc_passes::parallel_mark;
+    tensorc_mlir::register_external_pass(parallel_mark::NAME, parallel_mark::create);
+    // The same large fill at function level and in a chunk of a forall.
+    let input = r#"module {
+  func.func @f(%e: tensor<2x512x512xf32>) -> (tensor<512x512xf32>, tensor<2x512x512xf32>) {
+    %z = arith.constant 0.0 : f32
+    %t = tensor.empty() : tensor<512x512xf32>
+    %whole = linalg.fill ins(%z : f32) outs(%t : tensor<512x512xf32>) -> tensor<512x512xf32>
+    %r = scf.forall (%i) in (2) shared_outs(%o = %e) -> (tensor<2x512x512xf32>) {
+      %s = tensor.extract_slice %o[%i, 0, 0] [1, 512, 512] [1, 1, 1] : tensor<2x512x512xf32> to tensor<512x512xf32>
+      %chunk = linalg.fill ins(%z : f32) outs(%s : tensor<512x512xf32>) -> tensor<512x512xf32>
+      scf.forall.in_parallel {
+        tensor.parallel_insert_slice %chunk into %o[%i, 0, 0] [1, 512, 512] [1, 1, 1] : tensor<512x512xf32> into tensor<2x512x512xf32>
+      }
+    }
+    return %whole, %r : tensor<512x512xf32>, tensor<2x512x512xf32>
+  }
+}
+"#;
+    let mlir = Mlir::new();
+    let (_, _, after) = before_and_after(&mlir, input, parallel_mark::NAME);
+    assert_eq!(after.matches("tensorc.par_d").count(), 1, "{after}");
+    let forall = &after[after.find("scf.forall").expect("forall")..];
+    assert!(!forall.contains("tensorc.par_"), "{after}");
+}
