@@ -5,10 +5,13 @@
 //! - interpreter-vs-CPU runs on one, two and three threads (three: more
 //!   threads than divide the chunks evenly) of products with two chunks of
 //!   16 panels, four of 24 with the bias + relu epilogue, a batch, M not a
-//!   multiple of the panel and K in a full and a partial block;
+//!   multiple of the panel and K in a full and a partial block, and two
+//!   products that cannot split N (2000 and 1030 columns, few rows);
 //! - the W2-like product calls the thread pool three times (A's pack, C's
 //!   fill, the chunks), its register tiles all in an outlined body;
-//! - `tensorc-parallel-mark` leaves the ops inside an `scf.forall` alone.
+//! - `tensorc-parallel-mark` leaves the ops inside an `scf.forall` alone;
+//! - a product whose N cannot be split and whose A has few panels splits
+//!   each block along B panels in whole 8×32 register tiles.
 
 use crate::harness::{EdgeSet, before_and_after, differential_all};
 use tensorc::Stage;
@@ -39,6 +42,11 @@ fn n_chunked_products_agree_with_the_interpreter() {
                 .to_owned(),
             1e-4,
         ),
+        // 2000 columns (125 panels) cannot be split evenly: the threads
+        // split each block, along B panels two at a time with 5 A panels.
+        ("b_panels_2000", dot(40, 1600, 2000), 1e-4),
+        // A padded panel of B (1030 columns), B over 12 MiB.
+        ("b_panels_1030", dot(33, 3100, 1030), 1e-4),
     ];
     let failures = crate::threads::on_threads(&[1, 2, 3], || {
         differential_all(&programs, EdgeSet::Mild, 11)
@@ -91,4 +99,21 @@ fn parallel_mark_leaves_ops_in_a_forall_alone() {
     assert_eq!(after.matches("tensorc.par_d").count(), 1, "{after}");
     let forall = &after[after.find("scf.forall").expect("forall")..];
     assert!(!forall.contains("tensorc.par_"), "{after}");
+}
+
+/// 100×2000·2000×2000: 13 A panels and 125 B panels. The parallel step
+/// splits each block along B panels, two per chunk, so the register tiles
+/// in the outlined chunks are 8×32 (16 FMAs per k); in one-panel chunks
+/// they were 8×16 (8 FMAs), 20 % slower.
+#[test]
+fn few_rows_keep_whole_register_tiles() {
+    let llvm = tensorc::emit("m100.nxir", &dot(100, 2000, 2000), Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let outlined: Vec<&str> = llvm.split("llvm.func @__tensorc_par_").skip(1).collect();
+    let tiles: Vec<usize> = outlined
+        .iter()
+        .map(|b| b.matches("llvm.intr.fmuladd").count())
+        .filter(|&n| n > 0)
+        .collect();
+    assert!(!tiles.is_empty() && tiles.iter().all(|&n| n == 16), "{tiles:?}\n{llvm}");
 }

@@ -63,7 +63,7 @@ pub const PACK_ENTRY: &str = "tensorc_pack_main";
 
 /// Tag of the ops the packing step created (packed op, its fill, its packs,
 /// its unpack); tiling copies it onto the chunks and tiles.
-const PACKED: &str = "tensorc.packed";
+pub(crate) const PACKED: &str = "tensorc.packed";
 
 /// Tag of the pack of B, which is lowered like the others but in a
 /// different loop order (see `add_packed`).

@@ -59,6 +59,7 @@
 //! `max`/`min`) give exactly the same result in any grouping.
 
 use crate::external_pass::{PassId, module_pass};
+use crate::packed_matmul::{PACKED, PackedMatmul};
 use crate::parallel_schedule::{MAX_DIM, MAX_REDUCTION_CHUNKS, MAX_TARGET, reduction_tag, tag};
 use crate::raw::*;
 use melior::pass::Pass;
@@ -119,6 +120,10 @@ pub struct Loops {
     pub work: u64,
     /// A matmul-class op (the M loop is preferred and chunks stay large).
     pub matmul: bool,
+    /// A block of a packed product (`packed_matmul.rs`: loops A panels, B
+    /// panels, k, panel rows, panel columns): A panels are preferred, and
+    /// B panels are split in whole register tiles.
+    pub packed: bool,
 }
 
 /// The decision for an op with `loops` (pure, so it is unit-tested).
@@ -138,6 +143,12 @@ pub fn decide(loops: &Loops) -> Option<Decision> {
             .into_iter()
             .chain([(m, MATMUL_MIN_ROWS), (m + 1, MATMUL_MIN_COLUMNS)])
             .collect()
+    } else if loops.packed {
+        // Chunks of one B panel made 8×16 register tiles instead of 8×32:
+        // 100×2000·2000×2000 (13 A panels, so the B panels were split) ran
+        // 20 % slower than in chunks of two.
+        let reg_n = u64::from(PackedMatmul::default().reg_n);
+        vec![(0, 1), (1, reg_n)]
     } else {
         (0..loops.extents.len()).map(|d| (d, 1)).collect()
     };
@@ -446,6 +457,7 @@ pub(crate) unsafe fn analyze(op: MlirOperation) -> Option<Loops> {
             work: elements.saturating_mul(factor),
             extents,
             matmul,
+            packed: false,
         })
     }
 }
@@ -480,6 +492,7 @@ unsafe fn analyze_generic(op: MlirOperation) -> Option<Loops> {
             extents,
             parallel,
             matmul: false,
+            packed: !mlirOperationGetAttributeByName(op, string_ref(PACKED)).ptr.is_null(),
         })
     }
 }
@@ -519,7 +532,23 @@ mod tests {
             parallel: parallel.to_vec(),
             work,
             matmul,
+            packed: false,
         }
+    }
+
+    #[test]
+    fn packed_blocks_split_a_panels_else_whole_register_tiles_of_b() {
+        let block = |m1: u64, n1: u64| Loops {
+            packed: true,
+            ..loops(&[m1, n1, 128, 8, 16], &[true, true, false, true, true], false)
+        };
+        // 250 A panels (2000 rows): 64 chunks of A panels.
+        assert_eq!(decide(&block(250, 32)), Some(Decision { dim: 0, chunk: 4 }));
+        // 13 A panels (100 rows): B panels, two at a time (an 8×32 tile).
+        assert_eq!(decide(&block(13, 32)), Some(Decision { dim: 1, chunk: 2 }));
+        // Not packed, the same loops split B panels one by one.
+        let plain = loops(&[13, 32, 128, 8, 16], &[true, true, false, true, true], false);
+        assert_eq!(decide(&plain), Some(Decision { dim: 1, chunk: 1 }));
     }
 
     #[test]
