@@ -63,8 +63,9 @@ pub fn create() -> Pass {
     )
 }
 
-/// The attribute of the `linalg.matmul`s the packing library packs.
-pub const PACK: &str = "tensorc.pack";
+/// The attribute of the `linalg.matmul`s the packing library packs
+/// (defined beside the library, which the LLVM-free build has too).
+pub use crate::packed_matmul::PACK;
 
 /// Tags every matmul to pack and unbatches every batch of them; returns
 /// how many ops were tagged (a batch counts once per element).

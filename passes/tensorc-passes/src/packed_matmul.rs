@@ -55,8 +55,11 @@
 use std::fmt::Write as _;
 
 use crate::matmul_schedule::peel_each;
-use crate::pack_mark::PACK;
 use crate::pipeline::PARALLEL_FOR;
+
+/// The attribute of the `linalg.matmul`s the packing library packs
+/// (`pack_mark.rs` puts it on them).
+pub const PACK: &str = "tensorc.pack";
 
 /// The entry point of the packing library.
 pub const PACK_ENTRY: &str = "tensorc_pack_main";
