@@ -14,13 +14,8 @@
 //!   each block along B panels in whole 8×32 register tiles.
 
 use crate::harness::{EdgeSet, before_and_after, differential_all};
+use crate::prefetch_panels::dot;
 use tensorc::Stage;
-
-fn dot(m: usize, k: usize, n: usize) -> String {
-    format!(
-        "def main(a: f32[{m}][{k}], b: f32[{k}][{n}]) -> f32[{m}][{n}] {{\n  c = dot a, [1], [], b, [0], []\n  return c\n}}\n"
-    )
-}
 
 #[test]
 fn n_chunked_products_agree_with_the_interpreter() {

@@ -257,7 +257,8 @@ fn prefetch_panels_before_and_after() {
     );
 }
 
-fn dot(m: usize, k: usize, n: usize) -> String {
+/// A program computing the f32 product of an `m`×`k` and a `k`×`n` matrix.
+pub(crate) fn dot(m: usize, k: usize, n: usize) -> String {
     format!(
         "def main(a: f32[{m}][{k}], b: f32[{k}][{n}]) -> f32[{m}][{n}] {{\n  c = dot a, [1], [], b, [0], []\n  return c\n}}\n"
     )
