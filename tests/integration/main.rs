@@ -31,6 +31,7 @@ mod aot;
 mod bench;
 mod cache;
 mod cli;
+mod drop_zero_fill;
 mod expand_absi;
 mod fastmath;
 mod fold_partials;

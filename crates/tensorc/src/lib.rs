@@ -297,6 +297,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(matvec::NAME, matvec::create);
         use tensorc_passes::late_accumulate;
         tensorc_mlir::register_external_pass(late_accumulate::NAME, late_accumulate::create);
+        use tensorc_passes::drop_zero_fill;
+        tensorc_mlir::register_external_pass(drop_zero_fill::NAME, drop_zero_fill::create);
         use tensorc_passes::unpack_in_place;
         tensorc_mlir::register_external_pass(unpack_in_place::NAME, unpack_in_place::create);
         use tensorc_passes::pack_mark;

@@ -8,6 +8,8 @@
 pub mod conv_schedule;
 pub mod elementwise_schedule;
 #[cfg(feature = "melior")]
+pub mod drop_zero_fill;
+#[cfg(feature = "melior")]
 pub mod expand_absi;
 #[cfg(feature = "melior")]
 pub mod fold_partials;

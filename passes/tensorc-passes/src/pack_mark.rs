@@ -57,7 +57,12 @@ pub fn create() -> Pass {
         ],
         |module| {
             // SAFETY: `module_pass` passes the live module the pass runs on.
-            unsafe { mark(module, PackedMatmul::default()) };
+            unsafe {
+                mark(module, PackedMatmul::default());
+                // The unpacked products whose zero fill may go (after the
+                // packed ones are tagged, which keep theirs).
+                crate::drop_zero_fill::mark(module);
+            }
             true
         },
     )

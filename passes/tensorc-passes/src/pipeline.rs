@@ -59,6 +59,11 @@ pub const PACK_MARK: &str = "tensorc-pack-mark";
 /// `OUTLINE_PARALLEL`, right after bufferization.
 pub const LATE_ACCUMULATE: &str = "tensorc-late-accumulate";
 
+/// The Rust pass that drops the zero fill of unpacked products whose tiles
+/// then write C instead of adding to it (`drop_zero_fill.rs`), run like
+/// `OUTLINE_PARALLEL`, right after `LATE_ACCUMULATE`.
+pub const DROP_ZERO_FILL: &str = "tensorc-drop-zero-fill";
+
 /// The Rust pass that prefetches the rows ahead in the later passes of
 /// multi-pass row loops (`prefetch_rows.rs`), run like `OUTLINE_PARALLEL`,
 /// right after `LATE_ACCUMULATE`.
@@ -186,6 +191,9 @@ pub fn opt_pipeline() -> &'static str {
 ///   long k loops start from zero, their C lines are prefetched before the
 ///   loop and C is added after it, so no tile waits for C before its first
 ///   FMA (on buffers: prefetches take a memref).
+/// - `tensorc-drop-zero-fill` (`drop_zero_fill.rs`): an unpacked product
+///   marked by `tensorc-pack-mark` whose C starts as zeros loses its fill,
+///   and its register tiles write their sums instead of adding them to C.
 /// - `tensorc-prefetch-rows` (`prefetch_rows.rs`): in row loops that read
 ///   each row more than once (fused softmax/layernorm chains), a later pass
 ///   over the row prefetches the rows ahead, which the hardware prefetchers
@@ -336,6 +344,7 @@ convert-bufferization-to-memref,\
 tensorc-read-through-pads,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
+tensorc-drop-zero-fill,\
 tensorc-prefetch-rows,\
 tensorc-prefetch-panels,\
 tensorc-fold-partials,\
@@ -374,6 +383,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
+            .replace(&format!("{DROP_ZERO_FILL},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{READ_THROUGH_PADS},"), "")
             .replace(&format!("{PACK_MARK},"), "")
@@ -410,9 +420,10 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
+            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
+        assert!(!full_cpu_pipeline().contains(DROP_ZERO_FILL));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(PREFETCH_PANELS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));

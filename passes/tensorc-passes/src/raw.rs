@@ -165,6 +165,10 @@ pub(crate) unsafe fn print_attr(a: MlirAttribute) -> String {
     unsafe { print_with(|cb, ud| mlirAttributePrint(a, cb, ud)) }
 }
 
+pub(crate) unsafe fn print_loc(l: MlirLocation) -> String {
+    unsafe { print_with(|cb, ud| mlirLocationPrint(l, cb, ud)) }
+}
+
 pub(crate) unsafe fn parse_type(ctx: MlirContext, s: &str) -> Option<MlirType> {
     let t = unsafe { mlirTypeParseGet(ctx, string_ref(s)) };
     (!t.ptr.is_null()).then_some(t)
