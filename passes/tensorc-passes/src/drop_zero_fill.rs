@@ -267,19 +267,8 @@ unsafe fn drop_read(r: TileRead) {
                 erase_read(read, widen);
             }
             TileRead::Initial { read, widen, lp, operand } => {
-                let v = mlirOperationGetOperand(lp, operand);
-                let ty = mlirValueGetType(v);
-                let float = mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty));
-                let ctx = mlirOperationGetContext(lp);
-                let value = attr(
-                    ctx,
-                    &format!("dense<{}> : {}", if float { "0.0" } else { "0" }, print_type(ty)),
-                );
-                let loc = mlirOperationGetLocation(lp);
-                let zero = insert_before(
-                    lp,
-                    build(ctx, "arith.constant", loc, &[], &[ty], &[("value", value)]),
-                );
+                let ty = mlirValueGetType(mlirOperationGetOperand(lp, operand));
+                let zero = zero_vector_before(lp, ty);
                 mlirOperationSetOperand(lp, operand, zero);
                 erase_read(read, widen);
             }

@@ -366,18 +366,7 @@ unsafe fn rewrite(t: &Tile) {
         let loc = mlirOperationGetLocation(t.lp);
         let ty = mlirValueGetType(mlirOperationGetOperand(t.lp, 3));
         let float = mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty));
-        let zero = attr(
-            ctx,
-            &format!(
-                "dense<{}> : {}",
-                if float { "0.0" } else { "0" },
-                print_type(ty)
-            ),
-        );
-        let zero = insert_before(
-            t.lp,
-            build(ctx, "arith.constant", loc, &[], &[ty], &[("value", zero)]),
-        );
+        let zero = zero_vector_before(t.lp, ty);
         mlirOperationSetOperand(t.lp, 3, zero);
         // C after the loop (the body writes no memory), widened like the
         // loop's value, added to the loop's sum.

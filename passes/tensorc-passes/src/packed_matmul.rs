@@ -233,27 +233,34 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     epilogue_matcher(&mut s);
     // Pack M and N (not K: a trailing unit K0 dimension makes the panel
     // reads scalar, cpu-pipeline.md §1.6 (7)); B's panels are transposed to
-    // [N/16][K][16] so each k reads 16 contiguous floats of B.
-    let pack_seq = |s: &mut String, name: &str, tag: &str| {
+    // [N/16][K][16] so each k reads 16 contiguous floats of B. Returns the
+    // packed op, which the caller tags.
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @tensorc_pk_pack(%m: !transform.any_op {{transform.consumed}}) -> !transform.any_op {{\n\
+         \x20   %pk = transform.structured.pack %m packed_sizes = [{mp}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
+         \x20   %pb = transform.get_producer_of_operand %pk[1] : (!transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.pack\">)\n\
+         \x20   %pk2, %pb2, %pe = transform.structured.pack_transpose %pb with_compute_op(%pk) outer_perm = [1, 0]\n\
+         \x20       : (!transform.op<\"linalg.pack\">, !transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.generic\">, !transform.op<\"linalg.pack\">, !transform.any_op)\n\
+         \x20   %packed = transform.cast %pk2 : !transform.op<\"linalg.generic\"> to !transform.any_op\n\
+         \x20   transform.yield %packed : !transform.any_op\n\
+         \x20 }}"
+    );
+    // Products whose threads split N (`n_chunk`) carry their chunk in a
+    // tag of their own, one per chunk size; their packed op gets the
+    // matching tag instead of `PACKED` (see `add_blocks`).
+    let chunks = MIN_N_CHUNK..=p.n_block;
+    let pack_tagged = |s: &mut String, handle: &str, matmul_tag: &str, packed_tag: &str| {
         let _ = writeln!(
             s,
-            "  transform.named_sequence @{name}(%m: !transform.any_op {{transform.consumed}}) {{\n\
-             \x20   %pk = transform.structured.pack %m packed_sizes = [{mp}, {t}, 0] : (!transform.any_op) -> (!transform.op<\"linalg.generic\">)\n\
-             \x20   %pb = transform.get_producer_of_operand %pk[1] : (!transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.pack\">)\n\
-             \x20   %pk2, %pb2, %pe = transform.structured.pack_transpose %pb with_compute_op(%pk) outer_perm = [1, 0]\n\
-             \x20       : (!transform.op<\"linalg.pack\">, !transform.op<\"linalg.generic\">) -> (!transform.op<\"linalg.generic\">, !transform.op<\"linalg.pack\">, !transform.any_op)\n\
-             \x20   transform.annotate %pk2 \"{tag}\" : !transform.op<\"linalg.generic\">\n\
-             \x20   transform.yield\n\
-             \x20 }}"
+            "    %{handle} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{matmul_tag}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %{handle} : !transform.any_op {{\n\
+             \x20   ^bb0(%mm: !transform.any_op):\n\
+             \x20     %pkd = transform.include @tensorc_pk_pack failures(propagate) (%mm) : (!transform.any_op) -> !transform.any_op\n\
+             \x20     transform.annotate %pkd \"{packed_tag}\" : !transform.any_op\n\
+             \x20   }}"
         );
     };
-    pack_seq(&mut s, "tensorc_pk_pack", PACKED);
-    // The products whose threads split N (`n_chunk`) carry their chunk in
-    // a tag of their own, one action per chunk size.
-    let chunks = MIN_N_CHUNK..=p.n_block;
-    for c in chunks.clone() {
-        pack_seq(&mut s, &format!("tensorc_pk_pack_n{c}"), &packed_n_tag(c));
-    }
     // After canonicalization (which folds C's pack of a fill into a fill of
     // the packed tensor) and `fold_into_pack_and_unpack` (a pack of a
     // `linalg.transpose` becomes a pack of its input with the permutation
@@ -280,24 +287,12 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
         "  transform.named_sequence @{PACK_ENTRY}(%arg0: !transform.any_op) {{"
     );
     for c in chunks.clone() {
-        let _ = writeln!(
-            s,
-            "    %to_pack_n{c} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %to_pack_n{c} : !transform.any_op {{\n\
-             \x20   ^bb0(%mm: !transform.any_op):\n\
-             \x20     transform.include @tensorc_pk_pack_n{c} failures(propagate) (%mm) : (!transform.any_op) -> ()\n\
-             \x20   }}",
-            n_chunk_tag(c)
-        );
+        pack_tagged(&mut s, &format!("to_pack_n{c}"), &n_chunk_tag(c), &packed_n_tag(c));
     }
+    pack_tagged(&mut s, "to_pack", PACK, PACKED);
     let _ = writeln!(
         s,
-        "    %to_pack = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{PACK}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.foreach %to_pack : !transform.any_op {{\n\
-         \x20   ^bb0(%mm: !transform.any_op):\n\
-         \x20     transform.include @tensorc_pk_pack failures(propagate) (%mm) : (!transform.any_op) -> ()\n\
-         \x20   }}\n\
-         \x20   %root = transform.merge_handles %arg0 : !transform.any_op\n\
+        "    %root = transform.merge_handles %arg0 : !transform.any_op\n\
          \x20   %f = transform.structured.match ops{{[\"func.func\"]}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.apply_patterns to %f {{\n\
          \x20     transform.apply_patterns.tensor.fold_into_pack_and_unpack\n\
@@ -389,12 +384,13 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
     let mut body = format!(
         "%pb = transform.get_producer_of_operand %h[1] : (!transform.any_op) -> !transform.any_op\n\
          %blk, %lnb, %lkc = transform.structured.tile_using_for %h tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
-         transform.sequence %pb : !transform.any_op failures(suppress) {{\n\
-         ^bb2(%pb2: !transform.any_op):\n\
-         \x20 transform.match.operation_name %pb2 [\"linalg.pack\"] : !transform.any_op\n\
-         \x20 %inner = transform.get_parent_op %blk {{op_name = \"scf.for\"}} : (!transform.any_op) -> !transform.any_op\n\
-         \x20 %fpb, %floop = transform.structured.fuse_into_containing_op %pb2 into %inner : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         }}\n"
+         {}",
+        fuse_pack(
+            "%pb",
+            "%pb2",
+            "%inner = transform.get_parent_op %blk {op_name = \"scf.for\"} : (!transform.any_op) -> !transform.any_op",
+            "%inner"
+        )
     );
     // Peel K first: peeling consumes the loop it is given and keeps the
     // enclosing one.
@@ -416,19 +412,13 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
         let mut body = format!(
             "%pb = transform.get_producer_of_operand %h[1] : (!transform.any_op) -> !transform.any_op\n\
              %ch, %fa = transform.structured.tile_using_forall %h tile_sizes [0, {c}, 0, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             transform.sequence %pb : !transform.any_op failures(suppress) {{\n\
-             ^bb2(%pb2: !transform.any_op):\n\
-             \x20 transform.match.operation_name %pb2 [\"linalg.pack\"] : !transform.any_op\n\
-             \x20 %fpb, %ffa = transform.structured.fuse_into_containing_op %pb2 into %fa : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             }}\n\
+             {}\
              %pbc = transform.get_producer_of_operand %ch[1] : (!transform.any_op) -> !transform.any_op\n\
              %blk, %lkc = transform.structured.tile_using_for %ch tile_sizes [0, 0, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             transform.sequence %pbc : !transform.any_op failures(suppress) {{\n\
-             ^bb2(%pb3: !transform.any_op):\n\
-             \x20 transform.match.operation_name %pb3 [\"linalg.pack\"] : !transform.any_op\n\
-             \x20 %fpb, %floop = transform.structured.fuse_into_containing_op %pb3 into %lkc : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             }}\n\
-             transform.annotate %blk \"{PACKED}\" : !transform.any_op\n"
+             {}\
+             transform.annotate %blk \"{PACKED}\" : !transform.any_op\n",
+            fuse_pack("%pb", "%pb2", "", "%fa"),
+            fuse_pack("%pbc", "%pb3", "", "%lkc")
         );
         peel_each(&mut body, "%lkc", "");
         let _ = writeln!(
@@ -455,6 +445,22 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
          \x20     transform.apply_patterns.canonicalization\n\
          \x20   } : !transform.any_op\n",
     );
+}
+
+/// A sequence that fuses `producer` (`arg` inside it) into the loop
+/// `into` when it is a `linalg.pack` (B's pack: a product whose B is
+/// something else is blocked all the same), after the transform op `find`
+/// (none when empty) that finds the loop.
+fn fuse_pack(producer: &str, arg: &str, find: &str, into: &str) -> String {
+    let find = if find.is_empty() { String::new() } else { format!("  {find}\n") };
+    format!(
+        "transform.sequence {producer} : !transform.any_op failures(suppress) {{\n\
+         ^bb2({arg}: !transform.any_op):\n\
+         \x20 transform.match.operation_name {arg} [\"linalg.pack\"] : !transform.any_op\n\
+         {find}\
+         \x20 %fpb, %floop = transform.structured.fuse_into_containing_op {arg} into {into} : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         }}\n"
+    )
 }
 
 /// Appends the epilogue fusion: an all-parallel 2-D consumer of the
@@ -752,7 +758,7 @@ mod tests {
                 "{s}"
             );
             assert!(
-                s.contains(&format!("transform.annotate %pk2 \"{}\"", packed_n_tag(c))),
+                s.contains(&format!("transform.annotate %pkd \"{}\"", packed_n_tag(c))),
                 "{s}"
             );
             // ... then cut into an `scf.forall` of chunks of that size.
