@@ -45,6 +45,7 @@ mod known_f2;
 mod known_f3;
 mod known_f4;
 mod known_fixes;
+mod lane_scan;
 mod late_accumulate;
 mod matvec;
 mod memsafe;

@@ -5,7 +5,10 @@
 //! accumulator, so operand conversion happens inside the body (no converted
 //! copy of the input is materialized). `argmax`/`argmin` are two of them
 //! (the best value, then the least or greatest index holding it), so their
-//! tie-breaking does not depend on the order the CPU schedules reduce in.
+//! tie-breaking does not depend on the order the CPU schedules reduce in;
+//! along a last axis of 32-bit elements they first scan the line lane-wise
+//! (`arg_lanes`), in index order per lane, and the two reductions combine
+//! the lanes.
 //!
 //! A "reduction" over no loops at all (`sum` over `axes: []` or of a scalar,
 //! an outer-product `dot`, `argmax` of a scalar) must not read its
@@ -46,6 +49,58 @@ fn start_const(e: &mut Emitter, d: DType, v: f64, int: Option<i128>) -> String {
         (false, Some(i)) => e.int_const(d, i),
         _ => e.num_const(d, v),
     }
+}
+
+/// Whether element `v` replaces the running best `best` of an
+/// `argmax`/`argmin` (`max`) scan in index order: strictly better (tie_break
+/// low) or better-or-equal (`high`); NaN counts as better than any number,
+/// the first NaN staying (low) or the last one winning (high). For low,
+/// `ugt(v, best) and ord(best)` is `ogt(v, best) or (v NaN and best not)`
+/// in two compares, which x86 does as one compare masked by another.
+fn better(e: &mut Emitter, v: &str, best: &str, dx: DType, max: bool, high: bool) -> String {
+    if dx.is_float() {
+        if !high {
+            let pred = if max { "ugt" } else { "ult" };
+            let better = e.cmpf(pred, v, best, dx);
+            let best_ord = e.cmpf("ord", best, best, dx);
+            return e.bin("arith.andi", &better, &best_ord, "i1");
+        }
+        let pred = if max { "oge" } else { "ole" };
+        let better = e.cmpf(pred, v, best, dx);
+        let v_nan = e.cmpf("uno", v, v, dx);
+        e.bin("arith.ori", &better, &v_nan, "i1")
+    } else {
+        let s = dx.is_signed_int();
+        let pred = match (max, high, s) {
+            (true, false, true) => "sgt",
+            (true, true, true) => "sge",
+            (false, false, true) => "slt",
+            (false, true, true) => "sle",
+            (true, false, false) => "ugt",
+            (true, true, false) => "uge",
+            (false, false, false) => "ult",
+            (false, true, false) => "ule",
+        };
+        e.cmpi(pred, v, best, dx)
+    }
+}
+
+/// Lanes of the one-pass lane-wise `argmax`/`argmin` scan
+/// (`Lowerer::arg_lane_scan`) of `x` along `axis`, or `None` for the
+/// two-pass form. Only along the last axis (the lanes are consecutive
+/// elements, so a chunk is a contiguous vector load), only for 32-bit
+/// elements (128 lanes are eight AVX-512 registers of values and eight of
+/// chunks: eight independent compare-select chains, which hide the compare
+/// latency; 64-bit elements would need twice the registers), and only when
+/// the lanes divide the line into at least two chunks. 128 lanes, not 64:
+/// the lanes are combined by a last-axis reduction, which the CPU schedule
+/// combines as a tree only when it is longer than its 64 partials.
+const ARG_LANES: usize = 128;
+
+fn arg_lanes(t: &TensorType, axis: usize) -> Option<usize> {
+    let n = *t.shape.last()?;
+    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n % ARG_LANES == 0 && n >= 2 * ARG_LANES)
+        .then_some(ARG_LANES)
 }
 
 /// Where an accumulating generic's body gets its running value from.
@@ -270,37 +325,7 @@ impl Lowerer<'_> {
                 None => e.flat_index(&shape, &strides),
             };
             let i = e.index_to(&idx, di);
-            let take = if dx.is_float() {
-                let pred = match (max, high) {
-                    (true, false) => "ogt",
-                    (true, true) => "oge",
-                    (false, false) => "olt",
-                    (false, true) => "ole",
-                };
-                let better = e.cmpf(pred, v, best, dx);
-                let v_nan = e.cmpf("uno", v, v, dx);
-                let nan_wins = if high {
-                    v_nan
-                } else {
-                    // The first NaN wins; later NaNs tie with it.
-                    let best_ord = e.cmpf("ord", best, best, dx);
-                    e.bin("arith.andi", &v_nan, &best_ord, "i1")
-                };
-                e.bin("arith.ori", &better, &nan_wins, "i1")
-            } else {
-                let s = dx.is_signed_int();
-                let pred = match (max, high, s) {
-                    (true, false, true) => "sgt",
-                    (true, true, true) => "sge",
-                    (false, false, true) => "slt",
-                    (false, true, true) => "sle",
-                    (true, false, false) => "ugt",
-                    (true, true, false) => "uge",
-                    (false, false, false) => "ult",
-                    (false, true, false) => "ule",
-                };
-                e.cmpi(pred, v, best, dx)
-            };
+            let take = better(e, v, best, dx, max, high);
             let nv = e.select(&take, v, best, elem(dx));
             let ni = e.select(&take, &i, best_i, elem(di));
             vec![nv, ni]
@@ -339,32 +364,56 @@ impl Lowerer<'_> {
         if n == 0 {
             return None;
         }
-        let rank = x.ty.rank();
+        let dk = if n < (1 << 31) { DType::S32 } else { DType::S64 };
+        let lanes = arg_lanes(&x.ty, axis);
+        // The lines to search and where each element's index comes from.
+        let (lines, chunks) = match lanes {
+            Some(l) => {
+                let (best, chunk) = self.arg_lane_scan(&x, max, high, l, dk);
+                (best, Some((chunk, l)))
+            }
+            None => (x, None),
+        };
+        let axis = if chunks.is_some() { lines.ty.rank() - 1 } else { axis };
+        let rank = lines.ty.rank();
         let reduced: Vec<bool> = (0..rank).map(|i| i == axis).collect();
         let kept: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
-        let kept_shape: Vec<usize> = kept.iter().map(|&i| x.ty.shape[i]).collect();
+        let kept_shape: Vec<usize> = kept.iter().map(|&i| lines.ty.shape[i]).collect();
         let out_map = kept.iter().map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ");
 
         // 1. The best value.
         let m_ty = TensorType::new(dx, kept_shape.clone());
         let kind = if max { ReduceKind::Max } else { ReduceKind::Min };
-        let m = Val { name: self.reduce(&x, kind, &[axis], &m_ty), ty: m_ty };
+        let m = Val { name: self.reduce(&lines, kind, &[axis], &m_ty), ty: m_ty };
 
         // 2. Its first (low) or last (high) index.
-        let dk = if n < (1 << 31) { DType::S32 } else { DType::S64 };
         let k_ty = TensorType::new(dk, kept_shape.clone());
         // Not the combiner's identity (i32::MAX for min): with it the
         // split reduction's vectorization fails and the loop stays scalar.
         let miss = if high { -1 } else { n as i128 };
         let k_init = self.filled(&k_ty, miss as f64, Some(miss));
         let k_out = [GenericOperand { value: k_init, ty: k_ty.clone(), map: out_map.clone() }];
-        let ins = [x.operand(identity_map(rank)), m.operand(out_map)];
+        let mut ins = vec![lines.operand(identity_map(rank)), m.operand(out_map)];
+        if let Some((chunk, _)) = &chunks {
+            ins.push(chunk.operand(identity_map(rank)));
+        }
         let key = self
             .e
             .generic(rank, &reduced, &ins, &k_out, |e, s| {
-                let (v, best, acc) = (&s[0], &s[1], &s[2]);
+                let (v, best) = (&s[0], &s[1]);
+                let acc = s.last().expect("the generic has an output");
                 let idx = e.op(&format!("linalg.index {axis} : index"));
                 let i = e.index_to(&idx, dk);
+                // A lane's element index: its chunk times the lane count
+                // plus the lane.
+                let i = match chunks {
+                    Some((_, l)) => {
+                        let l = e.int_const(dk, l as i128);
+                        let base = e.bin("arith.muli", &s[2], &l, elem(dk));
+                        e.bin("arith.addi", &base, &i, elem(dk))
+                    }
+                    None => i,
+                };
                 let hit = if dx.is_float() {
                     // `m` NaN ? `v` NaN : `v == m`, not `v == m || v NaN`
                     // (the same, since a NaN in the line makes `m` NaN):
@@ -387,5 +436,50 @@ impl Lowerer<'_> {
         let key = Val { name: key, ty: k_ty };
         let idx = self.convert_tensor(&key, ty.dtype);
         Some(self.reshape(&idx, ty))
+    }
+
+    /// The lane-wise scan of `argmax`/`argmin` along the last axis of `x`,
+    /// `lanes` elements at a time: the line is viewed as chunks of `lanes`
+    /// (`[..., n / lanes, lanes]`), and one generic keeps, per lane, the best
+    /// element seen so far and the chunk it was in (`better`, in index
+    /// order), so each element is read and compared once. Returns the best
+    /// values and their chunks, `[..., lanes]` each; the caller finds the
+    /// best among the lanes and the least (or greatest) index
+    /// `chunk * lanes + lane` holding it. A lane whose best stays at the
+    /// start value (−inf for argmax) keeps chunk 0: it only matters when
+    /// every element is that value, and then index `lane` holds it too.
+    fn arg_lane_scan(&mut self, x: &Val, max: bool, high: bool, lanes: usize, dk: DType) -> (Val, Val) {
+        let dx = x.ty.dtype;
+        let rank = x.ty.rank();
+        let n = x.ty.shape[rank - 1];
+        let mut chunked = x.ty.shape.clone();
+        chunked[rank - 1] = n / lanes;
+        chunked.push(lanes);
+        let chunked = TensorType::new(dx, chunked);
+        let xc = Val { name: self.reshape(x, &chunked), ty: chunked };
+        let mut lane_shape = x.ty.shape.clone();
+        lane_shape[rank - 1] = lanes;
+        let (val_ty, chunk_ty) = (TensorType::new(dx, lane_shape.clone()), TensorType::new(dk, lane_shape));
+        let start = if max { lowest(dx) } else { highest(dx) };
+        let start_int = dx.int_range().map(|(lo, hi)| if max { lo } else { hi });
+        let vinit = self.filled(&val_ty, start, start_int);
+        let cinit = self.filled(&chunk_ty, 0.0, Some(0));
+        let loops = rank + 1;
+        let out_map = (0..loops).filter(|&d| d != rank - 1).map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ");
+        let outs = [
+            GenericOperand { value: vinit, ty: val_ty.clone(), map: out_map.clone() },
+            GenericOperand { value: cinit, ty: chunk_ty.clone(), map: out_map },
+        ];
+        let reduced: Vec<bool> = (0..loops).map(|d| d == rank - 1).collect();
+        let r = self.e.generic(loops, &reduced, &[xc.operand(identity_map(loops))], &outs, |e, s| {
+            let (v, best, best_c) = (&s[0], &s[1], &s[2]);
+            let c = e.op(&format!("linalg.index {} : index", rank - 1));
+            let c = e.index_to(&c, dk);
+            let take = better(e, v, best, dx, max, high);
+            let nv = e.select(&take, v, best, elem(dx));
+            let nc = e.select(&take, &c, best_c, elem(dk));
+            vec![nv, nc]
+        });
+        (Val { name: r[0].clone(), ty: val_ty }, Val { name: r[1].clone(), ty: chunk_ty })
     }
 }

@@ -32,6 +32,7 @@
 use std::fmt::Write as _;
 
 use crate::conv_schedule::{ConvTiles, add_convs, vectorize_convs};
+use crate::lane_scan_schedule::{add_lane_scans, vectorize_lane_scans};
 use crate::reduction_schedule::{
     ReductionTiles, add_outer_reductions, add_reductions, hoist_accumulators,
     vectorize_outer_reductions, vectorize_reductions,
@@ -290,11 +291,13 @@ pub fn kernel_schedule() -> String {
     add_reductions(&mut lib, ReductionTiles::default());
     add_outer_reductions(&mut lib, ElementwiseTiles::default().lanes);
     add_convs(&mut lib, ConvTiles::default());
+    add_lane_scans(&mut lib);
     apply_to_functions(lib.body(), "kf", &["canonicalization"]);
     vectorize_elementwise(&mut lib);
     vectorize_reductions(&mut lib);
     vectorize_outer_reductions(&mut lib);
     vectorize_convs(&mut lib, ConvTiles::default());
+    vectorize_lane_scans(&mut lib);
     apply_to_functions(
         lib.body(),
         "kv",

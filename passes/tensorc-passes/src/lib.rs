@@ -13,6 +13,7 @@ pub mod drop_zero_fill;
 pub mod expand_absi;
 #[cfg(feature = "melior")]
 pub mod fold_partials;
+pub mod lane_scan_schedule;
 #[cfg(feature = "melior")]
 pub mod late_accumulate;
 pub mod matmul_schedule;

@@ -1,0 +1,68 @@
+//! The one-pass lane-wise `argmax`/`argmin` (issue 6): the frontend's
+//! lane scan (`reduce.rs` in `tensorc-frontend`) and its schedule
+//! (`passes/tensorc-passes/src/lane_scan_schedule.rs`).
+//!
+//! - the scan's generic comes out of the kernel schedule as a loop over the
+//!   chunks of a line updating two 128-lane vectors (snapshot of the
+//!   tensor-level IR right after the kernel step), with no generic of two
+//!   results left;
+//! - interpreter-vs-CPU runs of the shapes around its conditions (one and
+//!   two chunks, the lane count not dividing the line, 64-bit and 16-bit
+//!   elements, other axes) on one and two threads. The op case
+//!   `tests/cases/ops/argmax_lanes.nxir` has the NaN, tie and ±0.0 lines.
+
+use crate::harness::{EdgeSet, differential_all};
+use tensorc::Stage;
+
+fn argmax(xt: &str, args: &str, ot: &str) -> String {
+    format!("def main(x: {xt}) -> {ot} {{\n  i = argmax x, {args}\n  return i\n}}\n")
+}
+
+#[test]
+fn lane_scan_is_a_loop_of_vector_updates() {
+    use tensorc_mlir::Mlir;
+    let source = argmax("f32[4][512]", "axis: 1", "s32[4]");
+    let opt = tensorc::emit("lanes.nxir", &source, Stage::Opt)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    // Registers tensorc's passes (the facade does it once, on first use).
+    let _ = tensorc::emit("lanes.nxir", &source, Stage::LlvmDialect);
+    assert!(opt.contains("tensor<4x4x128xf32>"), "{opt}");
+    let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline();
+    let entry = "entry-point=tensorc_kernels_main}";
+    let upto = &pipeline[..pipeline.find(entry).expect("the kernel step is in the pipeline") + entry.len()];
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(&opt, "lanes").unwrap_or_else(|e| panic!("{e}"));
+    mlir.run_pipeline(&mut m, upto, "lanes")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = mlir.print(&m, tensorc_mlir::PrintOptions::default());
+    // One compare-and-select per chunk on whole lane vectors, the values
+    // and chunks carried by the chunk loop.
+    assert!(after.contains("arith.cmpf ugt") && after.contains(": vector<128xf32>"), "{after}");
+    assert!(after.contains("vector<128xi32>"), "{after}");
+    assert!(!after.contains("linalg.generic {indexing_maps = [affine_map<(d0, d1, d2)"), "{after}");
+    insta::assert_snapshot!("lane_scan_kernels", after);
+}
+
+#[test]
+fn lane_scans_agree_with_the_interpreter() {
+    let programs: Vec<(&str, String, f64)> = vec![
+        // Two chunks (the fewest the scan takes), many rows for threads.
+        ("rows_256", argmax("f32[600][256]", "axis: 1", "s32[600]"), 0.0),
+        ("rows_1024_min_high", "def main(x: f32[300][1024]) -> s32[300] {\n  t = multiply x, 4.0\n  f = floor t\n  i = argmin f, axis: 1, tie_break: :high\n  return i\n}\n".to_owned(), 0.0),
+        // Long lines: 40 chunks.
+        ("rows_5120", argmax("f32[7][5120]", "axis: 1", "s32[7]"), 0.0),
+        // The two-pass form: one chunk, 128 not dividing the line, other
+        // axes, 64- and 16-bit elements.
+        ("rows_128", argmax("f32[9][128]", "axis: 1", "s32[9]"), 0.0),
+        ("rows_1000", argmax("f32[9][1000]", "axis: 1", "s32[9]"), 0.0),
+        ("cols_256", argmax("f32[256][40]", "axis: 0", "s32[40]"), 0.0),
+        ("rows_f64", argmax("f64[5][512]", "axis: 1", "s32[5]"), 0.0),
+        ("rows_f16", argmax("f16[5][512]", "axis: 1", "s32[5]"), 0.0),
+        // s32 lines of equal values only (the start value never replaced).
+        ("ints_equal", "def main(x: s32[4][384]) -> {s32[4], s32[4]} {\n  z = multiply x, 0\n  a = argmax z, axis: 1\n  b = argmin z, axis: 1, tie_break: :high\n  return {a, b}\n}\n".to_owned(), 0.0),
+    ];
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        differential_all(&programs, EdgeSet::Edge, 3)
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
