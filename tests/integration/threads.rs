@@ -67,6 +67,12 @@ const PROGRAMS: &[(&str, &str)] = &[
         "packed_matmul_odd",
         "def main(a: f32[1001][517], b: f32[517][1024]) -> f32[1001][1024] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n",
     ),
+    // An unpacked product whose B (700 x 500) exceeds L2: M in chunks of
+    // 32 rows (parallel_mark::matmul_min_rows), the last one partial.
+    (
+        "wide_b_row_chunks",
+        "def main(a: f32[1001][700], b: f32[700][500]) -> f32[1001][500] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n",
+    ),
     (
         "packed_bias_relu_odd",
         "def main(x: f32[250][600], w: f32[600][1024], b: f32[1024]) -> f32[250][1024] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n",
