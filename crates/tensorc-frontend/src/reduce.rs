@@ -369,8 +369,8 @@ impl Lowerer<'_> {
         // The lines to search and where each element's index comes from.
         let (lines, chunks) = match lanes {
             Some(l) => {
-                let (best, chunk) = self.arg_lane_scan(&x, max, high, l, dk);
-                (best, Some((chunk, l)))
+                let (best, index) = self.arg_lane_scan(&x, max, high, l, dk);
+                (best, Some((index, l)))
             }
             None => (x, None),
         };
@@ -402,17 +402,13 @@ impl Lowerer<'_> {
             .generic(rank, &reduced, &ins, &k_out, |e, s| {
                 let (v, best) = (&s[0], &s[1]);
                 let acc = s.last().expect("the generic has an output");
-                let idx = e.op(&format!("linalg.index {axis} : index"));
-                let i = e.index_to(&idx, dk);
-                // A lane's element index: its chunk times the lane count
-                // plus the lane.
+                // A lane's best element carries its index.
                 let i = match chunks {
-                    Some((_, l)) => {
-                        let l = e.int_const(dk, l as i128);
-                        let base = e.bin("arith.muli", &s[2], &l, elem(dk));
-                        e.bin("arith.addi", &base, &i, elem(dk))
+                    Some(_) => s[2].clone(),
+                    None => {
+                        let idx = e.op(&format!("linalg.index {axis} : index"));
+                        e.index_to(&idx, dk)
                     }
-                    None => i,
                 };
                 let hit = if dx.is_float() {
                     // `m` NaN ? `v` NaN : `v == m`, not `v == m || v NaN`
@@ -441,13 +437,13 @@ impl Lowerer<'_> {
     /// The lane-wise scan of `argmax`/`argmin` along the last axis of `x`,
     /// `lanes` elements at a time: the line is viewed as chunks of `lanes`
     /// (`[..., n / lanes, lanes]`), and one generic keeps, per lane, the best
-    /// element seen so far and the chunk it was in (`better`, in index
+    /// element seen so far and its index in the line (`better`, in index
     /// order), so each element is read and compared once. Returns the best
-    /// values and their chunks, `[..., lanes]` each; the caller finds the
-    /// best among the lanes and the least (or greatest) index
-    /// `chunk * lanes + lane` holding it. A lane whose best stays at the
-    /// start value (−inf for argmax) keeps chunk 0: it only matters when
-    /// every element is that value, and then index `lane` holds it too.
+    /// values and their indices, `[..., lanes]` each; the caller finds the
+    /// best among the lanes and the least (or greatest) index holding it.
+    /// A lane whose best stays at the start value (−inf for argmax) keeps
+    /// index 0: it only matters when every element is that value, and then
+    /// index 0 is the answer (tie_break high always replaces the start).
     fn arg_lane_scan(&mut self, x: &Val, max: bool, high: bool, lanes: usize, dk: DType) -> (Val, Val) {
         let dx = x.ty.dtype;
         let rank = x.ty.rank();
@@ -473,11 +469,20 @@ impl Lowerer<'_> {
         let reduced: Vec<bool> = (0..loops).map(|d| d == rank - 1).collect();
         let r = self.e.generic(loops, &reduced, &[xc.operand(identity_map(loops))], &outs, |e, s| {
             let (v, best, best_c) = (&s[0], &s[1], &s[2]);
+            // The element's index in the line, not its chunk: a chunk is
+            // one broadcast per chunk, which LLVM folds into a masked
+            // broadcast from a general register per vector, on the port the
+            // compares need too (argmax 1024×4096: about 3 cycles per 16
+            // elements); the index is a vector add, on either port.
             let c = e.op(&format!("linalg.index {} : index", rank - 1));
-            let c = e.index_to(&c, dk);
+            let lane = e.op(&format!("linalg.index {rank} : index"));
+            let l = e.op(&format!("arith.constant {lanes} : index"));
+            let base = e.bin("arith.muli", &c, &l, "index");
+            let i = e.bin("arith.addi", &base, &lane, "index");
+            let i = e.index_to(&i, dk);
             let take = better(e, v, best, dx, max, high);
             let nv = e.select(&take, v, best, elem(dx));
-            let nc = e.select(&take, &c, best_c, elem(dk));
+            let nc = e.select(&take, &i, best_c, elem(dk));
             vec![nv, nc]
         });
         (Val { name: r[0].clone(), ty: val_ty }, Val { name: r[1].clone(), ty: chunk_ty })
