@@ -41,6 +41,20 @@ fn batch(name: &str, b: u64, s: u64) -> String {
     )
 }
 
+/// A batch whose C is a zero fill, as the frontend writes `dot`.
+fn batch_filled(name: &str, b: u64, s: u64) -> String {
+    format!(
+        r#"  func.func @{name}(%a: tensor<{b}x{s}x{s}xf32>, %b: tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32> {{
+    %z = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<{b}x{s}x{s}xf32>
+    %c = linalg.fill ins(%z : f32) outs(%e : tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32>
+    %r = linalg.batch_matmul ins(%a, %b : tensor<{b}x{s}x{s}xf32>, tensor<{b}x{s}x{s}xf32>) outs(%c : tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32>
+    return %r : tensor<{b}x{s}x{s}xf32>
+  }}
+"#
+    )
+}
+
 #[test]
 fn pack_mark_before_and_after() {
     use tensorc_mlir::Mlir;
@@ -48,7 +62,7 @@ fn pack_mark_before_and_after() {
     tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
     let transposed = " indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>]";
     let module = format!(
-        "module {{\n{}{}{}{}{}{}{}{}}}\n",
+        "module {{\n{}{}{}{}{}{}{}{}{}}}\n",
         matmul("conflicting_rows", 1024, 1024, 1024, "f32", ""),
         matmul("large_b", 1000, 2000, 1990, "f32", ""),
         matmul("fits_unpacked", 1000, 1000, 1000, "f32", ""),
@@ -57,6 +71,7 @@ fn pack_mark_before_and_after() {
         matmul("transposed_a", 1024, 1024, 1024, "f32", transposed),
         batch("batch_conflicting", 4, 1024),
         batch("batch_fits_unpacked", 2, 1000),
+        batch_filled("batch_filled", 3, 1024),
     );
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, &module, pack_mark::NAME);
@@ -95,6 +110,18 @@ fn pack_mark_before_and_after() {
         "{b}"
     );
     assert!(b.contains("tensor.insert_slice"), "{b}");
+    // A zero C: the loop starts from the fill's destination and each
+    // product fills its own slice (the whole fill is gone).
+    let f = function_text(&after, "batch_filled");
+    assert!(
+        f.contains("iter_args(%arg3 = %0) -> (tensor<3x1024x1024xf32>)"),
+        "{f}"
+    );
+    assert_eq!(f.matches("linalg.fill").count(), 1, "{f}");
+    assert!(
+        f.contains("outs(%extracted_slice_1 : tensor<1024x1024xf32>) -> tensor<1024x1024xf32>\n      %3 = linalg.matmul {tensorc.pack, tensorc.pack_n32}"),
+        "{f}"
+    );
     insta::assert_snapshot!(
         "pack_mark_pass",
         format!("// before\n{before}\n// after\n{after}")
@@ -292,12 +319,22 @@ fn odd_packed_products_match_known_values() {
 
 #[test]
 fn batches_of_large_products_agree_with_the_interpreter() {
-    let programs = [(
-        "batch_1024",
-        "def main(a: f32[2][70][1024], b: f32[2][1024][1024]) -> f32[2][70][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
-            .to_owned(),
-        5e-5,
-    )];
+    let programs = [
+        (
+            "batch_1024",
+            "def main(a: f32[2][70][1024], b: f32[2][1024][1024]) -> f32[2][70][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
+                .to_owned(),
+            5e-5,
+        ),
+        // No padding: each product computes in its slice of the result
+        // (`tensorc-unpack-in-place`), filled per product.
+        (
+            "batch_in_place",
+            "def main(a: f32[3][128][512], b: f32[3][512][1024]) -> f32[3][128][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
+                .to_owned(),
+            5e-5,
+        ),
+    ];
     let llvm = tensorc::emit("b.nxir", &programs[0].1, tensorc::Stage::LlvmDialect)
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(packed(&llvm), "not packed:\n{llvm}");

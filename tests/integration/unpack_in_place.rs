@@ -163,3 +163,19 @@ fn w3_like_product_has_no_packed_temporary() {
         .count();
     assert_eq!(allocs, 2, "{llvm}");
 }
+
+/// A batch of packed products (`tensorc-pack-mark` makes it a loop of
+/// matmuls, each filling its own slice of the result) computes each
+/// product in its slice of the batched result: a view with a dynamic
+/// offset, made inside the loop after the temporary was hoisted out of it.
+#[test]
+fn batched_products_compute_in_their_result_slices() {
+    let source = "def main(a: f32[2][128][512], b: f32[2][512][1024]) -> f32[2][128][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n";
+    let llvm = tensorc::emit("batched.nxir", source, Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    // A's pack and B's block pack, no packed result.
+    let allocs = llvm
+        .matches("llvm.call @_mlir_memref_to_llvm_aligned_alloc")
+        .count();
+    assert_eq!(allocs, 2, "{llvm}");
+}

@@ -21,9 +21,12 @@
 //! transfers and subviews), and exactly one read by the unpack: a loop nest
 //! `for i in 0..P·tm step tm { for j in 0..Q·tn step tn {
 //! out[i, j] = read(alloc[i floordiv tm, j floordiv tn, 0, 0]) } }` holding
-//! nothing else, writing a `vector<tm×tn>` to a static identity-layout
-//! `P·tm × Q·tn` memref `out` that nothing else uses and that is defined
-//! before the buffer. A padded product (M or N not a multiple of the tile)
+//! nothing else, writing a `vector<tm×tn>` to a static `P·tm × Q·tn`
+//! memref `out` with rows one after the other (row stride `Q·tn`, unit
+//! column stride, any offset) that nothing else uses and that is defined
+//! before the buffer, or (a batch element's slice of a batched result,
+//! made inside the loop over the batch, while the buffer was hoisted out
+//! of it) before every use of the buffer but its deallocations. A padded product (M or N not a multiple of the tile)
 //! or a fused epilogue (W6's bias + relu reads the packed result) keeps its
 //! temporary. It runs right after bufferization, before
 //! `tensorc-late-accumulate` and the outlining of parallel loops (their
@@ -66,6 +69,8 @@ pub unsafe fn unpack_in_place(module: MlirOperation) -> usize {
 /// A packed temporary to replace, its unpack nest and the result.
 struct Candidate {
     alloc: MlirOperation,
+    /// Where the view of the result goes (before this op).
+    at: MlirOperation,
     /// The outer loop of the unpack nest and the write in it.
     unpack: MlirOperation,
     out: MlirValue,
@@ -138,26 +143,53 @@ unsafe fn candidate(alloc: MlirOperation) -> Option<Candidate> {
             }
         }
         let (unpack, out) = unpack?;
-        // The result must exist where the temporary did.
-        if mlirValueIsAOpResult(out) {
+        // The result must exist where the temporary did, or (a batch
+        // element's slice of the result, made in the loop over the batch
+        // while the temporary was hoisted out of it) before every use of
+        // the temporary but its deallocations, which go.
+        let at = if mlirValueIsAOpResult(out) {
             let def = mlirOpResultGetOwner(out);
-            if mlirOperationGetBlock(def).ptr != mlirOperationGetBlock(alloc).ptr
-                || !mlirOperationIsBeforeInBlock(def, alloc)
+            if mlirOperationGetBlock(def).ptr == mlirOperationGetBlock(alloc).ptr
+                && mlirOperationIsBeforeInBlock(def, alloc)
             {
+                alloc
+            } else if uses(a)
+                .into_iter()
+                .filter(|(op, _)| op_name(*op) != "memref.dealloc")
+                .all(|(op, _)| after_in_block(op, def))
+            {
+                mlirOperationGetNextInBlock(def)
+            } else {
                 return None;
             }
         } else if mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(out)).ptr
-            != mlirBlockGetParentOperation(mlirOperationGetBlock(alloc)).ptr
+            == mlirBlockGetParentOperation(mlirOperationGetBlock(alloc)).ptr
         {
+            alloc
+        } else {
             return None;
-        }
+        };
         Some(Candidate {
             alloc,
+            at,
             unpack,
             out,
             shape,
             deallocs,
         })
+    }
+}
+
+/// Whether `op`, or the ancestor of `op` in `def`'s block, comes after
+/// `def` in that block.
+unsafe fn after_in_block(op: MlirOperation, def: MlirOperation) -> bool {
+    unsafe {
+        let block = mlirOperationGetBlock(def);
+        let mut o = op;
+        while !o.ptr.is_null() && mlirOperationGetBlock(o).ptr != block.ptr {
+            o = mlirOperationGetParentOperation(o);
+        }
+        !o.ptr.is_null() && o.ptr != def.ptr && mlirOperationIsBeforeInBlock(def, o)
     }
 }
 
@@ -190,7 +222,7 @@ unsafe fn unpack_nest(read: MlirOperation, shape: [i64; 4]) -> Option<(MlirOpera
             || !mlirTypeIsAMemRef(ot)
             || !mlirShapedTypeHasStaticShape(ot)
             || mlirShapedTypeGetRank(ot) != 2
-            || !mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(ot))
+            || !row_major(ot)
             || mlirShapedTypeGetDimSize(ot, 0) != p * tm
             || mlirShapedTypeGetDimSize(ot, 1) != q * tn
             || uses(out).len() != 1
@@ -231,6 +263,18 @@ unsafe fn unpack_nest(read: MlirOperation, shape: [i64; 4]) -> Option<(MlirOpera
                 ],
             );
         ok.then_some((outer, out))
+    }
+}
+
+/// Whether the rank-2 memref type `t` has rows one after the other (row
+/// stride = row length, unit column stride) at any offset: the identity
+/// layout, or a slice of one batch element of a batched result.
+unsafe fn row_major(t: MlirType) -> bool {
+    unsafe {
+        let mut strides = [0i64; 2];
+        let mut offset = 0i64;
+        mlirMemRefTypeGetStridesAndOffset(t, strides.as_mut_ptr(), &mut offset).value != 0
+            && strides == [mlirShapedTypeGetDimSize(t, 1), 1]
     }
 }
 
@@ -291,12 +335,35 @@ unsafe fn rewrite(c: &Candidate) {
             )
             .expect("a strided memref type tensorc spells itself")
         };
+        // The result's offset: 0, another constant, or dynamic (`None`: a
+        // batch element's slice).
+        let mut out_strides = [0i64; 2];
+        let mut out_offset = 0i64;
+        mlirMemRefTypeGetStridesAndOffset(
+            mlirValueGetType(c.out),
+            out_strides.as_mut_ptr(),
+            &mut out_offset,
+        );
+        let offset = (!mlirShapedTypeIsDynamicStrideOrOffset(out_offset)).then_some(out_offset);
+        let spelled = match offset {
+            Some(o) => format!(", offset: {o}"),
+            None => ", offset: ?".to_owned(),
+        };
+        let n = q * tn;
         let expanded = build(
             ctx,
             "memref.expand_shape",
             loc,
             &[c.out],
-            &[parse_type(ctx, &format!("memref<{p}x{tm}x{q}x{tn}x{elem}>")).expect("memref type")],
+            &[parse_type(
+                ctx,
+                &if mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(mlirValueGetType(c.out))) {
+                    format!("memref<{p}x{tm}x{q}x{tn}x{elem}>")
+                } else {
+                    format!("memref<{p}x{tm}x{q}x{tn}x{elem}, strided<[{}, {n}, {tn}, 1]{spelled}>>", tm * n)
+                },
+            )
+            .expect("memref type")],
             &[
                 ("reassociation", attr(ctx, "[[0, 1], [2, 3]]")),
                 (
@@ -305,19 +372,19 @@ unsafe fn rewrite(c: &Candidate) {
                 ),
             ],
         );
-        let expanded = insert_before(c.alloc, expanded);
+        let expanded = insert_before(c.at, expanded);
         let view = build(
             ctx,
             "memref.transpose",
             loc,
             &[expanded],
-            &[strided(&[p, q, tm, tn], "")],
+            &[strided(&[p, q, tm, tn], &spelled)],
             &[(
                 "permutation",
                 attr(ctx, "affine_map<(d0, d1, d2, d3) -> (d0, d2, d1, d3)>"),
             )],
         );
-        let view = insert_before(c.alloc, view);
+        let view = insert_before(c.at, view);
         // The unpack is a copy onto itself now; the view is no buffer.
         mlirOperationDestroy(c.unpack);
         for &d in &c.deallocs {
@@ -325,7 +392,7 @@ unsafe fn rewrite(c: &Candidate) {
         }
         mlirValueReplaceAllUsesOfWith(result(c.alloc), view);
         mlirOperationDestroy(c.alloc);
-        retype_views(view, Some(0), &strided, strides);
+        retype_views(view, offset, &strided, strides);
     }
 }
 
