@@ -534,6 +534,22 @@ pub fn before_and_after<'m>(
     (m, before, after)
 }
 
+/// The CPU pipeline run on the `Opt`-stage MLIR `opt` up to and including
+/// the first occurrence of `step` in the pipeline string, printed (the IR a
+/// pass or schedule left). Registers tensorc's passes first.
+pub fn cpu_ir_upto(name: &str, source: &str, opt: &str, step: &str) -> String {
+    use tensorc_mlir::Mlir;
+    // Registers tensorc's passes (the facade does it once, on first use).
+    let _ = tensorc::emit(name, source, tensorc::Stage::LlvmDialect);
+    let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline();
+    let upto = &pipeline[..pipeline.find(step).expect("the step is in the pipeline") + step.len()];
+    let mlir = Mlir::new();
+    let mut m = mlir.parse(opt, name).unwrap_or_else(|e| panic!("{e}"));
+    mlir.run_pipeline(&mut m, upto, name)
+        .unwrap_or_else(|e| panic!("{e}"));
+    mlir.print(&m, tensorc_mlir::PrintOptions::default())
+}
+
 /// Runs `differential` on each `(name, source, tolerance)` program with
 /// `inputs` and one seed; one message per disagreement, named.
 pub fn differential_all(

@@ -11,7 +11,7 @@
 //!   elements, other axes) on one and two threads. The op case
 //!   `tests/cases/ops/argmax_lanes.nxir` has the NaN, tie and ±0.0 lines.
 
-use crate::harness::{EdgeSet, differential_all};
+use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use tensorc::Stage;
 
 fn argmax(xt: &str, args: &str, ot: &str) -> String {
@@ -20,21 +20,11 @@ fn argmax(xt: &str, args: &str, ot: &str) -> String {
 
 #[test]
 fn lane_scan_is_a_loop_of_vector_updates() {
-    use tensorc_mlir::Mlir;
     let source = argmax("f32[4][512]", "axis: 1", "s32[4]");
     let opt = tensorc::emit("lanes.nxir", &source, Stage::Opt)
         .unwrap_or_else(|e| panic!("{}", e.render()));
-    // Registers tensorc's passes (the facade does it once, on first use).
-    let _ = tensorc::emit("lanes.nxir", &source, Stage::LlvmDialect);
     assert!(opt.contains("tensor<4x4x128xf32>"), "{opt}");
-    let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline();
-    let entry = "entry-point=tensorc_kernels_main}";
-    let upto = &pipeline[..pipeline.find(entry).expect("the kernel step is in the pipeline") + entry.len()];
-    let mlir = Mlir::new();
-    let mut m = mlir.parse(&opt, "lanes").unwrap_or_else(|e| panic!("{e}"));
-    mlir.run_pipeline(&mut m, upto, "lanes")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let after = mlir.print(&m, tensorc_mlir::PrintOptions::default());
+    let after = cpu_ir_upto("lanes.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
     // One compare-and-select per chunk on whole lane vectors, the values
     // and chunks carried by the chunk loop.
     assert!(after.contains("arith.cmpf ugt") && after.contains(": vector<128xf32>"), "{after}");

@@ -32,26 +32,25 @@ fn matmul(name: &str, m: u64, k: u64, n: u64, elem: &str, maps: &str) -> String 
 }
 
 fn batch(name: &str, b: u64, s: u64) -> String {
-    format!(
-        r#"  func.func @{name}(%a: tensor<{b}x{s}x{s}xf32>, %b: tensor<{b}x{s}x{s}xf32>, %c: tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32> {{
-    %r = linalg.batch_matmul ins(%a, %b : tensor<{b}x{s}x{s}xf32>, tensor<{b}x{s}x{s}xf32>) outs(%c : tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32>
-    return %r : tensor<{b}x{s}x{s}xf32>
-  }}
-"#
-    )
+    batch_with(name, b, s, false)
 }
 
-/// A batch whose C is a zero fill, as the frontend writes `dot`.
-fn batch_filled(name: &str, b: u64, s: u64) -> String {
+/// A batch matmul; with `filled`, its C is a zero fill, as the frontend
+/// writes `dot`, instead of an argument.
+fn batch_with(name: &str, b: u64, s: u64, filled: bool) -> String {
+    let t = format!("tensor<{b}x{s}x{s}xf32>");
+    let (c_arg, c_def) = if filled {
+        (
+            String::new(),
+            format!(
+                "    %z = arith.constant 0.0 : f32\n    %e = tensor.empty() : {t}\n    %c = linalg.fill ins(%z : f32) outs(%e : {t}) -> {t}\n"
+            ),
+        )
+    } else {
+        (format!(", %c: {t}"), String::new())
+    };
     format!(
-        r#"  func.func @{name}(%a: tensor<{b}x{s}x{s}xf32>, %b: tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32> {{
-    %z = arith.constant 0.0 : f32
-    %e = tensor.empty() : tensor<{b}x{s}x{s}xf32>
-    %c = linalg.fill ins(%z : f32) outs(%e : tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32>
-    %r = linalg.batch_matmul ins(%a, %b : tensor<{b}x{s}x{s}xf32>, tensor<{b}x{s}x{s}xf32>) outs(%c : tensor<{b}x{s}x{s}xf32>) -> tensor<{b}x{s}x{s}xf32>
-    return %r : tensor<{b}x{s}x{s}xf32>
-  }}
-"#
+        "  func.func @{name}(%a: {t}, %b: {t}{c_arg}) -> {t} {{\n{c_def}    %r = linalg.batch_matmul ins(%a, %b : {t}, {t}) outs(%c : {t}) -> {t}\n    return %r : {t}\n  }}\n"
     )
 }
 
@@ -71,7 +70,7 @@ fn pack_mark_before_and_after() {
         matmul("transposed_a", 1024, 1024, 1024, "f32", transposed),
         batch("batch_conflicting", 4, 1024),
         batch("batch_fits_unpacked", 2, 1000),
-        batch_filled("batch_filled", 3, 1024),
+        batch_with("batch_filled", 3, 1024, true),
     );
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, &module, pack_mark::NAME);

@@ -197,20 +197,15 @@ fn padded_packs_agree_with_the_interpreter() {
 /// fill of a padded temporary and no copy into one.
 #[test]
 fn odd_product_packs_without_padded_copies() {
-    use tensorc_mlir::Mlir;
     let source = dot("f32[1001][2000]", "f32[2000][1990]", "f32[1001][1990]");
     let opt =
         tensorc::emit("odd.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    // Registers tensorc's passes (the facade does it once, on first use).
-    let _ = tensorc::emit("odd.nxir", &source, Stage::LlvmDialect);
-    let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline();
-    let name = tensorc_passes::read_through_pads::NAME;
-    let upto = &pipeline[..pipeline.find(name).expect("the pass is in the pipeline") + name.len()];
-    let mlir = Mlir::new();
-    let mut m = mlir.parse(&opt, "odd").unwrap_or_else(|e| panic!("{e}"));
-    mlir.run_pipeline(&mut m, upto, "odd")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let buffers = mlir.print(&m, tensorc_mlir::PrintOptions::default());
+    let buffers = crate::harness::cpu_ir_upto(
+        "odd.nxir",
+        &source,
+        &opt,
+        tensorc_passes::read_through_pads::NAME,
+    );
     // Before the pass: A padded to 1008 rows and each K block of B's last
     // column block to 464 columns, each filled (`linalg.map`) and copied.
     assert!(!buffers.contains("linalg.map"), "{buffers}");

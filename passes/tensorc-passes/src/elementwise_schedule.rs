@@ -145,6 +145,19 @@ pub fn nonempty_dims(rank: usize) -> String {
 pub const PERMUTATION_MAPS: &str = "      transform.match.structured.input %s[all] {projected_permutation} : !transform.any_op\n\
 \x20     transform.match.structured.init %s[all] {projected_permutation} : !transform.any_op\n";
 
+/// A predicate line that requires loops `0..k` to be parallel (none when
+/// `k` is 0).
+pub fn leading_parallel(k: usize) -> String {
+    if k == 0 {
+        return String::new();
+    }
+    let dims: Vec<String> = (0..k).map(|d| d.to_string()).collect();
+    format!(
+        "      transform.match.structured.dim %s[{}] {{parallel}} : !transform.any_op\n",
+        dims.join(", ")
+    )
+}
+
 /// Predicate lines that require the structured op to have exactly `rank`
 /// loops.
 pub fn rank_is(rank: usize) -> String {

@@ -24,7 +24,9 @@
 
 use std::fmt::Write as _;
 
-use crate::elementwise_schedule::{Library, MAX_RANK, nonempty_dims, rank_is, vectorize_tagged};
+use crate::elementwise_schedule::{
+    Library, MAX_RANK, leading_parallel, nonempty_dims, rank_is, vectorize_tagged,
+};
 
 /// Longest lane loop scheduled: 128 f32 lanes are eight AVX-512 registers
 /// per result.
@@ -47,14 +49,7 @@ pub fn add_lane_scans(lib: &mut Library) {
             "      transform.match.structured.dim %s[-1] {parallel} : !transform.any_op\n\
              \x20     transform.match.structured.dim %s[-2] {reduction} : !transform.any_op\n",
         );
-        if rank > 2 {
-            let outer: Vec<String> = (0..rank - 2).map(|d| d.to_string()).collect();
-            let _ = writeln!(
-                predicates,
-                "      transform.match.structured.dim %s[{}] {{parallel}} : !transform.any_op",
-                outer.join(", ")
-            );
-        }
+        predicates.push_str(&leading_parallel(rank - 2));
         let _ = write!(
             predicates,
             "      %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\

@@ -34,8 +34,8 @@
 use std::fmt::Write as _;
 
 use crate::elementwise_schedule::{
-    Library, MAX_RANK, nonempty_dims, peel_each, rank_is, tile_by_lanes, vectorize_each,
-    vectorize_tagged,
+    Library, MAX_RANK, leading_parallel, nonempty_dims, peel_each, rank_is, tile_by_lanes,
+    vectorize_each, vectorize_tagged,
 };
 
 /// Tile sizes of the reduction schedule.
@@ -114,14 +114,7 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
     let tag = |rank| if long { long_tag(rank) } else { tag(rank) };
     for rank in 1..=MAX_RANK {
         let mut predicates = rank_is(rank);
-        if rank > 1 {
-            let outer: Vec<String> = (0..rank - 1).map(|d| d.to_string()).collect();
-            let _ = writeln!(
-                predicates,
-                "      transform.match.structured.dim %s[{}] {{parallel}} : !transform.any_op",
-                outer.join(", ")
-            );
-        }
+        predicates.push_str(&leading_parallel(rank - 1));
         predicates.push_str(
             "      transform.match.structured.dim %s[-1] {reduction} : !transform.any_op\n",
         );
@@ -343,14 +336,7 @@ pub fn add_outer_reductions(lib: &mut Library, lanes: u32) {
                 "      transform.match.structured.dim %s[-1] {parallel} : !transform.any_op\n",
             );
             if let Some(at) = at {
-                if at > 0 {
-                    let before: Vec<String> = (0..at).map(|d| d.to_string()).collect();
-                    let _ = writeln!(
-                        predicates,
-                        "      transform.match.structured.dim %s[{}] {{parallel}} : !transform.any_op",
-                        before.join(", ")
-                    );
-                }
+                predicates.push_str(&leading_parallel(at));
                 let _ = writeln!(
                     predicates,
                     "      transform.match.structured.dim %s[{at}] {{reduction}} : !transform.any_op"
