@@ -257,7 +257,7 @@ CASES = {
 }
 
 
-ROUNDS = 2
+ROUNDS = 3
 
 
 def time_numpy(fn, warmup, iters):
@@ -292,7 +292,7 @@ def main():
             f.write(src)
         row = {"name": name, "family": family, "threads": int(threads)}
         fn = None
-        # Two rounds of both sides back to back, the fastest of each kept:
+        # Three rounds of both sides back to back, the fastest of each kept:
         # this VM's speed drifts within minutes, and now and then the second
         # core is taken for a while (a two-thread time equal to the
         # one-thread one).

@@ -17,10 +17,10 @@ use std::fmt::Write as _;
 
 const SCRIPT: &str = include_str!("numpy_screen.py");
 
-/// Warm-up and timed runs per case and side (fewer than the workloads'
-/// 20: some cases take tens of milliseconds, and there are forty of them).
+/// Warm-up and timed runs per case and side (with three rounds: ten runs
+/// in two rounds left single two-thread rows 10–20 % apart between runs).
 const WARMUP: usize = 2;
-const ITERS: usize = 10;
+const ITERS: usize = 20;
 
 const BEGIN: &str = "<!-- xtask screen: begin -->";
 const END: &str = "<!-- xtask screen: end -->";
