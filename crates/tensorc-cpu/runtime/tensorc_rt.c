@@ -31,7 +31,7 @@ memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
   char *sb = (char *)sd[1] + sd[2] * elem_size;
   char *db = (char *)dd[1] + dd[2] * elem_size;
   tensorc_i64 index[TENSORC_MAX_RANK];
-  tensorc_i64 d, i, last, so, dof;
+  tensorc_i64 d, i, last, so, dof, len;
   int inner_contiguous;
   if (rank > TENSORC_MAX_RANK)
     __builtin_trap(); /* the checker never produces such ranks */
@@ -46,6 +46,17 @@ memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
   }
   last = rank - 1;
   inner_contiguous = ss[last] == 1 && ds[last] == 1;
+  /* Trailing dimensions contiguous on both sides (each stride the next
+   * dimension's extent times its stride) are one row: a pad's interior
+   * (56x56x64 into 58x58x64, W9) is 56 memmoves of 14 KiB instead of 3136
+   * of 256 bytes. `len` counts the elements of one row. */
+  len = sizes[last];
+  if (inner_contiguous) {
+    while (last > 0 && ss[last - 1] == len && ds[last - 1] == len) {
+      last--;
+      len *= sizes[last];
+    }
+  }
   for (;;) {
     so = 0;
     dof = 0;
@@ -55,7 +66,7 @@ memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
     }
     if (inner_contiguous) {
       __builtin_memmove(db + dof * elem_size, sb + so * elem_size,
-                        (tensorc_size)(sizes[last] * elem_size));
+                        (tensorc_size)(len * elem_size));
     } else {
       for (i = 0; i < sizes[last]; i++)
         __builtin_memmove(db + (dof + i * ds[last]) * elem_size,

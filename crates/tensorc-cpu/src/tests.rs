@@ -98,6 +98,13 @@ module {
     bufferization.materialize_in_destination %w in restrict writable %out : (tensor<2x2xi16>, memref<2x2xi16>) -> ()
     return
   }
+  // Rows 1..3 of every slab: each slab's two rows are contiguous on both
+  // sides (memrefCopy copies them as one run of 10), the slabs are not.
+  func.func @slab(%x: tensor<3x4x5xi16>, %out: memref<3x2x5xi16>) attributes {llvm.emit_c_interface} {
+    %w = tensor.extract_slice %x[0, 1, 0] [3, 2, 5] [1, 1, 1] : tensor<3x4x5xi16> to tensor<3x2x5xi16>
+    bufferization.materialize_in_destination %w in restrict writable %out : (tensor<3x2x5xi16>, memref<3x2x5xi16>) -> ()
+    return
+  }
   // zero-size: negate an empty 0x3 tensor.
   func.func @empty(%x: tensor<0x3xf32>, %out: memref<0x3xf32>) attributes {llvm.emit_c_interface} {
     %e = tensor.empty() : tensor<0x3xf32>
@@ -147,6 +154,11 @@ fn kernels() -> (tensorc_ir::Module, String) {
                 &[("x", f(DType::S16, &[3, 4]))],
                 &[f(DType::S16, &[2, 2])],
             ),
+            sig(
+                "slab",
+                &[("x", f(DType::S16, &[3, 4, 5]))],
+                &[f(DType::S16, &[3, 2, 5])],
+            ),
         ],
     };
     (module, KERNELS.to_string())
@@ -156,7 +168,7 @@ fn kernels() -> (tensorc_ir::Module, String) {
 fn runs_every_kind_of_signature() {
     let (module, text) = kernels();
     let cpu = CpuModule::compile(&module, &text, &Pipelines::naive()).unwrap();
-    assert_eq!(cpu.functions().len(), 7);
+    assert_eq!(cpu.functions().len(), 8);
 
     // add
     let x = f32s(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
@@ -270,6 +282,13 @@ fn strided_copies_use_the_runtime() {
         .unwrap();
     // rows 1..3, columns 1 and 3 of [[0,1,2,3],[4,5,6,7],[8,9,10,11]]
     assert_eq!(out[0].to_scalars(), [5, 7, 9, 11].map(Scalar::I).to_vec());
+    // Rows 1 and 2 of each 4x5 slab of 0..60: elements 5..15, 25..35, 45..55.
+    let vals: Vec<Scalar> = (0..60).map(Scalar::I).collect();
+    let x = Tensor::from_scalars(tt(DType::S16, &[3, 4, 5]), &vals).unwrap();
+    let mut out = vec![Tensor::zeros(tt(DType::S16, &[3, 2, 5])).unwrap()];
+    cpu.function("slab").unwrap().call(&[&x], &mut out).unwrap();
+    let want: Vec<Scalar> = [5..15, 25..35, 45..55].into_iter().flatten().map(Scalar::I).collect();
+    assert_eq!(out[0].to_scalars(), want);
 }
 
 #[test]
