@@ -90,7 +90,7 @@ fn better(e: &mut Emitter, v: &str, best: &str, dx: DType, max: bool, high: bool
 /// two-pass form. Only along the last axis (the lanes are consecutive
 /// elements, so a chunk is a contiguous vector load), only for 32-bit
 /// elements (128 lanes are eight AVX-512 registers of values and eight of
-/// chunks: eight independent compare-select chains, which hide the compare
+/// indices: eight independent compare-select chains, which hide the compare
 /// latency; 64-bit elements would need twice the registers), and only when
 /// the lanes divide the line into at least two chunks. 128 lanes, not 64:
 /// the lanes are combined by a last-axis reduction, which the CPU schedule

@@ -2,7 +2,7 @@
 //! whose innermost loop is parallel and at most `MAX_LANES` long, whose
 //! second-innermost loop is a reduction, and which carry two results (the
 //! frontend's one-pass `argmax`/`argmin`: per lane of a line viewed as
-//! `[chunks, lanes]`, the best element so far and its chunk; see
+//! `[chunks, lanes]`, the best element so far and its index; see
 //! `reduce.rs` in `tensorc-frontend`).
 //!
 //! Why: their body (a compare and two selects on two results) is not one
