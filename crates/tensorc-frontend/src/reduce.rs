@@ -85,6 +85,14 @@ fn better(e: &mut Emitter, v: &str, best: &str, dx: DType, max: bool, high: bool
     }
 }
 
+/// The running best an `argmax` (`max`) or `argmin` scan of `d` starts
+/// from, every element at least as good: the lowest (highest) value, as
+/// `filled` takes it.
+fn arg_start(d: DType, max: bool) -> (f64, Option<i128>) {
+    let start = if max { lowest(d) } else { highest(d) };
+    (start, d.int_range().map(|(lo, hi)| if max { lo } else { hi }))
+}
+
 /// Lanes of the one-pass lane-wise `argmax`/`argmin` scan
 /// (`Lowerer::arg_lane_scan`) of `x` along `axis`, or `None` for the
 /// two-pass form. Only along the last axis (the lanes are consecutive
@@ -308,8 +316,7 @@ impl Lowerer<'_> {
         if let Some(r) = self.arg_reduce_two_pass(x, max, axis, high, ty) {
             return r;
         }
-        let start = if max { lowest(dx) } else { highest(dx) };
-        let start_int = dx.int_range().map(|(lo, hi)| if max { lo } else { hi });
+        let (start, start_int) = arg_start(dx, max);
         let vinit = self.filled(&val_ty, start, start_int);
         let iinit = self.filled(&idx_ty, 0.0, Some(0));
         let out_map = kept.iter().map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ");
@@ -365,16 +372,15 @@ impl Lowerer<'_> {
             return None;
         }
         let dk = if n < (1 << 31) { DType::S32 } else { DType::S64 };
-        let lanes = arg_lanes(&x.ty, axis);
-        // The lines to search and where each element's index comes from.
-        let (lines, chunks) = match lanes {
+        // The lines to search (each lane's best along the same last axis,
+        // for the lane-wise scan) and, with the scan, each one's index.
+        let (lines, lane_index) = match arg_lanes(&x.ty, axis) {
             Some(l) => {
                 let (best, index) = self.arg_lane_scan(&x, max, high, l, dk);
-                (best, Some((index, l)))
+                (best, Some(index))
             }
             None => (x, None),
         };
-        let axis = if chunks.is_some() { lines.ty.rank() - 1 } else { axis };
         let rank = lines.ty.rank();
         let reduced: Vec<bool> = (0..rank).map(|i| i == axis).collect();
         let kept: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
@@ -394,8 +400,8 @@ impl Lowerer<'_> {
         let k_init = self.filled(&k_ty, miss as f64, Some(miss));
         let k_out = [GenericOperand { value: k_init, ty: k_ty.clone(), map: out_map.clone() }];
         let mut ins = vec![lines.operand(identity_map(rank)), m.operand(out_map)];
-        if let Some((chunk, _)) = &chunks {
-            ins.push(chunk.operand(identity_map(rank)));
+        if let Some(index) = &lane_index {
+            ins.push(index.operand(identity_map(rank)));
         }
         let key = self
             .e
@@ -403,7 +409,7 @@ impl Lowerer<'_> {
                 let (v, best) = (&s[0], &s[1]);
                 let acc = s.last().expect("the generic has an output");
                 // A lane's best element carries its index.
-                let i = match chunks {
+                let i = match lane_index {
                     Some(_) => s[2].clone(),
                     None => {
                         let idx = e.op(&format!("linalg.index {axis} : index"));
@@ -455,20 +461,19 @@ impl Lowerer<'_> {
         let xc = Val { name: self.reshape(x, &chunked), ty: chunked };
         let mut lane_shape = x.ty.shape.clone();
         lane_shape[rank - 1] = lanes;
-        let (val_ty, chunk_ty) = (TensorType::new(dx, lane_shape.clone()), TensorType::new(dk, lane_shape));
-        let start = if max { lowest(dx) } else { highest(dx) };
-        let start_int = dx.int_range().map(|(lo, hi)| if max { lo } else { hi });
+        let (val_ty, index_ty) = (TensorType::new(dx, lane_shape.clone()), TensorType::new(dk, lane_shape));
+        let (start, start_int) = arg_start(dx, max);
         let vinit = self.filled(&val_ty, start, start_int);
-        let cinit = self.filled(&chunk_ty, 0.0, Some(0));
+        let iinit = self.filled(&index_ty, 0.0, Some(0));
         let loops = rank + 1;
         let out_map = (0..loops).filter(|&d| d != rank - 1).map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ");
         let outs = [
             GenericOperand { value: vinit, ty: val_ty.clone(), map: out_map.clone() },
-            GenericOperand { value: cinit, ty: chunk_ty.clone(), map: out_map },
+            GenericOperand { value: iinit, ty: index_ty.clone(), map: out_map },
         ];
         let reduced: Vec<bool> = (0..loops).map(|d| d == rank - 1).collect();
         let r = self.e.generic(loops, &reduced, &[xc.operand(identity_map(loops))], &outs, |e, s| {
-            let (v, best, best_c) = (&s[0], &s[1], &s[2]);
+            let (v, best, best_i) = (&s[0], &s[1], &s[2]);
             // The element's index in the line, not its chunk: a chunk is
             // one broadcast per chunk, which LLVM folds into a masked
             // broadcast from a general register per vector, on the port the
@@ -482,9 +487,9 @@ impl Lowerer<'_> {
             let i = e.index_to(&i, dk);
             let take = better(e, v, best, dx, max, high);
             let nv = e.select(&take, v, best, elem(dx));
-            let nc = e.select(&take, &i, best_c, elem(dk));
-            vec![nv, nc]
+            let ni = e.select(&take, &i, best_i, elem(dk));
+            vec![nv, ni]
         });
-        (Val { name: r[0].clone(), ty: val_ty }, Val { name: r[1].clone(), ty: chunk_ty })
+        (Val { name: r[0].clone(), ty: val_ty }, Val { name: r[1].clone(), ty: index_ty })
     }
 }

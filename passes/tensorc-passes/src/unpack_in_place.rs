@@ -270,11 +270,18 @@ unsafe fn unpack_nest(read: MlirOperation, shape: [i64; 4]) -> Option<(MlirOpera
 /// stride = row length, unit column stride) at any offset: the identity
 /// layout, or a slice of one batch element of a batched result.
 unsafe fn row_major(t: MlirType) -> bool {
+    unsafe { strides_and_offset(t).is_some_and(|(s, _)| s == [mlirShapedTypeGetDimSize(t, 1), 1]) }
+}
+
+/// The strides and the offset (`None` when dynamic) of the rank-2 memref
+/// type `t`, if its layout is strided.
+unsafe fn strides_and_offset(t: MlirType) -> Option<([i64; 2], Option<i64>)> {
     unsafe {
         let mut strides = [0i64; 2];
         let mut offset = 0i64;
-        mlirMemRefTypeGetStridesAndOffset(t, strides.as_mut_ptr(), &mut offset).value != 0
-            && strides == [mlirShapedTypeGetDimSize(t, 1), 1]
+        (mlirMemRefTypeGetStridesAndOffset(t, strides.as_mut_ptr(), &mut offset).value != 0).then(
+            || (strides, (!mlirShapedTypeIsDynamicStrideOrOffset(offset)).then_some(offset)),
+        )
     }
 }
 
@@ -336,20 +343,14 @@ unsafe fn rewrite(c: &Candidate) {
             .expect("a strided memref type tensorc spells itself")
         };
         // The result's offset: 0, another constant, or dynamic (`None`: a
-        // batch element's slice).
-        let mut out_strides = [0i64; 2];
-        let mut out_offset = 0i64;
-        mlirMemRefTypeGetStridesAndOffset(
-            mlirValueGetType(c.out),
-            out_strides.as_mut_ptr(),
-            &mut out_offset,
-        );
-        let offset = (!mlirShapedTypeIsDynamicStrideOrOffset(out_offset)).then_some(out_offset);
+        // batch element's slice; `candidate` checked the layout is strided).
+        let offset = strides_and_offset(mlirValueGetType(c.out)).and_then(|(_, o)| o);
         let spelled = match offset {
             Some(o) => format!(", offset: {o}"),
             None => ", offset: ?".to_owned(),
         };
-        let n = q * tn;
+        // `[P][tm][Q][tn]`: the view's strides before the transpose.
+        let [sp, sq, sm, sn] = strides;
         let expanded = build(
             ctx,
             "memref.expand_shape",
@@ -360,7 +361,7 @@ unsafe fn rewrite(c: &Candidate) {
                 &if mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(mlirValueGetType(c.out))) {
                     format!("memref<{p}x{tm}x{q}x{tn}x{elem}>")
                 } else {
-                    format!("memref<{p}x{tm}x{q}x{tn}x{elem}, strided<[{}, {n}, {tn}, 1]{spelled}>>", tm * n)
+                    format!("memref<{p}x{tm}x{q}x{tn}x{elem}, strided<[{sp}, {sm}, {sq}, {sn}]{spelled}>>")
                 },
             )
             .expect("memref type")],
