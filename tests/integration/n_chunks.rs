@@ -11,7 +11,13 @@
 //!   fill, the chunks), its register tiles all in an outlined body;
 //! - `tensorc-parallel-mark` leaves the ops inside an `scf.forall` alone;
 //! - a product whose N cannot be split and whose A has few panels splits
-//!   each block along B panels in whole 8×32 register tiles.
+//!   each block along B panels in whole 8×32 register tiles;
+//! - products whose N cannot be split but whose A panels halve into chunks
+//!   of at least 64 (`PackedMatmul::splits_m`) run as an `scf.forall` of
+//!   two M chunks, each blocked and packing its own B blocks: against the
+//!   interpreter on one, two and three threads (a padded A panel, partial
+//!   N and K blocks, the bias + relu epilogue), and every register tile in
+//!   one outlined body (one fork-join for the product).
 
 use crate::harness::{EdgeSet, before_and_after, differential_all};
 use crate::prefetch_panels::dot;
@@ -42,6 +48,15 @@ fn n_chunked_products_agree_with_the_interpreter() {
         ("b_panels_2000", dot(40, 1600, 2000), 1e-4),
         // A padded panel of B (1030 columns), B over 12 MiB.
         ("b_panels_1030", dot(33, 3100, 1030), 1e-4),
+        // 1020 rows: 128 A panels, the last padded, in two M chunks of 64;
+        // K = 1601 leaves a K block of 65, N = 2000 one of 29 panels.
+        ("m_chunks", dot(1020, 1601, 2000), 1e-4),
+        (
+            "m_chunks_bias_relu",
+            "def main(x: f32[1024][1600], w: f32[1600][2000], b: f32[2000]) -> f32[1024][2000] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n"
+                .to_owned(),
+            1e-4,
+        ),
     ];
     let failures = crate::threads::on_threads(&[1, 2, 3], || {
         differential_all(&programs, EdgeSet::Mild, 11)
@@ -65,6 +80,29 @@ fn w2_like_product_forks_once() {
     );
     assert!(!main.contains("llvm.intr.fmuladd"), "{main}");
     assert_eq!(llvm.matches("llvm.intr.fmuladd").count(), 16, "{llvm}");
+}
+
+/// 2000³ splits M in two chunks: every register tile of every block (full
+/// and partial N and K blocks) is in the one outlined chunk body, where
+/// splitting each block's A panels outlined each block kind on its own and
+/// forked twice per (N block, K block) pair.
+#[test]
+fn m_split_product_runs_every_block_in_one_fork() {
+    let llvm = tensorc::emit("m2000.nxir", &dot(2000, 2000, 2000), Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let outlined: Vec<&str> = llvm.split("llvm.func @__tensorc_par_").skip(1).collect();
+    let with_tiles = outlined
+        .iter()
+        .filter(|b| b.contains("llvm.intr.fmuladd"))
+        .count();
+    assert_eq!(with_tiles, 1, "{llvm}");
+    // Full and partial N and K blocks: 8×32 tiles and the 8×16 tile of the
+    // odd last N block (29 panels), each once per K block kind.
+    let tiles = outlined
+        .iter()
+        .find(|b| b.contains("llvm.intr.fmuladd"))
+        .map(|b| b.matches("llvm.intr.fmuladd").count());
+    assert_eq!(tiles, Some(2 * (16 + 16 + 8)), "{llvm}");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //!
 //! - the pass before and after on tensor-level products: a 1024³ matmul
 //!   and one whose B (2000×1990 f32) exceeds 12 MiB are tagged
-//!   `tensorc.pack`; 1000³ (B rows 4000 bytes apart, 4 MB), W1's 256³, an
+//!   `tensorc.pack` (with `tensorc.pack_n32`, and with `tensorc.pack_m`
+//!   for the same B and 1024 rows); 1000³ (B rows 4000 bytes apart, 4 MB), W1's 256³, an
 //!   f64 1024³ and a transposed-map matmul are not; a batch of four 1024³
 //!   products becomes a loop over the batch of tagged matmuls on slices,
 //!   a batch of 1000³ products stays a batch matmul; by snapshot and by
@@ -61,9 +62,10 @@ fn pack_mark_before_and_after() {
     tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
     let transposed = " indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>]";
     let module = format!(
-        "module {{\n{}{}{}{}{}{}{}{}{}}}\n",
+        "module {{\n{}{}{}{}{}{}{}{}{}{}}}\n",
         matmul("conflicting_rows", 1024, 1024, 1024, "f32", ""),
         matmul("large_b", 1000, 2000, 1990, "f32", ""),
+        matmul("large_b_split_m", 1024, 1600, 2000, "f32", ""),
         matmul("fits_unpacked", 1000, 1000, 1000, "f32", ""),
         matmul("small", 256, 256, 256, "f32", ""),
         matmul("f64", 1024, 1024, 1024, "f64", ""),
@@ -82,8 +84,12 @@ fn pack_mark_before_and_after() {
         f.contains("linalg.matmul {tensorc.pack, tensorc.pack_n32}"),
         "{f}"
     );
+    // ... and 1000 rows (125 panels) cannot be halved; 1024 rows (128) can,
+    // so there the threads split M (`PackedMatmul::splits_m`).
     let f = function_text(&after, "large_b");
     assert!(f.contains("linalg.matmul {tensorc.pack}"), "{f}");
+    let f = function_text(&after, "large_b_split_m");
+    assert!(f.contains("linalg.matmul {tensorc.pack, tensorc.pack_m}"), "{f}");
     for name in [
         "fits_unpacked",
         "small",

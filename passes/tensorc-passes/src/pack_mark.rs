@@ -30,9 +30,14 @@
 //! default `indexing_maps` (no broadcast or transposed operand) and a
 //! product (per batch element) that `PackedMatmul::packs` takes. It runs on
 //! tensors, right before the packing step.
+//!
+//! How threads will split each tagged product is decided here too, for the
+//! same reason (divisibility): N chunks (`tensorc.pack_n<panels>`,
+//! `PackedMatmul::n_chunk`), else two M chunks (`tensorc.pack_m`,
+//! `PackedMatmul::splits_m`), else (no extra tag) each block's A panels.
 
 use crate::external_pass::{PassId, module_pass};
-use crate::packed_matmul::{PackedMatmul, n_chunk_tag};
+use crate::packed_matmul::{PACK_M, PackedMatmul, n_chunk_tag};
 use crate::raw::*;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
@@ -93,7 +98,7 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
         }
         let mut tagged = 0;
         for op in ops_named(module, "linalg.matmul") {
-            if let Some([_, _, n, _]) = eligible(op, p, 2) {
+            if let Some([_, m, n, _]) = eligible(op, p, 2) {
                 let ctx = mlirOperationGetContext(op);
                 mlirOperationSetAttributeByName(op, string_ref(PACK), mlirUnitAttrGet(ctx));
                 if let Some(c) = p.n_chunk(n as u64) {
@@ -102,6 +107,8 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
                         string_ref(&n_chunk_tag(c)),
                         mlirUnitAttrGet(ctx),
                     );
+                } else if p.splits_m(m as u64, n as u64) {
+                    mlirOperationSetAttributeByName(op, string_ref(PACK_M), mlirUnitAttrGet(ctx));
                 }
                 tagged += 1;
             }

@@ -43,7 +43,9 @@
 //!    tag the packed op, its fill, its packs and its unpack; cut the packed
 //!    op into N and K cache blocks (`add_blocks`), so the parallel step
 //!    splits each block along the A panels and the chunks share its B
-//!    block; fuse the unpack into an element-wise consumer's `tile_m`×16
+//!    block (products tagged for N or M chunks are cut into an
+//!    `scf.forall` of chunks first, each blocked and packing its own B
+//!    blocks); fuse the unpack into an element-wise consumer's `tile_m`×16
 //!    tiles (`add_epilogue`: after the parallel step that consumer would be
 //!    chunked and out of reach).
 //! 2. `add_packed` (inside the matmul schedule's entry point, after the
@@ -197,6 +199,45 @@ fn packed_n_tag(panels: u32) -> String {
     format!("tensorc.packed_n{panels}")
 }
 
+/// The attribute `pack_mark.rs` puts on a matmul whose threads split M
+/// in `M_CHUNKS` equal chunks (`PackedMatmul::splits_m`), and the one the
+/// packing step puts on the packed op it becomes (instead of `PACKED`,
+/// until its blocks are made).
+pub const PACK_M: &str = "tensorc.pack_m";
+const PACKED_M: &str = "tensorc.packed_m";
+
+/// Chunks of A panels of a product whose threads split M: two, one per
+/// core of the benchmark machine; each chunk packs all of B again (one
+/// more pass over B per chunk), so no more than the threads need.
+const M_CHUNKS: u32 = 2;
+
+/// Smallest M chunk, in A panels (512 rows): each chunk packs all of B, so
+/// a chunk must hold enough rows that the pack stays a small part of its
+/// work (B's packs were 9 % of W6's time, 256 rows, before they were
+/// prefetched; about 1 % of 2000³'s).
+const MIN_M_CHUNK: u64 = 64;
+
+impl PackedMatmul {
+    /// Whether the threads of a packed M×K·K×N product split M into
+    /// `M_CHUNKS` equal chunks of A panels, each running every N and K
+    /// block of its rows and packing its own B blocks. Only when N does not
+    /// split (`n_chunk`: 2000 columns are 125 panels) and the A panels
+    /// divide evenly into chunks of at least `MIN_M_CHUNK`. Otherwise the
+    /// threads split each block's A panels: two fork-joins per (N block, K
+    /// block) pair (B's pack, then the panels; 128 per call for 2000³) and
+    /// each thread read half its B block from the other core's L2 (2000³
+    /// on two threads: the packed loops took 11 % more samples than on one,
+    /// the pool's waits another 6 %).
+    pub fn splits_m(&self, m: u64, n: u64) -> bool {
+        let panels = m.div_ceil(u64::from(self.tile_m));
+        let chunks = u64::from(M_CHUNKS);
+        self.n_chunk(n).is_none()
+            && panels.is_multiple_of(chunks)
+            && panels / chunks >= MIN_M_CHUNK
+    }
+
+}
+
 impl PackedMatmul {
     /// The N chunk, in panels, when the threads of a packed M×K·K×N product
     /// split N instead of each block's A panels: every thread then packs
@@ -289,6 +330,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     for c in chunks.clone() {
         pack_tagged(&mut s, &format!("to_pack_n{c}"), &n_chunk_tag(c), &packed_n_tag(c));
     }
+    pack_tagged(&mut s, "to_pack_m", PACK_M, PACKED_M);
     pack_tagged(&mut s, "to_pack", PACK, PACKED);
     let _ = writeln!(
         s,
@@ -300,7 +342,11 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
          \x20   }} : !transform.any_op\n\
          \x20   %packed_m = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op"
     );
-    let mut all = String::from("%packed_m");
+    let _ = writeln!(
+        s,
+        "    %packed_msplit = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED_M}}} in %root : (!transform.any_op) -> !transform.any_op"
+    );
+    let mut all = String::from("%packed_m, %packed_msplit");
     for c in chunks.clone() {
         let _ = writeln!(
             s,
@@ -431,6 +477,37 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
         try_block(s, "%pkn", "      ", &body);
         s.push_str("    }\n");
     }
+    // Products whose threads split M: an `scf.forall` of `M_CHUNKS` equal
+    // chunks of A panels, each blocked like the products above (N blocks,
+    // K blocks, B's pack fused into the innermost block loop: each chunk
+    // packs its own B blocks into its own L2). Their blocks get `PACKED`
+    // only now, so the loop above never saw them.
+    let mut body = format!(
+        "%pb = transform.get_producer_of_operand %h[1] : (!transform.any_op) -> !transform.any_op\n\
+         %ch, %fa = transform.structured.tile_using_forall %h num_threads [{M_CHUNKS}, 0, 0, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         {}\
+         %pbc = transform.get_producer_of_operand %ch[1] : (!transform.any_op) -> !transform.any_op\n\
+         %blk, %lnb, %lkc = transform.structured.tile_using_for %ch tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         {}\
+         transform.annotate %blk \"{PACKED}\" : !transform.any_op\n",
+        fuse_pack("%pb", "%pb2", "", "%fa"),
+        fuse_pack(
+            "%pbc",
+            "%pb3",
+            "%inner = transform.get_parent_op %blk {op_name = \"scf.for\"} : (!transform.any_op) -> !transform.any_op",
+            "%inner"
+        )
+    );
+    peel_each(&mut body, "%lkc", "");
+    peel_each(&mut body, "%lnb", "");
+    let _ = writeln!(
+        s,
+        "    %pkm = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED_M}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %pkm : !transform.any_op {{\n\
+         \x20   ^bb0(%pkm1: !transform.any_op):"
+    );
+    try_block(s, "%pkm1", "      ", &body);
+    s.push_str("    }\n");
     // `fold_tensor_empty` turns the slice of the whole packed B that each
     // fused pack writes into a block-sized `tensor.empty`;
     // `for_loop_canonicalization` folds the `affine.min` sizes of B's
@@ -661,10 +738,11 @@ mod tests {
         assert!(s.contains("%epi tile_sizes [4, 8]"), "{s}");
         assert!(s.contains(&format!("transform.annotate %el#0 \"{PARALLEL_FOR}\"")), "{s}");
         // N blocks, then K blocks, both peeled (K first) before the
-        // parallel step, with B's pack fused into the innermost block loop;
-        // the epilogue peels its two loops.
+        // parallel step, with B's pack fused into the innermost block loop
+        // (in the M chunks of `PACK_M` products too); the epilogue peels
+        // its two loops.
         assert!(s.contains("tile_sizes [0, 12, 128, 0, 0] :"), "{s}");
-        assert_eq!(s.matches("transform.loop.peel").count(), 4, "{s}");
+        assert_eq!(s.matches("transform.loop.peel").count(), 6, "{s}");
         assert!(s.find("foreach %lkc ") < s.find("foreach %lnb "), "{s}");
         assert!(s.contains("fuse_into_containing_op %pb2 into %inner"), "{s}");
         assert!(s.contains("transform.apply_patterns.tensor.fold_tensor_empty"), "{s}");
@@ -743,6 +821,49 @@ mod tests {
         for n in [2000, 528, 1030, 256, 496, 0] {
             assert_eq!(p.n_chunk(n), None, "{n}");
         }
+    }
+
+    #[test]
+    fn threads_split_m_in_two_equal_chunks_only_when_n_does_not_split() {
+        let p = PackedMatmul::default();
+        // 2000 columns cannot split N; 250 and 128 panels of A halve into
+        // chunks of at least 64 (the last panel of 1020 rows is padded).
+        assert!(p.splits_m(2000, 2000));
+        assert!(p.splits_m(1024, 2000));
+        assert!(p.splits_m(1020, 2000));
+        assert!(p.splits_m(2000, 1030));
+        // N splits: the threads take N chunks instead.
+        assert!(!p.splits_m(2048, 2048));
+        // An odd number of panels (125, 127) and chunks under 64 panels.
+        assert!(!p.splits_m(1000, 2000));
+        assert!(!p.splits_m(1016, 2000));
+        assert!(!p.splits_m(1008, 2000));
+        assert!(!p.splits_m(256, 2000));
+    }
+
+    #[test]
+    fn pack_library_splits_m_in_a_forall_of_blocked_chunks() {
+        let s = pack_schedule(PackedMatmul::default());
+        assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+        // Tagged products are packed before the others, their packed op
+        // tagged `PACKED_M` and later cut into `M_CHUNKS` chunks...
+        assert!(s.contains(&format!("attributes{{{PACK_M}}} in %arg0")), "{s}");
+        assert!(s.contains(&format!("transform.annotate %pkd \"{PACKED_M}\"")), "{s}");
+        assert!(s.find("%to_pack_m ") < s.find("%to_pack "), "{s}");
+        assert!(
+            s.contains(&format!("%h num_threads [{M_CHUNKS}, 0, 0, 0, 0]")),
+            "{s}"
+        );
+        // ... whose every chunk is blocked along N and K, with B's pack
+        // fused into the chunk and then into its innermost block loop,
+        // after the other products' blocks (which would block them again).
+        let m = &s[s.find("foreach %pkm ").expect("M chunks")..];
+        let m = &m[..m.find("\n    }\n").expect("end")];
+        assert!(m.contains("fuse_into_containing_op %pb2 into %fa"), "{m}");
+        assert!(m.contains("%ch tile_sizes [0, 32, 128, 0, 0]"), "{m}");
+        assert!(m.contains("fuse_into_containing_op %pb3 into %inner"), "{m}");
+        assert!(m.contains(&format!("transform.annotate %blk \"{PACKED}\"")), "{m}");
+        assert!(s.find("foreach %pk ") < s.find("foreach %pkm "), "{s}");
     }
 
     #[test]
