@@ -17,6 +17,7 @@
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
 //! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
+//! - `short_rows`: reductions and argmax over short rows (the row classes of the reduction schedule);
 //! - `threads`: the parallel schedule, the outlining pass and the thread pool;
 //! - `transpose`: the transpose step and transposed dots, before/after and against the interpreter;
 //! - `vulkan`: op cases on the Vulkan target against the interpreter;
@@ -58,6 +59,7 @@ mod read_through_pads;
 mod rowfuse;
 mod rust_aot;
 mod scalar_transfers;
+mod short_rows;
 mod threads;
 mod unpack_in_place;
 mod transpose;

@@ -268,6 +268,20 @@ impl<'a> Emitter<'a> {
         outs: &[GenericOperand],
         body: impl FnOnce(&mut Self, &[String]) -> Vec<String>,
     ) -> Vec<String> {
+        self.generic_tagged(nloops, reduction, ins, outs, None, body)
+    }
+
+    /// `generic` with a unit attribute `tag` on the op (a hint for the
+    /// passes, e.g. `ARG_KEY`).
+    pub fn generic_tagged(
+        &mut self,
+        nloops: usize,
+        reduction: &[bool],
+        ins: &[GenericOperand],
+        outs: &[GenericOperand],
+        tag: Option<&str>,
+        body: impl FnOnce(&mut Self, &[String]) -> Vec<String>,
+    ) -> Vec<String> {
         let dims = identity_map(nloops);
         let maps: Vec<String> = ins
             .iter()
@@ -285,9 +299,10 @@ impl<'a> Emitter<'a> {
         }
         let _ = write!(
             head,
-            "linalg.generic {{indexing_maps = [{}], iterator_types = [{}]}}",
+            "linalg.generic {{indexing_maps = [{}], iterator_types = [{}]{}}}",
             maps.join(", "),
-            iters.join(", ")
+            iters.join(", "),
+            tag.map(|t| format!(", {t}")).unwrap_or_default()
         );
         let list = |ops: &[GenericOperand]| {
             let vals: Vec<&str> = ops.iter().map(|o| o.value.as_str()).collect();

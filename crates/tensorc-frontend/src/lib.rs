@@ -32,6 +32,13 @@ use std::fmt;
 use tensorc_ir::graph::Module;
 use tensorc_ir::span::SourceFile;
 
+/// The unit attribute on `argmax`/`argmin`'s index reduction (the second of
+/// `reduce.rs`'s two passes). It reads the first pass's result broadcast
+/// along the reduced axis, which the reduction schedule's matchers refuse
+/// (`tensorc-row-fuse-mark` gives short ones the schedule's tag; the same
+/// string as `tensorc_passes::reduction_schedule::ARG_KEY`, checked by a test).
+pub const ARG_KEY: &str = "tensorc.arg_key";
+
 /// Why a checked module could not be lowered. Every variant is a tensorc bug
 /// or an unimplemented feature, never a user error: the checker has already
 /// accepted the program.

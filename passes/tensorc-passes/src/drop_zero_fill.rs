@@ -81,7 +81,7 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
         products.extend(ops_named(module, "linalg.batch_matmul"));
         let mut id = 0;
         for op in products {
-            if !mlirOperationGetAttributeByName(op, string_ref(PACK)).ptr.is_null()
+            if has_attr(op, PACK)
                 || mlirOperationGetNumOperands(op) != 3
                 || mlirOperationGetNumResults(op) != 1
             {

@@ -556,9 +556,11 @@ unsafe fn rewrite(
         let rank = plan.order.len();
         let schedule = match plan.kind {
             Kind::Rows => matvec_reduction_tag(rank, c.extents[plan.k]),
-            Kind::Outer => outer_reduction_tag(rank, position(plan.k)),
+            Kind::Outer => Some(outer_reduction_tag(rank, position(plan.k))),
         };
-        mlirOperationSetAttributeByName(generic, string_ref(&schedule), mlirUnitAttrGet(ctx));
+        if let Some(schedule) = schedule {
+            mlirOperationSetAttributeByName(generic, string_ref(&schedule), mlirUnitAttrGet(ctx));
+        }
         if plan.kind == Kind::Rows {
             set_parallel_tag(ctx, generic, analyze(generic).as_ref().and_then(decide));
         }

@@ -519,7 +519,7 @@ unsafe fn analyze_generic(op: MlirOperation) -> Option<Loops> {
             extents,
             parallel,
             matmul: false,
-            packed: !mlirOperationGetAttributeByName(op, string_ref(PACKED)).ptr.is_null(),
+            packed: has_attr(op, PACKED),
         })
     }
 }

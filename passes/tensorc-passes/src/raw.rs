@@ -123,6 +123,11 @@ pub(crate) fn string_ref(s: &str) -> MlirStringRef {
     }
 }
 
+/// Whether `op` carries the attribute `name`.
+pub(crate) unsafe fn has_attr(op: MlirOperation, name: &str) -> bool {
+    unsafe { !mlirOperationGetAttributeByName(op, string_ref(name)).ptr.is_null() }
+}
+
 pub(crate) unsafe fn op_name(op: MlirOperation) -> String {
     unsafe { from_string_ref(mlirIdentifierStr(mlirOperationGetName(op))) }
 }

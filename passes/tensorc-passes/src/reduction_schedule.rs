@@ -6,7 +6,8 @@
 //! it (W7 ran at 8 GB/s). The schedule gives each reduction a *vector*
 //! accumulator: the parallel loops are tiled by 1 (one output element at a
 //! time), then `tile_reduction_using_for` splits the reduced loop into
-//! `lanes` interleaved partial reductions — a `lanes`-wide partial tensor
+//! `lanes` interleaved partial reductions (64 for long rows, fewer for
+//! short ones: `ROW_CLASSES`) — a `lanes`-wide partial tensor
 //! initialized with the combiner's neutral element, updated element-wise
 //! per step, and combined into the output once at the end. The partial
 //! update, the neutral fill and the final combination are vectorized, and
@@ -22,6 +23,10 @@
 //!
 //! This reassociates the reduction (`lanes` interleaved sums, then a tree),
 //! like NumPy's pairwise sums; integer sums are exact either way.
+//!
+//! `argmax`/`argmin`'s index reduction over short rows gets this schedule
+//! too, through a tag (`ARG_KEY`, `short_row_reduction_tag`): it reads the
+//! row's best value broadcast, which `REDUCTION_MAPS` refuses.
 //!
 //! Which ops: `linalg.generic`s of rank 1 to `MAX_RANK` whose loops are all
 //! parallel except the last, which is a reduction, whose body combines the
@@ -54,11 +59,6 @@ impl Default for ReductionTiles {
     }
 }
 
-/// The tag of innermost-loop reductions of rank `rank`.
-fn tag(rank: usize) -> String {
-    format!("tensorc.red{rank}")
-}
-
 /// Predicates shared by the reduction matchers: one init, and a body that is
 /// a single combiner of it.
 const ONE_COMBINER: &str = "      %ninit = transform.match.structured.num_inits %s : (!transform.any_op) -> !transform.param<i64>\n\
@@ -80,38 +80,94 @@ const REDUCTION_MAPS: &str = "      transform.match.structured.input %s[all] {pe
 /// The tag of the ops the split produces, vectorized by `vectorize_reductions`.
 const SPLIT_TAG: &str = "tensorc.redv";
 
-/// The tag of innermost-loop reductions of rank `rank` longer than the
-/// partials (combined as a tree).
-fn long_tag(rank: usize) -> String {
-    format!("tensorc.redl{rank}")
+/// A class of row reductions by the length of their reduced loop: rows of
+/// `min..=max` elements are split into `lanes` partials (tagged `tag`),
+/// combined as a tree of `tree_widths(lanes)` levels.
+struct RowClass {
+    /// Tag suffix after `tensorc.red`.
+    suffix: &'static str,
+    min: u64,
+    max: Option<u64>,
+    /// 0: the `ReductionTiles` lanes.
+    lanes: u32,
+}
+
+/// The row classes, longest first (`foreach_match` tags an op with the
+/// first matcher that accepts it). Long rows get `ReductionTiles::lanes`
+/// (64: four registers of independent chains); shorter ones as many lanes
+/// as fit at least once, so the split loop has a full step and its
+/// partials a register: split 64 ways, a row of 37 elements had no full
+/// step, its partials went through a 64-element buffer allocated per row
+/// and were combined in a chain of 64 scalar steps (sum of 100000×37 f32:
+/// 3.4 ms, 0.55× NumPy; 16 lanes: 0.88 ms, 32 lanes 1.13 ms; 100000×10:
+/// 3.9 ms, 8 lanes 0.094 ms, 4 lanes 0.15 ms; one thread). Rows of 2–7
+/// elements take one step as wide as the row: with a one-element remainder
+/// step, argmax of 100000×5 took 3.0 ms and of 100000×3 2.3 ms (NumPy 1.6
+/// and 1.1), its index reduction's scalar selects turned into branches.
+/// Rows of one element are left alone.
+const ROW_CLASSES: [RowClass; 9] = [
+    RowClass { suffix: "l", min: 65, max: None, lanes: 0 },
+    RowClass { suffix: "", min: 16, max: Some(64), lanes: 16 },
+    RowClass { suffix: "s8", min: 8, max: Some(15), lanes: 8 },
+    RowClass { suffix: "s7", min: 7, max: Some(7), lanes: 7 },
+    RowClass { suffix: "s6", min: 6, max: Some(6), lanes: 6 },
+    RowClass { suffix: "s5", min: 5, max: Some(5), lanes: 5 },
+    RowClass { suffix: "s4", min: 4, max: Some(4), lanes: 4 },
+    RowClass { suffix: "s3", min: 3, max: Some(3), lanes: 3 },
+    RowClass { suffix: "s2", min: 2, max: Some(2), lanes: 2 },
+];
+
+impl RowClass {
+    fn tag(&self, rank: usize) -> String {
+        format!("tensorc.red{}{rank}", self.suffix)
+    }
+
+    fn lanes(&self, tiles: ReductionTiles) -> u32 {
+        if self.lanes == 0 { tiles.lanes } else { self.lanes }
+    }
 }
 
 /// The tag that gives a reduction over its innermost loop of rank `rank`
 /// and `len` elements this schedule (for ops another pass classifies, as
 /// `tensorc-matvec` does matrix-vector products, whose broadcast vector
-/// input the matchers here do not accept: see `REDUCTION_MAPS`).
-pub fn row_reduction_tag(rank: usize, len: u64) -> String {
-    if len > u64::from(ReductionTiles::default().lanes) {
-        long_tag(rank)
-    } else {
-        tag(rank)
-    }
+/// input the matchers here do not accept: see `REDUCTION_MAPS`; the
+/// frontend writes the same tags on argmax's index reductions). `None` for
+/// rows of one element or none.
+pub fn row_reduction_tag(rank: usize, len: u64) -> Option<String> {
+    ROW_CLASSES
+        .iter()
+        .find(|c| len >= c.min && c.max.is_none_or(|m| len <= m))
+        .map(|c| c.tag(rank))
+}
+
+/// The attribute the frontend puts on `argmax`/`argmin`'s index reduction
+/// (`tensorc_frontend::ARG_KEY`), which `tensorc-row-fuse-mark` gives the
+/// tag of its row length when that is short (`short_row_reduction_tag`).
+pub const ARG_KEY: &str = "tensorc.arg_key";
+
+/// `row_reduction_tag` for rows short enough for a class with a bound
+/// (at most 64 elements), else `None`.
+pub fn short_row_reduction_tag(rank: usize, len: u64) -> Option<String> {
+    ROW_CLASSES
+        .iter()
+        .find(|c| len >= c.min && c.max.is_some_and(|m| len <= m))
+        .map(|c| c.tag(rank))
 }
 
 /// Adds the reduction matchers and the tiling, splitting and peeling to `lib`.
 ///
-/// Reductions longer than `lanes` are already reassociated by the split;
-/// their partials are combined as a tree. Shorter ones (one element per
-/// partial) keep the in-order combination, so their result is the
-/// sequential one, as before the split.
+/// Each class of row lengths (`ROW_CLASSES`) gets its own matchers and
+/// split; the partials of every class are combined as a tree, so every
+/// row reduction of more than one element is reassociated (like NumPy's
+/// pairwise sums; integer results are exact either way).
 pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
-    add_reductions_of(lib, tiles, true);
-    add_reductions_of(lib, tiles, false);
+    for class in &ROW_CLASSES {
+        add_reductions_of(lib, tiles, class);
+    }
     add_matvec_rows(lib);
 }
 
-fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
-    let tag = |rank| if long { long_tag(rank) } else { tag(rank) };
+fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, class: &RowClass) {
     for rank in 1..=MAX_RANK {
         let mut predicates = rank_is(rank);
         predicates.push_str(&leading_parallel(rank - 1));
@@ -121,24 +177,30 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
         predicates.push_str(ONE_COMBINER);
         predicates.push_str(REDUCTION_MAPS);
         predicates.push_str(&nonempty_dims(rank));
-        if long {
+        let _ = writeln!(
+            predicates,
+            "      %lo = transform.param.constant {} : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi ge %d{}, %lo : !transform.param<i64>",
+            class.min,
+            rank - 1
+        );
+        if let Some(max) = class.max {
             let _ = writeln!(
                 predicates,
-                "      %lanes = transform.param.constant {} : i64 -> !transform.param<i64>\n\
-                 \x20     transform.match.param.cmpi gt %d{}, %lanes : !transform.param<i64>",
-                tiles.lanes,
+                "      %hi = transform.param.constant {max} : i64 -> !transform.param<i64>\n\
+                 \x20     transform.match.param.cmpi le %d{}, %hi : !transform.param<i64>",
                 rank - 1
             );
         }
         lib.tagging_matcher(
-            &format!("tensorc_k_red{}{rank}", if long { "l" } else { "" }),
+            &format!("tensorc_k_red{}{rank}", class.suffix),
             "linalg.generic",
             &predicates,
-            &tag(rank),
+            &class.tag(rank),
         );
     }
     let body = lib.body();
-    let l = if long { "l" } else { "" };
+    let l = class.suffix;
     for rank in 1..=MAX_RANK {
         let _ = writeln!(
             body,
@@ -147,7 +209,7 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
              \x20   ^bb0(%r: !transform.any_op):\n\
              \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
              \x20     ^bb1(%r2: !transform.any_op):",
-            t = tag(rank)
+            t = class.tag(rank)
         );
         let rows = if rank > 1 {
             let mut sizes = vec!["1"; rank - 1];
@@ -163,7 +225,7 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, long: bool) {
         } else {
             "r2"
         };
-        split_rows(body, rank, rows, tiles.lanes, long);
+        split_rows(body, rank, rows, class.lanes(tiles), true);
         body.push_str("      }\n    }\n");
     }
 }
@@ -223,10 +285,10 @@ pub const MATVEC_LANES: u32 = 32;
 /// The tag that gives a matrix-vector product (a reduction over the
 /// innermost loop of rank `rank`, reading a broadcast vector, `len` long)
 /// this schedule: several rows at a time when the rows are long enough for
-/// the partials, else the plain row reduction's.
-pub fn matvec_reduction_tag(rank: usize, len: u64) -> String {
+/// the partials, else the plain row reduction's (`None`: no schedule).
+pub fn matvec_reduction_tag(rank: usize, len: u64) -> Option<String> {
     if len > 2 * u64::from(MATVEC_LANES) {
-        matvec_tag(rank)
+        Some(matvec_tag(rank))
     } else {
         row_reduction_tag(rank, len)
     }
@@ -530,16 +592,25 @@ mod tests {
         assert_eq!(tree_widths(32), [8, 4, 2]);
         assert_eq!(tree_widths(64), [16, 8, 4, 2]);
         assert!(tree_widths(4).is_empty());
-        // Long reductions (> 32 elements: the tag's matcher compares the
-        // last dimension) get the split and three tree levels, short ones
-        // the split only; matrix-vector products (rank 2 and up) the split
-        // and the tree of their `MATVEC_LANES` partials.
+        // Every class of row lengths gets the split and the tree of its
+        // partials: long rows (over 64 elements) the tiles' 32 (three
+        // levels), 16..=64 elements 16 (two), 8..=15 8 (one), 2..=7 one
+        // step as wide as the row (none); matrix-vector products (rank 2
+        // and up) the split and the tree of their `MATVEC_LANES` partials.
+        let levels: usize = [32, 16, 8, 7, 6, 5, 4, 3, 2].iter().map(|&l| 1 + tree_widths(l).len()).sum();
+        assert_eq!(levels, 4 + 3 + 2 + 6);
         let matvec_levels = 1 + tree_widths(MATVEC_LANES).len();
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for")
                 .count(),
-            MAX_RANK * 5 + (MAX_RANK - 1) * matvec_levels
+            MAX_RANK * levels + (MAX_RANK - 1) * matvec_levels
         );
+        for lanes in [16, 8, 7, 5, 2] {
+            assert!(
+                s.contains(&format!("tile_reduction_using_for %row by tile_sizes = [0, {lanes}]")),
+                "{s}"
+            );
+        }
         // Matrix-vector products: blocks of rows (peeled), then the split.
         assert!(
             s.contains(&format!(
@@ -560,13 +631,13 @@ mod tests {
             )),
             "{s}"
         );
-        assert_eq!(matvec_reduction_tag(2, 4096), "tensorc.mvr2");
-        assert_eq!(matvec_reduction_tag(2, 64), "tensorc.red2");
-        assert_eq!(
-            s.matches("transform.match.param.cmpi gt %d0, %lanes")
-                .count(),
-            1
-        );
+        assert_eq!(matvec_reduction_tag(2, 4096).as_deref(), Some("tensorc.mvr2"));
+        assert_eq!(matvec_reduction_tag(2, 64).as_deref(), Some("tensorc.red2"));
+        // Each class's matcher bounds the last dimension (the long one from
+        // below only).
+        assert_eq!(s.matches("transform.match.param.cmpi ge %d0, %lo").count(), ROW_CLASSES.len());
+        assert_eq!(s.matches("transform.match.param.cmpi le %d0, %hi").count(), ROW_CLASSES.len() - 1);
+        assert!(s.contains("%lo = transform.param.constant 65 : i64"), "{s}");
         assert!(s.contains("attributes{tensorc.redl3}"), "{s}");
         assert!(
             s.contains("tile_reduction_using_for %comb by tile_sizes = [0, 0, 8]"),
@@ -576,10 +647,20 @@ mod tests {
             s.contains("tile_reduction_using_for %tc1 by tile_sizes = [2]"),
             "{s}"
         );
-        assert_eq!(s.matches("{reduction_position = 0}").count(), 2 * MAX_RANK);
-        // Tags for ops classified elsewhere: long rows get the tree.
-        assert_eq!(row_reduction_tag(2, 4096), "tensorc.redl2");
-        assert_eq!(row_reduction_tag(2, 64), "tensorc.red2");
+        assert_eq!(s.matches("{reduction_position = 0}").count(), ROW_CLASSES.len() * MAX_RANK);
+        // Tags for ops classified elsewhere, by length.
+        let tags: Vec<Option<String>> =
+            [4096, 65, 64, 16, 15, 8, 7, 4, 3, 2, 1, 0].iter().map(|&n| row_reduction_tag(2, n)).collect();
+        let want = ["redl2", "redl2", "red2", "red2", "reds82", "reds82", "reds72", "reds42", "reds32", "reds22"];
+        for (tag, want) in tags.iter().zip(want) {
+            assert_eq!(tag.as_deref(), Some(format!("tensorc.{want}").as_str()));
+        }
+        assert_eq!(tags[10..], [None, None]);
+        // Short ones only (argmax's index reductions; long ones stay loops).
+        assert_eq!(short_row_reduction_tag(3, 10).as_deref(), Some("tensorc.reds83"));
+        assert_eq!(short_row_reduction_tag(2, 64).as_deref(), Some("tensorc.red2"));
+        assert_eq!(short_row_reduction_tag(2, 65), None);
+        assert_eq!(short_row_reduction_tag(2, 1), None);
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
 }

@@ -1,0 +1,74 @@
+//! Reductions over short rows (`passes/tensorc-passes/src/reduction_schedule.rs`,
+//! `ROW_CLASSES`; argmax's index reduction tagged by the frontend's
+//! `ARG_KEY` and given its schedule by `tensorc-row-fuse-mark`).
+//!
+//! - interpreter-vs-CPU runs of sums, maxima, argmax (tie low) and argmin
+//!   (tie high) over rows of every class boundary (1–3, 4–7, 8–15, 16–64,
+//!   65) and a few lengths inside, 2-D and 3-D, on one and two threads:
+//!   argmax and max with the edge values (NaN, ±inf, ±0.0, ties), sums with
+//!   the mild ones (they are reassociated: a tree of partials);
+//! - the kernel step splits argmax's two reductions over 10-element rows
+//!   into 8-lane partials (values and indices), with no scalar row loop
+//!   left, where they had been split 64 ways into a per-row buffer (the
+//!   value) or stayed a scalar loop of branches (the index).
+
+use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
+use tensorc::Stage;
+
+/// Lengths at and around the class boundaries.
+const LENGTHS: [usize; 12] = [1, 2, 3, 4, 5, 8, 10, 15, 16, 37, 64, 65];
+
+fn program(op: &str, x: &str, axis: usize, out: &str) -> String {
+    let call = match op {
+        "sum" => format!("sum x, axes: [{axis}]"),
+        "reduce_max" => format!("reduce_max x, axes: [{axis}]"),
+        "argmax" => format!("argmax x, axis: {axis}"),
+        _ => format!("argmin x, axis: {axis}, tie_break: :high"),
+    };
+    format!("def main(x: {x}) -> {out} {{\n  y = {call}\n  return y\n}}\n")
+}
+
+fn programs(ops: &[&str]) -> Vec<(String, String, f64)> {
+    let mut out = Vec::new();
+    for n in LENGTHS {
+        for op in ops {
+            let it = if op.starts_with("arg") { "s32" } else { "f32" };
+            out.push((format!("{op}_300x{n}"), program(op, &format!("f32[300][{n}]"), 1, &format!("{it}[300]")), 1e-5));
+            out.push((format!("{op}_3x7x{n}"), program(op, &format!("f32[3][7][{n}]"), 2, &format!("{it}[3][7]")), 1e-5));
+        }
+    }
+    out
+}
+
+fn run(ops: &[&str], inputs: EdgeSet) -> Vec<String> {
+    let programs = programs(ops);
+    let refs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s, t)| (n.as_str(), s.clone(), *t)).collect();
+    crate::threads::on_threads(&[1, 2], || differential_all(&refs, inputs, 5))
+}
+
+#[test]
+fn short_argmax_and_max_agree_with_the_interpreter() {
+    let failures = run(&["argmax", "argmin", "reduce_max"], EdgeSet::Edge);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn short_sums_agree_with_the_interpreter() {
+    let failures = run(&["sum"], EdgeSet::Mild);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn short_argmax_reductions_are_split_into_vector_partials() {
+    let source = program("argmax", "f32[1000][10]", 1, "s32[1000]");
+    let opt = tensorc::emit("short.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(opt.contains("tensorc.arg_key"), "{opt}");
+    let after = cpu_ir_upto("short.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
+    // The value's and the index's partials: 8 lanes each, then the tree.
+    assert!(after.contains("vector<8xf32>"), "{after}");
+    assert!(after.contains("vector<8xi32>"), "{after}");
+    assert!(after.contains("arith.minsi") && after.contains("vector<2xi32>"), "{after}");
+    // No generic is left for the scalar lowering, and no 64-wide partial.
+    assert!(!after.contains("linalg.generic"), "{after}");
+    assert!(!after.contains("64xf32"), "{after}");
+}
