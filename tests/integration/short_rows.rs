@@ -3,8 +3,8 @@
 //! `ARG_KEY` and given its schedule by `tensorc-row-fuse-mark`).
 //!
 //! - interpreter-vs-CPU runs of sums, maxima, argmax (tie low) and argmin
-//!   (tie high) over rows of every class boundary (1–3, 4–7, 8–15, 16–64,
-//!   65) and a few lengths inside, 2-D and 3-D, on one and two threads:
+//!   (tie high) over rows of every class boundary (1, 2–7, 8–15, 16–64,
+//!   65 and up) and a few lengths inside, 2-D and 3-D, on one and two threads:
 //!   argmax and max with the edge values (NaN, ±inf, ±0.0, ties), sums with
 //!   the mild ones (they are reassociated: a tree of partials);
 //! - the kernel step splits argmax's two reductions over 10-element rows

@@ -249,10 +249,12 @@ CASES = {
     "layernorm_3000x777": ("layernorm", layernorm(3000, 777)),
     "sum_axis0_4096x4096": ("sum", sum_axis(4096, 4096, 0)),
     "sum_axis1_3001x1999": ("sum", sum_axis(3001, 1999, 1)),
+    "sum_axis1_100000x37": ("sum", sum_axis(100000, 37, 1)),
     "elementwise_10000019": ("element-wise", elementwise(10000019)),
     "tanh_chain_3001x1999": ("element-wise", tanh_chain(3001, 1999)),
     "transpose_3001x1999": ("other ops", transpose(3001, 1999)),
     "argmax_4096x1024": ("other ops", argmax(4096, 1024)),
+    "argmax_100000x10": ("other ops", argmax(100000, 10)),
     "take_8192_of_50000x512": ("other ops", take_rows(50000, 512, 8192)),
 }
 

@@ -88,7 +88,8 @@ struct RowClass {
     suffix: &'static str,
     min: u64,
     max: Option<u64>,
-    /// 0: the `ReductionTiles` lanes.
+    /// 0: the `ReductionTiles` lanes; 1: no split, each row vectorized
+    /// whole.
     lanes: u32,
 }
 
@@ -101,20 +102,19 @@ struct RowClass {
 /// and were combined in a chain of 64 scalar steps (sum of 100000×37 f32:
 /// 3.4 ms, 0.55× NumPy; 16 lanes: 0.88 ms, 32 lanes 1.13 ms; 100000×10:
 /// 3.9 ms, 8 lanes 0.094 ms, 4 lanes 0.15 ms; one thread). Rows of 2–7
-/// elements take one step as wide as the row: with a one-element remainder
-/// step, argmax of 100000×5 took 3.0 ms and of 100000×3 2.3 ms (NumPy 1.6
-/// and 1.1), its index reduction's scalar selects turned into branches.
-/// Rows of one element are left alone.
-const ROW_CLASSES: [RowClass; 9] = [
+/// elements are vectorized whole, one vector per row and no split (LLVM's
+/// horizontal reduction of at most 7 lanes): with 4 or 2 partials and a
+/// one-element remainder step, argmax of 100000×5 took 3.0 ms and of
+/// 100000×3 2.3 ms (NumPy 1.6 and 1.1), its index reduction's scalar
+/// selects turned into branches; whole, 1.9 and 1.3 ms. One class for
+/// 2–7, not one per length: every class's matchers and sequences are in
+/// the library each compilation parses (six more classes cost 15–20 ms of
+/// compile time per program). Rows of one element are left alone.
+const ROW_CLASSES: [RowClass; 4] = [
     RowClass { suffix: "l", min: 65, max: None, lanes: 0 },
     RowClass { suffix: "", min: 16, max: Some(64), lanes: 16 },
     RowClass { suffix: "s8", min: 8, max: Some(15), lanes: 8 },
-    RowClass { suffix: "s7", min: 7, max: Some(7), lanes: 7 },
-    RowClass { suffix: "s6", min: 6, max: Some(6), lanes: 6 },
-    RowClass { suffix: "s5", min: 5, max: Some(5), lanes: 5 },
-    RowClass { suffix: "s4", min: 4, max: Some(4), lanes: 4 },
-    RowClass { suffix: "s3", min: 3, max: Some(3), lanes: 3 },
-    RowClass { suffix: "s2", min: 2, max: Some(2), lanes: 2 },
+    RowClass { suffix: "s1", min: 2, max: Some(7), lanes: 1 },
 ];
 
 impl RowClass {
@@ -225,7 +225,11 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, class: &RowClass)
         } else {
             "r2"
         };
-        split_rows(body, rank, rows, class.lanes(tiles), true);
+        if class.lanes == 1 {
+            let _ = writeln!(body, "        transform.annotate %{rows} \"{SPLIT_TAG}\" : !transform.any_op");
+        } else {
+            split_rows(body, rank, rows, class.lanes(tiles), true);
+        }
         body.push_str("      }\n    }\n");
     }
 }
@@ -592,20 +596,23 @@ mod tests {
         assert_eq!(tree_widths(32), [8, 4, 2]);
         assert_eq!(tree_widths(64), [16, 8, 4, 2]);
         assert!(tree_widths(4).is_empty());
-        // Every class of row lengths gets the split and the tree of its
-        // partials: long rows (over 64 elements) the tiles' 32 (three
-        // levels), 16..=64 elements 16 (two), 8..=15 8 (one), 2..=7 one
-        // step as wide as the row (none); matrix-vector products (rank 2
-        // and up) the split and the tree of their `MATVEC_LANES` partials.
-        let levels: usize = [32, 16, 8, 7, 6, 5, 4, 3, 2].iter().map(|&l| 1 + tree_widths(l).len()).sum();
-        assert_eq!(levels, 4 + 3 + 2 + 6);
+        // Every class of row lengths but the shortest gets the split and
+        // the tree of its partials: long rows (over 64 elements) the
+        // tiles' 32 (three levels), 16..=64 elements 16 (two), 8..=15 8
+        // (one); rows of 2..=7 are vectorized whole (their row tile tagged
+        // for the vectorizer); matrix-vector products (rank 2 and up) the
+        // split and the tree of their `MATVEC_LANES` partials.
+        let levels: usize = [32, 16, 8].iter().map(|&l| 1 + tree_widths(l).len()).sum();
+        assert_eq!(levels, 4 + 3 + 2);
+        assert!(s.contains(&format!("transform.annotate %row \"{SPLIT_TAG}\"")), "{s}");
+        assert!(s.contains(&format!("transform.annotate %r2 \"{SPLIT_TAG}\"")), "{s}");
         let matvec_levels = 1 + tree_widths(MATVEC_LANES).len();
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for")
                 .count(),
             MAX_RANK * levels + (MAX_RANK - 1) * matvec_levels
         );
-        for lanes in [16, 8, 7, 5, 2] {
+        for lanes in [16, 8] {
             assert!(
                 s.contains(&format!("tile_reduction_using_for %row by tile_sizes = [0, {lanes}]")),
                 "{s}"
@@ -651,7 +658,7 @@ mod tests {
         // Tags for ops classified elsewhere, by length.
         let tags: Vec<Option<String>> =
             [4096, 65, 64, 16, 15, 8, 7, 4, 3, 2, 1, 0].iter().map(|&n| row_reduction_tag(2, n)).collect();
-        let want = ["redl2", "redl2", "red2", "red2", "reds82", "reds82", "reds72", "reds42", "reds32", "reds22"];
+        let want = ["redl2", "redl2", "red2", "red2", "reds82", "reds82", "reds12", "reds12", "reds12", "reds12"];
         for (tag, want) in tags.iter().zip(want) {
             assert_eq!(tag.as_deref(), Some(format!("tensorc.{want}").as_str()));
         }
