@@ -427,29 +427,12 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
     // as large as B that went to memory and was read back (W6's 16 MiB B:
     // 12 % of its time was that pack). Fusing happens before peeling, so
     // the peeled loops each get their own copy.
-    let mut body = format!(
-        "%pb = transform.get_producer_of_operand %h[1] : (!transform.any_op) -> !transform.any_op\n\
-         %blk, %lnb, %lkc = transform.structured.tile_using_for %h tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
-         {}",
-        fuse_pack(
-            "%pb",
-            "%pb2",
-            "%inner = transform.get_parent_op %blk {op_name = \"scf.for\"} : (!transform.any_op) -> !transform.any_op",
-            "%inner"
-        )
-    );
+    let mut body = nk_blocks("%h", "%pb", "%pb2", p);
     // Peel K first: peeling consumes the loop it is given and keeps the
     // enclosing one.
     peel_each(&mut body, "%lkc", "");
     peel_each(&mut body, "%lnb", "");
-    let _ = writeln!(
-        s,
-        "    %pk = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.foreach %pk : !transform.any_op {{\n\
-         \x20   ^bb0(%pk1: !transform.any_op):"
-    );
-    try_block(s, "%pk1", "      ", &body);
-    s.push_str("    }\n");
+    foreach_tagged(s, "pk", PACKED, &body);
     // Products whose threads split N: an `scf.forall` of equal static N
     // chunks (`n_chunk`; each the N block), B's pack fused into it and
     // into the K block loop inside each chunk, the same K blocks as above.
@@ -467,15 +450,7 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
             fuse_pack("%pbc", "%pb3", "", "%lkc")
         );
         peel_each(&mut body, "%lkc", "");
-        let _ = writeln!(
-            s,
-            "    %pkn{c} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %pkn{c} : !transform.any_op {{\n\
-             \x20   ^bb0(%pkn: !transform.any_op):",
-            packed_n_tag(c)
-        );
-        try_block(s, "%pkn", "      ", &body);
-        s.push_str("    }\n");
+        foreach_tagged(s, &format!("pkn{c}"), &packed_n_tag(c), &body);
     }
     // Products whose threads split M: an `scf.forall` of `M_CHUNKS` equal
     // chunks of A panels, each blocked like the products above (N blocks,
@@ -486,28 +461,14 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
         "%pb = transform.get_producer_of_operand %h[1] : (!transform.any_op) -> !transform.any_op\n\
          %ch, %fa = transform.structured.tile_using_forall %h num_threads [{M_CHUNKS}, 0, 0, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
          {}\
-         %pbc = transform.get_producer_of_operand %ch[1] : (!transform.any_op) -> !transform.any_op\n\
-         %blk, %lnb, %lkc = transform.structured.tile_using_for %ch tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          {}\
          transform.annotate %blk \"{PACKED}\" : !transform.any_op\n",
         fuse_pack("%pb", "%pb2", "", "%fa"),
-        fuse_pack(
-            "%pbc",
-            "%pb3",
-            "%inner = transform.get_parent_op %blk {op_name = \"scf.for\"} : (!transform.any_op) -> !transform.any_op",
-            "%inner"
-        )
+        nk_blocks("%ch", "%pbc", "%pb3", p)
     );
     peel_each(&mut body, "%lkc", "");
     peel_each(&mut body, "%lnb", "");
-    let _ = writeln!(
-        s,
-        "    %pkm = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED_M}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   transform.foreach %pkm : !transform.any_op {{\n\
-         \x20   ^bb0(%pkm1: !transform.any_op):"
-    );
-    try_block(s, "%pkm1", "      ", &body);
-    s.push_str("    }\n");
+    foreach_tagged(s, "pkm", PACKED_M, &body);
     // `fold_tensor_empty` turns the slice of the whole packed B that each
     // fused pack writes into a block-sized `tensor.empty`;
     // `for_loop_canonicalization` folds the `affine.min` sizes of B's
@@ -522,6 +483,38 @@ fn add_blocks(s: &mut String, p: PackedMatmul) {
          \x20     transform.apply_patterns.canonicalization\n\
          \x20   } : !transform.any_op\n",
     );
+}
+
+/// The transform ops that cut the packed op `target` into N blocks (loop
+/// `%lnb`) and K blocks (`%lkc`), the block op `%blk`, and fuse B's pack
+/// (`producer`, `arg` inside the fusing sequence) into the innermost block
+/// loop; the caller peels the loops.
+fn nk_blocks(target: &str, producer: &str, arg: &str, p: PackedMatmul) -> String {
+    let (nb, kc) = (p.n_block, p.k_block);
+    format!(
+        "{producer} = transform.get_producer_of_operand {target}[1] : (!transform.any_op) -> !transform.any_op\n\
+         %blk, %lnb, %lkc = transform.structured.tile_using_for {target} tile_sizes [0, {nb}, {kc}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
+         {}",
+        fuse_pack(
+            producer,
+            arg,
+            "%inner = transform.get_parent_op %blk {op_name = \"scf.for\"} : (!transform.any_op) -> !transform.any_op",
+            "%inner"
+        )
+    )
+}
+
+/// Appends a `transform.foreach` over the generics tagged `tag` (handle
+/// `%{handle}`) running `body` on each (bound to `%h`) in a `try_block`.
+fn foreach_tagged(s: &mut String, handle: &str, tag: &str, body: &str) {
+    let _ = writeln!(
+        s,
+        "    %{handle} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %{handle} : !transform.any_op {{\n\
+         \x20   ^bb0(%{handle}_1: !transform.any_op):"
+    );
+    try_block(s, &format!("%{handle}_1"), "      ", body);
+    s.push_str("    }\n");
 }
 
 /// A sequence that fuses `producer` (`arg` inside it) into the loop
