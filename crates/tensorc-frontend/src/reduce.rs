@@ -427,6 +427,7 @@ impl Lowerer<'_> {
             ins.push(iota.operand(format!("d{axis}")));
         }
         let tag = iota.as_ref().map(|_| ARG_KEY);
+        let index_input = lane_index.is_some() || iota.is_some();
         let key = self
             .e
             .generic_tagged(rank, &reduced, &ins, &k_out, tag, |e, s| {
@@ -434,7 +435,7 @@ impl Lowerer<'_> {
                 let acc = s.last().expect("the generic has an output");
                 // A lane's best element carries its index; a short line's
                 // index comes from the constant.
-                let i = if ins.len() > 2 {
+                let i = if index_input {
                     s[2].clone()
                 } else {
                     let idx = e.op(&format!("linalg.index {axis} : index"));

@@ -235,7 +235,6 @@ impl PackedMatmul {
             && panels.is_multiple_of(chunks)
             && panels / chunks >= MIN_M_CHUNK
     }
-
 }
 
 impl PackedMatmul {

@@ -81,16 +81,24 @@ const REDUCTION_MAPS: &str = "      transform.match.structured.input %s[all] {pe
 const SPLIT_TAG: &str = "tensorc.redv";
 
 /// A class of row reductions by the length of their reduced loop: rows of
-/// `min..=max` elements are split into `lanes` partials (tagged `tag`),
-/// combined as a tree of `tree_widths(lanes)` levels.
+/// `min..=max` elements (tagged `tag`), reduced as `split` says.
 struct RowClass {
     /// Tag suffix after `tensorc.red`.
     suffix: &'static str,
     min: u64,
     max: Option<u64>,
-    /// 0: the `ReductionTiles` lanes; 1: no split, each row vectorized
-    /// whole.
-    lanes: u32,
+    split: Split,
+}
+
+/// How a row class is reduced.
+#[derive(Clone, Copy)]
+enum Split {
+    /// Into `ReductionTiles::lanes` partials, combined as a tree.
+    Tiles,
+    /// Into this many partials, combined as a tree.
+    Lanes(u32),
+    /// Not split: each row vectorized whole.
+    Whole,
 }
 
 /// The row classes, longest first (`foreach_match` tags an op with the
@@ -111,10 +119,10 @@ struct RowClass {
 /// the library each compilation parses (six more classes cost 15–20 ms of
 /// compile time per program). Rows of one element are left alone.
 const ROW_CLASSES: [RowClass; 4] = [
-    RowClass { suffix: "l", min: 65, max: None, lanes: 0 },
-    RowClass { suffix: "", min: 16, max: Some(64), lanes: 16 },
-    RowClass { suffix: "s8", min: 8, max: Some(15), lanes: 8 },
-    RowClass { suffix: "s1", min: 2, max: Some(7), lanes: 1 },
+    RowClass { suffix: "l", min: 65, max: None, split: Split::Tiles },
+    RowClass { suffix: "", min: 16, max: Some(64), split: Split::Lanes(16) },
+    RowClass { suffix: "s8", min: 8, max: Some(15), split: Split::Lanes(8) },
+    RowClass { suffix: "s1", min: 2, max: Some(7), split: Split::Whole },
 ];
 
 impl RowClass {
@@ -122,9 +130,14 @@ impl RowClass {
         format!("tensorc.red{}{rank}", self.suffix)
     }
 
-    fn lanes(&self, tiles: ReductionTiles) -> u32 {
-        if self.lanes == 0 { tiles.lanes } else { self.lanes }
+    fn holds(&self, len: u64) -> bool {
+        len >= self.min && self.max.is_none_or(|m| len <= m)
     }
+}
+
+/// The class of rows of `len` elements, if any (none for one element).
+fn row_class(len: u64) -> Option<&'static RowClass> {
+    ROW_CLASSES.iter().find(|c| c.holds(len))
 }
 
 /// The tag that gives a reduction over its innermost loop of rank `rank`
@@ -134,10 +147,7 @@ impl RowClass {
 /// frontend writes the same tags on argmax's index reductions). `None` for
 /// rows of one element or none.
 pub fn row_reduction_tag(rank: usize, len: u64) -> Option<String> {
-    ROW_CLASSES
-        .iter()
-        .find(|c| len >= c.min && c.max.is_none_or(|m| len <= m))
-        .map(|c| c.tag(rank))
+    row_class(len).map(|c| c.tag(rank))
 }
 
 /// The attribute the frontend puts on `argmax`/`argmin`'s index reduction
@@ -148,10 +158,7 @@ pub const ARG_KEY: &str = "tensorc.arg_key";
 /// `row_reduction_tag` for rows short enough for a class with a bound
 /// (at most 64 elements), else `None`.
 pub fn short_row_reduction_tag(rank: usize, len: u64) -> Option<String> {
-    ROW_CLASSES
-        .iter()
-        .find(|c| len >= c.min && c.max.is_some_and(|m| len <= m))
-        .map(|c| c.tag(rank))
+    row_class(len).filter(|c| c.max.is_some()).map(|c| c.tag(rank))
 }
 
 /// Adds the reduction matchers and the tiling, splitting and peeling to `lib`.
@@ -225,10 +232,12 @@ fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, class: &RowClass)
         } else {
             "r2"
         };
-        if class.lanes == 1 {
-            let _ = writeln!(body, "        transform.annotate %{rows} \"{SPLIT_TAG}\" : !transform.any_op");
-        } else {
-            split_rows(body, rank, rows, class.lanes(tiles), true);
+        match class.split {
+            Split::Tiles => split_rows(body, rank, rows, tiles.lanes, true),
+            Split::Lanes(lanes) => split_rows(body, rank, rows, lanes, true),
+            Split::Whole => {
+                let _ = writeln!(body, "        transform.annotate %{rows} \"{SPLIT_TAG}\" : !transform.any_op");
+            }
         }
         body.push_str("      }\n    }\n");
     }
