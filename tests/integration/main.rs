@@ -50,6 +50,7 @@ mod lane_scan;
 mod late_accumulate;
 mod matvec;
 mod memsafe;
+mod n_blocks;
 mod n_chunks;
 mod prefetch_panels;
 mod prefetch_rows;

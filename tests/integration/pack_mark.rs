@@ -5,7 +5,8 @@
 //!   and one whose B (2000×1990 f32) exceeds 12 MiB are tagged
 //!   `tensorc.pack` (with `tensorc.pack_n32`, and with `tensorc.pack_m`
 //!   for the same B and 1024 rows); 1000³ (B rows 4000 bytes apart, 4 MB), W1's 256³, an
-//!   f64 1024³ and a transposed-map matmul are not; a batch of four 1024³
+//!   f64 1024³ and a transposed-map matmul are not (1000³ is tagged for
+//!   N blocks of the unpacked schedule instead); a batch of four 1024³
 //!   products becomes a loop over the batch of tagged matmuls on slices,
 //!   a batch of 1000³ products stays a batch matmul; by snapshot and by
 //!   counts;
@@ -90,8 +91,11 @@ fn pack_mark_before_and_after() {
     assert!(f.contains("linalg.matmul {tensorc.pack}"), "{f}");
     let f = function_text(&after, "large_b_split_m");
     assert!(f.contains("linalg.matmul {tensorc.pack, tensorc.pack_m}"), "{f}");
+    // 1000³ stays unpacked, cut into N blocks of 128 columns (B, 4 MB,
+    // exceeds L2; `n_block`).
+    let f = function_text(&after, "fits_unpacked");
+    assert!(f.contains("linalg.matmul {tensorc.nblock128}"), "{f}");
     for name in [
-        "fits_unpacked",
         "small",
         "f64",
         "transposed_a",

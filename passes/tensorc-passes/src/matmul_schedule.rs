@@ -36,6 +36,13 @@
 //! of f64 needs 32 accumulator registers and spilled (passes.md, "Matmul
 //! remainders").
 //!
+//! Unpacked products whose B exceeds L2 and whose K is short enough for
+//! an 8-row slab of A to stay in L1 are first cut into N blocks
+//! (`n_block`, tagged by `tensorc-pack-mark`): the register tiles then run
+//! over every row tile of a thread's rows within one block of B, which
+//! stays in L2, instead of streaming all of B from L3 once per 8-row tile
+//! (`add_n_blocks`).
+//!
 //! Large matmuls are not tiled here: the packing step of `packed_matmul.rs`
 //! has already turned them into packs, a packed contraction and an unpack,
 //! cut into N and K cache blocks, and `add_packed` (called from this
@@ -149,6 +156,82 @@ pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
     );
     for line in body.lines() {
         let _ = writeln!(out, "{indent}{line}");
+    }
+}
+
+/// The N block widths `n_block` chooses from (multiples of 64 columns):
+/// one schedule sequence each.
+pub const N_BLOCKS: [u32; 7] = [128, 192, 256, 320, 384, 448, 512];
+
+/// Bytes of B one N block may hold: half of this machine's 1 MiB L2, the
+/// rest for the rows of A and C passing through.
+const N_BLOCK_BYTES: u64 = 512 * 1024;
+
+/// The longest K whose products are cut into N blocks: an 8-row slab of A
+/// is then at most 36 KiB, inside the 48 KiB L1 beside the B lines of one
+/// register tile's k loop. Measured (one thread, same minutes): K = 300
+/// 11 % faster with blocks, K = 1000 and 1025 1.5–2.5 %, K = 1500 2–3 %
+/// slower.
+const N_BLOCK_MAX_K: u64 = 1152;
+
+/// The N block width of an unpacked 32-bit `M×K·K×N` product, or `None`
+/// when it is not cut into N blocks: only when B (`K·N` elements of 4
+/// bytes) exceeds 1 MiB (a B that fits in L2 stays there between row
+/// tiles anyway), K is at most `N_BLOCK_MAX_K`, and M has at least two
+/// 8-row tiles to share a block (a product of one row is a matrix-vector
+/// product, which `tensorc-matvec` rewrites as a reduction). The width is the widest
+/// of `N_BLOCKS` whose `K × width` block of B fits in `N_BLOCK_BYTES` (the
+/// narrowest when none does); N is then wider than one block (B is over
+/// twice a block of 512 KiB, or K over 1024 and N over 227 columns).
+///
+/// Why: the unpacked schedule runs its 8×32 register tiles with the N
+/// tiles innermost, so each 8-row tile of A reads all of B; a B larger
+/// than L2 then streams from L3 once per 8 rows (2000×300·300×2000: 250
+/// passes over 2.4 MB). Within a block, B is read from L3 once per
+/// thread-chunk of rows and then from L2. 2000×300·300×2000, one thread,
+/// alternated: 10.2 → 9.2 ms with 384-column blocks (200 columns: 10.0,
+/// 512: 9.4, 640: 9.4).
+pub fn n_block(m: u64, n: u64, k: u64) -> Option<u32> {
+    if 4 * n * k <= 1 << 20 || k > N_BLOCK_MAX_K || m < 16 {
+        return None;
+    }
+    let fits = N_BLOCKS.iter().rev().find(|&&w| k * u64::from(w) * 4 <= N_BLOCK_BYTES);
+    Some(*fits.unwrap_or(&N_BLOCKS[0]))
+}
+
+/// The attribute `tensorc-pack-mark` tags a product cut into N blocks of
+/// `width` columns with.
+pub fn n_block_tag(width: u32) -> String {
+    format!("tensorc.nblock{width}")
+}
+
+/// Appends the cutting of every tagged product into N blocks: a loop over
+/// the blocks (`tile_using_for` by the width in N only), peeled so that
+/// the full blocks and the last one have static widths, and the function
+/// canonicalized so the peeled blocks' `affine.min` widths fold into the
+/// tiles' shapes before the register tiling (which then tiles each block's
+/// op: the tiles keep the schedule's tags). A width that divides N leaves
+/// nothing to peel (`failures(suppress)`: the blocks are tiled already).
+fn add_n_blocks(out: &mut String) {
+    for width in N_BLOCKS {
+        let tag = n_block_tag(width);
+        let _ = writeln!(
+            out,
+            "    %nb{width} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %nb{width} : !transform.any_op {{\n\
+             \x20   ^bb0(%o: !transform.any_op):\n\
+             \x20     transform.sequence %o : !transform.any_op failures(suppress) {{\n\
+             \x20     ^bb1(%o2: !transform.any_op):\n\
+             \x20       %bt, %bl = transform.structured.tile_using_for %o2 tile_sizes [0, {width}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             \x20       %bf = transform.get_parent_op %bl {{op_name = \"func.func\"}} : (!transform.any_op) -> !transform.any_op\n\
+             \x20       %bfor = transform.cast %bl : !transform.any_op to !transform.op<\"scf.for\">\n\
+             \x20       %bmain, %brest = transform.loop.peel %bfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+             \x20       transform.apply_patterns to %bf {{\n\
+             \x20         transform.apply_patterns.canonicalization\n\
+             \x20       }} : !transform.any_op\n\
+             \x20     }}\n\
+             \x20   }}"
+        );
     }
 }
 
@@ -339,6 +422,7 @@ pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
          \x20   %root = transform.foreach_match in %arg0\n        {}\n        : (!transform.any_op) -> !transform.any_op",
         arms.join(",\n        ")
     );
+    add_n_blocks(&mut s);
     // The default class first: the other classes' tiles get its `TAG` (for
     // the vectorizer), which its match must not see yet.
     for class in CLASSES.iter().rev() {
@@ -505,6 +589,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn n_blocks_hold_half_of_l2_of_b() {
+        // 2000×300·300×2000: 436 columns of 300 rows fit in 512 KiB.
+        assert_eq!(n_block(64, 2000, 300), Some(384));
+        assert_eq!(n_block(64, 1100, 600), Some(192));
+        assert_eq!(n_block(64, 1000, 1000), Some(128));
+        // Past 1024 rows even 128 columns exceed 512 KiB: the narrowest.
+        assert_eq!(n_block(64, 1027, 1025), Some(128));
+        assert_eq!(n_block(64, 4000, 256), Some(512));
+        // K too long for A's 8-row slab in L1 (1500³ was slower blocked).
+        assert_eq!(n_block(64, 1500, 1500), None);
+        assert_eq!(n_block(64, 4096, 1153), None);
+        // B in L2 (1 MiB and less).
+        assert_eq!(n_block(64, 4096, 64), None);
+        assert_eq!(n_block(64, 1024, 256), None);
+        assert_eq!(n_block(64, 1025, 256), Some(512));
+        // Fewer than two row tiles share a block: not cut.
+        assert_eq!(n_block(15, 2000, 300), None);
+        assert_eq!(n_block(1, 1000, 512), None);
+        // Whenever a product is cut, it has at least two blocks.
+        for k in 1..=1200 {
+            for n in (16..6000).step_by(7) {
+                if let Some(w) = n_block(16, n, k) {
+                    assert!(n > u64::from(w), "{n}×{k}: {w}");
+                    assert!(N_BLOCKS.contains(&w));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn n_blocks_are_cut_before_the_register_tiles() {
+        let s = matmul_schedule(MatmulTiles::default(), PackedMatmul::default());
+        for w in N_BLOCKS {
+            let at = s
+                .find(&format!("attributes{{{}}}", n_block_tag(w)))
+                .unwrap_or_else(|| panic!("{w}: {s}"));
+            assert!(s[at..].contains(&format!("tile_sizes [0, {w}, 0]")), "{s}");
+            assert!(at < s.find("%mm = ").expect("the default tiles"), "{s}");
+        }
+        assert_eq!(s.matches("op_name = \"func.func\"").count(), N_BLOCKS.len(), "{s}");
+    }
+
+    #[test]
     fn schedule_tiles_with_the_requested_sizes() {
         let s = matmul_schedule(MatmulTiles { m: 4, n: 16 }, PackedMatmul::default());
         assert!(s.contains("tile_sizes [4, 16, 0]"), "{s}");
@@ -512,14 +639,14 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
-        // Two peels (N then M) per op kind and class, plus the packed
-        // step's.
+        // Two peels (N then M) per op kind and class, one per N block
+        // width, plus the packed step's.
         let mut packed = String::new();
         add_packed(&mut packed, PackedMatmul::default());
         let packed_peels = packed.matches("transform.loop.peel").count();
         assert_eq!(
             s.matches("transform.loop.peel").count(),
-            2 * 2 * CLASSES.len() + packed_peels
+            2 * 2 * CLASSES.len() + N_BLOCKS.len() + packed_peels
         );
         // The packed schedule's tiles are vectorized by the tag it gives them.
         assert!(s.contains(&format!(

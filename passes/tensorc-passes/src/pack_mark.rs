@@ -35,8 +35,14 @@
 //! same reason (divisibility): N chunks (`tensorc.pack_n<panels>`,
 //! `PackedMatmul::n_chunk`), else two M chunks (`tensorc.pack_m`,
 //! `PackedMatmul::splits_m`), else (no extra tag) each block's A panels.
+//!
+//! The unpacked 32-bit `linalg.matmul`s with the default maps and a large
+//! B get their N block width for the unpacked schedule
+//! (`tensorc.nblock<width>`, `matmul_schedule::n_block`): it depends on K,
+//! a division the matchers lack too.
 
 use crate::external_pass::{PassId, module_pass};
+use crate::matmul_schedule::{n_block, n_block_tag};
 use crate::packed_matmul::{PACK_M, PackedMatmul, n_chunk_tag};
 use crate::raw::*;
 use melior::dialect::DialectHandle;
@@ -98,28 +104,54 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
         }
         let mut tagged = 0;
         for op in ops_named(module, "linalg.matmul") {
-            if let Some([_, m, n, _]) = eligible(op, p, 2) {
-                let ctx = mlirOperationGetContext(op);
-                mlirOperationSetAttributeByName(op, string_ref(PACK), mlirUnitAttrGet(ctx));
-                if let Some(c) = p.n_chunk(n as u64) {
-                    mlirOperationSetAttributeByName(
-                        op,
-                        string_ref(&n_chunk_tag(c)),
-                        mlirUnitAttrGet(ctx),
-                    );
-                } else if p.splits_m(m as u64, n as u64) {
-                    mlirOperationSetAttributeByName(op, string_ref(PACK_M), mlirUnitAttrGet(ctx));
-                }
-                tagged += 1;
+            let Some(shape @ [_, m, n, k]) = product_shape(op, 2) else { continue };
+            if !packs(p, shape) {
+                // Unpacked: N blocks when B is large (the schedule's rule;
+                // not for batch matmuls: their threads split the batch, so
+                // each block would stream all of A instead, and 2×1000³
+                // and 4×1000×500·500×1000 were 1 % slower).
+                tag_n_block(op, m, n, k);
+                continue;
             }
+            let ctx = mlirOperationGetContext(op);
+            let tag = |name: &str| mlirOperationSetAttributeByName(op, string_ref(name), mlirUnitAttrGet(ctx));
+            tag(PACK);
+            if let Some(c) = p.n_chunk(n as u64) {
+                tag(&n_chunk_tag(c));
+            } else if p.splits_m(m as u64, n as u64) {
+                tag(PACK_M);
+            }
+            tagged += 1;
         }
         tagged
+    }
+}
+
+/// Tags an unpacked product of `M×K·K×N` (per batch element) with its N
+/// block width (`matmul_schedule::n_block`), if it gets one.
+unsafe fn tag_n_block(op: MlirOperation, m: i64, n: i64, k: i64) {
+    if let Some(width) = n_block(m as u64, n as u64, k as u64) {
+        unsafe {
+            let ctx = mlirOperationGetContext(op);
+            mlirOperationSetAttributeByName(op, string_ref(&n_block_tag(width)), mlirUnitAttrGet(ctx));
+        }
     }
 }
 
 /// `[batch, M, N, K]` (batch 1 for a matmul) of a product to pack, for a
 /// matmul (`rank` 2) or batch matmul (`rank` 3).
 unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i64; 4]> {
+    unsafe { product_shape(op, rank).filter(|&s| packs(p, s)) }
+}
+
+/// Whether the packing library takes a product of shape `[batch, M, N, K]`.
+fn packs(p: PackedMatmul, [_, m, n, k]: [i64; 4]) -> bool {
+    p.packs(m as u64, n as u64, k as u64)
+}
+
+/// `[batch, M, N, K]` (batch 1 for a matmul) of a plain product of 32-bit
+/// static operands, for a matmul (`rank` 2) or batch matmul (`rank` 3).
+unsafe fn product_shape(op: MlirOperation, rank: isize) -> Option<[i64; 4]> {
     unsafe {
         if mlirOperationGetNumOperands(op) != 3
             || mlirOperationGetNumResults(op) != 1
@@ -158,8 +190,7 @@ unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i
             || (mlirShapedTypeGetDimSize(b, 0) == batch && mlirShapedTypeGetDimSize(c, 0) == batch);
         let shapes_agree = batches_agree && dim(b, 0) == k && [dim(c, 0), dim(c, 1)] == [m, n];
         let all_32 = [a, b, c].iter().all(|&t| bits(t) == 32);
-        (shapes_agree && all_32 && p.packs(m as u64, n as u64, k as u64))
-            .then_some([batch, m, n, k])
+        (shapes_agree && all_32).then_some([batch, m, n, k])
     }
 }
 
