@@ -12,7 +12,7 @@
 //!   whose width 32 does not divide, a width that divides N (nothing
 //!   peeled) with W6's bias + relu epilogue, the narrowest blocks (K over
 //!   1024), rows no register tile divides; and a product just outside the
-//!   rule (K = 1153, checked not blocked) for contrast.
+//!   rule (K = 1441, checked not blocked) for contrast.
 
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use crate::prefetch_panels::dot;
@@ -60,8 +60,12 @@ fn blocked_products_agree_with_the_interpreter() {
         ("dividing_bias_relu", bias_relu.to_owned(), Some(320)),
         // K over 1024: 128-column blocks, 300 = 2 × 128 + 44 (32 + 12).
         ("narrowest_blocks", dot(261, 1030, 300), Some(128)),
-        // K = 1153: not cut (an 8-row slab of A would not stay in L1).
-        ("long_k_unblocked", dot(130, 1153, 260), None),
+        // K = 1200 (near the bound): 128-column blocks, the last of 88
+        // columns (600 = 4 × 128 + 88); enough rows for row chunks (with
+        // 150 the threads split N and every chunk is one block).
+        ("long_k_blocks", dot(512, 1200, 600), Some(128)),
+        // K = 1441: not cut (an 8-row slab of A would outgrow L1).
+        ("long_k_unblocked", dot(130, 1441, 260), None),
     ];
     for (name, source, step) in &programs {
         let after = after_matmul_step(&format!("{name}.nxir"), source);

@@ -167,12 +167,14 @@ pub const N_BLOCKS: [u32; 7] = [128, 192, 256, 320, 384, 448, 512];
 /// rest for the rows of A and C passing through.
 const N_BLOCK_BYTES: u64 = 512 * 1024;
 
-/// The longest K whose products are cut into N blocks: an 8-row slab of A
-/// is then at most 36 KiB, inside the 48 KiB L1 beside the B lines of one
-/// register tile's k loop. Measured (one thread, same minutes): K = 300
-/// 11 % faster with blocks, K = 1000 and 1025 1.5–2.5 %, K = 1500 2–3 %
-/// slower.
-const N_BLOCK_MAX_K: u64 = 1152;
+/// The longest K whose products are cut into N blocks: each row tile of a
+/// block rereads its 8 rows of A (8·K floats: 45 KiB at this bound, about
+/// the 48 KiB L1), so the blocks stop paying where that slab outgrows L1.
+/// Measured (alternated, same minutes, one and two threads): K = 300 11 %
+/// faster with blocks, K = 1000–1025 2–8 %, 1200³ 16 % (its B rows, 4800
+/// bytes apart, stream badly from L3), 777×1333·1333×555 3–4 %, K = 1400
+/// 0.5–1 %, K = 1500 0.5–3 % slower.
+const N_BLOCK_MAX_K: u64 = 1440;
 
 /// The N block width of an unpacked 32-bit `M×K·K×N` product, or `None`
 /// when it is not cut into N blocks: only when B (`K·N` elements of 4
@@ -599,7 +601,8 @@ mod tests {
         assert_eq!(n_block(64, 4000, 256), Some(512));
         // K too long for A's 8-row slab in L1 (1500³ was slower blocked).
         assert_eq!(n_block(64, 1500, 1500), None);
-        assert_eq!(n_block(64, 4096, 1153), None);
+        assert_eq!(n_block(64, 4096, 1441), None);
+        assert_eq!(n_block(64, 1200, 1200), Some(128));
         // B in L2 (1 MiB and less).
         assert_eq!(n_block(64, 4096, 64), None);
         assert_eq!(n_block(64, 1024, 256), None);
@@ -608,7 +611,7 @@ mod tests {
         assert_eq!(n_block(15, 2000, 300), None);
         assert_eq!(n_block(1, 1000, 512), None);
         // Whenever a product is cut, it has at least two blocks.
-        for k in 1..=1200 {
+        for k in 1..=1500 {
             for n in (16..6000).step_by(7) {
                 if let Some(w) = n_block(16, n, k) {
                     assert!(n > u64::from(w), "{n}×{k}: {w}");
