@@ -11,8 +11,9 @@
 //!   products (each checked to be blocked first): a peeled last block
 //!   whose width 32 does not divide, a width that divides N (nothing
 //!   peeled) with W6's bias + relu epilogue, the narrowest blocks (K over
-//!   1024), rows no register tile divides; and a product just outside the
-//!   rule (K = 1441, checked not blocked) for contrast.
+//!   1024 and near the bound), f64 (64-column blocks), rows no register
+//!   tile divides; and a product just outside the rule (K = 1441, checked
+//!   not blocked) for contrast.
 
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use crate::prefetch_panels::dot;
@@ -64,6 +65,9 @@ fn blocked_products_agree_with_the_interpreter() {
         // columns (600 = 4 × 128 + 88); enough rows for row chunks (with
         // 150 the threads split N and every chunk is one block).
         ("long_k_blocks", dot(512, 1200, 600), Some(128)),
+        // f64: 64-column blocks for K = 700 (B over 1 MiB at half the
+        // columns), 300 = 4 × 64 + 44 in 8×16 register tiles.
+        ("f64_blocks", dot(512, 700, 300).replace("f32", "f64"), Some(64)),
         // K = 1441: not cut (an 8-row slab of A would outgrow L1).
         ("long_k_unblocked", dot(130, 1441, 260), None),
     ];

@@ -161,30 +161,37 @@ pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
 
 /// The N block widths `n_block` chooses from (multiples of 64 columns):
 /// one schedule sequence each.
-pub const N_BLOCKS: [u32; 7] = [128, 192, 256, 320, 384, 448, 512];
+pub const N_BLOCKS: [u32; 8] = [64, 128, 192, 256, 320, 384, 448, 512];
+
+/// The narrowest block holds this many bytes of each row of B (128 f32,
+/// 64 f64 columns): narrower blocks were not measured.
+const N_BLOCK_MIN_ROW_BYTES: u64 = 512;
 
 /// Bytes of B one N block may hold: half of this machine's 1 MiB L2, the
 /// rest for the rows of A and C passing through.
 const N_BLOCK_BYTES: u64 = 512 * 1024;
 
-/// The longest K whose products are cut into N blocks: each row tile of a
-/// block rereads its 8 rows of A (8·K floats: 45 KiB at this bound, about
-/// the 48 KiB L1), so the blocks stop paying where that slab outgrows L1.
+/// The longest row of A (K elements, in bytes) whose products are cut into
+/// N blocks: each row tile of a block rereads its 8 rows of A (45 KiB at
+/// this bound, about the 48 KiB L1), so the blocks stop paying where that
+/// slab outgrows L1. f32: K ≤ 1440; f64: K ≤ 720.
 /// Measured (alternated, same minutes, one and two threads): K = 300 11 %
 /// faster with blocks, K = 1000–1025 2–8 %, 1200³ 16 % (its B rows, 4800
 /// bytes apart, stream badly from L3), 777×1333·1333×555 3–4 %, K = 1400
 /// 0.5–1 %, K = 1500 0.5–3 % slower.
-const N_BLOCK_MAX_K: u64 = 1440;
+const N_BLOCK_MAX_ROW_BYTES: u64 = 1440 * 4;
 
-/// The N block width of an unpacked 32-bit `M×K·K×N` product, or `None`
-/// when it is not cut into N blocks: only when B (`K·N` elements of 4
-/// bytes) exceeds 1 MiB (a B that fits in L2 stays there between row
-/// tiles anyway), K is at most `N_BLOCK_MAX_K`, and M has at least two
+/// The N block width of an unpacked `M×K·K×N` product of elements of
+/// `bytes` (4 or 8), or `None` when it is not cut into N blocks: only when
+/// B (`K·N` elements) exceeds 1 MiB (a B that fits in L2 stays there
+/// between row tiles anyway), a row of A is at most
+/// `N_BLOCK_MAX_ROW_BYTES`, and M has at least two
 /// 8-row tiles to share a block (a product of one row is a matrix-vector
 /// product, which `tensorc-matvec` rewrites as a reduction). The width is the widest
-/// of `N_BLOCKS` whose `K × width` block of B fits in `N_BLOCK_BYTES` (the
-/// narrowest when none does); N is then wider than one block (B is over
-/// twice a block of 512 KiB, or K over 1024 and N over 227 columns).
+/// of `N_BLOCKS` whose `K × width` block of B fits in `N_BLOCK_BYTES`, and
+/// at least `N_BLOCK_MIN_ROW_BYTES` of each row; N is then wider than one
+/// block (B is over twice a block of 512 KiB, or a row of A over 4 KiB and
+/// N over 227 f32 or 113 f64 columns).
 ///
 /// Why: the unpacked schedule runs its 8×32 register tiles with the N
 /// tiles innermost, so each 8-row tile of A reads all of B; a B larger
@@ -193,12 +200,13 @@ const N_BLOCK_MAX_K: u64 = 1440;
 /// thread-chunk of rows and then from L2. 2000×300·300×2000, one thread,
 /// alternated: 10.2 → 9.2 ms with 384-column blocks (200 columns: 10.0,
 /// 512: 9.4, 640: 9.4).
-pub fn n_block(m: u64, n: u64, k: u64) -> Option<u32> {
-    if 4 * n * k <= 1 << 20 || k > N_BLOCK_MAX_K || m < 16 {
+pub fn n_block(m: u64, n: u64, k: u64, bytes: u64) -> Option<u32> {
+    if bytes * n * k <= 1 << 20 || bytes * k > N_BLOCK_MAX_ROW_BYTES || m < 16 {
         return None;
     }
-    let fits = N_BLOCKS.iter().rev().find(|&&w| k * u64::from(w) * 4 <= N_BLOCK_BYTES);
-    Some(*fits.unwrap_or(&N_BLOCKS[0]))
+    let narrowest = (N_BLOCK_MIN_ROW_BYTES / bytes) as u32;
+    let fits = N_BLOCKS.iter().rev().find(|&&w| w >= narrowest && bytes * k * u64::from(w) <= N_BLOCK_BYTES);
+    Some(fits.copied().unwrap_or(narrowest))
 }
 
 /// The attribute `tensorc-pack-mark` tags a product cut into N blocks of
@@ -593,29 +601,38 @@ mod tests {
     #[test]
     fn n_blocks_hold_half_of_l2_of_b() {
         // 2000×300·300×2000: 436 columns of 300 rows fit in 512 KiB.
-        assert_eq!(n_block(64, 2000, 300), Some(384));
-        assert_eq!(n_block(64, 1100, 600), Some(192));
-        assert_eq!(n_block(64, 1000, 1000), Some(128));
+        assert_eq!(n_block(64, 2000, 300, 4), Some(384));
+        assert_eq!(n_block(64, 1100, 600, 4), Some(192));
+        assert_eq!(n_block(64, 1000, 1000, 4), Some(128));
         // Past 1024 rows even 128 columns exceed 512 KiB: the narrowest.
-        assert_eq!(n_block(64, 1027, 1025), Some(128));
-        assert_eq!(n_block(64, 4000, 256), Some(512));
+        assert_eq!(n_block(64, 1027, 1025, 4), Some(128));
+        assert_eq!(n_block(64, 4000, 256, 4), Some(512));
         // K too long for A's 8-row slab in L1 (1500³ was slower blocked).
-        assert_eq!(n_block(64, 1500, 1500), None);
-        assert_eq!(n_block(64, 4096, 1441), None);
-        assert_eq!(n_block(64, 1200, 1200), Some(128));
+        assert_eq!(n_block(64, 1500, 1500, 4), None);
+        assert_eq!(n_block(64, 4096, 1441, 4), None);
+        assert_eq!(n_block(64, 1200, 1200, 4), Some(128));
         // B in L2 (1 MiB and less).
-        assert_eq!(n_block(64, 4096, 64), None);
-        assert_eq!(n_block(64, 1024, 256), None);
-        assert_eq!(n_block(64, 1025, 256), Some(512));
+        assert_eq!(n_block(64, 4096, 64, 4), None);
+        assert_eq!(n_block(64, 1024, 256, 4), None);
+        assert_eq!(n_block(64, 1025, 256, 4), Some(512));
         // Fewer than two row tiles share a block: not cut.
-        assert_eq!(n_block(15, 2000, 300), None);
-        assert_eq!(n_block(1, 1000, 512), None);
+        assert_eq!(n_block(15, 2000, 300, 4), None);
+        assert_eq!(n_block(1, 1000, 512, 4), None);
+        // f64: the same bytes per block and per row of A, so half the
+        // columns and half the K; at least 64 columns.
+        assert_eq!(n_block(64, 2000, 300, 8), Some(192));
+        assert_eq!(n_block(64, 1000, 700, 8), Some(64));
+        assert_eq!(n_block(64, 1000, 720, 8), Some(64));
+        assert_eq!(n_block(64, 1000, 721, 8), None);
+        assert_eq!(n_block(64, 1024, 1024, 8), None);
         // Whenever a product is cut, it has at least two blocks.
-        for k in 1..=1500 {
-            for n in (16..6000).step_by(7) {
-                if let Some(w) = n_block(16, n, k) {
-                    assert!(n > u64::from(w), "{n}×{k}: {w}");
-                    assert!(N_BLOCKS.contains(&w));
+        for bytes in [4, 8] {
+            for k in 1..=1500 {
+                for n in (16..6000).step_by(7) {
+                    if let Some(w) = n_block(16, n, k, bytes) {
+                        assert!(n > u64::from(w), "{n}×{k}×{bytes}: {w}");
+                        assert!(N_BLOCKS.contains(&w));
+                    }
                 }
             }
         }

@@ -104,13 +104,13 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
         }
         let mut tagged = 0;
         for op in ops_named(module, "linalg.matmul") {
-            let Some(shape @ [_, m, n, k]) = product_shape(op, 2) else { continue };
-            if !packs(p, shape) {
+            let Some((shape @ [_, m, n, k], bits)) = product_shape(op, 2) else { continue };
+            if bits != 32 || !packs(p, shape) {
                 // Unpacked: N blocks when B is large (the schedule's rule;
                 // not for batch matmuls: their threads split the batch, so
                 // each block would stream all of A instead, and 2×1000³
                 // and 4×1000×500·500×1000 were 1 % slower).
-                tag_n_block(op, m, n, k);
+                tag_n_block(op, m, n, k, bits);
                 continue;
             }
             let ctx = mlirOperationGetContext(op);
@@ -127,10 +127,10 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
     }
 }
 
-/// Tags an unpacked product of `M×K·K×N` (per batch element) with its N
-/// block width (`matmul_schedule::n_block`), if it gets one.
-unsafe fn tag_n_block(op: MlirOperation, m: i64, n: i64, k: i64) {
-    if let Some(width) = n_block(m as u64, n as u64, k as u64) {
+/// Tags an unpacked product of `M×K·K×N` with elements of `bits` with its
+/// N block width (`matmul_schedule::n_block`), if it gets one.
+unsafe fn tag_n_block(op: MlirOperation, m: i64, n: i64, k: i64, bits: u32) {
+    if let Some(width) = n_block(m as u64, n as u64, k as u64, u64::from(bits / 8)) {
         unsafe {
             let ctx = mlirOperationGetContext(op);
             mlirOperationSetAttributeByName(op, string_ref(&n_block_tag(width)), mlirUnitAttrGet(ctx));
@@ -141,7 +141,11 @@ unsafe fn tag_n_block(op: MlirOperation, m: i64, n: i64, k: i64) {
 /// `[batch, M, N, K]` (batch 1 for a matmul) of a product to pack, for a
 /// matmul (`rank` 2) or batch matmul (`rank` 3).
 unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i64; 4]> {
-    unsafe { product_shape(op, rank).filter(|&s| packs(p, s)) }
+    unsafe {
+        product_shape(op, rank)
+            .filter(|&(s, bits)| bits == 32 && packs(p, s))
+            .map(|(s, _)| s)
+    }
 }
 
 /// Whether the packing library takes a product of shape `[batch, M, N, K]`.
@@ -149,9 +153,10 @@ fn packs(p: PackedMatmul, [_, m, n, k]: [i64; 4]) -> bool {
     p.packs(m as u64, n as u64, k as u64)
 }
 
-/// `[batch, M, N, K]` (batch 1 for a matmul) of a plain product of 32-bit
-/// static operands, for a matmul (`rank` 2) or batch matmul (`rank` 3).
-unsafe fn product_shape(op: MlirOperation, rank: isize) -> Option<[i64; 4]> {
+/// `[batch, M, N, K]` (batch 1 for a matmul) of a plain product of static
+/// operands whose elements are all 32 or all 64 bits wide, for a matmul
+/// (`rank` 2) or batch matmul (`rank` 3), and that width.
+unsafe fn product_shape(op: MlirOperation, rank: isize) -> Option<([i64; 4], u32)> {
     unsafe {
         if mlirOperationGetNumOperands(op) != 3
             || mlirOperationGetNumResults(op) != 1
@@ -189,8 +194,9 @@ unsafe fn product_shape(op: MlirOperation, rank: isize) -> Option<[i64; 4]> {
         let batches_agree = rank == 2
             || (mlirShapedTypeGetDimSize(b, 0) == batch && mlirShapedTypeGetDimSize(c, 0) == batch);
         let shapes_agree = batches_agree && dim(b, 0) == k && [dim(c, 0), dim(c, 1)] == [m, n];
-        let all_32 = [a, b, c].iter().all(|&t| bits(t) == 32);
-        (shapes_agree && all_32).then_some([batch, m, n, k])
+        let width = bits(a);
+        let same = [b, c].iter().all(|&t| bits(t) == width) && (width == 32 || width == 64);
+        (shapes_agree && same).then_some(([batch, m, n, k], width))
     }
 }
 
