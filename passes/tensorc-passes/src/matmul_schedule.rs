@@ -65,7 +65,7 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use crate::packed_matmul::{PackedMatmul, VEC, add_packed};
+use crate::packed_matmul::{PackedMatmul, VEC, add_packed, foreach_tagged_op};
 
 /// Register tile sizes for matmul-class ops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,27 +221,20 @@ pub fn n_block_tag(width: u32) -> String {
 /// canonicalized so the peeled blocks' `affine.min` widths fold into the
 /// tiles' shapes before the register tiling (which then tiles each block's
 /// op: the tiles keep the schedule's tags). A width that divides N leaves
-/// nothing to peel (`failures(suppress)`: the blocks are tiled already).
+/// nothing to peel: the peel fails and the block's `try_block` stops there
+/// (the blocks are tiled already, with static widths).
 fn add_n_blocks(out: &mut String) {
     for width in N_BLOCKS {
-        let tag = n_block_tag(width);
-        let _ = writeln!(
-            out,
-            "    %nb{width} = transform.structured.match ops{{[\"linalg.matmul\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %nb{width} : !transform.any_op {{\n\
-             \x20   ^bb0(%o: !transform.any_op):\n\
-             \x20     transform.sequence %o : !transform.any_op failures(suppress) {{\n\
-             \x20     ^bb1(%o2: !transform.any_op):\n\
-             \x20       %bt, %bl = transform.structured.tile_using_for %o2 tile_sizes [0, {width}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             \x20       %bf = transform.get_parent_op %bl {{op_name = \"func.func\"}} : (!transform.any_op) -> !transform.any_op\n\
-             \x20       %bfor = transform.cast %bl : !transform.any_op to !transform.op<\"scf.for\">\n\
-             \x20       %bmain, %brest = transform.loop.peel %bfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-             \x20       transform.apply_patterns to %bf {{\n\
-             \x20         transform.apply_patterns.canonicalization\n\
-             \x20       }} : !transform.any_op\n\
-             \x20     }}\n\
-             \x20   }}"
+        let body = format!(
+            "%bt, %bl = transform.structured.tile_using_for %h tile_sizes [0, {width}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             %bf = transform.get_parent_op %bl {{op_name = \"func.func\"}} : (!transform.any_op) -> !transform.any_op\n\
+             %bfor = transform.cast %bl : !transform.any_op to !transform.op<\"scf.for\">\n\
+             %bmain, %brest = transform.loop.peel %bfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+             transform.apply_patterns to %bf {{\n\
+             \x20 transform.apply_patterns.canonicalization\n\
+             }} : !transform.any_op"
         );
+        foreach_tagged_op(out, "linalg.matmul", &format!("nb{width}"), &n_block_tag(width), &body);
     }
 }
 

@@ -506,9 +506,14 @@ fn nk_blocks(target: &str, producer: &str, arg: &str, p: PackedMatmul) -> String
 /// Appends a `transform.foreach` over the generics tagged `tag` (handle
 /// `%{handle}`) running `body` on each (bound to `%h`) in a `try_block`.
 fn foreach_tagged(s: &mut String, handle: &str, tag: &str, body: &str) {
+    foreach_tagged_op(s, "linalg.generic", handle, tag, body);
+}
+
+/// `foreach_tagged` over the ops named `op`.
+pub(crate) fn foreach_tagged_op(s: &mut String, op: &str, handle: &str, tag: &str, body: &str) {
     let _ = writeln!(
         s,
-        "    %{handle} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+        "    %{handle} = transform.structured.match ops{{[\"{op}\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   transform.foreach %{handle} : !transform.any_op {{\n\
          \x20   ^bb0(%{handle}_1: !transform.any_op):"
     );
