@@ -3,7 +3,7 @@
 //! `tensorc-pack-mark`): B larger than L2 and K short enough for A's 8-row
 //! slab to stay in L1.
 //!
-//! - after the matmul schedule, a 64×300·300×1000 product runs its register
+//! - after the matmul schedule, a 512×300·300×1000 product runs its register
 //!   tiles inside a loop over 384-column blocks of B (two full blocks and
 //!   a peeled one of 232 columns: 7 register tiles and an 8-column one), all
 //!   vectorized;
@@ -11,9 +11,9 @@
 //!   products (each checked to be blocked first): a peeled last block
 //!   whose width 32 does not divide, a width that divides N (nothing
 //!   peeled) with W6's bias + relu epilogue, the narrowest blocks (K over
-//!   1024 and near the bound), f64 (64-column blocks), rows no register
-//!   tile divides; and a product just outside the rule (K = 1441, checked
-//!   not blocked) for contrast.
+//!   1024 and near the bound), f64 (64-column blocks), s32 and s64, rows
+//!   no register tile divides; and a product just outside the rule
+//!   (K = 1441, checked not blocked) for contrast.
 
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use crate::prefetch_panels::dot;
@@ -68,6 +68,10 @@ fn blocked_products_agree_with_the_interpreter() {
         // f64: 64-column blocks for K = 700 (B over 1 MiB at half the
         // columns), 300 = 4 × 64 + 44 in 8×16 register tiles.
         ("f64_blocks", dot(512, 700, 300).replace("f32", "f64"), Some(64)),
+        // Integers: s32 like f32 (1202 rows of B: 128-column blocks),
+        // s64 like f64 (297: 192 columns, 1914 = 9 × 192 + 186).
+        ("s32_blocks", dot(369, 1202, 302).replace("f32", "s32"), Some(128)),
+        ("s64_blocks", dot(603, 297, 1914).replace("f32", "s64"), Some(192)),
         // K = 1441: not cut (an 8-row slab of A would outgrow L1).
         ("long_k_unblocked", dot(130, 1441, 260), None),
     ];
@@ -85,3 +89,4 @@ fn blocked_products_agree_with_the_interpreter() {
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
