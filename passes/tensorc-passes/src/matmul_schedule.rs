@@ -217,9 +217,10 @@ pub fn n_block_tag(width: u32) -> String {
 
 /// Appends the cutting of every tagged product into N blocks: a loop over
 /// the blocks (`tile_using_for` by the width in N only), peeled so that
-/// the full blocks and the last one have static widths, and the function
-/// canonicalized so the peeled blocks' `affine.min` widths fold into the
-/// tiles' shapes before the register tiling (which then tiles each block's
+/// the full blocks and the last one have static widths, and the op that
+/// holds the block loops (the thread chunk's `scf.forall`, or the
+/// function) canonicalized so the peeled blocks' `affine.min` widths fold
+/// into the tiles' shapes before the register tiling (which then tiles each block's
 /// op: the tiles keep the schedule's tags). A width that divides N leaves
 /// nothing to peel: the peel fails and the block's `try_block` stops there
 /// (the blocks are tiled already, with static widths).
@@ -227,7 +228,7 @@ fn add_n_blocks(out: &mut String) {
     for width in N_BLOCKS {
         let body = format!(
             "%bt, %bl = transform.structured.tile_using_for %h tile_sizes [0, {width}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             %bf = transform.get_parent_op %bl {{op_name = \"func.func\"}} : (!transform.any_op) -> !transform.any_op\n\
+             %bf = transform.get_parent_op %bl : (!transform.any_op) -> !transform.any_op\n\
              %bfor = transform.cast %bl : !transform.any_op to !transform.op<\"scf.for\">\n\
              %bmain, %brest = transform.loop.peel %bfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
              transform.apply_patterns to %bf {{\n\
@@ -641,7 +642,7 @@ mod tests {
             assert!(s[at..].contains(&format!("tile_sizes [0, {w}, 0]")), "{s}");
             assert!(at < s.find("%mm = ").expect("the default tiles"), "{s}");
         }
-        assert_eq!(s.matches("op_name = \"func.func\"").count(), N_BLOCKS.len(), "{s}");
+        assert_eq!(s.matches("%bf = transform.get_parent_op %bl :").count(), N_BLOCKS.len(), "{s}");
     }
 
     #[test]
