@@ -36,10 +36,11 @@
 //! `PackedMatmul::n_chunk`), else two M chunks (`tensorc.pack_m`,
 //! `PackedMatmul::splits_m`), else (no extra tag) each block's A panels.
 //!
-//! The unpacked 32-bit `linalg.matmul`s with the default maps and a large
-//! B get their N block width for the unpacked schedule
+//! The unpacked `linalg.matmul`s (32- or 64-bit elements) with the default
+//! maps and a large B get their N block width for the unpacked schedule
 //! (`tensorc.nblock<width>`, `matmul_schedule::n_block`): it depends on K,
-//! a division the matchers lack too.
+//! a division the matchers lack too. Batch matmuls do not (passes.md, "N
+//! blocks of unpacked products": no gain beyond this machine's noise).
 
 use crate::external_pass::{PassId, module_pass};
 use crate::matmul_schedule::{n_block, n_block_tag};
@@ -106,10 +107,7 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
         for op in ops_named(module, "linalg.matmul") {
             let Some((shape @ [_, m, n, k], bits)) = product_shape(op, 2) else { continue };
             if bits != 32 || !packs(p, shape) {
-                // Unpacked: N blocks when B is large (the schedule's rule;
-                // not for batch matmuls: their threads split the batch, so
-                // each block would stream all of A instead, and 2×1000³
-                // and 4×1000×500·500×1000 were 1 % slower).
+                // Unpacked: N blocks when B is large (the schedule's rule).
                 tag_n_block(op, m, n, k, bits);
                 continue;
             }
