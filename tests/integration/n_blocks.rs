@@ -18,6 +18,7 @@
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use crate::prefetch_panels::dot;
 use tensorc::Stage;
+use tensorc_passes::matmul_schedule::N_BLOCKS;
 
 #[test]
 fn blocked_product_tiles_each_block() {
@@ -77,7 +78,7 @@ fn blocked_products_agree_with_the_interpreter() {
     ];
     for (name, source, step) in &programs {
         let after = after_matmul_step(&format!("{name}.nxir"), source);
-        let blocked = after.contains("step %c384") || after.contains("step %c320") || after.contains("step %c128");
+        let blocked = N_BLOCKS.iter().any(|w| after.contains(&format!("step %c{w} ")));
         match step {
             Some(w) => assert!(after.contains(&format!("step %c{w} ")), "{name}: {after}"),
             None => assert!(!blocked, "{name}: {after}"),

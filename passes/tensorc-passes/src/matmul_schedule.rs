@@ -185,11 +185,11 @@ const N_BLOCK_MAX_ROW_BYTES: u64 = 1440 * 4;
 /// `bytes` (4 or 8), or `None` when it is not cut into N blocks: only when
 /// B (`K·N` elements) exceeds 1 MiB (a B that fits in L2 stays there
 /// between row tiles anyway), a row of A is at most
-/// `N_BLOCK_MAX_ROW_BYTES`, and M has at least two
-/// 8-row tiles to share a block (a product of one row is a matrix-vector
-/// product, which `tensorc-matvec` rewrites as a reduction). The width is the widest
-/// of `N_BLOCKS` whose `K × width` block of B fits in `N_BLOCK_BYTES`, and
-/// at least `N_BLOCK_MIN_ROW_BYTES` of each row; N is then wider than one
+/// `N_BLOCK_MAX_ROW_BYTES`, and M has at least two 8-row tiles to share a
+/// block (a product of one row is a matrix-vector product, which
+/// `tensorc-matvec` rewrites as a reduction). The width is the widest of
+/// `N_BLOCKS` whose `K × width` block of B fits in `N_BLOCK_BYTES`, and at
+/// least `N_BLOCK_MIN_ROW_BYTES` of each row; N is then wider than one
 /// block (B is over twice a block of 512 KiB, or a row of A over 4 KiB and
 /// N over 227 f32 or 113 f64 columns).
 ///
@@ -220,10 +220,11 @@ pub fn n_block_tag(width: u32) -> String {
 /// the full blocks and the last one have static widths, and the op that
 /// holds the block loops (the thread chunk's `scf.forall`, or the
 /// function) canonicalized so the peeled blocks' `affine.min` widths fold
-/// into the tiles' shapes before the register tiling (which then tiles each block's
-/// op: the tiles keep the schedule's tags). A width that divides N leaves
-/// nothing to peel: the peel fails and the block's `try_block` stops there
-/// (the blocks are tiled already, with static widths).
+/// into the tiles' shapes before the register tiling (which then tiles
+/// each block's op: the tiles keep the schedule's tags). A width that
+/// divides N leaves nothing to peel: the peel fails and the block's
+/// `try_block` stops there (the blocks are tiled already, with static
+/// widths).
 fn add_n_blocks(out: &mut String) {
     for width in N_BLOCKS {
         let body = format!(
