@@ -233,6 +233,29 @@ impl<'a> Lowerer<'a> {
         self.e.op(&format!("tensor.extract {}[] : {}", v.name, tensor_ty(&v.ty)))
     }
 
+    /// `len` elements of `x` along its last axis from `start` (all of the
+    /// other axes): a view, `tensor.extract_slice` with unit strides.
+    pub(crate) fn last_axis_slice(&mut self, x: &Val, start: usize, len: usize) -> Val {
+        let rank = x.ty.rank();
+        let mut shape = x.ty.shape.clone();
+        shape[rank - 1] = len;
+        let ty = TensorType::new(x.ty.dtype, shape);
+        if ty.shape == x.ty.shape {
+            return x.clone();
+        }
+        let offsets: Vec<usize> = (0..rank).map(|i| if i + 1 == rank { start } else { 0 }).collect();
+        let name = self.e.op(&format!(
+            "tensor.extract_slice {}[{}] [{}] [{}] : {} to {}",
+            x.name,
+            list(&offsets),
+            list(&ty.shape),
+            list(vec![1; rank]),
+            tensor_ty(&x.ty),
+            tensor_ty(&ty)
+        ));
+        Val { name, ty }
+    }
+
     /// Row-major reshape (same element count) by collapsing to one dimension
     /// and expanding again; rank 0 goes through the reassociation `[]`.
     pub fn reshape(&mut self, v: &Val, to: &TensorType) -> String {

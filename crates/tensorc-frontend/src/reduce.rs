@@ -85,6 +85,39 @@ fn better(e: &mut Emitter, v: &str, best: &str, dx: DType, max: bool, high: bool
     }
 }
 
+/// A 32-bit element `v` of dtype `d` as an unsigned i32 that orders like
+/// `argmax`'s (`max`) or `argmin`'s preference: greater is better. A float
+/// maps to `2^31 ± |v|` on its bits (so −0.0 ties with 0.0, as `oeq` has
+/// it) and NaN to all ones, better than any number; a signed integer flips
+/// its sign bit; `argmin` complements the number's pattern. Integer ops
+/// only: with a float compare for NaN, LLVM rebuilt the float vector lane
+/// by lane from the keys.
+fn arg_order_key(e: &mut Emitter, v: &str, d: DType, max: bool) -> String {
+    let top = e.int_const(DType::S32, i32::MIN as i128);
+    let ones = e.int_const(DType::S32, -1);
+    let (ordered, nan) = if d.is_float() {
+        let bits = e.cast("arith.bitcast", v, "f32", "i32");
+        let abs_mask = e.int_const(DType::S32, i32::MAX as i128);
+        let abs = e.bin("arith.andi", &bits, &abs_mask, "i32");
+        let c31 = e.int_const(DType::S32, 31);
+        let sign = e.bin("arith.shrsi", &bits, &c31, "i32");
+        let flipped = e.bin("arith.xori", &abs, &sign, "i32");
+        let signed = e.bin("arith.subi", &flipped, &sign, "i32");
+        let ordered = e.bin("arith.addi", &signed, &top, "i32");
+        let inf = e.int_const(DType::S32, 0x7f80_0000);
+        (ordered, Some(e.cmpi("ugt", &abs, &inf, DType::S32)))
+    } else if d.is_signed_int() {
+        (e.bin("arith.xori", v, &top, "i32"), None)
+    } else {
+        (v.to_owned(), None)
+    };
+    let ordered = if max { ordered } else { e.bin("arith.xori", &ordered, &ones, "i32") };
+    match nan {
+        Some(nan) => e.select(&nan, &ones, &ordered, "i32"),
+        None => ordered,
+    }
+}
+
 /// The running best an `argmax` (`max`) or `argmin` scan of `d` starts
 /// from, every element at least as good: the lowest (highest) value, as
 /// `filled` takes it.
@@ -100,9 +133,10 @@ fn arg_start(d: DType, max: bool) -> (f64, Option<i128>) {
 /// elements (128 lanes are eight AVX-512 registers of values and eight of
 /// indices: eight independent compare-select chains, which hide the compare
 /// latency; 64-bit elements would need twice the registers), and only when
-/// the lanes divide the line into at least two chunks. 128 lanes, not 64:
-/// the lanes are combined by a last-axis reduction, which the CPU schedule
-/// combines as a tree only when it is longer than its 64 partials.
+/// the line holds at least two whole chunks of lanes (a remainder is
+/// scanned as one more chunk, the line's last `lanes` elements). 128 lanes,
+/// not 64: the lanes are combined by a last-axis reduction, which the CPU
+/// schedule combines as a tree only when it is longer than its 64 partials.
 const ARG_LANES: usize = 128;
 
 /// The longest line whose index reduction reads a constant of indices and
@@ -113,8 +147,7 @@ const ARG_KEY_MAX: usize = 64;
 
 fn arg_lanes(t: &TensorType, axis: usize) -> Option<usize> {
     let n = *t.shape.last()?;
-    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n % ARG_LANES == 0 && n >= 2 * ARG_LANES)
-        .then_some(ARG_LANES)
+    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n >= 2 * ARG_LANES).then_some(ARG_LANES)
 }
 
 /// Where an accumulating generic's body gets its running value from.
@@ -389,6 +422,13 @@ impl Lowerer<'_> {
             }
             None => (x, None),
         };
+        if let Some(index) = &lane_index
+            && dk == DType::S32
+        {
+            let key = self.arg_lane_combine(&lines, index, max, high);
+            let idx = self.convert_tensor(&key, ty.dtype);
+            return Some(self.reshape(&idx, ty));
+        }
         let rank = lines.ty.rank();
         let reduced: Vec<bool> = (0..rank).map(|i| i == axis).collect();
         let kept: Vec<usize> = (0..rank).filter(|&i| i != axis).collect();
@@ -465,40 +505,128 @@ impl Lowerer<'_> {
         Some(self.reshape(&idx, ty))
     }
 
+    /// The index the lanes of a lane-wise scan (`best` values, their
+    /// `index`es, 32-bit, along the last axis) agree on: one reduction of
+    /// 64-bit keys, the value's rank in the high half (`arg_order_key`) and
+    /// the index in the low half (complemented for tie_break low, so the
+    /// greatest key holds the least index), combined by an unsigned `max`,
+    /// then the index taken back out. The two-reduction form (the best
+    /// value, then the least index holding it) spent over half of argmax
+    /// 1000×1000 in its per-line combination: a `maximumf` tree (four
+    /// instructions per level for NaN) and a second pass over the lanes.
+    fn arg_lane_combine(&mut self, best: &Val, index: &Val, max: bool, high: bool) -> Val {
+        let (dx, dk) = (best.ty.dtype, index.ty.dtype);
+        let rank = best.ty.rank();
+        let kept = best.ty.shape[..rank - 1].to_vec();
+        let key_ty = TensorType::new(DType::U64, kept.clone());
+        let out_map = (0..rank - 1).map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ");
+        let init = self.filled(&key_ty, 0.0, Some(0));
+        let reduced: Vec<bool> = (0..rank).map(|i| i + 1 == rank).collect();
+        let ins = [best.operand(identity_map(rank)), index.operand(identity_map(rank))];
+        let outs = [GenericOperand { value: init, ty: key_ty.clone(), map: out_map }];
+        let key = self.e.generic(rank, &reduced, &ins, &outs, |e, a| {
+            let rank_bits = arg_order_key(e, &a[0], dx, max);
+            let i = if high {
+                a[1].clone()
+            } else {
+                let ones = e.int_const(dk, -1);
+                e.bin("arith.xori", &a[1], &ones, "i32")
+            };
+            let hi = e.cast("arith.extui", &rank_bits, "i32", "i64");
+            let c32 = e.int_const(DType::U64, 32);
+            let hi = e.bin("arith.shli", &hi, &c32, "i64");
+            let lo = e.cast("arith.extui", &i, "i32", "i64");
+            let key = e.bin("arith.ori", &hi, &lo, "i64");
+            vec![e.bin("arith.maxui", &a[2], &key, "i64")]
+        });
+        let key = Val { name: key[0].clone(), ty: key_ty };
+        let idx_ty = TensorType::new(dk, kept);
+        let name = self.elementwise(&[&key], &idx_ty, |e, a| {
+            let low = e.cast("arith.trunci", &a[0], "i64", "i32");
+            if high {
+                low
+            } else {
+                let ones = e.int_const(dk, -1);
+                e.bin("arith.xori", &low, &ones, "i32")
+            }
+        });
+        Val { name, ty: idx_ty }
+    }
+
     /// The lane-wise scan of `argmax`/`argmin` along the last axis of `x`,
-    /// `lanes` elements at a time: the line is viewed as chunks of `lanes`
-    /// (`[..., n / lanes, lanes]`), and one generic keeps, per lane, the best
+    /// `lanes` elements at a time: one generic keeps, per lane, the best
     /// element seen so far and its index in the line (`better`, in index
-    /// order), so each element is read and compared once. Returns the best
-    /// values and their indices, `[..., lanes]` each; the caller finds the
-    /// best among the lanes and the least (or greatest) index holding it.
-    /// A lane whose best stays at the start value (−inf for argmax) keeps
-    /// index 0: it only matters when every element is that value, and then
-    /// index 0 is the answer (tie_break high always replaces the start).
+    /// order), so each element is read and compared about once. Returns the
+    /// best values and their indices, `[..., lanes]` each; the caller finds
+    /// the best among the lanes and the least (or greatest) index holding
+    /// it.
+    ///
+    /// The lanes start from the line's first chunk (lane `j` from element
+    /// `j` and index `j`: the state after seeing that element alone), and
+    /// the scan views the line's last `m · lanes` elements as `m` chunks
+    /// (`[..., m, lanes]`, `m` the chunks after the first, rounded up).
+    /// When `lanes` does not divide the line these overlap the first chunk,
+    /// so some elements are seen by two lanes. That changes no answer: each
+    /// lane still sees its elements in increasing index order (`j`, then
+    /// `s + j`, `s + lanes + j`, … with `s = n − m · lanes > 0`), so it
+    /// holds the best of what it saw and the least (greatest) index of that
+    /// best among them; the best over the lanes is the line's best, and the
+    /// least (greatest) index over the lanes holding it is the line's,
+    /// whichever lanes saw it. Tried first: a second scan step over the
+    /// line's last chunk (row fusion tiled the first step once per result
+    /// of it that the second reads: two scans per row); a padded last chunk
+    /// would copy the input.
     fn arg_lane_scan(&mut self, x: &Val, max: bool, high: bool, lanes: usize, dk: DType) -> (Val, Val) {
         let dx = x.ty.dtype;
         let rank = x.ty.rank();
         let n = x.ty.shape[rank - 1];
-        let mut chunked = x.ty.shape.clone();
-        chunked[rank - 1] = n / lanes;
-        chunked.push(lanes);
-        let chunked = TensorType::new(dx, chunked);
-        let xc = Val { name: self.reshape(x, &chunked), ty: chunked };
+        let m = n.div_ceil(lanes) - 1;
+        let s = n - m * lanes;
         let mut lane_shape = x.ty.shape.clone();
         lane_shape[rank - 1] = lanes;
         let (val_ty, index_ty) = (TensorType::new(dx, lane_shape.clone()), TensorType::new(dk, lane_shape));
+        let lane_out = |value: String, ty: &TensorType| GenericOperand { value, ty: ty.clone(), map: identity_map(rank) };
+
+        // The start: the state after each lane's first element (`better`
+        // than the start value, or the start value and index 0 as in the
+        // scan), one generic of two results. Not a plain copy: that folds
+        // away, and the scan then updates a slice of the read-only input
+        // in place (a buffer allocated per row); and the comparison makes
+        // the starts of an argmax and an argmin of one tensor differ, so
+        // CSE does not merge them into one op that two row chains fuse
+        // (MLIR 22's `fuse_into_containing_op` crashed on that).
+        let first = self.last_axis_slice(x, 0, lanes);
+        let (ve, ie) = (self.e.empty(&val_ty), self.e.empty(&index_ty));
         let (start, start_int) = arg_start(dx, max);
-        let vinit = self.filled(&val_ty, start, start_int);
-        let iinit = self.filled(&index_ty, 0.0, Some(0));
+        let outs = [lane_out(ve, &val_ty), lane_out(ie, &index_ty)];
+        let start = self.e.generic(rank, &[], &[first.operand(identity_map(rank))], &outs, |e, a| {
+            let v = &a[0];
+            let none = start_const(e, dx, start, start_int);
+            let take = better(e, v, &none, dx, max, high);
+            let value = e.select(&take, v, &none, elem(dx));
+            let lane = e.op(&format!("linalg.index {} : index", rank - 1));
+            let lane = e.index_to(&lane, dk);
+            let zero = e.int_const(dk, 0);
+            let index = e.select(&take, &lane, &zero, elem(dk));
+            vec![value, index]
+        });
+        let (best, index) = (&start[..1], &start[1..]);
+
+        let rest = self.last_axis_slice(x, s, m * lanes);
+        let mut chunked = x.ty.shape.clone();
+        chunked[rank - 1] = m;
+        chunked.push(lanes);
+        let chunked = TensorType::new(dx, chunked);
+        let xc = Val { name: self.reshape(&rest, &chunked), ty: chunked };
         let loops = rank + 1;
         let out_map = (0..loops).filter(|&d| d != rank - 1).map(|d| format!("d{d}")).collect::<Vec<_>>().join(", ");
         let outs = [
-            GenericOperand { value: vinit, ty: val_ty.clone(), map: out_map.clone() },
-            GenericOperand { value: iinit, ty: index_ty.clone(), map: out_map },
+            GenericOperand { value: best[0].clone(), ty: val_ty.clone(), map: out_map.clone() },
+            GenericOperand { value: index[0].clone(), ty: index_ty.clone(), map: out_map },
         ];
         let reduced: Vec<bool> = (0..loops).map(|d| d == rank - 1).collect();
-        let r = self.e.generic(loops, &reduced, &[xc.operand(identity_map(loops))], &outs, |e, s| {
-            let (v, best, best_i) = (&s[0], &s[1], &s[2]);
+        let r = self.e.generic(loops, &reduced, &[xc.operand(identity_map(loops))], &outs, |e, a| {
+            let (v, best, best_i) = (&a[0], &a[1], &a[2]);
             // The element's index in the line, not its chunk: a chunk is
             // one broadcast per chunk, which LLVM folds into a masked
             // broadcast from a general register per vector, on the port the
@@ -509,6 +637,8 @@ impl Lowerer<'_> {
             let l = e.op(&format!("arith.constant {lanes} : index"));
             let base = e.bin("arith.muli", &c, &l, "index");
             let i = e.bin("arith.addi", &base, &lane, "index");
+            let start = e.op(&format!("arith.constant {s} : index"));
+            let i = e.bin("arith.addi", &i, &start, "index");
             let i = e.index_to(&i, dk);
             let take = better(e, v, best, dx, max, high);
             let nv = e.select(&take, v, best, elem(dx));
