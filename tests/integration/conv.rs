@@ -10,7 +10,8 @@
 //!   tile plus a remainder, below one tile), strides 1 and 2, padding
 //!   same/valid/explicit, batch 1 to 8, kernels 1×1 to 7×7, 3 input
 //!   channels (a first layer), dilations, depthwise ones and grouped ones
-//!   (one scheduled convolution per group), f64;
+//!   (one scheduled convolution per group), f64, one output channel past a
+//!   multiple of 16 (computed apart as a depthwise convolution);
 //! - the kernel schedule on a small convolution (snapshot): tiles of 8×32
 //!   and their remainders, each a loop over input channels carrying its
 //!   accumulator in registers (`vector<8x32xf32>` iter_args).
@@ -152,6 +153,11 @@ fn shapes() -> Vec<(&'static str, Conv)> {
         // 24 = 16 + 8).
         ("split_channels", Conv::new(1, 9, 4, 10, 56, 3)),
         ("narrow_split_channels", strided(Conv::new(2, 5, 7, 9, 24, 3).same())),
+        // One output channel past a multiple of 16 with 16 input channels or
+        // more: that channel is a depthwise convolution summed over the
+        // input channels (17 = 16 + 1 strided and padded, 1 alone).
+        ("one_channel_apart", strided(Conv::new(1, 16, 9, 11, 17, 3).same())),
+        ("single_output_channel", Conv::new(2, 20, 7, 9, 1, 3).same()),
     ]
 }
 
@@ -214,6 +220,11 @@ fn dilated_grouped_depthwise_and_f64_convolutions_agree_with_the_interpreter() {
         "nchw_dilated_strided".into(),
         "def main(x: f32[1][4][13][15], k: f32[34][4][3][2]) -> f32[1][34][5][6] {\n  y = conv x, k, strides: [2, 2], kernel_dilation: [2, 3]\n  return y\n}\n".into(),
     ));
+    // Kernel dilation with the last output channel apart (33 = 32 + 1).
+    programs.push((
+        "nchw_dilated_one_channel_apart".into(),
+        "def main(x: f32[1][18][11][12], k: f32[33][18][3][2]) -> f32[1][33][7][5] {\n  y = conv x, k, strides: [1, 2], kernel_dilation: [2, 3]\n  return y\n}\n".into(),
+    ));
     // 1-D: channels-first (Nx's default) and channels-last, odd sizes.
     programs.push((
         "ncw_1d".into(),
@@ -224,6 +235,26 @@ fn dilated_grouped_depthwise_and_f64_convolutions_agree_with_the_interpreter() {
         "def main(x: f32[1][19][6], k: f32[5][6][9]) -> f32[1][19][9] {\n  y = conv x, k, padding: :same, input_permutation: [0, 2, 1], kernel_permutation: [2, 1, 0], output_permutation: [0, 2, 1]\n  return y\n}\n".into(),
     ));
     run_all(programs);
+}
+
+/// Which convolutions compute their last output channel apart, as a
+/// depthwise convolution summed over the input channels: 2-D f32 ones with
+/// one channel past a multiple of 16 and at least 16 input channels.
+#[test]
+fn one_channel_past_the_tiles_is_a_depthwise_convolution() {
+    let apart = |c: Conv| {
+        let opt = tensorc::emit("c.nxir", &c.source(NHWC), Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        (opt.contains("linalg.depthwise_conv_2d_nhwc_hwc"), opt.contains("linalg.conv_2d_nhwc_hwcf"))
+    };
+    assert_eq!(apart(Conv::new(1, 16, 6, 7, 17, 3)), (true, true));
+    assert_eq!(apart(Conv::new(1, 63, 6, 7, 65, 3)), (true, true));
+    assert_eq!(apart(Conv::new(1, 16, 6, 7, 1, 3)), (true, false));
+    // Two channels past 16, 15 input channels, f64: the convolution op alone.
+    assert_eq!(apart(Conv::new(1, 16, 6, 7, 18, 3)), (false, true));
+    assert_eq!(apart(Conv::new(1, 15, 6, 7, 17, 3)), (false, true));
+    let mut f = Conv::new(1, 16, 6, 7, 17, 3);
+    f.dtype = "f64";
+    assert_eq!(apart(f), (false, true));
 }
 
 /// The kernel schedule on an NHWC convolution of 11 columns × 56 channels:

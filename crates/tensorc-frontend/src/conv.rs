@@ -84,6 +84,32 @@ fn transpose_tag(x: &TensorType, perm: &[usize]) -> Option<String> {
 /// does not grow with the group count.
 const MAX_SPLIT_GROUPS: usize = 64;
 
+/// The most output channels past a multiple of 16 that
+/// `Lowerer::conv_with_few_channels` computes apart: each costs about half
+/// of a whole 16-channel tile there (2×57×57×63, one thread: 1 channel
+/// 0.57 → 0.25 ms, 17 channels 1.20 → 0.94), two cost as much as the tile
+/// (2 channels 0.57 → 0.61, 18 channels 1.20 → 1.24).
+const FEW_CHANNELS: usize = 1;
+
+/// The input channels below which the remainder stays in the convolution
+/// op (a depthwise convolution over fewer is mostly remainder lanes).
+const FEW_CHANNELS_MIN_INPUT: usize = 16;
+
+/// How many of a channels-last convolution's last output channels
+/// `Lowerer::conv_with_few_channels` computes apart (the ones past a
+/// multiple of 16, when at most `FEW_CHANNELS`), or `None`: only 2-D f32
+/// convolutions (`op`, `x` NHWC, `y` NHWC) with at least
+/// `FEW_CHANNELS_MIN_INPUT` input channels and no empty axis.
+fn few_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
+    if op != "linalg.conv_2d_nhwc_hwcf" || x.rank() != 4 || y.rank() != 4 {
+        return None;
+    }
+    let r = y.shape[3] % 16;
+    let nonempty = x.shape.iter().chain(&y.shape).all(|&n| n > 0);
+    (y.dtype == DType::F32 && x.shape[3] >= FEW_CHANNELS_MIN_INPUT && (1..=FEW_CHANNELS).contains(&r) && nonempty)
+        .then_some(r)
+}
+
 /// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
 fn depthwise_conv(ns: usize) -> Option<(&'static str, &'static str)> {
     match ns {
@@ -341,7 +367,6 @@ impl Lowerer<'_> {
         depthwise: bool,
     ) -> String {
         let rank = ty.rank();
-        let ns = rank - 2;
         let identity: Vec<usize> = (0..rank).collect();
         // Channels-last whenever the CPU schedules that form: a channels-first
         // op it does not schedule is a scalar loop nest (NCHW 1×64×56×56 → 64:
@@ -392,23 +417,84 @@ impl Lowerer<'_> {
             y_order.iter().map(|&l| logical[l]).collect::<Vec<_>>(),
         );
         let init = self.filled(&yty, 0.0, Some(0));
-        let attr = |v: &[usize]| format!("dense<[{}]> : tensor<{ns}xi64>", join(v));
-        let y = self.e.op(&format!(
-            "{op_name} {{dilations = {}, strides = {}}} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
-            attr(&o.kernel_dilation),
-            attr(&o.strides),
-            xt.name,
-            kt.name,
-            tensor_ty(&xt.ty),
-            tensor_ty(&kt.ty),
-            tensor_ty(&yty),
-            tensor_ty(&yty)
-        ));
+        let few = if depthwise || channels_first { None } else { few_channels(op_name, &xt.ty, &yty) };
+        let y = match few {
+            None => self.conv_op(op_name, o, &xt, &kt, &init, &yty),
+            Some(r) => self.conv_with_few_channels(o, &xt, &kt, init, &yty, r),
+        };
         // Actual result axis j holds logical axis inv_out[j], found in y at its position in y_order.
         let inv_out = inverse(&o.output_permutation);
         let pos = inverse(&y_order);
         let back: Vec<usize> = (0..rank).map(|j| pos[inv_out[j]]).collect();
         self.permuted(&Val { name: y, ty: yty }, &back).name
+    }
+
+    /// One named convolution op `name` of `x` and `k` into `init` (of type
+    /// `ty`) with `o`'s strides and dilations.
+    fn conv_op(&mut self, name: &str, o: &ConvSpec, x: &Val, k: &Val, init: &str, ty: &TensorType) -> String {
+        let ns = ty.rank() - 2;
+        let attr = |v: &[usize]| format!("dense<[{}]> : tensor<{ns}xi64>", join(v));
+        self.e.op(&format!(
+            "{name} {{dilations = {}, strides = {}}} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
+            attr(&o.kernel_dilation),
+            attr(&o.strides),
+            x.name,
+            k.name,
+            tensor_ty(&x.ty),
+            tensor_ty(&k.ty),
+            tensor_ty(ty),
+            tensor_ty(ty)
+        ))
+    }
+
+    /// A channels-last 2-D convolution (`x` NHWC, `k` HWCF, into the zeros
+    /// `init` of type `ty`) whose last `r` output channels are computed
+    /// apart: the others by the convolution op, and each of those as a
+    /// depthwise convolution of the input with that channel's filter (the
+    /// products per input channel, vectorized along the input channels)
+    /// summed over the input channels. The conv schedule's register tile
+    /// takes 16 output channels at a time whatever the tile's width (its
+    /// step broadcasts `ow` inputs and multiplies them by one vector of
+    /// the tile's channels), so a remainder of one channel cost as much
+    /// as 16 (2×57×57×63 → 17: 1.2 ms, 16 channels 0.58, 1 channel 0.57).
+    fn conv_with_few_channels(&mut self, o: &ConvSpec, x: &Val, k: &Val, init: String, ty: &TensorType, r: usize) -> String {
+        let (f, c) = (ty.shape[3], x.ty.shape[3]);
+        let mut y = init.clone();
+        if f > r {
+            let kt = self.axis_slice(k, 3, 0, f - r);
+            let whole = Val { name: init, ty: ty.clone() };
+            let out = self.axis_slice(&whole, 3, 0, f - r);
+            let part = self.conv_op("linalg.conv_2d_nhwc_hwcf", o, x, &kt, &out.name, &out.ty);
+            y = self.insert_channels(&part, &out.ty, &y, ty, 0);
+        }
+        let products_ty = TensorType::new(ty.dtype, vec![ty.shape[0], ty.shape[1], ty.shape[2], c]);
+        let one_ty = TensorType::new(ty.dtype, vec![ty.shape[0], ty.shape[1], ty.shape[2], 1]);
+        for j in f - r..f {
+            let kj = self.axis_slice(k, 3, j, 1);
+            let kw_ty = TensorType::new(k.ty.dtype, k.ty.shape[..3].to_vec());
+            let kj = Val { name: self.reshape(&kj, &kw_ty), ty: kw_ty };
+            let zeros = self.filled(&products_ty, 0.0, Some(0));
+            let products = self.conv_op("linalg.depthwise_conv_2d_nhwc_hwc", o, x, &kj, &zeros, &products_ty);
+            let products = Val { name: products, ty: products_ty.clone() };
+            let sum = self.reduce(&products, ReduceKind::Sum, &[3], &one_ty);
+            y = self.insert_channels(&sum, &one_ty, &y, ty, j);
+        }
+        y
+    }
+
+    /// `part` (of type `part_ty`) inserted into `into` (of type `ty`) from
+    /// channel (last axis) `at`.
+    fn insert_channels(&mut self, part: &str, part_ty: &TensorType, into: &str, ty: &TensorType, at: usize) -> String {
+        let rank = ty.rank();
+        let offsets: Vec<usize> = (0..rank).map(|a| if a + 1 == rank { at } else { 0 }).collect();
+        self.e.op(&format!(
+            "tensor.insert_slice {part} into {into}[{}] [{}] [{}] : {} into {}",
+            join(&offsets),
+            join(&part_ty.shape),
+            join(vec![1; rank]),
+            tensor_ty(part_ty),
+            tensor_ty(ty)
+        ))
     }
 
     /// Any convolution as one `linalg.generic` over the actual layouts. Loops:
