@@ -335,25 +335,6 @@ impl Lowerer<'_> {
         acc
     }
 
-    /// `len` elements of `x` from `start` along `axis`, all of the other axes.
-    fn axis_slice(&mut self, x: &Val, axis: usize, start: usize, len: usize) -> Val {
-        let rank = x.ty.rank();
-        let mut shape = x.ty.shape.clone();
-        shape[axis] = len;
-        let ty = TensorType::new(x.ty.dtype, shape);
-        let offsets: Vec<usize> = (0..rank).map(|a| if a == axis { start } else { 0 }).collect();
-        let name = self.e.op(&format!(
-            "tensor.extract_slice {}[{}] [{}] [{}] : {} to {}",
-            x.name,
-            join(&offsets),
-            join(&ty.shape),
-            join(vec![1; rank]),
-            tensor_ty(&x.ty),
-            tensor_ty(&ty)
-        ));
-        Val { name, ty }
-    }
-
     /// A plain (or, with `depthwise`, a depthwise) convolution as a named
     /// linalg op, with transposes into and out of its layout. The depthwise
     /// ops take the kernel without its unit input-channel axis.

@@ -233,17 +233,14 @@ impl<'a> Lowerer<'a> {
         self.e.op(&format!("tensor.extract {}[] : {}", v.name, tensor_ty(&v.ty)))
     }
 
-    /// `len` elements of `x` along its last axis from `start` (all of the
-    /// other axes): a view, `tensor.extract_slice` with unit strides.
-    pub(crate) fn last_axis_slice(&mut self, x: &Val, start: usize, len: usize) -> Val {
+    /// `len` elements of `x` from `start` along `axis`, all of the other
+    /// axes (a view: `tensor.extract_slice` with unit strides).
+    pub(crate) fn axis_slice(&mut self, x: &Val, axis: usize, start: usize, len: usize) -> Val {
         let rank = x.ty.rank();
         let mut shape = x.ty.shape.clone();
-        shape[rank - 1] = len;
+        shape[axis] = len;
         let ty = TensorType::new(x.ty.dtype, shape);
-        if ty.shape == x.ty.shape {
-            return x.clone();
-        }
-        let offsets: Vec<usize> = (0..rank).map(|i| if i + 1 == rank { start } else { 0 }).collect();
+        let offsets: Vec<usize> = (0..rank).map(|a| if a == axis { start } else { 0 }).collect();
         let name = self.e.op(&format!(
             "tensor.extract_slice {}[{}] [{}] [{}] : {} to {}",
             x.name,

@@ -595,7 +595,7 @@ impl Lowerer<'_> {
         // the starts of an argmax and an argmin of one tensor differ, so
         // CSE does not merge them into one op that two row chains fuse
         // (MLIR 22's `fuse_into_containing_op` crashed on that).
-        let first = self.last_axis_slice(x, 0, lanes);
+        let first = self.axis_slice(x, rank - 1, 0, lanes);
         let (ve, ie) = (self.e.empty(&val_ty), self.e.empty(&index_ty));
         let (start, start_int) = arg_start(dx, max);
         let outs = [lane_out(ve, &val_ty), lane_out(ie, &index_ty)];
@@ -612,7 +612,7 @@ impl Lowerer<'_> {
         });
         let (best, index) = (&start[..1], &start[1..]);
 
-        let rest = self.last_axis_slice(x, s, m * lanes);
+        let rest = self.axis_slice(x, rank - 1, s, m * lanes);
         let mut chunked = x.ty.shape.clone();
         chunked[rank - 1] = m;
         chunked.push(lanes);
