@@ -47,7 +47,9 @@ fn lane_scans_agree_with_the_interpreter() {
         ("rows_1000", argmax("f32[9][1000]", "axis: 1", "s32[9]"), 0.0),
         ("rows_257_high", argmax("f32[300][257]", "axis: 1, tie_break: :high", "s32[300]"), 0.0),
         ("rows_383_min", "def main(x: f32[200][383]) -> s32[200] {\n  t = multiply x, 4.0\n  f = floor t\n  i = argmin f, axis: 1\n  return i\n}\n".to_owned(), 0.0),
-        // The two-pass form: one chunk, other axes, 64- and 16-bit elements.
+        // The two-pass form: one line (its reductions split for threads),
+        // one chunk, other axes, 64- and 16-bit elements.
+        ("one_line", argmax("f32[70000]", "axis: 0", "s32"), 0.0),
         ("rows_128", argmax("f32[9][128]", "axis: 1", "s32[9]"), 0.0),
         ("rows_255", argmax("f32[9][255]", "axis: 1", "s32[9]"), 0.0),
         ("cols_256", argmax("f32[256][40]", "axis: 0", "s32[40]"), 0.0),

@@ -132,11 +132,15 @@ fn arg_start(d: DType, max: bool) -> (f64, Option<i128>) {
 /// elements, so a chunk is a contiguous vector load), only for 32-bit
 /// elements (128 lanes are eight AVX-512 registers of values and eight of
 /// indices: eight independent compare-select chains, which hide the compare
-/// latency; 64-bit elements would need twice the registers), and only when
-/// the line holds at least two whole chunks of lanes (a remainder is
-/// scanned as one more chunk, the line's last `lanes` elements). 128 lanes,
-/// not 64: the lanes are combined by a last-axis reduction, which the CPU
-/// schedule combines as a tree only when it is longer than its 64 partials.
+/// latency; 64-bit elements would need twice the registers), only when
+/// the line holds at least two chunks of lanes (`lanes` need not divide it:
+/// see `Lowerer::arg_lane_scan`), and only for two lines or more: one line
+/// (`argmax` of a vector, or over all axes) has nothing else to run in
+/// parallel, and its two reductions split into parallel stages (threads;
+/// on Vulkan, two kernels where a scan of 70000 elements looped 70434 times
+/// in one, past lavapipe's loop limit for longer lines). 128 lanes, not 64:
+/// the lanes are combined by a last-axis reduction, which the CPU schedule
+/// combines as a tree only when it is longer than its 64 partials.
 const ARG_LANES: usize = 128;
 
 /// The longest line whose index reduction reads a constant of indices and
@@ -147,7 +151,8 @@ const ARG_KEY_MAX: usize = 64;
 
 fn arg_lanes(t: &TensorType, axis: usize) -> Option<usize> {
     let n = *t.shape.last()?;
-    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n >= 2 * ARG_LANES).then_some(ARG_LANES)
+    let lines: usize = t.shape[..t.rank() - 1].iter().product();
+    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n >= 2 * ARG_LANES && lines >= 2).then_some(ARG_LANES)
 }
 
 /// Where an accumulating generic's body gets its running value from.
@@ -562,7 +567,10 @@ impl Lowerer<'_> {
     /// it.
     ///
     /// The lanes start from the line's first chunk (lane `j` from element
-    /// `j` and index `j`: the state after seeing that element alone), and
+    /// `j` and index `j`, the state after seeing that element alone; or,
+    /// when it is no better than the start value, −inf for argmax, from the
+    /// start value and index 0, which only matters when every element is
+    /// that value, and then index 0 is the answer), and
     /// the scan views the line's last `m · lanes` elements as `m` chunks
     /// (`[..., m, lanes]`, `m` the chunks after the first, rounded up).
     /// When `lanes` does not divide the line these overlap the first chunk,
