@@ -85,11 +85,12 @@ fn transpose_tag(x: &TensorType, perm: &[usize]) -> Option<String> {
 const MAX_SPLIT_GROUPS: usize = 64;
 
 /// The most output channels past a multiple of 16 that
-/// `Lowerer::conv_with_few_channels` computes apart: each costs about half
+/// `Lowerer::conv_with_few_channels` computes apart: each costs under half
 /// of a whole 16-channel tile there (2×57×57×63, one thread: 1 channel
-/// 0.57 → 0.25 ms, 17 channels 1.20 → 0.94), two cost as much as the tile
-/// (2 channels 0.57 → 0.61, 18 channels 1.20 → 1.24).
-const FEW_CHANNELS: usize = 1;
+/// 0.57 → 0.20 ms, 2 channels 0.59 → 0.53, 17 channels 1.20 → 0.89, 18
+/// channels 1.24 → 1.15), three cost more than the tile (3 channels 0.65 →
+/// 0.77, 19 channels 1.30 → 1.43).
+const FEW_CHANNELS: usize = 2;
 
 /// The input channels below which the remainder stays in the convolution
 /// op (a depthwise convolution over fewer is mostly remainder lanes).
@@ -438,6 +439,8 @@ impl Lowerer<'_> {
     /// step broadcasts `ow` inputs and multiplies them by one vector of
     /// the tile's channels), so a remainder of one channel cost as much
     /// as 16 (2×57×57×63 → 17: 1.2 ms, 16 channels 0.58, 1 channel 0.57).
+    /// Each channel apart also pays a zero fill of its products, the
+    /// padded input's copy and the sum.
     fn conv_with_few_channels(&mut self, o: &ConvSpec, x: &Val, k: &Val, init: String, ty: &TensorType, r: usize) -> String {
         let (f, c) = (ty.shape[3], x.ty.shape[3]);
         let mut y = init.clone();

@@ -9,7 +9,8 @@
 //! so the schedule brings every convolution down to small 1-D ones: the
 //! output is tiled into register tiles of `ow` output columns × `f` output
 //! channels for one image row (batch and output row by 1), the filter's
-//! spatial loops are tiled by 1, and `structured.decompose` rewrites the
+//! spatial loops are tiled by 1 (depthwise: its rows only, see `KINDS`),
+//! and `structured.decompose` rewrites the
 //! 2-D tile (now one output row and one filter row) as a 1-D convolution.
 //! The vectorizer turns that into `vector.contract`s (or, depthwise,
 //! `ow`×`f` multiply-adds), which the
@@ -84,14 +85,18 @@ const KINDS: &[ConvKind] = &[
         window: &[3],
         decompose: false,
     },
-    // (n, oh, ow, c, kh, kw)
+    // (n, oh, ow, c, kh, kw): only the filter rows tiled by 1 (the
+    // decomposition needs one), the taps of a row left in the 1-D tile,
+    // whose vectorized form then reads and writes its accumulators once
+    // per filter row instead of once per tap (one thread: 2×57×57×64
+    // depthwise 0.101 → 0.069 ms, 63 channels 0.175 → 0.104 ms).
     ConvKind {
         op: "linalg.depthwise_conv_2d_nhwc_hwc",
         id: "dw2",
         rank: 6,
         ow: 2,
         f: 3,
-        window: &[4, 5],
+        window: &[4],
         decompose: true,
     },
 ];
@@ -291,9 +296,10 @@ mod tests {
         // conv_1d_nwc_wcf: (n, ow, f, kw, c)
         assert!(s.contains("tile_sizes [1, 4, 16, 0, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 1, 0]"), "{s}");
-        // depthwise_conv_2d_nhwc_hwc: (n, oh, ow, c, kh, kw)
+        // depthwise_conv_2d_nhwc_hwc: (n, oh, ow, c, kh, kw), the kw taps
+        // left in the tile.
         assert!(s.contains("tile_sizes [1, 1, 4, 16, 0, 0]"), "{s}");
-        assert!(s.contains("tile_sizes [0, 0, 0, 0, 1, 1]"), "{s}");
+        assert!(s.contains("tile_sizes [0, 0, 0, 0, 1, 0]"), "{s}");
         assert_eq!(s.matches("transform.structured.decompose").count(), 2);
         assert_eq!(s.matches("transform.loop.peel").count(), 2 * KINDS.len());
         // The input channels of the 1-D tiles (n, ow, f, kw, c) one at a time.
