@@ -13,7 +13,9 @@
 //!   peeled) with W6's bias + relu epilogue, the narrowest blocks (K over
 //!   1024 and near the bound), f64 (64-column blocks), s32 and s64, rows
 //!   no register tile divides; and a product just outside the rule
-//!   (K = 1441, checked not blocked) for contrast.
+//!   (K = 1441, checked not blocked) for contrast;
+//! - 64-bit products with K over 720, cut into N blocks and K blocks
+//!   (`k_block`), checked blocked and run the same way.
 
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use crate::prefetch_panels::dot;
@@ -91,3 +93,36 @@ fn blocked_products_agree_with_the_interpreter() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+
+/// 64-bit products whose rows of A are too long for N blocks alone (K over
+/// 720) are cut into N blocks of 512 columns and those into K blocks of
+/// 128 rows (`k_block`): each checked to have both block loops, then run
+/// against the interpreter on one, two and three threads. Their C is not
+/// written by the tiles' sums alone (`tensorc-drop-zero-fill` skips them:
+/// every K block but the first adds to C).
+#[test]
+fn k_blocked_products_agree_with_the_interpreter() {
+    let bias_relu = "def main(x: f64[260][900], w: f64[900][600], b: f64[600]) -> f64[260][600] {\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}\n";
+    let programs = [
+        // N 700 = 512 + 188 and K 800 = 6 × 128 + 32, both peeled; 300
+        // rows: the usual row chunks.
+        ("f64_k_blocks", dot(300, 800, 700).replace("f32", "f64")),
+        // Both block sizes dividing (nothing peeled), 512 rows: 4 chunks
+        // of 128 rows (`parallel_mark::k_blocked_rows`).
+        ("s64_k_blocks_dividing", dot(512, 1024, 1024).replace("f32", "s64")),
+        // With W6's epilogue.
+        ("f64_k_blocks_bias_relu", bias_relu.to_owned()),
+    ];
+    for (name, source) in &programs {
+        let after = after_matmul_step(&format!("{name}.nxir"), source);
+        // A block loop of one full iteration (700 = 512 + 188) is folded
+        // away: its op's 512 columns remain.
+        let n_blocks = after.contains("step %c512 ") || after.contains("x512x");
+        assert!(n_blocks && after.contains("step %c128 "), "{name}: {after}");
+    }
+    let programs: Vec<(&str, String, f64)> = programs.into_iter().map(|(n, s)| (n, s, 1e-9)).collect();
+    let failures = crate::threads::on_threads(&[1, 2, 3], || {
+        differential_all(&programs, EdgeSet::Mild, 5)
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

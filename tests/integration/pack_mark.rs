@@ -95,9 +95,14 @@ fn pack_mark_before_and_after() {
     // exceeds L2; `n_block`).
     let f = function_text(&after, "fits_unpacked");
     assert!(f.contains("linalg.matmul {tensorc.nblock128}"), "{f}");
+    // f64 1024³: K over 720, so 512-column N blocks cut into K blocks of
+    // 128 rows (`k_block`), and no zero-init mark (its C is read back by
+    // every K block but the first).
+    let f = function_text(&after, "f64");
+    assert!(f.contains("linalg.matmul {tensorc.kblock128, tensorc.nblock512}"), "{f}");
+    assert!(!f.contains("tensorc.zero_init"), "{f}");
     for name in [
         "small",
-        "f64",
         "transposed_a",
         "batch_fits_unpacked",
     ] {

@@ -37,6 +37,7 @@
 //! `0 + Σ` and `Σ` are the same bits (and integers are unchanged).
 
 use crate::external_pass::{PassId, module_pass};
+use crate::matmul_schedule::{K_BLOCK_ROWS, k_block_tag};
 use crate::packed_matmul::PACK;
 use crate::parallel_mark::static_shape;
 use crate::raw::*;
@@ -81,7 +82,10 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
         products.extend(ops_named(module, "linalg.batch_matmul"));
         let mut id = 0;
         for op in products {
+            // A product cut into K blocks reads C back in every block but
+            // the first, with one read per tile in the IR all the same.
             if has_attr(op, PACK)
+                || has_attr(op, &k_block_tag(K_BLOCK_ROWS))
                 || mlirOperationGetNumOperands(op) != 3
                 || mlirOperationGetNumResults(op) != 1
             {

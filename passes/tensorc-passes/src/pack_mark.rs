@@ -43,7 +43,7 @@
 //! blocks of unpacked products": no gain beyond this machine's noise).
 
 use crate::external_pass::{PassId, module_pass};
-use crate::matmul_schedule::{n_block, n_block_tag};
+use crate::matmul_schedule::{k_block, k_block_tag, n_block, n_block_tag};
 use crate::packed_matmul::{PACK_M, PackedMatmul, n_chunk_tag};
 use crate::raw::*;
 use melior::dialect::DialectHandle;
@@ -126,12 +126,20 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
 }
 
 /// Tags an unpacked product of `M×K·K×N` with elements of `bits` with its
-/// N block width (`matmul_schedule::n_block`), if it gets one.
+/// N block width (`matmul_schedule::n_block`), or, for the 64-bit ones
+/// with longer rows, its N block width and K block rows
+/// (`matmul_schedule::k_block`), if it gets them.
 unsafe fn tag_n_block(op: MlirOperation, m: i64, n: i64, k: i64, bits: u32) {
-    if let Some(width) = n_block(m as u64, n as u64, k as u64, u64::from(bits / 8)) {
+    let (m, n, k, bytes) = (m as u64, n as u64, k as u64, u64::from(bits / 8));
+    let tags = match (n_block(m, n, k, bytes), k_block(m, n, k, bytes)) {
+        (Some(width), _) => vec![n_block_tag(width)],
+        (None, Some((width, rows))) => vec![n_block_tag(width), k_block_tag(rows)],
+        (None, None) => vec![],
+    };
+    for tag in tags {
         unsafe {
             let ctx = mlirOperationGetContext(op);
-            mlirOperationSetAttributeByName(op, string_ref(&n_block_tag(width)), mlirUnitAttrGet(ctx));
+            mlirOperationSetAttributeByName(op, string_ref(&tag), mlirUnitAttrGet(ctx));
         }
     }
 }
