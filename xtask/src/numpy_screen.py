@@ -231,6 +231,7 @@ CASES = {
     "mm_bT_1000x777x1100": ("matmul", mm_bt(1000, 777, 1100)),
     "mm_f64_1024": ("matmul", mm(1024, 1024, 1024, "f64")),
     "mm_f64_1000x700x1000": ("matmul", mm(1000, 700, 1000, "f64")),
+    "mm_f64_1500": ("matmul", mm(1500, 1500, 1500, "f64")),
     "mlp_250x600x1100": ("mlp", mlp(250, 600, 1100)),
     "mlp_100x1024x4096": ("mlp", mlp(100, 1024, 4096)),
     "mlp_1000": ("mlp", mlp(1000, 1000, 1000)),
@@ -241,6 +242,7 @@ CASES = {
     "bmm_12x197x64x197": ("batched matmul", bmm(12, 197, 64, 197)),
     "bmm_32x128x128x1024": ("batched matmul", bmm(32, 128, 128, 1024)),
     "conv_nhwc_2x57x57x63_o65": ("conv", conv_nhwc(2, 57, 57, 63, 65, 3, 1)),
+    "conv_nhwc_2x57x57x63_o18": ("conv", conv_nhwc(2, 57, 57, 63, 18, 3, 1)),
     "conv_nhwc_1x28x28x100_o100": ("conv", conv_nhwc(1, 28, 28, 100, 100, 3, 1)),
     "conv_nhwc_s2_1x112x112x32_o64": ("conv", conv_nhwc(1, 112, 112, 32, 64, 3, 2)),
     "conv_nchw_1x64x56x56_o64": ("conv", conv_nchw(1, 64, 56, 56, 64, 3)),
@@ -256,6 +258,7 @@ CASES = {
     "tanh_chain_3001x1999": ("element-wise", tanh_chain(3001, 1999)),
     "transpose_3001x1999": ("other ops", transpose(3001, 1999)),
     "argmax_4096x1024": ("other ops", argmax(4096, 1024)),
+    "argmax_1000x1000": ("other ops", argmax(1000, 1000)),
     "argmax_100000x10": ("other ops", argmax(100000, 10)),
     "take_8192_of_50000x512": ("other ops", take_rows(50000, 512, 8192)),
 }
