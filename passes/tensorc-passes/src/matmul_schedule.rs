@@ -257,15 +257,7 @@ pub fn n_block_tag(width: u32) -> String {
 /// widths).
 fn add_n_blocks(out: &mut String) {
     for width in N_BLOCKS {
-        let body = format!(
-            "%bt, %bl = transform.structured.tile_using_for %h tile_sizes [0, {width}, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-             %bf = transform.get_parent_op %bl : (!transform.any_op) -> !transform.any_op\n\
-             %bfor = transform.cast %bl : !transform.any_op to !transform.op<\"scf.for\">\n\
-             %bmain, %brest = transform.loop.peel %bfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-             transform.apply_patterns to %bf {{\n\
-             \x20 transform.apply_patterns.canonicalization\n\
-             }} : !transform.any_op"
-        );
+        let body = block_loop("b", &format!("0, {width}, 0"));
         foreach_tagged_op(out, "linalg.matmul", &format!("nb{width}"), &n_block_tag(width), &body);
     }
 }
@@ -277,16 +269,23 @@ fn add_n_blocks(out: &mut String) {
 /// the N blocks.
 fn add_k_blocks(out: &mut String) {
     let rows = K_BLOCK_ROWS;
-    let body = format!(
-        "%kt, %kl = transform.structured.tile_using_for %h tile_sizes [0, 0, {rows}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         %kf = transform.get_parent_op %kl : (!transform.any_op) -> !transform.any_op\n\
-         %kfor = transform.cast %kl : !transform.any_op to !transform.op<\"scf.for\">\n\
-         %kmain, %krest = transform.loop.peel %kfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-         transform.apply_patterns to %kf {{\n\
+    let body = block_loop("k", &format!("0, 0, {rows}"));
+    foreach_tagged_op(out, "linalg.matmul", &format!("kb{rows}"), &k_block_tag(rows), &body);
+}
+
+/// The body that cuts the op `%h` into a loop of blocks (`tile_using_for`
+/// by `sizes`), peels the loop and canonicalizes the op holding it (so the
+/// peeled sizes fold into the ops' shapes); its handles start with `p`.
+fn block_loop(p: &str, sizes: &str) -> String {
+    format!(
+        "%{p}t, %{p}l = transform.structured.tile_using_for %h tile_sizes [{sizes}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         %{p}f = transform.get_parent_op %{p}l : (!transform.any_op) -> !transform.any_op\n\
+         %{p}for = transform.cast %{p}l : !transform.any_op to !transform.op<\"scf.for\">\n\
+         %{p}main, %{p}rest = transform.loop.peel %{p}for : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+         transform.apply_patterns to %{p}f {{\n\
          \x20 transform.apply_patterns.canonicalization\n\
          }} : !transform.any_op"
-    );
-    foreach_tagged_op(out, "linalg.matmul", &format!("kb{rows}"), &k_block_tag(rows), &body);
+    )
 }
 
 /// The attribute that marks the ops this schedule may transform. Tiling
