@@ -150,7 +150,7 @@ pub struct Loops {
     /// B panels are split in whole register tiles.
     pub packed: bool,
     /// A matmul cut into K blocks (`matmul_schedule::k_block`): its M
-    /// chunks hold `K_BLOCKED_ROWS` rows when M has two of them.
+    /// chunks follow `k_blocked_rows` when M has enough rows for it.
     pub k_blocked: bool,
 }
 
@@ -205,13 +205,13 @@ pub fn decide(loops: &Loops) -> Option<Decision> {
             // blocks).
             vec![(m, rows)]
         } else {
-        batch
-            .into_iter()
-            .chain([
-                (m, matmul_min_rows(loops.extents[m], loops.extents[m + 1], loops.extents[m + 2])),
-                (m + 1, MATMUL_MIN_COLUMNS),
-            ])
-            .collect()
+            batch
+                .into_iter()
+                .chain([
+                    (m, matmul_min_rows(loops.extents[m], loops.extents[m + 1], loops.extents[m + 2])),
+                    (m + 1, MATMUL_MIN_COLUMNS),
+                ])
+                .collect()
         }
     } else if loops.packed {
         // Chunks of one B panel made 8×16 register tiles instead of 8×32:
