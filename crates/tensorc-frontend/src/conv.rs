@@ -323,15 +323,7 @@ impl Lowerer<'_> {
             shape[ya] = og;
             let yty = TensorType::new(ty.dtype, shape);
             let y = self.named_conv(&xs, &ks, &plain, &yty, names, false);
-            let offsets: Vec<usize> = (0..ty.rank()).map(|a| if a == ya { g * og } else { 0 }).collect();
-            acc = self.e.op(&format!(
-                "tensor.insert_slice {y} into {acc}[{}] [{}] [{}] : {} into {}",
-                join(&offsets),
-                join(&yty.shape),
-                join(vec![1; ty.rank()]),
-                tensor_ty(&yty),
-                tensor_ty(ty)
-            ));
+            acc = self.insert_along(&y, &yty, &acc, ty, ya, g * og);
         }
         acc
     }
@@ -449,7 +441,7 @@ impl Lowerer<'_> {
             let whole = Val { name: init, ty: ty.clone() };
             let out = self.axis_slice(&whole, 3, 0, f - r);
             let part = self.conv_op("linalg.conv_2d_nhwc_hwcf", o, x, &kt, &out.name, &out.ty);
-            y = self.insert_channels(&part, &out.ty, &y, ty, 0);
+            y = self.insert_along(&part, &out.ty, &y, ty, 3, 0);
         }
         let products_ty = TensorType::new(ty.dtype, vec![ty.shape[0], ty.shape[1], ty.shape[2], c]);
         let one_ty = TensorType::new(ty.dtype, vec![ty.shape[0], ty.shape[1], ty.shape[2], 1]);
@@ -461,16 +453,16 @@ impl Lowerer<'_> {
             let products = self.conv_op("linalg.depthwise_conv_2d_nhwc_hwc", o, x, &kj, &zeros, &products_ty);
             let products = Val { name: products, ty: products_ty.clone() };
             let sum = self.reduce(&products, ReduceKind::Sum, &[3], &one_ty);
-            y = self.insert_channels(&sum, &one_ty, &y, ty, j);
+            y = self.insert_along(&sum, &one_ty, &y, ty, 3, j);
         }
         y
     }
 
     /// `part` (of type `part_ty`) inserted into `into` (of type `ty`) from
-    /// channel (last axis) `at`.
-    fn insert_channels(&mut self, part: &str, part_ty: &TensorType, into: &str, ty: &TensorType, at: usize) -> String {
+    /// `at` along `axis` (0 along the others): `axis_slice`'s converse.
+    fn insert_along(&mut self, part: &str, part_ty: &TensorType, into: &str, ty: &TensorType, axis: usize, at: usize) -> String {
         let rank = ty.rank();
-        let offsets: Vec<usize> = (0..rank).map(|a| if a + 1 == rank { at } else { 0 }).collect();
+        let offsets: Vec<usize> = (0..rank).map(|a| if a == axis { at } else { 0 }).collect();
         self.e.op(&format!(
             "tensor.insert_slice {part} into {into}[{}] [{}] [{}] : {} into {}",
             join(&offsets),

@@ -201,12 +201,18 @@ const N_BLOCK_MAX_ROW_BYTES: u64 = 1440 * 4;
 /// alternated: 10.2 → 9.2 ms with 384-column blocks (200 columns: 10.0,
 /// 512: 9.4, 640: 9.4).
 pub fn n_block(m: u64, n: u64, k: u64, bytes: u64) -> Option<u32> {
-    if bytes * n * k <= 1 << 20 || bytes * k > N_BLOCK_MAX_ROW_BYTES || m < 16 {
+    if !blocks_pay(m, n, k, bytes) || bytes * k > N_BLOCK_MAX_ROW_BYTES {
         return None;
     }
     let narrowest = (N_BLOCK_MIN_ROW_BYTES / bytes) as u32;
     let fits = N_BLOCKS.iter().rev().find(|&&w| w >= narrowest && bytes * k * u64::from(w) <= N_BLOCK_BYTES);
     Some(fits.copied().unwrap_or(narrowest))
+}
+
+/// The rule `n_block` and `k_block` share: B (`K·N` elements of `bytes`)
+/// over 1 MiB, and M of two 8-row tiles or more.
+fn blocks_pay(m: u64, n: u64, k: u64, bytes: u64) -> bool {
+    bytes * n * k > 1 << 20 && m >= 16
 }
 
 /// Rows of B (the K extent) of one K block of `k_block`.
@@ -217,7 +223,7 @@ pub const K_BLOCK_ROWS: u32 = 128;
 /// (over `N_BLOCK_MAX_ROW_BYTES`, K > 720), or `None`: the same B and M
 /// rules as `n_block`; the width is the widest
 /// of `N_BLOCKS` whose `K_BLOCK_ROWS × width` block of B fits in
-/// `N_BLOCK_BYTES` (256). Each N block is then cut into K blocks of
+/// `N_BLOCK_BYTES` (512). Each N block is then cut into K blocks of
 /// `K_BLOCK_ROWS` rows, so the 8-row tiles of a thread chunk reuse one
 /// block of B from L2, at the price of one pass over C's block per K
 /// block. 64-bit products are never packed, and without it every 8-row
@@ -225,7 +231,7 @@ pub const K_BLOCK_ROWS: u32 = 128;
 /// NumPy (519 ms), 1500³ at 0.58×. 32-bit products this long are packed
 /// or measured at parity unblocked.
 pub fn k_block(m: u64, n: u64, k: u64, bytes: u64) -> Option<(u32, u32)> {
-    if bytes != 8 || bytes * n * k <= 1 << 20 || bytes * k <= N_BLOCK_MAX_ROW_BYTES || m < 16 {
+    if bytes != 8 || !blocks_pay(m, n, k, bytes) || bytes * k <= N_BLOCK_MAX_ROW_BYTES {
         return None;
     }
     let rows = u64::from(K_BLOCK_ROWS);
