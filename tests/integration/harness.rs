@@ -571,14 +571,14 @@ pub fn differential_all(
     failures
 }
 
-/// The text of function `@name` in a printed module, up to the next
-/// function.
+/// The text of function `@name` in a printed module (`func.func` or
+/// `llvm.func`), up to the next function.
 pub fn function_text<'a>(module: &'a str, name: &str) -> &'a str {
     let start = module
-        .find(&format!("func.func @{name}("))
+        .find(&format!("func @{name}("))
         .unwrap_or_else(|| panic!("no @{name} in\n{module}"));
     let rest = &module[start..];
-    let end = rest[1..].find("func.func @").map_or(rest.len(), |e| e + 1);
+    let end = rest[1..].find("func @").map_or(rest.len(), |e| e + 1);
     &rest[..end]
 }
 

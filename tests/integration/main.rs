@@ -48,6 +48,7 @@ mod known_f4;
 mod known_fixes;
 mod lane_scan;
 mod late_accumulate;
+mod ldexp_scale;
 mod matvec;
 mod memsafe;
 mod n_blocks;

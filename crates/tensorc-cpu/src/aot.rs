@@ -622,7 +622,11 @@ pub fn build(
     let needs_code = outputs.iter().any(|(k, _)| *k != ArtifactKind::Header);
     let kernel = if needs_code {
         let mlir = Mlir::new();
-        let lowered = lower(&mlir, mlir_text, pipelines, Upto::LlvmDialect)?;
+        let target = CodegenTarget {
+            triple: Some(&triple),
+            cpu: Some(&cpu),
+        };
+        let lowered = lower(&mlir, mlir_text, &pipelines.for_target(&target), Upto::LlvmDialect)?;
         Some(codegen(&lowered, &triple, &cpu)?)
     } else {
         None

@@ -63,7 +63,9 @@ impl CpuModule {
         // The MLIR context is only needed until the engine exists: the engine
         // owns its own LLVM context and code, so the context is dropped here.
         let mlir = Mlir::new();
-        let lowered = lower(&mlir, mlir_text, pipelines, Upto::LlvmDialect)?;
+        // The JIT compiles for the host CPU with all its features.
+        let pipelines = pipelines.for_target(&tensorc_mlir::CodegenTarget::default());
+        let lowered = lower(&mlir, mlir_text, &pipelines, Upto::LlvmDialect)?;
         let missing = crate::runtime::unresolved(&lowered.external_functions());
         if !missing.is_empty() {
             return Err(CpuError::MissingSymbols(missing));

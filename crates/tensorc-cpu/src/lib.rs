@@ -43,6 +43,9 @@ pub struct Pipelines {
     pub opt: String,
     /// Bufferization and lowering to the LLVM dialect (the `llvm-dialect` stage).
     pub lowering: String,
+    /// Steps appended to `lowering` when the code generator's target has
+    /// AVX-512F (`for_target`); empty for none.
+    pub avx512: String,
 }
 
 impl Pipelines {
@@ -53,7 +56,21 @@ impl Pipelines {
         Pipelines {
             opt: "builtin.module(canonicalize,cse)".into(),
             lowering: NAIVE_LOWERING.into(),
+            avx512: String::new(),
         }
+    }
+
+    /// The pipelines to run for code generated for `target` (the host's
+    /// triple and CPU by default): `lowering` ends with the `avx512` steps
+    /// when LLVM compiles AVX-512F for that target
+    /// (`tensorc_mlir::target_has_avx512`), and `avx512` is then spent.
+    pub fn for_target(&self, target: &tensorc_mlir::CodegenTarget<'_>) -> Pipelines {
+        let mut p = self.clone();
+        if !p.avx512.is_empty() && tensorc_mlir::target_has_avx512(target) {
+            p.lowering = format!("{},{}", p.lowering, p.avx512);
+        }
+        p.avx512.clear();
+        p
     }
 }
 

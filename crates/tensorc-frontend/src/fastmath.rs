@@ -178,7 +178,10 @@ impl Emitter<'_> {
         let (n, r) = self.reduce_ln2(&xc);
         let p = self.horner(&r, &EXP_POLY);
         // n ∈ [-150, 129] is applied in two halves, each a normal 2^k, so
-        // results that are subnormal or overflow are rounded only once.
+        // results that are subnormal or overflow are rounded only once. For
+        // targets with AVX-512F the pass `tensorc-ldexp-scale` recognizes
+        // exactly these ops (keep them in step) and makes them one
+        // `vscalefps`.
         let ni = self.cast("arith.fptosi", &n, "f32", "i32");
         let one = self.int_const(DType::S32, 1);
         let n1 = self.bin("arith.shrsi", &ni, &one, "i32");

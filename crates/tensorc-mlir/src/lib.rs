@@ -18,7 +18,7 @@ pub use external_passes::{PassConstructor, register_external_pass};
 pub use jit::{JitEngine, PackedFn};
 pub use llvm_ir::{
     CodegenError, CodegenOutput, CodegenTarget, codegen_for, exit_on_llvm_fatal_error, host_cpu, host_triple,
-    normalize_triple,
+    normalize_triple, target_has_avx512,
 };
 
 use melior::dialect::DialectRegistry;

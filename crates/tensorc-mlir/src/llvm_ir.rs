@@ -62,6 +62,17 @@ unsafe extern "C" {
     fn LLVMDisposePassBuilderOptions(options: Ref);
     fn LLVMRunPasses(module: Ref, passes: *const c_char, machine: Ref, options: Ref) -> Ref;
     fn LLVMGetErrorMessage(error: Ref) -> *mut c_char;
+    fn LLVMCreateMemoryBufferWithMemoryRangeCopy(
+        data: *const c_char,
+        length: usize,
+        name: *const c_char,
+    ) -> Ref;
+    fn LLVMParseIRInContext(
+        context: Ref,
+        buffer: Ref,
+        module: *mut Ref,
+        message: *mut *mut c_char,
+    ) -> i32;
     fn LLVMDisposeErrorMessage(message: *mut c_char);
 }
 
@@ -327,6 +338,72 @@ unsafe fn codegen_llvm(
         .to_vec();
         LLVMDisposeMemoryBuffer(buffer);
         Ok(bytes)
+    }
+}
+
+/// Whether code generated for `target` may use AVX-512F: LLVM itself is
+/// asked, by compiling a vector `ldexp` for the target's triple and CPU (the
+/// host's features for `native`) and looking for `vscalefps` in the
+/// assembly, so every CPU name LLVM knows is answered as LLVM would
+/// compile for it (no table of CPU names to keep current). The answer is
+/// remembered per triple and CPU for the process. `false` when anything
+/// fails: the caller then keeps the portable code.
+pub fn target_has_avx512(target: &CodegenTarget<'_>) -> bool {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static KNOWN: Mutex<Option<HashMap<(String, String), bool>>> = Mutex::new(None);
+    let key = (
+        target.triple.map_or_else(host_triple, str::to_owned),
+        target.cpu.unwrap_or("native").to_owned(),
+    );
+    let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&answer) = known.get_or_insert_with(HashMap::new).get(&key) {
+        return answer;
+    }
+    let answer = probe_avx512(target);
+    known.get_or_insert_with(HashMap::new).insert(key, answer);
+    answer
+}
+
+/// The probe of `target_has_avx512`.
+fn probe_avx512(target: &CodegenTarget<'_>) -> bool {
+    const PROBE: &str = "define <16 x float> @probe(<16 x float> %p, <16 x i32> %n) {\n\
+        \x20 %r = call <16 x float> @llvm.ldexp.v16f32.v16i32(<16 x float> %p, <16 x i32> %n)\n\
+        \x20 ret <16 x float> %r\n\
+        }\n\
+        declare <16 x float> @llvm.ldexp.v16f32.v16i32(<16 x float>, <16 x i32>)\n";
+    if initialize_targets().is_err() {
+        return false;
+    }
+    let triple = target.triple.map_or_else(host_triple, str::to_owned);
+    let (cpu, features) = match target.cpu {
+        None | Some("native") => host_cpu(),
+        Some(c) => (c.to_owned(), String::new()),
+    };
+    let (Ok(triple), Ok(cpu), Ok(features)) =
+        (CString::new(triple), CString::new(cpu), CString::new(features))
+    else {
+        return false;
+    };
+    // SAFETY: the buffer is consumed by the parser; the module and context are
+    // disposed here on every path.
+    unsafe {
+        let context = LLVMContextCreate();
+        let name = c"probe";
+        let buffer =
+            LLVMCreateMemoryBufferWithMemoryRangeCopy(PROBE.as_ptr() as *const c_char, PROBE.len(), name.as_ptr());
+        let mut module: Ref = std::ptr::null_mut();
+        let mut message: *mut c_char = std::ptr::null_mut();
+        let asm = if LLVMParseIRInContext(context, buffer, &mut module, &mut message) != 0 {
+            let _ = take_message(message);
+            None
+        } else {
+            let out = codegen_llvm(module, CodegenOutput::Assembly, &triple, &cpu, &features).ok();
+            LLVMDisposeModule(module);
+            out
+        };
+        LLVMContextDispose(context);
+        asm.is_some_and(|a| String::from_utf8_lossy(&a).contains("vscalefps"))
     }
 }
 

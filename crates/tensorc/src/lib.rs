@@ -261,7 +261,9 @@ pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error
     };
     // Even the frontend's own text goes through the MLIR parser and verifier,
     // so `emit --stage linalg` never shows IR the rest of the pipeline rejects.
-    let m = tensorc_cpu::lower(&mlir, &text, &pipelines(), upto)?;
+    // The stages after `opt` are those of code for this machine, as `asm` is.
+    let pipelines = pipelines().for_target(&tensorc_mlir::CodegenTarget::default());
+    let m = tensorc_cpu::lower(&mlir, &text, &pipelines, upto)?;
     Ok(match stage {
         Stage::Nxir | Stage::Linalg | Stage::Spirv => text,
         Stage::Opt | Stage::LlvmDialect => mlir.print(&m, PrintOptions::default()),
@@ -315,10 +317,13 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
         use tensorc_passes::prefetch_panels;
         tensorc_mlir::register_external_pass(prefetch_panels::NAME, prefetch_panels::create);
+        use tensorc_passes::ldexp_scale;
+        tensorc_mlir::register_external_pass(ldexp_scale::NAME, ldexp_scale::create);
     });
     Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),
         lowering: tensorc_passes::pipeline::cpu_lowering_pipeline().to_owned(),
+        avx512: tensorc_passes::pipeline::AVX512_LOWERING.to_owned(),
     }
 }
 

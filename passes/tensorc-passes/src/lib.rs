@@ -15,6 +15,8 @@ pub mod expand_absi;
 pub mod fold_partials;
 pub mod lane_scan_schedule;
 #[cfg(feature = "melior")]
+pub mod ldexp_scale;
+#[cfg(feature = "melior")]
 pub mod late_accumulate;
 pub mod matmul_schedule;
 #[cfg(feature = "melior")]

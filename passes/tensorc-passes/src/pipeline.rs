@@ -370,6 +370,13 @@ finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},\
 convert-to-llvm,\
 reconcile-unrealized-casts";
 
+/// The steps that follow `cpu_lowering_pipeline` when the code generator's
+/// target has AVX-512F (`tensorc_cpu::Pipelines::for_target` asks LLVM):
+/// `tensorc-ldexp-scale` (`ldexp_scale.rs`) turns `exp`'s power-of-two
+/// scaling into `vscalefps`, which other targets would make a libm call
+/// per lane.
+pub const AVX512_LOWERING: &str = "tensorc-ldexp-scale";
+
 /// The full CPU pipeline as one `builtin.module(...)` string, for
 /// `mlir-opt`: without tensorc's Rust passes, which only tensorc-mlir knows,
 /// so nothing is marked parallel and the code is single-threaded.
