@@ -4,7 +4,8 @@
 //!
 //! - the pass before and after on LLVM-dialect functions: the idiom of 16
 //!   lanes becomes the x86 intrinsic with the float exponent, of 8 lanes the
-//!   generic `llvm.ldexp`; scalars and a product with another shift are
+//!   generic `llvm.ldexp`; exp's final NaN select goes when its clamps keep
+//!   NaN (`ugt`/`ult`), and stays behind ordered ones; scalars and a product with another shift are
 //!   left alone;
 //! - which targets get the pass: LLVM answers per CPU
 //!   (`tensorc_mlir::target_has_avx512`), and `Pipelines::for_target` adds
@@ -59,6 +60,58 @@ module {
     %y = llvm.fmul %s2, %y1 : vector<8xf32>
     llvm.return %y : vector<8xf32>
   }
+  llvm.func @exp_tail(%p: vector<16xf32>, %x: vector<16xf32>) -> vector<16xf32> {
+    %c1 = llvm.mlir.constant(dense<1> : vector<16xi32>) : vector<16xi32>
+    %c23 = llvm.mlir.constant(dense<23> : vector<16xi32>) : vector<16xi32>
+    %c127 = llvm.mlir.constant(dense<127> : vector<16xi32>) : vector<16xi32>
+    %lo = llvm.mlir.constant(dense<-1.040000e+02> : vector<16xf32>) : vector<16xf32>
+    %hi = llvm.mlir.constant(dense<8.900000e+01> : vector<16xf32>) : vector<16xf32>
+    %g = llvm.fcmp "ugt" %x, %lo : vector<16xf32>
+    %xl = llvm.select %g, %x, %lo : vector<16xi1>, vector<16xf32>
+    %l = llvm.fcmp "ult" %xl, %hi : vector<16xf32>
+    %xc = llvm.select %l, %xl, %hi : vector<16xi1>, vector<16xf32>
+    %t = llvm.intr.floor(%xc) : (vector<16xf32>) -> vector<16xf32>
+    %n = llvm.fptosi %t : vector<16xf32> to vector<16xi32>
+    %n1 = llvm.ashr %n, %c1 : vector<16xi32>
+    %n2 = llvm.sub %n, %n1 : vector<16xi32>
+    %e1 = llvm.add %n1, %c127 : vector<16xi32>
+    %b1 = llvm.shl %e1, %c23 : vector<16xi32>
+    %s1 = llvm.bitcast %b1 : vector<16xi32> to vector<16xf32>
+    %e2 = llvm.add %n2, %c127 : vector<16xi32>
+    %b2 = llvm.shl %e2, %c23 : vector<16xi32>
+    %s2 = llvm.bitcast %b2 : vector<16xi32> to vector<16xf32>
+    %y1 = llvm.fmul %p, %s1 : vector<16xf32>
+    %y = llvm.fmul %y1, %s2 : vector<16xf32>
+    %nan = llvm.fcmp "uno" %x, %x : vector<16xf32>
+    %r = llvm.select %nan, %x, %y : vector<16xi1>, vector<16xf32>
+    llvm.return %r : vector<16xf32>
+  }
+  llvm.func @ordered_clamps(%p: vector<16xf32>, %x: vector<16xf32>) -> vector<16xf32> {
+    %c1 = llvm.mlir.constant(dense<1> : vector<16xi32>) : vector<16xi32>
+    %c23 = llvm.mlir.constant(dense<23> : vector<16xi32>) : vector<16xi32>
+    %c127 = llvm.mlir.constant(dense<127> : vector<16xi32>) : vector<16xi32>
+    %lo = llvm.mlir.constant(dense<-1.040000e+02> : vector<16xf32>) : vector<16xf32>
+    %hi = llvm.mlir.constant(dense<8.900000e+01> : vector<16xf32>) : vector<16xf32>
+    %g = llvm.fcmp "ogt" %x, %lo : vector<16xf32>
+    %xl = llvm.select %g, %x, %lo : vector<16xi1>, vector<16xf32>
+    %l = llvm.fcmp "olt" %xl, %hi : vector<16xf32>
+    %xc = llvm.select %l, %xl, %hi : vector<16xi1>, vector<16xf32>
+    %t = llvm.intr.floor(%xc) : (vector<16xf32>) -> vector<16xf32>
+    %n = llvm.fptosi %t : vector<16xf32> to vector<16xi32>
+    %n1 = llvm.ashr %n, %c1 : vector<16xi32>
+    %n2 = llvm.sub %n, %n1 : vector<16xi32>
+    %e1 = llvm.add %n1, %c127 : vector<16xi32>
+    %b1 = llvm.shl %e1, %c23 : vector<16xi32>
+    %s1 = llvm.bitcast %b1 : vector<16xi32> to vector<16xf32>
+    %e2 = llvm.add %n2, %c127 : vector<16xi32>
+    %b2 = llvm.shl %e2, %c23 : vector<16xi32>
+    %s2 = llvm.bitcast %b2 : vector<16xi32> to vector<16xf32>
+    %y1 = llvm.fmul %p, %s1 : vector<16xf32>
+    %y = llvm.fmul %y1, %s2 : vector<16xf32>
+    %nan = llvm.fcmp "uno" %x, %x : vector<16xf32>
+    %r = llvm.select %nan, %x, %y : vector<16xi1>, vector<16xf32>
+    llvm.return %r : vector<16xf32>
+  }
   llvm.func @scalar(%p: f32, %n: i32) -> f32 {
     %c1 = llvm.mlir.constant(1 : i32) : i32
     %c23 = llvm.mlir.constant(23 : i32) : i32
@@ -107,6 +160,11 @@ fn ldexp_scale_before_and_after() {
     let eight = function_text(&after, "eight");
     assert!(eight.contains("\"llvm.ldexp\""), "{eight}");
     assert!(!eight.contains("llvm.fmul"), "{eight}");
+    // exp's NaN select goes when its clamps keep NaN, and only then.
+    let tail = function_text(&after, "exp_tail");
+    assert!(tail.contains("scalef") && !tail.contains("\"uno\""), "{tail}");
+    let ordered = function_text(&after, "ordered_clamps");
+    assert!(ordered.contains("scalef") && ordered.contains("\"uno\""), "{ordered}");
     for unchanged in ["scalar", "other_shift"] {
         assert_eq!(function_text(&before, unchanged), function_text(&after, unchanged));
     }
@@ -169,7 +227,9 @@ fn with_and_without(source: &str, inputs: &[Tensor]) -> (Tensor, Tensor) {
 
 #[test]
 fn exp_gives_the_same_bits_with_and_without_vscalef() {
-    let values = crate::vulkan_math::f32_sweep();
+    let mut values = crate::vulkan_math::f32_sweep();
+    // A NaN with the sign bit set keeps it on both paths too.
+    values.push(-f64::NAN);
     let n = values.len();
     let s: Vec<Scalar> = values.iter().map(|&v| Scalar::F(v)).collect();
     let x = Tensor::from_scalars(TensorType::new(DType::F32, vec![n]), &s).unwrap();

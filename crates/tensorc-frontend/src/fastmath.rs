@@ -120,6 +120,20 @@ impl Emitter<'_> {
         self.select(&lt, x, hi, "f32")
     }
 
+    /// `max(x, lo)` with a NaN `x` kept: `x ugt lo ? x : lo` (`ugt` is true
+    /// for NaN), still one `vmaxps` on x86 (with `lo` as its first operand,
+    /// whose NaN rule returns the second).
+    fn clamp_below_keeping_nan(&mut self, x: &str, lo: &str) -> String {
+        let gt = self.cmpf("ugt", x, lo, DType::F32);
+        self.select(&gt, x, lo, "f32")
+    }
+
+    /// `min(x, hi)` with a NaN `x` kept, as above (one `vminps`).
+    fn clamp_above_keeping_nan(&mut self, x: &str, hi: &str) -> String {
+        let lt = self.cmpf("ult", x, hi, DType::F32);
+        self.select(&lt, x, hi, "f32")
+    }
+
     /// `x · log2(e)` rounded to an integer (as f32), and `r = x − n·ln 2`.
     fn reduce_ln2(&mut self, x: &str) -> (String, String) {
         let d = DType::F32;
@@ -169,12 +183,15 @@ impl Emitter<'_> {
     /// `e^x` of an f32 scalar.
     pub fn exp_f32(&mut self, x: &str) -> String {
         let d = DType::F32;
-        // Clamped to [EXP_LO, EXP_HI] (see there). The clamps turn a NaN
-        // into a bound; it is put back last.
+        // Clamped to [EXP_LO, EXP_HI] (see there). A NaN passes the clamps
+        // and is also put back last: through the integer exponent it would
+        // be poison (LLVM's `fptosi` of NaN), but on AVX-512F targets
+        // `tensorc-ldexp-scale` scales by the float exponent and, seeing
+        // these NaN-keeping clamps, drops the final select.
         let lo = self.float_const(d, EXP_LO);
         let hi = self.float_const(d, EXP_HI);
-        let xc = self.clamp_below(x, &lo);
-        let xc = self.clamp_above(&xc, &hi);
+        let xc = self.clamp_below_keeping_nan(x, &lo);
+        let xc = self.clamp_above_keeping_nan(&xc, &hi);
         let (n, r) = self.reduce_ln2(&xc);
         let p = self.horner(&r, &EXP_POLY);
         // n ∈ [-150, 129] is applied in two halves, each a normal 2^k, so
@@ -384,10 +401,11 @@ mod tests {
     fn exp_model(x: f32, fused: bool) -> f32 {
         let lo = EXP_LO as f32;
         let hi = EXP_HI as f32;
-        let xc = if x > lo { x } else { lo };
-        let xc = if xc < hi { xc } else { hi };
+        let xc = if !(x <= lo) { x } else { lo };
+        let xc = if !(xc >= hi) { xc } else { hi };
         let (n, r) = reduce(xc, fused);
         let p = horner(r, &EXP_POLY, fused);
+        // (Rust's `as` saturates NaN to 0, which the last line discards.)
         let ni = n as i32;
         let n1 = ni >> 1;
         let y = p * pow2(n1) * pow2(ni - n1);

@@ -77,10 +77,11 @@ pub unsafe fn ldexp_scale(module: MlirOperation) -> usize {
                         &[p, nf, p, all, current_rounding],
                         t,
                     );
-                    insert_before(outer, call)
+                    (insert_before(outer, call), true)
                 }
-                _ => insert_before(outer, intrinsic_call(outer, "llvm.ldexp", &[p, n], t)),
+                _ => (insert_before(outer, intrinsic_call(outer, "llvm.ldexp", &[p, n], t)), false),
             };
+            let (ldexp, float_exponent) = ldexp;
             let operands: Vec<MlirOperation> = (0..2)
                 .map(|i| mlirOpResultGetOwner(mlirOperationGetOperand(outer, i)))
                 .collect();
@@ -90,9 +91,75 @@ pub unsafe fn ldexp_scale(module: MlirOperation) -> usize {
             // (unless something else reads them): erased, so the printed
             // module shows what the code computes.
             erase_dead(&operands);
+            if float_exponent {
+                drop_nan_select(ldexp);
+            }
             count += 1;
         }
         count
+    }
+}
+
+/// After `exp`'s scaling became `vscalefps` of the float exponent, its last
+/// step `select(x uno x, x, y)` (NaN in, NaN out) is redundant when the
+/// input clamps keep NaN (`x ugt lo ? x : lo`, then `ult` against hi, as
+/// the frontend's `exp_f32` writes them): a NaN then reaches `floor`, the
+/// reduction and the polynomial, and `vscalefps` of NaN is NaN. The select
+/// is replaced by `y` (two instructions fewer per vector).
+unsafe fn drop_nan_select(y: MlirValue) {
+    unsafe {
+        for (user, index) in uses(y) {
+            if op_name(user) != "llvm.select" || index != 2 {
+                continue;
+            }
+            let x = mlirOperationGetOperand(user, 1);
+            let Some(test) = defined_by(mlirOperationGetOperand(user, 0), "llvm.fcmp") else {
+                continue;
+            };
+            let same = |i| mlirValueEqual(mlirOperationGetOperand(test, i), x);
+            if fcmp_predicate(test) != Some(UNO) || !same(0) || !same(1) || !clamps_keep_nan(x) {
+                continue;
+            }
+            mlirValueReplaceAllUsesOfWith(result(user), y);
+            mlirOperationDestroy(user);
+            if mlirValueGetFirstUse(result(test)).ptr.is_null() {
+                mlirOperationDestroy(test);
+            }
+        }
+    }
+}
+
+/// Whether `x` is clamped by `select(x ugt a, x, a)` whose result is
+/// clamped by `select(c ult b, c, b)`: both keep a NaN.
+unsafe fn clamps_keep_nan(x: MlirValue) -> bool {
+    unsafe {
+        let keeps = |v: MlirValue, predicate: i64| -> Vec<MlirValue> {
+            uses(v)
+                .into_iter()
+                .filter(|&(op, i)| op_name(op) == "llvm.select" && i == 1)
+                .filter(|&(op, _)| {
+                    defined_by(mlirOperationGetOperand(op, 0), "llvm.fcmp").is_some_and(|c| {
+                        fcmp_predicate(c) == Some(predicate) && mlirValueEqual(mlirOperationGetOperand(c, 0), v)
+                    })
+                })
+                .map(|(op, _)| result(op))
+                .collect()
+        };
+        keeps(x, UGT).into_iter().any(|c| !keeps(c, ULT).is_empty())
+    }
+}
+
+/// `llvm.fcmp` predicates (LLVM's `FCmpInst` numbering, which the
+/// dialect's attribute holds).
+const UGT: i64 = 9;
+const ULT: i64 = 11;
+const UNO: i64 = 14;
+
+/// The predicate of an `llvm.fcmp`.
+unsafe fn fcmp_predicate(op: MlirOperation) -> Option<i64> {
+    unsafe {
+        let a = mlirOperationGetAttributeByName(op, string_ref("predicate"));
+        (!a.ptr.is_null() && mlirAttributeIsAInteger(a)).then(|| mlirIntegerAttrGetValueInt(a))
     }
 }
 
