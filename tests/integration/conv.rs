@@ -150,10 +150,10 @@ fn shapes() -> Vec<(&'static str, Conv)> {
         ("five_by_five", Conv::new(1, 7, 11, 10, 12, 5).same()),
         ("first_layer_7x7_s2", strided(padded(Conv::new(1, 3, 19, 17, 20, 7), [(3, 3), (3, 3)]))),
         ("batch8", Conv::new(8, 3, 6, 5, 9, 3).same()),
-        // Channel tiles of 17..31 are split into 16 + rest (56 = 32 + 16 + 8,
-        // 24 = 16 + 8).
-        ("split_channels", Conv::new(1, 9, 4, 10, 56, 3)),
-        ("narrow_split_channels", strided(Conv::new(2, 5, 7, 9, 24, 3).same())),
+        // 16 + 3..15 channels past a multiple of 32 are computed as 32 with
+        // a zero-padded filter, the result sliced (56 → 64, 24 → 32).
+        ("padded_channels", Conv::new(1, 9, 4, 10, 56, 3)),
+        ("narrow_padded_channels", strided(Conv::new(2, 5, 7, 9, 24, 3).same())),
         // One or two output channels past a multiple of 16 with 16 input
         // channels or more: each a depthwise convolution summed over the
         // input channels (17 = 16 + 1 strided and padded, 1 alone, 34 =
@@ -263,6 +263,47 @@ fn few_channels_past_the_tiles_are_depthwise_convolutions() {
     assert_eq!(apart(f), (0, true));
 }
 
+/// Which convolutions are computed with their filter zero-padded to a
+/// multiple of 32 output channels (and the result sliced): 2-D f32 ones
+/// with 16 + 3..15 channels past a multiple of 32.
+#[test]
+fn sixteen_plus_a_few_channels_are_computed_as_thirty_two() {
+    let filter_of_the_op = |c: Conv| {
+        let opt = tensorc::emit("c.nxir", &c.source(NHWC), Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        let at = opt.find("linalg.conv_2d_nhwc_hwcf").unwrap_or_else(|| panic!("{opt}"));
+        let op = &opt[at..opt[at..].find('\n').map_or(opt.len(), |e| at + e)];
+        let ins = &op[op.find(" : tensor<").unwrap()..];
+        ins.split(", tensor<").nth(1).unwrap().split('>').next().unwrap().to_owned()
+    };
+    assert_eq!(filter_of_the_op(Conv::new(1, 16, 6, 7, 20, 3)), "3x3x16x32xf32");
+    assert_eq!(filter_of_the_op(Conv::new(1, 3, 6, 7, 31, 3)), "3x3x3x32xf32");
+    assert_eq!(filter_of_the_op(Conv::new(1, 5, 6, 7, 56, 1)), "1x1x5x64xf32");
+    // 32 + 4, 8 in all, 16 + 2 (apart instead), f64: not padded.
+    assert_eq!(filter_of_the_op(Conv::new(1, 16, 6, 7, 36, 3)), "3x3x16x36xf32");
+    assert_eq!(filter_of_the_op(Conv::new(1, 16, 6, 7, 8, 3)), "3x3x16x8xf32");
+    assert_eq!(filter_of_the_op(Conv::new(1, 16, 6, 7, 18, 3)), "3x3x16x16xf32");
+    let mut f = Conv::new(1, 16, 6, 7, 20, 3);
+    f.dtype = "f64";
+    assert_eq!(filter_of_the_op(f), "3x3x16x20xf64");
+}
+
+/// A 56-channel NHWC convolution as the frontend emitted it before
+/// `padded_channels` (f64 and channel counts it leaves alone still reach
+/// the schedule with remainders of 17..31).
+const CONV_56: &str = r#"
+module {
+  func.func @main(%arg0: tensor<1x3x13x5xf32> {bufferization.writable = false}, %arg1: tensor<3x3x5x56xf32> {bufferization.writable = false}, %arg2: memref<1x1x11x56xf32>) attributes {llvm.emit_c_interface} {
+    %cst = arith.constant 0.000000e+00 : f32
+    %0 = bufferization.to_tensor %arg2 restrict writable : memref<1x1x11x56xf32> to tensor<1x1x11x56xf32>
+    %1 = tensor.empty() : tensor<1x1x11x56xf32>
+    %2 = linalg.fill ins(%cst : f32) outs(%0 : tensor<1x1x11x56xf32>) -> tensor<1x1x11x56xf32>
+    %3 = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>} ins(%arg0, %arg1 : tensor<1x3x13x5xf32>, tensor<3x3x5x56xf32>) outs(%2 : tensor<1x1x11x56xf32>) -> tensor<1x1x11x56xf32>
+    bufferization.materialize_in_destination %3 in writable %arg2 : (tensor<1x1x11x56xf32>, memref<1x1x11x56xf32>) -> ()
+    return
+  }
+}
+"#;
+
 /// The kernel schedule on an NHWC convolution of 11 columns × 56 channels:
 /// full 8×32 tiles and the 3-column and 24-channel remainders, the latter
 /// split into 16 + 8 channels, each a loop over the input channels whose
@@ -271,14 +312,12 @@ fn few_channels_past_the_tiles_are_depthwise_convolutions() {
 fn conv_schedule_before_and_after() {
     use tensorc_passes::elementwise_schedule::{ENTRY, kernel_schedule};
     use tensorc_passes::matmul_schedule::script_file;
-    let source = Conv::new(1, 5, 3, 13, 56, 3).source(NHWC);
-    let opt = tensorc::emit("c.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    assert!(opt.contains("linalg.conv_2d_nhwc_hwcf"), "{opt}");
+    let opt = CONV_56;
     let library = script_file(&kernel_schedule()).unwrap();
     let mlir = tensorc_mlir::Mlir::new();
     let (_, before, after) = before_and_after(
         &mlir,
-        &opt,
+        opt,
         &format!(
             "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize,cse",
             library.display()

@@ -111,6 +111,30 @@ fn few_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
         .then_some(r)
 }
 
+/// The output channels a channels-last 2-D f32 convolution (`op`, `x`
+/// NHWC, `y` NHWC, no empty axis) is computed with when its filter is
+/// zero-padded first (`Lowerer::conv_with_padded_channels`), or `None`.
+/// The conv schedule's register tiles are 32 channels, then 16, then the
+/// rest, and a rest of 3–15 channels costs as much as 16 (its step is as
+/// many broadcasts and multiply-adds on narrower vectors): 2×57×57×63,
+/// one thread, → 16 channels 0.59 ms, → 20 1.20, → 24 1.19, → 32 0.98,
+/// → 5 0.65, → 8 0.57. So 16 + 3..15 channels (F mod 32 in 19..=31) are
+/// computed as 32 (→ 20 1.20 → 1.00 ms, → 24 1.19 → 0.99). 1–2 past a
+/// multiple of 16 go apart instead (`few_channels`); a rest of 3..15 past
+/// a multiple of 32 gains nothing from 16 (→ 36 1.57 ms either way), and
+/// 3..15 channels in all lost to the slice of the padded result (→ 5
+/// 0.65 → 0.66 ms, → 8 0.57 → 0.64).
+fn padded_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
+    if op != "linalg.conv_2d_nhwc_hwcf" || x.rank() != 4 || y.rank() != 4 || y.dtype != DType::F32 {
+        return None;
+    }
+    if !x.shape.iter().chain(&y.shape).all(|&n| n > 0) {
+        return None;
+    }
+    let f = y.shape[3];
+    (19..=31).contains(&(f % 32)).then(|| f.next_multiple_of(32))
+}
+
 /// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
 fn depthwise_conv(ns: usize) -> Option<(&'static str, &'static str)> {
     match ns {
@@ -390,11 +414,19 @@ impl Lowerer<'_> {
             ty.dtype,
             y_order.iter().map(|&l| logical[l]).collect::<Vec<_>>(),
         );
-        let init = self.filled(&yty, 0.0, Some(0));
-        let few = if depthwise || channels_first { None } else { few_channels(op_name, &xt.ty, &yty) };
-        let y = match few {
-            None => self.conv_op(op_name, o, &xt, &kt, &init, &yty),
-            Some(r) => self.conv_with_few_channels(o, &xt, &kt, init, &yty, r),
+        let plain = depthwise || channels_first;
+        let few = if plain { None } else { few_channels(op_name, &xt.ty, &yty) };
+        let padded = if plain { None } else { padded_channels(op_name, &xt.ty, &yty) };
+        let y = match (few, padded) {
+            (Some(r), _) => {
+                let init = self.filled(&yty, 0.0, Some(0));
+                self.conv_with_few_channels(o, &xt, &kt, init, &yty, r)
+            }
+            (None, Some(f)) => self.conv_with_padded_channels(o, &xt, &kt, &yty, f),
+            (None, None) => {
+                let init = self.filled(&yty, 0.0, Some(0));
+                self.conv_op(op_name, o, &xt, &kt, &init, &yty)
+            }
         };
         // Actual result axis j holds logical axis inv_out[j], found in y at its position in y_order.
         let inv_out = inverse(&o.output_permutation);
@@ -456,6 +488,24 @@ impl Lowerer<'_> {
             y = self.insert_along(&sum, &one_ty, &y, ty, 3, j);
         }
         y
+    }
+
+    /// A channels-last 2-D convolution (`x` NHWC, `k` HWCF, result type
+    /// `ty`) computed with `f` output channels: the filter zero-padded to
+    /// `f`, the convolution into a zeroed `f`-channel result, whose first
+    /// channels are the result (see `padded_channels`).
+    fn conv_with_padded_channels(&mut self, o: &ConvSpec, x: &Val, k: &Val, ty: &TensorType, f: usize) -> String {
+        let mut kshape = k.ty.shape.clone();
+        kshape[3] = f;
+        let kty = TensorType::new(k.ty.dtype, kshape);
+        let kzeros = self.filled(&kty, 0.0, Some(0));
+        let kpadded = Val { name: self.insert_along(&k.name, &k.ty, &kzeros, &kty, 3, 0), ty: kty };
+        let mut yshape = ty.shape.clone();
+        yshape[3] = f;
+        let yty = TensorType::new(ty.dtype, yshape);
+        let init = self.filled(&yty, 0.0, Some(0));
+        let y = self.conv_op("linalg.conv_2d_nhwc_hwcf", o, x, &kpadded, &init, &yty);
+        self.axis_slice(&Val { name: y, ty: yty }, 3, 0, ty.shape[3]).name
     }
 
     /// `part` (of type `part_ty`) inserted into `into` (of type `ty`) from
