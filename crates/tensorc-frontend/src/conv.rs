@@ -118,12 +118,14 @@ fn few_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
 /// rest, and a rest of 3–15 channels costs as much as 16 (its step is as
 /// many broadcasts and multiply-adds on narrower vectors): 2×57×57×63,
 /// one thread, → 16 channels 0.59 ms, → 20 1.20, → 24 1.19, → 32 0.98,
-/// → 5 0.65, → 8 0.57. So 16 + 3..15 channels (F mod 32 in 19..=31) are
-/// computed as 32 (→ 20 1.20 → 1.00 ms, → 24 1.19 → 0.99). 1–2 past a
-/// multiple of 16 go apart instead (`few_channels`); a rest of 3..15 past
-/// a multiple of 32 gains nothing from 16 (→ 36 1.57 ms either way), and
-/// 3..15 channels in all lost to the slice of the padded result (→ 5
-/// 0.65 → 0.66 ms, → 8 0.57 → 0.64).
+/// → 5 0.65, → 8 0.57. So 16 + 2..15 channels (F mod 32 in 18..=31) are
+/// computed as 32 (→ 20 1.20 → 1.00 ms, → 24 1.19 → 0.99, → 18 1.15 →
+/// 0.98 where two channels apart took 1.15, → 50 2.19 → 1.97); this comes
+/// before `few_channels`, which keeps one channel past 16 (→ 17 0.89 ms
+/// apart) and one or two past 32. A rest of 3..15 past a multiple of 32
+/// gains nothing from 16 (→ 36 1.57 ms either way), and 3..15 channels in
+/// all lost to the slice of the padded result (→ 5 0.65 → 0.66 ms, → 8
+/// 0.57 → 0.64).
 fn padded_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
     if op != "linalg.conv_2d_nhwc_hwcf" || x.rank() != 4 || y.rank() != 4 || y.dtype != DType::F32 {
         return None;
@@ -132,7 +134,7 @@ fn padded_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
         return None;
     }
     let f = y.shape[3];
-    (19..=31).contains(&(f % 32)).then(|| f.next_multiple_of(32))
+    (18..=31).contains(&(f % 32)).then(|| f.next_multiple_of(32))
 }
 
 /// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
@@ -418,11 +420,11 @@ impl Lowerer<'_> {
         let few = if plain { None } else { few_channels(op_name, &xt.ty, &yty) };
         let padded = if plain { None } else { padded_channels(op_name, &xt.ty, &yty) };
         let y = match (few, padded) {
-            (Some(r), _) => {
+            (_, Some(f)) => self.conv_with_padded_channels(o, &xt, &kt, &yty, f),
+            (Some(r), None) => {
                 let init = self.filled(&yty, 0.0, Some(0));
                 self.conv_with_few_channels(o, &xt, &kt, init, &yty, r)
             }
-            (None, Some(f)) => self.conv_with_padded_channels(o, &xt, &kt, &yty, f),
             (None, None) => {
                 let init = self.filled(&yty, 0.0, Some(0));
                 self.conv_op(op_name, o, &xt, &kt, &init, &yty)
