@@ -1,5 +1,5 @@
 //! The f32 math functions the frontend writes out in `arith` ops (exp,
-//! expm1, tanh, sigmoid, log, log1p)
+//! expm1, tanh, sigmoid, log, log1p, erf)
 //! (`crates/tensorc-frontend/src/fastmath.rs`, so that they vectorize) on
 //! the CPU against the interpreter, on the dense f32 sweep of the Vulkan
 //! math tests (every exponent with several mantissas, both signs, subnormals,
@@ -17,7 +17,7 @@ use tensorc::{DType, Target};
 fn cpu_fastmath_sweeps_agree_with_the_interpreter() {
     let values = f32_sweep();
     let mut report = Vec::new();
-    for (op, bound) in [("exp", 1), ("tanh", 3), ("sigmoid", 2), ("log", 1), ("log1p", 2), ("expm1", 3)] {
+    for (op, bound) in [("exp", 1), ("tanh", 3), ("sigmoid", 2), ("log", 1), ("log1p", 2), ("expm1", 3), ("erf", 1)] {
         let worst = unary_on(Target::Cpu, op, DType::F32, &values, bound);
         report.push(format!("{op}: {worst} ulps"));
     }

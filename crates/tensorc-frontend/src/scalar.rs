@@ -161,6 +161,7 @@ impl Emitter<'_> {
             Sqrt => self.un("math.sqrt", x, t),
             Rsqrt => self.un("math.rsqrt", x, t),
             Cbrt => self.un("math.cbrt", x, t),
+            Erf if d == DType::F32 => self.erf_f32(x),
             Erf => self.un("math.erf", x, t),
             Erfc => self.un("math.erfc", x, t),
             ErfInv => self.erf_inv(x, d),
