@@ -1,5 +1,6 @@
-//! `tensorc-drop-zero-fill`: an unpacked matrix product whose result starts
-//! as zeros writes its register tiles instead of adding them to a zeroed C.
+//! `tensorc-drop-zero-fill`: an unpacked matrix product (or a scheduled
+//! convolution) whose result starts as zeros writes its register tiles
+//! instead of adding them to a zeroed C.
 //!
 //! Why: the frontend writes `dot` as a `linalg.fill` of zeros and a
 //! `linalg.matmul` accumulating into it. The parallel step cuts the two
@@ -17,7 +18,11 @@
 //!    and parallel steps): a `linalg.matmul`/`batch_matmul` that is not
 //!    packed, whose C is a `linalg.fill` of a zero constant used by nothing
 //!    else, with M and N of at least 2 (`tensorc-matvec` rewrites the
-//!    others into reductions), gets the location `tensorc.zero_init.<id>`
+//!    others into reductions), or a 2-D or 1-D channels-last convolution
+//!    (`CONVS`: the conv schedule's register tiles take C as the initial
+//!    accumulator of their tap loops and write it after them; W9 on two
+//!    threads ran its fill as a fork-join of its own), gets the
+//!    location `tensorc.zero_init.<id>`
 //!    wrapped around its own, and the fill the attribute
 //!    `tensorc.zero_init = <id>`. Tiling and vectorizing give every op made
 //!    from the product that location and every chunk of the fill that
@@ -47,6 +52,10 @@ use std::collections::BTreeMap;
 
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = crate::pipeline::DROP_ZERO_FILL;
+
+/// The convolution ops whose fills are marked: the conv schedule's
+/// (`conv_schedule::scheduled_ops`) but the depthwise one.
+const CONVS: [&str; 2] = ["linalg.conv_2d_nhwc_hwcf", "linalg.conv_1d_nwc_wcf"];
 
 /// The attribute of a fill whose product may skip it: the product's id.
 pub const FILL_ATTR: &str = "tensorc.zero_init";
@@ -80,8 +89,16 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
     unsafe {
         let mut products = ops_named(module, "linalg.matmul");
         products.extend(ops_named(module, "linalg.batch_matmul"));
+        let matmuls = products.len();
+        // Not depthwise convolutions: their tiles read C back once per
+        // filter row, so step 2 would refuse them anyway, and a marked fill
+        // is no longer merged with its identical twins (the channels
+        // computed apart each fill their products with zeros).
+        for name in CONVS {
+            products.extend(ops_named(module, name));
+        }
         let mut id = 0;
-        for op in products {
+        for (i, op) in products.into_iter().enumerate() {
             // A product cut into K blocks reads C back in every block but
             // the first, with one read per tile in the IR all the same.
             if has_attr(op, PACK)
@@ -95,9 +112,10 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
             let Some(fill) = defined_by(init, "linalg.fill") else {
                 continue;
             };
-            let wide_enough = static_shape(init).is_some_and(|s| {
-                s.len() >= 2 && s[s.len() - 2] >= 2 && s[s.len() - 1] >= 2
-            });
+            // Products need M, N ≥ 2 (`tensorc-matvec` rewrites the others);
+            // a convolution's tiles are register tiles whatever its shape.
+            let wide_enough = i >= matmuls
+                || static_shape(init).is_some_and(|s| s.len() >= 2 && s[s.len() - 2] >= 2 && s[s.len() - 1] >= 2);
             if sole_use(init).is_none()
                 || !wide_enough
                 || !is_zero(mlirOperationGetOperand(fill, 0))
@@ -237,7 +255,11 @@ unsafe fn drop_fills(module: MlirOperation) {
 }
 
 /// The tile reads of C (`c`) among one product's ops, when every op of it
-/// that touches C is one of them or a write, with one read per write.
+/// that touches C is one of them, a write, a view or a prefetch, with one
+/// read per write. Any other use of C — a `linalg` op, a load, a `memref.copy` of a
+/// tile of C into a temporary (how bufferization left some f64 conv tiles,
+/// which then read C through the copy: the fill had gone and they read
+/// garbage) — keeps the fill.
 unsafe fn tile_reads(ops: &[MlirOperation], c: MlirValue) -> Option<Vec<TileRead>> {
     unsafe {
         let (mut reads, mut writes) = (Vec::new(), 0);
@@ -246,16 +268,17 @@ unsafe fn tile_reads(ops: &[MlirOperation], c: MlirValue) -> Option<Vec<TileRead
             if name.starts_with("linalg.") {
                 return None;
             }
-            let touches = |i: isize| {
-                mlirOperationGetNumOperands(op) > i && mlirValueEqual(base(mlirOperationGetOperand(op, i)), c)
-            };
-            match name.as_str() {
-                "vector.transfer_read" if touches(0) => reads.push(tile_read(op)?),
-                "vector.transfer_write" | "vector.store" | "memref.store" if touches(1) => writes += 1,
-                "vector.load" | "memref.load" | "vector.maskedload" | "vector.gather" if touches(0) => {
-                    return None;
-                }
-                _ => {}
+            let touched: Vec<isize> = (0..mlirOperationGetNumOperands(op))
+                .filter(|&i| mlirValueEqual(base(mlirOperationGetOperand(op, i)), c))
+                .collect();
+            match (name.as_str(), touched.as_slice()) {
+                // Views, and the prefetches of C's lines that
+                // `tensorc-late-accumulate` puts before a tile's k loop
+                // (harmless: the tile writes those lines).
+                (_, []) | ("memref.subview" | "memref.cast" | "memref.prefetch", [0]) => {}
+                ("vector.transfer_read", [0]) => reads.push(tile_read(op)?),
+                ("vector.transfer_write" | "vector.store" | "memref.store", [1]) => writes += 1,
+                _ => return None,
             }
         }
         (!reads.is_empty() && reads.len() == writes).then_some(reads)
