@@ -1,20 +1,26 @@
 //! `tensorc-ldexp-scale`: the power-of-two scaling at the end of the
-//! frontend's `exp` (`fastmath.rs`, `exp_f32`) becomes one `llvm.intr.ldexp`,
-//! which x86 with AVX-512 compiles to one `vscalefps` (after converting the
-//! exponent to float).
+//! frontend's `exp` (`fastmath.rs`, `exp_f32`) becomes one `vscalefps`
+//! (`llvm.x86.avx512.mask.scalef.ps.512` of the float exponent for 16
+//! lanes, LLVM's generic `llvm.ldexp` for other widths, which x86 with
+//! AVX-512 also compiles to `vscalefps`), and `exp`'s final NaN select goes.
 //!
 //! Why: `exp_f32` builds `p · 2^n` for n ∈ [-150, 129] as `(p · 2^n1) · 2^n2`
 //! with `n1 = n >> 1`, `n2 = n − n1`, each power made from its exponent bits
 //! (`bitcast((k + 127) << 23)`), so that results that are subnormal or
-//! overflow are rounded once: nine vector instructions per 16 lanes (a
-//! shift, a subtract, two adds, two shifts, two multiplies and the
-//! conversion), a third of the softmax row's exp loop. `ldexp(p, n)` is the
+//! overflow are rounded once: nine vector instructions per 16 lanes (the
+//! conversion of n, a shift, a subtract, two adds, two shifts and two
+//! multiplies), a third of the softmax row's exp loop. `ldexp(p, n)` is the
 //! same value — the first product is exact (p is within [0.7, 1.42] and
-//! |n1| ≤ 75) and the second rounds once, as `ldexp` does — in three (the
-//! conversion of n to int and back, and `vscalefps`). Targets without
-//! AVX-512 would turn `ldexp` into a libm call per lane, so the pipeline
-//! runs this pass only for targets that have it (`pipeline.rs`,
-//! `TargetMath`).
+//! |n1| ≤ 75) and the second rounds once, as `ldexp` does — in one
+//! instruction: `vscalefps` scales by 2^floor(its float operand), and the
+//! exponent is `floor`'s result, so not even the conversion stays. With no
+//! `fptosi` of a NaN left (LLVM makes that poison), a NaN input that the
+//! frontend's clamps let through (`ugt`/`ult`, checked here) comes out of
+//! `vscalefps` as NaN, and the `select(x uno x, x, y)` that restored it is
+//! dropped (`drop_nan_select`). Targets without AVX-512 would turn `ldexp`
+//! into a libm call per lane, so the pipeline runs this pass only for
+//! targets that have it (`pipeline::AVX512_LOWERING`, appended by
+//! `tensorc_cpu::Pipelines::for_target` when `tensorc_mlir::target_has_avx512`).
 //!
 //! It runs on the LLVM dialect, last, where the idiom is exactly the ops
 //! the frontend wrote (no canonicalization reorders them after it).
@@ -35,7 +41,7 @@ pub fn create() -> Pass {
     module_pass(
         &PASS_ID,
         NAME,
-        "Rewrite exp's two-step power-of-two scaling into one llvm.intr.ldexp",
+        "Rewrite exp's two-step power-of-two scaling into one vscalefps (AVX-512F targets)",
         &[DialectHandle::llvm()],
         |module| {
             // SAFETY: `module_pass` passes the live module the pass runs on.
