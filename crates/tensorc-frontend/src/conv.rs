@@ -102,13 +102,20 @@ const FEW_CHANNELS_MIN_INPUT: usize = 16;
 /// convolutions (`op`, `x` NHWC, `y` NHWC) with at least
 /// `FEW_CHANNELS_MIN_INPUT` input channels and no empty axis.
 fn few_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
-    if op != "linalg.conv_2d_nhwc_hwcf" || x.rank() != 4 || y.rank() != 4 {
-        return None;
-    }
-    let r = y.shape[3] % 16;
-    let nonempty = x.shape.iter().chain(&y.shape).all(|&n| n > 0);
-    (y.dtype == DType::F32 && x.shape[3] >= FEW_CHANNELS_MIN_INPUT && (1..=FEW_CHANNELS).contains(&r) && nonempty)
+    let r = y.shape.last()? % 16;
+    (nonempty_f32_conv_2d(op, x, y) && x.shape[3] >= FEW_CHANNELS_MIN_INPUT && (1..=FEW_CHANNELS).contains(&r))
         .then_some(r)
+}
+
+/// Whether `op` is a 2-D channels-last convolution of f32 (`x` and `y`
+/// NHWC) with no empty axis: the ones whose output channels
+/// `few_channels` and `padded_channels` may rearrange.
+fn nonempty_f32_conv_2d(op: &str, x: &TensorType, y: &TensorType) -> bool {
+    op == "linalg.conv_2d_nhwc_hwcf"
+        && x.rank() == 4
+        && y.rank() == 4
+        && y.dtype == DType::F32
+        && x.shape.iter().chain(&y.shape).all(|&n| n > 0)
 }
 
 /// The output channels a channels-last 2-D f32 convolution (`op`, `x`
@@ -127,14 +134,8 @@ fn few_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
 /// all lost to the slice of the padded result (→ 5 0.65 → 0.66 ms, → 8
 /// 0.57 → 0.64).
 fn padded_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
-    if op != "linalg.conv_2d_nhwc_hwcf" || x.rank() != 4 || y.rank() != 4 || y.dtype != DType::F32 {
-        return None;
-    }
-    if !x.shape.iter().chain(&y.shape).all(|&n| n > 0) {
-        return None;
-    }
-    let f = y.shape[3];
-    (18..=31).contains(&(f % 32)).then(|| f.next_multiple_of(32))
+    let f = *y.shape.last()?;
+    (nonempty_f32_conv_2d(op, x, y) && (18..=31).contains(&(f % 32))).then(|| f.next_multiple_of(32))
 }
 
 /// Named depthwise convolution ops by spatial rank: (channels-first, channels-last).
@@ -419,15 +420,13 @@ impl Lowerer<'_> {
         let plain = depthwise || channels_first;
         let few = if plain { None } else { few_channels(op_name, &xt.ty, &yty) };
         let padded = if plain { None } else { padded_channels(op_name, &xt.ty, &yty) };
-        let y = match (few, padded) {
-            (_, Some(f)) => self.conv_with_padded_channels(o, &xt, &kt, &yty, f),
-            (Some(r), None) => {
-                let init = self.filled(&yty, 0.0, Some(0));
-                self.conv_with_few_channels(o, &xt, &kt, init, &yty, r)
-            }
-            (None, None) => {
-                let init = self.filled(&yty, 0.0, Some(0));
-                self.conv_op(op_name, o, &xt, &kt, &init, &yty)
+        let y = if let Some(f) = padded {
+            self.conv_with_padded_channels(o, &xt, &kt, &yty, f)
+        } else {
+            let init = self.filled(&yty, 0.0, Some(0));
+            match few {
+                Some(r) => self.conv_with_few_channels(o, &xt, &kt, init, &yty, r),
+                None => self.conv_op(op_name, o, &xt, &kt, &init, &yty),
             }
         };
         // Actual result axis j holds logical axis inv_out[j], found in y at its position in y_order.

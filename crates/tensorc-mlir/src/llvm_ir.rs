@@ -216,6 +216,23 @@ pub struct CodegenTarget<'a> {
     pub cpu: Option<&'a str>,
 }
 
+impl CodegenTarget<'_> {
+    /// The triple to compile for: the given one or the host's.
+    fn resolved_triple(&self) -> String {
+        self.triple.map_or_else(host_triple, str::to_owned)
+    }
+
+    /// The LLVM CPU name and feature string to compile for: the host CPU
+    /// with every feature it has for `native` (or no CPU), else the name
+    /// with its default features.
+    fn cpu_and_features(&self) -> (String, String) {
+        match self.cpu {
+            None | Some("native") => host_cpu(),
+            Some(c) => (c.to_owned(), String::new()),
+        }
+    }
+}
+
 /// Why `codegen_for` failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CodegenError {
@@ -246,16 +263,9 @@ fn codegen_module(
     target: &CodegenTarget<'_>,
 ) -> Result<Vec<u8>, CodegenError> {
     initialize_targets().map_err(CodegenError::Llvm)?;
-    let triple = match target.triple {
-        Some(t) => t.to_owned(),
-        None => host_triple(),
-    };
-    let triple = CString::new(triple)
+    let triple = CString::new(target.resolved_triple())
         .map_err(|_| CodegenError::UnsupportedTriple("the triple contains a NUL byte".into()))?;
-    let (cpu, features) = match target.cpu {
-        None | Some("native") => host_cpu(),
-        Some(c) => (c.to_owned(), String::new()),
-    };
+    let (cpu, features) = target.cpu_and_features();
     let cpu = CString::new(cpu).map_err(|_| CodegenError::Llvm("invalid CPU name".into()))?;
     let features = CString::new(features).unwrap_or_default();
     with_llvm_module(module, |m| unsafe { codegen_llvm(m, output, &triple, &cpu, &features) })
@@ -349,20 +359,12 @@ unsafe fn codegen_llvm(
 /// remembered per triple and CPU for the process. `false` when anything
 /// fails: the caller then keeps the portable code.
 pub fn target_has_avx512(target: &CodegenTarget<'_>) -> bool {
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
     use std::sync::Mutex;
-    static KNOWN: Mutex<Option<HashMap<(String, String), bool>>> = Mutex::new(None);
-    let key = (
-        target.triple.map_or_else(host_triple, str::to_owned),
-        target.cpu.unwrap_or("native").to_owned(),
-    );
+    static KNOWN: Mutex<BTreeMap<(String, String), bool>> = Mutex::new(BTreeMap::new());
+    let key = (target.resolved_triple(), target.cpu.unwrap_or("native").to_owned());
     let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(&answer) = known.get_or_insert_with(HashMap::new).get(&key) {
-        return answer;
-    }
-    let answer = probe_avx512(target);
-    known.get_or_insert_with(HashMap::new).insert(key, answer);
-    answer
+    *known.entry(key).or_insert_with(|| probe_avx512(target))
 }
 
 /// The probe of `target_has_avx512`.
@@ -375,13 +377,9 @@ fn probe_avx512(target: &CodegenTarget<'_>) -> bool {
     if initialize_targets().is_err() {
         return false;
     }
-    let triple = target.triple.map_or_else(host_triple, str::to_owned);
-    let (cpu, features) = match target.cpu {
-        None | Some("native") => host_cpu(),
-        Some(c) => (c.to_owned(), String::new()),
-    };
+    let (cpu, features) = target.cpu_and_features();
     let (Ok(triple), Ok(cpu), Ok(features)) =
-        (CString::new(triple), CString::new(cpu), CString::new(features))
+        (CString::new(target.resolved_triple()), CString::new(cpu), CString::new(features))
     else {
         return false;
     };
