@@ -104,6 +104,10 @@ fn erf_small_less_one() -> [f64; 6] {
 /// |x| clamped to this (erfc(4) = 1.5·10^-8 is under half an ulp of 1, so
 /// erf rounds to ±1 from here on, infinities included).
 const ERF_ONE: f64 = 4.0;
+/// The middle and half width of [`ERF_SPLIT`, `ERF_ONE`], where `erf_f32`
+/// evaluates `ERFC_SCALED` at `s = (x − ERF_MID)/ERF_HALF` ∈ [−1, 1].
+const ERF_MID: f64 = (ERF_SPLIT + ERF_ONE) / 2.0;
+const ERF_HALF: f64 = (ERF_ONE - ERF_SPLIT) / 2.0;
 /// `erfc(x)·e^{x²} ≈ Σ ERFC_SCALED[k]·s^k` with `s = (x − mid)/half` on
 /// [`ERF_SPLIT`, `ERF_ONE`] (mid 2.4375, half 1.5625): degree 11, fitted
 /// the same way, relative error 0.94 of 2^-24; `erfc` is at most 0.22
@@ -152,32 +156,14 @@ impl Emitter<'_> {
         self.op(&format!("{op} {a}, {b} fastmath<contract> : f32"))
     }
 
-    /// `max(x, lo)` as `x > lo ? x : lo`, the form x86 lowers to one
-    /// `vmaxps` (the `maxnumf` form costs a compare and blend for NaN; here
-    /// a NaN `x` gives `lo`, and the callers put the NaN back last).
-    fn clamp_below(&mut self, x: &str, lo: &str) -> String {
-        let gt = self.cmpf("ogt", x, lo, DType::F32);
-        self.select(&gt, x, lo, "f32")
-    }
-
-    /// `min(x, hi)` as `x < hi ? x : hi` (one `vminps`), NaN as above.
-    fn clamp_above(&mut self, x: &str, hi: &str) -> String {
-        let lt = self.cmpf("olt", x, hi, DType::F32);
-        self.select(&lt, x, hi, "f32")
-    }
-
-    /// `max(x, lo)` with a NaN `x` kept: `x ugt lo ? x : lo` (`ugt` is true
-    /// for NaN), still one `vmaxps` on x86 (with `lo` as its first operand,
-    /// whose NaN rule returns the second).
-    fn clamp_below_keeping_nan(&mut self, x: &str, lo: &str) -> String {
-        let gt = self.cmpf("ugt", x, lo, DType::F32);
-        self.select(&gt, x, lo, "f32")
-    }
-
-    /// `min(x, hi)` with a NaN `x` kept, as above (one `vminps`).
-    fn clamp_above_keeping_nan(&mut self, x: &str, hi: &str) -> String {
-        let lt = self.cmpf("ult", x, hi, DType::F32);
-        self.select(&lt, x, hi, "f32")
+    /// `x` clamped by `bound`: `x pred bound ? x : bound`, the form x86
+    /// lowers to one `vmaxps` (`ogt`/`ugt`) or `vminps` (`olt`/`ult`); the
+    /// `maxnumf` form costs a compare and blend for NaN. With the ordered
+    /// predicates a NaN `x` gives `bound` (the callers put it back last);
+    /// with the unordered ones it stays NaN (`ugt`/`ult` are true for it).
+    fn clamp(&mut self, x: &str, pred: &str, bound: &str) -> String {
+        let keep = self.cmpf(pred, x, bound, DType::F32);
+        self.select(&keep, x, bound, "f32")
     }
 
     /// `x · log2(e)` rounded to an integer (as f32), and `r = x − n·ln 2`.
@@ -236,8 +222,8 @@ impl Emitter<'_> {
         // these NaN-keeping clamps, drops the final select.
         let lo = self.float_const(d, EXP_LO);
         let hi = self.float_const(d, EXP_HI);
-        let xc = self.clamp_below_keeping_nan(x, &lo);
-        let xc = self.clamp_above_keeping_nan(&xc, &hi);
+        let xc = self.clamp(x, "ugt", &lo);
+        let xc = self.clamp(&xc, "ult", &hi);
         let (n, r) = self.reduce_ln2(&xc);
         let p = self.horner(&r, &EXP_POLY);
         // n ∈ [-150, 129] is applied in two halves, each a normal 2^k, so
@@ -257,12 +243,12 @@ impl Emitter<'_> {
         self.select(&nan, x, &y, "f32")
     }
 
-    /// `erf x` of an f32 scalar: `x·P(x²)` for |x| ≤ 0.875, else
+    /// `erf x` of an f32 scalar: `x + x·(P(x²) − 1)` for |x| ≤ 0.875, else
     /// `±(1 − e^{−x²}·g(|x|))` with |x| clamped to 4 and `g` a polynomial
     /// of the scaled |x| (`ERFC_SCALED`); both computed, one selected. The
     /// rounding of x² (relative 2^-24, times x² in e^{−x²}) costs erfc at
     /// most 0.16 ulp of erf. NaN passes the clamp and `exp`, so it comes
-    /// out NaN; ±0 give ±0 (`x·P`).
+    /// out NaN; ±0 give ±0.
     pub fn erf_f32(&mut self, x: &str) -> String {
         let d = DType::F32;
         let ax = self.un("math.absf", x, "f32");
@@ -273,11 +259,9 @@ impl Emitter<'_> {
         let xp = self.fbin("arith.mulf", x, &p);
         let small_y = self.fbin("arith.addf", &xp, x);
         let one_at = self.float_const(d, ERF_ONE);
-        let xb = self.clamp_above_keeping_nan(&ax, &one_at);
-        let (lo, hi) = (ERF_SPLIT, ERF_ONE);
-        let (mid, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
-        let scale = self.float_const(d, 1.0 / half);
-        let shift = self.float_const(d, -mid / half);
+        let xb = self.clamp(&ax, "ult", &one_at);
+        let scale = self.float_const(d, 1.0 / ERF_HALF);
+        let shift = self.float_const(d, -ERF_MID / ERF_HALF);
         let scaled = self.fbin("arith.mulf", &xb, &scale);
         let sv = self.fbin("arith.addf", &scaled, &shift);
         let g = self.horner(&sv, &ERFC_SCALED);
@@ -394,8 +378,8 @@ impl Emitter<'_> {
         let d = DType::F32;
         let lo = self.float_const(d, EXPM1_LO);
         let hi = self.float_const(d, EXPM1_HI);
-        let xc = self.clamp_below(x, &lo);
-        let xc = self.clamp_above(&xc, &hi);
+        let xc = self.clamp(x, "ogt", &lo);
+        let xc = self.clamp(&xc, "olt", &hi);
         let (n, q) = self.expm1_reduced(&xc);
         let one = self.float_const(d, 1.0);
         let n1 = self.bin("arith.subf", &n, &one, "f32");
@@ -423,7 +407,7 @@ impl Emitter<'_> {
         let t = self.bin("arith.mulf", &ax, &two, "f32");
         let cap = self.float_const(d, TANH_CAP);
         // A NaN x gives 18 here; the last select returns x for it.
-        let t = self.clamp_above(&t, &cap);
+        let t = self.clamp(&t, "olt", &cap);
         let (n, q) = self.expm1_reduced(&t);
         // m = 2^n·(1 + q) − 1 = 2^n·q + (2^n − 1); 2^n − 1 is exact for n ≤ 24.
         let s = self.pow2(&n);
@@ -501,9 +485,7 @@ mod tests {
         let small_y = mad(x, p, x, fused);
         let one_at = ERF_ONE as f32;
         let xb = if !(ax >= one_at) { ax } else { one_at };
-        let (lo, hi) = (ERF_SPLIT, ERF_ONE);
-        let (mid, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
-        let s = mad(xb, (1.0 / half) as f32, (-mid / half) as f32, fused);
+        let s = mad(xb, (1.0 / ERF_HALF) as f32, (-ERF_MID / ERF_HALF) as f32, fused);
         let g = horner(s, &ERFC_SCALED, fused);
         let e = exp_model(-(xb * xb), fused);
         let large = if fused { (-e).mul_add(g, 1.0) } else { 1.0 - e * g };

@@ -129,7 +129,7 @@ impl Emitter<'_> {
             }
             PopulationCount => self.un("math.ctpop", x, t),
             CountLeadingZeros => self.un("math.ctlz", x, t),
-            // f32 exp, expm1, tanh, log and log1p in vectorizable arith (fastmath.rs).
+            // f32 exp, expm1, tanh, log, log1p and erf in vectorizable arith (fastmath.rs).
             Exp if d == DType::F32 => self.exp_f32(x),
             Exp => self.un("math.exp", x, t),
             Expm1 if d == DType::F32 => self.expm1_f32(x),

@@ -89,7 +89,6 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
     unsafe {
         let mut products = ops_named(module, "linalg.matmul");
         products.extend(ops_named(module, "linalg.batch_matmul"));
-        let matmuls = products.len();
         // Not depthwise convolutions: their tiles read C back once per
         // filter row, so step 2 would refuse them anyway, and a marked fill
         // is no longer merged with its identical twins (the channels
@@ -98,7 +97,7 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
             products.extend(ops_named(module, name));
         }
         let mut id = 0;
-        for (i, op) in products.into_iter().enumerate() {
+        for op in products {
             // A product cut into K blocks reads C back in every block but
             // the first, with one read per tile in the IR all the same.
             if has_attr(op, PACK)
@@ -114,7 +113,7 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
             };
             // Products need M, N ≥ 2 (`tensorc-matvec` rewrites the others);
             // a convolution's tiles are register tiles whatever its shape.
-            let wide_enough = i >= matmuls
+            let wide_enough = CONVS.contains(&op_name(op).as_str())
                 || static_shape(init).is_some_and(|s| s.len() >= 2 && s[s.len() - 2] >= 2 && s[s.len() - 1] >= 2);
             if sole_use(init).is_none()
                 || !wide_enough

@@ -68,7 +68,7 @@ pub unsafe fn ldexp_scale(module: MlirOperation) -> usize {
         {
             let ctx = mlirOperationGetContext(outer);
             let t = mlirValueGetType(result(outer));
-            let ldexp = match float_exponent(n) {
+            let (ldexp, scalef) = match float_exponent(n) {
                 Some(nf) if mlirShapedTypeGetDimSize(t, 0) == 16 => {
                     // `vscalefps` itself takes the exponent as a float
                     // (2^floor(n)), so the round trip through i32 that the
@@ -87,7 +87,6 @@ pub unsafe fn ldexp_scale(module: MlirOperation) -> usize {
                 }
                 _ => (insert_before(outer, intrinsic_call(outer, "llvm.ldexp", &[p, n], t)), false),
             };
-            let (ldexp, float_exponent) = ldexp;
             let operands: Vec<MlirOperation> = (0..2)
                 .map(|i| mlirOpResultGetOwner(mlirOperationGetOperand(outer, i)))
                 .collect();
@@ -97,7 +96,7 @@ pub unsafe fn ldexp_scale(module: MlirOperation) -> usize {
             // (unless something else reads them): erased, so the printed
             // module shows what the code computes.
             erase_dead(&operands);
-            if float_exponent {
+            if scalef {
                 drop_nan_select(ldexp);
             }
             count += 1;
