@@ -33,6 +33,7 @@ mod bench;
 mod cache;
 mod cli;
 mod drop_zero_fill;
+mod k_block_ends;
 mod expand_absi;
 mod fastmath;
 mod fold_partials;

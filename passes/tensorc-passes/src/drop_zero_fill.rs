@@ -38,8 +38,10 @@
 //!    scalar or other read of C — leaves the id's fills and reads as they
 //!    are.
 //!
-//! Exact: a tile's sum starts from a zero vector and can never be -0.0, so
-//! `0 + Σ` and `Σ` are the same bits (and integers are unchanged).
+//! Exact up to the sign of zero: `0 + Σ` and `Σ` are the same bits except
+//! when every FMA of a tile element rounds to -0.0 (products that underflow:
+//! `fma(-1e-30, 1e-30, +0.0)` is -0.0), where `Σ` stays -0.0 and `0 + Σ`
+//! was +0.0; the two compare equal (integers are unchanged).
 
 use crate::external_pass::{PassId, module_pass};
 use crate::matmul_schedule::{K_BLOCK_ROWS, k_block_tag};
@@ -136,13 +138,20 @@ pub unsafe fn mark(module: MlirOperation) -> usize {
     }
 }
 
-/// Whether `v` is a constant zero (+0.0, -0.0 or an integer 0).
-unsafe fn is_zero(v: MlirValue) -> bool {
+/// Whether `v` is a constant zero (+0.0, -0.0 or an integer 0), or a
+/// vector of them.
+pub(crate) unsafe fn is_zero(v: MlirValue) -> bool {
     unsafe {
         let Some(c) = defined_by(v, "arith.constant") else {
             return false;
         };
-        let a = mlirOperationGetAttributeByName(c, string_ref("value"));
+        let mut a = mlirOperationGetAttributeByName(c, string_ref("value"));
+        if mlirAttributeIsADenseElements(a) {
+            if !mlirDenseElementsAttrIsSplat(a) {
+                return false;
+            }
+            a = mlirDenseElementsAttrGetSplatValue(a);
+        }
         if mlirAttributeIsAFloat(a) {
             mlirFloatAttrGetValueDouble(a) == 0.0
         } else {
@@ -173,7 +182,7 @@ unsafe fn base(mut v: MlirValue) -> MlirValue {
 }
 
 /// How one register tile's read of C goes.
-enum TileRead {
+pub(crate) enum TileRead {
     /// `read` (maybe widened by `widen`) is added to the k loop's sum by
     /// `add`: its uses take `sum`.
     Added {
@@ -193,7 +202,7 @@ enum TileRead {
 }
 
 /// `read` as a register tile's read of C, if it is one.
-unsafe fn tile_read(read: MlirOperation) -> Option<TileRead> {
+pub(crate) unsafe fn tile_read(read: MlirOperation) -> Option<TileRead> {
     unsafe {
         let (mut user, mut operand) = sole_use(result(read))?;
         let mut widen = None;

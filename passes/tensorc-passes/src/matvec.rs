@@ -523,7 +523,7 @@ unsafe fn rewrite(
                 ),
                 ("operandSegmentSizes", attr(ctx, "array<i32: 2, 1>")),
             ],
-            Some(region),
+            &[region],
         );
         mlirBlockInsertOwnedOperationBefore(block, op, generic);
         let old = result(op);

@@ -64,6 +64,12 @@ pub const LATE_ACCUMULATE: &str = "tensorc-late-accumulate";
 /// `OUTLINE_PARALLEL`, right after `LATE_ACCUMULATE`.
 pub const DROP_ZERO_FILL: &str = "tensorc-drop-zero-fill";
 
+/// The Rust pass that lets the first K block of a blocked product write C
+/// (its zero fill goes) and the last run the element-wise epilogue on the
+/// register tiles (`k_block_ends.rs`), run like `OUTLINE_PARALLEL`, right
+/// after `DROP_ZERO_FILL`.
+pub const K_BLOCK_ENDS: &str = "tensorc-k-block-ends";
+
 /// The Rust pass that prefetches the rows ahead in the later passes of
 /// multi-pass row loops (`prefetch_rows.rs`), run like `OUTLINE_PARALLEL`,
 /// right after `LATE_ACCUMULATE`.
@@ -194,6 +200,10 @@ pub fn opt_pipeline() -> &'static str {
 /// - `tensorc-drop-zero-fill` (`drop_zero_fill.rs`): an unpacked product
 ///   marked by `tensorc-pack-mark` whose C starts as zeros loses its fill,
 ///   and its register tiles write their sums instead of adding them to C.
+/// - `tensorc-k-block-ends` (`k_block_ends.rs`): in a product cut into K
+///   blocks, the first block writes C (the zero fill goes) and the last
+///   runs the element-wise epilogue on the register tiles (the pass over
+///   C after the product goes).
 /// - `tensorc-prefetch-rows` (`prefetch_rows.rs`): in row loops that read
 ///   each row more than once (fused softmax/layernorm chains), a later pass
 ///   over the row prefetches the rows ahead, which the hardware prefetchers
@@ -345,6 +355,7 @@ tensorc-read-through-pads,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-drop-zero-fill,\
+tensorc-k-block-ends,\
 tensorc-prefetch-rows,\
 tensorc-prefetch-panels,\
 tensorc-fold-partials,\
@@ -391,6 +402,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{DROP_ZERO_FILL},"), "")
+            .replace(&format!("{K_BLOCK_ENDS},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{READ_THROUGH_PADS},"), "")
             .replace(&format!("{PACK_MARK},"), "")
@@ -427,10 +439,11 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
+            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(DROP_ZERO_FILL));
+        assert!(!full_cpu_pipeline().contains(K_BLOCK_ENDS));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(PREFETCH_PANELS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));

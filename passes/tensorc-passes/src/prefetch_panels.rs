@@ -115,15 +115,6 @@ struct PanelRead {
     steps_per_line: i64,
 }
 
-/// The induction variable of an `scf.for`.
-unsafe fn iv(lp: MlirOperation) -> MlirValue {
-    unsafe { mlirBlockGetArgument(body(lp), 0) }
-}
-
-unsafe fn body(lp: MlirOperation) -> MlirBlock {
-    unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0)) }
-}
-
 /// The loop `op` sits in directly, if it is an `scf.for`.
 unsafe fn parent_for(op: MlirOperation) -> Option<MlirOperation> {
     unsafe {
@@ -149,78 +140,12 @@ unsafe fn panel_step(op: MlirOperation) -> Option<i64> {
     }
 }
 
-/// The elements of `op`'s `DenseI64ArrayAttr` named `name`.
-unsafe fn i64_array(op: MlirOperation, name: &str) -> Option<Vec<i64>> {
-    unsafe {
-        let a = mlirOperationGetAttributeByName(op, string_ref(name));
-        if a.ptr.is_null() || !mlirAttributeIsADenseI64Array(a) {
-            return None;
-        }
-        Some(
-            (0..mlirDenseArrayGetNumElements(a))
-                .map(|i| mlirDenseI64ArrayGetElement(a, i))
-                .collect(),
-        )
-    }
-}
-
-/// The value of a one-dimensional `scf.forall`'s static bound or step
-/// attribute `name` (a dynamic one is a huge negative marker).
-unsafe fn single_static(op: MlirOperation, name: &str) -> Option<i64> {
-    match unsafe { i64_array(op, name) }?.as_slice() {
-        [v] => Some(*v),
-        _ => None,
-    }
-}
-
-/// Inserts `name` (a binary `arith` op on `index` values) of `a` and `b`
-/// before `at`; returns its result.
-unsafe fn index_op(at: MlirOperation, name: &str, a: MlirValue, b: MlirValue) -> MlirValue {
-    unsafe {
-        let ctx = mlirOperationGetContext(at);
-        let loc = mlirOperationGetLocation(at);
-        insert_before(
-            at,
-            build(ctx, name, loc, &[a, b], &[mlirIndexTypeGet(ctx)], &[]),
-        )
-    }
-}
-
 /// Inserts before `at` the number of the current iteration of the loop
 /// `lp` (lower bound `lb`, step `step`): `(iv - lb) / step`.
 unsafe fn trip_number(at: MlirOperation, lp: MlirOperation, lb: i64, step: i64) -> MlirValue {
     unsafe {
         let i = index_op(at, "arith.subi", iv(lp), index_constant(at, lb));
         index_op(at, "arith.divui", i, index_constant(at, step))
-    }
-}
-
-/// Whether `v` is defined inside `op`'s regions.
-unsafe fn defined_inside(v: MlirValue, op: MlirOperation) -> bool {
-    unsafe {
-        let block = if mlirValueIsABlockArgument(v) {
-            mlirBlockArgumentGetOwner(v)
-        } else {
-            mlirOperationGetBlock(mlirOpResultGetOwner(v))
-        };
-        let owner = mlirBlockGetParentOperation(block);
-        !owner.ptr.is_null() && (owner.ptr == op.ptr || nested_in(owner, op))
-    }
-}
-
-/// Whether `v` is computed from `x` (looking through the ops defined
-/// inside `scope`).
-unsafe fn depends(v: MlirValue, x: MlirValue, scope: MlirOperation) -> bool {
-    unsafe {
-        if mlirValueEqual(v, x) {
-            return true;
-        }
-        if mlirValueIsABlockArgument(v) || !defined_inside(v, scope) {
-            return false;
-        }
-        let def = mlirOpResultGetOwner(v);
-        (0..mlirOperationGetNumOperands(def))
-            .any(|i| depends(mlirOperationGetOperand(def, i), x, scope))
     }
 }
 
@@ -552,13 +477,6 @@ unsafe fn panel_range(op: MlirOperation) -> Option<(i64, i64)> {
     }
 }
 
-/// An offset of a view: a constant or an operand of the view op.
-#[derive(Clone, Copy)]
-enum Offset {
-    Static(i64),
-    Dynamic(MlirValue),
-}
-
 /// A view the block loop slides with its induction variable: a
 /// `memref.subview` in the block loop's body, before the panel loop, of a
 /// static 2-D memref defined outside the block loop (unit innermost
@@ -579,31 +497,13 @@ unsafe fn sliding_view(op: MlirOperation, block_loop: MlirOperation) -> Option<[
         {
             return None;
         }
-        let (offsets, sizes, steps) = (
-            i64_array(op, "static_offsets")?,
-            i64_array(op, "static_sizes")?,
-            i64_array(op, "static_strides")?,
-        );
-        if offsets.len() != 2 || sizes.iter().any(|&d| d <= 0) || steps.iter().any(|&d| d != 1) {
-            return None;
-        }
-        // Dynamic offsets (the "dynamic" marker) are the operands after the
-        // source, in order.
-        let mut next = 1;
-        let mut values = [Offset::Static(0); 2];
-        for (v, &o) in values.iter_mut().zip(&offsets) {
-            if o == i64::MIN {
-                *v = Offset::Dynamic(mlirOperationGetOperand(op, next));
-                next += 1;
-            } else {
-                *v = Offset::Static(o);
-            }
-        }
+        let (offsets, _) = subview_offsets(op)?;
+        let values: [Offset; 2] = offsets.try_into().ok()?;
         let iv = iv(block_loop);
         let slides = values.iter().any(|v| {
             matches!(v, Offset::Dynamic(d) if depends(*d, iv, block_loop) && copyable(*d, block_loop))
         });
-        (mlirOperationGetNumOperands(op) == next && slides).then_some(values)
+        slides.then_some(values)
     }
 }
 
@@ -721,6 +621,6 @@ unsafe fn prefetch_loop(
         let block = mlirBlockCreate(1, &index, &loc);
         mlirRegionAppendOwnedBlock(region, block);
         mlirBlockAppendOwnedOperation(block, build(ctx, "scf.yield", loc, &[], &[], &[]));
-        create_op(ctx, "scf.for", loc, &[lo, hi, by], &[], &[], Some(region))
+        create_op(ctx, "scf.for", loc, &[lo, hi, by], &[], &[], &[region])
     }
 }

@@ -197,7 +197,7 @@ pub(crate) unsafe fn build(
     results: &[MlirType],
     attrs: &[(&str, MlirAttribute)],
 ) -> MlirOperation {
-    unsafe { create_op(ctx, name, loc, operands, results, attrs, None) }
+    unsafe { create_op(ctx, name, loc, operands, results, attrs, &[]) }
 }
 
 pub(crate) unsafe fn build_with_region(
@@ -207,7 +207,7 @@ pub(crate) unsafe fn build_with_region(
     attrs: &[(&str, MlirAttribute)],
     region: MlirRegion,
 ) -> MlirOperation {
-    unsafe { create_op(ctx, name, loc, &[], &[], attrs, Some(region)) }
+    unsafe { create_op(ctx, name, loc, &[], &[], attrs, &[region]) }
 }
 
 pub(crate) unsafe fn create_op(
@@ -217,7 +217,7 @@ pub(crate) unsafe fn create_op(
     operands: &[MlirValue],
     results: &[MlirType],
     attrs: &[(&str, MlirAttribute)],
-    region: Option<MlirRegion>,
+    regions: &[MlirRegion],
 ) -> MlirOperation {
     unsafe {
         let mut state = mlirOperationStateGet(string_ref(name), loc);
@@ -228,9 +228,7 @@ pub(crate) unsafe fn create_op(
             .map(|(n, a)| mlirNamedAttributeGet(mlirIdentifierGet(ctx, string_ref(n)), *a))
             .collect();
         mlirOperationStateAddAttributes(&mut state, named.len() as isize, named.as_ptr());
-        if let Some(r) = region {
-            mlirOperationStateAddOwnedRegions(&mut state, 1, &r);
-        }
+        mlirOperationStateAddOwnedRegions(&mut state, regions.len() as isize, regions.as_ptr());
         mlirOperationCreate(&mut state)
     }
 }
@@ -454,5 +452,119 @@ pub(crate) unsafe fn constant_bounds(lp: MlirOperation) -> Option<(i64, i64, i64
         }
         let b = |i| constant_int(mlirOperationGetOperand(lp, i));
         Some((b(0)?, b(1)?, b(2)?))
+    }
+}
+
+/// The induction variable of an `scf.for`.
+pub(crate) unsafe fn iv(lp: MlirOperation) -> MlirValue {
+    unsafe { mlirBlockGetArgument(body(lp), 0) }
+}
+
+pub(crate) unsafe fn body(lp: MlirOperation) -> MlirBlock {
+    unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0)) }
+}
+
+/// The elements of `op`'s `DenseI64ArrayAttr` named `name`.
+pub(crate) unsafe fn i64_array(op: MlirOperation, name: &str) -> Option<Vec<i64>> {
+    unsafe {
+        let a = mlirOperationGetAttributeByName(op, string_ref(name));
+        if a.ptr.is_null() || !mlirAttributeIsADenseI64Array(a) {
+            return None;
+        }
+        Some(
+            (0..mlirDenseArrayGetNumElements(a))
+                .map(|i| mlirDenseI64ArrayGetElement(a, i))
+                .collect(),
+        )
+    }
+}
+
+/// The value of a one-dimensional `scf.forall`'s static bound or step
+/// attribute `name` (a dynamic one is a huge negative marker).
+pub(crate) unsafe fn single_static(op: MlirOperation, name: &str) -> Option<i64> {
+    match unsafe { i64_array(op, name) }?.as_slice() {
+        [v] => Some(*v),
+        _ => None,
+    }
+}
+
+/// Inserts `name` (a binary `arith` op on `index` values) of `a` and `b`
+/// before `at`; returns its result.
+pub(crate) unsafe fn index_op(at: MlirOperation, name: &str, a: MlirValue, b: MlirValue) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let loc = mlirOperationGetLocation(at);
+        insert_before(
+            at,
+            build(ctx, name, loc, &[a, b], &[mlirIndexTypeGet(ctx)], &[]),
+        )
+    }
+}
+
+/// Whether `v` is defined inside `op`'s regions.
+pub(crate) unsafe fn defined_inside(v: MlirValue, op: MlirOperation) -> bool {
+    unsafe {
+        let block = if mlirValueIsABlockArgument(v) {
+            mlirBlockArgumentGetOwner(v)
+        } else {
+            mlirOperationGetBlock(mlirOpResultGetOwner(v))
+        };
+        let owner = mlirBlockGetParentOperation(block);
+        !owner.ptr.is_null() && (owner.ptr == op.ptr || nested_in(owner, op))
+    }
+}
+
+/// Whether `v` is computed from `x` (looking through the ops defined
+/// inside `scope`).
+pub(crate) unsafe fn depends(v: MlirValue, x: MlirValue, scope: MlirOperation) -> bool {
+    unsafe {
+        if mlirValueEqual(v, x) {
+            return true;
+        }
+        if mlirValueIsABlockArgument(v) || !defined_inside(v, scope) {
+            return false;
+        }
+        let def = mlirOpResultGetOwner(v);
+        (0..mlirOperationGetNumOperands(def))
+            .any(|i| depends(mlirOperationGetOperand(def, i), x, scope))
+    }
+}
+
+/// An offset of a view: a constant or an operand of the view op.
+#[derive(Clone, Copy)]
+pub(crate) enum Offset {
+    Static(i64),
+    Dynamic(MlirValue),
+}
+
+/// The offsets and sizes of a `memref.subview` with static sizes (each at
+/// least 1) and unit strides: each offset a constant or the view's operand
+/// that holds it.
+pub(crate) unsafe fn subview_offsets(op: MlirOperation) -> Option<(Vec<Offset>, Vec<i64>)> {
+    unsafe {
+        if op_name(op) != "memref.subview" {
+            return None;
+        }
+        let (offsets, sizes, steps) = (
+            i64_array(op, "static_offsets")?,
+            i64_array(op, "static_sizes")?,
+            i64_array(op, "static_strides")?,
+        );
+        if sizes.iter().any(|&d| d <= 0) || steps.iter().any(|&d| d != 1) {
+            return None;
+        }
+        // Dynamic offsets (the "dynamic" marker) are the operands after the
+        // source, in order; there are no dynamic sizes or strides.
+        let mut next = 1;
+        let mut values = Vec::with_capacity(offsets.len());
+        for &o in &offsets {
+            if o == i64::MIN {
+                values.push(Offset::Dynamic(mlirOperationGetOperand(op, next)));
+                next += 1;
+            } else {
+                values.push(Offset::Static(o));
+            }
+        }
+        (mlirOperationGetNumOperands(op) == next).then_some((values, sizes))
     }
 }

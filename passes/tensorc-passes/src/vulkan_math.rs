@@ -367,7 +367,7 @@ impl B {
                 &operands,
                 &types[1..],
                 &[],
-                Some(region),
+                &[region],
             );
             self.insert(op);
             (0..inits.len())

@@ -1,0 +1,852 @@
+//! `tensorc-k-block-ends`: in a product cut into K blocks, the first block
+//! writes C instead of adding to zeros, and the last block runs the
+//! element-wise epilogue on its register tiles instead of writing C for a
+//! later pass to read back.
+//!
+//! Why: the packed schedule (`packed_matmul.rs`) keeps C in a packed
+//! buffer (or, after `tensorc-unpack-in-place`, a strided view of the
+//! result) that every K block reads and writes tile by tile
+//! (`tensorc-late-accumulate`'s `C + Σ`). Before the blocks, a pass wrote
+//! all of C with zeros (the frontend's zero fill), and after them, when an
+//! element-wise consumer was fused into the unpack (W6's bias + relu), a
+//! second pass read the whole packed C again to write the result. On W6
+//! (256×1024·1024×4096, one thread) the epilogue was about 2 % of the
+//! time and the fill 0.4 %, two passes over 4 MiB outside the k loops;
+//! W2 (1024³) and W3 (2048³) lose a pass of 4 and 16 MiB of zeros.
+//!
+//! What is matched, on buffers (after `tensorc-late-accumulate`, whose
+//! `C + Σ` form it needs):
+//!
+//! - the site: a `vector.transfer_write` of `C + Σ` (maybe through a
+//!   `vector.extract` of a leading unit dimension), the read of C being a
+//!   tile read (`drop_zero_fill::tile_read`) of the same memref at the
+//!   same indices; unmasked, in bounds, minor identity;
+//! - C (the site's memref, or the memref its `memref.subview` views) is a
+//!   `memref.alloc` or a chain of single-use views of a function argument
+//!   used by nothing else, with a static shape;
+//! - every op enclosing the site up to the function's body is an `scf.for`
+//!   or a one-dimensional `scf.forall` and plays one of three parts: an
+//!   index loop (its induction variable is one of the write's indices:
+//!   bounds 0 to the view's size, step the vector's extent), an offset loop
+//!   (its variable places the view: `d0 * size` or the variable itself,
+//!   its trips times the size being C's dimension), or the K block loop
+//!   (static bounds, at least two trips, its variable in neither); loops of
+//!   one trip are ignored. So in each K block every element of C is
+//!   written exactly once, by this site (the exact cover the rewrites rely
+//!   on);
+//! - every other access to C is a prefetch inside the product, a
+//!   `memref.dealloc`, a `vector.transfer_write` of a zero constant in
+//!   another op of the function's body before the product (the fill), or
+//!   one `vector.transfer_read` of a whole `[tm, tn]` tile of a 4-D C
+//!   `[P, Q, tm, tn]` after the product (the epilogue's).
+//!
+//! The rewrites:
+//!
+//! 1. With fill writes: in the first K block the read of C becomes a zero
+//!    vector (`scf.if` on the block loop's variable; no K block loop: the
+//!    read and the add go), and the ops holding the fill are erased (they
+//!    may only hold loops, index arithmetic, views and the fill's writes).
+//!    Exact: in the first block each element's first access is its tile's
+//!    read, which read the fill's zero.
+//! 2. With the epilogue read: its loop nest must be two `scf.for`s (rows
+//!    0 to P·tm by tm, columns 0 to Q·tn by tn; index arithmetic only
+//!    between them) whose read's indices are `row floordiv tm` and
+//!    `col floordiv tn`, holding no op with regions, writing only to
+//!    function arguments the product does not use, reading nothing it
+//!    writes, and using only values defined before the product. In the
+//!    last K block the site then runs a copy of the nest's body per
+//!    `[tm, tn]` tile of its vector (the row and column computed from the
+//!    tile's place in C), in place of the write, and the nest is erased.
+//!    C's final tiles were read only by that nest, which now gets them
+//!    from registers; the tiles' order changes, and each tile's epilogue
+//!    reads and writes only its own elements of other buffers.
+//!
+//! Neither rewrite changes a value except as `tensorc-drop-zero-fill`
+//! does: the first block's sum is written as it is, not added to +0.0
+//! (a sum of products that all underflow to -0.0 stays -0.0).
+
+use crate::drop_zero_fill::{TileRead, is_zero, tile_read};
+use crate::external_pass::{PassId, module_pass};
+use crate::raw::*;
+use melior::dialect::DialectHandle;
+use melior::pass::Pass;
+use mlir_sys::*;
+use std::collections::{HashMap, HashSet};
+
+/// The pass's name in tensorc's pipeline strings.
+pub const NAME: &str = crate::pipeline::K_BLOCK_ENDS;
+
+static PASS_ID: PassId = PassId::new();
+
+/// Creates the pass (anchored on `builtin.module`).
+pub fn create() -> Pass {
+    module_pass(
+        &PASS_ID,
+        NAME,
+        "In products cut into K blocks: write C in the first block (no zero fill), run the epilogue in the last",
+        &[DialectHandle::arith(), DialectHandle::scf()],
+        |module| {
+            // SAFETY: `module_pass` passes the live module the pass runs on.
+            unsafe { rewrite_block_ends(module) };
+            true
+        },
+    )
+}
+
+/// The K block loop of a site: the loop, its lower bound and the value of
+/// its variable in the last block.
+#[derive(Clone, Copy)]
+struct KLoop {
+    lp: MlirOperation,
+    first: i64,
+    last: i64,
+}
+
+/// Where one dimension of the site's vector lands in C: `offset + index`
+/// (a constant or a value each) plus the position within the vector.
+#[derive(Clone, Copy)]
+enum Place {
+    Const(i64),
+    Value(MlirValue),
+}
+
+/// A matched site and what it may rewrite.
+struct Site {
+    write: MlirOperation,
+    read: TileRead,
+    k: Option<KLoop>,
+    /// Per dimension of C: the view's offset and the write's index.
+    places: Vec<(Place, Place)>,
+    /// The vector's extent in each dimension of C (1 outside the vector).
+    extents: Vec<i64>,
+    fills: Vec<MlirOperation>,
+    epilogue: Option<Epilogue>,
+}
+
+/// The loop nest to run in the last K block.
+struct Epilogue {
+    nest: MlirOperation,
+    /// The ops to copy, in order: the outer body's index arithmetic, then
+    /// the inner body but its read of C and its yield.
+    ops: Vec<MlirOperation>,
+    read: MlirOperation,
+    /// The row and column loops' variables.
+    row: MlirValue,
+    col: MlirValue,
+}
+
+/// Rewrites every matched site of `module`; returns how many.
+///
+/// # Safety
+/// `module` must be a live operation.
+pub unsafe fn rewrite_block_ends(module: MlirOperation) -> usize {
+    unsafe {
+        let sites: Vec<Site> = ops_named(module, "vector.transfer_write")
+            .into_iter()
+            .filter_map(|w| find_site(w))
+            .collect();
+        // Two sites never share a C: each needs every access to C to be
+        // its own, so rewriting one cannot invalidate another.
+        for s in &sites {
+            rewrite(s);
+        }
+        sites.len()
+    }
+}
+
+/// Whether a vector transfer is unmasked, in bounds and minor identity.
+unsafe fn plain_transfer(op: MlirOperation, memref: MlirValue, vector: MlirType) -> bool {
+    unsafe {
+        let rank = mlirShapedTypeGetRank(mlirValueGetType(memref)) as usize;
+        let vrank = mlirShapedTypeGetRank(vector) as usize;
+        let map = mlirOperationGetAttributeByName(op, string_ref("permutation_map"));
+        let bounds = mlirOperationGetAttributeByName(op, string_ref("in_bounds"));
+        let operands = mlirOperationGetNumOperands(op) as usize;
+        // write: value, memref, indices; read: memref, indices, padding.
+        operands == 2 + rank
+            && !map.ptr.is_null()
+            && is_minor_identity(map, rank, vrank)
+            && !bounds.ptr.is_null()
+            && !print_attr(bounds).contains("false")
+    }
+}
+
+/// The op of the function's body that holds `op` (or `op` itself), and
+/// the function.
+unsafe fn top_level(op: MlirOperation) -> Option<(MlirOperation, MlirOperation)> {
+    unsafe {
+        let mut op = op;
+        loop {
+            let p = mlirOperationGetParentOperation(op);
+            if p.ptr.is_null() {
+                return None;
+            }
+            if op_name(p) == "func.func" {
+                return Some((op, p));
+            }
+            op = p;
+        }
+    }
+}
+
+/// The memref C: the site's memref, or what its subview views; the view.
+unsafe fn root_of(m: MlirValue) -> (MlirValue, Option<MlirOperation>) {
+    unsafe {
+        match defined_by(m, "memref.subview") {
+            Some(v) => (mlirOperationGetOperand(v, 0), Some(v)),
+            None => (m, None),
+        }
+    }
+}
+
+/// Whether C may be rewritten as a whole: a static `memref.alloc`, or a
+/// chain of single-use views of a function argument with no other use.
+unsafe fn root_ok(root: MlirValue) -> bool {
+    unsafe {
+        if !mlirShapedTypeHasStaticShape(mlirValueGetType(root)) {
+            return false;
+        }
+        let mut v = root;
+        loop {
+            if mlirValueIsABlockArgument(v) {
+                let owner = mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v));
+                return op_name(owner) == "func.func" && (v.ptr == root.ptr || sole_use(v).is_some());
+            }
+            let def = mlirOpResultGetOwner(v);
+            match op_name(def).as_str() {
+                "memref.alloc" => return v.ptr == root.ptr,
+                "memref.transpose" | "memref.expand_shape" | "memref.collapse_shape" | "memref.cast"
+                    if v.ptr == root.ptr || sole_use(v).is_some() =>
+                {
+                    v = mlirOperationGetOperand(def, 0);
+                }
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// The ancestor loop whose variable `v` is, with its trip count, lower
+/// bound, upper bound and step (an `scf.for` with constant bounds or a
+/// one-dimensional `scf.forall` with static ones).
+unsafe fn loop_of(v: MlirValue) -> Option<(MlirOperation, i64, i64, i64)> {
+    unsafe {
+        if !mlirValueIsABlockArgument(v) || mlirBlockArgumentGetArgNumber(v) != 0 {
+            return None;
+        }
+        let lp = mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v));
+        let (lb, ub, step) = match op_name(lp).as_str() {
+            "scf.for" => constant_bounds(lp)?,
+            "scf.forall" => (
+                single_static(lp, "staticLowerBound")?,
+                single_static(lp, "staticUpperBound")?,
+                single_static(lp, "staticStep")?,
+            ),
+            _ => return None,
+        };
+        (step > 0 && ub > lb).then_some((lp, lb, ub, step))
+    }
+}
+
+/// The trip count of an enclosing `scf.for` or one-dimensional
+/// `scf.forall`, when static.
+unsafe fn trips(lp: MlirOperation) -> Option<i64> {
+    unsafe {
+        let body = body(lp);
+        if mlirBlockGetNumArguments(body) < 1 {
+            return None;
+        }
+        let (_, lb, ub, step) = loop_of(mlirBlockGetArgument(body, 0))?;
+        Some((ub - lb + step - 1) / step)
+    }
+}
+
+/// Matches `write` as a site (see the module doc); changes nothing.
+unsafe fn find_site(write: MlirOperation) -> Option<Site> {
+    unsafe {
+        let m = mlirOperationGetOperand(write, 1);
+        let mut value = mlirOperationGetOperand(write, 0);
+        let vty = mlirValueGetType(value);
+        if !plain_transfer(write, m, vty) {
+            return None;
+        }
+        if let Some(x) = defined_by(value, "vector.extract") {
+            let src = mlirValueGetType(mlirOperationGetOperand(x, 0));
+            if mlirOperationGetNumOperands(x) != 1
+                || mlirShapedTypeGetDimSize(src, 0) != 1
+                || mlirShapedTypeGetRank(src) != mlirShapedTypeGetRank(vty) + 1
+            {
+                return None;
+            }
+            value = mlirOperationGetOperand(x, 0);
+        }
+        let add = defined_by(value, "arith.addf").or_else(|| defined_by(value, "arith.addi"))?;
+        let read = (0..2).find_map(|i| {
+            let v = mlirOperationGetOperand(add, i);
+            let v = match defined_by(v, "vector.broadcast") {
+                Some(b) => mlirOperationGetOperand(b, 0),
+                None => v,
+            };
+            let r = defined_by(v, "vector.transfer_read")?;
+            match tile_read(r)? {
+                t @ TileRead::Added { add: a, .. } if a.ptr == add.ptr => Some(t),
+                _ => None,
+            }
+        })?;
+        let TileRead::Added { read: r, .. } = read else {
+            return None;
+        };
+        let rank = mlirShapedTypeGetRank(mlirValueGetType(m)) as isize;
+        let same_place = mlirValueEqual(mlirOperationGetOperand(r, 0), m)
+            && (0..rank).all(|d| {
+                mlirValueEqual(mlirOperationGetOperand(r, 1 + d), mlirOperationGetOperand(write, 2 + d))
+            })
+            && mlirTypeEqual(mlirValueGetType(result(r)), vty)
+            && plain_transfer(r, m, vty)
+            && mlirOperationGetBlock(r).ptr == mlirOperationGetBlock(write).ptr;
+        if !same_place {
+            return None;
+        }
+        let (root, view) = root_of(m);
+        if !root_ok(root) {
+            return None;
+        }
+        let (top, func) = top_level(write)?;
+        let (places, extents, k) = cover(write, root, view, top, vty)?;
+        let (fills, epilogue_read) = accesses(root, write, r, top)?;
+        let epilogue = match epilogue_read {
+            Some(e) => Some(epilogue(e, root, top, func)?),
+            None => None,
+        };
+        if fills.is_empty() && epilogue.is_none() {
+            return None;
+        }
+        Some(Site { write, read, k, places, extents, fills, epilogue })
+    }
+}
+
+/// The exact-cover check (module doc): per dimension of C the view's
+/// offset and the write's index, the vector's extents, and the K block
+/// loop.
+#[allow(clippy::type_complexity)]
+unsafe fn cover(
+    write: MlirOperation,
+    root: MlirValue,
+    view: Option<MlirOperation>,
+    top: MlirOperation,
+    vty: MlirType,
+) -> Option<(Vec<(Place, Place)>, Vec<i64>, Option<KLoop>)> {
+    unsafe {
+        let ct = mlirValueGetType(root);
+        let rank = mlirShapedTypeGetRank(ct) as usize;
+        let dims: Vec<i64> = (0..rank).map(|d| mlirShapedTypeGetDimSize(ct, d as isize)).collect();
+        let (offsets, sizes) = match view {
+            Some(v) => subview_offsets(v)?,
+            None => (vec![Offset::Static(0); rank], dims.clone()),
+        };
+        if offsets.len() != rank {
+            return None;
+        }
+        let vrank = mlirShapedTypeGetRank(vty) as usize;
+        let extents: Vec<i64> = (0..rank)
+            .map(|d| if d + vrank >= rank { mlirShapedTypeGetDimSize(vty, (d + vrank - rank) as isize) } else { 1 })
+            .collect();
+        let mut used: HashSet<usize> = HashSet::new();
+        let mut places = Vec::with_capacity(rank);
+        for d in 0..rank {
+            let offset = match offsets[d] {
+                Offset::Static(0) if sizes[d] == dims[d] => Place::Const(0),
+                Offset::Static(_) => return None,
+                Offset::Dynamic(v) => {
+                    // `d0 * size` of a unit-step variable, or the variable
+                    // itself stepping by the size.
+                    let (iv, scale) = match defined_by(v, "affine.apply") {
+                        Some(a) if mlirOperationGetNumOperands(a) == 1 => {
+                            let map = print_attr(mlirOperationGetAttributeByName(a, string_ref("map")));
+                            if map != format!("affine_map<(d0) -> (d0 * {})>", sizes[d]) {
+                                return None;
+                            }
+                            (mlirOperationGetOperand(a, 0), sizes[d])
+                        }
+                        Some(_) => return None,
+                        None => (v, 1),
+                    };
+                    let (lp, lb, ub, step) = loop_of(iv)?;
+                    if lb != 0 || step * scale != sizes[d] || (ub / step) * sizes[d] != dims[d] || ub % step != 0 {
+                        return None;
+                    }
+                    if !used.insert(lp.ptr as usize) {
+                        return None;
+                    }
+                    Place::Value(v)
+                }
+            };
+            let idx = mlirOperationGetOperand(write, 2 + d as isize);
+            let index = if constant_int(idx) == Some(0) && extents[d] == sizes[d] {
+                Place::Const(0)
+            } else {
+                let (lp, lb, ub, step) = loop_of(idx)?;
+                if op_name(lp) != "scf.for" || lb != 0 || ub != sizes[d] || step != extents[d] || ub % step != 0 {
+                    return None;
+                }
+                if !used.insert(lp.ptr as usize) {
+                    return None;
+                }
+                Place::Value(idx)
+            };
+            places.push((offset, index));
+        }
+        // Every enclosing op: a used loop, a one-trip loop, or the K block
+        // loop (at most one).
+        let mut k = None;
+        let mut op = mlirOperationGetParentOperation(write);
+        loop {
+            let name = op_name(op);
+            if name != "scf.for" && name != "scf.forall" {
+                return None;
+            }
+            if !used.contains(&(op.ptr as usize)) {
+                match trips(op)? {
+                    1 => {}
+                    n if n >= 2 && name == "scf.for" && k.is_none() => {
+                        let (lb, ub, step) = constant_bounds(op)?;
+                        k = Some(KLoop { lp: op, first: lb, last: lb + (ub - lb - 1) / step * step });
+                    }
+                    _ => return None,
+                }
+            }
+            if op.ptr == top.ptr {
+                break;
+            }
+            op = mlirOperationGetParentOperation(op);
+        }
+        Some((places, extents, k))
+    }
+}
+
+/// The memref `v` is a view of, through views of every kind.
+unsafe fn base(mut v: MlirValue) -> MlirValue {
+    unsafe {
+        while mlirValueIsAOpResult(v) {
+            let def = mlirOpResultGetOwner(v);
+            match op_name(def).as_str() {
+                "memref.subview" | "memref.cast" | "memref.transpose" | "memref.expand_shape"
+                | "memref.collapse_shape" | "memref.reinterpret_cast" => v = mlirOperationGetOperand(def, 0),
+                _ => break,
+            }
+        }
+        v
+    }
+}
+
+/// Every access to C besides the site's write and read (module doc): the
+/// ops holding the fill's writes, and the epilogue's read, if any; `None`
+/// when something else touches C.
+unsafe fn accesses(
+    root: MlirValue,
+    write: MlirOperation,
+    read: MlirOperation,
+    top: MlirOperation,
+) -> Option<(Vec<MlirOperation>, Option<MlirOperation>)> {
+    unsafe {
+        let before: HashSet<usize> = ops_before(top).iter().map(|o| o.ptr as usize).collect();
+        let (mut fills, mut fill_writes, mut epilogue) = (Vec::new(), HashSet::new(), None);
+        let mut pending = vec![root];
+        while let Some(v) = pending.pop() {
+            for (user, operand) in uses(v) {
+                let name = op_name(user);
+                let (holder, _) = top_level(user)?;
+                match (name.as_str(), operand) {
+                    ("memref.subview", 0) => pending.push(result(user)),
+                    ("memref.dealloc", 0) => {}
+                    ("memref.prefetch", 0) if nested_in(user, top) => {}
+                    ("vector.transfer_write", 1) if user.ptr == write.ptr => {}
+                    ("vector.transfer_read", 0) if user.ptr == read.ptr => {}
+                    ("vector.transfer_write", 1)
+                        if is_zero(mlirOperationGetOperand(user, 0)) && before.contains(&(holder.ptr as usize)) =>
+                    {
+                        fill_writes.insert(user.ptr as usize);
+                        if !fills.iter().any(|f: &MlirOperation| f.ptr == holder.ptr) {
+                            fills.push(holder);
+                        }
+                    }
+                    ("vector.transfer_read", 0)
+                        if mlirValueEqual(v, root)
+                            && epilogue.is_none()
+                            && !before.contains(&(holder.ptr as usize))
+                            && holder.ptr != top.ptr =>
+                    {
+                        epilogue = Some(user);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        // The fill's ops hold nothing else with an effect.
+        for &f in &fills {
+            if mlirOperationGetNumResults(f) != 0 {
+                return None;
+            }
+            let mut clean = true;
+            walk(f, |op| {
+                let name = op_name(op);
+                let ok = matches!(
+                    name.as_str(),
+                    "scf.for" | "scf.forall" | "scf.yield" | "scf.forall.in_parallel" | "memref.subview"
+                        | "affine.apply" | "affine.min" | "affine.max"
+                ) || name.starts_with("arith.")
+                    || (name == "vector.transfer_write" && fill_writes.contains(&(op.ptr as usize)));
+                clean &= ok;
+                MlirWalkResult_MlirWalkResultAdvance
+            });
+            if !clean {
+                return None;
+            }
+        }
+        Some((fills, epilogue))
+    }
+}
+
+/// Ops an epilogue body may hold (besides writes, checked apart).
+fn epilogue_op(name: &str) -> bool {
+    ["arith.", "math.", "vector.", "index."].iter().any(|p| name.starts_with(p))
+        || matches!(name, "affine.apply" | "memref.load" | "memref.subview" | "ub.poison")
+}
+
+/// Matches the epilogue nest around `read` (module doc); changes nothing.
+unsafe fn epilogue(
+    read: MlirOperation,
+    root: MlirValue,
+    top: MlirOperation,
+    func: MlirOperation,
+) -> Option<Epilogue> {
+    unsafe {
+        let ct = mlirValueGetType(root);
+        let vt = mlirValueGetType(result(read));
+        if mlirShapedTypeGetRank(ct) != 4 || mlirShapedTypeGetRank(vt) != 2 || !plain_transfer(read, root, vt) {
+            return None;
+        }
+        let dim = |t: MlirType, d: isize| mlirShapedTypeGetDimSize(t, d);
+        let (tm, tn) = (dim(ct, 2), dim(ct, 3));
+        if dim(vt, 0) != tm || dim(vt, 1) != tn {
+            return None;
+        }
+        let index = mlirOperationGetOperand;
+        if constant_int(index(read, 3)) != Some(0) || constant_int(index(read, 4)) != Some(0) {
+            return None;
+        }
+        // `row floordiv tm`, `col floordiv tn`.
+        let divided = |v: MlirValue, by: i64| -> Option<MlirValue> {
+            let a = defined_by(v, "affine.apply")?;
+            let map = print_attr(mlirOperationGetAttributeByName(a, string_ref("map")));
+            (mlirOperationGetNumOperands(a) == 1 && map == format!("affine_map<(d0) -> (d0 floordiv {by})>"))
+                .then(|| mlirOperationGetOperand(a, 0))
+        };
+        let row = divided(index(read, 1), tm)?;
+        let col = divided(index(read, 2), tn)?;
+        let (rl, rlb, rub, rstep) = loop_of(row)?;
+        let (cl, clb, cub, cstep) = loop_of(col)?;
+        if op_name(rl) != "scf.for"
+            || op_name(cl) != "scf.for"
+            || (rlb, rub, rstep) != (0, dim(ct, 0) * tm, tm)
+            || (clb, cub, cstep) != (0, dim(ct, 1) * tn, tn)
+        {
+            return None;
+        }
+        // Two perfectly nested loops, the outer one in the function's body.
+        let inner = mlirOperationGetParentOperation(read);
+        let nest = mlirOperationGetParentOperation(inner);
+        let pair = [rl.ptr, cl.ptr];
+        if inner.ptr == nest.ptr
+            || !pair.contains(&inner.ptr)
+            || !pair.contains(&nest.ptr)
+            || mlirOperationGetParentOperation(nest).ptr != func.ptr
+            || mlirOperationGetNumResults(nest) != 0
+        {
+            return None;
+        }
+        // Ops whose results only index the read of C are not copied.
+        let only_index = |op: MlirOperation| {
+            mlirOperationGetNumResults(op) > 0
+                && (0..mlirOperationGetNumResults(op)).all(|r| {
+                uses(mlirOperationGetResult(op, r)).iter().all(|(u, _)| u.ptr == read.ptr)
+            })
+        };
+        let mut ops = Vec::new();
+        for op in block_ops(body(nest)) {
+            let name = op_name(op);
+            if op.ptr == inner.ptr || name == "scf.yield" || only_index(op) {
+                continue;
+            }
+            if !(name.starts_with("arith.") || name == "affine.apply") {
+                return None;
+            }
+            ops.push(op);
+        }
+        // The product's memrefs (by what they view): the epilogue may
+        // neither write them nor read what it writes.
+        let mut product_bases: HashSet<usize> = HashSet::new();
+        walk(top, |op| {
+            for i in 0..mlirOperationGetNumOperands(op) {
+                let v = mlirOperationGetOperand(op, i);
+                if mlirTypeIsAMemRef(mlirValueGetType(v)) {
+                    product_bases.insert(base(v).ptr as usize);
+                }
+            }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        let (mut written, mut read_from) = (HashSet::new(), HashSet::new());
+        for op in block_ops(body(inner)) {
+            let name = op_name(op);
+            if op.ptr == read.ptr || name == "scf.yield" || only_index(op) {
+                continue;
+            }
+            if mlirOperationGetNumRegions(op) != 0 {
+                return None;
+            }
+            match name.as_str() {
+                "vector.transfer_write" | "vector.store" | "memref.store" => {
+                    let target = base(mlirOperationGetOperand(op, 1));
+                    let is_arg = mlirValueIsABlockArgument(target)
+                        && mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(target)).ptr == func.ptr;
+                    if !is_arg || product_bases.contains(&(target.ptr as usize)) {
+                        return None;
+                    }
+                    written.insert(target.ptr as usize);
+                }
+                "vector.transfer_read" | "vector.load" | "memref.load" => {
+                    read_from.insert(base(mlirOperationGetOperand(op, 0)).ptr as usize);
+                }
+                n if epilogue_op(n) => {}
+                _ => return None,
+            }
+            ops.push(op);
+        }
+        if written.is_empty() || written.iter().any(|w| read_from.contains(w)) {
+            return None;
+        }
+        // Values from outside the nest must be visible in the product:
+        // the function's arguments and ops of its body before the product.
+        let before: HashSet<usize> = ops_before(top).iter().map(|o| o.ptr as usize).collect();
+        for &op in &ops {
+            for i in 0..mlirOperationGetNumOperands(op) {
+                let v = mlirOperationGetOperand(op, i);
+                if defined_inside(v, nest) {
+                    continue;
+                }
+                let visible = if mlirValueIsABlockArgument(v) {
+                    mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v)).ptr == func.ptr
+                } else {
+                    before.contains(&(mlirOpResultGetOwner(v).ptr as usize))
+                };
+                if !visible {
+                    return None;
+                }
+            }
+        }
+        Some(Epilogue { nest, ops, read, row, col })
+    }
+}
+
+/// Builds a detached `scf.if %cond` with `types` results whose branches
+/// are empty blocks (the caller adds their `scf.yield`s).
+unsafe fn build_if(at: MlirOperation, cond: MlirValue, types: &[MlirType]) -> MlirOperation {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let loc = mlirOperationGetLocation(at);
+        let regions = [mlirRegionCreate(), mlirRegionCreate()];
+        for r in regions {
+            mlirRegionAppendOwnedBlock(r, mlirBlockCreate(0, std::ptr::null(), std::ptr::null()));
+        }
+        create_op(ctx, "scf.if", loc, &[cond], types, &[], &regions)
+    }
+}
+
+/// Appends `scf.yield values` to `block`; returns it.
+unsafe fn append_yield(at: MlirOperation, block: MlirBlock, values: &[MlirValue]) -> MlirOperation {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let y = build(ctx, "scf.yield", mlirOperationGetLocation(at), values, &[], &[]);
+        mlirBlockAppendOwnedOperation(block, y);
+        y
+    }
+}
+
+unsafe fn branch(op: MlirOperation, n: isize) -> MlirBlock {
+    unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(op, n)) }
+}
+
+/// `iv == at`, inserted before `op`.
+unsafe fn is_iteration(op: MlirOperation, k: KLoop, at: i64) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(op);
+        let c = index_constant(op, at);
+        let cmp = build(
+            ctx,
+            "arith.cmpi",
+            mlirOperationGetLocation(op),
+            &[iv(k.lp), c],
+            &[mlirIntegerTypeGet(ctx, 1)],
+            &[("predicate", attr(ctx, "0 : i64"))],
+        );
+        insert_before(op, cmp)
+    }
+}
+
+unsafe fn rewrite(s: &Site) {
+    unsafe {
+        if !s.fills.is_empty() {
+            drop_fill(s);
+        }
+        if let Some(e) = &s.epilogue {
+            fuse_epilogue(s, e);
+        }
+    }
+}
+
+/// Rewrite 1: the first block reads zeros, the fill goes.
+unsafe fn drop_fill(s: &Site) {
+    unsafe {
+        let TileRead::Added { read, widen, add, sum } = s.read else {
+            unreachable!("find_site keeps added reads only")
+        };
+        match s.k {
+            None => {
+                mlirValueReplaceAllUsesOfWith(result(add), sum);
+                mlirOperationDestroy(add);
+                if let Some(w) = widen {
+                    mlirOperationDestroy(w);
+                }
+                mlirOperationDestroy(read);
+            }
+            Some(k) => {
+                let first = is_iteration(read, k, k.first);
+                let ty = mlirValueGetType(result(read));
+                let choice = build_if(read, first, &[ty]);
+                mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(read), read, choice);
+                let zero = build(
+                    mlirOperationGetContext(read),
+                    "arith.constant",
+                    mlirOperationGetLocation(read),
+                    &[],
+                    &[ty],
+                    &[("value", zero_attr(read, ty))],
+                );
+                mlirBlockAppendOwnedOperation(branch(choice, 0), zero);
+                append_yield(read, branch(choice, 0), &[result(zero)]);
+                mlirValueReplaceAllUsesOfWith(result(read), result(choice));
+                let otherwise = branch(choice, 1);
+                mlirOperationRemoveFromParent(read);
+                mlirBlockAppendOwnedOperation(otherwise, read);
+                append_yield(read, otherwise, &[result(read)]);
+            }
+        }
+        for &f in &s.fills {
+            mlirOperationDestroy(f);
+        }
+    }
+}
+
+/// A zero of the vector type `ty`.
+unsafe fn zero_attr(at: MlirOperation, ty: MlirType) -> MlirAttribute {
+    unsafe {
+        let float = mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty));
+        let zero = if float { "0.0" } else { "0" };
+        attr(mlirOperationGetContext(at), &format!("dense<{zero}> : {}", print_type(ty)))
+    }
+}
+
+/// Rewrite 2: in the last block each `[tm, tn]` tile of the site's vector
+/// goes through a copy of the epilogue instead of into C.
+unsafe fn fuse_epilogue(s: &Site, e: &Epilogue) {
+    unsafe {
+        let w = s.write;
+        let value = mlirOperationGetOperand(w, 0);
+        let ctx = mlirOperationGetContext(w);
+        let loc = mlirOperationGetLocation(w);
+        let anchor = match s.k {
+            Some(k) => {
+                let last = is_iteration(w, k, k.last);
+                let choice = build_if(w, last, &[]);
+                mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(w), w, choice);
+                let then_yield = append_yield(w, branch(choice, 0), &[]);
+                mlirOperationRemoveFromParent(w);
+                mlirBlockAppendOwnedOperation(branch(choice, 1), w);
+                append_yield(w, branch(choice, 1), &[]);
+                then_yield
+            }
+            None => w,
+        };
+        let vty = mlirValueGetType(value);
+        let vrank = mlirShapedTypeGetRank(vty) as usize;
+        let rank = s.extents.len();
+        // C's dimensions the vector covers beyond its [tm, tn] tiles.
+        let lead: Vec<usize> = (rank - vrank..rank - 2).collect();
+        let ranges: Vec<i64> = lead.iter().map(|&d| s.extents[d]).collect();
+        let tiles: i64 = ranges.iter().product();
+        let place = |p: Place| match p {
+            Place::Const(c) => index_constant(anchor, c),
+            Place::Value(v) => v,
+        };
+        for t in 0..tiles {
+            // The tile's position along the lead dimensions.
+            let mut pos = vec![0i64; lead.len()];
+            let mut rest = t;
+            for i in (0..lead.len()).rev() {
+                pos[i] = rest % ranges[i];
+                rest /= ranges[i];
+            }
+            let tile = if lead.is_empty() {
+                value
+            } else {
+                let list = pos.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+                let x = build(
+                    ctx,
+                    "vector.extract",
+                    loc,
+                    &[value],
+                    &[mlirVectorTypeGet(2, [s.extents[rank - 2], s.extents[rank - 1]].as_ptr(), mlirShapedTypeGetElementType(vty))],
+                    &[("static_position", attr(ctx, &format!("array<i64: {list}>")))],
+                );
+                insert_before(anchor, x)
+            };
+            // Row and column of the epilogue: (offset + index + pos) * tile.
+            let at_dim = |d: usize, scale: i64| {
+                let (o, i) = s.places[d];
+                let within = lead.iter().position(|&l| l == d).map_or(0, |p| pos[p]);
+                let mut v = index_op(anchor, "arith.addi", place(o), place(i));
+                if within != 0 {
+                    v = index_op(anchor, "arith.addi", v, index_constant(anchor, within));
+                }
+                index_op(anchor, "arith.muli", v, index_constant(anchor, scale))
+            };
+            let ct_ty = mlirValueGetType(mlirOperationGetOperand(e.read, 0));
+            let row = at_dim(0, mlirShapedTypeGetDimSize(ct_ty, 2));
+            let col = at_dim(1, mlirShapedTypeGetDimSize(ct_ty, 3));
+            let mut map: HashMap<usize, MlirValue> = HashMap::new();
+            map.insert(e.row.ptr as usize, row);
+            map.insert(e.col.ptr as usize, col);
+            map.insert(result(e.read).ptr as usize, tile);
+            for &op in &e.ops {
+                let copy = mlirOperationClone(op);
+                for i in 0..mlirOperationGetNumOperands(copy) {
+                    let v = mlirOperationGetOperand(copy, i);
+                    if let Some(&n) = map.get(&(v.ptr as usize)) {
+                        mlirOperationSetOperand(copy, i, n);
+                    }
+                }
+                mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(anchor), anchor, copy);
+                for r in 0..mlirOperationGetNumResults(op) {
+                    map.insert(
+                        mlirOperationGetResult(op, r).ptr as usize,
+                        mlirOperationGetResult(copy, r),
+                    );
+                }
+            }
+        }
+        if s.k.is_none() {
+            mlirOperationDestroy(w);
+        }
+        mlirOperationDestroy(e.nest);
+    }
+}
