@@ -724,14 +724,7 @@ unsafe fn drop_fill(s: &Site) {
                 let ty = mlirValueGetType(result(read));
                 let choice = build_if(read, first, &[ty]);
                 mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(read), read, choice);
-                let zero = build(
-                    mlirOperationGetContext(read),
-                    "arith.constant",
-                    mlirOperationGetLocation(read),
-                    &[],
-                    &[ty],
-                    &[("value", zero_attr(read, ty))],
-                );
+                let zero = zero_vector(read, ty);
                 mlirBlockAppendOwnedOperation(branch(choice, 0), zero);
                 append_yield(read, branch(choice, 0), &[result(zero)]);
                 mlirValueReplaceAllUsesOfWith(result(read), result(choice));
@@ -744,15 +737,6 @@ unsafe fn drop_fill(s: &Site) {
         for &f in &s.fills {
             mlirOperationDestroy(f);
         }
-    }
-}
-
-/// A zero of the vector type `ty`.
-unsafe fn zero_attr(at: MlirOperation, ty: MlirType) -> MlirAttribute {
-    unsafe {
-        let float = mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty));
-        let zero = if float { "0.0" } else { "0" };
-        attr(mlirOperationGetContext(at), &format!("dense<{zero}> : {}", print_type(ty)))
     }
 }
 

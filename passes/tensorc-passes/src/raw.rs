@@ -254,13 +254,19 @@ pub(crate) unsafe fn index_constant(at: MlirOperation, v: i64) -> MlirValue {
 /// Inserts before `at` a constant zero of the vector type `ty` (float or
 /// integer elements), at `at`'s location; returns it.
 pub(crate) unsafe fn zero_vector_before(at: MlirOperation, ty: MlirType) -> MlirValue {
+    unsafe { insert_before(at, zero_vector(at, ty)) }
+}
+
+/// A detached constant zero of the vector type `ty` (float or integer
+/// elements), at `at`'s location.
+pub(crate) unsafe fn zero_vector(at: MlirOperation, ty: MlirType) -> MlirOperation {
     unsafe {
         let ctx = mlirOperationGetContext(at);
         let float = mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty));
         let zero = if float { "0.0" } else { "0" };
         let value = attr(ctx, &format!("dense<{zero}> : {}", print_type(ty)));
         let loc = mlirOperationGetLocation(at);
-        insert_before(at, build(ctx, "arith.constant", loc, &[], &[ty], &[("value", value)]))
+        build(ctx, "arith.constant", loc, &[], &[ty], &[("value", value)])
     }
 }
 
