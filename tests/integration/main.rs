@@ -54,6 +54,7 @@ mod matvec;
 mod memsafe;
 mod n_blocks;
 mod n_chunks;
+mod pack_ahead;
 mod prefetch_panels;
 mod prefetch_rows;
 mod robust;

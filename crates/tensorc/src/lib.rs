@@ -303,6 +303,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(drop_zero_fill::NAME, drop_zero_fill::create);
         use tensorc_passes::k_block_ends;
         tensorc_mlir::register_external_pass(k_block_ends::NAME, k_block_ends::create);
+        use tensorc_passes::pack_ahead;
+        tensorc_mlir::register_external_pass(pack_ahead::NAME, pack_ahead::create);
         use tensorc_passes::unpack_in_place;
         tensorc_mlir::register_external_pass(unpack_in_place::NAME, unpack_in_place::create);
         use tensorc_passes::pack_mark;

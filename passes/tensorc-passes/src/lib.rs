@@ -28,6 +28,8 @@ pub mod outline_parallel;
 #[cfg(feature = "melior")]
 pub mod parallel_mark;
 pub mod packed_matmul;
+#[cfg(feature = "melior")]
+pub mod pack_ahead;
 pub mod parallel_schedule;
 #[cfg(feature = "melior")]
 pub mod prefetch_panels;

@@ -70,6 +70,11 @@ pub const DROP_ZERO_FILL: &str = "tensorc-drop-zero-fill";
 /// after `DROP_ZERO_FILL`.
 pub const K_BLOCK_ENDS: &str = "tensorc-k-block-ends";
 
+/// The Rust pass that packs the next K block of B during the current one,
+/// a slice per register tile, into a second buffer (`pack_ahead.rs`), run
+/// like `OUTLINE_PARALLEL`, right after `K_BLOCK_ENDS`.
+pub const PACK_AHEAD: &str = "tensorc-pack-ahead";
+
 /// The Rust pass that prefetches the rows ahead in the later passes of
 /// multi-pass row loops (`prefetch_rows.rs`), run like `OUTLINE_PARALLEL`,
 /// right after `LATE_ACCUMULATE`.
@@ -204,6 +209,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   blocks, the first block writes C (the zero fill goes) and the last
 ///   runs the element-wise epilogue on the register tiles (the pass over
 ///   C after the product goes).
+/// - `tensorc-pack-ahead` (`pack_ahead.rs`): a packed product's register
+///   tiles each copy a slice of the next K block of B into a second buffer
+///   (and prefetch the block after it), instead of one loop packing each
+///   block at its start.
 /// - `tensorc-prefetch-rows` (`prefetch_rows.rs`): in row loops that read
 ///   each row more than once (fused softmax/layernorm chains), a later pass
 ///   over the row prefetches the rows ahead, which the hardware prefetchers
@@ -356,6 +365,7 @@ tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-drop-zero-fill,\
 tensorc-k-block-ends,\
+tensorc-pack-ahead,\
 tensorc-prefetch-rows,\
 tensorc-prefetch-panels,\
 tensorc-fold-partials,\
@@ -403,6 +413,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{DROP_ZERO_FILL},"), "")
             .replace(&format!("{K_BLOCK_ENDS},"), "")
+            .replace(&format!("{PACK_AHEAD},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{READ_THROUGH_PADS},"), "")
             .replace(&format!("{PACK_MARK},"), "")
@@ -439,11 +450,12 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
+            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(DROP_ZERO_FILL));
         assert!(!full_cpu_pipeline().contains(K_BLOCK_ENDS));
+        assert!(!full_cpu_pipeline().contains(PACK_AHEAD));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(PREFETCH_PANELS));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));

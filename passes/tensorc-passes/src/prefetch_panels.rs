@@ -51,6 +51,11 @@
 //! memory: W6 (256×1024·1024×4096 + bias + relu, one thread, AOT library,
 //! alternated in the same minutes) 9.51–9.54 → 9.17–9.28 ms; W3 unchanged
 //! (its B block serves 256 panels, the pack is 2 % of its time).
+//! Where `tensorc-pack-ahead` (which runs before) moved the pack into the
+//! tiles, the block's view is gone and so are these prefetches: the tiles
+//! then prefetch the rows they copy themselves. They are left for the
+//! products it does not rewrite (the threads splitting each block's A
+//! panels, with the panel chunks in an `scf.forall`).
 //!
 //! Prefetches do not change what the program computes.
 
@@ -428,7 +433,7 @@ unsafe fn rewrite(s: &Site) {
             let hi = arith("arith.addi", lo, index_constant(s.k, chunk));
             let hi = arith("arith.minsi", hi, index_constant(s.k, ub));
             let by = index_constant(s.k, r.steps_per_line * step);
-            let lp = prefetch_loop(ctx, loc, lo, hi, by);
+            let lp = empty_for(ctx, loc, lo, hi, by);
             mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(s.k), s.k, lp);
             let inner = body(lp);
             let yield_op = mlirBlockGetFirstOperation(inner);
@@ -574,7 +579,7 @@ unsafe fn prefetch_next_block(s: &Site, tile_number: MlirValue) {
             let lo = index_op(s.k, "arith.muli", g, c(per_tile));
             let hi = index_op(s.k, "arith.addi", lo, c(per_tile));
             let hi = index_op(s.k, "arith.minsi", hi, c(lines));
-            let lp = prefetch_loop(ctx, loc, lo, hi, c(1));
+            let lp = empty_for(ctx, loc, lo, hi, c(1));
             mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(s.k), s.k, lp);
             let yield_op = mlirBlockGetFirstOperation(body(lp));
             let mut remap = Remap {
@@ -606,21 +611,3 @@ unsafe fn prefetch_next_block(s: &Site, tile_number: MlirValue) {
     }
 }
 
-/// A detached `scf.for %q = lo to hi step by` whose body is only its
-/// `scf.yield`.
-unsafe fn prefetch_loop(
-    ctx: MlirContext,
-    loc: MlirLocation,
-    lo: MlirValue,
-    hi: MlirValue,
-    by: MlirValue,
-) -> MlirOperation {
-    unsafe {
-        let index = mlirIndexTypeGet(ctx);
-        let region = mlirRegionCreate();
-        let block = mlirBlockCreate(1, &index, &loc);
-        mlirRegionAppendOwnedBlock(region, block);
-        mlirBlockAppendOwnedOperation(block, build(ctx, "scf.yield", loc, &[], &[], &[]));
-        create_op(ctx, "scf.for", loc, &[lo, hi, by], &[], &[], &[region])
-    }
-}

@@ -574,3 +574,22 @@ pub(crate) unsafe fn subview_offsets(op: MlirOperation) -> Option<(Vec<Offset>, 
         (mlirOperationGetNumOperands(op) == next).then_some((values, sizes))
     }
 }
+
+/// A detached `scf.for %q = lo to hi step by` whose body is only its
+/// `scf.yield`.
+pub(crate) unsafe fn empty_for(
+    ctx: MlirContext,
+    loc: MlirLocation,
+    lo: MlirValue,
+    hi: MlirValue,
+    by: MlirValue,
+) -> MlirOperation {
+    unsafe {
+        let index = mlirIndexTypeGet(ctx);
+        let region = mlirRegionCreate();
+        let block = mlirBlockCreate(1, &index, &loc);
+        mlirRegionAppendOwnedBlock(region, block);
+        mlirBlockAppendOwnedOperation(block, build(ctx, "scf.yield", loc, &[], &[], &[]));
+        create_op(ctx, "scf.for", loc, &[lo, hi, by], &[], &[], &[region])
+    }
+}
