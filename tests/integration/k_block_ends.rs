@@ -6,8 +6,9 @@
 //!   W6-like product (bias + relu, two K blocks), by snapshot and by
 //!   counts: the fill and the epilogue nest gone, one `scf.if` choosing
 //!   zeros in the first block, one running the epilogue in the last;
-//! - products the pass must leave alone (K not a multiple of the block:
-//!   a second copy of the block writes C) keep their IR;
+//! - a product whose last K block is peeled after the K loop (K not a
+//!   multiple of the block): the loop's first block writes C, the peeled
+//!   block runs the epilogue;
 //! - interpreter-vs-CPU runs, one and two threads, of products rewritten
 //!   both ways, one way (no epilogue; a single K block) and not at all.
 
@@ -55,12 +56,18 @@ fn first_block_writes_and_last_runs_the_epilogue() {
     insta::assert_snapshot!("k_block_ends_pass", format!("// before\n{before}\n// after\n{after}"));
 }
 
-/// K = 300 is two blocks of 128 and a third of 44, a copy of the block's
-/// body with its own write of C: the pass leaves the product as it is.
+/// K = 300 is two blocks of 128 in the K loop and a third of 44 peeled
+/// after it, with its own tile writing C: the loop's first block writes C
+/// and the peeled block runs the epilogue, without a condition.
 #[test]
-fn a_partial_last_block_is_left_alone() {
+fn a_peeled_last_block_runs_the_epilogue() {
     let (before, after) = before_and_after("kbe_partial.nxir", &bias_relu("f32", 64, 300, 1024));
-    assert_eq!(before, after);
+    assert!(before.contains("vector.transfer_write %cst, "), "the fill: {before}");
+    assert!(!after.contains("vector.transfer_write %cst, "), "{after}");
+    assert_eq!(after.matches("= scf.if").count(), 1, "{after}");
+    assert_eq!(after.matches("scf.if").count(), 1, "{after}");
+    assert!(!after.contains("floordiv"), "{after}");
+    assert_eq!(after.matches("arith.maximumf").count(), 2, "{after}");
 }
 
 #[test]
@@ -82,8 +89,9 @@ fn rewritten_products_agree_with_the_interpreter() {
         ("batched", batched.to_owned(), 1e-4),
         // The product's value used twice: no fused epilogue.
         ("two_uses", two_uses.to_owned(), 1e-4),
-        // Left alone.
+        // The last block peeled after the K loop.
         ("partial_block", bias_relu("f32", 64, 300, 1024), 1e-4),
+        ("partial_block_s32", bias_relu("s32", 72, 300, 1024), 0.0),
     ];
     let failures = crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 5));
     assert!(failures.is_empty(), "{}", failures.join("\n"));

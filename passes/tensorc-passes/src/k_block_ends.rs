@@ -34,6 +34,10 @@
 //!   one trip are ignored. So in each K block every element of C is
 //!   written exactly once, by this site (the exact cover the rewrites rely
 //!   on);
+//! - C has one such site, or two: one in a K block loop and, after that
+//!   loop in the same block, one in no K loop (the partial last block the
+//!   schedule peels when the block does not divide K); the first K block
+//!   is the first site's first iteration, the last the second site;
 //! - every other access to C is a prefetch inside the product, a
 //!   `memref.dealloc`, a `vector.transfer_write` of a zero constant in
 //!   another op of the function's body before the product (the fill), or
@@ -43,8 +47,8 @@
 //! The rewrites:
 //!
 //! 1. With fill writes: in the first K block the read of C becomes a zero
-//!    vector (`scf.if` on the block loop's variable; no K block loop: the
-//!    read and the add go), and the ops holding the fill are erased (they
+//!    vector (`scf.if` on the block loop's variable; a site in no K block
+//!    loop: the read and the add go), and the ops holding the fill are erased (they
 //!    may only hold loops, index arithmetic, views and the fill's writes).
 //!    Exact: in the first block each element's first access is its tile's
 //!    read, which read the fill's zero.
@@ -56,7 +60,8 @@
 //!    writes, and using only values defined before the product. In the
 //!    last K block the site then runs a copy of the nest's body per
 //!    `[tm, tn]` tile of its vector (the row and column computed from the
-//!    tile's place in C), in place of the write, and the nest is erased.
+//!    tile's place in C), in place of the write (a peeled last block's
+//!    site: always), and the nest is erased.
 //!    C's final tiles were read only by that nest, which now gets them
 //!    from registers; the tiles' order changes, and each tile's epilogue
 //!    reads and writes only its own elements of other buffers.
@@ -110,8 +115,9 @@ enum Place {
     Value(MlirValue),
 }
 
-/// A matched site and what it may rewrite.
-struct Site {
+/// A register tile's write of `C + Σ` that covers C exactly once per K
+/// block (`find_tile`).
+struct Tile {
     write: MlirOperation,
     read: TileRead,
     k: Option<KLoop>,
@@ -119,6 +125,16 @@ struct Site {
     places: Vec<(Place, Place)>,
     /// The vector's extent in each dimension of C (1 outside the vector).
     extents: Vec<i64>,
+    root: MlirValue,
+    top: MlirOperation,
+    func: MlirOperation,
+}
+
+/// The tiles of one C and what they may rewrite: the first K block is
+/// `tiles[0]`'s first iteration, the last is `tiles[last]`'s last one.
+struct Site {
+    tiles: Vec<Tile>,
+    last: usize,
     fills: Vec<MlirOperation>,
     epilogue: Option<Epilogue>,
 }
@@ -141,10 +157,15 @@ struct Epilogue {
 /// `module` must be a live operation.
 pub unsafe fn rewrite_block_ends(module: MlirOperation) -> usize {
     unsafe {
-        let sites: Vec<Site> = ops_named(module, "vector.transfer_write")
-            .into_iter()
-            .filter_map(|w| find_site(w))
-            .collect();
+        // The tiles of each C, in the order they run.
+        let mut groups: Vec<Vec<Tile>> = Vec::new();
+        for t in ops_named(module, "vector.transfer_write").into_iter().filter_map(|w| find_tile(w)) {
+            match groups.iter_mut().find(|g| mlirValueEqual(g[0].root, t.root)) {
+                Some(g) => g.push(t),
+                None => groups.push(vec![t]),
+            }
+        }
+        let sites: Vec<Site> = groups.into_iter().filter_map(|g| site(g)).collect();
         // Two sites never share a C: each needs every access to C to be
         // its own, so rewriting one cannot invalidate another.
         for s in &sites {
@@ -261,8 +282,9 @@ unsafe fn trips(lp: MlirOperation) -> Option<i64> {
     }
 }
 
-/// Matches `write` as a site (see the module doc); changes nothing.
-unsafe fn find_site(write: MlirOperation) -> Option<Site> {
+/// Matches `write` as a register tile's write of `C + Σ` that covers C
+/// exactly once per K block (module doc); changes nothing.
+unsafe fn find_tile(write: MlirOperation) -> Option<Tile> {
     unsafe {
         let m = mlirOperationGetOperand(write, 1);
         let mut value = mlirOperationGetOperand(write, 0);
@@ -313,15 +335,51 @@ unsafe fn find_site(write: MlirOperation) -> Option<Site> {
         }
         let (top, func) = top_level(write)?;
         let (places, extents, k) = cover(write, root, view, top, vty)?;
-        let (fills, epilogue_read) = accesses(root, write, r, top)?;
+        Some(Tile { write, read, k, places, extents, root, top, func })
+    }
+}
+
+/// The site of one C's tiles: one tile (its K loop's first and last
+/// blocks, or both in its one block), or a tile in a K loop followed, in
+/// the same block, by a tile of no K loop (a partial last block peeled
+/// after the loop); then C's other accesses must be a fill and at most
+/// one epilogue (module doc).
+unsafe fn site(tiles: Vec<Tile>) -> Option<Site> {
+    unsafe {
+        let last = match tiles.as_slice() {
+            [_] => 0,
+            [a, b] => {
+                let k = a.k?;
+                let block = mlirOperationGetBlock(k.lp);
+                let after = holder_in(b.write, block)?;
+                let order = block_ops(block).iter().position(|o| o.ptr == after.ptr)?
+                    > block_ops(block).iter().position(|o| o.ptr == k.lp.ptr)?;
+                if b.k.is_some() || a.top.ptr != b.top.ptr || !order {
+                    return None;
+                }
+                1
+            }
+            _ => return None,
+        };
+        let first = &tiles[0];
+        let own: Vec<MlirOperation> = tiles
+            .iter()
+            .flat_map(|t| {
+                let TileRead::Added { read, .. } = t.read else {
+                    unreachable!("find_tile keeps added reads only")
+                };
+                [t.write, read]
+            })
+            .collect();
+        let (fills, epilogue_read) = accesses(first.root, &own, first.top)?;
         let epilogue = match epilogue_read {
-            Some(e) => Some(epilogue(e, root, top, func)?),
+            Some(e) => Some(epilogue(e, first.root, first.top, first.func)?),
             None => None,
         };
         if fills.is_empty() && epilogue.is_none() {
             return None;
         }
-        Some(Site { write, read, k, places, extents, fills, epilogue })
+        Some(Site { tiles, last, fills, epilogue })
     }
 }
 
@@ -444,8 +502,7 @@ unsafe fn base(mut v: MlirValue) -> MlirValue {
 /// when something else touches C.
 unsafe fn accesses(
     root: MlirValue,
-    write: MlirOperation,
-    read: MlirOperation,
+    own: &[MlirOperation],
     top: MlirOperation,
 ) -> Option<(Vec<MlirOperation>, Option<MlirOperation>)> {
     unsafe {
@@ -460,8 +517,8 @@ unsafe fn accesses(
                     ("memref.subview", 0) => pending.push(result(user)),
                     ("memref.dealloc", 0) => {}
                     ("memref.prefetch", 0) if nested_in(user, top) => {}
-                    ("vector.transfer_write", 1) if user.ptr == write.ptr => {}
-                    ("vector.transfer_read", 0) if user.ptr == read.ptr => {}
+                    ("vector.transfer_write", 1) | ("vector.transfer_read", 0)
+                        if own.iter().any(|o| o.ptr == user.ptr) => {}
                     ("vector.transfer_write", 1)
                         if is_zero(mlirOperationGetOperand(user, 0)) && before.contains(&(holder.ptr as usize)) =>
                     {
@@ -696,19 +753,19 @@ unsafe fn is_iteration(op: MlirOperation, k: KLoop, at: i64) -> MlirValue {
 unsafe fn rewrite(s: &Site) {
     unsafe {
         if !s.fills.is_empty() {
-            drop_fill(s);
+            drop_fill(&s.tiles[0], &s.fills);
         }
         if let Some(e) = &s.epilogue {
-            fuse_epilogue(s, e);
+            fuse_epilogue(&s.tiles[s.last], e);
         }
     }
 }
 
 /// Rewrite 1: the first block reads zeros, the fill goes.
-unsafe fn drop_fill(s: &Site) {
+unsafe fn drop_fill(s: &Tile, fills: &[MlirOperation]) {
     unsafe {
         let TileRead::Added { read, widen, add, sum } = s.read else {
-            unreachable!("find_site keeps added reads only")
+            unreachable!("find_tile keeps added reads only")
         };
         match s.k {
             None => {
@@ -734,7 +791,7 @@ unsafe fn drop_fill(s: &Site) {
                 append_yield(read, otherwise, &[result(read)]);
             }
         }
-        for &f in &s.fills {
+        for &f in fills {
             mlirOperationDestroy(f);
         }
     }
@@ -742,7 +799,7 @@ unsafe fn drop_fill(s: &Site) {
 
 /// Rewrite 2: in the last block each `[tm, tn]` tile of the site's vector
 /// goes through a copy of the epilogue instead of into C.
-unsafe fn fuse_epilogue(s: &Site, e: &Epilogue) {
+unsafe fn fuse_epilogue(s: &Tile, e: &Epilogue) {
     unsafe {
         let w = s.write;
         let value = mlirOperationGetOperand(w, 0);

@@ -185,20 +185,6 @@ unsafe fn find_site(k_loop: MlirOperation) -> Option<Site> {
     }
 }
 
-/// The op of `block` that holds `op` (or `op` itself), if any.
-unsafe fn holder_in(op: MlirOperation, block: MlirBlock) -> Option<MlirOperation> {
-    unsafe {
-        let mut op = op;
-        while mlirOperationGetBlock(op).ptr != block.ptr {
-            op = mlirOperationGetParentOperation(op);
-            if op.ptr.is_null() {
-                return None;
-            }
-        }
-        Some(op)
-    }
-}
-
 /// The buffer the pack nest writes, when it is the 16-row by one-panel
 /// copy of `src` (`[KB, NC, 16]`) into `[NC, KB, 16]` the module doc
 /// describes.

@@ -593,3 +593,17 @@ pub(crate) unsafe fn empty_for(
         create_op(ctx, "scf.for", loc, &[lo, hi, by], &[], &[], &[region])
     }
 }
+
+/// The op of `block` that holds `op` (or `op` itself), if any.
+pub(crate) unsafe fn holder_in(op: MlirOperation, block: MlirBlock) -> Option<MlirOperation> {
+    unsafe {
+        let mut op = op;
+        while mlirOperationGetBlock(op).ptr != block.ptr {
+            op = mlirOperationGetParentOperation(op);
+            if op.ptr.is_null() {
+                return None;
+            }
+        }
+        Some(op)
+    }
+}
