@@ -130,18 +130,39 @@ fn arg_start(d: DType, max: bool) -> (f64, Option<i128>) {
 /// (`Lowerer::arg_lane_scan`) of `x` along `axis`, or `None` for the
 /// two-pass form. Only along the last axis (the lanes are consecutive
 /// elements, so a chunk is a contiguous vector load), only for 32-bit
-/// elements (128 lanes are eight AVX-512 registers of values and eight of
-/// indices: eight independent compare-select chains, which hide the compare
-/// latency; 64-bit elements would need twice the registers), only when
+/// elements (64-bit elements would need twice the registers), only when
 /// the line holds at least two chunks of lanes (`lanes` need not divide it:
 /// see `Lowerer::arg_lane_scan`), and only for two lines or more: one line
 /// (`argmax` of a vector, or over all axes) has nothing else to run in
 /// parallel, and its two reductions split into parallel stages (threads;
 /// on Vulkan, two kernels where a scan of 70000 elements looped 70434 times
-/// in one, past lavapipe's loop limit for longer lines). 128 lanes, not 64:
-/// the lanes are combined by a last-axis reduction, which the CPU schedule
-/// combines as a tree only when it is longer than its 64 partials.
-const ARG_LANES: usize = 128;
+/// in one, past lavapipe's loop limit for longer lines).
+///
+/// How many lanes: `ARG_LANES_LONG` (eight AVX-512 registers of values and
+/// eight of indices, eight independent compare-select chains) for lines
+/// longer than `ARG_LANES_SHORT_MAX`, `ARG_LANES_SHORT` (four) for the
+/// others. With 128 lanes the eight chains' compare masks outnumber the
+/// eight mask registers and LLVM spilled them, and each line ends with
+/// 128 lanes to combine; on lines of up to 1024 elements 64 lanes ran
+/// faster (one thread, alternated: 8000×130 343 → 99 µs, 5000×200 244 →
+/// 80–91, 10000×300 244–255 → 194, 3000×777 155 → 146, 1000×1000 66–76 →
+/// 60–61, 4096×1024 284–311 → 254–265), on longer ones slower (2000×1200
+/// 132–134 → 140–158, 2000×1536 145–148 → 175–179, 1024×4096 190 → 234).
+fn arg_lanes(t: &TensorType, axis: usize) -> Option<usize> {
+    let n = *t.shape.last()?;
+    let lines: usize = t.shape[..t.rank() - 1].iter().product();
+    let lanes = if n <= ARG_LANES_SHORT_MAX { ARG_LANES_SHORT } else { ARG_LANES_LONG };
+    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n >= 2 * lanes && lines >= 2).then_some(lanes)
+}
+
+/// Lanes of the scan on lines longer than `ARG_LANES_SHORT_MAX`.
+const ARG_LANES_LONG: usize = 128;
+
+/// Lanes of the scan on lines of at most `ARG_LANES_SHORT_MAX` elements.
+const ARG_LANES_SHORT: usize = 64;
+
+/// The longest line scanned with `ARG_LANES_SHORT` lanes.
+const ARG_LANES_SHORT_MAX: usize = 1024;
 
 /// The longest line whose index reduction reads a constant of indices and
 /// is tagged `ARG_KEY` (the reduction schedule's short rows; longer lines
@@ -149,11 +170,6 @@ const ARG_LANES: usize = 128;
 /// than the schedule's split at 128 elements).
 const ARG_KEY_MAX: usize = 64;
 
-fn arg_lanes(t: &TensorType, axis: usize) -> Option<usize> {
-    let n = *t.shape.last()?;
-    let lines: usize = t.shape[..t.rank() - 1].iter().product();
-    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n >= 2 * ARG_LANES && lines >= 2).then_some(ARG_LANES)
-}
 
 /// Where an accumulating generic's body gets its running value from.
 #[derive(Clone, Copy)]
