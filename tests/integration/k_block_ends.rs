@@ -9,7 +9,7 @@
 //! - a product whose last K block is peeled after the K loop (K not a
 //!   multiple of the block): the loop's first block writes C, the peeled
 //!   block runs the epilogue;
-//! - interpreter-vs-CPU runs, one and two threads, of products rewritten
+//! - interpreter-vs-CPU runs, one, two and three threads, of products rewritten
 //!   both ways, one way (no epilogue; a single K block) and not at all.
 
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
@@ -93,7 +93,7 @@ fn rewritten_products_agree_with_the_interpreter() {
         ("partial_block", bias_relu("f32", 64, 300, 1024), 1e-4),
         ("partial_block_s32", bias_relu("s32", 72, 300, 1024), 0.0),
     ];
-    let failures = crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 5));
+    let failures = crate::threads::on_threads(&[1, 2, 3], || differential_all(&programs, EdgeSet::Mild, 5));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

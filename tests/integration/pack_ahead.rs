@@ -9,7 +9,7 @@
 //!   prefetch, no pack left in the loop;
 //! - a product with a partial last K block (peeled: a copy of the block
 //!   after the loop packs the original buffer again) is rewritten too;
-//! - interpreter-vs-CPU runs, one and two threads, of products with one,
+//! - interpreter-vs-CPU runs, one, two and three threads, of products with one,
 //!   two, several and partial K blocks, with and without an epilogue,
 //!   f32 and s32, a batch.
 
@@ -101,6 +101,6 @@ fn products_packed_ahead_agree_with_the_interpreter() {
             1e-4,
         ),
     ];
-    let failures = crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 13));
+    let failures = crate::threads::on_threads(&[1, 2, 3], || differential_all(&programs, EdgeSet::Mild, 13));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
