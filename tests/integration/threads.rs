@@ -506,6 +506,59 @@ fn outline_parallel_passes_vector_captures() {
     assert!(llvm.contains("llvm.call @tensorc_parallel_for("), "{llvm}");
 }
 
+/// Loops whose iterations allocate and free buffers of their own: the
+/// static one freed in the iteration moves out of the loop (allocated once
+/// per call of the outlined function, freed after its loop); one of a
+/// dynamic size and one not freed in the iteration's block stay.
+const SCRATCH: &str = r#"module {
+  func.func @f(%a: memref<8x16xf32>, %n: index) {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %true = arith.constant true
+    %p = ub.poison : f32
+    scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+      %s = memref.alloc() {alignment = 64 : i64} : memref<16xf32>
+      %d = memref.alloc(%n) : memref<?xf32>
+      %k = memref.alloc() : memref<4xf32>
+      %x = vector.transfer_read %a[%i, %c0], %p {in_bounds = [true]} : memref<8x16xf32>, vector<16xf32>
+      vector.transfer_write %x, %s[%c0] {in_bounds = [true]} : vector<16xf32>, memref<16xf32>
+      %y = vector.transfer_read %s[%c0], %p {in_bounds = [true]} : memref<16xf32>, vector<16xf32>
+      %z = arith.addf %x, %y : vector<16xf32>
+      vector.transfer_write %z, %a[%i, %c0] {in_bounds = [true]} : vector<16xf32>, memref<8x16xf32>
+      memref.dealloc %s : memref<16xf32>
+      memref.dealloc %d : memref<?xf32>
+      scf.if %true {
+        memref.dealloc %k : memref<4xf32>
+      }
+      scf.reduce
+    }
+    return
+  }
+}
+"#;
+
+#[test]
+fn outline_parallel_hoists_per_iteration_scratch() {
+    use tensorc_passes::outline_parallel;
+    tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
+    let mlir = tensorc_mlir::Mlir::new();
+    let (_, _, after) = before_and_after(&mlir, SCRATCH, outline_parallel::NAME);
+    let body = &after[after.find("func.func private @__tensorc_par_0").expect("outlined")..];
+    let lp = body.find("scf.parallel").expect("the loop");
+    let end = body.find("scf.reduce").expect("the loop's end");
+    // The static buffer: allocated before the loop, freed after it.
+    let alloc = body.find("memref.alloc() {alignment = 64 : i64} : memref<16xf32>").expect("kept");
+    assert!(alloc < lp, "{after}");
+    let free = body.find("memref.dealloc %alloc : memref<16xf32>").expect("freed");
+    assert!(free > end, "{after}");
+    // The dynamic one and the one freed in a nested block stay in the loop.
+    let dynamic = body.find("memref<?xf32>").expect("kept");
+    assert!(dynamic > lp && dynamic < end, "{after}");
+    let nested = body.find("memref<4xf32>").expect("kept");
+    assert!(nested > lp && nested < end, "{after}");
+}
+
 /// Reductions as `tensorc-parallel-mark` meets them (linalg on tensors):
 /// full ones whose length the chunk count does not divide (cut into a
 /// tagged head and a remainder step) or divides (tagged as it is); ones it

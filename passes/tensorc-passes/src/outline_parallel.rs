@@ -25,6 +25,9 @@
 //!   original loop sequentially (`lb + i*step`, exact, no clamping);
 //! - in its place: `call @tensorc_parallel_for(@__tensorc_par_K, ctx, n)` with
 //!   `n` the trip count.
+//! - buffers an iteration allocates and frees for itself (static shape,
+//!   freed in the same block) are allocated once per call instead
+//!   (`hoist_scratch`).
 //!
 //! Vectors defined outside the loop (a loop-invariant read the clean-up
 //! hoisted out of it) travel in their LLVM form, like memrefs.
@@ -511,6 +514,7 @@ unsafe fn outline_loop(
         )));
         let ret = append(build(ctx, "func.return", loc, &[], &[], &[]));
         mlirOperationMoveBefore(lp, ret);
+        hoist_scratch(lp, ret);
         walk(lp, |op| {
             for (old, new) in &map {
                 mlirOperationReplaceUsesOfWith(op, *old, *new);
@@ -520,6 +524,41 @@ unsafe fn outline_loop(
         mlirOperationSetOperand(lp, 0, new_lb);
         mlirOperationSetOperand(lp, 1, new_ub);
         true
+    }
+}
+
+/// Moves each buffer an iteration of the outlined loop `lp` allocates and
+/// frees for itself out of the loop: a `memref.alloc` of a static shape
+/// directly in the loop's body whose `memref.dealloc` is in the same block
+/// is allocated once before the loop and freed once after it (before
+/// `ret`). The iterations of one call of the outlined function run one
+/// after the other on one thread, and each used the buffer only between its
+/// allocation and its release, so they can share it: an allocation's
+/// contents are undefined either way. Why: argmax 1000×1000 ran 63 chunks
+/// of 16 rows, each allocating and freeing its five lane and key buffers,
+/// 6.5 % of its time in the allocator.
+unsafe fn hoist_scratch(lp: MlirOperation, ret: MlirOperation) {
+    unsafe {
+        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0));
+        for alloc in block_ops(block) {
+            if op_name(alloc) != "memref.alloc" || mlirOperationGetNumOperands(alloc) != 0 {
+                continue;
+            }
+            let buffer = result(alloc);
+            let frees: Vec<MlirOperation> = uses(buffer)
+                .into_iter()
+                .map(|(u, _)| u)
+                .filter(|&u| op_name(u) == "memref.dealloc")
+                .collect();
+            let [free] = frees.as_slice() else {
+                continue;
+            };
+            if mlirOperationGetBlock(*free).ptr != block.ptr {
+                continue;
+            }
+            mlirOperationMoveBefore(alloc, lp);
+            mlirOperationMoveBefore(*free, ret);
+        }
     }
 }
 
