@@ -527,8 +527,15 @@ unsafe fn outline_loop(
     }
 }
 
+/// The largest buffer `hoist_scratch` moves: the small per-row buffers it
+/// is for. The packed matmul's 256 KiB blocks of B, allocated per N block,
+/// made W6 1–2 % slower when allocated once per call (alternated runs of
+/// the AOT library, one and two threads).
+const MAX_HOISTED_BYTES: i64 = 16 * 1024;
+
 /// Moves each buffer an iteration of the outlined loop `lp` allocates and
 /// frees for itself out of the loop: a `memref.alloc` of a static shape
+/// of at most `MAX_HOISTED_BYTES`
 /// directly in the loop's body whose `memref.dealloc` is in the same block
 /// is allocated once before the loop and freed once after it (before
 /// `ret`). The iterations of one call of the outlined function run one
@@ -545,6 +552,17 @@ unsafe fn hoist_scratch(lp: MlirOperation, ret: MlirOperation) {
                 continue;
             }
             let buffer = result(alloc);
+            let ty = mlirValueGetType(buffer);
+            if !mlirShapedTypeHasStaticShape(ty) {
+                continue;
+            }
+            let elements: i64 = (0..mlirShapedTypeGetRank(ty) as isize)
+                .map(|d| mlirShapedTypeGetDimSize(ty, d))
+                .product();
+            let bits = element_bits(ty).map_or(i64::MAX, i64::from);
+            if elements.saturating_mul(bits) / 8 > MAX_HOISTED_BYTES {
+                continue;
+            }
             let frees: Vec<MlirOperation> = uses(buffer)
                 .into_iter()
                 .map(|(u, _)| u)
