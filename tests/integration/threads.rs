@@ -509,7 +509,8 @@ fn outline_parallel_passes_vector_captures() {
 /// Loops whose iterations allocate and free buffers of their own: the
 /// static one freed in the iteration moves out of the loop (allocated once
 /// per call of the outlined function, freed after its loop); one of a
-/// dynamic size and one not freed in the iteration's block stay.
+/// dynamic size, one over 16 KiB and one not freed in the iteration's
+/// block stay.
 const SCRATCH: &str = r#"module {
   func.func @f(%a: memref<8x16xf32>, %n: index) {
     %c0 = arith.constant 0 : index
@@ -521,6 +522,7 @@ const SCRATCH: &str = r#"module {
       %s = memref.alloc() {alignment = 64 : i64} : memref<16xf32>
       %d = memref.alloc(%n) : memref<?xf32>
       %k = memref.alloc() : memref<4xf32>
+      %big = memref.alloc() : memref<8192xf32>
       %x = vector.transfer_read %a[%i, %c0], %p {in_bounds = [true]} : memref<8x16xf32>, vector<16xf32>
       vector.transfer_write %x, %s[%c0] {in_bounds = [true]} : vector<16xf32>, memref<16xf32>
       %y = vector.transfer_read %s[%c0], %p {in_bounds = [true]} : memref<16xf32>, vector<16xf32>
@@ -528,6 +530,7 @@ const SCRATCH: &str = r#"module {
       vector.transfer_write %z, %a[%i, %c0] {in_bounds = [true]} : vector<16xf32>, memref<8x16xf32>
       memref.dealloc %s : memref<16xf32>
       memref.dealloc %d : memref<?xf32>
+      memref.dealloc %big : memref<8192xf32>
       scf.if %true {
         memref.dealloc %k : memref<4xf32>
       }
@@ -557,6 +560,8 @@ fn outline_parallel_hoists_per_iteration_scratch() {
     assert!(dynamic > lp && dynamic < end, "{after}");
     let nested = body.find("memref<4xf32>").expect("kept");
     assert!(nested > lp && nested < end, "{after}");
+    let big = body.find("memref<8192xf32>").expect("kept");
+    assert!(big > lp && big < end, "{after}");
 }
 
 /// Reductions as `tensorc-parallel-mark` meets them (linalg on tensors):
