@@ -550,6 +550,22 @@ pub fn cpu_ir_upto(name: &str, source: &str, opt: &str, step: &str) -> String {
     mlir.print(&m, tensorc_mlir::PrintOptions::default())
 }
 
+/// The CPU pipeline's IR of `source` up to `before` and up to `after`
+/// (`cpu_ir_upto`): a Rust pass's input and output when `before` is the
+/// step right before it and `after` the pass.
+pub fn cpu_ir_between(name: &str, source: &str, before: &str, after: &str) -> (String, String) {
+    let opt = tensorc::emit(name, source, tensorc::Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    (cpu_ir_upto(name, source, &opt, before), cpu_ir_upto(name, source, &opt, after))
+}
+
+/// An MLP layer, `relu(x · w + b)` for `x: T[m][k]`, `w: T[k][n]`.
+pub fn bias_relu(ty: &str, m: usize, k: usize, n: usize) -> String {
+    let zero = if ty.starts_with('f') { "0.0" } else { "0" };
+    format!(
+        "def main(x: {ty}[{m}][{k}], w: {ty}[{k}][{n}], b: {ty}[{n}]) -> {ty}[{m}][{n}] {{\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, {zero}\n  return y\n}}\n"
+    )
+}
+
 /// Runs `differential` on each `(name, source, tolerance)` program with
 /// `inputs` and one seed; one message per disagreement, named.
 pub fn differential_all(

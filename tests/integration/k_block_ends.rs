@@ -12,26 +12,12 @@
 //! - interpreter-vs-CPU runs, one, two and three threads, of products rewritten
 //!   both ways, one way (no epilogue; a single K block) and not at all.
 
-use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
-use tensorc::Stage;
+use crate::harness::{EdgeSet, bias_relu, cpu_ir_between, differential_all};
 use tensorc_passes::pipeline::{DROP_ZERO_FILL, K_BLOCK_ENDS};
 
-/// `relu(x · w + b)` for `x: T[m][k]`, `w: T[k][n]`.
-fn bias_relu(ty: &str, m: usize, k: usize, n: usize) -> String {
-    let zero = if ty == "f32" { "0.0" } else { "0" };
-    format!(
-        "def main(x: {ty}[{m}][{k}], w: {ty}[{k}][{n}], b: {ty}[{n}]) -> {ty}[{m}][{n}] {{\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, {zero}\n  return y\n}}\n"
-    )
-}
-
-/// The IR before and after the pass (the pipeline up to the step before
-/// it, and up to it).
+/// The IR before and after the pass.
 fn before_and_after(name: &str, source: &str) -> (String, String) {
-    let opt = tensorc::emit(name, source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    (
-        cpu_ir_upto(name, source, &opt, DROP_ZERO_FILL),
-        cpu_ir_upto(name, source, &opt, K_BLOCK_ENDS),
-    )
+    cpu_ir_between(name, source, DROP_ZERO_FILL, K_BLOCK_ENDS)
 }
 
 #[test]

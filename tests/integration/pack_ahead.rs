@@ -13,8 +13,7 @@
 //!   two, several and partial K blocks, with and without an epilogue,
 //!   f32 and s32, a batch.
 
-use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
-use tensorc::Stage;
+use crate::harness::{EdgeSet, bias_relu, cpu_ir_between, differential_all};
 use tensorc_passes::pipeline::{K_BLOCK_ENDS, PACK_AHEAD};
 
 fn dot(m: usize, k: usize, n: usize) -> String {
@@ -25,11 +24,7 @@ fn dot(m: usize, k: usize, n: usize) -> String {
 
 /// The IR before and after the pass.
 fn before_and_after(name: &str, source: &str) -> (String, String) {
-    let opt = tensorc::emit(name, source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    (
-        cpu_ir_upto(name, source, &opt, K_BLOCK_ENDS),
-        cpu_ir_upto(name, source, &opt, PACK_AHEAD),
-    )
+    cpu_ir_between(name, source, K_BLOCK_ENDS, PACK_AHEAD)
 }
 
 #[test]
@@ -78,18 +73,13 @@ fn a_peeled_last_block_keeps_its_own_pack() {
 
 #[test]
 fn products_packed_ahead_agree_with_the_interpreter() {
-    let bias_relu = |m: usize, k: usize, n: usize| {
-        format!(
-            "def main(x: f32[{m}][{k}], w: f32[{k}][{n}], b: f32[{n}]) -> f32[{m}][{n}] {{\n  h = dot x, [1], [], w, [0], []\n  z = add h, b\n  y = max z, 0.0\n  return y\n}}\n"
-        )
-    };
     let programs = [
         ("two_blocks", dot(64, 256, 1024), 1e-4),
         ("four_blocks", dot(128, 512, 1024), 1e-4),
         ("one_block", dot(64, 128, 2048), 1e-4),
         ("partial_block", dot(64, 300, 1024), 1e-4),
-        ("bias_relu", bias_relu(64, 384, 1024), 1e-4),
-        ("rows_100", bias_relu(100, 256, 1024), 1e-4),
+        ("bias_relu", bias_relu("f32", 64, 384, 1024), 1e-4),
+        ("rows_100", bias_relu("f32", 100, 256, 1024), 1e-4),
         (
             "s32",
             "def main(a: s32[80][256], b: s32[256][1024]) -> s32[80][1024] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n".to_owned(),
