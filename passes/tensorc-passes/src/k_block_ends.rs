@@ -256,15 +256,7 @@ unsafe fn loop_of(v: MlirValue) -> Option<(MlirOperation, i64, i64, i64)> {
             return None;
         }
         let lp = mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v));
-        let (lb, ub, step) = match op_name(lp).as_str() {
-            "scf.for" => constant_bounds(lp)?,
-            "scf.forall" => (
-                single_static(lp, "staticLowerBound")?,
-                single_static(lp, "staticUpperBound")?,
-                single_static(lp, "staticStep")?,
-            ),
-            _ => return None,
-        };
+        let (lb, ub, step) = loop_bounds(lp)?;
         (step > 0 && ub > lb).then_some((lp, lb, ub, step))
     }
 }

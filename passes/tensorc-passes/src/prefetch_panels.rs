@@ -471,14 +471,10 @@ unsafe fn rewrite(s: &Site) {
 unsafe fn panel_range(op: MlirOperation) -> Option<(i64, i64)> {
     unsafe {
         let step = panel_step(op)?;
-        if op_name(op) == "scf.for" {
-            let (lb, ub, _) = constant_bounds(op)?;
-            return (ub > lb).then_some((lb, (ub - lb + step - 1) / step));
-        }
-        let lb = single_static(op, "staticLowerBound")?;
-        let ub = single_static(op, "staticUpperBound")?;
-        // Dynamic bounds are stored as the "dynamic" marker, a huge negative.
-        (lb >= 0 && ub > lb).then_some((lb, (ub - lb + step - 1) / step))
+        let (lb, ub, _) = loop_bounds(op)?;
+        // A parallel loop's chunks start at 0 or more.
+        let from = op_name(op) == "scf.for" || lb >= 0;
+        (from && ub > lb).then_some((lb, (ub - lb + step - 1) / step))
     }
 }
 

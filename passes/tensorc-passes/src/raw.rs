@@ -485,6 +485,28 @@ pub(crate) unsafe fn i64_array(op: MlirOperation, name: &str) -> Option<Vec<i64>
     }
 }
 
+/// The lower bound, upper bound and step of an `scf.for` whose three are
+/// constants, or of a one-dimensional `scf.forall` whose three are static
+/// (a dynamic one is stored as `i64::MIN`, MLIR's "dynamic" marker, and
+/// refused here).
+pub(crate) unsafe fn loop_bounds(lp: MlirOperation) -> Option<(i64, i64, i64)> {
+    unsafe {
+        match op_name(lp).as_str() {
+            "scf.for" => constant_bounds(lp),
+            "scf.forall" => {
+                let bounds = (
+                    single_static(lp, "staticLowerBound")?,
+                    single_static(lp, "staticUpperBound")?,
+                    single_static(lp, "staticStep")?,
+                );
+                let (lb, ub, step) = bounds;
+                (lb != i64::MIN && ub != i64::MIN && step != i64::MIN).then_some(bounds)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// The value of a one-dimensional `scf.forall`'s static bound or step
 /// attribute `name` (a dynamic one is a huge negative marker).
 pub(crate) unsafe fn single_static(op: MlirOperation, name: &str) -> Option<i64> {
