@@ -52,7 +52,8 @@
 //!    may only hold loops, index arithmetic, views and the fill's writes).
 //!    Exact: in the first block each element's first access is its tile's
 //!    read, which read the fill's zero.
-//! 2. With the epilogue read: its loop nest must be two `scf.for`s (rows
+//! 2. With the epilogue read, and the last site's vector ending in whole
+//!    `[tm, tn]` tiles of C: its loop nest must be two `scf.for`s (rows
 //!    0 to P·tm by tm, columns 0 to Q·tn by tn; index arithmetic only
 //!    between them) whose read's indices are `row floordiv tm` and
 //!    `col floordiv tn`, holding no op with regions, writing only to
@@ -175,38 +176,12 @@ pub unsafe fn rewrite_block_ends(module: MlirOperation) -> usize {
     }
 }
 
-/// Whether a vector transfer is unmasked, in bounds and minor identity.
-unsafe fn plain_transfer(op: MlirOperation, memref: MlirValue, vector: MlirType) -> bool {
-    unsafe {
-        let rank = mlirShapedTypeGetRank(mlirValueGetType(memref)) as usize;
-        let vrank = mlirShapedTypeGetRank(vector) as usize;
-        let map = mlirOperationGetAttributeByName(op, string_ref("permutation_map"));
-        let bounds = mlirOperationGetAttributeByName(op, string_ref("in_bounds"));
-        let operands = mlirOperationGetNumOperands(op) as usize;
-        // write: value, memref, indices; read: memref, indices, padding.
-        operands == 2 + rank
-            && !map.ptr.is_null()
-            && is_minor_identity(map, rank, vrank)
-            && !bounds.ptr.is_null()
-            && !print_attr(bounds).contains("false")
-    }
-}
-
 /// The op of the function's body that holds `op` (or `op` itself), and
 /// the function.
 unsafe fn top_level(op: MlirOperation) -> Option<(MlirOperation, MlirOperation)> {
     unsafe {
-        let mut op = op;
-        loop {
-            let p = mlirOperationGetParentOperation(op);
-            if p.ptr.is_null() {
-                return None;
-            }
-            if op_name(p) == "func.func" {
-                return Some((op, p));
-            }
-            op = p;
-        }
+        let func = enclosing_func(op)?;
+        Some((holder_in(op, body(func))?, func))
     }
 }
 
@@ -281,7 +256,7 @@ unsafe fn find_tile(write: MlirOperation) -> Option<Tile> {
         let m = mlirOperationGetOperand(write, 1);
         let mut value = mlirOperationGetOperand(write, 0);
         let vty = mlirValueGetType(value);
-        if !plain_transfer(write, m, vty) {
+        if !simple_transfer(write, 1) {
             return None;
         }
         if let Some(x) = defined_by(value, "vector.extract") {
@@ -310,15 +285,10 @@ unsafe fn find_tile(write: MlirOperation) -> Option<Tile> {
         let TileRead::Added { read: r, .. } = read else {
             return None;
         };
-        let rank = mlirShapedTypeGetRank(mlirValueGetType(m)) as isize;
-        let same_place = mlirValueEqual(mlirOperationGetOperand(r, 0), m)
-            && (0..rank).all(|d| {
-                mlirValueEqual(mlirOperationGetOperand(r, 1 + d), mlirOperationGetOperand(write, 2 + d))
-            })
-            && mlirTypeEqual(mlirValueGetType(result(r)), vty)
-            && plain_transfer(r, m, vty)
-            && mlirOperationGetBlock(r).ptr == mlirOperationGetBlock(write).ptr;
-        if !same_place {
+        if !same_place(r, write)
+            || !simple_transfer(r, 0)
+            || mlirOperationGetBlock(r).ptr != mlirOperationGetBlock(write).ptr
+        {
             return None;
         }
         let (root, view) = root_of(m);
@@ -368,6 +338,16 @@ unsafe fn site(tiles: Vec<Tile>) -> Option<Site> {
             Some(e) => Some(epilogue(e, first.root, first.top, first.func)?),
             None => None,
         };
+        // The epilogue takes whole [tm, tn] tiles of C (C's last two
+        // dimensions): the last tile's vector must end in them.
+        let ct = mlirValueGetType(first.root);
+        let ext = &tiles[last].extents;
+        let whole = ext.len() == 4
+            && ext[2] == mlirShapedTypeGetDimSize(ct, 2)
+            && ext[3] == mlirShapedTypeGetDimSize(ct, 3);
+        if epilogue.is_some() && !whole {
+            return None;
+        }
         if fills.is_empty() && epilogue.is_none() {
             return None;
         }
@@ -572,7 +552,7 @@ unsafe fn epilogue(
     unsafe {
         let ct = mlirValueGetType(root);
         let vt = mlirValueGetType(result(read));
-        if mlirShapedTypeGetRank(ct) != 4 || mlirShapedTypeGetRank(vt) != 2 || !plain_transfer(read, root, vt) {
+        if mlirShapedTypeGetRank(ct) != 4 || mlirShapedTypeGetRank(vt) != 2 || !simple_transfer(read, 0) {
             return None;
         }
         let dim = |t: MlirType, d: isize| mlirShapedTypeGetDimSize(t, d);
@@ -821,6 +801,8 @@ unsafe fn fuse_epilogue(s: &Tile, e: &Epilogue) {
             Place::Const(c) => index_constant(anchor, c),
             Place::Value(v) => v,
         };
+        // C's [tm, tn] tiles, the vector's last two extents (`site`).
+        let (tm, tn) = (s.extents[rank - 2], s.extents[rank - 1]);
         for t in 0..tiles {
             // The tile's position along the lead dimensions.
             let mut pos = vec![0i64; lead.len()];
@@ -838,7 +820,7 @@ unsafe fn fuse_epilogue(s: &Tile, e: &Epilogue) {
                     "vector.extract",
                     loc,
                     &[value],
-                    &[mlirVectorTypeGet(2, [s.extents[rank - 2], s.extents[rank - 1]].as_ptr(), mlirShapedTypeGetElementType(vty))],
+                    &[mlirVectorTypeGet(2, [tm, tn].as_ptr(), mlirShapedTypeGetElementType(vty))],
                     &[("static_position", attr(ctx, &format!("array<i64: {list}>")))],
                 );
                 insert_before(anchor, x)
@@ -853,9 +835,8 @@ unsafe fn fuse_epilogue(s: &Tile, e: &Epilogue) {
                 }
                 index_op(anchor, "arith.muli", v, index_constant(anchor, scale))
             };
-            let ct_ty = mlirValueGetType(mlirOperationGetOperand(e.read, 0));
-            let row = at_dim(0, mlirShapedTypeGetDimSize(ct_ty, 2));
-            let col = at_dim(1, mlirShapedTypeGetDimSize(ct_ty, 3));
+            let row = at_dim(0, tm);
+            let col = at_dim(1, tn);
             let mut map: HashMap<usize, MlirValue> = HashMap::new();
             map.insert(e.row.ptr as usize, row);
             map.insert(e.col.ptr as usize, col);

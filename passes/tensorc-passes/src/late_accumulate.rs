@@ -170,69 +170,6 @@ unsafe fn find_tile(lp: MlirOperation) -> Option<Tile> {
     }
 }
 
-/// The memref operand, the indices and the map of a transfer (`mem_at` is
-/// the memref's operand number: 0 for a read, 1 for a write; the indices
-/// follow it).
-unsafe fn place(op: MlirOperation, mem_at: isize) -> (MlirValue, Vec<MlirValue>, String) {
-    unsafe {
-        let mem = mlirOperationGetOperand(op, mem_at);
-        let rank = mlirShapedTypeGetRank(mlirValueGetType(mem)) as isize;
-        let idx = (0..rank)
-            .map(|i| mlirOperationGetOperand(op, mem_at + 1 + i))
-            .collect();
-        let map = mlirOperationGetAttributeByName(op, string_ref("permutation_map"));
-        // No attribute is the default map; printing a null one would crash.
-        let map = if map.ptr.is_null() {
-            String::new()
-        } else {
-            print_attr(map)
-        };
-        (mem, idx, map)
-    }
-}
-
-/// Reads and writes of the same memref at the same indices with one map.
-unsafe fn same_place(read: MlirOperation, write: MlirOperation) -> bool {
-    unsafe {
-        let (rm, ri, rmap) = place(read, 0);
-        let (wm, wi, wmap) = place(write, 1);
-        mlirValueEqual(rm, wm)
-            && ri.len() == wi.len()
-            && ri.iter().zip(&wi).all(|(a, b)| mlirValueEqual(*a, *b))
-            && rmap == wmap
-            && mlirTypeEqual(
-                mlirValueGetType(result(read)),
-                mlirValueGetType(mlirOperationGetOperand(write, 0)),
-            )
-    }
-}
-
-/// A transfer on a static memref, every dimension in bounds, no mask, its
-/// vector along the memref's last dimensions (the default map).
-unsafe fn simple_transfer(op: MlirOperation, mem_at: isize) -> bool {
-    unsafe {
-        let (mem, idx, _) = place(op, mem_at);
-        let t = mlirValueGetType(mem);
-        if !mlirTypeIsAMemRef(t) {
-            return false;
-        }
-        // read: source, indices, padding; write: vector, dest, indices.
-        let expected = 2 + idx.len() as isize;
-        let bounds = mlirOperationGetAttributeByName(op, string_ref("in_bounds"));
-        let map = mlirOperationGetAttributeByName(op, string_ref("permutation_map"));
-        let vt = if mem_at == 0 {
-            mlirValueGetType(result(op))
-        } else {
-            mlirValueGetType(mlirOperationGetOperand(op, 0))
-        };
-        mlirOperationGetNumOperands(op) == expected
-            && !bounds.ptr.is_null()
-            && !print_attr(bounds).contains("false")
-            && (map.ptr.is_null()
-                || is_minor_identity(map, idx.len(), mlirShapedTypeGetRank(vt) as usize))
-    }
-}
-
 /// Whether every op in the loop's body (nested ones too) only reads memory.
 unsafe fn reads_only(lp: MlirOperation) -> bool {
     let mut ok = true;

@@ -625,20 +625,6 @@ unsafe fn declare_runtime(module_block: MlirBlock, loc: MlirLocation) {
     }
 }
 
-/// The nearest enclosing `func.func` of `op`.
-unsafe fn enclosing_func(op: MlirOperation) -> Option<MlirOperation> {
-    unsafe {
-        let mut p = mlirOperationGetParentOperation(op);
-        while !p.ptr.is_null() {
-            if op_name(p) == "func.func" {
-                return Some(p);
-            }
-            p = mlirOperationGetParentOperation(p);
-        }
-        None
-    }
-}
-
 /// Whether `v` is defined by `lp` itself or by something nested in it.
 unsafe fn defined_inside(v: MlirValue, lp: MlirOperation) -> bool {
     unsafe {
