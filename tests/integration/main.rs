@@ -51,6 +51,7 @@ mod lane_scan;
 mod late_accumulate;
 mod ldexp_scale;
 mod matvec;
+mod merge_chunks;
 mod memsafe;
 mod n_blocks;
 mod n_chunks;

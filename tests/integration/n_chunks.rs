@@ -138,7 +138,10 @@ fn parallel_mark_leaves_ops_in_a_forall_alone() {
 /// 100×2000·2000×2000: 13 A panels and 125 B panels. The parallel step
 /// splits each block along B panels, two per chunk, so the register tiles
 /// in the outlined chunks are 8×32 (16 FMAs per k); in one-panel chunks
-/// they were 8×16 (8 FMAs), 20 % slower.
+/// they were 8×16 (8 FMAs), 20 % slower. 125 panels are 62 chunks of two
+/// and one of one (the parallel step's two sizes); `tensorc-merge-chunks`
+/// puts that one in the same parallel loop, so a body with both parts has
+/// 16 + 8 FMAs.
 #[test]
 fn few_rows_keep_whole_register_tiles() {
     let llvm = tensorc::emit("m100.nxir", &dot(100, 2000, 2000), Stage::LlvmDialect)
@@ -149,5 +152,5 @@ fn few_rows_keep_whole_register_tiles() {
         .map(|b| b.matches("llvm.intr.fmuladd").count())
         .filter(|&n| n > 0)
         .collect();
-    assert!(!tiles.is_empty() && tiles.iter().all(|&n| n == 16), "{tiles:?}\n{llvm}");
+    assert!(!tiles.is_empty() && tiles.iter().all(|&n| n == 16 || n == 16 + 8), "{tiles:?}\n{llvm}");
 }

@@ -22,6 +22,8 @@ pub mod k_block_ends;
 pub mod late_accumulate;
 pub mod matmul_schedule;
 #[cfg(feature = "melior")]
+pub mod merge_chunks;
+#[cfg(feature = "melior")]
 pub mod matvec;
 #[cfg(feature = "melior")]
 pub mod outline_parallel;

@@ -40,6 +40,17 @@ use std::fmt::Write as _;
 /// whose symbols are distinct: preloaded libraries merge).
 pub const ENTRY: &str = "tensorc_parallel_main";
 
+/// The `mapping` of the chunk loop of an op's first part (chunks of the
+/// smaller size). A mapping keeps MLIR's canonicalizer from inlining a loop
+/// of one chunk; `tensorc-merge-chunks` (`merge_chunks.rs`) joins the two
+/// parts' loops and removes both mappings. (`scf.forall` takes only GPU
+/// mappings; nothing here runs on a GPU, nor reads them but that pass.)
+pub const FIRST_PART: &str = "#gpu.thread<x>";
+
+/// The `mapping` of the chunk loop of an op's second part (see
+/// `FIRST_PART`).
+pub const SECOND_PART: &str = "#gpu.thread<y>";
+
 /// Largest loop index that can be split.
 pub const MAX_DIM: usize = 2;
 
@@ -76,8 +87,8 @@ pub fn parallel_schedule() -> String {
                  \x20   %low, %high, %at = transform.structured.multitile_sizes %op {{ dimension = {d}, target_size = {t}, divisor = 1 }} : (!transform.any_op) -> !transform.param<i64>\n\
                  \x20   %parts = transform.structured.split %op after %at {{ dimension = {d} }} : !transform.any_op, !transform.param<i64>\n\
                  \x20   %a, %b = transform.split_handle %parts {{fail_on_payload_too_small = false}} : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-                 \x20   %ta, %fa = transform.structured.tile_using_forall %a tile_sizes [{lead}%low] : (!transform.any_op, !transform.param<i64>) -> (!transform.any_op, !transform.any_op)\n\
-                 \x20   %tb, %fb = transform.structured.tile_using_forall %b tile_sizes [{lead}%high] : (!transform.any_op, !transform.param<i64>) -> (!transform.any_op, !transform.any_op)\n\
+                 \x20   %ta, %fa = transform.structured.tile_using_forall %a tile_sizes [{lead}%low] (mapping = [{FIRST_PART}]) : (!transform.any_op, !transform.param<i64>) -> (!transform.any_op, !transform.any_op)\n\
+                 \x20   %tb, %fb = transform.structured.tile_using_forall %b tile_sizes [{lead}%high] (mapping = [{SECOND_PART}]) : (!transform.any_op, !transform.param<i64>) -> (!transform.any_op, !transform.any_op)\n\
                  \x20   transform.yield\n\
                  \x20 }}"
             );

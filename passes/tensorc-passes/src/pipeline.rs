@@ -90,6 +90,11 @@ pub const PREFETCH_PANELS: &str = "tensorc-prefetch-panels";
 /// `PREFETCH_ROWS`.
 pub const FOLD_PARTIALS: &str = "tensorc-fold-partials";
 
+/// The Rust pass that joins the two parallel loops the parallel step cuts
+/// an op into (`merge_chunks.rs`), run like `OUTLINE_PARALLEL`, right after
+/// `FOLD_PARTIALS`.
+pub const MERGE_CHUNKS: &str = "tensorc-merge-chunks";
+
 /// The Rust pass that lowers 0-d vector transfers to scalar loads and
 /// stores (`scalar_transfers.rs`), run like `OUTLINE_PARALLEL`, right after
 /// `convert-vector-to-scf` (which makes some of them).
@@ -223,6 +228,9 @@ pub fn opt_pipeline() -> &'static str {
 /// - `tensorc-fold-partials` (`fold_partials.rs`): a reduction tree level
 ///   that wrote its partial vector to a small buffer and read it back in
 ///   slices combines the slices in registers (same order, same values).
+/// - `tensorc-merge-chunks` (`merge_chunks.rs`): the two parallel loops of
+///   an op the parallel step cut in chunks of two sizes become one loop
+///   (one fork-join; a part of one chunk no longer runs alone).
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
@@ -369,6 +377,7 @@ tensorc-pack-ahead,\
 tensorc-prefetch-rows,\
 tensorc-prefetch-panels,\
 tensorc-fold-partials,\
+tensorc-merge-chunks,\
 canonicalize,\
 cse,\
 scf-forall-to-parallel,\
@@ -418,6 +427,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{READ_THROUGH_PADS},"), "")
             .replace(&format!("{PACK_MARK},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
+            .replace(&format!("{MERGE_CHUNKS},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{EXPAND_ABSI},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
@@ -450,7 +460,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},canonicalize,"
+            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(DROP_ZERO_FILL));
@@ -464,6 +474,7 @@ mod tests {
         // Batches of large products become matmuls before they are packed.
         assert!(cpu_lowering_pipeline().starts_with(&format!("{PACK_MARK},transform-preload-library")));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
+        assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.

@@ -706,3 +706,32 @@ pub(crate) unsafe fn enclosing_func(op: MlirOperation) -> Option<MlirOperation> 
         None
     }
 }
+
+/// Builds a detached `scf.if %cond` with `types` results whose branches
+/// are empty blocks (the caller adds their `scf.yield`s).
+pub(crate) unsafe fn build_if(at: MlirOperation, cond: MlirValue, types: &[MlirType]) -> MlirOperation {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let loc = mlirOperationGetLocation(at);
+        let regions = [mlirRegionCreate(), mlirRegionCreate()];
+        for r in regions {
+            mlirRegionAppendOwnedBlock(r, mlirBlockCreate(0, std::ptr::null(), std::ptr::null()));
+        }
+        create_op(ctx, "scf.if", loc, &[cond], types, &[], &regions)
+    }
+}
+
+/// Appends `scf.yield values` to `block`; returns it.
+pub(crate) unsafe fn append_yield(at: MlirOperation, block: MlirBlock, values: &[MlirValue]) -> MlirOperation {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let y = build(ctx, "scf.yield", mlirOperationGetLocation(at), values, &[], &[]);
+        mlirBlockAppendOwnedOperation(block, y);
+        y
+    }
+}
+
+/// The block of `op`'s region `n` (an `scf.if`'s branch: 0 then, 1 else).
+pub(crate) unsafe fn branch(op: MlirOperation, n: isize) -> MlirBlock {
+    unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(op, n)) }
+}
