@@ -331,6 +331,34 @@ fn odd_packed_products_match_known_values() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// B's rows a few bytes off a multiple of 4 KiB fall into a few cache sets
+/// like rows exactly 4 KiB apart (1000×1000·1000×1023: 202 GFLOPS
+/// unpacked, 244 packed): packed, with a padded last panel; 1028 columns
+/// (16 bytes off) are not.
+#[test]
+fn rows_near_4_kib_apart_are_packed() {
+    let case = |name, dtype, m, k, n, b_transposed, bias_relu| Case { name, dtype, m, k, n, b_transposed, bias_relu };
+    let cases = [
+        case("near_1023", DType::F32, 70, 300, 1023, false, false),
+        case("near_1025_bt", DType::F32, 77, 300, 1025, true, false),
+        case("near_2047_bias_relu", DType::F32, 66, 260, 2047, false, true),
+        case("near_1022_s32", DType::S32, 65, 333, 1022, false, false),
+    ];
+    for c in &cases {
+        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(packed(&llvm), "{}: not packed", c.name);
+    }
+    let control = case("far_1028", DType::F32, 70, 300, 1028, false, false);
+    let llvm = tensorc::emit("c.nxir", &control.source(), tensorc::Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(!packed(&llvm), "1028 columns: packed");
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        cases.iter().chain([&control]).filter_map(|c| c.check().err()).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn batches_of_large_products_agree_with_the_interpreter() {
     let programs = [

@@ -23,7 +23,8 @@
 //! (`PackedMatmul::packs`): f32/i32 (32-bit), M ≥ `min_m` (packing B costs
 //! as much as a matmul with a handful of rows), N ≥ `min_nk`, K ≥ `min_k`,
 //! one of them ≥ `min_large`, and B's rows a multiple of `conflict_stride`
-//! (2 KiB) and at least 4 KiB apart (they share cache sets) with B not
+//! (2 KiB) and at least 4 KiB apart, or within `near_slack` (8) bytes of a
+//! multiple of 4 KiB (`conflict_page`; they share cache sets) with B not
 //! fitting in L2 (`min_conflicting_b`), or B larger than `max_unpacked_b`. Everything else keeps the unpacked schedule, which was
 //! as fast or faster there (W1's 256³, W10's batches, 1000³, 1500³: no
 //! packs, fill or unpack). Batches of such products become loops of them
@@ -129,6 +130,17 @@ pub struct PackedMatmul {
     /// in bytes is a multiple of this and at least twice it (its rows share
     /// cache sets: 1024 and 1536 columns of f32, not 512)...
     pub conflict_stride: u64,
+    /// ... or within `near_slack` bytes of a multiple of this (one way of
+    /// L1: 64 sets of 64 bytes), at least this far apart: rows 4 or 8
+    /// bytes short of or past 4, 8 or 12 KiB also fall into a few sets
+    /// (1000×1000·1000×N, one thread, unpacked: N = 1023 and 1025 202 and
+    /// 199 GFLOPS, 1022 and 1026 225 and 224, 1020 and 1028 254 and 255,
+    /// 1016 256; 2047 191, 2049 197, 3071 176; packed: 1023 244, 1022 242,
+    /// 2047 238, 2049 242, 3071 237). Near 6 KiB they do not (1535 and
+    /// 1537: 245 and 247 unpacked, 241 and 237 packed)...
+    pub conflict_page: u64,
+    /// See `conflict_page`.
+    pub near_slack: u64,
     /// ... and B has at least this many bytes (a B that fits in L2 is read
     /// from there whatever its stride: batches of 256×64·64×1024 products
     /// ran at 0.71× NumPy unpacked one by one, 1.03× as one batch
@@ -155,6 +167,8 @@ impl Default for PackedMatmul {
             min_k: 64,
             min_large: 512,
             conflict_stride: 2048,
+            conflict_page: 4096,
+            near_slack: 8,
             min_conflicting_b: 1 << 20,
             max_unpacked_b: 12 << 20,
         }
@@ -177,11 +191,21 @@ impl PackedMatmul {
             && n >= min_nk
             && k >= min_k
             && n.max(k) >= min_large
-            && ((stride.is_multiple_of(self.conflict_stride) && stride >= 2 * self.conflict_stride
-                && k * stride >= self.min_conflicting_b)
+            && ((self.conflicts(stride) && k * stride >= self.min_conflicting_b)
                 || k * stride > self.max_unpacked_b)
     }
+
+    /// Whether rows `stride` bytes apart share cache sets
+    /// (`conflict_stride`, `conflict_page`).
+    fn conflicts(&self, stride: u64) -> bool {
+        let off_page = stride % self.conflict_page;
+        (stride.is_multiple_of(self.conflict_stride) && stride >= 2 * self.conflict_stride)
+            || (stride + self.near_slack >= self.conflict_page
+                && off_page.min(self.conflict_page - off_page) <= self.near_slack)
+    }
 }
+
+
 
 /// Smallest and largest N chunk, in panels, of a product whose threads
 /// split N (`PackedMatmul::n_chunk`): below 16 panels an A micro-panel
@@ -782,6 +806,15 @@ mod tests {
         // 1536 columns: rows 6 KiB apart (unpacked 1.03× NumPy on one thread
         // but 0.80× on two; packed 0.94× and 0.92×).
         assert!(p.packs(1536, 1536, 1536));
+        // Rows up to 8 bytes off 4, 8 or 12 KiB: 1022–1026, 2047, 3071
+        // columns; not 1020 or 1028, nor near 6 KiB (1535), nor under
+        // 4 KiB (511).
+        for n in [1022, 1023, 1025, 1026, 2047, 2049, 3071, 3073] {
+            assert!(p.packs(1000, n, 1000), "{n}");
+        }
+        for n in [1020, 1021, 1027, 1028, 1535, 1537, 511, 513] {
+            assert!(!p.packs(1000, n, 1000), "{n}");
+        }
         // Strides that are not multiples of 2 KiB, or 2 KiB (512 columns),
         // B up to 12 MiB: unpacked was faster (1000³, 1500³, 768×2048×768,
         // batches of 512³).
