@@ -63,10 +63,11 @@ fn pack_mark_before_and_after() {
     tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
     let transposed = " indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>]";
     let module = format!(
-        "module {{\n{}{}{}{}{}{}{}{}{}{}}}\n",
+        "module {{\n{}{}{}{}{}{}{}{}{}{}{}}}\n",
         matmul("conflicting_rows", 1024, 1024, 1024, "f32", ""),
         matmul("large_b", 1000, 2000, 1990, "f32", ""),
         matmul("large_b_split_m", 1024, 1600, 2000, "f32", ""),
+        matmul("large_b_split_m_odd", 1032, 2000, 1990, "f32", ""),
         matmul("fits_unpacked", 1000, 1000, 1000, "f32", ""),
         matmul("small", 256, 256, 256, "f32", ""),
         matmul("f64", 1024, 1024, 1024, "f64", ""),
@@ -90,6 +91,9 @@ fn pack_mark_before_and_after() {
     let f = function_text(&after, "large_b");
     assert!(f.contains("linalg.matmul {tensorc.pack}"), "{f}");
     let f = function_text(&after, "large_b_split_m");
+    assert!(f.contains("linalg.matmul {tensorc.pack, tensorc.pack_m}"), "{f}");
+    // 129 panels: chunks of 65 and 64.
+    let f = function_text(&after, "large_b_split_m_odd");
     assert!(f.contains("linalg.matmul {tensorc.pack, tensorc.pack_m}"), "{f}");
     // 1000³ stays unpacked, cut into N blocks of 128 columns (B, 4 MB,
     // exceeds L2; `n_block`).
@@ -355,6 +359,28 @@ fn rows_near_4_kib_apart_are_packed() {
     assert!(!packed(&llvm), "1028 columns: packed");
     let failures = crate::threads::on_threads(&[1, 2], || {
         cases.iter().chain([&control]).filter_map(|c| c.check().err()).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// An odd number of A panels splits M in two chunks one panel apart: 129
+/// and 131 panels (N = 1025 is no multiple of 16, so N does not split; its rows,
+/// 4100 bytes apart, are packed), with an epilogue, transposed B, s32.
+#[test]
+fn odd_a_panels_split_m_in_chunks_one_panel_apart() {
+    let case = |name, dtype, m, k, n, b_transposed, bias_relu| Case { name, dtype, m, k, n, b_transposed, bias_relu };
+    let cases = [
+        case("odd_m_1032", DType::F32, 1032, 300, 1025, false, false),
+        case("odd_m_1047_bias_relu", DType::F32, 1047, 280, 1025, false, true),
+        case("odd_m_1041_bt_s32", DType::S32, 1041, 257, 1025, true, false),
+    ];
+    for c in &cases {
+        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(packed(&llvm), "{}: not packed", c.name);
+    }
+    let failures = crate::threads::on_threads(&[1, 2, 3], || {
+        cases.iter().filter_map(|c| c.check().err()).collect()
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
