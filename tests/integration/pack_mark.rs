@@ -63,7 +63,7 @@ fn pack_mark_before_and_after() {
     tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
     let transposed = " indexing_maps = [affine_map<(d0, d1, d2) -> (d2, d0)>, affine_map<(d0, d1, d2) -> (d2, d1)>, affine_map<(d0, d1, d2) -> (d0, d1)>]";
     let module = format!(
-        "module {{\n{}{}{}{}{}{}{}{}{}{}{}}}\n",
+        "module {{\n{}{}{}{}{}{}{}{}{}{}{}{}}}\n",
         matmul("conflicting_rows", 1024, 1024, 1024, "f32", ""),
         matmul("large_b", 1000, 2000, 1990, "f32", ""),
         matmul("large_b_split_m", 1024, 1600, 2000, "f32", ""),
@@ -74,6 +74,7 @@ fn pack_mark_before_and_after() {
         matmul("transposed_a", 1024, 1024, 1024, "f32", transposed),
         batch("batch_conflicting", 4, 1024),
         batch("batch_fits_unpacked", 2, 1000),
+        batch("batch_large_unpacked", 2, 1500),
         batch_with("batch_filled", 3, 1024, true),
     );
     let mlir = Mlir::new();
@@ -116,6 +117,11 @@ fn pack_mark_before_and_after() {
             "@{name} changed"
         );
     }
+    // 1500³ products are not packed, but their B (9 MB) is too large for
+    // the batch schedule: a loop of plain matmuls (no N blocks: K > 1440).
+    let b = function_text(&after, "batch_large_unpacked");
+    assert!(!b.contains("linalg.batch_matmul"), "{b}");
+    assert!(b.contains("linalg.matmul ins("), "{b}");
     let b = function_text(&after, "batch_conflicting");
     assert!(!b.contains("linalg.batch_matmul"), "{b}");
     assert!(
@@ -363,6 +369,30 @@ fn rows_near_4_kib_apart_are_packed() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// At least 2000 columns and a B over 7 MiB: packed (3000×1000·1000×3000
+/// ran 20 % faster packed); 1999 columns with the same B stay unpacked.
+#[test]
+fn wide_products_with_a_large_b_are_packed() {
+    let case = |name, dtype, m, k, n, b_transposed, bias_relu| Case { name, dtype, m, k, n, b_transposed, bias_relu };
+    let wide = [
+        case("wide_2100", DType::F32, 66, 900, 2100, false, false),
+        case("wide_2003_bias_relu", DType::F32, 70, 940, 2003, false, true),
+    ];
+    for c in &wide {
+        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(packed(&llvm), "{}: not packed", c.name);
+    }
+    let narrow = case("narrow_1999", DType::F32, 66, 945, 1999, false, false);
+    let llvm = tensorc::emit("c.nxir", &narrow.source(), tensorc::Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(!packed(&llvm), "1999 columns: packed");
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        wide.iter().chain([&narrow]).filter_map(|c| c.check().err()).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// An odd number of A panels splits M in two chunks one panel apart: 129
 /// and 131 panels (N = 1025 is no multiple of 16, so N does not split; its rows,
 /// 4100 bytes apart, are packed), with an epilogue, transposed B, s32.
@@ -401,6 +431,20 @@ fn batches_of_large_products_agree_with_the_interpreter() {
             "def main(a: f32[3][128][512], b: f32[3][512][1024]) -> f32[3][128][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
                 .to_owned(),
             5e-5,
+        ),
+        // Unpacked, B over 4 MiB: unbatched into N-blocked matmuls (f32),
+        // K-blocked ones (f64, K over 720).
+        (
+            "batch_unpacked_f32",
+            "def main(a: f32[2][20][1100], b: f32[2][1100][1000]) -> f32[2][20][1000] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
+                .to_owned(),
+            5e-5,
+        ),
+        (
+            "batch_unpacked_f64",
+            "def main(a: f64[2][17][800], b: f64[2][800][700]) -> f64[2][17][700] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n"
+                .to_owned(),
+            1e-12,
         ),
     ];
     let llvm = tensorc::emit("b.nxir", &programs[0].1, tensorc::Stage::LlvmDialect)

@@ -40,8 +40,10 @@
 //! The unpacked `linalg.matmul`s (32- or 64-bit elements) with the default
 //! maps and a large B get their N block width for the unpacked schedule
 //! (`tensorc.nblock<width>`, `matmul_schedule::n_block`): it depends on K,
-//! a division the matchers lack too. Batch matmuls do not (passes.md, "N
-//! blocks of unpacked products": no gain beyond this machine's noise).
+//! a division the matchers lack too. A batch matmul whose products would
+//! get them becomes a loop of `linalg.matmul`s like a batch of packed
+//! products, and each is tagged like a `dot` (the batch schedule streamed
+//! a large B once per 8-row tile: 2×1500³ ran at 0.5× NumPy).
 
 use crate::external_pass::{PassId, module_pass};
 use crate::matmul_schedule::{k_block, k_block_tag, n_block, n_block_tag};
@@ -98,7 +100,7 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
                 let parent = mlirOperationGetParentOperation(op);
                 !parent.ptr.is_null() && op_name(parent) == "func.func"
             })
-            .filter_map(|op| eligible(op, p, 3).map(|s| (op, s)))
+            .filter_map(|op| eligible(op, p, 3).or_else(|| blocked(op)).map(|s| (op, s)))
             .filter(|(_, s)| s[0] > 1)
             .collect();
         for (op, shape) in &batches {
@@ -154,6 +156,28 @@ unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i
             .map(|(s, _)| s)
     }
 }
+
+/// `[batch, M, N, K]` of a batch matmul whose products are large (each
+/// B over `LARGE_B` bytes, M of two 8-row tiles or more): unbatched, each
+/// product runs as one `dot` of its shape does (M chunks for threads from
+/// the parallel step, N or K blocks when `tag_n_block` gives them).
+unsafe fn blocked(op: MlirOperation) -> Option<[i64; 4]> {
+    unsafe {
+        let ([b, m, n, k], bits) = product_shape(op, 3)?;
+        let b_bytes = u64::from(bits / 8) * n as u64 * k as u64;
+        (b_bytes > LARGE_B && m >= 16).then_some([b, m, n, k])
+    }
+}
+
+/// See `blocked`. The batch schedule streams each product's B from L3 or
+/// memory once per 8-row tile, with no N blocks. Session 15, same minutes,
+/// batch → unbatched, one and two threads (ms): 2×1500³ (9 MB per B)
+/// 96–113 → 56.5–62.8 and 38.3 → 29.0; 2×1200³ (5.8 MB) 30.3 → 27.6 and
+/// 16.4 → 14.9; 3×(600×1500·1500×1400) 74.7 → 32.7 and 31.3 → 18.1. With
+/// smaller Bs the batch was as fast or faster (its threads split the
+/// batch): 2×1000³ (4 MB) 16.0 → 16.0–16.3 and 8.1–8.2 → 8.4; 4×(700×900·
+/// 900×800) (2.9 MB) 17.0–18.3 → 16.3–16.5 but 8.9–9.1 → 9.6–9.7.
+const LARGE_B: u64 = 4 << 20;
 
 /// Whether the packing library takes a product of shape `[batch, M, N, K]`.
 fn packs(p: PackedMatmul, [_, m, n, k]: [i64; 4]) -> bool {

@@ -25,7 +25,8 @@
 //! one of them ≥ `min_large`, and B's rows a multiple of `conflict_stride`
 //! (2 KiB) and at least 4 KiB apart, or within `near_slack` (8) bytes of a
 //! multiple of 4 KiB (`conflict_page`; they share cache sets) with B not
-//! fitting in L2 (`min_conflicting_b`), or B larger than `max_unpacked_b`. Everything else keeps the unpacked schedule, which was
+//! fitting in L2 (`min_conflicting_b`), or B larger than `max_unpacked_b`
+//! (12 MiB; 7 MiB when N ≥ `wide_n`, 2000). Everything else keeps the unpacked schedule, which was
 //! as fast or faster there (W1's 256³, W10's batches, 1000³, 1500³: no
 //! packs, fill or unpack). Batches of such products become loops of them
 //! (`pack_mark.rs`).
@@ -149,6 +150,19 @@ pub struct PackedMatmul {
     /// ... or when B has more bytes than this (too many to stream from L3
     /// once per register tile row of A).
     pub max_unpacked_b: u64,
+    /// ... or when N is at least `wide_n` and B has more bytes than
+    /// `max_unpacked_wide_b`. Session 15, same minutes, one and two threads
+    /// (ms, unpacked → packed): 3000×1000·1000×3000 (12 MB) 85–93 → 74 and
+    /// 46.5 → 38.8; 1000×1000·1000×3000 25.7–27.0 → 25.3–25.4 and
+    /// 17.7–22.3 → 15.7–15.9; 4000×500·500×4000 (8 MB) 62.4 → 64.5–65.4
+    /// and 39.9–41.6 → 33.7–34.3; a·bᵀ 1999×1000·1000×2001 (8 MB) 37.5 →
+    /// 34.5 and 19.4 → 18.6; 800×1200·1200×2400 (11.5 MB) within noise.
+    /// Narrower products with as large a B stay unpacked, where they were
+    /// faster: 1500³ (9 MB) 27.6 → 28.1–29.3 one thread, 1000×1500·1500×1800
+    /// 12.5–12.7 → 14.1–14.2 two threads, 1500×1000·1000×1700 10.4 → 11.2.
+    pub wide_n: u64,
+    /// See `wide_n`.
+    pub max_unpacked_wide_b: u64,
 }
 
 impl Default for PackedMatmul {
@@ -171,6 +185,8 @@ impl Default for PackedMatmul {
             near_slack: 8,
             min_conflicting_b: 1 << 20,
             max_unpacked_b: 12 << 20,
+            wide_n: 2000,
+            max_unpacked_wide_b: 7 << 20,
         }
     }
 }
@@ -178,7 +194,8 @@ impl Default for PackedMatmul {
 impl PackedMatmul {
     /// Whether an M×K·K×N 32-bit product is packed (`pack_mark.rs` tags it):
     /// M ≥ `min_m`, N ≥ `min_nk`, K ≥ `min_k`, N or K ≥ `min_large`, and B's
-    /// rows conflict in the caches or B is larger than `max_unpacked_b`.
+    /// rows conflict in the caches or B is larger than `max_unpacked_b` (or,
+    /// when N is at least `wide_n`, `max_unpacked_wide_b`).
     pub fn packs(&self, m: u64, n: u64, k: u64) -> bool {
         let (min_m, min_nk, min_k, min_large) = (
             u64::from(self.min_m),
@@ -192,7 +209,8 @@ impl PackedMatmul {
             && k >= min_k
             && n.max(k) >= min_large
             && ((self.conflicts(stride) && k * stride >= self.min_conflicting_b)
-                || k * stride > self.max_unpacked_b)
+                || k * stride > self.max_unpacked_b
+                || (n >= self.wide_n && k * stride > self.max_unpacked_wide_b))
     }
 
     /// Whether rows `stride` bytes apart share cache sets
@@ -867,6 +885,14 @@ mod tests {
         assert!(p.splits_m(1020, 2000));
         assert!(p.splits_m(2000, 1030));
         // N splits: the threads take N chunks instead.
+        // Wide products with a B over 7 MiB (not 1500³, 9 MB but 1500
+        // columns; not 2000×700·700×2000, 5.6 MB).
+        assert!(p.packs(3000, 3000, 1000));
+        assert!(p.packs(4000, 4000, 500));
+        assert!(p.packs(1999, 2001, 1000));
+        assert!(!p.packs(1500, 1500, 1500));
+        assert!(!p.packs(2000, 2000, 700));
+        assert!(!p.packs(1000, 1800, 1500));
         // Odd panel counts too: 129 and 375 panels.
         assert!(p.splits_m(1032, 2000));
         assert!(p.splits_m(3000, 3000));
