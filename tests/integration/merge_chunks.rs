@@ -17,16 +17,11 @@
 //!   controls it cuts otherwise (argmax rows, a batch of three).
 
 use crate::harness::{EdgeSet, before_and_after, cpu_ir_between, differential_all};
+use crate::prefetch_panels::dot;
 use tensorc::Stage;
 use tensorc_passes::merge_chunks;
 use tensorc_passes::parallel_schedule::{FIRST_PART, SECOND_PART};
 use tensorc_passes::pipeline::{FOLD_PARTIALS, MERGE_CHUNKS};
-
-fn dot(m: usize, k: usize, n: usize) -> String {
-    format!(
-        "def main(a: f32[{m}][{k}], b: f32[{k}][{n}]) -> f32[{m}][{n}] {{\n  c = dot a, [1], [], b, [0], []\n  return c\n}}\n"
-    )
-}
 
 #[test]
 fn the_two_parts_run_in_one_loop() {

@@ -284,6 +284,35 @@ impl Case {
     }
 }
 
+/// A known-value case (see `Case`).
+#[allow(clippy::too_many_arguments)]
+fn case(name: &'static str, dtype: DType, m: usize, k: usize, n: usize, b_transposed: bool, bias_relu: bool) -> Case {
+    Case { name, dtype, m, k, n, b_transposed, bias_relu }
+}
+
+/// Whether `c` is packed: A's panels and B's blocks are temporaries (the
+/// unpacked schedule reads the operands where they are).
+fn is_packed(c: &Case) -> bool {
+    let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+    packed(&llvm)
+}
+
+/// Asserts that every case of `packs` is packed and none of `stays`, then
+/// checks all of them against their known values on `threads`.
+fn check_packing(packs: &[Case], stays: &[Case], threads: &[usize]) {
+    for c in packs {
+        assert!(is_packed(c), "{}: not packed", c.name);
+    }
+    for c in stays {
+        assert!(!is_packed(c), "{}: packed", c.name);
+    }
+    let failures = crate::threads::on_threads(threads, || {
+        packs.iter().chain(stays).filter_map(|c| c.check().err()).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Packed products with every remainder: B holds more than 12 MiB, so it is
 /// packed although its rows are not a multiple of 2 KiB apart; M = 130 pads A's last
 /// panel, N = 1990 = 3·512 + 454 leaves a partial last N block whose last
@@ -291,54 +320,12 @@ impl Case {
 #[test]
 fn odd_packed_products_match_known_values() {
     let cases = [
-        Case {
-            name: "odd_f32",
-            dtype: DType::F32,
-            m: 130,
-            k: 2000,
-            n: 1990,
-            b_transposed: false,
-            bias_relu: false,
-        },
-        Case {
-            name: "odd_bias_relu",
-            dtype: DType::F32,
-            m: 70,
-            k: 2000,
-            n: 1990,
-            b_transposed: false,
-            bias_relu: true,
-        },
-        Case {
-            name: "odd_b_transposed",
-            dtype: DType::F32,
-            m: 77,
-            k: 2000,
-            n: 1990,
-            b_transposed: true,
-            bias_relu: false,
-        },
-        Case {
-            name: "odd_s32",
-            dtype: DType::S32,
-            m: 66,
-            k: 1999,
-            n: 2001,
-            b_transposed: false,
-            bias_relu: false,
-        },
+        case("odd_f32", DType::F32, 130, 2000, 1990, false, false),
+        case("odd_bias_relu", DType::F32, 70, 2000, 1990, false, true),
+        case("odd_b_transposed", DType::F32, 77, 2000, 1990, true, false),
+        case("odd_s32", DType::S32, 66, 1999, 2001, false, false),
     ];
-    for c in &cases {
-        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
-            .unwrap_or_else(|e| panic!("{}", e.render()));
-        // Packed: A's panels and B's blocks are temporaries (the unpacked
-        // schedule reads the operands where they are).
-        assert!(packed(&llvm), "{}: not packed", c.name);
-    }
-    let failures = crate::threads::on_threads(&[1, 2], || {
-        cases.iter().filter_map(|c| c.check().err()).collect()
-    });
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_packing(&cases, &[], &[1, 2]);
 }
 
 /// B's rows a few bytes off a multiple of 4 KiB fall into a few cache sets
@@ -347,50 +334,24 @@ fn odd_packed_products_match_known_values() {
 /// (16 bytes off) are not.
 #[test]
 fn rows_near_4_kib_apart_are_packed() {
-    let case = |name, dtype, m, k, n, b_transposed, bias_relu| Case { name, dtype, m, k, n, b_transposed, bias_relu };
-    let cases = [
+    let near = [
         case("near_1023", DType::F32, 70, 300, 1023, false, false),
         case("near_1025_bt", DType::F32, 77, 300, 1025, true, false),
         case("near_2047_bias_relu", DType::F32, 66, 260, 2047, false, true),
         case("near_1022_s32", DType::S32, 65, 333, 1022, false, false),
     ];
-    for c in &cases {
-        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
-            .unwrap_or_else(|e| panic!("{}", e.render()));
-        assert!(packed(&llvm), "{}: not packed", c.name);
-    }
-    let control = case("far_1028", DType::F32, 70, 300, 1028, false, false);
-    let llvm = tensorc::emit("c.nxir", &control.source(), tensorc::Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
-    assert!(!packed(&llvm), "1028 columns: packed");
-    let failures = crate::threads::on_threads(&[1, 2], || {
-        cases.iter().chain([&control]).filter_map(|c| c.check().err()).collect()
-    });
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_packing(&near, &[case("far_1028", DType::F32, 70, 300, 1028, false, false)], &[1, 2]);
 }
 
 /// At least 2000 columns and a B over 7 MiB: packed (3000×1000·1000×3000
 /// ran 20 % faster packed); 1999 columns with the same B stay unpacked.
 #[test]
 fn wide_products_with_a_large_b_are_packed() {
-    let case = |name, dtype, m, k, n, b_transposed, bias_relu| Case { name, dtype, m, k, n, b_transposed, bias_relu };
     let wide = [
         case("wide_2100", DType::F32, 66, 900, 2100, false, false),
         case("wide_2003_bias_relu", DType::F32, 70, 940, 2003, false, true),
     ];
-    for c in &wide {
-        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
-            .unwrap_or_else(|e| panic!("{}", e.render()));
-        assert!(packed(&llvm), "{}: not packed", c.name);
-    }
-    let narrow = case("narrow_1999", DType::F32, 66, 945, 1999, false, false);
-    let llvm = tensorc::emit("c.nxir", &narrow.source(), tensorc::Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
-    assert!(!packed(&llvm), "1999 columns: packed");
-    let failures = crate::threads::on_threads(&[1, 2], || {
-        wide.iter().chain([&narrow]).filter_map(|c| c.check().err()).collect()
-    });
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_packing(&wide, &[case("narrow_1999", DType::F32, 66, 945, 1999, false, false)], &[1, 2]);
 }
 
 /// An odd number of A panels splits M in two chunks one panel apart: 129
@@ -398,21 +359,12 @@ fn wide_products_with_a_large_b_are_packed() {
 /// 4100 bytes apart, are packed), with an epilogue, transposed B, s32.
 #[test]
 fn odd_a_panels_split_m_in_chunks_one_panel_apart() {
-    let case = |name, dtype, m, k, n, b_transposed, bias_relu| Case { name, dtype, m, k, n, b_transposed, bias_relu };
     let cases = [
         case("odd_m_1032", DType::F32, 1032, 300, 1025, false, false),
         case("odd_m_1047_bias_relu", DType::F32, 1047, 280, 1025, false, true),
         case("odd_m_1041_bt_s32", DType::S32, 1041, 257, 1025, true, false),
     ];
-    for c in &cases {
-        let llvm = tensorc::emit("c.nxir", &c.source(), tensorc::Stage::LlvmDialect)
-            .unwrap_or_else(|e| panic!("{}", e.render()));
-        assert!(packed(&llvm), "{}: not packed", c.name);
-    }
-    let failures = crate::threads::on_threads(&[1, 2, 3], || {
-        cases.iter().filter_map(|c| c.check().err()).collect()
-    });
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    check_packing(&cases, &[], &[1, 2, 3]);
 }
 
 #[test]
