@@ -83,6 +83,36 @@ fn columns(name: &str, read: &str) -> String {
     )
 }
 
+/// B-like with a width known at run time only (`%w` ≤ 48 columns from
+/// column 8, as the last block of a product whose N is no multiple of 16);
+/// with `other_width`, the copy's source is `%w2` columns wide instead.
+fn dynamic_columns(name: &str, other_width: bool) -> String {
+    let src_width = if other_width { "%w2" } else { "%w" };
+    format!(
+        r#"  func.func @{name}(%b: memref<16x64xf32>, %out: memref<3x16x16xf32>, %w: index, %w2: index) {{
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c3 = arith.constant 3 : index
+    %zero = arith.constant 0.0 : f32
+    %p = ub.poison : f32
+    %s = memref.subview %b[0, 8] [16, {src_width}] [1, 1] : memref<16x64xf32> to memref<16x?xf32, strided<[64, 1], offset: 8>>
+    %t = memref.alloc() {{alignment = 64 : i64}} : memref<16x48xf32>
+    linalg.fill ins(%zero : f32) outs(%t : memref<16x48xf32>)
+    %v = memref.subview %t[0, 0] [16, %w] [1, 1] : memref<16x48xf32> to memref<16x?xf32, strided<[48, 1]>>
+    memref.copy %s, %v : memref<16x?xf32, strided<[64, 1], offset: 8>> to memref<16x?xf32, strided<[48, 1]>>
+    %e = memref.expand_shape %t [[0], [1, 2]] output_shape [16, 3, 16] : memref<16x48xf32> into memref<16x3x16xf32>
+    scf.for %n = %c0 to %c3 step %c1 {{
+{PANEL_READ}
+      %y = vector.transpose %x, [1, 0, 2] : vector<16x1x16xf32> to vector<1x16x16xf32>
+      %z = vector.extract %y[0] : vector<16x16xf32> from vector<1x16x16xf32>
+      vector.transfer_write %z, %out[%n, %c0, %c0] {{in_bounds = [true, true]}} : vector<16x16xf32>, memref<3x16x16xf32>
+    }}
+    return
+  }}
+"#
+    )
+}
+
 const PANEL_READ: &str = "      %x = vector.transfer_read %e[%c0, %n, %c0], %p {in_bounds = [true, true, true]} : memref<16x3x16xf32>, vector<16x1x16xf32>";
 
 #[test]
@@ -94,9 +124,11 @@ fn read_through_pads_before_and_after() {
     // (elements 16 apart in a row of the temporary, read as if adjacent).
     let strided = "      %r = vector.transfer_read %e[%c0, %c0, %c0], %p {in_bounds = [true, true, true]} : memref<16x3x16xf32>, vector<16x2x8xf32>\n      %x = vector.shape_cast %r : vector<16x2x8xf32> to vector<16x1x16xf32>";
     let module = format!(
-        "module {{\n{}{}{}{}{}}}\n",
+        "module {{\n{}{}{}{}{}{}{}}}\n",
         rows("rows", ""),
         columns("columns", PANEL_READ),
+        dynamic_columns("dynamic_columns", false),
+        dynamic_columns("other_width", true),
         rows(
             "source_written",
             "    %w = arith.constant dense<1.0> : vector<16xf32>\n    vector.transfer_write %w, %a[%c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<20x40xf32>\n"
@@ -142,7 +174,16 @@ fn read_through_pads_before_and_after() {
         c.contains("vector.shape_cast") && c.contains("to vector<16x1x16xf32>"),
         "{c}"
     );
-    for name in ["source_written", "pad_written", "not_one_run"] {
+    // A width known at run time: the source's own size masks the reads.
+    let d = function_text(&after, "dynamic_columns").to_owned();
+    for gone in ["memref.alloc", "memref.copy", "linalg.fill", "expand_shape"] {
+        assert!(!d.contains(gone), "{gone} left in\n{d}");
+    }
+    assert!(
+        d.contains("{in_bounds = [true, false]} : memref<16x?xf32, strided<[64, 1], offset: 8>>, vector<16x16xf32>"),
+        "{d}"
+    );
+    for name in ["source_written", "pad_written", "not_one_run", "other_width"] {
         assert_eq!(
             function_text(&before, name),
             function_text(&after, name),
@@ -216,4 +257,24 @@ fn odd_product_packs_without_padded_copies() {
         buffers.contains("{in_bounds = [false, true]} : memref<1001x2000xf32>"),
         "{buffers}"
     );
+}
+
+/// 1032×300·300×1023 splits M in two chunks (`tensorc.pack_m`), each
+/// running both N blocks of 32 panels; the second is 511 columns wide,
+/// its last panel padded, a width the pack reads as a run-time size: its
+/// blocks of B are read directly too, masked by that size (no 128×512
+/// temporary filled and copied per K block).
+#[test]
+fn blocks_of_run_time_width_pack_without_padded_copies() {
+    let source = dot("f32[1032][300]", "f32[300][1023]", "f32[1032][1023]");
+    let (before, after) = crate::harness::cpu_ir_between(
+        "dyn.nxir",
+        &source,
+        "convert-bufferization-to-memref",
+        tensorc_passes::read_through_pads::NAME,
+    );
+    assert!(before.contains("memref.copy") && before.contains("x?xf32, strided<[512, 1]>>"), "{before}");
+    assert!(!after.contains("linalg.map"), "{after}");
+    assert!(!after.contains("x?xf32, strided<[512, 1]>>"), "{after}");
+    assert!(after.contains("{in_bounds = [true, false]} : memref<128x?xf32, strided<[1023, 1], offset: ?>>"), "{after}");
 }
