@@ -58,51 +58,38 @@ fn rows(name: &str, extra: &str) -> String {
 /// B-like: columns 8..48 of a 16×64 argument padded to 48 columns, read
 /// as three 16-wide panels (`{read}` is the read of panel `%n`).
 fn columns(name: &str, read: &str) -> String {
-    format!(
-        r#"  func.func @{name}(%b: memref<16x64xf32>, %out: memref<3x16x16xf32>) {{
-    %c0 = arith.constant 0 : index
-    %c1 = arith.constant 1 : index
-    %c3 = arith.constant 3 : index
-    %zero = arith.constant 0.0 : f32
-    %p = ub.poison : f32
-    %s = memref.subview %b[0, 8] [16, 40] [1, 1] : memref<16x64xf32> to memref<16x40xf32, strided<[64, 1], offset: 8>>
-    %t = memref.alloc() {{alignment = 64 : i64}} : memref<16x48xf32>
-    linalg.fill ins(%zero : f32) outs(%t : memref<16x48xf32>)
-    %v = memref.subview %t[0, 0] [16, 40] [1, 1] : memref<16x48xf32> to memref<16x40xf32, strided<[48, 1]>>
-    memref.copy %s, %v : memref<16x40xf32, strided<[64, 1], offset: 8>> to memref<16x40xf32, strided<[48, 1]>>
-    %e = memref.expand_shape %t [[0], [1, 2]] output_shape [16, 3, 16] : memref<16x48xf32> into memref<16x3x16xf32>
-    scf.for %n = %c0 to %c3 step %c1 {{
-{read}
-      %y = vector.transpose %x, [1, 0, 2] : vector<16x1x16xf32> to vector<1x16x16xf32>
-      %z = vector.extract %y[0] : vector<16x16xf32> from vector<1x16x16xf32>
-      vector.transfer_write %z, %out[%n, %c0, %c0] {{in_bounds = [true, true]}} : vector<16x16xf32>, memref<3x16x16xf32>
-    }}
-    return
-  }}
-"#
-    )
+    column_block(name, read, None)
 }
 
 /// B-like with a width known at run time only (`%w` ≤ 48 columns from
 /// column 8, as the last block of a product whose N is no multiple of 16);
 /// with `other_width`, the copy's source is `%w2` columns wide instead.
 fn dynamic_columns(name: &str, other_width: bool) -> String {
-    let src_width = if other_width { "%w2" } else { "%w" };
+    column_block(name, PANEL_READ, Some(if other_width { "%w2" } else { "%w" }))
+}
+
+/// `columns`, or with `src_width` the run-time width `%w` of the copied
+/// view and `src_width` of its source.
+fn column_block(name: &str, read: &str, src_width: Option<&str>) -> String {
+    let (args, src_w, view_w, w) = match src_width {
+        None => ("", "40", "40", "40"),
+        Some(s) => (", %w: index, %w2: index", s, "%w", "?"),
+    };
     format!(
-        r#"  func.func @{name}(%b: memref<16x64xf32>, %out: memref<3x16x16xf32>, %w: index, %w2: index) {{
+        r#"  func.func @{name}(%b: memref<16x64xf32>, %out: memref<3x16x16xf32>{args}) {{
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c3 = arith.constant 3 : index
     %zero = arith.constant 0.0 : f32
     %p = ub.poison : f32
-    %s = memref.subview %b[0, 8] [16, {src_width}] [1, 1] : memref<16x64xf32> to memref<16x?xf32, strided<[64, 1], offset: 8>>
+    %s = memref.subview %b[0, 8] [16, {src_w}] [1, 1] : memref<16x64xf32> to memref<16x{w}xf32, strided<[64, 1], offset: 8>>
     %t = memref.alloc() {{alignment = 64 : i64}} : memref<16x48xf32>
     linalg.fill ins(%zero : f32) outs(%t : memref<16x48xf32>)
-    %v = memref.subview %t[0, 0] [16, %w] [1, 1] : memref<16x48xf32> to memref<16x?xf32, strided<[48, 1]>>
-    memref.copy %s, %v : memref<16x?xf32, strided<[64, 1], offset: 8>> to memref<16x?xf32, strided<[48, 1]>>
+    %v = memref.subview %t[0, 0] [16, {view_w}] [1, 1] : memref<16x48xf32> to memref<16x{w}xf32, strided<[48, 1]>>
+    memref.copy %s, %v : memref<16x{w}xf32, strided<[64, 1], offset: 8>> to memref<16x{w}xf32, strided<[48, 1]>>
     %e = memref.expand_shape %t [[0], [1, 2]] output_shape [16, 3, 16] : memref<16x48xf32> into memref<16x3x16xf32>
     scf.for %n = %c0 to %c3 step %c1 {{
-{PANEL_READ}
+{read}
       %y = vector.transpose %x, [1, 0, 2] : vector<16x1x16xf32> to vector<1x16x16xf32>
       %z = vector.extract %y[0] : vector<16x16xf32> from vector<1x16x16xf32>
       vector.transfer_write %z, %out[%n, %c0, %c0] {{in_bounds = [true, true]}} : vector<16x16xf32>, memref<3x16x16xf32>

@@ -558,17 +558,16 @@ pub(crate) unsafe fn depends(v: MlirValue, x: MlirValue, scope: MlirOperation) -
     }
 }
 
-/// An offset of a view: a constant or an operand of the view op.
+/// An offset or size of a view: a constant or an operand of the view op.
 #[derive(Clone, Copy)]
 pub(crate) enum Offset {
     Static(i64),
     Dynamic(MlirValue),
 }
 
-/// The offsets and sizes of a `memref.subview` with static sizes (each at
-/// least 1) and unit strides: each offset a constant or the view's operand
-/// that holds it.
-pub(crate) unsafe fn subview_offsets(op: MlirOperation) -> Option<(Vec<Offset>, Vec<i64>)> {
+/// The offsets and sizes of a `memref.subview` with static strides: each a
+/// constant or the view's operand that holds it.
+pub(crate) unsafe fn subview_parts(op: MlirOperation) -> Option<(Vec<Offset>, Vec<Offset>)> {
     unsafe {
         if op_name(op) != "memref.subview" {
             return None;
@@ -578,22 +577,47 @@ pub(crate) unsafe fn subview_offsets(op: MlirOperation) -> Option<(Vec<Offset>, 
             i64_array(op, "static_sizes")?,
             i64_array(op, "static_strides")?,
         );
-        if sizes.iter().any(|&d| d <= 0) || steps.iter().any(|&d| d != 1) {
+        if steps.contains(&i64::MIN) {
             return None;
         }
-        // Dynamic offsets (the "dynamic" marker) are the operands after the
-        // source, in order; there are no dynamic sizes or strides.
+        // The dynamic ones (the "dynamic" marker) are the operands after
+        // the source, offsets first, in order.
         let mut next = 1;
-        let mut values = Vec::with_capacity(offsets.len());
-        for &o in &offsets {
-            if o == i64::MIN {
-                values.push(Offset::Dynamic(mlirOperationGetOperand(op, next)));
-                next += 1;
-            } else {
-                values.push(Offset::Static(o));
-            }
+        let mut parts = |statics: &[i64]| -> Vec<Offset> {
+            statics
+                .iter()
+                .map(|&o| {
+                    if o == i64::MIN {
+                        next += 1;
+                        Offset::Dynamic(mlirOperationGetOperand(op, next - 1))
+                    } else {
+                        Offset::Static(o)
+                    }
+                })
+                .collect()
+        };
+        let (offsets, sizes) = (parts(&offsets), parts(&sizes));
+        (mlirOperationGetNumOperands(op) == next).then_some((offsets, sizes))
+    }
+}
+
+/// The offsets and sizes of a `memref.subview` with static sizes (each at
+/// least 1) and unit strides: each offset a constant or the view's operand
+/// that holds it.
+pub(crate) unsafe fn subview_offsets(op: MlirOperation) -> Option<(Vec<Offset>, Vec<i64>)> {
+    unsafe {
+        if i64_array(op, "static_strides")?.iter().any(|&d| d != 1) {
+            return None;
         }
-        (mlirOperationGetNumOperands(op) == next).then_some((values, sizes))
+        let (offsets, sizes) = subview_parts(op)?;
+        let sizes = sizes
+            .into_iter()
+            .map(|d| match d {
+                Offset::Static(n) if n > 0 => Some(n),
+                _ => None,
+            })
+            .collect::<Option<Vec<i64>>>()?;
+        Some((offsets, sizes))
     }
 }
 

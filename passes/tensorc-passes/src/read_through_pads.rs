@@ -209,7 +209,7 @@ unsafe fn copy_into(view: MlirOperation) -> Option<(MlirOperation, MlirValue)> {
         {
             return None;
         }
-        let sizes = view_sizes(view)?;
+        let (_, sizes) = subview_parts(view)?;
         let (copy, at) = sole_use(result(view))?;
         if op_name(copy) != "memref.copy" || at != 1 {
             return None;
@@ -223,13 +223,16 @@ unsafe fn copy_into(view: MlirOperation) -> Option<(MlirOperation, MlirValue)> {
         // The source has the view's shape: the same static sizes, and a
         // size known at run time only (the last, partial block of B's
         // columns) the same value in both, a size of the subview `src` is.
-        let src_sizes = defined_by(src, "memref.subview").and_then(|s| view_sizes(s));
+        let src_sizes = defined_by(src, "memref.subview")
+            .and_then(|s| subview_parts(s))
+            .map(|(_, sizes)| sizes)
+            .filter(|sizes| sizes.len() == rank as usize);
         for (d, size) in sizes.iter().enumerate() {
             let same = match size {
-                Size::Static(n) => mlirShapedTypeGetDimSize(st, d as isize) == *n,
-                Size::Dynamic(v) => matches!(
+                Offset::Static(n) => mlirShapedTypeGetDimSize(st, d as isize) == *n,
+                Offset::Dynamic(v) => matches!(
                     src_sizes.as_ref().map(|s| s[d]),
-                    Some(Size::Dynamic(w)) if w.ptr == v.ptr
+                    Some(Offset::Dynamic(w)) if w.ptr == v.ptr
                 ),
             };
             if !same {
@@ -237,39 +240,6 @@ unsafe fn copy_into(view: MlirOperation) -> Option<(MlirOperation, MlirValue)> {
             }
         }
         Some((copy, src))
-    }
-}
-
-/// A size of a view: a constant or the view op's operand that holds it.
-#[derive(Clone, Copy)]
-enum Size {
-    Static(i64),
-    Dynamic(MlirValue),
-}
-
-/// The sizes of a `memref.subview` with static strides.
-unsafe fn view_sizes(op: MlirOperation) -> Option<Vec<Size>> {
-    unsafe {
-        let (offsets, sizes, strides) = (
-            i64_array(op, "static_offsets")?,
-            i64_array(op, "static_sizes")?,
-            i64_array(op, "static_strides")?,
-        );
-        if strides.contains(&i64::MIN) {
-            return None;
-        }
-        // The source, the dynamic offsets, then the dynamic sizes.
-        let mut next = 1 + offsets.iter().filter(|&&o| o == i64::MIN).count() as isize;
-        let mut out = Vec::with_capacity(sizes.len());
-        for &n in &sizes {
-            if n == i64::MIN {
-                out.push(Size::Dynamic(mlirOperationGetOperand(op, next)));
-                next += 1;
-            } else {
-                out.push(Size::Static(n));
-            }
-        }
-        (mlirOperationGetNumOperands(op) == next).then_some(out)
     }
 }
 
