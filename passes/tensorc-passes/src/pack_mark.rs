@@ -40,10 +40,11 @@
 //! The unpacked `linalg.matmul`s (32- or 64-bit elements) with the default
 //! maps and a large B get their N block width for the unpacked schedule
 //! (`tensorc.nblock<width>`, `matmul_schedule::n_block`): it depends on K,
-//! a division the matchers lack too. A batch matmul whose products would
-//! get them becomes a loop of `linalg.matmul`s like a batch of packed
-//! products, and each is tagged like a `dot` (the batch schedule streamed
-//! a large B once per 8-row tile: 2×1500³ ran at 0.5× NumPy).
+//! a division the matchers lack too. A batch matmul whose products have a
+//! B over 4 MiB (`blocked`) becomes a loop of `linalg.matmul`s like a batch
+//! of packed products, and each is tagged like a `dot` (the batch schedule
+//! has no N blocks and streamed such a B once per 8-row tile: 2×1500³ ran
+//! at 0.5× NumPy).
 
 use crate::external_pass::{PassId, module_pass};
 use crate::matmul_schedule::{k_block, k_block_tag, n_block, n_block_tag};

@@ -223,8 +223,6 @@ impl PackedMatmul {
     }
 }
 
-
-
 /// Smallest and largest N chunk, in panels, of a product whose threads
 /// split N (`PackedMatmul::n_chunk`): below 16 panels an A micro-panel
 /// serves too few register tiles per load; 32 is the N block.
