@@ -170,7 +170,6 @@ const ARG_LANES_SHORT_MAX: usize = 1024;
 /// than the schedule's split at 128 elements).
 const ARG_KEY_MAX: usize = 64;
 
-
 /// Where an accumulating generic's body gets its running value from.
 #[derive(Clone, Copy)]
 pub(crate) enum Acc {

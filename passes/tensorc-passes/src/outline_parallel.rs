@@ -531,7 +531,7 @@ unsafe fn outline_loop(
 /// is for. The packed matmul's 256 KiB blocks of B, allocated per N block,
 /// made W6 1–2 % slower when allocated once per call (alternated runs of
 /// the AOT library, one and two threads).
-const MAX_HOISTED_BYTES: i64 = 16 * 1024;
+const MAX_HOISTED_BYTES: u64 = 16 * 1024;
 
 /// Moves each buffer an iteration of the outlined loop `lp` allocates and
 /// frees for itself out of the loop: a `memref.alloc` of a static shape
@@ -552,14 +552,11 @@ unsafe fn hoist_scratch(lp: MlirOperation, ret: MlirOperation) {
                 continue;
             }
             let buffer = result(alloc);
-            let ty = mlirValueGetType(buffer);
-            if !mlirShapedTypeHasStaticShape(ty) {
+            let Some(shape) = crate::parallel_mark::static_shape(buffer) else {
                 continue;
-            }
-            let elements: i64 = (0..mlirShapedTypeGetRank(ty) as isize)
-                .map(|d| mlirShapedTypeGetDimSize(ty, d))
-                .product();
-            let bits = element_bits(ty).map_or(i64::MAX, i64::from);
+            };
+            let elements = shape.iter().fold(1u64, |n, &d| n.saturating_mul(d));
+            let bits = element_bits(mlirValueGetType(buffer)).map_or(u64::MAX, u64::from);
             if elements.saturating_mul(bits) / 8 > MAX_HOISTED_BYTES {
                 continue;
             }
