@@ -28,6 +28,7 @@ impl JitEngine {
     /// Compiles `module` (LLVM dialect only) for the host CPU. `None` when MLIR
     /// could not translate or compile it (details arrive as diagnostics).
     pub(crate) fn create(module: &Module<'_>, opt_level: u32) -> Option<JitEngine> {
+        crate::llvm_ir::set_llvm_options();
         // SAFETY: the module is valid for the call; no shared libraries are passed,
         // so the C-string paths the C API would read are never touched.
         let raw = unsafe {

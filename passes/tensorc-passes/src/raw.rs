@@ -316,6 +316,10 @@ pub(crate) unsafe fn prefetch(
 /// Whether `map` is the minor identity from `rank` dimensions to the last
 /// `vrank` (a vector transfer's default `permutation_map`).
 pub(crate) unsafe fn is_minor_identity(map: MlirAttribute, rank: usize, vrank: usize) -> bool {
+    // A 0-d memref read into a vector (a broadcast) is no minor identity.
+    if vrank > rank {
+        return false;
+    }
     let dims: Vec<String> = (0..rank).map(|d| format!("d{d}")).collect();
     let want = format!(
         "affine_map<({}) -> ({})>",
