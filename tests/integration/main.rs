@@ -58,6 +58,7 @@ mod n_chunks;
 mod pack_ahead;
 mod prefetch_panels;
 mod prefetch_rows;
+mod pooling;
 mod robust;
 mod pack_mark;
 mod read_through_pads;

@@ -35,7 +35,7 @@ fn broadcast_map(input: &[usize], out: &[usize]) -> String {
         .join(", ")
 }
 
-fn list(xs: impl IntoIterator<Item = impl ToString>) -> String {
+pub(crate) fn list(xs: impl IntoIterator<Item = impl ToString>) -> String {
     xs.into_iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
 }
 
