@@ -3,7 +3,10 @@
 //!
 //! - the pass before and after on buffer-level tree levels: two chained
 //!   levels (64 → 16 → 8 lanes; the second reads what the first produced,
-//!   rewritten after it), and levels it must leave alone (a body with
+//!   rewritten after it; trees of slices without the neutral start value
+//!   -inf), a start value that is not neutral combined once after the
+//!   tree, a non-associative combiner kept in loop order, and levels it
+//!   must leave alone (a body with
 //!   another op, a read of another buffer, a loop not right after the
 //!   write), by snapshot and by counts;
 //! - the pass before and after on peeled remainder steps: a 5-lane step
@@ -44,6 +47,34 @@ module {
       scf.yield %m : vector<8xf32>
     }
     return %b : vector<8xf32>
+  }
+  func.func @start_kept(%v: vector<64xf32>, %buf: memref<1x64xf32>) -> vector<16xf32> {
+    %c0 = arith.constant 0 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %p = ub.poison : f32
+    %i16 = arith.constant dense<1.0> : vector<16xf32>
+    vector.transfer_write %v, %buf[%c0, %c0] {in_bounds = [true]} : vector<64xf32>, memref<1x64xf32>
+    %a = scf.for %k = %c0 to %c64 step %c16 iter_args(%acc = %i16) -> (vector<16xf32>) {
+      %r = vector.transfer_read %buf[%c0, %k], %p {in_bounds = [true]} : memref<1x64xf32>, vector<16xf32>
+      %m = arith.addf %r, %acc : vector<16xf32>
+      scf.yield %m : vector<16xf32>
+    }
+    return %a : vector<16xf32>
+  }
+  func.func @in_order(%v: vector<64xf32>, %buf: memref<1x64xf32>) -> vector<16xf32> {
+    %c0 = arith.constant 0 : index
+    %c16 = arith.constant 16 : index
+    %c64 = arith.constant 64 : index
+    %p = ub.poison : f32
+    %i16 = arith.constant dense<0.0> : vector<16xf32>
+    vector.transfer_write %v, %buf[%c0, %c0] {in_bounds = [true]} : vector<64xf32>, memref<1x64xf32>
+    %a = scf.for %k = %c0 to %c64 step %c16 iter_args(%acc = %i16) -> (vector<16xf32>) {
+      %r = vector.transfer_read %buf[%c0, %k], %p {in_bounds = [true]} : memref<1x64xf32>, vector<16xf32>
+      %m = arith.subf %acc, %r : vector<16xf32>
+      scf.yield %m : vector<16xf32>
+    }
+    return %a : vector<16xf32>
   }
   func.func @extra_op(%v: vector<64xf32>, %buf: memref<1x64xf32>) -> vector<16xf32> {
     %c0 = arith.constant 0 : index
@@ -226,15 +257,24 @@ fn fold_partials_before_and_after() {
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, LEVELS, fold_partials::NAME);
     let chained = function_text(&after, "chained");
-    // Both loops gone: 4 + 2 slices, 4 + 2 maximums, in loop order (the
-    // read first, the accumulator second).
+    // Both loops gone: 4 + 2 slices combined as trees, 3 + 1 maximums (the
+    // start value -inf is max's neutral element, so it is not combined).
     assert!(!chained.contains("scf.for"), "{chained}");
     assert_eq!(
         chained.matches("vector.extract_strided_slice").count(),
         6,
         "{chained}"
     );
-    assert_eq!(chained.matches("arith.maximumf").count(), 6, "{chained}");
+    assert_eq!(chained.matches("arith.maximumf").count(), 4, "{chained}");
+    // A start value that is not neutral is combined once, after the tree.
+    let kept = function_text(&after, "start_kept");
+    assert!(!kept.contains("scf.for"), "{kept}");
+    assert_eq!(kept.matches("arith.addf").count(), 4, "{kept}");
+    // A combiner that is not associative stays a chain in loop order.
+    let ordered = function_text(&after, "in_order");
+    assert!(!ordered.contains("scf.for"), "{ordered}");
+    assert_eq!(ordered.matches("arith.subf").count(), 4, "{ordered}");
+    assert!(ordered.contains("arith.subf %cst"), "{ordered}");
     assert!(
         chained.contains("{offsets = [48], sizes = [16], strides = [1]}"),
         "{chained}"
