@@ -8,7 +8,8 @@
 //!   threads), of the ones it must leave alone (a handful of rows, a dot of
 //!   two vectors, an outer product), in f32, f64, f16, bf16, s32 and mixed
 //!   dtypes, and of outer-axis reductions (blocked rows with remainders,
-//!   wide strips for threads, rank 3, max/min/mean);
+//!   wide strips for threads, chunks of rows with partial results for
+//!   rows too narrow for strips, rank 3, max/min/mean);
 //! - the pass before and after (snapshot): contractions rewritten and
 //!   tagged, the marker's narrow split of a sum over axis 0 widened;
 //! - the 1-D vector·matrix product (scalar loops over the matrix's columns
@@ -87,6 +88,12 @@ fn programs() -> Vec<(&'static str, String, f64)> {
         // The reduction second, after a parallel loop: blocks of rows too.
         ("sum_axis1_rank3", reduce("sum", "f32[5][37][70]", "1", "f32[5][70]"), 1e-5),
         ("sum_axis0_f64_3x5", reduce("sum", "f64[3][5]", "0", "f64[5]"), 1e-12),
+        // Rows too narrow for two strips, split into chunks of rows with
+        // partial results (`row_chunks`): 8 chunks of 375 rows (blocks of 8
+        // with a remainder of 7 each), a keep-axes 3-D form, integers.
+        ("sum_axis0_row_chunks", reduce("sum", "f32[3000][1999]", "0", "f32[1999]"), 1e-3),
+        ("max_axis0_row_chunks", reduce("reduce_max", "f32[4096][1][130]", "0", "f32[1][130]"), 0.0),
+        ("sum_axis0_row_chunks_s32", reduce("sum", "s32[2048][257]", "0", "s32[257]"), 0.0),
         (
             "mean_axis0",
             "def main(x: f32[1001][513]) -> f32[513] {\n  s = sum x, axes: [0]\n  m = divide s, 1001.0\n  return m\n}\n"

@@ -337,13 +337,25 @@ unsafe fn splittable_reduction(op: MlirOperation) -> Option<Vec<u64>> {
         if shape.len() as isize != loops || static_shape(init)?[..] != shape[..shape.len() - 1] {
             return None;
         }
+        single_combiner(op).then_some(shape)
+    }
+}
+
+/// Whether the body of the one-input, one-init `op` is one `COMBINERS` op
+/// of its two block arguments (in either order), yielded: what
+/// `split_reduction` can split (it knows those ops' neutral elements).
+pub(crate) unsafe fn single_combiner(op: MlirOperation) -> bool {
+    unsafe {
+        if mlirOperationGetNumRegions(op) != 1 {
+            return false;
+        }
         let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
         if block.ptr.is_null() || mlirBlockGetNumArguments(block) != 2 {
-            return None;
+            return false;
         }
         let combine = mlirBlockGetFirstOperation(block);
         if combine.ptr.is_null() || !COMBINERS.contains(&op_name(combine).as_str()) {
-            return None;
+            return false;
         }
         let yield_op = mlirOperationGetNextInBlock(combine);
         if yield_op.ptr.is_null()
@@ -353,7 +365,7 @@ unsafe fn splittable_reduction(op: MlirOperation) -> Option<Vec<u64>> {
             || !mlirValueEqual(mlirOperationGetOperand(yield_op, 0), result(combine))
             || mlirOperationGetNumOperands(combine) != 2
         {
-            return None;
+            return false;
         }
         // The two operands are the two block arguments (in either order).
         let arg = |i| {
@@ -361,10 +373,7 @@ unsafe fn splittable_reduction(op: MlirOperation) -> Option<Vec<u64>> {
             (mlirValueIsABlockArgument(v) && mlirBlockEqual(mlirBlockArgumentGetOwner(v), block))
                 .then(|| mlirBlockArgumentGetArgNumber(v))
         };
-        match (arg(0)?, arg(1)?) {
-            (0, 1) | (1, 0) => Some(shape),
-            _ => None,
-        }
+        matches!((arg(0), arg(1)), (Some(0), Some(1)) | (Some(1), Some(0)))
     }
 }
 
