@@ -19,9 +19,10 @@
 //! indices, the loop's index last, in bounds), one `arith` op of the read
 //! and the iter_arg, and the yield of that op. The loop is replaced by the
 //! same op on slices of `%v`: as a tree when the op is associative and
-//! commutative (`ASSOCIATIVE`), combined with the loop's start value last
-//! unless that is the op's neutral element (`neutral`: -inf for a max, 0
-//! for a sum), else in the loop's order from the start value. A level of
+//! commutative (`parallel_mark::COMBINERS`), combined with the loop's
+//! start value last unless that is the op's neutral element (`neutral`:
+//! -inf for a max, 0 for a sum), else in the loop's order from the start
+//! value. A level of
 //! four slices was a chain of four dependent ops (the start value first),
 //! now two; rows so short that each is a few vectors wait on these chains
 //! (softmax 16384×64 0.44 → 0.40 ms, 100000×10 1.44 → 1.29 ms, argmax
@@ -51,6 +52,7 @@
 //! buffer.
 
 use crate::external_pass::{PassId, module_pass};
+use crate::parallel_mark::COMBINERS;
 use crate::raw::*;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
@@ -287,28 +289,11 @@ unsafe fn rewrite(l: &Level) {
     }
 }
 
-/// Combining ops that may be reassociated into a tree: associative and
-/// commutative (floats up to rounding, like every split reduction).
-const ASSOCIATIVE: [&str; 15] = [
-    "arith.addf",
-    "arith.mulf",
-    "arith.maximumf",
-    "arith.minimumf",
-    "arith.maxnumf",
-    "arith.minnumf",
-    "arith.addi",
-    "arith.muli",
-    "arith.maxsi",
-    "arith.minsi",
-    "arith.maxui",
-    "arith.minui",
-    "arith.andi",
-    "arith.ori",
-    "arith.xori",
-];
-
+/// Whether the combining op `op` may be reassociated into a tree:
+/// associative and commutative (floats up to rounding, like every split
+/// reduction), the combiners `parallel_mark` splits reductions of.
 unsafe fn associative(op: MlirOperation) -> bool {
-    unsafe { ASSOCIATIVE.contains(&op_name(op).as_str()) }
+    unsafe { COMBINERS.contains(&op_name(op).as_str()) }
 }
 
 /// Whether `v` is a splat constant that `op` leaves every value alone with:

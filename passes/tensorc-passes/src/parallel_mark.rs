@@ -271,7 +271,7 @@ pub fn reduction_chunks(rows: u64, n: u64) -> Option<u64> {
 /// Combiner ops whose reductions may be split: associative, commutative,
 /// and with a neutral element upstream `split_reduction` knows (it fails
 /// on any other, which would fail the whole pipeline).
-const COMBINERS: &[&str] = &[
+pub(crate) const COMBINERS: &[&str] = &[
     "arith.addf",
     "arith.mulf",
     "arith.addi",
