@@ -1,15 +1,16 @@
-//! Window reductions over channels-last data (`window_max|min|sum|product`
-//! whose last axis is neither windowed nor strided: pooling over NHWC): the
-//! frontend (`unrolled_window` in `crates/tensorc-frontend/src/conv.rs`)
-//! writes windows of up to 16 positions as one element-wise op over a
-//! strided view per position, combined in the window loops' order.
+//! Window reductions whose last axis is not strided (`window_max|min|sum|
+//! product` pooling over NHWC, or over NCHW with stride 1): the frontend
+//! (`unrolled_window` in `crates/tensorc-frontend/src/conv.rs`) writes
+//! windows of up to 16 positions as one element-wise op over a strided view
+//! per position, combined in the window loops' order.
 //!
 //! - interpreter-vs-CPU runs of max, min, sum (and an average pool) and
 //!   product pools: 2×2 stride 2, 3×3 stride 2 with same padding, 3×3
 //!   stride 1, dilated, 4×4 (16 positions), odd sizes no tile divides,
 //!   f32 with the edge values (NaN, ±inf, ±0.0), f64 and integers, with a
-//!   consumer fused after them; and windows the frontend leaves to the
-//!   generic (the last axis windowed, 5×5 = 25 positions) beside them;
+//!   consumer fused after them, NCHW with stride 1 (the last axis
+//!   windowed); and windows the frontend leaves to the generic (the last
+//!   axis strided, 5×5 = 25 positions) beside them;
 //! - the linalg stage of a 2×2 NHWC max pool: four strided views and one
 //!   element-wise op, no window loops left (and a 5×5 window still has
 //!   them).
@@ -46,9 +47,19 @@ fn nhwc_pools_agree_with_the_interpreter() {
             1e-6,
         ),
         (
-            "last_axis_windowed",
-            "def main(x: f32[6][50]) -> f32[6][24] {\n  y = window_max x, {2, 3}, strides: [1, 2], padding: :valid\n  return y\n}\n".replace("f32[6][24]", "f32[5][24]"),
+            "last_axis_strided",
+            "def main(x: f32[6][50]) -> f32[5][24] {\n  y = window_max x, {2, 3}, strides: [1, 2], padding: :valid\n  return y\n}\n".to_owned(),
             0.0,
+        ),
+        (
+            "nchw_3x3_s1_same",
+            "def main(x: f32[2][5][13][17]) -> f32[2][5][13][17] {\n  y = window_max x, {1, 1, 3, 3}, padding: :same\n  return y\n}\n".to_owned(),
+            0.0,
+        ),
+        (
+            "nchw_sum_2x2_s1",
+            "def main(x: f64[1][3][9][10]) -> f64[1][3][8][9] {\n  y = window_sum x, {1, 1, 2, 2}\n  return y\n}\n".to_owned(),
+            1e-12,
         ),
     ];
     let named: Vec<(&str, String, f64)> = programs.iter().map(|(n, s, t)| (*n, s.clone(), *t)).collect();
@@ -65,5 +76,9 @@ fn nhwc_max_pool_is_one_elementwise_op() {
     assert!(!ir.contains("reduction"), "{ir}");
     let big = pool("window_max", "f32", [1, 9, 9, 6], [5, 5], 1, ":same", 1, [1, 9, 9, 6]);
     let ir = tensorc::emit("pool5.nxir", &big, Stage::Linalg).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(ir.contains("\"reduction\""), "{ir}");
+    // A strided last axis keeps the window loops too.
+    let strided = "def main(x: f32[4][4][8][8]) -> f32[4][4][4][4] {\n  y = window_max x, {1, 1, 2, 2}, strides: [1, 1, 2, 2]\n  return y\n}\n";
+    let ir = tensorc::emit("nchw.nxir", strided, Stage::Linalg).unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(ir.contains("\"reduction\""), "{ir}");
 }
