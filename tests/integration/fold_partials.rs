@@ -13,7 +13,7 @@
 //!   between the 16-lane write and the first level folds into the vector
 //!   (then the level folds too), and steps it must leave alone (the buffer
 //!   read by another op in between, a buffer that is an argument, a read
-//!   of other lanes than the write's);
+//!   of other lanes than the write's, full-width steps);
 //! - interpreter-vs-CPU runs of row reductions whose trees it rewrites
 //!   (sum, max with NaN, min, product, argmax-style max, f32, f64 and
 //!   integers, rows longer than 64 and odd, rows with a remainder step in
@@ -177,6 +177,24 @@ module {
     vector.transfer_write %s, %buf[%c0, %c0] {in_bounds = [true]} : vector<5xf32>, memref<1x16xf32>
     return
   }
+  func.func @full_width_step(%x: memref<100x37xf32>, %i: index) -> vector<16xf32> {
+    %c0 = arith.constant 0 : index
+    %c16 = arith.constant 16 : index
+    %p = ub.poison : f32
+    %buf = memref.alloc() {alignment = 64 : i64} : memref<1x16xf32>
+    %v = vector.transfer_read %x[%i, %c0], %p {in_bounds = [true]} : memref<100x37xf32>, vector<16xf32>
+    vector.transfer_write %v, %buf[%c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<1x16xf32>
+    %e = vector.transfer_read %x[%i, %c16], %p {in_bounds = [true]} : memref<100x37xf32>, vector<16xf32>
+    %old = vector.transfer_read %buf[%c0, %c0], %p {in_bounds = [true]} : memref<1x16xf32>, vector<16xf32>
+    %s = arith.addf %old, %e : vector<16xf32>
+    vector.transfer_write %s, %buf[%c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<1x16xf32>
+    %old2 = vector.transfer_read %buf[%c0, %c0], %p {in_bounds = [true]} : memref<1x16xf32>, vector<16xf32>
+    %s2 = arith.addf %old2, %e : vector<16xf32>
+    vector.transfer_write %s2, %buf[%c0, %c0] {in_bounds = [true]} : vector<16xf32>, memref<1x16xf32>
+    %r = vector.transfer_read %buf[%c0, %c0], %p {in_bounds = [true]} : memref<1x16xf32>, vector<16xf32>
+    memref.dealloc %buf : memref<1x16xf32>
+    return %r : vector<16xf32>
+  }
   func.func @other_lanes(%x: memref<100x37xf32>, %i: index) -> vector<16xf32> {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
@@ -219,7 +237,9 @@ fn fold_partials_folds_remainder_steps() {
     );
     assert_eq!(folded.matches("vector.transfer_write").count(), 1, "{folded}");
     assert_eq!(folded.matches("sizes = [4]").count(), 4, "{folded}");
-    for name in ["read_between", "argument_buffer", "other_lanes"] {
+    // Full-width read-modify-writes are no remainders (two in a row were
+    // each the other's whole write).
+    for name in ["read_between", "argument_buffer", "other_lanes", "full_width_step"] {
         assert_eq!(
             function_text(&before, name),
             function_text(&after, name),

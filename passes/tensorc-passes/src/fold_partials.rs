@@ -45,11 +45,11 @@
 //!
 //! Which remainders: a `vector.transfer_write %v, %buf[0…]` of a whole
 //! local buffer (`memref.alloc`/`alloca` of shape 1×…×1×W), later in the
-//! same block a write of `r` lanes at lane `c` (`c + r ≤ W`; into `%buf` or
-//! a unit-stride `memref.subview` of it at static offsets) of one `arith`
-//! op of a read of the same lanes and another value, with nothing between
-//! but that read, views of `%buf` and region-free ops that do not use the
-//! buffer.
+//! same block a write of `r < W` lanes at lane `c` (`c + r ≤ W`; into
+//! `%buf` or a unit-stride `memref.subview` of it at static offsets) of
+//! one `arith` op of a read of the same lanes and another value, with
+//! nothing between but that read, views of `%buf` and region-free ops
+//! that do not use the buffer.
 
 use crate::external_pass::{PassId, module_pass};
 use crate::parallel_mark::COMBINERS;
@@ -390,8 +390,11 @@ unsafe fn remainder(whole: MlirOperation) -> Option<Remainder> {
                     let n = lanes(mlirOperationGetOperand(op, 0))?;
                     let combine = defining_op(mlirOperationGetOperand(op, 0))?;
                     let p = result(r);
+                    // Narrower than the buffer (a full-width one would
+                    // be another record's whole write, rewritten twice).
                     let ok = lane == read_lane
                         && n == lanes(p)?
+                        && n < width
                         && lane + n <= width
                         && combines(combine, p)
                         && sole_use(p).is_some_and(|(o, _)| o.ptr == combine.ptr)
