@@ -634,25 +634,23 @@ impl Lowerer<'_> {
         };
         let config: Vec<(i64, i64, i64)> = padding.iter().map(|&(l, h)| (l, h, 0)).collect();
         let xp = self.padded(x, lit, &config)?;
+        // The identity as an SSA constant, for the forms that fold from it.
+        let start = |e: &mut Emitter| match ident_int {
+            Some(i) if d.is_int() => e.int_const(d, i),
+            _ => e.num_const(d, ident),
+        };
         if rank == 0 {
             // No loops: the one element folds into the identity without reading
             // an output, so that fusion into consumers cannot fold it twice.
             return Ok(self.elementwise(&[&xp], ty, |e, a| {
-                let start = match ident_int {
-                    Some(i) if d.is_int() => e.int_const(d, i),
-                    _ => e.num_const(d, ident),
-                };
-                e.binary(op, &start, &a[0], d)
+                let s = start(e);
+                e.binary(op, &s, &a[0], d)
             }));
         }
         let spec = WindowLoops {
             window,
             strides,
             dilations,
-        };
-        let start = |e: &mut Emitter| match ident_int {
-            Some(i) if d.is_int() => e.int_const(d, i),
-            _ => e.num_const(d, ident),
         };
         if let Some(name) = self.unrolled_window(&xp, &spec, ty, |e, vs| {
             vs.iter().fold(start(e), |acc, v| e.binary(op, &acc, v, d))

@@ -234,27 +234,11 @@ unsafe fn in_bounds(op: MlirOperation) -> bool {
 
 unsafe fn rewrite(l: &Level) {
     unsafe {
-        let ctx = mlirOperationGetContext(l.lp);
-        let loc = mlirOperationGetLocation(l.lp);
         let slice_type = mlirValueGetType(mlirOperationGetResult(l.lp, 0));
         let written = mlirOperationGetOperand(previous(l.lp), 0);
         let init = mlirOperationGetOperand(l.lp, 3);
         let slices: Vec<MlirValue> = (0..l.width / l.step)
-            .map(|i| {
-                let slice = build(
-                    ctx,
-                    "vector.extract_strided_slice",
-                    loc,
-                    &[written],
-                    &[slice_type],
-                    &[
-                        ("offsets", attr(ctx, &format!("[{} : i64]", i * l.step))),
-                        ("sizes", attr(ctx, &format!("[{} : i64]", l.step))),
-                        ("strides", attr(ctx, "[1 : i64]")),
-                    ],
-                );
-                insert_before(l.lp, slice)
-            })
+            .map(|i| slice_before(l.lp, written, i * l.step, slice_type))
             .collect();
         // The combining op keeps its attributes (fastmath flags); the
         // read's operand position is kept.
@@ -328,6 +312,27 @@ unsafe fn neutral(v: MlirValue, op: MlirOperation) -> bool {
         } else {
             false
         }
+    }
+}
+
+/// The lanes of the 1-D vector `v` from `offset` as a value of the 1-D
+/// vector type `t` (`vector.extract_strided_slice`), inserted before `at`.
+unsafe fn slice_before(at: MlirOperation, v: MlirValue, offset: i64, t: MlirType) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let slice = build(
+            ctx,
+            "vector.extract_strided_slice",
+            mlirOperationGetLocation(at),
+            &[v],
+            &[t],
+            &[
+                ("offsets", attr(ctx, &format!("[{offset} : i64]"))),
+                ("sizes", attr(ctx, &format!("[{} : i64]", mlirShapedTypeGetDimSize(t, 0)))),
+                ("strides", attr(ctx, "[1 : i64]")),
+            ],
+        );
+        insert_before(at, slice)
     }
 }
 
@@ -449,12 +454,10 @@ unsafe fn lane_of(op: MlirOperation, mem_at: isize, buf: MlirValue) -> Option<i6
             return Some(*last);
         }
         let view = defined_by(mem, "memref.subview")?;
-        if !mlirValueEqual(mlirOperationGetOperand(view, 0), buf)
-            || i64_array(view, "static_strides")?.iter().any(|&s| s != 1)
-        {
+        if !mlirValueEqual(mlirOperationGetOperand(view, 0), buf) {
             return None;
         }
-        let (offsets, _) = subview_parts(view)?;
+        let (offsets, _) = subview_offsets(view)?;
         let offsets: Vec<i64> = offsets
             .iter()
             .map(|o| match o {
@@ -498,20 +501,7 @@ unsafe fn fold_remainder(r: &Remainder) {
         let loc = mlirOperationGetLocation(r.write);
         let v = mlirOperationGetOperand(r.whole, 0);
         let p = result(r.read);
-        let lanes = lanes(p).unwrap_or(0);
-        let slice = build(
-            ctx,
-            "vector.extract_strided_slice",
-            loc,
-            &[v],
-            &[mlirValueGetType(p)],
-            &[
-                ("offsets", attr(ctx, &format!("[{} : i64]", r.lane))),
-                ("sizes", attr(ctx, &format!("[{lanes} : i64]"))),
-                ("strides", attr(ctx, "[1 : i64]")),
-            ],
-        );
-        let slice = insert_before(r.read, slice);
+        let slice = slice_before(r.read, v, r.lane, mlirValueGetType(p));
         mlirValueReplaceAllUsesOfWith(p, slice);
         mlirOperationDestroy(r.read);
         let put = build(

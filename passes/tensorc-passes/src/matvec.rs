@@ -56,8 +56,8 @@
 //! other than the marker's `tensorc.par_*`) are left alone.
 
 use crate::external_pass::{PassId, module_pass};
-use crate::parallel_mark::{CHUNK_WORK, Decision, MAX_CHUNKS, MIN_WORK, analyze, decide, single_combiner};
-use crate::parallel_schedule::{MAX_DIM, MAX_REDUCTION_CHUNKS, MAX_TARGET, reduction_tag, tag as parallel_tag};
+use crate::parallel_mark::{CHUNK_WORK, Decision, MAX_CHUNKS, MIN_WORK, analyze, decide, partials, single_combiner};
+use crate::parallel_schedule::{MAX_DIM, MAX_TARGET, reduction_tag, tag as parallel_tag};
 use crate::raw::*;
 use crate::reduction_schedule::{matvec_reduction_tag, outer_reduction_tag};
 use melior::pass::Pass;
@@ -233,10 +233,10 @@ const MIN_ROW_CHUNK_WORK: u64 = 1 << 18;
 /// its rows into a partial row of results, in row order, and the partial
 /// rows are combined after (`parallel_schedule::reduction_tag`, upstream
 /// `split_reduction`), so a float sum is reassociated across chunks only,
-/// the same way whatever the thread count. About one chunk per
-/// `CHUNK_WORK` iterations, a power of two (the library has one action
-/// each) from 2 to `MAX_REDUCTION_CHUNKS` that divides the rows, with at
-/// least `MIN_CHUNK_ROWS` rows each; `None` otherwise (and below
+/// the same way whatever the thread count. As many chunks as a full
+/// reduction's partials (`parallel_mark::partials`), halved until they
+/// divide the rows with at least `MIN_CHUNK_ROWS` rows each; `None`
+/// otherwise (and below
 /// `MIN_ROW_CHUNK_WORK`). Two threads, same minutes: `sum x, axes: [0]` of
 /// 3000×1999 f32 0.34 → 0.16 ms, 100000×1500 14.2 → 7.3 ms, softmax over
 /// axis 0 of 4096×1024 1.54 → 0.82 ms; one thread 3–5 % slower (the
@@ -250,8 +250,7 @@ pub fn row_chunks(extents: &[u64], parallel: &[bool]) -> Option<u64> {
     if work < MIN_ROW_CHUNK_WORK {
         return None;
     }
-    let mut c = (work / CHUNK_WORK).clamp(2, MAX_REDUCTION_CHUNKS);
-    c = 1 << (63 - c.leading_zeros());
+    let mut c = partials(work);
     while c >= 2 && (!rows.is_multiple_of(c) || rows / c < MIN_CHUNK_ROWS) {
         c /= 2;
     }

@@ -260,12 +260,17 @@ pub fn reduction_chunks(rows: u64, n: u64) -> Option<u64> {
     if rows >= ENOUGH_CHUNKS || work < MIN_WORK {
         return None;
     }
-    // About one partial per `CHUNK_WORK` elements (with fewer than
-    // `ENOUGH_CHUNKS` rows, each partial still covers over 1000 elements of
-    // every row), rounded down to a power of two: the library has one
-    // action per power of two.
+    // With fewer than `ENOUGH_CHUNKS` rows, each partial still covers over
+    // 1000 elements of every row.
+    Some(partials(work))
+}
+
+/// The partial results of a split reduction of `work` iterations: about
+/// one per `CHUNK_WORK`, from 2 to `MAX_REDUCTION_CHUNKS`, rounded down to
+/// a power of two (the parallel library has one action per power of two).
+pub fn partials(work: u64) -> u64 {
     let c = (work / CHUNK_WORK).clamp(2, MAX_REDUCTION_CHUNKS);
-    Some(1 << (63 - c.leading_zeros()))
+    1 << (63 - c.leading_zeros())
 }
 
 /// Combiner ops whose reductions may be split: associative, commutative,
