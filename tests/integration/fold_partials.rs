@@ -322,6 +322,15 @@ fn rows(op: &str, dtype: &str, r: usize, c: usize) -> String {
     )
 }
 
+/// `r` rows of `c` under a first loop of one: many rows of up to
+/// `SCALAR_ROW_MAX` elements are left to LLVM, a single row in the first
+/// loop keeps its vector class (and its remainder step).
+fn one_by_rows(op: &str, dtype: &str, r: usize, c: usize) -> String {
+    format!(
+        "def main(x: {dtype}[1][{r}][{c}]) -> {dtype}[1][{r}] {{\n  y = {op} x, axes: [2]\n  return y\n}}\n"
+    )
+}
+
 #[test]
 fn folded_row_reductions_agree_with_the_interpreter() {
     let programs = [
@@ -334,7 +343,7 @@ fn folded_row_reductions_agree_with_the_interpreter() {
         // 8 + 2, 16 + 15, integers exact.
         ("sum_f32_37", rows("sum", "f32", 41, 37), 1e-5),
         ("max_f32_77", rows("reduce_max", "f32", 23, 77), 0.0),
-        ("min_f64_10", rows("reduce_min", "f64", 19, 10), 0.0),
+        ("min_f64_10", one_by_rows("reduce_min", "f64", 19, 10), 0.0),
         ("sum_s32_31", rows("sum", "s32", 29, 31), 0.0),
         ("max_s64_21", rows("reduce_max", "s64", 13, 21), 0.0),
         ("product_f64_45", rows("product", "f64", 11, 45), 1e-9),

@@ -1,13 +1,18 @@
 //! Reductions over short rows (`passes/tensorc-passes/src/reduction_schedule.rs`,
-//! `ROW_CLASSES`; argmax's index reduction tagged by the frontend's
-//! `ARG_KEY` and given its schedule by `tensorc-row-fuse-mark`).
+//! `ROW_CLASSES` and `SCALAR_ROW_MAX`; argmax's index reduction tagged by the
+//! frontend's `ARG_KEY` and given its schedule by `tensorc-row-fuse-mark`).
 //!
 //! - interpreter-vs-CPU runs of sums, maxima, argmax (tie low) and argmin
-//!   (tie high) over rows of every class boundary (1, 2–7, 8–15, 16–64,
-//!   65 and up) and a few lengths inside, 2-D and 3-D, on one and two threads:
-//!   argmax and max with the edge values (NaN, ±inf, ±0.0, ties), sums with
-//!   the mild ones (they are reassociated: a tree of partials);
-//! - the kernel step splits argmax's two reductions over 10-element rows
+//!   (tie high) over rows of every class boundary (1, 2–7, 8–13 | 14–15,
+//!   16–64, 65 and up) and a few lengths inside, 2-D and 3-D, many rows
+//!   (left to LLVM up to 13 elements) and one row in the first loop (the
+//!   vector classes), on one and two threads: argmax and max with the edge
+//!   values (NaN, ±inf, ±0.0, ties), sums with the mild ones (they are
+//!   reassociated: a tree of partials, or LLVM's across rows);
+//! - many rows of 10 elements stay scalar loops after the kernel step, and
+//!   LLVM vectorizes them across rows (interleaved groups: wide loads and
+//!   shuffles);
+//! - the kernel step splits argmax's two reductions over 14-element rows
 //!   into 8-lane partials (values and indices), with no scalar row loop
 //!   left, where they had been split 64 ways into a per-row buffer (the
 //!   value) or stayed a scalar loop of branches (the index).
@@ -16,7 +21,7 @@ use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
 use tensorc::Stage;
 
 /// Lengths at and around the class boundaries.
-const LENGTHS: [usize; 12] = [1, 2, 3, 4, 5, 8, 10, 15, 16, 37, 64, 65];
+const LENGTHS: [usize; 14] = [1, 2, 3, 4, 5, 8, 10, 13, 14, 15, 16, 37, 64, 65];
 
 fn program(op: &str, x: &str, axis: usize, out: &str) -> String {
     let call = match op {
@@ -35,6 +40,7 @@ fn programs(ops: &[&str]) -> Vec<(String, String, f64)> {
             let it = if op.starts_with("arg") { "s32" } else { "f32" };
             out.push((format!("{op}_300x{n}"), program(op, &format!("f32[300][{n}]"), 1, &format!("{it}[300]")), 1e-5));
             out.push((format!("{op}_3x7x{n}"), program(op, &format!("f32[3][7][{n}]"), 2, &format!("{it}[3][7]")), 1e-5));
+            out.push((format!("{op}_1x9x{n}"), program(op, &format!("f32[1][9][{n}]"), 2, &format!("{it}[1][9]")), 1e-5));
         }
     }
     out
@@ -59,12 +65,28 @@ fn short_sums_agree_with_the_interpreter() {
 }
 
 #[test]
-fn short_argmax_reductions_are_split_into_vector_partials() {
+fn many_short_rows_are_left_to_llvm() {
     let source = program("argmax", "f32[1000][10]", 1, "s32[1000]");
+    let opt = tensorc::emit("short.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    let after = cpu_ir_upto("short.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
+    // Both reductions (the value's and the index's) tagged as scalar rows,
+    // neither split nor vectorized by the kernel step.
+    assert_eq!(after.matches("tensorc.reds02").count(), 2, "{after}");
+    assert!(!after.contains("vector<"), "{after}");
+    // LLVM vectorizes the loop over rows: the rows' elements come from wide
+    // loads through shuffles (`vpermt2ps` with AVX-512, `vpermps` with AVX2).
+    let asm = tensorc::emit("short.nxir", &source, Stage::Asm).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(asm.contains("vperm"), "{asm}");
+}
+
+#[test]
+fn short_argmax_reductions_are_split_into_vector_partials() {
+    let source = program("argmax", "f32[1000][14]", 1, "s32[1000]");
     let opt = tensorc::emit("short.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(opt.contains("tensorc.arg_key"), "{opt}");
     let after = cpu_ir_upto("short.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
-    // The value's and the index's partials: 8 lanes each, then the tree.
+    // The value's and the index's partials: 8 lanes each (and a remainder
+    // step of 6), then the tree.
     assert!(after.contains("vector<8xf32>"), "{after}");
     assert!(after.contains("vector<8xi32>"), "{after}");
     assert!(after.contains("arith.minsi") && after.contains("vector<2xi32>"), "{after}");

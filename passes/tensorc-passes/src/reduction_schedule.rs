@@ -140,6 +140,29 @@ fn row_class(len: u64) -> Option<&'static RowClass> {
     ROW_CLASSES.iter().find(|c| c.holds(len))
 }
 
+/// Rows of at most this many elements, when an op reduces two rows or more
+/// (its first loop has two or more), are left to the scalar lowering:
+/// `convert-linalg-to-loops` makes a loop over the row's elements per row,
+/// LLVM unrolls it whole and vectorizes the loop over rows instead, 16
+/// rows per step, the rows' elements read as interleaved groups (wide loads
+/// and `vpermt2ps`; `llvm_ir::set_llvm_options` allows groups of up to 16
+/// members, LLVM's default is 8). The vector schedule reduces one row per
+/// step, its combination a chain of dependent horizontal steps: one thread,
+/// 100000 rows, vector → scalar: argmax of 5 elements 1.8 → 0.082 ms, of
+/// 10 0.78 → 0.26, of 13 0.68 → 0.42; `reduce_max` of 10 0.53 → 0.13; sum
+/// of 3 0.054 → 0.016, of 10 0.092 → 0.072. At 14 elements and more LLVM
+/// no longer vectorizes the loop over rows (sum of 16: 0.39 ms against 0.11
+/// for the split). Ops of a single row in their first loop (the one-row
+/// tiles of `tensorc-row-fuse-mark`'s chains, which sit between vectorized
+/// element-wise ops) keep the classes below.
+pub const SCALAR_ROW_MAX: u64 = 13;
+
+/// The tag of reductions over many short rows (`SCALAR_ROW_MAX`): no
+/// action matches it, it only keeps the class matchers off them.
+fn scalar_rows_tag(rank: usize) -> String {
+    format!("tensorc.reds0{rank}")
+}
+
 /// The tag that gives a reduction over its innermost loop of rank `rank`
 /// and `len` elements this schedule (for ops another pass classifies, as
 /// `tensorc-matvec` does matrix-vector products, whose broadcast vector
@@ -155,10 +178,22 @@ pub fn row_reduction_tag(rank: usize, len: u64) -> Option<String> {
 /// tag of its row length when that is short (`short_row_reduction_tag`).
 pub const ARG_KEY: &str = "tensorc.arg_key";
 
-/// `row_reduction_tag` for rows short enough for a class with a bound
-/// (at most 64 elements), else `None`.
-pub fn short_row_reduction_tag(rank: usize, len: u64) -> Option<String> {
-    row_class(len).filter(|c| c.max.is_some()).map(|c| c.tag(rank))
+/// `row_reduction_tag` for an op with loops `extents` (the reduced loop
+/// last) whose rows are short enough for a class with a bound (at most 64
+/// elements), else `None`; `None` too for rows left to the scalar lowering
+/// (`SCALAR_ROW_MAX`).
+pub fn short_row_reduction_tag(extents: &[u64]) -> Option<String> {
+    let (&len, rows) = extents.split_last()?;
+    if scalar_rows(rows, len) {
+        return None;
+    }
+    row_class(len).filter(|c| c.max.is_some()).map(|c| c.tag(extents.len()))
+}
+
+/// Whether rows of `len` elements under leading loops `rows` are left to
+/// the scalar lowering (`SCALAR_ROW_MAX`): two or more in the first loop.
+fn scalar_rows(rows: &[u64], len: u64) -> bool {
+    len <= SCALAR_ROW_MAX && rows.first().is_some_and(|&r| r >= 2)
 }
 
 /// Adds the reduction matchers and the tiling, splitting and peeling to `lib`.
@@ -168,10 +203,41 @@ pub fn short_row_reduction_tag(rank: usize, len: u64) -> Option<String> {
 /// row reduction of more than one element is reassociated (like NumPy's
 /// pairwise sums; integer results are exact either way).
 pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
+    add_scalar_rows(lib);
     for class in &ROW_CLASSES {
         add_reductions_of(lib, tiles, class);
     }
     add_matvec_rows(lib);
+}
+
+/// The matchers of reductions over many short rows (`SCALAR_ROW_MAX`,
+/// `scalar_rows`), before the classes' (`foreach_match` tags an op with the
+/// first matcher that accepts it): every loop but the last parallel (convs,
+/// whose window loops are reductions too, stay with their schedule), the
+/// first at least 2, the last at most `SCALAR_ROW_MAX`.
+fn add_scalar_rows(lib: &mut Library) {
+    for rank in 2..=MAX_RANK {
+        let mut predicates = rank_is(rank);
+        predicates.push_str(&leading_parallel(rank - 1));
+        predicates.push_str(
+            "      transform.match.structured.dim %s[-1] {reduction} : !transform.any_op\n",
+        );
+        predicates.push_str(&nonempty_dims(rank));
+        let _ = writeln!(
+            predicates,
+            "      %two = transform.param.constant 2 : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi ge %d0, %two : !transform.param<i64>\n\
+             \x20     %short = transform.param.constant {SCALAR_ROW_MAX} : i64 -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi le %d{}, %short : !transform.param<i64>",
+            rank - 1
+        );
+        lib.tagging_matcher(
+            &format!("tensorc_k_reds0{rank}"),
+            "linalg.generic",
+            &predicates,
+            &scalar_rows_tag(rank),
+        );
+    }
 }
 
 fn add_reductions_of(lib: &mut Library, tiles: ReductionTiles, class: &RowClass) {
@@ -672,11 +738,23 @@ mod tests {
             assert_eq!(tag.as_deref(), Some(format!("tensorc.{want}").as_str()));
         }
         assert_eq!(tags[10..], [None, None]);
-        // Short ones only (argmax's index reductions; long ones stay loops).
-        assert_eq!(short_row_reduction_tag(3, 10).as_deref(), Some("tensorc.reds83"));
-        assert_eq!(short_row_reduction_tag(2, 64).as_deref(), Some("tensorc.red2"));
-        assert_eq!(short_row_reduction_tag(2, 65), None);
-        assert_eq!(short_row_reduction_tag(2, 1), None);
+        // Short ones only (argmax's index reductions; long ones stay loops),
+        // and of those not many rows of at most SCALAR_ROW_MAX elements
+        // (the scalar lowering's); one row of them keeps its class.
+        assert_eq!(short_row_reduction_tag(&[1, 7, 10]).as_deref(), Some("tensorc.reds83"));
+        assert_eq!(short_row_reduction_tag(&[1, 5]).as_deref(), Some("tensorc.reds12"));
+        assert_eq!(short_row_reduction_tag(&[9, 64]).as_deref(), Some("tensorc.red2"));
+        assert_eq!(short_row_reduction_tag(&[2, 14]).as_deref(), Some("tensorc.reds82"));
+        assert_eq!(short_row_reduction_tag(&[2, 13]), None);
+        assert_eq!(short_row_reduction_tag(&[100000, 2]), None);
+        assert_eq!(short_row_reduction_tag(&[3, 65]), None);
+        assert_eq!(short_row_reduction_tag(&[3, 1]), None);
+        assert_eq!(short_row_reduction_tag(&[]), None);
+        // The scalar rows' matchers: ranks 2 and up, before every class's.
+        assert_eq!(s.matches("%short = transform.param.constant 13 : i64").count(), MAX_RANK - 1);
+        assert!(s.contains("tensorc_k_reds02"), "{s}");
+        assert!(!s.contains("tensorc_k_reds01"), "{s}");
+        assert!(s.find("@tensorc_k_reds02 ->").unwrap() < s.find("@tensorc_k_reds12 ->").unwrap(), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
 }

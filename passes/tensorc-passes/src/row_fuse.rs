@@ -178,8 +178,7 @@ unsafe fn mark_module(module: MlirOperation) {
             if has_attr(op, ARG_KEY)
                 && !uses_index(op)
                 && let Some(l) = analyze(op)
-                && let [.., len] = l.extents[..]
-                && let Some(t) = short_row_reduction_tag(l.extents.len(), len)
+                && let Some(t) = short_row_reduction_tag(&l.extents)
             {
                 mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
             }
