@@ -36,6 +36,7 @@ mod drop_zero_fill;
 mod k_block_ends;
 mod expand_absi;
 mod fastmath;
+mod flatten;
 mod fold_partials;
 mod conv;
 mod gathers;

@@ -12,6 +12,9 @@ pub mod drop_zero_fill;
 #[cfg(feature = "melior")]
 pub mod expand_absi;
 #[cfg(feature = "melior")]
+pub mod flatten_mark;
+pub mod flatten_schedule;
+#[cfg(feature = "melior")]
 pub mod fold_partials;
 pub mod lane_scan_schedule;
 #[cfg(feature = "melior")]

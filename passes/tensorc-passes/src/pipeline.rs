@@ -7,6 +7,7 @@
 //! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
 
 use crate::elementwise_schedule::{ENTRY as KERNEL_ENTRY, kernel_schedule};
+use crate::flatten_schedule::{ENTRY as FLATTEN_ENTRY, flatten_schedule};
 use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
 use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
@@ -109,6 +110,11 @@ pub const EXPAND_ABSI: &str = "tensorc-expand-absi";
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
 pub const ROW_FUSE_MARK: &str = "tensorc-row-fuse-mark";
+
+/// The Rust pass that tags element-wise ops over short rows for the
+/// flattening step (`flatten_mark.rs`), run like `OUTLINE_PARALLEL`;
+/// without it the flattening step changes nothing.
+pub const FLATTEN_MARK: &str = "tensorc-flatten-mark";
 
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
@@ -288,8 +294,9 @@ pub fn cpu_lowering_pipeline() -> String {
     // packs, does.
     let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
     format!(
-        "{pack}{}{}{}{interpreter}{}{LOWERING}",
+        "{pack}{}{}{}{}{interpreter}{}{LOWERING}",
         row_fuse_interpreter(),
+        flatten_interpreter(),
         parallel_interpreter(),
         transpose_interpreter(),
         kernel_interpreter()
@@ -350,6 +357,13 @@ fn pack_interpreter() -> String {
 /// op runs whole.
 fn row_fuse_interpreter() -> String {
     library_step(&row_fuse_schedule(), &format!("{ROW_FUSE_MARK},"), Some(ROW_FUSE_ENTRY), "canonicalize,")
+}
+
+/// The flattening step (`flatten_mark.rs` marks, `flatten_schedule.rs`
+/// makes each marked element-wise op one loop over all its elements),
+/// after row fusion and before the parallel step, which chunks the loop.
+fn flatten_interpreter() -> String {
+    library_step(&flatten_schedule(), &format!("{FLATTEN_MARK},"), Some(FLATTEN_ENTRY), "canonicalize,")
 }
 
 /// The parallel step's library, run from its entry point after the marker
@@ -418,6 +432,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{PARALLEL_MARK},"), "")
             .replace(&format!("{MATVEC},"), "")
             .replace(&format!("{ROW_FUSE_MARK},"), "")
+            .replace(&format!("{FLATTEN_MARK},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{DROP_ZERO_FILL},"), "")
@@ -438,6 +453,10 @@ pub fn full_cpu_pipeline() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn p_find(what: &str) -> usize {
+        cpu_lowering_pipeline().find(what).unwrap_or_else(|| panic!("{what} not in the pipeline"))
+    }
 
     #[test]
     fn pipelines_are_well_formed_element_lists() {
@@ -487,6 +506,10 @@ mod tests {
             cpu_lowering_pipeline().find(ROW_FUSE_MARK) < cpu_lowering_pipeline().find(PARALLEL_MARK)
         );
         assert!(!full_cpu_pipeline().contains(ROW_FUSE_MARK));
+        // Flattening runs after row fusion, before the parallel step.
+        let (rf, fl) = (p_find(ROW_FUSE_ENTRY), p_find(FLATTEN_MARK));
+        assert!(rf < fl && fl < p_find(FLATTEN_ENTRY) && p_find(FLATTEN_ENTRY) < p_find(PARALLEL_MARK));
+        assert!(!full_cpu_pipeline().contains(FLATTEN_MARK));
         // The transpose step runs after the parallel step, before the matmul schedule.
         let p = cpu_lowering_pipeline();
         let tr = p.find(TRANSPOSE_ENTRY).unwrap();

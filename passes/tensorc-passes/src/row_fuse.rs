@@ -205,7 +205,7 @@ unsafe fn mark_module(module: MlirOperation) {
 /// Whether `op`'s body reads a loop index (`linalg.index`): MLIR 22's split
 /// of a reduction into partials does not offset it by the tile's start,
 /// so such an op must not get a reduction schedule's tag.
-unsafe fn uses_index(op: MlirOperation) -> bool {
+pub(crate) unsafe fn uses_index(op: MlirOperation) -> bool {
     let mut found = false;
     unsafe {
         walk(op, |inner| {
