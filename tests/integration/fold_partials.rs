@@ -322,12 +322,12 @@ fn rows(op: &str, dtype: &str, r: usize, c: usize) -> String {
     )
 }
 
-/// `r` rows of `c` under a first loop of one: many rows of up to
+/// `r` rows of `c` under two loops of one: many rows of up to
 /// `SCALAR_ROW_MAX` elements are left to LLVM, a single row in the first
-/// loop keeps its vector class (and its remainder step).
+/// two loops keeps its vector class (and its remainder step).
 fn one_by_rows(op: &str, dtype: &str, r: usize, c: usize) -> String {
     format!(
-        "def main(x: {dtype}[1][{r}][{c}]) -> {dtype}[1][{r}] {{\n  y = {op} x, axes: [2]\n  return y\n}}\n"
+        "def main(x: {dtype}[1][1][{r}][{c}]) -> {dtype}[1][1][{r}] {{\n  y = {op} x, axes: [3]\n  return y\n}}\n"
     )
 }
 

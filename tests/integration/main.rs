@@ -63,6 +63,7 @@ mod pooling;
 mod robust;
 mod pack_mark;
 mod read_through_pads;
+mod refill_copies;
 mod rowfuse;
 mod rust_aot;
 mod scalar_transfers;

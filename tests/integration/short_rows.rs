@@ -4,9 +4,10 @@
 //!
 //! - interpreter-vs-CPU runs of sums, maxima, argmax (tie low) and argmin
 //!   (tie high) over rows of every class boundary (1, 2–7, 8–13 | 14–15,
-//!   16–64, 65 and up) and a few lengths inside, 2-D and 3-D, many rows
-//!   (left to LLVM up to 13 elements) and one row in the first loop (the
-//!   vector classes), on one and two threads: argmax and max with the edge
+//!   16–64, 65 and up) and a few lengths inside, 2-D, 3-D and 4-D, many
+//!   rows (left to LLVM up to 13 elements) and one row in each of the
+//!   first two loops (the vector classes), on one and two threads: argmax
+//!   and max with the edge
 //!   values (NaN, ±inf, ±0.0, ties), sums with the mild ones (they are
 //!   reassociated: a tree of partials, or LLVM's across rows);
 //! - many rows of 10 elements stay scalar loops after the kernel step, and
@@ -40,7 +41,7 @@ fn programs(ops: &[&str]) -> Vec<(String, String, f64)> {
             let it = if op.starts_with("arg") { "s32" } else { "f32" };
             out.push((format!("{op}_300x{n}"), program(op, &format!("f32[300][{n}]"), 1, &format!("{it}[300]")), 1e-5));
             out.push((format!("{op}_3x7x{n}"), program(op, &format!("f32[3][7][{n}]"), 2, &format!("{it}[3][7]")), 1e-5));
-            out.push((format!("{op}_1x9x{n}"), program(op, &format!("f32[1][9][{n}]"), 2, &format!("{it}[1][9]")), 1e-5));
+            out.push((format!("{op}_1x1x9x{n}"), program(op, &format!("f32[1][1][9][{n}]"), 3, &format!("{it}[1][1][9]")), 1e-5));
         }
     }
     out

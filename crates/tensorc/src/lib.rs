@@ -295,6 +295,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
         use tensorc_passes::row_fuse;
         tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
+        use tensorc_passes::refill_copies;
+        tensorc_mlir::register_external_pass(refill_copies::NAME, refill_copies::create);
         use tensorc_passes::flatten_mark;
         tensorc_mlir::register_external_pass(flatten_mark::NAME, flatten_mark::create);
         use tensorc_passes::matvec;

@@ -43,6 +43,8 @@ pub mod prefetch_rows;
 pub mod pipeline;
 #[cfg(feature = "melior")]
 pub mod read_through_pads;
+#[cfg(feature = "melior")]
+pub mod refill_copies;
 pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 pub mod row_fuse;

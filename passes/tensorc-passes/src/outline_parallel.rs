@@ -536,17 +536,38 @@ const MAX_HOISTED_BYTES: u64 = 16 * 1024;
 /// Moves each buffer an iteration of the outlined loop `lp` allocates and
 /// frees for itself out of the loop: a `memref.alloc` of a static shape
 /// of at most `MAX_HOISTED_BYTES`
-/// directly in the loop's body whose `memref.dealloc` is in the same block
+/// directly in the loop's body, or in the body of an `scf.for` nested in
+/// it through `scf.for`s, whose `memref.dealloc` is in the same block
 /// is allocated once before the loop and freed once after it (before
-/// `ret`). The iterations of one call of the outlined function run one
-/// after the other on one thread, and each used the buffer only between its
-/// allocation and its release, so they can share it: an allocation's
-/// contents are undefined either way. Why: argmax 1000×1000 ran 63 chunks
-/// of 16 rows, each allocating and freeing its five lane and key buffers,
-/// 6.5 % of its time in the allocator.
+/// `ret`). The iterations of one call of the outlined function, and those
+/// of the loops in them, run one after the other on one thread, and each
+/// used the buffer only between its allocation and its release, so they
+/// can share it: an allocation's contents are undefined either way. Why:
+/// argmax 1000×1000 ran 63 chunks of 16 rows, each allocating and freeing
+/// its five lane and key buffers, 6.5 % of its time in the allocator; the
+/// row-fusion step's steps of several rows (`SHORT_ROWS_STEP`) allocate
+/// their row temporaries per step.
 unsafe fn hoist_scratch(lp: MlirOperation, ret: MlirOperation) {
     unsafe {
-        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0));
+        let mut blocks = vec![mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0))];
+        let mut at = 0;
+        while let Some(&block) = blocks.get(at) {
+            for op in block_ops(block) {
+                if op_name(op) == "scf.for" {
+                    blocks.push(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)));
+                }
+            }
+            at += 1;
+        }
+        for block in blocks {
+            hoist_scratch_of(block, lp, ret);
+        }
+    }
+}
+
+/// `hoist_scratch` for the allocations directly in `block`.
+unsafe fn hoist_scratch_of(block: MlirBlock, lp: MlirOperation, ret: MlirOperation) {
+    unsafe {
         for alloc in block_ops(block) {
             if op_name(alloc) != "memref.alloc" || mlirOperationGetNumOperands(alloc) != 0 {
                 continue;

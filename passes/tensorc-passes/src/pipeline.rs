@@ -116,6 +116,11 @@ pub const ROW_FUSE_MARK: &str = "tensorc-row-fuse-mark";
 /// without it the flattening step changes nothing.
 pub const FLATTEN_MARK: &str = "tensorc-flatten-mark";
 
+/// The Rust pass that fills a fresh buffer instead of copying a filled one
+/// into it (`refill_copies.rs`), right after bufferization; run like
+/// `OUTLINE_PARALLEL`.
+pub const REFILL_COPIES: &str = "tensorc-refill-copies";
+
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
 /// - `canonicalize`: fold the frontend's redundant constants, no-op reshapes
@@ -382,6 +387,7 @@ const LOWERING: &str = "one-shot-bufferize{bufferize-function-boundaries functio
 drop-equivalent-buffer-results,\
 buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
+tensorc-refill-copies,\
 tensorc-read-through-pads,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
@@ -433,6 +439,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{MATVEC},"), "")
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{FLATTEN_MARK},"), "")
+            .replace(&format!("{REFILL_COPIES},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{DROP_ZERO_FILL},"), "")
@@ -479,9 +486,10 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},canonicalize,"
+            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
+        assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
         assert!(!full_cpu_pipeline().contains(DROP_ZERO_FILL));
         assert!(!full_cpu_pipeline().contains(K_BLOCK_ENDS));
         assert!(!full_cpu_pipeline().contains(PACK_AHEAD));

@@ -141,7 +141,8 @@ fn row_class(len: u64) -> Option<&'static RowClass> {
 }
 
 /// Rows of at most this many elements, when an op reduces two rows or more
-/// (its first loop has two or more), are left to the scalar lowering:
+/// (its first or second loop has two or more), are left to the scalar
+/// lowering:
 /// `convert-linalg-to-loops` makes a loop over the row's elements per row,
 /// LLVM unrolls it whole and vectorizes the loop over rows instead, 16
 /// rows per step, the rows' elements read as interleaved groups (wide loads
@@ -152,9 +153,12 @@ fn row_class(len: u64) -> Option<&'static RowClass> {
 /// 10 0.78 → 0.26, of 13 0.68 → 0.42; `reduce_max` of 10 0.53 → 0.13; sum
 /// of 3 0.054 → 0.016, of 10 0.092 → 0.072. At 14 elements and more LLVM
 /// no longer vectorizes the loop over rows (sum of 16: 0.39 ms against 0.11
-/// for the split). Ops of a single row in their first loop (the one-row
-/// tiles of `tensorc-row-fuse-mark`'s chains, which sit between vectorized
-/// element-wise ops) keep the classes below.
+/// for the split). Ops of a single row in each of their first two loops
+/// (the one-row tiles of `tensorc-row-fuse-mark`'s chains, which sit
+/// between vectorized element-wise ops) keep the classes below; chains
+/// over short rows take several rows per step
+/// (`row_fuse_schedule::SHORT_ROWS_STEP`), whose reductions are left to
+/// LLVM like these.
 pub const SCALAR_ROW_MAX: u64 = 13;
 
 /// The tag of reductions over many short rows (`SCALAR_ROW_MAX`): no
@@ -191,9 +195,11 @@ pub fn short_row_reduction_tag(extents: &[u64]) -> Option<String> {
 }
 
 /// Whether rows of `len` elements under leading loops `rows` are left to
-/// the scalar lowering (`SCALAR_ROW_MAX`): two or more in the first loop.
+/// the scalar lowering (`SCALAR_ROW_MAX`): two or more in the first or
+/// the second loop (the row-fusion step's tiles of `[B][S][D]` chains are
+/// one row of `B` by several of `S`).
 fn scalar_rows(rows: &[u64], len: u64) -> bool {
-    len <= SCALAR_ROW_MAX && rows.first().is_some_and(|&r| r >= 2)
+    len <= SCALAR_ROW_MAX && rows.iter().take(2).any(|&r| r >= 2)
 }
 
 /// Adds the reduction matchers and the tiling, splitting and peeling to `lib`.
@@ -214,9 +220,10 @@ pub fn add_reductions(lib: &mut Library, tiles: ReductionTiles) {
 /// `scalar_rows`), before the classes' (`foreach_match` tags an op with the
 /// first matcher that accepts it): every loop but the last parallel (convs,
 /// whose window loops are reductions too, stay with their schedule), the
-/// first at least 2, the last at most `SCALAR_ROW_MAX`.
+/// first (or, with three loops or more, the second: another matcher) at
+/// least 2, the last at most `SCALAR_ROW_MAX`.
 fn add_scalar_rows(lib: &mut Library) {
-    for rank in 2..=MAX_RANK {
+    for (rank, many) in (2..=MAX_RANK).flat_map(|r| (0..2.min(r - 1)).map(move |d| (r, d))) {
         let mut predicates = rank_is(rank);
         predicates.push_str(&leading_parallel(rank - 1));
         predicates.push_str(
@@ -226,13 +233,13 @@ fn add_scalar_rows(lib: &mut Library) {
         let _ = writeln!(
             predicates,
             "      %two = transform.param.constant 2 : i64 -> !transform.param<i64>\n\
-             \x20     transform.match.param.cmpi ge %d0, %two : !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi ge %d{many}, %two : !transform.param<i64>\n\
              \x20     %short = transform.param.constant {SCALAR_ROW_MAX} : i64 -> !transform.param<i64>\n\
              \x20     transform.match.param.cmpi le %d{}, %short : !transform.param<i64>",
             rank - 1
         );
         lib.tagging_matcher(
-            &format!("tensorc_k_reds0{rank}"),
+            &format!("tensorc_k_reds0{rank}_{many}"),
             "linalg.generic",
             &predicates,
             &scalar_rows_tag(rank),
@@ -741,20 +748,26 @@ mod tests {
         // Short ones only (argmax's index reductions; long ones stay loops),
         // and of those not many rows of at most SCALAR_ROW_MAX elements
         // (the scalar lowering's); one row of them keeps its class.
-        assert_eq!(short_row_reduction_tag(&[1, 7, 10]).as_deref(), Some("tensorc.reds83"));
+        assert_eq!(short_row_reduction_tag(&[1, 1, 10]).as_deref(), Some("tensorc.reds83"));
+        assert_eq!(short_row_reduction_tag(&[1, 7, 10]), None);
         assert_eq!(short_row_reduction_tag(&[1, 5]).as_deref(), Some("tensorc.reds12"));
         assert_eq!(short_row_reduction_tag(&[9, 64]).as_deref(), Some("tensorc.red2"));
         assert_eq!(short_row_reduction_tag(&[2, 14]).as_deref(), Some("tensorc.reds82"));
         assert_eq!(short_row_reduction_tag(&[2, 13]), None);
+        assert_eq!(short_row_reduction_tag(&[1, 16, 10]), None);
+        assert_eq!(short_row_reduction_tag(&[1, 1, 7, 10]).as_deref(), Some("tensorc.reds84"));
         assert_eq!(short_row_reduction_tag(&[100000, 2]), None);
         assert_eq!(short_row_reduction_tag(&[3, 65]), None);
         assert_eq!(short_row_reduction_tag(&[3, 1]), None);
         assert_eq!(short_row_reduction_tag(&[]), None);
         // The scalar rows' matchers: ranks 2 and up, before every class's.
-        assert_eq!(s.matches("%short = transform.param.constant 13 : i64").count(), MAX_RANK - 1);
-        assert!(s.contains("tensorc_k_reds02"), "{s}");
+        assert_eq!(s.matches("%short = transform.param.constant 13 : i64").count(), 2 * MAX_RANK - 3);
+        assert!(s.contains("tensorc_k_reds02_0"), "{s}");
+        assert!(!s.contains("tensorc_k_reds02_1"), "{s}");
+        assert!(s.contains("tensorc_k_reds03_1"), "{s}");
+        assert!(s.contains("transform.match.param.cmpi ge %d1, %two"), "{s}");
         assert!(!s.contains("tensorc_k_reds01"), "{s}");
-        assert!(s.find("@tensorc_k_reds02 ->").unwrap() < s.find("@tensorc_k_reds12 ->").unwrap(), "{s}");
+        assert!(s.find("@tensorc_k_reds02_0 ->").unwrap() < s.find("@tensorc_k_reds12 ->").unwrap(), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
     }
 }

@@ -55,9 +55,9 @@ use std::collections::HashSet;
 use crate::elementwise_schedule::{MAX_RANK, tag as ew_tag};
 use crate::external_pass::{PassId, module_pass};
 use crate::parallel_mark::{analyze, decide, static_shape};
-use crate::reduction_schedule::{ARG_KEY, short_row_reduction_tag};
+use crate::reduction_schedule::{ARG_KEY, SCALAR_ROW_MAX, short_row_reduction_tag};
 use crate::raw::*;
-use crate::row_fuse_schedule::{MAX_ROW_LOOPS, MEMBER, root_tag};
+use crate::row_fuse_schedule::{MAX_ROW_LOOPS, MEMBER, SHORT_ROWS_STEP, root_tag};
 use melior::pass::Pass;
 use mlir_sys::*;
 
@@ -410,6 +410,28 @@ unsafe fn chain_members(
     }
 }
 
+/// Whether a chain with `members`, tiled along row loops of extents
+/// `rows` (`split` cut into chunks of `chunk` rows, 0: none), takes
+/// `SHORT_ROWS_STEP` rows per step of its innermost row loop: every
+/// reduction in it reduces rows of at most `SCALAR_ROW_MAX` elements, and
+/// the innermost row loop (or its chunk) has more rows than a step (a
+/// single step makes no loop to fuse into, an error the library cannot
+/// suppress).
+unsafe fn short_rows(members: &[MlirOperation], rows: &[u64], split: usize, chunk: u64) -> bool {
+    unsafe {
+        let Some(&inner) = rows.last() else {
+            return false;
+        };
+        let inner = if chunk > 0 && split == rows.len() - 1 { chunk } else { inner };
+        let mut reductions = members.iter().filter(|&&m| reduces(m)).peekable();
+        inner > SHORT_ROWS_STEP
+            && reductions.peek().is_some()
+            && reductions.all(|&m| {
+                analyze(m).is_some_and(|l| l.extents.last().is_some_and(|&n| n <= SCALAR_ROW_MAX))
+            })
+    }
+}
+
 /// Finds and tags the chains among the ops of `body` (see the module comment).
 unsafe fn mark_chains(ctx: MlirContext, body: MlirBlock) {
     unsafe {
@@ -457,8 +479,9 @@ unsafe fn mark_chains(ctx: MlirContext, body: MlirBlock) {
                 })
                 .filter(|d| d.dim < k)
                 .map_or((0, 0), |d| (d.dim, d.chunk));
+            let step = if short_rows(&members, &root_rows[..k], split, chunk) { SHORT_ROWS_STEP } else { 1 };
             let unit = mlirUnitAttrGet(ctx);
-            mlirOperationSetAttributeByName(root, string_ref(&root_tag(k, split, chunk)), unit);
+            mlirOperationSetAttributeByName(root, string_ref(&root_tag(k, split, chunk, step)), unit);
             taken.insert(key(root));
             for m in members {
                 mlirOperationSetAttributeByName(m, string_ref(MEMBER), unit);
