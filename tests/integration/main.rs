@@ -70,6 +70,7 @@ mod scalar_transfers;
 mod short_rows;
 mod threads;
 mod unpack_in_place;
+mod vector_trig;
 mod transpose;
 mod vulkan;
 mod vulkan_kernels;

@@ -295,6 +295,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(outline_parallel::NAME, outline_parallel::create);
         use tensorc_passes::row_fuse;
         tensorc_mlir::register_external_pass(row_fuse::NAME, row_fuse::create);
+        use tensorc_passes::vector_trig;
+        tensorc_mlir::register_external_pass(vector_trig::NAME, vector_trig::create);
         use tensorc_passes::refill_copies;
         tensorc_mlir::register_external_pass(refill_copies::NAME, refill_copies::create);
         use tensorc_passes::flatten_mark;

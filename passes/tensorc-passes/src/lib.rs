@@ -56,6 +56,8 @@ pub mod transpose_schedule;
 pub mod pack_mark;
 #[cfg(feature = "melior")]
 pub mod unpack_in_place;
+#[cfg(feature = "melior")]
+pub mod vector_trig;
 pub mod vulkan_math_f64;
 #[cfg(feature = "melior")]
 pub mod vulkan_accumulate;

@@ -121,6 +121,11 @@ pub const FLATTEN_MARK: &str = "tensorc-flatten-mark";
 /// `OUTLINE_PARALLEL`.
 pub const REFILL_COPIES: &str = "tensorc-refill-copies";
 
+/// The Rust pass that computes `sin` and `cos` of f32 vectors in vector
+/// arithmetic when every lane is in range (`vector_trig.rs`), after
+/// `convert-vector-to-scf`; run like `OUTLINE_PARALLEL`.
+pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
+
 /// tensorc's optimization stage over linalg on tensors (the `opt` stage).
 ///
 /// - `canonicalize`: fold the frontend's redundant constants, no-op reshapes
@@ -406,6 +411,7 @@ func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 tensorc-scalar-transfers,\
 tensorc-expand-absi,\
+tensorc-vector-trig,\
 convert-linalg-to-loops,\
 arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
 arith-expand{include-bf16=true},\
@@ -440,6 +446,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{ROW_FUSE_MARK},"), "")
             .replace(&format!("{FLATTEN_MARK},"), "")
             .replace(&format!("{REFILL_COPIES},"), "")
+            .replace(&format!("{VECTOR_TRIG},"), "")
             .replace(&format!("{OUTLINE_PARALLEL},"), "")
             .replace(&format!("{LATE_ACCUMULATE},"), "")
             .replace(&format!("{DROP_ZERO_FILL},"), "")
@@ -490,6 +497,7 @@ mod tests {
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
+        assert!(!full_cpu_pipeline().contains(VECTOR_TRIG));
         assert!(!full_cpu_pipeline().contains(DROP_ZERO_FILL));
         assert!(!full_cpu_pipeline().contains(K_BLOCK_ENDS));
         assert!(!full_cpu_pipeline().contains(PACK_AHEAD));
@@ -506,7 +514,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{EXPAND_ABSI},"
+            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{EXPAND_ABSI},{VECTOR_TRIG},"
         )));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));

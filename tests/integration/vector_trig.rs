@@ -1,0 +1,37 @@
+//! `tensorc-vector-trig` (`passes/tensorc-passes/src/vector_trig.rs`):
+//! `sin`/`cos` of 1-D f32 vectors become an `scf.if` on whether some lane is
+//! out of the expansion's range (or NaN): those keep the op (libm per lane),
+//! the others run the f64 expansion. Scalars and f64 vectors stay as they
+//! are. Before/after snapshot; the CPU results are checked against the
+//! interpreter in `fastmath.rs`.
+
+use crate::harness::before_and_after;
+use tensorc_passes::vector_trig;
+
+const TRIG: &str = r#"
+module {
+  func.func @trig(%a: vector<4xf32>, %b: vector<3xf32>, %s: f32, %d: vector<2xf64>) -> (vector<4xf32>, vector<3xf32>, f32, vector<2xf64>) {
+    %0 = math.sin %a : vector<4xf32>
+    %1 = math.cos %b : vector<3xf32>
+    %2 = math.sin %s : f32
+    %3 = math.cos %d : vector<2xf64>
+    return %0, %1, %2, %3 : vector<4xf32>, vector<3xf32>, f32, vector<2xf64>
+  }
+}
+"#;
+
+#[test]
+fn vector_trig_before_and_after() {
+    tensorc_mlir::register_external_pass(vector_trig::NAME, vector_trig::create);
+    let mlir = tensorc_mlir::Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, TRIG, vector_trig::NAME);
+    // Two guarded ops, each kept in its libm branch.
+    assert_eq!(after.matches("scf.if").count(), 2, "{after}");
+    assert_eq!(after.matches("math.sin").count(), 2, "{after}");
+    assert_eq!(after.matches("math.cos").count(), 2, "{after}");
+    assert_eq!(after.matches("math.roundeven").count(), 2, "{after}");
+    assert!(after.contains("vector.reduction <or>"), "{after}");
+    assert!(after.contains("math.sin %arg2 : f32"), "{after}");
+    assert!(after.contains("math.cos %arg3 : vector<2xf64>"), "{after}");
+    insta::assert_snapshot!("vector_trig_pass", format!("// before\n{before}\n// after\n{after}"));
+}
