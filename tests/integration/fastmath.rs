@@ -1,7 +1,7 @@
 //! The f32 math functions the frontend writes out in `arith` ops (exp,
 //! expm1, tanh, sigmoid, log, log1p, erf)
 //! (`crates/tensorc-frontend/src/fastmath.rs`, so that they vectorize), and
-//! `sin`/`cos`, which `tensorc-vector-trig` computes in vector arithmetic
+//! `sin`/`cos`/`tan`, which `tensorc-vector-trig` computes in vector arithmetic
 //! for vectors of lanes below 2^19 (`passes/tensorc-passes/src/vector_trig.rs`), on
 //! the CPU against the interpreter, on the dense f32 sweep of the Vulkan
 //! math tests (every exponent with several mantissas, both signs, subnormals,
@@ -19,14 +19,14 @@ use tensorc::{DType, Target};
 fn cpu_fastmath_sweeps_agree_with_the_interpreter() {
     let values = f32_sweep();
     let mut report = Vec::new();
-    for (op, bound) in [("exp", 1), ("tanh", 3), ("sigmoid", 2), ("log", 1), ("log1p", 2), ("expm1", 3), ("erf", 1), ("sin", 1), ("cos", 1)] {
+    for (op, bound) in [("exp", 1), ("tanh", 3), ("sigmoid", 2), ("log", 1), ("log1p", 2), ("expm1", 3), ("erf", 1), ("sin", 1), ("cos", 1), ("tan", 1)] {
         let worst = unary_on(Target::Cpu, op, DType::F32, &values, bound);
         report.push(format!("{op}: {worst} ulps"));
     }
     eprintln!("cpu f32 math, worst errors: {}", report.join("; "));
 }
 
-/// `sin` and `cos` where the reduction by π/2 is hardest: the f32 values
+/// `sin`, `cos` and `tan` where the reduction by π/2 is hardest: the f32 values
 /// nearest to multiples of π/2 (and their neighbours) up to the expansion's
 /// range, both sides of its bound 2^19, and ±0: within one ulp of the
 /// interpreter (f64 `sin`/`cos` rounded once).
@@ -45,7 +45,7 @@ fn cpu_sin_and_cos_near_multiples_of_half_pi() {
         values.push(f64::from(y));
         values.push(-f64::from(y));
     }
-    for op in ["sin", "cos"] {
+    for op in ["sin", "cos", "tan"] {
         unary_on(Target::Cpu, op, DType::F32, &values, 1);
     }
 }

@@ -1,5 +1,5 @@
 //! `tensorc-vector-trig` (`passes/tensorc-passes/src/vector_trig.rs`):
-//! `sin`/`cos` of 1-D f32 vectors become an `scf.if` on whether some lane is
+//! `sin`/`cos`/`tan` of 1-D f32 vectors become an `scf.if` on whether some lane is
 //! out of the expansion's range (or NaN): those keep the op (libm per lane),
 //! the others run the f64 expansion. Scalars and f64 vectors stay as they
 //! are. Before/after snapshot; the CPU results are checked against the
@@ -17,6 +17,10 @@ module {
     %3 = math.cos %d : vector<2xf64>
     return %0, %1, %2, %3 : vector<4xf32>, vector<3xf32>, f32, vector<2xf64>
   }
+  func.func @tangent(%a: vector<2xf32>) -> vector<2xf32> {
+    %0 = math.tan %a : vector<2xf32>
+    return %0 : vector<2xf32>
+  }
 }
 "#;
 
@@ -26,10 +30,12 @@ fn vector_trig_before_and_after() {
     let mlir = tensorc_mlir::Mlir::new();
     let (_, before, after) = before_and_after(&mlir, TRIG, vector_trig::NAME);
     // Two guarded ops, each kept in its libm branch.
-    assert_eq!(after.matches("scf.if").count(), 2, "{after}");
+    assert_eq!(after.matches("scf.if").count(), 3, "{after}");
+    assert_eq!(after.matches("math.tan").count(), 1, "{after}");
+    assert_eq!(after.matches("arith.divf").count(), 2, "{after}");
     assert_eq!(after.matches("math.sin").count(), 2, "{after}");
     assert_eq!(after.matches("math.cos").count(), 2, "{after}");
-    assert_eq!(after.matches("math.roundeven").count(), 2, "{after}");
+    assert_eq!(after.matches("math.roundeven").count(), 3, "{after}");
     assert!(after.contains("vector.reduction <or>"), "{after}");
     assert!(after.contains("math.sin %arg2 : f32"), "{after}");
     assert!(after.contains("math.cos %arg3 : vector<2xf64>"), "{after}");
