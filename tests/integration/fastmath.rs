@@ -14,12 +14,14 @@ use crate::vulkan_math::{f32_sweep, unary_on};
 use tensorc::{DType, Target};
 
 /// Bounds are the measured worst errors, rounded up; the interpreter is
-/// libm's f32 function (or f64 rounded once).
+/// libm's f32 function (or f64 rounded once). `sinh`'s 2 ulps are the
+/// interpreter's: at x = −0.8471 the compiled value is the correctly
+/// rounded one (f64 `sinh` rounded once), the interpreter's is 2 ulps off.
 #[test]
 fn cpu_fastmath_sweeps_agree_with_the_interpreter() {
     let values = f32_sweep();
     let mut report = Vec::new();
-    for (op, bound) in [("exp", 1), ("tanh", 3), ("sigmoid", 2), ("log", 1), ("log1p", 2), ("expm1", 3), ("erf", 1), ("sin", 1), ("cos", 1), ("tan", 1), ("atan", 1), ("asin", 1), ("acos", 1)] {
+    for (op, bound) in [("exp", 1), ("tanh", 3), ("sigmoid", 2), ("log", 1), ("log1p", 2), ("expm1", 3), ("erf", 1), ("sin", 1), ("cos", 1), ("tan", 1), ("atan", 1), ("asin", 1), ("acos", 1), ("sinh", 2), ("cosh", 2)] {
         let worst = unary_on(Target::Cpu, op, DType::F32, &values, bound);
         report.push(format!("{op}: {worst} ulps"));
     }
