@@ -7,8 +7,8 @@
 //!   `tensor.expand_shape` of its result (snapshot);
 //! - the ops it leaves: rows of a multiple of 16, a broadcast, an
 //!   element-wise consumer of a product (kept for the matmul epilogue), a
-//!   body reading `linalg.index` (`iota`), the one-row tiles of a row-fused
-//!   softmax;
+//!   body reading `linalg.index` (`iota`), strided views (a pool's unrolled
+//!   window), the one-row tiles of a row-fused softmax;
 //! - interpreter-vs-CPU runs of element-wise chains over short rows (f32
 //!   with the edge values, f64, integers, bf16, a result used twice, a
 //!   consumer that broadcasts the flattened op's result), on one and two
@@ -63,6 +63,11 @@ fn ops_that_stay_multidimensional() {
         (
             "iota",
             "def main(x: s32[6][5]) -> s32[6][5] {\n  i = iota 1  s32[6][5]\n  y = add x, i\n  return y\n}\n".to_owned(),
+        ),
+        // Strided views (a pool's unrolled window): collapsing them copies.
+        (
+            "pool",
+            "def main(x: f32[2][8][8][5]) -> f32[2][4][4][5] {\n  y = window_max x, {1, 2, 2, 1}, strides: [1, 2, 2, 1]\n  return y\n}\n".to_owned(),
         ),
         // A row-fused chain: its element-wise ops are one-row tiles.
         ("softmax", crate::rowfuse::softmax("f32", 40, 10)),

@@ -108,16 +108,11 @@ pub fn expansion(n: i64, f: Func) -> String {
         return inverse_expansion(n, f);
     }
     let cos = f == Func::Cos;
-    let t = format!("vector<{n}xf32>");
-    let d = format!("vector<{n}xf64>");
-    let i = format!("vector<{n}xi64>");
-    let c = |v: f64| format!("arith.constant dense<{}> : {d}", bits(v));
+    let Start { t, d, i, mut s, .. } = Start::new(n);
+    let c = |v: f64| f64_constant(v, &d);
     // Taylor coefficients of sin r / r and cos r in r², highest first.
     let sin: Vec<f64> = (0..6).rev().map(|j| sign(j) / factorial(2 * j + 1)).collect();
     let cosine: Vec<f64> = (0..7).rev().map(|j| sign(j) / factorial(2 * j)).collect();
-    let mut s = String::new();
-    s.push_str(&format!("func.func @f(%x: {t}) -> {t} {{\n"));
-    s.push_str(&format!("  %xd = arith.extf %x : {t} to {d}\n"));
     s.push_str(&format!("  %inv = {}\n", c(std::f64::consts::FRAC_2_PI)));
     s.push_str(&format!("  %kx = arith.mulf %xd, %inv : {d}\n"));
     s.push_str(&format!("  %k = math.roundeven %kx : {d}\n"));
@@ -180,11 +175,8 @@ const ATAN_TERMS: usize = 9;
 /// series and takes `x`'s sign (`copysign`: `atan(−0) = −0`). NaN
 /// propagates through every step, so no lane needs libm.
 fn inverse_expansion(n: i64, f: Func) -> String {
-    let t = format!("vector<{n}xf32>");
-    let d = format!("vector<{n}xf64>");
-    let b = format!("vector<{n}xi1>");
-    let c = |v: f64| format!("arith.constant dense<{}> : {d}", bits(v));
-    let mut s = format!("func.func @f(%x: {t}) -> {t} {{\n  %xd = arith.extf %x : {t} to {d}\n");
+    let Start { t, d, b, mut s, .. } = Start::new(n);
+    let c = |v: f64| f64_constant(v, &d);
     s.push_str(&format!("  %one = {}\n", c(1.0)));
     s.push_str(&format!("  %half_pi = {}\n", c(std::f64::consts::FRAC_PI_2)));
     let arg = if f == Func::Atan {
@@ -241,12 +233,8 @@ const EXP_TERMS: usize = 11;
 /// 2^−12` `sinh x` is `x + x³/6` (the difference would cancel; `sinh(−0)`
 /// is −0). NaN lanes return `x`.
 fn hyperbolic_expansion(n: i64, f: Func) -> String {
-    let t = format!("vector<{n}xf32>");
-    let d = format!("vector<{n}xf64>");
-    let b = format!("vector<{n}xi1>");
-    let i = format!("vector<{n}xi64>");
-    let c = |v: f64| format!("arith.constant dense<{}> : {d}", bits(v));
-    let mut s = format!("func.func @f(%x: {t}) -> {t} {{\n  %xd = arith.extf %x : {t} to {d}\n");
+    let Start { t, d, b, i, mut s } = Start::new(n);
+    let c = |v: f64| f64_constant(v, &d);
     s.push_str(&format!("  %lim = {}\n", c(100.0)));
     s.push_str(&format!("  %nlim = {}\n", c(-100.0)));
     s.push_str(&format!("  %hi_c = arith.minimumf %xd, %lim : {d}\n"));
@@ -303,6 +291,30 @@ fn hyperbolic_expansion(n: i64, f: Func) -> String {
     s
 }
 
+/// The vector types of an expansion over `n` lanes (f32 `t`, f64 `d`, i1
+/// `b`, i64 `i`) and its text so far: the function's head and `%xd`, the
+/// argument in f64.
+struct Start {
+    t: String,
+    d: String,
+    b: String,
+    i: String,
+    s: String,
+}
+
+impl Start {
+    fn new(n: i64) -> Start {
+        let (t, d) = (format!("vector<{n}xf32>"), format!("vector<{n}xf64>"));
+        let s = format!("func.func @f(%x: {t}) -> {t} {{\n  %xd = arith.extf %x : {t} to {d}\n");
+        Start { b: format!("vector<{n}xi1>"), i: format!("vector<{n}xi64>"), t, d, s }
+    }
+}
+
+/// An `arith.constant` splat of `v` of the f64 vector type `d`.
+fn f64_constant(v: f64, d: &str) -> String {
+    format!("arith.constant dense<{}> : {d}", bits(v))
+}
+
 /// An f64 constant as its bits (MLIR reads a hexadecimal float literal as
 /// the bit pattern: exact, whatever the decimal printing).
 fn bits(v: f64) -> String {
@@ -320,7 +332,7 @@ fn factorial(n: usize) -> f64 {
 /// Appends `p(%r2)` for coefficients `coeffs` (highest power first) in
 /// Horner form, its values named `%{name}…`; returns the result's name.
 fn horner(s: &mut String, name: &str, coeffs: &[f64], d: &str) -> String {
-    let c = |v: f64| format!("arith.constant dense<{}> : {d}", bits(v));
+    let c = |v: f64| f64_constant(v, d);
     s.push_str(&format!("  %{name}0 = {}\n", c(coeffs[0])));
     for (j, &k) in coeffs.iter().enumerate().skip(1) {
         s.push_str(&format!("  %{name}m{j} = arith.mulf %{name}{}, %r2 : {d}\n", j - 1));
