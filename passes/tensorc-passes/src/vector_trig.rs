@@ -101,12 +101,15 @@ impl Func {
 /// The expansion of `f` of a `vector<{n}xf32>` as a function `@f` in MLIR
 /// text.
 pub fn expansion(n: i64, f: Func) -> String {
-    if matches!(f, Func::Sinh | Func::Cosh) {
-        return hyperbolic_expansion(n, f);
+    match f {
+        Func::Sin | Func::Cos | Func::Tan => trig_expansion(n, f),
+        Func::Atan | Func::Asin | Func::Acos => inverse_expansion(n, f),
+        Func::Sinh | Func::Cosh => hyperbolic_expansion(n, f),
     }
-    if !f.guarded() {
-        return inverse_expansion(n, f);
-    }
+}
+
+/// The expansion of `sin`, `cos` or `tan` (see the module comment).
+fn trig_expansion(n: i64, f: Func) -> String {
     let cos = f == Func::Cos;
     let Start { t, d, i, mut s, .. } = Start::new(n);
     let c = |v: f64| f64_constant(v, &d);
@@ -123,9 +126,9 @@ pub fn expansion(n: i64, f: Func) -> String {
     s.push_str(&format!("  %kl = arith.mulf %k, %lo : {d}\n"));
     s.push_str(&format!("  %r = arith.subf %r1, %kl : {d}\n"));
     s.push_str(&format!("  %r2 = arith.mulf %r, %r : {d}\n"));
-    let sin_over_r = horner(&mut s, "s", &sin, &d);
+    let sin_over_r = horner(&mut s, "s", "%r2", &sin, &d);
     s.push_str(&format!("  %sin = arith.mulf {sin_over_r}, %r : {d}\n"));
-    let cos_r = horner(&mut s, "c", &cosine, &d);
+    let cos_r = horner(&mut s, "c", "%r2", &cosine, &d);
     s.push_str(&format!("  %ki = arith.fptosi %k : {d} to {i}\n"));
     let shift = if cos { 1 } else { 0 };
     s.push_str(&format!("  %shift = arith.constant dense<{shift}> : {i}\n"));
@@ -202,7 +205,7 @@ fn inverse_expansion(n: i64, f: Func) -> String {
     s.push_str(&format!("  %r = arith.select %big, %shifted, %t0 : {b}, {d}\n"));
     s.push_str(&format!("  %r2 = arith.mulf %r, %r : {d}\n"));
     let coeffs: Vec<f64> = (0..ATAN_TERMS).rev().map(|j| sign(j) / (2 * j + 1) as f64).collect();
-    let p = horner(&mut s, "p", &coeffs, &d);
+    let p = horner(&mut s, "p", "%r2", &coeffs, &d);
     s.push_str(&format!("  %at = arith.mulf {p}, %r : {d}\n"));
     s.push_str(&format!("  %sixth_pi = {}\n", c(std::f64::consts::FRAC_PI_6)));
     s.push_str(&format!("  %at6 = arith.addf %at, %sixth_pi : {d}\n"));
@@ -253,10 +256,7 @@ fn hyperbolic_expansion(n: i64, f: Func) -> String {
         s.push_str(&format!("  %{name}r1 = arith.subf {arg}, %{name}a : {d}\n"));
         s.push_str(&format!("  %{name}b = arith.mulf %{name}k, %{name}ln2lo : {d}\n"));
         s.push_str(&format!("  %{name}r = arith.subf %{name}r1, %{name}b : {d}\n"));
-        // `horner` reads `%r2`: bind it to this side's r.
-        let mut poly = String::new();
-        let e = horner(&mut poly, &format!("{name}e"), &coeffs, &d);
-        s.push_str(&poly.replace("%r2", &format!("%{name}r")));
+        let e = horner(&mut s, &format!("{name}e"), &format!("%{name}r"), &coeffs, &d);
         s.push_str(&format!("  %{name}ki = arith.fptosi %{name}k : {d} to {i}\n"));
         s.push_str(&format!("  %{name}bias = arith.constant dense<1023> : {i}\n"));
         s.push_str(&format!("  %{name}eb = arith.addi %{name}ki, %{name}bias : {i}\n"));
@@ -329,20 +329,20 @@ fn factorial(n: usize) -> f64 {
     (1..=n).map(|v| v as f64).product()
 }
 
-/// Appends `p(%r2)` for coefficients `coeffs` (highest power first) in
+/// Appends `p({var})` for coefficients `coeffs` (highest power first) in
 /// Horner form, its values named `%{name}…`; returns the result's name.
-fn horner(s: &mut String, name: &str, coeffs: &[f64], d: &str) -> String {
+fn horner(s: &mut String, name: &str, var: &str, coeffs: &[f64], d: &str) -> String {
     let c = |v: f64| f64_constant(v, d);
     s.push_str(&format!("  %{name}0 = {}\n", c(coeffs[0])));
     for (j, &k) in coeffs.iter().enumerate().skip(1) {
-        s.push_str(&format!("  %{name}m{j} = arith.mulf %{name}{}, %r2 : {d}\n", j - 1));
+        s.push_str(&format!("  %{name}m{j} = arith.mulf %{name}{}, {var} : {d}\n", j - 1));
         s.push_str(&format!("  %{name}k{j} = {}\n", c(k)));
         s.push_str(&format!("  %{name}{j} = arith.addf %{name}m{j}, %{name}k{j} : {d}\n"));
     }
     format!("%{name}{}", coeffs.len() - 1)
 }
 
-/// Rewrites every `math.sin`/`math.cos`/`math.tan` of a 1-D f32 vector in `module`;
+/// Rewrites every op of `Func::ALL` on a 1-D f32 vector in `module`;
 /// returns how many.
 ///
 /// # Safety
@@ -352,34 +352,40 @@ pub unsafe fn expand(module: MlirOperation) -> usize {
         let mut count = 0;
         let mut templates: HashMap<(i64, Func), MlirModule> = HashMap::new();
         let ctx = mlirOperationGetContext(module);
-        for f in Func::ALL {
-            for op in ops_named(module, f.op()) {
-                let x = mlirOperationGetOperand(op, 0);
-                let t = mlirValueGetType(x);
-                if !mlirTypeIsAVector(t)
-                    || mlirShapedTypeGetRank(t) != 1
-                    || !mlirTypeIsAF32(mlirShapedTypeGetElementType(t))
-                {
-                    continue;
-                }
-                let n = mlirShapedTypeGetDimSize(t, 0);
-                let template = *templates
-                    .entry((n, f))
-                    .or_insert_with(|| mlirModuleCreateParse(ctx, string_ref(&expansion(n, f))));
-                if template.ptr.is_null() {
-                    continue;
-                }
-                if f.guarded() {
-                    guard(op, x, t, template);
-                } else {
-                    let y = clone_body(template, x, |o| {
-                        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(op), op, o)
-                    });
-                    mlirValueReplaceAllUsesOfWith(result(op), y);
-                    mlirOperationDestroy(op);
-                }
-                count += 1;
+        let mut found = Vec::new();
+        walk(module, |op| {
+            let name = op_name(op);
+            if let Some(f) = Func::ALL.into_iter().find(|f| f.op() == name) {
+                found.push((op, f));
             }
+            MlirWalkResult_MlirWalkResultAdvance
+        });
+        for (op, f) in found {
+            let x = mlirOperationGetOperand(op, 0);
+            let t = mlirValueGetType(x);
+            if !mlirTypeIsAVector(t)
+                || mlirShapedTypeGetRank(t) != 1
+                || !mlirTypeIsAF32(mlirShapedTypeGetElementType(t))
+            {
+                continue;
+            }
+            let n = mlirShapedTypeGetDimSize(t, 0);
+            let template = *templates
+                .entry((n, f))
+                .or_insert_with(|| mlirModuleCreateParse(ctx, string_ref(&expansion(n, f))));
+            if template.ptr.is_null() {
+                continue;
+            }
+            if f.guarded() {
+                guard(op, x, t, template);
+            } else {
+                let y = clone_body(template, x, |o| {
+                    mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(op), op, o)
+                });
+                mlirValueReplaceAllUsesOfWith(result(op), y);
+                mlirOperationDestroy(op);
+            }
+            count += 1;
         }
         for (_, m) in templates {
             if !m.ptr.is_null() {
