@@ -56,3 +56,35 @@ fn vector_trig_before_and_after() {
     assert!(after.contains("math.cos %arg3 : vector<2xf64>"), "{after}");
     insta::assert_snapshot!("vector_trig_pass", format!("// before\n{before}\n// after\n{after}"));
 }
+
+const BINARY: &str = r#"
+module {
+  func.func @binary(%a: vector<2xf32>, %b: vector<2xf32>, %d: vector<2xf64>) -> (vector<2xf32>, vector<2xf32>, vector<2xf64>) {
+    %0 = math.powf %a, %b : vector<2xf32>
+    %1 = math.atan2 %a, %b : vector<2xf32>
+    %2 = math.powf %d, %d : vector<2xf64>
+    return %0, %1, %2 : vector<2xf32>, vector<2xf32>, vector<2xf64>
+  }
+}
+"#;
+
+/// `pow` and `atan2` of f32 vectors become their f64 expansions with no
+/// branch (both operands mapped: `%a` is `pow`'s base and `atan2`'s
+/// ordinate); f64 vectors keep the op.
+#[test]
+fn vector_pow_and_atan2_before_and_after() {
+    tensorc_mlir::register_external_pass(vector_trig::NAME, vector_trig::create);
+    let mlir = tensorc_mlir::Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, BINARY, vector_trig::NAME);
+    assert!(!after.contains("scf.if"), "{after}");
+    assert!(!after.contains("math.atan2"), "{after}");
+    assert_eq!(after.matches("math.powf").count(), 1, "{after}");
+    assert!(after.contains("math.powf %arg2, %arg2 : vector<2xf64>"), "{after}");
+    // Both operands of each op widened to f64.
+    assert_eq!(after.matches("arith.extf %arg0").count(), 2, "{after}");
+    assert_eq!(after.matches("arith.extf %arg1").count(), 2, "{after}");
+    // pow's one rounding to e^t's argument (k = roundeven(t/ln 2)) and its
+    // two tests of y's parity; no libm call is left for f32.
+    assert_eq!(after.matches("math.roundeven").count(), 3, "{after}");
+    insta::assert_snapshot!("vector_pow_atan2_pass", format!("// before\n{before}\n// after\n{after}"));
+}

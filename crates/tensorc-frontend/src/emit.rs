@@ -110,6 +110,10 @@ pub(crate) fn identity_map(rank: usize) -> String {
     (0..rank).map(|i| format!("d{i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The location name of ops whose float arithmetic must stay exact as
+/// written (see [`Emitter::exact`]; the Vulkan pass reads the same name).
+pub const EXACT_LOC: &str = "tensorc.exact";
+
 pub(crate) struct Emitter<'a> {
     file: &'a SourceFile,
     pub out: String,
@@ -139,6 +143,25 @@ impl<'a> Emitter<'a> {
             })
             .collect();
         self.loc = format!(" loc(\"{name}\":{line}:{col})");
+    }
+
+    /// Runs `steps` with its ops' location wrapped in the name
+    /// [`EXACT_LOC`]: the math expansions' compensated steps (`x − ((1 + x)
+    /// − 1)`, Cody–Waite reductions) need IEEE arithmetic as written, and
+    /// on Vulkan `tensorc-vulkan-exact-float` decorates the SPIR-V
+    /// arithmetic of such ops `NoContraction` (Mesa's NIR otherwise
+    /// simplified `log1p`'s correction away: `log1p(1e-5)` was 1.4·10^-4
+    /// off). The CPU pipeline ignores the name.
+    pub fn exact(&mut self, steps: impl FnOnce(&mut Self) -> String) -> String {
+        let inner = self.loc.trim_start().strip_prefix("loc(").and_then(|l| l.strip_suffix(')')).map(str::to_string);
+        let wrapped = match inner {
+            Some(inner) => format!(" loc(\"{EXACT_LOC}\"({inner}))"),
+            None => format!(" loc(\"{EXACT_LOC}\")"),
+        };
+        let saved = std::mem::replace(&mut self.loc, wrapped);
+        let result = steps(self);
+        self.loc = saved;
+        result
     }
 
     /// Change the indentation of following lines by `delta` spaces.

@@ -129,18 +129,19 @@ impl Emitter<'_> {
             }
             PopulationCount => self.un("math.ctpop", x, t),
             CountLeadingZeros => self.un("math.ctlz", x, t),
-            // f32 exp, expm1, tanh, log, log1p and erf in vectorizable arith (fastmath.rs).
-            Exp if d == DType::F32 => self.exp_f32(x),
+            // f32 exp, expm1, tanh, log, log1p, erf, asinh, acosh, atanh and cbrt in
+            // vectorizable arith (fastmath.rs).
+            Exp if d == DType::F32 => self.exact(|e| e.exp_f32(x)),
             Exp => self.un("math.exp", x, t),
-            Expm1 if d == DType::F32 => self.expm1_f32(x),
+            Expm1 if d != DType::F64 => self.in_f32(x, d, |e, v| e.expm1_f32(v)),
             Expm1 => self.un("math.expm1", x, t),
-            Log if d == DType::F32 => self.log_f32(x),
+            Log if d == DType::F32 => self.exact(|e| e.log_f32(x)),
             Log => self.un("math.log", x, t),
-            Log1p if d == DType::F32 => self.log1p_f32(x),
+            Log1p if d != DType::F64 => self.in_f32(x, d, |e, v| e.log1p_f32(v)),
             Log1p => self.un("math.log1p", x, t),
             Sigmoid => {
                 let n = self.un("arith.negf", x, t);
-                let e = if d == DType::F32 { self.exp_f32(&n) } else { self.un("math.exp", &n, t) };
+                let e = if d == DType::F32 { self.exact(|e| e.exp_f32(&n)) } else { self.un("math.exp", &n, t) };
                 let one = self.float_const(d, 1.0);
                 let s = self.bin("arith.addf", &one, &e, t);
                 self.bin("arith.divf", &one, &s, t)
@@ -153,15 +154,19 @@ impl Emitter<'_> {
             Atan => self.un("math.atan", x, t),
             Sinh => self.un("math.sinh", x, t),
             Cosh => self.un("math.cosh", x, t),
-            Tanh if d == DType::F32 => self.tanh_f32(x),
+            Tanh if d == DType::F32 => self.exact(|e| e.tanh_f32(x)),
             Tanh => self.un("math.tanh", x, t),
+            Asinh if d != DType::F64 => self.in_f32(x, d, |e, v| e.asinh_f32(v)),
             Asinh => self.un("math.asinh", x, t),
+            Acosh if d != DType::F64 => self.in_f32(x, d, |e, v| e.acosh_f32(v)),
             Acosh => self.un("math.acosh", x, t),
+            Atanh if d != DType::F64 => self.in_f32(x, d, |e, v| e.atanh_f32(v)),
             Atanh => self.un("math.atanh", x, t),
             Sqrt => self.un("math.sqrt", x, t),
             Rsqrt => self.un("math.rsqrt", x, t),
+            Cbrt if d != DType::F64 => self.in_f32(x, d, |e, v| e.cbrt_f32(v)),
             Cbrt => self.un("math.cbrt", x, t),
-            Erf if d == DType::F32 => self.erf_f32(x),
+            Erf if d == DType::F32 => self.exact(|e| e.erf_f32(x)),
             Erf => self.un("math.erf", x, t),
             Erfc => self.un("math.erfc", x, t),
             ErfInv => self.erf_inv(x, d),
@@ -186,6 +191,19 @@ impl Emitter<'_> {
                 self.bool_to_u8(&n)
             }
         }
+    }
+
+    /// An f32 expansion of `fastmath.rs` (run under [`Emitter::exact`]) on
+    /// `x` of the float type `d`: f16 and bf16 are widened to f32 and the
+    /// result rounded back once (f16's own arithmetic lost small arguments:
+    /// Vulkan's f16 `atanh(2^-12)` and `log1p(2^-11)` were 0).
+    fn in_f32(&mut self, x: &str, d: DType, f: impl FnOnce(&mut Self, &str) -> String) -> String {
+        if d == DType::F32 {
+            return self.exact(|e| f(e, x));
+        }
+        let w = self.convert(x, d, DType::F32);
+        let r = self.exact(|e| f(e, &w));
+        self.convert(&r, DType::F32, d)
     }
 
     /// -1, 0 or 1; NaN (and ±0) pass through unchanged.
