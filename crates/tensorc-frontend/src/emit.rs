@@ -111,7 +111,9 @@ pub(crate) fn identity_map(rank: usize) -> String {
 }
 
 /// The location name of ops whose float arithmetic must stay exact as
-/// written (see [`Emitter::exact`]; the Vulkan pass reads the same name).
+/// written (see [`Emitter::exact`]; the same string as
+/// `tensorc_passes::pipeline::EXACT_LOC`, which the Vulkan pass reads,
+/// checked by a test in `fastmath.rs`).
 pub const EXACT_LOC: &str = "tensorc.exact";
 
 pub(crate) struct Emitter<'a> {

@@ -1,6 +1,6 @@
 //! `exp`, `expm1`, `tanh`, `log`, `log1p`, `erf`, `asinh`, `acosh`, `atanh`
-//! and `cbrt` of f32 written out in
-//! `arith`/`math.floor` ops, so that they vectorize.
+//! and `cbrt` of f32 written out in `arith`/`math.floor` ops, so that they
+//! vectorize.
 //!
 //! `math.exp`/`math.tanh` reach LLVM as intrinsics that the x86 back end
 //! turns into one libm call per lane: a vectorized element-wise loop (W4's
@@ -376,8 +376,8 @@ impl Emitter<'_> {
 
     /// `asinh x` of an f32 scalar: `log1p(a + a²/(1 + √(1 + a²)))` for
     /// `a = |x|` (the same as `ln(a + √(a² + 1))` without its cancellation
-    /// near 0), `log1p(2a)` from `LOG_TWICE_FROM`, then x's sign. ±0, ±inf
-    /// and NaN come out as themselves through `log1p`.
+    /// near 0), `ln a + ln 2` beyond `LOG_TWICE_FROM`, then x's sign. ±0,
+    /// ±inf and NaN come out as themselves through `log1p`.
     pub fn asinh_f32(&mut self, x: &str) -> String {
         let d = DType::F32;
         let a = self.un("math.absf", x, "f32");
@@ -388,13 +388,13 @@ impl Emitter<'_> {
         let den = self.bin("arith.addf", &r, &one, "f32");
         let q = self.bin("arith.divf", &sq, &den, "f32");
         let u = self.bin("arith.addf", &a, &q, "f32");
-        let l = self.log1p_of_twice_beyond(&a, &u);
+        let l = self.log1p_or_ln_twice(&a, &u);
         self.bin("math.copysign", &l, x, "f32")
     }
 
     /// `acosh x` of an f32 scalar: `log1p(t + √(t·(x + 1)))` with `t = x −
-    /// 1` (exact for x in [1, 2], where acosh is steep), `log1p(2x)` from
-    /// `LOG_TWICE_FROM`, NaN below 1 (and for NaN).
+    /// 1` (exact for x in [1, 2], where acosh is steep), `ln x + ln 2`
+    /// beyond `LOG_TWICE_FROM`, NaN below 1 (and for NaN).
     pub fn acosh_f32(&mut self, x: &str) -> String {
         let d = DType::F32;
         let one = self.float_const(d, 1.0);
@@ -403,7 +403,7 @@ impl Emitter<'_> {
         let p = self.bin("arith.mulf", &t, &xp1, "f32");
         let r = self.un("math.sqrt", &p, "f32");
         let u = self.bin("arith.addf", &t, &r, "f32");
-        let l = self.log1p_of_twice_beyond(x, &u);
+        let l = self.log1p_or_ln_twice(x, &u);
         let below = self.cmpf("ult", x, &one, d);
         let nan = self.float_const(d, f64::NAN);
         self.select(&below, &nan, &l, "f32")
@@ -412,7 +412,7 @@ impl Emitter<'_> {
     /// `log1p(u)`, or `ln a + ln 2` where `a > LOG_TWICE_FROM` (`asinh`
     /// and `acosh` of large arguments; `2a` itself would overflow near the
     /// top of the range).
-    fn log1p_of_twice_beyond(&mut self, a: &str, u: &str) -> String {
+    fn log1p_or_ln_twice(&mut self, a: &str, u: &str) -> String {
         let d = DType::F32;
         let from = self.float_const(d, LOG_TWICE_FROM);
         let big = self.cmpf("ogt", a, &from, d);
@@ -450,8 +450,8 @@ impl Emitter<'_> {
 
     /// `∛x` of an f32 scalar: a guess from the bits of `a = |x|`
     /// (`CBRT_MAGIC`; subnormals and the largest values scaled first), two
-    /// Halley steps `y += y·(a − y³)/(2y³ + a)`,
-    /// then x's sign; ±0, ±inf and NaN are their own roots.
+    /// Halley steps `y += y·(a − y³)/(2y³ + a)`, then x's sign; ±0, ±inf
+    /// and NaN are their own roots.
     pub fn cbrt_f32(&mut self, x: &str) -> String {
         let d = DType::F32;
         let a = self.un("math.absf", x, "f32");
@@ -497,6 +497,7 @@ impl Emitter<'_> {
         let ordinary = self.bin("arith.andi", &pos, &fin, "i1");
         self.select(&ordinary, &signed, x, "f32")
     }
+
     /// `t = n·ln 2 + r` and `q = e^r − 1 = r·(1 + r/2 + …)`, without
     /// cancellation near 0 (for `tanh` and `expm1`).
     fn expm1_reduced(&mut self, t: &str) -> (String, String) {
@@ -568,6 +569,11 @@ impl Emitter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_location_is_the_one_the_vulkan_pass_reads() {
+        assert_eq!(crate::emit::EXACT_LOC, tensorc_passes::pipeline::EXACT_LOC);
+    }
 
     #[test]
     fn ln2_split_sums_to_ln2_and_its_high_part_is_short() {
@@ -838,7 +844,7 @@ mod tests {
 
     /// `log1p(u)`, or `ln a + ln 2` beyond `LOG_TWICE_FROM`, as the
     /// expansions do.
-    fn log1p_twice_model(a: f32, u: f32, fused: bool) -> f32 {
+    fn log1p_or_ln_twice_model(a: f32, u: f32, fused: bool) -> f32 {
         let big = a > LOG_TWICE_FROM as f32;
         log1p_model(if big { a } else { u }, fused) + if big { std::f32::consts::LN_2 } else { 0.0 }
     }
@@ -848,14 +854,14 @@ mod tests {
         let a = x.abs();
         let sq = a * a;
         let u = a + sq / ((sq + 1.0).sqrt() + 1.0);
-        log1p_twice_model(a, u, fused).copysign(x)
+        log1p_or_ln_twice_model(a, u, fused).copysign(x)
     }
 
     /// The steps `acosh_f32` emits, in Rust f32.
     fn acosh_model(x: f32, fused: bool) -> f32 {
         let t = x - 1.0;
         let u = t + (t * (x + 1.0)).sqrt();
-        let l = log1p_twice_model(x, u, fused);
+        let l = log1p_or_ln_twice_model(x, u, fused);
         if !(x >= 1.0) { f32::NAN } else { l }
     }
 

@@ -193,16 +193,22 @@ impl Emitter<'_> {
         }
     }
 
-    /// An f32 expansion of `fastmath.rs` (run under [`Emitter::exact`]) on
-    /// `x` of the float type `d`: f16 and bf16 are widened to f32 and the
-    /// result rounded back once (f16's own arithmetic lost small arguments:
-    /// Vulkan's f16 `atanh(2^-12)` and `log1p(2^-11)` were 0).
+    /// An f32 expansion of `fastmath.rs`, run under [`Emitter::exact`], on
+    /// `x` of the float type `d`, `widened` (f16's own arithmetic lost
+    /// small arguments: Vulkan's f16 `atanh(2^-12)` and `log1p(2^-11)`
+    /// were 0).
     fn in_f32(&mut self, x: &str, d: DType, f: impl FnOnce(&mut Self, &str) -> String) -> String {
+        self.widened(x, d, |e, v| e.exact(|e| f(e, v)))
+    }
+
+    /// `f` of `x` (float type `d`) computed in f32: f16 and bf16 widened
+    /// first and the result rounded back once.
+    fn widened(&mut self, x: &str, d: DType, f: impl FnOnce(&mut Self, &str) -> String) -> String {
         if d == DType::F32 {
-            return self.exact(|e| f(e, x));
+            return f(self, x);
         }
         let w = self.convert(x, d, DType::F32);
-        let r = self.exact(|e| f(e, &w));
+        let r = f(self, &w);
         self.convert(&r, DType::F32, d)
     }
 
@@ -232,9 +238,7 @@ impl Emitter<'_> {
     fn erf_inv(&mut self, x: &str, d: DType) -> String {
         // Half-precision: compute in f32 and round once at the end.
         if d.bits() < 32 {
-            let w = self.convert(x, d, DType::F32);
-            let r = self.erf_inv(&w, DType::F32);
-            return self.convert(&r, DType::F32, d);
+            return self.widened(x, d, |e, v| e.erf_inv(v, DType::F32));
         }
         let t = elem(d);
         const CENTRAL: [f64; 9] = [

@@ -20,6 +20,13 @@ use crate::transpose_schedule::{ENTRY as TRANSPOSE_ENTRY, transpose_schedule};
 /// `full_cpu_pipeline` leaves it out for `mlir-opt`.
 pub const OUTLINE_PARALLEL: &str = "tensorc-outline-parallel";
 
+/// The location name of ops whose float arithmetic must stay exact as
+/// written: the Vulkan math expansions' (`vulkan_math.rs`,
+/// `vulkan_math_f64.rs`) and the frontend's f32 ones (the same string as
+/// `tensorc_frontend`'s `EXACT_LOC`, checked by a test there), whose
+/// SPIR-V arithmetic `tensorc-vulkan-exact-float` decorates `NoContraction`.
+pub const EXACT_LOC: &str = "tensorc.exact";
+
 /// The attribute with which a schedule marks an `scf.for` whose iterations
 /// are independent (each writes its own slice and reads nothing another
 /// writes): `tensorc-outline-parallel` outlines it like an `scf.parallel`

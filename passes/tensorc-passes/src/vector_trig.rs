@@ -55,7 +55,7 @@ pub fn create() -> Pass {
     module_pass(
         &PASS_ID,
         NAME,
-        "Compute sin, cos and tan of f32 vectors in vector arithmetic when every lane is in range",
+        "Compute f32 vector trigonometric, hyperbolic, pow and atan2 functions in vector arithmetic",
         &[DialectHandle::arith(), DialectHandle::scf()],
         |module| {
             // SAFETY: `module_pass` passes the live module the pass runs on.
@@ -103,7 +103,7 @@ impl Func {
     }
 
     /// Whether some arguments must go to libm (the reduction by π/2 holds
-    /// below `RANGE`); the inverse functions' expansions hold everywhere.
+    /// below `RANGE`); the other expansions hold everywhere.
     fn guarded(self) -> bool {
         matches!(self, Func::Sin | Func::Cos | Func::Tan)
     }
@@ -300,8 +300,7 @@ const LOG_TERMS: usize = 9;
 
 /// The expansion of `pow(x, y)` of two `vector<{n}xf32>` as a function `@f`
 /// in MLIR text, in f64: `e^{y·ln|x|}` (`ln` from the exponent bits and
-/// `2·atanh(s)`'s series, `e^t` as in `hyperbolic_expansion` with `t`
-/// clamped to ±200: f64 keeps `y·ln|x|` accurate however large `y` is),
+/// `2·atanh(s)`'s series, `e^t` by `exp_of` with `t` clamped to ±200: f64 keeps `y·ln|x|` accurate however large `y` is),
 /// rounded to f32 once; then C's rules: the sign of a negative `x` (sign
 /// bit, so −0 too) raised to an odd integer, NaN for a finite negative `x`
 /// and a non-integer `y`, 1 for `y = ±0`, `x = 1` and `x = −1` with `y =
@@ -435,10 +434,10 @@ fn hyperbolic_expansion(n: i64, f: Func) -> String {
 }
 
 /// Appends `e^{arg}` for f64 vectors `d` (i64 vectors `i`) with `|arg|`
-/// at most 700 (callers clamp, so `2^k` is a normal f64): `2^k · e^r`, `k = roundeven(arg / ln 2)`,
-/// `r = arg − k·ln 2` in two parts, the Taylor series of `e^r`, `2^k`
-/// built in the exponent bits; its values are named `%{name}…`. Returns
-/// the result's name.
+/// at most 700 (callers clamp, so `2^k` is a normal f64): `2^k · e^r`,
+/// `k = roundeven(arg / ln 2)`, `r = arg − k·ln 2` in two parts, the
+/// Taylor series of `e^r`, `2^k` built in the exponent bits; its values
+/// are named `%{name}…`. Returns the result's name.
 fn exp_of(s: &mut String, name: &str, arg: &str, d: &str, i: &str) -> String {
     let c = |v: f64| f64_constant(v, d);
     let coeffs: Vec<f64> = (0..EXP_TERMS).rev().map(|j| 1.0 / factorial(j)).collect();
@@ -463,8 +462,8 @@ fn exp_of(s: &mut String, name: &str, arg: &str, d: &str, i: &str) -> String {
 }
 
 /// The vector types of an expansion over `n` lanes (f32 `t`, f64 `d`, i1
-/// `b`, i64 `i`) and its text so far: the function's head and `%xd`, the
-/// argument in f64.
+/// `b`, i64 `i`) and its text so far: the function's head and its
+/// arguments in f64 (`%x` as `%xd`, `%y` as `%yd`).
 struct Start {
     t: String,
     d: String,
@@ -474,20 +473,24 @@ struct Start {
 }
 
 impl Start {
+    /// A function of `%x`.
     fn new(n: i64) -> Start {
-        let (t, d) = (format!("vector<{n}xf32>"), format!("vector<{n}xf64>"));
-        let s = format!("func.func @f(%x: {t}) -> {t} {{\n  %xd = arith.extf %x : {t} to {d}\n");
-        Start { b: format!("vector<{n}xi1>"), i: format!("vector<{n}xi64>"), t, d, s }
+        Start::of(n, &["x"])
     }
 
-    /// The head of a function of two arguments, `%xd` and `%yd` in f64.
+    /// A function of `%x` and `%y`.
     fn binary(n: i64) -> Start {
-        let mut start = Start::new(n);
-        let (t, d) = (&start.t, &start.d);
-        start.s = format!(
-            "func.func @f(%x: {t}, %y: {t}) -> {t} {{\n  %xd = arith.extf %x : {t} to {d}\n  %yd = arith.extf %y : {t} to {d}\n"
-        );
-        start
+        Start::of(n, &["x", "y"])
+    }
+
+    fn of(n: i64, args: &[&str]) -> Start {
+        let (t, d) = (format!("vector<{n}xf32>"), format!("vector<{n}xf64>"));
+        let params: Vec<String> = args.iter().map(|a| format!("%{a}: {t}")).collect();
+        let mut s = format!("func.func @f({}) -> {t} {{\n", params.join(", "));
+        for a in args {
+            s.push_str(&format!("  %{a}d = arith.extf %{a} : {t} to {d}\n"));
+        }
+        Start { b: format!("vector<{n}xi1>"), i: format!("vector<{n}xi64>"), t, d, s }
     }
 }
 

@@ -83,14 +83,14 @@ pub fn create() -> Pass {
 pub const EXACT_NAME: &str = "tensorc-vulkan-exact-float";
 
 /// The location name that marks the ops of an expansion.
-pub(crate) const EXACT_LOC: &str = "tensorc.exact";
+pub(crate) use crate::pipeline::EXACT_LOC;
 
 static EXACT_ID: PassId = PassId::new();
 
 /// Creates `tensorc-vulkan-exact-float`, to run after `convert-gpu-to-spirv`:
 /// it decorates the SPIR-V float arithmetic that came from an expansion
 /// (this pass's, `vulkan_math_f64`'s and the frontend's f32 ones, whose
-/// ops carry the same location name: `tensorc_frontend`'s `EXACT_LOC`)
+/// ops carry the same location name, `pipeline::EXACT_LOC`)
 /// with `NoContraction`. The expansions rely on exact IEEE steps (Dekker
 /// products, `(a + b) - a`, Cody–Waite reduction), and SPIR-V otherwise
 /// lets a driver reassociate, fuse or simplify float arithmetic (Mesa's NIR
