@@ -24,11 +24,15 @@
 //! - `vulkan_kernels`: the shape of Vulkan kernels: register accumulators, fusion, vec4;
 //! - `vulkan_math`: the Vulkan math expansions, as a pass and against the interpreter on dense sweeps;
 //! - `vulkan_bf16`: bf16 emulated on Vulkan: edge values against the interpreter, artifacts, the pass;
+//! - `bf16_rounding`: every bf16 result rounded to bf16 in chains (the pass, known values, CPU and Vulkan);
+//! - `strided_gather`: gathers from strided views as conditional loads (the pass, takes from strided slices);
 //! - `vulkan_cli`: `.tvk` artifacts and `--target vulkan` through the binary and the library;
 //! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
 //! - `memsafe`: generated code (AOT through a C driver, and the JIT) under valgrind.
 
 mod aot;
+mod bf16_rounding;
+mod strided_gather;
 mod bench;
 mod cache;
 mod cli;

@@ -412,9 +412,26 @@ fn compare_cli_results(dir: &Path, source: &str) {
 /// `Emitter::cmpf`); run as a subprocess, so a regression fails only this test.
 #[test]
 fn jit_compiles_a_bf16_compare_with_a_u64_scalar() {
-    let rel = "regressions/abort_bf16_compare_u64.nxir";
+    runs_like_the_interpreter_in_a_subprocess("regressions/abort_bf16_compare_u64.nxir", "bf16-abort");
+}
+
+/// Found by `cargo xtask fuzz` (generated program, seed 61096; shrunk by
+/// hand to `tests/cases/regressions/abort_bf16_ceil_9.nxir`): bf16 `ceil`,
+/// `floor`, `abs`, `sqrt` and `round` of a 3×3 tensor read from memory
+/// became LLVM intrinsics on `<9 x bfloat>`, and LLVM's instruction
+/// selection aborted ("Do not know how to soft promote this operator's
+/// operand!"). Fixed by computing bf16 math ops in f32
+/// (`math-extend-to-supported-types` in the CPU lowering pipeline).
+#[test]
+fn jit_compiles_bf16_vector_ops_llvm_aborted_on() {
+    runs_like_the_interpreter_in_a_subprocess("regressions/abort_bf16_ceil_9.nxir", "bf16-ceil-abort");
+}
+
+/// Runs the case `rel` with `tensorc run` in a subprocess (an LLVM abort
+/// fails this test alone) and compares its results with the interpreter's.
+fn runs_like_the_interpreter_in_a_subprocess(rel: &str, scratch_name: &str) {
     let source = crate::harness::read_case(rel);
-    let dir = scratch("bf16-abort");
+    let dir = scratch(scratch_name);
     std::fs::write(dir.join("prog.nxir"), &source).unwrap();
     let seed = SEED.to_string();
     let o = Command::new(crate::cli::tensorc_bin())

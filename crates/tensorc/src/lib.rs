@@ -321,6 +321,10 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(fold_partials::NAME, fold_partials::create);
         use tensorc_passes::expand_absi;
         tensorc_mlir::register_external_pass(expand_absi::NAME, expand_absi::create);
+        use tensorc_passes::bf16_rounding;
+        tensorc_mlir::register_external_pass(bf16_rounding::NAME, bf16_rounding::create);
+        use tensorc_passes::strided_gather;
+        tensorc_mlir::register_external_pass(strided_gather::NAME, strided_gather::create);
         use tensorc_passes::scalar_transfers;
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;

@@ -10,6 +10,8 @@ pub mod elementwise_schedule;
 #[cfg(feature = "melior")]
 pub mod drop_zero_fill;
 #[cfg(feature = "melior")]
+pub mod bf16_rounding;
+#[cfg(feature = "melior")]
 pub mod expand_absi;
 #[cfg(feature = "melior")]
 pub mod flatten_mark;
@@ -51,6 +53,8 @@ pub mod row_fuse;
 pub mod row_fuse_schedule;
 #[cfg(feature = "melior")]
 pub mod scalar_transfers;
+#[cfg(feature = "melior")]
+pub mod strided_gather;
 pub mod transpose_schedule;
 #[cfg(feature = "melior")]
 pub mod pack_mark;

@@ -113,6 +113,16 @@ pub const SCALAR_TRANSFERS: &str = "tensorc-scalar-transfers";
 /// `SCALAR_TRANSFERS`.
 pub const EXPAND_ABSI: &str = "tensorc-expand-absi";
 
+/// The Rust pass that lowers 1-D gathers from strided memrefs to
+/// conditional loads (`strided_gather.rs`), run like `OUTLINE_PARALLEL`,
+/// right after `SCALAR_TRANSFERS`.
+pub const STRIDED_GATHER: &str = "tensorc-strided-gather";
+
+/// The Rust pass that keeps the bf16 rounding of every emulated bf16 op
+/// (`bf16_rounding.rs`), run like `OUTLINE_PARALLEL`, right after
+/// `arith-emulate-unsupported-floats` (also in the Vulkan pipeline).
+pub const BF16_ROUNDING: &str = "tensorc-bf16-rounding";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -265,11 +275,23 @@ pub fn opt_pipeline() -> &'static str {
 ///   transfers, some made by the unrolling above, become
 ///   `memref.load`/`store` (the LLVM lowering of a 0-d transfer needs a unit
 ///   innermost stride; strided views failed).
+/// - `tensorc-strided-gather` (`strided_gather.rs`): 1-D `vector.gather`s
+///   from memrefs whose innermost stride is not 1 (a `take` from a strided
+///   `slice`), which the LLVM lowering refuses, become one conditional
+///   `memref.load` per lane.
 /// - `tensorc-expand-absi` (`expand_absi.rs`): `math.absi` of n-D vectors
 ///   (which `convert-math-to-llvm` leaves illegal) becomes
 ///   `arith.maxsi(x, 0 - x)`.
 /// - `convert-linalg-to-loops`: every linalg op the schedule did not
 ///   vectorize to `scf.for` loops.
+/// - `math-extend-to-supported-types{extra-types=f16 target-type=f32}`:
+///   bf16 math ops (`ceil`, `floor`, `round`, `absf`, `sqrt`, … — those
+///   the frontend does not already compute in f32) run in f32 between an
+///   `extf` and a `truncf`, exact for these. Left to LLVM, a bf16 vector
+///   of a length it widens (9 elements: a `ceil` of a 3×3 tensor loaded
+///   from memory) aborted instruction selection on AVX512-BF16 hosts ("Do
+///   not know how to soft promote this operator's operand", generated
+///   seed 61096); f16 math is left as it is (LLVM promotes it correctly).
 /// - `arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}`,
 ///   `arith-expand{include-bf16=true}`: bf16 arithmetic is done in f32 and
 ///   rounded back to bf16 by integer arithmetic (round to nearest even,
@@ -279,6 +301,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   rounding is exact for every input. `arith-expand` also expands
 ///   `maximumf`/`minimumf` and the ceil/floor divisions into compares and
 ///   selects, which is what LLVM does with them on x86 anyway.
+/// - `tensorc-bf16-rounding` (`bf16_rounding.rs`), between the two: the
+///   emulation's conversions lose their `contract` flag, with which
+///   `arith-expand`'s folding removed each `extf(truncf(x))` and so the
+///   rounding of every bf16 result but a chain's last.
 /// - `expand-strided-metadata,lower-affine`: subviews and affine index maps
 ///   to plain arithmetic the LLVM lowering understands.
 /// - `convert-math-to-funcs{convert-ctlz=false}`: `math.ipowi` (integer
@@ -417,10 +443,13 @@ tensorc-outline-parallel,\
 func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 tensorc-scalar-transfers,\
+tensorc-strided-gather,\
 tensorc-expand-absi,\
 tensorc-vector-trig,\
 convert-linalg-to-loops,\
+math-extend-to-supported-types{extra-types=f16 target-type=f32},\
 arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
+tensorc-bf16-rounding,\
 arith-expand{include-bf16=true},\
 expand-strided-metadata,\
 lower-affine,\
@@ -466,6 +495,8 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{MERGE_CHUNKS},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{EXPAND_ABSI},"), "")
+            .replace(&format!("{BF16_ROUNDING},"), "")
+            .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_PANELS},"), "")
     )
@@ -519,9 +550,15 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));
+        assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
+        assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
+        // bf16 results keep their rounding: the flags go before arith-expand folds.
+        assert!(cpu_lowering_pipeline().contains(&format!(
+            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},arith-expand{{include-bf16=true}},"
+        )));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{EXPAND_ABSI},{VECTOR_TRIG},"
+            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{STRIDED_GATHER},{EXPAND_ABSI},{VECTOR_TRIG},"
         )));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
