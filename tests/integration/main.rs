@@ -25,7 +25,8 @@
 //! - `vulkan_math`: the Vulkan math expansions, as a pass and against the interpreter on dense sweeps;
 //! - `vulkan_bf16`: bf16 emulated on Vulkan: edge values against the interpreter, artifacts, the pass;
 //! - `bf16_rounding`: every bf16 result rounded to bf16 in chains (the pass, known values, CPU and Vulkan);
-//! - `strided_gather`: gathers from strided views as conditional loads (the pass, takes from strided slices);
+//! - `strided_gather`: gathers from non-contiguous views as conditional loads (the pass, takes from strided slices);
+//! - `pow_by_constant`: pow by 2, 1, 0, −1, ½ as arithmetic (the pass, bit-exact against the interpreter);
 //! - `vulkan_cli`: `.tvk` artifacts and `--target vulkan` through the binary and the library;
 //! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
 //! - `memsafe`: generated code (AOT through a C driver, and the JIT) under valgrind.
@@ -33,6 +34,7 @@
 mod aot;
 mod bf16_rounding;
 mod strided_gather;
+mod pow_by_constant;
 mod bench;
 mod cache;
 mod cli;

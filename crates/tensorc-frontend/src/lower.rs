@@ -73,7 +73,17 @@ impl<'a> Lowerer<'a> {
             )));
         }
         self.e.set_loc(f.span);
-        for (k, v) in vals.iter().enumerate() {
+        // Results are written in the order their values were defined, not
+        // in result order. `eliminate-empty-tensors` may compute a value in
+        // the out-parameter of a later value built from it in place (`v =
+        // dot …; w = indexed_add v, …; return {w, v}`: `v` in `%out0`,
+        // updated there into `w`); one-shot bufferization does not see the
+        // write of `w` into `%out0` as a write of `v`, so writing `w` first
+        // let `v`'s result read the updated buffer (generated seed 63303).
+        // Written first, `v` is read before anything overwrites it.
+        let mut order: Vec<(usize, &Val)> = vals.iter().enumerate().collect();
+        order.sort_by_key(|(_, v)| definition_rank(&v.name));
+        for (k, v) in order {
             self.e.stmt(&format!(
                 "bufferization.materialize_in_destination {} in restrict writable %out{k} : ({}, {}) -> ()",
                 v.name,
@@ -685,6 +695,20 @@ impl Emitter<'_> {
     }
 }
 
+/// Where the SSA value `name` was defined among a function's values:
+/// parameters (`%argN`) first, then the emitter's numbered values (`%N`) in
+/// number order, which is the order the emitter wrote them; any other name
+/// after them (the sort is stable, so those keep their order).
+fn definition_rank(name: &str) -> (u8, u64) {
+    if let Some(n) = name.strip_prefix("%arg").and_then(|n| n.parse().ok()) {
+        (0, n)
+    } else if let Some(n) = name.strip_prefix('%').and_then(|n| n.parse().ok()) {
+        (1, n)
+    } else {
+        (2, 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::reassociation;
@@ -701,3 +725,4 @@ mod tests {
         assert_eq!(reassociation(&[4, 3], &[2, 6]), None);
     }
 }
+

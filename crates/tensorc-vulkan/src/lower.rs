@@ -131,12 +131,15 @@ pub fn lower(
     limits: &Limits,
     upto: Upto,
 ) -> Result<(String, Option<Compiled>), VulkanError> {
-    // The pipelines name tensorc's Rust pass, which tensorc-mlir runs by name.
+    // The pipelines name tensorc's Rust passes (the `opt` stage's
+    // `tensorc-pow-by-constant` too), which tensorc-mlir runs by name.
     static REGISTER: std::sync::Once = std::sync::Once::new();
     REGISTER.call_once(|| {
         tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
         tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
         tensorc_mlir::register_external_pass(vulkan_copy::NAME, vulkan_copy::create);
+        use tensorc_passes::pow_by_constant;
+        tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
     });
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;

@@ -325,6 +325,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(bf16_rounding::NAME, bf16_rounding::create);
         use tensorc_passes::strided_gather;
         tensorc_mlir::register_external_pass(strided_gather::NAME, strided_gather::create);
+        use tensorc_passes::pow_by_constant;
+        tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
         use tensorc_passes::scalar_transfers;
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;

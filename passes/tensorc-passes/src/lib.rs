@@ -37,6 +37,8 @@ pub mod parallel_mark;
 pub mod packed_matmul;
 #[cfg(feature = "melior")]
 pub mod pack_ahead;
+#[cfg(feature = "melior")]
+pub mod pow_by_constant;
 pub mod parallel_schedule;
 #[cfg(feature = "melior")]
 pub mod prefetch_panels;

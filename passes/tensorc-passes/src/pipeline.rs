@@ -113,7 +113,14 @@ pub const SCALAR_TRANSFERS: &str = "tensorc-scalar-transfers";
 /// `SCALAR_TRANSFERS`.
 pub const EXPAND_ABSI: &str = "tensorc-expand-absi";
 
-/// The Rust pass that lowers 1-D gathers from strided memrefs to
+/// The Rust pass that writes `pow` by a constant 2, 1, 0, −1 or ½ as the
+/// arithmetic it equals (`pow_by_constant.rs`), in the `opt` stage after
+/// element-wise fusion and its `canonicalize` (fusion moves the frontend's
+/// 0-d exponent tensor into the body as a scalar constant). The CPU and
+/// the Vulkan compiles register it.
+pub const POW_BY_CONSTANT: &str = "tensorc-pow-by-constant";
+
+/// The Rust pass that lowers gathers from non-contiguous memrefs to
 /// conditional loads (`strided_gather.rs`), run like `OUTLINE_PARALLEL`,
 /// right after `SCALAR_TRANSFERS`.
 pub const STRIDED_GATHER: &str = "tensorc-strided-gather";
@@ -165,7 +172,7 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///   own out-parameter; `cse` runs later, in the lowering, where distinct
 ///   destinations keep them apart.
 pub fn opt_pipeline() -> &'static str {
-    "canonicalize,linalg-fuse-elementwise-ops,canonicalize,eliminate-empty-tensors"
+    "canonicalize,linalg-fuse-elementwise-ops,canonicalize,tensorc-pow-by-constant,eliminate-empty-tensors"
 }
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
@@ -275,10 +282,11 @@ pub fn opt_pipeline() -> &'static str {
 ///   transfers, some made by the unrolling above, become
 ///   `memref.load`/`store` (the LLVM lowering of a 0-d transfer needs a unit
 ///   innermost stride; strided views failed).
-/// - `tensorc-strided-gather` (`strided_gather.rs`): 1-D `vector.gather`s
-///   from memrefs whose innermost stride is not 1 (a `take` from a strided
-///   `slice`), which the LLVM lowering refuses, become one conditional
-///   `memref.load` per lane.
+/// - `tensorc-strided-gather` (`strided_gather.rs`): `vector.gather`s from
+///   memrefs whose layout is not contiguous (a `take` from a strided
+///   `slice` or from a slice of a larger buffer), which the LLVM lowering
+///   refuses or reads wrongly, become one conditional `memref.load` per
+///   lane.
 /// - `tensorc-expand-absi` (`expand_absi.rs`): `math.absi` of n-D vectors
 ///   (which `convert-math-to-llvm` leaves illegal) becomes
 ///   `arith.maxsi(x, 0 - x)`.
@@ -475,7 +483,7 @@ pub const AVX512_LOWERING: &str = "tensorc-ldexp-scale";
 pub fn full_cpu_pipeline() -> String {
     format!(
         "builtin.module({},{})",
-        opt_pipeline(),
+        opt_pipeline().replace(&format!("{POW_BY_CONSTANT},"), ""),
         cpu_lowering_pipeline()
             .replace(&format!("{PARALLEL_MARK},"), "")
             .replace(&format!("{MATVEC},"), "")
@@ -552,6 +560,8 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
+        assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
+        assert!(opt_pipeline().ends_with(&format!(",canonicalize,{POW_BY_CONSTANT},eliminate-empty-tensors")));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
         assert!(cpu_lowering_pipeline().contains(&format!(
             "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},arith-expand{{include-bf16=true}},"

@@ -1,23 +1,31 @@
-//! `tensorc-strided-gather`: a 1-D `vector.gather` from a memref whose
-//! innermost stride is not known to be 1 becomes one conditional
-//! `memref.load` per lane.
+//! `tensorc-strided-gather`: a `vector.gather` from a memref whose layout
+//! is not the contiguous row-major one of its shape becomes one
+//! conditional `memref.load` per lane.
 //!
 //! Why: the vectorizer makes a `tensor.extract` at a computed index inside
 //! an element-wise op (`take`, `take_along_axis`, `gather`) a
-//! `vector.gather`, and its operand may be a strided view (a `slice` with a
-//! stride: `memref<3xi64, strided<[2]>>`). The LLVM lowering of
-//! `vector.gather` offsets a pointer by the index vector in elements, which
-//! is only the gather's meaning when the innermost stride is 1, so it
-//! refuses the op; it survived to translation, which failed (generated seed
-//! 61484: a `take_along_axis` of a `bitcast` of a strided `slice`,
-//! `tests/cases/regressions/gen_int61484.nxir`).
+//! `vector.gather` from the tensor with all base indices 0 and the element's
+//! linear row-major position as the index vector, which is right for the
+//! tensor. Bufferization may then put that tensor in a strided view: a
+//! `slice` with a stride (`memref<3xi64, strided<[2]>>`), or a slice of a
+//! larger buffer (a `window_reduce`'s padded input was written into
+//! `memref<3x4xi64, strided<[5, 1], offset: 1>>`). The LLVM lowering offsets
+//! the pointer to the base indices by the linear index in elements, which
+//! is the gather's meaning only when the layout is contiguous: a unit
+//! innermost stride it refuses (the op reached translation, which failed:
+//! generated seed 61484, `tests/cases/regressions/gen_int61484.nxir`), but
+//! a longer row stride it accepted and read the wrong elements (a
+//! `take_along_axis` returned the padding and neighbouring rows: seed 63360,
+//! `gen_63360.nxir`).
 //!
-//! Lane `j` of the result is `base[i0, …, ik + index[j]]` where `mask[j]`
-//! is set and `pass_thru[j]` where it is not; the loads are in `scf.if`s, so
-//! a masked-off lane's index is never read through (it may be out of
-//! bounds), and `memref.load` takes logical indices on any layout. These
-//! gathers come from ops over a handful of elements (the vectorized tile
-//! of a strided view), so per-lane loads cost nothing that matters.
+//! Lane `j` of the result is the element `index[j]` places after the base
+//! indices in the row-major order of the memref's shape where `mask[j]` is
+//! set, and `pass_thru[j]` where it is not; the loads are in `scf.if`s, so a
+//! masked-off lane's index is never read through (it may be out of bounds),
+//! and `memref.load` takes logical indices on any layout. These gathers
+//! come from vectorized tiles of a few elements, so per-lane loads cost
+//! nothing that matters (at most `MAX_LANES` lanes are rewritten; a base
+//! of two or more dimensions needs static sizes).
 //!
 //! It runs right after `tensorc-scalar-transfers`, on buffers.
 
@@ -64,22 +72,43 @@ pub unsafe fn lower_strided_gathers(module: MlirOperation) -> usize {
     }
 }
 
-/// Whether the innermost stride of the memref type `t` is statically 1 (or
-/// `t` has no strided form, which the lowering then judges itself).
-unsafe fn unit_innermost_stride(t: MlirType) -> bool {
+/// How a gather from the memref type `t` must be rewritten: `None` when
+/// its layout is the contiguous row-major one of its shape (the LLVM
+/// lowering's pointer offsets are then right), or it has no strided form
+/// or, past one dimension, a dynamic size (left to the lowering);
+/// otherwise the row-major strides of its shape, by which the index vector
+/// (a linear offset) is split into indices.
+unsafe fn rewrite_strides(t: MlirType) -> Option<Vec<i64>> {
     unsafe {
-        let rank = mlirShapedTypeGetRank(t);
+        let rank = mlirShapedTypeGetRank(t) as usize;
         if rank == 0 {
-            return true;
+            return None;
         }
-        let mut strides = vec![0i64; rank as usize];
+        let mut strides = vec![0i64; rank];
         let mut offset = 0i64;
         if mlirMemRefTypeGetStridesAndOffset(t, strides.as_mut_ptr(), &mut offset).value == 0 {
-            return true;
+            return None;
         }
-        strides[rank as usize - 1] == 1
+        let shape: Vec<i64> = (0..rank).map(|i| mlirShapedTypeGetDimSize(t, i as isize)).collect();
+        if rank == 1 {
+            return (strides[0] != 1).then(|| vec![1]);
+        }
+        if shape.iter().any(|&d| d < 0) {
+            return None;
+        }
+        let mut row_major = vec![1i64; rank];
+        for i in (0..rank - 1).rev() {
+            row_major[i] = row_major[i + 1] * shape[i + 1];
+        }
+        // A dimension of one element may have any stride.
+        let contiguous = (0..rank).all(|i| shape[i] == 1 || strides[i] == row_major[i]);
+        (!contiguous).then_some(row_major)
     }
 }
+
+/// The most lanes a gather is rewritten for (larger ones are left alone:
+/// the vectorized tiles whose gathers read strided views are small).
+const MAX_LANES: i64 = 1024;
 
 /// Rewrites one gather; false when it is not a 1-D gather from a memref
 /// with a non-unit (or dynamic) innermost stride.
@@ -89,16 +118,19 @@ unsafe fn lower(op: MlirOperation) -> bool {
         let base_type = mlirValueGetType(base);
         let n_operands = mlirOperationGetNumOperands(op);
         let vt = mlirValueGetType(result(op));
-        if !mlirTypeIsAMemRef(base_type) || unit_innermost_stride(base_type) || mlirShapedTypeGetRank(vt) != 1 {
+        if !mlirTypeIsAMemRef(base_type) {
             return false;
         }
-        let lanes = mlirShapedTypeGetDimSize(vt, 0);
-        let rank = mlirShapedTypeGetRank(base_type);
+        let Some(row_major) = rewrite_strides(base_type) else {
+            return false;
+        };
+        let vshape: Vec<i64> = (0..mlirShapedTypeGetRank(vt) as isize).map(|i| mlirShapedTypeGetDimSize(vt, i)).collect();
+        let lanes: i64 = vshape.iter().product();
+        let rank = mlirShapedTypeGetRank(base_type) as isize;
         // Operands: base, one offset per dimension, index vector, mask, pass-through.
-        if lanes <= 0 || n_operands != rank as isize + 4 {
+        if vshape.iter().any(|&d| d <= 0) || lanes > MAX_LANES || n_operands != rank + 4 {
             return false;
         }
-        let rank = rank as isize;
         let offsets: Vec<MlirValue> = (1..=rank).map(|i| mlirOperationGetOperand(op, i)).collect();
         let (index, mask, pass) = (
             mlirOperationGetOperand(op, rank + 1),
@@ -109,9 +141,20 @@ unsafe fn lower(op: MlirOperation) -> bool {
         let loc = mlirOperationGetLocation(op);
         let index_type = mlirIndexTypeGet(ctx);
         let elem = mlirShapedTypeGetElementType(vt);
+        // Lane `j`'s position in the (possibly n-D) vectors, row-major.
+        let position = |j: i64| {
+            let mut p = Vec::with_capacity(vshape.len());
+            let mut rest = j;
+            for &d in vshape.iter().rev() {
+                p.push(rest % d);
+                rest /= d;
+            }
+            p.reverse();
+            let list = p.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+            attr(ctx, &format!("array<i64: {list}>"))
+        };
         let extract = |v: MlirValue, j: i64, t: MlirType| {
-            let position = attr(ctx, &format!("array<i64: {j}>"));
-            insert_before(op, build(ctx, "vector.extract", loc, &[v], &[t], &[("static_position", position)]))
+            insert_before(op, build(ctx, "vector.extract", loc, &[v], &[t], &[("static_position", position(j))]))
         };
         let index_elem = mlirShapedTypeGetElementType(mlirValueGetType(index));
         let mut acc = pass;
@@ -120,29 +163,60 @@ unsafe fn lower(op: MlirOperation) -> bool {
             if !mlirTypeIsAIndex(index_elem) {
                 k = insert_before(op, build(ctx, "arith.index_cast", loc, &[k], &[index_type], &[]));
             }
-            let last = *offsets.last().expect("rank checked above");
-            let at = insert_before(op, build(ctx, "arith.addi", loc, &[last, k], &[index_type], &[]));
+            let indices = element_indices(op, base, &offsets, k, &row_major);
             let bit = extract(mask, j, mlirIntegerTypeGet(ctx, 1));
             let guard = build_if(op, bit, &[elem]);
             mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(op), op, guard);
-            let mut indices = vec![base];
-            indices.extend_from_slice(&offsets[..offsets.len() - 1]);
-            indices.push(at);
             let load = build(ctx, "memref.load", loc, &indices, &[elem], &[]);
             mlirBlockAppendOwnedOperation(branch(guard, 0), load);
             append_yield(op, branch(guard, 0), &[result(load)]);
-            let position = attr(ctx, &format!("array<i64: {j}>"));
-            let passed = build(ctx, "vector.extract", loc, &[pass], &[elem], &[("static_position", position)]);
+            let passed = build(ctx, "vector.extract", loc, &[pass], &[elem], &[("static_position", position(j))]);
             mlirBlockAppendOwnedOperation(branch(guard, 1), passed);
             append_yield(op, branch(guard, 1), &[result(passed)]);
-            let position = attr(ctx, &format!("array<i64: {j}>"));
             acc = insert_before(
                 op,
-                build(ctx, "vector.insert", loc, &[result(guard), acc], &[vt], &[("static_position", position)]),
+                build(ctx, "vector.insert", loc, &[result(guard), acc], &[vt], &[("static_position", position(j))]),
             );
         }
         mlirValueReplaceAllUsesOfWith(result(op), acc);
         mlirOperationDestroy(op);
         true
+    }
+}
+
+/// The operands of a `memref.load` of lane offset `k` (an index): `base`,
+/// then the indices of the element `k` places after `offsets` in the
+/// row-major order of the base's shape (`row_major`: its strides in
+/// elements). One dimension: `offsets[0] + k`. More: the linear position
+/// `Σ offsets[i]·row_major[i] + k` split by the strides, as the vectorizer
+/// meant when it linearized a `tensor.extract` on the (contiguous) tensor.
+unsafe fn element_indices(
+    at: MlirOperation,
+    base: MlirValue,
+    offsets: &[MlirValue],
+    k: MlirValue,
+    row_major: &[i64],
+) -> Vec<MlirValue> {
+    unsafe {
+        let add = |a, b| index_op(at, "arith.addi", a, b);
+        if offsets.len() == 1 {
+            return vec![base, add(offsets[0], k)];
+        }
+        let mut linear = k;
+        for (&o, &s) in offsets.iter().zip(row_major) {
+            let scaled = index_op(at, "arith.muli", o, index_constant(at, s));
+            linear = add(linear, scaled);
+        }
+        let mut out = vec![base];
+        for (i, &s) in row_major.iter().enumerate() {
+            let q = index_op(at, "arith.divui", linear, index_constant(at, s));
+            out.push(if i == 0 {
+                q
+            } else {
+                let size = index_constant(at, row_major[i - 1] / s);
+                index_op(at, "arith.remui", q, size)
+            });
+        }
+        out
     }
 }
