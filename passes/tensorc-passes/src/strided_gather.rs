@@ -110,8 +110,9 @@ unsafe fn rewrite_strides(t: MlirType) -> Option<Vec<i64>> {
 /// the vectorized tiles whose gathers read strided views are small).
 const MAX_LANES: i64 = 1024;
 
-/// Rewrites one gather; false when it is not a 1-D gather from a memref
-/// with a non-unit (or dynamic) innermost stride.
+/// Rewrites one gather; false when it reads a tensor, a memref that
+/// `rewrite_strides` leaves to the LLVM lowering, or more than `MAX_LANES`
+/// lanes.
 unsafe fn lower(op: MlirOperation) -> bool {
     unsafe {
         let base = mlirOperationGetOperand(op, 0);
