@@ -12,6 +12,7 @@
 //!   an f32 result rounded to bf16 is the correctly rounded bf16 result).
 
 use crate::harness::{EdgeSet, before_and_after, compile_for, differential_all};
+use crate::vulkan_math::tensor;
 use tensorc::{DType, Scalar, Target, Tensor, TensorType};
 
 const EMULATED: &str = r#"
@@ -54,11 +55,6 @@ fn bf16_rounding_before_and_after() {
     assert_eq!(after.matches("fastmath<contract>").count(), 1, "{after}");
     assert!(after.contains("arith.truncf %arg0 fastmath<contract> : f32 to f16"), "{after}");
     insta::assert_snapshot!("bf16_rounding_pass", format!("// before\n{before}\n// after\n{after}"));
-}
-
-fn tensor(dtype: DType, values: &[f64]) -> Tensor {
-    let s: Vec<Scalar> = values.iter().map(|&v| Scalar::F(v)).collect();
-    Tensor::from_scalars(TensorType::new(dtype, vec![values.len()]), &s).unwrap()
 }
 
 fn run(target: Target, source: &str, inputs: &[Tensor]) -> Vec<f64> {

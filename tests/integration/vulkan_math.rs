@@ -259,7 +259,8 @@ fn check(
     d
 }
 
-fn tensor(dtype: DType, values: &[f64]) -> Tensor {
+/// A flat tensor of `values` as `dtype`.
+pub(crate) fn tensor(dtype: DType, values: &[f64]) -> Tensor {
     let s: Vec<Scalar> = values.iter().map(|&v| Scalar::F(v)).collect();
     Tensor::from_scalars(TensorType::new(dtype, vec![values.len()]), &s).unwrap()
 }

@@ -43,8 +43,8 @@ pub fn create() -> Pass {
     )
 }
 
-/// Removes the fast-math flags of every `arith.extf` from bf16 and
-/// `arith.truncf` to bf16 (scalars or vectors) in `module`; returns how
+/// Removes the fast-math flags of every `arith.extf` and `arith.truncf`
+/// with bf16 on either side (scalars or vectors) in `module`; returns how
 /// many conversions had flags.
 ///
 /// # Safety
@@ -52,26 +52,16 @@ pub fn create() -> Pass {
 pub unsafe fn keep_bf16_rounding(module: MlirOperation) -> usize {
     unsafe {
         let mut count = 0;
-        for (name, side) in [("arith.extf", Side::Operand), ("arith.truncf", Side::Result)] {
+        for name in ["arith.extf", "arith.truncf"] {
             for op in ops_named(module, name) {
-                let v = match side {
-                    Side::Operand => mlirOperationGetOperand(op, 0),
-                    Side::Result => result(op),
-                };
-                if is_bf16(mlirValueGetType(v)) && mlirOperationRemoveAttributeByName(op, string_ref("fastmath")) {
+                let bf16 = is_bf16(mlirValueGetType(mlirOperationGetOperand(op, 0))) || is_bf16(mlirValueGetType(result(op)));
+                if bf16 && mlirOperationRemoveAttributeByName(op, string_ref("fastmath")) {
                     count += 1;
                 }
             }
         }
         count
     }
-}
-
-/// Which value of a conversion holds the bf16.
-#[derive(Clone, Copy)]
-enum Side {
-    Operand,
-    Result,
 }
 
 /// Whether `t` is bf16 or a vector (or other shaped type) of bf16.

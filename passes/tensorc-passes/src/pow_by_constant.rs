@@ -120,18 +120,7 @@ unsafe fn rewrite(op: MlirOperation, y: f64) -> bool {
             let positive_zero = arith("arith.addf", &[root, zero], t);
             let minus_inf = constant_of(op, t, f64::NEG_INFINITY);
             let inf = constant_of(op, t, f64::INFINITY);
-            let bool_type = if mlirTypeIsAShaped(t) {
-                let rank = mlirShapedTypeGetRank(t) as isize;
-                let shape: Vec<i64> = (0..rank).map(|i| mlirShapedTypeGetDimSize(t, i)).collect();
-                let i1 = mlirIntegerTypeGet(ctx, 1);
-                if mlirTypeIsAVector(t) {
-                    mlirVectorTypeGet(rank, shape.as_ptr(), i1)
-                } else {
-                    mlirRankedTensorTypeGet(rank, shape.as_ptr(), i1, mlirAttributeGetNull())
-                }
-            } else {
-                mlirIntegerTypeGet(ctx, 1)
-            };
+            let bool_type = shaped_like(t, mlirIntegerTypeGet(ctx, 1));
             // `oeq` = 1 in arith's predicate numbering.
             let predicate = attr(ctx, "1 : i64");
             let is_minus_inf = insert_before(

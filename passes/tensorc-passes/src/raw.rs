@@ -184,6 +184,23 @@ pub(crate) unsafe fn attr(ctx: MlirContext, s: &str) -> MlirAttribute {
     unsafe { mlirAttributeParseGet(ctx, string_ref(s)) }
 }
 
+/// `e`, or a vector or ranked tensor of `e` shaped like `t` when `t` is one.
+pub(crate) unsafe fn shaped_like(t: MlirType, e: MlirType) -> MlirType {
+    unsafe {
+        let vector = mlirTypeIsAVector(t);
+        if !vector && !mlirTypeIsARankedTensor(t) {
+            return e;
+        }
+        let rank = mlirShapedTypeGetRank(t) as isize;
+        let shape: Vec<i64> = (0..rank).map(|d| mlirShapedTypeGetDimSize(t, d)).collect();
+        if vector {
+            mlirVectorTypeGet(rank, shape.as_ptr(), e)
+        } else {
+            mlirRankedTensorTypeGet(rank, shape.as_ptr(), e, mlirRankedTensorTypeGetEncoding(t))
+        }
+    }
+}
+
 pub(crate) unsafe fn result(op: MlirOperation) -> MlirValue {
     unsafe { mlirOperationGetResult(op, 0) }
 }

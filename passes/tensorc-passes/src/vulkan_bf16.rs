@@ -201,17 +201,17 @@ unsafe fn widen_extensions(module: MlirOperation, bf16: MlirType, i16: MlirType)
             };
             let sixteen = mlirIntegerAttrGet(i32t, 16);
             let sixteen = if mlirTypeIsAVector(t) {
-                mlirDenseElementsAttrSplatGet(like(t, i32t), sixteen)
+                mlirDenseElementsAttrSplatGet(shaped_like(t, i32t), sixteen)
             } else {
                 sixteen
             };
-            let bits = add("arith.bitcast", &[x], like(t, i16), &[]);
-            let wide = add("arith.extui", &[bits], like(t, i32t), &[]);
-            let c = add("arith.constant", &[], like(t, i32t), &[("value", sixteen)]);
-            let high = add("arith.shli", &[wide, c], like(t, i32t), &[]);
-            let f = add("arith.bitcast", &[high], like(t, f32t), &[]);
+            let bits = add("arith.bitcast", &[x], shaped_like(t, i16), &[]);
+            let wide = add("arith.extui", &[bits], shaped_like(t, i32t), &[]);
+            let c = add("arith.constant", &[], shaped_like(t, i32t), &[("value", sixteen)]);
+            let high = add("arith.shli", &[wide, c], shaped_like(t, i32t), &[]);
+            let f = add("arith.bitcast", &[high], shaped_like(t, f32t), &[]);
             let out = result(op);
-            if mlirTypeEqual(mlirValueGetType(out), like(t, f32t)) {
+            if mlirTypeEqual(mlirValueGetType(out), shaped_like(t, f32t)) {
                 mlirValueReplaceAllUsesOfWith(out, f);
             } else {
                 let e = add("arith.extf", &[f], mlirValueGetType(out), &[]);
@@ -230,19 +230,6 @@ unsafe fn element(t: MlirType) -> MlirType {
         } else {
             t
         }
-    }
-}
-
-/// `e`, or a vector of `e` shaped like `t` when `t` is a vector.
-unsafe fn like(t: MlirType, e: MlirType) -> MlirType {
-    unsafe {
-        if !mlirTypeIsAVector(t) {
-            return e;
-        }
-        let shape: Vec<i64> = (0..mlirShapedTypeGetRank(t))
-            .map(|d| mlirShapedTypeGetDimSize(t, d as isize))
-            .collect();
-        mlirVectorTypeGet(shape.len() as isize, shape.as_ptr(), e)
     }
 }
 
