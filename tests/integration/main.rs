@@ -40,7 +40,7 @@ mod cache;
 mod cli;
 mod drop_zero_fill;
 mod k_block_ends;
-mod expand_absi;
+mod nd_int_math;
 mod fastmath;
 mod flatten;
 mod fold_partials;

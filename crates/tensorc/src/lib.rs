@@ -319,8 +319,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(read_through_pads::NAME, read_through_pads::create);
         use tensorc_passes::fold_partials;
         tensorc_mlir::register_external_pass(fold_partials::NAME, fold_partials::create);
-        use tensorc_passes::expand_absi;
-        tensorc_mlir::register_external_pass(expand_absi::NAME, expand_absi::create);
+        use tensorc_passes::nd_int_math;
+        tensorc_mlir::register_external_pass(nd_int_math::NAME, nd_int_math::create);
         use tensorc_passes::bf16_rounding;
         tensorc_mlir::register_external_pass(bf16_rounding::NAME, bf16_rounding::create);
         use tensorc_passes::strided_gather;

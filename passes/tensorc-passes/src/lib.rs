@@ -12,7 +12,7 @@ pub mod drop_zero_fill;
 #[cfg(feature = "melior")]
 pub mod bf16_rounding;
 #[cfg(feature = "melior")]
-pub mod expand_absi;
+pub mod nd_int_math;
 #[cfg(feature = "melior")]
 pub mod flatten_mark;
 pub mod flatten_schedule;

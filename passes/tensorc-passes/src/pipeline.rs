@@ -108,10 +108,10 @@ pub const MERGE_CHUNKS: &str = "tensorc-merge-chunks";
 /// `convert-vector-to-scf` (which makes some of them).
 pub const SCALAR_TRANSFERS: &str = "tensorc-scalar-transfers";
 
-/// The Rust pass that expands `math.absi` of n-D vectors into arith ops
-/// (`expand_absi.rs`), run like `OUTLINE_PARALLEL`, right after
+/// The Rust pass that rewrites `math.absi`/`ctlz`/`cttz` of n-D vectors
+/// into ops that lower (`nd_int_math.rs`), run like `OUTLINE_PARALLEL`, right after
 /// `SCALAR_TRANSFERS`.
-pub const EXPAND_ABSI: &str = "tensorc-expand-absi";
+pub const ND_INT_MATH: &str = "tensorc-nd-int-math";
 
 /// The Rust pass that writes `pow` by a constant 2, 1, 0, −1 or ½ as the
 /// arithmetic it equals (`pow_by_constant.rs`), in the `opt` stage after
@@ -287,9 +287,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   `slice` or from a slice of a larger buffer), which the LLVM lowering
 ///   refuses or reads wrongly, become one conditional `memref.load` per
 ///   lane.
-/// - `tensorc-expand-absi` (`expand_absi.rs`): `math.absi` of n-D vectors
+/// - `tensorc-nd-int-math` (`nd_int_math.rs`): `math.absi` of n-D vectors
 ///   (which `convert-math-to-llvm` leaves illegal) becomes
-///   `arith.maxsi(x, 0 - x)`.
+///   `arith.maxsi(x, 0 - x)`; `math.ctlz`/`cttz` of n-D vectors (likewise
+///   left illegal) run on the vector flattened to 1-D.
 /// - `convert-linalg-to-loops`: every linalg op the schedule did not
 ///   vectorize to `scf.for` loops.
 /// - `math-extend-to-supported-types{extra-types=f16 target-type=f32}`:
@@ -452,7 +453,7 @@ func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 tensorc-scalar-transfers,\
 tensorc-strided-gather,\
-tensorc-expand-absi,\
+tensorc-nd-int-math,\
 tensorc-vector-trig,\
 convert-linalg-to-loops,\
 math-extend-to-supported-types{extra-types=f16 target-type=f32},\
@@ -502,7 +503,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
-            .replace(&format!("{EXPAND_ABSI},"), "")
+            .replace(&format!("{ND_INT_MATH},"), "")
             .replace(&format!("{BF16_ROUNDING},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
@@ -557,7 +558,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
-        assert!(!full_cpu_pipeline().contains(EXPAND_ABSI));
+        assert!(!full_cpu_pipeline().contains(ND_INT_MATH));
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
@@ -568,7 +569,7 @@ mod tests {
         )));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{STRIDED_GATHER},{EXPAND_ABSI},{VECTOR_TRIG},"
+            "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{STRIDED_GATHER},{ND_INT_MATH},{VECTOR_TRIG},"
         )));
         // Row fusion runs before the parallel step, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
