@@ -67,38 +67,41 @@ fn nd_int_math_before_and_after() {
     );
 }
 
-#[test]
-fn abs_of_small_tensors_agrees_with_the_interpreter() {
-    let abs = |t: &str| format!("def main(x: {t}) -> {t} {{\n  y = abs x\n  return y\n}}\n");
-    let programs = [
-        ("abs_s8_2x1x1", abs("s8[2][1][1]"), 0.0),
-        ("abs_s16_3x2x1", abs("s16[3][2][1]"), 0.0),
-        ("abs_s32_2x2x3", abs("s32[2][2][3]"), 0.0),
-        ("abs_s64_1x3x1", abs("s64[1][3][1]"), 0.0),
-        (
-            "abs_then_product",
-            "def main(v1: s8[2][1][1]) -> s8[1] {\n  v2 = abs v1\n  v3 = reduce v2, 1, axes: [-3, 1], &Nx.multiply/2\n  return v3\n}\n".to_owned(),
-            0.0,
-        ),
-    ];
+/// `op` of small multi-dimensional tensors of the given types, then
+/// `extra` (a program that failed), against the interpreter on edge
+/// inputs.
+fn agrees_on_small_tensors(op: &str, types: [&str; 4], extra: (&str, &str)) {
+    let one = |t: &str| format!("def main(x: {t}) -> {t} {{\n  y = {op} x\n  return y\n}}\n");
+    let mut programs: Vec<(String, String)> = types
+        .iter()
+        .map(|t| (format!("{op}_{}", t.replace(['[', ']'], "_")), one(t)))
+        .collect();
+    programs.push((extra.0.to_owned(), extra.1.to_owned()));
+    let programs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s)| (n.as_str(), s.clone(), 0.0)).collect();
     let failures = differential_all(&programs, EdgeSet::Edge, 6);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
+fn abs_of_small_tensors_agrees_with_the_interpreter() {
+    agrees_on_small_tensors(
+        "abs",
+        ["s8[2][1][1]", "s16[3][2][1]", "s32[2][2][3]", "s64[1][3][1]"],
+        (
+            "abs_then_product",
+            "def main(v1: s8[2][1][1]) -> s8[1] {\n  v2 = abs v1\n  v3 = reduce v2, 1, axes: [-3, 1], &Nx.multiply/2\n  return v3\n}\n",
+        ),
+    );
+}
+
+#[test]
 fn count_leading_zeros_of_small_tensors_agrees_with_the_interpreter() {
-    let clz = |t: &str| format!("def main(x: {t}) -> {t} {{\n  y = count_leading_zeros x\n  return y\n}}\n");
-    let programs = [
-        ("clz_u8_2x1x1", clz("u8[2][1][1]"), 0.0),
-        ("clz_s16_3x2x1", clz("s16[3][2][1]"), 0.0),
-        ("clz_u32_2x2x3", clz("u32[2][2][3]"), 0.0),
-        ("clz_s64_1x3x1", clz("s64[1][3][1]"), 0.0),
+    agrees_on_small_tensors(
+        "count_leading_zeros",
+        ["u8[2][1][1]", "s16[3][2][1]", "u32[2][2][3]", "s64[1][3][1]"],
         (
             "clz_then_all",
-            "def main(v0: u32[1][3][1]) -> u8[1][1] {\n  v1 = count_leading_zeros v0\n  v2 = all v1, axes: [1]\n  return v2\n}\n".to_owned(),
-            0.0,
+            "def main(v0: u32[1][3][1]) -> u8[1][1] {\n  v1 = count_leading_zeros v0\n  v2 = all v1, axes: [1]\n  return v2\n}\n",
         ),
-    ];
-    let failures = differential_all(&programs, EdgeSet::Edge, 6);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    );
 }

@@ -335,6 +335,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(prefetch_panels::NAME, prefetch_panels::create);
         use tensorc_passes::merge_chunks;
         tensorc_mlir::register_external_pass(merge_chunks::NAME, merge_chunks::create);
+        use tensorc_passes::lane_per_row;
+        tensorc_mlir::register_external_pass(lane_per_row::NAME, lane_per_row::create);
         use tensorc_passes::ldexp_scale;
         tensorc_mlir::register_external_pass(ldexp_scale::NAME, ldexp_scale::create);
     });

@@ -103,6 +103,11 @@ pub const FOLD_PARTIALS: &str = "tensorc-fold-partials";
 /// `FOLD_PARTIALS`.
 pub const MERGE_CHUNKS: &str = "tensorc-merge-chunks";
 
+/// The Rust pass that reduces short rows by a maximum or minimum several
+/// rows per step, one lane per row (`lane_per_row.rs`), run like
+/// `OUTLINE_PARALLEL`, right after `MERGE_CHUNKS`.
+pub const LANE_PER_ROW: &str = "tensorc-lane-per-row";
+
 /// The Rust pass that lowers 0-d vector transfers to scalar loads and
 /// stores (`scalar_transfers.rs`), run like `OUTLINE_PARALLEL`, right after
 /// `convert-vector-to-scf` (which makes some of them).
@@ -271,6 +276,10 @@ pub fn opt_pipeline() -> &'static str {
 /// - `tensorc-merge-chunks` (`merge_chunks.rs`): the two parallel loops of
 ///   an op the parallel step cut in chunks of two sizes become one loop
 ///   (one fork-join; a part of one chunk no longer runs alone).
+/// - `tensorc-lane-per-row` (`lane_per_row.rs`): a loop reducing one short
+///   row per iteration by a maximum or minimum across the lanes of one
+///   vector takes as many rows per step as the vector has lanes and
+///   combines them by a butterfly of shuffles, one lane per row.
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
@@ -445,6 +454,7 @@ tensorc-prefetch-rows,\
 tensorc-prefetch-panels,\
 tensorc-fold-partials,\
 tensorc-merge-chunks,\
+tensorc-lane-per-row,\
 canonicalize,\
 cse,\
 scf-forall-to-parallel,\
@@ -502,6 +512,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{PACK_MARK},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
+            .replace(&format!("{LANE_PER_ROW},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{ND_INT_MATH},"), "")
             .replace(&format!("{BF16_ROUNDING},"), "")
@@ -540,7 +551,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},canonicalize,"
+            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
@@ -557,6 +568,7 @@ mod tests {
         assert!(cpu_lowering_pipeline().starts_with(&format!("{PACK_MARK},transform-preload-library")));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
+        assert!(!full_cpu_pipeline().contains(LANE_PER_ROW));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(ND_INT_MATH));
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));

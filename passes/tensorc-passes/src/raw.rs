@@ -491,18 +491,46 @@ pub(crate) unsafe fn body(lp: MlirOperation) -> MlirBlock {
     unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(lp, 0)) }
 }
 
-/// The elements of `op`'s `DenseI64ArrayAttr` named `name`.
+/// The strides of the memref type `t` (`None` for rank 0 or a layout
+/// without strides).
+pub(crate) unsafe fn memref_strides(t: MlirType) -> Option<Vec<i64>> {
+    unsafe {
+        let rank = mlirShapedTypeGetRank(t) as usize;
+        if rank == 0 {
+            return None;
+        }
+        let mut strides = vec![0i64; rank];
+        let mut offset = 0i64;
+        (mlirMemRefTypeGetStridesAndOffset(t, strides.as_mut_ptr(), &mut offset).value != 0).then_some(strides)
+    }
+}
+
+/// The elements of `op`'s integer array attribute named `name` (a
+/// `DenseI64ArrayAttr` or an `ArrayAttr` of integers).
 pub(crate) unsafe fn i64_array(op: MlirOperation, name: &str) -> Option<Vec<i64>> {
     unsafe {
         let a = mlirOperationGetAttributeByName(op, string_ref(name));
-        if a.ptr.is_null() || !mlirAttributeIsADenseI64Array(a) {
+        if a.ptr.is_null() {
             return None;
         }
-        Some(
-            (0..mlirDenseArrayGetNumElements(a))
-                .map(|i| mlirDenseI64ArrayGetElement(a, i))
-                .collect(),
-        )
+        if mlirAttributeIsADenseI64Array(a) {
+            return Some(
+                (0..mlirDenseArrayGetNumElements(a))
+                    .map(|i| mlirDenseI64ArrayGetElement(a, i))
+                    .collect(),
+            );
+        }
+        // An `ArrayAttr` of integers (`vector.extract_strided_slice`'s
+        // offsets, sizes and strides).
+        if !mlirAttributeIsAArray(a) {
+            return None;
+        }
+        (0..mlirArrayAttrGetNumElements(a))
+            .map(|i| {
+                let e = mlirArrayAttrGetElement(a, i);
+                mlirAttributeIsAInteger(e).then(|| mlirIntegerAttrGetValueInt(e))
+            })
+            .collect()
     }
 }
 

@@ -80,15 +80,8 @@ pub unsafe fn lower_strided_gathers(module: MlirOperation) -> usize {
 /// (a linear offset) is split into indices.
 unsafe fn rewrite_strides(t: MlirType) -> Option<Vec<i64>> {
     unsafe {
-        let rank = mlirShapedTypeGetRank(t) as usize;
-        if rank == 0 {
-            return None;
-        }
-        let mut strides = vec![0i64; rank];
-        let mut offset = 0i64;
-        if mlirMemRefTypeGetStridesAndOffset(t, strides.as_mut_ptr(), &mut offset).value == 0 {
-            return None;
-        }
+        let strides = memref_strides(t)?;
+        let rank = strides.len();
         let shape: Vec<i64> = (0..rank).map(|i| mlirShapedTypeGetDimSize(t, i as isize)).collect();
         if rank == 1 {
             return (strides[0] != 1).then(|| vec![1]);
