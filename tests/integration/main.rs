@@ -28,6 +28,7 @@
 //! - `strided_gather`: gathers from non-contiguous views as conditional loads (the pass, takes from strided slices);
 //! - `pow_by_constant`: pow by 2, 1, 0, −1, ½ as arithmetic (the pass, bit-exact against the interpreter);
 //! - `lane_per_row`: short-row maxima and minima one row per lane (the pass, against the interpreter);
+//! - `max_tree`: a row's max/min tree as compare-selects plus a NaN check (the pass, short-row softmax);
 //! - `nd_int_math`: absi/ctlz/cttz of n-D vectors (the pass, against the interpreter on edge inputs);
 //! - `vulkan_cli`: `.tvk` artifacts and `--target vulkan` through the binary and the library;
 //! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
@@ -43,6 +44,7 @@ mod cli;
 mod drop_zero_fill;
 mod k_block_ends;
 mod lane_per_row;
+mod max_tree;
 mod nd_int_math;
 mod fastmath;
 mod flatten;

@@ -337,6 +337,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(merge_chunks::NAME, merge_chunks::create);
         use tensorc_passes::lane_per_row;
         tensorc_mlir::register_external_pass(lane_per_row::NAME, lane_per_row::create);
+        use tensorc_passes::max_tree;
+        tensorc_mlir::register_external_pass(max_tree::NAME, max_tree::create);
         use tensorc_passes::ldexp_scale;
         tensorc_mlir::register_external_pass(ldexp_scale::NAME, ldexp_scale::create);
     });

@@ -96,7 +96,7 @@ pub unsafe fn lanes_per_row(module: MlirOperation) -> usize {
 /// The `arith` op that combines two values of a `vector.multi_reduction`
 /// of kind `kind` (the printed attribute), for the kinds whose result does
 /// not depend on the order of combination.
-fn combiner(kind: &str) -> Option<&'static str> {
+pub(crate) fn combiner(kind: &str) -> Option<&'static str> {
     let k = kind.trim_start_matches("#vector.kind<").trim_end_matches('>');
     Some(match k {
         "maximumf" => "arith.maximumf",
@@ -109,26 +109,6 @@ fn combiner(kind: &str) -> Option<&'static str> {
         "minui" => "arith.minui",
         _ => return None,
     })
-}
-
-/// The `memref.alloc` a view chain of `m` starts from.
-unsafe fn alloc_root(m: MlirValue) -> Option<MlirOperation> {
-    unsafe {
-        let mut v = m;
-        loop {
-            if !mlirValueIsAOpResult(v) {
-                return None;
-            }
-            let op = mlirOpResultGetOwner(v);
-            match op_name(op).as_str() {
-                "memref.alloc" | "memref.alloca" => return Some(op),
-                "memref.subview" | "memref.expand_shape" | "memref.collapse_shape" => {
-                    v = mlirOperationGetOperand(op, 0)
-                }
-                _ => return None,
-            }
-        }
-    }
 }
 
 /// The buffer a chain of views of `m` starts from (`m` itself when it is
@@ -148,6 +128,18 @@ unsafe fn view_root(m: MlirValue) -> MlirValue {
             }
         }
         v
+    }
+}
+
+/// The `memref.alloc` (or `alloca`) a chain of views of `m` starts from.
+unsafe fn alloc_root(m: MlirValue) -> Option<MlirOperation> {
+    unsafe {
+        let root = view_root(m);
+        if !mlirValueIsAOpResult(root) {
+            return None;
+        }
+        let op = mlirOpResultGetOwner(root);
+        matches!(op_name(op).as_str(), "memref.alloc" | "memref.alloca").then_some(op)
     }
 }
 
@@ -221,7 +213,7 @@ type Lanes = Vec<u32>;
 /// them is a lane-moving op or `combine`, every value they make is used
 /// only by tail ops, `reduction` or write-only scratch writes (returned
 /// too), and `src` holds every lane of `x`.
-unsafe fn follow_lanes(
+pub(crate) unsafe fn follow_lanes(
     body: &[MlirOperation],
     x: MlirValue,
     lanes: i64,
@@ -356,7 +348,11 @@ unsafe fn find_site(lp: MlirOperation) -> Option<Site> {
         }
         // `X`: the one value outside the tail that the tail starts from.
         let body_ops = &ops[..n - 2];
-        let x = row_vector(body_ops, src, combine, lp)?;
+        let x = row_vector(body_ops, src, combine, body_block)?;
+        // The row's ops make `X`, once per row.
+        if !mlirValueIsAOpResult(x) || !body_ops.iter().any(|o| o.ptr == mlirOpResultGetOwner(x).ptr) {
+            return None;
+        }
         let xt = mlirValueGetType(x);
         let lanes = mlirShapedTypeGetDimSize(xt, 0);
         if mlirShapedTypeGetRank(xt) != 1
@@ -431,9 +427,14 @@ unsafe fn simple_write_of_one(write: MlirOperation) -> bool {
 
 /// The value the tail of `src` starts from: walking back from `src`
 /// through the lane-moving ops and `combine` ops of the body, the one
-/// value reached that such an op does not make. `None` when there are
-/// several or it is not made in the body.
-unsafe fn row_vector(body: &[MlirOperation], src: MlirValue, combine: &str, lp: MlirOperation) -> Option<MlirValue> {
+/// value reached that such an op of the body does not make (it may come
+/// from outside the body). `None` when there are several.
+pub(crate) unsafe fn row_vector(
+    body: &[MlirOperation],
+    src: MlirValue,
+    combine: &str,
+    block: MlirBlock,
+) -> Option<MlirValue> {
     unsafe {
         let in_body = |op: MlirOperation| body.iter().any(|b| b.ptr == op.ptr);
         let mut found: Option<MlirValue> = None;
@@ -441,23 +442,23 @@ unsafe fn row_vector(body: &[MlirOperation], src: MlirValue, combine: &str, lp: 
         let mut seen = 0;
         while let Some(v) = todo.pop() {
             seen += 1;
-            if seen > 4096 || !mlirValueIsAOpResult(v) {
+            if seen > 4096 {
                 return None;
             }
-            let op = mlirOpResultGetOwner(v);
-            if !in_body(op) {
-                return None;
-            }
-            let name = op_name(op);
+            // The op of the body that makes `v`, if one does.
+            let maker = Some(v)
+                .filter(|&v| mlirValueIsAOpResult(v))
+                .map(|v| mlirOpResultGetOwner(v))
+                .filter(|&op| in_body(op));
+            let name = maker.map(|op| op_name(op)).unwrap_or_default();
             let moves = matches!(
                 name.as_str(),
                 "vector.extract_strided_slice" | "vector.broadcast" | "vector.shape_cast"
             );
-            if moves {
-                todo.push(mlirOperationGetOperand(op, 0));
-            } else if name == combine && mlirTypeIsAVector(mlirValueGetType(v)) && is_tree_op(op, lp) {
-                todo.push(mlirOperationGetOperand(op, 0));
-                todo.push(mlirOperationGetOperand(op, 1));
+            let tree = name == combine && mlirTypeIsAVector(mlirValueGetType(v));
+            if let Some(op) = maker.filter(|&op| moves || tree && is_tree_op(op, block)) {
+                let inputs = if moves { 1 } else { 2 };
+                todo.extend((0..inputs).map(|i| mlirOperationGetOperand(op, i)));
             } else {
                 match found {
                     Some(f) if !mlirValueEqual(f, v) => return None,
@@ -473,18 +474,18 @@ unsafe fn row_vector(body: &[MlirOperation], src: MlirValue, combine: &str, lp: 
 /// from lane-moving ops or other combining ops (the tree), not from a
 /// loop or a read (a row's running combination over its chunks, which
 /// makes `X`).
-unsafe fn is_tree_op(op: MlirOperation, lp: MlirOperation) -> bool {
+unsafe fn is_tree_op(op: MlirOperation, block: MlirBlock) -> bool {
     unsafe {
         (0..2).all(|i| {
             let v = mlirOperationGetOperand(op, i);
             mlirValueIsAOpResult(v) && {
                 let owner = mlirOpResultGetOwner(v);
-                mlirOperationGetParentOperation(owner).ptr == lp.ptr
+                mlirOperationGetBlock(owner).ptr == block.ptr
                     && matches!(
                         op_name(owner).as_str(),
                         "vector.extract_strided_slice" | "vector.broadcast" | "vector.shape_cast"
                     )
-                    || op_name(owner) == op_name(op) && is_tree_op(owner, lp)
+                    || op_name(owner) == op_name(op) && is_tree_op(owner, block)
             }
         })
     }

@@ -29,6 +29,8 @@ pub mod k_block_ends;
 pub mod late_accumulate;
 pub mod matmul_schedule;
 #[cfg(feature = "melior")]
+pub mod max_tree;
+#[cfg(feature = "melior")]
 pub mod merge_chunks;
 #[cfg(feature = "melior")]
 pub mod matvec;

@@ -108,6 +108,11 @@ pub const MERGE_CHUNKS: &str = "tensorc-merge-chunks";
 /// `OUTLINE_PARALLEL`, right after `MERGE_CHUNKS`.
 pub const LANE_PER_ROW: &str = "tensorc-lane-per-row";
 
+/// The Rust pass that combines a row's lanes for a maximum or minimum by
+/// compare-selects plus one NaN check (`max_tree.rs`), run like
+/// `OUTLINE_PARALLEL`, right after `LANE_PER_ROW`.
+pub const MAX_TREE: &str = "tensorc-max-tree";
+
 /// The Rust pass that lowers 0-d vector transfers to scalar loads and
 /// stores (`scalar_transfers.rs`), run like `OUTLINE_PARALLEL`, right after
 /// `convert-vector-to-scf` (which makes some of them).
@@ -280,6 +285,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   row per iteration by a maximum or minimum across the lanes of one
 ///   vector takes as many rows per step as the vector has lanes and
 ///   combines them by a butterfly of shuffles, one lane per row.
+/// - `tensorc-max-tree` (`max_tree.rs`): the other trees combining one
+///   row's lanes for a `maximumf`/`minimumf` reduction (softmax's row
+///   chains) compare and select (`vmaxps`), and one NaN check of the row
+///   makes the result NaN when a lane is.
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
@@ -455,6 +464,7 @@ tensorc-prefetch-panels,\
 tensorc-fold-partials,\
 tensorc-merge-chunks,\
 tensorc-lane-per-row,\
+tensorc-max-tree,\
 canonicalize,\
 cse,\
 scf-forall-to-parallel,\
@@ -513,6 +523,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
             .replace(&format!("{LANE_PER_ROW},"), "")
+            .replace(&format!("{MAX_TREE},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{ND_INT_MATH},"), "")
             .replace(&format!("{BF16_ROUNDING},"), "")
@@ -551,7 +562,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},canonicalize,"
+            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
@@ -569,6 +580,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
         assert!(!full_cpu_pipeline().contains(LANE_PER_ROW));
+        assert!(!full_cpu_pipeline().contains(MAX_TREE));
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(ND_INT_MATH));
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
