@@ -205,6 +205,10 @@ unsafe fn pure_row_op(op: MlirOperation, out: MlirValue) -> bool {
     }
 }
 
+/// The ops that move lanes between a row's vector and its reduction
+/// without combining them (`follow_lanes` says where each lane goes).
+const LANE_MOVING: [&str; 3] = ["vector.extract_strided_slice", "vector.broadcast", "vector.shape_cast"];
+
 /// The lanes of `x` each lane of a tail value holds, as bit sets.
 type Lanes = Vec<u32>;
 
@@ -249,10 +253,7 @@ pub(crate) unsafe fn follow_lanes(
                 }
                 "vector.broadcast" | "vector.shape_cast" => {
                     let from = of(operands[0])?;
-                    let t = mlirValueGetType(result(op));
-                    let n: i64 = (0..mlirShapedTypeGetRank(t) as isize)
-                        .map(|d| mlirShapedTypeGetDimSize(t, d))
-                        .product();
+                    let n: i64 = shape(mlirValueGetType(result(op))).iter().product();
                     (n == from.len() as i64).then_some(from)
                 }
                 n if n == combine => {
@@ -408,20 +409,12 @@ unsafe fn find_site(lp: MlirOperation) -> Option<Site> {
     }
 }
 
-/// A write of a one-element vector, in bounds, with no mask and the
+/// A write of a one-element 1-D vector, in bounds, with no mask and the
 /// default map.
 unsafe fn simple_write_of_one(write: MlirOperation) -> bool {
     unsafe {
         let vt = mlirValueGetType(mlirOperationGetOperand(write, 0));
-        let rank = mlirShapedTypeGetRank(mlirValueGetType(mlirOperationGetOperand(write, 1)));
-        mlirTypeIsAVector(vt)
-            && mlirShapedTypeGetRank(vt) == 1
-            && mlirShapedTypeGetDimSize(vt, 0) == 1
-            && mlirOperationGetNumOperands(write) == 2 + rank as isize
-            && {
-                let bounds = mlirOperationGetAttributeByName(write, string_ref("in_bounds"));
-                !bounds.ptr.is_null() && !print_attr(bounds).contains("false")
-            }
+        simple_transfer(write, 1) && shape(vt) == [1]
     }
 }
 
@@ -451,10 +444,7 @@ pub(crate) unsafe fn row_vector(
                 .map(|v| mlirOpResultGetOwner(v))
                 .filter(|&op| in_body(op));
             let name = maker.map(|op| op_name(op)).unwrap_or_default();
-            let moves = matches!(
-                name.as_str(),
-                "vector.extract_strided_slice" | "vector.broadcast" | "vector.shape_cast"
-            );
+            let moves = LANE_MOVING.contains(&name.as_str());
             let tree = name == combine && mlirTypeIsAVector(mlirValueGetType(v));
             if let Some(op) = maker.filter(|&op| moves || tree && is_tree_op(op, block)) {
                 let inputs = if moves { 1 } else { 2 };
@@ -480,11 +470,7 @@ unsafe fn is_tree_op(op: MlirOperation, block: MlirBlock) -> bool {
             let v = mlirOperationGetOperand(op, i);
             mlirValueIsAOpResult(v) && {
                 let owner = mlirOpResultGetOwner(v);
-                mlirOperationGetBlock(owner).ptr == block.ptr
-                    && matches!(
-                        op_name(owner).as_str(),
-                        "vector.extract_strided_slice" | "vector.broadcast" | "vector.shape_cast"
-                    )
+                mlirOperationGetBlock(owner).ptr == block.ptr && LANE_MOVING.contains(&op_name(owner).as_str())
                     || op_name(owner) == op_name(op) && is_tree_op(owner, block)
             }
         })

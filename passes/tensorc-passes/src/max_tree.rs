@@ -105,7 +105,7 @@ unsafe fn find_tree(reduction: MlirOperation) -> Option<Tree> {
         // One element out: the whole reduced value is one row's.
         let rt = mlirValueGetType(result(reduction));
         if mlirTypeIsAVector(rt)
-            && (0..mlirShapedTypeGetRank(rt) as isize).map(|d| mlirShapedTypeGetDimSize(rt, d)).product::<i64>() != 1
+            && shape(rt).iter().product::<i64>() != 1
         {
             return None;
         }
@@ -123,27 +123,13 @@ unsafe fn find_tree(reduction: MlirOperation) -> Option<Tree> {
     }
 }
 
-/// An `arith.cmpf` of `a` and `b` by `predicate`, inserted before `at`.
-unsafe fn compare(at: MlirOperation, predicate: i64, a: MlirValue, b: MlirValue) -> MlirValue {
-    unsafe {
-        let ctx = mlirOperationGetContext(at);
-        let t = mlirValueGetType(a);
-        let flags = shaped_like(t, mlirIntegerTypeGet(ctx, 1));
-        let p = attr(ctx, &format!("{predicate} : i64"));
-        insert_before(
-            at,
-            build(ctx, "arith.cmpf", mlirOperationGetLocation(at), &[a, b], &[flags], &[("predicate", p)]),
-        )
-    }
-}
-
 unsafe fn rewrite(t: &Tree) {
     unsafe {
         for &op in &t.combines {
             let ctx = mlirOperationGetContext(op);
             let loc = mlirOperationGetLocation(op);
             let (a, b) = (mlirOperationGetOperand(op, 0), mlirOperationGetOperand(op, 1));
-            let pick = compare(op, t.predicate, a, b);
+            let pick = cmpf(op, t.predicate, a, b);
             let ty = mlirValueGetType(a);
             let chosen = insert_before(op, build(ctx, "arith.select", loc, &[pick, a, b], &[ty], &[]));
             mlirValueReplaceAllUsesOfWith(result(op), chosen);
@@ -153,7 +139,7 @@ unsafe fn rewrite(t: &Tree) {
         let r = t.reduction;
         let ctx = mlirOperationGetContext(r);
         let loc = mlirOperationGetLocation(r);
-        let unordered = compare(r, UNO, t.x, t.x);
+        let unordered = cmpf(r, UNO, t.x, t.x);
         let any = insert_before(
             r,
             build(
@@ -167,21 +153,7 @@ unsafe fn rewrite(t: &Tree) {
         );
         let src = mlirOperationGetOperand(r, 0);
         let st = mlirValueGetType(src);
-        let nan = match element_bits(st) {
-            Some(64) => "0x7FF8000000000000",
-            _ => "0x7FC00000",
-        };
-        let nans = insert_before(
-            r,
-            build(
-                ctx,
-                "arith.constant",
-                loc,
-                &[],
-                &[st],
-                &[("value", attr(ctx, &format!("dense<{nan}> : {}", print_type(st))))],
-            ),
-        );
+        let nans = float_constant(r, st, f64::NAN);
         let guarded = insert_before(r, build(ctx, "arith.select", loc, &[any, nans, src], &[st], &[]));
         mlirOperationSetOperand(r, 0, guarded);
     }

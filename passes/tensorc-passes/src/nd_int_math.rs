@@ -92,9 +92,7 @@ pub unsafe fn flatten_counts(module: MlirOperation) -> usize {
                 if !mlirTypeIsAVector(t) || mlirShapedTypeGetRank(t) < 2 {
                     continue;
                 }
-                let lanes: i64 = (0..mlirShapedTypeGetRank(t) as isize)
-                    .map(|d| mlirShapedTypeGetDimSize(t, d))
-                    .product();
+                let lanes: i64 = shape(t).iter().product();
                 let ctx = mlirOperationGetContext(op);
                 let loc = mlirOperationGetLocation(op);
                 let element = print_type(mlirShapedTypeGetElementType(t));

@@ -81,20 +81,6 @@ unsafe fn constant_float(v: MlirValue) -> Option<f64> {
     }
 }
 
-/// A constant `value` of the (scalar or shaped) float type `t` before `at`
-/// (built from the value, so infinities need no textual form).
-unsafe fn constant_of(at: MlirOperation, t: MlirType, value: f64) -> MlirValue {
-    unsafe {
-        let ctx = mlirOperationGetContext(at);
-        let shaped = mlirTypeIsAShaped(t);
-        let element = if shaped { mlirShapedTypeGetElementType(t) } else { t };
-        let scalar = mlirFloatAttrDoubleGet(ctx, element, value);
-        let a = if shaped { mlirDenseElementsAttrSplatGet(t, scalar) } else { scalar };
-        let c = build(ctx, "arith.constant", mlirOperationGetLocation(at), &[], &[t], &[("value", a)]);
-        insert_before(at, c)
-    }
-}
-
 /// Replaces `op` (`pow(x, y)`) by its equal for `y`; false for other `y`.
 unsafe fn rewrite(op: MlirOperation, y: f64) -> bool {
     unsafe {
@@ -110,23 +96,18 @@ unsafe fn rewrite(op: MlirOperation, y: f64) -> bool {
         } else if y == 1.0 {
             x
         } else if y == 0.0 {
-            constant_of(op, t, 1.0)
+            float_constant(op, t, 1.0)
         } else if y == -1.0 {
-            let one = constant_of(op, t, 1.0);
+            let one = float_constant(op, t, 1.0);
             arith("arith.divf", &[one, x], t)
         } else if y == 0.5 {
             let root = arith("math.sqrt", &[x], t);
-            let zero = constant_of(op, t, 0.0);
+            let zero = float_constant(op, t, 0.0);
             let positive_zero = arith("arith.addf", &[root, zero], t);
-            let minus_inf = constant_of(op, t, f64::NEG_INFINITY);
-            let inf = constant_of(op, t, f64::INFINITY);
-            let bool_type = shaped_like(t, mlirIntegerTypeGet(ctx, 1));
+            let minus_inf = float_constant(op, t, f64::NEG_INFINITY);
+            let inf = float_constant(op, t, f64::INFINITY);
             // `oeq` = 1 in arith's predicate numbering.
-            let predicate = attr(ctx, "1 : i64");
-            let is_minus_inf = insert_before(
-                op,
-                build(ctx, "arith.cmpf", loc, &[x, minus_inf], &[bool_type], &[("predicate", predicate)]),
-            );
+            let is_minus_inf = cmpf(op, 1, x, minus_inf);
             arith("arith.select", &[is_minus_inf, inf, positive_zero], t)
         } else {
             return false;

@@ -184,6 +184,40 @@ pub(crate) unsafe fn attr(ctx: MlirContext, s: &str) -> MlirAttribute {
     unsafe { mlirAttributeParseGet(ctx, string_ref(s)) }
 }
 
+/// The dimension sizes of the shaped type `t` (dynamic ones negative).
+pub(crate) unsafe fn shape(t: MlirType) -> Vec<i64> {
+    unsafe { (0..mlirShapedTypeGetRank(t) as isize).map(|d| mlirShapedTypeGetDimSize(t, d)).collect() }
+}
+
+/// A constant `value` of the float type `t`, or of every element of the
+/// shaped type `t` (a splat), inserted before `at` (built from the value,
+/// so infinities and NaN need no textual form).
+pub(crate) unsafe fn float_constant(at: MlirOperation, t: MlirType, value: f64) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let shaped = mlirTypeIsAShaped(t);
+        let element = if shaped { mlirShapedTypeGetElementType(t) } else { t };
+        let scalar = mlirFloatAttrDoubleGet(ctx, element, value);
+        let a = if shaped { mlirDenseElementsAttrSplatGet(t, scalar) } else { scalar };
+        let c = build(ctx, "arith.constant", mlirOperationGetLocation(at), &[], &[t], &[("value", a)]);
+        insert_before(at, c)
+    }
+}
+
+/// An `arith.cmpf` of `a` and `b` by `predicate` (arith's numbering: 1
+/// `oeq`, 2 `ogt`, 4 `olt`, 14 `uno`), inserted before `at`.
+pub(crate) unsafe fn cmpf(at: MlirOperation, predicate: i64, a: MlirValue, b: MlirValue) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let flags = shaped_like(mlirValueGetType(a), mlirIntegerTypeGet(ctx, 1));
+        let p = attr(ctx, &format!("{predicate} : i64"));
+        insert_before(
+            at,
+            build(ctx, "arith.cmpf", mlirOperationGetLocation(at), &[a, b], &[flags], &[("predicate", p)]),
+        )
+    }
+}
+
 /// `e`, or a vector or ranked tensor of `e` shaped like `t` when `t` is one.
 pub(crate) unsafe fn shaped_like(t: MlirType, e: MlirType) -> MlirType {
     unsafe {
@@ -191,8 +225,8 @@ pub(crate) unsafe fn shaped_like(t: MlirType, e: MlirType) -> MlirType {
         if !vector && !mlirTypeIsARankedTensor(t) {
             return e;
         }
-        let rank = mlirShapedTypeGetRank(t) as isize;
-        let shape: Vec<i64> = (0..rank).map(|d| mlirShapedTypeGetDimSize(t, d)).collect();
+        let shape = shape(t);
+        let rank = shape.len() as isize;
         if vector {
             mlirVectorTypeGet(rank, shape.as_ptr(), e)
         } else {

@@ -82,7 +82,7 @@ unsafe fn rewrite_strides(t: MlirType) -> Option<Vec<i64>> {
     unsafe {
         let strides = memref_strides(t)?;
         let rank = strides.len();
-        let shape: Vec<i64> = (0..rank).map(|i| mlirShapedTypeGetDimSize(t, i as isize)).collect();
+        let shape = shape(t);
         if rank == 1 {
             return (strides[0] != 1).then(|| vec![1]);
         }
@@ -118,7 +118,7 @@ unsafe fn lower(op: MlirOperation) -> bool {
         let Some(row_major) = rewrite_strides(base_type) else {
             return false;
         };
-        let vshape: Vec<i64> = (0..mlirShapedTypeGetRank(vt) as isize).map(|i| mlirShapedTypeGetDimSize(vt, i)).collect();
+        let vshape = shape(vt);
         let lanes: i64 = vshape.iter().product();
         let rank = mlirShapedTypeGetRank(base_type) as isize;
         // Operands: base, one offset per dimension, index vector, mask, pass-through.
