@@ -118,7 +118,13 @@ pub fn row_fuse_schedule() -> String {
     // One fusion round: fuse every member with a use inside `%loop` (the
     // members handle is matched in `%scope`, so it covers the clones a
     // previous level fused), then bubble slices above reshapes, fold
-    // slices of empties and merge identical slices. The loop must exist:
+    // slices of empties and merge identical slices. CSE runs on the loop
+    // only: over the whole function it merged two identical chains (one
+    // program computing the same row chain twice; nothing merges them
+    // earlier, see `opt_pipeline`), erasing ops of a chain whose root a
+    // later `foreach` iteration still held, and `fuse_into_containing_op`
+    // then read freed ops (a segfault; generated seed 65183). The slices it
+    // must merge are all inside the loop. The loop must exist:
     // fusing into an empty handle is a definite error, which
     // `failures(suppress)` does not catch (see the row loops below).
     let _ = writeln!(
@@ -134,7 +140,7 @@ pub fn row_fuse_schedule() -> String {
          \x20     transform.apply_patterns.tensor.fold_tensor_empty\n\
          \x20     transform.apply_patterns.canonicalization\n\
          \x20   }} : !transform.any_op\n\
-         \x20   transform.apply_cse to %f : !transform.any_op\n\
+         \x20   transform.apply_cse to %loop : !transform.any_op\n\
          \x20   transform.yield\n\
          \x20 }}"
     );
