@@ -15,7 +15,13 @@
 //!   convolutions);
 //! - the kernel schedule on a small convolution (snapshot): tiles of 8×32
 //!   and their remainders, each a loop over input channels carrying its
-//!   accumulator in registers (`vector<8x32xf32>` iter_args).
+//!   accumulator in registers (`vector<8x32xf32>` iter_args);
+//! - 2-D convolutions with at most 12 output channels and 16 output
+//!   columns or more, computed channel-major (`channel_major` in the
+//!   frontend): which ones are, interpreter-vs-CPU runs of them in every
+//!   layout (column remainders of 16 + a rest and below 16, one output
+//!   channel, 12, row stride 2, dilations), and the schedule's register
+//!   tiles (snapshot).
 
 use crate::harness::{EdgeSet, Settings, before_and_after, differential};
 use tensorc::Stage;
@@ -332,4 +338,124 @@ fn conv_schedule_before_and_after() {
         assert!(after.contains(&format!("-> (vector<{acc}xf32>)")), "{acc} not carried:\n{after}");
     }
     insta::assert_snapshot!("conv_schedule", format!("// before\n{before}\n// after\n{after}"));
+}
+
+/// Whether the frontend computes a convolution channel-major (one generic
+/// tagged `tensorc.conv_cm` instead of a named convolution op).
+fn channel_major(source: &str) -> bool {
+    let opt = tensorc::emit("c.nxir", source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    let cm = opt.contains("tensorc.conv_cm");
+    assert_eq!(cm, !opt.contains("linalg.conv") && !opt.contains("linalg.depthwise"), "{opt}");
+    cm
+}
+
+/// Which convolutions are channel-major: 2-D f32 ones with at most 12
+/// output channels, at least 16 output columns at stride 1 along the
+/// columns, no feature groups, whatever the layouts.
+#[test]
+fn few_output_channels_over_wide_rows_are_channel_major() {
+    for l in [NCHW, NHWC, ODD] {
+        assert!(channel_major(&Conv::new(1, 64, 8, 56, 5, 3).same().source(l)));
+        assert!(channel_major(&Conv::new(1, 3, 4, 16, 12, 3).same().source(l)));
+        assert!(channel_major(&Conv::new(2, 7, 4, 18, 1, 3).source(l)));
+        // 13 output channels, 15 output columns: the named op.
+        assert!(!channel_major(&Conv::new(1, 64, 8, 56, 13, 3).same().source(l)));
+        assert!(!channel_major(&Conv::new(1, 64, 8, 17, 5, 3).source(l)));
+    }
+    // Stride 2 along the columns, f64, feature groups, 1-D: the named ops.
+    let mut c = Conv::new(1, 8, 8, 40, 5, 3);
+    c.stride = 2;
+    assert!(!channel_major(&c.source(NCHW)));
+    let mut c = Conv::new(1, 8, 8, 40, 5, 3);
+    c.dtype = "f64";
+    assert!(!channel_major(&c.source(NCHW)));
+    let mut c = Conv::new(1, 8, 8, 40, 6, 3);
+    c.groups = 2;
+    assert!(!channel_major(&c.source(NCHW)));
+    assert!(!channel_major(
+        "def main(x: f32[1][8][40], k: f32[5][8][3]) -> f32[1][5][38] {\n  y = conv x, k\n  return y\n}\n"
+    ));
+    // Stride 2 along the rows only, with kernel dilation: channel-major.
+    assert!(channel_major(CHANNEL_MAJOR_STRIDED_ROWS));
+}
+
+/// Row stride 2, column stride 1, kernel dilation 2 × 3.
+const CHANNEL_MAJOR_STRIDED_ROWS: &str =
+    "def main(x: f32[2][6][15][40], k: f32[3][6][3][3]) -> f32[2][3][6][34] {\n  y = conv x, k, strides: [2, 1], kernel_dilation: [2, 3]\n  return y\n}\n";
+
+#[test]
+fn channel_major_convolutions_agree_with_the_interpreter() {
+    let layouts = [("nchw", NCHW), ("nhwc", NHWC), ("nhwc_in", NHWC_IN), ("nhwc_out", NHWC_OUT), ("odd", ODD)];
+    let shapes = [
+        // 37 columns: a 32-column tile and a rest of 5.
+        ("cm_37_cols", Conv::new(2, 20, 5, 37, 5, 3).same()),
+        // 56 columns: 32 + 16 + 8; 12 output channels.
+        ("cm_56_cols", Conv::new(1, 16, 4, 56, 12, 3).same()),
+        // Exactly 16 columns, one output channel, a 1×1 kernel.
+        ("cm_16_cols", Conv::new(3, 8, 3, 16, 1, 1)),
+        // 3 input channels (a first layer), 5×5, explicit padding.
+        ("cm_first_layer", {
+            let mut c = Conv::new(1, 3, 9, 70, 8, 5);
+            c.pad = [(2, 1), (0, 3)];
+            c
+        }),
+    ];
+    let mut programs = vec![("cm_strided_rows".to_owned(), CHANNEL_MAJOR_STRIDED_ROWS.to_owned())];
+    for (lname, l) in layouts {
+        for (sname, c) in &shapes {
+            let source = c.source(l);
+            assert!(channel_major(&source), "{source}");
+            programs.push((format!("{lname}_{sname}"), source));
+        }
+    }
+    run_all(programs);
+}
+
+/// A channel-major convolution as the frontend emits it: 5 output channels
+/// over 56 columns, 4 input channels, 3×3 (input NCHW, already padded).
+const CONV_CM: &str = r#"
+#map = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d4, d2 + d5, d3 + d6)>
+#map1 = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d1, d4, d5, d6)>
+#map2 = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>
+module {
+  func.func @main(%arg0: tensor<1x4x4x58xf32> {bufferization.writable = false}, %arg1: tensor<5x4x3x3xf32> {bufferization.writable = false}, %arg2: memref<1x5x2x56xf32>) attributes {llvm.emit_c_interface} {
+    %cst = arith.constant 0.000000e+00 : f32
+    %0 = bufferization.to_tensor %arg2 restrict writable : memref<1x5x2x56xf32> to tensor<1x5x2x56xf32>
+    %1 = linalg.fill ins(%cst : f32) outs(%0 : tensor<1x5x2x56xf32>) -> tensor<1x5x2x56xf32>
+    %2 = linalg.generic {indexing_maps = [#map, #map1, #map2], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]} ins(%arg0, %arg1 : tensor<1x4x4x58xf32>, tensor<5x4x3x3xf32>) outs(%1 : tensor<1x5x2x56xf32>) attrs = {tensorc.conv_cm} {
+    ^bb0(%in: f32, %in_0: f32, %out: f32):
+      %3 = math.fma %in, %in_0, %out : f32
+      linalg.yield %3 : f32
+    } -> tensor<1x5x2x56xf32>
+    bufferization.materialize_in_destination %2 in writable %arg2 : (tensor<1x5x2x56xf32>, memref<1x5x2x56xf32>) -> ()
+    return
+  }
+}
+"#;
+
+/// The kernel schedule on a channel-major convolution of 56 columns: tiles
+/// of 5 channels × 32, 16 and 8 columns of one output row, each a step of
+/// multiply-adds of one input row by each channel's tap, the accumulators
+/// carried in registers through the input channels and taps.
+#[test]
+fn channel_major_conv_schedule_before_and_after() {
+    use tensorc_passes::elementwise_schedule::{ENTRY, kernel_schedule};
+    use tensorc_passes::matmul_schedule::script_file;
+    let library = script_file(&kernel_schedule()).unwrap();
+    let mlir = tensorc_mlir::Mlir::new();
+    let (_, before, after) = before_and_after(
+        &mlir,
+        CONV_CM,
+        &format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize,cse",
+            library.display()
+        ),
+    );
+    assert!(!after.contains("linalg.generic"), "{after}");
+    for cols in [32, 16, 8] {
+        let fma = format!(": vector<5x{cols}xf32>");
+        assert!(after.lines().any(|l| l.contains("math.fma") && l.ends_with(&fma)), "{cols} columns:\n{after}");
+        assert!(after.contains(&format!("-> (vector<5x{cols}xf32>)")), "{cols} columns not carried:\n{after}");
+    }
+    insta::assert_snapshot!("channel_major_conv_schedule", format!("// before\n{before}\n// after\n{after}"));
 }

@@ -252,6 +252,8 @@ CASES = {
     "conv_nhwc_s2_1x112x112x32_o64": ("conv", conv_nhwc(1, 112, 112, 32, 64, 3, 2)),
     "conv_nchw_1x64x56x56_o64": ("conv", conv_nchw(1, 64, 56, 56, 64, 3)),
     "conv_nchw_8x3x64x64_o32": ("conv", conv_nchw(8, 3, 64, 64, 32, 3)),
+    "conv_nhwc_1x56x56x64_o5": ("conv", conv_nhwc(1, 56, 56, 64, 5, 3, 1)),
+    "conv_nhwc_1x112x112x32_o3": ("conv", conv_nhwc(1, 112, 112, 32, 3, 3, 1)),
     "softmax_1000x1000": ("softmax", softmax(1000, 1000)),
     "softmax_30000x77": ("softmax", softmax(30000, 77)),
     "softmax_axis0_4096x1024": ("softmax", softmax(4096, 1024, 0)),

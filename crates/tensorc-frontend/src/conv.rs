@@ -111,6 +111,44 @@ fn few_channels(op: &str, x: &TensorType, y: &TensorType) -> Option<usize> {
         .then_some(r)
 }
 
+/// The most output channels a 2-D convolution computed channel-major
+/// (`channel_major`) may have.
+const CHANNEL_MAJOR_MAX_OUT: usize = 12;
+
+/// The fewest output columns a channel-major convolution must have (its
+/// vectors run along them).
+const CHANNEL_MAJOR_MIN_COLUMNS: usize = 16;
+
+/// The attribute of the channel-major convolution generics the CPU's
+/// conv schedule tiles and vectorizes
+/// (`tensorc_passes::conv_schedule::CHANNEL_MAJOR`).
+pub const CHANNEL_MAJOR_TAG: &str = "tensorc.conv_cm";
+
+/// Whether a plain 2-D f32 convolution is computed channel-major
+/// (`Lowerer::channel_major_conv`): at most `CHANNEL_MAJOR_MAX_OUT` output
+/// channels, at least `CHANNEL_MAJOR_MIN_COLUMNS` output columns, stride 1
+/// along the columns and no empty axis. `x`, `k` and `ty` are the padded
+/// input, the kernel and the result in their actual layouts.
+///
+/// Why: the channels-last schedule's register tile runs its vectors along
+/// the output channels, so with 3–8 of them each multiply-add does 3–8
+/// lanes of work, and a tile cost as much as one of 16 channels
+/// (1×56×56×64, 3×3, one thread: 3, 5, 8 and 16 channels 0.285, 0.287,
+/// 0.254 and 0.251 ms, NumPy 0.195, 0.217, 0.260 and 0.409). Channel-major,
+/// the vectors run along the output columns instead, 16 or 32 of them per
+/// multiply-add whatever the channel count.
+fn channel_major(o: &ConvSpec, x: &TensorType, k: &TensorType, ty: &TensorType) -> bool {
+    let rank = ty.rank();
+    rank == 4
+        && ty.dtype == DType::F32
+        && o.feature_group_size == 1
+        && o.batch_group_size == 1
+        && o.strides.get(1) == Some(&1)
+        && ty.shape[o.output_permutation[1]] <= CHANNEL_MAJOR_MAX_OUT
+        && ty.shape[o.output_permutation[3]] >= CHANNEL_MAJOR_MIN_COLUMNS
+        && [x, k, ty].iter().all(|t| t.shape.iter().all(|&n| n > 0))
+}
+
 /// Whether `op` is a 2-D channels-last convolution of f32 (`x` and `y`
 /// NHWC) with no empty axis: the ones whose output channels
 /// `few_channels` and `padded_channels` may rearrange.
@@ -321,6 +359,7 @@ impl Lowerer<'_> {
             && !depthwise
             && [&x.ty, &k.ty, ty].iter().all(|t| t.checked_num_elements().is_some_and(|n| n > 0));
         match (named_conv(ns), depthwise_conv(ns)) {
+            _ if plain && channel_major(o, &x.ty, &k.ty, ty) => Ok(self.channel_major_conv(&x, &k, o, ty)),
             (Some(names), _) if plain => Ok(self.named_conv(&x, &k, o, ty, names, false)),
             (_, Some(names)) if depthwise => Ok(self.named_conv(&x, &k, o, ty, names, true)),
             (Some(names), _) if grouped && channels_last_scheduled(names.1) => {
@@ -438,6 +477,41 @@ impl Lowerer<'_> {
         let pos = inverse(&y_order);
         let back: Vec<usize> = (0..rank).map(|j| pos[inv_out[j]]).collect();
         self.permuted(&Val { name: y, ty: yty }, &back).name
+    }
+
+    /// A plain 2-D convolution (`channel_major`) as one `linalg.generic`
+    /// over the input in NCHW and the kernel in OIHW (transposed from their
+    /// layouts when they differ) into an NCHW result, tagged
+    /// `CHANNEL_MAJOR_TAG`. Loops: batch, output channel, output row, output
+    /// column, then input channel, kernel row and kernel column (the
+    /// reductions); the conv schedule tiles it into register tiles of every
+    /// output channel × 16 or 32 columns of one row, whose step multiplies
+    /// a row of the input by each channel's filter tap and adds it to that
+    /// channel's accumulator (`math.fma`, as the named ops' contractions
+    /// become).
+    fn channel_major_conv(&mut self, x: &Val, k: &Val, o: &ConvSpec, ty: &TensorType) -> String {
+        let rank = ty.rank();
+        let xt = self.permuted(x, &o.input_permutation);
+        let kt = self.permuted(k, &o.kernel_permutation);
+        let logical: Vec<usize> = (0..rank).map(|l| ty.shape[o.output_permutation[l]]).collect();
+        let yty = TensorType::new(ty.dtype, logical);
+        let init = self.filled(&yty, 0.0, Some(0));
+        let (sh, dh, dw) = (o.strides[0], o.kernel_dilation[0], o.kernel_dilation[1]);
+        let xmap = format!("d0, d4, d2 * {sh} + d5 * {dh}, d3 + d6 * {dw}");
+        let red: Vec<bool> = (0..7).map(|i| i >= 4).collect();
+        let outs = [GenericOperand { value: init, ty: yty.clone(), map: "d0, d1, d2, d3".into() }];
+        let y = self
+            .e
+            .generic_tagged(
+                7,
+                &red,
+                &[xt.operand(xmap), kt.operand("d1, d4, d5, d6".into())],
+                &outs,
+                Some(CHANNEL_MAJOR_TAG),
+                |e, s| vec![e.op(&format!("math.fma {}, {}, {} : f32", s[0], s[1], s[2]))],
+            )
+            .remove(0);
+        self.permuted(&Val { name: y, ty: yty }, &inverse(&o.output_permutation)).name
     }
 
     /// One named convolution op `name` of `x` and `k` into `init` (of type

@@ -23,6 +23,12 @@
 //! channel and tap loops), after tiles of 17..31 channels were split into
 //! 16 + rest (see `split_wide_remainders`).
 //!
+//! Convolutions with few output channels over wide rows come as a
+//! channel-major generic instead (`CHANNEL_MAJOR`, the frontend's
+//! `channel_major`): their register tiles run the vectors along the output
+//! columns, every output channel × 32 columns of one row
+//! (`add_channel_major`, `vectorize_channel_major`).
+//!
 //! Ops with an empty or dynamic loop keep the scalar lowering; each tile is
 //! vectorized in its own `failures(suppress)` sequence. The frontend emits
 //! every 1-D and 2-D convolution channels-last (`scheduled_ops`); 3-D ones
@@ -160,6 +166,71 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
         peel_each(body, &format!("{id}_l#{}", k.f.max(k.ow)));
         peel_each(body, &format!("{id}_l#{}", k.f.min(k.ow)));
     }
+    add_channel_major(body);
+}
+
+/// The attribute of the channel-major convolution generics the frontend
+/// emits for 2-D convolutions with few output channels
+/// (`tensorc_frontend` `conv.rs`, `channel_major`): loops `(n, f, oh, ow,
+/// c, kh, kw)` over an NCHW input, an OIHW kernel and an NCHW result, the
+/// output columns at stride 1.
+pub const CHANNEL_MAJOR: &str = "tensorc.conv_cm";
+
+/// Output columns per register tile of a channel-major convolution: with
+/// at most 8 output channels, 8 × 2 zmm accumulators.
+const CHANNEL_MAJOR_COLUMNS: u32 = 32;
+
+/// Appends the tiling of the channel-major convolutions (`CHANNEL_MAJOR`)
+/// into register tiles of every output channel × `CHANNEL_MAJOR_COLUMNS`
+/// columns of one output row, the column loop peeled so the full tiles
+/// are static, and the remainder tile (fewer columns) likewise cut into
+/// `LANES` columns and a rest: LLVM made a remainder of 24 columns (56
+/// columns) element by element through the stack, which took most of the
+/// convolution's time.
+fn add_channel_major(body: &mut String) {
+    let _ = writeln!(
+        body,
+        "    %cm = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{CHANNEL_MAJOR}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %cm_t, %cm_l:3 = transform.structured.tile_using_for %cm tile_sizes [1, 0, 1, {CHANNEL_MAJOR_COLUMNS}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20   transform.foreach %cm_l#2 : !transform.any_op {{\n\
+         \x20   ^bb0(%cl: !transform.any_op):\n\
+         \x20     transform.sequence %cl : !transform.any_op failures(suppress) {{\n\
+         \x20     ^bb1(%cl2: !transform.any_op):\n\
+         \x20       %cfor = transform.cast %cl2 : !transform.any_op to !transform.op<\"scf.for\">\n\
+         \x20       %cmain, %crest = transform.loop.peel %cfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+         \x20       %crg = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{CHANNEL_MAJOR}}} in %crest : (!transform.any_op) -> !transform.any_op\n\
+         \x20       %crg_t, %crg_l = transform.structured.tile_using_for %crg tile_sizes [0, 0, 0, {LANES}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+         \x20       %crfor = transform.cast %crg_l : !transform.any_op to !transform.op<\"scf.for\">\n\
+         \x20       %crmain, %crrest = transform.loop.peel %crfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+         \x20     }}\n\
+         \x20   }}"
+    );
+}
+
+/// Appends the vectorization of each channel-major register tile: its
+/// input channel and kernel taps tiled by 1, the unit loops folded away
+/// (the input's map `d3 + d6` becomes a plain column, which the vectorizer
+/// needs), then every output channel's accumulator row gets a broadcast of
+/// the channel's tap times one row of the input per step; the accumulators
+/// are hoisted out of the loops with the others (`hoist_accumulators`).
+fn vectorize_channel_major(body: &mut String) {
+    let _ = writeln!(
+        body,
+        "    %cmv = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{CHANNEL_MAJOR}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %cmv : !transform.any_op {{\n\
+         \x20   ^bb0(%cg: !transform.any_op):\n\
+         \x20     transform.sequence %cg : !transform.any_op failures(suppress) {{\n\
+         \x20     ^bb1(%cg2: !transform.any_op):\n\
+         \x20       %cmr, %cmr_l:3 = transform.structured.tile_using_for %cg2 tile_sizes [0, 0, 0, 0, 1, 1, 1] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20       transform.apply_patterns to %cmr_l#2 {{\n\
+         \x20         transform.apply_patterns.linalg.fold_unit_extent_dims_via_slices\n\
+         \x20         transform.apply_patterns.canonicalization\n\
+         \x20       }} : !transform.any_op\n\
+         \x20       %cmg = transform.structured.match ops{{[\"linalg.generic\"]}} in %cmr_l#2 : (!transform.any_op) -> !transform.any_op\n\
+         \x20       transform.structured.vectorize %cmg : !transform.any_op\n\
+         \x20     }}\n\
+         \x20   }}"
+    );
 }
 
 /// Appends the decomposition of the 2-D tiles to 1-D convolutions and the
@@ -212,6 +283,7 @@ pub fn vectorize_convs(lib: &mut Library, tiles: ConvTiles) {
         "    %convv = transform.structured.match attributes{{{TAG}1d}} in %root : (!transform.any_op) -> !transform.any_op"
     );
     vectorize_each(body, "convv");
+    vectorize_channel_major(body);
 }
 
 /// f32 lanes of one AVX-512 register (`matmul_schedule.rs` has the same
