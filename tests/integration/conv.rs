@@ -295,6 +295,24 @@ fn sixteen_plus_a_few_channels_are_computed_as_thirty_two() {
     assert_eq!(filter_of_the_op(f), "3x3x16x20xf64");
 }
 
+/// The IR `opt` before and after the kernel schedule library (then
+/// `canonicalize,cse`).
+fn kernel_schedule_on(opt: &str) -> (String, String) {
+    use tensorc_passes::elementwise_schedule::{ENTRY, kernel_schedule};
+    use tensorc_passes::matmul_schedule::script_file;
+    let library = script_file(&kernel_schedule()).unwrap();
+    let mlir = tensorc_mlir::Mlir::new();
+    let (_, before, after) = before_and_after(
+        &mlir,
+        opt,
+        &format!(
+            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize,cse",
+            library.display()
+        ),
+    );
+    (before, after)
+}
+
 /// A 56-channel NHWC convolution as the frontend emitted it before
 /// `padded_channels` (f64 and channel counts it leaves alone still reach
 /// the schedule with remainders of 17..31).
@@ -318,19 +336,7 @@ module {
 /// accumulator tile is carried in registers.
 #[test]
 fn conv_schedule_before_and_after() {
-    use tensorc_passes::elementwise_schedule::{ENTRY, kernel_schedule};
-    use tensorc_passes::matmul_schedule::script_file;
-    let opt = CONV_56;
-    let library = script_file(&kernel_schedule()).unwrap();
-    let mlir = tensorc_mlir::Mlir::new();
-    let (_, before, after) = before_and_after(
-        &mlir,
-        opt,
-        &format!(
-            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize,cse",
-            library.display()
-        ),
-    );
+    let (before, after) = kernel_schedule_on(CONV_56);
     assert!(!after.contains("linalg.conv"), "{after}");
     // 2 column tiles (8 + 3) × 3 channel tiles (32 + 16 + 8), one contraction each.
     assert_eq!(after.matches("vector.contract").count(), 6, "{after}");
@@ -439,18 +445,7 @@ module {
 /// carried in registers through the input channels and taps.
 #[test]
 fn channel_major_conv_schedule_before_and_after() {
-    use tensorc_passes::elementwise_schedule::{ENTRY, kernel_schedule};
-    use tensorc_passes::matmul_schedule::script_file;
-    let library = script_file(&kernel_schedule()).unwrap();
-    let mlir = tensorc_mlir::Mlir::new();
-    let (_, before, after) = before_and_after(
-        &mlir,
-        CONV_CM,
-        &format!(
-            "transform-preload-library{{transform-library-paths={}}},transform-interpreter{{entry-point={ENTRY}}},canonicalize,cse",
-            library.display()
-        ),
-    );
+    let (before, after) = kernel_schedule_on(CONV_CM);
     assert!(!after.contains("linalg.generic"), "{after}");
     for cols in [32, 16, 8] {
         let fma = format!(": vector<5x{cols}xf32>");
