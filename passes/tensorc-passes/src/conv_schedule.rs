@@ -373,10 +373,29 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 1, 4, 16, 0, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 0, 0, 1, 0]"), "{s}");
         assert_eq!(s.matches("transform.structured.decompose").count(), 2);
-        assert_eq!(s.matches("transform.loop.peel").count(), 2 * KINDS.len());
+        // Two per kind, and the channel-major column loop and its
+        // remainder's 16 columns.
+        assert_eq!(s.matches("transform.loop.peel").count(), 2 * KINDS.len() + 2);
         // The input channels of the 1-D tiles (n, ow, f, kw, c) one at a time.
         assert!(s.contains("tile_sizes [0, 0, 0, 0, 1]"), "{s}");
         assert_eq!(s.matches('{').count(), s.matches('}').count());
+    }
+
+    #[test]
+    fn channel_major_tiles_are_every_channel_by_32_columns() {
+        let mut lib = Library::default();
+        add_convs(&mut lib, ConvTiles::default());
+        vectorize_convs(&mut lib, ConvTiles::default());
+        let s = lib.finish();
+        // (n, f, oh, ow, c, kh, kw): one row, every channel, 32 columns;
+        // the remainder by 16; then input channels and taps by 1.
+        assert!(s.contains(&format!("attributes{{{CHANNEL_MAJOR}}} in %root")), "{s}");
+        assert!(s.contains("tile_using_for %cm tile_sizes [1, 0, 1, 32] "), "{s}");
+        assert!(s.contains("tile_using_for %crg tile_sizes [0, 0, 0, 16] "), "{s}");
+        assert!(s.contains("tile_sizes [0, 0, 0, 0, 1, 1, 1] "), "{s}");
+        assert!(s.contains("fold_unit_extent_dims_via_slices"), "{s}");
+        // Tiled before the vectorization of every tile.
+        assert!(s.find("%cm_t,").unwrap() < s.find("%cmv =").unwrap(), "{s}");
     }
 
     #[test]
