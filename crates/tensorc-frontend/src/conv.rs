@@ -124,11 +124,11 @@ const CHANNEL_MAJOR_MIN_COLUMNS: usize = 16;
 /// (`tensorc_passes::conv_schedule::CHANNEL_MAJOR`).
 pub const CHANNEL_MAJOR_TAG: &str = "tensorc.conv_cm";
 
-/// Whether a plain 2-D f32 convolution is computed channel-major
-/// (`Lowerer::channel_major_conv`): at most `CHANNEL_MAJOR_MAX_OUT` output
-/// channels, at least `CHANNEL_MAJOR_MIN_COLUMNS` output columns, stride 1
-/// along the columns and no empty axis. `x`, `k` and `ty` are the padded
-/// input, the kernel and the result in their actual layouts.
+/// Whether a plain convolution (no groups) with no empty axis is computed
+/// channel-major (`Lowerer::channel_major_conv`): 2-D, f32, at most
+/// `CHANNEL_MAJOR_MAX_OUT` output channels, at least
+/// `CHANNEL_MAJOR_MIN_COLUMNS` output columns and stride 1 along the
+/// columns. `ty` is the result in its actual layout.
 ///
 /// Why: the channels-last schedule's register tile runs its vectors along
 /// the output channels, so with 3–8 of them each multiply-add does 3–8
@@ -137,16 +137,12 @@ pub const CHANNEL_MAJOR_TAG: &str = "tensorc.conv_cm";
 /// 0.254 and 0.251 ms, NumPy 0.195, 0.217, 0.260 and 0.409). Channel-major,
 /// the vectors run along the output columns instead, 16 or 32 of them per
 /// multiply-add whatever the channel count.
-fn channel_major(o: &ConvSpec, x: &TensorType, k: &TensorType, ty: &TensorType) -> bool {
-    let rank = ty.rank();
-    rank == 4
+fn channel_major(o: &ConvSpec, ty: &TensorType) -> bool {
+    ty.rank() == 4
         && ty.dtype == DType::F32
-        && o.feature_group_size == 1
-        && o.batch_group_size == 1
         && o.strides.get(1) == Some(&1)
         && ty.shape[o.output_permutation[1]] <= CHANNEL_MAJOR_MAX_OUT
         && ty.shape[o.output_permutation[3]] >= CHANNEL_MAJOR_MIN_COLUMNS
-        && [x, k, ty].iter().all(|t| t.shape.iter().all(|&n| n > 0))
 }
 
 /// Whether `op` is a 2-D channels-last convolution of f32 (`x` and `y`
@@ -354,12 +350,13 @@ impl Lowerer<'_> {
         // Feature groups that are not depthwise: one scheduled convolution per
         // group (the generic below is a scalar loop nest: 2 groups of
         // 1×64×28×28 → 64 ran at 0.16× NumPy).
+        let nonempty = [&x.ty, &k.ty, ty].iter().all(|t| t.checked_num_elements().is_some_and(|n| n > 0));
         let grouped = o.batch_group_size == 1
             && (2..=MAX_SPLIT_GROUPS).contains(&o.feature_group_size)
             && !depthwise
-            && [&x.ty, &k.ty, ty].iter().all(|t| t.checked_num_elements().is_some_and(|n| n > 0));
+            && nonempty;
         match (named_conv(ns), depthwise_conv(ns)) {
-            _ if plain && channel_major(o, &x.ty, &k.ty, ty) => Ok(self.channel_major_conv(&x, &k, o, ty)),
+            _ if plain && nonempty && channel_major(o, ty) => Ok(self.channel_major_conv(&x, &k, o, ty)),
             (Some(names), _) if plain => Ok(self.named_conv(&x, &k, o, ty, names, false)),
             (_, Some(names)) if depthwise => Ok(self.named_conv(&x, &k, o, ty, names, true)),
             (Some(names), _) if grouped && channels_last_scheduled(names.1) => {
@@ -941,8 +938,8 @@ impl Lowerer<'_> {
 #[cfg(test)]
 mod tests {
     use super::{
-        TRANSPOSE_MAX_RANK, TRANSPOSE_ROW_BITS, channels_last_scheduled, depthwise_conv, inverse,
-        named_conv, transpose_tag,
+        CHANNEL_MAJOR_TAG, TRANSPOSE_MAX_RANK, TRANSPOSE_ROW_BITS, channels_last_scheduled, depthwise_conv,
+        inverse, named_conv, transpose_tag,
     };
     use tensorc_passes::conv_schedule;
     use tensorc_ir::types::{DType, TensorType};
@@ -964,6 +961,11 @@ mod tests {
             }
         }
         assert!(scheduled.iter().all(|op| channels_last_scheduled(op)));
+    }
+
+    #[test]
+    fn channel_major_tag_is_the_schedules() {
+        assert_eq!(CHANNEL_MAJOR_TAG, conv_schedule::CHANNEL_MAJOR);
     }
 
     #[test]

@@ -176,8 +176,9 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
 /// output columns at stride 1.
 pub const CHANNEL_MAJOR: &str = "tensorc.conv_cm";
 
-/// Output columns per register tile of a channel-major convolution: with
-/// at most 8 output channels, 8 × 2 zmm accumulators.
+/// Output columns per register tile of a channel-major convolution: two
+/// zmm accumulators per output channel, at most 24 with the frontend's
+/// limit of 12 channels (16 channels, 32 accumulators, spilled).
 const CHANNEL_MAJOR_COLUMNS: u32 = 32;
 
 /// Appends the tiling of the channel-major convolutions (`CHANNEL_MAJOR`)
