@@ -699,3 +699,28 @@ mod self_tests {
         );
     }
 }
+
+/// The LLVM dialect of `source` (named `name`) as `emit` prints it, but
+/// lowered by the AVX-512 pipeline whatever the host: the tests that count
+/// the packed schedule's register tiles, forks and prefetches are written
+/// for its tiles (`VectorIsa::Avx512`), and `emit` follows the host's ISA
+/// (`tests/integration/vector_isa.rs` checks the other's tiles). Panics on
+/// any error.
+pub fn avx512_llvm_dialect(name: &str, source: &str) -> String {
+    use tensorc_mlir::{Mlir, PrintOptions};
+    // Registers tensorc's passes (the facade does it on first use).
+    let _ = tensorc::emit(name, source, Stage::Linalg);
+    let file = tensorc::SourceFile::new(name, source);
+    let module = tensorc_ir::check::compile(&file).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let text = tensorc_frontend::lower(&module, &file).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    let pipelines = tensorc_cpu::Pipelines {
+        opt: tensorc_passes::opt_pipeline().into(),
+        lowering: tensorc_passes::pipeline::cpu_lowering_pipeline(),
+        avx512: String::new(),
+        narrow: String::new(),
+    };
+    let mlir = Mlir::new();
+    let m = tensorc_cpu::lower(&mlir, &text, &pipelines, tensorc_cpu::Upto::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    mlir.print(&m, PrintOptions::default())
+}

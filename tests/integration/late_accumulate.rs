@@ -12,7 +12,6 @@
 //! - the pass fires on W3's packed tiles (prefetches in the LLVM dialect).
 
 use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
-use tensorc::Stage;
 
 /// One function per case; `{body}` of each is a loop around a contraction
 /// on tiles of `%c`.
@@ -220,7 +219,6 @@ fn late_accumulated_matmuls_agree_with_the_interpreter() {
 #[test]
 fn packed_tiles_prefetch_c() {
     let source = dot("f32[256][1024]", "f32[1024][512]", "f32[256][512]");
-    let llvm = tensorc::emit("w3like.nxir", &source, Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("w3like.nxir", &source);
     assert!(llvm.matches("llvm.intr.prefetch").count() >= 16, "{llvm}");
 }

@@ -158,6 +158,7 @@ fn llvm_says_which_cpus_have_avx512() {
         opt: String::new(),
         lowering: "canonicalize".into(),
         avx512: tensorc_passes::pipeline::AVX512_LOWERING.into(),
+        narrow: String::new(),
     };
     let v4 = p.for_target(&CodegenTarget { triple: None, cpu: Some("x86-64-v4") });
     let v2 = p.for_target(&CodegenTarget { triple: None, cpu: Some("x86-64-v2") });
@@ -180,6 +181,7 @@ fn with_and_without(source: &str, inputs: &[Tensor]) -> (Tensor, Tensor) {
         opt: tensorc_passes::opt_pipeline().into(),
         lowering: tensorc_passes::cpu_lowering_pipeline(),
         avx512: tensorc_passes::pipeline::AVX512_LOWERING.into(),
+        narrow: String::new(),
     };
     let without = tensorc_cpu::Pipelines { avx512: String::new(), ..with.clone() };
     let run = |p: &tensorc_cpu::Pipelines| {

@@ -82,6 +82,7 @@ mod short_rows;
 mod threads;
 mod unpack_in_place;
 mod vector_trig;
+mod vector_isa;
 mod transpose;
 mod vulkan;
 mod vulkan_kernels;

@@ -21,7 +21,6 @@
 
 use crate::harness::{EdgeSet, before_and_after, differential_all};
 use crate::prefetch_panels::dot;
-use tensorc::Stage;
 
 #[test]
 fn n_chunked_products_agree_with_the_interpreter() {
@@ -70,8 +69,7 @@ fn n_chunked_products_agree_with_the_interpreter() {
 /// 16 FMAs (one 8×32 register tile) are all in outlined bodies.
 #[test]
 fn w2_like_product_forks_once() {
-    let llvm = tensorc::emit("w2like.nxir", &dot(256, 1024, 1024), Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("w2like.nxir", &dot(256, 1024, 1024));
     let main = &llvm[llvm.find("llvm.func @main(").expect("main")..];
     let main = &main[..main.find("\n  }\n").expect("end of main")];
     assert_eq!(
@@ -89,8 +87,7 @@ fn w2_like_product_forks_once() {
 /// forked twice per (N block, K block) pair.
 #[test]
 fn m_split_product_runs_every_block_in_one_fork() {
-    let llvm = tensorc::emit("m2000.nxir", &dot(2000, 2000, 2000), Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("m2000.nxir", &dot(2000, 2000, 2000));
     let outlined: Vec<&str> = llvm.split("llvm.func @__tensorc_par_").skip(1).collect();
     let with_tiles = outlined
         .iter()
@@ -144,8 +141,7 @@ fn parallel_mark_leaves_ops_in_a_forall_alone() {
 /// 16 + 8 FMAs.
 #[test]
 fn few_rows_keep_whole_register_tiles() {
-    let llvm = tensorc::emit("m100.nxir", &dot(100, 2000, 2000), Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("m100.nxir", &dot(100, 2000, 2000));
     let outlined: Vec<&str> = llvm.split("llvm.func @__tensorc_par_").skip(1).collect();
     let tiles: Vec<usize> = outlined
         .iter()

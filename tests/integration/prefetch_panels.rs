@@ -16,7 +16,6 @@
 //! - the pass fires in the CPU pipeline on W3's packed tiles.
 
 use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
-use tensorc::Stage;
 
 /// One function per case. `%a` is the packed A (`[panels][k][8]`), `%b`
 /// the packed B block (`[tiles][k][16]`).
@@ -294,7 +293,6 @@ fn panel_prefetched_matmuls_agree_with_the_interpreter() {
 /// A panel's and the next block of B's.
 #[test]
 fn packed_tiles_prefetch_the_next_panel() {
-    let llvm = tensorc::emit("w3like.nxir", &dot(256, 1024, 1024), Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("w3like.nxir", &dot(256, 1024, 1024));
     assert!(llvm.matches("llvm.intr.prefetch").count() >= 18, "{llvm}");
 }

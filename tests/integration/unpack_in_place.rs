@@ -13,7 +13,6 @@
 //!   (no 4-D `alloc` left in the LLVM dialect).
 
 use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
-use tensorc::Stage;
 
 /// `@packed`: a 64×32 result packed as 4×2×16×16 (`{out}` and `{unpack}`
 /// vary per case).
@@ -154,8 +153,7 @@ fn packed_results_in_place_agree_with_the_interpreter() {
 #[test]
 fn w3_like_product_has_no_packed_temporary() {
     let source = dot("f32[512][512]", "f32[512][1024]", "f32[512][1024]");
-    let llvm = tensorc::emit("w3like.nxir", &source, Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("w3like.nxir", &source);
     // Three temporaries are left: A's pack and B's two block buffers
     // (`tensorc-pack-ahead`); with the packed result there were four.
     let allocs = llvm
@@ -171,8 +169,7 @@ fn w3_like_product_has_no_packed_temporary() {
 #[test]
 fn batched_products_compute_in_their_result_slices() {
     let source = "def main(a: f32[2][128][512], b: f32[2][512][1024]) -> f32[2][128][1024] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n";
-    let llvm = tensorc::emit("batched.nxir", source, Stage::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let llvm = crate::harness::avx512_llvm_dialect("batched.nxir", source);
     // A's pack and B's two block buffers (`tensorc-pack-ahead`), no
     // packed result.
     let allocs = llvm

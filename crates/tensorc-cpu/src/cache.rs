@@ -202,6 +202,7 @@ fn key(mlir_text: &str, pipelines: &Pipelines, extra: &str) -> Result<String, St
     field("opt", pipelines.opt.as_bytes());
     field("lowering", pipelines.lowering.as_bytes());
     field("avx512", pipelines.avx512.as_bytes());
+    field("narrow", pipelines.narrow.as_bytes());
     field("extra", extra.as_bytes());
     field("mlir", mlir_text.as_bytes());
     Ok(hex(&h.finalize()))

@@ -46,6 +46,11 @@ pub struct Pipelines {
     /// Steps appended to `lowering` when the code generator's target has
     /// AVX-512F (`for_target`); empty for none.
     pub avx512: String,
+    /// The bufferization and lowering used instead of `lowering` when the
+    /// code generator's target lacks AVX-512F (`for_target`): the same
+    /// steps with register tiles for 16 ymm registers
+    /// (`tensorc_passes::pipeline::VectorIsa`); empty to use `lowering`.
+    pub narrow: String,
 }
 
 impl Pipelines {
@@ -57,19 +62,25 @@ impl Pipelines {
             opt: "builtin.module(canonicalize,cse)".into(),
             lowering: NAIVE_LOWERING.into(),
             avx512: String::new(),
+            narrow: String::new(),
         }
     }
 
     /// The pipelines to run for code generated for `target` (the host's
     /// triple and CPU by default): `lowering` ends with the `avx512` steps
     /// when LLVM compiles AVX-512F for that target
-    /// (`tensorc_mlir::target_has_avx512`), and `avx512` is then spent.
+    /// (`tensorc_mlir::target_has_avx512`), and is `narrow` (when not empty)
+    /// when it does not; `avx512` and `narrow` are then spent.
     pub fn for_target(&self, target: &tensorc_mlir::CodegenTarget<'_>) -> Pipelines {
         let mut p = self.clone();
-        if !p.avx512.is_empty() && tensorc_mlir::target_has_avx512(target) {
+        let wide = tensorc_mlir::target_has_avx512(target);
+        if wide && !p.avx512.is_empty() {
             p.lowering = format!("{},{}", p.lowering, p.avx512);
+        } else if !wide && !p.narrow.is_empty() {
+            p.lowering = std::mem::take(&mut p.narrow);
         }
         p.avx512.clear();
+        p.narrow.clear();
         p
     }
 }

@@ -337,6 +337,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(merge_chunks::NAME, merge_chunks::create);
         use tensorc_passes::lane_per_row;
         tensorc_mlir::register_external_pass(lane_per_row::NAME, lane_per_row::create);
+        use tensorc_passes::lane_loads;
+        tensorc_mlir::register_external_pass(lane_loads::NAME, lane_loads::create);
         use tensorc_passes::max_tree;
         tensorc_mlir::register_external_pass(max_tree::NAME, max_tree::create);
         use tensorc_passes::ldexp_scale;
@@ -346,6 +348,7 @@ fn pipelines() -> Pipelines {
         opt: tensorc_passes::pipeline::opt_pipeline().to_owned(),
         lowering: tensorc_passes::pipeline::cpu_lowering_pipeline().to_owned(),
         avx512: tensorc_passes::pipeline::AVX512_LOWERING.to_owned(),
+        narrow: tensorc_passes::pipeline::cpu_lowering_pipeline_for(tensorc_passes::pipeline::VectorIsa::Avx2),
     }
 }
 

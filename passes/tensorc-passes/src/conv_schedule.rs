@@ -43,17 +43,40 @@ use crate::elementwise_schedule::{Library, nonempty_dims, peel_each, vectorize_e
 pub struct ConvTiles {
     /// Output columns per tile.
     pub ow: u32,
-    /// Output channels per tile (a multiple of the 16-lane f32 vector).
+    /// Output channels per tile (a multiple of `lanes`).
     pub f: u32,
     /// Input channels per step of the reduction over them.
     pub c: u32,
+    /// f32 lanes of one vector register of the target (16 for AVX-512, 8
+    /// for AVX2; `matmul_schedule.rs` splits at the same width for the
+    /// same reason).
+    pub lanes: u32,
+    /// Output columns per register tile of a channel-major convolution
+    /// (`CHANNEL_MAJOR`): one row of registers per output channel, so at
+    /// the frontend's limit of 12 channels 12 × `cm_columns` / `lanes`
+    /// accumulators (AVX-512: two zmm per channel, 24; 16 channels, 32
+    /// accumulators, spilled).
+    pub cm_columns: u32,
 }
 
 impl Default for ConvTiles {
     /// 8 columns × 32 channels: 16 zmm accumulators, the matmul kernel's
     /// register tile (cpu-pipeline.md §1.3 (b1)).
     fn default() -> Self {
-        ConvTiles { ow: 8, f: 32, c: 1 }
+        ConvTiles { ow: 8, f: 32, c: 1, lanes: 16, cm_columns: 32 }
+    }
+}
+
+impl ConvTiles {
+    /// The register tiles for `isa`: AVX-512's default, or for AVX2 (16
+    /// ymm registers) 6 columns × 16 channels (12 accumulators, like the
+    /// matmul's 6×16) and channel-major tiles of 8 columns (one ymm per
+    /// channel, 12 at most).
+    pub fn for_isa(isa: crate::pipeline::VectorIsa) -> Self {
+        match isa {
+            crate::pipeline::VectorIsa::Avx512 => Self::default(),
+            crate::pipeline::VectorIsa::Avx2 => ConvTiles { ow: 6, f: 16, c: 1, lanes: 8, cm_columns: 8 },
+        }
     }
 }
 
@@ -166,7 +189,7 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
         peel_each(body, &format!("{id}_l#{}", k.f.max(k.ow)));
         peel_each(body, &format!("{id}_l#{}", k.f.min(k.ow)));
     }
-    add_channel_major(body);
+    add_channel_major(body, tiles);
 }
 
 /// The attribute of the channel-major convolution generics the frontend
@@ -176,34 +199,44 @@ pub fn add_convs(lib: &mut Library, tiles: ConvTiles) {
 /// output columns at stride 1.
 pub const CHANNEL_MAJOR: &str = "tensorc.conv_cm";
 
-/// Output columns per register tile of a channel-major convolution: two
-/// zmm accumulators per output channel, at most 24 with the frontend's
-/// limit of 12 channels (16 channels, 32 accumulators, spilled).
-const CHANNEL_MAJOR_COLUMNS: u32 = 32;
-
 /// Appends the tiling of the channel-major convolutions (`CHANNEL_MAJOR`)
-/// into register tiles of every output channel × `CHANNEL_MAJOR_COLUMNS`
+/// into register tiles of every output channel × `tiles.cm_columns`
 /// columns of one output row, the column loop peeled so the full tiles
 /// are static, and the remainder tile (fewer columns) likewise cut into
-/// `LANES` columns and a rest: LLVM made a remainder of 24 columns (56
+/// `tiles.lanes` columns and a rest: LLVM made a remainder of 24 columns (56
 /// columns) element by element through the stack, which took most of the
 /// convolution's time.
-fn add_channel_major(body: &mut String) {
+fn add_channel_major(body: &mut String, tiles: ConvTiles) {
+    let (columns, lanes) = (tiles.cm_columns, tiles.lanes);
+    // The remainder is cut only when it can hold a whole register of
+    // columns, and only when there is one: when the tile width divides the
+    // row, the peel leaves no remainder loop, and a match in the empty
+    // handle is a definite error that `failures(suppress)` does not catch
+    // (64 columns were an internal error).
+    let remainder = if columns > lanes {
+        format!(
+            "\x20       transform.foreach %crest : !transform.any_op {{\n\
+             \x20       ^bb2(%cr: !transform.any_op):\n\
+             \x20         %crg = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{CHANNEL_MAJOR}}} in %cr : (!transform.any_op) -> !transform.any_op\n\
+             \x20         %crg_t, %crg_l = transform.structured.tile_using_for %crg tile_sizes [0, 0, 0, {lanes}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             \x20         %crfor = transform.cast %crg_l : !transform.any_op to !transform.op<\"scf.for\">\n\
+             \x20         %crmain, %crrest = transform.loop.peel %crfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
+             \x20       }}\n"
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         body,
         "    %cm = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{CHANNEL_MAJOR}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %cm_t, %cm_l:3 = transform.structured.tile_using_for %cm tile_sizes [1, 0, 1, {CHANNEL_MAJOR_COLUMNS}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+         \x20   %cm_t, %cm_l:3 = transform.structured.tile_using_for %cm tile_sizes [1, 0, 1, {columns}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20   transform.foreach %cm_l#2 : !transform.any_op {{\n\
          \x20   ^bb0(%cl: !transform.any_op):\n\
          \x20     transform.sequence %cl : !transform.any_op failures(suppress) {{\n\
          \x20     ^bb1(%cl2: !transform.any_op):\n\
          \x20       %cfor = transform.cast %cl2 : !transform.any_op to !transform.op<\"scf.for\">\n\
          \x20       %cmain, %crest = transform.loop.peel %cfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-         \x20       %crg = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{CHANNEL_MAJOR}}} in %crest : (!transform.any_op) -> !transform.any_op\n\
-         \x20       %crg_t, %crg_l = transform.structured.tile_using_for %crg tile_sizes [0, 0, 0, {LANES}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         \x20       %crfor = transform.cast %crg_l : !transform.any_op to !transform.op<\"scf.for\">\n\
-         \x20       %crmain, %crrest = transform.loop.peel %crfor : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-         \x20     }}\n\
+         {remainder}\x20     }}\n\
          \x20   }}"
     );
 }
@@ -287,10 +320,6 @@ pub fn vectorize_convs(lib: &mut Library, tiles: ConvTiles) {
     vectorize_channel_major(body);
 }
 
-/// f32 lanes of one AVX-512 register (`matmul_schedule.rs` has the same
-/// limit for the same reason).
-const LANES: u32 = 16;
-
 /// The 1-D tiles with a channel loop (loop 2 of both) and their matcher ids.
 const ONE_D: [(&str, &str); 2] = [
     ("linalg.conv_1d_nwc_wcf", "c1"),
@@ -308,19 +337,19 @@ fn add_mid_matchers(lib: &mut Library, tiles: ConvTiles) {
     for (op, id) in ONE_D {
         let predicates = format!(
             "      %ch = transform.match.structured.dim %s[2] : (!transform.any_op) -> !transform.param<i64>\n\
-             \x20     %lo = transform.param.constant {LANES} : i64 -> !transform.param<i64>\n\
+             \x20     %lo = transform.param.constant {} : i64 -> !transform.param<i64>\n\
              \x20     %hi = transform.param.constant {} : i64 -> !transform.param<i64>\n\
              \x20     transform.match.param.cmpi gt %ch, %lo : !transform.param<i64>\n\
              \x20     transform.match.param.cmpi lt %ch, %hi : !transform.param<i64>\n",
-            tiles.f
+            tiles.lanes, tiles.f
         );
         lib.tagging_matcher(&format!("tensorc_mid_{id}"), op, &predicates, MID);
     }
 }
 
 /// Appends the splitting of every 1-D tile whose channel loop is strictly
-/// between one register and the tile width into `LANES` channels and the
-/// rest, once per further `LANES` the width allows. LLVM legalizes a
+/// between one register and the tile width into `tiles.lanes` channels and
+/// the rest, once per further register the width allows. LLVM legalizes a
 /// `vector<17..31xf32>` element by element with the accumulators on the
 /// stack: 56 output channels (32 + 24) ran at 18 ms where 64 took 0.9 ms.
 /// The sizes are tested by matchers (`foreach_match` over the functions):
@@ -333,7 +362,8 @@ fn split_wide_remainders(body: &mut String, tiles: ConvTiles) {
         .iter()
         .map(|(_, id)| format!("@tensorc_mid_{id} -> @tensorc_mid_{id}_tag"))
         .collect();
-    for pass in 0..tiles.f.saturating_sub(1) / LANES {
+    let lanes = tiles.lanes;
+    for pass in 0..tiles.f.saturating_sub(1) / lanes {
         let _ = writeln!(
             body,
             "    %cm{pass}f = transform.structured.match ops{{[\"func.func\"]}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -345,7 +375,7 @@ fn split_wide_remainders(body: &mut String, tiles: ConvTiles) {
              \x20   ^bb0(%t: !transform.any_op):\n\
              \x20     transform.sequence %t : !transform.any_op failures(suppress) {{\n\
              \x20     ^bb1(%t2: !transform.any_op):\n\
-             \x20       %parts = transform.structured.split %t2 after {LANES} {{dimension = 2}} : !transform.any_op\n\
+             \x20       %parts = transform.structured.split %t2 after {lanes} {{dimension = 2}} : !transform.any_op\n\
              \x20     }}\n\
              \x20   }}",
             arms.join(",\n        ")
@@ -360,8 +390,8 @@ mod tests {
     #[test]
     fn output_tiles_and_unit_filter_taps() {
         let mut lib = Library::default();
-        add_convs(&mut lib, ConvTiles { ow: 4, f: 16, c: 1 });
-        vectorize_convs(&mut lib, ConvTiles { ow: 4, f: 16, c: 1 });
+        add_convs(&mut lib, ConvTiles { ow: 4, f: 16, c: 1, ..ConvTiles::default() });
+        vectorize_convs(&mut lib, ConvTiles { ow: 4, f: 16, c: 1, ..ConvTiles::default() });
         let s = lib.finish();
         // conv_2d_nhwc_hwcf: (n, oh, ow, f, kh, kw, c)
         assert!(s.contains("tile_sizes [1, 1, 4, 16, 0, 0, 0]"), "{s}");

@@ -298,18 +298,18 @@ pub fn vectorize_elementwise(lib: &mut Library) {
 /// canonicalization, and the vectorizer skips dynamic shapes), and unit
 /// dimensions of the tiles' vectors are cast away afterwards so transfers
 /// are plain rank-1 loads and stores.
-pub fn kernel_schedule() -> String {
+pub fn kernel_schedule(conv: ConvTiles) -> String {
     let mut lib = Library::default();
     add_elementwise(&mut lib, ElementwiseTiles::default());
     add_reductions(&mut lib, ReductionTiles::default());
     add_outer_reductions(&mut lib, ElementwiseTiles::default().lanes);
-    add_convs(&mut lib, ConvTiles::default());
+    add_convs(&mut lib, conv);
     add_lane_scans(&mut lib);
     apply_to_functions(lib.body(), "kf", &["canonicalization"]);
     vectorize_elementwise(&mut lib);
     vectorize_reductions(&mut lib);
     vectorize_outer_reductions(&mut lib);
-    vectorize_convs(&mut lib, ConvTiles::default());
+    vectorize_convs(&mut lib, conv);
     vectorize_lane_scans(&mut lib);
     apply_to_functions(
         lib.body(),

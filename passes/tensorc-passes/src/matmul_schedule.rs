@@ -29,7 +29,7 @@
 //! accumulators are hoisted together: an 8×26 tile becomes 8×16 + 8×10 in
 //! 16 registers, as fast per FMA as a full tile.
 //!
-//! The register tile depends on the op (`CLASSES`): ops with N ≤ 16 get
+//! The register tile depends on the op (`classes`): ops with N ≤ 16 get
 //! 16×16 tiles (one register per row, so twice the rows keep as many
 //! accumulators), and ops with 64-bit results tiles of the same registers,
 //! 8×16 (16×8 when N ≤ 8), with the split after 8 columns: the 8×32 tile
@@ -72,19 +72,33 @@ use crate::packed_matmul::{PackedMatmul, VEC, add_packed, foreach_tagged_op};
 pub struct MatmulTiles {
     /// Rows of C per tile (one `vbroadcastss` of A each per K step).
     pub m: u32,
-    /// Columns of C per tile (a multiple of the 16-lane f32 AVX-512 vector).
+    /// Columns of C per tile (a multiple of `lanes`).
     pub n: u32,
+    /// f32 lanes of one vector register of the target (16 for AVX-512, 8
+    /// for AVX2): the widest vector LLVM lowers well when its length is
+    /// not a multiple of it (see `split_n`), and the unit the classes'
+    /// tiles scale by.
+    pub lanes: u32,
 }
-
-/// f32 lanes of one AVX-512 register: the widest vector LLVM lowers well
-/// when its length is not a multiple of it (see `split_n`).
-const LANES: u32 = 16;
 
 impl Default for MatmulTiles {
     /// 8×32: 16 zmm accumulators, the tile that matched OpenBLAS at 1024³
     /// (cpu-pipeline.md §0, row (b1)).
     fn default() -> Self {
-        MatmulTiles { m: 8, n: 32 }
+        MatmulTiles { m: 8, n: 32, lanes: 16 }
+    }
+}
+
+impl MatmulTiles {
+    /// The register tile for `isa`: AVX-512's default, or for AVX2 (16
+    /// ymm registers) 6×16, 12 accumulators with room for two B vectors
+    /// and the broadcast of A (the 8×32 tile needs 32 ymm accumulators
+    /// there and spilled: W2 at 0.3× NumPy).
+    pub fn for_isa(isa: crate::pipeline::VectorIsa) -> Self {
+        match isa {
+            crate::pipeline::VectorIsa::Avx512 => Self::default(),
+            crate::pipeline::VectorIsa::Avx2 => MatmulTiles { m: 6, n: 16, lanes: 8 },
+        }
     }
 }
 
@@ -318,39 +332,42 @@ struct Class {
 }
 
 /// The classes in matching order (the first that matches an op wins), the
-/// default last. 64-bit results take twice the registers per element: the
-/// default 8×32 tile of f64 needs 32 accumulator registers and spilled
-/// (16×(128×64·64×128) f64: 0.43 ms, 0.27 ms with 8×16 tiles).
-const CLASSES: [Class; 4] = [
-    Class {
-        id: "wn",
-        tag: "tensorc.schedule_w64n",
-        bits: Some(64),
-        lanes: LANES / 2,
-        narrow: true,
-    },
-    Class {
-        id: "w",
-        tag: "tensorc.schedule_w64",
-        bits: Some(64),
-        lanes: LANES / 2,
-        narrow: false,
-    },
-    Class {
-        id: "n",
-        tag: "tensorc.schedule_narrow",
-        bits: None,
-        lanes: LANES,
-        narrow: true,
-    },
-    Class {
-        id: "",
-        tag: TAG,
-        bits: None,
-        lanes: LANES,
-        narrow: false,
-    },
-];
+/// default last, for registers of `lanes` f32 lanes. 64-bit results take
+/// twice the registers per element: the default 8×32 tile of f64 needs 32
+/// accumulator registers and spilled (16×(128×64·64×128) f64: 0.43 ms,
+/// 0.27 ms with 8×16 tiles).
+fn classes(lanes: u32) -> [Class; 4] {
+    [
+        Class {
+            id: "wn",
+            tag: "tensorc.schedule_w64n",
+            bits: Some(64),
+            lanes: lanes / 2,
+            narrow: true,
+        },
+        Class {
+            id: "w",
+            tag: "tensorc.schedule_w64",
+            bits: Some(64),
+            lanes: lanes / 2,
+            narrow: false,
+        },
+        Class {
+            id: "n",
+            tag: "tensorc.schedule_narrow",
+            bits: None,
+            lanes,
+            narrow: true,
+        },
+        Class {
+            id: "",
+            tag: TAG,
+            bits: None,
+            lanes,
+            narrow: false,
+        },
+    ]
+}
 
 impl Class {
     /// The register tile of this class, scaled from the default `tiles`.
@@ -359,11 +376,13 @@ impl Class {
             MatmulTiles {
                 m: 2 * tiles.m,
                 n: self.lanes,
+                ..tiles
             }
         } else {
             MatmulTiles {
                 m: tiles.m,
-                n: tiles.n * self.lanes / LANES,
+                n: tiles.n * self.lanes / tiles.lanes,
+                ..tiles
             }
         }
     }
@@ -448,10 +467,10 @@ fn matcher(
 pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
-    // One matcher per class and op, in `CLASSES` order: `foreach_match`
+    // One matcher per class and op, in `classes` order: `foreach_match`
     // applies the first that succeeds.
     let mut arms = Vec::new();
-    for class in CLASSES {
+    for class in classes(tiles.lanes) {
         for (op, batch_dims, id) in MATMUL_OPS {
             let name = format!("tensorc_match_{}{id}", class.id);
             let n_range = class.narrow.then_some((batch_dims + 1, 0, class.lanes + 1));
@@ -485,7 +504,7 @@ pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     add_k_blocks(&mut s);
     // The default class first: the other classes' tiles get its `TAG` (for
     // the vectorizer), which its match must not see yet.
-    for class in CLASSES.iter().rev() {
+    for class in classes(tiles.lanes).iter().rev() {
         let vec_tag = (class.tag != TAG).then_some(TAG);
         for (op, batch_dims, id) in MATMUL_OPS {
             let handle = format!("{}{id}", class.id);
@@ -585,13 +604,14 @@ fn split_sequences(
 /// register the tile width allows, so every part ends a whole number of
 /// registers wide or narrower than one. Runs after the tiles' sizes became
 /// static and before vectorizing; the parts keep the tiles' tag (splitting
-/// clones the op). The classes with a bit width come first in `CLASSES`,
+/// clones the op). The classes with a bit width come first in `classes`,
 /// so a tile is split at its own class's register width. Returns the
 /// handle the rest of the schedule uses: `foreach_match` consumes its root
 /// and returns the updated one.
 fn split_n(out: &mut String, tiles: MatmulTiles) -> String {
     let mut root = "%root".to_string();
-    let passes = CLASSES
+    let classes = classes(tiles.lanes);
+    let passes = classes
         .iter()
         .map(|c| c.split_passes(tiles))
         .max()
@@ -599,7 +619,7 @@ fn split_n(out: &mut String, tiles: MatmulTiles) -> String {
     for pass in 1..=passes {
         let next = format!("%root_split{pass}");
         let mut arms = Vec::new();
-        for class in CLASSES.iter().filter(|c| c.split_passes(tiles) >= pass) {
+        for class in classes.iter().filter(|c| c.split_passes(tiles) >= pass) {
             for (_, _, id) in MATMUL_OPS {
                 let cid = class.id;
                 arms.push(format!(
@@ -718,7 +738,7 @@ mod tests {
 
     #[test]
     fn schedule_tiles_with_the_requested_sizes() {
-        let s = matmul_schedule(MatmulTiles { m: 4, n: 16 }, PackedMatmul::default());
+        let s = matmul_schedule(MatmulTiles { m: 4, n: 16, lanes: 16 }, PackedMatmul::default());
         assert!(s.contains("tile_sizes [4, 16, 0]"), "{s}");
         assert!(s.contains("tile_sizes [0, 0, 1]"), "{s}");
         assert!(s.contains("tile_sizes [1, 4, 16, 0]"), "{s}");
@@ -731,7 +751,7 @@ mod tests {
         let packed_peels = packed.matches("transform.loop.peel").count();
         assert_eq!(
             s.matches("transform.loop.peel").count(),
-            2 * 2 * CLASSES.len() + N_BLOCKS.len() + 1 + packed_peels
+            2 * 2 * classes(16).len() + N_BLOCKS.len() + 1 + packed_peels
         );
         // The packed schedule's tiles are vectorized by the tag it gives them.
         assert!(s.contains(&format!(
@@ -741,10 +761,10 @@ mod tests {
         // Every matcher checks every loop for being non-empty; the narrow
         // ones also bound N (above 0, at most one register), the 64-bit
         // ones the element width of C.
-        let narrow = CLASSES.iter().filter(|c| c.narrow).count();
+        let narrow = classes(16).iter().filter(|c| c.narrow).count();
         assert_eq!(
             s.matches("transform.match.param.cmpi gt").count(),
-            CLASSES.len() * (3 + 4) + 2 * narrow
+            classes(16).len() * (3 + 4) + 2 * narrow
         );
         assert_eq!(s.matches("%hi = transform.param.constant 17 ").count(), 2);
         assert_eq!(s.matches("%hi = transform.param.constant 9 ").count(), 2);
@@ -759,7 +779,7 @@ mod tests {
         );
         assert!(s.contains("%wbmm tile_sizes [1, 4, 8, 0]"), "{s}");
         assert!(s.contains("%wnbmm tile_sizes [1, 8, 8, 0]"), "{s}");
-        // Classes are matched in `CLASSES` order, the default last, and
+        // Classes are matched in `classes` order, the default last, and
         // tiled the other way round; the other classes' K tiles get the tag
         // the vectorizer matches before peeling copies them.
         let pos = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle}: {s}"));
@@ -800,7 +820,7 @@ mod tests {
         let after = &s[s.find("%root_split1 = ").unwrap()..];
         assert!(!after.contains("in %root :"), "{after}");
         // A 64-wide tile can leave 17..63 columns: three passes.
-        let wide = matmul_schedule(MatmulTiles { m: 8, n: 64 }, PackedMatmul::default());
+        let wide = matmul_schedule(MatmulTiles { m: 8, n: 64, lanes: 16 }, PackedMatmul::default());
         assert!(wide.contains("%root_split3 = transform.foreach_match in %root_split2"));
         assert!(!wide.contains("%root_split4"));
     }

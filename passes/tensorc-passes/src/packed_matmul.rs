@@ -192,6 +192,19 @@ impl Default for PackedMatmul {
 }
 
 impl PackedMatmul {
+    /// The packed schedule for `isa`: AVX-512's default, or for AVX2 (16
+    /// ymm registers) register tiles of 6 rows by one 16-wide B panel,
+    /// 12 accumulators beside two B vectors and the broadcast of A, on
+    /// 6-row A panels (8×32 needs 32 ymm accumulators and spilled). The
+    /// B panels stay 16 wide, which `tensorc-pack-ahead` and the chunk
+    /// rules count in.
+    pub fn for_isa(isa: crate::pipeline::VectorIsa) -> Self {
+        match isa {
+            crate::pipeline::VectorIsa::Avx512 => Self::default(),
+            crate::pipeline::VectorIsa::Avx2 => PackedMatmul { tile_m: 6, reg_m: 6, reg_n: 1, ..Self::default() },
+        }
+    }
+
     /// Whether an M×K·K×N 32-bit product is packed (`pack_mark.rs` tags it):
     /// M ≥ `min_m`, N ≥ `min_nk`, K ≥ `min_k`, N or K ≥ `min_large`, and B's
     /// rows conflict in the caches or B is larger than `max_unpacked_b` (or,

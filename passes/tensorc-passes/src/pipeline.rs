@@ -6,6 +6,7 @@
 //! functions return comma-separated pipeline *elements* meant to be nested in
 //! `builtin.module(...)`, e.g. `builtin.module(<opt>,<lowering>)`.
 
+use crate::conv_schedule::ConvTiles;
 use crate::elementwise_schedule::{ENTRY as KERNEL_ENTRY, kernel_schedule};
 use crate::flatten_schedule::{ENTRY as FLATTEN_ENTRY, flatten_schedule};
 use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
@@ -13,6 +14,20 @@ use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
 use crate::row_fuse_schedule::{ENTRY as ROW_FUSE_ENTRY, row_fuse_schedule};
 use crate::transpose_schedule::{ENTRY as TRANSPOSE_ENTRY, transpose_schedule};
+
+/// The vector registers the code generator's target has, which sizes the
+/// register tiles of the matmul, packed-matmul and convolution schedules
+/// (`tensorc_cpu::Pipelines::for_target` picks one by asking LLVM about
+/// the target). The element-wise and reduction schedules keep 16-lane f32
+/// vectors on both: on AVX2 each is two ymm registers, which only unrolls
+/// their loops by two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VectorIsa {
+    /// 32 zmm registers of 512 bits (AVX-512F).
+    Avx512,
+    /// 16 ymm registers of 256 bits (AVX2 and FMA, no AVX-512F).
+    Avx2,
+}
 
 /// The Rust pass that outlines parallel loops into thread-pool calls
 /// (`outline_parallel.rs`). It is not an MLIR-registered pass: tensorc-mlir
@@ -134,6 +149,10 @@ pub const POW_BY_CONSTANT: &str = "tensorc-pow-by-constant";
 /// conditional loads (`strided_gather.rs`), run like `OUTLINE_PARALLEL`,
 /// right after `SCALAR_TRANSFERS`.
 pub const STRIDED_GATHER: &str = "tensorc-strided-gather";
+
+/// The Rust pass that loads the lanes of odd-length vectors that are only
+/// extracted one by one as scalars (`lane_loads.rs`), on the LLVM dialect.
+pub const LANE_LOADS: &str = "tensorc-lane-loads";
 
 /// The Rust pass that keeps the bf16 rounding of every emulated bf16 op
 /// (`bf16_rounding.rs`), run like `OUTLINE_PARALLEL`, right after
@@ -358,18 +377,24 @@ pub fn opt_pipeline() -> &'static str {
 ///   `llvm.emit_c_interface` makes `convert-to-llvm` add the
 ///   `_mlir_ciface_*` wrappers.
 pub fn cpu_lowering_pipeline() -> String {
-    let schedule = matmul_schedule(MatmulTiles::default(), PackedMatmul::default());
+    cpu_lowering_pipeline_for(VectorIsa::Avx512)
+}
+
+/// `cpu_lowering_pipeline` with the register tiles of `isa`.
+pub fn cpu_lowering_pipeline_for(isa: VectorIsa) -> String {
+    let packed = PackedMatmul::for_isa(isa);
+    let schedule = matmul_schedule(MatmulTiles::for_isa(isa), packed);
     let interpreter = library_step(&schedule, "", None, "canonicalize,cse,");
     // The packing step only runs when the matmul schedule, which lowers its
     // packs, does.
-    let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter() };
+    let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter(packed) };
     format!(
         "{pack}{}{}{}{}{interpreter}{}{LOWERING}",
         row_fuse_interpreter(),
         flatten_interpreter(),
         parallel_interpreter(),
         transpose_interpreter(),
-        kernel_interpreter()
+        kernel_interpreter(isa)
     )
 }
 
@@ -397,8 +422,8 @@ fn library_step(script: &str, before: &str, entry: Option<&str>, after: &str) ->
 /// `conv_schedule.rs`): preloaded beside the matmul library (their symbols
 /// are distinct, preloaded libraries merge) and run from their own entry
 /// point, after the matmul schedule.
-fn kernel_interpreter() -> String {
-    library_step(&kernel_schedule(), "", Some(KERNEL_ENTRY), "canonicalize,cse,")
+fn kernel_interpreter(isa: VectorIsa) -> String {
+    library_step(&kernel_schedule(ConvTiles::for_isa(isa)), "", Some(KERNEL_ENTRY), "canonicalize,cse,")
 }
 
 /// The transpose step (`transpose_schedule.rs`), from its own library and
@@ -412,9 +437,9 @@ fn transpose_interpreter() -> String {
 /// library and entry point, before the parallel step so that B is packed
 /// once and the chunks split the packed computation; without it the
 /// unpacked schedule handles every matmul.
-fn pack_interpreter() -> String {
+fn pack_interpreter(packed: PackedMatmul) -> String {
     library_step(
-        &pack_schedule(PackedMatmul::default()),
+        &pack_schedule(packed),
         &format!("{PACK_MARK},"),
         Some(PACK_ENTRY),
         "",
@@ -489,6 +514,7 @@ convert-scf-to-cf,\
 convert-vector-to-llvm{vector-contract-lowering=outerproduct},\
 finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},\
 convert-to-llvm,\
+tensorc-lane-loads,\
 reconcile-unrealized-casts";
 
 /// The steps that follow `cpu_lowering_pipeline` when the code generator's
@@ -523,6 +549,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
             .replace(&format!("{LANE_PER_ROW},"), "")
+            .replace(&format!("{LANE_LOADS},"), "")
             .replace(&format!("{MAX_TREE},"), "")
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{ND_INT_MATH},"), "")
