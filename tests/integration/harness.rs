@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use tensorc::{CompileOptions, DType, Scalar, Stage, Target, Tensor, TensorType};
+use tensorc_passes::pipeline::VectorIsa;
 // Float edge values whose sums and products do not depend on the order of
 // accumulation (the `# inputs: mild` set), shared with the frontend's
 // differential test.
@@ -538,10 +539,15 @@ pub fn before_and_after<'m>(
 /// the first occurrence of `step` in the pipeline string, printed (the IR a
 /// pass or schedule left). Registers tensorc's passes first.
 pub fn cpu_ir_upto(name: &str, source: &str, opt: &str, step: &str) -> String {
+    cpu_ir_upto_for(VectorIsa::Avx512, name, source, opt, step)
+}
+
+/// `cpu_ir_upto` with the lowering of `isa`'s register tiles.
+pub fn cpu_ir_upto_for(isa: VectorIsa, name: &str, source: &str, opt: &str, step: &str) -> String {
     use tensorc_mlir::Mlir;
     // Registers tensorc's passes (the facade does it once, on first use).
     let _ = tensorc::emit(name, source, tensorc::Stage::LlvmDialect);
-    let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline();
+    let pipeline = tensorc_passes::pipeline::cpu_lowering_pipeline_for(isa);
     let upto = &pipeline[..pipeline.find(step).expect("the step is in the pipeline") + step.len()];
     let mlir = Mlir::new();
     let mut m = mlir.parse(opt, name).unwrap_or_else(|e| panic!("{e}"));
@@ -554,8 +560,13 @@ pub fn cpu_ir_upto(name: &str, source: &str, opt: &str, step: &str) -> String {
 /// (`cpu_ir_upto`): a Rust pass's input and output when `before` is the
 /// step right before it and `after` the pass.
 pub fn cpu_ir_between(name: &str, source: &str, before: &str, after: &str) -> (String, String) {
+    cpu_ir_between_for(VectorIsa::Avx512, name, source, before, after)
+}
+
+/// `cpu_ir_between` with the lowering of `isa`'s register tiles.
+pub fn cpu_ir_between_for(isa: VectorIsa, name: &str, source: &str, before: &str, after: &str) -> (String, String) {
     let opt = tensorc::emit(name, source, tensorc::Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    (cpu_ir_upto(name, source, &opt, before), cpu_ir_upto(name, source, &opt, after))
+    (cpu_ir_upto_for(isa, name, source, &opt, before), cpu_ir_upto_for(isa, name, source, &opt, after))
 }
 
 /// An MLP layer, `relu(x · w + b)` for `x: T[m][k]`, `w: T[k][n]`.

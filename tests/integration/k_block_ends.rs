@@ -9,11 +9,15 @@
 //! - a product whose last K block is peeled after the K loop (K not a
 //!   multiple of the block): the loop's first block writes C, the peeled
 //!   block runs the epilogue;
+//! - AVX2's tiles: a tile loop and the narrower tile peeled after it
+//!   cover C between them (a 2-panel tile, and a 1-panel one whose write
+//!   drops two unit dimensions); a padded product keeps its two unpack
+//!   reads and loses its fill;
 //! - interpreter-vs-CPU runs, one, two and three threads, of products rewritten
 //!   both ways, one way (no epilogue; a single K block) and not at all.
 
-use crate::harness::{EdgeSet, bias_relu, cpu_ir_between, differential_all};
-use tensorc_passes::pipeline::{DROP_ZERO_FILL, K_BLOCK_ENDS};
+use crate::harness::{EdgeSet, bias_relu, cpu_ir_between, cpu_ir_between_for, differential_all};
+use tensorc_passes::pipeline::{DROP_ZERO_FILL, K_BLOCK_ENDS, VectorIsa};
 
 /// The IR before and after the pass.
 fn before_and_after(name: &str, source: &str) -> (String, String) {
@@ -105,4 +109,52 @@ fn the_rewrites_apply_where_expected() {
     assert!(!after.contains("vector.transfer_write %cst, "), "{after}");
     let plain = "def main(a: f32[128][512], b: f32[512][1024]) -> f32[128][1024] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n";
     assert_eq!(count(plain), (1, 0));
+}
+
+/// AVX2's packed schedule (`PackedMatmul::for_isa`): 4×24 register tiles
+/// (three 8-wide panels) over N chunks of 32 panels end in a 2-panel tile
+/// peeled after the tile loop, and chunks of 28 panels (896 columns) in a
+/// 1-panel one, `1×1×4×8`, written through an extract of two unit
+/// dimensions. Each tile loop and its peeled tile cover C between them:
+/// the fill goes (a sum chosen in the first block per site) and the
+/// epilogue runs on both in the last block.
+#[test]
+fn avx2_tile_loops_and_their_peeled_tiles_cover_c() {
+    for (n, tiles) in [(1024, "vector<2x4x8xf32>"), (896, "vector<1x1x4x8xf32>")] {
+        let (before, after) = cpu_ir_between_for(
+            VectorIsa::Avx2,
+            "kbe_avx2.nxir",
+            &bias_relu("f32", 64, 256, n),
+            DROP_ZERO_FILL,
+            K_BLOCK_ENDS,
+        );
+        assert!(before.contains(tiles), "{n}: {before}");
+        assert!(before.contains("vector<1x3x4x8xf32>"), "{n}: {before}");
+        assert!(before.contains("vector.transfer_write %cst, "), "{n}: the fill: {before}");
+        assert!(!after.contains("vector.transfer_write %cst, "), "{n}: {after}");
+        assert_eq!(before.matches("floordiv").count(), 2, "{n}: {before}");
+        assert!(!after.contains("floordiv"), "{n}: {after}");
+        // A sum chosen in the first block and the epilogue in the last, at
+        // each of the two sites.
+        assert_eq!(after.matches("= scf.if").count(), 2, "{n}: {after}");
+        assert_eq!(after.matches("scf.if").count(), 4, "{n}: {after}");
+    }
+}
+
+/// A product whose M is not a multiple of the panel height (100 rows on
+/// AVX-512's 8-row panels) unpacks its packed C in two nests (the whole
+/// row panels, then the partial last one): both read C after the product,
+/// so its zero fill still goes, and the unpack stays.
+#[test]
+fn a_padded_product_loses_its_fill_and_keeps_its_unpack() {
+    let plain = "def main(a: f32[100][512], b: f32[512][1024]) -> f32[100][1024] {\n  c = dot a, [1], [], b, [0], []\n  return c\n}\n";
+    let (before, after) = cpu_ir_between("kbe_padded.nxir", plain, DROP_ZERO_FILL, K_BLOCK_ENDS);
+    assert!(before.contains("vector.transfer_write %cst, "), "the fill: {before}");
+    assert!(!after.contains("vector.transfer_write %cst, "), "{after}");
+    assert_eq!(after.matches("= scf.if").count(), 1, "{after}");
+    assert_eq!(
+        before.matches("vector.transfer_read %alloc").count(),
+        after.matches("vector.transfer_read %alloc").count(),
+        "the unpack's reads stay: {after}"
+    );
 }

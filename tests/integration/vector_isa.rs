@@ -7,15 +7,18 @@
 //!   read twice loaded once); a power-of-two load, a load with another use
 //!   and a volatile load are left alone;
 //! - the schedules: the AVX2 ones tile matmuls 6×16 (12 accumulators), pack
-//!   A into 6-row panels with 6×16 register tiles, and tile convolutions 6
-//!   columns × 16 channels and channel-major ones by 8 columns; the
-//!   AVX-512 ones keep 8×32, 8-row panels, 8 × 32 and 32 columns;
+//!   A into 4-row panels and B into 8-wide ones with 4×24 register tiles
+//!   (and pack every product past the size thresholds, through
+//!   `tensorc-pack-mark-avx2`), and tile convolutions 6 columns × 16
+//!   channels and channel-major ones by 8 columns; the AVX-512 ones keep
+//!   8×32, 8-row panels, 8 × 32 and 32 columns;
 //! - which pipeline a target gets: `for_target` keeps the AVX-512 lowering
 //!   (with its extra steps) for AVX-512F CPUs and takes the narrow one for
 //!   AVX2 CPUs;
 //! - both pipelines, run on the host whatever its ISA (LLVM legalizes
 //!   either's vectors), against the interpreter on every tile kind: a packed
-//!   product (M, K and N not multiples of the tiles), unpacked, narrow and
+//!   product (M, K and N not multiples of the tiles; AVX2's tile loops
+//!   ending in 2- and 1-panel tiles; one packed on AVX2 only), unpacked, narrow and
 //!   f64 products, a batch, an MLP layer's epilogue, a channels-last and a
 //!   channel-major convolution.
 
@@ -25,7 +28,7 @@ use tensorc_mlir::CodegenTarget;
 use tensorc_passes::conv_schedule::ConvTiles;
 use tensorc_passes::matmul_schedule::MatmulTiles;
 use tensorc_passes::packed_matmul::PackedMatmul;
-use tensorc_passes::pipeline::{VectorIsa, cpu_lowering_pipeline, cpu_lowering_pipeline_for};
+use tensorc_passes::pipeline::{PACK_MARK, PACK_MARK_AVX2, VectorIsa, cpu_lowering_pipeline, cpu_lowering_pipeline_for};
 
 #[test]
 fn lane_loads_before_and_after() {
@@ -82,8 +85,13 @@ fn the_tiles_of_each_isa() {
     assert_eq!((m.m, m.n, m.lanes), (6, 16, 8));
     assert!(m.m * m.n / m.lanes <= 12);
     let p = PackedMatmul::for_isa(VectorIsa::Avx2);
-    assert_eq!((p.tile, p.tile_m, p.reg_m, p.reg_n), (16, 6, 6, 1));
+    assert_eq!((p.tile, p.tile_m, p.reg_m, p.reg_n), (8, 4, 4, 3));
     assert!(p.reg_m * p.reg_n * p.tile / m.lanes <= 12);
+    // AVX2 packs every product past the size thresholds; AVX-512 the ones
+    // whose B rows conflict in the caches or whose B is large.
+    assert!(p.packs(1000, 1000, 1000) && !PackedMatmul::default().packs(1000, 1000, 1000));
+    assert!(p.packs(1024, 1024, 1024) && PackedMatmul::default().packs(1024, 1024, 1024));
+    assert!(!p.packs(256, 256, 256) && !p.packs(63, 1000, 1000));
     let c = ConvTiles::for_isa(VectorIsa::Avx2);
     assert!(c.ow * c.f / c.lanes <= 12 && 12 * c.cm_columns / c.lanes <= 12, "{c:?}");
     // The schedules' text says so: the matmul tiles and the A panels.
@@ -94,7 +102,9 @@ fn the_tiles_of_each_isa() {
     };
     // The pack step's library comes first, the matmul schedule's after the
     // row-fusion, flattening, parallel and transpose ones.
-    assert!(library(&narrow, 1).contains("packed_sizes = [6, 16, 0]"), "A packed into 6-row panels");
+    assert!(library(&narrow, 1).contains("packed_sizes = [4, 8, 0]"), "4-row A panels, 8-wide B panels");
+    assert!(narrow.starts_with(&format!("{PACK_MARK_AVX2},")), "{narrow}");
+    assert!(cpu_lowering_pipeline().starts_with(&format!("{PACK_MARK},")));
     assert!(library(&cpu_lowering_pipeline(), 1).contains("packed_sizes = [8, 16, 0]"), "8-row panels");
     assert!(library(&narrow, 6).contains("tile_sizes [6, 16, 0]"), "6×16 register tiles");
     assert!(library(&cpu_lowering_pipeline(), 6).contains("tile_sizes [8, 32, 0]"), "8×32 register tiles");
@@ -155,6 +165,13 @@ fn packed_products_agree_on_both_isas() {
     agrees_on_both_isas("def f(a: f32[70][300], b: f32[300][1024]) -> f32[70][1024] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
     // The MLP layer's fused epilogue.
     agrees_on_both_isas(&crate::harness::bias_relu("f32", 70, 300, 1024));
+    // AVX2's 4×24 tiles: M a multiple of 4 (C written in place, no fill),
+    // N chunks ending in a 2-panel tile (1024 columns) and a 1-panel one
+    // (896), the last K block peeled (300 rows).
+    agrees_on_both_isas(&crate::harness::bias_relu("f32", 64, 300, 1024));
+    agrees_on_both_isas(&crate::harness::bias_relu("f32", 64, 256, 896));
+    // Packed on AVX2 only (B's rows conflict in no cache, B is small).
+    agrees_on_both_isas("def f(a: f32[100][200], b: f32[200][600]) -> f32[100][600] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
 }
 
 #[test]

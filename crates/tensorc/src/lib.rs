@@ -315,6 +315,7 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(unpack_in_place::NAME, unpack_in_place::create);
         use tensorc_passes::pack_mark;
         tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
+        tensorc_mlir::register_external_pass(pack_mark::NAME_AVX2, pack_mark::create_avx2);
         use tensorc_passes::read_through_pads;
         tensorc_mlir::register_external_pass(read_through_pads::NAME, read_through_pads::create);
         use tensorc_passes::fold_partials;

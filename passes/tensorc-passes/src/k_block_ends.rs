@@ -18,7 +18,7 @@
 //! `C + Σ` form it needs):
 //!
 //! - the site: a `vector.transfer_write` of `C + Σ` (maybe through a
-//!   `vector.extract` of a leading unit dimension), the read of C being a
+//!   `vector.extract` of leading unit dimensions), the read of C being a
 //!   tile read (`drop_zero_fill::tile_read`) of the same memref at the
 //!   same indices; unmasked, in bounds, minor identity;
 //! - C (the site's memref, or the memref its `memref.subview` views) is a
@@ -27,39 +27,51 @@
 //! - every op enclosing the site up to the function's body is an `scf.for`
 //!   or a one-dimensional `scf.forall` and plays one of three parts: an
 //!   index loop (its induction variable is one of the write's indices:
-//!   bounds 0 to the view's size, step the vector's extent), an offset loop
-//!   (its variable places the view: `d0 * size` or the variable itself,
-//!   its trips times the size being C's dimension), or the K block loop
-//!   (static bounds, at least two trips, its variable in neither); loops of
-//!   one trip are ignored. So in each K block every element of C is
-//!   written exactly once, by this site (the exact cover the rewrites rely
-//!   on);
-//! - C has one such site, or two: one in a K block loop and, after that
-//!   loop in the same block, one in no K loop (the partial last block the
-//!   schedule peels when the block does not divide K); the first K block
-//!   is the first site's first iteration, the last the second site;
+//!   static bounds within the view, step the vector's extent), an offset
+//!   loop (its variable places the view: `d0 * size` or the variable
+//!   itself, its trips times the size being C's dimension), or the K block
+//!   loop (static bounds, at least two trips, its variable in neither);
+//!   loops of one trip are ignored. A write index that is no loop's
+//!   variable is a constant. So each K block writes a box of the view
+//!   exactly once, the index loops' spans by the constants' extents;
+//! - C's sites come in one or two parts: sites in a K block loop (all the
+//!   same loop) and, after that loop in the same block, sites in no K loop
+//!   (the partial last block the schedule peels when the block does not
+//!   divide K), or only sites in no K loop (a single block). The sites of
+//!   a part write the same view and cover it exactly once between them:
+//!   one site the whole view, or sites that cover it in all dimensions
+//!   but one, where their spans follow each other from 0 to the view's
+//!   size (a register tile loop and the narrower tile peeled after it:
+//!   AVX2's 4×24 tiles over an N block of 32 8-wide panels end in a
+//!   4×16 one). That is the exact cover the rewrites rely on; the first K
+//!   block is the first iteration of the first part's sites, the last is
+//!   the last part's;
 //! - every other access to C is a prefetch inside the product, a
 //!   `memref.dealloc`, a `vector.transfer_write` of a zero constant in
 //!   another op of the function's body before the product (the fill), or
-//!   one `vector.transfer_read` of a whole `[tm, tn]` tile of a 4-D C
-//!   `[P, Q, tm, tn]` after the product (the epilogue's).
+//!   a `vector.transfer_read` in an op after the product: when it is the
+//!   only one and reads a whole `[tm, tn]` tile of a 4-D C `[P, Q, tm, tn]`
+//!   it is the epilogue's candidate (a padded product's unpack reads C
+//!   twice, the whole tiles and the partial last row of tiles: it keeps
+//!   its unpack, and loses its fill).
 //!
 //! The rewrites:
 //!
-//! 1. With fill writes: in the first K block the read of C becomes a zero
-//!    vector (`scf.if` on the block loop's variable; a site in no K block
-//!    loop: the read and the add go), and the ops holding the fill are erased (they
-//!    may only hold loops, index arithmetic, views and the fill's writes).
-//!    Exact: in the first block each element's first access is its tile's
-//!    read, which read the fill's zero.
-//! 2. With the epilogue read, and the last site's vector ending in whole
+//! 1. With fill writes: in the first K block each site writes `Σ` instead
+//!    of `C + Σ` (an `scf.if` on the block loop's variable yielding the sum
+//!    or, with the read of C and the add inside, `C + Σ`; a site in no K
+//!    block loop: the read and the add go), and the ops holding the fill
+//!    are erased (they may only hold loops, index arithmetic, views and
+//!    the fill's writes). Exact: in the first block each element's first
+//!    access is its tile's read, which read the fill's zero.
+//! 2. With the epilogue read, and the last part's vectors ending in whole
 //!    `[tm, tn]` tiles of C: its loop nest must be two `scf.for`s (rows
 //!    0 to P·tm by tm, columns 0 to Q·tn by tn; index arithmetic only
 //!    between them) whose read's indices are `row floordiv tm` and
 //!    `col floordiv tn`, holding no op with regions, writing only to
 //!    function arguments the product does not use, reading nothing it
 //!    writes, and using only values defined before the product. In the
-//!    last K block the site then runs a copy of the nest's body per
+//!    last K block each site of the last part then runs a copy of the nest's body per
 //!    `[tm, tn]` tile of its vector (the row and column computed from the
 //!    tile's place in C), in place of the write (a peeled last block's
 //!    site: always), and the nest is erased.
@@ -116,8 +128,9 @@ enum Place {
     Value(MlirValue),
 }
 
-/// A register tile's write of `C + Σ` that covers C exactly once per K
-/// block (`find_tile`).
+/// A register tile's write of `C + Σ` that covers a box of C's view once
+/// per K block (`find_tile`); with the other tiles of its part of the K
+/// blocks, all of C (`site`).
 struct Tile {
     write: MlirOperation,
     read: TileRead,
@@ -126,16 +139,21 @@ struct Tile {
     places: Vec<(Place, Place)>,
     /// The vector's extent in each dimension of C (1 outside the vector).
     extents: Vec<i64>,
+    /// Per dimension of the view: the indices the tile's writes cover,
+    /// `[start, end)`, and the view's size.
+    spans: Vec<(i64, i64, i64)>,
     root: MlirValue,
     top: MlirOperation,
     func: MlirOperation,
 }
 
-/// The tiles of one C and what they may rewrite: the first K block is
-/// `tiles[0]`'s first iteration, the last is `tiles[last]`'s last one.
+/// The tiles of one C and what they may rewrite: the first K block is the
+/// first iteration of the tiles in `first`, the last is the last one of
+/// those in `last` (the same tiles when no block is peeled).
 struct Site {
     tiles: Vec<Tile>,
-    last: usize,
+    first: Vec<usize>,
+    last: Vec<usize>,
     fills: Vec<MlirOperation>,
     epilogue: Option<Epilogue>,
 }
@@ -260,10 +278,13 @@ unsafe fn find_tile(write: MlirOperation) -> Option<Tile> {
             return None;
         }
         if let Some(x) = defined_by(value, "vector.extract") {
+            // Register tiles of one B panel (AVX2's 6×16) drop two unit
+            // dimensions (`[0, 0]` of `1×1×6×16`), wider ones one.
             let src = mlirValueGetType(mlirOperationGetOperand(x, 0));
+            let dropped = mlirShapedTypeGetRank(src) - mlirShapedTypeGetRank(vty);
             if mlirOperationGetNumOperands(x) != 1
-                || mlirShapedTypeGetDimSize(src, 0) != 1
-                || mlirShapedTypeGetRank(src) != mlirShapedTypeGetRank(vty) + 1
+                || dropped < 1
+                || (0..dropped).any(|d| mlirShapedTypeGetDimSize(src, d as isize) != 1)
             {
                 return None;
             }
@@ -296,34 +317,49 @@ unsafe fn find_tile(write: MlirOperation) -> Option<Tile> {
             return None;
         }
         let (top, func) = top_level(write)?;
-        let (places, extents, k) = cover(write, root, view, top, vty)?;
-        Some(Tile { write, read, k, places, extents, root, top, func })
+        let (places, extents, spans, k) = cover(write, root, view, top, vty)?;
+        Some(Tile { write, read, k, places, extents, spans, root, top, func })
     }
 }
 
-/// The site of one C's tiles: one tile (its K loop's first and last
-/// blocks, or both in its one block), or a tile in a K loop followed, in
-/// the same block, by a tile of no K loop (a partial last block peeled
-/// after the loop); then C's other accesses must be a fill and at most
-/// one epilogue (module doc).
+/// The site of one C's tiles: tiles in one K block loop, or in none (one
+/// block), or both: tiles in a K block loop followed, in the same block,
+/// by tiles in no K loop (a partial last block peeled after the loop);
+/// each part's tiles together cover C exactly once (`covers`); then C's
+/// other accesses must be a fill and reads after the product, of which a
+/// single one may be an epilogue (module doc).
 unsafe fn site(tiles: Vec<Tile>) -> Option<Site> {
     unsafe {
-        let last = match tiles.as_slice() {
-            [_] => 0,
-            [a, b] => {
-                let k = a.k?;
-                let block = mlirOperationGetBlock(k.lp);
-                let after = holder_in(b.write, block)?;
-                let order = block_ops(block).iter().position(|o| o.ptr == after.ptr)?
-                    > block_ops(block).iter().position(|o| o.ptr == k.lp.ptr)?;
-                if b.k.is_some() || a.top.ptr != b.top.ptr || !order {
+        let looped: Vec<usize> = (0..tiles.len()).filter(|&i| tiles[i].k.is_some()).collect();
+        let peeled: Vec<usize> = (0..tiles.len()).filter(|&i| tiles[i].k.is_none()).collect();
+        if let Some(&a) = looped.first() {
+            let k = tiles[a].k?;
+            if looped.iter().any(|&i| tiles[i].k.map(|l| l.lp.ptr) != Some(k.lp.ptr)) {
+                return None;
+            }
+            // The peeled tiles run after the K loop, in the same block.
+            let block = mlirOperationGetBlock(k.lp);
+            let ops = block_ops(block);
+            let at = |op: MlirOperation| ops.iter().position(|o| o.ptr == op.ptr);
+            let k_at = at(k.lp)?;
+            for &b in &peeled {
+                let after = holder_in(tiles[b].write, block)?;
+                if tiles[a].top.ptr != tiles[b].top.ptr || at(after)? <= k_at {
                     return None;
                 }
-                1
             }
-            _ => return None,
+        }
+        let part = |idx: &[usize]| idx.iter().map(|&i| &tiles[i]).collect::<Vec<_>>();
+        if !covers(&part(&looped)) || !covers(&part(&peeled)) {
+            return None;
+        }
+        let (first, last) = match (looped.is_empty(), peeled.is_empty()) {
+            (false, true) => (looped.clone(), looped),
+            (true, false) => (peeled.clone(), peeled),
+            (false, false) => (looped, peeled),
+            (true, true) => return None,
         };
-        let first = &tiles[0];
+        let head = &tiles[first[0]];
         let own: Vec<MlirOperation> = tiles
             .iter()
             .flat_map(|t| {
@@ -333,25 +369,69 @@ unsafe fn site(tiles: Vec<Tile>) -> Option<Site> {
                 [t.write, read]
             })
             .collect();
-        let (fills, epilogue_read) = accesses(first.root, &own, first.top)?;
-        let epilogue = match epilogue_read {
-            Some(e) => Some(epilogue(e, first.root, first.top, first.func)?),
-            None => None,
+        let (fills, later_reads) = accesses(head.root, &own, head.top)?;
+        // Reads after the product see C's final values whether or not the
+        // fill ran, so they never stop the fill's removal; only a single
+        // one matching the epilogue nest is fused (a padded product's
+        // unpack reads C twice: the whole tiles, then the partial last row
+        // of tiles).
+        let epilogue = match later_reads.as_slice() {
+            [e] if mlirValueEqual(mlirOperationGetOperand(*e, 0), head.root) => {
+                epilogue(*e, head.root, head.top, head.func)
+            }
+            _ => None,
         };
         // The epilogue takes whole [tm, tn] tiles of C (C's last two
-        // dimensions): the last tile's vector must end in them.
-        let ct = mlirValueGetType(first.root);
-        let ext = &tiles[last].extents;
-        let whole = ext.len() == 4
-            && ext[2] == mlirShapedTypeGetDimSize(ct, 2)
-            && ext[3] == mlirShapedTypeGetDimSize(ct, 3);
-        if epilogue.is_some() && !whole {
-            return None;
-        }
+        // dimensions): the last tiles' vectors must end in them.
+        let ct = mlirValueGetType(head.root);
+        let whole = last.iter().all(|&i| {
+            let ext = &tiles[i].extents;
+            ext.len() == 4
+                && ext[2] == mlirShapedTypeGetDimSize(ct, 2)
+                && ext[3] == mlirShapedTypeGetDimSize(ct, 3)
+        });
+        let epilogue = epilogue.filter(|_| whole);
         if fills.is_empty() && epilogue.is_none() {
             return None;
         }
-        Some(Site { tiles, last, fills, epilogue })
+        Some(Site { tiles, first, last, fills, epilogue })
+    }
+}
+
+/// Whether `part`'s tiles (all in one K loop, or all in none) write C's
+/// view exactly once between them: each covers the whole view but in at
+/// most one dimension, the same for all, where their spans follow each
+/// other from 0 to the view's size (a register tile loop and the narrower
+/// tile peeled after it: AVX2's 3-panel tiles over 32 panels end in a
+/// 2-panel one). An empty part covers nothing and passes.
+unsafe fn covers(part: &[&Tile]) -> bool {
+    unsafe {
+        let Some(head) = part.first() else {
+            return true;
+        };
+        let m = mlirOperationGetOperand(head.write, 1);
+        if part.iter().any(|t| !mlirValueEqual(mlirOperationGetOperand(t.write, 1), m)) {
+            return false;
+        }
+        let full = |t: &Tile, d: usize| t.spans[d].0 == 0 && t.spans[d].1 == t.spans[d].2;
+        let rank = head.spans.len();
+        let partial: Vec<usize> = (0..rank).filter(|&d| part.iter().any(|t| !full(t, d))).collect();
+        match partial.as_slice() {
+            [] => part.len() == 1,
+            [d] => {
+                let mut spans: Vec<(i64, i64)> = part.iter().map(|t| (t.spans[*d].0, t.spans[*d].1)).collect();
+                spans.sort_unstable();
+                let mut at = 0;
+                for (start, end) in spans {
+                    if start != at {
+                        return false;
+                    }
+                    at = end;
+                }
+                at == head.spans[*d].2
+            }
+            _ => false,
+        }
     }
 }
 
@@ -365,7 +445,7 @@ unsafe fn cover(
     view: Option<MlirOperation>,
     top: MlirOperation,
     vty: MlirType,
-) -> Option<(Vec<(Place, Place)>, Vec<i64>, Option<KLoop>)> {
+) -> Option<(Vec<(Place, Place)>, Vec<i64>, Vec<(i64, i64, i64)>, Option<KLoop>)> {
     unsafe {
         let ct = mlirValueGetType(root);
         let rank = mlirShapedTypeGetRank(ct) as usize;
@@ -383,6 +463,7 @@ unsafe fn cover(
             .collect();
         let mut used: HashSet<usize> = HashSet::new();
         let mut places = Vec::with_capacity(rank);
+        let mut spans = Vec::with_capacity(rank);
         for d in 0..rank {
             let offset = match offsets[d] {
                 Offset::Static(0) if sizes[d] == dims[d] => Place::Const(0),
@@ -411,20 +492,34 @@ unsafe fn cover(
                     Place::Value(v)
                 }
             };
+            // The write's index: a constant, or an index loop stepping by
+            // the vector's extent; the span it covers in the view.
             let idx = mlirOperationGetOperand(write, 2 + d as isize);
-            let index = if constant_int(idx) == Some(0) && extents[d] == sizes[d] {
-                Place::Const(0)
-            } else {
-                let (lp, lb, ub, step) = loop_of(idx)?;
-                if op_name(lp) != "scf.for" || lb != 0 || ub != sizes[d] || step != extents[d] || ub % step != 0 {
-                    return None;
+            let (index, span) = match constant_int(idx) {
+                Some(c) => {
+                    if c < 0 || c + extents[d] > sizes[d] {
+                        return None;
+                    }
+                    (Place::Const(c), (c, c + extents[d]))
                 }
-                if !used.insert(lp.ptr as usize) {
-                    return None;
+                None => {
+                    let (lp, lb, ub, step) = loop_of(idx)?;
+                    if op_name(lp) != "scf.for"
+                        || lb < 0
+                        || ub > sizes[d]
+                        || step != extents[d]
+                        || (ub - lb) % step != 0
+                    {
+                        return None;
+                    }
+                    if !used.insert(lp.ptr as usize) {
+                        return None;
+                    }
+                    (Place::Value(idx), (lb, ub))
                 }
-                Place::Value(idx)
             };
             places.push((offset, index));
+            spans.push((span.0, span.1, sizes[d]));
         }
         // Every enclosing op: a used loop, a one-trip loop, or the K block
         // loop (at most one).
@@ -450,7 +545,7 @@ unsafe fn cover(
             }
             op = mlirOperationGetParentOperation(op);
         }
-        Some((places, extents, k))
+        Some((places, extents, spans, k))
     }
 }
 
@@ -470,16 +565,16 @@ unsafe fn base(mut v: MlirValue) -> MlirValue {
 }
 
 /// Every access to C besides the site's write and read (module doc): the
-/// ops holding the fill's writes, and the epilogue's read, if any; `None`
-/// when something else touches C.
+/// ops holding the fill's writes, and the reads of C after the product
+/// (an epilogue's candidates); `None` when something else touches C.
 unsafe fn accesses(
     root: MlirValue,
     own: &[MlirOperation],
     top: MlirOperation,
-) -> Option<(Vec<MlirOperation>, Option<MlirOperation>)> {
+) -> Option<(Vec<MlirOperation>, Vec<MlirOperation>)> {
     unsafe {
         let before: HashSet<usize> = ops_before(top).iter().map(|o| o.ptr as usize).collect();
-        let (mut fills, mut fill_writes, mut epilogue) = (Vec::new(), HashSet::new(), None);
+        let (mut fills, mut fill_writes, mut later) = (Vec::new(), HashSet::new(), Vec::new());
         let mut pending = vec![root];
         while let Some(v) = pending.pop() {
             for (user, operand) in uses(v) {
@@ -500,12 +595,9 @@ unsafe fn accesses(
                         }
                     }
                     ("vector.transfer_read", 0)
-                        if mlirValueEqual(v, root)
-                            && epilogue.is_none()
-                            && !before.contains(&(holder.ptr as usize))
-                            && holder.ptr != top.ptr =>
+                        if !before.contains(&(holder.ptr as usize)) && holder.ptr != top.ptr =>
                     {
-                        epilogue = Some(user);
+                        later.push(user);
                     }
                     _ => return None,
                 }
@@ -532,7 +624,7 @@ unsafe fn accesses(
                 return None;
             }
         }
-        Some((fills, epilogue))
+        Some((fills, later))
     }
 }
 
@@ -697,16 +789,24 @@ unsafe fn is_iteration(op: MlirOperation, k: KLoop, at: i64) -> MlirValue {
 unsafe fn rewrite(s: &Site) {
     unsafe {
         if !s.fills.is_empty() {
-            drop_fill(&s.tiles[0], &s.fills);
+            for &t in &s.first {
+                drop_fill(&s.tiles[t]);
+            }
+            for &f in &s.fills {
+                mlirOperationDestroy(f);
+            }
         }
         if let Some(e) = &s.epilogue {
-            fuse_epilogue(&s.tiles[s.last], e);
+            for &t in &s.last {
+                fuse_epilogue(&s.tiles[t], e);
+            }
+            mlirOperationDestroy(e.nest);
         }
     }
 }
 
-/// Rewrite 1: the first block reads zeros, the fill goes.
-unsafe fn drop_fill(s: &Tile, fills: &[MlirOperation]) {
+/// Rewrite 1: the first block reads zeros (the caller erases the fill).
+unsafe fn drop_fill(s: &Tile) {
     unsafe {
         let TileRead::Added { read, widen, add, sum } = s.read else {
             unreachable!("find_tile keeps added reads only")
@@ -721,28 +821,30 @@ unsafe fn drop_fill(s: &Tile, fills: &[MlirOperation]) {
                 mlirOperationDestroy(read);
             }
             Some(k) => {
-                let first = is_iteration(read, k, k.first);
-                let ty = mlirValueGetType(result(read));
-                let choice = build_if(read, first, &[ty]);
-                mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(read), read, choice);
-                let zero = zero_vector(read, ty);
-                mlirBlockAppendOwnedOperation(branch(choice, 0), zero);
-                append_yield(read, branch(choice, 0), &[result(zero)]);
-                mlirValueReplaceAllUsesOfWith(result(read), result(choice));
+                // `first ? Σ : C + Σ`, a choice between two values in
+                // registers. Choosing the addend instead (zeros or C's
+                // tile) put the tile through the stack: LLVM spilled the
+                // 12 vectors of AVX2's 4×24 tiles on every tile.
+                let first = is_iteration(add, k, k.first);
+                let ty = mlirValueGetType(result(add));
+                let choice = build_if(add, first, &[ty]);
+                mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(add), add, choice);
+                append_yield(add, branch(choice, 0), &[sum]);
+                mlirValueReplaceAllUsesOfWith(result(add), result(choice));
                 let otherwise = branch(choice, 1);
-                mlirOperationRemoveFromParent(read);
-                mlirBlockAppendOwnedOperation(otherwise, read);
-                append_yield(read, otherwise, &[result(read)]);
+                for op in [Some(read), widen, Some(add)].into_iter().flatten() {
+                    mlirOperationRemoveFromParent(op);
+                    mlirBlockAppendOwnedOperation(otherwise, op);
+                }
+                append_yield(add, otherwise, &[result(add)]);
             }
-        }
-        for &f in fills {
-            mlirOperationDestroy(f);
         }
     }
 }
 
 /// Rewrite 2: in the last block each `[tm, tn]` tile of the site's vector
-/// goes through a copy of the epilogue instead of into C.
+/// goes through a copy of the epilogue instead of into C (the caller
+/// erases the epilogue's nest).
 unsafe fn fuse_epilogue(s: &Tile, e: &Epilogue) {
     unsafe {
         let w = s.write;
@@ -833,6 +935,5 @@ unsafe fn fuse_epilogue(s: &Tile, e: &Epilogue) {
         if s.k.is_none() {
             mlirOperationDestroy(w);
         }
-        mlirOperationDestroy(e.nest);
     }
 }

@@ -2,8 +2,9 @@
 //! and whose lanes are only ever extracted one by one becomes one scalar
 //! load per extracted lane.
 //!
-//! Why: the packed matmul's register tile on AVX2 is 6 rows tall
-//! (`PackedMatmul::for_isa`), so each k step reads 6 consecutive floats of
+//! Why: the first packed matmul register tile on AVX2 was 6 rows tall
+//! (session 22; `PackedMatmul::for_isa` now has 4-row tiles), so each k
+//! step read 6 consecutive floats of
 //! the packed A panel as a `vector<6xf32>` and broadcasts each lane into
 //! one FMA row (the `outerproduct` lowering of `vector.contract`). LLVM
 //! legalizes the 6-lane load as a 4-lane and a 2-lane load: lanes 0–3 then
@@ -14,7 +15,10 @@
 //! against NumPy's 84). Scalar loads fold into `vbroadcastss` from memory,
 //! one load each, as the unpacked tiles' reads of A (strided, so scalar
 //! already) do. Power-of-two lengths are left alone: they legalize into
-//! whole registers, and LLVM folds their lanes' broadcasts itself.
+//! whole registers, and LLVM folds their lanes' broadcasts itself. The
+//! pass still finds odd lengths in the remainder tiles of small products
+//! and convolutions (3-lane reads: `examples/mlp.nxir`, the conv cases of
+//! `tests/cases/ops/`), where the same folding applies.
 //!
 //! What it matches: `llvm.load` (not volatile, not atomic) of a fixed 1-D
 //! vector of at least 3 lanes, not a power of two, every use an

@@ -52,7 +52,12 @@ use mlir_sys::*;
 /// The pass's name in tensorc's pipeline strings.
 pub const NAME: &str = crate::pipeline::PACK_AHEAD;
 
-/// f32 lanes of one B panel row: the packed schedule's `tile`.
+/// f32 lanes of one B panel row: the packed schedule's `tile` on AVX-512.
+/// AVX2's 8-wide panels (`PackedMatmul::for_isa`) are left to their pack
+/// loop: copied a 32-byte row at a time, with the index arithmetic per
+/// row, the tiles' shares of the next block made W6 3–4 % slower (Zen 3,
+/// one thread, alternated in one process; the pass matched them once its
+/// tile loop could be followed by the peeled 2-panel tile).
 const LANES: i64 = 16;
 
 /// How many tiles ahead a tile prefetches the rows it will copy: about a

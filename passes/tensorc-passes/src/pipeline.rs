@@ -77,6 +77,11 @@ pub const READ_THROUGH_PADS: &str = "tensorc-read-through-pads";
 /// step; without it nothing is packed.
 pub const PACK_MARK: &str = "tensorc-pack-mark";
 
+/// `PACK_MARK` with the decisions of AVX2's packed schedule
+/// (`PackedMatmul::for_isa`), in the AVX2 lowering: it packs more products
+/// and counts in 8-wide B panels (its N chunks).
+pub const PACK_MARK_AVX2: &str = "tensorc-pack-mark-avx2";
+
 /// The Rust pass that starts register-tile accumulators at zero and adds C
 /// after the k loop, prefetched before it (`late_accumulate.rs`), run like
 /// `OUTLINE_PARALLEL`, right after bufferization.
@@ -387,7 +392,7 @@ pub fn cpu_lowering_pipeline_for(isa: VectorIsa) -> String {
     let interpreter = library_step(&schedule, "", None, "canonicalize,cse,");
     // The packing step only runs when the matmul schedule, which lowers its
     // packs, does.
-    let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter(packed) };
+    let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter(isa) };
     format!(
         "{pack}{}{}{}{}{interpreter}{}{LOWERING}",
         row_fuse_interpreter(),
@@ -437,10 +442,14 @@ fn transpose_interpreter() -> String {
 /// library and entry point, before the parallel step so that B is packed
 /// once and the chunks split the packed computation; without it the
 /// unpacked schedule handles every matmul.
-fn pack_interpreter(packed: PackedMatmul) -> String {
+fn pack_interpreter(isa: VectorIsa) -> String {
+    let mark = match isa {
+        VectorIsa::Avx512 => PACK_MARK,
+        VectorIsa::Avx2 => PACK_MARK_AVX2,
+    };
     library_step(
-        &pack_schedule(packed),
-        &format!("{PACK_MARK},"),
+        &pack_schedule(PackedMatmul::for_isa(isa)),
+        &format!("{mark},"),
         Some(PACK_ENTRY),
         "",
     )
