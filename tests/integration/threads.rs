@@ -175,10 +175,13 @@ fn cpu_agrees_with_the_interpreter_on_one_and_two_threads() {
             // (tensorc-late-accumulate): f32 reassociation over 500+ terms
             // moves results by a few 1e-5 of (1 + |c|) from the
             // interpreter's one sequential sum.
+            // So does `wide_b_row_chunks` (K = 700) on AVX2 targets, which
+            // pack every product past the size thresholds.
             // Column sums of 4096 rows in chunks (partial rows added up
             // after) against one sequential sum: a few 1e-5 too.
+            let blocked = name.starts_with("packed") || *name == "wide_b_row_chunks";
             let settings = Settings {
-                tolerance: if name.starts_with("packed") || *name == "narrow_column_sums" { 1e-4 } else { 1e-5 },
+                tolerance: if blocked || *name == "narrow_column_sums" { 1e-4 } else { 1e-5 },
                 inputs: EdgeSet::None,
                 seeds: vec![11],
             };

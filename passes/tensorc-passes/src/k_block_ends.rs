@@ -278,8 +278,9 @@ unsafe fn find_tile(write: MlirOperation) -> Option<Tile> {
             return None;
         }
         if let Some(x) = defined_by(value, "vector.extract") {
-            // Register tiles of one B panel (AVX2's 6×16) drop two unit
-            // dimensions (`[0, 0]` of `1×1×6×16`), wider ones one.
+            // Register tiles of one B panel (the 4×8 tile peeled after
+            // AVX2's 4×24 ones over 28 panels) drop two unit dimensions
+            // (`[0, 0]` of `1×1×4×8`), wider ones one.
             let src = mlirValueGetType(mlirOperationGetOperand(x, 0));
             let dropped = mlirShapedTypeGetRank(src) - mlirShapedTypeGetRank(vty);
             if mlirOperationGetNumOperands(x) != 1
