@@ -806,7 +806,8 @@ unsafe fn rewrite(s: &Site) {
     }
 }
 
-/// Rewrite 1: the first block reads zeros (the caller erases the fill).
+/// Rewrite 1: the first block writes the tile's sum without reading C
+/// (the caller erases the fill).
 unsafe fn drop_fill(s: &Tile) {
     unsafe {
         let TileRead::Added { read, widen, add, sum } = s.read else {

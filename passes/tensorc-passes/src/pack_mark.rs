@@ -19,9 +19,9 @@
 //! `tensorc.pack` (`PackedMatmul::packs` has the rule). Those figures are
 //! AVX-512's; on AVX2 targets the lowering runs `tensorc-pack-mark-avx2`,
 //! which decides with `PackedMatmul::for_isa(Avx2)`: every product that
-//! passes the size thresholds is packed (there the unpacked 6×16 tiles ran
-//! 1000³ at 0.71× OpenBLAS, packed 0.95×) and N chunks count 8-wide
-//! panels.
+//! passes the size thresholds is packed (the unpacked 6×16 tiles stayed
+//! far behind OpenBLAS there: passes.md, "Register tiles per vector ISA")
+//! and N chunks count 8-wide panels.
 //!
 //! Why batches become loops: the packed schedule matches `linalg.matmul`
 //! only, and a `linalg.batch_matmul` keeps the unpacked batch schedule,

@@ -190,25 +190,20 @@ impl Default for PackedMatmul {
         }
     }
 }
+
 impl PackedMatmul {
     /// The packed schedule for `isa`: AVX-512's default, or for AVX2 (16
     /// ymm registers) register tiles of 4 rows by three 8-wide B panels:
     /// 12 accumulators beside three B vectors and the broadcast of A, 7
-    /// loads per 12 FMAs, on 4-row A panels. Against 6×16 tiles on 6-row
-    /// panels and 16-wide B panels (the first AVX2 schedule, session 22)
-    /// M = 1024, 2048 or 256 needs no padded panel, so the product writes
-    /// its result in place (`tensorc-unpack-in-place`) and drops its zero
-    /// fill (`tensorc-k-block-ends`), and the tiles load less per FMA.
-    /// Alternated with OpenBLAS in one process (one thread, Zen 3, median
-    /// time ratio to OpenBLAS): 1024³ 1.08 → 1.00, 2048³ 1.16 → 1.07,
-    /// 1536³ 1.12 → 0.98, 4096×128·128×4096 1.06 → 0.97, W6 1.08 → 1.05
-    /// (its bias and relu are not in OpenBLAS's time). The blocks: 128 K
-    /// rows by 32 panels (256 columns, a 128 KiB block of B: L2 is 512
-    /// KiB); 256 rows or 64 panels measured the same within noise.
-    /// And every product large enough is packed (`max_unpacked_b` 0): the
-    /// unpacked 6×16 schedule streams B from L2 or L3 in strided rows, and
-    /// with its loads AVX2's FMAs stay far below peak: 1000³ 1.40 → 1.05,
-    /// 2000×300·300×2000 1.18 → 1.00, 512³ 1.34 → 1.03 packed.
+    /// loads per 12 FMAs (6×16 tiles: 8), on 4-row A panels, which M =
+    /// 256, 1024 and 2048 need no padding for, so the product writes its
+    /// result in place (`tensorc-unpack-in-place`) and drops its zero fill
+    /// (`tensorc-k-block-ends`). Blocks of 128 K rows by 32 panels (256
+    /// columns, a 128 KiB block of B in a 512 KiB L2). Every product past
+    /// the size thresholds is packed (`max_unpacked_b` 0): the unpacked
+    /// 6×16 schedule streams B's strided rows from L2 or L3 and stays far
+    /// below the FMA peak there. The measurements: passes.md, "Register
+    /// tiles per vector ISA".
     pub fn for_isa(isa: crate::pipeline::VectorIsa) -> Self {
         match isa {
             crate::pipeline::VectorIsa::Avx512 => Self::default(),
