@@ -719,19 +719,33 @@ mod self_tests {
 /// any error.
 pub fn avx512_llvm_dialect(name: &str, source: &str) -> String {
     use tensorc_mlir::{Mlir, PrintOptions};
-    // Registers tensorc's passes (the facade does it on first use).
+    let (_, text) = checked_and_lowered(name, source);
+    let mlir = Mlir::new();
+    let m = tensorc_cpu::lower(&mlir, &text, &isa_pipelines(VectorIsa::Avx512), tensorc_cpu::Upto::LlvmDialect)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    mlir.print(&m, PrintOptions::default())
+}
+
+/// `source` (named `name`) checked and lowered by the frontend: the typed
+/// module and its linalg MLIR, for tests that run the CPU pipelines of
+/// their choice (`isa_pipelines`) instead of the host's. Registers
+/// tensorc's passes first (the facade does it on first use). Panics on any
+/// error.
+pub fn checked_and_lowered(name: &str, source: &str) -> (tensorc_ir::Module, String) {
     let _ = tensorc::emit(name, source, Stage::Linalg);
     let file = tensorc::SourceFile::new(name, source);
     let module = tensorc_ir::check::compile(&file).unwrap_or_else(|e| panic!("{name}: {e:?}"));
     let text = tensorc_frontend::lower(&module, &file).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    let pipelines = tensorc_cpu::Pipelines {
+    (module, text)
+}
+
+/// The CPU pipelines with `isa`'s register tiles whatever the host's ISA
+/// (no per-target steps: `for_target` is not applied to them).
+pub fn isa_pipelines(isa: VectorIsa) -> tensorc_cpu::Pipelines {
+    tensorc_cpu::Pipelines {
         opt: tensorc_passes::opt_pipeline().into(),
-        lowering: tensorc_passes::pipeline::cpu_lowering_pipeline(),
+        lowering: tensorc_passes::pipeline::cpu_lowering_pipeline_for(isa),
         avx512: String::new(),
         narrow: String::new(),
-    };
-    let mlir = Mlir::new();
-    let m = tensorc_cpu::lower(&mlir, &text, &pipelines, tensorc_cpu::Upto::LlvmDialect)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    mlir.print(&m, PrintOptions::default())
+    }
 }

@@ -16,8 +16,9 @@
 //!   has AVX-512F.
 
 use crate::harness::{before_and_after, function_text};
-use tensorc::{DType, Scalar, SourceFile, Tensor, TensorType};
+use tensorc::{DType, Scalar, Tensor, TensorType};
 use tensorc_mlir::CodegenTarget;
+use tensorc_passes::pipeline::VectorIsa;
 
 /// Where a test function's exponent `n` comes from.
 #[derive(Clone, Copy)]
@@ -172,18 +173,9 @@ fn llvm_says_which_cpus_have_avx512() {
 /// `source`'s first function compiled by the CPU pipelines with and without
 /// the AVX-512 steps, run on `inputs`: the two results.
 fn with_and_without(source: &str, inputs: &[Tensor]) -> (Tensor, Tensor) {
-    // Registers tensorc's passes (the facade does it on first use).
-    let _ = tensorc::emit("f.nxir", source, tensorc::Stage::LlvmDialect);
-    let file = SourceFile::new("f.nxir", source);
-    let module = tensorc_ir::check::compile(&file).unwrap();
-    let text = tensorc_frontend::lower(&module, &file).unwrap();
-    let with = tensorc_cpu::Pipelines {
-        opt: tensorc_passes::opt_pipeline().into(),
-        lowering: tensorc_passes::cpu_lowering_pipeline(),
-        avx512: tensorc_passes::pipeline::AVX512_LOWERING.into(),
-        narrow: String::new(),
-    };
-    let without = tensorc_cpu::Pipelines { avx512: String::new(), ..with.clone() };
+    let (module, text) = crate::harness::checked_and_lowered("f.nxir", source);
+    let without = crate::harness::isa_pipelines(VectorIsa::Avx512);
+    let with = tensorc_cpu::Pipelines { avx512: tensorc_passes::pipeline::AVX512_LOWERING.into(), ..without.clone() };
     let run = |p: &tensorc_cpu::Pipelines| {
         let m = tensorc_cpu::CpuModule::compile(&module, &text, p).unwrap_or_else(|e| panic!("{e}"));
         let f = &m.functions()[0];

@@ -23,7 +23,7 @@
 //!   channel-major convolution.
 
 use crate::harness::{before_and_after, compare, compile_for, function_text, seeded_inputs};
-use tensorc::{SourceFile, Target, Tensor, TensorType};
+use tensorc::{Target, Tensor, TensorType};
 use tensorc_mlir::CodegenTarget;
 use tensorc_passes::conv_schedule::ConvTiles;
 use tensorc_passes::matmul_schedule::MatmulTiles;
@@ -130,23 +130,14 @@ fn targets_get_the_lowering_of_their_isa() {
 /// `src` compiled with the pipeline of each ISA and run on the host, against
 /// the interpreter.
 fn agrees_on_both_isas(src: &str) {
-    // Registers tensorc's passes (the facade does it on first use).
-    let _ = tensorc::emit("f.nxir", src, tensorc::Stage::Linalg);
-    let file = SourceFile::new("f.nxir", src);
-    let module = tensorc_ir::check::compile(&file).unwrap();
-    let text = tensorc_frontend::lower(&module, &file).unwrap();
+    let (module, text) = crate::harness::checked_and_lowered("f.nxir", src);
     let interp = compile_for("f.nxir", src, Target::Interp);
     let fi = interp.entry(None).unwrap();
     let types: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
     let inputs: Vec<Tensor> = seeded_inputs(&types, &[7]).remove(0).1;
     let want = fi.call(&inputs).unwrap();
     for isa in [VectorIsa::Avx512, VectorIsa::Avx2] {
-        let p = tensorc_cpu::Pipelines {
-            opt: tensorc_passes::opt_pipeline().into(),
-            lowering: cpu_lowering_pipeline_for(isa),
-            avx512: String::new(),
-            narrow: String::new(),
-        };
+        let p = crate::harness::isa_pipelines(isa);
         let m = tensorc_cpu::CpuModule::compile(&module, &text, &p).unwrap_or_else(|e| panic!("{isa:?}: {e}"));
         let f = &m.functions()[0];
         let mut out: Vec<Tensor> = f.results().iter().map(|t| Tensor::zeros(t.clone()).unwrap()).collect();
