@@ -214,7 +214,7 @@ impl Emitter<'_> {
     }
 
     /// `EXP_POLY` at `r` as `1 + (r + r²·Q(r))`, `Q(r) = (c2 + c3·r) +
-    /// r²·((c4 + c5·r) + r²·c6)`: the pairs and r² are independent, so the
+    /// r²·((c4 + c5·r) + r²·c6)` (c0 = c1 = 1, which this relies on): the pairs and r² are independent, so the
     /// chain of dependent operations is four FMAs and an add long instead of
     /// Horner's six FMAs. That chain is what bounds the `exp` loops (softmax
     /// rows, sigmoid): with AVX2 tiles, `exp` of a row in L1 took 13.6

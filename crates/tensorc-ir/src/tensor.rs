@@ -35,7 +35,7 @@ fn layout_for(len: usize) -> Layout {
 
 /// Asks the kernel to back `[p, p + len)`, a fresh allocation of ours that
 /// nothing has touched yet, with huge pages. Only advice: where transparent
-/// huge pages are off, the call fails and nothing changes.
+/// huge pages are off or not built in, nothing changes (the call may fail).
 #[cfg(target_os = "linux")]
 fn advise_huge_pages(p: *mut u8, len: usize) {
     unsafe extern "C" {
