@@ -226,14 +226,8 @@ impl Emitter<'_> {
         let d = DType::F32;
         let c = |e: &mut Self, i: usize| e.float_const(d, EXP_POLY[i]);
         let r2 = self.bin("arith.mulf", r, r, "f32");
-        let pair = |e: &mut Self, lo: usize| {
-            let hi = c(e, lo + 1);
-            let m = e.fbin("arith.mulf", r, &hi);
-            let k = c(e, lo);
-            e.fbin("arith.addf", &m, &k)
-        };
-        let a1 = pair(self, 2);
-        let a2 = pair(self, 4);
+        let a1 = self.horner(r, &EXP_POLY[2..4]);
+        let a2 = self.horner(r, &EXP_POLY[4..6]);
         let c6 = c(self, 6);
         let m = self.fbin("arith.mulf", &r2, &c6);
         let q = self.fbin("arith.addf", &m, &a2);
@@ -643,8 +637,8 @@ mod tests {
     fn exp_poly(r: f32, fused: bool) -> f32 {
         let c = |i: usize| EXP_POLY[i] as f32;
         let r2 = r * r;
-        let a1 = mad(r, c(3), c(2), fused);
-        let a2 = mad(r, c(5), c(4), fused);
+        let a1 = horner(r, &EXP_POLY[2..4], fused);
+        let a2 = horner(r, &EXP_POLY[4..6], fused);
         let q = mad(r2, c(6), a2, fused);
         let q = mad(r2, q, a1, fused);
         mad(r2, q, r, fused) + c(0)

@@ -71,7 +71,7 @@ impl AlignedBytes {
             return AlignedBytes { ptr, len };
         }
         let layout = layout_for(len);
-        let raw = if len >= HUGE_FROM {
+        let raw = if layout.align() == HUGE_PAGE {
             // SAFETY: layout has non-zero size.
             let raw = unsafe { alloc(layout) };
             if !raw.is_null() {
