@@ -250,8 +250,13 @@ fn convolutions_without_their_fill_agree_with_the_interpreter() {
         // 1-D convolution's tiles read C through a `memref.copy` into a
         // temporary (bufferization's), which the pass refuses (it is how
         // f64 convolution tiles read garbage once their fill had gone).
+        // (The zero-padded filter of the 20-channel convolution, computed
+        // as 32, is a fill of its own, of a 3×3×6×32 temporary.)
         let kept = ["depthwise", "nwc_1d"].contains(name);
-        assert_eq!(ir.contains("linalg.fill"), kept, "{name}: the fill\n{ir}");
+        let result_fill = ir
+            .lines()
+            .any(|l| l.contains("linalg.fill") && !l.contains("memref<3x3x6x32xf32>"));
+        assert_eq!(result_fill, kept, "{name}: the fill\n{ir}");
     }
     let failures =
         crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 5));

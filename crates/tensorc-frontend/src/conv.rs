@@ -575,7 +575,17 @@ impl Lowerer<'_> {
         kshape[3] = f;
         let kty = TensorType::new(k.ty.dtype, kshape);
         let kzeros = self.filled(&kty, 0.0, Some(0));
-        let kpadded = Val { name: self.insert_along(&k.name, &k.ty, &kzeros, &kty, 3, 0), ty: kty };
+        let inserted = self.insert_along(&k.name, &k.ty, &kzeros, &kty, 3, 0);
+        // Copied into a tensor of its own: the tiles then read whole
+        // vectors of the copy. Left an insertion into zeros, tiling turned
+        // each tile's slice of it into a pad of a slice of `k`, and every
+        // filter read of the last channel tile became a masked load in the
+        // innermost loop (2×57×57×63 → 24, AVX2, one thread: 6.2 ms, 3.6
+        // with the copy; 1×30×30×63 → 24 0.43 against 0.35 ms for → 32).
+        let t = tensor_ty(&kty);
+        let fresh = self.e.empty(&kty);
+        let copied = self.e.op(&format!("linalg.copy ins({inserted} : {t}) outs({fresh} : {t}) -> {t}"));
+        let kpadded = Val { name: copied, ty: kty };
         let mut yshape = ty.shape.clone();
         yshape[3] = f;
         let yty = TensorType::new(ty.dtype, yshape);
