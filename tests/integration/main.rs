@@ -74,6 +74,7 @@ mod pooling;
 mod robust;
 mod pack_mark;
 mod read_through_pads;
+mod stream_stores;
 mod refill_copies;
 mod rowfuse;
 mod rust_aot;

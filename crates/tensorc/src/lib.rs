@@ -332,6 +332,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;
         tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
+        use tensorc_passes::stream_stores;
+        tensorc_mlir::register_external_pass(stream_stores::NAME, stream_stores::create);
         use tensorc_passes::prefetch_panels;
         tensorc_mlir::register_external_pass(prefetch_panels::NAME, prefetch_panels::create);
         use tensorc_passes::merge_chunks;

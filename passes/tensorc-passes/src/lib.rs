@@ -54,6 +54,8 @@ pub mod pipeline;
 #[cfg(feature = "melior")]
 pub mod read_through_pads;
 #[cfg(feature = "melior")]
+pub mod stream_stores;
+#[cfg(feature = "melior")]
 pub mod refill_copies;
 pub mod reduction_schedule;
 #[cfg(feature = "melior")]

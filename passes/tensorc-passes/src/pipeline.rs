@@ -113,9 +113,15 @@ pub const PREFETCH_ROWS: &str = "tensorc-prefetch-rows";
 /// `OUTLINE_PARALLEL`, right after `PREFETCH_ROWS`.
 pub const PREFETCH_PANELS: &str = "tensorc-prefetch-panels";
 
+/// The Rust pass that stores large results with non-temporal stores when
+/// their buffers are aligned (`stream_stores.rs`), run like
+/// `OUTLINE_PARALLEL`, right after `PREFETCH_PANELS` (it moves the write
+/// prefetches of `PREFETCH_ROWS` into the unaligned case).
+pub const STREAM_STORES: &str = "tensorc-stream-stores";
+
 /// The Rust pass that keeps a reduction tree's levels in registers
 /// (`fold_partials.rs`), run like `OUTLINE_PARALLEL`, right after
-/// `PREFETCH_ROWS`.
+/// `STREAM_STORES`.
 pub const FOLD_PARTIALS: &str = "tensorc-fold-partials";
 
 /// The Rust pass that joins the two parallel loops the parallel step cuts
@@ -495,6 +501,7 @@ tensorc-k-block-ends,\
 tensorc-pack-ahead,\
 tensorc-prefetch-rows,\
 tensorc-prefetch-panels,\
+tensorc-stream-stores,\
 tensorc-fold-partials,\
 tensorc-merge-chunks,\
 tensorc-lane-per-row,\
@@ -566,6 +573,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_PANELS},"), "")
+            .replace(&format!("{STREAM_STORES},"), "")
     )
 }
 
@@ -598,7 +606,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
+            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{STREAM_STORES},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
@@ -608,6 +616,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(PACK_AHEAD));
         assert!(!full_cpu_pipeline().contains(PREFETCH_ROWS));
         assert!(!full_cpu_pipeline().contains(PREFETCH_PANELS));
+        assert!(!full_cpu_pipeline().contains(STREAM_STORES));
         assert!(!full_cpu_pipeline().contains(UNPACK_IN_PLACE));
         assert!(!full_cpu_pipeline().contains(READ_THROUGH_PADS));
         assert!(!full_cpu_pipeline().contains(PACK_MARK));

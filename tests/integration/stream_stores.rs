@@ -1,0 +1,108 @@
+//! `tensorc-stream-stores` (`passes/tensorc-passes/src/stream_stores.rs`):
+//! the vector stores of large results become non-temporal stores when the
+//! result's buffer is aligned.
+//!
+//! - the pass before and after on a hand-written function (snapshot and
+//!   counts): stores of 8-lane rows into an 8 MiB out-parameter, in a
+//!   parallel chunk, become `scf.if` of a non-temporal `vector.store` and
+//!   the original store, with one alignment test at the function's start,
+//!   one fence after the chunk's loop and the write prefetch moved to the
+//!   unaligned case; left alone: a 4 MiB result, a store at a column that
+//!   is not a multiple of 8, a store of a 4-lane vector, and a result the
+//!   function reads back;
+//! - W5 (softmax) through the CPU pipeline gets them for its division's
+//!   stores, a 1024×1024 softmax (4 MiB) does not.
+//! - Results in aligned and unaligned buffers, from C: `aot.rs`,
+//!   `streamed_results_are_right_in_aligned_and_unaligned_buffers`.
+
+use crate::harness::{before_and_after, function_text};
+
+/// Rows of `cols` columns of a `rows`-row result written 8 lanes at a
+/// time from column `first` (every 8), in one `scf.forall` chunk loop,
+/// with a write prefetch of the row ahead.
+fn rows(name: &str, rows: usize, cols: usize, first: usize, lanes: usize) -> String {
+    rows_from(name, rows, cols, first, lanes, "%x")
+}
+
+/// `rows`, each vector read from `src` (`%y`: the result is read back).
+fn rows_from(name: &str, rows: usize, cols: usize, first: usize, lanes: usize, src: &str) -> String {
+    format!(
+        r#"  func.func @{name}(%x: memref<{rows}x{cols}xf32>, %y: memref<{rows}x{cols}xf32>) {{
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %cf = arith.constant {first} : index
+    %cn = arith.constant {cols} : index
+    %p = ub.poison : f32
+    scf.forall (%r) = (0) to ({rows}) step (2) {{
+      scf.for %i = %c0 to %c1 step %c1 {{
+        %row = arith.addi %r, %i : index
+        scf.for %j = %cf to %cn step %c8 {{
+          memref.prefetch %y[%row, %j], write, locality<3>, data : memref<{rows}x{cols}xf32>
+          %v = vector.transfer_read {src}[%row, %j], %p {{in_bounds = [true]}} : memref<{rows}x{cols}xf32>, vector<{lanes}xf32>
+          %w = arith.addf %v, %v : vector<{lanes}xf32>
+          vector.transfer_write %w, %y[%row, %j] {{in_bounds = [true]}} : vector<{lanes}xf32>, memref<{rows}x{cols}xf32>
+        }}
+      }}
+    }}
+    return
+  }}
+"#
+    )
+}
+
+#[test]
+fn stream_stores_before_and_after() {
+    use tensorc_mlir::Mlir;
+    use tensorc_passes::stream_stores;
+    tensorc_mlir::register_external_pass(stream_stores::NAME, stream_stores::create);
+    let module = format!(
+        "module {{\n{}{}{}{}{}}}\n",
+        rows("large", 2048, 1024, 0, 8),
+        rows("small", 1024, 1024, 0, 8),
+        rows("odd_column", 2048, 1024, 4, 8),
+        rows("narrow", 2048, 1024, 0, 4),
+        rows_from("read_back", 2048, 1024, 0, 8, "%y"),
+    );
+    let mlir = Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, &module, stream_stores::NAME);
+    let l = function_text(&after, "large").to_owned();
+    assert_eq!(l.matches("memref.extract_aligned_pointer_as_index %arg1").count(), 1, "{l}");
+    assert!(l.contains("arith.remui"), "{l}");
+    assert_eq!(
+        l.matches("vector.store %5, %arg1[%3, %arg4] {alignment = 32 : i64, nontemporal = true}").count(),
+        1,
+        "{l}"
+    );
+    assert_eq!(l.matches("vector.transfer_write").count(), 1, "{l}");
+    assert_eq!(l.matches("scf.if").count(), 2, "{l}");
+    assert_eq!(l.matches("llvm.fence seq_cst").count(), 1, "{l}");
+    // The prefetch now sits in the else branch of an `scf.if`.
+    let prefetch = l.find("memref.prefetch").expect("the prefetch stays");
+    let else_at = l[..prefetch].rfind("} else {").expect("in an else branch");
+    assert!(l[else_at..prefetch].lines().count() <= 2, "{l}");
+    for name in ["small", "odd_column", "narrow", "read_back"] {
+        assert_eq!(function_text(&before, name), function_text(&after, name), "@{name} changed");
+    }
+    insta::assert_snapshot!("stream_stores_pass", format!("// before\n{before}\n// after\n{after}"));
+}
+
+fn softmax(rows: usize) -> String {
+    format!(
+        "def main(x: f32[{rows}][1024]) -> f32[{rows}][1024] {{\n  m = reduce_max x, axes: [1], keep_axes: true\n  d = subtract x, m\n  e = exp d\n  s = sum e, axes: [1], keep_axes: true\n  y = divide e, s\n  return y\n}}\n"
+    )
+}
+
+#[test]
+fn softmax_results_of_8_mib_are_streamed() {
+    let upto = |source: &str| {
+        let opt = tensorc::emit("s.nxir", source, tensorc::Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        crate::harness::cpu_ir_upto("s.nxir", source, &opt, tensorc_passes::pipeline::STREAM_STORES)
+    };
+    let large = upto(&softmax(4096));
+    assert!(large.contains("nontemporal = true"), "{large}");
+    assert!(large.contains("llvm.fence seq_cst"), "{large}");
+    let small = upto(&softmax(1024));
+    assert!(!small.contains("nontemporal"), "{small}");
+    assert!(!small.contains("llvm.fence"), "{small}");
+}
