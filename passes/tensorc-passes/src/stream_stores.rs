@@ -132,8 +132,9 @@ unsafe fn stream_function(f: MlirOperation) -> usize {
                 fence_after_holder(s.write, f, &mut fenced);
                 stream(s, aligned);
             }
+            // Write prefetches only where the stores stay ordinary.
             for p in prefetches {
-                only_unaligned(p, aligned);
+                into_else(p, aligned);
             }
             count += stores.len();
         }
@@ -377,14 +378,11 @@ unsafe fn stream(s: &Store, aligned: MlirValue) {
     unsafe {
         let w = s.write;
         let ctx = mlirOperationGetContext(w);
-        let loc = mlirOperationGetLocation(w);
         let operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(w)).map(|i| mlirOperationGetOperand(w, i)).collect();
-        let branches = build_if(w, aligned, &[]);
-        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(w), w, branches);
         let nt = build(
             ctx,
             "vector.store",
-            loc,
+            mlirOperationGetLocation(w),
             &operands,
             &[],
             &[
@@ -392,26 +390,23 @@ unsafe fn stream(s: &Store, aligned: MlirValue) {
                 ("alignment", attr(ctx, &format!("{} : i64", s.bytes))),
             ],
         );
-        let then = branch(branches, 0);
-        mlirBlockAppendOwnedOperation(then, nt);
-        append_yield(w, then, &[]);
-        let other = branch(branches, 1);
-        mlirOperationRemoveFromParent(w);
-        mlirBlockAppendOwnedOperation(other, w);
-        append_yield(branches, other, &[]);
+        let then = branch(into_else(w, aligned), 0);
+        mlirBlockInsertOwnedOperationBefore(then, mlirBlockGetFirstOperation(then), nt);
     }
 }
 
-/// Moves the prefetch `p` into `scf.if %aligned` 's else branch.
-unsafe fn only_unaligned(p: MlirOperation, aligned: MlirValue) {
+/// Moves `op` into the else branch of a new `scf.if %cond` in its place
+/// (the then branch only yields); returns the `scf.if`.
+unsafe fn into_else(op: MlirOperation, cond: MlirValue) -> MlirOperation {
     unsafe {
-        let branches = build_if(p, aligned, &[]);
-        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(p), p, branches);
-        append_yield(p, branch(branches, 0), &[]);
+        let branches = build_if(op, cond, &[]);
+        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(op), op, branches);
+        append_yield(op, branch(branches, 0), &[]);
         let other = branch(branches, 1);
-        mlirOperationRemoveFromParent(p);
-        mlirBlockAppendOwnedOperation(other, p);
+        mlirOperationRemoveFromParent(op);
+        mlirBlockAppendOwnedOperation(other, op);
         append_yield(branches, other, &[]);
+        branches
     }
 }
 
