@@ -16,6 +16,7 @@
 //!   `streamed_results_are_right_in_aligned_and_unaligned_buffers`.
 
 use crate::harness::{before_and_after, function_text};
+use crate::rowfuse::softmax;
 
 /// Rows of `cols` columns of a `rows`-row result written 8 lanes at a
 /// time from column `first` (every 8), in one `scf.forall` chunk loop,
@@ -87,22 +88,16 @@ fn stream_stores_before_and_after() {
     insta::assert_snapshot!("stream_stores_pass", format!("// before\n{before}\n// after\n{after}"));
 }
 
-fn softmax(rows: usize) -> String {
-    format!(
-        "def main(x: f32[{rows}][1024]) -> f32[{rows}][1024] {{\n  m = reduce_max x, axes: [1], keep_axes: true\n  d = subtract x, m\n  e = exp d\n  s = sum e, axes: [1], keep_axes: true\n  y = divide e, s\n  return y\n}}\n"
-    )
-}
-
 #[test]
 fn softmax_results_of_8_mib_are_streamed() {
     let upto = |source: &str| {
         let opt = tensorc::emit("s.nxir", source, tensorc::Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
         crate::harness::cpu_ir_upto("s.nxir", source, &opt, tensorc_passes::pipeline::STREAM_STORES)
     };
-    let large = upto(&softmax(4096));
+    let large = upto(&softmax("f32", 4096, 1024));
     assert!(large.contains("nontemporal = true"), "{large}");
     assert!(large.contains("llvm.fence seq_cst"), "{large}");
-    let small = upto(&softmax(1024));
+    let small = upto(&softmax("f32", 1024, 1024));
     assert!(!small.contains("nontemporal"), "{small}");
     assert!(!small.contains("llvm.fence"), "{small}");
 }

@@ -171,16 +171,9 @@ impl Lowerer<'_> {
         // be read.
         let staged: Vec<Val> = if next.len() > 1 {
             next.iter()
-                .map(|n| {
-                    let t = tensor_ty(&n.ty);
-                    let tmp = self.e.empty(&n.ty);
-                    let c = self
-                        .e
-                        .op(&format!("linalg.copy ins({} : {t}) outs({tmp} : {t}) -> {t}", n.name));
-                    Val {
-                        name: c,
-                        ty: n.ty.clone(),
-                    }
+                .map(|n| Val {
+                    name: self.e.copy_to_fresh(&n.name, &n.ty),
+                    ty: n.ty.clone(),
                 })
                 .collect()
         } else {

@@ -270,6 +270,13 @@ impl<'a> Emitter<'a> {
         self.op(&format!("tensor.empty() : {}", tensor_ty(t)))
     }
 
+    /// `v` (of type `t`) copied into a fresh tensor (`linalg.copy`).
+    pub fn copy_to_fresh(&mut self, v: &str, t: &TensorType) -> String {
+        let ty = tensor_ty(t);
+        let fresh = self.empty(t);
+        self.op(&format!("linalg.copy ins({v} : {ty}) outs({fresh} : {ty}) -> {ty}"))
+    }
+
     /// `linalg.fill` of a fresh tensor with the scalar `v`.
     pub fn fill(&mut self, v: &str, t: &TensorType) -> String {
         let e = self.empty(t);

@@ -295,28 +295,12 @@ unsafe fn repeated(read: MlirOperation, block: MlirBlock) -> bool {
             .collect();
         let mut o = mlirOperationGetParentOperation(read);
         while !o.ptr.is_null() && mlirOperationGetBlock(o).ptr != block.ptr {
-            if op_name(o) == "scf.for" {
-                if !indices.iter().any(|&v| depends_on(v, iv(o), 32)) {
-                    return true;
-                }
+            if op_name(o) == "scf.for" && !indices.iter().any(|&v| depends(v, iv(o), o)) {
+                return true;
             }
             o = mlirOperationGetParentOperation(o);
         }
         false
-    }
-}
-
-/// Whether `v` is computed from `iv` (through at most `depth` ops).
-unsafe fn depends_on(v: MlirValue, iv: MlirValue, depth: u32) -> bool {
-    unsafe {
-        if mlirValueEqual(v, iv) {
-            return true;
-        }
-        if depth == 0 || !mlirValueIsAOpResult(v) {
-            return false;
-        }
-        let def = mlirOpResultGetOwner(v);
-        (0..mlirOperationGetNumOperands(def)).any(|i| depends_on(mlirOperationGetOperand(def, i), iv, depth - 1))
     }
 }
 

@@ -32,9 +32,10 @@
 //! they run only when the buffer is not aligned.
 //!
 //! Ordering: non-temporal stores are weakly ordered, so a fence
-//! (`llvm.fence seq_cst`: `mfence` on x86) follows the outermost op holding them in each parallel chunk's body and
-//! in the function's body, before the thread pool's join or the return
-//! publish the result.
+//! (`llvm.fence seq_cst`: a locked instruction on x86, which drains the
+//! write-combining buffers; `dmb` on AArch64) follows the outermost op
+//! holding them in each parallel chunk's body and in the function's body,
+//! before the thread pool's join or the return publish the result.
 
 use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
@@ -217,7 +218,7 @@ unsafe fn streamable(w: MlirOperation, arg: MlirValue, strides: &[i64]) -> Optio
         let (mem, idx, _) = place(w, 1);
         let vt = mlirValueGetType(mlirOperationGetOperand(w, 0));
         let t = mlirValueGetType(mem);
-        if mlirShapedTypeGetRank(vt) != 1 || !mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(t)) && !unit_last_stride(t) {
+        if mlirShapedTypeGetRank(vt) != 1 || !unit_last_stride(t) {
             return None;
         }
         let elem = i64::from(element_bits(vt)? / 8);
@@ -429,8 +430,9 @@ unsafe fn fence_after_holder(op: MlirOperation, f: MlirOperation, fenced: &mut V
         }
         fenced.push(holder);
         let ctx = mlirOperationGetContext(holder);
-        // A sequentially consistent fence (`mfence` on x86, which orders
-        // non-temporal stores; `sfence` would need an x86-only intrinsic).
+        // A sequentially consistent fence (a locked instruction on x86,
+        // which orders non-temporal stores; `sfence` would need an
+        // x86-only intrinsic, and the pipeline also targets AArch64).
         let fence = build(
             ctx,
             "llvm.fence",
