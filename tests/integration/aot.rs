@@ -437,6 +437,43 @@ fn unknown_cpu_is_an_error() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `tensorc emit --cpu` shows the code for that CPU (AVX-512 registers for
+/// x86-64-v4, none for x86-64-v3, whatever the host); an unknown CPU is a
+/// usage error as for `compile`, and so is `--cpu` with the Vulkan stages.
+#[test]
+fn emit_takes_a_cpu() {
+    let dir = scratch("emit-cpu");
+    std::fs::write(dir.join("f.nxir"), "def f(x: f32[64][64]) -> f32[64][64] {\n  y = exp x\n  return y\n}\n").unwrap();
+    let emit = |args: &[&str]| {
+        Command::new(crate::cli::tensorc_bin())
+            .args(["emit", "f.nxir"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("run tensorc")
+    };
+    let asm = |cpu: &str| {
+        let out = emit(&["--stage", "asm", "--cpu", cpu]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(asm("x86-64-v4").contains("zmm"));
+    assert!(!asm("x86-64-v3").contains("zmm") && asm("x86-64-v3").contains("ymm"));
+    let out = emit(&["--stage", "opt", "--cpu", "pentium9"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: unknown CPU 'pentium9' for x86_64: --cpu takes native, "), "{stderr}");
+    for args in [["--target", "vulkan", "--stage", "linalg"], ["--target", "cpu", "--stage", "spirv"]] {
+        let out = emit(&[&args[..], &["--cpu", "x86-64-v3"]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(
+            stderr,
+            "error: --cpu is for the CPU target; the Vulkan kernels (`--target vulkan`, `--stage spirv`) do not depend on it\n"
+        );
+    }
+}
+
 #[test]
 fn unwritable_output_is_an_error() {
     let source = "def f(x: f32[2]) -> f32[2] {\n  return x\n}\n";

@@ -3,27 +3,32 @@
 //! (`passes/tensorc-passes/src/lane_scan_schedule.rs`).
 //!
 //! - the scan's generic comes out of the kernel schedule as a loop over the
-//!   chunks of a line updating two 64-lane vectors (lines of at most 1024
-//!   elements; snapshot of the tensor-level IR right after the kernel
-//!   step), with no generic of two results left; longer lines scan 128
-//!   lanes;
+//!   chunks of a line updating two 64-lane vectors (AVX-512; lines of at
+//!   most 1024 elements; snapshot of the tensor-level IR right after the
+//!   kernel step), with no generic of two results left; longer lines scan
+//!   128 lanes; for AVX2 the frontend sizes the scan to 32 lanes (`emit
+//!   --cpu`);
 //! - interpreter-vs-CPU runs of the shapes around its conditions (one and
 //!   two chunks, the lane count not dividing the line, 64-bit and 16-bit
 //!   elements, other axes) on one and two threads. The op case
 //!   `tests/cases/ops/argmax_lanes.nxir` has the NaN, tie and ±0.0 lines.
 
 use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
-use tensorc::Stage;
+use tensorc::{Stage, Target};
 
 fn argmax(xt: &str, args: &str, ot: &str) -> String {
     format!("def main(x: {xt}) -> {ot} {{\n  i = argmax x, {args}\n  return i\n}}\n")
 }
 
+/// The `opt` stage of `source` for the CPU `cpu`.
+fn opt_for(name: &str, source: &str, cpu: &str) -> String {
+    tensorc::emit_for(name, source, Stage::Opt, Target::Cpu, Some(cpu)).unwrap_or_else(|e| panic!("{}", e.render()))
+}
+
 #[test]
 fn lane_scan_is_a_loop_of_vector_updates() {
     let source = argmax("f32[4][512]", "axis: 1", "s32[4]");
-    let opt = tensorc::emit("lanes.nxir", &source, Stage::Opt)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let opt = opt_for("lanes.nxir", &source, "x86-64-v4");
     // The first chunk of 64 starts the lanes; the other seven are scanned.
     assert!(opt.contains("tensor<4x7x64xf32>"), "{opt}");
     let after = cpu_ir_upto("lanes.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
@@ -40,9 +45,35 @@ fn lane_scan_is_a_loop_of_vector_updates() {
 #[test]
 fn long_lines_scan_128_lanes() {
     let source = argmax("f32[4][1100]", "axis: 1", "s32[4]");
-    let opt = tensorc::emit("lanes_long.nxir", &source, Stage::Opt)
-        .unwrap_or_else(|e| panic!("{}", e.render()));
+    let opt = opt_for("lanes_long.nxir", &source, "x86-64-v4");
     assert!(opt.contains("tensor<4x8x128xf32>"), "{opt}");
+}
+
+/// For AVX2's sixteen registers the scan keeps four of values (32 lanes)
+/// on every line, from 65 elements; 64 elements keep the two-pass form.
+/// `linalg` (the frontend) and `asm` follow `--cpu`.
+#[test]
+fn avx2_scans_32_lanes() {
+    let lanes = |n: usize| {
+        let source = argmax(&format!("f32[4][{n}]"), "axis: 1", "s32[4]");
+        let linalg = tensorc::emit_for("lanes.nxir", &source, Stage::Linalg, Target::Cpu, Some("x86-64-v3"))
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        (linalg, opt_for("lanes.nxir", &source, "x86-64-v3"))
+    };
+    // 512 = 16 chunks of 32; 1100 = 35 (the last overlapping the first);
+    // 65 = 3 (two after the first).
+    assert!(lanes(512).1.contains("tensor<4x15x32xf32>"));
+    assert!(lanes(1100).1.contains("tensor<4x34x32xf32>"));
+    let (linalg, _) = lanes(65);
+    assert!(linalg.contains("tensor<4x2x32xf32>"), "{linalg}");
+    let (linalg, _) = lanes(64);
+    assert!(!linalg.contains("x32xf32>") && linalg.contains("tensorc.arg_key"), "{linalg}");
+    let source = argmax("f32[4][512]", "axis: 1", "s32[4]");
+    let asm = |cpu| {
+        tensorc::emit_for("lanes.nxir", &source, Stage::Asm, Target::Cpu, Some(cpu))
+            .unwrap_or_else(|e| panic!("{}", e.render()))
+    };
+    assert!(!asm("x86-64-v3").contains("zmm") && asm("x86-64-v4").contains("zmm"));
 }
 
 #[test]

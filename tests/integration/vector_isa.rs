@@ -130,13 +130,13 @@ fn targets_get_the_lowering_of_their_isa() {
 /// `src` compiled with the pipeline of each ISA and run on the host, against
 /// the interpreter.
 fn agrees_on_both_isas(src: &str) {
-    let (module, text) = crate::harness::checked_and_lowered("f.nxir", src);
     let interp = compile_for("f.nxir", src, Target::Interp);
     let fi = interp.entry(None).unwrap();
     let types: Vec<TensorType> = fi.params().iter().map(|(_, t)| t.clone()).collect();
     let inputs: Vec<Tensor> = seeded_inputs(&types, &[7]).remove(0).1;
     let want = fi.call(&inputs).unwrap();
     for isa in [VectorIsa::Avx512, VectorIsa::Avx2] {
+        let (module, text) = crate::harness::checked_and_lowered_for("f.nxir", src, isa);
         let p = crate::harness::isa_pipelines(isa);
         let m = tensorc_cpu::CpuModule::compile(&module, &text, &p).unwrap_or_else(|e| panic!("{isa:?}: {e}"));
         let f = &m.functions()[0];
@@ -172,6 +172,23 @@ fn unpacked_products_agree_on_both_isas() {
     agrees_on_both_isas("def f(a: f32[50][40], b: f32[40][7]) -> f32[50][7] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
     agrees_on_both_isas("def f(a: f64[13][29], b: f64[29][21]) -> f64[13][21] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
     agrees_on_both_isas("def f(a: f32[3][20][30], b: f32[3][30][27]) -> f32[3][20][27] {\n  y = dot a, [2], [0], b, [1], [0]\n  return y\n}\n");
+}
+
+/// The argmax lane scan as the frontend sizes it for each ISA's registers
+/// (AVX-512: 64 lanes, 128 past 1024 elements, from 128 elements; AVX2: 32
+/// lanes from 65 elements).
+#[test]
+fn lane_scans_agree_on_both_isas() {
+    let argmax = |shape: &str, rows: usize, args: &str| {
+        format!("def f(x: f32{shape}) -> s32[{rows}] {{\n  i = argmax x, axis: 1{args}\n  return i\n}}\n")
+    };
+    // AVX2 scans, AVX-512 does not: two chunks plus one element, 100.
+    agrees_on_both_isas(&argmax("[50][65]", 50, ""));
+    agrees_on_both_isas(&argmax("[40][100]", 40, ", tie_break: :high"));
+    // Both scan; the lanes do not divide the lines (1000, 1100: long lines).
+    agrees_on_both_isas(&argmax("[9][1000]", 9, ""));
+    agrees_on_both_isas(&argmax("[9][1100]", 9, ", tie_break: :high"));
+    agrees_on_both_isas("def f(x: f32[30][383]) -> s32[30] {\n  t = multiply x, 4.0\n  r = floor t\n  i = argmin r, axis: 1\n  return i\n}\n");
 }
 
 #[test]

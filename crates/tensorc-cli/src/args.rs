@@ -42,6 +42,10 @@ pub enum Command {
         /// The target whose pipeline to follow.
         #[arg(long, value_enum, default_value_t = CompileTarget::Cpu)]
         target: CompileTarget,
+        /// The CPU whose code to show (CPU target): native (the default), x86-64-v2,
+        /// x86-64-v3, x86-64-v4 or an LLVM CPU name, as `compile --cpu` takes.
+        #[arg(long, value_name = "CPU")]
+        cpu: Option<String>,
         /// Write to this file instead of standard output.
         #[arg(short = 'o', long = "output", value_name = "OUT")]
         output: Option<PathBuf>,

@@ -90,8 +90,9 @@ fn dispatch(cli: Cli) -> CmdResult {
             file,
             stage,
             target,
+            cpu,
             output,
-        } => emit(&file, stage, target, output.as_deref()),
+        } => emit(&file, stage, target, cpu.as_deref(), output.as_deref()),
         Command::Compile {
             file,
             target,
@@ -198,7 +199,13 @@ fn first_difference(a: &str, b: &str) -> usize {
     same + 1
 }
 
-fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Path>) -> CmdResult {
+fn emit(
+    file: &Path,
+    stage: StageArg,
+    target: CompileTarget,
+    cpu: Option<&str>,
+    output: Option<&Path>,
+) -> CmdResult {
     // The SPIR-V stage is the Vulkan target's; every other stage is shared
     // (nxir, linalg) or the CPU's.
     if target == CompileTarget::Vulkan
@@ -207,6 +214,14 @@ fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Pat
         return Err(Failure::error(
             "`tensorc emit --target vulkan` prints the stages nxir, linalg and spirv",
         ));
+    }
+    if let Some(c) = cpu {
+        if target == CompileTarget::Vulkan || stage == StageArg::Spirv {
+            return Err(Failure::usage(
+                "--cpu is for the CPU target; the Vulkan kernels (`--target vulkan`, `--stage spirv`) do not depend on it",
+            ));
+        }
+        tensorc::check_cpu(None, c).map_err(Failure::usage)?;
     }
     let stage = match stage {
         StageArg::Nxir => Stage::Nxir,
@@ -218,7 +233,8 @@ fn emit(file: &Path, stage: StageArg, target: CompileTarget, output: Option<&Pat
         StageArg::Spirv => Stage::Spirv,
     };
     let (name, text) = read_source(file)?;
-    let ir = with_newline(tensorc::emit(&name, &text, stage)?);
+    let target = if target == CompileTarget::Vulkan { Target::Vulkan } else { Target::Cpu };
+    let ir = with_newline(tensorc::emit_for(&name, &text, stage, target, cpu)?);
     match output {
         Some(path) => std::fs::write(path, ir)
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display()))),

@@ -113,6 +113,37 @@ pub struct AotOptions {
     pub cpu: Option<String>,
 }
 
+/// The target `opts` name, resolved: the normalized triple, the CPU (the
+/// default filled in) and whether it is the host's triple.
+pub struct ResolvedTarget {
+    pub triple: String,
+    pub cpu: String,
+    pub host: bool,
+}
+
+/// Resolves and checks the triple and CPU of `opts` (the frontend sizes
+/// some lowerings for the CPU's registers, so the facade resolves them
+/// before lowering; `build` again).
+pub fn resolve_target(opts: &AotOptions) -> Result<ResolvedTarget, AotError> {
+    let (triple, host) = resolve_triple(opts)?;
+    if let Some(cpu) = &opts.cpu {
+        check_cpu(Some(&triple), cpu).map_err(AotError::Options)?;
+    }
+    let cpu = opts.cpu.clone().unwrap_or_else(|| {
+        if triple.starts_with("x86_64") {
+            DEFAULT_X86_CPU.into()
+        } else {
+            "generic".into()
+        }
+    });
+    if cpu == "native" && !host {
+        return Err(AotError::Options(format!(
+            "--cpu native describes this machine, not target '{triple}'; name a CPU for that target"
+        )));
+    }
+    Ok(ResolvedTarget { triple, cpu, host })
+}
+
 /// Failures of artifact building.
 #[derive(Debug, thiserror::Error)]
 pub enum AotError {
@@ -566,22 +597,7 @@ pub fn build(
     opts: &AotOptions,
     outputs: &[(ArtifactKind, PathBuf)],
 ) -> Result<(), AotError> {
-    let (triple, host) = resolve_triple(opts)?;
-    if let Some(cpu) = &opts.cpu {
-        check_cpu(Some(&triple), cpu).map_err(AotError::Options)?;
-    }
-    let cpu = opts.cpu.clone().unwrap_or_else(|| {
-        if triple.starts_with("x86_64") {
-            DEFAULT_X86_CPU.into()
-        } else {
-            "generic".into()
-        }
-    });
-    if cpu == "native" && !host {
-        return Err(AotError::Options(format!(
-            "--cpu native describes this machine, not target '{triple}'; name a CPU for that target"
-        )));
-    }
+    let ResolvedTarget { triple, cpu, host } = resolve_target(opts)?;
     if !host && let Some((k, _)) = outputs.iter().find(|(k, _)| *k != ArtifactKind::Object) {
         return Err(AotError::Options(format!(
             "for the non-host target '{triple}' only `--emit obj` is supported (the kernel \

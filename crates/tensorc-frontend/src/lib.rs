@@ -61,9 +61,37 @@ impl fmt::Display for LowerError {
 
 impl std::error::Error for LowerError {}
 
-/// Lower every function of `module` to one MLIR module (text).
+/// The vector registers of the machine the code is for, as far as the
+/// frontend needs them: a few lowerings keep their whole state in
+/// registers and size it to fit (the lane-wise `argmax` scan's lanes,
+/// `reduce.rs`). The frontend stays ISA-agnostic otherwise; the CPU
+/// pipelines choose tiles per ISA themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorRegisters {
+    /// Bytes per register.
+    pub bytes: usize,
+    /// Registers the code may use.
+    pub count: usize,
+}
+
+impl VectorRegisters {
+    /// AVX-512: 32 registers of 64 bytes.
+    pub const AVX512: VectorRegisters = VectorRegisters { bytes: 64, count: 32 };
+    /// AVX2 (and any narrower x86-64 or other target): 16 registers of 32 bytes.
+    pub const AVX2: VectorRegisters = VectorRegisters { bytes: 32, count: 16 };
+}
+
+/// Lower every function of `module` to one MLIR module (text), shaped for
+/// AVX-512 registers (`lower_for`): what the frontend's own tests and the
+/// Vulkan target use.
 pub fn lower(module: &Module, file: &SourceFile) -> Result<String, LowerError> {
-    let mut l = lower::Lowerer::new(emit::Emitter::new(file), module);
+    lower_for(module, file, VectorRegisters::AVX512)
+}
+
+/// Lower every function of `module` to one MLIR module (text) for a machine
+/// with vector registers `regs`.
+pub fn lower_for(module: &Module, file: &SourceFile, regs: VectorRegisters) -> Result<String, LowerError> {
+    let mut l = lower::Lowerer::new(emit::Emitter::new(file), module, regs);
     for f in &module.functions {
         l.function(f)?;
     }

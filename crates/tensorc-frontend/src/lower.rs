@@ -42,11 +42,13 @@ pub(crate) fn list(xs: impl IntoIterator<Item = impl ToString>) -> String {
 pub(crate) struct Lowerer<'a> {
     pub e: Emitter<'a>,
     module: &'a Module,
+    /// The target's vector registers (see `VectorRegisters`).
+    pub regs: crate::VectorRegisters,
 }
 
 impl<'a> Lowerer<'a> {
-    pub fn new(e: Emitter<'a>, module: &'a Module) -> Self {
-        Lowerer { e, module }
+    pub fn new(e: Emitter<'a>, module: &'a Module, regs: crate::VectorRegisters) -> Self {
+        Lowerer { e, module, regs }
     }
 
     /// Emit one public entry point.

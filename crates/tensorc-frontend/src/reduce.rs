@@ -22,7 +22,7 @@
 use tensorc_ir::graph::{BinaryOp, ReduceKind};
 use tensorc_ir::types::{DType, TensorType};
 
-use crate::{ARG_KEY, LowerError};
+use crate::{ARG_KEY, LowerError, VectorRegisters};
 use crate::emit::{Emitter, GenericOperand, elem, identity_map, tensor_ty};
 use crate::lower::{Lowerer, Val};
 
@@ -132,36 +132,47 @@ fn arg_start(d: DType, max: bool) -> (f64, Option<i128>) {
 /// elements, so a chunk is a contiguous vector load), only for 32-bit
 /// elements (64-bit elements would need twice the registers), only when
 /// the line holds at least two chunks of lanes (`lanes` need not divide it:
-/// see `Lowerer::arg_lane_scan`), and only for two lines or more: one line
+/// see `Lowerer::arg_lane_scan`) and more than `ARG_KEY_MAX` elements, and only for two lines or more: one line
 /// (`argmax` of a vector, or over all axes) has nothing else to run in
 /// parallel, and its two reductions split into parallel stages (threads;
 /// on Vulkan, two kernels where a scan of 70000 elements looped 70434 times
 /// in one, past lavapipe's loop limit for longer lines).
 ///
-/// How many lanes: `ARG_LANES_LONG` (eight AVX-512 registers of values and
-/// eight of indices, eight independent compare-select chains) for lines
-/// longer than `ARG_LANES_SHORT_MAX`, `ARG_LANES_SHORT` (four) for the
-/// others. With 128 lanes the eight chains' compare masks outnumber the
-/// eight mask registers and LLVM spilled them, and each line ends with
-/// 128 lanes to combine; on lines of up to 1024 elements 64 lanes ran
-/// faster (one thread, alternated: 8000×130 343 → 99 µs, 5000×200 244 →
-/// 80–91, 10000×300 244–255 → 194, 3000×777 155 → 146, 1000×1000 66–76 →
-/// 60–61, 4096×1024 284–311 → 254–265), on longer ones slower (2000×1200
-/// 132–134 → 140–158, 2000×1536 145–148 → 175–179, 1024×4096 190 → 234).
-fn arg_lanes(t: &TensorType, axis: usize) -> Option<usize> {
+/// How many lanes: four vector registers of values (and four of indices)
+/// on lines of at most `ARG_LANES_SHORT_MAX` elements, a quarter of the
+/// registers (eight AVX-512 registers, four AVX2 ones) on longer lines,
+/// each register one independent compare-select chain. On AVX-512 (64
+/// lanes on short lines, 128 on long ones): with 128 lanes on short lines
+/// the eight chains' compare masks outnumber the eight mask registers and
+/// LLVM spilled them, and each line ends with 128 lanes to combine; on
+/// lines of up to 1024 elements 64 lanes ran faster (one thread,
+/// alternated: 8000×130 343 → 99 µs, 5000×200 244 → 80–91, 10000×300
+/// 244–255 → 194, 3000×777 155 → 146, 1000×1000 66–76 → 60–61, 4096×1024
+/// 284–311 → 254–265), on longer ones slower (2000×1200 132–134 → 140–158,
+/// 2000×1536 145–148 → 175–179, 1024×4096 190 → 234). On AVX2 (32 lanes
+/// on both), 64 lanes' eight registers of values and eight of indices are
+/// all sixteen and spilled: 32 lanes took 0.48–0.60× the time of 64 on
+/// 1000×300, 8000×130 and 1000×1000, 0.75× on 3000×777, 0.9× on 4096×1024,
+/// 0.79× and 0.88× of 128 on 2000×1536 and 1024×4096 (AOT, alternated).
+/// Lines of up to `ARG_KEY_MAX` keep the two-pass form, faster there
+/// (20000×64 with a 32-lane scan of two chunks: 1.5× its time); on AVX2 a
+/// scan of 32 lanes takes the lines from 65 elements (20000×65 0.69×,
+/// 10000×100 0.85×, 10000×127 0.63× the two-pass form's time).
+fn arg_lanes(t: &TensorType, axis: usize, regs: VectorRegisters) -> Option<usize> {
     let n = *t.shape.last()?;
     let lines: usize = t.shape[..t.rank() - 1].iter().product();
-    let lanes = if n <= ARG_LANES_SHORT_MAX { ARG_LANES_SHORT } else { ARG_LANES_LONG };
-    (axis + 1 == t.rank() && t.dtype.size_bytes() == 4 && n >= 2 * lanes && lines >= 2).then_some(lanes)
+    let per_register = regs.bytes / 4;
+    let registers = if n <= ARG_LANES_SHORT_MAX { 4 } else { regs.count / 4 };
+    let lanes = registers * per_register;
+    (axis + 1 == t.rank()
+        && t.dtype.size_bytes() == 4
+        && n >= 2 * lanes
+        && n > ARG_KEY_MAX
+        && lines >= 2)
+        .then_some(lanes)
 }
 
-/// Lanes of the scan on lines longer than `ARG_LANES_SHORT_MAX`.
-const ARG_LANES_LONG: usize = 128;
-
-/// Lanes of the scan on lines of at most `ARG_LANES_SHORT_MAX` elements.
-const ARG_LANES_SHORT: usize = 64;
-
-/// The longest line scanned with `ARG_LANES_SHORT` lanes.
+/// The longest line scanned with four registers of lanes.
 const ARG_LANES_SHORT_MAX: usize = 1024;
 
 /// The longest line whose index reduction reads a constant of indices and
@@ -435,7 +446,7 @@ impl Lowerer<'_> {
         let dk = if n < (1 << 31) { DType::S32 } else { DType::S64 };
         // The lines to search (each lane's best along the same last axis,
         // for the lane-wise scan) and, with the scan, each one's index.
-        let (lines, lane_index) = match arg_lanes(&x.ty, axis) {
+        let (lines, lane_index) = match arg_lanes(&x.ty, axis, self.regs) {
             Some(l) => {
                 let (best, index) = self.arg_lane_scan(&x, max, high, l, dk);
                 (best, Some(index))
@@ -681,5 +692,25 @@ mod tests {
     #[test]
     fn arg_key_is_the_passes_tag() {
         assert_eq!(ARG_KEY, tensorc_passes::reduction_schedule::ARG_KEY);
+    }
+
+    /// Four registers of lanes on short lines, a quarter of the registers
+    /// on long ones; at least two chunks, more than `ARG_KEY_MAX` elements,
+    /// two lines, 32-bit elements, the last axis.
+    #[test]
+    fn scan_lanes_fit_the_registers() {
+        let lanes = |d: DType, shape: &[usize], axis: usize, regs| arg_lanes(&TensorType::new(d, shape.to_vec()), axis, regs);
+        let (wide, narrow) = (VectorRegisters::AVX512, VectorRegisters::AVX2);
+        assert_eq!(lanes(DType::F32, &[4, 1024], 1, wide), Some(64));
+        assert_eq!(lanes(DType::F32, &[4, 1025], 1, wide), Some(128));
+        assert_eq!(lanes(DType::F32, &[4, 127], 1, wide), None);
+        assert_eq!(lanes(DType::F32, &[4, 128], 1, wide), Some(64));
+        assert_eq!(lanes(DType::F32, &[4, 1024], 1, narrow), Some(32));
+        assert_eq!(lanes(DType::S32, &[4, 5000], 1, narrow), Some(32));
+        assert_eq!(lanes(DType::F32, &[4, 65], 1, narrow), Some(32));
+        assert_eq!(lanes(DType::F32, &[4, 64], 1, narrow), None);
+        assert_eq!(lanes(DType::F32, &[1, 1000], 1, narrow), None);
+        assert_eq!(lanes(DType::F64, &[4, 1000], 1, narrow), None);
+        assert_eq!(lanes(DType::F32, &[1000, 4], 0, narrow), None);
     }
 }

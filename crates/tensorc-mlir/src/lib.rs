@@ -318,8 +318,19 @@ impl Mlir {
         output: CodegenOutput,
         stage: &str,
     ) -> Result<Vec<u8>, MlirError> {
+        self.codegen_for(m, output, stage, &CodegenTarget::default())
+    }
+
+    /// `codegen` for `target` instead of the host CPU.
+    pub fn codegen_for(
+        &self,
+        m: &MlirModule<'_>,
+        output: CodegenOutput,
+        stage: &str,
+        target: &CodegenTarget<'_>,
+    ) -> Result<Vec<u8>, MlirError> {
         self.take_diagnostics();
-        llvm_ir::codegen(&m.module, output).map_err(|e| match e {
+        llvm_ir::codegen(&m.module, output, target).map_err(|e| match e {
             None => self.error(
                 ErrorKind::Translate,
                 stage,

@@ -233,10 +233,11 @@ pub enum CodegenOutput {
 pub(crate) fn codegen(
     module: &Module<'_>,
     output: CodegenOutput,
+    target: &CodegenTarget<'_>,
 ) -> Result<Vec<u8>, Option<String>> {
-    codegen_module(module, output, &CodegenTarget::default()).map_err(|e| match e {
+    codegen_module(module, output, target).map_err(|e| match e {
         CodegenError::Translation => None,
-        CodegenError::UnsupportedTriple(m) => Some(format!("no LLVM target for the host: {m}")),
+        CodegenError::UnsupportedTriple(m) => Some(format!("no LLVM target for {}: {m}", target.resolved_triple())),
         CodegenError::Llvm(m) => Some(m),
     })
 }

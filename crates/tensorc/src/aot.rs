@@ -17,19 +17,19 @@ pub fn compile_artifacts(
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
     // A header alone needs no MLIR; lowering anyway reports programs the CPU
     // target cannot compile before the user builds against the header.
-    let text = crate::lower_to_mlir(&module, &file, Target::Cpu)?;
-    tensorc_cpu::aot::build(
-        &module,
-        file_name,
-        &text,
-        &crate::pipelines(),
-        opts,
-        outputs,
-    )
-    .map_err(|e| match e {
+    let text = tensorc_cpu::aot::resolve_target(opts).map_err(aot_error).and_then(|t| {
+        let cpu = tensorc_mlir::CodegenTarget { triple: Some(&t.triple), cpu: Some(&t.cpu) };
+        crate::lower_to_mlir(&module, &file, Target::Cpu, &cpu)
+    })?;
+    tensorc_cpu::aot::build(&module, file_name, &text, &crate::pipelines(), opts, outputs).map_err(aot_error)
+}
+
+/// The facade's error for an artifact builder's.
+fn aot_error(e: tensorc_cpu::aot::AotError) -> Error {
+    match e {
         tensorc_cpu::aot::AotError::Mlir(m) => m.into(),
         tensorc_cpu::aot::AotError::Io { path, message } => Error::Io { path, message },
         tensorc_cpu::aot::AotError::Codegen(m) => Error::internal("codegen", m),
         other => Error::Unsupported(other.to_string()),
-    })
+    }
 }

@@ -26,7 +26,7 @@ pub use tensorc_mlir::exit_on_llvm_fatal_error;
 use std::path::Path;
 use std::time::Instant;
 use tensorc_cpu::{Mlir, Pipelines, Upto};
-use tensorc_mlir::{CodegenOutput, PrintOptions};
+use tensorc_mlir::{CodegenOutput, CodegenTarget, PrintOptions};
 
 /// Where a program runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     let cpu = match opts.target {
         Target::Interp | Target::Vulkan => None,
         Target::Cpu => {
-            let text = lower_to_mlir(&module, &file, opts.target)?;
+            let text = lower_to_mlir(&module, &file, opts.target, &CodegenTarget::default())?;
             // No option changes the generated code (`threads` is a run-time
             // setting), so nothing extra joins the cache key.
             let (m, status) =
@@ -141,7 +141,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     };
     let vulkan = match opts.target {
         Target::Vulkan => {
-            let text = lower_to_mlir(&module, &file, opts.target)?;
+            let text = lower_to_mlir(&module, &file, opts.target, &CodegenTarget::default())?;
             Some(
                 tensorc_vulkan::compile_module(&module, &text)
                     .map_err(|e| error::from_vulkan(e, &file))?,
@@ -166,7 +166,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
 pub fn compile_vulkan_artifact(file_name: &str, source: &str, out: &Path) -> Result<(), Error> {
     let file = SourceFile::new(file_name, source);
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
-    let text = lower_to_mlir(&module, &file, Target::Vulkan)?;
+    let text = lower_to_mlir(&module, &file, Target::Vulkan, &CodegenTarget::default())?;
     let artifact = tensorc_vulkan::compile_artifact(&module, &text, env!("CARGO_PKG_VERSION"))
         .map_err(|e| error::from_vulkan(e, &file))?;
     std::fs::write(out, artifact.to_bytes()).map_err(|e| Error::Io {
@@ -238,15 +238,39 @@ pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Program, Error
     compile_str(&path.display().to_string(), &source, opts)
 }
 
-/// The IR of `source` after `stage`, as text. MLIR stages after `linalg` are
-/// printed without locations so the text does not depend on file paths.
+/// The IR of `source` after `stage`, as text, for this machine. MLIR stages
+/// after `linalg` are printed without locations so the text does not depend
+/// on file paths.
 pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error> {
+    emit_for(file_name, source, stage, Target::Cpu, None)
+}
+
+/// `emit` for `target`: for the CPU `cpu` (an LLVM CPU name, as `compile
+/// --cpu` takes; `None` or `native` is this machine's), the frontend's and
+/// the pipelines' choices made for its vector registers and assembly for
+/// it; for Vulkan, the frontend's text as the Vulkan target lowers it
+/// (stages `linalg` and `spirv`; `spirv` is Vulkan's whatever `target`).
+/// The caller checks the CPU name (`check_cpu`).
+pub fn emit_for(
+    file_name: &str,
+    source: &str,
+    stage: Stage,
+    target: Target,
+    cpu: Option<&str>,
+) -> Result<String, Error> {
     let file = SourceFile::new(file_name, source);
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
     if stage == Stage::Nxir {
         return Ok(tensorc_ir::printer::print_module(&module));
     }
-    let text = lower_to_mlir(&module, &file, Target::Cpu)?;
+    let vulkan = stage == Stage::Spirv || target == Target::Vulkan;
+    let target = CodegenTarget { triple: None, cpu };
+    let text = lower_to_mlir(
+        &module,
+        &file,
+        if vulkan { Target::Vulkan } else { Target::Cpu },
+        &target,
+    )?;
     if stage == Stage::Spirv {
         let limits = tensorc_vulkan::Limits::default();
         return tensorc_vulkan::lower::lower(&text, &limits, tensorc_vulkan::Upto::Spirv)
@@ -261,15 +285,16 @@ pub fn emit(file_name: &str, source: &str, stage: Stage) -> Result<String, Error
     };
     // Even the frontend's own text goes through the MLIR parser and verifier,
     // so `emit --stage linalg` never shows IR the rest of the pipeline rejects.
-    // The stages after `opt` are those of code for this machine, as `asm` is.
-    let pipelines = pipelines().for_target(&tensorc_mlir::CodegenTarget::default());
+    // The stages after `opt` are those of code for the target, as `asm` is.
+    let pipelines = pipelines().for_target(&target);
     let m = tensorc_cpu::lower(&mlir, &text, &pipelines, upto)?;
     Ok(match stage {
         Stage::Nxir | Stage::Linalg | Stage::Spirv => text,
         Stage::Opt | Stage::LlvmDialect => mlir.print(&m, PrintOptions::default()),
         Stage::LlvmIr => mlir.translate_to_llvm_ir(&m, "llvm-ir")?,
         Stage::Asm => {
-            String::from_utf8_lossy(&mlir.codegen(&m, CodegenOutput::Assembly, "asm")?).into_owned()
+            String::from_utf8_lossy(&mlir.codegen_for(&m, CodegenOutput::Assembly, "asm", &target)?)
+                .into_owned()
         }
     })
 }
@@ -355,14 +380,26 @@ fn pipelines() -> Pipelines {
     }
 }
 
-/// The frontend: typed graph to MLIR text. The checker accepted the program,
-/// so a lowering failure is tensorc's, reported with the stage name.
+/// The frontend: typed graph to MLIR text, for the CPU `cpu` (the vector
+/// registers it sizes register-resident state for: AVX-512's when the CPU
+/// has it, else AVX2's) or for Vulkan (the frontend's default shape). The
+/// checker accepted the program, so a lowering failure is tensorc's,
+/// reported with the stage name.
 fn lower_to_mlir(
     module: &tensorc_ir::Module,
     file: &SourceFile,
     target: Target,
+    cpu: &CodegenTarget<'_>,
 ) -> Result<String, Error> {
-    tensorc_frontend::lower(module, file).map_err(|e| match e {
+    use tensorc_frontend::VectorRegisters;
+    let lowered = if target == Target::Vulkan {
+        tensorc_frontend::lower(module, file)
+    } else if tensorc_mlir::target_has_avx512(cpu) {
+        tensorc_frontend::lower_for(module, file, VectorRegisters::AVX512)
+    } else {
+        tensorc_frontend::lower_for(module, file, VectorRegisters::AVX2)
+    };
+    lowered.map_err(|e| match e {
         tensorc_frontend::LowerError::Unsupported(what) => Error::Unsupported(format!(
             "the {} target cannot compile this program yet: {what}",
             if target == Target::Vulkan {
