@@ -23,7 +23,7 @@
 //!   channel-major convolution.
 
 use crate::harness::{before_and_after, compare, compile_for, function_text, seeded_inputs};
-use tensorc::{Target, Tensor, TensorType};
+use tensorc::{Stage, Target, Tensor, TensorType};
 use tensorc_mlir::CodegenTarget;
 use tensorc_passes::conv_schedule::ConvTiles;
 use tensorc_passes::matmul_schedule::MatmulTiles;
@@ -163,6 +163,43 @@ fn packed_products_agree_on_both_isas() {
     agrees_on_both_isas(&crate::harness::bias_relu("f32", 64, 256, 896));
     // Packed on AVX2 only (B's rows conflict in no cache, B is small).
     agrees_on_both_isas("def f(a: f32[100][200], b: f32[200][600]) -> f32[100][600] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
+}
+
+/// 64-bit products, packed on AVX2 (4×8 register tiles of one panel),
+/// unpacked on AVX-512: whole panels (1024 columns), a remainder panel and
+/// rows (261 columns, 67 rows), K blocks and their rest (300 rows), the
+/// fused epilogue, a batch, a·bᵀ.
+#[test]
+fn packed_64_bit_products_agree_on_both_isas() {
+    agrees_on_both_isas("def f(a: f64[70][300], b: f64[300][1024]) -> f64[70][1024] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
+    agrees_on_both_isas("def f(a: f64[67][257], b: f64[257][517]) -> f64[67][517] {\n  y = dot a, [1], [], b, [0], []\n  return y\n}\n");
+    agrees_on_both_isas(&crate::harness::bias_relu("f64", 64, 300, 1024));
+    agrees_on_both_isas("def f(a: f64[2][64][200], b: f64[2][200][600]) -> f64[2][64][600] {\n  y = dot a, [2], [0], b, [1], [0]\n  return y\n}\n");
+    agrees_on_both_isas("def f(a: f64[100][300], b: f64[520][300]) -> f64[100][520] {\n  y = dot a, [1], [], b, [1], []\n  return y\n}\n");
+}
+
+/// On AVX2 a 64-bit product past the packing sizes is packed and tiled 4×8
+/// (one 8-wide panel: four `vector<8xf64>` FMAs per k, no other tile, as
+/// one panel divides every block); a 32-bit one keeps 4×24 (12 FMAs of
+/// `vector<8xf32>` per k, and a 2-panel tile at the end of each 32-panel
+/// block); AVX-512 keeps 64-bit products unpacked (8×16 tiles).
+#[test]
+fn avx2_packs_64_bit_products_on_one_panel_tiles() {
+    let fmas = |ty: &str, cpu: &str| {
+        let src = format!("def f(a: {ty}[128][256], b: {ty}[256][512]) -> {ty}[128][512] {{\n  y = dot a, [1], [], b, [0], []\n  return y\n}}\n");
+        let llvm = tensorc::emit_for("f.nxir", &src, Stage::LlvmDialect, Target::Cpu, Some(cpu))
+            .unwrap_or_else(|e| panic!("{}", e.render()));
+        let mut kinds: Vec<String> = llvm
+            .lines()
+            .filter(|l| l.contains("llvm.intr.fmuladd"))
+            .map(|l| l.rsplit("-> ").next().unwrap_or_default().to_owned())
+            .collect();
+        kinds.sort();
+        kinds
+    };
+    assert_eq!(fmas("f64", "x86-64-v3"), vec!["vector<8xf64>"; 4]);
+    assert_eq!(fmas("f32", "x86-64-v3"), vec!["vector<8xf32>"; 12 + 8]);
+    assert_eq!(fmas("f64", "x86-64-v4"), vec!["vector<16xf64>"; 8]);
 }
 
 #[test]

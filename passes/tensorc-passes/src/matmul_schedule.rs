@@ -492,6 +492,7 @@ pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
             }
         }
     }
+    arms.extend(crate::packed_matmul::width_arms(&mut s));
     // `foreach_match` consumes the root handle and returns the updated one,
     // so the rest of the schedule works on `%root`, its result.
     let _ = writeln!(
@@ -768,7 +769,9 @@ mod tests {
         );
         assert_eq!(s.matches("%hi = transform.param.constant 17 ").count(), 2);
         assert_eq!(s.matches("%hi = transform.param.constant 9 ").count(), 2);
-        assert_eq!(s.matches("%bits = transform.param.constant 64 ").count(), 4);
+        // (and the packed ops' width tags: `packed_matmul::width_arms`).
+        assert_eq!(s.matches("%bits = transform.param.constant 64 ").count(), 4 + 1);
+        assert!(s.contains("@tensorc_pk_w64 -> @tensorc_pk_tag64"), "{s}");
         // Narrow ops get twice the rows; 64-bit ones half the columns.
         assert!(s.contains("%nbmm_t, %nbmm_l:3 = transform.structured.tile_using_for %nbmm tile_sizes [1, 8, 16, 0]"), "{s}");
         assert!(

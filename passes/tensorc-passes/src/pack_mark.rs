@@ -34,7 +34,9 @@
 //! Which ops: `linalg.matmul`s anywhere and `linalg.batch_matmul`s at
 //! function level (batch > 1), with static shapes, 32-bit operands, the
 //! default `indexing_maps` (no broadcast or transposed operand) and a
-//! product (per batch element) that `PackedMatmul::packs` takes. It runs on
+//! product (per batch element) that `PackedMatmul::packs` takes; 64-bit
+//! ones too where the packed schedule has tiles for them
+//! (`PackedMatmul::packs_bits`: AVX2). It runs on
 //! tensors, right before the packing step.
 //!
 //! How threads will split each tagged product is decided here too, for the
@@ -133,7 +135,7 @@ pub unsafe fn mark(module: MlirOperation, p: PackedMatmul) -> usize {
         let mut tagged = 0;
         for op in ops_named(module, "linalg.matmul") {
             let Some((shape @ [_, m, n, k], bits)) = product_shape(op, 2) else { continue };
-            if bits != 32 || !packs(p, shape) {
+            if !packs(p, shape, bits) {
                 // Unpacked: N blocks when B is large (the schedule's rule).
                 tag_n_block(op, m, n, k, bits);
                 continue;
@@ -176,7 +178,7 @@ unsafe fn tag_n_block(op: MlirOperation, m: i64, n: i64, k: i64, bits: u32) {
 unsafe fn eligible(op: MlirOperation, p: PackedMatmul, rank: isize) -> Option<[i64; 4]> {
     unsafe {
         product_shape(op, rank)
-            .filter(|&(s, bits)| bits == 32 && packs(p, s))
+            .filter(|&(s, bits)| packs(p, s, bits))
             .map(|(s, _)| s)
     }
 }
@@ -203,9 +205,10 @@ unsafe fn blocked(op: MlirOperation) -> Option<[i64; 4]> {
 /// 900×800) (2.9 MB) 17.0–18.3 → 16.3–16.5 but 8.9–9.1 → 9.6–9.7.
 const LARGE_B: u64 = 4 << 20;
 
-/// Whether the packing library takes a product of shape `[batch, M, N, K]`.
-fn packs(p: PackedMatmul, [_, m, n, k]: [i64; 4]) -> bool {
-    p.packs(m as u64, n as u64, k as u64)
+/// Whether the packing library takes a product of shape `[batch, M, N, K]`
+/// of `bits`-wide elements.
+fn packs(p: PackedMatmul, [_, m, n, k]: [i64; 4], bits: u32) -> bool {
+    p.packs_bits(m as u64, n as u64, k as u64, bits)
 }
 
 /// `[batch, M, N, K]` (batch 1 for a matmul) of a plain product of static

@@ -163,6 +163,13 @@ pub struct PackedMatmul {
     pub wide_n: u64,
     /// See `wide_n`.
     pub max_unpacked_wide_b: u64,
+    /// Whether 64-bit products are packed too (with the same thresholds,
+    /// B's bytes counted at 8 per element), their register tiles
+    /// `reg_n_64` panels wide instead of `reg_n`.
+    pub packs_64_bit: bool,
+    /// `tile`-wide B panels of a 64-bit product's register tile: a panel
+    /// row of 64-bit elements takes twice the registers of a 32-bit one.
+    pub reg_n_64: u32,
 }
 
 impl Default for PackedMatmul {
@@ -187,6 +194,8 @@ impl Default for PackedMatmul {
             max_unpacked_b: 12 << 20,
             wide_n: 2000,
             max_unpacked_wide_b: 7 << 20,
+            packs_64_bit: false,
+            reg_n_64: 1,
         }
     }
 }
@@ -203,7 +212,14 @@ impl PackedMatmul {
     /// the size thresholds is packed (`max_unpacked_b` 0): the unpacked
     /// 6×16 schedule streams B's strided rows from L2 or L3 and stays far
     /// below the FMA peak there. The measurements: passes.md, "Register
-    /// tiles per vector ISA".
+    /// tiles per vector ISA". 64-bit products are packed too, on 4×8
+    /// register tiles (one 8-wide panel: two ymm registers per row, eight
+    /// accumulators, as many as two FMA pipes of latency 4 keep busy):
+    /// unpacked, their 6×8 tiles streamed B's strided rows (f64 1024³ at
+    /// 0.61× NumPy); packed with the 32-bit tiles, 4×24 doubles need 24
+    /// accumulators and spilled (1.1× the unpacked time), 4×16 1.1× less
+    /// (0.81×), 4×8 0.52× (passes.md, "64-bit products"). AVX-512 keeps
+    /// them unpacked: not measured there.
     pub fn for_isa(isa: crate::pipeline::VectorIsa) -> Self {
         match isa {
             crate::pipeline::VectorIsa::Avx512 => Self::default(),
@@ -214,8 +230,21 @@ impl PackedMatmul {
                 reg_n: 3,
                 n_block: 32,
                 max_unpacked_b: 0,
+                packs_64_bit: true,
+                reg_n_64: 1,
                 ..Self::default()
             },
+        }
+    }
+
+    /// Whether an M×K·K×N product of `bits`-wide elements is packed:
+    /// `packs` for 32 bits, for 64 when `packs_64_bit` (B's stride and
+    /// size in bytes of its elements).
+    pub fn packs_bits(&self, m: u64, n: u64, k: u64, bits: u32) -> bool {
+        match bits {
+            32 => self.packs_elements(m, n, k, 4),
+            64 => self.packs_64_bit && self.packs_elements(m, n, k, 8),
+            _ => false,
         }
     }
 
@@ -224,13 +253,18 @@ impl PackedMatmul {
     /// rows conflict in the caches or B is larger than `max_unpacked_b` (or,
     /// when N is at least `wide_n`, `max_unpacked_wide_b`).
     pub fn packs(&self, m: u64, n: u64, k: u64) -> bool {
+        self.packs_elements(m, n, k, 4)
+    }
+
+    /// `packs` for elements of `bytes` bytes.
+    fn packs_elements(&self, m: u64, n: u64, k: u64, bytes: u64) -> bool {
         let (min_m, min_nk, min_k, min_large) = (
             u64::from(self.min_m),
             u64::from(self.min_nk),
             u64::from(self.min_k),
             u64::from(self.min_large),
         );
-        let stride = 4 * n;
+        let stride = bytes * n;
         m >= min_m
             && n >= min_nk
             && k >= min_k
@@ -667,6 +701,49 @@ fn epilogue_matcher(s: &mut String) {
     );
 }
 
+/// The tags `width_arms` puts on packed ops of 32- and 64-bit elements.
+const PACKED_32: &str = "tensorc.packed32";
+const PACKED_64: &str = "tensorc.packed64";
+
+/// Appends (at module level, to the matmul schedule) the matchers and
+/// actions that tag the packed ops step 1 made by the width of their
+/// elements, `PACKED_32` or `PACKED_64` (any 5-D generic of the packed
+/// op's loop kinds; the tiling below matches the tag with `PACKED`), and
+/// returns their `foreach_match` arms. A transform matcher reads the
+/// element width; the packing step, a library of its own, cannot leave a
+/// mark the tiled ops keep apart otherwise.
+pub fn width_arms(s: &mut String) -> Vec<String> {
+    let mut arms = Vec::new();
+    for (bits, tag) in [(32, PACKED_32), (64, PACKED_64)] {
+        let _ = writeln!(
+            s,
+            "  transform.named_sequence @tensorc_pk_w{bits}(%op: !transform.any_op {{transform.readonly}}) -> !transform.any_op {{\n\
+             \x20   transform.match.operation_name %op [\"linalg.generic\"] : !transform.any_op\n\
+             \x20   %five = transform.param.constant 5 : i64 -> !transform.param<i64>\n\
+             \x20   %bits = transform.param.constant {bits} : i64 -> !transform.param<i64>\n\
+             \x20   transform.match.structured %op : !transform.any_op {{\n\
+             \x20   ^bb0(%s: !transform.any_op):\n\
+             \x20     %r = transform.match.structured.rank %s : (!transform.any_op) -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi eq %r, %five : !transform.param<i64>\n\
+             \x20     transform.match.structured.dim %s[0, 1, 3, 4] {{parallel}} : !transform.any_op\n\
+             \x20     transform.match.structured.dim %s[2] {{reduction}} : !transform.any_op\n\
+             \x20     %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
+             \x20     %cbits = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
+             \x20     transform.match.param.cmpi eq %cbits, %bits : !transform.param<i64>\n\
+             \x20     transform.match.structured.yield\n\
+             \x20   }}\n\
+             \x20   transform.yield %op : !transform.any_op\n\
+             \x20 }}\n\
+             \x20 transform.named_sequence @tensorc_pk_tag{bits}(%op: !transform.any_op {{transform.readonly}}) {{\n\
+             \x20   transform.annotate %op \"{tag}\" : !transform.any_op\n\
+             \x20   transform.yield\n\
+             \x20 }}"
+        );
+        arms.push(format!("@tensorc_pk_w{bits} -> @tensorc_pk_tag{bits}"));
+    }
+    arms
+}
+
 /// Step 2, appended to the matmul schedule's entry point (which has
 /// `%root`): tile what step 1 made and tag the tiles `VEC`.
 pub fn add_packed(s: &mut String, p: PackedMatmul) {
@@ -679,21 +756,26 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
     // accumulators stay in registers over the K block; then k by 1. The n1
     // loop is peeled when `reg_n` does not divide the panel count, so the
     // last tile is a static narrower one; `reg_m` divides `tile_m`.
+    // 64-bit products (`packs_64_bit`) have their own register tile width
+    // (`reg_n_64`); `width_arms`' tags tell the packed ops apart.
+    for (w, width_tag, rn) in [("", PACKED_32, rn), ("64", PACKED_64, p.reg_n_64)] {
+        let _ = writeln!(
+            s,
+            "    %pk_blks{w} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}, {width_tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+             \x20   %pk_mn{w}, %pk_lm{w}, %pk_lm0{w}, %pk_ln{w} = transform.structured.tile_using_for %pk_blks{w} tile_sizes [1, {rn}, 0, {rm}, 0] interchange = [0, 3, 1, 2, 4] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
+             \x20   %pk_k{w}, %pk_lk{w} = transform.structured.tile_using_for %pk_mn{w} tile_sizes [0, 0, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
+             \x20   transform.annotate %pk_k{w} \"{VEC}\" : !transform.any_op"
+        );
+        debug_assert!(rn > 0, "register tile {rm}×{rn} panels");
+        peel_each(s, &format!("%pk_ln{w}"), "    ");
+    }
     let _ = writeln!(
         s,
-        "    %pk_blks = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %pk_mn, %pk_lm, %pk_lm0, %pk_ln = transform.structured.tile_using_for %pk_blks tile_sizes [1, {rn}, 0, {rm}, 0] interchange = [0, 3, 1, 2, 4] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op, !transform.any_op)\n\
-         \x20   %pk_k, %pk_lk = transform.structured.tile_using_for %pk_mn tile_sizes [0, 0, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n\
-         \x20   transform.annotate %pk_k \"{VEC}\" : !transform.any_op\n\
-         \x20   %pk_fill = transform.structured.match ops{{[\"linalg.fill\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+        "    %pk_fill = transform.structured.match ops{{[\"linalg.fill\"]}} attributes{{{PACKED}}} in %root : (!transform.any_op) -> !transform.any_op\n\
          \x20   %pk_ft, %pk_fl:2 = transform.structured.tile_using_for %pk_fill tile_sizes [1, 1, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20   transform.annotate %pk_ft \"{VEC}\" : !transform.any_op"
     );
-    debug_assert!(
-        rm > 0 && p.tile_m.is_multiple_of(rm) && rn > 0,
-        "register tile {rm}×{rn} panels"
-    );
-    peel_each(s, "%pk_ln", "    ");
+    debug_assert!(rm > 0 && p.tile_m.is_multiple_of(rm), "register tile rows {rm}");
     // Packs become pad + expand_shape + transpose; the transposes are tiled
     // into blocks of 16 rows of K by one panel (the K loop peeled when 16
     // does not divide K). The pads stay whole-tensor copies (a zero pad
@@ -1015,15 +1097,47 @@ mod tests {
         assert!(s.contains("tile_sizes [1, 16, 0] interchange = [1, 0, 2] :"), "{s}");
         // Unpacks in tile_m×16 tiles of the result.
         assert!(s.contains("%up tile_sizes [8, 16]"), "{s}");
-        // Register tiles (N/16), both packs' K loops, the unpack tiles' N
-        // and M loops.
-        assert_eq!(s.matches("transform.loop.peel").count(), 5);
+        // 64-bit packed ops: one panel per register tile; each width
+        // matched by its tag.
+        assert!(s.contains("%pk_blks64 tile_sizes [1, 1, 0, 8, 0] interchange = [0, 3, 1, 2, 4] :"), "{s}");
+        assert!(s.contains(&format!("attributes{{{PACKED}, {PACKED_32}}}")), "{s}");
+        assert!(s.contains(&format!("attributes{{{PACKED}, {PACKED_64}}}")), "{s}");
+        // Register tiles (N/16) of each width, both packs' K loops, the
+        // unpack tiles' N and M loops.
+        assert_eq!(s.matches("transform.loop.peel").count(), 6);
         // A's pack and B's block packs run in chunks on the thread pool:
         // their loops are marked for `tensorc-outline-parallel`.
         assert_eq!(s.matches(&format!("\"{PARALLEL_FOR}\"")).count(), 2, "{s}");
         assert!(s.contains("%tr tile_sizes [8, 0, 0] :"), "{s}");
         assert!(s.contains("foreach %pk_ln "), "{s}");
-        // Packed op, fill, both packs' transposes, unpack tiles.
-        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 5);
+        // Packed ops of each width, fill, both packs' transposes, unpack
+        // tiles.
+        assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 6);
+    }
+
+    #[test]
+    fn width_arms_tag_packed_ops_by_element_width() {
+        let mut s = String::new();
+        let arms = width_arms(&mut s);
+        assert_eq!(arms, ["@tensorc_pk_w32 -> @tensorc_pk_tag32", "@tensorc_pk_w64 -> @tensorc_pk_tag64"]);
+        assert_eq!(s.matches('{').count(), s.matches('}').count(), "{s}");
+        assert!(s.contains(&format!("transform.annotate %op \"{PACKED_64}\"")), "{s}");
+        assert!(s.contains("%bits = transform.param.constant 32 "), "{s}");
+        assert!(s.contains("transform.match.structured.dim %s[2] {reduction}"), "{s}");
+    }
+
+    /// 64-bit products pack on AVX2 only, with B's bytes at 8 per element:
+    /// AVX2 packs every product past the sizes, so 64-bit ones pack where
+    /// 32-bit ones do; AVX-512's 1000×1000·1000×512 B conflicts at 8 bytes
+    /// per element (4 KiB rows), not at 4.
+    #[test]
+    fn products_of_64_bit_elements_pack_on_avx2() {
+        use crate::pipeline::VectorIsa;
+        let (wide, narrow) = (PackedMatmul::for_isa(VectorIsa::Avx512), PackedMatmul::for_isa(VectorIsa::Avx2));
+        assert!(narrow.packs_bits(1024, 1024, 1024, 64) && narrow.packs_bits(1000, 1000, 700, 64));
+        assert!(!narrow.packs_bits(32, 1024, 1024, 64) && !narrow.packs_bits(1024, 1024, 1024, 16));
+        assert!(!wide.packs_bits(1024, 1024, 1024, 64) && wide.packs_bits(1024, 1024, 1024, 32));
+        let wide_64 = PackedMatmul { packs_64_bit: true, ..wide };
+        assert!(wide_64.packs_bits(1000, 512, 1000, 64) && !wide_64.packs_bits(1000, 512, 1000, 32));
     }
 }
