@@ -7,7 +7,9 @@
 //!   alone), a second pass over another buffer (each buffer prefetched by
 //!   its first reader), a read whose column is not the pass's index and
 //!   writes to a fixed column or row (no prefetch), a row written through
-//!   views (the prefetch at the view's place), by snapshot and counts;
+//!   views (the prefetch at the view's place), a lane scan's chunk loop
+//!   reading the row through an `expand_shape` view (prefetched though it
+//!   is the row's one reading pass), by snapshot and counts;
 //! - the fused softmax and layernorm get their prefetches in the LLVM
 //!   dialect, and interpreter-vs-CPU runs of row chains whose last rows
 //!   prefetch past the end (clamped) with odd widths and row counts.
@@ -119,6 +121,31 @@ module {
     }
     return
   }
+  // A lane scan's chunk loop (`lane_scan_schedule.rs`), the row loop's one
+  // reading pass (its first chunk's loop left out): the row past its first
+  // chunk viewed as [1, 31, 32]; each chunk's read prefetches its two lines
+  // two rows down, at column 32 + 32 * %c, row %chunk + %r + 2 (clamped).
+  func.func @lane_scan(%x: memref<64x1024xf32>, %chunk: index) -> vector<32xf32> {
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c16 = arith.constant 16 : index
+    %c31 = arith.constant 31 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<32xf32>
+    %tail = memref.subview %x[0, 32] [64, 992] [1, 1] : memref<64x1024xf32> to memref<64x992xf32, strided<[1024, 1], offset: 32>>
+    %rows = memref.subview %tail[%chunk, 0] [16, 992] [1, 1] : memref<64x992xf32, strided<[1024, 1], offset: 32>> to memref<16x992xf32, strided<[1024, 1], offset: ?>>
+    %best = scf.for %r = %c0 to %c16 step %c1 iter_args(%b = %z) -> (vector<32xf32>) {
+      %row = memref.subview %rows[%r, 0] [1, 992] [1, 1] : memref<16x992xf32, strided<[1024, 1], offset: ?>> to memref<1x992xf32, strided<[1024, 1], offset: ?>>
+      %e = memref.expand_shape %row [[0], [1, 2]] output_shape [1, 31, 32] : memref<1x992xf32, strided<[1024, 1], offset: ?>> into memref<1x31x32xf32, strided<[1024, 32, 1], offset: ?>>
+      %m = scf.for %c = %c0 to %c31 step %c1 iter_args(%a = %b) -> (vector<32xf32>) {
+        %v = vector.transfer_read %e[%c0, %c, %c0], %p {in_bounds = [true]} : memref<1x31x32xf32, strided<[1024, 32, 1], offset: ?>>, vector<32xf32>
+        %n = arith.maximumf %a, %v : vector<32xf32>
+        scf.yield %n : vector<32xf32>
+      }
+      scf.yield %m : vector<32xf32>
+    }
+    return %best : vector<32xf32>
+  }
   // The second pass reads a fixed column, not along the row.
   func.func @fixed_column(%x: memref<100x64xf32>, %y: memref<100x64xf32>) {
     %c0 = arith.constant 0 : index
@@ -181,6 +208,10 @@ fn prefetch_rows_before_and_after() {
     assert_eq!((reads(f), writes(f)), (2, 1), "{f}");
     let f = function_text(&after, "fixed_column");
     assert_eq!((reads(f), writes(f)), (1, 1), "{f}");
+    // A lane scan: two lines per 32-lane chunk, at column 32 + 32 * %c.
+    let scan = function_text(&after, "lane_scan");
+    assert_eq!((reads(scan), writes(scan)), (2, 0), "{scan}");
+    assert!(scan.contains("arith.muli") && scan.contains("arith.minsi"), "{scan}");
     // Through views: one line per write, at row %chunk + %r + 2 (clamped).
     let views = function_text(&after, "write_through_views");
     assert_eq!((reads(views), writes(views)), (0, 1), "{views}");
@@ -191,9 +222,8 @@ fn prefetch_rows_before_and_after() {
     );
 }
 
-/// The fused row chains of W5 and W8 and argmax's two passes get their
-/// prefetches (1000 columns: the two-pass form; lines that 128 divides
-/// are scanned once, lane-wise, and need none).
+/// The fused row chains of W5 and W8 and argmax (its lane scan on both
+/// ISAs' shapes) get their prefetches.
 #[test]
 fn fused_row_chains_prefetch_the_rows_ahead() {
     let argmax = "def main(x: f32[512][1000]) -> s32[512] {
