@@ -50,7 +50,8 @@ const X86_64_CPUS: &str = include_str!("cpus/x86_64.txt");
 const AARCH64_CPUS: &str = include_str!("cpus/aarch64.txt");
 
 /// Checks a `--cpu` value for `triple` (`None`: the host): `native` or a CPU
-/// name LLVM knows for that architecture. The error lists the valid forms.
+/// name LLVM knows for that architecture. The error lists the valid forms
+/// without naming a default: `compile` and `emit` default differently.
 /// Triples of other architectures are not checked here (code generation
 /// rejects them with its own message).
 pub fn check_cpu(triple: Option<&str>, cpu: &str) -> Result<(), String> {
@@ -61,9 +62,9 @@ pub fn check_cpu(triple: Option<&str>, cpu: &str) -> Result<(), String> {
         "x86_64" | "amd64" => (
             "x86_64",
             X86_64_CPUS,
-            "native, x86-64-v2 (the default), x86-64-v3, x86-64-v4",
+            "native, x86-64-v2, x86-64-v3, x86-64-v4",
         ),
-        "aarch64" | "arm64" => ("aarch64", AARCH64_CPUS, "native, generic (the default)"),
+        "aarch64" | "arm64" => ("aarch64", AARCH64_CPUS, "native, generic"),
         _ => return Ok(()),
     };
     if cpu == "native" || names.lines().any(|n| n == cpu) {
@@ -121,9 +122,9 @@ pub struct ResolvedTarget {
     pub host: bool,
 }
 
-/// Resolves and checks the triple and CPU of `opts` (the frontend sizes
-/// some lowerings for the CPU's registers, so the facade resolves them
-/// before lowering; `build` again).
+/// Resolves and checks the triple and CPU of `opts`. The facade resolves
+/// them once, before lowering (the frontend sizes some lowerings for the
+/// CPU's registers), and hands the result to `build`.
 pub fn resolve_target(opts: &AotOptions) -> Result<ResolvedTarget, AotError> {
     let (triple, host) = resolve_triple(opts)?;
     if let Some(cpu) = &opts.cpu {
@@ -587,17 +588,19 @@ impl Drop for Scratch {
     }
 }
 
-/// Builds the requested artifacts. `outputs` pairs each kind with its path.
-/// `mlir_text` is the frontend's output for `module`.
+/// Builds the requested artifacts for `target` (from `resolve_target`).
+/// `outputs` pairs each kind with its path. `mlir_text` is the frontend's
+/// output for `module`, lowered for the same target.
 pub fn build(
     module: &Module,
     source_name: &str,
     mlir_text: &str,
     pipelines: &Pipelines,
-    opts: &AotOptions,
+    target: &ResolvedTarget,
     outputs: &[(ArtifactKind, PathBuf)],
 ) -> Result<(), AotError> {
-    let ResolvedTarget { triple, cpu, host } = resolve_target(opts)?;
+    let ResolvedTarget { triple, cpu, host } = target;
+    let host = *host;
     if !host && let Some((k, _)) = outputs.iter().find(|(k, _)| *k != ArtifactKind::Object) {
         return Err(AotError::Options(format!(
             "for the non-host target '{triple}' only `--emit obj` is supported (the kernel \
@@ -814,9 +817,9 @@ mod tests {
         assert_eq!(check_cpu(Some("aarch64-unknown-linux-gnu"), "neoverse-n1"), Ok(()));
         assert_eq!(check_cpu(None, "native"), Ok(()));
         let e = check_cpu(Some("x86_64-unknown-linux-gnu"), "neoverse-n1").unwrap_err();
-        assert!(e.starts_with("unknown CPU 'neoverse-n1' for x86_64: --cpu takes native, x86-64-v2 (the default), x86-64-v3, x86-64-v4, or one of LLVM's x86_64 CPU names: alderlake, "), "{e}");
+        assert!(e.starts_with("unknown CPU 'neoverse-n1' for x86_64: --cpu takes native, x86-64-v2, x86-64-v3, x86-64-v4, or one of LLVM's x86_64 CPU names: alderlake, "), "{e}");
         let e = check_cpu(Some("aarch64-linux-gnu"), "skylake").unwrap_err();
-        assert!(e.contains("native, generic (the default)"), "{e}");
+        assert!(e.contains("native, generic"), "{e}");
         assert!(e.contains("neoverse-n1"), "{e}");
         // Other architectures are rejected by code generation, not here.
         assert_eq!(check_cpu(Some("riscv64-unknown-linux-gnu"), "whatever"), Ok(()));

@@ -274,12 +274,13 @@ fn build(
         triple: None,
         cpu: Some("native".into()),
     };
+    let target = aot::resolve_target(&opts).map_err(|e| format!("building the cached library failed: {e}"))?;
     aot::build(
         module,
         "the JIT compile cache",
         mlir_text,
         pipelines,
-        &opts,
+        &target,
         &[(ArtifactKind::Object, object.clone())],
     )
     .map_err(|e| format!("building the cached library failed: {e}"))?;

@@ -2,7 +2,7 @@
 //! lowering as `compile_str`, then `tensorc-cpu`'s artifact builder, so the
 //! CLI's `compile` and the tests share one path (issue 4, docs/aot.md).
 
-use crate::{Error, SourceFile, Target};
+use crate::{Error, SourceFile};
 use std::path::PathBuf;
 pub use tensorc_cpu::aot::{AotOptions, ArtifactKind, check_cpu};
 
@@ -17,11 +17,10 @@ pub fn compile_artifacts(
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
     // A header alone needs no MLIR; lowering anyway reports programs the CPU
     // target cannot compile before the user builds against the header.
-    let text = tensorc_cpu::aot::resolve_target(opts).map_err(aot_error).and_then(|t| {
-        let cpu = tensorc_mlir::CodegenTarget { triple: Some(&t.triple), cpu: Some(&t.cpu) };
-        crate::lower_to_mlir(&module, &file, Target::Cpu, &cpu)
-    })?;
-    tensorc_cpu::aot::build(&module, file_name, &text, &crate::pipelines(), opts, outputs).map_err(aot_error)
+    let target = tensorc_cpu::aot::resolve_target(opts).map_err(aot_error)?;
+    let cpu = tensorc_mlir::CodegenTarget { triple: Some(&target.triple), cpu: Some(&target.cpu) };
+    let text = crate::lower_to_mlir(&module, &file, Some(&cpu))?;
+    tensorc_cpu::aot::build(&module, file_name, &text, &crate::pipelines(), &target, outputs).map_err(aot_error)
 }
 
 /// The facade's error for an artifact builder's.

@@ -130,7 +130,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     let cpu = match opts.target {
         Target::Interp | Target::Vulkan => None,
         Target::Cpu => {
-            let text = lower_to_mlir(&module, &file, opts.target, &CodegenTarget::default())?;
+            let text = lower_to_mlir(&module, &file, Some(&CodegenTarget::default()))?;
             // No option changes the generated code (`threads` is a run-time
             // setting), so nothing extra joins the cache key.
             let (m, status) =
@@ -141,7 +141,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
     };
     let vulkan = match opts.target {
         Target::Vulkan => {
-            let text = lower_to_mlir(&module, &file, opts.target, &CodegenTarget::default())?;
+            let text = lower_to_mlir(&module, &file, None)?;
             Some(
                 tensorc_vulkan::compile_module(&module, &text)
                     .map_err(|e| error::from_vulkan(e, &file))?,
@@ -166,7 +166,7 @@ pub fn compile_str(file_name: &str, source: &str, opts: &CompileOptions) -> Resu
 pub fn compile_vulkan_artifact(file_name: &str, source: &str, out: &Path) -> Result<(), Error> {
     let file = SourceFile::new(file_name, source);
     let module = tensorc_ir::check::compile(&file).map_err(Error::Program)?;
-    let text = lower_to_mlir(&module, &file, Target::Vulkan, &CodegenTarget::default())?;
+    let text = lower_to_mlir(&module, &file, None)?;
     let artifact = tensorc_vulkan::compile_artifact(&module, &text, env!("CARGO_PKG_VERSION"))
         .map_err(|e| error::from_vulkan(e, &file))?;
     std::fs::write(out, artifact.to_bytes()).map_err(|e| Error::Io {
@@ -265,12 +265,7 @@ pub fn emit_for(
     }
     let vulkan = stage == Stage::Spirv || target == Target::Vulkan;
     let target = CodegenTarget { triple: None, cpu };
-    let text = lower_to_mlir(
-        &module,
-        &file,
-        if vulkan { Target::Vulkan } else { Target::Cpu },
-        &target,
-    )?;
+    let text = lower_to_mlir(&module, &file, (!vulkan).then_some(&target))?;
     if stage == Stage::Spirv {
         let limits = tensorc_vulkan::Limits::default();
         return tensorc_vulkan::lower::lower(&text, &limits, tensorc_vulkan::Upto::Spirv)
@@ -382,31 +377,26 @@ fn pipelines() -> Pipelines {
 
 /// The frontend: typed graph to MLIR text, for the CPU `cpu` (the vector
 /// registers it sizes register-resident state for: AVX-512's when the CPU
-/// has it, else AVX2's) or for Vulkan (the frontend's default shape). The
-/// checker accepted the program, so a lowering failure is tensorc's,
-/// reported with the stage name.
+/// has it, else AVX2's) or, with `None`, for Vulkan (the frontend's default
+/// shape). The checker accepted the program, so a lowering failure is
+/// tensorc's, reported with the stage name.
 fn lower_to_mlir(
     module: &tensorc_ir::Module,
     file: &SourceFile,
-    target: Target,
-    cpu: &CodegenTarget<'_>,
+    cpu: Option<&CodegenTarget<'_>>,
 ) -> Result<String, Error> {
     use tensorc_frontend::VectorRegisters;
-    let lowered = if target == Target::Vulkan {
-        tensorc_frontend::lower(module, file)
-    } else if tensorc_mlir::target_has_avx512(cpu) {
-        tensorc_frontend::lower_for(module, file, VectorRegisters::AVX512)
-    } else {
-        tensorc_frontend::lower_for(module, file, VectorRegisters::AVX2)
+    let lowered = match cpu {
+        None => tensorc_frontend::lower(module, file),
+        Some(cpu) if tensorc_mlir::target_has_avx512(cpu) => {
+            tensorc_frontend::lower_for(module, file, VectorRegisters::AVX512)
+        }
+        Some(_) => tensorc_frontend::lower_for(module, file, VectorRegisters::AVX2),
     };
     lowered.map_err(|e| match e {
         tensorc_frontend::LowerError::Unsupported(what) => Error::Unsupported(format!(
             "the {} target cannot compile this program yet: {what}",
-            if target == Target::Vulkan {
-                "Vulkan"
-            } else {
-                "CPU"
-            }
+            if cpu.is_none() { "Vulkan" } else { "CPU" }
         )),
         tensorc_frontend::LowerError::Internal(msg) => Error::internal("lower", msg),
     })

@@ -444,13 +444,7 @@ fn matcher(
         );
     }
     if let Some(bits) = bits {
-        let _ = writeln!(
-            out,
-            "      %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
-             \x20     %cbits = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
-             \x20     %bits = transform.param.constant {bits} : i64 -> !transform.param<i64>\n\
-             \x20     transform.match.param.cmpi eq %cbits, %bits : !transform.param<i64>"
-        );
+        out.push_str(&init_width_is(bits));
     }
     out.push_str(
         "      transform.match.structured.yield
@@ -459,6 +453,17 @@ fn matcher(
   }
 ",
     );
+}
+
+/// The lines of a `transform.match.structured` block (its operand `%s`)
+/// that admit an op only when its first init's elements are `bits` wide.
+pub(crate) fn init_width_is(bits: u32) -> String {
+    format!(
+        "      %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
+         \x20     %cbits = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
+         \x20     %bits = transform.param.constant {bits} : i64 -> !transform.param<i64>\n\
+         \x20     transform.match.param.cmpi eq %cbits, %bits : !transform.param<i64>\n"
+    )
 }
 
 /// The whole schedule: tile and peel every matmul and batch matmul, tile

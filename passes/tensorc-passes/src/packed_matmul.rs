@@ -715,21 +715,19 @@ const PACKED_64: &str = "tensorc.packed64";
 pub fn width_arms(s: &mut String) -> Vec<String> {
     let mut arms = Vec::new();
     for (bits, tag) in [(32, PACKED_32), (64, PACKED_64)] {
+        let width = crate::matmul_schedule::init_width_is(bits);
         let _ = writeln!(
             s,
             "  transform.named_sequence @tensorc_pk_w{bits}(%op: !transform.any_op {{transform.readonly}}) -> !transform.any_op {{\n\
              \x20   transform.match.operation_name %op [\"linalg.generic\"] : !transform.any_op\n\
              \x20   %five = transform.param.constant 5 : i64 -> !transform.param<i64>\n\
-             \x20   %bits = transform.param.constant {bits} : i64 -> !transform.param<i64>\n\
              \x20   transform.match.structured %op : !transform.any_op {{\n\
              \x20   ^bb0(%s: !transform.any_op):\n\
              \x20     %r = transform.match.structured.rank %s : (!transform.any_op) -> !transform.param<i64>\n\
              \x20     transform.match.param.cmpi eq %r, %five : !transform.param<i64>\n\
              \x20     transform.match.structured.dim %s[0, 1, 3, 4] {{parallel}} : !transform.any_op\n\
              \x20     transform.match.structured.dim %s[2] {{reduction}} : !transform.any_op\n\
-             \x20     %c = transform.match.structured.init %s[0] : (!transform.any_op) -> !transform.any_value\n\
-             \x20     %cbits = transform.match.structured.elemental_bitwidth %c : (!transform.any_value) -> !transform.param<i64>\n\
-             \x20     transform.match.param.cmpi eq %cbits, %bits : !transform.param<i64>\n\
+             {width}\
              \x20     transform.match.structured.yield\n\
              \x20   }}\n\
              \x20   transform.yield %op : !transform.any_op\n\
