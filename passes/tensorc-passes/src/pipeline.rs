@@ -217,10 +217,16 @@ pub fn opt_pipeline() -> &'static str {
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
 ///
+/// - Before everything, `transform-preload-library` loads the transform
+///   libraries of every step below as one module, from a content-named file
+///   in the temporary directory (`cpu_lowering_pipeline_for` says why one);
+///   each step runs `transform-interpreter` from its own entry point. If
+///   the file cannot be written the steps are left out: the rest of the
+///   pipeline is still correct, only slower.
 /// - First the parallel step: `tensorc-parallel-mark` tags the linalg ops
 ///   worth running on several threads with a parallel loop and a chunk size
 ///   (`parallel_mark.rs`), and the transform library of
-///   `parallel_schedule.rs` (its own preloaded library and entry point) cuts
+///   `parallel_schedule.rs` (its own library and entry point) cuts
 ///   them into static chunks of an `scf.forall`, so the schedules below see
 ///   each chunk as an op of its own.
 /// - After it, the transpose step (`transpose_schedule.rs`, its own library
@@ -239,16 +245,13 @@ pub fn opt_pipeline() -> &'static str {
 ///   packed contraction cut into N and K cache blocks, and an unpack, so
 ///   B is packed once and the parallel step below chunks each block (the
 ///   chunks share its B block).
-/// - `transform-preload-library{...},transform-interpreter`: the matmul-class
+/// - `transform-interpreter` (the default entry point): the matmul-class
 ///   schedule of `matmul_schedule.rs` (tile 8×32×1, peel remainders,
 ///   vectorize every static-shaped linalg op, hoist accumulators; tile the
 ///   packed blocks with 8×32 register tiles, lower packs to tiled
 ///   transposes, vectorize unpacks and the fused element-wise consumer tile
-///   by tile), loaded
-///   from a content-named file in the temporary directory. It runs here, not
-///   in the `opt` stage, so `emit --stage opt` stays linalg on tensors. If
-///   the file cannot be written the schedule is left out: the rest of the
-///   pipeline is still correct, only slower.
+///   by tile). It runs here, not in the `opt` stage, so `emit --stage opt`
+///   stays linalg on tensors.
 ///   Then `canonicalize,cse` fold the schedule's index arithmetic.
 /// - The kernel schedules (`kernel_interpreter`, same way, own entry point):
 ///   element-wise generics tiled by 16 lanes, innermost-loop reductions split
@@ -392,99 +395,133 @@ pub fn cpu_lowering_pipeline() -> String {
 }
 
 /// `cpu_lowering_pipeline` with the register tiles of `isa`.
+///
+/// Every transform step's library is preloaded once, first, as one module
+/// (`Libraries`): each `transform-preload-library` merges its file into
+/// the transform dialect's library, and MLIR 22's merge verifies the whole
+/// library gathered so far and the new file, twice each. Seven preloads
+/// cost 0.60 s a compile on this machine (more than the rest of the MLIR
+/// pipeline); one preload of the same sequences 0.30–0.35 s (its parse
+/// alone 0.12 s). The steps keep their own entry points.
 pub fn cpu_lowering_pipeline_for(isa: VectorIsa) -> String {
+    let mut libs = Libraries::default();
     let packed = PackedMatmul::for_isa(isa);
     let schedule = matmul_schedule(MatmulTiles::for_isa(isa), packed);
-    let interpreter = library_step(&schedule, "", None, "canonicalize,cse,");
-    // The packing step only runs when the matmul schedule, which lowers its
-    // packs, does.
-    let pack = if interpreter.is_empty() { String::new() } else { pack_interpreter(isa) };
-    format!(
-        "{pack}{}{}{}{}{interpreter}{}{LOWERING}",
-        row_fuse_interpreter(),
-        flatten_interpreter(),
-        parallel_interpreter(),
-        transpose_interpreter(),
-        kernel_interpreter(isa)
-    )
+    let interpreter = libs.step(schedule, "", None, "canonicalize,cse,");
+    let pack = pack_interpreter(&mut libs, isa);
+    let steps = format!(
+        "{pack}{}{}{}{}{interpreter}{}",
+        row_fuse_interpreter(&mut libs),
+        flatten_interpreter(&mut libs),
+        parallel_interpreter(&mut libs),
+        transpose_interpreter(&mut libs),
+        kernel_interpreter(&mut libs, isa)
+    );
+    match libs.preload() {
+        Some(preload) => format!("{preload}{steps}{LOWERING}"),
+        // Every step is an optimization: without its library the pipeline
+        // is still correct, only slower.
+        // (The packing step needs the matmul schedule, which lowers its
+        // packs: they come and go together.)
+        None => LOWERING.to_owned(),
+    }
 }
 
-/// One transform step: `before` (Rust passes that tag what the library
-/// transforms), the library `script` preloaded from a content-named file
-/// (`script_file`), the interpreter run from `entry` (the default entry
-/// point when `None`), then `after`; each element ends with a comma. Empty
-/// when the file cannot be written: every step is an optimization, and the
-/// pipeline without it is still correct.
-fn library_step(script: &str, before: &str, entry: Option<&str>, after: &str) -> String {
-    let Ok(path) = script_file(script) else {
-        return String::new();
-    };
-    let interpreter = match entry {
-        Some(e) => format!("transform-interpreter{{entry-point={e}}}"),
-        None => "transform-interpreter".to_owned(),
-    };
-    format!(
-        "{before}transform-preload-library{{transform-library-paths={}}},{interpreter},{after}",
-        path.display()
-    )
+/// The transform libraries of a pipeline's steps, gathered into one module
+/// that one `transform-preload-library` loads before them.
+#[derive(Default)]
+struct Libraries {
+    scripts: Vec<String>,
+}
+
+impl Libraries {
+    /// One transform step: `before` (Rust passes that tag what the library
+    /// transforms), the interpreter run from `entry` (the default entry
+    /// point when `None`) over the preloaded library, then `after`; each
+    /// element ends with a comma. `script` (a whole library module) joins
+    /// the preloaded library.
+    fn step(&mut self, script: String, before: &str, entry: Option<&str>, after: &str) -> String {
+        self.scripts.push(script);
+        let interpreter = match entry {
+            Some(e) => format!("transform-interpreter{{entry-point={e}}}"),
+            None => "transform-interpreter".to_owned(),
+        };
+        format!("{before}{interpreter},{after}")
+    }
+
+    /// The preload of every step's library as one module, from a
+    /// content-named file (`script_file`); `None` when the file cannot be
+    /// written.
+    fn preload(&self) -> Option<String> {
+        let path = script_file(&merged_library(&self.scripts)).ok()?;
+        Some(format!("transform-preload-library{{transform-library-paths={}}},", path.display()))
+    }
+}
+
+/// The library modules `scripts` as one module: their bodies (the named
+/// sequences; every library names its own) inside one
+/// `module attributes {transform.with_named_sequence}`.
+fn merged_library(scripts: &[String]) -> String {
+    const HEAD: &str = "module attributes {transform.with_named_sequence} {";
+    let mut out = format!("{HEAD}\n");
+    for s in scripts {
+        let body = s
+            .trim()
+            .strip_prefix(HEAD)
+            .and_then(|b| b.strip_suffix('}'))
+            .expect("a transform library is one module with named sequences");
+        out.push_str(body.trim_matches('\n'));
+        out.push('\n');
+    }
+    out.push_str("}\n");
+    out
 }
 
 /// The kernel schedules (`elementwise_schedule.rs`, `reduction_schedule.rs`,
-/// `conv_schedule.rs`): preloaded beside the matmul library (their symbols
-/// are distinct, preloaded libraries merge) and run from their own entry
-/// point, after the matmul schedule.
-fn kernel_interpreter(isa: VectorIsa) -> String {
-    library_step(&kernel_schedule(ConvTiles::for_isa(isa)), "", Some(KERNEL_ENTRY), "canonicalize,cse,")
+/// `conv_schedule.rs`), run from their own entry point, after the matmul
+/// schedule.
+fn kernel_interpreter(libs: &mut Libraries, isa: VectorIsa) -> String {
+    libs.step(kernel_schedule(ConvTiles::for_isa(isa)), "", Some(KERNEL_ENTRY), "canonicalize,cse,")
 }
 
-/// The transpose step (`transpose_schedule.rs`), from its own library and
-/// entry point, after the parallel step (it tiles each chunk); without it
-/// transposes are scalar loops.
-fn transpose_interpreter() -> String {
-    library_step(&transpose_schedule(), "", Some(TRANSPOSE_ENTRY), "canonicalize,")
+/// The transpose step (`transpose_schedule.rs`), from its own entry point,
+/// after the parallel step (it tiles each chunk); without it transposes
+/// are scalar loops.
+fn transpose_interpreter(libs: &mut Libraries) -> String {
+    libs.step(transpose_schedule(), "", Some(TRANSPOSE_ENTRY), "canonicalize,")
 }
 
 /// The packing step of large matmuls (`packed_matmul.rs`), from its own
-/// library and entry point, before the parallel step so that B is packed
-/// once and the chunks split the packed computation; without it the
-/// unpacked schedule handles every matmul.
-fn pack_interpreter(isa: VectorIsa) -> String {
+/// entry point, before the parallel step so that B is packed once and the
+/// chunks split the packed computation; without it the unpacked schedule
+/// handles every matmul.
+fn pack_interpreter(libs: &mut Libraries, isa: VectorIsa) -> String {
     let mark = match isa {
         VectorIsa::Avx512 => PACK_MARK,
         VectorIsa::Avx2 => PACK_MARK_AVX2,
     };
-    library_step(
-        &pack_schedule(PackedMatmul::for_isa(isa)),
-        &format!("{mark},"),
-        Some(PACK_ENTRY),
-        "",
-    )
+    libs.step(pack_schedule(PackedMatmul::for_isa(isa)), &format!("{mark},"), Some(PACK_ENTRY), "")
 }
 
 /// The row-fusion step (`row_fuse.rs` marks, `row_fuse_schedule.rs`
 /// fuses each chain into a loop over rows, chunked for threads), before the
 /// parallel step so that its marker sees the one-row ops; without it each
 /// op runs whole.
-fn row_fuse_interpreter() -> String {
-    library_step(&row_fuse_schedule(), &format!("{ROW_FUSE_MARK},"), Some(ROW_FUSE_ENTRY), "canonicalize,")
+fn row_fuse_interpreter(libs: &mut Libraries) -> String {
+    libs.step(row_fuse_schedule(), &format!("{ROW_FUSE_MARK},"), Some(ROW_FUSE_ENTRY), "canonicalize,")
 }
 
 /// The flattening step (`flatten_mark.rs` marks, `flatten_schedule.rs`
 /// makes each marked element-wise op one loop over all its elements),
 /// after row fusion and before the parallel step, which chunks the loop.
-fn flatten_interpreter() -> String {
-    library_step(&flatten_schedule(), &format!("{FLATTEN_MARK},"), Some(FLATTEN_ENTRY), "canonicalize,")
+fn flatten_interpreter(libs: &mut Libraries) -> String {
+    libs.step(flatten_schedule(), &format!("{FLATTEN_MARK},"), Some(FLATTEN_ENTRY), "canonicalize,")
 }
 
 /// The parallel step's library, run from its entry point after the marker
 /// and the matrix-vector rewrite; without it everything runs on one thread.
-fn parallel_interpreter() -> String {
-    library_step(
-        &parallel_schedule(),
-        &format!("{PARALLEL_MARK},{MATVEC},"),
-        Some(PARALLEL_ENTRY),
-        "canonicalize,",
-    )
+fn parallel_interpreter(libs: &mut Libraries) -> String {
+    libs.step(parallel_schedule(), &format!("{PARALLEL_MARK},{MATVEC},"), Some(PARALLEL_ENTRY), "canonicalize,")
 }
 
 /// The lowering after scheduling (see `cpu_lowering_pipeline`).
@@ -586,6 +623,32 @@ mod tests {
     }
 
     #[test]
+    fn one_preload_holds_every_library() {
+        let a = "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @a() {\n    transform.yield\n  }\n}\n";
+        let b = "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @b() {\n    transform.yield\n  }\n}\n";
+        let m = merged_library(&[a.to_owned(), b.to_owned()]);
+        assert_eq!(
+            m,
+            "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @a() {\n    transform.yield\n  }\n  transform.named_sequence @b() {\n    transform.yield\n  }\n}\n"
+        );
+        // Every step's library is in the one file the pipeline preloads.
+        for isa in [VectorIsa::Avx512, VectorIsa::Avx2] {
+            let p = cpu_lowering_pipeline_for(isa);
+            let path = p
+                .strip_prefix("transform-preload-library{transform-library-paths=")
+                .and_then(|r| r.split('}').next())
+                .expect("the pipeline starts with the preload");
+            let library = std::fs::read_to_string(path).unwrap();
+            for entry in [PACK_ENTRY, ROW_FUSE_ENTRY, FLATTEN_ENTRY, PARALLEL_ENTRY, TRANSPOSE_ENTRY, KERNEL_ENTRY, "__transform_main"] {
+                assert_eq!(library.matches(&format!("transform.named_sequence @{entry}(")).count(), 1, "{entry}");
+                if entry != "__transform_main" {
+                    assert!(p.contains(&format!("transform-interpreter{{entry-point={entry}}}")), "{entry}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn pipelines_are_well_formed_element_lists() {
         for p in [opt_pipeline().to_owned(), cpu_lowering_pipeline()] {
             assert!(!p.starts_with("builtin.module"), "elements only: {p}");
@@ -600,7 +663,7 @@ mod tests {
         // The Rust pass runs right after forall-to-parallel, in process only.
         assert!(cpu_lowering_pipeline().contains(&format!("scf-forall-to-parallel,{OUTLINE_PARALLEL},")));
         assert!(!full_cpu_pipeline().contains(OUTLINE_PARALLEL));
-        assert!(cpu_lowering_pipeline().contains(&format!("{MATVEC},transform-preload-library")));
+        assert!(cpu_lowering_pipeline().contains(&format!("{MATVEC},transform-interpreter{{entry-point={PARALLEL_ENTRY}}}")));
         assert!(!full_cpu_pipeline().contains(PARALLEL_MARK));
         assert!(cpu_lowering_pipeline().contains(&format!("{PARALLEL_MARK},{MATVEC},")));
         assert!(!full_cpu_pipeline().contains(MATVEC));
@@ -621,7 +684,9 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(READ_THROUGH_PADS));
         assert!(!full_cpu_pipeline().contains(PACK_MARK));
         // Batches of large products become matmuls before they are packed.
-        assert!(cpu_lowering_pipeline().starts_with(&format!("{PACK_MARK},transform-preload-library")));
+        assert!(cpu_lowering_pipeline().starts_with("transform-preload-library{"));
+        assert_eq!(cpu_lowering_pipeline().matches("transform-preload-library").count(), 1);
+        assert!(cpu_lowering_pipeline().contains(&format!("}},{PACK_MARK},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
         assert!(!full_cpu_pipeline().contains(LANE_PER_ROW));
@@ -641,7 +706,7 @@ mod tests {
             "convert-vector-to-scf{{full-unroll target-rank=1}},{SCALAR_TRANSFERS},{STRIDED_GATHER},{ND_INT_MATH},{VECTOR_TRIG},"
         )));
         // Row fusion runs before the parallel step, in process only.
-        assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-preload-library")));
+        assert!(cpu_lowering_pipeline().contains(&format!("{ROW_FUSE_MARK},transform-interpreter{{entry-point={ROW_FUSE_ENTRY}}}")));
         assert!(
             cpu_lowering_pipeline().find(ROW_FUSE_MARK) < cpu_lowering_pipeline().find(PARALLEL_MARK)
         );
