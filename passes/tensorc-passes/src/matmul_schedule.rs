@@ -152,25 +152,49 @@ fn tile_op(
     }
 }
 
-/// Appends, at indentation `indent`, the peeling of every `scf.for` in
-/// `handle` into full tiles plus one static remainder. A loop that needs no
-/// peeling (the step divides the trip count, or there is one iteration)
+/// The named sequence `peel_each` calls: the peeling of every `scf.for` in
+/// its operand into full tiles plus one static remainder. A loop that needs
+/// no peeling (the step divides the trip count, or there is one iteration)
 /// makes `loop.peel` fail; each peel runs in its own `failures(suppress)`
-/// sequence, so that failure only means "nothing to peel".
-pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
-    let body = format!(
-        "transform.foreach {handle} : !transform.any_op {{\n\
-         \x20 ^bb0(%l: !transform.any_op):\n\
-         \x20   transform.sequence %l : !transform.any_op failures(suppress) {{\n\
-         \x20   ^bb1(%l2: !transform.any_op):\n\
-         \x20     %for = transform.cast %l2 : !transform.any_op to !transform.op<\"scf.for\">\n\
-         \x20     %main, %rest = transform.loop.peel %for : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)\n\
-         \x20   }}\n\
-         }}"
-    );
-    for line in body.lines() {
-        let _ = writeln!(out, "{indent}{line}");
+/// sequence, so that failure only means "nothing to peel". Every library
+/// that peels defines it (`PEEL_EACH_DEFINITION`, once per module;
+/// `pipeline.rs` keeps one copy when it merges the libraries), privately, so
+/// libraries preloaded one by one (the tests' fixtures) do not collide:
+/// the transform dialect renames colliding private symbols. One shared
+/// sequence instead of the same eight lines at each of the ~390 places
+/// that peel: the preloaded library is parsed and verified on every
+/// compile (`pipeline::cpu_lowering_pipeline_for`), so its size is compile
+/// time. The operand is only read: the peels consume the loops' own
+/// handles, as they did written inline (a handle to loops enclosing them
+/// stays valid).
+pub(crate) const PEEL_EACH_DEFINITION: &str = "  transform.named_sequence private @tensorc_peel_each(%loops: !transform.any_op {transform.readonly}) {
+    transform.foreach %loops : !transform.any_op {
+      ^bb0(%l: !transform.any_op):
+        transform.sequence %l : !transform.any_op failures(suppress) {
+        ^bb1(%l2: !transform.any_op):
+          %for = transform.cast %l2 : !transform.any_op to !transform.op<\"scf.for\">
+          %main, %rest = transform.loop.peel %for : (!transform.op<\"scf.for\">) -> (!transform.any_op, !transform.any_op)
+        }
     }
+    transform.yield
+  }
+";
+
+/// The loop peels a library text asks for: the `loop.peel`s written in
+/// it plus one per call of the shared peel sequence (for tests).
+#[cfg(test)]
+pub(crate) fn peel_count(library: &str) -> usize {
+    library.matches("transform.loop.peel").count() + library.matches("include @tensorc_peel_each ").count()
+        - library.matches("@tensorc_peel_each(%loops").count()
+}
+
+/// Appends, at indentation `indent`, the peeling of every `scf.for` in
+/// `handle` (a call of `PEEL_EACH_DEFINITION`'s sequence).
+pub(crate) fn peel_each(out: &mut String, handle: &str, indent: &str) {
+    let _ = writeln!(
+        out,
+        "{indent}transform.include @tensorc_peel_each failures(propagate) ({handle}) : (!transform.any_op) -> ()"
+    );
 }
 
 /// The N block widths `n_block` chooses from (multiples of 64 columns):
@@ -472,6 +496,7 @@ pub(crate) fn init_width_is(bits: u32) -> String {
 pub fn matmul_schedule(tiles: MatmulTiles, packed: PackedMatmul) -> String {
     let mut s = String::new();
     s.push_str("module attributes {transform.with_named_sequence} {\n");
+    s.push_str(PEEL_EACH_DEFINITION);
     // One matcher per class and op, in `classes` order: `foreach_match`
     // applies the first that succeeds.
     let mut arms = Vec::new();
@@ -754,9 +779,9 @@ mod tests {
         // width, one for the K blocks, plus the packed step's.
         let mut packed = String::new();
         add_packed(&mut packed, PackedMatmul::default());
-        let packed_peels = packed.matches("transform.loop.peel").count();
+        let packed_peels = crate::matmul_schedule::peel_count(&packed);
         assert_eq!(
-            s.matches("transform.loop.peel").count(),
+            crate::matmul_schedule::peel_count(&s),
             2 * 2 * classes(16).len() + N_BLOCKS.len() + 1 + packed_peels
         );
         // The packed schedule's tiles are vectorized by the tag it gives them.

@@ -374,6 +374,7 @@ pub fn pack_schedule(p: PackedMatmul) -> String {
     let t = p.tile;
     let mp = p.tile_m;
     let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
+    s.push_str(crate::matmul_schedule::PEEL_EACH_DEFINITION);
     epilogue_matcher(&mut s);
     // Pack M and N (not K: a trailing unit K0 dimension makes the panel
     // reads scalar, cpu-pipeline.md §1.6 (7)); B's panels are transposed to
@@ -890,8 +891,8 @@ mod tests {
         // (in the M chunks of `PACK_M` products too); the epilogue peels
         // its two loops.
         assert!(s.contains("tile_sizes [0, 12, 128, 0, 0] :"), "{s}");
-        assert_eq!(s.matches("transform.loop.peel").count(), 6, "{s}");
-        assert!(s.find("foreach %lkc ") < s.find("foreach %lnb "), "{s}");
+        assert_eq!(crate::matmul_schedule::peel_count(&s), 6, "{s}");
+        assert!(s.find("@tensorc_peel_each failures(propagate) (%lkc)") < s.find("@tensorc_peel_each failures(propagate) (%lnb)"), "{s}");
         assert!(s.contains("fuse_into_containing_op %pb2 into %inner"), "{s}");
         assert!(s.contains("transform.apply_patterns.tensor.fold_tensor_empty"), "{s}");
         // Exactly the matmuls `pack_mark.rs` tagged are packed.
@@ -1102,12 +1103,12 @@ mod tests {
         assert!(s.contains(&format!("attributes{{{PACKED}, {PACKED_64}}}")), "{s}");
         // Register tiles (N/16) of each width, both packs' K loops, the
         // unpack tiles' N and M loops.
-        assert_eq!(s.matches("transform.loop.peel").count(), 6);
+        assert_eq!(crate::matmul_schedule::peel_count(&s), 6);
         // A's pack and B's block packs run in chunks on the thread pool:
         // their loops are marked for `tensorc-outline-parallel`.
         assert_eq!(s.matches(&format!("\"{PARALLEL_FOR}\"")).count(), 2, "{s}");
         assert!(s.contains("%tr tile_sizes [8, 0, 0] :"), "{s}");
-        assert!(s.contains("foreach %pk_ln "), "{s}");
+        assert!(s.contains("@tensorc_peel_each failures(propagate) (%pk_ln)"), "{s}");
         // Packed ops of each width, fill, both packs' transposes, unpack
         // tiles.
         assert_eq!(s.matches(&format!("\"{VEC}\"")).count(), 6);

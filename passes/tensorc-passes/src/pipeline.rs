@@ -9,7 +9,7 @@
 use crate::conv_schedule::ConvTiles;
 use crate::elementwise_schedule::{ENTRY as KERNEL_ENTRY, kernel_schedule};
 use crate::flatten_schedule::{ENTRY as FLATTEN_ENTRY, flatten_schedule};
-use crate::matmul_schedule::{MatmulTiles, matmul_schedule, script_file};
+use crate::matmul_schedule::{MatmulTiles, PEEL_EACH_DEFINITION, matmul_schedule, script_file};
 use crate::packed_matmul::{PACK_ENTRY, PackedMatmul, pack_schedule};
 use crate::parallel_schedule::{ENTRY as PARALLEL_ENTRY, parallel_schedule};
 use crate::row_fuse_schedule::{ENTRY as ROW_FUSE_ENTRY, row_fuse_schedule};
@@ -470,6 +470,13 @@ fn merged_library(scripts: &[String]) -> String {
             .strip_prefix(HEAD)
             .and_then(|b| b.strip_suffix('}'))
             .expect("a transform library is one module with named sequences");
+        // Libraries that peel loops each define the shared peel sequence:
+        // the merged module keeps one.
+        let body = match body.find(PEEL_EACH_DEFINITION) {
+            Some(_) if !out.contains(PEEL_EACH_DEFINITION) => body.to_owned(),
+            Some(_) => body.replacen(PEEL_EACH_DEFINITION, "", 1),
+            None => body.to_owned(),
+        };
         out.push_str(body.trim_matches('\n'));
         out.push('\n');
     }

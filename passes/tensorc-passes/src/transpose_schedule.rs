@@ -155,6 +155,7 @@ fn tile(out: &mut String, rank: usize, q: usize, bits: u32) {
 /// plain row reads and a `vector.transpose`, and lower that in registers.
 pub fn transpose_schedule() -> String {
     let mut s = String::from("module attributes {transform.with_named_sequence} {\n");
+    s.push_str(crate::matmul_schedule::PEEL_EACH_DEFINITION);
     let _ = writeln!(
         s,
         "  transform.named_sequence @{ENTRY}(%arg0: !transform.any_op) {{\n\
@@ -232,7 +233,7 @@ mod tests {
         // tiled one row at a time, not peeled, and vectorized at once.
         let copies = (2..=MAX_RANK).count() * BITS.len();
         assert_eq!(
-            s.matches("transform.loop.peel").count(),
+            crate::matmul_schedule::peel_count(&s),
             2 * (kinds - copies)
         );
         assert!(s.contains("tile_sizes [1, 1, 0]"), "{s}");
