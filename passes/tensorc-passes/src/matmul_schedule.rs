@@ -779,9 +779,9 @@ mod tests {
         // width, one for the K blocks, plus the packed step's.
         let mut packed = String::new();
         add_packed(&mut packed, PackedMatmul::default());
-        let packed_peels = crate::matmul_schedule::peel_count(&packed);
+        let packed_peels = peel_count(&packed);
         assert_eq!(
-            crate::matmul_schedule::peel_count(&s),
+            peel_count(&s),
             2 * 2 * classes(16).len() + N_BLOCKS.len() + 1 + packed_peels
         );
         // The packed schedule's tiles are vectorized by the tag it gives them.

@@ -460,23 +460,22 @@ impl Libraries {
 
 /// The library modules `scripts` as one module: their bodies (the named
 /// sequences; every library names its own) inside one
-/// `module attributes {transform.with_named_sequence}`.
+/// `module attributes {transform.with_named_sequence}`. The shared peel
+/// sequence, which every library that peels loops defines, is kept once,
+/// first.
 fn merged_library(scripts: &[String]) -> String {
     const HEAD: &str = "module attributes {transform.with_named_sequence} {";
     let mut out = format!("{HEAD}\n");
+    if scripts.iter().any(|s| s.contains(PEEL_EACH_DEFINITION)) {
+        out.push_str(PEEL_EACH_DEFINITION);
+    }
     for s in scripts {
         let body = s
             .trim()
             .strip_prefix(HEAD)
             .and_then(|b| b.strip_suffix('}'))
-            .expect("a transform library is one module with named sequences");
-        // Libraries that peel loops each define the shared peel sequence:
-        // the merged module keeps one.
-        let body = match body.find(PEEL_EACH_DEFINITION) {
-            Some(_) if !out.contains(PEEL_EACH_DEFINITION) => body.to_owned(),
-            Some(_) => body.replacen(PEEL_EACH_DEFINITION, "", 1),
-            None => body.to_owned(),
-        };
+            .expect("a transform library is one module with named sequences")
+            .replacen(PEEL_EACH_DEFINITION, "", 1);
         out.push_str(body.trim_matches('\n'));
         out.push('\n');
     }
@@ -638,6 +637,12 @@ mod tests {
             m,
             "module attributes {transform.with_named_sequence} {\n  transform.named_sequence @a() {\n    transform.yield\n  }\n  transform.named_sequence @b() {\n    transform.yield\n  }\n}\n"
         );
+        // Two libraries that peel: one copy of the shared peel sequence.
+        let peeling = |l: &str| l.replacen("{\n", &format!("{{\n{PEEL_EACH_DEFINITION}"), 1);
+        let m = merged_library(&[peeling(a), b.to_owned(), peeling(b)]);
+        assert_eq!(m.matches(PEEL_EACH_DEFINITION).count(), 1, "{m}");
+        assert_eq!(m.matches("transform.named_sequence @b()").count(), 2, "{m}");
+        assert!(m.find(PEEL_EACH_DEFINITION) < m.find("@a()"), "{m}");
         // Every step's library is in the one file the pipeline preloads.
         for isa in [VectorIsa::Avx512, VectorIsa::Avx2] {
             let p = cpu_lowering_pipeline_for(isa);
