@@ -67,25 +67,69 @@ const USAGE: &str = "usage: cargo xtask <setup | test | demo | bench [NAME...] |
   fuzz   each cargo-fuzz target for a bounded time, then many generated programs
          (`cargo xtask fuzz --help`)";
 
+/// What the command line asked for.
+#[derive(Debug, PartialEq)]
+enum Task<'a> {
+    Help,
+    Setup,
+    Test,
+    Demo,
+    Bench(&'a [String]),
+    Screen(&'a [String]),
+    Sizes,
+    Fuzz(&'a [String]),
+}
+
+/// Reads the command line (without the program name). `-h`/`--help` after any
+/// command asks for the usage (fuzz prints its own); an option a command does not
+/// take is an error rather than a workload filter that matches nothing.
+fn parse(args: &[String]) -> std::result::Result<Task<'_>, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err("no command given".into());
+    };
+    let is_help = |a: &String| a == "-h" || a == "--help";
+    if cmd != "fuzz" && rest.iter().any(is_help) {
+        return Ok(Task::Help);
+    }
+    let none = |task: Task<'static>| match rest.first() {
+        Some(a) => Err(format!("unexpected argument '{a}' to `{cmd}`")),
+        None => Ok(task),
+    };
+    let filters = |names: &'_ [String]| match names.iter().find(|a| a.starts_with('-')) {
+        Some(a) => Err(format!("unexpected argument '{a}' to `{cmd}`")),
+        None => Ok(()),
+    };
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => Ok(Task::Help),
+        "setup" => none(Task::Setup),
+        "test" => none(Task::Test),
+        "demo" => none(Task::Demo),
+        "sizes" => none(Task::Sizes),
+        "bench" if rest.first().is_some_and(|a| a == "--screen") => {
+            filters(&rest[1..]).map(|()| Task::Screen(&rest[1..]))
+        }
+        "bench" => filters(rest).map(|()| Task::Bench(rest)),
+        "fuzz" => Ok(Task::Fuzz(rest)),
+        other => Err(format!("unknown xtask command '{other}'")),
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("setup") => setup(),
-        Some("test") => test(),
-        Some("demo") => demo(),
-        Some("bench") if args.get(1).is_some_and(|a| a == "--screen") => screen::screen(&args[2..]),
-        Some("bench") => bench::bench(&args[1..]),
-        Some("sizes") => sizes::sizes(),
-        Some("fuzz") => fuzz::fuzz(&args[1..]),
-        Some("-h" | "--help" | "help") => {
+    let result = match parse(&args) {
+        Ok(Task::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
         }
-        other => {
-            if let Some(cmd) = other {
-                eprintln!("error: unknown xtask command '{cmd}'\n");
-            }
-            eprintln!("{USAGE}");
+        Ok(Task::Setup) => setup(),
+        Ok(Task::Test) => test(),
+        Ok(Task::Demo) => demo(),
+        Ok(Task::Bench(filters)) => bench::bench(filters),
+        Ok(Task::Screen(filters)) => screen::screen(filters),
+        Ok(Task::Sizes) => sizes::sizes(),
+        Ok(Task::Fuzz(rest)) => fuzz::fuzz(rest),
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
             return ExitCode::from(2);
         }
     };
@@ -562,5 +606,35 @@ mod tests {
         assert!(t[0][2].is_nan());
         assert_eq!(t[0][3], 1.0e-5);
         assert_eq!(t[1], vec![7.0]);
+    }
+
+    use super::{Task, parse};
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn commands_and_their_arguments() {
+        let a = args("bench w1 w5");
+        assert_eq!(parse(&a), Ok(Task::Bench(&a[1..])));
+        let a = args("bench --screen matmul");
+        assert_eq!(parse(&a), Ok(Task::Screen(&a[2..])));
+        let a = args("fuzz --help");
+        assert_eq!(parse(&a), Ok(Task::Fuzz(&a[1..])));
+        assert_eq!(parse(&args("test")), Ok(Task::Test));
+        for help in ["--help", "help", "bench --help", "bench --screen -h", "test --help", "sizes -h"] {
+            assert_eq!(parse(&args(help)), Ok(Task::Help), "{help}");
+        }
+    }
+
+    #[test]
+    fn bad_command_lines_are_errors() {
+        let e = |s: &str| parse(&args(s)).unwrap_err();
+        assert_eq!(e(""), "no command given");
+        assert_eq!(e("build"), "unknown xtask command 'build'");
+        assert_eq!(e("bench --fast"), "unexpected argument '--fast' to `bench`");
+        assert_eq!(e("bench --screen w1 --json"), "unexpected argument '--json' to `bench`");
+        assert_eq!(e("test extra"), "unexpected argument 'extra' to `test`");
     }
 }
