@@ -354,14 +354,40 @@ fn find_tensorc(env_value: Option<OsString>, path: Option<OsString>) -> Result<P
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
+    /// A fresh directory for one test, removed when the test passes (a
+    /// failed test's files stay to be looked at): each run of the suite used
+    /// to leave two directories behind in the temporary directory.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl AsRef<Path> for Scratch {
+        fn as_ref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!(
             "tensorc-build-test-{}-{name}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir
+        Scratch(dir)
     }
 
     #[test]
@@ -381,7 +407,7 @@ mod tests {
         let bin = dir.join("tensorc");
         std::fs::write(&bin, "").unwrap();
         assert_eq!(find_tensorc(Some(bin.clone().into()), None).unwrap(), bin);
-        let path = std::env::join_paths(["/nonexistent-dir".as_ref(), dir.as_path()]).unwrap();
+        let path = std::env::join_paths(["/nonexistent-dir".as_ref(), dir.as_ref()]).unwrap();
         assert_eq!(find_tensorc(None, Some(path)).unwrap(), bin);
     }
 
@@ -410,7 +436,7 @@ mod tests {
         let e = Build::new()
             .file(dir.join("bad.nxir"))
             .tensorc(&bin)
-            .out_dir(&dir)
+            .out_dir(&*dir)
             .cargo_metadata(false)
             .try_compile("bad")
             .unwrap_err();
