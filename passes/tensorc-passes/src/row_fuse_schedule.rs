@@ -151,62 +151,120 @@ pub fn row_fuse_schedule() -> String {
         )
         .repeat(ROUNDS)
     };
+    // One sequence per shape of action: the chunk size is a parameter
+    // (`%t`), not part of the name, so the 127 actions share 13 sequences
+    // (the library is preloaded, parsed and verified on every compile: one
+    // sequence per chunk size was 176 KB of it). Each tag's include passes
+    // its size as a `transform.param.constant`, which the tiling ops read
+    // as the same static size they were given as a literal before.
+    let mut shapes = Vec::new();
+    let mut sizes = Vec::new();
     let mut body = String::new();
     for (k, d, t, step) in actions() {
-        let name = format!("tensorc_rf_k{k}_d{d}_t{t}_s{step}");
-        let _ = write!(
-            s,
-            "  transform.named_sequence @{name}(%r: !transform.any_op {{transform.consumed}}) {{\n\
-             \x20   %f = transform.get_parent_op %r {{isolated_from_above}} : (!transform.any_op) -> !transform.any_op\n"
-        );
-        let (rows_of, scope) = if t == 0 {
-            ("%r", "%f")
+        let shape = action_shape(k, d, t, step);
+        if !shapes.contains(&shape) {
+            write_action(&mut s, &shape, &rounds);
+            shapes.push(shape.clone());
+        }
+        let (param, arg_type) = if t == 0 {
+            (String::new(), String::new())
         } else {
+            if !sizes.contains(&t) {
+                sizes.push(t);
+            }
+            (format!(", %t{t}"), ", !transform.param<i64>".to_owned())
+        };
+        let _ = writeln!(
+            body,
+            "    %m_{k}_{d}_{t}_{step} = transform.structured.match attributes{{{tag}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %m_{k}_{d}_{t}_{step} : !transform.any_op {{\n\
+             \x20   ^bb0(%r: !transform.any_op):\n\
+             \x20     transform.include @{name} failures(suppress) (%r{param}) : (!transform.any_op{arg_type}) -> ()\n\
+             \x20   }}",
+            name = shape.name,
+            tag = root_tag(k, d, t, step)
+        );
+    }
+    let params: String = sizes
+        .iter()
+        .map(|t| format!("    %t{t} = transform.param.constant {t} : i64 -> !transform.param<i64>\n"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  transform.named_sequence @{ENTRY}(%arg0: !transform.any_op) {{\n{params}{body}    transform.yield\n  }}\n}}"
+    );
+    s
+}
+
+/// What an action does, all but its chunk size: the row loops `k`, the
+/// split loop `d` (none for unsplit chains), the rows per step of the
+/// innermost row loop, and whether it tiles rows at all (not in chunks of
+/// one row of the innermost row loop).
+#[derive(Clone, PartialEq)]
+struct ActionShape {
+    name: String,
+    k: usize,
+    split: Option<usize>,
+    step: u64,
+    row_loop: bool,
+}
+
+fn action_shape(k: usize, d: usize, t: u64, step: u64) -> ActionShape {
+    let row_loop = !(t == 1 && d == k - 1);
+    let split = (t > 0).then_some(d);
+    let name = match (split, row_loop) {
+        (None, _) => format!("tensorc_rf_k{k}_whole_s{step}"),
+        (Some(d), true) => format!("tensorc_rf_k{k}_d{d}_s{step}"),
+        (Some(d), false) => format!("tensorc_rf_k{k}_d{d}_one_row"),
+    };
+    ActionShape { name, k, split, step, row_loop }
+}
+
+/// The sequence of one action shape; split ones take the chunk's rows as
+/// `%t`.
+fn write_action(s: &mut String, a: &ActionShape, rounds: &dyn Fn(&str, &str) -> String) {
+    let k = a.k;
+    let param = if a.split.is_some() { ", %t: !transform.param<i64> {transform.readonly}" } else { "" };
+    let _ = write!(
+        s,
+        "  transform.named_sequence @{}(%r: !transform.any_op {{transform.consumed}}{param}) {{\n\
+         \x20   %f = transform.get_parent_op %r {{isolated_from_above}} : (!transform.any_op) -> !transform.any_op\n",
+        a.name
+    );
+    let (rows_of, scope) = match a.split {
+        None => ("%r", "%f"),
+        Some(d) => {
             let _ = write!(
                 s,
-                "    %chunk, %forall = transform.structured.tile_using_forall %r tile_sizes [{}{t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)\n{}",
+                "    %chunk, %forall = transform.structured.tile_using_forall %r tile_sizes [{}%t] : (!transform.any_op, !transform.param<i64>) -> (!transform.any_op, !transform.any_op)\n{}",
                 "0, ".repeat(d),
                 rounds("%f", "%forall")
             );
             ("%chunk", "%forall")
-        };
-        // One row at a time along every row loop (`step` rows along the
-        // innermost); the members are fused into the innermost. It always
-        // has two rows or more (the marker picks the row loops so), except
-        // in chunks of one row of it: then there is no loop to fuse into,
-        // and the chunk is already one row. Steps of several rows are
-        // peeled, so the full steps' ops are static-shaped (their
-        // temporaries allocated once, not per step).
-        if !(t == 1 && d == k - 1) {
-            let mut sizes = vec!["1".to_owned(); k];
-            sizes[k - 1] = step.to_string();
-            let _ = write!(
-                s,
-                "    %row, %rows:{k} = transform.structured.tile_using_for {rows_of} tile_sizes [{}] : (!transform.any_op) -> ({})\n{}",
-                sizes.join(", "),
-                vec!["!transform.any_op"; k + 1].join(", "),
-                rounds(scope, &format!("%rows#{}", k - 1))
-            );
-            if step > 1 {
-                crate::matmul_schedule::peel_each(&mut s, &format!("%rows#{}", k - 1), "    ");
-            }
         }
-        s.push_str("    transform.yield\n  }\n");
-        let _ = writeln!(
-            body,
-            "    %{name} = transform.structured.match attributes{{{tag}}} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %{name} : !transform.any_op {{\n\
-             \x20   ^bb0(%r: !transform.any_op):\n\
-             \x20     transform.include @{name} failures(suppress) (%r) : (!transform.any_op) -> ()\n\
-             \x20   }}",
-            tag = root_tag(k, d, t, step)
+    };
+    // One row at a time along every row loop (`step` rows along the
+    // innermost); the members are fused into the innermost. It always
+    // has two rows or more (the marker picks the row loops so), except
+    // in chunks of one row of it: then there is no loop to fuse into,
+    // and the chunk is already one row. Steps of several rows are
+    // peeled, so the full steps' ops are static-shaped (their
+    // temporaries allocated once, not per step).
+    if a.row_loop {
+        let mut sizes = vec!["1".to_owned(); k];
+        sizes[k - 1] = a.step.to_string();
+        let _ = write!(
+            s,
+            "    %row, %rows:{k} = transform.structured.tile_using_for {rows_of} tile_sizes [{}] : (!transform.any_op) -> ({})\n{}",
+            sizes.join(", "),
+            vec!["!transform.any_op"; k + 1].join(", "),
+            rounds(scope, &format!("%rows#{}", k - 1))
         );
+        if a.step > 1 {
+            crate::matmul_schedule::peel_each(s, &format!("%rows#{}", k - 1), "    ");
+        }
     }
-    let _ = writeln!(
-        s,
-        "  transform.named_sequence @{ENTRY}(%arg0: !transform.any_op) {{\n{body}    transform.yield\n  }}\n}}"
-    );
-    s
+    s.push_str("    transform.yield\n  }\n");
 }
 
 #[cfg(test)]
@@ -228,31 +286,48 @@ mod tests {
         let n16 = (1 + big) + (1 + 2 * big);
         let n = actions().len();
         assert_eq!(n, n1 + n16);
-        // One per action, and the shared peel sequence's (`peel_each`).
+        // Every action's tag is matched once, and its sequence included
+        // (plus the shared peel sequence's own `foreach`, `peel_each`).
         assert_eq!(s.matches("transform.foreach ").count(), n + 1);
-        assert_eq!(s.matches("tile_using_forall").count(), n - 2 * MAX_ROW_LOOPS);
-        // No row loop in chunks of one row of the innermost row loop.
-        assert_eq!(s.matches("tile_using_for %").count(), n - MAX_ROW_LOOPS);
-        // Steps of 16 rows along the innermost row loop, peeled.
-        assert!(s.contains("tile_using_for %r tile_sizes [16] "), "{s}");
-        assert!(s.contains("tile_using_for %chunk tile_sizes [1, 16] "), "{s}");
         assert!(s.contains("attributes{tensorc.rowfuse_k2_d1_t64_s16}"), "{s}");
         assert!(!s.contains("rowfuse_k1_d0_t8_s16"), "{s}");
         assert!(!s.contains("rowfuse_k1_d0_t16_s16"), "{s}");
         assert!(s.contains("rowfuse_k1_d0_t32_s16"), "{s}");
-        assert_eq!(crate::matmul_schedule::peel_count(&s), n16);
-        assert!(s.contains("tile_using_forall %r tile_sizes [64] "));
-        assert!(s.contains("tile_using_forall %r tile_sizes [0, 64] "));
         assert!(s.contains("attributes{tensorc.rowfuse_k1_d0_t0}"));
         assert!(s.contains("attributes{tensorc.rowfuse_k2_d1_t8}"));
         assert!(!s.contains("rowfuse_k2_d1_t0"));
+        // Sequences per shape, the chunk size a parameter: per step, whole
+        // chains (k = 1, 2) and splits of loop d < k (three); chunks of
+        // one row of the innermost row loop (k = 1, 2, one-row steps) too.
+        let sequences = s.matches("  transform.named_sequence @tensorc_rf_k").count();
+        assert_eq!(sequences, 2 * (2 + 3) + MAX_ROW_LOOPS);
+        assert_eq!(s.matches("tile_using_forall").count(), 2 * 3 + MAX_ROW_LOOPS);
+        assert!(s.contains("tile_using_forall %r tile_sizes [%t] : (!transform.any_op, !transform.param<i64>)"));
+        assert!(s.contains("tile_using_forall %r tile_sizes [0, %t] "));
+        // No row loop in chunks of one row of the innermost row loop.
+        assert_eq!(s.matches("tile_using_for %").count(), sequences - MAX_ROW_LOOPS);
+        // Steps of 16 rows along the innermost row loop, peeled.
+        assert!(s.contains("tile_using_for %r tile_sizes [16] "), "{s}");
+        assert!(s.contains("tile_using_for %chunk tile_sizes [1, 16] "), "{s}");
+        assert_eq!(crate::matmul_schedule::peel_count(&s), 2 + 3);
         assert!(s.contains("tile_using_for %r tile_sizes [1] "));
         assert!(s.contains("tile_using_for %chunk tile_sizes [1, 1] "));
         assert!(s.contains(", %rows#1) : "));
         let includes = s.matches("transform.include @tensorc_rf_round").count();
-        // Rounds after each forall and each row loop: all but the two
-        // unsplit actions per step have a forall, all but the two chunks
-        // of one row a row loop.
-        assert_eq!(includes, ROUNDS * ((2 * n1 - 4) + (2 * n16 - 2)));
+        // Rounds after each forall and each row loop.
+        assert_eq!(includes, ROUNDS * (2 * 3 + MAX_ROW_LOOPS + sequences - MAX_ROW_LOOPS));
+        // Each chunk size is one parameter, passed by the tags that use it.
+        for t in sizes.iter().skip(1) {
+            let constant = format!("%t{t} = transform.param.constant {t} : i64 -> !transform.param<i64>\n");
+            assert_eq!(s.matches(&constant).count(), 1, "{t}");
+        }
+        assert!(s.contains(
+            "attributes{tensorc.rowfuse_k2_d1_t64_s16} in %arg0 : (!transform.any_op) -> !transform.any_op\n\
+             \x20   transform.foreach %m_2_1_64_16 : !transform.any_op {\n\
+             \x20   ^bb0(%r: !transform.any_op):\n\
+             \x20     transform.include @tensorc_rf_k2_d1_s16 failures(suppress) (%r, %t64) : (!transform.any_op, !transform.param<i64>) -> ()"
+        ));
+        assert!(s.contains("transform.include @tensorc_rf_k1_whole_s1 failures(suppress) (%r) : (!transform.any_op) -> ()"));
+        assert!(s.contains("transform.include @tensorc_rf_k2_d1_one_row failures(suppress) (%r, %t1) : "));
     }
 }
