@@ -6,8 +6,8 @@
 //! The generated code keeps MLIR's calling convention (`_mlir_ciface_<name>`
 //! taking memref descriptors). C users never see descriptors: a generated C
 //! wrapper `tensorc_<name>(const T *in..., T *out...)` builds them, and the
-//! small C runtime (`runtime/*.c`, `RUNTIME_C`) is compiled in next
-//! to it. For the host triple, kernel, wrappers and runtime are merged into
+//! small C runtime (`runtime/*.c`, compiled with tensorc: `RUNTIME_OBJECTS`)
+//! is linked in next to it. For the host triple, kernel, wrappers and runtime are merged into
 //! one relocatable object (`ld -r`) whose only global definitions are the
 //! `tensorc_*` entry points (`objcopy -G`), so a `def main` never clashes with
 //! the C program's `main`.
@@ -22,6 +22,12 @@ use tensorc_mlir::{CodegenError, CodegenOutput, CodegenTarget, Mlir, MlirError, 
 /// The C runtime compiled into every artifact, as (file name, text): every
 /// `runtime/*.c` file, listed by `build.rs` (the same files the JIT links).
 pub const RUNTIME_C: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/runtime_sources.rs"));
+
+/// The same runtime files compiled when tensorc was built (`build.rs`:
+/// `-O2 -fPIC`, one object per file), as (object name, bytes), for the host
+/// triple tensorc runs on: host artifacts link these instead of compiling
+/// the runtime on every build.
+const RUNTIME_OBJECTS: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/runtime_objects.rs"));
 
 /// The runtime's symbols that stay global in a host artifact, all weak:
 /// the exported `tensorc_release_workspace` (docs/c-abi.md), and the
@@ -719,31 +725,33 @@ fn link_host(module: &Module, kernel: &[u8], dir: &Path) -> Result<PathBuf, AotE
     write(&kernel_o, kernel)?;
     // The wrappers and each runtime file are separate translation units, so
     // runtime files never see each other's (or the wrappers') static names.
-    let wrappers = wrappers_c(module);
-    let sources =
-        std::iter::once(("wrappers.c", wrappers.as_str())).chain(RUNTIME_C.iter().copied());
+    // Only the wrappers are compiled here; the runtime's objects were
+    // compiled with tensorc (`RUNTIME_OBJECTS`).
+    let wrappers_c_file = dir.join("wrappers.c");
+    write(&wrappers_c_file, wrappers_c(module).as_bytes())?;
+    let wrappers_o = wrappers_c_file.with_extension("o");
+    run(
+        &c_compiler(),
+        &[
+            "-c".as_ref(),
+            "-O2".as_ref(),
+            "-fPIC".as_ref(),
+            "-o".as_ref(),
+            wrappers_o.as_os_str(),
+            wrappers_c_file.as_os_str(),
+        ],
+    )?;
     let combined = dir.join("combined.o");
     let mut ld_args: Vec<std::ffi::OsString> = vec![
         "-r".into(),
         "-o".into(),
         combined.clone().into(),
         kernel_o.into(),
+        wrappers_o.into(),
     ];
-    for (name, text) in sources {
-        let c = dir.join(name);
-        write(&c, text.as_bytes())?;
-        let o = c.with_extension("o");
-        run(
-            &c_compiler(),
-            &[
-                "-c".as_ref(),
-                "-O2".as_ref(),
-                "-fPIC".as_ref(),
-                "-o".as_ref(),
-                o.as_os_str(),
-                c.as_os_str(),
-            ],
-        )?;
+    for (name, bytes) in RUNTIME_OBJECTS {
+        let o = dir.join(name);
+        write(&o, bytes)?;
         ld_args.push(o.into());
     }
     let refs: Vec<&std::ffi::OsStr> = ld_args.iter().map(|a| a.as_os_str()).collect();
