@@ -28,47 +28,38 @@ fn main() {
         .collect();
     // Sorted so that artifacts are built the same way on every machine.
     files.sort();
-    let mut list = String::from("&[\n");
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
-        let name = f.file_name().expect("a file").to_string_lossy();
-        writeln!(
-            list,
-            "    ({name:?}, include_str!({:?})),",
-            f.display().to_string()
-        )
-        .expect("write to String");
     }
-    list.push(']');
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets it"));
-    std::fs::write(out.join("runtime_sources.rs"), list).expect("write runtime_sources.rs");
+    let sources: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|f| (f.file_name().expect("a file").to_string_lossy().into_owned(), f.clone()))
+        .collect();
+    write_list(&out.join("runtime_sources.rs"), "include_str", &sources);
     let artifact_dir = out.join("artifact-runtime");
-    let mut objects = String::from("&[\n");
-    for f in &files {
-        let compiled = cc::Build::new()
-            .file(f)
-            .opt_level(2)
-            .pic(true)
-            .debug(false)
-            .warnings(true)
-            .flag_if_supported("-Wextra")
-            .cargo_metadata(false)
-            .out_dir(&artifact_dir)
-            .compile_intermediates();
-        let [object] = compiled.as_slice() else {
-            panic!("one object for {}, got {compiled:?}", f.display());
-        };
-        let name = f.with_extension("o");
-        let name = name.file_name().expect("a file").to_string_lossy();
-        writeln!(
-            objects,
-            "    ({name:?}, include_bytes!({:?})),",
-            object.display().to_string()
-        )
-        .expect("write to String");
-    }
-    objects.push(']');
-    std::fs::write(out.join("runtime_objects.rs"), objects).expect("write runtime_objects.rs");
+    let objects: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|f| {
+            let compiled = cc::Build::new()
+                .file(f)
+                .opt_level(2)
+                .pic(true)
+                .debug(false)
+                .warnings(true)
+                .flag_if_supported("-Wextra")
+                .cargo_metadata(false)
+                .out_dir(&artifact_dir)
+                .compile_intermediates();
+            let [object] = compiled.as_slice() else {
+                panic!("one object for {}, got {compiled:?}", f.display());
+            };
+            let name = f.with_extension("o");
+            let name = name.file_name().expect("a file").to_string_lossy().into_owned();
+            (name, object.clone())
+        })
+        .collect();
+    write_list(&out.join("runtime_objects.rs"), "include_bytes", &objects);
     cc::Build::new()
         .files(&files)
         // The artifact build compiles the same text at -O2 (aot.rs); the
@@ -81,4 +72,16 @@ fn main() {
         // (`runtime::workspace_stats`); artifacts are built without them.
         .define("TENSORC_RT_STATS", None)
         .compile("tensorc_rt");
+}
+
+/// Writes `path` as a Rust slice expression of `(name, include!(file))`
+/// pairs, `include` being `include_str` or `include_bytes`.
+fn write_list(path: &std::path::Path, include: &str, entries: &[(String, PathBuf)]) {
+    let mut list = String::from("&[\n");
+    for (name, file) in entries {
+        writeln!(list, "    ({name:?}, {include}!({:?})),", file.display().to_string())
+            .expect("write to String");
+    }
+    list.push(']');
+    std::fs::write(path, list).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
