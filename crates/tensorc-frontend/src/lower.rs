@@ -215,7 +215,11 @@ impl<'a> Lowerer<'a> {
         if !matches!(node.op, Op::Take { .. } | Op::TakeAlongAxis { .. } | Op::Gather { .. }) {
             return operands;
         }
-        // A slice of a strided slice is a strided view too: walk the chain.
+        // A slice of a strided slice is a strided view too, and so is a
+        // reshape of one or a bitcast between types of one MLIR element
+        // type (passed through as is; generated seed 28136,
+        // `gen_int28136.nxir`): walk the chain (a bitcast that converts or
+        // a reshape that bufferizes to a copy only costs an extra copy).
         let mut strided = false;
         let mut chain = Vec::new();
         let mut source = node.operands.first().copied();
@@ -227,6 +231,7 @@ impl<'a> Lowerer<'a> {
                     strided |= strides.iter().any(|&s| s > 1);
                     source = n.operands.first().copied();
                 }
+                Op::Bitcast | Op::Reshape | Op::Squeeze { .. } => source = n.operands.first().copied(),
                 _ => source = None,
             }
         }
