@@ -1065,6 +1065,23 @@ fn regression_table() -> Vec<Known> {
             vec![ints(U8, &[1], &[10])],
             vec![floats(F32, &[1], &[0.0])],
         ),
+        // A gather from a strided slice seen through an op the frontend
+        // lowers to its operand itself (a bitcast within one MLIR element
+        // type: gen_int28136.nxir; a reverse of unit axes): the gather read
+        // the strided view, which failed the JIT. The slice keeps every row
+        // (its stride of 2 is along an axis of 1): row 3 of x.
+        k(
+            "take_from_strided_slice_through_bitcast",
+            "def main(i: s32, x: s32[5][1]) -> u32[1] {\n  y = slice x, [0, 0], [5, 1], [1, 2]\n  w = bitcast y  u32[5][1]\n  z = take w, i, axis: 0\n  return z\n}\n",
+            vec![ints(S32, &[], &[3]), ints(S32, &[5, 1], &[10, -20, 30, -1, 50])],
+            vec![ints(U32, &[1], &[u32::MAX as i128])],
+        ),
+        k(
+            "take_from_strided_slice_through_reverse",
+            "def main(i: s32, x: s32[5][1]) -> s32[1] {\n  y = slice x, [0, 0], [5, 1], [1, 2]\n  w = reverse y, [1]\n  z = take w, i, axis: 0\n  return z\n}\n",
+            vec![ints(S32, &[], &[3]), ints(S32, &[5, 1], &[10, -20, 30, -1, 50])],
+            vec![ints(S32, &[1], &[-1])],
+        ),
         // NaN counts as the maximum and the minimum; ties among NaNs follow tie_break.
         k(
             "arg_reduce_nan_ties",
@@ -1141,6 +1158,26 @@ fn regression(name: &str, target: Target) {
             );
         }
     }
+}
+
+#[test]
+fn regression_take_from_strided_slice_through_bitcast_interp() {
+    regression("take_from_strided_slice_through_bitcast", Target::Interp);
+}
+
+#[test]
+fn regression_take_from_strided_slice_through_bitcast_cpu() {
+    regression("take_from_strided_slice_through_bitcast", Target::Cpu);
+}
+
+#[test]
+fn regression_take_from_strided_slice_through_reverse_interp() {
+    regression("take_from_strided_slice_through_reverse", Target::Interp);
+}
+
+#[test]
+fn regression_take_from_strided_slice_through_reverse_cpu() {
+    regression("take_from_strided_slice_through_reverse", Target::Cpu);
 }
 
 #[test]

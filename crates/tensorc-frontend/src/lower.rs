@@ -5,7 +5,7 @@
 //! to its parameters (no recursion exists, so this terminates). Tuples never
 //! reach MLIR: a value is a list of tensors, and `elem` picks a sub-list.
 
-use tensorc_ir::graph::{Function, Module, Node, Op, RegionId};
+use tensorc_ir::graph::{Function, Module, Node, Op, RegionId, ValueId};
 use tensorc_ir::types::{DType, TensorType, Type};
 
 use crate::LowerError;
@@ -157,7 +157,7 @@ impl<'a> Lowerer<'a> {
                         // Nothing to compute: any zero-element tensor will do.
                         self.e.empty(&ty)
                     } else {
-                        let operands = self.gather_source(f, node, operands);
+                        let operands = self.gather_source(f, node, vals, operands);
                         self.node(node, &operands, &ty)?
                     };
                     vec![Val { name, ty }]
@@ -209,31 +209,38 @@ impl<'a> Lowerer<'a> {
     /// `eliminate-empty-tensors` then computes it straight into its place
     /// there — a column of the stacked result, say (generated seed 7231,
     /// `gen_7231.nxir`). Other sources are read where they are.
-    fn gather_source(&mut self, f: &Function, node: &Node, mut operands: Vec<Val>) -> Vec<Val> {
+    fn gather_source(&mut self, f: &Function, node: &Node, vals: &[Vec<Val>], mut operands: Vec<Val>) -> Vec<Val> {
         // Called for every node: only gathers look further (the `placed`
         // scan below visits the whole function).
         if !matches!(node.op, Op::Take { .. } | Op::TakeAlongAxis { .. } | Op::Gather { .. }) {
             return operands;
         }
         // A slice of a strided slice is a strided view too, and so is a
-        // reshape of one or a bitcast between types of one MLIR element
-        // type (passed through as is; generated seed 28136,
-        // `gen_int28136.nxir`): walk the chain (a bitcast that converts or
-        // a reshape that bufferizes to a copy only costs an extra copy).
+        // reshape of one, or any op the frontend lowered to its operand
+        // itself (a bitcast within one MLIR element type, a reverse of
+        // unit axes, an identity slice, ...; generated seed 28136,
+        // `gen_int28136.nxir`): walk the chain. A reshape that bufferizes
+        // to a copy only costs an extra copy.
+        let passed_through = |id: ValueId, operand: ValueId| {
+            let name = |i: ValueId| vals.get(i.index()).and_then(|v| v.first()).map(|v| &v.name);
+            name(id).is_some() && name(id) == name(operand)
+        };
         let mut strided = false;
         let mut chain = Vec::new();
         let mut source = node.operands.first().copied();
         while let Some(id) = source {
             chain.push(id);
             let n = f.node(id);
-            match &n.op {
+            let first = n.operands.first().copied();
+            source = match &n.op {
                 Op::Slice { strides, .. } | Op::DynamicSlice { strides, .. } => {
                     strided |= strides.iter().any(|&s| s > 1);
-                    source = n.operands.first().copied();
+                    first
                 }
-                Op::Bitcast | Op::Reshape | Op::Squeeze { .. } => source = n.operands.first().copied(),
-                _ => source = None,
-            }
+                Op::Reshape | Op::Squeeze { .. } => first,
+                _ if first.is_some_and(|o| passed_through(id, o)) => first,
+                _ => None,
+            };
         }
         let placed = f.nodes.iter().any(|n| {
             matches!(n.op, Op::Stack { .. } | Op::Concatenate { .. } | Op::PutSlice { .. } | Op::Pad { .. })
