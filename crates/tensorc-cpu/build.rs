@@ -37,17 +37,22 @@ fn main() {
         .map(|f| (f.file_name().expect("a file").to_string_lossy().into_owned(), f.clone()))
         .collect();
     write_list(&out.join("runtime_sources.rs"), "include_str", &sources);
+    // Both builds at -O2 with the same warnings: the runtime is on every
+    // call's path (copies, allocations), so the JIT gets optimized code even
+    // in debug builds, and artifacts the code they always had.
+    let optimized = || {
+        let mut b = cc::Build::new();
+        b.opt_level(2).warnings(true).flag_if_supported("-Wextra");
+        b
+    };
     let artifact_dir = out.join("artifact-runtime");
     let objects: Vec<(String, PathBuf)> = files
         .iter()
         .map(|f| {
-            let compiled = cc::Build::new()
+            let compiled = optimized()
                 .file(f)
-                .opt_level(2)
                 .pic(true)
                 .debug(false)
-                .warnings(true)
-                .flag_if_supported("-Wextra")
                 .cargo_metadata(false)
                 .out_dir(&artifact_dir)
                 .compile_intermediates();
@@ -60,14 +65,8 @@ fn main() {
         })
         .collect();
     write_list(&out.join("runtime_objects.rs"), "include_bytes", &objects);
-    cc::Build::new()
+    optimized()
         .files(&files)
-        // The artifact build compiles the same text at -O2 (aot.rs); the
-        // runtime is on every call's path (copies, allocations), so the JIT
-        // gets optimized code even in debug builds.
-        .opt_level(2)
-        .warnings(true)
-        .flag_if_supported("-Wextra")
         // Per-thread counters of the workspace allocator, read by tests
         // (`runtime::workspace_stats`); artifacts are built without them.
         .define("TENSORC_RT_STATS", None)
