@@ -152,26 +152,23 @@ pub fn row_fuse_schedule() -> String {
         .repeat(ROUNDS)
     };
     // One sequence per shape of action: the chunk size is a parameter
-    // (`%t`), not part of the name, so the 127 actions share 13 sequences
+    // (`%t`), not part of the name, so the 127 actions share 12 sequences
     // (the library is preloaded, parsed and verified on every compile: one
     // sequence per chunk size was 176 KB of it). Each tag's include passes
     // its size as a `transform.param.constant`, which the tiling ops read
     // as the same static size they were given as a literal before.
     let mut shapes = Vec::new();
-    let mut sizes = Vec::new();
     let mut body = String::new();
     for (k, d, t, step) in actions() {
-        let shape = action_shape(k, d, t, step);
+        let shape = ActionShape::of(k, d, t, step);
+        let name = shape.name();
         if !shapes.contains(&shape) {
             write_action(&mut s, &shape, &rounds);
-            shapes.push(shape.clone());
+            shapes.push(shape);
         }
         let (param, arg_type) = if t == 0 {
             (String::new(), String::new())
         } else {
-            if !sizes.contains(&t) {
-                sizes.push(t);
-            }
             (format!(", %t{t}"), ", !transform.param<i64>".to_owned())
         };
         let _ = writeln!(
@@ -181,12 +178,13 @@ pub fn row_fuse_schedule() -> String {
              \x20   ^bb0(%r: !transform.any_op):\n\
              \x20     transform.include @{name} failures(suppress) (%r{param}) : (!transform.any_op{arg_type}) -> ()\n\
              \x20   }}",
-            name = shape.name,
             tag = root_tag(k, d, t, step)
         );
     }
-    let params: String = sizes
-        .iter()
+    // Every chunk size has actions (one-row steps take them all).
+    let params: String = chunk_sizes()
+        .into_iter()
+        .filter(|&t| t > 0)
         .map(|t| format!("    %t{t} = transform.param.constant {t} : i64 -> !transform.param<i64>\n"))
         .collect();
     let _ = writeln!(
@@ -200,24 +198,28 @@ pub fn row_fuse_schedule() -> String {
 /// split loop `d` (none for unsplit chains), the rows per step of the
 /// innermost row loop, and whether it tiles rows at all (not in chunks of
 /// one row of the innermost row loop).
-#[derive(Clone, PartialEq)]
+#[derive(PartialEq)]
 struct ActionShape {
-    name: String,
     k: usize,
     split: Option<usize>,
     step: u64,
     row_loop: bool,
 }
 
-fn action_shape(k: usize, d: usize, t: u64, step: u64) -> ActionShape {
-    let row_loop = !(t == 1 && d == k - 1);
-    let split = (t > 0).then_some(d);
-    let name = match (split, row_loop) {
-        (None, _) => format!("tensorc_rf_k{k}_whole_s{step}"),
-        (Some(d), true) => format!("tensorc_rf_k{k}_d{d}_s{step}"),
-        (Some(d), false) => format!("tensorc_rf_k{k}_d{d}_one_row"),
-    };
-    ActionShape { name, k, split, step, row_loop }
+impl ActionShape {
+    fn of(k: usize, d: usize, t: u64, step: u64) -> Self {
+        ActionShape { k, split: (t > 0).then_some(d), step, row_loop: !(t == 1 && d == k - 1) }
+    }
+
+    /// The sequence's symbol.
+    fn name(&self) -> String {
+        let (k, step) = (self.k, self.step);
+        match (self.split, self.row_loop) {
+            (None, _) => format!("tensorc_rf_k{k}_whole_s{step}"),
+            (Some(d), true) => format!("tensorc_rf_k{k}_d{d}_s{step}"),
+            (Some(d), false) => format!("tensorc_rf_k{k}_d{d}_one_row"),
+        }
+    }
 }
 
 /// The sequence of one action shape; split ones take the chunk's rows as
@@ -229,7 +231,7 @@ fn write_action(s: &mut String, a: &ActionShape, rounds: &dyn Fn(&str, &str) -> 
         s,
         "  transform.named_sequence @{}(%r: !transform.any_op {{transform.consumed}}{param}) {{\n\
          \x20   %f = transform.get_parent_op %r {{isolated_from_above}} : (!transform.any_op) -> !transform.any_op\n",
-        a.name
+        a.name()
     );
     let (rows_of, scope) = match a.split {
         None => ("%r", "%f"),
