@@ -49,6 +49,7 @@ mod nd_int_math;
 mod fastmath;
 mod flatten;
 mod fold_partials;
+mod fuse_elementwise;
 mod conv;
 mod gathers;
 mod generated;

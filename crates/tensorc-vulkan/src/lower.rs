@@ -140,6 +140,8 @@ pub fn lower(
         tensorc_mlir::register_external_pass(vulkan_copy::NAME, vulkan_copy::create);
         use tensorc_passes::pow_by_constant;
         tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
+        use tensorc_passes::fuse_elementwise;
+        tensorc_mlir::register_external_pass(fuse_elementwise::NAME, fuse_elementwise::create);
     });
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;

@@ -348,6 +348,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(strided_gather::NAME, strided_gather::create);
         use tensorc_passes::pow_by_constant;
         tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
+        use tensorc_passes::fuse_elementwise;
+        tensorc_mlir::register_external_pass(fuse_elementwise::NAME, fuse_elementwise::create);
         use tensorc_passes::scalar_transfers;
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;

@@ -19,6 +19,8 @@ pub mod flatten_schedule;
 #[cfg(feature = "melior")]
 pub mod fold_partials;
 #[cfg(feature = "melior")]
+pub mod fuse_elementwise;
+#[cfg(feature = "melior")]
 pub mod lane_loads;
 #[cfg(feature = "melior")]
 pub mod lane_per_row;

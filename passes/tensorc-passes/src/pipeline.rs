@@ -149,6 +149,13 @@ pub const SCALAR_TRANSFERS: &str = "tensorc-scalar-transfers";
 /// `SCALAR_TRANSFERS`.
 pub const ND_INT_MATH: &str = "tensorc-nd-int-math";
 
+/// The Rust pass that fuses element-wise chains into their last op in
+/// place and folds splat constant inputs into bodies
+/// (`fuse_elementwise.rs`), first in the `opt` stage after `canonicalize`,
+/// before upstream's `linalg-fuse-elementwise-ops` (which fuses what it
+/// leaves). The CPU and the Vulkan compiles register it.
+pub const FUSE_ELEMENTWISE: &str = "tensorc-fuse-elementwise";
+
 /// The Rust pass that writes `pow` by a constant 2, 1, 0, −1 or ½ as the
 /// arithmetic it equals (`pow_by_constant.rs`), in the `opt` stage after
 /// element-wise fusion and its `canonicalize` (fusion moves the frontend's
@@ -194,9 +201,15 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///
 /// - `canonicalize`: fold the frontend's redundant constants, no-op reshapes
 ///   and repeated index computations.
-/// - `linalg-fuse-elementwise-ops`: the frontend emits one `linalg.generic`
-///   per element-wise node; fusing producer into consumer removes the
-///   intermediate tensors (and thus buffers and memory passes). Fusing an
+/// - `tensorc-fuse-elementwise` (`fuse_elementwise.rs`): the frontend emits
+///   one `linalg.generic` per element-wise node; each chain of them whose
+///   intermediate results have one use, read element for element, becomes
+///   one op, built in place (each body op moved once, so time linear in the
+///   chain), and splat constant inputs become scalars in the body.
+/// - `linalg-fuse-elementwise-ops`: the rest of the fusion (producers read
+///   through broadcasts or permutations). Fusing producer into consumer
+///   removes the intermediate tensors (and thus buffers and memory
+///   passes). Upstream's fusion of an
 ///   all-parallel producer keeps its output as an extra output of the fused
 ///   op, visited at each *consumer* loop point (repeatedly when the consumer
 ///   broadcasts it), so a fusable generic must never read its init (the frontend writes
@@ -212,7 +225,7 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///   own out-parameter; `cse` runs later, in the lowering, where distinct
 ///   destinations keep them apart.
 pub fn opt_pipeline() -> &'static str {
-    "canonicalize,linalg-fuse-elementwise-ops,canonicalize,tensorc-pow-by-constant,eliminate-empty-tensors"
+    "canonicalize,tensorc-fuse-elementwise,linalg-fuse-elementwise-ops,canonicalize,tensorc-pow-by-constant,eliminate-empty-tensors"
 }
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
@@ -589,7 +602,9 @@ pub const AVX512_LOWERING: &str = "tensorc-ldexp-scale";
 pub fn full_cpu_pipeline() -> String {
     format!(
         "builtin.module({},{})",
-        opt_pipeline().replace(&format!("{POW_BY_CONSTANT},"), ""),
+        opt_pipeline()
+            .replace(&format!("{FUSE_ELEMENTWISE},"), "")
+            .replace(&format!("{POW_BY_CONSTANT},"), ""),
         cpu_lowering_pipeline()
             .replace(&format!("{PARALLEL_MARK},"), "")
             .replace(&format!("{MATVEC},"), "")
@@ -708,6 +723,8 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
+        assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
+        assert!(opt_pipeline().starts_with(&format!("canonicalize,{FUSE_ELEMENTWISE},linalg-fuse-elementwise-ops,")));
         assert!(opt_pipeline().ends_with(&format!(",canonicalize,{POW_BY_CONSTANT},eliminate-empty-tensors")));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
         assert!(cpu_lowering_pipeline().contains(&format!(
