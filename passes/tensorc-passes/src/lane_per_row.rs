@@ -209,8 +209,9 @@ unsafe fn pure_row_op(op: MlirOperation, out: MlirValue) -> bool {
 /// without combining them (`follow_lanes` says where each lane goes).
 const LANE_MOVING: [&str; 3] = ["vector.extract_strided_slice", "vector.broadcast", "vector.shape_cast"];
 
-/// The lanes of `x` each lane of a tail value holds, as bit sets.
-type Lanes = Vec<u32>;
+/// The lanes of `x` each lane of a tail value holds, as bit sets (up to
+/// 64 lanes: `tensorc-max-tree` follows trees of 64).
+type Lanes = Vec<u64>;
 
 /// Follows `x`'s lanes through the tail ops (in block order) to `src`, the
 /// value the reduction reduces; returns the tail ops when every one of
@@ -228,7 +229,7 @@ pub(crate) unsafe fn follow_lanes(
     unsafe {
         let key = |v: MlirValue| v.ptr as usize;
         let mut held: HashMap<usize, Lanes> = HashMap::new();
-        held.insert(key(x), (0..lanes).map(|i| 1u32 << i).collect());
+        held.insert(key(x), (0..lanes).map(|i| 1u64 << i).collect());
         let mut tail = Vec::new();
         let mut dead = Vec::new();
         for &op in body {
@@ -270,7 +271,7 @@ pub(crate) unsafe fn follow_lanes(
             held.insert(key(result(op)), made?);
             tail.push(op);
         }
-        let all = ((1u64 << lanes) - 1) as u32;
+        let all = u64::MAX >> (64 - lanes);
         let covered = held.get(&key(src))?.iter().fold(0, |acc, l| acc | l);
         if covered != all {
             return None;
