@@ -36,6 +36,7 @@
 
 mod aot;
 mod bf16_rounding;
+mod bf16_selects;
 mod strided_gather;
 mod pow_by_constant;
 mod bench;

@@ -427,6 +427,17 @@ fn jit_compiles_bf16_vector_ops_llvm_aborted_on() {
     runs_like_the_interpreter_in_a_subprocess("regressions/abort_bf16_ceil_9.nxir", "bf16-ceil-abort");
 }
 
+/// Found by the generated differential test (seed 31159, session 29, on a
+/// Zen 5; shrunk by hand to `tests/cases/regressions/abort_bf16_select_9.nxir`):
+/// a `select` between bf16 tensors of 3×3 became a `select` of `<9 x
+/// bfloat>`, on which LLVM's instruction selection aborted ("Do not know how
+/// to soft promote this operator's operand!"). Fixed by selecting the i16
+/// bit patterns (`tensorc-bf16-selects`).
+#[test]
+fn jit_compiles_a_bf16_select_llvm_aborted_on() {
+    runs_like_the_interpreter_in_a_subprocess("regressions/abort_bf16_select_9.nxir", "bf16-select-abort");
+}
+
 /// Runs the case `rel` with `tensorc run` in a subprocess (an LLVM abort
 /// fails this test alone) and compares its results with the interpreter's.
 fn runs_like_the_interpreter_in_a_subprocess(rel: &str, scratch_name: &str) {

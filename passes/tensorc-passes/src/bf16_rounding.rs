@@ -65,7 +65,7 @@ pub unsafe fn keep_bf16_rounding(module: MlirOperation) -> usize {
 }
 
 /// Whether `t` is bf16 or a vector (or other shaped type) of bf16.
-unsafe fn is_bf16(t: MlirType) -> bool {
+pub(crate) unsafe fn is_bf16(t: MlirType) -> bool {
     unsafe {
         let element = if mlirTypeIsAShaped(t) { mlirShapedTypeGetElementType(t) } else { t };
         mlirTypeIsABF16(element)

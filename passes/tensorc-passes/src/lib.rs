@@ -12,6 +12,8 @@ pub mod drop_zero_fill;
 #[cfg(feature = "melior")]
 pub mod bf16_rounding;
 #[cfg(feature = "melior")]
+pub mod bf16_selects;
+#[cfg(feature = "melior")]
 pub mod nd_int_math;
 #[cfg(feature = "melior")]
 pub mod flatten_mark;

@@ -177,6 +177,12 @@ pub const LANE_LOADS: &str = "tensorc-lane-loads";
 /// `arith-emulate-unsupported-floats` (also in the Vulkan pipeline).
 pub const BF16_ROUNDING: &str = "tensorc-bf16-rounding";
 
+/// The Rust pass that selects between the i16 bit patterns of bf16 values
+/// (`bf16_selects.rs`: LLVM 22 fails on some bf16 vector selects on hosts
+/// with AVX512-BF16), right after `BF16_ROUNDING`, CPU pipeline only; run
+/// like `OUTLINE_PARALLEL`.
+pub const BF16_SELECTS: &str = "tensorc-bf16-selects";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -378,6 +384,9 @@ pub fn opt_pipeline() -> &'static str {
 ///   emulation's conversions lose their `contract` flag, with which
 ///   `arith-expand`'s folding removed each `extf(truncf(x))` and so the
 ///   rounding of every bf16 result but a chain's last.
+/// - `tensorc-bf16-selects` (`bf16_selects.rs`), after it: selects between
+///   bf16 values select between their i16 bit patterns (LLVM 22 stops with
+///   a fatal error on a select of `<9 x bfloat>` on AVX512-BF16 hosts).
 /// - `expand-strided-metadata,lower-affine`: subviews and affine index maps
 ///   to plain arithmetic the LLVM lowering understands.
 /// - `convert-math-to-funcs{convert-ctlz=false}`: `math.ipowi` (integer
@@ -576,6 +585,7 @@ convert-linalg-to-loops,\
 math-extend-to-supported-types{extra-types=f16 target-type=f32},\
 arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
 tensorc-bf16-rounding,\
+tensorc-bf16-selects,\
 arith-expand{include-bf16=true},\
 expand-strided-metadata,\
 lower-affine,\
@@ -628,6 +638,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{SCALAR_TRANSFERS},"), "")
             .replace(&format!("{ND_INT_MATH},"), "")
             .replace(&format!("{BF16_ROUNDING},"), "")
+            .replace(&format!("{BF16_SELECTS},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_PANELS},"), "")
@@ -721,6 +732,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(SCALAR_TRANSFERS));
         assert!(!full_cpu_pipeline().contains(ND_INT_MATH));
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
+        assert!(!full_cpu_pipeline().contains(BF16_SELECTS));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
         assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
@@ -728,7 +740,7 @@ mod tests {
         assert!(opt_pipeline().ends_with(&format!(",canonicalize,{POW_BY_CONSTANT},eliminate-empty-tensors")));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},arith-expand{{include-bf16=true}},"
+            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},{BF16_SELECTS},arith-expand{{include-bf16=true}},"
         )));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
