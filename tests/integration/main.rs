@@ -51,6 +51,7 @@ mod fastmath;
 mod flatten;
 mod fold_partials;
 mod fuse_elementwise;
+mod invariant_reductions;
 mod conv;
 mod gathers;
 mod generated;

@@ -142,6 +142,8 @@ pub fn lower(
         tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
         use tensorc_passes::fuse_elementwise;
         tensorc_mlir::register_external_pass(fuse_elementwise::NAME, fuse_elementwise::create);
+        use tensorc_passes::invariant_reductions;
+        tensorc_mlir::register_external_pass(invariant_reductions::NAME, invariant_reductions::create);
     });
     let mlir = Mlir::new();
     let mut m = mlir.parse(mlir_text, "lower").map_err(crate::mlir_error)?;

@@ -352,6 +352,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
         use tensorc_passes::fuse_elementwise;
         tensorc_mlir::register_external_pass(fuse_elementwise::NAME, fuse_elementwise::create);
+        use tensorc_passes::invariant_reductions;
+        tensorc_mlir::register_external_pass(invariant_reductions::NAME, invariant_reductions::create);
         use tensorc_passes::scalar_transfers;
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;

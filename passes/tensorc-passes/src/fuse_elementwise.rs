@@ -197,10 +197,19 @@ unsafe fn covers_loops(c: &Generic, i: isize, producer: MlirOperation) -> bool {
         let Some(p) = Generic::of(producer) else {
             return false;
         };
-        let loops = mlirAffineMapGetNumDims(c.maps[0]) as usize;
+        let others = c.maps.iter().enumerate().filter(|&(k, _)| k as isize != i).map(|(_, m)| *m);
+        all_loops_indexed(c, others.chain(p.maps[..p.inputs as usize].iter().copied()))
+    }
+}
+
+/// Whether the operand maps `maps` of a generic with `g`'s loops index
+/// every one of its loops by a dimension of their own (the loop bounds come
+/// from the operands' sizes there).
+unsafe fn all_loops_indexed(g: &Generic, maps: impl Iterator<Item = MlirAffineMap>) -> bool {
+    unsafe {
+        let loops = mlirAffineMapGetNumDims(g.maps[0]) as usize;
         let mut covered = vec![false; loops];
-        let others = c.maps.iter().enumerate().filter(|&(k, _)| k as isize != i).map(|(_, m)| m);
-        for &map in others.chain(&p.maps[..p.inputs as usize]) {
+        for map in maps {
             for r in 0..mlirAffineMapGetNumResults(map) {
                 let e = mlirAffineMapGetResult(map, r);
                 if mlirAffineExprIsADim(e) {
@@ -252,7 +261,9 @@ unsafe fn fuse(consumer: MlirOperation, i: isize, producer: MlirOperation) {
 }
 
 /// Replaces each input of `op` defined by a splat `arith.constant` of an
-/// integer or float by a scalar constant before `op`; returns how many.
+/// integer or float by a scalar constant before `op`, unless the op would
+/// then lose the bound of a loop only that input indexes (a sum over the
+/// axis of a constant tensor); returns how many.
 unsafe fn fold_splat_inputs(op: MlirOperation) -> usize {
     unsafe {
         let Some(g) = Generic::of(op) else {
@@ -263,7 +274,11 @@ unsafe fn fold_splat_inputs(op: MlirOperation) -> usize {
         let mut folded = Vec::new();
         for k in 0..g.inputs {
             let v = mlirOperationGetOperand(op, k);
-            match splat_value(v) {
+            // The maps left if this input goes too: the ones kept so far,
+            // the inputs still to see and the outputs.
+            let mut rest = kept.1.clone();
+            rest.extend_from_slice(&g.maps[k as usize + 1..]);
+            match splat_value(v).filter(|_| all_loops_indexed(&g, rest.into_iter())) {
                 Some(value) => {
                     let arg = mlirBlockGetArgument(block, k);
                     let ctx = mlirOperationGetContext(op);

@@ -30,6 +30,8 @@ pub mod lane_scan_schedule;
 #[cfg(feature = "melior")]
 pub mod ldexp_scale;
 #[cfg(feature = "melior")]
+pub mod invariant_reductions;
+#[cfg(feature = "melior")]
 pub mod k_block_ends;
 #[cfg(feature = "melior")]
 pub mod late_accumulate;

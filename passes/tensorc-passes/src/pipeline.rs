@@ -156,6 +156,13 @@ pub const ND_INT_MATH: &str = "tensorc-nd-int-math";
 /// leaves). The CPU and the Vulkan compiles register it.
 pub const FUSE_ELEMENTWISE: &str = "tensorc-fuse-elementwise";
 
+/// The Rust pass that makes a reduction whose combined value is loop
+/// invariant read it from a filled input (`invariant_reductions.rs`: MLIR
+/// 22's vectorizer adds such a value once instead of once per reduced
+/// point), in the `opt` stage after `POW_BY_CONSTANT`. The CPU and the
+/// Vulkan compiles register it.
+pub const INVARIANT_REDUCTIONS: &str = "tensorc-invariant-reductions";
+
 /// The Rust pass that writes `pow` by a constant 2, 1, 0, −1 or ½ as the
 /// arithmetic it equals (`pow_by_constant.rs`), in the `opt` stage after
 /// element-wise fusion and its `canonicalize` (fusion moves the frontend's
@@ -220,6 +227,12 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///   op, visited at each *consumer* loop point (repeatedly when the consumer
 ///   broadcasts it), so a fusable generic must never read its init (the frontend writes
 ///   reductions over no loops into `tensor.empty`, see its `reduce.rs`).
+/// - `tensorc-invariant-reductions` (`invariant_reductions.rs`): a
+///   reduction whose combined value is loop invariant (the fusion folds a
+///   filled input into the body as its scalar) reads it from a filled input
+///   again: the linalg vectorizer of MLIR 22 adds a scalar operand once,
+///   not once per reduced point (the sum of a constant 3×4 tensor along
+///   its rows was 2 instead of 8).
 /// - `eliminate-empty-tensors`, last: a `tensor.empty` whose value ends up in
 ///   a result is replaced by that result's out-parameter, so bufferization
 ///   computes straight into the caller's buffer instead of a temporary that
@@ -231,7 +244,7 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///   own out-parameter; `cse` runs later, in the lowering, where distinct
 ///   destinations keep them apart.
 pub fn opt_pipeline() -> &'static str {
-    "canonicalize,tensorc-fuse-elementwise,linalg-fuse-elementwise-ops,canonicalize,tensorc-pow-by-constant,eliminate-empty-tensors"
+    "canonicalize,tensorc-fuse-elementwise,linalg-fuse-elementwise-ops,canonicalize,tensorc-pow-by-constant,tensorc-invariant-reductions,eliminate-empty-tensors"
 }
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
@@ -614,7 +627,8 @@ pub fn full_cpu_pipeline() -> String {
         "builtin.module({},{})",
         opt_pipeline()
             .replace(&format!("{FUSE_ELEMENTWISE},"), "")
-            .replace(&format!("{POW_BY_CONSTANT},"), ""),
+            .replace(&format!("{POW_BY_CONSTANT},"), "")
+            .replace(&format!("{INVARIANT_REDUCTIONS},"), ""),
         cpu_lowering_pipeline()
             .replace(&format!("{PARALLEL_MARK},"), "")
             .replace(&format!("{MATVEC},"), "")
@@ -737,7 +751,8 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
         assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
         assert!(opt_pipeline().starts_with(&format!("canonicalize,{FUSE_ELEMENTWISE},linalg-fuse-elementwise-ops,")));
-        assert!(opt_pipeline().ends_with(&format!(",canonicalize,{POW_BY_CONSTANT},eliminate-empty-tensors")));
+        assert!(opt_pipeline().ends_with(&format!(",canonicalize,{POW_BY_CONSTANT},{INVARIANT_REDUCTIONS},eliminate-empty-tensors")));
+        assert!(!full_cpu_pipeline().contains(INVARIANT_REDUCTIONS));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
         assert!(cpu_lowering_pipeline().contains(&format!(
             "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},{BF16_SELECTS},arith-expand{{include-bf16=true}},"
