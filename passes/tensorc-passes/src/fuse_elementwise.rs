@@ -34,8 +34,10 @@
 //! Constants: an input defined by an `arith.constant` splat of an integer
 //! or float (a 0-d tensor operand, or any shape with one repeated value)
 //! becomes an `arith.constant` scalar before the op, used in the body
-//! instead of the block argument; the operand goes. `canonicalize` hoists
-//! and merges those constants.
+//! instead of the block argument; the operand goes — unless it is the only
+//! operand that spans some loop (a sum along an axis of a constant tensor),
+//! whose bound would go with it (generated seed 32977). `canonicalize`
+//! hoists and merges those constants.
 
 use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
