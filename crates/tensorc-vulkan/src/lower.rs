@@ -74,13 +74,14 @@ lower-affine,canonicalize,gpu-launch-sink-index-computations),gpu-kernel-outlini
 /// lowering, and `tensorc-vulkan-exact-float` keeps those expansions exact
 /// in SPIR-V (`tensorc_passes::vulkan_math`).
 fn spirv_pipeline() -> String {
-    use tensorc_passes::{bf16_rounding, vulkan_bf16, vulkan_math, vulkan_zero_divisor};
+    use tensorc_passes::{bf16_rounding, vulkan_bf16, vulkan_math, vulkan_narrow_compares, vulkan_zero_divisor};
     static REGISTER_MATH: std::sync::Once = std::sync::Once::new();
     REGISTER_MATH.call_once(|| {
         tensorc_mlir::register_external_pass(vulkan_math::NAME, vulkan_math::create);
         tensorc_mlir::register_external_pass(vulkan_math::EXACT_NAME, vulkan_math::create_exact);
         tensorc_mlir::register_external_pass(vulkan_bf16::NAME, vulkan_bf16::create);
         tensorc_mlir::register_external_pass(vulkan_zero_divisor::NAME, vulkan_zero_divisor::create);
+        tensorc_mlir::register_external_pass(vulkan_narrow_compares::NAME, vulkan_narrow_compares::create);
         tensorc_mlir::register_external_pass(bf16_rounding::NAME, bf16_rounding::create);
     });
     format!(
@@ -88,12 +89,13 @@ fn spirv_pipeline() -> String {
 math-extend-to-supported-types{{extra-types=f16 target-type=f32}},\
 arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{},\
 {},{},math-expand-ops,arith-expand{{include-bf16=true}},{},\
-{},convert-math-to-spirv,convert-gpu-to-spirv,{},spirv.module(spirv-lower-abi-attrs,spirv-update-vce))",
+{},{},convert-math-to-spirv,convert-gpu-to-spirv,{},spirv.module(spirv-lower-abi-attrs,spirv-update-vce))",
         bf16_rounding::NAME,
         vulkan_math::NAME,
         math_f64_pass(),
         vulkan_bf16::NAME,
         vulkan_zero_divisor::NAME,
+        vulkan_narrow_compares::NAME,
         vulkan_math::EXACT_NAME
     )
 }

@@ -86,6 +86,8 @@ pub mod vulkan_copy;
 #[cfg(feature = "melior")]
 pub mod vulkan_vec4;
 #[cfg(feature = "melior")]
+pub mod vulkan_narrow_compares;
+#[cfg(feature = "melior")]
 pub mod vulkan_zero_divisor;
 #[cfg(feature = "melior")]
 pub mod vulkan_bf16;
