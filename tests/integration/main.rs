@@ -37,6 +37,7 @@
 mod aot;
 mod bf16_rounding;
 mod bf16_selects;
+mod bf16_wide_extends;
 mod strided_gather;
 mod pow_by_constant;
 mod bench;

@@ -238,6 +238,15 @@ impl<'a> Lowerer<'a> {
                     first
                 }
                 Op::Reshape | Op::Squeeze { .. } => first,
+                // A call's results are the callee's values, lowered inline,
+                // which may be strided slices of its parameters: the walk
+                // cannot see into it, so such a source is copied (generated
+                // seed 35033, `gen_35033.nxir`: a `take` of a tuple element
+                // returned by a call, a strided slice in the callee).
+                Op::Call { .. } | Op::Elem { .. } => {
+                    strided = true;
+                    None
+                }
                 _ if first.is_some_and(|o| passed_through(id, o)) => first,
                 _ => None,
             };

@@ -14,6 +14,8 @@ pub mod bf16_rounding;
 #[cfg(feature = "melior")]
 pub mod bf16_selects;
 #[cfg(feature = "melior")]
+pub mod bf16_wide_extends;
+#[cfg(feature = "melior")]
 pub mod nd_int_math;
 #[cfg(feature = "melior")]
 pub mod flatten_mark;

@@ -190,6 +190,12 @@ pub const BF16_ROUNDING: &str = "tensorc-bf16-rounding";
 /// like `OUTLINE_PARALLEL`.
 pub const BF16_SELECTS: &str = "tensorc-bf16-selects";
 
+/// The Rust pass that extends bf16 to f64 through f32
+/// (`bf16_wide_extends.rs`: LLVM 22 fails on some bf16 → f64 vector
+/// extensions on hosts with AVX512-BF16), right after `BF16_SELECTS`, CPU
+/// pipeline only; run like `OUTLINE_PARALLEL`.
+pub const BF16_WIDE_EXTENDS: &str = "tensorc-bf16-wide-extends";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -400,6 +406,9 @@ pub fn opt_pipeline() -> &'static str {
 /// - `tensorc-bf16-selects` (`bf16_selects.rs`), after it: selects between
 ///   bf16 values select between their i16 bit patterns (LLVM 22 stops with
 ///   a fatal error on a select of `<9 x bfloat>` on AVX512-BF16 hosts).
+/// - `tensorc-bf16-wide-extends` (`bf16_wide_extends.rs`), after it: bf16
+///   → f64 conversions go through f32, which `arith-expand` writes out
+///   (LLVM 22 stops on `fpext <9 x bfloat> to <9 x double>` there too).
 /// - `expand-strided-metadata,lower-affine`: subviews and affine index maps
 ///   to plain arithmetic the LLVM lowering understands.
 /// - `convert-math-to-funcs{convert-ctlz=false}`: `math.ipowi` (integer
@@ -599,6 +608,7 @@ math-extend-to-supported-types{extra-types=f16 target-type=f32},\
 arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
 tensorc-bf16-rounding,\
 tensorc-bf16-selects,\
+tensorc-bf16-wide-extends,\
 arith-expand{include-bf16=true},\
 expand-strided-metadata,\
 lower-affine,\
@@ -653,6 +663,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{ND_INT_MATH},"), "")
             .replace(&format!("{BF16_ROUNDING},"), "")
             .replace(&format!("{BF16_SELECTS},"), "")
+            .replace(&format!("{BF16_WIDE_EXTENDS},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_PANELS},"), "")
@@ -747,6 +758,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(ND_INT_MATH));
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
         assert!(!full_cpu_pipeline().contains(BF16_SELECTS));
+        assert!(!full_cpu_pipeline().contains(BF16_WIDE_EXTENDS));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
         assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
@@ -755,7 +767,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(INVARIANT_REDUCTIONS));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},{BF16_SELECTS},arith-expand{{include-bf16=true}},"
+            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},{BF16_SELECTS},{BF16_WIDE_EXTENDS},arith-expand{{include-bf16=true}},"
         )));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
