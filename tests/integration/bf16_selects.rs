@@ -9,7 +9,7 @@
 //!   interpreter on the CPU, on random and edge inputs (NaN, infinities,
 //!   signed zeros: the bits are moved, never rounded).
 
-use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
+use crate::harness::{before_and_after, every_length_agrees, function_text};
 
 const SELECTS: &str = r#"
 module {
@@ -44,20 +44,10 @@ fn bf16_selects_before_and_after() {
 
 #[test]
 fn bf16_selects_of_every_length_agree_with_the_interpreter() {
-    let programs: Vec<(String, String, f64)> = (1..=40)
-        .map(|n| {
-            (
-                format!("bf16_select_{n}"),
-                format!(
-                    "def main(p: bf16[{n}], q: bf16[{n}]) -> {{f32[{n}], f32[{n}]}} {{\n  a = select p, p, 1000\n  c = less p, q\n  b = select c, q, p\n  x = as_type a  f32[{n}]\n  y = as_type b  f32[{n}]\n  return {{x, y}}\n}}\n"
-                ),
-                0.0,
-            )
-        })
-        .collect();
-    let programs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s, t)| (n.as_str(), s.clone(), *t)).collect();
-    for (inputs, seed) in [(EdgeSet::None, 4), (EdgeSet::Edge, 6)] {
-        let failures = differential_all(&programs, inputs, seed);
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
-    }
+    let failures = every_length_agrees("bf16_select", 1..=40, |n| {
+        format!(
+            "def main(p: bf16[{n}], q: bf16[{n}]) -> {{f32[{n}], f32[{n}]}} {{\n  a = select p, p, 1000\n  c = less p, q\n  b = select c, q, p\n  x = as_type a  f32[{n}]\n  y = as_type b  f32[{n}]\n  return {{x, y}}\n}}\n"
+        )
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -12,7 +12,7 @@
 //!   beside another use of the same rows, against the interpreter on the
 //!   CPU, on random and edge inputs (exact: bf16 ⊂ f32 ⊂ f64).
 
-use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
+use crate::harness::{before_and_after, every_length_agrees, function_text};
 use std::process::Command;
 
 const EXTENDS: &str = r#"
@@ -61,20 +61,10 @@ fn the_aborting_program_compiles_in_a_subprocess() {
 
 #[test]
 fn bf16_to_f64_of_every_length_agrees_with_the_interpreter() {
-    let programs: Vec<(String, String, f64)> = (1..=40)
-        .map(|n| {
-            (
-                format!("bf16_to_f64_{n}"),
-                format!(
-                    "def main(p: bf16[{n}], q: f64[{n}]) -> {{f64[{n}], u8[{n}], f32[{n}]}} {{\n  a = as_type p  f64[{n}]\n  b = greater_equal a, q\n  c = negate p\n  d = as_type c  f32[{n}]\n  return {{a, b, d}}\n}}\n"
-                ),
-                0.0,
-            )
-        })
-        .collect();
-    let programs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s, t)| (n.as_str(), s.clone(), *t)).collect();
-    for (inputs, seed) in [(EdgeSet::None, 4), (EdgeSet::Edge, 6)] {
-        let failures = differential_all(&programs, inputs, seed);
-        assert!(failures.is_empty(), "{}", failures.join("\n"));
-    }
+    let failures = every_length_agrees("bf16_to_f64", 1..=40, |n| {
+        format!(
+            "def main(p: bf16[{n}], q: f64[{n}]) -> {{f64[{n}], u8[{n}], f32[{n}]}} {{\n  a = as_type p  f64[{n}]\n  b = greater_equal a, q\n  c = negate p\n  d = as_type c  f32[{n}]\n  return {{a, b, d}}\n}}\n"
+        )
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

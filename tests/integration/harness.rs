@@ -602,6 +602,17 @@ pub fn differential_all(
     failures
 }
 
+/// Runs `differential_all` on one program per length in `lengths` (named
+/// `{prefix}_{n}`, its source `source(n)`, exact comparison) on random
+/// inputs and on edge inputs; one message per disagreement.
+pub fn every_length_agrees(prefix: &str, lengths: std::ops::RangeInclusive<usize>, source: impl Fn(usize) -> String) -> Vec<String> {
+    let programs: Vec<(String, String)> = lengths.map(|n| (format!("{prefix}_{n}"), source(n))).collect();
+    let programs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s)| (n.as_str(), s.clone(), 0.0)).collect();
+    let mut failures = differential_all(&programs, EdgeSet::None, 4);
+    failures.extend(differential_all(&programs, EdgeSet::Edge, 6));
+    failures
+}
+
 /// The text of function `@name` in a printed module (`func.func` or
 /// `llvm.func`), up to the next function.
 pub fn function_text<'a>(module: &'a str, name: &str) -> &'a str {

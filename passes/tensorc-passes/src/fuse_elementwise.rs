@@ -310,12 +310,8 @@ unsafe fn fold_splat_inputs(op: MlirOperation) -> usize {
 /// or floats (as a typed scalar attribute).
 unsafe fn splat_value(v: MlirValue) -> Option<MlirAttribute> {
     unsafe {
-        let def = defined_by(v, "arith.constant")?;
-        let a = mlirOperationGetAttributeByName(def, string_ref("value"));
-        if a.ptr.is_null() || !mlirAttributeIsADenseElements(a) || !mlirDenseElementsAttrIsSplat(a) {
-            return None;
-        }
-        let e = mlirShapedTypeGetElementType(mlirAttributeGetType(a));
-        (mlirTypeIsAFloat(e) || mlirTypeIsAInteger(e)).then(|| mlirDenseElementsAttrGetSplatValue(a))
+        // A generic's input is a tensor, so its constant is a dense one.
+        let a = constant_scalar(v)?;
+        (mlirAttributeIsAFloat(a) || mlirAttributeIsAInteger(a)).then_some(a)
     }
 }

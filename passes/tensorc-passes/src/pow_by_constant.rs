@@ -69,14 +69,7 @@ pub unsafe fn rewrite_pows(module: MlirOperation) -> usize {
 /// The value of `v` when it is an `arith.constant` float or float splat.
 unsafe fn constant_float(v: MlirValue) -> Option<f64> {
     unsafe {
-        let def = defined_by(v, "arith.constant")?;
-        let mut a = mlirOperationGetAttributeByName(def, string_ref("value"));
-        if mlirAttributeIsADenseElements(a) {
-            if !mlirDenseElementsAttrIsSplat(a) {
-                return None;
-            }
-            a = mlirDenseElementsAttrGetSplatValue(a);
-        }
+        let a = constant_scalar(v)?;
         mlirAttributeIsAFloat(a).then(|| mlirFloatAttrGetValueDouble(a))
     }
 }

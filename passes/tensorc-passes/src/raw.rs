@@ -88,6 +88,23 @@ pub(crate) unsafe fn defined_by(v: MlirValue, name: &str) -> Option<MlirOperatio
     }
 }
 
+/// The one value of `v` when it is an `arith.constant` scalar or splat (a
+/// dense elements attribute whose elements are all equal), as a typed
+/// scalar attribute.
+pub(crate) unsafe fn constant_scalar(v: MlirValue) -> Option<MlirAttribute> {
+    unsafe {
+        let def = defined_by(v, "arith.constant")?;
+        let a = mlirOperationGetAttributeByName(def, string_ref("value"));
+        if a.ptr.is_null() {
+            return None;
+        }
+        if !mlirAttributeIsADenseElements(a) {
+            return Some(a);
+        }
+        mlirDenseElementsAttrIsSplat(a).then(|| mlirDenseElementsAttrGetSplatValue(a))
+    }
+}
+
 /// The value of `v` if it is an integer or index `arith.constant`.
 pub(crate) unsafe fn constant_int(v: MlirValue) -> Option<i64> {
     unsafe {

@@ -89,14 +89,7 @@ unsafe fn type_eq(x: MlirValue, y: MlirValue) -> bool {
 /// the narrow type `t` inserted before `at`, when its value fits in `t`.
 unsafe fn narrow_constant(at: MlirOperation, v: MlirValue, t: MlirType) -> Option<MlirValue> {
     unsafe {
-        let def = defined_by(v, "arith.constant")?;
-        let mut a = mlirOperationGetAttributeByName(def, string_ref("value"));
-        if mlirAttributeIsADenseElements(a) {
-            if !mlirDenseElementsAttrIsSplat(a) {
-                return None;
-            }
-            a = mlirDenseElementsAttrGetSplatValue(a);
-        }
+        let a = constant_scalar(v)?;
         if !mlirAttributeIsAInteger(a) {
             return None;
         }

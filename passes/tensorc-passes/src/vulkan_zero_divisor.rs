@@ -123,16 +123,7 @@ unsafe fn zero_sign(v: MlirValue) -> Option<bool> {
         if let Some(abs) = defined_by(v, "math.absf") {
             return zero_sign(mlirOperationGetOperand(abs, 0)).map(|_| false);
         }
-        let c = defined_by(v, "arith.constant")?;
-        let a = mlirOperationGetAttributeByName(c, string_ref("value"));
-        let a = if mlirAttributeIsADenseElements(a) {
-            if !mlirDenseElementsAttrIsSplat(a) {
-                return None;
-            }
-            mlirDenseElementsAttrGetSplatValue(a)
-        } else {
-            a
-        };
+        let a = constant_scalar(v)?;
         if !mlirAttributeIsAFloat(a) {
             return None;
         }
