@@ -40,6 +40,7 @@
 //! hoists and merges those constants.
 
 use crate::external_pass::{PassId, module_pass};
+use crate::generic::Generic;
 use crate::raw::*;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
@@ -102,59 +103,6 @@ pub unsafe fn fuse_chains(module: MlirOperation) -> Fused {
     }
 }
 
-/// A `linalg.generic` on tensors as this pass sees it: its input count and
-/// its indexing maps (one per operand, inputs first).
-struct Generic {
-    op: MlirOperation,
-    inputs: isize,
-    maps: Vec<MlirAffineMap>,
-}
-
-impl Generic {
-    /// `None` for a generic on buffers (no results), whose operands may
-    /// alias, or one without readable maps.
-    unsafe fn of(op: MlirOperation) -> Option<Generic> {
-        unsafe {
-            let results = mlirOperationGetNumResults(op);
-            let operands = mlirOperationGetNumOperands(op);
-            let (maps, _) = generic_maps_and_kinds(op)?;
-            if results == 0 || mlirArrayAttrGetNumElements(maps) != operands {
-                return None;
-            }
-            let maps = (0..operands)
-                .map(|i| mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, i)))
-                .collect();
-            Some(Generic { op, inputs: operands - results, maps })
-        }
-    }
-
-    unsafe fn block(&self) -> MlirBlock {
-        unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(self.op, 0)) }
-    }
-
-    /// Replaces the operands and maps (inputs first, then the outputs,
-    /// which are unchanged) and the segment sizes that tell them apart.
-    unsafe fn set_operands(&self, inputs: &[MlirValue], input_maps: &[MlirAffineMap]) {
-        unsafe {
-            let outputs: Vec<MlirValue> = (self.inputs..mlirOperationGetNumOperands(self.op))
-                .map(|i| mlirOperationGetOperand(self.op, i))
-                .collect();
-            let operands: Vec<MlirValue> = inputs.iter().chain(&outputs).copied().collect();
-            mlirOperationSetOperands(self.op, operands.len() as isize, operands.as_ptr());
-            let maps: Vec<MlirAttribute> = input_maps
-                .iter()
-                .chain(&self.maps[self.inputs as usize..])
-                .map(|m| mlirAffineMapAttrGet(*m))
-                .collect();
-            let ctx = mlirOperationGetContext(self.op);
-            let set = |name: &str, a: MlirAttribute| mlirOperationSetAttributeByName(self.op, string_ref(name), a);
-            set("indexing_maps", mlirArrayAttrGet(ctx, maps.len() as isize, maps.as_ptr()));
-            let sizes = [inputs.len() as i32, outputs.len() as i32];
-            set("operandSegmentSizes", mlirDenseI32ArrayGet(ctx, 2, sizes.as_ptr()));
-        }
-    }
-}
-
 /// The first input of `consumer` whose producer this pass fuses (see the
 /// module comment), with that producer.
 unsafe fn fusable_input(consumer: MlirOperation) -> Option<(isize, MlirOperation)> {
@@ -164,41 +112,33 @@ unsafe fn fusable_input(consumer: MlirOperation) -> Option<(isize, MlirOperation
         (0..c.inputs).find_map(|i| {
             let v = mlirOperationGetOperand(consumer, i);
             let producer = defined_by(v, "linalg.generic")?;
+            let p = Generic::of(producer)?;
             let fusable = mlirOperationGetBlock(producer).ptr == block.ptr
                 && mlirOperationGetNumResults(producer) == 1
                 && sole_use(v).is_some_and(|(user, n)| user.ptr == consumer.ptr && n == i)
                 && mlirAffineMapIsIdentity(c.maps[i as usize])
-                && fusable_producer(producer)
-                && covers_loops(&c, i, producer);
+                && fusable_producer(&p)
+                && covers_loops(&c, i, &p);
             fusable.then_some((i, producer))
         })
     }
 }
 
 /// All loops parallel, the result's map the identity, the output not read.
-unsafe fn fusable_producer(producer: MlirOperation) -> bool {
+unsafe fn fusable_producer(p: &Generic) -> bool {
     unsafe {
-        let Some(p) = Generic::of(producer) else {
-            return false;
-        };
-        let Some((_, parallel)) = generic_maps_and_kinds(producer) else {
-            return false;
-        };
         let out = mlirBlockGetArgument(p.block(), p.inputs);
-        parallel.iter().all(|&x| x)
+        p.parallel.iter().all(|&x| x)
             && mlirAffineMapIsIdentity(p.maps[p.inputs as usize])
             && mlirValueGetFirstUse(out).ptr.is_null()
     }
 }
 
-/// Whether, with input `i` of `c` replaced by `producer`'s inputs, every
-/// loop of `c` is still indexed by some operand (else its bound would be
-/// unknown: a reduced loop only the fused input spanned).
-unsafe fn covers_loops(c: &Generic, i: isize, producer: MlirOperation) -> bool {
+/// Whether, with input `i` of `c` replaced by `p`'s inputs, every loop of
+/// `c` is still indexed by some operand (else its bound would be unknown:
+/// a reduced loop only the fused input spanned).
+unsafe fn covers_loops(c: &Generic, i: isize, p: &Generic) -> bool {
     unsafe {
-        let Some(p) = Generic::of(producer) else {
-            return false;
-        };
         let others = c.maps.iter().enumerate().filter(|&(k, _)| k as isize != i).map(|(_, m)| *m);
         all_loops_indexed(c, others.chain(p.maps[..p.inputs as usize].iter().copied()))
     }

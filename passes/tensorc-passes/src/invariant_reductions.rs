@@ -24,6 +24,7 @@
 //! `canonicalize`, before `eliminate-empty-tensors`.
 
 use crate::external_pass::{PassId, module_pass};
+use crate::generic::Generic;
 use crate::raw::*;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
@@ -66,38 +67,33 @@ pub unsafe fn invariant_reductions(module: MlirOperation) -> usize {
 
 unsafe fn rewrite(op: MlirOperation) -> usize {
     unsafe {
-        let results = mlirOperationGetNumResults(op);
-        let operands = mlirOperationGetNumOperands(op);
-        let Some((maps, parallel)) = generic_maps_and_kinds(op) else {
+        let Some(g) = Generic::of(op) else {
             return 0;
         };
-        if results == 0 || parallel.iter().all(|&p| p) || mlirArrayAttrGetNumElements(maps) != operands {
+        if g.parallel.iter().all(|&p| p) {
             return 0;
         }
-        let inputs = operands - results;
-        let map = |k: isize| mlirAffineMapAttrGetValue(mlirArrayAttrGetElement(maps, k));
         // An input whose type is the loop domain (identity map, static).
-        let Some(domain) = (0..inputs).find(|&k| {
+        let Some(domain) = (0..g.inputs).find(|&k| {
             let t = mlirValueGetType(mlirOperationGetOperand(op, k));
-            mlirAffineMapIsIdentity(map(k)) && mlirTypeIsARankedTensor(t) && mlirShapedTypeHasStaticShape(t)
+            mlirAffineMapIsIdentity(g.maps[k as usize]) && mlirTypeIsARankedTensor(t) && mlirShapedTypeHasStaticShape(t)
         }) else {
             return 0;
         };
         let domain_t = mlirValueGetType(mlirOperationGetOperand(op, domain));
-        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
+        let block = g.block();
         let yield_op = *block_ops(block).last().expect("a generic's body ends in its yield");
-        let identity = mlirAffineMapAttrGet(map(domain));
-        let mut count = 0;
+        let results = mlirOperationGetNumResults(op);
+        let mut inputs: Vec<MlirValue> = (0..g.inputs).map(|k| mlirOperationGetOperand(op, k)).collect();
+        let mut maps = g.maps[..g.inputs as usize].to_vec();
         for k in 0..results {
-            let out = mlirBlockGetArgument(block, inputs + k as isize + count);
+            // The output arguments follow the inputs, the new ones included.
+            let out = mlirBlockGetArgument(block, inputs.len() as isize + k);
             let y = mlirOperationGetOperand(yield_op, k);
             let Some((combine, at)) = invariant_operand(y, out, block) else {
                 continue;
             };
-            let x = mlirOperationGetOperand(combine, at);
-            let Some(scalar) = outside_value(x, op) else {
-                continue;
-            };
+            let scalar = outside_value(mlirOperationGetOperand(combine, at), op);
             // The filled input, before the op: the loop domain's shape, the
             // value's type.
             let ctx = mlirOperationGetContext(op);
@@ -121,23 +117,17 @@ unsafe fn rewrite(op: MlirOperation) -> usize {
                 &[("operandSegmentSizes", attr(ctx, "array<i32: 1, 1>"))],
                 &[region],
             );
-            let filled = insert_before(op, fill);
             // A new last input, read at every point.
-            let new_inputs = inputs + count + 1;
-            let arg = mlirBlockInsertArgument(block, new_inputs - 1, et, loc);
+            let arg = mlirBlockInsertArgument(block, inputs.len() as isize, et, loc);
             mlirOperationSetOperand(combine, at, arg);
-            let mut values: Vec<MlirValue> = (0..mlirOperationGetNumOperands(op)).map(|i| mlirOperationGetOperand(op, i)).collect();
-            values.insert(new_inputs as usize - 1, filled);
-            mlirOperationSetOperands(op, values.len() as isize, values.as_ptr());
-            let current = mlirOperationGetAttributeByName(op, string_ref("indexing_maps"));
-            let mut all: Vec<MlirAttribute> = (0..mlirArrayAttrGetNumElements(current)).map(|i| mlirArrayAttrGetElement(current, i)).collect();
-            all.insert(new_inputs as usize - 1, identity);
-            mlirOperationSetAttributeByName(op, string_ref("indexing_maps"), mlirArrayAttrGet(ctx, all.len() as isize, all.as_ptr()));
-            let sizes = [new_inputs as i32, results as i32];
-            mlirOperationSetAttributeByName(op, string_ref("operandSegmentSizes"), mlirDenseI32ArrayGet(ctx, 2, sizes.as_ptr()));
-            count += 1;
+            inputs.push(insert_before(op, fill));
+            maps.push(g.maps[domain as usize]);
         }
-        count as usize
+        let added = inputs.len() - g.inputs as usize;
+        if added > 0 {
+            g.set_operands(&inputs, &maps);
+        }
+        added
     }
 }
 
@@ -172,15 +162,14 @@ unsafe fn invariant_operand(y: MlirValue, out: MlirValue, block: MlirBlock) -> O
 /// `x` as a value usable before `generic`: itself when defined outside the
 /// generic's body, a copy before the generic when it is a constant of the
 /// body.
-unsafe fn outside_value(x: MlirValue, generic: MlirOperation) -> Option<MlirValue> {
+unsafe fn outside_value(x: MlirValue, generic: MlirOperation) -> MlirValue {
     unsafe {
         if mlirValueIsAOpResult(x) {
             let def = mlirOpResultGetOwner(x);
             if nested_in(def, generic) {
-                let copy = mlirOperationClone(def);
-                return Some(insert_before(generic, copy));
+                return insert_before(generic, mlirOperationClone(def));
             }
         }
-        Some(x)
+        x
     }
 }

@@ -98,6 +98,8 @@ pub mod vulkan_math;
 #[cfg(feature = "melior")]
 mod external_pass;
 #[cfg(feature = "melior")]
+mod generic;
+#[cfg(feature = "melior")]
 mod raw;
 
 pub use pipeline::{cpu_lowering_pipeline, full_cpu_pipeline, opt_pipeline};
