@@ -142,31 +142,50 @@ fn vulkan_math_pass_expands_vectors() {
     assert!(after.contains("dense<"), "splat constants:\n{after}");
 }
 
-/// In SPIR-V the float arithmetic of an expansion carries `NoContraction`
-/// (`tensorc-vulkan-exact-float`; without it lavapipe's NIR folded `pow`'s
-/// two-float sums, 79 ulps off), and the other kernels' does not.
+/// In SPIR-V the kernels' float arithmetic carries `NoContraction`
+/// (`tensorc-vulkan-exact-float`): an expansion's (without it lavapipe's
+/// NIR folded `pow`'s two-float sums, 79 ulps off) and plain arithmetic's
+/// (NIR folded `(x · −2048) · −2048` in f16 into one product that
+/// overflows: seed 36273), but not a dot product's multiply-accumulate,
+/// which a driver may fuse.
 #[test]
-fn vulkan_math_expansions_are_no_contraction_in_spirv() {
+fn vulkan_float_arithmetic_is_no_contraction_in_spirv() {
     let spirv = |src: &str| {
         tensorc::emit("nc.nxir", src, tensorc::Stage::Spirv)
             .unwrap_or_else(|e| panic!("{}", e.render()))
     };
+    let counts = |text: &str, op: &str| {
+        let all = text.lines().filter(|l| l.contains(op)).count();
+        let marked = text.lines().filter(|l| l.contains(op) && l.contains("no_contraction")).count();
+        (all, marked)
+    };
     let pow = spirv("def f(x: f32[4], y: f32[4]) -> f32[4] {\n  z = pow x, y\n  return z\n}\n");
-    let fmul = pow.lines().filter(|l| l.contains("spirv.FMul")).count();
-    let marked = pow
-        .lines()
-        .filter(|l| l.contains("spirv.FMul") && l.contains("no_contraction"))
-        .count();
-    assert!(
-        fmul > 10 && marked == fmul,
-        "{marked} of {fmul} FMul marked:\n{pow}"
+    let (fmul, marked) = counts(&pow, "spirv.FMul");
+    assert!(fmul > 10 && marked == fmul, "{marked} of {fmul} FMul marked:\n{pow}");
+    let plain = spirv(
+        "def f(x: f16[4], y: f16[4]) -> f16[4] {\n  z = multiply x, -2048.0\n  \
+         w = multiply z, -2048.0\n  v = add w, y\n  return v\n}\n",
     );
-    let plain =
-        spirv("def f(x: f32[4], y: f32[4]) -> f32[4] {\n  z = multiply x, y\n  return z\n}\n");
-    assert!(
-        plain.contains("spirv.FMul") && !plain.contains("no_contraction"),
-        "{plain}"
+    assert_eq!(counts(&plain, "spirv.FMul"), (2, 2), "{plain}");
+    assert_eq!(counts(&plain, "spirv.FAdd"), (1, 1), "{plain}");
+    // The dot's accumulation (an FAdd of the loop-carried sum and an FMul
+    // of two loads) stays free; the scaling after the loop does not.
+    let dot = spirv(
+        "def f(a: f32[4][8], b: f32[8][4]) -> f32[4][4] {\n  c = dot a, [1], [], b, [0], []\n  \
+         d = multiply c, 3.0\n  return d\n}\n",
     );
+    assert_eq!(counts(&dot, "spirv.FMul"), (2, 1), "{dot}");
+    assert_eq!(counts(&dot, "spirv.FAdd"), (1, 0), "{dot}");
+    // A sum of products of computed values is marked whole: only a
+    // product of loaded values may be fused into the accumulation.
+    let sum = spirv(
+        "def f(a: f32[4][8]) -> f32[4] {\n  b = multiply a, 2.0\n  c = multiply b, a\n  \
+         s = sum c, axes: [1]\n  return s\n}\n",
+    );
+    let (fmul, marked) = counts(&sum, "spirv.FMul");
+    assert!(fmul >= 2 && marked == fmul, "{marked} of {fmul} FMul marked:\n{sum}");
+    let (fadd, marked) = counts(&sum, "spirv.FAdd");
+    assert!(fadd >= 1 && marked == fadd, "{marked} of {fadd} FAdd marked:\n{sum}");
 }
 
 fn compile(source: &str, target: Target) -> tensorc::Program {

@@ -242,7 +242,10 @@ impl<'a> Lowerer<'a> {
                 // which may be strided slices of its parameters: the walk
                 // cannot see into it, so such a source is copied (generated
                 // seed 35033, `gen_35033.nxir`: a `take` of a tuple element
-                // returned by a call, a strided slice in the callee).
+                // returned by a call, a strided slice in the callee). Any
+                // tuple element is copied alike — a `while`'s or `cond`'s
+                // too, whose values the walk cannot see into either: a copy
+                // more than needed at worst, never a wrong read.
                 Op::Call { .. } | Op::Elem { .. } => {
                     strided = true;
                     None

@@ -39,8 +39,9 @@
 //!
 //! Every op of an expansion carries the location name `tensorc.exact`; the
 //! companion pass `tensorc-vulkan-exact-float` (run after the SPIR-V
-//! conversion) decorates their float arithmetic `NoContraction`, so drivers
-//! keep the exact steps the expansions rely on.
+//! conversion) decorates the kernels' float arithmetic `NoContraction`, so
+//! drivers keep the exact steps the expansions rely on (and Nx's rounding
+//! of every other op: only reductions' multiply-accumulates stay free).
 //!
 //! Subnormal and zero tests are made on the bits where a device that flushes
 //! subnormals (lavapipe does) would otherwise change the case taken. The
@@ -78,8 +79,8 @@ pub fn create() -> Pass {
     )
 }
 
-/// The name of the companion pass that keeps the expansions' float
-/// arithmetic exact in SPIR-V (see `create_exact`).
+/// The name of the companion pass that keeps the kernels' float arithmetic
+/// exact in SPIR-V (see `create_exact`).
 pub const EXACT_NAME: &str = "tensorc-vulkan-exact-float";
 
 /// The location name that marks the ops of an expansion.
@@ -88,20 +89,26 @@ pub(crate) use crate::pipeline::EXACT_LOC;
 static EXACT_ID: PassId = PassId::new();
 
 /// Creates `tensorc-vulkan-exact-float`, to run after `convert-gpu-to-spirv`:
-/// it decorates the SPIR-V float arithmetic that came from an expansion
-/// (this pass's, `vulkan_math_f64`'s and the frontend's f32 ones, whose
-/// ops carry the same location name, `pipeline::EXACT_LOC`)
-/// with `NoContraction`. The expansions rely on exact IEEE steps (Dekker
-/// products, `(a + b) - a`, Cody–Waite reduction), and SPIR-V otherwise
-/// lets a driver reassociate, fuse or simplify float arithmetic (Mesa's NIR
-/// does, and turned `pow`'s two-float sums into one float); `NoContraction`
-/// is what GLSL's `precise` becomes. Other kernels' arithmetic keeps the
-/// driver's freedom.
+/// it decorates the kernels' SPIR-V float arithmetic `NoContraction`, all of
+/// it but a reduction's multiply-accumulate (see `fused_accumulation`).
+///
+/// Why: SPIR-V lets a driver reassociate, fuse or simplify float arithmetic
+/// that is not `NoContraction` (what GLSL's `precise` becomes), and Mesa's
+/// NIR does. The math expansions rely on exact IEEE steps (Dekker products,
+/// `(a + b) - a`, Cody–Waite reduction): NIR turned `pow`'s two-float sums
+/// into one float and simplified `log1p`'s correction away. Plain
+/// arithmetic is no different under Nx's semantics, which round every op:
+/// NIR folded `(x · −2048) · −2048` in f16 into `x · 4194304`, whose
+/// constant overflows f16, so every result was ±inf where the interpreter
+/// and the CPU give −49088 (generated seed 36273). Only a reduction's
+/// accumulation of products stays free, so a driver may make it an `fma`:
+/// a reduction's result is Nx's up to reassociation, and the CPU's matmul
+/// tiles use `fma` too.
 pub fn create_exact() -> Pass {
     module_pass(
         &EXACT_ID,
         EXACT_NAME,
-        "Decorate the SPIR-V float arithmetic of math expansions NoContraction",
+        "Decorate the kernels' SPIR-V float arithmetic NoContraction, but multiply-accumulates",
         &[],
         |module| {
             // SAFETY: `module_pass` passes the live module the pass runs on.
@@ -128,18 +135,68 @@ unsafe fn mark_exact(module: MlirOperation) {
         let mut ops = Vec::new();
         walk(module, |op| {
             if FLOAT_ARITH.contains(&op_name(op).as_str()) {
-                let loc = mlirOperationGetLocation(op);
-                if mlirLocationIsAName(loc)
-                    && from_string_ref(mlirIdentifierStr(mlirLocationNameGetName(loc))) == EXACT_LOC
-                {
-                    ops.push(op);
-                }
+                ops.push(op);
             }
             MlirWalkResult_MlirWalkResultAdvance
         });
-        for op in ops {
-            mlirOperationSetAttributeByName(op, string_ref("no_contraction"), mlirUnitAttrGet(ctx));
+        let mut free = Vec::new();
+        for &op in &ops {
+            if let Some(product) = fused_accumulation(op) {
+                free.extend([op.ptr, product.ptr]);
+            }
         }
+        for op in ops {
+            if !free.contains(&op.ptr) || in_expansion(op) {
+                mlirOperationSetAttributeByName(op, string_ref("no_contraction"), mlirUnitAttrGet(ctx));
+            }
+        }
+    }
+}
+
+/// Whether `op` belongs to a math expansion (its location is named
+/// `EXACT_LOC`): such ops stay exact even where they accumulate (`remf`'s
+/// long division loop).
+unsafe fn in_expansion(op: MlirOperation) -> bool {
+    unsafe {
+        let loc = mlirOperationGetLocation(op);
+        mlirLocationIsAName(loc)
+            && from_string_ref(mlirIdentifierStr(mlirLocationNameGetName(loc))) == EXACT_LOC
+    }
+}
+
+/// The product `op` accumulates, when `op` is a reduction's
+/// multiply-accumulate: an `FAdd` of a loop-carried value (an argument of
+/// a block of a `spirv.mlir.loop`, the accumulator `tensorc-vulkan-accumulate`
+/// keeps in a register) and an `FMul` used only there, of two values no
+/// float arithmetic computed (loads, conversions). Contracting exactly
+/// these into an `fma` changes nothing but the reduction's rounding;
+/// anything longer could be reassociated across Nx's rounding steps.
+unsafe fn fused_accumulation(op: MlirOperation) -> Option<MlirOperation> {
+    unsafe {
+        if op_name(op) != "spirv.FAdd" {
+            return None;
+        }
+        let (a, b) = (mlirOperationGetOperand(op, 0), mlirOperationGetOperand(op, 1));
+        let product = if loop_carried(a) { b } else if loop_carried(b) { a } else { return None };
+        let mul = defined_by(product, "spirv.FMul")?;
+        sole_use(product)?;
+        let computed = |v: MlirValue| {
+            !mlirValueIsABlockArgument(v)
+                && FLOAT_ARITH.contains(&op_name(mlirOpResultGetOwner(v)).as_str())
+        };
+        if computed(mlirOperationGetOperand(mul, 0)) || computed(mlirOperationGetOperand(mul, 1)) {
+            return None;
+        }
+        Some(mul)
+    }
+}
+
+/// Whether `v` is an argument of a block in a `spirv.mlir.loop` (a value
+/// carried from one iteration to the next).
+unsafe fn loop_carried(v: MlirValue) -> bool {
+    unsafe {
+        mlirValueIsABlockArgument(v)
+            && op_name(mlirBlockGetParentOperation(mlirBlockArgumentGetOwner(v))) == "spirv.mlir.loop"
     }
 }
 
