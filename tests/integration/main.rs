@@ -15,6 +15,7 @@
 //!   for fixed bugs;
 //! - `conv`: convolutions in every layout against the interpreter, the conv schedule before/after;
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
+//! - `fill_halo`: padded temporaries filled outside their copied operand only, large copies split into parallel loops;
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
 //! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
 //! - `short_rows`: reductions and argmax over short rows (the row classes of the reduction schedule);
@@ -49,6 +50,7 @@ mod lane_per_row;
 mod max_tree;
 mod nd_int_math;
 mod fastmath;
+mod fill_halo;
 mod flatten;
 mod fold_partials;
 mod fuse_elementwise;

@@ -338,6 +338,10 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(pack_mark::NAME_AVX2, pack_mark::create_avx2);
         use tensorc_passes::read_through_pads;
         tensorc_mlir::register_external_pass(read_through_pads::NAME, read_through_pads::create);
+        use tensorc_passes::fill_halo;
+        tensorc_mlir::register_external_pass(fill_halo::NAME, fill_halo::create);
+        use tensorc_passes::parallel_copies;
+        tensorc_mlir::register_external_pass(parallel_copies::NAME, parallel_copies::create);
         use tensorc_passes::fold_partials;
         tensorc_mlir::register_external_pass(fold_partials::NAME, fold_partials::create);
         use tensorc_passes::nd_int_math;

@@ -18,6 +18,8 @@ pub mod bf16_wide_extends;
 #[cfg(feature = "melior")]
 pub mod nd_int_math;
 #[cfg(feature = "melior")]
+pub mod fill_halo;
+#[cfg(feature = "melior")]
 pub mod flatten_mark;
 pub mod flatten_schedule;
 #[cfg(feature = "melior")]
@@ -53,6 +55,8 @@ pub mod packed_matmul;
 pub mod pack_ahead;
 #[cfg(feature = "melior")]
 pub mod pow_by_constant;
+#[cfg(feature = "melior")]
+pub mod parallel_copies;
 pub mod parallel_schedule;
 #[cfg(feature = "melior")]
 pub mod prefetch_panels;

@@ -71,6 +71,16 @@ pub const UNPACK_IN_PLACE: &str = "tensorc-unpack-in-place";
 /// right after bufferization.
 pub const READ_THROUGH_PADS: &str = "tensorc-read-through-pads";
 
+/// The Rust pass that fills only the halo of a padded temporary the
+/// previous one leaves (`fill_halo.rs`), run like `OUTLINE_PARALLEL`,
+/// right after it.
+pub const FILL_HALO: &str = "tensorc-fill-halo";
+
+/// The Rust pass that splits large copies outside parallel loops into
+/// parallel loops of slice copies (`parallel_copies.rs`), run like
+/// `OUTLINE_PARALLEL`, right after `FILL_HALO`.
+pub const PARALLEL_COPIES: &str = "tensorc-parallel-copies";
+
 /// The Rust pass that decides which matrix products are packed (tags them)
 /// and turns batches of them into loops of `linalg.matmul`s
 /// (`pack_mark.rs`), run like `OUTLINE_PARALLEL`, right before the packing
@@ -321,6 +331,12 @@ pub fn opt_pipeline() -> &'static str {
 ///   holds a padded copy of an operand (packing an operand whose size is
 ///   not a multiple of the tile) and is only read goes away; its reads
 ///   read the operand, masked where they may leave it.
+/// - `tensorc-fill-halo` (`fill_halo.rs`): a padded temporary that stays
+///   (padding before the operand: a convolution's) is filled only where the
+///   operand's copy does not write, not whole before it.
+/// - `tensorc-parallel-copies` (`parallel_copies.rs`): a large copy outside
+///   every parallel loop (such a temporary's interior) becomes a parallel
+///   loop of slice copies, run on the pool once outlined.
 /// - `tensorc-unpack-in-place` (`unpack_in_place.rs`): a packed matmul
 ///   whose packed result is only unpacked into the result computes in a
 ///   strided view of the result (no packed temporary, no unpack copy).
@@ -581,6 +597,8 @@ buffer-deallocation-pipeline,\
 convert-bufferization-to-memref,\
 tensorc-refill-copies,\
 tensorc-read-through-pads,\
+tensorc-fill-halo,\
+tensorc-parallel-copies,\
 tensorc-unpack-in-place,\
 tensorc-late-accumulate,\
 tensorc-drop-zero-fill,\
@@ -653,6 +671,8 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{PACK_AHEAD},"), "")
             .replace(&format!("{UNPACK_IN_PLACE},"), "")
             .replace(&format!("{READ_THROUGH_PADS},"), "")
+            .replace(&format!("{FILL_HALO},"), "")
+            .replace(&format!("{PARALLEL_COPIES},"), "")
             .replace(&format!("{PACK_MARK},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
@@ -732,7 +752,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{STREAM_STORES},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
+            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{FILL_HALO},{PARALLEL_COPIES},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{STREAM_STORES},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
