@@ -17,6 +17,7 @@
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
 //! - `fill_halo`: padded temporaries filled outside their copied operand only, large copies split into parallel loops;
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
+//! - `running_max`: loops' running maxima and minima as compare-selects with a NaN mask;
 //! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
 //! - `short_rows`: reductions and argmax over short rows (the row classes of the reduction schedule);
 //! - `threads`: the parallel schedule, the outlining pass and the thread pool;
@@ -83,6 +84,7 @@ mod read_through_pads;
 mod stream_stores;
 mod refill_copies;
 mod rowfuse;
+mod running_max;
 mod rust_aot;
 mod scalar_transfers;
 mod short_rows;

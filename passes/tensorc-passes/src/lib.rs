@@ -72,6 +72,8 @@ pub mod refill_copies;
 pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 pub mod row_fuse;
+#[cfg(feature = "melior")]
+pub mod running_max;
 pub mod row_fuse_schedule;
 #[cfg(feature = "melior")]
 pub mod scalar_transfers;

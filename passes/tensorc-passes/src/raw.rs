@@ -859,3 +859,56 @@ pub(crate) unsafe fn append_yield(at: MlirOperation, block: MlirBlock, values: &
 pub(crate) unsafe fn branch(op: MlirOperation, n: isize) -> MlirBlock {
     unsafe { mlirRegionGetFirstBlock(mlirOperationGetRegion(op, n)) }
 }
+
+/// Replaces the `scf.for` `lp` by one with one more iter_arg per value of
+/// `inits` (their initial values, defined before `lp`). The body, moved
+/// over with the old loop's attributes, gets one block argument per init;
+/// `next` receives them and the body's `scf.yield` (insert before it) and
+/// returns the values to yield for them. The old loop's results are
+/// replaced by the new one's first results; returns the new loop, whose
+/// last results are the added ones.
+pub(crate) unsafe fn append_iter_args(
+    lp: MlirOperation,
+    inits: &[MlirValue],
+    next: impl FnOnce(&[MlirValue], MlirOperation) -> Vec<MlirValue>,
+) -> MlirOperation {
+    unsafe {
+        let ctx = mlirOperationGetContext(lp);
+        let loc = mlirOperationGetLocation(lp);
+        let body = body(lp);
+        let old_results = mlirOperationGetNumResults(lp);
+        let mut operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(lp)).map(|i| mlirOperationGetOperand(lp, i)).collect();
+        operands.extend_from_slice(inits);
+        let mut types: Vec<MlirType> = (0..old_results).map(|i| mlirValueGetType(mlirOperationGetResult(lp, i))).collect();
+        let args: Vec<MlirValue> = inits
+            .iter()
+            .map(|&v| {
+                types.push(mlirValueGetType(v));
+                mlirBlockAddArgument(body, mlirValueGetType(v), loc)
+            })
+            .collect();
+        let yield_op = mlirBlockGetTerminator(body);
+        let added = next(&args, yield_op);
+        let mut yielded: Vec<MlirValue> =
+            (0..mlirOperationGetNumOperands(yield_op)).map(|i| mlirOperationGetOperand(yield_op, i)).collect();
+        yielded.extend(added);
+        let new_yield = build(ctx, "scf.yield", mlirOperationGetLocation(yield_op), &yielded, &[], &[]);
+        mlirBlockInsertOwnedOperationBefore(body, yield_op, new_yield);
+        mlirOperationDestroy(yield_op);
+        let region = mlirRegionCreate();
+        let mut state = mlirOperationStateGet(string_ref("scf.for"), loc);
+        mlirOperationStateAddOperands(&mut state, operands.len() as isize, operands.as_ptr());
+        mlirOperationStateAddResults(&mut state, types.len() as isize, types.as_ptr());
+        let attrs: Vec<MlirNamedAttribute> = (0..mlirOperationGetNumAttributes(lp)).map(|i| mlirOperationGetAttribute(lp, i)).collect();
+        mlirOperationStateAddAttributes(&mut state, attrs.len() as isize, attrs.as_ptr());
+        mlirOperationStateAddOwnedRegions(&mut state, 1, &region);
+        let new_loop = mlirOperationCreate(&mut state);
+        mlirRegionTakeBody(mlirOperationGetRegion(new_loop, 0), mlirOperationGetRegion(lp, 0));
+        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(lp), lp, new_loop);
+        for i in 0..old_results {
+            mlirValueReplaceAllUsesOfWith(mlirOperationGetResult(lp, i), mlirOperationGetResult(new_loop, i));
+        }
+        mlirOperationDestroy(lp);
+        new_loop
+    }
+}

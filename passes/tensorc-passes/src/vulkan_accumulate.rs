@@ -174,7 +174,7 @@ unsafe fn accumulate_loop(lp: MlirOperation) -> usize {
         if pairs.is_empty() {
             return 0;
         }
-        carry(lp, body, &pairs);
+        carry(lp, &pairs);
         pairs.len()
     }
 }
@@ -182,76 +182,26 @@ unsafe fn accumulate_loop(lp: MlirOperation) -> usize {
 /// Replaces `lp` by an `scf.for` with one more iter_arg per pair: the load
 /// moves before the loop as its initial value, the stored value is yielded,
 /// and the store moves after the loop, storing the result.
-unsafe fn carry(lp: MlirOperation, body: MlirBlock, pairs: &[Pair]) {
+unsafe fn carry(lp: MlirOperation, pairs: &[Pair]) {
     unsafe {
-        let ctx = mlirOperationGetContext(lp);
-        let loc = mlirOperationGetLocation(lp);
-        let parent = mlirOperationGetBlock(lp);
         let old_results = mlirOperationGetNumResults(lp);
-        let mut operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(lp))
-            .map(|i| mlirOperationGetOperand(lp, i))
-            .collect();
-        let mut types: Vec<MlirType> = (0..old_results)
-            .map(|i| mlirValueGetType(mlirOperationGetResult(lp, i)))
-            .collect();
-        for p in pairs {
-            let v = result(p.load);
+        let inits: Vec<MlirValue> = pairs.iter().map(|p| result(p.load)).collect();
+        let new_loop = append_iter_args(lp, &inits, |accs, _| {
             // Uses of the loaded value (all inside the body) read the
-            // iteration's incoming value instead.
-            let acc =
-                mlirBlockAddArgument(body, mlirValueGetType(v), mlirOperationGetLocation(p.load));
-            mlirValueReplaceAllUsesOfWith(v, acc);
-            mlirOperationMoveBefore(p.load, lp);
-            operands.push(v);
-            types.push(mlirValueGetType(v));
+            // iteration's incoming value instead; the stored values are
+            // yielded.
+            for (p, &acc) in pairs.iter().zip(accs) {
+                mlirValueReplaceAllUsesOfWith(result(p.load), acc);
+            }
+            pairs.iter().map(|p| mlirOperationGetOperand(p.store, 0)).collect()
+        });
+        for p in pairs {
+            mlirOperationMoveBefore(p.load, new_loop);
         }
-        // The yield passes the stored values on.
-        let yield_op = mlirBlockGetTerminator(body);
-        let mut yielded: Vec<MlirValue> = (0..mlirOperationGetNumOperands(yield_op))
-            .map(|i| mlirOperationGetOperand(yield_op, i))
-            .collect();
-        yielded.extend(pairs.iter().map(|p| mlirOperationGetOperand(p.store, 0)));
-        let new_yield = build(
-            ctx,
-            "scf.yield",
-            mlirOperationGetLocation(yield_op),
-            &yielded,
-            &[],
-            &[],
-        );
-        mlirBlockInsertOwnedOperationBefore(body, yield_op, new_yield);
-        mlirOperationDestroy(yield_op);
-        // The new loop takes the old one's body, attributes kept.
-        let region = mlirRegionCreate();
-        let mut state = mlirOperationStateGet(string_ref("scf.for"), loc);
-        mlirOperationStateAddOperands(&mut state, operands.len() as isize, operands.as_ptr());
-        mlirOperationStateAddResults(&mut state, types.len() as isize, types.as_ptr());
-        let attrs: Vec<MlirNamedAttribute> = (0..mlirOperationGetNumAttributes(lp))
-            .map(|i| mlirOperationGetAttribute(lp, i))
-            .collect();
-        mlirOperationStateAddAttributes(&mut state, attrs.len() as isize, attrs.as_ptr());
-        mlirOperationStateAddOwnedRegions(&mut state, 1, &region);
-        let new_loop = mlirOperationCreate(&mut state);
-        mlirRegionTakeBody(
-            mlirOperationGetRegion(new_loop, 0),
-            mlirOperationGetRegion(lp, 0),
-        );
-        mlirBlockInsertOwnedOperationBefore(parent, lp, new_loop);
-        for i in 0..old_results {
-            mlirValueReplaceAllUsesOfWith(
-                mlirOperationGetResult(lp, i),
-                mlirOperationGetResult(new_loop, i),
-            );
-        }
-        mlirOperationDestroy(lp);
         // Stores after the loop, in pair order (the buffers are distinct).
         let mut after = new_loop;
         for (k, p) in pairs.iter().enumerate() {
-            mlirOperationSetOperand(
-                p.store,
-                0,
-                mlirOperationGetResult(new_loop, old_results + k as isize),
-            );
+            mlirOperationSetOperand(p.store, 0, mlirOperationGetResult(new_loop, old_results + k as isize));
             mlirOperationMoveAfter(p.store, after);
             after = p.store;
         }
