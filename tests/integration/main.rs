@@ -16,6 +16,7 @@
 //! - `conv`: convolutions in every layout against the interpreter, the conv schedule before/after;
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
 //! - `fill_halo`: padded temporaries filled outside their copied operand only, large copies split into parallel loops;
+//! - `row_skew`: a row loop's last pass (softmax's division) one row late, fused into the next row's `exp` pass;
 //! - `rowfuse`: the row-fusion marker and step (softmax, layernorm chains);
 //! - `running_max`: loops' running maxima and minima as compare-selects with a NaN mask;
 //! - `matvec`: matrix·vector products rewritten as reductions, outer-axis reductions;
@@ -83,6 +84,7 @@ mod pack_mark;
 mod read_through_pads;
 mod stream_stores;
 mod refill_copies;
+mod row_skew;
 mod rowfuse;
 mod running_max;
 mod rust_aot;

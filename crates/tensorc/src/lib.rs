@@ -344,6 +344,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(parallel_copies::NAME, parallel_copies::create);
         use tensorc_passes::running_max;
         tensorc_mlir::register_external_pass(running_max::NAME, running_max::create);
+        use tensorc_passes::row_skew;
+        tensorc_mlir::register_external_pass(row_skew::NAME, row_skew::create);
         use tensorc_passes::fold_partials;
         tensorc_mlir::register_external_pass(fold_partials::NAME, fold_partials::create);
         use tensorc_passes::nd_int_math;

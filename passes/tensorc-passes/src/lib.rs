@@ -73,6 +73,8 @@ pub mod reduction_schedule;
 #[cfg(feature = "melior")]
 pub mod row_fuse;
 #[cfg(feature = "melior")]
+pub mod row_skew;
+#[cfg(feature = "melior")]
 pub mod running_max;
 pub mod row_fuse_schedule;
 #[cfg(feature = "melior")]

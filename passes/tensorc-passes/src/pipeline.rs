@@ -86,6 +86,11 @@ pub const PARALLEL_COPIES: &str = "tensorc-parallel-copies";
 /// `OUTLINE_PARALLEL`, right before `arith-expand`.
 pub const RUNNING_MAX: &str = "tensorc-running-max";
 
+/// The Rust pass that runs a row loop's last pass one row late, fused into
+/// the next row's pass that fills its scratch row (`row_skew.rs`), run like
+/// `OUTLINE_PARALLEL`, right before `RUNNING_MAX`.
+pub const ROW_SKEW: &str = "tensorc-row-skew";
+
 /// The Rust pass that decides which matrix products are packed (tags them)
 /// and turns batches of them into loops of `linalg.matmul`s
 /// (`pack_mark.rs`), run like `OUTLINE_PARALLEL`, right before the packing
@@ -632,6 +637,7 @@ arith-emulate-unsupported-floats{source-types=bf16 target-type=f32},\
 tensorc-bf16-rounding,\
 tensorc-bf16-selects,\
 tensorc-bf16-wide-extends,\
+tensorc-row-skew,\
 tensorc-running-max,\
 arith-expand{include-bf16=true},\
 expand-strided-metadata,\
@@ -680,6 +686,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{FILL_HALO},"), "")
             .replace(&format!("{PARALLEL_COPIES},"), "")
             .replace(&format!("{RUNNING_MAX},"), "")
+            .replace(&format!("{ROW_SKEW},"), "")
             .replace(&format!("{PACK_MARK},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
@@ -794,7 +801,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(INVARIANT_REDUCTIONS));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},{BF16_SELECTS},{BF16_WIDE_EXTENDS},{RUNNING_MAX},arith-expand{{include-bf16=true}},"
+            "math-extend-to-supported-types{{extra-types=f16 target-type=f32}},arith-emulate-unsupported-floats{{source-types=bf16 target-type=f32}},{BF16_ROUNDING},{BF16_SELECTS},{BF16_WIDE_EXTENDS},{ROW_SKEW},{RUNNING_MAX},arith-expand{{include-bf16=true}},"
         )));
         // 0-d transfers are lowered after convert-vector-to-scf, which makes some.
         assert!(cpu_lowering_pipeline().contains(&format!(
