@@ -30,6 +30,7 @@
 
 use crate::external_pass::{PassId, module_pass};
 use crate::raw::*;
+use crate::read_through_pads::fill_value;
 use melior::pass::Pass;
 use mlir_sys::*;
 
@@ -82,18 +83,12 @@ struct Padded {
 
 unsafe fn padded(alloc: MlirOperation) -> Option<Padded> {
     unsafe {
-        let p = result(alloc);
+        let p = static_identity_alloc(alloc)?;
         let t = mlirValueGetType(p);
-        if mlirOperationGetNumOperands(alloc) != 0
-            || !mlirShapedTypeHasStaticShape(t)
-            || !mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(t))
-        {
-            return None;
-        }
         let (mut fill, mut copy, mut others) = (None, None, Vec::new());
         for (op, at) in uses(p) {
             match op_name(op).as_str() {
-                "linalg.fill" | "linalg.map" if fill.is_none() && constant_fill(op, at) => fill = Some((op, at)),
+                "linalg.fill" | "linalg.map" if fill.is_none() && fill_value(op, at).is_some() => fill = Some((op, at)),
                 "memref.subview" if copy.is_none() && at == 0 => copy = Some((op, copy_into(op)?)),
                 _ => others.push(op),
             }
@@ -112,30 +107,6 @@ unsafe fn padded(alloc: MlirOperation) -> Option<Padded> {
             }
         }
         Some(Padded { fill, fill_at, shape: shape(t), offsets, sizes })
-    }
-}
-
-/// Whether `op` writes one constant to every element of its operand `at`:
-/// a `linalg.fill` of an `arith.constant` (the temporary its init), or a
-/// `linalg.map` with no inputs whose body yields one.
-unsafe fn constant_fill(op: MlirOperation, at: isize) -> bool {
-    unsafe {
-        let value = if op_name(op) == "linalg.fill" {
-            if mlirOperationGetNumOperands(op) != 2 || at != 1 {
-                return false;
-            }
-            mlirOperationGetOperand(op, 0)
-        } else {
-            if mlirOperationGetNumOperands(op) != 1 || at != 0 {
-                return false;
-            }
-            let y = mlirBlockGetFirstOperation(body(op));
-            if y.ptr.is_null() || op_name(y) != "linalg.yield" || mlirOperationGetNumOperands(y) != 1 {
-                return false;
-            }
-            mlirOperationGetOperand(y, 0)
-        };
-        defined_by(value, "arith.constant").is_some()
     }
 }
 

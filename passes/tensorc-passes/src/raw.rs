@@ -912,3 +912,17 @@ pub(crate) unsafe fn append_iter_args(
         new_loop
     }
 }
+
+/// The buffer of a `memref.alloc` without operands whose type has a
+/// static shape and the identity layout (a temporary the passes may
+/// reason about element by element).
+pub(crate) unsafe fn static_identity_alloc(alloc: MlirOperation) -> Option<MlirValue> {
+    unsafe {
+        let p = result(alloc);
+        let t = mlirValueGetType(p);
+        (mlirOperationGetNumOperands(alloc) == 0
+            && mlirShapedTypeHasStaticShape(t)
+            && mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(t)))
+        .then_some(p)
+    }
+}

@@ -91,14 +91,8 @@ struct Candidate {
 
 unsafe fn candidate(alloc: MlirOperation) -> Option<Candidate> {
     unsafe {
-        let p = result(alloc);
+        let p = static_identity_alloc(alloc)?;
         let t = mlirValueGetType(p);
-        if mlirOperationGetNumOperands(alloc) != 0
-            || !mlirShapedTypeHasStaticShape(t)
-            || !mlirAffineMapIsIdentity(mlirMemRefTypeGetAffineMap(t))
-        {
-            return None;
-        }
         let rank = mlirShapedTypeGetRank(t) as usize;
         let identity: Vec<Vec<usize>> = (0..rank).map(|d| vec![d]).collect();
         let (mut fill, mut copy) = (None, None);
@@ -159,8 +153,10 @@ unsafe fn candidate(alloc: MlirOperation) -> Option<Candidate> {
     }
 }
 
-/// The constant a fill of the temporary (operand `at` of `op`) writes.
-unsafe fn fill_value(op: MlirOperation, at: isize) -> Option<MlirAttribute> {
+/// The constant a fill of the temporary (operand `at` of `op`) writes: a
+/// `linalg.fill` of an `arith.constant` (the temporary its init), or a
+/// `linalg.map` with no inputs whose body yields one.
+pub(crate) unsafe fn fill_value(op: MlirOperation, at: isize) -> Option<MlirAttribute> {
     unsafe {
         let v = if op_name(op) == "linalg.fill" {
             if mlirOperationGetNumOperands(op) != 2 || at != 1 {
