@@ -5,9 +5,10 @@
 //! - the pass before and after on a softmax-like row loop: a second
 //!   scratch buffer, the parity select, the sum carried as an iter_arg, the
 //!   fused producer under `scf.if` (not in the first row), the last row's
-//!   division after the loop; left alone when the last pass also reads
-//!   the input, when the row body reads the buffer the last pass writes,
-//!   and when the loop has one row; by snapshot and counts;
+//!   division after the loop; left alone when the row body reads the
+//!   scratch row before the pass that fills it, when the last pass also
+//!   reads the input, when the row body reads the buffer the last pass
+//!   writes, and when the loop has one row; by snapshot and counts;
 //! - W5's buffers after the pass: its row loop is skewed;
 //! - softmax and row normalizations of several shapes (odd and even row
 //!   counts per thread's chunk) and float types against the interpreter,
@@ -62,8 +63,9 @@ fn row_skew_before_and_after() {
     use tensorc_passes::row_skew;
     tensorc_mlir::register_external_pass(row_skew::NAME, row_skew::create);
     let module = format!(
-        "module {{\n{}{}{}{}}}\n",
+        "module {{\n{}{}{}{}{}}}\n",
         rows_loop("softmax", 4, "", ""),
+        rows_loop("read_before", 4, "      %o = memref.load %s[%c0] : memref<32xf32>\n      memref.store %o, %x[%i, %c0] : memref<4x32xf32>\n", ""),
         rows_loop("reads_input", 4, "", "        %w = vector.transfer_read %x[%i, %j], %p {in_bounds = [true]} : memref<4x32xf32>, vector<16xf32>\n"),
         rows_loop("output_read", 4, "      %o = memref.load %y[%i, %c0] : memref<4x32xf32>\n      memref.store %o, %x[%i, %c0] : memref<4x32xf32>\n", ""),
         rows_loop("one_row", 1, "", ""),
@@ -81,7 +83,7 @@ fn row_skew_before_and_after() {
     assert_eq!(f.matches("arith.divf").count(), 2, "{f}");
     assert_eq!(f.matches("scf.if").count(), 1, "{f}");
     assert_eq!(f.matches("math.exp").count(), 2, "{f}");
-    for left in ["reads_input", "output_read", "one_row"] {
+    for left in ["read_before", "reads_input", "output_read", "one_row"] {
         assert_eq!(function_text(&after, left), function_text(&before, left), "{left} changed");
     }
     insta::assert_snapshot!("row_skew_pass", format!("// before\n{before}\n// after\n{after}"));

@@ -33,7 +33,10 @@
 //! buffer, its values carried or recomputed for row `i − 1`); after the
 //! loop, `D` runs for the last row. `D`'s writes for row `i − 1` and `B`'s
 //! for row `i` go to different memory, and what `D` reads was complete
-//! when its row ended, so every store writes what it wrote before.
+//! when its row ended, so every store writes what it wrote before. (The
+//! scratch row holds a tensor of one iteration, which bufferization gave a
+//! buffer reused across iterations: what `D` reads, `B` wrote in the same
+//! iteration, and nothing before `B` reads it — checked.)
 //! Placed before `tensorc-running-max`, after the loops are outlined.
 
 use crate::external_pass::{PassId, module_pass};
@@ -190,17 +193,20 @@ unsafe fn find(rows: MlirOperation) -> Option<Site> {
         }
         let mut producer = None;
         for &op in before {
-            let mut writes_scratch = false;
+            let (mut reads_scratch, mut writes_scratch) = (false, false);
             let mut touches_written = false;
             walk(op, |o| {
                 if let Ok(Some((read, m))) = access(o) {
                     let m = root(m);
+                    reads_scratch |= read && mlirValueEqual(m, scratch);
                     writes_scratch |= !read && mlirValueEqual(m, scratch);
                     touches_written |= writes.iter().any(|w| mlirValueEqual(*w, m));
                 }
                 MlirWalkResult_MlirWalkResultAdvance
             });
-            if touches_written {
+            // Nothing before the producer may read the scratch row (it
+            // would read the previous row's, which the skew moves).
+            if touches_written || (producer.is_none() && reads_scratch && !writes_scratch) {
                 return None;
             }
             if writes_scratch {
