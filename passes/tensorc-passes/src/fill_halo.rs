@@ -171,14 +171,22 @@ unsafe fn rewrite(alloc: MlirOperation, pad: &Padded) {
             strides[d] = strides[d + 1] * pad.shape[d + 1];
         }
         let list = |v: &[i64]| v.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        // Every slab's view type first: the fill stays whole unless all parse
+        // (they always should: a static strided memref of the alloc's element).
+        let mut slabs = Vec::new();
         for (offsets, sizes) in halo(&pad.shape, &pad.offsets, &pad.sizes) {
             if sizes.contains(&0) {
                 continue;
             }
             let offset: i64 = offsets.iter().zip(&strides).map(|(o, s)| o * s).sum();
             let dims = sizes.iter().map(|s| format!("{s}x")).collect::<String>();
-            let ty = parse_type(ctx, &format!("memref<{dims}{element}, strided<[{}], offset: {offset}>>", list(&strides)))
-                .expect("a static strided memref type");
+            let Some(ty) = parse_type(ctx, &format!("memref<{dims}{element}, strided<[{}], offset: {offset}>>", list(&strides)))
+            else {
+                return;
+            };
+            slabs.push((offsets, sizes, ty));
+        }
+        for (offsets, sizes, ty) in slabs {
             let ones = vec![1i64; sizes.len()];
             let view = build(
                 ctx,
