@@ -115,17 +115,16 @@ unsafe fn padded(alloc: MlirOperation) -> Option<Padded> {
 /// offsets and the sizes.
 unsafe fn copy_into(view: MlirOperation) -> Option<(MlirOperation, Vec<i64>, Vec<i64>)> {
     unsafe {
-        let offsets = i64_array(view, "static_offsets")?;
-        let sizes = i64_array(view, "static_sizes")?;
-        let strides = i64_array(view, "static_strides")?;
+        let (offsets, sizes) = subview_offsets(view)?;
+        let offsets = offsets
+            .into_iter()
+            .map(|o| match o {
+                Offset::Static(n) => Some(n),
+                Offset::Dynamic(_) => None,
+            })
+            .collect::<Option<Vec<i64>>>()?;
         let rank = mlirShapedTypeGetRank(mlirValueGetType(mlirOperationGetOperand(view, 0)));
-        // Dynamic entries are `i64::MIN`; the op then has index operands.
-        if mlirOperationGetNumOperands(view) != 1
-            || strides.iter().any(|&s| s != 1)
-            || mlirShapedTypeGetRank(mlirValueGetType(result(view))) != rank
-            || offsets.len() as isize != rank as isize
-            || offsets.iter().chain(&sizes).any(|&v| v < 0)
-        {
+        if mlirShapedTypeGetRank(mlirValueGetType(result(view))) != rank {
             return None;
         }
         let (copy, at) = sole_use(result(view))?;

@@ -330,11 +330,25 @@ pub(crate) unsafe fn zero_vector_before(at: MlirOperation, ty: MlirType) -> Mlir
 pub(crate) unsafe fn zero_vector(at: MlirOperation, ty: MlirType) -> MlirOperation {
     unsafe {
         let ctx = mlirOperationGetContext(at);
-        let float = mlirTypeIsAFloat(mlirShapedTypeGetElementType(ty));
-        let zero = if float { "0.0" } else { "0" };
-        let value = attr(ctx, &format!("dense<{zero}> : {}", print_type(ty)));
+        let value = zero_attr(ty).expect("a vector of floats or integers");
         let loc = mlirOperationGetLocation(at);
         build(ctx, "arith.constant", loc, &[], &[ty], &[("value", value)])
+    }
+}
+
+/// A zero of `t` as an attribute: `t` a float, integer or index, or a
+/// vector of them (a splat); `None` for other types.
+pub(crate) unsafe fn zero_attr(t: MlirType) -> Option<MlirAttribute> {
+    unsafe {
+        let element = if mlirTypeIsAVector(t) { mlirShapedTypeGetElementType(t) } else { t };
+        let scalar = if mlirTypeIsAFloat(element) {
+            mlirFloatAttrDoubleGet(mlirTypeGetContext(t), element, 0.0)
+        } else if mlirTypeIsAInteger(element) || mlirTypeIsAIndex(element) {
+            mlirIntegerAttrGet(element, 0)
+        } else {
+            return None;
+        };
+        Some(if mlirTypeIsAVector(t) { mlirDenseElementsAttrSplatGet(t, scalar) } else { scalar })
     }
 }
 
@@ -880,13 +894,9 @@ pub(crate) unsafe fn append_iter_args(
         let mut operands: Vec<MlirValue> = (0..mlirOperationGetNumOperands(lp)).map(|i| mlirOperationGetOperand(lp, i)).collect();
         operands.extend_from_slice(inits);
         let mut types: Vec<MlirType> = (0..old_results).map(|i| mlirValueGetType(mlirOperationGetResult(lp, i))).collect();
-        let args: Vec<MlirValue> = inits
-            .iter()
-            .map(|&v| {
-                types.push(mlirValueGetType(v));
-                mlirBlockAddArgument(body, mlirValueGetType(v), loc)
-            })
-            .collect();
+        types.extend(inits.iter().map(|&v| mlirValueGetType(v)));
+        let args: Vec<MlirValue> =
+            types[old_results as usize..].iter().map(|&t| mlirBlockAddArgument(body, t, loc)).collect();
         let yield_op = mlirBlockGetTerminator(body);
         let added = next(&args, yield_op);
         let mut yielded: Vec<MlirValue> =

@@ -242,8 +242,11 @@ unsafe fn find(rows: MlirOperation) -> Option<Site> {
         });
         let (mut carried, mut recomputed) = (Vec::new(), Vec::new());
         for v in used {
-            let def = mlirOpResultGetOwner(v);
-            if recomputable(def, row_body, row, &mut recomputed) {
+            // Into a copy first: a value that is not recomputable leaves no
+            // ops it reached in the list (their clones would be dead).
+            let mut trial = recomputed.clone();
+            if recomputable(mlirOpResultGetOwner(v), row_body, row, &mut trial) {
+                recomputed = trial;
                 continue;
             }
             let t = mlirValueGetType(v);
@@ -310,22 +313,6 @@ unsafe fn recomputable(op: MlirOperation, row_body: MlirBlock, row: MlirValue, o
         }
         ops.push(op);
         true
-    }
-}
-
-/// A zero of `t` (a float, integer or index, or a vector of floats or
-/// integers), as an attribute.
-unsafe fn zero_attr(t: MlirType) -> Option<MlirAttribute> {
-    unsafe {
-        let element = if mlirTypeIsAVector(t) { mlirShapedTypeGetElementType(t) } else { t };
-        let scalar = if mlirTypeIsAFloat(element) {
-            mlirFloatAttrDoubleGet(mlirTypeGetContext(t), element, 0.0)
-        } else if mlirTypeIsAInteger(element) || mlirTypeIsAIndex(element) {
-            mlirIntegerAttrGet(element, 0)
-        } else {
-            return None;
-        };
-        Some(if mlirTypeIsAVector(t) { mlirDenseElementsAttrSplatGet(t, scalar) } else { scalar })
     }
 }
 
