@@ -82,6 +82,7 @@ mod pooling;
 mod robust;
 mod pack_mark;
 mod read_through_pads;
+mod repitch_b;
 mod stream_stores;
 mod refill_copies;
 mod row_skew;

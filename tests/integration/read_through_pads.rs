@@ -263,14 +263,15 @@ fn odd_product_packs_without_padded_copies() {
     );
 }
 
-/// 1032×300·300×1023 splits M in two chunks (`tensorc.pack_m`), each
+/// 1032×1500·1500×1023 splits M in two chunks (`tensorc.pack_m`), each
 /// running both N blocks of 32 panels; the second is 511 columns wide,
 /// its last panel padded, a width the pack reads as a run-time size: its
 /// blocks of B are read directly too, masked by that size (no 128×512
-/// temporary filled and copied per K block).
+/// temporary filled and copied per K block). (K over 1440: with a shorter
+/// K these rows, 4092 bytes apart, are repitched instead of packed.)
 #[test]
 fn blocks_of_run_time_width_pack_without_padded_copies() {
-    let source = dot("f32[1032][300]", "f32[300][1023]", "f32[1032][1023]");
+    let source = dot("f32[1032][1500]", "f32[1500][1023]", "f32[1032][1023]");
     let (before, after) = crate::harness::cpu_ir_between(
         "dyn.nxir",
         &source,

@@ -336,6 +336,8 @@ fn pipelines() -> Pipelines {
         use tensorc_passes::pack_mark;
         tensorc_mlir::register_external_pass(pack_mark::NAME, pack_mark::create);
         tensorc_mlir::register_external_pass(pack_mark::NAME_AVX2, pack_mark::create_avx2);
+        use tensorc_passes::repitch_b;
+        tensorc_mlir::register_external_pass(repitch_b::NAME, repitch_b::create);
         use tensorc_passes::read_through_pads;
         tensorc_mlir::register_external_pass(read_through_pads::NAME, read_through_pads::create);
         use tensorc_passes::fill_halo;

@@ -85,6 +85,8 @@ pub mod transpose_schedule;
 #[cfg(feature = "melior")]
 pub mod pack_mark;
 #[cfg(feature = "melior")]
+pub mod repitch_b;
+#[cfg(feature = "melior")]
 pub mod unpack_in_place;
 #[cfg(feature = "melior")]
 pub mod vector_trig;

@@ -247,6 +247,43 @@ pub fn n_block(m: u64, n: u64, k: u64, bytes: u64) -> Option<u32> {
     Some(fits.copied().unwrap_or(narrowest))
 }
 
+/// The column count of the copy of B that an unpacked `M×K·K×N` product of
+/// elements of `bytes` (4 or 8) reads instead of B (`tensorc-repitch-b`),
+/// or `None` when it reads B itself: when the product is cut into N blocks
+/// (`n_block`), M is at least `REPITCH_MIN_ROWS` and B's rows are within a
+/// cache line of a multiple of 2 KiB apart, the copy's rows are the fewest
+/// whole lines at least N long whose count is odd.
+///
+/// Why: the 8×32 register tiles read two lines of B per step of k, one row
+/// after the other; L1 has 64 sets of 64-byte lines, and rows within a line
+/// of a multiple of 2 KiB apart start in the same one or two sets for
+/// several rows running, evicting each other, the prefetcher's lines and
+/// the tile's rows of A. Rows an odd number of lines apart walk through all
+/// 64 sets before one repeats. 1023×1025·1025×N, one thread, GFLOPS: N =
+/// 1027 (12 bytes past 4 KiB) 236–244, 1028 247–253, 1031 249–251, 1036
+/// 252–256, 1040 (a line past) 259–261. Measured with the copy
+/// (`tensorc bench`, alternated; passes.md, "Repitched B").
+pub fn repitched_columns(m: u64, n: u64, k: u64, bytes: u64) -> Option<u64> {
+    if !matches!(bytes, 4 | 8) || m < REPITCH_MIN_ROWS || n_block(m, n, k, bytes).is_none() {
+        return None;
+    }
+    const LINE: u64 = 64;
+    const PERIOD: u64 = 2048;
+    let pitch = n * bytes;
+    let off = pitch % PERIOD;
+    if pitch + LINE <= PERIOD || off.min(PERIOD - off) >= LINE {
+        return None;
+    }
+    let per_line = LINE / bytes;
+    let lines = n.div_ceil(per_line);
+    Some((lines | 1) * per_line)
+}
+
+/// Products with fewer rows keep B as it is: the copy (a pass over B) did
+/// not pay for itself over 64 or 200 rows (1025×1027 B, one thread:
+/// 0.56–0.57 → 0.60–0.61 ms; 1.76–1.78 → 1.78–1.80 ms).
+pub const REPITCH_MIN_ROWS: u64 = 256;
+
 /// The rule `n_block` and `k_block` share: B (`K·N` elements of `bytes`)
 /// over 1 MiB, and M of two 8-row tiles or more.
 fn blocks_pay(m: u64, n: u64, k: u64, bytes: u64) -> bool {
@@ -737,6 +774,44 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn repitches_b_rows_within_a_line_of_a_multiple_of_2_kib() {
+        // f32: 1027 columns are 4108 bytes, 12 past 4 KiB → 1040 columns,
+        // 65 lines; 1023 (4 short) → 1040; exactly 4 KiB (64 lines) → 65.
+        assert_eq!(repitched_columns(1023, 1027, 1025, 4), Some(1040));
+        assert_eq!(repitched_columns(1000, 1023, 1000, 4), Some(1040));
+        assert_eq!(repitched_columns(1000, 1024, 1000, 4), Some(1040));
+        // 2052 bytes (4 past 2 KiB): 33 lines, odd already; 2000 bytes
+        // (48 short of 2 KiB) → 32 lines → 33.
+        assert_eq!(repitched_columns(2000, 513, 1025, 4), Some(528));
+        assert_eq!(repitched_columns(1023, 500, 1000, 4), Some(528));
+        // f64: 515 columns are 4120 bytes, 24 past 4 KiB: 65 lines.
+        assert_eq!(repitched_columns(512, 515, 600, 8), Some(520));
+        // The copy's rows are always an odd number of lines apart.
+        for n in 1000..1100 {
+            if let Some(c) = repitched_columns(1000, n, 1000, 4) {
+                assert!(c >= n && c % 16 == 0 && (c / 16) % 2 == 1, "{n} → {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn keeps_b_with_other_pitches_no_n_blocks_or_few_rows() {
+        // 1040 columns: a line past 4 KiB; 1000: 96 bytes short.
+        assert_eq!(repitched_columns(1023, 1040, 1025, 4), None);
+        assert_eq!(repitched_columns(1023, 1000, 1025, 4), None);
+        // Rows more than a line short of 2 KiB.
+        assert_eq!(repitched_columns(1023, 400, 1000, 4), None);
+        // No N blocks: B of 1 MiB or less, rows of A over 1440 f32 (K =
+        // 2000: repitched, 1023×2000·2000×1027 ran 17.4–17.9 → 19.2–19.6 ms).
+        assert_eq!(repitched_columns(1023, 1027, 255, 4), None);
+        assert_eq!(repitched_columns(1023, 1027, 2000, 4), None);
+        // Fewer than 256 rows.
+        assert_eq!(repitched_columns(200, 1027, 1025, 4), None);
+        // Other element widths.
+        assert_eq!(repitched_columns(1023, 2054, 1025, 2), None);
     }
 
     #[test]

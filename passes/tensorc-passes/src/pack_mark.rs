@@ -214,7 +214,7 @@ fn packs(p: PackedMatmul, [_, m, n, k]: [i64; 4], bits: u32) -> bool {
 /// `[batch, M, N, K]` (batch 1 for a matmul) of a plain product of static
 /// operands whose elements are all 32 or all 64 bits wide, for a matmul
 /// (`rank` 2) or batch matmul (`rank` 3), and that width.
-unsafe fn product_shape(op: MlirOperation, rank: isize) -> Option<([i64; 4], u32)> {
+pub(crate) unsafe fn product_shape(op: MlirOperation, rank: isize) -> Option<([i64; 4], u32)> {
     unsafe {
         if mlirOperationGetNumOperands(op) != 3
             || mlirOperationGetNumResults(op) != 1

@@ -58,7 +58,7 @@
 
 use std::fmt::Write as _;
 
-use crate::matmul_schedule::peel_each;
+use crate::matmul_schedule::{peel_each, repitched_columns};
 use crate::pipeline::PARALLEL_FOR;
 
 /// The attribute of the `linalg.matmul`s the packing library packs
@@ -269,18 +269,22 @@ impl PackedMatmul {
             && n >= min_nk
             && k >= min_k
             && n.max(k) >= min_large
-            && ((self.conflicts(stride) && k * stride >= self.min_conflicting_b)
+            && ((self.conflicts(stride, || repitched_columns(m, n, k, bytes).is_some())
+                && k * stride >= self.min_conflicting_b)
                 || k * stride > self.max_unpacked_b
                 || (n >= self.wide_n && k * stride > self.max_unpacked_wide_b))
     }
 
     /// Whether rows `stride` bytes apart share cache sets
-    /// (`conflict_stride`, `conflict_page`).
-    fn conflicts(&self, stride: u64) -> bool {
+    /// (`conflict_stride`, `conflict_page`), except rows near a page apart
+    /// when `repitched` (the unpacked schedule then reads B through a copy
+    /// whose rows do not, `tensorc-repitch-b`).
+    fn conflicts(&self, stride: u64, repitched: impl FnOnce() -> bool) -> bool {
         let off_page = stride % self.conflict_page;
         (stride.is_multiple_of(self.conflict_stride) && stride >= 2 * self.conflict_stride)
             || (stride + self.near_slack >= self.conflict_page
-                && off_page.min(self.conflict_page - off_page) <= self.near_slack)
+                && off_page.min(self.conflict_page - off_page) <= self.near_slack
+                && !repitched())
     }
 }
 
@@ -936,13 +940,22 @@ mod tests {
         assert!(p.packs(1536, 1536, 1536));
         // Rows up to 8 bytes off 4, 8 or 12 KiB: 1022–1026, 2047, 3071
         // columns; not 1020 or 1028, nor near 6 KiB (1535), nor under
-        // 4 KiB (511).
+        // 4 KiB (511); when the unpacked schedule would not repitch B
+        // (K over 1440: no N blocks; M under 256).
         for n in [1022, 1023, 1025, 1026, 2047, 2049, 3071, 3073] {
-            assert!(p.packs(1000, n, 1000), "{n}");
+            assert!(p.packs(1000, n, 1500), "{n}");
+            assert!(p.packs(200, n, 1000), "{n}");
         }
         for n in [1020, 1021, 1027, 1028, 1535, 1537, 511, 513] {
-            assert!(!p.packs(1000, n, 1000), "{n}");
+            assert!(!p.packs(1000, n, 1500), "{n}");
         }
+        // Repitched instead: 1023³, 1000×1000·1000×1025 (but 2047 and
+        // more columns over 1000 rows of B are over 7 MiB: packed).
+        for n in [1022, 1023, 1025, 1026] {
+            assert!(!p.packs(1000, n, 1000), "{n}");
+            assert!(!p.packs(1023, n, 1023), "{n}");
+        }
+        assert!(p.packs(1000, 2047, 1000));
         // Strides that are not multiples of 2 KiB, or 2 KiB (512 columns),
         // B up to 12 MiB: unpacked was faster (1000³, 1500³, 768×2048×768,
         // batches of 512³).

@@ -97,6 +97,10 @@ pub const ROW_SKEW: &str = "tensorc-row-skew";
 /// step; without it nothing is packed.
 pub const PACK_MARK: &str = "tensorc-pack-mark";
 
+/// The repitching of unpacked products' B (`repitch_b.rs`), right after
+/// `PACK_MARK` (it reads its decisions), on AVX-512 targets.
+pub const REPITCH_B: &str = "tensorc-repitch-b";
+
 /// `PACK_MARK` with the decisions of AVX2's packed schedule
 /// (`PackedMatmul::for_isa`), in the AVX2 lowering: it packs more products
 /// and counts in 8-wide B panels (its N chunks).
@@ -572,11 +576,13 @@ fn transpose_interpreter(libs: &mut Libraries) -> String {
 /// chunks split the packed computation; without it the unpacked schedule
 /// handles every matmul.
 fn pack_interpreter(libs: &mut Libraries, isa: VectorIsa) -> String {
+    // Repitching was measured on AVX-512 only (AVX2 packs the large
+    // products anyway).
     let mark = match isa {
-        VectorIsa::Avx512 => PACK_MARK,
-        VectorIsa::Avx2 => PACK_MARK_AVX2,
+        VectorIsa::Avx512 => format!("{PACK_MARK},{REPITCH_B},"),
+        VectorIsa::Avx2 => format!("{PACK_MARK_AVX2},"),
     };
-    libs.step(pack_schedule(PackedMatmul::for_isa(isa)), &format!("{mark},"), Some(PACK_ENTRY), "")
+    libs.step(pack_schedule(PackedMatmul::for_isa(isa)), &mark, Some(PACK_ENTRY), "")
 }
 
 /// The row-fusion step (`row_fuse.rs` marks, `row_fuse_schedule.rs`
@@ -688,6 +694,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{RUNNING_MAX},"), "")
             .replace(&format!("{ROW_SKEW},"), "")
             .replace(&format!("{PACK_MARK},"), "")
+            .replace(&format!("{REPITCH_B},"), "")
             .replace(&format!("{FOLD_PARTIALS},"), "")
             .replace(&format!("{MERGE_CHUNKS},"), "")
             .replace(&format!("{LANE_PER_ROW},"), "")
@@ -783,7 +790,8 @@ mod tests {
         // Batches of large products become matmuls before they are packed.
         assert!(cpu_lowering_pipeline().starts_with("transform-preload-library{"));
         assert_eq!(cpu_lowering_pipeline().matches("transform-preload-library").count(), 1);
-        assert!(cpu_lowering_pipeline().contains(&format!("}},{PACK_MARK},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
+        assert!(cpu_lowering_pipeline().contains(&format!("}},{PACK_MARK},{REPITCH_B},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
+        assert!(!full_cpu_pipeline().contains(REPITCH_B));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
         assert!(!full_cpu_pipeline().contains(LANE_PER_ROW));
