@@ -12,7 +12,8 @@
 //!   copy (`strided<[1040, 1]>`), and the copy is a parallel loop;
 //! - small repitched products (f32, f64, s32, bias + relu, B transposed,
 //!   remainders in every dimension) against the interpreter on one, two
-//!   and three threads, each checked repitched first;
+//!   and three threads, each checked repitched first, and a batch of two
+//!   (unbatched into a loop of matmuls, each copying its own B);
 //! - products too large for the interpreter that were packed before for
 //!   their near-page rows (1023³, a·bᵀ 511×1025·1025×1023, 1000×1000·
 //!   1000×1025 s32) or not (1023×1025·1025×1027, with bias + relu),
@@ -101,6 +102,13 @@ fn repitched_products_agree_with_the_interpreter() {
         ("bias_relu_1030", bias_relu("f32", 300, 260, 1030), 1e-4),
         ("f64_515", dot(256, 300, 515).replace("f32", "f64"), 1e-9),
         ("s32_1025", dot(270, 290, 1025).replace("f32", "s32"), 0.0),
+        // A batch of products with B over 4 MiB: a loop of matmuls
+        // (`tensorc-pack-mark`), each copying its B inside the loop.
+        (
+            "batch_1027",
+            "def main(a: f32[2][256][1025], b: f32[2][1025][1027]) -> f32[2][256][1027] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n".to_owned(),
+            1e-4,
+        ),
         // B transposed: the frontend's transpose is what gets copied.
         (
             "bt_513",
