@@ -23,10 +23,12 @@
 use crate::harness::{EdgeSet, before_and_after, differential_all, function_text};
 use tensorc::{CompileOptions, DType, Scalar, Tensor, TensorType};
 
-fn matmul(name: &str, m: u64, k: u64, n: u64, elem: &str, maps: &str) -> String {
+/// A function of one tensor-level `linalg.matmul`; `attrs` follows the op
+/// name (its `indexing_maps` or tags, with a leading space; may be empty).
+pub(crate) fn matmul(name: &str, m: u64, k: u64, n: u64, elem: &str, attrs: &str) -> String {
     format!(
         r#"  func.func @{name}(%a: tensor<{m}x{k}x{elem}>, %b: tensor<{k}x{n}x{elem}>, %c: tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}> {{
-    %r = linalg.matmul{maps} ins(%a, %b : tensor<{m}x{k}x{elem}>, tensor<{k}x{n}x{elem}>) outs(%c : tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}>
+    %r = linalg.matmul{attrs} ins(%a, %b : tensor<{m}x{k}x{elem}>, tensor<{k}x{n}x{elem}>) outs(%c : tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}>
     return %r : tensor<{m}x{n}x{elem}>
   }}
 "#
@@ -331,7 +333,9 @@ fn odd_packed_products_match_known_values() {
 /// B's rows a few bytes off a multiple of 4 KiB fall into a few cache sets
 /// like rows exactly 4 KiB apart (1000×1000·1000×1023: 202 GFLOPS
 /// unpacked, 244 packed): packed, with a padded last panel; 1028 columns
-/// (16 bytes off) are not.
+/// (16 bytes off) are not. These have fewer than 256 rows: with more, and
+/// N blocks, the unpacked schedule reads B through a repitched copy
+/// instead (`repitch_b.rs`).
 #[test]
 fn rows_near_4_kib_apart_are_packed() {
     let near = [

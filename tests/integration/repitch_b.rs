@@ -21,19 +21,9 @@
 //!   (`pack_mark.rs`'s `Case`) on one and two threads.
 
 use crate::harness::{EdgeSet, before_and_after, bias_relu, cpu_ir_upto, differential_all, function_text};
-use crate::pack_mark::{Case, case};
+use crate::pack_mark::{Case, case, matmul};
 use crate::prefetch_panels::dot;
 use tensorc::{DType, Stage};
-
-fn matmul(name: &str, m: u64, k: u64, n: u64, elem: &str, attrs: &str) -> String {
-    format!(
-        r#"  func.func @{name}(%a: tensor<{m}x{k}x{elem}>, %b: tensor<{k}x{n}x{elem}>, %c: tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}> {{
-    %r = linalg.matmul{attrs} ins(%a, %b : tensor<{m}x{k}x{elem}>, tensor<{k}x{n}x{elem}>) outs(%c : tensor<{m}x{n}x{elem}>) -> tensor<{m}x{n}x{elem}>
-    return %r : tensor<{m}x{n}x{elem}>
-  }}
-"#
-    )
-}
 
 #[test]
 fn repitch_b_before_and_after() {

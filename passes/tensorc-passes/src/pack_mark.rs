@@ -7,7 +7,9 @@
 //! same cache sets (their stride, `4·N` bytes, a multiple of 2 KiB and at
 //! least 4 KiB: W2 and W3 ran at 0.52× and 0.34× NumPy unpacked, 1536³ at
 //! 0.80× on two threads; or within 8 bytes of a multiple of 4 KiB: 1023
-//! columns ran at 202 GFLOPS unpacked, 244 packed) or when B is too large to
+//! columns ran at 202 GFLOPS unpacked, 244 packed — unless the unpacked
+//! schedule reads B through a repitched copy, `tensorc-repitch-b`, which was
+//! faster still) or when B is too large to
 //! stream from L3 once per 8-row tile of A (2000³, 16 MiB: 0.70×
 //! unpacked, 0.93× packed). Otherwise the unpacked 8×32 schedule
 //! (`matmul_schedule.rs`) was faster, with no packs, fill or unpack

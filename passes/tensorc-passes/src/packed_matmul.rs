@@ -24,7 +24,8 @@
 //! as much as a matmul with a handful of rows), N ≥ `min_nk`, K ≥ `min_k`,
 //! one of them ≥ `min_large`, and B's rows a multiple of `conflict_stride`
 //! (2 KiB) and at least 4 KiB apart, or within `near_slack` (8) bytes of a
-//! multiple of 4 KiB (`conflict_page`; they share cache sets) with B not
+//! multiple of 4 KiB (`conflict_page`; they share cache sets; unless the
+//! unpacked schedule repitches B, `matmul_schedule::repitched_columns`) with B not
 //! fitting in L2 (`min_conflicting_b`), or B larger than `max_unpacked_b`
 //! (12 MiB; 7 MiB when N ≥ `wide_n`, 2000). Everything else keeps the unpacked schedule, which was
 //! as fast or faster there (W1's 256³, W10's batches, 1000³, 1500³: no
@@ -138,7 +139,10 @@ pub struct PackedMatmul {
     /// 199 GFLOPS, 1022 and 1026 225 and 224, 1020 and 1028 254 and 255,
     /// 1016 256; 2047 191, 2049 197, 3071 176; packed: 1023 244, 1022 242,
     /// 2047 238, 2049 242, 3071 237). Near 6 KiB they do not (1535 and
-    /// 1537: 245 and 247 unpacked, 241 and 237 packed)...
+    /// 1537: 245 and 247 unpacked, 241 and 237 packed). Session 31: not
+    /// when `repitched_columns` takes the product (N blocks, M ≥ 256): the
+    /// unpacked schedule on a copy of B with rows an odd number of lines
+    /// apart beat packing (1023³ 8.82–9.14 → 8.22–8.43 ms, one thread)...
     pub conflict_page: u64,
     /// See `conflict_page`.
     pub near_slack: u64,
