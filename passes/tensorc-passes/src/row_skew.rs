@@ -382,7 +382,9 @@ unsafe fn rewrite(site: &Site) {
         let block = body(rows);
         let first = mlirBlockGetFirstOperation(block);
         let row = iv(rows);
-        let c = |v: i64| index_constant(first, v);
+        // Index constants, once each, before the loop.
+        let constants = std::cell::RefCell::new(HashMap::new());
+        let c = |v: i64| *constants.borrow_mut().entry(v).or_insert_with(|| index_constant(rows, v));
         // This iteration's scratch buffer and the previous one's, by parity.
         let trip = index_op(first, "arith.subi", row, c(lb));
         let trip = index_op(first, "arith.divui", trip, c(st));
