@@ -330,6 +330,26 @@ fn odd_packed_products_match_known_values() {
     check_packing(&cases, &[], &[1, 2]);
 }
 
+/// A packed product whose C is padded (130×1990 computed as 136×2000) keeps
+/// its unpack; the loop over the unpack's rows of 8-row tiles runs on the
+/// thread pool (`tensorc.parallel_for`), each iteration reading packed C
+/// tiles and writing its own rows of the result, with no temporary.
+/// (`odd_packed_products_match_known_values` runs such products on one and
+/// two threads.)
+#[test]
+fn padded_unpacks_run_on_the_pool() {
+    let source = case("unpack", DType::F32, 130, 2000, 1990, false, false).source();
+    let opt = tensorc::emit("unpack.nxir", &source, tensorc::Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    let ir = crate::harness::cpu_ir_upto("unpack.nxir", &source, &opt, "tensorc-merge-chunks,");
+    let start = ir.find("scf.for %arg3 = %c0 to %c128 step %c8 {").unwrap_or_else(|| panic!("no unpack loop: {ir}"));
+    let end = start + ir[start..].find("\n    }").unwrap_or_else(|| panic!("{ir}"));
+    let unpack = &ir[start..end];
+    assert!(ir[end..].starts_with("\n    } {tensorc.parallel_for}"), "not parallel: {ir}");
+    assert!(unpack.contains(": memref<17x125x8x16xf32>, vector<8x16xf32>"), "{unpack}");
+    assert!(unpack.contains("memref<130x1990xf32>"), "{unpack}");
+    assert!(!unpack.contains("memref.alloc"), "{unpack}");
+}
+
 /// B's rows a few bytes off a multiple of 4 KiB fall into a few cache sets
 /// like rows exactly 4 KiB apart (1000×1000·1000×1023: 202 GFLOPS
 /// unpacked, 244 packed): packed, with a padded last panel; 1028 columns

@@ -851,12 +851,18 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
     // result), an unpack without epilogue made two passes over C instead
     // of one.
     //
-    // Whole unpacks stay on one thread: cut into row chunks and marked
-    // `PARALLEL_FOR`, an unpack whose N is not a multiple of 16 went
-    // through a chunk-sized temporary that bufferization allocated once,
-    // outside the loop, and the threads raced on it (`matmul_packed_odd`
-    // failed on two threads). A loop can only be marked when its body
-    // writes nothing but its own slice of the result.
+    // The loop over rows of tiles (`tile_m` rows of the result each) runs
+    // on the thread pool (`PARALLEL_FOR`): each iteration reads its packed
+    // C tiles and writes its own rows, static tiles with no temporary.
+    // (Session 31: on one thread it was 2.9 % of 3000×1000·1000×3000's
+    // samples, which pads C to 3008 columns and keeps its unpack; two
+    // threads, AOT, alternated: 39.55–39.61 → 38.37–38.42 ms.) Cut into
+    // row chunks of run-time size instead (an earlier try), an unpack whose
+    // N is not a multiple of 16 went through a chunk-sized temporary that
+    // bufferization allocated once, outside the loop, and the threads
+    // raced on it (`matmul_packed_odd` failed on two threads). A loop can
+    // only be marked when its body writes nothing but its own slice of the
+    // result.
     let mp = p.tile_m;
     let _ = writeln!(
         s,
@@ -866,6 +872,7 @@ pub fn add_packed(s: &mut String, p: PackedMatmul) {
          \x20     %ut, %ul:2 = transform.structured.tile_using_for %up tile_sizes [{mp}, {t}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op, !transform.any_op)\n\
          \x20     transform.annotate %ut \"{VEC}\" : !transform.any_op"
     );
+    let _ = writeln!(s, "      transform.annotate %ul#0 \"{PARALLEL_FOR}\" : !transform.any_op");
     // N then M, as in `matmul_schedule::tile_op`.
     peel_each(s, "%ul#1", "      ");
     peel_each(s, "%ul#0", "      ");
@@ -1121,9 +1128,11 @@ mod tests {
         // Register tiles (N/16) of each width, both packs' K loops, the
         // unpack tiles' N and M loops.
         assert_eq!(crate::matmul_schedule::peel_count(&s), 6);
-        // A's pack and B's block packs run in chunks on the thread pool:
-        // their loops are marked for `tensorc-outline-parallel`.
-        assert_eq!(s.matches(&format!("\"{PARALLEL_FOR}\"")).count(), 2, "{s}");
+        // A's pack and B's block packs run in chunks on the thread pool,
+        // and the unpack's rows of tiles: their loops are marked for
+        // `tensorc-outline-parallel`.
+        assert_eq!(s.matches(&format!("\"{PARALLEL_FOR}\"")).count(), 3, "{s}");
+        assert!(s.contains(&format!("transform.annotate %ul#0 \"{PARALLEL_FOR}\"")), "{s}");
         assert!(s.contains("%tr tile_sizes [8, 0, 0] :"), "{s}");
         assert!(s.contains("@tensorc_peel_each failures(propagate) (%pk_ln)"), "{s}");
         // Packed ops of each width, fill, both packs' transposes, unpack
