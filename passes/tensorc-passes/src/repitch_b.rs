@@ -48,6 +48,8 @@ pub const NAME: &str = crate::pipeline::REPITCH_B;
 
 static PASS_ID: PassId = PassId::new();
 
+/// Dialects the pass creates ops of. (melior has no handle for the
+/// bufferization dialect; tensorc's context loads every dialect it uses.)
 fn dialects() -> [DialectHandle; 2] {
     [DialectHandle::tensor(), DialectHandle::linalg()]
 }
