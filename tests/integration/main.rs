@@ -41,6 +41,7 @@ mod aot;
 mod bf16_rounding;
 mod bf16_selects;
 mod bf16_wide_extends;
+mod bf16_stores;
 mod strided_gather;
 mod pow_by_constant;
 mod bench;

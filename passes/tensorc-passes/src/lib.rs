@@ -16,6 +16,8 @@ pub mod bf16_selects;
 #[cfg(feature = "melior")]
 pub mod bf16_wide_extends;
 #[cfg(feature = "melior")]
+pub mod bf16_stores;
+#[cfg(feature = "melior")]
 pub mod nd_int_math;
 #[cfg(feature = "melior")]
 pub mod fill_halo;

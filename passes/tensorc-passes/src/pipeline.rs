@@ -220,6 +220,10 @@ pub const BF16_SELECTS: &str = "tensorc-bf16-selects";
 /// pipeline only; run like `OUTLINE_PARALLEL`.
 pub const BF16_WIDE_EXTENDS: &str = "tensorc-bf16-wide-extends";
 
+/// Stores of integer vectors bitcast to bf16 store the integers
+/// (`bf16_stores.rs`), on the LLVM dialect, right after `convert-to-llvm`.
+pub const BF16_STORES: &str = "tensorc-bf16-stores";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -655,6 +659,7 @@ convert-scf-to-cf,\
 convert-vector-to-llvm{vector-contract-lowering=outerproduct},\
 finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},\
 convert-to-llvm,\
+tensorc-bf16-stores,\
 tensorc-lane-loads,\
 reconcile-unrealized-casts";
 
@@ -705,6 +710,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{BF16_ROUNDING},"), "")
             .replace(&format!("{BF16_SELECTS},"), "")
             .replace(&format!("{BF16_WIDE_EXTENDS},"), "")
+            .replace(&format!("{BF16_STORES},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_PANELS},"), "")
@@ -801,6 +807,8 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(BF16_ROUNDING));
         assert!(!full_cpu_pipeline().contains(BF16_SELECTS));
         assert!(!full_cpu_pipeline().contains(BF16_WIDE_EXTENDS));
+        assert!(!full_cpu_pipeline().contains(BF16_STORES));
+        assert!(cpu_lowering_pipeline().contains(&format!("convert-to-llvm,{BF16_STORES},")));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
         assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
