@@ -13,7 +13,6 @@
 //!   CPU, on random and edge inputs (exact: bf16 ⊂ f32 ⊂ f64).
 
 use crate::harness::{before_and_after, every_length_agrees, function_text};
-use std::process::Command;
 
 const EXTENDS: &str = r#"
 module {
@@ -48,15 +47,7 @@ fn bf16_wide_extends_before_and_after() {
 
 #[test]
 fn the_aborting_program_compiles_in_a_subprocess() {
-    let path = crate::harness::cases_dir().join("regressions/abort_bf16_extend_9.nxir");
-    let o = Command::new(crate::cli::tensorc_bin())
-        .args(["emit", "--stage", "asm"])
-        .arg(&path)
-        .output()
-        .expect("run tensorc");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "{stderr}");
-    assert!(!stderr.contains("internal error"), "{stderr}");
+    crate::harness::compiles_to_asm_in_a_subprocess("regressions/abort_bf16_extend_9.nxir");
 }
 
 #[test]

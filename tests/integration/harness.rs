@@ -36,6 +36,21 @@ pub fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("cases")
 }
 
+/// Compiles the case `rel` (relative to `tests/cases`) to assembly with the
+/// `tensorc` binary, in a subprocess, and asserts it succeeds with no
+/// internal error: for programs that once made LLVM abort the process, which
+/// an in-process compile would take the test binary down with.
+pub fn compiles_to_asm_in_a_subprocess(rel: &str) {
+    let o = std::process::Command::new(crate::cli::tensorc_bin())
+        .args(["emit", "--stage", "asm"])
+        .arg(cases_dir().join(rel))
+        .output()
+        .expect("run tensorc");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{rel}: {stderr}");
+    assert!(!stderr.contains("internal error"), "{rel}: {stderr}");
+}
+
 /// Reads a case by its path relative to `tests/cases`; the relative path is
 /// also the file name used in diagnostics, so snapshots hold no absolute paths.
 pub fn read_case(rel: &str) -> String {
