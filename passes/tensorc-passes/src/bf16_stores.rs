@@ -75,9 +75,7 @@ unsafe fn integer_to_bf16_vector(from: MlirType, to: MlirType) -> bool {
         if !mlirTypeIsAVector(from) || !mlirTypeIsAVector(to) || mlirVectorTypeIsScalable(to) {
             return false;
         }
-        let rank = mlirShapedTypeGetRank(from);
-        rank == mlirShapedTypeGetRank(to)
-            && (0..rank as isize).all(|d| mlirShapedTypeGetDimSize(from, d) == mlirShapedTypeGetDimSize(to, d))
+        shape(from) == shape(to)
             && mlirTypeIsAInteger(mlirShapedTypeGetElementType(from))
             && mlirTypeIsABF16(mlirShapedTypeGetElementType(to))
     }

@@ -116,13 +116,7 @@ unsafe fn padded(alloc: MlirOperation) -> Option<Padded> {
 unsafe fn copy_into(view: MlirOperation) -> Option<(MlirOperation, Vec<i64>, Vec<i64>)> {
     unsafe {
         let (offsets, sizes) = subview_offsets(view)?;
-        let offsets = offsets
-            .into_iter()
-            .map(|o| match o {
-                Offset::Static(n) => Some(n),
-                Offset::Dynamic(_) => None,
-            })
-            .collect::<Option<Vec<i64>>>()?;
+        let offsets = offsets.into_iter().map(Offset::constant).collect::<Option<Vec<i64>>>()?;
         let rank = mlirShapedTypeGetRank(mlirValueGetType(mlirOperationGetOperand(view, 0)));
         if mlirShapedTypeGetRank(mlirValueGetType(result(view))) != rank {
             return None;

@@ -458,13 +458,7 @@ unsafe fn lane_of(op: MlirOperation, mem_at: isize, buf: MlirValue) -> Option<i6
             return None;
         }
         let (offsets, _) = subview_offsets(view)?;
-        let offsets: Vec<i64> = offsets
-            .iter()
-            .map(|o| match o {
-                Offset::Static(n) => Some(*n),
-                Offset::Dynamic(_) => None,
-            })
-            .collect::<Option<_>>()?;
+        let offsets: Vec<i64> = offsets.into_iter().map(Offset::constant).collect::<Option<_>>()?;
         let (view_last, view_lead) = offsets.split_last()?;
         (view_lead.iter().all(|&o| o == 0) && offsets.len() == idx.len()).then_some(view_last + last)
     }

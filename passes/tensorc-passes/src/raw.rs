@@ -679,6 +679,16 @@ pub(crate) enum Offset {
     Dynamic(MlirValue),
 }
 
+impl Offset {
+    /// The constant, or `None` for an operand.
+    pub(crate) fn constant(self) -> Option<i64> {
+        match self {
+            Offset::Static(n) => Some(n),
+            Offset::Dynamic(_) => None,
+        }
+    }
+}
+
 /// The offsets and sizes of a `memref.subview` with static strides: each a
 /// constant or the view's operand that holds it.
 pub(crate) unsafe fn subview_parts(op: MlirOperation) -> Option<(Vec<Offset>, Vec<Offset>)> {
