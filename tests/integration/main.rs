@@ -79,6 +79,7 @@ mod n_chunks;
 mod pack_ahead;
 mod prefetch_panels;
 mod prefetch_rows;
+mod prefetch_stream;
 mod pooling;
 mod robust;
 mod pack_mark;

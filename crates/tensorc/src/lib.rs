@@ -372,6 +372,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(scalar_transfers::NAME, scalar_transfers::create);
         use tensorc_passes::prefetch_rows;
         tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
+        use tensorc_passes::prefetch_stream;
+        tensorc_mlir::register_external_pass(prefetch_stream::NAME, prefetch_stream::create);
         use tensorc_passes::stream_stores;
         tensorc_mlir::register_external_pass(stream_stores::NAME, stream_stores::create);
         use tensorc_passes::prefetch_panels;

@@ -132,6 +132,11 @@ pub const PACK_AHEAD: &str = "tensorc-pack-ahead";
 /// right after `LATE_ACCUMULATE`.
 pub const PREFETCH_ROWS: &str = "tensorc-prefetch-rows";
 
+/// The Rust pass that prefetches ahead in reduction loops streaming long
+/// contiguous runs (`prefetch_stream.rs`), run like `OUTLINE_PARALLEL`,
+/// right after `PREFETCH_ROWS`.
+pub const PREFETCH_STREAM: &str = "tensorc-prefetch-stream";
+
 /// The Rust pass that prefetches the next panel of an operand while the
 /// register tiles run over the current one (`prefetch_panels.rs`), run like
 /// `OUTLINE_PARALLEL`, right after `PREFETCH_ROWS`.
@@ -377,6 +382,9 @@ pub fn opt_pipeline() -> &'static str {
 ///   each row more than once (fused softmax/layernorm chains), a later pass
 ///   over the row prefetches the rows ahead, which the hardware prefetchers
 ///   would not fetch while the row is being computed on.
+/// - `tensorc-prefetch-stream` (`prefetch_stream.rs`): a reduction loop
+///   reading a long contiguous run (a full reduction's rows) prefetches
+///   4 KiB ahead, which one core's hardware prefetchers alone do not.
 /// - `tensorc-prefetch-panels` (`prefetch_panels.rs`): a register tile loop
 ///   over one panel of A prefetches the next panel, a slice per tile, so
 ///   the next panel's first tile does not wait for memory.
@@ -625,6 +633,7 @@ tensorc-drop-zero-fill,\
 tensorc-k-block-ends,\
 tensorc-pack-ahead,\
 tensorc-prefetch-rows,\
+tensorc-prefetch-stream,\
 tensorc-prefetch-panels,\
 tensorc-stream-stores,\
 tensorc-fold-partials,\
@@ -713,6 +722,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{BF16_STORES},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
+            .replace(&format!("{PREFETCH_STREAM},"), "")
             .replace(&format!("{PREFETCH_PANELS},"), "")
             .replace(&format!("{STREAM_STORES},"), "")
     )
@@ -779,7 +789,7 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(MATVEC));
         // The late accumulation runs on buffers, before their clean-up.
         assert!(cpu_lowering_pipeline().contains(&format!(
-            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{FILL_HALO},{PARALLEL_COPIES},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_PANELS},{STREAM_STORES},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
+            "convert-bufferization-to-memref,{REFILL_COPIES},{READ_THROUGH_PADS},{FILL_HALO},{PARALLEL_COPIES},{UNPACK_IN_PLACE},{LATE_ACCUMULATE},{DROP_ZERO_FILL},{K_BLOCK_ENDS},{PACK_AHEAD},{PREFETCH_ROWS},{PREFETCH_STREAM},{PREFETCH_PANELS},{STREAM_STORES},{FOLD_PARTIALS},{MERGE_CHUNKS},{LANE_PER_ROW},{MAX_TREE},canonicalize,"
         )));
         assert!(!full_cpu_pipeline().contains(LATE_ACCUMULATE));
         assert!(!full_cpu_pipeline().contains(REFILL_COPIES));
