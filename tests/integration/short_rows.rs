@@ -10,9 +10,9 @@
 //!   and max with the edge
 //!   values (NaN, ±inf, ±0.0, ties), sums with the mild ones (they are
 //!   reassociated: a tree of partials, or LLVM's across rows);
-//! - many rows of 10 elements stay scalar loops after the kernel step, and
-//!   LLVM vectorizes them across rows (interleaved groups: wide loads and
-//!   shuffles);
+//! - many rows of 10 elements stay scalar loops after the kernel step (argmax
+//!   one reduction carrying value and index), and LLVM vectorizes them
+//!   across rows (interleaved groups: wide loads and shuffles);
 //! - the kernel step splits argmax's two reductions over 14-element rows
 //!   into 8-lane partials (values and indices), with no scalar row loop
 //!   left, where they had been split 64 ways into a per-row buffer (the
@@ -70,9 +70,12 @@ fn many_short_rows_are_left_to_llvm() {
     let source = program("argmax", "f32[1000][10]", 1, "s32[1000]");
     let opt = tensorc::emit("short.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
     let after = cpu_ir_upto("short.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
-    // Both reductions (the value's and the index's) tagged as scalar rows,
-    // neither split nor vectorized by the kernel step.
-    assert_eq!(after.matches("tensorc.reds02").count(), 2, "{after}");
+    // One reduction carrying the best value and its index (the frontend's
+    // one-pass form for lines of at most 13 elements), tagged as scalar
+    // rows, neither split nor vectorized by the kernel step.
+    assert_eq!(after.matches("tensorc.reds02").count(), 1, "{after}");
+    assert_eq!(after.matches("linalg.generic").count(), 1, "{after}");
+    assert!(after.contains("outs(%1, %3 : tensor<1000xf32>, tensor<1000xi32>)"), "{after}");
     assert!(!after.contains("vector<"), "{after}");
     // LLVM vectorizes the loop over rows: the rows' elements come from wide
     // loads through shuffles (`vpermt2ps` with AVX-512) or are inserted lane
@@ -95,4 +98,38 @@ fn short_argmax_reductions_are_split_into_vector_partials() {
     // No generic is left for the scalar lowering, and no 64-wide partial.
     assert!(!after.contains("linalg.generic"), "{after}");
     assert!(!after.contains("64xf32"), "{after}");
+}
+
+/// The one-pass form of `argmax`/`argmin` over many short lines (the
+/// frontend's `short_lines`: one reduction carrying value and index, left
+/// to the scalar lowering) on every element type, both tie breaks, with the
+/// edge values, lines of 2, 7 and 13 elements, behind an element-wise
+/// producer and a fused softmax, on one and two threads.
+#[test]
+fn one_pass_short_argmax_of_every_type_agrees_with_the_interpreter() {
+    let mut programs = Vec::new();
+    for ty in ["f64", "f16", "bf16", "s32", "s8", "u8", "u16", "s64"] {
+        for n in [2, 7, 13] {
+            for (op, tie) in [("argmax", "low"), ("argmin", "high"), ("argmin", "low"), ("argmax", "high")] {
+                programs.push((
+                    format!("{op}_{tie}_{ty}_300x{n}"),
+                    format!("def main(x: {ty}[300][{n}]) -> s32[300] {{\n  y = {op} x, axis: 1, tie_break: :{tie}\n  return y\n}}\n"),
+                    0.0,
+                ));
+            }
+        }
+    }
+    programs.push((
+        "argmax_of_sum_f32_4x50x9".to_owned(),
+        "def main(x: f32[4][50][9], y: f32[9]) -> u8[4][50] {\n  s = add x, y\n  i = argmax s, axis: 2, tie_break: :high  u8[4][50]\n  return i\n}\n".to_owned(),
+        0.0,
+    ));
+    programs.push((
+        "argmax_of_softmax_f32_300x11".to_owned(),
+        "def main(x: f32[300][11]) -> s32[300] {\n  m = reduce_max x, axes: [1], keep_axes: true\n  d = subtract x, m\n  e = exp d\n  s = sum e, axes: [1], keep_axes: true\n  p = divide e, s\n  i = argmax p, axis: 1\n  return i\n}\n".to_owned(),
+        0.0,
+    ));
+    let refs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s, t)| (n.as_str(), s.clone(), *t)).collect();
+    let failures = crate::threads::on_threads(&[1, 2], || differential_all(&refs, EdgeSet::Edge, 9));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

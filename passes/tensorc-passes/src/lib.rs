@@ -64,6 +64,7 @@ pub mod parallel_schedule;
 pub mod prefetch_panels;
 #[cfg(feature = "melior")]
 pub mod prefetch_rows;
+#[cfg(feature = "melior")]
 pub mod prefetch_stream;
 pub mod pipeline;
 #[cfg(feature = "melior")]
