@@ -151,6 +151,11 @@ module {
 }
 "#;
 
+/// `op x, axes: nil` of a `ty[n]` vector, returning `out`.
+fn full(ty: &str, op: &str, n: usize, out: &str) -> String {
+    format!("def main(x: {ty}[{n}]) -> {out} {{\n  s = {op} x, axes: nil, keep_axes: false\n  return s\n}}\n")
+}
+
 #[test]
 fn prefetch_stream_before_and_after() {
     use tensorc_mlir::Mlir;
@@ -181,9 +186,6 @@ fn prefetch_stream_before_and_after() {
 /// and a sum along rows of 4 KiB come out of the pass unchanged.
 #[test]
 fn long_reductions_prefetch_ahead() {
-    let full = |ty: &str, op: &str, n: usize, out: &str| {
-        format!("def main(x: {ty}[{n}]) -> {out} {{\n  s = {op} x, axes: nil, keep_axes: false\n  return s\n}}\n")
-    };
     let w7 = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bench/w07_sum.nxir"))
         .unwrap_or_else(|e| panic!("the shared bench's W7: {e}"));
     let pass = |name: &str, source: &str| {
@@ -217,9 +219,6 @@ fn long_reductions_prefetch_ahead() {
 
 #[test]
 fn prefetched_reductions_agree_with_the_interpreter() {
-    let full = |ty: &str, op: &str, n: usize, out: &str| {
-        format!("def main(x: {ty}[{n}]) -> {out} {{\n  s = {op} x, axes: nil, keep_axes: false\n  return s\n}}\n")
-    };
     let programs = [
         // Lengths no chunk count divides: a split prefix and a remainder;
         // the last chunk's prefetches clamped to the vector's end.
