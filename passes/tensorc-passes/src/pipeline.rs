@@ -139,7 +139,7 @@ pub const PREFETCH_STREAM: &str = "tensorc-prefetch-stream";
 
 /// The Rust pass that prefetches the next panel of an operand while the
 /// register tiles run over the current one (`prefetch_panels.rs`), run like
-/// `OUTLINE_PARALLEL`, right after `PREFETCH_ROWS`.
+/// `OUTLINE_PARALLEL`, right after `PREFETCH_STREAM`.
 pub const PREFETCH_PANELS: &str = "tensorc-prefetch-panels";
 
 /// The Rust pass that stores large results with non-temporal stores when
