@@ -457,3 +457,60 @@ fn channel_major_conv_schedule_before_and_after() {
     }
     insta::assert_snapshot!("channel_major_conv_schedule", format!("// before\n{before}\n// after\n{after}"));
 }
+
+/// 3-D convolutions: a sum over the kernel's depth taps of 2-D
+/// channels-last convolutions (`conv_3d_by_depth_taps` in the frontend;
+/// no schedule takes a 3-D op), in every layout family, with strides,
+/// explicit padding, kernel and input dilation, batches, odd channels,
+/// f64 and integer operands.
+#[test]
+fn three_d_convolutions_are_sums_of_scheduled_2d_ones() {
+    let conv = |x: &str, k: &str, y: &str, opts: &str| {
+        format!("def main(x: {x}, k: {k}) -> {y} {{\n  y = conv x, k{opts}\n  return y\n}}\n")
+    };
+    let programs: Vec<(String, String)> = vec![
+        ("ncdhw".into(), conv("f32[2][3][6][7][8]", "f32[5][3][3][2][3]", "f32[2][5][4][6][6]", "")),
+        (
+            "strided_padded".into(),
+            conv(
+                "f32[1][4][7][6][9]",
+                "f32[3][4][2][3][3]",
+                "f32[1][3][4][6][5]",
+                ", strides: [2, 1, 2], padding: [{1, 0}, {0, 2}, {1, 1}]",
+            ),
+        ),
+        (
+            "kernel_dilated".into(),
+            conv("f32[1][2][9][5][8]", "f32[4][2][3][2][2]", "f32[1][4][5][4][6]", ", kernel_dilation: [2, 1, 2]"),
+        ),
+        (
+            "input_dilated".into(),
+            conv("f32[1][2][4][5][5]", "f32[3][2][2][2][2]", "f32[1][3][6][4][4]", ", input_dilation: [2, 1, 1]"),
+        ),
+        (
+            "ndhwc_same".into(),
+            conv(
+                "f32[1][5][6][7][17]",
+                "f32[3][3][3][17][33]",
+                "f32[1][5][6][7][33]",
+                ", padding: :same, input_permutation: [0, 4, 1, 2, 3], kernel_permutation: [4, 3, 0, 1, 2], output_permutation: [0, 4, 1, 2, 3]",
+            ),
+        ),
+        (
+            "ndhwc_in_ncdhw_out".into(),
+            conv("f32[2][4][5][6][3]", "f32[6][3][2][2][2]", "f32[2][6][3][4][5]", ", input_permutation: [0, 4, 1, 2, 3]"),
+        ),
+        ("f64".into(), conv("f64[1][3][5][5][5]", "f64[4][3][2][2][2]", "f64[1][4][4][4][4]", "")),
+    ];
+    // Integer operands (converted to f32) on random inputs only: the edge
+    // values (±2^31) make sums whose f32 rounding depends on the order of
+    // the taps, which this form changes.
+    let ints = conv("s32[1][2][4][4][4]", "s32[2][2][2][2][2]", "f32[1][2][3][3][3]", "");
+    let failures = crate::harness::differential_all(&[("s32", ints, 1e-5)], EdgeSet::None, 5);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Three depth taps: three 2-D convolutions, no 3-D op.
+    let opt = tensorc::emit("c3.nxir", &programs[0].1, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(opt.matches("linalg.conv_2d_nhwc_hwcf").count(), 3, "{opt}");
+    assert!(!opt.contains("conv_3d"), "{opt}");
+    run_all(programs);
+}

@@ -181,6 +181,26 @@ def conv_nchw(n, c, h, w, o, k):
     return src, make
 
 
+def conv_ncdhw(n, c, d, h, w, o, k):  # 3-D, valid, Nx's default layout
+    do, ho, wo = d - k + 1, h - k + 1, w - k + 1
+    src = (f"def main(x: f32[{n}][{c}][{d}][{h}][{w}], k: f32[{o}][{c}][{k}][{k}][{k}]) -> f32[{n}][{o}][{do}][{ho}][{wo}] {{\n"
+           "  y = conv x, k\n  return y\n}\n")
+
+    def make():
+        x, kk = r(n, c, d, h, w), r(o, c, k, k, k)
+
+        def f():
+            out = np.zeros((n, o, do, ho, wo), np.float32)
+            for i in range(k):
+                for j in range(k):
+                    for m in range(k):
+                        out += np.einsum("ncdhw,oc->nodhw", x[:, :, i:i + do, j:j + ho, m:m + wo], kk[:, :, i, j, m],
+                                         optimize=True)
+            return out
+        return f
+    return src, make
+
+
 def transpose(rows, cols):
     src = (f"def main(x: f32[{rows}][{cols}]) -> f32[{cols}][{rows}] {{\n"
            "  y = transpose x, [1, 0]\n  return y\n}\n")
@@ -254,6 +274,7 @@ CASES = {
     "conv_nchw_8x3x64x64_o32": ("conv", conv_nchw(8, 3, 64, 64, 32, 3)),
     "conv_nhwc_1x56x56x64_o5": ("conv", conv_nhwc(1, 56, 56, 64, 5, 3, 1)),
     "conv_nhwc_1x112x112x32_o3": ("conv", conv_nhwc(1, 112, 112, 32, 3, 3, 1)),
+    "conv3d_ncdhw_1x16x32x32x32_o32": ("conv", conv_ncdhw(1, 16, 32, 32, 32, 32, 3)),
     "softmax_1000x1000": ("softmax", softmax(1000, 1000)),
     "softmax_30000x77": ("softmax", softmax(30000, 77)),
     "softmax_axis0_4096x1024": ("softmax", softmax(4096, 1024, 0)),
