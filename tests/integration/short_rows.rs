@@ -133,3 +133,46 @@ fn one_pass_short_argmax_of_every_type_agrees_with_the_interpreter() {
     let failures = crate::threads::on_threads(&[1, 2], || differential_all(&refs, EdgeSet::Edge, 9));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Reductions over several axes but not all (the frontend's one reduction
+/// per axis, the last first): every kind, float and integer types, with
+/// and without `keep_axes`, against the interpreter with the edge values
+/// (integers, booleans, maxima and minima exactly; float sums and products
+/// within the tolerance of a reassociation), on one and two threads.
+#[test]
+fn reductions_over_several_axes_agree_with_the_interpreter() {
+    let mut programs = Vec::new();
+    for (op, ty, out_ty) in [
+        ("sum", "f32", "f32"),
+        ("sum", "s8", "s32"),
+        ("sum", "u16", "u32"),
+        ("product", "f64", "f64"),
+        ("product", "s32", "s32"),
+        ("reduce_max", "f32", "f32"),
+        ("reduce_min", "bf16", "bf16"),
+        ("all", "f32", "u8"),
+        ("any", "s16", "u8"),
+    ] {
+        let tol = if ty.starts_with('f') || ty == "bf16" { 1e-4 } else { 0.0 };
+        programs.push((
+            format!("{op}_{ty}_axes_0_2"),
+            format!("def main(x: {ty}[6][37][11]) -> {out_ty}[37] {{\n  y = {op} x, axes: [0, 2]\n  return y\n}}\n"),
+            tol,
+        ));
+        programs.push((
+            format!("{op}_{ty}_axes_1_3_keep"),
+            format!(
+                "def main(x: {ty}[3][5][4][9]) -> {out_ty}[3][1][4][1] {{\n  y = {op} x, axes: [3, 1], keep_axes: true\n  return y\n}}\n"
+            ),
+            tol,
+        ));
+        programs.push((
+            format!("{op}_{ty}_axes_1_2"),
+            format!("def main(x: {ty}[70][33][65]) -> {out_ty}[70] {{\n  y = {op} x, axes: [1, 2]\n  return y\n}}\n"),
+            tol,
+        ));
+    }
+    let refs: Vec<(&str, String, f64)> = programs.iter().map(|(n, s, t)| (n.as_str(), s.clone(), *t)).collect();
+    let failures = crate::threads::on_threads(&[1, 2], || differential_all(&refs, EdgeSet::Edge, 11));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -334,6 +334,23 @@ impl Lowerer<'_> {
     pub fn reduce(&mut self, x: &Val, kind: ReduceKind, axes: &[usize], ty: &TensorType) -> String {
         let d = ty.dtype;
         let rank = x.ty.rank();
+        // Several axes but not all: one reduction per axis, the last first
+        // (each then a row or column reduction the CPU schedules take; a
+        // generic reducing two loops at once stays scalar loops: `sum` over
+        // axes [0, 2] of 256×300×300 f32 took 13.2 ms, XLA 2.1). Every
+        // combiner here is associative and commutative: integers and
+        // booleans give the same result, floats are reassociated.
+        let mut sorted = axes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() >= 2 && sorted.len() < rank {
+            let last = sorted.pop().expect("two axes or more");
+            let shape: Vec<usize> = (0..rank).filter(|&i| i != last).map(|i| x.ty.shape[i]).collect();
+            let mid_ty = TensorType::new(d, shape);
+            let mid = Val { name: self.reduce(x, kind, &[last], &mid_ty), ty: mid_ty };
+            // The other axes all come before `last`: their numbers stand.
+            return self.reduce(&mid, kind, &sorted, ty);
+        }
         let kept: Vec<usize> = (0..rank).filter(|i| !axes.contains(i)).collect();
         let red_ty = TensorType::new(d, kept.iter().map(|&i| x.ty.shape[i]).collect::<Vec<_>>());
         let red: Vec<bool> = (0..rank).map(|i| axes.contains(&i)).collect();
