@@ -471,11 +471,17 @@ impl Lowerer<'_> {
                 None => self.conv_op(op_name, o, &xt, &kt, &init, &yty),
             }
         };
-        // Actual result axis j holds logical axis inv_out[j], found in y at its position in y_order.
+        self.in_result_layout(&Val { name: y, ty: yty }, &y_order, o)
+    }
+
+    /// `y`, whose axis `i` holds logical result axis `order[i]`, transposed
+    /// to the result's actual layout (`o.output_permutation`).
+    fn in_result_layout(&mut self, y: &Val, order: &[usize], o: &ConvSpec) -> String {
+        // Actual result axis j holds logical axis inv_out[j], found in y at its position in order.
         let inv_out = inverse(&o.output_permutation);
-        let pos = inverse(&y_order);
-        let back: Vec<usize> = (0..rank).map(|j| pos[inv_out[j]]).collect();
-        self.permuted(&Val { name: y, ty: yty }, &back).name
+        let pos = inverse(order);
+        let back: Vec<usize> = (0..order.len()).map(|j| pos[inv_out[j]]).collect();
+        self.permuted(y, &back).name
     }
 
     /// A plain 3-D convolution as a sum over the kernel's depth taps of 2-D
@@ -505,11 +511,13 @@ impl Lowerer<'_> {
             kernel_dilation: o.kernel_dilation[1..].to_vec(),
             ..o.clone()
         };
+        let slab_ty = TensorType::new(d, vec![n, depth_out, h, w, c]);
+        let xs_ty = TensorType::new(d, vec![n * depth_out, h, w, c]);
+        let ks_ty = TensorType::new(d, vec![kh, kw, c, f]);
         let mut acc = self.filled(&images, 0.0, Some(0));
         for tap in 0..kt.ty.shape[0] {
             // The depths this tap reads, as a tensor of their own (the
             // strided slice is no contiguous block of images).
-            let slab_ty = TensorType::new(d, vec![n, depth_out, h, w, c]);
             let slab = self.e.op(&format!(
                 "tensor.extract_slice {}[0, {}, 0, 0, 0] [{}] [1, {}, 1, 1, 1] : {} to {}",
                 xt.name,
@@ -519,37 +527,21 @@ impl Lowerer<'_> {
                 tensor_ty(&xt.ty),
                 tensor_ty(&slab_ty)
             ));
+            let slab = Val { name: slab, ty: slab_ty.clone() };
             let copied = if n == 1 && o.strides[0] == 1 {
                 // One image, consecutive depths: a contiguous block already.
                 slab
             } else {
-                let out = self.e.empty(&slab_ty);
-                let map = identity_map(5);
-                self.e
-                    .generic(
-                        5,
-                        &[false; 5],
-                        &[GenericOperand { value: slab, ty: slab_ty.clone(), map: map.clone() }],
-                        &[GenericOperand { value: out, ty: slab_ty.clone(), map }],
-                        |_, a| vec![a[0].clone()],
-                    )
-                    .remove(0)
+                Val { name: self.elementwise(&[&slab], &slab_ty, |_, a| a[0].clone()), ty: slab_ty.clone() }
             };
-            let xs_ty = TensorType::new(d, vec![n * depth_out, h, w, c]);
-            let xs = Val { name: self.reshape(&Val { name: copied, ty: slab_ty }, &xs_ty), ty: xs_ty };
-            let ks_ty = TensorType::new(d, vec![kh, kw, c, f]);
+            let xs = Val { name: self.reshape(&copied, &xs_ty), ty: xs_ty.clone() };
             let tap_k = self.axis_slice(&kt, 0, tap, 1);
-            let ks = Val { name: self.reshape(&tap_k, &ks_ty), ty: ks_ty };
+            let ks = Val { name: self.reshape(&tap_k, &ks_ty), ty: ks_ty.clone() };
             acc = self.conv_op("linalg.conv_2d_nhwc_hwcf", &plane, &xs, &ks, &acc, &images);
         }
         let y_ty = TensorType::new(d, vec![n, depth_out, logical[3], logical[4], f]);
         let y = Val { name: self.reshape(&Val { name: acc, ty: images }, &y_ty), ty: y_ty };
-        // Actual result axis j holds logical axis inv_out[j], found in y at
-        // its position in [0, 2, 3, 4, 1].
-        let inv_out = inverse(&o.output_permutation);
-        let pos = inverse(&[0, 2, 3, 4, 1]);
-        let back: Vec<usize> = (0..5).map(|j| pos[inv_out[j]]).collect();
-        self.permuted(&y, &back).name
+        self.in_result_layout(&y, &[0, 2, 3, 4, 1], o)
     }
 
     /// A plain 2-D convolution (`channel_major`) as one `linalg.generic`

@@ -90,12 +90,16 @@ unsafe fn streamed_reads(lp: MlirOperation) -> Vec<MlirOperation> {
         ops.into_iter()
             .filter(|&op| op_name(op) == "vector.transfer_read")
             .filter(|&op| {
-                streams_along(op, j, lp)
-                    && element_bits(mlirValueGetType(result(op)))
-                        .is_some_and(|bits| (ub - lb) * i64::from(bits.max(8)) / 8 >= MIN_RUN_BYTES)
+                streams_along(op, j, lp) && stored_bytes(op).is_some_and(|bytes| (ub - lb) * bytes >= MIN_RUN_BYTES)
             })
             .collect()
     }
+}
+
+/// The bytes one element `read` reads takes in memory (booleans are
+/// stored a byte each), for floats and integers.
+unsafe fn stored_bytes(read: MlirOperation) -> Option<i64> {
+    unsafe { element_bits(mlirValueGetType(result(read))).map(|bits| i64::from(bits.max(8)) / 8) }
 }
 
 /// Whether `read` is `%m[%i.., %j]` of a 1-D vector from a static memref
@@ -136,9 +140,7 @@ unsafe fn add_prefetch(lp: MlirOperation, read: MlirOperation) {
         let m = mlirOperationGetOperand(read, 0);
         let t = mlirValueGetType(m);
         let rank = mlirShapedTypeGetRank(t) as isize;
-        // Booleans are stored a byte each.
-        let bits = element_bits(mlirValueGetType(result(read))).unwrap_or(32).max(8);
-        let ahead = (AHEAD_BYTES * 8 / i64::from(bits)).max(1);
+        let ahead = (AHEAD_BYTES / stored_bytes(read).unwrap_or(4)).max(1);
         let last = mlirShapedTypeGetDimSize(t, rank - 1) - 1;
         let next = index_op(read, "arith.addi", iv(lp), index_constant(read, ahead));
         let column = index_op(read, "arith.minsi", next, index_constant(read, last));
