@@ -75,6 +75,7 @@ mod matvec;
 mod merge_chunks;
 mod memsafe;
 mod n_blocks;
+mod name_contractions;
 mod n_chunks;
 mod pack_ahead;
 mod prefetch_panels;

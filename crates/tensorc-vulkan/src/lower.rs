@@ -140,6 +140,8 @@ pub fn lower(
         tensorc_mlir::register_external_pass(vulkan_accumulate::NAME, vulkan_accumulate::create);
         tensorc_mlir::register_external_pass(vulkan_vec4::NAME, vulkan_vec4::create);
         tensorc_mlir::register_external_pass(vulkan_copy::NAME, vulkan_copy::create);
+        use tensorc_passes::name_contractions;
+        tensorc_mlir::register_external_pass(name_contractions::NAME, name_contractions::create);
         use tensorc_passes::pow_by_constant;
         tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
         use tensorc_passes::fuse_elementwise;

@@ -362,6 +362,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(bf16_stores::NAME, bf16_stores::create);
         use tensorc_passes::strided_gather;
         tensorc_mlir::register_external_pass(strided_gather::NAME, strided_gather::create);
+        use tensorc_passes::name_contractions;
+        tensorc_mlir::register_external_pass(name_contractions::NAME, name_contractions::create);
         use tensorc_passes::pow_by_constant;
         tensorc_mlir::register_external_pass(pow_by_constant::NAME, pow_by_constant::create);
         use tensorc_passes::fuse_elementwise;

@@ -49,6 +49,8 @@ pub mod merge_chunks;
 #[cfg(feature = "melior")]
 pub mod matvec;
 #[cfg(feature = "melior")]
+pub mod name_contractions;
+#[cfg(feature = "melior")]
 pub mod outline_parallel;
 #[cfg(feature = "melior")]
 pub mod parallel_mark;

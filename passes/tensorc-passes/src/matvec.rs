@@ -355,7 +355,7 @@ unsafe fn set_parallel_tag(ctx: MlirContext, op: MlirOperation, d: Option<Decisi
 /// The indexing maps of `op` when there is one per operand and each is a
 /// projected permutation: per operand, the loops of its axes in order, and
 /// the number of loops.
-unsafe fn permutation_maps(
+pub(crate) unsafe fn permutation_maps(
     op: MlirOperation,
     maps: MlirAttribute,
 ) -> Option<(Vec<Vec<usize>>, usize)> {
@@ -386,7 +386,7 @@ unsafe fn permutation_maps(
 
 /// Per loop, its extent, from the static shapes of `op`'s operands read
 /// through `operands` (the loops of each operand's axes).
-unsafe fn extents(op: MlirOperation, operands: &[Vec<usize>], loops: usize) -> Option<Vec<u64>> {
+pub(crate) unsafe fn extents(op: MlirOperation, operands: &[Vec<usize>], loops: usize) -> Option<Vec<u64>> {
     unsafe {
         let mut extents = vec![None; loops];
         for (i, axes) in operands.iter().enumerate() {

@@ -192,6 +192,14 @@ pub const FUSE_ELEMENTWISE: &str = "tensorc-fuse-elementwise";
 /// Vulkan compiles register it.
 pub const INVARIANT_REDUCTIONS: &str = "tensorc-invariant-reductions";
 
+/// The Rust pass that turns contraction generics whose operands hold their
+/// axes in matrix order, in groups (the frontend's `dot` with several
+/// free, batch or contracted axes), into named matrix products on
+/// collapsed views (`name_contractions.rs`), in the `opt` stage right
+/// after upstream's element-wise fusion (which would fold the views back).
+/// The CPU and the Vulkan compiles register it.
+pub const NAME_CONTRACTIONS: &str = "tensorc-name-contractions";
+
 /// The Rust pass that writes `pow` by a constant 2, 1, 0, −1 or ½ as the
 /// arithmetic it equals (`pow_by_constant.rs`), in the `opt` stage after
 /// element-wise fusion and its `canonicalize` (fusion moves the frontend's
@@ -266,6 +274,13 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///   op, visited at each *consumer* loop point (repeatedly when the consumer
 ///   broadcasts it), so a fusable generic must never read its init (the frontend writes
 ///   reductions over no loops into `tensor.empty`, see its `reduce.rs`).
+/// - `tensorc-name-contractions` (`name_contractions.rs`): contraction
+///   generics whose operands' axes group as `[batch][free][contracted]`
+///   and `[batch][contracted][free]` (the frontend's `dot` with several
+///   axes of a kind, transposed into that order) become `linalg.matmul`
+///   or `batch_matmul` on collapsed views, which the CPU schedules take.
+///   After the fusion above, which folds such views into the ops around
+///   them; the `canonicalize` after it moves fills through the views.
 /// - `tensorc-invariant-reductions` (`invariant_reductions.rs`): a
 ///   reduction whose combined value is loop invariant (the fusion folds a
 ///   filled input into the body as its scalar) reads it from a filled input
@@ -283,7 +298,7 @@ pub const VECTOR_TRIG: &str = "tensorc-vector-trig";
 ///   own out-parameter; `cse` runs later, in the lowering, where distinct
 ///   destinations keep them apart.
 pub fn opt_pipeline() -> &'static str {
-    "canonicalize,tensorc-fuse-elementwise,linalg-fuse-elementwise-ops,canonicalize,tensorc-pow-by-constant,tensorc-invariant-reductions,eliminate-empty-tensors"
+    "canonicalize,tensorc-fuse-elementwise,linalg-fuse-elementwise-ops,tensorc-name-contractions,canonicalize,tensorc-pow-by-constant,tensorc-invariant-reductions,eliminate-empty-tensors"
 }
 
 /// Scheduling, bufferization and lowering to the LLVM dialect.
@@ -687,6 +702,7 @@ pub fn full_cpu_pipeline() -> String {
         "builtin.module({},{})",
         opt_pipeline()
             .replace(&format!("{FUSE_ELEMENTWISE},"), "")
+            .replace(&format!("{NAME_CONTRACTIONS},"), "")
             .replace(&format!("{POW_BY_CONSTANT},"), "")
             .replace(&format!("{INVARIANT_REDUCTIONS},"), ""),
         cpu_lowering_pipeline()
@@ -822,7 +838,8 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
         assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
-        assert!(opt_pipeline().starts_with(&format!("canonicalize,{FUSE_ELEMENTWISE},linalg-fuse-elementwise-ops,")));
+        assert!(opt_pipeline().starts_with(&format!("canonicalize,{FUSE_ELEMENTWISE},linalg-fuse-elementwise-ops,{NAME_CONTRACTIONS},canonicalize,")));
+        assert!(!full_cpu_pipeline().contains(NAME_CONTRACTIONS));
         assert!(opt_pipeline().ends_with(&format!(",canonicalize,{POW_BY_CONSTANT},{INVARIANT_REDUCTIONS},eliminate-empty-tensors")));
         assert!(!full_cpu_pipeline().contains(INVARIANT_REDUCTIONS));
         // bf16 results keep their rounding: the flags go before arith-expand folds.
