@@ -8,7 +8,9 @@
 //!   `batch_matmul` and an expansion; an element-wise consumer runs on
 //!   the collapsed loops and writes the out-parameter's view, one reading
 //!   the product out of order keeps its loops; conversions of the inputs
-//!   in the body move out into element-wise generics; generics out of
+//!   in the body move out into element-wise generics; contractions with
+//!   no free axis on a side (two contracted axes of two matrices) keep
+//!   their generic over one loop per group; generics out of
 //!   matrix order, with another body, no free axis, or an empty axis are
 //!   left alone; by snapshot and counts;
 //! - the `opt` stage of such `dot`s (operands in and out of matrix order)
@@ -36,6 +38,8 @@ const GENERICS: &str = r#"
 #id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 #bias = affine_map<(d0, d1, d2) -> (d2)>
 #swap = affine_map<(d0, d1, d2) -> (d1, d0, d2)>
+#fa = affine_map<(d0, d1) -> (d0, d1)>
+#fo = affine_map<(d0, d1) -> ()>
 #va = affine_map<(d0, d1) -> (d1)>
 #vb = affine_map<(d0, d1) -> (d1, d0)>
 #vo = affine_map<(d0, d1) -> (d0)>
@@ -147,6 +151,17 @@ module {
     } -> tensor<40xf32>
     return %r : tensor<40xf32>
   }
+  // Both axes of two matrices contracted (no free axis): the same generic
+  // over one reduction loop on 12-element views.
+  func.func @frobenius(%a: tensor<3x4xf32>, %b: tensor<3x4xf32>, %c: tensor<f32>) -> tensor<f32> {
+    %r = linalg.generic {indexing_maps = [#fa, #fa, #fo], iterator_types = ["reduction", "reduction"]} ins(%a, %b : tensor<3x4xf32>, tensor<3x4xf32>) outs(%c : tensor<f32>) {
+    ^bb0(%p: f32, %q: f32, %o: f32):
+      %m = arith.mulf %p, %q : f32
+      %s = arith.addf %o, %m : f32
+      linalg.yield %s : f32
+    } -> tensor<f32>
+    return %r : tensor<f32>
+  }
   // An empty axis: left alone (tiling empty loops is not safe).
   func.func @empty(%x: tensor<8x0x32xf32>, %w: tensor<32x24xf32>, %c: tensor<8x0x24xf32>) -> tensor<8x0x24xf32> {
     %r = linalg.generic {indexing_maps = [#x3, #w, #o3], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : tensor<8x0x32xf32>, tensor<32x24xf32>) outs(%c : tensor<8x0x24xf32>) {
@@ -180,6 +195,8 @@ fn name_contractions_before_and_after() {
     assert!(!batches.contains("linalg.generic"), "{batches}");
     let one = function_text(&after, "batch_of_one");
     assert!(one.contains("linalg.matmul") && one.contains("tensor<7x20xf64>, tensor<20x9xf64>"), "{one}");
+    let frobenius = function_text(&after, "frobenius");
+    assert!(frobenius.contains("tensor<12xf32>, tensor<12xf32>") && frobenius.contains("iterator_types = [\"reduction\"]"), "{frobenius}");
     let converted = function_text(&after, "converted");
     assert_eq!(converted.matches("arith.extf").count(), 2, "{converted}");
     assert!(converted.contains("linalg.matmul ins(%collapsed, %3 : tensor<128x32xf32>, tensor<32x24xf32>)"), "{converted}");
@@ -272,6 +289,27 @@ fn grouped_dots_agree_with_the_interpreter() {
         ("dense_bias_relu_s32".into(), dense_bias_relu("s32", 2, 9, 20, 33), 0.0),
         ("dense_bias_relu_bf16".into(), dense_bias_relu("bf16", 2, 7, 16, 18), 5e-2),
         ("scores_f32".into(), scores("f32", 2, 3, 37, 16), 1e-4),
+        // No free axis on one side or either: loops collapsed, not named.
+        (
+            "frobenius_f32".into(),
+            general("f32", "[300][333]", "[0, 1]", "[]", "[300][333]", "[0, 1]", "[]", ""),
+            1e-4,
+        ),
+        (
+            "frobenius_s32".into(),
+            general("s32", "[30][33]", "[0, 1]", "[]", "[30][33]", "[0, 1]", "[]", ""),
+            0.0,
+        ),
+        (
+            "matvec_two_contracted_f64".into(),
+            general("f64", "[301][8][9]", "[1, 2]", "[]", "[8][9]", "[0, 1]", "[]", "[301]"),
+            1e-12,
+        ),
+        (
+            "batched_matvec_two_batch_axes_f32".into(),
+            general("f32", "[2][3][70][65]", "[3]", "[0, 1]", "[2][3][65]", "[2]", "[0, 1]", "[2][3][70]"),
+            1e-4,
+        ),
         // Operands of two types: converted to the result's type first
         // (in the grouped product, fused into its generic and moved out
         // again by the pass).
