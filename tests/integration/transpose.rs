@@ -10,7 +10,8 @@
 //!   element width (s8, u16, bf16, f16, s32, f32, f64), row copies of
 //!   one vector and longer ones, sizes that are not
 //!   multiples of the blocks, smaller than one block, one-element axes, and
-//!   large enough to be cut into thread chunks; transposes feeding
+//!   large enough to be cut into thread chunks (in whole blocks, checked
+//!   on the parallel marker's tags); transposes feeding
 //!   element-wise ops; and dots contracted over an operand's other matrix
 //!   axis (whose operand the frontend transposes), plain, batched and of
 //!   packed-matmul size.
@@ -236,4 +237,40 @@ fn transpose_step_before_and_after() {
         "transpose_step",
         format!("// before\n{before}\n// after\n{after}")
     );
+}
+
+/// Threads cut a blocked transpose into chunks of whole blocks (16 rows
+/// of f32 on the blocked axis; `tensorc-parallel-mark`,
+/// `whole_transpose_blocks`): `[8192][256]` had been cut into chunks of 4
+/// output rows, whose 4×16 blocks read each input line in four pieces.
+/// The chunks' results agree with the interpreter on one and two threads.
+#[test]
+fn threads_cut_transposes_in_whole_blocks() {
+    let cases = [
+        ("t2_8192x256", transpose("f32", &[8192, 256], &[1, 0])),
+        ("t3_64x128x256_201", transpose("f32", &[64, 128, 256], &[2, 0, 1])),
+        ("t3_40x50x260_210", transpose("f32", &[40, 50, 260], &[2, 1, 0])),
+    ];
+    for (name, source) in &cases {
+        let rel = format!("{name}.nxir");
+        let opt = tensorc::emit(&rel, source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        let marked = crate::harness::cpu_ir_upto(&rel, source, &opt, "tensorc-parallel-mark,");
+        let split = marked
+            .split("tensorc.par_d")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{name}: no parallel split:\n{marked}"));
+        let (dim, chunk) = split.split_once("_t").expect("a parallel tag");
+        let chunk: u64 = chunk.chars().take_while(char::is_ascii_digit).collect::<String>().parse().expect("a chunk");
+        // Axis 0 (the blocked q axis of these outputs) in whole blocks.
+        assert_eq!(dim, "0", "{name}:\n{marked}");
+        assert!(chunk >= 16 && chunk % 16 == 0, "{name}: chunks of {chunk}:\n{marked}");
+    }
+    let settings = Settings { tolerance: 0.0, inputs: EdgeSet::None, seeds: vec![3] };
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        cases
+            .iter()
+            .flat_map(|(name, source)| differential(&format!("{name}.nxir"), source, &settings))
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -467,12 +467,51 @@ unsafe fn mark_module(module: MlirOperation) {
             if split_reduction_op(ctx, op) {
                 continue;
             }
-            if let Some(d) = analyze(op).as_ref().and_then(decide) {
+            let loops = analyze(op);
+            let decided = loops.as_ref().and_then(decide);
+            if let (Some(l), Some(d)) = (loops, decided)
+                && let Some(d) = whole_transpose_blocks(op, &l, d)
+            {
                 let name = tag(d.dim, d.chunk);
                 mlirOperationSetAttributeByName(op, string_ref(&name), mlirUnitAttrGet(ctx));
             }
         }
     }
+}
+
+/// `d` for `op`, with chunks of whole register blocks when `op` is a
+/// transpose the transpose schedule tiles in blocks (`tensorc.transpose_*`
+/// tag) and `d` splits one of the two blocked axes; `None` when that leaves
+/// one chunk. Why: the schedule tiles each chunk, so a chunk narrower than
+/// a block makes narrow blocks: `[8192][256]` f32 transposed was cut into
+/// chunks of 4 output rows, whose 4×16 blocks read each input line in four
+/// 16-byte pieces on four passes (0.79 ms, XLA 0.45).
+unsafe fn whole_transpose_blocks(op: MlirOperation, loops: &Loops, d: Decision) -> Option<Decision> {
+    unsafe {
+        if op_name(op) != "linalg.transpose" {
+            return Some(d);
+        }
+        let rank = loops.extents.len();
+        let names: Vec<String> = (0..mlirOperationGetNumAttributes(op))
+            .map(|i| from_string_ref(mlirIdentifierStr(mlirOperationGetAttribute(op, i).name)))
+            .collect();
+        let Some((q, bits)) = names.iter().find_map(|n| transpose_tag_parts(n, rank)) else {
+            return Some(d);
+        };
+        let sizes = crate::transpose_schedule::tile_sizes(rank, q, bits);
+        let side = u64::from(sizes[d.dim]);
+        let chunk = d.chunk.max(side);
+        (chunk < loops.extents[d.dim]).then_some(Decision { dim: d.dim, chunk })
+    }
+}
+
+/// The `q` and element bits of a transpose tag of rank `rank`
+/// (`transpose_schedule::tag`).
+fn transpose_tag_parts(name: &str, rank: usize) -> Option<(usize, u32)> {
+    let rest = name.strip_prefix(&format!("tensorc.transpose_r{rank}_q"))?;
+    let (q, bits) = rest.split_once("_b")?;
+    let (q, bits) = (q.parse().ok()?, bits.parse().ok()?);
+    (crate::transpose_schedule::tag(rank, q, bits) == name).then_some((q, bits))
 }
 
 /// Named ops whose iteration space starts with their output's dimensions,
@@ -621,6 +660,15 @@ mod tests {
             packed: false,
             k_blocked: false,
         }
+    }
+
+    #[test]
+    fn transpose_tags_give_their_axis_and_width() {
+        use crate::transpose_schedule::tag;
+        assert_eq!(transpose_tag_parts(&tag(2, 0, 32), 2), Some((0, 32)));
+        assert_eq!(transpose_tag_parts(&tag(4, 2, 8), 4), Some((2, 8)));
+        assert_eq!(transpose_tag_parts(&tag(4, 2, 8), 3), None);
+        assert_eq!(transpose_tag_parts("tensorc.transpose_block", 2), None);
     }
 
     #[test]
