@@ -508,8 +508,6 @@ unsafe fn rewrite(
     plan: &Plan,
 ) -> MlirOperation {
     unsafe {
-        let loc = mlirOperationGetLocation(op);
-        let block = mlirOperationGetBlock(op);
         let position = |l: usize| plan.order.iter().position(|&x| x == l);
         let mut values = Vec::new();
         let mut maps = Vec::new();
@@ -531,17 +529,7 @@ unsafe fn rewrite(
                 kept.join(", ")
             ));
             let v = if drop.contains(&true) {
-                let nt = without_axes(t, &drop);
-                let collapse = build(
-                    ctx,
-                    "tensor.collapse_shape",
-                    loc,
-                    &[v],
-                    &[nt],
-                    &[("reassociation", attr(ctx, &reassociation(&drop)))],
-                );
-                mlirBlockInsertOwnedOperationBefore(block, op, collapse);
-                result(collapse)
+                reshape_before(op, v, without_axes(t, &drop), &reassociation(&drop), false)
             } else {
                 v
             };
@@ -551,61 +539,13 @@ unsafe fn rewrite(
             values.push(v);
         }
         let (out_type, out_drop) = out_type.expect("a contraction has an init");
-        let iterators: Vec<&str> = plan
-            .order
-            .iter()
-            .map(|&l| {
-                if l == plan.k {
-                    "#linalg.iterator_type<reduction>"
-                } else {
-                    "#linalg.iterator_type<parallel>"
-                }
-            })
-            .collect();
+        let parallel: Vec<bool> = plan.order.iter().map(|&l| l != plan.k).collect();
         let region = mlirRegionCreate();
         mlirRegionTakeBody(region, mlirOperationGetRegion(op, 0));
-        let generic = create_op(
-            ctx,
-            "linalg.generic",
-            loc,
-            &values,
-            &[out_type],
-            &[
-                (
-                    "indexing_maps",
-                    attr(ctx, &format!("[{}]", maps.join(", "))),
-                ),
-                (
-                    "iterator_types",
-                    attr(ctx, &format!("[{}]", iterators.join(", "))),
-                ),
-                ("operandSegmentSizes", attr(ctx, "array<i32: 2, 1>")),
-            ],
-            &[region],
-        );
-        mlirBlockInsertOwnedOperationBefore(block, op, generic);
+        let generic = generic_before(op, &values, 2, &[out_type], &maps, &parallel, region);
         let old = result(op);
         let new = if out_drop.contains(&true) {
-            let t = mlirValueGetType(old);
-            let shape: Vec<String> = (0..mlirShapedTypeGetRank(t))
-                .map(|i| mlirShapedTypeGetDimSize(t, i as isize).to_string())
-                .collect();
-            let expand = build(
-                ctx,
-                "tensor.expand_shape",
-                loc,
-                &[result(generic)],
-                &[t],
-                &[
-                    ("reassociation", attr(ctx, &reassociation(&out_drop))),
-                    (
-                        "static_output_shape",
-                        attr(ctx, &format!("array<i64: {}>", shape.join(", "))),
-                    ),
-                ],
-            );
-            mlirBlockInsertOwnedOperationBefore(block, op, expand);
-            result(expand)
+            reshape_before(op, result(generic), mlirValueGetType(old), &reassociation(&out_drop), true)
         } else {
             result(generic)
         };

@@ -336,24 +336,11 @@ unsafe fn split_casts(op: MlirOperation, casts: [Option<MlirOperation>; 2]) {
             mlirBlockAppendOwnedOperation(block, yield_op);
             let region = mlirRegionCreate();
             mlirRegionAppendOwnedBlock(region, block);
-            let rank = mlirShapedTypeGetRank(t);
+            let rank = mlirShapedTypeGetRank(t) as usize;
             let dims: Vec<String> = (0..rank).map(|d| format!("d{d}")).collect();
             let map = format!("affine_map<({0}) -> ({0})>", dims.join(", "));
-            let iterators = vec!["#linalg.iterator_type<parallel>"; rank as usize];
-            let generic = create_op(
-                ctx,
-                "linalg.generic",
-                loc,
-                &[input, result(empty)],
-                &[converted_type],
-                &[
-                    ("indexing_maps", attr(ctx, &format!("[{map}, {map}]"))),
-                    ("iterator_types", attr(ctx, &format!("[{}]", iterators.join(", ")))),
-                    ("operandSegmentSizes", attr(ctx, "array<i32: 1, 1>")),
-                ],
-                &[region],
-            );
-            mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(op), op, generic);
+            let operands = [input, result(empty)];
+            let generic = generic_before(op, &operands, 1, &[converted_type], &[map.clone(), map], &vec![true; rank], region);
             mlirOperationSetOperand(op, i as isize, result(generic));
         }
     }
@@ -509,9 +496,6 @@ unsafe fn rewrite(op: MlirOperation, g: &Groups, extents: &[u64]) -> Option<Mlir
 /// order.
 unsafe fn collapse_loops(op: MlirOperation, g: &Groups) {
     unsafe {
-        let ctx = mlirOperationGetContext(op);
-        let loc = mlirOperationGetLocation(op);
-        let block = mlirOperationGetBlock(op);
         let sizes = g.axis_groups();
         // The new loops: one per non-empty group, in the order batch, m, n, k.
         let parts = [&g.batch, &g.m, &g.n, &g.k];
@@ -532,10 +516,7 @@ unsafe fn collapse_loops(op: MlirOperation, g: &Groups) {
             .iter()
             .map(|r| format!("affine_map<({}) -> ({r})>", all.join(", ")))
             .collect();
-        let iterators: Vec<&str> = (0..4)
-            .filter(|&i| index[i].is_some())
-            .map(|i| if i == 3 { "#linalg.iterator_type<reduction>" } else { "#linalg.iterator_type<parallel>" })
-            .collect();
+        let parallel: Vec<bool> = (0..4).filter(|&i| index[i].is_some()).map(|i| i != 3).collect();
         let mut values = Vec::new();
         for (i, sizes) in sizes.iter().enumerate() {
             let v = mlirOperationGetOperand(op, i as isize);
@@ -544,53 +525,18 @@ unsafe fn collapse_loops(op: MlirOperation, g: &Groups) {
                 values.push(v);
                 continue;
             }
-            let c = build(
-                ctx,
-                "tensor.collapse_shape",
-                loc,
-                &[v],
-                &[collapsed_type(t, sizes)],
-                &[("reassociation", attr(ctx, &reassociation(sizes)))],
-            );
-            mlirBlockInsertOwnedOperationBefore(block, op, c);
-            values.push(result(c));
+            values.push(reshape_before(op, v, collapsed_type(t, sizes), &reassociation(sizes), false));
         }
         let region = mlirRegionCreate();
         mlirRegionTakeBody(region, mlirOperationGetRegion(op, 0));
         let out_type = mlirValueGetType(values[2]);
-        let generic = create_op(
-            ctx,
-            "linalg.generic",
-            loc,
-            &values,
-            &[out_type],
-            &[
-                ("indexing_maps", attr(ctx, &format!("[{}]", maps.join(", ")))),
-                ("iterator_types", attr(ctx, &format!("[{}]", iterators.join(", ")))),
-                ("operandSegmentSizes", attr(ctx, "array<i32: 2, 1>")),
-            ],
-            &[region],
-        );
-        mlirBlockInsertOwnedOperationBefore(block, op, generic);
+        let generic = generic_before(op, &values, 2, &[out_type], &maps, &parallel, region);
         let old = result(op);
         let t = mlirValueGetType(old);
         let new = if sizes[2].len() == shape(t).len() {
             result(generic)
         } else {
-            let dims: Vec<String> = shape(t).iter().map(|d| d.to_string()).collect();
-            let e = build(
-                ctx,
-                "tensor.expand_shape",
-                loc,
-                &[result(generic)],
-                &[t],
-                &[
-                    ("reassociation", attr(ctx, &reassociation(&sizes[2]))),
-                    ("static_output_shape", attr(ctx, &format!("array<i64: {}>", dims.join(", ")))),
-                ],
-            );
-            mlirBlockInsertOwnedOperationBefore(block, op, e);
-            result(e)
+            reshape_before(op, result(generic), t, &reassociation(&sizes[2]), true)
         };
         mlirValueReplaceAllUsesOfWith(old, new);
         mlirOperationDestroy(op);
@@ -673,46 +619,17 @@ unsafe fn collapse_consumer(user: MlirOperation, at: isize) {
             let results: Vec<String> = axes.iter().map(|d| format!("d{d}")).collect();
             new_maps.push(format!("affine_map<({}) -> ({})>", dims.join(", "), results.join(", ")));
         }
-        let iterators = vec!["#linalg.iterator_type<parallel>"; loop_groups.len()];
         let region = mlirRegionCreate();
         mlirRegionTakeBody(region, mlirOperationGetRegion(user, 0));
-        let generic = create_op(
-            ctx,
-            "linalg.generic",
-            loc,
-            &values,
-            &result_types,
-            &[
-                ("indexing_maps", attr(ctx, &format!("[{}]", new_maps.join(", ")))),
-                ("iterator_types", attr(ctx, &format!("[{}]", iterators.join(", ")))),
-                (
-                    "operandSegmentSizes",
-                    attr(ctx, &format!("array<i32: {}, {}>", inputs, result_types.len())),
-                ),
-            ],
-            &[region],
-        );
-        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(user), user, generic);
+        let parallel = vec![true; loop_groups.len()];
+        let generic = generic_before(user, &values, inputs as usize, &result_types, &new_maps, &parallel, region);
         for (r, (sizes, t)) in result_groups.iter().enumerate() {
             let old = mlirOperationGetResult(user, r as isize);
             let new = mlirOperationGetResult(generic, r as isize);
             let new = if sizes.iter().all(|&s| s == 1) {
                 new
             } else {
-                let dims: Vec<String> = shape(*t).iter().map(|d| d.to_string()).collect();
-                let e = build(
-                    ctx,
-                    "tensor.expand_shape",
-                    loc,
-                    &[new],
-                    &[*t],
-                    &[
-                        ("reassociation", attr(ctx, &reassociation(sizes))),
-                        ("static_output_shape", attr(ctx, &format!("array<i64: {}>", dims.join(", ")))),
-                    ],
-                );
-                mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(user), user, e);
-                result(e)
+                reshape_before(user, new, *t, &reassociation(sizes), true)
             };
             mlirValueReplaceAllUsesOfWith(old, new);
         }
@@ -744,12 +661,16 @@ unsafe fn reassociation_groups(op: MlirOperation) -> Option<Vec<Vec<usize>>> {
     }
 }
 
+/// One operand of a collapsed consumer: the new loop of each of its axes,
+/// and the old axes each new axis takes.
+pub type OperandPlan = (Vec<usize>, Vec<Vec<usize>>);
+
 /// Per operand of a consumer whose operands read `operands` (the loop of
 /// each axis), its axes after collapsing the loops in `loop_groups` (the
 /// new loop of each) and the old axes each takes (pure, unit-tested).
 /// `None` unless every operand reads each group whole, contiguous and in
 /// order, or none of it.
-pub fn consumer_plan(operands: &[Vec<usize>], loop_groups: &[Vec<usize>]) -> Option<Vec<(Vec<usize>, Vec<Vec<usize>>)>> {
+pub fn consumer_plan(operands: &[Vec<usize>], loop_groups: &[Vec<usize>]) -> Option<Vec<OperandPlan>> {
     let group_of = |l: usize| loop_groups.iter().position(|g| g.contains(&l));
     operands
         .iter()

@@ -946,3 +946,68 @@ pub(crate) unsafe fn static_identity_alloc(alloc: MlirOperation) -> Option<MlirV
         .then_some(p)
     }
 }
+
+/// A `tensor.collapse_shape` (or, with `expand`, a `tensor.expand_shape`)
+/// of `v` into type `to` with the reassociation attribute text
+/// `reassociation`, inserted before `at`; its result. The static output
+/// shape an expansion needs is `to`'s.
+pub(crate) unsafe fn reshape_before(
+    at: MlirOperation,
+    v: MlirValue,
+    to: MlirType,
+    reassociation: &str,
+    expand: bool,
+) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let loc = mlirOperationGetLocation(at);
+        let re = ("reassociation", attr(ctx, reassociation));
+        let op = if expand {
+            let dims: Vec<String> = shape(to).iter().map(|d| d.to_string()).collect();
+            let out = attr(ctx, &format!("array<i64: {}>", dims.join(", ")));
+            build(ctx, "tensor.expand_shape", loc, &[v], &[to], &[re, ("static_output_shape", out)])
+        } else {
+            build(ctx, "tensor.collapse_shape", loc, &[v], &[to], &[re])
+        };
+        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(at), at, op);
+        result(op)
+    }
+}
+
+/// A `linalg.generic` on `operands` (`inputs` of them inputs, the rest
+/// inits) with results `results`, affine maps `maps` (text, one per
+/// operand), iterator kinds `parallel` (per loop) and body `region`,
+/// inserted before `at`.
+pub(crate) unsafe fn generic_before(
+    at: MlirOperation,
+    operands: &[MlirValue],
+    inputs: usize,
+    results: &[MlirType],
+    maps: &[String],
+    parallel: &[bool],
+    region: MlirRegion,
+) -> MlirOperation {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let iterators: Vec<&str> = parallel
+            .iter()
+            .map(|&p| if p { "#linalg.iterator_type<parallel>" } else { "#linalg.iterator_type<reduction>" })
+            .collect();
+        let segments = format!("array<i32: {}, {}>", inputs, operands.len() - inputs);
+        let generic = create_op(
+            ctx,
+            "linalg.generic",
+            mlirOperationGetLocation(at),
+            operands,
+            results,
+            &[
+                ("indexing_maps", attr(ctx, &format!("[{}]", maps.join(", ")))),
+                ("iterator_types", attr(ctx, &format!("[{}]", iterators.join(", ")))),
+                ("operandSegmentSizes", attr(ctx, &segments)),
+            ],
+            &[region],
+        );
+        mlirBlockInsertOwnedOperationBefore(mlirOperationGetBlock(at), at, generic);
+        generic
+    }
+}
