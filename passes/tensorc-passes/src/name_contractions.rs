@@ -179,7 +179,13 @@ fn reassociation(sizes: &[usize]) -> String {
 pub unsafe fn name_contractions(module: MlirOperation) -> usize {
     unsafe {
         let mut count = 0;
+        // Consumers collapsed below are destroyed while the walk's list
+        // still holds them: skipped by address before they are read.
+        let mut destroyed: Vec<MlirOperation> = Vec::new();
         for op in ops_named(module, "linalg.generic") {
+            if destroyed.iter().any(|d| d.ptr == op.ptr) {
+                continue;
+            }
             let parent = mlirOperationGetParentOperation(op);
             if parent.ptr.is_null() || op_name(parent) != "func.func" {
                 continue;
@@ -205,7 +211,9 @@ pub unsafe fn name_contractions(module: MlirOperation) -> usize {
                         }
                     }
                     for (user, at) in users {
-                        collapse_consumer(user, at);
+                        if collapse_consumer(user, at) {
+                            destroyed.push(user);
+                        }
                     }
                 }
             }
@@ -553,29 +561,30 @@ unsafe fn collapse_loops(op: MlirOperation, g: &Groups) {
 /// loop is parallel, the product is read with the identity map, the body
 /// has no `linalg.index` (whose loop numbers would change) and each
 /// operand reads each group of loops whole, in order, or not at all.
-unsafe fn collapse_consumer(user: MlirOperation, at: isize) {
+/// True when `user` was rewritten (and destroyed).
+unsafe fn collapse_consumer(user: MlirOperation, at: isize) -> bool {
     unsafe {
         let parent = mlirOperationGetParentOperation(user);
         if op_name(user) != "linalg.generic" || parent.ptr.is_null() || op_name(parent) != "func.func" {
-            return;
+            return false;
         }
-        let Some((maps, parallel)) = generic_maps_and_kinds(user) else { return };
-        let Some((operands, loops)) = permutation_maps(user, maps) else { return };
+        let Some((maps, parallel)) = generic_maps_and_kinds(user) else { return false };
+        let Some((operands, loops)) = permutation_maps(user, maps) else { return false };
         let inputs = mlirOperationGetNumOperands(user) - mlirOperationGetNumResults(user);
         let identity: Vec<usize> = (0..loops).collect();
         if parallel.contains(&false) || at >= inputs || operands[at as usize] != identity {
-            return;
+            return false;
         }
         let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(user, 0));
         if block_ops(block).iter().any(|&o| op_name(o) == "linalg.index") {
-            return;
+            return false;
         }
         into_destination(user);
         let expanded = mlirOperationGetOperand(user, at);
         let expand = mlirOpResultGetOwner(expanded);
         let product = mlirOperationGetOperand(expand, 0);
-        let Some(loop_groups) = reassociation_groups(expand) else { return };
-        let Some(plan) = consumer_plan(&operands, &loop_groups) else { return };
+        let Some(loop_groups) = reassociation_groups(expand) else { return false };
+        let Some(plan) = consumer_plan(&operands, &loop_groups) else { return false };
         let ctx = mlirOperationGetContext(user);
         let loc = mlirOperationGetLocation(user);
         let mut values = Vec::new();
@@ -637,6 +646,7 @@ unsafe fn collapse_consumer(user: MlirOperation, at: isize) {
         if uses(expanded).is_empty() {
             mlirOperationDestroy(expand);
         }
+        true
     }
 }
 
