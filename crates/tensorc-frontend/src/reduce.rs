@@ -349,13 +349,11 @@ impl Lowerer<'_> {
         let outs = [GenericOperand { value: init, ty: ty.clone(), map: identity_map(out_rank) }];
         let mut red = vec![false; out_rank];
         red.resize(nloops, true);
-        let (da, db) = (a.ty.dtype, b.ty.dtype);
+        // Both operands have type `d` (converted above).
         Ok(self
             .e
             .generic(nloops, &red, &[a.operand(map_a), b.operand(map_b)], &outs, |e, s| {
-                let x = e.convert(&s[0], da, d);
-                let y = e.convert(&s[1], db, d);
-                let m = e.binary(BinaryOp::Multiply, &x, &y, d);
+                let m = e.binary(BinaryOp::Multiply, &s[0], &s[1], d);
                 let sum = acc.value(e, d, &s[2]);
                 vec![e.binary(BinaryOp::Add, &sum, &m, d)]
             })

@@ -151,7 +151,7 @@ pub fn collapse(g: &Groups, extents: &[u64]) -> ([Vec<usize>; 3], bool) {
     let (nb, nm, nn, nk) = (g.batch.len(), g.m.len(), g.n.len(), g.k.len());
     let batched = nb > 0 && g.batch.iter().map(|&l| extents[l]).product::<u64>() > 1;
     if batched {
-        ([vec![nb, nm, nk], vec![nb, nk, nn], vec![nb, nm, nn]], true)
+        (g.axis_groups(), true)
     } else {
         ([vec![nb + nm, nk], vec![nb + nk, nn], vec![nb + nm, nn]], false)
     }
@@ -200,12 +200,14 @@ pub unsafe fn name_contractions(module: MlirOperation) -> usize {
                 }
                 split_casts(op, casts);
                 into_destination(op);
-                if let Some(expanded) = rewrite(op, &g, &extents) {
-                    count += 1;
+                let Some(new) = rewrite(op, &g, &extents) else { continue };
+                count += 1;
+                // Its consumers, when the product's result was expanded.
+                if defined_by(new, "tensor.expand_shape").is_some() {
                     // One rewrite per consumer (it destroys the op), at
                     // its first operand reading the product.
                     let mut users: Vec<(MlirOperation, isize)> = Vec::new();
-                    for (user, at) in uses(expanded) {
+                    for (user, at) in uses(new) {
                         if !users.iter().any(|(u, _)| mlirOperationEqual(*u, user)) {
                             users.push((user, at));
                         }
@@ -408,29 +410,20 @@ unsafe fn into_destination(op: MlirOperation) {
 
 /// Replaces `op` by collapses of its operands, the named product and an
 /// expansion of its result, built by parsing a helper function of the
-/// same types (its ops are moved in front of `op`). Returns the expanded
-/// result when there is one; `None` when there is none or the helper does
-/// not parse (not expected: the types come from a verified op; `op` is then
-/// unchanged).
+/// same types (its ops are moved in front of `op`). Returns the value that
+/// replaced `op`'s result; `None` when the helper does not parse (not
+/// expected: the types come from a verified op; `op` is then unchanged).
 unsafe fn rewrite(op: MlirOperation, g: &Groups, extents: &[u64]) -> Option<MlirValue> {
     unsafe {
         let ctx = mlirOperationGetContext(op);
         let types: Vec<MlirType> = (0..3).map(|i| mlirValueGetType(mlirOperationGetOperand(op, i))).collect();
-        let elem = print_type(mlirShapedTypeGetElementType(types[2]));
         let (sizes, batched) = collapse(g, extents);
         let mut text = String::new();
         let mut names = Vec::new();
         let mut collapsed_types = Vec::new();
         for (i, (t, sizes)) in types.iter().zip(&sizes).enumerate() {
-            let shape = shape(*t);
-            let mut dims = Vec::new();
-            let mut at = 0;
-            for &s in sizes {
-                dims.push(shape[at..at + s].iter().product::<i64>().to_string());
-                at += s;
-            }
-            let ct = format!("tensor<{}x{elem}>", dims.join("x"));
-            let name = if sizes.len() == shape.len() {
+            let ct = print_type(collapsed_type(*t, sizes));
+            let name = if sizes.len() == shape(*t).len() {
                 format!("%x{i}")
             } else {
                 text += &format!(
@@ -487,8 +480,7 @@ unsafe fn rewrite(op: MlirOperation, g: &Groups, extents: &[u64]) -> Option<Mlir
         mlirValueReplaceAllUsesOfWith(result(op), new);
         mlirOperationDestroy(op);
         mlirOperationDestroy(helper);
-        let expanded = mlirOpResultGetOwner(new);
-        (mlirValueIsAOpResult(new) && op_name(expanded) == "tensor.expand_shape").then_some(new)
+        Some(new)
     }
 }
 
