@@ -35,6 +35,7 @@
 //! - `nd_int_math`: absi/ctlz/cttz of n-D vectors (the pass, against the interpreter on edge inputs);
 //! - `vulkan_cli`: `.tvk` artifacts and `--target vulkan` through the binary and the library;
 //! - `rust_aot`: `examples/rust-aot` built through `tensorc-build` and run;
+//! - `noalias_args`: entry points' buffers `noalias` in LLVM (the pass, the IR, `reverse` against the interpreter);
 //! - `memsafe`: generated code (AOT through a C driver, and the JIT) under valgrind.
 
 mod aot;
@@ -76,6 +77,7 @@ mod merge_chunks;
 mod memsafe;
 mod n_blocks;
 mod name_contractions;
+mod noalias_args;
 mod n_chunks;
 mod pack_ahead;
 mod prefetch_panels;

@@ -51,6 +51,8 @@ pub mod matvec;
 #[cfg(feature = "melior")]
 pub mod name_contractions;
 #[cfg(feature = "melior")]
+pub mod noalias_args;
+#[cfg(feature = "melior")]
 pub mod outline_parallel;
 #[cfg(feature = "melior")]
 pub mod parallel_mark;

@@ -237,6 +237,10 @@ pub const BF16_WIDE_EXTENDS: &str = "tensorc-bf16-wide-extends";
 /// (`bf16_stores.rs`), on the LLVM dialect, right after `convert-to-llvm`.
 pub const BF16_STORES: &str = "tensorc-bf16-stores";
 
+/// The entry points' buffer pointers are `noalias` (`noalias_args.rs`), on
+/// the LLVM dialect, right after `convert-to-llvm`.
+pub const NOALIAS_ARGS: &str = "tensorc-noalias-args";
+
 /// The Rust pass that picks the row-wise chains to fuse and tags
 /// broadcasting element-wise generics (`row_fuse.rs`), run like
 /// `OUTLINE_PARALLEL`; without it the row-fusion step changes nothing.
@@ -683,6 +687,7 @@ convert-scf-to-cf,\
 convert-vector-to-llvm{vector-contract-lowering=outerproduct},\
 finalize-memref-to-llvm{use-generic-functions=true use-aligned-alloc=true},\
 convert-to-llvm,\
+tensorc-noalias-args,\
 tensorc-bf16-stores,\
 tensorc-lane-loads,\
 reconcile-unrealized-casts";
@@ -736,6 +741,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{BF16_SELECTS},"), "")
             .replace(&format!("{BF16_WIDE_EXTENDS},"), "")
             .replace(&format!("{BF16_STORES},"), "")
+            .replace(&format!("{NOALIAS_ARGS},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_STREAM},"), "")
@@ -834,7 +840,8 @@ mod tests {
         assert!(!full_cpu_pipeline().contains(BF16_SELECTS));
         assert!(!full_cpu_pipeline().contains(BF16_WIDE_EXTENDS));
         assert!(!full_cpu_pipeline().contains(BF16_STORES));
-        assert!(cpu_lowering_pipeline().contains(&format!("convert-to-llvm,{BF16_STORES},")));
+        assert!(cpu_lowering_pipeline().contains(&format!("convert-to-llvm,{NOALIAS_ARGS},{BF16_STORES},")));
+        assert!(!full_cpu_pipeline().contains(NOALIAS_ARGS));
         assert!(!full_cpu_pipeline().contains(STRIDED_GATHER));
         assert!(!full_cpu_pipeline().contains(POW_BY_CONSTANT));
         assert!(!full_cpu_pipeline().contains(FUSE_ELEMENTWISE));
