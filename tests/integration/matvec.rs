@@ -180,3 +180,39 @@ fn one_dimensional_products_are_vectorized() {
         .unwrap_or_else(|e| panic!("{}", e.render()));
     assert!(llvm.contains("vector<32xf32>"), "{llvm}");
 }
+
+/// Matrices over `MATVEC_STREAM_BYTES` (from memory) are reduced two rows
+/// at a time with prefetches of the rows ahead (`tensorc-prefetch-rows`);
+/// smaller ones four at a time without. Odd row counts leave a remainder
+/// block; results agree with the interpreter on one and two threads.
+#[test]
+fn streamed_matrices_go_two_rows_at_a_time() {
+    use tensorc_passes::reduction_schedule::{MATVEC_STREAM_BYTES, MATVEC_STREAM_ROWS};
+    let cases: [(&str, String, u64); 4] = [
+        ("stream_2d", dot("f32[8193][1024]", 1, "f32[1024]", 0, "f32[8193]"), 8193 * 1024 * 4),
+        ("stream_batched", batched("f32[64][511][256]", "f32[64][256]", "f32[64][511]"), 64 * 511 * 256 * 4),
+        ("stream_f64", dot("f64[4097][1030]", 1, "f64[1030]", 0, "f64[4097]"), 4097 * 1030 * 8),
+        ("l3_2d", dot("f32[2048][1024]", 1, "f32[1024]", 0, "f32[2048]"), 2048 * 1024 * 4),
+    ];
+    for (name, source, bytes) in &cases {
+        let streamed = *bytes > MATVEC_STREAM_BYTES;
+        assert_eq!(streamed, name.starts_with("stream"), "{name}");
+        let rel = format!("{name}.nxir");
+        let opt = tensorc::emit(&rel, source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        let tagged = crate::harness::cpu_ir_upto(&rel, source, &opt, "tensorc-matvec,");
+        // The tag `tensorc.mvr<rank>` (four rows) or `…x2` (two).
+        let two = tagged
+            .split("tensorc.mvr")
+            .skip(1)
+            .any(|t| t.trim_start_matches(|c: char| c.is_ascii_digit()).starts_with(&format!("x{MATVEC_STREAM_ROWS}")));
+        assert!(tagged.contains("tensorc.mvr"), "{name}: {tagged}");
+        assert_eq!(two, streamed, "{name}");
+        let llvm = tensorc::emit(&rel, source, Stage::LlvmDialect).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(llvm.contains("llvm.intr.prefetch"), streamed, "{name}");
+    }
+    let settings = Settings { tolerance: 1e-4, inputs: EdgeSet::None, seeds: vec![11] };
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        cases.iter().flat_map(|(name, source, _)| differential(&format!("{name}.nxir"), source, &settings)).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

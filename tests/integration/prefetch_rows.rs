@@ -261,3 +261,118 @@ fn prefetched_row_chains_agree_with_the_interpreter() {
     let failures = differential_all(&programs, EdgeSet::Mild, 5);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+const BLOCKS: &str = r#"
+module {
+  // A 32 MiB matrix read two rows at a time (tensorc-matvec's streamed
+  // blocks): each step prefetches its two lines in each row of the block
+  // 12 KiB ahead (two blocks of two 4 KiB rows: rows %r + 4 and %r + 5,
+  // clamped to row 8191).
+  func.func @matvec(%a: memref<8192x1024xf32>, %x: memref<1024xf32>) {
+    %c0 = arith.constant 0 : index
+    %c2 = arith.constant 2 : index
+    %c32 = arith.constant 32 : index
+    %c1024 = arith.constant 1024 : index
+    %c8192 = arith.constant 8192 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<2x32xf32>
+    scf.for %r = %c0 to %c8192 step %c2 {
+      %s = scf.for %j = %c0 to %c1024 step %c32 iter_args(%acc = %z) -> (vector<2x32xf32>) {
+        %v = vector.transfer_read %a[%r, %j], %p {in_bounds = [true, true]} : memref<8192x1024xf32>, vector<2x32xf32>
+        %w = vector.transfer_read %x[%j], %p {in_bounds = [true, true], permutation_map = affine_map<(d0) -> (0, d0)>} : memref<1024xf32>, vector<2x32xf32>
+        %m = arith.mulf %v, %w : vector<2x32xf32>
+        %n = arith.addf %acc, %m : vector<2x32xf32>
+        scf.yield %n : vector<2x32xf32>
+      }
+    }
+    return
+  }
+  // A batch of 64 matrices of 512 rows of 1 KiB: prefetched through a
+  // 32768-row view, six blocks (12 rows) ahead, across matrices.
+  func.func @batched(%a: memref<64x512x256xf32>, %x: memref<64x256xf32>) {
+    %c0 = arith.constant 0 : index
+    %c2 = arith.constant 2 : index
+    %c32 = arith.constant 32 : index
+    %c64 = arith.constant 64 : index
+    %c256 = arith.constant 256 : index
+    %c512 = arith.constant 512 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<2x32xf32>
+    scf.forall (%b) in (64) {
+      scf.for %r = %c0 to %c512 step %c2 {
+        %s = scf.for %j = %c0 to %c256 step %c32 iter_args(%acc = %z) -> (vector<2x32xf32>) {
+          %v = vector.transfer_read %a[%b, %r, %j], %p {in_bounds = [true, true]} : memref<64x512x256xf32>, vector<2x32xf32>
+          %n = arith.addf %acc, %v : vector<2x32xf32>
+          scf.yield %n : vector<2x32xf32>
+        }
+      }
+    }
+    return
+  }
+  // A 4 MiB matrix stays in L3: no prefetches.
+  func.func @small(%a: memref<1024x1024xf32>) {
+    %c0 = arith.constant 0 : index
+    %c4 = arith.constant 4 : index
+    %c32 = arith.constant 32 : index
+    %c1024 = arith.constant 1024 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<4x32xf32>
+    scf.for %r = %c0 to %c1024 step %c4 {
+      %s = scf.for %j = %c0 to %c1024 step %c32 iter_args(%acc = %z) -> (vector<4x32xf32>) {
+        %v = vector.transfer_read %a[%r, %j], %p {in_bounds = [true, true]} : memref<1024x1024xf32>, vector<4x32xf32>
+        %n = arith.addf %acc, %v : vector<4x32xf32>
+        scf.yield %n : vector<4x32xf32>
+      }
+    }
+    return
+  }
+  // Blocks of a height other than the row loop's step: not a block read.
+  func.func @other_height(%a: memref<8192x1024xf32>) {
+    %c0 = arith.constant 0 : index
+    %c4 = arith.constant 4 : index
+    %c32 = arith.constant 32 : index
+    %c1024 = arith.constant 1024 : index
+    %c8192 = arith.constant 8192 : index
+    %p = ub.poison : f32
+    %z = arith.constant dense<0.0> : vector<2x32xf32>
+    scf.for %r = %c0 to %c8192 step %c4 {
+      %s = scf.for %j = %c0 to %c1024 step %c32 iter_args(%acc = %z) -> (vector<2x32xf32>) {
+        %v = vector.transfer_read %a[%r, %j], %p {in_bounds = [true, true]} : memref<8192x1024xf32>, vector<2x32xf32>
+        %n = arith.addf %acc, %v : vector<2x32xf32>
+        scf.yield %n : vector<2x32xf32>
+      }
+    }
+    return
+  }
+}
+"#;
+
+/// Blocks of rows read together from a matrix that comes from memory
+/// (`tensorc-matvec`'s streamed matrix·vector products) prefetch the block
+/// `BLOCK_BYTES_AHEAD` ahead; batches through a view of all their rows.
+#[test]
+fn block_reads_prefetch_the_block_ahead() {
+    use tensorc_mlir::Mlir;
+    use tensorc_passes::prefetch_rows;
+    tensorc_mlir::register_external_pass(prefetch_rows::NAME, prefetch_rows::create);
+    let mlir = Mlir::new();
+    let (_, before, after) = before_and_after(&mlir, BLOCKS, prefetch_rows::NAME);
+    let reads = |f: &str| f.matches("read, locality<3>").count();
+    assert_eq!(prefetch_rows::BLOCK_BYTES_AHEAD, 12 << 10, "the comments below count with 12 KiB");
+    let mv = function_text(&after, "matvec");
+    // Two lines in each of two rows; the broadcast vector gets none.
+    assert_eq!(reads(mv), 4, "{mv}");
+    for c in ["4", "5", "8191"] {
+        assert!(mv.contains(&format!("arith.constant {c} : index")), "{mv}");
+    }
+    let b = function_text(&after, "batched");
+    assert_eq!(reads(b), 4, "{b}");
+    assert!(b.contains("memref.collapse_shape %arg0 [[0, 1], [2]] : memref<64x512x256xf32> into memref<32768x256xf32>"), "{b}");
+    for c in ["12", "13", "32767"] {
+        assert!(b.contains(&format!("arith.constant {c} : index")), "{b}");
+    }
+    for name in ["small", "other_height"] {
+        assert_eq!(function_text(&before, name), function_text(&after, name), "@{name} changed");
+    }
+    insta::assert_snapshot!("prefetch_rows_blocks", format!("// before\n{before}\n// after\n{after}"));
+}

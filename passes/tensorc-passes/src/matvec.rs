@@ -17,8 +17,9 @@
 //! per-row overhead outweighs the work):
 //! - the matrix contracted over its last axis (matrix·vector, M×K·K×1):
 //!   a row reduction with a multiply, four rows at a time with 32 partial
-//!   sums each (`reduction_schedule::matvec_reduction_tag`; short rows get
-//!   the plain row reduction's tags);
+//!   sums each (`reduction_schedule::matvec_reduction_tag`; two rows at a
+//!   time for matrices over `MATVEC_STREAM_BYTES`, which stream from
+//!   memory; short rows get the plain row reduction's tags);
 //! - the matrix contracted over another axis (vector·matrix, 1×K·K×N): an
 //!   outer-axis reduction, rows of the matrix scaled by one vector element
 //!   each and accumulated into a vector of N results in blocks of rows,
@@ -498,6 +499,22 @@ fn reassociation(drop: &[bool]) -> String {
     format!("[{}]", groups.join(", "))
 }
 
+/// The size in bytes of the matrix among the inputs `values` of the new
+/// generic (the input that reads every loop of `plan`).
+unsafe fn matrix_bytes(values: &[MlirValue], c: &Contraction, plan: &Plan) -> u64 {
+    unsafe {
+        let elements: u64 = plan.order.iter().map(|&l| c.extents[l]).product();
+        let bits = values[..2]
+            .iter()
+            .map(|&v| mlirValueGetType(v))
+            .filter(|&t| mlirShapedTypeGetRank(t) as usize == plan.order.len())
+            .filter_map(|t| element_bits(t))
+            .max()
+            .unwrap_or(32);
+        elements * u64::from(bits) / 8
+    }
+}
+
 /// Replaces the contraction `op` by the generic of `plan` (see the module
 /// comment), tagged for the reduction schedule, and for threads when it is
 /// a row reduction (the caller splits the others); returns the generic.
@@ -553,7 +570,7 @@ unsafe fn rewrite(
         mlirOperationDestroy(op);
         let rank = plan.order.len();
         let schedule = match plan.kind {
-            Kind::Rows => matvec_reduction_tag(rank, c.extents[plan.k]),
+            Kind::Rows => matvec_reduction_tag(rank, c.extents[plan.k], matrix_bytes(&values, c, plan)),
             Kind::Outer => Some(outer_reduction_tag(rank, position(plan.k))),
         };
         if let Some(schedule) = schedule {

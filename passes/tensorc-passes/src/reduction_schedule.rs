@@ -353,10 +353,14 @@ fn split_rows(body: &mut String, rank: usize, rows: &str, lanes: u32, tree: bool
     }
 }
 
-/// The tag of matrix-vector products reduced several rows at a time, of
+/// The tag of matrix-vector products reduced `rows` rows at a time, of
 /// rank `rank` (set by `tensorc-matvec`, no matcher).
-fn matvec_tag(rank: usize) -> String {
-    format!("tensorc.mvr{rank}")
+fn matvec_tag(rank: usize, rows: u32) -> String {
+    if rows == MATVEC_ROWS {
+        format!("tensorc.mvr{rank}")
+    } else {
+        format!("tensorc.mvr{rank}x{rows}")
+    }
 }
 
 /// Rows of a matrix-vector product reduced together, and the partial
@@ -368,36 +372,52 @@ pub const MATVEC_ROWS: u32 = 4;
 /// See `MATVEC_ROWS`: two registers of partial results per row, 8 in all.
 pub const MATVEC_LANES: u32 = 32;
 
+/// Rows reduced together in matrix-vector products whose matrix comes
+/// from memory (over `MATVEC_STREAM_BYTES`). Two rows streamed with
+/// prefetches (`tensorc-prefetch-rows`' block reads) ran at 46–48 GB/s in
+/// a C model of the loop (16384×1024 f32, one thread), four at 28–36 and
+/// one at 38; a matrix in L3 favours more rows (2048×1024: 63 GB/s with
+/// two, 79 with four).
+pub const MATVEC_STREAM_ROWS: u32 = 2;
+/// See `MATVEC_STREAM_ROWS`: matrices above this size (bytes) are
+/// streamed two rows at a time. Half the 32 MiB L3 of the machine the
+/// schedules were measured on: with two threads (or other data) the rest
+/// is taken.
+pub const MATVEC_STREAM_BYTES: u64 = 16 << 20;
+
 /// The tag that gives a matrix-vector product (a reduction over the
-/// innermost loop of rank `rank`, reading a broadcast vector, `len` long)
-/// this schedule: several rows at a time when the rows are long enough for
-/// the partials, else the plain row reduction's (`None`: no schedule).
-pub fn matvec_reduction_tag(rank: usize, len: u64) -> Option<String> {
+/// innermost loop of rank `rank`, reading a broadcast vector, `len` long,
+/// from a matrix of `bytes`) this schedule: several rows at a time when the
+/// rows are long enough for the partials, else the plain row reduction's
+/// (`None`: no schedule).
+pub fn matvec_reduction_tag(rank: usize, len: u64, bytes: u64) -> Option<String> {
     if len > 2 * u64::from(MATVEC_LANES) {
-        Some(matvec_tag(rank))
+        let rows = if bytes > MATVEC_STREAM_BYTES { MATVEC_STREAM_ROWS } else { MATVEC_ROWS };
+        Some(matvec_tag(rank, rows))
     } else {
         row_reduction_tag(rank, len)
     }
 }
 
 /// Appends the schedule of matrix-vector products (`matvec_tag`): the
-/// innermost parallel loop tiled by `MATVEC_ROWS` (peeled: a remainder
-/// block of fewer rows), the other parallel loops by 1, then every block
+/// innermost parallel loop tiled by `MATVEC_ROWS` (`MATVEC_STREAM_ROWS` for
+/// the streamed matrices' tag; peeled: a remainder block of fewer rows),
+/// the other parallel loops by 1, then every block
 /// (found again by its tag) split like a row reduction into `MATVEC_LANES`
 /// partials per row, combined as a tree.
 pub fn add_matvec_rows(lib: &mut Library) {
     let body = lib.body();
-    for rank in 2..=MAX_RANK {
-        let h = format!("mvr{rank}");
+    for (rank, rows) in (2..=MAX_RANK).flat_map(|r| [(r, MATVEC_ROWS), (r, MATVEC_STREAM_ROWS)]) {
+        let h = if rows == MATVEC_ROWS { format!("mvr{rank}") } else { format!("mvr{rank}x{rows}") };
         let mut sizes = vec!["1".to_owned(); rank - 2];
-        sizes.push(MATVEC_ROWS.to_string());
+        sizes.push(rows.to_string());
         sizes.push("0".to_owned());
         let loop_types = vec!["!transform.any_op"; rank].join(", ");
         let _ = writeln!(
             body,
             "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
              \x20   %{h}_t, %{h}_l:{n} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-            t = matvec_tag(rank),
+            t = matvec_tag(rank, rows),
             n = rank - 1,
             sizes = sizes.join(", "),
         );
@@ -409,7 +429,7 @@ pub fn add_matvec_rows(lib: &mut Library) {
              \x20   ^bb0(%r: !transform.any_op):\n\
              \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
              \x20     ^bb1(%r2: !transform.any_op):",
-            t = matvec_tag(rank),
+            t = matvec_tag(rank, rows),
         );
         split_rows(body, rank, "r2", MATVEC_LANES, true);
         body.push_str("      }\n    }\n");
@@ -692,7 +712,7 @@ mod tests {
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for")
                 .count(),
-            MAX_RANK * levels + (MAX_RANK - 1) * matvec_levels
+            MAX_RANK * levels + 2 * (MAX_RANK - 1) * matvec_levels
         );
         for lanes in [16, 8] {
             assert!(
@@ -714,14 +734,17 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("attributes{tensorc.mvr3}"), "{s}");
+        assert!(s.contains(&format!("tile_using_for %mvr3x2 tile_sizes [1, {MATVEC_STREAM_ROWS}, 0]")), "{s}");
+        assert!(s.contains("attributes{tensorc.mvr3x2}"), "{s}");
         assert!(
             s.contains(&format!(
                 "tile_reduction_using_for %r2 by tile_sizes = [0, 0, {MATVEC_LANES}]"
             )),
             "{s}"
         );
-        assert_eq!(matvec_reduction_tag(2, 4096).as_deref(), Some("tensorc.mvr2"));
-        assert_eq!(matvec_reduction_tag(2, 64).as_deref(), Some("tensorc.red2"));
+        assert_eq!(matvec_reduction_tag(2, 4096, 1 << 20).as_deref(), Some("tensorc.mvr2"));
+        assert_eq!(matvec_reduction_tag(3, 4096, MATVEC_STREAM_BYTES + 4).as_deref(), Some("tensorc.mvr3x2"));
+        assert_eq!(matvec_reduction_tag(2, 64, 1 << 20).as_deref(), Some("tensorc.red2"));
         // Each class's matcher bounds the last dimension (the long one from
         // below only).
         assert_eq!(s.matches("transform.match.param.cmpi ge %d0, %lo").count(), ROW_CLASSES.len());
