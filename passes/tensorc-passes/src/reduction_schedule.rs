@@ -194,6 +194,18 @@ pub fn short_row_reduction_tag(extents: &[u64]) -> Option<String> {
     row_class(len).filter(|c| c.max.is_some()).map(|c| c.tag(extents.len()))
 }
 
+/// `row_reduction_tag` for a row reduction with loops `extents` (the
+/// reduced loop last) that reads a broadcast input, which the matchers
+/// refuse (`tensorc-row-fuse-mark` tags it): any row length but the rows
+/// left to the scalar lowering (`SCALAR_ROW_MAX`).
+pub fn broadcast_row_reduction_tag(extents: &[u64]) -> Option<String> {
+    let (&len, rows) = extents.split_last()?;
+    if scalar_rows(rows, len) {
+        return None;
+    }
+    row_class(len).map(|c| c.tag(extents.len()))
+}
+
 /// Whether rows of `len` elements under leading loops `rows` are left to
 /// the scalar lowering (`SCALAR_ROW_MAX`): two or more in the first or
 /// the second loop (the row-fusion step's tiles of `[B][S][D]` chains are
@@ -745,6 +757,10 @@ mod tests {
         assert_eq!(matvec_reduction_tag(2, 4096, 1 << 20).as_deref(), Some("tensorc.mvr2"));
         assert_eq!(matvec_reduction_tag(3, 4096, MATVEC_STREAM_BYTES + 4).as_deref(), Some("tensorc.mvr3x2"));
         assert_eq!(matvec_reduction_tag(2, 64, 1 << 20).as_deref(), Some("tensorc.red2"));
+        // Broadcasting row reductions: any class, but not the scalar rows.
+        assert_eq!(broadcast_row_reduction_tag(&[4096, 1000]), row_reduction_tag(2, 1000));
+        assert_eq!(broadcast_row_reduction_tag(&[1, 10]), row_reduction_tag(2, 10));
+        assert_eq!(broadcast_row_reduction_tag(&[5000, 9]), None);
         // Each class's matcher bounds the last dimension (the long one from
         // below only).
         assert_eq!(s.matches("transform.match.param.cmpi ge %d0, %lo").count(), ROW_CLASSES.len());

@@ -55,7 +55,7 @@ use std::collections::HashSet;
 use crate::elementwise_schedule::{MAX_RANK, tag as ew_tag};
 use crate::external_pass::{PassId, module_pass};
 use crate::parallel_mark::{analyze, decide, static_shape};
-use crate::reduction_schedule::{ARG_KEY, SCALAR_ROW_MAX, short_row_reduction_tag};
+use crate::reduction_schedule::{ARG_KEY, SCALAR_ROW_MAX, broadcast_row_reduction_tag, short_row_reduction_tag};
 use crate::raw::*;
 use crate::row_fuse_schedule::{MAX_ROW_LOOPS, MEMBER, SHORT_ROWS_STEP, root_tag};
 use melior::pass::Pass;
@@ -155,6 +155,60 @@ pub fn broadcast_elementwise(maps: &Maps) -> bool {
         && maps.operands.iter().flatten().any(|i| *i == Index::Zero)
 }
 
+/// Whether a generic with `maps` (inputs first, one init last) is a row
+/// reduction with a broadcast input the reduction matchers miss: every
+/// loop but the last parallel, the last a reduction, every map's loop
+/// indices distinct, some input with a `0` result (`logsumexp`'s
+/// `exp(x − max)` fused into its sum reads the row maximum as
+/// `(d0, d1) -> (d0, 0)`).
+pub fn broadcast_row_reduction(maps: &Maps) -> bool {
+    let Some((&last, rows)) = maps.parallel.split_last() else { return false };
+    let distinct = |m: &Vec<Index>| {
+        let dims: Vec<usize> = m.iter().filter_map(|i| if let Index::Dim(d) = i { Some(*d) } else { None }).collect();
+        dims.iter().collect::<HashSet<_>>().len() == dims.len()
+    };
+    let inputs = &maps.operands[..maps.operands.len().saturating_sub(1)];
+    !last
+        && rows.iter().all(|&p| p)
+        && (1..=MAX_RANK).contains(&maps.parallel.len())
+        && maps.operands.iter().all(distinct)
+        && inputs.iter().flatten().any(|i| *i == Index::Zero)
+}
+
+/// Whether `op` (one init) yields a single combiner of its init's value:
+/// the yielded value is made by one of the combiners the reduction
+/// schedule splits, from the init's block argument, which nothing else
+/// reads (what the matchers' `reduction_position = 0` checks).
+unsafe fn one_combiner(op: MlirOperation) -> bool {
+    unsafe {
+        if mlirOperationGetNumResults(op) != 1 {
+            return false;
+        }
+        let block = mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0));
+        let n = mlirBlockGetNumArguments(block);
+        let out = mlirBlockGetArgument(block, n - 1);
+        let Some(yield_op) = block_ops(block).last().copied() else { return false };
+        if op_name(yield_op) != "linalg.yield" || mlirOperationGetNumOperands(yield_op) != 1 {
+            return false;
+        }
+        let v = mlirOperationGetOperand(yield_op, 0);
+        if !mlirValueIsAOpResult(v) {
+            return false;
+        }
+        let combiner = mlirOpResultGetOwner(v);
+        let combines = matches!(
+            op_name(combiner).as_str(),
+            "arith.addf" | "arith.mulf" | "arith.maximumf" | "arith.minimumf" | "arith.maxnumf" | "arith.minnumf"
+                | "arith.addi" | "arith.muli" | "arith.maxsi" | "arith.minsi" | "arith.maxui" | "arith.minui"
+                | "arith.andi" | "arith.ori" | "arith.xori"
+        );
+        combines
+            && mlirOperationGetNumOperands(combiner) == 2
+            && (0..2).any(|i| mlirValueEqual(mlirOperationGetOperand(combiner, i), out))
+            && uses(out).len() == 1
+    }
+}
+
 /// Tags everything in `module`.
 ///
 /// # Safety
@@ -179,6 +233,18 @@ unsafe fn mark_module(module: MlirOperation) {
                 && !uses_index(op)
                 && let Some(l) = analyze(op)
                 && let Some(t) = short_row_reduction_tag(&l.extents)
+            {
+                mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
+            }
+        }
+        for &op in &generics {
+            if !has_attr(op, ARG_KEY)
+                && let Some(maps) = maps(op)
+                && broadcast_row_reduction(&maps)
+                && !uses_index(op)
+                && one_combiner(op)
+                && let Some(l) = analyze(op)
+                && let Some(t) = broadcast_row_reduction_tag(&l.extents)
             {
                 mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
             }
@@ -501,6 +567,23 @@ mod tests {
             operands: operands.iter().map(|o| o.to_vec()).collect(),
             parallel: parallel.to_vec(),
         }
+    }
+
+    #[test]
+    fn broadcast_row_reductions() {
+        // logsumexp's sum of exp(x - max): x, the row maximum broadcast,
+        // the init.
+        let lse = m(&[&[Dim(0), Dim(1)], &[Dim(0), Zero], &[Dim(0)]], &[true, false]);
+        assert!(broadcast_row_reduction(&lse));
+        assert!(!broadcast_elementwise(&lse));
+        // A plain row reduction (the matchers take it), a broadcast only in
+        // the init, a column reduction, an element-wise op: no.
+        assert!(!broadcast_row_reduction(&m(&[&[Dim(0), Dim(1)], &[Dim(0)]], &[true, false])));
+        assert!(!broadcast_row_reduction(&m(&[&[Dim(0), Dim(1)], &[Dim(0), Zero]], &[true, false])));
+        assert!(!broadcast_row_reduction(&m(&[&[Dim(0), Dim(1)], &[Zero, Dim(1)], &[Dim(1)]], &[false, true])));
+        assert!(!broadcast_row_reduction(&m(&[&[Dim(0), Dim(1)], &[Dim(0), Zero], &[Dim(0), Dim(1)]], &[true, true])));
+        // A map reading one loop twice.
+        assert!(!broadcast_row_reduction(&m(&[&[Dim(1), Dim(1)], &[Dim(0), Zero], &[Dim(0)]], &[true, false])));
     }
 
     #[test]
