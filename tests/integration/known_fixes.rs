@@ -1,4 +1,5 @@
-//! Known answers guarding CPU miscompilations that were found and fixed:
+//! Known answers guarding CPU miscompilations that were found and fixed
+//! (and half dots summed in f32):
 //! "reductions" over nothing (no reduction loop) fused into broadcasting
 //! consumers, and `atan2` of zeros that MLIR's folder turns into NaN. Each
 //! program puts the fixed op right before a consumer that reads one of its
@@ -35,6 +36,15 @@ type Case = (&'static str, &'static str, Vec<Tensor>, Vec<Tensor>);
 
 fn table() -> Vec<Case> {
     vec![
+        // A half dot sums in f32 and rounds once: 4096 ones dotted with
+        // ones is 4096 (summed in f16 steps it sticks at 2048, where
+        // 2048 + 1 rounds back to 2048; in bf16 steps at 256).
+        (
+            "half_dots_sum_in_f32",
+            "def main(a: f16[4096], b: bf16[4096]) -> {f16, bf16} {\n  c = dot a, [0], [], a, [0], []\n  d = dot b, [0], [], b, [0], []\n  return {c, d}\n}\n",
+            vec![t(F16, &[4096], &[1.0; 4096]), t(BF16, &[4096], &[1.0; 4096])],
+            vec![t(F16, &[], &[4096.0]), t(BF16, &[], &[4096.0])],
+        ),
         // Every kind of reduction over `axes: []` is its operand converted
         // (all/any: its truth as u8); each result is then added to w = [1, 2, 3, 4].
         // a = -3: sum/product/max/min give -3 → [-2, -1, 0, 1]; all/any give 1 → [2, 3, 4, 5].

@@ -224,12 +224,14 @@ pub fn dot(
         (Lanes::Float(va), Lanes::Float(vb)) => {
             let (va, vb) = (gather_vec(&va, &map_a), gather_vec(&vb, &map_b));
             Lanes::Float(match d {
-                DType::F32 => {
-                    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
-                    batched_matmul(&f(va), &f(vb), batch, m, k, n).into_iter().map(|x| x as f64).collect()
-                }
                 DType::F64 => batched_matmul(&va, &vb, batch, m, k, n),
-                _ => batched_matmul_narrow(&va, &vb, batch, m, k, n, d),
+                // f32, and f16/bf16 accumulated in f32 and rounded once at
+                // the end, as XLA (EXLA) does; Nx's binary backend sums in
+                // f64 and rounds once too.
+                _ => {
+                    let f = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<f32>>();
+                    batched_matmul(&f(va), &f(vb), batch, m, k, n).into_iter().map(|x| round_to(d, f64::from(x))).collect()
+                }
             })
         }
         (Lanes::Int(va), Lanes::Int(vb)) => {
@@ -240,24 +242,6 @@ pub fn dot(
         _ => return Err(InterpError::Internal("dot operands of mixed kinds".into())),
     };
     encode(out, &lanes)
-}
-
-/// The f16/bf16 dot: same loop order, rounding after each multiply and add.
-fn batched_matmul_narrow(av: &[f64], wv: &[f64], batch: usize, m: usize, k: usize, n: usize, d: DType) -> Vec<f64> {
-    let mut c = vec![0.0f64; batch * m * n];
-    for bi in 0..batch {
-        for i in 0..m {
-            for kk in 0..k {
-                let aik = av[bi * m * k + i * k + kk];
-                for j in 0..n {
-                    let idx = bi * m * n + i * n + j;
-                    let p = round_to(d, aik * wv[bi * k * n + kk * n + j]);
-                    c[idx] = round_to(d, c[idx] + p);
-                }
-            }
-        }
-    }
-    c
 }
 
 /// Nx's `conv`: operands converted to the (float) result dtype; every output

@@ -669,6 +669,24 @@ fn dot_f32_accumulates_in_f32() {
     assert_eq!(floats(&r), [1.0 + 2.0 * e]);
 }
 
+#[test]
+fn half_dots_accumulate_in_f32() {
+    // 4096 ones dotted with ones: in f16 or bf16 steps the sum would stick
+    // at 2048 (f16: 2048 + 1 rounds back to 2048) or 256 (bf16); summed in
+    // f32 it is 4096, which both hold exactly.
+    for d in [F16, BF16] {
+        let ones = tf(d, &[4096], &[1.0; 4096]);
+        let r = dot_of(ones.clone(), ones, &[0], &[], &[0], &[], tt(d, &[]));
+        assert_eq!(floats(&r), [4096.0], "{d:?}");
+    }
+    // Rounded once at the end: 1 + 3·2^-11 is 1 + 2^-9 + 2^-11 in f32,
+    // which rounds to 1 + 2^-9 in f16 (the nearest of 1 + k·2^-10: tie to
+    // even, k = 2).
+    let e = 2f64.powi(-11);
+    let r = dot_of(tf(F16, &[4], &[1.0, e, e, e]), tf(F16, &[4], &[1.0; 4]), &[0], &[], &[0], &[], tt(F16, &[]));
+    assert_eq!(floats(&r), [1.0 + 2.0 * 2f64.powi(-10)]);
+}
+
 // ---------------------------------------------------------------- reductions
 
 fn reduce_of(kind: ReduceKind, x: Tensor, axes: &[usize], keep: bool, out: TensorType) -> Tensor {
