@@ -14,6 +14,7 @@
 //!   control-flow, conv/window, scan/sort/indexing and linear-algebra op families and
 //!   for fixed bugs;
 //! - `conv`: convolutions in every layout against the interpreter, the conv schedule before/after;
+//! - `expand_math_f64`: f64 transcendental functions as vectorized arithmetic on the CPU (the pass, ulp bounds);
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
 //! - `fill_halo`: padded temporaries filled outside their copied operand only, large copies split into parallel loops;
 //! - `row_skew`: a row loop's last pass (softmax's division) one row late, fused into the next row's `exp` pass;
@@ -53,6 +54,7 @@ mod k_block_ends;
 mod lane_per_row;
 mod max_tree;
 mod nd_int_math;
+mod expand_math_f64;
 mod fastmath;
 mod fill_halo;
 mod flatten;

@@ -149,7 +149,7 @@ fn f64_program_compiles_to_spirv() {
 /// exponent of the normal range with several mantissas, a dense grid on
 /// [-8, 8], and the special values. No subnormal inputs: lavapipe flushes
 /// them (documented in docs/vulkan.md).
-fn f64_sweep() -> Vec<f64> {
+pub(crate) fn f64_sweep() -> Vec<f64> {
     let mut v = FLOAT_SPECIALS.to_vec();
     v.extend(mantissa_sweep((-1020..=1020).step_by(4), |x| x));
     for k in -8000..=8000 {

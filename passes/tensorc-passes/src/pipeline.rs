@@ -237,6 +237,12 @@ pub const BF16_WIDE_EXTENDS: &str = "tensorc-bf16-wide-extends";
 /// (`bf16_stores.rs`), on the LLVM dialect, right after `convert-to-llvm`.
 pub const BF16_STORES: &str = "tensorc-bf16-stores";
 
+/// The Rust pass that writes f64 transcendental functions as f64
+/// arithmetic the vectorizer widens instead of libm calls
+/// (`vulkan_math_f64.rs`, `EXPANDED_CPU`), first in the CPU lowering; run
+/// like `OUTLINE_PARALLEL`.
+pub const EXPAND_MATH_F64: &str = "tensorc-expand-math-f64";
+
 /// The entry points' buffer pointers are `noalias` (`noalias_args.rs`), on
 /// the LLVM dialect, right after `convert-to-llvm`.
 pub const NOALIAS_ARGS: &str = "tensorc-noalias-args";
@@ -515,7 +521,7 @@ pub fn cpu_lowering_pipeline_for(isa: VectorIsa) -> String {
     let interpreter = libs.step(schedule, "", None, "canonicalize,cse,");
     let pack = pack_interpreter(&mut libs, isa);
     let steps = format!(
-        "{pack}{}{}{}{}{interpreter}{}",
+        "{EXPAND_MATH_F64},{pack}{}{}{}{}{interpreter}{}",
         row_fuse_interpreter(&mut libs),
         flatten_interpreter(&mut libs),
         parallel_interpreter(&mut libs),
@@ -742,6 +748,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{BF16_WIDE_EXTENDS},"), "")
             .replace(&format!("{BF16_STORES},"), "")
             .replace(&format!("{NOALIAS_ARGS},"), "")
+            .replace(&format!("{EXPAND_MATH_F64},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_STREAM},"), "")
@@ -828,7 +835,8 @@ mod tests {
         // Batches of large products become matmuls before they are packed.
         assert!(cpu_lowering_pipeline().starts_with("transform-preload-library{"));
         assert_eq!(cpu_lowering_pipeline().matches("transform-preload-library").count(), 1);
-        assert!(cpu_lowering_pipeline().contains(&format!("}},{PACK_MARK},{REPITCH_B},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
+        assert!(cpu_lowering_pipeline().contains(&format!("}},{EXPAND_MATH_F64},{PACK_MARK},{REPITCH_B},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
+        assert!(!full_cpu_pipeline().contains(EXPAND_MATH_F64));
         assert!(!full_cpu_pipeline().contains(REPITCH_B));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
