@@ -3,13 +3,14 @@
 //! result's buffer is aligned.
 //!
 //! - the pass before and after on a hand-written function (snapshot and
-//!   counts): stores of 8-lane rows into an 8 MiB out-parameter, in a
+//!   counts): stores of 8-lane rows into a 12 MiB out-parameter, in a
 //!   parallel chunk, become `scf.if` of a non-temporal `vector.store` and
 //!   the original store, with one alignment test at the function's start,
 //!   one fence after the chunk's loop and the write prefetch moved to the
-//!   unaligned case; left alone: a 4 MiB result, a store at a column that
-//!   is not a multiple of 8, a store of a 4-lane vector, and a result the
-//!   function reads back;
+//!   unaligned case; left alone: a 4 MiB result, an 8 MiB result whose
+//!   function's buffers take 16 MiB in all (`STREAM_TOTAL`), a store at a
+//!   column that is not a multiple of 8, a store of a 4-lane vector, and a
+//!   result the function reads back;
 //! - W5 (softmax) through the CPU pipeline gets them for its division's
 //!   stores, a 1024×1024 softmax (4 MiB) does not.
 //! - Results in aligned and unaligned buffers, from C: `aot.rs`,
@@ -58,12 +59,13 @@ fn stream_stores_before_and_after() {
     use tensorc_passes::stream_stores;
     tensorc_mlir::register_external_pass(stream_stores::NAME, stream_stores::create);
     let module = format!(
-        "module {{\n{}{}{}{}{}}}\n",
-        rows("large", 2048, 1024, 0, 8),
+        "module {{\n{}{}{}{}{}{}}}\n",
+        rows("large", 3072, 1024, 0, 8),
         rows("small", 1024, 1024, 0, 8),
-        rows("odd_column", 2048, 1024, 4, 8),
-        rows("narrow", 2048, 1024, 0, 4),
-        rows_from("read_back", 2048, 1024, 0, 8, "%y"),
+        rows("fits_l3", 2048, 1024, 0, 8),
+        rows("odd_column", 3072, 1024, 4, 8),
+        rows("narrow", 3072, 1024, 0, 4),
+        rows_from("read_back", 3072, 1024, 0, 8, "%y"),
     );
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, &module, stream_stores::NAME);
@@ -82,7 +84,7 @@ fn stream_stores_before_and_after() {
     let prefetch = l.find("memref.prefetch").expect("the prefetch stays");
     let else_at = l[..prefetch].rfind("} else {").expect("in an else branch");
     assert!(l[else_at..prefetch].lines().count() <= 2, "{l}");
-    for name in ["small", "odd_column", "narrow", "read_back"] {
+    for name in ["small", "fits_l3", "odd_column", "narrow", "read_back"] {
         assert_eq!(function_text(&before, name), function_text(&after, name), "@{name} changed");
     }
     insta::assert_snapshot!("stream_stores_pass", format!("// before\n{before}\n// after\n{after}"));
