@@ -82,8 +82,25 @@ impl Lowerer<'_> {
             .join(", ");
         let (di, n) = (idx.ty.dtype, x.ty.shape[axis]);
         let x = x.clone();
-        self.gather_generic(&[idx.operand(map)], ty, |e, a| {
-            let c = clamp_index(e, &a[0], di, n);
+        // With axes of x after the taken one (rows taken whole), the index
+        // is read inside the body, `tensor.extract %idx[loops]`: MLIR's
+        // vectorizer takes any value from an input block argument to vary
+        // along the vector (it does not look at its map) and made every row
+        // a vector gather; an index extracted at loop indices that are unit
+        // in the vectorized tile is uniform, and the row's read a
+        // contiguous load. `take` of 4096 rows of 256 f32 from 10000: 0.216
+        // → 0.040 ms (XLA 0.108), one thread.
+        let rows = axis + 1 < x.ty.rank();
+        let idx_in = idx.clone();
+        let ins = if rows { vec![] } else { vec![idx.operand(map)] };
+        self.gather_generic(&ins, ty, |e, a| {
+            let i = if rows {
+                let at: Vec<String> = (axis..axis + ri).map(|k| e.op(&format!("linalg.index {k} : index"))).collect();
+                Self::extract(e, &idx_in, &at)
+            } else {
+                a[0].clone()
+            };
+            let c = clamp_index(e, &i, di, n);
             let mut at = Vec::new();
             for k in 0..x.ty.rank() {
                 at.push(match k {
