@@ -15,6 +15,7 @@
 //!   for fixed bugs;
 //! - `conv`: convolutions in every layout against the interpreter, the conv schedule before/after;
 //! - `expand_math_f64`: f64 transcendental functions as vectorized arithmetic on the CPU (the pass, ulp bounds);
+//! - `flatten_reductions`: reductions over every element as one loop (the pass, vector code, every kind against the interpreter);
 //! - `fastmath`: the frontend's f32 math expansions on the CPU against the interpreter (ulps);
 //! - `fill_halo`: padded temporaries filled outside their copied operand only, large copies split into parallel loops;
 //! - `row_skew`: a row loop's last pass (softmax's division) one row late, fused into the next row's `exp` pass;
@@ -58,6 +59,7 @@ mod expand_math_f64;
 mod fastmath;
 mod fill_halo;
 mod flatten;
+mod flatten_reductions;
 mod fold_partials;
 mod fuse_elementwise;
 mod invariant_reductions;

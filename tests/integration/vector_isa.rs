@@ -28,7 +28,7 @@ use tensorc_mlir::CodegenTarget;
 use tensorc_passes::conv_schedule::ConvTiles;
 use tensorc_passes::matmul_schedule::MatmulTiles;
 use tensorc_passes::packed_matmul::PackedMatmul;
-use tensorc_passes::pipeline::{EXPAND_MATH_F64, PACK_MARK, PACK_MARK_AVX2, VectorIsa, cpu_lowering_pipeline, cpu_lowering_pipeline_for};
+use tensorc_passes::pipeline::{EXPAND_MATH_F64, FLATTEN_REDUCTIONS, PACK_MARK, PACK_MARK_AVX2, VectorIsa, cpu_lowering_pipeline, cpu_lowering_pipeline_for};
 
 #[test]
 fn lane_loads_before_and_after() {
@@ -105,8 +105,9 @@ fn the_tiles_of_each_isa() {
     let (narrow_lib, wide_lib) = (library(&narrow), library(&cpu_lowering_pipeline()));
     assert!(narrow_lib.contains("packed_sizes = [4, 8, 0]"), "4-row A panels, 8-wide B panels");
     assert!(!narrow_lib.contains("packed_sizes = [8, 16, 0]"));
-    // (After the f64 math expansion, which comes before every schedule.)
-    let after_expansion = |p: &str| p.split_once("},").unwrap().1.strip_prefix(&format!("{EXPAND_MATH_F64},")).unwrap_or("").to_owned();
+    // (After the f64 math expansion and the flattened reductions, which
+    // come before every schedule.)
+    let after_expansion = |p: &str| p.split_once("},").unwrap().1.strip_prefix(&format!("{EXPAND_MATH_F64},{FLATTEN_REDUCTIONS},")).unwrap_or("").to_owned();
     assert!(after_expansion(&narrow).starts_with(&format!("{PACK_MARK_AVX2},")), "{narrow}");
     assert!(after_expansion(&cpu_lowering_pipeline()).starts_with(&format!("{PACK_MARK},")));
     assert!(wide_lib.contains("packed_sizes = [8, 16, 0]"), "8-row panels");

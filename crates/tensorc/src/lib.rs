@@ -358,6 +358,8 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(bf16_selects::NAME, bf16_selects::create);
         use tensorc_passes::bf16_wide_extends;
         tensorc_mlir::register_external_pass(bf16_wide_extends::NAME, bf16_wide_extends::create);
+        use tensorc_passes::flatten_reductions;
+        tensorc_mlir::register_external_pass(flatten_reductions::NAME, flatten_reductions::create);
         use tensorc_passes::vulkan_math_f64;
         tensorc_mlir::register_external_pass(vulkan_math_f64::NAME_CPU, vulkan_math_f64::create_cpu);
         use tensorc_passes::noalias_args;

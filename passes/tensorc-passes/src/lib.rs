@@ -23,6 +23,8 @@ pub mod nd_int_math;
 pub mod fill_halo;
 #[cfg(feature = "melior")]
 pub mod flatten_mark;
+#[cfg(feature = "melior")]
+pub mod flatten_reductions;
 pub mod flatten_schedule;
 #[cfg(feature = "melior")]
 pub mod fold_partials;

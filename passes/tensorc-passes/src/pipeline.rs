@@ -243,6 +243,11 @@ pub const BF16_STORES: &str = "tensorc-bf16-stores";
 /// like `OUTLINE_PARALLEL`.
 pub const EXPAND_MATH_F64: &str = "tensorc-expand-math-f64";
 
+/// The Rust pass that runs reductions over every element of their inputs
+/// as one loop on 1-D views (`flatten_reductions.rs`), in the CPU lowering
+/// right after `EXPAND_MATH_F64`; run like `OUTLINE_PARALLEL`.
+pub const FLATTEN_REDUCTIONS: &str = "tensorc-flatten-reductions";
+
 /// The entry points' buffer pointers are `noalias` (`noalias_args.rs`), on
 /// the LLVM dialect, right after `convert-to-llvm`.
 pub const NOALIAS_ARGS: &str = "tensorc-noalias-args";
@@ -521,7 +526,7 @@ pub fn cpu_lowering_pipeline_for(isa: VectorIsa) -> String {
     let interpreter = libs.step(schedule, "", None, "canonicalize,cse,");
     let pack = pack_interpreter(&mut libs, isa);
     let steps = format!(
-        "{EXPAND_MATH_F64},{pack}{}{}{}{}{interpreter}{}",
+        "{EXPAND_MATH_F64},{FLATTEN_REDUCTIONS},{pack}{}{}{}{}{interpreter}{}",
         row_fuse_interpreter(&mut libs),
         flatten_interpreter(&mut libs),
         parallel_interpreter(&mut libs),
@@ -749,6 +754,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{BF16_STORES},"), "")
             .replace(&format!("{NOALIAS_ARGS},"), "")
             .replace(&format!("{EXPAND_MATH_F64},"), "")
+            .replace(&format!("{FLATTEN_REDUCTIONS},"), "")
             .replace(&format!("{STRIDED_GATHER},"), "")
             .replace(&format!("{PREFETCH_ROWS},"), "")
             .replace(&format!("{PREFETCH_STREAM},"), "")
@@ -835,8 +841,9 @@ mod tests {
         // Batches of large products become matmuls before they are packed.
         assert!(cpu_lowering_pipeline().starts_with("transform-preload-library{"));
         assert_eq!(cpu_lowering_pipeline().matches("transform-preload-library").count(), 1);
-        assert!(cpu_lowering_pipeline().contains(&format!("}},{EXPAND_MATH_F64},{PACK_MARK},{REPITCH_B},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
+        assert!(cpu_lowering_pipeline().contains(&format!("}},{EXPAND_MATH_F64},{FLATTEN_REDUCTIONS},{PACK_MARK},{REPITCH_B},transform-interpreter{{entry-point={PACK_ENTRY}}}")));
         assert!(!full_cpu_pipeline().contains(EXPAND_MATH_F64));
+        assert!(!full_cpu_pipeline().contains(FLATTEN_REDUCTIONS));
         assert!(!full_cpu_pipeline().contains(REPITCH_B));
         assert!(!full_cpu_pipeline().contains(FOLD_PARTIALS));
         assert!(!full_cpu_pipeline().contains(MERGE_CHUNKS));
