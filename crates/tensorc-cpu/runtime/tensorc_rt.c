@@ -68,10 +68,39 @@ memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
       __builtin_memmove(db + dof * elem_size, sb + so * elem_size,
                         (tensorc_size)(len * elem_size));
     } else {
-      for (i = 0; i < sizes[last]; i++)
-        __builtin_memmove(db + (dof + i * ds[last]) * elem_size,
-                          sb + (so + i * ss[last]) * elem_size,
-                          (tensorc_size)elem_size);
+      /* Strided rows (a strided slice's source, an interior pad's
+       * destination): element by element, one load and store of the
+       * element's width each (a call of memmove per element made a
+       * stride-2 slice of 2048x2048 f32 take 0.9 ms, now 0.3; XLA 0.13).
+       * The elements move one at a time in the same order as before. */
+      char *dp = db + dof * elem_size;
+      const char *sp = sb + so * elem_size;
+      tensorc_i64 n = sizes[last], dstep = ds[last] * elem_size, sstep = ss[last] * elem_size;
+      switch (elem_size) {
+      case 1:
+        for (i = 0; i < n; i++)
+          dp[i * dstep] = sp[i * sstep];
+        break;
+      case 2:
+        for (i = 0; i < n; i++)
+          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 2);
+        break;
+      case 4:
+        for (i = 0; i < n; i++)
+          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 4);
+        break;
+      case 8:
+        for (i = 0; i < n; i++)
+          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 8);
+        break;
+      case 16:
+        for (i = 0; i < n; i++)
+          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 16);
+        break;
+      default:
+        for (i = 0; i < n; i++)
+          __builtin_memmove(dp + i * dstep, sp + i * sstep, (tensorc_size)elem_size);
+      }
     }
     /* odometer over the outer dimensions */
     d = last;

@@ -229,6 +229,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn strided_rows_of_every_element_width() {
+        // Every other element of every other row of a 4x6 matrix of bytes
+        // 0..24, for elements of 1, 2, 4, 8, 16 and 3 bytes (the typed
+        // copies and the generic one): source strides [12, 2] elements.
+        for width in [1usize, 2, 4, 8, 16, 3] {
+            let src: Vec<u8> = (0..24 * width).map(|b| b as u8).collect();
+            let mut dst = vec![0u8; 6 * width];
+            let (p, q) = (src.as_ptr() as i64, dst.as_mut_ptr() as i64);
+            let sd = [p, p, 0, 2, 3, 12, 2];
+            let dd = [q, q, 0, 2, 3, 3, 1];
+            unsafe { memref_copy(width as i64, &unranked(&sd), &unranked(&dd)) };
+            let want: Vec<u8> = [0usize, 2, 4, 12, 14, 16]
+                .iter()
+                .flat_map(|&e| (e * width..(e + 1) * width).map(|b| b as u8))
+                .collect();
+            assert_eq!(dst, want, "{width}-byte elements");
+        }
+    }
+
+    #[test]
     fn rank_zero_and_empty() {
         let src = [7u16];
         let mut dst = [0u16];
