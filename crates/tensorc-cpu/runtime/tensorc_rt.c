@@ -76,31 +76,22 @@ memrefCopy(tensorc_i64 elem_size, struct tensorc_unranked *src,
       char *dp = db + dof * elem_size;
       const char *sp = sb + so * elem_size;
       tensorc_i64 n = sizes[last], dstep = ds[last] * elem_size, sstep = ss[last] * elem_size;
+/* One strided row of elements of a constant width `w` (one load and store). */
+#define TENSORC_STRIDED_ROW(w)                                                 \
+  for (i = 0; i < n; i++)                                                      \
+    __builtin_memcpy(dp + i * dstep, sp + i * sstep, w);                       \
+  break;
       switch (elem_size) {
-      case 1:
-        for (i = 0; i < n; i++)
-          dp[i * dstep] = sp[i * sstep];
-        break;
-      case 2:
-        for (i = 0; i < n; i++)
-          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 2);
-        break;
-      case 4:
-        for (i = 0; i < n; i++)
-          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 4);
-        break;
-      case 8:
-        for (i = 0; i < n; i++)
-          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 8);
-        break;
-      case 16:
-        for (i = 0; i < n; i++)
-          __builtin_memcpy(dp + i * dstep, sp + i * sstep, 16);
-        break;
+      case 1: TENSORC_STRIDED_ROW(1)
+      case 2: TENSORC_STRIDED_ROW(2)
+      case 4: TENSORC_STRIDED_ROW(4)
+      case 8: TENSORC_STRIDED_ROW(8)
+      case 16: TENSORC_STRIDED_ROW(16)
       default:
         for (i = 0; i < n; i++)
           __builtin_memmove(dp + i * dstep, sp + i * sstep, (tensorc_size)elem_size);
       }
+#undef TENSORC_STRIDED_ROW
     }
     /* odometer over the outer dimensions */
     d = last;

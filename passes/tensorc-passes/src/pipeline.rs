@@ -239,7 +239,7 @@ pub const BF16_STORES: &str = "tensorc-bf16-stores";
 
 /// The Rust pass that writes f64 transcendental functions as f64
 /// arithmetic the vectorizer widens instead of libm calls
-/// (`vulkan_math_f64.rs`, `EXPANDED_CPU`), first in the CPU lowering; run
+/// (`vulkan_math_f64.rs`, `expanded_on_cpu`), first in the CPU lowering; run
 /// like `OUTLINE_PARALLEL`.
 pub const EXPAND_MATH_F64: &str = "tensorc-expand-math-f64";
 

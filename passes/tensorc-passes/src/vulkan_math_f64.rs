@@ -66,32 +66,20 @@ pub const EXPANDED: &[&str] = &[
     "math.powf",
 ];
 
-/// The CPU's pass (`tensorc-expand-math-f64`, first in the CPU lowering):
-/// the same expansions, for the functions whose error bound is a few ulps
-/// everywhere (`tests::BOUNDS`). Why: on the CPU an f64 `math.exp` became
+/// The functions the CPU's pass (`tensorc-expand-math-f64`, first in the
+/// CPU lowering) leaves to libm; it expands the others, whose error bound
+/// is a few ulps everywhere (`tests::BOUNDS`). Why: on the CPU an f64 `math.exp` became
 /// a libm call per element, which no vectorizer can widen: `exp` of 1M f64
 /// took 2.48 ms on one thread, XLA 0.33; as arithmetic the element-wise
 /// schedule vectorizes it (8 lanes on AVX-512). Left to libm: `sin`, `cos`
 /// and `tan` (the three-part reduction is exact only below 3·10⁶), `atan2`
 /// and `powf` (not in the bounds table).
-pub const EXPANDED_CPU: &[&str] = &[
-    "math.exp",
-    "math.expm1",
-    "math.log",
-    "math.log1p",
-    "math.atan",
-    "math.sinh",
-    "math.cosh",
-    "math.tanh",
-    "math.asinh",
-    "math.acosh",
-    "math.atanh",
-    "math.erf",
-    "math.erfc",
-    "math.asin",
-    "math.acos",
-    "math.cbrt",
-];
+pub const LIBM_ON_CPU: &[&str] = &["math.sin", "math.cos", "math.tan", "math.atan2", "math.powf"];
+
+/// Whether the CPU's pass expands `name`: `EXPANDED` but `LIBM_ON_CPU`.
+pub fn expanded_on_cpu(name: &str) -> bool {
+    EXPANDED.contains(&name) && !LIBM_ON_CPU.contains(&name)
+}
 
 /// The CPU pass's name in tensorc's pipeline strings.
 pub const NAME_CPU: &str = crate::pipeline::EXPAND_MATH_F64;
@@ -1056,7 +1044,7 @@ mod pass {
             &[],
             |module| {
                 // SAFETY: `module_pass` passes the live module the pass runs on.
-                unsafe { expand_all(module, EXPANDED) };
+                unsafe { expand_all(module, |name| EXPANDED.contains(&name)) };
                 true
             },
         )
@@ -1064,7 +1052,7 @@ mod pass {
 
     static CPU_PASS_ID: PassId = PassId::new();
 
-    /// Creates the CPU's pass (`EXPANDED_CPU`; anchored on `builtin.module`).
+    /// Creates the CPU's pass (`expanded_on_cpu`; anchored on `builtin.module`).
     pub fn create_cpu() -> Pass {
         module_pass(
             &CPU_PASS_ID,
@@ -1073,7 +1061,7 @@ mod pass {
             &[],
             |module| {
                 // SAFETY: `module_pass` passes the live module the pass runs on.
-                unsafe { expand_all(module, EXPANDED_CPU) };
+                unsafe { expand_all(module, expanded_on_cpu) };
                 true
             },
         )
@@ -1214,16 +1202,16 @@ mod pass {
         }
     }
 
-    /// Rewrites every scalar f64 op of `list` under `root`.
+    /// Rewrites every scalar f64 op under `root` whose name `takes`.
     ///
     /// # Safety
     /// `root` must be a live operation.
-    unsafe fn expand_all(root: MlirOperation, list: &[&str]) {
+    unsafe fn expand_all(root: MlirOperation, takes: impl Fn(&str) -> bool) {
         unsafe {
             let mut found = Vec::new();
             walk(root, |op| {
                 let name = op_name(op);
-                if list.contains(&name.as_str())
+                if takes(&name)
                     && mlirOperationGetNumResults(op) == 1
                     && mlirTypeIsAF64(mlirValueGetType(result(op)))
                     && (0..mlirOperationGetNumOperands(op))
