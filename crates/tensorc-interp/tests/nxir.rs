@@ -354,11 +354,13 @@ def main(x: f32[4]) {
 }
 
 #[test]
-fn half_precision_dot_rounds_every_step() {
-    // In f16, 2048 + 1 rounds back to 2048 (tie to even), so accumulating
-    // 2048·1 + 1·1 + 1·1 in order gives 2048; bf16 (8 bits) loses 1 + 256 too.
+fn half_precision_dot_sums_in_f32() {
+    // Summed in f32 and rounded once (as XLA does): 2048·1 + 1·1 + 1·1 is
+    // 2050 in f16 (in f16 steps 2048 + 1 rounds back to 2048, tie to
+    // even, and the sum stuck at 2048); 256 + 1 + 1 is 258 in bf16 (in
+    // bf16 steps it stuck at 256).
     let src = "
-def main(a: f16[3], b: f16[3], c: bf16[2], d: bf16[2]) {
+def main(a: f16[3], b: f16[3], c: bf16[3], d: bf16[3]) {
   x = dot a, [0], [], b, [0], []
   y = dot c, [0], [], d, [0], []
   return {x, y}
@@ -368,12 +370,12 @@ def main(a: f16[3], b: f16[3], c: bf16[2], d: bf16[2]) {
         &[
             tf(DType::F16, &[3], &[2048.0, 1.0, 1.0]),
             tf(DType::F16, &[3], &[1.0, 1.0, 1.0]),
-            tf(DType::BF16, &[2], &[256.0, 1.0]),
-            tf(DType::BF16, &[2], &[1.0, 1.0]),
+            tf(DType::BF16, &[3], &[256.0, 1.0, 1.0]),
+            tf(DType::BF16, &[3], &[1.0, 1.0, 1.0]),
         ],
     );
-    assert_eq!((r[0].dtype(), floats(&r[0])), (DType::F16, vec![2048.0]));
-    assert_eq!((r[1].dtype(), floats(&r[1])), (DType::BF16, vec![256.0]));
+    assert_eq!((r[0].dtype(), floats(&r[0])), (DType::F16, vec![2050.0]));
+    assert_eq!((r[1].dtype(), floats(&r[1])), (DType::BF16, vec![258.0]));
 }
 
 #[test]
