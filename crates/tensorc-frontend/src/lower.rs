@@ -454,19 +454,6 @@ impl<'a> Lowerer<'a> {
                 let x = Self::operand(ops, 0)?;
                 if x.ty.shape == ty.shape && strides.iter().all(|&s| s == 1) {
                     x.name.clone()
-                } else if strides.iter().any(|&s| s != 1) && ty.checked_num_elements() != Some(0) {
-                    // A strided slice is a copy generic reading x at
-                    // `start + stride·d` (bufferized, an `extract_slice`
-                    // with strides was a `memref.copy` through the runtime,
-                    // element by element: a stride-2 slice of 2048² f32
-                    // 0.31 ms, as a loop LLVM vectorizes 0.12; XLA 0.13).
-                    let map = (0..ty.rank())
-                        .map(|i| format!("d{i} * {} + {}", strides[i], starts[i]))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    let init = self.e.empty(ty);
-                    let outs = [GenericOperand { value: init, ty: ty.clone(), map: identity_map(ty.rank()) }];
-                    self.e.generic(ty.rank(), &[], &[x.operand(map)], &outs, |_, a| vec![a[0].clone()]).remove(0)
                 } else {
                     // extract_slice sizes count result elements, i.e. the result shape.
                     self.e.op(&format!(
