@@ -254,6 +254,14 @@ fn table() -> Vec<Known> {
             vec![ints(S32, &[2, 5], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
             vec![ints(S32, &[2, 3], &[0, 2, 4, 5, 7, 9])],
         ),
+        // A strided slice whose stride-1 axis shrinks (4 → 2, from 1): rows
+        // 1 (stride 2 over 2 rows), columns 1 and 2.
+        k(
+            "slice_strided_shrinking_axis",
+            "def main(x: s32[3][4]) -> s32[1][2] {\n  s = slice x, [1, 1], [2, 2], [2, 1]\n  return s\n}\n",
+            vec![ints(S32, &[3, 4], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])],
+            vec![ints(S32, &[1, 2], &[5, 6])],
+        ),
         // §4.5 argmax/argmin tie-break.
         k(
             "argmax_tie_break",

@@ -135,23 +135,20 @@ pub fn chain_row_loops(rows: &[u64]) -> usize {
         .unwrap_or(0)
 }
 
+/// Whether the loop indices a map's results read are all different (`0`
+/// results aside).
+fn distinct_dims(map: &[Index]) -> bool {
+    let dims: Vec<usize> = map.iter().filter_map(|i| if let Index::Dim(d) = i { Some(*d) } else { None }).collect();
+    dims.iter().collect::<HashSet<_>>().len() == dims.len()
+}
+
 /// Whether a generic with `maps` is element-wise with a broadcast the
 /// element-wise matchers miss: all loops parallel, every map's loop
 /// indices distinct, some `0` result.
 pub fn broadcast_elementwise(maps: &Maps) -> bool {
-    let distinct = |m: &Vec<Index>| {
-        let dims: Vec<usize> = m
-            .iter()
-            .filter_map(|i| match i {
-                Index::Dim(d) => Some(*d),
-                Index::Zero => None,
-            })
-            .collect();
-        dims.iter().collect::<HashSet<_>>().len() == dims.len()
-    };
     maps.parallel.iter().all(|&p| p)
         && (1..=MAX_RANK).contains(&maps.parallel.len())
-        && maps.operands.iter().all(distinct)
+        && maps.operands.iter().all(|m| distinct_dims(m))
         && maps.operands.iter().flatten().any(|i| *i == Index::Zero)
 }
 
@@ -163,15 +160,11 @@ pub fn broadcast_elementwise(maps: &Maps) -> bool {
 /// `(d0, d1) -> (d0, 0)`).
 pub fn broadcast_row_reduction(maps: &Maps) -> bool {
     let Some((&last, rows)) = maps.parallel.split_last() else { return false };
-    let distinct = |m: &Vec<Index>| {
-        let dims: Vec<usize> = m.iter().filter_map(|i| if let Index::Dim(d) = i { Some(*d) } else { None }).collect();
-        dims.iter().collect::<HashSet<_>>().len() == dims.len()
-    };
     let inputs = &maps.operands[..maps.operands.len().saturating_sub(1)];
     !last
         && rows.iter().all(|&p| p)
         && (1..=MAX_RANK).contains(&maps.parallel.len())
-        && maps.operands.iter().all(distinct)
+        && maps.operands.iter().all(|m| distinct_dims(m))
         && inputs.iter().flatten().any(|i| *i == Index::Zero)
 }
 
@@ -268,9 +261,10 @@ unsafe fn mark_module(module: MlirOperation) {
     }
 }
 
-/// Whether `op`'s body reads a loop index (`linalg.index`): MLIR 22's split
-/// of a reduction into partials does not offset it by the tile's start,
-/// so such an op must not get a reduction schedule's tag.
+/// Whether `op`'s body reads a loop index (`linalg.index`). Here: MLIR 22's
+/// split of a reduction into partials does not offset it by the tile's
+/// start, so such an op must not get a reduction schedule's tag (and
+/// `flatten_reductions` must not renumber its loops).
 pub(crate) unsafe fn uses_index(op: MlirOperation) -> bool {
     let mut found = false;
     unsafe {

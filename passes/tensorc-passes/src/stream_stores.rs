@@ -12,7 +12,7 @@
 //!
 //! Which stores: in a `func.func` (before `tensorc-outline-parallel`, so
 //! the parallel chunks are still inside it) that only writes the buffer
-//! (`write_only`: a result read back, as a matmul's C between K blocks,
+//! (`writes_only`: a result read back, as a matmul's C between K blocks,
 //! must stay in the caches), every `vector.transfer_write`
 //! of a 1-D vector of 32 or 64 bytes, in bounds, with the default map, to
 //! an argument of the function (bufferized results are out-parameters) or
@@ -125,9 +125,7 @@ unsafe fn stream_function(f: MlirOperation) -> usize {
         for i in 0..mlirBlockGetNumArguments(entry) {
             let arg = mlirBlockGetArgument(entry, i);
             let Some(strides) = large_buffer(arg) else { continue };
-            if !write_only(arg) {
-                continue;
-            }
+            let Some(writes) = writes_only(arg) else { continue };
             let mut stores = Vec::new();
             let mut prefetches = Vec::new();
             for w in ops_named(f, "vector.transfer_write") {
@@ -141,7 +139,7 @@ unsafe fn stream_function(f: MlirOperation) -> usize {
             // last step alone sat at a multiple of its size) made each line
             // leave the caches half written and come back: 0.36 → 4.3 ms
             // for 16×64×56×56 f32, against 0.28 ms with no streaming.
-            if writes_into(arg) != stores.len() {
+            if writes != stores.len() {
                 continue;
             }
             for p in ops_named(f, "memref.prefetch") {
@@ -205,32 +203,20 @@ unsafe fn large_buffer(arg: MlirValue) -> Option<Vec<i64>> {
     }
 }
 
-/// Whether the function only writes `arg`: its uses and its views' uses
-/// are views, vector stores, fills and prefetches. A result that is read
-/// back (a matmul's C, accumulated over K blocks) must stay in the caches,
-/// where a non-temporal store would evict it.
-unsafe fn write_only(arg: MlirValue) -> bool {
-    unsafe {
-        uses(arg).into_iter().all(|(op, at)| match op_name(op).as_str() {
-            "memref.subview" if at == 0 => write_only(result(op)),
-            "vector.transfer_write" | "vector.store" | "memref.store" => at == 1,
-            "linalg.fill" => at == 1,
-            "memref.prefetch" => true,
-            _ => false,
-        })
-    }
-}
-
-/// How many ops write into `arg` (through views; `write_only` says which
-/// kinds there are).
-unsafe fn writes_into(arg: MlirValue) -> usize {
+/// How many ops write into `arg` when the function only writes it: its
+/// uses and its views' uses are views, vector stores, fills and prefetches
+/// (`None` otherwise). A result that is read back (a matmul's C,
+/// accumulated over K blocks) must stay in the caches, where a
+/// non-temporal store would evict it.
+unsafe fn writes_only(arg: MlirValue) -> Option<usize> {
     unsafe {
         uses(arg)
             .into_iter()
             .map(|(op, at)| match op_name(op).as_str() {
-                "memref.subview" if at == 0 => writes_into(result(op)),
-                "vector.transfer_write" | "vector.store" | "memref.store" | "linalg.fill" => 1,
-                _ => 0,
+                "memref.subview" if at == 0 => writes_only(result(op)),
+                "vector.transfer_write" | "vector.store" | "memref.store" | "linalg.fill" if at == 1 => Some(1),
+                "memref.prefetch" => Some(0),
+                _ => None,
             })
             .sum()
     }
