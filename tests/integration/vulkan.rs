@@ -160,6 +160,7 @@ const SUPPORTED: &[&str] = &[
     "tanh",
     "tensor",
     "top_k",
+    "top_k_select",
     "transpose",
     "triangular_solve",
     "weak_literals",

@@ -244,7 +244,7 @@ impl<'a> Emitter<'a> {
 
     /// A bf16 scalar as the f32 with the same value: its 16 bits become the
     /// high half of the f32's bits (bf16 is f32 with the low half cut off).
-    fn bf16_to_f32_bits(&mut self, v: &str) -> String {
+    pub(crate) fn bf16_to_f32_bits(&mut self, v: &str) -> String {
         let bits = self.cast("arith.bitcast", v, "bf16", "i16");
         let wide = self.cast("arith.extui", &bits, "i16", "i32");
         let sixteen = self.int_const(DType::S32, 16);

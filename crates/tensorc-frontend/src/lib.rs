@@ -26,6 +26,7 @@ mod reduce;
 mod scalar;
 mod scan;
 mod scatter;
+mod top_k;
 
 use std::fmt;
 

@@ -92,7 +92,7 @@ fn better(e: &mut Emitter, v: &str, best: &str, dx: DType, max: bool, high: bool
 /// its sign bit; `argmin` complements the number's pattern. Integer ops
 /// only: with a float compare for NaN, LLVM rebuilt the float vector lane
 /// by lane from the keys.
-fn arg_order_key(e: &mut Emitter, v: &str, d: DType, max: bool) -> String {
+pub(crate) fn arg_order_key(e: &mut Emitter, v: &str, d: DType, max: bool) -> String {
     let top = e.int_const(DType::S32, i32::MIN as i128);
     let ones = e.int_const(DType::S32, -1);
     let (ordered, nan) = if d.is_float() {

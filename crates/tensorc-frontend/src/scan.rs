@@ -302,7 +302,11 @@ impl Lowerer<'_> {
             let (v, i) = (self.e.empty(&vty), self.e.empty(&ity));
             return Ok(vec![Val { name: v, ty: vty }, Val { name: i, ty: ity }]);
         }
-        let (values, indices) = if x.ty.shape[r - 1] > MERGE_SORT_FROM {
+        let (values, indices) = if k == 1 {
+            self.top_1(x, &vty, &ity)
+        } else if crate::top_k::selects(&x.ty, k) {
+            self.top_k_select(x, k, &vty, &ity)
+        } else if x.ty.shape[r - 1] > MERGE_SORT_FROM {
             let pos = self.sort_positions(x, r - 1, true);
             (
                 self.apply_positions(&pos, Some(x), r - 1, &vty),
