@@ -66,6 +66,7 @@ const SUPPORTED: &[&str] = &[
     "conv_permutations",
     "conv_ranks",
     "conv_strides",
+    "conv_transposed",
     "conv_types",
     "cos",
     "cosh",

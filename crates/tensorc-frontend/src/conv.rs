@@ -328,6 +328,9 @@ impl Lowerer<'_> {
         let ns = rank - 2;
         let x = self.convert_tensor(x, d);
         let k = self.convert_tensor(k, d);
+        if crate::conv_transposed::splits(o, &x.ty, &k.ty, ty) {
+            return self.conv_by_phases(&x, &k, o, ty);
+        }
         // Padding and input dilation on the input's spatial axes, in its actual layout.
         let mut config = vec![(0i64, 0i64, 0i64); rank];
         for a in 0..ns {

@@ -14,6 +14,7 @@
 //! statement it came from.
 
 mod conv;
+mod conv_transposed;
 mod control;
 mod emit;
 mod fastmath;
