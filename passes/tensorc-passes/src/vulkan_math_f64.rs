@@ -161,6 +161,12 @@ pub trait Ops {
     fn div(&mut self, a: Self::F, b: Self::F) -> Self::F {
         self.fbin(FBin::Div, a, b)
     }
+    /// `a * b + c`, in two roundings here; the CPU's pass fuses it (one
+    /// rounding, never less accurate) for the polynomials' Horner steps.
+    fn fma(&mut self, a: Self::F, b: Self::F, c: Self::F) -> Self::F {
+        let m = self.mul(a, b);
+        self.add(m, c)
+    }
     /// `a + k` for a constant `k`.
     fn addc(&mut self, a: Self::F, k: f64) -> Self::F {
         let k = self.c(k);
@@ -218,8 +224,8 @@ fn poly<O: Ops>(o: &mut O, z: O::F, c: &[f64]) -> O::F {
     let (last, rest) = c.split_last().expect("a polynomial has coefficients");
     let mut p = o.c(*last);
     for &k in rest.iter().rev() {
-        let m = o.mul(p, z);
-        p = o.addc(m, k);
+        let k = o.c(k);
+        p = o.fma(p, z, k);
     }
     p
 }
@@ -1044,7 +1050,7 @@ mod pass {
             &[],
             |module| {
                 // SAFETY: `module_pass` passes the live module the pass runs on.
-                unsafe { expand_all(module, |name| EXPANDED.contains(&name)) };
+                unsafe { expand_all(module, |name| EXPANDED.contains(&name), false) };
                 true
             },
         )
@@ -1061,7 +1067,7 @@ mod pass {
             &[],
             |module| {
                 // SAFETY: `module_pass` passes the live module the pass runs on.
-                unsafe { expand_all(module, expanded_on_cpu) };
+                unsafe { expand_all(module, expanded_on_cpu, true) };
                 true
             },
         )
@@ -1078,6 +1084,11 @@ mod pass {
         i1t: MlirType,
         /// Constants already built for this expansion, by bits.
         fconsts: HashMap<u64, MlirValue>,
+        /// Whether `fma` is one `math.fma` (the CPU: a latency of one FMA
+        /// per Horner step instead of a multiply and an add; f64 `exp` of 1M
+        /// elements see docs/benchmarks.md). Not on Vulkan, whose exact
+        /// steps are decorated `NoContraction`.
+        fused: bool,
         iconsts: HashMap<i64, MlirValue>,
     }
 
@@ -1134,6 +1145,15 @@ mod pass {
                 FBin::Div => "arith.divf",
             };
             self.op(name, &[a, b], self.f64t, &[])
+        }
+
+        fn fma(&mut self, a: MlirValue, b: MlirValue, c: MlirValue) -> MlirValue {
+            if self.fused {
+                self.op("math.fma", &[a, b, c], self.f64t, &[])
+            } else {
+                let m = self.mul(a, b);
+                self.add(m, c)
+            }
         }
 
         fn fun(&mut self, op: FUn, a: MlirValue) -> MlirValue {
@@ -1206,7 +1226,7 @@ mod pass {
     ///
     /// # Safety
     /// `root` must be a live operation.
-    unsafe fn expand_all(root: MlirOperation, takes: impl Fn(&str) -> bool) {
+    unsafe fn expand_all(root: MlirOperation, takes: impl Fn(&str) -> bool, fused: bool) {
         unsafe {
             let mut found = Vec::new();
             walk(root, |op| {
@@ -1239,6 +1259,7 @@ mod pass {
                     i1t: mlirIntegerTypeGet(ctx, 1),
                     fconsts: HashMap::new(),
                     iconsts: HashMap::new(),
+                    fused,
                 };
                 let args: Vec<MlirValue> = (0..mlirOperationGetNumOperands(op))
                     .map(|i| mlirOperationGetOperand(op, i))
@@ -1257,8 +1278,11 @@ mod tests {
     use super::*;
 
     /// `Ops` on plain f64 values: runs an expansion on the CPU exactly as the
-    /// emitted ops compute it (IEEE double, round to nearest, no FMA).
-    struct Eval;
+    /// emitted ops compute it (IEEE double, round to nearest; `fma` fused
+    /// as the CPU's pass emits it, or two roundings as on Vulkan).
+    struct Eval {
+        fused: bool,
+    }
 
     impl Ops for Eval {
         type F = f64;
@@ -1269,6 +1293,9 @@ mod tests {
         }
         fn ci(&mut self, v: i64) -> i64 {
             v
+        }
+        fn fma(&mut self, a: f64, b: f64, c: f64) -> f64 {
+            if self.fused { a.mul_add(b, c) } else { a * b + c }
         }
         fn fbin(&mut self, op: FBin, a: f64, b: f64) -> f64 {
             match op {
@@ -1341,8 +1368,10 @@ mod tests {
         }
     }
 
-    fn run(name: &str, x: f64) -> f64 {
-        expand(&mut Eval, name, &[x]).expect("expanded op")
+    /// An expansion at `x`, with the CPU's fused (`fused`) or Vulkan's
+    /// Horner steps.
+    fn run_as(fused: bool, name: &str, x: f64) -> f64 {
+        expand(&mut Eval { fused }, name, &[x]).expect("expanded op")
     }
 
     /// Distance in units in the last place (0 for equal values and for two NaNs).
@@ -1446,28 +1475,32 @@ mod tests {
 
     const BINARY: &[&str] = &["math.atan2", "math.powf"];
 
+    /// Both forms: Vulkan's (two roundings per Horner step) and the CPU's
+    /// (fused).
     #[test]
     fn every_expansion_is_accurate_to_a_few_ulps() {
         let mut report = Vec::new();
-        for &(name, reference, ranges, bound) in BOUNDS {
-            let mut worst = (0.0, 0.0);
-            for &(lo, hi) in ranges {
-                for x in args(lo, hi, 20_000) {
-                    let e = ulps(run(name, x), reference(x));
-                    if e > worst.0 {
-                        worst = (e, x);
+        for fused in [false, true] {
+            for &(name, reference, ranges, bound) in BOUNDS {
+                let mut worst = (0.0, 0.0);
+                for &(lo, hi) in ranges {
+                    for x in args(lo, hi, 20_000) {
+                        let e = ulps(run_as(fused, name, x), reference(x));
+                        if e > worst.0 {
+                            worst = (e, x);
+                        }
                     }
                 }
-            }
-            eprintln!("{name}: worst {} ulps at {:e}", worst.0, worst.1);
-            if worst.0 > bound {
-                report.push(format!(
-                    "{name}({:e}) = {:e}, reference {:e}: {} ulps > {bound}",
-                    worst.1,
-                    run(name, worst.1),
-                    reference(worst.1),
-                    worst.0
-                ));
+                eprintln!("{name} (fused {fused}): worst {} ulps at {:e}", worst.0, worst.1);
+                if worst.0 > bound {
+                    report.push(format!(
+                        "{name}({:e}) = {:e} (fused {fused}), reference {:e}: {} ulps > {bound}",
+                        worst.1,
+                        run_as(fused, name, worst.1),
+                        reference(worst.1),
+                        worst.0
+                    ));
+                }
             }
         }
         assert!(report.is_empty(), "{}", report.join("\n"));
@@ -1495,9 +1528,9 @@ mod tests {
             -1e19,
         ];
         let mut bad = Vec::new();
-        for &(name, reference, _, _) in BOUNDS {
+        for (fused, &(name, reference, _, _)) in [false, true].into_iter().flat_map(|f| BOUNDS.iter().map(move |c| (f, c))) {
             for x in specials {
-                let (got, want) = (run(name, x), reference(x));
+                let (got, want) = (run_as(fused, name, x), reference(x));
                 // Exactly the interpreter's NaN/inf/zero (with its sign);
                 // finite values within the function's bound, except for the
                 // reductions of huge trig arguments (documented as approximate).
@@ -1511,7 +1544,6 @@ mod tests {
                 // std's asinh overflows to inf above ~9e307 (it forms 2|x|);
                 // the true value is about 710.
                 if name == "math.asinh" && x.is_finite() && x.abs() > 9e307 {
-                    let got = run(name, x);
                     assert!(
                         (got.abs() - 710.475_860_073_943_9).abs() < 1e-12,
                         "asinh({x:e}) = {got}"
@@ -1542,11 +1574,11 @@ mod tests {
             } else {
                 &[0.5]
             };
-            assert!(expand(&mut Eval, name, args).is_some(), "{name}");
-            assert!(expand(&mut Eval, name, &[0.5; 3]).is_none(), "{name}");
+            assert!(expand(&mut Eval { fused: false }, name, args).is_some(), "{name}");
+            assert!(expand(&mut Eval { fused: false }, name, &[0.5; 3]).is_none(), "{name}");
         }
-        assert!(expand(&mut Eval, "math.sqrt", &[0.5]).is_none());
-        assert!(expand(&mut Eval, "math.exp", &[0.5, 1.0]).is_none());
+        assert!(expand(&mut Eval { fused: false }, "math.sqrt", &[0.5]).is_none());
+        assert!(expand(&mut Eval { fused: false }, "math.exp", &[0.5, 1.0]).is_none());
     }
 
     #[test]
@@ -1596,7 +1628,7 @@ mod tests {
             for &b in &vals {
                 let pairs = [("math.atan2", a.atan2(b)), ("math.powf", a.powf(b))];
                 for (i, (name, want)) in pairs.into_iter().enumerate() {
-                    let got = expand(&mut Eval, name, &[a, b]).expect("binary op");
+                    let got = expand(&mut Eval { fused: false }, name, &[a, b]).expect("binary op");
                     let e = ulps(got, want);
                     if e > worst[i].0 {
                         worst[i] = (e, a, b);
