@@ -108,6 +108,15 @@ unsafe extern "C" {
 /// 9–16 members it vectorizes rows of 9–13 elements too (argmax of
 /// 100000×10 f32 1.25 → 0.26 ms, `reduce_max` 0.69 → 0.13 ms), which it
 /// otherwise left scalar.
+///
+/// `-dag-maps-huge-region=256`: the instruction scheduler's dependence
+/// graph links every memory access of a region to the earlier ones it may
+/// alias until the region holds this many (default 1000), then chains
+/// them. Long straight-line blocks of stores (LLVM fully unrolls a
+/// padded copy's halo fills over a batch of 8: one block of ~2000
+/// instructions) made that quadratic: a 2×2 convolution of
+/// 8×16×16×128 took 1.2 s to compile, 0.3 s with 256. The benchmark's
+/// kernels ran as fast (docs/benchmarks.md, session 35).
 pub fn set_llvm_options() {
     static ONCE: Once = Once::new();
     // SAFETY: NUL-terminated strings that outlive the call; LLVM's parser
@@ -117,6 +126,7 @@ pub fn set_llvm_options() {
             c"tensorc".as_ptr(),
             c"-x86-cmov-converter=false".as_ptr(),
             c"-max-interleave-group-factor=16".as_ptr(),
+            c"-dag-maps-huge-region=256".as_ptr(),
         ];
         LLVMParseCommandLineOptions(args.len() as i32, args.as_ptr(), c"".as_ptr());
     });
