@@ -83,6 +83,7 @@ mod n_blocks;
 mod name_contractions;
 mod noalias_args;
 mod n_chunks;
+mod narrow_products;
 mod pack_ahead;
 mod prefetch_panels;
 mod prefetch_rows;

@@ -77,6 +77,7 @@ const SUPPORTED: &[&str] = &[
     "cumulative_sum",
     "divide",
     "dot",
+    "dot_narrow",
     "dot_transposed",
     "equal",
     "erf",

@@ -41,6 +41,12 @@ use tensorc_ir::span::SourceFile;
 /// string as `tensorc_passes::reduction_schedule::ARG_KEY`, checked by a test).
 pub const ARG_KEY: &str = "tensorc.arg_key";
 
+/// The unit attribute on a matrix product with few columns written as a
+/// reduction over rows of A and of Bᵀ (`reduce.rs`, `narrow_product`):
+/// `tensorc-row-fuse-mark` gives it the matrix-vector schedule (the same
+/// string as `tensorc_passes::reduction_schedule::NARROW_KEY`).
+pub const NARROW_KEY: &str = "tensorc.narrow_n";
+
 /// Why a checked module could not be lowered. Every variant is a tensorc bug
 /// or an unimplemented feature, never a user error: the checker has already
 /// accepted the program.

@@ -182,6 +182,13 @@ pub fn row_reduction_tag(rank: usize, len: u64) -> Option<String> {
 /// tag of its row length when that is short (`short_row_reduction_tag`).
 pub const ARG_KEY: &str = "tensorc.arg_key";
 
+/// The frontend's tag of a matrix product with few columns written as a
+/// reduction over rows of A and of Bᵀ (`tensorc_frontend::NARROW_KEY`):
+/// `tensorc-row-fuse-mark` gives it `matvec_reduction_tag`'s schedule, which
+/// reduces several of its result columns (rows of Bᵀ) against one row of A
+/// at a time.
+pub const NARROW_KEY: &str = "tensorc.narrow_n";
+
 /// `row_reduction_tag` for an op with loops `extents` (the reduced loop
 /// last) whose rows are short enough for a class with a bound (at most 64
 /// elements), else `None`; `None` too for rows left to the scalar lowering
@@ -418,33 +425,72 @@ pub fn matvec_reduction_tag(rank: usize, len: u64, bytes: u64) -> Option<String>
 /// (found again by its tag) split like a row reduction into `MATVEC_LANES`
 /// partials per row, combined as a tree.
 pub fn add_matvec_rows(lib: &mut Library) {
-    let body = lib.body();
     for (rank, rows) in (2..=MAX_RANK).flat_map(|r| [(r, MATVEC_ROWS), (r, MATVEC_STREAM_ROWS)]) {
         let h = if rows == MATVEC_ROWS { format!("mvr{rank}") } else { format!("mvr{rank}x{rows}") };
         let mut sizes = vec!["1".to_owned(); rank - 2];
         sizes.push(rows.to_string());
         sizes.push("0".to_owned());
-        let loop_types = vec!["!transform.any_op"; rank].join(", ");
-        let _ = writeln!(
-            body,
-            "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   %{h}_t, %{h}_l:{n} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-            t = matvec_tag(rank, rows),
-            n = rank - 1,
-            sizes = sizes.join(", "),
-        );
-        peel_each(body, &format!("{h}_l#{}", rank - 2));
-        let _ = writeln!(
-            body,
-            "    %{h}b = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-             \x20   transform.foreach %{h}b : !transform.any_op {{\n\
-             \x20   ^bb0(%r: !transform.any_op):\n\
-             \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
-             \x20     ^bb1(%r2: !transform.any_op):",
-            t = matvec_tag(rank, rows),
-        );
-        split_rows(body, rank, "r2", MATVEC_LANES, true);
-        body.push_str("      }\n    }\n");
+        add_row_blocks(lib, &h, &matvec_tag(rank, rows), &sizes, rank - 2, MATVEC_LANES);
+    }
+    for rows in NARROW_ROWS {
+        add_row_blocks(lib, &format!("mvn{rows}"), &narrow_tag(rows), &[rows.to_string(), "0".into(), "0".into()], 0, NARROW_LANES);
+    }
+}
+
+/// Appends a schedule found by `tag` (handles named after `h`): the op
+/// tiled by `sizes` (the reduced loop last, `0`), the loop `peel` peeled
+/// (a remainder block), then every block split like a row reduction into
+/// `lanes` partials per result element, combined as a tree.
+fn add_row_blocks(lib: &mut Library, h: &str, tag: &str, sizes: &[String], peel: usize, lanes: u32) {
+    let body = lib.body();
+    let rank = sizes.len();
+    let tiled = sizes.iter().filter(|s| *s != "0").count();
+    let loop_types = vec!["!transform.any_op"; tiled + 1].join(", ");
+    let _ = writeln!(
+        body,
+        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   %{h}_t, %{h}_l:{tiled} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+        sizes = sizes.join(", "),
+    );
+    peel_each(body, &format!("{h}_l#{peel}"));
+    let _ = writeln!(
+        body,
+        "    %{h}b = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
+         \x20   transform.foreach %{h}b : !transform.any_op {{\n\
+         \x20   ^bb0(%r: !transform.any_op):\n\
+         \x20     transform.sequence %r : !transform.any_op failures(suppress) {{\n\
+         \x20     ^bb1(%r2: !transform.any_op):",
+    );
+    split_rows(body, rank, "r2", lanes, true);
+    body.push_str("      }\n    }\n");
+}
+
+/// Rows of A per block of a narrow product (`narrow_product_tag`): two
+/// for up to 8 result columns, one for up to 16 (`2 × 8` or `1 × 16`
+/// partial vectors of `NARROW_LANES`, half the AVX-512 registers).
+pub const NARROW_ROWS: [u32; 2] = [2, 1];
+/// Partial results per result element of a narrow product: one AVX-512
+/// register of f32.
+pub const NARROW_LANES: u32 = 16;
+
+/// The tag of narrow products reduced `rows` rows of A at a time.
+fn narrow_tag(rows: u32) -> String {
+    format!("tensorc.mvn{rows}")
+}
+
+/// The tag of the frontend's narrow product (`NARROW_KEY`: loops
+/// `[M][N][K]`, A read `(m, k)`, Bᵀ `(n, k)`) with `n` columns: each block
+/// of one or two rows of A and all N rows of Bᵀ is reduced along K in
+/// `NARROW_LANES` partials per result element, so a step loads one vector
+/// of each row of A and of Bᵀ for `rows · n` multiply-adds, and A is read
+/// once (the matrix-vector tags took a few rows of Bᵀ at a time and read
+/// each row of A N/2 times: 4096×4096·8 f32 5.4 ms, XLA 3.1). `None` for
+/// more than 16 columns.
+pub fn narrow_product_tag(n: u64) -> Option<String> {
+    match n {
+        0..=8 => Some(narrow_tag(NARROW_ROWS[0])),
+        9..=16 => Some(narrow_tag(NARROW_ROWS[1])),
+        _ => None,
     }
 }
 

@@ -55,7 +55,7 @@ use std::collections::HashSet;
 use crate::elementwise_schedule::{MAX_RANK, tag as ew_tag};
 use crate::external_pass::{PassId, module_pass};
 use crate::parallel_mark::{analyze, decide, static_shape};
-use crate::reduction_schedule::{ARG_KEY, SCALAR_ROW_MAX, broadcast_row_reduction_tag, short_row_reduction_tag};
+use crate::reduction_schedule::{ARG_KEY, NARROW_KEY, SCALAR_ROW_MAX, broadcast_row_reduction_tag, narrow_product_tag, short_row_reduction_tag};
 use crate::raw::*;
 use crate::row_fuse_schedule::{MAX_ROW_LOOPS, MEMBER, SHORT_ROWS_STEP, root_tag};
 use melior::pass::Pass;
@@ -226,6 +226,15 @@ unsafe fn mark_module(module: MlirOperation) {
                 && !uses_index(op)
                 && let Some(l) = analyze(op)
                 && let Some(t) = short_row_reduction_tag(&l.extents)
+            {
+                mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
+            }
+        }
+        for &op in &generics {
+            if has_attr(op, NARROW_KEY)
+                && let Some(l) = analyze(op)
+                && let [_, n, _] = l.extents[..]
+                && let Some(t) = narrow_product_tag(n)
             {
                 mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
             }

@@ -1,0 +1,51 @@
+//! Matrix products with few result columns (frontend `reduce.rs` `narrow`,
+//! tagged `NARROW_KEY`; `tensorc-row-fuse-mark` gives them the reduction
+//! schedule's `tensorc.mvn` tags). Their results against the interpreter
+//! are checked by `tests/cases/ops/dot_narrow.nxir` and here on one and two
+//! threads; here also what the kernel step makes of them.
+
+use crate::harness::{EdgeSet, cpu_ir_upto, differential_all};
+use tensorc::Stage;
+
+fn product(m: usize, k: usize, n: usize) -> String {
+    format!("def main(a: f32[{m}][{k}], b: f32[{k}][{n}]) -> f32[{m}][{n}] {{\n  c = dot a, [1], [], b, [0], []\n  return c\n}}\n")
+}
+
+/// Two rows of A and all 8 columns per block: the partial sums are one
+/// `2×8×16` vector, A is read once per block, and no generic is left to
+/// the scalar lowering; 16 columns take one row per block.
+#[test]
+fn narrow_products_reduce_all_columns_of_a_block_of_rows() {
+    for (n, partials) in [(8, "vector<2x8x16xf32>"), (16, "vector<16x16xf32>")] {
+        let source = product(64, 256, n);
+        let opt = tensorc::emit("narrow.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(opt.contains("tensorc.narrow_n"), "{opt}");
+        assert!(!opt.contains("linalg.matmul"), "{opt}");
+        let after = cpu_ir_upto("narrow.nxir", &source, &opt, "entry-point=tensorc_kernels_main}");
+        assert!(after.contains(partials), "{n} columns: {after}");
+        assert!(!after.contains("linalg.generic"), "{n} columns: {after}");
+    }
+}
+
+/// Wide products and B of over 40 KiB with more than 8 columns stay
+/// matrix products.
+#[test]
+fn wide_or_large_products_stay_matrix_products() {
+    for (m, k, n) in [(64, 256, 17), (256, 1024, 16), (64, 32, 8)] {
+        let opt = tensorc::emit("wide.nxir", &product(m, k, n), Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(opt.contains("linalg.matmul") && !opt.contains("tensorc.narrow_n"), "{m}×{k}·{n}: {opt}");
+    }
+}
+
+/// Against the interpreter: odd rows (a remainder block of one row), a
+/// remainder of the 16-lane partials, every column count from 2 to 16, on
+/// one and two threads.
+#[test]
+fn narrow_products_agree_with_the_interpreter() {
+    let programs: Vec<(String, String, f64)> = (2..=16)
+        .map(|n| (format!("narrow_{n}"), product(3 + 2 * n, 64 + 7 * n, n), 1e-5))
+        .collect();
+    let programs: Vec<(&str, String, f64)> = programs.iter().map(|(a, b, t)| (a.as_str(), b.clone(), *t)).collect();
+    let failures = crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 7));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
