@@ -767,11 +767,17 @@ mod tests {
         assert!(s.contains(&format!("transform.annotate %row \"{SPLIT_TAG}\"")), "{s}");
         assert!(s.contains(&format!("transform.annotate %r2 \"{SPLIT_TAG}\"")), "{s}");
         let matvec_levels = 1 + tree_widths(MATVEC_LANES).len();
+        // Narrow products: blocks of two rows or one, all columns, split
+        // into 16 lanes (two tree levels).
+        let narrow_levels = 1 + tree_widths(NARROW_LANES).len();
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for")
                 .count(),
-            MAX_RANK * levels + 2 * (MAX_RANK - 1) * matvec_levels
+            MAX_RANK * levels + 2 * (MAX_RANK - 1) * matvec_levels + NARROW_ROWS.len() * narrow_levels
         );
+        assert!(s.contains("tile_using_for %mvn2 tile_sizes [2, 0, 0]"), "{s}");
+        assert!(s.contains("tile_using_for %mvn1 tile_sizes [1, 0, 0]"), "{s}");
+        assert!(s.contains("tile_reduction_using_for %r2 by tile_sizes = [0, 0, 16]"), "{s}");
         for lanes in [16, 8] {
             assert!(
                 s.contains(&format!("tile_reduction_using_for %row by tile_sizes = [0, {lanes}]")),
@@ -803,6 +809,13 @@ mod tests {
         assert_eq!(matvec_reduction_tag(2, 4096, 1 << 20).as_deref(), Some("tensorc.mvr2"));
         assert_eq!(matvec_reduction_tag(3, 4096, MATVEC_STREAM_BYTES + 4).as_deref(), Some("tensorc.mvr3x2"));
         assert_eq!(matvec_reduction_tag(2, 64, 1 << 20).as_deref(), Some("tensorc.red2"));
+        // Narrow products: two rows of A per block up to 8 columns, one up
+        // to 16, none wider.
+        assert_eq!(narrow_product_tag(3).as_deref(), Some("tensorc.mvn2"));
+        assert_eq!(narrow_product_tag(8).as_deref(), Some("tensorc.mvn2"));
+        assert_eq!(narrow_product_tag(9).as_deref(), Some("tensorc.mvn1"));
+        assert_eq!(narrow_product_tag(16).as_deref(), Some("tensorc.mvn1"));
+        assert_eq!(narrow_product_tag(17), None);
         // Broadcasting row reductions: any class, but not the scalar rows.
         assert_eq!(broadcast_row_reduction_tag(&[4096, 1000]), row_reduction_tag(2, 1000));
         assert_eq!(broadcast_row_reduction_tag(&[1, 10]), row_reduction_tag(2, 10));
