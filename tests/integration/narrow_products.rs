@@ -49,3 +49,23 @@ fn narrow_products_agree_with_the_interpreter() {
     let failures = crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::Mild, 7));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A narrow product whose A is over `MATVEC_STREAM_BYTES` (from memory)
+/// prefetches the rows of A ahead (`tensorc-prefetch-rows`' block reads),
+/// with blocks of two rows (8 columns) and of one (12); one whose A fits
+/// in L3 does not. Results agree with the interpreter.
+#[test]
+fn streamed_narrow_products_prefetch_rows_of_a() {
+    use tensorc_passes::reduction_schedule::MATVEC_STREAM_BYTES;
+    for (m, k, n) in [(2049, 2048, 8), (5601, 768, 12), (1024, 1024, 8)] {
+        let source = product(m, k, n);
+        let streamed = (m * k * 4) as u64 > MATVEC_STREAM_BYTES;
+        let opt = tensorc::emit("stream.nxir", &source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(opt.contains("tensorc.narrow_n"), "{m}×{k}·{n}");
+        let llvm = tensorc::emit("stream.nxir", &source, Stage::LlvmDialect).unwrap_or_else(|e| panic!("{}", e.render()));
+        assert_eq!(llvm.contains("llvm.intr.prefetch"), streamed, "{m}×{k}·{n}");
+    }
+    let programs = [("stream_8", product(2049, 2048, 8), 1e-4)];
+    let failures = differential_all(&programs, EdgeSet::None, 3);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
