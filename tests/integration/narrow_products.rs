@@ -27,6 +27,18 @@ fn narrow_products_reduce_all_columns_of_a_block_of_rows() {
     }
 }
 
+/// A batch of narrow products: the batch loop tiled by 1, then blocks as
+/// for one product.
+#[test]
+fn batched_narrow_products_are_blocked_alike() {
+    let source = "def main(a: f32[4][64][256], b: f32[4][256][8]) -> f32[4][64][8] {\n  c = dot a, [2], [0], b, [1], [0]\n  return c\n}\n";
+    let opt = tensorc::emit("batched.nxir", source, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
+    assert!(opt.contains("tensorc.narrow_n") && !opt.contains("batch_matmul"), "{opt}");
+    let after = cpu_ir_upto("batched.nxir", source, &opt, "entry-point=tensorc_kernels_main}");
+    assert!(after.contains("vector<2x8x16xf32>"), "{after}");
+    assert!(!after.contains("linalg.generic"), "{after}");
+}
+
 /// Wide products and B of over 40 KiB with more than 8 columns stay
 /// matrix products.
 #[test]

@@ -133,7 +133,8 @@ const NARROW_MAX_N: usize = 16;
 const NARROW_MAX_B_BYTES: usize = 40 << 10;
 
 /// Whether the product of `a` (M×K) and `b` (K×N, either contracted over
-/// `contract_a[0]`, its other axis free) of float type `d` is narrow: 2 to
+/// `contract_a`, its other matrix axis free; after `nb` (0 or 1) batch
+/// axes) of float type `d` is narrow: 2 to
 /// `NARROW_MAX_N` columns, K of 64 or more (`tensorc_passes::matvec::
 /// MIN_CONTRACTION`), 2 rows or more and, over 8 columns, B of at most
 /// `NARROW_MAX_B_BYTES`. The matrix schedule's 8×32 register tiles waste
@@ -141,14 +142,15 @@ const NARROW_MAX_B_BYTES: usize = 40 << 10;
 /// Bᵀ, all result columns of one or two rows of A at a time (the reduction
 /// schedule's `tensorc.mvn` tags), A is read once, in order: 1000×512·3
 /// f32 0.078 → 0.022 ms (XLA 0.047), 4096×1024·10 1.04 → 0.60 (XLA 1.04).
-fn narrow(a: &TensorType, b: &TensorType, contract_a: &[usize], d: DType) -> bool {
-    let (m, k) = (a.shape[1 - contract_a[0]], a.shape[contract_a[0]]);
-    let n = b.num_elements() / k.max(1);
+fn narrow(a: &TensorType, b: &TensorType, nb: usize, contract_a: usize, d: DType) -> bool {
+    let (m, k) = (a.shape[2 * nb + 1 - contract_a], a.shape[contract_a]);
+    let batch = a.shape[..nb].iter().product::<usize>();
+    let n = b.num_elements() / (k * batch).max(1);
     d.is_float()
         && (2..=NARROW_MAX_N).contains(&n)
         && k >= 64
         && m >= 2
-        && (n <= 8 || b.num_elements() * d.size_bytes() <= NARROW_MAX_B_BYTES)
+        && (n <= 8 || n * k * d.size_bytes() <= NARROW_MAX_B_BYTES)
 }
 
 /// The running best an `argmax` (`max`) or `argmin` scan of `d` starts
@@ -376,10 +378,10 @@ impl Lowerer<'_> {
                 let perm: Vec<usize> = (0..nb).chain([nb + 1, nb]).collect();
                 self.permuted(x, &perm)
             };
-            if nb == 0 && narrow(&a.ty, &b.ty, contract_a, d) {
+            if narrow(&a.ty, &b.ty, nb, contract_a[0], d) {
                 // Bᵀ's rows: the contracted axis last, read contiguously.
-                let bt = oriented(b, contract_b, 1);
-                let a = oriented(a, contract_a, 1);
+                let bt = oriented(b, contract_b, nb + 1);
+                let a = oriented(a, contract_a, nb + 1);
                 return Ok(self.narrow_product(&a, &bt, init, ty));
             }
             let a = oriented(a, contract_a, nb + 1);
@@ -409,19 +411,23 @@ impl Lowerer<'_> {
             .remove(0))
     }
 
-    /// `a·bᵀ` of `a` `[M][K]` and `bt` `[N][K]` (a narrow product:
-    /// `narrow`) as one reduction over K per result element, tagged
-    /// `NARROW_KEY`, into `init` (zeros of `ty`).
+    /// `a·bᵀ` of `a` `[M][K]` and `bt` `[N][K]` (or a batch of them: `[B]`
+    /// first; a narrow product: `narrow`) as one reduction over K per
+    /// result element, tagged `NARROW_KEY`, into `init` (zeros of `ty`).
     fn narrow_product(&mut self, a: &Val, bt: &Val, init: String, ty: &TensorType) -> String {
         let d = ty.dtype;
-        let outs = [GenericOperand { value: init, ty: ty.clone(), map: "d0, d1".into() }];
-        let ins = [a.operand("d0, d2".into()), bt.operand("d1, d2".into())];
+        let nb = ty.rank() - 2;
+        let (b, m, n, k) = if nb == 1 { ("d0, ", "d1", "d2", "d3") } else { ("", "d0", "d1", "d2") };
+        let outs = [GenericOperand { value: init, ty: ty.clone(), map: format!("{b}{m}, {n}") }];
+        let ins = [a.operand(format!("{b}{m}, {k}")), bt.operand(format!("{b}{n}, {k}"))];
+        let mut reduced = vec![false; nb + 2];
+        reduced.push(true);
         // `contract`: LLVM fuses each multiply and add into one FMA (one
         // rounding, as the matrix schedules' products have), half the
         // vector instructions of the loop.
         let t = elem(d);
         self.e
-            .generic_tagged(3, &[false, false, true], &ins, &outs, Some(NARROW_KEY), |e, s| {
+            .generic_tagged(nb + 3, &reduced, &ins, &outs, Some(NARROW_KEY), |e, s| {
                 let m = e.op(&format!("arith.mulf {}, {} fastmath<contract> : {t}", s[0], s[1]));
                 vec![e.op(&format!("arith.addf {}, {m} fastmath<contract> : {t}", s[2]))]
             })

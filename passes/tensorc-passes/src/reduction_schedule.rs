@@ -432,8 +432,11 @@ pub fn add_matvec_rows(lib: &mut Library) {
         sizes.push("0".to_owned());
         add_row_blocks(lib, &h, &matvec_tag(rank, rows), &sizes, rank - 2, MATVEC_LANES);
     }
-    for rows in NARROW_ROWS {
-        add_row_blocks(lib, &format!("mvn{rows}"), &narrow_tag(rows), &[rows.to_string(), "0".into(), "0".into()], 0, NARROW_LANES);
+    for (batched, rows) in [false, true].into_iter().flat_map(|b| NARROW_ROWS.map(|r| (b, r))) {
+        let mut sizes: Vec<String> = if batched { vec!["1".into()] } else { Vec::new() };
+        sizes.extend([rows.to_string(), "0".into(), "0".into()]);
+        let rank = sizes.len();
+        add_row_blocks(lib, &format!("mvn{rank}x{rows}"), &narrow_tag(rank, rows), &sizes, rank - 3, NARROW_LANES);
     }
 }
 
@@ -473,23 +476,28 @@ pub const NARROW_ROWS: [u32; 2] = [2, 1];
 /// register of f32.
 pub const NARROW_LANES: u32 = 16;
 
-/// The tag of narrow products reduced `rows` rows of A at a time.
-fn narrow_tag(rows: u32) -> String {
-    format!("tensorc.mvn{rows}")
+/// The tag of narrow products of rank `rank` (3, or 4 with a batch loop
+/// first, tiled by 1) reduced `rows` rows of A at a time.
+fn narrow_tag(rank: usize, rows: u32) -> String {
+    format!("tensorc.mvn{rank}x{rows}")
 }
 
 /// The tag of the frontend's narrow product (`NARROW_KEY`: loops
-/// `[M][N][K]`, A read `(m, k)`, Bᵀ `(n, k)`) with `n` columns: each block
+/// `[M][N][K]`, A read `(m, k)`, Bᵀ `(n, k)`, or `[B][M][N][K]` for a
+/// batch) of rank `rank` with `n` columns: each block
 /// of one or two rows of A and all N rows of Bᵀ is reduced along K in
 /// `NARROW_LANES` partials per result element, so a step loads one vector
 /// of each row of A and of Bᵀ for `rows · n` multiply-adds, and A is read
 /// once (the matrix-vector tags took a few rows of Bᵀ at a time and read
 /// each row of A N/2 times: 4096×4096·8 f32 5.4 ms, XLA 3.1). `None` for
 /// more than 16 columns.
-pub fn narrow_product_tag(n: u64) -> Option<String> {
+pub fn narrow_product_tag(rank: usize, n: u64) -> Option<String> {
+    if !(3..=4).contains(&rank) {
+        return None;
+    }
     match n {
-        0..=8 => Some(narrow_tag(NARROW_ROWS[0])),
-        9..=16 => Some(narrow_tag(NARROW_ROWS[1])),
+        0..=8 => Some(narrow_tag(rank, NARROW_ROWS[0])),
+        9..=16 => Some(narrow_tag(rank, NARROW_ROWS[1])),
         _ => None,
     }
 }
@@ -773,10 +781,11 @@ mod tests {
         assert_eq!(
             s.matches("transform.structured.tile_reduction_using_for")
                 .count(),
-            MAX_RANK * levels + 2 * (MAX_RANK - 1) * matvec_levels + NARROW_ROWS.len() * narrow_levels
+            MAX_RANK * levels + 2 * (MAX_RANK - 1) * matvec_levels + 2 * NARROW_ROWS.len() * narrow_levels
         );
-        assert!(s.contains("tile_using_for %mvn2 tile_sizes [2, 0, 0]"), "{s}");
-        assert!(s.contains("tile_using_for %mvn1 tile_sizes [1, 0, 0]"), "{s}");
+        assert!(s.contains("tile_using_for %mvn3x2 tile_sizes [2, 0, 0]"), "{s}");
+        assert!(s.contains("tile_using_for %mvn3x1 tile_sizes [1, 0, 0]"), "{s}");
+        assert!(s.contains("tile_using_for %mvn4x2 tile_sizes [1, 2, 0, 0]"), "{s}");
         assert!(s.contains("tile_reduction_using_for %r2 by tile_sizes = [0, 0, 16]"), "{s}");
         for lanes in [16, 8] {
             assert!(
@@ -811,11 +820,12 @@ mod tests {
         assert_eq!(matvec_reduction_tag(2, 64, 1 << 20).as_deref(), Some("tensorc.red2"));
         // Narrow products: two rows of A per block up to 8 columns, one up
         // to 16, none wider.
-        assert_eq!(narrow_product_tag(3).as_deref(), Some("tensorc.mvn2"));
-        assert_eq!(narrow_product_tag(8).as_deref(), Some("tensorc.mvn2"));
-        assert_eq!(narrow_product_tag(9).as_deref(), Some("tensorc.mvn1"));
-        assert_eq!(narrow_product_tag(16).as_deref(), Some("tensorc.mvn1"));
-        assert_eq!(narrow_product_tag(17), None);
+        assert_eq!(narrow_product_tag(3, 3).as_deref(), Some("tensorc.mvn3x2"));
+        assert_eq!(narrow_product_tag(3, 8).as_deref(), Some("tensorc.mvn3x2"));
+        assert_eq!(narrow_product_tag(3, 9).as_deref(), Some("tensorc.mvn3x1"));
+        assert_eq!(narrow_product_tag(4, 16).as_deref(), Some("tensorc.mvn4x1"));
+        assert_eq!(narrow_product_tag(3, 17), None);
+        assert_eq!(narrow_product_tag(5, 4), None);
         // Broadcasting row reductions: any class, but not the scalar rows.
         assert_eq!(broadcast_row_reduction_tag(&[4096, 1000]), row_reduction_tag(2, 1000));
         assert_eq!(broadcast_row_reduction_tag(&[1, 10]), row_reduction_tag(2, 10));

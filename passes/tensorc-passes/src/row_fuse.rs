@@ -233,8 +233,8 @@ unsafe fn mark_module(module: MlirOperation) {
         for &op in &generics {
             if has_attr(op, NARROW_KEY)
                 && let Some(l) = analyze(op)
-                && let [_, n, _] = l.extents[..]
-                && let Some(t) = narrow_product_tag(n)
+                && let [.., n, _] = l.extents[..]
+                && let Some(t) = narrow_product_tag(l.extents.len(), n)
             {
                 mlirOperationSetAttributeByName(op, string_ref(&t), mlirUnitAttrGet(ctx));
             }
