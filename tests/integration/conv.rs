@@ -514,3 +514,73 @@ fn three_d_convolutions_are_sums_of_scheduled_2d_ones() {
     assert!(!opt.contains("conv_3d"), "{opt}");
     run_all(programs);
 }
+
+/// Transposed convolutions (input dilation 2–4, split into one convolution
+/// per output phase: `frontend/conv_transposed.rs`) of 1-D and 2-D inputs
+/// in NCHW and NHWC, kernels of 1–5 taps, paddings below, above and
+/// cropping (negative), against the interpreter on one and two threads;
+/// with the mild edge values (NaN and ±inf among them), so the phases'
+/// sums of `0·k` over the taps they skip are checked too.
+#[test]
+fn transposed_convolutions_agree_with_the_interpreter() {
+    let mut programs = Vec::new();
+    let cases: [(&[usize], usize, usize, (i64, i64)); 7] = [
+        (&[7], 2, 3, (2, 2)),
+        (&[6], 3, 4, (-1, 2)),
+        (&[5], 4, 1, (0, 0)),
+        (&[5, 4], 2, 3, (1, 2)),
+        (&[4, 6], 3, 5, (3, -1)),
+        (&[3, 3], 2, 2, (0, 1)),
+        (&[6, 5], 2, 4, (2, 2)),
+    ];
+    for (i, &(spatial, s, k, (lo, hi))) in cases.iter().enumerate() {
+        let out: Vec<i64> = spatial.iter().map(|&l| ((l - 1) * s + 1) as i64 + lo + hi - k as i64 + 1).collect();
+        let dims = |v: &[String]| v.iter().map(|d| format!("[{d}]")).collect::<String>();
+        let sp: Vec<String> = spatial.iter().map(|l| l.to_string()).collect();
+        let op: Vec<String> = out.iter().map(|l| l.to_string()).collect();
+        let ks: Vec<String> = spatial.iter().map(|_| k.to_string()).collect();
+        let pad = vec![format!("{{{lo}, {hi}}}"); spatial.len()].join(", ");
+        let dil = vec![s.to_string(); spatial.len()].join(", ");
+        let (c, o) = (3 + i % 2, 2 + i % 3);
+        // Channels-first, then channels-last (2-D: NHWC/HWIO/NHWC).
+        programs.push((
+            format!("transposed_cf_{i}"),
+            format!(
+                "def main(x: f32[2][{c}]{}, w: f32[{o}][{c}]{}) -> f32[2][{o}]{} {{\n  y = conv x, w, padding: [{pad}], input_dilation: [{dil}]\n  return y\n}}\n",
+                dims(&sp),
+                dims(&ks),
+                dims(&op)
+            ),
+        ));
+        if spatial.len() == 2 {
+            programs.push((
+                format!("transposed_cl_{i}"),
+                format!(
+                    "def main(x: f32[1]{}[{c}], w: f32{}[{c}][{o}]) -> f32[1]{}[{o}] {{\n  y = conv x, w, padding: [{pad}], input_dilation: [{dil}], input_permutation: [0, 3, 1, 2], kernel_permutation: [3, 2, 0, 1], output_permutation: [0, 3, 1, 2]\n  return y\n}}\n",
+                    dims(&sp),
+                    dims(&ks),
+                    dims(&op)
+                ),
+            ));
+        }
+    }
+    // Split: with at least as many taps as the dilation every one of the
+    // s^n phases meets some, so there is one convolution per phase.
+    for (name, source) in &programs {
+        let i: usize = name.rsplit('_').next().and_then(|d| d.parse().ok()).expect("numbered case");
+        let (spatial, s, k, _) = cases[i];
+        if k >= s {
+            let linalg = tensorc::emit(&format!("{name}.nxir"), source, Stage::Linalg).unwrap_or_else(|e| panic!("{name}: {}", e.render()));
+            assert_eq!(linalg.matches("linalg.conv_").count(), s.pow(spatial.len() as u32), "{name}: {linalg}");
+        }
+    }
+    let failures = crate::threads::on_threads(&[1, 2], || {
+        programs
+            .iter()
+            .flat_map(|(name, source)| {
+                differential(&format!("{name}.nxir"), source, &settings()).into_iter().map(move |f| format!("{name}: {f}\n{source}"))
+            })
+            .collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
