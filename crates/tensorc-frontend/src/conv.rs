@@ -671,7 +671,7 @@ impl Lowerer<'_> {
 
     /// `part` (of type `part_ty`) inserted into `into` (of type `ty`) from
     /// `at` along `axis` (0 along the others): `axis_slice`'s converse.
-    fn insert_along(&mut self, part: &str, part_ty: &TensorType, into: &str, ty: &TensorType, axis: usize, at: usize) -> String {
+    pub(crate) fn insert_along(&mut self, part: &str, part_ty: &TensorType, into: &str, ty: &TensorType, axis: usize, at: usize) -> String {
         let rank = ty.rank();
         let offsets: Vec<usize> = (0..rank).map(|a| if a == axis { at } else { 0 }).collect();
         self.e.op(&format!(
