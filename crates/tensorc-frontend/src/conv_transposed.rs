@@ -110,12 +110,12 @@ impl Lowerer<'_> {
             let y = if ph.iter().all(|a| a.taps > 0) {
                 let y = Val { name: self.phase_conv(x, k, o, ph, &yty)?, ty: yty.clone() };
                 let f = o.output_permutation[1];
-                self.mapped(&[(&y, identity_map(rank)), (&skipped, format!("d{f}"))], &yty, |e, a| {
+                self.gather_generic(&[y.operand(identity_map(rank)), skipped.operand(format!("d{f}"))], &yty, |e, a| {
                     e.binary(BinaryOp::Add, &a[0], &a[1], yty.dtype)
                 })
             } else {
                 let f = o.output_permutation[1];
-                self.mapped(&[(&skipped, format!("d{f}"))], &yty, |_, a| a[0].clone())
+                self.gather_generic(&[skipped.operand(format!("d{f}"))], &yty, |_, a| a[0].clone())
             };
             acc = self.e.op(&format!(
                 "tensor.insert_slice {y} into {acc}[{}] [{}] [{}] : {} into {}",
@@ -127,16 +127,6 @@ impl Lowerer<'_> {
             ));
         }
         Ok(acc)
-    }
-
-    /// An element-wise generic over `out` reading each input through its
-    /// map's results.
-    fn mapped(&mut self, ins: &[(&Val, String)], out: &TensorType, body: impl FnOnce(&mut crate::emit::Emitter, &[String]) -> String) -> String {
-        let operands: Vec<GenericOperand> = ins.iter().map(|(v, m)| v.operand(m.clone())).collect();
-        let init = self.e.empty(out);
-        let outs = [GenericOperand { value: init, ty: out.clone(), map: identity_map(out.rank()) }];
-        let n = ins.len();
-        self.e.generic(out.rank(), &[], &operands, &outs, |e, a| vec![body(e, &a[..n])]).remove(0)
     }
 
     /// The ordinary convolution of phase `ph` (every axis with taps): x

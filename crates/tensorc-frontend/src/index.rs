@@ -55,7 +55,7 @@ impl Lowerer<'_> {
 
     /// A generic over `out` with `ins`; `body` gets the input block
     /// arguments and returns the element to store.
-    fn gather_generic(
+    pub(crate) fn gather_generic(
         &mut self,
         ins: &[GenericOperand],
         out: &TensorType,

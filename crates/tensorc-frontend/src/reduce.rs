@@ -127,9 +127,8 @@ const NARROW_MAX_N: usize = 16;
 /// in L2, 256×4096·16 f32 (256 KiB) took 0.7 ms as a narrow product, 0.23
 /// as a matrix product. Up to 8 columns (two rows of A at a time) the
 /// narrow product was faster with B in L2 too: 256×4096·8 0.24 → 0.16 ms,
-/// 4096×4096·8 7.4 → 5.3, 1024×8192·4 2.0 → 1.7 (XLA 0.10, 2.9, 1.07: A
-/// streams from memory at about 14 GB/s there, without the matrix-vector
-/// products' row prefetches).
+/// 4096×4096·8 7.4 → 2.5–3.6, 1024×8192·4 2.0 → 1.05 (XLA 0.10, 2.9, 1.13;
+/// an A over 16 MiB gets `tensorc-prefetch-rows`' row prefetches).
 const NARROW_MAX_B_BYTES: usize = 40 << 10;
 
 /// Whether the product of `a` (M×K) and `b` (K×N, either contracted over

@@ -94,24 +94,8 @@ impl Lowerer<'_> {
         let line_ty = TensorType::new(DType::S32, x.ty.shape[..r - 1].to_vec());
         let best = self.arg_reduce(x, true, Some(r - 1), false, &line_ty);
         let indices = self.reshape(&Val { name: best, ty: line_ty }, ity);
-        let values = self.read_back(x, &Val { name: indices.clone(), ty: ity.clone() }, vty);
+        let values = self.take_along_axis(x, &Val { name: indices.clone(), ty: ity.clone() }, r - 1, vty);
         (values, indices)
-    }
-
-    /// The elements of `x` at the positions `idx` along its last axis
-    /// (`vty`, `idx`'s shape).
-    fn read_back(&mut self, x: &Val, idx: &Val, vty: &TensorType) -> String {
-        let r = x.ty.rank();
-        let init = self.e.empty(vty);
-        let outs = [GenericOperand { value: init, ty: vty.clone(), map: identity_map(r) }];
-        let x = x.clone();
-        self.e
-            .generic(r, &[], &[idx.operand(identity_map(r))], &outs, |e, a| {
-                let mut at: Vec<String> = (0..r - 1).map(|i| e.op(&format!("linalg.index {i} : index"))).collect();
-                at.push(e.cast("arith.index_cast", &a[0], "i32", "index"));
-                vec![e.op(&format!("tensor.extract {}[{}] : {}", x.name, at.join(", "), tensor_ty(&x.ty)))]
-            })
-            .remove(0)
     }
 
     /// `top_k x, k:` by selection (`selects`): the values (`vty`) and s32
@@ -241,7 +225,7 @@ impl Lowerer<'_> {
             vec![next, placed, best_key]
         });
         let indices = done[1].clone();
-        let values = self.read_back(&x, &Val { name: indices.clone(), ty: ity.clone() }, vty);
+        let values = self.take_along_axis(&x, &Val { name: indices.clone(), ty: ity.clone() }, r - 1, vty);
         (values, indices)
     }
 }

@@ -184,9 +184,9 @@ pub const ARG_KEY: &str = "tensorc.arg_key";
 
 /// The frontend's tag of a matrix product with few columns written as a
 /// reduction over rows of A and of Bᵀ (`tensorc_frontend::NARROW_KEY`):
-/// `tensorc-row-fuse-mark` gives it `matvec_reduction_tag`'s schedule, which
-/// reduces several of its result columns (rows of Bᵀ) against one row of A
-/// at a time.
+/// `tensorc-row-fuse-mark` gives it `narrow_product_tag`'s schedule (and so
+/// every generic of its maps, `row_fuse::narrow_product`), which reduces all
+/// its result columns (rows of Bᵀ) against one or two rows of A at a time.
 pub const NARROW_KEY: &str = "tensorc.narrow_n";
 
 /// `row_reduction_tag` for an op with loops `extents` (the reduced loop
