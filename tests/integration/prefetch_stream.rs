@@ -3,8 +3,9 @@
 //!
 //! - the pass before and after on buffer-level loops: a long 2-D row and a
 //!   long f64 vector (rewritten: one prefetch per read, 1024 and 512
-//!   elements ahead, clamped to the row's last element), a dot of two long
-//!   vectors (both reads), and loops left alone: a short row, a loop
+//!   elements ahead, the loop split where a prefetch would leave the row,
+//!   the copy running the last iterations without prefetches), a dot of
+//!   two long vectors (both reads), and loops left alone: a short row, a loop
 //!   carrying no vector, a read along an outer dimension, a read whose row
 //!   moves inside the loop, a loop that already prefetches; by snapshot
 //!   and counts;
@@ -18,7 +19,7 @@ use tensorc::Stage;
 const LOOPS: &str = r#"
 module {
   // 4 rows of 32768 f32 (128 KiB each), summed along the row: prefetched
-  // 1024 elements ahead, clamped to column 32767.
+  // 1024 elements ahead up to column 31743 (the loop split at 31744).
   func.func @long_row(%x: memref<4x32768xf32>, %r: index) -> vector<64xf32> {
     %c0 = arith.constant 0 : index
     %c64 = arith.constant 64 : index
@@ -164,17 +165,22 @@ fn prefetch_stream_before_and_after() {
     let mlir = Mlir::new();
     let (_, before, after) = before_and_after(&mlir, LOOPS, prefetch_stream::NAME);
     let prefetches = |f: &str| f.matches("memref.prefetch").count();
+    let loops = |f: &str| f.matches("scf.for").count();
     let row = function_text(&after, "long_row");
-    assert_eq!(prefetches(row), 1, "{row}");
+    assert_eq!((prefetches(row), loops(row)), (1, 2), "{row}");
     assert!(row.contains("memref.prefetch %arg0[%arg1, "), "{row}");
-    for constant in ["arith.constant 1024 : index", "arith.constant 32767 : index", "arith.minsi"] {
+    // The split: the first loop ends where the second starts, at the first
+    // column whose prefetch would pass 32767; no clamp is left.
+    for constant in ["arith.constant 1024 : index", "arith.constant 31744 : index"] {
         assert!(row.contains(constant), "{constant} in {row}");
     }
+    assert!(!row.contains("arith.minsi"), "{row}");
     let f64s = function_text(&after, "long_f64");
-    assert_eq!(prefetches(f64s), 1, "{f64s}");
-    assert!(f64s.contains("arith.constant 512 : index"), "{f64s}");
+    assert_eq!((prefetches(f64s), loops(f64s)), (1, 2), "{f64s}");
+    assert!(f64s.contains("arith.constant 512 : index") && f64s.contains("arith.constant 15872 : index"), "{f64s}");
     let dot = function_text(&after, "two_reads");
-    assert_eq!(prefetches(dot), 2, "{dot}");
+    assert_eq!((prefetches(dot), loops(dot)), (2, 2), "{dot}");
+    assert!(dot.contains("arith.constant 64512 : index"), "{dot}");
     for name in ["short_row", "no_carry", "down_rows", "outer_vector", "moving_row", "prefetched"] {
         assert_eq!(function_text(&before, name), function_text(&after, name), "@{name} changed");
     }
@@ -221,7 +227,7 @@ fn long_reductions_prefetch_ahead() {
 fn prefetched_reductions_agree_with_the_interpreter() {
     let programs = [
         // Lengths no chunk count divides: a split prefix and a remainder;
-        // the last chunk's prefetches clamped to the vector's end.
+        // each chunk loop split where its prefetches would pass the end.
         ("sum_f32_1048579", full("f32", "sum", 1_048_579, "f32"), 1e-3),
         ("sum_f32_65537", full("f32", "sum", 65_537, "f32"), 1e-3),
         ("max_f32_300007", full("f32", "reduce_max", 300_007, "f32"), 0.0),

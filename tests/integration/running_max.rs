@@ -1,14 +1,17 @@
 //! `tensorc-running-max` (`passes/tensorc-passes/src/running_max.rs`): a
-//! loop's running maximum or minimum as a compare-select, with a NaN mask
-//! carried beside it and applied after the loop.
+//! loop's running maximum or minimum as a compare-select, with a NaN
+//! tracker carried beside it and applied after the loop.
 //!
-//! - the pass before and after: a vector maximum and a scalar f64 minimum
-//!   in one loop get one mask each (initially `uno(init, init)`), the
-//!   compare-select in the loop and `select(mask, NaN, acc)` after it; left
-//!   alone: an accumulator used twice in the body, an integer maximum, a
-//!   maximum whose result is used beside the yield; by snapshot and counts;
+//! - the pass before and after: an f32 vector maximum and a scalar f64
+//!   minimum in one loop get one tracker each — the f32 one the greatest
+//!   magnitude bits seen (`maxui` of `bits & 0x7fffffff`, from the initial
+//!   value's), the f64 one a mask (initially `uno(init, init)`) — the
+//!   compare-select in the loop and `select(NaN seen, NaN, acc)` after it
+//!   (for f32: magnitude bits above infinity's); left alone: an
+//!   accumulator used twice in the body, an integer maximum, a maximum
+//!   whose result is used beside the yield; by snapshot and counts;
 //! - W5 (softmax) in the LLVM dialect: its row maximum loop carries a
-//!   `vector<64xi1>` mask;
+//!   `vector<64xi32>` of magnitude bits;
 //! - row maxima and minima of every float type and several lengths, and
 //!   softmax, against the interpreter with NaN and infinity inputs, one and
 //!   two threads.
@@ -88,13 +91,21 @@ fn running_max_before_and_after() {
     let (_, before, after) = before_and_after(&mlir, LOOPS, running_max::NAME);
     let both = function_text(&after, "both");
     assert!(!both.contains("arith.maximumf") && !both.contains("arith.minimumf"), "{both}");
-    // Two masks carried: vector<16xi1> and i1, initially uno(init, init).
-    assert!(both.contains("-> (vector<16xf32>, f64, vector<16xi1>, i1)"), "{both}");
-    assert_eq!(both.matches("arith.cmpf uno").count(), 4, "{both}");
+    // Two trackers carried: the f32 vector's magnitude bits (vector<16xi32>,
+    // from the initial value's) and the f64's mask (i1, uno(init, init)).
+    assert!(both.contains("-> (vector<16xf32>, f64, vector<16xi32>, i1)"), "{both}");
+    assert_eq!(both.matches("arith.cmpf uno").count(), 2, "{both}");
+    assert_eq!(both.matches("arith.bitcast").count(), 2, "{both}");
+    assert_eq!(both.matches("arith.andi").count(), 2, "{both}");
+    assert!(both.contains("dense<2147483647> : vector<16xi32>"), "{both}");
+    assert_eq!(both.matches("arith.maxui").count(), 1, "{both}");
     assert_eq!(both.matches("arith.cmpf ogt").count(), 1, "{both}");
     assert_eq!(both.matches("arith.cmpf olt").count(), 1, "{both}");
-    assert_eq!(both.matches("arith.ori").count(), 2, "{both}");
-    // After the loop: NaN where a mask is set, used by the two writes.
+    assert_eq!(both.matches("arith.ori").count(), 1, "{both}");
+    // After the loop: the f32 lanes whose magnitude bits pass infinity's.
+    assert_eq!(both.matches("arith.cmpi ugt").count(), 1, "{both}");
+    assert!(both.contains("dense<2139095040> : vector<16xi32>"), "{both}");
+    // After the loop: NaN where a NaN was seen, used by the two writes.
     assert!(both.contains("0x7FC00000") && both.contains("0x7FF8000000000000"), "{both}");
     assert_eq!(both.matches("arith.select").count(), 4, "{both}");
     for left in ["used_twice", "integer", "result_used"] {
@@ -103,14 +114,17 @@ fn running_max_before_and_after() {
     insta::assert_snapshot!("running_max_pass", format!("// before\n{before}\n// after\n{after}"));
 }
 
-/// W5's row maximum in the LLVM dialect carries a 64-lane mask (its loop
-/// reduces 64 lanes a step).
+/// W5's row maximum in the LLVM dialect carries 64 lanes of magnitude bits
+/// (its loop reduces 64 lanes a step).
 #[test]
-fn softmax_row_maximum_carries_a_nan_mask() {
+fn softmax_row_maximum_carries_a_nan_tracker() {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/w05_softmax.nxir");
     let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let llvm = tensorc::emit("w5.nxir", &source, tensorc::Stage::LlvmDialect).unwrap_or_else(|e| panic!("{}", e.render()));
-    assert!(llvm.contains("llvm.or") && llvm.contains("vector<64xi1>"), "{llvm}");
+    // `arith-expand` writes the `maxui` as a compare and select (x86 makes
+    // them one `vpmaxud`).
+    let tracked = llvm.lines().filter(|l| l.contains("llvm.icmp \"ugt\"") && l.contains("vector<64xi32>")).count();
+    assert!(tracked >= 1 && llvm.contains("dense<2147483647> : vector<64xi32>"), "{llvm}");
     let left = llvm.lines().filter(|l| l.contains("llvm.fcmp \"ugt\"") && l.contains("vector<64xf32>")).count();
     assert_eq!(left, 0, "a NaN-checking 64-lane maximum is left:\n{llvm}");
 }

@@ -221,6 +221,20 @@ pub(crate) unsafe fn float_constant(at: MlirOperation, t: MlirType, value: f64) 
     }
 }
 
+/// A constant `value` of the integer type `t`, or of every element of the
+/// shaped type `t` (a splat), inserted before `at`.
+pub(crate) unsafe fn int_constant(at: MlirOperation, t: MlirType, value: i64) -> MlirValue {
+    unsafe {
+        let ctx = mlirOperationGetContext(at);
+        let shaped = mlirTypeIsAShaped(t);
+        let element = if shaped { mlirShapedTypeGetElementType(t) } else { t };
+        let scalar = mlirIntegerAttrGet(element, value);
+        let a = if shaped { mlirDenseElementsAttrSplatGet(t, scalar) } else { scalar };
+        let c = build(ctx, "arith.constant", mlirOperationGetLocation(at), &[], &[t], &[("value", a)]);
+        insert_before(at, c)
+    }
+}
+
 /// An `arith.cmpf` of `a` and `b` by `predicate` (arith's numbering: 1
 /// `oeq`, 2 `ogt`, 4 `olt`, 14 `uno`), inserted before `at`.
 pub(crate) unsafe fn cmpf(at: MlirOperation, predicate: i64, a: MlirValue, b: MlirValue) -> MlirValue {
