@@ -346,6 +346,7 @@ fn pipelines() -> Pipelines {
         tensorc_mlir::register_external_pass(parallel_copies::NAME, parallel_copies::create);
         use tensorc_passes::running_max;
         tensorc_mlir::register_external_pass(running_max::NAME, running_max::create);
+        tensorc_mlir::register_external_pass(tensorc_passes::fused_row_sums::NAME, tensorc_passes::fused_row_sums::create);
         use tensorc_passes::row_skew;
         tensorc_mlir::register_external_pass(row_skew::NAME, row_skew::create);
         use tensorc_passes::fold_partials;

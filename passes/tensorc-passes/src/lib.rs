@@ -85,6 +85,7 @@ pub mod row_fuse;
 #[cfg(feature = "melior")]
 pub mod row_skew;
 #[cfg(feature = "melior")]
+pub mod fused_row_sums;
 pub mod running_max;
 pub mod row_fuse_schedule;
 #[cfg(feature = "melior")]

@@ -41,6 +41,7 @@
 use crate::external_pass::{PassId, module_pass};
 use crate::matvec::{extents, permutation_maps};
 use crate::raw::*;
+use crate::reduction_schedule::tag_few_rows;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
 use mlir_sys::*;
@@ -187,7 +188,7 @@ pub unsafe fn name_contractions(module: MlirOperation) -> usize {
                 continue;
             }
             let parent = mlirOperationGetParentOperation(op);
-            if parent.ptr.is_null() || op_name(parent) != "func.func" {
+            if parent.ptr.is_null() || op_name(parent) != "func.func" || tag_few_rows(op) {
                 continue;
             }
             if let Some((g, extents, casts)) = grouped_contraction(op) {

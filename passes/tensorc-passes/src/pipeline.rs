@@ -86,6 +86,11 @@ pub const PARALLEL_COPIES: &str = "tensorc-parallel-copies";
 /// `OUTLINE_PARALLEL`, right before `arith-expand`.
 pub const RUNNING_MAX: &str = "tensorc-running-max";
 
+/// The Rust pass that writes sums over the leading rows of contractable
+/// products as chains of FMAs (`fused_row_sums.rs`), run like
+/// `OUTLINE_PARALLEL`, right before `lower-vector-multi-reduction`.
+pub const FUSED_ROW_SUMS: &str = "tensorc-fused-row-sums";
+
 /// The Rust pass that runs a row loop's last pass one row late, fused into
 /// the next row's pass that fills its scratch row (`row_skew.rs`), run like
 /// `OUTLINE_PARALLEL`, right before `RUNNING_MAX`.
@@ -674,6 +679,7 @@ canonicalize,\
 cse,\
 scf-forall-to-parallel,\
 tensorc-outline-parallel,\
+tensorc-fused-row-sums,\
 func.func(lower-vector-multi-reduction),\
 convert-vector-to-scf{full-unroll target-rank=1},\
 tensorc-scalar-transfers,\
@@ -738,6 +744,7 @@ pub fn full_cpu_pipeline() -> String {
             .replace(&format!("{FILL_HALO},"), "")
             .replace(&format!("{PARALLEL_COPIES},"), "")
             .replace(&format!("{RUNNING_MAX},"), "")
+            .replace(&format!("{FUSED_ROW_SUMS},"), "")
             .replace(&format!("{ROW_SKEW},"), "")
             .replace(&format!("{PACK_MARK},"), "")
             .replace(&format!("{REPITCH_B},"), "")
