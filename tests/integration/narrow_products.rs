@@ -82,25 +82,6 @@ fn streamed_narrow_products_prefetch_rows_of_a() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// Two rows of A times a B of 16 MiB or more: one vector·matrix product per
-/// row (`reduce.rs`'s `two_rows_of_streamed_b`), each a reduction streaming
-/// B's rows, not a matrix product; a smaller B keeps the matrix product.
-/// Results agree with the interpreter.
-#[test]
-fn two_rows_of_a_large_b_are_vector_matrix_products() {
-    let large = product(2, 2048, 2048);
-    let opt = tensorc::emit("two.nxir", &large, Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    assert_eq!(opt.matches("linalg.matmul").count(), 2, "{opt}");
-    assert!(opt.contains("tensor<1x2048xf32>"), "{opt}");
-    let tagged = cpu_ir_upto("two.nxir", &large, &opt, "tensorc-matvec,");
-    assert!(!tagged.contains("linalg.matmul") && tagged.contains("tensorc.ored"), "{tagged}");
-    let small = tensorc::emit("two_small.nxir", &product(2, 1024, 1024), Stage::Opt).unwrap_or_else(|e| panic!("{}", e.render()));
-    assert_eq!(small.matches("linalg.matmul").count(), 1, "{small}");
-    let programs = [("two_rows", large, 1e-4)];
-    let failures = crate::threads::on_threads(&[1, 2], || differential_all(&programs, EdgeSet::None, 5));
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-}
-
 /// A narrow product whose A is computed (a relu fused into it by the
 /// `opt` stage, which makes a new op without the frontend's tag) is still
 /// blocked by the narrow schedule (`row_fuse::narrow_product` reads the

@@ -155,38 +155,26 @@ fn narrow(a: &TensorType, b: &TensorType, nb: usize, contract_a: usize, d: DType
 /// The fewest and most rows of a few-row product (`few_rows_of_streamed_b`;
 /// `tensorc_passes::reduction_schedule::FEW_ROWS`, which this LLVM-free
 /// crate cannot import, says the same).
-const FEW_ROWS_MIN: usize = 3;
+const FEW_ROWS_MIN: usize = 2;
 const FEW_ROWS_MAX: usize = 4;
 
-/// The smallest B (bytes) of a two-row product computed row by row
-/// (`two_rows_of_streamed_b`): `tensorc_passes::reduction_schedule::
-/// MATVEC_STREAM_BYTES`, a B from memory.
-const ROW_BY_ROW_MIN_B_BYTES: usize = 16 << 20;
-
-/// Whether the product of `a` (2×K) and `b` (K×N) of float type `d` runs
-/// as two vector·matrix products: two rows and a B of at least
-/// `ROW_BY_ROW_MIN_B_BYTES`. The matrix schedule's tiles of two rows read B
-/// in column strips (32 columns of every row, a new page per row); two
-/// vector·matrix reductions stream B's rows in order, once each: 2×4096
-/// ·4096×4096 f32 5.4 → 3.7 ms (XLA 3.7), 2×8192·8192×2048 5.0 → 2.6,
-/// 2×4096·4096×1024 0.83 → 0.38, 2×2048·2048² 0.60 → 0.34 (one thread).
-/// Three rows won on square B (4096²: 5.0 → 3.9) but lost on 1024×4096
-/// (0.46 → 0.58), four lost.
-fn two_rows_of_streamed_b(a: &TensorType, b: &TensorType, d: DType) -> bool {
-    d.is_float() && a.shape[0] == 2 && b.num_elements() * d.size_bytes() >= ROW_BY_ROW_MIN_B_BYTES
-}
+/// The smallest B (bytes) of a few-row product: `tensorc_passes::
+/// reduction_schedule::MATVEC_STREAM_BYTES`, a B from memory.
+const FEW_ROWS_MIN_B_BYTES: usize = 16 << 20;
 
 /// Whether the product of `a` (M×K) and `b` (K×N) of float type `d` is a
-/// few-row product (`few_rows_product`): 3 or 4 rows and a B of at least
-/// `ROW_BY_ROW_MIN_B_BYTES`, from memory. The matrix schedule's tiles read
-/// B in column strips, 32 columns of every row; row by row (as for two
-/// rows) reads all of B once per row. One thread, same minutes: 4×4096
-/// ·4096² f32 5.1 → 2.4 ms (XLA 3.3), 3×4096·4096² 5.1 → 2.4, 3×1024
-/// ·1024×4096 0.50 → 0.27, 4×2048·2048×8192 5.0 → 2.3.
+/// few-row product (`few_rows_product`): 2 to 4 rows and a B of at least
+/// `FEW_ROWS_MIN_B_BYTES`. The matrix schedule's tiles read B in column
+/// strips, 32 columns of every row (a new page per row); one vector·matrix
+/// product per row (session 35's form for two rows) read all of B once per
+/// row. One thread, same minutes: 4×4096·4096² f32 5.1 → 2.4 ms (XLA 3.3),
+/// 3×4096·4096² 5.1 → 2.4, 4×2048·2048×8192 5.0 → 2.3, 3×1024·1024×4096
+/// 0.50 → 0.27; two rows, against one product per row: 2×4096·4096² 2.6
+/// → 1.7, 2×2048·2048² 0.30 → 0.17, 2×1024·1024×4096 0.31 → 0.17.
 fn few_rows_of_streamed_b(a: &TensorType, b: &TensorType, d: DType) -> bool {
     d.is_float()
         && (FEW_ROWS_MIN..=FEW_ROWS_MAX).contains(&a.shape[0])
-        && b.num_elements() * d.size_bytes() >= ROW_BY_ROW_MIN_B_BYTES
+        && b.num_elements() * d.size_bytes() >= FEW_ROWS_MIN_B_BYTES
 }
 
 /// The running best an `argmax` (`max`) or `argmin` scan of `d` starts
@@ -422,9 +410,6 @@ impl Lowerer<'_> {
             }
             let a = oriented(a, contract_a, nb + 1);
             let b = oriented(b, contract_b, nb);
-            if nb == 0 && two_rows_of_streamed_b(&a.ty, &b.ty, d) {
-                return Ok(self.row_by_row_product(&a, &b, ty));
-            }
             if nb == 0 && few_rows_of_streamed_b(&a.ty, &b.ty, d) {
                 return Ok(self.few_rows_product(&a, &b, init, ty));
             }
@@ -451,29 +436,6 @@ impl Lowerer<'_> {
                 vec![e.binary(BinaryOp::Add, &sum, &m, d)]
             })
             .remove(0))
-    }
-
-    /// `a·b` of `a` `[M][K]` and `b` `[K][N]` as one product per row of a
-    /// (`1×K·K×N`, which `tensorc-matvec` makes a vector·matrix reduction
-    /// streaming b's rows), each inserted into its row of the result.
-    fn row_by_row_product(&mut self, a: &Val, b: &Val, ty: &TensorType) -> String {
-        let mut acc = self.e.empty(ty);
-        let row_ty = TensorType::new(ty.dtype, vec![1, ty.shape[1]]);
-        for i in 0..a.ty.shape[0] {
-            let row = self.axis_slice(a, 0, i, 1);
-            let init = self.filled(&row_ty, 0.0, Some(0));
-            let c = self.e.op(&format!(
-                "linalg.matmul ins({}, {} : {}, {}) outs({init} : {}) -> {}",
-                row.name,
-                b.name,
-                tensor_ty(&row.ty),
-                tensor_ty(&b.ty),
-                tensor_ty(&row_ty),
-                tensor_ty(&row_ty)
-            ));
-            acc = self.insert_along(&c, &row_ty, &acc, ty, 0, i);
-        }
-        acc
     }
 
     /// `a·b` of `a` `[M][K]` and `b` `[K][N]` (`few_rows_of_streamed_b`) as

@@ -628,7 +628,7 @@ pub unsafe fn is_few_rows(op: MlirOperation) -> bool {
 /// blocks of two rows of B (four would spill A's broadcasts), one thread,
 /// 5×4096·4096² 5.2 → 6.0 ms, 7×4099·4099×1025 0.47 → 0.69, 8×4096·4096²
 /// 5.8 → 5.9 (6×8192·8192×2048 5.2 → 4.3).
-pub const FEW_ROWS: std::ops::RangeInclusive<u64> = 3..=4;
+pub const FEW_ROWS: std::ops::RangeInclusive<u64> = 2..=4;
 
 /// Tags `op` as a few-row product when it is one by its shape although it
 /// lost the frontend's tag (fusing a producer of A or B into it, `relu(a)
