@@ -77,6 +77,7 @@ const SUPPORTED: &[&str] = &[
     "cumulative_sum",
     "divide",
     "dot",
+    "dot_few_rows",
     "dot_narrow",
     "dot_transposed",
     "equal",

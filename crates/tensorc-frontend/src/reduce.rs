@@ -152,31 +152,6 @@ fn narrow(a: &TensorType, b: &TensorType, nb: usize, contract_a: usize, d: DType
         && (n <= 8 || n * k * d.size_bytes() <= NARROW_MAX_B_BYTES)
 }
 
-/// The fewest and most rows of a few-row product (`few_rows_of_streamed_b`;
-/// `tensorc_passes::reduction_schedule::FEW_ROWS`, which this LLVM-free
-/// crate cannot import, says the same).
-const FEW_ROWS_MIN: usize = 2;
-const FEW_ROWS_MAX: usize = 4;
-
-/// The smallest B (bytes) of a few-row product: `tensorc_passes::
-/// reduction_schedule::MATVEC_STREAM_BYTES`, a B from memory.
-const FEW_ROWS_MIN_B_BYTES: usize = 16 << 20;
-
-/// Whether the product of `a` (M×K) and `b` (K×N) of float type `d` is a
-/// few-row product (`few_rows_product`): 2 to 4 rows and a B of at least
-/// `FEW_ROWS_MIN_B_BYTES`. The matrix schedule's tiles read B in column
-/// strips, 32 columns of every row (a new page per row); one vector·matrix
-/// product per row (session 35's form for two rows) read all of B once per
-/// row. One thread, same minutes: 4×4096·4096² f32 5.1 → 2.4 ms (XLA 3.3),
-/// 3×4096·4096² 5.1 → 2.4, 4×2048·2048×8192 5.0 → 2.3, 3×1024·1024×4096
-/// 0.50 → 0.27; two rows, against one product per row: 2×4096·4096² 2.6
-/// → 1.7, 2×2048·2048² 0.30 → 0.17, 2×1024·1024×4096 0.31 → 0.17.
-fn few_rows_of_streamed_b(a: &TensorType, b: &TensorType, d: DType) -> bool {
-    d.is_float()
-        && (FEW_ROWS_MIN..=FEW_ROWS_MAX).contains(&a.shape[0])
-        && b.num_elements() * d.size_bytes() >= FEW_ROWS_MIN_B_BYTES
-}
-
 /// The running best an `argmax` (`max`) or `argmin` scan of `d` starts
 /// from, every element at least as good: the lowest (highest) value, as
 /// `filled` takes it.
@@ -410,9 +385,6 @@ impl Lowerer<'_> {
             }
             let a = oriented(a, contract_a, nb + 1);
             let b = oriented(b, contract_b, nb);
-            if nb == 0 && few_rows_of_streamed_b(&a.ty, &b.ty, d) {
-                return Ok(self.few_rows_product(&a, &b, init, ty));
-            }
             let op = if nb == 0 { "linalg.matmul" } else { "linalg.batch_matmul" };
             return Ok(self.e.op(&format!(
                 "{op} ins({}, {} : {}, {}) outs({init} : {}) -> {}",
@@ -436,26 +408,6 @@ impl Lowerer<'_> {
                 vec![e.binary(BinaryOp::Add, &sum, &m, d)]
             })
             .remove(0))
-    }
-
-    /// `a·b` of `a` `[M][K]` and `b` `[K][N]` (`few_rows_of_streamed_b`) as
-    /// a generic over `[K][M][N]`, each result summed in K order: the loop
-    /// order by which `tensorc_passes::reduction_schedule::tag_few_rows`
-    /// knows a few-row product and gives it its schedule (B streamed once,
-    /// in blocks of rows, each used by all rows of a). `contract`: the
-    /// schedule's sums of a block's products become FMAs
-    /// (`tensorc-fused-row-sums`).
-    fn few_rows_product(&mut self, a: &Val, b: &Val, init: String, ty: &TensorType) -> String {
-        let d = ty.dtype;
-        let outs = [GenericOperand { value: init, ty: ty.clone(), map: "d1, d2".to_owned() }];
-        let ins = [a.operand("d1, d0".to_owned()), b.operand("d0, d2".to_owned())];
-        let t = elem(d);
-        self.e
-            .generic(3, &[true, false, false], &ins, &outs, |e, s| {
-                let m = e.op(&format!("arith.mulf {}, {} fastmath<contract> : {t}", s[0], s[1]));
-                vec![e.op(&format!("arith.addf {}, {m} fastmath<contract> : {t}", s[2]))]
-            })
-            .remove(0)
     }
 
     /// `a·bᵀ` of `a` `[M][K]` and `bt` `[N][K]` (or a batch of them: `[B]`

@@ -4,7 +4,7 @@
 //! per row, in row order.
 //!
 //! Why: the frontend's few-row products (`reduce.rs`, `few_rows_product`:
-//! `[M][K]·[K][N]` for M of 2 to 4 and a B from memory) are reductions
+//! `[M][K]·[K][N]` for M of 2 to 4 and a B of 128 KiB or more) are reductions
 //! over K whose tiles the reduction schedule vectorizes into one
 //! `multi_reduction` of `FEW_ROWS_BLOCK` rows of products:
 //! `lower-vector-multi-reduction` writes it as a multiply and a chain of

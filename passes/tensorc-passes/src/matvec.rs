@@ -49,6 +49,13 @@
 //! input streams. Rows too narrow for two strips ran whole on one thread
 //! before `row_chunks`.
 //!
+//! Few rows (`few_rows_plan`): a `linalg.matmul` of 2 to 4 rows with a B
+//! of 128 KiB or more becomes a generic over `[K][M][N]` tagged
+//! `tensorc.few_rows` for the reduction schedule (blocks of rows of B,
+//! each read once for every row of A), its multiply and add marked
+//! `contract`, split for threads in strips of N like the outer-axis
+//! reductions (never chunks of M, which would each read all of B).
+//!
 //! Which ops: function-level `linalg.matmul`, `linalg.batch_matmul` and
 //! contraction `linalg.generic`s (`mlirLinalgIsAContractionOp`) with two
 //! inputs and one init, static shapes, projected-permutation maps, and,
@@ -60,7 +67,7 @@ use crate::external_pass::{PassId, module_pass};
 use crate::parallel_mark::{CHUNK_WORK, Decision, MAX_CHUNKS, MIN_WORK, analyze, decide, partials, single_combiner};
 use crate::parallel_schedule::{MAX_DIM, MAX_TARGET, reduction_tag, tag as parallel_tag};
 use crate::raw::*;
-use crate::reduction_schedule::{matvec_reduction_tag, outer_reduction_tag};
+use crate::reduction_schedule::{FEW_ROWS_TAG, matvec_reduction_tag, outer_reduction_tag};
 use melior::pass::Pass;
 use mlir_sys::*;
 
@@ -103,6 +110,9 @@ pub enum Kind {
     Rows,
     /// The matrix is contracted over an outer axis: rows accumulated.
     Outer,
+    /// A product of a few rows of A (`few_rows_plan`): blocks of rows of
+    /// B accumulated into every row of the result.
+    FewRows,
 }
 
 /// The loops of a contraction as the classification needs them: per loop,
@@ -268,11 +278,16 @@ unsafe fn run(module: MlirOperation) {
         let ctx = mlirOperationGetContext(module);
         let ops = linalg_ops(module);
         for op in ops {
-            if at_function_level(op) && crate::reduction_schedule::is_few_rows(op) {
-                few_rows_split(ctx, op);
+            if !at_function_level(op) || scheduled(op) {
                 continue;
             }
-            if !at_function_level(op) || scheduled(op) {
+            if let Some(c) = contraction(op)
+                && let Some(p) = few_rows_plan(&c, operand_bytes(op, 1))
+                && float_body(op)
+            {
+                let generic = rewrite(ctx, op, &c, &p);
+                contract_body(ctx, generic);
+                set_parallel_tag(ctx, generic, outer_decision(&[c.extents[2], c.extents[0], c.extents[1]], &[false, false, true]));
                 continue;
             }
             let planned = contraction(op).and_then(|c| plan(&c).map(|p| (c, p)));
@@ -307,21 +322,69 @@ unsafe fn run(module: MlirOperation) {
     }
 }
 
-/// The split of a few-row product `[K][M][N]` (`reduction_schedule::
-/// add_few_rows`) for threads: strips of N (`outer_decision` with M taken
-/// as not parallel), each reading runs of B's rows of at least `MIN_RUN`
-/// elements, never chunks of M, which would each read all of B. The
-/// marker's split (64 columns, a strip reading 256 bytes of each row of B)
-/// is dropped: 4×4096·4096² f32 4.7 ms with it, 2.35 with 1024-column
-/// strips (one thread).
-unsafe fn few_rows_split(ctx: MlirContext, op: MlirOperation) {
+/// The fewest and most rows of A of a few-row product (`few_rows_plan`).
+/// With five rows or more the accumulators' loads and stores (one each per
+/// row and block) outweighed the stream: blocks of two rows of B (four
+/// would spill A's broadcasts), one thread, 5×4096·4096² 5.2 → 6.0 ms,
+/// 7×4099·4099×1025 0.47 → 0.69, 8×4096·4096² 5.8 → 5.9 (6×8192·8192×2048
+/// 5.2 → 4.3).
+pub const FEW_ROWS: std::ops::RangeInclusive<u64> = 2..=4;
+
+/// The smallest B (bytes) of a few-row product: past L1, where the matrix
+/// schedule's tiles were as fast (4×100·100×300, 117 KiB, 1.2 against 1.3
+/// µs one thread).
+pub const FEW_ROWS_MIN_B_BYTES: u64 = 128 << 10;
+
+/// The plan of a few-row product (pure, so it is unit-tested): a
+/// `linalg.matmul`'s loops (m, n, k) with 2 to 4 rows (`FEW_ROWS`), two
+/// columns or more and a B (`b_bytes`) of at least `FEW_ROWS_MIN_B_BYTES`
+/// become a generic over `[K][M][N]`, which the reduction schedule tiles
+/// in blocks of rows of B, each vector of B read once for every row of A
+/// (`reduction_schedule::add_few_rows`). The matrix schedule's tiles read
+/// B in column strips, 32 columns of every row (a new page per row), and
+/// session 35's one vector·matrix product per row (two rows of a B over 16
+/// MiB) all of B once per row. One thread, same minutes, B from memory:
+/// 4×4096·4096² f32 5.1 → 2.4 ms (XLA 3.3), 3×4096·4096² 5.1 → 2.4,
+/// 4×2048·2048×8192 5.0 → 2.3, 3×1024·1024×4096 0.50 → 0.27; two rows,
+/// against one product per row: 2×4096·4096² 2.6 → 1.7, 2×2048·2048² 0.30
+/// → 0.17; B in L2 or L3, against the matrix schedule: 2×2048·2048×1024
+/// 0.24 → 0.073, 4×1024·1024² 0.082 → 0.041, 3×1536·1536² 0.142 → 0.093,
+/// 4×128·128×1024 0.0083 → 0.0043, 4×256·256² 0.0024 → 0.0021.
+pub fn few_rows_plan(c: &Contraction, b_bytes: u64) -> Option<Plan> {
+    let matmul = c.extents.len() == 3 && c.operands == [vec![0, 2], vec![2, 1], vec![0, 1]];
+    (matmul && FEW_ROWS.contains(&c.extents[0]) && c.extents[1] >= 2 && b_bytes >= FEW_ROWS_MIN_B_BYTES)
+        .then(|| Plan { kind: Kind::FewRows, order: vec![2, 0, 1], k: 2 })
+}
+
+/// The bytes of `op`'s operand `i` (a ranked tensor of static shape).
+unsafe fn operand_bytes(op: MlirOperation, i: isize) -> u64 {
     unsafe {
-        drop_parallel_tags(op);
-        let Some((maps, _)) = generic_maps_and_kinds(op) else { return };
-        let Some((operands, loops)) = permutation_maps(op, maps) else { return };
-        let Some(extents) = extents(op, &operands, loops) else { return };
-        if extents.len() == 3 {
-            set_parallel_tag(ctx, op, outer_decision(&extents, &[false, false, true]));
+        let t = mlirValueGetType(mlirOperationGetOperand(op, i));
+        let elements: i64 = shape(t).iter().product();
+        let bits = element_bits(t).unwrap_or(0);
+        elements.max(0) as u64 * u64::from(bits) / 8
+    }
+}
+
+/// Whether `op`'s body multiplies and adds floats (`arith.mulf`, `addf`).
+unsafe fn float_body(op: MlirOperation) -> bool {
+    unsafe {
+        let ops = block_ops(mlirRegionGetFirstBlock(mlirOperationGetRegion(op, 0)));
+        let names: Vec<String> = ops.iter().map(|&o| op_name(o)).collect();
+        names.iter().any(|n| n == "arith.mulf") && names.iter().any(|n| n == "arith.addf")
+    }
+}
+
+/// Marks the multiply and add of `generic`'s body `fastmath<contract>`, so
+/// each product and its sum become one FMA (`tensorc-fused-row-sums`), as
+/// in the matrix schedules' register tiles.
+unsafe fn contract_body(ctx: MlirContext, generic: MlirOperation) {
+    unsafe {
+        let flags = attr(ctx, "#arith.fastmath<contract>");
+        for o in block_ops(mlirRegionGetFirstBlock(mlirOperationGetRegion(generic, 0))) {
+            if matches!(op_name(o).as_str(), "arith.mulf" | "arith.addf") {
+                mlirOperationSetAttributeByName(o, string_ref("fastmath"), flags);
+            }
         }
     }
 }
@@ -595,6 +658,7 @@ unsafe fn rewrite(
         let schedule = match plan.kind {
             Kind::Rows => matvec_reduction_tag(rank, c.extents[plan.k], matrix_bytes(&values, c, plan)),
             Kind::Outer => Some(outer_reduction_tag(rank, position(plan.k))),
+            Kind::FewRows => Some(FEW_ROWS_TAG.to_owned()),
         };
         if let Some(schedule) = schedule {
             mlirOperationSetAttributeByName(generic, string_ref(&schedule), mlirUnitAttrGet(ctx));
@@ -616,6 +680,21 @@ mod tests {
             extents: vec![m, n, k],
             operands: [vec![0, 2], vec![2, 1], vec![0, 1]],
         }
+    }
+
+    #[test]
+    fn few_rows_of_a_large_b_are_few_row_products() {
+        let few = Some(Plan { kind: Kind::FewRows, order: vec![2, 0, 1], k: 2 });
+        assert_eq!(few_rows_plan(&matmul(4, 4096, 4096), 64 << 20), few);
+        assert_eq!(few_rows_plan(&matmul(2, 300, 100), FEW_ROWS_MIN_B_BYTES), few);
+        // Five rows, one row (the vector·matrix rewrite's), one column, a
+        // small B, and a transposed B stay as they are.
+        assert_eq!(few_rows_plan(&matmul(5, 4096, 4096), 64 << 20), None);
+        assert_eq!(few_rows_plan(&matmul(1, 4096, 4096), 64 << 20), None);
+        assert_eq!(few_rows_plan(&matmul(4, 1, 4096), 64 << 20), None);
+        assert_eq!(few_rows_plan(&matmul(4, 300, 100), FEW_ROWS_MIN_B_BYTES - 1), None);
+        let bt = Contraction { extents: vec![4, 300, 100], operands: [vec![0, 2], vec![1, 2], vec![0, 1]] };
+        assert_eq!(few_rows_plan(&bt, 64 << 20), None);
     }
 
     #[test]

@@ -41,7 +41,6 @@
 use crate::external_pass::{PassId, module_pass};
 use crate::matvec::{extents, permutation_maps};
 use crate::raw::*;
-use crate::reduction_schedule::tag_few_rows;
 use melior::dialect::DialectHandle;
 use melior::pass::Pass;
 use mlir_sys::*;
@@ -188,7 +187,7 @@ pub unsafe fn name_contractions(module: MlirOperation) -> usize {
                 continue;
             }
             let parent = mlirOperationGetParentOperation(op);
-            if parent.ptr.is_null() || op_name(parent) != "func.func" || tag_few_rows(op) {
+            if parent.ptr.is_null() || op_name(parent) != "func.func" {
                 continue;
             }
             if let Some((g, extents, casts)) = grouped_contraction(op) {

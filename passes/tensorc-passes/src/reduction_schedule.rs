@@ -38,8 +38,6 @@
 
 use std::fmt::Write as _;
 
-use crate::raw::{generic_maps_and_kinds, has_attr, op_name, string_ref};
-use mlir_sys::*;
 use crate::elementwise_schedule::{
     Library, MAX_RANK, leading_parallel, nonempty_dims, peel_each, rank_is, tile_by_lanes,
     vectorize_each, vectorize_tagged,
@@ -614,62 +612,10 @@ pub const FEW_ROWS_TAG: &str = "tensorc.few_rows";
 /// of four, 2.9–4.1 with eight (32 broadcasts spilled), 3.4–3.6 with two.
 pub const FEW_ROWS_BLOCK: u32 = 4;
 
-/// Whether `op` is tagged a few-row product.
-///
-/// # Safety
-/// `op` must be a live operation.
-pub unsafe fn is_few_rows(op: MlirOperation) -> bool {
-    unsafe { has_attr(op, FEW_ROWS_TAG) }
-}
-
-/// The fewest and most rows of A of a few-row product (as the frontend's
-/// `few_rows_of_streamed_b`). With five rows or more the accumulators'
-/// loads and stores (one each per row and block) outweighed the stream:
-/// blocks of two rows of B (four would spill A's broadcasts), one thread,
-/// 5×4096·4096² 5.2 → 6.0 ms, 7×4099·4099×1025 0.47 → 0.69, 8×4096·4096²
-/// 5.8 → 5.9 (6×8192·8192×2048 5.2 → 4.3).
-pub const FEW_ROWS: std::ops::RangeInclusive<u64> = 2..=4;
-
-/// Tags `op` as a few-row product when it is one by its shape although it
-/// lost the frontend's tag (fusing a producer of A or B into it, `relu(a)
-/// ·b`, makes a new op without it; untagged, it was a generic contraction
-/// no schedule took, scalar loops): a `linalg.generic` over `[K][M][N]`
-/// (a reduction, then two parallel loops; `FEW_ROWS` rows) reading an
-/// input as `[M][K]` and one as `[K][N]` into `[M][N]`, a loop order no
-/// other lowering gives a contraction. Returns whether `op` is one.
-///
-/// # Safety
-/// `op` must be a live operation.
-pub unsafe fn tag_few_rows(op: MlirOperation) -> bool {
-    unsafe {
-        if is_few_rows(op) {
-            return true;
-        }
-        if op_name(op) != "linalg.generic" || mlirOperationGetNumResults(op) != 1 {
-            return false;
-        }
-        let Some((maps, parallel)) = generic_maps_and_kinds(op) else { return false };
-        let Some((operands, loops)) = crate::matvec::permutation_maps(op, maps) else { return false };
-        let Some((out, ins)) = operands.split_last() else { return false };
-        let shaped = loops == 3
-            && parallel == [false, true, true]
-            && out == &[1, 2]
-            && ins.iter().any(|m| m == &[1, 0])
-            && ins.iter().any(|m| m == &[0, 2]);
-        let Some(extents) = shaped.then(|| crate::matvec::extents(op, &operands, loops)).flatten() else {
-            return false;
-        };
-        if !FEW_ROWS.contains(&extents[1]) {
-            return false;
-        }
-        mlirOperationSetAttributeByName(op, string_ref(FEW_ROWS_TAG), mlirUnitAttrGet(mlirOperationGetContext(op)));
-        true
-    }
-}
 
 /// Few-row products, generics over `[K][M][N]` reading A's `[M][K]` and
-/// B's `[K][N]` (tagged by `tag_few_rows`; `tensorc-matvec` splits them
-/// for threads in strips of N): K by `FEW_ROWS_BLOCK` (peeled), then N by
+/// B's `[K][N]` (`tensorc-matvec` makes them of `linalg.matmul`s of 2 to 4
+/// rows, tags them and splits them for threads in strips of N): K by `FEW_ROWS_BLOCK` (peeled), then N by
 /// `lanes` (peeled), M whole. Each tile loads a vector of each of the
 /// block's rows of B once and adds its products with all M rows of A
 /// (broadcast) into M vectors of results (`tensorc-fused-row-sums` makes
