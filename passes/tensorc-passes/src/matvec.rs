@@ -364,8 +364,7 @@ pub const FEW_ROWS_MIN_B_BYTES: u64 = 128 << 10;
 /// 0.24 → 0.073, 4×1024·1024² 0.082 → 0.041, 3×1536·1536² 0.142 → 0.093,
 /// 4×128·128×1024 0.0083 → 0.0043, 4×256·256² 0.0024 → 0.0021.
 pub fn few_rows_plan(c: &Contraction, b_bytes: u64) -> Option<Plan> {
-    let matmul = c.extents.len() == 3 && c.operands == [vec![0, 2], vec![2, 1], vec![0, 1]];
-    (matmul && FEW_ROWS.contains(&c.extents[0]) && c.extents[1] >= 2 && b_bytes >= FEW_ROWS_MIN_B_BYTES)
+    (plain_matmul(c) && FEW_ROWS.contains(&c.extents[0]) && c.extents[1] >= 2 && b_bytes >= FEW_ROWS_MIN_B_BYTES)
         .then(|| Plan { kind: Kind::FewRows, order: vec![2, 0, 1], k: 2 })
 }
 
@@ -398,8 +397,7 @@ pub const SPLIT_MIN_B_BYTES: u64 = 8 << 20;
 /// strips. One thread, same minutes: 8×4096·4096² f32 5.85 → 2 × 2.29 ms,
 /// 8×2048·2048² 0.54 → 2 × 0.19.
 pub fn split_into_few_rows(c: &Contraction, b_bytes: u64) -> bool {
-    let matmul = c.extents.len() == 3 && c.operands == [vec![0, 2], vec![2, 1], vec![0, 1]];
-    matmul && SPLIT_ROWS.contains(&c.extents[0]) && c.extents[1] >= 2 && b_bytes >= SPLIT_MIN_B_BYTES
+    plain_matmul(c) && SPLIT_ROWS.contains(&c.extents[0]) && c.extents[1] >= 2 && b_bytes >= SPLIT_MIN_B_BYTES
 }
 
 /// `m` rows in groups of at most four, as even as possible, in order:
@@ -470,6 +468,12 @@ unsafe fn split_rows(op: MlirOperation, groups: &[(u64, u64)]) -> Vec<MlirOperat
         mlirOperationDestroy(helper);
         parts
     }
+}
+
+/// Whether `c` has a `linalg.matmul`'s loops (m, n, k) and maps: A reads
+/// (m, k), B (k, n), C (m, n).
+fn plain_matmul(c: &Contraction) -> bool {
+    c.extents.len() == 3 && c.operands == [vec![0, 2], vec![2, 1], vec![0, 1]]
 }
 
 /// The bytes of `op`'s operand `i` (a ranked tensor of static shape).

@@ -82,7 +82,7 @@ pub const FILL_HALO: &str = "tensorc-fill-halo";
 pub const PARALLEL_COPIES: &str = "tensorc-parallel-copies";
 
 /// The Rust pass that writes loops' running maxima and minima as
-/// compare-selects with a NaN mask beside them (`running_max.rs`), run like
+/// compare-selects with a NaN tracker beside them (`running_max.rs`), run like
 /// `OUTLINE_PARALLEL`, right before `arith-expand`.
 pub const RUNNING_MAX: &str = "tensorc-running-max";
 
@@ -419,7 +419,8 @@ pub fn opt_pipeline() -> &'static str {
 ///   would not fetch while the row is being computed on.
 /// - `tensorc-prefetch-stream` (`prefetch_stream.rs`): a reduction loop
 ///   reading a long contiguous run (a full reduction's rows) prefetches
-///   4 KiB ahead, which one core's hardware prefetchers alone do not.
+///   4 KiB ahead, which one core's hardware prefetchers alone do not (the
+///   loop split where a prefetch would leave the row).
 /// - `tensorc-prefetch-panels` (`prefetch_panels.rs`): a register tile loop
 ///   over one panel of A prefetches the next panel, a slice per tile, so
 ///   the next panel's first tile does not wait for memory.
@@ -437,6 +438,10 @@ pub fn opt_pipeline() -> &'static str {
 ///   row's lanes for a `maximumf`/`minimumf` reduction (softmax's row
 ///   chains) compare and select (`vmaxps`), and one NaN check of the row
 ///   makes the result NaN when a lane is.
+/// - `tensorc-fused-row-sums` (`fused_row_sums.rs`, after the outlining):
+///   a `multi_reduction <add>` over the leading rows of a `contract`
+///   product (the few-row products' blocks) becomes a chain of
+///   `vector.fma`s, so each product and its add are one FMA.
 /// - `canonicalize,cse`, then `func.func(lower-vector-multi-reduction)`:
 ///   vectorized reductions become `vector.multi_reduction`, which the LLVM
 ///   conversion does not know (it would survive until translation fails).
