@@ -284,7 +284,10 @@ unsafe fn run(module: MlirOperation) {
             if !at_function_level(op) || scheduled(op) {
                 continue;
             }
-            if let Some(c) = contraction(op)
+            // Named products only: `split_rows` rebuilds them as
+            // `linalg.matmul`s, which a generic's body need not be.
+            if op_name(op) == "linalg.matmul"
+                && let Some(c) = contraction(op)
                 && float_body(op)
             {
                 let b_bytes = operand_bytes(op, 1);
