@@ -1,11 +1,12 @@
 //! `tensorc-fused-row-sums`: a `vector.multi_reduction <add>` over its
-//! leading dimension of a product the frontend let contract
-//! (`arith.mulf … fastmath<contract>`) becomes a chain of `vector.fma`s, one
-//! per row, in row order.
+//! leading dimension of a product allowed to contract (`arith.mulf …
+//! fastmath<contract>`) becomes a chain of `vector.fma`s, one per row, in
+//! row order.
 //!
-//! Why: the frontend's few-row products (`reduce.rs`, `few_rows_product`:
-//! `[M][K]·[K][N]` for M of 2 to 4 and a B of 128 KiB or more) are reductions
-//! over K whose tiles the reduction schedule vectorizes into one
+//! Why: `tensorc-matvec`'s few-row products (`matvec.rs`, `few_rows_plan`:
+//! `[M][K]·[K][N]` for M of 2 to 4 and a B of 128 KiB or more, their
+//! multiply and add marked `contract`) are reductions over K whose tiles
+//! the reduction schedule vectorizes into one
 //! `multi_reduction` of `FEW_ROWS_BLOCK` rows of products:
 //! `lower-vector-multi-reduction` writes it as a multiply and a chain of
 //! adds, the adds without the multiply's `contract` flag (the reduction op

@@ -86,6 +86,7 @@ pub mod row_fuse;
 pub mod row_skew;
 #[cfg(feature = "melior")]
 pub mod fused_row_sums;
+#[cfg(feature = "melior")]
 pub mod running_max;
 pub mod row_fuse_schedule;
 #[cfg(feature = "melior")]
