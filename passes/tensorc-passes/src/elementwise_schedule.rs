@@ -204,14 +204,22 @@ pub fn vectorize_each(out: &mut String, ops: &str) {
 pub fn tile_by_lanes(out: &mut String, h: &str, tag: &str, rank: usize, lanes: u32) {
     let mut sizes = vec!["1".to_owned(); rank - 1];
     sizes.push(lanes.to_string());
-    let loop_types = vec!["!transform.any_op"; rank + 1].join(", ");
+    tile_and_peel(out, h, tag, &sizes, rank - 1);
+}
+
+/// Appends a match of the `linalg.generic`s tagged `tag` as `%{h}`, tiled
+/// by `sizes` (tiles `%{h}_t`, one loop `%{h}_l#i` per non-zero size), and
+/// the peeling of loop `peel` of those.
+pub fn tile_and_peel(out: &mut String, h: &str, tag: &str, sizes: &[String], peel: usize) {
+    let loops = sizes.iter().filter(|s| *s != "0").count();
+    let loop_types = vec!["!transform.any_op"; loops + 1].join(", ");
     let _ = writeln!(
         out,
         "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %{h}_t, %{h}_l:{rank} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
+         \x20   %{h}_t, %{h}_l:{loops} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
         sizes = sizes.join(", "),
     );
-    peel_each(out, &format!("{h}_l#{}", rank - 1));
+    peel_each(out, &format!("{h}_l#{peel}"));
 }
 
 /// Appends a match of the `linalg.generic`s tagged `tag` as `%{h}` and the

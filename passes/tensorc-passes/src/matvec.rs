@@ -284,18 +284,19 @@ unsafe fn run(module: MlirOperation) {
             if !at_function_level(op) || scheduled(op) {
                 continue;
             }
+            let contracted = contraction(op);
             // Named products only: `split_rows` rebuilds them as
             // `linalg.matmul`s, which a generic's body need not be.
             if op_name(op) == "linalg.matmul"
-                && let Some(c) = contraction(op)
+                && let Some(c) = &contracted
                 && float_body(op)
             {
-                let b_bytes = operand_bytes(op, 1);
-                if let Some(p) = few_rows_plan(&c, b_bytes) {
-                    few_rows(ctx, op, &c, &p);
+                let b_bytes = static_bytes(mlirValueGetType(mlirOperationGetOperand(op, 1)));
+                if let Some(p) = few_rows_plan(c, b_bytes) {
+                    few_rows(ctx, op, c, &p);
                     continue;
                 }
-                if split_into_few_rows(&c, b_bytes) {
+                if split_into_few_rows(c, b_bytes) {
                     for part in split_rows(op, &row_groups(c.extents[0])) {
                         if let Some(c) = contraction(part)
                             && let Some(p) = few_rows_plan(&c, b_bytes)
@@ -306,7 +307,7 @@ unsafe fn run(module: MlirOperation) {
                     continue;
                 }
             }
-            let planned = contraction(op).and_then(|c| plan(&c).map(|p| (c, p)));
+            let planned = contracted.and_then(|c| plan(&c).map(|p| (c, p)));
             if let Some((c, p)) = planned {
                 let generic = rewrite(ctx, op, &c, &p);
                 if p.kind == Kind::Outer {
@@ -479,16 +480,6 @@ unsafe fn split_rows(op: MlirOperation, groups: &[(u64, u64)]) -> Vec<MlirOperat
 /// (m, k), B (k, n), C (m, n).
 fn plain_matmul(c: &Contraction) -> bool {
     c.extents.len() == 3 && c.operands == [vec![0, 2], vec![2, 1], vec![0, 1]]
-}
-
-/// The bytes of `op`'s operand `i` (a ranked tensor of static shape).
-unsafe fn operand_bytes(op: MlirOperation, i: isize) -> u64 {
-    unsafe {
-        let t = mlirValueGetType(mlirOperationGetOperand(op, i));
-        let elements: i64 = shape(t).iter().product();
-        let bits = element_bits(t).unwrap_or(0);
-        elements.max(0) as u64 * u64::from(bits) / 8
-    }
 }
 
 /// Whether `op`'s body multiplies and adds floats (`arith.mulf`, `addf`).

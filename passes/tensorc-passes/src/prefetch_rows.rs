@@ -208,9 +208,8 @@ unsafe fn block_read(lp: MlirOperation) -> Option<(MlirOperation, i64)> {
             if !narrow && (mlirShapedTypeGetRank(vt) != 2 || rows < 2) {
                 return false;
             }
-            let bytes = shape(t).iter().product::<i64>() * i64::from(element_bits(t).unwrap_or(0)) / 8;
             if rank < 2
-                || bytes <= MATVEC_STREAM_BYTES as i64
+                || static_bytes(t) <= MATVEC_STREAM_BYTES
                 || mlirOperationGetNumOperands(op) != rank + 2
                 || ((mlirShapedTypeGetRank(vt) == 3 || !narrow) && mlirShapedTypeGetDimSize(vt, 0) != rows)
                 || (!narrow && !map.ptr.is_null() && !is_minor_identity(map, rank as usize, 2))

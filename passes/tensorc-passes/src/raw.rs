@@ -221,6 +221,15 @@ pub(crate) unsafe fn float_constant(at: MlirOperation, t: MlirType, value: f64) 
     }
 }
 
+/// The bytes of the shaped type `t` of static shape (0 for a type without
+/// a bit width).
+pub(crate) unsafe fn static_bytes(t: MlirType) -> u64 {
+    unsafe {
+        let elements = shape(t).iter().product::<i64>().max(0) as u64;
+        elements * u64::from(element_bits(t).unwrap_or(0)) / 8
+    }
+}
+
 /// A constant `value` of the integer type `t`, or of every element of the
 /// shaped type `t` (a splat), inserted before `at`.
 pub(crate) unsafe fn int_constant(at: MlirOperation, t: MlirType, value: i64) -> MlirValue {

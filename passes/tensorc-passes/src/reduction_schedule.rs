@@ -39,7 +39,7 @@
 use std::fmt::Write as _;
 
 use crate::elementwise_schedule::{
-    Library, MAX_RANK, leading_parallel, nonempty_dims, peel_each, rank_is, tile_by_lanes,
+    Library, MAX_RANK, leading_parallel, nonempty_dims, peel_each, rank_is, tile_and_peel, tile_by_lanes,
     vectorize_each, vectorize_tagged,
 };
 
@@ -447,15 +447,7 @@ pub fn add_matvec_rows(lib: &mut Library) {
 fn add_row_blocks(lib: &mut Library, h: &str, tag: &str, sizes: &[String], peel: usize, lanes: u32) {
     let body = lib.body();
     let rank = sizes.len();
-    let tiled = sizes.iter().filter(|s| *s != "0").count();
-    let loop_types = vec!["!transform.any_op"; tiled + 1].join(", ");
-    let _ = writeln!(
-        body,
-        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %{h}_t, %{h}_l:{tiled} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-        sizes = sizes.join(", "),
-    );
-    peel_each(body, &format!("{h}_l#{peel}"));
+    tile_and_peel(body, h, tag, sizes, peel);
     let _ = writeln!(
         body,
         "    %{h}b = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{tag}}} in %root : (!transform.any_op) -> !transform.any_op\n\
@@ -612,29 +604,18 @@ pub const FEW_ROWS_TAG: &str = "tensorc.few_rows";
 /// of four, 2.9–4.1 with eight (32 broadcasts spilled), 3.4–3.6 with two.
 pub const FEW_ROWS_BLOCK: u32 = 4;
 
-
 /// Few-row products, generics over `[K][M][N]` reading A's `[M][K]` and
 /// B's `[K][N]` (`tensorc-matvec` makes them of `linalg.matmul`s of 2 to 4
-/// rows, tags them and splits them for threads in strips of N): K by `FEW_ROWS_BLOCK` (peeled), then N by
-/// `lanes` (peeled), M whole. Each tile loads a vector of each of the
-/// block's rows of B once and adds its products with all M rows of A
-/// (broadcast) into M vectors of results (`tensorc-fused-row-sums` makes
-/// each an FMA), so B streams once, along its rows, like a vector·matrix
-/// product's.
+/// rows, tags them and splits them for threads in strips of N): K by
+/// `FEW_ROWS_BLOCK` (peeled), then N by `lanes` (peeled), M whole. Each
+/// tile loads a vector of each of the block's rows of B once and adds its
+/// products with all M rows of A (broadcast) into M vectors of results
+/// (`tensorc-fused-row-sums` makes each an FMA), so B streams once, along
+/// its rows, like a vector·matrix product's.
 fn add_few_rows(body: &mut String, lanes: u32) {
-    let (h, t, block) = ("fewr", FEW_ROWS_TAG, FEW_ROWS_BLOCK);
-    let _ = writeln!(
-        body,
-        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %{h}_t, %{h}_l = transform.structured.tile_using_for %{h} tile_sizes [{block}, 0, 0] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
-    );
-    peel_each(body, &format!("{h}_l"));
-    let _ = writeln!(
-        body,
-        "    %{h}r = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %{h}r_t, %{h}r_l = transform.structured.tile_using_for %{h}r tile_sizes [0, 0, {lanes}] : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"
-    );
-    peel_each(body, &format!("{h}r_l"));
+    let s = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>();
+    tile_and_peel(body, "fewr", FEW_ROWS_TAG, &s(&[FEW_ROWS_BLOCK, 0, 0]), 0);
+    tile_and_peel(body, "fewrr", FEW_ROWS_TAG, &s(&[0, 0, lanes]), 0);
 }
 
 /// Blocks of rows of the ops tagged `blocked_tag(rank, at)`: the loops
@@ -648,27 +629,11 @@ fn add_blocks_of_rows(body: &mut String, rank: usize, at: usize, lanes: u32) {
     let mut sizes = vec!["1".to_owned(); at];
     sizes.push(BLOCK_ROWS.to_string());
     sizes.resize(rank, "0".to_owned());
-    let loop_types = vec!["!transform.any_op"; at + 2].join(", ");
-    let _ = writeln!(
-        body,
-        "    %{h} = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %{h}_t, %{h}_l:{n} = transform.structured.tile_using_for %{h} tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-        n = at + 1,
-        sizes = sizes.join(", "),
-    );
-    peel_each(body, &format!("{h}_l#{at}"));
+    tile_and_peel(body, &h, &t, &sizes, at);
     let mut sizes = vec!["0".to_owned(); at + 1];
     sizes.resize(rank - 1, "1".to_owned());
     sizes.push(lanes.to_string());
-    let n = rank - at - 1;
-    let loop_types = vec!["!transform.any_op"; n + 1].join(", ");
-    let _ = writeln!(
-        body,
-        "    %{h}r = transform.structured.match ops{{[\"linalg.generic\"]}} attributes{{{t}}} in %root : (!transform.any_op) -> !transform.any_op\n\
-         \x20   %{h}r_t, %{h}r_l:{n} = transform.structured.tile_using_for %{h}r tile_sizes [{sizes}] : (!transform.any_op) -> ({loop_types})",
-        sizes = sizes.join(", "),
-    );
-    peel_each(body, &format!("{h}r_l#{}", n - 1));
+    tile_and_peel(body, &format!("{h}r"), &t, &sizes, rank - at - 2);
 }
 
 /// Appends the vectorization of the tiles of `add_outer_reductions` (they
